@@ -1,0 +1,44 @@
+"""Keras layers the builders share. Importing this module loads TensorFlow."""
+
+from .._tf import keras, tf
+
+_keras = keras()
+_tf = tf()
+
+
+@_keras.utils.register_keras_serializable(package="tinyml_kit")
+class HardSwish(_keras.layers.Layer):
+    """x * relu6(x + 3) / 6, written so the TFLite converter fuses it into one HARD_SWISH op."""
+
+    def call(self, inputs):
+        return inputs * _tf.nn.relu6(inputs + 3.0) * (1.0 / 6.0)
+
+
+def activation(name: str):
+    """A fresh activation layer: 'hswish' or 'relu6' (ReLU6 converts to a fused clamp on every MCU)."""
+    if name == "hswish":
+        return HardSwish()
+    if name == "relu6":
+        return _keras.layers.ReLU(6.0)
+    if name == "relu":
+        return _keras.layers.ReLU()
+    raise ValueError(f"unknown activation {name!r}")
+
+
+def batch_norm():
+    return _keras.layers.BatchNormalization(epsilon=1e-3, momentum=0.99)
+
+
+def pixel_input(input_shape: tuple[int, int, int]):
+    """Model input takes raw pixels 0..255 and rescales to [-1, 1] inside the graph.
+
+    With the int8 input quantized at scale 1 / zero point -128, firmware feeds `pixel - 128` with no float math.
+    """
+    inputs = _keras.Input(shape=tuple(input_shape), name="pixels")
+    return inputs, _keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescale")(inputs)
+
+
+def classifier_head(x, classes: int):
+    x = _keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    x = _keras.layers.Dense(classes, name="logits")(x)
+    return _keras.layers.Softmax(name="probs")(x)

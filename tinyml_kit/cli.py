@@ -1,0 +1,190 @@
+"""`tinyml-kit` command line: thin wrappers over the library; progress on stderr, results on stdout."""
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .boards import DEFAULT_BOARD
+from .errors import UserError
+from .units import parse_bytes, parse_count
+
+ARCH_CHOICES = ["phinet", "tinynet", "mobilenetv1", "mobilenetv2", "resnet8"]
+
+
+def _log(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def _shape(text: str | None) -> tuple[int, int, int] | None:
+    if text is None:
+        return None
+    try:
+        dims = tuple(int(v) for v in text.replace("x", ",").split(","))
+    except ValueError:
+        dims = ()
+    if len(dims) != 3 or min(dims) < 1 or dims[2] not in (1, 3):
+        raise UserError(f"--input '{text}' is not H,W,C with C 1 or 3: write e.g. 32,32,3")
+    return dims
+
+
+def _print_json(obj) -> None:
+    click.echo(json.dumps(obj, indent=2, default=str))
+
+
+class _Cli(click.Group):
+    """Turns UserError (and anything unexpected) into one line on stderr and a non-zero exit."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except UserError as e:
+            click.echo(f"error: {e}", err=True)
+            sys.exit(2)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            click.echo("interrupted: nothing was written", err=True)
+            sys.exit(130)
+        except Exception as e:
+            if os.environ.get("TINYML_KIT_DEBUG"):
+                raise
+            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            click.echo(f"internal error: {type(e).__name__}: {first} (set TINYML_KIT_DEBUG=1 for a traceback)",
+                       err=True)
+            sys.exit(1)
+
+
+@click.group(cls=_Cli)
+@click.version_option(__version__, prog_name="tinyml-kit")
+def main():
+    """Fit a trained, int8-quantized, host-verified image classifier into a microcontroller board."""
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def boards(as_json: bool):
+    """List boards with the flash and arena budgets left for a model."""
+    from .boards import load_boards
+
+    found = load_boards()
+    if as_json:
+        _print_json({"boards": [b.to_dict() for b in found.values()]})
+        return
+    import shutil
+
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Boards: model flash / arena budget = linked memory - runtime and application reserve")
+    for col in ("id", "core", "MHz", "flash KiB", "SRAM KiB", "model flash KiB", "arena KiB", "fw", "board"):
+        table.add_column(col, justify="right" if col == "MHz" or "KiB" in col else "left", no_wrap=col != "board")
+    for b in found.values():
+        budget = (f"{b.flash_budget_bytes / 1024:.0f}", f"{b.arena_budget_bytes / 1024:.0f}") if b.tflm_supported \
+            else ("no TFLM", "no TFLM")
+        table.add_row(b.id, b.core, f"{b.clock_mhz:g}", f"{b.flash_bytes / 1024:.0f}", f"{b.sram_bytes / 1024:.0f}",
+                      *budget, b.framework, b.name)
+    Console(width=shutil.get_terminal_size((150, 24)).columns).print(table)
+
+
+@main.command()
+@click.argument("model", required=False, type=click.Path(dir_okay=False))
+@click.option("--arch", type=click.Choice(ARCH_CHOICES), help="Architecture to build and count.")
+@click.option("--alpha", type=float, help="Width multiplier.")
+@click.option("--beta", type=float, help="PhiNet shape factor.")
+@click.option("--t0", type=float, help="PhiNet base expansion.")
+@click.option("--depth", type=int, help="Number of blocks (PhiNet N, TinyNet blocks).")
+@click.option("--divisor", type=int, help="PhiNet channel divisor.")
+@click.option("--input", "input_", default="32,32,3", show_default=True, help="Input H,W,C.")
+@click.option("--classes", default=10, show_default=True, type=click.IntRange(2))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def inspect(model, arch, alpha, beta, t0, depth, divisor, input_, classes, as_json):
+    """Costs of an architecture (--arch ...) or of an int8 MODEL.tflite (size, measured arena, ops)."""
+    from .api import inspect_arch, inspect_tflite
+
+    if model and arch:
+        raise UserError("give either MODEL.tflite or --arch, not both")
+    if model:
+        result = inspect_tflite(model)
+    elif arch:
+        result = inspect_arch(arch, _shape(input_), classes, alpha=alpha, beta=beta, t0=t0, depth=depth,
+                              divisor=divisor)
+    else:
+        raise UserError("nothing to inspect: pass MODEL.tflite or --arch NAME")
+    if as_json:
+        _print_json(result)
+    else:
+        for key, value in result.items():
+            click.echo(f"{key:>18}: {value}")
+
+
+@main.command()
+@click.option("--board", default=DEFAULT_BOARD, show_default=True, help="Board id (see `tinyml-kit boards`).")
+@click.option("--data", default="digits", show_default=True, help="'digits', an image folder or an .npz.")
+@click.option("--arch", type=click.Choice(ARCH_CHOICES), default="phinet", show_default=True)
+@click.option("--epochs", default=30, show_default=True, type=int)
+@click.option("--max-flash", help="Model flash limit, e.g. 256KB (default: the board's budget).")
+@click.option("--max-ram", help="Arena limit, e.g. 96KB (default: the board's budget).")
+@click.option("--max-macs", help="MACs limit, e.g. 5M (default: ~100 ms on the board, estimated).")
+@click.option("--input", "input_", help="Model input H,W,C (default: 32,32,1 for digits, 64,64,3 for folders).")
+@click.option("--out", type=click.Path(file_okay=False), help="Run directory (default: runs/fit-<time>).")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+def fit(board, data, arch, epochs, max_flash, max_ram, max_macs, input_, out, seed, as_json):
+    """Choose, verify, train, quantize, export and check a model that fits BOARD."""
+    from .fit import fit as run_fit
+
+    report = run_fit(board_id=board, data=data, arch=arch, epochs=epochs,
+                     max_flash=parse_bytes(max_flash) if max_flash else None,
+                     max_ram=parse_bytes(max_ram) if max_ram else None,
+                     max_macs=parse_count(max_macs) if max_macs else None,
+                     out=out, seed=seed, input_shape=_shape(input_), log=_log)
+    if as_json:
+        _print_json(report)
+    else:
+        click.echo(report["run_dir"])
+
+
+@main.command()
+@click.argument("target", type=click.Path(exists=False))
+@click.option("--data", help="Images to evaluate on (default for a run: its validation split).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def check(target, data, as_json):
+    """Float vs int8 accuracy, LiteRT vs TFLM outputs and measured arena of RUN_DIR or MODEL.tflite."""
+    from .api import check_target
+
+    result = check_target(target, data, log=_log)
+    if as_json:
+        _print_json(result)
+        return
+    for key in ("model", "data", "images", "float_accuracy", "int8_accuracy", "agreement", "litert_equals_tflm",
+                "litert_tflm_max_abs_diff", "flash_bytes", "arena_bytes", "arena_alloc_bytes"):
+        click.echo(f"{key:>24}: {result.get(key)}")
+    if "int8" in result:
+        r = result["int8"]
+        click.echo(f"{'int8 macro P/R/F1':>24}: {r['macro_precision']:.4f} / {r['macro_recall']:.4f} / "
+                   f"{r['macro_f1']:.4f}")
+        click.echo(f"{'int8 confusion':>24}: rows = true class {result['class_names']}")
+        for row in r["confusion_matrix"]:
+            click.echo(" " * 26 + " ".join(f"{v:4d}" for v in row))
+
+
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--out", type=click.Path(file_okay=False), default=".", show_default=True,
+              help="Directory for <name>_data.h / .cc (created if missing).")
+@click.option("--labels", help="Comma-separated class labels (default: from a run's report.json, else class0..).")
+@click.option("--name", default="model", show_default=True, help="C symbol prefix.")
+def export(model, out, labels, name):
+    """Write aligned C sources (array, length, I/O quantization, labels, arena size) for MODEL.tflite."""
+    from .api import export_model
+
+    for path in export_model(model, Path(out), labels.split(",") if labels else None, name, log=_log):
+        click.echo(path)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,287 @@
+"""Choose a model for a board, verify it by measurement, train, quantize, export and check it.
+
+The choice here is "the largest configuration whose measured int8 flatbuffer and TFLM arena fit": analytic
+estimates rank and prune the grid, and every claim of fitting comes from converting and measuring.
+"""
+
+import itertools
+import json
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from . import __version__
+from .boards import DEFAULT_BOARD, Board, get_board
+from .costs import activation_peak_bytes, model_costs, phinet_plan_costs
+from .errors import UserError
+from .latency import DEFAULT_LATENCY_MS, latency_ms, mac_budget, macs_per_cycle
+from .units import format_bytes
+
+Log = Callable[[str], None]
+
+PHINET_GRID = {
+    "alpha": (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.75, 0.9, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0),
+    "beta": (0.75, 1.0, 1.35),
+    "t0": (3, 4, 5, 6),
+    "depth": (4, 5, 6, 7, 8, 9),
+}
+OTHER_GRIDS = {
+    "tinynet": [{"alpha": a, "depth": d} for a in (0.25, 0.5, 0.75, 1.0, 1.5, 2.0) for d in (2, 3, 4, 5)],
+    "mobilenetv1": [{"alpha": a} for a in (0.1, 0.25, 0.35, 0.5, 0.75, 1.0)],
+    "mobilenetv2": [{"alpha": a} for a in (0.1, 0.25, 0.35, 0.5, 0.75, 1.0, 1.4)],
+    "resnet8": [{}],
+}
+MAX_ATTEMPTS = 8
+
+
+@dataclass
+class Budget:
+    flash_bytes: int
+    arena_bytes: int
+    macs: int
+    notes: dict[str, str] = field(default_factory=dict)
+
+
+def make_budget(board: Board, max_flash: int | None = None, max_ram: int | None = None,
+                max_macs: int | None = None) -> Budget:
+    """The board's derived budgets, tightened by the user's limits; MACs default to a 100 ms estimate."""
+    notes = {
+        "flash": f"{board.flash_linked_bytes} linked - {board.flash_reserve_bytes} reserved for runtime and app",
+        "arena": f"{board.ram_linked_bytes} linked - {board.ram_reserve_bytes} reserved for stack, heap and app",
+    }
+    flash, arena = board.flash_budget_bytes, board.arena_budget_bytes
+    if max_flash is not None and max_flash < flash:
+        flash, notes["flash"] = max_flash, "--max-flash"
+    if max_ram is not None and max_ram < arena:
+        arena, notes["arena"] = max_ram, "--max-ram"
+    if max_macs is None:
+        macs = mac_budget(board.core, board.clock_mhz)
+        notes["macs"] = (f"~{DEFAULT_LATENCY_MS:g} ms at {macs_per_cycle(board.core)} MAC/cycle on "
+                         f"{board.core} @ {board.clock_mhz:g} MHz (estimate)")
+    else:
+        macs, notes["macs"] = max_macs, "--max-macs"
+    return Budget(flash, arena, macs, notes)
+
+
+@dataclass
+class Candidate:
+    knobs: dict
+    params: int
+    macs: int
+    est_flash: int
+    est_arena: int
+
+
+def _estimate_flash(params: int) -> int:
+    return int(params * 1.05) + 6000
+
+
+def candidates(arch: str, input_shape: tuple[int, int, int], classes: int) -> list[Candidate]:
+    """Every grid configuration of `arch` with analytic costs, largest first."""
+    found = []
+    if arch == "phinet":
+        from .builders.phinet import phinet_blocks
+
+        for alpha, beta, t0, depth in itertools.product(*PHINET_GRID.values()):
+            c = phinet_plan_costs(phinet_blocks(alpha, beta, t0, depth), input_shape, classes)
+            found.append(Candidate({"alpha": alpha, "beta": beta, "t0": t0, "depth": depth}, c.params, c.macs,
+                                   _estimate_flash(c.params), c.peak_activation_bytes + 2048))
+    else:
+        from .builders import build
+
+        for knobs in OTHER_GRIDS[arch]:
+            model = build(arch, input_shape, classes, **knobs)
+            c = model_costs(model)
+            found.append(Candidate(knobs, c.params, c.macs, _estimate_flash(c.params),
+                                   activation_peak_bytes(model) + 2048))
+    return sorted(found, key=lambda c: (-c.params, c.macs))
+
+
+@dataclass
+class Measurement:
+    knobs: dict
+    params: int
+    macs: int
+    flash_bytes: int
+    arena_bytes: int
+    arena_alloc_bytes: int
+    fits: bool
+
+
+def measure(arch: str, knobs: dict, input_shape, classes: int, calibration, budget: Budget) -> Measurement:
+    """Convert an (untrained) model to int8 and measure its flatbuffer and TFLM arena: sizes do not depend
+    on the weights' values."""
+    from .builders import build
+    from .quantize import quantize_int8
+    from .tflm import measure_arena
+
+    model = build(arch, input_shape, classes, **knobs)
+    costs = model_costs(model)
+    flatbuffer = quantize_int8(model, calibration)
+    arena = measure_arena(flatbuffer)
+    fits = (len(flatbuffer) <= budget.flash_bytes and arena.alloc_bytes <= budget.arena_bytes
+            and costs.macs <= budget.macs)
+    return Measurement(knobs, costs.params, costs.macs, len(flatbuffer), arena.total_bytes, arena.alloc_bytes, fits)
+
+
+def _describe(arch: str, knobs: dict) -> str:
+    return arch + ("(" + ", ".join(f"{k}={v:g}" for k, v in knobs.items()) + ")" if knobs else "")
+
+
+def choose(arch: str, input_shape, classes: int, calibration, budget: Budget, log: Log = print,
+           knobs: dict | None = None) -> tuple[Measurement, list[Measurement]]:
+    """The largest candidate whose measured size fits. Estimates are rescaled by what each measurement
+    shows, so a miss steps down to a candidate that should fit rather than to the next one in line."""
+    pool = ([Candidate(knobs, 0, 0, 0, 0)] if knobs is not None else candidates(arch, input_shape, classes))
+    flash_ratio = arena_ratio = 1.0
+    attempts: list[Measurement] = []
+    tried = set()
+    for _ in range(MAX_ATTEMPTS):
+        fitting = [c for c in pool if c.macs <= budget.macs and c.est_flash * flash_ratio <= budget.flash_bytes
+                   and c.est_arena * arena_ratio <= budget.arena_bytes and str(c.knobs) not in tried]
+        if not fitting:
+            break
+        c = fitting[0]
+        tried.add(str(c.knobs))
+        log(f"verifying {_describe(arch, c.knobs)}: est. {c.params:,} params, {c.macs:,} MACs ...")
+        m = measure(arch, c.knobs, input_shape, classes, calibration, budget)
+        attempts.append(m)
+        log(f"  measured flash {m.flash_bytes:,} B (budget {budget.flash_bytes:,}), arena {m.arena_alloc_bytes:,} B "
+            f"incl. headroom (budget {budget.arena_bytes:,}), MACs {m.macs:,} (budget {budget.macs:,}): "
+            f"{'fits' if m.fits else 'does not fit'}")
+        if m.fits:
+            return m, attempts
+        if c.est_flash:
+            flash_ratio = max(flash_ratio, m.flash_bytes / c.est_flash)
+            arena_ratio = max(arena_ratio, m.arena_alloc_bytes / c.est_arena)
+    smallest = min(pool, key=lambda c: (c.params, c.macs))
+    m = next((a for a in attempts if a.knobs == smallest.knobs), None) or measure(
+        arch, smallest.knobs, input_shape, classes, calibration, budget)
+    raise UserError(
+        f"no {arch} configuration fits flash {format_bytes(budget.flash_bytes)} / arena "
+        f"{format_bytes(budget.arena_bytes)} / {budget.macs:,} MACs: the smallest, {_describe(arch, m.knobs)}, "
+        f"measures flash {m.flash_bytes:,} B, arena {m.arena_alloc_bytes:,} B, {m.macs:,} MACs; raise the limits "
+        f"or pick a larger board")
+
+
+def _versions() -> dict:
+    from importlib.metadata import version
+
+    found = {"tinyml_kit": __version__, "python": platform.python_version()}
+    for pkg in ("tensorflow", "tf_keras", "ai-edge-litert", "tflite-micro", "numpy"):
+        try:
+            found[pkg] = version(pkg)
+        except Exception:
+            found[pkg] = None
+    return found
+
+
+def default_run_dir() -> Path:
+    return Path("runs") / datetime.now().strftime("fit-%Y%m%d-%H%M%S")
+
+
+def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = "phinet", epochs: int = 30,
+        max_flash: int | None = None, max_ram: int | None = None, max_macs: int | None = None,
+        out: str | Path | None = None, seed: int = 0, input_shape: tuple[int, int, int] | None = None,
+        knobs: dict | None = None, batch_size: int = 32, log: Log = print) -> dict:
+    """The whole pipeline; returns the report also written to `<out>/report.json`."""
+    from .builders import ARCHITECTURES, build
+    from .check import evaluate
+    from .data import load_dataset, split
+    from .export import write_c_sources
+    from .quantize import calibration_images, quantize_int8
+    from .staging import prepare_output, staged_output
+    from .tflite_info import read_model
+    from .train import train
+
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    board = get_board(board_id)
+    if arch not in ARCHITECTURES:
+        raise UserError(f"unknown architecture '{arch}': choose one of {', '.join(ARCHITECTURES)}")
+    if epochs < 1:
+        raise UserError(f"--epochs must be at least 1 (got {epochs})")
+    budget = make_budget(board, max_flash, max_ram, max_macs)
+    out = prepare_output(Path(out) if out else default_run_dir())
+    log(f"board {board.id} ({board.name}, {board.core} @ {board.clock_mhz:g} MHz): model flash budget "
+        f"{budget.flash_bytes:,} B, arena budget {budget.arena_bytes:,} B, {budget.macs:,} MACs")
+
+    t = time.perf_counter()
+    dataset = load_dataset(data, input_shape)
+    parts = split(dataset, seed=seed)
+    classes = len(dataset.class_names)
+    calibration = calibration_images(parts.train.x, seed=seed)
+    timings["data_s"] = time.perf_counter() - t
+    log(f"data {dataset.source}: {len(parts.train.x)} train / {len(parts.val.x)} validation images, "
+        f"{classes} classes, input {'x'.join(map(str, dataset.input_shape))}")
+
+    t = time.perf_counter()
+    chosen, attempts = choose(arch, dataset.input_shape, classes, calibration, budget, log, knobs)
+    timings["choose_s"] = time.perf_counter() - t
+    log(f"chose {_describe(arch, chosen.knobs)}: {chosen.params:,} params, {chosen.macs:,} MACs")
+
+    t = time.perf_counter()
+    model = build(arch, dataset.input_shape, classes, **chosen.knobs)
+    trained = train(model, parts, epochs=epochs, batch_size=batch_size, seed=seed, log=log)
+    timings["train_s"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    flatbuffer = quantize_int8(model, calibration)
+    timings["quantize_s"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    checked = evaluate(flatbuffer, parts.val, keras_model=model, log=log)
+    timings["check_s"] = time.perf_counter() - t
+    fits = {
+        "flash": checked["flash_bytes"] <= budget.flash_bytes,
+        "arena": checked["arena_alloc_bytes"] <= budget.arena_bytes,
+        "macs": chosen.macs <= budget.macs,
+    }
+    report = {
+        "board": board.to_dict(),
+        "arch": arch,
+        "choice": chosen.knobs,
+        "params": chosen.params,
+        "macs": chosen.macs,
+        "latency_ms_est": round(latency_ms(chosen.macs, board.core, board.clock_mhz), 2),
+        "flash_bytes": checked["flash_bytes"],
+        "arena_bytes": checked["arena_bytes"],
+        "arena_alloc_bytes": checked["arena_alloc_bytes"],
+        "flash_budget_bytes": budget.flash_bytes,
+        "arena_budget_bytes": budget.arena_bytes,
+        "mac_budget": budget.macs,
+        "budget_sources": budget.notes,
+        "fits": fits,
+        "fits_all": all(fits.values()),
+        "verification": [asdict(a) for a in attempts],
+        "float_accuracy": checked["float_accuracy"],
+        "int8_accuracy": checked["int8_accuracy"],
+        "agreement": checked["agreement"],
+        "litert_equals_tflm": checked["litert_equals_tflm"],
+        "check": checked,
+        "training": {"epochs": epochs, "epochs_run": trained.epochs_run, "best_epoch": trained.best_epoch,
+                     "batch_size": batch_size, "seed": seed, "history": trained.history},
+        "data": {"source": data, "input_shape": list(dataset.input_shape), "classes": dataset.class_names,
+                 "train_images": len(parts.train.x), "val_images": len(parts.val.x), "val_fraction": 0.2,
+                 "seed": seed, "fingerprint": dataset.fingerprint()},
+        "versions": _versions(),
+    }
+    with staged_output(out) as tmp:
+        model.save(tmp / "model.keras")
+        (tmp / "model.tflite").write_bytes(flatbuffer)
+        write_c_sources(flatbuffer, read_model(flatbuffer), tmp, dataset.class_names, checked["arena_bytes"],
+                        checked["arena_alloc_bytes"], source="model.tflite")
+        timings["total_s"] = time.perf_counter() - start
+        report["timings"] = {k: round(v, 2) for k, v in timings.items()}
+        report["run_dir"] = str(out)
+        (tmp / "report.json").write_text(json.dumps(report, indent=2))
+    verdict = "FITS" if report["fits_all"] else "DOES NOT FIT"
+    log(f"{verdict} {board.id}: flash {report['flash_bytes']:,}/{budget.flash_bytes:,} B, arena "
+        f"{report['arena_alloc_bytes']:,}/{budget.arena_bytes:,} B (measured {report['arena_bytes']:,} + headroom); "
+        f"float acc {report['float_accuracy']:.4f}, int8 acc {report['int8_accuracy']:.4f}, agreement "
+        f"{report['agreement']:.4f}, LiteRT == TFLM: {report['litert_equals_tflm']}")
+    log(f"run directory: {out}")
+    return report

@@ -1,0 +1,103 @@
+"""Read a .tflite flatbuffer without TensorFlow: ops, inputs, outputs, quantization.
+
+Uses the flatbuffer schema bundled with the tflite-micro package, so `inspect` and `export` stay light.
+"""
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import UserError
+
+_TYPE_NAMES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 7: "int16", 9: "int8"}
+
+
+@dataclass
+class TensorInfo:
+    name: str
+    shape: list[int]
+    dtype: str
+    scale: float | None
+    zero_point: int | None
+
+    def quantize(self, values: np.ndarray) -> np.ndarray:
+        return np.clip(np.round(values / self.scale) + self.zero_point, -128, 127).astype(np.int8)
+
+
+@dataclass
+class ModelInfo:
+    size_bytes: int
+    ops: list[str]             # distinct builtin op names, in order of first use
+    op_count: int              # operators in the graph
+    inputs: list[TensorInfo]
+    outputs: list[TensorInfo]
+
+    @property
+    def is_int8(self) -> bool:
+        return all(t.dtype == "int8" for t in self.inputs + self.outputs)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _schema():
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+    return schema
+
+
+def _op_names() -> dict[int, str]:
+    ops = _schema().BuiltinOperator
+    return {v: k for k, v in vars(ops).items() if not k.startswith("_")}
+
+
+def read_model(data: bytes, name: str = "model") -> ModelInfo:
+    """Parse `data`; a file that is not a TFLite flatbuffer raises a UserError."""
+    schema = _schema()
+    if len(data) < 8 or data[4:8] != b"TFL3":
+        raise UserError(f"{name} is not a TFLite flatbuffer (no TFL3 identifier): pass a .tflite file")
+    try:
+        model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(data, 0))
+        graph = model.subgraphs[0]
+        names = _op_names()
+        ops, seen = [], set()
+        for op in graph.operators or []:
+            code = model.operatorCodes[op.opcodeIndex]
+            builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
+            op_name = names.get(builtin, f"BUILTIN_{builtin}")
+            if op_name == "CUSTOM":
+                op_name = f"CUSTOM:{code.customCode.decode() if code.customCode else '?'}"
+            if op_name not in seen:
+                seen.add(op_name)
+                ops.append(op_name)
+
+        def tensor(i: int) -> TensorInfo:
+            t = graph.tensors[i]
+            q = t.quantization
+            scale = float(q.scale[0]) if q is not None and q.scale is not None and len(q.scale) else None
+            zp = int(q.zeroPoint[0]) if q is not None and q.zeroPoint is not None and len(q.zeroPoint) else None
+            tname = t.name.decode() if isinstance(t.name, bytes) else str(t.name)
+            return TensorInfo(tname, [int(d) for d in t.shape], _TYPE_NAMES.get(t.type, f"type{t.type}"), scale, zp)
+
+        return ModelInfo(len(data), ops, len(graph.operators or []), [tensor(i) for i in graph.inputs],
+                         [tensor(i) for i in graph.outputs])
+    except UserError:
+        raise
+    except Exception as e:
+        raise UserError(f"{name} is a corrupt TFLite flatbuffer ({type(e).__name__}): re-export it") from None
+
+
+def read_model_file(path: str | Path) -> tuple[bytes, ModelInfo]:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"model file {path} not found")
+    data = path.read_bytes()
+    return data, read_model(data, str(path))
+
+
+def require_int8(info: ModelInfo, name: str) -> None:
+    if not info.is_int8:
+        kinds = ", ".join(sorted({t.dtype for t in info.inputs + info.outputs}))
+        raise UserError(f"{name} has {kinds} inputs/outputs, not int8: quantize it first "
+                        f"(tinyml-kit fit does full-integer int8)")

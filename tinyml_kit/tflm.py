@@ -1,0 +1,95 @@
+"""The int8 model on the real TFLM reference kernels, and the tensor arena it actually allocates.
+
+`print_allocations()` writes TFLM's RecordingMicroAllocator report to C-level stderr, so fd 2 is redirected
+to a file around the call. The host figure is ~1–2 % above a Cortex-M build's `arena_used_bytes()`.
+"""
+
+import os
+import re
+import sys
+import tempfile
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import UserError
+
+_TOTAL = re.compile(r"Arena allocation total (\d+) bytes")
+_HEAD = re.compile(r"Arena allocation head (\d+) bytes")
+_TAIL = re.compile(r"Arena allocation tail (\d+) bytes")
+HEADROOM_FRACTION = 0.05
+HEADROOM_MIN_BYTES = 1024
+
+
+@dataclass
+class ArenaUsage:
+    total_bytes: int        # what TFLM used: planned activations (head) + persistent allocations (tail)
+    head_bytes: int
+    tail_bytes: int
+
+    @property
+    def alloc_bytes(self) -> int:
+        """The arena to allocate on the device: measured use plus headroom for target differences
+        (kernel scratch buffers differ between reference and CMSIS-NN kernels), rounded up to 16 bytes."""
+        return arena_with_headroom(self.total_bytes)
+
+
+def arena_with_headroom(measured: int) -> int:
+    size = measured + max(HEADROOM_MIN_BYTES, int(np.ceil(measured * HEADROOM_FRACTION)))
+    return -(-size // 16) * 16
+
+
+def _interpreter(model: bytes):
+    from tflite_micro.python.tflite_micro import runtime
+
+    arena = max(8 * 1024 * 1024, 10 * len(model))
+    try:
+        return runtime.Interpreter.from_bytes(model, arena_size=arena)
+    except Exception as e:
+        raise UserError(f"TFLM cannot load the model: {str(e).splitlines()[0]}") from None
+
+
+def _capture_fd2(fn) -> str:
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as f:
+        os.dup2(f.fileno(), 2)
+        try:
+            fn()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        f.seek(0)
+        return f.read().decode(errors="replace")
+
+
+class TflmModel:
+    """A TFLM interpreter over one int8 model, with batch inference and the recorded arena usage."""
+
+    def __init__(self, model: bytes):
+        self._interp = _interpreter(model)
+        detail = self._interp.get_input_details(0)
+        self.input_shape = tuple(int(d) for d in detail["shape"])
+        self.input_dtype = detail["dtype"]
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Run each image of `x` (already quantized to the input dtype) and stack output 0."""
+        outputs = []
+        for image in x:
+            self._interp.set_input(image.reshape(self.input_shape).astype(self.input_dtype), 0)
+            self._interp.invoke()
+            outputs.append(np.array(self._interp.get_output(0)).reshape(-1))
+        return np.stack(outputs)
+
+    def arena(self) -> ArenaUsage:
+        """Arena usage as recorded by TFLM (runs one inference first if none ran yet)."""
+        self.predict(np.zeros((1, *self.input_shape[1:]), self.input_dtype))
+        text = _capture_fd2(self._interp.print_allocations)
+        total, head, tail = (_TOTAL.search(text), _HEAD.search(text), _TAIL.search(text))
+        if not total:
+            raise RuntimeError(f"TFLM printed no arena report: {text[:200]!r}")
+        return ArenaUsage(int(total.group(1)), int(head.group(1)) if head else 0, int(tail.group(1)) if tail else 0)
+
+
+def measure_arena(model: bytes) -> ArenaUsage:
+    return TflmModel(model).arena()

@@ -1,0 +1,49 @@
+"""Training: fixed seed, Adam with cosine decay, early stopping on validation accuracy, progress per epoch."""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .data import Split, tf_dataset
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class TrainResult:
+    epochs_run: int
+    best_epoch: int
+    val_accuracy: float
+    seconds: float
+    history: dict[str, list[float]]
+
+
+def train(model, data: Split, epochs: int = 30, batch_size: int = 32, learning_rate: float = 3e-3,
+          patience: int = 8, seed: int = 0, log: Log = print) -> TrainResult:
+    """Train `model` in place; the weights of the best validation epoch are restored."""
+    from ._tf import keras
+
+    k = keras()
+    k.utils.set_random_seed(seed)
+    train_ds = tf_dataset(data.train, batch_size, training=True, seed=seed)
+    val_ds = tf_dataset(data.val, 256, training=False)
+    steps = max(1, -(-len(data.train.x) // batch_size)) * epochs
+    schedule = k.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps, alpha=0.05)
+    model.compile(optimizer=k.optimizers.Adam(schedule), loss=k.losses.CategoricalCrossentropy(label_smoothing=0.05),
+                  metrics=["accuracy"])
+
+    class Progress(k.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            log(f"epoch {epoch + 1:3d}/{epochs}  loss {logs.get('loss', 0):.4f}  acc {logs.get('accuracy', 0):.4f}"
+                f"  val_loss {logs.get('val_loss', 0):.4f}  val_acc {logs.get('val_accuracy', 0):.4f}")
+
+    stop = k.callbacks.EarlyStopping(monitor="val_accuracy", patience=patience, restore_best_weights=True,
+                                     mode="max")
+    start = time.perf_counter()
+    history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=0, callbacks=[Progress(), stop])
+    val_acc = history.history["val_accuracy"]
+    best = max(range(len(val_acc)), key=val_acc.__getitem__)
+    return TrainResult(epochs_run=len(val_acc), best_epoch=best + 1, val_accuracy=float(val_acc[best]),
+                       seconds=time.perf_counter() - start,
+                       history={k_: [float(v) for v in vals] for k_, vals in history.history.items()})
