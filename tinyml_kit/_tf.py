@@ -14,7 +14,10 @@ def tf():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import logging
 
-    import tensorflow
+    from .stderr import captured_stderr
+
+    with captured_stderr():  # CUDA-stub and absl start-up notices, meaningless on a CPU-only install
+        import tensorflow
 
     tensorflow.get_logger().setLevel(logging.ERROR)
     return tensorflow

@@ -146,6 +146,11 @@ def fit(board, data, arch, epochs, max_flash, max_ram, max_macs, input_, out, se
         _print_json(report)
     else:
         click.echo(report["run_dir"])
+    if not report["fits_all"]:
+        misses = ", ".join(k for k, ok in report["fits"].items() if not ok)
+        click.echo(f"error: the trained model does not fit {board} ({misses}); see {report['run_dir']}/report.json",
+                   err=True)
+        sys.exit(1)
 
 
 @main.command()

@@ -4,9 +4,12 @@ Input is int8 with scale 1 and zero point -128, so a raw pixel p is fed as p - 1
 The calibration set is pinned to contain pixel values 0 and 255, which fixes that input quantization.
 """
 
+import warnings
+
 import numpy as np
 
 from .errors import UserError
+from .stderr import captured_stderr
 from .tflite_info import read_model
 
 CALIBRATION_IMAGES = 200
@@ -39,7 +42,9 @@ def quantize_int8(model, images: np.ndarray) -> bytes:
 
     converter.representative_dataset = representative
     try:
-        flatbuffer = converter.convert()
+        with warnings.catch_warnings(), captured_stderr():
+            warnings.simplefilter("ignore")
+            flatbuffer = converter.convert()
     except Exception as e:
         lines = [ln for ln in str(e).splitlines() if "op" in ln.lower() or "error" in ln.lower()]
         raise UserError(f"int8 conversion failed: {(lines or [str(e)])[0].strip()[:300]}") from None

@@ -33,6 +33,9 @@ def staged_output(final: Path, allow_existing: bool = False) -> Iterator[Path]:
         tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
     except OSError as e:
         raise UserError(f"cannot write to {final.parent}: {e.strerror}") from None
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; the run directory should not be
     try:
         yield tmp
         if final.exists():

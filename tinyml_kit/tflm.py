@@ -4,15 +4,13 @@
 to a file around the call. The host figure is ~1–2 % above a Cortex-M build's `arena_used_bytes()`.
 """
 
-import os
 import re
-import sys
-import tempfile
 from dataclasses import dataclass
 
 import numpy as np
 
 from .errors import UserError
+from .stderr import captured_stderr
 
 _TOTAL = re.compile(r"Arena allocation total (\d+) bytes")
 _HEAD = re.compile(r"Arena allocation head (\d+) bytes")
@@ -49,20 +47,6 @@ def _interpreter(model: bytes):
         raise UserError(f"TFLM cannot load the model: {str(e).splitlines()[0]}") from None
 
 
-def _capture_fd2(fn) -> str:
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as f:
-        os.dup2(f.fileno(), 2)
-        try:
-            fn()
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-        f.seek(0)
-        return f.read().decode(errors="replace")
-
-
 class TflmModel:
     """A TFLM interpreter over one int8 model, with batch inference and the recorded arena usage."""
 
@@ -84,7 +68,9 @@ class TflmModel:
     def arena(self) -> ArenaUsage:
         """Arena usage as recorded by TFLM (runs one inference first if none ran yet)."""
         self.predict(np.zeros((1, *self.input_shape[1:]), self.input_dtype))
-        text = _capture_fd2(self._interp.print_allocations)
+        with captured_stderr() as captured:
+            self._interp.print_allocations()
+        text = captured[0]
         total, head, tail = (_TOTAL.search(text), _HEAD.search(text), _TAIL.search(text))
         if not total:
             raise RuntimeError(f"TFLM printed no arena report: {text[:200]!r}")

@@ -19,7 +19,7 @@ class TrainResult:
 
 
 def train(model, data: Split, epochs: int = 30, batch_size: int = 32, learning_rate: float = 3e-3,
-          patience: int = 8, seed: int = 0, log: Log = print) -> TrainResult:
+          patience: int = 10, seed: int = 0, log: Log = print) -> TrainResult:
     """Train `model` in place; the weights of the best validation epoch are restored."""
     from ._tf import keras
 
@@ -29,7 +29,7 @@ def train(model, data: Split, epochs: int = 30, batch_size: int = 32, learning_r
     val_ds = tf_dataset(data.val, 256, training=False)
     steps = max(1, -(-len(data.train.x) // batch_size)) * epochs
     schedule = k.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps, alpha=0.05)
-    model.compile(optimizer=k.optimizers.Adam(schedule), loss=k.losses.CategoricalCrossentropy(label_smoothing=0.05),
+    model.compile(optimizer=k.optimizers.Adam(schedule), loss=k.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.05),
                   metrics=["accuracy"])
 
     class Progress(k.callbacks.Callback):

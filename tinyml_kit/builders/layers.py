@@ -26,19 +26,27 @@ def activation(name: str):
 
 
 def batch_norm():
-    return _keras.layers.BatchNormalization(epsilon=1e-3, momentum=0.99)
+    # momentum 0.9: the moving statistics settle within a few epochs on small datasets (0.99 lagged ~10 epochs)
+    return _keras.layers.BatchNormalization(epsilon=1e-3, momentum=0.9)
 
 
 def pixel_input(input_shape: tuple[int, int, int]):
-    """Model input takes raw pixels 0..255 and rescales to [-1, 1] inside the graph.
+    """Model input takes raw pixels 0..255 and scales them to [0, 1] inside the graph.
 
     With the int8 input quantized at scale 1 / zero point -128, firmware feeds `pixel - 128` with no float math.
     """
     inputs = _keras.Input(shape=tuple(input_shape), name="pixels")
-    return inputs, _keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescale")(inputs)
+    return inputs, _keras.layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
 
 
 def classifier_head(x, classes: int):
-    x = _keras.layers.GlobalAveragePooling2D(name="pool")(x)
-    x = _keras.layers.Dense(classes, name="logits")(x)
-    return _keras.layers.Softmax(name="probs")(x)
+    """Global pooling and a 1x1 convolution with bias giving logits (same parameters as a dense layer).
+
+    Measured choices: TFLM's int8 FULLY_CONNECTED differs from LiteRT's reference kernel by ±1 on a few
+    outputs while CONV_2D is bit-exact (and the flatbuffer is smaller); and no softmax in the graph, because
+    argmax is unchanged and TFLM's int8 SOFTMAX aborts (QuantizeMultiplierGreaterThanOne) when the logits'
+    scale is small, as in untrained models.
+    """
+    x = _keras.layers.GlobalAveragePooling2D(keepdims=True, name="pool")(x)
+    x = _keras.layers.Conv2D(classes, 1, name="logits")(x)
+    return _keras.layers.Flatten(name="flatten")(x)
