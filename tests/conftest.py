@@ -1,0 +1,45 @@
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture(scope="session")
+def digits_npz(tmp_path_factory):
+    """300 digits images of classes 0-2 as an .npz (8x8 uint8), small enough for seconds-long fits."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    keep = d.target < 3
+    x = np.round(d.images[keep] * 255 / 16).astype(np.uint8)[:300]
+    y = d.target[keep][:300]
+    path = tmp_path_factory.mktemp("data") / "digits3.npz"
+    np.savez(path, x=x, y=y)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    """An untrained int8 TinyNet on 16x16x1 input: (Keras model, .tflite path)."""
+    from tinyml_kit.builders import build
+    from tinyml_kit.quantize import calibration_images, quantize_int8
+
+    model = build("tinynet", (16, 16, 1), 3, alpha=0.25, depth=2)
+    rng = np.random.default_rng(0)
+    flatbuffer = quantize_int8(model, calibration_images(rng.integers(0, 256, (20, 16, 16, 1), dtype=np.uint8)))
+    path = tmp_path_factory.mktemp("model") / "tiny.tflite"
+    path.write_bytes(flatbuffer)
+    return model, path
+
+
+@pytest.fixture(scope="session")
+def float_tflite(tmp_path_factory, tiny_model):
+    from tinyml_kit._tf import tf
+
+    model, _ = tiny_model
+    path = tmp_path_factory.mktemp("model") / "float.tflite"
+    path.write_bytes(tf().lite.TFLiteConverter.from_keras_model(model).convert())
+    return path

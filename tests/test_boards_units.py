@@ -1,0 +1,48 @@
+import pytest
+
+from tinyml_kit.boards import DEFAULT_BOARD, get_board, load_boards
+from tinyml_kit.errors import UserError
+from tinyml_kit.units import parse_bytes, parse_count
+
+
+def test_at_least_14_boards_with_required_ids():
+    boards = load_boards()
+    assert len(boards) >= 14
+    for board_id in ("nano33-ble-sense", "nucleo-l4r5zi", "rpi-pico", "uno-r3"):
+        assert board_id in boards
+    assert DEFAULT_BOARD == "nano33-ble-sense"
+    assert all(b.framework in ("arduino", "stm32") for b in boards.values())
+
+
+def test_budgets_follow_the_reserve_rule():
+    nano = get_board("nano33-ble-sense")
+    # mbed core: flash reserve max(96 KiB, 25 %), RAM reserve max(16 KiB, 35 %) of the linked sizes
+    assert nano.flash_budget_bytes == 815104 - round(0.25 * 815104)
+    assert nano.arena_budget_bytes == 248832 - round(0.35 * 248832)
+    r4 = get_board("uno-r4-minima")
+    assert r4.flash_budget_bytes == 262144 - 98304          # the 96 KiB minimum wins on small parts
+    assert r4.arena_budget_bytes == 32768 - 16384
+
+
+def test_unknown_board_lists_ids():
+    with pytest.raises(UserError, match="unknown board 'nope'.*nano33-ble-sense"):
+        get_board("nope")
+
+
+def test_avr_board_is_refused_with_alternatives():
+    with pytest.raises(UserError, match="cannot run TFLM.*nucleo-l4r5zi"):
+        get_board("uno-r3")
+    assert load_boards()["uno-r3"].flash_budget_bytes == 0
+
+
+@pytest.mark.parametrize("text,expected", [("256KB", 256000), ("96KiB", 98304), ("96K", 98304), ("1.5MB", 1500000),
+                                           ("2MiB", 2097152), ("1000", 1000), (4096, 4096)])
+def test_parse_bytes(text, expected):
+    assert parse_bytes(text) == expected
+
+
+def test_parse_count_and_errors():
+    assert parse_count("5M") == 5_000_000
+    assert parse_count("250k") == 250_000
+    with pytest.raises(UserError, match="cannot read size '12XB'"):
+        parse_bytes("12XB")

@@ -1,0 +1,104 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tinyml_kit.builders import build
+from tinyml_kit.builders.phinet import phinet, phinet_blocks
+from tinyml_kit.costs import model_costs, phinet_plan_costs
+from tinyml_kit.errors import UserError
+
+REF = json.loads((Path(__file__).parent / "data" / "micromind_phinet_ref.json").read_text())
+
+
+def trainable(model) -> int:
+    return int(sum(w.shape.num_elements() for w in model.trainable_weights))
+
+
+def _phinet_kwargs(cfg):
+    kw = cfg["kwargs"]
+    c, h, w = cfg["input_shape"]
+    return dict(alpha=kw.get("alpha", 0.2), beta=kw.get("beta", 1.0), t0=kw.get("t_zero", 6),
+                depth=kw.get("num_layers", 7), input_shape=(h, w, c), classes=kw.get("num_classes", 10),
+                divisor=kw.get("divisor", 1), squeeze_excite=kw.get("squeeze_excite", True),
+                activation="hswish" if kw.get("h_swish", True) else "relu6",
+                downsampling_layers=tuple(kw.get("downsampling_layers", (5, 7))),
+                conv5_percent=kw.get("conv5_percent", 0.0), compatibility=kw.get("compatibility", False),
+                include_top=kw.get("include_top", False))
+
+
+@pytest.mark.parametrize("cfg", REF["configs"], ids=[c["name"] for c in REF["configs"]])
+def test_phinet_params_identical_to_micromind(cfg):
+    """Reference counts from micromind 0.2.1 (torch 2.13.0), tests/data/micromind_phinet_ref.json."""
+    assert REF["micromind_version"] == "0.2.1"
+    kwargs = _phinet_kwargs(cfg)
+    model = phinet(**kwargs)
+    assert trainable(model) == cfg["params"]
+    if kwargs["include_top"]:
+        plan = phinet_blocks(kwargs["alpha"], kwargs["beta"], kwargs["t0"], kwargs["depth"], kwargs["divisor"],
+                             kwargs["squeeze_excite"] and not kwargs["compatibility"],
+                             kwargs["downsampling_layers"], kwargs["conv5_percent"])
+        assert phinet_plan_costs(plan, kwargs["input_shape"], kwargs["classes"]).params == cfg["params"]
+
+
+@pytest.mark.parametrize("alpha,beta,t0,depth,shape", [(0.25, 1.0, 6, 7, (32, 32, 3)), (0.5, 1.35, 4, 5, (48, 48, 1)),
+                                                       (1.0, 0.75, 5, 9, (64, 64, 3))])
+def test_phinet_plan_costs_match_built_model(alpha, beta, t0, depth, shape):
+    model = phinet(alpha=alpha, beta=beta, t0=t0, depth=depth, input_shape=shape, classes=10)
+    costs = model_costs(model)
+    plan = phinet_plan_costs(phinet_blocks(alpha, beta, t0, depth), shape, 10)
+    assert (plan.params, plan.macs) == (costs.params, costs.macs)
+    assert costs.macs_by_kind["se"] > 0
+
+
+def test_phinet_compatibility_drops_se_and_hswish():
+    ops = model_costs(phinet(alpha=0.25, compatibility=True)).ops
+    assert "HARD_SWISH" not in ops and "MUL" not in ops and "LOGISTIC" not in ops
+    assert "HARD_SWISH" in model_costs(phinet(alpha=0.25)).ops
+
+
+@pytest.mark.parametrize("alpha", [0.25, 0.5, 1.0])
+def test_mobilenets_match_keras_applications(alpha):
+    from tinyml_kit._tf import keras
+
+    apps = keras().applications
+    oracle_v1 = apps.MobileNet(input_shape=(64, 64, 3), alpha=alpha, weights=None, classes=10)
+    oracle_v2 = apps.MobileNetV2(input_shape=(64, 64, 3), alpha=alpha, weights=None, classes=10)
+    assert trainable(build("mobilenetv1", (64, 64, 3), 10, alpha=alpha)) == trainable(oracle_v1)
+    assert trainable(build("mobilenetv2", (64, 64, 3), 10, alpha=alpha)) == trainable(oracle_v2)
+
+
+def test_resnet8_matches_mlperf_tiny_shapes():
+    model = build("resnet8", (32, 32, 3), 10)
+    conv = lambda k, cin, cout: k * k * cin * cout + cout  # noqa: E731  (convs with bias)
+    bn = lambda c: 2 * c  # noqa: E731
+    expected = (conv(3, 3, 16) + bn(16)
+                + 2 * (conv(3, 16, 16) + bn(16))
+                + conv(3, 16, 32) + conv(3, 32, 32) + 2 * bn(32) + conv(1, 16, 32)
+                + conv(3, 32, 64) + conv(3, 64, 64) + 2 * bn(64) + conv(1, 32, 64)
+                + 64 * 10 + 10)
+    costs = model_costs(model)
+    assert costs.params == expected == 78186
+    assert 12.4e6 < costs.macs < 12.6e6  # ≈ 12.5 M MACs, as derived in boards-reference.md
+
+
+def test_tinynet_width_and_depth_scale():
+    base = trainable(build("tinynet", (64, 64, 3), 8))
+    assert trainable(build("tinynet", (64, 64, 3), 8, alpha=0.5)) < base
+    assert trainable(build("tinynet", (64, 64, 3), 8, depth=3)) < base
+    assert [type(layer).__name__ for layer in build("tinynet", (64, 64, 3), 8).layers].count("DepthwiseConv2D") == 3
+
+
+@pytest.mark.parametrize("arch", ["phinet", "tinynet", "mobilenetv1", "mobilenetv2", "resnet8"])
+def test_every_builder_runs_forward(arch):
+    model = build(arch, (32, 32, 3), 5)
+    out = model.predict(np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3)).astype(np.float32), verbose=0)
+    assert out.shape == (2, 5)
+
+
+def test_build_refuses_knobs_an_arch_lacks():
+    with pytest.raises(UserError, match="--beta does not apply to resnet8"):
+        build("resnet8", (32, 32, 3), 10, beta=1.0)
+    with pytest.raises(UserError, match="unknown architecture"):
+        build("vgg", (32, 32, 3), 10)

@@ -1,0 +1,74 @@
+import numpy as np
+import pytest
+
+from tinyml_kit.check import evaluate
+from tinyml_kit.costs import model_costs
+from tinyml_kit.data import load_dataset
+from tinyml_kit.errors import UserError
+from tinyml_kit.litert import LiteRtModel
+from tinyml_kit.tflite_info import read_model, read_model_file
+from tinyml_kit.tflm import TflmModel, arena_with_headroom, measure_arena
+
+
+def test_input_maps_raw_pixels_exactly(tiny_model):
+    _, path = tiny_model
+    _, info = read_model_file(path)
+    assert info.is_int8
+    assert (info.inputs[0].scale, info.inputs[0].zero_point) == (1.0, -128)
+    pixels = np.arange(256, dtype=np.float32)
+    assert np.array_equal(info.inputs[0].quantize(pixels), (np.arange(256) - 128).astype(np.int8))
+
+
+def test_litert_reference_equals_tflm(tiny_model):
+    _, path = tiny_model
+    data = path.read_bytes()
+    x = np.random.default_rng(1).integers(-128, 128, (10, 16, 16, 1), dtype=np.int8)
+    assert np.array_equal(LiteRtModel(data).predict(x), TflmModel(data).predict(x))
+
+
+def test_arena_is_measured_not_guessed(tiny_model):
+    _, path = tiny_model
+    usage = measure_arena(path.read_bytes())
+    assert usage.total_bytes == usage.head_bytes + usage.tail_bytes
+    # the largest activation pair alone (16x16x1 input + 8x8x8 output of the first conv) is a lower bound
+    assert usage.total_bytes > 16 * 16 + 8 * 8 * 8
+    assert usage.alloc_bytes == arena_with_headroom(usage.total_bytes) and usage.alloc_bytes % 16 == 0
+
+
+@pytest.mark.parametrize("arch,knobs", [("phinet", {"alpha": 0.25, "depth": 7}), ("resnet8", {})])
+def test_predicted_ops_match_converted_ops(arch, knobs):
+    from tinyml_kit.builders import build
+    from tinyml_kit.quantize import calibration_images, quantize_int8
+
+    model = build(arch, (32, 32, 3), 10, **knobs)
+    images = calibration_images(np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3), dtype=np.uint8))
+    converted = read_model(quantize_int8(model, images)).ops
+    assert sorted(model_costs(model).ops) == sorted(converted)
+
+
+def test_evaluate_reports_metrics(tiny_model, digits_npz):
+    model, path = tiny_model
+    val = load_dataset(str(digits_npz), (16, 16, 1))
+    result = evaluate(path.read_bytes(), val, keras_model=model, log=lambda _: None)
+    assert result["litert_equals_tflm"] is True
+    assert 0.0 <= result["int8_accuracy"] <= 1.0 and 0.0 <= result["agreement"] <= 1.0
+    matrix = np.array(result["int8"]["confusion_matrix"])
+    assert matrix.shape == (3, 3) and matrix.sum() == len(val.x)
+    assert {"macro_precision", "macro_recall", "macro_f1"} <= result["int8"].keys()
+
+
+def test_evaluate_without_data_warns(tiny_model):
+    _, path = tiny_model
+    lines = []
+    result = evaluate(path.read_bytes(), None, log=lines.append)
+    assert "RANDOM" in lines[0] and result["int8_accuracy"] is None and result["litert_equals_tflm"]
+
+
+def test_float_and_corrupt_models_are_refused(float_tflite, tmp_path):
+    with pytest.raises(UserError, match="not int8"):
+        evaluate(float_tflite.read_bytes(), None, name=str(float_tflite))
+    with pytest.raises(UserError, match="not a TFLite flatbuffer"):
+        read_model(b"hello world, not a model")
+    data = bytearray(float_tflite.read_bytes())
+    with pytest.raises(UserError, match="corrupt"):
+        read_model(bytes(data[:64]))
