@@ -102,3 +102,10 @@ def test_build_refuses_knobs_an_arch_lacks():
         build("resnet8", (32, 32, 3), 10, beta=1.0)
     with pytest.raises(UserError, match="unknown architecture"):
         build("vgg", (32, 32, 3), 10)
+
+
+@pytest.mark.parametrize("alpha,beta,t0,depth", [(0.25, 1.35, 4, 7), (0.1, 0.75, 3, 4), (0.5, 1.0, 6, 8)])
+def test_plan_and_model_agree_on_flash_terms(alpha, beta, t0, depth):
+    plan = phinet_plan_costs(phinet_blocks(alpha, beta, t0, depth), (32, 32, 1), 10)
+    costs = model_costs(phinet(alpha, beta, t0, depth, (32, 32, 1), 10))
+    assert (plan.op_count, plan.channels) == (costs.op_count, costs.channels)

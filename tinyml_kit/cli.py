@@ -130,7 +130,7 @@ def inspect(model, arch, alpha, beta, t0, depth, divisor, input_, classes, as_js
 @click.option("--max-ram", help="Arena limit, e.g. 96KB (default: the board's budget).")
 @click.option("--max-macs", help="MACs limit, e.g. 5M (default: ~100 ms on the board, estimated).")
 @click.option("--input", "input_", help="Model input H,W,C (default: 32,32,1 for digits, 64,64,3 for folders).")
-@click.option("--out", type=click.Path(file_okay=False), help="Run directory (default: runs/fit-<time>).")
+@click.option("--out", help="Run directory (default: runs/fit-<time>).")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
 def fit(board, data, arch, epochs, max_flash, max_ram, max_macs, input_, out, seed, as_json):
@@ -179,7 +179,7 @@ def check(target, data, as_json):
 
 @main.command()
 @click.argument("model", type=click.Path(dir_okay=False))
-@click.option("--out", type=click.Path(file_okay=False), default=".", show_default=True,
+@click.option("--out", default=".", show_default=True,
               help="Directory for <name>_data.h / .cc (created if missing).")
 @click.option("--labels", help="Comma-separated class labels (default: from a run's report.json, else class0..).")
 @click.option("--name", default="model", show_default=True, help="C symbol prefix.")

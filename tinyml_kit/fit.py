@@ -15,7 +15,7 @@ from pathlib import Path
 
 from . import __version__
 from .boards import DEFAULT_BOARD, Board, get_board
-from .costs import activation_peak_bytes, model_costs, phinet_plan_costs
+from .costs import activation_peak_bytes, estimate_flash_bytes, model_costs, phinet_plan_costs
 from .errors import UserError
 from .latency import DEFAULT_LATENCY_MS, latency_ms, mac_budget, macs_per_cycle
 from .units import format_bytes
@@ -75,10 +75,6 @@ class Candidate:
     est_arena: int
 
 
-def _estimate_flash(params: int) -> int:
-    return int(params * 1.05) + 6000
-
-
 def candidates(arch: str, input_shape: tuple[int, int, int], classes: int) -> list[Candidate]:
     """Every grid configuration of `arch` with analytic costs, largest first."""
     found = []
@@ -88,14 +84,15 @@ def candidates(arch: str, input_shape: tuple[int, int, int], classes: int) -> li
         for alpha, beta, t0, depth in itertools.product(*PHINET_GRID.values()):
             c = phinet_plan_costs(phinet_blocks(alpha, beta, t0, depth), input_shape, classes)
             found.append(Candidate({"alpha": alpha, "beta": beta, "t0": t0, "depth": depth}, c.params, c.macs,
-                                   _estimate_flash(c.params), c.peak_activation_bytes + 2048))
+                                   estimate_flash_bytes(c.params, c.channels, c.op_count),
+                                   c.peak_activation_bytes + 2048))
     else:
         from .builders import build
 
         for knobs in OTHER_GRIDS[arch]:
             model = build(arch, input_shape, classes, **knobs)
             c = model_costs(model)
-            found.append(Candidate(knobs, c.params, c.macs, _estimate_flash(c.params),
+            found.append(Candidate(knobs, c.params, c.macs, estimate_flash_bytes(c.params, c.channels, c.op_count),
                                    activation_peak_bytes(model) + 2048))
     return sorted(found, key=lambda c: (-c.params, c.macs))
 
@@ -168,12 +165,17 @@ def choose(arch: str, input_shape, classes: int, calibration, budget: Budget, lo
             f"{'fits' if m.fits else 'does not fit'}")
         if m.fits:
             return m, attempts
-        if c.est_flash:
-            flash_ratio = max(flash_ratio, m.flash_bytes / c.est_flash)
-            arena_ratio = max(arena_ratio, m.arena_alloc_bytes / c.est_arena)
+        if c.est_flash:  # rescale by the latest (closest in size) measurement
+            flash_ratio = m.flash_bytes / c.est_flash
+            arena_ratio = m.arena_alloc_bytes / c.est_arena
     smallest = min(pool, key=lambda c: (c.params, c.macs))
-    m = next((a for a in attempts if a.knobs == smallest.knobs), None) or measure(
-        arch, smallest.knobs, input_shape, classes, calibration, budget)
+    m = next((a for a in attempts if a.knobs == smallest.knobs), None)
+    if m is None:
+        log(f"verifying the smallest, {_describe(arch, smallest.knobs)} ...")
+        m = measure(arch, smallest.knobs, input_shape, classes, calibration, budget)
+        attempts.append(m)
+        if m.fits:
+            return m, attempts
     raise UserError(
         f"no {arch} configuration fits flash {format_bytes(budget.flash_bytes)} / arena "
         f"{format_bytes(budget.arena_bytes)} / {budget.macs:,} MACs: the smallest, {_describe(arch, m.knobs)}, "

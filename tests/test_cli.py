@@ -1,0 +1,113 @@
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from tinyml_kit.cli import main
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def assert_one_line_error(result, *fragments):
+    assert result.exit_code != 0
+    stderr = result.stderr.strip()
+    assert "Traceback" not in stderr and result.exception is None or isinstance(result.exception, SystemExit), stderr
+    err = stderr.splitlines()[-1]  # progress lines may precede the error; the error itself is one line
+    assert err.startswith("error: ") and [ln.startswith("error: ") for ln in stderr.splitlines()].count(True) == 1
+    for fragment in fragments:
+        assert fragment in err, err
+
+
+def test_light_commands_do_not_import_tensorflow():
+    code = ("import sys; from tinyml_kit.cli import main\n"
+            "for args in (['--help'], ['boards'], ['boards', '--json']):\n"
+            "    try: main(args)\n"
+            "    except SystemExit: pass\n"
+            "assert 'tensorflow' not in sys.modules, 'tensorflow imported'")
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def test_boards_table_and_json():
+    result = run("boards")
+    assert result.exit_code == 0 and "nano33-ble-sense" in result.output
+    data = json.loads(run("boards", "--json").output)
+    nano = next(b for b in data["boards"] if b["id"] == "nano33-ble-sense")
+    assert nano["flash_budget_bytes"] > 0 and nano["arena_budget_bytes"] > 0
+
+
+def test_inspect_arch_json():
+    result = run("inspect", "--arch", "phinet", "--alpha", 0.25, "--beta", 1, "--t0", 6, "--depth", 7,
+                 "--input", "32,32,3", "--classes", 10, "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["params"] == 49765 and data["macs"] > 0 and "DEPTHWISE_CONV_2D" in data["ops"]
+
+
+def test_inspect_tflite_json(tiny_model):
+    _, path = tiny_model
+    data = json.loads(run("inspect", path, "--json").stdout)
+    assert data["flash_bytes"] == path.stat().st_size
+    assert data["arena_bytes"] > 0 and data["ops"]
+    assert data["inputs"][0]["dtype"] == "int8" and data["inputs"][0]["shape"] == [1, 16, 16, 1]
+
+
+def test_check_tflite_with_data(tiny_model, digits_npz):
+    _, path = tiny_model
+    result = run("check", path, "--data", digits_npz, "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["litert_equals_tflm"] is True and data["arena_bytes"] > 0
+    assert data["int8_accuracy"] is not None and data["float_accuracy"] is None
+
+
+def test_export_writes_sources(tiny_model, tmp_path):
+    _, path = tiny_model
+    result = run("export", path, "--out", tmp_path / "src", "--labels", "a,b,c")
+    assert result.exit_code == 0, result.output
+    header = (tmp_path / "src" / "model_data.h").read_text()
+    assert "kTensorArenaSize" in header and (tmp_path / "src" / "model_data.cc").is_file()
+    assert not [p for p in (tmp_path).iterdir() if p.name.startswith(".")]
+
+
+def test_bad_inputs_give_one_line_errors(tmp_path, tiny_model, float_tflite, digits_npz):
+    _, model = tiny_model
+    assert_one_line_error(run("fit", "--board", "nope", "--out", tmp_path / "r"), "unknown board", "nucleo-l4r5zi")
+    assert_one_line_error(run("fit", "--data", tmp_path / "missing", "--out", tmp_path / "r"), "not found")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert_one_line_error(run("fit", "--data", empty, "--out", tmp_path / "r"), "no class sub-folders")
+    corrupt = tmp_path / "corrupt.tflite"
+    corrupt.write_bytes(b"\x00" * 64)
+    assert_one_line_error(run("check", corrupt), "not a TFLite flatbuffer")
+    assert_one_line_error(run("check", float_tflite), "not int8")
+    assert_one_line_error(run("inspect", "--arch", "resnet8", "--alpha", 0.5), "--alpha does not apply to resnet8")
+    assert_one_line_error(run("check", tmp_path), "not a run directory")
+    assert_one_line_error(run("fit", "--max-flash", "12XB"), "cannot read size")
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
+def test_unwritable_output_directory(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    assert_one_line_error(run("fit", "--out", locked / "run"), "not writable")
+
+
+def test_unwritable_output_path_is_refused_before_training(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert_one_line_error(run("fit", "--out", blocker / "run"), "cannot create output directory")
+    assert_one_line_error(run("fit", "--out", blocker), "already exists")
+
+
+def test_impossible_budget_names_smallest_configuration(tmp_path, digits_npz):
+    out = tmp_path / "run"
+    result = run("fit", "--data", digits_npz, "--input", "16,16,1", "--max-flash", "2KB", "--out", out)
+    assert_one_line_error(result, "no phinet configuration fits", "the smallest", "measures flash")
+    assert not out.exists() and not list(tmp_path.iterdir())
