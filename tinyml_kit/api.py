@@ -55,7 +55,10 @@ def check_target(target: str | Path, data: str | None = None, log: Log = print) 
         shape = tuple(info.inputs[0].shape[1:])
         if data is None:
             d = report["data"]
-            val = split(load_dataset(d["source"], shape), seed=d["seed"]).val
+            dataset = load_dataset(d["source"], shape)
+            if dataset.fingerprint() != d.get("fingerprint"):
+                log(f"WARNING: {d['source']} changed since the run was trained: its validation split differs")
+            val = split(dataset, val_fraction=d["val_fraction"], seed=d["seed"]).val
         else:
             val = load_dataset(data, shape)
         keras_path = target / "model.keras"

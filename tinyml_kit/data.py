@@ -16,6 +16,7 @@ DIGITS = "digits"
 DEFAULT_INPUT = {DIGITS: (32, 32, 1)}
 FOLDER_DEFAULT_INPUT = (64, 64, 3)
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
+VAL_FRACTION = 0.2
 
 
 @dataclass
@@ -158,7 +159,7 @@ def _resize(x, shape: tuple[int, int, int]) -> np.ndarray:
     return out
 
 
-def split(data: Dataset, val_fraction: float = 0.2, seed: int = 0) -> Split:
+def split(data: Dataset, val_fraction: float = VAL_FRACTION, seed: int = 0) -> Split:
     """Stratified, deterministic split: the same data and seed always give the same validation images."""
     rng = np.random.default_rng(seed)
     train_idx, val_idx = [], []

@@ -206,7 +206,7 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = "phinet
     """The whole pipeline; returns the report also written to `<out>/report.json`."""
     from .builders import ARCHITECTURES, build
     from .check import evaluate
-    from .data import load_dataset, split
+    from .data import VAL_FRACTION, load_dataset, split
     from .export import write_c_sources
     from .quantize import calibration_images, quantize_int8
     from .staging import prepare_output, staged_output
@@ -280,8 +280,8 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = "phinet
         "check": checked,
         "training": {"epochs": epochs, "epochs_run": trained.epochs_run, "best_epoch": trained.best_epoch,
                      "batch_size": batch_size, "seed": seed, "history": trained.history},
-        "data": {"source": data, "input_shape": list(dataset.input_shape), "classes": dataset.class_names,
-                 "train_images": len(parts.train.x), "val_images": len(parts.val.x), "val_fraction": 0.2,
+        "data": {"source": data if data == "digits" else str(Path(data).resolve()), "input_shape": list(dataset.input_shape), "classes": dataset.class_names,
+                 "train_images": len(parts.train.x), "val_images": len(parts.val.x), "val_fraction": VAL_FRACTION,
                  "seed": seed, "fingerprint": dataset.fingerprint()},
         "versions": _versions(),
     }
