@@ -179,8 +179,8 @@ def choose(arch: str, input_shape, classes: int, calibration, budget: Budget, lo
     raise UserError(
         f"no {arch} configuration fits flash {format_bytes(budget.flash_bytes)} / arena "
         f"{format_bytes(budget.arena_bytes)} / {budget.macs:,} MACs: the smallest, {_describe(arch, m.knobs)}, "
-        f"measures flash {m.flash_bytes:,} B, arena {m.arena_alloc_bytes:,} B, {m.macs:,} MACs; raise the limits "
-        f"or pick a larger board")
+        f"measures flash {m.flash_bytes:,} B, arena {m.arena_alloc_bytes:,} B, {m.macs:,} MACs: raise the limits, "
+        f"use a smaller --input or pick a larger board")
 
 
 def _versions() -> dict:
