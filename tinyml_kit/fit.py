@@ -204,6 +204,7 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = "phinet
         out: str | Path | None = None, seed: int = 0, input_shape: tuple[int, int, int] | None = None,
         knobs: dict | None = None, batch_size: int = 32, log: Log = print) -> dict:
     """The whole pipeline; returns the report also written to `<out>/report.json`."""
+    from ._tf import keras
     from .builders import ARCHITECTURES, build
     from .check import evaluate
     from .data import VAL_FRACTION, load_dataset, split
@@ -240,6 +241,7 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = "phinet
     log(f"chose {_describe(arch, chosen.knobs)}: {chosen.params:,} params, {chosen.macs:,} MACs")
 
     t = time.perf_counter()
+    keras().utils.set_random_seed(seed)  # weight initialisation too, not only training, follows --seed
     model = build(arch, dataset.input_shape, classes, **chosen.knobs)
     trained = train(model, parts, epochs=epochs, batch_size=batch_size, seed=seed, log=log)
     timings["train_s"] = time.perf_counter() - t

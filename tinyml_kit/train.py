@@ -21,10 +21,11 @@ class TrainResult:
 def train(model, data: Split, epochs: int = 30, batch_size: int = 32, learning_rate: float = 3e-3,
           patience: int = 10, seed: int = 0, log: Log = print) -> TrainResult:
     """Train `model` in place; the weights of the best validation epoch are restored."""
-    from ._tf import keras
+    from ._tf import keras, tf
 
     k = keras()
     k.utils.set_random_seed(seed)
+    tf().config.experimental.enable_op_determinism()  # same seed, same run
     train_ds = tf_dataset(data.train, batch_size, training=True, seed=seed)
     val_ds = tf_dataset(data.val, 256, training=False)
     steps = max(1, -(-len(data.train.x) // batch_size)) * epochs
