@@ -3,6 +3,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -16,7 +17,7 @@ def run(*args):
 def assert_one_line_error(result, *fragments):
     assert result.exit_code != 0
     stderr = result.stderr.strip()
-    assert "Traceback" not in stderr and result.exception is None or isinstance(result.exception, SystemExit), stderr
+    assert "Traceback" not in stderr and (result.exception is None or isinstance(result.exception, SystemExit)), stderr
     err = stderr.splitlines()[-1]  # progress lines may precede the error; the error itself is one line
     assert err.startswith("error: ") and [ln.startswith("error: ") for ln in stderr.splitlines()].count(True) == 1
     for fragment in fragments:
@@ -97,6 +98,50 @@ def test_unwritable_output_directory(tmp_path):
     locked.mkdir()
     locked.chmod(0o500)
     assert_one_line_error(run("fit", "--out", locked / "run"), "not writable")
+
+
+def test_unwritable_output_directory_even_for_root(tiny_model):
+    _, model = tiny_model
+    result = run("export", model, "--out", "/proc/tinyml-kit-out")
+    assert_one_line_error(result, "/proc")
+    assert result.stderr.strip().splitlines()[-1].startswith(("error: cannot write", "error: output directory"))
+
+
+def test_bad_data_through_fit_leaves_nothing(tmp_path):
+    one = tmp_path / "one.npz"
+    np.savez(one, x=np.zeros((6, 8, 8), np.uint8), y=np.zeros(6))
+    assert_one_line_error(run("fit", "--data", one, "--out", tmp_path / "a" / "r"), "only one class")
+    folder = tmp_path / "imgs"
+    for cls in ("a", "b"):
+        (folder / cls).mkdir(parents=True)
+        (folder / cls / "x.png").write_bytes(b"broken")
+    assert_one_line_error(run("fit", "--data", folder, "--out", tmp_path / "b" / "r"), "cannot decode image")
+    empty = tmp_path / "empty.npz"
+    np.savez(empty, x=np.zeros((0, 8, 8), np.uint8), y=np.zeros(0))
+    assert_one_line_error(run("fit", "--data", empty, "--out", tmp_path / "c" / "r"), "has no images")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.npz", "imgs", "one.npz"]
+
+
+def test_check_refuses_data_with_other_classes(tiny_model, tmp_path):
+    _, model = tiny_model
+    wrong = tmp_path / "five.npz"
+    np.savez(wrong, x=np.zeros((10, 8, 8), np.uint8), y=np.arange(10) % 5)
+    assert_one_line_error(run("check", model, "--data", wrong), "5 classes but the model outputs 3")
+
+
+def test_usage_errors_are_one_line():
+    assert_one_line_error(run("fit", "--epochs", "x"), "--epochs", "tinyml-kit fit --help")
+    assert_one_line_error(run("inspect", "--arch", "phinet", "--depth", "0"), "--depth")
+
+
+def test_export_into_current_directory_stages_inside_it(tiny_model, tmp_path, monkeypatch):
+    _, model = tiny_model
+    work = tmp_path / "fw"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    assert run("export", model).exit_code == 0
+    assert sorted(p.name for p in work.iterdir()) == ["model_data.cc", "model_data.h"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fw"]
 
 
 def test_unwritable_output_path_is_refused_before_training(tmp_path):

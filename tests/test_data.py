@@ -37,6 +37,23 @@ def test_npz_resized_and_labels_remapped(tmp_path):
     assert data.class_names == ["5", "7"] and set(data.y) == {0, 1}
 
 
+def test_npz_class_names_follow_label_values(tmp_path):
+    path = tmp_path / "named.npz"
+    np.savez(path, x=np.zeros((4, 8, 8), np.uint8), y=np.array([0, 2, 0, 2]), class_names=np.array(["a", "b", "c"]))
+    assert load_dataset(str(path)).class_names == ["a", "c"]
+    np.savez(path, x=np.zeros((4, 8, 8), np.uint8), y=np.array([0, 3, 0, 3]), class_names=np.array(["a", "b"]))
+    with pytest.raises(UserError, match="y must index class_names"):
+        load_dataset(str(path))
+
+
+def test_empty_class_folder_is_named(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    _write_png(tmp_path / "a" / "0.png", np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(UserError, match="class folder .*b has no images"):
+        load_dataset(str(tmp_path))
+
+
 def test_image_folder_any_size(tmp_path):
     rng = np.random.default_rng(0)
     for cls, size in (("cat", (20, 30)), ("dog", (40, 12))):

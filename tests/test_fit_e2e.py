@@ -2,6 +2,8 @@
 
 import json
 
+import numpy as np
+
 import pytest
 from click.testing import CliRunner
 
@@ -30,3 +32,30 @@ def test_fit_then_check(tmp_path):
     assert data["int8_accuracy"] == pytest.approx(report["int8_accuracy"])
     assert data["float_accuracy"] == pytest.approx(report["float_accuracy"], abs=1e-6)
     assert data["arena_bytes"] == report["arena_bytes"]
+
+
+@pytest.mark.slow
+def test_fit_image_folder_with_tinynet(tmp_path):
+    """--data DIR, --arch, --input, --max-macs and --seed through the CLI, on generated colour images."""
+    from tinyml_kit._tf import tf
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "imgs"
+    for name, colour in (("red", (200, 30, 30)), ("blue", (30, 30, 200))):
+        (folder / name).mkdir(parents=True)
+        for i in range(12):
+            size = (int(rng.integers(12, 40)), int(rng.integers(12, 40)), 3)
+            img = np.clip(np.array(colour) + rng.normal(0, 30, size), 0, 255).astype(np.uint8)
+            (folder / name / f"{i}.png").write_bytes(tf().io.encode_png(img).numpy())
+    reports = []
+    for run in ("a", "b"):
+        out = tmp_path / run
+        result = CliRunner().invoke(main, ["fit", "--data", str(folder), "--arch", "tinynet", "--input", "16,16,3",
+                                           "--max-macs", "200k", "--epochs", "2", "--seed", "7", "--out", str(out),
+                                           "--json"])
+        assert result.exit_code == 0, result.output
+        reports.append(json.loads(result.stdout))
+    a, b = reports
+    assert a["arch"] == "tinynet" and a["macs"] <= 200_000 == a["mac_budget"]
+    assert a["data"]["classes"] == ["blue", "red"] and a["data"]["input_shape"] == [16, 16, 3]
+    assert a["training"]["history"] == b["training"]["history"]  # same seed, same run

@@ -35,7 +35,9 @@ def test_arena_is_measured_not_guessed(tiny_model):
     assert usage.alloc_bytes == arena_with_headroom(usage.total_bytes) and usage.alloc_bytes % 16 == 0
 
 
-@pytest.mark.parametrize("arch,knobs", [("phinet", {"alpha": 0.25, "depth": 7}), ("resnet8", {})])
+@pytest.mark.parametrize("arch,knobs", [("phinet", {"alpha": 0.25, "depth": 7}), ("resnet8", {}),
+                                        ("tinynet", {"alpha": 0.25}), ("mobilenetv1", {"alpha": 0.25}),
+                                        ("mobilenetv2", {"alpha": 0.35})])
 def test_predicted_ops_match_converted_ops(arch, knobs):
     from tinyml_kit.builders import build
     from tinyml_kit.quantize import calibration_images, quantize_int8

@@ -37,7 +37,10 @@ def _run_report(run_dir: Path) -> dict:
     report_path = run_dir / "report.json"
     if not report_path.is_file():
         raise UserError(f"{run_dir} is not a run directory (no report.json): pass a run directory or a .tflite")
-    return json.loads(report_path.read_text())
+    try:
+        return json.loads(report_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise UserError(f"{report_path} is not valid JSON: re-run fit, or check the .tflite directly") from None
 
 
 def check_target(target: str | Path, data: str | None = None, log: Log = print) -> dict:
@@ -61,6 +64,9 @@ def check_target(target: str | Path, data: str | None = None, log: Log = print) 
             val = split(dataset, val_fraction=d["val_fraction"], seed=d["seed"]).val
         else:
             val = load_dataset(data, shape)
+            if val.class_names != report["data"]["classes"]:
+                raise UserError(f"{data} has classes {val.class_names} but the run was trained on "
+                                f"{report['data']['classes']}: pass data with the same classes")
         keras_path = target / "model.keras"
         if keras_path.is_file():
             keras_model = load_keras_model(keras_path)
@@ -99,7 +105,7 @@ def export_model(model: str | Path, out: Path, labels: list[str] | None = None, 
     if labels is None:
         report = model.parent / "report.json"
         classes = info.outputs[0].shape[-1]
-        labels = json.loads(report.read_text())["data"]["classes"] if report.is_file() else \
+        labels = _run_report(model.parent)["data"]["classes"] if report.is_file() else \
             [f"class{i}" for i in range(classes)]
     arena = measure_arena(data)
     log(f"{model}: {len(data):,} bytes, arena {arena.total_bytes:,} B measured on TFLM, "

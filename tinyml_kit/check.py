@@ -27,6 +27,9 @@ def evaluate(model: bytes, val: Dataset | None, keras_model=None, name: str = "m
         rng = np.random.default_rng(seed)
         x_q = rng.integers(-128, 128, size=(random_images, *inp.shape[1:]), dtype=np.int8)
     else:
+        if (inp.scale, inp.zero_point) != (1.0, -128):
+            log(f"WARNING: input quantization is scale {inp.scale}, zero point {inp.zero_point}: feeding raw pixels "
+                f"0..255 assumes the model rescales them itself, as tinyml-kit models do")
         x_q = inp.quantize(val.x.astype(np.float32))
     log(f"running {len(x_q)} images on LiteRT (reference kernels) and TFLM ...")
     litert_out = LiteRtModel(model).predict(x_q)
@@ -50,7 +53,7 @@ def evaluate(model: bytes, val: Dataset | None, keras_model=None, name: str = "m
     }
     if val is None:
         return result
-    n_classes = len(val.class_names)
+    n_classes = max(len(val.class_names), litert_out.shape[1])
     int8_pred = litert_out.argmax(1)
     int8_report = classification_report(val.y, int8_pred, n_classes)
     result["int8_accuracy"] = int8_report["accuracy"]

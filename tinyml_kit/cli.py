@@ -44,6 +44,10 @@ class _Cli(click.Group):
         except UserError as e:
             click.echo(f"error: {e}", err=True)
             sys.exit(2)
+        except click.UsageError as e:
+            command = f"tinyml-kit {e.ctx.info_name} --help" if e.ctx else "tinyml-kit --help"
+            click.echo(f"error: {e.format_message()} (see {command})", err=True)
+            sys.exit(2)
         except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
             raise
         except KeyboardInterrupt:
@@ -93,11 +97,11 @@ def boards(as_json: bool):
 @main.command()
 @click.argument("model", required=False, type=click.Path(dir_okay=False))
 @click.option("--arch", type=click.Choice(ARCH_CHOICES), help="Architecture to build and count.")
-@click.option("--alpha", type=float, help="Width multiplier.")
-@click.option("--beta", type=float, help="PhiNet shape factor.")
-@click.option("--t0", type=float, help="PhiNet base expansion.")
-@click.option("--depth", type=int, help="Number of blocks (PhiNet N, TinyNet blocks).")
-@click.option("--divisor", type=int, help="PhiNet channel divisor.")
+@click.option("--alpha", type=click.FloatRange(0, min_open=True), help="Width multiplier.")
+@click.option("--beta", type=click.FloatRange(0, min_open=True), help="PhiNet shape factor.")
+@click.option("--t0", type=click.FloatRange(0, min_open=True), help="PhiNet base expansion.")
+@click.option("--depth", type=click.IntRange(1), help="Number of blocks (PhiNet N, TinyNet blocks).")
+@click.option("--divisor", type=click.IntRange(1), help="PhiNet channel divisor.")
 @click.option("--input", "input_", default="32,32,3", show_default=True, help="Input H,W,C.")
 @click.option("--classes", default=10, show_default=True, type=click.IntRange(2))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
@@ -125,7 +129,7 @@ def inspect(model, arch, alpha, beta, t0, depth, divisor, input_, classes, as_js
 @click.option("--board", default=DEFAULT_BOARD, show_default=True, help="Board id (see `tinyml-kit boards`).")
 @click.option("--data", default="digits", show_default=True, help="'digits', an image folder or an .npz.")
 @click.option("--arch", type=click.Choice(ARCH_CHOICES), default="phinet", show_default=True)
-@click.option("--epochs", default=30, show_default=True, type=int)
+@click.option("--epochs", default=30, show_default=True, type=click.IntRange(1))
 @click.option("--max-flash", help="Model flash limit, e.g. 256KB (default: the board's budget).")
 @click.option("--max-ram", help="Arena limit, e.g. 96KB (default: the board's budget).")
 @click.option("--max-macs", help="MACs limit, e.g. 5M (default: ~100 ms on the board, estimated).")
@@ -151,6 +155,16 @@ def fit(board, data, arch, epochs, max_flash, max_ram, max_macs, input_, out, se
         click.echo(f"error: the trained model does not fit {board} ({misses}); see {report['run_dir']}/report.json",
                    err=True)
         sys.exit(1)
+    _require_same_outputs(report)
+
+
+def _require_same_outputs(result: dict) -> None:
+    """The host int8 result only stands for the MCU's if TFLM computes the same outputs."""
+    if not result["litert_equals_tflm"]:
+        diff = result.get("check", result)["litert_tflm_max_abs_diff"]
+        click.echo(f"error: TFLM outputs differ from LiteRT's by up to {diff}: the int8 accuracy is LiteRT's, "
+                   f"not the MCU's", err=True)
+        sys.exit(1)
 
 
 @main.command()
@@ -164,6 +178,7 @@ def check(target, data, as_json):
     result = check_target(target, data, log=_log)
     if as_json:
         _print_json(result)
+        _require_same_outputs(result)
         return
     for key in ("model", "data", "images", "float_accuracy", "int8_accuracy", "agreement", "litert_equals_tflm",
                 "litert_tflm_max_abs_diff", "flash_bytes", "arena_bytes", "arena_alloc_bytes"):
@@ -175,6 +190,7 @@ def check(target, data, as_json):
         click.echo(f"{'int8 confusion':>24}: rows = true class {result['class_names']}")
         for row in r["confusion_matrix"]:
             click.echo(" " * 26 + " ".join(f"{v:4d}" for v in row))
+    _require_same_outputs(result)
 
 
 @main.command()

@@ -93,6 +93,8 @@ def model_costs(model) -> Costs:
             macs[bucket or "elementwise"] += elements
         if kind == "Activation":
             op = _ACTIVATION_OPS.get(layer.get_config()["activation"], "UNKNOWN")
+        elif kind == "GlobalAveragePooling2D" and tuple(layer.input_shape[1:3]) == (1, 1):
+            op = "RESHAPE"  # the converter turns a mean over 1x1 into a reshape
         elif kind in _FOLDED:
             op = None
         else:

@@ -62,7 +62,7 @@ def load_dataset(source: str, input_shape: tuple[int, int, int] | None = None) -
         data = _load_digits()
     elif path.is_dir():
         data = _load_folder(path)
-    elif path.suffix == ".npz" and path.is_file():
+    elif path.suffix.lower() == ".npz" and path.is_file():
         data = _load_npz(path)
     elif not path.exists():
         raise UserError(f"data '{source}' not found: pass 'digits', an image folder or an .npz file")
@@ -76,14 +76,14 @@ def load_dataset(source: str, input_shape: tuple[int, int, int] | None = None) -
 
 
 def _validate(data: Dataset) -> None:
+    if len(data.x) != len(data.y):
+        raise UserError(f"data '{data.source}': x has {len(data.x)} images but y has {len(data.y)} labels")
     if len(data.x) == 0:
         raise UserError(f"data '{data.source}' has no images: add images (one sub-folder per class)")
     present = np.unique(data.y)
     if len(present) < 2:
         raise UserError(f"data '{data.source}' has only one class ({data.class_names[int(present[0])]}): "
                         f"a classifier needs at least two")
-    if len(data.x) != len(data.y):
-        raise UserError(f"data '{data.source}': x has {len(data.x)} images but y has {len(data.y)} labels")
 
 
 def _load_digits() -> Dataset:
@@ -101,8 +101,8 @@ def _load_npz(path: Path) -> Dataset:
                 raise UserError(f"{path} must hold arrays 'x' (images) and 'y' (labels); it has {', '.join(f.files)}")
             x, y = f["x"], f["y"]
             names = [str(n) for n in f["class_names"]] if "class_names" in f else None
-    except (OSError, ValueError) as e:
-        raise UserError(f"cannot read {path} as .npz ({e}): save it with numpy.savez(path, x=..., y=...)")
+    except (OSError, ValueError, TypeError) as e:
+        raise UserError(f"cannot read {path} as .npz ({e}): save it with numpy.savez(path, x=..., y=...)") from None
     if x.ndim == 3:
         x = x[..., None]
     if x.ndim != 4 or x.shape[-1] not in (1, 3):
@@ -113,7 +113,13 @@ def _load_npz(path: Path) -> Dataset:
             x = x * 255.0
         x = np.clip(np.round(x), 0, 255).astype(np.uint8)
     labels, y = np.unique(np.asarray(y).reshape(-1), return_inverse=True)
-    names = names or [str(v) for v in labels]
+    if names is None:
+        names = [str(v) for v in labels]
+    else:  # class_names[i] names label value i; keep only the labels present, in label order
+        if not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0 or labels.max() >= len(names):
+            raise UserError(f"{path}: class_names has {len(names)} entries but y holds labels "
+                            f"{labels.min()}..{labels.max()}: y must index class_names")
+        names = [names[int(v)] for v in labels]
     return Dataset(x, y.astype(np.int64), names, str(path))
 
 
@@ -123,11 +129,12 @@ def _load_folder(path: Path) -> Dataset:
     classes = sorted(p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not classes:
         raise UserError(f"folder {path} has no class sub-folders: put each class's images in its own sub-folder")
-    images, labels = [], []
+    images, labels, empty = [], [], []
     for label, name in enumerate(classes):
-        for file in sorted((path / name).iterdir()):
-            if file.suffix.lower() not in IMAGE_SUFFIXES:
-                continue
+        files = [f for f in sorted((path / name).iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES]
+        if not files:
+            empty.append(path / name)
+        for file in files:
             try:
                 img = tf().io.decode_image(file.read_bytes(), channels=3, expand_animations=False).numpy()
             except Exception:
@@ -136,6 +143,8 @@ def _load_folder(path: Path) -> Dataset:
             labels.append(label)
     if not images:
         raise UserError(f"folder {path} has no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in its class sub-folders")
+    if empty:
+        raise UserError(f"class folder {empty[0]} has no images: add some or remove the folder")
     return Dataset(images, np.array(labels, dtype=np.int64), classes, str(path))  # resized by load_dataset
 
 

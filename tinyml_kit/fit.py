@@ -35,6 +35,7 @@ OTHER_GRIDS = {
     "resnet8": [{}],
 }
 MAX_ATTEMPTS = 8
+ARENA_OVERHEAD_EST = 2048  # TFLM's persistent allocations for a small graph, on top of the activations
 
 
 @dataclass
@@ -85,7 +86,7 @@ def candidates(arch: str, input_shape: tuple[int, int, int], classes: int) -> li
             c = phinet_plan_costs(phinet_blocks(alpha, beta, t0, depth), input_shape, classes)
             found.append(Candidate({"alpha": alpha, "beta": beta, "t0": t0, "depth": depth}, c.params, c.macs,
                                    estimate_flash_bytes(c.params, c.channels, c.op_count),
-                                   c.peak_activation_bytes + 2048))
+                                   c.peak_activation_bytes + ARENA_OVERHEAD_EST))
     else:
         from .builders import build
 
@@ -93,7 +94,7 @@ def candidates(arch: str, input_shape: tuple[int, int, int], classes: int) -> li
             model = build(arch, input_shape, classes, **knobs)
             c = model_costs(model)
             found.append(Candidate(knobs, c.params, c.macs, estimate_flash_bytes(c.params, c.channels, c.op_count),
-                                   activation_peak_bytes(model) + 2048))
+                                   activation_peak_bytes(model) + ARENA_OVERHEAD_EST))
     return sorted(found, key=lambda c: (-c.params, c.macs))
 
 

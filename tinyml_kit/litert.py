@@ -6,12 +6,11 @@ from .errors import UserError
 
 
 class LiteRtModel:
-    def __init__(self, model: bytes, reference_kernels: bool = True):
+    def __init__(self, model: bytes):
         from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-        resolver = OpResolverType.BUILTIN_REF if reference_kernels else OpResolverType.AUTO
         try:
-            self._interp = Interpreter(model_content=model, experimental_op_resolver_type=resolver)
+            self._interp = Interpreter(model_content=model, experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
             self._interp.allocate_tensors()
         except Exception as e:
             raise UserError(f"LiteRT cannot load the model: {str(e).splitlines()[0]}") from None

@@ -3,7 +3,7 @@
 Uses the flatbuffer schema bundled with the tflite-micro package, so `inspect` and `export` stay light.
 """
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -36,9 +36,6 @@ class ModelInfo:
     @property
     def is_int8(self) -> bool:
         return all(t.dtype == "int8" for t in self.inputs + self.outputs)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def _schema():
