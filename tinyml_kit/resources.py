@@ -1,7 +1,11 @@
-"""Where the files shipped beside the package live (boards.yaml, firmware_templates/)."""
+"""Where the files shipped beside the package live (boards.yaml, firmware_templates/).
+
+The repository keeps them at its top level; `tinyml_kit/shipped/` links there, and a built wheel carries
+copies, so both editable and regular installs find them at the same place.
+"""
 
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-BOARDS_FILE = REPO_ROOT / "boards.yaml"
-TEMPLATES_DIR = REPO_ROOT / "firmware_templates"
+SHIPPED = Path(__file__).resolve().parent / "shipped"
+BOARDS_FILE = SHIPPED / "boards.yaml"
+TEMPLATES_DIR = SHIPPED / "firmware_templates"
