@@ -46,7 +46,7 @@ class Costs:
 
 def estimate_flash_bytes(params: int, channels: int, op_count: int) -> int:
     """int8 flatbuffer size: weights, per-channel bias + scale + zero point, per-operator tensor metadata.
-    Coefficients fitted by least squares on five measured PhiNets (27 KB–795 KB, residuals within 1.7 KB);
+    Coefficients fitted by least squares on five measured PhiNets (27 KB–795 KB, residuals within 1.8 KB);
     used only to rank and prune candidates before they are measured."""
     return int(1.02 * params + 24.6 * channels + 409 * op_count + 1800)
 

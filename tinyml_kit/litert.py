@@ -10,7 +10,8 @@ class LiteRtModel:
         from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
         try:
-            self._interp = Interpreter(model_content=model, experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+            self._interp = Interpreter(model_content=model,
+                                       experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
             self._interp.allocate_tensors()
         except Exception as e:
             raise UserError(f"LiteRT cannot load the model: {str(e).splitlines()[0]}") from None

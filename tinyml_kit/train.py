@@ -30,8 +30,8 @@ def train(model, data: Split, epochs: int = 30, batch_size: int = 32, learning_r
     val_ds = tf_dataset(data.val, 256, training=False)
     steps = max(1, -(-len(data.train.x) // batch_size)) * epochs
     schedule = k.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps, alpha=0.05)
-    model.compile(optimizer=k.optimizers.Adam(schedule), loss=k.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.05),
-                  metrics=["accuracy"])
+    loss = k.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.05)
+    model.compile(optimizer=k.optimizers.Adam(schedule), loss=loss, metrics=["accuracy"])
 
     class Progress(k.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):

@@ -4,7 +4,8 @@ The baseline users compare against: 86.5 % int8 top-1 on CIFAR-10 in the closed 
 """
 
 
-def resnet8(input_shape: tuple[int, int, int] = (32, 32, 3), classes: int = 10, filters: tuple[int, ...] = (16, 32, 64)):
+def resnet8(input_shape: tuple[int, int, int] = (32, 32, 3), classes: int = 10,
+            filters: tuple[int, ...] = (16, 32, 64)):
     from .._tf import keras
     from .layers import batch_norm, classifier_head, pixel_input
 
