@@ -14,20 +14,24 @@ class HardSwish(_keras.layers.Layer):
         return inputs * _tf.nn.relu6(inputs + 3.0) * (1.0 / 6.0)
 
 
-def activation(name: str):
-    """A fresh activation layer: 'hswish' or 'relu6' (ReLU6 converts to a fused clamp on every MCU)."""
+def activation(name: str, layer_name: str | None = None):
+    """A fresh activation layer: 'hswish' or 'relu6' (ReLU6 converts to a fused clamp on every MCU).
+
+    Builders pass explicit layer names: Keras' automatic ones count up per process, and they end up in the
+    .tflite's tensor names, so the file size would depend on what was built before.
+    """
     if name == "hswish":
-        return HardSwish()
+        return HardSwish(name=layer_name)
     if name == "relu6":
-        return _keras.layers.ReLU(6.0)
+        return _keras.layers.ReLU(6.0, name=layer_name)
     if name == "relu":
-        return _keras.layers.ReLU()
+        return _keras.layers.ReLU(name=layer_name)
     raise ValueError(f"unknown activation {name!r}")
 
 
-def batch_norm():
+def batch_norm(name: str | None = None):
     # momentum 0.9: the moving statistics settle within a few epochs on small datasets (0.99 lagged ~10 epochs)
-    return _keras.layers.BatchNormalization(epsilon=1e-3, momentum=0.9)
+    return _keras.layers.BatchNormalization(epsilon=1e-3, momentum=0.9, name=name)
 
 
 def pixel_input(input_shape: tuple[int, int, int]):

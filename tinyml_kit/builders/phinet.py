@@ -99,8 +99,8 @@ def phinet(alpha: float = 0.25, beta: float = 1.0, t0: float = 6, depth: int = 7
     inputs, x = pixel_input(input_shape)
     x = L.DepthwiseConv2D(3, strides=2, padding="same", use_bias=False, name="stem_dw")(x)
     x = L.Conv2D(plan.stem_channels, 1, use_bias=False, name="stem_pw")(x)
-    x = batch_norm()(x)
-    x = act(activation)(x)
+    x = batch_norm("stem_bn")(x)
+    x = act(activation, "stem_act")(x)
     for b in plan.blocks:
         x = _inverted_residual(x, b, activation, dropout)
     if include_top:
@@ -118,17 +118,17 @@ def _inverted_residual(x, b: PhiNetBlock, activation: str, dropout: float):
     shortcut = x
     if b.block_id:
         x = L.Conv2D(b.expanded, 1, use_bias=False, name=p + "expand")(x)
-        x = batch_norm()(x)
-        x = act(activation)(x)
+        x = batch_norm(p + "expand_bn")(x)
+        x = act(activation, p + "expand_act")(x)
     if dropout:
         x = L.SpatialDropout2D(dropout, name=p + "drop")(x)
     x = L.DepthwiseConv2D(b.kernel, strides=b.stride, padding="same", use_bias=False, name=p + "dw")(x)
-    x = batch_norm()(x)
-    x = act(activation)(x)
+    x = batch_norm(p + "dw_bn")(x)
+    x = act(activation, p + "dw_act")(x)
     if b.se_channels:
         x = _squeeze_excite(x, b.expanded, b.se_channels, activation, p)
     x = L.Conv2D(b.out_channels, 1, use_bias=False, name=p + "project")(x)
-    x = batch_norm()(x)
+    x = batch_norm(p + "project_bn")(x)
     if b.residual:
         x = L.Add(name=p + "add")([shortcut, x])
     return x
@@ -141,7 +141,7 @@ def _squeeze_excite(x, channels: int, reduced: int, activation: str, prefix: str
     L = keras().layers
     s = L.GlobalAveragePooling2D(keepdims=True, name=prefix + "se_pool")(x)
     s = L.Conv2D(reduced, 1, use_bias=False, name=prefix + "se_reduce")(s)
-    s = act(activation)(s)
+    s = act(activation, prefix + "se_act")(s)
     s = L.Conv2D(channels, 1, use_bias=False, name=prefix + "se_expand")(s)
     s = L.Activation("sigmoid", name=prefix + "se_gate")(s)
     return L.Multiply(name=prefix + "se_mul")([x, s])
