@@ -26,7 +26,8 @@ def assert_one_line_error(result, *fragments):
 
 def test_light_commands_do_not_import_tensorflow():
     code = ("import sys; from tinyml_kit.cli import main\n"
-            "for args in (['--help'], ['boards'], ['boards', '--json']):\n"
+            "for args in (['--help'], ['boards'], ['boards', '--json'], ['solve'], ['solve', '--json'],\n"
+            "             ['solve', '--frontier'], ['scaling-law']):\n"
             "    try: main(args)\n"
             "    except SystemExit: pass\n"
             "assert 'tensorflow' not in sys.modules, 'tensorflow imported'")
@@ -154,5 +155,5 @@ def test_unwritable_output_path_is_refused_before_training(tmp_path):
 def test_impossible_budget_names_smallest_configuration(tmp_path, digits_npz):
     out = tmp_path / "run"
     result = run("fit", "--data", digits_npz, "--input", "16,16,1", "--max-flash", "2KB", "--out", out)
-    assert_one_line_error(result, "no phinet configuration fits", "the smallest", "measures flash")
+    assert_one_line_error(result, "no PhiNet fits", "the smallest", "needs flash")
     assert not out.exists() and not list(tmp_path.iterdir())

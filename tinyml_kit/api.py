@@ -16,8 +16,27 @@ def inspect_arch(arch: str, input_shape: tuple[int, int, int], classes: int, **k
 
     model = build(arch, input_shape, classes, **knobs)
     costs = model_costs(model)
-    return {"arch": arch, "name": model.name, "input_shape": list(input_shape), "classes": classes,
-            **costs.to_dict()}
+    result = {"arch": arch, "name": model.name, "input_shape": list(input_shape), "classes": classes,
+              **costs.to_dict()}
+    if arch == "phinet":
+        result.update(_phinet_estimates(input_shape, classes, **knobs))
+    return result
+
+
+def _phinet_estimates(input_shape, classes: int, **knobs) -> dict:
+    """Conversion-free .tflite size and TFLM arena (see `estimate`), for the builder's defaults where unset."""
+    import inspect as pyinspect
+
+    from .builders.phinet import phinet
+    from .estimate import estimate_phinet
+    from .tflm import arena_with_headroom
+
+    defaults = {k: p.default for k, p in pyinspect.signature(phinet).parameters.items()}
+    values = {k: defaults[k] if knobs.get(k) is None else knobs[k]
+              for k in ("alpha", "beta", "t0", "depth", "divisor")}
+    e = estimate_phinet(input_shape=input_shape, classes=classes, **values)
+    return {"flash_bytes_est": e.flash_bytes_est, "arena_bytes_est": e.arena_bytes_est,
+            "arena_alloc_bytes_est": arena_with_headroom(e.arena_bytes_est)}
 
 
 def inspect_tflite(path: str | Path) -> dict:

@@ -50,6 +50,9 @@ class _Cli(click.Group):
             sys.exit(2)
         except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
             raise
+        except BrokenPipeError:   # output piped into head & co.
+            sys.stderr.close()
+            sys.exit(0)
         except KeyboardInterrupt:
             click.echo("interrupted: nothing was written", err=True)
             sys.exit(130)
@@ -133,18 +136,20 @@ def inspect(model, arch, alpha, beta, t0, depth, divisor, input_, classes, as_js
 @click.option("--max-flash", help="Model flash limit, e.g. 256KB (default: the board's budget).")
 @click.option("--max-ram", help="Arena limit, e.g. 96KB (default: the board's budget).")
 @click.option("--max-macs", help="MACs limit, e.g. 5M (default: ~100 ms on the board, estimated).")
+@click.option("--max-latency-ms", type=click.FloatRange(0, min_open=True),
+              help="Latency limit in ms, turned into MACs with the core's estimated throughput (default 100).")
 @click.option("--input", "input_", help="Model input H,W,C (default: 32,32,1 for digits, 64,64,3 for folders).")
 @click.option("--out", help="Run directory (default: runs/fit-<time>).")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
-def fit(board, data, arch, epochs, max_flash, max_ram, max_macs, input_, out, seed, as_json):
+def fit(board, data, arch, epochs, max_flash, max_ram, max_macs, max_latency_ms, input_, out, seed, as_json):
     """Choose, verify, train, quantize, export and check a model that fits BOARD."""
     from .fit import fit as run_fit
 
     report = run_fit(board_id=board, data=data, arch=arch, epochs=epochs,
                      max_flash=parse_bytes(max_flash) if max_flash else None,
                      max_ram=parse_bytes(max_ram) if max_ram else None,
-                     max_macs=parse_count(max_macs) if max_macs else None,
+                     max_macs=parse_count(max_macs) if max_macs else None, max_latency_ms=max_latency_ms,
                      out=out, seed=seed, input_shape=_shape(input_), log=_log)
     if as_json:
         _print_json(report)
@@ -191,6 +196,94 @@ def check(target, data, as_json):
         for row in r["confusion_matrix"]:
             click.echo(" " * 26 + " ".join(f"{v:4d}" for v in row))
     _require_same_outputs(result)
+
+
+@main.command()
+@click.option("--board", default=DEFAULT_BOARD, show_default=True, help="Board id (see `tinyml-kit boards`).")
+@click.option("--max-flash", help="Model flash limit, e.g. 256KB (default: the board's budget).")
+@click.option("--max-ram", help="Arena limit, e.g. 96KB (default: the board's budget).")
+@click.option("--max-macs", help="MACs limit, e.g. 5M.")
+@click.option("--max-latency-ms", type=click.FloatRange(0, min_open=True),
+              help="Latency limit in ms, turned into MACs with the core's estimated throughput (default 100).")
+@click.option("--input", "input_", default="32,32,3", show_default=True, help="Model input H,W,C.")
+@click.option("--classes", default=10, show_default=True, type=click.IntRange(2))
+@click.option("--frontier", is_flag=True, help="Print the accuracy a larger budget would buy instead.")
+@click.option("--plot", type=click.Path(dir_okay=False), help="With --frontier: draw it to this .png.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def solve(board, max_flash, max_ram, max_macs, max_latency_ms, input_, classes, frontier, plot, as_json):
+    """The PhiNet (alpha, beta, t0, depth) with the highest predicted accuracy whose estimated flash, arena and
+    MACs fit BOARD, with runner-ups and the binding constraint. No training, no TensorFlow."""
+    from .boards import get_board
+    from .solver import frontier as frontier_points, solution_summary, solve as run_solve
+
+    b = get_board(board)
+    shape = _shape(input_)
+    if plot and not frontier:
+        raise UserError("--plot draws the frontier: add --frontier")
+    if frontier:
+        from .budget import make_budget
+        from .latency import latency_ms
+
+        budget = make_budget(b, parse_bytes(max_flash) if max_flash else None,
+                             parse_bytes(max_ram) if max_ram else None, parse_count(max_macs) if max_macs else None,
+                             max_latency_ms)
+        points = frontier_points(b, shape, classes)
+        if plot:
+            from .plots import plot_frontier
+
+            limits = {"flash": budget.flash_bytes, "arena": budget.arena_bytes,
+                      "latency_ms": latency_ms(budget.macs, b.core, b.clock_mhz)}
+            _log(f"wrote {plot_frontier(points, b.id, limits, plot)}")
+        if as_json:
+            _print_json({"board": b.id, "input_shape": list(shape), "classes": classes, "points": points})
+            return
+        click.echo(f"{'pred. acc':>9} {'params':>11} {'flash est':>11} {'arena est':>10} {'MACs':>12} "
+                   f"{'ms on ' + b.id:>22}  config                         boards that fit")
+        for p in points:
+            mark = "*" if p["fits_board"] else " "
+            config = f"a={p['alpha']:g} b={p['beta']:g} t0={p['t0']:g} N={p['depth']}"
+            fits = ", ".join(p["boards_that_fit"][:4]) + (" …" if len(p["boards_that_fit"]) > 4 else "")
+            click.echo(f"{p['predicted_accuracy']:8.1f}%{mark}{p['params']:>11,} {p['flash_bytes_est']:>11,} "
+                       f"{p['arena_alloc_bytes_est']:>10,} {p['macs']:>12,} {p['latency_ms_est']:>22.1f}  "
+                       f"{config:30s} {fits or '-'}")
+        click.echo(f"(* fits {b.id}'s flash and arena budgets; accuracy predicted by the scaling law)")
+        return
+    sol = run_solve(b, parse_bytes(max_flash) if max_flash else None, parse_bytes(max_ram) if max_ram else None,
+                    parse_count(max_macs) if max_macs else None, max_latency_ms, shape, classes)
+    if as_json:
+        _print_json(sol.to_dict())
+    else:
+        click.echo("\n".join(solution_summary(sol)))
+
+
+@main.command("scaling-law")
+@click.option("--plot", type=click.Path(dir_okay=False), help="Draw accuracy vs parameters to this .png.")
+@click.option("--json", "as_json", is_flag=True, help="Print the shipped fit as one JSON object.")
+def scaling_law(plot, as_json):
+    """The shipped accuracy-vs-parameters fit: CV RMSE of each form per depth, the N-segments, held-out error."""
+    from .scaling_law import ScalingLaw, load_sweep
+
+    law = ScalingLaw.load()
+    if plot:
+        from .plots import plot_scaling_law
+        from .resources import MODELS_DIR
+
+        rows = load_sweep(MODELS_DIR / law.source["sweep"], law.source.get("metric", "int8_accuracy"))
+        _log(f"wrote {plot_scaling_law(law, rows, plot)}")
+    if as_json:
+        _print_json(law.to_dict())
+        return
+    click.echo(f"CV RMSE (accuracy points, {law.source.get('cv', 'random 70/30 splits')}), by form and depth N:")
+    click.echo(f"{'form':>24} " + " ".join(f"{'N=' + str(n):>7}" for n in law.depths))
+    for form, by_n in law.cv_rmse.items():
+        mark = " <- used" if form == law.form else ""
+        click.echo(f"{form:>24} " + " ".join(f"{by_n.get(n, float('nan')):7.2f}" for n in law.depths) + mark)
+    click.echo("segments (best N by parameter budget, from the fitted curves):")
+    for seg in law.segments:
+        click.echo(f"  N={seg['depth']}: {seg['params_from']:>10,} - {seg['params_to']:>10,} params")
+    if law.held_out:
+        click.echo(f"held-out configurations: RMSE {law.held_out['rmse']:.2f} points over "
+                   f"{len(law.held_out['rows'])} (max error {law.held_out['max_abs_error']:.2f})")
 
 
 @main.command()

@@ -4,7 +4,6 @@ The choice here is "the largest configuration whose measured int8 flatbuffer and
 estimates rank and prune the grid, and every claim of fitting comes from converting and measuring.
 """
 
-import itertools
 import json
 import platform
 import time
@@ -15,19 +14,15 @@ from pathlib import Path
 
 from . import __version__
 from .boards import DEFAULT_BOARD, Board, get_board
-from .costs import activation_peak_bytes, estimate_flash_bytes, model_costs, phinet_plan_costs
+from .costs import activation_peak_bytes, estimate_flash_bytes, model_costs
 from .errors import UserError
-from .latency import DEFAULT_LATENCY_MS, latency_ms, mac_budget, macs_per_cycle
+from .budget import Budget, make_budget
+from .latency import latency_ms
+from .tflm import arena_with_headroom
 from .units import format_bytes
 
 Log = Callable[[str], None]
 
-PHINET_GRID = {
-    "alpha": (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.75, 0.9, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0),
-    "beta": (0.75, 1.0, 1.35),
-    "t0": (3, 4, 5, 6),
-    "depth": (4, 5, 6, 7, 8, 9),
-}
 OTHER_GRIDS = {
     "tinynet": [{"alpha": a, "depth": d} for a in (0.25, 0.5, 0.75, 1.0, 1.5, 2.0) for d in (2, 3, 4, 5)],
     "mobilenetv1": [{"alpha": a} for a in (0.1, 0.25, 0.35, 0.5, 0.75, 1.0)],
@@ -39,62 +34,36 @@ ARENA_OVERHEAD_EST = 2048  # TFLM's persistent allocations for a small graph, on
 
 
 @dataclass
-class Budget:
-    flash_bytes: int
-    arena_bytes: int
-    macs: int
-    notes: dict[str, str] = field(default_factory=dict)
-
-
-def make_budget(board: Board, max_flash: int | None = None, max_ram: int | None = None,
-                max_macs: int | None = None) -> Budget:
-    """The board's derived budgets, tightened by the user's limits; MACs default to a 100 ms estimate."""
-    notes = {
-        "flash": f"{board.flash_linked_bytes} linked - {board.flash_reserve_bytes} reserved for runtime and app",
-        "arena": f"{board.ram_linked_bytes} linked - {board.ram_reserve_bytes} reserved for stack, heap and app",
-    }
-    flash, arena = board.flash_budget_bytes, board.arena_budget_bytes
-    if max_flash is not None and max_flash < flash:
-        flash, notes["flash"] = max_flash, "--max-flash"
-    if max_ram is not None and max_ram < arena:
-        arena, notes["arena"] = max_ram, "--max-ram"
-    if max_macs is None:
-        macs = mac_budget(board.core, board.clock_mhz)
-        notes["macs"] = (f"~{DEFAULT_LATENCY_MS:g} ms at {macs_per_cycle(board.core)} MAC/cycle on "
-                         f"{board.core} @ {board.clock_mhz:g} MHz (estimate)")
-    else:
-        macs, notes["macs"] = max_macs, "--max-macs"
-    return Budget(flash, arena, macs, notes)
-
-
-@dataclass
 class Candidate:
     knobs: dict
     params: int
     macs: int
     est_flash: int
-    est_arena: int
+    est_arena: int                         # with headroom, as compared with the budget
+    est_arena_use: int = 0                 # what TFLM should report
+    predicted_accuracy: float | None = None
 
 
-def candidates(arch: str, input_shape: tuple[int, int, int], classes: int) -> list[Candidate]:
-    """Every grid configuration of `arch` with analytic costs, largest first."""
-    found = []
+def candidates(arch: str, input_shape: tuple[int, int, int], classes: int, board: Board,
+               budget: Budget) -> list[Candidate]:
+    """Configurations to verify, best first. PhiNet: the solver's choice and runner-ups (highest predicted
+    accuracy, conversion-free estimates). Other architectures: their grid, largest first, rough estimates."""
     if arch == "phinet":
-        from .builders.phinet import phinet_blocks
+        from .solver import solve
 
-        for alpha, beta, t0, depth in itertools.product(*PHINET_GRID.values()):
-            c = phinet_plan_costs(phinet_blocks(alpha, beta, t0, depth), input_shape, classes)
-            found.append(Candidate({"alpha": alpha, "beta": beta, "t0": t0, "depth": depth}, c.params, c.macs,
-                                   estimate_flash_bytes(c.params, c.channels, c.op_count),
-                                   c.peak_activation_bytes + ARENA_OVERHEAD_EST))
-    else:
-        from .builders import build
+        sol = solve(board, input_shape=input_shape, classes=classes, budget=budget, runner_ups=MAX_ATTEMPTS - 1)
+        return [Candidate(c.knobs(), c.estimate.params, c.estimate.macs, c.estimate.flash_bytes_est,
+                          c.arena_alloc_bytes_est, c.estimate.arena_bytes_est, c.predicted_accuracy)
+                for c in [sol.best, *sol.runner_ups]]
+    from .builders import build
 
-        for knobs in OTHER_GRIDS[arch]:
-            model = build(arch, input_shape, classes, **knobs)
-            c = model_costs(model)
-            found.append(Candidate(knobs, c.params, c.macs, estimate_flash_bytes(c.params, c.channels, c.op_count),
-                                   activation_peak_bytes(model) + ARENA_OVERHEAD_EST))
+    found = []
+    for knobs in OTHER_GRIDS[arch]:
+        model = build(arch, input_shape, classes, **knobs)
+        c = model_costs(model)
+        arena = activation_peak_bytes(model) + ARENA_OVERHEAD_EST
+        found.append(Candidate(knobs, c.params, c.macs, estimate_flash_bytes(c.params, c.channels, c.op_count),
+                               arena_with_headroom(arena), arena))
     return sorted(found, key=lambda c: (-c.params, c.macs))
 
 
@@ -147,11 +116,12 @@ def _describe(arch: str, knobs: dict) -> str:
     return arch + ("(" + ", ".join(f"{k}={v:g}" for k, v in knobs.items()) + ")" if knobs else "")
 
 
-def choose(arch: str, input_shape, classes: int, calibration, budget: Budget, log: Log = print,
-           knobs: dict | None = None) -> tuple[Measurement, list[Measurement]]:
-    """The largest candidate whose measured size fits. Estimates are rescaled by what each measurement
+def choose(arch: str, input_shape, classes: int, calibration, budget: Budget, board: Board, log: Log = print,
+           knobs: dict | None = None) -> tuple[Measurement, list[Measurement], Candidate]:
+    """The first candidate whose measured size fits. Estimates are rescaled by what each measurement
     shows, so a miss steps down to a candidate that should fit rather than to the next one in line."""
-    pool = ([Candidate(knobs, 0, 0, 0, 0)] if knobs is not None else candidates(arch, input_shape, classes))
+    pool = ([Candidate(knobs, 0, 0, 0, 0)] if knobs is not None
+            else candidates(arch, input_shape, classes, board, budget))
     flash_ratio = arena_ratio = 1.0
     attempts: list[Measurement] = []
     tried = set()
@@ -162,14 +132,16 @@ def choose(arch: str, input_shape, classes: int, calibration, budget: Budget, lo
             break
         c = fitting[0]
         tried.add(str(c.knobs))
-        log(f"verifying {_describe(arch, c.knobs)}: est. {c.params:,} params, {c.macs:,} MACs ...")
+        predicted = f", predicted accuracy {c.predicted_accuracy:.1f} % on CIFAR-10" if c.predicted_accuracy else ""
+        log(f"verifying {_describe(arch, c.knobs)}: {c.params:,} params, {c.macs:,} MACs, est. flash "
+            f"{c.est_flash:,} B, arena {c.est_arena:,} B{predicted} ...")
         m = measure(arch, c.knobs, input_shape, classes, calibration, budget)
         attempts.append(m)
         log(f"  measured flash {m.flash_bytes:,} B (budget {budget.flash_bytes:,}), arena {m.arena_alloc_bytes:,} B "
             f"incl. headroom (budget {budget.arena_bytes:,}), MACs {m.macs:,} (budget {budget.macs:,}): "
             f"{'fits' if m.fits else 'does not fit'}")
         if m.fits:
-            return m, attempts
+            return m, attempts, c
         if c.est_flash:  # rescale by the latest (closest in size) measurement
             flash_ratio = m.flash_bytes / c.est_flash
             arena_ratio = m.arena_alloc_bytes / c.est_arena
@@ -180,7 +152,7 @@ def choose(arch: str, input_shape, classes: int, calibration, budget: Budget, lo
         m = measure(arch, smallest.knobs, input_shape, classes, calibration, budget)
         attempts.append(m)
         if m.fits:
-            return m, attempts
+            return m, attempts, smallest
     raise UserError(
         f"no {arch} configuration fits flash {format_bytes(budget.flash_bytes)} / arena "
         f"{format_bytes(budget.arena_bytes)} / {budget.macs:,} MACs: the smallest, {_describe(arch, m.knobs)}, "
@@ -206,7 +178,7 @@ def default_run_dir() -> Path:
 
 def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = "phinet", epochs: int = 30,
         max_flash: int | None = None, max_ram: int | None = None, max_macs: int | None = None,
-        out: str | Path | None = None, seed: int = 0, input_shape: tuple[int, int, int] | None = None,
+        max_latency_ms: float | None = None, out: str | Path | None = None, seed: int = 0, input_shape: tuple[int, int, int] | None = None,
         knobs: dict | None = None, batch_size: int = 32, log: Log = print) -> dict:
     """The whole pipeline; returns the report also written to `<out>/report.json`."""
     from ._tf import keras
@@ -226,7 +198,7 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = "phinet
         raise UserError(f"unknown architecture '{arch}': choose one of {', '.join(ARCHITECTURES)}")
     if epochs < 1:
         raise UserError(f"--epochs must be at least 1 (got {epochs})")
-    budget = make_budget(board, max_flash, max_ram, max_macs)
+    budget = make_budget(board, max_flash, max_ram, max_macs, max_latency_ms)
     out = prepare_output(Path(out) if out else default_run_dir())
     log(f"board {board.id} ({board.name}, {board.core} @ {board.clock_mhz:g} MHz): model flash budget "
         f"{budget.flash_bytes:,} B, arena budget {budget.arena_bytes:,} B, {budget.macs:,} MACs")
@@ -241,7 +213,7 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = "phinet
         f"{classes} classes, input {'x'.join(map(str, dataset.input_shape))}")
 
     t = time.perf_counter()
-    chosen, attempts = choose(arch, dataset.input_shape, classes, calibration, budget, log, knobs)
+    chosen, attempts, estimate = choose(arch, dataset.input_shape, classes, calibration, budget, board, log, knobs)
     timings["choose_s"] = time.perf_counter() - t
     log(f"chose {_describe(arch, chosen.knobs)}: {chosen.params:,} params, {chosen.macs:,} MACs")
 
@@ -267,8 +239,12 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = "phinet
         "board": board.to_dict(),
         "arch": arch,
         "choice": chosen.knobs,
+        **{k: chosen.knobs.get(k) for k in ("alpha", "beta", "t0", "depth")},
         "params": chosen.params,
         "macs": chosen.macs,
+        "predicted_accuracy": estimate.predicted_accuracy,
+        "flash_bytes_est": estimate.est_flash or None,
+        "arena_bytes_est": estimate.est_arena_use or None,
         "latency_ms_est": round(latency_ms(chosen.macs, board.core, board.clock_mhz), 2),
         "flash_bytes": checked["flash_bytes"],
         "arena_bytes": checked["arena_bytes"],

@@ -211,6 +211,7 @@ def phinet_graph(plan: PhiNetPlan, input_shape: tuple[int, int, int], classes: i
     if (h, w) != (1, 1):
         only_mean = mean_axes is None
         x = mean(x, "pool")
+        h = w = 1
         if only_mean:  # a constant with a single user keeps that user's name
             b.tensors[mean_axes].name = f"{m}/pool/Mean/reduction_indices"
     x = conv(x, "logits", classes, None, None,

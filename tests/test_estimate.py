@@ -1,0 +1,77 @@
+"""Conversion-free estimates against the converter and TFLM: graph structure, file size, arena."""
+
+import random
+
+import numpy as np
+import pytest
+
+from tinyml_kit.builders.phinet import phinet, phinet_blocks
+from tinyml_kit.estimate import estimate_phinet, phinet_name
+from tinyml_kit.graph import phinet_graph
+from tinyml_kit.tflite_size import serialized_bytes, tflite_bytes
+
+CONVERTED = [  # SE blocks reaching 1x1 (pools removed); ReLU6 folded, no SE, divisor 8, one channel
+    dict(alpha=0.25, beta=1.35, t0=4, depth=7, input_shape=(32, 32, 3), classes=10, compatibility=False),
+    dict(alpha=0.2, beta=0.75, t0=5, depth=5, input_shape=(40, 40, 1), classes=4, compatibility=True, divisor=8),
+]
+
+
+def _converted(cfg):
+    from tinyml_kit.fit import look_trained
+    from tinyml_kit.quantize import calibration_images, quantize_int8
+    from tinyml_kit.tflite_info import _schema
+
+    model = phinet(**cfg)
+    look_trained(model)
+    rng = np.random.default_rng(0)
+    flatbuffer = quantize_int8(model, calibration_images(rng.integers(0, 256, (8, *cfg["input_shape"]), np.uint8)))
+    schema = _schema()
+    return flatbuffer, schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(flatbuffer, 0))
+
+
+def _graph(cfg):
+    plan = phinet_blocks(cfg["alpha"], cfg["beta"], cfg["t0"], cfg["depth"], cfg.get("divisor", 1),
+                         not cfg["compatibility"])
+    return phinet_graph(plan, cfg["input_shape"], cfg["classes"],
+                        phinet_name(cfg["alpha"], cfg["beta"], cfg["t0"], cfg["depth"]),
+                        "relu6" if cfg["compatibility"] else "hswish")
+
+
+@pytest.mark.parametrize("cfg", CONVERTED, ids=["se-hswish", "relu6-divisor8"])
+def test_graph_matches_converter_and_tflm(cfg):
+    from tinyml_kit.tflm import measure_arena
+    from tinyml_kit.tflm_arena import arena_bytes
+
+    flatbuffer, model = _converted(cfg)
+    graph = _graph(cfg)
+    real = model.subgraphs[0]
+    assert len(graph.tensors) == len(real.tensors) and len(graph.ops) == len(real.operators)
+    for mine, theirs in zip(graph.tensors, real.tensors):
+        data = model.buffers[theirs.buffer].data
+        assert mine.shape == tuple(int(d) for d in theirs.shape), theirs.name
+        assert mine.data_bytes == (0 if data is None else len(data)) or mine.shares_buffer, theirs.name
+    # MLIR numbers its de-duplicated zero constants (arith.constantN) in an order not reproduced here
+    differ = [t.name.decode() for m, t in zip(graph.tensors, real.tensors) if m.name != t.name.decode()]
+    assert all("arith.constant" in n or "se_reduce" in n for n in differ), differ
+    assert abs(serialized_bytes(graph) - len(flatbuffer)) <= 0.002 * len(flatbuffer)
+    assert abs(tflite_bytes(graph) - len(flatbuffer)) <= 0.01 * len(flatbuffer)
+    measured, estimated = measure_arena(flatbuffer), arena_bytes(graph)
+    assert (estimated.head_bytes, estimated.tail_bytes) == (measured.head_bytes, measured.tail_bytes)
+
+
+def test_size_formula_tracks_exact_serialization():
+    rng = random.Random(1)
+    for _ in range(12):
+        alpha, depth = rng.choice([0.1, 0.25, 0.5, 1.0, 2.0]), rng.randint(4, 9)
+        side = rng.choice([32, 64, 96, 160])
+        graph = phinet_graph(phinet_blocks(alpha, 1.0, 5, depth), (side, side, 3), 10, phinet_name(alpha, 1.0, 5, depth))
+        exact = serialized_bytes(graph)
+        assert abs(tflite_bytes(graph) - exact) <= 0.006 * exact
+
+
+def test_estimate_counts_params_and_grows_with_width():
+    small = estimate_phinet(0.25, 1.0, 6, 7, (32, 32, 3), 10)
+    large = estimate_phinet(0.5, 1.0, 6, 7, (32, 32, 3), 10)
+    assert small.params == 49765            # micromind's count for this configuration (tests/data)
+    assert small.flash_bytes_est > small.params and large.flash_bytes_est > small.flash_bytes_est
+    assert large.arena_bytes_est > small.arena_bytes_est >= small.activations_bytes

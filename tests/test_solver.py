@@ -1,0 +1,84 @@
+"""Scaling-law fitting and the budget solver (a synthetic law keeps these independent of the shipped fit)."""
+
+import json
+import random
+
+import pytest
+
+from tinyml_kit.boards import get_board, load_boards
+from tinyml_kit.errors import UserError
+from tinyml_kit.scaling_law import FORMS, ScalingLaw, _merge, fit_sweep
+from tinyml_kit.solver import frontier, solve
+
+TRUE = {4: (3.0, 50.0, 0.3), 7: (4.0, 55.0, 0.3), 9: (5.0, 56.0, 0.28)}
+
+
+@pytest.fixture(scope="module")
+def law():
+    return ScalingLaw("generalized_hyperbolic", {n: list(v) for n, v in TRUE.items()}, (1_000, 5_000_000))
+
+
+def test_fit_recovers_a_known_law():
+    rng = random.Random(0)
+    rows = []
+    for n, (a, c, phi) in TRUE.items():
+        for i in range(10):
+            p = int(10 ** rng.uniform(3, 6.7))
+            rows.append({"alpha": 0, "beta": 0, "t0": 0, "depth": n, "params": p, "held_out": i >= 8,
+                         "accuracy": c - a / (p / 1e6) ** phi + rng.gauss(0, 0.3)})
+    fitted = fit_sweep(rows, splits=5)
+    assert set(fitted.cv_rmse) == set(FORMS) and all(len(v) == 3 for v in fitted.cv_rmse.values())
+    for p in (3_000, 100_000, 3_000_000):
+        for n, (a, c, phi) in TRUE.items():
+            assert abs(fitted.predict(p, n) - (c - a / (p / 1e6) ** phi)) < 2.0
+    assert fitted.held_out["rmse"] < 2.0 and len(fitted.held_out["rows"]) == 6
+    segs = fitted.segments
+    assert segs[0]["params_from"] <= 1_100 and all(a["params_to"] < b["params_from"] for a, b in zip(segs, segs[1:]))
+    again = ScalingLaw.from_dict(json.loads(json.dumps(fitted.to_dict())))
+    assert again.predict(50_000, 7) == pytest.approx(fitted.predict(50_000, 7))
+
+
+def test_segment_smoothing_absorbs_narrow_segments():
+    grid = [10 ** (3 + 4 * i / 999) for i in range(1000)]
+    winners = [4] * 400 + [7] * 10 + [4] * 90 + [7] * 500      # the 10-point blip is 0.04 decades wide
+    segs = _merge(grid, winners)
+    assert [s["depth"] for s in segs] == [4, 7]
+
+
+def test_solver_fits_every_board_and_ranks_by_predicted_accuracy(law):
+    for board in load_boards().values():
+        if not board.tflm_supported:
+            continue
+        try:
+            sol = solve(board, law=law)
+        except UserError as e:
+            assert "the smallest" in str(e) and "needs" in str(e)
+            continue
+        for c in [sol.best, *sol.runner_ups]:
+            assert all(u <= 1.0 for u in c.utilization.values()), (board.id, c.to_dict())
+        accs = [c.predicted_accuracy for c in [sol.best, *sol.runner_ups]]
+        assert accs == sorted(accs, reverse=True)
+        d = sol.to_dict()
+        for key in ("alpha", "beta", "t0", "depth", "params", "macs", "flash_bytes_est", "arena_bytes_est",
+                    "predicted_accuracy", "binding_constraint", "runner_ups"):
+            assert key in d
+
+
+def test_user_limits_tighten_the_choice(law):
+    board = get_board("nucleo-h743zi2")
+    free = solve(board, law=law)
+    tight = solve(board, max_flash=200_000, max_ram=64_000, max_latency_ms=5, law=law)
+    assert tight.best.estimate.flash_bytes_est <= 200_000 and tight.best.arena_alloc_bytes_est <= 64_000
+    assert tight.budget.macs < free.budget.macs and tight.best.predicted_accuracy < free.best.predicted_accuracy
+
+
+def test_impossible_budget_names_the_closest_configuration(law):
+    with pytest.raises(UserError, match=r"the smallest, PhiNet\(alpha=0\.1.*needs flash"):
+        solve(get_board("nano33-ble-sense"), max_flash=10_000, law=law)
+
+
+def test_frontier_rises_with_flash(law):
+    points = frontier(get_board("nano33-ble-sense"), law=law)
+    accs = [p["predicted_accuracy"] for p in points]
+    assert accs == sorted(accs) and len(points) > 5
+    assert any(p["fits_board"] for p in points) and not all(p["fits_board"] for p in points)
