@@ -64,7 +64,8 @@ def test_size_formula_tracks_exact_serialization():
     for _ in range(12):
         alpha, depth = rng.choice([0.1, 0.25, 0.5, 1.0, 2.0]), rng.randint(4, 9)
         side = rng.choice([32, 64, 96, 160])
-        graph = phinet_graph(phinet_blocks(alpha, 1.0, 5, depth), (side, side, 3), 10, phinet_name(alpha, 1.0, 5, depth))
+        graph = phinet_graph(phinet_blocks(alpha, 1.0, 5, depth), (side, side, 3), 10,
+                             phinet_name(alpha, 1.0, 5, depth))
         exact = serialized_bytes(graph)
         assert abs(tflite_bytes(graph) - exact) <= 0.006 * exact
 

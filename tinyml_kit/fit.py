@@ -178,7 +178,8 @@ def default_run_dir() -> Path:
 
 def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = "phinet", epochs: int = 30,
         max_flash: int | None = None, max_ram: int | None = None, max_macs: int | None = None,
-        max_latency_ms: float | None = None, out: str | Path | None = None, seed: int = 0, input_shape: tuple[int, int, int] | None = None,
+        max_latency_ms: float | None = None, out: str | Path | None = None, seed: int = 0,
+        input_shape: tuple[int, int, int] | None = None,
         knobs: dict | None = None, batch_size: int = 32, log: Log = print) -> dict:
     """The whole pipeline; returns the report also written to `<out>/report.json`."""
     from ._tf import keras

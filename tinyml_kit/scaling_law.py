@@ -60,8 +60,10 @@ SMOOTHING_DECADES = 0.13
 
 def fit_form(form: str, params: list[int], accuracy: list[float]) -> list[float]:
     """Least-squares coefficients of `form` (accuracy in %, parameters as counts)."""
+    import warnings
+
     import numpy as np
-    from scipy.optimize import curve_fit
+    from scipy.optimize import OptimizeWarning, curve_fit
 
     func, p0, bounds = FORMS[form]
     x = np.asarray(params, float) / P_SCALE
@@ -70,7 +72,9 @@ def fit_form(form: str, params: list[int], accuracy: list[float]) -> list[float]
     for scale in (1.0, 0.3, 3.0):
         start = np.clip(np.array(p0) * scale, np.array(bounds[0]) + 1e-9, np.array(bounds[1]) - 1e-9)
         try:
-            coef, _ = curve_fit(func, x, y, p0=start, bounds=bounds, maxfev=20000)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", OptimizeWarning)   # exact fits on 3 points have no covariance
+                coef, _ = curve_fit(func, x, y, p0=start, bounds=bounds, maxfev=20000)
         except (RuntimeError, ValueError):
             continue
         sse = float(np.sum((func(x, *coef) - y) ** 2))

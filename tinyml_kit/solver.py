@@ -17,7 +17,7 @@ from .errors import UserError
 from .estimate import Estimate, estimate_phinet
 from .latency import latency_ms
 from .scaling_law import ScalingLaw
-from .tflm import arena_with_headroom
+from .tflm_arena import arena_with_headroom
 from .units import format_bytes
 
 ALPHAS = tuple(round(0.05 * i, 2) for i in range(2, 21)) + tuple(round(1.0 + 0.1 * i, 2) for i in range(1, 21))

@@ -13,16 +13,42 @@ greedy_memory_planner.cc, each kernel's Init/Prepare) and checked byte for byte 
 A Cortex-M build has the same head and a smaller tail (4-byte pointers: about 10 % less in all).
 """
 
+import math
+from bisect import insort
+from dataclasses import dataclass
+
 from .graph import Graph
-from .tflm import ArenaUsage
+
+HEADROOM_FRACTION = 0.05
+HEADROOM_MIN_BYTES = 1024
+
+
+@dataclass
+class ArenaUsage:
+    total_bytes: int        # what TFLM used: planned activations (head) + persistent allocations (tail)
+    head_bytes: int
+    tail_bytes: int
+
+    @property
+    def alloc_bytes(self) -> int:
+        """The arena to allocate on the device: measured use plus headroom for target differences
+        (kernel scratch buffers differ between reference and CMSIS-NN kernels), rounded up to 16 bytes."""
+        return arena_with_headroom(self.total_bytes)
+
+
+def arena_with_headroom(measured: int) -> int:
+    size = measured + max(HEADROOM_MIN_BYTES, math.ceil(measured * HEADROOM_FRACTION))
+    return -(-size // 16) * 16
+
 
 # (size, alignment) of each op's builtin params, and the size of the op data its Init allocates (16-aligned)
 _PARAMS = {"CONV_2D": (28, 4), "DEPTHWISE_CONV_2D": (28, 4), "MEAN": (1, 1), "MUL": (4, 4), "ADD": (8, 4),
            "RESHAPE": (36, 4)}
 _INIT = {"CONV_2D": 80, "DEPTHWISE_CONV_2D": 80, "HARD_SWISH": 20, "MEAN": 44, "LOGISTIC": 16, "MUL": 36,
          "ADD": 60}
-_ALLOCATOR_OBJECTS = (104, 72, 272, 16, 24)   # arena allocator, planner, recording allocator, builtin data,
-_EVAL_TENSOR = 24                             # one subgraph's allocations
+# the arena allocator, the planner, the recording allocator, the builtin-data allocator, one subgraph's records
+_ALLOCATOR_OBJECTS = (104, 72, 272, 16, 24)
+_EVAL_TENSOR = 24
 _NODE = 64
 _TENSOR = 64
 _QUANTIZATION = 24
@@ -115,7 +141,6 @@ def _greedy_peak(buffers: list[tuple[int, int, int]]) -> int:
             if o - offset >= size:
                 break
             offset = max(offset, o + s)
-        placed.append((offset, size, first, last))
-        placed.sort(key=lambda p: p[0])
+        insort(placed, (offset, size, first, last), key=lambda p: p[0])
         peak = max(peak, offset + size)
     return peak
