@@ -49,16 +49,18 @@ def test_parse_count_and_errors():
 
 
 def test_shipped_files_resolve_for_wheels():
-    """tinyml_kit/shipped/ links to the top-level boards.yaml and firmware_templates/, and pyproject ships them."""
+    """tinyml_kit/shipped/ links to the top-level boards.yaml, firmware_templates/ and models/, and pyproject
+    ships them."""
     import tomllib
     from pathlib import Path
 
-    from tinyml_kit.resources import BOARDS_FILE, TEMPLATES_DIR
+    from tinyml_kit.resources import BOARDS_FILE, MODELS_DIR, SCALING_LAW_FILE, TEMPLATES_DIR
 
     repo = Path(__file__).resolve().parent.parent
     assert BOARDS_FILE.resolve() == (repo / "boards.yaml").resolve()
     assert TEMPLATES_DIR.resolve() == (repo / "firmware_templates").resolve()
     assert sorted(p.name for p in TEMPLATES_DIR.glob("*/*.j2")) == ["model_data.cc.j2", "model_data.h.j2"]
     pyproject = tomllib.loads((repo / "pyproject.toml").read_text())
+    assert MODELS_DIR.resolve() == (repo / "models").resolve() and SCALING_LAW_FILE.is_file()
     assert pyproject["tool"]["setuptools"]["package-data"]["tinyml_kit"] == [
-        "shipped/boards.yaml", "shipped/firmware_templates/*/*"]
+        "shipped/boards.yaml", "shipped/firmware_templates/*/*", "shipped/models/*.json", "shipped/models/sweep/*"]

@@ -53,8 +53,8 @@ class Solution:
     classes: int
     best: Choice
     runner_ups: list[Choice]
-    binding: str                     # the limit that stopped the more accurate configurations
-    rejected_by: dict[str, int] = field(default_factory=dict)
+    binding: str                     # the limit the choice is closest to
+    rejected_by: dict[str, int] = field(default_factory=dict)   # more accurate configurations, by violated limit
     evaluated: int = 0
     seconds: float = 0.0
 
@@ -120,15 +120,15 @@ def solve(board: Board, max_flash: int | None = None, max_ram: int | None = None
     law = law or ScalingLaw.load()
     budget = budget or make_budget(board, max_flash, max_ram, max_macs, max_latency_ms)
     screened = _screen(law, input_shape, classes)
-    rejected = {k: 0 for k in CONSTRAINTS}
+    reasons: list[tuple[float, str]] = []      # (predicted accuracy, violated limit) of each rejection
     possible = []
     for s in screened:
         if s.macs > budget.macs:
-            rejected["macs"] += 1
+            reasons.append((s.accuracy, "macs"))
         elif s.flash_floor > budget.flash_bytes:
-            rejected["flash"] += 1
+            reasons.append((s.accuracy, "flash"))
         elif s.arena_floor > budget.arena_bytes:
-            rejected["arena"] += 1
+            reasons.append((s.accuracy, "arena"))
         else:
             possible.append(s)
     possible.sort(key=lambda s: (-s.accuracy, s.macs))
@@ -139,14 +139,16 @@ def solve(board: Board, max_flash: int | None = None, max_ram: int | None = None
         evaluated += 1
         bad = _violations(choice)
         if bad:
-            rejected[bad[0]] += 1
+            reasons.append((s.accuracy, bad[0]))
             continue
         found.append(choice)
         if len(found) > runner_ups:
             break
     if not found:
         raise UserError(_impossible(screened, input_shape, classes, law, budget, board))
-    binding = max(CONSTRAINTS, key=lambda k: (rejected[k], found[0].utilization[k]))
+    best = found[0].predicted_accuracy
+    rejected = {k: sum(1 for acc, why in reasons if why == k and acc > best) for k in CONSTRAINTS}
+    binding = max(CONSTRAINTS, key=lambda k: found[0].utilization[k])   # the tightest at the optimum
     return Solution(board, budget, input_shape, classes, found[0], found[1:], binding, rejected, evaluated,
                     time.perf_counter() - start)
 
