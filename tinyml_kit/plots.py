@@ -46,18 +46,26 @@ def plot_scaling_law(law: ScalingLaw, rows: list[dict], path: str | Path) -> Pat
 
 
 def plot_frontier(points: list[dict], board_id: str, budgets: dict[str, float], path: str | Path) -> Path:
-    """Predicted accuracy against flash, arena and latency; the board's limits as dashed lines."""
+    """Best predicted accuracy reachable within each amount of flash, arena and latency (each panel its own
+    running maximum); the board's limits as dashed lines."""
+    from matplotlib.ticker import NullFormatter
+
     plt = _pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(13, 4), sharey=True)
-    acc = [p["predicted_accuracy"] for p in points]
     for ax, key, label, limit in (
             (axes[0], "flash_bytes_est", "flash (bytes, est.)", budgets["flash"]),
             (axes[1], "arena_alloc_bytes_est", "arena (bytes, est.)", budgets["arena"]),
             (axes[2], "latency_ms_est", f"latency on {board_id} (ms, est.)", budgets["latency_ms"])):
-        ax.step([p[key] for p in points], acc, where="post")
-        ax.scatter([p[key] for p in points], acc, s=10)
+        xs, best = [], []
+        for p in sorted(points, key=lambda p: p[key]):
+            if not best or p["predicted_accuracy"] > best[-1]:
+                xs.append(p[key])
+                best.append(p["predicted_accuracy"])
+        ax.step(xs, best, where="post")
+        ax.scatter(xs, best, s=10)
         ax.axvline(limit, linestyle="--", color="gray")
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(label)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("predicted accuracy (%)")

@@ -39,8 +39,11 @@ class Choice:
         e = self.estimate
         return {"alpha": e.alpha, "beta": e.beta, "t0": e.t0, "depth": e.depth}
 
+    extrapolated: bool = False       # parameters outside the range the scaling law was fitted on
+
     def to_dict(self) -> dict:
         return {**self.estimate.to_dict(), "predicted_accuracy": round(self.predicted_accuracy, 2),
+                "accuracy_extrapolated": self.extrapolated,
                 "arena_alloc_bytes_est": self.arena_alloc_bytes_est, "latency_ms_est": round(self.latency_ms_est, 2),
                 "utilization": {k: round(v, 4) for k, v in self.utilization.items()}}
 
@@ -103,9 +106,10 @@ def _screen(law: ScalingLaw, input_shape, classes: int) -> list[_Screened]:
 
 def _choice(e: Estimate, law: ScalingLaw, budget: Budget, board: Board) -> Choice:
     alloc = arena_with_headroom(e.arena_bytes_est)
+    lo, hi = law.params_range
     return Choice(e, law.predict(e.params, e.depth), alloc, latency_ms(e.macs, board.core, board.clock_mhz),
                   {"flash": e.flash_bytes_est / budget.flash_bytes, "arena": alloc / budget.arena_bytes,
-                   "macs": e.macs / budget.macs})
+                   "macs": e.macs / budget.macs}, not lo <= e.params <= hi)
 
 
 def _violations(c: Choice) -> list[str]:
@@ -174,15 +178,14 @@ def _impossible(screened: list[_Screened], input_shape, classes: int, law: Scali
 
 def frontier(board: Board, input_shape: tuple[int, int, int] = (32, 32, 3), classes: int = 10,
              law: ScalingLaw | None = None, macs_limit: int | None = None) -> list[dict]:
-    """The accuracy a bigger budget buys: configurations no other beats on accuracy at lower or equal flash,
-    arena and MACs, from the smallest up to what the largest board in boards.yaml could hold."""
+    """The accuracy a bigger budget buys: one configuration per half point of predicted accuracy, the one with
+    the fewest parameters reaching it, from the smallest PhiNet up to twice the largest the law was fitted on."""
     from .boards import load_boards
 
     law = law or ScalingLaw.load()
     boards = [b for b in load_boards().values() if b.tflm_supported]
-    screened = _screen(law, input_shape, classes)
+    screened = [s for s in _screen(law, input_shape, classes) if s.params <= 2 * law.params_range[1]]
     screened.sort(key=lambda s: (s.params, s.macs))
-    # one configuration per half point of accuracy: the cheapest in parameters reaching it
     best_acc, steps = -1e9, []
     for s in screened:
         if s.accuracy > best_acc + FRONTIER_STEP and (macs_limit is None or s.macs <= macs_limit):
@@ -193,7 +196,9 @@ def frontier(board: Board, input_shape: tuple[int, int, int] = (32, 32, 3), clas
         e = estimate_phinet(*s.knobs, input_shape, classes)
         alloc = arena_with_headroom(e.arena_bytes_est)
         fits = [b.id for b in boards if e.flash_bytes_est <= b.flash_budget_bytes and alloc <= b.arena_budget_bytes]
-        points.append({**e.to_dict(), "predicted_accuracy": round(s.accuracy, 2), "arena_alloc_bytes_est": alloc,
+        points.append({**e.to_dict(), "predicted_accuracy": round(s.accuracy, 2),
+                       "accuracy_extrapolated": not law.params_range[0] <= e.params <= law.params_range[1],
+                       "arena_alloc_bytes_est": alloc,
                        "latency_ms_est": round(latency_ms(e.macs, board.core, board.clock_mhz), 2),
                        "fits_board": e.flash_bytes_est <= board.flash_budget_bytes
                        and alloc <= board.arena_budget_bytes, "boards_that_fit": fits})
@@ -203,8 +208,9 @@ def frontier(board: Board, input_shape: tuple[int, int, int] = (32, 32, 3), clas
 def solution_summary(sol: Solution) -> list[str]:
     """Lines for the terminal: the choice, each estimate next to its limit, the runner-ups."""
     b, e = sol.best, sol.best.estimate
+    note = " (extrapolated beyond the sweep)" if b.extrapolated else ""
     lines = [f"{sol.board.id}: PhiNet(alpha={e.alpha:g}, beta={e.beta:g}, t0={e.t0:g}, depth={e.depth}) "
-             f"predicted accuracy {b.predicted_accuracy:.1f} %, binding constraint: {sol.binding}",
+             f"predicted accuracy {b.predicted_accuracy:.1f} %{note}, binding constraint: {sol.binding}",
              f"  params {e.params:,}",
              f"  flash  {e.flash_bytes_est:>11,} B est.  limit {sol.budget.flash_bytes:>11,} B  "
              f"({100 * b.utilization['flash']:.0f} %)",
