@@ -157,3 +157,28 @@ def test_impossible_budget_names_smallest_configuration(tmp_path, digits_npz):
     result = run("fit", "--data", digits_npz, "--input", "16,16,1", "--max-flash", "2KB", "--out", out)
     assert_one_line_error(result, "no PhiNet fits", "the smallest", "needs flash")
     assert not out.exists() and not list(tmp_path.iterdir())
+
+
+def test_solve_json_and_text():
+    data = json.loads(run("solve", "--board", "nucleo-f401re", "--json").output)
+    for key in ("alpha", "beta", "t0", "depth", "params", "macs", "flash_bytes_est", "arena_bytes_est",
+                "predicted_accuracy", "binding_constraint", "runner_ups", "limits"):
+        assert key in data
+    assert data["flash_bytes_est"] <= data["limits"]["flash_bytes"]
+    text = run("solve", "--board", "nucleo-f401re", "--max-latency-ms", "20").output
+    assert "binding constraint" in text and "runner-ups" in text and "limit" in text
+
+
+def test_solve_frontier_and_scaling_law_plots(tmp_path):
+    result = run("solve", "--board", "nano33-ble-sense", "--frontier", "--plot", tmp_path / "f.png")
+    assert result.exit_code == 0 and "boards that fit" in result.output and (tmp_path / "f.png").stat().st_size
+    result = run("scaling-law", "--plot", tmp_path / "s.png")
+    assert result.exit_code == 0 and "generalized_hyperbolic" in result.output and "segments" in result.output
+    assert (tmp_path / "s.png").stat().st_size > 10_000
+
+
+def test_solve_bad_input_is_one_line():
+    assert_one_line_error(run("solve", "--board", "nope"), "unknown board")
+    assert_one_line_error(run("solve", "--plot", "x.png"), "--frontier")
+    assert_one_line_error(run("solve", "--max-flash", "8KB"), "no PhiNet fits", "needs flash")
+    assert_one_line_error(run("solve", "--board", "uno-r3"), "uno-r3")

@@ -58,8 +58,9 @@ BEST_FORM = "generalized_hyperbolic"
 SMOOTHING_DECADES = 0.13
 
 
-def fit_form(form: str, params: list[int], accuracy: list[float]) -> list[float]:
-    """Least-squares coefficients of `form` (accuracy in %, parameters as counts)."""
+def fit_form(form: str, params: list[int], accuracy: list[float], start: list[float] | None = None) -> list[float]:
+    """Least-squares coefficients of `form` (accuracy in %, parameters as counts): the best of three scaled
+    default starts, or a single fit from `start` (cross-validation warm-starts from the fit on all points)."""
     import warnings
 
     import numpy as np
@@ -69,12 +70,13 @@ def fit_form(form: str, params: list[int], accuracy: list[float]) -> list[float]
     x = np.asarray(params, float) / P_SCALE
     y = np.asarray(accuracy, float)
     best, best_sse = None, math.inf
-    for scale in (1.0, 0.3, 3.0):
-        start = np.clip(np.array(p0) * scale, np.array(bounds[0]) + 1e-9, np.array(bounds[1]) - 1e-9)
+    starts = [start] if start is not None else [np.array(p0) * scale for scale in (1.0, 0.3, 3.0)]
+    for guess in starts:
+        guess = np.clip(np.array(guess, float), np.array(bounds[0]) + 1e-9, np.array(bounds[1]) - 1e-9)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", OptimizeWarning)   # exact fits on 3 points have no covariance
-                coef, _ = curve_fit(func, x, y, p0=start, bounds=bounds, maxfev=20000)
+                coef, _ = curve_fit(func, x, y, p0=guess, bounds=bounds, maxfev=20000)
         except (RuntimeError, ValueError):
             continue
         sse = float(np.sum((func(x, *coef) - y) ** 2))
@@ -98,6 +100,10 @@ def cv_rmse(form: str, params: list[int], accuracy: list[float], splits: int = 5
     rng = np.random.default_rng(seed)
     x, y = np.asarray(params), np.asarray(accuracy, float)
     n_train = max(len(FORMS[form][1]), int(round(0.7 * len(x))))
+    try:
+        warm = fit_form(form, params, accuracy)
+    except RuntimeError:
+        warm = None
     errors = []
     for _ in range(splits):
         idx = rng.permutation(len(x))
@@ -105,7 +111,7 @@ def cv_rmse(form: str, params: list[int], accuracy: list[float], splits: int = 5
         if len(test) == 0:
             continue
         try:
-            coef = fit_form(form, x[train].tolist(), y[train].tolist())
+            coef = fit_form(form, x[train].tolist(), y[train].tolist(), warm)
         except RuntimeError:
             continue
         errors.append(float(np.sqrt(np.mean((np.array(evaluate(form, coef, x[test])) - y[test]) ** 2))))
