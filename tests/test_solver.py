@@ -15,7 +15,8 @@ TRUE = {4: (3.0, 50.0, 0.3), 7: (4.0, 55.0, 0.3), 9: (5.0, 56.0, 0.28)}
 
 @pytest.fixture(scope="module")
 def law():
-    return ScalingLaw("generalized_hyperbolic", {n: list(v) for n, v in TRUE.items()}, (1_000, 5_000_000))
+    return ScalingLaw("generalized_hyperbolic", {n: list(v) for n, v in TRUE.items()},
+                      {4: (1_000, 300_000), 7: (5_000, 2_000_000), 9: (20_000, 5_000_000)})
 
 
 def test_fit_recovers_a_known_law():

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from .scaling_law import ScalingLaw, evaluate
+from .scaling_law import DOMAIN_MARGIN, ScalingLaw, evaluate
 
 
 def _pyplot():
@@ -21,7 +21,6 @@ def plot_scaling_law(law: ScalingLaw, rows: list[dict], path: str | Path) -> Pat
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 5))
     colors = dict(zip(law.depths, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
-    grid = np.logspace(np.log10(law.params_range[0]), np.log10(law.params_range[1]), 200)
     for seg in law.segments:
         ax.axvspan(seg["params_from"], seg["params_to"], color=colors[seg["depth"]], alpha=0.08)
         ax.text(np.sqrt(seg["params_from"] * seg["params_to"]), 0.02, f"N={seg['depth']}", color=colors[seg["depth"]],
@@ -32,6 +31,8 @@ def plot_scaling_law(law: ScalingLaw, rows: list[dict], path: str | Path) -> Pat
         ax.scatter([r["params"] for r in fit], [r["accuracy"] for r in fit], color=colors[n], s=18)
         ax.scatter([r["params"] for r in held], [r["accuracy"] for r in held], facecolors="none",
                    edgecolors=colors[n], s=40, label=f"N={n} held out" if held else None)
+        lo, hi = law.ranges[n]
+        grid = np.logspace(np.log10(lo / DOMAIN_MARGIN), np.log10(hi * DOMAIN_MARGIN), 100)
         ax.plot(grid, evaluate(law.form, law.curves[n], grid), color=colors[n], label=f"N={n}: {law.form}")
     ax.set_xscale("log")
     ax.set_xlabel("parameters")

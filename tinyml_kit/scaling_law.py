@@ -56,6 +56,7 @@ FORMS = {
 }
 BEST_FORM = "generalized_hyperbolic"
 SMOOTHING_DECADES = 0.13
+DOMAIN_MARGIN = 1.35   # a depth's curve is used up to this factor beyond its smallest and largest swept model
 
 
 def fit_form(form: str, params: list[int], accuracy: list[float], start: list[float] | None = None) -> list[float]:
@@ -118,15 +119,20 @@ def cv_rmse(form: str, params: list[int], accuracy: list[float], splits: int = 5
     return float(np.mean(errors)) if errors else math.nan
 
 
-def segments(curves: dict[int, list[float]], p_min: float, p_max: float, form: str = BEST_FORM,
+def segments(curves: dict[int, list[float]], ranges: dict[int, tuple[int, int]], form: str = BEST_FORM,
              budgets: int = 1000) -> list[dict]:
-    """For log-spaced parameter budgets, the depth whose curve predicts the highest accuracy; consecutive equal
-    depths merge into segments, and segments narrower than 0.13 decades are absorbed by their neighbours."""
+    """For log-spaced parameter budgets, the depth whose curve predicts the highest accuracy among the depths
+    swept near that budget (a curve is not extrapolated beyond DOMAIN_MARGIN); consecutive equal depths merge
+    into segments, and segments narrower than 0.13 decades are absorbed by their neighbours."""
+    p_min, p_max = min(lo for lo, _ in ranges.values()), max(hi for _, hi in ranges.values())
     grid = [p_min * (p_max / p_min) ** (i / (budgets - 1)) for i in range(budgets)]
-    winners = []
+    points, winners = [], []
     for p in grid:
-        winners.append(max(curves, key=lambda n: evaluate(form, curves[n], [p])[0]))
-    return _merge(grid, winners)
+        near = [n for n in curves if ranges[n][0] / DOMAIN_MARGIN <= p <= ranges[n][1] * DOMAIN_MARGIN]
+        if near:
+            points.append(p)
+            winners.append(max(near, key=lambda n: evaluate(form, curves[n], [p])[0]))
+    return _merge(points, winners)
 
 
 def raw_segments(rows: list[dict], budgets: int = 1000, window: float = 1.35) -> list[dict]:
@@ -179,7 +185,7 @@ class ScalingLaw:
     """A shipped fit: per-depth coefficients of one form, with the evidence that chose it."""
     form: str
     curves: dict[int, list[float]]
-    params_range: tuple[int, int]
+    ranges: dict[int, tuple[int, int]]     # smallest and largest swept model per depth
     cv_rmse: dict[str, dict[int, float]] = field(default_factory=dict)
     segments: list[dict] = field(default_factory=list)
     raw_segments: list[dict] = field(default_factory=list)
@@ -189,6 +195,19 @@ class ScalingLaw:
     @property
     def depths(self) -> list[int]:
         return sorted(self.curves)
+
+    @property
+    def params_range(self) -> tuple[int, int]:
+        return min(lo for lo, _ in self.ranges.values()), max(hi for _, hi in self.ranges.values())
+
+    def in_domain(self, params: int, depth: int) -> bool:
+        """Whether the depth's curve may be used at this size (swept range widened by DOMAIN_MARGIN)."""
+        lo, hi = self.ranges[depth]
+        return lo / DOMAIN_MARGIN <= params <= hi * DOMAIN_MARGIN
+
+    def extrapolated(self, params: int, depth: int) -> bool:
+        lo, hi = self.ranges[depth]
+        return not lo <= params <= hi
 
     def predict(self, params: int, depth: int) -> float:
         """Predicted validation accuracy (%) of a depth-`depth` PhiNet with `params` parameters."""
@@ -203,14 +222,15 @@ class ScalingLaw:
     def to_dict(self) -> dict:
         return {"form": self.form, "accuracy_unit": "percent (int8 validation)",
                 "params_scale": P_SCALE, "curves": {str(n): c for n, c in sorted(self.curves.items())},
-                "params_range": list(self.params_range),
+                "params_ranges": {str(n): list(r) for n, r in sorted(self.ranges.items())},
                 "cv_rmse": {f: {str(n): v for n, v in sorted(d.items())} for f, d in self.cv_rmse.items()},
                 "segments": self.segments, "raw_segments": self.raw_segments, "held_out": self.held_out,
                 "source": self.source}
 
     @classmethod
     def from_dict(cls, d: dict) -> "ScalingLaw":
-        return cls(d["form"], {int(n): c for n, c in d["curves"].items()}, tuple(d["params_range"]),
+        return cls(d["form"], {int(n): c for n, c in d["curves"].items()},
+                   {int(n): tuple(r) for n, r in d["params_ranges"].items()},
                    {f: {int(n): v for n, v in v_.items()} for f, v_ in d.get("cv_rmse", {}).items()},
                    d.get("segments", []), d.get("raw_segments", []), d.get("held_out", {}), d.get("source", {}))
 
@@ -245,15 +265,16 @@ def fit_sweep(rows: list[dict], splits: int = 500, source: dict | None = None) -
     depths = sorted({r["depth"] for r in fit_rows})
     table: dict[str, dict[int, float]] = {f: {} for f in FORMS}
     curves: dict[int, list[float]] = {}
+    ranges: dict[int, tuple[int, int]] = {}
     for n in depths:
         p = [r["params"] for r in fit_rows if r["depth"] == n]
         acc = [r["accuracy"] for r in fit_rows if r["depth"] == n]
         for form in FORMS:
             table[form][n] = cv_rmse(form, p, acc, splits)
         curves[n] = fit_form(BEST_FORM, p, acc)
-    p_all = [r["params"] for r in fit_rows]
-    law = ScalingLaw(BEST_FORM, curves, (min(p_all), max(p_all)), table,
-                     segments(curves, min(p_all), max(p_all)), raw_segments(fit_rows), source=source or {})
+        ranges[n] = (min(p), max(p))
+    law = ScalingLaw(BEST_FORM, curves, ranges, table, segments(curves, ranges), raw_segments(fit_rows),
+                     source=source or {})
     if held:
         rows_out = []
         for r in held:

@@ -56,7 +56,7 @@ class Solution:
     classes: int
     best: Choice
     runner_ups: list[Choice]
-    binding: str                     # the limit the choice is closest to
+    binding: str                     # the limit the choice is closest to, or "none"
     rejected_by: dict[str, int] = field(default_factory=dict)   # more accurate configurations, by violated limit
     evaluated: int = 0
     seconds: float = 0.0
@@ -95,6 +95,8 @@ def _screen(law: ScalingLaw, input_shape, classes: int) -> list[_Screened]:
             for beta in BETAS:
                 for t0 in T0S:
                     c = phinet_plan_costs(phinet_blocks(alpha, beta, t0, depth), input_shape, classes)
+                    if not law.in_domain(c.params, depth):
+                        continue   # no prediction far outside what the sweep measured at this depth
                     rows.append(_Screened(
                         (alpha, beta, t0, depth), c.params, c.macs,
                         c.params + FLASH_FLOOR_PER_CHANNEL * c.channels + FLASH_FLOOR_PER_OP * c.op_count,
@@ -106,10 +108,9 @@ def _screen(law: ScalingLaw, input_shape, classes: int) -> list[_Screened]:
 
 def _choice(e: Estimate, law: ScalingLaw, budget: Budget, board: Board) -> Choice:
     alloc = arena_with_headroom(e.arena_bytes_est)
-    lo, hi = law.params_range
     return Choice(e, law.predict(e.params, e.depth), alloc, latency_ms(e.macs, board.core, board.clock_mhz),
                   {"flash": e.flash_bytes_est / budget.flash_bytes, "arena": alloc / budget.arena_bytes,
-                   "macs": e.macs / budget.macs}, not lo <= e.params <= hi)
+                   "macs": e.macs / budget.macs}, law.extrapolated(e.params, e.depth))
 
 
 def _violations(c: Choice) -> list[str]:
@@ -152,7 +153,9 @@ def solve(board: Board, max_flash: int | None = None, max_ram: int | None = None
         raise UserError(_impossible(screened, input_shape, classes, law, budget, board))
     best = found[0].predicted_accuracy
     rejected = {k: sum(1 for acc, why in reasons if why == k and acc > best) for k in CONSTRAINTS}
-    binding = max(CONSTRAINTS, key=lambda k: found[0].utilization[k])   # the tightest at the optimum
+    # the tightest limit at the choice; "none" when nothing more accurate was turned away (the scaling law's
+    # swept range, not the board, set the ceiling)
+    binding = (max(CONSTRAINTS, key=lambda k: found[0].utilization[k]) if any(rejected.values()) else "none")
     return Solution(board, budget, input_shape, classes, found[0], found[1:], binding, rejected, evaluated,
                     time.perf_counter() - start)
 
@@ -179,12 +182,12 @@ def _impossible(screened: list[_Screened], input_shape, classes: int, law: Scali
 def frontier(board: Board, input_shape: tuple[int, int, int] = (32, 32, 3), classes: int = 10,
              law: ScalingLaw | None = None, macs_limit: int | None = None) -> list[dict]:
     """The accuracy a bigger budget buys: one configuration per half point of predicted accuracy, the one with
-    the fewest parameters reaching it, from the smallest PhiNet up to twice the largest the law was fitted on."""
+    the fewest parameters reaching it, within the sizes the law was fitted on."""
     from .boards import load_boards
 
     law = law or ScalingLaw.load()
     boards = [b for b in load_boards().values() if b.tflm_supported]
-    screened = [s for s in _screen(law, input_shape, classes) if s.params <= 2 * law.params_range[1]]
+    screened = _screen(law, input_shape, classes)
     screened.sort(key=lambda s: (s.params, s.macs))
     best_acc, steps = -1e9, []
     for s in screened:
@@ -197,7 +200,7 @@ def frontier(board: Board, input_shape: tuple[int, int, int] = (32, 32, 3), clas
         alloc = arena_with_headroom(e.arena_bytes_est)
         fits = [b.id for b in boards if e.flash_bytes_est <= b.flash_budget_bytes and alloc <= b.arena_budget_bytes]
         points.append({**e.to_dict(), "predicted_accuracy": round(s.accuracy, 2),
-                       "accuracy_extrapolated": not law.params_range[0] <= e.params <= law.params_range[1],
+                       "accuracy_extrapolated": law.extrapolated(e.params, e.depth),
                        "arena_alloc_bytes_est": alloc,
                        "latency_ms_est": round(latency_ms(e.macs, board.core, board.clock_mhz), 2),
                        "fits_board": e.flash_bytes_est <= board.flash_budget_bytes
@@ -208,9 +211,10 @@ def frontier(board: Board, input_shape: tuple[int, int, int] = (32, 32, 3), clas
 def solution_summary(sol: Solution) -> list[str]:
     """Lines for the terminal: the choice, each estimate next to its limit, the runner-ups."""
     b, e = sol.best, sol.best.estimate
-    note = " (extrapolated beyond the sweep)" if b.extrapolated else ""
+    note = " (extrapolated, up to 1.35x beyond the sweep at this depth)" if b.extrapolated else ""
     lines = [f"{sol.board.id}: PhiNet(alpha={e.alpha:g}, beta={e.beta:g}, t0={e.t0:g}, depth={e.depth}) "
-             f"predicted accuracy {b.predicted_accuracy:.1f} %{note}, binding constraint: {sol.binding}",
+             f"predicted accuracy {b.predicted_accuracy:.1f} %{note}, binding constraint: {sol.binding}"
+             + (" (the most accurate PhiNet the scaling law covers fits)" if sol.binding == "none" else ""),
              f"  params {e.params:,}",
              f"  flash  {e.flash_bytes_est:>11,} B est.  limit {sol.budget.flash_bytes:>11,} B  "
              f"({100 * b.utilization['flash']:.0f} %)",
