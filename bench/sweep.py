@@ -7,9 +7,9 @@ recipe or dataset is refused.
     .venv/bin/python bench/sweep.py [--data ../shared/datasets/cifar10-5k.npz] [--limit N]
 
 Grid: the thesis' α ∈ {0.15, 0.3, 0.5, 0.9} × (β, t0) ∈ {(0.75, 4), (1.05, 5), (1.35, 6)}, plus α 1.5 at
-(1.05, 5), at N ∈ {4, 7, 9} (the depths the thesis' segmentation picks): 39 configurations from 1.6 k to 6 M parameters, scaled to
-this machine (32×32 input, 10 epochs, ~1 hour on 2 cores). Six off-grid configurations are trained the same way and
-marked `held_out`: the scaling law never sees them, they test it.
+(1.05, 5), at N ∈ {4, 7, 9} (the depths the thesis' segmentation picks): 39 configurations from 1.6 k to 4.5 M
+parameters, scaled to this machine (32×32 input, 10 epochs, ~1.5 hours on 2 cores). Six off-grid configurations
+are trained the same way and marked `held_out`: the scaling law never sees them, they test it.
 """
 
 import argparse
