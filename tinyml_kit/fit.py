@@ -1,7 +1,8 @@
 """Choose a model for a board, verify it by measurement, train, quantize, export and check it.
 
-The choice here is "the largest configuration whose measured int8 flatbuffer and TFLM arena fit": analytic
-estimates rank and prune the grid, and every claim of fitting comes from converting and measuring.
+The choice is the first candidate whose measured int8 flatbuffer and TFLM arena fit: for PhiNet the solver's
+ranking by predicted accuracy (conversion-free estimates), for other architectures their grid, largest first.
+Every claim of fitting comes from converting and measuring.
 """
 
 import json
@@ -14,9 +15,9 @@ from pathlib import Path
 
 from . import __version__
 from .boards import DEFAULT_BOARD, Board, get_board
+from .budget import Budget, make_budget
 from .costs import activation_peak_bytes, estimate_flash_bytes, model_costs
 from .errors import UserError
-from .budget import Budget, make_budget
 from .latency import latency_ms
 from .tflm import arena_with_headroom
 from .units import format_bytes
