@@ -194,17 +194,14 @@ def frontier(board: Board, input_shape: tuple[int, int, int] = (32, 32, 3), clas
         if s.accuracy > best_acc + FRONTIER_STEP and (macs_limit is None or s.macs <= macs_limit):
             best_acc = s.accuracy
             steps.append(s)
+    budget = make_budget(board)
     points = []
     for s in steps:
-        e = estimate_phinet(*s.knobs, input_shape, classes)
-        alloc = arena_with_headroom(e.arena_bytes_est)
-        fits = [b.id for b in boards if e.flash_bytes_est <= b.flash_budget_bytes and alloc <= b.arena_budget_bytes]
-        points.append({**e.to_dict(), "predicted_accuracy": round(s.accuracy, 2),
-                       "accuracy_extrapolated": law.extrapolated(e.params, e.depth),
-                       "arena_alloc_bytes_est": alloc,
-                       "latency_ms_est": round(latency_ms(e.macs, board.core, board.clock_mhz), 2),
-                       "fits_board": e.flash_bytes_est <= board.flash_budget_bytes
-                       and alloc <= board.arena_budget_bytes, "boards_that_fit": fits})
+        c = _choice(estimate_phinet(*s.knobs, input_shape, classes), law, budget, board)
+        fits = [b.id for b in boards if c.estimate.flash_bytes_est <= b.flash_budget_bytes
+                and c.arena_alloc_bytes_est <= b.arena_budget_bytes]
+        points.append(c.to_dict() | {"fits_board": c.utilization["flash"] <= 1 and c.utilization["arena"] <= 1,
+                                     "boards_that_fit": fits})
     return points
 
 
