@@ -49,7 +49,7 @@ def test_graph_matches_converter_and_tflm(cfg):
     for mine, theirs in zip(graph.tensors, real.tensors):
         data = model.buffers[theirs.buffer].data
         assert mine.shape == tuple(int(d) for d in theirs.shape), theirs.name
-        assert mine.data_bytes == (0 if data is None else len(data)) or mine.shares_buffer, theirs.name
+        assert mine.data_bytes == (0 if data is None else len(data)) or mine.shares_buffer_of, theirs.name
     # MLIR numbers its de-duplicated zero constants (arith.constantN) in an order not reproduced here
     differ = [t.name.decode() for m, t in zip(graph.tensors, real.tensors) if m.name != t.name.decode()]
     assert all("arith.constant" in n or "se_reduce" in n for n in differ), differ

@@ -214,20 +214,19 @@ def solve(board, max_flash, max_ram, max_macs, max_latency_ms, input_, classes, 
     """The PhiNet (alpha, beta, t0, depth) with the highest predicted accuracy whose estimated flash, arena and
     MACs fit BOARD, with runner-ups and the binding constraint. No training, no TensorFlow."""
     from .boards import get_board
+    from .budget import make_budget
     from .solver import frontier as frontier_points, solution_summary, solve as run_solve
 
     b = get_board(board)
     shape = _shape(input_)
     if plot and not frontier:
         raise UserError("--plot draws the frontier: add --frontier")
+    budget = make_budget(b, parse_bytes(max_flash) if max_flash else None, parse_bytes(max_ram) if max_ram else None,
+                         parse_count(max_macs) if max_macs else None, max_latency_ms)
     if frontier:
-        from .budget import make_budget
         from .latency import latency_ms
 
-        budget = make_budget(b, parse_bytes(max_flash) if max_flash else None,
-                             parse_bytes(max_ram) if max_ram else None, parse_count(max_macs) if max_macs else None,
-                             max_latency_ms)
-        points = frontier_points(b, shape, classes)
+        points = frontier_points(b, shape, classes, budget=budget)
         if plot:
             from .plots import plot_frontier
 
@@ -246,10 +245,10 @@ def solve(board, max_flash, max_ram, max_macs, max_latency_ms, input_, classes, 
             click.echo(f"{p['predicted_accuracy']:8.1f}%{mark}{p['params']:>11,} {p['flash_bytes_est']:>11,} "
                        f"{p['arena_alloc_bytes_est']:>10,} {p['macs']:>12,} {p['latency_ms_est']:>22.1f}  "
                        f"{config:30s} {fits or '-'}")
-        click.echo(f"(* fits {b.id}'s flash and arena budgets; accuracy predicted by the scaling law)")
+        click.echo(f"(* fits {b.id}'s flash and arena limits, tightened by any --max-*; accuracy predicted by the "
+                   f"scaling law)")
         return
-    sol = run_solve(b, parse_bytes(max_flash) if max_flash else None, parse_bytes(max_ram) if max_ram else None,
-                    parse_count(max_macs) if max_macs else None, max_latency_ms, shape, classes)
+    sol = run_solve(b, input_shape=shape, classes=classes, budget=budget)
     if as_json:
         _print_json(sol.to_dict())
     else:

@@ -59,7 +59,7 @@ def depthwise_macs(out_h: int, out_w: int, kernel: int, channels: int) -> int:
     return out_h * out_w * kernel * kernel * channels
 
 
-def _same_out(size: int, stride: int) -> int:
+def same_out(size: int, stride: int) -> int:
     return -(-size // stride)
 
 
@@ -128,7 +128,7 @@ def phinet_plan_costs(plan: PhiNetPlan, input_shape: tuple[int, int, int], class
         return 2 * ch
 
     # stem: depthwise 3x3 stride 2, pointwise, BN
-    h, w = _same_out(h, 2), _same_out(w, 2)
+    h, w = same_out(h, 2), same_out(w, 2)
     params += 9 * c + c * plan.stem_channels + bn(plan.stem_channels)
     macs += depthwise_macs(h, w, 3, c) + conv_macs(h, w, 1, c, plan.stem_channels)
     op_count, channels = 3, c + plan.stem_channels  # depthwise, pointwise, activation
@@ -141,7 +141,7 @@ def phinet_plan_costs(plan: PhiNetPlan, input_shape: tuple[int, int, int], class
             macs += conv_macs(h, w, 1, b.in_channels, b.expanded)
             op_count, channels = op_count + 2, channels + b.expanded  # conv + activation
             peak = max(peak, in_act + h * w * b.expanded)
-        oh, ow = _same_out(h, b.stride), _same_out(w, b.stride)
+        oh, ow = same_out(h, b.stride), same_out(w, b.stride)
         params += b.kernel * b.kernel * b.expanded + bn(b.expanded)
         macs += depthwise_macs(oh, ow, b.kernel, b.expanded)
         op_count, channels = op_count + 2, channels + b.expanded

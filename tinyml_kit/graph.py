@@ -10,6 +10,7 @@ small model's file). Rules were read off converted models (TF 2.21) and are chec
 from dataclasses import dataclass, field
 
 from .builders.phinet import PhiNetPlan
+from .costs import same_out
 
 
 @dataclass
@@ -20,11 +21,11 @@ class Tensor:
     data_bytes: int = 0           # constant payload; 0 for activations
     quant_channels: int = 1       # length of the scale / zero-point vectors; 0 for shape constants
     quant_dim: int = 0
-    shares_buffer: bool = False   # an identical constant is stored once; this tensor's own buffer stays empty
+    shares_buffer_of: str = ""    # an identical constant stored once under this name; this tensor's buffer is empty
 
     @property
     def is_constant(self) -> bool:
-        return self.data_bytes > 0 or self.shares_buffer
+        return self.data_bytes > 0 or bool(self.shares_buffer_of)
 
     @property
     def elements(self) -> int:
@@ -94,7 +95,7 @@ class _GraphBuilder:
         group = self.zero_biases.setdefault(channels, [])
         if group:
             base = self.tensors[group[0]].name
-            t = self.tensor(base, (channels,), dtype="int32", quant_channels=channels, shares_buffer=True)
+            t = self.tensor(base, (channels,), dtype="int32", quant_channels=channels, shares_buffer_of=base)
         else:
             t = self.tensor(self.arith_name(), (channels,), dtype="int32", data_bytes=4 * channels,
                             quant_channels=channels)
@@ -121,10 +122,6 @@ class _GraphBuilder:
         for kind, ins, outs, stride, kernel in self.ops:
             g.ops.append(Op(kind, tuple(index[i] for i in ins), tuple(index[i] for i in outs), stride, kernel))
         return g
-
-
-def _same(size: int, stride: int) -> int:
-    return -(-size // stride)
 
 
 def phinet_graph(plan: PhiNetPlan, input_shape: tuple[int, int, int], classes: int, model_name: str,
@@ -163,7 +160,7 @@ def phinet_graph(plan: PhiNetPlan, input_shape: tuple[int, int, int], classes: i
         else:
             weights = b.tensor(f"{m}/{layer}/Conv2D", (c_out, kernel, kernel, c_in),
                                data_bytes=c_out * kernel * kernel * c_in, quant_channels=c_out)
-        h, w = _same(h, stride), _same(w, stride)
+        h, w = same_out(h, stride), same_out(w, stride)
         out = b.tensor(bias_name, (1, h, w, c_out))
         b.op("DEPTHWISE_CONV_2D" if depthwise else "CONV_2D", [x, weights, bias], [out], [bias, weights],
              stride, kernel)

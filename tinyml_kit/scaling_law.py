@@ -125,7 +125,7 @@ def segments(curves: dict[int, list[float]], ranges: dict[int, tuple[int, int]],
     swept near that budget (a curve is not extrapolated beyond DOMAIN_MARGIN); consecutive equal depths merge
     into segments, and segments narrower than 0.13 decades are absorbed by their neighbours."""
     p_min, p_max = min(lo for lo, _ in ranges.values()), max(hi for _, hi in ranges.values())
-    grid = [p_min * (p_max / p_min) ** (i / (budgets - 1)) for i in range(budgets)]
+    grid = _log_grid(p_min, p_max, budgets)
     points, winners = [], []
     for p in grid:
         near = [n for n in curves if ranges[n][0] / DOMAIN_MARGIN <= p <= ranges[n][1] * DOMAIN_MARGIN]
@@ -139,7 +139,7 @@ def raw_segments(rows: list[dict], budgets: int = 1000, window: float = 1.35) ->
     """The same on the data: for each budget the depth of the most accurate net with params in
     [budget, budget·1.35]."""
     p_min, p_max = min(r["params"] for r in rows), max(r["params"] for r in rows)
-    grid = [p_min * (p_max / p_min) ** (i / (budgets - 1)) for i in range(budgets)]
+    grid = _log_grid(p_min, p_max, budgets)
     points, winners = [], []
     for p in grid:
         inside = [r for r in rows if p <= r["params"] <= p * window]
@@ -147,6 +147,10 @@ def raw_segments(rows: list[dict], budgets: int = 1000, window: float = 1.35) ->
             points.append(p)
             winners.append(max(inside, key=lambda r: r["accuracy"])["depth"])
     return _merge(points, winners) if points else []
+
+
+def _log_grid(lo: float, hi: float, count: int) -> list[float]:
+    return [lo * (hi / lo) ** (i / (count - 1)) for i in range(count)]
 
 
 def _merge(grid: list[float], winners: list[int]) -> list[dict]:

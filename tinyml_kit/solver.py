@@ -180,9 +180,10 @@ def _impossible(screened: list[_Screened], input_shape, classes: int, law: Scali
 
 
 def frontier(board: Board, input_shape: tuple[int, int, int] = (32, 32, 3), classes: int = 10,
-             law: ScalingLaw | None = None, macs_limit: int | None = None) -> list[dict]:
+             law: ScalingLaw | None = None, budget: Budget | None = None) -> list[dict]:
     """The accuracy a bigger budget buys: one configuration per half point of predicted accuracy, the one with
-    the fewest parameters reaching it, within the sizes the law was fitted on."""
+    the fewest parameters reaching it, within the sizes the law was fitted on. `fits_board` is judged against
+    `budget` (default: the board's)."""
     from .boards import load_boards
 
     law = law or ScalingLaw.load()
@@ -191,10 +192,10 @@ def frontier(board: Board, input_shape: tuple[int, int, int] = (32, 32, 3), clas
     screened.sort(key=lambda s: (s.params, s.macs))
     best_acc, steps = -1e9, []
     for s in screened:
-        if s.accuracy > best_acc + FRONTIER_STEP and (macs_limit is None or s.macs <= macs_limit):
+        if s.accuracy > best_acc + FRONTIER_STEP:
             best_acc = s.accuracy
             steps.append(s)
-    budget = make_budget(board)
+    budget = budget or make_budget(board)
     points = []
     for s in steps:
         c = _choice(estimate_phinet(*s.knobs, input_shape, classes), law, budget, board)

@@ -68,8 +68,8 @@ def serialized_bytes(graph: Graph) -> int:
             buffer.data = np.zeros(t.data_bytes, np.uint8)
         model.buffers.append(buffer)
         tensor.buffer = len(model.buffers) - 1
-        if t.shares_buffer:
-            tensor.buffer = first_buffer[t.name.rstrip("0123456789")]
+        if t.shares_buffer_of:
+            tensor.buffer = first_buffer[t.shares_buffer_of]
         elif t.data_bytes:
             first_buffer.setdefault(t.name, tensor.buffer)
         q = schema.QuantizationParametersT()
