@@ -230,3 +230,17 @@ def solution_summary(sol: Solution) -> list[str]:
     lines.append(f"  ({sol.evaluated} configurations estimated in full, {sol.seconds * 1000:.0f} ms)")
     return lines
 
+
+
+def most_accurate(input_shape: tuple[int, int, int], classes: int, min_params: int, max_params: int,
+                  law: ScalingLaw | None = None) -> dict | None:
+    """Knobs of the PhiNet with the highest predicted accuracy whose parameters lie in [min_params, max_params];
+    failing that the smallest above min_params; None if the law covers nothing that large. For sizing a teacher,
+    where no board limits apply."""
+    screened = [s for s in _screen(law or ScalingLaw.load(), input_shape, classes) if s.params >= min_params]
+    if not screened:
+        return None
+    in_range = [s for s in screened if s.params <= max_params]
+    s = max(in_range, key=lambda s: (s.accuracy, -s.params)) if in_range else min(screened, key=lambda s: s.params)
+    alpha, beta, t0, depth = s.knobs
+    return {"alpha": alpha, "beta": beta, "t0": t0, "depth": depth}

@@ -1,4 +1,8 @@
-"""Training: fixed seed, Adam with cosine decay, early stopping on validation accuracy, progress per epoch."""
+"""Training: fixed seed, Adam with cosine decay, early stopping on validation accuracy, progress per epoch.
+
+The same loop trains from scratch, fine-tunes after pruning or for quantization-aware training, and distils
+from a teacher: only the learning rate, the extra callbacks and the loss differ.
+"""
 
 import time
 from collections.abc import Callable
@@ -7,6 +11,7 @@ from dataclasses import dataclass
 from .data import Split, tf_dataset
 
 Log = Callable[[str], None]
+LABEL_SMOOTHING = 0.05
 
 
 @dataclass
@@ -19,8 +24,10 @@ class TrainResult:
 
 
 def train(model, data: Split, epochs: int = 30, batch_size: int = 32, learning_rate: float = 3e-3,
-          patience: int = 10, seed: int = 0, log: Log = print) -> TrainResult:
-    """Train `model` in place; the weights of the best validation epoch are restored."""
+          patience: int = 10, seed: int = 0, log: Log = print, teacher=None, temperature: float = 4.0,
+          alpha_kd: float = 0.5, callbacks: tuple = ()) -> TrainResult:
+    """Train `model` in place; the weights of the best validation epoch are restored. With a `teacher`, the loss
+    is the distillation loss of `distill.distiller`."""
     from ._tf import keras, tf
 
     k = keras()
@@ -30,8 +37,15 @@ def train(model, data: Split, epochs: int = 30, batch_size: int = 32, learning_r
     val_ds = tf_dataset(data.val, 256, training=False)
     steps = max(1, -(-len(data.train.x) // batch_size)) * epochs
     schedule = k.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps, alpha=0.05)
-    loss = k.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.05)
-    model.compile(optimizer=k.optimizers.Adam(schedule), loss=loss, metrics=["accuracy"])
+    if teacher is not None:
+        from .distill import distiller
+
+        fitted = distiller(model, teacher, temperature, alpha_kd, label_smoothing=LABEL_SMOOTHING)
+        fitted.compile(optimizer=k.optimizers.Adam(schedule))
+    else:
+        fitted = model
+        loss = k.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=LABEL_SMOOTHING)
+        model.compile(optimizer=k.optimizers.Adam(schedule), loss=loss, metrics=["accuracy"])
 
     class Progress(k.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
@@ -42,7 +56,8 @@ def train(model, data: Split, epochs: int = 30, batch_size: int = 32, learning_r
     stop = k.callbacks.EarlyStopping(monitor="val_accuracy", patience=patience, restore_best_weights=True,
                                      mode="max")
     start = time.perf_counter()
-    history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=0, callbacks=[Progress(), stop])
+    history = fitted.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=0,
+                         callbacks=[Progress(), stop, *callbacks])
     val_acc = history.history["val_accuracy"]
     best = max(range(len(val_acc)), key=val_acc.__getitem__)
     return TrainResult(epochs_run=len(val_acc), best_epoch=best + 1, val_accuracy=float(val_acc[best]),
