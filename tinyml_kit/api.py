@@ -1,6 +1,5 @@
 """The Python API behind `inspect`, `check` and `export` (`fit` lives in `fit`, `boards` in `boards`)."""
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -52,35 +51,22 @@ def inspect_tflite(path: str | Path) -> dict:
             "inputs": [vars(t) for t in info.inputs], "outputs": [vars(t) for t in info.outputs]}
 
 
-def _run_report(run_dir: Path) -> dict:
-    report_path = run_dir / "report.json"
-    if not report_path.is_file():
-        raise UserError(f"{run_dir} is not a run directory (no report.json): pass a run directory or a .tflite")
-    try:
-        return json.loads(report_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise UserError(f"{report_path} is not valid JSON: re-run fit, or check the .tflite directly") from None
-
-
 def check_target(target: str | Path, data: str | None = None, log: Log = print) -> dict:
     """Evaluate a run directory (on its own validation split unless `data` is given) or a .tflite."""
     from .check import evaluate
-    from .data import load_dataset, split
+    from .data import load_dataset
+    from .runs import load_keras_model, read_report, run_split
     from .tflite_info import read_model_file, require_int8
 
     target = Path(target)
     keras_model = None
     if target.is_dir():
-        report = _run_report(target)
+        report = read_report(target)
         flatbuffer, info = read_model_file(target / "model.tflite")
         require_int8(info, str(target / "model.tflite"))
         shape = tuple(info.inputs[0].shape[1:])
         if data is None:
-            d = report["data"]
-            dataset = load_dataset(d["source"], shape)
-            if dataset.fingerprint() != d.get("fingerprint"):
-                log(f"WARNING: {d['source']} changed since the run was trained: its validation split differs")
-            val = split(dataset, val_fraction=d["val_fraction"], seed=d["seed"]).val
+            val = run_split(report, shape, log).val
         else:
             val = load_dataset(data, shape)
             if val.class_names != report["data"]["classes"]:
@@ -103,17 +89,11 @@ def check_target(target: str | Path, data: str | None = None, log: Log = print) 
     return evaluate(flatbuffer, val, keras_model=keras_model, name=name, log=log)
 
 
-def load_keras_model(path: Path):
-    from ._tf import keras
-    from .builders import layers  # noqa: F401  (registers custom layers for deserialization)
-
-    return keras().models.load_model(path)
-
-
 def export_model(model: str | Path, out: Path, labels: list[str] | None = None, name: str = "model",
                  log: Log = print) -> list[Path]:
     """C sources for `model` into `out`; the arena size comes from a TFLM measurement of this model."""
     from .export import write_c_sources
+    from .runs import read_report
     from .staging import staged_output
     from .tflite_info import read_model_file, require_int8
     from .tflm import measure_arena
@@ -124,7 +104,7 @@ def export_model(model: str | Path, out: Path, labels: list[str] | None = None, 
     if labels is None:
         report = model.parent / "report.json"
         classes = info.outputs[0].shape[-1]
-        labels = _run_report(model.parent)["data"]["classes"] if report.is_file() else \
+        labels = read_report(model.parent)["data"]["classes"] if report.is_file() else \
             [f"class{i}" for i in range(classes)]
     arena = measure_arena(data)
     log(f"{model}: {len(data):,} bytes, arena {arena.total_bytes:,} B measured on TFLM, "
@@ -133,3 +113,64 @@ def export_model(model: str | Path, out: Path, labels: list[str] | None = None, 
         written = write_c_sources(data, info, tmp, labels, arena.total_bytes, arena.alloc_bytes, name=name,
                                   source=str(model))
     return [Path(out).absolute() / p.name for p in written]
+
+
+def compress_run(run_dir: str | Path, options, out: str | Path | None = None, log: Log = print) -> dict:
+    """Prune / quantization-aware-train / distil the model of a run directory into a new run directory, with
+    the same data split and budget; the report keeps the original's numbers under `before`."""
+    import time
+
+    from .check import evaluate
+    from .compress import compress, resolve_teacher
+    from .costs import model_costs
+    from .quantize import calibration_images
+    from .runs import load_keras_model, read_report, run_split, write_run
+    from .staging import prepare_output, staged_output
+
+    start = time.perf_counter()
+    run_dir = Path(run_dir)
+    report = read_report(run_dir)
+    options.validate()
+    if not (run_dir / "model.keras").is_file():
+        raise UserError(f"{run_dir} has no model.keras to compress: re-run fit")
+    out = prepare_output(Path(out) if out else _compressed_name(run_dir, options))
+    model = load_keras_model(run_dir / "model.keras")
+    parts = run_split(report, tuple(model.input_shape[1:]), log)
+    seed, batch = report["data"]["seed"], report["training"].get("batch_size", 32)
+    teacher, teacher_info = resolve_teacher(options, model, parts, report["training"]["epochs"], batch, seed, log)
+    c = compress(model, parts, calibration_images(parts.train.x, seed=seed), options, teacher=teacher,
+                 batch_size=batch, seed=seed, log=log, distil_first=not options.trains)
+    checked = evaluate(c.flatbuffer, parts.val, keras_model=c.model, log=log)
+    costs = model_costs(c.model)
+    fits = {"flash": checked["flash_bytes"] <= report["flash_budget_bytes"],
+            "arena": checked["arena_alloc_bytes"] <= report["arena_budget_bytes"],
+            "macs": costs.macs <= report["mac_budget"]}
+    keys = ("params", "macs", "flash_bytes", "arena_bytes", "arena_alloc_bytes", "float_accuracy", "int8_accuracy")
+    new = {**report, "params": costs.params, "macs": costs.macs, "predicted_accuracy": None,
+           "flash_bytes_est": None, "arena_bytes_est": None,
+           **{k: checked[k] for k in ("flash_bytes", "arena_bytes", "arena_alloc_bytes", "float_accuracy",
+                                      "int8_accuracy", "agreement", "litert_equals_tflm")},
+           "fits": fits, "fits_all": all(fits.values()), "check": checked,
+           "compression": {**options.to_dict(), "teacher": teacher_info, "stages": c.stages},
+           "compressed_from": str(run_dir.absolute()), "before": {k: report.get(k) for k in keys},
+           "timings": {"total_s": round(time.perf_counter() - start, 2)}, "run_dir": str(out)}
+    with staged_output(out) as tmp:
+        write_run(tmp, c.model, c.flatbuffer, report["data"]["classes"], checked, new)
+    before, after = new["before"], new
+    log(f"{'FITS' if new['fits_all'] else 'DOES NOT FIT'} {report['board']['id']}: flash {before['flash_bytes']:,} -> "
+        f"{after['flash_bytes']:,} B, arena {before['arena_bytes']:,} -> {after['arena_bytes']:,} B, MACs "
+        f"{before['macs']:,} -> {after['macs']:,}, int8 accuracy {before['int8_accuracy']:.4f} -> "
+        f"{after['int8_accuracy']:.4f}; LiteRT == TFLM: {after['litert_equals_tflm']}")
+    log(f"run directory: {out}")
+    return new
+
+
+def _compressed_name(run_dir: Path, options) -> Path:
+    parts = [run_dir.name]
+    if options.prune != "none":
+        parts.append(f"{options.prune}{round(100 * options.sparsity)}")
+    if options.quant == "qat":
+        parts.append("qat")
+    if options.teacher:
+        parts.append("kd")
+    return run_dir.parent / "-".join(parts)

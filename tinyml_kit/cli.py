@@ -31,6 +31,39 @@ def _shape(text: str | None) -> tuple[int, int, int] | None:
     return dims
 
 
+def _compression_options(command):
+    """Pruning, quantization and distillation options shared by `fit` and `compress`."""
+    options = [
+        click.option("--prune", type=click.Choice(["none", "magnitude", "structured"]), default="none",
+                     show_default=True, help="structured removes whole channels (smaller file, arena and MACs); "
+                     "magnitude zeroes weights (the .tflite does not shrink)."),
+        click.option("--sparsity", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.5,
+                     show_default=True, help="Fraction of channels (structured) or weights (magnitude) removed."),
+        click.option("--criterion", type=click.Choice(["bn", "magnitude"]), default="bn", show_default=True,
+                     help="Structured pruning ranks channels by batch-norm |gamma| or filter L1 norm."),
+        click.option("--quant", type=click.Choice(["ptq", "qat"]), default="ptq", show_default=True,
+                     help="int8 by post-training quantization or quantization-aware training."),
+        click.option("--teacher", help="Distil from a run directory, a .keras file, or 'auto' (trains a PhiNet "
+                     "10-20x the student)."),
+        click.option("--temperature", type=click.FloatRange(0, min_open=True), default=4.0, show_default=True,
+                     help="Distillation temperature T."),
+        click.option("--alpha-kd", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+                     help="Weight of the teacher's soft targets (lambda); 1 - it weighs the labels."),
+        click.option("--finetune-epochs", type=click.IntRange(1), default=10, show_default=True,
+                     help="Epochs of fine-tuning after pruning, for QAT, and for distilling an existing run."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _compress_options(prune, sparsity, criterion, quant, teacher, temperature, alpha_kd, finetune_epochs):
+    from .compress import CompressOptions
+
+    return CompressOptions(prune=prune, sparsity=sparsity, criterion=criterion, quant=quant, teacher=teacher,
+                           temperature=temperature, alpha_kd=alpha_kd, finetune_epochs=finetune_epochs)
+
+
 def _print_json(obj) -> None:
     click.echo(json.dumps(obj, indent=2, default=str))
 
@@ -141,8 +174,10 @@ def inspect(model, arch, alpha, beta, t0, depth, divisor, input_, classes, as_js
 @click.option("--input", "input_", help="Model input H,W,C (default: 32,32,1 for digits, 64,64,3 for folders).")
 @click.option("--out", help="Run directory (default: runs/fit-<time>).")
 @click.option("--seed", default=0, show_default=True, type=int)
+@_compression_options
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
-def fit(board, data, arch, epochs, max_flash, max_ram, max_macs, max_latency_ms, input_, out, seed, as_json):
+def fit(board, data, arch, epochs, max_flash, max_ram, max_macs, max_latency_ms, input_, out, seed, as_json,
+        **compression):
     """Choose, verify, train, quantize, export and check a model that fits BOARD."""
     from .fit import fit as run_fit
 
@@ -150,17 +185,38 @@ def fit(board, data, arch, epochs, max_flash, max_ram, max_macs, max_latency_ms,
                      max_flash=parse_bytes(max_flash) if max_flash else None,
                      max_ram=parse_bytes(max_ram) if max_ram else None,
                      max_macs=parse_count(max_macs) if max_macs else None, max_latency_ms=max_latency_ms,
-                     out=out, seed=seed, input_shape=_shape(input_), log=_log)
+                     out=out, seed=seed, input_shape=_shape(input_), compression=_compress_options(**compression),
+                     log=_log)
+    _finish_run(report, as_json)
+
+
+def _finish_run(report: dict, as_json: bool) -> None:
+    """Print a run's result; exit 1 if it does not fit or TFLM disagrees with LiteRT."""
     if as_json:
         _print_json(report)
     else:
         click.echo(report["run_dir"])
     if not report["fits_all"]:
         misses = ", ".join(k for k, ok in report["fits"].items() if not ok)
-        click.echo(f"error: the trained model does not fit {board} ({misses}); see {report['run_dir']}/report.json",
-                   err=True)
+        click.echo(f"error: the model does not fit {report['board']['id']} ({misses}); see "
+                   f"{report['run_dir']}/report.json", err=True)
         sys.exit(1)
     _require_same_outputs(report)
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@_compression_options
+@click.option("--out", help="New run directory (default: RUN_DIR-<what was applied>, beside it).")
+@click.option("--json", "as_json", is_flag=True, help="Print the new report as one JSON object.")
+def compress(run_dir, out, as_json, **compression):
+    """Prune, quantization-aware-train or distil the model of RUN_DIR into a new run directory, measured again."""
+    from .api import compress_run
+
+    options = _compress_options(**compression)
+    if options.prune == "none" and options.quant == "ptq" and not options.teacher:
+        raise UserError("nothing to do: pass --prune, --quant qat or --teacher")
+    _finish_run(compress_run(run_dir, options, out, log=_log), as_json)
 
 
 def _require_same_outputs(result: dict) -> None:

@@ -15,7 +15,7 @@ from .errors import UserError
 Log = Callable[[str], None]
 PRUNE_METHODS = ("none", "magnitude", "structured")
 QUANT_METHODS = ("ptq", "qat")
-PRUNE_LEARNING_RATE = 1e-3   # fine-tuning after pruning: the weights are close, a full restart is not needed
+PRUNE_LEARNING_RATE = 1e-3   # fine-tuning a trained model: the weights are close, a full restart is not needed
 QAT_LEARNING_RATE = 3e-4     # QAT moves weights by less than a quantization step or two
 
 
@@ -102,8 +102,10 @@ def resolve_teacher(options: CompressOptions, student, parts: Split, epochs: int
 
 
 def compress(model, parts: Split, calibration: np.ndarray, options: CompressOptions, teacher=None,
-             batch_size: int = 32, seed: int = 0, log: Log = print) -> Compressed:
-    """Prune and quantize a trained float `model` (not modified); returns the int8 flatbuffer and stage numbers."""
+             batch_size: int = 32, seed: int = 0, log: Log = print, distil_first: bool = False) -> Compressed:
+    """Prune and quantize a trained float `model` (not modified); returns the int8 flatbuffer and stage numbers.
+    `distil_first` fine-tunes a copy against `teacher` before anything else: for a model trained without it
+    (`fit` trains with the teacher from the start, and pruning and QAT fine-tune with it anyway)."""
     from .quantize import quantize_int8
     from .train import train
 
@@ -111,6 +113,16 @@ def compress(model, parts: Split, calibration: np.ndarray, options: CompressOpti
     kd = {"teacher": teacher, "temperature": options.temperature, "alpha_kd": options.alpha_kd}
     tune = {"epochs": options.finetune_epochs, "batch_size": batch_size, "seed": seed, "log": log, **kd}
     stages = [stage_numbers("trained", model, parts.val)]
+    if distil_first and teacher is not None:
+        from ._tf import keras
+
+        student = keras().models.clone_model(model)
+        student.set_weights(model.get_weights())
+        log(f"distilling from the teacher, {options.finetune_epochs} epochs ...")
+        train(student, parts, learning_rate=PRUNE_LEARNING_RATE, **tune)
+        model = student
+        stages.append(stage_numbers("distill", model, parts.val, temperature=options.temperature,
+                                    alpha_kd=options.alpha_kd))
     if options.prune == "structured":
         from .prune_channels import prune_channels
 

@@ -79,7 +79,7 @@ def _outputs_probabilities(model) -> bool:
 def load_teacher(path: str | Path, input_shape: tuple[int, int, int], classes: int):
     """A teacher from a run directory (its model.keras) or a .keras / .h5 file, checked against the student's
     input and classes."""
-    from .api import load_keras_model
+    from .runs import load_keras_model
 
     path = Path(path)
     file = path / "model.keras" if path.is_dir() else path

@@ -5,13 +5,13 @@ ranking by predicted accuracy (conversion-free estimates), for other architectur
 Every claim of fitting comes from converting and measuring.
 """
 
-import json
 import platform
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .boards import DEFAULT_BOARD, Board, get_board
@@ -21,6 +21,9 @@ from .errors import UserError
 from .latency import latency_ms
 from .tflm import arena_with_headroom
 from .units import format_bytes
+
+if TYPE_CHECKING:
+    from .compress import CompressOptions
 
 Log = Callable[[str], None]
 
@@ -181,16 +184,19 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = "phinet
         max_flash: int | None = None, max_ram: int | None = None, max_macs: int | None = None,
         max_latency_ms: float | None = None, out: str | Path | None = None, seed: int = 0,
         input_shape: tuple[int, int, int] | None = None,
-        knobs: dict | None = None, batch_size: int = 32, log: Log = print) -> dict:
-    """The whole pipeline; returns the report also written to `<out>/report.json`."""
+        knobs: dict | None = None, batch_size: int = 32, compression: "CompressOptions | None" = None,
+        log: Log = print) -> dict:
+    """The whole pipeline; returns the report also written to `<out>/report.json`. `compression` adds pruning,
+    QAT and distillation (see `compress`); the default is post-training int8 alone."""
     from ._tf import keras
     from .builders import ARCHITECTURES, build
     from .check import evaluate
+    from .compress import CompressOptions, compress, resolve_teacher
+    from .costs import model_costs
     from .data import VAL_FRACTION, load_dataset, split
-    from .export import write_c_sources
-    from .quantize import calibration_images, quantize_int8
+    from .quantize import calibration_images
+    from .runs import write_run
     from .staging import prepare_output, staged_output
-    from .tflite_info import read_model
     from .train import train
 
     timings: dict[str, float] = {}
@@ -201,6 +207,8 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = "phinet
     if epochs < 1:
         raise UserError(f"--epochs must be at least 1 (got {epochs})")
     budget = make_budget(board, max_flash, max_ram, max_macs, max_latency_ms)
+    compression = compression or CompressOptions()
+    compression.validate()
     out = prepare_output(Path(out) if out else default_run_dir())
     log(f"board {board.id} ({board.name}, {board.core} @ {board.clock_mhz:g} MHz): model flash budget "
         f"{budget.flash_bytes:,} B, arena budget {budget.arena_bytes:,} B, {budget.macs:,} MACs")
@@ -222,12 +230,17 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = "phinet
     t = time.perf_counter()
     keras().utils.set_random_seed(seed)  # weight initialisation too, not only training, follows --seed
     model = build(arch, dataset.input_shape, classes, **chosen.knobs)
-    trained = train(model, parts, epochs=epochs, batch_size=batch_size, seed=seed, log=log)
+    teacher, teacher_info = resolve_teacher(compression, model, parts, epochs, batch_size, seed, log)
+    trained = train(model, parts, epochs=epochs, batch_size=batch_size, seed=seed, log=log, teacher=teacher,
+                    temperature=compression.temperature, alpha_kd=compression.alpha_kd)
     timings["train_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    flatbuffer = quantize_int8(model, calibration)
-    timings["quantize_s"] = time.perf_counter() - t
+    compressed = compress(model, parts, calibration, compression, teacher=teacher, batch_size=batch_size, seed=seed,
+                          log=log)
+    model, flatbuffer = compressed.model, compressed.flatbuffer
+    final = model_costs(model)
+    timings["compress_s" if compression.trains else "quantize_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
     checked = evaluate(flatbuffer, parts.val, keras_model=model, log=log)
@@ -235,19 +248,19 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = "phinet
     fits = {
         "flash": checked["flash_bytes"] <= budget.flash_bytes,
         "arena": checked["arena_alloc_bytes"] <= budget.arena_bytes,
-        "macs": chosen.macs <= budget.macs,
+        "macs": final.macs <= budget.macs,
     }
     report = {
         "board": board.to_dict(),
         "arch": arch,
         "choice": chosen.knobs,
         **{k: chosen.knobs.get(k) for k in ("alpha", "beta", "t0", "depth")},
-        "params": chosen.params,
-        "macs": chosen.macs,
+        "params": final.params,
+        "macs": final.macs,
         "predicted_accuracy": estimate.predicted_accuracy,
         "flash_bytes_est": estimate.est_flash or None,
         "arena_bytes_est": estimate.est_arena_use or None,
-        "latency_ms_est": round(latency_ms(chosen.macs, board.core, board.clock_mhz), 2),
+        "latency_ms_est": round(latency_ms(final.macs, board.core, board.clock_mhz), 2),
         "flash_bytes": checked["flash_bytes"],
         "arena_bytes": checked["arena_bytes"],
         "arena_alloc_bytes": checked["arena_alloc_bytes"],
@@ -263,6 +276,7 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = "phinet
         "agreement": checked["agreement"],
         "litert_equals_tflm": checked["litert_equals_tflm"],
         "check": checked,
+        "compression": {**compression.to_dict(), "teacher": teacher_info, "stages": compressed.stages},
         "training": {"epochs": epochs, "epochs_run": trained.epochs_run, "best_epoch": trained.best_epoch,
                      "batch_size": batch_size, "seed": seed, "history": trained.history},
         "data": {"source": data if data == "digits" else str(Path(data).resolve()),
@@ -272,14 +286,10 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = "phinet
         "versions": _versions(),
     }
     with staged_output(out) as tmp:
-        model.save(tmp / "model.keras")
-        (tmp / "model.tflite").write_bytes(flatbuffer)
-        write_c_sources(flatbuffer, read_model(flatbuffer), tmp, dataset.class_names, checked["arena_bytes"],
-                        checked["arena_alloc_bytes"], source="model.tflite")
         timings["total_s"] = time.perf_counter() - start
         report["timings"] = {k: round(v, 2) for k, v in timings.items()}
         report["run_dir"] = str(out)
-        (tmp / "report.json").write_text(json.dumps(report, indent=2))
+        write_run(tmp, model, flatbuffer, dataset.class_names, checked, report)
     verdict = "FITS" if report["fits_all"] else "DOES NOT FIT"
     log(f"{verdict} {board.id}: flash {report['flash_bytes']:,}/{budget.flash_bytes:,} B, arena "
         f"{report['arena_alloc_bytes']:,}/{budget.arena_bytes:,} B (measured {report['arena_bytes']:,} + headroom); "

@@ -1,0 +1,227 @@
+"""Structured and magnitude pruning, QAT with our QuantizeConfigs, distillation, and `compress` on a run."""
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from tinyml_kit.cli import main
+
+
+@pytest.fixture(scope="module")
+def parts(digits_npz):
+    from tinyml_kit.data import load_dataset, split
+
+    return split(load_dataset(str(digits_npz), (16, 16, 1)), seed=0)
+
+
+def _phinet(shape=(16, 16, 1), classes=3, **knobs):
+    from tinyml_kit.builders import build
+    from tinyml_kit.fit import look_trained
+
+    model = build("phinet", shape, classes, **{"alpha": 0.25, "beta": 1.0, "t0": 4, "depth": 4, **knobs})
+    look_trained(model)
+    return model
+
+
+def test_structured_pruning_removes_exactly_the_dead_channels():
+    """Channels whose batch-norms output 0 (or whose producing filters are 0 where no batch-norm follows) carry
+    nothing, so removing them must leave the outputs unchanged while every prunable group halves."""
+    from tinyml_kit.costs import model_costs
+    from tinyml_kit.prune_channels import prune_channels, trace_groups
+
+    model = _phinet(shape=(24, 24, 3), classes=5)
+    groups, out_group, _ = trace_groups(model)
+    rng = np.random.default_rng(1)
+    roots = {groups.find(g) for g in out_group.values()}
+    prunable = [groups.info[r] for r in roots if groups.info[r].prunable]
+    assert len(prunable) >= 6 and any(len(g.producers) > 1 for g in prunable)   # residual / SE unions
+    for g in prunable:
+        dead = rng.choice(g.channels, g.channels - int(round(g.channels * 0.5)), replace=False)
+        for name in g.batch_norms:
+            layer = model.get_layer(name)
+            gamma, beta, mean, var = layer.get_weights()
+            gamma[dead], beta[dead] = 0.0, 0.0
+            layer.set_weights([gamma, beta, mean, var])
+        if not g.batch_norms:
+            for name in g.producers:
+                kernel = model.get_layer(name).get_weights()[0]
+                kernel[..., dead] = 0.0
+                model.get_layer(name).set_weights([kernel])
+    result = prune_channels(model, 0.5, "bn")
+    x = rng.integers(0, 256, (4, 24, 24, 3)).astype(np.float32)
+    np.testing.assert_allclose(result.model.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-4)
+    assert result.channels_after == sum(int(round(g.channels * 0.5)) for g in prunable)
+    before, after = model_costs(model), model_costs(result.model)
+    assert after.params < 0.45 * before.params and after.macs < 0.45 * before.macs
+    assert type(result.model.get_layer("b2_se_mul")).__name__ == "Multiply"   # an ordinary dense Keras model
+
+
+@pytest.mark.parametrize("arch", ["mobilenetv1", "mobilenetv2", "resnet8", "tinynet"])
+def test_structured_pruning_every_builder(arch):
+    from tinyml_kit.builders import build
+    from tinyml_kit.costs import model_costs
+    from tinyml_kit.prune_channels import prune_channels
+
+    model = build(arch, (32, 32, 3), 4, **({} if arch == "resnet8" else {"alpha": 0.25}))
+    result = prune_channels(model, 0.3, "magnitude")
+    assert 0.25 < result.removed_fraction < 0.35
+    assert model_costs(result.model).params < 0.75 * model_costs(model).params
+    assert result.model.output_shape == model.output_shape
+    with pytest.raises(Exception, match="fraction"):
+        prune_channels(model, 1.0)
+
+
+def test_structured_pruning_shrinks_the_measured_int8_model():
+    from tinyml_kit.prune_channels import prune_channels
+    from tinyml_kit.quantize import calibration_images, quantize_int8
+    from tinyml_kit.tflm import measure_arena
+
+    model = _phinet(shape=(32, 32, 3), classes=10, alpha=0.75)
+    calibration = calibration_images(np.random.default_rng(0).integers(0, 256, (16, 32, 32, 3), dtype=np.uint8))
+    dense = quantize_int8(model, calibration)
+    pruned = quantize_int8(prune_channels(model, 0.5).model, calibration)
+    assert len(pruned) < 0.6 * len(dense)
+    assert measure_arena(pruned).total_bytes < 0.75 * measure_arena(dense).total_bytes
+
+
+def test_qat_phinet_with_squeeze_excitation_and_hard_swish(parts):
+    """tfmot alone refuses HardSwish and Multiply; ours trains, converts to the same int8 ops, keeps the input at
+    scale 1 / zero point -128, and TFLM computes exactly what LiteRT does."""
+    from tinyml_kit.check import evaluate
+    from tinyml_kit.qat import quantize_aware
+    from tinyml_kit.quantize import calibration_images, quantize_int8
+    from tinyml_kit.tflite_info import read_model
+    from tinyml_kit.train import train
+
+    model = _phinet()
+    train(model, parts, epochs=3, log=lambda m: None)
+    qat = quantize_aware(model)
+    kinds = {type(layer.layer).__name__ for layer in qat.layers if hasattr(layer, "layer")}
+    assert {"HardSwish", "Multiply", "Conv2D", "DepthwiseConv2D"} <= kinds
+    train(qat, parts, epochs=2, learning_rate=3e-4, log=lambda m: None)
+    calibration = calibration_images(parts.train.x)
+    flatbuffer = quantize_int8(qat, calibration)
+    info = read_model(flatbuffer)
+    assert {"HARD_SWISH", "MUL", "LOGISTIC", "CONV_2D", "DEPTHWISE_CONV_2D"} <= set(info.ops)
+    assert set(info.ops) == set(read_model(quantize_int8(model, calibration)).ops)
+    checked = evaluate(flatbuffer, parts.val, keras_model=qat, log=lambda m: None)
+    assert checked["litert_equals_tflm"]
+    assert checked["agreement"] >= 0.9 and checked["int8_accuracy"] > 0.6   # the int8 model is the QAT model
+
+
+@pytest.mark.parametrize("arch", ["mobilenetv1", "mobilenetv2", "resnet8", "tinynet"])
+def test_qat_applies_to_every_builder(arch):
+    from tinyml_kit.builders import build
+    from tinyml_kit.qat import quantize_aware
+
+    model = build(arch, (32, 32, 3), 4, **({} if arch == "resnet8" else {"alpha": 0.25}))
+    qat = quantize_aware(model)
+    x = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3)).astype(np.float32)
+    assert qat.predict(x, verbose=0).shape == (2, 4)
+
+
+def test_qat_names_a_layer_it_cannot_quantize():
+    from tinyml_kit._tf import keras
+    from tinyml_kit.errors import UserError
+    from tinyml_kit.qat import quantize_aware
+
+    L = keras().layers
+    inputs = keras().Input((8, 8, 1))
+    x = L.Conv2D(4, 3)(inputs)
+    x = L.LayerNormalization(name="odd_norm")(x)
+    model = keras().Model(inputs, L.Flatten()(x))
+    with pytest.raises(UserError, match="odd_norm.*LayerNormalization"):
+        quantize_aware(model)
+
+
+def test_magnitude_pruning_zeroes_weights_but_not_flash(parts):
+    from tinyml_kit.compress import CompressOptions, compress
+    from tinyml_kit.quantize import calibration_images
+    from tinyml_kit.train import train
+
+    model = _phinet()
+    train(model, parts, epochs=2, log=lambda m: None)
+    calibration = calibration_images(parts.train.x)
+    dense = compress(model, parts, calibration, CompressOptions(), log=lambda m: None)
+    sparse = compress(model, parts, calibration, CompressOptions(prune="magnitude", sparsity=0.6, finetune_epochs=2),
+                      log=lambda m: None)
+    stage = next(s for s in sparse.stages if s["stage"] == "magnitude_prune")
+    assert stage["weight_sparsity"] > 0.4          # depthwise kernels stay dense in tfmot
+    assert abs(len(sparse.flatbuffer) - len(dense.flatbuffer)) < 0.01 * len(dense.flatbuffer)
+    int8 = sparse.stages[-1]
+    assert int8["gzip_bytes"] < 0.85 * int8["flash_bytes"] and "still take one byte" in int8["note"]
+    assert not any(type(layer).__name__ == "PruneLowMagnitude" for layer in sparse.model.layers)
+
+
+def test_distillation_teaches_what_the_labels_do_not():
+    """With lambda = 1 the labels are ignored: a student given a constant label learns the classes only from a
+    trained teacher, so its accuracy on the true labels is far above the 10 % a constant guess gets."""
+    from dataclasses import replace
+
+    from tinyml_kit.builders import build
+    from tinyml_kit.data import Split, load_dataset, split
+    from tinyml_kit.train import train
+
+    parts = split(load_dataset("digits", (16, 16, 1)), seed=0)
+    teacher = build("phinet", (16, 16, 1), 10, alpha=0.5, beta=1.0, t0=4, depth=4)
+    train(teacher, parts, epochs=6, log=lambda m: None)
+    blind = Split(replace(parts.train, y=np.zeros_like(parts.train.y)), parts.val)
+    student = build("phinet", (16, 16, 1), 10, alpha=0.25, beta=1.0, t0=4, depth=4)
+    result = train(student, blind, epochs=6, teacher=teacher, alpha_kd=1.0, temperature=2.0, log=lambda m: None)
+    teacher_acc = np.mean(teacher.predict(parts.val.x.astype(np.float32), verbose=0).argmax(1) == parts.val.y)
+    assert teacher_acc > 0.8
+    assert result.val_accuracy > 0.5
+
+
+def test_auto_teacher_is_ten_to_twenty_times_the_student():
+    from tinyml_kit.costs import phinet_plan_costs
+    from tinyml_kit.builders.phinet import phinet_blocks
+    from tinyml_kit.distill import auto_teacher_knobs
+
+    knobs = auto_teacher_knobs(50_000, (32, 32, 3), 10)
+    params = phinet_plan_costs(phinet_blocks(**knobs), (32, 32, 3), 10).params
+    assert 500_000 <= params <= 1_000_000
+
+
+@pytest.mark.slow
+def test_fit_with_compression_then_compress(tmp_path, digits_npz):
+    """`fit --prune structured --quant qat`, then `compress` on its run with a teacher: each stage reported,
+    each result measured and fitting, LiteRT == TFLM."""
+    out = tmp_path / "run"
+    common = ["--board", "nucleo-f401re", "--data", str(digits_npz), "--input", "16,16,1", "--epochs", "3",
+              "--max-flash", "60KB"]
+    result = CliRunner().invoke(main, ["fit", *common, "--prune", "structured", "--sparsity", "0.3", "--quant",
+                                       "qat", "--finetune-epochs", "2", "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    stages = [s["stage"] for s in report["compression"]["stages"]]
+    assert stages == ["trained", "structured_prune", "qat", "int8"]
+    assert report["params"] < report["compression"]["stages"][0]["params"]
+    assert report["fits_all"] and report["litert_equals_tflm"] and report["compression"]["quant"] == "qat"
+
+    teacher = tmp_path / "teacher"
+    big = CliRunner().invoke(main, ["fit", *common, "--max-flash", "300KB", "--out", str(teacher)])
+    assert big.exit_code == 0, big.output
+    compressed = CliRunner().invoke(main, ["compress", str(out), "--prune", "structured", "--sparsity", "0.5",
+                                           "--teacher", str(teacher), "--finetune-epochs", "2", "--json"])
+    assert compressed.exit_code == 0, compressed.output
+    new = json.loads(compressed.stdout)
+    assert new["run_dir"] == str(tmp_path / "run-structured50-kd")
+    assert new["before"]["flash_bytes"] == report["flash_bytes"] and new["flash_bytes"] < report["flash_bytes"]
+    assert new["macs"] < report["macs"] and new["compression"]["teacher"]["size_ratio"] > 1
+    assert json.loads((tmp_path / "run-structured50-kd" / "report.json").read_text())["flash_bytes"] == \
+        (tmp_path / "run-structured50-kd" / "model.tflite").stat().st_size
+
+
+def test_compress_bad_input(tmp_path):
+    runner = CliRunner()
+    r = runner.invoke(main, ["compress", str(tmp_path), "--prune", "structured"])
+    assert r.exit_code == 2 and "not a run directory" in r.output and "Traceback" not in r.output
+    (tmp_path / "report.json").write_text("{}")
+    r = runner.invoke(main, ["compress", str(tmp_path)])
+    assert r.exit_code == 2 and "nothing to do" in r.output
+    r = runner.invoke(main, ["fit", "--prune", "structured", "--sparsity", "1.5"])
+    assert r.exit_code == 2 and "sparsity" in r.output
+    assert list(tmp_path.iterdir()) == [tmp_path / "report.json"]
