@@ -151,6 +151,7 @@ def test_magnitude_pruning_zeroes_weights_but_not_flash(parts):
     assert stage["weight_sparsity"] > 0.4          # depthwise kernels stay dense in tfmot
     assert abs(len(sparse.flatbuffer) - len(dense.flatbuffer)) < 0.01 * len(dense.flatbuffer)
     int8 = sparse.stages[-1]
+    assert int8["int8_weight_sparsity"] == pytest.approx(stage["weight_sparsity"], abs=0.02)
     assert int8["gzip_bytes"] < 0.85 * int8["flash_bytes"] and "still take one byte" in int8["note"]
     assert not any(type(layer).__name__ == "PruneLowMagnitude" for layer in sparse.model.layers)
 
@@ -213,6 +214,9 @@ def test_fit_with_compression_then_compress(tmp_path, digits_npz):
     assert new["macs"] < report["macs"] and new["compression"]["teacher"]["size_ratio"] > 1
     assert json.loads((tmp_path / "run-structured50-kd" / "report.json").read_text())["flash_bytes"] == \
         (tmp_path / "run-structured50-kd" / "model.tflite").stat().st_size
+    checked = CliRunner().invoke(main, ["check", str(tmp_path / "run-structured50-kd"), "--json"])
+    assert checked.exit_code == 0, checked.output
+    assert json.loads(checked.stdout)["int8_accuracy"] == pytest.approx(new["int8_accuracy"])
 
 
 def test_compress_bad_input(tmp_path):

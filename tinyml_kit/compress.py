@@ -165,7 +165,9 @@ def compress(model, parts: Split, calibration: np.ndarray, options: CompressOpti
     int8 = {"stage": "int8", "method": options.quant, "flash_bytes": len(flatbuffer)}
     if options.prune == "magnitude":
         from .prune_weights import gzip_bytes
+        from .tflite_info import int8_weight_sparsity
 
+        int8["int8_weight_sparsity"] = round(int8_weight_sparsity(flatbuffer), 4)
         int8["gzip_bytes"] = gzip_bytes(flatbuffer)
         int8["note"] = ("zeroed weights still take one byte each in the .tflite and in flash; gzip_bytes bounds what "
                         "a firmware storing weights compressed could save")

@@ -98,3 +98,26 @@ def require_int8(info: ModelInfo, name: str) -> None:
         kinds = ", ".join(sorted({t.dtype for t in info.inputs + info.outputs}))
         raise UserError(f"{name} has {kinds} inputs/outputs, not int8: quantize it first "
                         f"(tinyml-kit fit does full-integer int8)")
+
+
+_WEIGHTED_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"}
+
+
+def int8_weight_sparsity(data: bytes) -> float:
+    """Fraction of exact zeros among the int8 weights of convolutions and fully connected layers, as stored in
+    the file: what magnitude pruning left after quantization (QAT can move pruned weights off zero)."""
+    schema = _schema()
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(data, 0))
+    graph, names = model.subgraphs[0], _op_names()
+    zeros = total = 0
+    for op in graph.operators or []:
+        code = model.operatorCodes[op.opcodeIndex]
+        if names.get(max(code.builtinCode, code.deprecatedBuiltinCode)) not in _WEIGHTED_OPS:
+            continue
+        weights = graph.tensors[op.inputs[1]]
+        buffer = model.buffers[weights.buffer].data
+        if weights.type == 9 and buffer is not None and len(buffer):
+            values = np.asarray(buffer, dtype=np.uint8)
+            zeros += int(np.sum(values == 0))   # int8 0 is byte 0
+            total += values.size
+    return zeros / total if total else 0.0
