@@ -4,7 +4,8 @@ pruning and distillation, for one PhiNet and one MobileNet, on CIFAR-10 (5k) at 
     .venv/bin/python bench/compression.py [--data ../shared/datasets/cifar10-5k.npz] [--epochs 20] [--finetune 8]
 
 Fixed recipe: the stratified 80/20 split of `tinyml_kit.data.split` (seed 0), Adam with cosine decay, `--epochs`
-for every model trained from scratch, `--finetune` for every pruning / QAT fine-tune. Each row's .tflite bytes
+for every model trained from scratch, `--finetune` for every pruning / QAT fine-tune. `ptq_finetuned` is QAT's
+control: the same extra epochs at QAT's learning rate, then post-training quantization. Each row's .tflite bytes
 and MACs are measured on the row's own model and its arena on TFLM. Distillation: a student about a tenth of
 the teacher's size, trained alone and with the teacher, same epochs, same initial weights.
 Writes bench/results/compression.json (rows are kept as they finish, so a rerun resumes).
@@ -41,7 +42,7 @@ def main() -> None:
     from tinyml_kit._tf import keras
     from tinyml_kit.builders import build
     from tinyml_kit.check import evaluate
-    from tinyml_kit.compress import CompressOptions, compress
+    from tinyml_kit.compress import QAT_LEARNING_RATE, CompressOptions, compress
     from tinyml_kit.costs import model_costs
     from tinyml_kit.data import load_dataset, split
     from tinyml_kit.quantize import calibration_images
@@ -91,11 +92,19 @@ def main() -> None:
                     "structured_50": CompressOptions(prune="structured", sparsity=0.5, finetune_epochs=args.finetune),
                     "magnitude_50": CompressOptions(prune="magnitude", sparsity=0.5, finetune_epochs=args.finetune)}
         base = None
-        if any((family, v) not in have for v in variants) or teacher_spec is None:
+        if any((family, v) not in have for v in [*variants, "ptq_finetuned"]) or teacher_spec is None:
             base, base_s = trained(arch, knobs)
         for variant, options in variants.items():
             if (family, variant) not in have:
                 record(family, variant, arch, knobs, options, base, seconds=base_s if variant == "ptq" else 0.0)
+        if (family, "ptq_finetuned") not in have:
+            # QAT's control: the same extra epochs at the same learning rate, without fake quantization
+            tuned = keras().models.clone_model(base)
+            tuned.set_weights(base.get_weights())
+            start = time.perf_counter()
+            train(tuned, parts, epochs=args.finetune, learning_rate=QAT_LEARNING_RATE, seed=0, log=quiet)
+            record(family, "ptq_finetuned", arch, knobs, CompressOptions(), tuned,
+                   seconds=time.perf_counter() - start)
         if (family, "student_alone") in have and (family, "student_distilled") in have:
             continue
         if teacher_spec is None:

@@ -228,4 +228,6 @@ def test_compress_bad_input(tmp_path):
     assert r.exit_code == 2 and "nothing to do" in r.output
     r = runner.invoke(main, ["fit", "--prune", "structured", "--sparsity", "1.5"])
     assert r.exit_code == 2 and "sparsity" in r.output
+    r = runner.invoke(main, ["fit", "--teacher", str(tmp_path / "nowhere"), "--out", str(tmp_path / "run")])
+    assert r.exit_code == 2 and "teacher" in r.output and "not found" in r.output
     assert list(tmp_path.iterdir()) == [tmp_path / "report.json"]

@@ -6,6 +6,7 @@ Used by `fit` (on the model it just trained) and by `compress` (on a run directo
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -37,6 +38,8 @@ class CompressOptions:
             raise UserError(f"unknown --quant '{self.quant}': choose one of {', '.join(QUANT_METHODS)}")
         if self.prune != "none" and not 0 < self.sparsity < 1:
             raise UserError(f"--sparsity {self.sparsity} is not a fraction in (0, 1): e.g. 0.5")
+        if self.teacher not in (None, "auto") and not Path(self.teacher).exists():
+            raise UserError(f"teacher '{self.teacher}' not found: pass a run directory, a .keras file or 'auto'")
         if self.finetune_epochs < 1:
             raise UserError(f"--finetune-epochs must be at least 1 (got {self.finetune_epochs})")
 
