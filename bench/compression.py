@@ -5,7 +5,7 @@ pruning and distillation, for one PhiNet and one MobileNet, on CIFAR-10 (5k) at 
 
 Fixed recipe: the stratified 80/20 split of `tinyml_kit.data.split` (seed 0), Adam with cosine decay, `--epochs`
 for every model trained from scratch, `--finetune` for every pruning / QAT fine-tune. `ptq_finetuned` is QAT's
-control: the same extra epochs at QAT's learning rate, then post-training quantization. Each row's .tflite bytes
+control: the same extra epochs at the same learning rate, then post-training quantization. Each row's .tflite bytes
 and MACs are measured on the row's own model and its arena on TFLM. Distillation: a student about a tenth of
 the teacher's size, trained alone and with the teacher, same epochs, same initial weights.
 Writes bench/results/compression.json (rows are kept as they finish, so a rerun resumes).
@@ -42,7 +42,7 @@ def main() -> None:
     from tinyml_kit._tf import keras
     from tinyml_kit.builders import build
     from tinyml_kit.check import evaluate
-    from tinyml_kit.compress import QAT_LEARNING_RATE, CompressOptions, compress
+    from tinyml_kit.compress import FINETUNE_LEARNING_RATE, CompressOptions, compress, float_accuracy
     from tinyml_kit.costs import model_costs
     from tinyml_kit.data import load_dataset, split
     from tinyml_kit.quantize import calibration_images
@@ -69,9 +69,9 @@ def main() -> None:
         train(model, parts, epochs=args.epochs, seed=0, log=quiet, teacher=teacher)
         return model, time.perf_counter() - start
 
-    def record(family, variant, arch, knobs, options, model, teacher=None, seconds=0.0, **extra):
+    def record(family, variant, arch, knobs, options, model, seconds=0.0, **extra):
         start = time.perf_counter()
-        c = compress(model, parts, calibration, options, teacher=teacher, seed=0, log=quiet)
+        c = compress(model, parts, calibration, options, seed=0, log=quiet)
         checked = evaluate(c.flatbuffer, parts.val, keras_model=c.model, log=quiet)
         row = {"family": family, "variant": variant, "arch": arch, "knobs": knobs,
                "params": model_costs(c.model).params, "macs": model_costs(c.model).macs,
@@ -91,8 +91,10 @@ def main() -> None:
                     "structured_30": CompressOptions(prune="structured", sparsity=0.3, finetune_epochs=args.finetune),
                     "structured_50": CompressOptions(prune="structured", sparsity=0.5, finetune_epochs=args.finetune),
                     "magnitude_50": CompressOptions(prune="magnitude", sparsity=0.5, finetune_epochs=args.finetune)}
+        students_done = (family, "student_alone") in have and (family, "student_distilled") in have
         base = None
-        if any((family, v) not in have for v in [*variants, "ptq_finetuned"]) or teacher_spec is None:
+        if any((family, v) not in have for v in [*variants, "ptq_finetuned"]) or \
+                (teacher_spec is None and not students_done):
             base, base_s = trained(arch, knobs)
         for variant, options in variants.items():
             if (family, variant) not in have:
@@ -102,10 +104,10 @@ def main() -> None:
             tuned = keras().models.clone_model(base)
             tuned.set_weights(base.get_weights())
             start = time.perf_counter()
-            train(tuned, parts, epochs=args.finetune, learning_rate=QAT_LEARNING_RATE, seed=0, log=quiet)
+            train(tuned, parts, epochs=args.finetune, learning_rate=FINETUNE_LEARNING_RATE, seed=0, log=quiet)
             record(family, "ptq_finetuned", arch, knobs, CompressOptions(), tuned,
                    seconds=time.perf_counter() - start)
-        if (family, "student_alone") in have and (family, "student_distilled") in have:
+        if students_done:
             continue
         if teacher_spec is None:
             teacher, t_arch, t_knobs = base, arch, knobs
@@ -115,7 +117,8 @@ def main() -> None:
         teacher_params = model_costs(teacher).params
         alone, alone_s = trained(s_arch, s_knobs)
         distilled, distilled_s = trained(s_arch, s_knobs, teacher=teacher)
-        info = {"teacher": {"arch": t_arch, "knobs": t_knobs, "params": teacher_params},
+        info = {"teacher": {"arch": t_arch, "knobs": t_knobs, "params": teacher_params,
+                            "float_accuracy": round(float_accuracy(teacher, parts.val), 4)},
                 "temperature": 4.0, "alpha_kd": 0.5}
         if (family, "student_alone") not in have:
             record(family, "student_alone", s_arch, s_knobs, CompressOptions(), alone, seconds=alone_s)

@@ -16,10 +16,20 @@ def parts(digits_npz):
     return split(load_dataset(str(digits_npz), (16, 16, 1)), seed=0)
 
 
+@pytest.fixture(scope="module")
+def digits16():
+    """The built-in digits at 16x16: enough steps per epoch for batch-norm statistics to settle in a few epochs."""
+    from tinyml_kit.data import load_dataset, split
+
+    return split(load_dataset("digits", (16, 16, 1)), seed=0)
+
+
 def _phinet(shape=(16, 16, 1), classes=3, **knobs):
+    from tinyml_kit._tf import keras
     from tinyml_kit.builders import build
     from tinyml_kit.fit import look_trained
 
+    keras().utils.set_random_seed(0)   # the same initial weights whatever ran before
     model = build("phinet", shape, classes, **{"alpha": 0.25, "beta": 1.0, "t0": 4, "depth": 4, **knobs})
     look_trained(model)
     return model
@@ -86,7 +96,7 @@ def test_structured_pruning_shrinks_the_measured_int8_model():
     assert measure_arena(pruned).total_bytes < 0.75 * measure_arena(dense).total_bytes
 
 
-def test_qat_phinet_with_squeeze_excitation_and_hard_swish(parts):
+def test_qat_phinet_with_squeeze_excitation_and_hard_swish(digits16):
     """tfmot alone refuses HardSwish and Multiply; ours trains, converts to the same int8 ops, keeps the input at
     scale 1 / zero point -128, and TFLM computes exactly what LiteRT does."""
     from tinyml_kit.check import evaluate
@@ -95,8 +105,9 @@ def test_qat_phinet_with_squeeze_excitation_and_hard_swish(parts):
     from tinyml_kit.tflite_info import read_model
     from tinyml_kit.train import train
 
-    model = _phinet()
-    train(model, parts, epochs=3, log=lambda m: None)
+    parts = digits16
+    model = _phinet(classes=10)
+    train(model, parts, epochs=4, log=lambda m: None)
     qat = quantize_aware(model)
     kinds = {type(layer.layer).__name__ for layer in qat.layers if hasattr(layer, "layer")}
     assert {"HardSwish", "Multiply", "Conv2D", "DepthwiseConv2D"} <= kinds
@@ -108,7 +119,7 @@ def test_qat_phinet_with_squeeze_excitation_and_hard_swish(parts):
     assert set(info.ops) == set(read_model(quantize_int8(model, calibration)).ops)
     checked = evaluate(flatbuffer, parts.val, keras_model=qat, log=lambda m: None)
     assert checked["litert_equals_tflm"]
-    assert checked["agreement"] >= 0.9 and checked["int8_accuracy"] > 0.6   # the int8 model is the QAT model
+    assert checked["agreement"] >= 0.95 and checked["int8_accuracy"] > 0.7   # the int8 model is the QAT model
 
 
 @pytest.mark.parametrize("arch", ["mobilenetv1", "mobilenetv2", "resnet8", "tinynet"])
@@ -156,16 +167,18 @@ def test_magnitude_pruning_zeroes_weights_but_not_flash(parts):
     assert not any(type(layer).__name__ == "PruneLowMagnitude" for layer in sparse.model.layers)
 
 
-def test_distillation_teaches_what_the_labels_do_not():
+def test_distillation_teaches_what_the_labels_do_not(digits16):
     """With lambda = 1 the labels are ignored: a student given a constant label learns the classes only from a
     trained teacher, so its accuracy on the true labels is far above the 10 % a constant guess gets."""
     from dataclasses import replace
 
+    from tinyml_kit._tf import keras
     from tinyml_kit.builders import build
-    from tinyml_kit.data import Split, load_dataset, split
+    from tinyml_kit.data import Split
     from tinyml_kit.train import train
 
-    parts = split(load_dataset("digits", (16, 16, 1)), seed=0)
+    parts = digits16
+    keras().utils.set_random_seed(0)
     teacher = build("phinet", (16, 16, 1), 10, alpha=0.5, beta=1.0, t0=4, depth=4)
     train(teacher, parts, epochs=6, log=lambda m: None)
     blind = Split(replace(parts.train, y=np.zeros_like(parts.train.y)), parts.val)
