@@ -45,7 +45,7 @@ def _configs():
             return {}
 
     class NoQuantizeConfig(OutputQuantizeConfig):
-        """Left in float during training; the converter folds it into its neighbour's quantization."""
+        """For the identity left where `Rescaling` was folded away: nothing to quantize, nothing to convert."""
 
         def get_output_quantizers(self, layer):
             return []
