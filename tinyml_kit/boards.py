@@ -28,6 +28,20 @@ class Board:
     ram_reserve_bytes: int
     tflm_supported: bool
     source: str
+    mcpu: str | None = None
+    mfpu: str | None = None
+    float_abi: str | None = None
+
+    @property
+    def gcc_cpu_flags(self) -> list[str]:
+        """arm-none-eabi-gcc flags for this core; a board that is not an Arm Cortex-M has none."""
+        if self.mcpu is None:
+            raise UserError(f"board '{self.id}' ({self.core}) is not an Arm Cortex-M: arm-none-eabi-gcc cannot "
+                            f"build for it; use --target arduino or --target c")
+        flags = [f"-mcpu={self.mcpu}", "-mthumb", f"-mfloat-abi={self.float_abi or 'soft'}"]
+        if self.mfpu:
+            flags.insert(1, f"-mfpu={self.mfpu}")
+        return flags
 
     @property
     def flash_budget_bytes(self) -> int:
@@ -73,6 +87,9 @@ def load_boards(path: Path = BOARDS_FILE) -> dict[str, Board]:
             ram_reserve_bytes=_reserve(entry["ram_linked_bytes"], rule["ram_min_bytes"], ram_fraction),
             tflm_supported=entry.get("tflm_supported", True),
             source=entry["source"],
+            mcpu=entry.get("mcpu"),
+            mfpu=entry.get("mfpu"),
+            float_abi=entry.get("float_abi"),
         )
     return boards
 

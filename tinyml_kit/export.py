@@ -1,4 +1,5 @@
-"""C sources for a .tflite: an aligned const array, its length, I/O quantization, labels and arena size."""
+"""C sources for a .tflite: an aligned const array, its length, I/O quantization, labels and arena size; and the
+model API every firmware target shares (`tinyml_model.h/.cc` and the generated op resolver `tinyml_ops.h`)."""
 
 import re
 from pathlib import Path
@@ -27,19 +28,19 @@ def _cfloat(value: float) -> str:
     return f"{float(value)!r}f"  # repr round-trips the float32 scale exactly
 
 
-def _environment():
+def environment():
+    """Jinja over firmware_templates/, strict about undefined names, with the C quoting filters."""
     import jinja2
 
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR / "c_array")),
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     env.filters["cstring"] = _cstring
     env.filters["cfloat"] = _cfloat
     return env
 
 
-def write_c_sources(model: bytes, info: ModelInfo, out_dir: Path, labels: list[str], arena_measured: int,
-                    arena_alloc: int, name: str = "model", source: str = "model.tflite") -> list[Path]:
-    """Write `<name>_data.h` and `<name>_data.cc` into `out_dir`; returns their paths."""
+def _context(model: bytes, info: ModelInfo, labels: list[str], arena_measured: int, arena_alloc: int,
+             name: str, source: str) -> dict:
     if not _IDENTIFIER.match(name):
         raise UserError(f"--name '{name}' is not a C identifier: use letters, digits and _")
     require_int8(info, source)
@@ -48,19 +49,45 @@ def write_c_sources(model: bytes, info: ModelInfo, out_dir: Path, labels: list[s
         output_size *= d
     if len(labels) != output_size:
         raise UserError(f"{len(labels)} labels given but the model has {output_size} outputs: pass one label per class")
-    header = f"{name}_data.h"
     hexes = [f"0x{b:02x}," for b in model]
-    context = dict(
+    return dict(
         version=__version__, source=Path(source).name, model_bytes=len(model), ops=info.ops,
         guard=f"TINYML_{name.upper()}_DATA_H_", prefix="" if name == "model" else f"{name}_",
-        symbol=f"g_{name}_data", header=header, arena_measured=arena_measured, arena_alloc=arena_alloc,
+        symbol=f"g_{name}_data", header=f"{name}_data.h", arena_measured=arena_measured, arena_alloc=arena_alloc,
         input=info.inputs[0], output=info.outputs[0], output_size=output_size, labels=labels,
         rows=[" ".join(hexes[i:i + 16]) for i in range(0, len(hexes), 16)],
     )
-    env = _environment()
+
+
+def _render(context: dict, out_dir: Path, files: list[tuple[str, str]]) -> list[Path]:
+    env = environment()
     paths = []
-    for template, filename in (("model_data.h.j2", header), ("model_data.cc.j2", f"{name}_data.cc")):
+    for template, filename in files:
         path = Path(out_dir) / filename
         path.write_text(env.get_template(template).render(**context))
         paths.append(path)
     return paths
+
+
+def write_c_sources(model: bytes, info: ModelInfo, out_dir: Path, labels: list[str], arena_measured: int,
+                    arena_alloc: int, name: str = "model", source: str = "model.tflite") -> list[Path]:
+    """Write `<name>_data.h` and `<name>_data.cc` into `out_dir`; returns their paths."""
+    context = _context(model, info, labels, arena_measured, arena_alloc, name, source)
+    return _render(context, out_dir, [("c_array/model_data.h.j2", context["header"]),
+                                      ("c_array/model_data.cc.j2", f"{name}_data.cc")])
+
+
+def write_model_api(model: bytes, info: ModelInfo, out_dir: Path, labels: list[str], arena_measured: int,
+                    arena_alloc: int, name: str = "model", source: str = "model.tflite",
+                    cc: str = ".cc") -> list[Path]:
+    """The model data plus the C++ model API and its op resolver: the sources every firmware target compiles.
+    `cc` is the C++ extension (Arduino builds only `.cpp`). An op TFLM cannot run is refused here, by name."""
+    from .op_resolver import resolver_methods
+
+    context = _context(model, info, labels, arena_measured, arena_alloc, name, source)
+    context["methods"] = resolver_methods(info.ops)
+    return _render(context, out_dir, [("c_array/model_data.h.j2", context["header"]),
+                                      ("c_array/model_data.cc.j2", f"{name}_data{cc}"),
+                                      ("model_api/tinyml_ops.h.j2", "tinyml_ops.h"),
+                                      ("model_api/tinyml_model.h.j2", "tinyml_model.h"),
+                                      ("model_api/tinyml_model.cc.j2", f"tinyml_model{cc}")])
