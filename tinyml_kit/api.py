@@ -1,5 +1,6 @@
 """The Python API behind `inspect`, `check` and `export` (`fit` lives in `fit`, `boards` in `boards`)."""
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -89,30 +90,92 @@ def check_target(target: str | Path, data: str | None = None, log: Log = print) 
     return evaluate(flatbuffer, val, keras_model=keras_model, name=name, log=log)
 
 
-def export_model(model: str | Path, out: Path, labels: list[str] | None = None, name: str = "model",
+EXPORT_TARGETS = ("c", "arduino", "stm32")
+
+
+def export_model(model: str | Path, out: Path, target: str = "c", labels: list[str] | None = None,
+                 name: str = "model", board_id: str | None = None, tflm_dir: str | Path | None = None,
                  log: Log = print) -> list[Path]:
-    """C sources for `model` into `out`; the arena size comes from a TFLM measurement of this model."""
-    from .export import write_c_sources
+    """Export a run directory's model (or a bare .tflite) for `target`: `c` writes the model data and the model
+    API, `arduino` a library folder and its .zip, `stm32` a Makefile project. The arena size comes from a TFLM
+    measurement of this model; an op TFLM cannot run is refused by name before anything is written."""
+    from .firmware import ModelSource, library_name, write_arduino_library, write_stm32_project, zip_folder
     from .runs import read_report
-    from .staging import staged_output
+    from .staging import prepare_output, staged_output
     from .tflite_info import read_model_file, require_int8
     from .tflm import measure_arena
 
+    if target not in EXPORT_TARGETS:
+        raise UserError(f"--target {target} is unknown: choose one of {', '.join(EXPORT_TARGETS)}")
     model = Path(model)
-    data, info = read_model_file(model)
-    require_int8(info, str(model))
+    run_dir = model if model.is_dir() else (model.parent if (model.parent / "report.json").is_file() else None)
+    report = read_report(run_dir) if run_dir else None
+    tflite = model / "model.tflite" if model.is_dir() else model
+    data, info = read_model_file(tflite)
+    require_int8(info, str(tflite))
     if labels is None:
-        report = model.parent / "report.json"
-        classes = info.outputs[0].shape[-1]
-        labels = read_report(model.parent)["data"]["classes"] if report.is_file() else \
-            [f"class{i}" for i in range(classes)]
+        labels = report["data"]["classes"] if report else [f"class{i}" for i in range(info.outputs[0].shape[-1])]
+    board = _export_board(target, board_id, report)
     arena = measure_arena(data)
-    log(f"{model}: {len(data):,} bytes, arena {arena.total_bytes:,} B measured on TFLM, "
+    src = ModelSource(data, info, labels, arena.total_bytes, arena.alloc_bytes, name=name, source=str(tflite))
+    log(f"{tflite}: {len(data):,} bytes, arena {arena.total_bytes:,} B measured on TFLM, "
         f"{arena.alloc_bytes:,} B with headroom")
+    if target == "c":
+        with staged_output(out, allow_existing=True) as tmp:
+            written = src.write_api(tmp)
+        return [Path(out).absolute() / p.name for p in written]
+    folder = library_name(name) + ("_stm32" if target == "stm32" else "")
+    items = [folder, f"{folder}.zip"] if target == "arduino" else [folder]
+    for item in items:
+        prepare_output(Path(out) / item)
+    sample = _sample(data, info, report, labels, log)
     with staged_output(out, allow_existing=True) as tmp:
-        written = write_c_sources(data, info, tmp, labels, arena.total_bytes, arena.alloc_bytes, name=name,
-                                  source=str(model))
-    return [Path(out).absolute() / p.name for p in written]
+        if target == "arduino":
+            write_arduino_library(src, sample, tmp / folder, board)
+            zip_folder(tmp / folder, tmp / f"{folder}.zip")
+        else:
+            from .toolchain import find_tflm_dir
+
+            tree = find_tflm_dir(tflm_dir).tree if tflm_dir or os.environ.get("TINYML_TFLM_DIR") else None
+            write_stm32_project(src, sample, tmp / folder, board, tree)
+    return [Path(out).absolute() / item for item in items]
+
+
+def _export_board(target: str, board_id: str | None, report: dict | None):
+    from .boards import get_board
+
+    board_id = board_id or (report["board"]["id"] if report else None)
+    if board_id is None:
+        if target == "stm32":
+            raise UserError("--target stm32 needs the board's core flags: pass --board ID (see `tinyml-kit boards`)")
+        return None
+    board = get_board(board_id)
+    if target == "stm32":
+        _ = board.gcc_cpu_flags   # refuses a board arm-none-eabi-gcc cannot build for
+    return board
+
+
+def _sample(model: bytes, info, report: dict | None, labels: list[str], log: Log, search: int = 64):
+    """A validation image of the run the int8 model gets right (the first of `search` if none; a mid-grey image
+    without a run), with the host's int8 prediction for it."""
+    import numpy as np
+
+    from .firmware import Sample
+    from .litert import LiteRtModel
+    from .runs import run_split
+
+    shape = tuple(info.inputs[0].shape[1:])
+    if report is not None:
+        val = run_split(report, shape, log).val
+        images, truth, origin = val.x[:search], val.y[:search], "validation"
+    else:
+        images, truth, origin = np.full((1, *shape), 128, np.uint8), None, "synthetic (mid-grey)"
+    pixels = np.clip(np.round(images), 0, 255).astype(np.uint8)
+    predicted = LiteRtModel(model).predict(info.inputs[0].quantize(pixels.astype(np.float32))).argmax(1)
+    right = np.flatnonzero(predicted == truth) if truth is not None else []
+    i = int(right[0]) if len(right) else 0
+    true_label = labels[int(truth[i])] if truth is not None else "unknown"
+    return Sample(pixels[i], true_label, labels[int(predicted[i])], origin)
 
 
 def compress_run(run_dir: str | Path, options, out: str | Path | None = None, log: Log = print) -> dict:

@@ -3,6 +3,7 @@
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -62,6 +63,9 @@ def _compress_options(prune, sparsity, criterion, quant, teacher, temperature, a
 
     return CompressOptions(prune=prune, sparsity=sparsity, criterion=criterion, quant=quant, teacher=teacher,
                            temperature=temperature, alpha_kd=alpha_kd, finetune_epochs=finetune_epochs)
+
+
+_TFLM_DIR_HELP = "TFLM directory (tflm/ source tree + prebuilt/); default: $TINYML_TFLM_DIR."
 
 
 def _print_json(obj) -> None:
@@ -175,19 +179,33 @@ def inspect(model, arch, alpha, beta, t0, depth, divisor, input_, classes, as_js
 @click.option("--out", help="Run directory (default: runs/fit-<time>).")
 @click.option("--seed", default=0, show_default=True, type=int)
 @_compression_options
+@click.option("--verify", "verify_", is_flag=True,
+              help="At the end, run `verify` (QEMU Cortex-M4F, reference kernels, 20 images).")
+@click.option("--tflm-dir", help="For --verify: " + _TFLM_DIR_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
-def fit(board, data, arch, epochs, max_flash, max_ram, max_macs, max_latency_ms, input_, out, seed, as_json,
-        **compression):
+def fit(board, data, arch, epochs, max_flash, max_ram, max_macs, max_latency_ms, input_, out, seed, verify_,
+        tflm_dir, as_json, **compression):
     """Choose, verify, train, quantize, export and check a model that fits BOARD."""
     from .fit import fit as run_fit
 
+    if verify_:
+        from .verify import preflight
+
+        preflight(tflm_dir)   # a missing toolchain is reported before training, not after
     report = run_fit(board_id=board, data=data, arch=arch, epochs=epochs,
                      max_flash=parse_bytes(max_flash) if max_flash else None,
                      max_ram=parse_bytes(max_ram) if max_ram else None,
                      max_macs=parse_count(max_macs) if max_macs else None, max_latency_ms=max_latency_ms,
                      out=out, seed=seed, input_shape=_shape(input_), compression=_compress_options(**compression),
                      log=_log)
+    if verify_:
+        from .verify import verify_run
+
+        report["verify"] = verify_run(report["run_dir"], tflm_dir=tflm_dir, log=_log)
+        _print_verify(report["verify"], _log)
     _finish_run(report, as_json)
+    if verify_:
+        _require_verified(report["verify"])
 
 
 def _finish_run(report: dict, as_json: bool) -> None:
@@ -342,17 +360,67 @@ def scaling_law(plot, as_json):
 
 
 @main.command()
-@click.argument("model", type=click.Path(dir_okay=False))
-@click.option("--out", default=".", show_default=True,
-              help="Directory for <name>_data.h / .cc (created if missing).")
+@click.argument("model", type=click.Path())
+@click.option("--target", type=click.Choice(["c", "arduino", "stm32"]), default="c", show_default=True,
+              help="c: model data + C++ model API; arduino: library folder + .zip; stm32: Makefile project.")
+@click.option("--out", default=".", show_default=True, help="Directory to write into (created if missing).")
 @click.option("--labels", help="Comma-separated class labels (default: from a run's report.json, else class0..).")
-@click.option("--name", default="model", show_default=True, help="C symbol prefix.")
-def export(model, out, labels, name):
-    """Write aligned C sources (array, length, I/O quantization, labels, arena size) for MODEL.tflite."""
+@click.option("--name", default="model", show_default=True,
+              help="C symbol prefix; names the library (tinyml_<name>) and the project.")
+@click.option("--board", "board_id", help="Board whose core flags the STM32 Makefile uses (default: the run's).")
+@click.option("--tflm-dir", help="For stm32: " + _TFLM_DIR_HELP + " Sets the Makefile's TFLM_DIR.")
+def export(model, target, out, labels, name, board_id, tflm_dir):
+    """Export RUN_DIR's model (or MODEL.tflite) as aligned C sources, an Arduino library or an STM32 project."""
     from .api import export_model
 
-    for path in export_model(model, Path(out), labels.split(",") if labels else None, name, log=_log):
+    for path in export_model(model, Path(out), target, labels.split(",") if labels else None, name, board_id,
+                             tflm_dir, log=_log):
         click.echo(path)
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--kernels", type=click.Choice(["ref", "cmsis_nn"]), default="ref", show_default=True,
+              help="TFLM kernels to link: the reference ones (bit-exact with LiteRT's) or CMSIS-NN.")
+@click.option("--images", default=20, show_default=True, type=click.IntRange(1),
+              help="Validation images to run under QEMU.")
+@click.option("--arena-bytes", help="Try another arena size, e.g. 90KB (default: the exported kTensorArenaSize).")
+@click.option("--tflm-dir", help=_TFLM_DIR_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def verify(run_dir, kernels, images, arena_bytes, tflm_dir, as_json):
+    """Build RUN_DIR's firmware sources for an emulated Cortex-M4F, run validation images under QEMU, compare
+    with the host, and read flash, RAM, arena and instructions off the ELF and the core."""
+    from .verify import verify_run
+
+    result = verify_run(run_dir, kernels, images, tflm_dir, parse_bytes(arena_bytes) if arena_bytes else None,
+                        log=_log)
+    if as_json:
+        _print_json(result)
+    else:
+        _print_verify(result)
+    _require_verified(result)
+
+
+def _print_verify(r: dict, echo: Callable[[str], None] = click.echo) -> None:
+    echo(f"{r['images']} images on the Cortex-M4F ({r['kernels']} kernels): "
+               f"{'bit-exact with' if r['bit_exact'] else 'DIFFERENT from'} LiteRT's reference kernels "
+               f"(outputs equal {r['outputs_equal_fraction']:.0%}, max diff {r['max_abs_diff']}, "
+               f"top-1 agreement {r['top1_agreement']:.0%})")
+    echo(f"  ELF flash {r['elf_flash_bytes']:,} / {r['board_flash_bytes']:,} B, RAM {r['elf_ram_bytes']:,} "
+               f"+ stack {r['stack_used_bytes']:,} / {r['board_ram_bytes']:,} B ({r['board']}): "
+               f"{'fits' if r['fits'] else 'DOES NOT FIT'}")
+    echo(f"  arena used {r['arena_used_bytes']:,} of {r['arena_reserved_bytes']:,} B "
+               f"(host measured {r['arena_host_bytes']:,}); {r['instructions_per_inference']:,} instructions "
+               f"per inference")
+
+
+def _require_verified(r: dict) -> None:
+    if not r["fits"]:
+        click.echo(f"error: the firmware does not fit {r['board']}", err=True)
+        sys.exit(1)
+    if r["kernels"] == "ref" and not r["bit_exact"]:
+        click.echo(f"error: the Cortex-M4F outputs differ from the host's by up to {r['max_abs_diff']}", err=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import UserError
+from .firmware import ModelSource
 from .resources import TEMPLATES_DIR
 from .toolchain import CORTEX_M4F, CXX_FLAGS, TFLM_DEFINES, TflmDir, compile_all, elf_sizes, find_tflm_dir, \
     require_tool, run_tool
@@ -33,29 +34,41 @@ _MISSING = re.compile(r"Failed to (?:resize buffer|allocate \w+ memory)\. Reques
                       r"missing: (\d+)")
 
 
-def build_firmware(model: bytes, info, labels: list[str], arena_measured: int, arena_alloc: int, tflm: TflmDir,
-                   kernels: str, build: Path, arena_bytes: int | None = None) -> Path:
-    """Generate the model API into `build`, compile it with the QEMU platform files, link; returns the ELF."""
-    from .export import write_model_api
-
+def compile_for_qemu(sources: list[Path], tflm: TflmDir, build: Path, flags: list[str] = ()) -> list[Path]:
+    """Compile C and C++ sources for the emulated Cortex-M4F with -Wall -Wextra -Werror; returns the objects."""
     gxx, gcc = require_tool("arm-none-eabi-g++"), require_tool("arm-none-eabi-gcc")
-    library = tflm.library(kernels)
-    write_model_api(model, info, build, labels, arena_measured, arena_alloc, source="model.tflite")
-    for name in ("startup.c", "verify_main.cc", "mps2_an386.ld"):
-        shutil.copy(PLATFORM / name, build / name)
-    defines = TFLM_DEFINES + ([f"-DTINYML_ARENA_BYTES={arena_bytes}"] if arena_bytes else [])
-    cxx = [gxx, *CORTEX_M4F, *CXX_FLAGS, "-Os", *defines, "-I", str(build), *tflm.includes()]
-    jobs = [([*cxx, "-c", str(build / f"{stem}.cc"), "-o", str(build / f"{stem}.o")], f"compiling {stem}.cc")
-            for stem in ("tinyml_model", "model_data", "verify_main")]
-    jobs.append(([gcc, *CORTEX_M4F, "-std=c17", "-Os", "-Wall", "-Wextra", "-Werror", "-c", str(build / "startup.c"),
-                  "-o", str(build / "startup.o")], "compiling startup.c"))
+    jobs, objects = [], []
+    for source in sources:
+        obj = build / f"{source.name}.o"
+        if source.suffix == ".c":
+            cmd = [gcc, *CORTEX_M4F, "-std=c17", "-Os", "-Wall", "-Wextra", "-Werror"]
+        else:
+            cmd = [gxx, *CORTEX_M4F, *CXX_FLAGS, "-Os", *TFLM_DEFINES, *flags, "-I", str(source.parent),
+                   *tflm.includes()]
+        jobs.append(([*cmd, "-c", str(source), "-o", str(obj)], f"compiling {source.name}"))
+        objects.append(obj)
     compile_all(jobs)
+    return objects
+
+
+def link_for_qemu(objects: list[Path], tflm: TflmDir, kernels: str, build: Path) -> Path:
+    """Link with the QEMU startup code and linker script, newlib-nano and semihosting; returns the ELF."""
+    shutil.copy(PLATFORM / "mps2_an386.ld", build / "mps2_an386.ld")
     elf = build / "firmware.elf"
-    run_tool([gxx, *CORTEX_M4F, "-T", str(build / "mps2_an386.ld"), "-nostartfiles", "--specs=nano.specs",
-              "--specs=rdimon.specs", "-Wl,--gc-sections", *(str(build / f"{s}.o") for s in
-              ("startup", "verify_main", "tinyml_model", "model_data")), str(library), "-lm", "-o", str(elf)],
-             "linking the firmware")
+    run_tool([require_tool("arm-none-eabi-g++"), *CORTEX_M4F, "-T", str(build / "mps2_an386.ld"), "-nostartfiles",
+              "--specs=nano.specs", "--specs=rdimon.specs", "-Wl,--gc-sections", *map(str, objects),
+              str(tflm.library(kernels)), "-lm", "-o", str(elf)], "linking the firmware")
     return elf
+
+
+def build_firmware(src: ModelSource, tflm: TflmDir, kernels: str, build: Path, arena_bytes: int | None = None) -> Path:
+    """The model API as `export` writes it, with the QEMU runner and startup code; returns the ELF."""
+    sources = src.write_api(build)
+    for name in ("startup.c", "verify_main.cc"):
+        shutil.copy(PLATFORM / name, build / name)
+    arena = [f"-DTINYML_ARENA_BYTES={arena_bytes}"] if arena_bytes else []
+    compiled = [p for p in sources if p.suffix == ".cc"] + [build / "startup.c", build / "verify_main.cc"]
+    return link_for_qemu(compile_for_qemu(compiled, tflm, build, arena), tflm, kernels, build)
 
 
 def run_firmware(elf: Path, images: np.ndarray, timeout: float) -> str:
@@ -84,24 +97,28 @@ def _arena_error(printed: str, arena: int, arena_host: int) -> str:
             f"reserve at least the {arena_host:,} bytes measured on the host (kTensorArenaSize in model_data.h)")
 
 
-def verify_model(model: bytes, labels: list[str], images: np.ndarray, board, arena_measured: int, arena_alloc: int,
-                 kernels: str = "ref", tflm_dir: str | Path | None = None, arena_bytes: int | None = None,
-                 log: Log = print) -> dict:
+def preflight(tflm_dir: str | Path | None = None) -> TflmDir:
+    """Everything verify needs from the machine, checked before any slow work: the toolchain, QEMU, TFLM."""
+    for tool in ("arm-none-eabi-g++", "arm-none-eabi-gcc", "arm-none-eabi-size", "qemu-system-arm"):
+        require_tool(tool)
+    return find_tflm_dir(tflm_dir)
+
+
+def verify_model(src: ModelSource, images: np.ndarray, board, kernels: str = "ref",
+                 tflm_dir: str | Path | None = None, arena_bytes: int | None = None, log: Log = print) -> dict:
     """Build, run and compare; `images` are int8 model inputs, `board` the board whose budgets are checked."""
     from .litert import LiteRtModel
     from .op_resolver import resolver_methods, tree_builtins
-    from .tflite_info import read_model, require_int8
 
     if kernels not in KERNELS:
         raise UserError(f"--kernels {kernels} is unknown: choose ref or cmsis_nn")
-    info = read_model(model)
-    require_int8(info, "model.tflite")
-    tflm = find_tflm_dir(tflm_dir)
-    resolver_methods(info.ops, tree_builtins(tflm.tree))   # this tree can run every op, or the op is named
-    arena = arena_bytes or arena_alloc
+    tflm = preflight(tflm_dir)
+    resolver_methods(src.info.ops, tree_builtins(tflm.tree))   # this tree can run every op, or the op is named
+    model, arena_measured = src.model, src.arena_measured
+    arena = arena_bytes or src.arena_alloc
     with tempfile.TemporaryDirectory(prefix="tinyml_verify_") as tmp:
         log(f"building the firmware for the Cortex-M4F (mps2-an386) with TFLM {kernels} kernels, arena {arena:,} B ...")
-        elf = build_firmware(model, info, labels, arena_measured, arena_alloc, tflm, kernels, Path(tmp), arena_bytes)
+        elf = build_firmware(src, tflm, kernels, Path(tmp), arena_bytes)
         sizes = elf_sizes(elf)
         log(f"running {len(images)} validation images under QEMU ...")
         printed = run_firmware(elf, images, timeout=30 + QEMU_SECONDS_PER_IMAGE * len(images))
@@ -160,18 +177,20 @@ def verify_run(run_dir: str | Path, kernels: str = "ref", images: int = 20, tflm
 
     from .boards import get_board
     from .runs import read_report, run_split
-    from .tflite_info import read_model_file
+    from .tflite_info import read_model_file, require_int8
 
     run_dir = Path(run_dir)
     report = read_report(run_dir)
     if images < 1:
         raise UserError(f"--images {images}: pass at least 1")
     model, info = read_model_file(run_dir / "model.tflite")
+    require_int8(info, str(run_dir / "model.tflite"))
+    preflight(tflm_dir)
     val = run_split(report, tuple(info.inputs[0].shape[1:]), log).val
     chosen = val.x[:images].astype(np.float32)
-    result = verify_model(model, report["data"]["classes"], info.inputs[0].quantize(chosen),
-                          get_board(report["board"]["id"]), report["arena_bytes"], report["arena_alloc_bytes"],
-                          kernels=kernels, tflm_dir=tflm_dir, arena_bytes=arena_bytes, log=log)
+    src = ModelSource(model, info, report["data"]["classes"], report["arena_bytes"], report["arena_alloc_bytes"])
+    result = verify_model(src, info.inputs[0].quantize(chosen), get_board(report["board"]["id"]), kernels=kernels,
+                          tflm_dir=tflm_dir, arena_bytes=arena_bytes, log=log)
     result["run_dir"] = str(run_dir.absolute())
     if len(chosen) < images:
         log(f"the validation split has {len(chosen)} images: verified all of them")
