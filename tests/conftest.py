@@ -1,4 +1,5 @@
 import os
+from pathlib import Path
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -43,3 +44,7 @@ def float_tflite(tmp_path_factory, tiny_model):
     path = tmp_path_factory.mktemp("model") / "float.tflite"
     path.write_bytes(tf().lite.TFLiteConverter.from_keras_model(model).convert())
     return path
+
+# The TFLM directory firmware tests and `verify` build against: the shared copy beside the repository.
+os.environ.setdefault("TINYML_TFLM_DIR",
+                      str(Path(__file__).resolve().parents[2] / "shared" / "third_party" / "tflm-qemu"))

@@ -2,8 +2,8 @@
 
 `print_allocations()` writes TFLM's RecordingMicroAllocator report to C-level stderr, so fd 2 is redirected
 to a file around the call. The host figure is an upper bound for a Cortex-M build: the planned activations are
-the same, the persistent part is larger on a 64-bit host (pointers, the recording allocator), about 10–13 % of the
-total on PhiNets (see `tflm_arena`).
+the same, the persistent part is larger on a 64-bit host (pointers, the recording allocator). `verify` measured
+a Cortex-M4F build's `arena_used_bytes()` 3.9 % below the host's total on the default fit (103,364 vs 107,344 B).
 """
 
 import re
@@ -19,6 +19,11 @@ _HEAD = re.compile(r"Arena allocation head (\d+) bytes")
 _TAIL = re.compile(r"Arena allocation tail (\d+) bytes")
 def _interpreter(model: bytes):
     from tflite_micro.python.tflite_micro import runtime
+
+    from .op_resolver import resolver_methods
+    from .tflite_info import read_model
+
+    resolver_methods(read_model(model).ops)   # an op TFLM lacks is named here, not reported as a failed allocation
 
     arena = max(8 * 1024 * 1024, 10 * len(model))
     try:

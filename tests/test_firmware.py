@@ -1,0 +1,167 @@
+"""Firmware: the generated op resolver and model API, the Arduino library and STM32 project they go into, and
+`verify` on an emulated Cortex-M4F. Needs arm-none-eabi-gcc, QEMU and the TFLM directory (.ci/run installs the
+first two; conftest points TINYML_TFLM_DIR at ../shared/third_party/tflm-qemu unless it is set)."""
+
+import json
+import re
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from test_cli import assert_one_line_error, run
+from tinyml_kit.export import write_model_api
+from tinyml_kit.op_resolver import TFLM_BUILTINS, tree_builtins
+from tinyml_kit.tflite_info import read_model_file
+from tinyml_kit.toolchain import CXX_FLAGS, TFLM_DEFINES, find_tflm_dir
+from tinyml_kit.verify import compile_for_qemu, link_for_qemu, run_firmware
+
+SHIM = Path(__file__).parent / "data" / "arduino_shim"
+PLATFORM = Path(__file__).parent.parent / "firmware_templates" / "qemu"
+
+
+@pytest.fixture(scope="module")
+def tflm():
+    return find_tflm_dir()
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory, digits_npz):
+    """A small run fitted with --verify: (run directory, fit's JSON report)."""
+    out = tmp_path_factory.mktemp("fw") / "run"
+    result = run("fit", "--data", digits_npz, "--input", "16,16,1", "--epochs", "3", "--board", "nucleo-f401re",
+                 "--verify", "--out", out, "--json")
+    assert result.exit_code == 0, result.output
+    return out, json.loads(result.stdout)
+
+
+def test_resolver_table_is_the_tflm_trees(tflm):
+    assert tree_builtins(tflm.tree) == TFLM_BUILTINS
+
+
+def test_resolver_registers_exactly_the_models_ops(tiny_model, tmp_path):
+    _, path = tiny_model
+    data, info = read_model_file(path)
+    write_model_api(data, info, tmp_path, ["a", "b", "c"], 1000, 1024)
+    ops_h = (tmp_path / "tinyml_ops.h").read_text()
+    calls = re.findall(r"resolver\.(Add\w+)\(\)", ops_h)
+    assert calls == [TFLM_BUILTINS[op] for op in info.ops] and len(set(calls)) == len(calls)
+    assert f"constexpr unsigned int kNumOps = {len(info.ops)};" in ops_h
+    assert "alignas(16) uint8_t g_arena[TINYML_ARENA_BYTES]" in (tmp_path / "tinyml_model.cc").read_text()
+
+
+def test_model_api_compiles_on_the_host_with_all_warnings(tiny_model, tflm, tmp_path):
+    _, path = tiny_model
+    data, info = read_model_file(path)
+    for source in write_model_api(data, info, tmp_path, ["a", "b", "c"], 1000, 1024):
+        if source.suffix == ".cc":
+            subprocess.run(["g++", *CXX_FLAGS, *TFLM_DEFINES, "-I", str(tmp_path), *tflm.includes(), "-c",
+                            str(source), "-o", str(tmp_path / f"{source.stem}.o")], check=True)
+
+
+def test_an_op_tflm_lacks_is_refused_at_export(tmp_path):
+    from tinyml_kit._tf import keras, tf
+    from tinyml_kit.quantize import calibration_images, quantize_int8
+
+    k = keras()
+    inputs = k.Input((8, 8, 1))
+    x = k.layers.Conv2D(4, 3, padding="same")(inputs)
+    x = k.layers.Lambda(lambda t: tf().tile(t, [1, 1, 2, 1]))(x)   # TILE: TFLite has it, TFLM does not
+    outputs = k.layers.Flatten()(k.layers.Conv2D(3, 1)(k.layers.GlobalAveragePooling2D(keepdims=True)(x)))
+    rng = np.random.default_rng(0)
+    flatbuffer = quantize_int8(k.Model(inputs, outputs),
+                               calibration_images(rng.integers(0, 256, (8, 8, 8, 1), dtype=np.uint8)))
+    model = tmp_path / "tiled.tflite"
+    model.write_bytes(flatbuffer)
+    for target in ("c", "arduino"):
+        assert_one_line_error(run("export", model, "--target", target, "--out", tmp_path / target), "TILE",
+                              "TFLM cannot run")
+        assert not (tmp_path / target).exists()
+
+
+@pytest.mark.slow
+def test_fit_verify_is_bit_exact_on_the_emulated_cortex_m4(fitted):
+    out, report = fitted
+    v = report["verify"]
+    assert v["bit_exact"] and v["kernels"] == "ref" and v["images"] == 20 and v["top1_agreement"] == 1.0
+    assert v["fits"] and v["board"] == "nucleo-f401re"
+    assert v["model_bytes"] == report["flash_bytes"] < v["elf_flash_bytes"] <= v["board_flash_bytes"]
+    assert v["elf_ram_bytes"] > v["arena_reserved_bytes"] == report["arena_alloc_bytes"]
+    # a 32-bit build needs no more arena than the 64-bit host measured, and the runtime reports it
+    assert 0 < v["arena_used_bytes"] <= v["arena_host_bytes"] == report["arena_bytes"]
+    assert v["instructions_per_inference"] > 1000 and v["stack_used_bytes"] > 0
+    assert json.loads((out / "verify_ref.json").read_text())["bit_exact"]
+
+
+@pytest.mark.slow
+def test_verify_cmsis_nn_and_an_arena_too_small(fitted):
+    out, report = fitted
+    result = run("verify", out, "--kernels", "cmsis_nn", "--images", "5", "--json")
+    assert result.exit_code == 0, result.output
+    v = json.loads(result.stdout)
+    assert v["kernels"] == "cmsis_nn" and v["images"] == 5 and 0 <= v["top1_agreement"] <= 1
+    assert v["instructions_per_inference"] < report["verify"]["instructions_per_inference"]
+    small = run("verify", out, "--images", "1", "--arena-bytes", "2KiB")
+    assert_one_line_error(small, "arena of 2,048 bytes is too small", f"{report['arena_bytes']:,}")
+
+
+@pytest.mark.slow
+def test_verify_names_what_is_missing(fitted, monkeypatch, tmp_path):
+    out, _ = fitted
+    monkeypatch.setenv("TINYML_TFLM_DIR", str(tmp_path))
+    assert_one_line_error(run("verify", out), "is not a TFLM directory")
+    monkeypatch.delenv("TINYML_TFLM_DIR")
+    assert_one_line_error(run("verify", out), "--tflm-dir", "TINYML_TFLM_DIR")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert_one_line_error(run("verify", out), "apt-get install gcc-arm-none-eabi")
+
+
+@pytest.mark.slow
+def test_arduino_library_builds_and_its_example_runs_on_cortex_m4(fitted, tflm, tmp_path):
+    out, _ = fitted
+    result = run("export", out, "--target", "arduino", "--out", tmp_path / "lib")
+    assert result.exit_code == 0, result.output
+    library = tmp_path / "lib" / "tinyml_model"
+    properties = (library / "library.properties").read_text()
+    assert "depends=Chirale_TensorFlowLite" in properties and "name=tinyml_model" in properties
+    names = zipfile.ZipFile(tmp_path / "lib" / "tinyml_model.zip").namelist()
+    assert "tinyml_model/library.properties" in names and "tinyml_model/examples/classify/classify.ino" in names
+    assert all(n.startswith("tinyml_model/") for n in names)
+
+    # The sketch as the Arduino builder sees it (.ino + Arduino.h), against a test-only core shim, on QEMU.
+    build = tmp_path / "build"
+    build.mkdir()
+    example = library / "examples" / "classify"
+    sketch = build / "classify.ino.cpp"
+    sketch.write_text("#include <Arduino.h>\n" + (example / "classify.ino").read_text())
+    shutil.copy(example / "sample_input.h", build / "sample_input.h")
+    shutil.copy(PLATFORM / "startup.c", build / "startup.c")
+    sources = [*sorted((library / "src").glob("*.cpp")), sketch, SHIM / "arduino_main.cc", build / "startup.c"]
+    flags = ["-I", str(SHIM), "-I", str(library / "src")]
+    elf = link_for_qemu(compile_for_qemu(sources, tflm, build, flags), tflm, "ref", build)
+    printed = run_firmware(elf, np.zeros(0, np.int8), timeout=120)
+    host = re.search(r'kSampleHostLabel = "([^"]*)"', (example / "sample_input.h").read_text()).group(1)
+    assert re.search(rf"^label: {re.escape(host)}  score: 0\.\d{{3}}  latency: ", printed, re.M), printed
+    assert "tensor arena used: " in printed
+
+
+@pytest.mark.slow
+def test_stm32_project_makes_for_the_boards_core(fitted, tflm, tmp_path):
+    out, _ = fitted
+    result = run("export", out, "--target", "stm32", "--board", "nucleo-h743zi2", "--tflm-dir", tflm.root,
+                 "--out", tmp_path)
+    assert result.exit_code == 0, result.output
+    project = tmp_path / "tinyml_model_stm32"
+    makefile = (project / "Makefile").read_text()
+    assert "-mcpu=cortex-m7 -mfpu=fpv5-d16 -mthumb -mfloat-abi=hard" in makefile
+    assert "STM32CubeIDE" in (project / "README.md").read_text()
+    subprocess.run(["make", "-j2"], cwd=project, check=True, capture_output=True)
+    attributes = subprocess.run(["arm-none-eabi-readelf", "-A", str(project / "build" / "app_tinyml.o")],
+                                capture_output=True, text=True, check=True).stdout
+    assert "FPv5" in attributes and "VFP registers" in attributes
+    assert (project / "build" / "libtinyml.a").stat().st_size > 0
+    assert_one_line_error(run("export", out, "--target", "stm32", "--board", "esp32-s3-devkitc-1",
+                              "--out", tmp_path / "esp"), "not an Arm Cortex-M")
