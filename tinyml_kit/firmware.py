@@ -13,6 +13,8 @@ import numpy as np
 
 from . import __version__
 from .export import environment, write_model_api
+from .op_resolver import resolver_methods
+from .tflite_info import ModelInfo
 from .toolchain import TFLM_DEFINES
 
 
@@ -20,7 +22,7 @@ from .toolchain import TFLM_DEFINES
 class ModelSource:
     """What every target is generated from: the int8 flatbuffer, its labels and its measured arena."""
     model: bytes
-    info: object          # tflite_info.ModelInfo
+    info: ModelInfo
     labels: list[str]
     arena_measured: int
     arena_alloc: int
@@ -43,8 +45,6 @@ class Sample:
 
 def _context(src: ModelSource, sample: Sample, **extra) -> dict:
     hexes = [f"0x{b:02x}," for b in np.asarray(sample.pixels, dtype=np.uint8).reshape(-1)]
-    from .op_resolver import resolver_methods
-
     return dict(
         version=__version__, source=Path(src.source).name, labels=src.labels, model_bytes=len(src.model),
         arena_measured=src.arena_measured, arena_alloc=src.arena_alloc, ops=src.info.ops,

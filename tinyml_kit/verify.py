@@ -24,7 +24,7 @@ from .toolchain import CORTEX_M4F, CXX_FLAGS, TFLM_DEFINES, TflmDir, compile_all
 Log = Callable[[str], None]
 KERNELS = ("ref", "cmsis_nn")
 PLATFORM = TEMPLATES_DIR / "qemu"
-QEMU_SECONDS_PER_IMAGE = 30.0   # reference kernels on a 10 M-MAC model take ~2 s; this bounds a hung firmware
+QEMU_SECONDS_PER_IMAGE = 30.0   # generous: it stops a hung firmware, not a slow model
 
 _OUTPUT = re.compile(r"^TINYML_OUTPUT (\d+) (\d+)((?: -?\d+)+)$", re.M)
 _ARENA = re.compile(r"^TINYML_ARENA (\d+) (\d+)$", re.M)
