@@ -49,32 +49,37 @@ def _context(model: bytes, info: ModelInfo, labels: list[str], arena_measured: i
         output_size *= d
     if len(labels) != output_size:
         raise UserError(f"{len(labels)} labels given but the model has {output_size} outputs: pass one label per class")
-    hexes = [f"0x{b:02x}," for b in model]
     return dict(
         version=__version__, source=Path(source).name, model_bytes=len(model), ops=info.ops,
         guard=f"TINYML_{name.upper()}_DATA_H_", prefix="" if name == "model" else f"{name}_",
         symbol=f"g_{name}_data", header=f"{name}_data.h", arena_measured=arena_measured, arena_alloc=arena_alloc,
         input=info.inputs[0], output=info.outputs[0], output_size=output_size, labels=labels,
-        rows=[" ".join(hexes[i:i + 16]) for i in range(0, len(hexes), 16)],
+        rows=hex_rows(model),
     )
 
 
-def _render(context: dict, out_dir: Path, files: list[tuple[str, str]]) -> list[Path]:
+def hex_rows(data: bytes, per_row: int = 16) -> list[str]:
+    """`data` as C initializer rows of `0x..,` bytes."""
+    hexes = [f"0x{b:02x}," for b in data]
+    return [" ".join(hexes[i:i + per_row]) for i in range(0, len(hexes), per_row)]
+
+
+def render(context: dict, files: list[tuple[str, Path]]) -> list[Path]:
+    """Render each template to its path (parent folders created); returns the paths."""
     env = environment()
-    paths = []
-    for template, filename in files:
-        path = Path(out_dir) / filename
+    for template, path in files:
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(env.get_template(template).render(**context))
-        paths.append(path)
-    return paths
+    return [path for _, path in files]
 
 
 def write_c_sources(model: bytes, info: ModelInfo, out_dir: Path, labels: list[str], arena_measured: int,
                     arena_alloc: int, name: str = "model", source: str = "model.tflite") -> list[Path]:
     """Write `<name>_data.h` and `<name>_data.cc` into `out_dir`; returns their paths."""
     context = _context(model, info, labels, arena_measured, arena_alloc, name, source)
-    return _render(context, out_dir, [("c_array/model_data.h.j2", context["header"]),
-                                      ("c_array/model_data.cc.j2", f"{name}_data.cc")])
+    out_dir = Path(out_dir)
+    return render(context, [("c_array/model_data.h.j2", out_dir / context["header"]),
+                            ("c_array/model_data.cc.j2", out_dir / f"{name}_data.cc")])
 
 
 def write_model_api(model: bytes, info: ModelInfo, out_dir: Path, labels: list[str], arena_measured: int,
@@ -86,8 +91,9 @@ def write_model_api(model: bytes, info: ModelInfo, out_dir: Path, labels: list[s
 
     context = _context(model, info, labels, arena_measured, arena_alloc, name, source)
     context["methods"] = resolver_methods(info.ops)
-    return _render(context, out_dir, [("c_array/model_data.h.j2", context["header"]),
-                                      ("c_array/model_data.cc.j2", f"{name}_data{cc}"),
-                                      ("model_api/tinyml_ops.h.j2", "tinyml_ops.h"),
-                                      ("model_api/tinyml_model.h.j2", "tinyml_model.h"),
-                                      ("model_api/tinyml_model.cc.j2", f"tinyml_model{cc}")])
+    out_dir = Path(out_dir)
+    return render(context, [("c_array/model_data.h.j2", out_dir / context["header"]),
+                            ("c_array/model_data.cc.j2", out_dir / f"{name}_data{cc}"),
+                            ("model_api/tinyml_ops.h.j2", out_dir / "tinyml_ops.h"),
+                            ("model_api/tinyml_model.h.j2", out_dir / "tinyml_model.h"),
+                            ("model_api/tinyml_model.cc.j2", out_dir / f"tinyml_model{cc}")])

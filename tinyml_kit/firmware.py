@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .export import environment, write_model_api
+from .export import hex_rows, render, write_model_api
 from .op_resolver import resolver_methods
 from .tflite_info import ModelInfo
 from .toolchain import TFLM_DEFINES
@@ -44,22 +44,14 @@ class Sample:
 
 
 def _context(src: ModelSource, sample: Sample, **extra) -> dict:
-    hexes = [f"0x{b:02x}," for b in np.asarray(sample.pixels, dtype=np.uint8).reshape(-1)]
+    pixels = np.asarray(sample.pixels, dtype=np.uint8).reshape(-1)
     return dict(
         version=__version__, source=Path(src.source).name, labels=src.labels, model_bytes=len(src.model),
         arena_measured=src.arena_measured, arena_alloc=src.arena_alloc, ops=src.info.ops,
         methods=resolver_methods(src.info.ops), input=src.info.inputs[0],
-        sample=dict(origin=sample.origin, shape=list(sample.pixels.shape), size=len(hexes),
-                    true_label=sample.true_label, host_label=sample.host_label,
-                    rows=[" ".join(hexes[i:i + 16]) for i in range(0, len(hexes), 16)]),
+        sample=dict(origin=sample.origin, shape=list(sample.pixels.shape), size=len(pixels),
+                    true_label=sample.true_label, host_label=sample.host_label, rows=hex_rows(pixels.tobytes())),
         **extra)
-
-
-def _render(context: dict, files: list[tuple[str, Path]]) -> None:
-    env = environment()
-    for template, path in files:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(env.get_template(template).render(**context))
 
 
 def library_name(name: str) -> str:
@@ -76,7 +68,7 @@ def write_arduino_library(src: ModelSource, sample: Sample, folder: Path, board=
     context = _context(src, sample, library=library, board=board)
     src.write_api(_mkdir(folder / "src"), cc=".cpp")   # the Arduino builder compiles .cpp, not .cc
     example = folder / "examples" / EXAMPLE
-    _render(context, [("arduino/library.properties.j2", folder / "library.properties"),
+    render(context, [("arduino/library.properties.j2", folder / "library.properties"),
                       ("arduino/example.ino.j2", example / f"{EXAMPLE}.ino"),
                       ("model_api/sample_input.h.j2", example / "sample_input.h")])
 
@@ -100,7 +92,7 @@ def write_stm32_project(src: ModelSource, sample: Sample, folder: Path, board, t
                        defines=TFLM_DEFINES, tflm_tree=str(tflm_tree) if tflm_tree else "", tflm_arch=tflm_arch(board))
     sources = _mkdir(folder / "tinyml")
     src.write_api(sources)
-    _render(context, [("stm32/app_tinyml.h.j2", sources / "app_tinyml.h"),
+    render(context, [("stm32/app_tinyml.h.j2", sources / "app_tinyml.h"),
                       ("stm32/app_tinyml.cc.j2", sources / "app_tinyml.cc"),
                       ("model_api/sample_input.h.j2", sources / "sample_input.h"),
                       ("stm32/Makefile.j2", folder / "Makefile"),
