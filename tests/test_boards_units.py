@@ -59,7 +59,11 @@ def test_shipped_files_resolve_for_wheels():
     repo = Path(__file__).resolve().parent.parent
     assert BOARDS_FILE.resolve() == (repo / "boards.yaml").resolve()
     assert TEMPLATES_DIR.resolve() == (repo / "firmware_templates").resolve()
-    assert sorted(p.name for p in TEMPLATES_DIR.glob("*/*.j2")) == ["model_data.cc.j2", "model_data.h.j2"]
+    # every template sits two levels down, where the package-data glob `firmware_templates/*/*` picks it up
+    files = {p.relative_to(TEMPLATES_DIR) for p in TEMPLATES_DIR.rglob("*") if p.is_file()}
+    assert files == {p.relative_to(TEMPLATES_DIR) for p in TEMPLATES_DIR.glob("*/*")}
+    assert {"c_array/model_data.h.j2", "model_api/tinyml_model.cc.j2", "model_api/tinyml_ops.h.j2",
+            "arduino/library.properties.j2", "stm32/Makefile.j2", "qemu/verify_main.cc"} <= {str(f) for f in files}
     pyproject = tomllib.loads((repo / "pyproject.toml").read_text())
     assert MODELS_DIR.resolve() == (repo / "models").resolve() and SCALING_LAW_FILE.is_file()
     assert pyproject["tool"]["setuptools"]["package-data"]["tinyml_kit"] == [
