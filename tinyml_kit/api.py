@@ -134,9 +134,9 @@ def export_model(model: str | Path, out: Path, target: str = "c", labels: list[s
             write_arduino_library(src, sample, tmp / folder, board)
             zip_folder(tmp / folder, tmp / f"{folder}.zip")
         else:
-            from .toolchain import find_tflm_dir
+            from .toolchain import TFLM_DIR_ENV, find_tflm_dir
 
-            tree = find_tflm_dir(tflm_dir).tree if tflm_dir or os.environ.get("TINYML_TFLM_DIR") else None
+            tree = find_tflm_dir(tflm_dir).tree if tflm_dir or os.environ.get(TFLM_DIR_ENV) else None
             write_stm32_project(src, sample, tmp / folder, board, tree)
     return [Path(out).absolute() / item for item in items]
 
