@@ -273,6 +273,77 @@ def check(target, data, as_json):
 
 
 @main.command()
+@click.argument("target", type=click.Path())
+@click.option("--board", "board_id", help="Board to check the fit against (default for a run: its board).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print the per-layer table as CSV.")
+def analyze(target, board_id, as_json, as_csv):
+    """Per-layer flash, MACs and TFLM memory plan of RUN_DIR's model or any int8 MODEL.tflite: the measured
+    totals, the op where the RAM peak occurs and, with a board, whether it fits and by how much."""
+    from .analyze import CSV_COLUMNS, analyze_target
+
+    if as_json and as_csv:
+        raise UserError("give --json or --csv, not both")
+    r = analyze_target(target, board_id)
+    if as_json:
+        _print_json(r)
+    elif as_csv:
+        import csv
+
+        writer = csv.DictWriter(sys.stdout, CSV_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        for row in r["layers"]:
+            writer.writerow({**row, "output_shape": "x".join(map(str, row["output_shape"]))})
+    else:
+        _print_analysis(r)
+    if r.get("fits") is False:
+        sys.exit(1)
+
+
+def _print_analysis(r: dict) -> None:
+    import shutil
+
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{r['model']}: per-layer plan (op i runs at step i; live = planned buffers in use)")
+    for col in ("#", "op", "output", "params", "MACs", "weights B", "act B", "lifetime", "offset", "live B",
+                "high-water B", "tensor"):
+        table.add_column(col, justify="left" if col in ("op", "output", "tensor", "lifetime") else "right",
+                         no_wrap=col != "tensor", overflow="ellipsis")
+    for row in r["layers"]:
+        peak = row["index"] == r["peak_layer"]
+        table.add_row(str(row["index"]), row["op"], "x".join(map(str, row["output_shape"][1:])), f"{row['params']:,}",
+                      f"{row['macs']:,}", f"{row['weight_bytes']:,}", f"{row['activation_bytes']:,}",
+                      f"{row['output_first_op']}-{row['output_last_op']}", f"{row['output_offset']:,}",
+                      f"{row['live_bytes']:,}", f"{row['high_water_bytes']:,}" + (" PEAK" if peak else ""),
+                      row["name"].split(";")[0][-40:], style="bold red" if peak else None)
+    console = Console(width=shutil.get_terminal_size((160, 24)).columns)
+    console.print(table)
+    lines = [
+        f"flash {r['flash_bytes']:,} B = weights {r['weights_bytes']:,} + graph, names and quantization "
+        f"{r['structure_bytes']:,}; {r['params']:,} stored params, {r['macs']:,} MACs, {r['op_count']} ops",
+        f"arena {r['arena_bytes']:,} B measured on TFLM = planned activations {r['arena_head_bytes']:,} + "
+        f"persistent {r['arena_tail_bytes']:,} ({r['arena_alloc_bytes']:,} with headroom); input "
+        f"{r['input_bytes']:,} B, output {r['output_bytes']:,} B",
+        f"RAM peak at op {r['peak_layer']} ({r['peak_op']}): " + ", ".join(
+            f"{t['bytes']:,} B @ {t['offset']:,}" for t in r["peak_tensors"]) + " live",
+    ]
+    if not r["plan_matches_tflm"]:
+        lines.append(f"note: the replayed plan's head ({r['plan_head_bytes']:,} B) differs from TFLM's "
+                     f"({r['arena_head_bytes']:,} B): a kernel's scratch buffers are not modelled; totals are TFLM's")
+    if "fits" in r:
+        lines.append(
+            f"{'FITS' if r['fits'] else 'DOES NOT FIT'} {r['board']}: flash {r['flash_bytes']:,} / "
+            f"{r['flash_budget_bytes']:,} B (linked {r['flash_linked_bytes']:,} - reserve {r['flash_reserve_bytes']:,}), "
+            f"margin {r['flash_margin_bytes']:,} B ({r['flash_margin_percent']:.1f} %); arena "
+            f"{r['arena_alloc_bytes']:,} / {r['arena_budget_bytes']:,} B (linked {r['ram_linked_bytes']:,} - reserve "
+            f"{r['ram_reserve_bytes']:,}), margin {r['ram_margin_bytes']:,} B ({r['ram_margin_percent']:.1f} %)")
+    for line in lines:
+        console.print(line, highlight=False, soft_wrap=True)
+
+
+@main.command()
 @click.option("--board", default=DEFAULT_BOARD, show_default=True, help="Board id (see `tinyml-kit boards`).")
 @click.option("--max-flash", help="Model flash limit, e.g. 256KB (default: the board's budget).")
 @click.option("--max-ram", help="Arena limit, e.g. 96KB (default: the board's budget).")

@@ -13,6 +13,9 @@ from .builders.phinet import PhiNetPlan
 from .costs import same_out
 
 
+DTYPE_BYTES = {"int8": 1, "uint8": 1, "bool": 1, "int16": 2, "float16": 2, "int32": 4, "float32": 4, "int64": 8}
+
+
 @dataclass
 class Tensor:
     name: str
@@ -33,6 +36,10 @@ class Tensor:
         for d in self.shape:
             n *= d
         return n
+
+    @property
+    def nbytes(self) -> int:
+        return self.elements * DTYPE_BYTES.get(self.dtype, 4)
 
 
 @dataclass

@@ -5,12 +5,16 @@ Uses the flatbuffer schema bundled with the tflite-micro package, so `inspect` a
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import UserError
 
-_TYPE_NAMES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 7: "int16", 9: "int8"}
+if TYPE_CHECKING:
+    from .graph import Graph
+
+_TYPE_NAMES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 6: "bool", 7: "int16", 9: "int8"}
 
 
 @dataclass
@@ -83,6 +87,46 @@ def read_model(data: bytes, name: str = "model") -> ModelInfo:
         raise
     except Exception as e:
         raise UserError(f"{name} is a corrupt TFLite flatbuffer ({type(e).__name__}): re-export it") from None
+
+
+def read_graph(data: bytes, name: str = "model") -> "Graph":
+    """The whole first subgraph as a `graph.Graph` (tensors with shapes, dtypes and constant payloads, ops in
+    execution order), so TFLM's memory plan can be replayed on any .tflite, not only on a predicted PhiNet."""
+    from .graph import Graph, Op, Tensor
+
+    read_model(data, name)    # a clear error for anything that is not a readable flatbuffer
+    schema = _schema()
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(data, 0))
+    sub, names = model.subgraphs[0], _op_names()
+    if len(sub.inputs) != 1 or len(sub.outputs) != 1:
+        raise UserError(f"{name} has {len(sub.inputs)} inputs and {len(sub.outputs)} outputs: tinyml-kit analyzes "
+                        f"single-input, single-output classifiers")
+    owner: dict[int, str] = {}
+    tensors = []
+    for t in sub.tensors:
+        tname = t.name.decode() if isinstance(t.name, bytes) else str(t.name)
+        payload = model.buffers[t.buffer].data if t.buffer < len(model.buffers) else None
+        size = 0 if payload is None else len(payload)
+        shared = owner.get(t.buffer, "") if size else ""
+        if size and not shared:
+            owner[t.buffer] = tname
+        q = t.quantization
+        channels = len(q.scale) if q is not None and q.scale is not None else 0
+        tensors.append(Tensor(tname, tuple(int(d) for d in (t.shape if t.shape is not None else [])),
+                              _TYPE_NAMES.get(t.type, f"type{t.type}"), 0 if shared else size, channels,
+                              q.quantizedDimension if q is not None else 0, shared))
+    ops = []
+    for op in sub.operators or []:
+        code = model.operatorCodes[op.opcodeIndex]
+        kind = names.get(max(code.builtinCode, code.deprecatedBuiltinCode), "CUSTOM")
+        inputs = tuple(int(i) for i in (op.inputs if op.inputs is not None else []) if i >= 0)
+        outputs = tuple(int(i) for i in (op.outputs if op.outputs is not None else []) if i >= 0)
+        options = op.builtinOptions
+        stride = int(getattr(options, "strideH", 1) or 1)
+        kernel = tensors[inputs[1]].shape[1] if kind in ("CONV_2D", "DEPTHWISE_CONV_2D") and len(inputs) > 1 else \
+            int(getattr(options, "filterHeight", 1) or 1)
+        ops.append(Op(kind, inputs, outputs, stride, kernel))
+    return Graph(name, tensors, ops, input=int(sub.inputs[0]), output=int(sub.outputs[0]))
 
 
 def read_model_file(path: str | Path) -> tuple[bytes, ModelInfo]:

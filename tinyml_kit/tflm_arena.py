@@ -59,10 +59,32 @@ def _up(n: int, align: int) -> int:
 
 
 def arena_bytes(graph: Graph) -> ArenaUsage:
-    scratch = _scratch_requests(graph)
-    tail = _tail_bytes(graph, len(scratch))
-    head = _greedy_peak(_planned_buffers(graph, scratch))
+    plan = memory_plan(graph)
+    tail = _tail_bytes(graph, sum(1 for b in plan if b.tensor is None))
+    head = max((b.offset + b.size for b in plan), default=0)
     return ArenaUsage(head + tail, head, tail)
+
+
+@dataclass
+class PlannedBuffer:
+    """One buffer of the arena's head: a non-constant tensor or a kernel's scratch buffer. Op i runs at scope
+    i + 1; the subgraph input is live from scope 0."""
+    size: int                   # bytes, rounded up to 16 as TFLM does
+    first: int                  # first scope it is live in
+    last: int                   # last scope it is live in
+    tensor: int | None = None   # graph tensor index; None for a scratch buffer
+    op: int | None = None       # for a scratch buffer, the op that asked for it
+    offset: int = 0             # where the greedy planner put it, from the start of the arena
+
+    def live_at(self, scope: int) -> bool:
+        return self.first <= scope <= self.last
+
+
+def memory_plan(graph: Graph) -> list[PlannedBuffer]:
+    """TFLM's plan of the arena's head for `graph`: every planned buffer with its lifetime and offset."""
+    buffers = _planned_buffers(graph, _scratch_requests(graph))
+    _greedy_place(buffers)
+    return buffers
 
 
 def _scratch_requests(graph: Graph) -> list[tuple[int, int]]:
@@ -108,9 +130,8 @@ def _tail_bytes(graph: Graph, scratch_count: int) -> int:
     return used
 
 
-def _planned_buffers(graph: Graph, scratch: list[tuple[int, int]]) -> list[tuple[int, int, int]]:
-    """(bytes, first scope, last scope) for each planned buffer, in TFLM's id order (tensors by index, then
-    scratch requests). Op i runs at scope i + 1; the subgraph input is live from scope 0."""
+def _planned_buffers(graph: Graph, scratch: list[tuple[int, int]]) -> list[PlannedBuffer]:
+    """The planned buffers in TFLM's id order: tensors by index, then scratch requests."""
     n_ops = len(graph.ops)
     first: dict[int, int] = {graph.input: 0}
     last: dict[int, int] = {graph.input: 0}
@@ -121,26 +142,24 @@ def _planned_buffers(graph: Graph, scratch: list[tuple[int, int]]) -> list[tuple
             last[t] = i + 1
     first.setdefault(graph.output, n_ops)
     last[graph.output] = n_ops
-    buffers = [(_up(t.elements, 16), first[i], last[i]) for i, t in enumerate(graph.tensors)
-               if not t.is_constant]      # int8: a byte per element
-    return buffers + [(_up(size, 16), i + 1, i + 1) for size, i in scratch]
+    buffers = [PlannedBuffer(_up(t.nbytes, 16), first[i], last[i], tensor=i) for i, t in enumerate(graph.tensors)
+               if not t.is_constant and i in first]
+    return buffers + [PlannedBuffer(_up(size, 16), i + 1, i + 1, op=i) for size, i in scratch]
 
 
-def _greedy_peak(buffers: list[tuple[int, int, int]]) -> int:
+def _greedy_place(buffers: list[PlannedBuffer]) -> None:
     """TFLM's GreedyMemoryPlanner: largest first (equal sizes: higher id first), each at the lowest offset where
-    it overlaps no placed buffer alive at the same time; the head is the highest end."""
-    order = sorted(range(len(buffers)), key=lambda i: (-buffers[i][0], -i))
-    placed: list[tuple[int, int, int, int]] = []   # offset, size, first, last; kept sorted by offset
-    peak = 0
+    it overlaps no placed buffer alive at the same time."""
+    order = sorted(range(len(buffers)), key=lambda i: (-buffers[i].size, -i))
+    placed: list[PlannedBuffer] = []   # kept sorted by offset
     for i in order:
-        size, first, last = buffers[i]
+        b = buffers[i]
         offset = 0
-        for o, s, f, la in placed:
-            if f > last or first > la:
+        for p in placed:
+            if p.first > b.last or b.first > p.last:
                 continue
-            if o - offset >= size:
+            if p.offset - offset >= b.size:
                 break
-            offset = max(offset, o + s)
-        insort(placed, (offset, size, first, last), key=lambda p: p[0])
-        peak = max(peak, offset + size)
-    return peak
+            offset = max(offset, p.offset + p.size)
+        b.offset = offset
+        insort(placed, b, key=lambda p: p.offset)
