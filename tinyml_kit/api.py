@@ -55,39 +55,10 @@ def inspect_tflite(path: str | Path) -> dict:
 def check_target(target: str | Path, data: str | None = None, log: Log = print) -> dict:
     """Evaluate a run directory (on its own validation split unless `data` is given) or a .tflite."""
     from .check import evaluate
-    from .data import load_dataset
-    from .runs import load_keras_model, read_report, run_split
-    from .tflite_info import read_model_file, require_int8
+    from .runs import load_target
 
-    target = Path(target)
-    keras_model = None
-    if target.is_dir():
-        report = read_report(target)
-        flatbuffer, info = read_model_file(target / "model.tflite")
-        require_int8(info, str(target / "model.tflite"))
-        shape = tuple(info.inputs[0].shape[1:])
-        if data is None:
-            val = run_split(report, shape, log).val
-        else:
-            val = load_dataset(data, shape)
-            if val.class_names != report["data"]["classes"]:
-                raise UserError(f"{data} has classes {val.class_names} but the run was trained on "
-                                f"{report['data']['classes']}: pass data with the same classes")
-        keras_path = target / "model.keras"
-        if keras_path.is_file():
-            keras_model = load_keras_model(keras_path)
-        name = str(target / "model.tflite")
-    else:
-        if not target.exists():
-            raise UserError(f"{target} not found: pass a run directory or a .tflite file")
-        flatbuffer, info = read_model_file(target)
-        require_int8(info, str(target))
-        val = load_dataset(data, tuple(info.inputs[0].shape[1:])) if data else None
-        name = str(target)
-    if val is not None and len(val.class_names) > info.outputs[0].shape[-1]:
-        raise UserError(f"data has {len(val.class_names)} classes but the model outputs "
-                        f"{info.outputs[0].shape[-1]}: pass the data the model was trained for")
-    return evaluate(flatbuffer, val, keras_model=keras_model, name=name, log=log)
+    t = load_target(target, data, log)
+    return evaluate(t.flatbuffer, t.val, keras_model=t.keras_model, name=t.name, log=log)
 
 
 EXPORT_TARGETS = ("c", "arduino", "stm32")

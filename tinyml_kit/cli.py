@@ -344,6 +344,49 @@ def _print_analysis(r: dict) -> None:
 
 
 @main.command()
+@click.argument("target", type=click.Path())
+@click.option("--data", help="Images to validate on (default for a run: its validation split).")
+@click.option("--random-inputs", is_flag=True, help="Without data: compare the runtimes on random pixels "
+              "(no accuracy).")
+@click.option("--no-onnx", is_flag=True, help="Skip the ONNX Runtime check of the float model.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def validate(target, data, random_inputs, no_onnx, as_json):
+    """The same inputs through Keras (float), ONNX Runtime, LiteRT and TFLM (int8): accuracy, macro P/R/F1 and
+    confusion matrix per runtime; rmse, mae, l2r, cos and top-1 agreement per pair of runtimes."""
+    from .validate import validate_target
+
+    r = validate_target(target, data, random_inputs, onnx=not no_onnx, log=_log)
+    if as_json:
+        _print_json(r)
+    else:
+        _print_validation(r)
+    _require_same_outputs(r)
+
+
+def _print_validation(r: dict) -> None:
+    source = "RANDOM INPUTS (no accuracy)" if r["random_inputs"] else r["data"]
+    click.echo(f"{r['model']}: {r['images']} images from {source}")
+    if not r["random_inputs"]:
+        click.echo(f"{'runtime':>10} {'kind':>8} {'acc':>8} {'macro P':>8} {'macro R':>8} {'macro F1':>8}")
+        for name, m in r["runtimes"].items():
+            click.echo(f"{name:>10} {m['kind']:>8} {m['accuracy']:8.4f} {m['macro_precision']:8.4f} "
+                       f"{m['macro_recall']:8.4f} {m['macro_f1']:8.4f}")
+    for name, why in r["skipped"].items():
+        click.echo(f"{name:>10}: skipped, {why}")
+    click.echo(f"{'pair':>18} {'rmse':>10} {'mae':>10} {'l2r':>10} {'cos':>8} {'top-1 agr':>9} {'max diff':>10}")
+    for p in r["pairs"]:
+        label = f"{p['a']} vs {p['b']}" + (" *" if p["cross"] else "")
+        click.echo(f"{label:>18} {p['rmse']:10.3g} {p['mae']:10.3g} {p['l2r']:10.3g} {p['cos']:8.5f} "
+                   f"{p['agreement']:9.2%} {p['max_abs_diff']:10.3g}")
+    click.echo("(* cross rows: int8 outputs, dequantized, against the float model's)")
+    if not r["random_inputs"]:
+        deployed = r["runtimes"]["tflm"]
+        click.echo(f"TFLM confusion matrix, rows = true class {r['class_names']}")
+        for row in deployed["confusion_matrix"]:
+            click.echo("  " + " ".join(f"{v:4d}" for v in row))
+
+
+@main.command()
 @click.option("--board", default=DEFAULT_BOARD, show_default=True, help="Board id (see `tinyml-kit boards`).")
 @click.option("--max-flash", help="Model flash limit, e.g. 256KB (default: the board's budget).")
 @click.option("--max-ram", help="Arena limit, e.g. 96KB (default: the board's budget).")
@@ -432,20 +475,31 @@ def scaling_law(plot, as_json):
 
 @main.command()
 @click.argument("model", type=click.Path())
-@click.option("--target", type=click.Choice(["c", "arduino", "stm32"]), default="c", show_default=True,
-              help="c: model data + C++ model API; arduino: library folder + .zip; stm32: Makefile project.")
+@click.option("--format", "format_", type=click.Choice(["tflite", "onnx"]), default="tflite", show_default=True,
+              help="tflite: the int8 model for --target; onnx: the float model as <name>.onnx (tf2onnx).")
+@click.option("--target", type=click.Choice(["c", "arduino", "stm32"]),
+              help="For tflite. c (default): model data + C++ model API; arduino: library folder + .zip; "
+              "stm32: Makefile project.")
 @click.option("--out", default=".", show_default=True, help="Directory to write into (created if missing).")
 @click.option("--labels", help="Comma-separated class labels (default: from a run's report.json, else class0..).")
 @click.option("--name", default="model", show_default=True,
-              help="C symbol prefix; names the library (tinyml_<name>) and the project.")
+              help="C symbol prefix; names the library (tinyml_<name>), the project and the .onnx file.")
 @click.option("--board", "board_id", help="Board whose core flags the STM32 Makefile uses (default: the run's).")
 @click.option("--tflm-dir", help="For stm32: " + _TFLM_DIR_HELP + " Sets the Makefile's TFLM_DIR.")
-def export(model, target, out, labels, name, board_id, tflm_dir):
-    """Export RUN_DIR's model (or MODEL.tflite) as aligned C sources, an Arduino library or an STM32 project."""
+def export(model, format_, target, out, labels, name, board_id, tflm_dir):
+    """Export RUN_DIR's model (or MODEL.tflite) as aligned C sources, an Arduino library or an STM32 project, or
+    its float model as ONNX."""
+    if format_ == "onnx":
+        from .onnx_export import export_onnx
+
+        if target or labels or board_id or tflm_dir:
+            raise UserError("--format onnx writes the float model only: drop --target, --labels, --board and --tflm-dir")
+        click.echo(export_onnx(model, Path(out), name, log=_log))
+        return
     from .api import export_model
 
-    for path in export_model(model, Path(out), target, labels.split(",") if labels else None, name, board_id,
-                             tflm_dir, log=_log):
+    for path in export_model(model, Path(out), target or "c", labels.split(",") if labels else None, name,
+                             board_id, tflm_dir, log=_log):
         click.echo(path)
 
 

@@ -3,6 +3,7 @@ whole. `fit` writes one, `compress` reads one and writes another, `check` and `e
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from .data import Split
@@ -49,3 +50,53 @@ def write_run(tmp: Path, model, flatbuffer: bytes, class_names: list[str], check
     write_c_sources(flatbuffer, read_model(flatbuffer), tmp, class_names, checked["arena_bytes"],
                     checked["arena_alloc_bytes"], source="model.tflite")
     (tmp / "report.json").write_text(json.dumps(report, indent=2))
+
+
+@dataclass
+class Target:
+    """What `check`, `validate` and `report` work on: an int8 model, its data and, for a run, its float model."""
+    flatbuffer: bytes
+    info: object                 # tflite_info.ModelInfo
+    name: str
+    val: object | None           # data.Dataset, or None when no data was given for a bare .tflite
+    keras_model: object | None = None
+    report: dict | None = None
+    run_dir: Path | None = None
+
+
+def load_target(target: str | Path, data: str | None = None, log: Log = print, strict_shape: bool = False) -> Target:
+    """A run directory (validated on its own split unless `data` is given) or a bare .tflite (on `data`, if any).
+    `strict_shape` refuses an .npz whose images are not the model's input size instead of resizing them."""
+    from .data import load_dataset
+    from .tflite_info import read_model_file, require_int8
+
+    target = Path(target)
+    if target.is_dir():
+        report = read_report(target)
+        flatbuffer, info = read_model_file(target / "model.tflite")
+        name = str(target / "model.tflite")
+    elif not target.exists():
+        raise UserError(f"{target} not found: pass a run directory or a .tflite file")
+    else:
+        report, (flatbuffer, info), name = None, read_model_file(target), str(target)
+    require_int8(info, name)
+    shape = tuple(info.inputs[0].shape[1:])
+    if data is not None:
+        if strict_shape and str(data).lower().endswith(".npz"):
+            own = load_dataset(data).input_shape
+            if tuple(own) != shape:
+                raise UserError(f"{data} holds {'x'.join(map(str, own))} images but the model takes "
+                                f"{'x'.join(map(str, shape))}: pass data of the model's input size")
+        val = load_dataset(data, shape)
+        if report is not None and val.class_names != report["data"]["classes"]:
+            raise UserError(f"{data} has classes {val.class_names} but the run was trained on "
+                            f"{report['data']['classes']}: pass data with the same classes")
+    else:
+        val = run_split(report, shape, log).val if report is not None else None
+    if val is not None and len(val.class_names) > info.outputs[0].shape[-1]:
+        raise UserError(f"data has {len(val.class_names)} classes but the model outputs "
+                        f"{info.outputs[0].shape[-1]}: pass the data the model was trained for")
+    keras_model = None
+    if target.is_dir() and (target / "model.keras").is_file():
+        keras_model = load_keras_model(target / "model.keras")
+    return Target(flatbuffer, info, name, val, keras_model, report, target if target.is_dir() else None)
