@@ -18,7 +18,8 @@ def test_fit_then_check(tmp_path):
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert {p.name for p in out.iterdir()} == {"model.keras", "model.tflite", "model_data.h", "model_data.cc",
-                                               "report.json"}
+                                               "report.json", "report.html"}
+    assert report["report"]["plan_matches_tflm"] and report["report"]["onnx_max_abs_diff"] <= 1e-4
     assert report["flash_bytes"] == (out / "model.tflite").stat().st_size <= report["flash_budget_bytes"] == 48000
     assert report["arena_alloc_bytes"] <= report["arena_budget_bytes"] == 24000
     assert report["arena_bytes"] > 0 and report["fits_all"] and report["litert_equals_tflm"]

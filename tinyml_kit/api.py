@@ -158,6 +158,7 @@ def compress_run(run_dir: str | Path, options, out: str | Path | None = None, lo
     from .compress import compress, resolve_teacher
     from .costs import model_costs
     from .quantize import calibration_images
+    from .report import write_report
     from .runs import load_keras_model, read_report, run_split, write_run
     from .staging import prepare_output, staged_output
 
@@ -189,6 +190,7 @@ def compress_run(run_dir: str | Path, options, out: str | Path | None = None, lo
            "compressed_from": str(run_dir.absolute()), "before": {k: report.get(k) for k in keys},
            "timings": {"total_s": round(time.perf_counter() - start, 2)}, "run_dir": str(out)}
     with staged_output(out) as tmp:
+        new["report"] = write_report(tmp, new, c.model, c.flatbuffer, parts, log)
         write_run(tmp, c.model, c.flatbuffer, report["data"]["classes"], checked, new)
     before, after = new["before"], new
     log(f"{'FITS' if new['fits_all'] else 'DOES NOT FIT'} {report['board']['id']}: flash {before['flash_bytes']:,} -> "

@@ -203,6 +203,9 @@ def fit(board, data, arch, epochs, max_flash, max_ram, max_macs, max_latency_ms,
 
         report["verify"] = verify_run(report["run_dir"], tflm_dir=tflm_dir, log=_log)
         _print_verify(report["verify"], _log)
+        from .report import report_run
+
+        report_run(report["run_dir"], log=_log)   # again, with the Cortex-M4F results
     _finish_run(report, as_json)
     if verify_:
         _require_verified(report["verify"])
@@ -501,6 +504,16 @@ def export(model, format_, target, out, labels, name, board_id, tflm_dir):
     for path in export_model(model, Path(out), target or "c", labels.split(",") if labels else None, name,
                              board_id, tflm_dir, log=_log):
         click.echo(path)
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+def report(run_dir):
+    """Write RUN_DIR/report.html: budgets, per-layer memory, training, float vs int8 vs TFLM metrics, confusion
+    matrix, Grad-CAM and linear probes, in one self-contained page."""
+    from .report import report_run
+
+    click.echo(report_run(run_dir, log=_log))
 
 
 @main.command()

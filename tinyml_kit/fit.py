@@ -195,6 +195,7 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = "phinet
     from .costs import model_costs
     from .data import VAL_FRACTION, load_dataset, split
     from .quantize import calibration_images
+    from .report import write_report
     from .runs import write_run
     from .staging import prepare_output, staged_output
     from .train import train
@@ -286,14 +287,17 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = "phinet
         "versions": _versions(),
     }
     with staged_output(out) as tmp:
+        report["run_dir"] = str(out)
+        t = time.perf_counter()
+        report["report"] = write_report(tmp, report, model, flatbuffer, parts, log)
+        timings["report_s"] = time.perf_counter() - t
         timings["total_s"] = time.perf_counter() - start
         report["timings"] = {k: round(v, 2) for k, v in timings.items()}
-        report["run_dir"] = str(out)
         write_run(tmp, model, flatbuffer, dataset.class_names, checked, report)
     verdict = "FITS" if report["fits_all"] else "DOES NOT FIT"
     log(f"{verdict} {board.id}: flash {report['flash_bytes']:,}/{budget.flash_bytes:,} B, arena "
         f"{report['arena_alloc_bytes']:,}/{budget.arena_bytes:,} B (measured {report['arena_bytes']:,} + headroom); "
         f"float acc {report['float_accuracy']:.4f}, int8 acc {report['int8_accuracy']:.4f}, agreement "
         f"{report['agreement']:.4f}, LiteRT == TFLM: {report['litert_equals_tflm']}")
-    log(f"run directory: {out}")
+    log(f"run directory: {out} (report.html: budgets, memory plan, metrics, Grad-CAM, probes)")
     return report
