@@ -15,6 +15,7 @@ import numpy as np
 
 _BLOCK = re.compile(r"^(?:b|s)(\d+)_")
 PROBE_TRAIN_IMAGES = 2000
+_NOT_FEATURES = {"InputLayer", "Rescaling"}    # pixels, not features
 
 
 @dataclass
@@ -40,7 +41,7 @@ def block_outputs(model) -> list[tuple[str, str]]:
     stem = None
     for layer in model.layers:
         shape = layer.output_shape if not isinstance(layer.output_shape, list) else layer.output_shape[0]
-        if len(shape) != 4 or type(layer).__name__ == "InputLayer":
+        if len(shape) != 4 or type(layer).__name__ in _NOT_FEATURES:
             continue
         m = _BLOCK.match(layer.name)
         if m:
@@ -55,7 +56,7 @@ def gradcam_layer(model) -> str:
     last = None
     for layer in model.layers:
         shape = layer.output_shape if not isinstance(layer.output_shape, list) else layer.output_shape[0]
-        if len(shape) == 4 and shape[1] and shape[1] > 1 and type(layer).__name__ != "InputLayer":
+        if len(shape) == 4 and shape[1] and shape[1] > 1 and type(layer).__name__ not in _NOT_FEATURES:
             last = layer.name
     if last is None:
         raise ValueError("the model has no spatial feature map for Grad-CAM")

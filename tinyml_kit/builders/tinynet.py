@@ -21,10 +21,10 @@ def tinynet(width: float = 1.0, depth: int = 4, input_shape: tuple[int, int, int
         else:
             x = L.DepthwiseConv2D(3, strides=2, padding="same", use_bias=False,
                                   depthwise_initializer="he_normal", name=f"b{i}_dw")(x)
-            x = batch_norm()(x)
-            x = L.ReLU()(x)
+            x = batch_norm(f"b{i}_dw_bn")(x)
+            x = L.ReLU(name=f"b{i}_dw_act")(x)
             x = L.Conv2D(filters, 1, use_bias=False, kernel_initializer="he_normal", name=f"b{i}_pw")(x)
-        x = batch_norm()(x)
-        x = L.ReLU()(x)
+        x = batch_norm(f"b{i}_bn")(x)
+        x = L.ReLU(name=f"b{i}_act")(x)
     x = classifier_head(x, classes)
     return keras().Model(inputs, x, name=f"tinynet_w{width:g}_d{depth}")
