@@ -1,0 +1,71 @@
+"""Benchmark analyze, validate and report on the quick-start run.
+
+Prints and writes bench/results/report_default.json: the per-layer analysis's totals against the measured file
+and TFLM arena, the RAM peak and the board margins; validate's per-runtime accuracies and per-pair metrics
+(TFLM vs LiteRT, int8 vs float, ONNX vs Keras); the linear probes; and how long each step and `report` take.
+
+    .venv/bin/python bench/report_default.py [--run RUN_DIR]
+
+Without --run it fits the default (digits, nano33-ble-sense) into a temporary directory first (~2 min).
+"""
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tinyml_kit.analyze import analyze_target
+from tinyml_kit.fit import fit
+from tinyml_kit.report import report_run
+from tinyml_kit.validate import validate_target
+
+RESULT = Path(__file__).parent / "results" / "report_default.json"
+
+
+def _timed(fn, *args, **kw):
+    start = time.perf_counter()
+    value = fn(*args, **kw)
+    return value, round(time.perf_counter() - start, 2)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", type=Path, help="An existing run directory (default: fit the default one).")
+    args = parser.parse_args()
+    log = lambda m: print(m, file=sys.stderr)  # noqa: E731
+    with tempfile.TemporaryDirectory() as tmp:
+        run_dir = args.run or Path(tmp) / "run"
+        if args.run is None:
+            fit(out=run_dir, log=log)
+        analysis, analyze_s = _timed(analyze_target, run_dir)
+        validation, validate_s = _timed(validate_target, run_dir, log=log)
+        html, report_s = _timed(report_run, run_dir, log=log)
+        run_report = json.loads((run_dir / "report.json").read_text())
+        html_bytes = html.stat().st_size
+    peak = analysis["layers"][analysis["peak_layer"]]
+    result = {
+        "command": "tinyml-kit analyze RUN_DIR; tinyml-kit validate RUN_DIR; tinyml-kit report RUN_DIR",
+        "run": str(args.run or "fit defaults"),
+        "analysis": {k: v for k, v in analysis.items() if k not in ("layers", "peak_tensors")},
+        "peak": {"op": peak["op"], "name": peak["name"], "live_bytes": peak["live_bytes"],
+                 "tensors": analysis["peak_tensors"]},
+        "totals_match": {"flash": analysis["flash_bytes"] == run_report["flash_bytes"],
+                         "arena": analysis["arena_bytes"] == run_report["arena_bytes"],
+                         "plan": analysis["plan_matches_tflm"], "macs": analysis["macs"] == run_report["macs"]},
+        "validation": {"images": validation["images"],
+                       "accuracy": {k: v["accuracy"] for k, v in validation["runtimes"].items()},
+                       "macro_f1": {k: v["macro_f1"] for k, v in validation["runtimes"].items()},
+                       "pairs": validation["pairs"]},
+        "probes": run_report.get("report", {}).get("probes"),
+        "report_html_bytes": html_bytes,
+        "timings_s": {"analyze": analyze_s, "validate": validate_s, "report": report_s},
+    }
+    RESULT.parent.mkdir(exist_ok=True)
+    RESULT.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
