@@ -11,13 +11,12 @@ Without --run it fits the default (digits, nano33-ble-sense) into a temporary di
 
 import argparse
 import json
-import sys
-import tempfile
 import time
 from pathlib import Path
 
+from default_run import default_run, log
+
 from tinyml_kit.analyze import analyze_target
-from tinyml_kit.fit import fit
 from tinyml_kit.report import report_run
 from tinyml_kit.validate import validate_target
 
@@ -34,11 +33,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", type=Path, help="An existing run directory (default: fit the default one).")
     args = parser.parse_args()
-    log = lambda m: print(m, file=sys.stderr)  # noqa: E731
-    with tempfile.TemporaryDirectory() as tmp:
-        run_dir = args.run or Path(tmp) / "run"
-        if args.run is None:
-            fit(out=run_dir, log=log)
+    with default_run(args.run) as run_dir:
         analysis, analyze_s = _timed(analyze_target, run_dir)
         validation, validate_s = _timed(validate_target, run_dir, log=log)
         html, report_s = _timed(report_run, run_dir, log=log)

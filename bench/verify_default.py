@@ -12,12 +12,11 @@ Without --run it fits the default (digits, nano33-ble-sense) into a temporary di
 
 import argparse
 import json
-import sys
-import tempfile
 import time
 from pathlib import Path
 
-from tinyml_kit.fit import fit
+from default_run import default_run, log
+
 from tinyml_kit.verify import verify_run
 
 RESULT = Path(__file__).parent / "results" / "verify_default.json"
@@ -39,11 +38,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=20)
     parser.add_argument("--tflm-dir", default=str(DEFAULT_TFLM))
     args = parser.parse_args()
-    log = lambda m: print(m, file=sys.stderr)  # noqa: E731
-    with tempfile.TemporaryDirectory() as tmp:
-        run_dir = args.run or Path(tmp) / "run"
-        if args.run is None:
-            fit(out=run_dir, log=log)
+    with default_run(args.run) as run_dir:
         rows = _verify_both(run_dir, args.images, args.tflm_dir, log)
     result = {"command": "tinyml-kit verify RUN_DIR --kernels ref|cmsis_nn", "run": str(args.run or "fit defaults"),
               **rows}

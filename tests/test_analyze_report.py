@@ -84,12 +84,16 @@ def _up16(n: int) -> int:
     return -(-n // 16) * 16
 
 
+def run_json(*args) -> dict:
+    result = run(*args, "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
 @pytest.mark.slow
 def test_analyze_run_totals_match_measurements_and_board(small_run):
     out, report = small_run
-    result = run("analyze", out, "--json")
-    assert result.exit_code == 0, result.output
-    r = json.loads(result.stdout)
+    r = run_json("analyze", out)
     _check_plan_consistency(r, out / "model.tflite")
     assert r["flash_bytes"] == report["flash_bytes"] and r["arena_bytes"] == report["arena_bytes"]
     assert r["macs"] == report["macs"]        # the same MAC count as the Keras model's
@@ -114,16 +118,13 @@ def test_analyze_run_totals_match_measurements_and_board(small_run):
 
 @pytest.mark.slow
 def test_analyze_foreign_tflite(foreign_tflite):
-    result = run("analyze", foreign_tflite, "--json")
-    assert result.exit_code == 0, result.output
-    r = json.loads(result.stdout)
+    r = run_json("analyze", foreign_tflite)
     _check_plan_consistency(r, foreign_tflite)
     assert {"MAX_POOL_2D", "CONCATENATION", "AVERAGE_POOL_2D", "FULLY_CONNECTED", "SOFTMAX"} <= set(r["ops"])
     assert "fits" not in r     # no board, no verdict
     # conv 22x22x8 over 3x3x3, conv 11x11x8 over 3x3x8, dense 5*5*16 -> 16 and 16 -> 4
     assert r["macs"] == 22 * 22 * 8 * 27 + 11 * 11 * 8 * 72 + 400 * 16 + 16 * 4
-    tight = run("analyze", foreign_tflite, "--board", "nano33-ble-sense", "--json")
-    assert tight.exit_code == 0 and json.loads(tight.stdout)["fits"]
+    assert run_json("analyze", foreign_tflite, "--board", "nano33-ble-sense")["fits"]
 
 
 def test_analyze_bad_input(tmp_path, float_tflite, tiny_model):
@@ -139,9 +140,7 @@ def test_analyze_bad_input(tmp_path, float_tflite, tiny_model):
 @pytest.mark.slow
 def test_validate_run_across_runtimes(small_run):
     out, report = small_run
-    result = run("validate", out, "--json")
-    assert result.exit_code == 0, result.output
-    r = json.loads(result.stdout)
+    r = run_json("validate", out)
     assert not r["random_inputs"] and set(r["runtimes"]) == {"keras", "onnx", "litert", "tflm"}
     pairs = {(p["a"], p["b"]): p for p in r["pairs"]}
     same = pairs[("tflm", "litert")]
@@ -177,9 +176,7 @@ def test_validate_refuses_missing_or_mismatched_data(tiny_model, digits_npz, tmp
     assert_one_line_error(run("validate", model, "--data", digits_npz), "8x8x1 images", "16x16x1")
     same_size = tmp_path / "16px.npz"
     np.savez(same_size, x=np.zeros((6, 16, 16, 1), np.uint8), y=np.array([0, 1, 2, 0, 1, 2]))
-    ok = run("validate", model, "--data", same_size, "--json")
-    assert ok.exit_code == 0, ok.output
-    assert json.loads(ok.stdout)["skipped"]["onnx"].startswith("no float model")
+    assert run_json("validate", model, "--data", same_size)["skipped"]["onnx"].startswith("no float model")
 
 
 @pytest.mark.slow

@@ -1,0 +1,23 @@
+"""The run directory a bench script measures: the one given with --run, or the quick-start fit made into a
+temporary directory (~2 min)."""
+
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+@contextmanager
+def default_run(run: Path | None) -> Iterator[Path]:
+    from tinyml_kit.fit import fit
+
+    with tempfile.TemporaryDirectory() as tmp:
+        run_dir = run or Path(tmp) / "run"
+        if run is None:
+            fit(out=run_dir, log=log)
+        yield run_dir
