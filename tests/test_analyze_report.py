@@ -75,6 +75,9 @@ def _check_plan_consistency(r: dict, tflite_path) -> None:
         live = [b for b in plan if b.live_at(x["index"] + 1)]
         assert x["live_bytes"] == sum(b.size for b in live) <= x["high_water_bytes"]
         assert x["output_first_op"] == x["index"] <= x["output_last_op"]
+    assert sum(t["bytes"] for t in r["tensors"]) == sum(b.size for b in plan)
+    assert max(t["offset"] + t["bytes"] for t in r["tensors"]) == r["arena_head_bytes"]
+    assert min(t["first_op"] for t in r["tensors"]) == -1      # the input, live before the first op
     peak = layers[r["peak_layer"]]
     assert peak["live_bytes"] == max(x["live_bytes"] for x in layers)
     assert sum(t["bytes"] for t in r["peak_tensors"]) == peak["live_bytes"]

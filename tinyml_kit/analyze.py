@@ -106,6 +106,9 @@ def analyze_model(data: bytes, name: str = "model.tflite", board_id: str | None 
     plan_head = max((b.offset + b.size for b in plan), default=0)
     peak = max(rows, key=lambda r: (r.live_bytes, r.high_water_bytes))
     peak_scope = peak.index + 1
+    plan.sort(key=lambda b: (b.offset, b.first))
+    tensors = [{"name": graph.tensors[b.tensor].name if b.tensor is not None else f"scratch of op {b.op}",
+                "bytes": b.size, "offset": b.offset, "first_op": b.first - 1, "last_op": b.last - 1} for b in plan]
     weights = sum(t.data_bytes for t in graph.tensors)
     inp, out = graph.tensors[graph.input], graph.tensors[graph.output]
     result = {
@@ -128,10 +131,9 @@ def analyze_model(data: bytes, name: str = "model.tflite", board_id: str | None 
         "peak_layer": peak.index,
         "peak_op": peak.op,
         "peak_name": peak.name,
-        "peak_tensors": [{"name": graph.tensors[b.tensor].name if b.tensor is not None else f"scratch of op {b.op}",
-                          "bytes": b.size, "offset": b.offset, "first_op": b.first - 1, "last_op": b.last - 1}
-                         for b in sorted(plan, key=lambda b: b.offset) if b.live_at(peak_scope)],
+        "peak_tensors": [t for t, b in zip(tensors, plan) if b.live_at(peak_scope)],
         "layers": [r.to_dict() for r in rows],
+        "tensors": tensors,
     }
     if board is not None:
         result.update(board_fit(board, len(data), arena.total_bytes))
