@@ -24,10 +24,10 @@ def assert_one_line_error(result, *fragments):
         assert fragment in err, err
 
 
-def test_light_commands_do_not_import_tensorflow():
+def test_light_commands_do_not_import_tensorflow(tiny_model):
     code = ("import sys; from tinyml_kit.cli import main\n"
             "for args in (['--help'], ['boards'], ['boards', '--json'], ['solve'], ['solve', '--json'],\n"
-            "             ['solve', '--frontier'], ['scaling-law']):\n"
+            f"             ['solve', '--frontier'], ['scaling-law'], ['analyze', {str(tiny_model[1])!r}]):\n"
             "    try: main(args)\n"
             "    except SystemExit: pass\n"
             "assert 'tensorflow' not in sys.modules, 'tensorflow imported'")
