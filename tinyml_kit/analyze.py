@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .errors import UserError
 from .graph import Graph
+from .tflm_arena import PlannedBuffer, memory_plan
 
 # MACs are counted as `inspect --arch` counts them: convolutions, depthwise, fully connected and multiplies
 _MAC_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "MUL"}
@@ -54,10 +55,8 @@ def op_macs(graph: Graph, op) -> int:
     return 0
 
 
-def layer_rows(graph: Graph) -> list[LayerRow]:
-    from .tflm_arena import memory_plan
-
-    plan = memory_plan(graph)
+def layer_rows(graph: Graph, plan: list[PlannedBuffer]) -> list[LayerRow]:
+    """One row per op, read off TFLM's memory plan of `graph`."""
     by_tensor = {b.tensor: b for b in plan if b.tensor is not None}
     stored = {t.name: t.data_bytes for t in graph.tensors if t.data_bytes}
     counted: set[str] = set()
@@ -90,7 +89,6 @@ def analyze_model(data: bytes, name: str = "model.tflite", board_id: str | None 
     """Per-layer table, measured totals, the RAM peak and, with a board, the fit verdict."""
     from .tflite_info import read_graph, read_model, require_int8
     from .tflm import TflmModel
-    from .tflm_arena import memory_plan
 
     info = read_model(data, name)
     require_int8(info, name)
@@ -101,8 +99,8 @@ def analyze_model(data: bytes, name: str = "model.tflite", board_id: str | None 
         board = get_board(board_id)
     graph = read_graph(data, name)
     arena = TflmModel(data).arena()
-    rows = layer_rows(graph)
     plan = memory_plan(graph)
+    rows = layer_rows(graph, plan)
     plan_head = max((b.offset + b.size for b in plan), default=0)
     peak = max(rows, key=lambda r: (r.live_bytes, r.high_water_bytes))
     peak_scope = peak.index + 1
