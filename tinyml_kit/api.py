@@ -175,7 +175,7 @@ def compress_run(run_dir: str | Path, options, out: str | Path | None = None, lo
     teacher, teacher_info = resolve_teacher(options, model, parts, report["training"]["epochs"], batch, seed, log)
     c = compress(model, parts, calibration_images(parts.train.x, seed=seed), options, teacher=teacher,
                  batch_size=batch, seed=seed, log=log, distil_first=not options.trains)
-    checked = evaluate(c.flatbuffer, parts.val, keras_model=c.model, log=log)
+    checked = evaluate(c.flatbuffer, parts.val, keras_model=c.model, log=log, onnx=True)
     costs = model_costs(c.model)
     fits = {"flash": checked["flash_bytes"] <= report["flash_budget_bytes"],
             "arena": checked["arena_alloc_bytes"] <= report["arena_budget_bytes"],
@@ -190,7 +190,7 @@ def compress_run(run_dir: str | Path, options, out: str | Path | None = None, lo
            "compressed_from": str(run_dir.absolute()), "before": {k: report.get(k) for k in keys},
            "timings": {"total_s": round(time.perf_counter() - start, 2)}, "run_dir": str(out)}
     with staged_output(out) as tmp:
-        new["report"] = write_report(tmp, new, c.model, c.flatbuffer, parts, log)
+        new["report"] = write_report(tmp, new, c.model, c.flatbuffer, parts, log, checked["validation"])
         write_run(tmp, c.model, c.flatbuffer, report["data"]["classes"], checked, new)
     before, after = new["before"], new
     log(f"{'FITS' if new['fits_all'] else 'DOES NOT FIT'} {report['board']['id']}: flash {before['flash_bytes']:,} -> "

@@ -244,7 +244,7 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = "phinet
     timings["compress_s" if compression.trains else "quantize_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    checked = evaluate(flatbuffer, parts.val, keras_model=model, log=log)
+    checked = evaluate(flatbuffer, parts.val, keras_model=model, log=log, onnx=True)
     timings["check_s"] = time.perf_counter() - t
     fits = {
         "flash": checked["flash_bytes"] <= budget.flash_bytes,
@@ -289,7 +289,7 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = "phinet
     with staged_output(out) as tmp:
         report["run_dir"] = str(out)
         t = time.perf_counter()
-        report["report"] = write_report(tmp, report, model, flatbuffer, parts, log)
+        report["report"] = write_report(tmp, report, model, flatbuffer, parts, log, checked["validation"])
         timings["report_s"] = time.perf_counter() - t
         timings["total_s"] = time.perf_counter() - start
         report["timings"] = {k: round(v, 2) for k, v in timings.items()}

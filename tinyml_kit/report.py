@@ -80,9 +80,10 @@ def render_report(report: dict, analysis: dict, validation: dict, cam, probes, v
         gradcam_layer=cam.layer, verify=verify, version=__version__, run_dir=report.get("run_dir", ""))
 
 
-def write_report(dest: Path, report: dict, keras_model, flatbuffer: bytes, parts, log: Log = print) -> dict:
-    """Analyze, validate (with ONNX) and explain the run, and write `dest/report.html`. Returns the numbers
-    the page shows, for report.json."""
+def write_report(dest: Path, report: dict, keras_model, flatbuffer: bytes, parts, log: Log = print,
+                 validation: dict | None = None) -> dict:
+    """Analyze, validate (with ONNX; unless the caller already did) and explain the run, and write
+    `dest/report.html`. Returns the numbers the page shows, for report.json."""
     from .analyze import analyze_model
     from .explain import gradcam, linear_probes
     from .tflite_info import read_model
@@ -90,8 +91,9 @@ def write_report(dest: Path, report: dict, keras_model, flatbuffer: bytes, parts
 
     log("report: per-layer analysis, validation on Keras / ONNX / LiteRT / TFLM, Grad-CAM, linear probes ...")
     analysis = analyze_model(flatbuffer, "model.tflite")
-    validation = validate_model(flatbuffer, read_model(flatbuffer), parts.val, keras_model, "model.tflite",
-                                log=lambda _: None)
+    if validation is None:
+        validation = validate_model(flatbuffer, read_model(flatbuffer), parts.val, keras_model, "model.tflite",
+                                    log=lambda _: None)
     cam = gradcam(keras_model, parts.val.x, parts.val.y)
     probes = linear_probes(keras_model, parts.train.x, parts.train.y, parts.val.x, parts.val.y,
                            seed=report["data"]["seed"])

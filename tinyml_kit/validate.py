@@ -57,10 +57,8 @@ def validate_model(flatbuffer: bytes, info, val, keras_model=None, name: str = "
         if not random_inputs:
             raise UserError(f"no validation data for {name}: pass --data (digits, an image folder or an .npz), or "
                             f"--random-inputs to compare the runtimes on random pixels (no accuracy)")
-        log("=" * 100)
-        log(f"WARNING: RANDOM INPUTS. {RANDOM_IMAGES} random images, no labels: the runtimes are compared with each "
-            f"other, NO ACCURACY IS MEASURED")
-        log("=" * 100)
+        log(f"WARNING: RANDOM INPUTS, NO ACCURACY IS MEASURED: {RANDOM_IMAGES} random images without labels; the "
+            f"runtimes are only compared with each other")
         pixels = np.random.default_rng(seed).integers(0, 256, (RANDOM_IMAGES, *inp.shape[1:])).astype(np.float32)
         labels = None
         class_names = [f"class{i}" for i in range(outp.shape[-1])]
