@@ -1,6 +1,6 @@
-"""Read a .tflite flatbuffer without TensorFlow: ops, inputs, outputs, quantization.
+"""Read a .tflite flatbuffer without TensorFlow: ops, inputs, outputs, quantization, and the whole graph.
 
-Uses the flatbuffer schema bundled with the tflite-micro package, so `inspect` and `export` stay light.
+Uses the flatbuffer schema bundled with the tflite-micro package, so `inspect`, `export` and `analyze` stay light.
 """
 
 from dataclasses import dataclass
