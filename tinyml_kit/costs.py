@@ -63,6 +63,12 @@ def same_out(size: int, stride: int) -> int:
     return -(-size // stride)
 
 
+def output_shape(layer) -> tuple:
+    """A Keras layer's (first) output shape, batch dimension included."""
+    shape = layer.output_shape
+    return tuple(shape[0] if isinstance(shape, list) else shape)
+
+
 def model_costs(model) -> Costs:
     """Costs of a built tf_keras model. SE layers are recognised by name (`se_`) and their MACs, including
     the gating multiply, are reported under 'se'."""
@@ -71,7 +77,7 @@ def model_costs(model) -> Costs:
     op_count = channels = 0
     for layer in model.layers:
         kind = type(layer).__name__
-        out_shape = layer.output_shape if not isinstance(layer.output_shape, list) else layer.output_shape[0]
+        out_shape = output_shape(layer)
         bucket = "se" if "se_" in layer.name else None
         if kind == "Conv2D":
             k = layer.kernel_size[0]

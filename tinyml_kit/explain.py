@@ -34,15 +34,22 @@ class Probes:
     model_accuracy: float | None = None
 
 
+def _feature_maps(model):
+    """(layer, output shape) of every layer with a 4-D output that is a feature map, not the pixels."""
+    from .costs import output_shape
+
+    for layer in model.layers:
+        shape = output_shape(layer)
+        if len(shape) == 4 and type(layer).__name__ not in _NOT_FEATURES:
+            yield layer, shape
+
+
 def block_outputs(model) -> list[tuple[str, str]]:
     """(block label, layer name) of each block's last 4-D layer, stem first: layers are grouped by the
     builders' `b<i>_` / `s<i>_` name prefixes; everything 4-D before the first block is the stem."""
     found: dict[str, str] = {}
     stem = None
-    for layer in model.layers:
-        shape = layer.output_shape if not isinstance(layer.output_shape, list) else layer.output_shape[0]
-        if len(shape) != 4 or type(layer).__name__ in _NOT_FEATURES:
-            continue
+    for layer, shape in _feature_maps(model):
         m = _BLOCK.match(layer.name)
         if m:
             found[f"block {m.group(1)}"] = layer.name
@@ -53,14 +60,10 @@ def block_outputs(model) -> list[tuple[str, str]]:
 
 def gradcam_layer(model) -> str:
     """The last layer with a spatial (H > 1) 4-D output: the finest map that still sees the whole network."""
-    last = None
-    for layer in model.layers:
-        shape = layer.output_shape if not isinstance(layer.output_shape, list) else layer.output_shape[0]
-        if len(shape) == 4 and shape[1] and shape[1] > 1 and type(layer).__name__ not in _NOT_FEATURES:
-            last = layer.name
-    if last is None:
+    spatial = [layer.name for layer, shape in _feature_maps(model) if shape[1] and shape[1] > 1]
+    if not spatial:
         raise ValueError("the model has no spatial feature map for Grad-CAM")
-    return last
+    return spatial[-1]
 
 
 def pick_images(y: np.ndarray, predicted: np.ndarray, max_classes: int = 10) -> list[int]:

@@ -81,9 +81,10 @@ def render_report(report: dict, analysis: dict, validation: dict, cam, probes, v
 
 
 def write_report(dest: Path, report: dict, keras_model, flatbuffer: bytes, parts, log: Log = print,
-                 validation: dict | None = None) -> dict:
+                 validation: dict | None = None, verify: list[dict] | None = None) -> dict:
     """Analyze, validate (with ONNX; unless the caller already did) and explain the run, and write
-    `dest/report.html`. Returns the numbers the page shows, for report.json."""
+    `dest/report.html`, with `verify`'s results if the run was verified. Returns the numbers the page shows,
+    for report.json."""
     from .analyze import analyze_model
     from .explain import gradcam, linear_probes
     from .tflite_info import read_model
@@ -97,8 +98,7 @@ def write_report(dest: Path, report: dict, keras_model, flatbuffer: bytes, parts
     cam = gradcam(keras_model, parts.val.x, parts.val.y)
     probes = linear_probes(keras_model, parts.train.x, parts.train.y, parts.val.x, parts.val.y,
                            seed=report["data"]["seed"])
-    verify = [json.loads(p.read_text()) for p in sorted(Path(dest).glob("verify_*.json"))]
-    html = render_report(report, analysis, validation, cam, probes, verify)
+    html = render_report(report, analysis, validation, cam, probes, verify or [])
     (Path(dest) / REPORT_FILE).write_text(html)
     return {"peak_layer": analysis["peak_layer"], "peak_op": analysis["peak_op"],
             "plan_matches_tflm": analysis["plan_matches_tflm"], "onnx_max_abs_diff": validation["onnx_max_abs_diff"],
@@ -118,9 +118,8 @@ def report_run(run_dir: str | Path, log: Log = print) -> Path:
     flatbuffer, _ = read_model_file(run_dir / "model.tflite")
     model = load_keras_model(run_dir / "model.keras")
     parts = run_split(report, tuple(model.input_shape[1:]), log)
+    verify = [json.loads(p.read_text()) for p in sorted(run_dir.glob("verify_*.json"))]
     with tempfile.TemporaryDirectory(prefix=".report.", dir=run_dir) as tmp:
-        for p in run_dir.glob("verify_*.json"):
-            (Path(tmp) / p.name).write_bytes(p.read_bytes())
-        write_report(Path(tmp), report, model, flatbuffer, parts, log)
+        write_report(Path(tmp), report, model, flatbuffer, parts, log, verify=verify)
         os.replace(Path(tmp) / REPORT_FILE, run_dir / REPORT_FILE)
     return (run_dir / REPORT_FILE).absolute()

@@ -60,8 +60,6 @@ class Target:
     name: str
     val: object | None           # data.Dataset, or None when no data was given for a bare .tflite
     keras_model: object | None = None
-    report: dict | None = None
-    run_dir: Path | None = None
 
 
 def load_target(target: str | Path, data: str | None = None, log: Log = print, strict_shape: bool = False) -> Target:
@@ -82,12 +80,11 @@ def load_target(target: str | Path, data: str | None = None, log: Log = print, s
     require_int8(info, name)
     shape = tuple(info.inputs[0].shape[1:])
     if data is not None:
-        if strict_shape and str(data).lower().endswith(".npz"):
-            own = load_dataset(data).input_shape
-            if tuple(own) != shape:
-                raise UserError(f"{data} holds {'x'.join(map(str, own))} images but the model takes "
-                                f"{'x'.join(map(str, shape))}: pass data of the model's input size")
-        val = load_dataset(data, shape)
+        strict = strict_shape and str(data).lower().endswith(".npz")
+        val = load_dataset(data, None if strict else shape)     # an .npz keeps its own size when not resized
+        if strict and tuple(val.input_shape) != shape:
+            raise UserError(f"{data} holds {'x'.join(map(str, val.input_shape))} images but the model takes "
+                            f"{'x'.join(map(str, shape))}: pass data of the model's input size")
         if report is not None and val.class_names != report["data"]["classes"]:
             raise UserError(f"{data} has classes {val.class_names} but the run was trained on "
                             f"{report['data']['classes']}: pass data with the same classes")
@@ -99,4 +96,4 @@ def load_target(target: str | Path, data: str | None = None, log: Log = print, s
     keras_model = None
     if target.is_dir() and (target / "model.keras").is_file():
         keras_model = load_keras_model(target / "model.keras")
-    return Target(flatbuffer, info, name, val, keras_model, report, target if target.is_dir() else None)
+    return Target(flatbuffer, info, name, val, keras_model)
