@@ -40,13 +40,13 @@ def main() -> None:
     args = parser.parse_args()
 
     from tinyml_kit._tf import keras
-    from tinyml_kit.builders import build
-    from tinyml_kit.check import evaluate
-    from tinyml_kit.compress import FINETUNE_LEARNING_RATE, CompressOptions, compress, float_accuracy
-    from tinyml_kit.costs import model_costs
-    from tinyml_kit.data import load_dataset, split
-    from tinyml_kit.quantize import calibration_images
-    from tinyml_kit.train import train
+    from tinyml_kit.build import build
+    from tinyml_kit.build.costs import model_costs
+    from tinyml_kit.check.evaluate import evaluate
+    from tinyml_kit.compress.quantize import calibration_images
+    from tinyml_kit.compress.stages import FINETUNE_LEARNING_RATE, CompressOptions, compress, float_accuracy
+    from tinyml_kit.train.data import load_dataset, split
+    from tinyml_kit.train.trainer import train
 
     recipe = {"data": args.data.name, "epochs": args.epochs, "finetune_epochs": args.finetune, "input": [32, 32, 3],
               "split_seed": 0}

@@ -14,7 +14,7 @@ def log(message: str) -> None:
 
 @contextmanager
 def default_run(run: Path | None) -> Iterator[Path]:
-    from tinyml_kit.fit import fit
+    from tinyml_kit.pipeline.fit import fit
 
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = run or Path(tmp) / "run"

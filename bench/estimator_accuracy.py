@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tinyml_kit.estimate import estimate_phinet
+from tinyml_kit.solve.estimate import estimate_phinet
 
 RESULT = Path(__file__).parent / "results" / "estimator_accuracy.json"
 LOG_PARAM_BINS = [(3.0, 4.0), (4.0, 5.0), (5.0, 6.0), (6.0, 7.0)]
@@ -52,10 +52,10 @@ def _estimate(cfg: dict):
 
 
 def measure(cfg: dict) -> tuple[int, int]:
-    from tinyml_kit.builders.phinet import phinet
-    from tinyml_kit.fit import look_trained
-    from tinyml_kit.quantize import calibration_images, quantize_int8
-    from tinyml_kit.tflm import measure_arena
+    from tinyml_kit.build.phinet import phinet
+    from tinyml_kit.check.tflm import measure_arena
+    from tinyml_kit.compress.quantize import calibration_images, quantize_int8
+    from tinyml_kit.pipeline.choose import look_trained
 
     shape = (cfg["input"], cfg["input"], cfg["channels"])
     model = phinet(cfg["alpha"], cfg["beta"], cfg["t0"], cfg["depth"], shape, cfg["classes"], **_knobs(cfg))

@@ -11,7 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tinyml_kit.fit import fit
+from tinyml_kit.pipeline.fit import fit
 
 BOARDS = ("nucleo-f401re", "nano33-ble-sense", "nucleo-h743zi2")   # 96 KB, 256 KB, 1 MB of SRAM
 RESULT = Path(__file__).parent / "results" / "fit_boards.json"

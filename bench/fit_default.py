@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tinyml_kit.fit import fit
+from tinyml_kit.pipeline.fit import fit
 
 RESULT = Path(__file__).parent / "results" / "fit_default.json"
 

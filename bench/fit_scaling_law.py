@@ -10,8 +10,8 @@ import json
 import time
 from pathlib import Path
 
-from tinyml_kit.plots import plot_scaling_law
-from tinyml_kit.scaling_law import BEST_FORM, FORMS, fit_sweep, load_sweep
+from tinyml_kit.pipeline.plots import plot_scaling_law
+from tinyml_kit.solve.scaling_law import BEST_FORM, FORMS, fit_sweep, load_sweep
 
 ROOT = Path(__file__).resolve().parent.parent
 SWEEP = ROOT / "models" / "sweep" / "cifar10-5k-32px.jsonl"

@@ -10,9 +10,9 @@ import random
 
 import numpy as np
 
-from tinyml_kit.builders.phinet import phinet_blocks
-from tinyml_kit.graph import phinet_graph
-from tinyml_kit.tflite_size import _features, serialized_bytes
+from tinyml_kit.core.spec import phinet_blocks
+from tinyml_kit.solve.phinet_graph import phinet_graph
+from tinyml_kit.solve.tflite_size import _features, serialized_bytes
 
 
 def main() -> None:

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from default_run import default_run, log
 
-from tinyml_kit.analyze import analyze_target
-from tinyml_kit.report import report_run
-from tinyml_kit.validate import validate_target
+from tinyml_kit.check.analyze import analyze_target
+from tinyml_kit.check.validate import validate_target
+from tinyml_kit.pipeline.report import report_run
 
 RESULT = Path(__file__).parent / "results" / "report_default.json"
 

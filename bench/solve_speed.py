@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from tinyml_kit.boards import load_boards
+from tinyml_kit.core.boards import load_boards
 
 RESULT = Path(__file__).parent / "results" / "solve_speed.json"
 CLI = [sys.executable, "-m", "tinyml_kit.cli"]

@@ -65,12 +65,12 @@ def check_meta(meta_path: Path, meta: dict) -> None:
 
 def run_one(job: dict, parts, calibration) -> dict:
     from tinyml_kit._tf import keras
-    from tinyml_kit.builders import build
-    from tinyml_kit.costs import model_costs
-    from tinyml_kit.litert import LiteRtModel
-    from tinyml_kit.quantize import quantize_int8
-    from tinyml_kit.tflm import measure_arena
-    from tinyml_kit.train import train
+    from tinyml_kit.build import build
+    from tinyml_kit.build.costs import model_costs
+    from tinyml_kit.check.litert import LiteRtModel
+    from tinyml_kit.check.tflm import measure_arena
+    from tinyml_kit.compress.quantize import quantize_int8
+    from tinyml_kit.train.trainer import train
 
     knobs = {k: job[k] for k in ("alpha", "beta", "t0", "depth")}
     keras().utils.set_random_seed(RECIPE["seed"])
@@ -103,8 +103,8 @@ def main() -> None:
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from tinyml_kit.data import load_dataset, split
-    from tinyml_kit.quantize import calibration_images
+    from tinyml_kit.compress.quantize import calibration_images
+    from tinyml_kit.train.data import load_dataset, split
 
     meta = {"dataset": args.data.name, "dataset_sha256": file_sha256(args.data), "recipe": RECIPE,
             "grid": GRID, "held_out": HELD_OUT}

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from default_run import default_run, log
 
-from tinyml_kit.verify import verify_run
+from tinyml_kit.check.verify import verify_run
 
 RESULT = Path(__file__).parent / "results" / "verify_default.json"
 DEFAULT_TFLM = Path(__file__).resolve().parents[2] / "shared" / "third_party" / "tflm-qemu"

@@ -25,8 +25,8 @@ def digits_npz(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory):
     """An untrained int8 TinyNet on 16x16x1 input: (Keras model, .tflite path)."""
-    from tinyml_kit.builders import build
-    from tinyml_kit.quantize import calibration_images, quantize_int8
+    from tinyml_kit.build import build
+    from tinyml_kit.compress.quantize import calibration_images, quantize_int8
 
     model = build("tinynet", (16, 16, 1), 3, alpha=0.25, depth=2)
     rng = np.random.default_rng(0)

@@ -11,13 +11,12 @@ import subprocess
 
 import numpy as np
 import pytest
-
 from test_cli import assert_one_line_error, run
 
 
 @pytest.fixture(scope="module")
 def small_run(tmp_path_factory):
-    from tinyml_kit.fit import fit
+    from tinyml_kit.pipeline.fit import fit
 
     out = tmp_path_factory.mktemp("runs") / "run"
     report = fit(board_id="nucleo-f401re", max_flash=48000, max_ram=24000, epochs=3, out=out, log=lambda _: None)
@@ -53,9 +52,9 @@ def foreign_tflite(tmp_path_factory):
 
 def _check_plan_consistency(r: dict, tflite_path) -> None:
     """Totals are the measured ones; the per-layer rows add up to them and to the memory plan."""
-    from tinyml_kit.tflite_info import read_graph
-    from tinyml_kit.tflm import measure_arena
-    from tinyml_kit.tflm_arena import memory_plan
+    from tinyml_kit.check.tflm import measure_arena
+    from tinyml_kit.core.tflite_info import read_graph
+    from tinyml_kit.solve.tflm_arena import memory_plan
 
     data = tflite_path.read_bytes()
     measured = measure_arena(data)
@@ -158,7 +157,7 @@ def test_validate_run_across_runtimes(small_run):
 
 
 def test_output_metrics_against_hand_computed_values():
-    from tinyml_kit.validate import output_metrics
+    from tinyml_kit.check.validate import output_metrics
 
     ref = np.array([[1.0, 0.0], [0.0, 2.0]])
     out = np.array([[1.0, 1.5], [0.0, 2.0]])
@@ -186,7 +185,7 @@ def test_validate_refuses_missing_or_mismatched_data(tiny_model, digits_npz, tmp
 def test_export_onnx_matches_keras(small_run, tmp_path):
     import onnxruntime as ort
 
-    from tinyml_kit.runs import load_keras_model
+    from tinyml_kit.pipeline.runs import load_keras_model
 
     out, _ = small_run
     result = run("export", out, "--format", "onnx", "--out", tmp_path, "--name", "digits")
@@ -204,7 +203,7 @@ def test_export_onnx_matches_keras(small_run, tmp_path):
 
 
 def test_gradcam_picks_correct_and_wrong_per_class(tiny_model):
-    from tinyml_kit.explain import gradcam, pick_images
+    from tinyml_kit.check.explain import gradcam, pick_images
 
     y = np.array([0, 0, 1, 1, 2, 2])
     predicted = np.array([0, 1, 1, 1, 0, 0])
@@ -214,7 +213,7 @@ def test_gradcam_picks_correct_and_wrong_per_class(tiny_model):
     cam = gradcam(model, x, y)
     assert cam.heat.shape == (len(cam.indices), 16, 16) and 0 <= cam.heat.min() and cam.heat.max() <= 1
     assert cam.layer == "b1_act" and len(cam.true) == len(cam.predicted) == len(cam.indices)   # last 4-D map with H > 1
-    from tinyml_kit.explain import block_outputs
+    from tinyml_kit.check.explain import block_outputs
 
     assert block_outputs(model) == [("block 0", "b0_act"), ("block 1", "b1_act")]
 

@@ -1,8 +1,8 @@
 import pytest
 
-from tinyml_kit.boards import DEFAULT_BOARD, get_board, load_boards
-from tinyml_kit.errors import UserError
-from tinyml_kit.units import parse_bytes, parse_count
+from tinyml_kit.core.boards import DEFAULT_BOARD, get_board, load_boards
+from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.units import parse_bytes, parse_count
 
 
 def test_at_least_14_boards_with_required_ids():
@@ -54,7 +54,7 @@ def test_shipped_files_resolve_for_wheels():
     import tomllib
     from pathlib import Path
 
-    from tinyml_kit.resources import BOARDS_FILE, MODELS_DIR, SCALING_LAW_FILE, TEMPLATES_DIR
+    from tinyml_kit.core.resources import BOARDS_FILE, MODELS_DIR, SCALING_LAW_FILE, TEMPLATES_DIR
 
     repo = Path(__file__).resolve().parent.parent
     assert BOARDS_FILE.resolve() == (repo / "boards.yaml").resolve()

@@ -4,10 +4,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinyml_kit.builders import build
-from tinyml_kit.builders.phinet import phinet, phinet_blocks
-from tinyml_kit.costs import model_costs, phinet_plan_costs
-from tinyml_kit.errors import UserError
+from tinyml_kit.build import build
+from tinyml_kit.build.costs import model_costs
+from tinyml_kit.build.phinet import phinet
+from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.spec import phinet_blocks
+from tinyml_kit.solve.costs import phinet_plan_costs
 
 REF = json.loads((Path(__file__).parent / "data" / "micromind_phinet_ref.json").read_text())
 

@@ -11,7 +11,7 @@ from tinyml_kit.cli import main
 
 @pytest.fixture(scope="module")
 def parts(digits_npz):
-    from tinyml_kit.data import load_dataset, split
+    from tinyml_kit.train.data import load_dataset, split
 
     return split(load_dataset(str(digits_npz), (16, 16, 1)), seed=0)
 
@@ -19,15 +19,15 @@ def parts(digits_npz):
 @pytest.fixture(scope="module")
 def digits16():
     """The built-in digits at 16x16: enough steps per epoch for batch-norm statistics to settle in a few epochs."""
-    from tinyml_kit.data import load_dataset, split
+    from tinyml_kit.train.data import load_dataset, split
 
     return split(load_dataset("digits", (16, 16, 1)), seed=0)
 
 
 def _phinet(shape=(16, 16, 1), classes=3, **knobs):
     from tinyml_kit._tf import keras
-    from tinyml_kit.builders import build
-    from tinyml_kit.fit import look_trained
+    from tinyml_kit.build import build
+    from tinyml_kit.pipeline.choose import look_trained
 
     keras().utils.set_random_seed(0)   # the same initial weights whatever ran before
     model = build("phinet", shape, classes, **{"alpha": 0.25, "beta": 1.0, "t0": 4, "depth": 4, **knobs})
@@ -38,8 +38,8 @@ def _phinet(shape=(16, 16, 1), classes=3, **knobs):
 def test_structured_pruning_removes_exactly_the_dead_channels():
     """Channels whose batch-norms output 0 (or whose producing filters are 0 where no batch-norm follows) carry
     nothing, so removing them must leave the outputs unchanged while every prunable group halves."""
-    from tinyml_kit.costs import model_costs
-    from tinyml_kit.prune_channels import prune_channels, trace_groups
+    from tinyml_kit.build.costs import model_costs
+    from tinyml_kit.compress.prune_channels import prune_channels, trace_groups
 
     model = _phinet(shape=(24, 24, 3), classes=5)
     groups, out_group, _ = trace_groups(model)
@@ -70,9 +70,9 @@ def test_structured_pruning_removes_exactly_the_dead_channels():
 
 @pytest.mark.parametrize("arch", ["mobilenetv1", "mobilenetv2", "resnet8", "tinynet"])
 def test_structured_pruning_every_builder(arch):
-    from tinyml_kit.builders import build
-    from tinyml_kit.costs import model_costs
-    from tinyml_kit.prune_channels import prune_channels
+    from tinyml_kit.build import build
+    from tinyml_kit.build.costs import model_costs
+    from tinyml_kit.compress.prune_channels import prune_channels
 
     model = build(arch, (32, 32, 3), 4, **({} if arch == "resnet8" else {"alpha": 0.25}))
     result = prune_channels(model, 0.3, "magnitude")
@@ -84,9 +84,9 @@ def test_structured_pruning_every_builder(arch):
 
 
 def test_structured_pruning_shrinks_the_measured_int8_model():
-    from tinyml_kit.prune_channels import prune_channels
-    from tinyml_kit.quantize import calibration_images, quantize_int8
-    from tinyml_kit.tflm import measure_arena
+    from tinyml_kit.check.tflm import measure_arena
+    from tinyml_kit.compress.prune_channels import prune_channels
+    from tinyml_kit.compress.quantize import calibration_images, quantize_int8
 
     model = _phinet(shape=(32, 32, 3), classes=10, alpha=0.75)
     calibration = calibration_images(np.random.default_rng(0).integers(0, 256, (16, 32, 32, 3), dtype=np.uint8))
@@ -99,11 +99,11 @@ def test_structured_pruning_shrinks_the_measured_int8_model():
 def test_qat_phinet_with_squeeze_excitation_and_hard_swish(digits16):
     """tfmot alone refuses HardSwish and Multiply; ours trains, converts to the same int8 ops, keeps the input at
     scale 1 / zero point -128, and TFLM computes exactly what LiteRT does."""
-    from tinyml_kit.check import evaluate
-    from tinyml_kit.qat import quantize_aware
-    from tinyml_kit.quantize import calibration_images, quantize_int8
-    from tinyml_kit.tflite_info import read_model
-    from tinyml_kit.train import train
+    from tinyml_kit.check.evaluate import evaluate
+    from tinyml_kit.compress.qat import quantize_aware
+    from tinyml_kit.compress.quantize import calibration_images, quantize_int8
+    from tinyml_kit.core.tflite_info import read_model
+    from tinyml_kit.train.trainer import train
 
     parts = digits16
     model = _phinet(classes=10)
@@ -124,8 +124,8 @@ def test_qat_phinet_with_squeeze_excitation_and_hard_swish(digits16):
 
 @pytest.mark.parametrize("arch", ["mobilenetv1", "mobilenetv2", "resnet8", "tinynet"])
 def test_qat_applies_to_every_builder(arch):
-    from tinyml_kit.builders import build
-    from tinyml_kit.qat import quantize_aware
+    from tinyml_kit.build import build
+    from tinyml_kit.compress.qat import quantize_aware
 
     model = build(arch, (32, 32, 3), 4, **({} if arch == "resnet8" else {"alpha": 0.25}))
     qat = quantize_aware(model)
@@ -135,8 +135,8 @@ def test_qat_applies_to_every_builder(arch):
 
 def test_qat_names_a_layer_it_cannot_quantize():
     from tinyml_kit._tf import keras
-    from tinyml_kit.errors import UserError
-    from tinyml_kit.qat import quantize_aware
+    from tinyml_kit.compress.qat import quantize_aware
+    from tinyml_kit.core.errors import UserError
 
     L = keras().layers
     inputs = keras().Input((8, 8, 1))
@@ -148,9 +148,9 @@ def test_qat_names_a_layer_it_cannot_quantize():
 
 
 def test_magnitude_pruning_zeroes_weights_but_not_flash(parts):
-    from tinyml_kit.compress import CompressOptions, compress
-    from tinyml_kit.quantize import calibration_images
-    from tinyml_kit.train import train
+    from tinyml_kit.compress.quantize import calibration_images
+    from tinyml_kit.compress.stages import CompressOptions, compress
+    from tinyml_kit.train.trainer import train
 
     model = _phinet()
     train(model, parts, epochs=2, log=lambda m: None)
@@ -173,9 +173,9 @@ def test_distillation_teaches_what_the_labels_do_not(digits16):
     from dataclasses import replace
 
     from tinyml_kit._tf import keras
-    from tinyml_kit.builders import build
-    from tinyml_kit.data import Split
-    from tinyml_kit.train import train
+    from tinyml_kit.build import build
+    from tinyml_kit.train.data import Split
+    from tinyml_kit.train.trainer import train
 
     parts = digits16
     keras().utils.set_random_seed(0)
@@ -190,9 +190,9 @@ def test_distillation_teaches_what_the_labels_do_not(digits16):
 
 
 def test_auto_teacher_is_ten_to_twenty_times_the_student():
-    from tinyml_kit.costs import phinet_plan_costs
-    from tinyml_kit.builders.phinet import phinet_blocks
-    from tinyml_kit.distill import auto_teacher_knobs
+    from tinyml_kit.core.spec import phinet_blocks
+    from tinyml_kit.solve.costs import phinet_plan_costs
+    from tinyml_kit.train.distill import auto_teacher_knobs
 
     knobs = auto_teacher_knobs(50_000, (32, 32, 3), 10)
     params = phinet_plan_costs(phinet_blocks(**knobs), (32, 32, 3), 10).params

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from tinyml_kit.data import load_dataset, split, tf_dataset
-from tinyml_kit.errors import UserError
+from tinyml_kit.core.errors import UserError
+from tinyml_kit.train.data import load_dataset, split, tf_dataset
 
 
 def _write_png(path, array):

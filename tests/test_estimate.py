@@ -5,10 +5,11 @@ import random
 import numpy as np
 import pytest
 
-from tinyml_kit.builders.phinet import phinet, phinet_blocks
-from tinyml_kit.estimate import estimate_phinet, phinet_name
-from tinyml_kit.graph import phinet_graph
-from tinyml_kit.tflite_size import serialized_bytes, tflite_bytes
+from tinyml_kit.build.phinet import phinet
+from tinyml_kit.core.spec import phinet_blocks, phinet_name
+from tinyml_kit.solve.estimate import estimate_phinet
+from tinyml_kit.solve.phinet_graph import phinet_graph
+from tinyml_kit.solve.tflite_size import serialized_bytes, tflite_bytes
 
 CONVERTED = [  # SE blocks reaching 1x1 (pools removed); ReLU6 folded, no SE, divisor 8, one channel
     dict(alpha=0.25, beta=1.35, t0=4, depth=7, input_shape=(32, 32, 3), classes=10, compatibility=False),
@@ -17,9 +18,9 @@ CONVERTED = [  # SE blocks reaching 1x1 (pools removed); ReLU6 folded, no SE, di
 
 
 def _converted(cfg):
-    from tinyml_kit.fit import look_trained
-    from tinyml_kit.quantize import calibration_images, quantize_int8
-    from tinyml_kit.tflite_info import _schema
+    from tinyml_kit.compress.quantize import calibration_images, quantize_int8
+    from tinyml_kit.core.tflite_info import _schema
+    from tinyml_kit.pipeline.choose import look_trained
 
     model = phinet(**cfg)
     look_trained(model)
@@ -39,8 +40,8 @@ def _graph(cfg):
 
 @pytest.mark.parametrize("cfg", CONVERTED, ids=["se-hswish", "relu6-divisor8"])
 def test_graph_matches_converter_and_tflm(cfg):
-    from tinyml_kit.tflm import measure_arena
-    from tinyml_kit.tflm_arena import arena_bytes
+    from tinyml_kit.check.tflm import measure_arena
+    from tinyml_kit.solve.tflm_arena import arena_bytes
 
     flatbuffer, model = _converted(cfg)
     graph = _graph(cfg)

@@ -3,9 +3,9 @@ import subprocess
 
 import pytest
 
-from tinyml_kit.errors import UserError
-from tinyml_kit.export import write_c_sources
-from tinyml_kit.tflite_info import read_model_file
+from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.tflite_info import read_model_file
+from tinyml_kit.export.c_sources import write_c_sources
 
 MAIN = r"""
 #include <cstdint>

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from test_cli import assert_one_line_error, run
-from tinyml_kit.export import write_model_api
-from tinyml_kit.op_resolver import TFLM_BUILTINS, tree_builtins
-from tinyml_kit.tflite_info import read_model_file
-from tinyml_kit.toolchain import CXX_FLAGS, TFLM_DEFINES, find_tflm_dir
-from tinyml_kit.verify import compile_for_qemu, link_for_qemu, run_firmware
+
+from tinyml_kit.check.verify import compile_for_qemu, link_for_qemu, run_firmware
+from tinyml_kit.core.tflite_info import read_model_file
+from tinyml_kit.export.c_sources import write_model_api
+from tinyml_kit.export.op_resolver import TFLM_BUILTINS, tree_builtins
+from tinyml_kit.export.toolchain import CXX_FLAGS, TFLM_DEFINES, find_tflm_dir
 
 SHIM = Path(__file__).parent / "data" / "arduino_shim"
 PLATFORM = Path(__file__).parent.parent / "firmware_templates" / "qemu"
@@ -64,7 +64,7 @@ def test_model_api_compiles_on_the_host_with_all_warnings(tiny_model, tflm, tmp_
 
 def test_an_op_tflm_lacks_is_refused_at_export(tmp_path):
     from tinyml_kit._tf import keras, tf
-    from tinyml_kit.quantize import calibration_images, quantize_int8
+    from tinyml_kit.compress.quantize import calibration_images, quantize_int8
 
     k = keras()
     inputs = k.Input((8, 8, 1))

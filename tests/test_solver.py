@@ -5,10 +5,10 @@ import random
 
 import pytest
 
-from tinyml_kit.boards import get_board, load_boards
-from tinyml_kit.errors import UserError
-from tinyml_kit.scaling_law import FORMS, ScalingLaw, _merge, fit_sweep
-from tinyml_kit.solver import frontier, solve
+from tinyml_kit.core.boards import get_board, load_boards
+from tinyml_kit.core.errors import UserError
+from tinyml_kit.solve.scaling_law import FORMS, ScalingLaw, _merge, fit_sweep
+from tinyml_kit.solve.solver import frontier, solve
 
 TRUE = {4: (3.0, 50.0, 0.3), 7: (4.0, 55.0, 0.3), 9: (5.0, 56.0, 0.28)}
 

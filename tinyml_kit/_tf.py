@@ -14,7 +14,7 @@ def tf():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import logging
 
-    from .stderr import captured_stderr
+    from tinyml_kit.core.stderr import captured_stderr
 
     with captured_stderr():  # CUDA-stub and absl start-up notices, meaningless on a CPU-only install
         import tensorflow

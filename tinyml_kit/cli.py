@@ -8,10 +8,10 @@ from pathlib import Path
 
 import click
 
-from . import __version__
-from .boards import DEFAULT_BOARD
-from .errors import UserError
-from .units import parse_bytes, parse_count
+from tinyml_kit import __version__
+from tinyml_kit.core.boards import DEFAULT_BOARD
+from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.units import parse_bytes, parse_count
 
 ARCH_CHOICES = ["phinet", "tinynet", "mobilenetv1", "mobilenetv2", "resnet8"]
 
@@ -59,7 +59,7 @@ def _compression_options(command):
 
 
 def _compress_options(prune, sparsity, criterion, quant, teacher, temperature, alpha_kd, finetune_epochs):
-    from .compress import CompressOptions
+    from tinyml_kit.compress.stages import CompressOptions
 
     return CompressOptions(prune=prune, sparsity=sparsity, criterion=criterion, quant=quant, teacher=teacher,
                            temperature=temperature, alpha_kd=alpha_kd, finetune_epochs=finetune_epochs)
@@ -112,7 +112,7 @@ def main():
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def boards(as_json: bool):
     """List boards with the flash and arena budgets left for a model."""
-    from .boards import load_boards
+    from tinyml_kit.core.boards import load_boards
 
     found = load_boards()
     if as_json:
@@ -147,7 +147,7 @@ def boards(as_json: bool):
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def inspect(model, arch, alpha, beta, t0, depth, divisor, input_, classes, as_json):
     """Costs of an architecture (--arch ...) or of an int8 MODEL.tflite (size, measured arena, ops)."""
-    from .api import inspect_arch, inspect_tflite
+    from tinyml_kit.pipeline.api import inspect_arch, inspect_tflite
 
     if model and arch:
         raise UserError("give either MODEL.tflite or --arch, not both")
@@ -186,10 +186,10 @@ def inspect(model, arch, alpha, beta, t0, depth, divisor, input_, classes, as_js
 def fit(board, data, arch, epochs, max_flash, max_ram, max_macs, max_latency_ms, input_, out, seed, verify_,
         tflm_dir, as_json, **compression):
     """Choose, verify, train, quantize, export and check a model that fits BOARD."""
-    from .fit import fit as run_fit
+    from tinyml_kit.pipeline.fit import fit as run_fit
 
     if verify_:
-        from .verify import preflight
+        from tinyml_kit.check.verify import preflight
 
         preflight(tflm_dir)   # a missing toolchain is reported before training, not after
     report = run_fit(board_id=board, data=data, arch=arch, epochs=epochs,
@@ -199,11 +199,11 @@ def fit(board, data, arch, epochs, max_flash, max_ram, max_macs, max_latency_ms,
                      out=out, seed=seed, input_shape=_shape(input_), compression=_compress_options(**compression),
                      log=_log)
     if verify_:
-        from .verify import verify_run
+        from tinyml_kit.check.verify import verify_run
 
         report["verify"] = verify_run(report["run_dir"], tflm_dir=tflm_dir, log=_log)
         _print_verify(report["verify"], _log)
-        from .report import report_run
+        from tinyml_kit.pipeline.report import report_run
 
         report_run(report["run_dir"], log=_log)   # again, with the Cortex-M4F results
     _finish_run(report, as_json)
@@ -232,7 +232,7 @@ def _finish_run(report: dict, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the new report as one JSON object.")
 def compress(run_dir, out, as_json, **compression):
     """Prune, quantization-aware-train or distil the model of RUN_DIR into a new run directory, measured again."""
-    from .api import compress_run
+    from tinyml_kit.pipeline.api import compress_run
 
     options = _compress_options(**compression)
     if options.prune == "none" and options.quant == "ptq" and not options.teacher:
@@ -255,7 +255,7 @@ def _require_same_outputs(result: dict) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def check(target, data, as_json):
     """Float vs int8 accuracy, LiteRT vs TFLM outputs and measured arena of RUN_DIR or MODEL.tflite."""
-    from .api import check_target
+    from tinyml_kit.pipeline.api import check_target
 
     result = check_target(target, data, log=_log)
     if as_json:
@@ -283,7 +283,7 @@ def check(target, data, as_json):
 def analyze(target, board_id, as_json, as_csv):
     """Per-layer flash, MACs and TFLM memory plan of RUN_DIR's model or any int8 MODEL.tflite: the measured
     totals, the op where the RAM peak occurs and, with a board, whether it fits and by how much."""
-    from .analyze import CSV_COLUMNS, analyze_target
+    from tinyml_kit.check.analyze import CSV_COLUMNS, analyze_target
 
     if as_json and as_csv:
         raise UserError("give --json or --csv, not both")
@@ -356,7 +356,7 @@ def _print_analysis(r: dict) -> None:
 def validate(target, data, random_inputs, no_onnx, as_json):
     """The same inputs through Keras (float), ONNX Runtime, LiteRT and TFLM (int8): accuracy, macro P/R/F1 and
     confusion matrix per runtime; rmse, mae, l2r, cos and top-1 agreement per pair of runtimes."""
-    from .validate import validate_target
+    from tinyml_kit.check.validate import validate_target
 
     r = validate_target(target, data, random_inputs, onnx=not no_onnx, log=_log)
     if as_json:
@@ -404,9 +404,11 @@ def _print_validation(r: dict) -> None:
 def solve(board, max_flash, max_ram, max_macs, max_latency_ms, input_, classes, frontier, plot, as_json):
     """The PhiNet (alpha, beta, t0, depth) with the highest predicted accuracy whose estimated flash, arena and
     MACs fit BOARD, with runner-ups and the binding constraint. No training, no TensorFlow."""
-    from .boards import get_board
-    from .budget import make_budget
-    from .solver import frontier as frontier_points, solution_summary, solve as run_solve
+    from tinyml_kit.core.boards import get_board
+    from tinyml_kit.core.budget import make_budget
+    from tinyml_kit.solve.solver import frontier as frontier_points
+    from tinyml_kit.solve.solver import solution_summary
+    from tinyml_kit.solve.solver import solve as run_solve
 
     b = get_board(board)
     shape = _shape(input_)
@@ -415,11 +417,11 @@ def solve(board, max_flash, max_ram, max_macs, max_latency_ms, input_, classes, 
     budget = make_budget(b, parse_bytes(max_flash) if max_flash else None, parse_bytes(max_ram) if max_ram else None,
                          parse_count(max_macs) if max_macs else None, max_latency_ms)
     if frontier:
-        from .latency import latency_ms
+        from tinyml_kit.core.latency import latency_ms
 
         points = frontier_points(b, shape, classes, budget=budget)
         if plot:
-            from .plots import plot_frontier
+            from tinyml_kit.pipeline.plots import plot_frontier
 
             limits = {"flash": budget.flash_bytes, "arena": budget.arena_bytes,
                       "latency_ms": latency_ms(budget.macs, b.core, b.clock_mhz)}
@@ -451,12 +453,12 @@ def solve(board, max_flash, max_ram, max_macs, max_latency_ms, input_, classes, 
 @click.option("--json", "as_json", is_flag=True, help="Print the shipped fit as one JSON object.")
 def scaling_law(plot, as_json):
     """The shipped accuracy-vs-parameters fit: CV RMSE of each form per depth, the N-segments, held-out error."""
-    from .scaling_law import ScalingLaw, load_sweep
+    from tinyml_kit.solve.scaling_law import ScalingLaw, load_sweep
 
     law = ScalingLaw.load()
     if plot:
-        from .plots import plot_scaling_law
-        from .resources import MODELS_DIR
+        from tinyml_kit.core.resources import MODELS_DIR
+        from tinyml_kit.pipeline.plots import plot_scaling_law
 
         rows = load_sweep(MODELS_DIR / law.source["sweep"], law.source.get("metric", "int8_accuracy"))
         _log(f"wrote {plot_scaling_law(law, rows, plot)}")
@@ -493,13 +495,13 @@ def export(model, format_, target, out, labels, name, board_id, tflm_dir):
     """Export RUN_DIR's model (or MODEL.tflite) as aligned C sources, an Arduino library or an STM32 project, or
     its float model as ONNX."""
     if format_ == "onnx":
-        from .onnx_export import export_onnx
+        from tinyml_kit.export.onnx_export import export_onnx
 
         if target or labels or board_id or tflm_dir:
             raise UserError("--format onnx writes the float model only: drop --target, --labels, --board and --tflm-dir")
         click.echo(export_onnx(model, Path(out), name, log=_log))
         return
-    from .api import export_model
+    from tinyml_kit.pipeline.api import export_model
 
     for path in export_model(model, Path(out), target or "c", labels.split(",") if labels else None, name,
                              board_id, tflm_dir, log=_log):
@@ -511,7 +513,7 @@ def export(model, format_, target, out, labels, name, board_id, tflm_dir):
 def report(run_dir):
     """Write RUN_DIR/report.html: budgets, per-layer memory, training, float vs int8 vs TFLM metrics, confusion
     matrix, Grad-CAM and linear probes, in one self-contained page."""
-    from .report import report_run
+    from tinyml_kit.pipeline.report import report_run
 
     click.echo(report_run(run_dir, log=_log))
 
@@ -528,7 +530,7 @@ def report(run_dir):
 def verify(run_dir, kernels, images, arena_bytes, tflm_dir, as_json):
     """Build RUN_DIR's firmware sources for an emulated Cortex-M4F, run validation images under QEMU, compare
     with the host, and read flash, RAM, arena and instructions off the ELF and the core."""
-    from .verify import verify_run
+    from tinyml_kit.check.verify import verify_run
 
     result = verify_run(run_dir, kernels, images, tflm_dir, parse_bytes(arena_bytes) if arena_bytes else None,
                         log=_log)

@@ -1,0 +1,77 @@
+"""PhiNet (Paissan et al., ACM TECS 2022) as a tf_keras model, faithful to micromind's `networks/phinet.py`.
+
+The structure comes from `core.spec.phinet_blocks` (plain data, no TensorFlow); this module turns it into layers.
+"""
+
+from tinyml_kit.core.spec import PhiNetBlock, phinet_blocks, phinet_name
+
+
+def phinet(alpha: float = 0.25, beta: float = 1.0, t0: float = 6, depth: int = 7,
+           input_shape: tuple[int, int, int] = (32, 32, 3), classes: int = 10, divisor: int = 1,
+           squeeze_excite: bool = True, activation: str = "hswish",
+           downsampling_layers: tuple[int, ...] = (5, 7), conv5_percent: float = 0.0,
+           compatibility: bool = False, include_top: bool = True, dropout: float = 0.05):
+    """Build a PhiNet as a tf_keras Model taking raw pixels (0..255).
+
+    `compatibility` swaps hard-swish for ReLU6 and drops squeeze-excitation, as micromind does, for runtimes
+    without HARD_SWISH or broadcast MUL.
+    """
+    from tinyml_kit._tf import keras
+    from tinyml_kit.build.layers import activation as act
+    from tinyml_kit.build.layers import batch_norm, classifier_head, pixel_input
+
+    L = keras().layers
+    if compatibility:
+        activation, squeeze_excite = "relu6", False
+    plan = phinet_blocks(alpha, beta, t0, depth, divisor, squeeze_excite, tuple(downsampling_layers),
+                         conv5_percent)
+
+    inputs, x = pixel_input(input_shape)
+    x = L.DepthwiseConv2D(3, strides=2, padding="same", use_bias=False, name="stem_dw")(x)
+    x = L.Conv2D(plan.stem_channels, 1, use_bias=False, name="stem_pw")(x)
+    x = batch_norm("stem_bn")(x)
+    x = act(activation, "stem_act")(x)
+    for b in plan.blocks:
+        x = _inverted_residual(x, b, activation, dropout)
+    if include_top:
+        x = classifier_head(x, classes)
+    return keras().Model(inputs, x, name=phinet_name(alpha, beta, t0, depth))
+
+
+def _inverted_residual(x, b: PhiNetBlock, activation: str, dropout: float):
+    from tinyml_kit._tf import keras
+    from tinyml_kit.build.layers import activation as act
+    from tinyml_kit.build.layers import batch_norm
+
+    L = keras().layers
+    p = f"b{b.block_id}_"
+    shortcut = x
+    if b.block_id:
+        x = L.Conv2D(b.expanded, 1, use_bias=False, name=p + "expand")(x)
+        x = batch_norm(p + "expand_bn")(x)
+        x = act(activation, p + "expand_act")(x)
+    if dropout:
+        x = L.SpatialDropout2D(dropout, name=p + "drop")(x)
+    x = L.DepthwiseConv2D(b.kernel, strides=b.stride, padding="same", use_bias=False, name=p + "dw")(x)
+    x = batch_norm(p + "dw_bn")(x)
+    x = act(activation, p + "dw_act")(x)
+    if b.se_channels:
+        x = _squeeze_excite(x, b.expanded, b.se_channels, activation, p)
+    x = L.Conv2D(b.out_channels, 1, use_bias=False, name=p + "project")(x)
+    x = batch_norm(p + "project_bn")(x)
+    if b.residual:
+        x = L.Add(name=p + "add")([shortcut, x])
+    return x
+
+
+def _squeeze_excite(x, channels: int, reduced: int, activation: str, prefix: str):
+    from tinyml_kit._tf import keras
+    from tinyml_kit.build.layers import activation as act
+
+    L = keras().layers
+    s = L.GlobalAveragePooling2D(keepdims=True, name=prefix + "se_pool")(x)
+    s = L.Conv2D(reduced, 1, use_bias=False, name=prefix + "se_reduce")(s)
+    s = act(activation, prefix + "se_act")(s)
+    s = L.Conv2D(channels, 1, use_bias=False, name=prefix + "se_expand")(s)
+    s = L.Activation("sigmoid", name=prefix + "se_gate")(s)
+    return L.Multiply(name=prefix + "se_mul")([x, s])

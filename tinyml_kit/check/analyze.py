@@ -1,0 +1,183 @@
+"""Where the flash and the RAM of an int8 .tflite go, layer by layer, and whether it fits a board.
+
+The totals are measurements: flash is the file's size, the arena is what TFLM allocates (`print_allocations`).
+The per-layer view is TFLM's own memory plan replayed on the file (`tflm_arena.memory_plan`): each tensor's
+lifetime and offset, what is live while each op runs, and the op at which the arena's high-water mark is set.
+The replay is checked against the measurement (`plan_matches_tflm`); on a kernel whose scratch buffers the
+replay does not know, the two differ and the report says so instead of hiding it.
+"""
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.graph import Graph
+from tinyml_kit.solve.tflm_arena import PlannedBuffer, memory_plan
+
+# MACs are counted as `inspect --arch` counts them: convolutions, depthwise, fully connected and multiplies
+_MAC_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "MUL"}
+
+
+@dataclass
+class LayerRow:
+    index: int
+    op: str
+    name: str                   # the output tensor's name
+    output_shape: list[int]
+    params: int                 # elements of the op's constant inputs (weights, biases)
+    macs: int
+    weight_bytes: int           # constant bytes stored for this op (a buffer shared with an earlier op counts there)
+    activation_bytes: int       # the output tensor, as planned (rounded up to 16)
+    output_first_op: int        # the output's lifetime: from the op that writes it ...
+    output_last_op: int         # ... to the last op that reads it
+    output_offset: int          # its offset in the arena's planned head
+    scratch_bytes: int          # kernel scratch buffers while this op runs
+    live_bytes: int             # planned buffers live while this op runs (inputs, outputs, anything kept for later)
+    high_water_bytes: int       # the highest planned byte in use while this op runs
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def op_macs(graph: Graph, op) -> int:
+    out = graph.tensors[op.outputs[0]]
+    if op.kind in ("CONV_2D", "FULLY_CONNECTED") and len(op.inputs) > 1:
+        w = graph.tensors[op.inputs[1]].shape
+        per_output = 1
+        for d in w[1:]:
+            per_output *= d
+        return out.elements * per_output
+    if op.kind == "DEPTHWISE_CONV_2D" and len(op.inputs) > 1:
+        w = graph.tensors[op.inputs[1]].shape
+        return out.elements * w[1] * w[2]
+    if op.kind == "MUL":
+        return out.elements
+    return 0
+
+
+def layer_rows(graph: Graph, plan: list[PlannedBuffer]) -> list[LayerRow]:
+    """One row per op, read off TFLM's memory plan of `graph`."""
+    by_tensor = {b.tensor: b for b in plan if b.tensor is not None}
+    stored = {t.name: t.data_bytes for t in graph.tensors if t.data_bytes}
+    counted: set[str] = set()
+    rows = []
+    for i, op in enumerate(graph.ops):
+        scope = i + 1
+        live = [b for b in plan if b.live_at(scope)]
+        params = weight_bytes = 0
+        for t in op.inputs:
+            tensor = graph.tensors[t]
+            if tensor.is_constant and tensor.quant_channels:      # shape constants carry no quantization
+                params += tensor.elements
+            owner = tensor.shares_buffer_of or tensor.name
+            if tensor.is_constant and owner not in counted:
+                counted.add(owner)
+                weight_bytes += stored.get(owner, 0)
+        out = op.outputs[0]
+        b = by_tensor.get(out)
+        rows.append(LayerRow(
+            index=i, op=op.kind, name=graph.tensors[out].name, output_shape=list(graph.tensors[out].shape),
+            params=params, macs=op_macs(graph, op), weight_bytes=weight_bytes,
+            activation_bytes=b.size if b else 0, output_first_op=b.first - 1 if b else i,
+            output_last_op=b.last - 1 if b else i, output_offset=b.offset if b else 0,
+            scratch_bytes=sum(x.size for x in plan if x.tensor is None and x.op == i),
+            live_bytes=sum(x.size for x in live), high_water_bytes=max((x.offset + x.size for x in live), default=0)))
+    return rows
+
+
+def analyze_model(data: bytes, name: str = "model.tflite", board_id: str | None = None) -> dict:
+    """Per-layer table, measured totals, the RAM peak and, with a board, the fit verdict."""
+    from tinyml_kit.check.tflm import TflmModel
+    from tinyml_kit.core.tflite_info import read_graph, read_model, require_int8
+
+    info = read_model(data, name)
+    require_int8(info, name)
+    board = None
+    if board_id is not None:
+        from tinyml_kit.core.boards import get_board
+
+        board = get_board(board_id)
+    graph = read_graph(data, name)
+    arena = TflmModel(data).arena()
+    plan = memory_plan(graph)
+    rows = layer_rows(graph, plan)
+    plan_head = max((b.offset + b.size for b in plan), default=0)
+    peak = max(rows, key=lambda r: (r.live_bytes, r.high_water_bytes))
+    peak_scope = peak.index + 1
+    plan.sort(key=lambda b: (b.offset, b.first))
+    tensors = [{"name": graph.tensors[b.tensor].name if b.tensor is not None else f"scratch of op {b.op}",
+                "bytes": b.size, "offset": b.offset, "first_op": b.first - 1, "last_op": b.last - 1} for b in plan]
+    weights = sum(t.data_bytes for t in graph.tensors)
+    inp, out = graph.tensors[graph.input], graph.tensors[graph.output]
+    result = {
+        "model": name,
+        "flash_bytes": len(data),
+        "weights_bytes": weights,
+        "structure_bytes": len(data) - weights,
+        "params": sum(r.params for r in rows),
+        "macs": sum(r.macs for r in rows),
+        "ops": info.ops,
+        "op_count": len(graph.ops),
+        "arena_bytes": arena.total_bytes,
+        "arena_alloc_bytes": arena.alloc_bytes,
+        "arena_head_bytes": arena.head_bytes,
+        "arena_tail_bytes": arena.tail_bytes,
+        "plan_head_bytes": plan_head,
+        "plan_matches_tflm": plan_head == arena.head_bytes,
+        "input_bytes": inp.nbytes,
+        "output_bytes": out.nbytes,
+        "peak_layer": peak.index,
+        "peak_op": peak.op,
+        "peak_name": peak.name,
+        "peak_tensors": [t for t, b in zip(tensors, plan) if b.live_at(peak_scope)],
+        "layers": [r.to_dict() for r in rows],
+        "tensors": tensors,
+    }
+    if board is not None:
+        result.update(board_fit(board, len(data), arena.total_bytes))
+    return result
+
+
+def board_fit(board, flash_bytes: int, arena_bytes: int) -> dict:
+    """Flash and RAM verdicts against what the board leaves for a model once TFLM, the HAL, the application,
+    the stack and the heap are reserved; the arena is compared with headroom, as `fit` does."""
+    from tinyml_kit.core.arena import arena_with_headroom
+
+    arena_alloc = arena_with_headroom(arena_bytes)
+    flash_margin = board.flash_budget_bytes - flash_bytes
+    ram_margin = board.arena_budget_bytes - arena_alloc
+    return {
+        "board": board.id,
+        "flash_linked_bytes": board.flash_linked_bytes,
+        "flash_reserve_bytes": board.flash_reserve_bytes,
+        "flash_budget_bytes": board.flash_budget_bytes,
+        "ram_linked_bytes": board.ram_linked_bytes,
+        "ram_reserve_bytes": board.ram_reserve_bytes,
+        "arena_budget_bytes": board.arena_budget_bytes,
+        "fits_flash": flash_margin >= 0,
+        "fits_ram": ram_margin >= 0,
+        "fits": flash_margin >= 0 and ram_margin >= 0,
+        "flash_margin_bytes": flash_margin,
+        "flash_margin_percent": round(100 * flash_margin / board.flash_budget_bytes, 2),
+        "ram_margin_bytes": ram_margin,
+        "ram_margin_percent": round(100 * ram_margin / board.arena_budget_bytes, 2),
+    }
+
+
+def analyze_target(target: str | Path, board_id: str | None = None) -> dict:
+    """`analyze` on a run directory (its model.tflite, and its board unless one is given) or a .tflite."""
+    from tinyml_kit.core.tflite_info import read_model_file
+    from tinyml_kit.pipeline.runs import read_report
+
+    target = Path(target)
+    if target.is_dir():
+        report = read_report(target)
+        board_id = board_id or report["board"]["id"]
+        target = target / "model.tflite"
+    elif not target.exists():
+        raise UserError(f"{target} not found: pass a run directory or a .tflite file")
+    data, _ = read_model_file(target)
+    return analyze_model(data, str(target), board_id)
+
+
+CSV_COLUMNS = tuple(LayerRow.__dataclass_fields__)

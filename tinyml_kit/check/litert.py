@@ -1,0 +1,27 @@
+"""The int8 model on LiteRT's reference kernels (BUILTIN_REF), bit-exact with TFLM's reference kernels."""
+
+import numpy as np
+
+from tinyml_kit.core.errors import UserError
+
+
+class LiteRtModel:
+    def __init__(self, model: bytes):
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+        try:
+            self._interp = Interpreter(model_content=model,
+                                       experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+            self._interp.allocate_tensors()
+        except Exception as e:
+            raise UserError(f"LiteRT cannot load the model: {str(e).splitlines()[0]}") from None
+        self._input = self._interp.get_input_details()[0]
+        self._output = self._interp.get_output_details()[0]
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        outputs = []
+        for image in x:
+            self._interp.set_tensor(self._input["index"], image.reshape(self._input["shape"]).astype(self._input["dtype"]))
+            self._interp.invoke()
+            outputs.append(self._interp.get_tensor(self._output["index"]).reshape(-1).copy())
+        return np.stack(outputs)

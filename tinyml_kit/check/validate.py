@@ -1,0 +1,116 @@
+"""The same validation inputs through every runtime the model lives in: Keras (float), ONNX Runtime (float),
+LiteRT and TFLM (int8, reference kernels). Per runtime: accuracy, macro precision / recall / F1 and the
+confusion matrix; per pair of runtimes: STM32Cube.AI's validation metrics on the (dequantized) outputs.
+
+Without real data there is nothing to measure accuracy on: random inputs are used only when asked for, and
+every output then says so.
+"""
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from tinyml_kit.check.metrics import classification_report
+from tinyml_kit.core.errors import UserError
+
+Log = Callable[[str], None]
+RANDOM_IMAGES = 32
+# (a, b): a's outputs compared with b's, b taken as the reference
+PAIRS = (("tflm", "litert"), ("tflm", "keras"), ("litert", "keras"), ("onnx", "keras"))
+
+
+def output_metrics(out: np.ndarray, ref: np.ndarray) -> dict:
+    """STM32Cube.AI's metrics of `out` against `ref` (both N x classes, float): rmse, mae, l2r (relative L2 of
+    the difference, over all outputs), cos (cosine similarity, mean over samples), top-1 agreement."""
+    out, ref = out.astype(np.float64), ref.astype(np.float64)
+    diff = out - ref
+    norms = np.linalg.norm(out, axis=1) * np.linalg.norm(ref, axis=1)
+    cos = np.where(norms > 0, np.sum(out * ref, axis=1) / np.where(norms > 0, norms, 1), 1.0)
+    ref_norm = np.linalg.norm(ref)
+    return {
+        "rmse": float(np.sqrt(np.mean(diff ** 2))),
+        "mae": float(np.mean(np.abs(diff))),
+        "l2r": float(np.linalg.norm(diff) / ref_norm) if ref_norm > 0 else 0.0,
+        "cos": float(np.mean(cos)),
+        "agreement": float(np.mean(out.argmax(1) == ref.argmax(1))),
+        "max_abs_diff": float(np.max(np.abs(diff))) if diff.size else 0.0,
+    }
+
+
+def validate_target(target: str | Path, data: str | None = None, random_inputs: bool = False, onnx: bool = True,
+                    log: Log = print, seed: int = 0) -> dict:
+    """`validate` on a run directory (its validation split unless `data` is given) or an int8 .tflite."""
+    from tinyml_kit.pipeline.runs import load_target
+
+    t = load_target(target, data, log, strict_shape=True)
+    return validate_model(t.flatbuffer, t.info, t.val, t.keras_model, t.name, random_inputs, onnx, log, seed)
+
+
+def validate_model(flatbuffer: bytes, info, val, keras_model=None, name: str = "model.tflite",
+                   random_inputs: bool = False, onnx: bool = True, log: Log = print, seed: int = 0) -> dict:
+    from tinyml_kit.check.litert import LiteRtModel
+    from tinyml_kit.check.tflm import TflmModel
+
+    inp, outp = info.inputs[0], info.outputs[0]
+    if val is None:
+        if not random_inputs:
+            raise UserError(f"no validation data for {name}: pass --data (digits, an image folder or an .npz), or "
+                            f"--random-inputs to compare the runtimes on random pixels (no accuracy)")
+        log(f"WARNING: RANDOM INPUTS, NO ACCURACY IS MEASURED: {RANDOM_IMAGES} random images without labels; the "
+            f"runtimes are only compared with each other")
+        pixels = np.random.default_rng(seed).integers(0, 256, (RANDOM_IMAGES, *inp.shape[1:])).astype(np.float32)
+        labels = None
+        class_names = [f"class{i}" for i in range(outp.shape[-1])]
+    else:
+        pixels, labels, class_names = val.x.astype(np.float32), val.y, val.class_names
+    if (inp.scale, inp.zero_point) != (1.0, -128):
+        log(f"WARNING: input quantization is scale {inp.scale}, zero point {inp.zero_point}: feeding pixels 0..255 "
+            f"assumes the model rescales them itself, as tinyml-kit models do")
+    x_q = inp.quantize(pixels)
+    log(f"validating {name} on {len(pixels)} {'random' if labels is None else 'validation'} images: LiteRT, TFLM"
+        + (", Keras" if keras_model is not None else "") + (", ONNX Runtime" if keras_model is not None and onnx else ""))
+    raw = {"litert": LiteRtModel(flatbuffer).predict(x_q), "tflm": TflmModel(flatbuffer).predict(x_q)}
+    outputs = {k: (v.astype(np.float32) - outp.zero_point) * outp.scale for k, v in raw.items()}
+    skipped = {}
+    if keras_model is not None:
+        outputs["keras"] = keras_model.predict(pixels, batch_size=256, verbose=0)
+        if onnx:
+            from tinyml_kit.export.onnx_export import OnnxModel, keras_to_onnx
+
+            outputs["onnx"] = OnnxModel(keras_to_onnx(keras_model)).predict(pixels)
+        else:
+            skipped["onnx"] = "not asked for"
+    else:
+        skipped["keras"] = skipped["onnx"] = "no float model (pass a run directory)"
+    n_classes = max(len(class_names), outp.shape[-1])
+    runtimes = {}
+    for runtime, out in outputs.items():
+        entry = {"kind": "int8" if runtime in raw else "float32"}
+        if labels is not None:
+            entry.update(classification_report(labels, out.argmax(1), n_classes))
+        runtimes[runtime] = entry
+    pairs = []
+    for a, b in PAIRS:
+        if a in outputs and b in outputs:
+            row = {"a": a, "b": b, "cross": runtimes[a]["kind"] != runtimes[b]["kind"],
+                   **output_metrics(outputs[a], outputs[b])}
+            if labels is not None:
+                row["accuracy_a"], row["accuracy_b"] = runtimes[a]["accuracy"], runtimes[b]["accuracy"]
+            pairs.append(row)
+    int8_diff = np.abs(raw["litert"].astype(np.int32) - raw["tflm"].astype(np.int32))
+    onnx_pair = next((p for p in pairs if p["a"] == "onnx"), None)
+    return {
+        "model": name,
+        "data": None if val is None else val.source,
+        "random_inputs": labels is None,
+        "images": int(len(pixels)),
+        "class_names": class_names,
+        "runtimes": runtimes,
+        "skipped": skipped,
+        "pairs": pairs,
+        "litert_equals_tflm": bool(int8_diff.max() == 0),
+        "litert_tflm_max_abs_diff": int(int8_diff.max()),
+        "onnx_max_abs_diff": onnx_pair["max_abs_diff"] if onnx_pair else None,
+        "onnx_agreement": onnx_pair["agreement"] if onnx_pair else None,
+    }

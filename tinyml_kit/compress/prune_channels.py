@@ -1,0 +1,217 @@
+"""Structured pruning: remove whole channels, so the int8 file, the MACs and the TFLM arena really shrink.
+
+Channels that must stay equal in number are traced through the graph as one group (a convolution's filters,
+the batch-norm and depthwise layers after it, both sides of a residual `Add` or of the squeeze-excitation
+`Multiply`). Each group keeps its most important channels, ranked by batch-norm |gamma| (the network-slimming
+criterion) or by the L1 norm of the filters producing them. The pruned model is rebuilt from the Keras config
+with fewer filters and the kept slices of every weight, so it is an ordinary dense model: nothing to strip,
+nothing the converter or the firmware needs to know about. Groups touching the model's input or output, and
+layers this module does not understand, are left whole.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tinyml_kit.core.errors import UserError
+
+CRITERIA = ("bn", "magnitude")
+# Layers whose output channels are their input channels, one for one, without weights.
+_PASSTHROUGH = {"ReLU", "Activation", "HardSwish", "Dropout", "SpatialDropout2D", "GlobalAveragePooling2D",
+                "MaxPooling2D", "AveragePooling2D", "ZeroPadding2D", "Rescaling", "Add", "Multiply", "Maximum",
+                "Minimum", "Subtract", "Average", "LeakyReLU"}
+
+
+@dataclass
+class ChannelGroup:
+    channels: int
+    producers: list[str] = field(default_factory=list)       # layers whose filters make these channels
+    batch_norms: list[str] = field(default_factory=list)
+    frozen_by: str | None = None                             # why the group cannot be pruned
+
+    @property
+    def prunable(self) -> bool:
+        return self.frozen_by is None and bool(self.producers)
+
+
+@dataclass
+class PruneResult:
+    model: object
+    ratio: float                   # asked fraction of channels to remove from each prunable group
+    criterion: str
+    channels_before: int           # over prunable groups
+    channels_after: int
+    groups: list[dict]             # per group: producers, before, after
+
+    @property
+    def removed_fraction(self) -> float:
+        return 1 - self.channels_after / self.channels_before if self.channels_before else 0.0
+
+    def summary(self) -> dict:
+        return {"method": "structured", "ratio": self.ratio, "criterion": self.criterion,
+                "channels_before": self.channels_before, "channels_after": self.channels_after,
+                "channels_removed_fraction": round(self.removed_fraction, 4), "groups": self.groups}
+
+
+class _Groups:
+    """Union-find over channel groups, tracking what each root produces and why it may be frozen."""
+
+    def __init__(self):
+        self.parent: list[int] = []
+        self.info: list[ChannelGroup] = []
+
+    def new(self, channels: int, frozen_by: str | None = None) -> int:
+        self.parent.append(len(self.parent))
+        self.info.append(ChannelGroup(channels, frozen_by=frozen_by))
+        return len(self.parent) - 1
+
+    def find(self, g: int) -> int:
+        while self.parent[g] != g:
+            self.parent[g] = self.parent[self.parent[g]]
+            g = self.parent[g]
+        return g
+
+    def union(self, a: int, b: int) -> int:
+        a, b = self.find(a), self.find(b)
+        if a == b:
+            return a
+        ia, ib = self.info[a], self.info[b]
+        if ia.channels != ib.channels:   # e.g. a broadcast of one channel: cannot prune either side alone
+            self.freeze(a, "broadcast between different channel counts")
+            self.freeze(b, "broadcast between different channel counts")
+            return a
+        self.parent[b] = a
+        ia.producers += ib.producers
+        ia.batch_norms += ib.batch_norms
+        ia.frozen_by = ia.frozen_by or ib.frozen_by
+        return a
+
+    def freeze(self, g: int, reason: str) -> None:
+        root = self.info[self.find(g)]
+        root.frozen_by = root.frozen_by or reason
+
+    def get(self, g: int) -> ChannelGroup:
+        return self.info[self.find(g)]
+
+
+def _inbound(layer) -> list:
+    nodes = layer.inbound_nodes
+    if len(nodes) > 1:
+        raise UserError(f"layer '{layer.name}' is used more than once: structured pruning needs a plain "
+                        f"functional model (no shared layers)")
+    inbound = nodes[0].inbound_layers if nodes else []
+    return list(inbound) if isinstance(inbound, (list, tuple)) else [inbound]
+
+
+def trace_groups(model) -> tuple[_Groups, dict[str, int], dict[str, list[int]]]:
+    """Channel group of every layer's output, and of every layer's inputs."""
+    groups = _Groups()
+    out_group: dict[str, int] = {}
+    in_groups: dict[str, list[int]] = {}
+    for layer in model.layers:
+        kind = type(layer).__name__
+        ins = [out_group[i.name] for i in _inbound(layer)]
+        in_groups[layer.name] = ins
+        channels = int(layer.output_shape[-1]) if isinstance(layer.output_shape, tuple) else 0
+        if kind == "InputLayer":
+            out_group[layer.name] = groups.new(channels, "model input")
+        elif kind in ("Conv2D", "Dense") and getattr(layer, "groups", 1) == 1:
+            g = groups.new(channels)
+            groups.info[g].producers.append(layer.name)
+            out_group[layer.name] = g
+        elif kind == "DepthwiseConv2D" and layer.depth_multiplier == 1:
+            out_group[layer.name] = ins[0]
+        elif kind == "BatchNormalization" and list(np.atleast_1d(layer.axis)) in ([-1], [len(layer.input_shape) - 1]):
+            groups.get(ins[0]).batch_norms.append(layer.name)
+            out_group[layer.name] = ins[0]
+        elif kind in _PASSTHROUGH or (kind == "Flatten" and all(d == 1 for d in layer.input_shape[1:-1])):
+            g = ins[0]
+            for other in ins[1:]:
+                g = groups.union(g, other)
+            out_group[layer.name] = g
+        else:
+            for g in ins:
+                groups.freeze(g, f"feeds {kind} layer '{layer.name}'")
+            out_group[layer.name] = groups.new(channels, f"made by {kind} layer '{layer.name}'")
+    for name in model.output_names:
+        groups.freeze(out_group[name], "model output")
+    return groups, out_group, in_groups
+
+
+def _scores(model, group: ChannelGroup, criterion: str) -> np.ndarray:
+    """Importance of each channel: sum over the group's layers of a per-layer normalised score, so a layer with
+    large weights overall does not outvote the others."""
+    parts = []
+    if criterion == "bn" and group.batch_norms:
+        for name in group.batch_norms:
+            layer = model.get_layer(name)
+            gamma = np.abs(layer.gamma.numpy()) if layer.scale else np.ones(group.channels)
+            parts.append(gamma / (gamma.mean() + 1e-12))
+    else:
+        for name in group.producers:
+            kernel = model.get_layer(name).get_weights()[0]
+            l1 = np.abs(kernel.reshape(-1, kernel.shape[-1])).sum(axis=0)
+            parts.append(l1 / (l1.mean() + 1e-12))
+    return np.sum(parts, axis=0)
+
+
+def prune_channels(model, ratio: float, criterion: str = "bn", round_to: int = 1) -> PruneResult:
+    """A copy of `model` with `ratio` of the channels of every prunable group removed (at least one kept)."""
+    from tinyml_kit._tf import keras
+    from tinyml_kit.build import layers  # noqa: F401  (custom layers for from_config)
+
+    if not 0 <= ratio < 1:
+        raise UserError(f"--sparsity {ratio} is not a fraction in [0, 1): e.g. 0.5 removes half the channels")
+    if criterion not in CRITERIA:
+        raise UserError(f"unknown pruning criterion '{criterion}': choose one of {', '.join(CRITERIA)}")
+    groups, out_group, in_groups = trace_groups(model)
+    keep: dict[int, np.ndarray] = {}
+    report = []
+    before = after = 0
+    for root in sorted({groups.find(g) for g in out_group.values()}):
+        group = groups.info[root]
+        if not group.prunable:
+            continue
+        n = group.channels
+        k = max(1, int(round(n * (1 - ratio))))
+        k = min(n, max(round_to, int(round(k / round_to)) * round_to))
+        order = np.argsort(-_scores(model, group, criterion), kind="stable")
+        keep[root] = np.sort(order[:k])
+        before, after = before + n, after + k
+        report.append({"producers": group.producers, "channels": n, "kept": k})
+
+    def kept(g: int) -> np.ndarray | None:
+        return keep.get(groups.find(g))
+
+    config = model.get_config()
+    for entry in config["layers"]:
+        idx = kept(out_group[entry["config"]["name"]])
+        if idx is not None and entry["class_name"] in ("Conv2D", "Dense"):
+            entry["config"]["filters" if entry["class_name"] == "Conv2D" else "units"] = len(idx)
+    pruned = keras().Model.from_config(config)
+    for layer in model.layers:
+        weights = layer.get_weights()
+        if not weights:
+            continue
+        out_idx = kept(out_group[layer.name])
+        in_idx = kept(in_groups[layer.name][0]) if in_groups[layer.name] else None
+        pruned.get_layer(layer.name).set_weights(_slice(type(layer).__name__, weights, in_idx, out_idx))
+    return PruneResult(pruned, ratio, criterion, before, after, report)
+
+
+def _slice(kind: str, weights: list[np.ndarray], in_idx, out_idx) -> list[np.ndarray]:
+    if kind in ("Conv2D", "Dense"):
+        kernel = weights[0]
+        if in_idx is not None:
+            kernel = np.take(kernel, in_idx, axis=-2)
+        if out_idx is not None:
+            kernel = np.take(kernel, out_idx, axis=-1)
+        rest = [w if out_idx is None else w[out_idx] for w in weights[1:]]
+        return [kernel, *rest]
+    if kind == "DepthwiseConv2D":
+        if out_idx is None:
+            return weights
+        return [np.take(weights[0], out_idx, axis=2), *[w[out_idx] for w in weights[1:]]]
+    if kind == "BatchNormalization":
+        return weights if out_idx is None else [w[out_idx] for w in weights]
+    return weights

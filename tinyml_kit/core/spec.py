@@ -1,0 +1,83 @@
+"""What a model is, as plain data: the PhiNet block plan and the names the converter will see.
+
+Everything here is arithmetic on the scaling factors, without TensorFlow, so the solver can cost thousands of
+configurations and the Keras builder (`build.phinet`) only turns a plan into layers.
+"""
+
+
+from dataclasses import dataclass
+
+
+def make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> int:
+    """MobileNet channel rounding: nearest multiple of `divisor`, never more than 10 % below `v`."""
+    min_value = divisor if min_value is None else min_value
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    if new_v < 0.9 * v:
+        new_v += divisor
+    return new_v
+
+
+def expansion_factor(t0: float, beta: float, block_id: int, depth: int) -> float:
+    """Linear from t0 at block 0 to beta * t0 at block `depth`."""
+    return (t0 * beta) * block_id / depth + t0 * (depth - block_id) / depth
+
+
+@dataclass(frozen=True)
+class PhiNetBlock:
+    block_id: int       # 0 is the block after the stem: no expansion conv, no SE
+    in_channels: int
+    expanded: int       # depthwise channels
+    out_channels: int
+    stride: int
+    kernel: int
+    se_channels: int    # 0 means no squeeze-excitation
+    residual: bool
+
+
+@dataclass(frozen=True)
+class PhiNetPlan:
+    stem_channels: int
+    blocks: tuple[PhiNetBlock, ...]
+
+    @property
+    def features(self) -> int:
+        return self.blocks[-1].out_channels
+
+
+def phinet_blocks(alpha: float, beta: float, t0: float, depth: int, divisor: int = 1,
+                  squeeze_excite: bool = True, downsampling_layers: tuple[int, ...] = (5, 7),
+                  conv5_percent: float = 0.0, residuals: bool = True) -> PhiNetPlan:
+    """The block list micromind builds for these scaling factors (first_conv_stride 2, no pooling)."""
+    depth = int(round(depth))
+
+    def width(c: float) -> int:
+        return make_divisible(int(c * alpha), divisor=divisor)
+
+    def block(block_id, in_ch, out_ch, stride, expansion, se, kernel=3):
+        expanded = make_divisible(int(expansion * in_ch), divisor=divisor) if block_id else in_ch
+        se_ch = make_divisible(max(1, int(expanded / 6)), divisor=divisor) if se else 0
+        return PhiNetBlock(block_id, in_ch, expanded, out_ch, stride, kernel, se_ch,
+                           residuals and in_ch == out_ch and stride == 1)
+
+    stem = width(48)
+    b1 = width(24)
+    blocks = [block(0, stem, b1, 1, 1, False)]
+    blocks.append(block(1, b1, b1, 2, expansion_factor(t0, beta, 1, depth), squeeze_excite))
+    blocks.append(block(2, b1, b1, 1, expansion_factor(t0, beta, 2, depth), squeeze_excite))
+    blocks.append(block(3, b1, width(48), 2, expansion_factor(t0, beta, 3, depth), squeeze_excite))
+    filters = 48
+    in_ch = width(48)
+    for block_id in range(4, depth + 1):
+        down = block_id in downsampling_layers
+        if down:
+            filters *= 2
+        kernel = 5 if block_id / depth > 1 - conv5_percent else 3
+        blocks.append(block(block_id, in_ch, width(filters), 2 if down else 1,
+                            expansion_factor(t0, beta, block_id, depth), squeeze_excite, kernel))
+        in_ch = width(filters)
+    return PhiNetPlan(stem, tuple(blocks))
+
+
+def phinet_name(alpha: float, beta: float, t0: float, depth: int) -> str:
+    """The Keras model name `build.phinet` gives; it prefixes every tensor name in the .tflite."""
+    return f"phinet_a{alpha:g}_b{beta:g}_t{t0:g}_n{int(round(depth))}"

@@ -1,0 +1,99 @@
+"""C sources for a .tflite: an aligned const array, its length, I/O quantization, labels and arena size; and the
+model API every firmware target shares (`tinyml_model.h/.cc` and the generated op resolver `tinyml_ops.h`)."""
+
+import re
+from pathlib import Path
+
+from tinyml_kit import __version__
+from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.resources import TEMPLATES_DIR
+from tinyml_kit.core.tflite_info import ModelInfo, require_int8
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _cstring(text: str) -> str:
+    out = []
+    for ch in str(text):
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif 32 <= ord(ch) < 127:
+            out.append(ch)
+        else:
+            out.extend(f"\\{b:03o}" for b in ch.encode())
+    return '"' + "".join(out) + '"'
+
+
+def _cfloat(value: float) -> str:
+    return f"{float(value)!r}f"  # repr round-trips the float32 scale exactly
+
+
+def environment():
+    """Jinja over firmware_templates/, strict about undefined names, with the C quoting filters."""
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    env.filters["cstring"] = _cstring
+    env.filters["cfloat"] = _cfloat
+    return env
+
+
+def _context(model: bytes, info: ModelInfo, labels: list[str], arena_measured: int, arena_alloc: int,
+             name: str, source: str) -> dict:
+    if not _IDENTIFIER.match(name):
+        raise UserError(f"--name '{name}' is not a C identifier: use letters, digits and _")
+    require_int8(info, source)
+    output_size = 1
+    for d in info.outputs[0].shape[1:]:
+        output_size *= d
+    if len(labels) != output_size:
+        raise UserError(f"{len(labels)} labels given but the model has {output_size} outputs: pass one label per class")
+    return dict(
+        version=__version__, source=Path(source).name, model_bytes=len(model), ops=info.ops,
+        guard=f"TINYML_{name.upper()}_DATA_H_", prefix="" if name == "model" else f"{name}_",
+        symbol=f"g_{name}_data", header=f"{name}_data.h", arena_measured=arena_measured, arena_alloc=arena_alloc,
+        input=info.inputs[0], output=info.outputs[0], output_size=output_size, labels=labels,
+        rows=hex_rows(model),
+    )
+
+
+def hex_rows(data: bytes, per_row: int = 16) -> list[str]:
+    """`data` as C initializer rows of `0x..,` bytes."""
+    hexes = [f"0x{b:02x}," for b in data]
+    return [" ".join(hexes[i:i + per_row]) for i in range(0, len(hexes), per_row)]
+
+
+def render(context: dict, files: list[tuple[str, Path]]) -> list[Path]:
+    """Render each template to its path (parent folders created); returns the paths."""
+    env = environment()
+    for template, path in files:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(env.get_template(template).render(**context))
+    return [path for _, path in files]
+
+
+def write_c_sources(model: bytes, info: ModelInfo, out_dir: Path, labels: list[str], arena_measured: int,
+                    arena_alloc: int, name: str = "model", source: str = "model.tflite") -> list[Path]:
+    """Write `<name>_data.h` and `<name>_data.cc` into `out_dir`; returns their paths."""
+    context = _context(model, info, labels, arena_measured, arena_alloc, name, source)
+    out_dir = Path(out_dir)
+    return render(context, [("c_array/model_data.h.j2", out_dir / context["header"]),
+                            ("c_array/model_data.cc.j2", out_dir / f"{name}_data.cc")])
+
+
+def write_model_api(model: bytes, info: ModelInfo, out_dir: Path, labels: list[str], arena_measured: int,
+                    arena_alloc: int, name: str = "model", source: str = "model.tflite",
+                    cc: str = ".cc") -> list[Path]:
+    """The model data plus the C++ model API and its op resolver: the sources every firmware target compiles.
+    `cc` is the C++ extension (Arduino builds only `.cpp`). An op TFLM cannot run is refused here, by name."""
+    from tinyml_kit.export.op_resolver import resolver_methods
+
+    context = _context(model, info, labels, arena_measured, arena_alloc, name, source)
+    context["methods"] = resolver_methods(info.ops)
+    out_dir = Path(out_dir)
+    return render(context, [("c_array/model_data.h.j2", out_dir / context["header"]),
+                            ("c_array/model_data.cc.j2", out_dir / f"{name}_data{cc}"),
+                            ("model_api/tinyml_ops.h.j2", out_dir / "tinyml_ops.h"),
+                            ("model_api/tinyml_model.h.j2", out_dir / "tinyml_model.h"),
+                            ("model_api/tinyml_model.cc.j2", out_dir / f"tinyml_model{cc}")])

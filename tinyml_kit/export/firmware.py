@@ -1,0 +1,104 @@
+"""Firmware targets around the model API: an Arduino library (folder and .zip) and an STM32 Makefile project.
+
+Both carry the same generated sources (`export.write_model_api`) that `verify` compiles for the emulated
+Cortex-M4F, plus one bundled sample image with the class the host predicts for it, so the first thing a board
+prints can be checked against the host.
+"""
+
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tinyml_kit import __version__
+from tinyml_kit.core.tflite_info import ModelInfo
+from tinyml_kit.export.c_sources import hex_rows, render, write_model_api
+from tinyml_kit.export.op_resolver import resolver_methods
+from tinyml_kit.export.toolchain import TFLM_DEFINES
+
+
+@dataclass
+class ModelSource:
+    """What every target is generated from: the int8 flatbuffer, its labels and its measured arena."""
+    model: bytes
+    info: ModelInfo
+    labels: list[str]
+    arena_measured: int
+    arena_alloc: int
+    name: str = "model"
+    source: str = "model.tflite"
+
+    def write_api(self, out_dir: Path, cc: str = ".cc") -> list[Path]:
+        return write_model_api(self.model, self.info, out_dir, self.labels, self.arena_measured, self.arena_alloc,
+                               name=self.name, source=self.source, cc=cc)
+
+
+@dataclass
+class Sample:
+    """One image to run first on the target, with its true class and the host's int8 prediction."""
+    pixels: np.ndarray    # uint8, H x W x C
+    true_label: str
+    host_label: str
+    origin: str           # "validation" or "synthetic (mid-grey)"
+
+
+def _context(src: ModelSource, sample: Sample, **extra) -> dict:
+    pixels = np.asarray(sample.pixels, dtype=np.uint8).reshape(-1)
+    return dict(
+        version=__version__, source=Path(src.source).name, labels=src.labels, model_bytes=len(src.model),
+        arena_measured=src.arena_measured, arena_alloc=src.arena_alloc, ops=src.info.ops,
+        methods=resolver_methods(src.info.ops), input=src.info.inputs[0],
+        sample=dict(origin=sample.origin, shape=list(sample.pixels.shape), size=len(pixels),
+                    true_label=sample.true_label, host_label=sample.host_label, rows=hex_rows(pixels.tobytes())),
+        **extra)
+
+
+def library_name(name: str) -> str:
+    return f"tinyml_{name}"
+
+
+EXAMPLE = "classify"
+
+
+def write_arduino_library(src: ModelSource, sample: Sample, folder: Path, board=None) -> None:
+    """An Arduino library in `folder` (named like the library): library.properties, src/ with the model API,
+    and examples/classify/classify.ino."""
+    library = folder.name
+    context = _context(src, sample, library=library, board=board)
+    src.write_api(_mkdir(folder / "src"), cc=".cpp")   # the Arduino builder compiles .cpp, not .cc
+    example = folder / "examples" / EXAMPLE
+    render(context, [("arduino/library.properties.j2", folder / "library.properties"),
+                      ("arduino/example.ino.j2", example / f"{EXAMPLE}.ino"),
+                      ("model_api/sample_input.h.j2", example / "sample_input.h")])
+
+
+def zip_folder(folder: Path, archive: Path) -> None:
+    """The zip "Sketch → Include Library → Add .ZIP Library" expects: one top folder holding the library."""
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
+        for path in sorted(folder.rglob("*")):
+            z.write(path, Path(folder.name) / path.relative_to(folder))
+
+
+def tflm_arch(board) -> str:
+    """TFLM's TARGET_ARCH for the board's core (its makefile's names: cortex-m4+fp, cortex-m33, ...)."""
+    hard_fp_suffix = board.mcpu in ("cortex-m4", "cortex-m7") and board.float_abi == "hard"
+    return board.mcpu + ("+fp" if hard_fp_suffix else "")
+
+
+def write_stm32_project(src: ModelSource, sample: Sample, folder: Path, board, tflm_tree: Path | None = None) -> None:
+    """A Makefile project in `folder`: tinyml/ (model API, app_tinyml C API, sample), Makefile, README.md."""
+    context = _context(src, sample, project=folder.name, board=board, cpu_flags=board.gcc_cpu_flags,
+                       defines=TFLM_DEFINES, tflm_tree=str(tflm_tree) if tflm_tree else "", tflm_arch=tflm_arch(board))
+    sources = _mkdir(folder / "tinyml")
+    src.write_api(sources)
+    render(context, [("stm32/app_tinyml.h.j2", sources / "app_tinyml.h"),
+                      ("stm32/app_tinyml.cc.j2", sources / "app_tinyml.cc"),
+                      ("model_api/sample_input.h.j2", sources / "sample_input.h"),
+                      ("stm32/Makefile.j2", folder / "Makefile"),
+                      ("stm32/README.md.j2", folder / "README.md")])
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,112 @@
+"""The Arm cross toolchain and the TFLM tree that firmware is compiled against, found or refused in one line.
+
+The TFLM tree is a third-party dependency located by `--tflm-dir` or `TINYML_TFLM_DIR`: a directory holding the
+TFLM source tree in `tflm/` (with its third-party headers) and, for `verify`, libraries prebuilt for the
+emulated Cortex-M4F in `prebuilt/cortex-m4f/libtflm_{ref,cmsis_nn}.a`.
+"""
+
+import os
+import shutil
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from tinyml_kit.core.errors import UserError
+
+TFLM_DIR_ENV = "TINYML_TFLM_DIR"
+PACKAGES = {"arm-none-eabi-g++": "gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib",
+            "arm-none-eabi-gcc": "gcc-arm-none-eabi libnewlib-arm-none-eabi",
+            "arm-none-eabi-size": "binutils-arm-none-eabi",
+            "qemu-system-arm": "qemu-system-arm"}
+# The defines the prebuilt libraries were compiled with: TF_LITE_STATIC_MEMORY changes TfLiteTensor's layout, so
+# code including TFLM headers must agree with the library it links.
+TFLM_DEFINES = ["-DTF_LITE_STATIC_MEMORY", "-DTF_LITE_DISABLE_X86_NEON", "-DTF_LITE_MCU_DEBUG_LOG",
+                "-DKERNELS_OPTIMIZED_FOR_SPEED"]
+CXX_FLAGS = ["-std=c++17", "-fno-rtti", "-fno-exceptions", "-fno-threadsafe-statics", "-ffunction-sections",
+             "-fdata-sections", "-Wall", "-Wextra", "-Werror"]
+# The emulated board, QEMU's mps2-an386, and the flags the prebuilt libraries were built with.
+CORTEX_M4F = ["-mcpu=cortex-m4", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard", "-mthumb"]
+
+
+def require_tool(tool: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        raise UserError(f"{tool} not found: install it with `apt-get install {PACKAGES[tool]}`")
+    return path
+
+
+@dataclass(frozen=True)
+class TflmDir:
+    root: Path
+
+    @property
+    def tree(self) -> Path:
+        return self.root / "tflm"
+
+    def includes(self) -> list[str]:
+        """-isystem for the tree and its third-party headers: their warnings are not ours to fail -Werror on."""
+        tree = self.tree
+        dirs = [tree, tree / "third_party/flatbuffers/include", tree / "third_party/gemmlowp",
+                tree / "third_party/ruy"]
+        return [flag for d in dirs for flag in ("-isystem", str(d))]
+
+    def library(self, kernels: str) -> Path:
+        lib = self.root / "prebuilt" / "cortex-m4f" / f"libtflm_{kernels}.a"
+        if not lib.is_file():
+            raise UserError(f"{lib} not found: the TFLM directory needs libraries prebuilt for the Cortex-M4F "
+                            f"(see its README: `make prebuilt`)")
+        return lib
+
+
+def find_tflm_dir(explicit: str | Path | None = None) -> TflmDir:
+    where = explicit or os.environ.get(TFLM_DIR_ENV)
+    if not where:
+        raise UserError(f"no TFLM tree given: pass --tflm-dir DIR or set {TFLM_DIR_ENV} "
+                        f"(e.g. ../shared/third_party/tflm-qemu)")
+    root = Path(where).expanduser().absolute()
+    if not (root / "tflm" / "tensorflow/lite/micro/micro_interpreter.h").is_file():
+        raise UserError(f"{root} is not a TFLM directory (no tflm/tensorflow/lite/micro/micro_interpreter.h): "
+                        f"pass the directory holding tflm/ and prebuilt/")
+    return TflmDir(root)
+
+
+def run_tool(cmd: list[str], what: str, timeout: float | None = None) -> subprocess.CompletedProcess:
+    """Run a build step; a failure becomes one line naming the step and the compiler's first error."""
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise UserError(f"{what} timed out after {timeout:.0f} s") from None
+    if done.returncode != 0:
+        lines = (done.stderr + done.stdout).splitlines()
+        first = next((ln for ln in lines if "error" in ln.lower()), lines[0] if lines else "no output")
+        raise UserError(f"{what} failed: {first.strip()}")
+    return done
+
+
+def compile_all(jobs: list[tuple[list[str], str]]) -> None:
+    """Compile independent translation units side by side (one per core)."""
+    with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
+        for future in [pool.submit(run_tool, cmd, what) for cmd, what in jobs]:
+            future.result()
+
+
+@dataclass(frozen=True)
+class ElfSizes:
+    text: int
+    data: int
+    bss: int
+
+    @property
+    def flash_bytes(self) -> int:
+        return self.text + self.data   # .data's initial values live in flash too
+
+    @property
+    def ram_bytes(self) -> int:
+        return self.data + self.bss    # statically allocated RAM, the tensor arena included
+
+
+def elf_sizes(elf: Path) -> ElfSizes:
+    out = run_tool([require_tool("arm-none-eabi-size"), "-B", str(elf)], "arm-none-eabi-size").stdout
+    text, data, bss = (int(v) for v in out.splitlines()[1].split()[:3])
+    return ElfSizes(text, data, bss)

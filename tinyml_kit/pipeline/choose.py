@@ -1,0 +1,154 @@
+"""Choose the model to train: the first candidate whose measured int8 flatbuffer and TFLM arena fit.
+
+For PhiNet the candidates are the solver's ranking by predicted accuracy (conversion-free estimates), for other
+architectures their grid, largest first. Every claim of fitting comes from converting and measuring.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tinyml_kit.build.costs import activation_peak_bytes, model_costs
+from tinyml_kit.core.arena import arena_with_headroom
+from tinyml_kit.core.boards import Board
+from tinyml_kit.core.budget import Budget
+from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.units import format_bytes
+from tinyml_kit.solve.costs import estimate_flash_bytes
+
+Log = Callable[[str], None]
+
+OTHER_GRIDS = {
+    "tinynet": [{"alpha": a, "depth": d} for a in (0.25, 0.5, 0.75, 1.0, 1.5, 2.0) for d in (2, 3, 4, 5)],
+    "mobilenetv1": [{"alpha": a} for a in (0.1, 0.25, 0.35, 0.5, 0.75, 1.0)],
+    "mobilenetv2": [{"alpha": a} for a in (0.1, 0.25, 0.35, 0.5, 0.75, 1.0, 1.4)],
+    "resnet8": [{}],
+}
+MAX_ATTEMPTS = 8
+ARENA_OVERHEAD_EST = 2048  # TFLM's persistent allocations for a small graph, on top of the activations
+
+
+@dataclass
+class Candidate:
+    knobs: dict
+    params: int
+    macs: int
+    est_flash: int
+    est_arena: int                         # with headroom, as compared with the budget
+    est_arena_use: int = 0                 # what TFLM should report
+    predicted_accuracy: float | None = None
+
+
+def candidates(arch: str, input_shape: tuple[int, int, int], classes: int, board: Board,
+               budget: Budget) -> list[Candidate]:
+    """Configurations to verify, best first. PhiNet: the solver's choice and runner-ups (highest predicted
+    accuracy, conversion-free estimates). Other architectures: their grid, largest first, rough estimates."""
+    if arch == "phinet":
+        from tinyml_kit.solve.solver import solve
+
+        sol = solve(board, input_shape=input_shape, classes=classes, budget=budget, runner_ups=MAX_ATTEMPTS - 1)
+        return [Candidate(c.knobs(), c.estimate.params, c.estimate.macs, c.estimate.flash_bytes_est,
+                          c.arena_alloc_bytes_est, c.estimate.arena_bytes_est, c.predicted_accuracy)
+                for c in [sol.best, *sol.runner_ups]]
+    from tinyml_kit.build import build
+
+    found = []
+    for knobs in OTHER_GRIDS[arch]:
+        model = build(arch, input_shape, classes, **knobs)
+        c = model_costs(model)
+        arena = activation_peak_bytes(model) + ARENA_OVERHEAD_EST
+        found.append(Candidate(knobs, c.params, c.macs, estimate_flash_bytes(c.params, c.channels, c.op_count),
+                               arena_with_headroom(arena), arena))
+    return sorted(found, key=lambda c: (-c.params, c.macs))
+
+
+@dataclass
+class Measurement:
+    knobs: dict
+    params: int
+    macs: int
+    flash_bytes: int
+    arena_bytes: int
+    arena_alloc_bytes: int
+    fits: bool
+
+
+def measure(arch: str, knobs: dict, input_shape, classes: int, calibration, budget: Budget) -> Measurement:
+    """Convert an untrained model to int8 and measure its flatbuffer and TFLM arena. Sizes depend on the
+    weights only through constants the converter de-duplicates, so batch-norm statistics are randomised to
+    look trained (measured: within 200 B of the trained model's file on the default fit)."""
+    from tinyml_kit.build import build
+    from tinyml_kit.check.tflm import measure_arena
+    from tinyml_kit.compress.quantize import quantize_int8
+
+    model = build(arch, input_shape, classes, **knobs)
+    look_trained(model)
+    costs = model_costs(model)
+    flatbuffer = quantize_int8(model, calibration)
+    arena = measure_arena(flatbuffer)
+    fits = (len(flatbuffer) <= budget.flash_bytes and arena.alloc_bytes <= budget.arena_bytes
+            and costs.macs <= budget.macs)
+    return Measurement(knobs, costs.params, costs.macs, len(flatbuffer), arena.total_bytes, arena.alloc_bytes, fits)
+
+
+def look_trained(model, seed: int = 0) -> None:
+    """Give batch-norm layers trained-looking statistics and biases non-zero values. Untrained ones fold to
+    all-zero biases, which the converter stores once and shares under other names, so an untrained model
+    measures ~3 % smaller than the trained one."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if type(layer).__name__ == "BatchNormalization":
+            gamma, beta, mean, var = layer.get_weights()
+            layer.set_weights([rng.uniform(0.5, 1.5, gamma.shape), rng.normal(0, 0.5, beta.shape),
+                               rng.normal(0, 0.5, mean.shape), rng.uniform(0.5, 2.0, var.shape)])
+        elif getattr(layer, "use_bias", False) and getattr(layer, "bias", None) is not None:
+            layer.bias.assign(rng.normal(0, 0.3, layer.bias.shape))
+
+
+def describe(arch: str, knobs: dict) -> str:
+    return arch + ("(" + ", ".join(f"{k}={v:g}" for k, v in knobs.items()) + ")" if knobs else "")
+
+
+def choose(arch: str, input_shape, classes: int, calibration, budget: Budget, board: Board, log: Log = print,
+           knobs: dict | None = None) -> tuple[Measurement, list[Measurement], Candidate]:
+    """The first candidate whose measured size fits. Estimates are rescaled by what each measurement
+    shows, so a miss steps down to a candidate that should fit rather than to the next one in line."""
+    pool = ([Candidate(knobs, 0, 0, 0, 0)] if knobs is not None
+            else candidates(arch, input_shape, classes, board, budget))
+    flash_ratio = arena_ratio = 1.0
+    attempts: list[Measurement] = []
+    tried = set()
+    for _ in range(MAX_ATTEMPTS):
+        fitting = [c for c in pool if c.macs <= budget.macs and c.est_flash * flash_ratio <= budget.flash_bytes
+                   and c.est_arena * arena_ratio <= budget.arena_bytes and str(c.knobs) not in tried]
+        if not fitting:
+            break
+        c = fitting[0]
+        tried.add(str(c.knobs))
+        predicted = f", predicted accuracy {c.predicted_accuracy:.1f} % on CIFAR-10" if c.predicted_accuracy else ""
+        log(f"verifying {describe(arch, c.knobs)}: {c.params:,} params, {c.macs:,} MACs, est. flash "
+            f"{c.est_flash:,} B, arena {c.est_arena:,} B{predicted} ...")
+        m = measure(arch, c.knobs, input_shape, classes, calibration, budget)
+        attempts.append(m)
+        log(f"  measured flash {m.flash_bytes:,} B (budget {budget.flash_bytes:,}), arena {m.arena_alloc_bytes:,} B "
+            f"incl. headroom (budget {budget.arena_bytes:,}), MACs {m.macs:,} (budget {budget.macs:,}): "
+            f"{'fits' if m.fits else 'does not fit'}")
+        if m.fits:
+            return m, attempts, c
+        if c.est_flash:  # rescale by the latest (closest in size) measurement
+            flash_ratio = m.flash_bytes / c.est_flash
+            arena_ratio = m.arena_alloc_bytes / c.est_arena
+    smallest = min(pool, key=lambda c: (c.params, c.macs))
+    m = next((a for a in attempts if a.knobs == smallest.knobs), None)
+    if m is None:
+        log(f"verifying the smallest, {describe(arch, smallest.knobs)} ...")
+        m = measure(arch, smallest.knobs, input_shape, classes, calibration, budget)
+        attempts.append(m)
+        if m.fits:
+            return m, attempts, smallest
+    raise UserError(
+        f"no {arch} configuration fits flash {format_bytes(budget.flash_bytes)} / arena "
+        f"{format_bytes(budget.arena_bytes)} / {budget.macs:,} MACs: the smallest, {describe(arch, m.knobs)}, "
+        f"measures flash {m.flash_bytes:,} B, arena {m.arena_alloc_bytes:,} B, {m.macs:,} MACs: raise the limits, "
+        f"use a smaller --input or pick a larger board")

@@ -1,0 +1,246 @@
+"""The most accurate PhiNet a board can hold: scaling-law accuracy, conversion-free costs, the board's limits.
+
+For every (α, β, t0, N) on the grid the plan gives parameters, MACs and a lower bound on the activations in
+microseconds; configurations that cannot fit are dropped on those alone. The rest are taken in order of predicted
+accuracy and given the full flash and arena estimates (a few ms each) until enough fit. No TensorFlow: the whole
+command answers in well under a second.
+"""
+
+import time
+from dataclasses import dataclass, field
+
+from tinyml_kit.core.arena import arena_with_headroom
+from tinyml_kit.core.boards import Board
+from tinyml_kit.core.budget import Budget, make_budget
+from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.latency import latency_ms
+from tinyml_kit.core.spec import phinet_blocks
+from tinyml_kit.core.units import format_bytes
+from tinyml_kit.solve.costs import phinet_plan_costs
+from tinyml_kit.solve.estimate import Estimate, estimate_phinet
+from tinyml_kit.solve.scaling_law import ScalingLaw
+
+ALPHAS = tuple(round(0.05 * i, 2) for i in range(2, 21)) + tuple(round(1.0 + 0.1 * i, 2) for i in range(1, 21))
+BETAS = (0.75, 1.0, 1.35)
+T0S = (3, 4, 5, 6)
+CONSTRAINTS = ("flash", "arena", "macs")
+FRONTIER_STEP = 0.5   # accuracy points between frontier rows
+
+
+@dataclass
+class Choice:
+    estimate: Estimate
+    predicted_accuracy: float        # percent, int8 validation accuracy on the sweep's task
+    arena_alloc_bytes_est: int       # the arena to allocate: estimate plus headroom, compared with the budget
+    latency_ms_est: float
+    utilization: dict[str, float]    # estimate / limit per constraint
+
+    def knobs(self) -> dict:
+        e = self.estimate
+        return {"alpha": e.alpha, "beta": e.beta, "t0": e.t0, "depth": e.depth}
+
+    extrapolated: bool = False       # parameters outside the range the scaling law was fitted on
+
+    def to_dict(self) -> dict:
+        return {**self.estimate.to_dict(), "predicted_accuracy": round(self.predicted_accuracy, 2),
+                "accuracy_extrapolated": self.extrapolated,
+                "arena_alloc_bytes_est": self.arena_alloc_bytes_est, "latency_ms_est": round(self.latency_ms_est, 2),
+                "utilization": {k: round(v, 4) for k, v in self.utilization.items()}}
+
+
+@dataclass
+class Solution:
+    board: Board
+    budget: Budget
+    input_shape: tuple[int, int, int]
+    classes: int
+    best: Choice
+    runner_ups: list[Choice]
+    binding: str                     # the limit the choice is closest to, or "none"
+    rejected_by: dict[str, int] = field(default_factory=dict)   # more accurate configurations, by violated limit
+    evaluated: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {"board": self.board.id, "input_shape": list(self.input_shape), "classes": self.classes,
+                **self.best.to_dict(), "binding_constraint": self.binding,
+                "limits": {"flash_bytes": self.budget.flash_bytes, "arena_bytes": self.budget.arena_bytes,
+                           "macs": self.budget.macs, "sources": self.budget.notes},
+                "runner_ups": [c.to_dict() for c in self.runner_ups], "rejected_by": self.rejected_by,
+                "configurations_estimated": self.evaluated, "seconds": round(self.seconds, 3)}
+
+
+# Lower bounds used to drop configurations before estimating them in full. Per output channel of a convolution:
+# flash stores an int32 bias and a scale and zero point for weights and bias; the arena keeps an int32 multiplier
+# and shift. Per operator, beyond that (names, tables, TFLM's node and tensor records): the smallest residual
+# seen over the solver's grid at 32–160 px was 423 B of flash and 187 B of arena.
+FLASH_FLOOR_PER_CHANNEL, FLASH_FLOOR_PER_OP = 20, 400
+ARENA_FLOOR_PER_CHANNEL, ARENA_FLOOR_PER_OP = 8, 175
+
+
+@dataclass
+class _Screened:
+    knobs: tuple[float, float, float, int]
+    params: int
+    macs: int
+    flash_floor: int
+    arena_floor: int
+    accuracy: float
+
+
+def _screen(law: ScalingLaw, input_shape, classes: int) -> list[_Screened]:
+    rows = []
+    for depth in law.depths:
+        for alpha in ALPHAS:
+            for beta in BETAS:
+                for t0 in T0S:
+                    c = phinet_plan_costs(phinet_blocks(alpha, beta, t0, depth), input_shape, classes)
+                    if not law.in_domain(c.params, depth):
+                        continue   # no prediction far outside what the sweep measured at this depth
+                    rows.append(_Screened(
+                        (alpha, beta, t0, depth), c.params, c.macs,
+                        c.params + FLASH_FLOOR_PER_CHANNEL * c.channels + FLASH_FLOOR_PER_OP * c.op_count,
+                        arena_with_headroom(c.peak_activation_bytes + ARENA_FLOOR_PER_CHANNEL * c.channels
+                                            + ARENA_FLOOR_PER_OP * c.op_count),
+                        law.predict(c.params, depth)))
+    return rows
+
+
+def _choice(e: Estimate, law: ScalingLaw, budget: Budget, board: Board) -> Choice:
+    alloc = arena_with_headroom(e.arena_bytes_est)
+    return Choice(e, law.predict(e.params, e.depth), alloc, latency_ms(e.macs, board.core, board.clock_mhz),
+                  {"flash": e.flash_bytes_est / budget.flash_bytes, "arena": alloc / budget.arena_bytes,
+                   "macs": e.macs / budget.macs}, law.extrapolated(e.params, e.depth))
+
+
+def _violations(c: Choice) -> list[str]:
+    return [k for k in CONSTRAINTS if c.utilization[k] > 1.0]
+
+
+def solve(board: Board, max_flash: int | None = None, max_ram: int | None = None, max_macs: int | None = None,
+          max_latency_ms: float | None = None, input_shape: tuple[int, int, int] = (32, 32, 3), classes: int = 10,
+          law: ScalingLaw | None = None, runner_ups: int = 4, budget: Budget | None = None) -> Solution:
+    """`budget` replaces the board's budget and the max_* limits when given (fit passes the one it made)."""
+    start = time.perf_counter()
+    law = law or ScalingLaw.load()
+    budget = budget or make_budget(board, max_flash, max_ram, max_macs, max_latency_ms)
+    screened = _screen(law, input_shape, classes)
+    reasons: list[tuple[float, str]] = []      # (predicted accuracy, violated limit) of each rejection
+    possible = []
+    for s in screened:
+        if s.macs > budget.macs:
+            reasons.append((s.accuracy, "macs"))
+        elif s.flash_floor > budget.flash_bytes:
+            reasons.append((s.accuracy, "flash"))
+        elif s.arena_floor > budget.arena_bytes:
+            reasons.append((s.accuracy, "arena"))
+        else:
+            possible.append(s)
+    possible.sort(key=lambda s: (-s.accuracy, s.macs))
+    found: list[Choice] = []
+    evaluated = 0
+    for s in possible:
+        choice = _choice(estimate_phinet(*s.knobs, input_shape, classes), law, budget, board)
+        evaluated += 1
+        bad = _violations(choice)
+        if bad:
+            reasons.append((s.accuracy, bad[0]))
+            continue
+        found.append(choice)
+        if len(found) > runner_ups:
+            break
+    if not found:
+        raise UserError(_impossible(screened, input_shape, classes, law, budget, board))
+    best = found[0].predicted_accuracy
+    rejected = {k: sum(1 for acc, why in reasons if why == k and acc > best) for k in CONSTRAINTS}
+    # the tightest limit at the choice; "none" when nothing more accurate was turned away (the scaling law's
+    # swept range, not the board, set the ceiling)
+    binding = (max(CONSTRAINTS, key=lambda k: found[0].utilization[k]) if any(rejected.values()) else "none")
+    return Solution(board, budget, input_shape, classes, found[0], found[1:], binding, rejected, evaluated,
+                    time.perf_counter() - start)
+
+
+def _impossible(screened: list[_Screened], input_shape, classes: int, law: ScalingLaw, budget: Budget,
+                board: Board) -> str:
+    """One line: the configuration that comes closest and by how much it misses each limit."""
+    smallest = sorted(screened, key=lambda s: (s.params, s.macs))[:20]
+    choices = [_choice(estimate_phinet(*s.knobs, input_shape, classes), law, budget, board) for s in smallest]
+    c = min(choices, key=lambda c: max(c.utilization.values()))
+    e = c.estimate
+    misses = []
+    if c.utilization["flash"] > 1:
+        misses.append(f"flash {format_bytes(e.flash_bytes_est)} > {format_bytes(budget.flash_bytes)}")
+    if c.utilization["arena"] > 1:
+        misses.append(f"arena {format_bytes(c.arena_alloc_bytes_est)} > {format_bytes(budget.arena_bytes)}")
+    if c.utilization["macs"] > 1:
+        misses.append(f"{e.macs:,} MACs > {budget.macs:,}")
+    return (f"no PhiNet fits {board.id} at input {'x'.join(map(str, input_shape))}: the smallest, PhiNet(alpha="
+            f"{e.alpha:g}, beta={e.beta:g}, t0={e.t0:g}, depth={e.depth}), needs {', '.join(misses)} (estimated): "
+            f"raise the limits, use a smaller --input or pick a larger board")
+
+
+def frontier(board: Board, input_shape: tuple[int, int, int] = (32, 32, 3), classes: int = 10,
+             law: ScalingLaw | None = None, budget: Budget | None = None) -> list[dict]:
+    """The accuracy a bigger budget buys: one configuration per half point of predicted accuracy, the one with
+    the fewest parameters reaching it, within the sizes the law was fitted on. `fits_board` is judged against
+    `budget` (default: the board's)."""
+    from tinyml_kit.core.boards import load_boards
+
+    law = law or ScalingLaw.load()
+    boards = [b for b in load_boards().values() if b.tflm_supported]
+    screened = _screen(law, input_shape, classes)
+    screened.sort(key=lambda s: (s.params, s.macs))
+    best_acc, steps = -1e9, []
+    for s in screened:
+        if s.accuracy > best_acc + FRONTIER_STEP:
+            best_acc = s.accuracy
+            steps.append(s)
+    budget = budget or make_budget(board)
+    points = []
+    for s in steps:
+        c = _choice(estimate_phinet(*s.knobs, input_shape, classes), law, budget, board)
+        fits = [b.id for b in boards if c.estimate.flash_bytes_est <= b.flash_budget_bytes
+                and c.arena_alloc_bytes_est <= b.arena_budget_bytes]
+        points.append(c.to_dict() | {"fits_board": c.utilization["flash"] <= 1 and c.utilization["arena"] <= 1,
+                                     "boards_that_fit": fits})
+    return points
+
+
+def solution_summary(sol: Solution) -> list[str]:
+    """Lines for the terminal: the choice, each estimate next to its limit, the runner-ups."""
+    b, e = sol.best, sol.best.estimate
+    note = " (extrapolated, up to 1.35x beyond the sweep at this depth)" if b.extrapolated else ""
+    lines = [f"{sol.board.id}: PhiNet(alpha={e.alpha:g}, beta={e.beta:g}, t0={e.t0:g}, depth={e.depth}) "
+             f"predicted accuracy {b.predicted_accuracy:.1f} %{note}, binding constraint: {sol.binding}"
+             + (" (the most accurate PhiNet the scaling law covers fits)" if sol.binding == "none" else ""),
+             f"  params {e.params:,}",
+             f"  flash  {e.flash_bytes_est:>11,} B est.  limit {sol.budget.flash_bytes:>11,} B  "
+             f"({100 * b.utilization['flash']:.0f} %)",
+             f"  arena  {b.arena_alloc_bytes_est:>11,} B est.  limit {sol.budget.arena_bytes:>11,} B  "
+             f"({100 * b.utilization['arena']:.0f} %; TFLM use {e.arena_bytes_est:,} + headroom)",
+             f"  MACs   {e.macs:>11,}     limit {sol.budget.macs:>11,}    ({100 * b.utilization['macs']:.0f} %; "
+             f"~{b.latency_ms_est:.1f} ms est.)"]
+    if sol.runner_ups:
+        lines.append("  runner-ups:")
+        for r in sol.runner_ups:
+            x = r.estimate
+            lines.append(f"    alpha={x.alpha:g} beta={x.beta:g} t0={x.t0:g} depth={x.depth}: "
+                         f"{r.predicted_accuracy:.1f} %, {x.params:,} params, flash {x.flash_bytes_est:,} B, "
+                         f"arena {r.arena_alloc_bytes_est:,} B, {x.macs:,} MACs")
+    lines.append(f"  ({sol.evaluated} configurations estimated in full, {sol.seconds * 1000:.0f} ms)")
+    return lines
+
+
+
+def most_accurate(input_shape: tuple[int, int, int], classes: int, min_params: int, max_params: int,
+                  law: ScalingLaw | None = None) -> dict | None:
+    """Knobs of the PhiNet with the highest predicted accuracy whose parameters lie in [min_params, max_params];
+    failing that the smallest above min_params; None if the law covers nothing that large. For sizing a teacher,
+    where no board limits apply."""
+    screened = [s for s in _screen(law or ScalingLaw.load(), input_shape, classes) if s.params >= min_params]
+    if not screened:
+        return None
+    in_range = [s for s in screened if s.params <= max_params]
+    s = max(in_range, key=lambda s: (s.accuracy, -s.params)) if in_range else min(screened, key=lambda s: s.params)
+    alpha, beta, t0, depth = s.knobs
+    return {"alpha": alpha, "beta": beta, "t0": t0, "depth": depth}

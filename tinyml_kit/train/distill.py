@@ -1,0 +1,110 @@
+"""Knowledge distillation (BRIEF §5): the student learns the teacher's softened outputs as well as the labels.
+
+loss = λ · T² · KL(softmax(z_t / T) ‖ softmax(z_s / T)) + (1 − λ) · CE(y, z_s)
+
+T² keeps the soft term's gradients on the scale of the hard term's as T grows (Hinton et al. 2015). The teacher
+is any Keras model taking the same raw pixels; one ending in softmax is read back as logits (log of its
+probabilities), which the softmax at temperature T then treats exactly like logits.
+"""
+
+from pathlib import Path
+
+from tinyml_kit.core.errors import UserError
+
+TEACHER_SIZE_FACTOR = 10   # "auto" teachers have at least this many times the student's parameters
+
+
+def distiller(student, teacher, temperature: float = 4.0, alpha_kd: float = 0.5, label_smoothing: float = 0.0):
+    """A Keras model that trains `student` (in place) against `teacher` (frozen). Its metrics are the student's."""
+    from tinyml_kit._tf import keras, tf
+
+    k, t = keras(), tf()
+    if temperature <= 0:
+        raise UserError(f"--temperature {temperature} must be positive (typical: 2 to 8)")
+    if not 0 <= alpha_kd <= 1:
+        raise UserError(f"--alpha-kd {alpha_kd} must be in [0, 1]: the weight of the teacher's soft targets")
+    probabilities = _outputs_probabilities(teacher)
+    teacher.trainable = False
+
+    class Distiller(k.Model):
+        def __init__(self):
+            super().__init__(name=f"distill_{student.name}")
+            self.student, self.teacher = student, teacher
+            self.hard_loss = k.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=label_smoothing)
+            self.loss_tracker = k.metrics.Mean(name="loss")
+            self.accuracy = k.metrics.CategoricalAccuracy(name="accuracy")
+
+        @property
+        def metrics(self):
+            return [self.loss_tracker, self.accuracy]
+
+        def call(self, x, training=False):
+            return self.student(x, training=training)
+
+        def _teacher_logits(self, x):
+            z = self.teacher(x, training=False)
+            return t.math.log(t.maximum(z, 1e-12)) if probabilities else z
+
+        def train_step(self, data):
+            x, y = data
+            soft = t.nn.softmax(self._teacher_logits(x) / temperature)
+            with t.GradientTape() as tape:
+                z = self.student(x, training=True)
+                log_student = t.nn.log_softmax(z / temperature)
+                kl = t.reduce_mean(t.reduce_sum(soft * (t.math.log(t.maximum(soft, 1e-12)) - log_student), -1))
+                loss = (alpha_kd * temperature ** 2 * kl + (1 - alpha_kd) * self.hard_loss(y, z)
+                        + t.add_n(self.student.losses or [t.constant(0.0)]))
+            variables = self.student.trainable_variables
+            self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+            self.loss_tracker.update_state(loss)
+            self.accuracy.update_state(y, z)
+            return {m.name: m.result() for m in self.metrics}
+
+        def test_step(self, data):
+            x, y = data
+            z = self.student(x, training=False)
+            self.loss_tracker.update_state(self.hard_loss(y, z))
+            self.accuracy.update_state(y, z)
+            return {m.name: m.result() for m in self.metrics}
+
+    return Distiller()
+
+
+def _outputs_probabilities(model) -> bool:
+    last = model.layers[-1]
+    activation = getattr(last, "activation", None)
+    return type(last).__name__ == "Softmax" or getattr(activation, "__name__", "") == "softmax"
+
+
+def load_teacher(path: str | Path, input_shape: tuple[int, int, int], classes: int):
+    """A teacher from a run directory (its model.keras) or a .keras / .h5 file, checked against the student's
+    input and classes."""
+    from tinyml_kit.pipeline.runs import load_keras_model
+
+    path = Path(path)
+    file = path / "model.keras" if path.is_dir() else path
+    if not file.is_file():
+        raise UserError(f"teacher '{path}' not found: pass a run directory, a .keras file or 'auto'")
+    try:
+        teacher = load_keras_model(file)
+    except Exception as e:
+        raise UserError(f"cannot load teacher {file}: {str(e).splitlines()[0][:200]}") from None
+    t_in, t_out = tuple(teacher.input_shape[1:]), teacher.output_shape[-1]
+    if t_in != tuple(input_shape) or t_out != classes:
+        raise UserError(f"teacher {file} takes {t_in} and gives {t_out} outputs, but the student takes "
+                        f"{tuple(input_shape)} and has {classes} classes: use a teacher trained on the same data")
+    return teacher
+
+
+def auto_teacher_knobs(student_params: int, input_shape: tuple[int, int, int], classes: int) -> dict:
+    """The PhiNet the scaling law rates most accurate among those with 10–20× the student's parameters (at
+    least 10× if the law has nothing in that range)."""
+    from tinyml_kit.solve.solver import most_accurate
+
+    low = TEACHER_SIZE_FACTOR * student_params
+    best = most_accurate(input_shape, classes, min_params=low, max_params=2 * low)
+    if best is None:
+        raise UserError(f"no PhiNet with at least {low:,} parameters (10x the student) is in the scaling "
+                        f"law's range: pass --teacher PATH to a trained model")
+    return best
+

@@ -1,0 +1,65 @@
+"""Training: fixed seed, Adam with cosine decay, early stopping on validation accuracy, progress per epoch.
+
+The same loop trains from scratch, fine-tunes after pruning or for quantization-aware training, and distils
+from a teacher: only the learning rate, the extra callbacks and the loss differ.
+"""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tinyml_kit.train.data import Split, tf_dataset
+
+Log = Callable[[str], None]
+LABEL_SMOOTHING = 0.05
+
+
+@dataclass
+class TrainResult:
+    epochs_run: int
+    best_epoch: int
+    val_accuracy: float
+    seconds: float
+    history: dict[str, list[float]]
+
+
+def train(model, data: Split, epochs: int = 30, batch_size: int = 32, learning_rate: float = 3e-3,
+          patience: int = 10, seed: int = 0, log: Log = print, teacher=None, temperature: float = 4.0,
+          alpha_kd: float = 0.5, callbacks: tuple = ()) -> TrainResult:
+    """Train `model` in place; the weights of the best validation epoch are restored. With a `teacher`, the loss
+    is the distillation loss of `distill.distiller`."""
+    from tinyml_kit._tf import keras, tf
+
+    k = keras()
+    k.utils.set_random_seed(seed)
+    tf().config.experimental.enable_op_determinism()  # same seed, same run
+    train_ds = tf_dataset(data.train, batch_size, training=True, seed=seed)
+    val_ds = tf_dataset(data.val, 256, training=False)
+    steps = max(1, -(-len(data.train.x) // batch_size)) * epochs
+    schedule = k.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps, alpha=0.05)
+    if teacher is not None:
+        from tinyml_kit.train.distill import distiller
+
+        fitted = distiller(model, teacher, temperature, alpha_kd, label_smoothing=LABEL_SMOOTHING)
+        fitted.compile(optimizer=k.optimizers.Adam(schedule))
+    else:
+        fitted = model
+        loss = k.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=LABEL_SMOOTHING)
+        model.compile(optimizer=k.optimizers.Adam(schedule), loss=loss, metrics=["accuracy"])
+
+    class Progress(k.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            log(f"epoch {epoch + 1:3d}/{epochs}  loss {logs.get('loss', 0):.4f}  acc {logs.get('accuracy', 0):.4f}"
+                f"  val_loss {logs.get('val_loss', 0):.4f}  val_acc {logs.get('val_accuracy', 0):.4f}")
+
+    stop = k.callbacks.EarlyStopping(monitor="val_accuracy", patience=patience, restore_best_weights=True,
+                                     mode="max")
+    start = time.perf_counter()
+    history = fitted.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=0,
+                         callbacks=[Progress(), stop, *callbacks])
+    val_acc = history.history["val_accuracy"]
+    best = max(range(len(val_acc)), key=val_acc.__getitem__)
+    return TrainResult(epochs_run=len(val_acc), best_epoch=best + 1, val_accuracy=float(val_acc[best]),
+                       seconds=time.perf_counter() - start,
+                       history={k_: [float(v) for v in vals] for k_, vals in history.history.items()})
