@@ -43,8 +43,9 @@ def main() -> None:
     from tinyml_kit.build import build
     from tinyml_kit.build.costs import model_costs
     from tinyml_kit.check.evaluate import evaluate
+    from tinyml_kit.compress.options import CompressOptions
     from tinyml_kit.compress.quantize import calibration_images
-    from tinyml_kit.compress.stages import FINETUNE_LEARNING_RATE, CompressOptions, compress, float_accuracy
+    from tinyml_kit.compress.stages import FINETUNE_LEARNING_RATE, compress, float_accuracy
     from tinyml_kit.train.data import load_dataset, split
     from tinyml_kit.train.trainer import train
 
@@ -66,13 +67,13 @@ def main() -> None:
         keras().utils.set_random_seed(0)
         model = build(arch, (32, 32, 3), 10, **knobs)
         start = time.perf_counter()
-        train(model, parts, epochs=args.epochs, seed=0, log=quiet, teacher=teacher)
+        train(model, parts, epochs=args.epochs, seed=0, teacher=teacher)
         return model, time.perf_counter() - start
 
     def record(family, variant, arch, knobs, options, model, seconds=0.0, **extra):
         start = time.perf_counter()
-        c = compress(model, parts, calibration, options, seed=0, log=quiet)
-        checked = evaluate(c.flatbuffer, parts.val, keras_model=c.model, log=quiet)
+        c = compress(model, parts, calibration, options, seed=0)
+        checked = evaluate(c.flatbuffer, parts.val, keras_model=c.model)
         row = {"family": family, "variant": variant, "arch": arch, "knobs": knobs,
                "params": model_costs(c.model).params, "macs": model_costs(c.model).macs,
                "float_accuracy": round(checked["float_accuracy"], 4),
@@ -104,7 +105,7 @@ def main() -> None:
             tuned = keras().models.clone_model(base)
             tuned.set_weights(base.get_weights())
             start = time.perf_counter()
-            train(tuned, parts, epochs=args.finetune, learning_rate=FINETUNE_LEARNING_RATE, seed=0, log=quiet)
+            train(tuned, parts, epochs=args.finetune, learning_rate=FINETUNE_LEARNING_RATE, seed=0)
             record(family, "ptq_finetuned", arch, knobs, CompressOptions(), tuned,
                    seconds=time.perf_counter() - start)
         if students_done:

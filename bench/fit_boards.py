@@ -7,11 +7,14 @@ Writes bench/results/fit_boards.json.
 
 import argparse
 import json
+import logging
 import sys
 import tempfile
 from pathlib import Path
 
 from tinyml_kit.pipeline.fit import fit
+
+logging.basicConfig(level=logging.INFO, format="%(message)s")  # the pipeline's progress, on stderr
 
 BOARDS = ("nucleo-f401re", "nano33-ble-sense", "nucleo-h743zi2")   # 96 KB, 256 KB, 1 MB of SRAM
 RESULT = Path(__file__).parent / "results" / "fit_boards.json"
@@ -26,8 +29,7 @@ def main() -> None:
     rows = []
     for board in BOARDS:
         with tempfile.TemporaryDirectory() as tmp:
-            r = fit(board, data=str(args.data), epochs=args.epochs, out=Path(tmp) / "run",
-                    log=lambda m: print(m, file=sys.stderr))
+            r = fit(board, data=str(args.data), epochs=args.epochs, out=Path(tmp) / "run").to_dict()
         rows.append({"board": board, **{k: r[k] for k in (
             "alpha", "beta", "t0", "depth", "params", "macs", "predicted_accuracy", "flash_bytes_est", "flash_bytes",
             "flash_budget_bytes", "arena_bytes_est", "arena_bytes", "arena_alloc_bytes", "arena_budget_bytes",

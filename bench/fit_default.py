@@ -8,12 +8,15 @@ board's budgets, and whether LiteRT and TFLM agree bit for bit.
 
 import argparse
 import json
+import logging
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from tinyml_kit.pipeline.fit import fit
+
+logging.basicConfig(level=logging.INFO, format="%(message)s")  # the pipeline's progress, on stderr
 
 RESULT = Path(__file__).parent / "results" / "fit_default.json"
 
@@ -25,7 +28,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        report = fit(epochs=args.epochs, seed=args.seed, out=Path(tmp) / "run", log=lambda m: print(m, file=sys.stderr))
+        report = fit(epochs=args.epochs, seed=args.seed, out=Path(tmp) / "run").to_dict()
         wall = time.perf_counter() - start
     result = {
         "command": "tinyml-kit fit (defaults)",

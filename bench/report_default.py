@@ -16,8 +16,7 @@ from pathlib import Path
 
 from default_run import default_run, log
 
-from tinyml_kit.check.analyze import analyze_target
-from tinyml_kit.check.validate import validate_target
+from tinyml_kit.pipeline.checks import analyze_target, validate_target
 from tinyml_kit.pipeline.report import report_run
 
 RESULT = Path(__file__).parent / "results" / "report_default.json"
@@ -35,8 +34,8 @@ def main() -> None:
     args = parser.parse_args()
     with default_run(args.run) as run_dir:
         analysis, analyze_s = _timed(analyze_target, run_dir)
-        validation, validate_s = _timed(validate_target, run_dir, log=log)
-        html, report_s = _timed(report_run, run_dir, log=log)
+        validation, validate_s = _timed(validate_target, run_dir)
+        html, report_s = _timed(report_run, run_dir)
         run_report = json.loads((run_dir / "report.json").read_text())
         html_bytes = html.stat().st_size
     peak = analysis["layers"][analysis["peak_layer"]]

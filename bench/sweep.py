@@ -79,7 +79,7 @@ def run_one(job: dict, parts, calibration) -> dict:
     t = time.perf_counter()
     trained = train(model, parts, epochs=RECIPE["epochs"], batch_size=RECIPE["batch_size"],
                     learning_rate=RECIPE["learning_rate"], patience=RECIPE["early_stopping_patience"],
-                    seed=RECIPE["seed"], log=lambda m: None)
+                    seed=RECIPE["seed"])
     train_s = time.perf_counter() - t
     t = time.perf_counter()
     flatbuffer = quantize_int8(model, calibration)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from default_run import default_run, log
 
-from tinyml_kit.check.verify import verify_run
+from tinyml_kit.pipeline.checks import verify_run
 
 RESULT = Path(__file__).parent / "results" / "verify_default.json"
 DEFAULT_TFLM = Path(__file__).resolve().parents[2] / "shared" / "third_party" / "tflm-qemu"
@@ -27,7 +27,7 @@ def _verify_both(run_dir: Path, images: int, tflm_dir: str, log) -> dict:
     rows = {}
     for kernels in ("ref", "cmsis_nn"):
         start = time.perf_counter()
-        rows[kernels] = verify_run(run_dir, kernels=kernels, images=images, tflm_dir=tflm_dir, log=log)
+        rows[kernels] = verify_run(run_dir, kernels=kernels, images=images, tflm_dir=tflm_dir)
         rows[kernels]["wall_time_s"] = round(time.perf_counter() - start, 1)
     return rows
 

@@ -19,7 +19,7 @@ def small_run(tmp_path_factory):
     from tinyml_kit.pipeline.fit import fit
 
     out = tmp_path_factory.mktemp("runs") / "run"
-    report = fit(board_id="nucleo-f401re", max_flash=48000, max_ram=24000, epochs=3, out=out, log=lambda _: None)
+    report = fit(board_id="nucleo-f401re", max_flash=48000, max_ram=24000, epochs=3, out=out).to_dict()
     return out, report
 
 
@@ -185,7 +185,7 @@ def test_validate_refuses_missing_or_mismatched_data(tiny_model, digits_npz, tmp
 def test_export_onnx_matches_keras(small_run, tmp_path):
     import onnxruntime as ort
 
-    from tinyml_kit.pipeline.runs import load_keras_model
+    from tinyml_kit.build import load_keras_model
 
     out, _ = small_run
     result = run("export", out, "--format", "onnx", "--out", tmp_path, "--name", "digits")

@@ -100,7 +100,7 @@ def test_every_builder_runs_forward(arch):
 
 
 def test_build_refuses_knobs_an_arch_lacks():
-    with pytest.raises(UserError, match="--beta does not apply to resnet8"):
+    with pytest.raises(UserError, match="beta does not apply to resnet8"):
         build("resnet8", (32, 32, 3), 10, beta=1.0)
     with pytest.raises(UserError, match="unknown architecture"):
         build("vgg", (32, 32, 3), 10)

@@ -87,7 +87,7 @@ def test_bad_inputs_give_one_line_errors(tmp_path, tiny_model, float_tflite, dig
     corrupt.write_bytes(b"\x00" * 64)
     assert_one_line_error(run("check", corrupt), "not a TFLite flatbuffer")
     assert_one_line_error(run("check", float_tflite), "not int8")
-    assert_one_line_error(run("inspect", "--arch", "resnet8", "--alpha", 0.5), "--alpha does not apply to resnet8")
+    assert_one_line_error(run("inspect", "--arch", "resnet8", "--alpha", 0.5), "alpha does not apply to resnet8", "(--alpha)")
     assert_one_line_error(run("check", tmp_path), "not a run directory")
     assert_one_line_error(run("fit", "--max-flash", "12XB"), "cannot read size")
     assert not (tmp_path / "r").exists()

@@ -107,17 +107,17 @@ def test_qat_phinet_with_squeeze_excitation_and_hard_swish(digits16):
 
     parts = digits16
     model = _phinet(classes=10)
-    train(model, parts, epochs=4, log=lambda m: None)
+    train(model, parts, epochs=4)
     qat = quantize_aware(model)
     kinds = {type(layer.layer).__name__ for layer in qat.layers if hasattr(layer, "layer")}
     assert {"HardSwish", "Multiply", "Conv2D", "DepthwiseConv2D"} <= kinds
-    train(qat, parts, epochs=2, learning_rate=3e-4, log=lambda m: None)
+    train(qat, parts, epochs=2, learning_rate=3e-4)
     calibration = calibration_images(parts.train.x)
     flatbuffer = quantize_int8(qat, calibration)
     info = read_model(flatbuffer)
     assert {"HARD_SWISH", "MUL", "LOGISTIC", "CONV_2D", "DEPTHWISE_CONV_2D"} <= set(info.ops)
     assert set(info.ops) == set(read_model(quantize_int8(model, calibration)).ops)
-    checked = evaluate(flatbuffer, parts.val, keras_model=qat, log=lambda m: None)
+    checked = evaluate(flatbuffer, parts.val, keras_model=qat)
     assert checked["litert_equals_tflm"]
     assert checked["agreement"] >= 0.95 and checked["int8_accuracy"] > 0.7   # the int8 model is the QAT model
 
@@ -148,16 +148,16 @@ def test_qat_names_a_layer_it_cannot_quantize():
 
 
 def test_magnitude_pruning_zeroes_weights_but_not_flash(parts):
+    from tinyml_kit.compress.options import CompressOptions
     from tinyml_kit.compress.quantize import calibration_images
-    from tinyml_kit.compress.stages import CompressOptions, compress
+    from tinyml_kit.compress.stages import compress
     from tinyml_kit.train.trainer import train
 
     model = _phinet()
-    train(model, parts, epochs=2, log=lambda m: None)
+    train(model, parts, epochs=2)
     calibration = calibration_images(parts.train.x)
-    dense = compress(model, parts, calibration, CompressOptions(), log=lambda m: None)
-    sparse = compress(model, parts, calibration, CompressOptions(prune="magnitude", sparsity=0.6, finetune_epochs=2),
-                      log=lambda m: None)
+    dense = compress(model, parts, calibration, CompressOptions())
+    sparse = compress(model, parts, calibration, CompressOptions(prune="magnitude", sparsity=0.6, finetune_epochs=2))
     stage = next(s for s in sparse.stages if s["stage"] == "magnitude_prune")
     assert stage["weight_sparsity"] > 0.4          # depthwise kernels stay dense in tfmot
     assert abs(len(sparse.flatbuffer) - len(dense.flatbuffer)) < 0.01 * len(dense.flatbuffer)
@@ -180,10 +180,10 @@ def test_distillation_teaches_what_the_labels_do_not(digits16):
     parts = digits16
     keras().utils.set_random_seed(0)
     teacher = build("phinet", (16, 16, 1), 10, alpha=0.5, beta=1.0, t0=4, depth=4)
-    train(teacher, parts, epochs=6, log=lambda m: None)
+    train(teacher, parts, epochs=6)
     blind = Split(replace(parts.train, y=np.zeros_like(parts.train.y)), parts.val)
     student = build("phinet", (16, 16, 1), 10, alpha=0.25, beta=1.0, t0=4, depth=4)
-    result = train(student, blind, epochs=6, teacher=teacher, alpha_kd=1.0, temperature=2.0, log=lambda m: None)
+    result = train(student, blind, epochs=6, teacher=teacher, alpha_kd=1.0, temperature=2.0)
     teacher_acc = np.mean(teacher.predict(parts.val.x.astype(np.float32), verbose=0).argmax(1) == parts.val.y)
     assert teacher_acc > 0.8
     assert result.val_accuracy > 0.5

@@ -52,7 +52,7 @@ def test_predicted_ops_match_converted_ops(arch, knobs):
 def test_evaluate_reports_metrics(tiny_model, digits_npz):
     model, path = tiny_model
     val = load_dataset(str(digits_npz), (16, 16, 1))
-    result = evaluate(path.read_bytes(), val, keras_model=model, log=lambda _: None)
+    result = evaluate(path.read_bytes(), val, keras_model=model)
     assert result["litert_equals_tflm"] is True
     assert 0.0 <= result["int8_accuracy"] <= 1.0 and 0.0 <= result["agreement"] <= 1.0
     matrix = np.array(result["int8"]["confusion_matrix"])
@@ -60,11 +60,12 @@ def test_evaluate_reports_metrics(tiny_model, digits_npz):
     assert {"macro_precision", "macro_recall", "macro_f1"} <= result["int8"].keys()
 
 
-def test_evaluate_without_data_warns(tiny_model):
+def test_evaluate_without_data_warns(tiny_model, caplog):
     _, path = tiny_model
-    lines = []
-    result = evaluate(path.read_bytes(), None, log=lines.append)
-    assert "RANDOM" in lines[0] and result["int8_accuracy"] is None and result["litert_equals_tflm"]
+    with caplog.at_level("WARNING", logger="tinyml_kit"):
+        result = evaluate(path.read_bytes(), None)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert "RANDOM" in warnings[0] and result["int8_accuracy"] is None and result["litert_equals_tflm"]
 
 
 def test_float_and_corrupt_models_are_refused(float_tflite, tmp_path):

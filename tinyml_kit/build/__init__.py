@@ -4,34 +4,38 @@
 refusing knobs an architecture does not have rather than ignoring them.
 """
 
+from pathlib import Path
+
 from tinyml_kit.build.mobilenet_v1 import mobilenet_v1
 from tinyml_kit.build.mobilenet_v2 import mobilenet_v2
 from tinyml_kit.build.phinet import phinet
 from tinyml_kit.build.resnet8 import resnet8
 from tinyml_kit.build.tinynet import tinynet
 from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.spec import FAMILY_KNOBS, require_family
 
-# arch -> (builder, {common knob: builder argument})
-ARCHITECTURES = {
-    "phinet": (phinet, {"alpha": "alpha", "beta": "beta", "t0": "t0", "depth": "depth", "divisor": "divisor"}),
-    "tinynet": (tinynet, {"alpha": "width", "depth": "depth"}),
-    "mobilenetv1": (mobilenet_v1, {"alpha": "alpha"}),
-    "mobilenetv2": (mobilenet_v2, {"alpha": "alpha"}),
-    "resnet8": (resnet8, {}),
-}
+BUILDERS = {"phinet": phinet, "tinynet": tinynet, "mobilenetv1": mobilenet_v1, "mobilenetv2": mobilenet_v2,
+            "resnet8": resnet8}
 
 
 def build(arch: str, input_shape: tuple[int, int, int], classes: int, **knobs):
     """Build `arch` with the given knobs; None values mean "the builder's default"."""
-    if arch not in ARCHITECTURES:
-        raise UserError(f"unknown architecture '{arch}': choose one of {', '.join(ARCHITECTURES)}")
-    builder, mapping = ARCHITECTURES[arch]
+    require_family(arch)
+    mapping = FAMILY_KNOBS[arch]
     kwargs = {}
     for knob, value in knobs.items():
         if value is None:
             continue
         if knob not in mapping:
-            allowed = ", ".join(f"--{k.replace('_', '-')}" for k in mapping) or "none"
-            raise UserError(f"--{knob.replace('_', '-')} does not apply to {arch} (its options: {allowed})")
+            allowed = ", ".join(mapping) or "none"
+            raise UserError(f"{knob} does not apply to {arch} (its knobs: {allowed})", knob)
         kwargs[mapping[knob]] = value
-    return builder(input_shape=tuple(input_shape), classes=classes, **kwargs)
+    return BUILDERS[arch](input_shape=tuple(input_shape), classes=classes, **kwargs)
+
+
+def load_keras_model(path: Path):
+    """A model saved by `fit` or `compress` (or any tf_keras .keras / .h5 using our custom layers)."""
+    from tinyml_kit._tf import keras
+    from tinyml_kit.build import layers  # noqa: F401  (registers custom layers for deserialization)
+
+    return keras().models.load_model(path)

@@ -8,10 +8,10 @@ replay does not know, the two differ and the report says so instead of hiding it
 """
 
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
-from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.graph import Graph
+from tinyml_kit.core.verdict import fits
+from tinyml_kit.solve.costs import conv_macs, depthwise_macs
 from tinyml_kit.solve.tflm_arena import PlannedBuffer, memory_plan
 
 # MACs are counted as `inspect --arch` counts them: convolutions, depthwise, fully connected and multiplies
@@ -40,19 +40,19 @@ class LayerRow:
 
 
 def op_macs(graph: Graph, op) -> int:
+    """MACs of one op, with `solve.costs`'s formulas (the ones `inspect --arch` counts with)."""
     out = graph.tensors[op.outputs[0]]
-    if op.kind in ("CONV_2D", "FULLY_CONNECTED") and len(op.inputs) > 1:
-        w = graph.tensors[op.inputs[1]].shape
-        per_output = 1
-        for d in w[1:]:
-            per_output *= d
-        return out.elements * per_output
-    if op.kind == "DEPTHWISE_CONV_2D" and len(op.inputs) > 1:
-        w = graph.tensors[op.inputs[1]].shape
-        return out.elements * w[1] * w[2]
     if op.kind == "MUL":
         return out.elements
-    return 0
+    if op.kind not in _MAC_OPS or len(op.inputs) < 2:
+        return 0
+    w = graph.tensors[op.inputs[1]].shape
+    if op.kind == "DEPTHWISE_CONV_2D":            # weights (1, kh, kw, channels)
+        return depthwise_macs(1, out.elements // w[3], w[1], w[3], w[2])
+    c_in = 1
+    for d in w[1:]:
+        c_in *= d                                 # CONV_2D: (c_out, kh, kw, c_in); FULLY_CONNECTED: (units, in)
+    return conv_macs(1, out.elements // w[0], 1, c_in, w[0])
 
 
 def layer_rows(graph: Graph, plan: list[PlannedBuffer]) -> list[LayerRow]:
@@ -143,9 +143,9 @@ def board_fit(board, flash_bytes: int, arena_bytes: int) -> dict:
     the stack and the heap are reserved; the arena is compared with headroom, as `fit` does."""
     from tinyml_kit.core.arena import arena_with_headroom
 
-    arena_alloc = arena_with_headroom(arena_bytes)
-    flash_margin = board.flash_budget_bytes - flash_bytes
-    ram_margin = board.arena_budget_bytes - arena_alloc
+    verdict = fits(flash=(flash_bytes, board.flash_budget_bytes),
+                   ram=(arena_with_headroom(arena_bytes), board.arena_budget_bytes))
+    flash, ram = verdict["flash"], verdict["ram"]
     return {
         "board": board.id,
         "flash_linked_bytes": board.flash_linked_bytes,
@@ -154,30 +154,14 @@ def board_fit(board, flash_bytes: int, arena_bytes: int) -> dict:
         "ram_linked_bytes": board.ram_linked_bytes,
         "ram_reserve_bytes": board.ram_reserve_bytes,
         "arena_budget_bytes": board.arena_budget_bytes,
-        "fits_flash": flash_margin >= 0,
-        "fits_ram": ram_margin >= 0,
-        "fits": flash_margin >= 0 and ram_margin >= 0,
-        "flash_margin_bytes": flash_margin,
-        "flash_margin_percent": round(100 * flash_margin / board.flash_budget_bytes, 2),
-        "ram_margin_bytes": ram_margin,
-        "ram_margin_percent": round(100 * ram_margin / board.arena_budget_bytes, 2),
+        "fits_flash": flash.ok,
+        "fits_ram": ram.ok,
+        "fits": verdict.ok,
+        "flash_margin_bytes": flash.margin,
+        "flash_margin_percent": flash.margin_percent,
+        "ram_margin_bytes": ram.margin,
+        "ram_margin_percent": ram.margin_percent,
     }
-
-
-def analyze_target(target: str | Path, board_id: str | None = None) -> dict:
-    """`analyze` on a run directory (its model.tflite, and its board unless one is given) or a .tflite."""
-    from tinyml_kit.core.tflite_info import read_model_file
-    from tinyml_kit.pipeline.runs import read_report
-
-    target = Path(target)
-    if target.is_dir():
-        report = read_report(target)
-        board_id = board_id or report["board"]["id"]
-        target = target / "model.tflite"
-    elif not target.exists():
-        raise UserError(f"{target} not found: pass a run directory or a .tflite file")
-    data, _ = read_model_file(target)
-    return analyze_model(data, str(target), board_id)
 
 
 CSV_COLUMNS = tuple(LayerRow.__dataclass_fields__)

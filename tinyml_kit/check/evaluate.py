@@ -1,17 +1,19 @@
 """Host-side proof for an int8 model, as `fit`, `compress` and `check` report it: float vs int8 accuracy,
 LiteRT vs TFLM outputs, measured arena. The runtimes are run once, by `validate`; this is its summary."""
 
-from collections.abc import Callable
+import logging
 
 from tinyml_kit.check.tflm import TflmModel
 from tinyml_kit.core.tflite_info import read_model, require_int8
 from tinyml_kit.train.data import Dataset
 
+logger = logging.getLogger(__name__)
+
 _REPORT_KEYS = ("accuracy", "macro_precision", "macro_recall", "macro_f1", "confusion_matrix")
 
 
 def evaluate(model: bytes, val: Dataset | None, keras_model=None, name: str = "model.tflite",
-             log: Callable[[str], None] = print, seed: int = 0, onnx: bool = False) -> dict:
+             seed: int = 0, onnx: bool = False) -> dict:
     """Run `model` on LiteRT (reference kernels) and TFLM over `val`, and `keras_model` (and, with `onnx`, its
     ONNX export) beside them. Without data only the kernels' agreement and the arena can be checked: random
     inputs are used, with a warning, and no accuracy is reported. The full validation is under `validation`."""
@@ -19,7 +21,7 @@ def evaluate(model: bytes, val: Dataset | None, keras_model=None, name: str = "m
 
     info = read_model(model, name)
     require_int8(info, name)
-    v = validate_model(model, info, val, keras_model, name, random_inputs=True, onnx=onnx, log=log, seed=seed)
+    v = validate_model(model, info, val, keras_model, name, random_inputs=True, onnx=onnx, seed=seed)
     arena = TflmModel(model).arena()
     result = {
         "model": name,

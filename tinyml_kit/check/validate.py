@@ -6,15 +6,15 @@ Without real data there is nothing to measure accuracy on: random inputs are use
 every output then says so.
 """
 
-from collections.abc import Callable
-from pathlib import Path
+import logging
 
 import numpy as np
 
 from tinyml_kit.check.metrics import classification_report
 from tinyml_kit.core.errors import UserError
 
-Log = Callable[[str], None]
+logger = logging.getLogger(__name__)
+
 RANDOM_IMAGES = 32
 # (a, b): a's outputs compared with b's, b taken as the reference
 PAIRS = (("tflm", "litert"), ("tflm", "keras"), ("litert", "keras"), ("onnx", "keras"))
@@ -38,66 +38,12 @@ def output_metrics(out: np.ndarray, ref: np.ndarray) -> dict:
     }
 
 
-def validate_target(target: str | Path, data: str | None = None, random_inputs: bool = False, onnx: bool = True,
-                    log: Log = print, seed: int = 0) -> dict:
-    """`validate` on a run directory (its validation split unless `data` is given) or an int8 .tflite."""
-    from tinyml_kit.pipeline.runs import load_target
-
-    t = load_target(target, data, log, strict_shape=True)
-    return validate_model(t.flatbuffer, t.info, t.val, t.keras_model, t.name, random_inputs, onnx, log, seed)
-
-
 def validate_model(flatbuffer: bytes, info, val, keras_model=None, name: str = "model.tflite",
-                   random_inputs: bool = False, onnx: bool = True, log: Log = print, seed: int = 0) -> dict:
-    from tinyml_kit.check.litert import LiteRtModel
-    from tinyml_kit.check.tflm import TflmModel
-
-    inp, outp = info.inputs[0], info.outputs[0]
-    if val is None:
-        if not random_inputs:
-            raise UserError(f"no validation data for {name}: pass --data (digits, an image folder or an .npz), or "
-                            f"--random-inputs to compare the runtimes on random pixels (no accuracy)")
-        log(f"WARNING: RANDOM INPUTS, NO ACCURACY IS MEASURED: {RANDOM_IMAGES} random images without labels; the "
-            f"runtimes are only compared with each other")
-        pixels = np.random.default_rng(seed).integers(0, 256, (RANDOM_IMAGES, *inp.shape[1:])).astype(np.float32)
-        labels = None
-        class_names = [f"class{i}" for i in range(outp.shape[-1])]
-    else:
-        pixels, labels, class_names = val.x.astype(np.float32), val.y, val.class_names
-    if (inp.scale, inp.zero_point) != (1.0, -128):
-        log(f"WARNING: input quantization is scale {inp.scale}, zero point {inp.zero_point}: feeding pixels 0..255 "
-            f"assumes the model rescales them itself, as tinyml-kit models do")
-    x_q = inp.quantize(pixels)
-    log(f"validating {name} on {len(pixels)} {'random' if labels is None else 'validation'} images: LiteRT, TFLM"
-        + (", Keras" if keras_model is not None else "") + (", ONNX Runtime" if keras_model is not None and onnx else ""))
-    raw = {"litert": LiteRtModel(flatbuffer).predict(x_q), "tflm": TflmModel(flatbuffer).predict(x_q)}
-    outputs = {k: (v.astype(np.float32) - outp.zero_point) * outp.scale for k, v in raw.items()}
-    skipped = {}
-    if keras_model is not None:
-        outputs["keras"] = keras_model.predict(pixels, batch_size=256, verbose=0)
-        if onnx:
-            from tinyml_kit.export.onnx_export import OnnxModel, keras_to_onnx
-
-            outputs["onnx"] = OnnxModel(keras_to_onnx(keras_model)).predict(pixels)
-        else:
-            skipped["onnx"] = "not asked for"
-    else:
-        skipped["keras"] = skipped["onnx"] = "no float model (pass a run directory)"
-    n_classes = max(len(class_names), outp.shape[-1])
-    runtimes = {}
-    for runtime, out in outputs.items():
-        entry = {"kind": "int8" if runtime in raw else "float32"}
-        if labels is not None:
-            entry.update(classification_report(labels, out.argmax(1), n_classes))
-        runtimes[runtime] = entry
-    pairs = []
-    for a, b in PAIRS:
-        if a in outputs and b in outputs:
-            row = {"a": a, "b": b, "cross": runtimes[a]["kind"] != runtimes[b]["kind"],
-                   **output_metrics(outputs[a], outputs[b])}
-            if labels is not None:
-                row["accuracy_a"], row["accuracy_b"] = runtimes[a]["accuracy"], runtimes[b]["accuracy"]
-            pairs.append(row)
+                   random_inputs: bool = False, onnx: bool = True, seed: int = 0) -> dict:
+    """Run every runtime on the same inputs and compare them; without `val`, random pixels if asked for."""
+    pixels, labels, class_names = _inputs(info, val, random_inputs, seed, name)
+    outputs, raw, skipped = _run_all(flatbuffer, info, pixels, keras_model, onnx, name, labels is None)
+    runtimes, pairs = _compare(outputs, set(raw), labels, max(len(class_names), info.outputs[0].shape[-1]))
     int8_diff = np.abs(raw["litert"].astype(np.int32) - raw["tflm"].astype(np.int32))
     onnx_pair = next((p for p in pairs if p["a"] == "onnx"), None)
     return {
@@ -114,3 +60,67 @@ def validate_model(flatbuffer: bytes, info, val, keras_model=None, name: str = "
         "onnx_max_abs_diff": onnx_pair["max_abs_diff"] if onnx_pair else None,
         "onnx_agreement": onnx_pair["agreement"] if onnx_pair else None,
     }
+
+
+def _inputs(info, val, random_inputs: bool, seed: int, name: str):
+    """(pixels as float, labels or None, class names): the validation data, or random pixels when allowed."""
+    inp, outp = info.inputs[0], info.outputs[0]
+    if val is not None:
+        return val.x.astype(np.float32), val.y, val.class_names
+    if not random_inputs:
+        raise UserError(f"no validation data for {name}: give images (digits, an image folder or an .npz), or "
+                        f"ask for random inputs to compare the runtimes on random pixels (no accuracy)",
+                        "data", "random_inputs")
+    logger.warning(f"RANDOM INPUTS, NO ACCURACY IS MEASURED: {RANDOM_IMAGES} random images without labels; the "
+                   f"runtimes are only compared with each other")
+    pixels = np.random.default_rng(seed).integers(0, 256, (RANDOM_IMAGES, *inp.shape[1:])).astype(np.float32)
+    return pixels, None, [f"class{i}" for i in range(outp.shape[-1])]
+
+
+def _run_all(flatbuffer: bytes, info, pixels, keras_model, onnx: bool, name: str, random: bool):
+    """Each runtime's outputs (int8 ones dequantized), the raw int8 outputs, and the runtimes skipped and why."""
+    from tinyml_kit.check.litert import LiteRtModel
+    from tinyml_kit.check.tflm import TflmModel
+
+    inp, outp = info.inputs[0], info.outputs[0]
+    if (inp.scale, inp.zero_point) != (1.0, -128):
+        logger.warning(f"input quantization is scale {inp.scale}, zero point {inp.zero_point}: feeding pixels "
+                       f"0..255 assumes the model rescales them itself, as tinyml-kit models do")
+    floats = (", Keras" if keras_model is not None else "") + (", ONNX Runtime" if keras_model is not None and onnx
+                                                               else "")
+    logger.info(f"validating {name} on {len(pixels)} {'random' if random else 'validation'} images: LiteRT, "
+                f"TFLM{floats}")
+    x_q = inp.quantize(pixels)
+    raw = {"litert": LiteRtModel(flatbuffer).predict(x_q), "tflm": TflmModel(flatbuffer).predict(x_q)}
+    outputs = {k: (v.astype(np.float32) - outp.zero_point) * outp.scale for k, v in raw.items()}
+    skipped = {}
+    if keras_model is None:
+        skipped["keras"] = skipped["onnx"] = "no float model (pass a run directory)"
+        return outputs, raw, skipped
+    outputs["keras"] = keras_model.predict(pixels, batch_size=256, verbose=0)
+    if onnx:
+        from tinyml_kit.export.onnx_export import OnnxModel, keras_to_onnx
+
+        outputs["onnx"] = OnnxModel(keras_to_onnx(keras_model)).predict(pixels)
+    else:
+        skipped["onnx"] = "not asked for"
+    return outputs, raw, skipped
+
+
+def _compare(outputs: dict, int8: set[str], labels, n_classes: int) -> tuple[dict, list[dict]]:
+    """Per runtime its classification report (with labels); per pair of runtimes the output metrics."""
+    runtimes = {}
+    for runtime, out in outputs.items():
+        entry = {"kind": "int8" if runtime in int8 else "float32"}
+        if labels is not None:
+            entry.update(classification_report(labels, out.argmax(1), n_classes))
+        runtimes[runtime] = entry
+    pairs = []
+    for a, b in PAIRS:
+        if a in outputs and b in outputs:
+            row = {"a": a, "b": b, "cross": runtimes[a]["kind"] != runtimes[b]["kind"],
+                   **output_metrics(outputs[a], outputs[b])}
+            if labels is not None:
+                row["accuracy_a"], row["accuracy_b"] = runtimes[a]["accuracy"], runtimes[b]["accuracy"]
+            pairs.append(row)
+    return runtimes, pairs

@@ -6,17 +6,19 @@ from the sections, the arena `arena_used_bytes()` reports on a 32-bit build, the
 instructions each inference takes. The sources are the ones `export` writes, byte for byte.
 """
 
+import logging
 import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from tinyml_kit.core import progress
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.resources import TEMPLATES_DIR
+from tinyml_kit.core.verdict import fits
 from tinyml_kit.export.firmware import ModelSource
 from tinyml_kit.export.toolchain import (
     CORTEX_M4F,
@@ -30,7 +32,8 @@ from tinyml_kit.export.toolchain import (
     run_tool,
 )
 
-Log = Callable[[str], None]
+logger = logging.getLogger(__name__)
+
 KERNELS = ("ref", "cmsis_nn")
 PLATFORM = TEMPLATES_DIR / "qemu"
 QEMU_SECONDS_PER_IMAGE = 30.0   # generous: it stops a hung firmware, not a slow model
@@ -114,7 +117,7 @@ def preflight(tflm_dir: str | Path | None = None) -> TflmDir:
 
 
 def verify_model(src: ModelSource, images: np.ndarray, board, kernels: str = "ref",
-                 tflm_dir: str | Path | None = None, arena_bytes: int | None = None, log: Log = print) -> dict:
+                 tflm_dir: str | Path | None = None, arena_bytes: int | None = None) -> dict:
     """Build, run and compare; `images` are int8 model inputs, `board` the board whose budgets are checked."""
     from tinyml_kit.check.litert import LiteRtModel
     from tinyml_kit.export.op_resolver import resolver_methods, tree_builtins
@@ -126,11 +129,12 @@ def verify_model(src: ModelSource, images: np.ndarray, board, kernels: str = "re
     model, arena_measured = src.model, src.arena_measured
     arena = arena_bytes or src.arena_alloc
     with tempfile.TemporaryDirectory(prefix="tinyml_verify_") as tmp:
-        log(f"building the firmware for the Cortex-M4F (mps2-an386) with TFLM {kernels} kernels, arena {arena:,} B ...")
+        logger.info(f"building the firmware for the Cortex-M4F (mps2-an386) with TFLM {kernels} kernels, arena {arena:,} B ...")
         elf = build_firmware(src, tflm, kernels, Path(tmp), arena_bytes)
         sizes = elf_sizes(elf)
-        log(f"running {len(images)} validation images under QEMU ...")
-        printed = run_firmware(elf, images, timeout=30 + QEMU_SECONDS_PER_IMAGE * len(images))
+        logger.info(f"running {len(images)} validation images under QEMU ...")
+        with progress.task(f"QEMU: {len(images)} images on the Cortex-M4F"):
+            printed = run_firmware(elf, images, timeout=30 + QEMU_SECONDS_PER_IMAGE * len(images))
     error = _ERROR.search(printed)
     if error and int(error.group(1)) == 3:   # tinyml::kArenaTooSmall
         raise UserError(_arena_error(printed, arena, arena_measured))
@@ -172,39 +176,22 @@ def verify_model(src: ModelSource, images: np.ndarray, board, kernels: str = "re
     # The ELF carries TFLM, the model API, the model and the verify harness (semihosting stdio), and no HAL: its
     # flash must fit what the board links for an application, and its static RAM plus the measured stack the
     # RAM the board links.
-    result["fits_flash"] = sizes.flash_bytes <= board.flash_linked_bytes
-    result["fits_ram"] = sizes.ram_bytes + stack <= board.ram_linked_bytes
-    result["fits"] = result["fits_flash"] and result["fits_ram"]
+    verdict = fits(flash=(sizes.flash_bytes, board.flash_linked_bytes),
+                   ram=(sizes.ram_bytes + stack, board.ram_linked_bytes))
+    result.update(fits_flash=verdict["flash"].ok, fits_ram=verdict["ram"].ok, fits=verdict.ok)
     return result
 
 
-def verify_run(run_dir: str | Path, kernels: str = "ref", images: int = 20, tflm_dir: str | Path | None = None,
-               arena_bytes: int | None = None, log: Log = print) -> dict:
-    """`verify` on a run directory: its model, its validation images, its board; saves `verify_<kernels>.json`."""
-    import json
-    import os
-
-    from tinyml_kit.core.boards import get_board
-    from tinyml_kit.core.tflite_info import read_model_file, require_int8
-    from tinyml_kit.pipeline.runs import read_report, run_split
-
-    run_dir = Path(run_dir)
-    report = read_report(run_dir)
-    if images < 1:
-        raise UserError(f"--images {images}: pass at least 1")
-    model, info = read_model_file(run_dir / "model.tflite")
-    require_int8(info, str(run_dir / "model.tflite"))
-    preflight(tflm_dir)
-    val = run_split(report, tuple(info.inputs[0].shape[1:]), log).val
-    chosen = val.x[:images].astype(np.float32)
-    src = ModelSource(model, info, report["data"]["classes"], report["arena_bytes"], report["arena_alloc_bytes"])
-    result = verify_model(src, info.inputs[0].quantize(chosen), get_board(report["board"]["id"]), kernels=kernels,
-                          tflm_dir=tflm_dir, arena_bytes=arena_bytes, log=log)
-    result["run_dir"] = str(run_dir.absolute())
-    if len(chosen) < images:
-        log(f"the validation split has {len(chosen)} images: verified all of them")
-    target = run_dir / f"verify_{kernels}.json"
-    tmp = target.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=2))
-    os.replace(tmp, target)
-    return result
+def verify_lines(r: dict) -> list[str]:
+    """verify's result in words: agreement with the host, the ELF against the board, arena and instructions."""
+    return [
+        f"{r['images']} images on the Cortex-M4F ({r['kernels']} kernels): "
+        f"{'bit-exact with' if r['bit_exact'] else 'DIFFERENT from'} LiteRT's reference kernels "
+        f"(outputs equal {r['outputs_equal_fraction']:.0%}, max diff {r['max_abs_diff']}, "
+        f"top-1 agreement {r['top1_agreement']:.0%})",
+        f"  ELF flash {r['elf_flash_bytes']:,} / {r['board_flash_bytes']:,} B, RAM {r['elf_ram_bytes']:,} "
+        f"+ stack {r['stack_used_bytes']:,} / {r['board_ram_bytes']:,} B ({r['board']}): "
+        f"{'fits' if r['fits'] else 'DOES NOT FIT'}",
+        f"  arena used {r['arena_used_bytes']:,} of {r['arena_reserved_bytes']:,} B "
+        f"(host measured {r['arena_host_bytes']:,}); {r['instructions_per_inference']:,} instructions per inference",
+    ]

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from tinyml_kit.compress.options import require_fraction
 from tinyml_kit.core.errors import UserError
 
-CRITERIA = ("bn", "magnitude")
 # Layers whose output channels are their input channels, one for one, without weights.
 _PASSTHROUGH = {"ReLU", "Activation", "HardSwish", "Dropout", "SpatialDropout2D", "GlobalAveragePooling2D",
                 "MaxPooling2D", "AveragePooling2D", "ZeroPadding2D", "Rescaling", "Add", "Multiply", "Maximum",
@@ -157,13 +157,10 @@ def _scores(model, group: ChannelGroup, criterion: str) -> np.ndarray:
 
 def prune_channels(model, ratio: float, criterion: str = "bn", round_to: int = 1) -> PruneResult:
     """A copy of `model` with `ratio` of the channels of every prunable group removed (at least one kept)."""
+    require_fraction(ratio)
     from tinyml_kit._tf import keras
     from tinyml_kit.build import layers  # noqa: F401  (custom layers for from_config)
 
-    if not 0 <= ratio < 1:
-        raise UserError(f"--sparsity {ratio} is not a fraction in [0, 1): e.g. 0.5 removes half the channels")
-    if criterion not in CRITERIA:
-        raise UserError(f"unknown pruning criterion '{criterion}': choose one of {', '.join(CRITERIA)}")
     groups, out_group, in_groups = trace_groups(model)
     keep: dict[int, np.ndarray] = {}
     report = []

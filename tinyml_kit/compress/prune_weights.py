@@ -10,7 +10,7 @@ import gzip
 
 import numpy as np
 
-from tinyml_kit.core.errors import UserError
+from tinyml_kit.compress.options import require_fraction
 
 _PRUNABLE = {"Conv2D", "DepthwiseConv2D", "Dense"}
 
@@ -25,8 +25,7 @@ def magnitude_pruned(model, sparsity: float, steps_per_epoch: int):
 
     from tinyml_kit._tf import keras
 
-    if not 0 < sparsity < 1:
-        raise UserError(f"--sparsity {sparsity} is not a fraction in (0, 1): e.g. 0.5 zeroes half the weights")
+    require_fraction(sparsity)
     sched = tfmot.sparsity.keras.ConstantSparsity(sparsity, begin_step=0,
                                                   frequency=max(1, steps_per_epoch // 2))
 

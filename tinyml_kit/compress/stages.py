@@ -1,56 +1,26 @@
 """Compression stages after training: prune (structured or magnitude), then int8 by PTQ or QAT, optionally
-distilling from a teacher at every training step. Each stage logs and returns its own numbers.
+distilling from a teacher at every training step. Each stage logs and returns its own numbers, and the
+history of its fine-tuning epochs.
 
 Used by `fit` (on the model it just trained) and by `compress` (on a run directory's model).
 """
 
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+import logging
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from tinyml_kit.core.errors import UserError
+from tinyml_kit.compress.options import CompressOptions
 from tinyml_kit.train.data import Dataset, Split
 
-Log = Callable[[str], None]
-PRUNE_METHODS = ("none", "magnitude", "structured")
-QUANT_METHODS = ("ptq", "qat")
+logger = logging.getLogger(__name__)
+
 # Fine-tuning a trained model (after pruning, for QAT, for distilling an existing run): a third of training's
 # starting rate. For QAT on the benchmark PhiNet (bench/compression.py, 8 epochs), int8 accuracy was 64.8 / 64.4 /
 # 66.8 % at 1e-4 / 3e-4 / 1e-3: lower rates left the fake-quantized model too close to where PTQ puts it.
 FINETUNE_LEARNING_RATE = 1e-3
-
-
-@dataclass
-class CompressOptions:
-    prune: str = "none"
-    sparsity: float = 0.5             # structured: fraction of channels removed; magnitude: of weights zeroed
-    criterion: str = "bn"             # structured only: batch-norm |gamma| or filter L1 norm
-    quant: str = "ptq"
-    teacher: str | None = None        # a run directory, a .keras file, or "auto"
-    temperature: float = 4.0
-    alpha_kd: float = 0.5
-    finetune_epochs: int = 10
-
-    def validate(self) -> None:
-        if self.prune not in PRUNE_METHODS:
-            raise UserError(f"unknown --prune '{self.prune}': choose one of {', '.join(PRUNE_METHODS)}")
-        if self.quant not in QUANT_METHODS:
-            raise UserError(f"unknown --quant '{self.quant}': choose one of {', '.join(QUANT_METHODS)}")
-        if self.prune != "none" and not 0 < self.sparsity < 1:
-            raise UserError(f"--sparsity {self.sparsity} is not a fraction in (0, 1): e.g. 0.5")
-        if self.teacher not in (None, "auto") and not Path(self.teacher).exists():
-            raise UserError(f"teacher '{self.teacher}' not found: pass a run directory, a .keras file or 'auto'")
-        if self.finetune_epochs < 1:
-            raise UserError(f"--finetune-epochs must be at least 1 (got {self.finetune_epochs})")
-
-    @property
-    def trains(self) -> bool:
-        return self.prune != "none" or self.quant == "qat"
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+# A teacher this close to chance (as a fraction of the way from chance to perfect) has nothing to teach.
+TEACHER_MIN_SKILL = 0.1
 
 
 @dataclass
@@ -58,6 +28,11 @@ class Compressed:
     model: object                     # the float Keras model the int8 one comes from (after pruning, before QAT)
     flatbuffer: bytes
     stages: list[dict] = field(default_factory=list)
+    reference: object = None          # what the int8 model approximates: `model`, or the QAT model after QAT
+
+    @property
+    def reference_kind(self) -> str:
+        return "float" if self.reference is self.model else "fake-quant (QAT)"
 
 
 def float_accuracy(model, val: Dataset) -> float:
@@ -72,101 +47,139 @@ def stage_numbers(name: str, model, val: Dataset, **extra) -> dict:
             "float_accuracy": round(float_accuracy(model, val), 4), **extra}
 
 
-def resolve_teacher(options: CompressOptions, student, parts: Split, epochs: int, batch_size: int, seed: int,
-                    log: Log) -> tuple[object | None, dict | None]:
+def resolve_teacher(options: CompressOptions, student, parts: Split, epochs: int, batch_size: int,
+                    seed: int) -> tuple[object | None, dict | None]:
     """The teacher model and what to report about it; "auto" trains a PhiNet 10-20x the student's size."""
     if not options.teacher:
         return None, None
     from tinyml_kit.build.costs import model_costs
-    from tinyml_kit.train.distill import auto_teacher_knobs, load_teacher
+    from tinyml_kit.train.distill import load_teacher
 
     shape, classes = parts.train.input_shape, len(parts.train.class_names)
     student_params = model_costs(student).params
     if options.teacher == "auto":
-        from tinyml_kit._tf import keras
-        from tinyml_kit.build import build
-        from tinyml_kit.train.trainer import train
-
-        knobs = auto_teacher_knobs(student_params, shape, classes)
-        keras().utils.set_random_seed(seed)
-        teacher = build("phinet", shape, classes, **knobs)
-        log(f"training teacher PhiNet({', '.join(f'{k}={v:g}' for k, v in knobs.items())}): "
-            f"{model_costs(teacher).params:,} params, {epochs} epochs ...")
-        train(teacher, parts, epochs=epochs, batch_size=batch_size, seed=seed, log=log)
-        source = {"source": "auto", "arch": "phinet", "knobs": knobs}
+        teacher, source = _auto_teacher(student_params, parts, epochs, batch_size, seed)
     else:
-        teacher = load_teacher(options.teacher, shape, classes)
-        source = {"source": str(options.teacher)}
+        teacher, source = load_teacher(options.teacher, shape, classes), {"source": str(options.teacher)}
     info = stage_numbers("teacher", teacher, parts.val, **source)
     info["size_ratio"] = round(info["params"] / max(1, student_params), 2)
-    log(f"teacher: {info['params']:,} params ({info['size_ratio']:g}x the student), validation accuracy "
-        f"{info['float_accuracy']:.4f}")
+    logger.info(f"teacher: {info['params']:,} params ({info['size_ratio']:g}x the student), validation accuracy "
+                f"{info['float_accuracy']:.4f}")
     if info["size_ratio"] < 1:
-        log("WARNING: the teacher is smaller than the student; distillation is unlikely to help")
+        logger.warning("the teacher is smaller than the student; distillation is unlikely to help")
+    chance = 1 / classes
+    if info["float_accuracy"] < chance + TEACHER_MIN_SKILL * (1 - chance):
+        logger.warning(f"the teacher's validation accuracy {info['float_accuracy']:.4f} is close to chance "
+                       f"({chance:.4f} for {classes} classes): distilling from it will not help; train it longer "
+                       f"or give a better teacher")
     return teacher, info
 
 
+def _auto_teacher(student_params: int, parts: Split, epochs: int, batch_size: int, seed: int):
+    from tinyml_kit._tf import keras
+    from tinyml_kit.build import build
+    from tinyml_kit.build.costs import model_costs
+    from tinyml_kit.core.spec import describe
+    from tinyml_kit.train.distill import auto_teacher_knobs
+    from tinyml_kit.train.trainer import train
+
+    shape, classes = parts.train.input_shape, len(parts.train.class_names)
+    knobs = auto_teacher_knobs(student_params, shape, classes)
+    keras().utils.set_random_seed(seed)
+    teacher = build("phinet", shape, classes, **knobs)
+    logger.info(f"training teacher {describe('phinet', knobs)}: {model_costs(teacher).params:,} params, "
+                f"{epochs} epochs ...")
+    train(teacher, parts, epochs=epochs, batch_size=batch_size, seed=seed)
+    return teacher, {"source": "auto", "arch": "phinet", "knobs": knobs}
+
+
 def compress(model, parts: Split, calibration: np.ndarray, options: CompressOptions, teacher=None,
-             batch_size: int = 32, seed: int = 0, log: Log = print, distil_first: bool = False) -> Compressed:
+             batch_size: int = 32, seed: int = 0, distil_first: bool = False) -> Compressed:
     """Prune and quantize a trained float `model` (not modified); returns the int8 flatbuffer and stage numbers.
     `distil_first` fine-tunes a copy against `teacher` before anything else: for a model trained without it
     (`fit` trains with the teacher from the start, and pruning and QAT fine-tune with it anyway)."""
-    from tinyml_kit.compress.quantize import quantize_int8
-    from tinyml_kit.train.trainer import train
-
     options.validate()
-    kd = {"teacher": teacher, "temperature": options.temperature, "alpha_kd": options.alpha_kd}
-    tune = {"epochs": options.finetune_epochs, "batch_size": batch_size, "seed": seed, "log": log, **kd}
+    tune = {"epochs": options.finetune_epochs, "batch_size": batch_size, "seed": seed, "teacher": teacher,
+            "temperature": options.temperature, "alpha_kd": options.alpha_kd,
+            "learning_rate": FINETUNE_LEARNING_RATE}
     stages = [stage_numbers("trained", model, parts.val)]
     if distil_first and teacher is not None:
-        from tinyml_kit._tf import keras
-
-        student = keras().models.clone_model(model)
-        student.set_weights(model.get_weights())
-        log(f"distilling from the teacher, {options.finetune_epochs} epochs ...")
-        train(student, parts, learning_rate=FINETUNE_LEARNING_RATE, **tune)
-        model = student
-        stages.append(stage_numbers("distill", model, parts.val, temperature=options.temperature,
-                                    alpha_kd=options.alpha_kd))
+        model = _distil(model, parts, options, tune, stages)
     if options.prune == "structured":
-        from tinyml_kit.compress.prune_channels import prune_channels
-
-        result = prune_channels(model, options.sparsity, options.criterion)
-        model = result.model
-        log(f"structured pruning: {result.channels_before:,} -> {result.channels_after:,} channels "
-            f"({100 * result.removed_fraction:.0f} % removed, {options.criterion} criterion); fine-tuning "
-            f"{options.finetune_epochs} epochs ...")
-        before_tune = float_accuracy(model, parts.val)
-        train(model, parts, learning_rate=FINETUNE_LEARNING_RATE, **tune)
-        summary = {k: v for k, v in result.summary().items() if k != "groups"}
-        stages.append(stage_numbers("structured_prune", model, parts.val, accuracy_before_finetune=round(
-            before_tune, 4), **summary))
+        model = _prune_structured(model, parts, options, tune, stages)
     elif options.prune == "magnitude":
-        from tinyml_kit.compress.prune_weights import magnitude_pruned, pruning_callbacks, strip, weight_sparsity
-
-        log(f"magnitude pruning to {100 * options.sparsity:.0f} % zero weights; fine-tuning "
-            f"{options.finetune_epochs} epochs ...")
-        wrapped = magnitude_pruned(model, options.sparsity, -(-len(parts.train.x) // batch_size))
-        train(wrapped, parts, learning_rate=FINETUNE_LEARNING_RATE, callbacks=tuple(pruning_callbacks()), **tune)
-        model = strip(wrapped)
-        stages.append(stage_numbers("magnitude_prune", model, parts.val, method="magnitude",
-                                    target_sparsity=options.sparsity,
-                                    weight_sparsity=round(weight_sparsity(model), 4)))
+        model = _prune_magnitude(model, parts, options, tune, stages, batch_size)
     for s in stages[1:]:
-        log(f"  after {s['stage']}: {s['params']:,} params, {s['macs']:,} MACs, float accuracy "
-            f"{s['float_accuracy']:.4f}")
-    if options.quant == "qat":
-        from tinyml_kit.compress.qat import pin_input_range, quantize_aware
+        logger.info(f"  after {s['stage']}: {s['params']:,} params, {s['macs']:,} MACs, float accuracy "
+                    f"{s['float_accuracy']:.4f}")
+    reference = _quantization_aware(model, parts, options, tune, stages) if options.quant == "qat" else model
+    return Compressed(model, _int8(reference, calibration, options, stages), stages, reference)
 
-        qat = quantize_aware(model)
-        log(f"quantization-aware training, {options.finetune_epochs} epochs ...")
-        trained = train(qat, parts, learning_rate=FINETUNE_LEARNING_RATE, **tune)
-        pin_input_range(qat)
-        flatbuffer = quantize_int8(qat, calibration)
-        stages.append({"stage": "qat", "fake_quant_accuracy": round(trained.val_accuracy, 4),
-                       "epochs_run": trained.epochs_run})
-    else:
-        flatbuffer = quantize_int8(model, calibration)
+
+def _distil(model, parts: Split, options: CompressOptions, tune: dict, stages: list[dict]):
+    from tinyml_kit._tf import keras
+    from tinyml_kit.train.trainer import train
+
+    student = keras().models.clone_model(model)
+    student.set_weights(model.get_weights())
+    logger.info(f"distilling from the teacher, {options.finetune_epochs} epochs ...")
+    trained = train(student, parts, **tune)
+    stages.append(stage_numbers("distill", student, parts.val, temperature=options.temperature,
+                                alpha_kd=options.alpha_kd, history=trained.history))
+    return student
+
+
+def _prune_structured(model, parts: Split, options: CompressOptions, tune: dict, stages: list[dict]):
+    from tinyml_kit.compress.prune_channels import prune_channels
+    from tinyml_kit.train.trainer import train
+
+    result = prune_channels(model, options.sparsity, options.criterion)
+    logger.info(f"structured pruning: {result.channels_before:,} -> {result.channels_after:,} channels "
+                f"({100 * result.removed_fraction:.0f} % removed, {options.criterion} criterion); fine-tuning "
+                f"{options.finetune_epochs} epochs ...")
+    before_tune = float_accuracy(result.model, parts.val)
+    trained = train(result.model, parts, **tune)
+    summary = {k: v for k, v in result.summary().items() if k != "groups"}
+    stages.append(stage_numbers("structured_prune", result.model, parts.val, accuracy_before_finetune=round(
+        before_tune, 4), **summary, history=trained.history))
+    return result.model
+
+
+def _prune_magnitude(model, parts: Split, options: CompressOptions, tune: dict, stages: list[dict],
+                     batch_size: int):
+    from tinyml_kit.compress.prune_weights import magnitude_pruned, pruning_callbacks, strip, weight_sparsity
+    from tinyml_kit.train.trainer import train
+
+    logger.info(f"magnitude pruning to {100 * options.sparsity:.0f} % zero weights; fine-tuning "
+                f"{options.finetune_epochs} epochs ...")
+    wrapped = magnitude_pruned(model, options.sparsity, -(-len(parts.train.x) // batch_size))
+    trained = train(wrapped, parts, callbacks=tuple(pruning_callbacks()), **tune)
+    model = strip(wrapped)
+    stages.append(stage_numbers("magnitude_prune", model, parts.val, method="magnitude",
+                                target_sparsity=options.sparsity, weight_sparsity=round(weight_sparsity(model), 4),
+                                history=trained.history))
+    return model
+
+
+def _quantization_aware(model, parts: Split, options: CompressOptions, tune: dict, stages: list[dict]):
+    """The fake-quantized model after QAT; the int8 model is converted from it, so it is what the int8 model
+    is compared with."""
+    from tinyml_kit.compress.qat import pin_input_range, quantize_aware
+    from tinyml_kit.train.trainer import train
+
+    qat = quantize_aware(model)
+    logger.info(f"quantization-aware training, {options.finetune_epochs} epochs ...")
+    trained = train(qat, parts, **tune)
+    pin_input_range(qat)
+    stages.append({"stage": "qat", "fake_quant_accuracy": round(trained.val_accuracy, 4),
+                   "epochs_run": trained.epochs_run, "history": trained.history})
+    return qat
+
+
+def _int8(model, calibration: np.ndarray, options: CompressOptions, stages: list[dict]) -> bytes:
+    from tinyml_kit.compress.quantize import quantize_int8
+
+    flatbuffer = quantize_int8(model, calibration)
     int8 = {"stage": "int8", "method": options.quant, "flash_bytes": len(flatbuffer)}
     if options.prune == "magnitude":
         from tinyml_kit.compress.prune_weights import gzip_bytes
@@ -177,4 +190,4 @@ def compress(model, parts: Split, calibration: np.ndarray, options: CompressOpti
         int8["note"] = ("zeroed weights still take one byte each in the .tflite and in flash; gzip_bytes bounds what "
                         "a firmware storing weights compressed could save")
     stages.append(int8)
-    return Compressed(model, flatbuffer, stages)
+    return flatbuffer

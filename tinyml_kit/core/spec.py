@@ -4,8 +4,38 @@ Everything here is arithmetic on the scaling factors, without TensorFlow, so the
 configurations and the Keras builder (`build.phinet`) only turns a plan into layers.
 """
 
-
 from dataclasses import dataclass
+
+from tinyml_kit.core.errors import UserError
+
+# family -> {common knob (as `inspect`, `fit` and `build` take it): the builder's own argument}
+FAMILY_KNOBS: dict[str, dict[str, str]] = {
+    "phinet": {"alpha": "alpha", "beta": "beta", "t0": "t0", "depth": "depth", "divisor": "divisor"},
+    "tinynet": {"alpha": "width", "depth": "depth"},
+    "mobilenetv1": {"alpha": "alpha"},
+    "mobilenetv2": {"alpha": "alpha"},
+    "resnet8": {},
+}
+FAMILIES = tuple(FAMILY_KNOBS)
+# The configurations `fit` measures for families the solver does not rank yet (largest first, once costed).
+FAMILY_GRIDS: dict[str, list[dict]] = {
+    "tinynet": [{"alpha": a, "depth": d} for a in (0.25, 0.5, 0.75, 1.0, 1.5, 2.0) for d in (2, 3, 4, 5)],
+    "mobilenetv1": [{"alpha": a} for a in (0.1, 0.25, 0.35, 0.5, 0.75, 1.0)],
+    "mobilenetv2": [{"alpha": a} for a in (0.1, 0.25, 0.35, 0.5, 0.75, 1.0, 1.4)],
+    "resnet8": [{}],
+}
+# Smallest input side a model is built for: below it the stem and the first stride-2 blocks leave nothing.
+MIN_INPUT_SIDE = 8
+
+
+def require_family(family: str) -> None:
+    if family not in FAMILY_KNOBS:
+        raise UserError(f"unknown architecture '{family}': choose one of {', '.join(FAMILIES)}", "arch")
+
+
+def describe(family: str, knobs: dict) -> str:
+    """`phinet(alpha=0.95, beta=1.35, ...)`, as logs and reports name a configuration."""
+    return family + ("(" + ", ".join(f"{k}={v:g}" for k, v in knobs.items()) + ")" if knobs else "")
 
 
 def make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> int:

@@ -15,7 +15,10 @@ def _parse(text: str, table: dict[str, int], what: str) -> int:
     if not match or unit not in table:
         units = ", ".join(u for u in table if u)
         raise UserError(f"cannot read {what} '{text}': write a number with an optional unit ({units})")
-    return int(round(float(match.group(1)) * table[unit]))
+    value = float(match.group(1)) * table[unit]
+    if abs(value - round(value)) > 1e-6 * max(1.0, value):
+        raise UserError(f"cannot read {what} '{text}': it is not a whole number ({value:g})")
+    return int(round(value))
 
 
 def parse_bytes(text: str | int) -> int:

@@ -4,11 +4,14 @@ ONNX is for the float model only: the int8 deployment path is the .tflite. Users
 classifier on a gateway or in another toolchain, so `validate` checks it gives Keras's outputs.
 """
 
+import logging
 from pathlib import Path
 
 import numpy as np
 
 from tinyml_kit.core.errors import UserError
+
+logger = logging.getLogger(__name__)
 
 OPSET = 17
 
@@ -50,10 +53,10 @@ class OnnxModel:
                                for i in range(0, len(x), batch_size)])
 
 
-def export_onnx(model: str | Path, out: Path, name: str = "model", log=print) -> Path:
+def export_onnx(model: str | Path, out: Path, name: str = "model") -> Path:
     """Write `<out>/<name>.onnx` from a run directory's model.keras (or a .keras file)."""
+    from tinyml_kit.build import load_keras_model
     from tinyml_kit.core.artifacts import staged_output
-    from tinyml_kit.pipeline.runs import load_keras_model
 
     model = Path(model)
     keras_path = model / "model.keras" if model.is_dir() else model
@@ -63,5 +66,5 @@ def export_onnx(model: str | Path, out: Path, name: str = "model", log=print) ->
     data = keras_to_onnx(load_keras_model(keras_path))
     with staged_output(out, allow_existing=True) as tmp:
         (tmp / f"{name}.onnx").write_bytes(data)
-    log(f"{keras_path}: ONNX opset {OPSET}, {len(data):,} bytes (float32; input 'pixels', values 0..255)")
+    logger.info(f"{keras_path}: ONNX opset {OPSET}, {len(data):,} bytes (float32; input 'pixels', values 0..255)")
     return Path(out).absolute() / f"{name}.onnx"

@@ -4,25 +4,22 @@ For PhiNet the candidates are the solver's ranking by predicted accuracy (conver
 architectures their grid, largest first. Every claim of fitting comes from converting and measuring.
 """
 
-from collections.abc import Callable
+import logging
 from dataclasses import dataclass
 
 from tinyml_kit.build.costs import activation_peak_bytes, model_costs
+from tinyml_kit.core import progress
 from tinyml_kit.core.arena import arena_with_headroom
 from tinyml_kit.core.boards import Board
 from tinyml_kit.core.budget import Budget
 from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.spec import FAMILY_GRIDS, describe
 from tinyml_kit.core.units import format_bytes
 from tinyml_kit.solve.costs import estimate_flash_bytes
 
-Log = Callable[[str], None]
+logger = logging.getLogger(__name__)
 
-OTHER_GRIDS = {
-    "tinynet": [{"alpha": a, "depth": d} for a in (0.25, 0.5, 0.75, 1.0, 1.5, 2.0) for d in (2, 3, 4, 5)],
-    "mobilenetv1": [{"alpha": a} for a in (0.1, 0.25, 0.35, 0.5, 0.75, 1.0)],
-    "mobilenetv2": [{"alpha": a} for a in (0.1, 0.25, 0.35, 0.5, 0.75, 1.0, 1.4)],
-    "resnet8": [{}],
-}
+
 MAX_ATTEMPTS = 8
 ARENA_OVERHEAD_EST = 2048  # TFLM's persistent allocations for a small graph, on top of the activations
 
@@ -52,7 +49,7 @@ def candidates(arch: str, input_shape: tuple[int, int, int], classes: int, board
     from tinyml_kit.build import build
 
     found = []
-    for knobs in OTHER_GRIDS[arch]:
+    for knobs in FAMILY_GRIDS[arch]:
         model = build(arch, input_shape, classes, **knobs)
         c = model_costs(model)
         arena = activation_peak_bytes(model) + ARENA_OVERHEAD_EST
@@ -85,8 +82,7 @@ def measure(arch: str, knobs: dict, input_shape, classes: int, calibration, budg
     costs = model_costs(model)
     flatbuffer = quantize_int8(model, calibration)
     arena = measure_arena(flatbuffer)
-    fits = (len(flatbuffer) <= budget.flash_bytes and arena.alloc_bytes <= budget.arena_bytes
-            and costs.macs <= budget.macs)
+    fits = budget.verdict(len(flatbuffer), arena.alloc_bytes, costs.macs).ok
     return Measurement(knobs, costs.params, costs.macs, len(flatbuffer), arena.total_bytes, arena.alloc_bytes, fits)
 
 
@@ -106,11 +102,7 @@ def look_trained(model, seed: int = 0) -> None:
             layer.bias.assign(rng.normal(0, 0.3, layer.bias.shape))
 
 
-def describe(arch: str, knobs: dict) -> str:
-    return arch + ("(" + ", ".join(f"{k}={v:g}" for k, v in knobs.items()) + ")" if knobs else "")
-
-
-def choose(arch: str, input_shape, classes: int, calibration, budget: Budget, board: Board, log: Log = print,
+def choose(arch: str, input_shape, classes: int, calibration, budget: Budget, board: Board,
            knobs: dict | None = None) -> tuple[Measurement, list[Measurement], Candidate]:
     """The first candidate whose measured size fits. Estimates are rescaled by what each measurement
     shows, so a miss steps down to a candidate that should fit rather than to the next one in line."""
@@ -127,13 +119,14 @@ def choose(arch: str, input_shape, classes: int, calibration, budget: Budget, bo
         c = fitting[0]
         tried.add(str(c.knobs))
         predicted = f", predicted accuracy {c.predicted_accuracy:.1f} % on CIFAR-10" if c.predicted_accuracy else ""
-        log(f"verifying {describe(arch, c.knobs)}: {c.params:,} params, {c.macs:,} MACs, est. flash "
-            f"{c.est_flash:,} B, arena {c.est_arena:,} B{predicted} ...")
-        m = measure(arch, c.knobs, input_shape, classes, calibration, budget)
+        logger.info(f"verifying {describe(arch, c.knobs)}: {c.params:,} params, {c.macs:,} MACs, est. flash "
+                    f"{c.est_flash:,} B, arena {c.est_arena:,} B{predicted} ...")
+        with progress.task("converting to int8 and measuring on TFLM"):
+            m = measure(arch, c.knobs, input_shape, classes, calibration, budget)
         attempts.append(m)
-        log(f"  measured flash {m.flash_bytes:,} B (budget {budget.flash_bytes:,}), arena {m.arena_alloc_bytes:,} B "
-            f"incl. headroom (budget {budget.arena_bytes:,}), MACs {m.macs:,} (budget {budget.macs:,}): "
-            f"{'fits' if m.fits else 'does not fit'}")
+        logger.info(f"  measured flash {m.flash_bytes:,} B (budget {budget.flash_bytes:,}), arena "
+                    f"{m.arena_alloc_bytes:,} B incl. headroom (budget {budget.arena_bytes:,}), MACs {m.macs:,} "
+                    f"(budget {budget.macs:,}): {'fits' if m.fits else 'does not fit'}")
         if m.fits:
             return m, attempts, c
         if c.est_flash:  # rescale by the latest (closest in size) measurement
@@ -142,7 +135,7 @@ def choose(arch: str, input_shape, classes: int, calibration, budget: Budget, bo
     smallest = min(pool, key=lambda c: (c.params, c.macs))
     m = next((a for a in attempts if a.knobs == smallest.knobs), None)
     if m is None:
-        log(f"verifying the smallest, {describe(arch, smallest.knobs)} ...")
+        logger.info(f"verifying the smallest, {describe(arch, smallest.knobs)} ...")
         m = measure(arch, smallest.knobs, input_shape, classes, calibration, budget)
         attempts.append(m)
         if m.fits:
@@ -151,4 +144,4 @@ def choose(arch: str, input_shape, classes: int, calibration, budget: Budget, bo
         f"no {arch} configuration fits flash {format_bytes(budget.flash_bytes)} / arena "
         f"{format_bytes(budget.arena_bytes)} / {budget.macs:,} MACs: the smallest, {describe(arch, m.knobs)}, "
         f"measures flash {m.flash_bytes:,} B, arena {m.arena_alloc_bytes:,} B, {m.macs:,} MACs: raise the limits, "
-        f"use a smaller --input or pick a larger board")
+        f"use a smaller input or pick a larger board", "max_flash", "max_ram", "max_macs", "input_shape", "board_id")

@@ -115,13 +115,24 @@ def memory_figure(analysis: dict):
     return fig
 
 
-def training_figure(history: dict):
+def training_figure(history: dict, stages: list[dict] = ()):
+    """Loss and accuracy per epoch: training, then each fine-tuning stage (pruning, QAT, distillation) after a
+    dotted line named by the stage, so the epochs a compressed model really trained are all on the plot."""
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.5))
+    parts = [("train", history)] + [(s["stage"], s["history"]) for s in stages]
     for ax, key in zip(axes, ("loss", "accuracy")):
-        for k, style in ((key, "-"), (f"val_{key}", "--")):
-            if k in history:
-                ax.plot(range(1, len(history[k]) + 1), history[k], style, label=k)
+        start = 0
+        for i, (name, h) in enumerate(parts):
+            n = max((len(h.get(k, [])) for k in (key, f"val_{key}")), default=0)
+            if i:
+                ax.axvline(start + 0.5, color="grey", ls=":", lw=1)
+                ax.text(start + 0.6, 0.98, name, transform=ax.get_xaxis_transform(), fontsize=7, va="top")
+            for k, style, color in ((key, "-", "C0"), (f"val_{key}", "--", "C1")):
+                if k in h:
+                    ax.plot(range(start + 1, start + len(h[k]) + 1), h[k], style, color=color,
+                            label=k if i == 0 else None)
+            start += n
         ax.set_xlabel("epoch")
         ax.set_title(key)
         ax.legend(fontsize=8)

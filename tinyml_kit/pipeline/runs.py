@@ -1,99 +1,133 @@
-"""A run directory: report.json, model.keras (float), model.tflite (int8) and the C sources, read and written
-whole. `fit` writes one, `compress` reads one and writes another, `check` and `export` read them."""
+"""A run directory: report.json (the `RunRecord`), model.keras (float), model.tflite (int8), the C sources and
+report.html, read and written whole. `fit` writes one, `compress` reads one and writes another; every command
+that takes "a run directory or a .tflite" resolves it here."""
 
-import json
-from collections.abc import Callable
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from tinyml_kit.core.artifacts import staged_output
 from tinyml_kit.core.errors import UserError
-from tinyml_kit.train.data import Split
+from tinyml_kit.core.run_record import RunRecord
+from tinyml_kit.core.tflite_info import ModelInfo, read_model_file, require_int8
+from tinyml_kit.train.data import Dataset, Split
 
-Log = Callable[[str], None]
-
-
-def read_report(run_dir: Path) -> dict:
-    report_path = Path(run_dir) / "report.json"
-    if not report_path.is_file():
-        raise UserError(f"{run_dir} is not a run directory (no report.json): pass a run directory or a .tflite")
-    try:
-        return json.loads(report_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise UserError(f"{report_path} is not valid JSON: re-run fit, or check the .tflite directly") from None
+logger = logging.getLogger(__name__)
 
 
-def run_split(report: dict, input_shape: tuple[int, int, int], log: Log = print) -> Split:
+def run_split(record: RunRecord, input_shape: tuple[int, int, int] | None = None) -> Split:
     """The run's own train / validation split, re-made from its data source, fraction and seed."""
     from tinyml_kit.train.data import load_dataset, split
 
-    d = report["data"]
-    dataset = load_dataset(d["source"], tuple(input_shape))
-    if dataset.fingerprint() != d.get("fingerprint"):
-        log(f"WARNING: {d['source']} changed since the run was trained: its validation split differs")
-    return split(dataset, val_fraction=d["val_fraction"], seed=d["seed"])
+    d = record.data
+    dataset = load_dataset(d.source, tuple(input_shape or d.input_shape))
+    if dataset.fingerprint() != d.fingerprint:
+        logger.warning(f"{d.source} changed since the run was trained: its validation split differs")
+    return split(dataset, val_fraction=d.val_fraction, seed=d.seed)
 
 
-def load_keras_model(path: Path):
-    from tinyml_kit._tf import keras
-    from tinyml_kit.build import layers  # noqa: F401  (registers custom layers for deserialization)
+@contextmanager
+def timed(timings: dict[str, float], key: str) -> Iterator[None]:
+    """Add the block's wall time, in seconds, to `timings[key]`."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[key] = round(timings.get(key, 0.0) + time.perf_counter() - start, 2)
 
-    return keras().models.load_model(path)
 
-
-def write_run(tmp: Path, model, flatbuffer: bytes, class_names: list[str], checked: dict, report: dict) -> None:
-    """Write every file of a run into the staging directory `tmp`."""
+def write_run(out: Path, record: RunRecord, model, flatbuffer: bytes, parts: Split, validation: dict,
+              started: float) -> RunRecord:
+    """Write every file of a run, report.html included, into `out`, all or nothing; returns the record as
+    written (with its directory, the report's numbers and the total time)."""
     from tinyml_kit.core.tflite_info import read_model
     from tinyml_kit.export.c_sources import write_c_sources
+    from tinyml_kit.pipeline.report import write_report
 
-    model.save(tmp / "model.keras")
-    (tmp / "model.tflite").write_bytes(flatbuffer)
-    write_c_sources(flatbuffer, read_model(flatbuffer), tmp, class_names, checked["arena_bytes"],
-                    checked["arena_alloc_bytes"], source="model.tflite")
-    (tmp / "report.json").write_text(json.dumps(report, indent=2))
+    with staged_output(out) as tmp:
+        record.run_dir = str(out)
+        with timed(record.timings, "report_s"):
+            record.report = write_report(tmp, record, model, flatbuffer, parts, validation)
+        record.timings["total_s"] = round(time.perf_counter() - started, 2)
+        model.save(tmp / "model.keras")
+        (tmp / "model.tflite").write_bytes(flatbuffer)
+        write_c_sources(flatbuffer, read_model(flatbuffer), tmp, record.data.classes, record.arena_bytes,
+                        record.arena_alloc_bytes, source="model.tflite")
+        record.write(tmp)
+    return record
+
+
+@dataclass
+class ModelFile:
+    """An int8 model as a command found it: in a run directory (with its record) or as a bare .tflite."""
+    flatbuffer: bytes
+    info: ModelInfo
+    name: str
+    record: RunRecord | None
+    run_dir: Path | None
+
+
+def resolve_model(target: str | Path) -> ModelFile:
+    """A run directory's model.tflite (and its record), or a bare int8 .tflite."""
+    target = Path(target)
+    if target.is_dir():
+        record, tflite, run_dir = RunRecord.read(target, or_tflite=True), target / "model.tflite", target
+    elif not target.exists():
+        raise UserError(f"{target} not found: pass a run directory or a .tflite file")
+    else:
+        record, tflite, run_dir = None, target, None
+    flatbuffer, info = read_model_file(tflite)
+    require_int8(info, str(tflite))
+    return ModelFile(flatbuffer, info, str(tflite), record, run_dir)
 
 
 @dataclass
 class Target:
-    """What `check`, `validate` and `report` work on: an int8 model, its data and, for a run, its float model."""
-    flatbuffer: bytes
-    info: object                 # tflite_info.ModelInfo
-    name: str
-    val: object | None           # data.Dataset, or None when no data was given for a bare .tflite
+    """What `check` and `validate` work on: an int8 model, its data and, for a run, its float model."""
+    model: ModelFile
+    val: Dataset | None          # None when no data was given for a bare .tflite
     keras_model: object | None = None
 
 
-def load_target(target: str | Path, data: str | None = None, log: Log = print, strict_shape: bool = False) -> Target:
+def load_target(target: str | Path, data: str | None = None, strict_shape: bool = False) -> Target:
     """A run directory (validated on its own split unless `data` is given) or a bare .tflite (on `data`, if any).
     `strict_shape` refuses an .npz whose images are not the model's input size instead of resizing them."""
-    from tinyml_kit.core.tflite_info import read_model_file, require_int8
+    from tinyml_kit.build import load_keras_model
+
+    m = resolve_model(target)
+    shape = tuple(m.info.inputs[0].shape[1:])
+    if data is not None:
+        val = _load_data(data, shape, strict_shape, m.record)
+    else:
+        val = run_split(m.record, shape).val if m.record is not None else None
+    outputs = m.info.outputs[0].shape[-1]
+    if val is not None and len(val.class_names) > outputs:
+        raise UserError(f"data has {len(val.class_names)} classes but the model outputs {outputs}: pass the "
+                        f"data the model was trained for", "data")
+    keras_path = m.run_dir / "model.keras" if m.run_dir else None
+    keras_model = load_keras_model(keras_path) if keras_path and keras_path.is_file() else None
+    return Target(m, val, keras_model)
+
+
+def _load_data(data: str, shape: tuple, strict_shape: bool, record: RunRecord | None) -> Dataset:
     from tinyml_kit.train.data import load_dataset
 
-    target = Path(target)
-    if target.is_dir():
-        report = read_report(target)
-        flatbuffer, info = read_model_file(target / "model.tflite")
-        name = str(target / "model.tflite")
-    elif not target.exists():
-        raise UserError(f"{target} not found: pass a run directory or a .tflite file")
-    else:
-        report, (flatbuffer, info), name = None, read_model_file(target), str(target)
-    require_int8(info, name)
-    shape = tuple(info.inputs[0].shape[1:])
-    if data is not None:
-        strict = strict_shape and str(data).lower().endswith(".npz")
-        val = load_dataset(data, None if strict else shape)     # an .npz keeps its own size when not resized
-        if strict and tuple(val.input_shape) != shape:
-            raise UserError(f"{data} holds {'x'.join(map(str, val.input_shape))} images but the model takes "
-                            f"{'x'.join(map(str, shape))}: pass data of the model's input size")
-        if report is not None and val.class_names != report["data"]["classes"]:
-            raise UserError(f"{data} has classes {val.class_names} but the run was trained on "
-                            f"{report['data']['classes']}: pass data with the same classes")
-    else:
-        val = run_split(report, shape, log).val if report is not None else None
-    if val is not None and len(val.class_names) > info.outputs[0].shape[-1]:
-        raise UserError(f"data has {len(val.class_names)} classes but the model outputs "
-                        f"{info.outputs[0].shape[-1]}: pass the data the model was trained for")
-    keras_model = None
-    if target.is_dir() and (target / "model.keras").is_file():
-        keras_model = load_keras_model(target / "model.keras")
-    return Target(flatbuffer, info, name, val, keras_model)
+    strict = strict_shape and str(data).lower().endswith(".npz")
+    val = load_dataset(data, None if strict else shape)     # an .npz keeps its own size when not resized
+    if strict and tuple(val.input_shape) != shape:
+        raise UserError(f"{data} holds {'x'.join(map(str, val.input_shape))} images but the model takes "
+                        f"{'x'.join(map(str, shape))}: pass data of the model's input size", "data")
+    if record is not None and val.class_names != record.data.classes:
+        raise UserError(f"{data} has classes {val.class_names} but the run was trained on {record.data.classes}: "
+                        f"pass data with the same classes", "data")
+    return val
+
+
+def require_float_model(run_dir: Path, why: str) -> Path:
+    path = Path(run_dir) / "model.keras"
+    if not path.is_file():
+        raise UserError(f"{run_dir} has no model.keras: {why}; re-run fit")
+    return path

@@ -85,30 +85,39 @@ class _GraphBuilder:
 
 def phinet_graph(plan: PhiNetPlan, input_shape: tuple[int, int, int], classes: int, model_name: str,
                  activation: str = "hswish") -> Graph:
-    """The converted graph of `phinet(...)` with this plan (see builders/phinet.py for the layer names)."""
-    b = _GraphBuilder(model_name)
-    m = model_name
+    """The converted graph of `build.phinet(...)` with this plan (see build/phinet.py for the layer names)."""
     h, w, c = input_shape
-    relu6 = activation == "relu6"
-    x = b.tensor("serving_default_pixels:0", (1, h, w, c))
-    mean_axes = reshape_shape = None
+    g = _PhiNetOps(_GraphBuilder(model_name), model_name, h, w, relu6=activation == "relu6")
+    x = g.b.tensor("serving_default_pixels:0", (1, h, w, c))
+    x = g.conv(x, "stem_dw", c, None, None, stride=2, kernel=3, depthwise=True)
+    x = g.conv(x, "stem_pw", plan.stem_channels, "stem_bn", "stem_act")
+    for blk in plan.blocks:
+        x = g.block(x, blk)
+    return g.head(x, classes)
 
-    def act_tensor(t: int, act_name: str) -> int:
-        if relu6:
+
+class _PhiNetOps:
+    """The converter's ops for each Keras layer group, tracking the spatial size as the graph grows."""
+
+    def __init__(self, builder: _GraphBuilder, model_name: str, h: int, w: int, relu6: bool):
+        self.b, self.m, self.h, self.w, self.relu6 = builder, model_name, h, w, relu6
+        self.mean_axes: int | None = None
+
+    def act_tensor(self, t: int, act_name: str) -> int:
+        if self.relu6:
             return t
-        shape = b.tensors[t].shape
-        a = f"{m}/{act_name}"
-        out = b.tensor(f"{a}/mul_1;;{a}/Relu6;{a}/add;{a}/mul", shape)
+        b, a = self.b, f"{self.m}/{act_name}"
+        out = b.tensor(f"{a}/mul_1;;{a}/Relu6;{a}/add;{a}/mul", b.tensors[t].shape)
         b.op("HARD_SWISH", [t], [out], [])
         return out
 
-    def conv(x: int, layer: str, c_out: int, bn: str | None, act_name: str | None, stride=1, kernel=1,
+    def conv(self, x: int, layer: str, c_out: int, bn: str | None, act_name: str | None, stride=1, kernel=1,
              depthwise=False, bias_name: str | None = None) -> int:
         """Conv (+ folded BN, + fused ReLU6) and, for hard-swish, its activation op."""
-        nonlocal h, w
+        b, m = self.b, self.m
         c_in = b.tensors[x].shape[-1]
         kind = "depthwise" if depthwise else "Conv2D"
-        fused = f"{m}/{act_name}/Relu6;" if relu6 and act_name else ""
+        fused = f"{m}/{act_name}/Relu6;" if self.relu6 and act_name else ""
         if bias_name is None:
             bias_name = f"{fused}{m}/{bn}/FusedBatchNormV3;{m}/{layer}/{kind}" if bn else f"{m}/{layer}/{kind}"
         bias = b.tensor(bias_name, (c_out,), dtype="int32", data_bytes=4 * c_out, quant_channels=c_out)
@@ -119,13 +128,14 @@ def phinet_graph(plan: PhiNetPlan, input_shape: tuple[int, int, int], classes: i
         else:
             weights = b.tensor(f"{m}/{layer}/Conv2D", (c_out, kernel, kernel, c_in),
                                data_bytes=c_out * kernel * kernel * c_in, quant_channels=c_out)
-        h, w = same_out(h, stride), same_out(w, stride)
-        out = b.tensor(bias_name, (1, h, w, c_out))
+        self.h, self.w = same_out(self.h, stride), same_out(self.w, stride)
+        out = b.tensor(bias_name, (1, self.h, self.w, c_out))
         b.op("DEPTHWISE_CONV_2D" if depthwise else "CONV_2D", [x, weights, bias], [out], [bias, weights],
              stride, kernel)
-        return act_tensor(out, act_name) if act_name else out
+        return self.act_tensor(out, act_name) if act_name else out
 
-    def se_conv(x: int, layer: str, c_out: int) -> int:
+    def se_conv(self, x: int, layer: str, c_out: int) -> int:
+        b, m = self.b, self.m
         c_in = b.tensors[x].shape[-1]
         weights = b.tensor(f"{m}/{layer}/Conv2D", (c_out, 1, 1, c_in), data_bytes=c_out * c_in, quant_channels=c_out)
         bias = b.zero_bias(c_out)
@@ -133,46 +143,52 @@ def phinet_graph(plan: PhiNetPlan, input_shape: tuple[int, int, int], classes: i
         b.op("CONV_2D", [x, weights, bias], [out], [bias, weights])
         return out
 
-    def mean(x: int, layer: str) -> int:
-        nonlocal mean_axes
-        if mean_axes is None:
-            mean_axes = b.tensor(b.arith_name(), (2,), dtype="int32", data_bytes=8, quant_channels=0)
-        out = b.tensor(f"{m}/{layer}/Mean", (1, 1, 1, b.tensors[x].shape[-1]))
-        b.op("MEAN", [x, mean_axes], [out], [])
+    def mean(self, x: int, layer: str) -> int:
+        b = self.b
+        if self.mean_axes is None:
+            self.mean_axes = b.tensor(b.arith_name(), (2,), dtype="int32", data_bytes=8, quant_channels=0)
+        out = b.tensor(f"{self.m}/{layer}/Mean", (1, 1, 1, b.tensors[x].shape[-1]))
+        b.op("MEAN", [x, self.mean_axes], [out], [])
         return out
 
-    x = conv(x, "stem_dw", c, None, None, stride=2, kernel=3, depthwise=True)
-    x = conv(x, "stem_pw", plan.stem_channels, "stem_bn", "stem_act")
-    for blk in plan.blocks:
-        p = f"b{blk.block_id}_"
+    def block(self, x: int, blk) -> int:
+        b, m, p = self.b, self.m, f"b{blk.block_id}_"
         shortcut = x
         if blk.block_id:
-            x = conv(x, p + "expand", blk.expanded, p + "expand_bn", p + "expand_act")
-        x = conv(x, p + "dw", blk.expanded, p + "dw_bn", p + "dw_act", blk.stride, blk.kernel, depthwise=True)
+            x = self.conv(x, p + "expand", blk.expanded, p + "expand_bn", p + "expand_act")
+        x = self.conv(x, p + "dw", blk.expanded, p + "dw_bn", p + "dw_act", blk.stride, blk.kernel, depthwise=True)
         if blk.se_channels:
-            s = mean(x, p + "se_pool") if (h, w) != (1, 1) else x
-            s = se_conv(s, p + "se_reduce", blk.se_channels)
-            s = act_tensor(s, p + "se_act") if not relu6 else s
-            s = se_conv(s, p + "se_expand", blk.expanded)
-            gate = b.tensor(f"{m}/{p}se_gate/Sigmoid", (1, 1, 1, blk.expanded))
-            b.op("LOGISTIC", [s], [gate], [])
-            out = b.tensor(f"{m}/{p}se_mul/mul", (1, h, w, blk.expanded))
-            b.op("MUL", [x, gate], [out], [])
-            x = out
-        x = conv(x, p + "project", blk.out_channels, p + "project_bn", None)
+            x = self.squeeze_excite(x, blk, p)
+        x = self.conv(x, p + "project", blk.out_channels, p + "project_bn", None)
         if blk.residual:
-            out = b.tensor(f"{m}/{p}add/add", (1, h, w, blk.out_channels))
+            out = b.tensor(f"{m}/{p}add/add", (1, self.h, self.w, blk.out_channels))
             b.op("ADD", [shortcut, x], [out], [])
             x = out
-    if (h, w) != (1, 1):
-        only_mean = mean_axes is None
-        x = mean(x, "pool")
-        h = w = 1
-        if only_mean:  # a constant with a single user keeps that user's name
-            b.tensors[mean_axes].name = f"{m}/pool/Mean/reduction_indices"
-    x = conv(x, "logits", classes, None, None,
-             bias_name=f"{m}/logits/BiasAdd;{m}/logits/Conv2D;{m}/logits/BiasAdd/ReadVariableOp")
-    reshape_shape = b.tensor(b.arith_name(), (2,), dtype="int32", data_bytes=8, quant_channels=0)
-    out = b.tensor("StatefulPartitionedCall:0", (1, classes))
-    b.op("RESHAPE", [x, reshape_shape], [out], [])
-    return b.finish(0, [t for t in (mean_axes, reshape_shape) if t is not None], out)
+        return x
+
+    def squeeze_excite(self, x: int, blk, p: str) -> int:
+        b, m = self.b, self.m
+        s = self.mean(x, p + "se_pool") if (self.h, self.w) != (1, 1) else x
+        s = self.se_conv(s, p + "se_reduce", blk.se_channels)
+        s = self.act_tensor(s, p + "se_act") if not self.relu6 else s
+        s = self.se_conv(s, p + "se_expand", blk.expanded)
+        gate = b.tensor(f"{m}/{p}se_gate/Sigmoid", (1, 1, 1, blk.expanded))
+        b.op("LOGISTIC", [s], [gate], [])
+        out = b.tensor(f"{m}/{p}se_mul/mul", (1, self.h, self.w, blk.expanded))
+        b.op("MUL", [x, gate], [out], [])
+        return out
+
+    def head(self, x: int, classes: int) -> Graph:
+        b, m = self.b, self.m
+        if (self.h, self.w) != (1, 1):
+            only_mean = self.mean_axes is None
+            x = self.mean(x, "pool")
+            self.h = self.w = 1
+            if only_mean:  # a constant with a single user keeps that user's name
+                b.tensors[self.mean_axes].name = f"{m}/pool/Mean/reduction_indices"
+        x = self.conv(x, "logits", classes, None, None,
+                      bias_name=f"{m}/logits/BiasAdd;{m}/logits/Conv2D;{m}/logits/BiasAdd/ReadVariableOp")
+        reshape_shape = b.tensor(b.arith_name(), (2,), dtype="int32", data_bytes=8, quant_channels=0)
+        out = b.tensor("StatefulPartitionedCall:0", (1, classes))
+        b.op("RESHAPE", [x, reshape_shape], [out], [])
+        return b.finish(0, [t for t in (self.mean_axes, reshape_shape) if t is not None], out)

@@ -150,7 +150,8 @@ def solve(board: Board, max_flash: int | None = None, max_ram: int | None = None
         if len(found) > runner_ups:
             break
     if not found:
-        raise UserError(_impossible(screened, input_shape, classes, law, budget, board))
+        raise UserError(_impossible(screened, input_shape, classes, law, budget, board), "max_flash", "max_ram",
+                        "max_macs", "input_shape", "board_id")
     best = found[0].predicted_accuracy
     rejected = {k: sum(1 for acc, why in reasons if why == k and acc > best) for k in CONSTRAINTS}
     # the tightest limit at the choice; "none" when nothing more accurate was turned away (the scaling law's
@@ -176,7 +177,7 @@ def _impossible(screened: list[_Screened], input_shape, classes: int, law: Scali
         misses.append(f"{e.macs:,} MACs > {budget.macs:,}")
     return (f"no PhiNet fits {board.id} at input {'x'.join(map(str, input_shape))}: the smallest, PhiNet(alpha="
             f"{e.alpha:g}, beta={e.beta:g}, t0={e.t0:g}, depth={e.depth}), needs {', '.join(misses)} (estimated): "
-            f"raise the limits, use a smaller --input or pick a larger board")
+            f"raise the limits, use a smaller input or pick a larger board")
 
 
 def frontier(board: Board, input_shape: tuple[int, int, int] = (32, 32, 3), classes: int = 10,

@@ -55,45 +55,8 @@ def serialized_bytes(graph: Graph) -> int:
     model.buffers = [schema.BufferT()]
     sub = schema.SubGraphT()
     sub.name = b"main"
-    sub.tensors = []
-    first_buffer: dict[str, int] = {}
-    for t in graph.tensors:
-        tensor = schema.TensorT()
-        tensor.shape = np.array(t.shape, np.int32)
-        tensor.type = _TYPES[t.dtype]
-        tensor.name = t.name.encode()
-        tensor.hasRank = True
-        buffer = schema.BufferT()
-        if t.data_bytes:
-            buffer.data = np.zeros(t.data_bytes, np.uint8)
-        model.buffers.append(buffer)
-        tensor.buffer = len(model.buffers) - 1
-        if t.shares_buffer_of:
-            tensor.buffer = first_buffer[t.shares_buffer_of]
-        elif t.data_bytes:
-            first_buffer.setdefault(t.name, tensor.buffer)
-        q = schema.QuantizationParametersT()
-        if t.quant_channels:
-            q.scale = np.ones(t.quant_channels, np.float32)
-            q.zeroPoint = np.zeros(t.quant_channels, np.int64)
-            q.quantizedDimension = t.quant_dim
-        tensor.quantization = q
-        if not t.is_constant:
-            tensor.shapeSignature = np.array((-1, *t.shape[1:]), np.int32)
-        sub.tensors.append(tensor)
-    fused = _fused_relu6(graph)
-    codes: list[str] = []
-    sub.operators = []
-    for i, op in enumerate(graph.ops):
-        if op.kind not in codes:
-            codes.append(op.kind)
-        o = schema.OperatorT()
-        o.opcodeIndex = codes.index(op.kind)
-        o.inputs = np.array(op.inputs, np.int32)
-        o.outputs = np.array(op.outputs, np.int32)
-        o.builtinOptionsType = _OPS[op.kind][2]
-        o.builtinOptions = _options(schema, op, i in fused)
-        sub.operators.append(o)
+    sub.tensors = _tensors(schema, graph, model.buffers)
+    sub.operators, codes = _operators(schema, graph)
     sub.inputs = np.array([graph.input], np.int32)
     sub.outputs = np.array([graph.output], np.int32)
     model.subgraphs = [sub]
@@ -111,15 +74,72 @@ def serialized_bytes(graph: Graph) -> int:
         meta = schema.MetadataT()
         meta.name, meta.buffer = name.encode(), len(model.buffers) - 1
         model.metadata.append(meta)
+    model.signatureDefs = [_signature(schema, graph)]
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return len(builder.Output())
+
+
+def _tensors(schema, graph: Graph, buffers: list) -> list:
+    """Every tensor with its buffer (appended to `buffers`; a shared constant points at its first copy)."""
+    import numpy as np
+
+    first_buffer: dict[str, int] = {}
+    tensors = []
+    for t in graph.tensors:
+        tensor = schema.TensorT()
+        tensor.shape = np.array(t.shape, np.int32)
+        tensor.type = _TYPES[t.dtype]
+        tensor.name = t.name.encode()
+        tensor.hasRank = True
+        buffer = schema.BufferT()
+        if t.data_bytes:
+            buffer.data = np.zeros(t.data_bytes, np.uint8)
+        buffers.append(buffer)
+        tensor.buffer = len(buffers) - 1
+        if t.shares_buffer_of:
+            tensor.buffer = first_buffer[t.shares_buffer_of]
+        elif t.data_bytes:
+            first_buffer.setdefault(t.name, tensor.buffer)
+        q = schema.QuantizationParametersT()
+        if t.quant_channels:
+            q.scale = np.ones(t.quant_channels, np.float32)
+            q.zeroPoint = np.zeros(t.quant_channels, np.int64)
+            q.quantizedDimension = t.quant_dim
+        tensor.quantization = q
+        if not t.is_constant:
+            tensor.shapeSignature = np.array((-1, *t.shape[1:]), np.int32)
+        tensors.append(tensor)
+    return tensors
+
+
+def _operators(schema, graph: Graph) -> tuple[list, list[str]]:
+    """The operators, and the distinct op kinds in order of first use (the operator-code table)."""
+    import numpy as np
+
+    fused = _fused_relu6(graph)
+    codes: list[str] = []
+    operators = []
+    for i, op in enumerate(graph.ops):
+        if op.kind not in codes:
+            codes.append(op.kind)
+        o = schema.OperatorT()
+        o.opcodeIndex = codes.index(op.kind)
+        o.inputs = np.array(op.inputs, np.int32)
+        o.outputs = np.array(op.outputs, np.int32)
+        o.builtinOptionsType = _OPS[op.kind][2]
+        o.builtinOptions = _options(schema, op, i in fused)
+        operators.append(o)
+    return operators, codes
+
+
+def _signature(schema, graph: Graph):
     sig = schema.SignatureDefT()
     sig.signatureKey = SIGNATURE[0].encode()
     sig.inputs, sig.outputs = [schema.TensorMapT()], [schema.TensorMapT()]
     sig.inputs[0].name, sig.inputs[0].tensorIndex = SIGNATURE[1].encode(), graph.input
     sig.outputs[0].name, sig.outputs[0].tensorIndex = SIGNATURE[2].encode(), graph.output
-    model.signatureDefs = [sig]
-    builder = flatbuffers.Builder(1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return len(builder.Output())
+    return sig
 
 
 def _fused_relu6(graph: Graph) -> set[int]:

@@ -19,10 +19,6 @@ def distiller(student, teacher, temperature: float = 4.0, alpha_kd: float = 0.5,
     from tinyml_kit._tf import keras, tf
 
     k, t = keras(), tf()
-    if temperature <= 0:
-        raise UserError(f"--temperature {temperature} must be positive (typical: 2 to 8)")
-    if not 0 <= alpha_kd <= 1:
-        raise UserError(f"--alpha-kd {alpha_kd} must be in [0, 1]: the weight of the teacher's soft targets")
     probabilities = _outputs_probabilities(teacher)
     teacher.trainable = False
 
@@ -79,20 +75,18 @@ def _outputs_probabilities(model) -> bool:
 def load_teacher(path: str | Path, input_shape: tuple[int, int, int], classes: int):
     """A teacher from a run directory (its model.keras) or a .keras / .h5 file, checked against the student's
     input and classes."""
-    from tinyml_kit.pipeline.runs import load_keras_model
+    from tinyml_kit.build import load_keras_model
+    from tinyml_kit.compress.options import teacher_file
 
-    path = Path(path)
-    file = path / "model.keras" if path.is_dir() else path
-    if not file.is_file():
-        raise UserError(f"teacher '{path}' not found: pass a run directory, a .keras file or 'auto'")
+    file = teacher_file(path)
     try:
         teacher = load_keras_model(file)
     except Exception as e:
-        raise UserError(f"cannot load teacher {file}: {str(e).splitlines()[0][:200]}") from None
+        raise UserError(f"cannot load teacher {file}: {str(e).splitlines()[0][:200]}", "teacher") from None
     t_in, t_out = tuple(teacher.input_shape[1:]), teacher.output_shape[-1]
     if t_in != tuple(input_shape) or t_out != classes:
         raise UserError(f"teacher {file} takes {t_in} and gives {t_out} outputs, but the student takes "
-                        f"{tuple(input_shape)} and has {classes} classes: use a teacher trained on the same data")
+                        f"{tuple(input_shape)} and has {classes} classes: use a teacher trained on the same data", "teacher")
     return teacher
 
 
@@ -105,6 +99,6 @@ def auto_teacher_knobs(student_params: int, input_shape: tuple[int, int, int], c
     best = most_accurate(input_shape, classes, min_params=low, max_params=2 * low)
     if best is None:
         raise UserError(f"no PhiNet with at least {low:,} parameters (10x the student) is in the scaling "
-                        f"law's range: pass --teacher PATH to a trained model")
+                        f"law's range: pass a trained teacher (a run directory or a .keras file)", "teacher")
     return best
 

@@ -4,13 +4,15 @@ The same loop trains from scratch, fine-tunes after pruning or for quantization-
 from a teacher: only the learning rate, the extra callbacks and the loss differ.
 """
 
+import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
+from tinyml_kit.core import progress
 from tinyml_kit.train.data import Split, tf_dataset
 
-Log = Callable[[str], None]
+logger = logging.getLogger(__name__)
+
 LABEL_SMOOTHING = 0.05
 
 
@@ -24,7 +26,7 @@ class TrainResult:
 
 
 def train(model, data: Split, epochs: int = 30, batch_size: int = 32, learning_rate: float = 3e-3,
-          patience: int = 10, seed: int = 0, log: Log = print, teacher=None, temperature: float = 4.0,
+          patience: int = 10, seed: int = 0, teacher=None, temperature: float = 4.0,
           alpha_kd: float = 0.5, callbacks: tuple = ()) -> TrainResult:
     """Train `model` in place; the weights of the best validation epoch are restored. With a `teacher`, the loss
     is the distillation loss of `distill.distiller`."""
@@ -47,19 +49,28 @@ def train(model, data: Split, epochs: int = 30, batch_size: int = 32, learning_r
         loss = k.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=LABEL_SMOOTHING)
         model.compile(optimizer=k.optimizers.Adam(schedule), loss=loss, metrics=["accuracy"])
 
-    class Progress(k.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            logs = logs or {}
-            log(f"epoch {epoch + 1:3d}/{epochs}  loss {logs.get('loss', 0):.4f}  acc {logs.get('accuracy', 0):.4f}"
-                f"  val_loss {logs.get('val_loss', 0):.4f}  val_acc {logs.get('val_accuracy', 0):.4f}")
-
     stop = k.callbacks.EarlyStopping(monitor="val_accuracy", patience=patience, restore_best_weights=True,
                                      mode="max")
     start = time.perf_counter()
-    history = fitted.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=0,
-                         callbacks=[Progress(), stop, *callbacks])
+    with progress.task(f"training {model.name}", total=epochs) as advance:
+        history = fitted.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=0,
+                             callbacks=[_epoch_logger(k, epochs, advance), stop, *callbacks])
     val_acc = history.history["val_accuracy"]
     best = max(range(len(val_acc)), key=val_acc.__getitem__)
     return TrainResult(epochs_run=len(val_acc), best_epoch=best + 1, val_accuracy=float(val_acc[best]),
                        seconds=time.perf_counter() - start,
                        history={k_: [float(v) for v in vals] for k_, vals in history.history.items()})
+
+
+def _epoch_logger(k, epochs: int, advance):
+    """A Keras callback logging each epoch's numbers and advancing the progress bar."""
+
+    class EpochLog(k.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            logger.info(f"epoch {epoch + 1:3d}/{epochs}  loss {logs.get('loss', 0):.4f}  acc "
+                        f"{logs.get('accuracy', 0):.4f}  val_loss {logs.get('val_loss', 0):.4f}  val_acc "
+                        f"{logs.get('val_accuracy', 0):.4f}")
+            advance()
+
+    return EpochLog()

@@ -1,0 +1,100 @@
+"""The package's shape, read off the source: the stages' import rules and the size limits that keep modules
+readable. Static (import graph from the AST, function-level imports included), so a lazy import that would
+only run on some path is caught too."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "tinyml_kit"
+HEAVY = ("tensorflow", "tf_keras", "keras", "tensorflow_model_optimization", "tf2onnx", "tinyml_kit._tf")
+MAX_MODULE_LINES = 350
+MAX_FUNCTION_LINES = 60
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+
+
+def imports_of(name: str) -> set[str]:
+    """Every module `name` imports anywhere in its body, as absolute names."""
+    path = MODULES[name]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+                for _ in range(node.level - 1):
+                    package = package.rpartition(".")[0]
+                base = f"{package}.{base}".strip(".")
+            found.add(base)
+            found.update(f"{base}.{a.name}" for a in node.names if f"{base}.{a.name}" in MODULES)
+    return found
+
+
+def closure(name: str) -> dict[str, str]:
+    """Every module reachable from `name` through imports, with the module that first imported it."""
+    seen, todo = {name: ""}, [name]
+    while todo:
+        current = todo.pop()
+        for imported in imports_of(current):
+            internal = [m for m in MODULES if imported == m or imported.startswith(m + ".")]
+            target = max(internal, key=len) if internal else imported
+            if target not in seen:
+                seen[target] = current
+                if target in MODULES:
+                    todo.append(target)
+    return seen
+
+
+def _stage(module: str) -> str:
+    return module.split(".")[1] if module.count(".") else ""
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if _stage(m) in ("core", "solve")))
+def test_core_and_solve_never_reach_tensorflow(module):
+    reached = closure(module)
+    heavy = {m: via for m, via in reached.items() if m.split(".")[0] in HEAVY or m == "tinyml_kit._tf"
+             or m.startswith(HEAVY)}
+    assert not heavy, f"{module} reaches {heavy}"
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if _stage(m) in ("core", "solve")))
+def test_core_and_solve_stay_below_the_other_stages(module):
+    allowed = {"core"} if _stage(module) == "core" else {"core", "solve"}
+    internal = {m for m in closure(module) if m.startswith("tinyml_kit.") and m in MODULES}
+    assert {m for m in internal if _stage(m) not in allowed} == set()
+
+
+def test_no_library_module_imports_the_cli():
+    offenders = [m for m in MODULES if _stage(m) != "cli" and any(i.startswith("tinyml_kit.cli") for i in imports_of(m))]
+    assert offenders == []
+
+
+def test_the_check_can_fail(tmp_path, monkeypatch):
+    """The closure sees through function-level imports and other modules: a core module that lazily imports a
+    module importing TensorFlow is caught."""
+    fake_core = tmp_path / "core_fake.py"
+    fake_core.write_text("def f():\n    from tinyml_kit.build import build\n")
+    monkeypatch.setitem(MODULES, "tinyml_kit.core.fake", fake_core)
+    assert "tinyml_kit._tf" in closure("tinyml_kit.core.fake")
+
+
+def test_modules_and_functions_stay_small():
+    long_modules = {m: n for m, p in MODULES.items() if (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES}
+    long_functions = []
+    for m, p in MODULES.items():
+        for node in ast.walk(ast.parse(p.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = node.end_lineno - node.lineno + 1
+                if length > MAX_FUNCTION_LINES:
+                    long_functions.append(f"{m}.{node.name}: {length}")
+    assert not long_modules and not long_functions, (long_modules, long_functions)

@@ -1,0 +1,3 @@
+from tinyml_kit.cli import main
+
+main()

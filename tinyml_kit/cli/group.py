@@ -1,0 +1,123 @@
+"""The `tinyml-kit` group: how the library's errors, logs and progress reach the terminal.
+
+A `UserError` becomes one `error:` line (with the flags that set what the problem is about) and exit 2;
+anything unexpected one `internal error:` line and exit 1; Ctrl-C and SIGTERM one `interrupted` line and exit
+130, after the library's all-or-nothing writers have removed what they staged. Log messages go to stderr
+(`-v`/`-q` move the threshold, `--json` keeps only warnings); results go to stdout.
+"""
+
+import logging
+import os
+import signal
+import sys
+
+import click
+
+from tinyml_kit import __version__
+from tinyml_kit.core import progress
+from tinyml_kit.core.errors import UserError
+
+# library parameter -> the flag that sets it, where the names differ
+FLAGS = {"input_shape": "--input", "board_id": "--board"}
+_state = {"level": logging.INFO}
+
+
+class _StderrHandler(logging.Handler):
+    """Log records as plain lines on stderr, above any progress bar that is drawing."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if record.levelno >= logging.WARNING:
+            text = f"WARNING: {text}"
+        console = progress.console()
+        if console is not None and console.is_terminal:
+            console.print(text, markup=False, highlight=False, soft_wrap=True)
+        else:
+            click.echo(text, err=True)
+
+
+_HANDLER = _StderrHandler()
+
+
+def _configure(level: int) -> None:
+    from rich.console import Console
+
+    root = logging.getLogger("tinyml_kit")
+    if _HANDLER not in root.handlers:
+        root.addHandler(_HANDLER)
+    root.setLevel(level)
+    _state["level"] = level
+    progress.show_on(Console(stderr=True) if level <= logging.INFO else None)
+
+
+def quiet_for_json(ctx: click.Context, param, as_json: bool) -> bool:
+    """`--json`: stdout is one JSON object, stderr only warnings and errors (unless -v asked for more)."""
+    if as_json and _state["level"] >= logging.INFO:
+        _configure(logging.WARNING)
+    return as_json
+
+
+def _flags(e: UserError, ctx: click.Context | None) -> list[str]:
+    """The flags of this command that set the parameters `e.options` names: the ones to change."""
+    if ctx is None:
+        return []
+    flags = [FLAGS.get(option, "--" + option.replace("_", "-")) for option in e.options]
+    offered = {opt for p in ctx.command.params for opt in getattr(p, "opts", ())}
+    return [flag for flag in flags if flag in offered]
+
+
+class Command(click.Command):
+    """Remembers which of its flags a UserError is about, for the one-line message."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except UserError as e:
+            e.flags = _flags(e, ctx)
+            raise
+
+
+def _interrupted(signum, frame):
+    raise KeyboardInterrupt
+
+
+class Group(click.Group):
+    command_class = Command
+
+    def invoke(self, ctx):
+        if hasattr(signal, "SIGTERM"):
+            signal.signal(signal.SIGTERM, _interrupted)   # `kill` cleans up like Ctrl-C
+        try:
+            return super().invoke(ctx)
+        except UserError as e:
+            flags = getattr(e, "flags", [])
+            click.echo(f"error: {e}" + (f" ({', '.join(flags)})" if flags else ""), err=True)
+            sys.exit(2)
+        except click.UsageError as e:
+            command = f"tinyml-kit {e.ctx.info_name} --help" if e.ctx else "tinyml-kit --help"
+            click.echo(f"error: {e.format_message()} (see {command})", err=True)
+            sys.exit(2)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+            raise
+        except BrokenPipeError:   # output piped into head & co.
+            sys.stderr.close()
+            sys.exit(0)
+        except KeyboardInterrupt:
+            click.echo("interrupted: nothing was written", err=True)
+            sys.exit(130)
+        except Exception as e:
+            if os.environ.get("TINYML_KIT_DEBUG"):
+                raise
+            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            click.echo(f"internal error: {type(e).__name__}: {first} (set TINYML_KIT_DEBUG=1 for a traceback)",
+                       err=True)
+            sys.exit(1)
+
+
+@click.group(cls=Group)
+@click.version_option(__version__, prog_name="tinyml-kit")
+@click.option("-v", "--verbose", count=True, help="More progress detail on stderr.")
+@click.option("-q", "--quiet", count=True, help="Less on stderr: -q warnings only, -qq errors only.")
+def main(verbose: int, quiet: int):
+    """Fit a trained, int8-quantized, host-verified image classifier into a microcontroller board."""
+    _configure(min(logging.CRITICAL, max(logging.DEBUG, logging.INFO + 10 * (quiet - verbose))))

@@ -1,0 +1,123 @@
+"""Commands that answer without training: `boards`, `inspect`, `solve`, `scaling-law`. Except `inspect --arch`,
+which builds the Keras model to count it, none of them loads TensorFlow."""
+
+import logging
+
+import click
+
+from tinyml_kit.cli import show
+from tinyml_kit.cli.group import main
+from tinyml_kit.cli.params import NEW_FILE, SHAPE, budget_options, json_option, print_json
+from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.spec import FAMILIES
+
+logger = logging.getLogger("tinyml_kit.cli")
+
+
+@main.command()
+@json_option
+def boards(as_json: bool):
+    """List boards with the flash and arena budgets left for a model."""
+    from tinyml_kit.core.boards import load_boards
+
+    found = load_boards()
+    if as_json:
+        print_json({"boards": [b.to_dict() for b in found.values()]})
+    else:
+        show.boards(found)
+
+
+@main.command()
+@click.argument("model", required=False, type=click.Path(dir_okay=False))
+@click.option("--arch", type=click.Choice(FAMILIES), help="Architecture to build and count.")
+@click.option("--alpha", type=click.FloatRange(0, min_open=True), help="Width multiplier.")
+@click.option("--beta", type=click.FloatRange(0, min_open=True), help="PhiNet shape factor.")
+@click.option("--t0", type=click.FloatRange(0, min_open=True), help="PhiNet base expansion.")
+@click.option("--depth", type=click.IntRange(1), help="Number of blocks (PhiNet N, TinyNet blocks).")
+@click.option("--divisor", type=click.IntRange(1), help="PhiNet channel divisor.")
+@click.option("--input", "input_shape", type=SHAPE, default="32,32,3", show_default=True, help="Input H,W,C.")
+@click.option("--classes", default=10, show_default=True, type=click.IntRange(2))
+@json_option
+def inspect(model, arch, alpha, beta, t0, depth, divisor, input_shape, classes, as_json):
+    """Costs of an architecture (--arch ...) or of an int8 MODEL.tflite (size, measured arena, ops)."""
+    from tinyml_kit.pipeline.inspect import inspect_arch, inspect_tflite
+
+    if model and arch:
+        raise UserError("give either MODEL.tflite or --arch, not both")
+    if model:
+        result = inspect_tflite(model)
+    elif arch:
+        result = inspect_arch(arch, input_shape, classes, alpha=alpha, beta=beta, t0=t0, depth=depth,
+                              divisor=divisor)
+    else:
+        raise UserError("nothing to inspect: pass MODEL.tflite or --arch NAME")
+    if as_json:
+        print_json(result)
+    else:
+        show.key_values(result, width=18)
+
+
+@main.command()
+@budget_options
+@click.option("--input", "input_shape", type=SHAPE, default="32,32,3", show_default=True, help="Model input H,W,C.")
+@click.option("--classes", default=10, show_default=True, type=click.IntRange(2))
+@click.option("--frontier", is_flag=True, help="Print the accuracy a larger budget would buy instead.")
+@click.option("--plot", type=NEW_FILE, help="With --frontier: draw it to this .png.")
+@json_option
+def solve(board, max_flash, max_ram, max_macs, max_latency_ms, input_shape, classes, frontier, plot, as_json):
+    """The PhiNet (alpha, beta, t0, depth) with the highest predicted accuracy whose estimated flash, arena and
+    MACs fit BOARD, with runner-ups and the binding constraint. No training, no TensorFlow."""
+    from tinyml_kit.core.boards import get_board
+    from tinyml_kit.core.budget import make_budget
+    from tinyml_kit.solve.solver import solution_summary
+    from tinyml_kit.solve.solver import solve as run_solve
+
+    b = get_board(board)
+    if plot and not frontier:
+        raise UserError("--plot draws the frontier: add --frontier")
+    budget = make_budget(b, max_flash, max_ram, max_macs, max_latency_ms)
+    if frontier:
+        _frontier(b, budget, input_shape, classes, plot, as_json)
+        return
+    sol = run_solve(b, input_shape=input_shape, classes=classes, budget=budget)
+    if as_json:
+        print_json(sol.to_dict())
+    else:
+        click.echo("\n".join(solution_summary(sol)))
+
+
+def _frontier(board, budget, input_shape, classes: int, plot: str | None, as_json: bool) -> None:
+    from tinyml_kit.core.latency import latency_ms
+    from tinyml_kit.solve.solver import frontier
+
+    points = frontier(board, input_shape, classes, budget=budget)
+    if plot:
+        from tinyml_kit.pipeline.plots import plot_frontier
+
+        limits = {"flash": budget.flash_bytes, "arena": budget.arena_bytes,
+                  "latency_ms": latency_ms(budget.macs, board.core, board.clock_mhz)}
+        logger.info(f"wrote {plot_frontier(points, board.id, limits, plot)}")
+    if as_json:
+        print_json({"board": board.id, "input_shape": list(input_shape), "classes": classes, "points": points})
+    else:
+        show.frontier(points, board.id)
+
+
+@main.command("scaling-law")
+@click.option("--plot", type=NEW_FILE, help="Draw accuracy vs parameters to this .png.")
+@json_option
+def scaling_law(plot, as_json):
+    """The shipped accuracy-vs-parameters fit: CV RMSE of each form per depth, the N-segments, held-out error."""
+    from tinyml_kit.solve.scaling_law import ScalingLaw, load_sweep
+
+    law = ScalingLaw.load()
+    if plot:
+        from tinyml_kit.core.resources import MODELS_DIR
+        from tinyml_kit.pipeline.plots import plot_scaling_law
+
+        rows = load_sweep(MODELS_DIR / law.source["sweep"], law.source.get("metric", "int8_accuracy"))
+        logger.info(f"wrote {plot_scaling_law(law, rows, plot)}")
+    if as_json:
+        print_json(law.to_dict())
+    else:
+        show.scaling_law(law)

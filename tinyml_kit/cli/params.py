@@ -1,0 +1,148 @@
+"""Command-line values parsed where click parses them: sizes, counts, input shapes, seeds, output files, and
+the option sets several commands share."""
+
+import json
+from pathlib import Path
+
+import click
+
+from tinyml_kit.cli.group import quiet_for_json
+from tinyml_kit.core.boards import DEFAULT_BOARD
+from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.spec import MIN_INPUT_SIDE
+from tinyml_kit.core.units import parse_bytes, parse_count
+
+
+class _Parsed(click.ParamType):
+    """A ParamType whose parser raises UserError with the reason, shown as click's 'Invalid value' line."""
+    parse = staticmethod(str)
+
+    def convert(self, value, param, ctx):
+        if not isinstance(value, str):
+            return value
+        try:
+            return self.parse(value)
+        except UserError as e:
+            self.fail(str(e), param, ctx)
+
+
+class Size(_Parsed):
+    """Bytes: 256KB, 96KiB, 1.5MB (KB/MB decimal; KiB, MiB and bare K, M binary)."""
+    name = "size"
+    parse = staticmethod(parse_bytes)
+
+
+class Count(_Parsed):
+    """A count such as MACs: 5M = 5,000,000."""
+    name = "count"
+    parse = staticmethod(parse_count)
+
+
+def parse_shape(text: str) -> tuple[int, int, int]:
+    try:
+        dims = tuple(int(v) for v in text.replace("x", ",").split(","))
+    except ValueError:
+        dims = ()
+    if len(dims) != 3 or dims[2] not in (1, 3):
+        raise UserError(f"'{text}' is not H,W,C with C 1 or 3: write e.g. 32,32,3")
+    if min(dims[:2]) < MIN_INPUT_SIDE:
+        raise UserError(f"{dims[0]}x{dims[1]} is smaller than {MIN_INPUT_SIDE}x{MIN_INPUT_SIDE}: the network's "
+                        f"strided layers would leave nothing to classify")
+    return dims
+
+
+class Shape(_Parsed):
+    """A model input H,W,C (or HxWxC)."""
+    name = "H,W,C"
+    parse = staticmethod(parse_shape)
+
+
+class NewFile(click.ParamType):
+    """A file to write: its folder must exist and be writable now, not after the work."""
+    name = "file"
+
+    def convert(self, value, param, ctx):
+        path = Path(value)
+        folder = path.parent if str(path.parent) else Path(".")
+        if path.is_dir():
+            self.fail(f"{path} is a folder: give a file name such as {path / 'out.png'}", param, ctx)
+        if not folder.is_dir():
+            self.fail(f"folder {folder} does not exist: create it or choose another path", param, ctx)
+        if not _writable(folder):
+            self.fail(f"folder {folder} is not writable: choose another path", param, ctx)
+        return str(path)
+
+
+def _writable(folder: Path) -> bool:
+    import tempfile
+
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".tinyml-kit-probe."):
+            return True
+    except OSError:
+        return False
+
+
+SIZE, COUNT, SHAPE, NEW_FILE = Size(), Count(), Shape(), NewFile()
+SEED = click.IntRange(0, 2**32 - 1)
+TFLM_DIR_HELP = "TFLM directory (tflm/ source tree + prebuilt/); default: $TINYML_TFLM_DIR."
+
+
+def json_option(command):
+    return click.option("--json", "as_json", is_flag=True, callback=quiet_for_json, is_eager=False,
+                        help="Print one JSON object on stdout (stderr: warnings and errors only).")(command)
+
+
+def print_json(obj) -> None:
+    click.echo(json.dumps(obj, indent=2, default=str))
+
+
+def budget_options(command):
+    """The limits `fit` and `solve` share, tightening the board's budget."""
+    options = [
+        click.option("--board", default=DEFAULT_BOARD, show_default=True, help="Board id (see `tinyml-kit boards`)."),
+        click.option("--max-flash", type=SIZE, help="Model flash limit, e.g. 256KB (default: the board's budget)."),
+        click.option("--max-ram", type=SIZE, help="Arena limit, e.g. 96KB (default: the board's budget)."),
+        click.option("--max-macs", type=COUNT, help="MACs limit, e.g. 5M (default: ~100 ms on the board, "
+                     "estimated)."),
+        click.option("--max-latency-ms", type=float, help="Latency limit in ms, turned into MACs with the core's "
+                     "estimated throughput (default 100)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def compression_options(command):
+    """Pruning, quantization and distillation options shared by `fit` and `compress`."""
+    from tinyml_kit.compress.options import CRITERIA, PRUNE_METHODS, QUANT_METHODS
+
+    options = [
+        click.option("--prune", type=click.Choice(PRUNE_METHODS), default="none", show_default=True,
+                     help="structured removes whole channels (smaller file, arena and MACs); magnitude zeroes "
+                     "weights (the .tflite does not shrink)."),
+        click.option("--sparsity", type=float, default=0.5, show_default=True,
+                     help="Fraction of channels (structured) or weights (magnitude) removed, in (0, 1)."),
+        click.option("--criterion", type=click.Choice(CRITERIA), default="bn", show_default=True,
+                     help="Structured pruning ranks channels by batch-norm |gamma| or filter L1 norm."),
+        click.option("--quant", type=click.Choice(QUANT_METHODS), default="ptq", show_default=True,
+                     help="int8 by post-training quantization or quantization-aware training."),
+        click.option("--teacher", help="Distil from a run directory, a .keras file, or 'auto' (trains a PhiNet "
+                     "10-20x the student)."),
+        click.option("--temperature", type=float, default=4.0, show_default=True,
+                     help="Distillation temperature T (> 0)."),
+        click.option("--alpha-kd", type=float, default=0.5, show_default=True,
+                     help="Weight of the teacher's soft targets (lambda, in [0, 1]); 1 - it weighs the labels."),
+        click.option("--finetune-epochs", type=int, default=10, show_default=True,
+                     help="Epochs of fine-tuning after pruning, for QAT, and for distilling an existing run."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def compress_options_from(prune, sparsity, criterion, quant, teacher, temperature, alpha_kd, finetune_epochs):
+    from tinyml_kit.compress.options import CompressOptions
+
+    return CompressOptions(prune=prune, sparsity=sparsity, criterion=criterion, quant=quant, teacher=teacher,
+                           temperature=temperature, alpha_kd=alpha_kd, finetune_epochs=finetune_epochs)

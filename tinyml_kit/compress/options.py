@@ -1,0 +1,87 @@
+"""What compression to apply, checked before any work: pruning, int8 by PTQ or QAT, distillation."""
+
+import zipfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from tinyml_kit.core.errors import UserError
+
+PRUNE_METHODS = ("none", "magnitude", "structured")
+QUANT_METHODS = ("ptq", "qat")
+CRITERIA = ("bn", "magnitude")
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+@dataclass
+class CompressOptions:
+    prune: str = "none"
+    sparsity: float = 0.5             # structured: fraction of channels removed; magnitude: of weights zeroed
+    criterion: str = "bn"             # structured only: batch-norm |gamma| or filter L1 norm
+    quant: str = "ptq"
+    teacher: str | None = None        # a run directory, a .keras file, or "auto"
+    temperature: float = 4.0
+    alpha_kd: float = 0.5
+    finetune_epochs: int = 10
+
+    def validate(self) -> None:
+        """Every option in range, and a teacher file that really is a Keras model (not found out after training)."""
+        _one_of(self.prune, PRUNE_METHODS, "pruning method", "prune")
+        _one_of(self.quant, QUANT_METHODS, "quantization", "quant")
+        _one_of(self.criterion, CRITERIA, "pruning criterion", "criterion")
+        if self.prune != "none":
+            require_fraction(self.sparsity)
+        if self.finetune_epochs < 1:
+            raise UserError(f"{self.finetune_epochs} fine-tuning epochs: give at least 1", "finetune_epochs")
+        if not self.temperature > 0:
+            raise UserError(f"distillation temperature {self.temperature} must be positive (typical: 2 to 8)",
+                            "temperature")
+        if not 0 <= self.alpha_kd <= 1:
+            raise UserError(f"distillation weight {self.alpha_kd} must be in [0, 1]: the weight of the teacher's "
+                            f"soft targets", "alpha_kd")
+        if self.teacher not in (None, "auto"):
+            teacher_file(self.teacher)
+
+    @property
+    def trains(self) -> bool:
+        return self.prune != "none" or self.quant == "qat"
+
+    def plan(self) -> str:
+        """What will run after training, in words, so a long fine-tune is announced before it starts."""
+        steps = []
+        if self.teacher:
+            steps.append(f"distillation from {'an auto-sized PhiNet teacher' if self.teacher == 'auto' else 'the teacher'}")
+        if self.prune != "none":
+            steps.append(f"{self.prune} pruning of {100 * self.sparsity:g} %, then {self.finetune_epochs} "
+                         f"fine-tuning epochs")
+        if self.quant == "qat":
+            steps.append(f"{self.finetune_epochs} epochs of quantization-aware training")
+        steps.append("int8 conversion")
+        return ", ".join(steps)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def require_fraction(sparsity: float) -> None:
+    """Pruning removes a fraction of channels or weights: strictly between none and all."""
+    if not 0 < sparsity < 1:
+        raise UserError(f"sparsity {sparsity} is not a fraction in (0, 1): e.g. 0.5 removes half", "sparsity")
+
+
+def _one_of(value: str, choices: tuple[str, ...], what: str, option: str) -> None:
+    if value not in choices:
+        raise UserError(f"unknown {what} '{value}': choose one of {', '.join(choices)}", option)
+
+
+def teacher_file(teacher: str | Path) -> Path:
+    """The model file of a teacher given as a run directory or a .keras / .h5 file, checked to be one."""
+    path = Path(teacher)
+    file = path / "model.keras" if path.is_dir() else path
+    if not file.is_file():
+        raise UserError(f"teacher '{teacher}' not found: pass a run directory, a .keras file or 'auto'", "teacher")
+    with open(file, "rb") as f:
+        head = f.read(8)
+    if not (zipfile.is_zipfile(file) or head == _HDF5_SIGNATURE):
+        raise UserError(f"teacher {file} is not a Keras model (neither a .keras archive nor HDF5): pass a run "
+                        f"directory, a model saved with model.save(), or 'auto'", "teacher")
+    return file

@@ -1,0 +1,36 @@
+"""Progress bars for the long steps (training epochs, candidate conversions, QEMU runs), on the console the
+command line hands over, and only when that console is a terminal: logs and pipes get the log lines alone.
+
+A library caller gets no bars unless it calls `show_on`; the steps' messages always go through `logging`.
+"""
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+_console = None          # rich.console.Console, set by the command line
+
+
+def show_on(console) -> None:
+    """Draw bars on `console` (a rich Console) from now on; None stops them."""
+    global _console
+    _console = console
+
+
+def console():
+    return _console
+
+
+@contextmanager
+def task(description: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
+    """Yield `advance(n=1)`; draws a bar (a spinner without `total`) while the block runs, if bars are on."""
+    if _console is None or not _console.is_terminal:
+        yield lambda n=1: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn()] if total else [SpinnerColumn(), TextColumn("{task.description}"),
+                                                   TimeElapsedColumn()]
+    with Progress(*columns, console=_console, transient=True) as bar:
+        handle = bar.add_task(description, total=total)
+        yield lambda n=1: bar.advance(handle, n)

@@ -1,0 +1,164 @@
+"""A run's record, `report.json`, as typed data: written and read here and nowhere else.
+
+`fit` makes one, `compress` derives one from another, and every command that takes a run directory reads it.
+The JSON keys are the ones users' scripts rely on (`flash_bytes`, `arena_bytes`, `flash_bytes_est`, `fits`, …);
+the measurement dicts a stage produces (`check`, `compression`, `verification`, `report`) are kept as the stage
+wrote them. A record is judged by `verdict`, the same `fits()` every command uses.
+"""
+
+import json
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+from tinyml_kit.core.artifacts import write_json_atomic
+from tinyml_kit.core.boards import Board
+from tinyml_kit.core.budget import Budget
+from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.verdict import Verdict
+
+RECORD_FILE = "report.json"
+KNOB_KEYS = ("alpha", "beta", "t0", "depth")
+BEFORE_KEYS = ("params", "macs", "flash_bytes", "arena_bytes", "arena_alloc_bytes", "float_accuracy", "int8_accuracy")
+
+
+@dataclass
+class DataRecord:
+    """Where the images came from and how they were split, so the same validation split can be re-made."""
+    source: str
+    input_shape: list[int]
+    classes: list[str]
+    train_images: int
+    val_images: int
+    val_fraction: float
+    seed: int
+    fingerprint: str
+
+
+@dataclass
+class TrainingRecord:
+    epochs: int
+    epochs_run: int
+    best_epoch: int
+    batch_size: int
+    seed: int
+    history: dict[str, list[float]] = field(default_factory=dict)
+
+
+@dataclass
+class RunRecord:
+    board: Board
+    budget: Budget
+    arch: str
+    choice: dict
+    params: int
+    macs: int
+    flash_bytes: int                  # the .tflite file
+    arena_bytes: int                  # measured on TFLM
+    arena_alloc_bytes: int            # with headroom: what the firmware reserves
+    latency_ms_est: float
+    data: DataRecord
+    training: TrainingRecord
+    check: dict                       # check.evaluate's result (validation across runtimes under `validation`)
+    predicted_accuracy: float | None = None
+    flash_bytes_est: int | None = None
+    arena_bytes_est: int | None = None
+    verification: list[dict] = field(default_factory=list)
+    compression: dict = field(default_factory=dict)
+    versions: dict = field(default_factory=dict)
+    run_dir: str = ""
+    report: dict = field(default_factory=dict)     # what report.html shows, in numbers
+    timings: dict = field(default_factory=dict)
+    compressed_from: str | None = None
+    before: dict | None = None                     # the original run's numbers, for a compressed run
+    verify: dict | None = None                     # fit --verify's result; not part of report.json
+
+    @property
+    def verdict(self) -> Verdict:
+        return self.budget.verdict(self.flash_bytes, self.arena_alloc_bytes, self.macs)
+
+    @property
+    def float_accuracy(self) -> float | None:
+        return self.check.get("float_accuracy")
+
+    @property
+    def int8_accuracy(self) -> float | None:
+        return self.check.get("int8_accuracy")
+
+    @property
+    def agreement(self) -> float | None:
+        return self.check.get("agreement")
+
+    @property
+    def litert_equals_tflm(self) -> bool:
+        return bool(self.check.get("litert_equals_tflm"))
+
+    def derive(self, **changes) -> "RunRecord":
+        """A new record from this one (a compressed run), with the numbers it replaces kept under `before`."""
+        before = {k: getattr(self, k) for k in BEFORE_KEYS}
+        return replace(self, before=before, **changes)
+
+    def to_dict(self) -> dict:
+        verdict = self.verdict
+        d = {
+            "board": self.board.to_dict(), "arch": self.arch, "choice": self.choice,
+            **{k: self.choice.get(k) for k in KNOB_KEYS},
+            "params": self.params, "macs": self.macs, "predicted_accuracy": self.predicted_accuracy,
+            "flash_bytes_est": self.flash_bytes_est, "arena_bytes_est": self.arena_bytes_est,
+            "latency_ms_est": self.latency_ms_est, "flash_bytes": self.flash_bytes, "arena_bytes": self.arena_bytes,
+            "arena_alloc_bytes": self.arena_alloc_bytes, "flash_budget_bytes": self.budget.flash_bytes,
+            "arena_budget_bytes": self.budget.arena_bytes, "mac_budget": self.budget.macs,
+            "budget_sources": self.budget.notes, "fits": verdict.to_dict(), "fits_all": verdict.ok,
+            "verification": self.verification, "float_accuracy": self.float_accuracy,
+            "int8_accuracy": self.int8_accuracy, "agreement": self.agreement,
+            "litert_equals_tflm": self.litert_equals_tflm, "check": self.check, "compression": self.compression,
+            "training": asdict(self.training), "data": asdict(self.data), "versions": self.versions,
+            "run_dir": self.run_dir, "report": self.report, "timings": self.timings,
+        }
+        if self.compressed_from is not None:
+            d["compressed_from"], d["before"] = self.compressed_from, self.before
+        if self.verify is not None:
+            d["verify"] = self.verify
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = RECORD_FILE) -> "RunRecord":
+        required = ("board", "arch", "params", "macs", "flash_bytes", "arena_bytes", "arena_alloc_bytes",
+                    "flash_budget_bytes", "arena_budget_bytes", "mac_budget", "data", "training", "check")
+        missing = [k for k in required if k not in d] if isinstance(d, dict) else list(required)
+        if missing:
+            raise UserError(f"{where} lacks {', '.join(missing)}: it was not written by tinyml-kit fit; re-run fit")
+        try:
+            board = Board(**{f.name: d["board"][f.name] for f in fields(Board) if f.name in d["board"]})
+            budget = Budget(d["flash_budget_bytes"], d["arena_budget_bytes"], d["mac_budget"],
+                            d.get("budget_sources", {}))
+            data = DataRecord(**{f.name: d["data"][f.name] for f in fields(DataRecord)})
+            training = TrainingRecord(**{f.name: d["training"][f.name] for f in fields(TrainingRecord)
+                                         if f.name in d["training"]})
+        except (KeyError, TypeError) as e:
+            raise UserError(f"{where} is incomplete ({e}): it was not written by this version of tinyml-kit; "
+                            f"re-run fit") from None
+        plain = {f.name: d[f.name] for f in fields(cls)
+                 if f.name in d and f.name not in ("board", "budget", "data", "training")}
+        plain.setdefault("latency_ms_est", 0.0)
+        plain.setdefault("choice", {})
+        return cls(board=board, budget=budget, data=data, training=training, **plain)
+
+    @classmethod
+    def read(cls, run_dir: str | Path, or_tflite: bool = False) -> "RunRecord":
+        """`or_tflite`: the command also takes a bare .tflite, and the error says so."""
+        path = Path(run_dir) / RECORD_FILE
+        if not path.is_file():
+            alternative = " or a .tflite file" if or_tflite else ""
+            raise UserError(f"{run_dir} is not a run directory (no {RECORD_FILE}): pass the directory fit "
+                            f"wrote{alternative}")
+        try:
+            d = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise UserError(f"{path} is not valid JSON: re-run fit, or check the .tflite directly") from None
+        return cls.from_dict(d, str(path))
+
+    def write(self, run_dir: str | Path) -> Path:
+        """Write report.json (verify's result stays out: it lives in verify_<kernels>.json)."""
+        d = self.to_dict()
+        d.pop("verify", None)
+        return write_json_atomic(Path(run_dir) / RECORD_FILE, d)

@@ -1,0 +1,68 @@
+"""`check`, `validate`, `analyze` and `verify` on what the user points at: a run directory (its model, its own
+validation split, its board) or a bare int8 .tflite. The work itself is in `check/`; this resolves the target."""
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from tinyml_kit.core.artifacts import write_json_atomic
+from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.run_record import RunRecord
+from tinyml_kit.pipeline.runs import load_target, resolve_model, run_split
+
+logger = logging.getLogger(__name__)
+
+
+def check_target(target: str | Path, data: str | None = None) -> dict:
+    """Float vs int8 accuracy, LiteRT vs TFLM and the measured arena of a run (on its own validation split
+    unless `data` is given) or a .tflite."""
+    from tinyml_kit.check.evaluate import evaluate
+
+    t = load_target(target, data)
+    return evaluate(t.model.flatbuffer, t.val, keras_model=t.keras_model, name=t.model.name)
+
+
+def validate_target(target: str | Path, data: str | None = None, random_inputs: bool = False, onnx: bool = True,
+                    seed: int = 0) -> dict:
+    """The same inputs through Keras, ONNX Runtime, LiteRT and TFLM (see `check.validate`)."""
+    from tinyml_kit.check.validate import validate_model
+
+    t = load_target(target, data, strict_shape=True)
+    return validate_model(t.model.flatbuffer, t.model.info, t.val, t.keras_model, t.model.name, random_inputs,
+                          onnx, seed)
+
+
+def analyze_target(target: str | Path, board_id: str | None = None) -> dict:
+    """Per-layer memory plan and totals of a run's model (against its board unless another is given) or a
+    .tflite (against `board_id`, if any)."""
+    from tinyml_kit.check.analyze import analyze_model
+
+    m = resolve_model(target)
+    board_id = board_id or (m.record.board.id if m.record else None)
+    return analyze_model(m.flatbuffer, m.name, board_id)
+
+
+def verify_run(run_dir: str | Path, kernels: str = "ref", images: int = 20, tflm_dir: str | Path | None = None,
+               arena_bytes: int | None = None) -> dict:
+    """`verify` on a run directory: its model, its validation images, its board; saves `verify_<kernels>.json`."""
+    from tinyml_kit.check.verify import preflight, verify_model
+    from tinyml_kit.core.boards import get_board
+    from tinyml_kit.export.firmware import ModelSource
+
+    run_dir = Path(run_dir)
+    record = RunRecord.read(run_dir)
+    if images < 1:
+        raise UserError(f"{images} images: verify at least 1", "images")
+    m = resolve_model(run_dir)
+    preflight(tflm_dir)
+    val = run_split(record, tuple(m.info.inputs[0].shape[1:])).val
+    chosen = val.x[:images].astype(np.float32)
+    src = ModelSource(m.flatbuffer, m.info, record.data.classes, record.arena_bytes, record.arena_alloc_bytes)
+    result = verify_model(src, m.info.inputs[0].quantize(chosen), get_board(record.board.id), kernels=kernels,
+                          tflm_dir=tflm_dir, arena_bytes=arena_bytes)
+    result["run_dir"] = str(run_dir.absolute())
+    if len(chosen) < images:
+        logger.info(f"the validation split has {len(chosen)} images: verified all of them")
+    write_json_atomic(run_dir / f"verify_{kernels}.json", result)
+    return result

@@ -1,0 +1,76 @@
+"""`compress`: prune, quantization-aware-train or distil the model of a run directory into a new run directory,
+with the same data split and budget, measured again; the new record keeps the original's numbers under `before`."""
+
+import logging
+import time
+from pathlib import Path
+
+from tinyml_kit.compress.options import CompressOptions
+from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.latency import latency_ms
+from tinyml_kit.core.run_record import RunRecord
+from tinyml_kit.pipeline.runs import timed
+
+logger = logging.getLogger(__name__)
+
+
+def compress_run(run_dir: str | Path, options: CompressOptions, out: str | Path | None = None) -> RunRecord:
+    from tinyml_kit.build import load_keras_model
+    from tinyml_kit.build.costs import model_costs
+    from tinyml_kit.compress.quantize import calibration_images
+    from tinyml_kit.compress.stages import compress, resolve_teacher
+    from tinyml_kit.core.artifacts import prepare_output
+    from tinyml_kit.pipeline.outcome import evaluate_compressed
+    from tinyml_kit.pipeline.runs import require_float_model, run_split, write_run
+
+    started, timings = time.perf_counter(), {}
+    options.validate()
+    if options.prune == "none" and options.quant == "ptq" and not options.teacher:
+        raise UserError("nothing to do: ask for pruning, quantization-aware training or a teacher", "prune",
+                        "quant", "teacher")
+    run_dir = Path(run_dir)
+    record = RunRecord.read(run_dir)
+    keras_path = require_float_model(run_dir, "compression starts from the float model")
+    out = prepare_output(Path(out) if out else compressed_name(run_dir, options))
+    logger.info(f"plan: {options.plan()}")
+    model = load_keras_model(keras_path)
+    parts = run_split(record, tuple(model.input_shape[1:]))
+    seed, batch = record.data.seed, record.training.batch_size
+    with timed(timings, "compress_s"):
+        teacher, teacher_info = resolve_teacher(options, model, parts, record.training.epochs, batch, seed)
+        c = compress(model, parts, calibration_images(parts.train.x, seed=seed), options, teacher=teacher,
+                     batch_size=batch, seed=seed, distil_first=not options.trains)
+    with timed(timings, "check_s"):
+        checked = evaluate_compressed(c, parts)
+    costs = model_costs(c.model)
+    new = record.derive(
+        params=costs.params, macs=costs.macs, predicted_accuracy=None, flash_bytes_est=None, arena_bytes_est=None,
+        latency_ms_est=round(latency_ms(costs.macs, record.board.core, record.board.clock_mhz), 2),
+        flash_bytes=checked["flash_bytes"], arena_bytes=checked["arena_bytes"],
+        arena_alloc_bytes=checked["arena_alloc_bytes"], check=checked, timings=timings,
+        compression={**options.to_dict(), "teacher": teacher_info, "stages": c.stages},
+        compressed_from=str(run_dir.absolute()), verify=None)
+    new = write_run(out, new, c.model, c.flatbuffer, parts, checked["validation"], started)
+    logger.info(compress_summary(new))
+    logger.info(f"run directory: {out}")
+    return new
+
+
+def compress_summary(new: RunRecord) -> str:
+    before = new.before
+    return (f"{'FITS' if new.verdict.ok else 'DOES NOT FIT'} {new.board.id}: flash {before['flash_bytes']:,} -> "
+            f"{new.flash_bytes:,} B, arena {before['arena_bytes']:,} -> {new.arena_bytes:,} B, MACs "
+            f"{before['macs']:,} -> {new.macs:,}, int8 accuracy {before['int8_accuracy']:.4f} -> "
+            f"{new.int8_accuracy:.4f}; LiteRT == TFLM: {new.litert_equals_tflm}")
+
+
+def compressed_name(run_dir: Path, options: CompressOptions) -> Path:
+    """RUN_DIR-structured50-qat-kd: beside the original, named by what was applied."""
+    parts = [run_dir.name]
+    if options.prune != "none":
+        parts.append(f"{options.prune}{round(100 * options.sparsity)}")
+    if options.quant == "qat":
+        parts.append("qat")
+    if options.teacher:
+        parts.append("kd")
+    return run_dir.parent / "-".join(parts)

@@ -1,0 +1,102 @@
+"""`export`: a run's int8 model (or a bare .tflite) as C sources, an Arduino library or an STM32 project, and a
+run's float model as ONNX. The arena size comes from a TFLM measurement of the model itself; an op TFLM cannot
+run is refused by name before anything is written."""
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from tinyml_kit.core.artifacts import prepare_output, staged_output
+from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.run_record import RunRecord
+from tinyml_kit.pipeline.runs import resolve_model
+
+logger = logging.getLogger(__name__)
+EXPORT_TARGETS = ("c", "arduino", "stm32")
+
+
+def export_model(model: str | Path, out: Path, target: str = "c", labels: list[str] | None = None,
+                 name: str = "model", board_id: str | None = None, tflm_dir: str | Path | None = None) -> list[Path]:
+    """Export for `target`: `c` writes the model data and the model API, `arduino` a library folder and its
+    .zip, `stm32` a Makefile project. Returns the paths written."""
+    from tinyml_kit.check.tflm import measure_arena
+    from tinyml_kit.export.firmware import ModelSource, library_name
+
+    if target not in EXPORT_TARGETS:
+        raise UserError(f"export target '{target}' is unknown: choose one of {', '.join(EXPORT_TARGETS)}", "target")
+    m = resolve_model(model)
+    record = m.record if m.record is not None else _record_beside(Path(model))
+    if labels is None:
+        labels = record.data.classes if record else [f"class{i}" for i in range(m.info.outputs[0].shape[-1])]
+    board = _export_board(target, board_id, record)
+    arena = measure_arena(m.flatbuffer)
+    src = ModelSource(m.flatbuffer, m.info, labels, arena.total_bytes, arena.alloc_bytes, name=name, source=m.name)
+    logger.info(f"{m.name}: {len(m.flatbuffer):,} bytes, arena {arena.total_bytes:,} B measured on TFLM, "
+                f"{arena.alloc_bytes:,} B with headroom")
+    if target == "c":
+        with staged_output(out, allow_existing=True) as tmp:
+            written = src.write_api(tmp)
+        return [Path(out).absolute() / p.name for p in written]
+    folder = library_name(name) + ("_stm32" if target == "stm32" else "")
+    items = [folder, f"{folder}.zip"] if target == "arduino" else [folder]
+    for item in items:
+        prepare_output(Path(out) / item)
+    _write_project(target, src, _sample(m.flatbuffer, m.info, record, labels), Path(out), folder, board, tflm_dir)
+    return [Path(out).absolute() / item for item in items]
+
+
+def _record_beside(tflite: Path) -> RunRecord | None:
+    """A .tflite inside a run directory keeps its run's labels and board."""
+    return RunRecord.read(tflite.parent) if (tflite.parent / "report.json").is_file() else None
+
+
+def _write_project(target: str, src, sample, out: Path, folder: str, board, tflm_dir) -> None:
+    from tinyml_kit.export.firmware import write_arduino_library, write_stm32_project, zip_folder
+
+    with staged_output(out, allow_existing=True) as tmp:
+        if target == "arduino":
+            write_arduino_library(src, sample, tmp / folder, board)
+            zip_folder(tmp / folder, tmp / f"{folder}.zip")
+        else:
+            from tinyml_kit.export.toolchain import TFLM_DIR_ENV, find_tflm_dir
+
+            tree = find_tflm_dir(tflm_dir).tree if tflm_dir or os.environ.get(TFLM_DIR_ENV) else None
+            write_stm32_project(src, sample, tmp / folder, board, tree)
+
+
+def _export_board(target: str, board_id: str | None, record: RunRecord | None):
+    from tinyml_kit.core.boards import get_board
+
+    board_id = board_id or (record.board.id if record else None)
+    if board_id is None:
+        if target == "stm32":
+            raise UserError("an STM32 project needs the board's core flags: name the board (see `tinyml-kit "
+                            "boards`)", "board_id")
+        return None
+    board = get_board(board_id)
+    if target == "stm32":
+        _ = board.gcc_cpu_flags   # refuses a board arm-none-eabi-gcc cannot build for
+    return board
+
+
+def _sample(model: bytes, info, record: RunRecord | None, labels: list[str], search: int = 64):
+    """A validation image of the run the int8 model gets right (the first of `search` if none; a mid-grey image
+    without a run), with the host's int8 prediction for it."""
+    from tinyml_kit.check.litert import LiteRtModel
+    from tinyml_kit.export.firmware import Sample
+    from tinyml_kit.pipeline.runs import run_split
+
+    shape = tuple(info.inputs[0].shape[1:])
+    if record is not None:
+        val = run_split(record, shape).val
+        images, truth, origin = val.x[:search], val.y[:search], "validation"
+    else:
+        images, truth, origin = np.full((1, *shape), 128, np.uint8), None, "synthetic (mid-grey)"
+    pixels = np.clip(np.round(images), 0, 255).astype(np.uint8)
+    predicted = LiteRtModel(model).predict(info.inputs[0].quantize(pixels.astype(np.float32))).argmax(1)
+    right = np.flatnonzero(predicted == truth) if truth is not None else []
+    i = int(right[0]) if len(right) else 0
+    true_label = labels[int(truth[i])] if truth is not None else "unknown"
+    return Sample(pixels[i], true_label, labels[int(predicted[i])], origin)

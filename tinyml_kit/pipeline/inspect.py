@@ -1,0 +1,46 @@
+"""`inspect`: what a family's configuration costs before training, and what an int8 .tflite holds."""
+
+from pathlib import Path
+
+
+def inspect_arch(arch: str, input_shape: tuple[int, int, int], classes: int, **knobs) -> dict:
+    """Parameters, MACs (with a per-kind breakdown) and the TFLite ops of a freshly built model."""
+    from tinyml_kit.build import build
+    from tinyml_kit.build.costs import model_costs
+
+    model = build(arch, input_shape, classes, **knobs)
+    costs = model_costs(model)
+    result = {"arch": arch, "name": model.name, "input_shape": list(input_shape), "classes": classes,
+              **costs.to_dict()}
+    if arch == "phinet":
+        result.update(_phinet_estimates(input_shape, classes, **knobs))
+    return result
+
+
+def _phinet_estimates(input_shape, classes: int, **knobs) -> dict:
+    """Conversion-free .tflite size and TFLM arena (see `estimate`), for the builder's defaults where unset."""
+    import inspect as pyinspect
+
+    from tinyml_kit.build.phinet import phinet
+    from tinyml_kit.core.arena import arena_with_headroom
+    from tinyml_kit.solve.estimate import estimate_phinet
+
+    defaults = {k: p.default for k, p in pyinspect.signature(phinet).parameters.items()}
+    values = {k: defaults[k] if knobs.get(k) is None else knobs[k]
+              for k in ("alpha", "beta", "t0", "depth", "divisor")}
+    e = estimate_phinet(input_shape=input_shape, classes=classes, **values)
+    return {"flash_bytes_est": e.flash_bytes_est, "arena_bytes_est": e.arena_bytes_est,
+            "arena_alloc_bytes_est": arena_with_headroom(e.arena_bytes_est)}
+
+
+def inspect_tflite(path: str | Path) -> dict:
+    """File size, TFLM-measured arena, ops and I/O of an int8 .tflite."""
+    from tinyml_kit.check.tflm import measure_arena
+    from tinyml_kit.core.tflite_info import read_model_file, require_int8
+
+    data, info = read_model_file(path)
+    require_int8(info, str(path))
+    arena = measure_arena(data)
+    return {"model": str(path), "flash_bytes": info.size_bytes, "arena_bytes": arena.total_bytes,
+            "arena_alloc_bytes": arena.alloc_bytes, "ops": info.ops, "op_count": info.op_count,
+            "inputs": [vars(t) for t in info.inputs], "outputs": [vars(t) for t in info.outputs]}

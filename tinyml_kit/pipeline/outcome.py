@@ -1,0 +1,46 @@
+"""How `fit` and `compress` end: the int8 model checked against what it approximates, the one-line verdict,
+and, when asked, the proof on an emulated Cortex-M folded back into the run's report."""
+
+import logging
+
+from tinyml_kit.compress.stages import Compressed
+from tinyml_kit.core.run_record import RunRecord
+from tinyml_kit.train.data import Split
+
+logger = logging.getLogger(__name__)
+
+
+def evaluate_compressed(c: Compressed, parts: Split) -> dict:
+    """LiteRT, TFLM, Keras (and ONNX for a float reference) on the validation split. The Keras side is the model
+    the int8 one was converted from: the float model, or after QAT the fake-quantized one (`float_model` says
+    which), so "float vs int8" never compares the int8 model with a model it did not come from."""
+    from tinyml_kit.check.evaluate import evaluate
+
+    float_reference = c.reference is c.model
+    checked = evaluate(c.flatbuffer, parts.val, keras_model=c.reference, onnx=float_reference)
+    checked["float_model"] = c.reference_kind
+    return checked
+
+
+def fit_summary(record: RunRecord) -> str:
+    """FITS / DOES NOT FIT, each measured figure against its budget, and the accuracies."""
+    v, b = record.verdict, record.budget
+    reference = "fake-quant" if record.check.get("float_model", "float") != "float" else "float"
+    return (f"{'FITS' if v.ok else 'DOES NOT FIT'} {record.board.id}: flash {record.flash_bytes:,}/{b.flash_bytes:,} "
+            f"B, arena {record.arena_alloc_bytes:,}/{b.arena_bytes:,} B (measured {record.arena_bytes:,} + headroom); "
+            f"{reference} acc {record.float_accuracy:.4f}, int8 acc {record.int8_accuracy:.4f}, agreement "
+            f"{record.agreement:.4f}, LiteRT == TFLM: {record.litert_equals_tflm}")
+
+
+def verify_and_report(record: RunRecord, tflm_dir=None) -> RunRecord:
+    """`verify` (reference kernels, 20 images) on the run just written, then its report.html again, now with
+    the Cortex-M4F table."""
+    from tinyml_kit.check.verify import verify_lines
+    from tinyml_kit.pipeline.checks import verify_run
+    from tinyml_kit.pipeline.report import report_run
+
+    record.verify = verify_run(record.run_dir, tflm_dir=tflm_dir)
+    for line in verify_lines(record.verify):
+        logger.info(line)
+    report_run(record.run_dir)
+    return record
