@@ -9,7 +9,7 @@ import click
 from tinyml_kit.cli.group import quiet_for_json
 from tinyml_kit.core.boards import DEFAULT_BOARD
 from tinyml_kit.core.errors import UserError
-from tinyml_kit.core.spec import MIN_INPUT_SIDE
+from tinyml_kit.core.spec import require_input_shape
 from tinyml_kit.core.units import parse_bytes, parse_count
 
 
@@ -42,13 +42,8 @@ def parse_shape(text: str) -> tuple[int, int, int]:
     try:
         dims = tuple(int(v) for v in text.replace("x", ",").split(","))
     except ValueError:
-        dims = ()
-    if len(dims) != 3 or dims[2] not in (1, 3):
-        raise UserError(f"'{text}' is not H,W,C with C 1 or 3: write e.g. 32,32,3")
-    if min(dims[:2]) < MIN_INPUT_SIDE:
-        raise UserError(f"{dims[0]}x{dims[1]} is smaller than {MIN_INPUT_SIDE}x{MIN_INPUT_SIDE}: the network's "
-                        f"strided layers would leave nothing to classify")
-    return dims
+        raise UserError(f"'{text}' is not H,W,C: write e.g. 32,32,3") from None
+    return require_input_shape(dims)
 
 
 class Shape(_Parsed):

@@ -24,13 +24,28 @@ FAMILY_GRIDS: dict[str, list[dict]] = {
     "mobilenetv2": [{"alpha": a} for a in (0.1, 0.25, 0.35, 0.5, 0.75, 1.0, 1.4)],
     "resnet8": [{}],
 }
-# Smallest input side a model is built for: below it the stem and the first stride-2 blocks leave nothing.
+# The smallest input accepted: the digits' own 8x8 is the smallest data this tool is tested on; smaller images hold
+# too little to classify, and every builder's first stride-2 layers shrink them to a pixel or two.
 MIN_INPUT_SIDE = 8
 
 
 def require_family(family: str) -> None:
     if family not in FAMILY_KNOBS:
         raise UserError(f"unknown architecture '{family}': choose one of {', '.join(FAMILIES)}", "arch")
+
+
+def require_input_shape(shape: tuple[int, ...]) -> tuple[int, int, int]:
+    """(height, width, channels) with 1 or 3 channels and sides of at least MIN_INPUT_SIDE."""
+    if len(shape) != 3:
+        raise UserError(f"input shape {tuple(shape)} is not (height, width, channels): give three numbers, "
+                        f"e.g. 32x32x3", "input_shape")
+    h, w, c = (int(d) for d in shape)
+    if min(h, w) < MIN_INPUT_SIDE:
+        raise UserError(f"input {h}x{w}x{c} is smaller than {MIN_INPUT_SIDE}x{MIN_INPUT_SIDE}: choose an input of "
+                        f"at least {MIN_INPUT_SIDE}x{MIN_INPUT_SIDE} (images are resized to it)", "input_shape")
+    if c not in (1, 3):
+        raise UserError(f"input {h}x{w}x{c} has {c} channels: choose 1 (grayscale) or 3 (RGB)", "input_shape")
+    return h, w, c
 
 
 def describe(family: str, knobs: dict) -> str:

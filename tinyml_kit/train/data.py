@@ -1,22 +1,32 @@
 """Image-classification data: the built-in digits set, an image folder, or an .npz; split and tf.data input.
 
 Images are kept as uint8 pixels (N, H, W, C) at the model's input size. Models rescale inside the graph, so the
-same bytes feed Keras, LiteRT and the firmware.
+same bytes feed Keras, LiteRT and the firmware. Reading an .npz is in `npz.py`, an image folder in `folder.py`;
+what is refused there and here is refused in one line before anything slow (decoding, resizing, training) starts.
 """
 
 import hashlib
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.errors import UserError, first_few
+from tinyml_kit.core.spec import MIN_INPUT_SIDE, require_input_shape
+from tinyml_kit.train.folder import class_folders, decode_images, list_images
+from tinyml_kit.train.npz import peek_npz, read_npz
 
-DIGITS = "digits"
+DIGITS, FOLDER, NPZ = "digits", "folder", "npz"
 DEFAULT_INPUT = {DIGITS: (32, 32, 1)}
+DIGITS_NATIVE_SHAPE, DIGITS_CLASSES = (8, 8, 1), 10   # scikit-learn's digits, before upscaling
 FOLDER_DEFAULT_INPUT = (64, 64, 3)
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
 VAL_FRACTION = 0.2
+# The most bytes the resized uint8 images may take. fit holds the pixels about three times over (the loaded
+# array, the train/validation copies split() makes, tf.data's tensor of the training part) plus the decoded
+# originals and TensorFlow itself, so 2 GiB of pixels already needs 6-8 GiB of RAM: beyond that the run is more
+# likely to swap or be killed than to finish, and a smaller input is the usual fix.
+MAX_RESIZED_BYTES = 2 * 2**30
 
 
 @dataclass
@@ -55,24 +65,65 @@ def default_input_shape(source: str) -> tuple[int, int, int] | None:
     return None
 
 
+def peek_dataset(source: str) -> tuple[tuple[int, int, int] | None, int]:
+    """(the images' own (H, W, C), the number of classes), from what is cheap to read, so that a budget can be
+    checked before any data is loaded: no image is decoded and an .npz's x is never read (only its header).
+    The shape is None for a folder, whose images may differ in size. load_dataset may still refuse the data."""
+    kind = _source_kind(source)
+    if kind == DIGITS:
+        return DIGITS_NATIVE_SHAPE, DIGITS_CLASSES
+    if kind == FOLDER:
+        return None, len(class_folders(Path(source)))
+    return peek_npz(Path(source))
+
+
 def load_dataset(source: str, input_shape: tuple[int, int, int] | None = None) -> Dataset:
-    """Load `source` ('digits', a folder with one sub-folder per class, or an .npz with x and y)."""
-    path = Path(source)
-    if source == DIGITS:
+    """Load `source` ('digits', a folder with one sub-folder per class, or an .npz with x and y), resized to
+    `input_shape` (default: `default_input_shape`, else the images' own size)."""
+    if input_shape is not None:
+        require_input_shape(input_shape)
+    kind = _source_kind(source)
+    if kind == DIGITS:
         data = _load_digits()
-    elif path.is_dir():
-        data = _load_folder(path)
-    elif path.suffix.lower() == ".npz" and path.is_file():
-        data = _load_npz(path)
-    elif not path.exists():
-        raise UserError(f"data '{source}' not found: pass 'digits', an image folder or an .npz file")
+    elif kind == FOLDER:
+        data = _load_folder(Path(source), tuple(input_shape or FOLDER_DEFAULT_INPUT))
     else:
-        raise UserError(f"data '{source}' is neither a folder nor an .npz file: pass 'digits', an image folder "
-                        f"(one sub-folder per class) or an .npz with arrays x and y")
+        data = Dataset(*read_npz(Path(source)), source=str(Path(source)))
     _validate(data)
-    target = input_shape or default_input_shape(source) or data.input_shape
+    target = tuple(input_shape or default_input_shape(source) or data.input_shape)
+    require_input_shape(target)
+    if not isinstance(data.x, list) and data.x.shape[1:] != target:   # a folder's list was checked before decoding
+        _check_resize_memory(len(data.x), target)
     data.x = _resize(data.x, target)
     return data
+
+
+def _source_kind(source: str) -> str:
+    """DIGITS, FOLDER or NPZ; a missing or unsupported source is refused here, for load and peek alike."""
+    path = Path(source)
+    if source == DIGITS:
+        return DIGITS
+    if path.is_dir():
+        return FOLDER
+    if path.suffix.lower() == ".npz" and path.is_file():
+        return NPZ
+    if not path.exists():
+        raise UserError(f"data '{source}' not found: pass 'digits', an image folder or an .npz file")
+    raise UserError(f"data '{source}' is neither a folder nor an .npz file: pass 'digits', an image folder "
+                    f"(one sub-folder per class) or an .npz with arrays x and y")
+
+
+def _check_resize_memory(n: int, shape: tuple[int, int, int]) -> None:
+    """Refuse before resizing, not after minutes of it and gigabytes of swap."""
+    h, w, c = shape
+    need = n * h * w * c
+    if need <= MAX_RESIZED_BYTES:
+        return
+    side = math.isqrt(MAX_RESIZED_BYTES // (n * c))
+    fix = (f"choose a smaller input size (at most {side}x{side}x{c} for {n:,} images)" if side >= MIN_INPUT_SIDE
+           else "use fewer images")
+    raise UserError(f"resizing {n:,} images to {h}x{w}x{c} needs {need / 1e9:.1f} GB, more than the "
+                    f"{MAX_RESIZED_BYTES / 2**30:g} GiB limit: {fix}")
 
 
 def _validate(data: Dataset) -> None:
@@ -94,58 +145,14 @@ def _load_digits() -> Dataset:
     return Dataset(x, digits.target.astype(np.int64), [str(i) for i in range(10)], DIGITS, flip_invariant=False)
 
 
-def _load_npz(path: Path) -> Dataset:
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            if "x" not in f or "y" not in f:
-                raise UserError(f"{path} must hold arrays 'x' (images) and 'y' (labels); it has {', '.join(f.files)}")
-            x, y = f["x"], f["y"]
-            names = [str(n) for n in f["class_names"]] if "class_names" in f else None
-    except (OSError, ValueError, TypeError) as e:
-        raise UserError(f"cannot read {path} as .npz ({e}): save it with numpy.savez(path, x=..., y=...)") from None
-    if x.ndim == 3:
-        x = x[..., None]
-    if x.ndim != 4 or x.shape[-1] not in (1, 3):
-        raise UserError(f"{path}: x has shape {x.shape}; expected (N, H, W), (N, H, W, 1) or (N, H, W, 3)")
-    if x.dtype != np.uint8:
-        x = x.astype(np.float32)
-        if x.size and x.max() <= 1.0:
-            x = x * 255.0
-        x = np.clip(np.round(x), 0, 255).astype(np.uint8)
-    labels, y = np.unique(np.asarray(y).reshape(-1), return_inverse=True)
-    if names is None:
-        names = [str(v) for v in labels]
-    else:  # class_names[i] names label value i; keep only the labels present, in label order
-        if not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0 or labels.max() >= len(names):
-            raise UserError(f"{path}: class_names has {len(names)} entries but y holds labels "
-                            f"{labels.min()}..{labels.max()}: y must index class_names")
-        names = [names[int(v)] for v in labels]
-    return Dataset(x, y.astype(np.int64), names, str(path))
-
-
-def _load_folder(path: Path) -> Dataset:
-    from tinyml_kit._tf import tf
-
-    classes = sorted(p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not classes:
-        raise UserError(f"folder {path} has no class sub-folders: put each class's images in its own sub-folder")
-    images, labels, empty = [], [], []
-    for label, name in enumerate(classes):
-        files = [f for f in sorted((path / name).iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES]
-        if not files:
-            empty.append(path / name)
-        for file in files:
-            try:
-                img = tf().io.decode_image(file.read_bytes(), channels=3, expand_animations=False).numpy()
-            except Exception:
-                raise UserError(f"cannot decode image {file}: remove it or convert it to PNG/JPEG") from None
-            images.append(img)
-            labels.append(label)
-    if not images:
-        raise UserError(f"folder {path} has no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in its class sub-folders")
-    if empty:
-        raise UserError(f"class folder {empty[0]} has no images: add some or remove the folder")
-    return Dataset(images, np.array(labels, dtype=np.int64), classes, str(path))  # resized by load_dataset
+def _load_folder(path: Path, target: tuple[int, int, int]) -> Dataset:
+    """Lists every class's images and checks the resized size before decoding any of them."""
+    classes = class_folders(path)
+    per_class = list_images(path, classes)
+    _check_resize_memory(sum(map(len, per_class)), target)
+    images = decode_images([file for files in per_class for file in files])
+    labels = np.repeat(np.arange(len(classes), dtype=np.int64), [len(files) for files in per_class])
+    return Dataset(images, labels, classes, str(path))  # resized by load_dataset
 
 
 def _resize(x, shape: tuple[int, int, int]) -> np.ndarray:
@@ -169,21 +176,32 @@ def _resize(x, shape: tuple[int, int, int]) -> np.ndarray:
 
 
 def split(data: Dataset, val_fraction: float = VAL_FRACTION, seed: int = 0) -> Split:
-    """Stratified, deterministic split: the same data and seed always give the same validation images."""
+    """Stratified, deterministic split: the same data and seed always give the same validation images, and every
+    class has at least one image on each side."""
+    _require_two_per_class(data)
     rng = np.random.default_rng(seed)
     train_idx, val_idx = [], []
     for cls in np.unique(data.y):
         idx = np.flatnonzero(data.y == cls)
         rng.shuffle(idx)
-        n_val = int(round(len(idx) * val_fraction))
-        if len(idx) >= 2:
-            n_val = min(max(n_val, 1), len(idx) - 1)
+        n_val = min(max(round(len(idx) * val_fraction), 1), len(idx) - 1)
         val_idx.append(idx[:n_val])
         train_idx.append(idx[n_val:])
     train_idx, val_idx = np.sort(np.concatenate(train_idx)), np.sort(np.concatenate(val_idx))
-    if len(val_idx) == 0:
-        raise UserError(f"data '{data.source}' has too few images to hold out a validation set")
     return Split(data.subset(train_idx), data.subset(val_idx))
+
+
+def _require_two_per_class(data: Dataset) -> None:
+    """A class with one image could only be trained on, never validated, so its accuracy would go unmeasured.
+    Checked here rather than in load_dataset: data that is only validated (check, validate) is not split."""
+    labels, counts = np.unique(data.y, return_counts=True)
+    single = [f"'{data.class_names[int(i)]}'" for i in labels[counts < 2]]
+    if len(single) == 1:
+        raise UserError(f"class {single[0]} has 1 image; every class needs at least 2 (one to train, one to "
+                        f"validate): add images to it or remove it")
+    if single:
+        raise UserError(f"{len(single):,} classes have 1 image ({first_few(single)}); every class needs at least "
+                        f"2 (one to train, one to validate): add images to them or remove them")
 
 
 def tf_dataset(data: Dataset, batch_size: int, training: bool, seed: int = 0):
