@@ -51,10 +51,13 @@ class OnnxModel:
 
 
 def export_onnx(model: str | Path, out: Path, name: str = "model", log=print) -> Path:
-    """Write `<out>/<name>.onnx` from a run directory's model.keras (or a .keras file)."""
+    """Write `<out>/<name>.onnx` from a run directory's model.keras (or a .keras file); `name` must be a C
+    identifier, as for the other formats, so the file cannot land outside `out`."""
     from tinyml_kit.core.artifacts import staged_output
+    from tinyml_kit.export.text import require_identifier
     from tinyml_kit.pipeline.runs import load_keras_model
 
+    require_identifier(name)
     model = Path(model)
     keras_path = model / "model.keras" if model.is_dir() else model
     if keras_path.suffix != ".keras" or not keras_path.is_file():

@@ -69,7 +69,8 @@ def export_model(model: str | Path, out: Path, target: str = "c", labels: list[s
                  log: Log = print) -> list[Path]:
     """Export a run directory's model (or a bare .tflite) for `target`: `c` writes the model data and the model
     API, `arduino` a library folder and its .zip, `stm32` a Makefile project. The arena size comes from a TFLM
-    measurement of this model; an op TFLM cannot run is refused by name before anything is written."""
+    measurement of this model; an op TFLM cannot run is refused by name before anything is written, and a bad
+    name or label before any work."""
     from tinyml_kit.check.tflm import measure_arena
     from tinyml_kit.core.artifacts import prepare_output, staged_output
     from tinyml_kit.core.tflite_info import read_model_file, require_int8
@@ -80,18 +81,22 @@ def export_model(model: str | Path, out: Path, target: str = "c", labels: list[s
         write_stm32_project,
         zip_folder,
     )
+    from tinyml_kit.export.text import check_labels, require_identifier
     from tinyml_kit.pipeline.runs import read_report
 
     if target not in EXPORT_TARGETS:
         raise UserError(f"--target {target} is unknown: choose one of {', '.join(EXPORT_TARGETS)}")
+    require_identifier(name)
     model = Path(model)
     run_dir = model if model.is_dir() else (model.parent if (model.parent / "report.json").is_file() else None)
     report = read_report(run_dir) if run_dir else None
     tflite = model / "model.tflite" if model.is_dir() else model
     data, info = read_model_file(tflite)
     require_int8(info, str(tflite))
+    classes = info.outputs[0].sample_size
     if labels is None:
-        labels = report["data"]["classes"] if report else [f"class{i}" for i in range(info.outputs[0].shape[-1])]
+        labels = report["data"]["classes"] if report else [f"class{i}" for i in range(classes)]
+    check_labels(labels, classes)
     board = _export_board(target, board_id, report)
     arena = measure_arena(data)
     src = ModelSource(data, info, labels, arena.total_bytes, arena.alloc_bytes, name=name, source=str(tflite))
