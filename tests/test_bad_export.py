@@ -5,12 +5,14 @@ Arduino library for Cortex-M4F), and must come back byte for byte."""
 import re
 import subprocess
 
+import numpy as np
 import pytest
 from conftest import untrained_tinynet
 from test_cli import assert_one_line_error, run
 from test_export import FLAGS
 from test_firmware import run_arduino_example
 
+from tinyml_kit.core.boards import get_board
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.tflite_info import read_model_file
 from tinyml_kit.export.c_sources import write_c_sources
@@ -166,3 +168,22 @@ def test_empty_and_duplicate_labels_are_refused_naming_them(tiny_model, tmp_path
 @pytest.mark.parametrize("target", ["c", "stm32", "arduino"])
 def test_hostile_labels_compile_and_read_back_on_every_target(hostile_model, tflm, tmp_path, target):
     {"c": _c_target, "stm32": _stm32_target, "arduino": _arduino_target}[target](hostile_model, tmp_path, tflm)
+
+
+def test_an_arena_too_small_is_reported_with_the_size_tried_and_the_host_requirement(tiny_model):
+    from tinyml_kit.check.tflm import measure_arena
+    from tinyml_kit.check.verify import verify_model
+    from tinyml_kit.export.firmware import ModelSource
+
+    data, info = read_model_file(tiny_model[1])
+    host = measure_arena(data)
+    src = ModelSource(data, info, ["a", "b", "c"], host.total_bytes, host.alloc_bytes)
+    tried = host.total_bytes // 2
+    with pytest.raises(UserError) as error:
+        verify_model(src, np.zeros((1, 16, 16, 1), np.int8), get_board("nucleo-f401re"), arena_bytes=tried,
+                     log=lambda _: None)
+    message = str(error.value)
+    assert "\n" not in message and "short by" not in message
+    assert f"the tensor arena of {tried:,} bytes is too small on the Cortex-M4F" in message
+    assert f"the host measured {host.total_bytes:,} bytes for the whole model: reserve at least that" in message
+    assert set(re.findall(r"\d[\d,]{2,}", message)) == {f"{tried:,}", f"{host.total_bytes:,}"}   # no other count
