@@ -187,3 +187,16 @@ def test_an_arena_too_small_is_reported_with_the_size_tried_and_the_host_require
     assert f"the tensor arena of {tried:,} bytes is too small on the Cortex-M4F" in message
     assert f"the host measured {host.total_bytes:,} bytes for the whole model: reserve at least that" in message
     assert set(re.findall(r"\d[\d,]{2,}", message)) == {f"{tried:,}", f"{host.total_bytes:,}"}   # no other count
+
+
+def test_board_ids_match_in_any_case_and_unknown_ones_get_the_closest():
+    assert get_board("NUCLEO-F401RE").id == get_board("nucleo-f401re").id == "nucleo-f401re"
+    assert_one_line_error(run("solve", "--board", "nucleo-f401"),
+                          "unknown board 'nucleo-f401': did you mean nucleo-f401re? (all boards: tinyml-kit boards)")
+    with pytest.raises(UserError, match=re.escape("did you mean nucleo-f411re, nucleo-f401re or nucleo-l4r5zi?")):
+        get_board("nucleo-f410re")
+    with pytest.raises(UserError, match="unknown board 'nope': choose one of uno-r3, .*stm32n6570-dk"):
+        get_board("nope")
+    result = run("solve", "--board", "NUCLEO-F401RE", "--json")
+    assert result.exit_code == 0, result.output
+    assert '"board": "nucleo-f401re"' in result.stdout
