@@ -22,15 +22,20 @@ def digits_npz(tmp_path_factory):
     return path
 
 
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory):
-    """An untrained int8 TinyNet on 16x16x1 input: (Keras model, .tflite path)."""
+def untrained_tinynet(classes: int):
+    """An untrained TinyNet on 16x16x1 input and its int8 flatbuffer: (Keras model, .tflite bytes)."""
     from tinyml_kit.build import build
     from tinyml_kit.compress.quantize import calibration_images, quantize_int8
 
-    model = build("tinynet", (16, 16, 1), 3, alpha=0.25, depth=2)
+    model = build("tinynet", (16, 16, 1), classes, alpha=0.25, depth=2)
     rng = np.random.default_rng(0)
-    flatbuffer = quantize_int8(model, calibration_images(rng.integers(0, 256, (20, 16, 16, 1), dtype=np.uint8)))
+    return model, quantize_int8(model, calibration_images(rng.integers(0, 256, (20, 16, 16, 1), dtype=np.uint8)))
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    """An untrained int8 TinyNet on 16x16x1 input with 3 classes: (Keras model, .tflite path)."""
+    model, flatbuffer = untrained_tinynet(3)
     path = tmp_path_factory.mktemp("model") / "tiny.tflite"
     path.write_bytes(flatbuffer)
     return model, path

@@ -119,6 +119,21 @@ def test_verify_names_what_is_missing(fitted, monkeypatch, tmp_path):
     assert_one_line_error(run("verify", out), "apt-get install gcc-arm-none-eabi")
 
 
+def run_arduino_example(library: Path, tflm, build: Path) -> str:
+    """The library's example sketch as the Arduino builder sees it (.ino + Arduino.h), against a test-only core
+    shim, built with the library's sources for the emulated Cortex-M4F and run once under QEMU: what it printed."""
+    build.mkdir()
+    example = library / "examples" / "classify"
+    sketch = build / "classify.ino.cpp"
+    sketch.write_text("#include <Arduino.h>\n" + (example / "classify.ino").read_text())
+    shutil.copy(example / "sample_input.h", build / "sample_input.h")
+    shutil.copy(PLATFORM / "startup.c", build / "startup.c")
+    sources = [*sorted((library / "src").glob("*.cpp")), sketch, SHIM / "arduino_main.cc", build / "startup.c"]
+    flags = ["-I", str(SHIM), "-I", str(library / "src")]
+    elf = link_for_qemu(compile_for_qemu(sources, tflm, build, flags), tflm, "ref", build)
+    return run_firmware(elf, np.zeros(0, np.int8), timeout=120)
+
+
 @pytest.mark.slow
 def test_arduino_library_builds_and_its_example_runs_on_cortex_m4(fitted, tflm, tmp_path):
     out, _ = fitted
@@ -131,19 +146,9 @@ def test_arduino_library_builds_and_its_example_runs_on_cortex_m4(fitted, tflm, 
     assert "tinyml_model/library.properties" in names and "tinyml_model/examples/classify/classify.ino" in names
     assert all(n.startswith("tinyml_model/") for n in names)
 
-    # The sketch as the Arduino builder sees it (.ino + Arduino.h), against a test-only core shim, on QEMU.
-    build = tmp_path / "build"
-    build.mkdir()
-    example = library / "examples" / "classify"
-    sketch = build / "classify.ino.cpp"
-    sketch.write_text("#include <Arduino.h>\n" + (example / "classify.ino").read_text())
-    shutil.copy(example / "sample_input.h", build / "sample_input.h")
-    shutil.copy(PLATFORM / "startup.c", build / "startup.c")
-    sources = [*sorted((library / "src").glob("*.cpp")), sketch, SHIM / "arduino_main.cc", build / "startup.c"]
-    flags = ["-I", str(SHIM), "-I", str(library / "src")]
-    elf = link_for_qemu(compile_for_qemu(sources, tflm, build, flags), tflm, "ref", build)
-    printed = run_firmware(elf, np.zeros(0, np.int8), timeout=120)
-    host = re.search(r'kSampleHostLabel = "([^"]*)"', (example / "sample_input.h").read_text()).group(1)
+    printed = run_arduino_example(library, tflm, tmp_path / "build")
+    host = re.search(r'kSampleHostLabel = "([^"]*)"',
+                     (library / "examples" / "classify" / "sample_input.h").read_text()).group(1)
     assert re.search(rf"^label: {re.escape(host)}  score: 0\.\d{{3}}  latency: ", printed, re.M), printed
     assert "tensor arena used: " in printed
 

@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -42,8 +43,6 @@ _OUTPUT = re.compile(r"^TINYML_OUTPUT (\d+) (\d+)((?: -?\d+)+)$", re.M)
 _ARENA = re.compile(r"^TINYML_ARENA (\d+) (\d+)$", re.M)
 _STACK = re.compile(r"^TINYML_STACK (\d+)$", re.M)
 _ERROR = re.compile(r"^TINYML_ERROR (\d+) (.*)$", re.M)
-_MISSING = re.compile(r"Failed to (?:resize buffer|allocate \w+ memory)\. Requested: (\d+), available (\d+), "
-                      r"missing: (\d+)")
 
 
 def compile_for_qemu(sources: list[Path], tflm: TflmDir, build: Path, flags: list[str] = ()) -> list[Path]:
@@ -98,15 +97,20 @@ def run_firmware(elf: Path, images: np.ndarray, timeout: float) -> str:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         raise UserError(f"the firmware did not finish within {timeout:.0f} s under QEMU: "
-                        f"pass fewer --images or use --kernels cmsis_nn") from None
+                        f"verify fewer images or use the cmsis_nn kernels", "images", "kernels") from None
     return done.stdout + done.stderr
 
 
-def _arena_error(printed: str, arena: int, arena_host: int) -> str:
-    short = _MISSING.search(printed)
-    detail = f"TFLM was short by at least {int(short.group(3)):,} bytes" if short else "TFLM could not allocate"
-    return (f"the tensor arena of {arena:,} bytes is too small on the Cortex-M4F ({detail}): "
-            f"reserve at least the {arena_host:,} bytes measured on the host (kTensorArenaSize in model_data.h)")
+def _arena_error(arena: int, arena_host: int) -> str:
+    """Why the arena failed, with numbers that are true. TFLM stops at the first allocation that does not fit and
+    reports only that one's shortfall, which can be a few bytes while the model needs tens of KB more, so the
+    requirement given is the host's measurement of the whole arena (a 32-bit core needs no more than it)."""
+    if arena < arena_host:
+        need = f"the host measured {arena_host:,} bytes for the whole model: reserve at least that"
+    else:   # more than the host measured and still too small: nothing in hand bounds the need
+        need = f"that is no less than the {arena_host:,} bytes the host measured, yet not enough here: reserve more"
+    return (f"the tensor arena of {arena:,} bytes is too small on the Cortex-M4F: TFLM gave up at the first "
+            f"allocation that did not fit; {need} (kTensorArenaSize in model_data.h)")
 
 
 def preflight(tflm_dir: str | Path | None = None) -> TflmDir:
@@ -123,52 +127,38 @@ def verify_model(src: ModelSource, images: np.ndarray, board, kernels: str = "re
     from tinyml_kit.export.op_resolver import resolver_methods, tree_builtins
 
     if kernels not in KERNELS:
-        raise UserError(f"--kernels {kernels} is unknown: choose ref or cmsis_nn")
+        raise UserError(f"kernels '{kernels}' are unknown: choose ref or cmsis_nn", "kernels")
     tflm = preflight(tflm_dir)
     resolver_methods(src.info.ops, tree_builtins(tflm.tree))   # this tree can run every op, or the op is named
-    model, arena_measured = src.model, src.arena_measured
     arena = arena_bytes or src.arena_alloc
     with tempfile.TemporaryDirectory(prefix="tinyml_verify_") as tmp:
-        logger.info(f"building the firmware for the Cortex-M4F (mps2-an386) with TFLM {kernels} kernels, arena {arena:,} B ...")
+        logger.info(f"building the firmware for the Cortex-M4F (mps2-an386) with TFLM {kernels} kernels, arena "
+                    f"{arena:,} B ...")
         elf = build_firmware(src, tflm, kernels, Path(tmp), arena_bytes)
         sizes = elf_sizes(elf)
         logger.info(f"running {len(images)} validation images under QEMU ...")
         with progress.task(f"QEMU: {len(images)} images on the Cortex-M4F"):
             printed = run_firmware(elf, images, timeout=30 + QEMU_SECONDS_PER_IMAGE * len(images))
-    error = _ERROR.search(printed)
-    if error and int(error.group(1)) == 3:   # tinyml::kArenaTooSmall
-        raise UserError(_arena_error(printed, arena, arena_measured))
-    if error:
-        raise UserError(f"the firmware failed under QEMU: {error.group(2)}")
-    outputs = {int(m.group(1)): (int(m.group(2)), [int(v) for v in m.group(3).split()])
-               for m in _OUTPUT.finditer(printed)}
-    arena_line, stack_line = _ARENA.search(printed), _STACK.search(printed)
-    if "TINYML_FAULT" in printed or len(outputs) != len(images) or not (arena_line and stack_line):
-        tail = " | ".join(printed.strip().splitlines()[-3:])
-        raise UserError(f"the firmware stopped after {len(outputs)} of {len(images)} images under QEMU: {tail}")
-    device = np.array([outputs[i][1] for i in range(len(images))], dtype=np.int32)
-    host = LiteRtModel(model).predict(images).astype(np.int32)
-    diff = np.abs(device - host)
-    instructions = [outputs[i][0] for i in range(len(images))]
-    stack = int(stack_line.group(1))
-    arena_used = int(arena_line.group(1))
+    run = parse_run(printed, len(images), arena, src.arena_measured)
+    host = LiteRtModel(src.model).predict(images).astype(np.int32)
+    diff = np.abs(run.outputs - host)
     result = {
         "kernels": kernels,
         "images": len(images),
         "bit_exact": bool(diff.max() == 0),
         "outputs_equal_fraction": float(np.mean(np.all(diff == 0, axis=1))),
         "max_abs_diff": int(diff.max()),
-        "top1_agreement": float(np.mean(device.argmax(1) == host.argmax(1))),
+        "top1_agreement": float(np.mean(run.outputs.argmax(1) == host.argmax(1))),
         "elf_flash_bytes": sizes.flash_bytes,
         "elf_ram_bytes": sizes.ram_bytes,
         "elf_sections": {"text": sizes.text, "data": sizes.data, "bss": sizes.bss},
-        "model_bytes": len(model),
-        "arena_used_bytes": arena_used,
+        "model_bytes": len(src.model),
+        "arena_used_bytes": run.arena_used,
         "arena_reserved_bytes": arena,
-        "arena_host_bytes": arena_measured,
-        "stack_used_bytes": stack,
-        "instructions_per_inference": int(np.median(instructions)),
-        "instructions_range": [min(instructions), max(instructions)],
+        "arena_host_bytes": src.arena_measured,
+        "stack_used_bytes": run.stack,
+        "instructions_per_inference": int(np.median(run.instructions)),
+        "instructions_range": [min(run.instructions), max(run.instructions)],
         "board": board.id,
         "board_flash_bytes": board.flash_linked_bytes,
         "board_ram_bytes": board.ram_linked_bytes,
@@ -177,9 +167,35 @@ def verify_model(src: ModelSource, images: np.ndarray, board, kernels: str = "re
     # flash must fit what the board links for an application, and its static RAM plus the measured stack the
     # RAM the board links.
     verdict = fits(flash=(sizes.flash_bytes, board.flash_linked_bytes),
-                   ram=(sizes.ram_bytes + stack, board.ram_linked_bytes))
+                   ram=(sizes.ram_bytes + run.stack, board.ram_linked_bytes))
     result.update(fits_flash=verdict["flash"].ok, fits_ram=verdict["ram"].ok, fits=verdict.ok)
     return result
+
+
+@dataclass
+class FirmwareRun:
+    """What the firmware printed under QEMU, read back: outputs per image and what the core measured."""
+    outputs: np.ndarray          # int32, images x classes
+    instructions: list[int]      # per image
+    arena_used: int
+    stack: int
+
+
+def parse_run(printed: str, images: int, arena: int, arena_measured: int) -> FirmwareRun:
+    """The runner's lines, or one line on why the firmware did not get through all the images."""
+    error = _ERROR.search(printed)
+    if error and int(error.group(1)) == 3:   # tinyml::kArenaTooSmall
+        raise UserError(_arena_error(arena, arena_measured), "arena_bytes")
+    if error:
+        raise UserError(f"the firmware failed under QEMU: {error.group(2)}")
+    outputs = {int(m.group(1)): (int(m.group(2)), [int(v) for v in m.group(3).split()])
+               for m in _OUTPUT.finditer(printed)}
+    arena_line, stack_line = _ARENA.search(printed), _STACK.search(printed)
+    if "TINYML_FAULT" in printed or len(outputs) != images or not (arena_line and stack_line):
+        tail = " | ".join(printed.strip().splitlines()[-3:])
+        raise UserError(f"the firmware stopped after {len(outputs)} of {images} images under QEMU: {tail}")
+    return FirmwareRun(np.array([outputs[i][1] for i in range(images)], dtype=np.int32),
+                       [outputs[i][0] for i in range(images)], int(arena_line.group(1)), int(stack_line.group(1)))
 
 
 def verify_lines(r: dict) -> list[str]:

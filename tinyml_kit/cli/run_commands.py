@@ -178,7 +178,8 @@ def report(run_dir):
               help="For tflite. c (default): model data + C++ model API; arduino: library folder + .zip; "
               "stm32: Makefile project.")
 @click.option("--out", default=".", show_default=True, help="Directory to write into (created if missing).")
-@click.option("--labels", help="Comma-separated class labels (default: from a run's report.json, else class0..).")
+@click.option("--labels", help="Comma-separated class labels, spaces around each trimmed (default: from a run's "
+              "report.json, else class0..).")
 @click.option("--name", default="model", show_default=True,
               help="C symbol prefix; names the library (tinyml_<name>), the project and the .onnx file.")
 @click.option("--board", "board_id", help="Board whose core flags the STM32 Makefile uses (default: the run's).")
@@ -196,8 +197,8 @@ def export(model, format_, target, out, labels, name, board_id, tflm_dir):
         return
     from tinyml_kit.pipeline.exporting import export_model
 
-    for path in export_model(model, Path(out), target or "c", labels.split(",") if labels else None, name,
-                             board_id, tflm_dir):
+    labels = [label.strip() for label in labels.split(",")] if labels is not None else None
+    for path in export_model(model, Path(out), target or "c", labels, name, board_id, tflm_dir):
         click.echo(path)
 
 

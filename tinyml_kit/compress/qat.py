@@ -76,7 +76,8 @@ def quantize_aware(model):
             return qk.quantize_annotate_layer(keras().layers.Activation("linear", name=layer.name), no_config())
         if kind in _FOLDED_BY_TFMOT or supported.supports(layer):
             return fresh
-        raise UserError(f"QAT cannot quantize layer '{layer.name}' ({kind}): use --quant ptq, or a model without it")
+        raise UserError(f"QAT cannot quantize layer '{layer.name}' ({kind}): use post-training quantization (ptq), or a model without it",
+                        "quant")
 
     folded = _rescaling_folds(model)
     annotated = keras().models.clone_model(model, clone_function=annotate)
@@ -103,7 +104,7 @@ def _rescaling_folds(model) -> dict[str, float]:
         if offset != 0 or not isinstance(layer.scale, (int, float)) or \
                 any(type(c).__name__ not in _CONVOLUTIONS for c in consumers):
             raise UserError(f"QAT can fold Rescaling '{layer.name}' only when it has no offset and feeds "
-                            f"convolutions directly: use --quant ptq")
+                            f"convolutions directly: use post-training quantization (ptq)", "quant")
         folds.update({c.name: float(layer.scale) for c in consumers})
     return folds
 

@@ -37,7 +37,7 @@ class Board:
         """arm-none-eabi-gcc flags for this core; a board that is not an Arm Cortex-M has none."""
         if self.mcpu is None:
             raise UserError(f"board '{self.id}' ({self.core}) is not an Arm Cortex-M: arm-none-eabi-gcc cannot "
-                            f"build for it; use --target arduino or --target c")
+                            f"build for it; export for the arduino or c target instead", "target")
         flags = [f"-mcpu={self.mcpu}", "-mthumb", f"-mfloat-abi={self.float_abi or 'soft'}"]
         if self.mfpu:
             flags.insert(1, f"-mfpu={self.mfpu}")
@@ -95,12 +95,32 @@ def load_boards(path: Path = BOARDS_FILE) -> dict[str, Board]:
 
 
 def get_board(board_id: str) -> Board:
+    """The board with this id, in any letter case (ids are lower case, and vendors print part names in upper
+    case: `NUCLEO-F401RE` is `nucleo-f401re`). An unknown id gets the closest ids first, a typo being likelier
+    than a board we lack."""
     boards = load_boards()
-    if board_id not in boards:
-        raise UserError(f"unknown board '{board_id}': choose one of {', '.join(boards)}")
-    board = boards[board_id]
+    by_key = {b.id.lower(): b for b in boards.values()}
+    key = board_id.strip().lower()
+    if key not in by_key:
+        close = [by_key[k].id for k in _closest(key, list(by_key))]
+        if close:
+            choices = close[0] if len(close) == 1 else f"{', '.join(close[:-1])} or {close[-1]}"
+            raise UserError(f"unknown board '{board_id}': did you mean {choices}? (all boards: tinyml-kit boards)",
+                            "board_id")
+        raise UserError(f"unknown board '{board_id}': choose one of {', '.join(boards)} (see tinyml-kit boards)",
+                        "board_id")
+    board = by_key[key]
     if not board.tflm_supported:
         supported = ", ".join(b.id for b in boards.values() if b.tflm_supported)
-        raise UserError(f"board '{board_id}' ({board.core}) cannot run TFLM, which needs a 32-bit core: "
+        raise UserError(f"board '{board.id}' ({board.core}) cannot run TFLM, which needs a 32-bit core: "
                         f"choose one of {supported}")
     return board
+
+
+def _closest(key: str, ids: list[str]) -> list[str]:
+    """Ids containing `key` (a truncated id, `nucleo-f401`, or a family, `nucleo`), else difflib's nearest
+    three (a typo, `nucleo-f410re`)."""
+    import difflib
+
+    contained = [i for i in ids if key and key in i]
+    return contained or difflib.get_close_matches(key, ids, n=3, cutoff=0.6)

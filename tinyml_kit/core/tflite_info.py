@@ -25,6 +25,11 @@ class TensorInfo:
     scale: float | None
     zero_point: int | None
 
+    @property
+    def sample_size(self) -> int:
+        """Values per sample (the shape without its batch dimension): for the output, the number of classes."""
+        return int(np.prod(self.shape[1:], dtype=np.int64))
+
     def quantize(self, values: np.ndarray) -> np.ndarray:
         return np.clip(np.round(values / self.scale) + self.zero_point, -128, 127).astype(np.int8)
 

@@ -1,27 +1,18 @@
 """C sources for a .tflite: an aligned const array, its length, I/O quantization, labels and arena size; and the
 model API every firmware target shares (`tinyml_model.h/.cc` and the generated op resolver `tinyml_ops.h`)."""
 
-import re
 from pathlib import Path
 
 from tinyml_kit import __version__
-from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.resources import TEMPLATES_DIR
 from tinyml_kit.core.tflite_info import ModelInfo, require_int8
-
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-def _cstring(text: str) -> str:
-    out = []
-    for ch in str(text):
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif 32 <= ord(ch) < 127:
-            out.append(ch)
-        else:
-            out.extend(f"\\{b:03o}" for b in ch.encode())
-    return '"' + "".join(out) + '"'
+from tinyml_kit.export.text import (
+    c_comment,
+    c_string,
+    check_labels,
+    markdown,
+    require_identifier,
+)
 
 
 def _cfloat(value: float) -> str:
@@ -29,26 +20,25 @@ def _cfloat(value: float) -> str:
 
 
 def environment():
-    """Jinja over firmware_templates/, strict about undefined names, with the C quoting filters."""
+    """Jinja over firmware_templates/, strict about undefined names, with a quoting filter for each place user
+    text goes: `cstring` (C literal), `ccomment` (C comment), `markdown` (README)."""
     import jinja2
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
-    env.filters["cstring"] = _cstring
+    env.filters["cstring"] = c_string
+    env.filters["ccomment"] = c_comment
+    env.filters["markdown"] = markdown
     env.filters["cfloat"] = _cfloat
     return env
 
 
 def _context(model: bytes, info: ModelInfo, labels: list[str], arena_measured: int, arena_alloc: int,
              name: str, source: str) -> dict:
-    if not _IDENTIFIER.match(name):
-        raise UserError(f"--name '{name}' is not a C identifier: use letters, digits and _")
+    require_identifier(name)
     require_int8(info, source)
-    output_size = 1
-    for d in info.outputs[0].shape[1:]:
-        output_size *= d
-    if len(labels) != output_size:
-        raise UserError(f"{len(labels)} labels given but the model has {output_size} outputs: pass one label per class")
+    output_size = info.outputs[0].sample_size
+    check_labels(labels, output_size)
     return dict(
         version=__version__, source=Path(source).name, model_bytes=len(model), ops=info.ops,
         guard=f"TINYML_{name.upper()}_DATA_H_", prefix="" if name == "model" else f"{name}_",

@@ -54,10 +54,13 @@ class OnnxModel:
 
 
 def export_onnx(model: str | Path, out: Path, name: str = "model") -> Path:
-    """Write `<out>/<name>.onnx` from a run directory's model.keras (or a .keras file)."""
+    """Write `<out>/<name>.onnx` from a run directory's model.keras (or a .keras file); `name` must be a C
+    identifier, as for the other formats, so the file cannot land outside `out`."""
     from tinyml_kit.build import load_keras_model
     from tinyml_kit.core.artifacts import staged_output
+    from tinyml_kit.export.text import require_identifier
 
+    require_identifier(name)
     model = Path(model)
     keras_path = model / "model.keras" if model.is_dir() else model
     if keras_path.suffix != ".keras" or not keras_path.is_file():

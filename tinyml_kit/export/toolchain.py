@@ -62,8 +62,8 @@ class TflmDir:
 def find_tflm_dir(explicit: str | Path | None = None) -> TflmDir:
     where = explicit or os.environ.get(TFLM_DIR_ENV)
     if not where:
-        raise UserError(f"no TFLM tree given: pass --tflm-dir DIR or set {TFLM_DIR_ENV} "
-                        f"(e.g. ../shared/third_party/tflm-qemu)")
+        raise UserError(f"no TFLM tree given: name its directory or set {TFLM_DIR_ENV} "
+                        f"(e.g. ../shared/third_party/tflm-qemu)", "tflm_dir")
     root = Path(where).expanduser().absolute()
     if not (root / "tflm" / "tensorflow/lite/micro/micro_interpreter.h").is_file():
         raise UserError(f"{root} is not a TFLM directory (no tflm/tensorflow/lite/micro/micro_interpreter.h): "

@@ -20,16 +20,21 @@ EXPORT_TARGETS = ("c", "arduino", "stm32")
 def export_model(model: str | Path, out: Path, target: str = "c", labels: list[str] | None = None,
                  name: str = "model", board_id: str | None = None, tflm_dir: str | Path | None = None) -> list[Path]:
     """Export for `target`: `c` writes the model data and the model API, `arduino` a library folder and its
-    .zip, `stm32` a Makefile project. Returns the paths written."""
+    .zip, `stm32` a Makefile project. A bad name or label is refused before any work. Returns the paths written."""
     from tinyml_kit.check.tflm import measure_arena
     from tinyml_kit.export.firmware import ModelSource, library_name
 
+    from tinyml_kit.export.text import check_labels, require_identifier
+
     if target not in EXPORT_TARGETS:
         raise UserError(f"export target '{target}' is unknown: choose one of {', '.join(EXPORT_TARGETS)}", "target")
+    require_identifier(name)
     m = resolve_model(model)
     record = m.record if m.record is not None else _record_beside(Path(model))
+    classes = m.info.outputs[0].sample_size
     if labels is None:
-        labels = record.data.classes if record else [f"class{i}" for i in range(m.info.outputs[0].shape[-1])]
+        labels = record.data.classes if record else [f"class{i}" for i in range(classes)]
+    check_labels(labels, classes)
     board = _export_board(target, board_id, record)
     arena = measure_arena(m.flatbuffer)
     src = ModelSource(m.flatbuffer, m.info, labels, arena.total_bytes, arena.alloc_bytes, name=name, source=m.name)
