@@ -57,7 +57,6 @@ def main() -> None:
     dataset = load_dataset(str(args.data), (32, 32, 3))
     parts = split(dataset, seed=0)
     calibration = calibration_images(parts.train.x, seed=0)
-    quiet = lambda m: None  # noqa: E731
 
     def save():
         RESULT.parent.mkdir(exist_ok=True)

@@ -2,7 +2,6 @@
 written; good data in every documented convention still loads."""
 
 import logging
-import time
 import zipfile
 
 import numpy as np
@@ -168,10 +167,6 @@ def test_huge_input_is_refused_before_resizing(tmp_path, monkeypatch):
     with pytest.raises(UserError, match=r"^resizing 1,797 images to 2000x2000x3 needs 21.6 GB, more than the 2 GiB "
                                         r"limit: choose a smaller input size \(at most 631x631x3 for 1,797 images\)"):
         load_dataset("digits", (2000, 2000, 3))
-    monkeypatch.undo()
-    start = time.perf_counter()
-    assert "needs 21.6 GB" in _fit_error(tmp_path, "--input", "2000,2000,3")
-    assert time.perf_counter() - start < 30
 
 
 def test_folder_too_big_is_refused_before_decoding(tmp_path, monkeypatch):

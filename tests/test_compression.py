@@ -214,6 +214,12 @@ def test_fit_with_compression_then_compress(tmp_path, digits_npz):
     assert stages == ["trained", "structured_prune", "qat", "int8"]
     assert report["params"] < report["compression"]["stages"][0]["params"]
     assert report["fits_all"] and report["litert_equals_tflm"] and report["compression"]["quant"] == "qat"
+    # the int8 model is compared with the fake-quantized model it was converted from, not the float one before QAT
+    # (its accuracy is the one QAT's last fine-tuning measured, on the same validation split)
+    qat = next(s for s in report["compression"]["stages"] if s["stage"] == "qat")
+    assert report["check"]["float_model"] == "fake-quant (QAT)"
+    assert report["float_accuracy"] == pytest.approx(qat["fake_quant_accuracy"], abs=1e-3)
+    assert len(qat["history"]["val_accuracy"]) == qat["epochs_run"] == 2
 
     teacher = tmp_path / "teacher"
     big = CliRunner().invoke(main, ["fit", *common, "--max-flash", "300KB", "--out", str(teacher)])
@@ -225,6 +231,7 @@ def test_fit_with_compression_then_compress(tmp_path, digits_npz):
     assert new["run_dir"] == str(tmp_path / "run-structured50-kd")
     assert new["before"]["flash_bytes"] == report["flash_bytes"] and new["flash_bytes"] < report["flash_bytes"]
     assert new["macs"] < report["macs"] and new["compression"]["teacher"]["size_ratio"] > 1
+    assert new["check"]["float_model"] == "float"
     assert json.loads((tmp_path / "run-structured50-kd" / "report.json").read_text())["flash_bytes"] == \
         (tmp_path / "run-structured50-kd" / "model.tflite").stat().st_size
     checked = CliRunner().invoke(main, ["check", str(tmp_path / "run-structured50-kd"), "--json"])

@@ -74,6 +74,23 @@ def test_core_and_solve_stay_below_the_other_stages(module):
     assert {m for m in internal if _stage(m) not in allowed} == set()
 
 
+STAGES = ("core", "solve", "build", "train", "compress", "export", "check", "pipeline", "cli")
+
+
+def test_each_stage_imports_only_itself_and_earlier_stages():
+    """The package reads like the pipeline: a stage may use the ones before it, never one after."""
+    later = []
+    for module in MODULES:
+        stage = _stage(module)
+        if stage not in STAGES:
+            continue
+        for imported in imports_of(module):
+            target = imported.split(".")[1] if imported.startswith("tinyml_kit.") else ""
+            if target in STAGES and STAGES.index(target) > STAGES.index(stage):
+                later.append(f"{module} -> {imported}")
+    assert later == []
+
+
 def test_no_library_module_imports_the_cli():
     offenders = [m for m in MODULES if _stage(m) != "cli" and any(i.startswith("tinyml_kit.cli") for i in imports_of(m))]
     assert offenders == []

@@ -7,7 +7,7 @@ import click
 
 from tinyml_kit.cli import show
 from tinyml_kit.cli.group import main
-from tinyml_kit.cli.params import NEW_FILE, SHAPE, budget_options, json_option, print_json
+from tinyml_kit.cli.params import NEW_FILE, SHAPE, budget_options, emit, json_option
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.spec import FAMILIES
 
@@ -21,10 +21,7 @@ def boards(as_json: bool):
     from tinyml_kit.core.boards import load_boards
 
     found = load_boards()
-    if as_json:
-        print_json({"boards": [b.to_dict() for b in found.values()]})
-    else:
-        show.boards(found)
+    emit(as_json, {"boards": [b.to_dict() for b in found.values()]}, lambda: show.boards(found))
 
 
 @main.command()
@@ -51,10 +48,7 @@ def inspect(model, arch, alpha, beta, t0, depth, divisor, input_shape, classes, 
                               divisor=divisor)
     else:
         raise UserError("nothing to inspect: pass MODEL.tflite or --arch NAME")
-    if as_json:
-        print_json(result)
-    else:
-        show.key_values(result, width=18)
+    emit(as_json, result, lambda: show.key_values(result, width=18))
 
 
 @main.command()
@@ -80,10 +74,7 @@ def solve(board, max_flash, max_ram, max_macs, max_latency_ms, input_shape, clas
         _frontier(b, budget, input_shape, classes, plot, as_json)
         return
     sol = run_solve(b, input_shape=input_shape, classes=classes, budget=budget)
-    if as_json:
-        print_json(sol.to_dict())
-    else:
-        click.echo("\n".join(solution_summary(sol)))
+    emit(as_json, sol.to_dict(), lambda: click.echo("\n".join(solution_summary(sol))))
 
 
 def _frontier(board, budget, input_shape, classes: int, plot: str | None, as_json: bool) -> None:
@@ -97,10 +88,8 @@ def _frontier(board, budget, input_shape, classes: int, plot: str | None, as_jso
         limits = {"flash": budget.flash_bytes, "arena": budget.arena_bytes,
                   "latency_ms": latency_ms(budget.macs, board.core, board.clock_mhz)}
         logger.info(f"wrote {plot_frontier(points, board.id, limits, plot)}")
-    if as_json:
-        print_json({"board": board.id, "input_shape": list(input_shape), "classes": classes, "points": points})
-    else:
-        show.frontier(points, board.id)
+    emit(as_json, {"board": board.id, "input_shape": list(input_shape), "classes": classes, "points": points},
+         lambda: show.frontier(points, board.id))
 
 
 @main.command("scaling-law")
@@ -117,7 +106,4 @@ def scaling_law(plot, as_json):
 
         rows = load_sweep(MODELS_DIR / law.source["sweep"], law.source.get("metric", "int8_accuracy"))
         logger.info(f"wrote {plot_scaling_law(law, rows, plot)}")
-    if as_json:
-        print_json(law.to_dict())
-    else:
-        show.scaling_law(law)
+    emit(as_json, law.to_dict(), lambda: show.scaling_law(law))

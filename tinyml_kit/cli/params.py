@@ -92,6 +92,11 @@ def print_json(obj) -> None:
     click.echo(json.dumps(obj, indent=2, default=str))
 
 
+def emit(as_json: bool, obj, show) -> None:
+    """A command's result on stdout: `obj` as JSON, or `show()` for a human reader."""
+    print_json(obj) if as_json else show()
+
+
 def budget_options(command):
     """The limits `fit` and `solve` share, tightening the board's budget."""
     options = [

@@ -17,6 +17,7 @@ from tinyml_kit.cli.params import (
     budget_options,
     compress_options_from,
     compression_options,
+    emit,
     json_option,
     print_json,
 )
@@ -64,10 +65,7 @@ def compress(run_dir, out, as_json, **compression):
 
 def _finish_run(record: RunRecord, as_json: bool) -> None:
     """Print a run's result; exit 1 if it does not fit, TFLM disagrees with LiteRT, or verify failed."""
-    if as_json:
-        print_json(record.to_dict())
-    else:
-        show.run(record)
+    emit(as_json, record.to_dict(), lambda: show.run(record))
     if not record.verdict.ok:
         fail(f"the model does not fit {record.board.id} ({', '.join(record.verdict.misses)}); see "
              f"{record.run_dir}/report.json")
@@ -104,10 +102,7 @@ def check(target, data, as_json):
     from tinyml_kit.pipeline.checks import check_target
 
     result = check_target(target, data)
-    if as_json:
-        print_json(result)
-    else:
-        show.check(result)
+    emit(as_json, result, lambda: show.check(result))
     _require_same_outputs(result)
 
 
@@ -153,10 +148,7 @@ def validate(target, data, random_inputs, no_onnx, as_json):
     from tinyml_kit.pipeline.checks import validate_target
 
     r = validate_target(target, data, random_inputs, onnx=not no_onnx)
-    if as_json:
-        print_json(r)
-    else:
-        show.validation(r)
+    emit(as_json, r, lambda: show.validation(r))
     _require_same_outputs(r)
 
 
@@ -219,8 +211,5 @@ def verify(run_dir, kernels, images, arena_bytes, tflm_dir, as_json):
     from tinyml_kit.pipeline.checks import verify_run
 
     result = verify_run(run_dir, kernels, images, tflm_dir, arena_bytes)
-    if as_json:
-        print_json(result)
-    else:
-        click.echo("\n".join(verify_lines(result)))
+    emit(as_json, result, lambda: click.echo("\n".join(verify_lines(result))))
     _require_verified(result)

@@ -1,15 +1,13 @@
 """What compression to apply, checked before any work: pruning, int8 by PTQ or QAT, distillation."""
 
-import zipfile
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 from tinyml_kit.core.errors import UserError
+from tinyml_kit.train.distill import teacher_file
 
 PRUNE_METHODS = ("none", "magnitude", "structured")
 QUANT_METHODS = ("ptq", "qat")
 CRITERIA = ("bn", "magnitude")
-_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
 @dataclass
@@ -71,17 +69,3 @@ def require_fraction(sparsity: float) -> None:
 def _one_of(value: str, choices: tuple[str, ...], what: str, option: str) -> None:
     if value not in choices:
         raise UserError(f"unknown {what} '{value}': choose one of {', '.join(choices)}", option)
-
-
-def teacher_file(teacher: str | Path) -> Path:
-    """The model file of a teacher given as a run directory or a .keras / .h5 file, checked to be one."""
-    path = Path(teacher)
-    file = path / "model.keras" if path.is_dir() else path
-    if not file.is_file():
-        raise UserError(f"teacher '{teacher}' not found: pass a run directory, a .keras file or 'auto'", "teacher")
-    with open(file, "rb") as f:
-        head = f.read(8)
-    if not (zipfile.is_zipfile(file) or head == _HDF5_SIGNATURE):
-        raise UserError(f"teacher {file} is not a Keras model (neither a .keras archive nor HDF5): pass a run "
-                        f"directory, a model saved with model.save(), or 'auto'", "teacher")
-    return file

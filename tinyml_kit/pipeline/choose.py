@@ -102,12 +102,26 @@ def look_trained(model, seed: int = 0) -> None:
             layer.bias.assign(rng.normal(0, 0.3, layer.bias.shape))
 
 
+@dataclass
+class Chosen:
+    """The configuration to train: its measurement, every measurement made on the way, and its estimates."""
+    measured: Measurement
+    attempts: list[Measurement]
+    estimate: Candidate
+
+    @property
+    def knobs(self) -> dict:
+        return self.measured.knobs
+
+
 def choose(arch: str, input_shape, classes: int, calibration, budget: Budget, board: Board,
-           knobs: dict | None = None) -> tuple[Measurement, list[Measurement], Candidate]:
+           knobs: dict | None = None, pool: list[Candidate] | None = None) -> Chosen:
     """The first candidate whose measured size fits. Estimates are rescaled by what each measurement
-    shows, so a miss steps down to a candidate that should fit rather than to the next one in line."""
-    pool = ([Candidate(knobs, 0, 0, 0, 0)] if knobs is not None
-            else candidates(arch, input_shape, classes, board, budget))
+    shows, so a miss steps down to a candidate that should fit rather than to the next one in line. `pool`:
+    the candidates, if already made (`fit` makes them before loading data, to refuse an impossible budget)."""
+    if pool is None:
+        pool = ([Candidate(knobs, 0, 0, 0, 0)] if knobs is not None
+                else candidates(arch, input_shape, classes, board, budget))
     flash_ratio = arena_ratio = 1.0
     attempts: list[Measurement] = []
     tried = set()
@@ -128,7 +142,7 @@ def choose(arch: str, input_shape, classes: int, calibration, budget: Budget, bo
                     f"{m.arena_alloc_bytes:,} B incl. headroom (budget {budget.arena_bytes:,}), MACs {m.macs:,} "
                     f"(budget {budget.macs:,}): {'fits' if m.fits else 'does not fit'}")
         if m.fits:
-            return m, attempts, c
+            return Chosen(m, attempts, c)
         if c.est_flash:  # rescale by the latest (closest in size) measurement
             flash_ratio = m.flash_bytes / c.est_flash
             arena_ratio = m.arena_alloc_bytes / c.est_arena
@@ -139,7 +153,7 @@ def choose(arch: str, input_shape, classes: int, calibration, budget: Budget, bo
         m = measure(arch, smallest.knobs, input_shape, classes, calibration, budget)
         attempts.append(m)
         if m.fits:
-            return m, attempts, smallest
+            return Chosen(m, attempts, smallest)
     raise UserError(
         f"no {arch} configuration fits flash {format_bytes(budget.flash_bytes)} / arena "
         f"{format_bytes(budget.arena_bytes)} / {budget.macs:,} MACs: the smallest, {describe(arch, m.knobs)}, "

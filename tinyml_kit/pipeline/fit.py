@@ -40,16 +40,20 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = "phinet
     compression = compression or CompressOptions()
     board, budget, out = _prepare(board_id, arch, epochs, seed, (max_flash, max_ram, max_macs, max_latency_ms),
                                   compression, out, verify, tflm_dir)
+    with timed(timings, "choose_s"):
+        planned, pool = _candidates_before_data(arch, data, input_shape, board, budget, knobs)
     with timed(timings, "data_s"):
         dataset = load_dataset(data, input_shape)
         parts = split(dataset, seed=seed)
         calibration = calibration_images(parts.train.x, seed=seed)
     logger.info(f"data {dataset.source}: {len(parts.train.x)} train / {len(parts.val.x)} validation images, "
                 f"{len(dataset.class_names)} classes, input {'x'.join(map(str, dataset.input_shape))}")
+    if planned != (dataset.input_shape, len(dataset.class_names)):
+        pool = None   # the data held something its header did not say: rank again on what was loaded
     with timed(timings, "choose_s"):
-        chosen, attempts, estimate = choose(arch, dataset.input_shape, len(dataset.class_names), calibration,
-                                            budget, board, knobs)
-    logger.info(f"chose {describe(arch, chosen.knobs)}: {chosen.params:,} params, {chosen.macs:,} MACs")
+        chosen = choose(arch, dataset.input_shape, len(dataset.class_names), calibration, budget, board, knobs, pool)
+    logger.info(f"chose {describe(arch, chosen.knobs)}: {chosen.measured.params:,} params, "
+                f"{chosen.measured.macs:,} MACs")
     with timed(timings, "train_s"):
         model, teacher, teacher_info, trained = _train(arch, chosen.knobs, parts, epochs, batch_size, seed,
                                                        compression)
@@ -57,8 +61,9 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = "phinet
         c = compress(model, parts, calibration, compression, teacher=teacher, batch_size=batch_size, seed=seed)
     with timed(timings, "check_s"):
         checked = evaluate_compressed(c, parts)
-    record = _record(board, budget, arch, chosen, estimate, attempts, c, checked, trained, parts, dataset, data,
-                     seed, epochs, batch_size, compression, teacher_info, timings)
+    training = TrainingRecord(epochs, trained.epochs_run, trained.best_epoch, batch_size, seed, trained.history)
+    record = _record(board, budget, arch, chosen, c, checked, _data_record(dataset, parts, data, seed), training,
+                     {**compression.to_dict(), "teacher": teacher_info, "stages": c.stages}, timings)
     record = write_run(out, record, c.model, c.flatbuffer, parts, checked["validation"], started)
     logger.info(fit_summary(record))
     logger.info(f"run directory: {out} (report.html: budgets, memory plan, metrics, Grad-CAM, probes)")
@@ -89,6 +94,17 @@ def _prepare(board_id: str, arch: str, epochs: int, seed: int, limits: tuple, co
     return board, budget, out
 
 
+def _candidates_before_data(arch: str, data: str, input_shape, board: Board, budget: Budget, knobs: dict | None):
+    """The candidates for the input the data will be resized to, ranked before any image is read: a budget no
+    configuration fits is refused in a fraction of a second, not after loading (and resizing) the dataset."""
+    from tinyml_kit.pipeline.choose import candidates
+    from tinyml_kit.train.data import planned_input
+
+    shape, classes = planned_input(data, input_shape)
+    pool = candidates(arch, shape, classes, board, budget) if knobs is None else None
+    return (shape, classes), pool
+
+
 def _train(arch: str, knobs: dict, parts, epochs: int, batch_size: int, seed: int, compression: CompressOptions):
     from tinyml_kit._tf import keras
     from tinyml_kit.build import build
@@ -103,29 +119,31 @@ def _train(arch: str, knobs: dict, parts, epochs: int, batch_size: int, seed: in
     return model, teacher, teacher_info, trained
 
 
-def _record(board, budget, arch, chosen, estimate, attempts, c, checked, trained, parts, dataset, data, seed,
-            epochs, batch_size, compression, teacher_info, timings) -> RunRecord:
+def _record(board: Board, budget: Budget, arch: str, chosen, c, checked: dict, data: DataRecord,
+            training: TrainingRecord, compression: dict, timings: dict) -> RunRecord:
     from dataclasses import asdict
 
     from tinyml_kit.build.costs import model_costs
-    from tinyml_kit.train.data import VAL_FRACTION
 
     final = model_costs(c.model)
+    estimate = chosen.estimate
     return RunRecord(
         board=board, budget=budget, arch=arch, choice=chosen.knobs, params=final.params, macs=final.macs,
         flash_bytes=checked["flash_bytes"], arena_bytes=checked["arena_bytes"],
         arena_alloc_bytes=checked["arena_alloc_bytes"],
-        latency_ms_est=round(latency_ms(final.macs, board.core, board.clock_mhz), 2),
-        data=DataRecord(source=data if data == "digits" else str(Path(data).resolve()),
-                        input_shape=list(dataset.input_shape), classes=dataset.class_names,
-                        train_images=len(parts.train.x), val_images=len(parts.val.x), val_fraction=VAL_FRACTION,
-                        seed=seed, fingerprint=dataset.fingerprint()),
-        training=TrainingRecord(epochs=epochs, epochs_run=trained.epochs_run, best_epoch=trained.best_epoch,
-                                batch_size=batch_size, seed=seed, history=trained.history),
+        latency_ms_est=round(latency_ms(final.macs, board.core, board.clock_mhz), 2), data=data, training=training,
         check=checked, predicted_accuracy=estimate.predicted_accuracy, flash_bytes_est=estimate.est_flash or None,
-        arena_bytes_est=estimate.est_arena_use or None, verification=[asdict(a) for a in attempts],
-        compression={**compression.to_dict(), "teacher": teacher_info, "stages": c.stages},
-        versions=versions(), timings=timings)
+        arena_bytes_est=estimate.est_arena_use or None, verification=[asdict(a) for a in chosen.attempts],
+        compression=compression, versions=versions(), timings=timings)
+
+
+def _data_record(dataset, parts, source: str, seed: int) -> DataRecord:
+    from tinyml_kit.train.data import VAL_FRACTION
+
+    return DataRecord(source=source if source == "digits" else str(Path(source).resolve()),
+                      input_shape=list(dataset.input_shape), classes=dataset.class_names,
+                      train_images=len(parts.train.x), val_images=len(parts.val.x), val_fraction=VAL_FRACTION,
+                      seed=seed, fingerprint=dataset.fingerprint())
 
 
 def versions() -> dict:

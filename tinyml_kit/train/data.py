@@ -77,6 +77,14 @@ def peek_dataset(source: str) -> tuple[tuple[int, int, int] | None, int]:
     return peek_npz(Path(source))
 
 
+def planned_input(source: str, input_shape: tuple[int, int, int] | None = None) -> tuple[tuple[int, int, int], int]:
+    """(the model input `load_dataset` will resize to, the number of classes), without loading the data: what a
+    budget needs to be checked before minutes are spent reading and resizing images."""
+    native, classes = peek_dataset(source)
+    shape = tuple(input_shape or default_input_shape(source) or native)
+    return require_input_shape(shape), classes
+
+
 def load_dataset(source: str, input_shape: tuple[int, int, int] | None = None) -> Dataset:
     """Load `source` ('digits', a folder with one sub-folder per class, or an .npz with x and y), resized to
     `input_shape` (default: `default_input_shape`, else the images' own size)."""

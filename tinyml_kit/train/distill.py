@@ -7,11 +7,13 @@ is any Keras model taking the same raw pixels; one ending in softmax is read bac
 probabilities), which the softmax at temperature T then treats exactly like logits.
 """
 
+import zipfile
 from pathlib import Path
 
 from tinyml_kit.core.errors import UserError
 
 TEACHER_SIZE_FACTOR = 10   # "auto" teachers have at least this many times the student's parameters
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"   # a Keras .h5 file starts with it
 
 
 def distiller(student, teacher, temperature: float = 4.0, alpha_kd: float = 0.5, label_smoothing: float = 0.0):
@@ -76,7 +78,6 @@ def load_teacher(path: str | Path, input_shape: tuple[int, int, int], classes: i
     """A teacher from a run directory (its model.keras) or a .keras / .h5 file, checked against the student's
     input and classes."""
     from tinyml_kit.build import load_keras_model
-    from tinyml_kit.compress.options import teacher_file
 
     file = teacher_file(path)
     try:
@@ -102,3 +103,16 @@ def auto_teacher_knobs(student_params: int, input_shape: tuple[int, int, int], c
                         f"law's range: pass a trained teacher (a run directory or a .keras file)", "teacher")
     return best
 
+
+def teacher_file(teacher: str | Path) -> Path:
+    """The model file of a teacher given as a run directory or a .keras / .h5 file, checked to be one."""
+    path = Path(teacher)
+    file = path / "model.keras" if path.is_dir() else path
+    if not file.is_file():
+        raise UserError(f"teacher '{teacher}' not found: pass a run directory, a .keras file or 'auto'", "teacher")
+    with open(file, "rb") as f:
+        head = f.read(8)
+    if not (zipfile.is_zipfile(file) or head == _HDF5_SIGNATURE):
+        raise UserError(f"teacher {file} is not a Keras model (neither a .keras archive nor HDF5): pass a run "
+                        f"directory, a model saved with model.save(), or 'auto'", "teacher")
+    return file
