@@ -138,3 +138,16 @@ def test_a_text_npz_is_refused_while_peeking(tmp_path, no_data_loading):
     text = tmp_path / "x.npz"
     text.write_text("hello")
     assert_one_line_error(run("fit", "--data", text, "--out", tmp_path / "r"), "not an .npz archive")
+
+
+def test_the_training_plot_continues_with_the_fine_tuning_stages():
+    """A QAT or pruned run's plot shows every epoch it trained: training, then each stage after a named line."""
+    from tinyml_kit.pipeline.plots import training_figure
+
+    history = {"loss": [1.0, 0.8, 0.7], "val_loss": [1.1, 0.9, 0.8], "accuracy": [0.5, 0.6, 0.7],
+               "val_accuracy": [0.4, 0.5, 0.6]}
+    qat = {"stage": "qat", "history": {"loss": [0.6, 0.5], "val_loss": [0.7, 0.6], "accuracy": [0.8, 0.9],
+                                       "val_accuracy": [0.7, 0.8]}}
+    loss_axes = training_figure(history, [qat]).axes[0]
+    last_epoch = max(x for line in loss_axes.get_lines() for x in line.get_xdata())
+    assert last_epoch == 5 and [t.get_text() for t in loss_axes.texts] == ["qat"]
