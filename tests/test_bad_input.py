@@ -151,3 +151,20 @@ def test_the_training_plot_continues_with_the_fine_tuning_stages():
     loss_axes = training_figure(history, [qat]).axes[0]
     last_epoch = max(x for line in loss_axes.get_lines() for x in line.get_xdata())
     assert last_epoch == 5 and [t.get_text() for t in loss_axes.texts] == ["qat"]
+
+
+def test_log_lines_print_once_even_when_the_root_logger_is_configured(tmp_path):
+    """TensorFlow's converter configures the root logger; the CLI's lines must not reach it and print twice.
+    After the command, logging is as it was (the CLI can be invoked in-process)."""
+    import io
+    import logging
+
+    seen = io.StringIO()
+    handler = logging.StreamHandler(seen)
+    logging.getLogger().addHandler(handler)
+    try:
+        result = run("fit", "--max-flash", "1KB", "--out", tmp_path / "r")
+    finally:
+        logging.getLogger().removeHandler(handler)
+    assert result.stderr.count("plan: train 30 epochs") == 1 and seen.getvalue() == ""
+    assert logging.getLogger("tinyml_kit").propagate and not logging.getLogger("tinyml_kit").handlers

@@ -45,9 +45,19 @@ def _configure(level: int) -> None:
     root = logging.getLogger("tinyml_kit")
     if _HANDLER not in root.handlers:
         root.addHandler(_HANDLER)
+    root.propagate = False   # TensorFlow's converter configures the root logger: each line would print twice
     root.setLevel(level)
     _state["level"] = level
     progress.show_on(Console(stderr=True) if level <= logging.INFO else None)
+
+
+def _release() -> None:
+    """Leave logging as the command found it (the CLI may be invoked in-process, by tests or notebooks)."""
+    root = logging.getLogger("tinyml_kit")
+    root.removeHandler(_HANDLER)
+    root.propagate = True
+    root.setLevel(logging.NOTSET)
+    progress.show_on(None)
 
 
 def quiet_for_json(ctx: click.Context, param, as_json: bool) -> bool:
@@ -112,6 +122,8 @@ class Group(click.Group):
             click.echo(f"internal error: {type(e).__name__}: {first} (set TINYML_KIT_DEBUG=1 for a traceback)",
                        err=True)
             sys.exit(1)
+        finally:
+            _release()
 
 
 @click.group(cls=Group)
