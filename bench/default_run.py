@@ -2,17 +2,12 @@
 temporary directory (~2 min)."""
 
 import logging
-import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 logging.basicConfig(level=logging.INFO, format="%(message)s")  # the pipeline's progress, on stderr
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr)
 
 
 @contextmanager

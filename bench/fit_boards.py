@@ -8,7 +8,6 @@ Writes bench/results/fit_boards.json.
 import argparse
 import json
 import logging
-import sys
 import tempfile
 from pathlib import Path
 

@@ -9,7 +9,6 @@ board's budgets, and whether LiteRT and TFLM agree bit for bit.
 import argparse
 import json
 import logging
-import sys
 import tempfile
 import time
 from pathlib import Path

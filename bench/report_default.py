@@ -14,7 +14,7 @@ import json
 import time
 from pathlib import Path
 
-from default_run import default_run, log
+from default_run import default_run
 
 from tinyml_kit.pipeline.checks import analyze_target, validate_target
 from tinyml_kit.pipeline.report import report_run

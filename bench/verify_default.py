@@ -15,7 +15,7 @@ import json
 import time
 from pathlib import Path
 
-from default_run import default_run, log
+from default_run import default_run
 
 from tinyml_kit.pipeline.checks import verify_run
 
@@ -23,7 +23,7 @@ RESULT = Path(__file__).parent / "results" / "verify_default.json"
 DEFAULT_TFLM = Path(__file__).resolve().parents[2] / "shared" / "third_party" / "tflm-qemu"
 
 
-def _verify_both(run_dir: Path, images: int, tflm_dir: str, log) -> dict:
+def _verify_both(run_dir: Path, images: int, tflm_dir: str) -> dict:
     rows = {}
     for kernels in ("ref", "cmsis_nn"):
         start = time.perf_counter()
@@ -39,7 +39,7 @@ def main() -> None:
     parser.add_argument("--tflm-dir", default=str(DEFAULT_TFLM))
     args = parser.parse_args()
     with default_run(args.run) as run_dir:
-        rows = _verify_both(run_dir, args.images, args.tflm_dir, log)
+        rows = _verify_both(run_dir, args.images, args.tflm_dir)
     result = {"command": "tinyml-kit verify RUN_DIR --kernels ref|cmsis_nn", "run": str(args.run or "fit defaults"),
               **rows}
     ref, nn = rows["ref"], rows["cmsis_nn"]

@@ -8,8 +8,7 @@ import numpy as np
 
 from tinyml_kit.core.artifacts import write_json_atomic
 from tinyml_kit.core.errors import UserError
-from tinyml_kit.core.run_record import RunRecord
-from tinyml_kit.pipeline.runs import load_target, resolve_model, run_split
+from tinyml_kit.pipeline.runs import load_target, resolve_model, run_model, run_split
 
 logger = logging.getLogger(__name__)
 
@@ -50,11 +49,10 @@ def verify_run(run_dir: str | Path, kernels: str = "ref", images: int = 20, tflm
     from tinyml_kit.core.boards import get_board
     from tinyml_kit.export.firmware import ModelSource
 
-    run_dir = Path(run_dir)
-    record = RunRecord.read(run_dir)
     if images < 1:
         raise UserError(f"{images} images: verify at least 1", "images")
-    m = resolve_model(run_dir)
+    m = run_model(run_dir)
+    record, run_dir = m.record, m.run_dir
     preflight(tflm_dir)
     val = run_split(record, tuple(m.info.inputs[0].shape[1:])).val
     chosen = val.x[:images].astype(np.float32)

@@ -125,13 +125,11 @@ def report_run(run_dir: str | Path) -> Path:
     """`report RUN_DIR`: (re)write RUN_DIR/report.html, with the verify results saved beside it; written beside
     and renamed, so a failure leaves the old page in place."""
     from tinyml_kit.build import load_keras_model
-    from tinyml_kit.pipeline.runs import require_float_model, resolve_model, run_split
+    from tinyml_kit.pipeline.runs import require_float_model, run_model, run_split
 
-    run_dir = Path(run_dir)
-    record = RunRecord.read(run_dir)
-    keras_path = require_float_model(run_dir, "the report's float metrics, Grad-CAM and probes need it")
-    m = resolve_model(run_dir)
-    model = load_keras_model(keras_path)
+    m = run_model(run_dir)
+    run_dir, record = m.run_dir, m.record
+    model = load_keras_model(require_float_model(run_dir, "the report's float metrics, Grad-CAM and probes need it"))
     parts = run_split(record, tuple(model.input_shape[1:]))
     verify = [json.loads(p.read_text()) for p in sorted(run_dir.glob("verify_*.json"))]
     write_report(run_dir, record, model, m.flatbuffer, parts, verify=verify)

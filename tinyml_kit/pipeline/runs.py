@@ -70,6 +70,15 @@ class ModelFile:
     run_dir: Path | None
 
 
+def run_model(run_dir: str | Path) -> ModelFile:
+    """A run directory's int8 model with its record (commands that need the run: verify, report, compress)."""
+    run_dir = Path(run_dir)
+    record = RunRecord.read(run_dir)
+    flatbuffer, info = read_model_file(run_dir / "model.tflite")
+    require_int8(info, str(run_dir / "model.tflite"))
+    return ModelFile(flatbuffer, info, str(run_dir / "model.tflite"), record, run_dir)
+
+
 def resolve_model(target: str | Path) -> ModelFile:
     """A run directory's model.tflite (and its record), or a bare int8 .tflite."""
     target = Path(target)
