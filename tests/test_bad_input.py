@@ -7,8 +7,8 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
-
 from test_cli import assert_one_line_error, run
 
 
@@ -26,7 +26,7 @@ def no_data_loading(monkeypatch):
 def test_unwritable_output_is_refused_before_any_work(tmp_path, no_data_loading):
     result = run("fit", "--out", "/proc/tinyml-kit-run")
     assert_one_line_error(result, "/proc", "not writable", "(--out)")
-    assert "epoch" not in result.stderr
+    assert "epoch   1/" not in result.stderr
 
 
 def test_an_input_no_model_fits_is_refused_before_loading_data(no_data_loading):
@@ -168,3 +168,16 @@ def test_log_lines_print_once_even_when_the_root_logger_is_configured(tmp_path):
         logging.getLogger().removeHandler(handler)
     assert result.stderr.count("plan: train 30 epochs") == 1 and seen.getvalue() == ""
     assert logging.getLogger("tinyml_kit").propagate and not logging.getLogger("tinyml_kit").handlers
+
+
+def test_npz_class_names_are_checked_as_labels_before_training(tmp_path):
+    """Empty or repeated class names would reach the firmware as labels: refused when the data is read, not
+    after training, at export."""
+    x, y = np.zeros((12, 8, 8), np.uint8), np.arange(12) % 3
+    for names, fragment in ((["cat", "", "dog"], "label 2 of 3 is empty"),
+                            (["cat", "dog", "cat"], "labels 1 and 3 are both 'cat'")):
+        path = tmp_path / "named.npz"
+        np.savez(path, x=x, y=y, class_names=np.array(names))
+        result = run("fit", "--data", path, "--input", "16,16,1", "--out", tmp_path / "r")
+        assert_one_line_error(result, "class_names", fragment)
+        assert "epoch   1/" not in result.stderr and not (tmp_path / "r").exists()

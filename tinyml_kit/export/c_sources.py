@@ -4,12 +4,12 @@ model API every firmware target shares (`tinyml_model.h/.cc` and the generated o
 from pathlib import Path
 
 from tinyml_kit import __version__
+from tinyml_kit.core.labels import check_labels
 from tinyml_kit.core.resources import TEMPLATES_DIR
 from tinyml_kit.core.tflite_info import ModelInfo, require_int8
 from tinyml_kit.export.text import (
     c_comment,
     c_string,
-    check_labels,
     markdown,
     require_identifier,
 )

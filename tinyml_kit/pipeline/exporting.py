@@ -22,9 +22,9 @@ def export_model(model: str | Path, out: Path, target: str = "c", labels: list[s
     """Export for `target`: `c` writes the model data and the model API, `arduino` a library folder and its
     .zip, `stm32` a Makefile project. A bad name or label is refused before any work. Returns the paths written."""
     from tinyml_kit.check.tflm import measure_arena
+    from tinyml_kit.core.labels import check_labels
     from tinyml_kit.export.firmware import ModelSource, library_name
-
-    from tinyml_kit.export.text import check_labels, require_identifier
+    from tinyml_kit.export.text import require_identifier
 
     if target not in EXPORT_TARGETS:
         raise UserError(f"export target '{target}' is unknown: choose one of {', '.join(EXPORT_TARGETS)}", "target")

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from tinyml_kit.core.errors import UserError, first_few
+from tinyml_kit.core.labels import check_labels
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,10 @@ def read_npz(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
             raise UserError(f"{path}: class_names has {len(names)} entries but y holds labels "
                             f"{labels.min()}..{labels.max()}: y must index class_names")
         names = [names[int(v)] for v in labels]
+        try:
+            check_labels(names, len(names))
+        except UserError as e:
+            raise UserError(f"{path}: class_names: {e}") from None
     return x, y.astype(np.int64), names
 
 
