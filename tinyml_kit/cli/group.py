@@ -95,8 +95,7 @@ class Group(click.Group):
     command_class = Command
 
     def invoke(self, ctx):
-        if hasattr(signal, "SIGTERM"):
-            signal.signal(signal.SIGTERM, _interrupted)   # `kill` cleans up like Ctrl-C
+        previous = signal.signal(signal.SIGTERM, _interrupted)   # `kill` cleans up like Ctrl-C
         try:
             return super().invoke(ctx)
         except UserError as e:
@@ -124,6 +123,7 @@ class Group(click.Group):
             sys.exit(1)
         finally:
             _release()
+            signal.signal(signal.SIGTERM, previous)
 
 
 @click.group(cls=Group)
