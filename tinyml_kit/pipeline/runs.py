@@ -70,10 +70,11 @@ class ModelFile:
     run_dir: Path | None
 
 
-def run_model(run_dir: str | Path) -> ModelFile:
-    """A run directory's int8 model with its record (commands that need the run: verify, report, compress)."""
+def run_model(run_dir: str | Path, or_tflite: bool = False) -> ModelFile:
+    """A run directory's int8 model with its record. `or_tflite`: the command also takes a bare .tflite, and
+    the error for a directory that is not a run says so."""
     run_dir = Path(run_dir)
-    record = RunRecord.read(run_dir)
+    record = RunRecord.read(run_dir, or_tflite)
     flatbuffer, info = read_model_file(run_dir / "model.tflite")
     require_int8(info, str(run_dir / "model.tflite"))
     return ModelFile(flatbuffer, info, str(run_dir / "model.tflite"), record, run_dir)
@@ -83,14 +84,12 @@ def resolve_model(target: str | Path) -> ModelFile:
     """A run directory's model.tflite (and its record), or a bare int8 .tflite."""
     target = Path(target)
     if target.is_dir():
-        record, tflite, run_dir = RunRecord.read(target, or_tflite=True), target / "model.tflite", target
-    elif not target.exists():
+        return run_model(target, or_tflite=True)
+    if not target.exists():
         raise UserError(f"{target} not found: pass a run directory or a .tflite file")
-    else:
-        record, tflite, run_dir = None, target, None
-    flatbuffer, info = read_model_file(tflite)
-    require_int8(info, str(tflite))
-    return ModelFile(flatbuffer, info, str(tflite), record, run_dir)
+    flatbuffer, info = read_model_file(target)
+    require_int8(info, str(target))
+    return ModelFile(flatbuffer, info, str(target), None, None)
 
 
 @dataclass
