@@ -94,6 +94,9 @@ def test_fit_verify_is_bit_exact_on_the_emulated_cortex_m4(fitted):
     assert 0 < v["arena_used_bytes"] <= v["arena_host_bytes"] == report["arena_bytes"]
     assert v["instructions_per_inference"] > 1000 and v["stack_used_bytes"] > 0
     assert json.loads((out / "verify_ref.json").read_text())["bit_exact"]
+    html = (out / "report.html").read_text()   # the page was written again, with the Cortex-M4F table
+    assert "Cortex-M4F (QEMU)" in html and f"{v['instructions_per_inference']:,}" in html
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]
 
 
 @pytest.mark.slow

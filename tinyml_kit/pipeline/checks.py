@@ -43,8 +43,9 @@ def analyze_target(target: str | Path, board_id: str | None = None) -> dict:
 
 
 def verify_run(run_dir: str | Path, kernels: str = "ref", images: int = 20, tflm_dir: str | Path | None = None,
-               arena_bytes: int | None = None) -> dict:
-    """`verify` on a run directory: its model, its validation images, its board; saves `verify_<kernels>.json`."""
+               arena_bytes: int | None = None, val=None) -> dict:
+    """`verify` on a run directory: its model, its validation images, its board; saves `verify_<kernels>.json`.
+    `val`: the run's validation split when the caller holds it (`fit --verify`), instead of re-making it."""
     from tinyml_kit.check.verify import preflight, verify_model
     from tinyml_kit.core.boards import get_board
     from tinyml_kit.export.firmware import ModelSource
@@ -54,7 +55,8 @@ def verify_run(run_dir: str | Path, kernels: str = "ref", images: int = 20, tflm
     m = run_model(run_dir)
     record, run_dir = m.record, m.run_dir
     preflight(tflm_dir)
-    val = run_split(record, tuple(m.info.inputs[0].shape[1:])).val
+    if val is None:
+        val = run_split(record, tuple(m.info.inputs[0].shape[1:])).val
     chosen = val.x[:images].astype(np.float32)
     src = ModelSource(m.flatbuffer, m.info, record.data.classes, record.arena_bytes, record.arena_alloc_bytes)
     result = verify_model(src, m.info.inputs[0].quantize(chosen), get_board(record.board.id), kernels=kernels,

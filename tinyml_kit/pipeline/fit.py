@@ -67,7 +67,9 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = "phinet
     record = write_run(out, record, c.model, c.flatbuffer, parts, checked["validation"], started)
     logger.info(fit_summary(record))
     logger.info(f"run directory: {out} (report.html: budgets, memory plan, metrics, Grad-CAM, probes)")
-    return verify_and_report(record, tflm_dir) if verify else record
+    if verify:
+        verify_and_report(record, tflm_dir, c.model, c.flatbuffer, parts, checked["validation"])
+    return record
 
 
 def _prepare(board_id: str, arch: str, epochs: int, seed: int, limits: tuple, compression: CompressOptions,

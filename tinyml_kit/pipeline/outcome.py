@@ -32,15 +32,18 @@ def fit_summary(record: RunRecord) -> str:
             f"{record.agreement:.4f}, LiteRT == TFLM: {record.litert_equals_tflm}")
 
 
-def verify_and_report(record: RunRecord, tflm_dir=None) -> RunRecord:
+def verify_and_report(record: RunRecord, tflm_dir, model, flatbuffer: bytes, parts: Split,
+                      validation: dict) -> RunRecord:
     """`verify` (reference kernels, 20 images) on the run just written, then its report.html again, now with
-    the Cortex-M4F table."""
+    the Cortex-M4F table, from the model, data and validation `fit` already holds (nothing is re-loaded)."""
+    from pathlib import Path
+
     from tinyml_kit.check.verify import verify_lines
     from tinyml_kit.pipeline.checks import verify_run
-    from tinyml_kit.pipeline.report import report_run
+    from tinyml_kit.pipeline.report import write_report
 
-    record.verify = verify_run(record.run_dir, tflm_dir=tflm_dir)
+    record.verify = verify_run(record.run_dir, tflm_dir=tflm_dir, val=parts.val)
     for line in verify_lines(record.verify):
         logger.info(line)
-    report_run(record.run_dir)
+    write_report(Path(record.run_dir), record, model, flatbuffer, parts, validation, verify=[record.verify])
     return record
