@@ -1,13 +1,9 @@
 """Host-side proof for an int8 model, as `fit`, `compress` and `check` report it: float vs int8 accuracy,
 LiteRT vs TFLM outputs, measured arena. The runtimes are run once, by `validate`; this is its summary."""
 
-import logging
-
 from tinyml_kit.check.tflm import TflmModel
 from tinyml_kit.core.tflite_info import read_model, require_int8
 from tinyml_kit.train.data import Dataset
-
-logger = logging.getLogger(__name__)
 
 _REPORT_KEYS = ("accuracy", "macro_precision", "macro_recall", "macro_f1", "confusion_matrix")
 

@@ -16,9 +16,9 @@ def estimate_flash_bytes(params: int, channels: int, op_count: int) -> int:
     return int(1.02 * params + 24.6 * channels + 409 * op_count + 1800)
 
 
-def conv_macs(out_h: int, out_w: int, kernel: int, c_in: int, c_out: int, kernel_w: int | None = None) -> int:
+def conv_macs(out_h: int, out_w: int, kernel: int, c_in: int, c_out: int) -> int:
     """A convolution (a dense layer is a 1x1 one on a 1x1 map): one MAC per weight per output position."""
-    return out_h * out_w * kernel * (kernel if kernel_w is None else kernel_w) * c_in * c_out
+    return out_h * out_w * kernel * kernel * c_in * c_out
 
 
 def depthwise_macs(out_h: int, out_w: int, kernel: int, channels: int, kernel_w: int | None = None) -> int:
