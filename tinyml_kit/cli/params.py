@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from tinyml_kit.cli.group import quiet_for_json
+from tinyml_kit.core.artifacts import require_writable
 from tinyml_kit.core.boards import DEFAULT_BOARD
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.spec import require_input_shape
@@ -63,19 +64,11 @@ class NewFile(click.ParamType):
             self.fail(f"{path} is a folder: give a file name such as {path / 'out.png'}", param, ctx)
         if not folder.is_dir():
             self.fail(f"folder {folder} does not exist: create it or choose another path", param, ctx)
-        if not _writable(folder):
-            self.fail(f"folder {folder} is not writable: choose another path", param, ctx)
+        try:
+            require_writable(folder)
+        except UserError as e:
+            self.fail(str(e), param, ctx)
         return str(path)
-
-
-def _writable(folder: Path) -> bool:
-    import tempfile
-
-    try:
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".tinyml-kit-probe."):
-            return True
-    except OSError:
-        return False
 
 
 SIZE, COUNT, SHAPE, NEW_FILE = Size(), Count(), Shape(), NewFile()

@@ -15,8 +15,8 @@ from tinyml_kit.core.errors import UserError
 
 def prepare_output(final: Path, allow_existing: bool = False) -> Path:
     """Check up front (before any slow work) that `final` can be written; returns its absolute path.
-    Writability is tried, not inferred from permissions (root passes `os.access` on /proc). Nothing is left
-    behind, so a run that fails later leaves no directories."""
+    Writability is tried, not inferred from permissions. Nothing is left behind, so a run that fails later
+    leaves no directories."""
     final = Path(final).absolute()
     if final.exists() and not (allow_existing and final.is_dir()):
         raise UserError(f"output {final} already exists: choose another output directory or remove it", "out")
@@ -25,12 +25,17 @@ def prepare_output(final: Path, allow_existing: bool = False) -> Path:
         existing = existing.parent
     if not existing.is_dir():
         raise UserError(f"cannot create output directory {final}: {existing} is a file", "out")
-    try:
-        os.rmdir(tempfile.mkdtemp(prefix=".tinyml-kit-probe.", dir=existing))
-    except OSError as e:
-        raise UserError(f"output directory {existing} is not writable ({e.strerror}): choose another one",
-                        "out") from None
+    require_writable(existing)
     return final
+
+
+def require_writable(folder: Path, option: str = "out") -> None:
+    """Try writing in `folder` (root passes `os.access` on /proc, so permissions alone do not tell)."""
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".tinyml-kit-probe.", dir=folder))
+    except OSError as e:
+        raise UserError(f"output directory {folder} is not writable ({e.strerror}): choose another one",
+                        option) from None
 
 
 @contextmanager
