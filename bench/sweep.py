@@ -67,7 +67,7 @@ def run_one(job: dict, parts, calibration) -> dict:
     from tinyml_kit._tf import keras
     from tinyml_kit.build import build
     from tinyml_kit.build.costs import model_costs
-    from tinyml_kit.check.litert import LiteRtModel
+    from tinyml_kit.core.litert import LiteRtModel
     from tinyml_kit.check.tflm import measure_arena
     from tinyml_kit.compress.quantize import quantize_int8
     from tinyml_kit.train.trainer import train

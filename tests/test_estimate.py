@@ -19,14 +19,14 @@ CONVERTED = [  # SE blocks reaching 1x1 (pools removed); ReLU6 folded, no SE, di
 
 def _converted(cfg):
     from tinyml_kit.compress.quantize import calibration_images, quantize_int8
-    from tinyml_kit.core.tflite_info import _schema
+    from tinyml_kit.core.tflite_info import schema as tflite_schema
     from tinyml_kit.pipeline.choose import look_trained
 
     model = phinet(**cfg)
     look_trained(model)
     rng = np.random.default_rng(0)
     flatbuffer = quantize_int8(model, calibration_images(rng.integers(0, 256, (8, *cfg["input_shape"]), np.uint8)))
-    schema = _schema()
+    schema = tflite_schema()
     return flatbuffer, schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(flatbuffer, 0))
 
 

@@ -3,7 +3,7 @@ import pytest
 
 from tinyml_kit.build.costs import model_costs
 from tinyml_kit.check.evaluate import evaluate
-from tinyml_kit.check.litert import LiteRtModel
+from tinyml_kit.core.litert import LiteRtModel
 from tinyml_kit.check.tflm import TflmModel, measure_arena
 from tinyml_kit.core.arena import arena_with_headroom
 from tinyml_kit.core.errors import UserError

@@ -123,7 +123,7 @@ def preflight(tflm_dir: str | Path | None = None) -> TflmDir:
 def verify_model(src: ModelSource, images: np.ndarray, board, kernels: str = "ref",
                  tflm_dir: str | Path | None = None, arena_bytes: int | None = None) -> dict:
     """Build, run and compare; `images` are int8 model inputs, `board` the board whose budgets are checked."""
-    from tinyml_kit.check.litert import LiteRtModel
+    from tinyml_kit.core.litert import LiteRtModel
     from tinyml_kit.export.op_resolver import resolver_methods, tree_builtins
 
     if kernels not in KERNELS:

@@ -14,7 +14,7 @@ from tinyml_kit.core.errors import UserError
 if TYPE_CHECKING:
     from tinyml_kit.core.graph import Graph
 
-_TYPE_NAMES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 6: "bool", 7: "int16", 9: "int8"}
+TENSOR_TYPES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 6: "bool", 7: "int16", 9: "int8"}
 
 
 @dataclass
@@ -47,26 +47,27 @@ class ModelInfo:
         return all(t.dtype == "int8" for t in self.inputs + self.outputs)
 
 
-def _schema():
-    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+def schema():
+    """The TFLite flatbuffer schema's generated Python classes (bundled with tflite-micro, no TensorFlow)."""
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated
 
-    return schema
+    return schema_py_generated
 
 
-def _op_names() -> dict[int, str]:
-    ops = _schema().BuiltinOperator
+def op_names() -> dict[int, str]:
+    ops = schema().BuiltinOperator
     return {v: k for k, v in vars(ops).items() if not k.startswith("_")}
 
 
 def read_model(data: bytes, name: str = "model") -> ModelInfo:
     """Parse `data`; a file that is not a TFLite flatbuffer raises a UserError."""
-    schema = _schema()
+    s = schema()
     if len(data) < 8 or data[4:8] != b"TFL3":
         raise UserError(f"{name} is not a TFLite flatbuffer (no TFL3 identifier): pass a .tflite file")
     try:
-        model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(data, 0))
+        model = s.ModelT.InitFromObj(s.Model.GetRootAsModel(data, 0))
         graph = model.subgraphs[0]
-        names = _op_names()
+        names = op_names()
         ops, seen = [], set()
         for op in graph.operators or []:
             code = model.operatorCodes[op.opcodeIndex]
@@ -84,7 +85,7 @@ def read_model(data: bytes, name: str = "model") -> ModelInfo:
             scale = float(q.scale[0]) if q is not None and q.scale is not None and len(q.scale) else None
             zp = int(q.zeroPoint[0]) if q is not None and q.zeroPoint is not None and len(q.zeroPoint) else None
             tname = t.name.decode() if isinstance(t.name, bytes) else str(t.name)
-            return TensorInfo(tname, [int(d) for d in t.shape], _TYPE_NAMES.get(t.type, f"type{t.type}"), scale, zp)
+            return TensorInfo(tname, [int(d) for d in t.shape], TENSOR_TYPES.get(t.type, f"type{t.type}"), scale, zp)
 
         return ModelInfo(len(data), ops, len(graph.operators or []), [tensor(i) for i in graph.inputs],
                          [tensor(i) for i in graph.outputs])
@@ -100,9 +101,9 @@ def read_graph(data: bytes, name: str = "model") -> "Graph":
     from tinyml_kit.core.graph import Graph, Op, Tensor
 
     read_model(data, name)    # a clear error for anything that is not a readable flatbuffer
-    schema = _schema()
-    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(data, 0))
-    sub, names = model.subgraphs[0], _op_names()
+    s = schema()
+    model = s.ModelT.InitFromObj(s.Model.GetRootAsModel(data, 0))
+    sub, names = model.subgraphs[0], op_names()
     if len(sub.inputs) != 1 or len(sub.outputs) != 1:
         raise UserError(f"{name} has {len(sub.inputs)} inputs and {len(sub.outputs)} outputs: tinyml-kit analyzes "
                         f"single-input, single-output classifiers")
@@ -118,7 +119,7 @@ def read_graph(data: bytes, name: str = "model") -> "Graph":
         q = t.quantization
         channels = len(q.scale) if q is not None and q.scale is not None else 0
         tensors.append(Tensor(tname, tuple(int(d) for d in (t.shape if t.shape is not None else [])),
-                              _TYPE_NAMES.get(t.type, f"type{t.type}"), 0 if shared else size, channels,
+                              TENSOR_TYPES.get(t.type, f"type{t.type}"), 0 if shared else size, channels,
                               q.quantizedDimension if q is not None else 0, shared))
     ops = []
     for op in sub.operators or []:
@@ -155,9 +156,9 @@ _WEIGHTED_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"}
 def int8_weight_sparsity(data: bytes) -> float:
     """Fraction of exact zeros among the int8 weights of convolutions and fully connected layers, as stored in
     the file: what magnitude pruning left after quantization (QAT can move pruned weights off zero)."""
-    schema = _schema()
-    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(data, 0))
-    graph, names = model.subgraphs[0], _op_names()
+    s = schema()
+    model = s.ModelT.InitFromObj(s.Model.GetRootAsModel(data, 0))
+    graph, names = model.subgraphs[0], op_names()
     zeros = total = 0
     for op in graph.operators or []:
         code = model.operatorCodes[op.opcodeIndex]

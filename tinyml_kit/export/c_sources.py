@@ -5,32 +5,9 @@ from pathlib import Path
 
 from tinyml_kit import __version__
 from tinyml_kit.core.labels import check_labels
-from tinyml_kit.core.resources import TEMPLATES_DIR
+from tinyml_kit.core.templates import hex_rows, render
+from tinyml_kit.core.text import require_identifier
 from tinyml_kit.core.tflite_info import ModelInfo, require_int8
-from tinyml_kit.export.text import (
-    c_comment,
-    c_string,
-    markdown,
-    require_identifier,
-)
-
-
-def _cfloat(value: float) -> str:
-    return f"{float(value)!r}f"  # repr round-trips the float32 scale exactly
-
-
-def environment():
-    """Jinja over firmware_templates/, strict about undefined names, with a quoting filter for each place user
-    text goes: `cstring` (C literal), `ccomment` (C comment), `markdown` (README)."""
-    import jinja2
-
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
-                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
-    env.filters["cstring"] = c_string
-    env.filters["ccomment"] = c_comment
-    env.filters["markdown"] = markdown
-    env.filters["cfloat"] = _cfloat
-    return env
 
 
 def _context(model: bytes, info: ModelInfo, labels: list[str], arena_measured: int, arena_alloc: int,
@@ -46,21 +23,6 @@ def _context(model: bytes, info: ModelInfo, labels: list[str], arena_measured: i
         input=info.inputs[0], output=info.outputs[0], output_size=output_size, labels=labels,
         rows=hex_rows(model),
     )
-
-
-def hex_rows(data: bytes, per_row: int = 16) -> list[str]:
-    """`data` as C initializer rows of `0x..,` bytes."""
-    hexes = [f"0x{b:02x}," for b in data]
-    return [" ".join(hexes[i:i + per_row]) for i in range(0, len(hexes), per_row)]
-
-
-def render(context: dict, files: list[tuple[str, Path]]) -> list[Path]:
-    """Render each template to its path (parent folders created); returns the paths."""
-    env = environment()
-    for template, path in files:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(env.get_template(template).render(**context))
-    return [path for _, path in files]
 
 
 def write_c_sources(model: bytes, info: ModelInfo, out_dir: Path, labels: list[str], arena_measured: int,

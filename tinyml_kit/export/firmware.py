@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from tinyml_kit import __version__
+from tinyml_kit.core.templates import hex_rows, render
 from tinyml_kit.core.tflite_info import ModelInfo
-from tinyml_kit.export.c_sources import hex_rows, render, write_model_api
+from tinyml_kit.export.c_sources import write_model_api
 from tinyml_kit.export.op_resolver import resolver_methods
 from tinyml_kit.export.toolchain import TFLM_DEFINES
 

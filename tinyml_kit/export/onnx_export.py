@@ -58,7 +58,7 @@ def export_onnx(model: str | Path, out: Path, name: str = "model") -> Path:
     identifier, as for the other formats, so the file cannot land outside `out`."""
     from tinyml_kit.build import load_keras_model
     from tinyml_kit.core.artifacts import staged_output
-    from tinyml_kit.export.text import require_identifier
+    from tinyml_kit.core.text import require_identifier
 
     require_identifier(name)
     model = Path(model)

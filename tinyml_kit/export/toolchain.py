@@ -15,6 +15,7 @@ from pathlib import Path
 from tinyml_kit.core.errors import UserError
 
 TFLM_DIR_ENV = "TINYML_TFLM_DIR"
+CMSIS_NN_DIR_ENV = "TINYML_CMSIS_NN_DIR"
 PACKAGES = {"arm-none-eabi-g++": "gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib",
             "arm-none-eabi-gcc": "gcc-arm-none-eabi libnewlib-arm-none-eabi",
             "arm-none-eabi-size": "binutils-arm-none-eabi",
@@ -69,6 +70,28 @@ def find_tflm_dir(explicit: str | Path | None = None) -> TflmDir:
         raise UserError(f"{root} is not a TFLM directory (no tflm/tensorflow/lite/micro/micro_interpreter.h): "
                         f"pass the directory holding tflm/ and prebuilt/")
     return TflmDir(root)
+
+
+def find_cmsis_nn_dir(explicit: str | Path | None = None, tflm_dir: str | Path | None = None) -> Path:
+    """CMSIS-NN for the C engine: `explicit`, else TINYML_CMSIS_NN_DIR, else the TFLM tree's
+    `third_party/cmsis_nn` (the tree `--tflm-dir` or TINYML_TFLM_DIR names). Never copied into this repository."""
+    where = explicit or os.environ.get(CMSIS_NN_DIR_ENV)
+    if not where:
+        tflm = tflm_dir or os.environ.get(TFLM_DIR_ENV)
+        if not tflm:
+            raise UserError(f"no CMSIS-NN directory given: name it or set {CMSIS_NN_DIR_ENV} (or name a TFLM tree, "
+                            f"whose tflm/third_party/cmsis_nn is used)", "cmsis_nn_dir")
+        where = Path(tflm).expanduser() / "tflm" / "third_party" / "cmsis_nn"
+    root = Path(where).expanduser().absolute()
+    if not (root / "Include" / "arm_nnfunctions.h").is_file() or not (root / "Source").is_dir():
+        raise UserError(f"{root} is not a CMSIS-NN directory (no Include/arm_nnfunctions.h and Source/): pass the "
+                        f"directory holding them", "cmsis_nn_dir")
+    return root
+
+
+def cmsis_nn_sources(root: Path) -> list[Path]:
+    """Every C source of CMSIS-NN: the linker keeps what the model calls (-ffunction-sections, --gc-sections)."""
+    return sorted(root.glob("Source/*/*.c"))
 
 
 def run_tool(cmd: list[str], what: str, timeout: float | None = None) -> subprocess.CompletedProcess:

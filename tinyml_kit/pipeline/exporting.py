@@ -24,7 +24,7 @@ def export_model(model: str | Path, out: Path, target: str = "c", labels: list[s
     from tinyml_kit.check.tflm import measure_arena
     from tinyml_kit.core.labels import check_labels
     from tinyml_kit.export.firmware import ModelSource, library_name
-    from tinyml_kit.export.text import require_identifier
+    from tinyml_kit.core.text import require_identifier
 
     if target not in EXPORT_TARGETS:
         raise UserError(f"export target '{target}' is unknown: choose one of {', '.join(EXPORT_TARGETS)}", "target")
@@ -89,7 +89,7 @@ def _export_board(target: str, board_id: str | None, record: RunRecord | None):
 def _sample(model: bytes, info, record: RunRecord | None, labels: list[str], search: int = 64):
     """A validation image of the run the int8 model gets right (the first of `search` if none; a mid-grey image
     without a run), with the host's int8 prediction for it."""
-    from tinyml_kit.check.litert import LiteRtModel
+    from tinyml_kit.core.litert import LiteRtModel
     from tinyml_kit.export.firmware import Sample
     from tinyml_kit.pipeline.runs import run_split
 

@@ -1,0 +1,126 @@
+"""ADD, MUL, MEAN, PAD, RESHAPE and the lookup-table activations as C steps.
+
+ADD and MUL call CMSIS-NN's elementwise kernels, once for equal shapes and once per pixel when one input is a
+per-channel vector (squeeze-excitation's scale): the same integer arithmetic TFLM's reference broadcast runs, at
+the speed of the vector kernel. MEAN over height and width follows TFLM's reference QuantizedMeanOrSum.
+"""
+
+import numpy as np
+
+from tinyml_kit.core.errors import UserError
+from tinyml_kit.engine.lut import lookup_table
+from tinyml_kit.engine.model_ir import Model, Operator, Tensor
+from tinyml_kit.engine.quantization import (
+    activation_range,
+    add_params,
+    mean_multiplier,
+    quantize_multiplier,
+)
+from tinyml_kit.engine.steps import CArray, Step, dims
+
+_FAIL = "!= ARM_CMSIS_NN_SUCCESS) return TINYML_INVOKE_FAILED;"
+
+
+def _broadcast_order(op: Operator, a: Tensor, b: Tensor, out: Tensor) -> tuple[bool, bool]:
+    """(swapped, per_pixel): inputs in the order (full, vector) and whether the vector is per channel."""
+    if a.shape == b.shape == out.shape:
+        return False, False
+    channels = out.shape[-1]
+    for swapped, (full, vec) in ((False, (a, b)), (True, (b, a))):
+        if full.shape == out.shape and vec.elements == channels and vec.shape[-1] == channels:
+            return swapped, True
+    raise UserError(f"{op.kind} (op {op.index}) broadcasts {list(a.shape)} with {list(b.shape)}: the C engine "
+                    f"broadcasts a per-channel vector only, use --engine tflm", "engine")
+
+
+def _loop(per_pixel: bool, out: Tensor, call: str) -> str:
+    """`call` once over all elements, or once per pixel with `n` the pixel index."""
+    if not per_pixel:
+        return call.replace("{N}", str(out.elements)).replace("{P}", "0")
+    channels = out.shape[-1]
+    body = call.replace("{N}", str(channels)).replace("{P}", f"n * {channels}")
+    return f"for (int32_t n = 0; n < {out.elements // channels}; ++n) {{\n  {body}\n}}"
+
+
+def add(model: Model, op: Operator) -> Step:
+    i, out = op.index, model.tensor(op, 0, outputs=True)
+    a, b = model.tensor(op, 0), model.tensor(op, 1)
+    swapped, per_pixel = _broadcast_order(op, a, b, out)
+    if swapped:
+        a, b = b, a
+    p = add_params(a.scale, b.scale, out.scale)
+    lo, hi = activation_range(op.option("fusedActivationFunction", 0), out.scale, out.zero_point)
+    vec = "0" if per_pixel else "{P}"
+    call = (f"if (arm_elementwise_add_s8({{t{a.index}}} + {{P}}, {{t{b.index}}} + {vec}, {-a.zero_point}, "
+            f"{p['input1_mult']}, {p['input1_shift']}, {-b.zero_point}, {p['input2_mult']}, {p['input2_shift']}, "
+            f"{p['left_shift']}, {{t{out.index}}} + {{P}}, {out.zero_point}, {p['out_mult']}, {p['out_shift']}, "
+            f"{lo}, {hi}, {{N}}) {_FAIL}")
+    return Step(i, op.kind, (a.index, b.index), out.index, _loop(per_pixel, out, call),
+                in_place=(a.index,) if per_pixel else (a.index, b.index))
+
+
+def mul(model: Model, op: Operator) -> Step:
+    i, out = op.index, model.tensor(op, 0, outputs=True)
+    a, b = model.tensor(op, 0), model.tensor(op, 1)
+    swapped, per_pixel = _broadcast_order(op, a, b, out)
+    if swapped:
+        a, b = b, a
+    m, s = quantize_multiplier(float(np.float32(a.scale)) * float(np.float32(b.scale)) / float(np.float32(out.scale)))
+    lo, hi = activation_range(op.option("fusedActivationFunction", 0), out.scale, out.zero_point)
+    vec = "0" if per_pixel else "{P}"
+    call = (f"if (arm_elementwise_mul_s8({{t{a.index}}} + {{P}}, {{t{b.index}}} + {vec}, {-a.zero_point}, "
+            f"{-b.zero_point}, {{t{out.index}}} + {{P}}, {out.zero_point}, {m}, {s}, {lo}, {hi}, {{N}}) {_FAIL}")
+    return Step(i, op.kind, (a.index, b.index), out.index, _loop(per_pixel, out, call),
+                in_place=(a.index,) if per_pixel else (a.index, b.index))
+
+
+def mean(model: Model, op: Operator) -> Step:
+    i, inp, out = op.index, model.tensor(op, 0), model.tensor(op, 0, outputs=True)
+    axes = sorted(int(a) % 4 for a in model.tensor(op, 1).data.reshape(-1)) if len(inp.shape) == 4 else []
+    if axes != [1, 2]:
+        raise UserError(f"MEAN (op {op.index}) reduces axes {axes or 'of a non-4D tensor'}: the C engine reduces "
+                        f"height and width (global average pooling), use --engine tflm", "engine")
+    _, h, w, c = inp.shape
+    m, s = mean_multiplier(inp.scale, out.scale, h * w)
+    call = (f"tinyml_mean_hw_s8({{t{inp.index}}}, {{t{out.index}}}, {h * w}, {c}, {inp.zero_point * h * w}, {m}, {s}, "
+            f"{out.zero_point});")
+    return Step(i, op.kind, (inp.index,), out.index, call)
+
+
+def pad(model: Model, op: Operator) -> Step:
+    i, inp, out = op.index, model.tensor(op, 0), model.tensor(op, 0, outputs=True)
+    paddings = model.tensor(op, 1).data.reshape(-1, 2)
+    value = model.tensor(op, 2)
+    fill = int(value.data.reshape(-1)[0]) if value is not None and value.data is not None else out.zero_point
+    rank = len(inp.shape)
+    if rank > 4:
+        raise UserError(f"PAD (op {op.index}) pads a {rank}-D tensor: the C engine pads up to 4-D", "engine")
+    size = [1] * (4 - rank) + list(inp.shape)
+    before = [0] * (4 - rank) + [int(p) for p in paddings[:, 0]]
+    after = [0] * (4 - rank) + [int(p) for p in paddings[:, 1]]
+    structs = [f"static const cmsis_nn_dims in{i} = {dims(*size)}, pre{i} = {dims(*before)}, "
+               f"post{i} = {dims(*after)};"]
+    call = f"if (arm_pad_s8({{t{inp.index}}}, {{t{out.index}}}, {fill}, &in{i}, &pre{i}, &post{i}) {_FAIL}"
+    return Step(i, op.kind, (inp.index,), out.index, call, structs=structs)
+
+
+def reshape(model: Model, op: Operator) -> Step:
+    inp, out = model.tensor(op, 0), model.tensor(op, 0, outputs=True)
+    if (inp.scale, inp.zero_point) != (out.scale, out.zero_point):
+        raise UserError(f"RESHAPE (op {op.index}) changes the quantization: the C engine reshapes in place, "
+                        f"use --engine tflm", "engine")
+    return Step(op.index, op.kind, (inp.index,), out.index, "", alias=True)
+
+
+def lookup(model: Model, op: Operator) -> Step:
+    """Any unary int8 op, as a table of its 256 outputs computed on LiteRT's reference kernels."""
+    i, inp, out = op.index, model.tensor(op, 0), model.tensor(op, 0, outputs=True)
+    if inp.dtype != "int8" or out.dtype != "int8":
+        raise UserError(f"{op.kind} (op {op.index}) maps {inp.dtype} to {out.dtype}: the C engine runs int8 "
+                        f"activations, use --engine tflm", "engine")
+    table = lookup_table(model.flatbuffer, op.index)
+    call = f"tinyml_lut_s8({{t{inp.index}}}, {{t{out.index}}}, lut{i}, {out.elements});"
+    return Step(i, op.kind, (inp.index,), out.index, call, [CArray(f"lut{i}", "int8_t", table)],
+                in_place=(inp.index,))
+
+

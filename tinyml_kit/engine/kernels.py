@@ -1,0 +1,147 @@
+"""Convolutions, depthwise convolutions, fully connected layers and pools as calls to CMSIS-NN's s8 kernels, with
+the parameters TFLM's `kernels/cmsis_nn/*.cc` pass them (dims, offsets, per-channel multipliers and shifts,
+activation range), computed once here.
+
+One function per op, each returning a `Step`; `{t<N>}` and `{scratch}` are placed by the code generator.
+"""
+
+import numpy as np
+
+from tinyml_kit.core.errors import UserError
+from tinyml_kit.engine.model_ir import Model, Operator
+from tinyml_kit.engine.quantization import (
+    activation_range,
+    padding,
+    per_channel_multipliers,
+    quantize_multiplier,
+)
+from tinyml_kit.engine.steps import CArray, Step, dims
+from tinyml_kit.solve.static_plan import (
+    avgpool_scratch_bytes,
+    conv_scratch_bytes,
+    depthwise_scratch_bytes,
+)
+
+
+def _require_int8_weights(model: Model, op: Operator, slot: int = 1) -> None:
+    weights = model.tensor(op, slot)
+    if weights is None or weights.dtype != "int8" or weights.data is None:
+        kind = "absent" if weights is None else weights.dtype
+        raise UserError(f"{op.kind} (op {op.index}) has {kind} weights: the C engine runs int8 weights, "
+                        f"use --engine tflm", "engine")
+
+
+def _window(op: Operator, inp, out, kernel_hw: tuple[int, int]) -> dict:
+    """Strides, dilations and TFLM's leading paddings of a windowed op, and its fused activation range."""
+    sh, sw = op.option("strideH", 1), op.option("strideW", 1)
+    dh, dw = op.option("dilationHFactor", 1), op.option("dilationWFactor", 1)
+    pad_h = padding(sh, dh, inp.shape[1], kernel_hw[0], out.shape[1])
+    pad_w = padding(sw, dw, inp.shape[2], kernel_hw[1], out.shape[2])
+    if op.option("padding", 0) == 1:   # VALID
+        pad_h = pad_w = 0
+    act = activation_range(op.option("fusedActivationFunction", 0), out.scale, out.zero_point)
+    return dict(stride=(sh, sw), dilation=(dh, dw), pad=(pad_h, pad_w), act=act)
+
+
+def _tiles(w: dict) -> str:
+    """stride, padding, dilation, activation as CMSIS-NN's {w, h} tiles."""
+    (sh, sw), (ph, pw), (dh, dw), (lo, hi) = w["stride"], w["pad"], w["dilation"], w["act"]
+    return f"{{{sw}, {sh}}}, {{{pw}, {ph}}}, {{{dw}, {dh}}}, {{{lo}, {hi}}}"
+
+
+def _quant_arrays(i: int, model: Model, op: Operator, channels: int) -> list[CArray]:
+    inp, flt, out = model.tensor(op, 0), model.tensor(op, 1), model.tensor(op, 0, outputs=True)
+    mult, shift = per_channel_multipliers(inp.scale, flt.scales, out.scale, channels)
+    arrays = [CArray(f"w{i}", "int8_t", flt.data), CArray(f"m{i}", "int32_t", np.array(mult)),
+              CArray(f"s{i}", "int32_t", np.array(shift))]
+    bias = model.tensor(op, 2)
+    if bias is not None and bias.data is not None:
+        arrays.append(CArray(f"b{i}", "int32_t", bias.data.astype(np.int32)))
+    return arrays
+
+
+def _bias(arrays: list[CArray], i: int) -> str:
+    return f"b{i}" if any(a.name == f"b{i}" for a in arrays) else "NULL"
+
+
+def conv_2d(model: Model, op: Operator) -> Step:
+    _require_int8_weights(model, op)
+    i, inp, flt, out = op.index, model.tensor(op, 0), model.tensor(op, 1), model.tensor(op, 0, outputs=True)
+    _, in_h, in_w, in_c = inp.shape
+    out_c, kh, kw, f_c = flt.shape
+    if f_c != in_c:
+        raise UserError(f"CONV_2D (op {op.index}) is a grouped convolution: the C engine runs ungrouped ones, "
+                        f"use --engine tflm", "engine")
+    w = _window(op, inp, out, (kh, kw))
+    arrays = _quant_arrays(i, model, op, out_c)
+    structs = [f"static const cmsis_nn_conv_params p{i} = {{{-inp.zero_point}, {out.zero_point}, {_tiles(w)}}};",
+               f"static const cmsis_nn_per_channel_quant_params q{i} = {{(int32_t *)m{i}, (int32_t *)s{i}}};",
+               f"static const cmsis_nn_dims in{i} = {dims(*inp.shape)}, f{i} = {dims(1, kh, kw, f_c)}, "
+               f"bd{i} = {dims(1, 1, 1, out_c)}, out{i} = {dims(*out.shape)};"]
+    call = (f"ctx.buf = {{scratch}}; ctx.size = {{scratch_bytes}};\n"
+            f"if (arm_convolve_wrapper_s8(&ctx, &p{i}, &q{i}, &in{i}, {{t{inp.index}}}, &f{i}, w{i}, &bd{i}, "
+            f"{_bias(arrays, i)}, &out{i}, {{t{out.index}}}) != ARM_CMSIS_NN_SUCCESS) return TINYML_INVOKE_FAILED;")
+    scratch = conv_scratch_bytes((in_h, in_w, in_c), (kh, kw), w["stride"], w["pad"], w["dilation"])
+    return Step(i, op.kind, (inp.index,), out.index, call, arrays, structs, scratch,
+                f"arm_convolve_wrapper_s8_get_buffer_size(&p{i}, &in{i}, &f{i}, &out{i})")
+
+
+def depthwise_conv_2d(model: Model, op: Operator) -> Step:
+    _require_int8_weights(model, op)
+    i, inp, flt, out = op.index, model.tensor(op, 0), model.tensor(op, 1), model.tensor(op, 0, outputs=True)
+    _, kh, kw, out_c = flt.shape
+    w = _window(op, inp, out, (kh, kw))
+    arrays = _quant_arrays(i, model, op, out_c)
+    mult = op.option("depthMultiplier", 1)
+    structs = [f"static const cmsis_nn_dw_conv_params p{i} = {{{-inp.zero_point}, {out.zero_point}, {mult}, "
+               f"{_tiles(w)}}};",
+               f"static const cmsis_nn_per_channel_quant_params q{i} = {{(int32_t *)m{i}, (int32_t *)s{i}}};",
+               f"static const cmsis_nn_dims in{i} = {dims(*inp.shape)}, f{i} = {dims(flt.shape[0], kh, kw, out_c)}, "
+               f"bd{i} = {dims(1, 1, 1, out_c)}, out{i} = {dims(*out.shape)};"]
+    call = (f"ctx.buf = {{scratch}}; ctx.size = {{scratch_bytes}};\n"
+            f"if (arm_depthwise_conv_wrapper_s8(&ctx, &p{i}, &q{i}, &in{i}, {{t{inp.index}}}, &f{i}, w{i}, &bd{i}, "
+            f"{_bias(arrays, i)}, &out{i}, {{t{out.index}}}) != ARM_CMSIS_NN_SUCCESS) return TINYML_INVOKE_FAILED;")
+    scratch = depthwise_scratch_bytes(inp.shape[3], out_c, (kh, kw), w["pad"], w["dilation"])
+    return Step(i, op.kind, (inp.index,), out.index, call, arrays, structs, scratch,
+                f"arm_depthwise_conv_wrapper_s8_get_buffer_size(&p{i}, &in{i}, &f{i}, &out{i})")
+
+
+def fully_connected(model: Model, op: Operator) -> Step:
+    _require_int8_weights(model, op)
+    i, inp, flt, out = op.index, model.tensor(op, 0), model.tensor(op, 1), model.tensor(op, 0, outputs=True)
+    depth, accum = flt.shape[0], flt.shape[-1]
+    batches = out.elements // depth
+    per_channel = len(flt.scales) > 1
+    arrays = _quant_arrays(i, model, op, depth)
+    if not per_channel:   # FullyConnected's Prepare: one multiplier for the tensor
+        m, s = quantize_multiplier(float(np.float32(inp.scale)) * float(flt.scales[0]) / float(np.float32(out.scale)))
+        arrays[1:3] = [CArray(f"m{i}", "int32_t", np.array([m])), CArray(f"s{i}", "int32_t", np.array([s]))]
+    lo, hi = activation_range(op.option("fusedActivationFunction", 0), out.scale, out.zero_point)
+    structs = [f"static const cmsis_nn_fc_params p{i} = {{{-inp.zero_point}, {-flt.zero_point}, {out.zero_point}, "
+               f"{{{lo}, {hi}}}}};",
+               f"static const cmsis_nn_quant_params q{i} = {{(int32_t *)m{i}, (int32_t *)s{i}, {int(per_channel)}}};",
+               f"static const cmsis_nn_dims in{i} = {dims(batches, 1, 1, accum)}, f{i} = {dims(accum, 1, 1, depth)}, "
+               f"bd{i} = {dims(1, 1, 1, depth)}, out{i} = {dims(batches, 1, 1, depth)};"]
+    call = (f"ctx.buf = NULL; ctx.size = 0;\n"
+            f"if (arm_fully_connected_wrapper_s8(&ctx, &p{i}, &q{i}, &in{i}, {{t{inp.index}}}, &f{i}, w{i}, &bd{i}, "
+            f"{_bias(arrays, i)}, &out{i}, {{t{out.index}}}) != ARM_CMSIS_NN_SUCCESS) return TINYML_INVOKE_FAILED;")
+    return Step(i, op.kind, (inp.index,), out.index, call, arrays, structs, 0,
+                f"arm_fully_connected_s8_get_buffer_size(&f{i})")
+
+
+def pool_2d(model: Model, op: Operator) -> Step:
+    i, inp, out = op.index, model.tensor(op, 0), model.tensor(op, 0, outputs=True)
+    kh, kw = op.option("filterHeight", 1), op.option("filterWidth", 1)
+    w = _window(op, inp, out, (kh, kw))
+    (sh, sw), (ph, pw), (lo, hi) = w["stride"], w["pad"], w["act"]
+    average = op.kind == "AVERAGE_POOL_2D"
+    structs = [f"static const cmsis_nn_pool_params p{i} = {{{{{sw}, {sh}}}, {{{pw}, {ph}}}, {{{lo}, {hi}}}}};",
+               f"static const cmsis_nn_dims in{i} = {dims(*inp.shape)}, f{i} = {dims(1, kh, kw, 1)}, "
+               f"out{i} = {dims(*out.shape)};"]
+    kernel = "arm_avgpool_s8" if average else "arm_max_pool_s8"
+    call = (f"ctx.buf = {{scratch}}; ctx.size = {{scratch_bytes}};\n"
+            f"if ({kernel}(&ctx, &p{i}, &in{i}, {{t{inp.index}}}, &f{i}, &out{i}, {{t{out.index}}}) "
+            f"!= ARM_CMSIS_NN_SUCCESS) return TINYML_INVOKE_FAILED;")
+    scratch = avgpool_scratch_bytes(inp.shape[3]) if average else 0
+    check = f"arm_avgpool_s8_get_buffer_size({out.shape[2]}, {inp.shape[3]})" if average else ""
+    return Step(i, op.kind, (inp.index,), out.index, call, [], structs, scratch, check)

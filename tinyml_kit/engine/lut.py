@@ -1,0 +1,47 @@
+"""Elementwise int8 ops as 256-entry lookup tables, exact by construction: the op is cut out of the model into a
+one-op flatbuffer with the same quantization and options, and LiteRT's reference kernels (bit-exact with TFLM's)
+run it on every int8 input once, at export.
+
+On the device an activation is then one load per element, whatever its arithmetic (HARD_SWISH's fixed-point
+polynomial, LOGISTIC's exp), and it runs in place.
+"""
+
+import copy
+
+import numpy as np
+
+from tinyml_kit.core.tflite_info import schema
+
+_INPUTS = np.arange(-128, 128, dtype=np.int8)
+
+
+def lookup_table(flatbuffer: bytes, op_index: int) -> np.ndarray:
+    """The int8 output of op `op_index` of `flatbuffer` for each int8 input -128..127."""
+    from tinyml_kit.core.litert import LiteRtModel
+
+    table = LiteRtModel(_single_op_model(flatbuffer, op_index)).predict(_INPUTS[None, :])[0]
+    return np.asarray(table, dtype=np.int8)
+
+
+def _single_op_model(flatbuffer: bytes, op_index: int) -> bytes:
+    """A flatbuffer holding only op `op_index`, its input and output reshaped to [1, 256], no constant buffers."""
+    import flatbuffers
+
+    s = schema()
+    model = s.ModelT.InitFromObj(s.Model.GetRootAsModel(flatbuffer, 0))
+    sub = model.subgraphs[0]
+    op = copy.deepcopy(sub.operators[op_index])
+    tensors = []
+    for index in (op.inputs[0], op.outputs[0]):
+        t = copy.deepcopy(sub.tensors[index])
+        t.shape, t.shapeSignature, t.buffer = [1, 256], None, 0
+        tensors.append(t)
+    op.inputs, op.outputs = [0], [1]
+    sub.tensors, sub.operators, sub.inputs, sub.outputs = tensors, [op], [0], [1]
+    model.subgraphs = [sub]
+    empty = s.BufferT()
+    model.buffers = [empty]
+    model.metadata, model.signatureDefs, model.metadataBuffer = None, None, None
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
