@@ -133,7 +133,8 @@ def run_arduino_example(library: Path, tflm, build: Path) -> str:
     shutil.copy(PLATFORM / "startup.c", build / "startup.c")
     sources = [*sorted((library / "src").glob("*.cpp")), sketch, SHIM / "arduino_main.cc", build / "startup.c"]
     flags = ["-I", str(SHIM), "-I", str(library / "src")]
-    elf = link_for_qemu(compile_for_qemu(sources, tflm, build, flags), tflm, "ref", build)
+    objects = compile_for_qemu(sources, build, [*TFLM_DEFINES, *flags, *tflm.includes()])
+    elf = link_for_qemu(objects, [tflm.library("ref")], build)
     return run_firmware(elf, np.zeros(0, np.int8), timeout=120)
 
 

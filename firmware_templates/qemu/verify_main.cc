@@ -11,8 +11,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "tensorflow/lite/micro/cortex_m_generic/debug_log_callback.h"
 #include "tinyml_model.h"
+#ifndef TINYML_ENGINE_C  // the TFLM engine logs through a callback; the C engine has nothing to log
+#include "tensorflow/lite/micro/cortex_m_generic/debug_log_callback.h"
+#endif
 
 extern "C" uint32_t __StackLimit, __StackTop;
 
@@ -74,14 +76,18 @@ const char* ImagesPath() {
   return arg != nullptr ? arg + 1 : nullptr;
 }
 
+#ifndef TINYML_ENGINE_C
 void Log(const char* text) { fputs(text, stdout); }
+#endif
 
 }  // namespace
 
 extern "C" void SysTick_Handler(void) { g_wraps = g_wraps + 1; }
 
 int main() {
+#ifndef TINYML_ENGINE_C
   RegisterDebugLogCallback(Log);
+#endif
   PaintStack();
   const tinyml::Status status = tinyml::Init();
   uint32_t stack = StackUsed();

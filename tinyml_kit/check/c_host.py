@@ -2,63 +2,24 @@
 compiled with the system compiler (`-std=c11 -Wall -Wextra -Werror -pedantic`) into a shared library, called
 through ctypes. Seconds instead of QEMU's minutes, and the same integer arithmetic as a Cortex-M build (CMSIS-NN's
 DSP and plain-C paths compute the same outputs; `verify` shows it on the emulated core).
-
-CMSIS-NN is compiled once per directory, compiler and flags, into a cache (TINYML_CACHE_DIR, else
-~/.cache/tinyml-kit), built beside and renamed into place so concurrent runs never see half a library.
 """
 
 import ctypes
-import hashlib
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from tinyml_kit.core.errors import UserError
-from tinyml_kit.export.toolchain import (
-    cmsis_nn_sources,
-    compile_all,
-    require_tool,
-    run_tool,
-)
+from tinyml_kit.export.toolchain import cmsis_nn_library, require_tool, run_tool
 
 HOST_CC = "gcc"
 HOST_FLAGS = ["-O2", "-fPIC"]
 C_WARNINGS = ["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic"]
-CACHE_ENV = "TINYML_CACHE_DIR"
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "tinyml-kit")
 
 
 def host_cmsis_nn(root: Path) -> Path:
-    """libcmsisnn.a for the host, from the cache or built now."""
-    cc = require_tool(HOST_CC)
-    sources = cmsis_nn_sources(root)
-    key = hashlib.sha256(repr((str(root), cc, HOST_FLAGS, [(str(p), p.stat().st_size, p.stat().st_mtime_ns)
-                                                         for p in sources])).encode()).hexdigest()[:16]
-    library = cache_dir() / f"cmsis_nn-host-{key}" / "libcmsisnn.a"
-    if library.is_file():
-        return library
-    library.parent.parent.mkdir(parents=True, exist_ok=True)
-    build = Path(tempfile.mkdtemp(prefix="cmsis_nn-", dir=library.parent.parent))
-    try:
-        objects = [build / f"{p.parent.name}_{p.stem}.o" for p in sources]
-        compile_all([([cc, *HOST_FLAGS, "-I", str(root / "Include"), "-c", str(p), "-o", str(o)],
-                      f"compiling CMSIS-NN {p.name} for the host") for p, o in zip(sources, objects)])
-        run_tool(["ar", "rcs", str(build / "libcmsisnn.a"), *map(str, objects)], "archiving CMSIS-NN")
-        for o in objects:
-            o.unlink()
-        try:
-            build.rename(library.parent)
-        except OSError:   # another run finished first
-            pass
-    finally:
-        shutil.rmtree(build, ignore_errors=True)
-    return library
+    """libcmsisnn.a for the host (cached)."""
+    return cmsis_nn_library(root, require_tool(HOST_CC), HOST_FLAGS, "host")
 
 
 def build_host_library(source_dir: Path, root: Path, out: Path) -> Path:

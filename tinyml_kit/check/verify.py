@@ -26,8 +26,10 @@ from tinyml_kit.export.toolchain import (
     CXX_FLAGS,
     TFLM_DEFINES,
     TflmDir,
+    cmsis_nn_library,
     compile_all,
     elf_sizes,
+    find_cmsis_nn_dir,
     find_tflm_dir,
     require_tool,
     run_tool,
@@ -36,6 +38,7 @@ from tinyml_kit.export.toolchain import (
 logger = logging.getLogger(__name__)
 
 KERNELS = ("ref", "cmsis_nn")
+ENGINES = ("tflm", "c")
 PLATFORM = TEMPLATES_DIR / "qemu"
 QEMU_SECONDS_PER_IMAGE = 30.0   # generous: it stops a hung firmware, not a slow model
 
@@ -45,41 +48,65 @@ _STACK = re.compile(r"^TINYML_STACK (\d+)$", re.M)
 _ERROR = re.compile(r"^TINYML_ERROR (\d+) (.*)$", re.M)
 
 
-def compile_for_qemu(sources: list[Path], tflm: TflmDir, build: Path, flags: list[str] = ()) -> list[Path]:
+C_FLAGS = ["-std=c17", "-Os", "-Wall", "-Wextra", "-Werror"]
+# The C engine's generated model: what the issue promises it compiles with, and CMSIS-NN as TFLM's makefile builds
+# its kernels (-O2; the DSP extension is on for -mcpu=cortex-m4).
+ENGINE_C_FLAGS = ["-std=c11", "-Os", "-Wall", "-Wextra", "-Werror", "-pedantic", "-ffunction-sections",
+                  "-fdata-sections"]
+CMSIS_NN_FLAGS = [*CORTEX_M4F, "-O2", "-ffunction-sections", "-fdata-sections"]
+
+
+def compile_for_qemu(sources: list[Path], build: Path, cxx_flags: list[str] = (), c_flags: list[str] = C_FLAGS
+                     ) -> list[Path]:
     """Compile C and C++ sources for the emulated Cortex-M4F with -Wall -Wextra -Werror; returns the objects."""
     gxx, gcc = require_tool("arm-none-eabi-g++"), require_tool("arm-none-eabi-gcc")
     jobs, objects = [], []
     for source in sources:
         obj = build / f"{source.name}.o"
         if source.suffix == ".c":
-            cmd = [gcc, *CORTEX_M4F, "-std=c17", "-Os", "-Wall", "-Wextra", "-Werror"]
+            cmd = [gcc, *CORTEX_M4F, *c_flags, "-I", str(source.parent)]
         else:
-            cmd = [gxx, *CORTEX_M4F, *CXX_FLAGS, "-Os", *TFLM_DEFINES, *flags, "-I", str(source.parent),
-                   *tflm.includes()]
+            cmd = [gxx, *CORTEX_M4F, *CXX_FLAGS, "-Os", *cxx_flags, "-I", str(source.parent)]
         jobs.append(([*cmd, "-c", str(source), "-o", str(obj)], f"compiling {source.name}"))
         objects.append(obj)
     compile_all(jobs)
     return objects
 
 
-def link_for_qemu(objects: list[Path], tflm: TflmDir, kernels: str, build: Path) -> Path:
+def link_for_qemu(objects: list[Path], libraries: list[Path], build: Path) -> Path:
     """Link with the QEMU startup code and linker script, newlib-nano and semihosting; returns the ELF."""
     shutil.copy(PLATFORM / "mps2_an386.ld", build / "mps2_an386.ld")
     elf = build / "firmware.elf"
     run_tool([require_tool("arm-none-eabi-g++"), *CORTEX_M4F, "-T", str(build / "mps2_an386.ld"), "-nostartfiles",
               "--specs=nano.specs", "--specs=rdimon.specs", "-Wl,--gc-sections", *map(str, objects),
-              str(tflm.library(kernels)), "-lm", "-o", str(elf)], "linking the firmware")
+              *map(str, libraries), "-lm", "-o", str(elf)], "linking the firmware")
     return elf
 
 
-def build_firmware(src: ModelSource, tflm: TflmDir, kernels: str, build: Path, arena_bytes: int | None = None) -> Path:
-    """The model API as `export` writes it, with the QEMU runner and startup code; returns the ELF."""
-    sources = src.write_api(build)
+def _harness(build: Path) -> list[Path]:
     for name in ("startup.c", "verify_main.cc"):
         shutil.copy(PLATFORM / name, build / name)
+    return [build / "startup.c", build / "verify_main.cc"]
+
+
+def build_firmware(src: ModelSource, tflm: TflmDir, kernels: str, build: Path, arena_bytes: int | None = None) -> Path:
+    """The TFLM model API as `export` writes it, with the QEMU runner and startup code; returns the ELF."""
+    sources = src.write_api(build)
     arena = [f"-DTINYML_ARENA_BYTES={arena_bytes}"] if arena_bytes else []
-    compiled = [p for p in sources if p.suffix == ".cc"] + [build / "startup.c", build / "verify_main.cc"]
-    return link_for_qemu(compile_for_qemu(compiled, tflm, build, arena), tflm, kernels, build)
+    compiled = [p for p in sources if p.suffix == ".cc"] + _harness(build)
+    objects = compile_for_qemu(compiled, build, [*TFLM_DEFINES, *arena, *tflm.includes()])
+    return link_for_qemu(objects, [tflm.library(kernels)], build)
+
+
+def build_c_firmware(program, labels: list[str], cmsis_nn: Path, build: Path, arena_bytes: int | None = None) -> Path:
+    """The C engine's model as `export --engine c` writes it, CMSIS-NN compiled from source, the QEMU runner and
+    startup code; returns the ELF."""
+    library = cmsis_nn_library(cmsis_nn, require_tool("arm-none-eabi-gcc"), CMSIS_NN_FLAGS, "cortex-m4f")
+    model_c = [p for p in program.write(build, labels) if p.suffix == ".c"]
+    include = ["-isystem", str(cmsis_nn / "Include")] + ([f"-DTINYML_ARENA_BYTES={arena_bytes}"] if arena_bytes else [])
+    objects = compile_for_qemu(model_c, build, c_flags=[*ENGINE_C_FLAGS, *include])
+    objects += compile_for_qemu(_harness(build), build, ["-DTINYML_ENGINE_C"])
+    return link_for_qemu(objects, [library], build)
 
 
 def run_firmware(elf: Path, images: np.ndarray, timeout: float) -> str:
@@ -113,37 +140,79 @@ def _arena_error(arena: int, arena_host: int) -> str:
             f"allocation that did not fit; {need} (kTensorArenaSize in model_data.h)")
 
 
-def preflight(tflm_dir: str | Path | None = None) -> TflmDir:
-    """Everything verify needs from the machine, checked before any slow work: the toolchain, QEMU, TFLM."""
+def preflight_tools() -> None:
     for tool in ("arm-none-eabi-g++", "arm-none-eabi-gcc", "arm-none-eabi-size", "qemu-system-arm"):
         require_tool(tool)
+
+
+def preflight(tflm_dir: str | Path | None = None) -> TflmDir:
+    """Everything verify needs from the machine, checked before any slow work: the toolchain, QEMU, TFLM."""
+    preflight_tools()
     return find_tflm_dir(tflm_dir)
 
 
-def verify_model(src: ModelSource, images: np.ndarray, board, kernels: str = "ref",
-                 tflm_dir: str | Path | None = None, arena_bytes: int | None = None) -> dict:
-    """Build, run and compare; `images` are int8 model inputs, `board` the board whose budgets are checked."""
-    from tinyml_kit.core.litert import LiteRtModel
+@dataclass
+class _Firmware:
+    """What differs between the engines: how to build, what arena is reserved and what the host measured."""
+    build: object                # Path -> ELF
+    arena_reserved: int
+    arena_measured: int
+    kernels: str
+    what: str
+
+
+def _tflm_firmware(src: ModelSource, kernels: str | None, tflm_dir, arena_bytes: int | None) -> _Firmware:
     from tinyml_kit.export.op_resolver import resolver_methods, tree_builtins
 
+    kernels = kernels or "ref"
     if kernels not in KERNELS:
         raise UserError(f"kernels '{kernels}' are unknown: choose ref or cmsis_nn", "kernels")
     tflm = preflight(tflm_dir)
     resolver_methods(src.info.ops, tree_builtins(tflm.tree))   # this tree can run every op, or the op is named
-    arena = arena_bytes or src.arena_alloc
+    return _Firmware(lambda build: build_firmware(src, tflm, kernels, build, arena_bytes),
+                     arena_bytes or src.arena_alloc, src.arena_measured, kernels, f"TFLM {kernels} kernels")
+
+
+def _c_firmware(src: ModelSource, kernels: str | None, tflm_dir, cmsis_nn_dir, arena_bytes: int | None) -> _Firmware:
+    from tinyml_kit.engine.codegen import compile_model
+
+    if kernels not in (None, "cmsis_nn"):
+        raise UserError(f"the C engine calls CMSIS-NN's kernels, not '{kernels}': drop the kernels option or use "
+                        f"the TFLM engine", "kernels", "engine")
+    preflight_tools()
+    cmsis_nn = find_cmsis_nn_dir(cmsis_nn_dir, tflm_dir)
+    program = compile_model(src.model, src.name)
+    if arena_bytes is not None and arena_bytes < program.arena_bytes:
+        raise UserError(f"the tensor arena of {arena_bytes:,} bytes is below the C engine's static plan of "
+                        f"{program.arena_bytes:,} bytes: reserve at least that", "arena_bytes")
+    return _Firmware(lambda build: build_c_firmware(program, src.labels, cmsis_nn, build, arena_bytes),
+                     arena_bytes or program.arena_bytes, program.arena_bytes, "cmsis_nn", "the C engine on CMSIS-NN")
+
+
+def verify_model(src: ModelSource, images: np.ndarray, board, kernels: str | None = None,
+                 tflm_dir: str | Path | None = None, arena_bytes: int | None = None, engine: str = "tflm",
+                 cmsis_nn_dir: str | Path | None = None) -> dict:
+    """Build, run and compare; `images` are int8 model inputs, `board` the board whose budgets are checked."""
+    from tinyml_kit.core.litert import LiteRtModel
+
+    if engine not in ENGINES:
+        raise UserError(f"engine '{engine}' is unknown: choose {' or '.join(ENGINES)}", "engine")
+    firmware = (_c_firmware(src, kernels, tflm_dir, cmsis_nn_dir, arena_bytes) if engine == "c" else
+                _tflm_firmware(src, kernels, tflm_dir, arena_bytes))
     with tempfile.TemporaryDirectory(prefix="tinyml_verify_") as tmp:
-        logger.info(f"building the firmware for the Cortex-M4F (mps2-an386) with TFLM {kernels} kernels, arena "
-                    f"{arena:,} B ...")
-        elf = build_firmware(src, tflm, kernels, Path(tmp), arena_bytes)
+        logger.info(f"building the firmware for the Cortex-M4F (mps2-an386) with {firmware.what}, arena "
+                    f"{firmware.arena_reserved:,} B ...")
+        elf = firmware.build(Path(tmp))
         sizes = elf_sizes(elf)
         logger.info(f"running {len(images)} validation images under QEMU ...")
         with progress.task(f"QEMU: {len(images)} images on the Cortex-M4F"):
             printed = run_firmware(elf, images, timeout=30 + QEMU_SECONDS_PER_IMAGE * len(images))
-    run = parse_run(printed, len(images), arena, src.arena_measured)
+    run = parse_run(printed, len(images), firmware.arena_reserved, firmware.arena_measured)
     host = LiteRtModel(src.model).predict(images).astype(np.int32)
     diff = np.abs(run.outputs - host)
     result = {
-        "kernels": kernels,
+        "engine": engine,
+        "kernels": firmware.kernels,
         "images": len(images),
         "bit_exact": bool(diff.max() == 0),
         "outputs_equal_fraction": float(np.mean(np.all(diff == 0, axis=1))),
@@ -154,8 +223,8 @@ def verify_model(src: ModelSource, images: np.ndarray, board, kernels: str = "re
         "elf_sections": {"text": sizes.text, "data": sizes.data, "bss": sizes.bss},
         "model_bytes": len(src.model),
         "arena_used_bytes": run.arena_used,
-        "arena_reserved_bytes": arena,
-        "arena_host_bytes": src.arena_measured,
+        "arena_reserved_bytes": firmware.arena_reserved,
+        "arena_host_bytes": firmware.arena_measured,
         "stack_used_bytes": run.stack,
         "instructions_per_inference": int(np.median(run.instructions)),
         "instructions_range": [min(run.instructions), max(run.instructions)],
@@ -163,8 +232,8 @@ def verify_model(src: ModelSource, images: np.ndarray, board, kernels: str = "re
         "board_flash_bytes": board.flash_linked_bytes,
         "board_ram_bytes": board.ram_linked_bytes,
     }
-    # The ELF carries TFLM, the model API, the model and the verify harness (semihosting stdio), and no HAL: its
-    # flash must fit what the board links for an application, and its static RAM plus the measured stack the
+    # The ELF carries the engine, the model API, the model and the verify harness (semihosting stdio), and no HAL:
+    # its flash must fit what the board links for an application, and its static RAM plus the measured stack the
     # RAM the board links.
     verdict = fits(flash=(sizes.flash_bytes, board.flash_linked_bytes),
                    ram=(sizes.ram_bytes + run.stack, board.ram_linked_bytes))

@@ -5,9 +5,11 @@ TFLM source tree in `tflm/` (with its third-party headers) and, for `verify`, li
 emulated Cortex-M4F in `prebuilt/cortex-m4f/libtflm_{ref,cmsis_nn}.a`.
 """
 
+import hashlib
 import os
 import shutil
 import subprocess
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +18,7 @@ from tinyml_kit.core.errors import UserError
 
 TFLM_DIR_ENV = "TINYML_TFLM_DIR"
 CMSIS_NN_DIR_ENV = "TINYML_CMSIS_NN_DIR"
+CACHE_ENV = "TINYML_CACHE_DIR"
 PACKAGES = {"arm-none-eabi-g++": "gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib",
             "arm-none-eabi-gcc": "gcc-arm-none-eabi libnewlib-arm-none-eabi",
             "arm-none-eabi-size": "binutils-arm-none-eabi",
@@ -92,6 +95,36 @@ def find_cmsis_nn_dir(explicit: str | Path | None = None, tflm_dir: str | Path |
 def cmsis_nn_sources(root: Path) -> list[Path]:
     """Every C source of CMSIS-NN: the linker keeps what the model calls (-ffunction-sections, --gc-sections)."""
     return sorted(root.glob("Source/*/*.c"))
+
+
+def cmsis_nn_library(root: Path, cc: str, flags: list[str], tag: str) -> Path:
+    """libcmsisnn.a compiled from `root` with `cc` and `flags`, from the cache (TINYML_CACHE_DIR, else
+    ~/.cache/tinyml-kit) or built now: once per directory, compiler and flags, built beside and renamed into place
+    so concurrent runs never see half a library."""
+    sources = cmsis_nn_sources(root)
+    key = hashlib.sha256(repr((str(root), cc, flags, [(str(p), p.stat().st_size, p.stat().st_mtime_ns)
+                                                      for p in sources])).encode()).hexdigest()[:16]
+    cache = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "tinyml-kit")
+    library = cache / f"cmsis_nn-{tag}-{key}" / "libcmsisnn.a"
+    if library.is_file():
+        return library
+    cache.mkdir(parents=True, exist_ok=True)
+    build = Path(tempfile.mkdtemp(prefix="cmsis_nn-", dir=cache))
+    try:
+        objects = [build / f"{p.parent.name}_{p.stem}.o" for p in sources]
+        compile_all([([cc, *flags, "-I", str(root / "Include"), "-c", str(p), "-o", str(o)],
+                      f"compiling CMSIS-NN {p.name} ({tag})") for p, o in zip(sources, objects)])
+        ar = str(Path(cc).with_name(Path(cc).name.replace("gcc", "ar"))) if "arm-none-eabi" in cc else "ar"
+        run_tool([ar, "rcs", str(build / "libcmsisnn.a"), *map(str, objects)], f"archiving CMSIS-NN ({tag})")
+        for o in objects:
+            o.unlink()
+        try:
+            build.rename(library.parent)
+        except OSError:   # another run finished first
+            pass
+    finally:
+        shutil.rmtree(build, ignore_errors=True)
+    return library
 
 
 def run_tool(cmd: list[str], what: str, timeout: float | None = None) -> subprocess.CompletedProcess:
