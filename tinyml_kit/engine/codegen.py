@@ -56,7 +56,8 @@ class CProgram:
             output_size=output_size, plan_bytes=self.arena_bytes, constant_bytes=self.constant_bytes,
             ops=self.steps, kinds=sorted({s.kind for s in self.steps}),
             arrays=[_rows(a) for a in self.arrays], structs=[s for step in self.steps for s in step.structs],
-            uses_lut=any(s.kind in LUT_OPS for s in self.steps), uses_mean=any(s.kind == "MEAN" for s in self.steps),
+            uses_lut=any("tinyml_lut_s8(" in s.call for s in self.steps),
+            uses_mean=any("tinyml_mean_hw_s8(" in s.call for s in self.steps),
             scratch_checks=[dict(expr=s.scratch_check, bytes=s.scratch_bytes) for s in self.steps if s.scratch_check],
             steps=[dict(index=s.op_index, kind=s.kind, lines=self._code(s).splitlines()) for s in self.steps
                    if not s.alias],

@@ -42,7 +42,15 @@ def _loop(per_pixel: bool, out: Tensor, call: str) -> str:
     return f"for (int32_t n = 0; n < {out.elements // channels}; ++n) {{\n  {body}\n}}"
 
 
+def _by_a_constant(model: Model, op: Operator) -> bool:
+    """One input is a constant scalar: the op is then a function of the other input's int8 value alone."""
+    a, b = model.tensor(op, 0), model.tensor(op, 1)
+    return (a.is_constant != b.is_constant) and (a if a.is_constant else b).elements == 1
+
+
 def add(model: Model, op: Operator) -> Step:
+    if _by_a_constant(model, op):
+        return lookup(model, op)
     i, out = op.index, model.tensor(op, 0, outputs=True)
     a, b = model.tensor(op, 0), model.tensor(op, 1)
     swapped, per_pixel = _broadcast_order(op, a, b, out)
@@ -60,6 +68,8 @@ def add(model: Model, op: Operator) -> Step:
 
 
 def mul(model: Model, op: Operator) -> Step:
+    if _by_a_constant(model, op):
+        return lookup(model, op)
     i, out = op.index, model.tensor(op, 0, outputs=True)
     a, b = model.tensor(op, 0), model.tensor(op, 1)
     swapped, per_pixel = _broadcast_order(op, a, b, out)
@@ -113,8 +123,10 @@ def reshape(model: Model, op: Operator) -> Step:
 
 
 def lookup(model: Model, op: Operator) -> Step:
-    """Any unary int8 op, as a table of its 256 outputs computed on LiteRT's reference kernels."""
-    i, inp, out = op.index, model.tensor(op, 0), model.tensor(op, 0, outputs=True)
+    """Any unary int8 op (or a binary one with a constant scalar), as a table of its 256 outputs computed on
+    LiteRT's reference kernels."""
+    i, out = op.index, model.tensor(op, 0, outputs=True)
+    inp = next(model.tensors[t] for t in op.inputs if t >= 0 and not model.tensors[t].is_constant)
     if inp.dtype != "int8" or out.dtype != "int8":
         raise UserError(f"{op.kind} (op {op.index}) maps {inp.dtype} to {out.dtype}: the C engine runs int8 "
                         f"activations, use --engine tflm", "engine")

@@ -24,23 +24,29 @@ def lookup_table(flatbuffer: bytes, op_index: int) -> np.ndarray:
 
 
 def _single_op_model(flatbuffer: bytes, op_index: int) -> bytes:
-    """A flatbuffer holding only op `op_index`, its input and output reshaped to [1, 256], no constant buffers."""
+    """A flatbuffer holding only op `op_index`: its one activation input and its output reshaped to [1, 256], its
+    constant inputs (a scalar to add or multiply by) kept with their data."""
     import flatbuffers
 
     s = schema()
     model = s.ModelT.InitFromObj(s.Model.GetRootAsModel(flatbuffer, 0))
     sub = model.subgraphs[0]
     op = copy.deepcopy(sub.operators[op_index])
-    tensors = []
-    for index in (op.inputs[0], op.outputs[0]):
+    buffers, tensors, inputs = [s.BufferT()], [], []
+    for index in [*op.inputs, op.outputs[0]]:
         t = copy.deepcopy(sub.tensors[index])
-        t.shape, t.shapeSignature, t.buffer = [1, 256], None, 0
+        payload = model.buffers[t.buffer].data if 0 < t.buffer < len(model.buffers) else None
+        if payload is not None and len(payload):
+            buffers.append(copy.deepcopy(model.buffers[t.buffer]))
+            t.buffer = len(buffers) - 1
+        else:
+            t.shape, t.shapeSignature, t.buffer = [1, 256], None, 0
+        inputs.append(len(tensors))
         tensors.append(t)
-    op.inputs, op.outputs = [0], [1]
-    sub.tensors, sub.operators, sub.inputs, sub.outputs = tensors, [op], [0], [1]
-    model.subgraphs = [sub]
-    empty = s.BufferT()
-    model.buffers = [empty]
+    activation = next(i for i, t in zip(inputs[:-1], tensors) if t.buffer == 0)
+    op.inputs, op.outputs = inputs[:-1], [inputs[-1]]
+    sub.tensors, sub.operators, sub.inputs, sub.outputs = tensors, [op], [activation], [inputs[-1]]
+    model.subgraphs, model.buffers = [sub], buffers
     model.metadata, model.signatureDefs, model.metadataBuffer = None, None, None
     builder = flatbuffers.Builder(1024)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")

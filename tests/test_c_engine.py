@@ -1,0 +1,184 @@
+"""The C engine against LiteRT's reference kernels, one op at a time: a small random-weight Keras graph per op
+(strides, paddings, dilations, per-channel quantization), converted to int8 as `fit` converts, compiled to C,
+built for the host with CMSIS-NN's portable C and run on 100 random inputs. Every output must be equal."""
+
+import numpy as np
+import pytest
+
+from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.litert import LiteRtModel
+from tinyml_kit.core.tflite_info import read_model
+
+IMAGES = 100
+
+
+def _keras():
+    from tinyml_kit._tf import tf
+
+    return tf().keras
+
+
+def int8_model(build, shape=(12, 12, 4), seed=0) -> bytes:
+    """`build(keras, inputs) -> outputs` as an int8 flatbuffer, weights random and calibrated on random pixels."""
+    from tinyml_kit.compress.quantize import calibration_images, quantize_int8
+
+    keras = _keras()
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input(shape)
+    x = keras.layers.Rescaling(1 / 64.0, offset=-2.0)(inputs)   # pixels 0..255 to about -2..2
+    model = keras.Model(inputs, build(keras, x))
+    rng = np.random.default_rng(seed)
+    return quantize_int8(model, calibration_images(rng.integers(0, 256, (32, *shape), dtype=np.uint8)))
+
+
+def run_c(flatbuffer: bytes, images: np.ndarray, tmp_path) -> np.ndarray:
+    from tinyml_kit.check.c_host import HostModel, build_host_library
+    from tinyml_kit.engine.codegen import compile_model
+    from tinyml_kit.export.toolchain import find_cmsis_nn_dir
+
+    program = compile_model(flatbuffer)
+    classes = program.model.tensors[program.model.output].elements
+    program.write(tmp_path, [f"c{i}" for i in range(classes)])
+    return HostModel(build_host_library(tmp_path, find_cmsis_nn_dir(), tmp_path / "model.so")).predict(images)
+
+
+def assert_bit_exact(flatbuffer: bytes, op: str, tmp_path) -> None:
+    info = read_model(flatbuffer)
+    assert op in info.ops, f"the graph has {info.ops}, not {op}: the test would not exercise it"
+    rng = np.random.default_rng(1)
+    images = rng.integers(-128, 128, (IMAGES, *info.inputs[0].shape[1:]), dtype=np.int8)
+    expected = LiteRtModel(flatbuffer).predict(images)
+    got = run_c(flatbuffer, images, tmp_path)
+    assert np.array_equal(got, expected), f"max diff {np.abs(got.astype(int) - expected).max()}"
+    assert len(np.unique(expected)) > 3, "outputs barely vary: the comparison would prove little"
+
+
+CONVS = {
+    "3x3_same": dict(kernel_size=3, padding="same"),
+    "3x3_valid_stride2": dict(kernel_size=3, strides=2, padding="valid"),
+    "5x5_same_stride2": dict(kernel_size=5, strides=2, padding="same"),
+    "1x1": dict(kernel_size=1),
+    "1x1_stride2": dict(kernel_size=1, strides=2),
+    "1x3": dict(kernel_size=(1, 3), padding="same"),
+    "relu6": dict(kernel_size=3, padding="same", activation="relu6"),
+}
+
+
+@pytest.mark.parametrize("name", CONVS)
+def test_conv_2d(name, tmp_path):
+    fb = int8_model(lambda k, x: k.layers.Conv2D(8, **CONVS[name])(x))
+    assert_bit_exact(fb, "CONV_2D", tmp_path)
+
+
+def with_dilation(flatbuffer: bytes, factor: int) -> bytes:
+    """The converter turns a Keras dilation into SPACE_TO_BATCH_ND around the op; a TFLite op can carry the dilation
+    itself (other producers emit it), so the test writes it into the options of a SAME convolution."""
+    import flatbuffers
+
+    from tinyml_kit.core.tflite_info import schema
+
+    s = schema()
+    model = s.ModelT.InitFromObj(s.Model.GetRootAsModel(flatbuffer, 0))
+    for op in model.subgraphs[0].operators:
+        if hasattr(op.builtinOptions, "dilationHFactor"):
+            op.builtinOptions.dilationHFactor = op.builtinOptions.dilationWFactor = factor
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+@pytest.mark.parametrize("layer", ["Conv2D", "DepthwiseConv2D"])
+def test_dilation(layer, tmp_path):
+    args = dict(filters=8) if layer == "Conv2D" else {}
+    fb = with_dilation(int8_model(lambda k, x: getattr(k.layers, layer)(kernel_size=3, padding="same", **args)(x)), 2)
+    assert_bit_exact(fb, "CONV_2D" if layer == "Conv2D" else "DEPTHWISE_CONV_2D", tmp_path)
+
+
+DEPTHWISE = {
+    "3x3_same": dict(kernel_size=3, padding="same"),
+    "3x3_stride2": dict(kernel_size=3, strides=2, padding="same"),
+    "5x5_same": dict(kernel_size=5, padding="same"),             # CMSIS-NN's optimized path, with scratch
+    "3x3_valid": dict(kernel_size=3, padding="valid"),
+    "multiplier2": dict(kernel_size=3, padding="same", depth_multiplier=2),
+    "relu": dict(kernel_size=3, padding="same", activation="relu"),
+}
+
+
+@pytest.mark.parametrize("name", DEPTHWISE)
+def test_depthwise_conv_2d(name, tmp_path):
+    fb = int8_model(lambda k, x: k.layers.DepthwiseConv2D(**DEPTHWISE[name])(x))
+    assert_bit_exact(fb, "DEPTHWISE_CONV_2D", tmp_path)
+
+
+def test_fully_connected_after_reshape(tmp_path):
+    fb = int8_model(lambda k, x: k.layers.Dense(10)(k.layers.Flatten()(x)), shape=(6, 6, 2))
+    assert_bit_exact(fb, "FULLY_CONNECTED", tmp_path)
+    assert "RESHAPE" in read_model(fb).ops
+
+
+def test_add_of_two_branches(tmp_path):
+    fb = int8_model(lambda k, x: k.layers.Add()([k.layers.Conv2D(4, 1)(x), k.layers.Conv2D(4, 3, padding="same")(x)]))
+    assert_bit_exact(fb, "ADD", tmp_path)
+
+
+def test_mul_by_a_per_channel_vector(tmp_path):
+    """Squeeze-excitation's scale: (H, W, C) times (1, 1, C)."""
+    def build(k, x):
+        s = k.layers.GlobalAveragePooling2D(keepdims=True)(x)
+        return k.layers.Multiply()([x, k.layers.Conv2D(4, 1, activation="sigmoid")(s)])
+
+    assert_bit_exact(int8_model(build), "MUL", tmp_path)
+
+
+def test_mul_of_equal_shapes(tmp_path):
+    fb = int8_model(lambda k, x: k.layers.Multiply()([k.layers.Conv2D(4, 1)(x), k.layers.Conv2D(4, 3, padding="same")(x)]))
+    assert_bit_exact(fb, "MUL", tmp_path)
+
+
+def test_mean_over_height_and_width(tmp_path):
+    fb = int8_model(lambda k, x: k.layers.GlobalAveragePooling2D()(k.layers.Conv2D(8, 3)(x)))
+    assert_bit_exact(fb, "MEAN", tmp_path)
+
+
+@pytest.mark.parametrize("pool", ["average", "max"])
+def test_pooling(pool, tmp_path):
+    layer = "AveragePooling2D" if pool == "average" else "MaxPooling2D"
+    fb = int8_model(lambda k, x: getattr(k.layers, layer)(3, strides=2, padding="same")(k.layers.Conv2D(4, 1)(x)))
+    assert_bit_exact(fb, "AVERAGE_POOL_2D" if pool == "average" else "MAX_POOL_2D", tmp_path)
+
+
+def test_pad(tmp_path):
+    fb = int8_model(lambda k, x: k.layers.Conv2D(4, 3)(k.layers.ZeroPadding2D(((1, 2), (0, 1)))(x)))
+    assert_bit_exact(fb, "PAD", tmp_path)
+
+
+ACTIVATIONS = {"HARD_SWISH": lambda k, x: x * k.layers.ReLU(6.0)(x + 3.0) / 6.0, "LOGISTIC": "sigmoid",
+               "TANH": "tanh", "RELU": "relu", "LEAKY_RELU": lambda k, x: k.layers.LeakyReLU(0.2)(x)}
+
+
+@pytest.mark.parametrize("op", ACTIVATIONS)
+def test_lookup_table_activation(op, tmp_path):
+    act = ACTIVATIONS[op]
+
+    def build(k, x):
+        # after an op that cannot fuse it: the converter folds RELU into ADD, not into MEAN
+        y = k.layers.Conv2D(4, 3, padding="same")(x)
+        y = k.layers.GlobalAveragePooling2D(keepdims=True)(y) if op == "RELU" else k.layers.Add()([y, x * 0.5 + y])
+        return act(k, y) if callable(act) else k.layers.Activation(act)(y)
+
+    assert_bit_exact(int8_model(build), op, tmp_path)
+
+
+def test_an_op_the_engine_lacks_is_named(tmp_path):
+    from tinyml_kit.engine.codegen import compile_model
+
+    fb = int8_model(lambda k, x: k.layers.Softmax()(k.layers.Dense(4)(k.layers.Flatten()(x))), shape=(4, 4, 1))
+    with pytest.raises(UserError, match="SOFTMAX, which the C engine does not run: use --engine tflm"):
+        compile_model(fb)
+
+
+def test_a_float_model_is_refused(float_tflite):
+    from tinyml_kit.engine.codegen import compile_model
+
+    with pytest.raises(UserError, match="not int8"):
+        compile_model(float_tflite.read_bytes())
