@@ -7,7 +7,11 @@ import numpy as np
 
 def classification_report(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> dict:
     """Accuracy, macro precision/recall/F1 and the confusion matrix (rows: true class)."""
-    from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+    from sklearn.metrics import (
+        accuracy_score,
+        confusion_matrix,
+        precision_recall_fscore_support,
+    )
 
     labels = np.arange(n_classes)
     precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=labels,

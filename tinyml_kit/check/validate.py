@@ -79,8 +79,8 @@ def _inputs(info, val, random_inputs: bool, seed: int, name: str):
 
 def _run_all(flatbuffer: bytes, info, pixels, keras_model, onnx: bool, name: str, random: bool):
     """Each runtime's outputs (int8 ones dequantized), the raw int8 outputs, and the runtimes skipped and why."""
-    from tinyml_kit.core.litert import LiteRtModel
     from tinyml_kit.check.tflm import TflmModel
+    from tinyml_kit.core.litert import LiteRtModel
 
     inp, outp = info.inputs[0], info.outputs[0]
     if (inp.scale, inp.zero_point) != (1.0, -128):

@@ -20,6 +20,7 @@ from tinyml_kit.core import progress
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.resources import TEMPLATES_DIR
 from tinyml_kit.core.verdict import fits
+from tinyml_kit.engine import require_engine
 from tinyml_kit.export.firmware import ModelSource
 from tinyml_kit.export.toolchain import (
     CORTEX_M4F,
@@ -38,7 +39,6 @@ from tinyml_kit.export.toolchain import (
 logger = logging.getLogger(__name__)
 
 KERNELS = ("ref", "cmsis_nn")
-ENGINES = ("tflm", "c")
 PLATFORM = TEMPLATES_DIR / "qemu"
 QEMU_SECONDS_PER_IMAGE = 30.0   # generous: it stops a hung firmware, not a slow model
 
@@ -195,8 +195,7 @@ def verify_model(src: ModelSource, images: np.ndarray, board, kernels: str | Non
     """Build, run and compare; `images` are int8 model inputs, `board` the board whose budgets are checked."""
     from tinyml_kit.core.litert import LiteRtModel
 
-    if engine not in ENGINES:
-        raise UserError(f"engine '{engine}' is unknown: choose {' or '.join(ENGINES)}", "engine")
+    require_engine(engine)
     firmware = (_c_firmware(src, kernels, tflm_dir, cmsis_nn_dir, arena_bytes) if engine == "c" else
                 _tflm_firmware(src, kernels, tflm_dir, arena_bytes))
     with tempfile.TemporaryDirectory(prefix="tinyml_verify_") as tmp:
@@ -269,8 +268,11 @@ def parse_run(printed: str, images: int, arena: int, arena_measured: int) -> Fir
 
 def verify_lines(r: dict) -> list[str]:
     """verify's result in words: agreement with the host, the ELF against the board, arena and instructions."""
+    c_engine = r.get("engine") == "c"
+    runtime = "the C engine on CMSIS-NN" if c_engine else f"{r['kernels']} kernels"
+    planned = f"static plan {r['arena_host_bytes']:,}" if c_engine else f"host measured {r['arena_host_bytes']:,}"
     return [
-        f"{r['images']} images on the Cortex-M4F ({r['kernels']} kernels): "
+        f"{r['images']} images on the Cortex-M4F ({runtime}): "
         f"{'bit-exact with' if r['bit_exact'] else 'DIFFERENT from'} LiteRT's reference kernels "
         f"(outputs equal {r['outputs_equal_fraction']:.0%}, max diff {r['max_abs_diff']}, "
         f"top-1 agreement {r['top1_agreement']:.0%})",
@@ -278,5 +280,5 @@ def verify_lines(r: dict) -> list[str]:
         f"+ stack {r['stack_used_bytes']:,} / {r['board_ram_bytes']:,} B ({r['board']}): "
         f"{'fits' if r['fits'] else 'DOES NOT FIT'}",
         f"  arena used {r['arena_used_bytes']:,} of {r['arena_reserved_bytes']:,} B "
-        f"(host measured {r['arena_host_bytes']:,}); {r['instructions_per_inference']:,} instructions per inference",
+        f"({planned}); {r['instructions_per_inference']:,} instructions per inference",
     ]

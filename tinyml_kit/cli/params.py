@@ -76,6 +76,18 @@ SEED = click.IntRange(0, 2**32 - 1)
 TFLM_DIR_HELP = "TFLM directory (tflm/ source tree + prebuilt/); default: $TINYML_TFLM_DIR."
 
 
+CMSIS_NN_DIR_HELP = ("CMSIS-NN directory (Include/ + Source/); default: $TINYML_CMSIS_NN_DIR, else the TFLM "
+                     "tree's third_party/cmsis_nn.")
+
+
+def engine_options(command):
+    """--engine and --cmsis-nn-dir, as every command that builds or costs a model for the MCU takes them."""
+    command = click.option("--cmsis-nn-dir", help="For --engine c: " + CMSIS_NN_DIR_HELP)(command)
+    return click.option("--engine", type=click.Choice(["tflm", "c"]), default="tflm", show_default=True,
+                        help="tflm: the .tflite on TensorFlow Lite Micro; c: the model compiled to C on CMSIS-NN "
+                        "(static arena, no interpreter).")(command)
+
+
 def json_option(command):
     return click.option("--json", "as_json", is_flag=True, callback=quiet_for_json, is_eager=False,
                         help="Print one JSON object on stdout (stderr: warnings and errors only).")(command)

@@ -18,6 +18,7 @@ from tinyml_kit.cli.params import (
     compress_options_from,
     compression_options,
     emit,
+    engine_options,
     json_option,
     print_json,
 )
@@ -89,7 +90,7 @@ def _require_same_outputs(result: dict) -> None:
 def _require_verified(r: dict) -> None:
     if not r["fits"]:
         fail(f"the firmware does not fit {r['board']}")
-    if r["kernels"] == "ref" and not r["bit_exact"]:
+    if (r["kernels"] == "ref" or r.get("engine") == "c") and not r["bit_exact"]:
         fail(f"the Cortex-M4F outputs differ from the host's by up to {r['max_abs_diff']}")
 
 
@@ -176,40 +177,43 @@ def report(run_dir):
               help="C symbol prefix; names the library (tinyml_<name>), the project and the .onnx file.")
 @click.option("--board", "board_id", help="Board whose core flags the STM32 Makefile uses (default: the run's).")
 @click.option("--tflm-dir", help="For stm32: " + TFLM_DIR_HELP + " Sets the Makefile's TFLM_DIR.")
-def export(model, format_, target, out, labels, name, board_id, tflm_dir):
+@engine_options
+def export(model, format_, target, out, labels, name, board_id, tflm_dir, engine, cmsis_nn_dir):
     """Export RUN_DIR's model (or MODEL.tflite) as aligned C sources, an Arduino library or an STM32 project, or
     its float model as ONNX."""
     if format_ == "onnx":
         from tinyml_kit.export.onnx_export import export_onnx
 
-        if target or labels or board_id or tflm_dir:
-            raise UserError("--format onnx writes the float model only: drop --target, --labels, --board and "
-                            "--tflm-dir")
+        if target or labels or board_id or tflm_dir or engine != "tflm" or cmsis_nn_dir:
+            raise UserError("--format onnx writes the float model only: drop --target, --labels, --board, "
+                            "--tflm-dir, --engine and --cmsis-nn-dir")
         click.echo(export_onnx(model, Path(out), name))
         return
     from tinyml_kit.pipeline.exporting import export_model
 
     labels = [label.strip() for label in labels.split(",")] if labels is not None else None
-    for path in export_model(model, Path(out), target or "c", labels, name, board_id, tflm_dir):
+    for path in export_model(model, Path(out), target or "c", labels, name, board_id, tflm_dir, engine):
         click.echo(path)
 
 
 @main.command()
 @click.argument("run_dir", type=click.Path(file_okay=False))
-@click.option("--kernels", type=click.Choice(["ref", "cmsis_nn"]), default="ref", show_default=True,
-              help="TFLM kernels to link: the reference ones (bit-exact with LiteRT's) or CMSIS-NN.")
+@click.option("--kernels", type=click.Choice(["ref", "cmsis_nn"]),
+              help="TFLM kernels to link: the reference ones (bit-exact with LiteRT's; the default) or CMSIS-NN. The C "
+              "engine always calls CMSIS-NN.")
 @click.option("--images", default=20, show_default=True, type=click.IntRange(1),
               help="Validation images to run under QEMU.")
 @click.option("--arena-bytes", type=SIZE, help="Try another arena size, e.g. 90KB (default: the exported "
               "kTensorArenaSize).")
 @click.option("--tflm-dir", help=TFLM_DIR_HELP)
+@engine_options
 @json_option
-def verify(run_dir, kernels, images, arena_bytes, tflm_dir, as_json):
+def verify(run_dir, kernels, images, arena_bytes, tflm_dir, engine, cmsis_nn_dir, as_json):
     """Build RUN_DIR's firmware sources for an emulated Cortex-M4F, run validation images under QEMU, compare
     with the host, and read flash, RAM, arena and instructions off the ELF and the core."""
     from tinyml_kit.check.verify import verify_lines
     from tinyml_kit.pipeline.checks import verify_run
 
-    result = verify_run(run_dir, kernels, images, tflm_dir, arena_bytes)
+    result = verify_run(run_dir, kernels, images, tflm_dir, arena_bytes, engine=engine, cmsis_nn_dir=cmsis_nn_dir)
     emit(as_json, result, lambda: click.echo("\n".join(verify_lines(result))))
     _require_verified(result)

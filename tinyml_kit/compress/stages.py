@@ -147,7 +147,12 @@ def _prune_structured(model, parts: Split, options: CompressOptions, tune: dict,
 
 def _prune_magnitude(model, parts: Split, options: CompressOptions, tune: dict, stages: list[dict],
                      batch_size: int):
-    from tinyml_kit.compress.prune_weights import magnitude_pruned, pruning_callbacks, strip, weight_sparsity
+    from tinyml_kit.compress.prune_weights import (
+        magnitude_pruned,
+        pruning_callbacks,
+        strip,
+        weight_sparsity,
+    )
     from tinyml_kit.train.trainer import train
 
     logger.info(f"magnitude pruning to {100 * options.sparsity:.0f} % zero weights; fine-tuning "

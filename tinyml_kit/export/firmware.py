@@ -29,8 +29,13 @@ class ModelSource:
     arena_alloc: int
     name: str = "model"
     source: str = "model.tflite"
+    engine: str = "tflm"          # "c": the model compiled to C on CMSIS-NN instead of the flatbuffer on TFLM
 
     def write_api(self, out_dir: Path, cc: str = ".cc") -> list[Path]:
+        if self.engine == "c":
+            from tinyml_kit.engine.codegen import compile_model
+
+            return compile_model(self.model, self.source).write(out_dir, self.labels, self.source)
         return write_model_api(self.model, self.info, out_dir, self.labels, self.arena_measured, self.arena_alloc,
                                name=self.name, source=self.source, cc=cc)
 

@@ -42,10 +42,12 @@ def analyze_target(target: str | Path, board_id: str | None = None) -> dict:
     return analyze_model(m.flatbuffer, m.name, board_id)
 
 
-def verify_run(run_dir: str | Path, kernels: str = "ref", images: int = 20, tflm_dir: str | Path | None = None,
-               arena_bytes: int | None = None, val=None) -> dict:
-    """`verify` on a run directory: its model, its validation images, its board; saves `verify_<kernels>.json`.
-    `val`: the run's validation split when the caller holds it (`fit --verify`), instead of re-making it."""
+def verify_run(run_dir: str | Path, kernels: str | None = None, images: int = 20, tflm_dir: str | Path | None = None,
+               arena_bytes: int | None = None, val=None, engine: str = "tflm",
+               cmsis_nn_dir: str | Path | None = None) -> dict:
+    """`verify` on a run directory: its model, its validation images, its board; saves `verify_<kernels>.json`
+    (`verify_c.json` for the C engine). `val`: the run's validation split when the caller holds it
+    (`fit --verify`), instead of re-making it."""
     from tinyml_kit.check.verify import preflight, verify_model
     from tinyml_kit.core.boards import get_board
     from tinyml_kit.export.firmware import ModelSource
@@ -54,15 +56,16 @@ def verify_run(run_dir: str | Path, kernels: str = "ref", images: int = 20, tflm
         raise UserError(f"{images} images: verify at least 1", "images")
     m = run_model(run_dir)
     record, run_dir = m.record, m.run_dir
-    preflight(tflm_dir)
+    if engine == "tflm":
+        preflight(tflm_dir)
     if val is None:
         val = run_split(record, tuple(m.info.inputs[0].shape[1:])).val
     chosen = val.x[:images].astype(np.float32)
     src = ModelSource(m.flatbuffer, m.info, record.data.classes, record.arena_bytes, record.arena_alloc_bytes)
     result = verify_model(src, m.info.inputs[0].quantize(chosen), get_board(record.board.id), kernels=kernels,
-                          tflm_dir=tflm_dir, arena_bytes=arena_bytes)
+                          tflm_dir=tflm_dir, arena_bytes=arena_bytes, engine=engine, cmsis_nn_dir=cmsis_nn_dir)
     result["run_dir"] = str(run_dir.absolute())
     if len(chosen) < images:
         logger.info(f"the validation split has {len(chosen)} images: verified all of them")
-    write_json_atomic(run_dir / f"verify_{kernels}.json", result)
+    write_json_atomic(run_dir / f"verify_{'c' if engine == 'c' else result['kernels']}.json", result)
     return result

@@ -11,6 +11,7 @@ import numpy as np
 from tinyml_kit.core.artifacts import prepare_output, staged_output
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.run_record import RunRecord
+from tinyml_kit.engine import require_engine
 from tinyml_kit.pipeline.runs import resolve_model
 
 logger = logging.getLogger(__name__)
@@ -18,16 +19,22 @@ EXPORT_TARGETS = ("c", "arduino", "stm32")
 
 
 def export_model(model: str | Path, out: Path, target: str = "c", labels: list[str] | None = None,
-                 name: str = "model", board_id: str | None = None, tflm_dir: str | Path | None = None) -> list[Path]:
+                 name: str = "model", board_id: str | None = None, tflm_dir: str | Path | None = None,
+                 engine: str = "tflm") -> list[Path]:
     """Export for `target`: `c` writes the model data and the model API, `arduino` a library folder and its
-    .zip, `stm32` a Makefile project. A bad name or label is refused before any work. Returns the paths written."""
+    .zip, `stm32` a Makefile project. A bad name or label is refused before any work. Returns the paths written.
+    `engine` "c" writes the model compiled to C on CMSIS-NN instead of the flatbuffer and TFLM's API."""
     from tinyml_kit.check.tflm import measure_arena
     from tinyml_kit.core.labels import check_labels
-    from tinyml_kit.export.firmware import ModelSource, library_name
     from tinyml_kit.core.text import require_identifier
+    from tinyml_kit.export.firmware import ModelSource, library_name
 
     if target not in EXPORT_TARGETS:
         raise UserError(f"export target '{target}' is unknown: choose one of {', '.join(EXPORT_TARGETS)}", "target")
+    require_engine(engine)
+    if engine == "c" and target != "c":
+        raise UserError(f"the {target} project does not carry the C engine yet: export --target c --engine c, or "
+                        f"--engine tflm for a {target} project", "engine")
     require_identifier(name)
     m = resolve_model(model)
     record = m.record if m.record is not None else _record_beside(Path(model))
@@ -37,7 +44,8 @@ def export_model(model: str | Path, out: Path, target: str = "c", labels: list[s
     check_labels(labels, classes)
     board = _export_board(target, board_id, record)
     arena = measure_arena(m.flatbuffer)
-    src = ModelSource(m.flatbuffer, m.info, labels, arena.total_bytes, arena.alloc_bytes, name=name, source=m.name)
+    src = ModelSource(m.flatbuffer, m.info, labels, arena.total_bytes, arena.alloc_bytes, name=name, source=m.name,
+                      engine=engine)
     logger.info(f"{m.name}: {len(m.flatbuffer):,} bytes, arena {arena.total_bytes:,} B measured on TFLM, "
                 f"{arena.alloc_bytes:,} B with headroom")
     if target == "c":
@@ -58,7 +66,11 @@ def _record_beside(tflite: Path) -> RunRecord | None:
 
 
 def _write_project(target: str, src, sample, out: Path, folder: str, board, tflm_dir) -> None:
-    from tinyml_kit.export.firmware import write_arduino_library, write_stm32_project, zip_folder
+    from tinyml_kit.export.firmware import (
+        write_arduino_library,
+        write_stm32_project,
+        zip_folder,
+    )
 
     with staged_output(out, allow_existing=True) as tmp:
         if target == "arduino":

@@ -32,7 +32,11 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = "phinet
     and runs the exported model on an emulated Cortex-M4F afterwards (the toolchain is checked first)."""
     from tinyml_kit.compress.quantize import calibration_images
     from tinyml_kit.compress.stages import compress
-    from tinyml_kit.pipeline.outcome import evaluate_compressed, fit_summary, verify_and_report
+    from tinyml_kit.pipeline.outcome import (
+        evaluate_compressed,
+        fit_summary,
+        verify_and_report,
+    )
     from tinyml_kit.pipeline.runs import write_run
     from tinyml_kit.train.data import load_dataset, split
 
