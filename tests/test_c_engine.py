@@ -182,3 +182,10 @@ def test_a_float_model_is_refused(float_tflite):
 
     with pytest.raises(UserError, match="not int8"):
         compile_model(float_tflite.read_bytes())
+
+
+def test_export_of_a_float_model_with_the_c_engine_is_one_line(float_tflite, tmp_path):
+    from test_cli import assert_one_line_error, run
+
+    assert_one_line_error(run("export", float_tflite, "--engine", "c", "--out", tmp_path / "out"), "not int8")
+    assert not (tmp_path / "out").exists()

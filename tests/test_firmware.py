@@ -174,3 +174,36 @@ def test_stm32_project_makes_for_the_boards_core(fitted, tflm, tmp_path):
     assert (project / "build" / "libtinyml.a").stat().st_size > 0
     assert_one_line_error(run("export", out, "--target", "stm32", "--board", "esp32-s3-devkitc-1",
                               "--out", tmp_path / "esp"), "not an Arm Cortex-M")
+
+
+@pytest.mark.slow
+def test_c_engine_verifies_bit_exact_on_cortex_m4_with_less_flash_and_ram(fitted, tmp_path):
+    """`verify --engine c`: the generated C and CMSIS-NN built for the emulated Cortex-M4F agree with LiteRT's
+    reference kernels, and the whole firmware is smaller than the TFLM build of the same model."""
+    out, report = fitted
+    result = run("verify", out, "--engine", "c", "--images", "5", "--json")
+    assert result.exit_code == 0, result.output
+    c = json.loads(result.stdout)
+    tflm = report["verify"]
+    assert c["engine"] == "c" and c["bit_exact"] and c["images"] == 5
+    assert c["arena_used_bytes"] == c["arena_host_bytes"]   # the plan is what the firmware reserves
+    assert c["elf_flash_bytes"] < tflm["elf_flash_bytes"] and c["elf_ram_bytes"] < tflm["elf_ram_bytes"]
+    assert (out / "verify_c.json").is_file()
+    exported = run("export", out, "--engine", "c", "--out", tmp_path / "c")
+    assert exported.exit_code == 0, exported.output
+    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == ["tinyml_model.c", "tinyml_model.h"]
+
+
+def test_c_engine_bad_inputs_are_one_line(fitted, tmp_path, monkeypatch):
+    out, _ = fitted
+    assert_one_line_error(run("verify", out, "--engine", "c", "--arena-bytes", "100"),
+                          "below the C engine's static plan", "--arena-bytes")
+    assert_one_line_error(run("verify", out, "--engine", "c", "--kernels", "ref"), "--engine")
+    assert_one_line_error(run("verify", out, "--engine", "c", "--cmsis-nn-dir", tmp_path),
+                          "is not a CMSIS-NN directory", "--cmsis-nn-dir")
+    monkeypatch.delenv("TINYML_TFLM_DIR")
+    monkeypatch.delenv("TINYML_CMSIS_NN_DIR", raising=False)
+    assert_one_line_error(run("verify", out, "--engine", "c"), "no CMSIS-NN directory given", "--cmsis-nn-dir")
+    assert_one_line_error(run("export", out, "--engine", "c", "--target", "arduino", "--out", tmp_path / "a"),
+                          "--engine")
+    assert not (tmp_path / "a").exists()
