@@ -8,7 +8,9 @@ import pytest
 from tinyml_kit.build.phinet import phinet
 from tinyml_kit.core.spec import phinet_blocks, phinet_name
 from tinyml_kit.solve.estimate import estimate_phinet
+from tinyml_kit.engine.codegen import compile_model
 from tinyml_kit.solve.phinet_graph import phinet_graph
+from tinyml_kit.solve.static_plan import plan_graph
 from tinyml_kit.solve.tflite_size import serialized_bytes, tflite_bytes
 
 CONVERTED = [  # SE blocks reaching 1x1 (pools removed); ReLU6 folded, no SE, divisor 8, one channel
@@ -58,6 +60,7 @@ def test_graph_matches_converter_and_tflm(cfg):
     assert abs(tflite_bytes(graph) - len(flatbuffer)) <= 0.01 * len(flatbuffer)
     measured, estimated = measure_arena(flatbuffer), arena_bytes(graph)
     assert (estimated.head_bytes, estimated.tail_bytes) == (measured.head_bytes, measured.tail_bytes)
+    assert plan_graph(graph).arena_bytes == compile_model(flatbuffer).arena_bytes   # the C engine's arena, exact
 
 
 def test_size_formula_tracks_exact_serialization():

@@ -48,40 +48,41 @@ def _by_a_constant(model: Model, op: Operator) -> bool:
     return (a.is_constant != b.is_constant) and (a if a.is_constant else b).elements == 1
 
 
-def add(model: Model, op: Operator) -> Step:
+def _binary(model: Model, op: Operator, arguments) -> Step:
+    """ADD or MUL: inputs in (full, vector) order, the fused activation range, and the kernel call once or per
+    pixel; `arguments(a, b, out, lo, hi)` gives the kernel's arguments after the three pointers."""
     if _by_a_constant(model, op):
         return lookup(model, op)
-    i, out = op.index, model.tensor(op, 0, outputs=True)
-    a, b = model.tensor(op, 0), model.tensor(op, 1)
+    out, a, b = model.tensor(op, 0, outputs=True), model.tensor(op, 0), model.tensor(op, 1)
     swapped, per_pixel = _broadcast_order(op, a, b, out)
     if swapped:
         a, b = b, a
-    p = add_params(a.scale, b.scale, out.scale)
     lo, hi = activation_range(op.option("fusedActivationFunction", 0), out.scale, out.zero_point)
+    kernel = "arm_elementwise_add_s8" if op.kind == "ADD" else "arm_elementwise_mul_s8"
     vec = "0" if per_pixel else "{P}"
-    call = (f"if (arm_elementwise_add_s8({{t{a.index}}} + {{P}}, {{t{b.index}}} + {vec}, {-a.zero_point}, "
-            f"{p['input1_mult']}, {p['input1_shift']}, {-b.zero_point}, {p['input2_mult']}, {p['input2_shift']}, "
-            f"{p['left_shift']}, {{t{out.index}}} + {{P}}, {out.zero_point}, {p['out_mult']}, {p['out_shift']}, "
-            f"{lo}, {hi}, {{N}}) {_FAIL}")
-    return Step(i, op.kind, (a.index, b.index), out.index, _loop(per_pixel, out, call),
+    call = (f"if ({kernel}({{t{a.index}}} + {{P}}, {{t{b.index}}} + {vec}, {arguments(a, b, out, lo, hi)}, {{N}}) "
+            f"{_FAIL}")
+    return Step(op.index, op.kind, (a.index, b.index), out.index, _loop(per_pixel, out, call),
                 in_place=(a.index,) if per_pixel else (a.index, b.index))
+
+
+def add(model: Model, op: Operator) -> Step:
+    def arguments(a: Tensor, b: Tensor, out: Tensor, lo: int, hi: int) -> str:
+        p = add_params(a.scale, b.scale, out.scale)
+        return (f"{-a.zero_point}, {p['input1_mult']}, {p['input1_shift']}, {-b.zero_point}, {p['input2_mult']}, "
+                f"{p['input2_shift']}, {p['left_shift']}, {{t{out.index}}} + {{P}}, {out.zero_point}, "
+                f"{p['out_mult']}, {p['out_shift']}, {lo}, {hi}")
+
+    return _binary(model, op, arguments)
 
 
 def mul(model: Model, op: Operator) -> Step:
-    if _by_a_constant(model, op):
-        return lookup(model, op)
-    i, out = op.index, model.tensor(op, 0, outputs=True)
-    a, b = model.tensor(op, 0), model.tensor(op, 1)
-    swapped, per_pixel = _broadcast_order(op, a, b, out)
-    if swapped:
-        a, b = b, a
-    m, s = quantize_multiplier(float(np.float32(a.scale)) * float(np.float32(b.scale)) / float(np.float32(out.scale)))
-    lo, hi = activation_range(op.option("fusedActivationFunction", 0), out.scale, out.zero_point)
-    vec = "0" if per_pixel else "{P}"
-    call = (f"if (arm_elementwise_mul_s8({{t{a.index}}} + {{P}}, {{t{b.index}}} + {vec}, {-a.zero_point}, "
-            f"{-b.zero_point}, {{t{out.index}}} + {{P}}, {out.zero_point}, {m}, {s}, {lo}, {hi}, {{N}}) {_FAIL}")
-    return Step(i, op.kind, (a.index, b.index), out.index, _loop(per_pixel, out, call),
-                in_place=(a.index,) if per_pixel else (a.index, b.index))
+    def arguments(a: Tensor, b: Tensor, out: Tensor, lo: int, hi: int) -> str:
+        m, s = quantize_multiplier(float(np.float32(a.scale)) * float(np.float32(b.scale)) /
+                                   float(np.float32(out.scale)))
+        return f"{-a.zero_point}, {-b.zero_point}, {{t{out.index}}} + {{P}}, {out.zero_point}, {m}, {s}, {lo}, {hi}"
+
+    return _binary(model, op, arguments)
 
 
 def mean(model: Model, op: Operator) -> Step:

@@ -170,9 +170,7 @@ def _plan_op(graph: Graph, op) -> PlanOp:
     out = op.outputs[0]
     if op.kind == "RESHAPE":
         return PlanOp(activations[:1], out, alias=True)
-    if op.kind in LUT_OPS:
-        return PlanOp(activations, out, in_place=activations)
-    if op.kind in ELEMENTWISE:
+    if op.kind in LUT_OPS or op.kind in ELEMENTWISE:
         return PlanOp(activations, out, in_place=activations)
     scratch = 0
     if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D"):
