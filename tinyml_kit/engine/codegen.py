@@ -17,8 +17,14 @@ from tinyml_kit.core.labels import check_labels
 from tinyml_kit.core.templates import render
 from tinyml_kit.engine import elementwise, kernels
 from tinyml_kit.engine.model_ir import Model, Operator, read_int8_model
-from tinyml_kit.engine.steps import CArray, Step
-from tinyml_kit.solve.static_plan import LUT_OPS, PlanOp, StaticPlan, plan
+from tinyml_kit.engine.steps import CArray, Step, dims_declarations
+from tinyml_kit.solve.static_plan import (
+    LUT_OPS,
+    PlanOp,
+    StaticPlan,
+    op_scratch_bytes,
+    plan,
+)
 
 LOWERINGS: dict[str, Callable[[Model, Operator], Step]] = {
     "CONV_2D": kernels.conv_2d, "DEPTHWISE_CONV_2D": kernels.depthwise_conv_2d,
@@ -55,9 +61,11 @@ class CProgram:
             version=__version__, source=Path(source).name, labels=labels, input=inp, output=output,
             output_size=output_size, plan_bytes=self.arena_bytes, constant_bytes=self.constant_bytes,
             ops=self.steps, kinds=sorted({s.kind for s in self.steps}),
-            arrays=[_rows(a) for a in self.arrays], structs=[s for step in self.steps for s in step.structs],
+            arrays=[_rows(a) for a in self.arrays], structs=self._structs(),
             uses_lut=any("tinyml_lut_s8(" in s.call for s in self.steps),
             uses_mean=any("tinyml_mean_hw_s8(" in s.call for s in self.steps),
+            uses_widen=any("tinyml_widen(" in s.call for s in self.steps),
+            uses_hard_swish=any("tinyml_hard_swish_s8(" in s.call for s in self.steps),
             scratch_checks=[dict(expr=s.scratch_check, bytes=s.scratch_bytes) for s in self.steps if s.scratch_check],
             steps=[dict(index=s.op_index, kind=s.kind, lines=self._code(s).splitlines()) for s in self.steps
                    if not s.alias],
@@ -67,11 +75,20 @@ class CProgram:
         return render(context, [("c_engine/tinyml_model.h.j2", out_dir / SOURCES[0]),
                                 ("c_engine/tinyml_model.c.j2", out_dir / SOURCES[1])])
 
+    def _structs(self) -> list[str]:
+        """The shared dims (each declared once), then each op's own parameter structs."""
+        used = "\n".join(s.call + s.scratch_check for s in self.steps)
+        return [*dims_declarations(used), *(s for step in self.steps for s in step.structs)]
+
     def _code(self, step: Step) -> str:
         places = {f"t{t}": f"(tinyml_arena + {self.plan.offset_of(t)})" for t in (*step.inputs, step.output)}
-        scratch = f"(tinyml_arena + {self.plan.scratch_offset(step.op_index)})" if step.scratch_bytes else "NULL"
+        region = op_scratch_bytes(step.scratch_bytes, step.shift_channels)
+        base = self.plan.scratch_offset(step.op_index) if region else 0
+        scratch = f"(tinyml_arena + {base})" if step.scratch_bytes else "NULL"
+        shifts = f"(tinyml_arena + {base + op_scratch_bytes(step.scratch_bytes, 0)})"
         code = step.call
-        for key, value in {**places, "scratch": scratch, "scratch_bytes": str(step.scratch_bytes)}.items():
+        for key, value in {**places, "scratch": scratch, "shifts": shifts,
+                           "scratch_bytes": str(step.scratch_bytes)}.items():
             code = code.replace("{" + key + "}", value)
         return code
 
@@ -114,6 +131,6 @@ def compile_model(flatbuffer: bytes, name: str = "model") -> CProgram:
                 seen[key] = a.name
             arrays.append(a)
     sizes = {t.index: t.elements for t in model.tensors if not t.is_constant}
-    static = plan(sizes, [PlanOp(s.inputs, s.output, s.scratch_bytes, s.in_place, s.alias) for s in steps],
-                  model.input, model.output)
+    static = plan(sizes, [PlanOp(s.inputs, s.output, op_scratch_bytes(s.scratch_bytes, s.shift_channels),
+                                 s.in_place, s.alias) for s in steps], model.input, model.output)
     return CProgram(model, steps, static, arrays)

@@ -8,6 +8,11 @@ the speed of the vector kernel. MEAN over height and width follows TFLM's refere
 import numpy as np
 
 from tinyml_kit.core.errors import UserError
+from tinyml_kit.engine.hard_swish import (
+    hard_swish_params,
+    hard_swish_struct,
+    hard_swish_table,
+)
 from tinyml_kit.engine.lut import lookup_table
 from tinyml_kit.engine.model_ir import Model, Operator, Tensor
 from tinyml_kit.engine.quantization import (
@@ -17,6 +22,7 @@ from tinyml_kit.engine.quantization import (
     quantize_multiplier,
 )
 from tinyml_kit.engine.steps import CArray, Step, dims
+from tinyml_kit.solve.static_plan import lut_scratch_bytes
 
 _FAIL = "!= ARM_CMSIS_NN_SUCCESS) return TINYML_INVOKE_FAILED;"
 
@@ -109,10 +115,9 @@ def pad(model: Model, op: Operator) -> Step:
     size = [1] * (4 - rank) + list(inp.shape)
     before = [0] * (4 - rank) + [int(p) for p in paddings[:, 0]]
     after = [0] * (4 - rank) + [int(p) for p in paddings[:, 1]]
-    structs = [f"static const cmsis_nn_dims in{i} = {dims(*size)}, pre{i} = {dims(*before)}, "
-               f"post{i} = {dims(*after)};"]
-    call = f"if (arm_pad_s8({{t{inp.index}}}, {{t{out.index}}}, {fill}, &in{i}, &pre{i}, &post{i}) {_FAIL}"
-    return Step(i, op.kind, (inp.index,), out.index, call, structs=structs)
+    call = (f"if (arm_pad_s8({{t{inp.index}}}, {{t{out.index}}}, {fill}, &{dims(*size)}, &{dims(*before)}, "
+            f"&{dims(*after)}) {_FAIL}")
+    return Step(i, op.kind, (inp.index,), out.index, call)
 
 
 def reshape(model: Model, op: Operator) -> Step:
@@ -132,8 +137,16 @@ def lookup(model: Model, op: Operator) -> Step:
         raise UserError(f"{op.kind} (op {op.index}) maps {inp.dtype} to {out.dtype}: the C engine runs int8 "
                         f"activations, use --engine tflm", "engine")
     table = lookup_table(model.flatbuffer, op.index)
+    scratch = lut_scratch_bytes(op.kind, out.elements)
+    if op.kind == "HARD_SWISH":
+        p = hard_swish_params(inp.scale, inp.zero_point, out.scale, out.zero_point)
+        if p is not None and np.array_equal(hard_swish_table(p), table):
+            table_at = "(int8_t *){scratch}" if scratch else "NULL"
+            call = f"tinyml_hard_swish_s8({{t{inp.index}}}, {{t{out.index}}}, {out.elements}, &hs{i}, {table_at});"
+            return Step(i, op.kind, (inp.index,), out.index, call, structs=[hard_swish_struct(f"hs{i}", p)],
+                        scratch_bytes=scratch, in_place=(inp.index,))
     call = f"tinyml_lut_s8({{t{inp.index}}}, {{t{out.index}}}, lut{i}, {out.elements});"
     return Step(i, op.kind, (inp.index,), out.index, call, [CArray(f"lut{i}", "int8_t", table)],
-                in_place=(inp.index,))
+                scratch_bytes=scratch, in_place=(inp.index,))
 
 

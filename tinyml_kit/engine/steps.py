@@ -5,6 +5,7 @@ The C text uses placeholders the code generator fills once the static plan is kn
 tensor N in the arena, `{scratch}` the op's scratch buffer, `{scratch_bytes}` its size.
 """
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,10 +36,21 @@ class Step:
     scratch_check: str = ""          # C expression: CMSIS-NN's own scratch size for this call, checked at Init
     in_place: tuple[int, ...] = ()   # input tensors the output may overwrite when they die at this op
     alias: bool = False              # the output is the input's bytes, reinterpreted (RESHAPE)
+    shift_channels: int = 0          # int32 shifts widened into the arena after the CMSIS-NN scratch
+
+
+_DIMS = re.compile(r"\bdims_(\d+)_(\d+)_(\d+)_(\d+)\b")
 
 
 def dims(n: int, h: int, w: int, c: int) -> str:
-    return f"{{{n}, {h}, {w}, {c}}}"
+    """The name of a `static const cmsis_nn_dims` holding these values. Ops share it: the code generator declares
+    each name used once (`dims_declarations`), so a tensor's shape is stored once, not per op that touches it."""
+    return f"dims_{n}_{h}_{w}_{c}"
+
+
+def dims_declarations(code: str) -> list[str]:
+    names = dict.fromkeys(m.group(0) for m in _DIMS.finditer(code))
+    return [f"static const cmsis_nn_dims {name} = {{{', '.join(name.split('_')[1:])}}};" for name in names]
 
 
 def int_list(values) -> str:

@@ -54,6 +54,21 @@ def depthwise_scratch_bytes(in_c: int, out_c: int, kernel_hw: tuple[int, int], p
     return in_c * kernel_hw[0] * kernel_hw[1] * 2
 
 
+def op_scratch_bytes(cmsis_bytes: int, shift_channels: int) -> int:
+    """An op's scratch region: CMSIS-NN's buffer, then the op's per-channel shifts widened to int32 (they are
+    int8 in flash)."""
+    return _up(cmsis_bytes) + 4 * shift_channels
+
+
+HARD_SWISH_TABLE_AFTER = 512   # elements: beyond this a HARD_SWISH builds its table first (256 B, in the arena)
+
+
+def lut_scratch_bytes(kind: str, elements: int) -> int:
+    """HARD_SWISH runs TFLM's fixed-point arithmetic; on a large tensor it first computes its 256 outputs into a
+    table in the arena and then looks each element up (reserved whether or not the op kept a flash table)."""
+    return 256 if kind == "HARD_SWISH" and elements > HARD_SWISH_TABLE_AFTER else 0
+
+
 def avgpool_scratch_bytes(channels: int) -> int:
     """arm_avgpool_s8_get_buffer_size with DSP: an int32 sum per channel."""
     return channels * 4
@@ -171,17 +186,21 @@ def _plan_op(graph: Graph, op) -> PlanOp:
     if op.kind == "RESHAPE":
         return PlanOp(activations[:1], out, alias=True)
     if op.kind in LUT_OPS or op.kind in ELEMENTWISE:
-        return PlanOp(activations, out, in_place=activations)
-    scratch = 0
+        return PlanOp(activations, out, lut_scratch_bytes(op.kind, graph.tensors[out].elements),
+                      in_place=activations)
+    scratch, shifts = 0, 0
+    if op.kind == "FULLY_CONNECTED":
+        weights = graph.tensors[op.inputs[1]]
+        shifts = graph.tensors[out].shape[-1] if weights.quant_channels > 1 else 1
     if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D"):
         _, in_h, in_w, in_c = graph.tensors[op.inputs[0]].shape
         _, out_h, out_w, out_c = graph.tensors[out].shape
         k = op.kernel
         pad = (max((out_h - 1) * op.stride + k - in_h, 0) // 2, max((out_w - 1) * op.stride + k - in_w, 0) // 2)
         if op.kind == "CONV_2D":
-            scratch = conv_scratch_bytes((in_h, in_w, in_c), (k, k), (op.stride, op.stride), pad)
+            scratch, shifts = conv_scratch_bytes((in_h, in_w, in_c), (k, k), (op.stride, op.stride), pad), out_c
         elif op.kind == "DEPTHWISE_CONV_2D":
-            scratch = depthwise_scratch_bytes(in_c, out_c, (k, k), pad)
+            scratch, shifts = depthwise_scratch_bytes(in_c, out_c, (k, k), pad), out_c
         else:
             scratch = avgpool_scratch_bytes(in_c)
-    return PlanOp(activations, out, scratch)
+    return PlanOp(activations, out, op_scratch_bytes(scratch, shifts))
