@@ -9,7 +9,7 @@ bench/results/engine.json.
     .venv/bin/python bench/engine.py [--images 100] [--models phinet_s,resnet8] [--tflm-dir DIR]
 
 The models are the five builders at a small and a medium size on 32x32x3, 10 classes, random weights with
-per-channel int8 quantization calibrated on random pixels (what the engine is judged on is arithmetic and bytes,
+trained-looking batch-norm statistics and biases, per-channel int8 quantization calibrated on cifar pixels (what the engine is judged on is arithmetic and bytes,
 not accuracy); the images are cifar10-5k pixels.
 """
 
@@ -44,8 +44,10 @@ MODELS = {
 def int8_model(arch: str, knobs: dict, pixels: np.ndarray) -> bytes:
     from tinyml_kit.build import build
     from tinyml_kit.compress.quantize import calibration_images, quantize_int8
+    from tinyml_kit.pipeline.choose import look_trained
 
     model = build(arch, (32, 32, 3), 10, **knobs)
+    look_trained(model)   # batch-norm statistics and biases as training leaves them, so scales differ per layer
     return quantize_int8(model, calibration_images(pixels[:64]))
 
 
