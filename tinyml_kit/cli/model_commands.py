@@ -7,7 +7,7 @@ import click
 
 from tinyml_kit.cli import show
 from tinyml_kit.cli.group import main
-from tinyml_kit.cli.params import NEW_FILE, SHAPE, budget_options, emit, json_option
+from tinyml_kit.cli.params import NEW_FILE, SHAPE, budget_options, emit, engine_option, json_option
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.spec import FAMILIES
 
@@ -57,8 +57,9 @@ def inspect(model, arch, alpha, beta, t0, depth, divisor, input_shape, classes, 
 @click.option("--classes", default=10, show_default=True, type=click.IntRange(2))
 @click.option("--frontier", is_flag=True, help="Print the accuracy a larger budget would buy instead.")
 @click.option("--plot", type=NEW_FILE, help="With --frontier: draw it to this .png.")
+@engine_option
 @json_option
-def solve(board, max_flash, max_ram, max_macs, max_latency_ms, input_shape, classes, frontier, plot, as_json):
+def solve(board, max_flash, max_ram, max_macs, max_latency_ms, input_shape, classes, frontier, plot, engine, as_json):
     """The PhiNet (alpha, beta, t0, depth) with the highest predicted accuracy whose estimated flash, arena and
     MACs fit BOARD, with runner-ups and the binding constraint. No training, no TensorFlow."""
     from tinyml_kit.core.boards import get_board
@@ -71,17 +72,17 @@ def solve(board, max_flash, max_ram, max_macs, max_latency_ms, input_shape, clas
         raise UserError("--plot draws the frontier: add --frontier")
     budget = make_budget(b, max_flash, max_ram, max_macs, max_latency_ms)
     if frontier:
-        _frontier(b, budget, input_shape, classes, plot, as_json)
+        _frontier(b, budget, input_shape, classes, plot, as_json, engine)
         return
-    sol = run_solve(b, input_shape=input_shape, classes=classes, budget=budget)
+    sol = run_solve(b, input_shape=input_shape, classes=classes, budget=budget, engine=engine)
     emit(as_json, sol.to_dict(), lambda: click.echo("\n".join(solution_summary(sol))))
 
 
-def _frontier(board, budget, input_shape, classes: int, plot: str | None, as_json: bool) -> None:
+def _frontier(board, budget, input_shape, classes: int, plot: str | None, as_json: bool, engine: str) -> None:
     from tinyml_kit.core.latency import latency_ms
     from tinyml_kit.solve.solver import frontier
 
-    points = frontier(board, input_shape, classes, budget=budget)
+    points = frontier(board, input_shape, classes, budget=budget, engine=engine)
     if plot:
         from tinyml_kit.pipeline.plots import plot_frontier
 

@@ -80,12 +80,16 @@ CMSIS_NN_DIR_HELP = ("CMSIS-NN directory (Include/ + Source/); default: $TINYML_
                      "tree's third_party/cmsis_nn.")
 
 
-def engine_options(command):
-    """--engine and --cmsis-nn-dir, as every command that builds or costs a model for the MCU takes them."""
-    command = click.option("--cmsis-nn-dir", help="For --engine c: " + CMSIS_NN_DIR_HELP)(command)
+def engine_option(command):
+    """--engine, as every command that builds or costs a model for the MCU takes it."""
     return click.option("--engine", type=click.Choice(["tflm", "c"]), default="tflm", show_default=True,
                         help="tflm: the .tflite on TensorFlow Lite Micro; c: the model compiled to C on CMSIS-NN "
                         "(static arena, no interpreter).")(command)
+
+
+def engine_options(command):
+    """--engine and --cmsis-nn-dir, for the commands that build the C engine's sources."""
+    return engine_option(click.option("--cmsis-nn-dir", help="For --engine c: " + CMSIS_NN_DIR_HELP)(command))
 
 
 def json_option(command):

@@ -1,12 +1,13 @@
 """Flash, arena, MACs and latency of a PhiNet configuration, from its scaling factors alone.
 
 No TensorFlow and no conversion: the plan gives parameters and MACs, the converter-faithful graph gives the
-.tflite size and the TFLM arena. `bench/estimator_accuracy.py` measures these against real conversions.
+.tflite size and the TFLM arena, or for the C engine its compiled size and static arena. `bench/estimator_accuracy.py` measures these against real conversions.
 """
 
 from dataclasses import asdict, dataclass
 
 from tinyml_kit.core.spec import phinet_blocks, phinet_name
+from tinyml_kit.solve.c_size import c_engine_costs
 from tinyml_kit.solve.costs import phinet_plan_costs
 from tinyml_kit.solve.phinet_graph import phinet_graph
 from tinyml_kit.solve.tflite_size import tflite_bytes
@@ -21,9 +22,10 @@ class Estimate:
     depth: int
     params: int
     macs: int
-    flash_bytes_est: int     # the int8 .tflite file
-    arena_bytes_est: int     # what TFLM reports using (planned activations + persistent data)
+    flash_bytes_est: int     # TFLM: the int8 .tflite file; C engine: the compiled model (constants + code)
+    arena_bytes_est: int     # TFLM: what it reports using (planned activations + persistent data); C: the plan
     activations_bytes: int   # the planned part alone
+    engine: str = "tflm"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -31,13 +33,17 @@ class Estimate:
 
 def estimate_phinet(alpha: float, beta: float, t0: float, depth: int, input_shape: tuple[int, int, int],
                     classes: int, divisor: int = 1, squeeze_excite: bool = True,
-                    compatibility: bool = False) -> Estimate:
+                    compatibility: bool = False, engine: str = "tflm") -> Estimate:
     if compatibility:
         squeeze_excite = False
     plan = phinet_blocks(alpha, beta, t0, depth, divisor, squeeze_excite)
     costs = phinet_plan_costs(plan, input_shape, classes)
     graph = phinet_graph(plan, input_shape, classes, phinet_name(alpha, beta, t0, depth),
                          activation="relu6" if compatibility else "hswish")
+    if engine == "c":
+        c = c_engine_costs(graph)
+        return Estimate(alpha, beta, t0, int(round(depth)), costs.params, costs.macs, c.flash_bytes, c.arena_bytes,
+                        c.arena_bytes, engine)
     arena = arena_bytes(graph)
     return Estimate(alpha, beta, t0, int(round(depth)), costs.params, costs.macs, tflite_bytes(graph),
                     arena.total_bytes, arena.head_bytes)

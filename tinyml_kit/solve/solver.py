@@ -60,9 +60,11 @@ class Solution:
     rejected_by: dict[str, int] = field(default_factory=dict)   # more accurate configurations, by violated limit
     evaluated: int = 0
     seconds: float = 0.0
+    engine: str = "tflm"
 
     def to_dict(self) -> dict:
-        return {"board": self.board.id, "input_shape": list(self.input_shape), "classes": self.classes,
+        return {"board": self.board.id, "engine": self.engine, "input_shape": list(self.input_shape),
+                "classes": self.classes,
                 **self.best.to_dict(), "binding_constraint": self.binding,
                 "limits": {"flash_bytes": self.budget.flash_bytes, "arena_bytes": self.budget.arena_bytes,
                            "macs": self.budget.macs, "sources": self.budget.notes},
@@ -88,7 +90,18 @@ class _Screened:
     accuracy: float
 
 
-def _screen(law: ScalingLaw, input_shape, classes: int) -> list[_Screened]:
+def _floors(c, engine: str) -> tuple[int, int]:
+    """Lower bounds of flash and arena. The C engine's flash holds at least every parameter (its 9 bytes per
+    channel exceed the 2 batch-norm parameters a channel counts), and its arena at least half the largest pair of
+    tensors (in-place ops keep the other half)."""
+    if engine == "c":
+        return c.params, c.peak_activation_bytes // 2
+    return (c.params + FLASH_FLOOR_PER_CHANNEL * c.channels + FLASH_FLOOR_PER_OP * c.op_count,
+            arena_with_headroom(c.peak_activation_bytes + ARENA_FLOOR_PER_CHANNEL * c.channels
+                                + ARENA_FLOOR_PER_OP * c.op_count))
+
+
+def _screen(law: ScalingLaw, input_shape, classes: int, engine: str = "tflm") -> list[_Screened]:
     rows = []
     for depth in law.depths:
         for alpha in ALPHAS:
@@ -97,17 +110,14 @@ def _screen(law: ScalingLaw, input_shape, classes: int) -> list[_Screened]:
                     c = phinet_plan_costs(phinet_blocks(alpha, beta, t0, depth), input_shape, classes)
                     if not law.in_domain(c.params, depth):
                         continue   # no prediction far outside what the sweep measured at this depth
-                    rows.append(_Screened(
-                        (alpha, beta, t0, depth), c.params, c.macs,
-                        c.params + FLASH_FLOOR_PER_CHANNEL * c.channels + FLASH_FLOOR_PER_OP * c.op_count,
-                        arena_with_headroom(c.peak_activation_bytes + ARENA_FLOOR_PER_CHANNEL * c.channels
-                                            + ARENA_FLOOR_PER_OP * c.op_count),
-                        law.predict(c.params, depth)))
+                    rows.append(_Screened((alpha, beta, t0, depth), c.params, c.macs, *_floors(c, engine),
+                                          law.predict(c.params, depth)))
     return rows
 
 
 def _choice(e: Estimate, law: ScalingLaw, budget: Budget, board: Board) -> Choice:
-    alloc = arena_with_headroom(e.arena_bytes_est)
+    # TFLM's arena differs between its builds, so it gets headroom; the C engine's static plan is the arena
+    alloc = e.arena_bytes_est if e.engine == "c" else arena_with_headroom(e.arena_bytes_est)
     return Choice(e, law.predict(e.params, e.depth), alloc, latency_ms(e.macs, board.core, board.clock_mhz),
                   {"flash": e.flash_bytes_est / budget.flash_bytes, "arena": alloc / budget.arena_bytes,
                    "macs": e.macs / budget.macs}, law.extrapolated(e.params, e.depth))
@@ -119,12 +129,14 @@ def _violations(c: Choice) -> list[str]:
 
 def solve(board: Board, max_flash: int | None = None, max_ram: int | None = None, max_macs: int | None = None,
           max_latency_ms: float | None = None, input_shape: tuple[int, int, int] = (32, 32, 3), classes: int = 10,
-          law: ScalingLaw | None = None, runner_ups: int = 4, budget: Budget | None = None) -> Solution:
-    """`budget` replaces the board's budget and the max_* limits when given (fit passes the one it made)."""
+          law: ScalingLaw | None = None, runner_ups: int = 4, budget: Budget | None = None,
+          engine: str = "tflm") -> Solution:
+    """`budget` replaces the board's budget and the max_* limits when given (fit passes the one it made).
+    `engine` "c" costs each configuration as the C engine compiles it instead of as a .tflite on TFLM."""
     start = time.perf_counter()
     law = law or ScalingLaw.load()
     budget = budget or make_budget(board, max_flash, max_ram, max_macs, max_latency_ms)
-    screened = _screen(law, input_shape, classes)
+    screened = _screen(law, input_shape, classes, engine)
     reasons: list[tuple[float, str]] = []      # (predicted accuracy, violated limit) of each rejection
     possible = []
     for s in screened:
@@ -140,7 +152,7 @@ def solve(board: Board, max_flash: int | None = None, max_ram: int | None = None
     found: list[Choice] = []
     evaluated = 0
     for s in possible:
-        choice = _choice(estimate_phinet(*s.knobs, input_shape, classes), law, budget, board)
+        choice = _choice(estimate_phinet(*s.knobs, input_shape, classes, engine=engine), law, budget, board)
         evaluated += 1
         bad = _violations(choice)
         if bad:
@@ -150,7 +162,7 @@ def solve(board: Board, max_flash: int | None = None, max_ram: int | None = None
         if len(found) > runner_ups:
             break
     if not found:
-        raise UserError(_impossible(screened, input_shape, classes, law, budget, board), "max_flash", "max_ram",
+        raise UserError(_impossible(screened, input_shape, classes, law, budget, board, engine), "max_flash", "max_ram",
                         "max_macs", "input_shape", "board_id")
     best = found[0].predicted_accuracy
     rejected = {k: sum(1 for acc, why in reasons if why == k and acc > best) for k in CONSTRAINTS}
@@ -158,14 +170,15 @@ def solve(board: Board, max_flash: int | None = None, max_ram: int | None = None
     # swept range, not the board, set the ceiling)
     binding = (max(CONSTRAINTS, key=lambda k: found[0].utilization[k]) if any(rejected.values()) else "none")
     return Solution(board, budget, input_shape, classes, found[0], found[1:], binding, rejected, evaluated,
-                    time.perf_counter() - start)
+                    time.perf_counter() - start, engine)
 
 
 def _impossible(screened: list[_Screened], input_shape, classes: int, law: ScalingLaw, budget: Budget,
-                board: Board) -> str:
+                board: Board, engine: str) -> str:
     """One line: the configuration that comes closest and by how much it misses each limit."""
     smallest = sorted(screened, key=lambda s: (s.params, s.macs))[:20]
-    choices = [_choice(estimate_phinet(*s.knobs, input_shape, classes), law, budget, board) for s in smallest]
+    choices = [_choice(estimate_phinet(*s.knobs, input_shape, classes, engine=engine), law, budget, board)
+               for s in smallest]
     c = min(choices, key=lambda c: max(c.utilization.values()))
     e = c.estimate
     misses = []
@@ -181,7 +194,7 @@ def _impossible(screened: list[_Screened], input_shape, classes: int, law: Scali
 
 
 def frontier(board: Board, input_shape: tuple[int, int, int] = (32, 32, 3), classes: int = 10,
-             law: ScalingLaw | None = None, budget: Budget | None = None) -> list[dict]:
+             law: ScalingLaw | None = None, budget: Budget | None = None, engine: str = "tflm") -> list[dict]:
     """The accuracy a bigger budget buys: one configuration per half point of predicted accuracy, the one with
     the fewest parameters reaching it, within the sizes the law was fitted on. `fits_board` is judged against
     `budget` (default: the board's)."""
@@ -189,7 +202,7 @@ def frontier(board: Board, input_shape: tuple[int, int, int] = (32, 32, 3), clas
 
     law = law or ScalingLaw.load()
     boards = [b for b in load_boards().values() if b.tflm_supported]
-    screened = _screen(law, input_shape, classes)
+    screened = _screen(law, input_shape, classes, engine)
     screened.sort(key=lambda s: (s.params, s.macs))
     best_acc, steps = -1e9, []
     for s in screened:
@@ -199,7 +212,7 @@ def frontier(board: Board, input_shape: tuple[int, int, int] = (32, 32, 3), clas
     budget = budget or make_budget(board)
     points = []
     for s in steps:
-        c = _choice(estimate_phinet(*s.knobs, input_shape, classes), law, budget, board)
+        c = _choice(estimate_phinet(*s.knobs, input_shape, classes, engine=engine), law, budget, board)
         fits = [b.id for b in boards if c.estimate.flash_bytes_est <= b.flash_budget_bytes
                 and c.arena_alloc_bytes_est <= b.arena_budget_bytes]
         points.append(c.to_dict() | {"fits_board": c.utilization["flash"] <= 1 and c.utilization["arena"] <= 1,
@@ -216,9 +229,12 @@ def solution_summary(sol: Solution) -> list[str]:
              + (" (the most accurate PhiNet the scaling law covers fits)" if sol.binding == "none" else ""),
              f"  params {e.params:,}",
              f"  flash  {e.flash_bytes_est:>11,} B est.  limit {sol.budget.flash_bytes:>11,} B  "
-             f"({100 * b.utilization['flash']:.0f} %)",
+             f"({100 * b.utilization['flash']:.0f} %; "
+             + ("C engine: constants + code)" if e.engine == "c" else ".tflite for TFLM)"),
              f"  arena  {b.arena_alloc_bytes_est:>11,} B est.  limit {sol.budget.arena_bytes:>11,} B  "
-             f"({100 * b.utilization['arena']:.0f} %; TFLM use {e.arena_bytes_est:,} + headroom)",
+             f"({100 * b.utilization['arena']:.0f} %; "
+             + ("the C engine's static plan, exact)" if e.engine == "c" else
+                f"TFLM use {e.arena_bytes_est:,} + headroom)"),
              f"  MACs   {e.macs:>11,}     limit {sol.budget.macs:>11,}    ({100 * b.utilization['macs']:.0f} %; "
              f"~{b.latency_ms_est:.1f} ms est.)"]
     if sol.runner_ups:
