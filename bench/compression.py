@@ -45,7 +45,11 @@ def main() -> None:
     from tinyml_kit.check.evaluate import evaluate
     from tinyml_kit.compress.options import CompressOptions
     from tinyml_kit.compress.quantize import calibration_images
-    from tinyml_kit.compress.stages import FINETUNE_LEARNING_RATE, compress, float_accuracy
+    from tinyml_kit.compress.stages import (
+        FINETUNE_LEARNING_RATE,
+        compress,
+        float_accuracy,
+    )
     from tinyml_kit.train.data import load_dataset, split
     from tinyml_kit.train.trainer import train
 

@@ -67,9 +67,9 @@ def run_one(job: dict, parts, calibration) -> dict:
     from tinyml_kit._tf import keras
     from tinyml_kit.build import build
     from tinyml_kit.build.costs import model_costs
-    from tinyml_kit.core.litert import LiteRtModel
     from tinyml_kit.check.tflm import measure_arena
     from tinyml_kit.compress.quantize import quantize_int8
+    from tinyml_kit.core.litert import LiteRtModel
     from tinyml_kit.train.trainer import train
 
     knobs = {k: job[k] for k in ("alpha", "beta", "t0", "depth")}
@@ -101,7 +101,13 @@ def main() -> None:
     parser.add_argument("--limit", type=int, help="stop after this many new configurations")
     args = parser.parse_args()
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     from tinyml_kit.compress.quantize import calibration_images
     from tinyml_kit.train.data import load_dataset, split

@@ -54,7 +54,12 @@ def test_shipped_files_resolve_for_wheels():
     import tomllib
     from pathlib import Path
 
-    from tinyml_kit.core.resources import BOARDS_FILE, MODELS_DIR, SCALING_LAW_FILE, TEMPLATES_DIR
+    from tinyml_kit.core.resources import (
+        BOARDS_FILE,
+        MODELS_DIR,
+        SCALING_LAW_FILE,
+        TEMPLATES_DIR,
+    )
 
     repo = Path(__file__).resolve().parent.parent
     assert BOARDS_FILE.resolve() == (repo / "boards.yaml").resolve()

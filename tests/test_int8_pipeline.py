@@ -3,10 +3,10 @@ import pytest
 
 from tinyml_kit.build.costs import model_costs
 from tinyml_kit.check.evaluate import evaluate
-from tinyml_kit.core.litert import LiteRtModel
 from tinyml_kit.check.tflm import TflmModel, measure_arena
 from tinyml_kit.core.arena import arena_with_headroom
 from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.litert import LiteRtModel
 from tinyml_kit.core.tflite_info import read_model, read_model_file
 from tinyml_kit.train.data import load_dataset
 

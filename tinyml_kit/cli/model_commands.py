@@ -7,7 +7,14 @@ import click
 
 from tinyml_kit.cli import show
 from tinyml_kit.cli.group import main
-from tinyml_kit.cli.params import NEW_FILE, SHAPE, budget_options, emit, engine_option, json_option
+from tinyml_kit.cli.params import (
+    NEW_FILE,
+    SHAPE,
+    budget_options,
+    emit,
+    engine_option,
+    json_option,
+)
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.spec import FAMILIES
 

@@ -80,16 +80,26 @@ CMSIS_NN_DIR_HELP = ("CMSIS-NN directory (Include/ + Source/); default: $TINYML_
                      "tree's third_party/cmsis_nn.")
 
 
+ENGINE_HELP = ("tflm: the .tflite on TensorFlow Lite Micro; c: the model compiled to C on CMSIS-NN (static arena, "
+               "no interpreter).")
+
+
 def engine_option(command):
     """--engine, as every command that builds or costs a model for the MCU takes it."""
     return click.option("--engine", type=click.Choice(["tflm", "c"]), default="tflm", show_default=True,
-                        help="tflm: the .tflite on TensorFlow Lite Micro; c: the model compiled to C on CMSIS-NN "
-                        "(static arena, no interpreter).")(command)
+                        help=ENGINE_HELP)(command)
 
 
 def engine_options(command):
     """--engine and --cmsis-nn-dir, for the commands that build the C engine's sources."""
     return engine_option(click.option("--cmsis-nn-dir", help="For --engine c: " + CMSIS_NN_DIR_HELP)(command))
+
+
+def run_engine_options(command):
+    """--engine defaulting to the engine the run was fitted for, and --cmsis-nn-dir: for commands on a run."""
+    command = click.option("--cmsis-nn-dir", help="For --engine c: " + CMSIS_NN_DIR_HELP)(command)
+    return click.option("--engine", type=click.Choice(["tflm", "c"]),
+                        help=ENGINE_HELP + " Default: the run's engine (tflm for a bare .tflite).")(command)
 
 
 def json_option(command):

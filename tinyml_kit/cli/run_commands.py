@@ -21,6 +21,7 @@ from tinyml_kit.cli.params import (
     engine_options,
     json_option,
     print_json,
+    run_engine_options,
 )
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.run_record import RunRecord
@@ -40,15 +41,17 @@ from tinyml_kit.core.spec import FAMILIES
 @click.option("--verify", is_flag=True, help="At the end, run `verify` (QEMU Cortex-M4F, reference kernels, "
               "20 images).")
 @click.option("--tflm-dir", help="For --verify: " + TFLM_DIR_HELP)
+@engine_options
 @json_option
 def fit(board, data, arch, epochs, max_flash, max_ram, max_macs, max_latency_ms, input_shape, out, seed, verify,
-        tflm_dir, as_json, **compression):
+        tflm_dir, engine, cmsis_nn_dir, as_json, **compression):
     """Choose, verify, train, quantize, export and check a model that fits BOARD."""
     from tinyml_kit.pipeline.fit import fit as run_fit
 
     record = run_fit(board_id=board, data=data, arch=arch, epochs=epochs, max_flash=max_flash, max_ram=max_ram,
                      max_macs=max_macs, max_latency_ms=max_latency_ms, out=out, seed=seed, input_shape=input_shape,
-                     compression=compress_options_from(**compression), verify=verify, tflm_dir=tflm_dir)
+                     compression=compress_options_from(**compression), verify=verify, tflm_dir=tflm_dir,
+                     engine=engine, cmsis_nn_dir=cmsis_nn_dir)
     _finish_run(record, as_json)
 
 
@@ -177,14 +180,14 @@ def report(run_dir):
               help="C symbol prefix; names the library (tinyml_<name>), the project and the .onnx file.")
 @click.option("--board", "board_id", help="Board whose core flags the STM32 Makefile uses (default: the run's).")
 @click.option("--tflm-dir", help="For stm32: " + TFLM_DIR_HELP + " Sets the Makefile's TFLM_DIR.")
-@engine_options
+@run_engine_options
 def export(model, format_, target, out, labels, name, board_id, tflm_dir, engine, cmsis_nn_dir):
     """Export RUN_DIR's model (or MODEL.tflite) as aligned C sources, an Arduino library or an STM32 project, or
     its float model as ONNX."""
     if format_ == "onnx":
         from tinyml_kit.export.onnx_export import export_onnx
 
-        if target or labels or board_id or tflm_dir or engine != "tflm" or cmsis_nn_dir:
+        if target or labels or board_id or tflm_dir or engine or cmsis_nn_dir:
             raise UserError("--format onnx writes the float model only: drop --target, --labels, --board, "
                             "--tflm-dir, --engine and --cmsis-nn-dir")
         click.echo(export_onnx(model, Path(out), name))
@@ -206,7 +209,7 @@ def export(model, format_, target, out, labels, name, board_id, tflm_dir, engine
 @click.option("--arena-bytes", type=SIZE, help="Try another arena size, e.g. 90KB (default: the exported "
               "kTensorArenaSize).")
 @click.option("--tflm-dir", help=TFLM_DIR_HELP)
-@engine_options
+@run_engine_options
 @json_option
 def verify(run_dir, kernels, images, arena_bytes, tflm_dir, engine, cmsis_nn_dir, as_json):
     """Build RUN_DIR's firmware sources for an emulated Cortex-M4F, run validation images under QEMU, compare

@@ -52,9 +52,9 @@ class RunRecord:
     choice: dict
     params: int
     macs: int
-    flash_bytes: int                  # the .tflite file
-    arena_bytes: int                  # measured on TFLM
-    arena_alloc_bytes: int            # with headroom: what the firmware reserves
+    flash_bytes: int                  # TFLM: the .tflite file; C engine: the generated model (constants + code)
+    arena_bytes: int                  # TFLM: measured on TFLM; C engine: the static plan
+    arena_alloc_bytes: int            # what the firmware reserves (TFLM: with headroom)
     latency_ms_est: float
     data: DataRecord
     training: TrainingRecord
@@ -71,6 +71,7 @@ class RunRecord:
     compressed_from: str | None = None
     before: dict | None = None                     # the original run's numbers, for a compressed run
     verify: dict | None = None                     # fit --verify's result; not part of report.json
+    engine: str = "tflm"                           # what flash_bytes and arena_bytes were measured for
 
     @property
     def verdict(self) -> Verdict:
@@ -100,7 +101,7 @@ class RunRecord:
     def to_dict(self) -> dict:
         verdict = self.verdict
         d = {
-            "board": self.board.to_dict(), "arch": self.arch, "choice": self.choice,
+            "board": self.board.to_dict(), "engine": self.engine, "arch": self.arch, "choice": self.choice,
             **{k: self.choice.get(k) for k in KNOB_KEYS},
             "params": self.params, "macs": self.macs, "predicted_accuracy": self.predicted_accuracy,
             "flash_bytes_est": self.flash_bytes_est, "arena_bytes_est": self.arena_bytes_est,

@@ -43,7 +43,7 @@ def analyze_target(target: str | Path, board_id: str | None = None) -> dict:
 
 
 def verify_run(run_dir: str | Path, kernels: str | None = None, images: int = 20, tflm_dir: str | Path | None = None,
-               arena_bytes: int | None = None, val=None, engine: str = "tflm",
+               arena_bytes: int | None = None, val=None, engine: str | None = None,
                cmsis_nn_dir: str | Path | None = None) -> dict:
     """`verify` on a run directory: its model, its validation images, its board; saves `verify_<kernels>.json`
     (`verify_c.json` for the C engine). `val`: the run's validation split when the caller holds it
@@ -56,6 +56,7 @@ def verify_run(run_dir: str | Path, kernels: str | None = None, images: int = 20
         raise UserError(f"{images} images: verify at least 1", "images")
     m = run_model(run_dir)
     record, run_dir = m.record, m.run_dir
+    engine = engine or record.engine
     if engine == "tflm":
         preflight(tflm_dir)
     if val is None:

@@ -15,6 +15,7 @@ from tinyml_kit.core.budget import Budget
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.spec import FAMILY_GRIDS, describe
 from tinyml_kit.core.units import format_bytes
+from tinyml_kit.solve.c_size import PER_CHANNEL_BYTES
 from tinyml_kit.solve.costs import estimate_flash_bytes
 
 logger = logging.getLogger(__name__)
@@ -36,13 +37,14 @@ class Candidate:
 
 
 def candidates(arch: str, input_shape: tuple[int, int, int], classes: int, board: Board,
-               budget: Budget) -> list[Candidate]:
+               budget: Budget, engine: str = "tflm") -> list[Candidate]:
     """Configurations to verify, best first. PhiNet: the solver's choice and runner-ups (highest predicted
     accuracy, conversion-free estimates). Other architectures: their grid, largest first, rough estimates."""
     if arch == "phinet":
         from tinyml_kit.solve.solver import solve
 
-        sol = solve(board, input_shape=input_shape, classes=classes, budget=budget, runner_ups=MAX_ATTEMPTS - 1)
+        sol = solve(board, input_shape=input_shape, classes=classes, budget=budget, runner_ups=MAX_ATTEMPTS - 1,
+                    engine=engine)
         return [Candidate(c.knobs(), c.estimate.params, c.estimate.macs, c.estimate.flash_bytes_est,
                           c.arena_alloc_bytes_est, c.estimate.arena_bytes_est, c.predicted_accuracy)
                 for c in [sol.best, *sol.runner_ups]]
@@ -52,6 +54,10 @@ def candidates(arch: str, input_shape: tuple[int, int, int], classes: int, board
     for knobs in FAMILY_GRIDS[arch]:
         model = build(arch, input_shape, classes, **knobs)
         c = model_costs(model)
+        if engine == "c":   # rough: weights, 9 bytes per channel; the plan keeps at most the largest pair of tensors
+            flash, arena = c.params + PER_CHANNEL_BYTES * c.channels, activation_peak_bytes(model)
+            found.append(Candidate(knobs, c.params, c.macs, flash, arena, arena))
+            continue
         arena = activation_peak_bytes(model) + ARENA_OVERHEAD_EST
         found.append(Candidate(knobs, c.params, c.macs, estimate_flash_bytes(c.params, c.channels, c.op_count),
                                arena_with_headroom(arena), arena))
@@ -69,10 +75,12 @@ class Measurement:
     fits: bool
 
 
-def measure(arch: str, knobs: dict, input_shape, classes: int, calibration, budget: Budget) -> Measurement:
-    """Convert an untrained model to int8 and measure its flatbuffer and TFLM arena. Sizes depend on the
-    weights only through constants the converter de-duplicates, so batch-norm statistics are randomised to
-    look trained (measured: within 200 B of the trained model's file on the default fit)."""
+def measure(arch: str, knobs: dict, input_shape, classes: int, calibration, budget: Budget,
+            engine: str = "tflm") -> Measurement:
+    """Convert an untrained model to int8 and measure its flatbuffer and TFLM arena (for the C engine: its
+    generated model and static arena). Sizes depend on the weights only through constants the converter
+    de-duplicates, so batch-norm statistics are randomised to look trained (measured: within 200 B of the
+    trained model's file on the default fit)."""
     from tinyml_kit.build import build
     from tinyml_kit.check.tflm import measure_arena
     from tinyml_kit.compress.quantize import quantize_int8
@@ -81,6 +89,12 @@ def measure(arch: str, knobs: dict, input_shape, classes: int, calibration, budg
     look_trained(model)
     costs = model_costs(model)
     flatbuffer = quantize_int8(model, calibration)
+    if engine == "c":
+        from tinyml_kit.engine.footprint import c_footprint
+
+        fp = c_footprint(flatbuffer)
+        fits = budget.verdict(fp.flash_bytes, fp.arena_bytes, costs.macs).ok
+        return Measurement(knobs, costs.params, costs.macs, fp.flash_bytes, fp.arena_bytes, fp.arena_bytes, fits)
     arena = measure_arena(flatbuffer)
     fits = budget.verdict(len(flatbuffer), arena.alloc_bytes, costs.macs).ok
     return Measurement(knobs, costs.params, costs.macs, len(flatbuffer), arena.total_bytes, arena.alloc_bytes, fits)
@@ -115,13 +129,13 @@ class Chosen:
 
 
 def choose(arch: str, input_shape, classes: int, calibration, budget: Budget, board: Board,
-           knobs: dict | None = None, pool: list[Candidate] | None = None) -> Chosen:
+           knobs: dict | None = None, pool: list[Candidate] | None = None, engine: str = "tflm") -> Chosen:
     """The first candidate whose measured size fits. Estimates are rescaled by what each measurement
     shows, so a miss steps down to a candidate that should fit rather than to the next one in line. `pool`:
     the candidates, if already made (`fit` makes them before loading data, to refuse an impossible budget)."""
     if pool is None:
         pool = ([Candidate(knobs, 0, 0, 0, 0)] if knobs is not None
-                else candidates(arch, input_shape, classes, board, budget))
+                else candidates(arch, input_shape, classes, board, budget, engine))
     flash_ratio = arena_ratio = 1.0
     attempts: list[Measurement] = []
     tried = set()
@@ -135,11 +149,12 @@ def choose(arch: str, input_shape, classes: int, calibration, budget: Budget, bo
         predicted = f", predicted accuracy {c.predicted_accuracy:.1f} % on CIFAR-10" if c.predicted_accuracy else ""
         logger.info(f"verifying {describe(arch, c.knobs)}: {c.params:,} params, {c.macs:,} MACs, est. flash "
                     f"{c.est_flash:,} B, arena {c.est_arena:,} B{predicted} ...")
-        with progress.task("converting to int8 and measuring on TFLM"):
-            m = measure(arch, c.knobs, input_shape, classes, calibration, budget)
+        with progress.task("converting to int8 and measuring " + ("the C engine's build" if engine == "c" else
+                                                                  "on TFLM")):
+            m = measure(arch, c.knobs, input_shape, classes, calibration, budget, engine)
         attempts.append(m)
         logger.info(f"  measured flash {m.flash_bytes:,} B (budget {budget.flash_bytes:,}), arena "
-                    f"{m.arena_alloc_bytes:,} B incl. headroom (budget {budget.arena_bytes:,}), MACs {m.macs:,} "
+                    f"{m.arena_alloc_bytes:,} B {'(static plan)' if engine == 'c' else 'incl. headroom'} (budget {budget.arena_bytes:,}), MACs {m.macs:,} "
                     f"(budget {budget.macs:,}): {'fits' if m.fits else 'does not fit'}")
         if m.fits:
             return Chosen(m, attempts, c)
@@ -150,7 +165,7 @@ def choose(arch: str, input_shape, classes: int, calibration, budget: Budget, bo
     m = next((a for a in attempts if a.knobs == smallest.knobs), None)
     if m is None:
         logger.info(f"verifying the smallest, {describe(arch, smallest.knobs)} ...")
-        m = measure(arch, smallest.knobs, input_shape, classes, calibration, budget)
+        m = measure(arch, smallest.knobs, input_shape, classes, calibration, budget, engine)
         attempts.append(m)
         if m.fits:
             return Chosen(m, attempts, smallest)

@@ -20,10 +20,11 @@ EXPORT_TARGETS = ("c", "arduino", "stm32")
 
 def export_model(model: str | Path, out: Path, target: str = "c", labels: list[str] | None = None,
                  name: str = "model", board_id: str | None = None, tflm_dir: str | Path | None = None,
-                 engine: str = "tflm") -> list[Path]:
+                 engine: str | None = None) -> list[Path]:
     """Export for `target`: `c` writes the model data and the model API, `arduino` a library folder and its
     .zip, `stm32` a Makefile project. A bad name or label is refused before any work. Returns the paths written.
-    `engine` "c" writes the model compiled to C on CMSIS-NN instead of the flatbuffer and TFLM's API."""
+    `engine` "c" writes the model compiled to C on CMSIS-NN instead of the flatbuffer and TFLM's API; by default
+    the engine the run was fitted for."""
     from tinyml_kit.check.tflm import measure_arena
     from tinyml_kit.core.labels import check_labels
     from tinyml_kit.core.text import require_identifier
@@ -31,13 +32,15 @@ def export_model(model: str | Path, out: Path, target: str = "c", labels: list[s
 
     if target not in EXPORT_TARGETS:
         raise UserError(f"export target '{target}' is unknown: choose one of {', '.join(EXPORT_TARGETS)}", "target")
-    require_engine(engine)
-    if engine == "c" and target != "c":
-        raise UserError(f"the {target} project does not carry the C engine yet: export --target c --engine c, or "
-                        f"--engine tflm for a {target} project", "engine")
+    if engine is not None:
+        require_engine(engine)
     require_identifier(name)
     m = resolve_model(model)
     record = m.record if m.record is not None else _record_beside(Path(model))
+    engine = engine or (record.engine if record else "tflm")
+    if engine == "c" and target != "c":
+        raise UserError(f"the {target} project does not carry the C engine yet: export --target c --engine c, or "
+                        f"--engine tflm for a {target} project", "engine")
     classes = m.info.outputs[0].sample_size
     if labels is None:
         labels = record.data.classes if record else [f"class{i}" for i in range(classes)]

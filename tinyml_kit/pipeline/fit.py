@@ -26,10 +26,11 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = "phinet
         max_latency_ms: float | None = None, out: str | Path | None = None, seed: int = 0,
         input_shape: tuple[int, int, int] | None = None, knobs: dict | None = None, batch_size: int = 32,
         compression: CompressOptions | None = None, verify: bool = False,
-        tflm_dir: str | Path | None = None) -> RunRecord:
+        tflm_dir: str | Path | None = None, engine: str = "tflm", cmsis_nn_dir: str | Path | None = None) -> RunRecord:
     """The whole pipeline; returns the run's record, also written to `<out>/report.json`. `compression` adds
     pruning, QAT and distillation (see `compress`); the default is post-training int8 alone. `verify` builds
-    and runs the exported model on an emulated Cortex-M4F afterwards (the toolchain is checked first)."""
+    and runs the exported model on an emulated Cortex-M4F afterwards (the toolchain is checked first).
+    `engine` "c": the model is chosen, measured and verified as the C engine compiles it."""
     from tinyml_kit.compress.quantize import calibration_images
     from tinyml_kit.compress.stages import compress
     from tinyml_kit.pipeline.outcome import (
@@ -43,9 +44,9 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = "phinet
     started, timings = time.perf_counter(), {}
     compression = compression or CompressOptions()
     board, budget, out = _prepare(board_id, arch, epochs, seed, (max_flash, max_ram, max_macs, max_latency_ms),
-                                  compression, out, verify, tflm_dir)
+                                  compression, out, (verify, tflm_dir, engine, cmsis_nn_dir))
     with timed(timings, "choose_s"):
-        planned, pool = _candidates_before_data(arch, data, input_shape, board, budget, knobs)
+        planned, pool = _candidates_before_data(arch, data, input_shape, board, budget, knobs, engine)
     with timed(timings, "data_s"):
         dataset = load_dataset(data, input_shape)
         parts = split(dataset, seed=seed)
@@ -55,7 +56,8 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = "phinet
     if planned != (dataset.input_shape, len(dataset.class_names)):
         pool = None   # the data held something its header did not say: rank again on what was loaded
     with timed(timings, "choose_s"):
-        chosen = choose(arch, dataset.input_shape, len(dataset.class_names), calibration, budget, board, knobs, pool)
+        chosen = choose(arch, dataset.input_shape, len(dataset.class_names), calibration, budget, board, knobs, pool,
+                        engine)
     logger.info(f"chose {describe(arch, chosen.knobs)}: {chosen.measured.params:,} params, "
                 f"{chosen.measured.macs:,} MACs")
     with timed(timings, "train_s"):
@@ -64,23 +66,27 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = "phinet
     with timed(timings, "compress_s" if compression.trains else "quantize_s"):
         c = compress(model, parts, calibration, compression, teacher=teacher, batch_size=batch_size, seed=seed)
     with timed(timings, "check_s"):
-        checked = evaluate_compressed(c, parts)
+        checked = evaluate_compressed(c, parts, engine)
     training = TrainingRecord(epochs, trained.epochs_run, trained.best_epoch, batch_size, seed, trained.history)
     record = _record(board, budget, arch, chosen, c, checked, _data_record(dataset, parts, data, seed), training,
                      {**compression.to_dict(), "teacher": teacher_info, "stages": c.stages}, timings)
+    record.engine = engine
     record = write_run(out, record, c.model, c.flatbuffer, parts, checked["validation"], started)
     logger.info(fit_summary(record))
     logger.info(f"run directory: {out} (report.html: budgets, memory plan, metrics, Grad-CAM, probes)")
     if verify:
-        verify_and_report(record, tflm_dir, c.model, c.flatbuffer, parts, checked["validation"])
+        verify_and_report(record, tflm_dir, c.model, c.flatbuffer, parts, checked["validation"], cmsis_nn_dir)
     return record
 
 
 def _prepare(board_id: str, arch: str, epochs: int, seed: int, limits: tuple, compression: CompressOptions,
-             out: str | Path | None, verify: bool, tflm_dir) -> tuple[Board, Budget, Path]:
+             out: str | Path | None, verifying: tuple) -> tuple[Board, Budget, Path]:
     """Everything that can be refused, refused before any data is read or any model trained."""
     from tinyml_kit.core.artifacts import prepare_output
+    from tinyml_kit.engine import require_engine
 
+    verify, tflm_dir, engine, cmsis_nn_dir = verifying
+    require_engine(engine)
     board = get_board(board_id)
     require_family(arch)
     if epochs < 1:
@@ -90,24 +96,30 @@ def _prepare(board_id: str, arch: str, epochs: int, seed: int, limits: tuple, co
     budget = make_budget(board, *limits)
     compression.validate()
     out = prepare_output(Path(out) if out else default_run_dir())
-    if verify:
-        from tinyml_kit.check.verify import preflight
+    if verify:   # a missing toolchain is reported before training, not after
+        from tinyml_kit.check.verify import preflight, preflight_tools
+        from tinyml_kit.export.toolchain import find_cmsis_nn_dir
 
-        preflight(tflm_dir)   # a missing toolchain is reported before training, not after
+        if engine == "c":
+            preflight_tools()
+            find_cmsis_nn_dir(cmsis_nn_dir, tflm_dir)
+        else:
+            preflight(tflm_dir)
     logger.info(f"board {board.id} ({board.name}, {board.core} @ {board.clock_mhz:g} MHz): model flash budget "
                 f"{budget.flash_bytes:,} B, arena budget {budget.arena_bytes:,} B, {budget.macs:,} MACs")
     logger.info(f"plan: train {epochs} epoch{'s' if epochs != 1 else ''}, then {compression.plan()}")
     return board, budget, out
 
 
-def _candidates_before_data(arch: str, data: str, input_shape, board: Board, budget: Budget, knobs: dict | None):
+def _candidates_before_data(arch: str, data: str, input_shape, board: Board, budget: Budget, knobs: dict | None,
+                            engine: str):
     """The candidates for the input the data will be resized to, ranked before any image is read: a budget no
     configuration fits is refused in a fraction of a second, not after loading (and resizing) the dataset."""
     from tinyml_kit.pipeline.choose import candidates
     from tinyml_kit.train.data import planned_input
 
     shape, classes = planned_input(data, input_shape)
-    pool = candidates(arch, shape, classes, board, budget) if knobs is None else None
+    pool = candidates(arch, shape, classes, board, budget, engine) if knobs is None else None
     return (shape, classes), pool
 
 

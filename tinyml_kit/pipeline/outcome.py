@@ -10,7 +10,7 @@ from tinyml_kit.train.data import Split
 logger = logging.getLogger(__name__)
 
 
-def evaluate_compressed(c: Compressed, parts: Split) -> dict:
+def evaluate_compressed(c: Compressed, parts: Split, engine: str = "tflm") -> dict:
     """LiteRT, TFLM, Keras (and ONNX for a float reference) on the validation split. The Keras side is the model
     the int8 one was converted from: the float model, or after QAT the fake-quantized one (`float_model` says
     which), so "float vs int8" never compares the int8 model with a model it did not come from."""
@@ -19,6 +19,11 @@ def evaluate_compressed(c: Compressed, parts: Split) -> dict:
     float_reference = c.reference is c.model
     checked = evaluate(c.flatbuffer, parts.val, keras_model=c.reference, onnx=float_reference)
     checked["float_model"] = c.reference_kind
+    if engine == "c":   # the sizes the budget is judged by are the C engine's; TFLM's are kept beside them
+        from tinyml_kit.engine.footprint import c_footprint
+
+        checked["tflm"] = {k: checked[k] for k in ("flash_bytes", "arena_bytes", "arena_alloc_bytes")}
+        checked.update(c_footprint(c.flatbuffer).to_dict())
     return checked
 
 
@@ -26,14 +31,16 @@ def fit_summary(record: RunRecord) -> str:
     """FITS / DOES NOT FIT, each measured figure against its budget, and the accuracies."""
     v, b = record.verdict, record.budget
     reference = "fake-quant" if record.check.get("float_model", "float") != "float" else "float"
+    arena = ("the C engine's static plan" if record.engine == "c" else
+             f"measured {record.arena_bytes:,} + headroom")
     return (f"{'FITS' if v.ok else 'DOES NOT FIT'} {record.board.id}: flash {record.flash_bytes:,}/{b.flash_bytes:,} "
-            f"B, arena {record.arena_alloc_bytes:,}/{b.arena_bytes:,} B (measured {record.arena_bytes:,} + headroom); "
+            f"B, arena {record.arena_alloc_bytes:,}/{b.arena_bytes:,} B ({arena}); "
             f"{reference} acc {record.float_accuracy:.4f}, int8 acc {record.int8_accuracy:.4f}, agreement "
             f"{record.agreement:.4f}, LiteRT == TFLM: {record.litert_equals_tflm}")
 
 
 def verify_and_report(record: RunRecord, tflm_dir, model, flatbuffer: bytes, parts: Split,
-                      validation: dict) -> RunRecord:
+                      validation: dict, cmsis_nn_dir=None) -> RunRecord:
     """`verify` (reference kernels, 20 images) on the run just written, then its report.html again, now with
     the Cortex-M4F table, from the model, data and validation `fit` already holds (nothing is re-loaded)."""
     from pathlib import Path
@@ -42,7 +49,8 @@ def verify_and_report(record: RunRecord, tflm_dir, model, flatbuffer: bytes, par
     from tinyml_kit.pipeline.checks import verify_run
     from tinyml_kit.pipeline.report import write_report
 
-    record.verify = verify_run(record.run_dir, tflm_dir=tflm_dir, val=parts.val)
+    record.verify = verify_run(record.run_dir, tflm_dir=tflm_dir, val=parts.val, engine=record.engine,
+                               cmsis_nn_dir=cmsis_nn_dir)
     for line in verify_lines(record.verify):
         logger.info(line)
     write_report(Path(record.run_dir), record, model, flatbuffer, parts, validation, verify=[record.verify])

@@ -1,0 +1,27 @@
+"""What the C engine's build of a .tflite takes on the device, without a cross compiler: the static arena and the
+constants exactly (from the generated program), the parameter structs and code as `solve.c_size` counts them
+(within 0.2 % of the compiled object on 24 PhiNets, bench/engine_estimates.py)."""
+
+from dataclasses import dataclass
+
+from tinyml_kit.core.tflite_info import read_graph
+from tinyml_kit.engine.codegen import compile_model
+from tinyml_kit.solve.c_size import c_engine_costs
+
+
+@dataclass
+class CFootprint:
+    flash_bytes: int        # constants + parameter structs + code of the generated model
+    arena_bytes: int        # the static plan: what the firmware reserves, exactly
+    constant_bytes: int
+
+    def to_dict(self) -> dict:
+        return {"engine": "c", "flash_bytes": self.flash_bytes, "arena_bytes": self.arena_bytes,
+                "arena_alloc_bytes": self.arena_bytes, "constant_bytes": self.constant_bytes}
+
+
+def c_footprint(flatbuffer: bytes, name: str = "model") -> CFootprint:
+    program = compile_model(flatbuffer, name)
+    costs = c_engine_costs(read_graph(flatbuffer, name))
+    return CFootprint(program.constant_bytes + costs.struct_bytes + costs.code_bytes, program.arena_bytes,
+                      program.constant_bytes)
