@@ -6,7 +6,9 @@ instructions per inference, and the C engine's model flash (constants + generate
 tinyml_model.c) against the .tflite bytes; then the ratios C / TFLM. Prints a table and writes
 bench/results/engine.json.
 
-    .venv/bin/python bench/engine.py [--images 100] [--models phinet_s,resnet8] [--tflm-dir DIR]
+    .venv/bin/python bench/engine.py [--images 100] [--models phinet_small,resnet8] [--tflite NAME=PATH ...]
+
+--tflite adds a .tflite made elsewhere, e.g. a QAT or structured-pruned run of `tinyml-kit compress`.
 
 The models are the five builders at a small and a medium size on 32x32x3, 10 classes, random weights with
 trained-looking batch-norm statistics and biases, per-channel int8 quantization calibrated on cifar pixels (what the engine is judged on is arithmetic and bytes,
@@ -101,13 +103,17 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=100)
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--tflm-dir", default=str(SHARED / "third_party" / "tflm-qemu"))
+    parser.add_argument("--tflite", action="append", default=[], metavar="NAME=PATH",
+                        help="Also compare this .tflite (32x32x3 input, 10 classes).")
     args = parser.parse_args()
     cmsis_nn = find_cmsis_nn_dir(None, args.tflm_dir)
     pixels = np.load(SHARED / "datasets" / "cifar10-5k.npz")["x"]
     rows = []
-    for name in args.models.split(","):
-        arch, knobs = MODELS[name]
-        row = compare(name, int8_model(arch, knobs, pixels), pixels[-args.images:], args.tflm_dir, cmsis_nn)
+    models = [(name, lambda name=name: int8_model(*MODELS[name], pixels)) for name in args.models.split(",") if name]
+    models += [(item.split("=", 1)[0], lambda item=item: Path(item.split("=", 1)[1]).read_bytes())
+               for item in args.tflite]
+    for name, flatbuffer in models:
+        row = compare(name, flatbuffer(), pixels[-args.images:], args.tflm_dir, cmsis_nn)
         rows.append(row)
         r, t, c = row["ratios"], row["tflm"], row["c"]
         print(f"{name:<20} tflite {row['tflite_bytes']:>8,}  bit-exact tflm {t['bit_exact']} c {c['bit_exact']}  "

@@ -189,3 +189,21 @@ def test_export_of_a_float_model_with_the_c_engine_is_one_line(float_tflite, tmp
 
     assert_one_line_error(run("export", float_tflite, "--engine", "c", "--out", tmp_path / "out"), "not int8")
     assert not (tmp_path / "out").exists()
+
+
+def test_convolutions_written_over_their_dying_inputs(tmp_path):
+    """A chain of convolutions whose inputs die at them: the plan starts outputs inside their inputs' bytes
+    (3x3 unit stride, 3x3 stride 2, strided 1x1), and the outputs still equal LiteRT's."""
+    from tinyml_kit.engine.codegen import compile_model
+
+    def build(k, x):
+        x = k.layers.Conv2D(8, 3, padding="same", activation="relu")(x)
+        x = k.layers.Conv2D(8, 3, padding="same", activation="relu")(x)
+        x = k.layers.Conv2D(16, 3, strides=2, padding="same", activation="relu")(x)
+        x = k.layers.Conv2D(16, 1, strides=2, activation="relu")(x)
+        return k.layers.Conv2D(8, 3, padding="same")(x)
+
+    fb = int8_model(build, shape=(16, 16, 3))
+    shared = [b for b in compile_model(fb).plan.buffers if len(set(b.within.values())) > 1]
+    assert shared, "no output was placed over its input: the test would not exercise the overlap"
+    assert_bit_exact(fb, "CONV_2D", tmp_path)

@@ -132,5 +132,5 @@ def compile_model(flatbuffer: bytes, name: str = "model") -> CProgram:
             arrays.append(a)
     sizes = {t.index: t.elements for t in model.tensors if not t.is_constant}
     static = plan(sizes, [PlanOp(s.inputs, s.output, op_scratch_bytes(s.scratch_bytes, s.shift_channels),
-                                 s.in_place, s.alias) for s in steps], model.input, model.output)
+                                 s.in_place, s.alias, s.overlap) for s in steps], model.input, model.output)
     return CProgram(model, steps, static, arrays)

@@ -20,6 +20,7 @@ from tinyml_kit.solve.static_plan import (
     avgpool_scratch_bytes,
     conv_scratch_bytes,
     depthwise_scratch_bytes,
+    overlap_bytes,
 )
 
 
@@ -41,6 +42,8 @@ def _window(op: Operator, inp, out, kernel_hw: tuple[int, int]) -> dict:
         pad_h = pad_w = 0
     act = activation_range(op.option("fusedActivationFunction", 0), out.scale, out.zero_point)
     return dict(stride=(sh, sw), dilation=(dh, dw), pad=(pad_h, pad_w), act=act)
+
+
 
 
 def _tiles(w: dict) -> str:
@@ -89,7 +92,9 @@ def conv_2d(model: Model, op: Operator) -> Step:
             f"{_bias(arrays, i)}, &{d_out}, {{t{out.index}}}) != ARM_CMSIS_NN_SUCCESS) return TINYML_INVOKE_FAILED;")
     scratch = conv_scratch_bytes((in_h, in_w, in_c), (kh, kw), w["stride"], w["pad"], w["dilation"])
     return Step(i, op.kind, (inp.index,), out.index, call, arrays, structs, scratch,
-                f"arm_convolve_wrapper_s8_get_buffer_size(&p{i}, &{d_in}, &{d_f}, &{d_out})", shift_channels=out_c)
+                f"arm_convolve_wrapper_s8_get_buffer_size(&p{i}, &{d_in}, &{d_f}, &{d_out})", shift_channels=out_c,
+                overlap=overlap_bytes(tuple(inp.shape[1:]), tuple(out.shape[1:]), (kh, kw), w["stride"], w["pad"],
+                                      w["dilation"]))
 
 
 def depthwise_conv_2d(model: Model, op: Operator) -> Step:

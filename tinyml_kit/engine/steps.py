@@ -37,6 +37,7 @@ class Step:
     in_place: tuple[int, ...] = ()   # input tensors the output may overwrite when they die at this op
     alias: bool = False              # the output is the input's bytes, reinterpreted (RESHAPE)
     shift_channels: int = 0          # int32 shifts widened into the arena after the CMSIS-NN scratch
+    overlap: int | None = None       # bytes before its dying input the output may start (convolutions)
 
 
 _DIMS = re.compile(r"\bdims_(\d+)_(\d+)_(\d+)_(\d+)\b")

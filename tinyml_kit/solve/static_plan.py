@@ -15,7 +15,7 @@ when built with GCC for a core with or without the DSP extension (the larger of 
 the host, Cortex-M4F, M7 and M33 builds; the generated `Init` asks CMSIS-NN again and refuses a smaller plan.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tinyml_kit.core.graph import Graph
 
@@ -54,6 +54,42 @@ def depthwise_scratch_bytes(in_c: int, out_c: int, kernel_hw: tuple[int, int], p
     return in_c * kernel_hw[0] * kernel_hw[1] * 2
 
 
+OVERLAP_BATCH = 4   # output pixels the im2col path gathers before writing (2 with DSP, 4 with MVE): the slack
+
+
+def overlap_bytes(in_hwc: tuple[int, int, int], out_hwc: tuple[int, int, int], kernel_hw: tuple[int, int],
+                  stride_hw: tuple[int, int], pad_hw: tuple[int, int], dilation_hw: tuple[int, int] = (1, 1)
+                  ) -> int | None:
+    """How many bytes before its input a CONV_2D's output may start when the input dies at it, or None.
+
+    Read off the order in which arm_convolve_wrapper_s8's kernels touch memory (non-MVE builds):
+    - the im2col path (arm_convolve_s8: every kernel but 1x1 and 1xN) copies the windows of a few output pixels,
+      then writes those pixels, in raster order: output pixel p may be written once no later window needs the
+      input below the top-left corner of p's window;
+    - the strided 1x1 path (arm_convolve_1x1_s8) computes one output row per call, channel by channel over the
+      whole row, reading one input row: output row r may be written once input rows before r * stride are dead;
+    - the unit-stride 1x1 path multiplies all pixels at once, and the 1xN path is not modelled: None.
+    The output then begins d bytes before the input and the two take little more than the larger of them
+    (TinyEngine's in-place idea)."""
+    import numpy as np
+
+    in_h, in_w, in_c = in_hwc
+    out_h, out_w, out_c = out_hwc
+    one_by_one = kernel_hw == (1, 1) and pad_hw == (0, 0) and dilation_hw == (1, 1)
+    if one_by_one and stride_hw == (1, 1):
+        return None
+    if one_by_one:
+        rows = np.arange(out_h)
+        return max(0, int(np.max((rows + 1) * out_w * out_c - rows * stride_hw[0] * in_w * in_c)))
+    if in_h == 1 and kernel_hw[0] == 1:
+        return None
+    rows = np.maximum(np.arange(out_h) * stride_hw[0] - pad_hw[0], 0)
+    cols = np.maximum(np.arange(out_w) * stride_hw[1] - pad_hw[1], 0)
+    corner = (rows[:, None] * in_w + cols[None, :]).reshape(-1)
+    pixel = np.arange(out_h * out_w)
+    return max(0, int(np.max((pixel + OVERLAP_BATCH) * out_c - corner * in_c)))
+
+
 def op_scratch_bytes(cmsis_bytes: int, shift_channels: int) -> int:
     """An op's scratch region: CMSIS-NN's buffer, then the op's per-channel shifts widened to int32 (they are
     int8 in flash)."""
@@ -76,13 +112,15 @@ def avgpool_scratch_bytes(channels: int) -> int:
 
 @dataclass
 class Buffer:
-    """One region of the arena: a group of tensors that share bytes (in place, aliases), or an op's scratch."""
+    """One region of the arena: tensors that share bytes (in place, aliases, a convolution over its dying input),
+    each at its offset in the region, or an op's scratch."""
     size: int
     first: int                    # first op that needs it
     last: int                     # last op that needs it
     tensors: tuple[int, ...] = ()
     scratch_op: int | None = None
     offset: int = 0
+    within: dict[int, int] = field(default_factory=dict)   # tensor -> its offset inside the region
 
 
 @dataclass
@@ -91,7 +129,7 @@ class StaticPlan:
     arena_bytes: int
 
     def offset_of(self, tensor: int) -> int:
-        return next(b.offset for b in self.buffers if tensor in b.tensors)
+        return next(b.offset + b.within.get(tensor, 0) for b in self.buffers if tensor in b.tensors)
 
     def scratch_offset(self, op: int) -> int:
         return next(b.offset for b in self.buffers if b.scratch_op == op)
@@ -99,50 +137,90 @@ class StaticPlan:
 
 @dataclass
 class PlanOp:
-    """What the planner needs of an op: the activation tensors it reads and writes, its scratch, and which
-    inputs its output may overwrite (or, for an alias, is)."""
+    """What the planner needs of an op: the activation tensors it reads and writes, its scratch, which inputs
+    its output may overwrite (or, for an alias, is), and for a convolution how many bytes before its input its
+    output may start (`overlap`) when the input dies there."""
     inputs: tuple[int, ...]
     output: int
     scratch_bytes: int = 0
     in_place: tuple[int, ...] = ()
     alias: bool = False
+    overlap: int | None = None
 
 
 def plan(sizes: dict[int, int], ops: list[PlanOp], graph_input: int, graph_output: int) -> StaticPlan:
-    """Place every activation tensor (`sizes`: tensor -> bytes) and scratch buffer of `ops`, run in order."""
+    """Place every activation tensor (`sizes`: tensor -> bytes) and scratch buffer of `ops`, run in order: with
+    convolutions over their dying inputs and without, whichever peaks lower (sharing bytes lengthens a region's
+    life, which can cost more elsewhere than it saves)."""
+    plans = [_plan(sizes, ops, graph_input, graph_output, limit) for limit in (1.0, 0.1, 0.0)]
+    return min(plans, key=lambda p: p.arena_bytes)
+
+
+def _plan(sizes: dict[int, int], ops: list[PlanOp], graph_input: int, graph_output: int,
+          overlap_limit: float) -> StaticPlan:
+    """`overlap_limit`: overlap an input only where the extra bytes are at most this fraction of the output."""
     first, last = {graph_input: 0}, {graph_input: 0}
     for i, op in enumerate(ops):
         first.setdefault(op.output, i)
         for t in (*op.inputs, op.output):
             last[t] = i
     last[graph_output] = len(ops)
-    group = {t: t for t in sizes}
-
-    def root(t: int) -> int:
-        while group[t] != t:
-            t = group[t]
-        return t
-
-    def group_last(r: int) -> int:
-        return max(last[t] for t in group if root(t) == r)
-
+    regions = _Regions(sizes, last, graph_input)
     for i, op in enumerate(ops):
         if op.alias:
-            group[root(op.output)] = root(op.inputs[0])
+            regions.join(op.output, op.inputs[0], 0)
             continue
-        for t in op.in_place:
-            r = root(t)
-            if r != root(graph_input) and group_last(r) == i and sizes[t] == sizes[op.output]:
-                group[root(op.output)] = r
-                break
-    members: dict[int, list[int]] = {}
-    for t in sizes:
-        if t in first:
-            members.setdefault(root(t), []).append(t)
-    buffers = [Buffer(_up(max(sizes[t] for t in ts)), min(first[t] for t in ts), max(last[t] for t in ts),
-                      tuple(sorted(ts))) for ts in members.values()]
+        shared = next((t for t in op.in_place if regions.dies_at(t, i) and sizes[t] == sizes[op.output]), None)
+        if shared is not None:
+            regions.join(op.output, shared, 0)
+        elif (op.overlap is not None and op.overlap <= overlap_limit * sizes[op.output] and len(op.inputs) == 1
+              and regions.dies_at(op.inputs[0], i) and regions.alone(op.inputs[0], sizes)):
+            regions.join(op.output, op.inputs[0], -_up(op.overlap))
+    buffers = [Buffer(_up(max(within[t] + sizes[t] for t in ts)), min(first[t] for t in ts),
+                      max(last[t] for t in ts), tuple(sorted(ts)), within={t: within[t] for t in ts})
+               for ts, within in regions.members(first)]
     buffers += [Buffer(_up(op.scratch_bytes), i, i, scratch_op=i) for i, op in enumerate(ops) if op.scratch_bytes]
     return StaticPlan(buffers, _place_best(buffers))
+
+
+class _Regions:
+    """Tensors grouped into regions, each tensor at an offset inside its region."""
+
+    def __init__(self, sizes: dict[int, int], last: dict[int, int], graph_input: int):
+        self.region = {t: t for t in sizes}
+        self.within = {t: 0 for t in sizes}
+        self.last, self.graph_input = last, graph_input
+
+    def _tensors(self, r: int) -> list[int]:
+        return [t for t, g in self.region.items() if g == r]
+
+    def dies_at(self, t: int, op: int) -> bool:
+        """t's region holds nothing needed after `op`, and is not the graph input's (kept for the caller)."""
+        r = self.region[t]
+        return r != self.region[self.graph_input] and max(self.last.get(m, -1) for m in self._tensors(r)) == op
+
+    def alone(self, t: int, sizes: dict[int, int]) -> bool:
+        """t's region is t's bytes (aliases and in-place outputs included): overlapping it does not chain."""
+        return all(self.within[m] == self.within[t] and sizes[m] <= sizes[t] for m in self._tensors(self.region[t]))
+
+    def join(self, t: int, host: int, delta: int) -> None:
+        """Put t's region into host's, t at `delta` bytes from host (negative: before it)."""
+        r, old = self.region[host], self.region[t]
+        moved = self._tensors(old)
+        base = self.within[host] + delta - self.within[t]
+        for m in moved:
+            self.region[m], self.within[m] = r, self.within[m] + base
+        low = min(self.within[m] for m in self._tensors(r))
+        if low < 0:
+            for m in self._tensors(r):
+                self.within[m] -= low
+
+    def members(self, first: dict[int, int]):
+        groups: dict[int, list[int]] = {}
+        for t, r in self.region.items():
+            if t in first:
+                groups.setdefault(r, []).append(t)
+        return [(ts, self.within) for ts in groups.values()]
 
 
 def _place_best(buffers: list[Buffer]) -> int:
@@ -188,7 +266,7 @@ def _plan_op(graph: Graph, op) -> PlanOp:
     if op.kind in LUT_OPS or op.kind in ELEMENTWISE:
         return PlanOp(activations, out, lut_scratch_bytes(op.kind, graph.tensors[out].elements),
                       in_place=activations)
-    scratch, shifts = 0, 0
+    scratch, shifts, overlap = 0, 0, None
     if op.kind == "FULLY_CONNECTED":
         weights = graph.tensors[op.inputs[1]]
         shifts = graph.tensors[out].shape[-1] if weights.quant_channels > 1 else 1
@@ -203,4 +281,6 @@ def _plan_op(graph: Graph, op) -> PlanOp:
             scratch, shifts = depthwise_scratch_bytes(in_c, out_c, (k, k), pad), out_c
         else:
             scratch = avgpool_scratch_bytes(in_c)
-    return PlanOp(activations, out, op_scratch_bytes(scratch, shifts))
+        if op.kind == "CONV_2D":
+            overlap = overlap_bytes((in_h, in_w, in_c), (out_h, out_w, out_c), (k, k), (op.stride, op.stride), pad)
+    return PlanOp(activations, out, op_scratch_bytes(scratch, shifts), overlap=overlap)
