@@ -56,3 +56,28 @@ class HostModel:
                 raise UserError(f"the generated model failed on the host (status {status})")
             outputs[k] = np.ctypeslib.as_array(self._lib.tinyml_output(), shape=(classes,))
         return outputs
+
+
+def check_on_host(flatbuffer: bytes, images: np.ndarray, cmsis_nn_dir=None, tflm_dir=None,
+                  name: str = "model") -> dict:
+    """The C engine's generated model built for this machine and run on `images` (int8) beside LiteRT's reference
+    kernels: whether every output is equal, and what the build takes on the device."""
+    import tempfile
+
+    from tinyml_kit.core.litert import LiteRtModel
+    from tinyml_kit.engine.codegen import compile_model
+    from tinyml_kit.engine.footprint import c_footprint
+    from tinyml_kit.export.toolchain import find_cmsis_nn_dir
+
+    root = find_cmsis_nn_dir(cmsis_nn_dir, tflm_dir)
+    program = compile_model(flatbuffer, name)
+    classes = program.model.tensors[program.model.output].elements
+    with tempfile.TemporaryDirectory(prefix="tinyml_c_host_") as tmp:
+        program.write(Path(tmp), [f"class{i}" for i in range(classes)])
+        got = HostModel(build_host_library(Path(tmp), root, Path(tmp) / "model.so")).predict(images)
+    expected = LiteRtModel(flatbuffer).predict(images)
+    diff = np.abs(got.astype(np.int32) - expected.astype(np.int32))
+    footprint = c_footprint(flatbuffer, name)
+    return {"c_images": len(images), "c_equals_litert": bool(diff.max(initial=0) == 0),
+            "c_litert_max_abs_diff": int(diff.max(initial=0)), "c_flash_bytes": footprint.flash_bytes,
+            "c_arena_bytes": footprint.arena_bytes}

@@ -88,6 +88,8 @@ def _require_same_outputs(result: dict) -> None:
     if not result["litert_equals_tflm"]:
         fail(f"TFLM outputs differ from LiteRT's by up to {result['litert_tflm_max_abs_diff']}: the int8 accuracy "
              f"is LiteRT's, not the MCU's")
+    if not result.get("c_equals_litert", True):
+        fail(f"the C engine's outputs differ from LiteRT's by up to {result['c_litert_max_abs_diff']}")
 
 
 def _require_verified(r: dict) -> None:
@@ -100,12 +102,14 @@ def _require_verified(r: dict) -> None:
 @main.command()
 @click.argument("target", type=click.Path())
 @click.option("--data", help="Images to evaluate on (default for a run: its validation split).")
+@run_engine_options
 @json_option
-def check(target, data, as_json):
-    """Float vs int8 accuracy, LiteRT vs TFLM outputs and measured arena of RUN_DIR or MODEL.tflite."""
+def check(target, data, engine, cmsis_nn_dir, as_json):
+    """Float vs int8 accuracy, LiteRT vs TFLM outputs and measured arena of RUN_DIR or MODEL.tflite; with
+    --engine c, the generated C built for this machine and compared with LiteRT on the same images."""
     from tinyml_kit.pipeline.checks import check_target
 
-    result = check_target(target, data)
+    result = check_target(target, data, engine, cmsis_nn_dir)
     emit(as_json, result, lambda: show.check(result))
     _require_same_outputs(result)
 

@@ -33,9 +33,10 @@ def key_values(result: dict, keys=None, width: int = 24) -> None:
 
 
 def check(result: dict) -> None:
+    c_engine = ("c_images", "c_equals_litert", "c_litert_max_abs_diff", "c_flash_bytes", "c_arena_bytes")
     key_values(result, ("model", "data", "images", "float_accuracy", "int8_accuracy", "agreement",
                         "litert_equals_tflm", "litert_tflm_max_abs_diff", "flash_bytes", "arena_bytes",
-                        "arena_alloc_bytes"))
+                        "arena_alloc_bytes", *(c_engine if "c_images" in result else ())))
     if "int8" in result:
         r = result["int8"]
         click.echo(f"{'int8 macro P/R/F1':>24}: {r['macro_precision']:.4f} / {r['macro_recall']:.4f} / "

@@ -13,13 +13,28 @@ from tinyml_kit.pipeline.runs import load_target, resolve_model, run_model, run_
 logger = logging.getLogger(__name__)
 
 
-def check_target(target: str | Path, data: str | None = None) -> dict:
+def check_target(target: str | Path, data: str | None = None, engine: str | None = None,
+                 cmsis_nn_dir: str | Path | None = None) -> dict:
     """Float vs int8 accuracy, LiteRT vs TFLM and the measured arena of a run (on its own validation split
-    unless `data` is given) or a .tflite."""
+    unless `data` is given) or a .tflite; with the C engine (by default a run's own), also its generated model
+    built for this machine and run on the same images beside LiteRT."""
     from tinyml_kit.check.evaluate import evaluate
 
     t = load_target(target, data)
-    return evaluate(t.model.flatbuffer, t.val, keras_model=t.keras_model, name=t.model.name)
+    engine = engine or (t.model.record.engine if t.model.record else "tflm")
+    if engine == "c":   # a missing compiler or CMSIS-NN is refused before the slow part
+        from tinyml_kit.check.c_host import HOST_CC
+        from tinyml_kit.export.toolchain import find_cmsis_nn_dir, require_tool
+
+        require_tool(HOST_CC)
+        find_cmsis_nn_dir(cmsis_nn_dir)
+    result = evaluate(t.model.flatbuffer, t.val, keras_model=t.keras_model, name=t.model.name)
+    if engine == "c":
+        from tinyml_kit.check.c_host import check_on_host
+
+        images = t.model.info.inputs[0].quantize(t.val.x.astype(np.float32))
+        result.update(check_on_host(t.model.flatbuffer, images, cmsis_nn_dir, name=t.model.name))
+    return result
 
 
 def validate_target(target: str | Path, data: str | None = None, random_inputs: bool = False, onnx: bool = True,
