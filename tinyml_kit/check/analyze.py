@@ -138,13 +138,14 @@ def analyze_model(data: bytes, name: str = "model.tflite", board_id: str | None 
     return result
 
 
-def board_fit(board, flash_bytes: int, arena_bytes: int) -> dict:
-    """Flash and RAM verdicts against what the board leaves for a model once TFLM, the HAL, the application,
-    the stack and the heap are reserved; the arena is compared with headroom, as `fit` does."""
+def board_fit(board, flash_bytes: int, arena_bytes: int, headroom: bool = True) -> dict:
+    """Flash and RAM verdicts against what the board leaves for a model once the runtime, the HAL, the
+    application, the stack and the heap are reserved; TFLM's arena is compared with headroom, as `fit` does,
+    the C engine's static plan as it is (`headroom=False`)."""
     from tinyml_kit.core.arena import arena_with_headroom
 
     verdict = fits(flash=(flash_bytes, board.flash_budget_bytes),
-                   ram=(arena_with_headroom(arena_bytes), board.arena_budget_bytes))
+                   ram=(arena_with_headroom(arena_bytes) if headroom else arena_bytes, board.arena_budget_bytes))
     flash, ram = verdict["flash"], verdict["ram"]
     return {
         "board": board.id,

@@ -119,7 +119,10 @@ def check(target, data, engine, cmsis_nn_dir, as_json):
 @click.option("--board", "board_id", help="Board to check the fit against (default for a run: its board).")
 @json_option
 @click.option("--csv", "as_csv", is_flag=True, help="Print the per-layer table as CSV.")
-def analyze(target, board_id, as_json, as_csv):
+@click.option("--engine", type=click.Choice(["tflm", "c"]),
+              help="c: also the C engine's static plan, and the board verdict by its flash and arena (default: the "
+              "run's engine).")
+def analyze(target, board_id, as_json, as_csv, engine):
     """Per-layer flash, MACs and TFLM memory plan of RUN_DIR's model or any int8 MODEL.tflite: the measured
     totals, the op where the RAM peak occurs and, with a board, whether it fits and by how much."""
     from tinyml_kit.check.analyze import CSV_COLUMNS
@@ -127,7 +130,7 @@ def analyze(target, board_id, as_json, as_csv):
 
     if as_json and as_csv:
         raise UserError("give --json or --csv, not both")
-    r = analyze_target(target, board_id)
+    r = analyze_target(target, board_id, engine)
     if as_json:
         print_json(r)
     elif as_csv:

@@ -79,15 +79,33 @@ def analysis(r: dict) -> None:
     if not r["plan_matches_tflm"]:
         lines.append(f"note: the replayed plan's head ({r['plan_head_bytes']:,} B) differs from TFLM's "
                      f"({r['arena_head_bytes']:,} B): a kernel's scratch buffers are not modelled; totals are TFLM's")
+    c = r.get("c_engine")
+    if c is not None:
+        _c_plan(console, c)
+        lines.append(f"C engine: model flash {c['flash_bytes']:,} B (constants {c['constant_bytes']:,}), static arena "
+                     f"{c['arena_bytes']:,} B (exact, no headroom)")
     if "fits" in r:
+        flash, arena = (c["flash_bytes"], c["arena_bytes"]) if c else (r["flash_bytes"], r["arena_alloc_bytes"])
         lines.append(
-            f"{'FITS' if r['fits'] else 'DOES NOT FIT'} {r['board']}: flash {r['flash_bytes']:,} / "
+            f"{'FITS' if r['fits'] else 'DOES NOT FIT'} {r['board']}{' (C engine)' if c else ''}: flash {flash:,} / "
             f"{r['flash_budget_bytes']:,} B (linked {r['flash_linked_bytes']:,} - reserve {r['flash_reserve_bytes']:,}), "
             f"margin {r['flash_margin_bytes']:,} B ({r['flash_margin_percent']:.1f} %); arena "
-            f"{r['arena_alloc_bytes']:,} / {r['arena_budget_bytes']:,} B (linked {r['ram_linked_bytes']:,} - reserve "
+            f"{arena:,} / {r['arena_budget_bytes']:,} B (linked {r['ram_linked_bytes']:,} - reserve "
             f"{r['ram_reserve_bytes']:,}), margin {r['ram_margin_bytes']:,} B ({r['ram_margin_percent']:.1f} %)")
     for line in lines:
         console.print(line, highlight=False, soft_wrap=True)
+
+
+def _c_plan(console, c: dict) -> None:
+    from rich.table import Table
+
+    table = Table(title="C engine: static arena plan (ops alive [first, last]; tensors sharing a region in place)")
+    for col in ("offset", "bytes", "ops", "holds"):
+        table.add_column(col, justify="left" if col in ("ops", "holds") else "right")
+    for b in c["plan"]:
+        holds = ", ".join(f"{h['name']} @ {h['offset']:,}" for h in b["holds"])
+        table.add_row(f"{b['offset']:,}", f"{b['bytes']:,}", f"[{b['first_op']}, {b['last_op']}]", holds)
+    console.print(table)
 
 
 def validation(r: dict) -> None:

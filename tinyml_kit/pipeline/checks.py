@@ -47,14 +47,23 @@ def validate_target(target: str | Path, data: str | None = None, random_inputs: 
                           onnx, seed)
 
 
-def analyze_target(target: str | Path, board_id: str | None = None) -> dict:
+def analyze_target(target: str | Path, board_id: str | None = None, engine: str | None = None) -> dict:
     """Per-layer memory plan and totals of a run's model (against its board unless another is given) or a
-    .tflite (against `board_id`, if any)."""
-    from tinyml_kit.check.analyze import analyze_model
+    .tflite (against `board_id`, if any). With the C engine (by default a run's own) also its static plan, and
+    the board verdict is the C engine's."""
+    from tinyml_kit.check.analyze import analyze_model, board_fit
 
     m = resolve_model(target)
     board_id = board_id or (m.record.board.id if m.record else None)
-    return analyze_model(m.flatbuffer, m.name, board_id)
+    result = analyze_model(m.flatbuffer, m.name, board_id)
+    if (engine or (m.record.engine if m.record else "tflm")) == "c":
+        from tinyml_kit.check.c_plan import c_engine_analysis
+        from tinyml_kit.core.boards import get_board
+
+        c = result["c_engine"] = c_engine_analysis(m.flatbuffer, m.name)
+        if board_id is not None:
+            result.update(board_fit(get_board(board_id), c["flash_bytes"], c["arena_bytes"], headroom=False))
+    return result
 
 
 def verify_run(run_dir: str | Path, kernels: str | None = None, images: int = 20, tflm_dir: str | Path | None = None,
