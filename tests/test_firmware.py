@@ -123,18 +123,25 @@ def test_verify_names_what_is_missing(fitted, monkeypatch, tmp_path):
 
 
 def run_arduino_example(library: Path, tflm, build: Path) -> str:
-    """The library's example sketch as the Arduino builder sees it (.ino + Arduino.h), against a test-only core
-    shim, built with the library's sources for the emulated Cortex-M4F and run once under QEMU: what it printed."""
+    """The library's example sketch as the Arduino builder sees it (.ino + Arduino.h, every source under src/,
+    only src/ on the include path), against a test-only core shim, built for the emulated Cortex-M4F and run
+    once under QEMU: what it printed. A library without C sources (the TFLM engine) links TFLM."""
     build.mkdir()
     example = library / "examples" / "classify"
     sketch = build / "classify.ino.cpp"
     sketch.write_text("#include <Arduino.h>\n" + (example / "classify.ino").read_text())
     shutil.copy(example / "sample_input.h", build / "sample_input.h")
     shutil.copy(PLATFORM / "startup.c", build / "startup.c")
-    sources = [*sorted((library / "src").glob("*.cpp")), sketch, SHIM / "arduino_main.cc", build / "startup.c"]
+    c_sources = sorted((library / "src").rglob("*.c"))
+    sources = [*sorted((library / "src").rglob("*.cpp")), sketch, SHIM / "arduino_main.cc", build / "startup.c"]
     flags = ["-I", str(SHIM), "-I", str(library / "src")]
-    objects = compile_for_qemu(sources, build, [*TFLM_DEFINES, *flags, *tflm.includes()])
-    elf = link_for_qemu(objects, [tflm.library("ref")], build)
+    if c_sources:   # the C engine: its model and CMSIS-NN, compiled as C with the library's src/ on the path
+        objects = compile_for_qemu(sources, build, flags)
+        objects += compile_for_qemu(c_sources, build, c_flags=["-std=c11", "-O2", "-I", str(library / "src")])
+        elf = link_for_qemu(objects, [], build)
+    else:
+        objects = compile_for_qemu(sources, build, [*TFLM_DEFINES, *flags, *tflm.includes()])
+        elf = link_for_qemu(objects, [tflm.library("ref")], build)
     return run_firmware(elf, np.zeros(0, np.int8), timeout=120)
 
 
@@ -155,6 +162,33 @@ def test_arduino_library_builds_and_its_example_runs_on_cortex_m4(fitted, tflm, 
                      (library / "examples" / "classify" / "sample_input.h").read_text()).group(1)
     assert re.search(rf"^label: {re.escape(host)}  score: 0\.\d{{3}}  latency: ", printed, re.M), printed
     assert "tensor arena used: " in printed
+
+
+@pytest.mark.slow
+def test_arduino_library_with_the_c_engine_carries_cmsis_nn_and_runs_on_cortex_m4(fitted, tflm, tmp_path):
+    out, _ = fitted
+    result = run("export", out, "--target", "arduino", "--engine", "c", "--out", tmp_path / "lib")
+    assert result.exit_code == 0, result.output
+    library = tmp_path / "lib" / "tinyml_model"
+    assert "depends=" not in (library / "library.properties").read_text()
+    assert (library / "src" / "arm_nnfunctions.h").is_file() and (library / "src" / "cmsis_nn" / "LICENSE").is_file()
+    assert "Chirale" not in (library / "examples" / "classify" / "classify.ino").read_text()
+    printed = run_arduino_example(library, tflm, tmp_path / "build")
+    host = re.search(r'kSampleHostLabel = "([^"]*)"',
+                     (library / "examples" / "classify" / "sample_input.h").read_text()).group(1)
+    assert re.search(rf"^label: {re.escape(host)}  score: 0\.\d{{3}}  latency: ", printed, re.M), printed
+
+
+@pytest.mark.slow
+def test_stm32_project_with_the_c_engine_makes_without_tflm(fitted, tflm, tmp_path):
+    out, _ = fitted
+    result = run("export", out, "--target", "stm32", "--engine", "c", "--board", "nucleo-h743zi2", "--out", tmp_path)
+    assert result.exit_code == 0, result.output
+    project = tmp_path / "tinyml_model_stm32"
+    makefile = (project / "Makefile").read_text()
+    assert "TFLM_DIR" not in makefile and "CMSIS_NN_DIR ?= /" in makefile
+    subprocess.run(["make", "-j2"], cwd=project, check=True, capture_output=True)
+    assert (project / "build" / "libtinyml.a").stat().st_size > 0
 
 
 @pytest.mark.slow

@@ -202,7 +202,7 @@ def export(model, format_, target, out, labels, name, board_id, tflm_dir, engine
     from tinyml_kit.pipeline.exporting import export_model
 
     labels = [label.strip() for label in labels.split(",")] if labels is not None else None
-    for path in export_model(model, Path(out), target or "c", labels, name, board_id, tflm_dir, engine):
+    for path in export_model(model, Path(out), target or "c", labels, name, board_id, tflm_dir, engine, cmsis_nn_dir):
         click.echo(path)
 
 

@@ -5,8 +5,9 @@ Cortex-M4F, plus one bundled sample image with the class the host predicts for i
 prints can be checked against the host.
 """
 
+import shutil
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -30,12 +31,20 @@ class ModelSource:
     name: str = "model"
     source: str = "model.tflite"
     engine: str = "tflm"          # "c": the model compiled to C on CMSIS-NN instead of the flatbuffer on TFLM
+    _program: object = field(default=None, repr=False, compare=False)
+
+    @property
+    def program(self):
+        """The C engine's compiled program (made once)."""
+        if self._program is None:
+            from tinyml_kit.engine.codegen import compile_model
+
+            self._program = compile_model(self.model, self.source)
+        return self._program
 
     def write_api(self, out_dir: Path, cc: str = ".cc") -> list[Path]:
         if self.engine == "c":
-            from tinyml_kit.engine.codegen import compile_model
-
-            return compile_model(self.model, self.source).write(out_dir, self.labels, self.source)
+            return self.program.write(out_dir, self.labels, self.source)
         return write_model_api(self.model, self.info, out_dir, self.labels, self.arena_measured, self.arena_alloc,
                                name=self.name, source=self.source, cc=cc)
 
@@ -51,10 +60,13 @@ class Sample:
 
 def _context(src: ModelSource, sample: Sample, **extra) -> dict:
     pixels = np.asarray(sample.pixels, dtype=np.uint8).reshape(-1)
+    c_engine = src.engine == "c"
+    arena = src.program.arena_bytes if c_engine else src.arena_alloc
     return dict(
         version=__version__, source=Path(src.source).name, labels=src.labels, model_bytes=len(src.model),
-        arena_measured=src.arena_measured, arena_alloc=src.arena_alloc, ops=src.info.ops,
-        methods=resolver_methods(src.info.ops), input=src.info.inputs[0],
+        engine=src.engine, constant_bytes=src.program.constant_bytes if c_engine else 0,
+        arena_measured=arena if c_engine else src.arena_measured, arena_alloc=arena, ops=src.info.ops,
+        methods=[] if c_engine else resolver_methods(src.info.ops), input=src.info.inputs[0],
         sample=dict(origin=sample.origin, shape=list(sample.pixels.shape), size=len(pixels),
                     true_label=sample.true_label, host_label=sample.host_label, rows=hex_rows(pixels.tobytes())),
         **extra)
@@ -67,16 +79,35 @@ def library_name(name: str) -> str:
 EXAMPLE = "classify"
 
 
-def write_arduino_library(src: ModelSource, sample: Sample, folder: Path, board=None) -> None:
+def write_arduino_library(src: ModelSource, sample: Sample, folder: Path, board=None,
+                          cmsis_nn: Path | None = None) -> None:
     """An Arduino library in `folder` (named like the library): library.properties, src/ with the model API,
-    and examples/classify/classify.ino."""
+    and examples/classify/classify.ino. With the C engine, src/ also carries CMSIS-NN (`cmsis_nn`)."""
     library = folder.name
     context = _context(src, sample, library=library, board=board)
     src.write_api(_mkdir(folder / "src"), cc=".cpp")   # the Arduino builder compiles .cpp, not .cc
+    if src.engine == "c":
+        bundle_cmsis_nn(cmsis_nn, folder / "src")
     example = folder / "examples" / EXAMPLE
     render(context, [("arduino/library.properties.j2", folder / "library.properties"),
                       ("arduino/example.ino.j2", example / f"{EXAMPLE}.ino"),
                       ("model_api/sample_input.h.j2", example / "sample_input.h")])
+
+
+def bundle_cmsis_nn(root: Path, src_dir: Path) -> None:
+    """CMSIS-NN inside an exported Arduino library, laid out for the Arduino builder, which compiles every
+    source under src/ and puts only src/ on the include path: its headers at src/ (Internal/ beside them, as
+    they include it), its sources in src/cmsis_nn/, its license with them. Only the user's export carries it."""
+    for header in sorted((root / "Include").rglob("*.h")):
+        dest = src_dir / header.relative_to(root / "Include")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(header, dest)
+    for source in sorted((root / "Source").glob("*/*.c")):
+        dest = src_dir / "cmsis_nn" / source.relative_to(root / "Source")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(source, dest)
+    if (root / "LICENSE").is_file():
+        shutil.copy(root / "LICENSE", src_dir / "cmsis_nn" / "LICENSE")
 
 
 def zip_folder(folder: Path, archive: Path) -> None:
@@ -92,17 +123,21 @@ def tflm_arch(board) -> str:
     return board.mcpu + ("+fp" if hard_fp_suffix else "")
 
 
-def write_stm32_project(src: ModelSource, sample: Sample, folder: Path, board, tflm_tree: Path | None = None) -> None:
-    """A Makefile project in `folder`: tinyml/ (model API, app_tinyml C API, sample), Makefile, README.md."""
+def write_stm32_project(src: ModelSource, sample: Sample, folder: Path, board, tflm_tree: Path | None = None,
+                        cmsis_nn: Path | None = None) -> None:
+    """A Makefile project in `folder`: tinyml/ (model API, app_tinyml C API, sample), Makefile, README.md. With
+    the C engine the Makefile compiles CMSIS-NN from `cmsis_nn` (CMSIS_NN_DIR) instead of linking TFLM."""
     context = _context(src, sample, project=folder.name, board=board, cpu_flags=board.gcc_cpu_flags,
-                       defines=TFLM_DEFINES, tflm_tree=str(tflm_tree) if tflm_tree else "", tflm_arch=tflm_arch(board))
+                       defines=TFLM_DEFINES, tflm_tree=str(tflm_tree) if tflm_tree else "", tflm_arch=tflm_arch(board),
+                       cmsis_nn_dir=str(cmsis_nn) if cmsis_nn else "")
     sources = _mkdir(folder / "tinyml")
     src.write_api(sources)
+    suffix = "_c" if src.engine == "c" else ""
     render(context, [("stm32/app_tinyml.h.j2", sources / "app_tinyml.h"),
                       ("stm32/app_tinyml.cc.j2", sources / "app_tinyml.cc"),
                       ("model_api/sample_input.h.j2", sources / "sample_input.h"),
-                      ("stm32/Makefile.j2", folder / "Makefile"),
-                      ("stm32/README.md.j2", folder / "README.md")])
+                      (f"stm32/Makefile{suffix}.j2", folder / "Makefile"),
+                      (f"stm32/README{suffix}.md.j2", folder / "README.md")])
 
 
 def _mkdir(path: Path) -> Path:

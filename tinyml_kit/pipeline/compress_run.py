@@ -41,7 +41,7 @@ def compress_run(run_dir: str | Path, options: CompressOptions, out: str | Path 
         c = compress(model, parts, calibration_images(parts.train.x, seed=seed), options, teacher=teacher,
                      batch_size=batch, seed=seed, distil_first=not options.trains)
     with timed(timings, "check_s"):
-        checked = evaluate_compressed(c, parts)
+        checked = evaluate_compressed(c, parts, record.engine)
     costs = model_costs(c.model)
     new = record.derive(
         params=costs.params, macs=costs.macs, predicted_accuracy=None, flash_bytes_est=None, arena_bytes_est=None,

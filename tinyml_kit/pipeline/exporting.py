@@ -20,7 +20,7 @@ EXPORT_TARGETS = ("c", "arduino", "stm32")
 
 def export_model(model: str | Path, out: Path, target: str = "c", labels: list[str] | None = None,
                  name: str = "model", board_id: str | None = None, tflm_dir: str | Path | None = None,
-                 engine: str | None = None) -> list[Path]:
+                 engine: str | None = None, cmsis_nn_dir: str | Path | None = None) -> list[Path]:
     """Export for `target`: `c` writes the model data and the model API, `arduino` a library folder and its
     .zip, `stm32` a Makefile project. A bad name or label is refused before any work. Returns the paths written.
     `engine` "c" writes the model compiled to C on CMSIS-NN instead of the flatbuffer and TFLM's API; by default
@@ -38,9 +38,7 @@ def export_model(model: str | Path, out: Path, target: str = "c", labels: list[s
     m = resolve_model(model)
     record = m.record if m.record is not None else _record_beside(Path(model))
     engine = engine or (record.engine if record else "tflm")
-    if engine == "c" and target != "c":
-        raise UserError(f"the {target} project does not carry the C engine yet: export --target c --engine c, or "
-                        f"--engine tflm for a {target} project", "engine")
+    cmsis_nn = _cmsis_nn(engine, target, cmsis_nn_dir, tflm_dir)
     classes = m.info.outputs[0].sample_size
     if labels is None:
         labels = record.data.classes if record else [f"class{i}" for i in range(classes)]
@@ -59,7 +57,8 @@ def export_model(model: str | Path, out: Path, target: str = "c", labels: list[s
     items = [folder, f"{folder}.zip"] if target == "arduino" else [folder]
     for item in items:
         prepare_output(Path(out) / item)
-    _write_project(target, src, _sample(m.flatbuffer, m.info, record, labels), Path(out), folder, board, tflm_dir)
+    _write_project(target, src, _sample(m.flatbuffer, m.info, record, labels), Path(out), folder, board, tflm_dir,
+                   cmsis_nn)
     return [Path(out).absolute() / item for item in items]
 
 
@@ -68,7 +67,22 @@ def _record_beside(tflite: Path) -> RunRecord | None:
     return RunRecord.read(tflite.parent) if (tflite.parent / "report.json").is_file() else None
 
 
-def _write_project(target: str, src, sample, out: Path, folder: str, board, tflm_dir) -> None:
+def _cmsis_nn(engine: str, target: str, cmsis_nn_dir, tflm_dir) -> Path | None:
+    """CMSIS-NN for a C-engine project: the Arduino library carries it, so it must be found; the STM32 Makefile
+    names it when it is found (else `make CMSIS_NN_DIR=...`)."""
+    from tinyml_kit.export.toolchain import (
+        CMSIS_NN_DIR_ENV,
+        TFLM_DIR_ENV,
+        find_cmsis_nn_dir,
+    )
+
+    if engine != "c" or target == "c":
+        return None
+    given = cmsis_nn_dir or tflm_dir or os.environ.get(CMSIS_NN_DIR_ENV) or os.environ.get(TFLM_DIR_ENV)
+    return find_cmsis_nn_dir(cmsis_nn_dir, tflm_dir) if target == "arduino" or given else None
+
+
+def _write_project(target: str, src, sample, out: Path, folder: str, board, tflm_dir, cmsis_nn) -> None:
     from tinyml_kit.export.firmware import (
         write_arduino_library,
         write_stm32_project,
@@ -77,13 +91,14 @@ def _write_project(target: str, src, sample, out: Path, folder: str, board, tflm
 
     with staged_output(out, allow_existing=True) as tmp:
         if target == "arduino":
-            write_arduino_library(src, sample, tmp / folder, board)
+            write_arduino_library(src, sample, tmp / folder, board, cmsis_nn)
             zip_folder(tmp / folder, tmp / f"{folder}.zip")
         else:
             from tinyml_kit.export.toolchain import TFLM_DIR_ENV, find_tflm_dir
 
-            tree = find_tflm_dir(tflm_dir).tree if tflm_dir or os.environ.get(TFLM_DIR_ENV) else None
-            write_stm32_project(src, sample, tmp / folder, board, tree)
+            tflm_given = src.engine == "tflm" and (tflm_dir or os.environ.get(TFLM_DIR_ENV))
+            tree = find_tflm_dir(tflm_dir).tree if tflm_given else None
+            write_stm32_project(src, sample, tmp / folder, board, tree, cmsis_nn)
 
 
 def _export_board(target: str, board_id: str | None, record: RunRecord | None):
