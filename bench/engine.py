@@ -1,7 +1,7 @@
 """Benchmark the C engine against TFLM + CMSIS-NN, side by side: the same int8 .tflite, the same QEMU harness on
 the emulated Cortex-M4F (mps2-an386), the same images.
 
-For each model: both firmwares' bit-exactness with LiteRT's reference kernels, whole-ELF flash and static RAM,
+For each model: both firmwares' bit-exactness with LiteRT's reference kernels (and the C engine's on the host), whole-ELF flash and static RAM,
 instructions per inference, and the C engine's model flash (constants + generated code: the compiled
 tinyml_model.c) against the .tflite bytes; then the ratios C / TFLM. Prints a table and writes
 bench/results/engine.json.
@@ -90,6 +90,10 @@ def compare(name: str, flatbuffer: bytes, images: np.ndarray, tflm_dir: str, cms
                                          "arena_used_bytes", "stack_used_bytes", "instructions_per_inference")}
         row[engine]["wall_time_s"] = round(time.perf_counter() - start, 1)
     row["c"]["model_flash_bytes"] = model_flash(flatbuffer, cmsis_nn)
+    from tinyml_kit.check.c_host import check_on_host
+
+    host = check_on_host(flatbuffer, x, cmsis_nn)
+    row["c"]["host_bit_exact"] = host["c_equals_litert"]
     row["ratios"] = {k: round(row["c"][k] / row["tflm"][k], 3)
                      for k in ("elf_flash_bytes", "elf_ram_bytes", "instructions_per_inference")}
     row["ratios"]["model_flash_to_tflite"] = round(row["c"]["model_flash_bytes"] / len(flatbuffer), 3)
@@ -116,7 +120,8 @@ def main() -> None:
         row = compare(name, flatbuffer(), pixels[-args.images:], args.tflm_dir, cmsis_nn)
         rows.append(row)
         r, t, c = row["ratios"], row["tflm"], row["c"]
-        print(f"{name:<20} tflite {row['tflite_bytes']:>8,}  bit-exact tflm {t['bit_exact']} c {c['bit_exact']}  "
+        print(f"{name:<20} tflite {row['tflite_bytes']:>8,}  bit-exact tflm {t['bit_exact']} c {c['bit_exact']} "
+              f"(host {c['host_bit_exact']})  "
               f"flash x{r['elf_flash_bytes']:.2f}  ram x{r['elf_ram_bytes']:.2f}  "
               f"instr x{r['instructions_per_inference']:.2f}  model/tflite x{r['model_flash_to_tflite']:.2f}",
               flush=True)

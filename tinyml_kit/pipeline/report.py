@@ -32,12 +32,17 @@ def gauges(record: RunRecord) -> list[dict]:
     from tinyml_kit.core.latency import latency_ms
 
     b, budget = record.board, record.budget
+    c_engine = record.engine == "c"
+    flash = ("the C engine's model: constants (exact) + code (estimated)" if c_engine else "measured .tflite size")
+    arena = ("the C engine's static plan, exact" if c_engine else
+             f"{record.arena_bytes:,} B measured on TFLM + headroom")
+    runtime = "the C engine's kernels" if c_engine else "TFLM, kernels"
     return [
         _gauge("Flash (model)", record.flash_bytes, budget.flash_bytes, "B",
-               f"measured .tflite size; budget = {b.flash_linked_bytes:,} B linked - {b.flash_reserve_bytes:,} B "
-               f"for TFLM, kernels, HAL and application"),
+               f"{flash}; budget = {b.flash_linked_bytes:,} B linked - {b.flash_reserve_bytes:,} B "
+               f"for {runtime}, HAL and application"),
         _gauge("RAM (tensor arena)", record.arena_alloc_bytes, budget.arena_bytes, "B",
-               f"{record.arena_bytes:,} B measured on TFLM + headroom; budget = {b.ram_linked_bytes:,} B linked "
+               f"{arena}; budget = {b.ram_linked_bytes:,} B linked "
                f"- {b.ram_reserve_bytes:,} B for stack, heap and application"),
         _gauge("MACs", record.macs, budget.macs, "MACs", "per inference, counted from the model"),
         _gauge("Latency (estimate)", record.latency_ms_est, latency_ms(budget.macs, b.core, b.clock_mhz), "ms",
@@ -59,7 +64,8 @@ def render_report(record: RunRecord, analysis: dict, validation: dict, cam, prob
     return env.get_template("report/report.html.j2").render(
         title=f"{describe(record.arch, record.choice)} on {record.board.id}",
         subtitle=(f"data {d.source}: {d.train_images} train / {d.val_images} validation images, {len(d.classes)} "
-                  f"classes, input {'x'.join(map(str, d.input_shape))}; {record.params:,} params"),
+                  f"classes, input {'x'.join(map(str, d.input_shape))}; {record.params:,} params; engine: "
+                  + ("C on CMSIS-NN (static arena)" if record.engine == "c" else "TensorFlow Lite Micro")),
         board=record.board, fits_all=record.verdict.ok, gauges=gauges(record), analysis=analysis,
         peak_short=peak["name"].split(";")[0], peak_live=peak["live_bytes"],
         images=_figures(record, analysis, validation, cam, probes), validation=validation,
