@@ -170,11 +170,17 @@ def test_lookup_table_activation(op, tmp_path):
 
 
 def test_an_op_the_engine_lacks_is_named(tmp_path):
+    from test_cli import assert_one_line_error, run
+
     from tinyml_kit.engine.codegen import compile_model
 
     fb = int8_model(lambda k, x: k.layers.Softmax()(k.layers.Dense(4)(k.layers.Flatten()(x))), shape=(4, 4, 1))
     with pytest.raises(UserError, match="SOFTMAX, which the C engine does not run: use --engine tflm"):
         compile_model(fb)
+    (tmp_path / "softmax.tflite").write_bytes(fb)
+    assert_one_line_error(run("export", tmp_path / "softmax.tflite", "--engine", "c", "--out", tmp_path / "out"),
+                          "SOFTMAX", "--engine tflm")
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_float_model_is_refused(float_tflite):
