@@ -165,7 +165,7 @@ def _plan(sizes: dict[int, int], ops: list[PlanOp], graph_input: int, graph_outp
         for t in (*op.inputs, op.output):
             last[t] = i
     last[graph_output] = len(ops)
-    regions = _Regions(sizes, last, graph_input)
+    regions = _Regions(sizes, last)
     for i, op in enumerate(ops):
         if op.alias:
             regions.join(op.output, op.inputs[0], 0)
@@ -186,18 +186,19 @@ def _plan(sizes: dict[int, int], ops: list[PlanOp], graph_input: int, graph_outp
 class _Regions:
     """Tensors grouped into regions, each tensor at an offset inside its region."""
 
-    def __init__(self, sizes: dict[int, int], last: dict[int, int], graph_input: int):
+    def __init__(self, sizes: dict[int, int], last: dict[int, int]):
         self.region = {t: t for t in sizes}
         self.within = {t: 0 for t in sizes}
-        self.last, self.graph_input = last, graph_input
+        self.last = last
 
     def _tensors(self, r: int) -> list[int]:
         return [t for t, g in self.region.items() if g == r]
 
     def dies_at(self, t: int, op: int) -> bool:
-        """t's region holds nothing needed after `op`, and is not the graph input's (kept for the caller)."""
+        """t's region holds nothing needed after `op`. The graph input counts too: a run consumes its input
+        (`tinyml_run_int8` and `tinyml_run_pixels` write it each time), which on small models is often the peak."""
         r = self.region[t]
-        return r != self.region[self.graph_input] and max(self.last.get(m, -1) for m in self._tensors(r)) == op
+        return max(self.last.get(m, -1) for m in self._tensors(r)) == op
 
     def alone(self, t: int, sizes: dict[int, int]) -> bool:
         """t's region is t's bytes (aliases and in-place outputs included): overlapping it does not chain."""
