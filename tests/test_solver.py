@@ -88,9 +88,6 @@ def test_frontier_rises_with_flash(law):
 def test_the_c_engine_buys_a_larger_phinet_at_resnet8s_footprint():
     """Same budget, costed as the C engine compiles the model (no float scales, names or interpreter records):
     the solver can spend it on parameters."""
-    from tinyml_kit.core.boards import get_board
-    from tinyml_kit.solve.solver import solve
-
     board = get_board("nucleo-l4r5zi")
     limits = dict(max_flash=95552, max_ram=56080, max_macs=12_500_000)
     tflm, c = solve(board, **limits), solve(board, engine="c", **limits)
