@@ -67,13 +67,17 @@ class CProgram:
             uses_widen=any("tinyml_widen(" in s.call for s in self.steps),
             uses_hard_swish=any("tinyml_hard_swish_s8(" in s.call for s in self.steps),
             scratch_checks=[dict(expr=s.scratch_check, bytes=s.scratch_bytes) for s in self.steps if s.scratch_check],
-            steps=[dict(index=s.op_index, kind=s.kind, lines=self._code(s).splitlines()) for s in self.steps
+            steps=[dict(index=s.op_index, kind=s.kind, lines=self._code(s).splitlines()) for s in self.ordered()
                    if not s.alias],
             input_offset=self.plan.offset_of(self.model.input), output_offset=self.plan.offset_of(self.model.output),
             plan_rows=self._plan_rows())
         out_dir = Path(out_dir)
         return render(context, [("c_engine/tinyml_model.h.j2", out_dir / SOURCES[0]),
                                 ("c_engine/tinyml_model.c.j2", out_dir / SOURCES[1])])
+
+    def ordered(self) -> list[Step]:
+        """The steps in the order the plan runs them (it may run a branch first to lower the peak)."""
+        return [self.steps[i] for i in self.plan.order]
 
     def _structs(self) -> list[str]:
         """The shared dims (each declared once), then each op's own parameter structs."""

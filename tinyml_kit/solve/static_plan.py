@@ -127,6 +127,7 @@ class Buffer:
 class StaticPlan:
     buffers: list[Buffer]
     arena_bytes: int
+    order: list[int] = field(default_factory=list)   # op indices in the order the plan runs them
 
     def offset_of(self, tensor: int) -> int:
         return next(b.offset + b.within.get(tensor, 0) for b in self.buffers if tensor in b.tensors)
@@ -149,38 +150,70 @@ class PlanOp:
 
 
 def plan(sizes: dict[int, int], ops: list[PlanOp], graph_input: int, graph_output: int) -> StaticPlan:
-    """Place every activation tensor (`sizes`: tensor -> bytes) and scratch buffer of `ops`, run in order: with
-    convolutions over their dying inputs and without, whichever peaks lower (sharing bytes lengthens a region's
-    life, which can cost more elsewhere than it saves)."""
-    plans = [_plan(sizes, ops, graph_input, graph_output, limit) for limit in (1.0, 0.1, 0.0)]
+    """Place every activation tensor (`sizes`: tensor -> bytes) and scratch buffer of `ops`. Tried: the ops in
+    their given order and in the orders `execution_orders` finds for branching graphs, each with convolutions
+    over their dying inputs, with only the cheap overlaps, and without (sharing bytes lengthens a region's life,
+    which can cost more elsewhere than it saves). The lowest peak wins; `StaticPlan.order` is its op order."""
+    plans = [_plan(sizes, ops, order, graph_input, graph_output, limit)
+             for order in execution_orders(ops, sizes) for limit in (1.0, 0.1, 0.0)]
     return min(plans, key=lambda p: p.arena_bytes)
 
 
-def _plan(sizes: dict[int, int], ops: list[PlanOp], graph_input: int, graph_output: int,
-          overlap_limit: float) -> StaticPlan:
-    """`overlap_limit`: overlap an input only where the extra bytes are at most this fraction of the output."""
-    first, last = {graph_input: 0}, {graph_input: 0}
+def execution_orders(ops: list[PlanOp], sizes: dict[int, int]) -> list[list[int]]:
+    """The given order and, where branches leave a choice, a memory-greedy one: of the ops whose inputs are
+    ready, run first the one that frees the most bytes less what it allocates (squeeze-excitation and residual
+    branches). Duplicates are dropped."""
+    producer = {op.output: i for i, op in enumerate(ops)}
+    needs = [{producer[t] for t in op.inputs if t in producer} for op in ops]
+    readers: dict[int, set[int]] = {}
     for i, op in enumerate(ops):
-        first.setdefault(op.output, i)
+        for t in op.inputs:
+            readers.setdefault(t, set()).add(i)
+    done: set[int] = set()
+    greedy: list[int] = []
+    while len(greedy) < len(ops):
+        ready = [i for i in range(len(ops)) if i not in done and needs[i] <= done]
+
+        def gain(i: int) -> int:
+            freed = sum(sizes.get(t, 0) for t in set(ops[i].inputs) if readers[t] - done <= {i})
+            return freed - (0 if ops[i].alias else sizes.get(ops[i].output, 0))
+
+        nxt = max(ready, key=lambda i: (gain(i), -i))
+        greedy.append(nxt)
+        done.add(nxt)
+    given = list(range(len(ops)))
+    return [given] if greedy == given else [given, greedy]
+
+
+def _plan(sizes: dict[int, int], ops: list[PlanOp], order: list[int], graph_input: int, graph_output: int,
+          overlap_limit: float) -> StaticPlan:
+    """`order`: op indices in execution order. `overlap_limit`: overlap an input only where the extra bytes are at
+    most this fraction of the output. Times are positions in `order`."""
+    first, last = {graph_input: 0}, {graph_input: 0}
+    for pos, i in enumerate(order):
+        op = ops[i]
+        first.setdefault(op.output, pos)
         for t in (*op.inputs, op.output):
-            last[t] = i
+            last[t] = pos
     last[graph_output] = len(ops)
     regions = _Regions(sizes, last)
-    for i, op in enumerate(ops):
+    for pos, i in enumerate(order):
+        op = ops[i]
         if op.alias:
             regions.join(op.output, op.inputs[0], 0)
             continue
-        shared = next((t for t in op.in_place if regions.dies_at(t, i) and sizes[t] == sizes[op.output]), None)
+        shared = next((t for t in op.in_place if regions.dies_at(t, pos) and sizes[t] == sizes[op.output]), None)
         if shared is not None:
             regions.join(op.output, shared, 0)
         elif (op.overlap is not None and op.overlap <= overlap_limit * sizes[op.output] and len(op.inputs) == 1
-              and regions.dies_at(op.inputs[0], i) and regions.alone(op.inputs[0], sizes)):
+              and regions.dies_at(op.inputs[0], pos) and regions.alone(op.inputs[0], sizes)):
             regions.join(op.output, op.inputs[0], -_up(op.overlap))
     buffers = [Buffer(_up(max(within[t] + sizes[t] for t in ts)), min(first[t] for t in ts),
                       max(last[t] for t in ts), tuple(sorted(ts)), within={t: within[t] for t in ts})
                for ts, within in regions.members(first)]
-    buffers += [Buffer(_up(op.scratch_bytes), i, i, scratch_op=i) for i, op in enumerate(ops) if op.scratch_bytes]
-    return StaticPlan(buffers, _place_best(buffers))
+    buffers += [Buffer(_up(ops[i].scratch_bytes), pos, pos, scratch_op=i) for pos, i in enumerate(order)
+                if ops[i].scratch_bytes]
+    return StaticPlan(buffers, _place_best(buffers), order)
 
 
 class _Regions:
