@@ -34,6 +34,7 @@ LOWERINGS: dict[str, Callable[[Model, Operator], Step]] = {
     **{kind: elementwise.lookup for kind in LUT_OPS},
 }
 SOURCES = ("tinyml_model.h", "tinyml_model.c")
+HELPERS = ("lut_s8", "mean_hw_s8", "widen", "hard_swish_s8")   # our own C helpers, emitted only where called
 
 
 @dataclass
@@ -62,10 +63,7 @@ class CProgram:
             output_size=output_size, plan_bytes=self.arena_bytes, constant_bytes=self.constant_bytes,
             ops=self.steps, kinds=sorted({s.kind for s in self.steps}),
             arrays=[_rows(a) for a in self.arrays], structs=self._structs(),
-            uses_lut=any("tinyml_lut_s8(" in s.call for s in self.steps),
-            uses_mean=any("tinyml_mean_hw_s8(" in s.call for s in self.steps),
-            uses_widen=any("tinyml_widen(" in s.call for s in self.steps),
-            uses_hard_swish=any("tinyml_hard_swish_s8(" in s.call for s in self.steps),
+            uses={helper: any(f"tinyml_{helper}(" in s.call for s in self.steps) for helper in HELPERS},
             scratch_checks=[dict(expr=s.scratch_check, bytes=s.scratch_bytes) for s in self.steps if s.scratch_check],
             steps=[dict(index=s.op_index, kind=s.kind, lines=self._code(s).splitlines()) for s in self.ordered()
                    if not s.alias],
