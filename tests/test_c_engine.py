@@ -197,19 +197,35 @@ def test_export_of_a_float_model_with_the_c_engine_is_one_line(float_tflite, tmp
     assert not (tmp_path / "out").exists()
 
 
-def test_convolutions_written_over_their_dying_inputs(tmp_path):
-    """A chain of convolutions whose inputs die at them: the plan starts outputs inside their inputs' bytes
-    (3x3 unit stride, 3x3 stride 2, strided 1x1), and the outputs still equal LiteRT's."""
+def _chain(k, x, layers):
+    for layer in layers:
+        x = layer(k)(x)
+    return x
+
+
+OVERLAP_CHAINS = {   # the largest tensors meet at the named kind, so writing over the input lowers the peak
+    "CONV_2D": [lambda k: k.layers.Conv2D(16, 3, padding="same", activation="relu"),
+                lambda k: k.layers.Conv2D(16, 3, padding="same", activation="relu"),
+                lambda k: k.layers.Conv2D(16, 3, strides=2, padding="same", activation="relu"),
+                lambda k: k.layers.Conv2D(16, 1, strides=2, activation="relu"),
+                lambda k: k.layers.Conv2D(8, 3, padding="same")],
+    "DEPTHWISE_CONV_2D": [lambda k: k.layers.Conv2D(32, 1, activation="relu"),
+                          lambda k: k.layers.DepthwiseConv2D(3, padding="same", activation="relu"),
+                          lambda k: k.layers.DepthwiseConv2D(5, padding="same", activation="relu"),
+                          lambda k: k.layers.DepthwiseConv2D(3, strides=2, padding="same", activation="relu"),
+                          lambda k: k.layers.Conv2D(8, 1)],
+}
+
+
+@pytest.mark.parametrize("kind", OVERLAP_CHAINS)
+def test_convolutions_written_over_their_dying_inputs(kind, tmp_path):
+    """Chains whose inputs die at each convolution: the plan starts outputs inside their inputs' bytes (3x3 unit
+    stride, 3x3 stride 2, strided 1x1; depthwise 3x3, 5x5, stride 2), and the outputs still equal LiteRT's."""
     from tinyml_kit.engine.codegen import compile_model
 
-    def build(k, x):
-        x = k.layers.Conv2D(8, 3, padding="same", activation="relu")(x)
-        x = k.layers.Conv2D(8, 3, padding="same", activation="relu")(x)
-        x = k.layers.Conv2D(16, 3, strides=2, padding="same", activation="relu")(x)
-        x = k.layers.Conv2D(16, 1, strides=2, activation="relu")(x)
-        return k.layers.Conv2D(8, 3, padding="same")(x)
-
-    fb = int8_model(build, shape=(16, 16, 3))
-    shared = [b for b in compile_model(fb).plan.buffers if len(set(b.within.values())) > 1]
-    assert shared, "no output was placed over its input: the test would not exercise the overlap"
-    assert_bit_exact(fb, "CONV_2D", tmp_path)
+    fb = int8_model(lambda k, x: _chain(k, x, OVERLAP_CHAINS[kind]), shape=(32, 32, 3))
+    program = compile_model(fb)
+    over = {program.steps[i].kind for b in program.plan.buffers for i, step in enumerate(program.steps)
+            if step.output in b.tensors and step.inputs[0] in b.tensors and b.within[step.output] != b.within[step.inputs[0]]}
+    assert kind in over, f"no {kind} output was placed over its input ({over}): the test would not exercise it"
+    assert_bit_exact(fb, kind, tmp_path)

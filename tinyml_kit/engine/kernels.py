@@ -116,7 +116,9 @@ def depthwise_conv_2d(model: Model, op: Operator) -> Step:
     scratch = depthwise_scratch_bytes(inp.shape[3], out_c, (kh, kw), w["pad"], w["dilation"])
     return Step(i, op.kind, (inp.index,), out.index, call, arrays, structs, scratch,
                 f"arm_depthwise_conv_wrapper_s8_get_buffer_size(&p{i}, &{d_in}, &{d_f}, &{d_out})",
-                shift_channels=out_c)
+                shift_channels=out_c,
+                overlap=overlap_bytes(tuple(inp.shape[1:]), tuple(out.shape[1:]), (kh, kw), w["stride"], w["pad"],
+                                      w["dilation"], depthwise=True))
 
 
 def fully_connected(model: Model, op: Operator) -> Step:

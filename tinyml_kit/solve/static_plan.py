@@ -58,14 +58,14 @@ OVERLAP_BATCH = 4   # output pixels the im2col path gathers before writing (2 wi
 
 
 def overlap_bytes(in_hwc: tuple[int, int, int], out_hwc: tuple[int, int, int], kernel_hw: tuple[int, int],
-                  stride_hw: tuple[int, int], pad_hw: tuple[int, int], dilation_hw: tuple[int, int] = (1, 1)
-                  ) -> int | None:
-    """How many bytes before its input a CONV_2D's output may start when the input dies at it, or None.
+                  stride_hw: tuple[int, int], pad_hw: tuple[int, int], dilation_hw: tuple[int, int] = (1, 1),
+                  depthwise: bool = False) -> int | None:
+    """How many bytes before its input a convolution's output may start when the input dies at it, or None.
 
-    Read off the order in which arm_convolve_wrapper_s8's kernels touch memory (non-MVE builds):
-    - the im2col path (arm_convolve_s8: every kernel but 1x1 and 1xN) copies the windows of a few output pixels,
-      then writes those pixels, in raster order: output pixel p may be written once no later window needs the
-      input below the top-left corner of p's window;
+    Read off the order in which CMSIS-NN's s8 kernels touch memory (non-MVE builds; the generated C refuses MVE):
+    - the im2col path (arm_convolve_s8: every kernel but 1x1 and 1xN) and every depthwise kernel (3x3, opt and
+      generic) read the windows of one or a few output pixels, then write those pixels, in raster order: output
+      pixel p may be written once no later window needs the input below the top-left corner of p's window;
     - the strided 1x1 path (arm_convolve_1x1_s8) computes one output row per call, channel by channel over the
       whole row, reading one input row: output row r may be written once input rows before r * stride are dead;
     - the unit-stride 1x1 path multiplies all pixels at once, and the 1xN path is not modelled: None.
@@ -75,13 +75,13 @@ def overlap_bytes(in_hwc: tuple[int, int, int], out_hwc: tuple[int, int, int], k
 
     in_h, in_w, in_c = in_hwc
     out_h, out_w, out_c = out_hwc
-    one_by_one = kernel_hw == (1, 1) and pad_hw == (0, 0) and dilation_hw == (1, 1)
+    one_by_one = kernel_hw == (1, 1) and pad_hw == (0, 0) and dilation_hw == (1, 1) and not depthwise
     if one_by_one and stride_hw == (1, 1):
         return None
     if one_by_one:
         rows = np.arange(out_h)
         return max(0, int(np.max((rows + 1) * out_w * out_c - rows * stride_hw[0] * in_w * in_c)))
-    if in_h == 1 and kernel_hw[0] == 1:
+    if in_h == 1 and kernel_hw[0] == 1 and not depthwise:
         return None
     rows = np.maximum(np.arange(out_h) * stride_hw[0] - pad_hw[0], 0)
     cols = np.maximum(np.arange(out_w) * stride_hw[1] - pad_hw[1], 0)
@@ -121,6 +121,11 @@ class Buffer:
     scratch_op: int | None = None
     offset: int = 0
     within: dict[int, int] = field(default_factory=dict)   # tensor -> its offset inside the region
+    parts: list[tuple[int, int, int, int]] = field(default_factory=list)   # (offset inside, bytes, first, last)
+
+    def __post_init__(self):
+        if not self.parts:
+            self.parts = [(0, self.size, self.first, self.last)]
 
 
 @dataclass
@@ -206,10 +211,11 @@ def _plan(sizes: dict[int, int], ops: list[PlanOp], order: list[int], graph_inpu
         if shared is not None:
             regions.join(op.output, shared, 0)
         elif (op.overlap is not None and op.overlap <= overlap_limit * sizes[op.output] and len(op.inputs) == 1
-              and regions.dies_at(op.inputs[0], pos) and regions.alone(op.inputs[0], sizes)):
+              and regions.dies_at(op.inputs[0], pos)):
             regions.join(op.output, op.inputs[0], -_up(op.overlap))
     buffers = [Buffer(_up(max(within[t] + sizes[t] for t in ts)), min(first[t] for t in ts),
-                      max(last[t] for t in ts), tuple(sorted(ts)), within={t: within[t] for t in ts})
+                      max(last[t] for t in ts), tuple(sorted(ts)), within={t: within[t] for t in ts},
+                      parts=[(within[t], _up(sizes[t]), first[t], last[t]) for t in ts])
                for ts, within in regions.members(first)]
     buffers += [Buffer(_up(ops[i].scratch_bytes), pos, pos, scratch_op=i) for pos, i in enumerate(order)
                 if ops[i].scratch_bytes]
@@ -232,10 +238,6 @@ class _Regions:
         (`tinyml_run_int8` and `tinyml_run_pixels` write it each time), which on small models is often the peak."""
         r = self.region[t]
         return max(self.last.get(m, -1) for m in self._tensors(r)) == op
-
-    def alone(self, t: int, sizes: dict[int, int]) -> bool:
-        """t's region is t's bytes (aliases and in-place outputs included): overlapping it does not chain."""
-        return all(self.within[m] == self.within[t] and sizes[m] <= sizes[t] for m in self._tensors(self.region[t]))
 
     def join(self, t: int, host: int, delta: int) -> None:
         """Put t's region into host's, t at `delta` bytes from host (negative: before it)."""
@@ -273,17 +275,34 @@ def _place_best(buffers: list[Buffer]) -> int:
 
 
 def _place(order: list[Buffer]) -> int:
-    """Each buffer at the lowest offset where it overlaps no placed buffer alive at the same time."""
-    placed: list[Buffer] = []
+    """Each buffer at the lowest offset where none of its parts overlaps a part of a placed buffer alive at the
+    same time. A region is placed by its parts, so the bytes of a tensor that died inside it (a convolution's
+    input under its output) are free for others at other times."""
+    placed: list[tuple[int, int, int, int]] = []   # absolute (start, end, first, last) of every placed part
+    peak = 0
     for b in order:
-        offset = 0
-        for p in sorted((p for p in placed if not (p.first > b.last or b.first > p.last)), key=lambda p: p.offset):
-            if p.offset - offset >= b.size:
-                break
-            offset = max(offset, p.offset + p.size)
+        offset = _lowest_free(b.parts, placed)
         b.offset = offset
-        placed.append(b)
-    return max((b.offset + b.size for b in placed), default=0)
+        for rel, size, first, last in b.parts:
+            placed.append((offset + rel, offset + rel + size, first, last))
+            peak = max(peak, offset + rel + size)
+    return peak
+
+
+def _lowest_free(parts: list[tuple[int, int, int, int]], placed: list[tuple[int, int, int, int]]) -> int:
+    """The lowest offset at which no part meets a placed part that is alive at the same time."""
+    blocked = []   # offsets ranges [low, high) the region may not start in
+    for rel, size, first, last in parts:
+        for start, end, p_first, p_last in placed:
+            if p_first > last or first > p_last:
+                continue
+            blocked.append((start - rel - size + 1, end - rel))
+    offset = 0
+    for low, high in sorted(blocked):
+        if low > offset:
+            break
+        offset = max(offset, high)
+    return offset
 
 
 def plan_graph(graph: Graph) -> StaticPlan:
@@ -315,6 +334,7 @@ def _plan_op(graph: Graph, op) -> PlanOp:
             scratch, shifts = depthwise_scratch_bytes(in_c, out_c, (k, k), pad), out_c
         else:
             scratch = avgpool_scratch_bytes(in_c)
-        if op.kind == "CONV_2D":
-            overlap = overlap_bytes((in_h, in_w, in_c), (out_h, out_w, out_c), (k, k), (op.stride, op.stride), pad)
+        if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+            overlap = overlap_bytes((in_h, in_w, in_c), (out_h, out_w, out_c), (k, k), (op.stride, op.stride), pad,
+                                    depthwise=op.kind == "DEPTHWISE_CONV_2D")
     return PlanOp(activations, out, op_scratch_bytes(scratch, shifts), overlap=overlap)
