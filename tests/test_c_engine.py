@@ -229,3 +229,20 @@ def test_convolutions_written_over_their_dying_inputs(kind, tmp_path):
             if step.output in b.tensors and step.inputs[0] in b.tensors and b.within[step.output] != b.within[step.inputs[0]]}
     assert kind in over, f"no {kind} output was placed over its input ({over}): the test would not exercise it"
     assert_bit_exact(fb, kind, tmp_path)
+
+
+def test_add_and_mul_by_a_constant_per_channel_vector(tmp_path):
+    """A learned per-channel offset and scale (constant tensors, not activations): read from flash."""
+    def build(k, x):
+        from tinyml_kit._tf import tf
+
+        y = k.layers.Conv2D(4, 3, padding="same", activation="relu")(x)
+        y = y * tf().constant([0.5, -1.0, 2.0, 1.5])
+        return y + tf().constant([0.25, -0.5, 1.0, 0.0])
+
+    from tinyml_kit.engine.codegen import compile_model
+
+    fb = int8_model(build)
+    from_flash = {s.kind for s in compile_model(fb).steps if any(a.name.startswith("k") for a in s.arrays)}
+    assert from_flash == {"MUL", "ADD"}, f"constant operands read from flash by {from_flash}"
+    assert_bit_exact(fb, "MUL", tmp_path)

@@ -66,10 +66,14 @@ def _binary(model: Model, op: Operator, arguments) -> Step:
     lo, hi = activation_range(op.option("fusedActivationFunction", 0), out.scale, out.zero_point)
     kernel = "arm_elementwise_add_s8" if op.kind == "ADD" else "arm_elementwise_mul_s8"
     vec = "0" if per_pixel else "{P}"
-    call = (f"if ({kernel}({{t{a.index}}} + {{P}}, {{t{b.index}}} + {vec}, {arguments(a, b, out, lo, hi)}, {{N}}) "
+    arrays = [CArray(f"k{op.index}_{n}", "int8_t", t.data.astype(np.int8)) for n, t in enumerate((a, b))
+              if t.is_constant]   # a constant operand (a per-channel bias or scale) is read from flash
+    where = {t.index: (f"k{op.index}_{n}" if t.is_constant else f"{{t{t.index}}}") for n, t in enumerate((a, b))}
+    call = (f"if ({kernel}({where[a.index]} + {{P}}, {where[b.index]} + {vec}, {arguments(a, b, out, lo, hi)}, {{N}}) "
             f"{_FAIL}")
-    return Step(op.index, op.kind, (a.index, b.index), out.index, _loop(per_pixel, out, call),
-                in_place=(a.index,) if per_pixel else (a.index, b.index))
+    live = tuple(t.index for t in (a, b) if not t.is_constant)
+    return Step(op.index, op.kind, live, out.index, _loop(per_pixel, out, call), arrays,
+                in_place=live[:1] if per_pixel else live)
 
 
 def add(model: Model, op: Operator) -> Step:
