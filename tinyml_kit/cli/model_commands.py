@@ -65,31 +65,36 @@ def inspect(model, arch, alpha, beta, t0, depth, divisor, input_shape, classes, 
 @click.option("--frontier", is_flag=True, help="Print the accuracy a larger budget would buy instead.")
 @click.option("--plot", type=NEW_FILE, help="With --frontier: draw it to this .png.")
 @engine_option
+@click.option("--law", help="Accuracy law to rank by: a sweep directory or its law.json (default: the shipped "
+              "CIFAR-10 law).")
 @json_option
-def solve(board, max_flash, max_ram, max_macs, max_latency_ms, input_shape, classes, frontier, plot, engine, as_json):
+def solve(board, max_flash, max_ram, max_macs, max_latency_ms, input_shape, classes, frontier, plot, engine, law,
+          as_json):
     """The PhiNet (alpha, beta, t0, depth) with the highest predicted accuracy whose estimated flash, arena and
     MACs fit BOARD, with runner-ups and the binding constraint. No training, no TensorFlow."""
     from tinyml_kit.core.boards import get_board
     from tinyml_kit.core.budget import make_budget
+    from tinyml_kit.solve.scaling_law import ScalingLaw
     from tinyml_kit.solve.solver import solution_summary
     from tinyml_kit.solve.solver import solve as run_solve
 
     b = get_board(board)
+    accuracy_law = ScalingLaw.load(law)
     if plot and not frontier:
         raise UserError("--plot draws the frontier: add --frontier")
     budget = make_budget(b, max_flash, max_ram, max_macs, max_latency_ms)
     if frontier:
-        _frontier(b, budget, input_shape, classes, plot, as_json, engine)
+        _frontier(b, budget, input_shape, classes, plot, as_json, engine, accuracy_law)
         return
-    sol = run_solve(b, input_shape=input_shape, classes=classes, budget=budget, engine=engine)
+    sol = run_solve(b, input_shape=input_shape, classes=classes, budget=budget, engine=engine, law=accuracy_law)
     emit(as_json, sol.to_dict(), lambda: click.echo("\n".join(solution_summary(sol))))
 
 
-def _frontier(board, budget, input_shape, classes: int, plot: str | None, as_json: bool, engine: str) -> None:
+def _frontier(board, budget, input_shape, classes: int, plot: str | None, as_json: bool, engine: str, law) -> None:
     from tinyml_kit.core.latency import latency_ms
     from tinyml_kit.solve.solver import frontier
 
-    points = frontier(board, input_shape, classes, budget=budget, engine=engine)
+    points = frontier(board, input_shape, classes, budget=budget, engine=engine, law=law)
     if plot:
         from tinyml_kit.pipeline.plots import plot_frontier
 
@@ -102,12 +107,13 @@ def _frontier(board, budget, input_shape, classes: int, plot: str | None, as_jso
 
 @main.command("scaling-law")
 @click.option("--plot", type=NEW_FILE, help="Draw accuracy vs parameters to this .png.")
+@click.option("--law", "law_path", help="A sweep directory or its law.json (default: the shipped CIFAR-10 law).")
 @json_option
-def scaling_law(plot, as_json):
-    """The shipped accuracy-vs-parameters fit: CV RMSE of each form per depth, the N-segments, held-out error."""
+def scaling_law(plot, law_path, as_json):
+    """An accuracy-vs-parameters fit: CV RMSE of each form per depth, the N-segments, held-out error."""
     from tinyml_kit.solve.scaling_law import ScalingLaw, load_sweep
 
-    law = ScalingLaw.load()
+    law = ScalingLaw.load(law_path)
     if plot:
         from tinyml_kit.core.resources import MODELS_DIR
         from tinyml_kit.pipeline.plots import plot_scaling_law

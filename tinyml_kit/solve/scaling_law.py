@@ -240,20 +240,33 @@ class ScalingLaw:
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> "ScalingLaw":
+        """The shipped law, or `path`: a law.json or a sweep directory holding one (`tinyml-kit sweep`)."""
         from tinyml_kit.core.resources import SCALING_LAW_FILE
 
         path = Path(path) if path else SCALING_LAW_FILE
+        if path.is_dir():
+            path = path / "law.json"
         if not path.is_file():
-            raise UserError(f"no scaling-law fit at {path}: run `python bench/fit_scaling_law.py` to make one")
-        return cls.from_dict(json.loads(path.read_text()))
+            raise UserError(f"no scaling-law fit at {path}: make one with `tinyml-kit sweep --data ... --out DIR`",
+                            "law")
+        try:
+            return cls.from_dict(json.loads(path.read_text()))
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+            raise UserError(f"{path} is not a scaling-law fit written by tinyml-kit: re-run `tinyml-kit sweep "
+                            f"--fit SWEEP_DIR`", "law") from None
 
 
 def load_sweep(path: str | Path, metric: str = "int8_accuracy") -> list[dict]:
     """Sweep rows (one JSON object per line) with `accuracy` in percent."""
+    path = Path(path)
+    path = path / "results.jsonl" if path.is_dir() else path   # a `tinyml-kit sweep` directory
     rows = []
-    for line in Path(path).read_text().splitlines():
-        if line.strip():
+    for line in path.read_text().splitlines():
+        try:
             row = json.loads(line)
+        except json.JSONDecodeError:   # blank, or cut short by a killed sweep
+            continue
+        if "error" not in row:
             row["accuracy"] = 100.0 * row[metric]
             rows.append(row)
     return rows

@@ -1,0 +1,75 @@
+"""`tinyml-kit sweep`: grids, results saved as they finish and resumed, the recipe pinned, the law it fits."""
+
+import json
+
+import pytest
+from test_cli import assert_one_line_error, run
+
+from tinyml_kit.pipeline.sweep import (
+    RESULTS,
+    fit_law,
+    load_grid,
+    read_results,
+    run_sweep,
+)
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("- 0.5\n- 1.0\n", "must map knobs"),
+    ("alpha: [0.5]\nwidth: [2]\n", "must map knobs"),
+    ("alpha: [0.5, -1]\n", "alpha must be a list of positive numbers"),
+    ("depth: [3.5]\n", "depth must be a list of positive integers"),
+    ("alpha: [0.5\n", "is not valid YAML"),
+])
+def test_bad_grid_files_are_one_line(tmp_path, digits_npz, text, fragment):
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(text)
+    assert_one_line_error(run("sweep", "--data", digits_npz, "--grid", grid, "--out", tmp_path / "s"), fragment,
+                          "--grid")
+    assert not (tmp_path / "s").exists()
+
+
+def test_grids():
+    assert len(load_grid("small")) == 8 and {j["depth"] for j in load_grid("small")} == {3, 4}
+    thesis = load_grid("thesis")
+    assert len(thesis) == 45 and sum(j["held_out"] for j in thesis) == 6
+
+
+def test_a_sweep_saves_each_result_and_resumes(tmp_path, digits_npz):
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("alpha: [0.2, 0.3]\nbeta: [1.0]\nt0: [4]\ndepth: [3]\n")
+    out = tmp_path / "sweep"
+    first = run_sweep(str(digits_npz), out, str(grid), epochs=1, input_shape=(16, 16, 1), limit=1)
+    assert (first["finished"], first["trained_now"]) == (1, 1)
+    rest = run_sweep(str(digits_npz), out, str(grid), epochs=1, input_shape=(16, 16, 1))
+    assert (rest["finished"], rest["trained_now"]) == (2, 1)
+    again = run_sweep(str(digits_npz), out, str(grid), epochs=1, input_shape=(16, 16, 1))
+    assert again["trained_now"] == 0
+    rows = read_results(out)
+    assert sorted(r["key"] for r in rows) == ["a0.2_b1_t4_n3", "a0.3_b1_t4_n3"]
+    assert all(r["flash_bytes"] > 0 and 0 <= r["int8_accuracy"] <= 1 and r["params"] > 0 for r in rows)
+    with (out / RESULTS).open("a") as f:
+        f.write('{"alpha": 0.4, "key": "a0.4')   # a line cut short by a killed sweep
+    assert len(read_results(out)) == 2
+    assert_one_line_error(run("sweep", "--data", digits_npz, "--grid", grid, "--epochs", "2", "--input", "16,16,1",
+                              "--out", out), "another recipe", "--out")
+
+
+def test_a_users_law_changes_what_solve_picks_and_predicts(tmp_path):
+    """A sweep where accuracy saturates early: its law ranks configurations differently from the shipped one."""
+    out = tmp_path / "sweep"
+    out.mkdir()
+    (out / "sweep.json").write_text(json.dumps({"dataset": "mine.npz", "dataset_sha256": "0" * 64,
+                                                "recipe": {"epochs": 1}}))
+    rows = []
+    for depth, base in ((4, 70.0), (7, 72.0)):
+        for i, params in enumerate((2_000, 6_000, 20_000, 60_000, 150_000)):
+            accuracy = base + 8 * (1 - 0.5 ** i)
+            rows.append({"alpha": 0.1 * (i + 1), "beta": 1.0, "t0": 5, "depth": depth, "key": f"{depth}-{i}",
+                         "params": params, "int8_accuracy": accuracy / 100})
+    (out / RESULTS).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert fit_law(out, splits=20).is_file()
+    mine = json.loads(run("solve", "--board", "nucleo-f401re", "--law", out, "--json").stdout)
+    shipped = json.loads(run("solve", "--board", "nucleo-f401re", "--json").stdout)
+    assert 70 < mine["predicted_accuracy"] <= 81 and mine["predicted_accuracy"] != shipped["predicted_accuracy"]
+    assert_one_line_error(run("solve", "--law", tmp_path / "nowhere"), "no scaling-law fit", "--law")

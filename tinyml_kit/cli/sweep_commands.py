@@ -1,0 +1,49 @@
+"""`tinyml-kit sweep`: train a grid on the user's data and fit the accuracy law `solve --law` ranks by."""
+
+import click
+
+from tinyml_kit.cli.group import main
+from tinyml_kit.cli.params import SHAPE, emit, json_option
+
+
+@main.command()
+@click.option("--data", help="'digits', an image folder or an .npz (required unless --fit).")
+@click.option("--grid", default="small", show_default=True,
+              help="thesis (45 configurations, the shipped law's), small (8 over two depths) or a YAML file of "
+              "knob lists (alpha, beta, t0, depth).")
+@click.option("--epochs", default=10, show_default=True, type=int, help="Training epochs per configuration.")
+@click.option("--input", "input_shape", type=SHAPE, help="Model input H,W,C (default: as fit chooses).")
+@click.option("--workers", default=1, show_default=True, type=int,
+              help="Configurations trained at once, each in its own process with its share of the cores.")
+@click.option("--configs", type=click.IntRange(1), help="Train at most this many new configurations, then stop.")
+@click.option("--out", help="Sweep directory (default: runs/sweep-<time>); an existing one is resumed.")
+@click.option("--fit", "fit_only", type=click.Path(file_okay=False),
+              help="Only fit the law of this sweep directory (no training).")
+@json_option
+def sweep(data, grid, epochs, input_shape, workers, configs, out, fit_only, as_json):
+    """Train GRID's PhiNets on DATA with one recipe, each quantized to int8 and measured, each result saved as it
+    finishes (a re-run resumes), then fit the accuracy law `solve --law` and `fit --law` rank by."""
+    from datetime import datetime
+    from pathlib import Path
+
+    from tinyml_kit.core.errors import UserError
+    from tinyml_kit.pipeline.sweep import fit_law, run_sweep
+
+    if fit_only:
+        law = fit_law(fit_only)
+        emit(as_json, {"law": str(law)}, lambda: click.echo(law))
+        return
+    if data is None:
+        raise UserError("sweep needs --data (or --fit SWEEP_DIR to fit a finished sweep's law)")
+    out = out or str(Path("runs") / f"sweep-{datetime.now():%Y%m%d-%H%M%S}")
+    summary = run_sweep(data, out, grid, epochs, input_shape, workers, configs)
+    try:
+        summary["law"] = str(fit_law(out))
+    except UserError as e:
+        summary["law"] = None
+        summary["law_note"] = str(e)
+    emit(as_json, summary, lambda: click.echo(
+        f"{summary['finished']} of {summary['configurations']} configurations in {summary['sweep_dir']}"
+        + (f"; {len(summary['failed'])} failed: {', '.join(summary['failed'])}" if summary["failed"] else "")
+        + (f"\nlaw: {summary['law']} (solve --law {summary['sweep_dir']})" if summary["law"]
+           else f"\nno law yet: {summary['law_note']}")))

@@ -1,0 +1,278 @@
+"""`sweep`: the scaling law of the user's own data. A grid of PhiNets is trained with one recipe, each quantized to
+int8 and measured; every result is appended to SWEEP_DIR/results.jsonl the moment it is known, so a sweep that is
+stopped (Ctrl-C, a killed process, a lost machine) resumes where it was, and a re-run never trains a finished
+configuration twice. The recipe and the data's checksum are pinned in SWEEP_DIR/sweep.json; resuming with others
+is refused.
+
+Configurations run in a pool of worker processes, the machine's cores split between them (TensorFlow in one
+process does not use two cores fully on these small models); `fit_law` then fits the accuracy law on the
+results as `solve` uses it.
+"""
+
+import hashlib
+import itertools
+import json
+import logging
+import os
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from tinyml_kit.core.errors import UserError
+
+logger = logging.getLogger(__name__)
+
+RESULTS, META, LAW = "results.jsonl", "sweep.json", "law.json"
+KNOBS = ("alpha", "beta", "t0", "depth")
+# The thesis' grid, scaled to 32 px (the sweep the shipped CIFAR-10 law was fitted on), and six held-out points.
+THESIS = [{"alpha": a, "beta": b, "t0": t, "depth": n}
+          for n, a, (b, t) in itertools.product((4, 7, 9), (0.15, 0.3, 0.5, 0.9), ((0.75, 4), (1.05, 5), (1.35, 6)))]
+THESIS += [{"alpha": 1.5, "beta": 1.05, "t0": 5, "depth": n} for n in (4, 7, 9)]
+THESIS_HELD_OUT = [{"alpha": 0.2, "beta": 1.05, "t0": 6, "depth": 4}, {"alpha": 0.7, "beta": 0.75, "t0": 5, "depth": 7},
+                   {"alpha": 1.2, "beta": 1.35, "t0": 4, "depth": 9}, {"alpha": 0.4, "beta": 1.35, "t0": 4, "depth": 7},
+                   {"alpha": 0.25, "beta": 0.75, "t0": 6, "depth": 9}, {"alpha": 1.1, "beta": 1.05, "t0": 4, "depth": 4}]
+# The smallest grid a law can be fitted on: four widths at each of two depths (trials and tests).
+SMALL = [{"alpha": a, "beta": 1.0, "t0": 4, "depth": n} for n in (3, 4) for a in (0.2, 0.35, 0.5, 0.75)]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How every configuration of a sweep is trained: fixed, so their accuracies are comparable."""
+    input_shape: tuple[int, int, int]
+    classes: int
+    epochs: int = 10
+    batch_size: int = 64
+    learning_rate: float = 3e-3
+    patience: int = 10
+    val_fraction: float = 0.2
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "input_shape": list(self.input_shape),
+                "quantization": "int8 PTQ, 200 calibration images"}
+
+
+def load_grid(grid: str | Path) -> list[dict]:
+    """`thesis`, `small`, or a YAML file mapping each knob to a list of values (their product is the grid)."""
+    if grid == "thesis":
+        return [dict(k, held_out=False) for k in THESIS] + [dict(k, held_out=True) for k in THESIS_HELD_OUT]
+    if grid == "small":
+        return [dict(k, held_out=False) for k in SMALL]
+    return _grid_file(Path(grid))
+
+
+def _grid_file(path: Path) -> list[dict]:
+    import yaml
+
+    if not path.is_file():
+        raise UserError(f"grid '{path}' is neither thesis, small nor a file: name one of them", "grid")
+    try:
+        spec = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise UserError(f"{path} is not valid YAML ({str(e).splitlines()[0]}): write knob: [values, ...]",
+                        "grid") from None
+    if not isinstance(spec, dict) or set(spec) - set(KNOBS) or not spec:
+        raise UserError(f"{path} must map knobs ({', '.join(KNOBS)}) to lists of values", "grid")
+    values = {k: v if isinstance(v, list) else [v] for k, v in spec.items()}
+    defaults = {"alpha": [0.5], "beta": [1.0], "t0": [6], "depth": [7]}
+    for knob, vals in values.items():
+        bad = [v for v in vals if not isinstance(v, (int, float)) or isinstance(v, bool) or v <= 0
+               or (knob == "depth" and int(v) != v)]
+        if bad or not vals:
+            kind = "positive integers" if knob == "depth" else "positive numbers"
+            raise UserError(f"{path}: {knob} must be a list of {kind}, not {bad or vals}", "grid")
+    merged = {k: values.get(k, defaults[k]) for k in KNOBS}
+    return [dict(zip(KNOBS, combo), held_out=False) for combo in itertools.product(*merged.values())]
+
+
+def job_key(job: dict) -> str:
+    return f"a{job['alpha']:g}_b{job['beta']:g}_t{job['t0']:g}_n{int(job['depth'])}"
+
+
+def read_results(sweep_dir: Path) -> list[dict]:
+    """Every complete line of results.jsonl (a line cut short by a killed process is skipped)."""
+    path = sweep_dir / RESULTS
+    rows = []
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return rows
+
+
+def _append(sweep_dir: Path, row: dict) -> None:
+    with (sweep_dir / RESULTS).open("a") as f:
+        f.write(json.dumps(row) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _pin(sweep_dir: Path, meta: dict) -> None:
+    """Write sweep.json, or check a resumed sweep was started with the same recipe and data."""
+    path = sweep_dir / META
+    if path.is_file():
+        old = json.loads(path.read_text())
+        for key in ("recipe", "dataset_sha256"):
+            if old.get(key) != meta[key]:
+                raise UserError(f"{sweep_dir} holds a sweep with another {key.replace('_sha256', '')}: resume it "
+                                f"with the same data and options, or sweep into a new directory", "out")
+        return
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(meta, indent=2) + "\n")
+
+
+def data_checksum(data: str) -> str:
+    """sha256 of an .npz, of a folder's file list and sizes, or of the name of a built-in dataset."""
+    path = Path(data)
+    digest = hashlib.sha256()
+    if path.is_file():
+        digest.update(path.read_bytes())
+    elif path.is_dir():
+        for f in sorted(p for p in path.rglob("*") if p.is_file()):
+            digest.update(f"{f.relative_to(path)}:{f.stat().st_size}\n".encode())
+    else:
+        digest.update(data.encode())
+    return digest.hexdigest()
+
+
+_WORKER: dict = {}   # per process: the data split and calibration images, made once
+
+
+def _worker_init(data: str, recipe: Recipe, threads: int) -> None:
+    """Each worker loads the data once and uses its share of the cores."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from tinyml_kit._tf import tf
+
+    tf().config.threading.set_intra_op_parallelism_threads(threads)
+    tf().config.threading.set_inter_op_parallelism_threads(1)
+    _load(data, recipe)
+
+
+def _load(data: str, recipe: Recipe):
+    if _WORKER.get("key") != (data, recipe):
+        from tinyml_kit.compress.quantize import calibration_images
+        from tinyml_kit.train.data import load_dataset, split
+
+        parts = split(load_dataset(data, recipe.input_shape), val_fraction=recipe.val_fraction, seed=recipe.seed)
+        _WORKER.update(key=(data, recipe), parts=parts,
+                       calibration=calibration_images(parts.train.x, seed=recipe.seed))
+    return _WORKER["parts"], _WORKER["calibration"]
+
+
+def train_one(job: dict, data: str, recipe: Recipe) -> dict:
+    """One configuration, trained and quantized as `fit` does it (the same functions), and measured."""
+    import time
+
+    import numpy as np
+
+    from tinyml_kit.build import build
+    from tinyml_kit.build.costs import model_costs
+    from tinyml_kit.check.tflm import measure_arena
+    from tinyml_kit.compress.quantize import quantize_int8
+    from tinyml_kit.core.litert import LiteRtModel
+    from tinyml_kit.train.trainer import train
+
+    parts, calibration = _load(data, recipe)
+    knobs = {k: job[k] for k in KNOBS}
+    knobs["depth"] = int(knobs["depth"])
+    start = time.perf_counter()
+    model = build("phinet", recipe.input_shape, recipe.classes, **knobs)
+    costs = model_costs(model)
+    trained = train(model, parts, epochs=recipe.epochs, batch_size=recipe.batch_size,
+                    learning_rate=recipe.learning_rate, patience=recipe.patience, seed=recipe.seed)
+    flatbuffer = quantize_int8(model, calibration)
+    x = LiteRtModel(flatbuffer)
+    predicted = x.predict(parts.val.x.astype(np.int16) - 128).argmax(1)
+    return {**knobs, "key": job_key(job), "held_out": bool(job.get("held_out")), "params": costs.params,
+            "macs": costs.macs, "float_accuracy": round(trained.val_accuracy, 5),
+            "int8_accuracy": round(float(np.mean(predicted == parts.val.y)), 5), "flash_bytes": len(flatbuffer),
+            "arena_bytes": measure_arena(flatbuffer).total_bytes, "epochs_run": trained.epochs_run,
+            "seconds": round(time.perf_counter() - start, 1)}
+
+
+def run_sweep(data: str, out: str | Path, grid: str | Path = "small", epochs: int = 10,
+              input_shape: tuple[int, int, int] | None = None, workers: int = 1, limit: int | None = None) -> dict:
+    """Train every configuration of `grid` not yet in `out`, `workers` at a time; returns a summary. A failing
+    configuration is tried twice and then recorded with its error; Ctrl-C stops with every finished result kept."""
+    from tinyml_kit.train.data import planned_input
+
+    if workers < 1:
+        raise UserError(f"{workers} workers: give at least 1", "workers")
+    if epochs < 1:
+        raise UserError(f"{epochs} epochs: give at least 1", "epochs")
+    jobs = load_grid(grid)
+    sweep_dir = Path(out)
+    shape, classes = planned_input(data, input_shape)
+    recipe = Recipe(tuple(shape), classes, epochs=epochs)
+    _pin(sweep_dir, {"dataset": str(data), "dataset_sha256": data_checksum(data), "recipe": recipe.to_dict(),
+                     "grid": str(grid)})
+    done = {r["key"] for r in read_results(sweep_dir) if "error" not in r}
+    todo = [j for j in jobs if job_key(j) not in done][:limit]
+    logger.info(f"sweep {sweep_dir}: {len(jobs)} configurations, {len(jobs) - len(todo)} done, {len(todo)} to train "
+                f"with {workers} worker{'s' if workers != 1 else ''}")
+    failed = _execute(todo, data, recipe, workers, sweep_dir)
+    rows = [r for r in read_results(sweep_dir) if "error" not in r]
+    return {"sweep_dir": str(sweep_dir.absolute()), "configurations": len(jobs), "finished": len(rows),
+            "trained_now": len(todo) - len(failed), "failed": failed}
+
+
+def _execute(todo: list[dict], data: str, recipe: Recipe, workers: int, sweep_dir: Path) -> list[str]:
+    import multiprocessing
+
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    context = multiprocessing.get_context("spawn")
+    tries = {job_key(j): 0 for j in todo}
+    failed: list[str] = []
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init,
+                             initargs=(data, recipe, threads)) as pool:
+        running = {pool.submit(train_one, j, data, recipe): j for j in todo[:workers]}
+        queue = list(todo[workers:])
+        try:
+            while running:
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    job = running.pop(future)
+                    key = job_key(job)
+                    tries[key] += 1
+                    error = future.exception()
+                    if error is None:
+                        _append(sweep_dir, future.result())
+                        logger.info(f"  {key}: done")
+                    elif tries[key] < 2:
+                        logger.info(f"  {key}: failed ({type(error).__name__}: {error}), trying once more")
+                        queue.insert(0, job)
+                    else:
+                        _append(sweep_dir, {**{k: job[k] for k in KNOBS}, "key": key,
+                                            "error": f"{type(error).__name__}: {error}"})
+                        failed.append(key)
+                while queue and len(running) < workers:
+                    job = queue.pop(0)
+                    running[pool.submit(train_one, job, data, recipe)] = job
+        except KeyboardInterrupt:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+    return failed
+
+
+def fit_law(sweep_dir: str | Path, splits: int = 200) -> Path:
+    """Fit the accuracy law on a sweep's finished results into SWEEP_DIR/law.json, as `solve --law` reads it."""
+    from tinyml_kit.core.artifacts import write_json_atomic
+    from tinyml_kit.solve.scaling_law import fit_sweep
+
+    sweep_dir = Path(sweep_dir)
+    rows = [dict(r, accuracy=100.0 * r["int8_accuracy"]) for r in read_results(sweep_dir) if "error" not in r]
+    depths: dict[int, int] = {}
+    for r in rows:
+        depths[r["depth"]] = depths.get(r["depth"], 0) + (not r.get("held_out"))
+    if not any(n >= 4 for n in depths.values()):
+        raise UserError(f"{sweep_dir} has {len(rows)} finished configurations: a law needs at least 4 at one depth; "
+                        f"let the sweep finish", "sweep_dir")
+    rows = [r for r in rows if depths[r["depth"]] >= 4]
+    meta = json.loads((sweep_dir / META).read_text())
+    source = {"sweep": str(sweep_dir.absolute()), "dataset": meta["dataset"],
+              "dataset_sha256": meta["dataset_sha256"], "recipe": meta["recipe"], "metric": "int8_accuracy",
+              "cv": f"{splits} random 70/30 splits per depth",
+              "title": f"PhiNet on {Path(meta['dataset']).name}: int8 accuracy vs parameters"}
+    return write_json_atomic(sweep_dir / LAW, fit_sweep(rows, splits, source).to_dict())
