@@ -73,3 +73,9 @@ def test_a_users_law_changes_what_solve_picks_and_predicts(tmp_path):
     shipped = json.loads(run("solve", "--board", "nucleo-f401re", "--json").stdout)
     assert 70 < mine["predicted_accuracy"] <= 81 and mine["predicted_accuracy"] != shipped["predicted_accuracy"]
     assert_one_line_error(run("solve", "--law", tmp_path / "nowhere"), "no scaling-law fit", "--law")
+
+
+def test_fit_refuses_a_missing_law_before_anything_is_written(tmp_path):
+    assert_one_line_error(run("fit", "--law", tmp_path / "nowhere", "--out", tmp_path / "run"), "no scaling-law fit",
+                          "--law")
+    assert not (tmp_path / "run").exists()

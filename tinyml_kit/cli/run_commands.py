@@ -42,16 +42,18 @@ from tinyml_kit.core.spec import FAMILIES
               "20 images).")
 @click.option("--tflm-dir", help="For --verify: " + TFLM_DIR_HELP)
 @engine_options
+@click.option("--law", help="Accuracy law PhiNets are ranked by: a sweep directory or its law.json (default: the "
+              "shipped CIFAR-10 law).")
 @json_option
 def fit(board, data, arch, epochs, max_flash, max_ram, max_macs, max_latency_ms, input_shape, out, seed, verify,
-        tflm_dir, engine, cmsis_nn_dir, as_json, **compression):
+        tflm_dir, engine, cmsis_nn_dir, law, as_json, **compression):
     """Choose, verify, train, quantize, export and check a model that fits BOARD."""
     from tinyml_kit.pipeline.fit import fit as run_fit
 
     record = run_fit(board_id=board, data=data, arch=arch, epochs=epochs, max_flash=max_flash, max_ram=max_ram,
                      max_macs=max_macs, max_latency_ms=max_latency_ms, out=out, seed=seed, input_shape=input_shape,
                      compression=compress_options_from(**compression), verify=verify, tflm_dir=tflm_dir,
-                     engine=engine, cmsis_nn_dir=cmsis_nn_dir)
+                     engine=engine, cmsis_nn_dir=cmsis_nn_dir, law=law)
     _finish_run(record, as_json)
 
 

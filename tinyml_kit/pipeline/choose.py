@@ -37,14 +37,14 @@ class Candidate:
 
 
 def candidates(arch: str, input_shape: tuple[int, int, int], classes: int, board: Board,
-               budget: Budget, engine: str = "tflm") -> list[Candidate]:
+               budget: Budget, engine: str = "tflm", law=None) -> list[Candidate]:
     """Configurations to verify, best first. PhiNet: the solver's choice and runner-ups (highest predicted
     accuracy, conversion-free estimates). Other architectures: their grid, largest first, rough estimates."""
     if arch == "phinet":
         from tinyml_kit.solve.solver import solve
 
         sol = solve(board, input_shape=input_shape, classes=classes, budget=budget, runner_ups=MAX_ATTEMPTS - 1,
-                    engine=engine)
+                    engine=engine, law=law)
         return [Candidate(c.knobs(), c.estimate.params, c.estimate.macs, c.estimate.flash_bytes_est,
                           c.arena_alloc_bytes_est, c.estimate.arena_bytes_est, c.predicted_accuracy)
                 for c in [sol.best, *sol.runner_ups]]
@@ -129,13 +129,14 @@ class Chosen:
 
 
 def choose(arch: str, input_shape, classes: int, calibration, budget: Budget, board: Board,
-           knobs: dict | None = None, pool: list[Candidate] | None = None, engine: str = "tflm") -> Chosen:
+           knobs: dict | None = None, pool: list[Candidate] | None = None, engine: str = "tflm",
+           law=None) -> Chosen:
     """The first candidate whose measured size fits. Estimates are rescaled by what each measurement
     shows, so a miss steps down to a candidate that should fit rather than to the next one in line. `pool`:
     the candidates, if already made (`fit` makes them before loading data, to refuse an impossible budget)."""
     if pool is None:
         pool = ([Candidate(knobs, 0, 0, 0, 0)] if knobs is not None
-                else candidates(arch, input_shape, classes, board, budget, engine))
+                else candidates(arch, input_shape, classes, board, budget, engine, law))
     flash_ratio = arena_ratio = 1.0
     attempts: list[Measurement] = []
     tried = set()
@@ -146,7 +147,8 @@ def choose(arch: str, input_shape, classes: int, calibration, budget: Budget, bo
             break
         c = fitting[0]
         tried.add(str(c.knobs))
-        predicted = f", predicted accuracy {c.predicted_accuracy:.1f} % on CIFAR-10" if c.predicted_accuracy else ""
+        predicted = (f", predicted accuracy {c.predicted_accuracy:.1f} % (on the scaling law's data)"
+                     if c.predicted_accuracy else "")
         logger.info(f"verifying {describe(arch, c.knobs)}: {c.params:,} params, {c.macs:,} MACs, est. flash "
                     f"{c.est_flash:,} B, arena {c.est_arena:,} B{predicted} ...")
         with progress.task("converting to int8 and measuring " + ("the C engine's build" if engine == "c" else

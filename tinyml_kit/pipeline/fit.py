@@ -26,11 +26,13 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = "phinet
         max_latency_ms: float | None = None, out: str | Path | None = None, seed: int = 0,
         input_shape: tuple[int, int, int] | None = None, knobs: dict | None = None, batch_size: int = 32,
         compression: CompressOptions | None = None, verify: bool = False,
-        tflm_dir: str | Path | None = None, engine: str = "tflm", cmsis_nn_dir: str | Path | None = None) -> RunRecord:
+        tflm_dir: str | Path | None = None, engine: str = "tflm", cmsis_nn_dir: str | Path | None = None,
+        law: str | Path | None = None) -> RunRecord:
     """The whole pipeline; returns the run's record, also written to `<out>/report.json`. `compression` adds
     pruning, QAT and distillation (see `compress`); the default is post-training int8 alone. `verify` builds
     and runs the exported model on an emulated Cortex-M4F afterwards (the toolchain is checked first).
-    `engine` "c": the model is chosen, measured and verified as the C engine compiles it."""
+    `engine` "c": the model is chosen, measured and verified as the C engine compiles it. `law`: the accuracy
+    law PhiNets are ranked by (a `tinyml-kit sweep` directory or its law.json; default: the shipped one)."""
     from tinyml_kit.compress.quantize import calibration_images
     from tinyml_kit.compress.stages import compress
     from tinyml_kit.pipeline.outcome import (
@@ -43,10 +45,11 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = "phinet
 
     started, timings = time.perf_counter(), {}
     compression = compression or CompressOptions()
-    board, budget, out = _prepare(board_id, arch, epochs, seed, (max_flash, max_ram, max_macs, max_latency_ms),
-                                  compression, out, (verify, tflm_dir, engine, cmsis_nn_dir))
+    board, budget, out, accuracy_law = _prepare(board_id, arch, epochs, seed,
+                                                (max_flash, max_ram, max_macs, max_latency_ms), compression, out,
+                                                (verify, tflm_dir, engine, cmsis_nn_dir), law)
     with timed(timings, "choose_s"):
-        planned, pool = _candidates_before_data(arch, data, input_shape, board, budget, knobs, engine)
+        planned, pool = _candidates_before_data(arch, data, input_shape, board, budget, knobs, engine, accuracy_law)
     with timed(timings, "data_s"):
         dataset = load_dataset(data, input_shape)
         parts = split(dataset, seed=seed)
@@ -57,7 +60,7 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = "phinet
         pool = None   # the data held something its header did not say: rank again on what was loaded
     with timed(timings, "choose_s"):
         chosen = choose(arch, dataset.input_shape, len(dataset.class_names), calibration, budget, board, knobs, pool,
-                        engine)
+                        engine, accuracy_law)
     logger.info(f"chose {describe(arch, chosen.knobs)}: {chosen.measured.params:,} params, "
                 f"{chosen.measured.macs:,} MACs")
     with timed(timings, "train_s"):
@@ -80,8 +83,9 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = "phinet
 
 
 def _prepare(board_id: str, arch: str, epochs: int, seed: int, limits: tuple, compression: CompressOptions,
-             out: str | Path | None, verifying: tuple) -> tuple[Board, Budget, Path]:
-    """Everything that can be refused, refused before any data is read or any model trained."""
+             out: str | Path | None, verifying: tuple, law=None) -> tuple[Board, Budget, Path, object]:
+    """Everything that can be refused, refused before any data is read or any model trained; returns the board,
+    the budget, the run directory and the accuracy law to rank by (None: the shipped one)."""
     from tinyml_kit.core.artifacts import prepare_output
     from tinyml_kit.engine import require_engine
 
@@ -95,6 +99,9 @@ def _prepare(board_id: str, arch: str, epochs: int, seed: int, limits: tuple, co
         raise UserError(f"seed {seed} is not in 0 .. 2**32 - 1", "seed")
     budget = make_budget(board, *limits)
     compression.validate()
+    from tinyml_kit.solve.scaling_law import ScalingLaw
+
+    accuracy_law = ScalingLaw.load(law) if law is not None else None
     out = prepare_output(Path(out) if out else default_run_dir())
     if verify:   # a missing toolchain is reported before training, not after
         from tinyml_kit.check.verify import preflight, preflight_tools
@@ -108,18 +115,18 @@ def _prepare(board_id: str, arch: str, epochs: int, seed: int, limits: tuple, co
     logger.info(f"board {board.id} ({board.name}, {board.core} @ {board.clock_mhz:g} MHz): model flash budget "
                 f"{budget.flash_bytes:,} B, arena budget {budget.arena_bytes:,} B, {budget.macs:,} MACs")
     logger.info(f"plan: train {epochs} epoch{'s' if epochs != 1 else ''}, then {compression.plan()}")
-    return board, budget, out
+    return board, budget, out, accuracy_law
 
 
 def _candidates_before_data(arch: str, data: str, input_shape, board: Board, budget: Budget, knobs: dict | None,
-                            engine: str):
+                            engine: str, law):
     """The candidates for the input the data will be resized to, ranked before any image is read: a budget no
     configuration fits is refused in a fraction of a second, not after loading (and resizing) the dataset."""
     from tinyml_kit.pipeline.choose import candidates
     from tinyml_kit.train.data import planned_input
 
     shape, classes = planned_input(data, input_shape)
-    pool = candidates(arch, shape, classes, board, budget, engine) if knobs is None else None
+    pool = candidates(arch, shape, classes, board, budget, engine, law) if knobs is None else None
     return (shape, classes), pool
 
 
