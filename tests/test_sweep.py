@@ -79,3 +79,60 @@ def test_fit_refuses_a_missing_law_before_anything_is_written(tmp_path):
     assert_one_line_error(run("fit", "--law", tmp_path / "nowhere", "--out", tmp_path / "run"), "no scaling-law fit",
                           "--law")
     assert not (tmp_path / "run").exists()
+
+
+def flaky_work(job, data, recipe):
+    """Stands in for training in the worker processes: one configuration always fails, one fails once."""
+    from pathlib import Path
+
+    marker = Path(data).parent / f"tried-{job['alpha']}"
+    if job["alpha"] == 0.3 or (job["alpha"] == 0.4 and not marker.exists()):
+        marker.touch()
+        raise RuntimeError(f"no luck with {job['alpha']}")
+    return {"key": f"a{job['alpha']:g}", "alpha": job["alpha"], "int8_accuracy": 0.5}
+
+
+def test_a_failing_configuration_is_retried_once_then_recorded(tmp_path, digits_npz):
+    from tinyml_kit.pipeline.sweep import Recipe, _execute
+
+    data = tmp_path / "data.npz"
+    data.write_bytes(digits_npz.read_bytes())
+    jobs = [{"alpha": a, "beta": 1.0, "t0": 4, "depth": 3} for a in (0.2, 0.3, 0.4)]
+    failed = _execute(jobs, str(data), Recipe((16, 16, 1), 3, epochs=1), 2, tmp_path, work=flaky_work)
+    assert failed == ["a0.3_b1_t4_n3"]
+    rows = read_results(tmp_path)
+    assert sorted(r["key"] for r in rows if "error" not in r) == ["a0.2", "a0.4"]   # 0.4 passed on its retry
+    assert [r["error"] for r in rows if "error" in r] == ["RuntimeError: no luck with 0.3"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["SIGINT", "SIGKILL"])
+def test_a_sweep_killed_midway_resumes_with_one_result_per_configuration(tmp_path, digits_npz, how):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("alpha: [0.2, 0.25, 0.3]\nbeta: [1.0]\nt0: [4]\ndepth: [3]\n")
+    out = tmp_path / "sweep"
+    args = [sys.executable, "-m", "tinyml_kit.cli", "sweep", "--data", str(digits_npz), "--grid", str(grid),
+            "--epochs", "1", "--input", "16,16,1", "--out", str(out)]
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and len(read_results(out)) < 1:
+        time.sleep(0.5)
+    assert read_results(out), "no configuration finished in time"
+    if how == "SIGKILL":
+        os.killpg(process.pid, signal.SIGKILL)   # the whole group: the sweep and its workers, no clean-up
+    else:
+        process.send_signal(signal.SIGINT)
+    process.wait(timeout=60)
+    assert process.returncode != 0
+    if how == "SIGINT":
+        assert "finished results kept" in process.stderr.read().decode()
+    finished = subprocess.run(args, capture_output=True, timeout=600)
+    assert finished.returncode == 0, finished.stderr.decode()[-500:]
+    keys = [r["key"] for r in read_results(out)]
+    assert sorted(keys) == ["a0.25_b1_t4_n3", "a0.2_b1_t4_n3", "a0.3_b1_t4_n3"]

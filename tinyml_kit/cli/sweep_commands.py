@@ -36,7 +36,16 @@ def sweep(data, grid, epochs, input_shape, workers, configs, out, fit_only, as_j
     if data is None:
         raise UserError("sweep needs --data (or --fit SWEEP_DIR to fit a finished sweep's law)")
     out = out or str(Path("runs") / f"sweep-{datetime.now():%Y%m%d-%H%M%S}")
-    summary = run_sweep(data, out, grid, epochs, input_shape, workers, configs)
+    try:
+        summary = run_sweep(data, out, grid, epochs, input_shape, workers, configs)
+    except KeyboardInterrupt:
+        import sys
+
+        from tinyml_kit.pipeline.sweep import read_results
+
+        click.echo(f"interrupted: {len(read_results(Path(out)))} finished results kept in {out}; run the same "
+                   f"command to resume", err=True)
+        sys.exit(130)
     try:
         summary["law"] = str(fit_law(out))
     except UserError as e:

@@ -218,16 +218,19 @@ def run_sweep(data: str, out: str | Path, grid: str | Path = "small", epochs: in
             "trained_now": len(todo) - len(failed), "failed": failed}
 
 
-def _execute(todo: list[dict], data: str, recipe: Recipe, workers: int, sweep_dir: Path) -> list[str]:
+def _execute(todo: list[dict], data: str, recipe: Recipe, workers: int, sweep_dir: Path, work=None) -> list[str]:
+    """Run `work` (default `train_one`) on every job in `workers` processes, appending each result as it comes;
+    a job that raises is queued once more, then recorded with its error. Returns the keys that failed twice."""
     import multiprocessing
 
+    work = work or train_one
     threads = max(1, (os.cpu_count() or 1) // workers)
     context = multiprocessing.get_context("spawn")
     tries = {job_key(j): 0 for j in todo}
     failed: list[str] = []
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init,
                              initargs=(data, recipe, threads)) as pool:
-        running = {pool.submit(train_one, j, data, recipe): j for j in todo[:workers]}
+        running = {pool.submit(work, j, data, recipe): j for j in todo[:workers]}
         queue = list(todo[workers:])
         try:
             while running:
@@ -249,8 +252,10 @@ def _execute(todo: list[dict], data: str, recipe: Recipe, workers: int, sweep_di
                         failed.append(key)
                 while queue and len(running) < workers:
                     job = queue.pop(0)
-                    running[pool.submit(train_one, job, data, recipe)] = job
-        except KeyboardInterrupt:
+                    running[pool.submit(work, job, data, recipe)] = job
+        except KeyboardInterrupt:   # stop now: finished results are on disk, the running ones start over
+            for process in list(getattr(pool, "_processes", {}).values()):
+                process.terminate()
             pool.shutdown(wait=False, cancel_futures=True)
             raise
     return failed
