@@ -41,3 +41,40 @@ def task(description: str, total: int | None = None) -> Iterator[Callable[[int],
     with Progress(*columns, console=_console, transient=True) as bar:
         handle = bar.add_task(description, total=total)
         yield lambda n=1: bar.advance(handle, n)
+
+
+class Counter:
+    """A running count whose bar also says what is in flight (`describe`)."""
+
+    def __init__(self, bar=None, handle=None):
+        self._bar, self._handle = bar, handle
+
+    def advance(self, n: int = 1) -> None:
+        if self._bar is not None:
+            self._bar.advance(self._handle, n)
+
+    def describe(self, text: str) -> None:
+        if self._bar is not None:
+            self._bar.update(self._handle, description=text)
+
+
+@contextmanager
+def counter(description: str, total: int) -> Iterator[Counter]:
+    """A bar with elapsed and remaining time for work that finishes piece by piece (a sweep's configurations), if
+    bars are on."""
+    if _console is None or not _console.is_terminal:
+        yield Counter()
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TimeRemainingColumn()]
+    with Progress(*columns, console=_console, transient=True) as bar:
+        yield Counter(bar, bar.add_task(description, total=total))

@@ -18,6 +18,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from tinyml_kit.core import progress
 from tinyml_kit.core.errors import UserError
 
 logger = logging.getLogger(__name__)
@@ -229,11 +230,13 @@ def _execute(todo: list[dict], data: str, recipe: Recipe, workers: int, sweep_di
     tries = {job_key(j): 0 for j in todo}
     failed: list[str] = []
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init,
-                             initargs=(data, recipe, threads)) as pool:
+                             initargs=(data, recipe, threads)) as pool, progress.counter("sweep", len(todo)) as bar:
         running = {pool.submit(work, j, data, recipe): j for j in todo[:workers]}
         queue = list(todo[workers:])
+        done = 0
         try:
             while running:
+                bar.describe(f"sweep: {done} done, {len(running)} running, {len(failed)} failed")
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in finished:
                     job = running.pop(future)
@@ -242,6 +245,8 @@ def _execute(todo: list[dict], data: str, recipe: Recipe, workers: int, sweep_di
                     error = future.exception()
                     if error is None:
                         _append(sweep_dir, future.result())
+                        done += 1
+                        bar.advance()
                         logger.info(f"  {key}: done")
                     elif tries[key] < 2:
                         logger.info(f"  {key}: failed ({type(error).__name__}: {error}), trying once more")
@@ -250,6 +255,7 @@ def _execute(todo: list[dict], data: str, recipe: Recipe, workers: int, sweep_di
                         _append(sweep_dir, {**{k: job[k] for k in KNOBS}, "key": key,
                                             "error": f"{type(error).__name__}: {error}"})
                         failed.append(key)
+                        bar.advance()
                 while queue and len(running) < workers:
                     job = queue.pop(0)
                     running[pool.submit(work, job, data, recipe)] = job
