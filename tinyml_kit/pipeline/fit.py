@@ -64,7 +64,7 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = "phinet
     logger.info(f"chose {describe(arch, chosen.knobs)}: {chosen.measured.params:,} params, "
                 f"{chosen.measured.macs:,} MACs")
     with timed(timings, "train_s"):
-        model, teacher, teacher_info, trained = _train(arch, chosen.knobs, parts, epochs, batch_size, seed,
+        model, teacher, teacher_info, trained = train_model(arch, chosen.knobs, parts, epochs, batch_size, seed,
                                                        compression)
     with timed(timings, "compress_s" if compression.trains else "quantize_s"):
         c = compress(model, parts, calibration, compression, teacher=teacher, batch_size=batch_size, seed=seed)
@@ -130,7 +130,10 @@ def _candidates_before_data(arch: str, data: str, input_shape, board: Board, bud
     return (shape, classes), pool
 
 
-def _train(arch: str, knobs: dict, parts, epochs: int, batch_size: int, seed: int, compression: CompressOptions):
+def train_model(arch: str, knobs: dict, parts, epochs: int, batch_size: int, seed: int,
+                compression: CompressOptions):
+    """`fit`'s training: weights initialised from `seed`, the teacher resolved, the model trained in place.
+    `sweep` trains each configuration with it too, so a sweep's accuracies are fit's."""
     from tinyml_kit._tf import keras
     from tinyml_kit.build import build
     from tinyml_kit.compress.stages import resolve_teacher

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from tinyml_kit.core import progress
 from tinyml_kit.core.errors import UserError
+from tinyml_kit.train.data import VAL_FRACTION
 
 logger = logging.getLogger(__name__)
 
@@ -38,18 +39,17 @@ SMALL = [{"alpha": a, "beta": 1.0, "t0": 4, "depth": n} for n in (3, 4) for a in
 
 @dataclass(frozen=True)
 class Recipe:
-    """How every configuration of a sweep is trained: fixed, so their accuracies are comparable."""
+    """How every configuration of a sweep is trained: fixed, so their accuracies are comparable. The rest is
+    `fit`'s (`pipeline.fit.train_model`: its optimizer, schedule and early stopping)."""
     input_shape: tuple[int, int, int]
     classes: int
     epochs: int = 10
     batch_size: int = 64
-    learning_rate: float = 3e-3
-    patience: int = 10
-    val_fraction: float = 0.2
+    val_fraction: float = VAL_FRACTION
     seed: int = 0
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "input_shape": list(self.input_shape),
+        return {**asdict(self), "input_shape": list(self.input_shape), "training": "fit's (train_model)",
                 "quantization": "int8 PTQ, 200 calibration images"}
 
 
@@ -168,24 +168,22 @@ def train_one(job: dict, data: str, recipe: Recipe) -> dict:
 
     import numpy as np
 
-    from tinyml_kit.build import build
     from tinyml_kit.build.costs import model_costs
     from tinyml_kit.check.tflm import measure_arena
+    from tinyml_kit.compress.options import CompressOptions
     from tinyml_kit.compress.quantize import quantize_int8
     from tinyml_kit.core.litert import LiteRtModel
-    from tinyml_kit.train.trainer import train
+    from tinyml_kit.pipeline.fit import train_model
 
     parts, calibration = _load(data, recipe)
     knobs = {k: job[k] for k in KNOBS}
     knobs["depth"] = int(knobs["depth"])
     start = time.perf_counter()
-    model = build("phinet", recipe.input_shape, recipe.classes, **knobs)
+    model, _, _, trained = train_model("phinet", knobs, parts, recipe.epochs, recipe.batch_size, recipe.seed,
+                                       CompressOptions())
     costs = model_costs(model)
-    trained = train(model, parts, epochs=recipe.epochs, batch_size=recipe.batch_size,
-                    learning_rate=recipe.learning_rate, patience=recipe.patience, seed=recipe.seed)
     flatbuffer = quantize_int8(model, calibration)
-    x = LiteRtModel(flatbuffer)
-    predicted = x.predict(parts.val.x.astype(np.int16) - 128).argmax(1)
+    predicted = LiteRtModel(flatbuffer).predict(parts.val.x.astype(np.int16) - 128).argmax(1)
     return {**knobs, "key": job_key(job), "held_out": bool(job.get("held_out")), "params": costs.params,
             "macs": costs.macs, "float_accuracy": round(trained.val_accuracy, 5),
             "int8_accuracy": round(float(np.mean(predicted == parts.val.y)), 5), "flash_bytes": len(flatbuffer),
