@@ -66,7 +66,7 @@ def check_on_host(flatbuffer: bytes, images: np.ndarray, cmsis_nn_dir=None, tflm
 
     from tinyml_kit.core.litert import LiteRtModel
     from tinyml_kit.engine.codegen import compile_model
-    from tinyml_kit.engine.footprint import c_footprint
+    from tinyml_kit.engine.footprint import program_footprint
     from tinyml_kit.export.toolchain import find_cmsis_nn_dir
 
     root = find_cmsis_nn_dir(cmsis_nn_dir, tflm_dir)
@@ -77,7 +77,7 @@ def check_on_host(flatbuffer: bytes, images: np.ndarray, cmsis_nn_dir=None, tflm
         got = HostModel(build_host_library(Path(tmp), root, Path(tmp) / "model.so")).predict(images)
     expected = LiteRtModel(flatbuffer).predict(images)
     diff = np.abs(got.astype(np.int32) - expected.astype(np.int32))
-    footprint = c_footprint(flatbuffer, name)
+    footprint = program_footprint(program)
     return {"c_images": len(images), "c_equals_litert": bool(diff.max(initial=0) == 0),
             "c_litert_max_abs_diff": int(diff.max(initial=0)), "c_flash_bytes": footprint.flash_bytes,
             "c_arena_bytes": footprint.arena_bytes}

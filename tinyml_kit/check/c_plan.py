@@ -2,12 +2,12 @@
 generated model takes in flash, from the same plan and counts the code generator uses."""
 
 from tinyml_kit.engine.codegen import compile_model
-from tinyml_kit.engine.footprint import c_footprint
+from tinyml_kit.engine.footprint import program_footprint
 
 
 def c_engine_analysis(data: bytes, name: str = "model.tflite") -> dict:
     program = compile_model(data, name)
-    footprint = c_footprint(data, name)
+    footprint = program_footprint(program)
     names = {t.index: t.name for t in program.model.tensors}
     plan = []
     for b in sorted(program.plan.buffers, key=lambda b: (b.offset, b.first)):

@@ -174,14 +174,12 @@ def _tflm_firmware(src: ModelSource, kernels: str | None, tflm_dir, arena_bytes:
 
 
 def _c_firmware(src: ModelSource, kernels: str | None, tflm_dir, cmsis_nn_dir, arena_bytes: int | None) -> _Firmware:
-    from tinyml_kit.engine.codegen import compile_model
-
     if kernels not in (None, "cmsis_nn"):
         raise UserError(f"the C engine calls CMSIS-NN's kernels, not '{kernels}': drop the kernels option or use "
                         f"the TFLM engine", "kernels", "engine")
     preflight_tools()
     cmsis_nn = find_cmsis_nn_dir(cmsis_nn_dir, tflm_dir)
-    program = compile_model(src.model, src.name)
+    program = src.program
     if arena_bytes is not None and arena_bytes < program.arena_bytes:
         raise UserError(f"the tensor arena of {arena_bytes:,} bytes is below the C engine's static plan of "
                         f"{program.arena_bytes:,} bytes: reserve at least that", "arena_bytes")

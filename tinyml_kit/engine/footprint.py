@@ -5,7 +5,7 @@ constants exactly (from the generated program), the parameter structs and code a
 from dataclasses import dataclass
 
 from tinyml_kit.core.tflite_info import read_graph
-from tinyml_kit.engine.codegen import compile_model
+from tinyml_kit.engine.codegen import CProgram, compile_model
 from tinyml_kit.solve.c_size import c_engine_costs
 
 
@@ -21,7 +21,11 @@ class CFootprint:
 
 
 def c_footprint(flatbuffer: bytes, name: str = "model") -> CFootprint:
-    program = compile_model(flatbuffer, name)
-    costs = c_engine_costs(read_graph(flatbuffer, name))
+    return program_footprint(compile_model(flatbuffer, name))
+
+
+def program_footprint(program: CProgram) -> CFootprint:
+    """The footprint of a program already compiled (no second compilation)."""
+    costs = c_engine_costs(read_graph(program.model.flatbuffer, program.model.name))
     return CFootprint(program.constant_bytes + costs.struct_bytes + costs.code_bytes, program.arena_bytes,
                       program.constant_bytes)

@@ -16,6 +16,7 @@ from tinyml_kit.engine.quantization import (
     quantize_multiplier,
 )
 from tinyml_kit.engine.steps import CArray, Step, dims
+from tinyml_kit.solve.c_size import conv_dims
 from tinyml_kit.solve.static_plan import (
     avgpool_scratch_bytes,
     conv_scratch_bytes,
@@ -38,12 +39,8 @@ def _window(op: Operator, inp, out, kernel_hw: tuple[int, int]) -> dict:
     dh, dw = op.option("dilationHFactor", 1), op.option("dilationWFactor", 1)
     pad_h = padding(sh, dh, inp.shape[1], kernel_hw[0], out.shape[1])
     pad_w = padding(sw, dw, inp.shape[2], kernel_hw[1], out.shape[2])
-    if op.option("padding", 0) == 1:   # VALID
-        pad_h = pad_w = 0
     act = activation_range(op.option("fusedActivationFunction", 0), out.scale, out.zero_point)
     return dict(stride=(sh, sw), dilation=(dh, dw), pad=(pad_h, pad_w), act=act)
-
-
 
 
 def _tiles(w: dict) -> str:
@@ -84,9 +81,8 @@ def conv_2d(model: Model, op: Operator) -> Step:
                         f"use --engine tflm", "engine")
     w = _window(op, inp, out, (kh, kw))
     arrays = _quant_arrays(i, model, op, out_c)
-    structs = [f"static const cmsis_nn_conv_params p{i} = {{{-inp.zero_point}, {out.zero_point}, {_tiles(w)}}};",
-               ]
-    d_in, d_f, d_b, d_out = dims(*inp.shape), dims(1, kh, kw, f_c), dims(1, 1, 1, out_c), dims(*out.shape)
+    structs = [f"static const cmsis_nn_conv_params p{i} = {{{-inp.zero_point}, {out.zero_point}, {_tiles(w)}}};"]
+    d_in, d_f, d_b, d_out = (dims(*d) for d in conv_dims(inp.shape, flt.shape, out.shape, depthwise=False))
     call = (f"ctx.buf = {{scratch}}; ctx.size = {{scratch_bytes}};\n{_quant(i, out_c)}"
             f"if (arm_convolve_wrapper_s8(&ctx, &p{i}, &q, &{d_in}, {{t{inp.index}}}, &{d_f}, w{i}, &{d_b}, "
             f"{_bias(arrays, i)}, &{d_out}, {{t{out.index}}}) != ARM_CMSIS_NN_SUCCESS) return TINYML_INVOKE_FAILED;")
@@ -105,10 +101,8 @@ def depthwise_conv_2d(model: Model, op: Operator) -> Step:
     arrays = _quant_arrays(i, model, op, out_c)
     mult = op.option("depthMultiplier", 1)
     structs = [f"static const cmsis_nn_dw_conv_params p{i} = {{{-inp.zero_point}, {out.zero_point}, {mult}, "
-               f"{_tiles(w)}}};",
-               ]
-    d_in, d_f, d_b, d_out = (dims(*inp.shape), dims(flt.shape[0], kh, kw, out_c), dims(1, 1, 1, out_c),
-                             dims(*out.shape))
+               f"{_tiles(w)}}};"]
+    d_in, d_f, d_b, d_out = (dims(*d) for d in conv_dims(inp.shape, flt.shape, out.shape, depthwise=True))
     call = (f"ctx.buf = {{scratch}}; ctx.size = {{scratch_bytes}};\n{_quant(i, out_c)}"
             f"if (arm_depthwise_conv_wrapper_s8(&ctx, &p{i}, &q, &{d_in}, {{t{inp.index}}}, &{d_f}, w{i}, "
             f"&{d_b}, {_bias(arrays, i)}, &{d_out}, {{t{out.index}}}) != ARM_CMSIS_NN_SUCCESS) "
@@ -133,8 +127,7 @@ def fully_connected(model: Model, op: Operator) -> Step:
         arrays[1:3] = [CArray(f"m{i}", "int32_t", np.array([m])), CArray(f"s{i}", "int8_t", np.array([s]))]
     lo, hi = activation_range(op.option("fusedActivationFunction", 0), out.scale, out.zero_point)
     structs = [f"static const cmsis_nn_fc_params p{i} = {{{-inp.zero_point}, {-flt.zero_point}, {out.zero_point}, "
-               f"{{{lo}, {hi}}}}};",
-               ]
+               f"{{{lo}, {hi}}}}};"]
     d_in, d_f, d_b, d_out = (dims(batches, 1, 1, accum), dims(accum, 1, 1, depth), dims(1, 1, 1, depth),
                              dims(batches, 1, 1, depth))
     channels = depth if per_channel else 1

@@ -2,7 +2,8 @@
 the memory plan (scratch bytes, whether its output may take an input's place).
 
 The C text uses placeholders the code generator fills once the static plan is known: `{t<N>}` is the address of
-tensor N in the arena, `{scratch}` the op's scratch buffer, `{scratch_bytes}` its size.
+tensor N in the arena, `{scratch}` the op's CMSIS-NN scratch buffer, `{scratch_bytes}` its size, `{shifts}` where
+its per-channel shifts are widened.
 """
 
 import re
@@ -52,7 +53,3 @@ def dims(n: int, h: int, w: int, c: int) -> str:
 def dims_declarations(code: str) -> list[str]:
     names = dict.fromkeys(m.group(0) for m in _DIMS.finditer(code))
     return [f"static const cmsis_nn_dims {name} = {{{', '.join(name.split('_')[1:])}}};" for name in names]
-
-
-def int_list(values) -> str:
-    return ", ".join(str(int(v)) for v in values)

@@ -45,7 +45,8 @@ def _out_channels(graph: Graph, op) -> int:
 
 
 def conv_dims(in_shape: tuple, filter_shape: tuple, out_shape: tuple, depthwise: bool) -> list[tuple]:
-    """The dims a (depthwise) convolution passes CMSIS-NN: input, filter, bias, output (TFLM's values)."""
+    """The dims a (depthwise) convolution passes CMSIS-NN: input, filter, bias, output (TFLM's values). The code
+    generator declares them and this module counts them, from this one rule."""
     out_c = out_shape[-1]
     if depthwise:
         filt = (filter_shape[0], filter_shape[1], filter_shape[2], out_c)

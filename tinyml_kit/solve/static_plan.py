@@ -6,9 +6,11 @@ graph before training), so the arena `solve --engine c` ranks by is the arena th
 What makes it smaller than TFLM's arena for the same graph:
 - no persistent records: shapes, quantization and kernel parameters are `const` data in flash;
 - in place: an elementwise op (a lookup-table activation, ADD, MUL) writes over an input that dies at that op,
-  and RESHAPE is the same bytes under another shape;
+  RESHAPE is the same bytes under another shape, and a run consumes its input;
+- a convolution writes its output over its dying input as far as CMSIS-NN's access order allows
+  (`overlap_bytes`), and a region is placed part by part, so a dead tensor's bytes are free at other times;
 - 4-byte alignment instead of 16;
-- of several placements of the same lifetimes, the one with the lowest peak.
+- of several op orders and placements, the one with the lowest peak.
 
 CMSIS-NN's scratch buffers are planned into the arena too, sized as its `*_get_buffer_size` functions size them
 when built with GCC for a core with or without the DSP extension (the larger of the two), so one plan serves
@@ -213,10 +215,11 @@ def _plan(sizes: dict[int, int], ops: list[PlanOp], order: list[int], graph_inpu
         elif (op.overlap is not None and op.overlap <= overlap_limit * sizes[op.output] and len(op.inputs) == 1
               and regions.dies_at(op.inputs[0], pos)):
             regions.join(op.output, op.inputs[0], -_up(op.overlap))
+    within = regions.within
     buffers = [Buffer(_up(max(within[t] + sizes[t] for t in ts)), min(first[t] for t in ts),
                       max(last[t] for t in ts), tuple(sorted(ts)), within={t: within[t] for t in ts},
                       parts=[(within[t], _up(sizes[t]), first[t], last[t]) for t in ts])
-               for ts, within in regions.members(first)]
+               for ts in regions.members(first)]
     buffers += [Buffer(_up(ops[i].scratch_bytes), pos, pos, scratch_op=i) for pos, i in enumerate(order)
                 if ops[i].scratch_bytes]
     return StaticPlan(buffers, _place_best(buffers), order)
@@ -251,12 +254,13 @@ class _Regions:
             for m in self._tensors(r):
                 self.within[m] -= low
 
-    def members(self, first: dict[int, int]):
+    def members(self, first: dict[int, int]) -> list[list[int]]:
+        """The tensors of each region, those that exist (`first`) only."""
         groups: dict[int, list[int]] = {}
         for t, r in self.region.items():
             if t in first:
                 groups.setdefault(r, []).append(t)
-        return [(ts, self.within) for ts in groups.values()]
+        return list(groups.values())
 
 
 def _place_best(buffers: list[Buffer]) -> int:
