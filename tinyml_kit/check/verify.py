@@ -140,15 +140,12 @@ def _arena_error(arena: int, arena_host: int) -> str:
             f"allocation that did not fit; {need} (kTensorArenaSize in model_data.h)")
 
 
-def preflight_tools() -> None:
+def preflight(tflm_dir: str | Path | None = None, engine: str = "tflm", cmsis_nn_dir: str | Path | None = None):
+    """Everything verify needs from the machine, checked before any slow work: the toolchain, QEMU, and the TFLM
+    tree (returned) or, for the C engine, CMSIS-NN's directory (returned)."""
     for tool in ("arm-none-eabi-g++", "arm-none-eabi-gcc", "arm-none-eabi-size", "qemu-system-arm"):
         require_tool(tool)
-
-
-def preflight(tflm_dir: str | Path | None = None) -> TflmDir:
-    """Everything verify needs from the machine, checked before any slow work: the toolchain, QEMU, TFLM."""
-    preflight_tools()
-    return find_tflm_dir(tflm_dir)
+    return find_cmsis_nn_dir(cmsis_nn_dir, tflm_dir) if engine == "c" else find_tflm_dir(tflm_dir)
 
 
 @dataclass
@@ -177,8 +174,7 @@ def _c_firmware(src: ModelSource, kernels: str | None, tflm_dir, cmsis_nn_dir, a
     if kernels not in (None, "cmsis_nn"):
         raise UserError(f"the C engine calls CMSIS-NN's kernels, not '{kernels}': drop the kernels option or use "
                         f"the TFLM engine", "kernels", "engine")
-    preflight_tools()
-    cmsis_nn = find_cmsis_nn_dir(cmsis_nn_dir, tflm_dir)
+    cmsis_nn = preflight(tflm_dir, "c", cmsis_nn_dir)
     program = src.program
     if arena_bytes is not None and arena_bytes < program.arena_bytes:
         raise UserError(f"the tensor arena of {arena_bytes:,} bytes is below the C engine's static plan of "

@@ -81,8 +81,7 @@ def verify_run(run_dir: str | Path, kernels: str | None = None, images: int = 20
     m = run_model(run_dir)
     record, run_dir = m.record, m.run_dir
     engine = engine or record.engine
-    if engine == "tflm":
-        preflight(tflm_dir)
+    preflight(tflm_dir, engine, cmsis_nn_dir)
     if val is None:
         val = run_split(record, tuple(m.info.inputs[0].shape[1:])).val
     chosen = val.x[:images].astype(np.float32)

@@ -104,14 +104,9 @@ def _prepare(board_id: str, arch: str, epochs: int, seed: int, limits: tuple, co
     accuracy_law = ScalingLaw.load(law) if law is not None else None
     out = prepare_output(Path(out) if out else default_run_dir())
     if verify:   # a missing toolchain is reported before training, not after
-        from tinyml_kit.check.verify import preflight, preflight_tools
-        from tinyml_kit.export.toolchain import find_cmsis_nn_dir
+        from tinyml_kit.check.verify import preflight
 
-        if engine == "c":
-            preflight_tools()
-            find_cmsis_nn_dir(cmsis_nn_dir, tflm_dir)
-        else:
-            preflight(tflm_dir)
+        preflight(tflm_dir, engine, cmsis_nn_dir)
     logger.info(f"board {board.id} ({board.name}, {board.core} @ {board.clock_mhz:g} MHz): model flash budget "
                 f"{budget.flash_bytes:,} B, arena budget {budget.arena_bytes:,} B, {budget.macs:,} MACs")
     logger.info(f"plan: train {epochs} epoch{'s' if epochs != 1 else ''}, then {compression.plan()}")
