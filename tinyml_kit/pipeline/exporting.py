@@ -25,10 +25,9 @@ def export_model(model: str | Path, out: Path, target: str = "c", labels: list[s
     .zip, `stm32` a Makefile project. A bad name or label is refused before any work. Returns the paths written.
     `engine` "c" writes the model compiled to C on CMSIS-NN instead of the flatbuffer and TFLM's API; by default
     the engine the run was fitted for."""
-    from tinyml_kit.check.tflm import measure_arena
     from tinyml_kit.core.labels import check_labels
     from tinyml_kit.core.text import require_identifier
-    from tinyml_kit.export.firmware import ModelSource, library_name
+    from tinyml_kit.export.firmware import library_name
 
     if target not in EXPORT_TARGETS:
         raise UserError(f"export target '{target}' is unknown: choose one of {', '.join(EXPORT_TARGETS)}", "target")
@@ -44,11 +43,7 @@ def export_model(model: str | Path, out: Path, target: str = "c", labels: list[s
         labels = record.data.classes if record else [f"class{i}" for i in range(classes)]
     check_labels(labels, classes)
     board = _export_board(target, board_id, record)
-    arena = measure_arena(m.flatbuffer)
-    src = ModelSource(m.flatbuffer, m.info, labels, arena.total_bytes, arena.alloc_bytes, name=name, source=m.name,
-                      engine=engine)
-    logger.info(f"{m.name}: {len(m.flatbuffer):,} bytes, arena {arena.total_bytes:,} B measured on TFLM, "
-                f"{arena.alloc_bytes:,} B with headroom")
+    src = _model_source(m, labels, name, engine)
     if target == "c":
         with staged_output(out, allow_existing=True) as tmp:
             written = src.write_api(tmp)
@@ -60,6 +55,27 @@ def export_model(model: str | Path, out: Path, target: str = "c", labels: list[s
     _write_project(target, src, _sample(m.flatbuffer, m.info, record, labels), Path(out), folder, board, tflm_dir,
                    cmsis_nn)
     return [Path(out).absolute() / item for item in items]
+
+
+def _model_source(m, labels: list[str], name: str, engine: str):
+    """What the targets are generated from, sized by the engine that will run it: TFLM's measured arena, or the
+    C engine's static plan (its compilation also refuses what it cannot run, by name)."""
+    from tinyml_kit.export.firmware import ModelSource
+
+    if engine == "c":
+        from tinyml_kit.engine.codegen import compile_model
+
+        program = compile_model(m.flatbuffer, m.name)
+        logger.info(f"{m.name}: compiled to C on CMSIS-NN, {program.constant_bytes:,} B of constants, static arena "
+                    f"{program.arena_bytes:,} B")
+        return ModelSource(m.flatbuffer, m.info, labels, program.arena_bytes, program.arena_bytes, name=name,
+                           source=m.name, engine=engine, _program=program)
+    from tinyml_kit.check.tflm import measure_arena
+
+    arena = measure_arena(m.flatbuffer)
+    logger.info(f"{m.name}: {len(m.flatbuffer):,} bytes, arena {arena.total_bytes:,} B measured on TFLM, "
+                f"{arena.alloc_bytes:,} B with headroom")
+    return ModelSource(m.flatbuffer, m.info, labels, arena.total_bytes, arena.alloc_bytes, name=name, source=m.name)
 
 
 def _record_beside(tflite: Path) -> RunRecord | None:
