@@ -18,8 +18,6 @@ not accuracy); the images are cifar10-5k pixels.
 import argparse
 import json
 import os
-import subprocess
-import tempfile
 import time
 from pathlib import Path
 
@@ -55,19 +53,11 @@ def int8_model(arch: str, knobs: dict, pixels: np.ndarray) -> bytes:
 
 def model_flash(flatbuffer: bytes, cmsis_nn: Path) -> int:
     """text + rodata + data of the C engine's tinyml_model.c compiled as verify compiles it."""
-    from tinyml_kit.check.verify import ENGINE_C_FLAGS
-    from tinyml_kit.engine.codegen import compile_model
-    from tinyml_kit.export.toolchain import CORTEX_M4F
+    from engine_estimates import built_flash
 
-    with tempfile.TemporaryDirectory() as tmp:
-        program = compile_model(flatbuffer)
-        program.write(Path(tmp), [str(i) for i in range(10)])
-        obj = Path(tmp) / "model.o"
-        subprocess.run(["arm-none-eabi-gcc", *CORTEX_M4F, *ENGINE_C_FLAGS, "-isystem", str(cmsis_nn / "Include"),
-                        "-c", str(Path(tmp) / "tinyml_model.c"), "-o", str(obj)], check=True)
-        text, data, _ = (int(v) for v in subprocess.run(["arm-none-eabi-size", "-B", str(obj)], capture_output=True,
-                                                        text=True, check=True).stdout.splitlines()[1].split()[:3])
-    return text + data
+    from tinyml_kit.engine.codegen import compile_model
+
+    return built_flash(compile_model(flatbuffer), cmsis_nn)["flash"]
 
 
 def compare(name: str, flatbuffer: bytes, images: np.ndarray, tflm_dir: str, cmsis_nn: Path) -> dict:

@@ -10,11 +10,15 @@ from pathlib import Path
 import numpy as np
 
 from tinyml_kit.core.errors import UserError
-from tinyml_kit.export.toolchain import cmsis_nn_library, require_tool, run_tool
+from tinyml_kit.export.toolchain import (
+    C_ENGINE_WARNINGS,
+    cmsis_nn_library,
+    require_tool,
+    run_tool,
+)
 
 HOST_CC = "gcc"
 HOST_FLAGS = ["-O2", "-fPIC"]
-C_WARNINGS = ["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic"]
 
 
 def host_cmsis_nn(root: Path) -> Path:
@@ -24,7 +28,7 @@ def host_cmsis_nn(root: Path) -> Path:
 
 def build_host_library(source_dir: Path, root: Path, out: Path) -> Path:
     """The generated sources in `source_dir` linked with CMSIS-NN into the shared library `out`."""
-    run_tool([require_tool(HOST_CC), *HOST_FLAGS, *C_WARNINGS, "-shared", "-I", str(source_dir),
+    run_tool([require_tool(HOST_CC), *HOST_FLAGS, *C_ENGINE_WARNINGS, "-shared", "-I", str(source_dir),
               "-isystem", str(root / "Include"), str(source_dir / "tinyml_model.c"), str(host_cmsis_nn(root)),
               "-lm", "-o", str(out)], "compiling the generated model for the host")
     return out

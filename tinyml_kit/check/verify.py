@@ -23,6 +23,7 @@ from tinyml_kit.core.verdict import fits
 from tinyml_kit.engine import require_engine
 from tinyml_kit.export.firmware import ModelSource
 from tinyml_kit.export.toolchain import (
+    C_ENGINE_WARNINGS,
     CORTEX_M4F,
     CXX_FLAGS,
     TFLM_DEFINES,
@@ -51,8 +52,7 @@ _ERROR = re.compile(r"^TINYML_ERROR (\d+) (.*)$", re.M)
 C_FLAGS = ["-std=c17", "-Os", "-Wall", "-Wextra", "-Werror"]
 # The C engine's generated model: what the issue promises it compiles with, and CMSIS-NN as TFLM's makefile builds
 # its kernels (-O2; the DSP extension is on for -mcpu=cortex-m4).
-ENGINE_C_FLAGS = ["-std=c11", "-Os", "-Wall", "-Wextra", "-Werror", "-pedantic", "-ffunction-sections",
-                  "-fdata-sections"]
+ENGINE_C_FLAGS = [*C_ENGINE_WARNINGS, "-Os", "-ffunction-sections", "-fdata-sections"]
 CMSIS_NN_FLAGS = [*CORTEX_M4F, "-O2", "-ffunction-sections", "-fdata-sections"]
 
 

@@ -29,6 +29,8 @@ TFLM_DEFINES = ["-DTF_LITE_STATIC_MEMORY", "-DTF_LITE_DISABLE_X86_NEON", "-DTF_L
                 "-DKERNELS_OPTIMIZED_FOR_SPEED"]
 CXX_FLAGS = ["-std=c++17", "-fno-rtti", "-fno-exceptions", "-fno-threadsafe-statics", "-ffunction-sections",
              "-fdata-sections", "-Wall", "-Wextra", "-Werror"]
+# What the C engine's generated sources are held to, on every compiler that builds them.
+C_ENGINE_WARNINGS = ["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic"]
 # The emulated board, QEMU's mps2-an386, and the flags the prebuilt libraries were built with.
 CORTEX_M4F = ["-mcpu=cortex-m4", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard", "-mthumb"]
 
