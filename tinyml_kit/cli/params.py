@@ -12,6 +12,7 @@ from tinyml_kit.core.boards import DEFAULT_BOARD
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.spec import require_input_shape
 from tinyml_kit.core.units import parse_bytes, parse_count
+from tinyml_kit.engine import ENGINES
 
 
 class _Parsed(click.ParamType):
@@ -84,22 +85,26 @@ ENGINE_HELP = ("tflm: the .tflite on TensorFlow Lite Micro; c: the model compile
                "no interpreter).")
 
 
-def engine_option(command):
-    """--engine, as every command that builds or costs a model for the MCU takes it."""
-    return click.option("--engine", type=click.Choice(["tflm", "c"]), default="tflm", show_default=True,
-                        help=ENGINE_HELP)(command)
+def _engine(of_run: bool):
+    if of_run:   # a command on a run directory follows the engine the run was fitted for
+        return click.option("--engine", type=click.Choice(ENGINES),
+                            help=ENGINE_HELP + " Default: the run's engine (tflm for a bare .tflite).")
+    return click.option("--engine", type=click.Choice(ENGINES), default="tflm", show_default=True, help=ENGINE_HELP)
+
+
+_cmsis_nn_dir = click.option("--cmsis-nn-dir", help="For --engine c: " + CMSIS_NN_DIR_HELP)
+engine_option = _engine(of_run=False)   # --engine, as every command that builds or costs a model takes it
+run_engine_option = _engine(of_run=True)
 
 
 def engine_options(command):
     """--engine and --cmsis-nn-dir, for the commands that build the C engine's sources."""
-    return engine_option(click.option("--cmsis-nn-dir", help="For --engine c: " + CMSIS_NN_DIR_HELP)(command))
+    return engine_option(_cmsis_nn_dir(command))
 
 
 def run_engine_options(command):
     """--engine defaulting to the engine the run was fitted for, and --cmsis-nn-dir: for commands on a run."""
-    command = click.option("--cmsis-nn-dir", help="For --engine c: " + CMSIS_NN_DIR_HELP)(command)
-    return click.option("--engine", type=click.Choice(["tflm", "c"]),
-                        help=ENGINE_HELP + " Default: the run's engine (tflm for a bare .tflite).")(command)
+    return run_engine_option(_cmsis_nn_dir(command))
 
 
 def json_option(command):

@@ -21,6 +21,7 @@ from tinyml_kit.cli.params import (
     engine_options,
     json_option,
     print_json,
+    run_engine_option,
     run_engine_options,
 )
 from tinyml_kit.core.errors import UserError
@@ -121,12 +122,11 @@ def check(target, data, engine, cmsis_nn_dir, as_json):
 @click.option("--board", "board_id", help="Board to check the fit against (default for a run: its board).")
 @json_option
 @click.option("--csv", "as_csv", is_flag=True, help="Print the per-layer table as CSV.")
-@click.option("--engine", type=click.Choice(["tflm", "c"]),
-              help="c: also the C engine's static plan, and the board verdict by its flash and arena (default: the "
-              "run's engine).")
+@run_engine_option
 def analyze(target, board_id, as_json, as_csv, engine):
     """Per-layer flash, MACs and TFLM memory plan of RUN_DIR's model or any int8 MODEL.tflite: the measured
-    totals, the op where the RAM peak occurs and, with a board, whether it fits and by how much."""
+    totals, the op where the RAM peak occurs and, with a board, whether it fits and by how much. With the C
+    engine, also its static plan, and the board verdict by its flash and arena."""
     from tinyml_kit.check.analyze import CSV_COLUMNS
     from tinyml_kit.pipeline.checks import analyze_target
 
