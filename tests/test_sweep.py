@@ -93,14 +93,13 @@ def flaky_work(job, data, recipe):
 
 
 def test_a_failing_configuration_is_retried_once_then_recorded(tmp_path, digits_npz):
-    from tinyml_kit.pipeline.sweep import Recipe, _execute
-
     data = tmp_path / "data.npz"
     data.write_bytes(digits_npz.read_bytes())
-    jobs = [{"alpha": a, "beta": 1.0, "t0": 4, "depth": 3} for a in (0.2, 0.3, 0.4)]
-    failed = _execute(jobs, str(data), Recipe((16, 16, 1), 3, epochs=1), 2, tmp_path, work=flaky_work)
-    assert failed == ["a0.3_b1_t4_n3"]
-    rows = read_results(tmp_path)
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("alpha: [0.2, 0.3, 0.4]\nbeta: [1.0]\nt0: [4]\ndepth: [3]\n")
+    summary = run_sweep(str(data), tmp_path / "sweep", str(grid), 1, (16, 16, 1), workers=2, work=flaky_work)
+    assert summary["failed"] == ["a0.3_b1_t4_n3"]
+    rows = read_results(tmp_path / "sweep")
     assert sorted(r["key"] for r in rows if "error" not in r) == ["a0.2", "a0.4"]   # 0.4 passed on its retry
     assert [r["error"] for r in rows if "error" in r] == ["RuntimeError: no luck with 0.3"]
 
@@ -136,3 +135,61 @@ def test_a_sweep_killed_midway_resumes_with_one_result_per_configuration(tmp_pat
     assert finished.returncode == 0, finished.stderr.decode()[-500:]
     keys = [r["key"] for r in read_results(out)]
     assert sorted(keys) == ["a0.25_b1_t4_n3", "a0.2_b1_t4_n3", "a0.3_b1_t4_n3"]
+
+
+def test_ray_executor_trains_on_a_local_ray_and_resumes(tmp_path, digits_npz):
+    """Two configurations, one epoch each, as Ray tasks of 1 CPU on a Ray the sweep starts (and stops)."""
+    pytest.importorskip("ray")
+    import ray
+
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("alpha: [0.2, 0.3]\nbeta: [1.0]\nt0: [4]\ndepth: [3]\n")
+    out = tmp_path / "sweep"
+    summary = run_sweep(str(digits_npz), out, str(grid), 1, (16, 16, 1), executor="ray", cpus_per_task=1)
+    assert (summary["executor"], summary["finished"], summary["failed"]) == ("ray", 2, [])
+    assert summary["workers"] >= 1 and not ray.is_initialized()
+    rows = read_results(out)
+    assert sorted(r["key"] for r in rows) == ["a0.2_b1_t4_n3", "a0.3_b1_t4_n3"]
+    assert all(r["flash_bytes"] > 0 and r["arena_bytes"] > 0 and 0 <= r["int8_accuracy"] <= 1 for r in rows)
+    again = run_sweep(str(digits_npz), out, str(grid), 1, (16, 16, 1), executor="ray")
+    assert again["trained_now"] == 0 and len(read_results(out)) == 2
+
+
+def test_ray_executor_retries_a_failing_configuration_once_then_records_it(tmp_path, digits_npz):
+    pytest.importorskip("ray")
+    import sys
+
+    import ray.cloudpickle
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])   # Ray workers cannot import the tests
+    data = tmp_path / "data.npz"
+    data.write_bytes(digits_npz.read_bytes())
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("alpha: [0.3, 0.4]\nbeta: [1.0]\nt0: [4]\ndepth: [3]\n")
+    summary = run_sweep(str(data), tmp_path / "sweep", str(grid), 1, (16, 16, 1), executor="ray", workers=1,
+                        cpus_per_task=1, work=flaky_work)
+    assert summary["failed"] == ["a0.3_b1_t4_n3"]
+    rows = read_results(tmp_path / "sweep")
+    assert [r["key"] for r in rows if "error" not in r] == ["a0.4"]
+    assert [r["error"] for r in rows if "error" in r] == ["RuntimeError: no luck with 0.3"]
+
+
+def test_ray_without_the_extra_says_how_to_install_it(tmp_path, digits_npz, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ray", None)   # as if Ray were not installed
+    result = run("sweep", "--data", digits_npz, "--executor", "ray", "--out", tmp_path / "s")
+    assert_one_line_error(result, 'pip install -e ".[ray]"', "--executor")
+    assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--executor", "ray", "--ray-address", "headnode"], "is not HOST:PORT"),
+    (["--executor", "ray", "--ray-address", "127.0.0.1:9"], "no Ray cluster answers at 127.0.0.1:9"),
+    (["--ray-address", "127.0.0.1:6379"], "--ray-address is for --executor ray"),
+    (["--workers", "0"], "0 workers: give at least 1"),
+])
+def test_bad_executor_options_are_one_line(tmp_path, digits_npz, args, fragment):
+    pytest.importorskip("ray")
+    assert_one_line_error(run("sweep", "--data", digits_npz, "--out", tmp_path / "s", *args), fragment)
+    assert not (tmp_path / "s").exists()

@@ -4,6 +4,7 @@ import click
 
 from tinyml_kit.cli.group import main
 from tinyml_kit.cli.params import SHAPE, emit, json_option
+from tinyml_kit.pipeline.sweep_pool import EXECUTORS
 
 
 @main.command()
@@ -13,15 +14,22 @@ from tinyml_kit.cli.params import SHAPE, emit, json_option
               "knob lists (alpha, beta, t0, depth).")
 @click.option("--epochs", default=10, show_default=True, type=int, help="Training epochs per configuration.")
 @click.option("--input", "input_shape", type=SHAPE, help="Model input H,W,C (default: as fit chooses).")
-@click.option("--workers", default=1, show_default=True, type=int,
-              help="Configurations trained at once, each in its own process with its share of the cores.")
+@click.option("--executor", type=click.Choice(EXECUTORS), default="local", show_default=True,
+              help="local: a pool of processes on this machine; ray: Ray tasks on a local Ray or the cluster at "
+              "--ray-address (pip install -e \".[ray]\").")
+@click.option("--workers", type=int,
+              help="Configurations trained at once (default: 1 locally, as many as the Ray cluster's CPUs hold).")
+@click.option("--cpus-per-task", type=int,
+              help="Cores each configuration trains on (default: local cores / workers; 1 per Ray task).")
+@click.option("--ray-address", help="Join this Ray cluster (the address `ray start --head` prints, or 'auto').")
 @click.option("--configs", type=click.IntRange(1), help="Train at most this many new configurations, then stop.")
 @click.option("--out", help="Sweep directory (default: runs/sweep-<time>); an existing one is resumed.")
 @click.option("--fit", "fit_only", type=click.Path(file_okay=False),
               help="Only fit the law of this sweep directory (no training).")
 @json_option
-def sweep(data, grid, epochs, input_shape, workers, configs, out, fit_only, as_json):
-    """Train GRID's PhiNets on DATA with one recipe, each quantized to int8 and measured, each result saved as it
+def sweep(data, grid, epochs, input_shape, executor, workers, cpus_per_task, ray_address, configs, out, fit_only,
+          as_json):
+    """Train GRID's PhiNets on DATA with one recipe, here or on a Ray cluster, each quantized to int8 and measured, each result saved as it
     finishes (a re-run resumes), then fit the accuracy law `solve --law` and `fit --law` rank by."""
     from datetime import datetime
     from pathlib import Path
@@ -37,7 +45,8 @@ def sweep(data, grid, epochs, input_shape, workers, configs, out, fit_only, as_j
         raise UserError("sweep needs --data (or --fit SWEEP_DIR to fit a finished sweep's law)")
     out = out or str(Path("runs") / f"sweep-{datetime.now():%Y%m%d-%H%M%S}")
     try:
-        summary = run_sweep(data, out, grid, epochs, input_shape, workers, configs)
+        summary = run_sweep(data, out, grid, epochs, input_shape, workers, configs, executor, ray_address,
+                            cpus_per_task)
     except KeyboardInterrupt:
         import sys
 

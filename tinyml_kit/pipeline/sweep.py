@@ -4,9 +4,9 @@ stopped (Ctrl-C, a killed process, a lost machine) resumes where it was, and a r
 configuration twice. The recipe and the data's checksum are pinned in SWEEP_DIR/sweep.json; resuming with others
 is refused.
 
-Configurations run in a pool of worker processes, the machine's cores split between them (TensorFlow in one
-process does not use two cores fully on these small models); `fit_law` then fits the accuracy law on the
-results as `solve` uses it.
+Configurations run on local worker processes, the machine's cores split between them (TensorFlow in one process
+does not use two cores fully on these small models), or as Ray tasks on a cluster (`sweep_pool`); `fit_law` then
+fits the accuracy law on the results as `solve` uses it.
 """
 
 import hashlib
@@ -14,12 +14,17 @@ import itertools
 import json
 import logging
 import os
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from tinyml_kit.core import progress
 from tinyml_kit.core.errors import UserError
+from tinyml_kit.pipeline.sweep_pool import (
+    Work,
+    describe,
+    load_split,
+    open_pool,
+    run_jobs,
+)
 from tinyml_kit.train.data import VAL_FRACTION
 
 logger = logging.getLogger(__name__)
@@ -110,8 +115,8 @@ def _append(sweep_dir: Path, row: dict) -> None:
         os.fsync(f.fileno())
 
 
-def _pin(sweep_dir: Path, meta: dict) -> None:
-    """Write sweep.json, or check a resumed sweep was started with the same recipe and data."""
+def _pin(sweep_dir: Path, meta: dict, write: bool = True) -> None:
+    """Check a resumed sweep was started with the same recipe and data, or (`write`) start one: sweep.json."""
     path = sweep_dir / META
     if path.is_file():
         old = json.loads(path.read_text())
@@ -119,9 +124,9 @@ def _pin(sweep_dir: Path, meta: dict) -> None:
             if old.get(key) != meta[key]:
                 raise UserError(f"{sweep_dir} holds a sweep with another {key.replace('_sha256', '')}: resume it "
                                 f"with the same data and options, or sweep into a new directory", "out")
-        return
-    sweep_dir.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(meta, indent=2) + "\n")
+    elif write:
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(meta, indent=2) + "\n")
 
 
 def data_checksum(data: str) -> str:
@@ -138,30 +143,6 @@ def data_checksum(data: str) -> str:
     return digest.hexdigest()
 
 
-_WORKER: dict = {}   # per process: the data split and calibration images, made once
-
-
-def _worker_init(data: str, recipe: Recipe, threads: int) -> None:
-    """Each worker loads the data once and uses its share of the cores."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from tinyml_kit._tf import tf
-
-    tf().config.threading.set_intra_op_parallelism_threads(threads)
-    tf().config.threading.set_inter_op_parallelism_threads(1)
-    _load(data, recipe)
-
-
-def _load(data: str, recipe: Recipe):
-    if _WORKER.get("key") != (data, recipe):
-        from tinyml_kit.compress.quantize import calibration_images
-        from tinyml_kit.train.data import load_dataset, split
-
-        parts = split(load_dataset(data, recipe.input_shape), val_fraction=recipe.val_fraction, seed=recipe.seed)
-        _WORKER.update(key=(data, recipe), parts=parts,
-                       calibration=calibration_images(parts.train.x, seed=recipe.seed))
-    return _WORKER["parts"], _WORKER["calibration"]
-
-
 def train_one(job: dict, data: str, recipe: Recipe) -> dict:
     """One configuration, trained and quantized as `fit` does it (the same functions), and measured."""
     import time
@@ -175,7 +156,7 @@ def train_one(job: dict, data: str, recipe: Recipe) -> dict:
     from tinyml_kit.core.litert import LiteRtModel
     from tinyml_kit.pipeline.fit import train_model
 
-    parts, calibration = _load(data, recipe)
+    parts, calibration = load_split(data, recipe)
     knobs = {k: job[k] for k in KNOBS}
     knobs["depth"] = int(knobs["depth"])
     start = time.perf_counter()
@@ -192,77 +173,40 @@ def train_one(job: dict, data: str, recipe: Recipe) -> dict:
 
 
 def run_sweep(data: str, out: str | Path, grid: str | Path = "small", epochs: int = 10,
-              input_shape: tuple[int, int, int] | None = None, workers: int = 1, limit: int | None = None) -> dict:
-    """Train every configuration of `grid` not yet in `out`, `workers` at a time; returns a summary. A failing
-    configuration is tried twice and then recorded with its error; Ctrl-C stops with every finished result kept."""
+              input_shape: tuple[int, int, int] | None = None, workers: int | None = None,
+              limit: int | None = None, executor: str = "local", ray_address: str | None = None,
+              cpus_per_task: int | None = None, work: Work | None = None) -> dict:
+    """Train every configuration of `grid` not yet in `out`, `workers` at a time on `executor` (`sweep_pool`);
+    returns a summary. A failing configuration is tried twice and then recorded with its error; Ctrl-C stops with
+    every finished result kept. `work` stands in for `train_one` (tests)."""
     from tinyml_kit.train.data import planned_input
 
-    if workers < 1:
-        raise UserError(f"{workers} workers: give at least 1", "workers")
+    for name, value in (("workers", workers), ("cpus_per_task", cpus_per_task)):
+        if value is not None and value < 1:
+            raise UserError(f"{value} {name.replace('_', ' ')}: give at least 1", name)
     if epochs < 1:
         raise UserError(f"{epochs} epochs: give at least 1", "epochs")
     jobs = load_grid(grid)
     sweep_dir = Path(out)
     shape, classes = planned_input(data, input_shape)
     recipe = Recipe(tuple(shape), classes, epochs=epochs)
-    _pin(sweep_dir, {"dataset": str(data), "dataset_sha256": data_checksum(data), "recipe": recipe.to_dict(),
-                     "grid": str(grid)})
+    meta = {"dataset": str(data), "dataset_sha256": data_checksum(data), "recipe": recipe.to_dict(), "grid": str(grid)}
     done = {r["key"] for r in read_results(sweep_dir) if "error" not in r}
     todo = [j for j in jobs if job_key(j) not in done][:limit]
-    logger.info(f"sweep {sweep_dir}: {len(jobs)} configurations, {len(jobs) - len(todo)} done, {len(todo)} to train "
-                f"with {workers} worker{'s' if workers != 1 else ''}")
-    failed = _execute(todo, data, recipe, workers, sweep_dir)
+    _pin(sweep_dir, meta, write=False)   # a mismatched resume is refused before any executor starts
+    failed: list[str] = []
+    where = {"executor": executor, "workers": 0, "startup_seconds": 0.0}
+    if todo:
+        pool = open_pool(executor, work or train_one, str(data), recipe, workers, cpus_per_task, ray_address)
+        where = describe(pool)
+        _pin(sweep_dir, meta)
+        logger.info(f"sweep {sweep_dir}: {len(jobs)} configurations, {len(jobs) - len(todo)} done, {len(todo)} to "
+                    f"train on {pool.name}, {pool.workers} at once")
+        failed = run_jobs(todo, pool, job_key, lambda row: _append(sweep_dir, row),
+                          lambda job, error: {**{k: job[k] for k in KNOBS}, "key": job_key(job), "error": error})
     rows = [r for r in read_results(sweep_dir) if "error" not in r]
     return {"sweep_dir": str(sweep_dir.absolute()), "configurations": len(jobs), "finished": len(rows),
-            "trained_now": len(todo) - len(failed), "failed": failed}
-
-
-def _execute(todo: list[dict], data: str, recipe: Recipe, workers: int, sweep_dir: Path, work=None) -> list[str]:
-    """Run `work` (default `train_one`) on every job in `workers` processes, appending each result as it comes;
-    a job that raises is queued once more, then recorded with its error. Returns the keys that failed twice."""
-    import multiprocessing
-
-    work = work or train_one
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    context = multiprocessing.get_context("spawn")
-    tries = {job_key(j): 0 for j in todo}
-    failed: list[str] = []
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init,
-                             initargs=(data, recipe, threads)) as pool, progress.counter("sweep", len(todo)) as bar:
-        running = {pool.submit(work, j, data, recipe): j for j in todo[:workers]}
-        queue = list(todo[workers:])
-        done = 0
-        try:
-            while running:
-                bar.describe(f"sweep: {done} done, {len(running)} running, {len(failed)} failed")
-                finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    job = running.pop(future)
-                    key = job_key(job)
-                    tries[key] += 1
-                    error = future.exception()
-                    if error is None:
-                        _append(sweep_dir, future.result())
-                        done += 1
-                        bar.advance()
-                        logger.info(f"  {key}: done")
-                    elif tries[key] < 2:
-                        logger.info(f"  {key}: failed ({type(error).__name__}: {error}), trying once more")
-                        queue.insert(0, job)
-                    else:
-                        _append(sweep_dir, {**{k: job[k] for k in KNOBS}, "key": key,
-                                            "error": f"{type(error).__name__}: {error}"})
-                        failed.append(key)
-                        bar.advance()
-                while queue and len(running) < workers:
-                    job = queue.pop(0)
-                    running[pool.submit(work, job, data, recipe)] = job
-        except KeyboardInterrupt:   # stop now: finished results are on disk, the running ones start over
-            for process in list(getattr(pool, "_processes", {}).values()):
-                process.terminate()
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-    return failed
+            "trained_now": len(todo) - len(failed), "failed": failed, **where}
 
 
 def fit_law(sweep_dir: str | Path, splits: int = 200) -> Path:
