@@ -105,8 +105,9 @@ def test_a_failing_configuration_is_retried_once_then_recorded(tmp_path, digits_
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("executor", ["local", "ray"])
 @pytest.mark.parametrize("how", ["SIGINT", "SIGKILL"])
-def test_a_sweep_killed_midway_resumes_with_one_result_per_configuration(tmp_path, digits_npz, how):
+def test_a_sweep_killed_midway_resumes_with_one_result_per_configuration(tmp_path, digits_npz, how, executor):
     import os
     import signal
     import subprocess
@@ -117,7 +118,9 @@ def test_a_sweep_killed_midway_resumes_with_one_result_per_configuration(tmp_pat
     grid.write_text("alpha: [0.2, 0.25, 0.3]\nbeta: [1.0]\nt0: [4]\ndepth: [3]\n")
     out = tmp_path / "sweep"
     args = [sys.executable, "-m", "tinyml_kit.cli", "sweep", "--data", str(digits_npz), "--grid", str(grid),
-            "--epochs", "1", "--input", "16,16,1", "--out", str(out)]
+            "--epochs", "1", "--input", "16,16,1", "--out", str(out), "--executor", executor, "--workers", "1"]
+    if executor == "ray":
+        pytest.importorskip("ray")
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     deadline = time.time() + 240
     while time.time() < deadline and len(read_results(out)) < 1:
