@@ -1,23 +1,25 @@
-"""Fit the scaling law on the sweep and write what ships: models/scaling_law.json, docs/scaling_law.png and the
-tables in docs/scaling_law.md (CV RMSE per form and depth, segmentation, held-out error).
+"""Fit the shipped scaling law on the shipped sweep, as `tinyml-kit sweep --fit models/sweep/cifar10-5k-32px
+--splits 500` does (the same function), and write its tables into docs/scaling_law.md (CV RMSE per form and depth,
+segmentation, held-out error). The sweep itself was made by
 
-    .venv/bin/python bench/fit_scaling_law.py [--sweep models/sweep/cifar10-5k-32px.jsonl] [--splits 500]
+    tinyml-kit sweep --data ../shared/datasets/cifar10-5k.npz --grid thesis --epochs 10 --input 32,32,3 \
+        --workers 2 --out models/sweep/cifar10-5k-32px
+
+    .venv/bin/python bench/fit_scaling_law.py [--sweep models/sweep/cifar10-5k-32px] [--splits 500]
 """
 
 import argparse
-import hashlib
 import json
+import os
 import time
 from pathlib import Path
 
-from tinyml_kit.pipeline.plots import plot_scaling_law
-from tinyml_kit.solve.scaling_law import BEST_FORM, FORMS, fit_sweep, load_sweep
+from tinyml_kit.pipeline.sweep import META, PLOT, fit_law
+from tinyml_kit.solve.scaling_law import BEST_FORM, FORMS, ScalingLaw, load_sweep
 
 ROOT = Path(__file__).resolve().parent.parent
-SWEEP = ROOT / "models" / "sweep" / "cifar10-5k-32px.jsonl"
-OUT = ROOT / "models" / "scaling_law.json"
+SWEEP = Path("models") / "sweep" / "cifar10-5k-32px"   # from the repository's top: law.json names it so
 DOC = ROOT / "docs" / "scaling_law.md"
-PLOT = ROOT / "docs" / "scaling_law.png"
 
 
 def main() -> None:
@@ -26,24 +28,18 @@ def main() -> None:
     parser.add_argument("--splits", type=int, default=500, help="random 70/30 splits per depth (thesis: 500)")
     args = parser.parse_args()
     start = time.perf_counter()
+    os.chdir(ROOT)
+    law = ScalingLaw.load(fit_law(args.sweep, args.splits))
     rows = load_sweep(args.sweep)
-    meta = json.loads(args.sweep.with_suffix(".meta.json").read_text())
-    source = {"sweep": str(args.sweep.resolve().relative_to(ROOT / "models")),
-              "sweep_sha256": hashlib.sha256(args.sweep.read_bytes()).hexdigest(),
-              "dataset": meta["dataset"], "dataset_sha256": meta["dataset_sha256"], "recipe": meta["recipe"],
-              "metric": "int8_accuracy", "cv": f"{args.splits} random 70/30 splits per depth",
-              "title": f"PhiNet on {meta['dataset']} ({meta['recipe']['input_shape'][0]} px, "
-                       f"{meta['recipe']['epochs']} epochs): int8 accuracy vs parameters"}
-    law = fit_sweep(rows, args.splits, source)
-    OUT.write_text(json.dumps(law.to_dict(), indent=1) + "\n")
-    plot_scaling_law(law, rows, PLOT)
+    meta = json.loads((args.sweep / META).read_text())
+    source = {"sweep": args.sweep}
     fitted = [r for r in rows if not r.get("held_out")]
     lines = ["# Scaling law: PhiNet accuracy vs parameters", "",
-             f"Made by `python bench/fit_scaling_law.py` from `models/{source['sweep']}` "
+             f"Made by `tinyml-kit sweep` into `{source['sweep']}` and fitted by `python bench/fit_scaling_law.py` "
              f"({len(fitted)} configurations fitted, {len(rows) - len(fitted)} held out; recipe in the sweep's "
-             f".meta.json, dataset sha256 `{meta['dataset_sha256'][:16]}…`). Accuracy is int8 validation "
-             f"accuracy in percent. Reprint with `tinyml-kit scaling-law`, redraw with `--plot`.", "",
-             f"## Cross-validated RMSE ({source['cv']}), accuracy points", "",
+             f"{META}, dataset sha256 `{meta['dataset_sha256'][:16]}…`). Accuracy is int8 validation "
+             f"accuracy in percent. Reprint with `tinyml-kit scaling-law`.", "",
+             f"## Cross-validated RMSE ({law.source['cv']}), accuracy points", "",
              "| form | " + " | ".join(f"N={n}" for n in law.depths) + " | mean |",
              "|---|" + "---|" * (len(law.depths) + 1)]
     for form in FORMS:
@@ -63,10 +59,10 @@ def main() -> None:
                   "| α | β | t0 | N | params | measured % | predicted % |", "|---|---|---|---|---|---|---|"]
         lines += [f"| {r['alpha']:g} | {r['beta']:g} | {r['t0']:g} | {r['depth']} | {r['params']:,} | "
                   f"{r['measured']:.2f} | {r['predicted']:.2f} |" for r in h["rows"]]
-    lines += ["", "![accuracy vs parameters](scaling_law.png)", ""]
+    lines += ["", f"![accuracy vs parameters](../{source['sweep']}/{PLOT})", ""]
     DOC.write_text("\n".join(lines))
     print("\n".join(lines))
-    print(f"\nwrote {OUT}, {PLOT}, {DOC} in {time.perf_counter() - start:.0f} s")
+    print(f"\nwrote {args.sweep}/law.json, {args.sweep}/{PLOT}, {DOC} in {time.perf_counter() - start:.0f} s")
 
 
 if __name__ == "__main__":

@@ -60,7 +60,7 @@ def test_a_users_law_changes_what_solve_picks_and_predicts(tmp_path):
     out = tmp_path / "sweep"
     out.mkdir()
     (out / "sweep.json").write_text(json.dumps({"dataset": "mine.npz", "dataset_sha256": "0" * 64,
-                                                "recipe": {"epochs": 1}}))
+                                                "recipe": {"epochs": 1, "input_shape": [32, 32, 3]}}))
     rows = []
     for depth, base in ((4, 70.0), (7, 72.0)):
         for i, params in enumerate((2_000, 6_000, 20_000, 60_000, 150_000)):
@@ -68,10 +68,13 @@ def test_a_users_law_changes_what_solve_picks_and_predicts(tmp_path):
             rows.append({"alpha": 0.1 * (i + 1), "beta": 1.0, "t0": 5, "depth": depth, "key": f"{depth}-{i}",
                          "params": params, "int8_accuracy": accuracy / 100})
     (out / RESULTS).write_text("".join(json.dumps(r) + "\n" for r in rows))
-    assert fit_law(out, splits=20).is_file()
+    assert fit_law(out, splits=20).is_file() and (out / "law.png").stat().st_size > 0
     mine = json.loads(run("solve", "--board", "nucleo-f401re", "--law", out, "--json").stdout)
     shipped = json.loads(run("solve", "--board", "nucleo-f401re", "--json").stdout)
     assert 70 < mine["predicted_accuracy"] <= 81 and mine["predicted_accuracy"] != shipped["predicted_accuracy"]
+    knobs = ("alpha", "beta", "t0", "depth")
+    assert [mine[k] for k in knobs] != [shipped[k] for k in knobs]   # deeper: this law favours N 7 at this size
+    assert mine["depth"] == 7
     assert_one_line_error(run("solve", "--law", tmp_path / "nowhere"), "no scaling-law fit", "--law")
 
 

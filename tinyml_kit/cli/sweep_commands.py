@@ -26,9 +26,11 @@ from tinyml_kit.pipeline.sweep_pool import EXECUTORS
 @click.option("--out", help="Sweep directory (default: runs/sweep-<time>); an existing one is resumed.")
 @click.option("--fit", "fit_only", type=click.Path(file_okay=False),
               help="Only fit the law of this sweep directory (no training).")
+@click.option("--splits", default=200, show_default=True, type=click.IntRange(2),
+              help="Random 70/30 splits per depth that score the law's forms (the thesis used 500).")
 @json_option
 def sweep(data, grid, epochs, input_shape, executor, workers, cpus_per_task, ray_address, configs, out, fit_only,
-          as_json):
+          splits, as_json):
     """Train GRID's PhiNets on DATA with one recipe, here or on a Ray cluster, each quantized to int8 and measured, each result saved as it
     finishes (a re-run resumes), then fit the accuracy law `solve --law` and `fit --law` rank by."""
     from datetime import datetime
@@ -38,7 +40,7 @@ def sweep(data, grid, epochs, input_shape, executor, workers, cpus_per_task, ray
     from tinyml_kit.pipeline.sweep import fit_law, run_sweep
 
     if fit_only:
-        law = fit_law(fit_only)
+        law = fit_law(fit_only, splits)
         emit(as_json, {"law": str(law)}, lambda: click.echo(law))
         return
     if data is None:
@@ -56,12 +58,13 @@ def sweep(data, grid, epochs, input_shape, executor, workers, cpus_per_task, ray
                    f"command to resume", err=True)
         sys.exit(130)
     try:
-        summary["law"] = str(fit_law(out))
+        summary["law"] = str(fit_law(out, splits))
     except UserError as e:
         summary["law"] = None
         summary["law_note"] = str(e)
     emit(as_json, summary, lambda: click.echo(
         f"{summary['finished']} of {summary['configurations']} configurations in {summary['sweep_dir']}"
         + (f"; {len(summary['failed'])} failed: {', '.join(summary['failed'])}" if summary["failed"] else "")
-        + (f"\nlaw: {summary['law']} (solve --law {summary['sweep_dir']})" if summary["law"]
+        + (f"\nlaw: {summary['law']}, drawn in law.png beside it (solve --law {summary['sweep_dir']})"
+           if summary["law"]
            else f"\nno law yet: {summary['law_note']}")))

@@ -10,4 +10,4 @@ SHIPPED = Path(__file__).resolve().parent.parent / "shipped"
 BOARDS_FILE = SHIPPED / "boards.yaml"
 TEMPLATES_DIR = SHIPPED / "firmware_templates"
 MODELS_DIR = SHIPPED / "models"
-SCALING_LAW_FILE = MODELS_DIR / "scaling_law.json"
+SCALING_LAW_FILE = MODELS_DIR / "sweep" / "cifar10-5k-32px" / "law.json"   # made by `tinyml-kit sweep`

@@ -29,7 +29,7 @@ from tinyml_kit.train.data import VAL_FRACTION
 
 logger = logging.getLogger(__name__)
 
-RESULTS, META, LAW = "results.jsonl", "sweep.json", "law.json"
+RESULTS, META, LAW, PLOT = "results.jsonl", "sweep.json", "law.json", "law.png"
 KNOBS = ("alpha", "beta", "t0", "depth")
 # The thesis' grid, scaled to 32 px (the sweep the shipped CIFAR-10 law was fitted on), and six held-out points.
 THESIS = [{"alpha": a, "beta": b, "t0": t, "depth": n}
@@ -60,8 +60,11 @@ class Recipe:
 
 def load_grid(grid: str | Path) -> list[dict]:
     """`thesis`, `small`, or a YAML file mapping each knob to a list of values (their product is the grid)."""
-    if grid == "thesis":
-        return [dict(k, held_out=False) for k in THESIS] + [dict(k, held_out=True) for k in THESIS_HELD_OUT]
+    if grid == "thesis":   # in a fixed shuffled order, so that a partial sweep already spans the parameter range
+        import numpy as np
+
+        jobs = [dict(k, held_out=False) for k in THESIS] + [dict(k, held_out=True) for k in THESIS_HELD_OUT]
+        return [jobs[i] for i in np.random.default_rng(0).permutation(len(jobs))]
     if grid == "small":
         return [dict(k, held_out=False) for k in SMALL]
     return _grid_file(Path(grid))
@@ -210,10 +213,14 @@ def run_sweep(data: str, out: str | Path, grid: str | Path = "small", epochs: in
 
 
 def fit_law(sweep_dir: str | Path, splits: int = 200) -> Path:
-    """Fit the accuracy law on a sweep's finished results into SWEEP_DIR/law.json, as `solve --law` reads it."""
+    """Fit the accuracy law on a sweep's finished results into SWEEP_DIR/law.json, as `solve --law` reads it, and
+    draw it into SWEEP_DIR/law.png. `splits` random 70/30 splits per depth score the forms (the thesis used 500)."""
     from tinyml_kit.core.artifacts import write_json_atomic
+    from tinyml_kit.pipeline.plots import plot_scaling_law
     from tinyml_kit.solve.scaling_law import fit_sweep
 
+    if splits < 2:
+        raise UserError(f"{splits} cross-validation splits: give at least 2", "splits")
     sweep_dir = Path(sweep_dir)
     rows = [dict(r, accuracy=100.0 * r["int8_accuracy"]) for r in read_results(sweep_dir) if "error" not in r]
     depths: dict[int, int] = {}
@@ -224,8 +231,12 @@ def fit_law(sweep_dir: str | Path, splits: int = 200) -> Path:
                         f"let the sweep finish", "sweep_dir")
     rows = [r for r in rows if depths[r["depth"]] >= 4]
     meta = json.loads((sweep_dir / META).read_text())
-    source = {"sweep": str(sweep_dir.absolute()), "dataset": meta["dataset"],
-              "dataset_sha256": meta["dataset_sha256"], "recipe": meta["recipe"], "metric": "int8_accuracy",
+    recipe = meta["recipe"]
+    source = {"sweep": str(sweep_dir), "dataset": Path(meta["dataset"]).name,
+              "dataset_sha256": meta["dataset_sha256"], "recipe": recipe, "metric": "int8_accuracy",
               "cv": f"{splits} random 70/30 splits per depth",
-              "title": f"PhiNet on {Path(meta['dataset']).name}: int8 accuracy vs parameters"}
-    return write_json_atomic(sweep_dir / LAW, fit_sweep(rows, splits, source).to_dict())
+              "title": f"PhiNet on {Path(meta['dataset']).name} ({recipe['input_shape'][0]} px, {recipe['epochs']} "
+                       f"epochs): int8 accuracy vs parameters"}
+    law = fit_sweep(rows, splits, source)
+    plot_scaling_law(law, rows, sweep_dir / PLOT)
+    return write_json_atomic(sweep_dir / LAW, law.to_dict())
