@@ -113,11 +113,20 @@ def scaling_law(plot, law_path, as_json):
     """An accuracy-vs-parameters fit: CV RMSE of each form per depth, the N-segments, held-out error."""
     from tinyml_kit.solve.scaling_law import ScalingLaw, load_sweep
 
+    from pathlib import Path
+
+    from tinyml_kit.core.errors import UserError
+    from tinyml_kit.core.resources import SCALING_LAW_FILE
+
     law = ScalingLaw.load(law_path)
     if plot:
-        from tinyml_kit.core.resources import MODELS_DIR
         from tinyml_kit.pipeline.plots import plot_scaling_law
 
-        rows = load_sweep(MODELS_DIR / law.source["sweep"], law.source.get("metric", "int8_accuracy"))
+        where = Path(law_path) if law_path else SCALING_LAW_FILE
+        sweep_dir = where if where.is_dir() else where.parent   # a law is drawn over its sweep's results beside it
+        if not (sweep_dir / "results.jsonl").is_file():
+            raise UserError(f"{sweep_dir} has no results.jsonl to draw the law over: give the sweep directory the "
+                            f"law was fitted in", "law")
+        rows = load_sweep(sweep_dir, law.source.get("metric", "int8_accuracy"))
         logger.info(f"wrote {plot_scaling_law(law, rows, plot)}")
     emit(as_json, law.to_dict(), lambda: show.scaling_law(law))
