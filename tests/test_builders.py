@@ -44,12 +44,13 @@ def test_phinet_params_identical_to_micromind(cfg):
         assert phinet_plan_costs(plan, kwargs["input_shape"], kwargs["classes"]).params == cfg["params"]
 
 
-@pytest.mark.parametrize("alpha,beta,t0,depth,shape", [(0.25, 1.0, 6, 7, (32, 32, 3)), (0.5, 1.35, 4, 5, (48, 48, 1)),
-                                                       (1.0, 0.75, 5, 9, (64, 64, 3))])
-def test_phinet_plan_costs_match_built_model(alpha, beta, t0, depth, shape):
-    model = phinet(alpha=alpha, beta=beta, t0=t0, depth=depth, input_shape=shape, classes=10)
+@pytest.mark.parametrize("alpha,beta,t0,depth,shape,space", [
+    (0.25, 1.0, 6, 7, (32, 32, 3), {}), (0.5, 1.35, 4, 5, (48, 48, 1), {}), (1.0, 0.75, 5, 9, (64, 64, 3), {}),
+    (0.5, 1.0, 4, 6, (32, 32, 3), {"first_conv_stride": 1, "downsampling_layers": (6,), "conv5_percent": 0.3})])
+def test_phinet_plan_costs_match_built_model(alpha, beta, t0, depth, shape, space):
+    model = phinet(alpha=alpha, beta=beta, t0=t0, depth=depth, input_shape=shape, classes=10, **space)
     costs = model_costs(model)
-    plan = phinet_plan_costs(phinet_blocks(alpha, beta, t0, depth), shape, 10)
+    plan = phinet_plan_costs(phinet_blocks(alpha, beta, t0, depth, **space), shape, 10)
     assert (plan.params, plan.macs) == (costs.params, costs.macs)
     assert costs.macs_by_kind["se"] > 0
 

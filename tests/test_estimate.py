@@ -16,7 +16,11 @@ from tinyml_kit.solve.tflite_size import serialized_bytes, tflite_bytes
 CONVERTED = [  # SE blocks reaching 1x1 (pools removed); ReLU6 folded, no SE, divisor 8, one channel
     dict(alpha=0.25, beta=1.35, t0=4, depth=7, input_shape=(32, 32, 3), classes=10, compatibility=False),
     dict(alpha=0.2, beta=0.75, t0=5, depth=5, input_shape=(40, 40, 1), classes=4, compatibility=True, divisor=8),
+    # the search-space knobs: full resolution after the stem, one late downsampling, 5x5 kernels at the end
+    dict(alpha=0.3, beta=1.0, t0=4, depth=6, input_shape=(24, 24, 3), classes=5, compatibility=False,
+         first_conv_stride=1, downsampling_layers=(5,), conv5_percent=0.4),
 ]
+SPACE = ("first_conv_stride", "downsampling_layers", "conv5_percent")
 
 
 def _converted(cfg):
@@ -34,13 +38,13 @@ def _converted(cfg):
 
 def _graph(cfg):
     plan = phinet_blocks(cfg["alpha"], cfg["beta"], cfg["t0"], cfg["depth"], cfg.get("divisor", 1),
-                         not cfg["compatibility"])
+                         not cfg["compatibility"], **{k: cfg[k] for k in SPACE if k in cfg})
     return phinet_graph(plan, cfg["input_shape"], cfg["classes"],
                         phinet_name(cfg["alpha"], cfg["beta"], cfg["t0"], cfg["depth"]),
                         "relu6" if cfg["compatibility"] else "hswish")
 
 
-@pytest.mark.parametrize("cfg", CONVERTED, ids=["se-hswish", "relu6-divisor8"])
+@pytest.mark.parametrize("cfg", CONVERTED, ids=["se-hswish", "relu6-divisor8", "stride1-conv5"])
 def test_graph_matches_converter_and_tflm(cfg):
     from tinyml_kit.check.tflm import measure_arena
     from tinyml_kit.solve.tflm_arena import arena_bytes

@@ -9,7 +9,7 @@ from tinyml_kit.core.spec import PhiNetBlock, phinet_blocks, phinet_name
 def phinet(alpha: float = 0.25, beta: float = 1.0, t0: float = 6, depth: int = 7,
            input_shape: tuple[int, int, int] = (32, 32, 3), classes: int = 10, divisor: int = 1,
            squeeze_excite: bool = True, activation: str = "hswish",
-           downsampling_layers: tuple[int, ...] = (5, 7), conv5_percent: float = 0.0,
+           downsampling_layers: tuple[int, ...] = (5, 7), conv5_percent: float = 0.0, first_conv_stride: int = 2,
            compatibility: bool = False, include_top: bool = True, dropout: float = 0.05):
     """Build a PhiNet as a tf_keras Model taking raw pixels (0..255).
 
@@ -24,10 +24,10 @@ def phinet(alpha: float = 0.25, beta: float = 1.0, t0: float = 6, depth: int = 7
     if compatibility:
         activation, squeeze_excite = "relu6", False
     plan = phinet_blocks(alpha, beta, t0, depth, divisor, squeeze_excite, tuple(downsampling_layers),
-                         conv5_percent)
+                         conv5_percent, first_conv_stride=first_conv_stride)
 
     inputs, x = pixel_input(input_shape)
-    x = L.DepthwiseConv2D(3, strides=2, padding="same", use_bias=False, name="stem_dw")(x)
+    x = L.DepthwiseConv2D(3, strides=plan.stem_stride, padding="same", use_bias=False, name="stem_dw")(x)
     x = L.Conv2D(plan.stem_channels, 1, use_bias=False, name="stem_pw")(x)
     x = batch_norm("stem_bn")(x)
     x = act(activation, "stem_act")(x)

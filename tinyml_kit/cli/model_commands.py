@@ -111,12 +111,11 @@ def _frontier(board, budget, input_shape, classes: int, plot: str | None, as_jso
 @json_option
 def scaling_law(plot, law_path, as_json):
     """An accuracy-vs-parameters fit: CV RMSE of each form per depth, the N-segments, held-out error."""
-    from tinyml_kit.solve.scaling_law import ScalingLaw, load_sweep
-
     from pathlib import Path
 
     from tinyml_kit.core.errors import UserError
     from tinyml_kit.core.resources import SCALING_LAW_FILE
+    from tinyml_kit.solve.scaling_law import ScalingLaw, load_sweep
 
     law = ScalingLaw.load(law_path)
     if plot:

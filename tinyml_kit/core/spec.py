@@ -10,7 +10,9 @@ from tinyml_kit.core.errors import UserError
 
 # family -> {common knob (as `inspect`, `fit` and `build` take it): the builder's own argument}
 FAMILY_KNOBS: dict[str, dict[str, str]] = {
-    "phinet": {"alpha": "alpha", "beta": "beta", "t0": "t0", "depth": "depth", "divisor": "divisor"},
+    "phinet": {"alpha": "alpha", "beta": "beta", "t0": "t0", "depth": "depth", "divisor": "divisor",
+               "first_conv_stride": "first_conv_stride", "downsampling_layers": "downsampling_layers",
+               "conv5_percent": "conv5_percent"},
     "tinynet": {"alpha": "width", "depth": "depth"},
     "mobilenetv1": {"alpha": "alpha"},
     "mobilenetv2": {"alpha": "alpha"},
@@ -83,6 +85,7 @@ class PhiNetBlock:
 class PhiNetPlan:
     stem_channels: int
     blocks: tuple[PhiNetBlock, ...]
+    stem_stride: int = 2   # micromind's first_conv_stride: 1 keeps a small input's full resolution in block 0
 
     @property
     def features(self) -> int:
@@ -91,9 +94,11 @@ class PhiNetPlan:
 
 def phinet_blocks(alpha: float, beta: float, t0: float, depth: int, divisor: int = 1,
                   squeeze_excite: bool = True, downsampling_layers: tuple[int, ...] = (5, 7),
-                  conv5_percent: float = 0.0, residuals: bool = True) -> PhiNetPlan:
-    """The block list micromind builds for these scaling factors (first_conv_stride 2, no pooling)."""
+                  conv5_percent: float = 0.0, residuals: bool = True, first_conv_stride: int = 2) -> PhiNetPlan:
+    """The block list micromind builds for these scaling factors (no pooling)."""
     depth = int(round(depth))
+    if first_conv_stride not in (1, 2):
+        raise UserError(f"first convolution stride {first_conv_stride}: use 1 or 2", "first_conv_stride")
 
     def width(c: float) -> int:
         return make_divisible(int(c * alpha), divisor=divisor)
@@ -120,7 +125,7 @@ def phinet_blocks(alpha: float, beta: float, t0: float, depth: int, divisor: int
         blocks.append(block(block_id, in_ch, width(filters), 2 if down else 1,
                             expansion_factor(t0, beta, block_id, depth), squeeze_excite, kernel))
         in_ch = width(filters)
-    return PhiNetPlan(stem, tuple(blocks))
+    return PhiNetPlan(stem, tuple(blocks), first_conv_stride)
 
 
 def phinet_name(alpha: float, beta: float, t0: float, depth: int) -> str:

@@ -48,8 +48,8 @@ def phinet_plan_costs(plan: PhiNetPlan, input_shape: tuple[int, int, int], class
     def bn(ch: int) -> int:
         return 2 * ch
 
-    # stem: depthwise 3x3 stride 2, pointwise, BN
-    h, w = same_out(h, 2), same_out(w, 2)
+    # stem: depthwise 3x3 (stride 2 unless the plan keeps the resolution), pointwise, BN
+    h, w = same_out(h, plan.stem_stride), same_out(w, plan.stem_stride)
     params += 9 * c + c * plan.stem_channels + bn(plan.stem_channels)
     macs += depthwise_macs(h, w, 3, c) + conv_macs(h, w, 1, c, plan.stem_channels)
     op_count, channels = 3, c + plan.stem_channels  # depthwise, pointwise, activation

@@ -33,10 +33,12 @@ class Estimate:
 
 def estimate_phinet(alpha: float, beta: float, t0: float, depth: int, input_shape: tuple[int, int, int],
                     classes: int, divisor: int = 1, squeeze_excite: bool = True,
-                    compatibility: bool = False, engine: str = "tflm") -> Estimate:
+                    compatibility: bool = False, engine: str = "tflm", first_conv_stride: int = 2,
+                    downsampling_layers: tuple[int, ...] = (5, 7), conv5_percent: float = 0.0) -> Estimate:
     if compatibility:
         squeeze_excite = False
-    plan = phinet_blocks(alpha, beta, t0, depth, divisor, squeeze_excite)
+    plan = phinet_blocks(alpha, beta, t0, depth, divisor, squeeze_excite, tuple(downsampling_layers), conv5_percent,
+                         first_conv_stride=first_conv_stride)
     costs = phinet_plan_costs(plan, input_shape, classes)
     graph = phinet_graph(plan, input_shape, classes, phinet_name(alpha, beta, t0, depth),
                          activation="relu6" if compatibility else "hswish")

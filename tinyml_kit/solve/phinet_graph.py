@@ -89,7 +89,7 @@ def phinet_graph(plan: PhiNetPlan, input_shape: tuple[int, int, int], classes: i
     h, w, c = input_shape
     g = _PhiNetOps(_GraphBuilder(model_name), model_name, h, w, relu6=activation == "relu6")
     x = g.b.tensor("serving_default_pixels:0", (1, h, w, c))
-    x = g.conv(x, "stem_dw", c, None, None, stride=2, kernel=3, depthwise=True)
+    x = g.conv(x, "stem_dw", c, None, None, stride=plan.stem_stride, kernel=3, depthwise=True)
     x = g.conv(x, "stem_pw", plan.stem_channels, "stem_bn", "stem_act")
     for blk in plan.blocks:
         x = g.block(x, blk)
