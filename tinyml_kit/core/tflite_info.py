@@ -59,13 +59,21 @@ def op_names() -> dict[int, str]:
     return {v: k for k, v in vars(ops).items() if not k.startswith("_")}
 
 
-def read_model(data: bytes, name: str = "model") -> ModelInfo:
-    """Parse `data`; a file that is not a TFLite flatbuffer raises a UserError."""
+def model_object(data: bytes, name: str = "model"):
+    """The flatbuffer as the schema's object tree (`ModelT`), to read or rewrite; not a .tflite: a UserError."""
     s = schema()
     if len(data) < 8 or data[4:8] != b"TFL3":
         raise UserError(f"{name} is not a TFLite flatbuffer (no TFL3 identifier): pass a .tflite file")
     try:
-        model = s.ModelT.InitFromObj(s.Model.GetRootAsModel(data, 0))
+        return s.ModelT.InitFromObj(s.Model.GetRootAsModel(data, 0))
+    except Exception as e:
+        raise UserError(f"{name} is a corrupt TFLite flatbuffer ({type(e).__name__}): re-export it") from None
+
+
+def read_model(data: bytes, name: str = "model") -> ModelInfo:
+    """Parse `data`; a file that is not a TFLite flatbuffer raises a UserError."""
+    model = model_object(data, name)
+    try:
         graph = model.subgraphs[0]
         names = op_names()
         ops, seen = [], set()
