@@ -8,6 +8,7 @@ import pytest
 from tinyml_kit.build.phinet import phinet
 from tinyml_kit.core.spec import phinet_blocks, phinet_name
 from tinyml_kit.engine.codegen import compile_model
+from tinyml_kit.engine.tflm_flatbuffer import compact_flatbuffer
 from tinyml_kit.solve.estimate import estimate_phinet
 from tinyml_kit.solve.phinet_graph import phinet_graph
 from tinyml_kit.solve.static_plan import plan_graph
@@ -61,6 +62,8 @@ def test_graph_matches_converter_and_tflm(cfg):
     differ = [t.name.decode() for m, t in zip(graph.tensors, real.tensors) if m.name != t.name.decode()]
     assert all("arith.constant" in n or "se_reduce" in n for n in differ), differ
     assert abs(serialized_bytes(graph) - len(flatbuffer)) <= 0.002 * len(flatbuffer)
+    compact = len(compact_flatbuffer(flatbuffer))   # the device's file: names and repeated zero points dropped
+    assert abs(serialized_bytes(graph, compact=True) - compact) <= 0.002 * compact, (compact, len(flatbuffer))
     assert abs(tflite_bytes(graph) - len(flatbuffer)) <= 0.01 * len(flatbuffer)
     measured, estimated = measure_arena(flatbuffer), arena_bytes(graph)
     assert (estimated.head_bytes, estimated.tail_bytes) == (measured.head_bytes, measured.tail_bytes)

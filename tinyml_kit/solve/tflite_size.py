@@ -43,19 +43,20 @@ def _options(schema, op, activation_fused: bool):
     return o
 
 
-def serialized_bytes(graph: Graph) -> int:
-    """Exact byte count of `graph` as a TFLite flatbuffer (what the converter writes for these tensors)."""
+def serialized_bytes(graph: Graph, compact: bool = False) -> int:
+    """Exact byte count of `graph` as a TFLite flatbuffer: what the converter writes for these tensors, or with
+    `compact` what `engine.tflm_flatbuffer.compact_flatbuffer` makes of it for the device."""
     import flatbuffers
     import numpy as np
     from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
 
     model = schema.ModelT()
     model.version = 3
-    model.description = b"MLIR Converted."
+    model.description = None if compact else b"MLIR Converted."
     model.buffers = [schema.BufferT()]
     sub = schema.SubGraphT()
-    sub.name = b"main"
-    sub.tensors = _tensors(schema, graph, model.buffers)
+    sub.name = None if compact else b"main"
+    sub.tensors = _tensors(schema, graph, model.buffers, compact)
     sub.operators, codes = _operators(schema, graph)
     sub.inputs = np.array([graph.input], np.int32)
     sub.outputs = np.array([graph.output], np.int32)
@@ -69,19 +70,21 @@ def serialized_bytes(graph: Graph) -> int:
     model.metadata = []
     for name, size in _METADATA.items():
         buffer = schema.BufferT()
-        buffer.data = np.zeros(size, np.uint8)
+        buffer.data = None if compact else np.zeros(size, np.uint8)   # compact: emptied, its index kept
         model.buffers.append(buffer)
         meta = schema.MetadataT()
         meta.name, meta.buffer = name.encode(), len(model.buffers) - 1
         model.metadata.append(meta)
-    model.signatureDefs = [_signature(schema, graph)]
+    model.metadata = None if compact else model.metadata
+    model.signatureDefs = None if compact else [_signature(schema, graph)]
     builder = flatbuffers.Builder(1024)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     return len(builder.Output())
 
 
-def _tensors(schema, graph: Graph, buffers: list) -> list:
-    """Every tensor with its buffer (appended to `buffers`; a shared constant points at its first copy)."""
+def _tensors(schema, graph: Graph, buffers: list, compact: bool = False) -> list:
+    """Every tensor with its buffer (appended to `buffers`; a shared constant points at its first copy); `compact`:
+    without names, and one zero point per per-channel tensor."""
     import numpy as np
 
     first_buffer: dict[str, int] = {}
@@ -90,7 +93,7 @@ def _tensors(schema, graph: Graph, buffers: list) -> list:
         tensor = schema.TensorT()
         tensor.shape = np.array(t.shape, np.int32)
         tensor.type = _TYPES[t.dtype]
-        tensor.name = t.name.encode()
+        tensor.name = None if compact else t.name.encode()
         tensor.hasRank = True
         buffer = schema.BufferT()
         if t.data_bytes:
@@ -104,7 +107,7 @@ def _tensors(schema, graph: Graph, buffers: list) -> list:
         q = schema.QuantizationParametersT()
         if t.quant_channels:
             q.scale = np.ones(t.quant_channels, np.float32)
-            q.zeroPoint = np.zeros(t.quant_channels, np.int64)
+            q.zeroPoint = np.zeros(1 if compact and t.quant_channels > 1 else t.quant_channels, np.int64)
             q.quantizedDimension = t.quant_dim
         tensor.quantization = q
         if not t.is_constant:
