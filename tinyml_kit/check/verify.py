@@ -214,7 +214,7 @@ def verify_model(src: ModelSource, images: np.ndarray, board, kernels: str | Non
         "elf_flash_bytes": sizes.flash_bytes,
         "elf_ram_bytes": sizes.ram_bytes,
         "elf_sections": {"text": sizes.text, "data": sizes.data, "bss": sizes.bss},
-        "model_bytes": len(src.model),
+        "model_bytes": src.device_bytes,
         "arena_used_bytes": run.arena_used,
         "arena_reserved_bytes": firmware.arena_reserved,
         "arena_host_bytes": firmware.arena_measured,

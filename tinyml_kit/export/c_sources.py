@@ -8,20 +8,23 @@ from tinyml_kit.core.labels import check_labels
 from tinyml_kit.core.templates import hex_rows, render
 from tinyml_kit.core.text import require_identifier
 from tinyml_kit.core.tflite_info import ModelInfo, require_int8
+from tinyml_kit.engine.tflm_flatbuffer import compact_flatbuffer
 
 
 def _context(model: bytes, info: ModelInfo, labels: list[str], arena_measured: int, arena_alloc: int,
              name: str, source: str) -> dict:
+    """The array holds the compact flatbuffer TFLM runs (`engine.tflm_flatbuffer`), not the converter's file."""
     require_identifier(name)
     require_int8(info, source)
     output_size = info.outputs[0].sample_size
     check_labels(labels, output_size)
+    device = compact_flatbuffer(model)
     return dict(
-        version=__version__, source=Path(source).name, model_bytes=len(model), ops=info.ops,
+        version=__version__, source=Path(source).name, model_bytes=len(device), source_bytes=len(model), ops=info.ops,
         guard=f"TINYML_{name.upper()}_DATA_H_", prefix="" if name == "model" else f"{name}_",
         symbol=f"g_{name}_data", header=f"{name}_data.h", arena_measured=arena_measured, arena_alloc=arena_alloc,
         input=info.inputs[0], output=info.outputs[0], output_size=output_size, labels=labels,
-        rows=hex_rows(model),
+        rows=hex_rows(device),
     )
 
 

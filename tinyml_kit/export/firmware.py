@@ -32,6 +32,7 @@ class ModelSource:
     source: str = "model.tflite"
     engine: str = "tflm"          # "c": the model compiled to C on CMSIS-NN instead of the flatbuffer on TFLM
     _program: object = field(default=None, repr=False, compare=False)
+    _device_bytes: int | None = field(default=None, repr=False, compare=False)
 
     @property
     def program(self):
@@ -41,6 +42,17 @@ class ModelSource:
 
             self._program = compile_model(self.model, self.source)
         return self._program
+
+    @property
+    def device_bytes(self) -> int:
+        """What the model takes in the firmware's flash: the compact flatbuffer on TFLM, the constants in C."""
+        if self.engine == "c":
+            return self.program.constant_bytes
+        if self._device_bytes is None:
+            from tinyml_kit.engine.tflm_flatbuffer import compact_flatbuffer
+
+            self._device_bytes = len(compact_flatbuffer(self.model))
+        return self._device_bytes
 
     def write_api(self, out_dir: Path, cc: str = ".cc") -> list[Path]:
         if self.engine == "c":
@@ -63,7 +75,7 @@ def _context(src: ModelSource, sample: Sample, **extra) -> dict:
     c_engine = src.engine == "c"
     arena = src.program.arena_bytes if c_engine else src.arena_alloc
     return dict(
-        version=__version__, source=Path(src.source).name, labels=src.labels, model_bytes=len(src.model),
+        version=__version__, source=Path(src.source).name, labels=src.labels, model_bytes=src.device_bytes,
         engine=src.engine, constant_bytes=src.program.constant_bytes if c_engine else 0,
         arena_measured=arena if c_engine else src.arena_measured, arena_alloc=arena, ops=src.info.ops,
         methods=[] if c_engine else resolver_methods(src.info.ops), input=src.info.inputs[0],
