@@ -65,6 +65,7 @@ def test_graph_matches_converter_and_tflm(cfg):
     compact = len(compact_flatbuffer(flatbuffer))   # the device's file: names and repeated zero points dropped
     assert abs(serialized_bytes(graph, compact=True) - compact) <= 0.002 * compact, (compact, len(flatbuffer))
     assert abs(tflite_bytes(graph) - len(flatbuffer)) <= 0.01 * len(flatbuffer)
+    assert abs(tflite_bytes(graph, compact=True) - compact) <= 0.01 * compact
     measured, estimated = measure_arena(flatbuffer), arena_bytes(graph)
     assert (estimated.head_bytes, estimated.tail_bytes) == (measured.head_bytes, measured.tail_bytes)
     assert plan_graph(graph).arena_bytes == compile_model(flatbuffer).arena_bytes   # the C engine's arena, exact
@@ -77,8 +78,9 @@ def test_size_formula_tracks_exact_serialization():
         side = rng.choice([32, 64, 96, 160])
         graph = phinet_graph(phinet_blocks(alpha, 1.0, 5, depth), (side, side, 3), 10,
                              phinet_name(alpha, 1.0, 5, depth))
-        exact = serialized_bytes(graph)
-        assert abs(tflite_bytes(graph) - exact) <= 0.006 * exact
+        for compact in (False, True):
+            exact = serialized_bytes(graph, compact)
+            assert abs(tflite_bytes(graph, compact) - exact) <= 0.006 * exact
 
 
 def test_estimate_counts_params_and_grows_with_width():

@@ -157,25 +157,32 @@ _COEFFICIENTS = (37.62, 84.61, 26.17, 20.05, 9.76, -49.28, 20.05, -50.26, 37.07,
                  54.66, -62.83, 163.51)
 
 
-def tflite_bytes(graph: Graph) -> int:
-    """The .tflite file size of `graph`: exact payloads plus fitted per-object overheads (within ~150 B of
-    `serialized_bytes` on the fitting set)."""
-    features = _features(graph)
-    return int(round(features[0] + sum(c * f for c, f in zip(_COEFFICIENTS, features[1:]))))
+# The same for the compact file (`serialized_bytes(graph, compact=True)`): `bench/fit_tflite_size.py --compact`.
+_COMPACT_COEFFICIENTS = (62.32, 54.98, -1.62, 1.04, 8.5, -29.33, 1.04, -26.76, 32.39, -26.84, 32.39, -120.3, 96.19,
+                         26.3, -37.62, 96.19)
 
 
-def _features(graph: Graph) -> list[float]:
+def tflite_bytes(graph: Graph, compact: bool = False) -> int:
+    """The .tflite file size of `graph`, or of its compact form for the device: exact payloads plus fitted
+    per-object overheads (within ~150 B of `serialized_bytes` on the fitting set)."""
+    features = _features(graph, compact)
+    coefficients = _COMPACT_COEFFICIENTS if compact else _COEFFICIENTS
+    return int(round(features[0] + sum(c * f for c, f in zip(coefficients, features[1:]))))
+
+
+def _features(graph: Graph, compact: bool = False) -> list[float]:
     """Byte counts fixed by the flatbuffer layout, then object counts whose per-object overhead is fitted."""
     payload = 0
     tensors = activations = per_tensor_quant = quant_dim = data_buffers = 0
     for t in graph.tensors:
         rank = len(t.shape)
-        payload += -(-(len(t.name) + 1) // 4) * 4 + 4 + 4 * rank   # name string, shape vector
+        payload += 4 + 4 * rank if compact else -(-(len(t.name) + 1) // 4) * 4 + 4 + 4 * rank   # name, shape
         if not t.is_constant:
             payload += 4 + 4 * rank                                   # shape signature
             activations += 1
-        if t.quant_channels:
-            payload += 8 + 12 * t.quant_channels                      # scale (float32) + zero point (int64)
+        if t.quant_channels:                                          # scale (float32) + zero point (int64)
+            zero_points = 1 if compact and t.quant_channels > 1 else t.quant_channels
+            payload += 8 + 4 * t.quant_channels + 8 * zero_points
             per_tensor_quant += 1
             quant_dim += t.quant_dim != 0
         if t.data_bytes:
