@@ -111,18 +111,14 @@ def _frontier(board, budget, input_shape, classes: int, plot: str | None, as_jso
 @json_option
 def scaling_law(plot, law_path, as_json):
     """An accuracy-vs-parameters fit: CV RMSE of each form per depth, the N-segments, held-out error."""
-    from pathlib import Path
-
     from tinyml_kit.core.errors import UserError
-    from tinyml_kit.core.resources import SCALING_LAW_FILE
-    from tinyml_kit.solve.scaling_law import ScalingLaw, load_sweep
+    from tinyml_kit.solve.scaling_law import ScalingLaw, law_file, load_sweep
 
     law = ScalingLaw.load(law_path)
     if plot:
         from tinyml_kit.pipeline.plots import plot_scaling_law
 
-        where = Path(law_path) if law_path else SCALING_LAW_FILE
-        sweep_dir = where if where.is_dir() else where.parent   # a law is drawn over its sweep's results beside it
+        sweep_dir = law_file(law_path).parent   # a law is drawn over its sweep's results beside it
         if not (sweep_dir / "results.jsonl").is_file():
             raise UserError(f"{sweep_dir} has no results.jsonl to draw the law over: give the sweep directory the "
                             f"law was fitted in", "law")

@@ -100,15 +100,10 @@ def job_key(job: dict) -> str:
 
 def read_results(sweep_dir: Path) -> list[dict]:
     """Every complete line of results.jsonl (a line cut short by a killed process is skipped)."""
+    from tinyml_kit.core.artifacts import read_jsonl
+
     path = sweep_dir / RESULTS
-    rows = []
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return rows
+    return read_jsonl(path) if path.is_file() else []
 
 
 def _append(sweep_dir: Path, row: dict) -> None:
@@ -217,12 +212,12 @@ def fit_law(sweep_dir: str | Path, splits: int = 200) -> Path:
     draw it into SWEEP_DIR/law.png. `splits` random 70/30 splits per depth score the forms (the thesis used 500)."""
     from tinyml_kit.core.artifacts import write_json_atomic
     from tinyml_kit.pipeline.plots import plot_scaling_law
-    from tinyml_kit.solve.scaling_law import fit_sweep
+    from tinyml_kit.solve.scaling_law import fit_sweep, load_sweep
 
     if splits < 2:
         raise UserError(f"{splits} cross-validation splits: give at least 2", "splits")
     sweep_dir = Path(sweep_dir)
-    rows = [dict(r, accuracy=100.0 * r["int8_accuracy"]) for r in read_results(sweep_dir) if "error" not in r]
+    rows = load_sweep(sweep_dir) if (sweep_dir / RESULTS).is_file() else []
     depths: dict[int, int] = {}
     for r in rows:
         depths[r["depth"]] = depths.get(r["depth"], 0) + (not r.get("held_out"))

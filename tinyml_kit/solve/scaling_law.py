@@ -241,11 +241,7 @@ class ScalingLaw:
     @classmethod
     def load(cls, path: str | Path | None = None) -> "ScalingLaw":
         """The shipped law, or `path`: a law.json or a sweep directory holding one (`tinyml-kit sweep`)."""
-        from tinyml_kit.core.resources import SCALING_LAW_FILE
-
-        path = Path(path) if path else SCALING_LAW_FILE
-        if path.is_dir():
-            path = path / "law.json"
+        path = law_file(path)
         if not path.is_file():
             raise UserError(f"no scaling-law fit at {path}: make one with `tinyml-kit sweep --data ... --out DIR`",
                             "law")
@@ -256,20 +252,21 @@ class ScalingLaw:
                             f"--fit SWEEP_DIR`", "law") from None
 
 
+def law_file(path: str | Path | None = None) -> Path:
+    """Where a law is: the shipped one, a law.json, or the law.json of a sweep directory (`tinyml-kit sweep`)."""
+    from tinyml_kit.core.resources import SCALING_LAW_FILE
+
+    path = Path(path) if path else SCALING_LAW_FILE
+    return path / "law.json" if path.is_dir() else path
+
+
 def load_sweep(path: str | Path, metric: str = "int8_accuracy") -> list[dict]:
     """Sweep rows (one JSON object per line) with `accuracy` in percent."""
+    from tinyml_kit.core.artifacts import read_jsonl
+
     path = Path(path)
     path = path / "results.jsonl" if path.is_dir() else path   # a `tinyml-kit sweep` directory
-    rows = []
-    for line in path.read_text().splitlines():
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:   # blank, or cut short by a killed sweep
-            continue
-        if "error" not in row:
-            row["accuracy"] = 100.0 * row[metric]
-            rows.append(row)
-    return rows
+    return [dict(row, accuracy=100.0 * row[metric]) for row in read_jsonl(path) if "error" not in row]
 
 
 def fit_sweep(rows: list[dict], splits: int = 500, source: dict | None = None) -> ScalingLaw:
