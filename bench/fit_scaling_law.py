@@ -32,10 +32,9 @@ def main() -> None:
     law = ScalingLaw.load(fit_law(args.sweep, args.splits))
     rows = load_sweep(args.sweep)
     meta = json.loads((args.sweep / META).read_text())
-    source = {"sweep": args.sweep}
     fitted = [r for r in rows if not r.get("held_out")]
     lines = ["# Scaling law: PhiNet accuracy vs parameters", "",
-             f"Made by `tinyml-kit sweep` into `{source['sweep']}` and fitted by `python bench/fit_scaling_law.py` "
+             f"Made by `tinyml-kit sweep` into `{args.sweep}` and fitted by `python bench/fit_scaling_law.py` "
              f"({len(fitted)} configurations fitted, {len(rows) - len(fitted)} held out; recipe in the sweep's "
              f"{META}, dataset sha256 `{meta['dataset_sha256'][:16]}…`). Accuracy is int8 validation "
              f"accuracy in percent. Reprint with `tinyml-kit scaling-law`.", "",
@@ -59,10 +58,37 @@ def main() -> None:
                   "| α | β | t0 | N | params | measured % | predicted % |", "|---|---|---|---|---|---|---|"]
         lines += [f"| {r['alpha']:g} | {r['beta']:g} | {r['t0']:g} | {r['depth']} | {r['params']:,} | "
                   f"{r['measured']:.2f} | {r['predicted']:.2f} |" for r in h["rows"]]
-    lines += ["", f"![accuracy vs parameters](../{source['sweep']}/{PLOT})", ""]
+    lines += _trained_models(rows, meta)
+    lines += ["", f"![accuracy vs parameters](../{args.sweep}/{PLOT})", ""]
     DOC.write_text("\n".join(lines))
     print("\n".join(lines))
     print(f"\nwrote {args.sweep}/law.json, {args.sweep}/{PLOT}, {DOC} in {time.perf_counter() - start:.0f} s")
+
+
+def _trained_models(rows: list[dict], meta: dict) -> list[str]:
+    """What the sweep's trained models say besides the law: the cost of int8, and the conversion-free estimates
+    against what was measured on them."""
+    import statistics
+
+    from tinyml_kit.solve.estimate import estimate_phinet
+
+    cost = [100 * (r["float_accuracy"] - r["int8_accuracy"]) for r in rows]
+    worst = max(rows, key=lambda r: r["float_accuracy"] - r["int8_accuracy"])
+    flash_error, exact_counts, exact_arena = [], 0, 0
+    for r in rows:
+        e = estimate_phinet(r["alpha"], r["beta"], r["t0"], r["depth"], tuple(meta["recipe"]["input_shape"]),
+                            meta["recipe"]["classes"])
+        flash_error.append(100 * abs(e.flash_bytes_est - r["flash_bytes"]) / r["flash_bytes"])
+        exact_counts += (e.params, e.macs) == (r["params"], r["macs"])
+        exact_arena += e.arena_bytes_est == r["arena_bytes"]
+    return ["", f"## The {len(rows)} trained models", "",
+            f"- int8 post-training quantization cost {statistics.mean(cost):.2f} accuracy points on average, at most "
+            f"{max(cost):.2f} ({worst['key']}).",
+            f"- Conversion-free estimates against the measured models: parameters and MACs exact on {exact_counts}, "
+            f"arena exact on {exact_arena}, flash within {max(flash_error):.2f} % (median "
+            f"{statistics.median(flash_error):.2f} %).",
+            f"- Training and quantization took {sum(r['seconds'] for r in rows) / 60:.0f} minutes summed over the "
+            f"configurations."]
 
 
 if __name__ == "__main__":
