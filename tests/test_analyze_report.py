@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 from test_cli import assert_one_line_error, run
 
+from tinyml_kit.engine.tflm_flatbuffer import compact_flatbuffer
+
 
 @pytest.fixture(scope="module")
 def small_run(tmp_path_factory):
@@ -58,7 +60,7 @@ def _check_plan_consistency(r: dict, tflite_path) -> None:
 
     data = tflite_path.read_bytes()
     measured = measure_arena(data)
-    assert r["flash_bytes"] == len(data)
+    assert r["tflite_bytes"] == len(data) and r["flash_bytes"] == len(compact_flatbuffer(data)) < len(data)
     assert (r["arena_bytes"], r["arena_head_bytes"], r["arena_tail_bytes"]) == \
            (measured.total_bytes, measured.head_bytes, measured.tail_bytes)
     assert r["plan_matches_tflm"] and r["plan_head_bytes"] == measured.head_bytes

@@ -1,6 +1,7 @@
 """Where the flash and the RAM of an int8 .tflite go, layer by layer, and whether it fits a board.
 
-The totals are measurements: flash is the file's size, the arena is what TFLM allocates (`print_allocations`).
+The totals are measurements: flash is the compact flatbuffer's size (what TFLM firmware links; the file's own
+size is `tflite_bytes`), the arena is what TFLM allocates (`print_allocations`).
 The per-layer view is TFLM's own memory plan replayed on the file (`tflm_arena.memory_plan`): each tensor's
 lifetime and offset, what is live while each op runs, and the op at which the arena's high-water mark is set.
 The replay is checked against the measurement (`plan_matches_tflm`); on a kernel whose scratch buffers the
@@ -11,6 +12,7 @@ from dataclasses import asdict, dataclass
 
 from tinyml_kit.core.graph import Graph
 from tinyml_kit.core.verdict import fits
+from tinyml_kit.engine.tflm_flatbuffer import tflm_flash_bytes
 from tinyml_kit.solve.costs import conv_macs, depthwise_macs
 from tinyml_kit.solve.tflm_arena import PlannedBuffer, memory_plan
 
@@ -111,9 +113,10 @@ def analyze_model(data: bytes, name: str = "model.tflite", board_id: str | None 
     inp, out = graph.tensors[graph.input], graph.tensors[graph.output]
     result = {
         "model": name,
-        "flash_bytes": len(data),
+        "flash_bytes": tflm_flash_bytes(data),
+        "tflite_bytes": len(data),
         "weights_bytes": weights,
-        "structure_bytes": len(data) - weights,
+        "structure_bytes": tflm_flash_bytes(data) - weights,
         "params": sum(r.params for r in rows),
         "macs": sum(r.macs for r in rows),
         "ops": info.ops,

@@ -68,7 +68,8 @@ def analysis(r: dict) -> None:
     console = _console(160)
     console.print(table)
     lines = [
-        f"flash {r['flash_bytes']:,} B = weights {r['weights_bytes']:,} + graph, names and quantization "
+        f"flash {r['flash_bytes']:,} B (the compact flatbuffer TFLM firmware links; the .tflite is "
+        f"{r['tflite_bytes']:,} B) = weights {r['weights_bytes']:,} + graph and quantization "
         f"{r['structure_bytes']:,}; {r['params']:,} stored params, {r['macs']:,} MACs, {r['op_count']} ops",
         f"arena {r['arena_bytes']:,} B measured on TFLM = planned activations {r['arena_head_bytes']:,} + "
         f"persistent {r['arena_tail_bytes']:,} ({r['arena_alloc_bytes']:,} with headroom); input "

@@ -52,7 +52,7 @@ class RunRecord:
     choice: dict
     params: int
     macs: int
-    flash_bytes: int                  # TFLM: the .tflite file; C engine: the generated model (constants + code)
+    flash_bytes: int                  # TFLM: the compact flatbuffer linked; C engine: the generated model (constants + code)
     arena_bytes: int                  # TFLM: measured on TFLM; C engine: the static plan
     arena_alloc_bytes: int            # what the firmware reserves (TFLM: with headroom)
     latency_ms_est: float

@@ -9,16 +9,28 @@ reads none of the names and signatures, and its allocator takes a single zero po
 `micro_allocator.cc`), so it builds the same tensors and the same arena from the compact file. LiteRT refuses
 that form (it requires as many zero points as scales), so host checks run the converter's file and TFLM runs
 this one: comparing the two is the proof that nothing the kernels use was touched.
+
+The compact file is what a TFLM firmware links, so its size is the model's flash on TFLM (`tflm_flash_bytes`):
+every command budgets, measures and reports that figure, and the converter's file size only beside it.
 """
+
+from functools import lru_cache
 
 from tinyml_kit.core.tflite_info import model_object
 
 KEPT_METADATA = {"OfflineMemoryAllocation"}   # the only metadata TFLM reads (offline-planned arenas)
 
 
+def tflm_flash_bytes(flatbuffer: bytes) -> int:
+    """The flash a TFLM firmware gives the model: the size of its compact flatbuffer."""
+    return len(compact_flatbuffer(flatbuffer))
+
+
+@lru_cache(maxsize=4)
 def compact_flatbuffer(flatbuffer: bytes) -> bytes:
     """`flatbuffer` without tensor names, signatures, description and unread metadata, and with one zero point on
-    each per-channel tensor whose zero points are all 0. Tensor, operator and buffer order are kept."""
+    each per-channel tensor whose zero points are all 0. Tensor, operator and buffer order are kept. Cached: one
+    run measures, checks and exports the same model, and a 600 KB model takes ~50 ms to rewrite."""
     import flatbuffers
 
     model = model_object(flatbuffer)

@@ -32,7 +32,6 @@ class ModelSource:
     source: str = "model.tflite"
     engine: str = "tflm"          # "c": the model compiled to C on CMSIS-NN instead of the flatbuffer on TFLM
     _program: object = field(default=None, repr=False, compare=False)
-    _device_bytes: int | None = field(default=None, repr=False, compare=False)
 
     @property
     def program(self):
@@ -48,11 +47,9 @@ class ModelSource:
         """What the model takes in the firmware's flash: the compact flatbuffer on TFLM, the constants in C."""
         if self.engine == "c":
             return self.program.constant_bytes
-        if self._device_bytes is None:
-            from tinyml_kit.engine.tflm_flatbuffer import compact_flatbuffer
+        from tinyml_kit.engine.tflm_flatbuffer import tflm_flash_bytes
 
-            self._device_bytes = len(compact_flatbuffer(self.model))
-        return self._device_bytes
+        return tflm_flash_bytes(self.model)
 
     def write_api(self, out_dir: Path, cc: str = ".cc") -> list[Path]:
         if self.engine == "c":

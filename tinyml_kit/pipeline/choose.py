@@ -1,4 +1,5 @@
-"""Choose the model to train: the first candidate whose measured int8 flatbuffer and TFLM arena fit.
+"""Choose the model to train: the first candidate whose measured int8 flatbuffer (as TFLM firmware links it) and
+TFLM arena fit.
 
 For PhiNet the candidates are the solver's ranking by predicted accuracy (conversion-free estimates), for other
 architectures their grid, largest first. Every claim of fitting comes from converting and measuring.
@@ -84,6 +85,7 @@ def measure(arch: str, knobs: dict, input_shape, classes: int, calibration, budg
     from tinyml_kit.build import build
     from tinyml_kit.check.tflm import measure_arena
     from tinyml_kit.compress.quantize import quantize_int8
+    from tinyml_kit.engine.tflm_flatbuffer import tflm_flash_bytes
 
     model = build(arch, input_shape, classes, **knobs)
     look_trained(model)
@@ -96,8 +98,9 @@ def measure(arch: str, knobs: dict, input_shape, classes: int, calibration, budg
         fits = budget.verdict(fp.flash_bytes, fp.arena_bytes, costs.macs).ok
         return Measurement(knobs, costs.params, costs.macs, fp.flash_bytes, fp.arena_bytes, fp.arena_bytes, fits)
     arena = measure_arena(flatbuffer)
-    fits = budget.verdict(len(flatbuffer), arena.alloc_bytes, costs.macs).ok
-    return Measurement(knobs, costs.params, costs.macs, len(flatbuffer), arena.total_bytes, arena.alloc_bytes, fits)
+    flash = tflm_flash_bytes(flatbuffer)
+    fits = budget.verdict(flash, arena.alloc_bytes, costs.macs).ok
+    return Measurement(knobs, costs.params, costs.macs, flash, arena.total_bytes, arena.alloc_bytes, fits)
 
 
 def look_trained(model, seed: int = 0) -> None:

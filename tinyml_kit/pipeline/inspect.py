@@ -18,7 +18,8 @@ def inspect_arch(arch: str, input_shape: tuple[int, int, int], classes: int, **k
 
 
 def _phinet_estimates(input_shape, classes: int, **knobs) -> dict:
-    """Conversion-free .tflite size and TFLM arena (see `estimate`), for the builder's defaults where unset."""
+    """Conversion-free TFLM flash (the compact flatbuffer) and arena (see `estimate`), for the builder's defaults
+    where unset."""
     import inspect as pyinspect
 
     from tinyml_kit.build.phinet import phinet
@@ -27,7 +28,8 @@ def _phinet_estimates(input_shape, classes: int, **knobs) -> dict:
 
     defaults = {k: p.default for k, p in pyinspect.signature(phinet).parameters.items()}
     values = {k: defaults[k] if knobs.get(k) is None else knobs[k]
-              for k in ("alpha", "beta", "t0", "depth", "divisor")}
+              for k in ("alpha", "beta", "t0", "depth", "divisor", "first_conv_stride", "downsampling_layers",
+                        "conv5_percent")}
     e = estimate_phinet(input_shape=input_shape, classes=classes, **values)
     return {"flash_bytes_est": e.flash_bytes_est, "arena_bytes_est": e.arena_bytes_est,
             "arena_alloc_bytes_est": arena_with_headroom(e.arena_bytes_est)}
@@ -37,10 +39,12 @@ def inspect_tflite(path: str | Path) -> dict:
     """File size, TFLM-measured arena, ops and I/O of an int8 .tflite."""
     from tinyml_kit.check.tflm import measure_arena
     from tinyml_kit.core.tflite_info import read_model_file, require_int8
+    from tinyml_kit.engine.tflm_flatbuffer import tflm_flash_bytes
 
     data, info = read_model_file(path)
     require_int8(info, str(path))
     arena = measure_arena(data)
-    return {"model": str(path), "flash_bytes": info.size_bytes, "arena_bytes": arena.total_bytes,
+    return {"model": str(path), "flash_bytes": tflm_flash_bytes(data), "tflite_bytes": info.size_bytes,
+            "arena_bytes": arena.total_bytes,
             "arena_alloc_bytes": arena.alloc_bytes, "ops": info.ops, "op_count": info.op_count,
             "inputs": [vars(t) for t in info.inputs], "outputs": [vars(t) for t in info.outputs]}

@@ -33,7 +33,7 @@ def gauges(record: RunRecord) -> list[dict]:
 
     b, budget = record.board, record.budget
     c_engine = record.engine == "c"
-    flash = ("the C engine's model: constants (exact) + code (estimated)" if c_engine else "measured .tflite size")
+    flash = ("the C engine's model: constants (exact) + code (estimated)" if c_engine else "the compact flatbuffer TFLM firmware links, measured")
     arena = ("the C engine's static plan, exact" if c_engine else
              f"{record.arena_bytes:,} B measured on TFLM + headroom")
     runtime = "the C engine's kernels" if c_engine else "TFLM, kernels"

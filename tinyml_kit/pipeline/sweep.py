@@ -152,6 +152,7 @@ def train_one(job: dict, data: str, recipe: Recipe) -> dict:
     from tinyml_kit.compress.options import CompressOptions
     from tinyml_kit.compress.quantize import quantize_int8
     from tinyml_kit.core.litert import LiteRtModel
+    from tinyml_kit.engine.tflm_flatbuffer import tflm_flash_bytes
     from tinyml_kit.pipeline.fit import train_model
 
     parts, calibration = load_split(data, recipe)
@@ -165,7 +166,8 @@ def train_one(job: dict, data: str, recipe: Recipe) -> dict:
     predicted = LiteRtModel(flatbuffer).predict(parts.val.x.astype(np.int16) - 128).argmax(1)
     return {**knobs, "key": job_key(job), "held_out": bool(job.get("held_out")), "params": costs.params,
             "macs": costs.macs, "float_accuracy": round(trained.val_accuracy, 5),
-            "int8_accuracy": round(float(np.mean(predicted == parts.val.y)), 5), "flash_bytes": len(flatbuffer),
+            "int8_accuracy": round(float(np.mean(predicted == parts.val.y)), 5),
+            "flash_bytes": tflm_flash_bytes(flatbuffer), "tflite_bytes": len(flatbuffer),
             "arena_bytes": measure_arena(flatbuffer).total_bytes, "epochs_run": trained.epochs_run,
             "seconds": round(time.perf_counter() - start, 1)}
 

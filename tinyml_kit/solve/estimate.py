@@ -22,7 +22,7 @@ class Estimate:
     depth: int
     params: int
     macs: int
-    flash_bytes_est: int     # TFLM: the int8 .tflite file; C engine: the compiled model (constants + code)
+    flash_bytes_est: int     # TFLM: the compact int8 flatbuffer the firmware links; C engine: the compiled model (constants + code)
     arena_bytes_est: int     # TFLM: what it reports using (planned activations + persistent data); C: the plan
     activations_bytes: int   # the planned part alone
     engine: str = "tflm"
@@ -47,5 +47,5 @@ def estimate_phinet(alpha: float, beta: float, t0: float, depth: int, input_shap
         return Estimate(alpha, beta, t0, int(round(depth)), costs.params, costs.macs, c.flash_bytes, c.arena_bytes,
                         c.arena_bytes, engine)
     arena = arena_bytes(graph)
-    return Estimate(alpha, beta, t0, int(round(depth)), costs.params, costs.macs, tflite_bytes(graph),
+    return Estimate(alpha, beta, t0, int(round(depth)), costs.params, costs.macs, tflite_bytes(graph, compact=True),
                     arena.total_bytes, arena.head_bytes)
