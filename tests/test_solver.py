@@ -5,10 +5,11 @@ import random
 
 import pytest
 
+from tinyml_kit.core.arena import arena_with_headroom
 from tinyml_kit.core.boards import get_board, load_boards
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.solve.scaling_law import FORMS, ScalingLaw, _merge, fit_sweep
-from tinyml_kit.solve.solver import frontier, solve
+from tinyml_kit.solve.solver import frontier, solution_summary, solve
 
 TRUE = {4: (3.0, 50.0, 0.3), 7: (4.0, 55.0, 0.3), 9: (5.0, 56.0, 0.28)}
 
@@ -74,7 +75,7 @@ def test_user_limits_tighten_the_choice(law):
 
 
 def test_impossible_budget_names_the_closest_configuration(law):
-    with pytest.raises(UserError, match=r"the smallest, PhiNet\(alpha=0\.1.*needs flash"):
+    with pytest.raises(UserError, match=r"no PhiNet fits .* the smallest, phinet\(alpha=0\.1.*needs flash"):
         solve(get_board("nano33-ble-sense"), max_flash=10_000, law=law)
 
 
@@ -90,7 +91,49 @@ def test_the_c_engine_buys_a_larger_phinet_at_resnet8s_footprint():
     the solver can spend it on parameters."""
     board = get_board("nucleo-l4r5zi")
     limits = dict(max_flash=95552, max_ram=56080, max_macs=12_500_000)
-    tflm, c = solve(board, **limits), solve(board, engine="c", **limits)
+    phinets = ScalingLaw.load()
+    tflm, c = solve(board, law=phinets, **limits), solve(board, engine="c", law=phinets, **limits)
     assert c.engine == "c" and c.best.estimate.engine == "c"
     assert c.best.estimate.params >= 1.8 * tflm.best.estimate.params
     assert c.best.estimate.flash_bytes_est <= 95552 and c.best.arena_alloc_bytes_est == c.best.estimate.arena_bytes_est
+
+
+def _resnet_law(shift: float) -> ScalingLaw:
+    """A synthetic ResNet law: PhiNet N=4's curve shifted by `shift` points."""
+    a, c, phi = TRUE[4]
+    return ScalingLaw("generalized_hyperbolic", {1: [a, c + shift, phi], 2: [a, c + shift + 1, phi]},
+                      {1: (2_000, 400_000), 2: (4_000, 800_000)}, source={"arch": "resnet"})
+
+
+@pytest.mark.parametrize("shift,winner", [(5.0, "resnet"), (-20.0, "phinet")])
+def test_families_are_ranked_together_and_the_losers_say_by_how_much(law, shift, winner):
+    sol = solve(get_board("nucleo-l4r5zi"), max_flash=95552, max_ram=56080, max_macs=12_500_000,
+                law=[law, _resnet_law(shift)])
+    assert sol.best.family == winner and set(sol.families) == {"phinet", "resnet"}
+    loser = sol.families["resnet" if winner == "phinet" else "phinet"]
+    assert loser is not None and loser.predicted_accuracy < sol.best.predicted_accuracy
+    assert all(u <= 1.0 for u in loser.utilization.values())
+    lines = "\n".join(solution_summary(sol))
+    assert f"{loser.predicted_accuracy - sol.best.predicted_accuracy:+.1f} points" in lines
+    assert sol.to_dict()["families"][loser.family]["predicted_accuracy"] == round(loser.predicted_accuracy, 2)
+
+
+def test_screening_floors_never_exceed_the_full_estimates(law):
+    """The solver drops configurations on its floors alone: they must be lower bounds, for every family."""
+    from tinyml_kit.solve.solver import _screen
+
+    rng = random.Random(0)
+    for shape in ((32, 32, 3), (96, 96, 1)):
+        rows = _screen([law, _resnet_law(0.0)], shape, 10)
+        for s in rng.sample(rows, 60) + [r for r in rows if r.family == "resnet"]:
+            choice = s.estimate(shape, 10, "tflm")
+            assert s.flash_floor <= choice.flash_bytes_est, s
+            assert s.arena_floor <= arena_with_headroom(choice.arena_bytes_est), s
+
+
+def test_a_law_of_another_family_is_refused_in_one_line(law):
+    from tinyml_kit.solve.scaling_law import family_laws
+
+    with pytest.raises(UserError, match="the law given is PhiNet's, not ResNet's: give a sweep of --arch resnet"):
+        family_laws("resnet", law)
+    assert family_laws("auto", law) == [law] and [x.family for x in family_laws("auto")] == ["phinet", "resnet"]

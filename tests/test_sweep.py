@@ -8,6 +8,7 @@ from test_cli import assert_one_line_error, run
 from tinyml_kit.pipeline.sweep import (
     RESULTS,
     fit_law,
+    job_key,
     load_grid,
     read_results,
     run_sweep,
@@ -15,8 +16,10 @@ from tinyml_kit.pipeline.sweep import (
 
 
 @pytest.mark.parametrize("text, fragment", [
-    ("- 0.5\n- 1.0\n", "must map knobs"),
-    ("alpha: [0.5]\nwidth: [2]\n", "must map knobs"),
+    ("- 0.5\n- 1.0\n", "must map phinet's knobs"),
+    ("alpha: [0.5]\nwidth: [2]\n", "must map phinet's knobs"),
+    ("alpha: [0.5]\nheld_out: [{alpha: 0.7, width: 2}]\n", "held_out must be a list of configurations"),
+    ("alpha: [0.5]\nheld_out: [{alpha: -1}]\n", "alpha must be a list of positive numbers"),
     ("alpha: [0.5, -1]\n", "alpha must be a list of positive numbers"),
     ("depth: [3.5]\n", "depth must be a list of positive integers"),
     ("alpha: [0.5\n", "is not valid YAML"),
@@ -29,10 +32,48 @@ def test_bad_grid_files_are_one_line(tmp_path, digits_npz, text, fragment):
     assert not (tmp_path / "s").exists()
 
 
-def test_grids():
+def test_grids(tmp_path):
     assert len(load_grid("small")) == 8 and {j["depth"] for j in load_grid("small")} == {3, 4}
     thesis = load_grid("thesis")
     assert len(thesis) == 45 and sum(j["held_out"] for j in thesis) == 6
+    grid = tmp_path / "resnet.yaml"
+    grid.write_text("alpha: [0.25, 0.5]\ndepth: [1, 2]\nheld_out:\n  - {alpha: 0.375}\n")
+    jobs = load_grid(str(grid), "resnet")
+    assert [(j["alpha"], j["depth"], j["held_out"]) for j in jobs] == [
+        (0.25, 1, False), (0.25, 2, False), (0.5, 1, False), (0.5, 2, False), (0.375, 1, True)]
+    assert {j["arch"] for j in jobs} == {"resnet"} and job_key(jobs[-1]) == "resnet_alpha0.375_depth1"
+
+
+@pytest.mark.parametrize("args, fragment, option", [
+    (["--arch", "resnet8"], "resnet8 has no knob to sweep", "--arch"),
+    (["--arch", "resnet", "--grid", "thesis"], "neither small nor a file", "--grid"),
+])
+def test_bad_family_sweeps_are_one_line(tmp_path, digits_npz, args, fragment, option):
+    assert_one_line_error(run("sweep", "--data", digits_npz, *args, "--out", tmp_path / "s"), fragment, option)
+    assert not (tmp_path / "s").exists()
+
+
+def test_a_resnet_sweep_fits_a_resnet_law_the_solver_ranks(tmp_path, digits_npz):
+    """Another family through the same command: its rows, its law (marked with its family) and a solver ranking
+    that law's family; a PhiNet sweep is not resumed into it."""
+    from tinyml_kit.core.boards import get_board
+    from tinyml_kit.solve.scaling_law import ScalingLaw
+    from tinyml_kit.solve.solver import solve
+
+    grid = tmp_path / "resnet.yaml"
+    grid.write_text("alpha: [0.25, 0.375, 0.5, 0.75]\ndepth: [1]\n")
+    out = tmp_path / "sweep"
+    summary = run_sweep(str(digits_npz), out, str(grid), epochs=1, input_shape=(16, 16, 1), arch="resnet",
+                        workers=2)
+    assert summary["finished"] == 4 and not summary["failed"]
+    rows = read_results(out)
+    assert {r["arch"] for r in rows} == {"resnet"} and all(r["flash_bytes"] < r["tflite_bytes"] for r in rows)
+    law = ScalingLaw.load(fit_law(out, splits=10))
+    assert law.family == "resnet" and law.depths == [1]
+    sol = solve(get_board("nano33-ble-sense"), input_shape=(16, 16, 1), law=law)
+    assert sol.best.family == "resnet" and set(sol.families) == {"resnet"}
+    assert_one_line_error(run("sweep", "--data", digits_npz, "--grid", "small", "--epochs", "1", "--input",
+                              "16,16,1", "--out", out), "another arch", "--out")
 
 
 def test_a_sweep_saves_each_result_and_resumes(tmp_path, digits_npz):

@@ -9,13 +9,13 @@ from pathlib import Path
 from tinyml_kit.build.mobilenet_v1 import mobilenet_v1
 from tinyml_kit.build.mobilenet_v2 import mobilenet_v2
 from tinyml_kit.build.phinet import phinet
-from tinyml_kit.build.resnet8 import resnet8
+from tinyml_kit.build.resnet import resnet, resnet8
 from tinyml_kit.build.tinynet import tinynet
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.spec import FAMILY_KNOBS, require_family
 
 BUILDERS = {"phinet": phinet, "tinynet": tinynet, "mobilenetv1": mobilenet_v1, "mobilenetv2": mobilenet_v2,
-            "resnet8": resnet8}
+            "resnet": resnet, "resnet8": resnet8}
 
 
 def build(arch: str, input_shape: tuple[int, int, int], classes: int, **knobs):

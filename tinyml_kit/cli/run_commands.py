@@ -26,13 +26,16 @@ from tinyml_kit.cli.params import (
 )
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.run_record import RunRecord
-from tinyml_kit.core.spec import FAMILIES
+from tinyml_kit.core.spec import AUTO, FAMILIES
 
 
 @main.command()
 @budget_options
 @click.option("--data", default="digits", show_default=True, help="'digits', an image folder or an .npz.")
-@click.option("--arch", type=click.Choice(FAMILIES), default="phinet", show_default=True)
+@click.option("--arch", type=click.Choice((AUTO, *FAMILIES)), default=AUTO, show_default=True,
+              help="auto: the solver ranks PhiNets and ResNets together by their accuracy laws and picks the most "
+              "accurate that fits; a family: that family only (PhiNet and ResNet by their law, the others over "
+              "their grid).")
 @click.option("--epochs", default=30, show_default=True, type=int)
 @click.option("--input", "input_shape", type=SHAPE,
               help="Model input H,W,C (default: 32,32,1 for digits, 64,64,3 for folders, an .npz's own size).")
@@ -43,8 +46,8 @@ from tinyml_kit.core.spec import FAMILIES
               "20 images).")
 @click.option("--tflm-dir", help="For --verify: " + TFLM_DIR_HELP)
 @engine_options
-@click.option("--law", help="Accuracy law PhiNets are ranked by: a sweep directory or its law.json (default: the "
-              "shipped CIFAR-10 law).")
+@click.option("--law", help="Accuracy law to rank by: a `sweep` directory or its law.json, of the --arch family "
+              "(with auto: that family alone is ranked; default: the shipped CIFAR-10 laws).")
 @json_option
 def fit(board, data, arch, epochs, max_flash, max_ram, max_macs, max_latency_ms, input_shape, out, seed, verify,
         tflm_dir, engine, cmsis_nn_dir, law, as_json, **compression):

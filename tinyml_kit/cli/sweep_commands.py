@@ -5,14 +5,20 @@ import click
 from tinyml_kit.cli.group import main
 from tinyml_kit.cli.params import SHAPE, emit, json_option
 from tinyml_kit.pipeline.sweep_pool import EXECUTORS
+from tinyml_kit.train.trainer import BATCH_SIZE, EPOCHS
 
 
 @main.command()
 @click.option("--data", help="'digits', an image folder or an .npz (required unless --fit).")
+@click.option("--arch", default="phinet", show_default=True,
+              help="The family to sweep: phinet, resnet, tinynet, mobilenetv1 or mobilenetv2.")
 @click.option("--grid", default="small", show_default=True,
-              help="thesis (45 configurations, the shipped law's), small (8 over two depths) or a YAML file of "
-              "knob lists (alpha, beta, t0, depth).")
-@click.option("--epochs", default=10, show_default=True, type=int, help="Training epochs per configuration.")
+              help="thesis (PhiNet: 45 configurations, 6 held out), small (PhiNet: 8 over two depths; another family: "
+              "its fit grid) or a YAML file of knob lists (PhiNet: alpha, beta, t0, depth; ResNet, TinyNet: alpha, "
+              "depth; MobileNets: alpha), optionally with held_out: a list of configurations.")
+@click.option("--epochs", default=EPOCHS, show_default=True, type=int,
+              help="Training epochs per configuration (fit's default, so the law predicts what fit measures).")
+@click.option("--batch-size", default=BATCH_SIZE, show_default=True, type=int, help="As fit's.")
 @click.option("--input", "input_shape", type=SHAPE, help="Model input H,W,C (default: as fit chooses).")
 @click.option("--executor", type=click.Choice(EXECUTORS), default="local", show_default=True,
               help="local: a pool of processes on this machine; ray: Ray tasks on a local Ray or the cluster at "
@@ -29,10 +35,11 @@ from tinyml_kit.pipeline.sweep_pool import EXECUTORS
 @click.option("--splits", default=200, show_default=True, type=click.IntRange(2),
               help="Random 70/30 splits per depth that score the law's forms (the thesis used 500).")
 @json_option
-def sweep(data, grid, epochs, input_shape, executor, workers, cpus_per_task, ray_address, configs, out, fit_only,
+def sweep(data, arch, grid, epochs, batch_size, input_shape, executor, workers, cpus_per_task, ray_address, configs, out, fit_only,
           splits, as_json):
-    """Train GRID's PhiNets on DATA with one recipe, here or on a Ray cluster, each quantized to int8 and measured, each result saved as it
-    finishes (a re-run resumes), then fit the accuracy law `solve --law` and `fit --law` rank by."""
+    """Train GRID's networks of one family (ARCH) on DATA with fit's recipe, here or on a Ray cluster, each quantized
+    to int8 and measured, each result saved as it finishes (a re-run resumes), then fit the accuracy law `solve
+    --law` and `fit --law` rank by."""
     from datetime import datetime
     from pathlib import Path
 
@@ -48,7 +55,7 @@ def sweep(data, grid, epochs, input_shape, executor, workers, cpus_per_task, ray
     out = out or str(Path("runs") / f"sweep-{datetime.now():%Y%m%d-%H%M%S}")
     try:
         summary = run_sweep(data, out, grid, epochs, input_shape, workers, configs, executor, ray_address,
-                            cpus_per_task)
+                            cpus_per_task, arch=arch, batch_size=batch_size)
     except KeyboardInterrupt:
         import sys
 

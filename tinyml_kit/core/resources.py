@@ -10,4 +10,7 @@ SHIPPED = Path(__file__).resolve().parent.parent / "shipped"
 BOARDS_FILE = SHIPPED / "boards.yaml"
 TEMPLATES_DIR = SHIPPED / "firmware_templates"
 MODELS_DIR = SHIPPED / "models"
-SCALING_LAW_FILE = MODELS_DIR / "sweep" / "cifar10-5k-32px" / "law.json"   # made by `tinyml-kit sweep`
+# Each ranked family's accuracy law, made by `tinyml-kit sweep` with fit's recipe (bench/fit_scaling_law.py)
+SCALING_LAW_FILES = {family: MODELS_DIR / "sweep" / f"{family}-cifar10-5k-32px" / "law.json"
+                     for family in ("phinet", "resnet")}
+SCALING_LAW_FILE = SCALING_LAW_FILES["phinet"]

@@ -16,14 +16,20 @@ FAMILY_KNOBS: dict[str, dict[str, str]] = {
     "tinynet": {"alpha": "width", "depth": "depth"},
     "mobilenetv1": {"alpha": "alpha"},
     "mobilenetv2": {"alpha": "alpha"},
+    "resnet": {"alpha": "width", "depth": "depth"},
     "resnet8": {},
 }
 FAMILIES = tuple(FAMILY_KNOBS)
+AUTO = "auto"                    # `fit --arch auto`: every family the solver ranks, by its accuracy law
+RANKED = ("phinet", "resnet")    # the families with a shipped accuracy law and conversion-free estimates
+FAMILY_TITLES = {"phinet": "PhiNet", "tinynet": "TinyNet", "mobilenetv1": "MobileNetV1", "mobilenetv2": "MobileNetV2",
+                 "resnet": "ResNet", "resnet8": "ResNet-8"}
 # The configurations `fit` measures for families the solver does not rank yet (largest first, once costed).
 FAMILY_GRIDS: dict[str, list[dict]] = {
     "tinynet": [{"alpha": a, "depth": d} for a in (0.25, 0.5, 0.75, 1.0, 1.5, 2.0) for d in (2, 3, 4, 5)],
     "mobilenetv1": [{"alpha": a} for a in (0.1, 0.25, 0.35, 0.5, 0.75, 1.0)],
     "mobilenetv2": [{"alpha": a} for a in (0.1, 0.25, 0.35, 0.5, 0.75, 1.0, 1.4)],
+    "resnet": [{"alpha": a, "depth": d} for a in (0.25, 0.375, 0.5, 0.625, 0.75, 1.0, 1.25, 1.5, 2.0) for d in (1, 2, 3)],
     "resnet8": [{}],
 }
 # The smallest input accepted: the digits' own 8x8 is the smallest data this tool is tested on; smaller images hold
@@ -31,9 +37,11 @@ FAMILY_GRIDS: dict[str, list[dict]] = {
 MIN_INPUT_SIDE = 8
 
 
-def require_family(family: str) -> None:
-    if family not in FAMILY_KNOBS:
-        raise UserError(f"unknown architecture '{family}': choose one of {', '.join(FAMILIES)}", "arch")
+def require_family(family: str, auto: bool = False) -> None:
+    """`auto`: the solver's choice across families is allowed too."""
+    if family not in FAMILY_KNOBS and not (auto and family == AUTO):
+        raise UserError(f"unknown architecture '{family}': choose one of {', '.join((AUTO,) * auto + FAMILIES)}",
+                        "arch")
 
 
 def require_input_shape(shape: tuple[int, ...]) -> tuple[int, int, int]:
@@ -52,7 +60,10 @@ def require_input_shape(shape: tuple[int, ...]) -> tuple[int, int, int]:
 
 def describe(family: str, knobs: dict) -> str:
     """`phinet(alpha=0.95, beta=1.35, ...)`, as logs and reports name a configuration."""
-    return family + ("(" + ", ".join(f"{k}={v:g}" for k, v in knobs.items()) + ")" if knobs else "")
+    def value(v) -> str:
+        return ",".join(map(str, v)) if isinstance(v, (list, tuple)) else f"{v:g}"
+
+    return family + ("(" + ", ".join(f"{k}={value(v)}" for k, v in knobs.items()) + ")" if knobs else "")
 
 
 def make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> int:
@@ -62,6 +73,15 @@ def make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> 
     if new_v < 0.9 * v:
         new_v += divisor
     return new_v
+
+
+RESNET_BASE_FILTERS = (16, 32, 64)   # MLPerf Tiny's ResNet-8
+
+
+def resnet_filters(width: float) -> tuple[int, ...]:
+    """Filters of a ResNet's three stages: ResNet-8's scaled by `width`, rounded to a multiple of 4 (CMSIS-NN's
+    SIMD grouping)."""
+    return tuple(make_divisible(f * width, 4) for f in RESNET_BASE_FILTERS)
 
 
 def expansion_factor(t0: float, beta: float, block_id: int, depth: int) -> float:

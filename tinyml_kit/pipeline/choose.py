@@ -1,8 +1,9 @@
 """Choose the model to train: the first candidate whose measured int8 flatbuffer (as TFLM firmware links it) and
 TFLM arena fit.
 
-For PhiNet the candidates are the solver's ranking by predicted accuracy (conversion-free estimates), for other
-architectures their grid, largest first. Every claim of fitting comes from converting and measuring.
+For the families the solver ranks (`auto`: all of them together; or PhiNet or ResNet alone) the candidates are its
+ranking by predicted accuracy (conversion-free estimates), for other architectures their grid, largest first.
+Every claim of fitting comes from converting and measuring.
 """
 
 import logging
@@ -14,7 +15,7 @@ from tinyml_kit.core.arena import arena_with_headroom
 from tinyml_kit.core.boards import Board
 from tinyml_kit.core.budget import Budget
 from tinyml_kit.core.errors import UserError
-from tinyml_kit.core.spec import FAMILY_GRIDS, describe
+from tinyml_kit.core.spec import AUTO, FAMILY_GRIDS, FAMILY_TITLES, RANKED, describe
 from tinyml_kit.core.units import format_bytes
 from tinyml_kit.solve.c_size import PER_CHANNEL_BYTES
 from tinyml_kit.solve.costs import estimate_flash_bytes
@@ -28,6 +29,7 @@ ARENA_OVERHEAD_EST = 2048  # TFLM's persistent allocations for a small graph, on
 
 @dataclass
 class Candidate:
+    family: str
     knobs: dict
     params: int
     macs: int
@@ -39,14 +41,19 @@ class Candidate:
 
 def candidates(arch: str, input_shape: tuple[int, int, int], classes: int, board: Board,
                budget: Budget, engine: str = "tflm", law=None) -> list[Candidate]:
-    """Configurations to verify, best first. PhiNet: the solver's choice and runner-ups (highest predicted
-    accuracy, conversion-free estimates). Other architectures: their grid, largest first, rough estimates."""
-    if arch == "phinet":
-        from tinyml_kit.solve.solver import solve
+    """Configurations to verify, best first. `auto`, PhiNet and ResNet: the solver's choice and runner-ups (highest
+    predicted accuracy, conversion-free estimates), ranked by `law` (a list of laws; None: the shipped ones of
+    `arch`, or of every ranked family for `auto`). Other architectures: their grid, largest first, rough
+    estimates."""
+    if arch == AUTO or arch in RANKED:
+        from tinyml_kit.solve.scaling_law import family_laws
+        from tinyml_kit.solve.solver import other_families, solve
 
         sol = solve(board, input_shape=input_shape, classes=classes, budget=budget, runner_ups=MAX_ATTEMPTS - 1,
-                    engine=engine, law=law)
-        return [Candidate(c.knobs(), c.estimate.params, c.estimate.macs, c.estimate.flash_bytes_est,
+                    engine=engine, law=law or family_laws(arch))
+        for line in other_families(sol):
+            logger.info(line)
+        return [Candidate(c.family, c.knobs(), c.estimate.params, c.estimate.macs, c.estimate.flash_bytes_est,
                           c.arena_alloc_bytes_est, c.estimate.arena_bytes_est, c.predicted_accuracy)
                 for c in [sol.best, *sol.runner_ups]]
     from tinyml_kit.build import build
@@ -57,10 +64,10 @@ def candidates(arch: str, input_shape: tuple[int, int, int], classes: int, board
         c = model_costs(model)
         if engine == "c":   # rough: weights, 9 bytes per channel; the plan keeps at most the largest pair of tensors
             flash, arena = c.params + PER_CHANNEL_BYTES * c.channels, activation_peak_bytes(model)
-            found.append(Candidate(knobs, c.params, c.macs, flash, arena, arena))
+            found.append(Candidate(arch, knobs, c.params, c.macs, flash, arena, arena))
             continue
         arena = activation_peak_bytes(model) + ARENA_OVERHEAD_EST
-        found.append(Candidate(knobs, c.params, c.macs, estimate_flash_bytes(c.params, c.channels, c.op_count),
+        found.append(Candidate(arch, knobs, c.params, c.macs, estimate_flash_bytes(c.params, c.channels, c.op_count),
                                arena_with_headroom(arena), arena))
     return sorted(found, key=lambda c: (-c.params, c.macs))
 
@@ -130,6 +137,10 @@ class Chosen:
     def knobs(self) -> dict:
         return self.measured.knobs
 
+    @property
+    def family(self) -> str:
+        return self.estimate.family
+
 
 def choose(arch: str, input_shape, classes: int, calibration, budget: Budget, board: Board,
            knobs: dict | None = None, pool: list[Candidate] | None = None, engine: str = "tflm",
@@ -138,7 +149,7 @@ def choose(arch: str, input_shape, classes: int, calibration, budget: Budget, bo
     shows, so a miss steps down to a candidate that should fit rather than to the next one in line. `pool`:
     the candidates, if already made (`fit` makes them before loading data, to refuse an impossible budget)."""
     if pool is None:
-        pool = ([Candidate(knobs, 0, 0, 0, 0)] if knobs is not None
+        pool = ([Candidate(arch, knobs, 0, 0, 0, 0)] if knobs is not None
                 else candidates(arch, input_shape, classes, board, budget, engine, law))
     flash_ratio = arena_ratio = 1.0
     attempts: list[Measurement] = []
@@ -152,11 +163,11 @@ def choose(arch: str, input_shape, classes: int, calibration, budget: Budget, bo
         tried.add(str(c.knobs))
         predicted = (f", predicted accuracy {c.predicted_accuracy:.1f} % (on the scaling law's data)"
                      if c.predicted_accuracy else "")
-        logger.info(f"verifying {describe(arch, c.knobs)}: {c.params:,} params, {c.macs:,} MACs, est. flash "
+        logger.info(f"verifying {describe(c.family, c.knobs)}: {c.params:,} params, {c.macs:,} MACs, est. flash "
                     f"{c.est_flash:,} B, arena {c.est_arena:,} B{predicted} ...")
         with progress.task("converting to int8 and measuring " + ("the C engine's build" if engine == "c" else
                                                                   "on TFLM")):
-            m = measure(arch, c.knobs, input_shape, classes, calibration, budget, engine)
+            m = measure(c.family, c.knobs, input_shape, classes, calibration, budget, engine)
         attempts.append(m)
         logger.info(f"  measured flash {m.flash_bytes:,} B (budget {budget.flash_bytes:,}), arena "
                     f"{m.arena_alloc_bytes:,} B {'(static plan)' if engine == 'c' else 'incl. headroom'} (budget {budget.arena_bytes:,}), MACs {m.macs:,} "
@@ -169,13 +180,14 @@ def choose(arch: str, input_shape, classes: int, calibration, budget: Budget, bo
     smallest = min(pool, key=lambda c: (c.params, c.macs))
     m = next((a for a in attempts if a.knobs == smallest.knobs), None)
     if m is None:
-        logger.info(f"verifying the smallest, {describe(arch, smallest.knobs)} ...")
-        m = measure(arch, smallest.knobs, input_shape, classes, calibration, budget, engine)
+        logger.info(f"verifying the smallest, {describe(smallest.family, smallest.knobs)} ...")
+        m = measure(smallest.family, smallest.knobs, input_shape, classes, calibration, budget, engine)
         attempts.append(m)
         if m.fits:
             return Chosen(m, attempts, smallest)
     raise UserError(
-        f"no {arch} configuration fits flash {format_bytes(budget.flash_bytes)} / arena "
-        f"{format_bytes(budget.arena_bytes)} / {budget.macs:,} MACs: the smallest, {describe(arch, m.knobs)}, "
+        f"no {'network' if arch == AUTO else FAMILY_TITLES[arch]} configuration fits flash {format_bytes(budget.flash_bytes)} / arena "
+        f"{format_bytes(budget.arena_bytes)} / {budget.macs:,} MACs: the smallest, "
+        f"{describe(smallest.family, m.knobs)}, "
         f"measures flash {m.flash_bytes:,} B, arena {m.arena_alloc_bytes:,} B, {m.macs:,} MACs: raise the limits, "
         f"use a smaller input or pick a larger board", "max_flash", "max_ram", "max_macs", "input_shape", "board_id")

@@ -14,25 +14,27 @@ from tinyml_kit.core.budget import Budget, make_budget
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.latency import latency_ms
 from tinyml_kit.core.run_record import DataRecord, RunRecord, TrainingRecord
-from tinyml_kit.core.spec import describe, require_family
+from tinyml_kit.core.spec import AUTO, RANKED, describe, require_family
 from tinyml_kit.pipeline.choose import choose
 from tinyml_kit.pipeline.runs import timed
+from tinyml_kit.train.trainer import BATCH_SIZE, EPOCHS
 
 logger = logging.getLogger(__name__)
 
 
-def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = "phinet", epochs: int = 30,
+def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = AUTO, epochs: int = EPOCHS,
         max_flash: int | None = None, max_ram: int | None = None, max_macs: int | None = None,
         max_latency_ms: float | None = None, out: str | Path | None = None, seed: int = 0,
-        input_shape: tuple[int, int, int] | None = None, knobs: dict | None = None, batch_size: int = 32,
+        input_shape: tuple[int, int, int] | None = None, knobs: dict | None = None, batch_size: int = BATCH_SIZE,
         compression: CompressOptions | None = None, verify: bool = False,
         tflm_dir: str | Path | None = None, engine: str = "tflm", cmsis_nn_dir: str | Path | None = None,
         law: str | Path | None = None) -> RunRecord:
     """The whole pipeline; returns the run's record, also written to `<out>/report.json`. `compression` adds
     pruning, QAT and distillation (see `compress`); the default is post-training int8 alone. `verify` builds
     and runs the exported model on an emulated Cortex-M4F afterwards (the toolchain is checked first).
-    `engine` "c": the model is chosen, measured and verified as the C engine compiles it. `law`: the accuracy
-    law PhiNets are ranked by (a `tinyml-kit sweep` directory or its law.json; default: the shipped one)."""
+    `engine` "c": the model is chosen, measured and verified as the C engine compiles it. `arch` "auto": the
+    solver ranks every family with an accuracy law (PhiNet, ResNet) together. `law`: the accuracy law to rank by
+    (a `tinyml-kit sweep` directory or its law.json, of `arch`'s family; default: the shipped ones)."""
     from tinyml_kit.compress.quantize import calibration_images
     from tinyml_kit.compress.stages import compress
     from tinyml_kit.pipeline.outcome import (
@@ -43,6 +45,8 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = "phinet
     from tinyml_kit.pipeline.runs import write_run
     from tinyml_kit.train.data import load_dataset, split
 
+    if knobs is not None and arch == AUTO:
+        raise UserError("knobs belong to a family: name its arch with them", "arch")
     started, timings = time.perf_counter(), {}
     compression = compression or CompressOptions()
     board, budget, out, accuracy_law = _prepare(board_id, arch, epochs, seed,
@@ -61,6 +65,7 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = "phinet
     with timed(timings, "choose_s"):
         chosen = choose(arch, dataset.input_shape, len(dataset.class_names), calibration, budget, board, knobs, pool,
                         engine, accuracy_law)
+    arch = chosen.family
     logger.info(f"chose {describe(arch, chosen.knobs)}: {chosen.measured.params:,} params, "
                 f"{chosen.measured.macs:,} MACs")
     with timed(timings, "train_s"):
@@ -85,23 +90,27 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = "phinet
 def _prepare(board_id: str, arch: str, epochs: int, seed: int, limits: tuple, compression: CompressOptions,
              out: str | Path | None, verifying: tuple, law=None) -> tuple[Board, Budget, Path, object]:
     """Everything that can be refused, refused before any data is read or any model trained; returns the board,
-    the budget, the run directory and the accuracy law to rank by (None: the shipped one)."""
+    the budget, the run directory and the accuracy laws to rank by (None for a family the solver does not rank)."""
     from tinyml_kit.core.artifacts import prepare_output
     from tinyml_kit.engine import require_engine
 
     verify, tflm_dir, engine, cmsis_nn_dir = verifying
     require_engine(engine)
     board = get_board(board_id)
-    require_family(arch)
+    require_family(arch, auto=True)
     if epochs < 1:
         raise UserError(f"{epochs} training epochs: give at least 1", "epochs")
     if not 0 <= seed < 2**32:
         raise UserError(f"seed {seed} is not in 0 .. 2**32 - 1", "seed")
     budget = make_budget(board, *limits)
     compression.validate()
-    from tinyml_kit.solve.scaling_law import ScalingLaw
+    from tinyml_kit.solve.scaling_law import ScalingLaw, family_laws
 
-    accuracy_law = ScalingLaw.load(law) if law is not None else None
+    if law is not None and arch not in (AUTO, *RANKED):
+        raise UserError(f"--law ranks {' and '.join(RANKED)} configurations; {arch} is measured over its grid: drop "
+                        f"--law or choose --arch auto", "law")
+    ranked = arch == AUTO or arch in RANKED
+    accuracy_law = family_laws(arch, ScalingLaw.load(law) if law is not None else None) if ranked else None
     out = prepare_output(Path(out) if out else default_run_dir())
     if verify:   # a missing toolchain is reported before training, not after
         from tinyml_kit.check.verify import preflight

@@ -1,5 +1,5 @@
-"""`sweep`: the scaling law of the user's own data. A grid of PhiNets is trained with one recipe, each quantized to
-int8 and measured; every result is appended to SWEEP_DIR/results.jsonl the moment it is known, so a sweep that is
+"""`sweep`: the scaling law of the user's own data. A grid of one family's networks (PhiNet by default, or any family
+with a width knob: `arch`) is trained with `fit`'s recipe, each quantized to int8 and measured; every result is appended to SWEEP_DIR/results.jsonl the moment it is known, so a sweep that is
 stopped (Ctrl-C, a killed process, a lost machine) resumes where it was, and a re-run never trains a finished
 configuration twice. The recipe and the data's checksum are pinned in SWEEP_DIR/sweep.json; resuming with others
 is refused.
@@ -18,6 +18,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.spec import (
+    FAMILY_GRIDS,
+    FAMILY_KNOBS,
+    FAMILY_TITLES,
+    require_family,
+)
 from tinyml_kit.pipeline.sweep_pool import (
     Work,
     describe,
@@ -26,11 +32,12 @@ from tinyml_kit.pipeline.sweep_pool import (
     run_jobs,
 )
 from tinyml_kit.train.data import VAL_FRACTION
+from tinyml_kit.train.trainer import BATCH_SIZE, EPOCHS
 
 logger = logging.getLogger(__name__)
 
 RESULTS, META, LAW, PLOT = "results.jsonl", "sweep.json", "law.json", "law.png"
-KNOBS = ("alpha", "beta", "t0", "depth")
+KNOBS = ("alpha", "beta", "t0", "depth")          # PhiNet's; other families sweep all of theirs
 # The thesis' grid, scaled to 32 px (the sweep the shipped CIFAR-10 law was fitted on), and six held-out points.
 THESIS = [{"alpha": a, "beta": b, "t0": t, "depth": n}
           for n, a, (b, t) in itertools.product((4, 7, 9), (0.15, 0.3, 0.5, 0.9), ((0.75, 4), (1.05, 5), (1.35, 6)))]
@@ -44,12 +51,13 @@ SMALL = [{"alpha": a, "beta": 1.0, "t0": 4, "depth": n} for n in (3, 4) for a in
 
 @dataclass(frozen=True)
 class Recipe:
-    """How every configuration of a sweep is trained: fixed, so their accuracies are comparable. The rest is
-    `fit`'s (`pipeline.fit.train_model`: its optimizer, schedule and early stopping)."""
+    """How every configuration of a sweep is trained: fixed, so their accuracies are comparable. The defaults and
+    the rest are `fit`'s (`pipeline.fit.train_model`: its optimizer, schedule and early stopping), so a law
+    predicts what `fit` measures."""
     input_shape: tuple[int, int, int]
     classes: int
-    epochs: int = 10
-    batch_size: int = 64
+    epochs: int = EPOCHS
+    batch_size: int = BATCH_SIZE
     val_fraction: float = VAL_FRACTION
     seed: int = 0
 
@@ -58,44 +66,69 @@ class Recipe:
                 "quantization": "int8 PTQ, 200 calibration images"}
 
 
-def load_grid(grid: str | Path) -> list[dict]:
-    """`thesis`, `small`, or a YAML file mapping each knob to a list of values (their product is the grid)."""
-    if grid == "thesis":   # in a fixed shuffled order, so that a partial sweep already spans the parameter range
+SWEPT = ("phinet", "resnet", "tinynet", "mobilenetv1", "mobilenetv2")   # the families with a width knob
+
+
+def sweep_knobs(arch: str) -> tuple[str, ...]:
+    return KNOBS if arch == "phinet" else tuple(FAMILY_KNOBS[arch])
+
+
+def load_grid(grid: str | Path, arch: str = "phinet") -> list[dict]:
+    """`thesis` (PhiNet), `small` (PhiNet's eight; another family's own grid, `spec.FAMILY_GRIDS`), or a YAML file
+    mapping each knob to a list of values (their product is the grid) and optionally `held_out:` a list of
+    configurations the law is scored on but not fitted on. Every job names its family (`arch`)."""
+    require_family(arch)
+    if arch not in SWEPT:
+        raise UserError(f"{arch} has no knob to sweep: choose one of {', '.join(SWEPT)}", "arch")
+    if grid == "thesis" and arch == "phinet":   # fixed shuffled order: a partial sweep already spans the range
         import numpy as np
 
         jobs = [dict(k, held_out=False) for k in THESIS] + [dict(k, held_out=True) for k in THESIS_HELD_OUT]
-        return [jobs[i] for i in np.random.default_rng(0).permutation(len(jobs))]
-    if grid == "small":
-        return [dict(k, held_out=False) for k in SMALL]
-    return _grid_file(Path(grid))
+        jobs = [jobs[i] for i in np.random.default_rng(0).permutation(len(jobs))]
+    elif grid == "small":
+        jobs = [dict(k, held_out=False) for k in (SMALL if arch == "phinet" else FAMILY_GRIDS[arch])]
+    else:
+        jobs = _grid_file(Path(grid), arch)
+    return [dict(j, arch=arch) for j in jobs]
 
 
-def _grid_file(path: Path) -> list[dict]:
+def _grid_file(path: Path, arch: str) -> list[dict]:
     import yaml
 
     if not path.is_file():
-        raise UserError(f"grid '{path}' is neither thesis, small nor a file: name one of them", "grid")
+        raise UserError(f"grid '{path}' is neither {'thesis, ' if arch == 'phinet' else ''}small nor a file: name "
+                        f"one of them", "grid")
     try:
         spec = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
         raise UserError(f"{path} is not valid YAML ({str(e).splitlines()[0]}): write knob: [values, ...]",
                         "grid") from None
-    if not isinstance(spec, dict) or set(spec) - set(KNOBS) or not spec:
-        raise UserError(f"{path} must map knobs ({', '.join(KNOBS)}) to lists of values", "grid")
+    knobs = sweep_knobs(arch)
+    held = spec.pop("held_out", []) if isinstance(spec, dict) else []
+    if not isinstance(spec, dict) or set(spec) - set(knobs) or not spec:
+        raise UserError(f"{path} must map {arch}'s knobs ({', '.join(knobs)}) to lists of values, and may list "
+                        f"held_out configurations", "grid")
     values = {k: v if isinstance(v, list) else [v] for k, v in spec.items()}
-    defaults = {"alpha": [0.5], "beta": [1.0], "t0": [6], "depth": [7]}
-    for knob, vals in values.items():
+    defaults = {"alpha": [0.5], "beta": [1.0], "t0": [6], "depth": [7 if arch == "phinet" else 1]}
+    if not isinstance(held, list) or any(not isinstance(h, dict) or set(h) - set(knobs) for h in held):
+        raise UserError(f"{path}: held_out must be a list of configurations, each mapping some of {arch}'s knobs "
+                        f"({', '.join(knobs)}) to a value", "grid")
+    for knob, vals in [*values.items(), *((k, [v]) for h in held for k, v in h.items())]:
         bad = [v for v in vals if not isinstance(v, (int, float)) or isinstance(v, bool) or v <= 0
                or (knob == "depth" and int(v) != v)]
         if bad or not vals:
             kind = "positive integers" if knob == "depth" else "positive numbers"
             raise UserError(f"{path}: {knob} must be a list of {kind}, not {bad or vals}", "grid")
-    merged = {k: values.get(k, defaults[k]) for k in KNOBS}
-    return [dict(zip(KNOBS, combo), held_out=False) for combo in itertools.product(*merged.values())]
+    merged = {k: values.get(k, defaults[k]) for k in knobs}
+    jobs = [dict(zip(knobs, combo), held_out=False) for combo in itertools.product(*merged.values())]
+    return jobs + [{**{k: merged[k][0] for k in knobs}, **h, "held_out": True} for h in held]
 
 
 def job_key(job: dict) -> str:
-    return f"a{job['alpha']:g}_b{job['beta']:g}_t{job['t0']:g}_n{int(job['depth'])}"
+    arch = job.get("arch", "phinet")
+    if arch == "phinet":   # the shipped sweep's keys
+        return f"a{job['alpha']:g}_b{job['beta']:g}_t{job['t0']:g}_n{int(job['depth'])}"
+    return arch + "".join(f"_{k}{job[k]:g}" for k in sweep_knobs(arch))
 
 
 def read_results(sweep_dir: Path) -> list[dict]:
@@ -118,7 +151,8 @@ def _pin(sweep_dir: Path, meta: dict, write: bool = True) -> None:
     path = sweep_dir / META
     if path.is_file():
         old = json.loads(path.read_text())
-        for key in ("recipe", "dataset_sha256"):
+        old.setdefault("arch", "phinet")   # sweeps made before other families could be swept
+        for key in ("arch", "recipe", "dataset_sha256"):
             if old.get(key) != meta[key]:
                 raise UserError(f"{sweep_dir} holds a sweep with another {key.replace('_sha256', '')}: resume it "
                                 f"with the same data and options, or sweep into a new directory", "out")
@@ -156,15 +190,16 @@ def train_one(job: dict, data: str, recipe: Recipe) -> dict:
     from tinyml_kit.pipeline.fit import train_model
 
     parts, calibration = load_split(data, recipe)
-    knobs = {k: job[k] for k in KNOBS}
-    knobs["depth"] = int(knobs["depth"])
+    arch = job.get("arch", "phinet")
+    knobs = {k: int(job[k]) if k == "depth" else job[k] for k in sweep_knobs(arch)}
     start = time.perf_counter()
-    model, _, _, trained = train_model("phinet", knobs, parts, recipe.epochs, recipe.batch_size, recipe.seed,
+    model, _, _, trained = train_model(arch, knobs, parts, recipe.epochs, recipe.batch_size, recipe.seed,
                                        CompressOptions())
     costs = model_costs(model)
     flatbuffer = quantize_int8(model, calibration)
     predicted = LiteRtModel(flatbuffer).predict(parts.val.x.astype(np.int16) - 128).argmax(1)
-    return {**knobs, "key": job_key(job), "held_out": bool(job.get("held_out")), "params": costs.params,
+    return {"arch": arch, "depth": 1, **knobs, "key": job_key(job), "held_out": bool(job.get("held_out")),
+            "params": costs.params,
             "macs": costs.macs, "float_accuracy": round(trained.val_accuracy, 5),
             "int8_accuracy": round(float(np.mean(predicted == parts.val.y)), 5),
             "flash_bytes": tflm_flash_bytes(flatbuffer), "tflite_bytes": len(flatbuffer),
@@ -172,11 +207,12 @@ def train_one(job: dict, data: str, recipe: Recipe) -> dict:
             "seconds": round(time.perf_counter() - start, 1)}
 
 
-def run_sweep(data: str, out: str | Path, grid: str | Path = "small", epochs: int = 10,
+def run_sweep(data: str, out: str | Path, grid: str | Path = "small", epochs: int = EPOCHS,
               input_shape: tuple[int, int, int] | None = None, workers: int | None = None,
               limit: int | None = None, executor: str = "local", ray_address: str | None = None,
-              cpus_per_task: int | None = None, work: Work | None = None) -> dict:
-    """Train every configuration of `grid` not yet in `out`, `workers` at a time on `executor` (`sweep_pool`);
+              cpus_per_task: int | None = None, work: Work | None = None, arch: str = "phinet",
+              batch_size: int = BATCH_SIZE) -> dict:
+    """Train every configuration of `arch`'s `grid` not yet in `out`, `workers` at a time on `executor` (`sweep_pool`);
     returns a summary. A failing configuration is tried twice and then recorded with its error; Ctrl-C stops with
     every finished result kept. `work` stands in for `train_one` (tests)."""
     from tinyml_kit.train.data import planned_input
@@ -184,13 +220,15 @@ def run_sweep(data: str, out: str | Path, grid: str | Path = "small", epochs: in
     for name, value in (("workers", workers), ("cpus_per_task", cpus_per_task)):
         if value is not None and value < 1:
             raise UserError(f"{value} {name.replace('_', ' ')}: give at least 1", name)
-    if epochs < 1:
-        raise UserError(f"{epochs} epochs: give at least 1", "epochs")
-    jobs = load_grid(grid)
+    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+        if value < 1:
+            raise UserError(f"{value} {name.replace('_', ' ')}: give at least 1", name)
+    jobs = load_grid(grid, arch)
     sweep_dir = Path(out)
     shape, classes = planned_input(data, input_shape)
-    recipe = Recipe(tuple(shape), classes, epochs=epochs)
-    meta = {"dataset": str(data), "dataset_sha256": data_checksum(data), "recipe": recipe.to_dict(), "grid": str(grid)}
+    recipe = Recipe(tuple(shape), classes, epochs=epochs, batch_size=batch_size)
+    meta = {"dataset": str(data), "dataset_sha256": data_checksum(data), "arch": arch, "recipe": recipe.to_dict(),
+            "grid": str(grid)}
     done = {r["key"] for r in read_results(sweep_dir) if "error" not in r}
     todo = [j for j in jobs if job_key(j) not in done][:limit]
     _pin(sweep_dir, meta, write=False)   # a mismatched resume is refused before any executor starts
@@ -203,7 +241,8 @@ def run_sweep(data: str, out: str | Path, grid: str | Path = "small", epochs: in
         logger.info(f"sweep {sweep_dir}: {len(jobs)} configurations, {len(jobs) - len(todo)} done, {len(todo)} to "
                     f"train on {pool.name}, {pool.workers} at once")
         failed = run_jobs(todo, pool, job_key, lambda row: _append(sweep_dir, row),
-                          lambda job, error: {**{k: job[k] for k in KNOBS}, "key": job_key(job), "error": error})
+                          lambda job, error: {**{k: job[k] for k in sweep_knobs(arch)}, "key": job_key(job),
+                                              "error": error})
     rows = [r for r in read_results(sweep_dir) if "error" not in r]
     return {"sweep_dir": str(sweep_dir.absolute()), "configurations": len(jobs), "finished": len(rows),
             "trained_now": len(todo) - len(failed), "failed": failed, **where}
@@ -228,11 +267,11 @@ def fit_law(sweep_dir: str | Path, splits: int = 200) -> Path:
                         f"let the sweep finish", "sweep_dir")
     rows = [r for r in rows if depths[r["depth"]] >= 4]
     meta = json.loads((sweep_dir / META).read_text())
-    recipe = meta["recipe"]
-    source = {"sweep": str(sweep_dir), "dataset": Path(meta["dataset"]).name,
+    recipe, arch = meta["recipe"], meta.get("arch", "phinet")
+    source = {"sweep": str(sweep_dir), "arch": arch, "dataset": Path(meta["dataset"]).name,
               "dataset_sha256": meta["dataset_sha256"], "recipe": recipe, "metric": "int8_accuracy",
               "cv": f"{splits} random 70/30 splits per depth",
-              "title": f"PhiNet on {Path(meta['dataset']).name} ({recipe['input_shape'][0]} px, {recipe['epochs']} "
+              "title": f"{FAMILY_TITLES[arch]} on {Path(meta['dataset']).name} ({recipe['input_shape'][0]} px, {recipe['epochs']} "
                        f"epochs): int8 accuracy vs parameters"}
     law = fit_sweep(rows, splits, source)
     plot_scaling_law(law, rows, sweep_dir / PLOT)

@@ -6,7 +6,7 @@ activation peak, so a budget search can score hundreds of configurations in mill
 
 from dataclasses import dataclass
 
-from tinyml_kit.core.spec import PhiNetPlan
+from tinyml_kit.core.spec import PhiNetPlan, resnet_filters
 
 
 def estimate_flash_bytes(params: int, channels: int, op_count: int) -> int:
@@ -83,3 +83,32 @@ def phinet_plan_costs(plan: PhiNetPlan, input_shape: tuple[int, int, int], class
                      channels=channels + classes)  # head: mean, conv, reshape
 
 
+
+
+def resnet_costs(width: float, depth: int, input_shape: tuple[int, int, int], classes: int) -> PlanCosts:
+    """Parameters, MACs (same counting as `model_costs`) and int8 activation peak of `build.resnet(width, depth)`.
+    Its convolutions keep their biases beside batch norm, as MLPerf Tiny's ResNet-8 does."""
+    h, w, c = input_shape
+    f0 = resnet_filters(width)[0]
+    params = 9 * c * f0 + f0 + 2 * f0
+    macs = conv_macs(h, w, 3, c, f0)
+    peak = h * w * (c + f0)
+    op_count, channels, c = 1, f0, f0
+    for i, f in enumerate(resnet_filters(width)):
+        for j in range(int(depth)):
+            stride = 2 if i > 0 and j == 0 else 1
+            oh, ow = same_out(h, stride), same_out(w, stride)
+            params += 9 * c * f + 3 * f + 9 * f * f + 3 * f
+            macs += conv_macs(oh, ow, 3, c, f) + conv_macs(oh, ow, 3, f, f)
+            # the block's input stays live (the shortcut) while its two convolutions run
+            peak = max(peak, h * w * c + 2 * oh * ow * f)
+            op_count, channels = op_count + 3, channels + 2 * f
+            if stride != 1:
+                params += c * f + f
+                macs += conv_macs(oh, ow, 1, c, f)
+                op_count, channels = op_count + 1, channels + f
+            h, w, c = oh, ow, f
+    params += c * classes + classes
+    macs += c * classes
+    return PlanCosts(params=params, macs=macs, peak_activation_bytes=peak, op_count=op_count + 3,
+                     channels=channels + classes)

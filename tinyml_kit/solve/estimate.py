@@ -1,4 +1,4 @@
-"""Flash, arena, MACs and latency of a PhiNet configuration, from its scaling factors alone.
+"""Flash, arena, MACs and latency of a PhiNet or ResNet configuration, from its scaling factors alone.
 
 No TensorFlow and no conversion: the plan gives parameters and MACs, the converter-faithful graph gives the
 .tflite size and the TFLM arena, or for the C engine its compiled size and static arena. `bench/estimator_accuracy.py` measures these against real conversions.
@@ -6,29 +6,41 @@ No TensorFlow and no conversion: the plan gives parameters and MACs, the convert
 
 from dataclasses import asdict, dataclass
 
-from tinyml_kit.core.spec import phinet_blocks, phinet_name
+from tinyml_kit.core.graph import Graph
+from tinyml_kit.core.spec import describe, phinet_blocks, phinet_name
 from tinyml_kit.solve.c_size import c_engine_costs
-from tinyml_kit.solve.costs import phinet_plan_costs
+from tinyml_kit.solve.costs import PlanCosts, phinet_plan_costs, resnet_costs
 from tinyml_kit.solve.phinet_graph import phinet_graph
+from tinyml_kit.solve.resnet_graph import resnet_graph
 from tinyml_kit.solve.tflite_size import tflite_bytes
 from tinyml_kit.solve.tflm_arena import arena_bytes
 
 
 @dataclass
 class Estimate:
-    alpha: float
-    beta: float
-    t0: float
-    depth: int
+    alpha: float             # the width multiplier (PhiNet's α, ResNet's width)
+    beta: float | None       # PhiNet only, as t0
+    t0: float | None
+    depth: int               # PhiNet's N; ResNet's residual blocks per stage
     params: int
     macs: int
     flash_bytes_est: int     # TFLM: the compact int8 flatbuffer the firmware links; C engine: the compiled model (constants + code)
     arena_bytes_est: int     # TFLM: what it reports using (planned activations + persistent data); C: the plan
     activations_bytes: int   # the planned part alone
     engine: str = "tflm"
+    family: str = "phinet"
+
+    def knobs(self) -> dict:
+        if self.family == "phinet":
+            return {"alpha": self.alpha, "beta": self.beta, "t0": self.t0, "depth": self.depth}
+        return {"alpha": self.alpha, "depth": self.depth}
+
+    def describe(self) -> str:
+        return describe(self.family, self.knobs())
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        return d if self.family == "phinet" else {k: v for k, v in d.items() if k not in ("beta", "t0")}
 
 
 def estimate_phinet(alpha: float, beta: float, t0: float, depth: int, input_shape: tuple[int, int, int],
@@ -42,10 +54,22 @@ def estimate_phinet(alpha: float, beta: float, t0: float, depth: int, input_shap
     costs = phinet_plan_costs(plan, input_shape, classes)
     graph = phinet_graph(plan, input_shape, classes, phinet_name(alpha, beta, t0, depth),
                          activation="relu6" if compatibility else "hswish")
+    return _estimate(graph, costs, engine, alpha, beta, t0, depth, "phinet")
+
+
+def estimate_resnet(width: float, depth: int, input_shape: tuple[int, int, int], classes: int,
+                    engine: str = "tflm") -> Estimate:
+    return _estimate(resnet_graph(width, depth, input_shape, classes), resnet_costs(width, depth, input_shape, classes),
+                     engine, width, None, None, depth, "resnet")
+
+
+def _estimate(graph: Graph, costs: PlanCosts, engine: str, alpha: float, beta: float | None, t0: float | None,
+              depth: int, family: str) -> Estimate:
+    depth = int(round(depth))
     if engine == "c":
         c = c_engine_costs(graph)
-        return Estimate(alpha, beta, t0, int(round(depth)), costs.params, costs.macs, c.flash_bytes, c.arena_bytes,
-                        c.arena_bytes, engine)
+        return Estimate(alpha, beta, t0, depth, costs.params, costs.macs, c.flash_bytes, c.arena_bytes, c.arena_bytes,
+                        engine, family)
     arena = arena_bytes(graph)
-    return Estimate(alpha, beta, t0, int(round(depth)), costs.params, costs.macs, tflite_bytes(graph, compact=True),
-                    arena.total_bytes, arena.head_bytes)
+    return Estimate(alpha, beta, t0, depth, costs.params, costs.macs, tflite_bytes(graph, compact=True),
+                    arena.total_bytes, arena.head_bytes, family=family)

@@ -197,6 +197,11 @@ class ScalingLaw:
     source: dict = field(default_factory=dict)
 
     @property
+    def family(self) -> str:
+        """The family the sweep trained (laws made before other families could be swept are PhiNet's)."""
+        return self.source.get("arch", "phinet")
+
+    @property
     def depths(self) -> list[int]:
         return sorted(self.curves)
 
@@ -240,7 +245,7 @@ class ScalingLaw:
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> "ScalingLaw":
-        """The shipped law, or `path`: a law.json or a sweep directory holding one (`tinyml-kit sweep`)."""
+        """The shipped PhiNet law, or `path`: a law.json or a sweep directory holding one (`tinyml-kit sweep`)."""
         path = law_file(path)
         if not path.is_file():
             raise UserError(f"no scaling-law fit at {path}: make one with `tinyml-kit sweep --data ... --out DIR`",
@@ -250,6 +255,27 @@ class ScalingLaw:
         except (json.JSONDecodeError, KeyError, TypeError, ValueError):
             raise UserError(f"{path} is not a scaling-law fit written by tinyml-kit: re-run `tinyml-kit sweep "
                             f"--fit SWEEP_DIR`", "law") from None
+
+
+def family_laws(arch: str, law: "ScalingLaw | None" = None) -> list["ScalingLaw"]:
+    """The laws `arch` is ranked by: the user's `law` (which must be of that family, unless `arch` is auto), else
+    the shipped law of `arch`, or of every ranked family for auto."""
+    from tinyml_kit.core.resources import SCALING_LAW_FILES
+    from tinyml_kit.core.spec import AUTO, FAMILY_TITLES
+
+    if law is not None:
+        if arch not in (AUTO, law.family):
+            raise UserError(f"the law given is {FAMILY_TITLES[law.family]}'s, not {FAMILY_TITLES[arch]}'s: give a "
+                            f"sweep of --arch {arch}, or --arch {law.family}", "law")
+        return [law]
+    return load_laws() if arch == AUTO else [ScalingLaw.load(SCALING_LAW_FILES[arch])]
+
+
+def load_laws() -> list[ScalingLaw]:
+    """Every family's shipped law, as the solver ranks them together."""
+    from tinyml_kit.core.resources import SCALING_LAW_FILES
+
+    return [ScalingLaw.load(path) for path in SCALING_LAW_FILES.values()]
 
 
 def law_file(path: str | Path | None = None) -> Path:
@@ -294,7 +320,7 @@ def fit_sweep(rows: list[dict], splits: int = 500, source: dict | None = None) -
         for r in held:
             if r["depth"] in curves:
                 pred = law.predict(r["params"], r["depth"])
-                rows_out.append({k: r[k] for k in ("alpha", "beta", "t0", "depth", "params")} |
+                rows_out.append({k: r[k] for k in ("alpha", "beta", "t0", "depth", "params") if k in r} |
                                 {"measured": round(r["accuracy"], 2), "predicted": round(pred, 2)})
         err = np.array([o["predicted"] - o["measured"] for o in rows_out])
         law.held_out = {"rmse": float(np.sqrt(np.mean(err ** 2))), "max_abs_error": float(np.abs(err).max()),

@@ -1,9 +1,12 @@
-"""The most accurate PhiNet a board can hold: scaling-law accuracy, conversion-free costs, the board's limits.
+"""The most accurate network a board can hold, whatever its family: each family's accuracy law, conversion-free
+costs, the board's limits.
 
-For every (α, β, t0, N) on the grid the plan gives parameters, MACs and a lower bound on the activations in
-microseconds; configurations that cannot fit are dropped on those alone. The rest are taken in order of predicted
-accuracy and given the full flash and arena estimates (a few ms each) until enough fit. No TensorFlow: the whole
-command answers in well under a second.
+For every configuration on each family's grid (PhiNet: α, β, t0, N; ResNet: width, blocks per stage) the plan gives
+parameters, MACs and a lower bound on the activations in microseconds; configurations that cannot fit are dropped
+on those alone. The rest, all families together, are taken in order of predicted accuracy and given the full flash
+and arena estimates (a few ms each) until enough fit, and until each family's best fitting configuration is known,
+so the answer says what every other family would have given. No TensorFlow: the whole command answers in well
+under a second.
 """
 
 import time
@@ -14,15 +17,16 @@ from tinyml_kit.core.boards import Board
 from tinyml_kit.core.budget import Budget, make_budget
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.latency import latency_ms
-from tinyml_kit.core.spec import phinet_blocks
+from tinyml_kit.core.spec import FAMILY_TITLES, phinet_blocks
 from tinyml_kit.core.units import format_bytes
-from tinyml_kit.solve.costs import phinet_plan_costs
-from tinyml_kit.solve.estimate import Estimate, estimate_phinet
-from tinyml_kit.solve.scaling_law import ScalingLaw
+from tinyml_kit.solve.costs import phinet_plan_costs, resnet_costs
+from tinyml_kit.solve.estimate import Estimate, estimate_phinet, estimate_resnet
+from tinyml_kit.solve.scaling_law import ScalingLaw, load_laws
 
 ALPHAS = tuple(round(0.05 * i, 2) for i in range(2, 21)) + tuple(round(1.0 + 0.1 * i, 2) for i in range(1, 21))
 BETAS = (0.75, 1.0, 1.35)
 T0S = (3, 4, 5, 6)
+RESNET_WIDTHS = tuple(0.125 * i for i in range(2, 25))    # 0.25 … 3.0
 CONSTRAINTS = ("flash", "arena", "macs")
 FRONTIER_STEP = 0.5   # accuracy points between frontier rows
 
@@ -36,8 +40,11 @@ class Choice:
     utilization: dict[str, float]    # estimate / limit per constraint
 
     def knobs(self) -> dict:
-        e = self.estimate
-        return {"alpha": e.alpha, "beta": e.beta, "t0": e.t0, "depth": e.depth}
+        return self.estimate.knobs()
+
+    @property
+    def family(self) -> str:
+        return self.estimate.family
 
     extrapolated: bool = False       # parameters outside the range the scaling law was fitted on
 
@@ -58,6 +65,7 @@ class Solution:
     runner_ups: list[Choice]
     binding: str                     # the limit the choice is closest to, or "none"
     rejected_by: dict[str, int] = field(default_factory=dict)   # more accurate configurations, by violated limit
+    families: dict[str, Choice | None] = field(default_factory=dict)   # each ranked family's best fitting choice
     evaluated: int = 0
     seconds: float = 0.0
     engine: str = "tflm"
@@ -69,6 +77,7 @@ class Solution:
                 "limits": {"flash_bytes": self.budget.flash_bytes, "arena_bytes": self.budget.arena_bytes,
                            "macs": self.budget.macs, "sources": self.budget.notes},
                 "runner_ups": [c.to_dict() for c in self.runner_ups], "rejected_by": self.rejected_by,
+                "families": {f: c.to_dict() if c else None for f, c in self.families.items()},
                 "configurations_estimated": self.evaluated, "seconds": round(self.seconds, 3)}
 
 
@@ -83,12 +92,18 @@ ARENA_FLOOR_PER_CHANNEL, ARENA_FLOOR_PER_OP = 8, 175
 
 @dataclass
 class _Screened:
-    knobs: tuple[float, float, float, int]
+    family: str
+    knobs: tuple
     params: int
     macs: int
     flash_floor: int
     arena_floor: int
     accuracy: float
+
+    def estimate(self, input_shape, classes: int, engine: str) -> Estimate:
+        if self.family == "resnet":
+            return estimate_resnet(*self.knobs, input_shape, classes, engine=engine)
+        return estimate_phinet(*self.knobs, input_shape, classes, engine=engine)
 
 
 def _floors(c, engine: str) -> tuple[int, int]:
@@ -102,17 +117,30 @@ def _floors(c, engine: str) -> tuple[int, int]:
                                 + ARENA_FLOOR_PER_OP * c.op_count))
 
 
-def _screen(law: ScalingLaw, input_shape, classes: int, engine: str = "tflm") -> list[_Screened]:
-    rows = []
-    for depth in law.depths:
+def _grid(family: str, depths: list[int]):
+    """(knobs, costs function) of a family's solver grid, knobs in its estimator's argument order."""
+    if family == "resnet":
+        for depth in depths:
+            for width in RESNET_WIDTHS:
+                yield (width, depth), lambda shape, classes, w=width, d=depth: resnet_costs(w, d, shape, classes)
+        return
+    for depth in depths:
         for alpha in ALPHAS:
             for beta in BETAS:
                 for t0 in T0S:
-                    c = phinet_plan_costs(phinet_blocks(alpha, beta, t0, depth), input_shape, classes)
-                    if not law.in_domain(c.params, depth):
-                        continue   # no prediction far outside what the sweep measured at this depth
-                    rows.append(_Screened((alpha, beta, t0, depth), c.params, c.macs, *_floors(c, engine),
-                                          law.predict(c.params, depth)))
+                    yield ((alpha, beta, t0, depth), lambda shape, classes, k=(alpha, beta, t0, depth):
+                           phinet_plan_costs(phinet_blocks(*k), shape, classes))
+
+
+def _screen(laws: list[ScalingLaw], input_shape, classes: int, engine: str = "tflm") -> list[_Screened]:
+    rows = []
+    for law in laws:
+        for knobs, costs in _grid(law.family, law.depths):
+            c, depth = costs(input_shape, classes), knobs[-1]
+            if not law.in_domain(c.params, depth):
+                continue   # no prediction far outside what the sweep measured at this depth
+            rows.append(_Screened(law.family, knobs, c.params, c.macs, *_floors(c, engine),
+                                  law.predict(c.params, depth)))
     return rows
 
 
@@ -128,16 +156,25 @@ def _violations(c: Choice) -> list[str]:
     return [k for k in CONSTRAINTS if c.utilization[k] > 1.0]
 
 
+def _laws(law: ScalingLaw | list[ScalingLaw] | None) -> list[ScalingLaw]:
+    """The laws to rank by: the shipped one of every family, or the user's."""
+    if law is None:
+        return load_laws()
+    return law if isinstance(law, list) else [law]
+
+
 def solve(board: Board, max_flash: int | None = None, max_ram: int | None = None, max_macs: int | None = None,
           max_latency_ms: float | None = None, input_shape: tuple[int, int, int] = (32, 32, 3), classes: int = 10,
-          law: ScalingLaw | None = None, runner_ups: int = 4, budget: Budget | None = None,
+          law: ScalingLaw | list[ScalingLaw] | None = None, runner_ups: int = 4, budget: Budget | None = None,
           engine: str = "tflm") -> Solution:
     """`budget` replaces the board's budget and the max_* limits when given (fit passes the one it made).
-    `engine` "c" costs each configuration as the C engine compiles it instead of as a .tflite on TFLM."""
+    `engine` "c" costs each configuration as the C engine compiles it instead of as a .tflite on TFLM. `law`: one
+    family's law or several (default: every shipped family's); only families with a law are ranked."""
     start = time.perf_counter()
-    law = law or ScalingLaw.load()
+    laws = _laws(law)
+    by_family = {x.family: x for x in laws}
     budget = budget or make_budget(board, max_flash, max_ram, max_macs, max_latency_ms)
-    screened = _screen(law, input_shape, classes, engine)
+    screened = _screen(laws, input_shape, classes, engine)
     reasons: list[tuple[float, str]] = []      # (predicted accuracy, violated limit) of each rejection
     possible = []
     for s in screened:
@@ -151,35 +188,40 @@ def solve(board: Board, max_flash: int | None = None, max_ram: int | None = None
             possible.append(s)
     possible.sort(key=lambda s: (-s.accuracy, s.macs))
     found: list[Choice] = []
+    families: dict[str, Choice | None] = {f: None for f in by_family}
     evaluated = 0
     for s in possible:
-        choice = _choice(estimate_phinet(*s.knobs, input_shape, classes, engine=engine), law, budget, board)
+        if len(found) > runner_ups and families[s.family] is not None:
+            continue     # enough runner-ups, and this family's best fitting configuration is known
+        choice = _choice(s.estimate(input_shape, classes, engine), by_family[s.family], budget, board)
         evaluated += 1
         bad = _violations(choice)
         if bad:
             reasons.append((s.accuracy, bad[0]))
             continue
-        found.append(choice)
-        if len(found) > runner_ups:
+        if families[s.family] is None:
+            families[s.family] = choice
+        if len(found) <= runner_ups:
+            found.append(choice)
+        if len(found) > runner_ups and all(families.values()):
             break
     if not found:
-        raise UserError(_impossible(screened, input_shape, classes, law, budget, board, engine), "max_flash", "max_ram",
-                        "max_macs", "input_shape", "board_id")
+        raise UserError(_impossible(screened, input_shape, classes, by_family, budget, board, engine), "max_flash",
+                        "max_ram", "max_macs", "input_shape", "board_id")
     best = found[0].predicted_accuracy
     rejected = {k: sum(1 for acc, why in reasons if why == k and acc > best) for k in CONSTRAINTS}
-    # the tightest limit at the choice; "none" when nothing more accurate was turned away (the scaling law's
-    # swept range, not the board, set the ceiling)
+    # the tightest limit at the choice; "none" when nothing more accurate was turned away (the scaling laws'
+    # swept ranges, not the board, set the ceiling)
     binding = (max(CONSTRAINTS, key=lambda k: found[0].utilization[k]) if any(rejected.values()) else "none")
-    return Solution(board, budget, input_shape, classes, found[0], found[1:], binding, rejected, evaluated,
+    return Solution(board, budget, input_shape, classes, found[0], found[1:], binding, rejected, families, evaluated,
                     time.perf_counter() - start, engine)
 
 
-def _impossible(screened: list[_Screened], input_shape, classes: int, law: ScalingLaw, budget: Budget,
+def _impossible(screened: list[_Screened], input_shape, classes: int, laws: dict[str, ScalingLaw], budget: Budget,
                 board: Board, engine: str) -> str:
     """One line: the configuration that comes closest and by how much it misses each limit."""
     smallest = sorted(screened, key=lambda s: (s.params, s.macs))[:20]
-    choices = [_choice(estimate_phinet(*s.knobs, input_shape, classes, engine=engine), law, budget, board)
-               for s in smallest]
+    choices = [_choice(s.estimate(input_shape, classes, engine), laws[s.family], budget, board) for s in smallest]
     c = min(choices, key=lambda c: max(c.utilization.values()))
     e = c.estimate
     misses = []
@@ -189,21 +231,24 @@ def _impossible(screened: list[_Screened], input_shape, classes: int, law: Scali
         misses.append(f"arena {format_bytes(c.arena_alloc_bytes_est)} > {format_bytes(budget.arena_bytes)}")
     if c.utilization["macs"] > 1:
         misses.append(f"{e.macs:,} MACs > {budget.macs:,}")
-    return (f"no PhiNet fits {board.id} at input {'x'.join(map(str, input_shape))}: the smallest, PhiNet(alpha="
-            f"{e.alpha:g}, beta={e.beta:g}, t0={e.t0:g}, depth={e.depth}), needs {', '.join(misses)} (estimated): "
-            f"raise the limits, use a smaller input or pick a larger board")
+    names = " or ".join(FAMILY_TITLES[f] for f in laws)
+    return (f"no {names} fits {board.id} at input {'x'.join(map(str, input_shape))}: the smallest, "
+            f"{e.describe()}, needs {', '.join(misses)} (estimated): raise the limits, use a smaller input or pick "
+            f"a larger board")
 
 
 def frontier(board: Board, input_shape: tuple[int, int, int] = (32, 32, 3), classes: int = 10,
-             law: ScalingLaw | None = None, budget: Budget | None = None, engine: str = "tflm") -> list[dict]:
+             law: ScalingLaw | list[ScalingLaw] | None = None, budget: Budget | None = None,
+             engine: str = "tflm") -> list[dict]:
     """The accuracy a bigger budget buys: one configuration per half point of predicted accuracy, the one with
-    the fewest parameters reaching it, within the sizes the law was fitted on. `fits_board` is judged against
-    `budget` (default: the board's)."""
+    the fewest parameters reaching it (any family), within the sizes the laws were fitted on. `fits_board` is
+    judged against `budget` (default: the board's)."""
     from tinyml_kit.core.boards import load_boards
 
-    law = law or ScalingLaw.load()
+    laws = _laws(law)
+    by_family = {x.family: x for x in laws}
     boards = [b for b in load_boards().values() if b.tflm_supported]
-    screened = _screen(law, input_shape, classes, engine)
+    screened = _screen(laws, input_shape, classes, engine)
     screened.sort(key=lambda s: (s.params, s.macs))
     best_acc, steps = -1e9, []
     for s in screened:
@@ -213,7 +258,7 @@ def frontier(board: Board, input_shape: tuple[int, int, int] = (32, 32, 3), clas
     budget = budget or make_budget(board)
     points = []
     for s in steps:
-        c = _choice(estimate_phinet(*s.knobs, input_shape, classes, engine=engine), law, budget, board)
+        c = _choice(s.estimate(input_shape, classes, engine), by_family[s.family], budget, board)
         fits = [b.id for b in boards if c.estimate.flash_bytes_est <= b.flash_budget_bytes
                 and c.arena_alloc_bytes_est <= b.arena_budget_bytes]
         points.append(c.to_dict() | {"fits_board": c.utilization["flash"] <= 1 and c.utilization["arena"] <= 1,
@@ -225,13 +270,13 @@ def solution_summary(sol: Solution) -> list[str]:
     """Lines for the terminal: the choice, each estimate next to its limit, the runner-ups."""
     b, e = sol.best, sol.best.estimate
     note = " (extrapolated, up to 1.35x beyond the sweep at this depth)" if b.extrapolated else ""
-    lines = [f"{sol.board.id}: PhiNet(alpha={e.alpha:g}, beta={e.beta:g}, t0={e.t0:g}, depth={e.depth}) "
-             f"predicted accuracy {b.predicted_accuracy:.1f} %{note}, binding constraint: {sol.binding}"
-             + (" (the most accurate PhiNet the scaling law covers fits)" if sol.binding == "none" else ""),
+    lines = [f"{sol.board.id}: {e.describe()} predicted accuracy {b.predicted_accuracy:.1f} %{note}, binding "
+             f"constraint: {sol.binding}"
+             + (" (the most accurate network the scaling laws cover fits)" if sol.binding == "none" else ""),
              f"  params {e.params:,}",
              f"  flash  {e.flash_bytes_est:>11,} B est.  limit {sol.budget.flash_bytes:>11,} B  "
              f"({100 * b.utilization['flash']:.0f} %; "
-             + ("C engine: constants + code)" if e.engine == "c" else ".tflite for TFLM)"),
+             + ("C engine: constants + code)" if e.engine == "c" else "compact flatbuffer for TFLM)"),
              f"  arena  {b.arena_alloc_bytes_est:>11,} B est.  limit {sol.budget.arena_bytes:>11,} B  "
              f"({100 * b.utilization['arena']:.0f} %; "
              + ("the C engine's static plan, exact)" if e.engine == "c" else
@@ -242,12 +287,27 @@ def solution_summary(sol: Solution) -> list[str]:
         lines.append("  runner-ups:")
         for r in sol.runner_ups:
             x = r.estimate
-            lines.append(f"    alpha={x.alpha:g} beta={x.beta:g} t0={x.t0:g} depth={x.depth}: "
-                         f"{r.predicted_accuracy:.1f} %, {x.params:,} params, flash {x.flash_bytes_est:,} B, "
-                         f"arena {r.arena_alloc_bytes_est:,} B, {x.macs:,} MACs")
+            lines.append(f"    {x.describe()}: {r.predicted_accuracy:.1f} %, {x.params:,} params, flash "
+                         f"{x.flash_bytes_est:,} B, arena {r.arena_alloc_bytes_est:,} B, {x.macs:,} MACs")
+    lines += other_families(sol)
     lines.append(f"  ({sol.evaluated} configurations estimated in full, {sol.seconds * 1000:.0f} ms)")
     return lines
 
+
+
+def other_families(sol: Solution) -> list[str]:
+    """Why the other ranked families lost: each one's most accurate fitting configuration and its deficit."""
+    best = sol.best
+    others = {f: c for f, c in sol.families.items() if f != best.family}
+    if not others:
+        return []
+    lines = ["  other families (each one's most accurate configuration that fits):"]
+    for f, c in others.items():
+        lines.append(f"    {FAMILY_TITLES[f]}: " + (
+            f"{c.estimate.describe()}, {c.predicted_accuracy:.1f} % predicted "
+            f"({c.predicted_accuracy - best.predicted_accuracy:+.1f} points), {c.estimate.params:,} params, "
+            f"{c.estimate.macs:,} MACs" if c else "none fits"))
+    return lines
 
 
 def most_accurate(input_shape: tuple[int, int, int], classes: int, min_params: int, max_params: int,
@@ -255,7 +315,7 @@ def most_accurate(input_shape: tuple[int, int, int], classes: int, min_params: i
     """Knobs of the PhiNet with the highest predicted accuracy whose parameters lie in [min_params, max_params];
     failing that the smallest above min_params; None if the law covers nothing that large. For sizing a teacher,
     where no board limits apply."""
-    screened = [s for s in _screen(law or ScalingLaw.load(), input_shape, classes) if s.params >= min_params]
+    screened = [s for s in _screen([law or ScalingLaw.load()], input_shape, classes) if s.params >= min_params]
     if not screened:
         return None
     in_range = [s for s in screened if s.params <= max_params]
