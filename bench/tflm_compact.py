@@ -24,7 +24,7 @@ def main() -> None:
     from tinyml_kit.check.tflm import TflmModel
     from tinyml_kit.compress.quantize import calibration_images, quantize_int8
     from tinyml_kit.core.litert import LiteRtModel
-    from tinyml_kit.engine.tflm_flatbuffer import compact_flatbuffer
+    from tinyml_kit.core.tflm_flatbuffer import compact_flatbuffer
     from tinyml_kit.pipeline.choose import look_trained
 
     rng = np.random.default_rng(0)

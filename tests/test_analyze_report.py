@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from test_cli import assert_one_line_error, run
 
-from tinyml_kit.engine.tflm_flatbuffer import compact_flatbuffer
+from tinyml_kit.core.tflm_flatbuffer import compact_flatbuffer
 
 
 @pytest.fixture(scope="module")

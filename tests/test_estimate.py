@@ -7,8 +7,8 @@ import pytest
 
 from tinyml_kit.build.phinet import phinet
 from tinyml_kit.core.spec import phinet_blocks, phinet_name
+from tinyml_kit.core.tflm_flatbuffer import compact_flatbuffer
 from tinyml_kit.engine.codegen import compile_model
-from tinyml_kit.engine.tflm_flatbuffer import compact_flatbuffer
 from tinyml_kit.solve.estimate import estimate_phinet
 from tinyml_kit.solve.phinet_graph import phinet_graph
 from tinyml_kit.solve.static_plan import plan_graph

@@ -5,7 +5,7 @@ import pytest
 
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.tflite_info import read_model_file
-from tinyml_kit.engine.tflm_flatbuffer import compact_flatbuffer
+from tinyml_kit.core.tflm_flatbuffer import compact_flatbuffer
 from tinyml_kit.export.c_sources import write_c_sources
 
 MAIN = r"""

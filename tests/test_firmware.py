@@ -15,7 +15,7 @@ from test_cli import assert_one_line_error, run
 
 from tinyml_kit.check.verify import compile_for_qemu, link_for_qemu, run_firmware
 from tinyml_kit.core.tflite_info import read_model_file
-from tinyml_kit.engine.tflm_flatbuffer import compact_flatbuffer
+from tinyml_kit.core.tflm_flatbuffer import compact_flatbuffer
 from tinyml_kit.export.c_sources import write_model_api
 from tinyml_kit.export.op_resolver import TFLM_BUILTINS, tree_builtins
 from tinyml_kit.export.toolchain import CXX_FLAGS, TFLM_DEFINES, find_tflm_dir

@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from tinyml_kit.cli import main
-from tinyml_kit.engine.tflm_flatbuffer import compact_flatbuffer
+from tinyml_kit.core.tflm_flatbuffer import compact_flatbuffer
 
 
 @pytest.mark.slow

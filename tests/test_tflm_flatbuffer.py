@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from tinyml_kit.core.errors import UserError
-from tinyml_kit.engine.tflm_flatbuffer import compact_flatbuffer
+from tinyml_kit.core.tflm_flatbuffer import compact_flatbuffer
 
 
 def _phinet_flatbuffer():

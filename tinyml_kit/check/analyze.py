@@ -11,8 +11,8 @@ replay does not know, the two differ and the report says so instead of hiding it
 from dataclasses import asdict, dataclass
 
 from tinyml_kit.core.graph import Graph
+from tinyml_kit.core.tflm_flatbuffer import tflm_flash_bytes
 from tinyml_kit.core.verdict import fits
-from tinyml_kit.engine.tflm_flatbuffer import tflm_flash_bytes
 from tinyml_kit.solve.costs import conv_macs, depthwise_macs
 from tinyml_kit.solve.tflm_arena import PlannedBuffer, memory_plan
 

@@ -3,7 +3,7 @@ LiteRT vs TFLM outputs, measured arena. The runtimes are run once, by `validate`
 
 from tinyml_kit.check.tflm import TflmModel
 from tinyml_kit.core.tflite_info import read_model, require_int8
-from tinyml_kit.engine.tflm_flatbuffer import tflm_flash_bytes
+from tinyml_kit.core.tflm_flatbuffer import tflm_flash_bytes
 from tinyml_kit.train.data import Dataset
 
 _REPORT_KEYS = ("accuracy", "macro_precision", "macro_recall", "macro_f1", "confusion_matrix")

@@ -37,7 +37,8 @@ def boards(as_json: bool):
 @click.option("--alpha", type=click.FloatRange(0, min_open=True), help="Width multiplier.")
 @click.option("--beta", type=click.FloatRange(0, min_open=True), help="PhiNet shape factor.")
 @click.option("--t0", type=click.FloatRange(0, min_open=True), help="PhiNet base expansion.")
-@click.option("--depth", type=click.IntRange(1), help="Number of blocks (PhiNet N, TinyNet blocks).")
+@click.option("--depth", type=click.IntRange(1), help="Number of blocks (PhiNet N, TinyNet blocks, ResNet blocks "
+              "per stage).")
 @click.option("--divisor", type=click.IntRange(1), help="PhiNet channel divisor.")
 @click.option("--input", "input_shape", type=SHAPE, default="32,32,3", show_default=True, help="Input H,W,C.")
 @click.option("--classes", default=10, show_default=True, type=click.IntRange(2))
@@ -65,13 +66,14 @@ def inspect(model, arch, alpha, beta, t0, depth, divisor, input_shape, classes, 
 @click.option("--frontier", is_flag=True, help="Print the accuracy a larger budget would buy instead.")
 @click.option("--plot", type=NEW_FILE, help="With --frontier: draw it to this .png.")
 @engine_option
-@click.option("--law", help="Accuracy law to rank by: a sweep directory or its law.json (default: the shipped "
-              "CIFAR-10 law).")
+@click.option("--law", help="Accuracy law to rank by: a sweep directory or its law.json; its family alone is "
+              "ranked (default: every shipped CIFAR-10 law, PhiNet and ResNet together).")
 @json_option
 def solve(board, max_flash, max_ram, max_macs, max_latency_ms, input_shape, classes, frontier, plot, engine, law,
           as_json):
-    """The PhiNet (alpha, beta, t0, depth) with the highest predicted accuracy whose estimated flash, arena and
-    MACs fit BOARD, with runner-ups and the binding constraint. No training, no TensorFlow."""
+    """The network (PhiNet: alpha, beta, t0, depth; ResNet: width, depth) with the highest predicted accuracy whose
+    estimated flash, arena and MACs fit BOARD, with runner-ups, the binding constraint and each other family's best
+    fitting configuration. No training, no TensorFlow."""
     from tinyml_kit.core.boards import get_board
     from tinyml_kit.core.budget import make_budget
     from tinyml_kit.solve.scaling_law import ScalingLaw
@@ -79,7 +81,7 @@ def solve(board, max_flash, max_ram, max_macs, max_latency_ms, input_shape, clas
     from tinyml_kit.solve.solver import solve as run_solve
 
     b = get_board(board)
-    accuracy_law = ScalingLaw.load(law)
+    accuracy_law = ScalingLaw.load(law) if law else None
     if plot and not frontier:
         raise UserError("--plot draws the frontier: add --frontier")
     budget = make_budget(b, max_flash, max_ram, max_macs, max_latency_ms)

@@ -183,7 +183,7 @@ def _quantization_aware(model, parts: Split, options: CompressOptions, tune: dic
 
 def _int8(model, calibration: np.ndarray, options: CompressOptions, stages: list[dict]) -> bytes:
     from tinyml_kit.compress.quantize import quantize_int8
-    from tinyml_kit.engine.tflm_flatbuffer import tflm_flash_bytes
+    from tinyml_kit.core.tflm_flatbuffer import tflm_flash_bytes
 
     flatbuffer = quantize_int8(model, calibration)
     int8 = {"stage": "int8", "method": options.quant, "flash_bytes": tflm_flash_bytes(flatbuffer),

@@ -8,12 +8,12 @@ from tinyml_kit.core.labels import check_labels
 from tinyml_kit.core.templates import hex_rows, render
 from tinyml_kit.core.text import require_identifier
 from tinyml_kit.core.tflite_info import ModelInfo, require_int8
-from tinyml_kit.engine.tflm_flatbuffer import compact_flatbuffer
+from tinyml_kit.core.tflm_flatbuffer import compact_flatbuffer
 
 
 def _context(model: bytes, info: ModelInfo, labels: list[str], arena_measured: int, arena_alloc: int,
              name: str, source: str) -> dict:
-    """The array holds the compact flatbuffer TFLM runs (`engine.tflm_flatbuffer`), not the converter's file."""
+    """The array holds the compact flatbuffer TFLM runs (`core.tflm_flatbuffer`), not the converter's file."""
     require_identifier(name)
     require_int8(info, source)
     output_size = info.outputs[0].sample_size

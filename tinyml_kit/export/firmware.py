@@ -47,7 +47,7 @@ class ModelSource:
         """What the model takes in the firmware's flash: the compact flatbuffer on TFLM, the constants in C."""
         if self.engine == "c":
             return self.program.constant_bytes
-        from tinyml_kit.engine.tflm_flatbuffer import tflm_flash_bytes
+        from tinyml_kit.core.tflm_flatbuffer import tflm_flash_bytes
 
         return tflm_flash_bytes(self.model)
 

@@ -92,7 +92,7 @@ def measure(arch: str, knobs: dict, input_shape, classes: int, calibration, budg
     from tinyml_kit.build import build
     from tinyml_kit.check.tflm import measure_arena
     from tinyml_kit.compress.quantize import quantize_int8
-    from tinyml_kit.engine.tflm_flatbuffer import tflm_flash_bytes
+    from tinyml_kit.core.tflm_flatbuffer import tflm_flash_bytes
 
     model = build(arch, input_shape, classes, **knobs)
     look_trained(model)

@@ -45,13 +45,11 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = AUTO, e
     from tinyml_kit.pipeline.runs import write_run
     from tinyml_kit.train.data import load_dataset, split
 
-    if knobs is not None and arch == AUTO:
-        raise UserError("knobs belong to a family: name its arch with them", "arch")
     started, timings = time.perf_counter(), {}
     compression = compression or CompressOptions()
     board, budget, out, accuracy_law = _prepare(board_id, arch, epochs, seed,
                                                 (max_flash, max_ram, max_macs, max_latency_ms), compression, out,
-                                                (verify, tflm_dir, engine, cmsis_nn_dir), law)
+                                                (verify, tflm_dir, engine, cmsis_nn_dir), law, knobs)
     with timed(timings, "choose_s"):
         planned, pool = _candidates_before_data(arch, data, input_shape, board, budget, knobs, engine, accuracy_law)
     with timed(timings, "data_s"):
@@ -88,7 +86,8 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = AUTO, e
 
 
 def _prepare(board_id: str, arch: str, epochs: int, seed: int, limits: tuple, compression: CompressOptions,
-             out: str | Path | None, verifying: tuple, law=None) -> tuple[Board, Budget, Path, object]:
+             out: str | Path | None, verifying: tuple, law=None,
+             knobs: dict | None = None) -> tuple[Board, Budget, Path, object]:
     """Everything that can be refused, refused before any data is read or any model trained; returns the board,
     the budget, the run directory and the accuracy laws to rank by (None for a family the solver does not rank)."""
     from tinyml_kit.core.artifacts import prepare_output
@@ -98,6 +97,8 @@ def _prepare(board_id: str, arch: str, epochs: int, seed: int, limits: tuple, co
     require_engine(engine)
     board = get_board(board_id)
     require_family(arch, auto=True)
+    if knobs is not None and arch == AUTO:
+        raise UserError("knobs belong to a family: name its arch with them", "arch")
     if epochs < 1:
         raise UserError(f"{epochs} training epochs: give at least 1", "epochs")
     if not 0 <= seed < 2**32:

@@ -70,7 +70,7 @@ def plot_frontier(points: list[dict], board_id: str, budgets: dict[str, float], 
         ax.set_xlabel(label)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("predicted accuracy (%)")
-    fig.suptitle(f"What more resources buy: PhiNet frontier ({board_id} limits dashed)")
+    fig.suptitle(f"What more resources buy: the frontier across families ({board_id} limits dashed)")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -186,7 +186,7 @@ def train_one(job: dict, data: str, recipe: Recipe) -> dict:
     from tinyml_kit.compress.options import CompressOptions
     from tinyml_kit.compress.quantize import quantize_int8
     from tinyml_kit.core.litert import LiteRtModel
-    from tinyml_kit.engine.tflm_flatbuffer import tflm_flash_bytes
+    from tinyml_kit.core.tflm_flatbuffer import tflm_flash_bytes
     from tinyml_kit.pipeline.fit import train_model
 
     parts, calibration = load_split(data, recipe)

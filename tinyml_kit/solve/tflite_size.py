@@ -45,7 +45,7 @@ def _options(schema, op, activation_fused: bool):
 
 def serialized_bytes(graph: Graph, compact: bool = False) -> int:
     """Exact byte count of `graph` as a TFLite flatbuffer: what the converter writes for these tensors, or with
-    `compact` what `engine.tflm_flatbuffer.compact_flatbuffer` makes of it for the device."""
+    `compact` what `core.tflm_flatbuffer.compact_flatbuffer` makes of it for the device."""
     import flatbuffers
     import numpy as np
     from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema

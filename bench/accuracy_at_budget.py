@@ -1,0 +1,104 @@
+"""Accuracy at a budget: `fit` (the solver's choice across families) against the best of the other families' grids
+that fit the same limits, each trained with fit's default recipe on the same data, side by side in one run.
+
+Budgets: ResNet-8's own footprint on nucleo-l4r5zi (MLPerf Tiny's reference network; it is measured with its
+limits raised just enough to fit), the default board, and a tiny budget on the default board. Each row is a `fit`
+with its int8 validation accuracy; rows are saved as they finish, so a stopped run resumes.
+
+    .venv/bin/python bench/accuracy_at_budget.py [--data ../shared/datasets/cifar10-5k.npz] [--only NAME ...]
+Writes bench/results/accuracy_at_budget.json.
+"""
+
+import argparse
+import json
+import logging
+import tempfile
+from pathlib import Path
+
+from tinyml_kit.core.boards import DEFAULT_BOARD
+from tinyml_kit.core.errors import UserError
+from tinyml_kit.pipeline.fit import fit
+
+logging.basicConfig(level=logging.INFO, format="%(message)s")  # the pipeline's progress, on stderr
+
+RESULT = Path(__file__).parent / "results" / "accuracy_at_budget.json"
+DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets" / "cifar10-5k.npz"
+BUDGETS = {
+    "resnet8-footprint": ("nucleo-l4r5zi", dict(max_flash=95552, max_ram=56080, max_macs=12_500_000)),
+    "default-board": (DEFAULT_BOARD, {}),
+    "tiny": (DEFAULT_BOARD, dict(max_flash=48 * 1024, max_ram=24 * 1024)),
+}
+ARCHS = ("auto", "resnet8", "mobilenetv1", "mobilenetv2", "tinynet")
+KEYS = ("arch", "choice", "params", "macs", "predicted_accuracy", "flash_bytes", "flash_budget_bytes",
+        "arena_alloc_bytes", "arena_budget_bytes", "mac_budget", "fits_all", "float_accuracy", "int8_accuracy")
+
+
+def run(board: str, limits: dict, arch: str, data: str) -> dict:
+    """One `fit`; ResNet-8 alone gets its limits raised to its own measured needs when they are tighter."""
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            r = fit(board, data=data, arch=arch, out=Path(tmp) / "run", **limits).to_dict()
+            raised = None
+        except UserError as e:
+            if arch != "resnet8":
+                return {"arch": arch, "fits": False, "error": str(e)}
+            raised = _resnet8_limits(limits, data)
+            r = fit(board, data=data, arch=arch, out=Path(tmp) / "run2", **raised).to_dict()
+    row = {k: r[k] for k in KEYS} | {"train_s": r["timings"]["train_s"], "fits": True}
+    if raised:
+        row["limits_raised_to"] = raised
+    return row
+
+
+def _resnet8_limits(limits: dict, data: str) -> dict:
+    """The user's limits, each raised to what ResNet-8 measures (flash; arena with headroom; MACs) if below it."""
+    from tinyml_kit.core.arena import arena_with_headroom
+    from tinyml_kit.solve.estimate import estimate_resnet
+    from tinyml_kit.train.data import planned_input
+
+    shape, classes = planned_input(data)
+    e = estimate_resnet(1.0, 1, shape, classes)
+    needs = {"max_flash": e.flash_bytes_est + 256, "max_ram": arena_with_headroom(e.arena_bytes_est),
+             "max_macs": e.macs}
+    return {k: max(v, needs[k]) for k, v in limits.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--only", nargs="*", choices=list(BUDGETS), help="Budgets to run (default: all).")
+    args = parser.parse_args()
+    done = json.loads(RESULT.read_text()) if RESULT.is_file() else {}
+    if done.get("data") != args.data.name:
+        done = {"data": args.data.name, "recipe": "fit's defaults (30 epochs, batch 32, seed 0)", "budgets": {}}
+    for name in args.only or BUDGETS:
+        board, limits = BUDGETS[name]
+        entry = done["budgets"].setdefault(name, {"board": board, "limits": limits, "rows": {}})
+        for arch in ARCHS:
+            if arch not in entry["rows"]:
+                entry["rows"][arch] = run(board, limits, arch, str(args.data))
+                print(json.dumps({"budget": name, **entry["rows"][arch]}))
+                _summarise(entry)
+                RESULT.parent.mkdir(exist_ok=True)
+                RESULT.write_text(json.dumps(done, indent=1) + "\n")
+
+
+def _summarise(entry: dict) -> None:
+    """fit's accuracy against ResNet-8 and against the best other grid that fits, in points."""
+    rows = entry["rows"]
+    auto = rows.get("auto", {}).get("int8_accuracy")
+    others = {a: r["int8_accuracy"] for a, r in rows.items() if a != "auto" and r.get("fits")}
+    if auto is None or not others:
+        return
+    best = max(others, key=others.get)
+    entry["fit_minus_resnet8_points"] = (round(100 * (auto - others["resnet8"]), 2) if "resnet8" in others
+                                         else None)
+    entry["best_other"] = best
+    entry["fit_minus_best_other_points"] = round(100 * (auto - others[best]), 2)
+    predicted = rows["auto"].get("predicted_accuracy")
+    entry["fit_predicted_minus_measured_points"] = (round(predicted - 100 * auto, 2) if predicted is not None
+                                                   else None)
+
+
+if __name__ == "__main__":
+    main()
