@@ -63,18 +63,17 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = AUTO, e
     with timed(timings, "choose_s"):
         chosen = choose(arch, dataset.input_shape, len(dataset.class_names), calibration, budget, board, knobs, pool,
                         engine, accuracy_law)
-    arch = chosen.family
-    logger.info(f"chose {describe(arch, chosen.knobs)}: {chosen.measured.params:,} params, "
+    logger.info(f"chose {describe(chosen.family, chosen.knobs)}: {chosen.measured.params:,} params, "
                 f"{chosen.measured.macs:,} MACs")
     with timed(timings, "train_s"):
-        model, teacher, teacher_info, trained = train_model(arch, chosen.knobs, parts, epochs, batch_size, seed,
-                                                       compression)
+        model, teacher, teacher_info, trained = train_model(chosen.family, chosen.knobs, parts, epochs, batch_size,
+                                                            seed, compression)
     with timed(timings, "compress_s" if compression.trains else "quantize_s"):
         c = compress(model, parts, calibration, compression, teacher=teacher, batch_size=batch_size, seed=seed)
     with timed(timings, "check_s"):
         checked = evaluate_compressed(c, parts, engine)
     training = TrainingRecord(epochs, trained.epochs_run, trained.best_epoch, batch_size, seed, trained.history)
-    record = _record(board, budget, arch, chosen, c, checked, _data_record(dataset, parts, data, seed), training,
+    record = _record(board, budget, chosen.family, chosen, c, checked, _data_record(dataset, parts, data, seed), training,
                      {**compression.to_dict(), "teacher": teacher_info, "stages": c.stages}, timings)
     record.engine = engine
     record = write_run(out, record, c.model, c.flatbuffer, parts, checked["validation"], started)
