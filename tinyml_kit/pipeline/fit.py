@@ -73,8 +73,8 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = AUTO, e
     with timed(timings, "check_s"):
         checked = evaluate_compressed(c, parts, engine)
     training = TrainingRecord(epochs, trained.epochs_run, trained.best_epoch, batch_size, seed, trained.history)
-    record = _record(board, budget, chosen.family, chosen, c, checked, _data_record(dataset, parts, data, seed), training,
-                     {**compression.to_dict(), "teacher": teacher_info, "stages": c.stages}, timings)
+    record = _record(board, budget, chosen.family, chosen, c, checked, _data_record(dataset, parts, data, seed),
+                     training, {**compression.to_dict(), "teacher": teacher_info, "stages": c.stages}, timings)
     record.engine = engine
     record = write_run(out, record, c.model, c.flatbuffer, parts, checked["validation"], started)
     logger.info(fit_summary(record))
