@@ -52,7 +52,7 @@ class RunRecord:
     choice: dict
     params: int
     macs: int
-    flash_bytes: int                  # TFLM: the compact flatbuffer linked; C engine: the generated model (constants + code)
+    flash_bytes: int                  # TFLM: the compact flatbuffer linked; C engine: the model (constants + code)
     arena_bytes: int                  # TFLM: measured on TFLM; C engine: the static plan
     arena_alloc_bytes: int            # what the firmware reserves (TFLM: with headroom)
     latency_ms_est: float
@@ -60,6 +60,7 @@ class RunRecord:
     training: TrainingRecord
     check: dict                       # check.evaluate's result (validation across runtimes under `validation`)
     predicted_accuracy: float | None = None
+    predicted_accuracy_interval: list[float] | None = None   # the law's ~95 % interval
     flash_bytes_est: int | None = None
     arena_bytes_est: int | None = None
     verification: list[dict] = field(default_factory=list)
@@ -104,6 +105,7 @@ class RunRecord:
             "board": self.board.to_dict(), "engine": self.engine, "arch": self.arch, "choice": self.choice,
             **{k: self.choice.get(k) for k in KNOB_KEYS},
             "params": self.params, "macs": self.macs, "predicted_accuracy": self.predicted_accuracy,
+            "predicted_accuracy_interval": self.predicted_accuracy_interval,
             "flash_bytes_est": self.flash_bytes_est, "arena_bytes_est": self.arena_bytes_est,
             "latency_ms_est": self.latency_ms_est, "flash_bytes": self.flash_bytes, "arena_bytes": self.arena_bytes,
             "arena_alloc_bytes": self.arena_alloc_bytes, "flash_budget_bytes": self.budget.flash_bytes,

@@ -37,6 +37,7 @@ class Candidate:
     est_arena: int                         # with headroom, as compared with the budget
     est_arena_use: int = 0                 # what TFLM should report
     predicted_accuracy: float | None = None
+    predicted_interval: list[float] | None = None    # the law's ~95 % prediction interval
 
 
 def candidates(arch: str, input_shape: tuple[int, int, int], classes: int, board: Board,
@@ -54,7 +55,8 @@ def candidates(arch: str, input_shape: tuple[int, int, int], classes: int, board
         for line in other_families(sol):
             logger.info(line)
         return [Candidate(c.family, c.knobs(), c.estimate.params, c.estimate.macs, c.estimate.flash_bytes_est,
-                          c.arena_alloc_bytes_est, c.estimate.arena_bytes_est, c.predicted_accuracy)
+                          c.arena_alloc_bytes_est, c.estimate.arena_bytes_est, c.predicted_accuracy,
+                          c.interval_bounds())
                 for c in [sol.best, *sol.runner_ups]]
     from tinyml_kit.build import build
 
@@ -161,7 +163,9 @@ def choose(arch: str, input_shape, classes: int, calibration, budget: Budget, bo
             break
         c = fitting[0]
         tried.add(str(c.knobs))
-        predicted = (f", predicted accuracy {c.predicted_accuracy:.1f} % (on the scaling law's data)"
+        interval = (f", interval {c.predicted_interval[0]:.1f}–{c.predicted_interval[1]:.1f}"
+                    if c.predicted_interval else "")
+        predicted = (f", predicted accuracy {c.predicted_accuracy:.1f} % (on the scaling law's data{interval})"
                      if c.predicted_accuracy else "")
         logger.info(f"verifying {describe(c.family, c.knobs)}: {c.params:,} params, {c.macs:,} MACs, est. flash "
                     f"{c.est_flash:,} B, arena {c.est_arena:,} B{predicted} ...")
@@ -186,7 +190,8 @@ def choose(arch: str, input_shape, classes: int, calibration, budget: Budget, bo
         if m.fits:
             return Chosen(m, attempts, smallest)
     raise UserError(
-        f"no {'network' if arch == AUTO else FAMILY_TITLES[arch]} configuration fits flash {format_bytes(budget.flash_bytes)} / arena "
+        f"no {'network' if arch == AUTO else FAMILY_TITLES[arch]} configuration fits flash "
+        f"{format_bytes(budget.flash_bytes)} / arena "
         f"{format_bytes(budget.arena_bytes)} / {budget.macs:,} MACs: the smallest, "
         f"{describe(smallest.family, m.knobs)}, "
         f"measures flash {m.flash_bytes:,} B, arena {m.arena_alloc_bytes:,} B, {m.macs:,} MACs: raise the limits, "

@@ -164,7 +164,8 @@ def _record(board: Board, budget: Budget, arch: str, chosen, c, checked: dict, d
         flash_bytes=checked["flash_bytes"], arena_bytes=checked["arena_bytes"],
         arena_alloc_bytes=checked["arena_alloc_bytes"],
         latency_ms_est=round(latency_ms(final.macs, board.core, board.clock_mhz), 2), data=data, training=training,
-        check=checked, predicted_accuracy=estimate.predicted_accuracy, flash_bytes_est=estimate.est_flash or None,
+        check=checked, predicted_accuracy=estimate.predicted_accuracy,
+        predicted_accuracy_interval=estimate.predicted_interval, flash_bytes_est=estimate.est_flash or None,
         arena_bytes_est=estimate.est_arena_use or None, verification=[asdict(a) for a in chosen.attempts],
         compression=compression, versions=versions(), timings=timings)
 

@@ -184,6 +184,9 @@ def _merge(grid: list[float], winners: list[int]) -> list[dict]:
     return [{"depth": s["depth"], "params_from": int(s["lo"]), "params_to": int(s["hi"])} for s in segs]
 
 
+PREDICTION_Z = 1.96   # a two-sided 95 % interval, if the law's residuals are roughly normal
+
+
 @dataclass
 class ScalingLaw:
     """A shipped fit: per-depth coefficients of one form, with the evidence that chose it."""
@@ -227,6 +230,12 @@ class ScalingLaw:
             a, c, phi = self.curves[depth]
             return c - a / (params / P_SCALE) ** phi
         return evaluate(self.form, self.curves[depth], [params])[0]
+
+    def interval(self, depth: int) -> float | None:
+        """Half-width (points) of an approximate 95 % prediction interval at this depth: 1.96 × the larger of the
+        used form's cross-validated RMSE there and the held-out RMSE (None for a law fitted without either)."""
+        errors = [e for e in (self.cv_rmse.get(self.form, {}).get(depth), self.held_out.get("rmse")) if e is not None]
+        return PREDICTION_Z * max(errors) if errors else None
 
     def to_dict(self) -> dict:
         return {"form": self.form, "accuracy_unit": "percent (int8 validation)",

@@ -46,11 +46,18 @@ class Choice:
     def family(self) -> str:
         return self.estimate.family
 
+    def interval_bounds(self) -> list[float] | None:
+        if self.interval is None:
+            return None
+        return [round(self.predicted_accuracy - self.interval, 2), round(self.predicted_accuracy + self.interval, 2)]
+
     extrapolated: bool = False       # parameters outside the range the scaling law was fitted on
+    interval: float | None = None    # ± points of the law's ~95 % prediction interval at this depth
 
     def to_dict(self) -> dict:
+        interval = self.interval_bounds()
         return {**self.estimate.to_dict(), "predicted_accuracy": round(self.predicted_accuracy, 2),
-                "accuracy_extrapolated": self.extrapolated,
+                "predicted_accuracy_interval": interval, "accuracy_extrapolated": self.extrapolated,
                 "arena_alloc_bytes_est": self.arena_alloc_bytes_est, "latency_ms_est": round(self.latency_ms_est, 2),
                 "utilization": {k: round(v, 4) for k, v in self.utilization.items()}}
 
@@ -149,7 +156,7 @@ def _choice(e: Estimate, law: ScalingLaw, budget: Budget, board: Board) -> Choic
     alloc = e.arena_bytes_est if e.engine == "c" else arena_with_headroom(e.arena_bytes_est)
     return Choice(e, law.predict(e.params, e.depth), alloc, latency_ms(e.macs, board.core, board.clock_mhz),
                   {"flash": e.flash_bytes_est / budget.flash_bytes, "arena": alloc / budget.arena_bytes,
-                   "macs": e.macs / budget.macs}, law.extrapolated(e.params, e.depth))
+                   "macs": e.macs / budget.macs}, law.extrapolated(e.params, e.depth), law.interval(e.depth))
 
 
 def _violations(c: Choice) -> list[str]:
@@ -270,7 +277,8 @@ def solution_summary(sol: Solution) -> list[str]:
     """Lines for the terminal: the choice, each estimate next to its limit, the runner-ups."""
     b, e = sol.best, sol.best.estimate
     note = " (extrapolated, up to 1.35x beyond the sweep at this depth)" if b.extrapolated else ""
-    lines = [f"{sol.board.id}: {e.describe()} predicted accuracy {b.predicted_accuracy:.1f} %{note}, binding "
+    interval = f" (± {b.interval:.1f})" if b.interval is not None else ""
+    lines = [f"{sol.board.id}: {e.describe()} predicted accuracy {b.predicted_accuracy:.1f} %{interval}{note}, binding "
              f"constraint: {sol.binding}"
              + (" (the most accurate network the scaling laws cover fits)" if sol.binding == "none" else ""),
              f"  params {e.params:,}",
