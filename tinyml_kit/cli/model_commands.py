@@ -16,7 +16,7 @@ from tinyml_kit.cli.params import (
     json_option,
 )
 from tinyml_kit.core.errors import UserError
-from tinyml_kit.core.spec import FAMILIES
+from tinyml_kit.core.spec import FAMILIES, RANKED
 
 logger = logging.getLogger("tinyml_kit.cli")
 
@@ -109,13 +109,18 @@ def _frontier(board, budget, input_shape, classes: int, plot: str | None, as_jso
 
 @main.command("scaling-law")
 @click.option("--plot", type=NEW_FILE, help="Draw accuracy vs parameters to this .png.")
-@click.option("--law", "law_path", help="A sweep directory or its law.json (default: the shipped CIFAR-10 law).")
+@click.option("--law", "law_path", help="A sweep directory or its law.json (default: the shipped CIFAR-10 law of "
+              "--arch).")
+@click.option("--arch", type=click.Choice(RANKED), default="phinet", show_default=True,
+              help="Whose shipped law, without --law.")
 @json_option
-def scaling_law(plot, law_path, as_json):
-    """An accuracy-vs-parameters fit: CV RMSE of each form per depth, the N-segments, held-out error."""
+def scaling_law(plot, law_path, arch, as_json):
+    """An accuracy-vs-parameters fit: CV RMSE of each form per depth, the depth segments, held-out error."""
     from tinyml_kit.core.errors import UserError
+    from tinyml_kit.core.resources import SCALING_LAW_FILES
     from tinyml_kit.solve.scaling_law import ScalingLaw, law_file, load_sweep
 
+    law_path = law_path or SCALING_LAW_FILES[arch]
     law = ScalingLaw.load(law_path)
     if plot:
         from tinyml_kit.pipeline.plots import plot_scaling_law

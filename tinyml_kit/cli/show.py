@@ -148,6 +148,7 @@ def frontier(points: list[dict], board_id: str) -> None:
 
 
 def scaling_law(law) -> None:
+    click.echo(law.source.get("title", f"{law.family} accuracy vs parameters"))
     click.echo(f"CV RMSE (accuracy points, {law.source.get('cv', 'random 70/30 splits')}), by form and depth N:")
     click.echo(f"{'form':>24} " + " ".join(f"{'N=' + str(n):>7}" for n in law.depths))
     for form, by_n in law.cv_rmse.items():
