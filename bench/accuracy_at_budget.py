@@ -5,7 +5,8 @@ Budgets: ResNet-8's own footprint on nucleo-l4r5zi (MLPerf Tiny's reference netw
 limits raised just enough to fit), the default board, and a tiny budget on the default board. Each row is a `fit`
 with its int8 validation accuracy; rows are saved as they finish, so a stopped run resumes.
 
-    .venv/bin/python bench/accuracy_at_budget.py [--data ../shared/datasets/cifar10-5k.npz] [--only NAME ...]
+    .venv/bin/python bench/accuracy_at_budget.py [--data ../shared/datasets/cifar10-5k.npz] [--only BUDGET ...]
+        [--archs ARCH ...]
 Writes bench/results/accuracy_at_budget.json.
 """
 
@@ -67,6 +68,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--only", nargs="*", choices=list(BUDGETS), help="Budgets to run (default: all).")
+    parser.add_argument("--archs", nargs="*", choices=ARCHS, help="Rows to run (default: all).")
     args = parser.parse_args()
     done = json.loads(RESULT.read_text()) if RESULT.is_file() else {}
     if done.get("data") != args.data.name:
@@ -74,7 +76,7 @@ def main() -> None:
     for name in args.only or BUDGETS:
         board, limits = BUDGETS[name]
         entry = done["budgets"].setdefault(name, {"board": board, "limits": limits, "rows": {}})
-        for arch in ARCHS:
+        for arch in args.archs or ARCHS:
             if arch not in entry["rows"]:
                 entry["rows"][arch] = run(board, limits, arch, str(args.data))
                 print(json.dumps({"budget": name, **entry["rows"][arch]}))

@@ -140,12 +140,13 @@ def test_a_law_of_another_family_is_refused_in_one_line(law):
 
 
 def test_the_prediction_interval_is_the_laws_own_error(law):
-    """±1.96 × the larger of the used form's CV RMSE at the depth and the held-out RMSE; none without either."""
+    """±1.96 × the held-out RMSE, else the used form's CV RMSE at the depth; none without either."""
     board = get_board("nano33-ble-sense")
     assert solve(board, law=law).best.interval is None and law.interval(4) is None
-    scored = ScalingLaw(law.form, law.curves, law.ranges, {law.form: {4: 1.5, 7: 0.5, 9: 0.8}},
-                        held_out={"rmse": 1.0})
-    assert scored.interval(4) == pytest.approx(1.96 * 1.5) and scored.interval(7) == pytest.approx(1.96)
+    cv = {law.form: {4: 1.5, 7: 0.5, 9: 0.8}}
+    assert ScalingLaw(law.form, law.curves, law.ranges, cv).interval(4) == pytest.approx(1.96 * 1.5)
+    scored = ScalingLaw(law.form, law.curves, law.ranges, cv, held_out={"rmse": 1.0})
+    assert scored.interval(4) == pytest.approx(1.96) == scored.interval(7)
     best = solve(board, law=scored).best
     lo, hi = best.to_dict()["predicted_accuracy_interval"]
     assert lo < best.predicted_accuracy < hi and hi - lo == pytest.approx(2 * scored.interval(best.estimate.depth),
