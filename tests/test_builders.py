@@ -86,6 +86,16 @@ def test_resnet8_matches_mlperf_tiny_shapes():
     assert 12.4e6 < costs.macs < 12.6e6  # ≈ 12.5 M MACs, as derived in boards-reference.md
 
 
+def test_resnet_scales_resnet8_by_width_and_blocks_per_stage():
+    """ResNet-8 is width 1, depth 1; width scales every stage's filters (multiples of 4), depth repeats blocks."""
+    assert model_costs(build("resnet", (32, 32, 3), 10)).params == 78186
+    names = [layer.name for layer in build("resnet", (32, 32, 3), 10, alpha=0.5, depth=3).layers]
+    assert sum(n.endswith("_add") for n in names) == 9 and sum(n.endswith("_shortcut") for n in names) == 2
+    filters = [layer.filters for layer in build("resnet", (32, 32, 3), 10, alpha=0.625).layers
+               if type(layer).__name__ == "Conv2D" and layer.name.endswith("conv2")]
+    assert filters == [12, 20, 40]
+
+
 def test_tinynet_width_and_depth_scale():
     base = trainable(build("tinynet", (64, 64, 3), 8))
     assert trainable(build("tinynet", (64, 64, 3), 8, alpha=0.5)) < base
@@ -93,7 +103,7 @@ def test_tinynet_width_and_depth_scale():
     assert [type(layer).__name__ for layer in build("tinynet", (64, 64, 3), 8).layers].count("DepthwiseConv2D") == 3
 
 
-@pytest.mark.parametrize("arch", ["phinet", "tinynet", "mobilenetv1", "mobilenetv2", "resnet8"])
+@pytest.mark.parametrize("arch", ["phinet", "tinynet", "mobilenetv1", "mobilenetv2", "resnet", "resnet8"])
 def test_every_builder_runs_forward(arch):
     model = build(arch, (32, 32, 3), 5)
     out = model.predict(np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3)).astype(np.float32), verbose=0)
