@@ -25,8 +25,9 @@ def main() -> None:
         row = {"board": board.id, "wall_s": round(wall, 3), "exit_code": done.returncode}
         if done.returncode == 0:
             answer = json.loads(done.stdout)
-            row |= {k: answer[k] for k in ("alpha", "beta", "t0", "depth", "params", "flash_bytes_est",
-                                           "arena_bytes_est", "predicted_accuracy", "binding_constraint")}
+            row |= {k: answer.get(k) for k in ("family", "alpha", "beta", "t0", "depth", "params", "flash_bytes_est",
+                                               "arena_bytes_est", "predicted_accuracy", "binding_constraint")}
+            row["configurations_estimated"] = answer["configurations_estimated"]
         else:
             row["error"] = done.stderr.strip().splitlines()[-1]
         rows.append(row)

@@ -28,7 +28,7 @@ def assert_one_line_error(result, *fragments):
 def test_light_commands_do_not_import_tensorflow(tiny_model):
     code = ("import sys; from tinyml_kit.cli import main\n"
             "for args in (['--help'], ['boards'], ['boards', '--json'], ['solve'], ['solve', '--json'],\n"
-            f"             ['solve', '--frontier'], ['solve', '--engine', 'c'], ['scaling-law'],\n"
+            f"             ['solve', '--frontier'], ['solve', '--engine', 'c'], ['scaling-law'], ['scaling-law', '--arch', 'resnet'],\n"
             f"             ['analyze', {str(tiny_model[1])!r}], ['analyze', {str(tiny_model[1])!r}, '--engine', 'c']):\n"
             "    try: main(args)\n"
             "    except SystemExit: pass\n"
