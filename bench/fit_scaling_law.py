@@ -8,6 +8,7 @@ depth, segmentation, held-out error, what the trained models say). The sweeps we
     $K --grid bench/grids/phinet_n7.yaml --out models/sweep/phinet-cifar10-5k-32px
     $K --arch resnet --grid bench/grids/resnet.yaml --out models/sweep/resnet-cifar10-5k-32px
     $K --arch resnet --grid bench/grids/resnet_d2.yaml --out models/sweep/resnet-cifar10-5k-32px
+    $K --arch tinynet --grid bench/grids/tinynet.yaml --out models/sweep/tinynet-cifar10-5k-32px
 
     .venv/bin/python bench/fit_scaling_law.py [--splits 500]
 """

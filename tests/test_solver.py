@@ -98,18 +98,19 @@ def test_the_c_engine_buys_a_larger_phinet_at_resnet8s_footprint():
     assert c.best.estimate.flash_bytes_est <= 95552 and c.best.arena_alloc_bytes_est == c.best.estimate.arena_bytes_est
 
 
-def _resnet_law(shift: float) -> ScalingLaw:
-    """A synthetic ResNet law: PhiNet N=4's curve shifted by `shift` points."""
+def _resnet_law(shift: float, family: str = "resnet", depths: tuple[int, int] = (1, 2)) -> ScalingLaw:
+    """A synthetic law of a width-and-depth family: PhiNet N=4's curve shifted by `shift` points."""
     a, c, phi = TRUE[4]
-    return ScalingLaw("generalized_hyperbolic", {1: [a, c + shift, phi], 2: [a, c + shift + 1, phi]},
-                      {1: (2_000, 400_000), 2: (4_000, 800_000)}, source={"arch": "resnet"})
+    return ScalingLaw("generalized_hyperbolic", {depths[0]: [a, c + shift, phi], depths[1]: [a, c + shift + 1, phi]},
+                      {depths[0]: (2_000, 400_000), depths[1]: (4_000, 800_000)}, source={"arch": family})
 
 
 @pytest.mark.parametrize("shift,winner", [(5.0, "resnet"), (-20.0, "phinet")])
 def test_families_are_ranked_together_and_the_losers_say_by_how_much(law, shift, winner):
     sol = solve(get_board("nucleo-l4r5zi"), max_flash=95552, max_ram=56080, max_macs=12_500_000,
-                law=[law, _resnet_law(shift)])
-    assert sol.best.family == winner and set(sol.families) == {"phinet", "resnet"}
+                law=[law, _resnet_law(shift), _resnet_law(-25.0, "tinynet", (3, 4))])
+    assert sol.best.family == winner and set(sol.families) == {"phinet", "resnet", "tinynet"}
+    assert sol.families["tinynet"].predicted_accuracy < sol.best.predicted_accuracy
     loser = sol.families["resnet" if winner == "phinet" else "phinet"]
     assert loser is not None and loser.predicted_accuracy < sol.best.predicted_accuracy
     assert all(u <= 1.0 for u in loser.utilization.values())
@@ -124,8 +125,8 @@ def test_screening_floors_never_exceed_the_full_estimates(law):
 
     rng = random.Random(0)
     for shape in ((32, 32, 3), (96, 96, 1)):
-        rows = _screen([law, _resnet_law(0.0)], shape, 10)
-        for s in rng.sample(rows, 60) + [r for r in rows if r.family == "resnet"]:
+        rows = _screen([law, _resnet_law(0.0), _resnet_law(0.0, "tinynet", (3, 4))], shape, 10)
+        for s in rng.sample(rows, 60) + [r for r in rows if r.family != "phinet"]:
             choice = s.estimate(shape, 10, "tflm")
             assert s.flash_floor <= choice.flash_bytes_est, s
             assert s.arena_floor <= arena_with_headroom(choice.arena_bytes_est), s
@@ -136,7 +137,7 @@ def test_a_law_of_another_family_is_refused_in_one_line(law):
 
     with pytest.raises(UserError, match="the law given is PhiNet's, not ResNet's: give a sweep of --arch resnet"):
         family_laws("resnet", law)
-    assert family_laws("auto", law) == [law] and [x.family for x in family_laws("auto")] == ["phinet", "resnet"]
+    assert family_laws("auto", law) == [law] and [x.family for x in family_laws("auto")] == ["phinet", "resnet", "tinynet"]
 
 
 def test_the_prediction_interval_is_the_laws_own_error(law):

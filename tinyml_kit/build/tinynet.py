@@ -5,6 +5,8 @@ the others are depthwise-separable, which cuts their cost by about 1/N + 1/9.
 `width` scales every block's channels, `depth` sets how many blocks there are.
 """
 
+from tinyml_kit.core.spec import tinynet_filters
+
 
 def tinynet(width: float = 1.0, depth: int = 4, input_shape: tuple[int, int, int] = (64, 64, 3),
             classes: int = 8):
@@ -13,8 +15,7 @@ def tinynet(width: float = 1.0, depth: int = 4, input_shape: tuple[int, int, int
 
     L = keras().layers
     inputs, x = pixel_input(input_shape)
-    for i in range(int(depth)):
-        filters = max(8, int(round(32 * 2**i * width)))
+    for i, filters in enumerate(tinynet_filters(width, depth)):
         if i == 0:
             x = L.Conv2D(filters, 3, strides=2, padding="same", use_bias=False,
                          kernel_initializer="he_normal", name="b0_conv")(x)

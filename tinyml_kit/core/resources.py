@@ -12,5 +12,5 @@ TEMPLATES_DIR = SHIPPED / "firmware_templates"
 MODELS_DIR = SHIPPED / "models"
 # Each ranked family's accuracy law, made by `tinyml-kit sweep` with fit's recipe (bench/fit_scaling_law.py)
 SCALING_LAW_FILES = {family: MODELS_DIR / "sweep" / f"{family}-cifar10-5k-32px" / "law.json"
-                     for family in ("phinet", "resnet")}
+                     for family in ("phinet", "resnet", "tinynet")}
 SCALING_LAW_FILE = SCALING_LAW_FILES["phinet"]

@@ -21,7 +21,7 @@ FAMILY_KNOBS: dict[str, dict[str, str]] = {
 }
 FAMILIES = tuple(FAMILY_KNOBS)
 AUTO = "auto"                    # `fit --arch auto`: every family the solver ranks, by its accuracy law
-RANKED = ("phinet", "resnet")    # the families with a shipped accuracy law and conversion-free estimates
+RANKED = ("phinet", "resnet", "tinynet")   # the families with a shipped accuracy law and conversion-free estimates
 FAMILY_TITLES = {"phinet": "PhiNet", "tinynet": "TinyNet", "mobilenetv1": "MobileNetV1", "mobilenetv2": "MobileNetV2",
                  "resnet": "ResNet", "resnet8": "ResNet-8"}
 # The configurations `fit` measures for families the solver does not rank yet (largest first, once costed).
@@ -82,6 +82,11 @@ def resnet_filters(width: float) -> tuple[int, ...]:
     """Filters of a ResNet's three stages: ResNet-8's scaled by `width`, rounded to a multiple of 4 (CMSIS-NN's
     SIMD grouping)."""
     return tuple(make_divisible(f * width, 4) for f in RESNET_BASE_FILTERS)
+
+
+def tinynet_filters(width: float, depth: int) -> tuple[int, ...]:
+    """Filters of TinyNet's blocks: 32·2^i scaled by `width`, at least 8."""
+    return tuple(max(8, int(round(32 * 2**i * width))) for i in range(int(depth)))
 
 
 def expansion_factor(t0: float, beta: float, block_id: int, depth: int) -> float:

@@ -107,7 +107,7 @@ def _prepare(board_id: str, arch: str, epochs: int, seed: int, limits: tuple, co
     from tinyml_kit.solve.scaling_law import ScalingLaw, family_laws
 
     if law is not None and arch not in (AUTO, *RANKED):
-        raise UserError(f"--law ranks {' and '.join(RANKED)} configurations; {arch} is measured over its grid: drop "
+        raise UserError(f"--law ranks {', '.join(RANKED)} configurations; {arch} is measured over its grid: drop "
                         f"--law or choose --arch auto", "law")
     ranked = arch == AUTO or arch in RANKED
     accuracy_law = family_laws(arch, ScalingLaw.load(law) if law is not None else None) if ranked else None

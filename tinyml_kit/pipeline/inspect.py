@@ -12,7 +12,7 @@ def inspect_arch(arch: str, input_shape: tuple[int, int, int], classes: int, **k
     costs = model_costs(model)
     result = {"arch": arch, "name": model.name, "input_shape": list(input_shape), "classes": classes,
               **costs.to_dict()}
-    if arch in ("phinet", "resnet", "resnet8"):
+    if arch in ("phinet", "resnet", "resnet8", "tinynet"):
         result.update(_estimates(arch, input_shape, classes, **knobs))
     return result
 
@@ -24,7 +24,11 @@ def _estimates(arch: str, input_shape, classes: int, **knobs) -> dict:
 
     from tinyml_kit.build import BUILDERS
     from tinyml_kit.core.arena import arena_with_headroom
-    from tinyml_kit.solve.estimate import estimate_phinet, estimate_resnet
+    from tinyml_kit.solve.estimate import (
+        estimate_phinet,
+        estimate_resnet,
+        estimate_tinynet,
+    )
 
     defaults = {k: p.default for k, p in pyinspect.signature(BUILDERS[arch]).parameters.items()}
     if arch == "phinet":
@@ -33,8 +37,9 @@ def _estimates(arch: str, input_shape, classes: int, **knobs) -> dict:
                             "conv5_percent")}
         e = estimate_phinet(input_shape=input_shape, classes=classes, **values)
     else:
-        width = knobs.get("alpha") or defaults.get("width", 1.0)
-        e = estimate_resnet(width, knobs.get("depth") or defaults.get("depth", 1), input_shape, classes)
+        estimate = estimate_tinynet if arch == "tinynet" else estimate_resnet
+        e = estimate(knobs.get("alpha") or defaults.get("width", 1.0), knobs.get("depth") or defaults.get("depth", 1),
+                     input_shape, classes)
     return {"flash_bytes_est": e.flash_bytes_est, "arena_bytes_est": e.arena_bytes_est,
             "arena_alloc_bytes_est": arena_with_headroom(e.arena_bytes_est)}
 

@@ -6,7 +6,7 @@ activation peak, so a budget search can score hundreds of configurations in mill
 
 from dataclasses import dataclass
 
-from tinyml_kit.core.spec import PhiNetPlan, resnet_filters
+from tinyml_kit.core.spec import PhiNetPlan, resnet_filters, tinynet_filters
 
 
 def estimate_flash_bytes(params: int, channels: int, op_count: int) -> int:
@@ -108,6 +108,30 @@ def resnet_costs(width: float, depth: int, input_shape: tuple[int, int, int], cl
                 macs += conv_macs(oh, ow, 1, c, f)
                 op_count, channels = op_count + 1, channels + f
             h, w, c = oh, ow, f
+    params += c * classes + classes
+    macs += c * classes
+    return PlanCosts(params=params, macs=macs, peak_activation_bytes=peak, op_count=op_count + 3,
+                     channels=channels + classes)
+
+
+def tinynet_costs(width: float, depth: int, input_shape: tuple[int, int, int], classes: int) -> PlanCosts:
+    """Parameters, MACs (same counting as `model_costs`) and int8 activation peak of `build.tinynet(width, depth)`:
+    a stride-2 3×3 convolution, then stride-2 depthwise-separable blocks, no biases beside batch norm."""
+    h, w, c = input_shape
+    params = macs = peak = channels = op_count = 0
+    for i, f in enumerate(tinynet_filters(width, depth)):
+        oh, ow = same_out(h, 2), same_out(w, 2)
+        if i == 0:
+            params += 9 * c * f + 2 * f
+            macs += conv_macs(oh, ow, 3, c, f)
+            peak = max(peak, h * w * c + oh * ow * f)
+            op_count, channels = op_count + 1, channels + f
+        else:
+            params += 9 * c + 2 * c + c * f + 2 * f
+            macs += depthwise_macs(oh, ow, 3, c) + conv_macs(oh, ow, 1, c, f)
+            peak = max(peak, h * w * c + oh * ow * c, oh * ow * (c + f))
+            op_count, channels = op_count + 2, channels + c + f
+        h, w, c = oh, ow, f
     params += c * classes + classes
     macs += c * classes
     return PlanCosts(params=params, macs=macs, peak_activation_bytes=peak, op_count=op_count + 3,

@@ -1,4 +1,4 @@
-"""Flash, arena, MACs and latency of a PhiNet or ResNet configuration, from its scaling factors alone.
+"""Flash, arena, MACs and latency of a PhiNet, ResNet or TinyNet configuration, from its scaling factors alone.
 
 No TensorFlow and no conversion: the plan gives parameters and MACs, the converter-faithful graph gives the
 .tflite size and the TFLM arena, or for the C engine its compiled size and static arena. `bench/estimator_accuracy.py` measures these against real conversions.
@@ -9,19 +9,25 @@ from dataclasses import asdict, dataclass
 from tinyml_kit.core.graph import Graph
 from tinyml_kit.core.spec import describe, phinet_blocks, phinet_name
 from tinyml_kit.solve.c_size import c_engine_costs
-from tinyml_kit.solve.costs import PlanCosts, phinet_plan_costs, resnet_costs
+from tinyml_kit.solve.costs import (
+    PlanCosts,
+    phinet_plan_costs,
+    resnet_costs,
+    tinynet_costs,
+)
 from tinyml_kit.solve.phinet_graph import phinet_graph
 from tinyml_kit.solve.resnet_graph import resnet_graph
 from tinyml_kit.solve.tflite_size import tflite_bytes
 from tinyml_kit.solve.tflm_arena import arena_bytes
+from tinyml_kit.solve.tinynet_graph import tinynet_graph
 
 
 @dataclass
 class Estimate:
-    alpha: float             # the width multiplier (PhiNet's α, ResNet's width)
+    alpha: float             # the width multiplier (PhiNet's α, ResNet's and TinyNet's width)
     beta: float | None       # PhiNet only, as t0
     t0: float | None
-    depth: int               # PhiNet's N; ResNet's residual blocks per stage
+    depth: int               # PhiNet's N; ResNet's residual blocks per stage; TinyNet's blocks
     params: int
     macs: int
     flash_bytes_est: int     # TFLM: the compact int8 flatbuffer the firmware links; C engine: the compiled model (constants + code)
@@ -61,6 +67,12 @@ def estimate_resnet(width: float, depth: int, input_shape: tuple[int, int, int],
                     engine: str = "tflm") -> Estimate:
     return _estimate(resnet_graph(width, depth, input_shape, classes), resnet_costs(width, depth, input_shape, classes),
                      engine, width, None, None, depth, "resnet")
+
+
+def estimate_tinynet(width: float, depth: int, input_shape: tuple[int, int, int], classes: int,
+                     engine: str = "tflm") -> Estimate:
+    return _estimate(tinynet_graph(width, depth, input_shape, classes),
+                     tinynet_costs(width, depth, input_shape, classes), engine, width, None, None, depth, "tinynet")
 
 
 def _estimate(graph: Graph, costs: PlanCosts, engine: str, alpha: float, beta: float | None, t0: float | None,

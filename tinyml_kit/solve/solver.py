@@ -1,7 +1,8 @@
 """The most accurate network a board can hold, whatever its family: each family's accuracy law, conversion-free
 costs, the board's limits.
 
-For every configuration on each family's grid (PhiNet: α, β, t0, N; ResNet: width, blocks per stage) the plan gives
+For every configuration on each family's grid (PhiNet: α, β, t0, N; ResNet: width, blocks per stage; TinyNet:
+width, blocks) the plan gives
 parameters, MACs and a lower bound on the activations in microseconds; configurations that cannot fit are dropped
 on those alone. The rest, all families together, are taken in order of predicted accuracy and given the full flash
 and arena estimates (a few ms each) until enough fit, and until each family's best fitting configuration is known,
@@ -19,14 +20,20 @@ from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.latency import latency_ms
 from tinyml_kit.core.spec import FAMILY_TITLES, phinet_blocks
 from tinyml_kit.core.units import format_bytes
-from tinyml_kit.solve.costs import phinet_plan_costs, resnet_costs
-from tinyml_kit.solve.estimate import Estimate, estimate_phinet, estimate_resnet
+from tinyml_kit.solve.costs import phinet_plan_costs, resnet_costs, tinynet_costs
+from tinyml_kit.solve.estimate import (
+    Estimate,
+    estimate_phinet,
+    estimate_resnet,
+    estimate_tinynet,
+)
 from tinyml_kit.solve.scaling_law import ScalingLaw, load_laws
 
 ALPHAS = tuple(round(0.05 * i, 2) for i in range(2, 21)) + tuple(round(1.0 + 0.1 * i, 2) for i in range(1, 21))
 BETAS = (0.75, 1.0, 1.35)
 T0S = (3, 4, 5, 6)
-RESNET_WIDTHS = tuple(0.125 * i for i in range(2, 25))    # 0.25 … 3.0
+WIDTHS = tuple(0.125 * i for i in range(2, 25))    # ResNet's and TinyNet's: 0.25 … 3.0
+WIDTH_DEPTH_FAMILIES = {"resnet": (resnet_costs, estimate_resnet), "tinynet": (tinynet_costs, estimate_tinynet)}
 CONSTRAINTS = ("flash", "arena", "macs")
 FRONTIER_STEP = 0.5   # accuracy points between frontier rows
 
@@ -108,8 +115,8 @@ class _Screened:
     accuracy: float
 
     def estimate(self, input_shape, classes: int, engine: str) -> Estimate:
-        if self.family == "resnet":
-            return estimate_resnet(*self.knobs, input_shape, classes, engine=engine)
+        if self.family in WIDTH_DEPTH_FAMILIES:
+            return WIDTH_DEPTH_FAMILIES[self.family][1](*self.knobs, input_shape, classes, engine=engine)
         return estimate_phinet(*self.knobs, input_shape, classes, engine=engine)
 
 
@@ -126,10 +133,11 @@ def _floors(c, engine: str) -> tuple[int, int]:
 
 def _grid(family: str, depths: list[int]):
     """(knobs, costs function) of a family's solver grid, knobs in its estimator's argument order."""
-    if family == "resnet":
+    if family in WIDTH_DEPTH_FAMILIES:
+        costs = WIDTH_DEPTH_FAMILIES[family][0]
         for depth in depths:
-            for width in RESNET_WIDTHS:
-                yield (width, depth), lambda shape, classes, w=width, d=depth: resnet_costs(w, d, shape, classes)
+            for width in WIDTHS:
+                yield (width, depth), lambda shape, classes, w=width, d=depth: costs(w, d, shape, classes)
         return
     for depth in depths:
         for alpha in ALPHAS:
