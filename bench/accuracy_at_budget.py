@@ -1,5 +1,6 @@
 """Accuracy at a budget: `fit` (the solver's choice across families) against the best of the other families' grids
-that fit the same limits, each trained with fit's default recipe on the same data, side by side in one run.
+that fit the same limits (`fit --arch FAMILY`: its largest configuration that fits; TinyNet's grid is walked here,
+as the solver now ranks TinyNets), each trained with fit's default recipe on the same data, side by side.
 
 Budgets: ResNet-8's own footprint on nucleo-l4r5zi (MLPerf Tiny's reference network; it is measured with its
 limits raised just enough to fit), the default board, and a tiny budget on the default board. Each row is a `fit`
@@ -38,9 +39,10 @@ KEYS = ("arch", "choice", "params", "macs", "predicted_accuracy", "flash_bytes",
 def run(board: str, limits: dict, arch: str, data: str, raise_for_resnet8: bool) -> dict:
     """One `fit`; ResNet-8 gets its limits raised to its own measured needs when they are tighter, at its own
     footprint (`raise_for_resnet8`); elsewhere a grid that does not fit is recorded as such."""
+    knobs = _largest_tinynet(board, limits, data) if arch == "tinynet" else None
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            r = fit(board, data=data, arch=arch, out=Path(tmp) / "run", **limits).to_dict()
+            r = fit(board, data=data, arch=arch, out=Path(tmp) / "run", knobs=knobs, **limits).to_dict()
             raised = None
         except UserError as e:
             if arch != "resnet8" or not raise_for_resnet8:
@@ -51,6 +53,25 @@ def run(board: str, limits: dict, arch: str, data: str, raise_for_resnet8: bool)
     if raised:
         row["limits_raised_to"] = raised
     return row
+
+
+def _largest_tinynet(board: str, limits: dict, data: str) -> dict | None:
+    """TinyNet's grid as `fit` measured it before the solver ranked TinyNets: the configuration with the most
+    parameters whose (exact) estimates fit; `fit` then measures it. None when none fits."""
+    from tinyml_kit.core.arena import arena_with_headroom
+    from tinyml_kit.core.boards import get_board
+    from tinyml_kit.core.budget import make_budget
+    from tinyml_kit.core.spec import FAMILY_GRIDS
+    from tinyml_kit.solve.estimate import estimate_tinynet
+    from tinyml_kit.train.data import planned_input
+
+    shape, classes = planned_input(data)
+    budget = make_budget(get_board(board), limits.get("max_flash"), limits.get("max_ram"), limits.get("max_macs"))
+    fitting = [(e.params, k) for k in FAMILY_GRIDS["tinynet"]
+               for e in [estimate_tinynet(k["alpha"], k["depth"], shape, classes)]
+               if e.flash_bytes_est <= budget.flash_bytes and e.macs <= budget.macs
+               and arena_with_headroom(e.arena_bytes_est) <= budget.arena_bytes]
+    return max(fitting, key=lambda pk: pk[0])[1] if fitting else None
 
 
 def _resnet8_limits(limits: dict, data: str) -> dict:
