@@ -96,6 +96,7 @@ def main() -> None:
     done = json.loads(RESULT.read_text()) if RESULT.is_file() else {}
     if done.get("data") != args.data.name:
         done = {"data": args.data.name, "recipe": "fit's defaults (30 epochs, batch 32, seed 0)", "budgets": {}}
+    done["laws_held_out"] = _held_out()
     for name in args.only or BUDGETS:
         board, limits = BUDGETS[name]
         entry = done["budgets"].setdefault(name, {"board": board, "limits": limits, "rows": {}})
@@ -106,6 +107,18 @@ def main() -> None:
                 _summarise(entry)
                 RESULT.parent.mkdir(exist_ok=True)
                 RESULT.write_text(json.dumps(done, indent=1) + "\n")
+
+
+def _held_out() -> dict:
+    """Predicted against measured accuracy on every shipped law's held-out configurations, pooled."""
+    import math
+
+    from tinyml_kit.solve.scaling_law import load_laws
+
+    rows = [dict(r, family=law.family) for law in load_laws() for r in law.held_out.get("rows", [])]
+    errors = [r["predicted"] - r["measured"] for r in rows]
+    return {"configurations": len(rows), "rmse_points": round(math.sqrt(sum(e * e for e in errors) / len(errors)), 2),
+            "max_abs_error_points": round(max(map(abs, errors)), 2), "rows": rows}
 
 
 def _summarise(entry: dict) -> None:

@@ -85,7 +85,8 @@ def _trained_models(family: str, rows: list[dict], meta: dict) -> list[str]:
     against what was measured on them."""
     import statistics
 
-    from tinyml_kit.solve.estimate import estimate_phinet, estimate_resnet
+    from tinyml_kit.solve.estimate import estimate_phinet
+    from tinyml_kit.solve.solver import WIDTH_DEPTH_FAMILIES
 
     cost = [100 * (r["float_accuracy"] - r["int8_accuracy"]) for r in rows]
     worst = max(rows, key=lambda r: r["float_accuracy"] - r["int8_accuracy"])
@@ -93,7 +94,7 @@ def _trained_models(family: str, rows: list[dict], meta: dict) -> list[str]:
     for r in rows:
         shape, classes = tuple(meta["recipe"]["input_shape"]), meta["recipe"]["classes"]
         e = (estimate_phinet(r["alpha"], r["beta"], r["t0"], r["depth"], shape, classes) if family == "phinet"
-             else estimate_resnet(r["alpha"], r["depth"], shape, classes))
+             else WIDTH_DEPTH_FAMILIES[family][1](r["alpha"], r["depth"], shape, classes))
         flash_error.append(100 * abs(e.flash_bytes_est - r["flash_bytes"]) / r["flash_bytes"])
         exact_counts += (e.params, e.macs) == (r["params"], r["macs"])
         exact_arena += e.arena_bytes_est == r["arena_bytes"]
