@@ -31,7 +31,7 @@ def test_unwritable_output_is_refused_before_any_work(tmp_path, no_data_loading)
 
 def test_an_input_no_model_fits_is_refused_before_loading_data(no_data_loading):
     assert_one_line_error(run("fit", "--input", "2000,2000,3", "--out", "/tmp/never-written"),
-                          "no PhiNet fits nano33-ble-sense at input 2000x2000x3", "(--max-flash")
+                          "no PhiNet, ResNet or TinyNet fits nano33-ble-sense at input 2000x2000x3", "(--max-flash")
     assert not os.path.exists("/tmp/never-written")
 
 
@@ -85,7 +85,7 @@ def test_the_plan_is_said_before_the_work(tmp_path):
     budget) stops the run."""
     result = run("fit", "--epochs", "1", "--quant", "qat", "--max-flash", "1KB", "--out", tmp_path / "r")
     assert "plan: train 1 epoch, then 10 epochs of quantization-aware training, int8 conversion" in result.stderr
-    assert_one_line_error(result, "no PhiNet fits")
+    assert_one_line_error(result, "no PhiNet, ResNet or TinyNet fits")
 
 
 def test_a_teacher_at_chance_is_warned_about(tmp_path, digits_npz, caplog):
@@ -128,7 +128,7 @@ def test_sigterm_while_the_run_is_written_leaves_nothing(tmp_path, digits_npz):
 def test_fit_json_is_the_run_record(tmp_path):
     """--json keeps stderr to warnings: an impossible budget still gives its one error line and nothing else."""
     result = run("fit", "--max-flash", "1KB", "--json", "--out", tmp_path / "r")
-    assert_one_line_error(result, "no PhiNet fits")
+    assert_one_line_error(result, "no PhiNet, ResNet or TinyNet fits")
     assert result.stderr.strip().splitlines() == [result.stderr.strip().splitlines()[-1]]
     assert result.stdout == ""
 

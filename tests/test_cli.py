@@ -159,7 +159,7 @@ def test_unwritable_output_path_is_refused_before_training(tmp_path):
 def test_impossible_budget_names_smallest_configuration(tmp_path, digits_npz):
     out = tmp_path / "run"
     result = run("fit", "--data", digits_npz, "--input", "16,16,1", "--max-flash", "2KB", "--out", out)
-    assert_one_line_error(result, "no PhiNet fits", "the smallest", "needs flash")
+    assert_one_line_error(result, "no PhiNet, ResNet or TinyNet fits", "the smallest", "needs flash")
     assert not out.exists() and not list(tmp_path.iterdir())
 
 
@@ -184,5 +184,5 @@ def test_solve_frontier_and_scaling_law_plots(tmp_path):
 def test_solve_bad_input_is_one_line():
     assert_one_line_error(run("solve", "--board", "nope"), "unknown board")
     assert_one_line_error(run("solve", "--plot", "x.png"), "--frontier")
-    assert_one_line_error(run("solve", "--max-flash", "8KB"), "no PhiNet fits", "needs flash")
+    assert_one_line_error(run("solve", "--max-flash", "2KB"), "no PhiNet, ResNet or TinyNet fits", "needs flash")
     assert_one_line_error(run("solve", "--board", "uno-r3"), "uno-r3")

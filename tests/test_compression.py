@@ -7,6 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from tinyml_kit.cli import main
+from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.tflm_flatbuffer import compact_flatbuffer
 
 
@@ -190,14 +191,17 @@ def test_distillation_teaches_what_the_labels_do_not(digits16):
     assert result.val_accuracy > 0.5
 
 
-def test_auto_teacher_is_ten_to_twenty_times_the_student():
-    from tinyml_kit.core.spec import phinet_blocks
-    from tinyml_kit.solve.costs import phinet_plan_costs
-    from tinyml_kit.train.distill import auto_teacher_knobs
+def test_auto_teacher_is_the_most_accurate_network_at_least_twice_the_student():
+    from tinyml_kit.solve.scaling_law import load_laws
+    from tinyml_kit.solve.solver import _screen
+    from tinyml_kit.train.distill import auto_teacher
 
-    knobs = auto_teacher_knobs(50_000, (32, 32, 3), 10)
-    params = phinet_plan_costs(phinet_blocks(**knobs), (32, 32, 3), 10).params
-    assert 500_000 <= params <= 1_000_000
+    family, knobs = auto_teacher(50_000, (32, 32, 3), 10)
+    rows = [s for s in _screen(load_laws(), (32, 32, 3), 10) if s.params >= 100_000]
+    best = max(rows, key=lambda s: s.accuracy)
+    assert (family, tuple(knobs.values())) == (best.family, best.knobs) and best.params >= 100_000
+    with pytest.raises(UserError, match="no network with at least 20,000,000 parameters"):
+        auto_teacher(10_000_000, (32, 32, 3), 10)
 
 
 @pytest.mark.slow

@@ -151,8 +151,8 @@ def compression_options(command):
                      help="Structured pruning ranks channels by batch-norm |gamma| or filter L1 norm."),
         click.option("--quant", type=click.Choice(QUANT_METHODS), default="ptq", show_default=True,
                      help="int8 by post-training quantization or quantization-aware training."),
-        click.option("--teacher", help="Distil from a run directory, a .keras file, or 'auto' (trains a PhiNet "
-                     "10-20x the student)."),
+        click.option("--teacher", help="Distil from a run directory, a .keras file, or 'auto' (trains the network "
+                     "the laws rate most accurate among those at least 2x the student)."),
         click.option("--temperature", type=float, default=4.0, show_default=True,
                      help="Distillation temperature T (> 0)."),
         click.option("--alpha-kd", type=float, default=0.5, show_default=True,

@@ -49,7 +49,8 @@ def stage_numbers(name: str, model, val: Dataset, **extra) -> dict:
 
 def resolve_teacher(options: CompressOptions, student, parts: Split, epochs: int, batch_size: int,
                     seed: int) -> tuple[object | None, dict | None]:
-    """The teacher model and what to report about it; "auto" trains a PhiNet 10-20x the student's size."""
+    """The teacher model and what to report about it; "auto" trains the network the laws rate most accurate
+    among those at least twice the student's size."""
     if not options.teacher:
         return None, None
     from tinyml_kit.build.costs import model_costs
@@ -80,17 +81,17 @@ def _auto_teacher(student_params: int, parts: Split, epochs: int, batch_size: in
     from tinyml_kit.build import build
     from tinyml_kit.build.costs import model_costs
     from tinyml_kit.core.spec import describe
-    from tinyml_kit.train.distill import auto_teacher_knobs
+    from tinyml_kit.train.distill import auto_teacher
     from tinyml_kit.train.trainer import train
 
     shape, classes = parts.train.input_shape, len(parts.train.class_names)
-    knobs = auto_teacher_knobs(student_params, shape, classes)
+    family, knobs = auto_teacher(student_params, shape, classes)
     keras().utils.set_random_seed(seed)
-    teacher = build("phinet", shape, classes, **knobs)
-    logger.info(f"training teacher {describe('phinet', knobs)}: {model_costs(teacher).params:,} params, "
+    teacher = build(family, shape, classes, **knobs)
+    logger.info(f"training teacher {describe(family, knobs)}: {model_costs(teacher).params:,} params, "
                 f"{epochs} epochs ...")
     train(teacher, parts, epochs=epochs, batch_size=batch_size, seed=seed)
-    return teacher, {"source": "auto", "arch": "phinet", "knobs": knobs}
+    return teacher, {"source": "auto", "arch": family, "knobs": knobs}
 
 
 def compress(model, parts: Split, calibration: np.ndarray, options: CompressOptions, teacher=None,

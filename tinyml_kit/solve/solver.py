@@ -246,7 +246,8 @@ def _impossible(screened: list[_Screened], input_shape, classes: int, laws: dict
         misses.append(f"arena {format_bytes(c.arena_alloc_bytes_est)} > {format_bytes(budget.arena_bytes)}")
     if c.utilization["macs"] > 1:
         misses.append(f"{e.macs:,} MACs > {budget.macs:,}")
-    names = " or ".join(FAMILY_TITLES[f] for f in laws)
+    titles = [FAMILY_TITLES[f] for f in laws]
+    names = " or ".join(titles) if len(titles) < 3 else ", ".join(titles[:-1]) + " or " + titles[-1]
     return (f"no {names} fits {board.id} at input {'x'.join(map(str, input_shape))}: the smallest, "
             f"{e.describe()}, needs {', '.join(misses)} (estimated): raise the limits, use a smaller input or pick "
             f"a larger board")
@@ -326,15 +327,13 @@ def other_families(sol: Solution) -> list[str]:
     return lines
 
 
-def most_accurate(input_shape: tuple[int, int, int], classes: int, min_params: int, max_params: int,
-                  law: ScalingLaw | None = None) -> dict | None:
-    """Knobs of the PhiNet with the highest predicted accuracy whose parameters lie in [min_params, max_params];
-    failing that the smallest above min_params; None if the law covers nothing that large. For sizing a teacher,
-    where no board limits apply."""
-    screened = [s for s in _screen([law or ScalingLaw.load()], input_shape, classes) if s.params >= min_params]
+def most_accurate(input_shape: tuple[int, int, int], classes: int, min_params: int,
+                  law: ScalingLaw | list[ScalingLaw] | None = None) -> tuple[str, dict] | None:
+    """(family, knobs) of the network the laws rate most accurate among those with at least `min_params`
+    parameters (fewer parameters on a tie), any ranked family; None if no law covers anything that large. For
+    sizing a teacher, where no board limits apply."""
+    screened = [s for s in _screen(_laws(law), input_shape, classes) if s.params >= min_params]
     if not screened:
         return None
-    in_range = [s for s in screened if s.params <= max_params]
-    s = max(in_range, key=lambda s: (s.accuracy, -s.params)) if in_range else min(screened, key=lambda s: s.params)
-    alpha, beta, t0, depth = s.knobs
-    return {"alpha": alpha, "beta": beta, "t0": t0, "depth": depth}
+    s = max(screened, key=lambda s: (s.accuracy, -s.params))
+    return s.family, s.estimate(input_shape, classes, "tflm").knobs()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tinyml_kit.core.errors import UserError
 
-TEACHER_SIZE_FACTOR = 10   # "auto" teachers have at least this many times the student's parameters
+TEACHER_SIZE_FACTOR = 2   # "auto" teachers have at least this many times the student's parameters
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"   # a Keras .h5 file starts with it
 
 
@@ -91,16 +91,18 @@ def load_teacher(path: str | Path, input_shape: tuple[int, int, int], classes: i
     return teacher
 
 
-def auto_teacher_knobs(student_params: int, input_shape: tuple[int, int, int], classes: int) -> dict:
-    """The PhiNet the scaling law rates most accurate among those with 10–20× the student's parameters (at
-    least 10× if the law has nothing in that range)."""
+def auto_teacher(student_params: int, input_shape: tuple[int, int, int], classes: int) -> tuple[str, dict]:
+    """(family, knobs) of the network the shipped laws rate most accurate among those with at least twice the
+    student's parameters, any ranked family: a teacher must be larger, and above all more accurate (trained with
+    fit's recipe, a ResNet beats a PhiNet ten times its size on the laws' data)."""
     from tinyml_kit.solve.solver import most_accurate
 
     low = TEACHER_SIZE_FACTOR * student_params
-    best = most_accurate(input_shape, classes, min_params=low, max_params=2 * low)
+    best = most_accurate(input_shape, classes, min_params=low)
     if best is None:
-        raise UserError(f"no PhiNet with at least {low:,} parameters (10x the student) is in the scaling "
-                        f"law's range: pass a trained teacher (a run directory or a .keras file)", "teacher")
+        raise UserError(f"no network with at least {low:,} parameters ({TEACHER_SIZE_FACTOR}x the student) is in "
+                        f"the scaling laws' range: pass a trained teacher (a run directory or a .keras file)",
+                        "teacher")
     return best
 
 
