@@ -104,9 +104,16 @@ def main() -> None:
             if arch not in entry["rows"]:
                 entry["rows"][arch] = run(board, limits, arch, str(args.data), name == FOOTPRINT)
                 print(json.dumps({"budget": name, **entry["rows"][arch]}))
-                _summarise(entry)
-                RESULT.parent.mkdir(exist_ok=True)
-                RESULT.write_text(json.dumps(done, indent=1) + "\n")
+                _save(done)
+        _summarise(entry)
+        print(json.dumps({"budget": name, **{k: v for k, v in entry.items() if k not in ("rows", "limits")}}))
+    _save(done)
+    print(json.dumps({k: v for k, v in done["laws_held_out"].items() if k != "rows"}))
+
+
+def _save(done: dict) -> None:
+    RESULT.parent.mkdir(exist_ok=True)
+    RESULT.write_text(json.dumps(done, indent=1) + "\n")
 
 
 def _held_out() -> dict:
