@@ -202,6 +202,9 @@ def test_auto_teacher_is_the_most_accurate_network_at_least_twice_the_student():
     assert (family, tuple(knobs.values())) == (best.family, best.knobs) and best.params >= 100_000
     with pytest.raises(UserError, match="no network with at least 20,000,000 parameters"):
         auto_teacher(10_000_000, (32, 32, 3), 10)
+    # twice a 137 k student, only TinyNets and deep PhiNets are in the laws' range: all rated below smaller ResNets
+    with pytest.raises(UserError, match="rated more accurate than smaller ones"):
+        auto_teacher(137_000, (32, 32, 3), 10)
 
 
 @pytest.mark.slow

@@ -137,6 +137,9 @@ def test_a_law_of_another_family_is_refused_in_one_line(law):
 
     with pytest.raises(UserError, match="the law given is PhiNet's, not ResNet's: give a sweep of --arch resnet"):
         family_laws("resnet", law)
+    mobilenets = ScalingLaw(law.form, law.curves, law.ranges, source={"arch": "mobilenetv1"})
+    with pytest.raises(UserError, match="a law of MobileNetV1 cannot be ranked"):
+        solve(get_board("nano33-ble-sense"), law=mobilenets)
     assert family_laws("auto", law) == [law] and [x.family for x in family_laws("auto")] == ["phinet", "resnet", "tinynet"]
 
 

@@ -137,7 +137,7 @@ def analyze_model(data: bytes, name: str = "model.tflite", board_id: str | None 
         "tensors": tensors,
     }
     if board is not None:
-        result.update(board_fit(board, len(data), arena.total_bytes))
+        result.update(board_fit(board, result["flash_bytes"], arena.total_bytes))
     return result
 
 

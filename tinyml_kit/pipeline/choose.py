@@ -76,6 +76,7 @@ def candidates(arch: str, input_shape: tuple[int, int, int], classes: int, board
 
 @dataclass
 class Measurement:
+    family: str
     knobs: dict
     params: int
     macs: int
@@ -105,11 +106,12 @@ def measure(arch: str, knobs: dict, input_shape, classes: int, calibration, budg
 
         fp = c_footprint(flatbuffer)
         fits = budget.verdict(fp.flash_bytes, fp.arena_bytes, costs.macs).ok
-        return Measurement(knobs, costs.params, costs.macs, fp.flash_bytes, fp.arena_bytes, fp.arena_bytes, fits)
+        return Measurement(arch, knobs, costs.params, costs.macs, fp.flash_bytes, fp.arena_bytes, fp.arena_bytes,
+                           fits)
     arena = measure_arena(flatbuffer)
     flash = tflm_flash_bytes(flatbuffer)
     fits = budget.verdict(flash, arena.alloc_bytes, costs.macs).ok
-    return Measurement(knobs, costs.params, costs.macs, flash, arena.total_bytes, arena.alloc_bytes, fits)
+    return Measurement(arch, knobs, costs.params, costs.macs, flash, arena.total_bytes, arena.alloc_bytes, fits)
 
 
 def look_trained(model, seed: int = 0) -> None:
@@ -158,11 +160,11 @@ def choose(arch: str, input_shape, classes: int, calibration, budget: Budget, bo
     tried = set()
     for _ in range(MAX_ATTEMPTS):
         fitting = [c for c in pool if c.macs <= budget.macs and c.est_flash * flash_ratio <= budget.flash_bytes
-                   and c.est_arena * arena_ratio <= budget.arena_bytes and str(c.knobs) not in tried]
+                   and c.est_arena * arena_ratio <= budget.arena_bytes and (c.family, str(c.knobs)) not in tried]
         if not fitting:
             break
         c = fitting[0]
-        tried.add(str(c.knobs))
+        tried.add((c.family, str(c.knobs)))
         interval = (f", interval {c.predicted_interval[0]:.1f}–{c.predicted_interval[1]:.1f}"
                     if c.predicted_interval else "")
         predicted = (f", predicted accuracy {c.predicted_accuracy:.1f} % (on the scaling law's data{interval})"
@@ -182,7 +184,7 @@ def choose(arch: str, input_shape, classes: int, calibration, budget: Budget, bo
             flash_ratio = m.flash_bytes / c.est_flash
             arena_ratio = m.arena_alloc_bytes / c.est_arena
     smallest = min(pool, key=lambda c: (c.params, c.macs))
-    m = next((a for a in attempts if a.knobs == smallest.knobs), None)
+    m = next((a for a in attempts if (a.family, a.knobs) == (smallest.family, smallest.knobs)), None)
     if m is None:
         logger.info(f"verifying the smallest, {describe(smallest.family, smallest.knobs)} ...")
         m = measure(smallest.family, smallest.knobs, input_shape, classes, calibration, budget, engine)

@@ -173,9 +173,12 @@ def _violations(c: Choice) -> list[str]:
 
 def _laws(law: ScalingLaw | list[ScalingLaw] | None) -> list[ScalingLaw]:
     """The laws to rank by: the shipped one of every family, or the user's."""
-    if law is None:
-        return load_laws()
-    return law if isinstance(law, list) else [law]
+    laws = load_laws() if law is None else law if isinstance(law, list) else [law]
+    for x in laws:
+        if x.family not in WIDTH_DEPTH_FAMILIES and x.family != "phinet":
+            raise UserError(f"a law of {FAMILY_TITLES.get(x.family, x.family)} cannot be ranked: the solver ranks "
+                            f"PhiNet, ResNet and TinyNet; sweep one of those (--arch)", "law")
+    return laws
 
 
 def solve(board: Board, max_flash: int | None = None, max_ram: int | None = None, max_macs: int | None = None,
@@ -330,10 +333,14 @@ def other_families(sol: Solution) -> list[str]:
 def most_accurate(input_shape: tuple[int, int, int], classes: int, min_params: int,
                   law: ScalingLaw | list[ScalingLaw] | None = None) -> tuple[str, dict] | None:
     """(family, knobs) of the network the laws rate most accurate among those with at least `min_params`
-    parameters (fewer parameters on a tie), any ranked family; None if no law covers anything that large. For
-    sizing a teacher, where no board limits apply."""
-    screened = [s for s in _screen(_laws(law), input_shape, classes) if s.params >= min_params]
-    if not screened:
+    parameters (fewer parameters on a tie), any ranked family, provided it is rated more accurate than anything
+    smaller (a larger network is no teacher if a smaller one is predicted better); else None. For sizing a
+    teacher, where no board limits apply."""
+    screened = _screen(_laws(law), input_shape, classes)
+    large = [s for s in screened if s.params >= min_params]
+    if not large:
         return None
-    s = max(screened, key=lambda s: (s.accuracy, -s.params))
+    s = max(large, key=lambda s: (s.accuracy, -s.params))
+    if s.accuracy <= max((x.accuracy for x in screened if x.params < min_params), default=float("-inf")):
+        return None
     return s.family, s.estimate(input_shape, classes, "tflm").knobs()

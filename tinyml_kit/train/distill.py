@@ -100,9 +100,9 @@ def auto_teacher(student_params: int, input_shape: tuple[int, int, int], classes
     low = TEACHER_SIZE_FACTOR * student_params
     best = most_accurate(input_shape, classes, min_params=low)
     if best is None:
-        raise UserError(f"no network with at least {low:,} parameters ({TEACHER_SIZE_FACTOR}x the student) is in "
-                        f"the scaling laws' range: pass a trained teacher (a run directory or a .keras file)",
-                        "teacher")
+        raise UserError(f"no network with at least {low:,} parameters ({TEACHER_SIZE_FACTOR}x the student) is rated "
+                        f"more accurate than smaller ones within the scaling laws' range: pass a trained teacher (a "
+                        f"run directory or a .keras file)", "teacher")
     return best
 
 
