@@ -94,6 +94,11 @@ def test_resnet_scales_resnet8_by_width_and_blocks_per_stage():
     filters = [layer.filters for layer in build("resnet", (32, 32, 3), 10, alpha=0.625).layers
                if type(layer).__name__ == "Conv2D" and layer.name.endswith("conv2")]
     assert filters == [12, 20, 40]
+    from tinyml_kit.check.explain import block_outputs
+
+    # Grad-CAM and probes find its stages as blocks
+    assert [b for b, _ in block_outputs(build("resnet", (32, 32, 3), 10, depth=2))] == [
+        "stem", "block 0", "block 1", "block 2"]
 
 
 def test_tinynet_width_and_depth_scale():

@@ -165,7 +165,9 @@ def test_a_sweep_killed_midway_resumes_with_one_result_per_configuration(tmp_pat
             "--epochs", "1", "--input", "16,16,1", "--out", str(out), "--executor", executor, "--workers", "1"]
     if executor == "ray":
         pytest.importorskip("ray")
-    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    # Ctrl-C as a terminal delivers it: a runner started in the background may hand down SIGINT ignored
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 240
     while time.time() < deadline and len(read_results(out)) < 1:
         time.sleep(0.5)

@@ -28,7 +28,7 @@ def resnet(input_shape: tuple[int, int, int] = (32, 32, 3), classes: int = 10, w
     x = L.ReLU()(x)
     for i, f in enumerate(filters):
         for j in range(int(depth)):
-            p = f"s{i}b{j}_"
+            p = f"s{i}_b{j}_"   # stage-first, as block_outputs groups layers into blocks
             strides = 2 if i > 0 and j == 0 else 1
             y = conv(x, f, strides=strides, name=p + "conv1")
             y = batch_norm()(y)

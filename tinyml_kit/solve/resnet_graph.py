@@ -18,7 +18,7 @@ def resnet_graph(width: float, depth: int, input_shape: tuple[int, int, int], cl
     x = g.conv(x, "conv1", filters[0], "bn", "relu", kernel=3)
     for i, f in enumerate(filters):
         for j in range(int(depth)):
-            p, stride, size = f"s{i}b{j}_", 2 if i > 0 and j == 0 else 1, (g.h, g.w)
+            p, stride, size = f"s{i}_b{j}_", 2 if i > 0 and j == 0 else 1, (g.h, g.w)
             y = g.conv(x, p + "conv1", f, p + "bn1", p + "relu1", stride=stride, kernel=3)
             y = g.conv(y, p + "conv2", f, p + "bn2", None, kernel=3)
             if stride != 1:    # the shortcut reads the block's input: back to its size, then strided
