@@ -67,7 +67,7 @@ def inspect(model, arch, alpha, beta, t0, depth, divisor, input_shape, classes, 
 @click.option("--plot", type=NEW_FILE, help="With --frontier: draw it to this .png.")
 @engine_option
 @click.option("--law", help="Accuracy law to rank by: a sweep directory or its law.json; its family alone is "
-              "ranked (default: every shipped CIFAR-10 law, PhiNet and ResNet together).")
+              "ranked (default: every shipped CIFAR-10 law, PhiNet, ResNet and TinyNet together).")
 @json_option
 def solve(board, max_flash, max_ram, max_macs, max_latency_ms, input_shape, classes, frontier, plot, engine, law,
           as_json):

@@ -33,9 +33,9 @@ from tinyml_kit.core.spec import AUTO, FAMILIES
 @budget_options
 @click.option("--data", default="digits", show_default=True, help="'digits', an image folder or an .npz.")
 @click.option("--arch", type=click.Choice((AUTO, *FAMILIES)), default=AUTO, show_default=True,
-              help="auto: the solver ranks PhiNets and ResNets together by their accuracy laws and picks the most "
-              "accurate that fits; a family: that family only (PhiNet and ResNet by their law, the others over "
-              "their grid).")
+              help="auto: the solver ranks PhiNets, ResNets and TinyNets together by their accuracy laws and picks the "
+              "most accurate that fits; a family: that family only (PhiNet, ResNet and TinyNet by their law, the "
+              "others over their grid).")
 @click.option("--epochs", default=30, show_default=True, type=int)
 @click.option("--input", "input_shape", type=SHAPE,
               help="Model input H,W,C (default: 32,32,1 for digits, 64,64,3 for folders, an .npz's own size).")

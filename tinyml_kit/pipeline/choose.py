@@ -42,7 +42,7 @@ class Candidate:
 
 def candidates(arch: str, input_shape: tuple[int, int, int], classes: int, board: Board,
                budget: Budget, engine: str = "tflm", law=None) -> list[Candidate]:
-    """Configurations to verify, best first. `auto`, PhiNet and ResNet: the solver's choice and runner-ups (highest
+    """Configurations to verify, best first. `auto` and the ranked families: the solver's choice and runner-ups (highest
     predicted accuracy, conversion-free estimates), ranked by `law` (a list of laws; None: the shipped ones of
     `arch`, or of every ranked family for `auto`). Other architectures: their grid, largest first, rough
     estimates."""
