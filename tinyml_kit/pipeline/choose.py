@@ -1,7 +1,7 @@
 """Choose the model to train: the first candidate whose measured int8 flatbuffer (as TFLM firmware links it) and
 TFLM arena fit.
 
-For the families the solver ranks (`auto`: all of them together; or PhiNet or ResNet alone) the candidates are its
+For the families the solver ranks (`auto`: all of them together; or one alone) the candidates are its
 ranking by predicted accuracy (conversion-free estimates), for other architectures their grid, largest first.
 Every claim of fitting comes from converting and measuring.
 """
@@ -42,9 +42,9 @@ class Candidate:
 
 def candidates(arch: str, input_shape: tuple[int, int, int], classes: int, board: Board,
                budget: Budget, engine: str = "tflm", law=None) -> list[Candidate]:
-    """Configurations to verify, best first. `auto` and the ranked families: the solver's choice and runner-ups (highest
-    predicted accuracy, conversion-free estimates), ranked by `law` (a list of laws; None: the shipped ones of
-    `arch`, or of every ranked family for `auto`). Other architectures: their grid, largest first, rough
+    """Configurations to verify, best first. `auto` and the ranked families: the solver's choice and runner-ups
+    (highest predicted accuracy, conversion-free estimates), ranked by `law` (a list of laws; None: the shipped
+    ones of `arch`, or of every ranked family for `auto`). Other architectures: their grid, largest first, rough
     estimates."""
     if arch == AUTO or arch in RANKED:
         from tinyml_kit.solve.scaling_law import family_laws
