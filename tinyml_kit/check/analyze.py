@@ -110,13 +110,14 @@ def analyze_model(data: bytes, name: str = "model.tflite", board_id: str | None 
     tensors = [{"name": graph.tensors[b.tensor].name if b.tensor is not None else f"scratch of op {b.op}",
                 "bytes": b.size, "offset": b.offset, "first_op": b.first - 1, "last_op": b.last - 1} for b in plan]
     weights = sum(t.data_bytes for t in graph.tensors)
+    flash = tflm_flash_bytes(data)
     inp, out = graph.tensors[graph.input], graph.tensors[graph.output]
     result = {
         "model": name,
-        "flash_bytes": tflm_flash_bytes(data),
+        "flash_bytes": flash,
         "tflite_bytes": len(data),
         "weights_bytes": weights,
-        "structure_bytes": tflm_flash_bytes(data) - weights,
+        "structure_bytes": flash - weights,
         "params": sum(r.params for r in rows),
         "macs": sum(r.macs for r in rows),
         "ops": info.ops,
@@ -137,7 +138,7 @@ def analyze_model(data: bytes, name: str = "model.tflite", board_id: str | None 
         "tensors": tensors,
     }
     if board is not None:
-        result.update(board_fit(board, result["flash_bytes"], arena.total_bytes))
+        result.update(board_fit(board, flash, arena.total_bytes))
     return result
 
 

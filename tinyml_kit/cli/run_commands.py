@@ -27,6 +27,7 @@ from tinyml_kit.cli.params import (
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.run_record import RunRecord
 from tinyml_kit.core.spec import AUTO, FAMILIES
+from tinyml_kit.train.trainer import EPOCHS
 
 
 @main.command()
@@ -36,7 +37,7 @@ from tinyml_kit.core.spec import AUTO, FAMILIES
               help="auto: the solver ranks PhiNets, ResNets and TinyNets together by their accuracy laws and picks the "
               "most accurate that fits; a family: that family only (PhiNet, ResNet and TinyNet by their law, the "
               "others over their grid).")
-@click.option("--epochs", default=30, show_default=True, type=int)
+@click.option("--epochs", default=EPOCHS, show_default=True, type=int)
 @click.option("--input", "input_shape", type=SHAPE,
               help="Model input H,W,C (default: 32,32,1 for digits, 64,64,3 for folders, an .npz's own size).")
 @click.option("--out", help="Run directory (default: runs/fit-<time>).")

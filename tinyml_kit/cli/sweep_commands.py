@@ -35,8 +35,8 @@ from tinyml_kit.train.trainer import BATCH_SIZE, EPOCHS
 @click.option("--splits", default=200, show_default=True, type=click.IntRange(2),
               help="Random 70/30 splits per depth that score the law's forms (the thesis used 500).")
 @json_option
-def sweep(data, arch, grid, epochs, batch_size, input_shape, executor, workers, cpus_per_task, ray_address, configs, out, fit_only,
-          splits, as_json):
+def sweep(data, arch, grid, epochs, batch_size, input_shape, executor, workers, cpus_per_task, ray_address, configs,
+          out, fit_only, splits, as_json):
     """Train GRID's networks of one family (ARCH) on DATA with fit's recipe, here or on a Ray cluster, each quantized
     to int8 and measured, each result saved as it finishes (a re-run resumes), then fit the accuracy law `solve
     --law` and `fit --law` rank by."""

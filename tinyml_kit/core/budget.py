@@ -1,4 +1,5 @@
-"""What a model may use on a board: flash for the model (on TFLM its compact flatbuffer), RAM for the tensor arena, MACs per inference.
+"""What a model may use on a board: flash for the model (on TFLM its compact flatbuffer), RAM for the tensor arena,
+MACs per inference.
 
 The board's budgets (boards.yaml minus reserves) tightened by the user's limits; each figure says where it came
 from, so reports can show it.

@@ -6,11 +6,13 @@ copies, so both editable and regular installs find them at the same place.
 
 from pathlib import Path
 
+from tinyml_kit.core.spec import RANKED
+
 SHIPPED = Path(__file__).resolve().parent.parent / "shipped"
 BOARDS_FILE = SHIPPED / "boards.yaml"
 TEMPLATES_DIR = SHIPPED / "firmware_templates"
 MODELS_DIR = SHIPPED / "models"
 # Each ranked family's accuracy law, made by `tinyml-kit sweep` with fit's recipe (bench/fit_scaling_law.py)
 SCALING_LAW_FILES = {family: MODELS_DIR / "sweep" / f"{family}-cifar10-5k-32px" / "law.json"
-                     for family in ("phinet", "resnet", "tinynet")}
+                     for family in RANKED}
 SCALING_LAW_FILE = SCALING_LAW_FILES["phinet"]

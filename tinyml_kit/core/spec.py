@@ -24,12 +24,14 @@ AUTO = "auto"                    # `fit --arch auto`: every family the solver ra
 RANKED = ("phinet", "resnet", "tinynet")   # the families with a shipped accuracy law and conversion-free estimates
 FAMILY_TITLES = {"phinet": "PhiNet", "tinynet": "TinyNet", "mobilenetv1": "MobileNetV1", "mobilenetv2": "MobileNetV2",
                  "resnet": "ResNet", "resnet8": "ResNet-8"}
-# The configurations `fit` measures for families the solver does not rank yet (largest first, once costed).
+# The configurations `fit` measures for families the solver does not rank (largest first, once costed); for the
+# ranked ones, what `sweep --grid small` trains.
 FAMILY_GRIDS: dict[str, list[dict]] = {
     "tinynet": [{"alpha": a, "depth": d} for a in (0.25, 0.5, 0.75, 1.0, 1.5, 2.0) for d in (2, 3, 4, 5)],
     "mobilenetv1": [{"alpha": a} for a in (0.1, 0.25, 0.35, 0.5, 0.75, 1.0)],
     "mobilenetv2": [{"alpha": a} for a in (0.1, 0.25, 0.35, 0.5, 0.75, 1.0, 1.4)],
-    "resnet": [{"alpha": a, "depth": d} for a in (0.25, 0.375, 0.5, 0.625, 0.75, 1.0, 1.25, 1.5, 2.0) for d in (1, 2, 3)],
+    "resnet": [{"alpha": a, "depth": d}
+               for a in (0.25, 0.375, 0.5, 0.625, 0.75, 1.0, 1.25, 1.5, 2.0) for d in (1, 2, 3)],
     "resnet8": [{}],
 }
 # The smallest input accepted: the digits' own 8x8 is the smallest data this tool is tested on; smaller images hold

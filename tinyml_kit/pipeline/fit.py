@@ -33,8 +33,8 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = AUTO, e
     pruning, QAT and distillation (see `compress`); the default is post-training int8 alone. `verify` builds
     and runs the exported model on an emulated Cortex-M4F afterwards (the toolchain is checked first).
     `engine` "c": the model is chosen, measured and verified as the C engine compiles it. `arch` "auto": the
-    solver ranks every family with an accuracy law (PhiNet, ResNet, TinyNet) together. `law`: the accuracy law to rank by
-    (a `tinyml-kit sweep` directory or its law.json, of `arch`'s family; default: the shipped ones)."""
+    solver ranks every family with an accuracy law (PhiNet, ResNet, TinyNet) together. `law`: the accuracy law to
+    rank by (a `tinyml-kit sweep` directory or its law.json, of `arch`'s family; default: the shipped ones)."""
     from tinyml_kit.compress.quantize import calibration_images
     from tinyml_kit.compress.stages import compress
     from tinyml_kit.pipeline.outcome import (

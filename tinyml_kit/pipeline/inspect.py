@@ -24,11 +24,8 @@ def _estimates(arch: str, input_shape, classes: int, **knobs) -> dict:
 
     from tinyml_kit.build import BUILDERS
     from tinyml_kit.core.arena import arena_with_headroom
-    from tinyml_kit.solve.estimate import (
-        estimate_phinet,
-        estimate_resnet,
-        estimate_tinynet,
-    )
+    from tinyml_kit.solve.estimate import estimate_phinet
+    from tinyml_kit.solve.solver import WIDTH_DEPTH_FAMILIES
 
     defaults = {k: p.default for k, p in pyinspect.signature(BUILDERS[arch]).parameters.items()}
     if arch == "phinet":
@@ -37,7 +34,7 @@ def _estimates(arch: str, input_shape, classes: int, **knobs) -> dict:
                             "conv5_percent")}
         e = estimate_phinet(input_shape=input_shape, classes=classes, **values)
     else:
-        estimate = estimate_tinynet if arch == "tinynet" else estimate_resnet
+        estimate = WIDTH_DEPTH_FAMILIES["resnet" if arch == "resnet8" else arch][1]
         e = estimate(knobs.get("alpha") or defaults.get("width", 1.0), knobs.get("depth") or defaults.get("depth", 1),
                      input_shape, classes)
     return {"flash_bytes_est": e.flash_bytes_est, "arena_bytes_est": e.arena_bytes_est,

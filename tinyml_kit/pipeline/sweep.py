@@ -1,5 +1,5 @@
-"""`sweep`: the scaling law of the user's own data. A grid of one family's networks (PhiNet by default, or any family
-with a width knob: `arch`) is trained with `fit`'s recipe, each quantized to int8 and measured; every result is appended to SWEEP_DIR/results.jsonl the moment it is known, so a sweep that is
+"""`sweep`: the scaling law of the user's own data. A grid of one family's networks (PhiNet by default, or any
+family with a width knob: `arch`) is trained with `fit`'s recipe, each quantized to int8 and measured; every result is appended to SWEEP_DIR/results.jsonl the moment it is known, so a sweep that is
 stopped (Ctrl-C, a killed process, a lost machine) resumes where it was, and a re-run never trains a finished
 configuration twice. The recipe and the data's checksum are pinned in SWEEP_DIR/sweep.json; resuming with others
 is refused.
@@ -66,7 +66,7 @@ class Recipe:
                 "quantization": "int8 PTQ, 200 calibration images"}
 
 
-SWEPT = ("phinet", "resnet", "tinynet", "mobilenetv1", "mobilenetv2")   # the families with a width knob
+SWEPT = tuple(f for f, knobs in FAMILY_KNOBS.items() if "alpha" in knobs)   # the families with a width knob
 
 
 def sweep_knobs(arch: str) -> tuple[str, ...]:
@@ -271,8 +271,8 @@ def fit_law(sweep_dir: str | Path, splits: int = 200) -> Path:
     source = {"sweep": str(sweep_dir), "arch": arch, "dataset": Path(meta["dataset"]).name,
               "dataset_sha256": meta["dataset_sha256"], "recipe": recipe, "metric": "int8_accuracy",
               "cv": f"{splits} random 70/30 splits per depth",
-              "title": f"{FAMILY_TITLES[arch]} on {Path(meta['dataset']).name} ({recipe['input_shape'][0]} px, {recipe['epochs']} "
-                       f"epochs): int8 accuracy vs parameters"}
+              "title": f"{FAMILY_TITLES[arch]} on {Path(meta['dataset']).name} ({recipe['input_shape'][0]} px, "
+                       f"{recipe['epochs']} epochs): int8 accuracy vs parameters"}
     law = fit_sweep(rows, splits, source)
     plot_scaling_law(law, rows, sweep_dir / PLOT)
     return write_json_atomic(sweep_dir / LAW, law.to_dict())

@@ -30,7 +30,7 @@ class Estimate:
     depth: int               # PhiNet's N; ResNet's residual blocks per stage; TinyNet's blocks
     params: int
     macs: int
-    flash_bytes_est: int     # TFLM: the compact int8 flatbuffer the firmware links; C engine: the compiled model (constants + code)
+    flash_bytes_est: int     # TFLM: the compact flatbuffer the firmware links; C engine: the compiled model
     arena_bytes_est: int     # TFLM: what it reports using (planned activations + persistent data); C: the plan
     activations_bytes: int   # the planned part alone
     engine: str = "tflm"

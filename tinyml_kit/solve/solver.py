@@ -2,9 +2,8 @@
 costs, the board's limits.
 
 For every configuration on each family's grid (PhiNet: α, β, t0, N; ResNet: width, blocks per stage; TinyNet:
-width, blocks) the plan gives
-parameters, MACs and a lower bound on the activations in microseconds; configurations that cannot fit are dropped
-on those alone. The rest, all families together, are taken in order of predicted accuracy and given the full flash
+width, blocks) the plan gives parameters, MACs and a lower bound on the activations in microseconds;
+configurations that cannot fit are dropped on those alone. The rest, all families together, are taken in order of predicted accuracy and given the full flash
 and arena estimates (a few ms each) until enough fit, and until each family's best fitting configuration is known,
 so the answer says what every other family would have given. No TensorFlow: the whole command answers in well
 under a second.
@@ -18,7 +17,7 @@ from tinyml_kit.core.boards import Board
 from tinyml_kit.core.budget import Budget, make_budget
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.latency import latency_ms
-from tinyml_kit.core.spec import FAMILY_TITLES, phinet_blocks
+from tinyml_kit.core.spec import FAMILY_TITLES, RANKED, phinet_blocks
 from tinyml_kit.core.units import format_bytes
 from tinyml_kit.solve.costs import phinet_plan_costs, resnet_costs, tinynet_costs
 from tinyml_kit.solve.estimate import (
@@ -45,6 +44,8 @@ class Choice:
     arena_alloc_bytes_est: int       # the arena to allocate: estimate plus headroom, compared with the budget
     latency_ms_est: float
     utilization: dict[str, float]    # estimate / limit per constraint
+    extrapolated: bool = False       # parameters outside the range the scaling law was fitted on
+    interval: float | None = None    # ± points of the law's ~95 % prediction interval at this depth
 
     def knobs(self) -> dict:
         return self.estimate.knobs()
@@ -57,9 +58,6 @@ class Choice:
         if self.interval is None:
             return None
         return [round(self.predicted_accuracy - self.interval, 2), round(self.predicted_accuracy + self.interval, 2)]
-
-    extrapolated: bool = False       # parameters outside the range the scaling law was fitted on
-    interval: float | None = None    # ± points of the law's ~95 % prediction interval at this depth
 
     def to_dict(self) -> dict:
         interval = self.interval_bounds()
@@ -147,7 +145,8 @@ def _grid(family: str, depths: list[int]):
                            phinet_plan_costs(phinet_blocks(*k), shape, classes))
 
 
-def _screen(laws: list[ScalingLaw], input_shape, classes: int, engine: str = "tflm") -> list[_Screened]:
+def _screen(laws, input_shape, classes: int, engine: str = "tflm") -> list[_Screened]:
+    """`laws`: the laws to screen by (an iterable of ScalingLaw)."""
     rows = []
     for law in laws:
         for knobs, costs in _grid(law.family, law.depths):
@@ -171,14 +170,14 @@ def _violations(c: Choice) -> list[str]:
     return [k for k in CONSTRAINTS if c.utilization[k] > 1.0]
 
 
-def _laws(law: ScalingLaw | list[ScalingLaw] | None) -> list[ScalingLaw]:
-    """The laws to rank by: the shipped one of every family, or the user's."""
+def _laws(law: ScalingLaw | list[ScalingLaw] | None) -> dict[str, ScalingLaw]:
+    """The laws to rank by, keyed by family: the shipped one of every family, or the user's."""
     laws = load_laws() if law is None else law if isinstance(law, list) else [law]
     for x in laws:
-        if x.family not in WIDTH_DEPTH_FAMILIES and x.family != "phinet":
+        if x.family not in RANKED:
             raise UserError(f"a law of {FAMILY_TITLES.get(x.family, x.family)} cannot be ranked: the solver ranks "
-                            f"PhiNet, ResNet and TinyNet; sweep one of those (--arch)", "law")
-    return laws
+                            f"{', '.join(FAMILY_TITLES[f] for f in RANKED)}; sweep one of those (--arch)", "law")
+    return {x.family: x for x in laws}
 
 
 def solve(board: Board, max_flash: int | None = None, max_ram: int | None = None, max_macs: int | None = None,
@@ -189,10 +188,9 @@ def solve(board: Board, max_flash: int | None = None, max_ram: int | None = None
     `engine` "c" costs each configuration as the C engine compiles it instead of as a .tflite on TFLM. `law`: one
     family's law or several (default: every shipped family's); only families with a law are ranked."""
     start = time.perf_counter()
-    laws = _laws(law)
-    by_family = {x.family: x for x in laws}
+    by_family = _laws(law)
     budget = budget or make_budget(board, max_flash, max_ram, max_macs, max_latency_ms)
-    screened = _screen(laws, input_shape, classes, engine)
+    screened = _screen(by_family.values(), input_shape, classes, engine)
     reasons: list[tuple[float, str]] = []      # (predicted accuracy, violated limit) of each rejection
     possible = []
     for s in screened:
@@ -264,10 +262,9 @@ def frontier(board: Board, input_shape: tuple[int, int, int] = (32, 32, 3), clas
     judged against `budget` (default: the board's)."""
     from tinyml_kit.core.boards import load_boards
 
-    laws = _laws(law)
-    by_family = {x.family: x for x in laws}
+    by_family = _laws(law)
     boards = [b for b in load_boards().values() if b.tflm_supported]
-    screened = _screen(laws, input_shape, classes, engine)
+    screened = _screen(by_family.values(), input_shape, classes, engine)
     screened.sort(key=lambda s: (s.params, s.macs))
     best_acc, steps = -1e9, []
     for s in screened:
@@ -336,7 +333,7 @@ def most_accurate(input_shape: tuple[int, int, int], classes: int, min_params: i
     parameters (fewer parameters on a tie), any ranked family, provided it is rated more accurate than anything
     smaller (a larger network is no teacher if a smaller one is predicted better); else None. For sizing a
     teacher, where no board limits apply."""
-    screened = _screen(_laws(law), input_shape, classes)
+    screened = _screen(_laws(law).values(), input_shape, classes)
     large = [s for s in screened if s.params >= min_params]
     if not large:
         return None
