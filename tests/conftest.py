@@ -42,6 +42,20 @@ def tiny_model(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def fitted(tmp_path_factory, digits_npz):
+    """A small run on nucleo-f401re (Cortex-M4F) fitted with --verify: (run directory, fit's JSON report)."""
+    import json
+
+    from test_cli import run
+
+    out = tmp_path_factory.mktemp("fw") / "run"
+    result = run("fit", "--data", digits_npz, "--input", "16,16,1", "--epochs", "3", "--board", "nucleo-f401re",
+                 "--verify", "--out", out, "--json")
+    assert result.exit_code == 0, result.output
+    return out, json.loads(result.stdout)
+
+
+@pytest.fixture(scope="session")
 def float_tflite(tmp_path_factory, tiny_model):
     from tinyml_kit._tf import tf
 

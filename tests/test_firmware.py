@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from test_cli import assert_one_line_error, run
 
-from tinyml_kit.check.verify import compile_for_qemu, link_for_qemu, run_firmware
+from tinyml_kit.check.qemu import CORES, compile_for_qemu, link_for_qemu, run_firmware
 from tinyml_kit.core.tflite_info import read_model_file
 from tinyml_kit.core.tflm_flatbuffer import compact_flatbuffer
 from tinyml_kit.export.c_sources import write_model_api
@@ -22,21 +22,12 @@ from tinyml_kit.export.toolchain import CXX_FLAGS, TFLM_DEFINES, find_tflm_dir
 
 SHIM = Path(__file__).parent / "data" / "arduino_shim"
 PLATFORM = Path(__file__).parent.parent / "firmware_templates" / "qemu"
+M4 = CORES["m4"]
 
 
 @pytest.fixture(scope="module")
 def tflm():
     return find_tflm_dir()
-
-
-@pytest.fixture(scope="module")
-def fitted(tmp_path_factory, digits_npz):
-    """A small run fitted with --verify: (run directory, fit's JSON report)."""
-    out = tmp_path_factory.mktemp("fw") / "run"
-    result = run("fit", "--data", digits_npz, "--input", "16,16,1", "--epochs", "3", "--board", "nucleo-f401re",
-                 "--verify", "--out", out, "--json")
-    assert result.exit_code == 0, result.output
-    return out, json.loads(result.stdout)
 
 
 def test_resolver_table_is_the_tflm_trees(tflm):
@@ -98,7 +89,8 @@ def test_fit_verify_is_bit_exact_on_the_emulated_cortex_m4(fitted):
     assert v["instructions_per_inference"] > 1000 and v["stack_used_bytes"] > 0
     assert json.loads((out / "verify_ref.json").read_text())["bit_exact"]
     html = (out / "report.html").read_text()   # the page was written again, with the Cortex-M4F table
-    assert "Cortex-M4F (QEMU)" in html and f"{v['instructions_per_inference']:,}" in html
+    assert "emulated core (QEMU)" in html and "<td>Cortex-M4F</td>" in html
+    assert f"{v['instructions_per_inference']:,}" in html
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]
 
 
@@ -139,13 +131,13 @@ def run_arduino_example(library: Path, tflm, build: Path) -> str:
     sources = [*sorted((library / "src").rglob("*.cpp")), sketch, SHIM / "arduino_main.cc", build / "startup.c"]
     flags = ["-I", str(SHIM), "-I", str(library / "src")]
     if c_sources:   # the C engine: its model and CMSIS-NN, compiled as C with the library's src/ on the path
-        objects = compile_for_qemu(sources, build, flags)
-        objects += compile_for_qemu(c_sources, build, c_flags=["-std=c11", "-O2", "-I", str(library / "src")])
-        elf = link_for_qemu(objects, [], build)
+        objects = compile_for_qemu(M4, sources, build, flags)
+        objects += compile_for_qemu(M4, c_sources, build, c_flags=["-std=c11", "-O2", "-I", str(library / "src")])
+        elf = link_for_qemu(M4, objects, [], build)
     else:
-        objects = compile_for_qemu(sources, build, [*TFLM_DEFINES, *flags, *tflm.includes()])
-        elf = link_for_qemu(objects, [tflm.library("ref")], build)
-    return run_firmware(elf, np.zeros(0, np.int8), timeout=120)
+        objects = compile_for_qemu(M4, sources, build, [*TFLM_DEFINES, *flags, *tflm.includes()])
+        elf = link_for_qemu(M4, objects, [tflm.library("ref")], build)
+    return run_firmware(M4, elf, np.zeros(0, np.int8), timeout=120)
 
 
 @pytest.mark.slow

@@ -1,6 +1,8 @@
-/* tinyml-kit verify: reset and fault handling for QEMU mps2-an386 (Cortex-M4F), newlib with Arm semihosting
- * (rdimon). Linked with -nostartfiles, so this does what crt0 would: FPU on, .data copied, .bss zeroed, the
- * semihosting stdio opened, constructors run, then main() and exit() through semihosting. */
+/* tinyml-kit verify: reset and fault handling for QEMU's mps2-an386 (Cortex-M4F), mps2-an500 (M7), mps2-an505
+ * (M33) and mps3-an547 (M55), newlib with Arm semihosting (rdimon). Linked with -nostartfiles, so this does what
+ * crt0 would: vector table and FPU (and, on the M55, MVE) on, .data copied, .bss zeroed, the semihosting stdio
+ * opened, constructors run, then main() and exit() through semihosting. The M33 and M55 boot Secure with the SAU
+ * off; the linker script places everything in Secure address ranges. */
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -32,12 +34,13 @@ void SysTick_Handler(void) __attribute__((weak, alias("Fault_Handler")));
 
 __attribute__((section(".vectors"), used)) const void* const g_vectors[16] = {
     &__StackTop,   Reset_Handler, Fault_Handler, Fault_Handler, Fault_Handler, Fault_Handler,
-    Fault_Handler, 0,             0,             0,             0,             Fault_Handler,
+    Fault_Handler, Fault_Handler, 0,             0,             0,             Fault_Handler,
     Fault_Handler, 0,             Fault_Handler, SysTick_Handler,
 };
 
 void Reset_Handler(void) {
-  *(volatile uint32_t*)0xE000ED88 |= 0xFu << 20; /* CPACR: CP10/CP11 full access (hard-float code) */
+  *(volatile uint32_t*)0xE000ED08 = (uint32_t)g_vectors; /* VTOR: the table may sit away from the reset alias */
+  *(volatile uint32_t*)0xE000ED88 |= 0xFu << 20;          /* CPACR: CP10/CP11 full access (FPU; MVE on the M55) */
   __asm__ volatile("dsb\n\tisb" ::: "memory");
   for (uint32_t *src = &__data_load__, *dst = &__data_start__; dst < &__data_end__;) *dst++ = *src++;
   for (uint32_t* dst = &__bss_start__; dst < &__bss_end__;) *dst++ = 0;

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from tinyml_kit.check.qemu import CORE_IDS
 from tinyml_kit.cli import show
 from tinyml_kit.cli.group import main
 from tinyml_kit.cli.params import (
@@ -222,14 +223,21 @@ def export(model, format_, target, out, labels, name, board_id, tflm_dir, engine
 @click.option("--arena-bytes", type=SIZE, help="Try another arena size, e.g. 90KB (default: the exported "
               "kTensorArenaSize).")
 @click.option("--tflm-dir", help=TFLM_DIR_HELP)
+@click.option("--core", type=click.Choice(CORE_IDS),
+              help="Emulated core: m4 (mps2-an386), m7 (mps2-an500), m33 (mps2-an505) or m55 (mps3-an547). "
+              "Default: the board's.")
+@click.option("--profile", is_flag=True, help="Also count each op's instructions (TFLM's MicroProfiler hook; the "
+              "C engine's own) and report them per op and per op type.")
 @run_engine_options
 @json_option
-def verify(run_dir, kernels, images, arena_bytes, tflm_dir, engine, cmsis_nn_dir, as_json):
-    """Build RUN_DIR's firmware sources for an emulated Cortex-M4F, run validation images under QEMU, compare
-    with the host, and read flash, RAM, arena and instructions off the ELF and the core."""
+def verify(run_dir, kernels, images, arena_bytes, tflm_dir, core, profile, engine, cmsis_nn_dir, as_json):
+    """Build RUN_DIR's firmware sources for an emulated Cortex-M core (the board's by default), run validation
+    images under QEMU, compare with the host, and read flash, RAM, arena and instructions (per op with --profile)
+    off the ELF and the core."""
     from tinyml_kit.check.verify import verify_lines
     from tinyml_kit.pipeline.checks import verify_run
 
-    result = verify_run(run_dir, kernels, images, tflm_dir, arena_bytes, engine=engine, cmsis_nn_dir=cmsis_nn_dir)
+    result = verify_run(run_dir, kernels, images, tflm_dir, arena_bytes, engine=engine, cmsis_nn_dir=cmsis_nn_dir,
+                        core=core, profile=profile)
     emit(as_json, result, lambda: click.echo("\n".join(verify_lines(result))))
     _require_verified(result)

@@ -16,3 +16,5 @@ MODELS_DIR = SHIPPED / "models"
 SCALING_LAW_FILES = {family: MODELS_DIR / "sweep" / f"{family}-cifar10-5k-32px" / "law.json"
                      for family in RANKED}
 SCALING_LAW_FILE = SCALING_LAW_FILES["phinet"]
+# Instructions per op on each emulated core and engine, fitted on QEMU profiles (bench/latency_model.py)
+INSTRUCTION_MODEL_FILE = MODELS_DIR / "latency" / "instructions.json"

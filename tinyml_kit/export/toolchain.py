@@ -1,8 +1,8 @@
 """The Arm cross toolchain and the TFLM tree that firmware is compiled against, found or refused in one line.
 
 The TFLM tree is a third-party dependency located by `--tflm-dir` or `TINYML_TFLM_DIR`: a directory holding the
-TFLM source tree in `tflm/` (with its third-party headers) and, for `verify`, libraries prebuilt for the
-emulated Cortex-M4F in `prebuilt/cortex-m4f/libtflm_{ref,cmsis_nn}.a`.
+TFLM source tree in `tflm/` (with its third-party headers) and, for `verify`, libraries prebuilt for each
+emulated core in `prebuilt/<core>/libtflm_{ref,cmsis_nn}.a` (cortex-m4f, cortex-m7, cortex-m33, cortex-m55).
 """
 
 import hashlib
@@ -31,8 +31,6 @@ CXX_FLAGS = ["-std=c++17", "-fno-rtti", "-fno-exceptions", "-fno-threadsafe-stat
              "-fdata-sections", "-Wall", "-Wextra", "-Werror"]
 # What the C engine's generated sources are held to, on every compiler that builds them.
 C_ENGINE_WARNINGS = ["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic"]
-# The emulated board, QEMU's mps2-an386, and the flags the prebuilt libraries were built with.
-CORTEX_M4F = ["-mcpu=cortex-m4", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard", "-mthumb"]
 
 
 def require_tool(tool: str) -> str:
@@ -57,10 +55,11 @@ class TflmDir:
                 tree / "third_party/ruy"]
         return [flag for d in dirs for flag in ("-isystem", str(d))]
 
-    def library(self, kernels: str) -> Path:
-        lib = self.root / "prebuilt" / "cortex-m4f" / f"libtflm_{kernels}.a"
+    def library(self, kernels: str, prebuilt: str = "cortex-m4f") -> Path:
+        """The TFLM library prebuilt for a core (`prebuilt/<core dir>/libtflm_<kernels>.a`)."""
+        lib = self.root / "prebuilt" / prebuilt / f"libtflm_{kernels}.a"
         if not lib.is_file():
-            raise UserError(f"{lib} not found: the TFLM directory needs libraries prebuilt for the Cortex-M4F "
+            raise UserError(f"{lib} not found: the TFLM directory needs libraries prebuilt for the {prebuilt} "
                             f"(see its README: `make prebuilt`)")
         return lib
 

@@ -68,10 +68,12 @@ def analyze_target(target: str | Path, board_id: str | None = None, engine: str 
 
 def verify_run(run_dir: str | Path, kernels: str | None = None, images: int = 20, tflm_dir: str | Path | None = None,
                arena_bytes: int | None = None, val=None, engine: str | None = None,
-               cmsis_nn_dir: str | Path | None = None) -> dict:
-    """`verify` on a run directory: its model, its validation images, its board; saves `verify_<kernels>.json`
-    (`verify_c.json` for the C engine). `val`: the run's validation split when the caller holds it
-    (`fit --verify`), instead of re-making it."""
+               cmsis_nn_dir: str | Path | None = None, core: str | None = None, profile: bool = False) -> dict:
+    """`verify` on a run directory: its model, its validation images, its board (and by default the board's core);
+    saves `verify_<kernels>.json` (`verify_c.json` for the C engine; `verify_<core>_...` on another core than the
+    board's). `val`: the run's validation split when the caller holds it (`fit --verify`), instead of re-making
+    it."""
+    from tinyml_kit.check.qemu import require_core
     from tinyml_kit.check.verify import preflight, verify_model
     from tinyml_kit.core.boards import get_board
     from tinyml_kit.export.firmware import ModelSource
@@ -81,15 +83,20 @@ def verify_run(run_dir: str | Path, kernels: str | None = None, images: int = 20
     m = run_model(run_dir)
     record, run_dir = m.record, m.run_dir
     engine = engine or record.engine
-    preflight(tflm_dir, engine, cmsis_nn_dir)
+    board = get_board(record.board.id)
+    preflight(tflm_dir, engine, cmsis_nn_dir, require_core(core, board))
     if val is None:
         val = run_split(record, tuple(m.info.inputs[0].shape[1:])).val
     chosen = val.x[:images].astype(np.float32)
     src = ModelSource(m.flatbuffer, m.info, record.data.classes, record.arena_bytes, record.arena_alloc_bytes)
-    result = verify_model(src, m.info.inputs[0].quantize(chosen), get_board(record.board.id), kernels=kernels,
-                          tflm_dir=tflm_dir, arena_bytes=arena_bytes, engine=engine, cmsis_nn_dir=cmsis_nn_dir)
+    result = verify_model(src, m.info.inputs[0].quantize(chosen), board, kernels=kernels, tflm_dir=tflm_dir,
+                          arena_bytes=arena_bytes, engine=engine, cmsis_nn_dir=cmsis_nn_dir, core=core,
+                          profile=profile)
     result["run_dir"] = str(run_dir.absolute())
     if len(chosen) < images:
         logger.info(f"the validation split has {len(chosen)} images: verified all of them")
-    write_json_atomic(run_dir / f"verify_{'c' if engine == 'c' else result['kernels']}.json", result)
+    name = "c" if engine == "c" else result["kernels"]
+    if result["core_title"] != board.core:
+        name = f"{result['core']}_{name}"
+    write_json_atomic(run_dir / f"verify_{name}.json", result)
     return result

@@ -113,9 +113,10 @@ def _prepare(board_id: str, arch: str, epochs: int, seed: int, limits: tuple, co
     accuracy_law = family_laws(arch, ScalingLaw.load(law) if law is not None else None) if ranked else None
     out = prepare_output(Path(out) if out else default_run_dir())
     if verify:   # a missing toolchain is reported before training, not after
+        from tinyml_kit.check.qemu import core_for_board
         from tinyml_kit.check.verify import preflight
 
-        preflight(tflm_dir, engine, cmsis_nn_dir)
+        preflight(tflm_dir, engine, cmsis_nn_dir, core_for_board(board))
     logger.info(f"board {board.id} ({board.name}, {board.core} @ {board.clock_mhz:g} MHz): model flash budget "
                 f"{budget.flash_bytes:,} B, arena budget {budget.arena_bytes:,} B, {budget.macs:,} MACs")
     logger.info(f"plan: train {epochs} epoch{'s' if epochs != 1 else ''}, then {compression.plan()}")

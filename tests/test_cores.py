@@ -1,0 +1,86 @@
+"""`verify --core` on the four emulated Cortex-M cores and `verify --profile`: bit-exact on each, every op timed,
+the ops summing to the whole inference; cores QEMU cannot emulate refused in one line."""
+
+import json
+
+import pytest
+from test_cli import assert_one_line_error, run
+
+from tinyml_kit.check.profile import parse_profile, profile_summary
+from tinyml_kit.check.qemu import CORES, core_for_board, require_core
+from tinyml_kit.core.boards import get_board
+from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.tflite_info import read_model
+
+
+def test_each_board_core_maps_to_its_qemu_machine_or_is_refused():
+    assert core_for_board(get_board("nano33-ble-sense")).machine == "mps2-an386"
+    assert core_for_board(get_board("nucleo-h743zi2")).machine == "mps2-an500"
+    assert core_for_board(get_board("nucleo-u575zi-q")).machine == "mps2-an505"
+    assert core_for_board(get_board("stm32n6570-dk")).machine == "mps3-an547"
+    with pytest.raises(UserError, match="Cortex-M0\\+, which no QEMU machine here emulates"):
+        core_for_board(get_board("rpi-pico"))
+    assert require_core("m7", get_board("rpi-pico")) is CORES["m7"]   # asked for by name: any board
+
+
+def test_profile_lines_give_medians_shares_and_the_sum():
+    printed = "\n".join(["TINYML_OP 0 0 CONV_2D 1000", "TINYML_OP 0 2 ADD 100", "TINYML_OP 1 0 CONV_2D 1040",
+                         "TINYML_OP 1 2 ADD 100", "TINYML_OP 2 0 CONV_2D 1080", "TINYML_OP 2 2 ADD 140"])
+    ops = parse_profile(printed, 3, 1200)
+    assert [(p.index, p.op, p.instructions) for p in ops] == [(0, "CONV_2D", 1040), (2, "ADD", 100)]
+    summary = profile_summary(ops, 1200)
+    assert summary["profile_instructions"] == 1140 and summary["profile_coverage"] == pytest.approx(0.95)
+    assert summary["profile_by_op"][0] == {"op": "CONV_2D", "count": 1, "instructions": 1040,
+                                           "share": pytest.approx(1040 / 1200)}
+    assert parse_profile("TINYML_OUTPUT 0 5 1 2", 1, 5) == []
+    with pytest.raises(UserError, match="differs in its ops from image to image"):
+        parse_profile("TINYML_OP 0 0 CONV_2D 10\nTINYML_OP 0 1 ADD 5\nTINYML_OP 1 0 CONV_2D 10", 2, 20)
+
+
+def _profiled(out, *args) -> dict:
+    result = run("verify", out, "--images", "2", "--profile", "--json", *args)
+    assert result.exit_code == 0, result.output
+    v = json.loads(result.stdout)
+    assert v["bit_exact"] and v["images"] == 2
+    total = v["instructions_per_inference"]
+    assert sum(p["instructions"] for p in v["profile"]) == v["profile_instructions"]
+    assert 0.99 <= v["profile_coverage"] <= 1.0, v["profile_coverage"]   # the ops are the inference
+    assert sum(t["instructions"] for t in v["profile_by_op"]) == v["profile_instructions"] <= total
+    return v
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("core", ["m7", "m33", "m55"])
+def test_verify_on_another_core_is_bit_exact_and_profiled_op_by_op(fitted, core):
+    out, report = fitted
+    v = _profiled(out, "--core", core, "--kernels", "cmsis_nn")
+    assert v["core"] == core and v["machine"] == CORES[core].machine
+    ops = read_model((out / "model.tflite").read_bytes()).ops
+    assert [p["index"] for p in v["profile"]] == list(range(len(v["profile"])))   # TFLM runs the graph in order
+    assert set(p["op"] for p in v["profile"]) == set(ops)
+    assert (out / f"verify_{core}_cmsis_nn.json").is_file()   # beside, not over, the board's own core's
+    if core == "m55":   # Helium kernels: several times fewer instructions than the M4F's DSP ones
+        assert v["instructions_per_inference"] * 2 < report["verify"]["instructions_per_inference"]
+
+
+@pytest.mark.slow
+def test_c_engine_profile_names_the_models_ops(fitted):
+    out, _ = fitted
+    tflm = _profiled(out, "--kernels", "cmsis_nn")
+    c = _profiled(out, "--engine", "c")
+    kinds = {p["index"]: p["op"] for p in tflm["profile"]}
+    assert all(kinds[p["index"]] == p["op"] for p in c["profile"])   # the graph's op index and kind
+    assert {p["op"] for p in c["profile"]} <= set(kinds.values())
+    html = run("report", out)
+    assert html.exit_code == 0, html.output
+    page = (out / "report.html").read_text()
+    assert "Per-op instructions: Cortex-M4F, C engine" in page and "every op, in execution order" in page
+
+
+def test_cores_qemu_cannot_run_are_refused_in_one_line(fitted, digits_npz, tmp_path):
+    out, _ = fitted
+    assert_one_line_error(run("verify", out, "--engine", "c", "--core", "m55"), "Helium (MVE)", "--core")
+    assert_one_line_error(run("verify", out, "--core", "m3"), "--core")
+    assert_one_line_error(run("fit", "--data", digits_npz, "--board", "rpi-pico", "--verify", "--out",
+                              tmp_path / "pico"), "no QEMU machine here emulates", "--core")
+    assert not (tmp_path / "pico").exists()   # refused before training

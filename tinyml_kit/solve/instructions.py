@@ -1,0 +1,131 @@
+"""How many instructions an int8 model takes per inference on a Cortex-M core, predicted from its graph alone.
+
+MACs alone mislead: on TFLM + CMSIS-NN a depthwise-heavy PhiNet runs 0.10 MAC per instruction where ResNet-8 runs
+0.42. So each op is costed by what its CMSIS-NN kernel loops over: a convolution by its MACs, the im2col copies of
+its input patches, its output elements (requantization) and its channels (per-channel setup); an elementwise op by
+its elements. The op's group follows the kernel CMSIS-NN's wrapper picks (1×1 convolutions take a fast path, 3×3
+depthwise ones their own kernel, an input depth that is not a multiple of 4 the slow tail), and each group has one
+linear cost per engine and core, fitted with non-negative least squares on per-op profiles of real models under
+QEMU (`bench/latency_model.py`, which writes the shipped table). Works on any `core.graph.Graph`: a .tflite read
+back, or the graph the solver predicts for a candidate before anything is built.
+"""
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from tinyml_kit.core.graph import Graph, Op
+from tinyml_kit.core.resources import INSTRUCTION_MODEL_FILE
+
+FEATURES = ("macs", "im2col", "outputs", "inputs", "channels", "ops")
+ENGINE_KEYS = ("tflm", "c")
+
+
+def _shape(graph: Graph, tensor: int) -> tuple[int, ...]:
+    return graph.tensors[tensor].shape
+
+
+def _elements(graph: Graph, tensor: int) -> int:
+    return graph.tensors[tensor].elements
+
+
+def op_group(graph: Graph, op: Op) -> str:
+    """The kernel family CMSIS-NN runs for `op`: what its instructions scale with differs between them."""
+    if op.kind == "CONV_2D":
+        cin = _shape(graph, op.inputs[0])[-1]
+        if op.kernel == 1:
+            return "CONV_2D/1x1" if cin % 4 == 0 else "CONV_2D/1x1/odd"
+        return "CONV_2D/kxk" if cin % 4 == 0 else "CONV_2D/kxk/odd"
+    if op.kind == "DEPTHWISE_CONV_2D":
+        c_in, c_out = _shape(graph, op.inputs[0])[-1], _shape(graph, op.outputs[0])[-1]
+        if c_in != c_out:
+            return "DEPTHWISE_CONV_2D/mult"
+        return "DEPTHWISE_CONV_2D/3x3" if op.kernel == 3 else "DEPTHWISE_CONV_2D/kxk"
+    return op.kind
+
+
+def op_features(graph: Graph, op: Op) -> dict[str, float]:
+    """What the op's kernel loops over (FEATURES); zero where a feature does not apply."""
+    out = _elements(graph, op.outputs[0])
+    inp = _elements(graph, op.inputs[0]) if op.inputs else 0
+    channels = _shape(graph, op.outputs[0])[-1] if _shape(graph, op.outputs[0]) else 1
+    f = dict.fromkeys(FEATURES, 0.0)
+    f.update(outputs=out, inputs=inp, channels=channels, ops=1.0)
+    if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
+        weights = _shape(graph, op.inputs[1])
+        if op.kind == "CONV_2D":
+            k_elems = weights[1] * weights[2] * weights[3]       # kh × kw × Cin per output element
+        elif op.kind == "DEPTHWISE_CONV_2D":
+            k_elems = weights[1] * weights[2]
+        else:
+            k_elems = weights[-1]
+        f["macs"] = out * k_elems
+        if op.kind == "CONV_2D" and op.kernel > 1:
+            f["im2col"] = (out // channels) * k_elems               # one patch per output pixel
+    return f
+
+
+@dataclass(frozen=True)
+class InstructionModel:
+    """Per-group linear costs for one engine on one core, as fitted; `fallback` costs a group never profiled by
+    its elements, so an unseen op is estimated, not ignored."""
+    engine: str
+    core: str
+    groups: dict[str, dict[str, float]]
+    fallback: dict[str, float]
+
+    def cost(self, group: str, features: dict[str, float]) -> float:
+        coef = self.groups.get(group, self.fallback)
+        return sum(coef.get(k, 0.0) * features[k] for k in FEATURES)
+
+    def op_instructions(self, graph: Graph, op: Op) -> float:
+        return self.cost(op_group(graph, op), op_features(graph, op))
+
+    def per_op(self, graph: Graph) -> list[float]:
+        return [self.op_instructions(graph, op) for op in graph.ops]
+
+    def total(self, graph: Graph) -> float:
+        return sum(self.per_op(graph))
+
+
+@lru_cache(maxsize=4)
+def load_models(path: Path = INSTRUCTION_MODEL_FILE) -> dict[tuple[str, str], InstructionModel]:
+    """The shipped table, keyed by (engine, core id)."""
+    data = json.loads(Path(path).read_text())
+    return {(m["engine"], m["core"]): InstructionModel(m["engine"], m["core"], m["groups"], m["fallback"])
+            for m in data["models"]}
+
+
+def instruction_model(engine: str, core: str) -> InstructionModel | None:
+    """The fitted model for `engine` ("tflm": TFLM with CMSIS-NN kernels; "c": the C engine) on an emulated core
+    id; None when that pair was never profiled."""
+    return load_models().get((engine, core))
+
+
+def _nnls(rows: list[dict], features: tuple[str, ...]) -> dict[str, float]:
+    """Non-negative least squares of instructions on `features` (columns scaled to unit norm for conditioning;
+    a feature that never varies from zero gets no weight)."""
+    import numpy as np
+    from scipy.optimize import nnls
+
+    used = [k for k in features if any(r["features"][k] for r in rows)]
+    x = np.array([[r["features"][k] for k in used] for r in rows], dtype=float)
+    y = np.array([r["instructions"] for r in rows], dtype=float)
+    scale = np.linalg.norm(x, axis=0)
+    scale[scale == 0] = 1.0
+    w, _ = nnls(x / scale, y)
+    return {k: float(v) for k, v in zip(used, w / scale)}
+
+
+def fit_instruction_model(engine: str, core: str, ops: list[dict]) -> dict:
+    """Per-group costs from profiled ops (each a dict with `group`, `features` and `instructions`), plus the
+    fallback for unseen groups: the elementwise ops' cost per element, fitted on every op outside the
+    convolutions. Returns the fields of an `InstructionModel`."""
+    groups: dict[str, list[dict]] = {}
+    for op in ops:
+        groups.setdefault(op["group"], []).append(op)
+    elementwise = [op for op in ops if not op["group"].startswith(("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY"))]
+    return {"engine": engine, "core": core,
+            "groups": {g: _nnls(rows, FEATURES) for g, rows in sorted(groups.items())},
+            "fallback": _nnls(elementwise or ops, ("outputs", "inputs", "ops"))}
