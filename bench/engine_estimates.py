@@ -40,8 +40,8 @@ def converted(cfg: dict, pixels: np.ndarray) -> bytes:
 
 def built_flash(program, cmsis_nn: Path) -> dict:
     """text and data of tinyml_model.c compiled as verify compiles it, and its sections by name."""
-    from tinyml_kit.check.qemu import CORES
     from tinyml_kit.check.verify import ENGINE_C_FLAGS
+    from tinyml_kit.core.cores import CORES
 
     with tempfile.TemporaryDirectory() as tmp:
         program.write(Path(tmp), [str(i) for i in range(10)])

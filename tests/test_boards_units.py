@@ -72,4 +72,5 @@ def test_shipped_files_resolve_for_wheels():
     pyproject = tomllib.loads((repo / "pyproject.toml").read_text())
     assert MODELS_DIR.resolve() == (repo / "models").resolve() and SCALING_LAW_FILE.is_file()
     assert pyproject["tool"]["setuptools"]["package-data"]["tinyml_kit"] == [
-        "shipped/boards.yaml", "shipped/firmware_templates/*/*", "shipped/models/sweep/*/*"]
+        "shipped/boards.yaml", "shipped/firmware_templates/*/*", "shipped/models/sweep/*/*",
+        "shipped/models/latency/*"]

@@ -165,10 +165,11 @@ def test_impossible_budget_names_smallest_configuration(tmp_path, digits_npz):
 
 def test_solve_json_and_text():
     data = json.loads(run("solve", "--board", "nucleo-f401re", "--json").output)
-    for key in ("alpha", "beta", "t0", "depth", "params", "macs", "flash_bytes_est", "arena_bytes_est",
-                "predicted_accuracy", "binding_constraint", "runner_ups", "limits"):
+    for key in ("family", "alpha", "depth", "params", "macs", "flash_bytes_est", "arena_bytes_est", "instructions_est",
+                "latency_ms_est", "predicted_accuracy", "binding_constraint", "runner_ups", "limits"):
         assert key in data
     assert data["flash_bytes_est"] <= data["limits"]["flash_bytes"]
+    assert data["instructions_est"] <= data["limits"]["instructions"] and data["latency_basis"] == "instructions"
     text = run("solve", "--board", "nucleo-f401re", "--max-latency-ms", "20").output
     assert "binding constraint" in text and "runner-ups" in text and "limit" in text
 

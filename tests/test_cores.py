@@ -7,8 +7,8 @@ import pytest
 from test_cli import assert_one_line_error, run
 
 from tinyml_kit.check.profile import parse_profile, profile_summary
-from tinyml_kit.check.qemu import CORES, core_for_board, require_core
 from tinyml_kit.core.boards import get_board
+from tinyml_kit.core.cores import CORES, core_for_board, require_core
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.tflite_info import read_model
 

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from test_cli import assert_one_line_error, run
 
-from tinyml_kit.check.qemu import CORES, compile_for_qemu, link_for_qemu, run_firmware
+from tinyml_kit.check.qemu import compile_for_qemu, link_for_qemu, run_firmware
+from tinyml_kit.core.cores import CORES
 from tinyml_kit.core.tflite_info import read_model_file
 from tinyml_kit.core.tflm_flatbuffer import compact_flatbuffer
 from tinyml_kit.export.c_sources import write_model_api

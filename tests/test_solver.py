@@ -9,7 +9,8 @@ from tinyml_kit.core.arena import arena_with_headroom
 from tinyml_kit.core.boards import get_board, load_boards
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.solve.scaling_law import FORMS, ScalingLaw, _merge, fit_sweep
-from tinyml_kit.solve.solver import frontier, solution_summary, solve
+from tinyml_kit.solve.solver import frontier, solve
+from tinyml_kit.solve.summary import solution_summary
 
 TRUE = {4: (3.0, 50.0, 0.3), 7: (4.0, 55.0, 0.3), 9: (5.0, 56.0, 0.28)}
 
@@ -71,7 +72,10 @@ def test_user_limits_tighten_the_choice(law):
     free = solve(board, law=law)
     tight = solve(board, max_flash=200_000, max_ram=64_000, max_latency_ms=5, law=law)
     assert tight.best.estimate.flash_bytes_est <= 200_000 and tight.best.arena_alloc_bytes_est <= 64_000
-    assert tight.budget.macs < free.budget.macs and tight.best.predicted_accuracy < free.best.predicted_accuracy
+    assert tight.budget.instructions < free.budget.instructions and free.budget.macs is tight.budget.macs is None
+    assert tight.best.predicted_accuracy < free.best.predicted_accuracy
+    assert tight.best.estimate.latency.instructions <= tight.budget.instructions   # the M7's instruction model
+    assert tight.best.latency_ms_est <= 5 < free.best.latency_ms_est
 
 
 def test_impossible_budget_names_the_closest_configuration(law):

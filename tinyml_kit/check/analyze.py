@@ -36,6 +36,8 @@ class LayerRow:
     scratch_bytes: int          # kernel scratch buffers while this op runs
     live_bytes: int             # planned buffers live while this op runs (inputs, outputs, anything kept for later)
     high_water_bytes: int       # the highest planned byte in use while this op runs
+    instructions_est: int | None = None       # predicted on the board's core (the Cortex-M4F without a board)
+    instructions_measured: int | None = None  # from a `verify --profile` of the run on that core and engine
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -87,8 +89,10 @@ def layer_rows(graph: Graph, plan: list[PlannedBuffer]) -> list[LayerRow]:
     return rows
 
 
-def analyze_model(data: bytes, name: str = "model.tflite", board_id: str | None = None) -> dict:
-    """Per-layer table, measured totals, the RAM peak and, with a board, the fit verdict."""
+def analyze_model(data: bytes, name: str = "model.tflite", board_id: str | None = None, engine: str = "tflm"
+                  ) -> dict:
+    """Per-layer table, measured totals, the RAM peak, predicted instructions and, with a board, the latency
+    estimate and the fit verdict."""
     from tinyml_kit.check.tflm import TflmModel
     from tinyml_kit.core.tflite_info import read_graph, read_model, require_int8
 
@@ -112,6 +116,7 @@ def analyze_model(data: bytes, name: str = "model.tflite", board_id: str | None 
     weights = sum(t.data_bytes for t in graph.tensors)
     flash = tflm_flash_bytes(data)
     inp, out = graph.tensors[graph.input], graph.tensors[graph.output]
+    latency = latency_analysis(graph, rows, board, engine)   # fills each row's instructions_est
     result = {
         "model": name,
         "flash_bytes": flash,
@@ -137,9 +142,46 @@ def analyze_model(data: bytes, name: str = "model.tflite", board_id: str | None 
         "layers": [r.to_dict() for r in rows],
         "tensors": tensors,
     }
+    result.update(latency)
     if board is not None:
         result.update(board_fit(board, flash, arena.total_bytes))
     return result
+
+
+def latency_analysis(graph: Graph, rows: list[LayerRow], board, engine: str) -> dict:
+    """Instructions per op (into `rows`) and in all, predicted for `engine` on the board's core (the Cortex-M4F
+    without a board), and the latency estimate on the board."""
+    from tinyml_kit.core.cores import CORES, emulated_core
+    from tinyml_kit.solve.instructions import estimate_latency, instruction_model
+
+    core = emulated_core(board.core) if board is not None else CORES["m4"]
+    model = instruction_model(engine, core.id) if core is not None else None
+    result = {"instructions_core": core.title if model else None, "instructions_est": None}
+    if model is not None:
+        for row, n in zip(rows, model.per_op(graph)):
+            row.instructions_est = int(round(n))
+        result["instructions_est"] = sum(r.instructions_est for r in rows)
+    if board is not None:
+        latency = estimate_latency(graph, sum(r.macs for r in rows), board.core, board.clock_mhz, engine)
+        result.update(latency_ms_est=round(latency.ms, 2), latency_basis=latency.basis)
+    return result
+
+
+def attach_profile(result: dict, profiles: list[dict], engine: str) -> None:
+    """Measured instructions per op beside the predicted ones, from the `verify --profile` result of `engine` on
+    the core the prediction is for (CMSIS-NN kernels first: the ones the prediction models)."""
+    same = [p for p in profiles if p.get("core_title") == result.get("instructions_core") and p.get("profile")
+            and p.get("engine", "tflm") == engine]
+    same.sort(key=lambda p: p.get("kernels") != "cmsis_nn")
+    if not same:
+        return
+    p = same[0]
+    measured = {op["index"]: op["instructions"] for op in p["profile"]}
+    for row in result["layers"]:
+        row["instructions_measured"] = measured.get(row["index"])
+    result["instructions_measured"] = p["instructions_per_inference"]
+    result["instructions_measured_with"] = f"{p['core_title']}, " + (
+        "C engine" if p.get("engine") == "c" else f"TFLM {p['kernels']} kernels")
 
 
 def board_fit(board, flash_bytes: int, arena_bytes: int, headroom: bool = True) -> dict:

@@ -17,15 +17,14 @@ import numpy as np
 
 from tinyml_kit.check.profile import parse_profile, profile_lines, profile_summary
 from tinyml_kit.check.qemu import (
-    EmulatedCore,
     compile_for_qemu,
     harness,
     link_for_qemu,
     parse_run,
-    require_core,
     run_firmware,
 )
 from tinyml_kit.core import progress
+from tinyml_kit.core.cores import EmulatedCore, require_core
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.verdict import fits
 from tinyml_kit.engine import require_engine

@@ -77,8 +77,8 @@ def solve(board, max_flash, max_ram, max_macs, max_latency_ms, input_shape, clas
     from tinyml_kit.core.boards import get_board
     from tinyml_kit.core.budget import make_budget
     from tinyml_kit.solve.scaling_law import ScalingLaw
-    from tinyml_kit.solve.solver import solution_summary
     from tinyml_kit.solve.solver import solve as run_solve
+    from tinyml_kit.solve.summary import solution_summary
 
     b = get_board(board)
     accuracy_law = ScalingLaw.load(law) if law else None
@@ -93,7 +93,6 @@ def solve(board, max_flash, max_ram, max_macs, max_latency_ms, input_shape, clas
 
 
 def _frontier(board, budget, input_shape, classes: int, plot: str | None, as_json: bool, engine: str, law) -> None:
-    from tinyml_kit.core.latency import latency_ms
     from tinyml_kit.solve.solver import frontier
 
     points = frontier(board, input_shape, classes, budget=budget, engine=engine, law=law)
@@ -101,7 +100,7 @@ def _frontier(board, budget, input_shape, classes: int, plot: str | None, as_jso
         from tinyml_kit.pipeline.plots import plot_frontier
 
         limits = {"flash": budget.flash_bytes, "arena": budget.arena_bytes,
-                  "latency_ms": latency_ms(budget.macs, board.core, board.clock_mhz)}
+                  "latency_ms": budget.latency_ms}
         logger.info(f"wrote {plot_frontier(points, board.id, limits, plot)}")
     emit(as_json, {"board": board.id, "input_shape": list(input_shape), "classes": classes, "points": points},
          lambda: show.frontier(points, board.id))

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import click
 
-from tinyml_kit.check.qemu import CORE_IDS
 from tinyml_kit.cli import show
 from tinyml_kit.cli.group import main
 from tinyml_kit.cli.params import (
@@ -25,6 +24,7 @@ from tinyml_kit.cli.params import (
     run_engine_option,
     run_engine_options,
 )
+from tinyml_kit.core.cores import CORE_IDS
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.run_record import RunRecord
 from tinyml_kit.core.spec import AUTO, FAMILIES

@@ -55,14 +55,18 @@ def analysis(r: dict) -> None:
     from rich.table import Table
 
     table = Table(title=f"{r['model']}: per-layer plan (op i runs at step i; live = planned buffers in use)")
-    for col in ("#", "op", "output", "params", "MACs", "weights B", "act B", "lifetime", "offset", "live B",
+    instr = ["instr. est."] if r.get("instructions_est") is not None else []
+    instr += ["instr. measured"] if r.get("instructions_measured") is not None else []
+    for col in ("#", "op", "output", "params", "MACs", *instr, "weights B", "act B", "lifetime", "offset", "live B",
                 "high-water B", "tensor"):
         table.add_column(col, justify="left" if col in ("op", "output", "tensor", "lifetime") else "right",
                          no_wrap=col != "tensor", overflow="ellipsis")
     for row in r["layers"]:
         peak = row["index"] == r["peak_layer"]
+        counts = [f"{row[k]:,}" if row[k] is not None else "-" for k, c in
+                  (("instructions_est", "instr. est."), ("instructions_measured", "instr. measured")) if c in instr]
         table.add_row(str(row["index"]), row["op"], "x".join(map(str, row["output_shape"][1:])), f"{row['params']:,}",
-                      f"{row['macs']:,}", f"{row['weight_bytes']:,}", f"{row['activation_bytes']:,}",
+                      f"{row['macs']:,}", *counts, f"{row['weight_bytes']:,}", f"{row['activation_bytes']:,}",
                       f"{row['output_first_op']}-{row['output_last_op']}", f"{row['output_offset']:,}",
                       f"{row['live_bytes']:,}", f"{row['high_water_bytes']:,}" + (" PEAK" if peak else ""),
                       row["name"].split(";")[0][-40:], style="bold red" if peak else None)
@@ -77,6 +81,7 @@ def analysis(r: dict) -> None:
         f"{r['input_bytes']:,} B, output {r['output_bytes']:,} B",
         f"RAM peak at op {r['peak_layer']} ({r['peak_op']}): " + ", ".join(
             f"{t['bytes']:,} B @ {t['offset']:,}" for t in r["peak_tensors"]) + " live",
+        *_latency_lines(r),
     ]
     if not r["plan_matches_tflm"]:
         lines.append(f"note: the replayed plan's head ({r['plan_head_bytes']:,} B) differs from TFLM's "
@@ -96,6 +101,19 @@ def analysis(r: dict) -> None:
             f"{r['ram_reserve_bytes']:,}), margin {r['ram_margin_bytes']:,} B ({r['ram_margin_percent']:.1f} %)")
     for line in lines:
         console.print(line, highlight=False, soft_wrap=True)
+
+
+def _latency_lines(r: dict) -> list[str]:
+    lines = []
+    if r.get("instructions_est") is not None:
+        lines.append(f"instructions {r['instructions_est']:,} predicted on the {r['instructions_core']} (TFLM + "
+                     f"CMSIS-NN kernels, per op)" + (f"; {r['instructions_measured']:,} measured under QEMU "
+                                                    f"({r['instructions_measured_with']})"
+                                                    if r.get("instructions_measured") is not None else ""))
+    if r.get("latency_ms_est") is not None:
+        basis = "predicted instructions" if r["latency_basis"] == "instructions" else "MACs (no emulated core)"
+        lines.append(f"latency ~{r['latency_ms_est']:.1f} ms on {r['board']}, from {basis}")
+    return lines
 
 
 def _c_plan(console, c: dict) -> None:

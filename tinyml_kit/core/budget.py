@@ -1,15 +1,22 @@
 """What a model may use on a board: flash for the model (on TFLM its compact flatbuffer), RAM for the tensor arena,
-MACs per inference.
+time per inference and, when asked, MACs.
 
 The board's budgets (boards.yaml minus reserves) tightened by the user's limits; each figure says where it came
-from, so reports can show it.
+from, so reports can show it. Time is a budget of instructions on the cores tinyml-kit emulates (the latency at the
+core's cycles per instruction, `core.latency`), and of MACs on the others.
 """
 
 from dataclasses import dataclass, field
 
 from tinyml_kit.core.boards import Board
 from tinyml_kit.core.errors import UserError
-from tinyml_kit.core.latency import DEFAULT_LATENCY_MS, mac_budget, macs_per_cycle
+from tinyml_kit.core.latency import (
+    DEFAULT_LATENCY_MS,
+    cycles_per_instruction,
+    instruction_budget,
+    mac_budget,
+    macs_per_cycle,
+)
 from tinyml_kit.core.verdict import Verdict, fits
 
 
@@ -17,13 +24,33 @@ from tinyml_kit.core.verdict import Verdict, fits
 class Budget:
     flash_bytes: int
     arena_bytes: int
-    macs: int
+    macs: int | None                  # None: no MAC limit (time is limited by instructions)
     notes: dict[str, str] = field(default_factory=dict)
+    instructions: int | None = None   # None: the core is not emulated, time is limited by MACs
+    latency_ms: float | None = None   # the time limit both derive from
 
-    def verdict(self, flash_bytes: int, arena_alloc_bytes: int, macs: int) -> Verdict:
-        """A model's measured flash, arena (with headroom) and MACs against this budget."""
-        return fits(flash=(flash_bytes, self.flash_bytes), arena=(arena_alloc_bytes, self.arena_bytes),
-                    macs=(macs, self.macs))
+    def verdict(self, flash_bytes: int, arena_alloc_bytes: int, macs: int, instructions: int | None = None
+                ) -> Verdict:
+        """A model's measured flash, arena (with headroom), MACs and predicted instructions against this budget."""
+        limits = {"flash": (flash_bytes, self.flash_bytes), "arena": (arena_alloc_bytes, self.arena_bytes)}
+        if self.macs is not None:
+            limits["macs"] = (macs, self.macs)
+        if self.instructions is not None and instructions is not None:
+            limits["latency"] = (instructions, self.instructions)
+        return fits(**limits)
+
+    def time_limit(self) -> str:
+        """The time limit in words: instructions where the core is emulated, else MACs; and MACs when given."""
+        parts = []
+        if self.instructions is not None:
+            parts.append(f"{self.latency_ms:g} ms ({self.instructions:,} instructions)")
+        if self.macs is not None:
+            parts.append(f"{self.macs:,} MACs")
+        return " / ".join(parts)
+
+    def to_dict(self) -> dict:
+        return {"flash_bytes": self.flash_bytes, "arena_bytes": self.arena_bytes, "macs": self.macs,
+                "instructions": self.instructions, "latency_ms": self.latency_ms, "sources": self.notes}
 
 
 def _require_positive(value: int | float | None, what: str, unit: str, option: str) -> None:
@@ -33,8 +60,9 @@ def _require_positive(value: int | float | None, what: str, unit: str, option: s
 
 def make_budget(board: Board, max_flash: int | None = None, max_ram: int | None = None,
                 max_macs: int | None = None, max_latency_ms: float | None = None) -> Budget:
-    """The board's derived budgets, tightened by the user's limits. MACs: `max_macs`, or what `max_latency_ms`
-    (default 100 ms) allows at the core's estimated throughput, or the smaller of the two when both are given."""
+    """The board's derived budgets, tightened by the user's limits. Time: `max_latency_ms` (default 100 ms) as
+    instructions at the core's cycles per instruction where the core is emulated, else as MACs at its estimated
+    throughput. `max_macs` adds a MAC limit; without `max_latency_ms` it replaces the 100 ms default."""
     _require_positive(max_flash, "flash limit", "B", "max_flash")
     _require_positive(max_ram, "arena limit", "B", "max_ram")
     _require_positive(max_macs, "MAC limit", "MACs", "max_macs")
@@ -51,9 +79,18 @@ def make_budget(board: Board, max_flash: int | None = None, max_ram: int | None 
     if max_macs is not None and max_latency_ms is None:   # an explicit MAC limit replaces the 100 ms default
         return Budget(flash, arena, max_macs, notes | {"macs": f"limit given: {max_macs} MACs"})
     latency = DEFAULT_LATENCY_MS if max_latency_ms is None else max_latency_ms
+    given = "limit given: " if max_latency_ms is not None else "~"
+    cpi = cycles_per_instruction(board.core)
+    if cpi is not None:
+        instructions = instruction_budget(board.core, board.clock_mhz, latency)
+        notes["latency"] = (f"{given}{latency:g} ms at {cpi:.2f} cycles per instruction on {board.core} @ "
+                            f"{board.clock_mhz:g} MHz: {instructions:,} instructions (instruction model)")
+        if max_macs is not None:
+            notes["macs"] = f"limit given: {max_macs} MACs"
+        return Budget(flash, arena, max_macs, notes, instructions, latency)
     macs = mac_budget(board.core, board.clock_mhz, latency)
-    notes["macs"] = (f"{'limit given: ' if max_latency_ms is not None else '~'}{latency:g} ms at "
-                     f"{macs_per_cycle(board.core)} MAC/cycle on {board.core} @ {board.clock_mhz:g} MHz (estimate)")
+    notes["macs"] = (f"{given}{latency:g} ms at {macs_per_cycle(board.core)} MAC/cycle on {board.core} @ "
+                     f"{board.clock_mhz:g} MHz (estimate; no emulated core stands for it)")
     if max_macs is not None and max_macs < macs:
         macs, notes["macs"] = max_macs, f"limit given: {max_macs} MACs"
-    return Budget(flash, arena, macs, notes)
+    return Budget(flash, arena, macs, notes, None, latency)

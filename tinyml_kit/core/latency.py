@@ -1,22 +1,43 @@
-"""MACs a board can afford in a given time, from its clock and a per-core throughput.
+"""Time per inference on a board: predicted instructions × cycles per instruction ÷ the board's clock, on the cores
+tinyml-kit emulates; MACs ÷ a MACs-per-cycle guess on the others.
 
-Sustained int8 MACs per cycle with CMSIS-NN (or the reference kernels where no SIMD exists). These are
-starting values from ../shared/docs/boards-reference.md §3, not measurements of ours: SMLAD gives a peak of
-2 MAC/cycle on M4/M7/M33 (https://doc.rust-lang.org/core/arch/arm/fn.__smlad.html), CMSIS-NN is ~4.6x the
-reference kernels (https://arxiv.org/abs/1801.06601), and the MLPerf Tiny reference run on an L4R5 without
-CMSIS-NN reaches ~0.15 MAC/cycle.
+Cycles per instruction of int8 inference with TFLM + CMSIS-NN, anchored on the one published CPU-only TFLM +
+CMSIS-NN result on a core QEMU emulates here: MLPerf Tiny v0.7, Renesas EK-RA6M4 (Cortex-M33 @ 200 MHz, "tflite-
+micro" with CMSIS), ResNet-8 in 246.2 ms = 49.24 M cycles (mlcommons/tiny_results_v0.7,
+closed/renesas/results/EK-RA6M4/ic/performance/results.txt). The same network takes 30,613,150 instructions on the
+emulated Cortex-M33 (bench/latency_model.py prints it), so 1.61 cycles per instruction there, flash wait states
+and caches included. The other cores scale by CoreMark/MHz against the M33's 4.02 (NXP AN12284: Cortex-M4 3.40,
+Cortex-M33 4.02; Cortex-M7 5.01; Cortex-M55 4.2, Arm's own figure). The M55 figure is the least certain: its Helium
+kernels run fewer, multi-beat instructions, which CoreMark does not exercise.
+
+Cores without a QEMU machine here (Cortex-M0+, Xtensa LX7) keep the MAC-throughput estimate: sustained int8 MACs
+per cycle from ../shared/docs/boards-reference.md §3, not measurements of ours.
 """
 
-MACS_PER_CYCLE = {
-    "Cortex-M0+": 0.05,
-    "Cortex-M4F": 0.5,
-    "Cortex-M33": 0.5,
-    "Cortex-M7": 1.0,
-    "Cortex-M55": 2.0,
-    "Xtensa LX7": 0.5,
-}
-DEFAULT_MACS_PER_CYCLE = 0.15
+ANCHOR_CYCLES = 49.24e6              # ResNet-8 on EK-RA6M4 (Cortex-M33), MLPerf Tiny v0.7
+ANCHOR_INSTRUCTIONS = 30_613_150     # ResNet-8, TFLM + CMSIS-NN, on the emulated Cortex-M33
+COREMARK_PER_MHZ = {"Cortex-M4F": 3.40, "Cortex-M7": 5.01, "Cortex-M33": 4.02, "Cortex-M55": 4.2}
+CYCLES_PER_INSTRUCTION = {core: ANCHOR_CYCLES / ANCHOR_INSTRUCTIONS * COREMARK_PER_MHZ["Cortex-M33"] / score
+                          for core, score in COREMARK_PER_MHZ.items()}
+
+MACS_PER_CYCLE = {"Cortex-M0+": 0.05, "Xtensa LX7": 0.5}
+DEFAULT_MACS_PER_CYCLE = 0.15        # the MLPerf Tiny v0.5 reference on an L4R5 without optimised kernels
 DEFAULT_LATENCY_MS = 100.0
+
+
+def cycles_per_instruction(core: str) -> float | None:
+    """None for a core whose latency is estimated from MACs (no emulated core stands for it)."""
+    return CYCLES_PER_INSTRUCTION.get(core)
+
+
+def instruction_budget(core: str, clock_mhz: float, latency_ms: float = DEFAULT_LATENCY_MS) -> int | None:
+    """Instructions that fit in `latency_ms` on this core, or None when its latency is estimated from MACs."""
+    cpi = cycles_per_instruction(core)
+    return None if cpi is None else int(clock_mhz * 1e6 * latency_ms / 1000.0 / cpi)
+
+
+def latency_ms_from_instructions(instructions: float, core: str, clock_mhz: float) -> float:
+    return instructions * cycles_per_instruction(core) / (clock_mhz * 1e6) * 1000.0
 
 
 def macs_per_cycle(core: str) -> float:
@@ -24,7 +45,7 @@ def macs_per_cycle(core: str) -> float:
 
 
 def mac_budget(core: str, clock_mhz: float, latency_ms: float = DEFAULT_LATENCY_MS) -> int:
-    """MACs that fit in `latency_ms` on this core (an estimate until measured on the board)."""
+    """MACs that fit in `latency_ms` on a core estimated from MACs."""
     return int(macs_per_cycle(core) * clock_mhz * 1e6 * latency_ms / 1000.0)
 
 

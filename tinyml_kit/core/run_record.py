@@ -55,7 +55,7 @@ class RunRecord:
     flash_bytes: int                  # TFLM: the compact flatbuffer linked; C engine: the model (constants + code)
     arena_bytes: int                  # TFLM: measured on TFLM; C engine: the static plan
     arena_alloc_bytes: int            # what the firmware reserves (TFLM: with headroom)
-    latency_ms_est: float
+    latency_ms_est: float             # instructions × cycles per instruction on emulated cores, else from MACs
     data: DataRecord
     training: TrainingRecord
     check: dict                       # check.evaluate's result (validation across runtimes under `validation`)
@@ -68,6 +68,7 @@ class RunRecord:
     versions: dict = field(default_factory=dict)
     run_dir: str = ""
     report: dict = field(default_factory=dict)     # what report.html shows, in numbers
+    instructions_est: int | None = None            # predicted on the board's core (None: not emulated)
     timings: dict = field(default_factory=dict)
     compressed_from: str | None = None
     before: dict | None = None                     # the original run's numbers, for a compressed run
@@ -107,9 +108,10 @@ class RunRecord:
             "params": self.params, "macs": self.macs, "predicted_accuracy": self.predicted_accuracy,
             "predicted_accuracy_interval": self.predicted_accuracy_interval,
             "flash_bytes_est": self.flash_bytes_est, "arena_bytes_est": self.arena_bytes_est,
-            "latency_ms_est": self.latency_ms_est, "flash_bytes": self.flash_bytes, "arena_bytes": self.arena_bytes,
+            "latency_ms_est": self.latency_ms_est, "instructions_est": self.instructions_est, "flash_bytes": self.flash_bytes, "arena_bytes": self.arena_bytes,
             "arena_alloc_bytes": self.arena_alloc_bytes, "flash_budget_bytes": self.budget.flash_bytes,
             "arena_budget_bytes": self.budget.arena_bytes, "mac_budget": self.budget.macs,
+            "instruction_budget": self.budget.instructions, "latency_budget_ms": self.budget.latency_ms,
             "budget_sources": self.budget.notes, "fits": verdict.to_dict(), "fits_all": verdict.ok,
             "verification": self.verification, "float_accuracy": self.float_accuracy,
             "int8_accuracy": self.int8_accuracy, "agreement": self.agreement,
@@ -133,7 +135,7 @@ class RunRecord:
         try:
             board = Board(**{f.name: d["board"][f.name] for f in fields(Board) if f.name in d["board"]})
             budget = Budget(d["flash_budget_bytes"], d["arena_budget_bytes"], d["mac_budget"],
-                            d.get("budget_sources", {}))
+                            d.get("budget_sources", {}), d.get("instruction_budget"), d.get("latency_budget_ms"))
             data = DataRecord(**{f.name: d["data"][f.name] for f in fields(DataRecord)})
             training = TrainingRecord(**{f.name: d["training"][f.name] for f in fields(TrainingRecord)
                                          if f.name in d["training"]})

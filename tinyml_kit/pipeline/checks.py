@@ -1,6 +1,7 @@
 """`check`, `validate`, `analyze` and `verify` on what the user points at: a run directory (its model, its own
 validation split, its board) or a bare int8 .tflite. The work itself is in `check/`; this resolves the target."""
 
+import json
 import logging
 from pathlib import Path
 
@@ -51,12 +52,16 @@ def analyze_target(target: str | Path, board_id: str | None = None, engine: str 
     """Per-layer memory plan and totals of a run's model (against its board unless another is given) or a
     .tflite (against `board_id`, if any). With the C engine (by default a run's own) also its static plan, and
     the board verdict is the C engine's."""
-    from tinyml_kit.check.analyze import analyze_model, board_fit
+    from tinyml_kit.check.analyze import analyze_model, attach_profile, board_fit
 
     m = resolve_model(target)
     board_id = board_id or (m.record.board.id if m.record else None)
-    result = analyze_model(m.flatbuffer, m.name, board_id)
-    if (engine or (m.record.engine if m.record else "tflm")) == "c":
+    engine = engine or (m.record.engine if m.record else "tflm")
+    result = analyze_model(m.flatbuffer, m.name, board_id, engine)
+    if m.record is not None:   # a run directory: its `verify --profile` results, if any
+        attach_profile(result, [json.loads(p.read_text()) for p in sorted(m.run_dir.glob("verify_*.json"))],
+                       engine)
+    if engine == "c":
         from tinyml_kit.check.c_plan import c_engine_analysis
         from tinyml_kit.core.boards import get_board
 
@@ -73,9 +78,9 @@ def verify_run(run_dir: str | Path, kernels: str | None = None, images: int = 20
     saves `verify_<kernels>.json` (`verify_c.json` for the C engine; `verify_<core>_...` on another core than the
     board's). `val`: the run's validation split when the caller holds it (`fit --verify`), instead of re-making
     it."""
-    from tinyml_kit.check.qemu import require_core
     from tinyml_kit.check.verify import preflight, verify_model
     from tinyml_kit.core.boards import get_board
+    from tinyml_kit.core.cores import require_core
     from tinyml_kit.export.firmware import ModelSource
 
     if images < 1:

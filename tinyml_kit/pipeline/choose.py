@@ -38,6 +38,15 @@ class Candidate:
     est_arena_use: int = 0                 # what TFLM should report
     predicted_accuracy: float | None = None
     predicted_interval: list[float] | None = None    # the law's ~95 % prediction interval
+    est_instructions: int | None = None    # on the board's core, where it is emulated (ranked families only)
+
+
+def _may_fit(c: Candidate, budget: Budget, flash_ratio: float, arena_ratio: float) -> bool:
+    """Whether a candidate's estimates, rescaled by what the last measurement showed, fit the budget."""
+    return ((budget.macs is None or c.macs <= budget.macs)
+            and (budget.instructions is None or c.est_instructions is None
+                 or c.est_instructions <= budget.instructions)
+            and c.est_flash * flash_ratio <= budget.flash_bytes and c.est_arena * arena_ratio <= budget.arena_bytes)
 
 
 def candidates(arch: str, input_shape: tuple[int, int, int], classes: int, board: Board,
@@ -48,7 +57,8 @@ def candidates(arch: str, input_shape: tuple[int, int, int], classes: int, board
     estimates."""
     if arch == AUTO or arch in RANKED:
         from tinyml_kit.solve.scaling_law import family_laws
-        from tinyml_kit.solve.solver import other_families, solve
+        from tinyml_kit.solve.solver import solve
+        from tinyml_kit.solve.summary import other_families
 
         sol = solve(board, input_shape=input_shape, classes=classes, budget=budget, runner_ups=MAX_ATTEMPTS - 1,
                     engine=engine, law=law or family_laws(arch))
@@ -56,7 +66,7 @@ def candidates(arch: str, input_shape: tuple[int, int, int], classes: int, board
             logger.info(line)
         return [Candidate(c.family, c.knobs(), c.estimate.params, c.estimate.macs, c.estimate.flash_bytes_est,
                           c.arena_alloc_bytes_est, c.estimate.arena_bytes_est, c.predicted_accuracy,
-                          c.interval_bounds())
+                          c.interval_bounds(), c.estimate.latency.instructions)
                 for c in [sol.best, *sol.runner_ups]]
     from tinyml_kit.build import build
 
@@ -84,14 +94,15 @@ class Measurement:
     arena_bytes: int
     arena_alloc_bytes: int
     fits: bool
+    instructions: int | None = None   # predicted from the converted graph, on the board's core if emulated
 
 
 def measure(arch: str, knobs: dict, input_shape, classes: int, calibration, budget: Budget,
-            engine: str = "tflm") -> Measurement:
+            engine: str = "tflm", board: Board | None = None) -> Measurement:
     """Convert an untrained model to int8 and measure its flatbuffer and TFLM arena (for the C engine: its
-    generated model and static arena). Sizes depend on the weights only through constants the converter
-    de-duplicates, so batch-norm statistics are randomised to look trained (measured: within 200 B of the
-    trained model's file on the default fit)."""
+    generated model and static arena), and predict its instructions on `board`'s core from the converted graph.
+    Sizes depend on the weights only through constants the converter de-duplicates, so batch-norm statistics
+    are randomised to look trained (measured: within 200 B of the trained model's file on the default fit)."""
     from tinyml_kit.build import build
     from tinyml_kit.check.tflm import measure_arena
     from tinyml_kit.compress.quantize import quantize_int8
@@ -101,17 +112,28 @@ def measure(arch: str, knobs: dict, input_shape, classes: int, calibration, budg
     look_trained(model)
     costs = model_costs(model)
     flatbuffer = quantize_int8(model, calibration)
+    instructions = (model_latency(flatbuffer, costs.macs, board, engine).instructions if board is not None
+                    else None)
     if engine == "c":
         from tinyml_kit.engine.footprint import c_footprint
 
         fp = c_footprint(flatbuffer)
-        fits = budget.verdict(fp.flash_bytes, fp.arena_bytes, costs.macs).ok
+        fits = budget.verdict(fp.flash_bytes, fp.arena_bytes, costs.macs, instructions).ok
         return Measurement(arch, knobs, costs.params, costs.macs, fp.flash_bytes, fp.arena_bytes, fp.arena_bytes,
-                           fits)
+                           fits, instructions)
     arena = measure_arena(flatbuffer)
     flash = tflm_flash_bytes(flatbuffer)
-    fits = budget.verdict(flash, arena.alloc_bytes, costs.macs).ok
-    return Measurement(arch, knobs, costs.params, costs.macs, flash, arena.total_bytes, arena.alloc_bytes, fits)
+    fits = budget.verdict(flash, arena.alloc_bytes, costs.macs, instructions).ok
+    return Measurement(arch, knobs, costs.params, costs.macs, flash, arena.total_bytes, arena.alloc_bytes, fits,
+                       instructions)
+
+
+def model_latency(flatbuffer: bytes, macs: int, board: Board, engine: str = "tflm"):
+    """The latency estimate of a converted model on `board`'s core, from its graph (`solve.instructions`)."""
+    from tinyml_kit.core.tflite_info import read_graph
+    from tinyml_kit.solve.instructions import estimate_latency
+
+    return estimate_latency(read_graph(flatbuffer), macs, board.core, board.clock_mhz, engine)
 
 
 def look_trained(model, seed: int = 0) -> None:
@@ -159,8 +181,8 @@ def choose(arch: str, input_shape, classes: int, calibration, budget: Budget, bo
     attempts: list[Measurement] = []
     tried = set()
     for _ in range(MAX_ATTEMPTS):
-        fitting = [c for c in pool if c.macs <= budget.macs and c.est_flash * flash_ratio <= budget.flash_bytes
-                   and c.est_arena * arena_ratio <= budget.arena_bytes and (c.family, str(c.knobs)) not in tried]
+        fitting = [c for c in pool if _may_fit(c, budget, flash_ratio, arena_ratio)
+                   and (c.family, str(c.knobs)) not in tried]
         if not fitting:
             break
         c = fitting[0]
@@ -173,11 +195,13 @@ def choose(arch: str, input_shape, classes: int, calibration, budget: Budget, bo
                     f"{c.est_flash:,} B, arena {c.est_arena:,} B{predicted} ...")
         with progress.task("converting to int8 and measuring " + ("the C engine's build" if engine == "c" else
                                                                   "on TFLM")):
-            m = measure(c.family, c.knobs, input_shape, classes, calibration, budget, engine)
+            m = measure(c.family, c.knobs, input_shape, classes, calibration, budget, engine, board)
         attempts.append(m)
+        instructions = f", ~{m.instructions:,} instructions" if m.instructions is not None else ""
         logger.info(f"  measured flash {m.flash_bytes:,} B (budget {budget.flash_bytes:,}), arena "
-                    f"{m.arena_alloc_bytes:,} B {'(static plan)' if engine == 'c' else 'incl. headroom'} (budget {budget.arena_bytes:,}), MACs {m.macs:,} "
-                    f"(budget {budget.macs:,}): {'fits' if m.fits else 'does not fit'}")
+                    f"{m.arena_alloc_bytes:,} B {'(static plan)' if engine == 'c' else 'incl. headroom'} (budget "
+                    f"{budget.arena_bytes:,}), MACs {m.macs:,}{instructions} (budget {budget.time_limit()}): "
+                    f"{'fits' if m.fits else 'does not fit'}")
         if m.fits:
             return Chosen(m, attempts, c)
         if c.est_flash:  # rescale by the latest (closest in size) measurement
@@ -187,14 +211,15 @@ def choose(arch: str, input_shape, classes: int, calibration, budget: Budget, bo
     m = next((a for a in attempts if (a.family, a.knobs) == (smallest.family, smallest.knobs)), None)
     if m is None:
         logger.info(f"verifying the smallest, {describe(smallest.family, smallest.knobs)} ...")
-        m = measure(smallest.family, smallest.knobs, input_shape, classes, calibration, budget, engine)
+        m = measure(smallest.family, smallest.knobs, input_shape, classes, calibration, budget, engine, board)
         attempts.append(m)
         if m.fits:
             return Chosen(m, attempts, smallest)
     raise UserError(
         f"no {'network' if arch == AUTO else FAMILY_TITLES[arch]} configuration fits flash "
         f"{format_bytes(budget.flash_bytes)} / arena "
-        f"{format_bytes(budget.arena_bytes)} / {budget.macs:,} MACs: the smallest, "
-        f"{describe(smallest.family, m.knobs)}, "
-        f"measures flash {m.flash_bytes:,} B, arena {m.arena_alloc_bytes:,} B, {m.macs:,} MACs: raise the limits, "
-        f"use a smaller input or pick a larger board", "max_flash", "max_ram", "max_macs", "input_shape", "board_id")
+        f"{format_bytes(budget.arena_bytes)} / {budget.time_limit()}: the smallest, "
+        f"{describe(smallest.family, m.knobs)}, measures flash {m.flash_bytes:,} B, arena {m.arena_alloc_bytes:,} B, "
+        f"{m.macs:,} MACs" + (f", ~{m.instructions:,} instructions" if m.instructions is not None else "")
+        + ": raise the limits, use a smaller input or pick a larger board", "max_flash", "max_ram", "max_macs",
+        "max_latency_ms", "input_shape", "board_id")

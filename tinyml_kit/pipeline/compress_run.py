@@ -7,8 +7,8 @@ from pathlib import Path
 
 from tinyml_kit.compress.options import CompressOptions
 from tinyml_kit.core.errors import UserError
-from tinyml_kit.core.latency import latency_ms
 from tinyml_kit.core.run_record import RunRecord
+from tinyml_kit.pipeline.choose import model_latency
 from tinyml_kit.pipeline.runs import timed
 
 logger = logging.getLogger(__name__)
@@ -43,9 +43,10 @@ def compress_run(run_dir: str | Path, options: CompressOptions, out: str | Path 
     with timed(timings, "check_s"):
         checked = evaluate_compressed(c, parts, record.engine)
     costs = model_costs(c.model)
+    latency = model_latency(c.flatbuffer, costs.macs, record.board, record.engine)
     new = record.derive(
         params=costs.params, macs=costs.macs, predicted_accuracy=None, flash_bytes_est=None, arena_bytes_est=None,
-        latency_ms_est=round(latency_ms(costs.macs, record.board.core, record.board.clock_mhz), 2),
+        latency_ms_est=round(latency.ms, 2), instructions_est=latency.instructions,
         flash_bytes=checked["flash_bytes"], arena_bytes=checked["arena_bytes"],
         arena_alloc_bytes=checked["arena_alloc_bytes"], check=checked, timings=timings,
         compression={**options.to_dict(), "teacher": teacher_info, "stages": c.stages},

@@ -12,7 +12,6 @@ from tinyml_kit.compress.options import CompressOptions
 from tinyml_kit.core.boards import DEFAULT_BOARD, Board, get_board
 from tinyml_kit.core.budget import Budget, make_budget
 from tinyml_kit.core.errors import UserError
-from tinyml_kit.core.latency import latency_ms
 from tinyml_kit.core.run_record import DataRecord, RunRecord, TrainingRecord
 from tinyml_kit.core.spec import AUTO, RANKED, describe, require_family
 from tinyml_kit.pipeline.choose import choose
@@ -74,8 +73,8 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = AUTO, e
         checked = evaluate_compressed(c, parts, engine)
     training = TrainingRecord(epochs, trained.epochs_run, trained.best_epoch, batch_size, seed, trained.history)
     record = _record(board, budget, chosen.family, chosen, c, checked, _data_record(dataset, parts, data, seed),
-                     training, {**compression.to_dict(), "teacher": teacher_info, "stages": c.stages}, timings)
-    record.engine = engine
+                     training, {**compression.to_dict(), "teacher": teacher_info, "stages": c.stages}, timings,
+                     engine)
     record = write_run(out, record, c.model, c.flatbuffer, parts, checked["validation"], started)
     logger.info(fit_summary(record))
     logger.info(f"run directory: {out} (report.html: budgets, memory plan, metrics, Grad-CAM, probes)")
@@ -113,12 +112,12 @@ def _prepare(board_id: str, arch: str, epochs: int, seed: int, limits: tuple, co
     accuracy_law = family_laws(arch, ScalingLaw.load(law) if law is not None else None) if ranked else None
     out = prepare_output(Path(out) if out else default_run_dir())
     if verify:   # a missing toolchain is reported before training, not after
-        from tinyml_kit.check.qemu import core_for_board
         from tinyml_kit.check.verify import preflight
+        from tinyml_kit.core.cores import core_for_board
 
         preflight(tflm_dir, engine, cmsis_nn_dir, core_for_board(board))
     logger.info(f"board {board.id} ({board.name}, {board.core} @ {board.clock_mhz:g} MHz): model flash budget "
-                f"{budget.flash_bytes:,} B, arena budget {budget.arena_bytes:,} B, {budget.macs:,} MACs")
+                f"{budget.flash_bytes:,} B, arena budget {budget.arena_bytes:,} B, time {budget.time_limit()}")
     logger.info(f"plan: train {epochs} epoch{'s' if epochs != 1 else ''}, then {compression.plan()}")
     return board, budget, out, accuracy_law
 
@@ -153,22 +152,24 @@ def train_model(arch: str, knobs: dict, parts, epochs: int, batch_size: int, see
 
 
 def _record(board: Board, budget: Budget, arch: str, chosen, c, checked: dict, data: DataRecord,
-            training: TrainingRecord, compression: dict, timings: dict) -> RunRecord:
+            training: TrainingRecord, compression: dict, timings: dict, engine: str) -> RunRecord:
     from dataclasses import asdict
 
     from tinyml_kit.build.costs import model_costs
+    from tinyml_kit.pipeline.choose import model_latency
 
     final = model_costs(c.model)
+    latency = model_latency(c.flatbuffer, final.macs, board, engine)
     estimate = chosen.estimate
     return RunRecord(
         board=board, budget=budget, arch=arch, choice=chosen.knobs, params=final.params, macs=final.macs,
         flash_bytes=checked["flash_bytes"], arena_bytes=checked["arena_bytes"],
         arena_alloc_bytes=checked["arena_alloc_bytes"],
-        latency_ms_est=round(latency_ms(final.macs, board.core, board.clock_mhz), 2), data=data, training=training,
+        latency_ms_est=round(latency.ms, 2), instructions_est=latency.instructions, data=data, training=training,
         check=checked, predicted_accuracy=estimate.predicted_accuracy,
         predicted_accuracy_interval=estimate.predicted_interval, flash_bytes_est=estimate.est_flash or None,
         arena_bytes_est=estimate.est_arena_use or None, verification=[asdict(a) for a in chosen.attempts],
-        compression=compression, versions=versions(), timings=timings)
+        compression=compression, versions=versions(), timings=timings, engine=engine)
 
 
 def _data_record(dataset, parts, source: str, seed: int) -> DataRecord:

@@ -10,6 +10,7 @@ from pathlib import Path
 from tinyml_kit import __version__
 from tinyml_kit.core import progress
 from tinyml_kit.core.artifacts import write_atomic
+from tinyml_kit.core.latency import cycles_per_instruction
 from tinyml_kit.core.run_record import RunRecord
 
 logger = logging.getLogger(__name__)
@@ -29,8 +30,6 @@ def _gauge(label: str, used: float, limit: float, unit: str, detail: str) -> dic
 
 
 def gauges(record: RunRecord) -> list[dict]:
-    from tinyml_kit.core.latency import latency_ms
-
     b, budget = record.board, record.budget
     c_engine = record.engine == "c"
     flash = ("the C engine's model: constants (exact) + code (estimated)" if c_engine else "the compact flatbuffer TFLM firmware links, measured")
@@ -44,10 +43,20 @@ def gauges(record: RunRecord) -> list[dict]:
         _gauge("RAM (tensor arena)", record.arena_alloc_bytes, budget.arena_bytes, "B",
                f"{arena}; budget = {b.ram_linked_bytes:,} B linked "
                f"- {b.ram_reserve_bytes:,} B for stack, heap and application"),
-        _gauge("MACs", record.macs, budget.macs, "MACs", "per inference, counted from the model"),
-        _gauge("Latency (estimate)", record.latency_ms_est, latency_ms(budget.macs, b.core, b.clock_mhz), "ms",
-               f"from MACs and the {b.core}'s estimated throughput at {b.clock_mhz:g} MHz; not measured"),
+        *([_gauge("MACs", record.macs, budget.macs, "MACs", "per inference, counted from the model")]
+          if budget.macs is not None else []),
+        *([_gauge("Latency (estimate)", record.latency_ms_est, budget.latency_ms, "ms", _latency_basis(record))]
+          if budget.latency_ms is not None else []),
     ]
+
+
+def _latency_basis(record: RunRecord) -> str:
+    b = record.board
+    if record.instructions_est is None:
+        return f"from MACs and the {b.core}'s estimated throughput at {b.clock_mhz:g} MHz; not measured"
+    return (f"{record.instructions_est:,} instructions predicted per op (TFLM + CMSIS-NN, fitted on QEMU profiles) "
+            f"× {cycles_per_instruction(b.core):.2f} cycles per instruction on the {b.core} at {b.clock_mhz:g} MHz; "
+            f"`verify --profile` measures the instructions")
 
 
 def render_report(record: RunRecord, analysis: dict, validation: dict, cam, probes, verify: list[dict]) -> str:

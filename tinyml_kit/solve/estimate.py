@@ -6,6 +6,7 @@ No TensorFlow and no conversion: the plan gives parameters and MACs, the convert
 
 from dataclasses import asdict, dataclass
 
+from tinyml_kit.core.boards import Board
 from tinyml_kit.core.graph import Graph
 from tinyml_kit.core.spec import describe, phinet_blocks, phinet_name
 from tinyml_kit.solve.c_size import c_engine_costs
@@ -15,6 +16,7 @@ from tinyml_kit.solve.costs import (
     resnet_costs,
     tinynet_costs,
 )
+from tinyml_kit.solve.instructions import LatencyEstimate, estimate_latency
 from tinyml_kit.solve.phinet_graph import phinet_graph
 from tinyml_kit.solve.resnet_graph import resnet_graph
 from tinyml_kit.solve.tflite_size import tflite_bytes
@@ -35,6 +37,7 @@ class Estimate:
     activations_bytes: int   # the planned part alone
     engine: str = "tflm"
     family: str = "phinet"
+    latency: LatencyEstimate | None = None   # on the board's core, when the estimate was asked for one
 
     def knobs(self) -> dict:
         if self.family == "phinet":
@@ -45,14 +48,16 @@ class Estimate:
         return describe(self.family, self.knobs())
 
     def to_dict(self) -> dict:
-        d = asdict(self)
+        d = {k: v for k, v in asdict(self).items() if k != "latency"}
+        d["instructions_est"] = self.latency.instructions if self.latency else None
         return d if self.family == "phinet" else {k: v for k, v in d.items() if k not in ("beta", "t0")}
 
 
 def estimate_phinet(alpha: float, beta: float, t0: float, depth: int, input_shape: tuple[int, int, int],
                     classes: int, divisor: int = 1, squeeze_excite: bool = True,
                     compatibility: bool = False, engine: str = "tflm", first_conv_stride: int = 2,
-                    downsampling_layers: tuple[int, ...] = (5, 7), conv5_percent: float = 0.0) -> Estimate:
+                    downsampling_layers: tuple[int, ...] = (5, 7), conv5_percent: float = 0.0,
+                    board: Board | None = None) -> Estimate:
     if compatibility:
         squeeze_excite = False
     plan = phinet_blocks(alpha, beta, t0, depth, divisor, squeeze_excite, tuple(downsampling_layers), conv5_percent,
@@ -60,28 +65,31 @@ def estimate_phinet(alpha: float, beta: float, t0: float, depth: int, input_shap
     costs = phinet_plan_costs(plan, input_shape, classes)
     graph = phinet_graph(plan, input_shape, classes, phinet_name(alpha, beta, t0, depth),
                          activation="relu6" if compatibility else "hswish")
-    return _estimate(graph, costs, engine, alpha, beta, t0, depth, "phinet")
+    return _estimate(graph, costs, engine, alpha, beta, t0, depth, "phinet", board)
 
 
 def estimate_resnet(width: float, depth: int, input_shape: tuple[int, int, int], classes: int,
-                    engine: str = "tflm") -> Estimate:
+                    engine: str = "tflm", board: Board | None = None) -> Estimate:
     return _estimate(resnet_graph(width, depth, input_shape, classes), resnet_costs(width, depth, input_shape, classes),
-                     engine, width, None, None, depth, "resnet")
+                     engine, width, None, None, depth, "resnet", board)
 
 
 def estimate_tinynet(width: float, depth: int, input_shape: tuple[int, int, int], classes: int,
-                     engine: str = "tflm") -> Estimate:
+                     engine: str = "tflm", board: Board | None = None) -> Estimate:
     return _estimate(tinynet_graph(width, depth, input_shape, classes),
-                     tinynet_costs(width, depth, input_shape, classes), engine, width, None, None, depth, "tinynet")
+                     tinynet_costs(width, depth, input_shape, classes), engine, width, None, None, depth, "tinynet",
+                     board)
 
 
 def _estimate(graph: Graph, costs: PlanCosts, engine: str, alpha: float, beta: float | None, t0: float | None,
-              depth: int, family: str) -> Estimate:
+              depth: int, family: str, board: Board | None = None) -> Estimate:
+    """`board`: also the latency on its core (instructions predicted from the graph where the core is emulated)."""
     depth = int(round(depth))
+    latency = estimate_latency(graph, costs.macs, board.core, board.clock_mhz, engine) if board else None
     if engine == "c":
         c = c_engine_costs(graph)
         return Estimate(alpha, beta, t0, depth, costs.params, costs.macs, c.flash_bytes, c.arena_bytes, c.arena_bytes,
-                        engine, family)
+                        engine, family, latency)
     arena = arena_bytes(graph)
     return Estimate(alpha, beta, t0, depth, costs.params, costs.macs, tflite_bytes(graph, compact=True),
-                    arena.total_bytes, arena.head_bytes, family=family)
+                    arena.total_bytes, arena.head_bytes, family=family, latency=latency)

@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from tinyml_kit.core.cores import emulated_core
 from tinyml_kit.core.graph import Graph, Op
+from tinyml_kit.core.latency import latency_ms, latency_ms_from_instructions
 from tinyml_kit.core.resources import INSTRUCTION_MODEL_FILE
 
-FEATURES = ("macs", "im2col", "outputs", "inputs", "channels", "ops")
+FEATURES = ("macs", "im2col", "outputs", "pixels", "inputs", "channels", "ops")
 ENGINE_KEYS = ("tflm", "c")
 
 
@@ -49,9 +51,9 @@ def op_features(graph: Graph, op: Op) -> dict[str, float]:
     """What the op's kernel loops over (FEATURES); zero where a feature does not apply."""
     out = _elements(graph, op.outputs[0])
     inp = _elements(graph, op.inputs[0]) if op.inputs else 0
-    channels = _shape(graph, op.outputs[0])[-1] if _shape(graph, op.outputs[0]) else 1
+    channels = max(1, _shape(graph, op.outputs[0])[-1]) if _shape(graph, op.outputs[0]) else 1
     f = dict.fromkeys(FEATURES, 0.0)
-    f.update(outputs=out, inputs=inp, channels=channels, ops=1.0)
+    f.update(outputs=out, pixels=out // channels, inputs=inp, channels=channels, ops=1.0)
     if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
         weights = _shape(graph, op.inputs[1])
         if op.kind == "CONV_2D":
@@ -99,19 +101,55 @@ def load_models(path: Path = INSTRUCTION_MODEL_FILE) -> dict[tuple[str, str], In
 
 def instruction_model(engine: str, core: str) -> InstructionModel | None:
     """The fitted model for `engine` ("tflm": TFLM with CMSIS-NN kernels; "c": the C engine) on an emulated core
-    id; None when that pair was never profiled."""
-    return load_models().get((engine, core))
+    id. The C engine calls the same CMSIS-NN kernels as TFLM, so where it was never profiled TFLM's stands in;
+    None when the core was never profiled."""
+    models = load_models()
+    return models.get((engine, core)) or models.get(("tflm", core))
 
+
+@dataclass(frozen=True)
+class LatencyEstimate:
+    ms: float
+    instructions: int | None     # None: the board's core has no emulated stand-in, so MACs set the estimate
+    per_op: tuple[int, ...] = ()
+
+    @property
+    def basis(self) -> str:
+        return "instructions" if self.instructions is not None else "macs"
+
+
+def estimate_latency(graph: Graph, macs: int, core: str, clock_mhz: float, engine: str = "tflm") -> LatencyEstimate:
+    """Time per inference on a board's core (boards.yaml's name): predicted instructions × the core's cycles per
+    instruction on the cores tinyml-kit emulates, the MAC-throughput estimate on the others."""
+    emulated = emulated_core(core)
+    model = instruction_model(engine, emulated.id) if emulated else None
+    if model is None:
+        return LatencyEstimate(latency_ms(macs, core, clock_mhz), None)
+    per_op = tuple(int(round(x)) for x in model.per_op(graph))
+    return LatencyEstimate(latency_ms_from_instructions(sum(per_op), core, clock_mhz), sum(per_op), per_op)
+
+
+def instructions_per_mac_floor(engine: str, core: str) -> float:
+    """A lower bound of instructions per MAC (all costs are non-negative, and every op that does MACs belongs to
+    a group costed by them): the solver drops configurations whose MACs alone exceed the instruction budget
+    before estimating them in full."""
+    model = instruction_model(engine, core)
+    if model is None:
+        return 0.0
+    return min((coef["macs"] for coef in model.groups.values() if "macs" in coef), default=0.0)
 
 def _nnls(rows: list[dict], features: tuple[str, ...]) -> dict[str, float]:
-    """Non-negative least squares of instructions on `features` (columns scaled to unit norm for conditioning;
-    a feature that never varies from zero gets no weight)."""
+    """Non-negative least squares of instructions on `features`, each op weighted by 1 / its instructions so
+    that small ops' relative errors count as much as large ones' (small models are made of them). Columns are
+    scaled to unit norm for conditioning; a feature that is zero on every op gets no weight."""
     import numpy as np
     from scipy.optimize import nnls
 
     used = [k for k in features if any(r["features"][k] for r in rows)]
     x = np.array([[r["features"][k] for k in used] for r in rows], dtype=float)
     y = np.array([r["instructions"] for r in rows], dtype=float)
+    weight = 1.0 / np.maximum(y, 1.0)
+    x, y = x * weight[:, None], y * weight
     scale = np.linalg.norm(x, axis=0)
     scale[scale == 0] = 1.0
     w, _ = nnls(x / scale, y)

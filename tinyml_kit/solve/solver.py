@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from tinyml_kit.core.arena import arena_with_headroom
 from tinyml_kit.core.boards import Board
 from tinyml_kit.core.budget import Budget, make_budget
+from tinyml_kit.core.cores import emulated_core
 from tinyml_kit.core.errors import UserError
-from tinyml_kit.core.latency import latency_ms
 from tinyml_kit.core.spec import FAMILY_TITLES, RANKED, phinet_blocks
 from tinyml_kit.core.units import format_bytes
 from tinyml_kit.solve.costs import phinet_plan_costs, resnet_costs, tinynet_costs
@@ -26,6 +26,7 @@ from tinyml_kit.solve.estimate import (
     estimate_resnet,
     estimate_tinynet,
 )
+from tinyml_kit.solve.instructions import instructions_per_mac_floor
 from tinyml_kit.solve.scaling_law import ScalingLaw, load_laws
 
 ALPHAS = tuple(round(0.05 * i, 2) for i in range(2, 21)) + tuple(round(1.0 + 0.1 * i, 2) for i in range(1, 21))
@@ -33,7 +34,7 @@ BETAS = (0.75, 1.0, 1.35)
 T0S = (3, 4, 5, 6)
 WIDTHS = tuple(0.125 * i for i in range(2, 25))    # ResNet's and TinyNet's: 0.25 … 3.0
 WIDTH_DEPTH_FAMILIES = {"resnet": (resnet_costs, estimate_resnet), "tinynet": (tinynet_costs, estimate_tinynet)}
-CONSTRAINTS = ("flash", "arena", "macs")
+CONSTRAINTS = ("flash", "arena", "macs", "latency")   # latency: predicted instructions
 FRONTIER_STEP = 0.5   # accuracy points between frontier rows
 
 
@@ -43,7 +44,7 @@ class Choice:
     predicted_accuracy: float        # percent, int8 validation accuracy on the sweep's task
     arena_alloc_bytes_est: int       # the arena to allocate: estimate plus headroom, compared with the budget
     latency_ms_est: float
-    utilization: dict[str, float]    # estimate / limit per constraint
+    utilization: dict[str, float]    # estimate / limit per constraint the budget has
     extrapolated: bool = False       # parameters outside the range the scaling law was fitted on
     interval: float | None = None    # ± points of the law's ~95 % prediction interval at this depth
 
@@ -64,6 +65,7 @@ class Choice:
         return {**self.estimate.to_dict(), "predicted_accuracy": round(self.predicted_accuracy, 2),
                 "predicted_accuracy_interval": interval, "accuracy_extrapolated": self.extrapolated,
                 "arena_alloc_bytes_est": self.arena_alloc_bytes_est, "latency_ms_est": round(self.latency_ms_est, 2),
+                "latency_basis": self.estimate.latency.basis,
                 "utilization": {k: round(v, 4) for k, v in self.utilization.items()}}
 
 
@@ -86,8 +88,7 @@ class Solution:
         return {"board": self.board.id, "engine": self.engine, "input_shape": list(self.input_shape),
                 "classes": self.classes,
                 **self.best.to_dict(), "binding_constraint": self.binding,
-                "limits": {"flash_bytes": self.budget.flash_bytes, "arena_bytes": self.budget.arena_bytes,
-                           "macs": self.budget.macs, "sources": self.budget.notes},
+                "limits": self.budget.to_dict(),
                 "runner_ups": [c.to_dict() for c in self.runner_ups], "rejected_by": self.rejected_by,
                 "families": {f: c.to_dict() if c else None for f, c in self.families.items()},
                 "configurations_estimated": self.evaluated, "seconds": round(self.seconds, 3)}
@@ -112,10 +113,10 @@ class _Screened:
     arena_floor: int
     accuracy: float
 
-    def estimate(self, input_shape, classes: int, engine: str) -> Estimate:
+    def estimate(self, input_shape, classes: int, engine: str, board: Board | None = None) -> Estimate:
         if self.family in WIDTH_DEPTH_FAMILIES:
-            return WIDTH_DEPTH_FAMILIES[self.family][1](*self.knobs, input_shape, classes, engine=engine)
-        return estimate_phinet(*self.knobs, input_shape, classes, engine=engine)
+            return WIDTH_DEPTH_FAMILIES[self.family][1](*self.knobs, input_shape, classes, engine=engine, board=board)
+        return estimate_phinet(*self.knobs, input_shape, classes, engine=engine, board=board)
 
 
 def _floors(c, engine: str) -> tuple[int, int]:
@@ -161,13 +162,28 @@ def _screen(laws, input_shape, classes: int, engine: str = "tflm") -> list[_Scre
 def _choice(e: Estimate, law: ScalingLaw, budget: Budget, board: Board) -> Choice:
     # TFLM's arena differs between its builds, so it gets headroom; the C engine's static plan is the arena
     alloc = e.arena_bytes_est if e.engine == "c" else arena_with_headroom(e.arena_bytes_est)
-    return Choice(e, law.predict(e.params, e.depth), alloc, latency_ms(e.macs, board.core, board.clock_mhz),
-                  {"flash": e.flash_bytes_est / budget.flash_bytes, "arena": alloc / budget.arena_bytes,
-                   "macs": e.macs / budget.macs}, law.extrapolated(e.params, e.depth), law.interval(e.depth))
+    used = {"flash": e.flash_bytes_est / budget.flash_bytes, "arena": alloc / budget.arena_bytes}
+    if budget.macs is not None:
+        used["macs"] = e.macs / budget.macs
+    if budget.instructions is not None and e.latency.instructions is not None:
+        used["latency"] = e.latency.instructions / budget.instructions
+    return Choice(e, law.predict(e.params, e.depth), alloc, e.latency.ms, used, law.extrapolated(e.params, e.depth),
+                  law.interval(e.depth))
 
 
 def _violations(c: Choice) -> list[str]:
-    return [k for k in CONSTRAINTS if c.utilization[k] > 1.0]
+    return [k for k in CONSTRAINTS if c.utilization.get(k, 0.0) > 1.0]
+
+
+def _rejected_early(s: _Screened, budget: Budget, instructions_per_mac: float) -> str | None:
+    """The limit a configuration misses on its floors alone, or None."""
+    if budget.macs is not None and s.macs > budget.macs:
+        return "macs"
+    if budget.instructions is not None and s.macs * instructions_per_mac > budget.instructions:
+        return "latency"
+    if s.flash_floor > budget.flash_bytes:
+        return "flash"
+    return "arena" if s.arena_floor > budget.arena_bytes else None
 
 
 def _laws(law: ScalingLaw | list[ScalingLaw] | None) -> dict[str, ScalingLaw]:
@@ -191,15 +207,14 @@ def solve(board: Board, max_flash: int | None = None, max_ram: int | None = None
     by_family = _laws(law)
     budget = budget or make_budget(board, max_flash, max_ram, max_macs, max_latency_ms)
     screened = _screen(by_family.values(), input_shape, classes, engine)
+    core = emulated_core(board.core)
+    per_mac = instructions_per_mac_floor(engine, core.id) if core else 0.0
     reasons: list[tuple[float, str]] = []      # (predicted accuracy, violated limit) of each rejection
     possible = []
     for s in screened:
-        if s.macs > budget.macs:
-            reasons.append((s.accuracy, "macs"))
-        elif s.flash_floor > budget.flash_bytes:
-            reasons.append((s.accuracy, "flash"))
-        elif s.arena_floor > budget.arena_bytes:
-            reasons.append((s.accuracy, "arena"))
+        why = _rejected_early(s, budget, per_mac)
+        if why:
+            reasons.append((s.accuracy, why))
         else:
             possible.append(s)
     possible.sort(key=lambda s: (-s.accuracy, s.macs))
@@ -209,7 +224,7 @@ def solve(board: Board, max_flash: int | None = None, max_ram: int | None = None
     for s in possible:
         if len(found) > runner_ups and families[s.family] is not None:
             continue     # enough runner-ups, and this family's best fitting configuration is known
-        choice = _choice(s.estimate(input_shape, classes, engine), by_family[s.family], budget, board)
+        choice = _choice(s.estimate(input_shape, classes, engine, board), by_family[s.family], budget, board)
         evaluated += 1
         bad = _violations(choice)
         if bad:
@@ -223,12 +238,12 @@ def solve(board: Board, max_flash: int | None = None, max_ram: int | None = None
             break
     if not found:
         raise UserError(_impossible(screened, input_shape, classes, by_family, budget, board, engine), "max_flash",
-                        "max_ram", "max_macs", "input_shape", "board_id")
+                        "max_ram", "max_macs", "max_latency_ms", "input_shape", "board_id")
     best = found[0].predicted_accuracy
     rejected = {k: sum(1 for acc, why in reasons if why == k and acc > best) for k in CONSTRAINTS}
     # the tightest limit at the choice; "none" when nothing more accurate was turned away (the scaling laws'
     # swept ranges, not the board, set the ceiling)
-    binding = (max(CONSTRAINTS, key=lambda k: found[0].utilization[k]) if any(rejected.values()) else "none")
+    binding = (max(found[0].utilization, key=found[0].utilization.get) if any(rejected.values()) else "none")
     return Solution(board, budget, input_shape, classes, found[0], found[1:], binding, rejected, families, evaluated,
                     time.perf_counter() - start, engine)
 
@@ -237,7 +252,8 @@ def _impossible(screened: list[_Screened], input_shape, classes: int, laws: dict
                 board: Board, engine: str) -> str:
     """One line: the configuration that comes closest and by how much it misses each limit."""
     smallest = sorted(screened, key=lambda s: (s.params, s.macs))[:20]
-    choices = [_choice(s.estimate(input_shape, classes, engine), laws[s.family], budget, board) for s in smallest]
+    choices = [_choice(s.estimate(input_shape, classes, engine, board), laws[s.family], budget, board)
+               for s in smallest]
     c = min(choices, key=lambda c: max(c.utilization.values()))
     e = c.estimate
     misses = []
@@ -245,8 +261,11 @@ def _impossible(screened: list[_Screened], input_shape, classes: int, laws: dict
         misses.append(f"flash {format_bytes(e.flash_bytes_est)} > {format_bytes(budget.flash_bytes)}")
     if c.utilization["arena"] > 1:
         misses.append(f"arena {format_bytes(c.arena_alloc_bytes_est)} > {format_bytes(budget.arena_bytes)}")
-    if c.utilization["macs"] > 1:
+    if c.utilization.get("macs", 0) > 1:
         misses.append(f"{e.macs:,} MACs > {budget.macs:,}")
+    if c.utilization.get("latency", 0) > 1:
+        misses.append(f"~{c.latency_ms_est:.0f} ms > {budget.latency_ms:g} ms ({e.latency.instructions:,} "
+                      f"instructions > {budget.instructions:,})")
     titles = [FAMILY_TITLES[f] for f in laws]
     names = " or ".join(titles) if len(titles) < 3 else ", ".join(titles[:-1]) + " or " + titles[-1]
     return (f"no {names} fits {board.id} at input {'x'.join(map(str, input_shape))}: the smallest, "
@@ -274,57 +293,12 @@ def frontier(board: Board, input_shape: tuple[int, int, int] = (32, 32, 3), clas
     budget = budget or make_budget(board)
     points = []
     for s in steps:
-        c = _choice(s.estimate(input_shape, classes, engine), by_family[s.family], budget, board)
+        c = _choice(s.estimate(input_shape, classes, engine, board), by_family[s.family], budget, board)
         fits = [b.id for b in boards if c.estimate.flash_bytes_est <= b.flash_budget_bytes
                 and c.arena_alloc_bytes_est <= b.arena_budget_bytes]
         points.append(c.to_dict() | {"fits_board": c.utilization["flash"] <= 1 and c.utilization["arena"] <= 1,
                                      "boards_that_fit": fits})
     return points
-
-
-def solution_summary(sol: Solution) -> list[str]:
-    """Lines for the terminal: the choice, each estimate next to its limit, the runner-ups."""
-    b, e = sol.best, sol.best.estimate
-    note = " (extrapolated, up to 1.35x beyond the sweep at this depth)" if b.extrapolated else ""
-    interval = f" (± {b.interval:.1f})" if b.interval is not None else ""
-    lines = [f"{sol.board.id}: {e.describe()} predicted accuracy {b.predicted_accuracy:.1f} %{interval}{note}, binding "
-             f"constraint: {sol.binding}"
-             + (" (the most accurate network the scaling laws cover fits)" if sol.binding == "none" else ""),
-             f"  params {e.params:,}",
-             f"  flash  {e.flash_bytes_est:>11,} B est.  limit {sol.budget.flash_bytes:>11,} B  "
-             f"({100 * b.utilization['flash']:.0f} %; "
-             + ("C engine: constants + code)" if e.engine == "c" else "compact flatbuffer for TFLM)"),
-             f"  arena  {b.arena_alloc_bytes_est:>11,} B est.  limit {sol.budget.arena_bytes:>11,} B  "
-             f"({100 * b.utilization['arena']:.0f} %; "
-             + ("the C engine's static plan, exact)" if e.engine == "c" else
-                f"TFLM use {e.arena_bytes_est:,} + headroom)"),
-             f"  MACs   {e.macs:>11,}     limit {sol.budget.macs:>11,}    ({100 * b.utilization['macs']:.0f} %; "
-             f"~{b.latency_ms_est:.1f} ms est.)"]
-    if sol.runner_ups:
-        lines.append("  runner-ups:")
-        for r in sol.runner_ups:
-            x = r.estimate
-            lines.append(f"    {x.describe()}: {r.predicted_accuracy:.1f} %, {x.params:,} params, flash "
-                         f"{x.flash_bytes_est:,} B, arena {r.arena_alloc_bytes_est:,} B, {x.macs:,} MACs")
-    lines += other_families(sol)
-    lines.append(f"  ({sol.evaluated} configurations estimated in full, {sol.seconds * 1000:.0f} ms)")
-    return lines
-
-
-
-def other_families(sol: Solution) -> list[str]:
-    """Why the other ranked families lost: each one's most accurate fitting configuration and its deficit."""
-    best = sol.best
-    others = {f: c for f, c in sol.families.items() if f != best.family}
-    if not others:
-        return []
-    lines = ["  other families (each one's most accurate configuration that fits):"]
-    for f, c in others.items():
-        lines.append(f"    {FAMILY_TITLES[f]}: " + (
-            f"{c.estimate.describe()}, {c.predicted_accuracy:.1f} % predicted "
-            f"({c.predicted_accuracy - best.predicted_accuracy:+.1f} points), {c.estimate.params:,} params, "
-            f"{c.estimate.macs:,} MACs" if c else "none fits"))
-    return lines
 
 
 def most_accurate(input_shape: tuple[int, int, int], classes: int, min_params: int,

@@ -1,0 +1,180 @@
+"""The instruction model against QEMU: profile models of every builder op by op on the emulated cores, fit the
+per-op costs (`solve.instructions`) on most of them, and predict the whole-inference instructions of the others.
+
+Configurations are drawn across PhiNet (α, β, t0, N, stem stride, resolution), ResNet, TinyNet, MobileNetV1 and
+MobileNetV2 at 32–128 px; every fourth is held out of the fit. Each is converted with trained-looking weights
+(instruction counts do not depend on the weights' values), built as `verify --profile` builds it, and run on one
+image. Profiles are appended to bench/results/latency_profiles.jsonl as they finish, so a stopped run resumes.
+Writes bench/results/latency_model.json (held-out errors per core and engine) and the shipped table
+models/latency/instructions.json.
+
+    .venv/bin/python bench/latency_model.py [--cores m4 m7 m33 m55] [--engines tflm c] [--fit-only]
+"""
+
+import argparse
+import json
+import logging
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+
+from tinyml_kit.core.cores import CORES
+from tinyml_kit.core.resources import INSTRUCTION_MODEL_FILE
+from tinyml_kit.solve.instructions import (
+    FEATURES,
+    fit_instruction_model,
+    op_features,
+    op_group,
+)
+
+logging.basicConfig(level=logging.WARNING, format="%(message)s")
+RESULTS = Path(__file__).parent / "results"
+PROFILES = RESULTS / "latency_profiles.jsonl"
+RESULT = RESULTS / "latency_model.json"
+HELD_OUT_EVERY = 4
+
+
+def draw(count: int = 60, seed: int = 0) -> list[dict]:
+    """`count` configurations over the builders, each small enough for QEMU's 4 MiB (arena below 1 MB)."""
+    rng = random.Random(seed)
+    families = ["phinet"] * 5 + ["resnet"] * 2 + ["tinynet", "mobilenetv1", "mobilenetv2"]
+    configs = []
+    while len(configs) < count:
+        family = rng.choice(families)
+        size = rng.choice([32, 32, 48, 64, 96, 128])
+        if family == "phinet":
+            knobs = {"alpha": rng.choice([0.25, 0.35, 0.5, 0.75, 1.0]), "beta": rng.choice([0.75, 1.0, 1.35]),
+                     "t0": rng.choice([3, 4, 6]), "depth": rng.choice([4, 5, 6, 7]),
+                     "first_conv_stride": rng.choice([2, 2, 1])}
+        elif family in ("resnet", "tinynet"):
+            knobs = {"alpha": rng.choice([0.25, 0.5, 0.75, 1.0]), "depth": rng.choice([1, 2] if family == "resnet"
+                                                                                      else [2, 3, 4])}
+        else:
+            knobs = {"alpha": rng.choice([0.1, 0.25, 0.35, 0.5])}
+        cfg = {"family": family, "knobs": knobs, "size": size}
+        if cfg not in configs and _arena(cfg) < 1_000_000:
+            configs.append(cfg)
+    return configs
+
+
+def _key(cfg: dict) -> str:
+    return f"{cfg['family']}_{cfg['size']}px_" + "_".join(f"{k}{v}" for k, v in cfg["knobs"].items())
+
+
+def _flatbuffer(cfg: dict) -> bytes:
+    from tinyml_kit.build import build
+    from tinyml_kit.compress.quantize import calibration_images, quantize_int8
+    from tinyml_kit.pipeline.choose import look_trained
+
+    shape = (cfg["size"], cfg["size"], 3)
+    model = build(cfg["family"], shape, 10, **cfg["knobs"])
+    look_trained(model)
+    images = np.random.default_rng(0).integers(0, 256, (8, *shape)).astype(np.uint8)
+    return quantize_int8(model, calibration_images(images))
+
+
+def _arena(cfg: dict) -> int:
+    from tinyml_kit.build import build
+    from tinyml_kit.build.costs import activation_peak_bytes
+
+    return activation_peak_bytes(build(cfg["family"], (cfg["size"], cfg["size"], 3), 10, **cfg["knobs"]))
+
+
+def profile(cfg: dict, flatbuffer: bytes, core: str, engine: str) -> dict:
+    """`verify --profile` on one image: the whole inference and each op, with the op's group and features."""
+    from tinyml_kit.check.tflm import measure_arena
+    from tinyml_kit.check.verify import verify_model
+    from tinyml_kit.core.boards import get_board
+    from tinyml_kit.core.tflite_info import read_graph, read_model
+    from tinyml_kit.export.firmware import ModelSource
+
+    info = read_model(flatbuffer)
+    arena = measure_arena(flatbuffer)
+    src = ModelSource(flatbuffer, info, [str(i) for i in range(10)], arena.total_bytes, arena.alloc_bytes)
+    image = np.random.default_rng(1).integers(-128, 128, (1, *info.inputs[0].shape[1:])).astype(np.int8)
+    start = time.perf_counter()
+    # room to spare: CMSIS-NN's Helium kernels ask for more scratch than the host's reference kernels measure
+    r = verify_model(src, image, get_board("stm32n6570-dk"), kernels="cmsis_nn", engine=engine, core=core,
+                     profile=True, arena_bytes=2 * arena.alloc_bytes + 65536)
+    graph = read_graph(flatbuffer)
+    ops = [{"index": p["index"], "op": p["op"], "instructions": p["instructions"],
+            "group": op_group(graph, graph.ops[p["index"]]), "features": op_features(graph, graph.ops[p["index"]])}
+           for p in r["profile"]]
+    return {"key": _key(cfg), "config": cfg, "core": core, "engine": engine, "bit_exact": r["bit_exact"],
+            "instructions": r["instructions_per_inference"], "profile_coverage": r["profile_coverage"],
+            "arena_used_bytes": r["arena_used_bytes"], "arena_host_bytes": arena.total_bytes,
+            "ops": ops, "seconds": round(time.perf_counter() - start, 1)}
+
+
+def collect(configs: list[dict], cores: list[str], engines: list[str]) -> list[dict]:
+    done = [json.loads(line) for line in PROFILES.read_text().splitlines()] if PROFILES.exists() else []
+    have = {(r["key"], r["core"], r["engine"]) for r in done}
+    for i, cfg in enumerate(configs):
+        todo = [(c, e) for e in engines for c in cores if (_key(cfg), c, e) not in have
+                and not (e == "c" and CORES[c].mve)]
+        if not todo:
+            continue
+        flatbuffer = _flatbuffer(cfg)
+        for core, engine in todo:
+            row = profile(cfg, flatbuffer, core, engine)
+            print(f"[{i + 1}/{len(configs)}] {row['key']} {engine}/{core}: {row['instructions']:,} instructions, "
+                  f"ops cover {row['profile_coverage']:.2%} ({row['seconds']} s)", flush=True)
+            with PROFILES.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+            done.append(row)
+    return done
+
+
+def evaluate(rows: list[dict], held_out: set[str]) -> tuple[list[dict], dict]:
+    """Fit per engine and core on the training models; held-out whole-inference errors."""
+    from tinyml_kit.solve.instructions import InstructionModel
+
+    models, report = [], {}
+    for engine, core in sorted({(r["engine"], r["core"]) for r in rows}):
+        mine = [r for r in rows if (r["engine"], r["core"]) == (engine, core)]
+        fitted = fit_instruction_model(engine, core, [op for r in mine if r["key"] not in held_out
+                                                      for op in r["ops"]])
+        models.append(fitted)
+        model = InstructionModel(**fitted)
+        errors = []
+        for r in mine:
+            if r["key"] in held_out:
+                predicted = sum(model.cost(op["group"], op["features"]) for op in r["ops"])
+                errors.append({"model": r["key"], "measured": r["instructions"], "predicted": round(predicted),
+                               "error": predicted / r["instructions"] - 1})
+        abs_err = [abs(e["error"]) for e in errors]
+        report[f"{engine}/{core}"] = {
+            "train_models": len({r["key"] for r in mine} - held_out), "held_out_models": len(errors),
+            "median_abs_error": float(np.median(abs_err)) if abs_err else None,
+            "max_abs_error": max(abs_err) if abs_err else None, "held_out": errors}
+        if abs_err:
+            print(f"{engine}/{core}: {len(errors)} held-out models, median |error| {np.median(abs_err):.2%}, "
+                  f"max {max(abs_err):.2%}")
+    return models, report
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cores", nargs="+", default=["m4", "m7"], choices=list(CORES))
+    ap.add_argument("--engines", nargs="+", default=["tflm"], choices=["tflm", "c"])
+    ap.add_argument("--count", type=int, default=60)
+    ap.add_argument("--fit-only", action="store_true", help="Fit on the profiles already collected.")
+    args = ap.parse_args()
+    configs = draw(args.count)
+    held_out = {_key(c) for i, c in enumerate(configs) if i % HELD_OUT_EVERY == HELD_OUT_EVERY - 1}
+    rows = [json.loads(line) for line in PROFILES.read_text().splitlines()] if args.fit_only else \
+        collect(configs, args.cores, args.engines)
+    models, report = evaluate(rows, held_out)
+    INSTRUCTION_MODEL_FILE.parent.mkdir(parents=True, exist_ok=True)
+    INSTRUCTION_MODEL_FILE.write_text(json.dumps({"source": "bench/latency_model.py", "features": FEATURES,
+                                                  "models": models}, indent=1) + "\n")
+    RESULT.write_text(json.dumps({"configs": len(configs), "held_out_every": HELD_OUT_EVERY,
+                                  "kernels": "TFLM with CMSIS-NN (tflm); the C engine on CMSIS-NN (c)",
+                                  "results": report}, indent=1) + "\n")
+    print(f"wrote {RESULT} and {INSTRUCTION_MODEL_FILE}")
+
+
+if __name__ == "__main__":
+    main()
