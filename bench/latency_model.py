@@ -2,7 +2,8 @@
 per-op costs (`solve.instructions`) on most of them, and predict the whole-inference instructions of the others.
 
 Configurations are drawn across PhiNet (α, β, t0, N, stem stride, resolution), ResNet, TinyNet, MobileNetV1 and
-MobileNetV2 at 32–128 px; every fourth is held out of the fit. Each is converted with trained-looking weights
+MobileNetV2 at 32–128 px, with RGB and (a fifth as many) grayscale inputs, plus ResNet-8; every fourth, and
+ResNet-8, is held out of the fit. Each is converted with trained-looking weights
 (instruction counts do not depend on the weights' values), built as `verify --profile` builds it, and run on one
 image. Profiles are appended to bench/results/latency_profiles.jsonl as they finish, so a stopped run resumes.
 Writes bench/results/latency_model.json (held-out errors per core and engine) and the shipped table
@@ -25,6 +26,7 @@ from tinyml_kit.core.resources import INSTRUCTION_MODEL_FILE
 from tinyml_kit.solve.instructions import (
     FEATURES,
     fit_instruction_model,
+    load_models,
     op_features,
     op_group,
 )
@@ -34,10 +36,14 @@ RESULTS = Path(__file__).parent / "results"
 PROFILES = RESULTS / "latency_profiles.jsonl"
 RESULT = RESULTS / "latency_model.json"
 HELD_OUT_EVERY = 4
+RESNET8 = {"family": "resnet8", "knobs": {}, "size": 32}   # held out too: the cycles-per-instruction anchor
+MLPERF_L4R5_MS = {"X-CUBE-AI 9.0 (v1.2)": 165.1, "microTVM + CMSIS-NN (v1.1)": 389.6,
+                  "TFLM reference submission (v0.5)": 704.25}   # ResNet-8 on NUCLEO-L4R5ZI @ 120 MHz, anchors.md
 
 
-def draw(count: int = 60, seed: int = 0) -> list[dict]:
-    """`count` configurations over the builders, each small enough for QEMU's 4 MiB (arena below 1 MB)."""
+def draw(count: int = 60, seed: int = 0, channels: int = 3) -> list[dict]:
+    """`count` configurations over the builders with `channels`-channel inputs, each small enough for QEMU's
+    4 MiB (arena below 1 MB)."""
     rng = random.Random(seed)
     families = ["phinet"] * 5 + ["resnet"] * 2 + ["tinynet", "mobilenetv1", "mobilenetv2"]
     configs = []
@@ -53,14 +59,19 @@ def draw(count: int = 60, seed: int = 0) -> list[dict]:
                                                                                       else [2, 3, 4])}
         else:
             knobs = {"alpha": rng.choice([0.1, 0.25, 0.35, 0.5])}
-        cfg = {"family": family, "knobs": knobs, "size": size}
+        cfg = {"family": family, "knobs": knobs, "size": size} | ({"channels": channels} if channels != 3 else {})
         if cfg not in configs and _arena(cfg) < 1_000_000:
             configs.append(cfg)
     return configs
 
 
 def _key(cfg: dict) -> str:
-    return f"{cfg['family']}_{cfg['size']}px_" + "_".join(f"{k}{v}" for k, v in cfg["knobs"].items())
+    gray = f"x{cfg['channels']}" if cfg.get("channels", 3) != 3 else ""
+    return f"{cfg['family']}_{cfg['size']}px{gray}_" + "_".join(f"{k}{v}" for k, v in cfg["knobs"].items())
+
+
+def _shape(cfg: dict) -> tuple[int, int, int]:
+    return cfg["size"], cfg["size"], cfg.get("channels", 3)
 
 
 def _flatbuffer(cfg: dict) -> bytes:
@@ -68,7 +79,7 @@ def _flatbuffer(cfg: dict) -> bytes:
     from tinyml_kit.compress.quantize import calibration_images, quantize_int8
     from tinyml_kit.pipeline.choose import look_trained
 
-    shape = (cfg["size"], cfg["size"], 3)
+    shape = _shape(cfg)
     model = build(cfg["family"], shape, 10, **cfg["knobs"])
     look_trained(model)
     images = np.random.default_rng(0).integers(0, 256, (8, *shape)).astype(np.uint8)
@@ -79,7 +90,7 @@ def _arena(cfg: dict) -> int:
     from tinyml_kit.build import build
     from tinyml_kit.build.costs import activation_peak_bytes
 
-    return activation_peak_bytes(build(cfg["family"], (cfg["size"], cfg["size"], 3), 10, **cfg["knobs"]))
+    return activation_peak_bytes(build(cfg["family"], _shape(cfg), 10, **cfg["knobs"]))
 
 
 def profile(cfg: dict, flatbuffer: bytes, core: str, engine: str) -> dict:
@@ -155,6 +166,23 @@ def evaluate(rows: list[dict], held_out: set[str]) -> tuple[list[dict], dict]:
     return models, report
 
 
+def resnet8_anchor(rows: list[dict]) -> dict:
+    """ResNet-8 measured per core, and predicted on nucleo-l4r5zi beside MLPerf Tiny's published latencies."""
+    from tinyml_kit.core.boards import get_board
+    from tinyml_kit.solve.estimate import estimate_resnet
+
+    load_models.cache_clear()   # the table just written
+    board = get_board("nucleo-l4r5zi")
+    e = estimate_resnet(1.0, 1, (32, 32, 3), 10, board=board)
+    measured = {r["core"]: r["instructions"] for r in rows if r["key"] == _key(RESNET8) and r["engine"] == "tflm"}
+    print(f"ResNet-8 on {board.id} ({board.core} @ {board.clock_mhz:g} MHz), TFLM + CMSIS-NN: "
+          f"{e.latency.instructions:,} instructions predicted (measured on the emulated core: "
+          f"{measured.get('m4', 0):,}), ~{e.latency.ms:.0f} ms; MLPerf Tiny: "
+          + ", ".join(f"{ms:g} ms {what}" for what, ms in MLPERF_L4R5_MS.items()))
+    return {"board": board.id, "instructions_predicted": e.latency.instructions, "latency_ms_predicted":
+            round(e.latency.ms, 1), "instructions_measured": measured, "mlperf_tiny_ms": MLPERF_L4R5_MS}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cores", nargs="+", default=["m4", "m7"], choices=list(CORES))
@@ -162,8 +190,9 @@ def main() -> None:
     ap.add_argument("--count", type=int, default=60)
     ap.add_argument("--fit-only", action="store_true", help="Fit on the profiles already collected.")
     args = ap.parse_args()
-    configs = draw(args.count)
+    configs = draw(args.count) + draw(args.count // 5, seed=1, channels=1) + [RESNET8]   # grayscale too
     held_out = {_key(c) for i, c in enumerate(configs) if i % HELD_OUT_EVERY == HELD_OUT_EVERY - 1}
+    held_out.add(_key(RESNET8))
     rows = [json.loads(line) for line in PROFILES.read_text().splitlines()] if args.fit_only else \
         collect(configs, args.cores, args.engines)
     models, report = evaluate(rows, held_out)
@@ -172,7 +201,7 @@ def main() -> None:
                                                   "models": models}, indent=1) + "\n")
     RESULT.write_text(json.dumps({"configs": len(configs), "held_out_every": HELD_OUT_EVERY,
                                   "kernels": "TFLM with CMSIS-NN (tflm); the C engine on CMSIS-NN (c)",
-                                  "results": report}, indent=1) + "\n")
+                                  "results": report, "resnet8": resnet8_anchor(rows)}, indent=1) + "\n")
     print(f"wrote {RESULT} and {INSTRUCTION_MODEL_FILE}")
 
 

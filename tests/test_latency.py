@@ -106,3 +106,41 @@ def test_solve_max_latency_picks_a_model_whose_measured_instructions_keep_the_li
     measured_ms = latency_ms_from_instructions(v["instructions_per_inference"], board.core, board.clock_mhz)
     assert measured_ms <= 150, (chosen, v["instructions_per_inference"])
     assert abs(v["instructions_per_inference"] / chosen["instructions_est"] - 1) < 0.15
+
+
+def test_analyze_predicts_instructions_per_op_and_latency_on_the_board(tiny_model):
+    _, path = tiny_model
+    result = run("analyze", path, "--board", "nano33-ble-sense", "--json")
+    assert result.exit_code == 0, result.output
+    r = json.loads(result.output)
+    per_op = [row["instructions_est"] for row in r["layers"]]
+    assert all(n is not None and n >= 0 for n in per_op) and sum(per_op) == r["instructions_est"] > 0
+    assert r["instructions_core"] == "Cortex-M4F" and r["latency_basis"] == "instructions"
+    assert r["latency_ms_est"] == pytest.approx(latency_ms_from_instructions(r["instructions_est"], "Cortex-M4F", 64),
+                                                abs=0.01)
+    pico = json.loads(run("analyze", path, "--board", "rpi-pico", "--json").output)
+    assert pico["instructions_est"] is None and pico["latency_basis"] == "macs"
+
+
+def test_the_time_screen_drops_exactly_the_configurations_over_the_budget():
+    """Bisection per series finds the same widest configuration as predicting every width."""
+    from types import SimpleNamespace
+
+    from tinyml_kit.solve.estimate import phinet_graph_and_costs, resnet_graph_and_costs
+    from tinyml_kit.solve.time_screen import over_time
+
+    board = get_board("nano33-ble-sense")
+    items = [SimpleNamespace(family="resnet", knobs=(w, d), graph=lambda shape, classes, w=w, d=d:
+                             resnet_graph_and_costs(w, d, shape, classes))
+             for w in (0.25, 0.375, 0.5, 0.75, 1.0) for d in (1, 2)]
+    items += [SimpleNamespace(family="phinet", knobs=(a, 1.0, 4, 4), graph=lambda shape, classes, a=a:
+                              phinet_graph_and_costs(a, 1.0, 4, 4, shape, classes)) for a in (0.2, 0.4, 0.6, 0.8)]
+    budget = 12_000_000
+    slow = over_time(items, (32, 32, 3), 10, board, "tflm", budget)
+
+    def instructions(s) -> int:
+        graph, costs = s.graph((32, 32, 3), 10)
+        return estimate_latency(graph, costs.macs, board.core, board.clock_mhz).instructions
+
+    brute = {i for i, s in enumerate(items) if instructions(s) > budget}
+    assert slow == brute and 0 < len(slow) < len(items)

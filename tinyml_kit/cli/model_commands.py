@@ -42,17 +42,21 @@ def boards(as_json: bool):
 @click.option("--divisor", type=click.IntRange(1), help="PhiNet channel divisor.")
 @click.option("--input", "input_shape", type=SHAPE, default="32,32,3", show_default=True, help="Input H,W,C.")
 @click.option("--classes", default=10, show_default=True, type=click.IntRange(2))
+@click.option("--board", "board_id", help="With --arch: also its predicted instructions and latency on this board.")
 @json_option
-def inspect(model, arch, alpha, beta, t0, depth, divisor, input_shape, classes, as_json):
+def inspect(model, arch, alpha, beta, t0, depth, divisor, input_shape, classes, board_id, as_json):
     """Costs of an architecture (--arch ...) or of an int8 MODEL.tflite (size, measured arena, ops)."""
     from tinyml_kit.pipeline.inspect import inspect_arch, inspect_tflite
 
     if model and arch:
         raise UserError("give either MODEL.tflite or --arch, not both")
+    if model and board_id:
+        raise UserError("--board goes with --arch; for a MODEL.tflite on a board use `tinyml-kit analyze MODEL "
+                        "--board ID`", "board_id")
     if model:
         result = inspect_tflite(model)
     elif arch:
-        result = inspect_arch(arch, input_shape, classes, alpha=alpha, beta=beta, t0=t0, depth=depth,
+        result = inspect_arch(arch, input_shape, classes, board_id, alpha=alpha, beta=beta, t0=t0, depth=depth,
                               divisor=divisor)
     else:
         raise UserError("nothing to inspect: pass MODEL.tflite or --arch NAME")

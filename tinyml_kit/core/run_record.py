@@ -77,7 +77,8 @@ class RunRecord:
 
     @property
     def verdict(self) -> Verdict:
-        return self.budget.verdict(self.flash_bytes, self.arena_alloc_bytes, self.macs)
+        """Flash and arena as measured, MACs as counted, time as the instructions predicted from the graph."""
+        return self.budget.verdict(self.flash_bytes, self.arena_alloc_bytes, self.macs, self.instructions_est)
 
     @property
     def float_accuracy(self) -> float | None:

@@ -3,8 +3,13 @@
 from pathlib import Path
 
 
-def inspect_arch(arch: str, input_shape: tuple[int, int, int], classes: int, **knobs) -> dict:
-    """Parameters, MACs (with a per-kind breakdown) and the TFLite ops of a freshly built model."""
+def inspect_arch(arch: str, input_shape: tuple[int, int, int], classes: int, board_id: str | None = None,
+                 **knobs) -> dict:
+    """Parameters, MACs (with a per-kind breakdown) and the TFLite ops of a freshly built model; for the families
+    with conversion-free estimates, flash and arena, and on `board_id` the latency."""
+    from tinyml_kit.core.boards import get_board
+
+    board = get_board(board_id) if board_id else None   # an unknown board is refused before any building
     from tinyml_kit.build import build
     from tinyml_kit.build.costs import model_costs
 
@@ -13,11 +18,16 @@ def inspect_arch(arch: str, input_shape: tuple[int, int, int], classes: int, **k
     result = {"arch": arch, "name": model.name, "input_shape": list(input_shape), "classes": classes,
               **costs.to_dict()}
     if arch in ("phinet", "resnet", "resnet8", "tinynet"):
-        result.update(_estimates(arch, input_shape, classes, **knobs))
+        result.update(_estimates(arch, input_shape, classes, board, **knobs))
+    elif board is not None:
+        from tinyml_kit.core.errors import UserError
+
+        raise UserError(f"{arch} has no conversion-free estimates to time on a board: fit it or convert it and run "
+                        f"`tinyml-kit analyze MODEL.tflite --board {board.id}`", "board_id")
     return result
 
 
-def _estimates(arch: str, input_shape, classes: int, **knobs) -> dict:
+def _estimates(arch: str, input_shape, classes: int, board=None, **knobs) -> dict:
     """Conversion-free TFLM flash (the compact flatbuffer) and arena (see `estimate`), for the builder's defaults
     where unset."""
     import inspect as pyinspect
@@ -32,13 +42,17 @@ def _estimates(arch: str, input_shape, classes: int, **knobs) -> dict:
         values = {k: defaults[k] if knobs.get(k) is None else knobs[k]
                   for k in ("alpha", "beta", "t0", "depth", "divisor", "first_conv_stride", "downsampling_layers",
                             "conv5_percent")}
-        e = estimate_phinet(input_shape=input_shape, classes=classes, **values)
+        e = estimate_phinet(input_shape=input_shape, classes=classes, board=board, **values)
     else:
         estimate = WIDTH_DEPTH_FAMILIES["resnet" if arch == "resnet8" else arch][1]
         e = estimate(knobs.get("alpha") or defaults.get("width", 1.0), knobs.get("depth") or defaults.get("depth", 1),
-                     input_shape, classes)
-    return {"flash_bytes_est": e.flash_bytes_est, "arena_bytes_est": e.arena_bytes_est,
-            "arena_alloc_bytes_est": arena_with_headroom(e.arena_bytes_est)}
+                     input_shape, classes, board=board)
+    out = {"flash_bytes_est": e.flash_bytes_est, "arena_bytes_est": e.arena_bytes_est,
+           "arena_alloc_bytes_est": arena_with_headroom(e.arena_bytes_est)}
+    if board is not None:
+        out.update(board=board.id, instructions_est=e.latency.instructions, latency_ms_est=round(e.latency.ms, 2),
+                   latency_basis=e.latency.basis)
+    return out
 
 
 def inspect_tflite(path: str | Path) -> dict:

@@ -33,8 +33,10 @@ def fit_summary(record: RunRecord) -> str:
     reference = "fake-quant" if record.check.get("float_model", "float") != "float" else "float"
     arena = ("the C engine's static plan" if record.engine == "c" else
              f"measured {record.arena_bytes:,} + headroom")
+    time = (f"time ~{record.latency_ms_est:g}/{b.latency_ms:g} ms ({record.instructions_est:,} instructions "
+            f"predicted); " if "latency" in v.checks else "")
     return (f"{'FITS' if v.ok else 'DOES NOT FIT'} {record.board.id}: flash {record.flash_bytes:,}/{b.flash_bytes:,} "
-            f"B, arena {record.arena_alloc_bytes:,}/{b.arena_bytes:,} B ({arena}); "
+            f"B, arena {record.arena_alloc_bytes:,}/{b.arena_bytes:,} B ({arena}); {time}"
             f"{reference} acc {record.float_accuracy:.4f}, int8 acc {record.int8_accuracy:.4f}, agreement "
             f"{record.agreement:.4f}, LiteRT == TFLM: {record.litert_equals_tflm}")
 

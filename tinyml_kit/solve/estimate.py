@@ -53,39 +53,57 @@ class Estimate:
         return d if self.family == "phinet" else {k: v for k, v in d.items() if k not in ("beta", "t0")}
 
 
-def estimate_phinet(alpha: float, beta: float, t0: float, depth: int, input_shape: tuple[int, int, int],
-                    classes: int, divisor: int = 1, squeeze_excite: bool = True,
-                    compatibility: bool = False, engine: str = "tflm", first_conv_stride: int = 2,
-                    downsampling_layers: tuple[int, ...] = (5, 7), conv5_percent: float = 0.0,
-                    board: Board | None = None) -> Estimate:
+def phinet_graph_and_costs(alpha: float, beta: float, t0: float, depth: int, input_shape: tuple[int, int, int],
+                           classes: int, divisor: int = 1, squeeze_excite: bool = True, compatibility: bool = False,
+                           first_conv_stride: int = 2, downsampling_layers: tuple[int, ...] = (5, 7),
+                           conv5_percent: float = 0.0) -> tuple[Graph, PlanCosts]:
     if compatibility:
         squeeze_excite = False
     plan = phinet_blocks(alpha, beta, t0, depth, divisor, squeeze_excite, tuple(downsampling_layers), conv5_percent,
                          first_conv_stride=first_conv_stride)
-    costs = phinet_plan_costs(plan, input_shape, classes)
     graph = phinet_graph(plan, input_shape, classes, phinet_name(alpha, beta, t0, depth),
                          activation="relu6" if compatibility else "hswish")
-    return _estimate(graph, costs, engine, alpha, beta, t0, depth, "phinet", board)
+    return graph, phinet_plan_costs(plan, input_shape, classes)
+
+
+def resnet_graph_and_costs(width: float, depth: int, input_shape: tuple[int, int, int], classes: int
+                           ) -> tuple[Graph, PlanCosts]:
+    return resnet_graph(width, depth, input_shape, classes), resnet_costs(width, depth, input_shape, classes)
+
+
+def tinynet_graph_and_costs(width: float, depth: int, input_shape: tuple[int, int, int], classes: int
+                            ) -> tuple[Graph, PlanCosts]:
+    return tinynet_graph(width, depth, input_shape, classes), tinynet_costs(width, depth, input_shape, classes)
+
+
+def estimate_phinet(alpha: float, beta: float, t0: float, depth: int, input_shape: tuple[int, int, int],
+                    classes: int, engine: str = "tflm", board: Board | None = None, **plan_knobs) -> Estimate:
+    """`plan_knobs`: divisor, squeeze_excite, compatibility, first_conv_stride, downsampling_layers,
+    conv5_percent, as `phinet_graph_and_costs` takes them."""
+    graph, costs = phinet_graph_and_costs(alpha, beta, t0, depth, input_shape, classes, **plan_knobs)
+    return estimate_from_graph(graph, costs, engine, (alpha, beta, t0, depth), "phinet", board)
 
 
 def estimate_resnet(width: float, depth: int, input_shape: tuple[int, int, int], classes: int,
                     engine: str = "tflm", board: Board | None = None) -> Estimate:
-    return _estimate(resnet_graph(width, depth, input_shape, classes), resnet_costs(width, depth, input_shape, classes),
-                     engine, width, None, None, depth, "resnet", board)
+    graph, costs = resnet_graph_and_costs(width, depth, input_shape, classes)
+    return estimate_from_graph(graph, costs, engine, (width, None, None, depth), "resnet", board)
 
 
 def estimate_tinynet(width: float, depth: int, input_shape: tuple[int, int, int], classes: int,
                      engine: str = "tflm", board: Board | None = None) -> Estimate:
-    return _estimate(tinynet_graph(width, depth, input_shape, classes),
-                     tinynet_costs(width, depth, input_shape, classes), engine, width, None, None, depth, "tinynet",
-                     board)
+    graph, costs = tinynet_graph_and_costs(width, depth, input_shape, classes)
+    return estimate_from_graph(graph, costs, engine, (width, None, None, depth), "tinynet", board)
 
 
-def _estimate(graph: Graph, costs: PlanCosts, engine: str, alpha: float, beta: float | None, t0: float | None,
-              depth: int, family: str, board: Board | None = None) -> Estimate:
-    """`board`: also the latency on its core (instructions predicted from the graph where the core is emulated)."""
+def estimate_from_graph(graph: Graph, costs: PlanCosts, engine: str, knobs: tuple, family: str,
+                        board: Board | None = None, latency: LatencyEstimate | None = None) -> Estimate:
+    """Flash and arena of a predicted graph (and, with `board`, its latency on the board's core, unless the caller
+    has it already). `knobs`: (width, beta, t0, depth), beta and t0 None outside PhiNet."""
+    alpha, beta, t0, depth = knobs
     depth = int(round(depth))
-    latency = estimate_latency(graph, costs.macs, board.core, board.clock_mhz, engine) if board else None
+    if board is not None and latency is None:
+        latency = estimate_latency(graph, costs.macs, board.core, board.clock_mhz, engine)
     if engine == "c":
         c = c_engine_costs(graph)
         return Estimate(alpha, beta, t0, depth, costs.params, costs.macs, c.flash_bytes, c.arena_bytes, c.arena_bytes,

@@ -3,7 +3,8 @@
 MACs alone mislead: on TFLM + CMSIS-NN a depthwise-heavy PhiNet runs 0.10 MAC per instruction where ResNet-8 runs
 0.42. So each op is costed by what its CMSIS-NN kernel loops over: a convolution by its MACs, the im2col copies of
 its input patches, its output elements (requantization) and its channels (per-channel setup); an elementwise op by
-its elements. The op's group follows the kernel CMSIS-NN's wrapper picks (1×1 convolutions take a fast path, 3×3
+its elements, plus the MACs of an odd output pixel, which CMSIS-NN's matrix kernels run in a slower single-row
+loop. The op's group follows the kernel CMSIS-NN's wrapper picks (1×1 convolutions take a fast path, 3×3
 depthwise ones their own kernel, an input depth that is not a multiple of 4 the slow tail), and each group has one
 linear cost per engine and core, fitted with non-negative least squares on per-op profiles of real models under
 QEMU (`bench/latency_model.py`, which writes the shipped table). Works on any `core.graph.Graph`: a .tflite read
@@ -20,7 +21,7 @@ from tinyml_kit.core.graph import Graph, Op
 from tinyml_kit.core.latency import latency_ms, latency_ms_from_instructions
 from tinyml_kit.core.resources import INSTRUCTION_MODEL_FILE
 
-FEATURES = ("macs", "im2col", "outputs", "pixels", "inputs", "channels", "ops")
+FEATURES = ("macs", "odd_macs", "im2col", "outputs", "pixels", "inputs", "channels", "ops")
 ENGINE_KEYS = ("tflm", "c")
 
 
@@ -65,6 +66,10 @@ def op_features(graph: Graph, op: Op) -> dict[str, float]:
         f["macs"] = out * k_elems
         if op.kind == "CONV_2D" and op.kernel > 1:
             f["im2col"] = (out // channels) * k_elems               # one patch per output pixel
+        if op.kind != "DEPTHWISE_CONV_2D" and f["pixels"] % 2:
+            # CMSIS-NN's matrix kernels take output pixels two at a time; an odd one out (a 1×1 feature map, a
+            # fully connected layer) runs a slower single-row loop
+            f["odd_macs"] = f["macs"] / f["pixels"]
     return f
 
 
@@ -128,15 +133,6 @@ def estimate_latency(graph: Graph, macs: int, core: str, clock_mhz: float, engin
     per_op = tuple(int(round(x)) for x in model.per_op(graph))
     return LatencyEstimate(latency_ms_from_instructions(sum(per_op), core, clock_mhz), sum(per_op), per_op)
 
-
-def instructions_per_mac_floor(engine: str, core: str) -> float:
-    """A lower bound of instructions per MAC (all costs are non-negative, and every op that does MACs belongs to
-    a group costed by them): the solver drops configurations whose MACs alone exceed the instruction budget
-    before estimating them in full."""
-    model = instruction_model(engine, core)
-    if model is None:
-        return 0.0
-    return min((coef["macs"] for coef in model.groups.values() if "macs" in coef), default=0.0)
 
 def _nnls(rows: list[dict], features: tuple[str, ...]) -> dict[str, float]:
     """Non-negative least squares of instructions on `features`, each op weighted by 1 / its instructions so

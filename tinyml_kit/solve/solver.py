@@ -15,25 +15,35 @@ from dataclasses import dataclass, field
 from tinyml_kit.core.arena import arena_with_headroom
 from tinyml_kit.core.boards import Board
 from tinyml_kit.core.budget import Budget, make_budget
-from tinyml_kit.core.cores import emulated_core
 from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.graph import Graph
 from tinyml_kit.core.spec import FAMILY_TITLES, RANKED, phinet_blocks
 from tinyml_kit.core.units import format_bytes
-from tinyml_kit.solve.costs import phinet_plan_costs, resnet_costs, tinynet_costs
+from tinyml_kit.solve.costs import (
+    PlanCosts,
+    phinet_plan_costs,
+    resnet_costs,
+    tinynet_costs,
+)
 from tinyml_kit.solve.estimate import (
     Estimate,
-    estimate_phinet,
+    estimate_from_graph,
     estimate_resnet,
     estimate_tinynet,
+    phinet_graph_and_costs,
+    resnet_graph_and_costs,
+    tinynet_graph_and_costs,
 )
-from tinyml_kit.solve.instructions import instructions_per_mac_floor
+from tinyml_kit.solve.instructions import LatencyEstimate, estimate_latency
 from tinyml_kit.solve.scaling_law import ScalingLaw, load_laws
+from tinyml_kit.solve.time_screen import over_time
 
 ALPHAS = tuple(round(0.05 * i, 2) for i in range(2, 21)) + tuple(round(1.0 + 0.1 * i, 2) for i in range(1, 21))
 BETAS = (0.75, 1.0, 1.35)
 T0S = (3, 4, 5, 6)
 WIDTHS = tuple(0.125 * i for i in range(2, 25))    # ResNet's and TinyNet's: 0.25 … 3.0
-WIDTH_DEPTH_FAMILIES = {"resnet": (resnet_costs, estimate_resnet), "tinynet": (tinynet_costs, estimate_tinynet)}
+WIDTH_DEPTH_FAMILIES = {"resnet": (resnet_costs, estimate_resnet, resnet_graph_and_costs),
+                        "tinynet": (tinynet_costs, estimate_tinynet, tinynet_graph_and_costs)}
 CONSTRAINTS = ("flash", "arena", "macs", "latency")   # latency: predicted instructions
 FRONTIER_STEP = 0.5   # accuracy points between frontier rows
 
@@ -113,10 +123,17 @@ class _Screened:
     arena_floor: int
     accuracy: float
 
-    def estimate(self, input_shape, classes: int, engine: str, board: Board | None = None) -> Estimate:
+    def graph(self, input_shape, classes: int) -> tuple[Graph, PlanCosts]:
         if self.family in WIDTH_DEPTH_FAMILIES:
-            return WIDTH_DEPTH_FAMILIES[self.family][1](*self.knobs, input_shape, classes, engine=engine, board=board)
-        return estimate_phinet(*self.knobs, input_shape, classes, engine=engine, board=board)
+            return WIDTH_DEPTH_FAMILIES[self.family][2](*self.knobs, input_shape, classes)
+        return phinet_graph_and_costs(*self.knobs, input_shape, classes)
+
+    def estimate(self, input_shape, classes: int, engine: str, board: Board | None = None,
+                 graph: tuple[Graph, PlanCosts] | None = None, latency: LatencyEstimate | None = None) -> Estimate:
+        """In full; `graph` and `latency` when the caller has them already."""
+        g, costs = graph or self.graph(input_shape, classes)
+        knobs = self.knobs if self.family == "phinet" else (self.knobs[0], None, None, self.knobs[1])
+        return estimate_from_graph(g, costs, engine, knobs, self.family, board, latency)
 
 
 def _floors(c, engine: str) -> tuple[int, int]:
@@ -175,12 +192,10 @@ def _violations(c: Choice) -> list[str]:
     return [k for k in CONSTRAINTS if c.utilization.get(k, 0.0) > 1.0]
 
 
-def _rejected_early(s: _Screened, budget: Budget, instructions_per_mac: float) -> str | None:
+def _rejected_early(s: _Screened, budget: Budget) -> str | None:
     """The limit a configuration misses on its floors alone, or None."""
     if budget.macs is not None and s.macs > budget.macs:
         return "macs"
-    if budget.instructions is not None and s.macs * instructions_per_mac > budget.instructions:
-        return "latency"
     if s.flash_floor > budget.flash_bytes:
         return "flash"
     return "arena" if s.arena_floor > budget.arena_bytes else None
@@ -207,16 +222,18 @@ def solve(board: Board, max_flash: int | None = None, max_ram: int | None = None
     by_family = _laws(law)
     budget = budget or make_budget(board, max_flash, max_ram, max_macs, max_latency_ms)
     screened = _screen(by_family.values(), input_shape, classes, engine)
-    core = emulated_core(board.core)
-    per_mac = instructions_per_mac_floor(engine, core.id) if core else 0.0
     reasons: list[tuple[float, str]] = []      # (predicted accuracy, violated limit) of each rejection
     possible = []
     for s in screened:
-        why = _rejected_early(s, budget, per_mac)
+        why = _rejected_early(s, budget)
         if why:
             reasons.append((s.accuracy, why))
         else:
             possible.append(s)
+    if budget.instructions is not None:
+        slow = over_time(possible, input_shape, classes, board, engine, budget.instructions)
+        reasons += [(s.accuracy, "latency") for i, s in enumerate(possible) if i in slow]
+        possible = [s for i, s in enumerate(possible) if i not in slow]
     possible.sort(key=lambda s: (-s.accuracy, s.macs))
     found: list[Choice] = []
     families: dict[str, Choice | None] = {f: None for f in by_family}
@@ -224,8 +241,14 @@ def solve(board: Board, max_flash: int | None = None, max_ram: int | None = None
     for s in possible:
         if len(found) > runner_ups and families[s.family] is not None:
             continue     # enough runner-ups, and this family's best fitting configuration is known
-        choice = _choice(s.estimate(input_shape, classes, engine, board), by_family[s.family], budget, board)
+        graph = s.graph(input_shape, classes)   # time first: it rejects most, and costs a third of the rest
+        latency = estimate_latency(graph[0], graph[1].macs, board.core, board.clock_mhz, engine)
         evaluated += 1
+        if budget.instructions is not None and (latency.instructions or 0) > budget.instructions:
+            reasons.append((s.accuracy, "latency"))
+            continue
+        choice = _choice(s.estimate(input_shape, classes, engine, board, graph, latency), by_family[s.family],
+                         budget, board)
         bad = _violations(choice)
         if bad:
             reasons.append((s.accuracy, bad[0]))

@@ -1,0 +1,32 @@
+"""Screening by time before full estimates: within a series (one family's configurations that differ only in
+width), predicted instructions grow with the width, so the widest configuration that keeps the instruction
+budget is found by bisection on predicted graphs, about six per series instead of one per width. MACs alone
+bound instructions too loosely to screen (a PhiNet's hard-swish and additions cost more than its MACs), which
+left the solver predicting hundreds of graphs that miss the budget.
+"""
+
+from collections import defaultdict
+
+from tinyml_kit.solve.instructions import estimate_latency
+
+
+def over_time(screened: list, input_shape, classes: int, board, engine: str, instructions: int) -> set[int]:
+    """Indices into `screened` (items with `family`, `knobs` width first, and `graph(input_shape, classes)`) of
+    the configurations wider than their series' widest that keeps `instructions` on `board`'s core."""
+    series: dict[tuple, list[int]] = defaultdict(list)
+    for i, s in enumerate(screened):
+        series[(s.family, *s.knobs[1:])].append(i)
+    rejected: set[int] = set()
+    for members in series.values():
+        members.sort(key=lambda i: screened[i].knobs[0])
+        lo, hi = 0, len(members)          # members[:lo] keep the budget, members[hi:] miss it
+        while lo < hi:
+            mid = (lo + hi) // 2
+            graph, costs = screened[members[mid]].graph(input_shape, classes)
+            latency = estimate_latency(graph, costs.macs, board.core, board.clock_mhz, engine)
+            if latency.instructions is None or latency.instructions <= instructions:
+                lo = mid + 1
+            else:
+                hi = mid
+        rejected.update(members[lo:])
+    return rejected
