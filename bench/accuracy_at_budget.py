@@ -67,10 +67,11 @@ def _largest_tinynet(board: str, limits: dict, data: str) -> dict | None:
 
     shape, classes = planned_input(data)
     budget = make_budget(get_board(board), limits.get("max_flash"), limits.get("max_ram"), limits.get("max_macs"))
+    b = get_board(board)
     fitting = [(e.params, k) for k in FAMILY_GRIDS["tinynet"]
-               for e in [estimate_tinynet(k["alpha"], k["depth"], shape, classes)]
-               if e.flash_bytes_est <= budget.flash_bytes and e.macs <= budget.macs
-               and arena_with_headroom(e.arena_bytes_est) <= budget.arena_bytes]
+               for e in [estimate_tinynet(k["alpha"], k["depth"], shape, classes, board=b)]
+               if budget.verdict(e.flash_bytes_est, arena_with_headroom(e.arena_bytes_est), e.macs,
+                                 e.latency.instructions).ok]
     return max(fitting, key=lambda pk: pk[0])[1] if fitting else None
 
 

@@ -5,7 +5,8 @@ Configurations are drawn across PhiNet (α, β, t0, N, stem stride, resolution),
 MobileNetV2 at 32–128 px, with RGB and (a fifth as many) grayscale inputs, plus ResNet-8; every fourth, and
 ResNet-8, is held out of the fit. Each is converted with trained-looking weights
 (instruction counts do not depend on the weights' values), built as `verify --profile` builds it, and run on one
-image. Profiles are appended to bench/results/latency_profiles.jsonl as they finish, so a stopped run resumes.
+image. Profiles are appended to bench/results/latency_profiles.jsonl.gz as they finish, so a stopped run resumes
+(and `--fit-only` refits from them).
 Writes bench/results/latency_model.json (held-out errors per core and engine) and the shipped table
 models/latency/instructions.json.
 
@@ -13,6 +14,7 @@ models/latency/instructions.json.
 """
 
 import argparse
+import gzip
 import json
 import logging
 import random
@@ -33,7 +35,7 @@ from tinyml_kit.solve.instructions import (
 
 logging.basicConfig(level=logging.WARNING, format="%(message)s")
 RESULTS = Path(__file__).parent / "results"
-PROFILES = RESULTS / "latency_profiles.jsonl"
+PROFILES = RESULTS / "latency_profiles.jsonl.gz"   # appended gzip members, one line per profile
 RESULT = RESULTS / "latency_model.json"
 HELD_OUT_EVERY = 4
 RESNET8 = {"family": "resnet8", "knobs": {}, "size": 32}   # held out too: the cycles-per-instruction anchor
@@ -119,8 +121,15 @@ def profile(cfg: dict, flatbuffer: bytes, core: str, engine: str) -> dict:
             "ops": ops, "seconds": round(time.perf_counter() - start, 1)}
 
 
+def _profiles() -> list[dict]:
+    if not PROFILES.exists():
+        return []
+    with gzip.open(PROFILES, "rt") as f:
+        return [json.loads(line) for line in f]
+
+
 def collect(configs: list[dict], cores: list[str], engines: list[str]) -> list[dict]:
-    done = [json.loads(line) for line in PROFILES.read_text().splitlines()] if PROFILES.exists() else []
+    done = _profiles()
     have = {(r["key"], r["core"], r["engine"]) for r in done}
     for i, cfg in enumerate(configs):
         todo = [(c, e) for e in engines for c in cores if (_key(cfg), c, e) not in have
@@ -132,7 +141,7 @@ def collect(configs: list[dict], cores: list[str], engines: list[str]) -> list[d
             row = profile(cfg, flatbuffer, core, engine)
             print(f"[{i + 1}/{len(configs)}] {row['key']} {engine}/{core}: {row['instructions']:,} instructions, "
                   f"ops cover {row['profile_coverage']:.2%} ({row['seconds']} s)", flush=True)
-            with PROFILES.open("a") as f:
+            with gzip.open(PROFILES, "at") as f:
                 f.write(json.dumps(row) + "\n")
             done.append(row)
     return done
@@ -185,7 +194,7 @@ def resnet8_anchor(rows: list[dict]) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--cores", nargs="+", default=["m4", "m7"], choices=list(CORES))
+    ap.add_argument("--cores", nargs="+", default=list(CORES), choices=list(CORES))
     ap.add_argument("--engines", nargs="+", default=["tflm"], choices=["tflm", "c"])
     ap.add_argument("--count", type=int, default=60)
     ap.add_argument("--fit-only", action="store_true", help="Fit on the profiles already collected.")
@@ -193,8 +202,7 @@ def main() -> None:
     configs = draw(args.count) + draw(args.count // 5, seed=1, channels=1) + [RESNET8]   # grayscale too
     held_out = {_key(c) for i, c in enumerate(configs) if i % HELD_OUT_EVERY == HELD_OUT_EVERY - 1}
     held_out.add(_key(RESNET8))
-    rows = [json.loads(line) for line in PROFILES.read_text().splitlines()] if args.fit_only else \
-        collect(configs, args.cores, args.engines)
+    rows = _profiles() if args.fit_only else collect(configs, args.cores, args.engines)
     models, report = evaluate(rows, held_out)
     INSTRUCTION_MODEL_FILE.parent.mkdir(parents=True, exist_ok=True)
     INSTRUCTION_MODEL_FILE.write_text(json.dumps({"source": "bench/latency_model.py", "features": FEATURES,

@@ -58,7 +58,7 @@ def test_verify_on_another_core_is_bit_exact_and_profiled_op_by_op(fitted, core)
     ops = read_model((out / "model.tflite").read_bytes()).ops
     assert [p["index"] for p in v["profile"]] == list(range(len(v["profile"])))   # TFLM runs the graph in order
     assert set(p["op"] for p in v["profile"]) == set(ops)
-    assert (out / f"verify_{core}_cmsis_nn.json").is_file()   # beside, not over, the board's own core's
+    assert (out / f"verify_{core}_cmsis_nn_profile.json").is_file()   # beside the board's own core's
     if core == "m55":   # Helium kernels: several times fewer instructions than the M4F's DSP ones
         assert v["instructions_per_inference"] * 2 < report["verify"]["instructions_per_inference"]
 

@@ -96,7 +96,10 @@ struct OpEvent {
   uint64_t start;
   uint64_t ticks;
 };
-constexpr uint32_t kMaxOps = 1024;
+#ifndef TINYML_PROFILE_OPS  // verify passes the model's op count, so the record costs 24 B per op of RAM
+#define TINYML_PROFILE_OPS 1024
+#endif
+constexpr uint32_t kMaxOps = TINYML_PROFILE_OPS;
 OpEvent g_ops[kMaxOps];
 uint32_t g_op_count = 0;
 bool g_ops_overflow = false;

@@ -44,7 +44,11 @@ logger = logging.getLogger(__name__)
 
 KERNELS = ("ref", "cmsis_nn")
 QEMU_SECONDS_PER_IMAGE = 30.0   # generous: it stops a hung firmware, not a slow model
-PROFILE = "-DTINYML_PROFILE"
+
+
+def _profile_defines(src: ModelSource, profile: bool) -> list[str]:
+    """With `profile`, the hooks on and a record of exactly the model's ops."""
+    return ["-DTINYML_PROFILE", f"-DTINYML_PROFILE_OPS={src.info.op_count}"] if profile else []
 
 # The C engine's generated model: what the issue promises it compiles with, and CMSIS-NN as TFLM's makefile builds
 # its kernels (-O2; the DSP extension is on for -mcpu=cortex-m4 and later).
@@ -59,19 +63,19 @@ def build_firmware(src: ModelSource, tflm: TflmDir, kernels: str, core: Emulated
     defines = [f"-DTINYML_ARENA_BYTES={arena_bytes}"] if arena_bytes else []
     runner, runner_defines = harness(core, build)
     compiled = [p for p in sources if p.suffix == ".cc"] + runner
-    flags = [*TFLM_DEFINES, *defines, *runner_defines, *([PROFILE] if profile else []), *tflm.includes()]
+    flags = [*TFLM_DEFINES, *defines, *runner_defines, *_profile_defines(src, profile), *tflm.includes()]
     objects = compile_for_qemu(core, compiled, build, flags)
     return link_for_qemu(core, objects, [tflm.library(kernels, core.prebuilt)], build)
 
 
-def build_c_firmware(program, labels: list[str], cmsis_nn: Path, core: EmulatedCore, build: Path,
+def build_c_firmware(src: ModelSource, cmsis_nn: Path, core: EmulatedCore, build: Path,
                      arena_bytes: int | None = None, profile: bool = False) -> Path:
     """The C engine's model as `export --engine c` writes it, CMSIS-NN compiled from source for `core` (cached),
     the QEMU runner and startup code; returns the ELF."""
     library = cmsis_nn_library(cmsis_nn, require_tool("arm-none-eabi-gcc"), [*core.gcc_flags, *CMSIS_NN_FLAGS],
                                core.prebuilt)
-    model_c = [p for p in program.write(build, labels) if p.suffix == ".c"]
-    defines = ([f"-DTINYML_ARENA_BYTES={arena_bytes}"] if arena_bytes else []) + ([PROFILE] if profile else [])
+    model_c = [p for p in src.program.write(build, src.labels) if p.suffix == ".c"]
+    defines = ([f"-DTINYML_ARENA_BYTES={arena_bytes}"] if arena_bytes else []) + _profile_defines(src, profile)
     objects = compile_for_qemu(core, model_c, build,
                                c_flags=[*ENGINE_C_FLAGS, "-isystem", str(cmsis_nn / "Include"), *defines])
     runner, runner_defines = harness(core, build)
@@ -138,7 +142,7 @@ def _c_firmware(src: ModelSource, kernels: str | None, tflm_dir, cmsis_nn_dir, a
     if arena_bytes is not None and arena_bytes < program.arena_bytes:
         raise UserError(f"the tensor arena of {arena_bytes:,} bytes is below the C engine's static plan of "
                         f"{program.arena_bytes:,} bytes: reserve at least that", "arena_bytes")
-    return _Firmware(lambda build: build_c_firmware(program, src.labels, cmsis_nn, core, build, arena_bytes, profile),
+    return _Firmware(lambda build: build_c_firmware(src, cmsis_nn, core, build, arena_bytes, profile),
                      arena_bytes or program.arena_bytes, program.arena_bytes, "cmsis_nn", "the C engine on CMSIS-NN")
 
 
@@ -213,7 +217,8 @@ def verify_lines(r: dict) -> list[str]:
         f"{'bit-exact with' if r['bit_exact'] else 'DIFFERENT from'} LiteRT's reference kernels "
         f"(outputs equal {r['outputs_equal_fraction']:.0%}, max diff {r['max_abs_diff']}, "
         f"top-1 agreement {r['top1_agreement']:.0%})",
-        f"  ELF flash {r['elf_flash_bytes']:,} / {r['board_flash_bytes']:,} B, RAM {r['elf_ram_bytes']:,} "
+        f"  ELF{' (with the profiler)' if r.get('profile') else ''} flash {r['elf_flash_bytes']:,} / "
+        f"{r['board_flash_bytes']:,} B, RAM {r['elf_ram_bytes']:,} "
         f"+ stack {r['stack_used_bytes']:,} / {r['board_ram_bytes']:,} B ({r['board']}): "
         f"{'fits' if r['fits'] else 'DOES NOT FIT'}",
         f"  arena used {r['arena_used_bytes']:,} of {r['arena_reserved_bytes']:,} B "

@@ -127,10 +127,11 @@ def budget_options(command):
         click.option("--board", default=DEFAULT_BOARD, show_default=True, help="Board id (see `tinyml-kit boards`)."),
         click.option("--max-flash", type=SIZE, help="Model flash limit, e.g. 256KB (default: the board's budget)."),
         click.option("--max-ram", type=SIZE, help="Arena limit, e.g. 96KB (default: the board's budget)."),
-        click.option("--max-macs", type=COUNT, help="MACs limit, e.g. 5M (default: ~100 ms on the board, "
-                     "estimated)."),
-        click.option("--max-latency-ms", type=float, help="Latency limit in ms, turned into MACs with the core's "
-                     "estimated throughput (default 100)."),
+        click.option("--max-macs", type=COUNT, help="MACs limit, e.g. 5M (default: none; without --max-latency-ms "
+                     "it replaces the time limit)."),
+        click.option("--max-latency-ms", type=float, help="Latency limit in ms (default 100): instructions predicted "
+                     "per op at the core's cycles per instruction on Cortex-M4F/M7/M33/M55, MACs at an estimated "
+                     "throughput on other cores."),
     ]
     for option in reversed(options):
         command = option(command)

@@ -14,6 +14,11 @@ Cores without a QEMU machine here (Cortex-M0+, Xtensa LX7) keep the MAC-throughp
 per cycle from ../shared/docs/boards-reference.md §3, not measurements of ours.
 """
 
+import json
+from functools import lru_cache
+
+from tinyml_kit.core.resources import INSTRUCTION_MODEL_FILE
+
 ANCHOR_CYCLES = 49.24e6              # ResNet-8 on EK-RA6M4 (Cortex-M33), MLPerf Tiny v0.7
 ANCHOR_INSTRUCTIONS = 30_613_150     # ResNet-8, TFLM + CMSIS-NN, on the emulated Cortex-M33
 COREMARK_PER_MHZ = {"Cortex-M4F": 3.40, "Cortex-M7": 5.01, "Cortex-M33": 4.02, "Cortex-M55": 4.2}
@@ -26,8 +31,18 @@ DEFAULT_LATENCY_MS = 100.0
 
 
 def cycles_per_instruction(core: str) -> float | None:
-    """None for a core whose latency is estimated from MACs (no emulated core stands for it)."""
-    return CYCLES_PER_INSTRUCTION.get(core)
+    """None for a core whose latency is estimated from MACs: no emulated core stands for it, or the shipped
+    instruction table has no profiles of it."""
+    return CYCLES_PER_INSTRUCTION.get(core) if core in profiled_cores() else None
+
+
+@lru_cache(maxsize=1)
+def profiled_cores() -> frozenset[str]:
+    """The board cores (boards.yaml's names) the shipped instruction table covers (TFLM's profiles)."""
+    from tinyml_kit.core.cores import CORES
+
+    table = json.loads(INSTRUCTION_MODEL_FILE.read_text()) if INSTRUCTION_MODEL_FILE.is_file() else {"models": []}
+    return frozenset(CORES[m["core"]].title for m in table["models"] if m["engine"] == "tflm" and m["core"] in CORES)
 
 
 def instruction_budget(core: str, clock_mhz: float, latency_ms: float = DEFAULT_LATENCY_MS) -> int | None:

@@ -76,7 +76,7 @@ def verify_run(run_dir: str | Path, kernels: str | None = None, images: int = 20
                cmsis_nn_dir: str | Path | None = None, core: str | None = None, profile: bool = False) -> dict:
     """`verify` on a run directory: its model, its validation images, its board (and by default the board's core);
     saves `verify_<kernels>.json` (`verify_c.json` for the C engine; `verify_<core>_...` on another core than the
-    board's). `val`: the run's validation split when the caller holds it (`fit --verify`), instead of re-making
+    board's; `..._profile.json` with `profile`, whose ELF carries the profiler). `val`: the run's validation split when the caller holds it (`fit --verify`), instead of re-making
     it."""
     from tinyml_kit.check.verify import preflight, verify_model
     from tinyml_kit.core.boards import get_board
@@ -103,5 +103,7 @@ def verify_run(run_dir: str | Path, kernels: str | None = None, images: int = 20
     name = "c" if engine == "c" else result["kernels"]
     if result["core_title"] != board.core:
         name = f"{result['core']}_{name}"
+    if profile:   # its ELF carries the profiler: kept beside the plain run's figures, not over them
+        name += "_profile"
     write_json_atomic(run_dir / f"verify_{name}.json", result)
     return result

@@ -64,7 +64,8 @@ def plot_frontier(points: list[dict], board_id: str, budgets: dict[str, float], 
                 best.append(p["predicted_accuracy"])
         ax.step(xs, best, where="post")
         ax.scatter(xs, best, s=10)
-        ax.axvline(limit, linestyle="--", color="gray")
+        if limit is not None:   # no time limit when a MAC limit replaces it
+            ax.axvline(limit, linestyle="--", color="gray")
         ax.set_xscale("log")
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(label)

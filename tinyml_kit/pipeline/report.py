@@ -54,7 +54,8 @@ def _latency_basis(record: RunRecord) -> str:
     b = record.board
     if record.instructions_est is None:
         return f"from MACs and the {b.core}'s estimated throughput at {b.clock_mhz:g} MHz; not measured"
-    return (f"{record.instructions_est:,} instructions predicted per op (TFLM + CMSIS-NN, fitted on QEMU profiles) "
+    engine = "the C engine on CMSIS-NN" if record.engine == "c" else "TFLM + CMSIS-NN"
+    return (f"{record.instructions_est:,} instructions predicted per op ({engine}, fitted on QEMU profiles) "
             f"× {cycles_per_instruction(b.core):.2f} cycles per instruction on the {b.core} at {b.clock_mhz:g} MHz; "
             f"`verify --profile` measures the instructions")
 

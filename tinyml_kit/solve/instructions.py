@@ -21,6 +21,11 @@ from tinyml_kit.core.graph import Graph, Op
 from tinyml_kit.core.latency import latency_ms, latency_ms_from_instructions
 from tinyml_kit.core.resources import INSTRUCTION_MODEL_FILE
 
+# A group no profile covered is costed as the kernel closest to it: a fully connected layer is a 1×1 convolution
+# of one pixel, other depthwise shapes share the 3×3 depthwise loop, pooling reads its input as MEAN does.
+NEAREST_GROUP = {"FULLY_CONNECTED": "CONV_2D/1x1", "CONV_2D/1x1/odd": "CONV_2D/1x1", "CONV_2D/kxk/odd": "CONV_2D/kxk",
+                 "DEPTHWISE_CONV_2D/kxk": "DEPTHWISE_CONV_2D/3x3", "DEPTHWISE_CONV_2D/mult": "DEPTHWISE_CONV_2D/3x3",
+                 "AVERAGE_POOL_2D": "MEAN", "MAX_POOL_2D": "MEAN"}
 FEATURES = ("macs", "odd_macs", "im2col", "outputs", "pixels", "inputs", "channels", "ops")
 ENGINE_KEYS = ("tflm", "c")
 
@@ -83,7 +88,7 @@ class InstructionModel:
     fallback: dict[str, float]
 
     def cost(self, group: str, features: dict[str, float]) -> float:
-        coef = self.groups.get(group, self.fallback)
+        coef = self.groups.get(group) or self.groups.get(NEAREST_GROUP.get(group, ""), self.fallback)
         return sum(coef.get(k, 0.0) * features[k] for k in FEATURES)
 
     def op_instructions(self, graph: Graph, op: Op) -> float:

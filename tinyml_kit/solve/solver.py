@@ -243,10 +243,10 @@ def solve(board: Board, max_flash: int | None = None, max_ram: int | None = None
             continue     # enough runner-ups, and this family's best fitting configuration is known
         graph = s.graph(input_shape, classes)   # time first: it rejects most, and costs a third of the rest
         latency = estimate_latency(graph[0], graph[1].macs, board.core, board.clock_mhz, engine)
-        evaluated += 1
         if budget.instructions is not None and (latency.instructions or 0) > budget.instructions:
             reasons.append((s.accuracy, "latency"))
             continue
+        evaluated += 1
         choice = _choice(s.estimate(input_shape, classes, engine, board, graph, latency), by_family[s.family],
                          budget, board)
         bad = _violations(choice)

@@ -46,7 +46,7 @@ def _latency_line(sol: Solution) -> str:
     if e.latency.instructions is None:
         return f"  time   ~{b.latency_ms_est:.1f} ms est. from MACs (no emulated core stands for {sol.board.core})"
     limit = (f"limit {budget.instructions:>11,}    ({100 * b.utilization['latency']:.0f} %; "
-             f"{budget.latency_ms:g} ms)" if "latency" in b.utilization else "")
+             f"{budget.latency_ms:g} ms)" if "latency" in b.utilization else "no limit (the MAC limit replaces it)")
     return (f"  instr. {e.latency.instructions:>11,} est. {limit}  ~{b.latency_ms_est:.1f} ms at "
             f"{sol.board.clock_mhz:g} MHz")
 
