@@ -116,6 +116,7 @@ def test_analyze_predicts_instructions_per_op_and_latency_on_the_board(tiny_mode
     per_op = [row["instructions_est"] for row in r["layers"]]
     assert all(n is not None and n >= 0 for n in per_op) and sum(per_op) == r["instructions_est"] > 0
     assert r["instructions_core"] == "Cortex-M4F" and r["latency_basis"] == "instructions"
+    assert sum(row["latency_ms_est"] for row in r["layers"]) == pytest.approx(r["latency_ms_est"], abs=0.01)
     assert r["latency_ms_est"] == pytest.approx(latency_ms_from_instructions(r["instructions_est"], "Cortex-M4F", 64),
                                                 abs=0.01)
     pico = json.loads(run("analyze", path, "--board", "rpi-pico", "--json").output)

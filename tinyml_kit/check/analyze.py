@@ -38,6 +38,7 @@ class LayerRow:
     high_water_bytes: int       # the highest planned byte in use while this op runs
     instructions_est: int | None = None       # predicted on the board's core (the Cortex-M4F without a board)
     instructions_measured: int | None = None  # from a `verify --profile` of the run on that core and engine
+    latency_ms_est: float | None = None       # its instructions at the board's cycles per instruction and clock
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -164,6 +165,9 @@ def latency_analysis(graph: Graph, rows: list[LayerRow], board, engine: str) -> 
     if board is not None:
         latency = estimate_latency(graph, sum(r.macs for r in rows), board.core, board.clock_mhz, engine)
         result.update(latency_ms_est=round(latency.ms, 2), latency_basis=latency.basis)
+        if latency.instructions is not None:
+            for row in rows:
+                row.latency_ms_est = round(latency.ms * row.instructions_est / max(1, latency.instructions), 4)
     return result
 
 
