@@ -87,10 +87,18 @@ def gradcam(model, x: np.ndarray, y: np.ndarray, max_classes: int = 10) -> GradC
     idx = pick_images(y, predicted, max_classes)
     images = x[idx].astype(np.float32)
     grad_model = keras().Model(model.inputs, [model.get_layer(layer).output, model.output])
-    with t.GradientTape() as tape:
-        features, logits = grad_model(images, training=False)
-        score = t.gather(logits, predicted[idx], batch_dims=1)
-    grads = tape.gradient(score, features)
+
+    # As a graph, so only the gradient with respect to the feature map is computed: eagerly, TensorFlow 2.21 also
+    # computes every convolution's filter gradient, and its oneDNN kernel for that corrupted the heap on a
+    # channel-pruned ResNet (16×16×1 input, 8/14/28 channels).
+    @t.function
+    def feature_gradients(batch, classes):
+        with t.GradientTape() as tape:
+            features, logits = grad_model(batch, training=False)
+            score = t.gather(logits, classes, batch_dims=1)
+        return features, tape.gradient(score, features)
+
+    features, grads = feature_gradients(t.constant(images), t.constant(predicted[idx]))
     weights = t.reduce_mean(grads, axis=(1, 2), keepdims=True)
     cam = t.nn.relu(t.reduce_sum(weights * features, axis=-1))[..., None]
     cam = t.image.resize(cam, images.shape[1:3], method="bilinear").numpy()[..., 0]
