@@ -46,8 +46,8 @@ def built_flash(program, cmsis_nn: Path) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         program.write(Path(tmp), [str(i) for i in range(10)])
         obj = Path(tmp) / "model.o"
-        subprocess.run(["arm-none-eabi-gcc", *CORES["m4"].gcc_flags, *ENGINE_C_FLAGS, "-isystem", str(cmsis_nn / "Include"),
-                        "-c", str(Path(tmp) / "tinyml_model.c"), "-o", str(obj)], check=True)
+        subprocess.run(["arm-none-eabi-gcc", *CORES["m4"].gcc_flags, *ENGINE_C_FLAGS, "-isystem",
+                        str(cmsis_nn / "Include"), "-c", str(Path(tmp) / "tinyml_model.c"), "-o", str(obj)], check=True)
         out = subprocess.run(["arm-none-eabi-size", "-A", str(obj)], capture_output=True, text=True).stdout
     sections: dict[str, int] = {}
     for line in out.splitlines()[2:]:

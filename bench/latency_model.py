@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from tinyml_kit.core.cores import CORES
+from tinyml_kit.core.latency import instruction_table, profiled_cores
 from tinyml_kit.core.resources import INSTRUCTION_MODEL_FILE
 from tinyml_kit.solve.instructions import (
     FEATURES,
@@ -180,7 +181,8 @@ def resnet8_anchor(rows: list[dict]) -> dict:
     from tinyml_kit.core.boards import get_board
     from tinyml_kit.solve.estimate import estimate_resnet
 
-    load_models.cache_clear()   # the table just written
+    for cached in (instruction_table, profiled_cores, load_models):
+        cached.cache_clear()   # the table just written
     board = get_board("nucleo-l4r5zi")
     e = estimate_resnet(1.0, 1, (32, 32, 3), 10, board=board)
     measured = {r["core"]: r["instructions"] for r in rows if r["key"] == _key(RESNET8) and r["engine"] == "tflm"}

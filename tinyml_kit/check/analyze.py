@@ -152,22 +152,23 @@ def analyze_model(data: bytes, name: str = "model.tflite", board_id: str | None 
 def latency_analysis(graph: Graph, rows: list[LayerRow], board, engine: str) -> dict:
     """Instructions per op (into `rows`) and in all, predicted for `engine` on the board's core (the Cortex-M4F
     without a board), and the latency estimate on the board."""
-    from tinyml_kit.core.cores import CORES, emulated_core
-    from tinyml_kit.solve.instructions import estimate_latency, instruction_model
+    from tinyml_kit.core.cores import CORES
+    from tinyml_kit.solve.instructions import estimate_latency, predict_per_op
 
-    core = emulated_core(board.core) if board is not None else CORES["m4"]
-    model = instruction_model(engine, core.id) if core is not None else None
-    result = {"instructions_core": core.title if model else None, "instructions_est": None}
-    if model is not None:
-        for row, n in zip(rows, model.per_op(graph)):
-            row.instructions_est = int(round(n))
-        result["instructions_est"] = sum(r.instructions_est for r in rows)
+    latency = None
     if board is not None:
         latency = estimate_latency(graph, sum(r.macs for r in rows), board.core, board.clock_mhz, engine)
+        core, per_op = board.core, latency.per_op or None
+    else:
+        core = CORES["m4"].title
+        per_op = predict_per_op(graph, core, engine)
+    result = {"instructions_core": core if per_op else None, "instructions_est": sum(per_op) if per_op else None}
+    for row, n in zip(rows, per_op or ()):
+        row.instructions_est = n
+        if latency is not None:
+            row.latency_ms_est = round(latency.ms * n / max(1, latency.instructions), 4)
+    if latency is not None:
         result.update(latency_ms_est=round(latency.ms, 2), latency_basis=latency.basis)
-        if latency.instructions is not None:
-            for row in rows:
-                row.latency_ms_est = round(latency.ms * row.instructions_est / max(1, latency.instructions), 4)
     return result
 
 

@@ -37,12 +37,18 @@ def cycles_per_instruction(core: str) -> float | None:
 
 
 @lru_cache(maxsize=1)
+def instruction_table() -> dict:
+    """The shipped instruction table (`solve.instructions` costs ops with it), read once; empty if absent."""
+    return json.loads(INSTRUCTION_MODEL_FILE.read_text()) if INSTRUCTION_MODEL_FILE.is_file() else {"models": []}
+
+
+@lru_cache(maxsize=1)
 def profiled_cores() -> frozenset[str]:
     """The board cores (boards.yaml's names) the shipped instruction table covers (TFLM's profiles)."""
     from tinyml_kit.core.cores import CORES
 
-    table = json.loads(INSTRUCTION_MODEL_FILE.read_text()) if INSTRUCTION_MODEL_FILE.is_file() else {"models": []}
-    return frozenset(CORES[m["core"]].title for m in table["models"] if m["engine"] == "tflm" and m["core"] in CORES)
+    return frozenset(CORES[m["core"]].title for m in instruction_table()["models"]
+                     if m["engine"] == "tflm" and m["core"] in CORES)
 
 
 def instruction_budget(core: str, clock_mhz: float, latency_ms: float = DEFAULT_LATENCY_MS) -> int | None:

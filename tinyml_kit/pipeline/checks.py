@@ -76,8 +76,8 @@ def verify_run(run_dir: str | Path, kernels: str | None = None, images: int = 20
                cmsis_nn_dir: str | Path | None = None, core: str | None = None, profile: bool = False) -> dict:
     """`verify` on a run directory: its model, its validation images, its board (and by default the board's core);
     saves `verify_<kernels>.json` (`verify_c.json` for the C engine; `verify_<core>_...` on another core than the
-    board's; `..._profile.json` with `profile`, whose ELF carries the profiler). `val`: the run's validation split when the caller holds it (`fit --verify`), instead of re-making
-    it."""
+    board's; `..._profile.json` with `profile`, whose ELF carries the profiler). `val`: the run's validation split
+    when the caller holds it (`fit --verify`), instead of re-making it."""
     from tinyml_kit.check.verify import preflight, verify_model
     from tinyml_kit.core.boards import get_board
     from tinyml_kit.core.cores import require_core

@@ -7,23 +7,22 @@ def inspect_arch(arch: str, input_shape: tuple[int, int, int], classes: int, boa
                  **knobs) -> dict:
     """Parameters, MACs (with a per-kind breakdown) and the TFLite ops of a freshly built model; for the families
     with conversion-free estimates, flash and arena, and on `board_id` the latency."""
-    from tinyml_kit.core.boards import get_board
-
-    board = get_board(board_id) if board_id else None   # an unknown board is refused before any building
     from tinyml_kit.build import build
     from tinyml_kit.build.costs import model_costs
+    from tinyml_kit.core.boards import get_board
+    from tinyml_kit.core.errors import UserError
 
+    estimated = arch in ("phinet", "resnet", "resnet8", "tinynet")
+    board = get_board(board_id) if board_id else None   # bad input is refused before any building
+    if board is not None and not estimated:
+        raise UserError(f"{arch} has no conversion-free estimates to time on a board: fit it or convert it and run "
+                        f"`tinyml-kit analyze MODEL.tflite --board {board.id}`", "board_id")
     model = build(arch, input_shape, classes, **knobs)
     costs = model_costs(model)
     result = {"arch": arch, "name": model.name, "input_shape": list(input_shape), "classes": classes,
               **costs.to_dict()}
-    if arch in ("phinet", "resnet", "resnet8", "tinynet"):
+    if estimated:
         result.update(_estimates(arch, input_shape, classes, board, **knobs))
-    elif board is not None:
-        from tinyml_kit.core.errors import UserError
-
-        raise UserError(f"{arch} has no conversion-free estimates to time on a board: fit it or convert it and run "
-                        f"`tinyml-kit analyze MODEL.tflite --board {board.id}`", "board_id")
     return result
 
 

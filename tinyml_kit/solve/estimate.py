@@ -40,9 +40,7 @@ class Estimate:
     latency: LatencyEstimate | None = None   # on the board's core, when the estimate was asked for one
 
     def knobs(self) -> dict:
-        if self.family == "phinet":
-            return {"alpha": self.alpha, "beta": self.beta, "t0": self.t0, "depth": self.depth}
-        return {"alpha": self.alpha, "depth": self.depth}
+        return knob_dict(self.family, (self.alpha, self.beta, self.t0, self.depth))
 
     def describe(self) -> str:
         return describe(self.family, self.knobs())
@@ -51,6 +49,15 @@ class Estimate:
         d = {k: v for k, v in asdict(self).items() if k != "latency"}
         d["instructions_est"] = self.latency.instructions if self.latency else None
         return d if self.family == "phinet" else {k: v for k, v in d.items() if k not in ("beta", "t0")}
+
+
+def knob_dict(family: str, knobs: tuple) -> dict:
+    """A configuration's knobs by name, from (width, beta, t0, depth); beta and t0 are PhiNet's alone."""
+    alpha, beta, t0, depth = knobs
+    depth = int(round(depth))
+    if family == "phinet":
+        return {"alpha": alpha, "beta": beta, "t0": t0, "depth": depth}
+    return {"alpha": alpha, "depth": depth}
 
 
 def phinet_graph_and_costs(alpha: float, beta: float, t0: float, depth: int, input_shape: tuple[int, int, int],

@@ -11,15 +11,16 @@ QEMU (`bench/latency_model.py`, which writes the shipped table). Works on any `c
 back, or the graph the solver predicts for a candidate before anything is built.
 """
 
-import json
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
 from tinyml_kit.core.cores import emulated_core
 from tinyml_kit.core.graph import Graph, Op
-from tinyml_kit.core.latency import latency_ms, latency_ms_from_instructions
-from tinyml_kit.core.resources import INSTRUCTION_MODEL_FILE
+from tinyml_kit.core.latency import (
+    instruction_table,
+    latency_ms,
+    latency_ms_from_instructions,
+)
 
 # A group no profile covered is costed as the kernel closest to it: a fully connected layer is a 1×1 convolution
 # of one pixel, other depthwise shapes share the 3×3 depthwise loop, pooling reads its input as MEAN does.
@@ -27,7 +28,6 @@ NEAREST_GROUP = {"FULLY_CONNECTED": "CONV_2D/1x1", "CONV_2D/1x1/odd": "CONV_2D/1
                  "DEPTHWISE_CONV_2D/kxk": "DEPTHWISE_CONV_2D/3x3", "DEPTHWISE_CONV_2D/mult": "DEPTHWISE_CONV_2D/3x3",
                  "AVERAGE_POOL_2D": "MEAN", "MAX_POOL_2D": "MEAN"}
 FEATURES = ("macs", "odd_macs", "im2col", "outputs", "pixels", "inputs", "channels", "ops")
-ENGINE_KEYS = ("tflm", "c")
 
 
 def _shape(graph: Graph, tensor: int) -> tuple[int, ...]:
@@ -97,16 +97,12 @@ class InstructionModel:
     def per_op(self, graph: Graph) -> list[float]:
         return [self.op_instructions(graph, op) for op in graph.ops]
 
-    def total(self, graph: Graph) -> float:
-        return sum(self.per_op(graph))
 
-
-@lru_cache(maxsize=4)
-def load_models(path: Path = INSTRUCTION_MODEL_FILE) -> dict[tuple[str, str], InstructionModel]:
+@lru_cache(maxsize=1)
+def load_models() -> dict[tuple[str, str], InstructionModel]:
     """The shipped table, keyed by (engine, core id)."""
-    data = json.loads(Path(path).read_text())
     return {(m["engine"], m["core"]): InstructionModel(m["engine"], m["core"], m["groups"], m["fallback"])
-            for m in data["models"]}
+            for m in instruction_table()["models"]}
 
 
 def instruction_model(engine: str, core: str) -> InstructionModel | None:
@@ -128,14 +124,20 @@ class LatencyEstimate:
         return "instructions" if self.instructions is not None else "macs"
 
 
-def estimate_latency(graph: Graph, macs: int, core: str, clock_mhz: float, engine: str = "tflm") -> LatencyEstimate:
-    """Time per inference on a board's core (boards.yaml's name): predicted instructions × the core's cycles per
-    instruction on the cores tinyml-kit emulates, the MAC-throughput estimate on the others."""
+def predict_per_op(graph: Graph, core: str, engine: str = "tflm") -> tuple[int, ...] | None:
+    """Instructions of each op on a board's core (boards.yaml's name); None where no emulated core stands for it
+    or it was never profiled."""
     emulated = emulated_core(core)
     model = instruction_model(engine, emulated.id) if emulated else None
-    if model is None:
+    return None if model is None else tuple(int(round(x)) for x in model.per_op(graph))
+
+
+def estimate_latency(graph: Graph, macs: int, core: str, clock_mhz: float, engine: str = "tflm") -> LatencyEstimate:
+    """Time per inference on a board's core: predicted instructions × the core's cycles per instruction on the
+    cores tinyml-kit emulates, the MAC-throughput estimate on the others."""
+    per_op = predict_per_op(graph, core, engine)
+    if per_op is None:
         return LatencyEstimate(latency_ms(macs, core, clock_mhz), None)
-    per_op = tuple(int(round(x)) for x in model.per_op(graph))
     return LatencyEstimate(latency_ms_from_instructions(sum(per_op), core, clock_mhz), sum(per_op), per_op)
 
 

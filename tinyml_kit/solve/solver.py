@@ -30,6 +30,7 @@ from tinyml_kit.solve.estimate import (
     estimate_from_graph,
     estimate_resnet,
     estimate_tinynet,
+    knob_dict,
     phinet_graph_and_costs,
     resnet_graph_and_costs,
     tinynet_graph_and_costs,
@@ -132,8 +133,11 @@ class _Screened:
                  graph: tuple[Graph, PlanCosts] | None = None, latency: LatencyEstimate | None = None) -> Estimate:
         """In full; `graph` and `latency` when the caller has them already."""
         g, costs = graph or self.graph(input_shape, classes)
-        knobs = self.knobs if self.family == "phinet" else (self.knobs[0], None, None, self.knobs[1])
-        return estimate_from_graph(g, costs, engine, knobs, self.family, board, latency)
+        return estimate_from_graph(g, costs, engine, self.full_knobs(), self.family, board, latency)
+
+    def full_knobs(self) -> tuple:
+        """(width, beta, t0, depth) as estimates take them; beta and t0 None outside PhiNet."""
+        return self.knobs if self.family == "phinet" else (self.knobs[0], None, None, self.knobs[1])
 
 
 def _floors(c, engine: str) -> tuple[int, int]:
@@ -337,4 +341,4 @@ def most_accurate(input_shape: tuple[int, int, int], classes: int, min_params: i
     s = max(large, key=lambda s: (s.accuracy, -s.params))
     if s.accuracy <= max((x.accuracy for x in screened if x.params < min_params), default=float("-inf")):
         return None
-    return s.family, s.estimate(input_shape, classes, "tflm").knobs()
+    return s.family, knob_dict(s.family, s.full_knobs())
