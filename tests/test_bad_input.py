@@ -84,7 +84,8 @@ def test_the_plan_is_said_before_the_work(tmp_path):
     """`--epochs 1 --quant qat` fine-tunes for 10 epochs: said up front, before anything (here: an impossible
     budget) stops the run."""
     result = run("fit", "--epochs", "1", "--quant", "qat", "--max-flash", "1KB", "--out", tmp_path / "r")
-    assert "plan: train 1 epoch, then 10 epochs of quantization-aware training, int8 conversion" in result.stderr
+    assert ("plan: train 1 epoch (cosine schedule, rate 0.003), then 10 epochs of quantization-aware training, "
+            "int8 conversion") in result.stderr
     assert_one_line_error(result, "no PhiNet, ResNet or TinyNet fits")
 
 

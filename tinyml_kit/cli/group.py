@@ -18,7 +18,7 @@ from tinyml_kit.core import progress
 from tinyml_kit.core.errors import UserError
 
 # library parameter -> the flag that sets it, where the names differ
-FLAGS = {"input_shape": "--input", "board_id": "--board"}
+FLAGS = {"input_shape": "--input", "board_id": "--board", "learning_rate": "--lr"}
 _state = {"level": logging.INFO}
 
 

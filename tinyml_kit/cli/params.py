@@ -171,3 +171,36 @@ def compress_options_from(prune, sparsity, criterion, quant, teacher, temperatur
 
     return CompressOptions(prune=prune, sparsity=sparsity, criterion=criterion, quant=quant, teacher=teacher,
                            temperature=temperature, alpha_kd=alpha_kd, finetune_epochs=finetune_epochs)
+
+
+def training_options(command):
+    """How `fit` trains: schedule, rate or range test, class weights, transfer from another model."""
+    from tinyml_kit.train.options import CLASS_WEIGHTS, LEARNING_RATE, SCHEDULES
+
+    options = [
+        click.option("--schedule", type=click.Choice(SCHEDULES), default="cosine", show_default=True,
+                     help="Learning-rate schedule: cosine decay, or one-cycle (warm-up to the peak, then anneal)."),
+        click.option("--lr", "learning_rate", type=float, default=LEARNING_RATE, show_default=True,
+                     help="Adam's starting (cosine) or peak (one-cycle) learning rate."),
+        click.option("--lr-finder", is_flag=True, help="Run a learning-rate range test first and train at the rate "
+                     "it picks (a tenth of the loss minimum's); the curve is in report.html."),
+        click.option("--class-weight", type=click.Choice(CLASS_WEIGHTS), default="none", show_default=True,
+                     help="balanced: weigh each class by n / (classes x its count), for imbalanced data."),
+        click.option("--init-from", help="Start from the weights of a run directory or .keras file (its "
+                     "architecture is trained; the head is re-initialised if the class count differs)."),
+        click.option("--freeze-stages", type=int, default=0, show_default=True,
+                     help="With --init-from: do not train the stem and this many stages (one per resolution)."),
+        click.option("--unfreeze-epochs", type=int, default=0, show_default=True,
+                     help="With --init-from: then train every layer this many epochs at a tenth of the rate."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def train_options_from(schedule, learning_rate, lr_finder, class_weight, init_from, freeze_stages, unfreeze_epochs):
+    from tinyml_kit.train.options import TrainOptions
+
+    return TrainOptions(schedule=schedule, learning_rate=learning_rate, lr_finder=lr_finder,
+                        class_weight=class_weight, init_from=init_from, freeze_stages=freeze_stages,
+                        unfreeze_epochs=unfreeze_epochs)

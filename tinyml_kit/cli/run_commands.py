@@ -23,6 +23,8 @@ from tinyml_kit.cli.params import (
     print_json,
     run_engine_option,
     run_engine_options,
+    train_options_from,
+    training_options,
 )
 from tinyml_kit.core.cores import CORE_IDS
 from tinyml_kit.core.errors import UserError
@@ -43,6 +45,7 @@ from tinyml_kit.train.trainer import EPOCHS
               help="Model input H,W,C (default: 32,32,1 for digits, 64,64,3 for folders, an .npz's own size).")
 @click.option("--out", help="Run directory (default: runs/fit-<time>).")
 @click.option("--seed", default=0, show_default=True, type=SEED)
+@training_options
 @compression_options
 @click.option("--verify", is_flag=True, help="At the end, run `verify` (QEMU Cortex-M4F, reference kernels, "
               "20 images).")
@@ -52,11 +55,14 @@ from tinyml_kit.train.trainer import EPOCHS
               "(with auto: that family alone is ranked; default: the shipped CIFAR-10 laws).")
 @json_option
 def fit(board, data, arch, epochs, max_flash, max_ram, max_macs, max_latency_ms, input_shape, out, seed, verify,
-        tflm_dir, engine, cmsis_nn_dir, law, as_json, **compression):
+        tflm_dir, engine, cmsis_nn_dir, law, as_json, schedule, learning_rate, lr_finder, class_weight, init_from,
+        freeze_stages, unfreeze_epochs, **compression):
     """Choose, verify, train, quantize, export and check a model that fits BOARD."""
     from tinyml_kit.pipeline.fit import fit as run_fit
 
-    record = run_fit(board_id=board, data=data, arch=arch, epochs=epochs, max_flash=max_flash, max_ram=max_ram,
+    training = train_options_from(schedule, learning_rate, lr_finder, class_weight, init_from, freeze_stages,
+                                  unfreeze_epochs)
+    record = run_fit(training=training, board_id=board, data=data, arch=arch, epochs=epochs, max_flash=max_flash, max_ram=max_ram,
                      max_macs=max_macs, max_latency_ms=max_latency_ms, out=out, seed=seed, input_shape=input_shape,
                      compression=compress_options_from(**compression), verify=verify, tflm_dir=tflm_dir,
                      engine=engine, cmsis_nn_dir=cmsis_nn_dir, law=law)

@@ -95,14 +95,16 @@ def _auto_teacher(student_params: int, parts: Split, epochs: int, batch_size: in
 
 
 def compress(model, parts: Split, calibration: np.ndarray, options: CompressOptions, teacher=None,
-             batch_size: int = 32, seed: int = 0, distil_first: bool = False) -> Compressed:
+             batch_size: int = 32, seed: int = 0, distil_first: bool = False,
+             class_weight: dict | None = None) -> Compressed:
     """Prune and quantize a trained float `model` (not modified); returns the int8 flatbuffer and stage numbers.
     `distil_first` fine-tunes a copy against `teacher` before anything else: for a model trained without it
-    (`fit` trains with the teacher from the start, and pruning and QAT fine-tune with it anyway)."""
+    (`fit` trains with the teacher from the start, and pruning and QAT fine-tune with it anyway). `class_weight`:
+    training's, so fine-tuning weighs classes as training did."""
     options.validate()
     tune = {"epochs": options.finetune_epochs, "batch_size": batch_size, "seed": seed, "teacher": teacher,
             "temperature": options.temperature, "alpha_kd": options.alpha_kd,
-            "learning_rate": FINETUNE_LEARNING_RATE}
+            "learning_rate": FINETUNE_LEARNING_RATE, "class_weight": class_weight}
     stages = [stage_numbers("trained", model, parts.val)]
     if distil_first and teacher is not None:
         model = _distil(model, parts, options, tune, stages)

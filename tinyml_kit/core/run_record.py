@@ -42,6 +42,13 @@ class TrainingRecord:
     batch_size: int
     seed: int
     history: dict[str, list[float]] = field(default_factory=dict)
+    recipe: dict = field(default_factory=dict)   # `train.options.TrainOptions`, range test, frozen / unfrozen phases
+
+    @property
+    def class_weights(self) -> dict[int, float] | None:
+        """The class weights training used (JSON keeps their class indices as strings)."""
+        weights = self.recipe.get("class_weights")
+        return {int(c): float(w) for c, w in weights.items()} if weights else None
 
 
 @dataclass

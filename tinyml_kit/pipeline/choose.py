@@ -99,17 +99,24 @@ class Measurement:
 
 def measure(arch: str, knobs: dict, input_shape, classes: int, calibration, budget: Budget,
             engine: str = "tflm", board: Board | None = None) -> Measurement:
-    """Convert an untrained model to int8 and measure its flatbuffer and TFLM arena (for the C engine: its
-    generated model and static arena), and predict its instructions on `board`'s core from the converted graph.
-    Sizes depend on the weights only through constants the converter de-duplicates, so batch-norm statistics
-    are randomised to look trained (measured: within 200 B of the trained model's file on the default fit)."""
+    """Convert an untrained model to int8 and measure it (`measure_model`). Sizes depend on the weights only
+    through constants the converter de-duplicates, so batch-norm statistics are randomised to look trained
+    (measured: within 200 B of the trained model's file on the default fit)."""
     from tinyml_kit.build import build
+
+    model = build(arch, input_shape, classes, **knobs)
+    look_trained(model)
+    return measure_model(model, arch, knobs, calibration, budget, engine, board)
+
+
+def measure_model(model, arch: str, knobs: dict, calibration, budget: Budget, engine: str = "tflm",
+                  board: Board | None = None) -> Measurement:
+    """Measure `model`'s int8 flatbuffer and TFLM arena (for the C engine: its generated model and static arena),
+    and predict its instructions on `board`'s core from the converted graph. `model` is not changed."""
     from tinyml_kit.check.tflm import measure_arena
     from tinyml_kit.compress.quantize import quantize_int8
     from tinyml_kit.core.tflm_flatbuffer import tflm_flash_bytes
 
-    model = build(arch, input_shape, classes, **knobs)
-    look_trained(model)
     costs = model_costs(model)
     flatbuffer = quantize_int8(model, calibration)
     instructions = (model_latency(flatbuffer, costs.macs, board, engine).instructions if board is not None
@@ -168,6 +175,23 @@ class Chosen:
         return self.estimate.family
 
 
+def choose_model(model, family: str, knobs: dict, calibration, budget: Budget, board: Board,
+                 engine: str = "tflm") -> Chosen:
+    """A given model (`fit --init-from`), measured as it is: it is trained if it fits, refused by how much if not."""
+    with progress.task("converting to int8 and measuring"):
+        m = measure_model(model, family, knobs, calibration, budget, engine, board)
+    if not m.fits:
+        raise UserError(f"the --init-from model does not fit {board.id}: it measures flash {m.flash_bytes:,} B "
+                        f"(budget {budget.flash_bytes:,}), arena {m.arena_alloc_bytes:,} B (budget "
+                        f"{budget.arena_bytes:,}), {_work(m)} (budget {budget.time_limit()}): start from a smaller "
+                        f"model or raise the limits", "init_from", "max_flash", "max_ram", "max_latency_ms")
+    return Chosen(m, [m], Candidate(family, knobs, m.params, m.macs, 0, 0, est_instructions=m.instructions))
+
+
+def _work(m: Measurement) -> str:
+    return f"{m.macs:,} MACs" + (f", ~{m.instructions:,} instructions" if m.instructions is not None else "")
+
+
 def choose(arch: str, input_shape, classes: int, calibration, budget: Budget, board: Board,
            knobs: dict | None = None, pool: list[Candidate] | None = None, engine: str = "tflm",
            law=None) -> Chosen:
@@ -220,6 +244,5 @@ def choose(arch: str, input_shape, classes: int, calibration, budget: Budget, bo
         f"{format_bytes(budget.flash_bytes)} / arena "
         f"{format_bytes(budget.arena_bytes)} / {budget.time_limit()}: the smallest, "
         f"{describe(smallest.family, m.knobs)}, measures flash {m.flash_bytes:,} B, arena {m.arena_alloc_bytes:,} B, "
-        f"{m.macs:,} MACs" + (f", ~{m.instructions:,} instructions" if m.instructions is not None else "")
-        + ": raise the limits, use a smaller input or pick a larger board", "max_flash", "max_ram", "max_macs",
+        f"{_work(m)}: raise the limits, use a smaller input or pick a larger board", "max_flash", "max_ram", "max_macs",
         "max_latency_ms", "input_shape", "board_id")

@@ -39,7 +39,8 @@ def compress_run(run_dir: str | Path, options: CompressOptions, out: str | Path 
     with timed(timings, "compress_s"):
         teacher, teacher_info = resolve_teacher(options, model, parts, record.training.epochs, batch, seed)
         c = compress(model, parts, calibration_images(parts.train.x, seed=seed), options, teacher=teacher,
-                     batch_size=batch, seed=seed, distil_first=not options.trains)
+                     batch_size=batch, seed=seed, distil_first=not options.trains,
+                     class_weight=record.training.class_weights)
     with timed(timings, "check_s"):
         checked = evaluate_compressed(c, parts, record.engine)
     costs = model_costs(c.model)

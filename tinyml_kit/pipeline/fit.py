@@ -14,8 +14,9 @@ from tinyml_kit.core.budget import Budget, make_budget
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.run_record import DataRecord, RunRecord, TrainingRecord
 from tinyml_kit.core.spec import AUTO, RANKED, describe, require_family
-from tinyml_kit.pipeline.choose import choose
 from tinyml_kit.pipeline.runs import timed
+from tinyml_kit.pipeline.training import train_model
+from tinyml_kit.train.options import TrainOptions
 from tinyml_kit.train.trainer import BATCH_SIZE, EPOCHS
 
 logger = logging.getLogger(__name__)
@@ -27,14 +28,14 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = AUTO, e
         input_shape: tuple[int, int, int] | None = None, knobs: dict | None = None, batch_size: int = BATCH_SIZE,
         compression: CompressOptions | None = None, verify: bool = False,
         tflm_dir: str | Path | None = None, engine: str = "tflm", cmsis_nn_dir: str | Path | None = None,
-        law: str | Path | None = None) -> RunRecord:
+        law: str | Path | None = None, training: TrainOptions | None = None) -> RunRecord:
     """The whole pipeline; returns the run's record, also written to `<out>/report.json`. `compression` adds
     pruning, QAT and distillation (see `compress`); the default is post-training int8 alone. `verify` builds
     and runs the exported model on an emulated Cortex-M4F afterwards (the toolchain is checked first).
     `engine` "c": the model is chosen, measured and verified as the C engine compiles it. `arch` "auto": the
     solver ranks every family with an accuracy law (PhiNet, ResNet, TinyNet) together. `law`: the accuracy law to
-    rank by (a `tinyml-kit sweep` directory or its law.json, of `arch`'s family; default: the shipped ones)."""
-    from tinyml_kit.compress.quantize import calibration_images
+    rank by (a `tinyml-kit sweep` directory or its law.json, of `arch`'s family; default: the shipped ones).
+    `training`: schedule, rate, class weights, a start from another model (then trained as it is, not chosen)."""
     from tinyml_kit.compress.stages import compress
     from tinyml_kit.pipeline.outcome import (
         evaluate_compressed,
@@ -42,38 +43,38 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = AUTO, e
         verify_and_report,
     )
     from tinyml_kit.pipeline.runs import write_run
-    from tinyml_kit.train.data import load_dataset, split
 
     started, timings = time.perf_counter(), {}
-    compression = compression or CompressOptions()
+    compression, training = compression or CompressOptions(), training or TrainOptions()
     board, budget, out, accuracy_law = _prepare(board_id, arch, epochs, seed,
                                                 (max_flash, max_ram, max_macs, max_latency_ms), compression, out,
-                                                (verify, tflm_dir, engine, cmsis_nn_dir), law, knobs)
+                                                (verify, tflm_dir, engine, cmsis_nn_dir), law, knobs, training)
+    source = _source(training, arch, knobs, input_shape)
+    input_shape = input_shape or (source.input_shape if source else None)
     with timed(timings, "choose_s"):
-        planned, pool = _candidates_before_data(arch, data, input_shape, board, budget, knobs, engine, accuracy_law)
+        planned, pool = _candidates_before_data(arch, data, input_shape, board, budget, knobs, engine, accuracy_law,
+                                                source)
     with timed(timings, "data_s"):
-        dataset = load_dataset(data, input_shape)
-        parts = split(dataset, seed=seed)
-        calibration = calibration_images(parts.train.x, seed=seed)
-    logger.info(f"data {dataset.source}: {len(parts.train.x)} train / {len(parts.val.x)} validation images, "
-                f"{len(dataset.class_names)} classes, input {'x'.join(map(str, dataset.input_shape))}")
+        dataset, parts, calibration = _load(data, input_shape, seed)
     if planned != (dataset.input_shape, len(dataset.class_names)):
         pool = None   # the data held something its header did not say: rank again on what was loaded
     with timed(timings, "choose_s"):
-        chosen = choose(arch, dataset.input_shape, len(dataset.class_names), calibration, budget, board, knobs, pool,
-                        engine, accuracy_law)
+        chosen, start_model = _choose(arch, parts, calibration, budget, board, knobs, pool, engine, accuracy_law,
+                                      source, seed)
     logger.info(f"chose {describe(chosen.family, chosen.knobs)}: {chosen.measured.params:,} params, "
                 f"{chosen.measured.macs:,} MACs")
     with timed(timings, "train_s"):
-        model, teacher, teacher_info, trained = train_model(chosen.family, chosen.knobs, parts, epochs, batch_size,
-                                                            seed, compression)
+        t = train_model(chosen.family, chosen.knobs, parts, epochs, batch_size, seed, compression, training,
+                        start_model)
     with timed(timings, "compress_s" if compression.trains else "quantize_s"):
-        c = compress(model, parts, calibration, compression, teacher=teacher, batch_size=batch_size, seed=seed)
+        c = compress(t.model, parts, calibration, compression, teacher=t.teacher, batch_size=batch_size, seed=seed,
+                     class_weight=t.recipe["class_weights"])
     with timed(timings, "check_s"):
         checked = evaluate_compressed(c, parts, engine)
-    training = TrainingRecord(epochs, trained.epochs_run, trained.best_epoch, batch_size, seed, trained.history)
+    trained = TrainingRecord(epochs, t.result.epochs_run, t.result.best_epoch, batch_size, seed, t.result.history,
+                             t.recipe)
     record = _record(board, budget, chosen.family, chosen, c, checked, _data_record(dataset, parts, data, seed),
-                     training, {**compression.to_dict(), "teacher": teacher_info, "stages": c.stages}, timings,
+                     trained, {**compression.to_dict(), "teacher": t.teacher_info, "stages": c.stages}, timings,
                      engine)
     record = write_run(out, record, c.model, c.flatbuffer, parts, checked["validation"], started)
     logger.info(fit_summary(record))
@@ -83,9 +84,21 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = AUTO, e
     return record
 
 
+def _load(data: str, input_shape, seed: int):
+    """The dataset, its split and the calibration images."""
+    from tinyml_kit.compress.quantize import calibration_images
+    from tinyml_kit.train.data import load_dataset, split
+
+    dataset = load_dataset(data, input_shape)
+    parts = split(dataset, seed=seed)
+    logger.info(f"data {dataset.source}: {len(parts.train.x)} train / {len(parts.val.x)} validation images, "
+                f"{len(dataset.class_names)} classes, input {'x'.join(map(str, dataset.input_shape))}")
+    return dataset, parts, calibration_images(parts.train.x, seed=seed)
+
+
 def _prepare(board_id: str, arch: str, epochs: int, seed: int, limits: tuple, compression: CompressOptions,
-             out: str | Path | None, verifying: tuple, law=None,
-             knobs: dict | None = None) -> tuple[Board, Budget, Path, object]:
+             out: str | Path | None, verifying: tuple, law=None, knobs: dict | None = None,
+             training: TrainOptions | None = None) -> tuple[Board, Budget, Path, object]:
     """Everything that can be refused, refused before any data is read or any model trained; returns the board,
     the budget, the run directory and the accuracy laws to rank by (None for a family the solver does not rank)."""
     from tinyml_kit.core.artifacts import prepare_output
@@ -103,6 +116,11 @@ def _prepare(board_id: str, arch: str, epochs: int, seed: int, limits: tuple, co
         raise UserError(f"seed {seed} is not in 0 .. 2**32 - 1", "seed")
     budget = make_budget(board, *limits)
     compression.validate()
+    training = training or TrainOptions()
+    training.validate()
+    if training.init_from and law is not None:
+        raise UserError("--init-from trains the architecture of the model it starts from; --law ranks architectures: "
+                        "drop one of them", "law", "init_from")
     from tinyml_kit.solve.scaling_law import ScalingLaw, family_laws
 
     if law is not None and arch not in (AUTO, *RANKED):
@@ -118,37 +136,57 @@ def _prepare(board_id: str, arch: str, epochs: int, seed: int, limits: tuple, co
         preflight(tflm_dir, engine, cmsis_nn_dir, core_for_board(board))
     logger.info(f"board {board.id} ({board.name}, {board.core} @ {board.clock_mhz:g} MHz): model flash budget "
                 f"{budget.flash_bytes:,} B, arena budget {budget.arena_bytes:,} B, time {budget.time_limit()}")
-    logger.info(f"plan: train {epochs} epoch{'s' if epochs != 1 else ''}, then {compression.plan()}")
+    logger.info(f"plan: train {epochs} epoch{'s' if epochs != 1 else ''} ({training.plan()}), then "
+                f"{compression.plan()}")
     return board, budget, out, accuracy_law
 
 
 def _candidates_before_data(arch: str, data: str, input_shape, board: Board, budget: Budget, knobs: dict | None,
-                            engine: str, law):
+                            engine: str, law, source=None):
     """The candidates for the input the data will be resized to, ranked before any image is read: a budget no
     configuration fits is refused in a fraction of a second, not after loading (and resizing) the dataset."""
     from tinyml_kit.pipeline.choose import candidates
     from tinyml_kit.train.data import planned_input
 
     shape, classes = planned_input(data, input_shape)
-    pool = candidates(arch, shape, classes, board, budget, engine, law) if knobs is None else None
+    ranks = knobs is None and source is None
+    pool = candidates(arch, shape, classes, board, budget, engine, law) if ranks else None
     return (shape, classes), pool
 
 
-def train_model(arch: str, knobs: dict, parts, epochs: int, batch_size: int, seed: int,
-                compression: CompressOptions):
-    """`fit`'s training: weights initialised from `seed`, the teacher resolved, the model trained in place.
-    `sweep` trains each configuration with it too, so a sweep's accuracies are fit's."""
-    from tinyml_kit._tf import keras
-    from tinyml_kit.build import build
-    from tinyml_kit.compress.stages import resolve_teacher
-    from tinyml_kit.train.trainer import train
+def _source(training: TrainOptions, arch: str, knobs: dict | None, input_shape):
+    """The model `--init-from` names, refused before any data is read if the architecture or input asked for is
+    another, or it has fewer stages than `--freeze-stages`."""
+    if not training.init_from:
+        return None
+    from tinyml_kit.train.transfer import load_source, require_stages
 
-    keras().utils.set_random_seed(seed)  # weight initialisation too, not only training, follows the seed
-    model = build(arch, parts.train.input_shape, len(parts.train.class_names), **knobs)
-    teacher, teacher_info = resolve_teacher(compression, model, parts, epochs, batch_size, seed)
-    trained = train(model, parts, epochs=epochs, batch_size=batch_size, seed=seed, teacher=teacher,
-                    temperature=compression.temperature, alpha_kd=compression.alpha_kd)
-    return model, teacher, teacher_info, trained
+    source = load_source(training.init_from)
+    require_stages(source.model, training.freeze_stages)
+    if input_shape is not None:
+        source.require_input(tuple(input_shape))
+    if knobs is not None or (arch != AUTO and arch != (source.family or arch)):
+        raise UserError(f"--init-from {training.init_from} is a {source.family or source.model.name}: its "
+                        f"architecture is the one trained, so drop --arch {arch} (or start from a {arch})",
+                        "arch", "init_from")
+    return source
+
+
+def _choose(arch: str, parts, calibration, budget: Budget, board: Board, knobs, pool, engine: str, law, source,
+            seed: int):
+    """The configuration to train, and the model to start from when `--init-from` gave one (measured as it is)."""
+    from tinyml_kit.pipeline.choose import choose, choose_model
+
+    shape, classes = parts.train.input_shape, len(parts.train.class_names)
+    if source is None:
+        return choose(arch, shape, classes, calibration, budget, board, knobs, pool, engine, law), None
+    from tinyml_kit._tf import keras
+    from tinyml_kit.train.transfer import transferred
+
+    keras().utils.set_random_seed(seed)   # a re-initialised head follows the seed
+    model = transferred(source, shape, classes)
+    family, knobs = source.family or model.name, source.knobs or {}
+    return choose_model(model, family, knobs, calibration, budget, board, engine), model
 
 
 def _record(board: Board, budget: Budget, arch: str, chosen, c, checked: dict, data: DataRecord,

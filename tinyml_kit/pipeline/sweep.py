@@ -52,7 +52,7 @@ SMALL = [{"alpha": a, "beta": 1.0, "t0": 4, "depth": n} for n in (3, 4) for a in
 @dataclass(frozen=True)
 class Recipe:
     """How every configuration of a sweep is trained: fixed, so their accuracies are comparable. The defaults and
-    the rest are `fit`'s (`pipeline.fit.train_model`: its optimizer, schedule and early stopping), so a law
+    the rest are `fit`'s (`pipeline.training.train_model`: its optimizer, schedule and early stopping), so a law
     predicts what `fit` measures."""
     input_shape: tuple[int, int, int]
     classes: int
@@ -187,14 +187,14 @@ def train_one(job: dict, data: str, recipe: Recipe) -> dict:
     from tinyml_kit.compress.quantize import quantize_int8
     from tinyml_kit.core.litert import LiteRtModel
     from tinyml_kit.core.tflm_flatbuffer import tflm_flash_bytes
-    from tinyml_kit.pipeline.fit import train_model
+    from tinyml_kit.pipeline.training import train_model
 
     parts, calibration = load_split(data, recipe)
     arch = job.get("arch", "phinet")
     knobs = {k: int(job[k]) if k == "depth" else job[k] for k in sweep_knobs(arch)}
     start = time.perf_counter()
-    model, _, _, trained = train_model(arch, knobs, parts, recipe.epochs, recipe.batch_size, recipe.seed,
-                                       CompressOptions())
+    t = train_model(arch, knobs, parts, recipe.epochs, recipe.batch_size, recipe.seed, CompressOptions())
+    model, trained = t.model, t.result
     costs = model_costs(model)
     flatbuffer = quantize_int8(model, calibration)
     predicted = LiteRtModel(flatbuffer).predict(parts.val.x.astype(np.int16) - 128).argmax(1)

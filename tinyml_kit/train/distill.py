@@ -44,13 +44,14 @@ def distiller(student, teacher, temperature: float = 4.0, alpha_kd: float = 0.5,
             return t.math.log(t.maximum(z, 1e-12)) if probabilities else z
 
         def train_step(self, data):
-            x, y = data
+            x, y, weight = k.utils.unpack_x_y_sample_weight(data)
             soft = t.nn.softmax(self._teacher_logits(x) / temperature)
             with t.GradientTape() as tape:
                 z = self.student(x, training=True)
                 log_student = t.nn.log_softmax(z / temperature)
-                kl = t.reduce_mean(t.reduce_sum(soft * (t.math.log(t.maximum(soft, 1e-12)) - log_student), -1))
-                loss = (alpha_kd * temperature ** 2 * kl + (1 - alpha_kd) * self.hard_loss(y, z)
+                kl = t.reduce_sum(soft * (t.math.log(t.maximum(soft, 1e-12)) - log_student), -1)
+                kl = t.reduce_mean(kl if weight is None else kl * t.cast(weight, kl.dtype))
+                loss = (alpha_kd * temperature ** 2 * kl + (1 - alpha_kd) * self.hard_loss(y, z, weight)
                         + t.add_n(self.student.losses or [t.constant(0.0)]))
             variables = self.student.trainable_variables
             self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
@@ -59,7 +60,7 @@ def distiller(student, teacher, temperature: float = 4.0, alpha_kd: float = 0.5,
             return {m.name: m.result() for m in self.metrics}
 
         def test_step(self, data):
-            x, y = data
+            x, y, _ = k.utils.unpack_x_y_sample_weight(data)
             z = self.student(x, training=False)
             self.loss_tracker.update_state(self.hard_loss(y, z))
             self.accuracy.update_state(y, z)
@@ -106,15 +107,17 @@ def auto_teacher(student_params: int, input_shape: tuple[int, int, int], classes
     return best
 
 
-def teacher_file(teacher: str | Path) -> Path:
-    """The model file of a teacher given as a run directory or a .keras / .h5 file, checked to be one."""
+def teacher_file(teacher: str | Path, what: str = "teacher", option: str = "teacher") -> Path:
+    """The model file of a teacher (or of any model given by path: `what` and `option` name it in errors) given as
+    a run directory or a .keras / .h5 file, checked to be one."""
     path = Path(teacher)
     file = path / "model.keras" if path.is_dir() else path
+    extra = ", a .keras file or 'auto'" if option == "teacher" else " or a .keras file"
     if not file.is_file():
-        raise UserError(f"teacher '{teacher}' not found: pass a run directory, a .keras file or 'auto'", "teacher")
+        raise UserError(f"{what} '{teacher}' not found: pass a run directory{extra}", option)
     with open(file, "rb") as f:
         head = f.read(8)
     if not (zipfile.is_zipfile(file) or head == _HDF5_SIGNATURE):
-        raise UserError(f"teacher {file} is not a Keras model (neither a .keras archive nor HDF5): pass a run "
-                        f"directory, a model saved with model.save(), or 'auto'", "teacher")
+        raise UserError(f"{what} {file} is not a Keras model (neither a .keras archive nor HDF5): pass a run "
+                        f"directory or a model saved with model.save()", option)
     return file

@@ -1,4 +1,4 @@
-"""Training: fixed seed, Adam with cosine decay, early stopping on validation accuracy, progress per epoch.
+"""Training: fixed seed, Adam with a cosine (or one-cycle) schedule, early stopping on validation accuracy, progress per epoch.
 
 The same loop trains from scratch, fine-tunes after pruning or for quantization-aware training, and distils
 from a teacher: only the learning rate, the extra callbacks and the loss differ.
@@ -28,39 +28,55 @@ class TrainResult:
 
 def train(model, data: Split, epochs: int = EPOCHS, batch_size: int = BATCH_SIZE, learning_rate: float = 3e-3,
           patience: int = 10, seed: int = 0, teacher=None, temperature: float = 4.0,
-          alpha_kd: float = 0.5, callbacks: tuple = ()) -> TrainResult:
+          alpha_kd: float = 0.5, callbacks: tuple = (), schedule: str = "cosine",
+          class_weight: dict | None = None) -> TrainResult:
     """Train `model` in place; the weights of the best validation epoch are restored. With a `teacher`, the loss
-    is the distillation loss of `distill.distiller`."""
+    is the distillation loss of `distill.distiller`. `class_weight`: a weight per class index (see
+    `balanced_class_weights`), applied to every loss term."""
     from tinyml_kit._tf import keras, tf
+    from tinyml_kit.train.schedules import learning_rate_schedule
 
     k = keras()
     k.utils.set_random_seed(seed)
     tf().config.experimental.enable_op_determinism()  # same seed, same run
     train_ds = tf_dataset(data.train, batch_size, training=True, seed=seed)
     val_ds = tf_dataset(data.val, 256, training=False)
-    steps = max(1, -(-len(data.train.x) // batch_size)) * epochs
-    schedule = k.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps, alpha=0.05)
+    rates = learning_rate_schedule(schedule, learning_rate, epoch_steps(data, batch_size) * epochs)
     if teacher is not None:
         from tinyml_kit.train.distill import distiller
 
         fitted = distiller(model, teacher, temperature, alpha_kd, label_smoothing=LABEL_SMOOTHING)
-        fitted.compile(optimizer=k.optimizers.Adam(schedule))
+        fitted.compile(optimizer=k.optimizers.Adam(rates))
     else:
         fitted = model
         loss = k.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=LABEL_SMOOTHING)
-        model.compile(optimizer=k.optimizers.Adam(schedule), loss=loss, metrics=["accuracy"])
+        model.compile(optimizer=k.optimizers.Adam(rates), loss=loss, metrics=["accuracy"])
 
     stop = k.callbacks.EarlyStopping(monitor="val_accuracy", patience=patience, restore_best_weights=True,
                                      mode="max")
     start = time.perf_counter()
     with progress.task(f"training {model.name}", total=epochs) as advance:
         history = fitted.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=0,
-                             callbacks=[_epoch_logger(k, epochs, advance), stop, *callbacks])
+                             callbacks=[_epoch_logger(k, epochs, advance), stop, *callbacks],
+                             class_weight=class_weight)
     val_acc = history.history["val_accuracy"]
     best = max(range(len(val_acc)), key=val_acc.__getitem__)
     return TrainResult(epochs_run=len(val_acc), best_epoch=best + 1, val_accuracy=float(val_acc[best]),
                        seconds=time.perf_counter() - start,
                        history={k_: [float(v) for v in vals] for k_, vals in history.history.items()})
+
+
+def epoch_steps(data: Split, batch_size: int) -> int:
+    return max(1, -(-len(data.train.x) // batch_size))
+
+
+def balanced_class_weights(labels, classes: int) -> dict[int, float]:
+    """n / (classes · n_c) per class (scikit-learn's "balanced"): every class then weighs as much in the loss as it
+    would with equal counts. A class absent from `labels` gets weight 0 (nothing to weigh)."""
+    import numpy as np
+
+    counts = np.bincount(np.asarray(labels), minlength=classes)
+    return {c: (float(len(labels) / (classes * n)) if n else 0.0) for c, n in enumerate(counts)}
 
 
 def _epoch_logger(k, epochs: int, advance):
