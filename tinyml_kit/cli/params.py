@@ -140,7 +140,12 @@ def budget_options(command):
 
 def compression_options(command):
     """Pruning, quantization and distillation options shared by `fit` and `compress`."""
-    from tinyml_kit.compress.options import CRITERIA, PRUNE_METHODS, QUANT_METHODS
+    from tinyml_kit.compress.options import (
+        CRITERIA,
+        DISTILL_KINDS,
+        PRUNE_METHODS,
+        QUANT_METHODS,
+    )
 
     options = [
         click.option("--prune", type=click.Choice(PRUNE_METHODS), default="none", show_default=True,
@@ -154,6 +159,11 @@ def compression_options(command):
                      help="int8 by post-training quantization or quantization-aware training."),
         click.option("--teacher", help="Distil from a run directory, a .keras file, or 'auto' (trains the network "
                      "the laws rate most accurate among those at least 2x the student)."),
+        click.option("--distill", type=click.Choice(DISTILL_KINDS), default="logits", show_default=True,
+                     help="What the student matches besides the labels: the teacher's logits, and also its "
+                     "feature maps (features) or attention maps (attention), stage by stage."),
+        click.option("--assistant", help="Progressive distillation: a teacher-assistant (run directory, .keras file, "
+                     "or 'auto': trained from the teacher, sized between the two) teaches the student."),
         click.option("--temperature", type=float, default=4.0, show_default=True,
                      help="Distillation temperature T (> 0)."),
         click.option("--alpha-kd", type=float, default=0.5, show_default=True,
@@ -166,11 +176,13 @@ def compression_options(command):
     return command
 
 
-def compress_options_from(prune, sparsity, criterion, quant, teacher, temperature, alpha_kd, finetune_epochs):
+def compress_options_from(prune, sparsity, criterion, quant, teacher, temperature, alpha_kd, finetune_epochs,
+                          distill, assistant):
     from tinyml_kit.compress.options import CompressOptions
 
     return CompressOptions(prune=prune, sparsity=sparsity, criterion=criterion, quant=quant, teacher=teacher,
-                           temperature=temperature, alpha_kd=alpha_kd, finetune_epochs=finetune_epochs)
+                           temperature=temperature, alpha_kd=alpha_kd, finetune_epochs=finetune_epochs,
+                           distill=distill, assistant=assistant)
 
 
 def training_options(command):

@@ -4,6 +4,7 @@ from dataclasses import asdict, dataclass
 
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.train.distill import teacher_file
+from tinyml_kit.train.hints import KINDS as DISTILL_KINDS
 
 PRUNE_METHODS = ("none", "magnitude", "structured")
 QUANT_METHODS = ("ptq", "qat")
@@ -20,6 +21,8 @@ class CompressOptions:
     temperature: float = 4.0
     alpha_kd: float = 0.5
     finetune_epochs: int = 10
+    distill: str = "logits"           # what the student matches: logits, or also features or attention maps
+    assistant: str | None = None      # progressive: a run directory, a .keras file or "auto", between the two
 
     def validate(self) -> None:
         """Every option in range, and a teacher file that really is a Keras model (not found out after training)."""
@@ -36,8 +39,14 @@ class CompressOptions:
         if not 0 <= self.alpha_kd <= 1:
             raise UserError(f"distillation weight {self.alpha_kd} must be in [0, 1]: the weight of the teacher's "
                             f"soft targets", "alpha_kd")
+        _one_of(self.distill, DISTILL_KINDS, "distillation", "distill")
+        if not self.teacher and (self.distill != "logits" or self.assistant):
+            raise UserError("--distill and --assistant shape distillation from a teacher: give --teacher RUN_DIR, "
+                            "MODEL.keras or auto", "distill", "assistant", "teacher")
         if self.teacher not in (None, "auto"):
             teacher_file(self.teacher)
+        if self.assistant not in (None, "auto"):
+            teacher_file(self.assistant, what="assistant", option="assistant")
 
     @property
     def trains(self) -> bool:
@@ -47,7 +56,9 @@ class CompressOptions:
         """What will run after training, in words, so a long fine-tune is announced before it starts."""
         steps = []
         if self.teacher:
-            steps.append(f"distillation from {'an auto-sized PhiNet teacher' if self.teacher == 'auto' else 'the teacher'}")
+            via = f" through {'an auto-sized' if self.assistant == 'auto' else 'the'} assistant" if self.assistant else ""
+            steps.append(f"{self.distill} distillation from "
+                         f"{'an auto-sized teacher' if self.teacher == 'auto' else 'the teacher'}{via}")
         if self.prune != "none":
             steps.append(f"{self.prune} pruning of {100 * self.sparsity:g} %, then {self.finetune_epochs} "
                          f"fine-tuning epochs")

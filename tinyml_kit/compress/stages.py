@@ -49,10 +49,19 @@ def stage_numbers(name: str, model, val: Dataset, **extra) -> dict:
 
 def resolve_teacher(options: CompressOptions, student, parts: Split, epochs: int, batch_size: int,
                     seed: int) -> tuple[object | None, dict | None]:
-    """The teacher model and what to report about it; "auto" trains the network the laws rate most accurate
-    among those at least twice the student's size."""
+    """The model the student distils from and what to report about it: the teacher ("auto" trains the network
+    the laws rate most accurate among those at least twice the student's size), or with an assistant, the
+    assistant, itself distilled from the teacher (progressive distillation)."""
     if not options.teacher:
         return None, None
+    teacher, info = _teacher(options, student, parts, epochs, batch_size, seed)
+    if not options.assistant:
+        return teacher, info
+    assistant, assistant_info = _assistant(options, teacher, info, student, parts, epochs, batch_size, seed)
+    return assistant, {**info, "assistant": assistant_info}
+
+
+def _teacher(options: CompressOptions, student, parts: Split, epochs: int, batch_size: int, seed: int):
     from tinyml_kit.build.costs import model_costs
     from tinyml_kit.train.distill import load_teacher
 
@@ -74,6 +83,33 @@ def resolve_teacher(options: CompressOptions, student, parts: Split, epochs: int
                        f"({chance:.4f} for {classes} classes): distilling from it will not help; train it longer "
                        f"or give a better teacher")
     return teacher, info
+
+
+def _assistant(options: CompressOptions, teacher, teacher_info: dict, student, parts: Split, epochs: int,
+               batch_size: int, seed: int):
+    """The teacher-assistant: loaded, or ("auto") the network the laws rate best between twice the student's size
+    and half the teacher's, trained distilled from the teacher."""
+    from tinyml_kit._tf import keras
+    from tinyml_kit.build import build
+    from tinyml_kit.build.costs import model_costs
+    from tinyml_kit.core.spec import describe
+    from tinyml_kit.train.distill import auto_assistant, load_teacher
+    from tinyml_kit.train.trainer import train
+
+    shape, classes = parts.train.input_shape, len(parts.train.class_names)
+    if options.assistant != "auto":
+        assistant = load_teacher(options.assistant, shape, classes, "assistant", "assistant")
+        return assistant, stage_numbers("assistant", assistant, parts.val, source=str(options.assistant))
+    family, knobs = auto_assistant(model_costs(student).params, teacher_info["params"], shape, classes)
+    keras().utils.set_random_seed(seed)
+    assistant = build(family, shape, classes, **knobs)
+    logger.info(f"training assistant {describe(family, knobs)}: {model_costs(assistant).params:,} params, {epochs} "
+                f"epochs, distilled from the teacher ...")
+    train(assistant, parts, epochs=epochs, batch_size=batch_size, seed=seed, teacher=teacher,
+          temperature=options.temperature, alpha_kd=options.alpha_kd, hint=options.distill)
+    info = stage_numbers("assistant", assistant, parts.val, source="auto", arch=family, knobs=knobs)
+    logger.info(f"assistant: {info['params']:,} params, validation accuracy {info['float_accuracy']:.4f}")
+    return assistant, info
 
 
 def _auto_teacher(student_params: int, parts: Split, epochs: int, batch_size: int, seed: int):
@@ -104,7 +140,7 @@ def compress(model, parts: Split, calibration: np.ndarray, options: CompressOpti
     options.validate()
     tune = {"epochs": options.finetune_epochs, "batch_size": batch_size, "seed": seed, "teacher": teacher,
             "temperature": options.temperature, "alpha_kd": options.alpha_kd,
-            "learning_rate": FINETUNE_LEARNING_RATE, "class_weight": class_weight}
+            "learning_rate": FINETUNE_LEARNING_RATE, "class_weight": class_weight, "hint": options.distill}
     stages = [stage_numbers("trained", model, parts.val)]
     if distil_first and teacher is not None:
         model = _distil(model, parts, options, tune, stages)

@@ -49,7 +49,7 @@ def train_model(arch: str, knobs: dict, parts, epochs: int, batch_size: int, see
         recipe["lr_finder"], rate = test.to_dict(), test.chosen_rate
     recipe["learning_rate"] = rate
     common = {"batch_size": batch_size, "seed": seed, "teacher": teacher, "temperature": compression.temperature,
-              "alpha_kd": compression.alpha_kd, "class_weight": weights}
+              "alpha_kd": compression.alpha_kd, "class_weight": weights, "hint": compression.distill}
     trained = train(model, parts, epochs=epochs, learning_rate=rate, schedule=options.schedule, **common)
     if options.unfreeze_epochs:
         recipe["unfreeze"] = _unfrozen_phase(model, parts, options.unfreeze_epochs, rate, common,

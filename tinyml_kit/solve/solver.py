@@ -329,13 +329,14 @@ def frontier(board: Board, input_shape: tuple[int, int, int] = (32, 32, 3), clas
 
 
 def most_accurate(input_shape: tuple[int, int, int], classes: int, min_params: int,
-                  law: ScalingLaw | list[ScalingLaw] | None = None) -> tuple[str, dict] | None:
+                  law: ScalingLaw | list[ScalingLaw] | None = None,
+                  max_params: int | None = None) -> tuple[str, dict] | None:
     """(family, knobs) of the network the laws rate most accurate among those with at least `min_params`
     parameters (fewer parameters on a tie), any ranked family, provided it is rated more accurate than anything
     smaller (a larger network is no teacher if a smaller one is predicted better); else None. For sizing a
-    teacher, where no board limits apply."""
+    teacher, where no board limits apply. `max_params`: also at most this many (a teacher-assistant)."""
     screened = _screen(_laws(law).values(), input_shape, classes)
-    large = [s for s in screened if s.params >= min_params]
+    large = [s for s in screened if min_params <= s.params <= (max_params or s.params)]
     if not large:
         return None
     s = max(large, key=lambda s: (s.accuracy, -s.params))

@@ -4,7 +4,8 @@ loss = λ · T² · KL(softmax(z_t / T) ‖ softmax(z_s / T)) + (1 − λ) · CE
 
 T² keeps the soft term's gradients on the scale of the hard term's as T grows (Hinton et al. 2015). The teacher
 is any Keras model taking the same raw pixels; one ending in softmax is read back as logits (log of its
-probabilities), which the softmax at temperature T then treats exactly like logits.
+probabilities), which the softmax at temperature T then treats exactly like logits. With `hint` "features" or
+"attention", `train.hints` adds a term matching intermediate maps.
 """
 
 import zipfile
@@ -16,18 +17,24 @@ TEACHER_SIZE_FACTOR = 2   # "auto" teachers have at least this many times the st
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"   # a Keras .h5 file starts with it
 
 
-def distiller(student, teacher, temperature: float = 4.0, alpha_kd: float = 0.5, label_smoothing: float = 0.0):
+def distiller(student, teacher, temperature: float = 4.0, alpha_kd: float = 0.5, label_smoothing: float = 0.0,
+              hint: str = "logits"):
     """A Keras model that trains `student` (in place) against `teacher` (frozen). Its metrics are the student's."""
     from tinyml_kit._tf import keras, tf
+    from tinyml_kit.train.hints import adapters, hint_loss, hint_pairs, with_maps
 
     k, t = keras(), tf()
     probabilities = _outputs_probabilities(teacher)
     teacher.trainable = False
+    pairs = hint_pairs(student, teacher, hint) if hint != "logits" else []
+    student_maps = with_maps(student, [a for a, _ in pairs])
+    teacher_maps = with_maps(teacher, [b for _, b in pairs])
 
     class Distiller(k.Model):
         def __init__(self):
             super().__init__(name=f"distill_{student.name}")
             self.student, self.teacher = student, teacher
+            self.adapters = adapters(student, teacher, pairs) if hint == "features" else []
             self.hard_loss = k.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=label_smoothing)
             self.loss_tracker = k.metrics.Mean(name="loss")
             self.accuracy = k.metrics.CategoricalAccuracy(name="accuracy")
@@ -39,21 +46,20 @@ def distiller(student, teacher, temperature: float = 4.0, alpha_kd: float = 0.5,
         def call(self, x, training=False):
             return self.student(x, training=training)
 
-        def _teacher_logits(self, x):
-            z = self.teacher(x, training=False)
-            return t.math.log(t.maximum(z, 1e-12)) if probabilities else z
-
         def train_step(self, data):
             x, y, weight = k.utils.unpack_x_y_sample_weight(data)
-            soft = t.nn.softmax(self._teacher_logits(x) / temperature)
+            z_t, *t_maps = _listed(teacher_maps(x, training=False))
+            soft = t.nn.softmax((t.math.log(t.maximum(z_t, 1e-12)) if probabilities else z_t) / temperature)
             with t.GradientTape() as tape:
-                z = self.student(x, training=True)
+                z, *s_maps = _listed(student_maps(x, training=True))
                 log_student = t.nn.log_softmax(z / temperature)
                 kl = t.reduce_sum(soft * (t.math.log(t.maximum(soft, 1e-12)) - log_student), -1)
                 kl = t.reduce_mean(kl if weight is None else kl * t.cast(weight, kl.dtype))
                 loss = (alpha_kd * temperature ** 2 * kl + (1 - alpha_kd) * self.hard_loss(y, z, weight)
                         + t.add_n(self.student.losses or [t.constant(0.0)]))
-            variables = self.student.trainable_variables
+                if pairs:
+                    loss += hint_loss(hint, s_maps, t_maps, self.adapters)
+            variables = self.student.trainable_variables + [v for a in self.adapters for v in a.trainable_variables]
             self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
             self.loss_tracker.update_state(loss)
             self.accuracy.update_state(y, z)
@@ -69,27 +75,48 @@ def distiller(student, teacher, temperature: float = 4.0, alpha_kd: float = 0.5,
     return Distiller()
 
 
+def _listed(outputs) -> list:
+    return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+
+
 def _outputs_probabilities(model) -> bool:
     last = model.layers[-1]
     activation = getattr(last, "activation", None)
     return type(last).__name__ == "Softmax" or getattr(activation, "__name__", "") == "softmax"
 
 
-def load_teacher(path: str | Path, input_shape: tuple[int, int, int], classes: int):
-    """A teacher from a run directory (its model.keras) or a .keras / .h5 file, checked against the student's
-    input and classes."""
+def load_teacher(path: str | Path, input_shape: tuple[int, int, int], classes: int, what: str = "teacher",
+                 option: str = "teacher"):
+    """A teacher (or assistant: `what`, `option`) from a run directory (its model.keras) or a .keras / .h5 file,
+    checked against the student's input and classes."""
     from tinyml_kit.build import load_keras_model
 
-    file = teacher_file(path)
+    file = teacher_file(path, what, option)
     try:
         teacher = load_keras_model(file)
     except Exception as e:
-        raise UserError(f"cannot load teacher {file}: {str(e).splitlines()[0][:200]}", "teacher") from None
+        raise UserError(f"cannot load {what} {file}: {str(e).splitlines()[0][:200]}", option) from None
     t_in, t_out = tuple(teacher.input_shape[1:]), teacher.output_shape[-1]
     if t_in != tuple(input_shape) or t_out != classes:
-        raise UserError(f"teacher {file} takes {t_in} and gives {t_out} outputs, but the student takes "
-                        f"{tuple(input_shape)} and has {classes} classes: use a teacher trained on the same data", "teacher")
+        raise UserError(f"{what} {file} takes {t_in} and gives {t_out} outputs, but the student takes "
+                        f"{tuple(input_shape)} and has {classes} classes: use a {what} trained on the same data",
+                        option)
     return teacher
+
+
+def auto_assistant(student_params: int, teacher_params: int, input_shape: tuple[int, int, int],
+                   classes: int) -> tuple[str, dict]:
+    """(family, knobs) of a teacher-assistant (Mirzadeh et al. 2020): the network the laws rate most accurate
+    among those at least twice the student's size and at most half the teacher's."""
+    from tinyml_kit.solve.solver import most_accurate
+
+    low, high = TEACHER_SIZE_FACTOR * student_params, teacher_params // TEACHER_SIZE_FACTOR
+    best = most_accurate(input_shape, classes, min_params=low, max_params=high) if low <= high else None
+    if best is None:
+        raise UserError(f"no network of {low:,} to {high:,} parameters (2x the student to half the teacher) is rated "
+                        f"more accurate than smaller ones: pass a trained assistant (a run directory or a .keras "
+                        f"file) or a larger teacher", "assistant")
+    return best
 
 
 def auto_teacher(student_params: int, input_shape: tuple[int, int, int], classes: int) -> tuple[str, dict]:

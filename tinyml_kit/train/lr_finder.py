@@ -21,6 +21,7 @@ MAX_STEPS = 200
 SMOOTHING = 0.9             # exponential moving average of the loss, bias-corrected
 DIVERGED = 4.0              # stop once the smoothed loss is this many times its minimum
 BELOW_MINIMUM = 10.0        # the chosen rate is the minimum's rate divided by this
+SKIP_START = 0.1            # the first steps are ignored: one lucky batch there once looked like the minimum
 RATE_BOUNDS = (1e-4, 3e-2)  # a choice outside this is clipped: the test on a tiny dataset can be noisy
 
 
@@ -83,12 +84,13 @@ def _choose(rates: list[float], losses: list[float]) -> RangeTest:
     values = np.array([v if math.isfinite(v) else np.nan for v in losses])
     if np.isnan(values).all():
         raise RuntimeError("the learning-rate range test's loss was never finite")
-    at = int(np.nanargmin(values))
+    skip = min(max(5, round(SKIP_START * len(values))), len(values) - 1)
+    at = skip + int(np.nanargmin(values[skip:])) if not np.isnan(values[skip:]).all() else 0
     minimum = rates[at]
     steepest = minimum
-    if at >= 2:   # the slope against log rate, before the minimum
-        slope = np.gradient(values[: at + 1], np.log(rates[: at + 1]))
-        steepest = rates[int(np.nanargmin(slope))]
+    if at - skip >= 2:   # the slope against log rate, between the skipped start and the minimum
+        slope = np.gradient(values[skip: at + 1], np.log(rates[skip: at + 1]))
+        steepest = rates[skip + int(np.nanargmin(slope))]
     chosen = float(np.clip(min(steepest, minimum / BELOW_MINIMUM), *RATE_BOUNDS))
     logger.info(f"learning-rate range test: {len(rates)} steps, loss falls fastest at rate {steepest:.2g}, lowest "
                 f"at {minimum:.2g}; chosen rate {chosen:.2g}")

@@ -29,10 +29,11 @@ class TrainResult:
 def train(model, data: Split, epochs: int = EPOCHS, batch_size: int = BATCH_SIZE, learning_rate: float = 3e-3,
           patience: int = 10, seed: int = 0, teacher=None, temperature: float = 4.0,
           alpha_kd: float = 0.5, callbacks: tuple = (), schedule: str = "cosine",
-          class_weight: dict | None = None) -> TrainResult:
+          class_weight: dict | None = None, hint: str = "logits") -> TrainResult:
     """Train `model` in place; the weights of the best validation epoch are restored. With a `teacher`, the loss
     is the distillation loss of `distill.distiller`. `class_weight`: a weight per class index (see
-    `balanced_class_weights`), applied to every loss term."""
+    `balanced_class_weights`), applied to every loss term. `hint`: what else a distilled student matches
+    (`train.hints`)."""
     from tinyml_kit._tf import keras, tf
     from tinyml_kit.train.schedules import learning_rate_schedule
 
@@ -45,7 +46,7 @@ def train(model, data: Split, epochs: int = EPOCHS, batch_size: int = BATCH_SIZE
     if teacher is not None:
         from tinyml_kit.train.distill import distiller
 
-        fitted = distiller(model, teacher, temperature, alpha_kd, label_smoothing=LABEL_SMOOTHING)
+        fitted = distiller(model, teacher, temperature, alpha_kd, label_smoothing=LABEL_SMOOTHING, hint=hint)
         fitted.compile(optimizer=k.optimizers.Adam(rates))
     else:
         fitted = model

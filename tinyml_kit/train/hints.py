@@ -1,0 +1,77 @@
+"""Distillation beyond the logits (seed 003): the student also matches the teacher's intermediate feature maps,
+stage by stage, where the two share a resolution.
+
+features (FitNets, Romero et al. 2015): a 1×1 convolution, trained with the student and discarded after, maps
+the student's channels onto the teacher's, and the two maps are compared.
+attention (Zagoruyko & Komodakis 2017): each map is reduced to where it is active, the channel mean of its
+squares, so no adapter is needed and any widths compare.
+
+Both compare maps normalised per image (L2), with the squared difference averaged over images and positions and
+weighted by β = 1000 / 2 per stage pair, the attention-transfer paper's setting; the features term uses the same
+form so the two are measured on one scale. Sample (class) weights apply to the logits terms only.
+"""
+
+from tinyml_kit.core.errors import UserError
+
+KINDS = ("logits", "features", "attention")
+BETA = 1000.0
+
+
+def stage_outputs(model) -> dict[tuple[int, int], str]:
+    """The last layer of each stage (see `train.transfer.stages`), keyed by its spatial size."""
+    from tinyml_kit.train.transfer import stages
+
+    found = {}
+    for group in stages(model):
+        shape = model.get_layer(group[-1]).output_shape
+        if isinstance(shape, tuple) and len(shape) == 4 and shape[1:3] != (1, 1):
+            found[tuple(shape[1:3])] = group[-1]
+    return found
+
+
+def hint_pairs(student, teacher, kind: str) -> list[tuple[str, str]]:
+    """(student layer, teacher layer) at each spatial size both have; refused if there is none."""
+    s, t = stage_outputs(student), stage_outputs(teacher)
+    pairs = [(s[size], t[size]) for size in sorted(s, reverse=True) if size in t]
+    if not pairs:
+        raise UserError(f"--distill {kind}: the student's stages ({_sizes(s)}) and the teacher's ({_sizes(t)}) share "
+                        f"no resolution: use --distill logits, or a teacher of the student's input and strides",
+                        "distill")
+    return pairs
+
+
+def _sizes(found: dict) -> str:
+    return ", ".join(f"{h}x{w}" for h, w in found) or "none"
+
+
+def with_maps(model, layers: list[str]):
+    """A model sharing `model`'s layers that also returns the named layers' outputs."""
+    from tinyml_kit._tf import keras
+
+    return keras().Model(model.input, [model.output, *(model.get_layer(n).output for n in layers)])
+
+
+def adapters(student, teacher, pairs: list[tuple[str, str]]) -> list:
+    """features: one 1×1 convolution per pair, student channels → teacher channels."""
+    from tinyml_kit._tf import keras
+
+    L = keras().layers
+    return [L.Conv2D(teacher.get_layer(t).output_shape[-1], 1, use_bias=False, name=f"hint_adapter_{i}")
+            for i, (_, t) in enumerate(pairs)]
+
+
+def hint_loss(kind: str, student_maps: list, teacher_maps: list, adapter_layers: list):
+    """β/2 · Σ over pairs of the mean squared difference of the per-image normalised maps."""
+    from tinyml_kit._tf import tf
+
+    t = tf()
+    total = t.constant(0.0)
+    for i, (s, te) in enumerate(zip(student_maps, teacher_maps)):
+        if kind == "features":
+            s = adapter_layers[i](s)
+        else:
+            s, te = t.reduce_mean(t.square(s), -1), t.reduce_mean(t.square(te), -1)
+        s = t.math.l2_normalize(t.reshape(s, (t.shape(s)[0], -1)), axis=1)
+        te = t.math.l2_normalize(t.reshape(te, (t.shape(te)[0], -1)), axis=1)
+        total += BETA / 2 * t.reduce_mean(t.square(s - te))
+    return total
