@@ -74,7 +74,7 @@ def test_core_and_solve_stay_below_the_other_stages(module):
     assert {m for m in internal if _stage(m) not in allowed} == set()
 
 
-STAGES = ("core", "solve", "build", "train", "compress", "engine", "export", "check", "pipeline", "cli")
+STAGES = ("core", "solve", "build", "train", "compress", "engine", "export", "check", "baseline", "pipeline", "cli")
 
 
 def test_each_stage_imports_only_itself_and_earlier_stages():

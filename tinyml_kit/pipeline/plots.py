@@ -142,6 +142,26 @@ def training_figure(history: dict, stages: list[dict] = ()):
     return fig
 
 
+def lr_finder_figure(test: dict):
+    """The learning-rate range test: smoothed loss against rate (log scale), the steepest-descent rate, the loss
+    minimum, and the rate training used."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    points = [(r, v) for r, v in zip(test["rates"], test["losses"]) if v is not None]
+    ax.plot([r for r, _ in points], [v for _, v in points], color="C0")
+    for key, color, label in (("steepest_rate", "C2", "steepest descent"), ("minimum_rate", "C3", "loss minimum"),
+                              ("chosen_rate", "C1", "chosen")):
+        ax.axvline(test[key], color=color, ls="--", lw=1, label=f"{label}: {test[key]:.2g}")
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("training loss (smoothed)")
+    ax.set_title("learning-rate range test")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
 def confusion_figure(matrix: list[list[int]], class_names: list[str], title: str):
     import numpy as np
 

@@ -60,7 +60,8 @@ def _latency_basis(record: RunRecord) -> str:
             f"`verify --profile` measures the instructions")
 
 
-def render_report(record: RunRecord, analysis: dict, validation: dict, cam, probes, verify: list[dict]) -> str:
+def render_report(record: RunRecord, analysis: dict, validation: dict, cam, probes, verify: list[dict],
+                  baselines: list[dict] = ()) -> str:
     import jinja2
 
     from tinyml_kit.core.resources import TEMPLATES_DIR
@@ -81,13 +82,33 @@ def render_report(record: RunRecord, analysis: dict, validation: dict, cam, prob
         images=_figures(record, analysis, validation, cam, probes), validation=validation,
         training_note=(f"{t.epochs_run} of {t.epochs} epochs run, best epoch {t.best_epoch}, batch {t.batch_size}, "
                        f"seed {t.seed}" + _stages_note(record)),
-        gradcam_layer=cam.layer, verify=verify, version=__version__, run_dir=record.run_dir)
+        gradcam_layer=cam.layer, verify=verify, baselines=_baseline_rows(record, baselines), version=__version__,
+        run_dir=record.run_dir)
+
+
+def _baseline_rows(record: RunRecord, baselines: list[dict]) -> list[dict]:
+    """The model's validation scores (report.json) beside each classic baseline's (`baseline_<method>.json`);
+    a baseline made on other data or another split than the run's is left out, with a warning."""
+    same = [b for b in baselines if (b.get("fingerprint"), b.get("seed")) == (record.data.fingerprint,
+                                                                              record.data.seed)]
+    for b in baselines:
+        if b not in same:
+            logger.warning(f"baseline {b.get('method')} was made on another split than the run's: not shown")
+    if not same:
+        return []
+    kinds = {"int8": "int8, as deployed", "float": record.check.get("float_model", "float")}
+    model = [{"name": f"this model ({title})", "accuracy": record.check[kind]["accuracy"],
+              "macro_f1": record.check[kind]["macro_f1"], "seconds": None} for kind, title in kinds.items()
+             if isinstance(record.check.get(kind), dict)]
+    return model + [{"name": f"{b['method']}: {b['description']}", "accuracy": b["accuracy"],
+                     "macro_f1": b["macro_f1"], "seconds": b["seconds"]["total_s"]} for b in same]
 
 
 def _figures(record: RunRecord, analysis: dict, validation: dict, cam, probes) -> dict[str, str]:
     from tinyml_kit.pipeline.plots import (
         confusion_figure,
         gradcam_figure,
+        lr_finder_figure,
         memory_figure,
         png_bytes,
         probes_figure,
@@ -95,9 +116,11 @@ def _figures(record: RunRecord, analysis: dict, validation: dict, cam, probes) -
     )
 
     names = validation["class_names"]
-    history = record.training.history
-    stages = [s for s in record.compression.get("stages", []) if s.get("history")]
+    history, recipe = record.training.history, record.training.recipe
+    unfrozen = [{"stage": "unfrozen", **recipe["unfreeze"]}] if recipe.get("unfreeze") else []
+    stages = unfrozen + [s for s in record.compression.get("stages", []) if s.get("history")]
     return {
+        "lr_finder": _b64(png_bytes(lr_finder_figure(recipe["lr_finder"]))) if recipe.get("lr_finder") else "",
         "memory": _b64(png_bytes(memory_figure(analysis))),
         "training": _b64(png_bytes(training_figure(history, stages))) if history else "",
         "confusion": _b64(png_bytes(confusion_figure(validation["runtimes"]["tflm"]["confusion_matrix"], names,
@@ -108,16 +131,35 @@ def _figures(record: RunRecord, analysis: dict, validation: dict, cam, probes) -
 
 
 def _stages_note(record: RunRecord) -> str:
+    recipe = record.training.recipe
+    note = ""
+    if recipe:
+        rate = recipe.get("learning_rate")
+        note = f"; {recipe.get('schedule', 'cosine')} schedule" + (f", rate {rate:.2g}" if rate else "")
+        if recipe.get("lr_finder"):
+            note += " (from the range test)"
+        if recipe.get("class_weight", "none") != "none":
+            note += f", {recipe['class_weight']} class weights"
+        if recipe.get("init_from"):
+            note += f"; started from {recipe['init_from']}"
+            if recipe.get("freeze_stages"):
+                note += (f" with the stem and {recipe['freeze_stages']} stage(s) frozen "
+                         f"({recipe.get('frozen_params', 0):,} parameters)")
+        if recipe.get("unfreeze"):
+            u = recipe["unfreeze"]
+            note += (f"; then {u['epochs']} epochs with every layer trained at {u['learning_rate']:.2g} ("
+                     + ("kept" if u["kept"] else "not kept: the frozen phase validated better") + ")")
     tuned = [f"{s['stage']} {len(s['history'].get('val_accuracy', []))}"
              for s in record.compression.get("stages", []) if s.get("history")]
-    return f"; then fine-tuning epochs: {', '.join(tuned)}" if tuned else ""
+    return note + (f"; then fine-tuning epochs: {', '.join(tuned)}" if tuned else "")
 
 
 def write_report(dest: Path, record: RunRecord, keras_model, flatbuffer: bytes, parts,
-                 validation: dict | None = None, verify: list[dict] | None = None) -> dict:
+                 validation: dict | None = None, verify: list[dict] | None = None,
+                 baselines: list[dict] | None = None) -> dict:
     """Analyze, validate (with ONNX; unless the caller already did) and explain the run, and write
-    `dest/report.html`, with `verify`'s results if the run was verified. Returns the numbers the page shows,
-    for report.json."""
+    `dest/report.html`, with `verify`'s results if the run was verified and the classic `baselines` made on its
+    split. Returns the numbers the page shows, for report.json."""
     from tinyml_kit.check.analyze import analyze_model
     from tinyml_kit.check.explain import gradcam, linear_probes
     from tinyml_kit.check.validate import validate_model
@@ -131,15 +173,16 @@ def write_report(dest: Path, record: RunRecord, keras_model, flatbuffer: bytes, 
         cam = gradcam(keras_model, parts.val.x, parts.val.y)
         probes = linear_probes(keras_model, parts.train.x, parts.train.y, parts.val.x, parts.val.y,
                                seed=record.data.seed)
-    write_atomic(Path(dest) / REPORT_FILE, render_report(record, analysis, validation, cam, probes, verify or []))
+    write_atomic(Path(dest) / REPORT_FILE, render_report(record, analysis, validation, cam, probes, verify or [],
+                                                           baselines or []))
     return {"peak_layer": analysis["peak_layer"], "peak_op": analysis["peak_op"],
             "plan_matches_tflm": analysis["plan_matches_tflm"], "onnx_max_abs_diff": validation["onnx_max_abs_diff"],
             "probes": probes.rows, "gradcam_layer": cam.layer}
 
 
 def report_run(run_dir: str | Path) -> Path:
-    """`report RUN_DIR`: (re)write RUN_DIR/report.html, with the verify results saved beside it; written beside
-    and renamed, so a failure leaves the old page in place."""
+    """`report RUN_DIR`: (re)write RUN_DIR/report.html, with the verify and baseline results saved beside it
+    (`verify_*.json`, `baseline_*.json`); written beside and renamed, so a failure leaves the old page in place."""
     from tinyml_kit.build import load_keras_model
     from tinyml_kit.pipeline.runs import require_float_model, run_model, run_split
 
@@ -148,5 +191,6 @@ def report_run(run_dir: str | Path) -> Path:
     model = load_keras_model(require_float_model(run_dir, "the report's float metrics, Grad-CAM and probes need it"))
     parts = run_split(record, tuple(model.input_shape[1:]))
     verify = [json.loads(p.read_text()) for p in sorted(run_dir.glob("verify_*.json"))]
-    write_report(run_dir, record, model, m.flatbuffer, parts, verify=verify)
+    baselines = [json.loads(p.read_text()) for p in sorted(run_dir.glob("baseline_*.json"))]
+    write_report(run_dir, record, model, m.flatbuffer, parts, verify=verify, baselines=baselines)
     return (run_dir / REPORT_FILE).absolute()
