@@ -183,7 +183,34 @@ def distill(rows: dict) -> list[dict]:
     return out
 
 
-SECTIONS = {"schedule": schedule, "transfer": transfer, "imbalance": imbalance, "bovw": bovw, "distill": distill}
+PHINET = {"alpha": 0.35, "beta": 1.0, "t0": 6, "depth": 7}
+
+
+def equal_params_alpha(attention: str, target: int) -> float:
+    """The width at which a PhiNet with `attention` has the parameters closest to `target` (flash follows them)."""
+    from tinyml_kit.build import build
+    from tinyml_kit.build.costs import model_costs
+
+    widths = [round(0.3 + 0.0125 * i, 4) for i in range(40)]
+    params = {a: model_costs(build("phinet", (32, 32, 3), 10, **{**PHINET, "alpha": a, "attention": attention}))
+              .params for a in widths}
+    return min(widths, key=lambda a: abs(params[a] - target))
+
+
+def attention(rows: dict) -> list[dict]:
+    """PhiNet (α 0.35, β 1, t0 6, N 7) with squeeze-excite (its own), CBAM, and none; "none" widened to the SE
+    model's parameters, so the three are compared at (nearly) equal flash. Timed on no board's limit."""
+    board = {"board_id": "nucleo-h743zi2", "max_latency_ms": 100_000}
+    se = fit_row("attention/se", DATA, rows, "phinet", {**PHINET, "attention": "se"}, **board)
+    out = [se, fit_row("attention/cbam", DATA, rows, "phinet", {**PHINET, "attention": "cbam"}, **board)]
+    wide = equal_params_alpha("none", se["params"])
+    out.append(fit_row("attention/none-equal-flash", DATA, rows, "phinet",
+                       {**PHINET, "alpha": wide, "attention": "none"}, **board))
+    return out
+
+
+SECTIONS = {"schedule": schedule, "transfer": transfer, "imbalance": imbalance, "bovw": bovw, "distill": distill,
+            "attention": attention}
 
 
 def main() -> None:

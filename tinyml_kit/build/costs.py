@@ -24,10 +24,12 @@ _LAYER_OPS = {
     "Reshape": "RESHAPE",
     "ZeroPadding2D": "PAD",
     "Concatenate": "CONCATENATION",
+    "GlobalMaxPooling2D": "REDUCE_MAX",
 }
+_MULTI_OPS = {"ChannelPool": ("MEAN", "REDUCE_MAX", "CONCATENATION")}   # custom layers converting to several ops
 _FOLDED = {"InputLayer", "Rescaling", "BatchNormalization", "ReLU", "Dropout", "SpatialDropout2D"}
 _ACTIVATION_OPS = {"sigmoid": "LOGISTIC", "softmax": "SOFTMAX", "tanh": "TANH", "relu": None, "relu6": None,
-                   "linear": None}
+                   "linear": None, "gelu": "GELU"}
 
 
 @dataclass
@@ -50,15 +52,16 @@ def output_shape(layer) -> tuple:
 
 
 def model_costs(model) -> Costs:
-    """Costs of a built tf_keras model. SE layers are recognised by name (`se_`) and their MACs, including
-    the gating multiply, are reported under 'se'."""
-    macs = {"conv": 0, "depthwise": 0, "dense": 0, "se": 0, "elementwise": 0}
+    """Costs of a built tf_keras model. SE and CBAM layers are recognised by name (`se_`, `cbam_`) and their
+    MACs, including the gating multiplies, are reported under 'se' and 'attention'. A layer applied twice (CBAM's
+    shared MLP, on 1×1 maps) is counted once."""
+    macs = {"conv": 0, "depthwise": 0, "dense": 0, "se": 0, "attention": 0, "elementwise": 0}
     ops: list[str] = []
     op_count = channels = 0
     for layer in model.layers:
         kind = type(layer).__name__
         out_shape = output_shape(layer)
-        bucket = "se" if "se_" in layer.name else None
+        bucket = "se" if "se_" in layer.name else "attention" if "cbam_" in layer.name else None
         if kind == "Conv2D":
             k = layer.kernel_size[0]
             c_in = layer.input_shape[-1]
@@ -77,7 +80,11 @@ def model_costs(model) -> Costs:
             for d in out_shape[1:]:
                 elements *= d
             macs[bucket or "elementwise"] += elements
-        if kind == "Activation":
+        if kind in _MULTI_OPS:
+            op_count += len(_MULTI_OPS[kind]) - 1
+            ops.extend(o for o in _MULTI_OPS[kind][:-1] if o not in ops)
+            op = _MULTI_OPS[kind][-1]
+        elif kind == "Activation":
             op = _ACTIVATION_OPS.get(layer.get_config()["activation"], "UNKNOWN")
         elif kind == "GlobalAveragePooling2D" and tuple(layer.input_shape[1:3]) == (1, 1):
             op = "RESHAPE"  # the converter turns a mean over 1x1 into a reshape

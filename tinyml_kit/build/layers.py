@@ -14,8 +14,18 @@ class HardSwish(_keras.layers.Layer):
         return inputs * _tf.nn.relu6(inputs + 3.0) * (1.0 / 6.0)
 
 
+@_keras.utils.register_keras_serializable(package="tinyml_kit")
+class ChannelPool(_keras.layers.Layer):
+    """CBAM's spatial descriptor: the mean and the maximum over channels, stacked as two channels. Converts to
+    MEAN, REDUCE_MAX and CONCATENATION."""
+
+    def call(self, inputs):
+        return _tf.concat([_tf.reduce_mean(inputs, -1, keepdims=True), _tf.reduce_max(inputs, -1, keepdims=True)], -1)
+
+
 def activation(name: str, layer_name: str | None = None):
-    """A fresh activation layer: 'hswish' or 'relu6' (ReLU6 converts to a fused clamp on every MCU).
+    """A fresh activation layer: 'hswish', 'relu6' (converts to a fused clamp on every MCU), 'relu' or 'gelu'
+    (GELU: a TFLite op TFLM has no kernel for, so `fit` refuses it; for float experiments and `inspect`).
 
     Builders pass explicit layer names: Keras' automatic ones count up per process, and they end up in the
     .tflite's tensor names, so the file size would depend on what was built before.
@@ -26,6 +36,8 @@ def activation(name: str, layer_name: str | None = None):
         return _keras.layers.ReLU(6.0, name=layer_name)
     if name == "relu":
         return _keras.layers.ReLU(name=layer_name)
+    if name == "gelu":
+        return _keras.layers.Activation("gelu", name=layer_name)
     raise ValueError(f"unknown activation {name!r}")
 
 

@@ -16,7 +16,7 @@ from tinyml_kit.cli.params import (
     json_option,
 )
 from tinyml_kit.core.errors import UserError
-from tinyml_kit.core.spec import FAMILIES, RANKED
+from tinyml_kit.core.spec import ACTIVATIONS, ATTENTIONS, FAMILIES, RANKED
 
 logger = logging.getLogger("tinyml_kit.cli")
 
@@ -40,11 +40,14 @@ def boards(as_json: bool):
 @click.option("--depth", type=click.IntRange(1), help="Number of blocks (PhiNet N, TinyNet blocks, ResNet blocks "
               "per stage).")
 @click.option("--divisor", type=click.IntRange(1), help="PhiNet channel divisor.")
+@click.option("--attention", type=click.Choice(ATTENTIONS), help="PhiNet's attention (default se).")
+@click.option("--activation", type=click.Choice(ACTIVATIONS), help="PhiNet's activation (default hswish).")
 @click.option("--input", "input_shape", type=SHAPE, default="32,32,3", show_default=True, help="Input H,W,C.")
 @click.option("--classes", default=10, show_default=True, type=click.IntRange(2))
 @click.option("--board", "board_id", help="With --arch: also its predicted instructions and latency on this board.")
 @json_option
-def inspect(model, arch, alpha, beta, t0, depth, divisor, input_shape, classes, board_id, as_json):
+def inspect(model, arch, alpha, beta, t0, depth, divisor, attention, activation, input_shape, classes, board_id,
+            as_json):
     """Costs of an architecture (--arch ...) or of an int8 MODEL.tflite (size, measured arena, ops)."""
     from tinyml_kit.pipeline.inspect import inspect_arch, inspect_tflite
 
@@ -57,7 +60,7 @@ def inspect(model, arch, alpha, beta, t0, depth, divisor, input_shape, classes, 
         result = inspect_tflite(model)
     elif arch:
         result = inspect_arch(arch, input_shape, classes, board_id, alpha=alpha, beta=beta, t0=t0, depth=depth,
-                              divisor=divisor)
+                              divisor=divisor, attention=attention, activation=activation)
     else:
         raise UserError("nothing to inspect: pass MODEL.tflite or --arch NAME")
     emit(as_json, result, lambda: show.key_values(result, width=18))

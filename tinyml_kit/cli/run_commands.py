@@ -29,7 +29,7 @@ from tinyml_kit.cli.params import (
 from tinyml_kit.core.cores import CORE_IDS
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.run_record import RunRecord
-from tinyml_kit.core.spec import AUTO, FAMILIES
+from tinyml_kit.core.spec import ACTIVATIONS, ATTENTIONS, AUTO, FAMILIES
 from tinyml_kit.train.trainer import EPOCHS
 
 
@@ -45,6 +45,10 @@ from tinyml_kit.train.trainer import EPOCHS
               help="Model input H,W,C (default: 32,32,1 for digits, 64,64,3 for folders, an .npz's own size).")
 @click.option("--out", help="Run directory (default: runs/fit-<time>).")
 @click.option("--seed", default=0, show_default=True, type=SEED)
+@click.option("--attention", type=click.Choice(ATTENTIONS), help="With --arch phinet: the attention after each "
+              "block's depthwise stage (default se: squeeze-excite; cbam: channel + spatial attention; none).")
+@click.option("--activation", type=click.Choice(ACTIVATIONS), help="With --arch phinet: the activation (default "
+              "hswish; gelu is refused: TFLM has no GELU kernel).")
 @training_options
 @compression_options
 @click.option("--verify", is_flag=True, help="At the end, run `verify` (QEMU Cortex-M4F, reference kernels, "
@@ -56,14 +60,16 @@ from tinyml_kit.train.trainer import EPOCHS
 @json_option
 def fit(board, data, arch, epochs, max_flash, max_ram, max_macs, max_latency_ms, input_shape, out, seed, verify,
         tflm_dir, engine, cmsis_nn_dir, law, as_json, schedule, learning_rate, lr_finder, class_weight, init_from,
-        freeze_stages, unfreeze_epochs, **compression):
+        freeze_stages, unfreeze_epochs, attention, activation, **compression):
     """Choose, verify, train, quantize, export and check a model that fits BOARD."""
     from tinyml_kit.pipeline.fit import fit as run_fit
 
     training = train_options_from(schedule, learning_rate, lr_finder, class_weight, init_from, freeze_stages,
                                   unfreeze_epochs)
-    record = run_fit(training=training, board_id=board, data=data, arch=arch, epochs=epochs, max_flash=max_flash, max_ram=max_ram,
-                     max_macs=max_macs, max_latency_ms=max_latency_ms, out=out, seed=seed, input_shape=input_shape,
+    style = {k: v for k, v in (("attention", attention), ("activation", activation)) if v is not None}
+    record = run_fit(training=training, style=style, board_id=board, data=data, arch=arch, epochs=epochs,
+                     max_flash=max_flash, max_ram=max_ram, max_macs=max_macs, max_latency_ms=max_latency_ms, out=out,
+                     seed=seed, input_shape=input_shape,
                      compression=compress_options_from(**compression), verify=verify, tflm_dir=tflm_dir,
                      engine=engine, cmsis_nn_dir=cmsis_nn_dir, law=law)
     _finish_run(record, as_json)

@@ -12,7 +12,7 @@ from tinyml_kit.core.errors import UserError
 FAMILY_KNOBS: dict[str, dict[str, str]] = {
     "phinet": {"alpha": "alpha", "beta": "beta", "t0": "t0", "depth": "depth", "divisor": "divisor",
                "first_conv_stride": "first_conv_stride", "downsampling_layers": "downsampling_layers",
-               "conv5_percent": "conv5_percent"},
+               "conv5_percent": "conv5_percent", "attention": "attention", "activation": "activation"},
     "tinynet": {"alpha": "width", "depth": "depth"},
     "mobilenetv1": {"alpha": "alpha"},
     "mobilenetv2": {"alpha": "alpha"},
@@ -20,6 +20,10 @@ FAMILY_KNOBS: dict[str, dict[str, str]] = {
     "resnet8": {},
 }
 FAMILIES = tuple(FAMILY_KNOBS)
+ATTENTIONS = ("se", "cbam", "none")             # PhiNet's attention after the depthwise stage
+ACTIVATIONS = ("hswish", "relu6", "relu", "gelu")
+# knobs that are names, not numbers; the laws and estimates know PhiNet with these defaults only
+STYLE_DEFAULTS = {"attention": "se", "activation": "hswish"}
 AUTO = "auto"                    # `fit --arch auto`: every family the solver ranks, by its accuracy law
 RANKED = ("phinet", "resnet", "tinynet")   # the families with a shipped accuracy law and conversion-free estimates
 FAMILY_TITLES = {"phinet": "PhiNet", "tinynet": "TinyNet", "mobilenetv1": "MobileNetV1", "mobilenetv2": "MobileNetV2",
@@ -46,6 +50,11 @@ def require_family(family: str, auto: bool = False) -> None:
                         "arch")
 
 
+def require_choice(value: str, choices: tuple[str, ...], option: str) -> None:
+    if value not in choices:
+        raise UserError(f"unknown {option} '{value}': choose one of {', '.join(choices)}", option)
+
+
 def require_input_shape(shape: tuple[int, ...]) -> tuple[int, int, int]:
     """(height, width, channels) with 1 or 3 channels and sides of at least MIN_INPUT_SIDE."""
     if len(shape) != 3:
@@ -63,6 +72,8 @@ def require_input_shape(shape: tuple[int, ...]) -> tuple[int, int, int]:
 def describe(family: str, knobs: dict) -> str:
     """`phinet(alpha=0.95, beta=1.35, ...)`, as logs and reports name a configuration."""
     def value(v) -> str:
+        if isinstance(v, str):
+            return v
         return ",".join(map(str, v)) if isinstance(v, (list, tuple)) else f"{v:g}"
 
     return family + ("(" + ", ".join(f"{k}={value(v)}" for k, v in knobs.items()) + ")" if knobs else "")

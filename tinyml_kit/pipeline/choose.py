@@ -41,26 +41,26 @@ class Candidate:
     est_instructions: int | None = None    # on the board's core, where it is emulated (ranked families only)
 
 
-def _may_fit(c: Candidate, budget: Budget, flash_ratio: float, arena_ratio: float) -> bool:
+def _may_fit(c: Candidate, budget: Budget, flash_ratio: float, arena_ratio: float, time_ratio: float = 1.0) -> bool:
     """Whether a candidate's estimates, rescaled by what the last measurement showed, fit the budget."""
     return ((budget.macs is None or c.macs <= budget.macs)
             and (budget.instructions is None or c.est_instructions is None
-                 or c.est_instructions <= budget.instructions)
+                 or c.est_instructions * time_ratio <= budget.instructions)
             and c.est_flash * flash_ratio <= budget.flash_bytes and c.est_arena * arena_ratio <= budget.arena_bytes)
 
 
 def candidates(arch: str, input_shape: tuple[int, int, int], classes: int, board: Board,
-               budget: Budget, engine: str = "tflm", law=None) -> list[Candidate]:
+               budget: Budget, engine: str = "tflm", law=None, runner_ups: int = MAX_ATTEMPTS - 1) -> list[Candidate]:
     """Configurations to verify, best first. `auto` and the ranked families: the solver's choice and runner-ups
     (highest predicted accuracy, conversion-free estimates), ranked by `law` (a list of laws; None: the shipped
     ones of `arch`, or of every ranked family for `auto`). Other architectures: their grid, largest first, rough
-    estimates."""
+    estimates. `runner_ups`: how many after the solver's choice."""
     if arch == AUTO or arch in RANKED:
         from tinyml_kit.solve.scaling_law import family_laws
         from tinyml_kit.solve.solver import solve
         from tinyml_kit.solve.summary import other_families
 
-        sol = solve(board, input_shape=input_shape, classes=classes, budget=budget, runner_ups=MAX_ATTEMPTS - 1,
+        sol = solve(board, input_shape=input_shape, classes=classes, budget=budget, runner_ups=runner_ups,
                     engine=engine, law=law or family_laws(arch))
         for line in other_families(sol):
             logger.info(line)
@@ -82,6 +82,17 @@ def candidates(arch: str, input_shape: tuple[int, int, int], classes: int, board
         found.append(Candidate(arch, knobs, c.params, c.macs, estimate_flash_bytes(c.params, c.channels, c.op_count),
                                arena_with_headroom(arena), arena))
     return sorted(found, key=lambda c: (-c.params, c.macs))
+
+
+STYLED_RUNNER_UPS = 60   # estimates of SE PhiNets: a CBAM one measured ~20 % slower, so look further down
+
+
+def styled(pool: list[Candidate], style: dict) -> list[Candidate]:
+    """PhiNet candidates with another attention or activation (`fit --attention cbam`): their sizes are measured
+    as built, and no accuracy is predicted, the laws having been fitted on squeeze-excite and hard-swish."""
+    from dataclasses import replace
+
+    return [replace(c, knobs={**c.knobs, **style}, predicted_accuracy=None, predicted_interval=None) for c in pool]
 
 
 @dataclass
@@ -201,11 +212,11 @@ def choose(arch: str, input_shape, classes: int, calibration, budget: Budget, bo
     if pool is None:
         pool = ([Candidate(arch, knobs, 0, 0, 0, 0)] if knobs is not None
                 else candidates(arch, input_shape, classes, board, budget, engine, law))
-    flash_ratio = arena_ratio = 1.0
+    flash_ratio = arena_ratio = time_ratio = 1.0
     attempts: list[Measurement] = []
     tried = set()
     for _ in range(MAX_ATTEMPTS):
-        fitting = [c for c in pool if _may_fit(c, budget, flash_ratio, arena_ratio)
+        fitting = [c for c in pool if _may_fit(c, budget, flash_ratio, arena_ratio, time_ratio)
                    and (c.family, str(c.knobs)) not in tried]
         if not fitting:
             break
@@ -231,6 +242,8 @@ def choose(arch: str, input_shape, classes: int, calibration, budget: Budget, bo
         if c.est_flash:  # rescale by the latest (closest in size) measurement
             flash_ratio = m.flash_bytes / c.est_flash
             arena_ratio = m.arena_alloc_bytes / c.est_arena
+        if c.est_instructions and m.instructions:
+            time_ratio = m.instructions / c.est_instructions
     smallest = min(pool, key=lambda c: (c.params, c.macs))
     m = next((a for a in attempts if (a.family, a.knobs) == (smallest.family, smallest.knobs)), None)
     if m is None:

@@ -28,29 +28,26 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = AUTO, e
         input_shape: tuple[int, int, int] | None = None, knobs: dict | None = None, batch_size: int = BATCH_SIZE,
         compression: CompressOptions | None = None, verify: bool = False,
         tflm_dir: str | Path | None = None, engine: str = "tflm", cmsis_nn_dir: str | Path | None = None,
-        law: str | Path | None = None, training: TrainOptions | None = None) -> RunRecord:
+        law: str | Path | None = None, training: TrainOptions | None = None,
+        style: dict | None = None) -> RunRecord:
     """The whole pipeline; returns the run's record, also written to `<out>/report.json`. `compression` adds
     pruning, QAT and distillation (see `compress`); the default is post-training int8 alone. `verify` builds
     and runs the exported model on an emulated Cortex-M4F afterwards (the toolchain is checked first).
     `engine` "c": the model is chosen, measured and verified as the C engine compiles it. `arch` "auto": the
-    solver ranks every family with an accuracy law (PhiNet, ResNet, TinyNet) together. `law`: the accuracy law to
-    rank by (a `tinyml-kit sweep` directory or its law.json, of `arch`'s family; default: the shipped ones).
-    `training`: schedule, rate, class weights, a start from another model (then trained as it is, not chosen)."""
+    solver ranks every family with an accuracy law together. `law`: the law to rank by (a `sweep` directory).
+    `training`: schedule, rate, class weights, a start from another model (then trained as it is, not chosen).
+    `style`: PhiNet's `attention` and `activation` other than the laws' (squeeze-excite, hard-swish)."""
     from tinyml_kit.compress.stages import compress
-    from tinyml_kit.pipeline.outcome import (
-        evaluate_compressed,
-        fit_summary,
-        verify_and_report,
-    )
+    from tinyml_kit.pipeline import outcome
     from tinyml_kit.pipeline.runs import write_run
 
     started, timings = time.perf_counter(), {}
     compression, training = compression or CompressOptions(), training or TrainOptions()
     board, budget, out, accuracy_law = _prepare(board_id, arch, epochs, seed,
                                                 (max_flash, max_ram, max_macs, max_latency_ms), compression, out,
-                                                (verify, tflm_dir, engine, cmsis_nn_dir), law, knobs, training)
-    source = _source(training, arch, knobs, input_shape)
-    input_shape = input_shape or (source.input_shape if source else None)
+                                                (verify, tflm_dir, engine, cmsis_nn_dir), law, knobs, training,
+                                                style)
+    source, input_shape = _source(training, arch, knobs, input_shape)
     with timed(timings, "choose_s"):
         planned, pool = _candidates_before_data(arch, data, input_shape, board, budget, knobs, engine, accuracy_law,
                                                 source)
@@ -60,7 +57,7 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = AUTO, e
         pool = None   # the data held something its header did not say: rank again on what was loaded
     with timed(timings, "choose_s"):
         chosen, start_model = _choose(arch, parts, calibration, budget, board, knobs, pool, engine, accuracy_law,
-                                      source, seed)
+                                      source, seed, style)
     logger.info(f"chose {describe(chosen.family, chosen.knobs)}: {chosen.measured.params:,} params, "
                 f"{chosen.measured.macs:,} MACs")
     with timed(timings, "train_s"):
@@ -70,17 +67,17 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = AUTO, e
         c = compress(t.model, parts, calibration, compression, teacher=t.teacher, batch_size=batch_size, seed=seed,
                      class_weight=t.recipe["class_weights"])
     with timed(timings, "check_s"):
-        checked = evaluate_compressed(c, parts, engine)
+        checked = outcome.evaluate_compressed(c, parts, engine)
     trained = TrainingRecord(epochs, t.result.epochs_run, t.result.best_epoch, batch_size, seed, t.result.history,
                              t.recipe)
     record = _record(board, budget, chosen.family, chosen, c, checked, _data_record(dataset, parts, data, seed),
                      trained, {**compression.to_dict(), "teacher": t.teacher_info, "stages": c.stages}, timings,
                      engine)
     record = write_run(out, record, c.model, c.flatbuffer, parts, checked["validation"], started)
-    logger.info(fit_summary(record))
+    logger.info(outcome.fit_summary(record))
     logger.info(f"run directory: {out} (report.html: budgets, memory plan, metrics, Grad-CAM, probes)")
     if verify:
-        verify_and_report(record, tflm_dir, c.model, c.flatbuffer, parts, checked["validation"], cmsis_nn_dir)
+        outcome.verify_and_report(record, tflm_dir, c.model, c.flatbuffer, parts, checked["validation"], cmsis_nn_dir)
     return record
 
 
@@ -98,7 +95,7 @@ def _load(data: str, input_shape, seed: int):
 
 def _prepare(board_id: str, arch: str, epochs: int, seed: int, limits: tuple, compression: CompressOptions,
              out: str | Path | None, verifying: tuple, law=None, knobs: dict | None = None,
-             training: TrainOptions | None = None) -> tuple[Board, Budget, Path, object]:
+             training: TrainOptions | None = None, style: dict | None = None) -> tuple[Board, Budget, Path, object]:
     """Everything that can be refused, refused before any data is read or any model trained; returns the board,
     the budget, the run directory and the accuracy laws to rank by (None for a family the solver does not rank)."""
     from tinyml_kit.core.artifacts import prepare_output
@@ -118,6 +115,7 @@ def _prepare(board_id: str, arch: str, epochs: int, seed: int, limits: tuple, co
     compression.validate()
     training = training or TrainOptions()
     training.validate()
+    _require_style(style or {}, arch, compression)
     if training.init_from and law is not None:
         raise UserError("--init-from trains the architecture of the model it starts from; --law ranks architectures: "
                         "drop one of them", "law", "init_from")
@@ -155,10 +153,10 @@ def _candidates_before_data(arch: str, data: str, input_shape, board: Board, bud
 
 
 def _source(training: TrainOptions, arch: str, knobs: dict | None, input_shape):
-    """The model `--init-from` names, refused before any data is read if the architecture or input asked for is
-    another, or it has fewer stages than `--freeze-stages`."""
+    """The model `--init-from` names and the input (its own unless given), refused before any data is read if the
+    architecture or input asked for is another, or it has fewer stages than `--freeze-stages`."""
     if not training.init_from:
-        return None
+        return None, input_shape
     from tinyml_kit.train.transfer import load_source, require_stages
 
     source = load_source(training.init_from)
@@ -169,16 +167,49 @@ def _source(training: TrainOptions, arch: str, knobs: dict | None, input_shape):
         raise UserError(f"--init-from {training.init_from} is a {source.family or source.model.name}: its "
                         f"architecture is the one trained, so drop --arch {arch} (or start from a {arch})",
                         "arch", "init_from")
-    return source
+    return source, input_shape or source.input_shape
+
+
+def _require_style(style: dict, arch: str, compression: CompressOptions) -> None:
+    """PhiNet's attention and activation, checked before any work; GELU, and QAT of CBAM, are refused by name."""
+    from tinyml_kit.core.spec import ACTIVATIONS, ATTENTIONS, require_choice
+
+    if not style:
+        return
+    if arch != "phinet":
+        flags = " and ".join("--" + k for k in style)
+        raise UserError(f"{flags} choose{'s' if len(style) == 1 else ''} PhiNet's blocks: add --arch phinet", *style,
+                        "arch")
+    if "attention" in style:
+        require_choice(style["attention"], ATTENTIONS, "attention")
+    if "activation" in style:
+        require_choice(style["activation"], ACTIVATIONS, "activation")
+    if style.get("activation") == "gelu":
+        raise UserError("activation gelu converts to the GELU op, which TFLM has no kernel for (nor has the C "
+                        "engine): use hswish, relu6 or relu", "activation")
+    if style.get("attention") == "cbam" and compression.quant == "qat":
+        raise UserError("QAT cannot quantize CBAM's channel pooling (tfmot has no quantizer for it): use --quant ptq "
+                        "or --attention se", "quant", "attention")
 
 
 def _choose(arch: str, parts, calibration, budget: Budget, board: Board, knobs, pool, engine: str, law, source,
-            seed: int):
+            seed: int, style: dict | None = None):
     """The configuration to train, and the model to start from when `--init-from` gave one (measured as it is)."""
-    from tinyml_kit.pipeline.choose import choose, choose_model
+    from tinyml_kit.pipeline.choose import (
+        STYLED_RUNNER_UPS,
+        candidates,
+        choose,
+        choose_model,
+        styled,
+    )
 
     shape, classes = parts.train.input_shape, len(parts.train.class_names)
     if source is None:
+        if style:
+            if knobs is None:
+                pool = styled(candidates(arch, shape, classes, board, budget, engine, law, STYLED_RUNNER_UPS), style)
+            else:
+                knobs = {**knobs, **style}
         return choose(arch, shape, classes, calibration, budget, board, knobs, pool, engine, law), None
     from tinyml_kit._tf import keras
     from tinyml_kit.train.transfer import transferred

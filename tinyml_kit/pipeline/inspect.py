@@ -11,12 +11,15 @@ def inspect_arch(arch: str, input_shape: tuple[int, int, int], classes: int, boa
     from tinyml_kit.build.costs import model_costs
     from tinyml_kit.core.boards import get_board
     from tinyml_kit.core.errors import UserError
+    from tinyml_kit.core.spec import STYLE_DEFAULTS
 
-    estimated = arch in ("phinet", "resnet", "resnet8", "tinynet")
+    styled = [k for k, default in STYLE_DEFAULTS.items() if knobs.get(k) not in (None, default)]
+    estimated = arch in ("phinet", "resnet", "resnet8", "tinynet") and not styled
     board = get_board(board_id) if board_id else None   # bad input is refused before any building
     if board is not None and not estimated:
-        raise UserError(f"{arch} has no conversion-free estimates to time on a board: fit it or convert it and run "
-                        f"`tinyml-kit analyze MODEL.tflite --board {board.id}`", "board_id")
+        what = f"{arch} with --{' --'.join(styled)}" if styled else arch
+        raise UserError(f"{what} has no conversion-free estimates to time on a board: fit it or convert it and "
+                        f"run `tinyml-kit analyze MODEL.tflite --board {board.id}`", "board_id")
     model = build(arch, input_shape, classes, **knobs)
     costs = model_costs(model)
     result = {"arch": arch, "name": model.name, "input_shape": list(input_shape), "classes": classes,

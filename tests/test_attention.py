@@ -1,0 +1,83 @@
+"""PhiNet's attention (squeeze-excite, CBAM, none) and activations: what they build and convert to, that TFLM
+runs CBAM as LiteRT does, and what `fit` refuses by name."""
+
+import functools
+
+import numpy as np
+import pytest
+from test_bad_input import no_data_loading  # noqa: F401  (fixture)
+from test_cli import assert_one_line_error, run
+
+KNOBS = {"alpha": 0.25, "beta": 1.0, "t0": 4, "depth": 5}
+
+
+@functools.lru_cache(maxsize=None)
+def _built(attention: str = "se", activation: str = "hswish"):
+    from tinyml_kit.build import build
+    from tinyml_kit.build.costs import model_costs
+    from tinyml_kit.compress.quantize import calibration_images, quantize_int8
+    from tinyml_kit.core.tflite_info import read_graph
+    from tinyml_kit.pipeline.choose import look_trained
+
+    model = build("phinet", (24, 24, 3), 5, **KNOBS, attention=attention, activation=activation)
+    look_trained(model)
+    images = np.random.default_rng(0).integers(0, 256, (24, 24, 24, 3), dtype=np.uint8)
+    flatbuffer = quantize_int8(model, calibration_images(images))
+    return model, model_costs(model), flatbuffer, read_graph(flatbuffer), images
+
+
+def _converted(**style):
+    return _built(**style)
+
+
+@pytest.mark.parametrize("attention, extra_ops", [("se", set()), ("cbam", {"REDUCE_MAX", "CONCATENATION"}),
+                                                  ("none", set())])
+def test_each_attention_converts_to_the_ops_its_layers_predict(attention, extra_ops):
+    _, costs, _, graph, _ = _converted(attention=attention)
+    converted = {op.kind for op in graph.ops}
+    assert set(costs.ops) == converted and extra_ops <= converted
+    assert ("MUL" in converted) == (attention != "none")
+    assert ("attention" in costs.macs_by_kind) == (attention == "cbam")
+
+
+def test_cbam_costs_its_spatial_convolutions_more_than_se_and_none_less():
+    """CBAM's channel MLP is SE's, applied twice with shared weights; each block adds a 7x7 convolution on 2
+    channels (98 weights)."""
+    model, cbam, *_ = _converted(attention="cbam")
+    blocks = sum(layer.name.endswith("cbam_spatial") for layer in model.layers)
+    se, none = (_converted(attention=a)[1].params for a in ("se", "none"))
+    assert blocks >= 4 and cbam.params == se + 98 * blocks and none < se
+
+
+def test_tflm_runs_cbam_as_litert_does():
+    from tinyml_kit.check.tflm import TflmModel
+    from tinyml_kit.core.litert import LiteRtModel
+
+    _, _, flatbuffer, _, images = _converted(attention="cbam")
+    x = images.astype(np.int16) - 128
+    assert np.array_equal(LiteRtModel(flatbuffer).predict(x), TflmModel(flatbuffer).predict(x))
+
+
+def test_gelu_builds_and_converts_to_gelu():
+    _, costs, _, graph, _ = _converted(activation="gelu")
+    assert "GELU" in costs.ops and "GELU" in {op.kind for op in graph.ops}
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["--attention", "cbam"], ["--attention chooses PhiNet's blocks: add --arch phinet", "(--attention, --arch)"]),
+    (["--arch", "phinet", "--activation", "gelu"], ["GELU op, which TFLM has no kernel for", "(--activation)"]),
+    (["--arch", "phinet", "--attention", "cbam", "--quant", "qat"],
+     ["QAT cannot quantize CBAM", "(--quant, --attention)"]),
+])
+def test_fit_refuses_what_cannot_run_before_loading_data(tmp_path, no_data_loading, args, fragments):  # noqa: F811
+    assert_one_line_error(run("fit", "--out", tmp_path / "r", *args), *fragments)
+    assert not (tmp_path / "r").exists()
+
+
+def test_the_c_engine_refuses_cbam_by_its_ops(tmp_path):
+    from tinyml_kit.core.errors import UserError
+    from tinyml_kit.engine.footprint import c_footprint
+
+    _, _, flatbuffer, _, _ = _converted(attention="cbam")
+    with pytest.raises(UserError, match="CONCATENATION, REDUCE_MAX, which the C engine does not run"):
+        c_footprint(flatbuffer)
