@@ -81,3 +81,17 @@ def test_the_c_engine_refuses_cbam_by_its_ops(tmp_path):
     _, _, flatbuffer, _, _ = _converted(attention="cbam")
     with pytest.raises(UserError, match="CONCATENATION, REDUCE_MAX, which the C engine does not run"):
         c_footprint(flatbuffer)
+
+
+@pytest.mark.slow
+def test_fit_a_cbam_phinet_measured_and_recorded(tmp_path, digits_npz):
+    import json
+
+    result = run("fit", "--data", digits_npz, "--input", "16,16,1", "--epochs", "1", "--arch", "phinet",
+                 "--attention", "cbam", "--activation", "relu6", "--board", "nucleo-h743zi2", "--out", tmp_path / "r",
+                 "--json")
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert record["choice"]["attention"] == "cbam" and record["choice"]["activation"] == "relu6"
+    assert record["predicted_accuracy"] is None   # the laws know squeeze-excite PhiNets only
+    assert {"REDUCE_MAX", "CONCATENATION"} <= set(record["check"]["ops"]) and record["litert_equals_tflm"]
