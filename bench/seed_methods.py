@@ -125,12 +125,17 @@ def transfer(rows: dict) -> list[dict]:
 
 
 def schedule(rows: dict) -> list[dict]:
-    """cosine at the default rate against one-cycle at the range test's rate, 10 and 30 epochs."""
+    """cosine at the default rate against one-cycle at the range test's rate, 10 and 30 epochs; and at 30 epochs
+    on a second network, ResNet-8 (timed on no board's limit)."""
     out = []
     for epochs in (10, 30):
         out.append(fit_row(f"schedule/cosine-{epochs}", DATA, rows, epochs=epochs))
         out.append(fit_row(f"schedule/onecycle-finder-{epochs}", DATA, rows, epochs=epochs,
                            training={"schedule": "onecycle", "lr_finder": True}))
+    board = {"board_id": "nucleo-h743zi2", "max_latency_ms": 100_000}
+    out.append(fit_row("schedule/resnet8-cosine-30", DATA, rows, "resnet8", {}, **board))
+    out.append(fit_row("schedule/resnet8-onecycle-finder-30", DATA, rows, "resnet8", {}, **board,
+                       training={"schedule": "onecycle", "lr_finder": True}))
     return out
 
 
