@@ -133,9 +133,7 @@ def budget_options(command):
                      "per op at the core's cycles per instruction on Cortex-M4F/M7/M33/M55, MACs at an estimated "
                      "throughput on other cores."),
     ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+    return with_options(command, options)
 
 
 def compression_options(command):
@@ -171,6 +169,11 @@ def compression_options(command):
         click.option("--finetune-epochs", type=int, default=10, show_default=True,
                      help="Epochs of fine-tuning after pruning, for QAT, and for distilling an existing run."),
     ]
+    return with_options(command, options)
+
+
+def with_options(command, options: list):
+    """`command` with click `options`, in the order given in its --help."""
     for option in reversed(options):
         command = option(command)
     return command
@@ -195,7 +198,7 @@ def training_options(command):
         click.option("--lr", "learning_rate", type=float, default=LEARNING_RATE, show_default=True,
                      help="Adam's starting (cosine) or peak (one-cycle) learning rate."),
         click.option("--lr-finder", is_flag=True, help="Run a learning-rate range test first and train at the rate "
-                     "it picks (a tenth of the loss minimum's); the curve is in report.html."),
+                     "where the loss fell fastest (at most a tenth of its minimum's); the curve is in report.html."),
         click.option("--class-weight", type=click.Choice(CLASS_WEIGHTS), default="none", show_default=True,
                      help="balanced: weigh each class by n / (classes x its count), for imbalanced data."),
         click.option("--init-from", help="Start from the weights of a run directory or .keras file (its "
@@ -205,9 +208,7 @@ def training_options(command):
         click.option("--unfreeze-epochs", type=int, default=0, show_default=True,
                      help="With --init-from: then train every layer this many epochs at a tenth of the rate."),
     ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+    return with_options(command, options)
 
 
 def train_options_from(schedule, learning_rate, lr_finder, class_weight, init_from, freeze_stages, unfreeze_epochs):
