@@ -95,3 +95,19 @@ def test_fit_a_cbam_phinet_measured_and_recorded(tmp_path, digits_npz):
     assert record["choice"]["attention"] == "cbam" and record["choice"]["activation"] == "relu6"
     assert record["predicted_accuracy"] is None   # the laws know squeeze-excite PhiNets only
     assert {"REDUCE_MAX", "CONCATENATION"} <= set(record["check"]["ops"]) and record["litert_equals_tflm"]
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["--arch", "phinet", "--attention", "cbam", "--engine", "c"], ["which the C engine does not run",
+                                                                    "(--engine, --attention)"]),
+    (["--arch", "phinet", "--attention", "none", "--init-from", "{model}"],
+     ["--init-from trains its model's own blocks", "(--attention, --init-from)"]),
+])
+def test_fit_refuses_styles_that_cannot_apply_before_loading_data(tmp_path, no_data_loading, args,  # noqa: F811
+                                                                   fragments):
+    import zipfile
+
+    model = tmp_path / "m.keras"
+    zipfile.ZipFile(model, "w").close()   # looks like a .keras archive: refused before it is read
+    args = [a.format(model=model) for a in args]
+    assert_one_line_error(run("fit", "--out", tmp_path / "r", *args), *fragments)

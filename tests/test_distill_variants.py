@@ -40,7 +40,7 @@ def test_hint_loss_is_zero_on_the_teachers_own_maps_and_positive_on_others(kind)
     identity = [lambda x: x]
     assert float(hint_loss(kind, [a], [a], identity)) == pytest.approx(0.0, abs=1e-6)
     different = float(hint_loss(kind, [a], [b], identity))
-    assert 0 < different <= BETA / 2 * 4 / (8 * 8 * (6 if kind == "features" else 1))  # normalised: |d|² ≤ 4
+    assert 0 < different <= BETA / 2 * 4 / (8 * 8)   # unit vectors: |d|² ≤ 4, spread over 8 x 8 positions
 
 
 @pytest.mark.parametrize("kind", ["features", "attention"])
@@ -89,3 +89,18 @@ def test_bad_distillation_options_are_refused_before_loading_data(tmp_path, no_d
                                                                    fragments):
     assert_one_line_error(run("fit", "--out", tmp_path / "r", *args), *fragments)
     assert not (tmp_path / "r").exists()
+
+
+def test_an_impossible_auto_assistant_is_refused_before_the_auto_teacher_trains(monkeypatch):
+    import tinyml_kit.compress.teachers as teachers
+    from tinyml_kit.compress.options import CompressOptions
+    from tinyml_kit.train.data import load_dataset, split
+
+    def never(*args, **kwargs):
+        raise AssertionError("a model was trained before the refusal")
+
+    monkeypatch.setattr(teachers, "_train", never)
+    parts = split(load_dataset("digits", (32, 32, 3)), seed=0)
+    student = _model("resnet", shape=(32, 32, 3))                     # 78 k: the teacher is 2x that or more
+    with pytest.raises(UserError, match="2x the student to half the teacher"):
+        teachers.resolve_teacher(CompressOptions(teacher="auto", assistant="auto"), student, parts, 1, 32, 0)

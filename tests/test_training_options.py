@@ -46,16 +46,52 @@ def test_schedules_start_peak_and_end_where_documented(kind, first, peak_at, las
     assert rates[-1] == pytest.approx(last * 2e-3, rel=1e-2)
 
 
-def test_range_test_restores_the_weights_and_picks_a_rate_below_divergence(digits16):
-    from tinyml_kit.train.lr_finder import RATE_BOUNDS, range_test
+def test_range_test_restores_the_weights_stops_at_divergence_and_picks_a_rate_below_it(digits16):
+    from tinyml_kit.train.lr_finder import BELOW_MINIMUM, RATE_BOUNDS, range_test
 
     model = _tiny(classes=10)
     before = [w.copy() for w in model.get_weights()]
-    test = range_test(model, digits16, batch_size=32, steps=60)
+    test = range_test(model, digits16, batch_size=32, steps=120)
     assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
-    assert len(test.rates) == len(test.losses) >= 20 and np.all(np.diff(test.rates) > 0)
-    assert RATE_BOUNDS[0] <= test.chosen_rate <= min(RATE_BOUNDS[1], test.minimum_rate)
-    assert test.losses[-1] > min(v for v in test.losses if v is not None)   # it went past the minimum
+    assert len(test.rates) == len(test.losses) and np.all(np.diff(test.rates) > 0)
+    assert len(test.rates) < 120   # each batch's own loss is watched: it blows up before the rate reaches 10
+    assert RATE_BOUNDS[0] <= test.chosen_rate <= max(RATE_BOUNDS[0], test.minimum_rate / BELOW_MINIMUM)
+    assert test.losses[-1] > min(v for v in test.losses if v is not None)
+
+
+def test_range_test_records_each_batch_loss_not_the_epochs_running_mean():
+    """Keras' `loss` in batch logs is the mean since the epoch began unless the metrics are reset per batch: the
+    recorder must reset them, or the curve lags the rate and hides the divergence."""
+    from tinyml_kit._tf import keras
+    from tinyml_kit.train.lr_finder import _recorder
+
+    class Model:
+        stop_training, resets = False, 0
+
+        class optimizer:
+            learning_rate = keras().backend.variable(0.0)
+
+        def reset_metrics(self):
+            self.resets += 1
+
+    recorder, model = _recorder(keras(), 1e-6, 2.0), Model()
+    recorder.set_model(model)
+    for batch, loss in enumerate([2.0, 2.0, 4.0]):
+        recorder.on_train_batch_begin(batch)
+        recorder.on_train_batch_end(batch, {"loss": loss})
+    assert model.resets == 3 and float(Model.optimizer.learning_rate.numpy()) == pytest.approx(4e-6)
+    assert recorder.losses[:2] == pytest.approx([2.0, 2.0]) and recorder.losses[2] > 2.5
+
+
+def test_range_test_choice_ignores_a_lucky_start_and_takes_the_steepest_fall():
+    from tinyml_kit.train.lr_finder import _choose
+
+    rates = list(np.geomspace(1e-5, 1, 50))
+    losses = [1.0] + [2.3] * 19 + list(np.linspace(2.3, 1.5, 20)) + [1.5 + 0.2 * i for i in range(10)]
+    losses[30] -= 0.3   # the steepest fall, at rate ~1.1e-2; the minimum is at index 39
+    test = _choose(rates, losses)
+    assert test.minimum_rate == rates[39] and test.steepest_rate in (rates[29], rates[30], rates[31])
+    assert test.chosen_rate == pytest.approx(min(test.steepest_rate, rates[39] / 2))
 
 
 @pytest.mark.parametrize("arch, knobs, resolutions", [

@@ -26,11 +26,15 @@ def build(arch: str, input_shape: tuple[int, int, int], classes: int, **knobs):
     for knob, value in knobs.items():
         if value is None:
             continue
-        if knob not in mapping:
-            allowed = ", ".join(mapping) or "none"
-            raise UserError(f"{knob} does not apply to {arch} (its knobs: {allowed})", knob)
+        require_knob(arch, knob)
         kwargs[mapping[knob]] = value
     return BUILDERS[arch](input_shape=tuple(input_shape), classes=classes, **kwargs)
+
+
+def require_knob(arch: str, knob: str) -> None:
+    mapping = FAMILY_KNOBS[arch]
+    if knob not in mapping:
+        raise UserError(f"{knob} does not apply to {arch} (its knobs: {', '.join(mapping) or 'none'})", knob)
 
 
 def load_keras_model(path: Path):

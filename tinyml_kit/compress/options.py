@@ -56,7 +56,8 @@ class CompressOptions:
         """What will run after training, in words, so a long fine-tune is announced before it starts."""
         steps = []
         if self.teacher:
-            via = f" through {'an auto-sized' if self.assistant == 'auto' else 'the'} assistant" if self.assistant else ""
+            via = (f" through {'an auto-sized' if self.assistant == 'auto' else 'the'} assistant" if self.assistant
+                   else "")
             steps.append(f"{self.distill} distillation from "
                          f"{'an auto-sized teacher' if self.teacher == 'auto' else 'the teacher'}{via}")
         if self.prune != "none":

@@ -53,6 +53,25 @@ def _configs():
     return OutputQuantizeConfig, NoQuantizeConfig
 
 
+def require_quantizable(model) -> None:
+    """Refuse, before any training, a model with a layer QAT has no quantizer for (e.g. CBAM's channel pooling)."""
+    from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (
+        default_8bit_quantize_registry as registry,
+    )
+
+    supported = registry.Default8BitQuantizeRegistry()
+    for layer in model.layers:
+        if type(layer).__name__ not in (*_OUTPUT_QUANTIZED, "Rescaling"):
+            _require_quantizable(layer, supported)
+
+
+def _require_quantizable(layer, supported) -> None:
+    kind = type(layer).__name__
+    if not (kind in _FOLDED_BY_TFMOT or supported.supports(layer)):
+        raise UserError(f"QAT cannot quantize layer '{layer.name}' ({kind}): use post-training quantization (ptq), "
+                        f"or a model without it", "quant")
+
+
 def quantize_aware(model):
     """The QAT version of a float tf_keras model: same weights, fake-quantized like the int8 model will be."""
     import tensorflow_model_optimization as tfmot
@@ -74,10 +93,8 @@ def quantize_aware(model):
             return qk.quantize_annotate_layer(fresh, output_config())
         if kind == "Rescaling":
             return qk.quantize_annotate_layer(keras().layers.Activation("linear", name=layer.name), no_config())
-        if kind in _FOLDED_BY_TFMOT or supported.supports(layer):
-            return fresh
-        raise UserError(f"QAT cannot quantize layer '{layer.name}' ({kind}): use post-training quantization (ptq), or a model without it",
-                        "quant")
+        _require_quantizable(layer, supported)
+        return fresh
 
     folded = _rescaling_folds(model)
     annotated = keras().models.clone_model(model, clone_function=annotate)

@@ -19,8 +19,6 @@ logger = logging.getLogger(__name__)
 # starting rate. For QAT on the benchmark PhiNet (bench/compression.py, 8 epochs), int8 accuracy was 64.8 / 64.4 /
 # 66.8 % at 1e-4 / 3e-4 / 1e-3: lower rates left the fake-quantized model too close to where PTQ puts it.
 FINETUNE_LEARNING_RATE = 1e-3
-# A teacher this close to chance (as a fraction of the way from chance to perfect) has nothing to teach.
-TEACHER_MIN_SKILL = 0.1
 
 
 @dataclass
@@ -47,89 +45,6 @@ def stage_numbers(name: str, model, val: Dataset, **extra) -> dict:
             "float_accuracy": round(float_accuracy(model, val), 4), **extra}
 
 
-def resolve_teacher(options: CompressOptions, student, parts: Split, epochs: int, batch_size: int,
-                    seed: int) -> tuple[object | None, dict | None]:
-    """The model the student distils from and what to report about it: the teacher ("auto" trains the network
-    the laws rate most accurate among those at least twice the student's size), or with an assistant, the
-    assistant, itself distilled from the teacher (progressive distillation)."""
-    if not options.teacher:
-        return None, None
-    teacher, info = _teacher(options, student, parts, epochs, batch_size, seed)
-    if not options.assistant:
-        return teacher, info
-    assistant, assistant_info = _assistant(options, teacher, info, student, parts, epochs, batch_size, seed)
-    return assistant, {**info, "assistant": assistant_info}
-
-
-def _teacher(options: CompressOptions, student, parts: Split, epochs: int, batch_size: int, seed: int):
-    from tinyml_kit.build.costs import model_costs
-    from tinyml_kit.train.distill import load_teacher
-
-    shape, classes = parts.train.input_shape, len(parts.train.class_names)
-    student_params = model_costs(student).params
-    if options.teacher == "auto":
-        teacher, source = _auto_teacher(student_params, parts, epochs, batch_size, seed)
-    else:
-        teacher, source = load_teacher(options.teacher, shape, classes), {"source": str(options.teacher)}
-    info = stage_numbers("teacher", teacher, parts.val, **source)
-    info["size_ratio"] = round(info["params"] / max(1, student_params), 2)
-    logger.info(f"teacher: {info['params']:,} params ({info['size_ratio']:g}x the student), validation accuracy "
-                f"{info['float_accuracy']:.4f}")
-    if info["size_ratio"] < 1:
-        logger.warning("the teacher is smaller than the student; distillation is unlikely to help")
-    chance = 1 / classes
-    if info["float_accuracy"] < chance + TEACHER_MIN_SKILL * (1 - chance):
-        logger.warning(f"the teacher's validation accuracy {info['float_accuracy']:.4f} is close to chance "
-                       f"({chance:.4f} for {classes} classes): distilling from it will not help; train it longer "
-                       f"or give a better teacher")
-    return teacher, info
-
-
-def _assistant(options: CompressOptions, teacher, teacher_info: dict, student, parts: Split, epochs: int,
-               batch_size: int, seed: int):
-    """The teacher-assistant: loaded, or ("auto") the network the laws rate best between twice the student's size
-    and half the teacher's, trained distilled from the teacher."""
-    from tinyml_kit._tf import keras
-    from tinyml_kit.build import build
-    from tinyml_kit.build.costs import model_costs
-    from tinyml_kit.core.spec import describe
-    from tinyml_kit.train.distill import auto_assistant, load_teacher
-    from tinyml_kit.train.trainer import train
-
-    shape, classes = parts.train.input_shape, len(parts.train.class_names)
-    if options.assistant != "auto":
-        assistant = load_teacher(options.assistant, shape, classes, "assistant", "assistant")
-        return assistant, stage_numbers("assistant", assistant, parts.val, source=str(options.assistant))
-    family, knobs = auto_assistant(model_costs(student).params, teacher_info["params"], shape, classes)
-    keras().utils.set_random_seed(seed)
-    assistant = build(family, shape, classes, **knobs)
-    logger.info(f"training assistant {describe(family, knobs)}: {model_costs(assistant).params:,} params, {epochs} "
-                f"epochs, distilled from the teacher ...")
-    train(assistant, parts, epochs=epochs, batch_size=batch_size, seed=seed, teacher=teacher,
-          temperature=options.temperature, alpha_kd=options.alpha_kd, hint=options.distill)
-    info = stage_numbers("assistant", assistant, parts.val, source="auto", arch=family, knobs=knobs)
-    logger.info(f"assistant: {info['params']:,} params, validation accuracy {info['float_accuracy']:.4f}")
-    return assistant, info
-
-
-def _auto_teacher(student_params: int, parts: Split, epochs: int, batch_size: int, seed: int):
-    from tinyml_kit._tf import keras
-    from tinyml_kit.build import build
-    from tinyml_kit.build.costs import model_costs
-    from tinyml_kit.core.spec import describe
-    from tinyml_kit.train.distill import auto_teacher
-    from tinyml_kit.train.trainer import train
-
-    shape, classes = parts.train.input_shape, len(parts.train.class_names)
-    family, knobs = auto_teacher(student_params, shape, classes)
-    keras().utils.set_random_seed(seed)
-    teacher = build(family, shape, classes, **knobs)
-    logger.info(f"training teacher {describe(family, knobs)}: {model_costs(teacher).params:,} params, "
-                f"{epochs} epochs ...")
-    train(teacher, parts, epochs=epochs, batch_size=batch_size, seed=seed)
-    return teacher, {"source": "auto", "arch": family, "knobs": knobs}
-
-
 def compress(model, parts: Split, calibration: np.ndarray, options: CompressOptions, teacher=None,
              batch_size: int = 32, seed: int = 0, distil_first: bool = False,
              class_weight: dict | None = None) -> Compressed:
@@ -138,6 +53,10 @@ def compress(model, parts: Split, calibration: np.ndarray, options: CompressOpti
     (`fit` trains with the teacher from the start, and pruning and QAT fine-tune with it anyway). `class_weight`:
     training's, so fine-tuning weighs classes as training did."""
     options.validate()
+    if options.quant == "qat":
+        from tinyml_kit.compress.qat import require_quantizable
+
+        require_quantizable(model)
     tune = {"epochs": options.finetune_epochs, "batch_size": batch_size, "seed": seed, "teacher": teacher,
             "temperature": options.temperature, "alpha_kd": options.alpha_kd,
             "learning_rate": FINETUNE_LEARNING_RATE, "class_weight": class_weight, "hint": options.distill}

@@ -39,6 +39,7 @@ class Candidate:
     predicted_accuracy: float | None = None
     predicted_interval: list[float] | None = None    # the law's ~95 % prediction interval
     est_instructions: int | None = None    # on the board's core, where it is emulated (ranked families only)
+    estimates_own: bool = True             # False: the estimates are another model's (a styled PhiNet's SE twin)
 
 
 def _may_fit(c: Candidate, budget: Budget, flash_ratio: float, arena_ratio: float, time_ratio: float = 1.0) -> bool:
@@ -92,7 +93,8 @@ def styled(pool: list[Candidate], style: dict) -> list[Candidate]:
     as built, and no accuracy is predicted, the laws having been fitted on squeeze-excite and hard-swish."""
     from dataclasses import replace
 
-    return [replace(c, knobs={**c.knobs, **style}, predicted_accuracy=None, predicted_interval=None) for c in pool]
+    return [replace(c, knobs={**c.knobs, **style}, predicted_accuracy=None, predicted_interval=None,
+                    estimates_own=False) for c in pool]
 
 
 @dataclass
@@ -195,7 +197,7 @@ def choose_model(model, family: str, knobs: dict, calibration, budget: Budget, b
         raise UserError(f"the --init-from model does not fit {board.id}: it measures flash {m.flash_bytes:,} B "
                         f"(budget {budget.flash_bytes:,}), arena {m.arena_alloc_bytes:,} B (budget "
                         f"{budget.arena_bytes:,}), {_work(m)} (budget {budget.time_limit()}): start from a smaller "
-                        f"model or raise the limits", "init_from", "max_flash", "max_ram", "max_latency_ms")
+                        f"model or raise the limits", "init_from", "max_flash", "max_ram", "max_macs", "max_latency_ms")
     return Chosen(m, [m], Candidate(family, knobs, m.params, m.macs, 0, 0, est_instructions=m.instructions))
 
 

@@ -18,7 +18,8 @@ def compress_run(run_dir: str | Path, options: CompressOptions, out: str | Path 
     from tinyml_kit.build import load_keras_model
     from tinyml_kit.build.costs import model_costs
     from tinyml_kit.compress.quantize import calibration_images
-    from tinyml_kit.compress.stages import compress, resolve_teacher
+    from tinyml_kit.compress.stages import compress
+    from tinyml_kit.compress.teachers import resolve_teacher
     from tinyml_kit.core.artifacts import prepare_output
     from tinyml_kit.pipeline.outcome import evaluate_compressed
     from tinyml_kit.pipeline.runs import require_float_model, run_split, write_run
@@ -34,6 +35,10 @@ def compress_run(run_dir: str | Path, options: CompressOptions, out: str | Path 
     out = prepare_output(Path(out) if out else compressed_name(run_dir, options))
     logger.info(f"plan: {options.plan()}")
     model = load_keras_model(keras_path)
+    if options.quant == "qat":   # before a teacher or a fine-tune trains
+        from tinyml_kit.compress.qat import require_quantizable
+
+        require_quantizable(model)
     parts = run_split(record, tuple(model.input_shape[1:]))
     seed, batch = record.data.seed, record.training.batch_size
     with timed(timings, "compress_s"):

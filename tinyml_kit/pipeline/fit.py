@@ -47,7 +47,7 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = AUTO, e
                                                 (max_flash, max_ram, max_macs, max_latency_ms), compression, out,
                                                 (verify, tflm_dir, engine, cmsis_nn_dir), law, knobs, training,
                                                 style)
-    source, input_shape = _source(training, arch, knobs, input_shape)
+    source, input_shape = _source(training, arch, knobs, input_shape, compression)
     with timed(timings, "choose_s"):
         planned, pool = _candidates_before_data(arch, data, input_shape, board, budget, knobs, engine, accuracy_law,
                                                 source)
@@ -115,7 +115,7 @@ def _prepare(board_id: str, arch: str, epochs: int, seed: int, limits: tuple, co
     compression.validate()
     training = training or TrainOptions()
     training.validate()
-    _require_style(style or {}, arch, compression)
+    _require_style(style or {}, arch, compression, engine, training)
     if training.init_from and law is not None:
         raise UserError("--init-from trains the architecture of the model it starts from; --law ranks architectures: "
                         "drop one of them", "law", "init_from")
@@ -152,7 +152,7 @@ def _candidates_before_data(arch: str, data: str, input_shape, board: Board, bud
     return (shape, classes), pool
 
 
-def _source(training: TrainOptions, arch: str, knobs: dict | None, input_shape):
+def _source(training: TrainOptions, arch: str, knobs: dict | None, input_shape, compression: CompressOptions):
     """The model `--init-from` names and the input (its own unless given), refused before any data is read if the
     architecture or input asked for is another, or it has fewer stages than `--freeze-stages`."""
     if not training.init_from:
@@ -161,6 +161,10 @@ def _source(training: TrainOptions, arch: str, knobs: dict | None, input_shape):
 
     source = load_source(training.init_from)
     require_stages(source.model, training.freeze_stages)
+    if compression.quant == "qat":
+        from tinyml_kit.compress.qat import require_quantizable
+
+        require_quantizable(source.model)
     if input_shape is not None:
         source.require_input(tuple(input_shape))
     if knobs is not None or (arch != AUTO and arch != (source.family or arch)):
@@ -170,12 +174,15 @@ def _source(training: TrainOptions, arch: str, knobs: dict | None, input_shape):
     return source, input_shape or source.input_shape
 
 
-def _require_style(style: dict, arch: str, compression: CompressOptions) -> None:
-    """PhiNet's attention and activation, checked before any work; GELU, and QAT of CBAM, are refused by name."""
+def _require_style(style: dict, arch: str, compression: CompressOptions, engine: str, training: TrainOptions) -> None:
+    """PhiNet's attention and activation, checked before any work; GELU, QAT of CBAM and CBAM on the C engine are
+    refused by name."""
     from tinyml_kit.core.spec import ACTIVATIONS, ATTENTIONS, require_choice
 
     if not style:
         return
+    if training.init_from:
+        raise UserError(f"--init-from trains its model's own blocks: drop --{' --'.join(style)}", *style, "init_from")
     if arch != "phinet":
         flags = " and ".join("--" + k for k in style)
         raise UserError(f"{flags} choose{'s' if len(style) == 1 else ''} PhiNet's blocks: add --arch phinet", *style,
@@ -190,6 +197,9 @@ def _require_style(style: dict, arch: str, compression: CompressOptions) -> None
     if style.get("attention") == "cbam" and compression.quant == "qat":
         raise UserError("QAT cannot quantize CBAM's channel pooling (tfmot has no quantizer for it): use --quant ptq "
                         "or --attention se", "quant", "attention")
+    if style.get("attention") == "cbam" and engine == "c":
+        raise UserError("CBAM converts to REDUCE_MAX and CONCATENATION, which the C engine does not run: use --engine "
+                        "tflm or --attention se", "engine", "attention")
 
 
 def _choose(arch: str, parts, calibration, budget: Budget, board: Board, knobs, pool, engine: str, law, source,
@@ -236,8 +246,10 @@ def _record(board: Board, budget: Budget, arch: str, chosen, c, checked: dict, d
         arena_alloc_bytes=checked["arena_alloc_bytes"],
         latency_ms_est=round(latency.ms, 2), instructions_est=latency.instructions, data=data, training=training,
         check=checked, predicted_accuracy=estimate.predicted_accuracy,
-        predicted_accuracy_interval=estimate.predicted_interval, flash_bytes_est=estimate.est_flash or None,
-        arena_bytes_est=estimate.est_arena_use or None, verification=[asdict(a) for a in chosen.attempts],
+        predicted_accuracy_interval=estimate.predicted_interval,
+        flash_bytes_est=(estimate.est_flash or None) if estimate.estimates_own else None,
+        arena_bytes_est=(estimate.est_arena_use or None) if estimate.estimates_own else None,
+        verification=[asdict(a) for a in chosen.attempts],
         compression=compression, versions=versions(), timings=timings, engine=engine)
 
 

@@ -7,7 +7,7 @@ def inspect_arch(arch: str, input_shape: tuple[int, int, int], classes: int, boa
                  **knobs) -> dict:
     """Parameters, MACs (with a per-kind breakdown) and the TFLite ops of a freshly built model; for the families
     with conversion-free estimates, flash and arena, and on `board_id` the latency."""
-    from tinyml_kit.build import build
+    from tinyml_kit.build import build, require_knob
     from tinyml_kit.build.costs import model_costs
     from tinyml_kit.core.boards import get_board
     from tinyml_kit.core.errors import UserError
@@ -15,6 +15,8 @@ def inspect_arch(arch: str, input_shape: tuple[int, int, int], classes: int, boa
 
     styled = [k for k, default in STYLE_DEFAULTS.items() if knobs.get(k) not in (None, default)]
     estimated = arch in ("phinet", "resnet", "resnet8", "tinynet") and not styled
+    for knob in styled:   # a PhiNet knob on another family is refused as such, not for lacking estimates
+        require_knob(arch, knob)
     board = get_board(board_id) if board_id else None   # bad input is refused before any building
     if board is not None and not estimated:
         what = f"{arch} with --{' --'.join(styled)}" if styled else arch

@@ -148,7 +148,7 @@ def _stages_note(record: RunRecord) -> str:
         if recipe.get("unfreeze"):
             u = recipe["unfreeze"]
             note += (f"; then {u['epochs']} epochs with every layer trained at {u['learning_rate']:.2g} ("
-                     + ("kept" if u["kept"] else "not kept: the frozen phase validated better") + ")")
+                     + ("kept" if u["kept"] else "not kept: the first phase validated better") + ")")
     tuned = [f"{s['stage']} {len(s['history'].get('val_accuracy', []))}"
              for s in record.compression.get("stages", []) if s.get("history")]
     return note + (f"; then fine-tuning epochs: {', '.join(tuned)}" if tuned else "")

@@ -28,7 +28,7 @@ def train_model(arch: str, knobs: dict, parts, epochs: int, batch_size: int, see
     """Train `arch` with `knobs` (or `model`, e.g. one made by `train.transfer.transferred`) on `parts`."""
     from tinyml_kit._tf import keras
     from tinyml_kit.build import build
-    from tinyml_kit.compress.stages import resolve_teacher
+    from tinyml_kit.compress.teachers import resolve_teacher
     from tinyml_kit.train.trainer import balanced_class_weights, train
 
     options = options or TrainOptions()

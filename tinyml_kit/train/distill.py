@@ -139,12 +139,14 @@ def teacher_file(teacher: str | Path, what: str = "teacher", option: str = "teac
     a run directory or a .keras / .h5 file, checked to be one."""
     path = Path(teacher)
     file = path / "model.keras" if path.is_dir() else path
-    extra = ", a .keras file or 'auto'" if option == "teacher" else " or a .keras file"
+    auto = option in ("teacher", "assistant")
     if not file.is_file():
-        raise UserError(f"{what} '{teacher}' not found: pass a run directory{extra}", option)
+        raise UserError(f"{what} '{teacher}' not found: pass a run directory"
+                        + (", a .keras file or 'auto'" if auto else " or a .keras file"), option)
     with open(file, "rb") as f:
         head = f.read(8)
     if not (zipfile.is_zipfile(file) or head == _HDF5_SIGNATURE):
         raise UserError(f"{what} {file} is not a Keras model (neither a .keras archive nor HDF5): pass a run "
-                        f"directory or a model saved with model.save()", option)
+                        f"directory{',' if auto else ' or'} a model saved with model.save()"
+                        + (" or 'auto'" if auto else ""), option)
     return file

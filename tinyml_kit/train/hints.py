@@ -6,9 +6,10 @@ the student's channels onto the teacher's, and the two maps are compared.
 attention (Zagoruyko & Komodakis 2017): each map is reduced to where it is active, the channel mean of its
 squares, so no adapter is needed and any widths compare.
 
-Both compare maps normalised per image (L2), with the squared difference averaged over images and positions and
-weighted by β = 1000 / 2 per stage pair, the attention-transfer paper's setting; the features term uses the same
-form so the two are measured on one scale. Sample (class) weights apply to the logits terms only.
+Both compare maps normalised per image (L2): the squared difference, summed over channels and averaged over
+images and positions, weighted by β / 2 = 500 per stage pair, the attention-transfer paper's setting (its maps
+have one channel); summing the feature maps' channels keeps the two terms on one scale. Sample (class) weights
+apply to the logits terms only.
 """
 
 from tinyml_kit.core.errors import UserError
@@ -60,8 +61,16 @@ def adapters(student, teacher, pairs: list[tuple[str, str]]) -> list:
             for i, (_, t) in enumerate(pairs)]
 
 
+def _unit(t, maps):
+    """`maps` (images, h, w[, c]) scaled to unit L2 norm per image, as (images, h·w, channels)."""
+    flat = t.reshape(maps, (t.shape(maps)[0], -1))
+    return t.reshape(t.math.l2_normalize(flat, axis=1), (t.shape(maps)[0], -1, maps.shape[-1] if maps.shape.rank == 4
+                                                                                 else 1))
+
+
 def hint_loss(kind: str, student_maps: list, teacher_maps: list, adapter_layers: list):
-    """β/2 · Σ over pairs of the mean squared difference of the per-image normalised maps."""
+    """β/2 · Σ over pairs of the squared difference of the per-image normalised maps, summed over channels and
+    averaged over images and positions."""
     from tinyml_kit._tf import tf
 
     t = tf()
@@ -71,7 +80,6 @@ def hint_loss(kind: str, student_maps: list, teacher_maps: list, adapter_layers:
             s = adapter_layers[i](s)
         else:
             s, te = t.reduce_mean(t.square(s), -1), t.reduce_mean(t.square(te), -1)
-        s = t.math.l2_normalize(t.reshape(s, (t.shape(s)[0], -1)), axis=1)
-        te = t.math.l2_normalize(t.reshape(te, (t.shape(te)[0], -1)), axis=1)
-        total += BETA / 2 * t.reduce_mean(t.square(s - te))
+        s, te = _unit(t, s), _unit(t, te)
+        total += BETA / 2 * t.reduce_mean(t.reduce_sum(t.square(s - te), -1))   # channels summed
     return total

@@ -32,7 +32,7 @@ def train(model, data: Split, epochs: int = EPOCHS, batch_size: int = BATCH_SIZE
           class_weight: dict | None = None, hint: str = "logits") -> TrainResult:
     """Train `model` in place; the weights of the best validation epoch are restored. With a `teacher`, the loss
     is the distillation loss of `distill.distiller`. `class_weight`: a weight per class index (see
-    `balanced_class_weights`), applied to every loss term. `hint`: what else a distilled student matches
+    `balanced_class_weights`), applied to the label and logit terms (not to distillation's map hints). `hint`: what else a distilled student matches
     (`train.hints`)."""
     from tinyml_kit._tf import keras, tf
     from tinyml_kit.train.schedules import learning_rate_schedule

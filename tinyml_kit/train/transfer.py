@@ -80,7 +80,9 @@ def transferred(source: Source, input_shape: tuple[int, int, int], classes: int)
 
 def stages(model) -> list[list[str]]:
     """The names of the layers of each stage, in order (see the module's docstring). A resolution drop starts a
-    new stage only once the current one has weights, so the input and rescaling layers join the stem's."""
+    new stage only once the current one has weights, so the input and rescaling layers join the stem's; and the
+    layers of the block whose stride drops it (named `b3_…` like its stride-2 layer `b3_dw`: an inverted
+    residual's expansion) move with it, so every stage ends on a block's output."""
     groups: list[list[str]] = [[]]
     resolution, weighted = None, False
     for layer in model.layers:
@@ -90,12 +92,21 @@ def stages(model) -> list[list[str]]:
         spatial = tuple(shape[1:3]) if len(shape) == 4 and tuple(shape[1:3]) != (1, 1) else None
         if spatial is not None and (resolution is None or spatial[0] < resolution[0]):
             if weighted:
-                groups.append([])
-                weighted = False
+                groups.append(_same_block_tail(groups[-1], layer.name))
+                weighted = any(model.get_layer(n).weights for n in groups[-1])
             resolution = spatial
         groups[-1].append(layer.name)
         weighted = weighted or bool(layer.weights)
     return groups
+
+
+def _same_block_tail(group: list[str], first: str) -> list[str]:
+    """Remove from the end of `group`, and return, the layers named as `first`'s block (the prefix before `_`)."""
+    block = first.split("_")[0] + "_"
+    tail = []
+    while len(group) > 1 and group[-1].startswith(block):
+        tail.insert(0, group.pop())
+    return tail
 
 
 def require_stages(model, count: int) -> list[list[str]]:
