@@ -132,6 +132,9 @@ def schedule(rows: dict) -> list[dict]:
         out.append(fit_row(f"schedule/cosine-{epochs}", DATA, rows, epochs=epochs))
         out.append(fit_row(f"schedule/onecycle-finder-{epochs}", DATA, rows, epochs=epochs,
                            training={"schedule": "onecycle", "lr_finder": True}))
+    for kind in ("cosine", "onecycle"):   # the rate alone: 9.4e-3, a steepest-descent rate the test once gave
+        out.append(fit_row(f"schedule/{kind}-lr0.0094-30", DATA, rows, training={"schedule": kind,
+                                                                                   "learning_rate": 0.0094}))
     board = {"board_id": "nucleo-h743zi2", "max_latency_ms": 100_000}
     out.append(fit_row("schedule/resnet8-cosine-30", DATA, rows, "resnet8", {}, **board))
     out.append(fit_row("schedule/resnet8-onecycle-finder-30", DATA, rows, "resnet8", {}, **board,
@@ -191,26 +194,56 @@ def distill(rows: dict) -> list[dict]:
 PHINET = {"alpha": 0.35, "beta": 1.0, "t0": 6, "depth": 7}
 
 
+def _phinet_flash(knobs: dict) -> int:
+    """The TFLM flash of a PhiNet, converted untrained (batch-norms made to look trained)."""
+    from tinyml_kit.build import build
+    from tinyml_kit.compress.quantize import calibration_images, quantize_int8
+    from tinyml_kit.core.tflm_flatbuffer import tflm_flash_bytes
+    from tinyml_kit.pipeline.choose import look_trained
+
+    model = build("phinet", (32, 32, 3), 10, **knobs)
+    look_trained(model)
+    images = np.random.default_rng(0).integers(0, 256, (32, 32, 32, 3), dtype=np.uint8)
+    return tflm_flash_bytes(quantize_int8(model, calibration_images(images)))
+
+
 def equal_params_alpha(attention: str, target: int) -> float:
-    """The width at which a PhiNet with `attention` has the parameters closest to `target` (flash follows them)."""
+    """The width at which a PhiNet with `attention` has the parameters closest to `target`."""
     from tinyml_kit.build import build
     from tinyml_kit.build.costs import model_costs
 
-    widths = [round(0.3 + 0.0125 * i, 4) for i in range(40)]
+    widths = [round(0.25 + 0.0125 * i, 4) for i in range(40)]
     params = {a: model_costs(build("phinet", (32, 32, 3), 10, **{**PHINET, "alpha": a, "attention": attention}))
               .params for a in widths}
     return min(widths, key=lambda a: abs(params[a] - target))
 
 
+def equal_flash_alpha(attention: str, target: int) -> float:
+    """The width (in steps of 0.0125) at which a PhiNet with `attention` measures the flash closest to `target`:
+    bisection on the measured flash, which grows with the width."""
+    lo, hi = 0.2, 0.7
+    for _ in range(6):
+        mid = round(round((lo + hi) / 2 / 0.0125) * 0.0125, 4)
+        if _phinet_flash({**PHINET, "alpha": mid, "attention": attention}) < target:
+            lo = mid
+        else:
+            hi = mid
+    return min((lo, hi), key=lambda a: abs(_phinet_flash({**PHINET, "alpha": a, "attention": attention}) - target))
+
+
 def attention(rows: dict) -> list[dict]:
-    """PhiNet (α 0.35, β 1, t0 6, N 7) with squeeze-excite (its own), CBAM, and none; "none" widened to the SE
-    model's parameters, so the three are compared at (nearly) equal flash. Timed on no board's limit."""
+    """PhiNet (α 0.35, β 1, t0 6, N 7) with squeeze-excite (its own), CBAM, and none; then CBAM and none at the
+    width where their measured flash is closest to the SE model's, and none at its parameters. Timed on no
+    board's limit."""
     board = {"board_id": "nucleo-h743zi2", "max_latency_ms": 100_000}
     se = fit_row("attention/se", DATA, rows, "phinet", {**PHINET, "attention": "se"}, **board)
     out = [se, fit_row("attention/cbam", DATA, rows, "phinet", {**PHINET, "attention": "cbam"}, **board)]
-    wide = equal_params_alpha("none", se["params"])
-    out.append(fit_row("attention/none-equal-flash", DATA, rows, "phinet",
-                       {**PHINET, "alpha": wide, "attention": "none"}, **board))
+    out.append(fit_row("attention/none-equal-params", DATA, rows, "phinet",
+                       {**PHINET, "alpha": equal_params_alpha("none", se["params"]), "attention": "none"}, **board))
+    for kind in ("cbam", "none"):
+        key = f"attention/{kind}-equal-flash"
+        width = rows[key]["choice"]["alpha"] if key in rows else equal_flash_alpha(kind, se["flash_bytes"])
+        out.append(fit_row(key, DATA, rows, "phinet", {**PHINET, "alpha": width, "attention": kind}, **board))
     return out
 
 

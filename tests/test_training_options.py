@@ -55,7 +55,7 @@ def test_range_test_restores_the_weights_stops_at_divergence_and_picks_a_rate_be
     assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
     assert len(test.rates) == len(test.losses) and np.all(np.diff(test.rates) > 0)
     assert len(test.rates) < 120   # each batch's own loss is watched: it blows up before the rate reaches 10
-    assert RATE_BOUNDS[0] <= test.chosen_rate <= max(RATE_BOUNDS[0], test.minimum_rate / BELOW_MINIMUM)
+    assert test.chosen_rate == pytest.approx(float(np.clip(test.minimum_rate / BELOW_MINIMUM, *RATE_BOUNDS)))
     assert test.losses[-1] > min(v for v in test.losses if v is not None)
 
 
@@ -83,15 +83,15 @@ def test_range_test_records_each_batch_loss_not_the_epochs_running_mean():
     assert recorder.losses[:2] == pytest.approx([2.0, 2.0]) and recorder.losses[2] > 2.5
 
 
-def test_range_test_choice_ignores_a_lucky_start_and_takes_the_steepest_fall():
-    from tinyml_kit.train.lr_finder import _choose
+def test_range_test_choice_ignores_a_lucky_start_and_takes_half_the_minimum():
+    from tinyml_kit.train.lr_finder import RATE_BOUNDS, _choose
 
     rates = list(np.geomspace(1e-5, 1, 50))
     losses = [1.0] + [2.3] * 19 + list(np.linspace(2.3, 1.5, 20)) + [1.5 + 0.2 * i for i in range(10)]
     losses[30] -= 0.3   # the steepest fall, at rate ~1.1e-2; the minimum is at index 39
     test = _choose(rates, losses)
     assert test.minimum_rate == rates[39] and test.steepest_rate in (rates[29], rates[30], rates[31])
-    assert test.chosen_rate == pytest.approx(min(test.steepest_rate, rates[39] / 2))
+    assert test.chosen_rate == pytest.approx(min(rates[39] / 2, RATE_BOUNDS[1]))
 
 
 @pytest.mark.parametrize("arch, knobs, resolutions", [

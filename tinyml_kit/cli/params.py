@@ -198,7 +198,7 @@ def training_options(command):
         click.option("--lr", "learning_rate", type=float, default=LEARNING_RATE, show_default=True,
                      help="Adam's starting (cosine) or peak (one-cycle) learning rate."),
         click.option("--lr-finder", is_flag=True, help="Run a learning-rate range test first and train at the rate "
-                     "where the loss fell fastest (at most half its minimum's); the curve is in report.html."),
+                     "half the one at the loss minimum; the curve is in report.html."),
         click.option("--class-weight", type=click.Choice(CLASS_WEIGHTS), default="none", show_default=True,
                      help="balanced: weigh each class by n / (classes x its count), for imbalanced data."),
         click.option("--init-from", help="Start from the weights of a run directory or .keras file (its "
