@@ -42,7 +42,7 @@ def run(board: str, limits: dict, arch: str, data: str, raise_for_resnet8: bool)
     knobs = _largest_tinynet(board, limits, data) if arch == "tinynet" else None
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            r = fit(board, data=data, arch=arch, out=Path(tmp) / "run", knobs=knobs, **limits).to_dict()
+            r = fit(board, data=data, arch=arch, out=Path(tmp) / "run", pins=knobs, **limits).to_dict()
             raised = None
         except UserError as e:
             if arch != "resnet8" or not raise_for_resnet8:

@@ -79,7 +79,7 @@ def fit_row(key: str, data: Path, rows: dict, arch: str = "auto", knobs: dict | 
         shutil.rmtree(out)
     log(f"== {key}")
     start = time.perf_counter()
-    record = fit(data=str(data), arch=arch, knobs=knobs, epochs=epochs, out=out,
+    record = fit(data=str(data), arch=arch, pins=knobs, epochs=epochs, out=out,
                  training=TrainOptions(**(training or {})), compression=CompressOptions(**(compression or {})),
                  **extra)
     int8 = record.check["int8"]

@@ -8,15 +8,18 @@ import click
 from tinyml_kit.cli import show
 from tinyml_kit.cli.group import main
 from tinyml_kit.cli.params import (
+    ARCH_HELP,
     NEW_FILE,
     SHAPE,
     budget_options,
     emit,
     engine_option,
     json_option,
+    knob_options,
+    pins_from,
 )
 from tinyml_kit.core.errors import UserError
-from tinyml_kit.core.spec import ACTIVATIONS, ATTENTIONS, FAMILIES, RANKED
+from tinyml_kit.core.spec import AUTO, FAMILIES, RANKED
 
 logger = logging.getLogger("tinyml_kit.cli")
 
@@ -34,40 +37,46 @@ def boards(as_json: bool):
 @main.command()
 @click.argument("model", required=False, type=click.Path(dir_okay=False))
 @click.option("--arch", type=click.Choice(FAMILIES), help="Architecture to build and count.")
-@click.option("--alpha", type=click.FloatRange(0, min_open=True), help="Width multiplier.")
-@click.option("--beta", type=click.FloatRange(0, min_open=True), help="PhiNet shape factor.")
-@click.option("--t0", type=click.FloatRange(0, min_open=True), help="PhiNet base expansion.")
-@click.option("--depth", type=click.IntRange(1), help="Number of blocks (PhiNet N, TinyNet blocks, ResNet blocks "
-              "per stage).")
-@click.option("--divisor", type=click.IntRange(1), help="PhiNet channel divisor.")
-@click.option("--attention", type=click.Choice(ATTENTIONS), help="PhiNet's attention (default se).")
-@click.option("--activation", type=click.Choice(ACTIVATIONS), help="PhiNet's activation (default hswish).")
+@knob_options
 @click.option("--input", "input_shape", type=SHAPE, default="32,32,3", show_default=True, help="Input H,W,C.")
 @click.option("--classes", default=10, show_default=True, type=click.IntRange(2))
 @click.option("--board", "board_id", help="With --arch: also its predicted instructions and latency on this board.")
 @json_option
-def inspect(model, arch, alpha, beta, t0, depth, divisor, attention, activation, input_shape, classes, board_id,
-            as_json):
-    """Costs of an architecture (--arch ...) or of an int8 MODEL.tflite (size, measured arena, ops)."""
-    from tinyml_kit.pipeline.inspect import inspect_arch, inspect_tflite
+def inspect(model, arch, input_shape, classes, board_id, as_json, **knobs):
+    """Costs of an architecture (--arch ... with single knob values) or of an int8 MODEL.tflite (size, measured
+    arena, ops)."""
+    from tinyml_kit.pipeline.inspect import inspect_arch
 
-    if model and arch:
-        raise UserError("give either MODEL.tflite or --arch, not both")
+    pins = pins_from(knobs)
+    if model and (arch or pins):
+        raise UserError("give either MODEL.tflite or --arch with its knobs, not both")
     if model and board_id:
         raise UserError("--board goes with --arch; for a MODEL.tflite on a board use `tinyml-kit analyze MODEL "
                         "--board ID`", "board_id")
     if model:
+        from tinyml_kit.pipeline.inspect import inspect_tflite
+
         result = inspect_tflite(model)
     elif arch:
-        result = inspect_arch(arch, input_shape, classes, board_id, alpha=alpha, beta=beta, t0=t0, depth=depth,
-                              divisor=divisor, attention=attention, activation=activation)
+        result = inspect_arch(arch, input_shape, classes, board_id, **fixed_knobs(pins))
     else:
         raise UserError("nothing to inspect: pass MODEL.tflite or --arch NAME")
     emit(as_json, result, lambda: show.key_values(result, width=18))
 
 
+def fixed_knobs(pins: dict) -> dict:
+    """`inspect` builds one model: every knob given must be one value."""
+    for k, p in pins.items():
+        if not p.fixed:
+            raise UserError(f"inspect builds one model: give --{k.replace('_', '-')} one value, not "
+                            f"{p.describe()} (fit and solve search lists and ranges)", k)
+    return {k: p.value for k, p in pins.items()}
+
+
 @main.command()
 @budget_options
+@click.option("--arch", "--family", "arch", default=AUTO, show_default=True, help=ARCH_HELP)
+@knob_options
 @click.option("--input", "input_shape", type=SHAPE, default="32,32,3", show_default=True, help="Model input H,W,C.")
 @click.option("--classes", default=10, show_default=True, type=click.IntRange(2))
 @click.option("--frontier", is_flag=True, help="Print the accuracy a larger budget would buy instead.")
@@ -76,27 +85,35 @@ def inspect(model, arch, alpha, beta, t0, depth, divisor, attention, activation,
 @click.option("--law", help="Accuracy law to rank by: a sweep directory or its law.json; its family alone is "
               "ranked (default: every shipped CIFAR-10 law, PhiNet, ResNet and TinyNet together).")
 @json_option
-def solve(board, max_flash, max_ram, max_macs, max_latency_ms, input_shape, classes, frontier, plot, engine, law,
-          as_json):
-    """The network (PhiNet: alpha, beta, t0, depth; ResNet: width, depth) with the highest predicted accuracy whose
-    estimated flash, arena and MACs fit BOARD, with runner-ups, the binding constraint and each other family's best
-    fitting configuration. No training, no TensorFlow."""
+def solve(board, max_flash, max_ram, max_macs, max_latency_ms, arch, input_shape, classes, frontier, plot, engine,
+          law, as_json, **knobs):
+    """The network (PhiNet: alpha, beta, t0, depth; ResNet and TinyNet: width, depth) with the highest predicted
+    accuracy whose estimated flash, arena and MACs fit BOARD, with runner-ups, the binding constraint and each other
+    family's best fitting configuration. Knobs given are pinned, the rest searched, and each pin's cost is said.
+    No training, no TensorFlow."""
     from tinyml_kit.core.boards import get_board
     from tinyml_kit.core.budget import make_budget
+    from tinyml_kit.core.pins import parse_families
+    from tinyml_kit.solve.pin_effects import effect_lines
     from tinyml_kit.solve.scaling_law import ScalingLaw
-    from tinyml_kit.solve.solver import solve as run_solve
+    from tinyml_kit.solve.search import explanation, ranked_search, solve_search
     from tinyml_kit.solve.summary import solution_summary
 
+    pins = pins_from(knobs)
     b = get_board(board)
+    search = ranked_search(parse_families(arch), pins)
     accuracy_law = ScalingLaw.load(law) if law else None
     if plot and not frontier:
         raise UserError("--plot draws the frontier: add --frontier")
+    if frontier and (pins or arch != AUTO):
+        raise UserError("--frontier ranks every family over its whole grid: drop --arch and the knobs", "frontier")
     budget = make_budget(b, max_flash, max_ram, max_macs, max_latency_ms)
     if frontier:
         _frontier(b, budget, input_shape, classes, plot, as_json, engine, accuracy_law)
         return
-    sol = run_solve(b, input_shape=input_shape, classes=classes, budget=budget, engine=engine, law=accuracy_law)
-    emit(as_json, sol.to_dict(), lambda: click.echo("\n".join(solution_summary(sol))))
+    sol, effects = solve_search(b, search, budget, input_shape, classes, engine, accuracy_law)
+    emit(as_json, {**sol.to_dict(), **explanation(sol, effects)},
+         lambda: click.echo("\n".join(solution_summary(sol) + effect_lines(sol, effects))))
 
 
 def _frontier(board, budget, input_shape, classes: int, plot: str | None, as_json: bool, engine: str, law) -> None:

@@ -217,3 +217,46 @@ def train_options_from(schedule, learning_rate, lr_finder, class_weight, init_fr
     return TrainOptions(schedule=schedule, learning_rate=learning_rate, lr_finder=lr_finder,
                         class_weight=class_weight, init_from=init_from, freeze_stages=freeze_stages,
                         unfreeze_epochs=unfreeze_epochs)
+
+
+PIN_HELP = " A value, a list (4,5,6) or a range (0.25:1.0, ends included)."
+
+
+def knob_options(command):
+    """The knobs `fit`, `solve` and `inspect` take. On `fit` and `solve` each is a pin: the solver searches the
+    knobs left free; `inspect` takes single values. Parsed by `core.pins`, so the API and the CLI refuse alike."""
+    from tinyml_kit.core.spec import ACTIVATIONS, ATTENTIONS
+
+    options = [
+        click.option("--alpha", help="Width multiplier (PhiNet's alpha; ResNet's, TinyNet's and MobileNets' width)."
+                     + PIN_HELP),
+        click.option("--beta", help="PhiNet's shape factor." + PIN_HELP),
+        click.option("--t0", help="PhiNet's base expansion." + PIN_HELP),
+        click.option("--depth", help="Blocks: PhiNet's N, TinyNet's blocks, ResNet's blocks per stage." + PIN_HELP),
+        click.option("--divisor", help="PhiNet's channel divisor (default 1)." + PIN_HELP),
+        click.option("--first-conv-stride", help="PhiNet's stem stride, 1 or 2 (default 2)." + PIN_HELP),
+        click.option("--downsampling-layers", help="PhiNet's blocks that halve the resolution, from block 4 up "
+                     "(default 5,7); one value."),
+        click.option("--conv5-percent", help="PhiNet's share of last blocks with 5x5 depthwise kernels, in [0, 1] "
+                     "(default 0)." + PIN_HELP),
+        click.option("--attention", type=click.Choice(ATTENTIONS), help="PhiNet's attention after each block's "
+                     "depthwise stage (default se: squeeze-excite; cbam: channel + spatial attention; none)."),
+        click.option("--activation", type=click.Choice(ACTIVATIONS), help="PhiNet's activation (default hswish; gelu "
+                     "has no TFLM kernel)."),
+    ]
+    return with_options(command, options)
+
+
+KNOB_FLAGS = ("alpha", "beta", "t0", "depth", "divisor", "first_conv_stride", "downsampling_layers", "conv5_percent",
+              "attention", "activation")
+
+
+def pins_from(options: dict) -> dict:
+    """The knob options given, parsed into pins (`core.pins.Pin`); the other options are left in `options`."""
+    from tinyml_kit.core.pins import parse_pins
+
+    return parse_pins({k: options.pop(k) for k in KNOB_FLAGS})
+
+
+ARCH_HELP = ("auto: the solver ranks PhiNets, ResNets and TinyNets together by their accuracy laws; a family (or a "
+             "list of ranked ones, e.g. phinet,resnet) limits the search to it.")

@@ -10,6 +10,7 @@ import click
 from tinyml_kit.cli import show
 from tinyml_kit.cli.group import main
 from tinyml_kit.cli.params import (
+    ARCH_HELP,
     SEED,
     SHAPE,
     SIZE,
@@ -20,6 +21,8 @@ from tinyml_kit.cli.params import (
     emit,
     engine_options,
     json_option,
+    knob_options,
+    pins_from,
     print_json,
     run_engine_option,
     run_engine_options,
@@ -29,26 +32,22 @@ from tinyml_kit.cli.params import (
 from tinyml_kit.core.cores import CORE_IDS
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.run_record import RunRecord
-from tinyml_kit.core.spec import ACTIVATIONS, ATTENTIONS, AUTO, FAMILIES
+from tinyml_kit.core.spec import AUTO
 from tinyml_kit.train.trainer import EPOCHS
 
 
 @main.command()
 @budget_options
 @click.option("--data", default="digits", show_default=True, help="'digits', an image folder or an .npz.")
-@click.option("--arch", type=click.Choice((AUTO, *FAMILIES)), default=AUTO, show_default=True,
-              help="auto: the solver ranks PhiNets, ResNets and TinyNets together by their accuracy laws and picks the "
-              "most accurate that fits; a family: that family only (PhiNet, ResNet and TinyNet by their law, the "
-              "others over their grid).")
+@click.option("--arch", "--family", "arch", default=AUTO, show_default=True,
+              help=ARCH_HELP + " Families without a law (mobilenetv1, mobilenetv2, resnet8) are measured over their "
+              "grid.")
+@knob_options
 @click.option("--epochs", default=EPOCHS, show_default=True, type=int)
 @click.option("--input", "input_shape", type=SHAPE,
               help="Model input H,W,C (default: 32,32,1 for digits, 64,64,3 for folders, an .npz's own size).")
 @click.option("--out", help="Run directory (default: runs/fit-<time>).")
 @click.option("--seed", default=0, show_default=True, type=SEED)
-@click.option("--attention", type=click.Choice(ATTENTIONS), help="With --arch phinet: the attention after each "
-              "block's depthwise stage (default se: squeeze-excite; cbam: channel + spatial attention; none).")
-@click.option("--activation", type=click.Choice(ACTIVATIONS), help="With --arch phinet: the activation (default "
-              "hswish; gelu is refused: TFLM has no GELU kernel).")
 @training_options
 @compression_options
 @click.option("--verify", is_flag=True, help="At the end, run `verify` (QEMU Cortex-M4F, reference kernels, "
@@ -60,17 +59,18 @@ from tinyml_kit.train.trainer import EPOCHS
 @json_option
 def fit(board, data, arch, epochs, max_flash, max_ram, max_macs, max_latency_ms, input_shape, out, seed, verify,
         tflm_dir, engine, cmsis_nn_dir, law, as_json, schedule, learning_rate, lr_finder, class_weight, init_from,
-        freeze_stages, unfreeze_epochs, attention, activation, **compression):
-    """Choose, verify, train, quantize, export and check a model that fits BOARD."""
+        freeze_stages, unfreeze_epochs, **options):
+    """Choose, verify, train, quantize, export and check a model that fits BOARD. Knobs given are pinned (a value,
+    a list or a range); the solver chooses the rest, and a fully pinned model is measured as it is."""
     from tinyml_kit.pipeline.fit import fit as run_fit
 
     training = train_options_from(schedule, learning_rate, lr_finder, class_weight, init_from, freeze_stages,
                                   unfreeze_epochs)
-    style = {k: v for k, v in (("attention", attention), ("activation", activation)) if v is not None}
-    record = run_fit(training=training, style=style, board_id=board, data=data, arch=arch, epochs=epochs,
+    pins = pins_from(options)
+    record = run_fit(training=training, pins=pins, board_id=board, data=data, arch=arch, epochs=epochs,
                      max_flash=max_flash, max_ram=max_ram, max_macs=max_macs, max_latency_ms=max_latency_ms, out=out,
                      seed=seed, input_shape=input_shape,
-                     compression=compress_options_from(**compression), verify=verify, tflm_dir=tflm_dir,
+                     compression=compress_options_from(**options), verify=verify, tflm_dir=tflm_dir,
                      engine=engine, cmsis_nn_dir=cmsis_nn_dir, law=law)
     _finish_run(record, as_json)
 

@@ -81,6 +81,7 @@ class RunRecord:
     before: dict | None = None                     # the original run's numbers, for a compressed run
     verify: dict | None = None                     # fit --verify's result; not part of report.json
     engine: str = "tflm"                           # what flash_bytes and arena_bytes were measured for
+    search: dict = field(default_factory=dict)     # knobs pinned, knobs the solver chose, what each pin cost
 
     @property
     def verdict(self) -> Verdict:
@@ -126,7 +127,7 @@ class RunRecord:
             "int8_accuracy": self.int8_accuracy, "agreement": self.agreement,
             "litert_equals_tflm": self.litert_equals_tflm, "check": self.check, "compression": self.compression,
             "training": asdict(self.training), "data": asdict(self.data), "versions": self.versions,
-            "run_dir": self.run_dir, "report": self.report, "timings": self.timings,
+            "run_dir": self.run_dir, "report": self.report, "timings": self.timings, "search": self.search,
         }
         if self.compressed_from is not None:
             d["compressed_from"], d["before"] = self.compressed_from, self.before

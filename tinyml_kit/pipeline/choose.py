@@ -15,7 +15,8 @@ from tinyml_kit.core.arena import arena_with_headroom
 from tinyml_kit.core.boards import Board
 from tinyml_kit.core.budget import Budget
 from tinyml_kit.core.errors import UserError
-from tinyml_kit.core.spec import AUTO, FAMILY_GRIDS, FAMILY_TITLES, RANKED, describe
+from tinyml_kit.core.pins import Search
+from tinyml_kit.core.spec import FAMILY_GRIDS, FAMILY_TITLES, RANKED, describe
 from tinyml_kit.core.units import format_bytes
 from tinyml_kit.solve.c_size import PER_CHANNEL_BYTES
 from tinyml_kit.solve.costs import estimate_flash_bytes
@@ -50,38 +51,68 @@ def _may_fit(c: Candidate, budget: Budget, flash_ratio: float, arena_ratio: floa
             and c.est_flash * flash_ratio <= budget.flash_bytes and c.est_arena * arena_ratio <= budget.arena_bytes)
 
 
-def candidates(arch: str, input_shape: tuple[int, int, int], classes: int, board: Board,
-               budget: Budget, engine: str = "tflm", law=None, runner_ups: int = MAX_ATTEMPTS - 1) -> list[Candidate]:
-    """Configurations to verify, best first. `auto` and the ranked families: the solver's choice and runner-ups
-    (highest predicted accuracy, conversion-free estimates), ranked by `law` (a list of laws; None: the shipped
-    ones of `arch`, or of every ranked family for `auto`). Other architectures: their grid, largest first, rough
-    estimates. `runner_ups`: how many after the solver's choice."""
-    if arch == AUTO or arch in RANKED:
-        from tinyml_kit.solve.scaling_law import family_laws
-        from tinyml_kit.solve.solver import solve
+def candidates(search: Search, input_shape: tuple[int, int, int], classes: int, board: Board, budget: Budget,
+               engine: str = "tflm", law=None, runner_ups: int = MAX_ATTEMPTS - 1) -> tuple[list[Candidate], dict]:
+    """Configurations to verify, best first, and what the pins cost (`solve.search.explanation`; empty without
+    pins). Ranked families: the solver's choice and runner-ups within the pins (highest predicted accuracy,
+    conversion-free estimates), ranked by `law` (a list of laws; None: the shipped ones). Other architectures:
+    their grid narrowed by the pins, largest first, rough estimates. A fully pinned configuration: itself, with
+    its estimates where the solver has them. `runner_ups`: how many after the solver's choice."""
+    pinned = {"pinned": {k: p.to_json() for k, p in search.pins.items()}, "chosen": {}, "pin_effects": []}
+    if search.fully_pinned:
+        return [_pinned(search, input_shape, classes, board, budget, engine, law)], pinned
+    if search.ranked:
+        from tinyml_kit.solve.pin_effects import effect_lines
+        from tinyml_kit.solve.search import explanation, ranked_search, solve_search
         from tinyml_kit.solve.summary import other_families
 
-        sol = solve(board, input_shape=input_shape, classes=classes, budget=budget, runner_ups=runner_ups,
-                    engine=engine, law=law or family_laws(arch))
-        for line in other_families(sol):
+        sol, effects = solve_search(board, ranked_search(search.families, search.pins), budget, input_shape, classes,
+                                    engine, law, runner_ups)
+        for line in other_families(sol) + effect_lines(sol, effects):
             logger.info(line)
-        return [Candidate(c.family, c.knobs(), c.estimate.params, c.estimate.macs, c.estimate.flash_bytes_est,
-                          c.arena_alloc_bytes_est, c.estimate.arena_bytes_est, c.predicted_accuracy,
-                          c.interval_bounds(), c.estimate.latency.instructions)
-                for c in [sol.best, *sol.runner_ups]]
+        return [_from_choice(c) for c in [sol.best, *sol.runner_ups]], explanation(sol, effects)
+    return _grid(search, input_shape, classes, engine), pinned
+
+
+def _from_choice(c) -> Candidate:
+    return Candidate(c.family, c.knobs(), c.estimate.params, c.estimate.macs, c.estimate.flash_bytes_est,
+                     c.arena_alloc_bytes_est, c.estimate.arena_bytes_est, c.predicted_accuracy, c.interval_bounds(),
+                     c.estimate.latency.instructions)
+
+
+def _pinned(search: Search, input_shape, classes: int, board: Board, budget: Budget, engine: str, law) -> Candidate:
+    """The fully pinned configuration, with the solver's estimates and prediction when it has them (not for
+    families without a law, nor for PhiNet's other attentions and activations)."""
+    if search.family not in RANKED or search.style:
+        return Candidate(search.family, search.knobs(), 0, 0, 0, 0, estimates_own=not search.style)
+    from tinyml_kit.solve.search import pinned_choice
+
+    return _from_choice(pinned_choice(board, search, budget, input_shape, classes, engine, law))
+
+
+def _grid(search: Search, input_shape, classes: int, engine: str) -> list[Candidate]:
+    """An unranked family's grid, each knob's axis narrowed (or replaced) by its pin; rough estimates."""
+    from itertools import product
+
     from tinyml_kit.build import build
 
+    grid = FAMILY_GRIDS[search.family]
+    names = list(grid[0])
+    axes = [search.pins[k].axis(tuple(sorted({g[k] for g in grid}))) if k in search.pins
+            else tuple(sorted({g[k] for g in grid})) for k in names]
     found = []
-    for knobs in FAMILY_GRIDS[arch]:
-        model = build(arch, input_shape, classes, **knobs)
+    for values in product(*axes):
+        knobs = dict(zip(names, values))
+        model = build(search.family, input_shape, classes, **knobs)
         c = model_costs(model)
         if engine == "c":   # rough: weights, 9 bytes per channel; the plan keeps at most the largest pair of tensors
             flash, arena = c.params + PER_CHANNEL_BYTES * c.channels, activation_peak_bytes(model)
-            found.append(Candidate(arch, knobs, c.params, c.macs, flash, arena, arena))
+            found.append(Candidate(search.family, knobs, c.params, c.macs, flash, arena, arena))
             continue
         arena = activation_peak_bytes(model) + ARENA_OVERHEAD_EST
-        found.append(Candidate(arch, knobs, c.params, c.macs, estimate_flash_bytes(c.params, c.channels, c.op_count),
-                               arena_with_headroom(arena), arena))
+        found.append(Candidate(search.family, knobs, c.params, c.macs,
+                               estimate_flash_bytes(c.params, c.channels, c.op_count), arena_with_headroom(arena),
+                               arena))
     return sorted(found, key=lambda c: (-c.params, c.macs))
 
 
@@ -205,15 +236,20 @@ def _work(m: Measurement) -> str:
     return f"{m.macs:,} MACs" + (f", ~{m.instructions:,} instructions" if m.instructions is not None else "")
 
 
-def choose(arch: str, input_shape, classes: int, calibration, budget: Budget, board: Board,
-           knobs: dict | None = None, pool: list[Candidate] | None = None, engine: str = "tflm",
-           law=None) -> Chosen:
+def choose(search: Search, pool: list[Candidate], input_shape, classes: int, calibration, budget: Budget,
+           board: Board, engine: str = "tflm", law=None) -> Chosen:
     """The first candidate whose measured size fits. Estimates are rescaled by what each measurement
     shows, so a miss steps down to a candidate that should fit rather than to the next one in line. `pool`:
-    the candidates, if already made (`fit` makes them before loading data, to refuse an impossible budget)."""
-    if pool is None:
-        pool = ([Candidate(arch, knobs, 0, 0, 0, 0)] if knobs is not None
-                else candidates(arch, input_shape, classes, board, budget, engine, law))
+    the candidates (`candidates`; `fit` makes them before loading data, to refuse an impossible budget). A fully
+    pinned configuration is measured alone, and refused with each pinned knob's nearest fitting value."""
+    if search.fully_pinned:
+        from tinyml_kit.pipeline.pinned import refuse_pinned
+
+        with progress.task("converting to int8 and measuring the pinned configuration"):
+            m = measure(search.family, pool[0].knobs, input_shape, classes, calibration, budget, engine, board)
+        if not m.fits:
+            raise refuse_pinned(search, m, pool[0], budget, board, input_shape, classes, engine, law)
+        return Chosen(m, [m], pool[0])
     flash_ratio = arena_ratio = time_ratio = 1.0
     attempts: list[Measurement] = []
     tried = set()
@@ -255,7 +291,7 @@ def choose(arch: str, input_shape, classes: int, calibration, budget: Budget, bo
         if m.fits:
             return Chosen(m, attempts, smallest)
     raise UserError(
-        f"no {'network' if arch == AUTO else FAMILY_TITLES[arch]} configuration fits flash "
+        f"no {FAMILY_TITLES[search.family] if search.family else 'network'} configuration fits flash "
         f"{format_bytes(budget.flash_bytes)} / arena "
         f"{format_bytes(budget.arena_bytes)} / {budget.time_limit()}: the smallest, "
         f"{describe(smallest.family, m.knobs)}, measures flash {m.flash_bytes:,} B, arena {m.arena_alloc_bytes:,} B, "

@@ -12,8 +12,9 @@ from tinyml_kit.compress.options import CompressOptions
 from tinyml_kit.core.boards import DEFAULT_BOARD, Board, get_board
 from tinyml_kit.core.budget import Budget, make_budget
 from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.pins import Search, make_search
 from tinyml_kit.core.run_record import DataRecord, RunRecord, TrainingRecord
-from tinyml_kit.core.spec import AUTO, RANKED, describe, require_family
+from tinyml_kit.core.spec import AUTO, RANKED, describe
 from tinyml_kit.pipeline.runs import timed
 from tinyml_kit.pipeline.training import train_model
 from tinyml_kit.train.options import TrainOptions
@@ -25,39 +26,40 @@ logger = logging.getLogger(__name__)
 def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = AUTO, epochs: int = EPOCHS,
         max_flash: int | None = None, max_ram: int | None = None, max_macs: int | None = None,
         max_latency_ms: float | None = None, out: str | Path | None = None, seed: int = 0,
-        input_shape: tuple[int, int, int] | None = None, knobs: dict | None = None, batch_size: int = BATCH_SIZE,
+        input_shape: tuple[int, int, int] | None = None, pins: dict | None = None, batch_size: int = BATCH_SIZE,
         compression: CompressOptions | None = None, verify: bool = False,
         tflm_dir: str | Path | None = None, engine: str = "tflm", cmsis_nn_dir: str | Path | None = None,
-        law: str | Path | None = None, training: TrainOptions | None = None,
-        style: dict | None = None) -> RunRecord:
+        law: str | Path | None = None, training: TrainOptions | None = None) -> RunRecord:
     """The whole pipeline; returns the run's record, also written to `<out>/report.json`. `compression` adds
     pruning, QAT and distillation (see `compress`); the default is post-training int8 alone. `verify` builds
     and runs the exported model on an emulated Cortex-M4F afterwards (the toolchain is checked first).
     `engine` "c": the model is chosen, measured and verified as the C engine compiles it. `arch` "auto": the
-    solver ranks every family with an accuracy law together. `law`: the law to rank by (a `sweep` directory).
-    `training`: schedule, rate, class weights, a start from another model (then trained as it is, not chosen).
-    `style`: PhiNet's `attention` and `activation` other than the laws' (squeeze-excite, hard-swish)."""
+    solver ranks every family with an accuracy law together (or a list of them, "phinet,resnet"). `pins`: knobs
+    the user knows, each a value, a list or a "low:high" range (`core.pins`); the solver searches the others, and
+    a fully pinned model is measured as it is. PhiNet's `attention` and `activation` are pinned the same way.
+    `law`: the law to rank by (a `sweep` directory). `training`: schedule, rate, class weights, a start from
+    another model (then trained as it is, not chosen)."""
     from tinyml_kit.compress.stages import compress
     from tinyml_kit.pipeline import outcome
     from tinyml_kit.pipeline.runs import write_run
 
     started, timings = time.perf_counter(), {}
     compression, training = compression or CompressOptions(), training or TrainOptions()
-    board, budget, out, accuracy_law = _prepare(board_id, arch, epochs, seed,
-                                                (max_flash, max_ram, max_macs, max_latency_ms), compression, out,
-                                                (verify, tflm_dir, engine, cmsis_nn_dir), law, knobs, training,
-                                                style)
-    source, input_shape = _source(training, arch, knobs, input_shape, compression)
+    board, budget, out, accuracy_law, search = _prepare(board_id, arch, epochs, seed,
+                                                        (max_flash, max_ram, max_macs, max_latency_ms), compression,
+                                                        out, (verify, tflm_dir, engine, cmsis_nn_dir), law, pins,
+                                                        training)
+    source, input_shape = _source(training, search, input_shape, compression)
     with timed(timings, "choose_s"):
-        planned, pool = _candidates_before_data(arch, data, input_shape, board, budget, knobs, engine, accuracy_law,
+        planned, pool = _candidates_before_data(search, data, input_shape, board, budget, engine, accuracy_law,
                                                 source)
     with timed(timings, "data_s"):
         dataset, parts, calibration = _load(data, input_shape, seed)
     if planned != (dataset.input_shape, len(dataset.class_names)):
         pool = None   # the data held something its header did not say: rank again on what was loaded
     with timed(timings, "choose_s"):
-        chosen, start_model = _choose(arch, parts, calibration, budget, board, knobs, pool, engine, accuracy_law,
-                                      source, seed, style)
+        chosen, start_model, explained = _choose(search, parts, calibration, budget, board, pool, engine,
+                                                 accuracy_law, source, seed)
     logger.info(f"chose {describe(chosen.family, chosen.knobs)}: {chosen.measured.params:,} params, "
                 f"{chosen.measured.macs:,} MACs")
     with timed(timings, "train_s"):
@@ -72,7 +74,7 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = AUTO, e
                              t.recipe)
     record = _record(board, budget, chosen.family, chosen, c, checked, _data_record(dataset, parts, data, seed),
                      trained, {**compression.to_dict(), "teacher": t.teacher_info, "stages": c.stages}, timings,
-                     engine)
+                     engine, explained)
     record = write_run(out, record, c.model, c.flatbuffer, parts, checked["validation"], started)
     logger.info(outcome.fit_summary(record))
     logger.info(f"run directory: {out} (report.html: budgets, memory plan, metrics, Grad-CAM, probes)")
@@ -94,19 +96,18 @@ def _load(data: str, input_shape, seed: int):
 
 
 def _prepare(board_id: str, arch: str, epochs: int, seed: int, limits: tuple, compression: CompressOptions,
-             out: str | Path | None, verifying: tuple, law=None, knobs: dict | None = None,
-             training: TrainOptions | None = None, style: dict | None = None) -> tuple[Board, Budget, Path, object]:
+             out: str | Path | None, verifying: tuple, law=None, pins: dict | None = None,
+             training: TrainOptions | None = None) -> tuple[Board, Budget, Path, object, Search]:
     """Everything that can be refused, refused before any data is read or any model trained; returns the board,
-    the budget, the run directory and the accuracy laws to rank by (None for a family the solver does not rank)."""
+    the budget, the run directory, the accuracy laws to rank by (None for a family the solver does not rank) and
+    the search (families, pins, style)."""
     from tinyml_kit.core.artifacts import prepare_output
     from tinyml_kit.engine import require_engine
 
     verify, tflm_dir, engine, cmsis_nn_dir = verifying
     require_engine(engine)
     board = get_board(board_id)
-    require_family(arch, auto=True)
-    if knobs is not None and arch == AUTO:
-        raise UserError("knobs belong to a family: name its arch with them", "arch")
+    search = make_search(arch, pins)
     if epochs < 1:
         raise UserError(f"{epochs} training epochs: give at least 1", "epochs")
     if not 0 <= seed < 2**32:
@@ -115,17 +116,8 @@ def _prepare(board_id: str, arch: str, epochs: int, seed: int, limits: tuple, co
     compression.validate()
     training = training or TrainOptions()
     training.validate()
-    _require_style(style or {}, arch, compression, engine, training)
-    if training.init_from and law is not None:
-        raise UserError("--init-from trains the architecture of the model it starts from; --law ranks architectures: "
-                        "drop one of them", "law", "init_from")
-    from tinyml_kit.solve.scaling_law import ScalingLaw, family_laws
-
-    if law is not None and arch not in (AUTO, *RANKED):
-        raise UserError(f"--law ranks {', '.join(RANKED)} configurations; {arch} is measured over its grid: drop "
-                        f"--law or choose --arch auto", "law")
-    ranked = arch == AUTO or arch in RANKED
-    accuracy_law = family_laws(arch, ScalingLaw.load(law) if law is not None else None) if ranked else None
+    _require_style(search, compression, engine, training)
+    accuracy_law = _accuracy_laws(search, law, training)
     out = prepare_output(Path(out) if out else default_run_dir())
     if verify:   # a missing toolchain is reported before training, not after
         from tinyml_kit.check.verify import preflight
@@ -136,23 +128,51 @@ def _prepare(board_id: str, arch: str, epochs: int, seed: int, limits: tuple, co
                 f"{budget.flash_bytes:,} B, arena budget {budget.arena_bytes:,} B, time {budget.time_limit()}")
     logger.info(f"plan: train {epochs} epoch{'s' if epochs != 1 else ''} ({training.plan()}), then "
                 f"{compression.plan()}")
-    return board, budget, out, accuracy_law
+    return board, budget, out, accuracy_law, search
 
 
-def _candidates_before_data(arch: str, data: str, input_shape, board: Board, budget: Budget, knobs: dict | None,
-                            engine: str, law, source=None):
-    """The candidates for the input the data will be resized to, ranked before any image is read: a budget no
-    configuration fits is refused in a fraction of a second, not after loading (and resizing) the dataset."""
-    from tinyml_kit.pipeline.choose import candidates
+def _accuracy_laws(search: Search, law, training: TrainOptions):
+    """The laws to rank by (the user's `--law` or the shipped ones of the searched families); None for a family
+    without one."""
+    if training.init_from and law is not None:
+        raise UserError("--init-from trains the architecture of the model it starts from; --law ranks architectures: "
+                        "drop one of them", "law", "init_from")
+    if law is not None and not search.ranked:
+        raise UserError(f"--law ranks {', '.join(RANKED)} configurations; {search.family} is measured over its grid: "
+                        f"drop --law or choose --arch auto", "law")
+    if not search.ranked:
+        return None
+    from tinyml_kit.solve.scaling_law import ScalingLaw
+    from tinyml_kit.solve.search import ranked_search, search_laws
+
+    return search_laws(ranked_search(search.families, search.pins), ScalingLaw.load(law) if law else None)
+
+
+def _candidates_before_data(search: Search, data: str, input_shape, board: Board, budget: Budget, engine: str,
+                            law, source=None):
+    """The candidates for the input the data will be resized to, and what the pins cost, ranked before any image
+    is read: a budget no configuration fits is refused in a fraction of a second, not after loading (and
+    resizing) the dataset."""
     from tinyml_kit.train.data import planned_input
 
     shape, classes = planned_input(data, input_shape)
-    ranks = knobs is None and source is None
-    pool = candidates(arch, shape, classes, board, budget, engine, law) if ranks else None
+    pool = _pool(search, shape, classes, board, budget, engine, law) if source is None else None
     return (shape, classes), pool
 
 
-def _source(training: TrainOptions, arch: str, knobs: dict | None, input_shape, compression: CompressOptions):
+def _pool(search: Search, shape, classes: int, board: Board, budget: Budget, engine: str, law):
+    """(candidates, explanation); a styled PhiNet's candidates are its squeeze-excite twins, measured as built."""
+    from tinyml_kit.pipeline.choose import STYLED_RUNNER_UPS, candidates, styled
+
+    if not search.style or search.fully_pinned:
+        pool, explained = candidates(search, shape, classes, board, budget, engine, law)
+    else:
+        pool, explained = candidates(search, shape, classes, board, budget, engine, law, STYLED_RUNNER_UPS)
+        pool = styled(pool, search.style)
+    return pool, {**explained, "pinned": {**explained.get("pinned", {}), **search.style}}
+
+
+def _source(training: TrainOptions, search: Search, input_shape, compression: CompressOptions):
     """The model `--init-from` names and the input (its own unless given), refused before any data is read if the
     architecture or input asked for is another, or it has fewer stages than `--freeze-stages`."""
     if not training.init_from:
@@ -167,30 +187,27 @@ def _source(training: TrainOptions, arch: str, knobs: dict | None, input_shape, 
         require_quantizable(source.model)
     if input_shape is not None:
         source.require_input(tuple(input_shape))
-    if knobs is not None or (arch != AUTO and arch != (source.family or arch)):
+    named = search.family or ",".join(search.families)
+    if search.pins or (named != AUTO and named != (source.family or named)):
+        drop = f"--arch {named}" if not search.pins else "the knob options"
         raise UserError(f"--init-from {training.init_from} is a {source.family or source.model.name}: its "
-                        f"architecture is the one trained, so drop --arch {arch} (or start from a {arch})",
-                        "arch", "init_from")
+                        f"architecture is the one trained, so drop {drop} (or start from another model)",
+                        *search.pins, "arch", "init_from")
     return source, input_shape or source.input_shape
 
 
-def _require_style(style: dict, arch: str, compression: CompressOptions, engine: str, training: TrainOptions) -> None:
+def _require_style(search: Search, compression: CompressOptions, engine: str, training: TrainOptions) -> None:
     """PhiNet's attention and activation, checked before any work; GELU, QAT of CBAM and CBAM on the C engine are
     refused by name."""
-    from tinyml_kit.core.spec import ACTIVATIONS, ATTENTIONS, require_choice
-
+    style = search.style
     if not style:
         return
     if training.init_from:
         raise UserError(f"--init-from trains its model's own blocks: drop --{' --'.join(style)}", *style, "init_from")
-    if arch != "phinet":
+    if search.family != "phinet":
         flags = " and ".join("--" + k for k in style)
         raise UserError(f"{flags} choose{'s' if len(style) == 1 else ''} PhiNet's blocks: add --arch phinet", *style,
                         "arch")
-    if "attention" in style:
-        require_choice(style["attention"], ATTENTIONS, "attention")
-    if "activation" in style:
-        require_choice(style["activation"], ACTIVATIONS, "activation")
     if style.get("activation") == "gelu":
         raise UserError("activation gelu converts to the GELU op, which TFLM has no kernel for (nor has the C "
                         "engine): use hswish, relu6 or relu", "activation")
@@ -202,36 +219,27 @@ def _require_style(style: dict, arch: str, compression: CompressOptions, engine:
                         "tflm or --attention se", "engine", "attention")
 
 
-def _choose(arch: str, parts, calibration, budget: Budget, board: Board, knobs, pool, engine: str, law, source,
-            seed: int, style: dict | None = None):
-    """The configuration to train, and the model to start from when `--init-from` gave one (measured as it is)."""
-    from tinyml_kit.pipeline.choose import (
-        STYLED_RUNNER_UPS,
-        candidates,
-        choose,
-        choose_model,
-        styled,
-    )
+def _choose(search: Search, parts, calibration, budget: Budget, board: Board, pool, engine: str, law, source,
+            seed: int):
+    """The configuration to train, the model to start from when `--init-from` gave one (measured as it is), and
+    what the pins cost."""
+    from tinyml_kit.pipeline.choose import choose, choose_model
 
     shape, classes = parts.train.input_shape, len(parts.train.class_names)
     if source is None:
-        if style:
-            if knobs is None:
-                pool = styled(candidates(arch, shape, classes, board, budget, engine, law, STYLED_RUNNER_UPS), style)
-            else:
-                knobs = {**knobs, **style}
-        return choose(arch, shape, classes, calibration, budget, board, knobs, pool, engine, law), None
+        pool, explained = pool or _pool(search, shape, classes, board, budget, engine, law)
+        return choose(search, pool, shape, classes, calibration, budget, board, engine, law), None, explained
     from tinyml_kit._tf import keras
     from tinyml_kit.train.transfer import transferred
 
     keras().utils.set_random_seed(seed)   # a re-initialised head follows the seed
     model = transferred(source, shape, classes)
     family, knobs = source.family or model.name, source.knobs or {}
-    return choose_model(model, family, knobs, calibration, budget, board, engine), model
+    return choose_model(model, family, knobs, calibration, budget, board, engine), model, {}
 
 
 def _record(board: Board, budget: Budget, arch: str, chosen, c, checked: dict, data: DataRecord,
-            training: TrainingRecord, compression: dict, timings: dict, engine: str) -> RunRecord:
+            training: TrainingRecord, compression: dict, timings: dict, engine: str, explained: dict) -> RunRecord:
     from dataclasses import asdict
 
     from tinyml_kit.build.costs import model_costs
@@ -250,7 +258,8 @@ def _record(board: Board, budget: Budget, arch: str, chosen, c, checked: dict, d
         flash_bytes_est=(estimate.est_flash or None) if estimate.estimates_own else None,
         arena_bytes_est=(estimate.est_arena_use or None) if estimate.estimates_own else None,
         verification=[asdict(a) for a in chosen.attempts],
-        compression=compression, versions=versions(), timings=timings, engine=engine)
+        compression=compression, versions=versions(), timings=timings, engine=engine,
+        search={**explained, "chosen": {k: v for k, v in chosen.knobs.items() if k not in explained.get("pinned", {})}})
 
 
 def _data_record(dataset, parts, source: str, seed: int) -> DataRecord:

@@ -4,7 +4,7 @@ No TensorFlow and no conversion: the plan gives parameters and MACs, the convert
 .tflite size and the TFLM arena, or for the C engine its compiled size and static arena. `bench/estimator_accuracy.py` measures these against real conversions.
 """
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from tinyml_kit.core.boards import Board
 from tinyml_kit.core.graph import Graph
@@ -38,17 +38,18 @@ class Estimate:
     engine: str = "tflm"
     family: str = "phinet"
     latency: LatencyEstimate | None = None   # on the board's core, when the estimate was asked for one
+    structure: dict = field(default_factory=dict)   # PhiNet plan knobs the user pinned off their defaults
 
     def knobs(self) -> dict:
-        return knob_dict(self.family, (self.alpha, self.beta, self.t0, self.depth))
+        return {**knob_dict(self.family, (self.alpha, self.beta, self.t0, self.depth)), **self.structure}
 
     def describe(self) -> str:
         return describe(self.family, self.knobs())
 
     def to_dict(self) -> dict:
-        d = {k: v for k, v in asdict(self).items() if k != "latency"}
-        d["instructions_est"] = self.latency.instructions if self.latency else None
-        return d if self.family == "phinet" else {k: v for k, v in d.items() if k not in ("beta", "t0")}
+        d = {k: v for k, v in asdict(self).items() if k not in ("latency", "alpha", "beta", "t0", "depth",
+                                                               "structure")}
+        return {**self.knobs(), **d, "instructions_est": self.latency.instructions if self.latency else None}
 
 
 def knob_dict(family: str, knobs: tuple) -> dict:
@@ -104,9 +105,11 @@ def estimate_tinynet(width: float, depth: int, input_shape: tuple[int, int, int]
 
 
 def estimate_from_graph(graph: Graph, costs: PlanCosts, engine: str, knobs: tuple, family: str,
-                        board: Board | None = None, latency: LatencyEstimate | None = None) -> Estimate:
+                        board: Board | None = None, latency: LatencyEstimate | None = None,
+                        structure: dict | None = None) -> Estimate:
     """Flash and arena of a predicted graph (and, with `board`, its latency on the board's core, unless the caller
-    has it already). `knobs`: (width, beta, t0, depth), beta and t0 None outside PhiNet."""
+    has it already). `knobs`: (width, beta, t0, depth), beta and t0 None outside PhiNet; `structure`: PhiNet plan
+    knobs off their defaults, as the model is built with them."""
     alpha, beta, t0, depth = knobs
     depth = int(round(depth))
     if board is not None and latency is None:
@@ -114,7 +117,7 @@ def estimate_from_graph(graph: Graph, costs: PlanCosts, engine: str, knobs: tupl
     if engine == "c":
         c = c_engine_costs(graph)
         return Estimate(alpha, beta, t0, depth, costs.params, costs.macs, c.flash_bytes, c.arena_bytes, c.arena_bytes,
-                        engine, family, latency)
+                        engine, family, latency, structure or {})
     arena = arena_bytes(graph)
     return Estimate(alpha, beta, t0, depth, costs.params, costs.macs, tflite_bytes(graph, compact=True),
-                    arena.total_bytes, arena.head_bytes, family=family, latency=latency)
+                    arena.total_bytes, arena.head_bytes, family=family, latency=latency, structure=structure or {})

@@ -17,8 +17,8 @@ from tinyml_kit.core.boards import Board
 from tinyml_kit.core.budget import Budget, make_budget
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.graph import Graph
-from tinyml_kit.core.spec import FAMILY_TITLES, RANKED, phinet_blocks
-from tinyml_kit.core.units import format_bytes
+from tinyml_kit.core.pins import Pin
+from tinyml_kit.core.spec import FAMILY_KNOBS, FAMILY_TITLES, RANKED, phinet_blocks
 from tinyml_kit.solve.costs import (
     PlanCosts,
     phinet_plan_costs,
@@ -35,14 +35,11 @@ from tinyml_kit.solve.estimate import (
     resnet_graph_and_costs,
     tinynet_graph_and_costs,
 )
+from tinyml_kit.solve.grid import AnyDepth, configurations
 from tinyml_kit.solve.instructions import LatencyEstimate, estimate_latency
 from tinyml_kit.solve.scaling_law import ScalingLaw, load_laws
 from tinyml_kit.solve.time_screen import over_time
 
-ALPHAS = tuple(round(0.05 * i, 2) for i in range(2, 21)) + tuple(round(1.0 + 0.1 * i, 2) for i in range(1, 21))
-BETAS = (0.75, 1.0, 1.35)
-T0S = (3, 4, 5, 6)
-WIDTHS = tuple(0.125 * i for i in range(2, 25))    # ResNet's and TinyNet's: 0.25 … 3.0
 WIDTH_DEPTH_FAMILIES = {"resnet": (resnet_costs, estimate_resnet, resnet_graph_and_costs),
                         "tinynet": (tinynet_costs, estimate_tinynet, tinynet_graph_and_costs)}
 CONSTRAINTS = ("flash", "arena", "macs", "latency")   # latency: predicted instructions
@@ -58,6 +55,7 @@ class Choice:
     utilization: dict[str, float]    # estimate / limit per constraint the budget has
     extrapolated: bool = False       # parameters outside the range the scaling law was fitted on
     interval: float | None = None    # ± points of the law's ~95 % prediction interval at this depth
+    basis: str = ""                  # how a depth the sweep did not train is predicted ("" on a swept curve)
 
     def knobs(self) -> dict:
         return self.estimate.knobs()
@@ -75,6 +73,7 @@ class Choice:
         interval = self.interval_bounds()
         return {**self.estimate.to_dict(), "predicted_accuracy": round(self.predicted_accuracy, 2),
                 "predicted_accuracy_interval": interval, "accuracy_extrapolated": self.extrapolated,
+                "prediction_basis": self.basis or None,
                 "arena_alloc_bytes_est": self.arena_alloc_bytes_est, "latency_ms_est": round(self.latency_ms_est, 2),
                 "latency_basis": self.estimate.latency.basis,
                 "utilization": {k: round(v, 4) for k, v in self.utilization.items()}}
@@ -94,6 +93,12 @@ class Solution:
     evaluated: int = 0
     seconds: float = 0.0
     engine: str = "tflm"
+    pins: dict[str, Pin] = field(default_factory=dict)   # what the user fixed; the rest was searched
+    laws: list = field(default_factory=list, repr=False)  # what it was ranked by (ScalingLaw), to solve again
+
+    def chosen(self) -> dict:
+        """The best configuration's knobs the solver chose, the pinned ones left out."""
+        return {k: v for k, v in self.best.knobs().items() if k not in self.pins}
 
     def to_dict(self) -> dict:
         return {"board": self.board.id, "engine": self.engine, "input_shape": list(self.input_shape),
@@ -123,17 +128,19 @@ class _Screened:
     flash_floor: int
     arena_floor: int
     accuracy: float
+    structure: tuple = ()      # PhiNet's pinned plan knobs, as (name, value) pairs
 
     def graph(self, input_shape, classes: int) -> tuple[Graph, PlanCosts]:
         if self.family in WIDTH_DEPTH_FAMILIES:
             return WIDTH_DEPTH_FAMILIES[self.family][2](*self.knobs, input_shape, classes)
-        return phinet_graph_and_costs(*self.knobs, input_shape, classes)
+        return phinet_graph_and_costs(*self.knobs, input_shape, classes, **dict(self.structure))
 
     def estimate(self, input_shape, classes: int, engine: str, board: Board | None = None,
                  graph: tuple[Graph, PlanCosts] | None = None, latency: LatencyEstimate | None = None) -> Estimate:
         """In full; `graph` and `latency` when the caller has them already."""
         g, costs = graph or self.graph(input_shape, classes)
-        return estimate_from_graph(g, costs, engine, self.full_knobs(), self.family, board, latency)
+        return estimate_from_graph(g, costs, engine, self.full_knobs(), self.family, board, latency,
+                                   dict(self.structure))
 
     def full_knobs(self) -> tuple:
         """(width, beta, t0, depth) as estimates take them; beta and t0 None outside PhiNet."""
@@ -151,36 +158,29 @@ def _floors(c, engine: str) -> tuple[int, int]:
                                 + ARENA_FLOOR_PER_OP * c.op_count))
 
 
-def _grid(family: str, depths: list[int]):
-    """(knobs, costs function) of a family's solver grid, knobs in its estimator's argument order."""
+def _costs(family: str, knobs: tuple, structure: tuple, input_shape, classes: int) -> PlanCosts:
     if family in WIDTH_DEPTH_FAMILIES:
-        costs = WIDTH_DEPTH_FAMILIES[family][0]
-        for depth in depths:
-            for width in WIDTHS:
-                yield (width, depth), lambda shape, classes, w=width, d=depth: costs(w, d, shape, classes)
-        return
-    for depth in depths:
-        for alpha in ALPHAS:
-            for beta in BETAS:
-                for t0 in T0S:
-                    yield ((alpha, beta, t0, depth), lambda shape, classes, k=(alpha, beta, t0, depth):
-                           phinet_plan_costs(phinet_blocks(*k), shape, classes))
+        return WIDTH_DEPTH_FAMILIES[family][0](*knobs, input_shape, classes)
+    return phinet_plan_costs(phinet_blocks(*knobs, **dict(structure)), input_shape, classes)
 
 
-def _screen(laws, input_shape, classes: int, engine: str = "tflm") -> list[_Screened]:
-    """`laws`: the laws to screen by (an iterable of ScalingLaw)."""
+def _screen(laws, input_shape, classes: int, engine: str = "tflm", pins: dict[str, Pin] | None = None
+            ) -> list[_Screened]:
+    """`laws`: the laws to screen by (an iterable of ScalingLaw). Configurations far outside the sizes a law
+    was fitted on are dropped, unless the pins leave a family nothing else (then they count as extrapolated)."""
     rows = []
     for law in laws:
-        for knobs, costs in _grid(law.family, law.depths):
-            c, depth = costs(input_shape, classes), knobs[-1]
-            if not law.in_domain(c.params, depth):
-                continue   # no prediction far outside what the sweep measured at this depth
-            rows.append(_Screened(law.family, knobs, c.params, c.macs, *_floors(c, engine),
-                                  law.predict(c.params, depth)))
+        inside, outside = [], []
+        for knobs, structure in configurations(law.family, law.depths, pins):
+            c, depth = _costs(law.family, knobs, structure, input_shape, classes), knobs[-1]
+            row = _Screened(law.family, knobs, c.params, c.macs, *_floors(c, engine), law.predict(c.params, depth),
+                            structure)
+            (inside if law.in_domain(c.params, depth) else outside).append(row)
+        rows += inside or (outside if pins else [])
     return rows
 
 
-def _choice(e: Estimate, law: ScalingLaw, budget: Budget, board: Board) -> Choice:
+def _choice(e: Estimate, law: AnyDepth, budget: Budget, board: Board) -> Choice:
     # TFLM's arena differs between its builds, so it gets headroom; the C engine's static plan is the arena
     alloc = e.arena_bytes_est if e.engine == "c" else arena_with_headroom(e.arena_bytes_est)
     used = {"flash": e.flash_bytes_est / budget.flash_bytes, "arena": alloc / budget.arena_bytes}
@@ -189,7 +189,7 @@ def _choice(e: Estimate, law: ScalingLaw, budget: Budget, board: Board) -> Choic
     if budget.instructions is not None and e.latency.instructions is not None:
         used["latency"] = e.latency.instructions / budget.instructions
     return Choice(e, law.predict(e.params, e.depth), alloc, e.latency.ms, used, law.extrapolated(e.params, e.depth),
-                  law.interval(e.depth))
+                  law.interval(e.depth), law.basis(e.depth))
 
 
 def _violations(c: Choice) -> list[str]:
@@ -205,27 +205,35 @@ def _rejected_early(s: _Screened, budget: Budget) -> str | None:
     return "arena" if s.arena_floor > budget.arena_bytes else None
 
 
-def _laws(law: ScalingLaw | list[ScalingLaw] | None) -> dict[str, ScalingLaw]:
-    """The laws to rank by, keyed by family: the shipped one of every family, or the user's."""
+def _laws(law: ScalingLaw | list[ScalingLaw] | None, pins: dict[str, Pin] | None = None) -> dict[str, AnyDepth]:
+    """The laws to rank by, keyed by family: the shipped one of every family, or the user's; with pins, the
+    families that have every pinned knob."""
     laws = load_laws() if law is None else law if isinstance(law, list) else [law]
     for x in laws:
         if x.family not in RANKED:
             raise UserError(f"a law of {FAMILY_TITLES.get(x.family, x.family)} cannot be ranked: the solver ranks "
                             f"{', '.join(FAMILY_TITLES[f] for f in RANKED)}; sweep one of those (--arch)", "law")
-    return {x.family: x for x in laws}
+    kept = {x.family: AnyDepth(x) for x in laws if all(k in FAMILY_KNOBS[x.family] for k in pins or {})}
+    if not kept:
+        raise UserError(f"no family ranked here has all of --{' --'.join(k.replace('_', '-') for k in pins)}: "
+                        f"rank another family (--arch) or drop the pin", *pins, "arch")
+    return kept
 
 
 def solve(board: Board, max_flash: int | None = None, max_ram: int | None = None, max_macs: int | None = None,
           max_latency_ms: float | None = None, input_shape: tuple[int, int, int] = (32, 32, 3), classes: int = 10,
           law: ScalingLaw | list[ScalingLaw] | None = None, runner_ups: int = 4, budget: Budget | None = None,
-          engine: str = "tflm") -> Solution:
+          engine: str = "tflm", pins: dict[str, Pin] | None = None, nearest: bool = True) -> Solution:
     """`budget` replaces the board's budget and the max_* limits when given (fit passes the one it made).
     `engine` "c" costs each configuration as the C engine compiles it instead of as a .tflite on TFLM. `law`: one
-    family's law or several (default: every shipped family's); only families with a law are ranked."""
+    family's law or several (default: every shipped family's); only families with a law are ranked. `pins`: the
+    knobs the user fixed or bounded (`core.pins`); the free ones are searched, and families without a pinned knob
+    dropped. `nearest`: when nothing fits, the refusal says each pinned knob's nearest fitting value."""
     start = time.perf_counter()
-    by_family = _laws(law)
+    pins = pins or {}
+    by_family = _laws(law, pins)
     budget = budget or make_budget(board, max_flash, max_ram, max_macs, max_latency_ms)
-    screened = _screen(by_family.values(), input_shape, classes, engine)
+    screened = _screen(by_family.values(), input_shape, classes, engine, pins)
     reasons: list[tuple[float, str]] = []      # (predicted accuracy, violated limit) of each rejection
     possible = []
     for s in screened:
@@ -264,40 +272,17 @@ def solve(board: Board, max_flash: int | None = None, max_ram: int | None = None
         if len(found) > runner_ups and all(families.values()):
             break
     if not found:
-        raise UserError(_impossible(screened, input_shape, classes, by_family, budget, board, engine), "max_flash",
-                        "max_ram", "max_macs", "max_latency_ms", "input_shape", "board_id")
+        from tinyml_kit.solve.refusal import impossible
+
+        raise UserError(impossible(screened, input_shape, classes, by_family, budget, board, engine, pins, nearest),
+                        *pins, "max_flash", "max_ram", "max_macs", "max_latency_ms", "input_shape", "board_id")
     best = found[0].predicted_accuracy
     rejected = {k: sum(1 for acc, why in reasons if why == k and acc > best) for k in CONSTRAINTS}
     # the tightest limit at the choice; "none" when nothing more accurate was turned away (the scaling laws'
     # swept ranges, not the board, set the ceiling)
     binding = (max(found[0].utilization, key=found[0].utilization.get) if any(rejected.values()) else "none")
     return Solution(board, budget, input_shape, classes, found[0], found[1:], binding, rejected, families, evaluated,
-                    time.perf_counter() - start, engine)
-
-
-def _impossible(screened: list[_Screened], input_shape, classes: int, laws: dict[str, ScalingLaw], budget: Budget,
-                board: Board, engine: str) -> str:
-    """One line: the configuration that comes closest and by how much it misses each limit."""
-    smallest = sorted(screened, key=lambda s: (s.params, s.macs))[:20]
-    choices = [_choice(s.estimate(input_shape, classes, engine, board), laws[s.family], budget, board)
-               for s in smallest]
-    c = min(choices, key=lambda c: max(c.utilization.values()))
-    e = c.estimate
-    misses = []
-    if c.utilization["flash"] > 1:
-        misses.append(f"flash {format_bytes(e.flash_bytes_est)} > {format_bytes(budget.flash_bytes)}")
-    if c.utilization["arena"] > 1:
-        misses.append(f"arena {format_bytes(c.arena_alloc_bytes_est)} > {format_bytes(budget.arena_bytes)}")
-    if c.utilization.get("macs", 0) > 1:
-        misses.append(f"{e.macs:,} MACs > {budget.macs:,}")
-    if c.utilization.get("latency", 0) > 1:
-        misses.append(f"~{c.latency_ms_est:.0f} ms > {budget.latency_ms:g} ms ({e.latency.instructions:,} "
-                      f"instructions > {budget.instructions:,})")
-    titles = [FAMILY_TITLES[f] for f in laws]
-    names = " or ".join(titles) if len(titles) < 3 else ", ".join(titles[:-1]) + " or " + titles[-1]
-    return (f"no {names} fits {board.id} at input {'x'.join(map(str, input_shape))}: the smallest, "
-            f"{e.describe()}, needs {', '.join(misses)} (estimated): raise the limits, use a smaller input or pick "
-            f"a larger board")
+                    time.perf_counter() - start, engine, pins, [x.law for x in by_family.values()])
 
 
 def frontier(board: Board, input_shape: tuple[int, int, int] = (32, 32, 3), classes: int = 10,

@@ -8,11 +8,13 @@ from tinyml_kit.solve.solver import Solution
 def solution_summary(sol: Solution) -> list[str]:
     """Lines for the terminal: the choice, each estimate next to its limit, the runner-ups."""
     b, e = sol.best, sol.best.estimate
-    note = " (extrapolated, up to 1.35x beyond the sweep at this depth)" if b.extrapolated else ""
+    note = (f" ({b.basis})" if b.basis else " (extrapolated, up to 1.35x beyond the sweep at this depth)"
+            if b.extrapolated else "")
     interval = f" (± {b.interval:.1f})" if b.interval is not None else ""
+    ceiling = "the pins allow" if sol.pins else "the scaling laws cover"
     lines = [f"{sol.board.id}: {e.describe()} predicted accuracy {b.predicted_accuracy:.1f} %{interval}{note}, binding "
              f"constraint: {sol.binding}"
-             + (" (the most accurate network the scaling laws cover fits)" if sol.binding == "none" else ""),
+             + (f" (the most accurate network {ceiling} fits)" if sol.binding == "none" else ""),
              f"  params {e.params:,}",
              f"  flash  {e.flash_bytes_est:>11,} B est.  limit {sol.budget.flash_bytes:>11,} B  "
              f"({100 * b.utilization['flash']:.0f} %; "

@@ -15,7 +15,7 @@ def over_time(screened: list, input_shape, classes: int, board, engine: str, ins
     the configurations wider than their series' widest that keeps `instructions` on `board`'s core."""
     series: dict[tuple, list[int]] = defaultdict(list)
     for i, s in enumerate(screened):
-        series[(s.family, *s.knobs[1:])].append(i)
+        series[(s.family, *s.knobs[1:], getattr(s, "structure", ()))].append(i)
     rejected: set[int] = set()
     for members in series.values():
         members.sort(key=lambda i: screened[i].knobs[0])

@@ -1,0 +1,243 @@
+"""What the user already knows about the model: knobs pinned to a value, a list or a range (`fit --depth 7`,
+`solve --alpha 0.25:1.0 --t0 4,5,6`), as plain data the solver searches within.
+
+A pin names the common knob (`core.spec.FAMILY_KNOBS`); a family without that knob cannot honour it, so the
+search drops it (or refuses it when the user named that family). No TensorFlow, no solver: parsing and checking.
+"""
+
+import math
+from dataclasses import dataclass, field
+
+from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.spec import (
+    ACTIVATIONS,
+    ATTENTIONS,
+    AUTO,
+    FAMILY_KNOBS,
+    FAMILY_TITLES,
+    RANKED,
+    STYLE_DEFAULTS,
+)
+
+# knob -> (kind, what a value must be). Kinds: "real" (> 0), "int" (>= 1), "choice" (one name), "layers" (one
+# comma list of block indices: the list is the value), "fraction" ([0, 1]), "stride" (1 or 2).
+KNOB_KINDS = {"alpha": "real", "beta": "real", "t0": "real", "depth": "int", "divisor": "int",
+              "first_conv_stride": "stride", "downsampling_layers": "layers", "conv5_percent": "fraction",
+              "attention": "choice", "activation": "choice"}
+CHOICES = {"attention": ATTENTIONS, "activation": ACTIVATIONS}
+SEARCHED = {"phinet": ("alpha", "beta", "t0", "depth"), "resnet": ("alpha", "depth"), "tinynet": ("alpha", "depth"),
+            "mobilenetv1": ("alpha",), "mobilenetv2": ("alpha",), "resnet8": ()}   # what the solver ranks over
+INTEGER_STEPS = ("t0", "depth", "divisor", "first_conv_stride")   # a range of these covers every whole number
+
+
+@dataclass(frozen=True)
+class Pin:
+    """Allowed values of one knob: `values` (one: fixed), or the inclusive range `low`..`high`."""
+    knob: str
+    values: tuple = ()
+    low: float | None = None
+    high: float | None = None
+
+    @property
+    def fixed(self) -> bool:
+        return len(self.values) == 1
+
+    @property
+    def value(self):
+        """The single value of a fixed pin."""
+        return self.values[0]
+
+    def allows(self, v) -> bool:
+        if self.values:
+            return v in self.values
+        return self.low - 1e-9 <= v <= self.high + 1e-9
+
+    def distance(self, v: float) -> float:
+        """How far `v` is from what the pin allows (0 inside)."""
+        if self.values:
+            return min(abs(v - x) for x in self.values)
+        return max(self.low - v, v - self.high, 0.0)
+
+    def axis(self, grid: tuple) -> tuple:
+        """The values to search: the listed ones; for a range, `grid`'s inside it, whole numbers for integer
+        knobs, and both ends."""
+        if self.values:
+            return self.values
+        inside = [v for v in grid if self.allows(v)]
+        if self.knob in INTEGER_STEPS:
+            inside += range(math.ceil(self.low), math.floor(self.high) + 1)
+        ends = (self.low, self.high) if self.knob not in ("depth", "divisor", "first_conv_stride") else ()
+        return tuple(sorted({_number(v) for v in (*inside, *ends)}))
+
+    def describe(self) -> str:
+        if self.values:
+            return ",".join(_text(v) for v in self.values)
+        return f"{_text(self.low)}:{_text(self.high)}"
+
+    def to_json(self):
+        """A fixed pin's value, a list's values, a range as {"min", "max"}."""
+        if self.values:
+            return self.value if self.fixed else list(self.values)
+        return {"min": self.low, "max": self.high}
+
+
+def _number(v):
+    return int(v) if float(v).is_integer() else float(v)
+
+
+def _text(v) -> str:
+    if isinstance(v, tuple):
+        return ",".join(map(str, v))
+    return v if isinstance(v, str) else f"{v:g}"
+
+
+def parse_pin(knob: str, text) -> Pin:
+    """`7`, `4,5,6` or `0.25:1.0` (a range, both ends included) for `knob`; a number or tuple as the API gives
+    it. One line names what is wrong and how to write it."""
+    kind = KNOB_KINDS.get(knob)
+    if kind is None:
+        raise UserError(f"unknown knob '{knob}': choose one of {', '.join(KNOB_KINDS)}", knob)
+    flag = "--" + knob.replace("_", "-")
+    if kind == "layers":
+        return Pin(knob, (_layers(text, flag),))
+    if not isinstance(text, str):
+        return Pin(knob, tuple(_value(kind, knob, flag, v) for v in (text if isinstance(text, (list, tuple))
+                                                                      else [text])))
+    text = text.strip()
+    if kind == "choice" and ("," in text or ":" in text):
+        raise UserError(f"{flag} takes one value: {knob}s are not searched (the accuracy laws know "
+                        f"{STYLE_DEFAULTS[knob]} only); fit one run per {knob}", knob)
+    if ":" in text:
+        parts = text.split(":")
+        if len(parts) != 2 or kind in ("choice", "stride"):
+            raise UserError(f"{flag} {text}: write a value, a list (4,5,6) or one range low:high (0.25:1.0)", knob)
+        low, high = (_value(kind, knob, flag, p) for p in parts)
+        if low > high:
+            raise UserError(f"{flag} {text}: the range's low end is above its high end; write {high:g}:{low:g}",
+                            knob)
+        return Pin(knob, (low,)) if low == high else Pin(knob, low=low, high=high)
+    values = tuple(dict.fromkeys(_value(kind, knob, flag, p) for p in text.split(",")))
+    return Pin(knob, values)
+
+
+def _value(kind: str, knob: str, flag: str, raw):
+    if kind == "choice":
+        if raw not in CHOICES[knob]:
+            raise UserError(f"unknown {knob} '{raw}': choose one of {', '.join(CHOICES[knob])}", knob)
+        return raw
+    try:
+        v = float(raw)
+    except (TypeError, ValueError):
+        raise UserError(f"{flag} '{raw}' is not a number: write e.g. {flag} {_EXAMPLES[kind]}", knob) from None
+    if kind in ("int", "stride") and not v.is_integer():
+        raise UserError(f"{flag} {v:g} is not a whole number: write e.g. {flag} {_EXAMPLES[kind]}", knob)
+    if kind == "stride" and v not in (1, 2):
+        raise UserError(f"{flag} {v:g}: the first convolution's stride is 1 or 2", knob)
+    if kind == "fraction" and not 0 <= v <= 1:
+        raise UserError(f"{flag} {v:g} is not a fraction of the blocks: give a number in [0, 1]", knob)
+    if kind == "int" and v < 1 or kind == "real" and v <= 0:
+        raise UserError(f"{flag} {v:g} must be {'at least 1' if kind == 'int' else 'above 0'}", knob)
+    return int(v) if kind in ("int", "stride") else v
+
+
+_EXAMPLES = {"real": "0.5", "int": "7", "stride": "1", "fraction": "0.25"}
+
+
+def _layers(text, flag: str) -> tuple[int, ...]:
+    raw = text.replace(" ", "").split(",") if isinstance(text, str) else list(text)
+    try:
+        layers = tuple(int(v) for v in raw if v != "")
+    except (TypeError, ValueError):
+        raise UserError(f"{flag} '{text}' is not a list of block numbers: write e.g. {flag} 5,7",
+                        "downsampling_layers") from None
+    if any(b < 4 for b in layers):
+        raise UserError(f"{flag} {text}: blocks 1 and 3 always halve the resolution; list blocks from 4 up, e.g. 5,7",
+                        "downsampling_layers")
+    return tuple(sorted(set(layers)))
+
+
+def parse_pins(given: dict) -> dict[str, Pin]:
+    """`{knob: text or value}` (None: not given) as pins, in KNOB_KINDS order."""
+    return {k: v if isinstance(v, Pin) else parse_pin(k, v) for k, v in given.items() if v is not None}
+
+
+def parse_families(text: str) -> tuple[str, ...]:
+    """`--arch`/`--family`: auto, one family, or a list of ranked families (`phinet,resnet`)."""
+    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    for n in names:
+        if n != AUTO and n not in FAMILY_KNOBS:
+            raise UserError(f"unknown architecture '{n}': choose one of {', '.join((AUTO, *FAMILY_KNOBS))}", "arch")
+    if not names:
+        raise UserError("--arch is empty: give auto, a family or a list such as phinet,resnet", "arch")
+    if len(names) > 1 and (AUTO in names or any(n not in RANKED for n in names)):
+        raise UserError(f"a list of families is ranked by their accuracy laws: list only {', '.join(RANKED)} (or "
+                        f"give one family)", "arch")
+    return names
+
+
+def pinned_families(families: tuple[str, ...], pins: dict[str, Pin]) -> tuple[str, ...]:
+    """The families to search: those named (auto: every ranked one) that have every pinned knob. A family the
+    user named without one of the knobs is refused by name; auto drops it."""
+    named = families != (AUTO,)
+    candidates = families if named else RANKED
+    for f in candidates if named else ():
+        lacking = [k for k in pins if k not in FAMILY_KNOBS[f]]
+        if lacking:
+            raise UserError(f"--{lacking[0].replace('_', '-')} does not apply to {FAMILY_TITLES[f]} (its knobs: "
+                            f"{', '.join(FAMILY_KNOBS[f]) or 'none'})", lacking[0], "arch")
+    kept = tuple(f for f in candidates if all(k in FAMILY_KNOBS[f] for k in pins))
+    if not kept:
+        raise UserError(f"no ranked family has all of --{' --'.join(k.replace('_', '-') for k in pins)}: name the "
+                        f"family with --arch", *pins, "arch")
+    return kept
+
+
+def fully_pinned(family: str, pins: dict[str, Pin]) -> bool:
+    """Every knob the solver would search is fixed: one configuration, measured rather than ranked."""
+    return all(k in pins and pins[k].fixed for k in SEARCHED[family]) and all(p.fixed for p in pins.values())
+
+
+def fixed_values(pins: dict[str, Pin]) -> dict:
+    return {k: p.value for k, p in pins.items() if p.fixed}
+
+
+def describe_pins(pins: dict[str, Pin]) -> str:
+    """`depth 7, alpha 0.25:1` as the explanation lines name them."""
+    return ", ".join(f"{k} {p.describe()}" for k, p in pins.items())
+
+
+@dataclass(frozen=True)
+class Search:
+    """What `fit` searches: the families (auto, one, or ranked ones), the pinned knobs, and PhiNet's attention
+    and activation (`style`), which are never searched."""
+    families: tuple[str, ...]
+    pins: dict[str, Pin] = field(default_factory=dict)
+    style: dict = field(default_factory=dict)
+
+    @property
+    def family(self) -> str | None:
+        """The one family named, if one was."""
+        return self.families[0] if len(self.families) == 1 and self.families[0] != AUTO else None
+
+    @property
+    def ranked(self) -> bool:
+        return self.family is None or self.family in RANKED
+
+    @property
+    def fully_pinned(self) -> bool:
+        return self.family is not None and fully_pinned(self.family, self.pins)
+
+    def knobs(self) -> dict:
+        """The model's knobs when fully pinned: the pinned values and the style."""
+        return {**fixed_values(self.pins), **self.style}
+
+
+def make_search(arch: str | tuple, given: dict | None) -> Search:
+    """`arch` as `--arch` gives it (auto, a family, `phinet,resnet`) and the knobs as given (text, values or
+    pins), checked against each other; attention and activation go to `style`."""
+    families = parse_families(arch) if isinstance(arch, str) else tuple(arch)
+    pins = parse_pins(given or {})
+    style = {k: pins.pop(k).value for k in STYLE_DEFAULTS if k in pins}
+    if families != (AUTO,) or pins:
+        pinned_families(families, pins)
+    return Search(families, pins, style)

@@ -1,0 +1,88 @@
+"""A fully pinned model that measures too large: by how much it misses each limit, and the nearest value of each
+pinned knob at which something fits with the other pins kept.
+
+The nearest values come from estimates (the solver's, or the rough ones of a family without a law), corrected
+by how far the pinned model's own measurement was from its estimate, so one line tells the user what to change.
+"""
+
+from dataclasses import replace
+
+from tinyml_kit.core.boards import Board
+from tinyml_kit.core.budget import Budget
+from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.pins import Search
+from tinyml_kit.core.spec import describe
+from tinyml_kit.core.units import format_bytes
+
+
+def refuse_pinned(search: Search, m, estimate, budget: Budget, board: Board, input_shape, classes: int, engine: str,
+                  law=None) -> UserError:
+    """`m`: the pinned model's measurement (`choose.Measurement`); `estimate`: its candidate, with estimates when
+    the solver has them."""
+    nearest = (_nearest_ranked(search, m, estimate, budget, board, input_shape, classes, engine, law)
+               if search.ranked and not search.style else
+               _nearest_on_grid(search, m, budget, input_shape, classes, engine) if not search.ranked else None)
+    if nearest is None:
+        hint = (f"; the nearest values are not estimated for {', '.join(f'{k} {v}' for k, v in search.style.items())}"
+                f": change a pin or raise the limits")
+    elif any(v != "none" for v in nearest.values()):
+        hint = ("; nearest that fit, the other pins kept (estimated): "
+                + ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in nearest.items())
+                + ": change a pin or raise the limits")
+    else:
+        hint = ": no single pinned knob changed fits (estimated): raise the limits or pick a larger board"
+    return UserError(f"{describe(search.family, m.knobs)} does not fit {board.id}: it measures "
+                     f"{', '.join(measured_misses(m, budget))}{hint}", *search.pins, *search.style, "max_flash",
+                     "max_ram", "max_macs", "max_latency_ms", "board_id")
+
+
+def measured_misses(m, budget: Budget) -> list[str]:
+    """`flash 412,000 B > 400,000 B (+12,000 B)` for each limit the measurement exceeds."""
+    found = []
+    for what, used, limit in (("flash", m.flash_bytes, budget.flash_bytes),
+                              ("arena", m.arena_alloc_bytes, budget.arena_bytes)):
+        if used > limit:
+            found.append(f"{what} {used:,} B > {limit:,} B (+{format_bytes(used - limit)})")
+    if budget.macs is not None and m.macs > budget.macs:
+        found.append(f"{m.macs:,} MACs > {budget.macs:,}")
+    if budget.instructions is not None and m.instructions is not None and m.instructions > budget.instructions:
+        found.append(f"~{m.instructions:,} instructions > {budget.instructions:,} ({budget.latency_ms:g} ms)")
+    return found
+
+
+def _corrected(budget: Budget, m, est_flash: int, est_arena: int, est_instructions: int | None) -> Budget:
+    """The budget as the estimates see it: tightened by each ratio the measurement showed estimates fall short."""
+    def scale(limit, estimated, measured):
+        if limit is None or not estimated or not measured or measured <= estimated:
+            return limit
+        return int(limit * estimated / measured)
+
+    return replace(budget, flash_bytes=scale(budget.flash_bytes, est_flash, m.flash_bytes),
+                   arena_bytes=scale(budget.arena_bytes, est_arena, m.arena_alloc_bytes),
+                   instructions=scale(budget.instructions, est_instructions, m.instructions))
+
+
+def _nearest_ranked(search: Search, m, estimate, budget: Budget, board: Board, input_shape, classes: int,
+                    engine: str, law) -> dict[str, str]:
+    from tinyml_kit.solve.refusal import nearest_fitting
+    from tinyml_kit.solve.search import ranked_search, search_laws
+
+    ranked = ranked_search(search.families, search.pins)
+    corrected = _corrected(budget, m, estimate.est_flash, estimate.est_arena, estimate.est_instructions)
+    return nearest_fitting(search.pins, corrected, board, input_shape, classes, search_laws(ranked, law), engine)
+
+
+def _nearest_on_grid(search: Search, m, budget: Budget, input_shape, classes: int, engine: str) -> dict[str, str]:
+    """A family without a law: each pinned knob's grid, by the rough estimates of `choose.candidates`."""
+    from tinyml_kit.pipeline.choose import _grid, _may_fit
+
+    found = {}
+    for knob, pin in search.pins.items():
+        free = Search(search.families, {k: p for k, p in search.pins.items() if k != knob})
+        pool = _grid(free, input_shape, classes, engine)
+        own = next(c for c in _grid(search, input_shape, classes, engine))
+        flash_ratio, arena_ratio = m.flash_bytes / own.est_flash, m.arena_alloc_bytes / own.est_arena
+        fitting = [c.knobs[knob] for c in pool if not pin.allows(c.knobs[knob])
+                   and _may_fit(c, budget, flash_ratio, arena_ratio)]
+        found[knob] = f"{min(fitting, key=pin.distance):g}" if fitting else "none"
+    return found

@@ -1,0 +1,83 @@
+"""Why nothing fits, in one line: the configuration that comes closest, by how much it misses each limit and,
+when the user pinned knobs, the nearest value of each pinned knob that would fit (the other pins kept)."""
+
+from tinyml_kit.core.budget import Budget
+from tinyml_kit.core.pins import Pin, describe_pins
+from tinyml_kit.core.spec import FAMILY_TITLES
+from tinyml_kit.core.units import format_bytes
+from tinyml_kit.solve.grid import ALPHAS, BETAS, STRUCTURE_GRIDS, T0S, WIDTHS
+
+DEPTHS = tuple(range(1, 16))
+NEAREST_AXES = {"alpha": ALPHAS, "beta": BETAS + (0.5, 1.5, 2.0), "t0": (1, 2) + T0S + (7, 8), "depth": DEPTHS,
+                **{k: v for k, v in STRUCTURE_GRIDS.items() if v}}
+
+
+def misses(choice, budget: Budget) -> list[str]:
+    """`flash 412 KB > 400 KB (+12 KB)` for each limit the choice's estimates exceed."""
+    e, used, found = choice.estimate, choice.utilization, []
+    if used["flash"] > 1:
+        found.append(f"flash {format_bytes(e.flash_bytes_est)} > {format_bytes(budget.flash_bytes)} "
+                     f"(+{format_bytes(e.flash_bytes_est - budget.flash_bytes)})")
+    if used["arena"] > 1:
+        found.append(f"arena {format_bytes(choice.arena_alloc_bytes_est)} > {format_bytes(budget.arena_bytes)} "
+                     f"(+{format_bytes(choice.arena_alloc_bytes_est - budget.arena_bytes)})")
+    if used.get("macs", 0) > 1:
+        found.append(f"{e.macs:,} MACs > {budget.macs:,} (x{used['macs']:.2f})")
+    if used.get("latency", 0) > 1:
+        found.append(f"~{choice.latency_ms_est:.0f} ms > {budget.latency_ms:g} ms ({e.latency.instructions:,} "
+                     f"instructions > {budget.instructions:,})")
+    return found
+
+
+def impossible(screened: list, input_shape, classes: int, laws: dict, budget: Budget, board, engine: str,
+               pins: dict[str, Pin], nearest: bool = True) -> str:
+    """One line: the configuration that comes closest and by how much it misses each limit; with pins, what
+    each pinned knob would have to be (`nearest`: searched, a few small solves per knob)."""
+    from tinyml_kit.solve.solver import _choice
+
+    smallest = sorted(screened, key=lambda s: (s.params, s.macs))[:20]
+    choices = [_choice(s.estimate(input_shape, classes, engine, board), laws[s.family], budget, board)
+               for s in smallest]
+    titles = [FAMILY_TITLES[f] for f in laws]
+    names = " or ".join(titles) if len(titles) < 3 else ", ".join(titles[:-1]) + " or " + titles[-1]
+    where = f"{board.id} at input {'x'.join(map(str, input_shape))}"
+    if pins:
+        names += f" with {describe_pins(pins)}"
+    if not choices:
+        return f"no {names} is in the laws' range at {where}: widen the pins"
+    c = min(choices, key=lambda c: max(c.utilization.values()))
+    line = (f"no {names} fits {where}: the smallest, {c.estimate.describe()}, needs {', '.join(misses(c, budget))} "
+            f"(estimated)")
+    if pins and nearest:
+        found = nearest_fitting(pins, budget, board, input_shape, classes, [x.law for x in laws.values()], engine)
+        return line + "; nearest that fit, the other pins kept: " + ", ".join(
+            f"--{k.replace('_', '-')} {v}" for k, v in found.items()) + ": change a pin or raise the limits"
+    return line + ": raise the limits, use a smaller input or pick a larger board"
+
+
+def nearest_fitting(pins: dict[str, Pin], budget: Budget, board, input_shape, classes: int, laws: list,
+                    engine: str) -> dict[str, str]:
+    """For each pinned knob with a numeric axis, the value nearest the pin at which something fits with the other
+    pins kept ("none" if no value on its axis does)."""
+    from tinyml_kit.core.errors import UserError
+    from tinyml_kit.solve.solver import solve
+
+    found = {}
+    for knob, pin in pins.items():
+        axis = NEAREST_AXES.get(knob)
+        if axis is None:
+            continue
+        if knob == "alpha" and all(x.family != "phinet" for x in laws):
+            axis = WIDTHS
+        if knob == "depth" and all(x.family == "phinet" for x in laws):
+            axis = tuple(d for d in axis if d >= 4)   # PhiNet's first four blocks are fixed
+        found[knob] = "none"
+        for v in sorted((v for v in axis if not pin.allows(v)), key=lambda v: (pin.distance(v), v)):
+            try:
+                solve(board, input_shape=input_shape, classes=classes, law=laws, runner_ups=0, budget=budget,
+                      engine=engine, pins={**pins, knob: Pin(knob, (v,))}, nearest=False)
+            except UserError:
+                continue
+            found[knob] = f"{v:g}"
+            break
+    return found

@@ -1,0 +1,75 @@
+"""The solver as `solve` and `fit` call it: the families and pins checked against each other, the laws picked,
+and what each pin costs.
+
+`--arch resnet8` is ResNet with width 1 and depth 1 pinned; the families without conversion-free estimates
+(MobileNets) are not ranked here, and neither are PhiNet's attention and activation other than the laws' own.
+"""
+
+from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.pins import Pin, Search, parse_pin, pinned_families
+from tinyml_kit.core.spec import AUTO, FAMILY_TITLES, RANKED, STYLE_DEFAULTS
+from tinyml_kit.solve.pin_effects import PinEffect, effect_lines, pin_effects
+from tinyml_kit.solve.solver import Choice, Solution, solve
+
+ALIASES = {"resnet8": ("resnet", {"alpha": 1.0, "depth": 1})}   # a family that is one point of a ranked one
+
+
+def ranked_search(families: tuple[str, ...], pins: dict[str, Pin]) -> Search:
+    """The search the solver can rank, for `families` as `core.pins.parse_families` gives them. Refused: a family
+    the solver cannot rank, a pinned knob a named family lacks, an attention or activation the laws do not know."""
+    styled = [k for k in STYLE_DEFAULTS if k in pins and pins[k].value != STYLE_DEFAULTS[k]]
+    if styled:
+        k = styled[0]
+        raise UserError(f"the laws and estimates know PhiNets with {k} {STYLE_DEFAULTS[k]} only: `fit --arch phinet "
+                        f"--{k} {pins[k].value}` measures each candidate as built", k)
+    pins = {k: p for k, p in pins.items() if k not in STYLE_DEFAULTS}
+    if len(families) == 1 and families[0] in ALIASES:
+        family, fixed = ALIASES[families[0]]
+        pinned_families(families, pins)   # refuses any pin: the alias has no knobs of its own
+        return Search((family,), {k: parse_pin(k, v) for k, v in fixed.items()})
+    unranked = [f for f in families if f != AUTO and f not in RANKED]
+    if unranked:
+        raise UserError(f"{FAMILY_TITLES[unranked[0]]} has no accuracy law or conversion-free estimates to rank by: "
+                        f"`fit --arch {unranked[0]}` measures its grid (the solver ranks {', '.join(RANKED)})", "arch")
+    return Search(pinned_families(families, pins), pins)
+
+
+def search_laws(search: Search, law=None) -> list:
+    """The laws of the searched families, or the user's (which must be one of them; a list is taken as made)."""
+    from tinyml_kit.solve.scaling_law import family_laws
+
+    if isinstance(law, list):
+        return law
+    if law is not None:
+        if law.family not in search.families:
+            raise UserError(f"the law given is {FAMILY_TITLES[law.family]}'s, and the search is over "
+                            f"{', '.join(FAMILY_TITLES[f] for f in search.families)}: give a sweep of one of them",
+                            "law", "arch")
+        return [law]
+    return [x for f in search.families for x in family_laws(f)]
+
+
+def solve_search(board, search: Search, budget, input_shape, classes: int, engine: str = "tflm", law=None,
+                 runner_ups: int = 4) -> tuple[Solution, list[PinEffect]]:
+    """The best configuration within the pins, and what each pin costs (no effects without pins)."""
+    sol = solve(board, input_shape=input_shape, classes=classes, budget=budget, engine=engine,
+                law=search_laws(search, law), runner_ups=runner_ups, pins=search.pins)
+    return sol, pin_effects(sol)
+
+
+def pinned_choice(board, search: Search, budget, input_shape, classes: int, engine: str = "tflm",
+                  law=None) -> Choice:
+    """The estimates and predicted accuracy of a fully pinned configuration, whether it fits or not (`fit`
+    measures it next, and refuses it on what it measures)."""
+    from tinyml_kit.solve.solver import _choice, _laws, _screen
+
+    laws = _laws(search_laws(search, law), search.pins)
+    (s,) = _screen(laws.values(), input_shape, classes, engine, search.pins)
+    return _choice(s.estimate(input_shape, classes, engine, board), laws[s.family], budget, board)
+
+
+def explanation(sol: Solution, effects: list[PinEffect]) -> dict:
+    """What report.json and `solve --json` keep of the pins: as given, as chosen, and each one's cost."""
+    return {"pinned": {k: p.to_json() for k, p in sol.pins.items()}, "chosen": sol.chosen(),
+            "pin_effects": [e.to_dict() for e in effects],
+            "pin_lines": [line.strip() for line in effect_lines(sol, effects)]}
