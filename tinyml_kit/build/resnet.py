@@ -24,21 +24,21 @@ def resnet(input_shape: tuple[int, int, int] = (32, 32, 3), classes: int = 10, w
     filters = resnet_filters(width)
     inputs, x = pixel_input(input_shape)
     x = conv(x, filters[0], name="conv1")
-    x = batch_norm()(x)
-    x = L.ReLU()(x)
+    x = batch_norm("bn1")(x)
+    x = L.ReLU(name="relu1")(x)
     for i, f in enumerate(filters):
         for j in range(int(depth)):
             p = f"s{i}_b{j}_"   # stage-first, as block_outputs groups layers into blocks
             strides = 2 if i > 0 and j == 0 else 1
             y = conv(x, f, strides=strides, name=p + "conv1")
-            y = batch_norm()(y)
-            y = L.ReLU()(y)
+            y = batch_norm(p + "bn1")(y)
+            y = L.ReLU(name=p + "relu1")(y)
             y = conv(y, f, name=p + "conv2")
-            y = batch_norm()(y)
+            y = batch_norm(p + "bn2")(y)
             if strides != 1:
                 x = conv(x, f, kernel=1, strides=strides, name=p + "shortcut")
             x = L.Add(name=p + "add")([x, y])
-            x = L.ReLU()(x)
+            x = L.ReLU(name=p + "out")(x)
     x = classifier_head(x, classes)
     name = "resnet8" if (width, int(depth)) == (1.0, 1) else f"resnet_w{width:g}_d{int(depth)}"
     return keras().Model(inputs, x, name=name)

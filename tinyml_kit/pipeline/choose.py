@@ -236,6 +236,18 @@ def _work(m: Measurement) -> str:
     return f"{m.macs:,} MACs" + (f", ~{m.instructions:,} instructions" if m.instructions is not None else "")
 
 
+def _choose_pinned(search: Search, c: Candidate, input_shape, classes: int, calibration, budget: Budget,
+                   board: Board, engine: str, law) -> Chosen:
+    """The fully pinned configuration, measured; refused with each pinned knob's nearest fitting value."""
+    from tinyml_kit.pipeline.pinned import refuse_pinned
+
+    with progress.task("converting to int8 and measuring the pinned configuration"):
+        m = measure(search.family, c.knobs, input_shape, classes, calibration, budget, engine, board)
+    if not m.fits:
+        raise refuse_pinned(search, m, c, budget, board, input_shape, classes, engine, law)
+    return Chosen(m, [m], c)
+
+
 def choose(search: Search, pool: list[Candidate], input_shape, classes: int, calibration, budget: Budget,
            board: Board, engine: str = "tflm", law=None) -> Chosen:
     """The first candidate whose measured size fits. Estimates are rescaled by what each measurement
@@ -243,13 +255,7 @@ def choose(search: Search, pool: list[Candidate], input_shape, classes: int, cal
     the candidates (`candidates`; `fit` makes them before loading data, to refuse an impossible budget). A fully
     pinned configuration is measured alone, and refused with each pinned knob's nearest fitting value."""
     if search.fully_pinned:
-        from tinyml_kit.pipeline.pinned import refuse_pinned
-
-        with progress.task("converting to int8 and measuring the pinned configuration"):
-            m = measure(search.family, pool[0].knobs, input_shape, classes, calibration, budget, engine, board)
-        if not m.fits:
-            raise refuse_pinned(search, m, pool[0], budget, board, input_shape, classes, engine, law)
-        return Chosen(m, [m], pool[0])
+        return _choose_pinned(search, pool[0], input_shape, classes, calibration, budget, board, engine, law)
     flash_ratio = arena_ratio = time_ratio = 1.0
     attempts: list[Measurement] = []
     tried = set()

@@ -13,6 +13,7 @@ from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.pins import Search
 from tinyml_kit.core.spec import describe
 from tinyml_kit.core.units import format_bytes
+from tinyml_kit.solve.refusal import nearest_text
 
 
 def refuse_pinned(search: Search, m, estimate, budget: Budget, board: Board, input_shape, classes: int, engine: str,
@@ -25,12 +26,8 @@ def refuse_pinned(search: Search, m, estimate, budget: Budget, board: Board, inp
     if nearest is None:
         hint = (f"; the nearest values are not estimated for {', '.join(f'{k} {v}' for k, v in search.style.items())}"
                 f": change a pin or raise the limits")
-    elif any(v != "none" for v in nearest.values()):
-        hint = ("; nearest that fit, the other pins kept (estimated): "
-                + ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in nearest.items())
-                + ": change a pin or raise the limits")
     else:
-        hint = ": no single pinned knob changed fits (estimated): raise the limits or pick a larger board"
+        hint = nearest_text(nearest, " (estimated)")
     return UserError(f"{describe(search.family, m.knobs)} does not fit {board.id}: it measures "
                      f"{', '.join(measured_misses(m, budget))}{hint}", *search.pins, *search.style, "max_flash",
                      "max_ram", "max_macs", "max_latency_ms", "board_id")

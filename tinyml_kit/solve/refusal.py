@@ -50,9 +50,19 @@ def impossible(screened: list, input_shape, classes: int, laws: dict, budget: Bu
             f"(estimated)")
     if pins and nearest:
         found = nearest_fitting(pins, budget, board, input_shape, classes, [x.law for x in laws.values()], engine)
-        return line + "; nearest that fit, the other pins kept: " + ", ".join(
-            f"--{k.replace('_', '-')} {v}" for k, v in found.items()) + ": change a pin or raise the limits"
+        return line + nearest_text(found)
     return line + ": raise the limits, use a smaller input or pick a larger board"
+
+
+def nearest_text(found: dict[str, str], estimated: str = "") -> str:
+    """`; nearest that fit, the other pins kept: --alpha 0.35 (no --depth does): change a pin …`, the end of a
+    refusal; `estimated`: said after "kept" when the values come from estimates of a measured model."""
+    fits = [f"--{k.replace('_', '-')} {v}" for k, v in found.items() if v != "none"]
+    none = [f"--{k.replace('_', '-')}" for k, v in found.items() if v == "none"]
+    if not fits:
+        return f"; no value of {' or '.join(none)} alone fits{estimated}: raise the limits or pick a larger board"
+    return (f"; nearest that fit, the other pins kept{estimated}: {', '.join(fits)}"
+            + (f" (no {' or '.join(none)} value does)" if none else "") + ": change a pin or raise the limits")
 
 
 def nearest_fitting(pins: dict[str, Pin], budget: Budget, board, input_shape, classes: int, laws: list,

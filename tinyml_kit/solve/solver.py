@@ -205,6 +205,26 @@ def _rejected_early(s: _Screened, budget: Budget) -> str | None:
     return "arena" if s.arena_floor > budget.arena_bytes else None
 
 
+def _possible(screened: list[_Screened], budget: Budget, input_shape, classes: int, board: Board, engine: str
+              ) -> tuple[list[_Screened], list[tuple[float, str]]]:
+    """The configurations whose floors and time bound fit, most accurate first, and (predicted accuracy,
+    violated limit) of each one dropped."""
+    reasons: list[tuple[float, str]] = []
+    possible = []
+    for s in screened:
+        why = _rejected_early(s, budget)
+        if why:
+            reasons.append((s.accuracy, why))
+        else:
+            possible.append(s)
+    if budget.instructions is not None:
+        slow = over_time(possible, input_shape, classes, board, engine, budget.instructions)
+        reasons += [(s.accuracy, "latency") for i, s in enumerate(possible) if i in slow]
+        possible = [s for i, s in enumerate(possible) if i not in slow]
+    possible.sort(key=lambda s: (-s.accuracy, s.macs))
+    return possible, reasons
+
+
 def _laws(law: ScalingLaw | list[ScalingLaw] | None, pins: dict[str, Pin] | None = None) -> dict[str, AnyDepth]:
     """The laws to rank by, keyed by family: the shipped one of every family, or the user's; with pins, the
     families that have every pinned knob."""
@@ -234,19 +254,7 @@ def solve(board: Board, max_flash: int | None = None, max_ram: int | None = None
     by_family = _laws(law, pins)
     budget = budget or make_budget(board, max_flash, max_ram, max_macs, max_latency_ms)
     screened = _screen(by_family.values(), input_shape, classes, engine, pins)
-    reasons: list[tuple[float, str]] = []      # (predicted accuracy, violated limit) of each rejection
-    possible = []
-    for s in screened:
-        why = _rejected_early(s, budget)
-        if why:
-            reasons.append((s.accuracy, why))
-        else:
-            possible.append(s)
-    if budget.instructions is not None:
-        slow = over_time(possible, input_shape, classes, board, engine, budget.instructions)
-        reasons += [(s.accuracy, "latency") for i, s in enumerate(possible) if i in slow]
-        possible = [s for i, s in enumerate(possible) if i not in slow]
-    possible.sort(key=lambda s: (-s.accuracy, s.macs))
+    possible, reasons = _possible(screened, budget, input_shape, classes, board, engine)
     found: list[Choice] = []
     families: dict[str, Choice | None] = {f: None for f in by_family}
     evaluated = 0

@@ -1,0 +1,190 @@
+"""Pinned knobs on `solve` and `fit`: values, lists and ranges for PhiNet, ResNet, TinyNet and a MobileNet; what
+each pin costs; the refusal of an impossible pin; a fully pinned fit is the model `inspect`'s knobs build."""
+
+import json
+import re
+
+import pytest
+from test_cli import assert_one_line_error, run
+
+from tinyml_kit.core.boards import get_board
+from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.pins import Pin, make_search, parse_pin, parse_pins
+from tinyml_kit.solve.pin_effects import effect_lines, pin_effects
+from tinyml_kit.solve.solver import solve
+
+BOARD = "nucleo-f746zg"
+
+
+def test_pins_parse_values_lists_and_ranges():
+    assert parse_pin("depth", "7") == Pin("depth", (7,)) and parse_pin("depth", "7").fixed
+    assert parse_pin("t0", "4,5,6").values == (4.0, 5.0, 6.0)
+    alpha = parse_pin("alpha", "0.25:1.0")
+    assert (alpha.low, alpha.high, alpha.fixed) == (0.25, 1.0, False)
+    assert alpha.axis((0.1, 0.3, 0.5, 1.2)) == (0.25, 0.3, 0.5, 1.0)          # the grid inside, and both ends
+    assert parse_pin("depth", "3:6").axis((4, 7)) == (3, 4, 5, 6)              # every whole number
+    assert parse_pin("downsampling_layers", "7,5").values == ((5, 7),)        # one value: the list of blocks
+    assert parse_pins({"alpha": 0.5, "depth": None}) == {"alpha": Pin("alpha", (0.5,))}
+
+
+@pytest.mark.parametrize("knob, text, fragment", [
+    ("depth", "4.5", "--depth 4.5 is not a whole number"),
+    ("alpha", "1:0.5", "write 0.5:1"),
+    ("alpha", "x", "--alpha 'x' is not a number"),
+    ("alpha", "0", "--alpha 0 must be above 0"),
+    ("first_conv_stride", "3", "is 1 or 2"),
+    ("attention", "se,cbam", "takes one value"),
+    ("downsampling_layers", "2,5", "list blocks from 4 up"),
+])
+def test_bad_pins_are_refused_by_name(knob, text, fragment):
+    with pytest.raises(UserError, match=None) as e:
+        parse_pin(knob, text)
+    assert fragment in str(e.value)
+
+
+@pytest.mark.parametrize("family, given, check", [
+    ("phinet", {"depth": "7"}, lambda k: k["depth"] == 7),
+    ("phinet", {"t0": "4,5", "depth": "4"}, lambda k: k["t0"] in (4, 5) and k["depth"] == 4),
+    ("phinet", {"alpha": "0.3:0.6", "beta": "1"}, lambda k: 0.3 <= k["alpha"] <= 0.6 and k["beta"] == 1),
+    ("resnet", {"depth": "2"}, lambda k: k["depth"] == 2),
+    ("resnet", {"alpha": "0.25,0.5"}, lambda k: k["alpha"] in (0.25, 0.5)),
+    ("resnet", {"alpha": "0.3:0.6", "depth": "1:2"}, lambda k: 0.3 <= k["alpha"] <= 0.6 and k["depth"] in (1, 2)),
+    ("tinynet", {"depth": "4"}, lambda k: k["depth"] == 4),
+    ("tinynet", {"alpha": "0.5,0.75,1"}, lambda k: k["alpha"] in (0.5, 0.75, 1.0)),
+    ("tinynet", {"alpha": "0.5:1.0", "depth": "3,5"}, lambda k: 0.5 <= k["alpha"] <= 1 and k["depth"] in (3, 5)),
+])
+def test_solver_keeps_pins_and_ranks_the_free_knobs(family, given, check):
+    search = make_search(family, given)
+    sol = solve(get_board(BOARD), pins=search.pins, law=_laws(family))
+    for choice in [sol.best, *sol.runner_ups]:
+        assert choice.family == family and check(choice.knobs()), choice.knobs()
+    free = solve(get_board(BOARD), law=_laws(family))
+    assert sol.best.predicted_accuracy <= free.best.predicted_accuracy + 1e-9   # a pin never helps
+    assert set(sol.chosen()) == set(sol.best.knobs()) - set(given)
+
+
+def _laws(family):
+    from tinyml_kit.solve.scaling_law import family_laws
+
+    return family_laws(family)
+
+
+def test_explanation_says_what_a_binding_pin_costs():
+    board = get_board(BOARD)
+    sol = solve(board, pins=parse_pins({"depth": "7"}), law=_laws("phinet"))
+    free = solve(board, law=_laws("phinet"))
+    (effect,) = pin_effects(sol)
+    assert effect.free.estimate.describe() == free.best.estimate.describe()
+    gain = free.best.predicted_accuracy - sol.best.predicted_accuracy
+    assert gain > 0.05 and effect.gain == pytest.approx(gain)
+    (line,) = effect_lines(sol, [effect])
+    assert line.strip() == (f"with depth 7 fixed, the best fit is {sol.best.estimate.describe()} "
+                            f"({sol.best.predicted_accuracy:.1f} %); with depth free it would be "
+                            f"{free.best.estimate.describe()} ({free.best.predicted_accuracy:.1f} %), "
+                            f"+{gain:.1f} points predicted")
+
+
+def test_solve_cli_pins_and_records_pinned_and_chosen():
+    result = run("solve", "--board", BOARD, "--family", "phinet", "--depth", "7", "--t0", "4,5", "--json")
+    assert result.exit_code == 0, result.output
+    d = json.loads(result.stdout)
+    assert d["pinned"] == {"depth": 7, "t0": [4.0, 5.0]} and set(d["chosen"]) == {"alpha", "beta"}
+    assert d["depth"] == 7 and d["t0"] in (4, 5)
+    assert [e["knob"] for e in d["pin_effects"]] == ["t0", "depth", "all"] and d["pin_lines"]
+    text = run("solve", "--board", BOARD, "--arch", "phinet", "--depth", "7").stdout
+    assert "with depth 7 fixed, the best fit is phinet(" in text and "with depth free it would be" in text
+
+
+def test_auto_keeps_only_families_with_the_pinned_knob():
+    result = run("solve", "--board", BOARD, "--beta", "1", "--json")
+    d = json.loads(result.stdout)
+    assert d["family"] == "phinet" and set(d["families"]) == {"phinet"}
+
+
+def test_impossible_pin_says_by_how_much_and_the_nearest_fitting_values():
+    result = run("solve", "--board", BOARD, "--arch", "phinet", "--alpha", "2", "--depth", "7", "--max-flash",
+                 "200KB")
+    assert_one_line_error(result, "no PhiNet with alpha 2, depth 7 fits", "flash", "(+", "nearest that fit",
+                          "--alpha ", "--depth ")
+    alpha = float(re.search(r"nearest that fit, the other pins kept: --alpha ([\d.]+)", result.stderr).group(1))
+    # the value named fits, and the next step up the grid does not
+    solve(get_board(BOARD), max_flash=200_000, pins=parse_pins({"alpha": alpha, "depth": 7}), law=_laws("phinet"))
+    with pytest.raises(UserError):
+        solve(get_board(BOARD), max_flash=200_000, pins=parse_pins({"alpha": round(alpha + 0.05, 2), "depth": 7}),
+              law=_laws("phinet"), nearest=False)
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["--arch", "resnet", "--beta", "1"], ["--beta does not apply to ResNet", "(its knobs: alpha, depth)"]),
+    (["--arch", "mobilenetv1"], ["MobileNetV1 has no accuracy law", "fit --arch mobilenetv1"]),
+    (["--arch", "phinet", "--attention", "cbam"], ["fit --arch phinet --attention cbam"]),
+    (["--arch", "phinet,mobilenetv2"], ["list only phinet, resnet, tinynet"]),
+    (["--depth", "7", "--frontier"], ["--frontier ranks every family"]),
+])
+def test_solve_refuses_pins_it_cannot_honour(args, fragments):
+    assert_one_line_error(run("solve", "--board", BOARD, *args), *fragments)
+
+
+def test_resnet8_is_resnet_with_width_and_depth_pinned():
+    d = json.loads(run("solve", "--board", "nucleo-h743zi2", "--arch", "resnet8", "--json").stdout)
+    assert (d["family"], d["alpha"], d["depth"]) == ("resnet", 1.0, 1)
+
+
+def test_mobilenet_grid_is_narrowed_by_its_pin():
+    from tinyml_kit.core.budget import make_budget
+    from tinyml_kit.pipeline.choose import candidates
+
+    board = get_board(BOARD)
+    pool, explained = candidates(make_search("mobilenetv2", {"alpha": "0.3:0.5"}), (32, 32, 3), 10, board,
+                                 make_budget(board))
+    assert sorted(c.knobs["alpha"] for c in pool) == [0.3, 0.35, 0.5]
+    assert explained["pinned"] == {"alpha": {"min": 0.3, "max": 0.5}}
+    listed, _ = candidates(make_search("mobilenetv1", {"alpha": "0.2,0.3"}), (32, 32, 3), 10, board,
+                           make_budget(board))
+    assert sorted(c.knobs["alpha"] for c in listed) == [0.2, 0.3]   # listed values off the grid are built too
+
+
+def test_fit_refuses_a_pin_its_family_lacks_before_loading_data(tmp_path):
+    assert_one_line_error(run("fit", "--arch", "tinynet", "--t0", "4", "--data", tmp_path / "missing.npz",
+                              "--out", tmp_path / "r"), "--t0 does not apply to TinyNet")
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch, knobs", [
+    ("phinet", {"alpha": "0.25", "beta": "1", "t0": "4", "depth": "4"}),
+    ("resnet", {"alpha": "0.25", "depth": "1"}),
+])
+def test_fully_pinned_fit_is_the_model_inspects_knobs_build(tmp_path, digits_npz, arch, knobs):
+    """Same architecture, same layer names: the run's trained weights in inspect's build convert to the run's
+    .tflite byte for byte."""
+    from tinyml_kit.build import build, load_keras_model
+    from tinyml_kit.compress.quantize import calibration_images, quantize_int8
+    from tinyml_kit.train.data import load_dataset, split
+
+    flags = [x for k, v in knobs.items() for x in ("--" + k.replace("_", "-"), v)]
+    out = tmp_path / "run"
+    result = run("fit", "--data", digits_npz, "--input", "16,16,1", "--epochs", "1", "--board", "nucleo-h743zi2",
+                 "--arch", arch, *flags, "--out", out, "--json")
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert set(record["search"]["pinned"]) == set(knobs) and record["search"]["chosen"] == {}
+    inspected = json.loads(run("inspect", "--arch", arch, *flags, "--input", "16,16,1", "--classes", "3",
+                               "--json").stdout)
+    assert inspected["params"] == record["params"]
+    model = build(arch, (16, 16, 1), 3, **{k: float(v) if k != "depth" else int(v) for k, v in knobs.items()})
+    assert model.name == inspected["name"]
+    model.set_weights(load_keras_model(out / "model.keras").get_weights())
+    parts = split(load_dataset(str(digits_npz), (16, 16, 1)), seed=0)
+    assert quantize_int8(model, calibration_images(parts.train.x, seed=0)) == (out / "model.tflite").read_bytes()
+
+
+@pytest.mark.slow
+def test_fully_pinned_fit_that_does_not_fit_names_the_nearest_values(tmp_path, digits_npz):
+    out = tmp_path / "r"
+    result = run("fit", "--data", digits_npz, "--input", "16,16,1", "--epochs", "1", "--board", BOARD,
+                 "--arch", "phinet", "--alpha", "1", "--beta", "1", "--t0", "6", "--depth", "7", "--max-flash", "60KB",
+                 "--out", out)
+    assert_one_line_error(result, "phinet(alpha=1, beta=1, t0=6, depth=7) does not fit", "it measures flash",
+                          "> 60,000 B (+", "nearest that fit, the other pins kept (estimated): --alpha ")
+    assert not out.exists()
