@@ -5,6 +5,7 @@ import json
 import re
 
 import pytest
+from test_bad_input import no_data_loading  # noqa: F401
 from test_cli import assert_one_line_error, run
 
 from tinyml_kit.core.boards import get_board
@@ -77,7 +78,8 @@ def test_explanation_says_what_a_binding_pin_costs():
     assert effect.free.estimate.describe() == free.best.estimate.describe()
     gain = free.best.predicted_accuracy - sol.best.predicted_accuracy
     assert gain > 0.05 and effect.gain == pytest.approx(gain)
-    (line,) = effect_lines(sol, [effect])
+    header, line = effect_lines(sol, [effect])
+    assert header.strip() == "pinned depth 7; what each pin costs, in predicted accuracy:"
     assert line.strip() == (f"with depth 7 fixed, the best fit is {sol.best.estimate.describe()} "
                             f"({sol.best.predicted_accuracy:.1f} %); with depth free it would be "
                             f"{free.best.estimate.describe()} ({free.best.predicted_accuracy:.1f} %), "
@@ -169,6 +171,7 @@ def test_fully_pinned_fit_is_the_model_inspects_knobs_build(tmp_path, digits_npz
     assert result.exit_code == 0, result.output
     record = json.loads(result.stdout)
     assert set(record["search"]["pinned"]) == set(knobs) and record["search"]["chosen"] == {}
+    assert "every searched knob pinned: the model was measured as given" in (out / "report.html").read_text()
     inspected = json.loads(run("inspect", "--arch", arch, *flags, "--input", "16,16,1", "--classes", "3",
                                "--json").stdout)
     assert inspected["params"] == record["params"]
@@ -179,8 +182,8 @@ def test_fully_pinned_fit_is_the_model_inspects_knobs_build(tmp_path, digits_npz
     assert quantize_int8(model, calibration_images(parts.train.x, seed=0)) == (out / "model.tflite").read_bytes()
 
 
-@pytest.mark.slow
-def test_fully_pinned_fit_that_does_not_fit_names_the_nearest_values(tmp_path, digits_npz):
+def test_fully_pinned_fit_that_does_not_fit_is_measured_and_refused_before_loading_data(
+        tmp_path, digits_npz, no_data_loading):  # noqa: F811
     out = tmp_path / "r"
     result = run("fit", "--data", digits_npz, "--input", "16,16,1", "--epochs", "1", "--board", BOARD,
                  "--arch", "phinet", "--alpha", "1", "--beta", "1", "--t0", "6", "--depth", "7", "--max-flash", "60KB",

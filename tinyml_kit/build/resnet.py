@@ -24,8 +24,8 @@ def resnet(input_shape: tuple[int, int, int] = (32, 32, 3), classes: int = 10, w
     filters = resnet_filters(width)
     inputs, x = pixel_input(input_shape)
     x = conv(x, filters[0], name="conv1")
-    x = batch_norm("bn1")(x)
-    x = L.ReLU(name="relu1")(x)
+    x = batch_norm("bn")(x)
+    x = L.ReLU(name="relu")(x)
     for i, f in enumerate(filters):
         for j in range(int(depth)):
             p = f"s{i}_b{j}_"   # stage-first, as block_outputs groups layers into blocks

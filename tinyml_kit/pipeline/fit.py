@@ -51,15 +51,15 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = AUTO, e
                                                         training)
     source, input_shape = _source(training, search, input_shape, compression)
     with timed(timings, "choose_s"):
-        planned, pool = _candidates_before_data(search, data, input_shape, board, budget, engine, accuracy_law,
-                                                source)
+        planned, pool, early = _candidates_before_data(search, data, input_shape, board, budget, engine,
+                                                       accuracy_law, source)
     with timed(timings, "data_s"):
         dataset, parts, calibration = _load(data, input_shape, seed)
     if planned != (dataset.input_shape, len(dataset.class_names)):
-        pool = None   # the data held something its header did not say: rank again on what was loaded
+        pool = early = None   # the data held something its header did not say: rank again on what was loaded
     with timed(timings, "choose_s"):
         chosen, start_model, explained = _choose(search, parts, calibration, budget, board, pool, engine,
-                                                 accuracy_law, source, seed)
+                                                 accuracy_law, source, seed, early)
     logger.info(f"chose {describe(chosen.family, chosen.knobs)}: {chosen.measured.params:,} params, "
                 f"{chosen.measured.macs:,} MACs")
     with timed(timings, "train_s"):
@@ -152,12 +152,23 @@ def _candidates_before_data(search: Search, data: str, input_shape, board: Board
                             law, source=None):
     """The candidates for the input the data will be resized to, and what the pins cost, ranked before any image
     is read: a budget no configuration fits is refused in a fraction of a second, not after loading (and
-    resizing) the dataset."""
+    resizing) the dataset. A fully pinned model is measured here too (`early`), on random pixels: sizes and
+    instructions do not depend on the calibration images."""
     from tinyml_kit.train.data import planned_input
 
     shape, classes = planned_input(data, input_shape)
-    pool = _pool(search, shape, classes, board, budget, engine, law) if source is None else None
-    return (shape, classes), pool
+    if source is not None:
+        return (shape, classes), None, None
+    pool = _pool(search, shape, classes, board, budget, engine, law)
+    if not search.fully_pinned:
+        return (shape, classes), pool, None
+    import numpy as np
+
+    from tinyml_kit.compress.quantize import calibration_images
+    from tinyml_kit.pipeline.choose import choose
+
+    pixels = calibration_images(np.random.default_rng(0).integers(0, 256, (16, *shape), dtype=np.uint8))
+    return (shape, classes), pool, choose(search, pool[0], shape, classes, pixels, budget, board, engine, law)
 
 
 def _pool(search: Search, shape, classes: int, board: Board, budget: Budget, engine: str, law):
@@ -220,12 +231,14 @@ def _require_style(search: Search, compression: CompressOptions, engine: str, tr
 
 
 def _choose(search: Search, parts, calibration, budget: Budget, board: Board, pool, engine: str, law, source,
-            seed: int):
+            seed: int, early=None):
     """The configuration to train, the model to start from when `--init-from` gave one (measured as it is), and
-    what the pins cost."""
+    what the pins cost. `early`: the fully pinned model's measurement, made before the data was read."""
     from tinyml_kit.pipeline.choose import choose, choose_model
 
     shape, classes = parts.train.input_shape, len(parts.train.class_names)
+    if early is not None:
+        return early, None, pool[1]
     if source is None:
         pool, explained = pool or _pool(search, shape, classes, board, budget, engine, law)
         return choose(search, pool, shape, classes, calibration, budget, board, engine, law), None, explained

@@ -83,7 +83,26 @@ def render_report(record: RunRecord, analysis: dict, validation: dict, cam, prob
         training_note=(f"{t.epochs_run} of {t.epochs} epochs run, best epoch {t.best_epoch}, batch {t.batch_size}, "
                        f"seed {t.seed}" + _stages_note(record)),
         gradcam_layer=cam.layer, verify=verify, baselines=_baseline_rows(record, baselines), version=__version__,
-        run_dir=record.run_dir)
+        run_dir=record.run_dir, **_search_notes(record.search))
+
+
+def _search_notes(search: dict) -> dict:
+    """The pins as given, what the solver chose, and what each pin cost (`fit --depth 7 …`); empty without pins."""
+    def knobs(d: dict) -> str:
+        return ", ".join(f"{k} {_pin_text(v)}" for k, v in d.items())
+
+    pinned = search.get("pinned") or {}
+    return {"search_pinned": knobs(pinned), "search_chosen": knobs(search.get("chosen") or {}),
+            "search_lines": (search.get("pin_lines") or ["every searched knob pinned: the model was measured as "
+                                                        "given"]) if pinned else []}
+
+
+def _pin_text(v) -> str:
+    if isinstance(v, dict):
+        return f"{v['min']:g}:{v['max']:g}"
+    if isinstance(v, list):
+        return ",".join(f"{x:g}" if isinstance(x, (int, float)) else str(x) for x in v)
+    return f"{v:g}" if isinstance(v, (int, float)) else str(v)
 
 
 def _baseline_rows(record: RunRecord, baselines: list[dict]) -> list[dict]:

@@ -3,6 +3,7 @@ kept), so the user sees which of what they fixed binds, and by how many predicte
 
 from dataclasses import dataclass
 
+from tinyml_kit.core.pins import describe_pins
 from tinyml_kit.solve.solver import Choice, Solution, solve
 
 BINDS_AT = 0.05   # predicted points below which freeing a pin changes nothing worth saying
@@ -36,11 +37,12 @@ def pin_effects(sol: Solution) -> list[PinEffect]:
     return effects
 
 
-def effect_lines(sol: Solution, effects: list[PinEffect]) -> list[str]:
+def effect_lines(sol: Solution, effects: list[PinEffect], header: bool = True) -> list[str]:
     """`with depth 7 fixed, the best fit is …; with depth free it would be …, +2.1 points predicted`, and which
-    pin binds most."""
+    pin binds most; `header`: first, a line naming the pins."""
     best = f"{sol.best.estimate.describe()} ({sol.best.predicted_accuracy:.1f} %)"
-    lines = []
+    lines = [f"  pinned {describe_pins(sol.pins)}; what each pin costs, in predicted accuracy:"] if effects and header \
+        else []
     for e in effects:
         free = f"{e.free.estimate.describe()} ({e.free.predicted_accuracy:.1f} %)"
         if e.knob == "all":

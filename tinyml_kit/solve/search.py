@@ -72,4 +72,4 @@ def explanation(sol: Solution, effects: list[PinEffect]) -> dict:
     """What report.json and `solve --json` keep of the pins: as given, as chosen, and each one's cost."""
     return {"pinned": {k: p.to_json() for k, p in sol.pins.items()}, "chosen": sol.chosen(),
             "pin_effects": [e.to_dict() for e in effects],
-            "pin_lines": [line.strip() for line in effect_lines(sol, effects)]}
+            "pin_lines": [line.strip() for line in effect_lines(sol, effects, header=False)]}
