@@ -191,3 +191,17 @@ def test_fully_pinned_fit_that_does_not_fit_is_measured_and_refused_before_loadi
     assert_one_line_error(result, "phinet(alpha=1, beta=1, t0=6, depth=7) does not fit", "it measures flash",
                           "> 60,000 B (+", "nearest that fit, the other pins kept (estimated): --alpha ")
     assert not out.exists()
+
+
+@pytest.mark.slow
+def test_fit_ranks_within_a_list_pin_and_records_what_it_chose(tmp_path, digits_npz):
+    out = tmp_path / "run"
+    result = run("fit", "--data", digits_npz, "--input", "16,16,1", "--epochs", "1", "--board", "nucleo-h743zi2",
+                 "--arch", "tinynet", "--alpha", "0.25,0.5", "--depth", "2:3", "--out", out, "--json")
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert record["choice"]["alpha"] in (0.25, 0.5) and record["choice"]["depth"] in (2, 3)
+    search = record["search"]
+    assert search["pinned"] == {"alpha": [0.25, 0.5], "depth": {"min": 2, "max": 3}} and search["chosen"] == {}
+    assert {e["knob"] for e in search["pin_effects"]} == {"alpha", "depth", "all"}
+    assert any(line.startswith("with every pin free it would be") for line in search["pin_lines"])
