@@ -64,7 +64,7 @@ def test_gelu_builds_and_converts_to_gelu():
 
 
 @pytest.mark.parametrize("args, fragments", [
-    (["--attention", "cbam"], ["--attention chooses PhiNet's blocks: add --arch phinet", "(--attention, --arch)"]),
+    (["--arch", "tinynet", "--attention", "cbam"], ["--attention does not apply to TinyNet", "(--attention, --arch)"]),
     (["--arch", "phinet", "--activation", "gelu"], ["GELU op, which TFLM has no kernel for", "(--activation)"]),
     (["--arch", "phinet", "--attention", "cbam", "--quant", "qat"],
      ["QAT cannot quantize CBAM", "(--quant, --attention)"]),

@@ -36,6 +36,8 @@ def test_pins_parse_values_lists_and_ranges():
     ("first_conv_stride", "3", "is 1 or 2"),
     ("attention", "se,cbam", "takes one value"),
     ("downsampling_layers", "2,5", "list blocks from 4 up"),
+    ("alpha", "nan", "is not a finite number"),
+    ("depth", "1:500", "--depth 500 is beyond any model a microcontroller holds: give at most 20"),
 ])
 def test_bad_pins_are_refused_by_name(knob, text, fragment):
     with pytest.raises(UserError, match=None) as e:
@@ -61,7 +63,8 @@ def test_solver_keeps_pins_and_ranks_the_free_knobs(family, given, check):
         assert choice.family == family and check(choice.knobs()), choice.knobs()
     free = solve(get_board(BOARD), law=_laws(family))
     assert sol.best.predicted_accuracy <= free.best.predicted_accuracy + 1e-9   # a pin never helps
-    assert set(sol.chosen()) == set(sol.best.knobs()) - set(given)
+    fixed = {k for k, p in search.pins.items() if p.fixed}
+    assert set(sol.chosen()) == set(sol.best.knobs()) - fixed   # a pick within a list or range is the solver's
 
 
 def _laws(family):
@@ -90,7 +93,7 @@ def test_solve_cli_pins_and_records_pinned_and_chosen():
     result = run("solve", "--board", BOARD, "--family", "phinet", "--depth", "7", "--t0", "4,5", "--json")
     assert result.exit_code == 0, result.output
     d = json.loads(result.stdout)
-    assert d["pinned"] == {"depth": 7, "t0": [4.0, 5.0]} and set(d["chosen"]) == {"alpha", "beta"}
+    assert d["pinned"] == {"depth": 7, "t0": [4.0, 5.0]} and set(d["chosen"]) == {"alpha", "beta", "t0"}
     assert d["depth"] == 7 and d["t0"] in (4, 5)
     assert [e["knob"] for e in d["pin_effects"]] == ["t0", "depth", "all"] and d["pin_lines"]
     text = run("solve", "--board", BOARD, "--arch", "phinet", "--depth", "7").stdout
@@ -122,6 +125,10 @@ def test_impossible_pin_says_by_how_much_and_the_nearest_fitting_values():
     (["--arch", "phinet", "--attention", "cbam"], ["fit --arch phinet --attention cbam"]),
     (["--arch", "phinet,mobilenetv2"], ["list only phinet, resnet, tinynet"]),
     (["--depth", "7", "--frontier"], ["--frontier ranks every family"]),
+    (["--arch", "resnet", "--attention", "se"], ["--attention does not apply to ResNet"]),
+    (["--arch", "phinet", "--depth", "1:3"], ["PhiNet's first four blocks are fixed", "give --depth 4 or more"]),
+    (["--arch", "phinet", "--depth", "7", "--downsampling-layers", "9"], ["block 9 of --downsampling-layers",
+                                                                         "give --depth 9 or more"]),
 ])
 def test_solve_refuses_pins_it_cannot_honour(args, fragments):
     assert_one_line_error(run("solve", "--board", BOARD, *args), *fragments)
@@ -130,6 +137,26 @@ def test_solve_refuses_pins_it_cannot_honour(args, fragments):
 def test_resnet8_is_resnet_with_width_and_depth_pinned():
     d = json.loads(run("solve", "--board", "nucleo-h743zi2", "--arch", "resnet8", "--json").stdout)
     assert (d["family"], d["alpha"], d["depth"]) == ("resnet", 1.0, 1)
+    assert d["pin_effects"] == []   # the alias's width and depth are not the user's pins
+    assert_one_line_error(run("solve", "--board", BOARD, "--arch", "resnet8"), "no ResNet with alpha 1, depth 1",
+                          "raise the limits")
+
+
+def test_pins_beyond_the_sweep_are_flagged_and_their_effect_worded_so():
+    """beta 2 and t0 7 lie outside PhiNet's sweep: the law predicts them from parameters alone."""
+    sol = solve(get_board(BOARD), pins=parse_pins({"beta": "0.5:2", "t0": "1:8"}), law=_laws("phinet"))
+    assert sol.best.extrapolated and "outside the swept" in sol.best.basis
+    lines = effect_lines(sol, pin_effects(sol))
+    assert not any("costs nothing" in line for line in lines)
+    worse = [e for e in pin_effects(sol) if e.gain <= -0.05]
+    assert worse and all(f"{e.knob if e.knob != 'all' else 'every pin'}" in " ".join(lines) for e in worse)
+    assert any("reaches beyond the sweep" in line for line in lines)
+
+
+def test_freeing_a_pin_below_the_laws_sizes_says_nothing_fits_then():
+    sol = solve(get_board(BOARD), max_flash=5_000, pins=parse_pins({"alpha": "0.05"}), law=_laws("tinynet"))
+    (effect,) = pin_effects(sol)
+    assert effect.free is None and "nothing the laws cover fits" in effect_lines(sol, [effect])[1]
 
 
 def test_mobilenet_grid_is_narrowed_by_its_pin():
@@ -202,6 +229,7 @@ def test_fit_ranks_within_a_list_pin_and_records_what_it_chose(tmp_path, digits_
     record = json.loads(result.stdout)
     assert record["choice"]["alpha"] in (0.25, 0.5) and record["choice"]["depth"] in (2, 3)
     search = record["search"]
-    assert search["pinned"] == {"alpha": [0.25, 0.5], "depth": {"min": 2, "max": 3}} and search["chosen"] == {}
+    assert search["pinned"] == {"alpha": [0.25, 0.5], "depth": {"min": 2, "max": 3}}
+    assert search["chosen"] == {"alpha": record["choice"]["alpha"], "depth": record["choice"]["depth"]}
     assert {e["knob"] for e in search["pin_effects"]} == {"alpha", "depth", "all"}
     assert any(line.startswith("with every pin free it would be") for line in search["pin_lines"])

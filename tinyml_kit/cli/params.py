@@ -219,7 +219,7 @@ def train_options_from(schedule, learning_rate, lr_finder, class_weight, init_fr
                         unfreeze_epochs=unfreeze_epochs)
 
 
-PIN_HELP = " A value, a list (4,5,6) or a range (0.25:1.0, ends included)."
+PIN_HELP = " A value, a list (a,b,c) or a range (low:high, both ends included)."
 
 
 def knob_options(command):

@@ -28,6 +28,10 @@ CHOICES = {"attention": ATTENTIONS, "activation": ACTIVATIONS}
 SEARCHED = {"phinet": ("alpha", "beta", "t0", "depth"), "resnet": ("alpha", "depth"), "tinynet": ("alpha", "depth"),
             "mobilenetv1": ("alpha",), "mobilenetv2": ("alpha",), "resnet8": ()}   # what the solver ranks over
 INTEGER_STEPS = ("t0", "depth", "divisor", "first_conv_stride")   # a range of these covers every whole number
+# The largest value each knob takes: well past anything that fits a microcontroller, and small enough that a range
+# stays a search of seconds (a PhiNet of depth 20 at alpha 3 is already megabytes).
+MAXIMA = {"alpha": 8.0, "beta": 4.0, "t0": 16.0, "depth": 20, "divisor": 64, "conv5_percent": 1.0}
+PHINET_MIN_DEPTH = 4   # PhiNet's first four blocks are fixed: a smaller N builds the same network
 
 
 @dataclass(frozen=True)
@@ -109,7 +113,7 @@ def parse_pin(knob: str, text) -> Pin:
                         f"{STYLE_DEFAULTS[knob]} only); fit one run per {knob}", knob)
     if ":" in text:
         parts = text.split(":")
-        if len(parts) != 2 or kind in ("choice", "stride"):
+        if len(parts) != 2 or kind == "choice":
             raise UserError(f"{flag} {text}: write a value, a list (4,5,6) or one range low:high (0.25:1.0)", knob)
         low, high = (_value(kind, knob, flag, p) for p in parts)
         if low > high:
@@ -135,8 +139,13 @@ def _value(kind: str, knob: str, flag: str, raw):
         raise UserError(f"{flag} {v:g}: the first convolution's stride is 1 or 2", knob)
     if kind == "fraction" and not 0 <= v <= 1:
         raise UserError(f"{flag} {v:g} is not a fraction of the blocks: give a number in [0, 1]", knob)
+    if not math.isfinite(v):
+        raise UserError(f"{flag} {raw} is not a finite number: write e.g. {flag} {_EXAMPLES[kind]}", knob)
     if kind == "int" and v < 1 or kind == "real" and v <= 0:
         raise UserError(f"{flag} {v:g} must be {'at least 1' if kind == 'int' else 'above 0'}", knob)
+    if v > MAXIMA.get(knob, v):
+        raise UserError(f"{flag} {v:g} is beyond any model a microcontroller holds: give at most {MAXIMA[knob]:g}",
+                        knob)
     return int(v) if kind in ("int", "stride") else v
 
 
@@ -185,11 +194,29 @@ def pinned_families(families: tuple[str, ...], pins: dict[str, Pin]) -> tuple[st
         if lacking:
             raise UserError(f"--{lacking[0].replace('_', '-')} does not apply to {FAMILY_TITLES[f]} (its knobs: "
                             f"{', '.join(FAMILY_KNOBS[f]) or 'none'})", lacking[0], "arch")
-    kept = tuple(f for f in candidates if all(k in FAMILY_KNOBS[f] for k in pins))
+    kept = tuple(f for f in candidates if all(k in FAMILY_KNOBS[f] for k in pins) and _deep_enough(f, pins, named))
     if not kept:
         raise UserError(f"no ranked family has all of --{' --'.join(k.replace('_', '-') for k in pins)}: name the "
                         f"family with --arch", *pins, "arch")
     return kept
+
+
+def _deep_enough(family: str, pins: dict[str, Pin], named: bool) -> bool:
+    """A PhiNet pin on depth must allow N >= 4, and downsampling blocks that exist; refused by name when PhiNet
+    was named, else PhiNet is left out."""
+    if family != "phinet" or "depth" not in pins:
+        return True
+    depth = pins["depth"]
+    deepest = max(depth.values) if depth.values else depth.high
+    layers = pins["downsampling_layers"].value if "downsampling_layers" in pins else ()
+    need = max((PHINET_MIN_DEPTH, *layers))
+    if deepest >= need:
+        return True
+    if named:
+        why = (f"block {max(layers)} of --downsampling-layers does not exist below N {need}" if need > PHINET_MIN_DEPTH
+               else "PhiNet's first four blocks are fixed, so a smaller N builds the same network")
+        raise UserError(f"--depth {depth.describe()}: {why}; give --depth {need} or more", "depth")
+    return False
 
 
 def fully_pinned(family: str, pins: dict[str, Pin]) -> bool:
@@ -213,6 +240,7 @@ class Search:
     families: tuple[str, ...]
     pins: dict[str, Pin] = field(default_factory=dict)
     style: dict = field(default_factory=dict)
+    implied: tuple[str, ...] = ()   # pins a family alias sets, not the user (`--arch resnet8`)
 
     @property
     def family(self) -> str | None:
@@ -239,5 +267,7 @@ def make_search(arch: str | tuple, given: dict | None) -> Search:
     pins = parse_pins(given or {})
     style = {k: pins.pop(k).value for k in STYLE_DEFAULTS if k in pins}
     if families != (AUTO,) or pins:
-        pinned_families(families, pins)
+        kept = pinned_families(families, {**pins, **{k: Pin(k, (v,)) for k, v in style.items()}})
+        if families == (AUTO,) and len(kept) == 1:
+            families = kept   # only one family has every pinned knob: it is the one searched (or measured)
     return Search(families, pins, style)

@@ -58,7 +58,8 @@ def candidates(search: Search, input_shape: tuple[int, int, int], classes: int, 
     conversion-free estimates), ranked by `law` (a list of laws; None: the shipped ones). Other architectures:
     their grid narrowed by the pins, largest first, rough estimates. A fully pinned configuration: itself, with
     its estimates where the solver has them. `runner_ups`: how many after the solver's choice."""
-    pinned = {"pinned": {k: p.to_json() for k, p in search.pins.items()}, "chosen": {}, "pin_effects": []}
+    pinned = {"pinned": {k: p.to_json() for k, p in search.pins.items()}, "chosen": {}, "pin_effects": [],
+              "fully_pinned": search.fully_pinned}
     if search.fully_pinned:
         return [_pinned(search, input_shape, classes, board, budget, engine, law)], pinned
     if search.ranked:
@@ -244,7 +245,7 @@ def _choose_pinned(search: Search, c: Candidate, input_shape, classes: int, cali
     with progress.task("converting to int8 and measuring the pinned configuration"):
         m = measure(search.family, c.knobs, input_shape, classes, calibration, budget, engine, board)
     if not m.fits:
-        raise refuse_pinned(search, m, c, budget, board, input_shape, classes, engine, law)
+        raise refuse_pinned(search, m, c, budget, board, input_shape, classes, engine, law, calibration)
     return Chosen(m, [m], c)
 
 

@@ -215,10 +215,6 @@ def _require_style(search: Search, compression: CompressOptions, engine: str, tr
         return
     if training.init_from:
         raise UserError(f"--init-from trains its model's own blocks: drop --{' --'.join(style)}", *style, "init_from")
-    if search.family != "phinet":
-        flags = " and ".join("--" + k for k in style)
-        raise UserError(f"{flags} choose{'s' if len(style) == 1 else ''} PhiNet's blocks: add --arch phinet", *style,
-                        "arch")
     if style.get("activation") == "gelu":
         raise UserError("activation gelu converts to the GELU op, which TFLM has no kernel for (nor has the C "
                         "engine): use hswish, relu6 or relu", "activation")
@@ -272,7 +268,12 @@ def _record(board: Board, budget: Budget, arch: str, chosen, c, checked: dict, d
         arena_bytes_est=(estimate.est_arena_use or None) if estimate.estimates_own else None,
         verification=[asdict(a) for a in chosen.attempts],
         compression=compression, versions=versions(), timings=timings, engine=engine,
-        search={**explained, "chosen": {k: v for k, v in chosen.knobs.items() if k not in explained.get("pinned", {})}})
+        search={**explained, "chosen": _chosen(chosen.knobs, explained.get("pinned", {}))})
+
+
+def _chosen(knobs: dict, pinned: dict) -> dict:
+    """The knobs the search chose: the free ones, and its pick within a list or a range pin."""
+    return {k: v for k, v in knobs.items() if k not in pinned or isinstance(pinned[k], (list, dict))}
 
 
 def _data_record(dataset, parts, source: str, seed: int) -> DataRecord:

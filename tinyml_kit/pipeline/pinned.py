@@ -15,19 +15,22 @@ from tinyml_kit.core.spec import describe
 from tinyml_kit.core.units import format_bytes
 from tinyml_kit.solve.refusal import nearest_text
 
+MEASURED_TRIES = 3   # conversions spent finding a fitting value of an unranked family's pinned knob
+
 
 def refuse_pinned(search: Search, m, estimate, budget: Budget, board: Board, input_shape, classes: int, engine: str,
-                  law=None) -> UserError:
+                  law, calibration) -> UserError:
     """`m`: the pinned model's measurement (`choose.Measurement`); `estimate`: its candidate, with estimates when
-    the solver has them."""
-    nearest = (_nearest_ranked(search, m, estimate, budget, board, input_shape, classes, engine, law)
-               if search.ranked and not search.style else
-               _nearest_on_grid(search, m, budget, input_shape, classes, engine) if not search.ranked else None)
-    if nearest is None:
+    the solver has them; `calibration`: images to convert the nearest values of a family without a law."""
+    if search.ranked and not search.style:
+        hint = nearest_text(_nearest_ranked(search, m, estimate, budget, board, input_shape, classes, engine, law),
+                            " (estimated)")
+    elif not search.ranked:
+        hint = nearest_text(_nearest_on_grid(search, m, budget, board, input_shape, classes, engine, calibration),
+                            " (by estimates, each checked by converting)")
+    else:
         hint = (f"; the nearest values are not estimated for {', '.join(f'{k} {v}' for k, v in search.style.items())}"
                 f": change a pin or raise the limits")
-    else:
-        hint = nearest_text(nearest, " (estimated)")
     return UserError(f"{describe(search.family, m.knobs)} does not fit {board.id}: it measures "
                      f"{', '.join(measured_misses(m, budget))}{hint}", *search.pins, *search.style, "max_flash",
                      "max_ram", "max_macs", "max_latency_ms", "board_id")
@@ -69,17 +72,21 @@ def _nearest_ranked(search: Search, m, estimate, budget: Budget, board: Board, i
     return nearest_fitting(search.pins, corrected, board, input_shape, classes, search_laws(ranked, law), engine)
 
 
-def _nearest_on_grid(search: Search, m, budget: Budget, input_shape, classes: int, engine: str) -> dict[str, str]:
-    """A family without a law: each pinned knob's grid, by the rough estimates of `choose.candidates`."""
-    from tinyml_kit.pipeline.choose import _grid, _may_fit
+def _nearest_on_grid(search: Search, m, budget: Budget, board: Board, input_shape, classes: int, engine: str,
+                     calibration) -> dict[str, str]:
+    """A family without a law: for each pinned knob, its grid values ordered by distance from the pin, those the
+    rough estimates of `choose.candidates` (rescaled by the pinned model's measurement) let through measured in
+    turn, up to MEASURED_TRIES; the first that measures within the budget is the nearest."""
+    from tinyml_kit.pipeline.choose import _grid, _may_fit, measure
 
     found = {}
     for knob, pin in search.pins.items():
         free = Search(search.families, {k: p for k, p in search.pins.items() if k != knob})
-        pool = _grid(free, input_shape, classes, engine)
         own = next(c for c in _grid(search, input_shape, classes, engine))
         flash_ratio, arena_ratio = m.flash_bytes / own.est_flash, m.arena_alloc_bytes / own.est_arena
-        fitting = [c.knobs[knob] for c in pool if not pin.allows(c.knobs[knob])
-                   and _may_fit(c, budget, flash_ratio, arena_ratio)]
-        found[knob] = f"{min(fitting, key=pin.distance):g}" if fitting else "none"
+        may = sorted((c for c in _grid(free, input_shape, classes, engine) if not pin.allows(c.knobs[knob])
+                      and _may_fit(c, budget, flash_ratio, arena_ratio)), key=lambda c: pin.distance(c.knobs[knob]))
+        found[knob] = next((f"{c.knobs[knob]:g}" for c in may[:MEASURED_TRIES]
+                            if measure(search.family, c.knobs, input_shape, classes, calibration, budget, engine,
+                                       board).fits), "none")
     return found

@@ -93,14 +93,14 @@ def _search_notes(search: dict) -> dict:
 
     pinned = search.get("pinned") or {}
     return {"search_pinned": knobs(pinned), "search_chosen": knobs(search.get("chosen") or {}),
-            "search_lines": (search.get("pin_lines") or ["every searched knob pinned: the model was measured as "
-                                                        "given"]) if pinned else []}
+            "search_lines": search.get("pin_lines") or (["every searched knob pinned: the model was measured as "
+                                                         "given"] if search.get("fully_pinned") else [])}
 
 
 def _pin_text(v) -> str:
     if isinstance(v, dict):
         return f"{v['min']:g}:{v['max']:g}"
-    if isinstance(v, list):
+    if isinstance(v, (list, tuple)):
         return ",".join(f"{x:g}" if isinstance(x, (int, float)) else str(x) for x in v)
     return f"{v:g}" if isinstance(v, (int, float)) else str(v)
 

@@ -14,6 +14,8 @@ ALPHAS = tuple(round(0.05 * i, 2) for i in range(2, 21)) + tuple(round(1.0 + 0.1
 BETAS = (0.75, 1.0, 1.35)
 T0S = (3, 4, 5, 6)
 WIDTHS = tuple(0.125 * i for i in range(2, 25))    # ResNet's and TinyNet's: 0.25 … 3.0
+SWEPT = {"beta": (0.75, 1.35), "t0": (3, 6)}   # PhiNet's sweeps (bench/grids), held-out points included
+STRUCTURE_DEFAULTS = {"divisor": 1, "first_conv_stride": 2, "downsampling_layers": (5, 7), "conv5_percent": 0.0}
 STRUCTURE_GRIDS = {"divisor": (1, 2, 4, 8), "first_conv_stride": (1, 2), "downsampling_layers": (),
                    "conv5_percent": (0.0, 0.25, 0.5, 0.75, 1.0)}   # PhiNet's plan knobs, searched only if pinned
 
@@ -27,6 +29,9 @@ def configurations(family: str, depths: list[int], pins: dict[str, Pin] | None =
         return pins[knob].axis(grid) if knob in pins else grid
 
     depth_axis = axis("depth", tuple(depths))
+    if family == "phinet":   # N below 4 builds N = 4's blocks; a pinned downsampling block must exist
+        layers = pins["downsampling_layers"].value if "downsampling_layers" in pins else ()
+        depth_axis = tuple(d for d in depth_axis if d >= max((4, *layers)))
     if family != "phinet":
         for depth, width in product(depth_axis, axis("alpha", WIDTHS)):
             yield (width, depth), ()
@@ -36,6 +41,21 @@ def configurations(family: str, depths: list[int], pins: dict[str, Pin] | None =
     for depth, alpha, beta, t0, structure in product(depth_axis, axis("alpha", ALPHAS), axis("beta", BETAS),
                                                      axis("t0", T0S), structures):
         yield (alpha, beta, t0, depth), structure
+
+
+def off_sweep(family: str, beta: float | None, t0: float | None, structure: dict) -> list[str]:
+    """What of a PhiNet's configuration lies outside what its law's sweep trained (the law predicts from
+    parameters and depth alone, so these predictions are extrapolated)."""
+    if family != "phinet":
+        return []
+    found = [f"{k} {v:g} outside the swept {lo:g}-{hi:g}" for k, v, (lo, hi) in
+             (("beta", beta, SWEPT["beta"]), ("t0", t0, SWEPT["t0"])) if not lo <= v <= hi]
+    return found + [f"{k} {_text(v)} (swept at {_text(STRUCTURE_DEFAULTS[k])})" for k, v in structure.items()
+                    if v != STRUCTURE_DEFAULTS[k]]
+
+
+def _text(v) -> str:
+    return ",".join(map(str, v)) if isinstance(v, tuple) else f"{v:g}"
 
 
 class AnyDepth:

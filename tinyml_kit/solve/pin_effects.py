@@ -13,16 +13,21 @@ BINDS_AT = 0.05   # predicted points below which freeing a pin changes nothing w
 class PinEffect:
     knob: str               # a pinned knob, or "all" for every pin freed at once
     pinned: str             # the pin as given, e.g. "7" or "0.25:1"
-    free: Choice            # the solver's best with it free
+    free: Choice | None     # the solver's best with it free (None: nothing the laws cover fits then)
     gain: float             # predicted points the free best adds to the pinned best
 
     def to_dict(self) -> dict:
-        return {"knob": self.knob, "pinned": self.pinned, "free_best": self.free.estimate.describe(),
-                "free_predicted_accuracy": round(self.free.predicted_accuracy, 2), "gain_points": round(self.gain, 2)}
+        free = self.free
+        return {"knob": self.knob, "pinned": self.pinned, "free_best": free.estimate.describe() if free else None,
+                "free_predicted_accuracy": round(free.predicted_accuracy, 2) if free else None,
+                "gain_points": round(self.gain, 2) if free else None}
 
 
 def pin_effects(sol: Solution) -> list[PinEffect]:
-    """One effect per pin, and one for every pin freed when there are several (each a small solve)."""
+    """One effect per pin, and one for every pin freed when there are several (each a small solve). Freeing a pin
+    can leave nothing that fits: a pin below a law's sizes keeps configurations the free search drops."""
+    from tinyml_kit.core.errors import UserError
+
     if not sol.pins:
         return []
     freed = [(k, {x: p for x, p in sol.pins.items() if x != k}) for k in sol.pins]
@@ -30,10 +35,14 @@ def pin_effects(sol: Solution) -> list[PinEffect]:
         freed.append(("all", {}))
     effects = []
     for knob, pins in freed:
-        other = solve(sol.board, input_shape=sol.input_shape, classes=sol.classes, law=sol.laws, runner_ups=0,
-                      budget=sol.budget, engine=sol.engine, pins=pins, nearest=False)
         pinned = sol.pins[knob].describe() if knob != "all" else ""
-        effects.append(PinEffect(knob, pinned, other.best, other.best.predicted_accuracy - sol.best.predicted_accuracy))
+        try:
+            other = solve(sol.board, input_shape=sol.input_shape, classes=sol.classes, law=sol.laws, runner_ups=0,
+                          budget=sol.budget, engine=sol.engine, pins=pins, nearest=False).best
+        except UserError:
+            effects.append(PinEffect(knob, pinned, None, 0.0))
+            continue
+        effects.append(PinEffect(knob, pinned, other, other.predicted_accuracy - sol.best.predicted_accuracy))
     return effects
 
 
@@ -44,15 +53,24 @@ def effect_lines(sol: Solution, effects: list[PinEffect], header: bool = True) -
     lines = [f"  pinned {describe_pins(sol.pins)}; what each pin costs, in predicted accuracy:"] if effects and header \
         else []
     for e in effects:
+        what = "every pin" if e.knob == "all" else f"{e.knob} {e.pinned}"
+        if e.free is None:
+            lines.append(f"  with {'every pin' if e.knob == 'all' else e.knob} free, nothing the laws cover fits: "
+                         f"{what} reaches below the sizes they were fitted on")
+            continue
         free = f"{e.free.estimate.describe()} ({e.free.predicted_accuracy:.1f} %)"
-        if e.knob == "all":
+        if e.gain <= -BINDS_AT:
+            lines.append(f"  {what} reaches beyond the sweep: with {'them' if e.knob == 'all' else 'it'} free the "
+                         f"best would be {free}, {e.gain:+.1f} points predicted (beyond the sweep, predictions are "
+                         f"extrapolated)")
+        elif e.knob == "all":
             lines.append(f"  with every pin free it would be {free}, {e.gain:+.1f} points predicted")
         elif e.gain < BINDS_AT:
-            lines.append(f"  {e.knob} {e.pinned} costs nothing: with it free the best is still {best}")
+            lines.append(f"  {what} costs nothing: with it free the best is {free}")
         else:
-            lines.append(f"  with {e.knob} {e.pinned} fixed, the best fit is {best}; with {e.knob} free it would be "
-                         f"{free}, {e.gain:+.1f} points predicted")
-    binding = max((e for e in effects if e.knob != "all"), key=lambda e: e.gain, default=None)
+            lines.append(f"  with {what} fixed, the best fit is {best}; with {e.knob} free it would be {free}, "
+                         f"{e.gain:+.1f} points predicted")
+    binding = max((e for e in effects if e.knob != "all" and e.free), key=lambda e: e.gain, default=None)
     if binding is not None and binding.gain >= BINDS_AT and len(sol.pins) > 1:
         lines.append(f"  the pin that binds most: {binding.knob} {binding.pinned} ({binding.gain:+.1f} points)")
     return lines

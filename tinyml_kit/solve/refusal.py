@@ -57,6 +57,8 @@ def impossible(screened: list, input_shape, classes: int, laws: dict, budget: Bu
 def nearest_text(found: dict[str, str], estimated: str = "") -> str:
     """`; nearest that fit, the other pins kept: --alpha 0.35 (no --depth does): change a pin …`, the end of a
     refusal; `estimated`: said after "kept" when the values come from estimates of a measured model."""
+    if not found:
+        return f"{estimated}: raise the limits or pick a larger board"
     fits = [f"--{k.replace('_', '-')} {v}" for k, v in found.items() if v != "none"]
     none = [f"--{k.replace('_', '-')}" for k, v in found.items() if v == "none"]
     if not fits:

@@ -22,16 +22,16 @@ def ranked_search(families: tuple[str, ...], pins: dict[str, Pin]) -> Search:
         k = styled[0]
         raise UserError(f"the laws and estimates know PhiNets with {k} {STYLE_DEFAULTS[k]} only: `fit --arch phinet "
                         f"--{k} {pins[k].value}` measures each candidate as built", k)
-    pins = {k: p for k, p in pins.items() if k not in STYLE_DEFAULTS}
     if len(families) == 1 and families[0] in ALIASES:
         family, fixed = ALIASES[families[0]]
         pinned_families(families, pins)   # refuses any pin: the alias has no knobs of its own
-        return Search((family,), {k: parse_pin(k, v) for k, v in fixed.items()})
+        return Search((family,), {k: parse_pin(k, v) for k, v in fixed.items()}, implied=tuple(fixed))
     unranked = [f for f in families if f != AUTO and f not in RANKED]
     if unranked:
         raise UserError(f"{FAMILY_TITLES[unranked[0]]} has no accuracy law or conversion-free estimates to rank by: "
                         f"`fit --arch {unranked[0]}` measures its grid (the solver ranks {', '.join(RANKED)})", "arch")
-    return Search(pinned_families(families, pins), pins)
+    kept = pinned_families(families, pins)    # a style knob, too, applies to PhiNet alone
+    return Search(kept, {k: p for k, p in pins.items() if k not in STYLE_DEFAULTS})
 
 
 def search_laws(search: Search, law=None) -> list:
@@ -51,10 +51,11 @@ def search_laws(search: Search, law=None) -> list:
 
 def solve_search(board, search: Search, budget, input_shape, classes: int, engine: str = "tflm", law=None,
                  runner_ups: int = 4) -> tuple[Solution, list[PinEffect]]:
-    """The best configuration within the pins, and what each pin costs (no effects without pins)."""
+    """The best configuration within the pins, and what each pin costs (none without pins, nor for the pins a
+    family alias implies)."""
     sol = solve(board, input_shape=input_shape, classes=classes, budget=budget, engine=engine,
-                law=search_laws(search, law), runner_ups=runner_ups, pins=search.pins)
-    return sol, pin_effects(sol)
+                law=search_laws(search, law), runner_ups=runner_ups, pins=search.pins, nearest=not search.implied)
+    return sol, [] if search.implied else pin_effects(sol)
 
 
 def pinned_choice(board, search: Search, budget, input_shape, classes: int, engine: str = "tflm",
@@ -70,6 +71,6 @@ def pinned_choice(board, search: Search, budget, input_shape, classes: int, engi
 
 def explanation(sol: Solution, effects: list[PinEffect]) -> dict:
     """What report.json and `solve --json` keep of the pins: as given, as chosen, and each one's cost."""
-    return {"pinned": {k: p.to_json() for k, p in sol.pins.items()}, "chosen": sol.chosen(),
+    return {"pinned": {k: p.to_json() for k, p in sol.pins.items()}, "chosen": sol.chosen(), "fully_pinned": False,
             "pin_effects": [e.to_dict() for e in effects],
             "pin_lines": [line.strip() for line in effect_lines(sol, effects, header=False)]}

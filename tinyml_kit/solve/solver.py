@@ -35,7 +35,7 @@ from tinyml_kit.solve.estimate import (
     resnet_graph_and_costs,
     tinynet_graph_and_costs,
 )
-from tinyml_kit.solve.grid import AnyDepth, configurations
+from tinyml_kit.solve.grid import AnyDepth, configurations, off_sweep
 from tinyml_kit.solve.instructions import LatencyEstimate, estimate_latency
 from tinyml_kit.solve.scaling_law import ScalingLaw, load_laws
 from tinyml_kit.solve.time_screen import over_time
@@ -97,8 +97,8 @@ class Solution:
     laws: list = field(default_factory=list, repr=False)  # what it was ranked by (ScalingLaw), to solve again
 
     def chosen(self) -> dict:
-        """The best configuration's knobs the solver chose, the pinned ones left out."""
-        return {k: v for k, v in self.best.knobs().items() if k not in self.pins}
+        """The best configuration's knobs the solver chose: the free ones, and its pick within a list or range."""
+        return {k: v for k, v in self.best.knobs().items() if k not in self.pins or not self.pins[k].fixed}
 
     def to_dict(self) -> dict:
         return {"board": self.board.id, "engine": self.engine, "input_shape": list(self.input_shape),
@@ -188,8 +188,12 @@ def _choice(e: Estimate, law: AnyDepth, budget: Budget, board: Board) -> Choice:
         used["macs"] = e.macs / budget.macs
     if budget.instructions is not None and e.latency.instructions is not None:
         used["latency"] = e.latency.instructions / budget.instructions
-    return Choice(e, law.predict(e.params, e.depth), alloc, e.latency.ms, used, law.extrapolated(e.params, e.depth),
-                  law.interval(e.depth), law.basis(e.depth))
+    off = off_sweep(e.family, e.beta, e.t0, e.structure)
+    if not law.in_domain(e.params, e.depth):
+        off.append(f"{e.params:,} params, beyond 1.35x the sizes swept at depth {e.depth}")
+    basis = "; ".join(filter(None, [law.basis(e.depth), *off]))
+    return Choice(e, law.predict(e.params, e.depth), alloc, e.latency.ms, used,
+                  law.extrapolated(e.params, e.depth) or bool(off), law.interval(e.depth), basis)
 
 
 def _violations(c: Choice) -> list[str]:
