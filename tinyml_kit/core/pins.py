@@ -27,7 +27,8 @@ KNOB_KINDS = {"alpha": "real", "beta": "real", "t0": "real", "depth": "int", "di
 CHOICES = {"attention": ATTENTIONS, "activation": ACTIVATIONS}
 SEARCHED = {"phinet": ("alpha", "beta", "t0", "depth"), "resnet": ("alpha", "depth"), "tinynet": ("alpha", "depth"),
             "mobilenetv1": ("alpha",), "mobilenetv2": ("alpha",), "resnet8": ()}   # what the solver ranks over
-INTEGER_STEPS = ("t0", "depth", "divisor", "first_conv_stride")   # a range of these covers every whole number
+INTEGER_STEPS = ("t0", "depth", "first_conv_stride")   # a range of these covers every whole number (divisors: the
+# powers of two of their grid)
 # The largest value each knob takes: well past anything that fits a microcontroller, and small enough that a range
 # stays a search of seconds (a PhiNet of depth 20 at alpha 3 is already megabytes).
 MAXIMA = {"alpha": 8.0, "beta": 4.0, "t0": 16.0, "depth": 20, "divisor": 64, "conv5_percent": 1.0}

@@ -16,7 +16,7 @@ T0S = (3, 4, 5, 6)
 WIDTHS = tuple(0.125 * i for i in range(2, 25))    # ResNet's and TinyNet's: 0.25 … 3.0
 SWEPT = {"beta": (0.75, 1.35), "t0": (3, 6)}   # PhiNet's sweeps (bench/grids), held-out points included
 STRUCTURE_DEFAULTS = {"divisor": 1, "first_conv_stride": 2, "downsampling_layers": (5, 7), "conv5_percent": 0.0}
-STRUCTURE_GRIDS = {"divisor": (1, 2, 4, 8), "first_conv_stride": (1, 2), "downsampling_layers": (),
+STRUCTURE_GRIDS = {"divisor": (1, 2, 4, 8, 16, 32, 64), "first_conv_stride": (1, 2), "downsampling_layers": (),
                    "conv5_percent": (0.0, 0.25, 0.5, 0.75, 1.0)}   # PhiNet's plan knobs, searched only if pinned
 
 

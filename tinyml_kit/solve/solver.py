@@ -11,6 +11,7 @@ under a second.
 
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from tinyml_kit.core.arena import arena_with_headroom
 from tinyml_kit.core.boards import Board
@@ -158,6 +159,7 @@ def _floors(c, engine: str) -> tuple[int, int]:
                                 + ARENA_FLOOR_PER_OP * c.op_count))
 
 
+@lru_cache(maxsize=1 << 16)   # what each pin costs is a few more solves over mostly the same configurations
 def _costs(family: str, knobs: tuple, structure: tuple, input_shape, classes: int) -> PlanCosts:
     if family in WIDTH_DEPTH_FAMILIES:
         return WIDTH_DEPTH_FAMILIES[family][0](*knobs, input_shape, classes)
@@ -172,7 +174,7 @@ def _screen(laws, input_shape, classes: int, engine: str = "tflm", pins: dict[st
     for law in laws:
         inside, outside = [], []
         for knobs, structure in configurations(law.family, law.depths, pins):
-            c, depth = _costs(law.family, knobs, structure, input_shape, classes), knobs[-1]
+            c, depth = _costs(law.family, knobs, structure, tuple(input_shape), classes), knobs[-1]
             row = _Screened(law.family, knobs, c.params, c.macs, *_floors(c, engine), law.predict(c.params, depth),
                             structure)
             (inside if law.in_domain(c.params, depth) else outside).append(row)
