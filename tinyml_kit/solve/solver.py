@@ -192,7 +192,7 @@ def _choice(e: Estimate, law: AnyDepth, budget: Budget, board: Board) -> Choice:
         used["latency"] = e.latency.instructions / budget.instructions
     off = off_sweep(e.family, e.beta, e.t0, e.structure)
     if not law.in_domain(e.params, e.depth):
-        off.append(f"{e.params:,} params, beyond 1.35x the sizes swept at depth {e.depth}")
+        off.append(f"{e.params:,} params, beyond 1.35x the sizes swept")
     basis = "; ".join(filter(None, [law.basis(e.depth), *off]))
     return Choice(e, law.predict(e.params, e.depth), alloc, e.latency.ms, used,
                   law.extrapolated(e.params, e.depth) or bool(off), law.interval(e.depth), basis)
