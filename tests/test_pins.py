@@ -4,6 +4,7 @@ each pin costs; the refusal of an impossible pin; a fully pinned fit is the mode
 import json
 import re
 
+import numpy as np
 import pytest
 from test_bad_input import no_data_loading  # noqa: F401
 from test_cli import assert_one_line_error, run
@@ -233,3 +234,20 @@ def test_fit_ranks_within_a_list_pin_and_records_what_it_chose(tmp_path, digits_
     assert search["chosen"] == {"alpha": record["choice"]["alpha"], "depth": record["choice"]["depth"]}
     assert {e["knob"] for e in search["pin_effects"]} == {"alpha", "depth", "all"}
     assert any(line.startswith("with every pin free it would be") for line in search["pin_lines"])
+
+
+@pytest.mark.slow
+def test_nearest_value_of_a_family_without_a_law_is_converted_before_it_is_named(tmp_path, digits_npz,
+                                                                                 no_data_loading):  # noqa: F811
+    from tinyml_kit.core.budget import make_budget
+    from tinyml_kit.pipeline.choose import measure
+
+    result = run("fit", "--data", digits_npz, "--input", "32,32,1", "--board", BOARD, "--arch", "mobilenetv1",
+                 "--alpha", "0.5", "--max-flash", "100KB", "--out", tmp_path / "r")
+    assert_one_line_error(result, "mobilenetv1(alpha=0.5) does not fit", "it measures flash",
+                          "nearest that fit, the other pins kept (by estimates, each checked by converting): --alpha ")
+    alpha = float(re.search(r"converting\): --alpha ([\d.]+)", result.stderr).group(1))
+    board = get_board(BOARD)
+    pixels = np.random.default_rng(0).integers(0, 256, (16, 32, 32, 1), dtype=np.uint8).astype(np.float32)
+    assert measure("mobilenetv1", {"alpha": alpha}, (32, 32, 1), 3, pixels, make_budget(board, 100_000), "tflm",
+                   board).fits

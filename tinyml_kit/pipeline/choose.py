@@ -43,7 +43,7 @@ class Candidate:
     estimates_own: bool = True             # False: the estimates are another model's (a styled PhiNet's SE twin)
 
 
-def _may_fit(c: Candidate, budget: Budget, flash_ratio: float, arena_ratio: float, time_ratio: float = 1.0) -> bool:
+def may_fit(c: Candidate, budget: Budget, flash_ratio: float, arena_ratio: float, time_ratio: float = 1.0) -> bool:
     """Whether a candidate's estimates, rescaled by what the last measurement showed, fit the budget."""
     return ((budget.macs is None or c.macs <= budget.macs)
             and (budget.instructions is None or c.est_instructions is None
@@ -72,7 +72,7 @@ def candidates(search: Search, input_shape: tuple[int, int, int], classes: int, 
         for line in other_families(sol) + effect_lines(sol, effects):
             logger.info(line)
         return [_from_choice(c) for c in [sol.best, *sol.runner_ups]], explanation(sol, effects)
-    return _grid(search, input_shape, classes, engine), pinned
+    return unranked_grid(search, input_shape, classes, engine), pinned
 
 
 def _from_choice(c) -> Candidate:
@@ -91,7 +91,7 @@ def _pinned(search: Search, input_shape, classes: int, board: Board, budget: Bud
     return _from_choice(pinned_choice(board, search, budget, input_shape, classes, engine, law))
 
 
-def _grid(search: Search, input_shape, classes: int, engine: str) -> list[Candidate]:
+def unranked_grid(search: Search, input_shape, classes: int, engine: str) -> list[Candidate]:
     """An unranked family's grid, each knob's axis narrowed (or replaced) by its pin; rough estimates."""
     from itertools import product
 
@@ -261,7 +261,7 @@ def choose(search: Search, pool: list[Candidate], input_shape, classes: int, cal
     attempts: list[Measurement] = []
     tried = set()
     for _ in range(MAX_ATTEMPTS):
-        fitting = [c for c in pool if _may_fit(c, budget, flash_ratio, arena_ratio, time_ratio)
+        fitting = [c for c in pool if may_fit(c, budget, flash_ratio, arena_ratio, time_ratio)
                    and (c.family, str(c.knobs)) not in tried]
         if not fitting:
             break

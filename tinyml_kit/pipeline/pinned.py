@@ -77,15 +77,16 @@ def _nearest_on_grid(search: Search, m, budget: Budget, board: Board, input_shap
     """A family without a law: for each pinned knob, its grid values ordered by distance from the pin, those the
     rough estimates of `choose.candidates` (rescaled by the pinned model's measurement) let through measured in
     turn, up to MEASURED_TRIES; the first that measures within the budget is the nearest."""
-    from tinyml_kit.pipeline.choose import _grid, _may_fit, measure
+    from tinyml_kit.pipeline.choose import may_fit, measure, unranked_grid
 
     found = {}
     for knob, pin in search.pins.items():
         free = Search(search.families, {k: p for k, p in search.pins.items() if k != knob})
-        own = next(c for c in _grid(search, input_shape, classes, engine))
+        own = unranked_grid(search, input_shape, classes, engine)[0]   # the pinned model, roughly estimated
         flash_ratio, arena_ratio = m.flash_bytes / own.est_flash, m.arena_alloc_bytes / own.est_arena
-        may = sorted((c for c in _grid(free, input_shape, classes, engine) if not pin.allows(c.knobs[knob])
-                      and _may_fit(c, budget, flash_ratio, arena_ratio)), key=lambda c: pin.distance(c.knobs[knob]))
+        may = sorted((c for c in unranked_grid(free, input_shape, classes, engine)
+                      if not pin.allows(c.knobs[knob]) and may_fit(c, budget, flash_ratio, arena_ratio)),
+                     key=lambda c: pin.distance(c.knobs[knob]))
         found[knob] = next((f"{c.knobs[knob]:g}" for c in may[:MEASURED_TRIES]
                             if measure(search.family, c.knobs, input_shape, classes, calibration, budget, engine,
                                        board).fits), "none")
