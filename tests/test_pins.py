@@ -127,7 +127,10 @@ def test_impossible_pin_says_by_how_much_and_the_nearest_fitting_values():
     (["--arch", "phinet,mobilenetv2"], ["list only phinet, resnet, tinynet"]),
     (["--depth", "7", "--frontier"], ["--frontier ranks every family"]),
     (["--arch", "resnet", "--attention", "se"], ["--attention does not apply to ResNet"]),
-    (["--arch", "phinet", "--depth", "1:3"], ["PhiNet's first four blocks are fixed", "give --depth 4 or more"]),
+    (["--arch", "phinet", "--depth", "1:3"], ["so N starts at 4", "give --depth 4 or more"]),
+    (["--beta", "1", "--depth", "2"], ["so N starts at 4"]),     # under auto too: PhiNet has both knobs
+    (["--depth", "4:20", "--t0", "1:16", "--beta", "0.5:2", "--divisor", "1:64"],
+     ["371,280 PhiNet configurations to rank (at most 12,000)", "narrow or fix one of --beta, --t0, --depth"]),
     (["--arch", "phinet", "--depth", "7", "--downsampling-layers", "9"], ["block 9 of --downsampling-layers",
                                                                          "give --depth 9 or more"]),
 ])
@@ -138,7 +141,7 @@ def test_solve_refuses_pins_it_cannot_honour(args, fragments):
 def test_resnet8_is_resnet_with_width_and_depth_pinned():
     d = json.loads(run("solve", "--board", "nucleo-h743zi2", "--arch", "resnet8", "--json").stdout)
     assert (d["family"], d["alpha"], d["depth"]) == ("resnet", 1.0, 1)
-    assert d["pin_effects"] == []   # the alias's width and depth are not the user's pins
+    assert d["pin_effects"] == [] and d["pinned"] == {}   # the alias's width and depth are not the user's pins
     assert_one_line_error(run("solve", "--board", BOARD, "--arch", "resnet8"), "no ResNet with alpha 1, depth 1",
                           "raise the limits")
 
@@ -146,12 +149,45 @@ def test_resnet8_is_resnet_with_width_and_depth_pinned():
 def test_pins_beyond_the_sweep_are_flagged_and_their_effect_worded_so():
     """beta 2 and t0 7 lie outside PhiNet's sweep: the law predicts them from parameters alone."""
     sol = solve(get_board(BOARD), pins=parse_pins({"beta": "0.5:2", "t0": "1:8"}), law=_laws("phinet"))
-    assert sol.best.extrapolated and "outside the swept" in sol.best.basis
-    lines = effect_lines(sol, pin_effects(sol))
-    assert not any("costs nothing" in line for line in lines)
-    worse = [e for e in pin_effects(sol) if e.gain <= -0.05]
-    assert worse and all(f"{e.knob if e.knob != 'all' else 'every pin'}" in " ".join(lines) for e in worse)
-    assert any("reaches beyond the sweep" in line for line in lines)
+    assert sol.best.extrapolated and "beta 2 outside the swept 0.75-1.35" in sol.best.basis
+    effects = pin_effects(sol)
+    lines = effect_lines(sol, effects, header=False)
+    assert len(lines) == len(effects) and not any("costs nothing" in line for line in lines)
+    for e, line in zip(effects, lines):
+        if e.gain <= -0.05:
+            what = "every pin" if e.knob == "all" else f"{e.knob} {e.pinned}"
+            assert line.strip().startswith(f"{what} reaches beyond the sweep"), line
+
+
+def test_a_pin_between_grid_steps_is_said_to_be_off_the_grid_not_beyond_the_sweep():
+    sol = solve(get_board(BOARD), pins=parse_pins({"alpha": "0.55"}), law=_laws("resnet"))
+    (effect,) = pin_effects(sol)
+    assert not sol.best.extrapolated and effect.gain < -0.05
+    (line,) = effect_lines(sol, [effect], header=False)
+    assert line.strip().startswith("alpha 0.55 is off the solver's grid: with it free the best on the grid is")
+
+
+def test_freeing_a_pin_reopens_the_families_it_closed():
+    pinned = json.loads(run("solve", "--board", BOARD, "--beta", "1", "--json").stdout)
+    free = json.loads(run("solve", "--board", BOARD, "--json").stdout)
+    assert set(pinned["families"]) == {"phinet"} and free["family"] != "phinet"
+    (effect,) = pinned["pin_effects"]
+    assert effect["free_best"].startswith(free["family"] + "(")
+    assert effect["free_predicted_accuracy"] == free["predicted_accuracy"]
+
+
+def test_style_alone_searches_phinet_and_ranges_cover_their_ends():
+    from tinyml_kit.solve.grid import STRUCTURE_GRIDS
+
+    assert make_search("auto", {"attention": "cbam"}).families == ("phinet",)
+    assert make_search("auto", {"depth": "7"}).families == ("auto",)
+    assert parse_pin("divisor", "5:7").axis(STRUCTURE_GRIDS["divisor"]) == (5, 7)
+    assert parse_pin("divisor", "3:9").axis(STRUCTURE_GRIDS["divisor"]) == (3, 4, 8, 9)
+
+
+def test_a_downsampling_block_past_the_swept_depths_takes_n_that_deep():
+    sol = solve(get_board("nucleo-h743zi2"), pins=parse_pins({"downsampling_layers": "9"}), law=_laws("phinet"))
+    assert sol.best.knobs()["depth"] == 9 and "depth 9 not swept: on the depth-7 curve" in sol.best.basis
 
 
 def test_freeing_a_pin_below_the_laws_sizes_says_nothing_fits_then():
@@ -219,6 +255,14 @@ def test_fully_pinned_fit_that_does_not_fit_is_measured_and_refused_before_loadi
     assert_one_line_error(result, "phinet(alpha=1, beta=1, t0=6, depth=7) does not fit", "it measures flash",
                           "> 60,000 B (+", "nearest that fit, the other pins kept (estimated): --alpha ")
     assert not out.exists()
+    from tinyml_kit.core.budget import make_budget
+    from tinyml_kit.pipeline.choose import measure
+
+    alpha = float(re.search(r"\(estimated\): --alpha ([\d.]+)", result.stderr).group(1))
+    board, knobs = get_board(BOARD), {"beta": 1.0, "t0": 6.0, "depth": 7}
+    pixels = np.random.default_rng(0).integers(0, 256, (16, 16, 16, 1), dtype=np.uint8).astype(np.float32)
+    assert measure("phinet", {"alpha": alpha, **knobs}, (16, 16, 1), 3, pixels, make_budget(board, 60_000), "tflm",
+                   board).fits   # the value named fits as measured
 
 
 @pytest.mark.slow

@@ -32,7 +32,8 @@ INTEGER_STEPS = ("t0", "depth", "first_conv_stride")   # a range of these covers
 # The largest value each knob takes: well past anything that fits a microcontroller, and small enough that a range
 # stays a search of seconds (a PhiNet of depth 20 at alpha 3 is already megabytes).
 MAXIMA = {"alpha": 8.0, "beta": 4.0, "t0": 16.0, "depth": 20, "divisor": 64, "conv5_percent": 1.0}
-PHINET_MIN_DEPTH = 4   # PhiNet's first four blocks are fixed: a smaller N builds the same network
+PHINET_MIN_DEPTH = 4   # PhiNet's blocks 0-3 always exist; a smaller N only stretches their expansion schedule
+DEFAULT_DOWNSAMPLING = (5, 7)
 
 
 @dataclass(frozen=True)
@@ -64,14 +65,14 @@ class Pin:
         return max(self.low - v, v - self.high, 0.0)
 
     def axis(self, grid: tuple) -> tuple:
-        """The values to search: the listed ones; for a range, `grid`'s inside it, whole numbers for integer
-        knobs, and both ends."""
+        """The values to search: the listed ones; for a range, `grid`'s inside it and both ends, and for t0,
+        depth and the stem stride every whole number inside it."""
         if self.values:
             return self.values
         inside = [v for v in grid if self.allows(v)]
         if self.knob in INTEGER_STEPS:
             inside += range(math.ceil(self.low), math.floor(self.high) + 1)
-        ends = (self.low, self.high) if self.knob not in ("depth", "divisor", "first_conv_stride") else ()
+        ends = (self.low, self.high) if self.knob not in ("depth", "first_conv_stride") else ()
         return tuple(sorted({_number(v) for v in (*inside, *ends)}))
 
     def describe(self) -> str:
@@ -106,8 +107,10 @@ def parse_pin(knob: str, text) -> Pin:
     if kind == "layers":
         return Pin(knob, (_layers(text, flag),))
     if not isinstance(text, str):
-        return Pin(knob, tuple(_value(kind, knob, flag, v) for v in (text if isinstance(text, (list, tuple))
-                                                                      else [text])))
+        given = list(text) if isinstance(text, (list, tuple)) else [text]
+        if not given:
+            raise UserError(f"{flag} is empty: give a value, a list or a range", knob)
+        return Pin(knob, tuple(dict.fromkeys(_value(kind, knob, flag, v) for v in given)))
     text = text.strip()
     if kind == "choice" and ("," in text or ":" in text):
         raise UserError(f"{flag} takes one value: {knob}s are not searched (the accuracy laws know "
@@ -160,8 +163,14 @@ def _layers(text, flag: str) -> tuple[int, ...]:
     except (TypeError, ValueError):
         raise UserError(f"{flag} '{text}' is not a list of block numbers: write e.g. {flag} 5,7",
                         "downsampling_layers") from None
+    if not layers:
+        raise UserError(f"{flag} is empty: list the blocks that halve the resolution, e.g. {flag} 5,7",
+                        "downsampling_layers")
     if any(b < 4 for b in layers):
         raise UserError(f"{flag} {text}: blocks 1 and 3 always halve the resolution; list blocks from 4 up, e.g. 5,7",
+                        "downsampling_layers")
+    if max(layers) > MAXIMA["depth"]:
+        raise UserError(f"{flag} {text}: PhiNet's N goes up to {MAXIMA['depth']}, so list blocks up to it",
                         "downsampling_layers")
     return tuple(sorted(set(layers)))
 
@@ -196,6 +205,8 @@ def pinned_families(families: tuple[str, ...], pins: dict[str, Pin]) -> tuple[st
             raise UserError(f"--{lacking[0].replace('_', '-')} does not apply to {FAMILY_TITLES[f]} (its knobs: "
                             f"{', '.join(FAMILY_KNOBS[f]) or 'none'})", lacking[0], "arch")
     kept = tuple(f for f in candidates if all(k in FAMILY_KNOBS[f] for k in pins) and _deep_enough(f, pins, named))
+    if not kept and "phinet" in candidates and all(k in FAMILY_KNOBS["phinet"] for k in pins):
+        _deep_enough("phinet", pins, named=True)   # PhiNet has every knob: its depth is why, so say that
     if not kept:
         raise UserError(f"no ranked family has all of --{' --'.join(k.replace('_', '-') for k in pins)}: name the "
                         f"family with --arch", *pins, "arch")
@@ -203,19 +214,20 @@ def pinned_families(families: tuple[str, ...], pins: dict[str, Pin]) -> tuple[st
 
 
 def _deep_enough(family: str, pins: dict[str, Pin], named: bool) -> bool:
-    """A PhiNet pin on depth must allow N >= 4, and downsampling blocks that exist; refused by name when PhiNet
-    was named, else PhiNet is left out."""
+    """A PhiNet depth pin must allow N >= 4 and reach every downsampling block pinned off the default; refused by
+    name when PhiNet was named, else PhiNet is left out."""
     if family != "phinet" or "depth" not in pins:
         return True
     depth = pins["depth"]
     deepest = max(depth.values) if depth.values else depth.high
-    layers = pins["downsampling_layers"].value if "downsampling_layers" in pins else ()
-    need = max((PHINET_MIN_DEPTH, *layers))
+    layers = pins["downsampling_layers"].value if "downsampling_layers" in pins else DEFAULT_DOWNSAMPLING
+    need = max((PHINET_MIN_DEPTH, *(layers if layers != DEFAULT_DOWNSAMPLING else ())))
     if deepest >= need:
         return True
     if named:
         why = (f"block {max(layers)} of --downsampling-layers does not exist below N {need}" if need > PHINET_MIN_DEPTH
-               else "PhiNet's first four blocks are fixed, so a smaller N builds the same network")
+               else "PhiNet always has blocks 1-3, so N starts at 4 (a smaller N only stretches their expansion "
+                    "past beta x t0, which no sweep trained)")
         raise UserError(f"--depth {depth.describe()}: {why}; give --depth {need} or more", "depth")
     return False
 
@@ -242,6 +254,7 @@ class Search:
     pins: dict[str, Pin] = field(default_factory=dict)
     style: dict = field(default_factory=dict)
     implied: tuple[str, ...] = ()   # pins a family alias sets, not the user (`--arch resnet8`)
+    asked: tuple[str, ...] = ()     # the families as asked, before the pins narrowed them (what a freed pin reopens)
 
     @property
     def family(self) -> str | None:
@@ -267,8 +280,9 @@ def make_search(arch: str | tuple, given: dict | None) -> Search:
     families = parse_families(arch) if isinstance(arch, str) else tuple(arch)
     pins = parse_pins(given or {})
     style = {k: pins.pop(k).value for k in STYLE_DEFAULTS if k in pins}
-    if families != (AUTO,) or pins:
+    asked = families
+    if families != (AUTO,) or pins or style:
         kept = pinned_families(families, {**pins, **{k: Pin(k, (v,)) for k, v in style.items()}})
         if families == (AUTO,) and len(kept) == 1:
             families = kept   # only one family has every pinned knob: it is the one searched (or measured)
-    return Search(families, pins, style)
+    return Search(families, pins, style, asked=asked)

@@ -67,11 +67,11 @@ def candidates(search: Search, input_shape: tuple[int, int, int], classes: int, 
         from tinyml_kit.solve.search import explanation, ranked_search, solve_search
         from tinyml_kit.solve.summary import other_families
 
-        sol, effects = solve_search(board, ranked_search(search.families, search.pins), budget, input_shape, classes,
-                                    engine, law, runner_ups)
+        ranked = ranked_search(search.families, search.pins, search.asked)
+        sol, effects = solve_search(board, ranked, budget, input_shape, classes, engine, law, runner_ups)
         for line in other_families(sol) + effect_lines(sol, effects):
             logger.info(line)
-        return [_from_choice(c) for c in [sol.best, *sol.runner_ups]], explanation(sol, effects)
+        return [_from_choice(c) for c in [sol.best, *sol.runner_ups]], explanation(sol, effects, ranked.implied)
     return unranked_grid(search, input_shape, classes, engine), pinned
 
 

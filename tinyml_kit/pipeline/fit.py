@@ -132,20 +132,22 @@ def _prepare(board_id: str, arch: str, epochs: int, seed: int, limits: tuple, co
 
 
 def _accuracy_laws(search: Search, law, training: TrainOptions):
-    """The laws to rank by (the user's `--law` or the shipped ones of the searched families); None for a family
-    without one."""
+    """The user's `--law` (a ScalingLaw), checked against the searched families, or None: the shipped laws of the
+    searched families (none for a family without one)."""
     if training.init_from and law is not None:
         raise UserError("--init-from trains the architecture of the model it starts from; --law ranks architectures: "
                         "drop one of them", "law", "init_from")
     if law is not None and not search.ranked:
         raise UserError(f"--law ranks {', '.join(RANKED)} configurations; {search.family} is measured over its grid: "
                         f"drop --law or choose --arch auto", "law")
-    if not search.ranked:
+    if law is None:
         return None
     from tinyml_kit.solve.scaling_law import ScalingLaw
     from tinyml_kit.solve.search import ranked_search, search_laws
 
-    return search_laws(ranked_search(search.families, search.pins), ScalingLaw.load(law) if law else None)
+    user_law = ScalingLaw.load(law)
+    search_laws(ranked_search(search.families, search.pins, search.asked), user_law)   # of a searched family
+    return user_law
 
 
 def _candidates_before_data(search: Search, data: str, input_shape, board: Board, budget: Budget, engine: str,

@@ -67,7 +67,7 @@ def _nearest_ranked(search: Search, m, estimate, budget: Budget, board: Board, i
     from tinyml_kit.solve.refusal import nearest_fitting
     from tinyml_kit.solve.search import ranked_search, search_laws
 
-    ranked = ranked_search(search.families, search.pins)
+    ranked = ranked_search(search.families, search.pins, search.asked)
     corrected = _corrected(budget, m, estimate.est_flash, estimate.est_arena, estimate.est_instructions)
     return nearest_fitting(search.pins, corrected, board, input_shape, classes, search_laws(ranked, law), engine)
 

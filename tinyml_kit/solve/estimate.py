@@ -38,7 +38,7 @@ class Estimate:
     engine: str = "tflm"
     family: str = "phinet"
     latency: LatencyEstimate | None = None   # on the board's core, when the estimate was asked for one
-    structure: dict = field(default_factory=dict)   # PhiNet plan knobs the user pinned off their defaults
+    structure: dict = field(default_factory=dict)   # PhiNet plan knobs the user pinned (as built)
 
     def knobs(self) -> dict:
         return {**knob_dict(self.family, (self.alpha, self.beta, self.t0, self.depth)), **self.structure}

@@ -1,12 +1,14 @@
 """The configurations the solver searches: each ranked family's grid, narrowed by the user's pins
 (`core.pins`), and each family's law made to answer at depths its sweep did not train.
 
-A pinned knob replaces its axis with the pinned values (a range keeps the grid's values inside it, and its ends);
-PhiNet's structural knobs (divisor, first-convolution stride, downsampling blocks, 5x5 share) stay at the
-builder's defaults, which the laws were swept at, unless pinned.
+A pinned knob replaces its axis with the pinned values (a range keeps the grid's values inside it and its ends, and
+for t0, depth and the stem stride every whole number inside it); PhiNet's structural knobs (divisor,
+first-convolution stride, downsampling blocks, 5x5 share) stay at the builder's defaults, which the laws were swept
+at, unless pinned.
 """
 
 from itertools import product
+from math import prod
 
 from tinyml_kit.core.pins import Pin
 
@@ -20,27 +22,56 @@ STRUCTURE_GRIDS = {"divisor": (1, 2, 4, 8, 16, 32, 64), "first_conv_stride": (1,
                    "conv5_percent": (0.0, 0.25, 0.5, 0.75, 1.0)}   # PhiNet's plan knobs, searched only if pinned
 
 
+MAX_CONFIGURATIONS = 12_000   # per family: ranges that multiply past this are refused (about 3 s of solving)
+
+
 def configurations(family: str, depths: list[int], pins: dict[str, Pin] | None = None):
     """(knobs in the estimator's argument order, PhiNet structure as (name, value) pairs) of every configuration
     of `family` the pins allow; `depths`: the law's, unless depth is pinned."""
-    pins = pins or {}
+    axes = _axes(family, depths, pins or {})
+    if family != "phinet":
+        for depth, width in product(*axes):
+            yield (width, depth), ()
+        return
+    for depth, alpha, beta, t0, structure in product(*axes):
+        yield (alpha, beta, t0, depth), structure
 
+
+def count_configurations(family: str, depths: list[int], pins: dict[str, Pin] | None = None) -> int:
+    return prod(len(a) for a in _axes(family, depths, pins or {}))
+
+
+def require_searchable(depths: dict[str, list[int]], pins: dict[str, Pin]) -> None:
+    """Ranges that multiply into more configurations than a solve of seconds are refused, naming them.
+    `depths`: each family's law depths."""
+    from tinyml_kit.core.errors import UserError
+    from tinyml_kit.core.spec import FAMILY_TITLES
+
+    for family, law_depths in depths.items():
+        n = count_configurations(family, law_depths, pins)
+        if n > MAX_CONFIGURATIONS:
+            ranges = [k for k, p in pins.items() if not p.fixed]
+            raise UserError(f"the pins make {n:,} {FAMILY_TITLES[family]} configurations to rank (at most "
+                            f"{MAX_CONFIGURATIONS:,}): narrow or fix one of --"
+                            f"{', --'.join(k.replace('_', '-') for k in ranges)}", *ranges)
+
+
+def _axes(family: str, depths: list[int], pins: dict[str, Pin]) -> list[tuple]:
+    """Depth, width and (PhiNet) beta, t0 and the structures, each as the pins leave it."""
     def axis(knob: str, grid: tuple) -> tuple:
         return pins[knob].axis(grid) if knob in pins else grid
 
     depth_axis = axis("depth", tuple(depths))
-    if family == "phinet":   # N below 4 builds N = 4's blocks; a pinned downsampling block must exist
-        layers = pins["downsampling_layers"].value if "downsampling_layers" in pins else ()
-        depth_axis = tuple(d for d in depth_axis if d >= max((4, *layers)))
     if family != "phinet":
-        for depth, width in product(depth_axis, axis("alpha", WIDTHS)):
-            yield (width, depth), ()
-        return
+        return [depth_axis, axis("alpha", WIDTHS)]
+    # N from 4, and deep enough for a downsampling block pinned off the default (a free N goes as deep as it asks)
+    layers = pins["downsampling_layers"].value if "downsampling_layers" in pins else ()
+    need = max((4, *(layers if layers != STRUCTURE_DEFAULTS["downsampling_layers"] else ())))
+    deep = tuple(d for d in depth_axis if d >= need)
     names = [k for k in STRUCTURE_GRIDS if k in pins]
     structures = [tuple(zip(names, combo)) for combo in product(*(pins[k].axis(STRUCTURE_GRIDS[k]) for k in names))]
-    for depth, alpha, beta, t0, structure in product(depth_axis, axis("alpha", ALPHAS), axis("beta", BETAS),
-                                                     axis("t0", T0S), structures):
-        yield (alpha, beta, t0, depth), structure
+    return [deep if deep or "depth" in pins else (need,), axis("alpha", ALPHAS), axis("beta", BETAS),
+            axis("t0", T0S), structures]
 
 
 def off_sweep(family: str, beta: float | None, t0: float | None, structure: dict) -> list[str]:

@@ -23,9 +23,10 @@ class PinEffect:
                 "gain_points": round(self.gain, 2) if free else None}
 
 
-def pin_effects(sol: Solution) -> list[PinEffect]:
-    """One effect per pin, and one for every pin freed when there are several (each a small solve). Freeing a pin
-    can leave nothing that fits: a pin below a law's sizes keeps configurations the free search drops."""
+def pin_effects(sol: Solution, laws: list | None = None) -> list[PinEffect]:
+    """One effect per pin, and one for every pin freed when there are several (each a small solve over `laws`,
+    default the solution's: a pin that closed a family reopens it when freed). Freeing a pin can leave nothing
+    that fits: a pin below a law's sizes keeps configurations the free search drops."""
     from tinyml_kit.core.errors import UserError
 
     if not sol.pins:
@@ -37,8 +38,8 @@ def pin_effects(sol: Solution) -> list[PinEffect]:
     for knob, pins in freed:
         pinned = sol.pins[knob].describe() if knob != "all" else ""
         try:
-            other = solve(sol.board, input_shape=sol.input_shape, classes=sol.classes, law=sol.laws, runner_ups=0,
-                          budget=sol.budget, engine=sol.engine, pins=pins, nearest=False).best
+            other = solve(sol.board, input_shape=sol.input_shape, classes=sol.classes, law=laws or sol.laws,
+                          runner_ups=0, budget=sol.budget, engine=sol.engine, pins=pins, nearest=False).best
         except UserError:
             effects.append(PinEffect(knob, pinned, None, 0.0))
             continue
@@ -59,10 +60,13 @@ def effect_lines(sol: Solution, effects: list[PinEffect], header: bool = True) -
                          f"{what} reaches below the sizes they were fitted on")
             continue
         free = f"{e.free.estimate.describe()} ({e.free.predicted_accuracy:.1f} %)"
-        if e.gain <= -BINDS_AT:
+        if e.gain <= -BINDS_AT and sol.best.extrapolated:
             lines.append(f"  {what} reaches beyond the sweep: with {'them' if e.knob == 'all' else 'it'} free the "
                          f"best would be {free}, {e.gain:+.1f} points predicted (beyond the sweep, predictions are "
                          f"extrapolated)")
+        elif e.gain <= -BINDS_AT:
+            lines.append(f"  {what} is off the solver's grid: with {'them' if e.knob == 'all' else 'it'} free the "
+                         f"best on the grid is {free}, {e.gain:+.1f} points predicted")
         elif e.knob == "all":
             lines.append(f"  with every pin free it would be {free}, {e.gain:+.1f} points predicted")
         elif e.gain < BINDS_AT:

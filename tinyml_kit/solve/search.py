@@ -14,9 +14,10 @@ from tinyml_kit.solve.solver import Choice, Solution, solve
 ALIASES = {"resnet8": ("resnet", {"alpha": 1.0, "depth": 1})}   # a family that is one point of a ranked one
 
 
-def ranked_search(families: tuple[str, ...], pins: dict[str, Pin]) -> Search:
-    """The search the solver can rank, for `families` as `core.pins.parse_families` gives them. Refused: a family
-    the solver cannot rank, a pinned knob a named family lacks, an attention or activation the laws do not know."""
+def ranked_search(families: tuple[str, ...], pins: dict[str, Pin], asked: tuple[str, ...] = ()) -> Search:
+    """The search the solver can rank, for `families` as `core.pins.parse_families` gives them (`asked`: as the
+    user asked, if the pins narrowed them already). Refused: a family the solver cannot rank, a pinned knob a named
+    family lacks, an attention or activation the laws do not know."""
     styled = [k for k in STYLE_DEFAULTS if k in pins and pins[k].value != STYLE_DEFAULTS[k]]
     if styled:
         k = styled[0]
@@ -25,13 +26,14 @@ def ranked_search(families: tuple[str, ...], pins: dict[str, Pin]) -> Search:
     if len(families) == 1 and families[0] in ALIASES:
         family, fixed = ALIASES[families[0]]
         pinned_families(families, pins)   # refuses any pin: the alias has no knobs of its own
-        return Search((family,), {k: parse_pin(k, v) for k, v in fixed.items()}, implied=tuple(fixed))
+        return Search((family,), {k: parse_pin(k, v) for k, v in fixed.items()}, implied=tuple(fixed),
+                      asked=(family,))
     unranked = [f for f in families if f != AUTO and f not in RANKED]
     if unranked:
         raise UserError(f"{FAMILY_TITLES[unranked[0]]} has no accuracy law or conversion-free estimates to rank by: "
                         f"`fit --arch {unranked[0]}` measures its grid (the solver ranks {', '.join(RANKED)})", "arch")
     kept = pinned_families(families, pins)    # a style knob, too, applies to PhiNet alone
-    return Search(kept, {k: p for k, p in pins.items() if k not in STYLE_DEFAULTS})
+    return Search(kept, {k: p for k, p in pins.items() if k not in STYLE_DEFAULTS}, asked=asked or families)
 
 
 def search_laws(search: Search, law=None) -> list:
@@ -41,7 +43,7 @@ def search_laws(search: Search, law=None) -> list:
     if isinstance(law, list):
         return law
     if law is not None:
-        if law.family not in search.families:
+        if law.family not in search.families and AUTO not in search.families:
             raise UserError(f"the law given is {FAMILY_TITLES[law.family]}'s, and the search is over "
                             f"{', '.join(FAMILY_TITLES[f] for f in search.families)}: give a sweep of one of them",
                             "law", "arch")
@@ -52,10 +54,12 @@ def search_laws(search: Search, law=None) -> list:
 def solve_search(board, search: Search, budget, input_shape, classes: int, engine: str = "tflm", law=None,
                  runner_ups: int = 4) -> tuple[Solution, list[PinEffect]]:
     """The best configuration within the pins, and what each pin costs (none without pins, nor for the pins a
-    family alias implies)."""
+    family alias implies); a freed pin reopens the families it had closed."""
     sol = solve(board, input_shape=input_shape, classes=classes, budget=budget, engine=engine,
                 law=search_laws(search, law), runner_ups=runner_ups, pins=search.pins, nearest=not search.implied)
-    return sol, [] if search.implied else pin_effects(sol)
+    if search.implied:
+        return sol, []
+    return sol, pin_effects(sol, search_laws(Search(search.asked or search.families), law))
 
 
 def pinned_choice(board, search: Search, budget, input_shape, classes: int, engine: str = "tflm",
@@ -69,8 +73,10 @@ def pinned_choice(board, search: Search, budget, input_shape, classes: int, engi
     return _choice(s.estimate(input_shape, classes, engine, board), laws[s.family], budget, board)
 
 
-def explanation(sol: Solution, effects: list[PinEffect]) -> dict:
-    """What report.json and `solve --json` keep of the pins: as given, as chosen, and each one's cost."""
-    return {"pinned": {k: p.to_json() for k, p in sol.pins.items()}, "chosen": sol.chosen(), "fully_pinned": False,
+def explanation(sol: Solution, effects: list[PinEffect], implied: tuple[str, ...] = ()) -> dict:
+    """What report.json and `solve --json` keep of the pins: as given (not those a family alias implies), as
+    chosen, and each one's cost."""
+    return {"pinned": {k: p.to_json() for k, p in sol.pins.items() if k not in implied}, "chosen": sol.chosen(),
+            "fully_pinned": False,
             "pin_effects": [e.to_dict() for e in effects],
             "pin_lines": [line.strip() for line in effect_lines(sol, effects, header=False)]}

@@ -36,7 +36,12 @@ from tinyml_kit.solve.estimate import (
     resnet_graph_and_costs,
     tinynet_graph_and_costs,
 )
-from tinyml_kit.solve.grid import AnyDepth, configurations, off_sweep
+from tinyml_kit.solve.grid import (
+    AnyDepth,
+    configurations,
+    off_sweep,
+    require_searchable,
+)
 from tinyml_kit.solve.instructions import LatencyEstimate, estimate_latency
 from tinyml_kit.solve.scaling_law import ScalingLaw, load_laws
 from tinyml_kit.solve.time_screen import over_time
@@ -258,6 +263,7 @@ def solve(board: Board, max_flash: int | None = None, max_ram: int | None = None
     start = time.perf_counter()
     pins = pins or {}
     by_family = _laws(law, pins)
+    require_searchable({f: x.depths for f, x in by_family.items()}, pins)
     budget = budget or make_budget(board, max_flash, max_ram, max_macs, max_latency_ms)
     screened = _screen(by_family.values(), input_shape, classes, engine, pins)
     possible, reasons = _possible(screened, budget, input_shape, classes, board, engine)
