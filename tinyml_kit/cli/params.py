@@ -10,7 +10,7 @@ from tinyml_kit.cli.group import quiet_for_json
 from tinyml_kit.core.artifacts import require_writable
 from tinyml_kit.core.boards import DEFAULT_BOARD
 from tinyml_kit.core.errors import UserError
-from tinyml_kit.core.spec import require_input_shape
+from tinyml_kit.core.spec import AUTO, FAMILIES, require_input_shape
 from tinyml_kit.core.units import parse_bytes, parse_count
 from tinyml_kit.engine import ENGINES
 
@@ -228,16 +228,16 @@ def knob_options(command):
     from tinyml_kit.core.spec import ACTIVATIONS, ATTENTIONS
 
     options = [
-        click.option("--alpha", help="Width multiplier (PhiNet's alpha; ResNet's, TinyNet's and MobileNets' width)."
+        click.option("--alpha", metavar="PIN", help="Width multiplier (PhiNet's alpha; ResNet's, TinyNet's and MobileNets' width)."
                      + PIN_HELP),
-        click.option("--beta", help="PhiNet's shape factor." + PIN_HELP),
-        click.option("--t0", help="PhiNet's base expansion." + PIN_HELP),
-        click.option("--depth", help="Blocks: PhiNet's N, TinyNet's blocks, ResNet's blocks per stage." + PIN_HELP),
-        click.option("--divisor", help="PhiNet's channel divisor (default 1)." + PIN_HELP),
-        click.option("--first-conv-stride", help="PhiNet's stem stride, 1 or 2 (default 2)." + PIN_HELP),
-        click.option("--downsampling-layers", help="PhiNet's blocks that halve the resolution, from block 4 up "
+        click.option("--beta", metavar="PIN", help="PhiNet's shape factor." + PIN_HELP),
+        click.option("--t0", metavar="PIN", help="PhiNet's base expansion." + PIN_HELP),
+        click.option("--depth", metavar="PIN", help="Blocks: PhiNet's N, TinyNet's blocks, ResNet's blocks per stage." + PIN_HELP),
+        click.option("--divisor", metavar="PIN", help="PhiNet's channel divisor (default 1)." + PIN_HELP),
+        click.option("--first-conv-stride", metavar="PIN", help="PhiNet's stem stride, 1 or 2 (default 2)." + PIN_HELP),
+        click.option("--downsampling-layers", metavar="BLOCKS", help="PhiNet's blocks that halve the resolution, from block 4 up "
                      "(default 5,7); one value."),
-        click.option("--conv5-percent", help="PhiNet's share of last blocks with 5x5 depthwise kernels, in [0, 1] "
+        click.option("--conv5-percent", metavar="PIN", help="PhiNet's share of last blocks with 5x5 depthwise kernels, in [0, 1] "
                      "(default 0)." + PIN_HELP),
         click.option("--attention", type=click.Choice(ATTENTIONS), help="PhiNet's attention after each block's "
                      "depthwise stage (default se: squeeze-excite; cbam: channel + spatial attention; none)."),
@@ -258,5 +258,6 @@ def pins_from(options: dict) -> dict:
     return parse_pins({k: options.pop(k) for k in KNOB_FLAGS})
 
 
-ARCH_HELP = ("auto: the solver ranks PhiNets, ResNets and TinyNets together by their accuracy laws; a family (or a "
-             "list of ranked ones, e.g. phinet,resnet) limits the search to it.")
+ARCH_HELP = (f"One of {', '.join((AUTO, *FAMILIES))}. auto: the solver ranks PhiNets, ResNets and TinyNets "
+             f"together by their accuracy laws; a family (or a list of ranked ones, e.g. phinet,resnet) limits the "
+             f"search to it.")
