@@ -228,17 +228,19 @@ def knob_options(command):
     from tinyml_kit.core.spec import ACTIVATIONS, ATTENTIONS
 
     options = [
-        click.option("--alpha", metavar="PIN", help="Width multiplier (PhiNet's alpha; ResNet's, TinyNet's and MobileNets' width)."
-                     + PIN_HELP),
+        click.option("--alpha", metavar="PIN", help="Width multiplier (PhiNet's alpha; ResNet's, TinyNet's and "
+                     "MobileNets' width)." + PIN_HELP),
         click.option("--beta", metavar="PIN", help="PhiNet's shape factor." + PIN_HELP),
         click.option("--t0", metavar="PIN", help="PhiNet's base expansion." + PIN_HELP),
-        click.option("--depth", metavar="PIN", help="Blocks: PhiNet's N, TinyNet's blocks, ResNet's blocks per stage." + PIN_HELP),
+        click.option("--depth", metavar="PIN", help="Blocks: PhiNet's N, TinyNet's blocks, ResNet's blocks per "
+                     "stage." + PIN_HELP),
         click.option("--divisor", metavar="PIN", help="PhiNet's channel divisor (default 1)." + PIN_HELP),
-        click.option("--first-conv-stride", metavar="PIN", help="PhiNet's stem stride, 1 or 2 (default 2)." + PIN_HELP),
-        click.option("--downsampling-layers", metavar="BLOCKS", help="PhiNet's blocks that halve the resolution, from block 4 up "
-                     "(default 5,7); one value."),
-        click.option("--conv5-percent", metavar="PIN", help="PhiNet's share of last blocks with 5x5 depthwise kernels, in [0, 1] "
-                     "(default 0)." + PIN_HELP),
+        click.option("--first-conv-stride", metavar="PIN", help="PhiNet's stem stride, 1 or 2 (default 2)."
+                     + PIN_HELP),
+        click.option("--downsampling-layers", metavar="BLOCKS", help="PhiNet's blocks that halve the resolution, "
+                     "from block 4 up (default 5,7); one value."),
+        click.option("--conv5-percent", metavar="PIN", help="PhiNet's share of last blocks with 5x5 depthwise "
+                     "kernels, in [0, 1] (default 0)." + PIN_HELP),
         click.option("--attention", type=click.Choice(ATTENTIONS), help="PhiNet's attention after each block's "
                      "depthwise stage (default se: squeeze-excite; cbam: channel + spatial attention; none)."),
         click.option("--activation", type=click.Choice(ACTIVATIONS), help="PhiNet's activation (default hswish; gelu "
@@ -247,15 +249,11 @@ def knob_options(command):
     return with_options(command, options)
 
 
-KNOB_FLAGS = ("alpha", "beta", "t0", "depth", "divisor", "first_conv_stride", "downsampling_layers", "conv5_percent",
-              "attention", "activation")
-
-
 def pins_from(options: dict) -> dict:
     """The knob options given, parsed into pins (`core.pins.Pin`); the other options are left in `options`."""
-    from tinyml_kit.core.pins import parse_pins
+    from tinyml_kit.core.pins import KNOB_KINDS, parse_pins
 
-    return parse_pins({k: options.pop(k) for k in KNOB_FLAGS})
+    return parse_pins({k: options.pop(k) for k in KNOB_KINDS})
 
 
 ARCH_HELP = (f"One of {', '.join((AUTO, *FAMILIES))}. auto: the solver ranks PhiNets, ResNets and TinyNets "

@@ -15,6 +15,7 @@ from tinyml_kit.core.spec import (
     AUTO,
     FAMILY_KNOBS,
     FAMILY_TITLES,
+    PHINET_DOWNSAMPLING,
     RANKED,
     STYLE_DEFAULTS,
 )
@@ -33,7 +34,6 @@ INTEGER_STEPS = ("t0", "depth", "first_conv_stride")   # a range of these covers
 # stays a search of seconds (a PhiNet of depth 20 at alpha 3 is already megabytes).
 MAXIMA = {"alpha": 8.0, "beta": 4.0, "t0": 16.0, "depth": 20, "divisor": 64, "conv5_percent": 1.0}
 PHINET_MIN_DEPTH = 4   # PhiNet's blocks 0-3 always exist; a smaller N only stretches their expansion schedule
-DEFAULT_DOWNSAMPLING = (5, 7)
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ def parse_pin(knob: str, text) -> Pin:
                         f"{STYLE_DEFAULTS[knob]} only); fit one run per {knob}", knob)
     if ":" in text:
         parts = text.split(":")
-        if len(parts) != 2 or kind == "choice":
+        if len(parts) != 2:
             raise UserError(f"{flag} {text}: write a value, a list (4,5,6) or one range low:high (0.25:1.0)", knob)
         low, high = (_value(kind, knob, flag, p) for p in parts)
         if low > high:
@@ -176,7 +176,7 @@ def _layers(text, flag: str) -> tuple[int, ...]:
 
 
 def parse_pins(given: dict) -> dict[str, Pin]:
-    """`{knob: text or value}` (None: not given) as pins, in KNOB_KINDS order."""
+    """`{knob: text, value or Pin}` (None: not given) as pins, in the order given."""
     return {k: v if isinstance(v, Pin) else parse_pin(k, v) for k, v in given.items() if v is not None}
 
 
@@ -220,8 +220,8 @@ def _deep_enough(family: str, pins: dict[str, Pin], named: bool) -> bool:
         return True
     depth = pins["depth"]
     deepest = max(depth.values) if depth.values else depth.high
-    layers = pins["downsampling_layers"].value if "downsampling_layers" in pins else DEFAULT_DOWNSAMPLING
-    need = max((PHINET_MIN_DEPTH, *(layers if layers != DEFAULT_DOWNSAMPLING else ())))
+    layers = pins["downsampling_layers"].value if "downsampling_layers" in pins else PHINET_DOWNSAMPLING
+    need = max((PHINET_MIN_DEPTH, *(layers if layers != PHINET_DOWNSAMPLING else ())))
     if deepest >= need:
         return True
     if named:
@@ -237,8 +237,19 @@ def fully_pinned(family: str, pins: dict[str, Pin]) -> bool:
     return all(k in pins and pins[k].fixed for k in SEARCHED[family]) and all(p.fixed for p in pins.values())
 
 
+def chosen_knobs(knobs: dict, pins: dict[str, Pin], style: dict | None = None) -> dict:
+    """Of a configuration's knobs, those the search chose: the free ones, and its pick within a list or range
+    (not the fixed pins, nor the attention and activation given)."""
+    return {k: v for k, v in knobs.items() if (k not in pins or not pins[k].fixed) and k not in (style or {})}
+
+
 def fixed_values(pins: dict[str, Pin]) -> dict:
     return {k: p.value for k, p in pins.items() if p.fixed}
+
+
+def pins_json(pins: dict[str, Pin], leave_out: tuple[str, ...] = ()) -> dict:
+    """The pins as report.json and `solve --json` keep them under `pinned`."""
+    return {k: p.to_json() for k, p in pins.items() if k not in leave_out}
 
 
 def describe_pins(pins: dict[str, Pin]) -> str:

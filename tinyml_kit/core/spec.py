@@ -130,8 +130,11 @@ class PhiNetPlan:
         return self.blocks[-1].out_channels
 
 
+PHINET_DOWNSAMPLING = (5, 7)   # micromind's default blocks past block 3 that halve the resolution
+
+
 def phinet_blocks(alpha: float, beta: float, t0: float, depth: int, divisor: int = 1,
-                  squeeze_excite: bool = True, downsampling_layers: tuple[int, ...] = (5, 7),
+                  squeeze_excite: bool = True, downsampling_layers: tuple[int, ...] = PHINET_DOWNSAMPLING,
                   conv5_percent: float = 0.0, residuals: bool = True, first_conv_stride: int = 2) -> PhiNetPlan:
     """The block list micromind builds for these scaling factors (no pooling)."""
     depth = int(round(depth))

@@ -15,7 +15,7 @@ from tinyml_kit.core.arena import arena_with_headroom
 from tinyml_kit.core.boards import Board
 from tinyml_kit.core.budget import Budget
 from tinyml_kit.core.errors import UserError
-from tinyml_kit.core.pins import Search
+from tinyml_kit.core.pins import Search, pins_json
 from tinyml_kit.core.spec import FAMILY_GRIDS, FAMILY_TITLES, RANKED, describe
 from tinyml_kit.core.units import format_bytes
 from tinyml_kit.solve.c_size import PER_CHANNEL_BYTES
@@ -55,10 +55,11 @@ def candidates(search: Search, input_shape: tuple[int, int, int], classes: int, 
                engine: str = "tflm", law=None, runner_ups: int = MAX_ATTEMPTS - 1) -> tuple[list[Candidate], dict]:
     """Configurations to verify, best first, and what the pins cost (`solve.search.explanation`; empty without
     pins). Ranked families: the solver's choice and runner-ups within the pins (highest predicted accuracy,
-    conversion-free estimates), ranked by `law` (a list of laws; None: the shipped ones). Other architectures:
+    conversion-free estimates), ranked by `law` (the user's ScalingLaw, or a list; None: the shipped ones of the
+    searched families). Other architectures:
     their grid narrowed by the pins, largest first, rough estimates. A fully pinned configuration: itself, with
     its estimates where the solver has them. `runner_ups`: how many after the solver's choice."""
-    pinned = {"pinned": {k: p.to_json() for k, p in search.pins.items()}, "chosen": {}, "pin_effects": [],
+    pinned = {"pinned": pins_json(search.pins), "chosen": {}, "pin_effects": [],
               "fully_pinned": search.fully_pinned}
     if search.fully_pinned:
         return [_pinned(search, input_shape, classes, board, budget, engine, law)], pinned

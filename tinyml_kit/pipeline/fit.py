@@ -12,7 +12,7 @@ from tinyml_kit.compress.options import CompressOptions
 from tinyml_kit.core.boards import DEFAULT_BOARD, Board, get_board
 from tinyml_kit.core.budget import Budget, make_budget
 from tinyml_kit.core.errors import UserError
-from tinyml_kit.core.pins import Search, make_search
+from tinyml_kit.core.pins import Search, chosen_knobs, make_search
 from tinyml_kit.core.run_record import DataRecord, RunRecord, TrainingRecord
 from tinyml_kit.core.spec import AUTO, RANKED, describe
 from tinyml_kit.pipeline.runs import timed
@@ -45,21 +45,21 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = AUTO, e
 
     started, timings = time.perf_counter(), {}
     compression, training = compression or CompressOptions(), training or TrainOptions()
-    board, budget, out, accuracy_law, search = _prepare(board_id, arch, epochs, seed,
-                                                        (max_flash, max_ram, max_macs, max_latency_ms), compression,
-                                                        out, (verify, tflm_dir, engine, cmsis_nn_dir), law, pins,
-                                                        training)
+    board, budget, out, user_law, search = _prepare(board_id, arch, epochs, seed,
+                                                    (max_flash, max_ram, max_macs, max_latency_ms), compression,
+                                                    out, (verify, tflm_dir, engine, cmsis_nn_dir), law, pins,
+                                                    training)
     source, input_shape = _source(training, search, input_shape, compression)
     with timed(timings, "choose_s"):
         planned, pool, early = _candidates_before_data(search, data, input_shape, board, budget, engine,
-                                                       accuracy_law, source)
+                                                       user_law, source)
     with timed(timings, "data_s"):
         dataset, parts, calibration = _load(data, input_shape, seed)
     if planned != (dataset.input_shape, len(dataset.class_names)):
         pool = early = None   # the data held something its header did not say: rank again on what was loaded
     with timed(timings, "choose_s"):
         chosen, start_model, explained = _choose(search, parts, calibration, budget, board, pool, engine,
-                                                 accuracy_law, source, seed, early)
+                                                 user_law, source, seed, early)
     logger.info(f"chose {describe(chosen.family, chosen.knobs)}: {chosen.measured.params:,} params, "
                 f"{chosen.measured.macs:,} MACs")
     with timed(timings, "train_s"):
@@ -74,7 +74,7 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = AUTO, e
                              t.recipe)
     record = _record(board, budget, chosen.family, chosen, c, checked, _data_record(dataset, parts, data, seed),
                      trained, {**compression.to_dict(), "teacher": t.teacher_info, "stages": c.stages}, timings,
-                     engine, explained)
+                     engine, explained, search)
     record = write_run(out, record, c.model, c.flatbuffer, parts, checked["validation"], started)
     logger.info(outcome.fit_summary(record))
     logger.info(f"run directory: {out} (report.html: budgets, memory plan, metrics, Grad-CAM, probes)")
@@ -99,7 +99,7 @@ def _prepare(board_id: str, arch: str, epochs: int, seed: int, limits: tuple, co
              out: str | Path | None, verifying: tuple, law=None, pins: dict | None = None,
              training: TrainOptions | None = None) -> tuple[Board, Budget, Path, object, Search]:
     """Everything that can be refused, refused before any data is read or any model trained; returns the board,
-    the budget, the run directory, the accuracy laws to rank by (None for a family the solver does not rank) and
+    the budget, the run directory, the user's accuracy law (None: the shipped laws of the searched families) and
     the search (families, pins, style)."""
     from tinyml_kit.core.artifacts import prepare_output
     from tinyml_kit.engine import require_engine
@@ -117,7 +117,7 @@ def _prepare(board_id: str, arch: str, epochs: int, seed: int, limits: tuple, co
     training = training or TrainOptions()
     training.validate()
     _require_style(search, compression, engine, training)
-    accuracy_law = _accuracy_laws(search, law, training)
+    user_law = _user_law(search, law, training)
     out = prepare_output(Path(out) if out else default_run_dir())
     if verify:   # a missing toolchain is reported before training, not after
         from tinyml_kit.check.verify import preflight
@@ -128,10 +128,10 @@ def _prepare(board_id: str, arch: str, epochs: int, seed: int, limits: tuple, co
                 f"{budget.flash_bytes:,} B, arena budget {budget.arena_bytes:,} B, time {budget.time_limit()}")
     logger.info(f"plan: train {epochs} epoch{'s' if epochs != 1 else ''} ({training.plan()}), then "
                 f"{compression.plan()}")
-    return board, budget, out, accuracy_law, search
+    return board, budget, out, user_law, search
 
 
-def _accuracy_laws(search: Search, law, training: TrainOptions):
+def _user_law(search: Search, law, training: TrainOptions):
     """The user's `--law` (a ScalingLaw), checked against the searched families, or None: the shipped laws of the
     searched families (none for a family without one)."""
     if training.init_from and law is not None:
@@ -250,7 +250,8 @@ def _choose(search: Search, parts, calibration, budget: Budget, board: Board, po
 
 
 def _record(board: Board, budget: Budget, arch: str, chosen, c, checked: dict, data: DataRecord,
-            training: TrainingRecord, compression: dict, timings: dict, engine: str, explained: dict) -> RunRecord:
+            training: TrainingRecord, compression: dict, timings: dict, engine: str, explained: dict,
+            search: Search) -> RunRecord:
     from dataclasses import asdict
 
     from tinyml_kit.build.costs import model_costs
@@ -270,12 +271,7 @@ def _record(board: Board, budget: Budget, arch: str, chosen, c, checked: dict, d
         arena_bytes_est=(estimate.est_arena_use or None) if estimate.estimates_own else None,
         verification=[asdict(a) for a in chosen.attempts],
         compression=compression, versions=versions(), timings=timings, engine=engine,
-        search={**explained, "chosen": _chosen(chosen.knobs, explained.get("pinned", {}))})
-
-
-def _chosen(knobs: dict, pinned: dict) -> dict:
-    """The knobs the search chose: the free ones, and its pick within a list or a range pin."""
-    return {k: v for k, v in knobs.items() if k not in pinned or isinstance(pinned[k], (list, dict))}
+        search={**explained, "chosen": chosen_knobs(chosen.knobs, search.pins, search.style)})
 
 
 def _data_record(dataset, parts, source: str, seed: int) -> DataRecord:

@@ -37,17 +37,14 @@ def refuse_pinned(search: Search, m, estimate, budget: Budget, board: Board, inp
 
 
 def measured_misses(m, budget: Budget) -> list[str]:
-    """`flash 412,000 B > 400,000 B (+12,000 B)` for each limit the measurement exceeds."""
-    found = []
-    for what, used, limit in (("flash", m.flash_bytes, budget.flash_bytes),
-                              ("arena", m.arena_alloc_bytes, budget.arena_bytes)):
-        if used > limit:
-            found.append(f"{what} {used:,} B > {limit:,} B (+{format_bytes(used - limit)})")
-    if budget.macs is not None and m.macs > budget.macs:
-        found.append(f"{m.macs:,} MACs > {budget.macs:,}")
-    if budget.instructions is not None and m.instructions is not None and m.instructions > budget.instructions:
-        found.append(f"~{m.instructions:,} instructions > {budget.instructions:,} ({budget.latency_ms:g} ms)")
-    return found
+    """`flash 412,000 B > 400,000 B (+11.7 KiB)` for each limit the measurement misses, as `Budget.verdict`
+    (the one judge of fitting) finds them."""
+    verdict = budget.verdict(m.flash_bytes, m.arena_alloc_bytes, m.macs, m.instructions)
+    words = {"flash": lambda c: f"flash {c.used:,} B > {c.limit:,} B (+{format_bytes(c.used - c.limit)})",
+             "arena": lambda c: f"arena {c.used:,} B > {c.limit:,} B (+{format_bytes(c.used - c.limit)})",
+             "macs": lambda c: f"{c.used:,} MACs > {c.limit:,}",
+             "latency": lambda c: f"~{c.used:,} instructions > {c.limit:,} ({budget.latency_ms:g} ms)"}
+    return [words[name](verdict[name]) for name in verdict.misses]
 
 
 def _corrected(budget: Budget, m, est_flash: int, est_arena: int, est_instructions: int | None) -> Budget:
@@ -79,11 +76,11 @@ def _nearest_on_grid(search: Search, m, budget: Budget, board: Board, input_shap
     turn, up to MEASURED_TRIES; the first that measures within the budget is the nearest."""
     from tinyml_kit.pipeline.choose import may_fit, measure, unranked_grid
 
+    own = unranked_grid(search, input_shape, classes, engine)[0]   # the pinned model, roughly estimated
+    flash_ratio, arena_ratio = m.flash_bytes / own.est_flash, m.arena_alloc_bytes / own.est_arena
     found = {}
     for knob, pin in search.pins.items():
         free = Search(search.families, {k: p for k, p in search.pins.items() if k != knob})
-        own = unranked_grid(search, input_shape, classes, engine)[0]   # the pinned model, roughly estimated
-        flash_ratio, arena_ratio = m.flash_bytes / own.est_flash, m.arena_alloc_bytes / own.est_arena
         may = sorted((c for c in unranked_grid(free, input_shape, classes, engine)
                       if not pin.allows(c.knobs[knob]) and may_fit(c, budget, flash_ratio, arena_ratio)),
                      key=lambda c: pin.distance(c.knobs[knob]))

@@ -10,14 +10,16 @@ at, unless pinned.
 from itertools import product
 from math import prod
 
-from tinyml_kit.core.pins import Pin
+from tinyml_kit.core.pins import PHINET_MIN_DEPTH, Pin
+from tinyml_kit.core.spec import PHINET_DOWNSAMPLING
 
 ALPHAS = tuple(round(0.05 * i, 2) for i in range(2, 21)) + tuple(round(1.0 + 0.1 * i, 2) for i in range(1, 21))
 BETAS = (0.75, 1.0, 1.35)
 T0S = (3, 4, 5, 6)
 WIDTHS = tuple(0.125 * i for i in range(2, 25))    # ResNet's and TinyNet's: 0.25 … 3.0
 SWEPT = {"beta": (0.75, 1.35), "t0": (3, 6)}   # PhiNet's sweeps (bench/grids), held-out points included
-STRUCTURE_DEFAULTS = {"divisor": 1, "first_conv_stride": 2, "downsampling_layers": (5, 7), "conv5_percent": 0.0}
+STRUCTURE_DEFAULTS = {"divisor": 1, "first_conv_stride": 2, "downsampling_layers": PHINET_DOWNSAMPLING,
+                      "conv5_percent": 0.0}
 STRUCTURE_GRIDS = {"divisor": (1, 2, 4, 8, 16, 32, 64), "first_conv_stride": (1, 2), "downsampling_layers": (),
                    "conv5_percent": (0.0, 0.25, 0.5, 0.75, 1.0)}   # PhiNet's plan knobs, searched only if pinned
 
@@ -66,7 +68,7 @@ def _axes(family: str, depths: list[int], pins: dict[str, Pin]) -> list[tuple]:
         return [depth_axis, axis("alpha", WIDTHS)]
     # N from 4, and deep enough for a downsampling block pinned off the default (a free N goes as deep as it asks)
     layers = pins["downsampling_layers"].value if "downsampling_layers" in pins else ()
-    need = max((4, *(layers if layers != STRUCTURE_DEFAULTS["downsampling_layers"] else ())))
+    need = max((PHINET_MIN_DEPTH, *(layers if layers != PHINET_DOWNSAMPLING else ())))
     deep = tuple(d for d in depth_axis if d >= need)
     names = [k for k in STRUCTURE_GRIDS if k in pins]
     structures = [tuple(zip(names, combo)) for combo in product(*(pins[k].axis(STRUCTURE_GRIDS[k]) for k in names))]

@@ -2,7 +2,7 @@
 when the user pinned knobs, the nearest value of each pinned knob that would fit (the other pins kept)."""
 
 from tinyml_kit.core.budget import Budget
-from tinyml_kit.core.pins import Pin, describe_pins
+from tinyml_kit.core.pins import PHINET_MIN_DEPTH, Pin, describe_pins
 from tinyml_kit.core.spec import FAMILY_TITLES
 from tinyml_kit.core.units import format_bytes
 from tinyml_kit.solve.grid import ALPHAS, BETAS, STRUCTURE_GRIDS, T0S, WIDTHS
@@ -82,7 +82,7 @@ def nearest_fitting(pins: dict[str, Pin], budget: Budget, board, input_shape, cl
         if knob == "alpha" and all(x.family != "phinet" for x in laws):
             axis = WIDTHS
         if knob == "depth" and all(x.family == "phinet" for x in laws):
-            axis = tuple(d for d in axis if d >= 4)   # PhiNet's first four blocks are fixed
+            axis = tuple(d for d in axis if d >= PHINET_MIN_DEPTH)   # PhiNet's N starts at 4 (`core.pins`)
         found[knob] = "none"
         for v in sorted((v for v in axis if not pin.allows(v)), key=lambda v: (pin.distance(v), v)):
             try:

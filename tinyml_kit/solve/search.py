@@ -6,7 +6,7 @@ and what each pin costs.
 """
 
 from tinyml_kit.core.errors import UserError
-from tinyml_kit.core.pins import Pin, Search, parse_pin, pinned_families
+from tinyml_kit.core.pins import Pin, Search, parse_pin, pinned_families, pins_json
 from tinyml_kit.core.spec import AUTO, FAMILY_TITLES, RANKED, STYLE_DEFAULTS
 from tinyml_kit.solve.pin_effects import PinEffect, effect_lines, pin_effects
 from tinyml_kit.solve.solver import Choice, Solution, solve
@@ -76,7 +76,7 @@ def pinned_choice(board, search: Search, budget, input_shape, classes: int, engi
 def explanation(sol: Solution, effects: list[PinEffect], implied: tuple[str, ...] = ()) -> dict:
     """What report.json and `solve --json` keep of the pins: as given (not those a family alias implies), as
     chosen, and each one's cost."""
-    return {"pinned": {k: p.to_json() for k, p in sol.pins.items() if k not in implied}, "chosen": sol.chosen(),
+    return {"pinned": pins_json(sol.pins, implied), "chosen": sol.chosen(),
             "fully_pinned": False,
             "pin_effects": [e.to_dict() for e in effects],
             "pin_lines": [line.strip() for line in effect_lines(sol, effects, header=False)]}

@@ -18,7 +18,7 @@ from tinyml_kit.core.boards import Board
 from tinyml_kit.core.budget import Budget, make_budget
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.graph import Graph
-from tinyml_kit.core.pins import Pin
+from tinyml_kit.core.pins import Pin, chosen_knobs
 from tinyml_kit.core.spec import FAMILY_KNOBS, FAMILY_TITLES, RANKED, phinet_blocks
 from tinyml_kit.solve.costs import (
     PlanCosts,
@@ -104,7 +104,7 @@ class Solution:
 
     def chosen(self) -> dict:
         """The best configuration's knobs the solver chose: the free ones, and its pick within a list or range."""
-        return {k: v for k, v in self.best.knobs().items() if k not in self.pins or not self.pins[k].fixed}
+        return chosen_knobs(self.best.knobs(), self.pins)
 
     def to_dict(self) -> dict:
         return {"board": self.board.id, "engine": self.engine, "input_shape": list(self.input_shape),
