@@ -42,7 +42,7 @@ MODELS = {
 
 
 def int8_model(arch: str, knobs: dict, pixels: np.ndarray) -> bytes:
-    from tinyml_kit.build import build
+    from tinyml_kit.nets import build
     from tinyml_kit.compress.quantize import calibration_images, quantize_int8
     from tinyml_kit.pipeline.choose import look_trained
 

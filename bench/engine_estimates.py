@@ -29,7 +29,7 @@ GRID = [dict(alpha=a, beta=b, t0=t, depth=d) for a in (0.25, 0.5, 0.75, 1.0) for
 
 
 def converted(cfg: dict, pixels: np.ndarray) -> bytes:
-    from tinyml_kit.build.phinet import phinet
+    from tinyml_kit.nets.phinet import phinet
     from tinyml_kit.compress.quantize import calibration_images, quantize_int8
     from tinyml_kit.pipeline.choose import look_trained
 

@@ -78,7 +78,7 @@ def _shape(cfg: dict) -> tuple[int, int, int]:
 
 
 def _flatbuffer(cfg: dict) -> bytes:
-    from tinyml_kit.build import build
+    from tinyml_kit.nets import build
     from tinyml_kit.compress.quantize import calibration_images, quantize_int8
     from tinyml_kit.pipeline.choose import look_trained
 
@@ -90,8 +90,8 @@ def _flatbuffer(cfg: dict) -> bytes:
 
 
 def _arena(cfg: dict) -> int:
-    from tinyml_kit.build import build
-    from tinyml_kit.build.costs import activation_peak_bytes
+    from tinyml_kit.nets import build
+    from tinyml_kit.nets.costs import activation_peak_bytes
 
     return activation_peak_bytes(build(cfg["family"], _shape(cfg), 10, **cfg["knobs"]))
 

@@ -196,7 +196,7 @@ PHINET = {"alpha": 0.35, "beta": 1.0, "t0": 6, "depth": 7}
 
 def _phinet_flash(knobs: dict) -> int:
     """The TFLM flash of a PhiNet, converted untrained (batch-norms made to look trained)."""
-    from tinyml_kit.build import build
+    from tinyml_kit.nets import build
     from tinyml_kit.compress.quantize import calibration_images, quantize_int8
     from tinyml_kit.core.tflm_flatbuffer import tflm_flash_bytes
     from tinyml_kit.pipeline.choose import look_trained
@@ -209,8 +209,8 @@ def _phinet_flash(knobs: dict) -> int:
 
 def equal_params_alpha(attention: str, target: int) -> float:
     """The width at which a PhiNet with `attention` has the parameters closest to `target`."""
-    from tinyml_kit.build import build
-    from tinyml_kit.build.costs import model_costs
+    from tinyml_kit.nets import build
+    from tinyml_kit.nets.costs import model_costs
 
     widths = [round(0.25 + 0.0125 * i, 4) for i in range(40)]
     params = {a: model_costs(build("phinet", (32, 32, 3), 10, **{**PHINET, "alpha": a, "attention": attention}))

@@ -20,7 +20,7 @@ MODELS = [("resnet8", {}), ("phinet", {"alpha": 0.75, "beta": 1.35, "t0": 3, "de
 
 
 def main() -> None:
-    from tinyml_kit.build import build
+    from tinyml_kit.nets import build
     from tinyml_kit.check.tflm import TflmModel
     from tinyml_kit.compress.quantize import calibration_images, quantize_int8
     from tinyml_kit.core.litert import LiteRtModel

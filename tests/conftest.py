@@ -24,7 +24,7 @@ def digits_npz(tmp_path_factory):
 
 def untrained_tinynet(classes: int):
     """An untrained TinyNet on 16x16x1 input and its int8 flatbuffer: (Keras model, .tflite bytes)."""
-    from tinyml_kit.build import build
+    from tinyml_kit.nets import build
     from tinyml_kit.compress.quantize import calibration_images, quantize_int8
 
     model = build("tinynet", (16, 16, 1), classes, alpha=0.25, depth=2)

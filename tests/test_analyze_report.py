@@ -187,7 +187,7 @@ def test_validate_refuses_missing_or_mismatched_data(tiny_model, digits_npz, tmp
 def test_export_onnx_matches_keras(small_run, tmp_path):
     import onnxruntime as ort
 
-    from tinyml_kit.build import load_keras_model
+    from tinyml_kit.nets import load_keras_model
 
     out, _ = small_run
     result = run("export", out, "--format", "onnx", "--out", tmp_path, "--name", "digits")

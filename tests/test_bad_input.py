@@ -90,7 +90,7 @@ def test_the_plan_is_said_before_the_work(tmp_path):
 
 
 def test_a_teacher_at_chance_is_warned_about(tmp_path, digits_npz, caplog):
-    from tinyml_kit.build import build
+    from tinyml_kit.nets import build
     from tinyml_kit.compress.options import CompressOptions
     from tinyml_kit.compress.teachers import resolve_teacher
     from tinyml_kit.train.data import load_dataset, split

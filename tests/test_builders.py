@@ -4,9 +4,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinyml_kit.build import build
-from tinyml_kit.build.costs import model_costs
-from tinyml_kit.build.phinet import phinet
+from tinyml_kit.nets import build
+from tinyml_kit.nets.costs import model_costs
+from tinyml_kit.nets.phinet import phinet
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.spec import phinet_blocks
 from tinyml_kit.solve.costs import phinet_plan_costs
@@ -127,3 +127,16 @@ def test_plan_and_model_agree_on_flash_terms(alpha, beta, t0, depth):
     plan = phinet_plan_costs(phinet_blocks(alpha, beta, t0, depth), (32, 32, 1), 10)
     costs = model_costs(phinet(alpha, beta, t0, depth, (32, 32, 1), 10))
     assert (plan.op_count, plan.channels) == (costs.op_count, costs.channels)
+
+
+def test_a_model_saved_before_the_builders_moved_still_loads():
+    """model.keras files name our custom layers' module (`tinyml_kit.build.layers`, the package's old name);
+    they load through the registered names, with the layers of today's `nets.layers`, and predict as before."""
+    from tinyml_kit.nets import layers, load_keras_model
+
+    data = Path(__file__).parent / "data"
+    model = load_keras_model(data / "model_saved_by_tinyml_kit_build.keras")
+    kinds = {type(layer) for layer in model.layers}
+    assert {layers.HardSwish, layers.ChannelPool} <= kinds
+    saved = np.load(data / "model_saved_by_tinyml_kit_build.npz")
+    np.testing.assert_allclose(model.predict(saved["x"], verbose=0), saved["y"], rtol=1e-5, atol=1e-9)

@@ -28,7 +28,7 @@ def digits16():
 
 def _phinet(shape=(16, 16, 1), classes=3, **knobs):
     from tinyml_kit._tf import keras
-    from tinyml_kit.build import build
+    from tinyml_kit.nets import build
     from tinyml_kit.pipeline.choose import look_trained
 
     keras().utils.set_random_seed(0)   # the same initial weights whatever ran before
@@ -40,7 +40,7 @@ def _phinet(shape=(16, 16, 1), classes=3, **knobs):
 def test_structured_pruning_removes_exactly_the_dead_channels():
     """Channels whose batch-norms output 0 (or whose producing filters are 0 where no batch-norm follows) carry
     nothing, so removing them must leave the outputs unchanged while every prunable group halves."""
-    from tinyml_kit.build.costs import model_costs
+    from tinyml_kit.nets.costs import model_costs
     from tinyml_kit.compress.prune_channels import prune_channels, trace_groups
 
     model = _phinet(shape=(24, 24, 3), classes=5)
@@ -72,8 +72,8 @@ def test_structured_pruning_removes_exactly_the_dead_channels():
 
 @pytest.mark.parametrize("arch", ["mobilenetv1", "mobilenetv2", "resnet8", "tinynet"])
 def test_structured_pruning_every_builder(arch):
-    from tinyml_kit.build import build
-    from tinyml_kit.build.costs import model_costs
+    from tinyml_kit.nets import build
+    from tinyml_kit.nets.costs import model_costs
     from tinyml_kit.compress.prune_channels import prune_channels
 
     model = build(arch, (32, 32, 3), 4, **({} if arch == "resnet8" else {"alpha": 0.25}))
@@ -126,7 +126,7 @@ def test_qat_phinet_with_squeeze_excitation_and_hard_swish(digits16):
 
 @pytest.mark.parametrize("arch", ["mobilenetv1", "mobilenetv2", "resnet8", "tinynet"])
 def test_qat_applies_to_every_builder(arch):
-    from tinyml_kit.build import build
+    from tinyml_kit.nets import build
     from tinyml_kit.compress.qat import quantize_aware
 
     model = build(arch, (32, 32, 3), 4, **({} if arch == "resnet8" else {"alpha": 0.25}))
@@ -175,7 +175,7 @@ def test_distillation_teaches_what_the_labels_do_not(digits16):
     from dataclasses import replace
 
     from tinyml_kit._tf import keras
-    from tinyml_kit.build import build
+    from tinyml_kit.nets import build
     from tinyml_kit.train.data import Split
     from tinyml_kit.train.trainer import train
 

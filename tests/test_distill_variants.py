@@ -10,7 +10,7 @@ from tinyml_kit.core.errors import UserError
 
 def _model(arch, shape=(16, 16, 1), classes=10, **knobs):
     from tinyml_kit._tf import keras
-    from tinyml_kit.build import build
+    from tinyml_kit.nets import build
 
     keras().utils.set_random_seed(0)
     return build(arch, shape, classes, **knobs)
@@ -69,8 +69,8 @@ def test_a_student_distilled_on_maps_moves_its_maps_towards_the_teachers(kind):
 
 
 def test_auto_assistant_is_between_twice_the_student_and_half_the_teacher():
-    from tinyml_kit.build import build
-    from tinyml_kit.build.costs import model_costs
+    from tinyml_kit.nets import build
+    from tinyml_kit.nets.costs import model_costs
     from tinyml_kit.train.distill import auto_assistant
 
     family, knobs = auto_assistant(20_000, 200_000, (32, 32, 3), 10)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from tinyml_kit.build.costs import model_costs
+from tinyml_kit.nets.costs import model_costs
 from tinyml_kit.check.evaluate import evaluate
 from tinyml_kit.check.tflm import TflmModel, measure_arena
 from tinyml_kit.core.arena import arena_with_headroom
@@ -40,7 +40,7 @@ def test_arena_is_measured_not_guessed(tiny_model):
                                         ("tinynet", {"alpha": 0.25}), ("mobilenetv1", {"alpha": 0.25}),
                                         ("mobilenetv2", {"alpha": 0.35})])
 def test_predicted_ops_match_converted_ops(arch, knobs):
-    from tinyml_kit.build import build
+    from tinyml_kit.nets import build
     from tinyml_kit.compress.quantize import calibration_images, quantize_int8
 
     model = build(arch, (32, 32, 3), 10, **knobs)

@@ -74,7 +74,7 @@ def test_core_and_solve_stay_below_the_other_stages(module):
     assert {m for m in internal if _stage(m) not in allowed} == set()
 
 
-STAGES = ("core", "solve", "build", "train", "compress", "engine", "export", "check", "baseline", "pipeline", "cli")
+STAGES = ("core", "solve", "nets", "train", "compress", "engine", "export", "check", "baseline", "pipeline", "cli")
 
 
 def test_each_stage_imports_only_itself_and_earlier_stages():
@@ -100,7 +100,7 @@ def test_the_check_can_fail(tmp_path, monkeypatch):
     """The closure sees through function-level imports and other modules: a core module that lazily imports a
     module importing TensorFlow is caught."""
     fake_core = tmp_path / "core_fake.py"
-    fake_core.write_text("def f():\n    from tinyml_kit.build import build\n")
+    fake_core.write_text("def f():\n    from tinyml_kit.nets import build\n")
     monkeypatch.setitem(MODULES, "tinyml_kit.core.fake", fake_core)
     assert "tinyml_kit._tf" in closure("tinyml_kit.core.fake")
 

@@ -224,7 +224,7 @@ def test_fit_refuses_a_pin_its_family_lacks_before_loading_data(tmp_path):
 def test_fully_pinned_fit_is_the_model_inspects_knobs_build(tmp_path, digits_npz, arch, knobs):
     """Same architecture, same layer names: the run's trained weights in inspect's build convert to the run's
     .tflite byte for byte."""
-    from tinyml_kit.build import build, load_keras_model
+    from tinyml_kit.nets import build, load_keras_model
     from tinyml_kit.compress.quantize import calibration_images, quantize_int8
     from tinyml_kit.train.data import load_dataset, split
 

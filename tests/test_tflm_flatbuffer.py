@@ -8,7 +8,7 @@ from tinyml_kit.core.tflm_flatbuffer import compact_flatbuffer
 
 
 def _phinet_flatbuffer():
-    from tinyml_kit.build.phinet import phinet
+    from tinyml_kit.nets.phinet import phinet
     from tinyml_kit.compress.quantize import calibration_images, quantize_int8
     from tinyml_kit.pipeline.choose import look_trained
 

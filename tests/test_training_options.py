@@ -11,7 +11,7 @@ from test_cli import assert_one_line_error, run
 
 def _tiny(arch="phinet", shape=(16, 16, 1), classes=3, **knobs):
     from tinyml_kit._tf import keras
-    from tinyml_kit.build import build
+    from tinyml_kit.nets import build
 
     keras().utils.set_random_seed(0)
     knobs = knobs or ({"alpha": 0.25, "beta": 1.0, "t0": 4, "depth": 4} if arch == "phinet" else {})
@@ -187,7 +187,7 @@ def test_fit_from_another_run_with_frozen_stages_and_every_training_option(tmp_p
     assert recipe["init_from"] == str((source_run / "model.keras").absolute()) and recipe["frozen_params"] > 0
     assert recipe["schedule"] == "onecycle" and recipe["learning_rate"] == recipe["lr_finder"]["chosen_rate"]
     assert len(recipe["class_weights"]) == 10 and recipe["unfreeze"]["epochs"] == 1
-    from tinyml_kit.build import load_keras_model
+    from tinyml_kit.nets import load_keras_model
 
     features = load_keras_model(source_run / "model.keras").get_layer("pool").input_shape[-1]
     assert record["params"] == source["params"] + 7 * (features + 1)   # the head: 7 more classes

@@ -36,7 +36,7 @@ class Probes:
 
 def _feature_maps(model):
     """(layer, output shape) of every layer with a 4-D output that is a feature map, not the pixels."""
-    from tinyml_kit.build.costs import output_shape
+    from tinyml_kit.nets.costs import output_shape
 
     for layer in model.layers:
         shape = output_shape(layer)

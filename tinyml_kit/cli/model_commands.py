@@ -45,7 +45,7 @@ def boards(as_json: bool):
 def inspect(model, arch, input_shape, classes, board_id, as_json, **knobs):
     """Costs of an architecture (--arch ... with single knob values) or of an int8 MODEL.tflite (size, measured
     arena, ops)."""
-    from tinyml_kit.pipeline.inspect import inspect_arch
+    from tinyml_kit.pipeline.inspection import inspect_arch
 
     pins = pins_from(knobs)
     if model and (arch or pins):
@@ -54,7 +54,7 @@ def inspect(model, arch, input_shape, classes, board_id, as_json, **knobs):
         raise UserError("--board goes with --arch; for a MODEL.tflite on a board use `tinyml-kit analyze MODEL "
                         "--board ID`", "board_id")
     if model:
-        from tinyml_kit.pipeline.inspect import inspect_tflite
+        from tinyml_kit.pipeline.inspection import inspect_tflite
 
         result = inspect_tflite(model)
     elif arch:

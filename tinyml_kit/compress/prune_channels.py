@@ -159,7 +159,7 @@ def prune_channels(model, ratio: float, criterion: str = "bn", round_to: int = 1
     """A copy of `model` with `ratio` of the channels of every prunable group removed (at least one kept)."""
     require_fraction(ratio)
     from tinyml_kit._tf import keras
-    from tinyml_kit.build import layers  # noqa: F401  (custom layers for from_config)
+    from tinyml_kit.nets import layers  # noqa: F401  (custom layers for from_config)
 
     groups, out_group, in_groups = trace_groups(model)
     keep: dict[int, np.ndarray] = {}

@@ -80,7 +80,7 @@ def quantize_aware(model):
     )
 
     from tinyml_kit._tf import keras
-    from tinyml_kit.build.layers import HardSwish
+    from tinyml_kit.nets.layers import HardSwish
 
     qk = tfmot.quantization.keras
     output_config, no_config = _configs()

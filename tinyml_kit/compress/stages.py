@@ -38,7 +38,7 @@ def float_accuracy(model, val: Dataset) -> float:
 
 
 def stage_numbers(name: str, model, val: Dataset, **extra) -> dict:
-    from tinyml_kit.build.costs import model_costs
+    from tinyml_kit.nets.costs import model_costs
 
     costs = model_costs(model)
     return {"stage": name, "params": costs.params, "macs": costs.macs,

@@ -21,7 +21,7 @@ def resolve_teacher(options: CompressOptions, student, parts: Split, epochs: int
     and what to report about it."""
     if not options.teacher:
         return None, None
-    from tinyml_kit.build.costs import model_costs
+    from tinyml_kit.nets.costs import model_costs
 
     shape, classes = parts.train.input_shape, len(parts.train.class_names)
     student_params = model_costs(student).params
@@ -52,7 +52,7 @@ def _model(role: str, given: str, shape, classes: int, seed: int, student_params
 
         return load_teacher(given, shape, classes, role, role), {"source": str(given)}
     from tinyml_kit._tf import keras
-    from tinyml_kit.build import build
+    from tinyml_kit.nets import build
     from tinyml_kit.train.distill import auto_assistant, auto_teacher
 
     family, knobs = (auto_teacher(student_params, shape, classes) if role == "teacher"
@@ -74,7 +74,7 @@ def _require_hints(kind: str, student, teacher, assistant) -> None:
 
 def _train(model, role: str, parts: Split, epochs: int, batch_size: int, seed: int, teacher=None,
            options: CompressOptions | None = None) -> None:
-    from tinyml_kit.build.costs import model_costs
+    from tinyml_kit.nets.costs import model_costs
     from tinyml_kit.train.trainer import train
 
     via = ", distilled from the teacher" if teacher is not None else ""

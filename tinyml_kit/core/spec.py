@@ -1,7 +1,7 @@
 """What a model is, as plain data: the PhiNet block plan and the names the converter will see.
 
 Everything here is arithmetic on the scaling factors, without TensorFlow, so the solver can cost thousands of
-configurations and the Keras builder (`build.phinet`) only turns a plan into layers.
+configurations and the Keras builder (`nets.phinet`) only turns a plan into layers.
 """
 
 from dataclasses import dataclass
@@ -170,5 +170,5 @@ def phinet_blocks(alpha: float, beta: float, t0: float, depth: int, divisor: int
 
 
 def phinet_name(alpha: float, beta: float, t0: float, depth: int) -> str:
-    """The Keras model name `build.phinet` gives; it prefixes every tensor name in the .tflite."""
+    """The Keras model name `nets.phinet` gives; it prefixes every tensor name in the .tflite."""
     return f"phinet_a{alpha:g}_b{beta:g}_t{t0:g}_n{int(round(depth))}"

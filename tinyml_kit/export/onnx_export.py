@@ -56,7 +56,7 @@ class OnnxModel:
 def export_onnx(model: str | Path, out: Path, name: str = "model") -> Path:
     """Write `<out>/<name>.onnx` from a run directory's model.keras (or a .keras file); `name` must be a C
     identifier, as for the other formats, so the file cannot land outside `out`."""
-    from tinyml_kit.build import load_keras_model
+    from tinyml_kit.nets import load_keras_model
     from tinyml_kit.core.artifacts import staged_output
     from tinyml_kit.core.text import require_identifier
 

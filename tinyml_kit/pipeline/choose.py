@@ -9,7 +9,7 @@ Every claim of fitting comes from converting and measuring.
 import logging
 from dataclasses import dataclass
 
-from tinyml_kit.build.costs import activation_peak_bytes, model_costs
+from tinyml_kit.nets.costs import activation_peak_bytes, model_costs
 from tinyml_kit.core import progress
 from tinyml_kit.core.arena import arena_with_headroom
 from tinyml_kit.core.boards import Board
@@ -96,7 +96,7 @@ def unranked_grid(search: Search, input_shape, classes: int, engine: str) -> lis
     """An unranked family's grid, each knob's axis narrowed (or replaced) by its pin; rough estimates."""
     from itertools import product
 
-    from tinyml_kit.build import build
+    from tinyml_kit.nets import build
 
     grid = FAMILY_GRIDS[search.family]
     names = list(grid[0])
@@ -148,7 +148,7 @@ def measure(arch: str, knobs: dict, input_shape, classes: int, calibration, budg
     """Convert an untrained model to int8 and measure it (`measure_model`). Sizes depend on the weights only
     through constants the converter de-duplicates, so batch-norm statistics are randomised to look trained
     (measured: within 200 B of the trained model's file on the default fit)."""
-    from tinyml_kit.build import build
+    from tinyml_kit.nets import build
 
     model = build(arch, input_shape, classes, **knobs)
     look_trained(model)

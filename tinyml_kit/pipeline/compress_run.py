@@ -15,8 +15,8 @@ logger = logging.getLogger(__name__)
 
 
 def compress_run(run_dir: str | Path, options: CompressOptions, out: str | Path | None = None) -> RunRecord:
-    from tinyml_kit.build import load_keras_model
-    from tinyml_kit.build.costs import model_costs
+    from tinyml_kit.nets import load_keras_model
+    from tinyml_kit.nets.costs import model_costs
     from tinyml_kit.compress.quantize import calibration_images
     from tinyml_kit.compress.stages import compress
     from tinyml_kit.compress.teachers import resolve_teacher

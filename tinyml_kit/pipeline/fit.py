@@ -254,7 +254,7 @@ def _record(board: Board, budget: Budget, arch: str, chosen, c, checked: dict, d
             search: Search) -> RunRecord:
     from dataclasses import asdict
 
-    from tinyml_kit.build.costs import model_costs
+    from tinyml_kit.nets.costs import model_costs
     from tinyml_kit.pipeline.choose import model_latency
 
     final = model_costs(c.model)

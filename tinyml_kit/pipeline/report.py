@@ -202,7 +202,7 @@ def write_report(dest: Path, record: RunRecord, keras_model, flatbuffer: bytes, 
 def report_run(run_dir: str | Path) -> Path:
     """`report RUN_DIR`: (re)write RUN_DIR/report.html, with the verify and baseline results saved beside it
     (`verify_*.json`, `baseline_*.json`); written beside and renamed, so a failure leaves the old page in place."""
-    from tinyml_kit.build import load_keras_model
+    from tinyml_kit.nets import load_keras_model
     from tinyml_kit.pipeline.runs import require_float_model, run_model, run_split
 
     m = run_model(run_dir)

@@ -103,7 +103,7 @@ class Target:
 def load_target(target: str | Path, data: str | None = None, strict_shape: bool = False) -> Target:
     """A run directory (validated on its own split unless `data` is given) or a bare .tflite (on `data`, if any).
     `strict_shape` refuses an .npz whose images are not the model's input size instead of resizing them."""
-    from tinyml_kit.build import load_keras_model
+    from tinyml_kit.nets import load_keras_model
 
     m = resolve_model(target)
     shape = tuple(m.info.inputs[0].shape[1:])

@@ -181,7 +181,7 @@ def train_one(job: dict, data: str, recipe: Recipe) -> dict:
 
     import numpy as np
 
-    from tinyml_kit.build.costs import model_costs
+    from tinyml_kit.nets.costs import model_costs
     from tinyml_kit.check.tflm import measure_arena
     from tinyml_kit.compress.options import CompressOptions
     from tinyml_kit.compress.quantize import quantize_int8

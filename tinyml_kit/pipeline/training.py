@@ -27,7 +27,7 @@ def train_model(arch: str, knobs: dict, parts, epochs: int, batch_size: int, see
                 compression: CompressOptions, options: TrainOptions | None = None, model=None) -> Trained:
     """Train `arch` with `knobs` (or `model`, e.g. one made by `train.transfer.transferred`) on `parts`."""
     from tinyml_kit._tf import keras
-    from tinyml_kit.build import build
+    from tinyml_kit.nets import build
     from tinyml_kit.compress.teachers import resolve_teacher
     from tinyml_kit.train.trainer import balanced_class_weights, train
 
@@ -62,7 +62,7 @@ def train_model(arch: str, knobs: dict, parts, epochs: int, batch_size: int, see
 
 
 def _freeze(model, count: int) -> int:
-    from tinyml_kit.build.costs import model_costs
+    from tinyml_kit.nets.costs import model_costs
     from tinyml_kit.train.transfer import freeze_stages
 
     total = model_costs(model).params

@@ -1,7 +1,7 @@
 """Analytic costs without TensorFlow: one MAC formula per layer kind, and a PhiNet plan's parameters, MACs and
 activation peak, so a budget search can score hundreds of configurations in milliseconds.
 
-`build.costs.model_costs` counts a built Keras model with the same formulas; `check.analyze` a .tflite.
+`nets.costs.model_costs` counts a built Keras model with the same formulas; `check.analyze` a .tflite.
 """
 
 from dataclasses import dataclass
@@ -86,7 +86,7 @@ def phinet_plan_costs(plan: PhiNetPlan, input_shape: tuple[int, int, int], class
 
 
 def resnet_costs(width: float, depth: int, input_shape: tuple[int, int, int], classes: int) -> PlanCosts:
-    """Parameters, MACs (same counting as `model_costs`) and int8 activation peak of `build.resnet(width, depth)`.
+    """Parameters, MACs (same counting as `model_costs`) and int8 activation peak of `nets.resnet(width, depth)`.
     Its convolutions keep their biases beside batch norm, as MLPerf Tiny's ResNet-8 does."""
     h, w, c = input_shape
     f0 = resnet_filters(width)[0]

@@ -14,7 +14,7 @@ from tinyml_kit.solve.converter_graph import ConvOps, GraphBuilder
 
 def phinet_graph(plan: PhiNetPlan, input_shape: tuple[int, int, int], classes: int, model_name: str,
                  activation: str = "hswish") -> Graph:
-    """The converted graph of `build.phinet(...)` with this plan (see build/phinet.py for the layer names)."""
+    """The converted graph of `nets.phinet(...)` with this plan (see nets/phinet.py for the layer names)."""
     h, w, c = input_shape
     g = _PhiNetOps(GraphBuilder(model_name), model_name, h, w, relu6=activation == "relu6")
     x = g.b.tensor("serving_default_pixels:0", (1, h, w, c))

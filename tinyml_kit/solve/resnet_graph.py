@@ -1,4 +1,4 @@
-"""The int8 TFLite graph the converter makes of `build.resnet(...)`, without TensorFlow: each residual block is two
+"""The int8 TFLite graph the converter makes of `nets.resnet(...)`, without TensorFlow: each residual block is two
 3×3 convolutions (batch norm and ReLU fused), a strided 1×1 shortcut where the stage halves the resolution, and an
 ADD with its ReLU fused; then the shared classifier head. Checked against converted models in
 `tests/test_estimate.py`.

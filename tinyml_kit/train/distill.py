@@ -89,7 +89,7 @@ def load_teacher(path: str | Path, input_shape: tuple[int, int, int], classes: i
                  option: str = "teacher"):
     """A teacher (or assistant: `what`, `option`) from a run directory (its model.keras) or a .keras / .h5 file,
     checked against the student's input and classes."""
-    from tinyml_kit.build import load_keras_model
+    from tinyml_kit.nets import load_keras_model
 
     file = teacher_file(path, what, option)
     try:

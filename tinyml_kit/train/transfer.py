@@ -41,7 +41,7 @@ class Source:
 
 def load_source(init_from: str | Path) -> Source:
     """The model of a run directory or a .keras file; its run's report.json, if beside it, names its family."""
-    from tinyml_kit.build import load_keras_model
+    from tinyml_kit.nets import load_keras_model
     from tinyml_kit.train.distill import teacher_file
 
     file = teacher_file(init_from, what="--init-from model", option="init_from")
@@ -64,7 +64,7 @@ def transferred(source: Source, input_shape: tuple[int, int, int], classes: int)
     """A model with the source's layers and weights for `classes` classes: its own head when the count is the
     same, a freshly initialised one otherwise."""
     from tinyml_kit._tf import keras
-    from tinyml_kit.build.layers import classifier_head
+    from tinyml_kit.nets.layers import classifier_head
 
     source.require_input(input_shape)
     old = source.model

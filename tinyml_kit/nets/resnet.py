@@ -12,7 +12,7 @@ from tinyml_kit.core.spec import resnet_filters
 
 def resnet(input_shape: tuple[int, int, int] = (32, 32, 3), classes: int = 10, width: float = 1.0, depth: int = 1):
     from tinyml_kit._tf import keras
-    from tinyml_kit.build.layers import batch_norm, classifier_head, pixel_input
+    from tinyml_kit.nets.layers import batch_norm, classifier_head, pixel_input
 
     L = keras().layers
     reg = keras().regularizers.l2(1e-4)

@@ -8,7 +8,7 @@ _BLOCKS = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
 def mobilenet_v1(alpha: float = 0.25, input_shape: tuple[int, int, int] = (96, 96, 3), classes: int = 10,
                  dropout: float = 1e-3):
     from tinyml_kit._tf import keras
-    from tinyml_kit.build.layers import batch_norm, classifier_head, pixel_input
+    from tinyml_kit.nets.layers import batch_norm, classifier_head, pixel_input
 
     L = keras().layers
     inputs, x = pixel_input(input_shape)

@@ -11,7 +11,7 @@ from tinyml_kit.core.spec import tinynet_filters
 def tinynet(width: float = 1.0, depth: int = 4, input_shape: tuple[int, int, int] = (64, 64, 3),
             classes: int = 8):
     from tinyml_kit._tf import keras
-    from tinyml_kit.build.layers import batch_norm, classifier_head, pixel_input
+    from tinyml_kit.nets.layers import batch_norm, classifier_head, pixel_input
 
     L = keras().layers
     inputs, x = pixel_input(input_shape)

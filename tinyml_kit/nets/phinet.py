@@ -28,8 +28,8 @@ def phinet(alpha: float = 0.25, beta: float = 1.0, t0: float = 6, depth: int = 7
     "none".
     """
     from tinyml_kit._tf import keras
-    from tinyml_kit.build.layers import activation as act
-    from tinyml_kit.build.layers import batch_norm, classifier_head, pixel_input
+    from tinyml_kit.nets.layers import activation as act
+    from tinyml_kit.nets.layers import batch_norm, classifier_head, pixel_input
 
     L = keras().layers
     require_choice(activation, ACTIVATIONS, "activation")
@@ -54,8 +54,8 @@ def phinet(alpha: float = 0.25, beta: float = 1.0, t0: float = 6, depth: int = 7
 
 def _inverted_residual(x, b: PhiNetBlock, activation: str, dropout: float, attention: str = "se"):
     from tinyml_kit._tf import keras
-    from tinyml_kit.build.layers import activation as act
-    from tinyml_kit.build.layers import batch_norm
+    from tinyml_kit.nets.layers import activation as act
+    from tinyml_kit.nets.layers import batch_norm
 
     L = keras().layers
     p = f"b{b.block_id}_"
@@ -81,7 +81,7 @@ def _inverted_residual(x, b: PhiNetBlock, activation: str, dropout: float, atten
 
 def _squeeze_excite(x, channels: int, reduced: int, activation: str, prefix: str):
     from tinyml_kit._tf import keras
-    from tinyml_kit.build.layers import activation as act
+    from tinyml_kit.nets.layers import activation as act
 
     L = keras().layers
     s = L.GlobalAveragePooling2D(keepdims=True, name=prefix + "se_pool")(x)
@@ -96,8 +96,8 @@ def _cbam(x, channels: int, reduced: int, activation: str, prefix: str):
     """Channel attention (a shared MLP on the average- and max-pooled map, summed, sigmoid), then spatial
     attention (a 7×7 convolution on the channel mean and maximum, sigmoid)."""
     from tinyml_kit._tf import keras
-    from tinyml_kit.build.layers import ChannelPool
-    from tinyml_kit.build.layers import activation as act
+    from tinyml_kit.nets.layers import ChannelPool
+    from tinyml_kit.nets.layers import activation as act
 
     L = keras().layers
     p = prefix + "cbam_"

@@ -7,8 +7,8 @@ def inspect_arch(arch: str, input_shape: tuple[int, int, int], classes: int, boa
                  **knobs) -> dict:
     """Parameters, MACs (with a per-kind breakdown) and the TFLite ops of a freshly built model; for the families
     with conversion-free estimates, flash and arena, and on `board_id` the latency."""
-    from tinyml_kit.build import build, require_knob
-    from tinyml_kit.build.costs import model_costs
+    from tinyml_kit.nets import build, require_knob
+    from tinyml_kit.nets.costs import model_costs
     from tinyml_kit.core.boards import get_board
     from tinyml_kit.core.errors import UserError
     from tinyml_kit.core.spec import STYLE_DEFAULTS
@@ -36,7 +36,7 @@ def _estimates(arch: str, input_shape, classes: int, board=None, **knobs) -> dic
     where unset."""
     import inspect as pyinspect
 
-    from tinyml_kit.build import BUILDERS
+    from tinyml_kit.nets import BUILDERS
     from tinyml_kit.core.arena import arena_with_headroom
     from tinyml_kit.solve.estimate import estimate_phinet
     from tinyml_kit.solve.solver import WIDTH_DEPTH_FAMILIES

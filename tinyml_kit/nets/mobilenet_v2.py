@@ -10,7 +10,7 @@ _BLOCKS = ((1, 16, 1), (6, 24, 2), (6, 24, 1), (6, 32, 2), (6, 32, 1), (6, 32, 1
 
 def mobilenet_v2(alpha: float = 0.35, input_shape: tuple[int, int, int] = (96, 96, 3), classes: int = 10):
     from tinyml_kit._tf import keras
-    from tinyml_kit.build.layers import batch_norm, classifier_head, pixel_input
+    from tinyml_kit.nets.layers import batch_norm, classifier_head, pixel_input
 
     L = keras().layers
     inputs, x = pixel_input(input_shape)

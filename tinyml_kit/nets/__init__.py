@@ -6,11 +6,11 @@ refusing knobs an architecture does not have rather than ignoring them.
 
 from pathlib import Path
 
-from tinyml_kit.build.mobilenet_v1 import mobilenet_v1
-from tinyml_kit.build.mobilenet_v2 import mobilenet_v2
-from tinyml_kit.build.phinet import phinet
-from tinyml_kit.build.resnet import resnet, resnet8
-from tinyml_kit.build.tinynet import tinynet
+from tinyml_kit.nets.mobilenet_v1 import mobilenet_v1
+from tinyml_kit.nets.mobilenet_v2 import mobilenet_v2
+from tinyml_kit.nets.phinet import phinet
+from tinyml_kit.nets.resnet import resnet, resnet8
+from tinyml_kit.nets.tinynet import tinynet
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.spec import FAMILY_KNOBS, require_family
 
@@ -40,6 +40,6 @@ def require_knob(arch: str, knob: str) -> None:
 def load_keras_model(path: Path):
     """A model saved by `fit` or `compress` (or any tf_keras .keras / .h5 using our custom layers)."""
     from tinyml_kit._tf import keras
-    from tinyml_kit.build import layers  # noqa: F401  (registers custom layers for deserialization)
+    from tinyml_kit.nets import layers  # noqa: F401  (registers custom layers for deserialization)
 
     return keras().models.load_model(path)
