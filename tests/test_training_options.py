@@ -100,7 +100,7 @@ def test_range_test_choice_ignores_a_lucky_start_and_takes_half_the_minimum():
     ("tinynet", {"alpha": 0.5, "depth": 3}, [16, 8, 4]),
 ])
 def test_a_stage_is_a_resolution_and_the_head_is_in_none(arch, knobs, resolutions):
-    from tinyml_kit.train.transfer import stages
+    from tinyml_kit.train.stages import stages
 
     model = _tiny(arch, (32, 32, 3), 10, **knobs)
     groups = stages(model)
@@ -114,7 +114,7 @@ def test_a_stage_is_a_resolution_and_the_head_is_in_none(arch, knobs, resolution
 
 def test_frozen_stages_do_not_change_while_the_rest_trains(digits16):
     from tinyml_kit.train.trainer import train
-    from tinyml_kit.train.transfer import freeze_stages, stages
+    from tinyml_kit.train.stages import freeze_stages, stages
 
     model = _tiny(classes=10)
     frozen_names = [n for g in stages(model)[:2] for n in g]

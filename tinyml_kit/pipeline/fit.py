@@ -190,7 +190,8 @@ def _source(training: TrainOptions, search: Search, input_shape, compression: Co
     architecture or input asked for is another, or it has fewer stages than `--freeze-stages`."""
     if not training.init_from:
         return None, input_shape
-    from tinyml_kit.train.transfer import load_source, require_stages
+    from tinyml_kit.train.stages import require_stages
+    from tinyml_kit.train.transfer import load_source
 
     source = load_source(training.init_from)
     require_stages(source.model, training.freeze_stages)

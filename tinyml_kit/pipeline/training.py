@@ -55,7 +55,7 @@ def train_model(arch: str, knobs: dict, parts, epochs: int, batch_size: int, see
         recipe["unfreeze"] = _unfrozen_phase(model, parts, options.unfreeze_epochs, rate, common,
                                              trained.val_accuracy)
     if options.freeze_stages:
-        from tinyml_kit.train.transfer import unfreeze
+        from tinyml_kit.train.stages import unfreeze
 
         unfreeze(model)   # frozen is how it was trained, not what it is: costs count trainable weights
     return Trained(model, teacher, teacher_info, trained, recipe)
@@ -63,7 +63,7 @@ def train_model(arch: str, knobs: dict, parts, epochs: int, batch_size: int, see
 
 def _freeze(model, count: int) -> int:
     from tinyml_kit.nets.costs import model_costs
-    from tinyml_kit.train.transfer import freeze_stages
+    from tinyml_kit.train.stages import freeze_stages
 
     total = model_costs(model).params
     frozen = freeze_stages(model, count)
@@ -75,7 +75,7 @@ def _unfrozen_phase(model, parts, epochs: int, rate: float, common: dict, frozen
     """Every layer trained at a lower rate; the frozen phase's weights are kept if this phase does not beat
     their validation accuracy."""
     from tinyml_kit.train.trainer import train
-    from tinyml_kit.train.transfer import unfreeze
+    from tinyml_kit.train.stages import unfreeze
 
     before = model.get_weights()
     unfreeze(model)

@@ -20,7 +20,7 @@ BETA = 1000.0
 
 def stage_outputs(model) -> dict[tuple[int, int], str]:
     """The last layer of each stage (see `train.transfer.stages`), keyed by its spatial size."""
-    from tinyml_kit.train.transfer import stages
+    from tinyml_kit.train.stages import stages
 
     found = {}
     for group in stages(model):
