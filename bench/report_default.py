@@ -17,7 +17,7 @@ from pathlib import Path
 from default_run import default_run
 
 from tinyml_kit.pipeline.checks import analyze_target, validate_target
-from tinyml_kit.pipeline.report import report_run
+from tinyml_kit.pipeline.runs import report_run
 
 RESULT = Path(__file__).parent / "results" / "report_default.json"
 

@@ -187,7 +187,7 @@ def validate(target, data, random_inputs, no_onnx, as_json):
 def report(run_dir):
     """Write RUN_DIR/report.html: budgets, per-layer memory, training, float vs int8 vs TFLM metrics, confusion
     matrix, Grad-CAM and linear probes, in one self-contained page."""
-    from tinyml_kit.pipeline.report import report_run
+    from tinyml_kit.pipeline.runs import report_run
 
     click.echo(report_run(run_dir))
 

@@ -160,7 +160,7 @@ def _load_split(data: str, input_shape, seed: int, val_fraction: float, record: 
 def _write_into_run(run_dir: Path, run: BaselineRun) -> list[str]:
     """baseline_<method>.json, then report.html re-rendered with it; if the report fails, the previous JSON (or
     none) is put back, so the run never holds a baseline its report does not show."""
-    from tinyml_kit.pipeline.report import report_run
+    from tinyml_kit.pipeline.runs import report_run
 
     path = run_dir / baseline_file(run.result.method)
     previous = path.read_bytes() if path.is_file() else None

@@ -3,7 +3,6 @@ the confusion matrix, Grad-CAM and linear probes. Every image is inlined, nothin
 so the file can be mailed or archived as the run's evidence."""
 
 import base64
-import json
 import logging
 from pathlib import Path
 
@@ -197,19 +196,3 @@ def write_report(dest: Path, record: RunRecord, keras_model, flatbuffer: bytes, 
     return {"peak_layer": analysis["peak_layer"], "peak_op": analysis["peak_op"],
             "plan_matches_tflm": analysis["plan_matches_tflm"], "onnx_max_abs_diff": validation["onnx_max_abs_diff"],
             "probes": probes.rows, "gradcam_layer": cam.layer}
-
-
-def report_run(run_dir: str | Path) -> Path:
-    """`report RUN_DIR`: (re)write RUN_DIR/report.html, with the verify and baseline results saved beside it
-    (`verify_*.json`, `baseline_*.json`); written beside and renamed, so a failure leaves the old page in place."""
-    from tinyml_kit.nets import load_keras_model
-    from tinyml_kit.pipeline.runs import require_float_model, run_model, run_split
-
-    m = run_model(run_dir)
-    run_dir, record = m.run_dir, m.record
-    model = load_keras_model(require_float_model(run_dir, "the report's float metrics, Grad-CAM and probes need it"))
-    parts = run_split(record, tuple(model.input_shape[1:]))
-    verify = [json.loads(p.read_text()) for p in sorted(run_dir.glob("verify_*.json"))]
-    baselines = [json.loads(p.read_text()) for p in sorted(run_dir.glob("baseline_*.json"))]
-    write_report(run_dir, record, model, m.flatbuffer, parts, verify=verify, baselines=baselines)
-    return (run_dir / REPORT_FILE).absolute()

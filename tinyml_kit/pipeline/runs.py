@@ -1,7 +1,8 @@
 """A run directory: report.json (the `RunRecord`), model.keras (float), model.tflite (int8), the C sources and
-report.html, read and written whole. `fit` writes one, `compress` reads one and writes another; every command
-that takes "a run directory or a .tflite" resolves it here."""
+report.html, read and written whole. `fit` writes one, `compress` reads one and writes another, `report` rewrites
+its page; every command that takes "a run directory or a .tflite" resolves it here."""
 
+import json
 import logging
 import time
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from tinyml_kit.core.artifacts import staged_output
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.run_record import RunRecord
 from tinyml_kit.core.tflite_info import ModelInfo, read_model_file, require_int8
+from tinyml_kit.pipeline.report import REPORT_FILE, write_report
 from tinyml_kit.train.data import Dataset, Split
 
 logger = logging.getLogger(__name__)
@@ -45,7 +47,6 @@ def write_run(out: Path, record: RunRecord, model, flatbuffer: bytes, parts: Spl
     written (with its directory, the report's numbers and the total time)."""
     from tinyml_kit.core.tflite_info import read_model
     from tinyml_kit.export.c_sources import write_c_sources
-    from tinyml_kit.pipeline.report import write_report
 
     with staged_output(out) as tmp:
         record.run_dir = str(out)
@@ -139,3 +140,18 @@ def require_float_model(run_dir: Path, why: str) -> Path:
     if not path.is_file():
         raise UserError(f"{run_dir} has no model.keras: {why}; re-run fit")
     return path
+
+
+def report_run(run_dir: str | Path) -> Path:
+    """`report RUN_DIR`: (re)write RUN_DIR/report.html, with the verify and baseline results saved beside it
+    (`verify_*.json`, `baseline_*.json`); written beside and renamed, so a failure leaves the old page in place."""
+    from tinyml_kit.nets import load_keras_model
+
+    m = run_model(run_dir)
+    run_dir, record = m.run_dir, m.record
+    model = load_keras_model(require_float_model(run_dir, "the report's float metrics, Grad-CAM and probes need it"))
+    parts = run_split(record, tuple(model.input_shape[1:]))
+    verify = [json.loads(p.read_text()) for p in sorted(run_dir.glob("verify_*.json"))]
+    baselines = [json.loads(p.read_text()) for p in sorted(run_dir.glob("baseline_*.json"))]
+    write_report(run_dir, record, model, m.flatbuffer, parts, verify=verify, baselines=baselines)
+    return (run_dir / REPORT_FILE).absolute()
