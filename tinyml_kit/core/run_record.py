@@ -17,6 +17,9 @@ from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.verdict import Verdict
 
 RECORD_FILE = "report.json"
+# report.json's layout. 1: every record before the field existed (read as they are); 2: `schema_version` itself.
+# A reader refuses a newer schema rather than guessing at fields it does not know.
+SCHEMA_VERSION = 2
 KNOB_KEYS = ("alpha", "beta", "t0", "depth")
 BEFORE_KEYS = ("params", "macs", "flash_bytes", "arena_bytes", "arena_alloc_bytes", "float_accuracy", "int8_accuracy")
 
@@ -112,7 +115,7 @@ class RunRecord:
     def to_dict(self) -> dict:
         verdict = self.verdict
         d = {
-            "board": self.board.to_dict(), "engine": self.engine, "arch": self.arch, "choice": self.choice,
+            "schema_version": SCHEMA_VERSION, "board": self.board.to_dict(), "engine": self.engine, "arch": self.arch, "choice": self.choice,
             **{k: self.choice.get(k) for k in KNOB_KEYS},
             "params": self.params, "macs": self.macs, "predicted_accuracy": self.predicted_accuracy,
             "predicted_accuracy_interval": self.predicted_accuracy_interval,
@@ -139,6 +142,10 @@ class RunRecord:
     def from_dict(cls, d: dict, where: str = RECORD_FILE) -> "RunRecord":
         required = ("board", "arch", "params", "macs", "flash_bytes", "arena_bytes", "arena_alloc_bytes",
                     "flash_budget_bytes", "arena_budget_bytes", "mac_budget", "data", "training", "check")
+        version = d.get("schema_version", 1) if isinstance(d, dict) else 1
+        if not isinstance(version, int) or version > SCHEMA_VERSION:
+            raise UserError(f"{where} has schema version {version}, newer than this tinyml-kit reads "
+                            f"({SCHEMA_VERSION}): upgrade tinyml-kit, or re-run fit with this one")
         missing = [k for k in required if k not in d] if isinstance(d, dict) else list(required)
         if missing:
             raise UserError(f"{where} lacks {', '.join(missing)}: it was not written by tinyml-kit fit; re-run fit")
