@@ -9,7 +9,7 @@ def check_labels(labels: list[str], classes: int) -> None:
     two classes sharing one could not be told apart on the board, and the self-test could pass on the wrong one."""
     if len(labels) != classes:
         raise UserError(f"{len(labels)} labels given but the model has {classes} outputs: pass one label per class", "labels")
-    first = {}
+    first: dict[str, int] = {}
     for position, label in enumerate(labels, 1):
         if not label.strip():
             raise UserError(f"label {position} of {classes} is empty: give every class a name, e.g. "

@@ -24,7 +24,7 @@ def console():
 def task(description: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
     """Yield `advance(n=1)`; draws a bar (a spinner without `total`) while the block runs, if bars are on."""
     if _console is None or not _console.is_terminal:
-        yield lambda n=1: None
+        yield _ignore
         return
     from rich.progress import (
         BarColumn,
@@ -40,7 +40,15 @@ def task(description: str, total: int | None = None) -> Iterator[Callable[[int],
                                                    TimeElapsedColumn()]
     with Progress(*columns, console=_console, transient=True) as bar:
         handle = bar.add_task(description, total=total)
-        yield lambda n=1: bar.advance(handle, n)
+
+        def advance(n: int = 1) -> None:
+            bar.advance(handle, n)
+
+        yield advance
+
+
+def _ignore(n: int = 1) -> None:
+    """`advance` when no bar is drawn."""
 
 
 class Counter:

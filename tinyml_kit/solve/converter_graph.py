@@ -133,7 +133,7 @@ class ConvOps:
             only_mean = self.mean_axes is None
             x = self.mean(x, "pool")
             self.h = self.w = 1
-            if only_mean:  # a constant with a single user keeps that user's name
+            if self.mean_axes is not None and only_mean:  # a constant with a single user keeps that user's name
                 b.tensors[self.mean_axes].name = f"{m}/pool/Mean/reduction_indices"
         x = self.conv(x, "logits", classes, None, None,
                       bias_name=f"{m}/logits/BiasAdd;{m}/logits/Conv2D;{m}/logits/BiasAdd/ReadVariableOp")

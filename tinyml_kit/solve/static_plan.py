@@ -268,12 +268,13 @@ def _place_best(buffers: list[Buffer]) -> int:
     the lowest peak."""
     orders = [lambda b: (-b.size, b.first), lambda b: (-(b.last - b.first), -b.size), lambda b: (b.first, -b.size),
               lambda b: (-b.size * (b.last - b.first + 1), b.first)]
-    best, best_offsets = None, None
+    best: int | None = None
+    best_offsets: list[int] = []
     for key in orders:
         peak = _place(sorted(buffers, key=key))
         if best is None or peak < best:
             best, best_offsets = peak, [b.offset for b in buffers]
-    for b, offset in zip(buffers, best_offsets):
+    for b, offset in zip(buffers, best_offsets, strict=True):
         b.offset = offset
     return best or 0
 
