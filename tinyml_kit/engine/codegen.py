@@ -19,7 +19,7 @@ from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.labels import check_labels
 from tinyml_kit.core.templates import render as render_templates
 from tinyml_kit.engine import elementwise, kernels
-from tinyml_kit.engine.ir import Dims, render, tensor_name
+from tinyml_kit.engine.ir import Dims, Tensor, render
 from tinyml_kit.engine.memory_map import PLAN_FILE, MemoryMap, memory_map
 from tinyml_kit.engine.model_ir import Model, Operator, read_int8_model
 from tinyml_kit.engine.steps import CArray, Step
@@ -80,8 +80,8 @@ class CProgram:
                             if s.scratch_check],
             steps=[dict(index=s.op_index, kind=s.kind, lines=render(s.code, self.renamed)) for s in self.ordered()
                    if not s.alias],
-            buffers=self.memory_map.buffers, input_name=tensor_name(self.model.input),
-            output_name=tensor_name(self.model.output))
+            buffers=self.memory_map.buffers, input_name=Tensor(self.model.input).name,
+            output_name=Tensor(self.model.output).name)
         out_dir = Path(out_dir)
         written = render_templates(context, [("c_engine/tinyml_model.h.j2", out_dir / SOURCES[0]),
                                              ("c_engine/tinyml_model.c.j2", out_dir / SOURCES[1])])
@@ -117,7 +117,9 @@ def compile_model(flatbuffer: bytes, name: str = "model") -> CProgram:
     """Lower, share identical lookup tables, and place every tensor and scratch buffer."""
     model = read_int8_model(flatbuffer, name)
     steps = lower(model)
-    arrays, seen, renamed = [], {}, {}
+    arrays: list[CArray] = []
+    seen: dict[tuple[str, bytes], str] = {}
+    renamed: dict[str, str] = {}
     for a in (a for step in steps for a in step.arrays):
         key = (a.ctype, np.asarray(a.values).tobytes()) if a.name.startswith("lut") else None
         if key is not None and key in seen:

@@ -8,13 +8,12 @@ the speed of the vector kernel. MEAN over height and width follows TFLM's refere
 import numpy as np
 
 from tinyml_kit.core.errors import UserError
+from tinyml_kit.engine import ir
 from tinyml_kit.engine.hard_swish import (
     hard_swish_params,
     hard_swish_struct,
     hard_swish_table,
 )
-from tinyml_kit.engine import ir
-from tinyml_kit.engine.ir import NULL, Arg, At, Call, Cast, Const, Dims, Lit, PerPixel, Scratch
 from tinyml_kit.engine.lut import lookup_table
 from tinyml_kit.engine.model_ir import Model, Operator, Tensor
 from tinyml_kit.engine.quantization import (
@@ -25,6 +24,7 @@ from tinyml_kit.engine.quantization import (
 )
 from tinyml_kit.engine.steps import CArray, Step
 from tinyml_kit.solve.static_plan import lut_scratch_bytes
+
 
 def _broadcast_order(op: Operator, a: Tensor, b: Tensor, out: Tensor) -> tuple[bool, bool]:
     """(swapped, per_pixel): inputs in the order (full, vector) and whether the vector is per channel."""
@@ -57,34 +57,35 @@ def _binary(model: Model, op: Operator, arguments) -> Step:
     lo, hi = activation_range(op.option("fusedActivationFunction", 0), out.scale, out.zero_point)
     kernel = "arm_elementwise_add_s8" if op.kind == "ADD" else "arm_elementwise_mul_s8"
     channels = out.shape[-1]
-    pixel = Lit(f"n * {channels}") if per_pixel else Lit(0)   # the element each call starts at
+    pixel = ir.Lit(f"n * {channels}") if per_pixel else ir.Lit(0)   # the element each call starts at
     arrays = [CArray(f"k{op.index}_{n}", "int8_t", t.data.astype(np.int8)) for n, t in enumerate((a, b))
               if t.is_constant]   # a constant operand (a per-channel bias or scale) is read from flash
-    where = {t.index: Const(f"k{op.index}_{n}") if t.is_constant else ir.Tensor(t.index)
+    where = {t.index: ir.Const(f"k{op.index}_{n}") if t.is_constant else ir.Tensor(t.index)
              for n, t in enumerate((a, b))}
-    call = Call(kernel, (At(where[a.index], pixel), At(where[b.index], Lit(0) if per_pixel else pixel),
-                         *arguments(a, b, out, At(ir.Tensor(out.index), pixel), lo, hi),
-                         Lit(channels if per_pixel else out.elements)), checked=True)
+    call = ir.Call(kernel, (ir.At(where[a.index], pixel), ir.At(where[b.index], ir.Lit(0) if per_pixel else pixel),
+                            *arguments(a, b, out, ir.At(ir.Tensor(out.index), pixel), lo, hi),
+                            ir.Lit(channels if per_pixel else out.elements)), checked=True)
     live = tuple(t.index for t in (a, b) if not t.is_constant)
-    code = [(PerPixel(out.elements // channels, call),)] if per_pixel else [(call,)]
+    code: list[ir.Line] = [(ir.PerPixel(out.elements // channels, call),) if per_pixel else (call,)]
     return Step(op.index, op.kind, live, out.index, code, arrays, in_place=live[:1] if per_pixel else live)
 
 
 def add(model: Model, op: Operator) -> Step:
-    def arguments(a: Tensor, b: Tensor, out: Tensor, at: Arg, lo: int, hi: int) -> tuple[Arg, ...]:
+    def arguments(a: Tensor, b: Tensor, out: Tensor, at: ir.Arg, lo: int, hi: int) -> tuple[ir.Arg, ...]:
         p = add_params(a.scale, b.scale, out.scale)
-        return tuple(x if isinstance(x, At) else Lit(x) for x in (
-            -a.zero_point, p["input1_mult"], p["input1_shift"], -b.zero_point, p["input2_mult"], p["input2_shift"],
-            p["left_shift"], at, out.zero_point, p["out_mult"], p["out_shift"], lo, hi))
+        before = (-a.zero_point, p["input1_mult"], p["input1_shift"], -b.zero_point, p["input2_mult"],
+                  p["input2_shift"], p["left_shift"])
+        after = (out.zero_point, p["out_mult"], p["out_shift"], lo, hi)
+        return *(ir.Lit(x) for x in before), at, *(ir.Lit(x) for x in after)
 
     return _binary(model, op, arguments)
 
 
 def mul(model: Model, op: Operator) -> Step:
-    def arguments(a: Tensor, b: Tensor, out: Tensor, at: Arg, lo: int, hi: int) -> tuple[Arg, ...]:
+    def arguments(a: Tensor, b: Tensor, out: Tensor, at: ir.Arg, lo: int, hi: int) -> tuple[ir.Arg, ...]:
         m, s = quantize_multiplier(float(np.float32(a.scale)) * float(np.float32(b.scale)) /
                                    float(np.float32(out.scale)))
-        return Lit(-a.zero_point), Lit(-b.zero_point), at, *(Lit(x) for x in (out.zero_point, m, s, lo, hi))
+        return ir.Lit(-a.zero_point), ir.Lit(-b.zero_point), at, *(ir.Lit(x) for x in (out.zero_point, m, s, lo, hi))
 
     return _binary(model, op, arguments)
 
@@ -97,7 +98,7 @@ def mean(model: Model, op: Operator) -> Step:
                         f"height and width (global average pooling), use --engine tflm", "engine")
     _, h, w, c = inp.shape
     m, s = mean_multiplier(inp.scale, out.scale, h * w)
-    call = Call("tinyml_mean_hw_s8", (ir.Tensor(inp.index), ir.Tensor(out.index), *(Lit(x) for x in (
+    call = ir.Call("tinyml_mean_hw_s8", (ir.Tensor(inp.index), ir.Tensor(out.index), *(ir.Lit(x) for x in (
         h * w, c, inp.zero_point * h * w, m, s, out.zero_point))))
     return Step(i, op.kind, (inp.index,), out.index, [(call,)])
 
@@ -113,8 +114,8 @@ def pad(model: Model, op: Operator) -> Step:
     size = [1] * (4 - rank) + list(inp.shape)
     before = [0] * (4 - rank) + [int(p) for p in paddings[:, 0]]
     after = [0] * (4 - rank) + [int(p) for p in paddings[:, 1]]
-    call = Call("arm_pad_s8", (ir.Tensor(inp.index), ir.Tensor(out.index), Lit(fill), Dims(*size), Dims(*before),
-                               Dims(*after)), checked=True)
+    call = ir.Call("arm_pad_s8", (ir.Tensor(inp.index), ir.Tensor(out.index), ir.Lit(fill), ir.Dims(*size),
+                                  ir.Dims(*before), ir.Dims(*after)), checked=True)
     return Step(i, op.kind, (inp.index,), out.index, [(call,)])
 
 
@@ -140,12 +141,13 @@ def lookup(model: Model, op: Operator) -> Step:
         p = hard_swish_params(inp.scale, inp.zero_point, out.scale, out.zero_point)
         if p is not None and np.array_equal(hard_swish_table(p), table):
             params = hard_swish_struct(f"hs{i}", p)
-            call = Call("tinyml_hard_swish_s8", (ir.Tensor(inp.index), ir.Tensor(out.index), Lit(out.elements),
-                                                 params.ref, Cast("int8_t *", Scratch(i)) if scratch else NULL))
+            table_at = ir.Cast("int8_t *", ir.Scratch(i)) if scratch else ir.NULL
+            call = ir.Call("tinyml_hard_swish_s8", (ir.Tensor(inp.index), ir.Tensor(out.index),
+                                                    ir.Lit(out.elements), params.ref, table_at))
             return Step(i, op.kind, (inp.index,), out.index, [(call,)], structs=[params], scratch_bytes=scratch,
                         in_place=(inp.index,))
-    call = Call("tinyml_lut_s8", (ir.Tensor(inp.index), ir.Tensor(out.index), Const(f"lut{i}"),
-                                  Lit(out.elements)))
+    call = ir.Call("tinyml_lut_s8", (ir.Tensor(inp.index), ir.Tensor(out.index), ir.Const(f"lut{i}"),
+                                     ir.Lit(out.elements)))
     return Step(i, op.kind, (inp.index,), out.index, [(call,)], [CArray(f"lut{i}", "int8_t", table)],
                 scratch_bytes=scratch, in_place=(inp.index,))
 

@@ -7,50 +7,43 @@ are `#define`d from the static plan) and renders. Dims are carried as values, so
 declarations are collected from the IR, not recovered from the text.
 """
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 
-def tensor_name(index: int) -> str:
-    """The C name of activation tensor `index` (a pointer into the arena, `#define`d by the plan)."""
-    return f"tensor_{index}"
+class _Placed(ABC):
+    """Bytes in the arena, written as the name the plan `#define`s for them."""
 
+    @property
+    @abstractmethod
+    def name(self) -> str:
+        """The C name: `tensor_<index>`, `scratch_<op>`, `shifts_<op>`."""
 
-def scratch_name(op: int) -> str:
-    """The C name of op `op`'s CMSIS-NN scratch buffer."""
-    return f"scratch_{op}"
-
-
-def shifts_name(op: int) -> str:
-    """The C name of where op `op` widens its int8 per-channel shifts to int32."""
-    return f"shifts_{op}"
+    def to_c(self, renamed: Mapping[str, str]) -> str:
+        return self.name
 
 
 @dataclass(frozen=True)
-class Tensor:
-    """An activation tensor in the arena."""
+class Tensor(_Placed):
+    """An activation tensor."""
     index: int
 
-    def to_c(self, renamed: Mapping[str, str]) -> str:
-        return tensor_name(self.index)
+    @property
+    def name(self) -> str:
+        return f"tensor_{self.index}"
 
 
 @dataclass(frozen=True)
-class Scratch:
-    """Op `op`'s CMSIS-NN scratch buffer (the lowering passes `NULL` when the op needs none)."""
+class Scratch(_Placed):
+    """Arena bytes only op `op` uses: CMSIS-NN's scratch buffer (the lowering passes `NULL` when the op needs
+    none), or with `shifts` where the op widens its int8 per-channel shifts to int32, after that buffer."""
     op: int
+    shifts: bool = False
 
-    def to_c(self, renamed: Mapping[str, str]) -> str:
-        return scratch_name(self.op)
-
-
-@dataclass(frozen=True)
-class Shifts:
-    """Op `op`'s per-channel shifts, widened into the arena after its scratch."""
-    op: int
-
-    def to_c(self, renamed: Mapping[str, str]) -> str:
-        return shifts_name(self.op)
+    @property
+    def name(self) -> str:
+        return f"{'shifts' if self.shifts else 'scratch'}_{self.op}"
 
 
 @dataclass(frozen=True)
@@ -122,7 +115,7 @@ class At:
         return f"{self.base.to_c(renamed)} + {self.offset.to_c(renamed)}"
 
 
-Arg = Tensor | Scratch | Shifts | Const | Ref | Dims | Lit | Cast | At
+Arg = Tensor | Scratch | Const | Ref | Dims | Lit | Cast | At
 
 
 def leaves(arg: Arg) -> Iterator[Arg]:
@@ -169,13 +162,6 @@ class Call:
             return f"if ({self.expr(renamed)} != ARM_CMSIS_NN_SUCCESS) return TINYML_INVOKE_FAILED;"
         return f"{self.expr(renamed)};"
 
-    def arguments(self) -> Iterator[Arg]:
-        for a in self.args:
-            yield from leaves(a)
-
-    def calls(self) -> Iterator["Call"]:
-        yield self
-
 
 @dataclass(frozen=True)
 class Set:
@@ -186,34 +172,34 @@ class Set:
     def to_c(self, renamed: Mapping[str, str]) -> str:
         return f"{self.target} = {self.value.to_c(renamed)};"
 
-    def arguments(self) -> Iterator[Arg]:
-        yield from leaves(self.value)
-
-    def calls(self) -> Iterator[Call]:
-        return iter(())
-
-
-PIXEL = Lit("n")   # the loop variable of `PerPixel`
-
 
 @dataclass(frozen=True)
 class PerPixel:
-    """`body` once per pixel, `n` the pixel index (`PIXEL`)."""
+    """`body` once per pixel, `n` the pixel index."""
     pixels: int
     body: Call
 
     def to_c(self, renamed: Mapping[str, str]) -> str:
         return f"for (int32_t n = 0; n < {self.pixels}; ++n) {{\n  {self.body.to_c(renamed)}\n}}"
 
-    def arguments(self) -> Iterator[Arg]:
-        return self.body.arguments()
-
-    def calls(self) -> Iterator[Call]:
-        yield self.body
-
 
 Statement = Call | Set | PerPixel
 Line = tuple[Statement, ...]   # statements written on one line of C
+
+
+def arguments(statement: Statement) -> Iterator[Arg]:
+    """Every argument a statement passes or assigns, and what they wrap, in the order the C text names them."""
+    call = statement.body if isinstance(statement, PerPixel) else statement
+    for arg in call.args if isinstance(call, Call) else (call.value,):
+        yield from leaves(arg)
+
+
+def calls(statement: Statement) -> Iterator[Call]:
+    """The functions a statement calls (what decides which of the engine's C helpers are emitted)."""
+    if isinstance(statement, PerPixel):
+        yield statement.body
+    elif isinstance(statement, Call):
+        yield statement
 
 
 def render(lines: list[Line], renamed: Mapping[str, str]) -> list[str]:

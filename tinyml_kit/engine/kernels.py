@@ -9,13 +9,6 @@ reference, placed by the code generator.
 import numpy as np
 
 from tinyml_kit.core.errors import UserError
-from tinyml_kit.engine.model_ir import Model, Operator
-from tinyml_kit.engine.quantization import (
-    activation_range,
-    padding,
-    per_channel_multipliers,
-    quantize_multiplier,
-)
 from tinyml_kit.engine.ir import (
     NULL,
     Arg,
@@ -28,9 +21,15 @@ from tinyml_kit.engine.ir import (
     Ref,
     Scratch,
     Set,
-    Shifts,
     Struct,
     Tensor,
+)
+from tinyml_kit.engine.model_ir import Model, Operator
+from tinyml_kit.engine.quantization import (
+    activation_range,
+    padding,
+    per_channel_multipliers,
+    quantize_multiplier,
 )
 from tinyml_kit.engine.steps import CArray, Step
 from tinyml_kit.solve.c_size import conv_dims
@@ -89,7 +88,7 @@ def _context(i: int, scratch_bytes: int) -> Line:
 def _quant(i: int, channels: int, struct: str = "q") -> list[Line]:
     """Widen op i's int8 shifts into the arena and point the quant params at them and at the multipliers in
     flash: 3 bytes of flash saved per output channel for 4 bytes of RAM per channel of one op."""
-    shifts = Cast("int32_t *", Shifts(i))
+    shifts = Cast("int32_t *", Scratch(i, shifts=True))
     return [(Call("tinyml_widen", (Const(f"s{i}"), shifts, Lit(channels))),),
             (Set(f"{struct}.multiplier", Cast("int32_t *", Const(f"m{i}"))), Set(f"{struct}.shift", shifts))]
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tinyml_kit import __version__
 from tinyml_kit.core.errors import UserError
-from tinyml_kit.engine.ir import scratch_name, shifts_name, tensor_name
+from tinyml_kit.engine.ir import Scratch, Tensor
 from tinyml_kit.engine.model_ir import Model
 from tinyml_kit.engine.steps import Step
 from tinyml_kit.solve.static_plan import ALIGN, Buffer, StaticPlan, aligned
@@ -74,7 +74,7 @@ class MemoryMap:
 def memory_map(model: Model, steps: list[Step], plan: StaticPlan) -> MemoryMap:
     """Every tensor and scratch buffer of `plan` by its C name, ordered by offset; the model by its file name (a
     shipped plan names no folder of the machine that made it)."""
-    aliases = {s.output: tensor_name(s.inputs[0]) for s in steps if s.alias}
+    aliases = {s.output: Tensor(s.inputs[0]).name for s in steps if s.alias}
     buffers = []
     for b in plan.buffers:
         if b.scratch_op is None:
@@ -87,7 +87,7 @@ def memory_map(model: Model, steps: list[Step], plan: StaticPlan) -> MemoryMap:
 
 def _tensor(model: Model, region: Buffer, t: int, alias_of: str | None) -> ArenaBuffer:
     first, last = region.spans[t]
-    return ArenaBuffer(tensor_name(t), "tensor", region.offset + region.within.get(t, 0),
+    return ArenaBuffer(Tensor(t).name, "tensor", region.offset + region.within.get(t, 0),
                        aligned(model.tensors[t].elements), first, last, tensor=model.tensors[t].name,
                        alias_of=alias_of)
 
@@ -95,6 +95,6 @@ def _tensor(model: Model, region: Buffer, t: int, alias_of: str | None) -> Arena
 def _scratch(step: Step, region: Buffer) -> list[ArenaBuffer]:
     """An op's scratch region: CMSIS-NN's buffer, then the int32 shifts it widens (`static_plan.op_scratch_bytes`)."""
     cmsis = aligned(step.scratch_bytes)
-    parts = [(scratch_name(step.op_index), 0, cmsis), (shifts_name(step.op_index), cmsis, 4 * step.shift_channels)]
-    return [ArenaBuffer(name, "scratch", region.offset + at, size, region.first, region.last, op=step.op_index)
-            for name, at, size in parts if size]
+    parts = [(Scratch(step.op_index), 0, cmsis), (Scratch(step.op_index, shifts=True), cmsis, 4 * step.shift_channels)]
+    return [ArenaBuffer(ref.name, "scratch", region.offset + at, size, region.first, region.last, op=step.op_index)
+            for ref, at, size in parts if size]

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tinyml_kit.engine.ir import Arg, Call, Line, Struct
+from tinyml_kit.engine.ir import Arg, Call, Line, Struct, arguments, calls
 
 
 @dataclass
@@ -45,11 +45,11 @@ class Step:
         """Every argument of the code and of the scratch check, in the order the C text names them."""
         for line in self.code:
             for statement in line:
-                yield from statement.arguments()
+                yield from arguments(statement)
         if self.scratch_check is not None:
-            yield from self.scratch_check.arguments()
+            yield from arguments(self.scratch_check)
 
     def calls(self) -> Iterator[Call]:
         for line in self.code:
             for statement in line:
-                yield from statement.calls()
+                yield from calls(statement)
