@@ -271,6 +271,23 @@ def _may_share(a, b, program, plan) -> bool:
     return index[dying.name] in step.inputs and index[born.name] == step.output
 
 
+def _assert_bounds_checked_at_compile_time(source_dir, plan) -> None:
+    """The generated C compiles as it is, and not against an arena one alignment step smaller than the plan."""
+    import subprocess
+
+    from tinyml_kit.export.toolchain import C_ENGINE_WARNINGS, find_cmsis_nn_dir
+
+    header = source_dir / "tinyml_model.h"
+    command = ["gcc", *C_ENGINE_WARNINGS, "-fsyntax-only", "-I", str(source_dir), "-isystem",
+                str(find_cmsis_nn_dir() / "Include"), str(source_dir / "tinyml_model.c")]
+    subprocess.run(command, check=True, capture_output=True)
+    planned = f"#define TINYML_ARENA_PLANNED_BYTES {plan.arena_bytes}\n"
+    header.write_text(header.read_text().replace(planned, planned.replace(str(plan.arena_bytes),
+                                                                          str(plan.arena_bytes - 4))))
+    refused = subprocess.run(command, capture_output=True, text=True)
+    assert refused.returncode != 0 and "lies outside the arena" in refused.stderr, refused.stderr
+
+
 def test_plan_json_keeps_live_buffers_apart_inside_the_arena(tmp_path):
     """plan.json, written beside the sources: versioned, its buffers end exactly at the arena's size, and no two
     buffers alive at the same step share bytes unless the plan lets them; every arena name the C uses is
@@ -303,6 +320,7 @@ def test_plan_json_keeps_live_buffers_apart_inside_the_arena(tmp_path):
     defined = dict(re.findall(r"#define (\w+) \(tinyml_arena \+ (\d+)\)", c))
     assert used <= set(defined) and defined == {b.name: str(b.offset) for b in plan.buffers}
     assert c.count("_Static_assert(") == len(plan.buffers)
+    _assert_bounds_checked_at_compile_time(tmp_path, plan)
     (tmp_path / "se.tflite").write_bytes(fb)
     shown = run("analyze", tmp_path / "se.tflite", "--engine", "c", "--json")
     assert shown.exit_code == 0, shown.output
