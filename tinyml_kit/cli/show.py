@@ -117,16 +117,17 @@ def _latency_lines(r: dict) -> list[str]:
 
 
 def _c_plan(console, c: dict) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title="C engine: static arena plan, as plan.json records it (steps alive [first, last]; a tensor "
-                        "over one that dies where it is written shares its bytes)")
+    table = Table(title="C engine: static arena plan, as plan.json records it (steps: the first and last that need "
+                        "a buffer; a tensor written over one that dies at that step shares its bytes)")
     for col in ("name", "offset", "bytes", "steps", "holds"):
         table.add_column(col, justify="right" if col in ("offset", "bytes") else "left")
     for b in c["plan"]["buffers"]:
-        holds = (b["tensor"] if b["kind"] == "tensor" else f"op {b['op']} scratch") + (
+        holds = (escape(b["tensor"]) if b["kind"] == "tensor" else f"op {b['op']}") + (
             f" (= {b['alias_of']})" if b["alias_of"] else "")
-        table.add_row(b["name"], f"{b['offset']:,}", f"{b['bytes']:,}", f"[{b['first_op']}, {b['last_op']}]", holds)
+        table.add_row(b["name"], f"{b['offset']:,}", f"{b['bytes']:,}", f"{b['first_op']}-{b['last_op']}", holds)
     console.print(table)
 
 
