@@ -17,7 +17,7 @@ from tinyml_kit.core.errors import UserError
 from tinyml_kit.engine.ir import Scratch, Tensor
 from tinyml_kit.engine.model_ir import Model
 from tinyml_kit.engine.steps import Step
-from tinyml_kit.solve.static_plan import ALIGN, Buffer, StaticPlan, aligned
+from tinyml_kit.solve.static_plan import ALIGN, Buffer, StaticPlan, aligned, op_scratch_bytes
 
 SCHEMA_VERSION = 1
 PLAN_FILE = "plan.json"
@@ -94,7 +94,8 @@ def _tensor(model: Model, region: Buffer, t: int, alias_of: str | None) -> Arena
 
 def _scratch(step: Step, region: Buffer) -> list[ArenaBuffer]:
     """An op's scratch region: CMSIS-NN's buffer, then the int32 shifts it widens (`static_plan.op_scratch_bytes`)."""
-    cmsis = aligned(step.scratch_bytes)
-    parts = [(Scratch(step.op_index), 0, cmsis), (Scratch(step.op_index, shifts=True), cmsis, 4 * step.shift_channels)]
+    cmsis = op_scratch_bytes(step.scratch_bytes, 0)
+    shifts = op_scratch_bytes(step.scratch_bytes, step.shift_channels) - cmsis
+    parts = [(Scratch(step.op_index), 0, cmsis), (Scratch(step.op_index, shifts=True), cmsis, shifts)]
     return [ArenaBuffer(ref.name, "scratch", region.offset + at, size, region.first, region.last, op=step.op_index)
             for ref, at, size in parts if size]

@@ -141,9 +141,6 @@ class StaticPlan:
     def offset_of(self, tensor: int) -> int:
         return next(b.offset + b.within.get(tensor, 0) for b in self.buffers if tensor in b.tensors)
 
-    def scratch_offset(self, op: int) -> int:
-        return next(b.offset for b in self.buffers if b.scratch_op == op)
-
 
 @dataclass
 class PlanOp:
