@@ -246,3 +246,84 @@ def test_add_and_mul_by_a_constant_per_channel_vector(tmp_path):
     from_flash = {s.kind for s in compile_model(fb).steps if any(a.name.startswith("k") for a in s.arrays)}
     assert from_flash == {"MUL", "ADD"}, f"constant operands read from flash by {from_flash}"
     assert_bit_exact(fb, "MUL", tmp_path)
+
+
+def _squeeze_excite_residual_head(k, x):
+    """Branches (squeeze-excitation, a residual ADD), convolutions over dying inputs, scratch, and a RESHAPE."""
+    y = k.layers.Conv2D(8, 3, padding="same", activation="relu")(x)
+    s = k.layers.GlobalAveragePooling2D(keepdims=True)(y)
+    y = k.layers.Multiply()([y, k.layers.Conv2D(8, 1, activation="sigmoid")(s)])
+    y = k.layers.Add()([y, k.layers.Conv2D(8, 1)(x)])
+    y = k.layers.DepthwiseConv2D(5, padding="same")(y)
+    return k.layers.Dense(4)(k.layers.Flatten()(y))
+
+
+def _may_share(a, b, program, plan) -> bool:
+    """Two buffers alive at a common step may share bytes only where the plan lets them: a RESHAPE's output is its
+    input's bytes, and an op writes its output over an input that dies at that op."""
+    if a.alias_of == b.name or b.alias_of == a.name or (a.alias_of and a.alias_of == b.alias_of):
+        return True
+    dying, born = (a, b) if a.last_op <= b.first_op else (b, a)
+    if dying.kind != "tensor" or born.kind != "tensor" or dying.last_op != born.first_op:
+        return False
+    step = program.steps[plan.execution_order[born.first_op]]
+    index = {f"tensor_{t}": t for t in range(len(program.model.tensors))}
+    return index[dying.name] in step.inputs and index[born.name] == step.output
+
+
+def _assert_bounds_checked_at_compile_time(source_dir, plan) -> None:
+    """The generated C compiles as it is, and not against an arena one alignment step smaller than the plan."""
+    import subprocess
+
+    from tinyml_kit.export.toolchain import C_ENGINE_WARNINGS, find_cmsis_nn_dir
+
+    header = source_dir / "tinyml_model.h"
+    command = ["gcc", *C_ENGINE_WARNINGS, "-fsyntax-only", "-I", str(source_dir), "-isystem",
+                str(find_cmsis_nn_dir() / "Include"), str(source_dir / "tinyml_model.c")]
+    subprocess.run(command, check=True, capture_output=True)
+    planned = f"#define TINYML_ARENA_PLANNED_BYTES {plan.arena_bytes}\n"
+    header.write_text(header.read_text().replace(planned, planned.replace(str(plan.arena_bytes),
+                                                                          str(plan.arena_bytes - 4))))
+    refused = subprocess.run(command, capture_output=True, text=True)
+    assert refused.returncode != 0 and "lies outside the arena" in refused.stderr, refused.stderr
+
+
+def test_plan_json_keeps_live_buffers_apart_inside_the_arena(tmp_path):
+    """plan.json, written beside the sources: versioned, its buffers end exactly at the arena's size, and no two
+    buffers alive at the same step share bytes unless the plan lets them; every arena name the C uses is
+    `#define`d from it with a compile-time bound check; `analyze --engine c` shows the same plan."""
+    import json
+    import re
+    from itertools import combinations
+
+    from test_cli import run
+
+    from tinyml_kit.engine.codegen import compile_model
+    from tinyml_kit.engine.memory_map import SCHEMA_VERSION, MemoryMap
+
+    fb = int8_model(_squeeze_excite_residual_head, shape=(8, 8, 3))
+    program = compile_model(fb, "se.tflite")
+    assert tmp_path / "plan.json" in program.write(tmp_path, ["a", "b", "c", "d"])
+    data = json.loads((tmp_path / "plan.json").read_text())
+    plan = MemoryMap.read(tmp_path / "plan.json")
+    assert data["schema_version"] == SCHEMA_VERSION and plan.arena_bytes == program.arena_bytes
+    assert max(b.end for b in plan.buffers) == plan.arena_bytes
+    assert {b.kind for b in plan.buffers} == {"tensor", "scratch"} and any(b.alias_of for b in plan.buffers)
+    shared = 0
+    for a, b in combinations(plan.buffers, 2):
+        if a.end > b.offset and b.end > a.offset and a.first_op <= b.last_op and b.first_op <= a.last_op:
+            assert _may_share(a, b, program, plan), f"{a} and {b} share bytes while both are alive"
+            shared += 1
+    assert shared, "no buffer shares bytes with another: the check would prove little"
+    c = (tmp_path / "tinyml_model.c").read_text()
+    used = set(re.findall(r"\b(?:tensor|scratch|shifts)_\d+\b", c.split("/* ---- constants")[1]))
+    defined = dict(re.findall(r"#define (\w+) \(tinyml_arena \+ (\d+)\)", c))
+    assert used <= set(defined) and defined == {b.name: str(b.offset) for b in plan.buffers}
+    assert c.count("_Static_assert(") == len(plan.buffers)
+    _assert_bounds_checked_at_compile_time(tmp_path, plan)
+    (tmp_path / "se.tflite").write_bytes(fb)
+    shown = run("analyze", tmp_path / "se.tflite", "--engine", "c", "--json")
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.stdout)["c_engine"]["plan"] == data
+    with pytest.raises(UserError, match="schema version 99"):
+        MemoryMap.from_dict({**data, "schema_version": 99})

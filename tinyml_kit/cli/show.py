@@ -117,14 +117,17 @@ def _latency_lines(r: dict) -> list[str]:
 
 
 def _c_plan(console, c: dict) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title="C engine: static arena plan (ops alive [first, last]; tensors sharing a region in place)")
-    for col in ("offset", "bytes", "ops", "holds"):
-        table.add_column(col, justify="left" if col in ("ops", "holds") else "right")
-    for b in c["plan"]:
-        holds = ", ".join(f"{h['name']} @ {h['offset']:,}" for h in b["holds"])
-        table.add_row(f"{b['offset']:,}", f"{b['bytes']:,}", f"[{b['first_op']}, {b['last_op']}]", holds)
+    table = Table(title="C engine: static arena plan, as plan.json records it (steps: the first and last that need "
+                        "a buffer; a tensor written over one that dies at that step shares its bytes)")
+    for col in ("name", "offset", "bytes", "steps", "holds"):
+        table.add_column(col, justify="right" if col in ("offset", "bytes") else "left")
+    for b in c["plan"]["buffers"]:
+        holds = (escape(b["tensor"]) if b["kind"] == "tensor" else f"op {b['op']}") + (
+            f" (= {b['alias_of']})" if b["alias_of"] else "")
+        table.add_row(b["name"], f"{b['offset']:,}", f"{b['bytes']:,}", f"{b['first_op']}-{b['last_op']}", holds)
     console.print(table)
 
 

@@ -8,6 +8,7 @@ the speed of the vector kernel. MEAN over height and width follows TFLM's refere
 import numpy as np
 
 from tinyml_kit.core.errors import UserError
+from tinyml_kit.engine import ir
 from tinyml_kit.engine.hard_swish import (
     hard_swish_params,
     hard_swish_struct,
@@ -21,10 +22,8 @@ from tinyml_kit.engine.quantization import (
     mean_multiplier,
     quantize_multiplier,
 )
-from tinyml_kit.engine.steps import CArray, Step, dims
+from tinyml_kit.engine.steps import CArray, Step
 from tinyml_kit.solve.static_plan import lut_scratch_bytes
-
-_FAIL = "!= ARM_CMSIS_NN_SUCCESS) return TINYML_INVOKE_FAILED;"
 
 
 def _broadcast_order(op: Operator, a: Tensor, b: Tensor, out: Tensor) -> tuple[bool, bool]:
@@ -39,15 +38,6 @@ def _broadcast_order(op: Operator, a: Tensor, b: Tensor, out: Tensor) -> tuple[b
                     f"broadcasts a per-channel vector only, use --engine tflm", "engine")
 
 
-def _loop(per_pixel: bool, out: Tensor, call: str) -> str:
-    """`call` once over all elements, or once per pixel with `n` the pixel index."""
-    if not per_pixel:
-        return call.replace("{N}", str(out.elements)).replace("{P}", "0")
-    channels = out.shape[-1]
-    body = call.replace("{N}", str(channels)).replace("{P}", f"n * {channels}")
-    return f"for (int32_t n = 0; n < {out.elements // channels}; ++n) {{\n  {body}\n}}"
-
-
 def _by_a_constant(model: Model, op: Operator) -> bool:
     """One input is a constant scalar: the op is then a function of the other input's int8 value alone."""
     a, b = model.tensor(op, 0), model.tensor(op, 1)
@@ -56,7 +46,8 @@ def _by_a_constant(model: Model, op: Operator) -> bool:
 
 def _binary(model: Model, op: Operator, arguments) -> Step:
     """ADD or MUL: inputs in (full, vector) order, the fused activation range, and the kernel call once or per
-    pixel; `arguments(a, b, out, lo, hi)` gives the kernel's arguments after the three pointers."""
+    pixel; `arguments(a, b, out, at, lo, hi)` gives the kernel's arguments after the two input pointers, `at` the
+    output's pointer."""
     if _by_a_constant(model, op):
         return lookup(model, op)
     out, a, b = model.tensor(op, 0, outputs=True), model.tensor(op, 0), model.tensor(op, 1)
@@ -65,32 +56,36 @@ def _binary(model: Model, op: Operator, arguments) -> Step:
         a, b = b, a
     lo, hi = activation_range(op.option("fusedActivationFunction", 0), out.scale, out.zero_point)
     kernel = "arm_elementwise_add_s8" if op.kind == "ADD" else "arm_elementwise_mul_s8"
-    vec = "0" if per_pixel else "{P}"
+    channels = out.shape[-1]
+    pixel = ir.Lit(f"n * {channels}") if per_pixel else ir.Lit(0)   # the element each call starts at
     arrays = [CArray(f"k{op.index}_{n}", "int8_t", t.data.astype(np.int8)) for n, t in enumerate((a, b))
               if t.is_constant]   # a constant operand (a per-channel bias or scale) is read from flash
-    where = {t.index: (f"k{op.index}_{n}" if t.is_constant else f"{{t{t.index}}}") for n, t in enumerate((a, b))}
-    call = (f"if ({kernel}({where[a.index]} + {{P}}, {where[b.index]} + {vec}, {arguments(a, b, out, lo, hi)}, {{N}}) "
-            f"{_FAIL}")
+    where = {t.index: ir.Const(f"k{op.index}_{n}") if t.is_constant else ir.Tensor(t.index)
+             for n, t in enumerate((a, b))}
+    call = ir.Call(kernel, (ir.At(where[a.index], pixel), ir.At(where[b.index], ir.Lit(0) if per_pixel else pixel),
+                            *arguments(a, b, out, ir.At(ir.Tensor(out.index), pixel), lo, hi),
+                            ir.Lit(channels if per_pixel else out.elements)), checked=True)
     live = tuple(t.index for t in (a, b) if not t.is_constant)
-    return Step(op.index, op.kind, live, out.index, _loop(per_pixel, out, call), arrays,
-                in_place=live[:1] if per_pixel else live)
+    code: list[ir.Line] = [(ir.PerPixel(out.elements // channels, call),) if per_pixel else (call,)]
+    return Step(op.index, op.kind, live, out.index, code, arrays, in_place=live[:1] if per_pixel else live)
 
 
 def add(model: Model, op: Operator) -> Step:
-    def arguments(a: Tensor, b: Tensor, out: Tensor, lo: int, hi: int) -> str:
+    def arguments(a: Tensor, b: Tensor, out: Tensor, at: ir.Arg, lo: int, hi: int) -> tuple[ir.Arg, ...]:
         p = add_params(a.scale, b.scale, out.scale)
-        return (f"{-a.zero_point}, {p['input1_mult']}, {p['input1_shift']}, {-b.zero_point}, {p['input2_mult']}, "
-                f"{p['input2_shift']}, {p['left_shift']}, {{t{out.index}}} + {{P}}, {out.zero_point}, "
-                f"{p['out_mult']}, {p['out_shift']}, {lo}, {hi}")
+        before = (-a.zero_point, p["input1_mult"], p["input1_shift"], -b.zero_point, p["input2_mult"],
+                  p["input2_shift"], p["left_shift"])
+        after = (out.zero_point, p["out_mult"], p["out_shift"], lo, hi)
+        return *(ir.Lit(x) for x in before), at, *(ir.Lit(x) for x in after)
 
     return _binary(model, op, arguments)
 
 
 def mul(model: Model, op: Operator) -> Step:
-    def arguments(a: Tensor, b: Tensor, out: Tensor, lo: int, hi: int) -> str:
+    def arguments(a: Tensor, b: Tensor, out: Tensor, at: ir.Arg, lo: int, hi: int) -> tuple[ir.Arg, ...]:
         m, s = quantize_multiplier(float(np.float32(a.scale)) * float(np.float32(b.scale)) /
                                    float(np.float32(out.scale)))
-        return f"{-a.zero_point}, {-b.zero_point}, {{t{out.index}}} + {{P}}, {out.zero_point}, {m}, {s}, {lo}, {hi}"
+        return ir.Lit(-a.zero_point), ir.Lit(-b.zero_point), at, *(ir.Lit(x) for x in (out.zero_point, m, s, lo, hi))
 
     return _binary(model, op, arguments)
 
@@ -103,9 +98,9 @@ def mean(model: Model, op: Operator) -> Step:
                         f"height and width (global average pooling), use --engine tflm", "engine")
     _, h, w, c = inp.shape
     m, s = mean_multiplier(inp.scale, out.scale, h * w)
-    call = (f"tinyml_mean_hw_s8({{t{inp.index}}}, {{t{out.index}}}, {h * w}, {c}, {inp.zero_point * h * w}, {m}, {s}, "
-            f"{out.zero_point});")
-    return Step(i, op.kind, (inp.index,), out.index, call)
+    call = ir.Call("tinyml_mean_hw_s8", (ir.Tensor(inp.index), ir.Tensor(out.index), *(ir.Lit(x) for x in (
+        h * w, c, inp.zero_point * h * w, m, s, out.zero_point))))
+    return Step(i, op.kind, (inp.index,), out.index, [(call,)])
 
 
 def pad(model: Model, op: Operator) -> Step:
@@ -119,9 +114,9 @@ def pad(model: Model, op: Operator) -> Step:
     size = [1] * (4 - rank) + list(inp.shape)
     before = [0] * (4 - rank) + [int(p) for p in paddings[:, 0]]
     after = [0] * (4 - rank) + [int(p) for p in paddings[:, 1]]
-    call = (f"if (arm_pad_s8({{t{inp.index}}}, {{t{out.index}}}, {fill}, &{dims(*size)}, &{dims(*before)}, "
-            f"&{dims(*after)}) {_FAIL}")
-    return Step(i, op.kind, (inp.index,), out.index, call)
+    call = ir.Call("arm_pad_s8", (ir.Tensor(inp.index), ir.Tensor(out.index), ir.Lit(fill), ir.Dims(*size),
+                                  ir.Dims(*before), ir.Dims(*after)), checked=True)
+    return Step(i, op.kind, (inp.index,), out.index, [(call,)])
 
 
 def reshape(model: Model, op: Operator) -> Step:
@@ -129,7 +124,7 @@ def reshape(model: Model, op: Operator) -> Step:
     if (inp.scale, inp.zero_point) != (out.scale, out.zero_point):
         raise UserError(f"RESHAPE (op {op.index}) changes the quantization: the C engine reshapes in place, "
                         f"use --engine tflm", "engine")
-    return Step(op.index, op.kind, (inp.index,), out.index, "", alias=True)
+    return Step(op.index, op.kind, (inp.index,), out.index, [], alias=True)
 
 
 def lookup(model: Model, op: Operator) -> Step:
@@ -145,12 +140,15 @@ def lookup(model: Model, op: Operator) -> Step:
     if op.kind == "HARD_SWISH":
         p = hard_swish_params(inp.scale, inp.zero_point, out.scale, out.zero_point)
         if p is not None and np.array_equal(hard_swish_table(p), table):
-            table_at = "(int8_t *){scratch}" if scratch else "NULL"
-            call = f"tinyml_hard_swish_s8({{t{inp.index}}}, {{t{out.index}}}, {out.elements}, &hs{i}, {table_at});"
-            return Step(i, op.kind, (inp.index,), out.index, call, structs=[hard_swish_struct(f"hs{i}", p)],
-                        scratch_bytes=scratch, in_place=(inp.index,))
-    call = f"tinyml_lut_s8({{t{inp.index}}}, {{t{out.index}}}, lut{i}, {out.elements});"
-    return Step(i, op.kind, (inp.index,), out.index, call, [CArray(f"lut{i}", "int8_t", table)],
+            params = hard_swish_struct(f"hs{i}", p)
+            table_at = ir.Cast("int8_t *", ir.Scratch(i)) if scratch else ir.NULL
+            call = ir.Call("tinyml_hard_swish_s8", (ir.Tensor(inp.index), ir.Tensor(out.index),
+                                                    ir.Lit(out.elements), params.ref, table_at))
+            return Step(i, op.kind, (inp.index,), out.index, [(call,)], structs=[params], scratch_bytes=scratch,
+                        in_place=(inp.index,))
+    call = ir.Call("tinyml_lut_s8", (ir.Tensor(inp.index), ir.Tensor(out.index), ir.Const(f"lut{i}"),
+                                     ir.Lit(out.elements)))
+    return Step(i, op.kind, (inp.index,), out.index, [(call,)], [CArray(f"lut{i}", "int8_t", table)],
                 scratch_bytes=scratch, in_place=(inp.index,))
 
 

@@ -8,6 +8,7 @@ give for all 256 inputs: only an op whose mirror matches is compiled to arithmet
 
 import numpy as np
 
+from tinyml_kit.engine.ir import Struct
 from tinyml_kit.engine.quantization import quantize_multiplier
 
 _I16_MIN, _I16_MAX = -32768, 32767
@@ -74,6 +75,6 @@ def hard_swish_table(p: dict) -> np.ndarray:
     return np.clip(out, -128, 127).astype(np.int8)
 
 
-def hard_swish_struct(name: str, p: dict) -> str:
-    return (f"static const tinyml_hard_swish_params {name} = {{{p['in_zp']}, {p['out_zp']}, {p['out_mult']}, "
-            f"{p['relu_mult']}, {p['out_exp']}, {p['relu_exp']}}};")
+def hard_swish_struct(name: str, p: dict) -> Struct:
+    return Struct("tinyml_hard_swish_params", name,
+                  tuple(p[k] for k in ("in_zp", "out_zp", "out_mult", "relu_mult", "out_exp", "relu_exp")))

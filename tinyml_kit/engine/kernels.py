@@ -2,12 +2,28 @@
 the parameters TFLM's `kernels/cmsis_nn/*.cc` pass them (dims, offsets, per-channel multipliers and shifts,
 activation range), computed once here.
 
-One function per op, each returning a `Step`; `{t<N>}` and `{scratch}` are placed by the code generator.
+One function per op, each returning a `Step` whose code is IR (`engine.ir`): tensors, scratch and shifts by
+reference, placed by the code generator.
 """
 
 import numpy as np
 
 from tinyml_kit.core.errors import UserError
+from tinyml_kit.engine.ir import (
+    NULL,
+    Arg,
+    Call,
+    Cast,
+    Const,
+    Dims,
+    Line,
+    Lit,
+    Ref,
+    Scratch,
+    Set,
+    Struct,
+    Tensor,
+)
 from tinyml_kit.engine.model_ir import Model, Operator
 from tinyml_kit.engine.quantization import (
     activation_range,
@@ -15,7 +31,7 @@ from tinyml_kit.engine.quantization import (
     per_channel_multipliers,
     quantize_multiplier,
 )
-from tinyml_kit.engine.steps import CArray, Step, dims
+from tinyml_kit.engine.steps import CArray, Step
 from tinyml_kit.solve.c_size import conv_dims
 from tinyml_kit.solve.static_plan import (
     avgpool_scratch_bytes,
@@ -43,10 +59,10 @@ def _window(op: Operator, inp, out, kernel_hw: tuple[int, int]) -> dict:
     return dict(stride=(sh, sw), dilation=(dh, dw), pad=(pad_h, pad_w), act=act)
 
 
-def _tiles(w: dict) -> str:
+def _tiles(w: dict) -> tuple:
     """stride, padding, dilation, activation as CMSIS-NN's {w, h} tiles."""
     (sh, sw), (ph, pw), (dh, dw), (lo, hi) = w["stride"], w["pad"], w["dilation"], w["act"]
-    return f"{{{sw}, {sh}}}, {{{pw}, {ph}}}, {{{dw}, {dh}}}, {{{lo}, {hi}}}"
+    return (sw, sh), (pw, ph), (dw, dh), (lo, hi)
 
 
 def _quant_arrays(i: int, model: Model, op: Operator, channels: int) -> list[CArray]:
@@ -60,15 +76,21 @@ def _quant_arrays(i: int, model: Model, op: Operator, channels: int) -> list[CAr
     return arrays
 
 
-def _bias(arrays: list[CArray], i: int) -> str:
-    return f"b{i}" if any(a.name == f"b{i}" for a in arrays) else "NULL"
+def _bias(arrays: list[CArray], i: int) -> Arg:
+    return Const(f"b{i}") if any(a.name == f"b{i}" for a in arrays) else NULL
 
 
-def _quant(i: int, channels: int, struct: str = "q") -> str:
-    """Widen op i's int8 shifts into the arena (`{shifts}`) and point the quant params at them and at the
-    multipliers in flash: 3 bytes of flash saved per output channel for 4 bytes of RAM per channel of one op."""
-    return (f"tinyml_widen(s{i}, (int32_t *){{shifts}}, {channels});\n"
-            f"{struct}.multiplier = (int32_t *)m{i}; {struct}.shift = (int32_t *){{shifts}};\n")
+def _context(i: int, scratch_bytes: int) -> Line:
+    """Point CMSIS-NN's context at op i's scratch buffer, if it has one."""
+    return Set("ctx.buf", Scratch(i) if scratch_bytes else NULL), Set("ctx.size", Lit(scratch_bytes))
+
+
+def _quant(i: int, channels: int, struct: str = "q") -> list[Line]:
+    """Widen op i's int8 shifts into the arena and point the quant params at them and at the multipliers in
+    flash: 3 bytes of flash saved per output channel for 4 bytes of RAM per channel of one op."""
+    shifts = Cast("int32_t *", Scratch(i, shifts=True))
+    return [(Call("tinyml_widen", (Const(f"s{i}"), shifts, Lit(channels))),),
+            (Set(f"{struct}.multiplier", Cast("int32_t *", Const(f"m{i}"))), Set(f"{struct}.shift", shifts))]
 
 
 def conv_2d(model: Model, op: Operator) -> Step:
@@ -81,14 +103,14 @@ def conv_2d(model: Model, op: Operator) -> Step:
                         f"use --engine tflm", "engine")
     w = _window(op, inp, out, (kh, kw))
     arrays = _quant_arrays(i, model, op, out_c)
-    structs = [f"static const cmsis_nn_conv_params p{i} = {{{-inp.zero_point}, {out.zero_point}, {_tiles(w)}}};"]
-    d_in, d_f, d_b, d_out = (dims(*d) for d in conv_dims(inp.shape, flt.shape, out.shape, depthwise=False))
-    call = (f"ctx.buf = {{scratch}}; ctx.size = {{scratch_bytes}};\n{_quant(i, out_c)}"
-            f"if (arm_convolve_wrapper_s8(&ctx, &p{i}, &q, &{d_in}, {{t{inp.index}}}, &{d_f}, w{i}, &{d_b}, "
-            f"{_bias(arrays, i)}, &{d_out}, {{t{out.index}}}) != ARM_CMSIS_NN_SUCCESS) return TINYML_INVOKE_FAILED;")
+    params = Struct("cmsis_nn_conv_params", f"p{i}", (-inp.zero_point, out.zero_point, *_tiles(w)))
+    d_in, d_f, d_b, d_out = (Dims(*d) for d in conv_dims(inp.shape, flt.shape, out.shape, depthwise=False))
     scratch = conv_scratch_bytes((in_h, in_w, in_c), (kh, kw), w["stride"], w["pad"], w["dilation"])
-    return Step(i, op.kind, (inp.index,), out.index, call, arrays, structs, scratch,
-                f"arm_convolve_wrapper_s8_get_buffer_size(&p{i}, &{d_in}, &{d_f}, &{d_out})", shift_channels=out_c,
+    call = Call("arm_convolve_wrapper_s8", (Ref("ctx"), params.ref, Ref("q"), d_in, Tensor(inp.index), d_f,
+                                            Const(f"w{i}"), d_b, _bias(arrays, i), d_out, Tensor(out.index)), True)
+    return Step(i, op.kind, (inp.index,), out.index, [_context(i, scratch), *_quant(i, out_c), (call,)], arrays,
+                [params], scratch, Call("arm_convolve_wrapper_s8_get_buffer_size", (params.ref, d_in, d_f, d_out)),
+                shift_channels=out_c,
                 overlap=overlap_bytes(tuple(inp.shape[1:]), tuple(out.shape[1:]), (kh, kw), w["stride"], w["pad"],
                                       w["dilation"]))
 
@@ -99,17 +121,16 @@ def depthwise_conv_2d(model: Model, op: Operator) -> Step:
     _, kh, kw, out_c = flt.shape
     w = _window(op, inp, out, (kh, kw))
     arrays = _quant_arrays(i, model, op, out_c)
-    mult = op.option("depthMultiplier", 1)
-    structs = [f"static const cmsis_nn_dw_conv_params p{i} = {{{-inp.zero_point}, {out.zero_point}, {mult}, "
-               f"{_tiles(w)}}};"]
-    d_in, d_f, d_b, d_out = (dims(*d) for d in conv_dims(inp.shape, flt.shape, out.shape, depthwise=True))
-    call = (f"ctx.buf = {{scratch}}; ctx.size = {{scratch_bytes}};\n{_quant(i, out_c)}"
-            f"if (arm_depthwise_conv_wrapper_s8(&ctx, &p{i}, &q, &{d_in}, {{t{inp.index}}}, &{d_f}, w{i}, "
-            f"&{d_b}, {_bias(arrays, i)}, &{d_out}, {{t{out.index}}}) != ARM_CMSIS_NN_SUCCESS) "
-            f"return TINYML_INVOKE_FAILED;")
+    params = Struct("cmsis_nn_dw_conv_params", f"p{i}",
+                    (-inp.zero_point, out.zero_point, op.option("depthMultiplier", 1), *_tiles(w)))
+    d_in, d_f, d_b, d_out = (Dims(*d) for d in conv_dims(inp.shape, flt.shape, out.shape, depthwise=True))
     scratch = depthwise_scratch_bytes(inp.shape[3], out_c, (kh, kw), w["pad"], w["dilation"])
-    return Step(i, op.kind, (inp.index,), out.index, call, arrays, structs, scratch,
-                f"arm_depthwise_conv_wrapper_s8_get_buffer_size(&p{i}, &{d_in}, &{d_f}, &{d_out})",
+    call = Call("arm_depthwise_conv_wrapper_s8", (Ref("ctx"), params.ref, Ref("q"), d_in, Tensor(inp.index), d_f,
+                                                  Const(f"w{i}"), d_b, _bias(arrays, i), d_out, Tensor(out.index)),
+                True)
+    return Step(i, op.kind, (inp.index,), out.index, [_context(i, scratch), *_quant(i, out_c), (call,)], arrays,
+                [params], scratch,
+                Call("arm_depthwise_conv_wrapper_s8_get_buffer_size", (params.ref, d_in, d_f, d_out)),
                 shift_channels=out_c,
                 overlap=overlap_bytes(tuple(inp.shape[1:]), tuple(out.shape[1:]), (kh, kw), w["stride"], w["pad"],
                                       w["dilation"], depthwise=True))
@@ -126,17 +147,16 @@ def fully_connected(model: Model, op: Operator) -> Step:
         m, s = quantize_multiplier(float(np.float32(inp.scale)) * float(flt.scales[0]) / float(np.float32(out.scale)))
         arrays[1:3] = [CArray(f"m{i}", "int32_t", np.array([m])), CArray(f"s{i}", "int8_t", np.array([s]))]
     lo, hi = activation_range(op.option("fusedActivationFunction", 0), out.scale, out.zero_point)
-    structs = [f"static const cmsis_nn_fc_params p{i} = {{{-inp.zero_point}, {-flt.zero_point}, {out.zero_point}, "
-               f"{{{lo}, {hi}}}}};"]
-    d_in, d_f, d_b, d_out = (dims(batches, 1, 1, accum), dims(accum, 1, 1, depth), dims(1, 1, 1, depth),
-                             dims(batches, 1, 1, depth))
+    params = Struct("cmsis_nn_fc_params", f"p{i}", (-inp.zero_point, -flt.zero_point, out.zero_point, (lo, hi)))
+    d_in, d_f, d_b, d_out = (Dims(batches, 1, 1, accum), Dims(accum, 1, 1, depth), Dims(1, 1, 1, depth),
+                             Dims(batches, 1, 1, depth))
     channels = depth if per_channel else 1
-    call = (f"ctx.buf = NULL; ctx.size = 0;\n{_quant(i, channels, 'qf')}qf.is_per_channel = {int(per_channel)};\n"
-            f"if (arm_fully_connected_wrapper_s8(&ctx, &p{i}, &qf, &{d_in}, {{t{inp.index}}}, &{d_f}, w{i}, "
-            f"&{d_b}, {_bias(arrays, i)}, &{d_out}, {{t{out.index}}}) != ARM_CMSIS_NN_SUCCESS) "
-            f"return TINYML_INVOKE_FAILED;")
-    return Step(i, op.kind, (inp.index,), out.index, call, arrays, structs, 0,
-                f"arm_fully_connected_s8_get_buffer_size(&{d_f})", shift_channels=channels)
+    call = Call("arm_fully_connected_wrapper_s8", (Ref("ctx"), params.ref, Ref("qf"), d_in, Tensor(inp.index), d_f,
+                                                   Const(f"w{i}"), d_b, _bias(arrays, i), d_out, Tensor(out.index)),
+                True)
+    code = [_context(i, 0), *_quant(i, channels, "qf"), (Set("qf.is_per_channel", Lit(int(per_channel))),), (call,)]
+    return Step(i, op.kind, (inp.index,), out.index, code, arrays, [params], 0,
+                Call("arm_fully_connected_s8_get_buffer_size", (d_f,)), shift_channels=channels)
 
 
 def pool_2d(model: Model, op: Operator) -> Step:
@@ -145,12 +165,10 @@ def pool_2d(model: Model, op: Operator) -> Step:
     w = _window(op, inp, out, (kh, kw))
     (sh, sw), (ph, pw), (lo, hi) = w["stride"], w["pad"], w["act"]
     average = op.kind == "AVERAGE_POOL_2D"
-    structs = [f"static const cmsis_nn_pool_params p{i} = {{{{{sw}, {sh}}}, {{{pw}, {ph}}}, {{{lo}, {hi}}}}};"]
-    kernel = "arm_avgpool_s8" if average else "arm_max_pool_s8"
-    call = (f"ctx.buf = {{scratch}}; ctx.size = {{scratch_bytes}};\n"
-            f"if ({kernel}(&ctx, &p{i}, &{dims(*inp.shape)}, {{t{inp.index}}}, &{dims(1, kh, kw, 1)}, "
-            f"&{dims(*out.shape)}, {{t{out.index}}}) "
-            f"!= ARM_CMSIS_NN_SUCCESS) return TINYML_INVOKE_FAILED;")
+    params = Struct("cmsis_nn_pool_params", f"p{i}", ((sw, sh), (pw, ph), (lo, hi)))
+    call = Call("arm_avgpool_s8" if average else "arm_max_pool_s8",
+                (Ref("ctx"), params.ref, Dims(*inp.shape), Tensor(inp.index), Dims(1, kh, kw, 1), Dims(*out.shape),
+                 Tensor(out.index)), True)
     scratch = avgpool_scratch_bytes(inp.shape[3]) if average else 0
-    check = f"arm_avgpool_s8_get_buffer_size({out.shape[2]}, {inp.shape[3]})" if average else ""
-    return Step(i, op.kind, (inp.index,), out.index, call, [], structs, scratch, check)
+    check = Call("arm_avgpool_s8_get_buffer_size", (Lit(out.shape[2]), Lit(inp.shape[3]))) if average else None
+    return Step(i, op.kind, (inp.index,), out.index, [_context(i, scratch), (call,)], [], [params], scratch, check)

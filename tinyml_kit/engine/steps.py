@@ -1,15 +1,16 @@
-"""What one op becomes in the generated C: constant arrays, constant parameter structs, a call, and what it asks of
-the memory plan (scratch bytes, whether its output may take an input's place).
+"""What one op becomes in the generated C: constant arrays, constant parameter structs, its code as IR
+(`engine.ir`), and what it asks of the memory plan (scratch bytes, whether its output may take an input's place).
 
-The C text uses placeholders the code generator fills once the static plan is known: `{t<N>}` is the address of
-tensor N in the arena, `{scratch}` the op's CMSIS-NN scratch buffer, `{scratch_bytes}` its size, `{shifts}` where
-its per-channel shifts are widened.
+The code names tensors, scratch and shifts by reference; the code generator gives those names their places in
+the arena once the static plan is known.
 """
 
-import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from tinyml_kit.engine.ir import Arg, Call, Line, Struct, arguments, calls
 
 
 @dataclass
@@ -30,26 +31,25 @@ class Step:
     kind: str
     inputs: tuple[int, ...]          # activation tensors read (constants excluded)
     output: int
-    call: str                        # C statements, returning a status on failure
+    code: list[Line]                 # C statements, returning a status on failure
     arrays: list[CArray] = field(default_factory=list)
-    structs: list[str] = field(default_factory=list)   # `static const` parameter declarations
+    structs: list[Struct] = field(default_factory=list)   # `static const` parameter declarations
     scratch_bytes: int = 0
-    scratch_check: str = ""          # C expression: CMSIS-NN's own scratch size for this call, checked at Init
+    scratch_check: Call | None = None   # CMSIS-NN's own scratch size for this call, checked at Init
     in_place: tuple[int, ...] = ()   # input tensors the output may overwrite when they die at this op
     alias: bool = False              # the output is the input's bytes, reinterpreted (RESHAPE)
     shift_channels: int = 0          # int32 shifts widened into the arena after the CMSIS-NN scratch
     overlap: int | None = None       # bytes before its dying input the output may start (convolutions)
 
+    def arguments(self) -> Iterator[Arg]:
+        """Every argument of the code and of the scratch check, in the order the C text names them."""
+        for line in self.code:
+            for statement in line:
+                yield from arguments(statement)
+        if self.scratch_check is not None:
+            yield from arguments(self.scratch_check)
 
-_DIMS = re.compile(r"\bdims_(\d+)_(\d+)_(\d+)_(\d+)\b")
-
-
-def dims(n: int, h: int, w: int, c: int) -> str:
-    """The name of a `static const cmsis_nn_dims` holding these values. Ops share it: the code generator declares
-    each name used once (`dims_declarations`), so a tensor's shape is stored once, not per op that touches it."""
-    return f"dims_{n}_{h}_{w}_{c}"
-
-
-def dims_declarations(code: str) -> list[str]:
-    names = dict.fromkeys(m.group(0) for m in _DIMS.finditer(code))
-    return [f"static const cmsis_nn_dims {name} = {{{', '.join(name.split('_')[1:])}}};" for name in names]
+    def calls(self) -> Iterator[Call]:
+        for line in self.code:
+            for statement in line:
+                yield from calls(statement)

@@ -29,7 +29,8 @@ LUT_OPS = ("HARD_SWISH", "LOGISTIC", "TANH", "RELU", "RELU6", "RELU_N1_TO_1", "R
 ELEMENTWISE = ("ADD", "MUL")
 
 
-def _up(n: int, align: int = ALIGN) -> int:
+def aligned(n: int, align: int = ALIGN) -> int:
+    """`n` bytes as the arena reserves them: rounded up to the alignment."""
     return -(-n // align) * align
 
 
@@ -42,7 +43,7 @@ def conv_scratch_bytes(in_hwc: tuple[int, int, int], kernel_hw: tuple[int, int],
     if (kh, kw) == (1, 1) and pad_hw == (0, 0) and dilation_hw == (1, 1):
         return 0
     cols = kh * kw * in_c
-    return 2 * _up(cols, 4) * 2
+    return 2 * aligned(cols, 4) * 2
 
 
 def depthwise_scratch_bytes(in_c: int, out_c: int, kernel_hw: tuple[int, int], pad_hw: tuple[int, int],
@@ -95,7 +96,7 @@ def overlap_bytes(in_hwc: tuple[int, int, int], out_hwc: tuple[int, int, int], k
 def op_scratch_bytes(cmsis_bytes: int, shift_channels: int) -> int:
     """An op's scratch region: CMSIS-NN's buffer, then the op's per-channel shifts widened to int32 (they are
     int8 in flash)."""
-    return _up(cmsis_bytes) + 4 * shift_channels
+    return aligned(cmsis_bytes) + 4 * shift_channels
 
 
 HARD_SWISH_TABLE_AFTER = 512   # elements: beyond this a HARD_SWISH builds its table first (256 B, in the arena)
@@ -124,6 +125,7 @@ class Buffer:
     offset: int = 0
     within: dict[int, int] = field(default_factory=dict)   # tensor -> its offset inside the region
     parts: list[tuple[int, int, int, int]] = field(default_factory=list)   # (offset inside, bytes, first, last)
+    spans: dict[int, tuple[int, int]] = field(default_factory=dict)   # tensor -> (first, last): its own life
 
     def __post_init__(self):
         if not self.parts:
@@ -138,9 +140,6 @@ class StaticPlan:
 
     def offset_of(self, tensor: int) -> int:
         return next(b.offset + b.within.get(tensor, 0) for b in self.buffers if tensor in b.tensors)
-
-    def scratch_offset(self, op: int) -> int:
-        return next(b.offset for b in self.buffers if b.scratch_op == op)
 
 
 @dataclass
@@ -214,13 +213,14 @@ def _plan(sizes: dict[int, int], ops: list[PlanOp], order: list[int], graph_inpu
             regions.join(op.output, shared, 0)
         elif (op.overlap is not None and op.overlap <= overlap_limit * sizes[op.output] and len(op.inputs) == 1
               and regions.dies_at(op.inputs[0], pos)):
-            regions.join(op.output, op.inputs[0], -_up(op.overlap))
+            regions.join(op.output, op.inputs[0], -aligned(op.overlap))
     within = regions.within
-    buffers = [Buffer(_up(max(within[t] + sizes[t] for t in ts)), min(first[t] for t in ts),
+    buffers = [Buffer(aligned(max(within[t] + sizes[t] for t in ts)), min(first[t] for t in ts),
                       max(last[t] for t in ts), tuple(sorted(ts)), within={t: within[t] for t in ts},
-                      parts=[(within[t], _up(sizes[t]), first[t], last[t]) for t in ts])
+                      parts=[(within[t], aligned(sizes[t]), first[t], last[t]) for t in ts],
+                      spans={t: (first[t], last[t]) for t in ts})
                for ts in regions.members(first)]
-    buffers += [Buffer(_up(ops[i].scratch_bytes), pos, pos, scratch_op=i) for pos, i in enumerate(order)
+    buffers += [Buffer(aligned(ops[i].scratch_bytes), pos, pos, scratch_op=i) for pos, i in enumerate(order)
                 if ops[i].scratch_bytes]
     return StaticPlan(buffers, _place_best(buffers), order)
 
