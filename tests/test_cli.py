@@ -138,6 +138,12 @@ def test_usage_errors_are_one_line():
     assert_one_line_error(run("inspect", "--arch", "phinet", "--depth", "0"), "--depth")
 
 
+def test_an_unknown_command_names_the_program_once_and_the_closest_command():
+    assert_one_line_error(run("deploy"), "No such command 'deploy'", "(see tinyml-kit --help)")
+    assert_one_line_error(run("fitt"), "Did you mean 'fit'?", "(see tinyml-kit --help)")
+    assert_one_line_error(run("fit", "--bogus"), "(see tinyml-kit fit --help)")
+
+
 def test_export_into_current_directory_stages_inside_it(tiny_model, tmp_path, monkeypatch):
     _, model = tiny_model
     work = tmp_path / "fw"
