@@ -150,8 +150,8 @@ def test_export_into_current_directory_stages_inside_it(tiny_model, tmp_path, mo
     work.mkdir()
     monkeypatch.chdir(work)
     assert run("export", model).exit_code == 0
-    assert sorted(p.name for p in work.iterdir()) == ["model_data.cc", "model_data.h", "tinyml_model.cc",
-                                                      "tinyml_model.h", "tinyml_ops.h"]
+    assert sorted(p.name for p in work.iterdir()) == ["model_data.cc", "model_data.h", "tinyml_export.json",
+                                                      "tinyml_model.cc", "tinyml_model.h", "tinyml_ops.h"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fw"]
 
 

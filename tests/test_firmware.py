@@ -221,7 +221,8 @@ def test_c_engine_verifies_bit_exact_on_cortex_m4_with_less_flash_and_ram(fitted
     assert (out / "verify_c.json").is_file()
     exported = run("export", out, "--engine", "c", "--out", tmp_path / "c")
     assert exported.exit_code == 0, exported.output
-    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == ["tinyml_model.c", "tinyml_model.h"]
+    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == ["tinyml_export.json", "tinyml_model.c",
+                                                                  "tinyml_model.h"]
 
 
 def test_c_engine_bad_inputs_are_one_line(fitted, tmp_path, monkeypatch):
