@@ -199,3 +199,57 @@ def test_board_ids_match_in_any_case_and_unknown_ones_get_the_closest():
     result = run("solve", "--board", "NUCLEO-F401RE", "--json")
     assert result.exit_code == 0, result.output
     assert '"board": "nucleo-f401re"' in result.stdout
+
+
+def test_export_never_writes_over_another_models_files_and_replaces_its_own(tiny_model, tmp_path):
+    """Into a folder holding another model's export, a folder of other files or another run's directory: refused,
+    nothing changed. Again into its own export (here with the other engine) or beside the model: its files are
+    replaced, and the earlier export's that the new one does not write are removed."""
+    _, model = tiny_model
+    out, notes, run_b = tmp_path / "out", tmp_path / "notes", tmp_path / "run_b"
+    assert run("export", model, "--out", out).exit_code == 0
+    other = tmp_path / "other.tflite"
+    other.write_bytes(untrained_tinynet(4)[1])
+    notes.mkdir()
+    (notes / "todo.txt").write_text("mine")
+    run_b.mkdir()
+    (run_b / "report.json").write_text("{}")
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    for source, dest, args, fragments in [
+            (other, out, [], [f"{out} holds the export of another model ({model})", "new or empty folder"]),
+            (model, notes, [], ["is not empty (todo.txt) and holds no export of", "new or empty folder"]),
+            (model, run_b, [], [f"{run_b} is the directory of another run", "new or empty folder"]),
+            (model, run_b, ["--target", "arduino"], ["is the directory of another run"])]:
+        assert_one_line_error(run("export", source, "--out", dest, *args), *fragments, "(--out)")
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+    assert run("export", model, "--out", out, "--engine", "c").exit_code == 0
+    assert sorted(p.name for p in out.iterdir()) == ["tinyml_export.json", "tinyml_model.c", "tinyml_model.h"]
+    own = tmp_path / "own"
+    own.mkdir()
+    (own / "m.tflite").write_bytes(model.read_bytes())
+    assert run("export", own / "m.tflite", "--out", own).exit_code == 0
+    assert (own / "model_data.cc").is_file() and (own / "m.tflite").is_file()
+
+
+def test_arduino_archives_are_byte_identical_whenever_and_however_exported(tiny_model, tmp_path):
+    """Two exports, the second under another umask (and so other file modes) and later: the same .zip, byte for
+    byte, its entries sorted with one fixed time."""
+    import os
+    import time
+    import zipfile
+
+    _, model = tiny_model
+    archives = []
+    for i, umask in enumerate((0o022, 0o077)):
+        time.sleep(2.1 * i)   # past the zip format's 2-second time resolution
+        previous = os.umask(umask)
+        try:
+            result = run("export", model, "--engine", "c", "--target", "arduino", "--out", tmp_path / str(i))
+        finally:
+            os.umask(previous)
+        assert result.exit_code == 0, result.output
+        archives.append((tmp_path / str(i) / "tinyml_model.zip").read_bytes())
+    assert archives[0] == archives[1]
+    entries = zipfile.ZipFile(tmp_path / "0" / "tinyml_model.zip").infolist()
+    assert [e.filename for e in entries] == sorted(e.filename for e in entries)
+    assert {e.date_time for e in entries} == {(1980, 1, 1, 0, 0, 0)}

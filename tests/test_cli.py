@@ -138,14 +138,20 @@ def test_usage_errors_are_one_line():
     assert_one_line_error(run("inspect", "--arch", "phinet", "--depth", "0"), "--depth")
 
 
+def test_an_unknown_command_names_the_program_once_and_the_closest_command():
+    assert_one_line_error(run("deploy"), "No such command 'deploy'", "(see tinyml-kit --help)")
+    assert_one_line_error(run("fitt"), "Did you mean 'fit'?", "(see tinyml-kit --help)")
+    assert_one_line_error(run("fit", "--bogus"), "(see tinyml-kit fit --help)")
+
+
 def test_export_into_current_directory_stages_inside_it(tiny_model, tmp_path, monkeypatch):
     _, model = tiny_model
     work = tmp_path / "fw"
     work.mkdir()
     monkeypatch.chdir(work)
     assert run("export", model).exit_code == 0
-    assert sorted(p.name for p in work.iterdir()) == ["model_data.cc", "model_data.h", "tinyml_model.cc",
-                                                      "tinyml_model.h", "tinyml_ops.h"]
+    assert sorted(p.name for p in work.iterdir()) == ["model_data.cc", "model_data.h", "tinyml_export.json",
+                                                      "tinyml_model.cc", "tinyml_model.h", "tinyml_ops.h"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fw"]
 
 

@@ -6,7 +6,7 @@ import json
 import pytest
 from test_cli import assert_one_line_error, run
 
-from tinyml_kit.check.profile import parse_profile, profile_summary
+from tinyml_kit.check.profile import parse_profile, profile_lines, profile_summary
 from tinyml_kit.core.boards import get_board
 from tinyml_kit.core.cores import CORES, core_for_board, require_core
 from tinyml_kit.core.errors import UserError
@@ -32,6 +32,10 @@ def test_profile_lines_give_medians_shares_and_the_sum():
     assert summary["profile_instructions"] == 1140 and summary["profile_coverage"] == pytest.approx(0.95)
     assert summary["profile_by_op"][0] == {"op": "CONV_2D", "count": 1, "instructions": 1040,
                                            "share": pytest.approx(1040 / 1200)}
+    result = {"instructions_per_inference": 1200, "profile": [p.to_dict() for p in ops], **summary}
+    assert profile_lines({**result, "engine": "tflm"})[-1].endswith("the rest is TFLM's interpreter between ops")
+    c_engine = profile_lines({**result, "engine": "c"})[-1]   # no interpreter: its own code between kernel calls
+    assert "interpreter" not in c_engine and "the rest is the generated code between the kernel calls" in c_engine
     assert parse_profile("TINYML_OUTPUT 0 5 1 2", 1, 5) == []
     with pytest.raises(UserError, match="differs in its ops from image to image"):
         parse_profile("TINYML_OP 0 0 CONV_2D 10\nTINYML_OP 0 1 ADD 5\nTINYML_OP 1 0 CONV_2D 10", 2, 20)

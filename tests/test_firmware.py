@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from test_cli import assert_one_line_error, run
 
-from tinyml_kit.check.qemu import compile_for_qemu, link_for_qemu, run_firmware
+from tinyml_kit.check.qemu import _overflow_error, compile_for_qemu, link_for_qemu, run_firmware
 from tinyml_kit.core.cores import CORES
 from tinyml_kit.core.tflite_info import read_model_file
 from tinyml_kit.core.tflm_flatbuffer import compact_flatbuffer
@@ -221,7 +221,8 @@ def test_c_engine_verifies_bit_exact_on_cortex_m4_with_less_flash_and_ram(fitted
     assert (out / "verify_c.json").is_file()
     exported = run("export", out, "--engine", "c", "--out", tmp_path / "c")
     assert exported.exit_code == 0, exported.output
-    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == ["plan.json", "tinyml_model.c", "tinyml_model.h"]
+    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == ["plan.json", "tinyml_export.json",
+                                                                  "tinyml_model.c", "tinyml_model.h"]
 
 
 def test_c_engine_bad_inputs_are_one_line(fitted, tmp_path, monkeypatch):
@@ -237,3 +238,24 @@ def test_c_engine_bad_inputs_are_one_line(fitted, tmp_path, monkeypatch):
     assert_one_line_error(run("export", out, "--engine", "c", "--target", "arduino", "--out", tmp_path / "a"),
                           "no CMSIS-NN directory given", "--cmsis-nn-dir")   # the library must carry it
     assert not (tmp_path / "a").exists()
+
+
+def test_an_arena_the_emulated_machine_cannot_hold_names_the_region_and_the_overflow(fitted):
+    """Past the machine's RAM: refused before building. Within it, but with data and stack no longer: the linker's
+    overflow read back as the region and the bytes over. Flash likewise."""
+    out, _ = fitted
+    for engine in ("tflm", "c"):
+        assert_one_line_error(run("verify", out, "--engine", engine, "--arena-bytes", "900MB"),
+                              "a tensor arena of 900,000,000 bytes is larger than the RAM of QEMU's mps2-an386 "
+                              "(4,194,304 bytes", "reserve a smaller one", "(--arena-bytes)")
+    result = run("verify", out, "--arena-bytes", 4 * 2**20 - 1024)
+    assert_one_line_error(result, "the firmware does not fit the RAM of QEMU's mps2-an386 (4,194,304 bytes)",
+                          "overflow it by", "reserve a smaller tensor arena", "(--arena-bytes)")
+    over = int(re.search(r"overflow it by ([\d,]+) bytes", result.stderr).group(1).replace(",", ""))
+    assert 0 < over < 2**20
+    room = _overflow_error(M4, "ld: RAM overflow: data + bss (arena) + heap + stack exceed RAM")
+    assert "its data and bss (the tensor arena with it) leave too little of it for the heap and the stack" in str(room)
+    flash = _overflow_error(M4, "ld: firmware.elf section `.text' will not fit in region `FLASH'\n"
+                                "ld: region `FLASH' overflowed by 5120 bytes\ncollect2: error: ld returned 1")
+    assert str(flash) == ("the firmware does not fit the FLASH region of QEMU's mps2-an386 (4,193,280 bytes): its "
+                          "code and the model overflow it by 5,120 bytes; verify a smaller model")

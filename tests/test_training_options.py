@@ -2,6 +2,8 @@
 another model (`fit --init-from`), and their refusals."""
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -149,6 +151,8 @@ def test_a_transferred_model_keeps_the_features_and_gets_a_new_head_for_other_cl
     (["--unfreeze-epochs", "2"], ["give --init-from"]),
     (["--init-from", "/nonexistent/run"], ["--init-from model '/nonexistent/run' not found", "(--init-from)"]),
     (["--lr", "0"], ["learning rate 0.0 is not in (0, 1)", "(--lr)"]),
+    (["--lr", "0.01", "--lr-finder"], ["the range test picks the learning rate itself, so the rate 0.01 would be "
+                                       "ignored", "not both", "(--lr, --lr-finder)"]),
     (["--init-from", "x", "--freeze-stages", "-1"], ["give 0 or more"]),
 ])
 def test_bad_training_options_are_refused_before_loading_data(tmp_path, no_data_loading, args, fragments):  # noqa: F811
@@ -160,6 +164,39 @@ def test_a_file_that_is_not_a_model_is_refused_as_init_from(tmp_path, no_data_lo
     (tmp_path / "m.keras").write_text("no")
     assert_one_line_error(run("fit", "--init-from", tmp_path / "m.keras", "--out", tmp_path / "r"),
                           "is not a Keras model", "(--init-from)")
+
+
+# Saved in another process, as a user would: that one does not know the layer class the loading process is asked for.
+SAVE_FOREIGN_MODELS = """
+import os, sys
+from pathlib import Path
+import keras                                     # Keras 3: what `import keras` gives
+keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)]).save(Path(sys.argv[1]) / "keras3.keras")
+os.environ["TF_USE_LEGACY_KERAS"] = "1"
+import tf_keras
+
+class Doubling(tf_keras.layers.Layer):
+    def call(self, x):
+        return 2 * x
+
+inputs = tf_keras.Input((4,))
+tf_keras.Model(inputs, Doubling()(inputs)).save(Path(sys.argv[1]) / "custom.keras")
+"""
+
+
+def test_a_model_init_from_cannot_use_is_refused_saying_what_it_is_and_what_to_give(tmp_path,
+                                                                                     no_data_loading):  # noqa: F811
+    """A folder without model.keras, a file saved by Keras 3 (plain `import keras`), and one with a layer class
+    defined in the user's code: each named, with what a run directory holds or why Keras cannot read it."""
+    (tmp_path / "empty").mkdir()
+    subprocess.run([sys.executable, "-c", SAVE_FOREIGN_MODELS, str(tmp_path)], check=True, capture_output=True)
+    for model, fragments in [("empty", ["directory", "holds no model.keras", "holds model.keras, model.tflite and "
+                                        "report.json"]),
+                             ("keras3.keras", ["saved by Keras 3.", "cannot read Keras 3 files"]),
+                             ("custom.keras", ["uses the layer class Doubling, which neither Keras nor tinyml-kit"])]:
+        assert_one_line_error(run("fit", "--init-from", tmp_path / model, "--out", tmp_path / "r"), *fragments,
+                              "pass a run directory", "(--init-from)")
+    assert not (tmp_path / "r").exists()
 
 
 @pytest.fixture(scope="module")

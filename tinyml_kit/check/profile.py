@@ -2,7 +2,8 @@
 
 The firmware times every op of every image with the same SysTick clock that times the whole inference (QEMU's
 instruction counter, so a tick is a fixed number of instructions). Each op's figure is its median over the images;
-the ops' sum against the whole inference shows what the interpreter itself costs between ops.
+the ops' sum against the whole inference shows what runs between them: TFLM's interpreter, or the C engine's
+generated code around its kernel calls.
 """
 
 import re
@@ -12,6 +13,10 @@ import numpy as np
 
 from tinyml_kit.core.errors import UserError
 
+# What the instructions outside the ops are, in each engine's terms.
+BETWEEN_OPS = {"tflm": "TFLM's interpreter between ops",
+               "c": "the generated code between the kernel calls (argument set-up, the run wrapper) and the timing "
+                    "harness"}
 _OP = re.compile(r"^TINYML_OP (\d+) (\d+) (\S+) (\d+)$", re.M)
 
 
@@ -67,5 +72,5 @@ def profile_lines(result: dict, top: int = 12) -> list[str]:
     lines.append(f"  slowest {len(slowest)} of {len(result['profile'])} ops:")
     lines += [f"    #{p['index']:<3} {p['op']:<20} {p['instructions']:>12,} instr  {p['share']:6.1%}" for p in slowest]
     lines.append(f"  ops sum to {result['profile_instructions']:,} of {total:,} instructions "
-                 f"({result['profile_coverage']:.2%}); the rest is the interpreter between ops")
+                 f"({result['profile_coverage']:.2%}); the rest is {BETWEEN_OPS[result.get('engine', 'tflm')]}")
     return lines

@@ -17,7 +17,13 @@ from tinyml_kit.core.cores import EmulatedCore
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.resources import TEMPLATES_DIR
 from tinyml_kit.core.templates import render
-from tinyml_kit.export.toolchain import CXX_FLAGS, compile_all, require_tool, run_tool
+from tinyml_kit.export.toolchain import (
+    CXX_FLAGS,
+    compile_all,
+    region_overflows,
+    require_tool,
+    run_tool,
+)
 
 PLATFORM = TEMPLATES_DIR / "qemu"
 C_FLAGS = ["-std=c17", "-Os", "-Wall", "-Wextra", "-Werror"]
@@ -54,8 +60,34 @@ def link_for_qemu(core: EmulatedCore, objects: list[Path], libraries: list[Path]
     elf = build / "firmware.elf"
     run_tool([require_tool("arm-none-eabi-g++"), *core.gcc_flags, "-T", str(script), "-nostartfiles",
               "--specs=nano.specs", "--specs=rdimon.specs", "-Wl,--gc-sections", *map(str, objects),
-              *map(str, libraries), "-lm", "-o", str(elf)], "linking the firmware")
+              *map(str, libraries), "-lm", "-o", str(elf)], "linking the firmware",
+             explain=lambda output: _overflow_error(core, output))
     return elf
+
+
+def require_arena_fits(core: EmulatedCore, arena_bytes: int, board) -> None:
+    """An arena larger than the emulated machine's RAM cannot even link: said before anything is compiled."""
+    if arena_bytes > core.ram[1]:
+        raise UserError(f"a tensor arena of {arena_bytes:,} bytes is larger than the RAM of QEMU's {core.machine} "
+                        f"({core.ram[1]:,} bytes, the emulated {core.title}'s): reserve a smaller one; {board.id} "
+                        f"links {board.ram_linked_bytes:,} bytes of RAM", "arena_bytes")
+
+
+def _overflow_error(core: EmulatedCore, output: str) -> UserError | None:
+    """The linker's word that the firmware does not fit the emulated machine: which region, by how much, the fix."""
+    over = region_overflows(output)
+    if "RAM" in over or "RAM overflow:" in output:   # the region itself, or the script's room for heap and stack
+        how = (f"overflow it by {over['RAM']:,} bytes" if "RAM" in over else
+               "leave too little of it for the heap and the stack")
+        return UserError(f"the firmware does not fit the RAM of QEMU's {core.machine} ({core.ram[1]:,} bytes): its "
+                         f"data and bss (the tensor arena with it) {how}; reserve a smaller tensor arena",
+                         "arena_bytes")
+    if over:
+        region, bytes_over = next(iter(over.items()))
+        size = f" ({core.flash[1]:,} bytes)" if region == "FLASH" else ""
+        return UserError(f"the firmware does not fit the {region} region of QEMU's {core.machine}{size}: its code "
+                         f"and the model overflow it by {bytes_over:,} bytes; verify a smaller model")
+    return None
 
 
 def run_firmware(core: EmulatedCore, elf: Path, images: np.ndarray, timeout: float) -> str:

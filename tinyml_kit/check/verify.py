@@ -21,6 +21,7 @@ from tinyml_kit.check.qemu import (
     harness,
     link_for_qemu,
     parse_run,
+    require_arena_fits,
     run_firmware,
 )
 from tinyml_kit.core import progress
@@ -157,6 +158,7 @@ def verify_model(src: ModelSource, images: np.ndarray, board, kernels: str | Non
     emulated = require_core(core, board)
     firmware = (_c_firmware(src, kernels, tflm_dir, cmsis_nn_dir, arena_bytes, emulated, profile) if engine == "c"
                 else _tflm_firmware(src, kernels, tflm_dir, arena_bytes, emulated, profile))
+    require_arena_fits(emulated, firmware.arena_reserved, board)
     with tempfile.TemporaryDirectory(prefix="tinyml_verify_") as tmp:
         logger.info(f"building the firmware for the {emulated.title} ({emulated.machine}) with {firmware.what}, "
                     f"arena {firmware.arena_reserved:,} B ...")

@@ -87,6 +87,16 @@ class Command(click.Command):
             raise
 
 
+def _help_command(ctx: click.Context | None) -> str:
+    """`tinyml-kit [COMMAND] --help` for the command a usage error is about. The group's own name is however the
+    program was started (`tinyml-kit`, `python -m tinyml_kit.cli`, a test runner's), so it is not repeated."""
+    names = []
+    while ctx is not None and ctx.parent is not None:
+        names.insert(0, ctx.info_name)
+        ctx = ctx.parent
+    return " ".join(["tinyml-kit", *names, "--help"])
+
+
 def _interrupted(signum, frame):
     raise KeyboardInterrupt
 
@@ -103,8 +113,7 @@ class Group(click.Group):
             click.echo(f"error: {e}" + (f" ({', '.join(flags)})" if flags else ""), err=True)
             sys.exit(2)
         except click.UsageError as e:
-            command = f"tinyml-kit {e.ctx.info_name} --help" if e.ctx else "tinyml-kit --help"
-            click.echo(f"error: {e.format_message()} (see {command})", err=True)
+            click.echo(f"error: {e.format_message()} (see {_help_command(e.ctx)})", err=True)
             sys.exit(2)
         except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
             raise

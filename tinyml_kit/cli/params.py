@@ -195,8 +195,8 @@ def training_options(command):
     options = [
         click.option("--schedule", type=click.Choice(SCHEDULES), default="cosine", show_default=True,
                      help="Learning-rate schedule: cosine decay, or one-cycle (warm-up to the peak, then anneal)."),
-        click.option("--lr", "learning_rate", type=float, default=LEARNING_RATE, show_default=True,
-                     help="Adam's starting (cosine) or peak (one-cycle) learning rate."),
+        click.option("--lr", "learning_rate", type=float,
+                     help=f"Adam's starting (cosine) or peak (one-cycle) learning rate (default: {LEARNING_RATE:g})."),
         click.option("--lr-finder", is_flag=True, help="Run a learning-rate range test first and train at the rate "
                      "half the one at the loss minimum; the curve is in report.html."),
         click.option("--class-weight", type=click.Choice(CLASS_WEIGHTS), default="none", show_default=True,

@@ -199,7 +199,9 @@ def report(run_dir):
 @click.option("--target", type=click.Choice(["c", "arduino", "stm32"]),
               help="For tflite. c (default): model data + C++ model API; arduino: library folder + .zip; "
               "stm32: Makefile project.")
-@click.option("--out", default=".", show_default=True, help="Directory to write into (created if missing).")
+@click.option("--out", default=".", show_default=True, help="Directory to write into (created if missing): for c, "
+              "empty, the model's own folder or an earlier export of the same model (tinyml_export.json), whose "
+              "files are replaced; never another run's directory.")
 @click.option("--labels", help="Comma-separated class labels, spaces around each trimmed (default: from a run's "
               "report.json, else class0..).")
 @click.option("--name", default="model", show_default=True,

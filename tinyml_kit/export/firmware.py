@@ -119,11 +119,21 @@ def bundle_cmsis_nn(root: Path, src_dir: Path) -> None:
         shutil.copy(root / "LICENSE", src_dir / "cmsis_nn" / "LICENSE")
 
 
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)   # the earliest time a zip entry can carry
+
+
 def zip_folder(folder: Path, archive: Path) -> None:
-    """The zip "Sketch → Include Library → Add .ZIP Library" expects: one top folder holding the library."""
-    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
-        for path in sorted(folder.rglob("*")):
-            z.write(path, Path(folder.name) / path.relative_to(folder))
+    """The zip "Sketch → Include Library → Add .ZIP Library" expects: one top folder holding the library.
+    Reproducible: the same folder gives the same bytes (entries sorted, one fixed time, rw-r--r-- files and
+    rwxr-xr-x folders), whenever and by whomever it is exported."""
+    entries = {(Path(folder.name) / p.relative_to(folder)).as_posix() + ("/" if p.is_dir() else ""): p
+               for p in folder.rglob("*")}
+    with zipfile.ZipFile(archive, "w") as z:
+        for name, path in sorted(entries.items()):
+            entry = zipfile.ZipInfo(name, ZIP_TIME)
+            entry.external_attr = ((0o40755 if path.is_dir() else 0o100644) << 16) | (0x10 if path.is_dir() else 0)
+            entry.compress_type = zipfile.ZIP_STORED if path.is_dir() else zipfile.ZIP_DEFLATED
+            z.writestr(entry, b"" if path.is_dir() else path.read_bytes())
 
 
 def tflm_arch(board) -> str:

@@ -7,9 +7,11 @@ emulated core in `prebuilt/<core>/libtflm_{ref,cmsis_nn}.a` (cortex-m4f, cortex-
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,17 +130,30 @@ def cmsis_nn_library(root: Path, cc: str, flags: list[str], tag: str) -> Path:
     return library
 
 
-def run_tool(cmd: list[str], what: str, timeout: float | None = None) -> subprocess.CompletedProcess:
-    """Run a build step; a failure becomes one line naming the step and the compiler's first error."""
+def run_tool(cmd: list[str], what: str, timeout: float | None = None,
+             explain: Callable[[str], UserError | None] | None = None) -> subprocess.CompletedProcess:
+    """Run a build step; a failure becomes one line naming the step and the compiler's first error, or the line
+    `explain` makes of the tool's output when it recognises the cause."""
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         raise UserError(f"{what} timed out after {timeout:.0f} s") from None
     if done.returncode != 0:
+        explained = explain(done.stderr + done.stdout) if explain else None
+        if explained is not None:
+            raise explained
         lines = (done.stderr + done.stdout).splitlines()
         first = next((ln for ln in lines if "error" in ln.lower()), lines[0] if lines else "no output")
         raise UserError(f"{what} failed: {first.strip()}")
     return done
+
+
+_OVERFLOW = re.compile(r"region [`'](\w+)' overflowed by (\d+) bytes")
+
+
+def region_overflows(output: str) -> dict[str, int]:
+    """The memory regions GNU ld says did not fit ("region `RAM' overflowed by N bytes"), and by how many bytes."""
+    return {m.group(1): int(m.group(2)) for m in _OVERFLOW.finditer(output)}
 
 
 def compile_all(jobs: list[tuple[list[str], str]]) -> None:

@@ -12,6 +12,7 @@ from tinyml_kit.core.artifacts import prepare_output, staged_output
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.run_record import RunRecord
 from tinyml_kit.engine import require_engine
+from tinyml_kit.export.destination import export_folder, require_not_another_run
 from tinyml_kit.pipeline.runs import resolve_model
 
 logger = logging.getLogger(__name__)
@@ -43,15 +44,16 @@ def export_model(model: str | Path, out: Path, target: str = "c", labels: list[s
         labels = record.data.classes if record else [f"class{i}" for i in range(classes)]
     check_labels(labels, classes)
     board = _export_board(target, board_id, record)
-    src = _model_source(m, labels, name, engine)
     if target == "c":
-        with staged_output(out, allow_existing=True) as tmp:
-            written = src.write_api(tmp)
+        with export_folder(out, m.name, m.flatbuffer) as tmp:
+            written = _model_source(m, labels, name, engine).write_api(tmp)
         return [Path(out).absolute() / p.name for p in written]
+    require_not_another_run(out, m.name)
     folder = library_name(name) + ("_stm32" if target == "stm32" else "")
     items = [folder, f"{folder}.zip"] if target == "arduino" else [folder]
     for item in items:
         prepare_output(Path(out) / item)
+    src = _model_source(m, labels, name, engine)
     _write_project(target, src, _sample(m.flatbuffer, m.info, record, labels), Path(out), folder, board, tflm_dir,
                    cmsis_nn)
     return [Path(out).absolute() / item for item in items]

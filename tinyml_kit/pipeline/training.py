@@ -41,7 +41,7 @@ def train_model(arch: str, knobs: dict, parts, epochs: int, batch_size: int, see
     recipe = {**options.to_dict(), "class_weights": weights}
     if options.freeze_stages:
         recipe["frozen_params"] = _freeze(model, options.freeze_stages)
-    rate = options.learning_rate
+    rate = options.start_rate
     if options.lr_finder:
         from tinyml_kit.train.lr_finder import range_test
 

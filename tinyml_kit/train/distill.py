@@ -8,6 +8,9 @@ probabilities), which the softmax at temperature T then treats exactly like logi
 "attention", `train.hints` adds a term matching intermediate maps.
 """
 
+import json
+import re
+import textwrap
 import zipfile
 from pathlib import Path
 
@@ -89,13 +92,8 @@ def load_teacher(path: str | Path, input_shape: tuple[int, int, int], classes: i
                  option: str = "teacher"):
     """A teacher (or assistant: `what`, `option`) from a run directory (its model.keras) or a .keras / .h5 file,
     checked against the student's input and classes."""
-    from tinyml_kit.nets import load_keras_model
-
     file = teacher_file(path, what, option)
-    try:
-        teacher = load_keras_model(file)
-    except Exception as e:
-        raise UserError(f"cannot load {what} {file}: {str(e).splitlines()[0][:200]}", option) from None
+    teacher = load_model_file(file, what, option)
     t_in, t_out = tuple(teacher.input_shape[1:]), teacher.output_shape[-1]
     if t_in != tuple(input_shape) or t_out != classes:
         raise UserError(f"{what} {file} takes {t_in} and gives {t_out} outputs, but the student takes "
@@ -140,6 +138,10 @@ def teacher_file(teacher: str | Path, what: str = "teacher", option: str = "teac
     path = Path(teacher)
     file = path / "model.keras" if path.is_dir() else path
     auto = option in ("teacher", "assistant")
+    if path.is_dir() and not file.is_file():
+        raise UserError(f"{what} directory {path} holds no model.keras: a run directory (made by fit or compress) "
+                        f"holds model.keras, model.tflite and report.json; pass a run directory"
+                        + (", a .keras file or 'auto'" if auto else " or a .keras file"), option)
     if not file.is_file():
         raise UserError(f"{what} '{teacher}' not found: pass a run directory"
                         + (", a .keras file or 'auto'" if auto else " or a .keras file"), option)
@@ -150,3 +152,37 @@ def teacher_file(teacher: str | Path, what: str = "teacher", option: str = "teac
                         f"directory{',' if auto else ' or'} a model saved with model.save()"
                         + (" or 'auto'" if auto else ""), option)
     return file
+
+
+_UNKNOWN_CLASS = re.compile(r"(?:object of type|Unknown layer:?)\s*[`']?(\w+)")
+
+
+def load_model_file(file: Path, what: str = "teacher", option: str = "teacher"):
+    """The Keras model in `file` (checked by `teacher_file`), or one line on why it cannot be used: the common
+    causes are named (a Keras 3 file, a layer class defined in someone else's code), anything else is Keras's own
+    first sentence, whole."""
+    from tinyml_kit.nets import load_keras_model
+
+    try:
+        return load_keras_model(file)
+    except Exception as e:
+        saved_by = _saved_by(file)
+        unknown = _UNKNOWN_CLASS.search(str(e))
+        if saved_by and not saved_by.startswith("2."):
+            why = (f"it was saved by Keras {saved_by}, and tinyml-kit trains with tf_keras 2 (pruning and QAT need "
+                   f"it), which cannot read Keras 3 files")
+        elif unknown:
+            why = f"it uses the layer class {unknown.group(1)}, which neither Keras nor tinyml-kit defines"
+        else:
+            why = f"Keras could not read it ({type(e).__name__}: {textwrap.shorten(str(e), 160, placeholder=' ...')})"
+        raise UserError(f"cannot load {what} {file}: {why}; pass a run directory, or a model saved with tf_keras "
+                        f"from Keras's and tinyml-kit's layers", option) from None
+
+
+def _saved_by(file: Path) -> str | None:
+    """The Keras version a .keras archive records (its metadata.json), if any."""
+    try:
+        with zipfile.ZipFile(file) as z:
+            return str(json.loads(z.read("metadata.json")).get("keras_version"))
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError):
+        return None

@@ -14,8 +14,8 @@ LEARNING_RATE = 3e-3   # Adam's starting (cosine) or peak (one-cycle) rate unles
 @dataclass
 class TrainOptions:
     schedule: str = "cosine"
-    learning_rate: float = LEARNING_RATE
-    lr_finder: bool = False               # a range test before training picks the rate (overrides learning_rate)
+    learning_rate: float | None = None    # None: LEARNING_RATE, or with lr_finder the range test's choice
+    lr_finder: bool = False               # a range test before training picks the rate
     class_weight: str = "none"            # "balanced": each class weighs n / (classes · its count)
     init_from: str | None = None          # a run directory or a .keras file whose weights start the training
     freeze_stages: int = 0                # with init_from: the stem and this many stages are not trained
@@ -27,7 +27,10 @@ class TrainOptions:
         if self.class_weight not in CLASS_WEIGHTS:
             raise UserError(f"unknown class weighting '{self.class_weight}': choose one of "
                             f"{', '.join(CLASS_WEIGHTS)}", "class_weight")
-        if not 0 < self.learning_rate < 1:
+        if self.lr_finder and self.learning_rate is not None:
+            raise UserError(f"the range test picks the learning rate itself, so the rate {self.learning_rate:g} would "
+                            f"be ignored: give a rate or the range test, not both", "learning_rate", "lr_finder")
+        if not 0 < self.start_rate < 1:
             raise UserError(f"learning rate {self.learning_rate} is not in (0, 1): Adam's usual range is 1e-4 to "
                             f"1e-2", "learning_rate")
         if self.freeze_stages < 0 or self.unfreeze_epochs < 0:
@@ -41,9 +44,14 @@ class TrainOptions:
 
             self.init_from = str(teacher_file(self.init_from, what="--init-from model", option="init_from").absolute())
 
+    @property
+    def start_rate(self) -> float:
+        """The rate training starts from unless the range test picks one."""
+        return LEARNING_RATE if self.learning_rate is None else self.learning_rate
+
     def plan(self) -> str:
         """The training recipe in words, logged before it starts."""
-        rate = "a rate from the range test" if self.lr_finder else f"rate {self.learning_rate:g}"
+        rate = "a rate from the range test" if self.lr_finder else f"rate {self.start_rate:g}"
         steps = [f"{self.schedule} schedule, {rate}"]
         if self.class_weight != "none":
             steps.append(f"{self.class_weight} class weights")

@@ -38,14 +38,10 @@ class Source:
 
 def load_source(init_from: str | Path) -> Source:
     """The model of a run directory or a .keras file; its run's report.json, if beside it, names its family."""
-    from tinyml_kit.nets import load_keras_model
-    from tinyml_kit.train.distill import teacher_file
+    from tinyml_kit.train.distill import load_model_file, teacher_file
 
     file = teacher_file(init_from, what="--init-from model", option="init_from")
-    try:
-        model = load_keras_model(file)
-    except Exception as e:
-        raise UserError(f"cannot load --init-from model {file}: {str(e).splitlines()[0][:200]}", "init_from") from None
+    model = load_model_file(file, what="--init-from model", option="init_from")
     if HEAD_START not in {layer.name for layer in model.layers}:
         raise UserError(f"--init-from model {file} has no '{HEAD_START}' layer, so its classifier head cannot be "
                         f"replaced: start from a model made by tinyml-kit fit", "init_from")
