@@ -17,11 +17,20 @@ from tinyml_kit.pipeline.sweep import (
 
 @pytest.mark.parametrize("text, fragment", [
     ("- 0.5\n- 1.0\n", "must map phinet's knobs"),
-    ("alpha: [0.5]\nwidth: [2]\n", "must map phinet's knobs"),
-    ("alpha: [0.5]\nheld_out: [{alpha: 0.7, width: 2}]\n", "held_out must be a list of configurations"),
-    ("alpha: [0.5]\nheld_out: [{alpha: -1}]\n", "alpha must be a list of positive numbers"),
-    ("alpha: [0.5, -1]\n", "alpha must be a list of positive numbers"),
-    ("depth: [3.5]\n", "depth must be a list of positive integers"),
+    ("alpha: [0.5]\ngamma: [2]\n", "unknown knob 'gamma' for phinet"),
+    ("alpha: [0.5]\nheld_out: [{alpha: 0.7, width: 2}]\n", "unknown knob 'width'"),
+    ("alpha: [0.5]\nheld_out: [3]\n", "held_out must be a list of configurations"),
+    ("alpha: [0.5]\nheld_out: [{alpha: -1}]\n", "alpha: -1 must be above 0"),
+    ("alpha: [0.5, -1]\n", "alpha: -1 must be above 0"),
+    ("alpha: []\n", "alpha: [] is empty"),
+    ("alpha: [true]\n", "alpha: True is not a number"),
+    ("depth: [3.5]\n", "depth: 3.5 is not a whole number"),
+    # the command line's ceilings and checks (core.pins) hold for a grid file's values, held-out ones included
+    ("alpha: [100.0]\n", "alpha: 100 is beyond any model a microcontroller holds: give at most 8"),
+    ("alpha: [0.5]\nheld_out: [{alpha: 9}]\n", "alpha: 9 is beyond any model"),
+    ("alpha: [0.5]\nheld_out: [{alpha: .nan}]\n", "alpha: nan is not a finite number"),
+    ("alpha: [1e9]\n", "YAML reads 1e9 as text, not a number (an exponent needs a decimal point and a sign): "
+                        "write 1.0e+09"),
     ("alpha: [0.5\n", "is not valid YAML"),
 ])
 def test_bad_grid_files_are_one_line(tmp_path, digits_npz, text, fragment):

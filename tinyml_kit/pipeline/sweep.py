@@ -13,6 +13,7 @@ import hashlib
 import itertools
 import json
 import logging
+import math
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -104,24 +105,52 @@ def _grid_file(path: Path, arch: str) -> list[dict]:
         raise UserError(f"{path} is not valid YAML ({str(e).splitlines()[0]}): write knob: [values, ...]",
                         "grid") from None
     knobs = sweep_knobs(arch)
-    held = spec.pop("held_out", []) if isinstance(spec, dict) else []
-    if not isinstance(spec, dict) or set(spec) - set(knobs) or not spec:
+    if not isinstance(spec, dict) or not set(spec) - {"held_out"}:
         raise UserError(f"{path} must map {arch}'s knobs ({', '.join(knobs)}) to lists of values, and may list "
                         f"held_out configurations", "grid")
-    values = {k: v if isinstance(v, list) else [v] for k, v in spec.items()}
-    defaults = {"alpha": [0.5], "beta": [1.0], "t0": [6], "depth": [7 if arch == "phinet" else 1]}
-    if not isinstance(held, list) or any(not isinstance(h, dict) or set(h) - set(knobs) for h in held):
+    held = spec.pop("held_out", None) or []
+    if not isinstance(held, list) or any(not isinstance(h, dict) or not h for h in held):
         raise UserError(f"{path}: held_out must be a list of configurations, each mapping some of {arch}'s knobs "
                         f"({', '.join(knobs)}) to a value", "grid")
-    for knob, vals in [*values.items(), *((k, [v]) for h in held for k, v in h.items())]:
-        bad = [v for v in vals if not isinstance(v, (int, float)) or isinstance(v, bool) or v <= 0
-               or (knob == "depth" and int(v) != v)]
-        if bad or not vals:
-            kind = "positive integers" if knob == "depth" else "positive numbers"
-            raise UserError(f"{path}: {knob} must be a list of {kind}, not {bad or vals}", "grid")
+    values = {k: _grid_values(path, arch, k, v) for k, v in spec.items()}
+    held = [{k: _grid_values(path, arch, k, v, one=True)[0] for k, v in h.items()} for h in held]
+    defaults = {"alpha": [0.5], "beta": [1.0], "t0": [6], "depth": [7 if arch == "phinet" else 1]}
     merged = {k: values.get(k, defaults[k]) for k in knobs}
     jobs = [dict(zip(knobs, combo), held_out=False) for combo in itertools.product(*merged.values())]
     return jobs + [{**{k: merged[k][0] for k in knobs}, **h, "held_out": True} for h in held]
+
+
+def _grid_values(path: Path, arch: str, knob, given, one: bool = False) -> list:
+    """A grid file's values of one knob, checked as the command line's `--alpha` & co. are (`core.pins`: numbers,
+    whole depths, finite, within the ceilings); a held-out configuration gives `one` value per knob."""
+    from tinyml_kit.core.pins import parse_pin
+
+    knobs = sweep_knobs(arch)
+    if knob not in knobs:
+        raise UserError(f"{path}: unknown knob '{knob}' for {arch}: its grid knobs are {', '.join(knobs)} (and "
+                        f"held_out)", "grid")
+    given = given if isinstance(given, list) and not one else [given]
+    if not given or any(isinstance(v, list) for v in given):
+        raise UserError(f"{path}: {knob}: {given} is {'empty' if not given else 'nested'}: write {knob}: [v1, v2, "
+                        f"...]" + (" (one value per held-out configuration)" if one else ""), "grid")
+    for v in given:
+        if isinstance(v, str) and _number_text(v):
+            raise UserError(f"{path}: {knob}: YAML reads {v} as text, not a number (an exponent needs a decimal "
+                            f"point and a sign): write {float(v):.1e}", "grid")
+        if isinstance(v, (str, bool)) or v is None:
+            raise UserError(f"{path}: {knob}: {v} is not a number: write e.g. {knob}: [0.5]", "grid")
+    try:
+        return list(parse_pin(knob, given, flag=f"{knob}:").values)
+    except UserError as e:
+        raise UserError(f"{path}: {e}", "grid") from None
+
+
+def _number_text(text: str) -> bool:
+    """Whether YAML's text is a finite number as Python reads it (`1e9`, which YAML 1.1 leaves a string)."""
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
 
 
 def job_key(job: dict) -> str:
