@@ -105,19 +105,29 @@ def test_a_sweep_saves_each_result_and_resumes(tmp_path, digits_npz):
                               "--out", out), "another recipe", "--out")
 
 
-def test_a_users_law_changes_what_solve_picks_and_predicts(tmp_path):
-    """A sweep where accuracy saturates early: its law ranks configurations differently from the shipped one."""
-    out = tmp_path / "sweep"
-    out.mkdir()
-    (out / "sweep.json").write_text(json.dumps({"dataset": "mine.npz", "dataset_sha256": "0" * 64,
-                                                "recipe": {"epochs": 1, "input_shape": [32, 32, 3]}}))
+def saturating_rows() -> list[dict]:
+    """Five configurations at each of depths 4 and 7 whose accuracy saturates early (lines 1-5: depth 4)."""
     rows = []
     for depth, base in ((4, 70.0), (7, 72.0)):
         for i, params in enumerate((2_000, 6_000, 20_000, 60_000, 150_000)):
             accuracy = base + 8 * (1 - 0.5 ** i)
             rows.append({"alpha": 0.1 * (i + 1), "beta": 1.0, "t0": 5, "depth": depth, "key": f"{depth}-{i}",
                          "params": params, "int8_accuracy": accuracy / 100})
-    (out / RESULTS).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return rows
+
+
+def hand_written_sweep(out, lines: list[str]):
+    """A sweep directory as `sweep` leaves it, with results.jsonl's `lines` as given."""
+    out.mkdir()
+    (out / "sweep.json").write_text(json.dumps({"dataset": "mine.npz", "dataset_sha256": "0" * 64,
+                                                "recipe": {"epochs": 1, "input_shape": [32, 32, 3]}}))
+    (out / RESULTS).write_text("".join(line + "\n" for line in lines))
+    return out
+
+
+def test_a_users_law_changes_what_solve_picks_and_predicts(tmp_path):
+    """A sweep where accuracy saturates early: its law ranks configurations differently from the shipped one."""
+    out = hand_written_sweep(tmp_path / "sweep", [json.dumps(r) for r in saturating_rows()])
     assert fit_law(out, splits=20).is_file() and (out / "law.png").stat().st_size > 0
     mine = json.loads(run("solve", "--board", "nucleo-f401re", "--law", out, "--json").stdout)
     shipped = json.loads(run("solve", "--board", "nucleo-f401re", "--json").stdout)
@@ -126,6 +136,68 @@ def test_a_users_law_changes_what_solve_picks_and_predicts(tmp_path):
     assert [mine[k] for k in knobs] != [shipped.get(k) for k in knobs]   # this law favours N 7 at this size
     assert mine["depth"] == 7
     assert_one_line_error(run("solve", "--law", tmp_path / "nowhere"), "no scaling-law fit", "--law")
+
+
+ROW = {"alpha": 0.9, "beta": 1.0, "t0": 5, "depth": 4, "key": "bad", "params": 90_000, "int8_accuracy": 0.75}
+
+
+@pytest.mark.parametrize("bad, fragment", [
+    (dict(ROW, params="many"), ':6: params "many" is not a number'),
+    (dict(ROW, params=-5), ":6: params -5 is impossible (above 0 in any model)"),
+    (dict(ROW, int8_accuracy=1.5), ":6: int8_accuracy 1.5 is impossible (an accuracy is a fraction in [0, 1])"),
+    (dict(ROW, depth=4.5), ":6: depth 4.5 is not a whole number"),
+    ({k: v for k, v in ROW.items() if k != "params"}, ":6 has no params"),
+    ([1, 2], ":6 is not a result (a JSON object per line)"),
+])
+def test_a_bad_results_line_is_refused_by_file_and_line(tmp_path, bad, fragment):
+    lines = [json.dumps(r) for r in saturating_rows()]
+    out = hand_written_sweep(tmp_path / "sweep", [*lines[:5], json.dumps(bad), *lines[5:]])
+    assert_one_line_error(run("sweep", "--fit", out), f"{out / RESULTS}{fragment}", "correct or delete that line"
+                          if isinstance(bad, dict) else "delete that line")
+    assert not (out / "law.json").exists()
+
+
+def test_repeated_and_cut_short_results_are_dropped_with_a_word(tmp_path):
+    """A configuration recorded twice keeps its first row; a line a killed sweep cut short is dropped, and the next
+    result appended after it starts on a line of its own."""
+    from tinyml_kit.pipeline.sweep import _append
+
+    lines = [json.dumps(r) for r in saturating_rows()]
+    out = hand_written_sweep(tmp_path / "sweep", [*lines, lines[0]])
+    with (out / RESULTS).open("a") as f:
+        f.write('{"alpha": 0.4, "key": "a0.4')
+    _append(out, dict(ROW, key="after"))
+    assert [r["key"] for r in read_results(out)][-2:] == ["7-4", "after"]
+    result = run("sweep", "--fit", out, "--splits", "5")
+    assert result.exit_code == 0, result.stderr
+    assert f"{out / RESULTS}:11 repeats the configuration of line 1 (4-0): dropped" in result.stderr
+    assert f"{out / RESULTS}:12 is not a complete JSON line" in result.stderr
+
+
+@pytest.mark.parametrize("what, fragment", [
+    ("nothing", "does not exist: give the --out of a `tinyml-kit sweep`"),
+    ("a fit run", "is not a sweep directory (it has no sweep.json): give the --out of a `tinyml-kit sweep`"),
+])
+def test_fitting_the_law_of_what_is_not_a_sweep_says_so(tmp_path, what, fragment):
+    target = tmp_path / "run"
+    if what == "a fit run":
+        target.mkdir()
+        (target / "report.json").write_text("{}")
+    assert_one_line_error(run("sweep", "--fit", target), f"{target} {fragment}")
+    assert sorted(p.name for p in tmp_path.rglob("*")) == (["report.json", "run"] if what == "a fit run" else [])
+
+
+def test_a_law_that_does_not_converge_is_one_line(tmp_path, monkeypatch):
+    from tinyml_kit.solve import scaling_law
+
+    def diverges(*args, **kwargs):
+        raise RuntimeError("generalized_hyperbolic did not converge on 5 points")
+
+    monkeypatch.setattr(scaling_law, "fit_form", diverges)
+    out = hand_written_sweep(tmp_path / "sweep", [json.dumps(r) for r in saturating_rows()])
+    assert_one_line_error(run("sweep", "--fit", out, "--splits", "2"), "the law's curve does not fit depth 4's 5 "
+                          "results (accuracy 70.0-77.5 % over 2,000-150,000 parameters): sweep more widths")
+    assert not (out / "law.json").exists()
 
 
 def test_fit_refuses_a_missing_law_before_anything_is_written(tmp_path):
@@ -142,7 +214,7 @@ def flaky_work(job, data, recipe):
     if job["alpha"] == 0.3 or (job["alpha"] == 0.4 and not marker.exists()):
         marker.touch()
         raise RuntimeError(f"no luck with {job['alpha']}")
-    return {"key": f"a{job['alpha']:g}", "alpha": job["alpha"], "int8_accuracy": 0.5}
+    return {"key": f"a{job['alpha']:g}", "alpha": job["alpha"], "depth": 3, "params": 1_000, "int8_accuracy": 0.5}
 
 
 def test_a_failing_configuration_is_retried_once_then_recorded(tmp_path, digits_npz):

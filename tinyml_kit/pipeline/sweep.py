@@ -32,12 +32,13 @@ from tinyml_kit.pipeline.sweep_pool import (
     open_pool,
     run_jobs,
 )
+from tinyml_kit.solve.sweep_rows import RESULTS, load_sweep, read_rows
 from tinyml_kit.train.data import VAL_FRACTION
 from tinyml_kit.train.trainer import BATCH_SIZE, EPOCHS
 
 logger = logging.getLogger(__name__)
 
-RESULTS, META, LAW, PLOT = "results.jsonl", "sweep.json", "law.json", "law.png"
+META, LAW, PLOT = "sweep.json", "law.json", "law.png"
 KNOBS = ("alpha", "beta", "t0", "depth")          # PhiNet's; other families sweep all of theirs
 # The thesis' grid, scaled to 32 px (the sweep the shipped CIFAR-10 law was fitted on), and six held-out points.
 THESIS = [{"alpha": a, "beta": b, "t0": t, "depth": n}
@@ -160,17 +161,18 @@ def job_key(job: dict) -> str:
     return arch + "".join(f"_{k}{job[k]:g}" for k in sweep_knobs(arch))
 
 
-def read_results(sweep_dir: Path) -> list[dict]:
-    """Every complete line of results.jsonl (a line cut short by a killed process is skipped)."""
-    from tinyml_kit.core.artifacts import read_jsonl
-
+def read_results(sweep_dir: Path, warn: bool = False) -> list[dict]:
+    """Every row of results.jsonl, checked (`solve.sweep_rows`: a line cut short by a killed process or a repeated
+    configuration is dropped, with a warning if `warn`; an impossible one refused)."""
     path = sweep_dir / RESULTS
-    return read_jsonl(path) if path.is_file() else []
+    return read_rows(path, warn) if path.is_file() else []
 
 
 def _append(sweep_dir: Path, row: dict) -> None:
-    with (sweep_dir / RESULTS).open("a") as f:
-        f.write(json.dumps(row) + "\n")
+    path = sweep_dir / RESULTS
+    cut = path.is_file() and path.stat().st_size and not path.read_bytes().endswith(b"\n")
+    with path.open("a") as f:
+        f.write(("\n" if cut else "") + json.dumps(row) + "\n")   # after a line a killed sweep cut short
         f.flush()
         os.fsync(f.fileno())
 
@@ -258,7 +260,7 @@ def run_sweep(data: str, out: str | Path, grid: str | Path = "small", epochs: in
     recipe = Recipe(tuple(shape), classes, epochs=epochs, batch_size=batch_size)
     meta = {"dataset": str(data), "dataset_sha256": data_checksum(data), "arch": arch, "recipe": recipe.to_dict(),
             "grid": str(grid)}
-    done = {r["key"] for r in read_results(sweep_dir) if "error" not in r}
+    done = {r["key"] for r in read_results(sweep_dir, warn=True) if "error" not in r}
     todo = [j for j in jobs if job_key(j) not in done][:limit]
     _pin(sweep_dir, meta, write=False)   # a mismatched resume is refused before any executor starts
     failed: list[str] = []
@@ -282,11 +284,14 @@ def fit_law(sweep_dir: str | Path, splits: int = 200) -> Path:
     draw it into SWEEP_DIR/law.png. `splits` random 70/30 splits per depth score the forms (the thesis used 500)."""
     from tinyml_kit.core.artifacts import write_json_atomic
     from tinyml_kit.pipeline.plots import plot_scaling_law
-    from tinyml_kit.solve.scaling_law import fit_sweep, load_sweep
+    from tinyml_kit.solve.scaling_law import fit_sweep
 
     if splits < 2:
         raise UserError(f"{splits} cross-validation splits: give at least 2", "splits")
     sweep_dir = Path(sweep_dir)
+    if not (sweep_dir / META).is_file():
+        what = "is not a sweep directory (it has no sweep.json)" if sweep_dir.is_dir() else "does not exist"
+        raise UserError(f"{sweep_dir} {what}: give the --out of a `tinyml-kit sweep`", "sweep_dir")
     rows = load_sweep(sweep_dir) if (sweep_dir / RESULTS).is_file() else []
     depths: dict[int, int] = {}
     for r in rows:
