@@ -25,11 +25,13 @@ from tinyml_kit.core.spec import (
     FAMILY_TITLES,
     require_family,
 )
+from tinyml_kit.pipeline.sweep_dir import META, held, require_sweepable
 from tinyml_kit.pipeline.sweep_pool import (
     Work,
     describe,
     load_split,
     open_pool,
+    require_local_cores,
     run_jobs,
 )
 from tinyml_kit.solve.sweep_rows import RESULTS, load_sweep, read_rows
@@ -38,7 +40,7 @@ from tinyml_kit.train.trainer import BATCH_SIZE, EPOCHS
 
 logger = logging.getLogger(__name__)
 
-META, LAW, PLOT = "sweep.json", "law.json", "law.png"
+LAW, PLOT = "law.json", "law.png"
 KNOBS = ("alpha", "beta", "t0", "depth")          # PhiNet's; other families sweep all of theirs
 # The thesis' grid, scaled to 32 px (the sweep the shipped CIFAR-10 law was fitted on), and six held-out points.
 THESIS = [{"alpha": a, "beta": b, "t0": t, "depth": n}
@@ -170,9 +172,13 @@ def read_results(sweep_dir: Path, warn: bool = False) -> list[dict]:
 
 def _append(sweep_dir: Path, row: dict) -> None:
     path = sweep_dir / RESULTS
-    cut = path.is_file() and path.stat().st_size and not path.read_bytes().endswith(b"\n")
+    cut = False   # the last line, if a killed sweep cut it short: the row starts a line of its own
+    if path.is_file() and path.stat().st_size:
+        with path.open("rb") as f:
+            f.seek(-1, os.SEEK_END)
+            cut = f.read(1) != b"\n"
     with path.open("a") as f:
-        f.write(("\n" if cut else "") + json.dumps(row) + "\n")   # after a line a killed sweep cut short
+        f.write(("\n" if cut else "") + json.dumps(row) + "\n")
         f.flush()
         os.fsync(f.fileno())
 
@@ -256,27 +262,45 @@ def run_sweep(data: str, out: str | Path, grid: str | Path = "small", epochs: in
             raise UserError(f"{value} {name.replace('_', ' ')}: give at least 1", name)
     jobs = load_grid(grid, arch)
     sweep_dir = Path(out)
+    require_sweepable(sweep_dir)
+    if executor == "local":
+        require_local_cores(workers, cpus_per_task)
     shape, classes = planned_input(data, input_shape)
     recipe = Recipe(tuple(shape), classes, epochs=epochs, batch_size=batch_size)
-    meta = {"dataset": str(data), "dataset_sha256": data_checksum(data), "arch": arch, "recipe": recipe.to_dict(),
-            "grid": str(grid)}
-    done = {r["key"] for r in read_results(sweep_dir, warn=True) if "error" not in r}
-    todo = [j for j in jobs if job_key(j) not in done][:limit]
-    _pin(sweep_dir, meta, write=False)   # a mismatched resume is refused before any executor starts
-    failed: list[str] = []
-    where = {"executor": executor, "workers": 0, "startup_seconds": 0.0}
-    if todo:
-        pool = open_pool(executor, work or train_one, str(data), recipe, workers, cpus_per_task, ray_address)
-        where = describe(pool)
-        _pin(sweep_dir, meta)
-        logger.info(f"sweep {sweep_dir}: {len(jobs)} configurations, {len(jobs) - len(todo)} done, {len(todo)} to "
-                    f"train on {pool.name}, {pool.workers} at once")
-        failed = run_jobs(todo, pool, job_key, lambda row: _append(sweep_dir, row),
-                          lambda job, error: {**{k: job[k] for k in sweep_knobs(arch)}, "key": job_key(job),
-                                              "error": error})
+    meta = {**portable_data(data), "arch": arch, "recipe": recipe.to_dict(), **_grid_record(grid)}
+    _pin(sweep_dir, meta, write=False)   # a mismatched resume is refused before the directory is touched
+    with held(sweep_dir):   # one sweep at a time in a directory
+        done = {r["key"] for r in read_results(sweep_dir, warn=True) if "error" not in r}
+        pending = [j for j in jobs if job_key(j) not in done]
+        todo = pending[:limit]
+        failed: list[str] = []
+        where = {"executor": executor, "workers": 0, "startup_seconds": 0.0}
+        if todo:
+            pool = open_pool(executor, work or train_one, str(data), recipe, workers, cpus_per_task, ray_address)
+            where = describe(pool)
+            _pin(sweep_dir, meta)
+            later = f" ({len(pending) - len(todo)} more on the next run)" if len(todo) < len(pending) else ""
+            logger.info(f"sweep {sweep_dir}: {len(jobs)} configurations, {len(jobs) - len(pending)} done, "
+                        f"{len(todo)} to train now{later} on {pool.name}, {pool.workers} at once")
+            failed = run_jobs(todo, pool, job_key, lambda row: _append(sweep_dir, row),
+                              lambda job, error: {**{k: job[k] for k in sweep_knobs(arch)}, "key": job_key(job),
+                                                  "error": error})
     rows = [r for r in read_results(sweep_dir) if "error" not in r]
     return {"sweep_dir": str(sweep_dir.absolute()), "configurations": len(jobs), "finished": len(rows),
             "trained_now": len(todo) - len(failed), "failed": failed, **where}
+
+
+def portable_data(data: str) -> dict:
+    """The dataset as a shipped sweep names it: its file (or folder, or built-in) name and checksum, not the path
+    on the machine that swept it."""
+    return {"dataset": Path(data).name or str(data), "dataset_sha256": data_checksum(data)}
+
+
+def _grid_record(grid: str | Path) -> dict:
+    """A built-in grid by name; a grid file by its name and checksum."""
+    if Path(grid).is_file():
+        return {"grid": Path(grid).name, "grid_sha256": hashlib.sha256(Path(grid).read_bytes()).hexdigest()}
+    return {"grid": str(grid)}
 
 
 def fit_law(sweep_dir: str | Path, splits: int = 200) -> Path:
