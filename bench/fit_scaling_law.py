@@ -22,7 +22,8 @@ from pathlib import Path
 from tinyml_kit.core.resources import SCALING_LAW_FILES
 from tinyml_kit.core.spec import FAMILY_TITLES
 from tinyml_kit.pipeline.sweep import META, PLOT, fit_law
-from tinyml_kit.solve.scaling_law import BEST_FORM, FORMS, ScalingLaw, load_sweep
+from tinyml_kit.solve.scaling_law import BEST_FORM, FORMS, ScalingLaw
+from tinyml_kit.solve.sweep_rows import load_sweep
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "scaling_law.md"
@@ -60,10 +61,11 @@ def _family(family: str, sweep: Path, splits: int) -> list[str]:
              "| form | " + " | ".join(f"depth {n}" for n in law.depths) + " | mean |",
              "|---|" + "---|" * (len(law.depths) + 1)]
     for form in FORMS:
-        values = [law.cv_rmse[form][n] for n in law.depths]
+        values = [law.cv_rmse[form].get(n) for n in law.depths]   # absent: too few points for the form
+        scored = [v for v in values if v is not None]
         mark = " (used)" if form == BEST_FORM else ""
-        lines.append(f"| {form}{mark} | " + " | ".join(f"{v:.2f}" for v in values)
-                     + f" | {sum(values) / len(values):.2f} |")
+        lines.append(f"| {form}{mark} | " + " | ".join("-" if v is None else f"{v:.2f}" for v in values)
+                     + (f" | {sum(scored) / len(scored):.2f} |" if scored else " | - |"))
     lines += ["", "### Segmentation (best depth per parameter budget)", "",
               "| depth | from params | to params |", "|---|---|---|"]
     lines += [f"| {s['depth']} | {s['params_from']:,} | {s['params_to']:,} |" for s in law.segments]

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from default_run import default_run
+from portable import portable
 
 from tinyml_kit.pipeline.checks import analyze_target, validate_target
 from tinyml_kit.pipeline.runs import report_run
@@ -41,7 +42,7 @@ def main() -> None:
     peak = analysis["layers"][analysis["peak_layer"]]
     result = {
         "command": "tinyml-kit analyze RUN_DIR; tinyml-kit validate RUN_DIR; tinyml-kit report RUN_DIR",
-        "run": str(args.run or "fit defaults"),
+        "run": portable(str(args.run.absolute())) if args.run else "fit defaults",
         "analysis": {k: v for k, v in analysis.items() if k not in ("layers", "peak_tensors")},
         "peak": {"op": peak["op"], "name": peak["name"], "live_bytes": peak["live_bytes"],
                  "tensors": analysis["peak_tensors"]},
@@ -56,6 +57,7 @@ def main() -> None:
         "report_html_bytes": html_bytes,
         "timings_s": {"analyze": analyze_s, "validate": validate_s, "report": report_s},
     }
+    result = portable(result, run_dir)   # the run's files as RUN_DIR/..., not a temporary path
     RESULT.parent.mkdir(exist_ok=True)
     RESULT.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from portable import data_record, portable
 
 HERE = Path(__file__).parent
 ROWS = HERE / "results" / "seed_methods_rows.jsonl"
@@ -93,7 +94,12 @@ def fit_row(key: str, data: Path, rows: dict, arch: str = "auto", knobs: dict | 
     if heldout is not None:
         row.update(heldout_accuracy(out, *heldout))
     log(json.dumps({k: v for k, v in row.items() if k not in ("run",)}))
-    return keep(row)
+    return keep(portable(row, WORK, WORK.name))
+
+
+def run_of(row: dict) -> Path:
+    """Where a row's run is on this machine (rows name it portably, relative to WORK's parent)."""
+    return WORK / row["key"]
 
 
 def cifar():
@@ -116,7 +122,7 @@ def transfer(rows: dict) -> list[dict]:
     heldout = (x[rest], y[rest] - 5)
     pretrained = fit_row("transfer/pretrain-classes0-4", pre, rows)
     arch, knobs = pretrained["arch"], pretrained["choice"]
-    init = str(Path(pretrained["run"]))
+    init = str(run_of(pretrained))
     out = [pretrained, fit_row("transfer/scratch", small, rows, arch, knobs, heldout=heldout)]
     for frozen in (0, 1, 2):
         out.append(fit_row(f"transfer/init-frozen{frozen}", small, rows, heldout=heldout,
@@ -164,11 +170,11 @@ def bovw(rows: dict) -> list[dict]:
 
         start = time.perf_counter()
         done_ = subprocess.run([sys.executable, "-m", "tinyml_kit.cli", "baseline", "--method", "bovw", "--data",
-                                str(DATA), "--vocab", "200", "--run", default["run"], "--json"],
+                                str(DATA), "--vocab", "200", "--run", str(run_of(default)), "--json"],
                                capture_output=True, text=True, check=True)
         result = json.loads(done_.stdout)
         rows[key] = keep({"key": key, **{k: result[k] for k in ("accuracy", "macro_f1") if k in result},
-                          "result": result, "seconds": round(time.perf_counter() - start, 1)})
+                          "result": portable(result, WORK, WORK.name), "seconds": round(time.perf_counter() - start, 1)})
     return [default, rows[key]]
 
 
@@ -185,9 +191,9 @@ def distill(rows: dict) -> list[dict]:
     out = [student, teacher]
     for kind in ("logits", "features", "attention"):
         out.append(fit_row(f"distill/{kind}", DATA, rows, student["arch"], student["choice"],
-                           compression={"teacher": teacher["run"], "distill": kind}))
+                           compression={"teacher": str(run_of(teacher)), "distill": kind}))
     out.append(fit_row("distill/progressive", DATA, rows, student["arch"], student["choice"],
-                       compression={"teacher": teacher["run"], "assistant": "auto"}))
+                       compression={"teacher": str(run_of(teacher)), "assistant": "auto"}))
     return out
 
 
@@ -261,7 +267,7 @@ def main() -> None:
     for name in args.sections:
         results[name] = SECTIONS[name](rows)
         rows = done()
-        RESULT.write_text(json.dumps({"data": str(DATA), "epochs": EPOCHS, **results}, indent=1) + "\n")
+        RESULT.write_text(json.dumps({**data_record(DATA), "epochs": EPOCHS, **results}, indent=1) + "\n")
     print(json.dumps(results, indent=1))
 
 

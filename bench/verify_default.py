@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from default_run import default_run
+from portable import portable
 
 from tinyml_kit.pipeline.checks import verify_run
 
@@ -40,11 +41,13 @@ def main() -> None:
     args = parser.parse_args()
     with default_run(args.run) as run_dir:
         rows = _verify_both(run_dir, args.images, args.tflm_dir)
-    result = {"command": "tinyml-kit verify RUN_DIR --kernels ref|cmsis_nn", "run": str(args.run or "fit defaults"),
+    result = {"command": "tinyml-kit verify RUN_DIR --kernels ref|cmsis_nn",
+              "run": portable(str(args.run.absolute())) if args.run else "fit defaults",
               **rows}
     ref, nn = rows["ref"], rows["cmsis_nn"]
     result["cmsis_nn_instruction_ratio"] = round(ref["instructions_per_inference"] / nn["instructions_per_inference"], 2)
     result["host_arena_over_device"] = round(ref["arena_host_bytes"] / ref["arena_used_bytes"] - 1, 4)
+    result = portable(result, run_dir)   # the run's files as RUN_DIR/..., not a temporary path
     RESULT.parent.mkdir(exist_ok=True)
     RESULT.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))

@@ -160,3 +160,24 @@ def test_the_prediction_interval_is_the_laws_own_error(law):
     assert lo < best.predicted_accuracy < hi and hi - lo == pytest.approx(2 * scored.interval(best.estimate.depth),
                                                                         abs=0.02)
     assert f"(± {best.interval:.1f})" in solution_summary(solve(board, law=scored))[0]
+
+
+def test_a_form_too_large_to_cross_validate_is_left_out_of_the_table_not_nan(tmp_path):
+    """Four widths per depth cannot score the 7-coefficient mixed form: law.json leaves it out (strict JSON), an
+    old law.json's NaN reads as absent, and `scaling-law` shows '-' with why; `--arch` must match `--law`'s."""
+    from test_cli import assert_one_line_error, run
+
+    rows = [{"depth": n, "params": p, "accuracy": c - a / (p / 1e6) ** phi}
+            for n, (a, c, phi) in list(TRUE.items())[:2] for p in (2_000, 9_000, 40_000, 200_000)]
+    law = fit_sweep(rows, splits=5)
+    assert law.cv_rmse["mixed"] == {} and set(law.cv_rmse["generalized_hyperbolic"]) == {4, 7}
+    (tmp_path / "law.json").write_text(json.dumps(law.to_dict(), allow_nan=False))
+    old = law.to_dict() | {"cv_rmse": {**law.to_dict()["cv_rmse"], "mixed": {"4": float("nan")}}}
+    assert ScalingLaw.from_dict(json.loads(json.dumps(old))).cv_rmse["mixed"] == {}
+    shown = run("scaling-law", "--law", tmp_path)
+    assert shown.exit_code == 0 and "nan" not in shown.stdout
+    assert [ln.split()[1:] for ln in shown.stdout.splitlines() if ln.strip().startswith("mixed")] == [["-", "-"]]
+    assert "too few configurations at that depth" in shown.stdout
+    assert run("scaling-law", "--law", tmp_path, "--arch", "phinet").exit_code == 0
+    assert_one_line_error(run("scaling-law", "--law", tmp_path, "--arch", "resnet"),
+                          "the law given is PhiNet's, not ResNet's", "--law")

@@ -17,11 +17,20 @@ from tinyml_kit.pipeline.sweep import (
 
 @pytest.mark.parametrize("text, fragment", [
     ("- 0.5\n- 1.0\n", "must map phinet's knobs"),
-    ("alpha: [0.5]\nwidth: [2]\n", "must map phinet's knobs"),
-    ("alpha: [0.5]\nheld_out: [{alpha: 0.7, width: 2}]\n", "held_out must be a list of configurations"),
-    ("alpha: [0.5]\nheld_out: [{alpha: -1}]\n", "alpha must be a list of positive numbers"),
-    ("alpha: [0.5, -1]\n", "alpha must be a list of positive numbers"),
-    ("depth: [3.5]\n", "depth must be a list of positive integers"),
+    ("alpha: [0.5]\ngamma: [2]\n", "unknown knob 'gamma' for phinet"),
+    ("alpha: [0.5]\nheld_out: [{alpha: 0.7, width: 2}]\n", "unknown knob 'width'"),
+    ("alpha: [0.5]\nheld_out: [3]\n", "held_out must be a list of configurations"),
+    ("alpha: [0.5]\nheld_out: [{alpha: -1}]\n", "alpha: -1 must be above 0"),
+    ("alpha: [0.5, -1]\n", "alpha: -1 must be above 0"),
+    ("alpha: []\n", "alpha: [] is empty"),
+    ("alpha: [true]\n", "alpha: True is not a number"),
+    ("depth: [3.5]\n", "depth: 3.5 is not a whole number"),
+    # the command line's ceilings and checks (core.pins) hold for a grid file's values, held-out ones included
+    ("alpha: [100.0]\n", "alpha: 100 is beyond any model a microcontroller holds: give at most 8"),
+    ("alpha: [0.5]\nheld_out: [{alpha: 9}]\n", "alpha: 9 is beyond any model"),
+    ("alpha: [0.5]\nheld_out: [{alpha: .nan}]\n", "alpha: nan is not a finite number"),
+    ("alpha: [1e9]\n", "YAML reads 1e9 as text, not a number (an exponent needs a decimal point and a sign): "
+                        "write 1.0e+09"),
     ("alpha: [0.5\n", "is not valid YAML"),
 ])
 def test_bad_grid_files_are_one_line(tmp_path, digits_npz, text, fragment):
@@ -96,20 +105,34 @@ def test_a_sweep_saves_each_result_and_resumes(tmp_path, digits_npz):
                               "--out", out), "another recipe", "--out")
 
 
-def test_a_users_law_changes_what_solve_picks_and_predicts(tmp_path):
-    """A sweep where accuracy saturates early: its law ranks configurations differently from the shipped one."""
-    out = tmp_path / "sweep"
-    out.mkdir()
-    (out / "sweep.json").write_text(json.dumps({"dataset": "mine.npz", "dataset_sha256": "0" * 64,
-                                                "recipe": {"epochs": 1, "input_shape": [32, 32, 3]}}))
+def saturating_rows() -> list[dict]:
+    """Five configurations at each of depths 4 and 7 whose accuracy saturates early (lines 1-5: depth 4)."""
     rows = []
     for depth, base in ((4, 70.0), (7, 72.0)):
         for i, params in enumerate((2_000, 6_000, 20_000, 60_000, 150_000)):
             accuracy = base + 8 * (1 - 0.5 ** i)
             rows.append({"alpha": 0.1 * (i + 1), "beta": 1.0, "t0": 5, "depth": depth, "key": f"{depth}-{i}",
                          "params": params, "int8_accuracy": accuracy / 100})
-    (out / RESULTS).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return rows
+
+
+def hand_written_sweep(out, lines: list[str]):
+    """A sweep directory as `sweep` leaves it, with results.jsonl's `lines` as given."""
+    out.mkdir()
+    (out / "sweep.json").write_text(json.dumps({"dataset": "mine.npz", "dataset_sha256": "0" * 64,
+                                                "recipe": {"epochs": 1, "input_shape": [32, 32, 3]}}))
+    (out / RESULTS).write_text("".join(line + "\n" for line in lines))
+    return out
+
+
+def test_a_users_law_changes_what_solve_picks_and_predicts(tmp_path):
+    """A sweep where accuracy saturates early: its law ranks configurations differently from the shipped one. Its
+    sweep.json is an old one, naming the dataset by the path on the machine that swept: the law names the file."""
+    out = hand_written_sweep(tmp_path / "sweep", [json.dumps(r) for r in saturating_rows()])
+    meta = json.loads((out / "sweep.json").read_text())
+    (out / "sweep.json").write_text(json.dumps(dict(meta, dataset="/home/someone/data/mine.npz")))
     assert fit_law(out, splits=20).is_file() and (out / "law.png").stat().st_size > 0
+    assert json.loads((out / "law.json").read_text())["source"]["dataset"] == "mine.npz"
     mine = json.loads(run("solve", "--board", "nucleo-f401re", "--law", out, "--json").stdout)
     shipped = json.loads(run("solve", "--board", "nucleo-f401re", "--json").stdout)
     assert 70 < mine["predicted_accuracy"] <= 81 and mine["predicted_accuracy"] != shipped["predicted_accuracy"]
@@ -117,6 +140,68 @@ def test_a_users_law_changes_what_solve_picks_and_predicts(tmp_path):
     assert [mine[k] for k in knobs] != [shipped.get(k) for k in knobs]   # this law favours N 7 at this size
     assert mine["depth"] == 7
     assert_one_line_error(run("solve", "--law", tmp_path / "nowhere"), "no scaling-law fit", "--law")
+
+
+ROW = {"alpha": 0.9, "beta": 1.0, "t0": 5, "depth": 4, "key": "bad", "params": 90_000, "int8_accuracy": 0.75}
+
+
+@pytest.mark.parametrize("bad, fragment", [
+    (dict(ROW, params="many"), ':6: params "many" is not a number'),
+    (dict(ROW, params=-5), ":6: params -5 is impossible (above 0 in any model)"),
+    (dict(ROW, int8_accuracy=1.5), ":6: int8_accuracy 1.5 is impossible (an accuracy is a fraction in [0, 1])"),
+    (dict(ROW, depth=4.5), ":6: depth 4.5 is not a whole number"),
+    ({k: v for k, v in ROW.items() if k != "params"}, ":6 has no params"),
+    ([1, 2], ":6 is not a result (a JSON object per line)"),
+])
+def test_a_bad_results_line_is_refused_by_file_and_line(tmp_path, bad, fragment):
+    lines = [json.dumps(r) for r in saturating_rows()]
+    out = hand_written_sweep(tmp_path / "sweep", [*lines[:5], json.dumps(bad), *lines[5:]])
+    assert_one_line_error(run("sweep", "--fit", out), f"{out / RESULTS}{fragment}", "correct or delete that line"
+                          if isinstance(bad, dict) else "delete that line")
+    assert not (out / "law.json").exists()
+
+
+def test_repeated_and_cut_short_results_are_dropped_with_a_word(tmp_path):
+    """A configuration recorded twice keeps its first row; a line a killed sweep cut short is dropped, and the next
+    result appended after it starts on a line of its own."""
+    from tinyml_kit.pipeline.sweep import _append
+
+    lines = [json.dumps(r) for r in saturating_rows()]
+    out = hand_written_sweep(tmp_path / "sweep", [*lines, lines[0]])
+    with (out / RESULTS).open("a") as f:
+        f.write('{"alpha": 0.4, "key": "a0.4')
+    _append(out, dict(ROW, key="after"))
+    assert [r["key"] for r in read_results(out)][-2:] == ["7-4", "after"]
+    result = run("sweep", "--fit", out, "--splits", "5")
+    assert result.exit_code == 0, result.stderr
+    assert f"{out / RESULTS}:11 repeats the configuration of line 1 (4-0): dropped" in result.stderr
+    assert f"{out / RESULTS}:12 is not a complete JSON line" in result.stderr
+
+
+@pytest.mark.parametrize("what, fragment", [
+    ("nothing", "does not exist: give the --out of a `tinyml-kit sweep`"),
+    ("a fit run", "is not a sweep directory (it has no sweep.json): give the --out of a `tinyml-kit sweep`"),
+])
+def test_fitting_the_law_of_what_is_not_a_sweep_says_so(tmp_path, what, fragment):
+    target = tmp_path / "run"
+    if what == "a fit run":
+        target.mkdir()
+        (target / "report.json").write_text("{}")
+    assert_one_line_error(run("sweep", "--fit", target), f"{target} {fragment}")
+    assert sorted(p.name for p in tmp_path.rglob("*")) == (["report.json", "run"] if what == "a fit run" else [])
+
+
+def test_a_law_that_does_not_converge_is_one_line(tmp_path, monkeypatch):
+    from tinyml_kit.solve import scaling_law
+
+    def diverges(*args, **kwargs):
+        raise RuntimeError("generalized_hyperbolic did not converge on 5 points")
+
+    monkeypatch.setattr(scaling_law, "fit_form", diverges)
+    out = hand_written_sweep(tmp_path / "sweep", [json.dumps(r) for r in saturating_rows()])
+    assert_one_line_error(run("sweep", "--fit", out, "--splits", "2"), "the law's curve does not fit depth 4's 5 "
+                          "results (accuracy 70.0-77.5 % over 2,000-150,000 parameters): sweep more widths")
+    assert not (out / "law.json").exists()
 
 
 def test_fit_refuses_a_missing_law_before_anything_is_written(tmp_path):
@@ -133,7 +218,7 @@ def flaky_work(job, data, recipe):
     if job["alpha"] == 0.3 or (job["alpha"] == 0.4 and not marker.exists()):
         marker.touch()
         raise RuntimeError(f"no luck with {job['alpha']}")
-    return {"key": f"a{job['alpha']:g}", "alpha": job["alpha"], "int8_accuracy": 0.5}
+    return {"key": f"a{job['alpha']:g}", "alpha": job["alpha"], "depth": 3, "params": 1_000, "int8_accuracy": 0.5}
 
 
 def test_a_failing_configuration_is_retried_once_then_recorded(tmp_path, digits_npz):
@@ -146,6 +231,153 @@ def test_a_failing_configuration_is_retried_once_then_recorded(tmp_path, digits_
     rows = read_results(tmp_path / "sweep")
     assert sorted(r["key"] for r in rows if "error" not in r) == ["a0.2", "a0.4"]   # 0.4 passed on its retry
     assert [r["error"] for r in rows if "error" in r] == ["RuntimeError: no luck with 0.3"]
+    meta = json.loads((tmp_path / "sweep" / "sweep.json").read_text())
+    assert (meta["dataset"], meta["grid"]) == ("data.npz", "grid.yaml") and len(meta["grid_sha256"]) == 64
+
+
+def test_shipped_results_name_no_machines_path():
+    """Sweeps, laws and bench results name data by file name and checksum and runs relative to the repository (or
+    as RUN_DIR), and are strict JSON (no NaN)."""
+    from pathlib import Path
+
+    def strict(text):
+        return json.loads(text, parse_constant=lambda c: pytest.fail(f"{c} in {path}"))
+
+    def strings(value):
+        if isinstance(value, dict):
+            return [s for v in value.values() for s in strings(v)]
+        return [s for v in value for s in strings(v)] if isinstance(value, list) else [value]
+
+    root = Path(__file__).resolve().parent.parent
+    files = [*root.glob("models/sweep/*/*.json"), *root.glob("bench/results/*.json"),
+             *root.glob("bench/results/*.jsonl")]
+    assert len(files) > 15
+    for path in files:
+        lines = path.read_text().splitlines() if path.suffix == ".jsonl" else [path.read_text()]
+        found = [s for line in lines if line.strip() for s in strings(strict(line))
+                 if isinstance(s, str) and s.startswith("/")]
+        assert not found, f"{path}: {found[:3]}"
+    for sweep in root.glob("models/sweep/*/sweep.json"):
+        meta = json.loads(sweep.read_text())
+        assert meta["dataset"] == "cifar10-5k.npz" and len(meta["dataset_sha256"]) == 64 and "grid_sha256" in meta
+
+
+def quick_work(job, data, recipe):
+    """Stands in for training in the worker processes: a plausible result at once."""
+    from tinyml_kit.pipeline.sweep import job_key
+
+    return {"key": job_key(job), "alpha": job["alpha"], "depth": int(job["depth"]), "params": int(1e5 * job["alpha"]),
+            "int8_accuracy": 0.5, "held_out": job["held_out"]}
+
+
+@pytest.mark.parametrize("what, fragment", [
+    ("a file", "is a file: sweep into a directory (a new one, or a sweep's to resume it)"),
+    ("a fit run", "holds model.keras, report.json but no sweep (no sweep.json; a fit run?): sweep into a new or "
+                  "empty directory"),
+])
+def test_a_sweep_into_what_is_not_a_sweep_is_refused(tmp_path, digits_npz, what, fragment):
+    out = tmp_path / "out"
+    if what == "a file":
+        out.write_text("mine")
+    else:
+        out.mkdir()
+        for name in ("model.keras", "report.json"):
+            (out / name).write_text("mine")
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    assert_one_line_error(run("sweep", "--data", digits_npz, "--out", out), f"{out} {fragment}", "--out")
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before
+
+
+@pytest.mark.parametrize("host", ["here", "elsewhere"])
+def test_a_directory_another_sweep_holds_is_refused(tmp_path, digits_npz, host):
+    """The lock names a live process (this one) on this machine, or a process on another machine that cannot be
+    checked: either way the directory is left as it was."""
+    import os
+    import socket
+
+    out = tmp_path / "sweep"
+    out.mkdir()
+    lock = json.dumps({"pid": os.getpid(), "host": socket.gethostname() if host == "here" else "node-7"})
+    (out / "sweep.lock").write_text(lock)
+    result = run("sweep", "--data", digits_npz, "--grid", "small", "--out", out)
+    if host == "here":
+        assert_one_line_error(result, f"{out} is being swept by process {os.getpid()}: wait for it to finish", "--out")
+    else:
+        assert_one_line_error(result, f"process {os.getpid()} on node-7: wait for it to finish, or if no sweep runs "
+                              f"there any more, delete {out / 'sweep.lock'}")
+    assert [p.name for p in out.iterdir()] == ["sweep.lock"] and (out / "sweep.lock").read_text() == lock
+
+
+def test_a_dead_sweeps_lock_is_taken_over_and_a_limited_run_counts_what_is_done(tmp_path, digits_npz, caplog):
+    import logging
+    import socket
+    import subprocess
+    import sys
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    out = tmp_path / "sweep"
+    out.mkdir()
+    (out / "sweep.lock").write_text(json.dumps({"pid": gone.pid, "host": socket.gethostname()}))
+    with caplog.at_level(logging.INFO, logger="tinyml_kit"):
+        summary = run_sweep(str(digits_npz), out, "thesis", 1, (16, 16, 1), limit=1, work=quick_work)
+    meta = json.loads((out / "sweep.json").read_text())   # the data by name and checksum, not this machine's path
+    assert (meta["dataset"], meta["grid"], len(meta["dataset_sha256"])) == (digits_npz.name, "thesis", 64)
+    assert f"the sweep of process {gone.pid} is gone" in caplog.text
+    assert "45 configurations, 0 done, 1 to train now (44 more on the next run)" in caplog.text
+    assert (summary["finished"], summary["trained_now"]) == (1, 1) and not (out / "sweep.lock").exists()
+
+
+def test_more_cores_per_configuration_than_the_machine_has_is_refused(tmp_path, digits_npz, monkeypatch, caplog):
+    import os
+
+    from tinyml_kit.pipeline.sweep_pool import require_local_cores
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    out = tmp_path / "sweep"
+    assert_one_line_error(run("sweep", "--data", digits_npz, "--cpus-per-task", "64", "--out", out),
+                          "64 cores per configuration on a machine with 2: give at most 2", "--cpus-per-task")
+    assert not out.exists()
+    require_local_cores(2, 2)
+    assert "2 configurations at once x 2 core(s) each is more than this machine's 2" in caplog.text
+
+
+def sleepy_work(job, data, recipe):
+    """Stands in for a configuration that trains for a long time."""
+    import time
+
+    time.sleep(600)
+
+
+def test_ctrl_c_twice_stops_a_sweep_with_one_line_and_no_traceback(tmp_path, digits_npz):
+    """The second Ctrl-C lands while the workers are being stopped: still one `interrupted` line, exit 130, no
+    traceback, and the directory unlocked."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    out = tmp_path / "sweep"
+    code = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import test_sweep\n"
+            "import tinyml_kit.pipeline.sweep as sweep; sweep.train_one = test_sweep.sleepy_work\n"
+            "from tinyml_kit.cli import main\n"
+            f"main(['sweep', '--data', {str(digits_npz)!r}, '--input', '8,8,1', '--workers', '2', '--out', "
+            f"{str(out)!r}])")
+    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.time() + 60
+    while time.time() < deadline and not (out / "sweep.json").exists():
+        time.sleep(0.2)
+    time.sleep(1.0)   # into the loop that waits on the workers
+    process.send_signal(signal.SIGINT)
+    time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    stderr = stderr.decode()
+    assert process.returncode == 130 and "Traceback" not in stderr, stderr
+    assert [ln for ln in stderr.splitlines() if ln.strip()][-1].startswith("interrupted: 0 finished results kept")
+    assert not (out / "sweep.lock").exists()
 
 
 @pytest.mark.slow

@@ -134,17 +134,18 @@ def _frontier(board, budget, input_shape, classes: int, plot: str | None, as_jso
 @click.option("--plot", type=NEW_FILE, help="Draw accuracy vs parameters to this .png.")
 @click.option("--law", "law_path", help="A sweep directory or its law.json (default: the shipped CIFAR-10 law of "
               "--arch).")
-@click.option("--arch", type=click.Choice(RANKED), default="phinet", show_default=True,
-              help="Whose shipped law, without --law.")
+@click.option("--arch", type=click.Choice(RANKED),
+              help="Whose shipped law, without --law (default: phinet); with --law, the family it must be of.")
 @json_option
 def scaling_law(plot, law_path, arch, as_json):
     """An accuracy-vs-parameters fit: CV RMSE of each form per depth, the depth segments, held-out error."""
-    from tinyml_kit.core.errors import UserError
     from tinyml_kit.core.resources import SCALING_LAW_FILES
-    from tinyml_kit.solve.scaling_law import ScalingLaw, law_file, load_sweep
+    from tinyml_kit.solve.scaling_law import ScalingLaw, family_laws, law_file
+    from tinyml_kit.solve.sweep_rows import load_sweep
 
-    law_path = law_path or SCALING_LAW_FILES[arch]
+    law_path = law_path or SCALING_LAW_FILES[arch or "phinet"]
     law = ScalingLaw.load(law_path)
+    family_laws(arch or AUTO, law)   # a law of another family than --arch names is refused, as `solve` does
     if plot:
         from tinyml_kit.pipeline.plots import plot_scaling_law
 

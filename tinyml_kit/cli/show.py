@@ -175,7 +175,10 @@ def scaling_law(law) -> None:
     click.echo(f"{'form':>24} " + " ".join(f"{'N=' + str(n):>7}" for n in law.depths))
     for form, by_n in law.cv_rmse.items():
         mark = " <- used" if form == law.form else ""
-        click.echo(f"{form:>24} " + " ".join(f"{by_n.get(n, float('nan')):7.2f}" for n in law.depths) + mark)
+        click.echo(f"{form:>24} " + " ".join(f"{by_n[n]:7.2f}" if n in by_n else f"{'-':>7}" for n in law.depths)
+                   + mark)
+    if any(n not in by_n for by_n in law.cv_rmse.values() for n in law.depths):
+        click.echo("(-: too few configurations at that depth to cross-validate a form with that many coefficients)")
     click.echo("segments (best N by parameter budget, from the fitted curves):")
     for seg in law.segments:
         click.echo(f"  N={seg['depth']}: {seg['params_from']:>10,} - {seg['params_to']:>10,} params")

@@ -57,12 +57,14 @@ def sweep(data, arch, grid, epochs, batch_size, input_shape, executor, workers, 
         summary = run_sweep(data, out, grid, epochs, input_shape, workers, configs, executor, ray_address,
                             cpus_per_task, arch=arch, batch_size=batch_size)
     except KeyboardInterrupt:
+        import signal
         import sys
 
         from tinyml_kit.pipeline.sweep import read_results
 
-        click.echo(f"interrupted: {len(read_results(Path(out)))} finished results kept in {out}; run the same "
-                   f"command to resume", err=True)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)   # exiting: another Ctrl-C would cut the clean-up short
+        kept = len([r for r in read_results(Path(out)) if "error" not in r])
+        click.echo(f"interrupted: {kept} finished results kept in {out}; run the same command to resume", err=True)
         sys.exit(130)
     try:
         summary["law"] = str(fit_law(out, splits))

@@ -78,15 +78,3 @@ def write_atomic(path: Path, content: str | bytes) -> Path:
 
 def write_json_atomic(path: Path, obj) -> Path:
     return write_atomic(path, json.dumps(obj, indent=2, default=str))
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    """Every complete line of a JSON-lines file that is appended to as work finishes: a blank line, or one cut
-    short by a killed process, is skipped."""
-    rows = []
-    for line in Path(path).read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return rows

@@ -97,13 +97,14 @@ def _text(v) -> str:
     return v if isinstance(v, str) else f"{v:g}"
 
 
-def parse_pin(knob: str, text) -> Pin:
+def parse_pin(knob: str, text, flag: str | None = None) -> Pin:
     """`7`, `4,5,6` or `0.25:1.0` (a range, both ends included) for `knob`; a number or tuple as the API gives
-    it. One line names what is wrong and how to write it."""
+    it. One line names what is wrong and how to write it, calling the value `flag` (default: the CLI's option;
+    a sweep's grid file says `alpha:`)."""
     kind = KNOB_KINDS.get(knob)
     if kind is None:
         raise UserError(f"unknown knob '{knob}': choose one of {', '.join(KNOB_KINDS)}", knob)
-    flag = "--" + knob.replace("_", "-")
+    flag = flag or "--" + knob.replace("_", "-")
     if kind == "layers":
         return Pin(knob, (_layers(text, flag),))
     if not isinstance(text, str):

@@ -13,6 +13,7 @@ import hashlib
 import itertools
 import json
 import logging
+import math
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,19 +25,22 @@ from tinyml_kit.core.spec import (
     FAMILY_TITLES,
     require_family,
 )
+from tinyml_kit.pipeline.sweep_dir import META, held, require_sweepable
 from tinyml_kit.pipeline.sweep_pool import (
     Work,
     describe,
     load_split,
     open_pool,
+    require_local_cores,
     run_jobs,
 )
+from tinyml_kit.solve.sweep_rows import RESULTS, load_sweep, read_rows
 from tinyml_kit.train.data import VAL_FRACTION
 from tinyml_kit.train.trainer import BATCH_SIZE, EPOCHS
 
 logger = logging.getLogger(__name__)
 
-RESULTS, META, LAW, PLOT = "results.jsonl", "sweep.json", "law.json", "law.png"
+LAW, PLOT = "law.json", "law.png"
 KNOBS = ("alpha", "beta", "t0", "depth")          # PhiNet's; other families sweep all of theirs
 # The thesis' grid, scaled to 32 px (the sweep the shipped CIFAR-10 law was fitted on), and six held-out points.
 THESIS = [{"alpha": a, "beta": b, "t0": t, "depth": n}
@@ -104,24 +108,52 @@ def _grid_file(path: Path, arch: str) -> list[dict]:
         raise UserError(f"{path} is not valid YAML ({str(e).splitlines()[0]}): write knob: [values, ...]",
                         "grid") from None
     knobs = sweep_knobs(arch)
-    held = spec.pop("held_out", []) if isinstance(spec, dict) else []
-    if not isinstance(spec, dict) or set(spec) - set(knobs) or not spec:
+    if not isinstance(spec, dict) or not set(spec) - {"held_out"}:
         raise UserError(f"{path} must map {arch}'s knobs ({', '.join(knobs)}) to lists of values, and may list "
                         f"held_out configurations", "grid")
-    values = {k: v if isinstance(v, list) else [v] for k, v in spec.items()}
-    defaults = {"alpha": [0.5], "beta": [1.0], "t0": [6], "depth": [7 if arch == "phinet" else 1]}
-    if not isinstance(held, list) or any(not isinstance(h, dict) or set(h) - set(knobs) for h in held):
+    held = spec.pop("held_out", None) or []
+    if not isinstance(held, list) or any(not isinstance(h, dict) or not h for h in held):
         raise UserError(f"{path}: held_out must be a list of configurations, each mapping some of {arch}'s knobs "
                         f"({', '.join(knobs)}) to a value", "grid")
-    for knob, vals in [*values.items(), *((k, [v]) for h in held for k, v in h.items())]:
-        bad = [v for v in vals if not isinstance(v, (int, float)) or isinstance(v, bool) or v <= 0
-               or (knob == "depth" and int(v) != v)]
-        if bad or not vals:
-            kind = "positive integers" if knob == "depth" else "positive numbers"
-            raise UserError(f"{path}: {knob} must be a list of {kind}, not {bad or vals}", "grid")
+    values = {k: _grid_values(path, arch, k, v) for k, v in spec.items()}
+    held = [{k: _grid_values(path, arch, k, v, one=True)[0] for k, v in h.items()} for h in held]
+    defaults = {"alpha": [0.5], "beta": [1.0], "t0": [6], "depth": [7 if arch == "phinet" else 1]}
     merged = {k: values.get(k, defaults[k]) for k in knobs}
     jobs = [dict(zip(knobs, combo), held_out=False) for combo in itertools.product(*merged.values())]
     return jobs + [{**{k: merged[k][0] for k in knobs}, **h, "held_out": True} for h in held]
+
+
+def _grid_values(path: Path, arch: str, knob, given, one: bool = False) -> list:
+    """A grid file's values of one knob, checked as the command line's `--alpha` & co. are (`core.pins`: numbers,
+    whole depths, finite, within the ceilings); a held-out configuration gives `one` value per knob."""
+    from tinyml_kit.core.pins import parse_pin
+
+    knobs = sweep_knobs(arch)
+    if knob not in knobs:
+        raise UserError(f"{path}: unknown knob '{knob}' for {arch}: its grid knobs are {', '.join(knobs)} (and "
+                        f"held_out)", "grid")
+    given = given if isinstance(given, list) and not one else [given]
+    if not given or any(isinstance(v, list) for v in given):
+        raise UserError(f"{path}: {knob}: {given} is {'empty' if not given else 'nested'}: write {knob}: [v1, v2, "
+                        f"...]" + (" (one value per held-out configuration)" if one else ""), "grid")
+    for v in given:
+        if isinstance(v, str) and _number_text(v):
+            raise UserError(f"{path}: {knob}: YAML reads {v} as text, not a number (an exponent needs a decimal "
+                            f"point and a sign): write {float(v):.1e}", "grid")
+        if isinstance(v, (str, bool)) or v is None:
+            raise UserError(f"{path}: {knob}: {v} is not a number: write e.g. {knob}: [0.5]", "grid")
+    try:
+        return list(parse_pin(knob, given, flag=f"{knob}:").values)
+    except UserError as e:
+        raise UserError(f"{path}: {e}", "grid") from None
+
+
+def _number_text(text: str) -> bool:
+    """Whether YAML's text is a finite number as Python reads it (`1e9`, which YAML 1.1 leaves a string)."""
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
 
 
 def job_key(job: dict) -> str:
@@ -131,17 +163,22 @@ def job_key(job: dict) -> str:
     return arch + "".join(f"_{k}{job[k]:g}" for k in sweep_knobs(arch))
 
 
-def read_results(sweep_dir: Path) -> list[dict]:
-    """Every complete line of results.jsonl (a line cut short by a killed process is skipped)."""
-    from tinyml_kit.core.artifacts import read_jsonl
-
+def read_results(sweep_dir: Path, warn: bool = False) -> list[dict]:
+    """Every row of results.jsonl, checked (`solve.sweep_rows`: a line cut short by a killed process or a repeated
+    configuration is dropped, with a warning if `warn`; an impossible one refused)."""
     path = sweep_dir / RESULTS
-    return read_jsonl(path) if path.is_file() else []
+    return read_rows(path, warn) if path.is_file() else []
 
 
 def _append(sweep_dir: Path, row: dict) -> None:
-    with (sweep_dir / RESULTS).open("a") as f:
-        f.write(json.dumps(row) + "\n")
+    path = sweep_dir / RESULTS
+    cut = False   # the last line, if a killed sweep cut it short: the row starts a line of its own
+    if path.is_file() and path.stat().st_size:
+        with path.open("rb") as f:
+            f.seek(-1, os.SEEK_END)
+            cut = f.read(1) != b"\n"
+    with path.open("a") as f:
+        f.write(("\n" if cut else "") + json.dumps(row) + "\n")
         f.flush()
         os.fsync(f.fileno())
 
@@ -225,27 +262,45 @@ def run_sweep(data: str, out: str | Path, grid: str | Path = "small", epochs: in
             raise UserError(f"{value} {name.replace('_', ' ')}: give at least 1", name)
     jobs = load_grid(grid, arch)
     sweep_dir = Path(out)
+    require_sweepable(sweep_dir)
+    if executor == "local":
+        require_local_cores(workers, cpus_per_task)
     shape, classes = planned_input(data, input_shape)
     recipe = Recipe(tuple(shape), classes, epochs=epochs, batch_size=batch_size)
-    meta = {"dataset": str(data), "dataset_sha256": data_checksum(data), "arch": arch, "recipe": recipe.to_dict(),
-            "grid": str(grid)}
-    done = {r["key"] for r in read_results(sweep_dir) if "error" not in r}
-    todo = [j for j in jobs if job_key(j) not in done][:limit]
-    _pin(sweep_dir, meta, write=False)   # a mismatched resume is refused before any executor starts
-    failed: list[str] = []
-    where = {"executor": executor, "workers": 0, "startup_seconds": 0.0}
-    if todo:
-        pool = open_pool(executor, work or train_one, str(data), recipe, workers, cpus_per_task, ray_address)
-        where = describe(pool)
-        _pin(sweep_dir, meta)
-        logger.info(f"sweep {sweep_dir}: {len(jobs)} configurations, {len(jobs) - len(todo)} done, {len(todo)} to "
-                    f"train on {pool.name}, {pool.workers} at once")
-        failed = run_jobs(todo, pool, job_key, lambda row: _append(sweep_dir, row),
-                          lambda job, error: {**{k: job[k] for k in sweep_knobs(arch)}, "key": job_key(job),
-                                              "error": error})
+    meta = {**portable_data(data), "arch": arch, "recipe": recipe.to_dict(), **_grid_record(grid)}
+    _pin(sweep_dir, meta, write=False)   # a mismatched resume is refused before the directory is touched
+    with held(sweep_dir):   # one sweep at a time in a directory
+        done = {r["key"] for r in read_results(sweep_dir, warn=True) if "error" not in r}
+        pending = [j for j in jobs if job_key(j) not in done]
+        todo = pending[:limit]
+        failed: list[str] = []
+        where = {"executor": executor, "workers": 0, "startup_seconds": 0.0}
+        if todo:
+            pool = open_pool(executor, work or train_one, str(data), recipe, workers, cpus_per_task, ray_address)
+            where = describe(pool)
+            _pin(sweep_dir, meta)
+            later = f" ({len(pending) - len(todo)} more on the next run)" if len(todo) < len(pending) else ""
+            logger.info(f"sweep {sweep_dir}: {len(jobs)} configurations, {len(jobs) - len(pending)} done, "
+                        f"{len(todo)} to train now{later} on {pool.name}, {pool.workers} at once")
+            failed = run_jobs(todo, pool, job_key, lambda row: _append(sweep_dir, row),
+                              lambda job, error: {**{k: job[k] for k in sweep_knobs(arch)}, "key": job_key(job),
+                                                  "error": error})
     rows = [r for r in read_results(sweep_dir) if "error" not in r]
     return {"sweep_dir": str(sweep_dir.absolute()), "configurations": len(jobs), "finished": len(rows),
             "trained_now": len(todo) - len(failed), "failed": failed, **where}
+
+
+def portable_data(data: str) -> dict:
+    """The dataset as a shipped sweep names it: its file (or folder, or built-in) name and checksum, not the path
+    on the machine that swept it."""
+    return {"dataset": Path(data).name or str(data), "dataset_sha256": data_checksum(data)}
+
+
+def _grid_record(grid: str | Path) -> dict:
+    """A built-in grid by name; a grid file by its name and checksum."""
+    if Path(grid).is_file():
+        return {"grid": Path(grid).name, "grid_sha256": hashlib.sha256(Path(grid).read_bytes()).hexdigest()}
+    return {"grid": str(grid)}
 
 
 def fit_law(sweep_dir: str | Path, splits: int = 200) -> Path:
@@ -253,11 +308,14 @@ def fit_law(sweep_dir: str | Path, splits: int = 200) -> Path:
     draw it into SWEEP_DIR/law.png. `splits` random 70/30 splits per depth score the forms (the thesis used 500)."""
     from tinyml_kit.core.artifacts import write_json_atomic
     from tinyml_kit.pipeline.plots import plot_scaling_law
-    from tinyml_kit.solve.scaling_law import fit_sweep, load_sweep
+    from tinyml_kit.solve.scaling_law import fit_sweep
 
     if splits < 2:
         raise UserError(f"{splits} cross-validation splits: give at least 2", "splits")
     sweep_dir = Path(sweep_dir)
+    if not (sweep_dir / META).is_file():
+        what = "is not a sweep directory (it has no sweep.json)" if sweep_dir.is_dir() else "does not exist"
+        raise UserError(f"{sweep_dir} {what}: give the --out of a `tinyml-kit sweep`", "sweep_dir")
     rows = load_sweep(sweep_dir) if (sweep_dir / RESULTS).is_file() else []
     depths: dict[int, int] = {}
     for r in rows:

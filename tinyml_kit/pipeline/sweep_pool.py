@@ -9,7 +9,10 @@ directory.
 
 import logging
 import os
+import signal
+import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from typing import Callable
 
 from tinyml_kit.core import progress
@@ -185,6 +188,19 @@ def open_pool(executor: str, work: Work, data: str, recipe, workers: int | None,
     return LocalPool(work, data, recipe, workers, threads or max(1, (os.cpu_count() or 1) // workers))
 
 
+def require_local_cores(workers: int | None, threads: int | None) -> None:
+    """No configuration may ask for more cores than this machine has; workers that share them are warned about."""
+    cores = os.cpu_count() or 1
+    if threads and threads > cores:
+        raise UserError(f"{threads} cores per configuration on a machine with {cores}: give at most {cores}, or "
+                        f"train on a Ray cluster (--executor ray)", "cpus_per_task")
+    workers = workers or 1
+    threads = threads or max(1, cores // workers)   # as LocalPool splits them
+    if workers * threads > cores:
+        logger.warning(f"{workers} configurations at once x {threads} core(s) each is more than this machine's "
+                       f"{cores}: they share the cores, each training slower")
+
+
 def run_jobs(todo: list[dict], pool, key: Callable[[dict], str], save: Callable[[dict], None],
              failure: Callable[[dict, str], dict]) -> list[str]:
     """Run every job on `pool`, `pool.workers` at a time, saving each result as it comes; a job that raises is
@@ -223,11 +239,28 @@ def run_jobs(todo: list[dict], pool, key: Callable[[dict], str], save: Callable[
                     job = queue.pop(0)
                     running[pool.submit(job)] = job
         except KeyboardInterrupt:
-            pool.stop()
+            with deaf_to_interrupts():   # a second Ctrl-C while the workers stop would end in a traceback
+                pool.stop()
+                pool.close()
             raise
         finally:
             pool.close()
     return failed
+
+
+@contextmanager
+def deaf_to_interrupts():
+    """Ctrl-C and SIGTERM ignored while the block runs (the stopping after a first one), then as before. Only the
+    main thread can set signal handlers; elsewhere nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def describe(pool) -> dict:

@@ -251,7 +251,8 @@ class ScalingLaw:
     def from_dict(cls, d: dict) -> "ScalingLaw":
         return cls(d["form"], {int(n): c for n, c in d["curves"].items()},
                    {int(n): tuple(r) for n, r in d["params_ranges"].items()},
-                   {f: {int(n): v for n, v in v_.items()} for f, v_ in d.get("cv_rmse", {}).items()},
+                   {f: {int(n): v for n, v in v_.items() if v is not None and math.isfinite(v)}
+                    for f, v_ in d.get("cv_rmse", {}).items()},
                    d.get("segments", []), d.get("raw_segments", []), d.get("held_out", {}), d.get("source", {}))
 
     @classmethod
@@ -297,15 +298,6 @@ def law_file(path: str | Path | None = None) -> Path:
     return path / "law.json" if path.is_dir() else path
 
 
-def load_sweep(path: str | Path, metric: str = "int8_accuracy") -> list[dict]:
-    """Sweep rows (one JSON object per line) with `accuracy` in percent."""
-    from tinyml_kit.core.artifacts import read_jsonl
-
-    path = Path(path)
-    path = path / "results.jsonl" if path.is_dir() else path   # a `tinyml-kit sweep` directory
-    return [dict(row, accuracy=100.0 * row[metric]) for row in read_jsonl(path) if "error" not in row]
-
-
 def fit_sweep(rows: list[dict], splits: int = 500, source: dict | None = None) -> ScalingLaw:
     """Fit every form per depth on the non-held-out rows, keep the generalized hyperbolic one for prediction,
     and score it on the held-out rows."""
@@ -321,8 +313,10 @@ def fit_sweep(rows: list[dict], splits: int = 500, source: dict | None = None) -
         p = [r["params"] for r in fit_rows if r["depth"] == n]
         acc = [r["accuracy"] for r in fit_rows if r["depth"] == n]
         for form in FORMS:
-            table[form][n] = cv_rmse(form, p, acc, splits)
-        curves[n] = fit_form(BEST_FORM, p, acc)
+            error = cv_rmse(form, p, acc, splits)
+            if math.isfinite(error):   # a form with as many coefficients as points cannot be cross-validated
+                table[form][n] = error
+        curves[n] = _fit_depth(p, acc, n)
         ranges[n] = (min(p), max(p))
     law = ScalingLaw(BEST_FORM, curves, ranges, table, segments(curves, ranges), raw_segments(fit_rows),
                      source=source or {})
@@ -337,3 +331,12 @@ def fit_sweep(rows: list[dict], splits: int = 500, source: dict | None = None) -
         law.held_out = {"rmse": float(np.sqrt(np.mean(err ** 2))), "max_abs_error": float(np.abs(err).max()),
                         "rows": rows_out}
     return law
+
+
+def _fit_depth(params: list[int], accuracy: list[float], depth: int) -> list[float]:
+    try:
+        return fit_form(BEST_FORM, params, accuracy)
+    except RuntimeError:
+        raise UserError(f"the law's curve does not fit depth {depth}'s {len(params)} results (accuracy "
+                        f"{min(accuracy):.1f}-{max(accuracy):.1f} % over {min(params):,}-{max(params):,} parameters): "
+                        f"sweep more widths at that depth") from None
