@@ -135,7 +135,7 @@ class Measurement:
 
 
 def measure(arch: str, knobs: dict, input_shape, classes: int, calibration, budget: Budget,
-            engine: Engine = TFLM, board: Board | None = None) -> Measurement:
+            engine: Engine | str = TFLM, board: Board | None = None) -> Measurement:
     """Convert an untrained model to int8 and measure it (`measure_model`). Sizes depend on the weights only
     through constants the converter de-duplicates, so batch-norm statistics are randomised to look trained
     (measured: within 200 B of the trained model's file on the default fit)."""
@@ -146,7 +146,7 @@ def measure(arch: str, knobs: dict, input_shape, classes: int, calibration, budg
     return measure_model(model, arch, knobs, calibration, budget, engine, board)
 
 
-def measure_model(model, arch: str, knobs: dict, calibration, budget: Budget, engine: Engine = TFLM,
+def measure_model(model, arch: str, knobs: dict, calibration, budget: Budget, engine: Engine | str = TFLM,
                   board: Board | None = None) -> Measurement:
     """Measure `model`'s int8 flatbuffer as the engine runs it (TFLM: the compact flatbuffer and its measured
     arena; the C engine: its generated model and static arena), and predict its instructions on `board`'s core
@@ -154,7 +154,7 @@ def measure_model(model, arch: str, knobs: dict, calibration, budget: Budget, en
     from tinyml_kit.check.engines import measured_footprint
     from tinyml_kit.compress.quantize import quantize_int8
 
-    costs = model_costs(model)
+    costs, engine = model_costs(model), get_engine(engine)
     flatbuffer = quantize_int8(model, calibration)
     instructions = (model_latency(flatbuffer, costs.macs, board, engine).instructions if board is not None
                     else None)

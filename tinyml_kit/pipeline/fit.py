@@ -166,8 +166,9 @@ def _candidates_before_data(search: Search, data: str, input_shape, board: Board
     if source is not None:
         return (shape, classes), None, None
     pool = _pool(search, shape, classes, board, budget, engine, law)
-    first = pool[0][0]
-    require_candidate_runs(first.family, first.knobs, shape, classes, engine, quant, *search.style)
+    if classes:   # none: a folder without images, refused by name when it is read
+        first = pool[0][0]
+        require_candidate_runs(first.family, first.knobs, shape, classes, engine, quant, *search.style)
     if not search.fully_pinned:
         return (shape, classes), pool, None
     import numpy as np

@@ -10,13 +10,19 @@ TensorFlow or the later stages, so an engine is one object here plus one part pe
   (`estimate`), the floors that screen a configuration before it (`floors`), the rough sizes of a built model
   from its counts (`rough`), its arena headroom rule (`arena_alloc`), its instruction model (`latency`) and its
   wording (`words`);
-- in the stage that implements it, a part registered under the engine's name and found by `Engine.part`: how a
-  model is packaged for it (`export.firmware.PACKAGING`), its measured footprint and host check
-  (`check.engines.CHECKS`), its firmware build for `verify` (`check.verify`).
+- in the stage that implements it, a part registered under the engine's name and found by `Engine.part` (the
+  object cannot hold them: `solve` may not import the stages that implement them, even inside a function): how a
+  model is packaged for it (`export.firmware.PACKAGING`), its measured footprint, host check and `analyze` plan
+  (`check.engines.CHECKS`), its firmware for `verify` and the tree it builds on (`check.verify`), how `export`
+  reads a .tflite for it (`pipeline.exporting`).
 
 A third engine is one more subclass here and one part in each of those registries (a test checks that every
 registry has a part for every engine). The CLI and the API take the name ("tflm", "c") and turn it into the
-object once, with `get_engine`.
+object once, with `get_engine`; records (report.json, `verify`'s results) keep the name.
+
+Every run is also checked on TFLM beside LiteRT (`check.evaluate`), whatever its engine (`CHECKER`, `run_on`), so
+the ops a run can take are those of its engine and of the checker (`require_ops`); `solve` judges a PhiNet style
+by the same rule (`require_style`), so it never suggests a `fit` that `fit` refuses.
 """
 
 from dataclasses import dataclass, field
