@@ -5,7 +5,7 @@ import pytest
 
 from tinyml_kit.core.arena import arena_with_headroom
 from tinyml_kit.core.errors import UserError
-from tinyml_kit.solve.engines import C, ENGINES, TFLM, get_engine, require_ops
+from tinyml_kit.solve.engines import ENGINES, TFLM, C, get_engine, require_ops
 
 
 def test_every_stage_has_a_part_for_every_engine():

@@ -63,7 +63,7 @@ class Choice:
     extrapolated: bool = False       # parameters outside the range the scaling law was fitted on
     interval: float | None = None    # ± points of the law's ~95 % prediction interval at this depth
     basis: str = ""                  # how a depth the sweep did not train is predicted ("" on a swept curve)
-    verdict: Verdict | None = field(default=None, repr=False)   # the estimates against the budget
+    verdict: Verdict = field(default_factory=lambda: Verdict({}), repr=False)   # the estimates against the budget
 
     def knobs(self) -> dict:
         return self.estimate.knobs()
