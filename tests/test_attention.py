@@ -8,6 +8,8 @@ import pytest
 from test_bad_input import no_data_loading  # noqa: F401  (fixture)
 from test_cli import assert_one_line_error, run
 
+from tinyml_kit.core.style_ops import STYLE_OPS
+
 KNOBS = {"alpha": 0.25, "beta": 1.0, "t0": 4, "depth": 5}
 
 
@@ -67,11 +69,34 @@ def test_gelu_builds_and_converts_to_gelu():
     (["--arch", "tinynet", "--attention", "cbam"], ["--attention does not apply to TinyNet", "(--attention, --arch)"]),
     (["--arch", "phinet", "--activation", "gelu"], ["GELU op, which TFLM has no kernel for", "(--activation)"]),
     (["--arch", "phinet", "--attention", "cbam", "--quant", "qat"],
-     ["QAT cannot quantize CBAM", "(--quant, --attention)"]),
+     ["QAT cannot quantize layer", "cbam", "(--quant, --attention)"]),
 ])
 def test_fit_refuses_what_cannot_run_before_loading_data(tmp_path, no_data_loading, args, fragments):  # noqa: F811
     assert_one_line_error(run("fit", "--out", tmp_path / "r", *args), *fragments)
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("style", [{"attention": a} for a in STYLE_OPS["attention"]]
+                         + [{"activation": a} for a in STYLE_OPS["activation"]])
+def test_each_style_converts_to_the_ops_the_solver_expects(style):
+    """`core.style_ops` (what `solve` judges a style by, building nothing) against the ops of the built model."""
+    from tinyml_kit.nets import build
+    from tinyml_kit.nets.costs import model_costs
+
+    (knob, value), = style.items()
+    model = build("phinet", (32, 32, 3), 10, alpha=0.25, beta=1.0, t0=4, depth=4, **style)
+    assert set(STYLE_OPS[knob][value]) <= set(model_costs(model).ops)
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["--activation", "gelu"], ["GELU op, which TFLM has no kernel for", "another activation", "(--activation)"]),
+    (["--activation", "gelu", "--engine", "c"], ["GELU op, which TFLM has no kernel for (every run is checked"]),
+    (["--attention", "cbam", "--engine", "c"], ["which the C engine does not run: use --engine tflm",
+                                                "(--engine, --attention)"]),
+])
+def test_solve_suggests_no_fit_that_fit_refuses(args, fragments):
+    """`solve` suggests `fit` for a style its laws do not know only if `fit`'s pre-flight accepts it."""
+    assert_one_line_error(run("solve", "--arch", "phinet", *args), *fragments)
 
 
 def test_the_c_engine_refuses_cbam_by_its_ops(tmp_path):

@@ -327,3 +327,67 @@ def test_plan_json_keeps_live_buffers_apart_inside_the_arena(tmp_path):
     assert json.loads(shown.stdout)["c_engine"]["plan"] == data
     with pytest.raises(UserError, match="schema version 99"):
         MemoryMap.from_dict({**data, "schema_version": 99})
+
+
+@pytest.fixture(scope="module")
+def int16_tflite(tmp_path_factory, tiny_model):
+    """The tiny model quantized with 16-bit activations (int16 inputs and outputs, int8 weights)."""
+    from tinyml_kit._tf import tf
+
+    model, _ = tiny_model
+    converter = tf().lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf().lite.Optimize.DEFAULT]
+    rng = np.random.default_rng(0)
+    converter.representative_dataset = lambda: ([rng.uniform(0, 255, (1, 16, 16, 1)).astype(np.float32)]
+                                                for _ in range(8))
+    converter.target_spec.supported_ops = [tf().lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+    converter.inference_input_type = converter.inference_output_type = tf().int16
+    path = tmp_path_factory.mktemp("int16") / "int16.tflite"
+    path.write_bytes(converter.convert())
+    return path
+
+
+def test_export_of_an_int16_model_says_it_is_int16(int16_tflite, tmp_path):
+    """Quantized already, to 16-bit activations: not "quantize it first"."""
+    from test_cli import assert_one_line_error, run
+
+    assert_one_line_error(run("export", int16_tflite, "--engine", "c", "--out", tmp_path / "out"),
+                          "is quantized to int16 activations", "the C engine", "int8 only")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_bad_cmsis_nn_dir_from_the_environment_names_the_variable(tiny_model, tmp_path, monkeypatch):
+    from test_cli import assert_one_line_error, run
+
+    monkeypatch.setenv("TINYML_CMSIS_NN_DIR", str(tmp_path / "nonexistent"))
+    result = run("export", tiny_model[1], "--engine", "c", "--target", "arduino", "--out", tmp_path / "out")
+    assert_one_line_error(result, "named by the environment variable TINYML_CMSIS_NN_DIR", "set TINYML_CMSIS_NN_DIR")
+    assert "--cmsis-nn-dir" not in result.stderr and not (tmp_path / "out").exists()
+    result = run("export", tiny_model[1], "--engine", "c", "--target", "arduino", "--out", tmp_path / "out",
+                 "--cmsis-nn-dir", tmp_path)   # given as an option: the option is named
+    assert_one_line_error(result, "is not a CMSIS-NN directory", "(--cmsis-nn-dir)")
+
+
+@pytest.mark.slow
+def test_a_c_engine_fit_carries_its_own_sources_and_host_check(tmp_path, digits_npz):
+    """`fit --engine c`: the run keeps the C engine's generated model (not TFLM's model data), its build for this
+    machine is run beside LiteRT, and the last line and report.json say so."""
+    import json
+
+    from test_cli import run
+
+    from tinyml_kit.core.run_record import RunRecord
+    from tinyml_kit.pipeline.outcome import fit_summary
+
+    out = tmp_path / "run"
+    result = run("fit", "--data", digits_npz, "--input", "16,16,1", "--epochs", "1", "--engine", "c",
+                 "--board", "nucleo-f401re", "--out", out, "--json")
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    names = {p.name for p in out.iterdir()}
+    assert {"tinyml_model.c", "tinyml_model.h"} <= names and "model_data.cc" not in names
+    assert record["engine"] == "c" and record["check"]["c_equals_litert"] is True
+    assert record["check"]["c_images"] == record["data"]["val_images"] and record["check"]["tflm"]["flash_bytes"]
+    summary = fit_summary(RunRecord.read(out))   # the last line `fit` prints
+    assert "the C engine's static plan" in summary and summary.endswith(
+        f"LiteRT == the C engine built for this machine: True ({record['check']['c_images']} images)")

@@ -97,7 +97,7 @@ def test_the_c_engine_buys_a_larger_phinet_at_resnet8s_footprint():
     limits = dict(max_flash=95552, max_ram=56080, max_macs=12_500_000)
     phinets = ScalingLaw.load()
     tflm, c = solve(board, law=phinets, **limits), solve(board, engine="c", law=phinets, **limits)
-    assert c.engine == "c" and c.best.estimate.engine == "c"
+    assert c.engine.name == "c" and c.best.estimate.engine is c.engine
     assert c.best.estimate.params >= 1.8 * tflm.best.estimate.params
     assert c.best.estimate.flash_bytes_est <= 95552 and c.best.arena_alloc_bytes_est == c.best.estimate.arena_bytes_est
 

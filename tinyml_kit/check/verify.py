@@ -28,7 +28,6 @@ from tinyml_kit.core import progress
 from tinyml_kit.core.cores import EmulatedCore, require_core
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.verdict import fits
-from tinyml_kit.engine import require_engine
 from tinyml_kit.export.firmware import ModelSource
 from tinyml_kit.export.toolchain import (
     C_ENGINE_WARNINGS,
@@ -40,6 +39,7 @@ from tinyml_kit.export.toolchain import (
     find_tflm_dir,
     require_tool,
 )
+from tinyml_kit.solve.engines import TFLM, Engine, get_engine
 
 logger = logging.getLogger(__name__)
 
@@ -96,17 +96,22 @@ def _arena_error(arena: int, arena_host: int, core: EmulatedCore) -> str:
             f"allocation that did not fit; {need} (kTensorArenaSize in model_data.h)")
 
 
-def preflight(tflm_dir: str | Path | None = None, engine: str = "tflm", cmsis_nn_dir: str | Path | None = None,
+def preflight(tflm_dir: str | Path | None = None, engine: Engine | str = TFLM, cmsis_nn_dir: str | Path | None = None,
               core: EmulatedCore | None = None):
     """Everything verify needs from the machine, checked before any slow work: the toolchain, QEMU, that the
     engine runs on `core`, and the TFLM tree (returned) or, for the C engine, CMSIS-NN's directory (returned)."""
-    if engine == "c" and core is not None and core.mve:
+    engine = get_engine(engine)
+    if not engine.plans_helium and core is not None and core.mve:
         raise UserError(f"the C engine's static plan follows CMSIS-NN's DSP kernels, and the {core.title} takes its "
                         f"Helium (MVE) kernels, whose scratch sizes are not planned yet: verify the C engine on "
                         f"m4, m7 or m33 (--core), or use --engine tflm", "core", "engine")
     for tool in ("arm-none-eabi-g++", "arm-none-eabi-gcc", "arm-none-eabi-size", "qemu-system-arm"):
         require_tool(tool)
-    return find_cmsis_nn_dir(cmsis_nn_dir, tflm_dir) if engine == "c" else find_tflm_dir(tflm_dir)
+    return engine.part(_TREES)(tflm_dir, cmsis_nn_dir)
+
+
+_TREES = {"tflm": lambda tflm_dir, cmsis_nn_dir: find_tflm_dir(tflm_dir),   # what each engine's firmware builds on
+          "c": lambda tflm_dir, cmsis_nn_dir: find_cmsis_nn_dir(cmsis_nn_dir, tflm_dir)}
 
 
 @dataclass
@@ -119,8 +124,8 @@ class _Firmware:
     what: str
 
 
-def _tflm_firmware(src: ModelSource, kernels: str | None, tflm_dir, arena_bytes: int | None, core: EmulatedCore,
-                   profile: bool) -> _Firmware:
+def _tflm_firmware(src: ModelSource, kernels: str | None, tflm_dir, cmsis_nn_dir, arena_bytes: int | None,
+                   core: EmulatedCore, profile: bool) -> _Firmware:
     from tinyml_kit.export.op_resolver import resolver_methods, tree_builtins
 
     kernels = kernels or "ref"
@@ -147,17 +152,19 @@ def _c_firmware(src: ModelSource, kernels: str | None, tflm_dir, cmsis_nn_dir, a
                      arena_bytes or program.arena_bytes, program.arena_bytes, "cmsis_nn", "the C engine on CMSIS-NN")
 
 
+_FIRMWARE = {"tflm": _tflm_firmware, "c": _c_firmware}   # each engine's firmware for `verify`
+
+
 def verify_model(src: ModelSource, images: np.ndarray, board, kernels: str | None = None,
-                 tflm_dir: str | Path | None = None, arena_bytes: int | None = None, engine: str = "tflm",
+                 tflm_dir: str | Path | None = None, arena_bytes: int | None = None, engine: Engine | str = TFLM,
                  cmsis_nn_dir: str | Path | None = None, core: str | None = None, profile: bool = False) -> dict:
     """Build, run and compare; `images` are int8 model inputs, `board` the board whose budgets are checked, `core`
     the emulated core (default: the board's), `profile` whether each op's instructions are counted too."""
     from tinyml_kit.core.litert import LiteRtModel
 
-    require_engine(engine)
+    engine = get_engine(engine)
     emulated = require_core(core, board)
-    firmware = (_c_firmware(src, kernels, tflm_dir, cmsis_nn_dir, arena_bytes, emulated, profile) if engine == "c"
-                else _tflm_firmware(src, kernels, tflm_dir, arena_bytes, emulated, profile))
+    firmware = engine.part(_FIRMWARE)(src, kernels, tflm_dir, cmsis_nn_dir, arena_bytes, emulated, profile)
     require_arena_fits(emulated, firmware.arena_reserved, board)
     with tempfile.TemporaryDirectory(prefix="tinyml_verify_") as tmp:
         logger.info(f"building the firmware for the {emulated.title} ({emulated.machine}) with {firmware.what}, "
@@ -172,7 +179,7 @@ def verify_model(src: ModelSource, images: np.ndarray, board, kernels: str | Non
     host = LiteRtModel(src.model).predict(images).astype(np.int32)
     diff = np.abs(run.outputs - host)
     result = {
-        "engine": engine,
+        "engine": engine.name,
         "kernels": firmware.kernels,
         "core": emulated.id,
         "core_title": emulated.title,
@@ -211,9 +218,9 @@ def verify_model(src: ModelSource, images: np.ndarray, board, kernels: str | Non
 
 def verify_lines(r: dict) -> list[str]:
     """verify's result in words: agreement with the host, the ELF against the board, arena and instructions."""
-    c_engine = r.get("engine") == "c"
-    runtime = "the C engine on CMSIS-NN" if c_engine else f"{r['kernels']} kernels"
-    planned = f"static plan {r['arena_host_bytes']:,}" if c_engine else f"host measured {r['arena_host_bytes']:,}"
+    words = get_engine(r.get("engine", "tflm")).words
+    runtime = words.firmware.format(kernels=r["kernels"])
+    planned = words.arena_host.format(used=r["arena_host_bytes"])
     lines = [
         f"{r['images']} images on the {r.get('core_title', 'Cortex-M4F')} ({runtime}): "
         f"{'bit-exact with' if r['bit_exact'] else 'DIFFERENT from'} LiteRT's reference kernels "

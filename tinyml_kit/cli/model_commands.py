@@ -101,7 +101,7 @@ def solve(board, max_flash, max_ram, max_macs, max_latency_ms, arch, input_shape
 
     pins = pins_from(knobs)
     b = get_board(board)
-    search = ranked_search(parse_families(arch), pins)
+    search = ranked_search(parse_families(arch), pins, engine=engine)
     accuracy_law = ScalingLaw.load(law) if law else None
     if plot and not frontier:
         raise UserError("--plot draws the frontier: add --frontier")

@@ -12,7 +12,7 @@ from tinyml_kit.core.boards import DEFAULT_BOARD
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.spec import AUTO, FAMILIES, require_input_shape
 from tinyml_kit.core.units import parse_bytes, parse_count
-from tinyml_kit.engine import ENGINES
+from tinyml_kit.solve.engines import ENGINES
 
 
 class _Parsed(click.ParamType):
@@ -87,9 +87,10 @@ ENGINE_HELP = ("tflm: the .tflite on TensorFlow Lite Micro; c: the model compile
 
 def _engine(of_run: bool):
     if of_run:   # a command on a run directory follows the engine the run was fitted for
-        return click.option("--engine", type=click.Choice(ENGINES),
+        return click.option("--engine", type=click.Choice(list(ENGINES)),
                             help=ENGINE_HELP + " Default: the run's engine (tflm for a bare .tflite).")
-    return click.option("--engine", type=click.Choice(ENGINES), default="tflm", show_default=True, help=ENGINE_HELP)
+    return click.option("--engine", type=click.Choice(list(ENGINES)), default="tflm", show_default=True,
+                        help=ENGINE_HELP)
 
 
 _cmsis_nn_dir = click.option("--cmsis-nn-dir", help="For --engine c: " + CMSIS_NN_DIR_HELP)

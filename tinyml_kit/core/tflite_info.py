@@ -153,8 +153,12 @@ def read_model_file(path: str | Path) -> tuple[bytes, ModelInfo]:
 
 def require_int8(info: ModelInfo, name: str) -> None:
     if not info.is_int8:
-        kinds = ", ".join(sorted({t.dtype for t in info.inputs + info.outputs}))
-        raise UserError(f"{name} has {kinds} inputs/outputs, not int8: quantize it first "
+        kinds = sorted({t.dtype for t in info.inputs + info.outputs})
+        if "int16" in kinds:   # quantized already, with 16-bit activations: "quantize it" would mislead
+            raise UserError(f"{name} is quantized to int16 activations ({', '.join(kinds)} inputs/outputs), which "
+                            f"neither the C engine nor tinyml-kit's TFLM build runs (int8 only): quantize the float "
+                            f"model to full-integer int8 (tinyml-kit fit does)")
+        raise UserError(f"{name} has {', '.join(kinds)} inputs/outputs, not int8: quantize it first "
                         f"(tinyml-kit fit does full-integer int8)")
 
 

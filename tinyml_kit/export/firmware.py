@@ -7,6 +7,7 @@ prints can be checked against the host.
 
 import shutil
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,9 +16,10 @@ import numpy as np
 from tinyml_kit import __version__
 from tinyml_kit.core.templates import hex_rows, render
 from tinyml_kit.core.tflite_info import ModelInfo
-from tinyml_kit.export.c_sources import write_model_api
+from tinyml_kit.export.c_sources import write_c_sources, write_model_api
 from tinyml_kit.export.op_resolver import resolver_methods
 from tinyml_kit.export.toolchain import TFLM_DEFINES
+from tinyml_kit.solve.engines import TFLM, Engine
 
 
 @dataclass
@@ -30,7 +32,7 @@ class ModelSource:
     arena_alloc: int
     name: str = "model"
     source: str = "model.tflite"
-    engine: str = "tflm"          # "c": the model compiled to C on CMSIS-NN instead of the flatbuffer on TFLM
+    engine: Engine = TFLM         # C: the model compiled to C on CMSIS-NN instead of the flatbuffer on TFLM
     _program: object = field(default=None, repr=False, compare=False)
 
     @property
@@ -43,19 +45,59 @@ class ModelSource:
         return self._program
 
     @property
+    def packaging(self) -> "Packaging":
+        return self.engine.part(PACKAGING)
+
+    @property
     def device_bytes(self) -> int:
         """What the model takes in the firmware's flash: the compact flatbuffer on TFLM, the constants in C."""
-        if self.engine == "c":
-            return self.program.constant_bytes
-        from tinyml_kit.core.tflm_flatbuffer import tflm_flash_bytes
-
-        return tflm_flash_bytes(self.model)
+        return self.packaging.device_bytes(self)
 
     def write_api(self, out_dir: Path, cc: str = ".cc") -> list[Path]:
-        if self.engine == "c":
-            return self.program.write(out_dir, self.labels, self.source)
-        return write_model_api(self.model, self.info, out_dir, self.labels, self.arena_measured, self.arena_alloc,
-                               name=self.name, source=self.source, cc=cc)
+        """The sources every firmware target compiles (`cc`: the C++ extension; Arduino builds only `.cpp`)."""
+        return self.packaging.write_api(self, Path(out_dir), cc)
+
+    def write_model(self, out_dir: Path) -> list[Path]:
+        """The model's own sources, as a run directory keeps them."""
+        return self.packaging.write_model(self, Path(out_dir))
+
+
+@dataclass(frozen=True)
+class Packaging:
+    """An engine's part in `export` (`solve.engines` explains the split): what the model takes in flash, the
+    sources it is compiled from, and what the firmware templates say of it."""
+    device_bytes: Callable[[ModelSource], int]
+    write_api: Callable[[ModelSource, Path, str], list[Path]]
+    write_model: Callable[[ModelSource, Path], list[Path]]
+    arena: Callable[[ModelSource], tuple[int, int]]    # (measured, reserved), as the templates state them
+    constant_bytes: Callable[[ModelSource], int]
+    links_tflm: bool            # the firmware links TFLM and registers the model's ops with its resolver
+    carries_cmsis_nn: bool      # an Arduino library bundles CMSIS-NN's sources, a Makefile compiles them
+    template_suffix: str        # of the STM32 Makefile and README
+
+
+def _tflm_device_bytes(src: ModelSource) -> int:
+    from tinyml_kit.core.tflm_flatbuffer import tflm_flash_bytes
+
+    return tflm_flash_bytes(src.model)
+
+
+PACKAGING: dict[str, Packaging] = {
+    "tflm": Packaging(
+        _tflm_device_bytes,
+        lambda src, out, cc: write_model_api(src.model, src.info, out, src.labels, src.arena_measured,
+                                             src.arena_alloc, name=src.name, source=src.source, cc=cc),
+        lambda src, out: write_c_sources(src.model, src.info, out, src.labels, src.arena_measured, src.arena_alloc,
+                                         name=src.name, source=src.source),
+        lambda src: (src.arena_measured, src.arena_alloc), lambda src: 0,
+        links_tflm=True, carries_cmsis_nn=False, template_suffix=""),
+    "c": Packaging(
+        lambda src: src.program.constant_bytes,
+        lambda src, out, cc: src.program.write(out, src.labels, src.source),
+        lambda src, out: src.program.write(out, src.labels, src.source),
+        lambda src: (src.program.arena_bytes, src.program.arena_bytes), lambda src: src.program.constant_bytes,
+        links_tflm=False, carries_cmsis_nn=True, template_suffix="_c"),
+}
 
 
 @dataclass
@@ -69,13 +111,13 @@ class Sample:
 
 def _context(src: ModelSource, sample: Sample, **extra) -> dict:
     pixels = np.asarray(sample.pixels, dtype=np.uint8).reshape(-1)
-    c_engine = src.engine == "c"
-    arena = src.program.arena_bytes if c_engine else src.arena_alloc
+    p = src.packaging
+    measured, reserved = p.arena(src)
     return dict(
         version=__version__, source=Path(src.source).name, labels=src.labels, model_bytes=src.device_bytes,
-        engine=src.engine, constant_bytes=src.program.constant_bytes if c_engine else 0,
-        arena_measured=arena if c_engine else src.arena_measured, arena_alloc=arena, ops=src.info.ops,
-        methods=[] if c_engine else resolver_methods(src.info.ops), input=src.info.inputs[0],
+        packaging=p, constant_bytes=p.constant_bytes(src),
+        arena_measured=measured, arena_alloc=reserved, ops=src.info.ops,
+        methods=resolver_methods(src.info.ops) if p.links_tflm else [], input=src.info.inputs[0],
         sample=dict(origin=sample.origin, shape=list(sample.pixels.shape), size=len(pixels),
                     true_label=sample.true_label, host_label=sample.host_label, rows=hex_rows(pixels.tobytes())),
         **extra)
@@ -95,7 +137,7 @@ def write_arduino_library(src: ModelSource, sample: Sample, folder: Path, board=
     library = folder.name
     context = _context(src, sample, library=library, board=board)
     src.write_api(_mkdir(folder / "src"), cc=".cpp")   # the Arduino builder compiles .cpp, not .cc
-    if src.engine == "c":
+    if src.packaging.carries_cmsis_nn:
         bundle_cmsis_nn(cmsis_nn, folder / "src")
     example = folder / "examples" / EXAMPLE
     render(context, [("arduino/library.properties.j2", folder / "library.properties"),
@@ -151,7 +193,7 @@ def write_stm32_project(src: ModelSource, sample: Sample, folder: Path, board, t
                        cmsis_nn_dir=str(cmsis_nn) if cmsis_nn else "")
     sources = _mkdir(folder / "tinyml")
     src.write_api(sources)
-    suffix = "_c" if src.engine == "c" else ""
+    suffix = src.packaging.template_suffix
     render(context, [("stm32/app_tinyml.h.j2", sources / "app_tinyml.h"),
                       ("stm32/app_tinyml.cc.j2", sources / "app_tinyml.cc"),
                       ("model_api/sample_input.h.j2", sources / "sample_input.h"),

@@ -81,7 +81,9 @@ def find_tflm_dir(explicit: str | Path | None = None) -> TflmDir:
 def find_cmsis_nn_dir(explicit: str | Path | None = None, tflm_dir: str | Path | None = None) -> Path:
     """CMSIS-NN for the C engine: `explicit`, else TINYML_CMSIS_NN_DIR, else the TFLM tree's
     `third_party/cmsis_nn` (the tree `--tflm-dir` or TINYML_TFLM_DIR names). Never copied into this repository."""
-    where = explicit or os.environ.get(CMSIS_NN_DIR_ENV)
+    where, named_by = explicit, ""
+    if not where and os.environ.get(CMSIS_NN_DIR_ENV):
+        where, named_by = os.environ[CMSIS_NN_DIR_ENV], CMSIS_NN_DIR_ENV
     if not where:
         tflm = tflm_dir or os.environ.get(TFLM_DIR_ENV)
         if not tflm:
@@ -90,8 +92,11 @@ def find_cmsis_nn_dir(explicit: str | Path | None = None, tflm_dir: str | Path |
         where = Path(tflm).expanduser() / "tflm" / "third_party" / "cmsis_nn"
     root = Path(where).expanduser().absolute()
     if not (root / "Include" / "arm_nnfunctions.h").is_file() or not (root / "Source").is_dir():
-        raise UserError(f"{root} is not a CMSIS-NN directory (no Include/arm_nnfunctions.h and Source/): pass the "
-                        f"directory holding them", "cmsis_nn_dir")
+        missing = "is not a CMSIS-NN directory (no Include/arm_nnfunctions.h and Source/)"
+        if named_by:   # the environment named it: the fix is there, not in an option
+            raise UserError(f"{root}, named by the environment variable {named_by}, {missing}: set {named_by} to "
+                            f"the directory holding them, or unset it and name the directory")
+        raise UserError(f"{root} {missing}: pass the directory holding them", "cmsis_nn_dir")
     return root
 
 

@@ -10,6 +10,7 @@ import numpy as np
 from tinyml_kit.core.artifacts import write_json_atomic
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.pipeline.runs import load_target, resolve_model, run_model, run_split
+from tinyml_kit.solve.engines import get_engine
 
 logger = logging.getLogger(__name__)
 
@@ -19,22 +20,16 @@ def check_target(target: str | Path, data: str | None = None, engine: str | None
     """Float vs int8 accuracy, LiteRT vs TFLM and the measured arena of a run (on its own validation split
     unless `data` is given) or a .tflite; with the C engine (by default a run's own), also its generated model
     built for this machine and run on the same images beside LiteRT."""
+    from tinyml_kit.check.engines import checks, host_check
     from tinyml_kit.check.evaluate import evaluate
 
     t = load_target(target, data)
-    engine = engine or (t.model.record.engine if t.model.record else "tflm")
-    if engine == "c":   # a missing compiler or CMSIS-NN is refused before the slow part
-        from tinyml_kit.check.c_host import HOST_CC
-        from tinyml_kit.export.toolchain import find_cmsis_nn_dir, require_tool
-
-        require_tool(HOST_CC)
-        find_cmsis_nn_dir(cmsis_nn_dir)
+    engine = get_engine(engine or (t.model.record.engine if t.model.record else "tflm"))
+    if checks(engine).host:   # a missing compiler or CMSIS-NN is refused before the slow part
+        checks(engine).host.require(cmsis_nn_dir)
     result = evaluate(t.model.flatbuffer, t.val, keras_model=t.keras_model, name=t.model.name)
-    if engine == "c":
-        from tinyml_kit.check.c_host import check_on_host
-
-        images = t.model.info.inputs[0].quantize(t.val.x.astype(np.float32))
-        result.update(check_on_host(t.model.flatbuffer, images, cmsis_nn_dir, name=t.model.name))
+    images = t.model.info.inputs[0].quantize(t.val.x.astype(np.float32))
+    result.update(host_check(t.model.flatbuffer, images, engine, cmsis_nn_dir, t.model.name))
     return result
 
 
@@ -52,22 +47,21 @@ def analyze_target(target: str | Path, board_id: str | None = None, engine: str 
     """Per-layer memory plan and totals of a run's model (against its board unless another is given) or a
     .tflite (against `board_id`, if any). With the C engine (by default a run's own) also its static plan, and
     the board verdict is the C engine's."""
-    from tinyml_kit.check.analyze import analyze_model, attach_profile, board_fit
+    from tinyml_kit.check.analyze import analyze_model, attach_profile
+    from tinyml_kit.check.engines import checks
 
     m = resolve_model(target)
     board_id = board_id or (m.record.board.id if m.record else None)
-    engine = engine or (m.record.engine if m.record else "tflm")
-    result = analyze_model(m.flatbuffer, m.name, board_id, engine)
+    engine = get_engine(engine or (m.record.engine if m.record else "tflm"))
+    result = analyze_model(m.flatbuffer, m.name, board_id, engine.name)
     if m.record is not None:   # a run directory: its `verify --profile` results, if any
         attach_profile(result, [json.loads(p.read_text()) for p in sorted(m.run_dir.glob("verify_*.json"))],
-                       engine)
-    if engine == "c":
-        from tinyml_kit.check.c_plan import c_engine_analysis
+                       engine.name)
+    if checks(engine).analysis:   # the engine's own plan, and the board verdict by its flash and arena
         from tinyml_kit.core.boards import get_board
 
-        c = result["c_engine"] = c_engine_analysis(m.flatbuffer, m.name)
-        if board_id is not None:
-            result.update(board_fit(get_board(board_id), c["flash_bytes"], c["arena_bytes"], headroom=False))
+        board = get_board(board_id) if board_id is not None else None
+        result.update(checks(engine).analysis(m.flatbuffer, m.name, board))
     return result
 
 
@@ -87,20 +81,21 @@ def verify_run(run_dir: str | Path, kernels: str | None = None, images: int = 20
         raise UserError(f"{images} images: verify at least 1", "images")
     m = run_model(run_dir)
     record, run_dir = m.record, m.run_dir
-    engine = engine or record.engine
+    engine = get_engine(engine or record.engine)
     board = get_board(record.board.id)
     preflight(tflm_dir, engine, cmsis_nn_dir, require_core(core, board))
     if val is None:
         val = run_split(record, tuple(m.info.inputs[0].shape[1:])).val
     chosen = val.x[:images].astype(np.float32)
-    src = ModelSource(m.flatbuffer, m.info, record.data.classes, record.arena_bytes, record.arena_alloc_bytes)
+    src = ModelSource(m.flatbuffer, m.info, record.data.classes, record.arena_bytes, record.arena_alloc_bytes,
+                      engine=engine)
     result = verify_model(src, m.info.inputs[0].quantize(chosen), board, kernels=kernels, tflm_dir=tflm_dir,
                           arena_bytes=arena_bytes, engine=engine, cmsis_nn_dir=cmsis_nn_dir, core=core,
                           profile=profile)
     result["run_dir"] = str(run_dir.absolute())
     if len(chosen) < images:
         logger.info(f"the validation split has {len(chosen)} images: verified all of them")
-    name = "c" if engine == "c" else result["kernels"]
+    name = result["kernels"] if engine.runs_flatbuffer else engine.name   # TFLM's files are named by kernels
     if result["core_title"] != board.core:
         name = f"{result['core']}_{name}"
     if profile:   # its ELF carries the profiler: kept beside the plain run's figures, not over them

@@ -11,21 +11,18 @@ from dataclasses import dataclass
 
 from tinyml_kit.nets.costs import activation_peak_bytes, model_costs
 from tinyml_kit.core import progress
-from tinyml_kit.core.arena import arena_with_headroom
 from tinyml_kit.core.boards import Board
 from tinyml_kit.core.budget import Budget
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.pins import Search, pins_json
 from tinyml_kit.core.spec import FAMILY_GRIDS, FAMILY_TITLES, RANKED, describe
 from tinyml_kit.core.units import format_bytes
-from tinyml_kit.solve.c_size import PER_CHANNEL_BYTES
-from tinyml_kit.solve.costs import estimate_flash_bytes
+from tinyml_kit.solve.engines import TFLM, Engine, get_engine
 
 logger = logging.getLogger(__name__)
 
 
 MAX_ATTEMPTS = 8
-ARENA_OVERHEAD_EST = 2048  # TFLM's persistent allocations for a small graph, on top of the activations
 
 
 @dataclass
@@ -45,14 +42,12 @@ class Candidate:
 
 def may_fit(c: Candidate, budget: Budget, flash_ratio: float, arena_ratio: float, time_ratio: float = 1.0) -> bool:
     """Whether a candidate's estimates, rescaled by what the last measurement showed, fit the budget."""
-    return ((budget.macs is None or c.macs <= budget.macs)
-            and (budget.instructions is None or c.est_instructions is None
-                 or c.est_instructions * time_ratio <= budget.instructions)
-            and c.est_flash * flash_ratio <= budget.flash_bytes and c.est_arena * arena_ratio <= budget.arena_bytes)
+    instructions = c.est_instructions * time_ratio if c.est_instructions is not None else None
+    return budget.verdict(c.est_flash * flash_ratio, c.est_arena * arena_ratio, c.macs, instructions).ok
 
 
 def candidates(search: Search, input_shape: tuple[int, int, int], classes: int, board: Board, budget: Budget,
-               engine: str = "tflm", law=None, runner_ups: int = MAX_ATTEMPTS - 1) -> tuple[list[Candidate], dict]:
+               engine: Engine = TFLM, law=None, runner_ups: int = MAX_ATTEMPTS - 1) -> tuple[list[Candidate], dict]:
     """Configurations to verify, best first, and what the pins cost (`solve.search.explanation`; empty without
     pins). Ranked families: the solver's choice and runner-ups within the pins (highest predicted accuracy,
     conversion-free estimates), ranked by `law` (the user's ScalingLaw, or a list; None: the shipped ones of the
@@ -82,7 +77,8 @@ def _from_choice(c) -> Candidate:
                      c.estimate.latency.instructions)
 
 
-def _pinned(search: Search, input_shape, classes: int, board: Board, budget: Budget, engine: str, law) -> Candidate:
+def _pinned(search: Search, input_shape, classes: int, board: Board, budget: Budget, engine: Engine, law
+            ) -> Candidate:
     """The fully pinned configuration, with the solver's estimates and prediction when it has them (not for
     families without a law, nor for PhiNet's other attentions and activations)."""
     if search.family not in RANKED or search.style:
@@ -92,7 +88,7 @@ def _pinned(search: Search, input_shape, classes: int, board: Board, budget: Bud
     return _from_choice(pinned_choice(board, search, budget, input_shape, classes, engine, law))
 
 
-def unranked_grid(search: Search, input_shape, classes: int, engine: str) -> list[Candidate]:
+def unranked_grid(search: Search, input_shape, classes: int, engine: Engine) -> list[Candidate]:
     """An unranked family's grid, each knob's axis narrowed (or replaced) by its pin; rough estimates."""
     from itertools import product
 
@@ -107,14 +103,9 @@ def unranked_grid(search: Search, input_shape, classes: int, engine: str) -> lis
         knobs = dict(zip(names, values))
         model = build(search.family, input_shape, classes, **knobs)
         c = model_costs(model)
-        if engine == "c":   # rough: weights, 9 bytes per channel; the plan keeps at most the largest pair of tensors
-            flash, arena = c.params + PER_CHANNEL_BYTES * c.channels, activation_peak_bytes(model)
-            found.append(Candidate(search.family, knobs, c.params, c.macs, flash, arena, arena))
-            continue
-        arena = activation_peak_bytes(model) + ARENA_OVERHEAD_EST
-        found.append(Candidate(search.family, knobs, c.params, c.macs,
-                               estimate_flash_bytes(c.params, c.channels, c.op_count), arena_with_headroom(arena),
-                               arena))
+        rough = engine.rough(c.params, c.channels, c.op_count, activation_peak_bytes(model))
+        found.append(Candidate(search.family, knobs, c.params, c.macs, rough.flash_bytes, rough.arena_alloc,
+                               rough.arena_use))
     return sorted(found, key=lambda c: (-c.params, c.macs))
 
 
@@ -144,7 +135,7 @@ class Measurement:
 
 
 def measure(arch: str, knobs: dict, input_shape, classes: int, calibration, budget: Budget,
-            engine: str = "tflm", board: Board | None = None) -> Measurement:
+            engine: Engine | str = TFLM, board: Board | None = None) -> Measurement:
     """Convert an untrained model to int8 and measure it (`measure_model`). Sizes depend on the weights only
     through constants the converter de-duplicates, so batch-norm statistics are randomised to look trained
     (measured: within 200 B of the trained model's file on the default fit)."""
@@ -155,38 +146,30 @@ def measure(arch: str, knobs: dict, input_shape, classes: int, calibration, budg
     return measure_model(model, arch, knobs, calibration, budget, engine, board)
 
 
-def measure_model(model, arch: str, knobs: dict, calibration, budget: Budget, engine: str = "tflm",
+def measure_model(model, arch: str, knobs: dict, calibration, budget: Budget, engine: Engine | str = TFLM,
                   board: Board | None = None) -> Measurement:
-    """Measure `model`'s int8 flatbuffer and TFLM arena (for the C engine: its generated model and static arena),
-    and predict its instructions on `board`'s core from the converted graph. `model` is not changed."""
-    from tinyml_kit.check.tflm import measure_arena
+    """Measure `model`'s int8 flatbuffer as the engine runs it (TFLM: the compact flatbuffer and its measured
+    arena; the C engine: its generated model and static arena), and predict its instructions on `board`'s core
+    from the converted graph. `model` is not changed."""
+    from tinyml_kit.check.engines import measured_footprint
     from tinyml_kit.compress.quantize import quantize_int8
-    from tinyml_kit.core.tflm_flatbuffer import tflm_flash_bytes
 
-    costs = model_costs(model)
+    costs, engine = model_costs(model), get_engine(engine)
     flatbuffer = quantize_int8(model, calibration)
     instructions = (model_latency(flatbuffer, costs.macs, board, engine).instructions if board is not None
                     else None)
-    if engine == "c":
-        from tinyml_kit.engine.footprint import c_footprint
-
-        fp = c_footprint(flatbuffer)
-        fits = budget.verdict(fp.flash_bytes, fp.arena_bytes, costs.macs, instructions).ok
-        return Measurement(arch, knobs, costs.params, costs.macs, fp.flash_bytes, fp.arena_bytes, fp.arena_bytes,
-                           fits, instructions)
-    arena = measure_arena(flatbuffer)
-    flash = tflm_flash_bytes(flatbuffer)
-    fits = budget.verdict(flash, arena.alloc_bytes, costs.macs, instructions).ok
-    return Measurement(arch, knobs, costs.params, costs.macs, flash, arena.total_bytes, arena.alloc_bytes, fits,
-                       instructions)
+    fp = measured_footprint(flatbuffer, engine)
+    fits = budget.verdict(fp.flash_bytes, fp.arena_alloc_bytes, costs.macs, instructions).ok
+    return Measurement(arch, knobs, costs.params, costs.macs, fp.flash_bytes, fp.arena_bytes, fp.arena_alloc_bytes,
+                       fits, instructions)
 
 
-def model_latency(flatbuffer: bytes, macs: int, board: Board, engine: str = "tflm"):
-    """The latency estimate of a converted model on `board`'s core, from its graph (`solve.instructions`)."""
+def model_latency(flatbuffer: bytes, macs: int, board: Board, engine: Engine | str = TFLM):
+    """The latency estimate of a converted model on `board`'s core, from its graph (the engine's instruction
+    model, `solve.instructions`)."""
     from tinyml_kit.core.tflite_info import read_graph
-    from tinyml_kit.solve.instructions import estimate_latency
 
-    return estimate_latency(read_graph(flatbuffer), macs, board.core, board.clock_mhz, engine)
+    return get_engine(engine).latency(read_graph(flatbuffer), macs, board.core, board.clock_mhz)
 
 
 def look_trained(model, seed: int = 0) -> None:
@@ -222,7 +205,7 @@ class Chosen:
 
 
 def choose_model(model, family: str, knobs: dict, calibration, budget: Budget, board: Board,
-                 engine: str = "tflm") -> Chosen:
+                 engine: Engine = TFLM) -> Chosen:
     """A given model (`fit --init-from`), measured as it is: it is trained if it fits, refused by how much if not."""
     with progress.task("converting to int8 and measuring"):
         m = measure_model(model, family, knobs, calibration, budget, engine, board)
@@ -239,7 +222,7 @@ def _work(m: Measurement) -> str:
 
 
 def _choose_pinned(search: Search, c: Candidate, input_shape, classes: int, calibration, budget: Budget,
-                   board: Board, engine: str, law) -> Chosen:
+                   board: Board, engine: Engine, law) -> Chosen:
     """The fully pinned configuration, measured; refused with each pinned knob's nearest fitting value."""
     from tinyml_kit.pipeline.pinned import refuse_pinned
 
@@ -251,7 +234,7 @@ def _choose_pinned(search: Search, c: Candidate, input_shape, classes: int, cali
 
 
 def choose(search: Search, pool: list[Candidate], input_shape, classes: int, calibration, budget: Budget,
-           board: Board, engine: str = "tflm", law=None) -> Chosen:
+           board: Board, engine: Engine = TFLM, law=None) -> Chosen:
     """The first candidate whose measured size fits. Estimates are rescaled by what each measurement
     shows, so a miss steps down to a candidate that should fit rather than to the next one in line. `pool`:
     the candidates (`candidates`; `fit` makes them before loading data, to refuse an impossible budget). A fully
@@ -274,13 +257,12 @@ def choose(search: Search, pool: list[Candidate], input_shape, classes: int, cal
                      if c.predicted_accuracy else "")
         logger.info(f"verifying {describe(c.family, c.knobs)}: {c.params:,} params, {c.macs:,} MACs, est. flash "
                     f"{c.est_flash:,} B, arena {c.est_arena:,} B{predicted} ...")
-        with progress.task("converting to int8 and measuring " + ("the C engine's build" if engine == "c" else
-                                                                  "on TFLM")):
+        with progress.task(f"converting to int8 and measuring {engine.words.measuring}"):
             m = measure(c.family, c.knobs, input_shape, classes, calibration, budget, engine, board)
         attempts.append(m)
         instructions = f", ~{m.instructions:,} instructions" if m.instructions is not None else ""
         logger.info(f"  measured flash {m.flash_bytes:,} B (budget {budget.flash_bytes:,}), arena "
-                    f"{m.arena_alloc_bytes:,} B {'(static plan)' if engine == 'c' else 'incl. headroom'} (budget "
+                    f"{m.arena_alloc_bytes:,} B {engine.words.arena_tag} (budget "
                     f"{budget.arena_bytes:,}), MACs {m.macs:,}{instructions} (budget {budget.time_limit()}): "
                     f"{'fits' if m.fits else 'does not fit'}")
         if m.fits:

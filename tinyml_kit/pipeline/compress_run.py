@@ -10,6 +10,7 @@ from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.run_record import RunRecord
 from tinyml_kit.pipeline.choose import model_latency
 from tinyml_kit.pipeline.runs import timed
+from tinyml_kit.solve.engines import get_engine
 
 logger = logging.getLogger(__name__)
 
@@ -19,9 +20,11 @@ def compress_run(run_dir: str | Path, options: CompressOptions, out: str | Path 
     from tinyml_kit.nets.costs import model_costs
     from tinyml_kit.compress.quantize import calibration_images
     from tinyml_kit.compress.stages import compress
+    from tinyml_kit.check.engines import checks
     from tinyml_kit.compress.teachers import resolve_teacher
     from tinyml_kit.core.artifacts import prepare_output
     from tinyml_kit.pipeline.outcome import evaluate_compressed
+    from tinyml_kit.pipeline.preflight import require_runnable
     from tinyml_kit.pipeline.runs import require_float_model, run_split, write_run
 
     started, timings = time.perf_counter(), {}
@@ -31,14 +34,14 @@ def compress_run(run_dir: str | Path, options: CompressOptions, out: str | Path 
                         "quant", "teacher")
     run_dir = Path(run_dir)
     record = RunRecord.read(run_dir)
+    engine = get_engine(record.engine)
     keras_path = require_float_model(run_dir, "compression starts from the float model")
     out = prepare_output(Path(out) if out else compressed_name(run_dir, options))
     logger.info(f"plan: {options.plan()}")
     model = load_keras_model(keras_path)
-    if options.quant == "qat":   # before a teacher or a fine-tune trains
-        from tinyml_kit.compress.qat import require_quantizable
-
-        require_quantizable(model)
+    require_runnable(model, engine, options.quant, "the run's model")   # before a teacher or a fine-tune trains
+    if checks(engine).host:
+        checks(engine).host.require(None)
     parts = run_split(record, tuple(model.input_shape[1:]))
     seed, batch = record.data.seed, record.training.batch_size
     with timed(timings, "compress_s"):
@@ -47,9 +50,9 @@ def compress_run(run_dir: str | Path, options: CompressOptions, out: str | Path 
                      batch_size=batch, seed=seed, distil_first=not options.trains,
                      class_weight=record.training.class_weights)
     with timed(timings, "check_s"):
-        checked = evaluate_compressed(c, parts, record.engine)
+        checked = evaluate_compressed(c, parts, engine)
     costs = model_costs(c.model)
-    latency = model_latency(c.flatbuffer, costs.macs, record.board, record.engine)
+    latency = model_latency(c.flatbuffer, costs.macs, record.board, engine)
     new = record.derive(
         params=costs.params, macs=costs.macs, predicted_accuracy=None, flash_bytes_est=None, arena_bytes_est=None,
         latency_ms_est=round(latency.ms, 2), instructions_est=latency.instructions,

@@ -11,9 +11,9 @@ import numpy as np
 from tinyml_kit.core.artifacts import prepare_output, staged_output
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.run_record import RunRecord
-from tinyml_kit.engine import require_engine
 from tinyml_kit.export.destination import export_folder, require_not_another_run
 from tinyml_kit.pipeline.runs import resolve_model
+from tinyml_kit.solve.engines import Engine, get_engine
 
 logger = logging.getLogger(__name__)
 EXPORT_TARGETS = ("c", "arduino", "stm32")
@@ -33,11 +33,11 @@ def export_model(model: str | Path, out: Path, target: str = "c", labels: list[s
     if target not in EXPORT_TARGETS:
         raise UserError(f"export target '{target}' is unknown: choose one of {', '.join(EXPORT_TARGETS)}", "target")
     if engine is not None:
-        require_engine(engine)
+        get_engine(engine)
     require_identifier(name)
     m = resolve_model(model)
     record = m.record if m.record is not None else _record_beside(Path(model))
-    engine = engine or (record.engine if record else "tflm")
+    engine = get_engine(engine or (record.engine if record else "tflm"))
     cmsis_nn = _cmsis_nn(engine, target, cmsis_nn_dir, tflm_dir)
     classes = m.info.outputs[0].sample_size
     if labels is None:
@@ -59,25 +59,36 @@ def export_model(model: str | Path, out: Path, target: str = "c", labels: list[s
     return [Path(out).absolute() / item for item in items]
 
 
-def _model_source(m, labels: list[str], name: str, engine: str):
-    """What the targets are generated from, sized by the engine that will run it: TFLM's measured arena, or the
-    C engine's static plan (its compilation also refuses what it cannot run, by name)."""
-    from tinyml_kit.export.firmware import ModelSource
+def _model_source(m, labels: list[str], name: str, engine: Engine):
+    """What the targets are generated from, sized by the engine that will run it (`_SOURCES`)."""
+    return engine.part(_SOURCES)(m, labels, name, engine)
 
-    if engine == "c":
-        from tinyml_kit.engine.codegen import compile_model
 
-        program = compile_model(m.flatbuffer, m.name)
-        logger.info(f"{m.name}: compiled to C on CMSIS-NN, {program.constant_bytes:,} B of constants, static arena "
-                    f"{program.arena_bytes:,} B")
-        return ModelSource(m.flatbuffer, m.info, labels, program.arena_bytes, program.arena_bytes, name=name,
-                           source=m.name, engine=engine, _program=program)
+def _tflm_source(m, labels: list[str], name: str, engine: Engine):
+    """The flatbuffer, with TFLM's measured arena."""
     from tinyml_kit.check.tflm import measure_arena
+    from tinyml_kit.export.firmware import ModelSource
 
     arena = measure_arena(m.flatbuffer)
     logger.info(f"{m.name}: {len(m.flatbuffer):,} bytes, arena {arena.total_bytes:,} B measured on TFLM, "
                 f"{arena.alloc_bytes:,} B with headroom")
-    return ModelSource(m.flatbuffer, m.info, labels, arena.total_bytes, arena.alloc_bytes, name=name, source=m.name)
+    return ModelSource(m.flatbuffer, m.info, labels, arena.total_bytes, arena.alloc_bytes, name=name, source=m.name,
+                       engine=engine)
+
+
+def _c_source(m, labels: list[str], name: str, engine: Engine):
+    """The model compiled to C, with its static plan (the compilation refuses what it cannot run, by name)."""
+    from tinyml_kit.engine.codegen import compile_model
+    from tinyml_kit.export.firmware import ModelSource
+
+    program = compile_model(m.flatbuffer, m.name)
+    logger.info(f"{m.name}: compiled to C on CMSIS-NN, {program.constant_bytes:,} B of constants, static arena "
+                f"{program.arena_bytes:,} B")
+    return ModelSource(m.flatbuffer, m.info, labels, program.arena_bytes, program.arena_bytes, name=name,
+                       source=m.name, engine=engine, _program=program)
+
+
+_SOURCES = {"tflm": _tflm_source, "c": _c_source}   # each engine's way from a .tflite to what `export` writes
 
 
 def _record_beside(tflite: Path) -> RunRecord | None:
@@ -85,16 +96,17 @@ def _record_beside(tflite: Path) -> RunRecord | None:
     return RunRecord.read(tflite.parent) if (tflite.parent / "report.json").is_file() else None
 
 
-def _cmsis_nn(engine: str, target: str, cmsis_nn_dir, tflm_dir) -> Path | None:
+def _cmsis_nn(engine: Engine, target: str, cmsis_nn_dir, tflm_dir) -> Path | None:
     """CMSIS-NN for a C-engine project: the Arduino library carries it, so it must be found; the STM32 Makefile
     names it when it is found (else `make CMSIS_NN_DIR=...`)."""
+    from tinyml_kit.export.firmware import PACKAGING
     from tinyml_kit.export.toolchain import (
         CMSIS_NN_DIR_ENV,
         TFLM_DIR_ENV,
         find_cmsis_nn_dir,
     )
 
-    if engine != "c" or target == "c":
+    if not engine.part(PACKAGING).carries_cmsis_nn or target == "c":
         return None
     given = cmsis_nn_dir or tflm_dir or os.environ.get(CMSIS_NN_DIR_ENV) or os.environ.get(TFLM_DIR_ENV)
     return find_cmsis_nn_dir(cmsis_nn_dir, tflm_dir) if target == "arduino" or given else None
@@ -114,7 +126,7 @@ def _write_project(target: str, src, sample, out: Path, folder: str, board, tflm
         else:
             from tinyml_kit.export.toolchain import TFLM_DIR_ENV, find_tflm_dir
 
-            tflm_given = src.engine == "tflm" and (tflm_dir or os.environ.get(TFLM_DIR_ENV))
+            tflm_given = src.packaging.links_tflm and (tflm_dir or os.environ.get(TFLM_DIR_ENV))
             tree = find_tflm_dir(tflm_dir).tree if tflm_given else None
             write_stm32_project(src, sample, tmp / folder, board, tree, cmsis_nn)
 

@@ -16,6 +16,7 @@ from tinyml_kit.core.pins import Search, chosen_knobs, make_search
 from tinyml_kit.core.run_record import DataRecord, RunRecord, TrainingRecord
 from tinyml_kit.core.spec import AUTO, RANKED, describe
 from tinyml_kit.pipeline.runs import timed
+from tinyml_kit.solve.engines import TFLM, Engine, get_engine, require_style
 from tinyml_kit.pipeline.training import train_model
 from tinyml_kit.train.options import TrainOptions
 from tinyml_kit.train.trainer import BATCH_SIZE, EPOCHS
@@ -28,7 +29,7 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = AUTO, e
         max_latency_ms: float | None = None, out: str | Path | None = None, seed: int = 0,
         input_shape: tuple[int, int, int] | None = None, pins: dict | None = None, batch_size: int = BATCH_SIZE,
         compression: CompressOptions | None = None, verify: bool = False,
-        tflm_dir: str | Path | None = None, engine: str = "tflm", cmsis_nn_dir: str | Path | None = None,
+        tflm_dir: str | Path | None = None, engine: Engine | str = TFLM, cmsis_nn_dir: str | Path | None = None,
         law: str | Path | None = None, training: TrainOptions | None = None) -> RunRecord:
     """The whole pipeline; returns the run's record, also written to `<out>/report.json`. `compression` adds
     pruning, QAT and distillation (see `compress`); the default is post-training int8 alone. `verify` builds
@@ -44,15 +45,15 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = AUTO, e
     from tinyml_kit.pipeline.runs import write_run
 
     started, timings = time.perf_counter(), {}
-    compression, training = compression or CompressOptions(), training or TrainOptions()
+    compression, training, engine = compression or CompressOptions(), training or TrainOptions(), get_engine(engine)
     board, budget, out, user_law, search = _prepare(board_id, arch, epochs, seed,
                                                     (max_flash, max_ram, max_macs, max_latency_ms), compression,
                                                     out, (verify, tflm_dir, engine, cmsis_nn_dir), law, pins,
                                                     training)
-    source, input_shape = _source(training, search, input_shape, compression)
+    source, input_shape = _source(training, search, input_shape, compression, engine)
     with timed(timings, "choose_s"):
         planned, pool, early = _candidates_before_data(search, data, input_shape, board, budget, engine,
-                                                       user_law, source)
+                                                       user_law, source, compression.quant)
     with timed(timings, "data_s"):
         dataset, parts, calibration = _load(data, input_shape, seed)
     if planned != (dataset.input_shape, len(dataset.class_names)):
@@ -69,7 +70,7 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = AUTO, e
         c = compress(t.model, parts, calibration, compression, teacher=t.teacher, batch_size=batch_size, seed=seed,
                      class_weight=t.recipe["class_weights"])
     with timed(timings, "check_s"):
-        checked = outcome.evaluate_compressed(c, parts, engine)
+        checked = outcome.evaluate_compressed(c, parts, engine, cmsis_nn_dir)
     trained = TrainingRecord(epochs, t.result.epochs_run, t.result.best_epoch, batch_size, seed, t.result.history,
                              t.recipe)
     record = _record(board, budget, chosen.family, chosen, c, checked, _data_record(dataset, parts, data, seed),
@@ -101,11 +102,10 @@ def _prepare(board_id: str, arch: str, epochs: int, seed: int, limits: tuple, co
     """Everything that can be refused, refused before any data is read or any model trained; returns the board,
     the budget, the run directory, the user's accuracy law (None: the shipped laws of the searched families) and
     the search (families, pins, style)."""
+    from tinyml_kit.check.engines import checks
     from tinyml_kit.core.artifacts import prepare_output
-    from tinyml_kit.engine import require_engine
 
     verify, tflm_dir, engine, cmsis_nn_dir = verifying
-    require_engine(engine)
     board = get_board(board_id)
     search = make_search(arch, pins)
     if epochs < 1:
@@ -116,9 +116,11 @@ def _prepare(board_id: str, arch: str, epochs: int, seed: int, limits: tuple, co
     compression.validate()
     training = training or TrainOptions()
     training.validate()
-    _require_style(search, compression, engine, training)
+    require_style(search.style, engine)   # by the style's own ops; the built candidate's are checked next
     user_law = _user_law(search, law, training)
     out = prepare_output(Path(out) if out else default_run_dir())
+    if checks(engine).host:   # the engine's own host check runs after training: its tools are refused now
+        checks(engine).host.require(cmsis_nn_dir)
     if verify:   # a missing toolchain is reported before training, not after
         from tinyml_kit.check.verify import preflight
         from tinyml_kit.core.cores import core_for_board
@@ -150,18 +152,23 @@ def _user_law(search: Search, law, training: TrainOptions):
     return user_law
 
 
-def _candidates_before_data(search: Search, data: str, input_shape, board: Board, budget: Budget, engine: str,
-                            law, source=None):
+def _candidates_before_data(search: Search, data: str, input_shape, board: Board, budget: Budget,
+                            engine: Engine, law, source=None, quant: str = "ptq"):
     """The candidates for the input the data will be resized to, and what the pins cost, ranked before any image
     is read: a budget no configuration fits is refused in a fraction of a second, not after loading (and
     resizing) the dataset. A fully pinned model is measured here too (`early`), on random pixels: sizes and
-    instructions do not depend on the calibration images."""
+    instructions do not depend on the calibration images. The first candidate is built first: an op its engine
+    lacks, or a layer QAT cannot quantize, is refused by name (`pipeline.preflight`)."""
+    from tinyml_kit.pipeline.preflight import require_candidate_runs
     from tinyml_kit.train.data import planned_input
 
     shape, classes = planned_input(data, input_shape)
     if source is not None:
         return (shape, classes), None, None
     pool = _pool(search, shape, classes, board, budget, engine, law)
+    if classes:   # none: a folder without images, refused by name when it is read
+        first = pool[0][0]
+        require_candidate_runs(first.family, first.knobs, shape, classes, engine, quant, *search.style)
     if not search.fully_pinned:
         return (shape, classes), pool, None
     import numpy as np
@@ -173,7 +180,7 @@ def _candidates_before_data(search: Search, data: str, input_shape, board: Board
     return (shape, classes), pool, choose(search, pool[0], shape, classes, pixels, budget, board, engine, law)
 
 
-def _pool(search: Search, shape, classes: int, board: Board, budget: Budget, engine: str, law):
+def _pool(search: Search, shape, classes: int, board: Board, budget: Budget, engine: Engine, law):
     """(candidates, explanation); a styled PhiNet's candidates are its squeeze-excite twins, measured as built."""
     from tinyml_kit.pipeline.choose import STYLED_RUNNER_UPS, candidates, styled
 
@@ -185,20 +192,21 @@ def _pool(search: Search, shape, classes: int, board: Board, budget: Budget, eng
     return pool, {**explained, "pinned": {**explained.get("pinned", {}), **search.style}}
 
 
-def _source(training: TrainOptions, search: Search, input_shape, compression: CompressOptions):
+def _source(training: TrainOptions, search: Search, input_shape, compression: CompressOptions, engine: Engine):
     """The model `--init-from` names and the input (its own unless given), refused before any data is read if the
     architecture or input asked for is another, or it has fewer stages than `--freeze-stages`."""
     if not training.init_from:
         return None, input_shape
+    if search.style:
+        raise UserError(f"--init-from trains its model's own blocks: drop --{' --'.join(search.style)}",
+                        *search.style, "init_from")
+    from tinyml_kit.pipeline.preflight import require_runnable
     from tinyml_kit.train.stages import require_stages
     from tinyml_kit.train.transfer import load_source
 
     source = load_source(training.init_from)
     require_stages(source.model, training.freeze_stages)
-    if compression.quant == "qat":
-        from tinyml_kit.compress.qat import require_quantizable
-
-        require_quantizable(source.model)
+    require_runnable(source.model, engine, compression.quant, "the model to start from", "init_from")
     if input_shape is not None:
         source.require_input(tuple(input_shape))
     named = search.family or ",".join(search.families)
@@ -210,26 +218,7 @@ def _source(training: TrainOptions, search: Search, input_shape, compression: Co
     return source, input_shape or source.input_shape
 
 
-def _require_style(search: Search, compression: CompressOptions, engine: str, training: TrainOptions) -> None:
-    """PhiNet's attention and activation, checked before any work; GELU, QAT of CBAM and CBAM on the C engine are
-    refused by name."""
-    style = search.style
-    if not style:
-        return
-    if training.init_from:
-        raise UserError(f"--init-from trains its model's own blocks: drop --{' --'.join(style)}", *style, "init_from")
-    if style.get("activation") == "gelu":
-        raise UserError("activation gelu converts to the GELU op, which TFLM has no kernel for (nor has the C "
-                        "engine): use hswish, relu6 or relu", "activation")
-    if style.get("attention") == "cbam" and compression.quant == "qat":
-        raise UserError("QAT cannot quantize CBAM's channel pooling (tfmot has no quantizer for it): use --quant ptq "
-                        "or --attention se", "quant", "attention")
-    if style.get("attention") == "cbam" and engine == "c":
-        raise UserError("CBAM converts to REDUCE_MAX and CONCATENATION, which the C engine does not run: use --engine "
-                        "tflm or --attention se", "engine", "attention")
-
-
-def _choose(search: Search, parts, calibration, budget: Budget, board: Board, pool, engine: str, law, source,
+def _choose(search: Search, parts, calibration, budget: Budget, board: Board, pool, engine: Engine, law, source,
             seed: int, early=None):
     """The configuration to train, the model to start from when `--init-from` gave one (measured as it is), and
     what the pins cost. `early`: the fully pinned model's measurement, made before the data was read."""
@@ -251,7 +240,7 @@ def _choose(search: Search, parts, calibration, budget: Budget, board: Board, po
 
 
 def _record(board: Board, budget: Budget, arch: str, chosen, c, checked: dict, data: DataRecord,
-            training: TrainingRecord, compression: dict, timings: dict, engine: str, explained: dict,
+            training: TrainingRecord, compression: dict, timings: dict, engine: Engine, explained: dict,
             search: Search) -> RunRecord:
     from dataclasses import asdict
 
@@ -271,7 +260,7 @@ def _record(board: Board, budget: Budget, arch: str, chosen, c, checked: dict, d
         flash_bytes_est=(estimate.est_flash or None) if estimate.estimates_own else None,
         arena_bytes_est=(estimate.est_arena_use or None) if estimate.estimates_own else None,
         verification=[asdict(a) for a in chosen.attempts],
-        compression=compression, versions=versions(), timings=timings, engine=engine,
+        compression=compression, versions=versions(), timings=timings, engine=engine.name,
         search={**explained, "chosen": chosen_knobs(chosen.knobs, search.pins, search.style)})
 
 

@@ -13,12 +13,13 @@ from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.pins import Search
 from tinyml_kit.core.spec import describe
 from tinyml_kit.core.units import format_bytes
+from tinyml_kit.solve.engines import Engine
 from tinyml_kit.solve.refusal import nearest_text
 
 MEASURED_TRIES = 3   # conversions spent finding a fitting value of an unranked family's pinned knob
 
 
-def refuse_pinned(search: Search, m, estimate, budget: Budget, board: Board, input_shape, classes: int, engine: str,
+def refuse_pinned(search: Search, m, estimate, budget: Budget, board: Board, input_shape, classes: int, engine: Engine,
                   law, calibration) -> UserError:
     """`m`: the pinned model's measurement (`choose.Measurement`); `estimate`: its candidate, with estimates when
     the solver has them; `calibration`: images to convert the nearest values of a family without a law."""
@@ -60,7 +61,7 @@ def _corrected(budget: Budget, m, est_flash: int, est_arena: int, est_instructio
 
 
 def _nearest_ranked(search: Search, m, estimate, budget: Budget, board: Board, input_shape, classes: int,
-                    engine: str, law) -> dict[str, str]:
+                    engine: Engine, law) -> dict[str, str]:
     from tinyml_kit.solve.refusal import nearest_fitting
     from tinyml_kit.solve.search import ranked_search, search_laws
 
@@ -69,7 +70,7 @@ def _nearest_ranked(search: Search, m, estimate, budget: Budget, board: Board, i
     return nearest_fitting(search.pins, corrected, board, input_shape, classes, search_laws(ranked, law), engine)
 
 
-def _nearest_on_grid(search: Search, m, budget: Budget, board: Board, input_shape, classes: int, engine: str,
+def _nearest_on_grid(search: Search, m, budget: Budget, board: Board, input_shape, classes: int, engine: Engine,
                      calibration) -> dict[str, str]:
     """A family without a law: for each pinned knob, its grid values ordered by distance from the pin, those the
     rough estimates of `choose.candidates` (rescaled by the pinned model's measurement) let through measured in

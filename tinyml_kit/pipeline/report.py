@@ -11,6 +11,7 @@ from tinyml_kit.core import progress
 from tinyml_kit.core.artifacts import write_atomic
 from tinyml_kit.core.latency import cycles_per_instruction
 from tinyml_kit.core.run_record import RunRecord
+from tinyml_kit.solve.engines import get_engine
 
 logger = logging.getLogger(__name__)
 
@@ -29,12 +30,9 @@ def _gauge(label: str, used: float, limit: float, unit: str, detail: str) -> dic
 
 
 def gauges(record: RunRecord) -> list[dict]:
-    b, budget = record.board, record.budget
-    c_engine = record.engine == "c"
-    flash = ("the C engine's model: constants (exact) + code (estimated)" if c_engine else "the compact flatbuffer TFLM firmware links, measured")
-    arena = ("the C engine's static plan, exact" if c_engine else
-             f"{record.arena_bytes:,} B measured on TFLM + headroom")
-    runtime = "the C engine's kernels" if c_engine else "TFLM, kernels"
+    b, budget, words = record.board, record.budget, get_engine(record.engine).words
+    flash, arena = words.flash_measured, words.arena_measured.format(used=record.arena_bytes)
+    runtime = words.kernels
     return [
         _gauge("Flash (model)", record.flash_bytes, budget.flash_bytes, "B",
                f"{flash}; budget = {b.flash_linked_bytes:,} B linked - {b.flash_reserve_bytes:,} B "
@@ -53,10 +51,15 @@ def _latency_basis(record: RunRecord) -> str:
     b = record.board
     if record.instructions_est is None:
         return f"from MACs and the {b.core}'s estimated throughput at {b.clock_mhz:g} MHz; not measured"
-    engine = "the C engine on CMSIS-NN" if record.engine == "c" else "TFLM + CMSIS-NN"
+    engine = get_engine(record.engine).words.title
     return (f"{record.instructions_est:,} instructions predicted per op ({engine}, fitted on QEMU profiles) "
             f"× {cycles_per_instruction(b.core):.2f} cycles per instruction on the {b.core} at {b.clock_mhz:g} MHz; "
             f"`verify --profile` measures the instructions")
+
+
+def _firmware_words(verified: dict):
+    """The words of the engine a `verify` result was built for."""
+    return get_engine(verified.get("engine", "tflm")).words
 
 
 def render_report(record: RunRecord, analysis: dict, validation: dict, cam, probes, verify: list[dict],
@@ -70,12 +73,14 @@ def render_report(record: RunRecord, analysis: dict, validation: dict, cam, prob
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), autoescape=True,
                              undefined=jinja2.StrictUndefined)
     env.filters["thousands"] = lambda v: f"{int(v):,}"
+    env.filters["firmware"] = lambda v: _firmware_words(v).firmware.format(kernels=v["kernels"])
+    env.filters["firmware_short"] = lambda v: _firmware_words(v).firmware_short.format(kernels=v["kernels"])
     d, t = record.data, record.training
     return env.get_template("report/report.html.j2").render(
         title=f"{describe(record.arch, record.choice)} on {record.board.id}",
         subtitle=(f"data {d.source}: {d.train_images} train / {d.val_images} validation images, {len(d.classes)} "
                   f"classes, input {'x'.join(map(str, d.input_shape))}; {record.params:,} params; engine: "
-                  + ("C on CMSIS-NN (static arena)" if record.engine == "c" else "TensorFlow Lite Micro")),
+                  + get_engine(record.engine).words.runtime),
         board=record.board, fits_all=record.verdict.ok, gauges=gauges(record), analysis=analysis,
         peak_short=peak["name"].split(";")[0], peak_live=peak["live_bytes"],
         images=_figures(record, analysis, validation, cam, probes), validation=validation,

@@ -44,9 +44,11 @@ def timed(timings: dict[str, float], key: str) -> Iterator[None]:
 def write_run(out: Path, record: RunRecord, model, flatbuffer: bytes, parts: Split, validation: dict,
               started: float) -> RunRecord:
     """Write every file of a run, report.html included, into `out`, all or nothing; returns the record as
-    written (with its directory, the report's numbers and the total time)."""
+    written (with its directory, the report's numbers and the total time). The model's sources are its engine's
+    (TFLM's model data, or the C engine's generated model)."""
     from tinyml_kit.core.tflite_info import read_model
-    from tinyml_kit.export.c_sources import write_c_sources
+    from tinyml_kit.export.firmware import ModelSource
+    from tinyml_kit.solve.engines import get_engine
 
     with staged_output(out) as tmp:
         record.run_dir = str(out)
@@ -55,8 +57,8 @@ def write_run(out: Path, record: RunRecord, model, flatbuffer: bytes, parts: Spl
         record.timings["total_s"] = round(time.perf_counter() - started, 2)
         model.save(tmp / "model.keras")
         (tmp / "model.tflite").write_bytes(flatbuffer)
-        write_c_sources(flatbuffer, read_model(flatbuffer), tmp, record.data.classes, record.arena_bytes,
-                        record.arena_alloc_bytes, source="model.tflite")
+        ModelSource(flatbuffer, read_model(flatbuffer), record.data.classes, record.arena_bytes,
+                    record.arena_alloc_bytes, engine=get_engine(record.engine)).write_model(tmp)
         record.write(tmp)
     return record
 

@@ -9,18 +9,16 @@ from dataclasses import asdict, dataclass, field
 from tinyml_kit.core.boards import Board
 from tinyml_kit.core.graph import Graph
 from tinyml_kit.core.spec import describe, phinet_blocks, phinet_name
-from tinyml_kit.solve.c_size import c_engine_costs
 from tinyml_kit.solve.costs import (
     PlanCosts,
     phinet_plan_costs,
     resnet_costs,
     tinynet_costs,
 )
-from tinyml_kit.solve.instructions import LatencyEstimate, estimate_latency
+from tinyml_kit.solve.engines import TFLM, Engine, get_engine
+from tinyml_kit.solve.instructions import LatencyEstimate
 from tinyml_kit.solve.phinet_graph import phinet_graph
 from tinyml_kit.solve.resnet_graph import resnet_graph
-from tinyml_kit.solve.tflite_size import tflite_bytes
-from tinyml_kit.solve.tflm_arena import arena_bytes
 from tinyml_kit.solve.tinynet_graph import tinynet_graph
 
 
@@ -35,7 +33,7 @@ class Estimate:
     flash_bytes_est: int     # TFLM: the compact flatbuffer the firmware links; C engine: the compiled model
     arena_bytes_est: int     # TFLM: what it reports using (planned activations + persistent data); C: the plan
     activations_bytes: int   # the planned part alone
-    engine: str = "tflm"
+    engine: Engine = TFLM
     family: str = "phinet"
     latency: LatencyEstimate | None = None   # on the board's core, when the estimate was asked for one
     structure: dict = field(default_factory=dict)   # PhiNet plan knobs the user pinned (as built)
@@ -48,8 +46,9 @@ class Estimate:
 
     def to_dict(self) -> dict:
         d = {k: v for k, v in asdict(self).items() if k not in ("latency", "alpha", "beta", "t0", "depth",
-                                                               "structure")}
-        return {**self.knobs(), **d, "instructions_est": self.latency.instructions if self.latency else None}
+                                                               "structure", "engine")}
+        return {**self.knobs(), **d, "engine": self.engine.name,
+                "instructions_est": self.latency.instructions if self.latency else None}
 
 
 def knob_dict(family: str, knobs: tuple) -> dict:
@@ -85,7 +84,7 @@ def tinynet_graph_and_costs(width: float, depth: int, input_shape: tuple[int, in
 
 
 def estimate_phinet(alpha: float, beta: float, t0: float, depth: int, input_shape: tuple[int, int, int],
-                    classes: int, engine: str = "tflm", board: Board | None = None, **plan_knobs) -> Estimate:
+                    classes: int, engine: Engine | str = TFLM, board: Board | None = None, **plan_knobs) -> Estimate:
     """`plan_knobs`: divisor, squeeze_excite, compatibility, first_conv_stride, downsampling_layers,
     conv5_percent, as `phinet_graph_and_costs` takes them."""
     graph, costs = phinet_graph_and_costs(alpha, beta, t0, depth, input_shape, classes, **plan_knobs)
@@ -93,31 +92,27 @@ def estimate_phinet(alpha: float, beta: float, t0: float, depth: int, input_shap
 
 
 def estimate_resnet(width: float, depth: int, input_shape: tuple[int, int, int], classes: int,
-                    engine: str = "tflm", board: Board | None = None) -> Estimate:
+                    engine: Engine | str = TFLM, board: Board | None = None) -> Estimate:
     graph, costs = resnet_graph_and_costs(width, depth, input_shape, classes)
     return estimate_from_graph(graph, costs, engine, (width, None, None, depth), "resnet", board)
 
 
 def estimate_tinynet(width: float, depth: int, input_shape: tuple[int, int, int], classes: int,
-                     engine: str = "tflm", board: Board | None = None) -> Estimate:
+                     engine: Engine | str = TFLM, board: Board | None = None) -> Estimate:
     graph, costs = tinynet_graph_and_costs(width, depth, input_shape, classes)
     return estimate_from_graph(graph, costs, engine, (width, None, None, depth), "tinynet", board)
 
 
-def estimate_from_graph(graph: Graph, costs: PlanCosts, engine: str, knobs: tuple, family: str,
+def estimate_from_graph(graph: Graph, costs: PlanCosts, engine: Engine | str, knobs: tuple, family: str,
                         board: Board | None = None, latency: LatencyEstimate | None = None,
                         structure: dict | None = None) -> Estimate:
     """Flash and arena of a predicted graph (and, with `board`, its latency on the board's core, unless the caller
     has it already). `knobs`: (width, beta, t0, depth), beta and t0 None outside PhiNet; `structure`: PhiNet plan
     knobs off their defaults, as the model is built with them."""
     alpha, beta, t0, depth = knobs
-    depth = int(round(depth))
+    engine = get_engine(engine)
     if board is not None and latency is None:
-        latency = estimate_latency(graph, costs.macs, board.core, board.clock_mhz, engine)
-    if engine == "c":
-        c = c_engine_costs(graph)
-        return Estimate(alpha, beta, t0, depth, costs.params, costs.macs, c.flash_bytes, c.arena_bytes, c.arena_bytes,
-                        engine, family, latency, structure or {})
-    arena = arena_bytes(graph)
-    return Estimate(alpha, beta, t0, depth, costs.params, costs.macs, tflite_bytes(graph, compact=True),
-                    arena.total_bytes, arena.head_bytes, family=family, latency=latency, structure=structure or {})
+        latency = engine.latency(graph, costs.macs, board.core, board.clock_mhz)
+    sizes = engine.estimate(graph)
+    return Estimate(alpha, beta, t0, int(round(depth)), costs.params, costs.macs, sizes.flash_bytes, sizes.arena_use,
+                    sizes.activations, engine, family, latency, structure or {})

@@ -14,22 +14,22 @@ NEAREST_AXES = {"alpha": ALPHAS, "beta": BETAS + (0.5, 1.5, 2.0), "t0": (1, 2) +
 
 def misses(choice, budget: Budget) -> list[str]:
     """`flash 412 KB > 400 KB (+12 KB)` for each limit the choice's estimates exceed."""
-    e, used, found = choice.estimate, choice.utilization, []
-    if used["flash"] > 1:
+    e, used, missed, found = choice.estimate, choice.utilization, choice.verdict.misses, []
+    if "flash" in missed:
         found.append(f"flash {format_bytes(e.flash_bytes_est)} > {format_bytes(budget.flash_bytes)} "
                      f"(+{format_bytes(e.flash_bytes_est - budget.flash_bytes)})")
-    if used["arena"] > 1:
+    if "arena" in missed:
         found.append(f"arena {format_bytes(choice.arena_alloc_bytes_est)} > {format_bytes(budget.arena_bytes)} "
                      f"(+{format_bytes(choice.arena_alloc_bytes_est - budget.arena_bytes)})")
-    if used.get("macs", 0) > 1:
+    if "macs" in missed:
         found.append(f"{e.macs:,} MACs > {budget.macs:,} (x{used['macs']:.2f})")
-    if used.get("latency", 0) > 1:
+    if "latency" in missed:
         found.append(f"~{choice.latency_ms_est:.0f} ms > {budget.latency_ms:g} ms ({e.latency.instructions:,} "
                      f"instructions > {budget.instructions:,})")
     return found
 
 
-def impossible(screened: list, input_shape, classes: int, laws: dict, budget: Budget, board, engine: str,
+def impossible(screened: list, input_shape, classes: int, laws: dict, budget: Budget, board, engine,
                pins: dict[str, Pin], nearest: bool = True) -> str:
     """One line: the configuration that comes closest and by how much it misses each limit; with pins, what
     each pinned knob would have to be (`nearest`: searched, a few small solves per knob)."""

@@ -8,18 +8,22 @@ and what each pin costs.
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.pins import Pin, Search, parse_pin, pinned_families, pins_json
 from tinyml_kit.core.spec import AUTO, FAMILY_TITLES, RANKED, STYLE_DEFAULTS
+from tinyml_kit.solve.engines import TFLM, Engine, get_engine, require_style
 from tinyml_kit.solve.pin_effects import PinEffect, effect_lines, pin_effects
 from tinyml_kit.solve.solver import Choice, Solution, solve
 
 ALIASES = {"resnet8": ("resnet", {"alpha": 1.0, "depth": 1})}   # a family that is one point of a ranked one
 
 
-def ranked_search(families: tuple[str, ...], pins: dict[str, Pin], asked: tuple[str, ...] = ()) -> Search:
+def ranked_search(families: tuple[str, ...], pins: dict[str, Pin], asked: tuple[str, ...] = (),
+                  engine: Engine | str = TFLM) -> Search:
     """The search the solver can rank, for `families` as `core.pins.parse_families` gives them (`asked`: as the
     user asked, if the pins narrowed them already). Refused: a family the solver cannot rank, a pinned knob a named
-    family lacks, an attention or activation the laws do not know."""
+    family lacks, an attention or activation the laws do not know (`fit` is suggested only for a style whose ops
+    `engine` runs: `fit` refuses the others)."""
     styled = [k for k in STYLE_DEFAULTS if k in pins and pins[k].value != STYLE_DEFAULTS[k]]
     if styled:
+        require_style({k: pins[k].value for k in styled}, get_engine(engine))
         k = styled[0]
         raise UserError(f"the laws and estimates know PhiNets with {k} {STYLE_DEFAULTS[k]} only: `fit --arch phinet "
                         f"--{k} {pins[k].value}` measures each candidate as built", k)
@@ -51,7 +55,7 @@ def search_laws(search: Search, law=None) -> list:
     return [x for f in search.families for x in family_laws(f)]
 
 
-def solve_search(board, search: Search, budget, input_shape, classes: int, engine: str = "tflm", law=None,
+def solve_search(board, search: Search, budget, input_shape, classes: int, engine: Engine | str = TFLM, law=None,
                  runner_ups: int = 4) -> tuple[Solution, list[PinEffect]]:
     """The best configuration within the pins, and what each pin costs (none without pins, nor for the pins a
     family alias implies); a freed pin reopens the families it had closed."""
@@ -62,13 +66,13 @@ def solve_search(board, search: Search, budget, input_shape, classes: int, engin
     return sol, pin_effects(sol, search_laws(Search(search.asked or search.families), law))
 
 
-def pinned_choice(board, search: Search, budget, input_shape, classes: int, engine: str = "tflm",
+def pinned_choice(board, search: Search, budget, input_shape, classes: int, engine: Engine | str = TFLM,
                   law=None) -> Choice:
     """The estimates and predicted accuracy of a fully pinned configuration, whether it fits or not (`fit`
     measures it next, and refuses it on what it measures)."""
     from tinyml_kit.solve.solver import _choice, _laws, _screen
 
-    laws = _laws(search_laws(search, law), search.pins)
+    laws, engine = _laws(search_laws(search, law), search.pins), get_engine(engine)
     (s,) = _screen(laws.values(), input_shape, classes, engine, search.pins)
     return _choice(s.estimate(input_shape, classes, engine, board), laws[s.family], budget, board)
 

@@ -13,11 +13,11 @@ import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from tinyml_kit.core.arena import arena_with_headroom
 from tinyml_kit.core.boards import Board
 from tinyml_kit.core.budget import Budget, make_budget
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.graph import Graph
+from tinyml_kit.core.verdict import Verdict, fits
 from tinyml_kit.core.pins import Pin, chosen_knobs
 from tinyml_kit.core.spec import FAMILY_KNOBS, FAMILY_TITLES, RANKED, phinet_blocks
 from tinyml_kit.solve.costs import (
@@ -26,6 +26,7 @@ from tinyml_kit.solve.costs import (
     resnet_costs,
     tinynet_costs,
 )
+from tinyml_kit.solve.engines import TFLM, Engine, get_engine
 from tinyml_kit.solve.estimate import (
     Estimate,
     estimate_from_graph,
@@ -42,7 +43,7 @@ from tinyml_kit.solve.grid import (
     off_sweep,
     require_searchable,
 )
-from tinyml_kit.solve.instructions import LatencyEstimate, estimate_latency
+from tinyml_kit.solve.instructions import LatencyEstimate
 from tinyml_kit.solve.scaling_law import ScalingLaw, load_laws
 from tinyml_kit.solve.time_screen import over_time
 
@@ -62,6 +63,7 @@ class Choice:
     extrapolated: bool = False       # parameters outside the range the scaling law was fitted on
     interval: float | None = None    # ± points of the law's ~95 % prediction interval at this depth
     basis: str = ""                  # how a depth the sweep did not train is predicted ("" on a swept curve)
+    verdict: Verdict = field(default_factory=lambda: Verdict({}), repr=False)   # the estimates against the budget
 
     def knobs(self) -> dict:
         return self.estimate.knobs()
@@ -98,7 +100,7 @@ class Solution:
     families: dict[str, Choice | None] = field(default_factory=dict)   # each ranked family's best fitting choice
     evaluated: int = 0
     seconds: float = 0.0
-    engine: str = "tflm"
+    engine: Engine = TFLM
     pins: dict[str, Pin] = field(default_factory=dict)   # what the user fixed; the rest was searched
     laws: list = field(default_factory=list, repr=False)  # what it was ranked by (ScalingLaw), to solve again
 
@@ -107,22 +109,13 @@ class Solution:
         return chosen_knobs(self.best.knobs(), self.pins)
 
     def to_dict(self) -> dict:
-        return {"board": self.board.id, "engine": self.engine, "input_shape": list(self.input_shape),
+        return {"board": self.board.id, "engine": self.engine.name, "input_shape": list(self.input_shape),
                 "classes": self.classes,
                 **self.best.to_dict(), "binding_constraint": self.binding,
                 "limits": self.budget.to_dict(),
                 "runner_ups": [c.to_dict() for c in self.runner_ups], "rejected_by": self.rejected_by,
                 "families": {f: c.to_dict() if c else None for f, c in self.families.items()},
                 "configurations_estimated": self.evaluated, "seconds": round(self.seconds, 3)}
-
-
-# Lower bounds used to drop configurations before estimating them in full. Per output channel of a convolution:
-# the compact flatbuffer stores an int32 bias and a scale for weights and bias (their zero points are shared); the
-# arena keeps an int32 multiplier and shift. Per operator, beyond 10 B per channel (tables, TFLM's node and tensor
-# records): the smallest residual over 400 random PhiNets at 32–160 px, both stem strides, was 242 B of flash
-# (by `tflite_bytes(graph, compact=True)`), and 187 B of arena.
-FLASH_FLOOR_PER_CHANNEL, FLASH_FLOOR_PER_OP = 10, 230
-ARENA_FLOOR_PER_CHANNEL, ARENA_FLOOR_PER_OP = 8, 175
 
 
 @dataclass
@@ -141,7 +134,7 @@ class _Screened:
             return WIDTH_DEPTH_FAMILIES[self.family][2](*self.knobs, input_shape, classes)
         return phinet_graph_and_costs(*self.knobs, input_shape, classes, **dict(self.structure))
 
-    def estimate(self, input_shape, classes: int, engine: str, board: Board | None = None,
+    def estimate(self, input_shape, classes: int, engine: Engine, board: Board | None = None,
                  graph: tuple[Graph, PlanCosts] | None = None, latency: LatencyEstimate | None = None) -> Estimate:
         """In full; `graph` and `latency` when the caller has them already."""
         g, costs = graph or self.graph(input_shape, classes)
@@ -153,17 +146,6 @@ class _Screened:
         return self.knobs if self.family == "phinet" else (self.knobs[0], None, None, self.knobs[1])
 
 
-def _floors(c, engine: str) -> tuple[int, int]:
-    """Lower bounds of flash and arena. The C engine's flash holds at least every parameter (its 9 bytes per
-    channel exceed the 2 batch-norm parameters a channel counts), and its arena at least half the largest pair of
-    tensors (in-place ops keep the other half)."""
-    if engine == "c":
-        return c.params, c.peak_activation_bytes // 2
-    return (c.params + FLASH_FLOOR_PER_CHANNEL * c.channels + FLASH_FLOOR_PER_OP * c.op_count,
-            arena_with_headroom(c.peak_activation_bytes + ARENA_FLOOR_PER_CHANNEL * c.channels
-                                + ARENA_FLOOR_PER_OP * c.op_count))
-
-
 @lru_cache(maxsize=1 << 16)   # what each pin costs is a few more solves over mostly the same configurations
 def _costs(family: str, knobs: tuple, structure: tuple, input_shape, classes: int) -> PlanCosts:
     if family in WIDTH_DEPTH_FAMILIES:
@@ -171,7 +153,7 @@ def _costs(family: str, knobs: tuple, structure: tuple, input_shape, classes: in
     return phinet_plan_costs(phinet_blocks(*knobs, **dict(structure)), input_shape, classes)
 
 
-def _screen(laws, input_shape, classes: int, engine: str = "tflm", pins: dict[str, Pin] | None = None
+def _screen(laws, input_shape, classes: int, engine: Engine = TFLM, pins: dict[str, Pin] | None = None
             ) -> list[_Screened]:
     """`laws`: the laws to screen by (an iterable of ScalingLaw). Configurations far outside the sizes a law
     was fitted on are dropped, unless the pins leave a family nothing else (then they count as extrapolated)."""
@@ -180,7 +162,7 @@ def _screen(laws, input_shape, classes: int, engine: str = "tflm", pins: dict[st
         inside, outside = [], []
         for knobs, structure in configurations(law.family, law.depths, pins):
             c, depth = _costs(law.family, knobs, structure, tuple(input_shape), classes), knobs[-1]
-            row = _Screened(law.family, knobs, c.params, c.macs, *_floors(c, engine), law.predict(c.params, depth),
+            row = _Screened(law.family, knobs, c.params, c.macs, *engine.floors(c), law.predict(c.params, depth),
                             structure)
             (inside if law.in_domain(c.params, depth) else outside).append(row)
         rows += inside or (outside if pins else [])
@@ -188,35 +170,24 @@ def _screen(laws, input_shape, classes: int, engine: str = "tflm", pins: dict[st
 
 
 def _choice(e: Estimate, law: AnyDepth, budget: Budget, board: Board) -> Choice:
-    # TFLM's arena differs between its builds, so it gets headroom; the C engine's static plan is the arena
-    alloc = e.arena_bytes_est if e.engine == "c" else arena_with_headroom(e.arena_bytes_est)
-    used = {"flash": e.flash_bytes_est / budget.flash_bytes, "arena": alloc / budget.arena_bytes}
-    if budget.macs is not None:
-        used["macs"] = e.macs / budget.macs
-    if budget.instructions is not None and e.latency.instructions is not None:
-        used["latency"] = e.latency.instructions / budget.instructions
+    alloc = e.engine.arena_alloc(e.arena_bytes_est)   # the engine's headroom rule
+    verdict = budget.verdict(e.flash_bytes_est, alloc, e.macs, e.latency.instructions)
+    used = {k: c.used / c.limit for k, c in verdict.checks.items()}
     off = off_sweep(e.family, e.beta, e.t0, e.structure)
     if not law.in_domain(e.params, e.depth):
         off.append(f"{e.params:,} params, beyond 1.35x the sizes swept")
     basis = "; ".join(filter(None, [law.basis(e.depth), *off]))
     return Choice(e, law.predict(e.params, e.depth), alloc, e.latency.ms, used,
-                  law.extrapolated(e.params, e.depth) or bool(off), law.interval(e.depth), basis)
-
-
-def _violations(c: Choice) -> list[str]:
-    return [k for k in CONSTRAINTS if c.utilization.get(k, 0.0) > 1.0]
+                  law.extrapolated(e.params, e.depth) or bool(off), law.interval(e.depth), basis, verdict)
 
 
 def _rejected_early(s: _Screened, budget: Budget) -> str | None:
-    """The limit a configuration misses on its floors alone, or None."""
-    if budget.macs is not None and s.macs > budget.macs:
-        return "macs"
-    if s.flash_floor > budget.flash_bytes:
-        return "flash"
-    return "arena" if s.arena_floor > budget.arena_bytes else None
+    """The limit a configuration misses on its floors alone (MACs first), or None."""
+    missed = budget.verdict(s.flash_floor, s.arena_floor, s.macs).misses
+    return next((k for k in ("macs", "flash", "arena") if k in missed), None)
 
 
-def _possible(screened: list[_Screened], budget: Budget, input_shape, classes: int, board: Board, engine: str
+def _possible(screened: list[_Screened], budget: Budget, input_shape, classes: int, board: Board, engine: Engine
               ) -> tuple[list[_Screened], list[tuple[float, str]]]:
     """The configurations whose floors and time bound fit, most accurate first, and (predicted accuracy,
     violated limit) of each one dropped."""
@@ -254,14 +225,14 @@ def _laws(law: ScalingLaw | list[ScalingLaw] | None, pins: dict[str, Pin] | None
 def solve(board: Board, max_flash: int | None = None, max_ram: int | None = None, max_macs: int | None = None,
           max_latency_ms: float | None = None, input_shape: tuple[int, int, int] = (32, 32, 3), classes: int = 10,
           law: ScalingLaw | list[ScalingLaw] | None = None, runner_ups: int = 4, budget: Budget | None = None,
-          engine: str = "tflm", pins: dict[str, Pin] | None = None, nearest: bool = True) -> Solution:
+          engine: Engine | str = TFLM, pins: dict[str, Pin] | None = None, nearest: bool = True) -> Solution:
     """`budget` replaces the board's budget and the max_* limits when given (fit passes the one it made).
     `engine` "c" costs each configuration as the C engine compiles it instead of as a .tflite on TFLM. `law`: one
     family's law or several (default: every shipped family's); only families with a law are ranked. `pins`: the
     knobs the user fixed or bounded (`core.pins`); the free ones are searched, and families without a pinned knob
     dropped. `nearest`: when nothing fits, the refusal says each pinned knob's nearest fitting value."""
     start = time.perf_counter()
-    pins = pins or {}
+    pins, engine = pins or {}, get_engine(engine)
     by_family = _laws(law, pins)
     require_searchable({f: x.depths for f, x in by_family.items()}, pins)
     budget = budget or make_budget(board, max_flash, max_ram, max_macs, max_latency_ms)
@@ -274,14 +245,14 @@ def solve(board: Board, max_flash: int | None = None, max_ram: int | None = None
         if len(found) > runner_ups and families[s.family] is not None:
             continue     # enough runner-ups, and this family's best fitting configuration is known
         graph = s.graph(input_shape, classes)   # time first: it rejects most, and costs a third of the rest
-        latency = estimate_latency(graph[0], graph[1].macs, board.core, board.clock_mhz, engine)
+        latency = engine.latency(graph[0], graph[1].macs, board.core, board.clock_mhz)
         if budget.instructions is not None and (latency.instructions or 0) > budget.instructions:
             reasons.append((s.accuracy, "latency"))
             continue
         evaluated += 1
         choice = _choice(s.estimate(input_shape, classes, engine, board, graph, latency), by_family[s.family],
                          budget, board)
-        bad = _violations(choice)
+        bad = choice.verdict.misses
         if bad:
             reasons.append((s.accuracy, bad[0]))
             continue
@@ -307,13 +278,13 @@ def solve(board: Board, max_flash: int | None = None, max_ram: int | None = None
 
 def frontier(board: Board, input_shape: tuple[int, int, int] = (32, 32, 3), classes: int = 10,
              law: ScalingLaw | list[ScalingLaw] | None = None, budget: Budget | None = None,
-             engine: str = "tflm") -> list[dict]:
+             engine: Engine | str = TFLM) -> list[dict]:
     """The accuracy a bigger budget buys: one configuration per half point of predicted accuracy, the one with
     the fewest parameters reaching it (any family), within the sizes the laws were fitted on. `fits_board` is
     judged against `budget` (default: the board's)."""
     from tinyml_kit.core.boards import load_boards
 
-    by_family = _laws(law)
+    by_family, engine = _laws(law), get_engine(engine)
     boards = [b for b in load_boards().values() if b.tflm_supported]
     screened = _screen(by_family.values(), input_shape, classes, engine)
     screened.sort(key=lambda s: (s.params, s.macs))
@@ -326,10 +297,10 @@ def frontier(board: Board, input_shape: tuple[int, int, int] = (32, 32, 3), clas
     points = []
     for s in steps:
         c = _choice(s.estimate(input_shape, classes, engine, board), by_family[s.family], budget, board)
-        fits = [b.id for b in boards if c.estimate.flash_bytes_est <= b.flash_budget_bytes
-                and c.arena_alloc_bytes_est <= b.arena_budget_bytes]
-        points.append(c.to_dict() | {"fits_board": c.utilization["flash"] <= 1 and c.utilization["arena"] <= 1,
-                                     "boards_that_fit": fits})
+        on = [b.id for b in boards if fits(flash=(c.estimate.flash_bytes_est, b.flash_budget_bytes),
+                                           arena=(c.arena_alloc_bytes_est, b.arena_budget_bytes)).ok]
+        points.append(c.to_dict() | {"fits_board": c.verdict["flash"].ok and c.verdict["arena"].ok,
+                                     "boards_that_fit": on})
     return points
 
 

@@ -18,11 +18,10 @@ def solution_summary(sol: Solution) -> list[str]:
              f"  params {e.params:,}",
              f"  flash  {e.flash_bytes_est:>11,} B est.  limit {sol.budget.flash_bytes:>11,} B  "
              f"({100 * b.utilization['flash']:.0f} %; "
-             + ("C engine: constants + code)" if e.engine == "c" else "compact flatbuffer for TFLM)"),
+             + e.engine.words.flash_estimate + ")",
              f"  arena  {b.arena_alloc_bytes_est:>11,} B est.  limit {sol.budget.arena_bytes:>11,} B  "
              f"({100 * b.utilization['arena']:.0f} %; "
-             + ("the C engine's static plan, exact)" if e.engine == "c" else
-                f"TFLM use {e.arena_bytes_est:,} + headroom)"),
+             + e.engine.words.arena_estimate.format(used=e.arena_bytes_est) + ")",
              _macs_line(sol), _latency_line(sol)]
     if sol.runner_ups:
         lines.append("  runner-ups:")

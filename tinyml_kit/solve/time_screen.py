@@ -7,12 +7,14 @@ left the solver predicting hundreds of graphs that miss the budget.
 
 from collections import defaultdict
 
-from tinyml_kit.solve.instructions import estimate_latency
+from tinyml_kit.solve.engines import Engine, get_engine
 
 
-def over_time(screened: list, input_shape, classes: int, board, engine: str, instructions: int) -> set[int]:
+def over_time(screened: list, input_shape, classes: int, board, engine: Engine | str, instructions: int
+              ) -> set[int]:
     """Indices into `screened` (items with `family`, `knobs` width first, and `graph(input_shape, classes)`) of
     the configurations wider than their series' widest that keeps `instructions` on `board`'s core."""
+    engine = get_engine(engine)
     series: dict[tuple, list[int]] = defaultdict(list)
     for i, s in enumerate(screened):
         series[(s.family, *s.knobs[1:], getattr(s, "structure", ()))].append(i)
@@ -23,7 +25,7 @@ def over_time(screened: list, input_shape, classes: int, board, engine: str, ins
         while lo < hi:
             mid = (lo + hi) // 2
             graph, costs = screened[members[mid]].graph(input_shape, classes)
-            latency = estimate_latency(graph, costs.macs, board.core, board.clock_mhz, engine)
+            latency = engine.latency(graph, costs.macs, board.core, board.clock_mhz)
             if latency.instructions is None or latency.instructions <= instructions:
                 lo = mid + 1
             else:

@@ -1,0 +1,101 @@
+"""Each engine's part in `check` (`solve.engines` explains the split): what an int8 model measures on it (flash,
+the arena it uses, the arena a firmware reserves) and its own check on this machine beside LiteRT, where it has
+one (TFLM's is `evaluate`'s LiteRT-vs-TFLM run, which every model gets)."""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from tinyml_kit.solve.engines import Engine
+
+
+@dataclass(frozen=True)
+class Footprint:
+    flash_bytes: int
+    arena_bytes: int          # what the engine uses
+    arena_alloc_bytes: int    # what a firmware reserves for it
+    extra: dict = field(default_factory=dict)   # engine-specific figures report.json keeps beside them
+
+    def to_dict(self) -> dict:
+        return {"flash_bytes": self.flash_bytes, "arena_bytes": self.arena_bytes,
+                "arena_alloc_bytes": self.arena_alloc_bytes, **self.extra}
+
+
+@dataclass(frozen=True)
+class HostCheck:
+    """An engine's own build for this machine, run on the same int8 images as LiteRT."""
+    require: Callable[[object], None]                        # cmsis_nn_dir -> refuses a missing tool or tree
+    run: Callable[[bytes, np.ndarray, object, str], dict]    # (flatbuffer, images, cmsis_nn_dir, name) -> result
+    verdict: Callable[[dict], str]                           # its result in the words of `fit`'s last line
+
+
+@dataclass(frozen=True)
+class EngineChecks:
+    footprint: Callable[[bytes], Footprint]
+    host: HostCheck | None = None           # None: `evaluate`'s LiteRT-vs-TFLM run is its check
+    analysis: Callable[[bytes, str, object], dict] | None = None   # (flatbuffer, name, board) -> `analyze`'s part
+
+
+def _tflm_footprint(flatbuffer: bytes) -> Footprint:
+    from tinyml_kit.check.tflm import measure_arena
+    from tinyml_kit.core.tflm_flatbuffer import tflm_flash_bytes
+
+    arena = measure_arena(flatbuffer)
+    return Footprint(tflm_flash_bytes(flatbuffer), arena.total_bytes, arena.alloc_bytes)
+
+
+def _c_footprint(flatbuffer: bytes) -> Footprint:
+    from tinyml_kit.engine.footprint import c_footprint
+
+    fp = c_footprint(flatbuffer)
+    return Footprint(fp.flash_bytes, fp.arena_bytes, fp.arena_bytes,
+                     {"engine": "c", "constant_bytes": fp.constant_bytes})
+
+
+def _c_require_host(cmsis_nn_dir) -> None:
+    from tinyml_kit.check.c_host import HOST_CC
+    from tinyml_kit.export.toolchain import find_cmsis_nn_dir, require_tool
+
+    require_tool(HOST_CC)
+    find_cmsis_nn_dir(cmsis_nn_dir)
+
+
+def _c_on_host(flatbuffer: bytes, images: np.ndarray, cmsis_nn_dir, name: str) -> dict:
+    from tinyml_kit.check.c_host import check_on_host
+
+    return check_on_host(flatbuffer, images, cmsis_nn_dir, name=name)
+
+
+def _c_analysis(flatbuffer: bytes, name: str, board) -> dict:
+    """Its static plan, and the board verdict by its flash and arena (the plan is the arena: no headroom)."""
+    from tinyml_kit.check.analyze import board_fit
+    from tinyml_kit.check.c_plan import c_engine_analysis
+
+    c = c_engine_analysis(flatbuffer, name)
+    return {"c_engine": c, **(board_fit(board, c["flash_bytes"], c["arena_bytes"], headroom=False) if board else {})}
+
+
+CHECKS: dict[str, EngineChecks] = {
+    "tflm": EngineChecks(_tflm_footprint),
+    "c": EngineChecks(_c_footprint, HostCheck(
+        _c_require_host, _c_on_host,
+        lambda r: f"LiteRT == the C engine built for this machine: {r['c_equals_litert']} ({r['c_images']} images)"),
+        _c_analysis),
+}
+
+
+def checks(engine: Engine) -> EngineChecks:
+    return engine.part(CHECKS)
+
+
+def measured_footprint(flatbuffer: bytes, engine: Engine) -> Footprint:
+    return checks(engine).footprint(flatbuffer)
+
+
+def host_check(flatbuffer: bytes, images: np.ndarray, engine: Engine, cmsis_nn_dir: str | Path | None = None,
+               name: str = "model") -> dict:
+    """The engine's own check on this machine beside LiteRT (nothing for an engine whose check is `evaluate`'s)."""
+    host = checks(engine).host
+    return host.run(flatbuffer, images, cmsis_nn_dir, name) if host else {}
