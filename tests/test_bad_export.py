@@ -223,7 +223,8 @@ def test_export_never_writes_over_another_models_files_and_replaces_its_own(tiny
         assert_one_line_error(run("export", source, "--out", dest, *args), *fragments, "(--out)")
     assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
     assert run("export", model, "--out", out, "--engine", "c").exit_code == 0
-    assert sorted(p.name for p in out.iterdir()) == ["tinyml_export.json", "tinyml_model.c", "tinyml_model.h"]
+    assert sorted(p.name for p in out.iterdir()) == ["plan.json", "tinyml_export.json", "tinyml_model.c",
+                                                     "tinyml_model.h"]
     own = tmp_path / "own"
     own.mkdir()
     (own / "m.tflite").write_bytes(model.read_bytes())
