@@ -14,6 +14,7 @@ from tinyml_kit.core.graph import Graph
 from tinyml_kit.core.tflm_flatbuffer import tflm_flash_bytes
 from tinyml_kit.core.verdict import fits
 from tinyml_kit.solve.costs import conv_macs, depthwise_macs
+from tinyml_kit.solve.engines import get_engine
 from tinyml_kit.solve.tflm_arena import PlannedBuffer, memory_plan
 
 # MACs are counted as `inspect --arch` counts them: convolutions, depthwise, fully connected and multiplies
@@ -185,8 +186,8 @@ def attach_profile(result: dict, profiles: list[dict], engine: str) -> None:
     for row in result["layers"]:
         row["instructions_measured"] = measured.get(row["index"])
     result["instructions_measured"] = p["instructions_per_inference"]
-    result["instructions_measured_with"] = f"{p['core_title']}, " + (
-        "C engine" if p.get("engine") == "c" else f"TFLM {p['kernels']} kernels")
+    firmware = get_engine(p.get("engine", "tflm")).words.firmware.format(kernels=p["kernels"])
+    result["instructions_measured_with"] = f"{p['core_title']}, {firmware}"
 
 
 def board_fit(board, flash_bytes: int, arena_bytes: int, headroom: bool = True) -> dict:

@@ -33,6 +33,7 @@ from tinyml_kit.core.cores import CORE_IDS
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.run_record import RunRecord
 from tinyml_kit.core.spec import AUTO
+from tinyml_kit.solve.engines import get_engine
 from tinyml_kit.train.trainer import EPOCHS
 
 
@@ -115,7 +116,7 @@ def _require_same_outputs(result: dict) -> None:
 def _require_verified(r: dict) -> None:
     if not r["fits"]:
         fail(f"the firmware does not fit {r['board']}")
-    if (r["kernels"] == "ref" or r.get("engine") == "c") and not r["bit_exact"]:
+    if get_engine(r.get("engine", "tflm")).expects_bit_exact(r["kernels"]) and not r["bit_exact"]:
         fail(f"the Cortex-M4F outputs differ from the host's by up to {r['max_abs_diff']}")
 
 

@@ -88,6 +88,9 @@ class Engine:
     words: Words = field(repr=False)
     runs_flatbuffer: bool         # True: the firmware links TFLM and the flatbuffer; False: generated C
     plans_helium: bool = True     # False: its static plan does not cover CMSIS-NN's Helium (MVE) kernels
+    # the kernels with which a firmware's outputs equal LiteRT's reference kernels bit for bit (TFLM's CMSIS-NN
+    # kernels round some ops otherwise; the C engine's calls reproduce the reference arithmetic)
+    exact_kernels: frozenset[str] = frozenset({"ref"})
 
     def arena_alloc(self, used: int) -> int:
         """The arena a firmware reserves for an engine that uses `used` bytes."""
@@ -108,6 +111,10 @@ class Engine:
     def latency(self, graph: Graph, macs: int, core: str, clock_mhz: float) -> LatencyEstimate:
         """Its instruction model (`solve.instructions`, fitted per engine and core)."""
         return estimate_latency(graph, macs, core, clock_mhz, self.name)
+
+    def expects_bit_exact(self, kernels: str) -> bool:
+        """Whether a `verify` firmware built with `kernels` must give LiteRT's outputs exactly."""
+        return kernels in self.exact_kernels
 
     def missing_ops(self, ops) -> list[str]:
         return sorted({op for op in ops if op not in self.ops})
@@ -197,7 +204,8 @@ C = CEngine("c", C_ENGINE_OPS, Words(
     flash_measured="the C engine's model: constants (exact) + code (estimated)",
     arena_estimate="the C engine's static plan, exact", arena_measured="the C engine's static plan, exact",
     arena_verdict="the C engine's static plan", arena_tag="(static plan)", lacks="the C engine does not run", firmware="the C engine on CMSIS-NN",
-    firmware_short="C engine", arena_host="static plan {used:,}"), runs_flatbuffer=False, plans_helium=False)
+    firmware_short="C engine", arena_host="static plan {used:,}"), runs_flatbuffer=False, plans_helium=False,
+    exact_kernels=frozenset({"ref", "cmsis_nn"}))
 ENGINES: dict[str, Engine] = {e.name: e for e in (TFLM, C)}
 CHECKER = TFLM   # the engine every run is checked on beside LiteRT (`check.evaluate`)
 
