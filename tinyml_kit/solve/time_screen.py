@@ -6,19 +6,21 @@ left the solver predicting hundreds of graphs that miss the budget.
 """
 
 from collections import defaultdict
+from dataclasses import replace
 
 from tinyml_kit.solve.instructions import estimate_latency
 
 
 def over_time(screened: list, input_shape, classes: int, board, engine: str, instructions: int) -> set[int]:
-    """Indices into `screened` (items with `family`, `knobs` width first, and `graph(input_shape, classes)`) of
+    """Indices into `screened` (items with `family`, `knobs` (`core.family.Knobs`), `structure` and
+    `graph(input_shape, classes)`) of
     the configurations wider than their series' widest that keeps `instructions` on `board`'s core."""
     series: dict[tuple, list[int]] = defaultdict(list)
     for i, s in enumerate(screened):
-        series[(s.family, *s.knobs[1:], getattr(s, "structure", ()))].append(i)
+        series[(s.family, replace(s.knobs, alpha=0.0), s.structure)].append(i)
     rejected: set[int] = set()
     for members in series.values():
-        members.sort(key=lambda i: screened[i].knobs[0])
+        members.sort(key=lambda i: screened[i].knobs.alpha)
         lo, hi = 0, len(members)          # members[:lo] keep the budget, members[hi:] miss it
         while lo < hi:
             mid = (lo + hi) // 2
