@@ -14,26 +14,25 @@ A configuration the solver ranks carries its searched knobs as a typed record (`
 `Family.record`), not as a tuple padded with None where a family lacks a knob.
 """
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import NamedTuple
 
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.spec import AUTO, PHINET_DOWNSAMPLING
 
 
-@dataclass(frozen=True)
-class WidthDepth:
+class WidthDepth(NamedTuple):
     """A configuration of a width-and-depth family: ResNet (width, residual blocks per stage) or TinyNet (width,
-    blocks)."""
+    blocks). Named tuples: the solver hashes hundreds of thousands of them into its cost cache."""
     alpha: float
     depth: int
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        return self._asdict()
 
 
-@dataclass(frozen=True)
-class PhiNetKnobs:
+class PhiNetKnobs(NamedTuple):
     """A PhiNet configuration: width α, expansion growth β, base expansion t0 and N blocks."""
     alpha: float
     beta: float
@@ -41,7 +40,7 @@ class PhiNetKnobs:
     depth: int
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        return self._asdict()
 
 
 Knobs = WidthDepth | PhiNetKnobs
@@ -68,7 +67,7 @@ class Family:
     searched: tuple[str, ...]   # what the solver ranks over (and `sweep` varies)
     grid: tuple[MappingProxyType, ...] = ()   # unranked: what `fit` measures; ranked: `sweep --grid small`
     ranked: bool = False        # a shipped accuracy law and conversion-free estimates
-    record: type | None = None  # the typed knobs of a ranked configuration (its fields are `searched`)
+    record: type | None = None  # the typed knobs of a ranked configuration: its fields are `searched`, in order
     axes: MappingProxyType = field(default_factory=lambda: _frozen({}))     # the solver's grid per searched knob
     # but depth (the law's swept depths give that one)
     nearest: MappingProxyType = field(default_factory=lambda: _frozen({}))  # values tried per pinned knob when
@@ -91,7 +90,7 @@ class Family:
 
     def configuration(self, values: dict) -> Knobs:
         """The typed record of a ranked configuration from its searched knobs by name."""
-        return self.record(**{f.name: values[f.name] for f in fields(self.record)})
+        return self.record(*(values[k] for k in self.searched))
 
     def least_depth(self, downsampling_layers: tuple[int, ...] = ()) -> int:
         """The smallest depth allowed: `min_depth`, and deep enough for every block the user lists as halving the

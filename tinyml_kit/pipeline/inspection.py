@@ -51,7 +51,7 @@ def _estimate(arch: str, input_shape, classes: int, board=None, **knobs):
     defaults = {k: p.default for k, p in pyinspect.signature(BUILDERS[arch]).parameters.items()}
     values = {**{k: defaults[f.knobs[k]] if knobs.get(k) is None else knobs[k] for k in f.knobs}, **f.alias_knobs}
     ranked = estimator(arch)
-    plan = {k: values[k] for k in ranked.family.plan}
+    plan = {k: knobs[k] for k in ranked.family.plan if knobs.get(k) is not None}   # the rest: the builder's defaults
     return ranked.estimate(ranked.family.configuration(values), input_shape, classes, board=board, structure=plan)
 
 

@@ -23,9 +23,8 @@ def configurations(family: str, depths: list[int], pins: dict[str, Pin] | None =
     """(the configuration's searched knobs, its plan knobs as (name, value) pairs) of every configuration of
     `family` the pins allow; `depths`: the law's, unless depth is pinned."""
     f = lookup(family)
-    names = [k for k in f.searched if k != "depth"]
     for depth, *values, structure in product(*_axes(f, depths, pins or {})):
-        yield f.configuration({**dict(zip(names, values)), "depth": depth}), structure
+        yield f.record(*values, depth), structure   # depth is every record's last field
 
 
 def count_configurations(family: str, depths: list[int], pins: dict[str, Pin] | None = None) -> int:

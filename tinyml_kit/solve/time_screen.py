@@ -6,7 +6,6 @@ left the solver predicting hundreds of graphs that miss the budget.
 """
 
 from collections import defaultdict
-from dataclasses import replace
 
 from tinyml_kit.solve.instructions import estimate_latency
 
@@ -17,7 +16,7 @@ def over_time(screened: list, input_shape, classes: int, board, engine: str, ins
     the configurations wider than their series' widest that keeps `instructions` on `board`'s core."""
     series: dict[tuple, list[int]] = defaultdict(list)
     for i, s in enumerate(screened):
-        series[(s.family, replace(s.knobs, alpha=0.0), s.structure)].append(i)
+        series[(s.family, s.knobs._replace(alpha=0.0), s.structure)].append(i)
     rejected: set[int] = set()
     for members in series.values():
         members.sort(key=lambda i: screened[i].knobs.alpha)
