@@ -7,7 +7,14 @@ No TensorFlow and no conversion: the plan gives parameters and MACs, the convert
 from dataclasses import asdict, dataclass, field
 
 from tinyml_kit.core.boards import Board
-from tinyml_kit.core.family import PHINET, RESNET, TINYNET, Knobs, PhiNetKnobs, WidthDepth
+from tinyml_kit.core.family import (
+    PHINET,
+    RESNET,
+    TINYNET,
+    Knobs,
+    PhiNetKnobs,
+    WidthDepth,
+)
 from tinyml_kit.core.graph import Graph
 from tinyml_kit.core.spec import describe, phinet_blocks, phinet_name
 from tinyml_kit.solve.c_size import c_engine_costs

@@ -12,7 +12,12 @@ from tinyml_kit.core.family import PHINET, RESNET, TINYNET, Family, Knobs, looku
 from tinyml_kit.core.graph import Graph
 from tinyml_kit.core.spec import phinet_blocks
 from tinyml_kit.core.units import format_bytes
-from tinyml_kit.solve.costs import PlanCosts, phinet_plan_costs, resnet_costs, tinynet_costs
+from tinyml_kit.solve.costs import (
+    PlanCosts,
+    phinet_plan_costs,
+    resnet_costs,
+    tinynet_costs,
+)
 from tinyml_kit.solve.estimate import (
     Estimate,
     estimate_from_graph,

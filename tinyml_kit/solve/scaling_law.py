@@ -271,8 +271,8 @@ class ScalingLaw:
 def family_laws(arch: str, law: "ScalingLaw | None" = None) -> list["ScalingLaw"]:
     """The laws `arch` is ranked by: the user's `law` (which must be of that family, unless `arch` is auto), else
     the shipped law of `arch`, or of every ranked family for auto."""
-    from tinyml_kit.core.resources import SCALING_LAW_FILES
     from tinyml_kit.core.family import title
+    from tinyml_kit.core.resources import SCALING_LAW_FILES
     from tinyml_kit.core.spec import AUTO
 
     if law is not None:

@@ -12,6 +12,7 @@ from tinyml_kit.core.spec import AUTO, STYLE_DEFAULTS
 from tinyml_kit.solve.pin_effects import PinEffect, effect_lines, pin_effects
 from tinyml_kit.solve.solver import Choice, Solution, solve
 
+
 def ranked_search(families: tuple[str, ...], pins: dict[str, Pin], asked: tuple[str, ...] = ()) -> Search:
     """The search the solver can rank, for `families` as `core.pins.parse_families` gives them (`asked`: as the
     user asked, if the pins narrowed them already). Refused: a family the solver cannot rank, a pinned knob a named

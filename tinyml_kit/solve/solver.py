@@ -16,8 +16,8 @@ from tinyml_kit.core.arena import arena_with_headroom
 from tinyml_kit.core.boards import Board
 from tinyml_kit.core.budget import Budget, make_budget
 from tinyml_kit.core.errors import UserError
-from tinyml_kit.core.graph import Graph
 from tinyml_kit.core.family import RANKED_NAMES, Knobs, lookup, title
+from tinyml_kit.core.graph import Graph
 from tinyml_kit.core.pins import Pin, chosen_knobs
 from tinyml_kit.solve.costs import PlanCosts
 from tinyml_kit.solve.estimate import Estimate, estimate_from_graph
