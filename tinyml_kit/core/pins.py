@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass, field
 
 from tinyml_kit.core.errors import UserError
-from tinyml_kit.core.family import RANKED_NAMES, lookup
+from tinyml_kit.core.family import RANKED_NAMES, Family, lookup
 from tinyml_kit.core.spec import ACTIVATIONS, ATTENTIONS, AUTO, STYLE_DEFAULTS
 
 # knob -> (kind, what a value must be). Kinds: "real" (> 0), "int" (>= 1), "choice" (one name), "layers" (one
@@ -202,13 +202,13 @@ def pinned_families(families: tuple[str, ...], pins: dict[str, Pin]) -> tuple[st
     return kept
 
 
-def least_depth(f, pins: dict[str, Pin]) -> int:
+def least_depth(f: Family, pins: dict[str, Pin]) -> int:
     """The smallest depth family `f` allows under the pins: its own least, and deep enough for every block listed
     as halving the resolution."""
     return f.least_depth(pins["downsampling_layers"].value if "downsampling_layers" in pins else ())
 
 
-def _deep_enough(f, pins: dict[str, Pin], named: bool) -> bool:
+def _deep_enough(f: Family, pins: dict[str, Pin], named: bool) -> bool:
     """A depth pin must allow the family's least depth (`least_depth`); refused by name when the family was named,
     else the family is left out."""
     if "depth" not in pins:
