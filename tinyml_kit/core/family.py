@@ -14,6 +14,7 @@ A configuration the solver ranks carries its searched knobs as a typed record (`
 `Family.record`), not as a tuple padded with None where a family lacks a knob.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import NamedTuple
@@ -67,7 +68,8 @@ class Family:
     searched: tuple[str, ...]   # what the solver ranks over (and `sweep` varies)
     grid: tuple[MappingProxyType, ...] = ()   # unranked: what `fit` measures; ranked: `sweep --grid small`
     ranked: bool = False        # a shipped accuracy law and conversion-free estimates
-    record: type | None = None  # the typed knobs of a ranked configuration: its fields are `searched`, in order
+    record: Callable[..., Knobs] | None = None   # the typed knobs of a ranked configuration: its fields are
+    # `searched`, in order
     axes: MappingProxyType = field(default_factory=lambda: _frozen({}))     # the solver's grid per searched knob
     # but depth (the law's swept depths give that one)
     nearest: MappingProxyType = field(default_factory=lambda: _frozen({}))  # values tried per pinned knob when
@@ -90,7 +92,12 @@ class Family:
 
     def configuration(self, values: dict) -> Knobs:
         """The typed record of a ranked configuration from its searched knobs by name."""
-        return self.record(*(values[k] for k in self.searched))
+        return self.knob_record(*(values[k] for k in self.searched))
+
+    def knob_record(self, *values) -> Knobs:
+        """The typed record of a ranked configuration from its searched knobs in order."""
+        assert self.record is not None, f"{self.title} is not ranked"
+        return self.record(*values)
 
     def least_depth(self, downsampling_layers: tuple[int, ...] = ()) -> int:
         """The smallest depth allowed: `min_depth`, and deep enough for every block the user lists as halving the
@@ -143,16 +150,18 @@ PHINET = Family(
     labels=_frozen({"alpha": "a", "beta": "b", "depth": "N"}), min_depth=PHINET_MIN_DEPTH,
     min_depth_reason="PhiNet always has blocks 1-3, so N starts at 4 (a smaller N only stretches their expansion "
                      "past beta x t0, which no sweep trained)")
-# what ResNet and TinyNet share: width (alpha) and depth, searched on the same axes
-_WIDTH_DEPTH = dict(ranked=True, record=WidthDepth, axes=_frozen({"alpha": WIDTHS}),
-                    nearest=_frozen({"alpha": WIDTHS, "depth": DEPTHS}), labels=_frozen({"alpha": "w", "depth": "d"}))
-RESNET = Family(
-    "resnet", "ResNet", _frozen({"alpha": "width", "depth": "depth"}), ("alpha", "depth"),
-    _grid([{"alpha": a, "depth": d} for a in (0.25, 0.375, 0.5, 0.625, 0.75, 1.0, 1.25, 1.5, 2.0) for d in (1, 2, 3)]),
-    **_WIDTH_DEPTH)
-TINYNET = Family(
-    "tinynet", "TinyNet", _frozen({"alpha": "width", "depth": "depth"}), ("alpha", "depth"),
-    _grid([{"alpha": a, "depth": d} for a in (0.25, 0.5, 0.75, 1.0, 1.5, 2.0) for d in (2, 3, 4, 5)]), **_WIDTH_DEPTH)
+
+
+def _width_depth(name: str, title: str, widths: tuple, depths: tuple) -> Family:
+    """ResNet and TinyNet: width (alpha) and depth, searched on the same axes; `widths` x `depths`: their grid."""
+    return Family(name, title, _frozen({"alpha": "width", "depth": "depth"}), ("alpha", "depth"),
+                  _grid([{"alpha": a, "depth": d} for a in widths for d in depths]), ranked=True, record=WidthDepth,
+                  axes=_frozen({"alpha": WIDTHS}), nearest=_frozen({"alpha": WIDTHS, "depth": DEPTHS}),
+                  labels=_frozen({"alpha": "w", "depth": "d"}))
+
+
+RESNET = _width_depth("resnet", "ResNet", (0.25, 0.375, 0.5, 0.625, 0.75, 1.0, 1.25, 1.5, 2.0), (1, 2, 3))
+TINYNET = _width_depth("tinynet", "TinyNet", (0.25, 0.5, 0.75, 1.0, 1.5, 2.0), (2, 3, 4, 5))
 MOBILENETV1 = Family("mobilenetv1", "MobileNetV1", _frozen({"alpha": "alpha"}), ("alpha",),
                      _grid([{"alpha": a} for a in (0.1, 0.25, 0.35, 0.5, 0.75, 1.0)]))
 MOBILENETV2 = Family("mobilenetv2", "MobileNetV2", _frozen({"alpha": "alpha"}), ("alpha",),
@@ -166,11 +175,9 @@ NAMES = tuple(_BY_NAME)
 RANKED_NAMES = tuple(f.name for f in FAMILIES if f.ranked)
 
 
-def lookup(name: str, auto: bool = False) -> Family | None:
-    """The family `--arch NAME` means, refused by name if there is none; `auto`: the solver's choice across
-    families is allowed too (and answered by None)."""
-    if auto and name == AUTO:
-        return None
+def lookup(name: str, auto: bool = False) -> Family:
+    """The family `--arch NAME` means, refused by name if there is none (`auto`: where the solver's choice across
+    families is allowed too, the refusal offers it)."""
     found = _BY_NAME.get(name)
     if found is None:
         raise UserError(f"unknown architecture '{name}': choose one of {', '.join((AUTO,) * auto + NAMES)}", "arch")

@@ -173,7 +173,8 @@ def parse_families(text: str) -> tuple[str, ...]:
     """`--arch`/`--family`: auto, one family, or a list of ranked families (`phinet,resnet`)."""
     names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
     for n in names:
-        lookup(n, auto=True)
+        if n != AUTO:
+            lookup(n, auto=True)
     if not names:
         raise UserError("--arch is empty: give auto, a family or a list such as phinet,resnet", "arch")
     if len(names) > 1 and (AUTO in names or any(n not in RANKED_NAMES for n in names)):

@@ -8,7 +8,15 @@ from dataclasses import dataclass
 
 from tinyml_kit.core.boards import Board, load_boards
 from tinyml_kit.core.errors import UserError
-from tinyml_kit.core.family import PHINET, RESNET, TINYNET, Family, Knobs, lookup
+from tinyml_kit.core.family import (
+    PHINET,
+    RESNET,
+    TINYNET,
+    Family,
+    Knobs,
+    PhiNetKnobs,
+    lookup,
+)
 from tinyml_kit.core.graph import Graph
 from tinyml_kit.core.spec import phinet_blocks
 from tinyml_kit.core.units import format_bytes
@@ -27,8 +35,8 @@ from tinyml_kit.solve.estimate import (
 )
 
 # (configuration, plan knobs, input shape, classes) -> ...
-Costing = Callable[[Knobs, dict, tuple, int], PlanCosts]
-Graphing = Callable[[Knobs, dict, tuple, int], tuple[Graph, PlanCosts]]
+Costing = Callable[..., PlanCosts]
+Graphing = Callable[..., tuple[Graph, PlanCosts]]
 
 
 @dataclass(frozen=True)
@@ -46,20 +54,24 @@ class Estimator:
         return estimate_from_graph(graph, costs, engine, config, self.family.name, board, structure=structure)
 
 
-def _width_depth(costs, graph) -> tuple[Costing, Graphing]:
-    return (lambda k, _, shape, classes: costs(k.alpha, k.depth, shape, classes),
-            lambda k, _, shape, classes: graph(k.alpha, k.depth, shape, classes))
+def _phinet_costs(k: PhiNetKnobs, plan: dict, shape, classes: int) -> PlanCosts:
+    return phinet_plan_costs(phinet_blocks(k.alpha, k.beta, k.t0, k.depth, **plan), shape, classes)
+
+
+def _phinet_graph(k: PhiNetKnobs, plan: dict, shape, classes: int) -> tuple[Graph, PlanCosts]:
+    return phinet_graph_and_costs(k.alpha, k.beta, k.t0, k.depth, shape, classes, **plan)
+
+
+def _width_depth(family: Family, costs, graph) -> Estimator:
+    """ResNet's and TinyNet's functions take (width, depth, ...) and no plan knobs."""
+    return Estimator(family, lambda k, _, shape, classes: costs(k.alpha, k.depth, shape, classes),
+                     lambda k, _, shape, classes: graph(k.alpha, k.depth, shape, classes))
 
 
 ESTIMATORS = {
-    PHINET.name: Estimator(
-        PHINET,
-        lambda k, plan, shape, classes: phinet_plan_costs(phinet_blocks(k.alpha, k.beta, k.t0, k.depth, **plan),
-                                                          shape, classes),
-        lambda k, plan, shape, classes: phinet_graph_and_costs(k.alpha, k.beta, k.t0, k.depth, shape, classes,
-                                                               **plan)),
-    RESNET.name: Estimator(RESNET, *_width_depth(resnet_costs, resnet_graph_and_costs)),
-    TINYNET.name: Estimator(TINYNET, *_width_depth(tinynet_costs, tinynet_graph_and_costs)),
+    PHINET.name: Estimator(PHINET, _phinet_costs, _phinet_graph),
+    RESNET.name: _width_depth(RESNET, resnet_costs, resnet_graph_and_costs),
+    TINYNET.name: _width_depth(TINYNET, tinynet_costs, tinynet_graph_and_costs),
 }
 
 

@@ -24,7 +24,7 @@ def configurations(family: str, depths: list[int], pins: dict[str, Pin] | None =
     `family` the pins allow; `depths`: the law's, unless depth is pinned."""
     f = lookup(family)
     for depth, *values, structure in product(*_axes(f, depths, pins or {})):
-        yield f.record(*values, depth), structure   # depth is every record's last field
+        yield f.knob_record(*values, depth), structure   # depth is every record's last field
 
 
 def count_configurations(family: str, depths: list[int], pins: dict[str, Pin] | None = None) -> int:
