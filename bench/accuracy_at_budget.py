@@ -61,14 +61,14 @@ def _largest_tinynet(board: str, limits: dict, data: str) -> dict | None:
     from tinyml_kit.core.arena import arena_with_headroom
     from tinyml_kit.core.boards import get_board
     from tinyml_kit.core.budget import make_budget
-    from tinyml_kit.core.spec import FAMILY_GRIDS
+    from tinyml_kit.core.family import TINYNET
     from tinyml_kit.solve.estimate import estimate_tinynet
     from tinyml_kit.train.data import planned_input
 
     shape, classes = planned_input(data)
     budget = make_budget(get_board(board), limits.get("max_flash"), limits.get("max_ram"), limits.get("max_macs"))
     b = get_board(board)
-    fitting = [(e.params, k) for k in FAMILY_GRIDS["tinynet"]
+    fitting = [(e.params, k) for k in TINYNET.grid
                for e in [estimate_tinynet(k["alpha"], k["depth"], shape, classes, board=b)]
                if budget.verdict(e.flash_bytes_est, arena_with_headroom(e.arena_bytes_est), e.macs,
                                  e.latency.instructions).ok]

@@ -19,8 +19,8 @@ import os
 import time
 from pathlib import Path
 
+from tinyml_kit.core.family import lookup
 from tinyml_kit.core.resources import SCALING_LAW_FILES
-from tinyml_kit.core.spec import FAMILY_TITLES
 from tinyml_kit.pipeline.sweep import META, PLOT, fit_law
 from tinyml_kit.solve.scaling_law import BEST_FORM, FORMS, ScalingLaw
 from tinyml_kit.solve.sweep_rows import load_sweep
@@ -53,7 +53,7 @@ def _family(family: str, sweep: Path, splits: int) -> list[str]:
     meta = json.loads((sweep / META).read_text())
     fitted = [r for r in rows if not r.get("held_out")]
     recipe = meta["recipe"]
-    lines = ["", f"## {FAMILY_TITLES[family]}", "",
+    lines = ["", f"## {lookup(family).title}", "",
              f"Sweep `{sweep}` ({len(fitted)} configurations fitted, {len(rows) - len(fitted)} held out; "
              f"{recipe['epochs']} epochs, batch {recipe['batch_size']}, {recipe['input_shape'][0]} px; dataset "
              f"sha256 `{meta['dataset_sha256'][:16]}…`).", "",
@@ -87,16 +87,15 @@ def _trained_models(family: str, rows: list[dict], meta: dict) -> list[str]:
     against what was measured on them."""
     import statistics
 
-    from tinyml_kit.solve.estimate import estimate_phinet
-    from tinyml_kit.solve.solver import WIDTH_DEPTH_FAMILIES
+    from tinyml_kit.solve.families import estimator
 
     cost = [100 * (r["float_accuracy"] - r["int8_accuracy"]) for r in rows]
     worst = max(rows, key=lambda r: r["float_accuracy"] - r["int8_accuracy"])
     flash_error, exact_counts, exact_arena = [], 0, 0
     for r in rows:
         shape, classes = tuple(meta["recipe"]["input_shape"]), meta["recipe"]["classes"]
-        e = (estimate_phinet(r["alpha"], r["beta"], r["t0"], r["depth"], shape, classes) if family == "phinet"
-             else WIDTH_DEPTH_FAMILIES[family][1](r["alpha"], r["depth"], shape, classes))
+        ranked = estimator(family)
+        e = ranked.estimate(ranked.family.configuration(r), shape, classes)
         flash_error.append(100 * abs(e.flash_bytes_est - r["flash_bytes"]) / r["flash_bytes"])
         exact_counts += (e.params, e.macs) == (r["params"], r["macs"])
         exact_arena += e.arena_bytes_est == r["arena_bytes"]

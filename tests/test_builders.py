@@ -14,6 +14,18 @@ from tinyml_kit.solve.costs import phinet_plan_costs
 REF = json.loads((Path(__file__).parent / "data" / "micromind_phinet_ref.json").read_text())
 
 
+def test_every_family_has_a_builder_taking_each_of_its_knobs():
+    """`core.family` maps each common knob to a builder argument; `nets.BUILDERS` must have that argument."""
+    import inspect
+
+    from tinyml_kit.core.family import FAMILIES
+    from tinyml_kit.nets import BUILDERS
+
+    assert set(BUILDERS) == {f.name for f in FAMILIES}
+    for f in FAMILIES:
+        assert set(f.knobs.values()) <= set(inspect.signature(BUILDERS[f.name]).parameters), f.name
+
+
 def trainable(model) -> int:
     return int(sum(w.shape.num_elements() for w in model.trainable_weights))
 

@@ -124,3 +124,21 @@ def test_resnet_and_tinynet_estimates_match_the_converter_and_tflm(family, width
     assert abs(e.flash_bytes_est - compact) <= max(0.01 * compact, 100), (e.flash_bytes_est, compact)
     assert e.arena_bytes_est == measured.total_bytes and e.params == costs.params
     assert plan_graph(graph).arena_bytes == compile_model(flatbuffer).arena_bytes   # the C engine's arena, exact
+
+
+def test_each_ranked_family_has_an_estimator_and_a_knob_record_of_its_searched_knobs():
+    """`core.family` holds the facts, `solve.families` the estimators: they must describe the same families."""
+    from tinyml_kit.core.family import FAMILIES, RANKED_NAMES
+    from tinyml_kit.solve.families import ESTIMATORS, estimator, has_estimator
+
+    assert set(ESTIMATORS) == set(RANKED_NAMES)
+    for f in FAMILIES:
+        assert has_estimator(f.name) == bool(f.ranked or f.alias_of), f.name
+        if not f.ranked:
+            continue
+        assert f.record._fields == f.searched and f.searched[-1] == "depth"   # the solver builds records so
+        assert set(f.axes) == set(f.searched) - {"depth"}
+        knobs = dict(f.grid[0])
+        e = estimator(f.name).estimate(f.configuration(knobs), (32, 32, 3), 10)
+        assert (e.family, e.knobs()) == (f.name, knobs) and e.params > 0
+    assert estimator("resnet8").family.name == "resnet"

@@ -127,15 +127,17 @@ def test_the_time_screen_drops_exactly_the_configurations_over_the_budget():
     """Bisection per series finds the same widest configuration as predicting every width."""
     from types import SimpleNamespace
 
+    from tinyml_kit.core.family import PhiNetKnobs, WidthDepth
     from tinyml_kit.solve.estimate import phinet_graph_and_costs, resnet_graph_and_costs
     from tinyml_kit.solve.time_screen import over_time
 
     board = get_board("nano33-ble-sense")
-    items = [SimpleNamespace(family="resnet", knobs=(w, d), graph=lambda shape, classes, w=w, d=d:
-                             resnet_graph_and_costs(w, d, shape, classes))
+    items = [SimpleNamespace(family="resnet", knobs=WidthDepth(w, d), structure=(), graph=lambda shape, classes, w=w,
+                             d=d: resnet_graph_and_costs(w, d, shape, classes))
              for w in (0.25, 0.375, 0.5, 0.75, 1.0) for d in (1, 2)]
-    items += [SimpleNamespace(family="phinet", knobs=(a, 1.0, 4, 4), graph=lambda shape, classes, a=a:
-                              phinet_graph_and_costs(a, 1.0, 4, 4, shape, classes)) for a in (0.2, 0.4, 0.6, 0.8)]
+    items += [SimpleNamespace(family="phinet", knobs=PhiNetKnobs(a, 1.0, 4, 4), structure=(), graph=lambda shape,
+                              classes, a=a: phinet_graph_and_costs(a, 1.0, 4, 4, shape, classes))
+              for a in (0.2, 0.4, 0.6, 0.8)]
     budget = 12_000_000
     slow = over_time(items, (32, 32, 3), 10, board, "tflm", budget)
 

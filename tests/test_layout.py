@@ -115,3 +115,14 @@ def test_modules_and_functions_stay_small():
                 if length > MAX_FUNCTION_LINES:
                     long_functions.append(f"{m}.{node.name}: {length}")
     assert not long_modules and not long_functions, (long_modules, long_functions)
+
+
+def test_no_code_compares_family_names():
+    """What a family has or allows is asked of its `core.family.Family` record (or the later stages' registries
+    keyed by its name), not decided by comparing names where it is used."""
+    import re
+
+    compare = re.compile(r"\bfamily (==|!=|in) |\bfamily\]? ?(==|!=) *[\"']")
+    found = [f"{m}:{i}" for m, p in MODULES.items() if m != "tinyml_kit.core.family"
+             for i, line in enumerate(p.read_text().splitlines(), 1) if compare.search(line)]
+    assert found == []

@@ -133,6 +133,9 @@ def test_impossible_pin_says_by_how_much_and_the_nearest_fitting_values():
      ["371,280 PhiNet configurations to rank (at most 12,000)", "narrow or fix one of --beta, --t0, --depth"]),
     (["--arch", "phinet", "--depth", "7", "--downsampling-layers", "9"], ["block 9 of --downsampling-layers",
                                                                          "give --depth 9 or more"]),
+    # the default blocks too, when listed: block 7 does not exist at N 4
+    (["--arch", "phinet", "--depth", "4", "--downsampling-layers", "5,7"], ["block 7 of --downsampling-layers",
+                                                                           "give --depth 7 or more"]),
 ])
 def test_solve_refuses_pins_it_cannot_honour(args, fragments):
     assert_one_line_error(run("solve", "--board", BOARD, *args), *fragments)
@@ -177,12 +180,12 @@ def test_freeing_a_pin_reopens_the_families_it_closed():
 
 
 def test_style_alone_searches_phinet_and_ranges_cover_their_ends():
-    from tinyml_kit.solve.grid import STRUCTURE_GRIDS
+    from tinyml_kit.core.family import PHINET
 
     assert make_search("auto", {"attention": "cbam"}).families == ("phinet",)
     assert make_search("auto", {"depth": "7"}).families == ("auto",)
-    assert parse_pin("divisor", "5:7").axis(STRUCTURE_GRIDS["divisor"]) == (5, 7)
-    assert parse_pin("divisor", "3:9").axis(STRUCTURE_GRIDS["divisor"]) == (3, 4, 8, 9)
+    assert parse_pin("divisor", "5:7").axis(PHINET.plan["divisor"].grid) == (5, 7)
+    assert parse_pin("divisor", "3:9").axis(PHINET.plan["divisor"].grid) == (3, 4, 8, 9)
 
 
 def test_a_downsampling_block_past_the_swept_depths_takes_n_that_deep():
@@ -249,11 +252,12 @@ def test_fully_pinned_fit_is_the_model_inspects_knobs_build(tmp_path, digits_npz
 def test_fully_pinned_fit_that_does_not_fit_is_measured_and_refused_before_loading_data(
         tmp_path, digits_npz, no_data_loading):  # noqa: F811
     out = tmp_path / "r"
+    # estimated at 795,374 B: within the estimates' margin of the limit, so it is measured
     result = run("fit", "--data", digits_npz, "--input", "16,16,1", "--epochs", "1", "--board", BOARD,
-                 "--arch", "phinet", "--alpha", "1", "--beta", "1", "--t0", "6", "--depth", "7", "--max-flash", "60KB",
+                 "--arch", "phinet", "--alpha", "1", "--beta", "1", "--t0", "6", "--depth", "7", "--max-flash", "780KB",
                  "--out", out)
     assert_one_line_error(result, "phinet(alpha=1, beta=1, t0=6, depth=7) does not fit", "it measures flash",
-                          "> 60,000 B (+", "nearest that fit, the other pins kept (estimated): --alpha ")
+                          "> 780,000 B (+", "nearest that fit, the other pins kept (estimated): --alpha ")
     assert not out.exists()
     from tinyml_kit.core.budget import make_budget
     from tinyml_kit.pipeline.choose import measure
@@ -261,8 +265,33 @@ def test_fully_pinned_fit_that_does_not_fit_is_measured_and_refused_before_loadi
     alpha = float(re.search(r"\(estimated\): --alpha ([\d.]+)", result.stderr).group(1))
     board, knobs = get_board(BOARD), {"beta": 1.0, "t0": 6.0, "depth": 7}
     pixels = np.random.default_rng(0).integers(0, 256, (16, 16, 16, 1), dtype=np.uint8).astype(np.float32)
-    assert measure("phinet", {"alpha": alpha, **knobs}, (16, 16, 1), 3, pixels, make_budget(board, 60_000), "tflm",
+    assert measure("phinet", {"alpha": alpha, **knobs}, (16, 16, 1), 3, pixels, make_budget(board, 780_000), "tflm",
                    board).fits   # the value named fits as measured
+
+
+HUGE = ("--arch", "phinet", "--alpha", "8", "--beta", "4", "--t0", "6", "--depth", "20")   # ~4.7 GiB of flash
+
+
+def test_a_pinned_model_far_past_the_limits_is_refused_from_its_estimate_before_it_is_built(
+        tmp_path, digits_npz, no_data_loading, monkeypatch):  # noqa: F811
+    import tinyml_kit.nets as nets
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the model was built before the refusal")
+
+    monkeypatch.setattr(nets, "build", refuse)
+    out = tmp_path / "r"
+    result = run("fit", "--data", digits_npz, "--board", BOARD, *HUGE, "--out", out)
+    assert_one_line_error(result, "no PhiNet with alpha 8, beta 4, t0 6, depth 20 fits nucleo-f746zg",
+                          "MiB > 768.0 KiB", "(estimated)")
+    assert not out.exists()
+    for style in ((), ("--attention", "cbam")):   # inspect, and a styled PhiNet (by its squeeze-excite twin)
+        result = run("inspect", *HUGE, *style)
+        assert_one_line_error(result, "phinet(alpha=8, beta=4, t0=6, depth=20", "MiB of flash, more than any board",
+                              "stm32n6570-dk")
+    result = run("fit", "--data", digits_npz, "--board", BOARD, *HUGE, "--attention", "cbam", "--out", out)
+    assert_one_line_error(result, "more than any board holds")
+    assert not out.exists()
 
 
 @pytest.mark.slow

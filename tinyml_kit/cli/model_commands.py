@@ -19,7 +19,8 @@ from tinyml_kit.cli.params import (
     pins_from,
 )
 from tinyml_kit.core.errors import UserError
-from tinyml_kit.core.spec import AUTO, FAMILIES, RANKED
+from tinyml_kit.core.family import NAMES, RANKED_NAMES
+from tinyml_kit.core.spec import AUTO
 
 logger = logging.getLogger("tinyml_kit.cli")
 
@@ -36,7 +37,7 @@ def boards(as_json: bool):
 
 @main.command()
 @click.argument("model", required=False, type=click.Path(dir_okay=False))
-@click.option("--arch", type=click.Choice(FAMILIES), help="Architecture to build and count.")
+@click.option("--arch", type=click.Choice(NAMES), help="Architecture to build and count.")
 @knob_options
 @click.option("--input", "input_shape", type=SHAPE, default="32,32,3", show_default=True, help="Input H,W,C.")
 @click.option("--classes", default=10, show_default=True, type=click.IntRange(2))
@@ -134,7 +135,7 @@ def _frontier(board, budget, input_shape, classes: int, plot: str | None, as_jso
 @click.option("--plot", type=NEW_FILE, help="Draw accuracy vs parameters to this .png.")
 @click.option("--law", "law_path", help="A sweep directory or its law.json (default: the shipped CIFAR-10 law of "
               "--arch).")
-@click.option("--arch", type=click.Choice(RANKED),
+@click.option("--arch", type=click.Choice(RANKED_NAMES),
               help="Whose shipped law, without --law (default: phinet); with --law, the family it must be of.")
 @json_option
 def scaling_law(plot, law_path, arch, as_json):

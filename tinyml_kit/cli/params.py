@@ -10,7 +10,8 @@ from tinyml_kit.cli.group import quiet_for_json
 from tinyml_kit.core.artifacts import require_writable
 from tinyml_kit.core.boards import DEFAULT_BOARD
 from tinyml_kit.core.errors import UserError
-from tinyml_kit.core.spec import AUTO, FAMILIES, require_input_shape
+from tinyml_kit.core.family import NAMES
+from tinyml_kit.core.spec import AUTO, require_input_shape
 from tinyml_kit.core.units import parse_bytes, parse_count
 from tinyml_kit.solve.engines import ENGINES
 
@@ -257,6 +258,6 @@ def pins_from(options: dict) -> dict:
     return parse_pins({k: options.pop(k) for k in KNOB_KINDS})
 
 
-ARCH_HELP = (f"One of {', '.join((AUTO, *FAMILIES))}. auto: the solver ranks PhiNets, ResNets and TinyNets "
+ARCH_HELP = (f"One of {', '.join((AUTO, *NAMES))}. auto: the solver ranks PhiNets, ResNets and TinyNets "
              f"together by their accuracy laws; a family (or a list of ranked ones, e.g. phinet,resnet) limits the "
              f"search to it.")

@@ -4,8 +4,8 @@ import shutil
 
 import click
 
+from tinyml_kit.core.family import lookup
 from tinyml_kit.core.run_record import RunRecord
-from tinyml_kit.core.spec import FAMILY_TITLES
 
 
 def _console(width: int):
@@ -159,8 +159,8 @@ def frontier(points: list[dict], board_id: str) -> None:
                f"{'ms on ' + board_id:>22}  config                         boards that fit")
     for p in points:
         mark = "*" if p["fits_board"] else " "
-        config = (f"PhiNet a={p['alpha']:g} b={p['beta']:g} t0={p['t0']:g} N={p['depth']}" if p["family"] == "phinet"
-                  else f"{FAMILY_TITLES[p['family']]} w={p['alpha']:g} d={p['depth']}")
+        f = lookup(p["family"])
+        config = f.short({k: p[k] for k in f.searched})
         fits = ", ".join(p["boards_that_fit"][:4]) + (" …" if len(p["boards_that_fit"]) > 4 else "")
         click.echo(f"{p['predicted_accuracy']:8.1f}%{mark}{p['params']:>11,} {p['flash_bytes_est']:>11,} "
                    f"{p['arena_alloc_bytes_est']:>10,} {p['macs']:>12,} {p['latency_ms_est']:>22.1f}  "

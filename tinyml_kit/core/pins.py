@@ -1,7 +1,7 @@
 """What the user already knows about the model: knobs pinned to a value, a list or a range (`fit --depth 7`,
 `solve --alpha 0.25:1.0 --t0 4,5,6`), as plain data the solver searches within.
 
-A pin names the common knob (`core.spec.FAMILY_KNOBS`); a family without that knob cannot honour it, so the
+A pin names the common knob (`core.family.Family.knobs`); a family without that knob cannot honour it, so the
 search drops it (or refuses it when the user named that family). No TensorFlow, no solver: parsing and checking.
 """
 
@@ -9,16 +9,8 @@ import math
 from dataclasses import dataclass, field
 
 from tinyml_kit.core.errors import UserError
-from tinyml_kit.core.spec import (
-    ACTIVATIONS,
-    ATTENTIONS,
-    AUTO,
-    FAMILY_KNOBS,
-    FAMILY_TITLES,
-    PHINET_DOWNSAMPLING,
-    RANKED,
-    STYLE_DEFAULTS,
-)
+from tinyml_kit.core.family import RANKED_NAMES, Family, lookup
+from tinyml_kit.core.spec import ACTIVATIONS, ATTENTIONS, AUTO, STYLE_DEFAULTS
 
 # knob -> (kind, what a value must be). Kinds: "real" (> 0), "int" (>= 1), "choice" (one name), "layers" (one
 # comma list of block indices: the list is the value), "fraction" ([0, 1]), "stride" (1 or 2).
@@ -26,14 +18,11 @@ KNOB_KINDS = {"alpha": "real", "beta": "real", "t0": "real", "depth": "int", "di
               "first_conv_stride": "stride", "downsampling_layers": "layers", "conv5_percent": "fraction",
               "attention": "choice", "activation": "choice"}
 CHOICES = {"attention": ATTENTIONS, "activation": ACTIVATIONS}
-SEARCHED = {"phinet": ("alpha", "beta", "t0", "depth"), "resnet": ("alpha", "depth"), "tinynet": ("alpha", "depth"),
-            "mobilenetv1": ("alpha",), "mobilenetv2": ("alpha",), "resnet8": ()}   # what the solver ranks over
 INTEGER_STEPS = ("t0", "depth", "first_conv_stride")   # a range of these covers every whole number (divisors: the
 # powers of two of their grid)
 # The largest value each knob takes: well past anything that fits a microcontroller, and small enough that a range
 # stays a search of seconds (a PhiNet of depth 20 at alpha 3 is already megabytes).
 MAXIMA = {"alpha": 8.0, "beta": 4.0, "t0": 16.0, "depth": 20, "divisor": 64, "conv5_percent": 1.0}
-PHINET_MIN_DEPTH = 4   # PhiNet's blocks 0-3 always exist; a smaller N only stretches their expansion schedule
 
 
 @dataclass(frozen=True)
@@ -185,13 +174,13 @@ def parse_families(text: str) -> tuple[str, ...]:
     """`--arch`/`--family`: auto, one family, or a list of ranked families (`phinet,resnet`)."""
     names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
     for n in names:
-        if n != AUTO and n not in FAMILY_KNOBS:
-            raise UserError(f"unknown architecture '{n}': choose one of {', '.join((AUTO, *FAMILY_KNOBS))}", "arch")
+        if n != AUTO:
+            lookup(n, auto=True)
     if not names:
         raise UserError("--arch is empty: give auto, a family or a list such as phinet,resnet", "arch")
-    if len(names) > 1 and (AUTO in names or any(n not in RANKED for n in names)):
-        raise UserError(f"a list of families is ranked by their accuracy laws: list only {', '.join(RANKED)} (or "
-                        f"give one family)", "arch")
+    if len(names) > 1 and (AUTO in names or any(n not in RANKED_NAMES for n in names)):
+        raise UserError(f"a list of families is ranked by their accuracy laws: list only {', '.join(RANKED_NAMES)} "
+                        f"(or give one family)", "arch")
     return names
 
 
@@ -199,43 +188,48 @@ def pinned_families(families: tuple[str, ...], pins: dict[str, Pin]) -> tuple[st
     """The families to search: those named (auto: every ranked one) that have every pinned knob. A family the
     user named without one of the knobs is refused by name; auto drops it."""
     named = families != (AUTO,)
-    candidates = families if named else RANKED
+    candidates = [lookup(f) for f in (families if named else RANKED_NAMES)]
     for f in candidates if named else ():
-        lacking = [k for k in pins if k not in FAMILY_KNOBS[f]]
+        lacking = [k for k in pins if not f.has(k)]
         if lacking:
-            raise UserError(f"--{lacking[0].replace('_', '-')} does not apply to {FAMILY_TITLES[f]} (its knobs: "
-                            f"{', '.join(FAMILY_KNOBS[f]) or 'none'})", lacking[0], "arch")
-    kept = tuple(f for f in candidates if all(k in FAMILY_KNOBS[f] for k in pins) and _deep_enough(f, pins, named))
-    if not kept and "phinet" in candidates and all(k in FAMILY_KNOBS["phinet"] for k in pins):
-        _deep_enough("phinet", pins, named=True)   # PhiNet has every knob: its depth is why, so say that
+            raise UserError(f"--{lacking[0].replace('_', '-')} does not apply to {f.title} (its knobs: "
+                            f"{', '.join(f.knobs) or 'none'})", lacking[0], "arch")
+    having = [f for f in candidates if all(f.has(k) for k in pins)]
+    kept = tuple(f.name for f in having if _deep_enough(f, pins, named))
+    for f in having if not kept else ():
+        _deep_enough(f, pins, named=True)   # a family has every knob: its depth is why, so say that
     if not kept:
         raise UserError(f"no ranked family has all of --{' --'.join(k.replace('_', '-') for k in pins)}: name the "
                         f"family with --arch", *pins, "arch")
     return kept
 
 
-def _deep_enough(family: str, pins: dict[str, Pin], named: bool) -> bool:
-    """A PhiNet depth pin must allow N >= 4 and reach every downsampling block pinned off the default; refused by
-    name when PhiNet was named, else PhiNet is left out."""
-    if family != "phinet" or "depth" not in pins:
+def least_depth(f: Family, pins: dict[str, Pin]) -> int:
+    """The smallest depth family `f` allows under the pins: its own least, and deep enough for every block listed
+    as halving the resolution."""
+    return f.least_depth(pins["downsampling_layers"].value if "downsampling_layers" in pins else ())
+
+
+def _deep_enough(f: Family, pins: dict[str, Pin], named: bool) -> bool:
+    """A depth pin must allow the family's least depth (`least_depth`); refused by name when the family was named,
+    else the family is left out."""
+    if "depth" not in pins:
         return True
     depth = pins["depth"]
     deepest = max(depth.values) if depth.values else depth.high
-    layers = pins["downsampling_layers"].value if "downsampling_layers" in pins else PHINET_DOWNSAMPLING
-    need = max((PHINET_MIN_DEPTH, *(layers if layers != PHINET_DOWNSAMPLING else ())))
+    need = least_depth(f, pins)
     if deepest >= need:
         return True
     if named:
-        why = (f"block {max(layers)} of --downsampling-layers does not exist below N {need}" if need > PHINET_MIN_DEPTH
-               else "PhiNet always has blocks 1-3, so N starts at 4 (a smaller N only stretches their expansion "
-                    "past beta x t0, which no sweep trained)")
+        why = (f"block {need} of --downsampling-layers does not exist below N {need}" if need > f.min_depth
+               else f.min_depth_reason)
         raise UserError(f"--depth {depth.describe()}: {why}; give --depth {need} or more", "depth")
     return False
 
 
-def fully_pinned(family: str, pins: dict[str, Pin]) -> bool:
+def fully_pinned(name: str, pins: dict[str, Pin]) -> bool:
     """Every knob the solver would search is fixed: one configuration, measured rather than ranked."""
-    return all(k in pins and pins[k].fixed for k in SEARCHED[family]) and all(p.fixed for p in pins.values())
+    return all(k in pins and pins[k].fixed for k in lookup(name).searched) and all(p.fixed for p in pins.values())
 
 
 def chosen_knobs(knobs: dict, pins: dict[str, Pin], style: dict | None = None) -> dict:
@@ -275,7 +269,7 @@ class Search:
 
     @property
     def ranked(self) -> bool:
-        return self.family is None or self.family in RANKED
+        return self.family is None or lookup(self.family).ranked
 
     @property
     def fully_pinned(self) -> bool:

@@ -8,46 +8,14 @@ from dataclasses import dataclass
 
 from tinyml_kit.core.errors import UserError
 
-# family -> {common knob (as `inspect`, `fit` and `build` take it): the builder's own argument}
-FAMILY_KNOBS: dict[str, dict[str, str]] = {
-    "phinet": {"alpha": "alpha", "beta": "beta", "t0": "t0", "depth": "depth", "divisor": "divisor",
-               "first_conv_stride": "first_conv_stride", "downsampling_layers": "downsampling_layers",
-               "conv5_percent": "conv5_percent", "attention": "attention", "activation": "activation"},
-    "tinynet": {"alpha": "width", "depth": "depth"},
-    "mobilenetv1": {"alpha": "alpha"},
-    "mobilenetv2": {"alpha": "alpha"},
-    "resnet": {"alpha": "width", "depth": "depth"},
-    "resnet8": {},
-}
-FAMILIES = tuple(FAMILY_KNOBS)
 ATTENTIONS = ("se", "cbam", "none")             # PhiNet's attention after the depthwise stage
 ACTIVATIONS = ("hswish", "relu6", "relu", "gelu")
 # knobs that are names, not numbers; the laws and estimates know PhiNet with these defaults only
 STYLE_DEFAULTS = {"attention": "se", "activation": "hswish"}
 AUTO = "auto"                    # `fit --arch auto`: every family the solver ranks, by its accuracy law
-RANKED = ("phinet", "resnet", "tinynet")   # the families with a shipped accuracy law and conversion-free estimates
-FAMILY_TITLES = {"phinet": "PhiNet", "tinynet": "TinyNet", "mobilenetv1": "MobileNetV1", "mobilenetv2": "MobileNetV2",
-                 "resnet": "ResNet", "resnet8": "ResNet-8"}
-# The configurations `fit` measures for families the solver does not rank (largest first, once costed); for the
-# ranked ones, what `sweep --grid small` trains.
-FAMILY_GRIDS: dict[str, list[dict]] = {
-    "tinynet": [{"alpha": a, "depth": d} for a in (0.25, 0.5, 0.75, 1.0, 1.5, 2.0) for d in (2, 3, 4, 5)],
-    "mobilenetv1": [{"alpha": a} for a in (0.1, 0.25, 0.35, 0.5, 0.75, 1.0)],
-    "mobilenetv2": [{"alpha": a} for a in (0.1, 0.25, 0.35, 0.5, 0.75, 1.0, 1.4)],
-    "resnet": [{"alpha": a, "depth": d}
-               for a in (0.25, 0.375, 0.5, 0.625, 0.75, 1.0, 1.25, 1.5, 2.0) for d in (1, 2, 3)],
-    "resnet8": [{}],
-}
 # The smallest input accepted: the digits' own 8x8 is the smallest data this tool is tested on; smaller images hold
 # too little to classify, and every builder's first stride-2 layers shrink them to a pixel or two.
 MIN_INPUT_SIDE = 8
-
-
-def require_family(family: str, auto: bool = False) -> None:
-    """`auto`: the solver's choice across families is allowed too."""
-    if family not in FAMILY_KNOBS and not (auto and family == AUTO):
-        raise UserError(f"unknown architecture '{family}': choose one of {', '.join((AUTO,) * auto + FAMILIES)}",
-                        "arch")
 
 
 def require_choice(value: str, choices: tuple[str, ...], option: str) -> None:

@@ -1,7 +1,8 @@
 """Model builders: one module and one function each, plain arguments, tf_keras models out.
 
-`build(arch, ...)` maps the CLI's common knobs (alpha = width, depth, ...) onto each builder's own arguments,
-refusing knobs an architecture does not have rather than ignoring them.
+`build(arch, ...)` maps the CLI's common knobs (alpha = width, depth, ...) onto each builder's own arguments
+(`core.family.Family.knobs`), refusing knobs an architecture does not have rather than ignoring them. `BUILDERS` is
+this stage's part of each family record, keyed by its name (`core.family` says why).
 """
 
 from pathlib import Path
@@ -12,16 +13,15 @@ from tinyml_kit.nets.phinet import phinet
 from tinyml_kit.nets.resnet import resnet, resnet8
 from tinyml_kit.nets.tinynet import tinynet
 from tinyml_kit.core.errors import UserError
-from tinyml_kit.core.spec import FAMILY_KNOBS, require_family
+from tinyml_kit.core.family import MOBILENETV1, MOBILENETV2, PHINET, RESNET, RESNET8, TINYNET, lookup
 
-BUILDERS = {"phinet": phinet, "tinynet": tinynet, "mobilenetv1": mobilenet_v1, "mobilenetv2": mobilenet_v2,
-            "resnet": resnet, "resnet8": resnet8}
+BUILDERS = {PHINET.name: phinet, TINYNET.name: tinynet, MOBILENETV1.name: mobilenet_v1, MOBILENETV2.name: mobilenet_v2,
+            RESNET.name: resnet, RESNET8.name: resnet8}
 
 
 def build(arch: str, input_shape: tuple[int, int, int], classes: int, **knobs):
     """Build `arch` with the given knobs; None values mean "the builder's default"."""
-    require_family(arch)
-    mapping = FAMILY_KNOBS[arch]
+    mapping = lookup(arch).knobs
     kwargs = {}
     for knob, value in knobs.items():
         if value is None:
@@ -32,9 +32,9 @@ def build(arch: str, input_shape: tuple[int, int, int], classes: int, **knobs):
 
 
 def require_knob(arch: str, knob: str) -> None:
-    mapping = FAMILY_KNOBS[arch]
-    if knob not in mapping:
-        raise UserError(f"{knob} does not apply to {arch} (its knobs: {', '.join(mapping) or 'none'})", knob)
+    f = lookup(arch)
+    if not f.has(knob):
+        raise UserError(f"{knob} does not apply to {arch} (its knobs: {', '.join(f.knobs) or 'none'})", knob)
 
 
 def load_keras_model(path: Path):

@@ -14,8 +14,9 @@ from tinyml_kit.core import progress
 from tinyml_kit.core.boards import Board
 from tinyml_kit.core.budget import Budget
 from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.family import lookup
 from tinyml_kit.core.pins import Search, pins_json
-from tinyml_kit.core.spec import FAMILY_GRIDS, FAMILY_TITLES, RANKED, describe
+from tinyml_kit.core.spec import describe
 from tinyml_kit.core.units import format_bytes
 from tinyml_kit.solve.engines import TFLM, Engine, get_engine
 
@@ -77,15 +78,34 @@ def _from_choice(c) -> Candidate:
                      c.estimate.latency.instructions)
 
 
+# The conversion-free estimates are within 0.7 % of the measured flash and exact in arena (bench/estimator_accuracy,
+# bench/engine_estimates): a pinned model estimated this far past a limit is refused without being built.
+ESTIMATE_MARGIN = 1.05
+
+
 def _pinned(search: Search, input_shape, classes: int, board: Board, budget: Budget, engine: Engine, law
             ) -> Candidate:
     """The fully pinned configuration, with the solver's estimates and prediction when it has them (not for
-    families without a law, nor for PhiNet's other attentions and activations)."""
-    if search.family not in RANKED or search.style:
-        return Candidate(search.family, search.knobs(), 0, 0, 0, 0, estimates_own=not search.style)
-    from tinyml_kit.solve.search import pinned_choice
+    families without a law, nor for PhiNet's other attentions and activations). Refused from its estimates, as
+    `solve` refuses it, when they miss a limit by more than ESTIMATE_MARGIN (a styled PhiNet: when its
+    squeeze-excite twin is larger than any board), before anything is built."""
+    if not lookup(search.family).ranked:
+        return Candidate(search.family, search.knobs(), 0, 0, 0, 0)
+    from tinyml_kit.solve.search import pinned_choice, ranked_search, solve_search
 
-    return _from_choice(pinned_choice(board, search, budget, input_shape, classes, engine, law))
+    twin = Search(search.families, search.pins, asked=search.asked)   # without the style: the laws' PhiNet
+    c = pinned_choice(board, twin, budget, input_shape, classes, engine, law)
+    if search.style:
+        from tinyml_kit.solve.families import require_buildable
+
+        require_buildable(c.estimate, *search.pins)
+        return Candidate(search.family, search.knobs(), 0, 0, 0, 0, estimates_own=False)
+    e = c.estimate
+    if not budget.verdict(int(e.flash_bytes_est / ESTIMATE_MARGIN), int(c.arena_alloc_bytes_est / ESTIMATE_MARGIN),
+                          e.macs, int((e.latency.instructions or 0) / ESTIMATE_MARGIN) or None).ok:
+        solve_search(board, ranked_search(search.families, search.pins, search.asked), budget, input_shape, classes,
+                     engine, law, 0)   # refuses it with the solver's words: by how much, and the nearest that fit
+    return _from_choice(c)
 
 
 def unranked_grid(search: Search, input_shape, classes: int, engine: Engine) -> list[Candidate]:
@@ -94,7 +114,7 @@ def unranked_grid(search: Search, input_shape, classes: int, engine: Engine) -> 
 
     from tinyml_kit.nets import build
 
-    grid = FAMILY_GRIDS[search.family]
+    grid = lookup(search.family).grid
     names = list(grid[0])
     axes = [search.pins[k].axis(tuple(sorted({g[k] for g in grid}))) if k in search.pins
             else tuple(sorted({g[k] for g in grid})) for k in names]
@@ -281,7 +301,7 @@ def choose(search: Search, pool: list[Candidate], input_shape, classes: int, cal
         if m.fits:
             return Chosen(m, attempts, smallest)
     raise UserError(
-        f"no {FAMILY_TITLES[search.family] if search.family else 'network'} configuration fits flash "
+        f"no {lookup(search.family).title if search.family else 'network'} configuration fits flash "
         f"{format_bytes(budget.flash_bytes)} / arena "
         f"{format_bytes(budget.arena_bytes)} / {budget.time_limit()}: the smallest, "
         f"{describe(smallest.family, m.knobs)}, measures flash {m.flash_bytes:,} B, arena {m.arena_alloc_bytes:,} B, "

@@ -12,9 +12,10 @@ from tinyml_kit.compress.options import CompressOptions
 from tinyml_kit.core.boards import DEFAULT_BOARD, Board, get_board
 from tinyml_kit.core.budget import Budget, make_budget
 from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.family import RANKED_NAMES
 from tinyml_kit.core.pins import Search, chosen_knobs, make_search
 from tinyml_kit.core.run_record import DataRecord, RunRecord, TrainingRecord
-from tinyml_kit.core.spec import AUTO, RANKED, describe
+from tinyml_kit.core.spec import AUTO, describe
 from tinyml_kit.pipeline.runs import timed
 from tinyml_kit.solve.engines import TFLM, Engine, get_engine, require_style
 from tinyml_kit.pipeline.training import train_model
@@ -140,7 +141,7 @@ def _user_law(search: Search, law, training: TrainOptions):
         raise UserError("--init-from trains the architecture of the model it starts from; --law ranks architectures: "
                         "drop one of them", "law", "init_from")
     if law is not None and not search.ranked:
-        raise UserError(f"--law ranks {', '.join(RANKED)} configurations; {search.family} is measured over its grid: "
+        raise UserError(f"--law ranks {', '.join(RANKED_NAMES)} configurations; {search.family} is measured over its grid: "
                         f"drop --law or choose --arch auto", "law")
     if law is None:
         return None

@@ -6,15 +6,17 @@ from pathlib import Path
 def inspect_arch(arch: str, input_shape: tuple[int, int, int], classes: int, board_id: str | None = None,
                  **knobs) -> dict:
     """Parameters, MACs (with a per-kind breakdown) and the TFLite ops of a freshly built model; for the families
-    with conversion-free estimates, flash and arena, and on `board_id` the latency."""
+    with conversion-free estimates, flash and arena, and on `board_id` the latency. Those estimates come first: a
+    configuration larger than any board is refused before it is built (`require_buildable`)."""
     from tinyml_kit.nets import build, require_knob
     from tinyml_kit.nets.costs import model_costs
     from tinyml_kit.core.boards import get_board
     from tinyml_kit.core.errors import UserError
     from tinyml_kit.core.spec import STYLE_DEFAULTS
+    from tinyml_kit.solve.families import has_estimator, require_buildable
 
     styled = [k for k, default in STYLE_DEFAULTS.items() if knobs.get(k) not in (None, default)]
-    estimated = arch in ("phinet", "resnet", "resnet8", "tinynet") and not styled
+    estimated = has_estimator(arch) and not styled
     for knob in styled:   # a PhiNet knob on another family is refused as such, not for lacking estimates
         require_knob(arch, knob)
     board = get_board(board_id) if board_id else None   # bad input is refused before any building
@@ -22,35 +24,41 @@ def inspect_arch(arch: str, input_shape: tuple[int, int, int], classes: int, boa
         what = f"{arch} with --{' --'.join(styled)}" if styled else arch
         raise UserError(f"{what} has no conversion-free estimates to time on a board: fit it or convert it and "
                         f"run `tinyml-kit analyze MODEL.tflite --board {board.id}`", "board_id")
+    for knob in (k for k, v in knobs.items() if v is not None):
+        require_knob(arch, knob)
+    estimate = _estimate(arch, input_shape, classes, board, **knobs) if has_estimator(arch) else None
+    if estimate is not None:   # a styled PhiNet's squeeze-excite twin is as large, give or take its attention
+        require_buildable(estimate, *(k for k, v in knobs.items() if v is not None))
     model = build(arch, input_shape, classes, **knobs)
     costs = model_costs(model)
     result = {"arch": arch, "name": model.name, "input_shape": list(input_shape), "classes": classes,
               **costs.to_dict()}
     if estimated:
-        result.update(_estimates(arch, input_shape, classes, board, **knobs))
+        result.update(_estimates(estimate, board))
     return result
 
 
-def _estimates(arch: str, input_shape, classes: int, board=None, **knobs) -> dict:
-    """Conversion-free TFLM flash (the compact flatbuffer) and arena (see `estimate`), for the builder's defaults
-    where unset."""
+def _estimate(arch: str, input_shape, classes: int, board=None, **knobs):
+    """The conversion-free estimate of `arch` with `knobs`, the builder's defaults where unset (a family that is
+    one point of another, e.g. ResNet-8, as that point)."""
     import inspect as pyinspect
 
     from tinyml_kit.nets import BUILDERS
-    from tinyml_kit.core.arena import arena_with_headroom
-    from tinyml_kit.solve.estimate import estimate_phinet
-    from tinyml_kit.solve.solver import WIDTH_DEPTH_FAMILIES
+    from tinyml_kit.core.family import lookup
+    from tinyml_kit.solve.families import estimator
 
+    f = lookup(arch)
     defaults = {k: p.default for k, p in pyinspect.signature(BUILDERS[arch]).parameters.items()}
-    if arch == "phinet":
-        values = {k: defaults[k] if knobs.get(k) is None else knobs[k]
-                  for k in ("alpha", "beta", "t0", "depth", "divisor", "first_conv_stride", "downsampling_layers",
-                            "conv5_percent")}
-        e = estimate_phinet(input_shape=input_shape, classes=classes, board=board, **values)
-    else:
-        estimate = WIDTH_DEPTH_FAMILIES["resnet" if arch == "resnet8" else arch][1]
-        e = estimate(knobs.get("alpha") or defaults.get("width", 1.0), knobs.get("depth") or defaults.get("depth", 1),
-                     input_shape, classes, board=board)
+    values = {**{k: defaults[f.knobs[k]] if knobs.get(k) is None else knobs[k] for k in f.knobs}, **f.alias_knobs}
+    ranked = estimator(arch)
+    plan = {k: knobs[k] for k in ranked.family.plan if knobs.get(k) is not None}   # the rest: the builder's defaults
+    return ranked.estimate(ranked.family.configuration(values), input_shape, classes, board=board, structure=plan)
+
+
+def _estimates(e, board=None) -> dict:
+    """Conversion-free TFLM flash (the compact flatbuffer) and arena (see `solve.estimate`)."""
+    from tinyml_kit.core.arena import arena_with_headroom
+
     out = {"flash_bytes_est": e.flash_bytes_est, "arena_bytes_est": e.arena_bytes_est,
            "arena_alloc_bytes_est": arena_with_headroom(e.arena_bytes_est)}
     if board is not None:

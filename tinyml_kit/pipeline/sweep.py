@@ -19,12 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from tinyml_kit.core.errors import UserError
-from tinyml_kit.core.spec import (
-    FAMILY_GRIDS,
-    FAMILY_KNOBS,
-    FAMILY_TITLES,
-    require_family,
-)
+from tinyml_kit.core.family import FAMILIES, lookup
 from tinyml_kit.pipeline.sweep_dir import META, held, require_sweepable
 from tinyml_kit.pipeline.sweep_pool import (
     Work,
@@ -41,7 +36,6 @@ from tinyml_kit.train.trainer import BATCH_SIZE, EPOCHS
 logger = logging.getLogger(__name__)
 
 LAW, PLOT = "law.json", "law.png"
-KNOBS = ("alpha", "beta", "t0", "depth")          # PhiNet's; other families sweep all of theirs
 # The thesis' grid, scaled to 32 px (the sweep the shipped CIFAR-10 law was fitted on), and six held-out points.
 THESIS = [{"alpha": a, "beta": b, "t0": t, "depth": n}
           for n, a, (b, t) in itertools.product((4, 7, 9), (0.15, 0.3, 0.5, 0.9), ((0.75, 4), (1.05, 5), (1.35, 6)))]
@@ -49,8 +43,6 @@ THESIS += [{"alpha": 1.5, "beta": 1.05, "t0": 5, "depth": n} for n in (4, 7, 9)]
 THESIS_HELD_OUT = [{"alpha": 0.2, "beta": 1.05, "t0": 6, "depth": 4}, {"alpha": 0.7, "beta": 0.75, "t0": 5, "depth": 7},
                    {"alpha": 1.2, "beta": 1.35, "t0": 4, "depth": 9}, {"alpha": 0.4, "beta": 1.35, "t0": 4, "depth": 7},
                    {"alpha": 0.25, "beta": 0.75, "t0": 6, "depth": 9}, {"alpha": 1.1, "beta": 1.05, "t0": 4, "depth": 4}]
-# The smallest grid a law can be fitted on: four widths at each of two depths (trials and tests).
-SMALL = [{"alpha": a, "beta": 1.0, "t0": 4, "depth": n} for n in (3, 4) for a in (0.2, 0.35, 0.5, 0.75)]
 
 
 @dataclass(frozen=True)
@@ -70,18 +62,18 @@ class Recipe:
                 "quantization": "int8 PTQ, 200 calibration images"}
 
 
-SWEPT = tuple(f for f, knobs in FAMILY_KNOBS.items() if "alpha" in knobs)   # the families with a width knob
+SWEPT = tuple(f.name for f in FAMILIES if f.has("alpha"))   # the families with a width knob
 
 
 def sweep_knobs(arch: str) -> tuple[str, ...]:
-    return KNOBS if arch == "phinet" else tuple(FAMILY_KNOBS[arch])
+    return lookup(arch).searched
 
 
 def load_grid(grid: str | Path, arch: str = "phinet") -> list[dict]:
-    """`thesis` (PhiNet), `small` (PhiNet's eight; another family's own grid, `spec.FAMILY_GRIDS`), or a YAML file
+    """`thesis` (PhiNet), `small` (the family's own grid, `core.family.Family.grid`), or a YAML file
     mapping each knob to a list of values (their product is the grid) and optionally `held_out:` a list of
     configurations the law is scored on but not fitted on. Every job names its family (`arch`)."""
-    require_family(arch)
+    lookup(arch)
     if arch not in SWEPT:
         raise UserError(f"{arch} has no knob to sweep: choose one of {', '.join(SWEPT)}", "arch")
     if grid == "thesis" and arch == "phinet":   # fixed shuffled order: a partial sweep already spans the range
@@ -90,7 +82,7 @@ def load_grid(grid: str | Path, arch: str = "phinet") -> list[dict]:
         jobs = [dict(k, held_out=False) for k in THESIS] + [dict(k, held_out=True) for k in THESIS_HELD_OUT]
         jobs = [jobs[i] for i in np.random.default_rng(0).permutation(len(jobs))]
     elif grid == "small":
-        jobs = [dict(k, held_out=False) for k in (SMALL if arch == "phinet" else FAMILY_GRIDS[arch])]
+        jobs = [dict(k, held_out=False) for k in lookup(arch).grid]
     else:
         jobs = _grid_file(Path(grid), arch)
     return [dict(j, arch=arch) for j in jobs]
@@ -329,7 +321,7 @@ def fit_law(sweep_dir: str | Path, splits: int = 200) -> Path:
     source = {"sweep": str(sweep_dir), "arch": arch, "dataset": Path(meta["dataset"]).name,
               "dataset_sha256": meta["dataset_sha256"], "recipe": recipe, "metric": "int8_accuracy",
               "cv": f"{splits} random 70/30 splits per depth",
-              "title": f"{FAMILY_TITLES[arch]} on {Path(meta['dataset']).name} ({recipe['input_shape'][0]} px, "
+              "title": f"{lookup(arch).title} on {Path(meta['dataset']).name} ({recipe['input_shape'][0]} px, "
                        f"{recipe['epochs']} epochs): int8 accuracy vs parameters"}
     law = fit_sweep(rows, splits, source)
     plot_scaling_law(law, rows, sweep_dir / PLOT)

@@ -7,6 +7,14 @@ No TensorFlow and no conversion: the plan gives parameters and MACs, the convert
 from dataclasses import asdict, dataclass, field
 
 from tinyml_kit.core.boards import Board
+from tinyml_kit.core.family import (
+    PHINET,
+    RESNET,
+    TINYNET,
+    Knobs,
+    PhiNetKnobs,
+    WidthDepth,
+)
 from tinyml_kit.core.graph import Graph
 from tinyml_kit.core.spec import describe, phinet_blocks, phinet_name
 from tinyml_kit.solve.costs import (
@@ -24,40 +32,32 @@ from tinyml_kit.solve.tinynet_graph import tinynet_graph
 
 @dataclass
 class Estimate:
-    alpha: float             # the width multiplier (PhiNet's α, ResNet's and TinyNet's width)
-    beta: float | None       # PhiNet only, as t0
-    t0: float | None
-    depth: int               # PhiNet's N; ResNet's residual blocks per stage; TinyNet's blocks
+    config: Knobs            # the searched knobs (`core.family`): PhiNet's α, β, t0, N; ResNet's and TinyNet's
+    # width and depth (residual blocks per stage; blocks)
     params: int
     macs: int
     flash_bytes_est: int     # TFLM: the compact flatbuffer the firmware links; C engine: the compiled model
     arena_bytes_est: int     # TFLM: what it reports using (planned activations + persistent data); C: the plan
     activations_bytes: int   # the planned part alone
     engine: Engine = TFLM
-    family: str = "phinet"
+    family: str = PHINET.name
     latency: LatencyEstimate | None = None   # on the board's core, when the estimate was asked for one
     structure: dict = field(default_factory=dict)   # PhiNet plan knobs the user pinned (as built)
 
+    @property
+    def depth(self) -> int:
+        return self.config.depth
+
     def knobs(self) -> dict:
-        return {**knob_dict(self.family, (self.alpha, self.beta, self.t0, self.depth)), **self.structure}
+        return {**self.config.as_dict(), **self.structure}
 
     def describe(self) -> str:
         return describe(self.family, self.knobs())
 
     def to_dict(self) -> dict:
-        d = {k: v for k, v in asdict(self).items() if k not in ("latency", "alpha", "beta", "t0", "depth",
-                                                               "structure", "engine")}
+        d = {k: v for k, v in asdict(self).items() if k not in ("latency", "config", "structure", "engine")}
         return {**self.knobs(), **d, "engine": self.engine.name,
                 "instructions_est": self.latency.instructions if self.latency else None}
-
-
-def knob_dict(family: str, knobs: tuple) -> dict:
-    """A configuration's knobs by name, from (width, beta, t0, depth); beta and t0 are PhiNet's alone."""
-    alpha, beta, t0, depth = knobs
-    depth = int(round(depth))
-    if family == "phinet":
-        return {"alpha": alpha, "beta": beta, "t0": t0, "depth": depth}
-    return {"alpha": alpha, "depth": depth}
 
 
 def phinet_graph_and_costs(alpha: float, beta: float, t0: float, depth: int, input_shape: tuple[int, int, int],
@@ -88,31 +88,31 @@ def estimate_phinet(alpha: float, beta: float, t0: float, depth: int, input_shap
     """`plan_knobs`: divisor, squeeze_excite, compatibility, first_conv_stride, downsampling_layers,
     conv5_percent, as `phinet_graph_and_costs` takes them."""
     graph, costs = phinet_graph_and_costs(alpha, beta, t0, depth, input_shape, classes, **plan_knobs)
-    return estimate_from_graph(graph, costs, engine, (alpha, beta, t0, depth), "phinet", board)
+    return estimate_from_graph(graph, costs, engine, PhiNetKnobs(alpha, beta, t0, int(round(depth))), PHINET.name,
+                               board)
 
 
 def estimate_resnet(width: float, depth: int, input_shape: tuple[int, int, int], classes: int,
                     engine: Engine | str = TFLM, board: Board | None = None) -> Estimate:
     graph, costs = resnet_graph_and_costs(width, depth, input_shape, classes)
-    return estimate_from_graph(graph, costs, engine, (width, None, None, depth), "resnet", board)
+    return estimate_from_graph(graph, costs, engine, WidthDepth(width, int(round(depth))), RESNET.name, board)
 
 
 def estimate_tinynet(width: float, depth: int, input_shape: tuple[int, int, int], classes: int,
                      engine: Engine | str = TFLM, board: Board | None = None) -> Estimate:
     graph, costs = tinynet_graph_and_costs(width, depth, input_shape, classes)
-    return estimate_from_graph(graph, costs, engine, (width, None, None, depth), "tinynet", board)
+    return estimate_from_graph(graph, costs, engine, WidthDepth(width, int(round(depth))), TINYNET.name, board)
 
 
-def estimate_from_graph(graph: Graph, costs: PlanCosts, engine: Engine | str, knobs: tuple, family: str,
+def estimate_from_graph(graph: Graph, costs: PlanCosts, engine: Engine | str, config: Knobs, family: str,
                         board: Board | None = None, latency: LatencyEstimate | None = None,
                         structure: dict | None = None) -> Estimate:
     """Flash and arena of a predicted graph (and, with `board`, its latency on the board's core, unless the caller
-    has it already). `knobs`: (width, beta, t0, depth), beta and t0 None outside PhiNet; `structure`: PhiNet plan
-    knobs off their defaults, as the model is built with them."""
-    alpha, beta, t0, depth = knobs
+    has it already). `config`: the configuration's searched knobs; `structure`: PhiNet plan knobs off their
+    defaults, as the model is built with them."""
     engine = get_engine(engine)
     if board is not None and latency is None:
         latency = engine.latency(graph, costs.macs, board.core, board.clock_mhz)
     sizes = engine.estimate(graph)
-    return Estimate(alpha, beta, t0, int(round(depth)), costs.params, costs.macs, sizes.flash_bytes, sizes.arena_use,
-                    sizes.activations, engine, family, latency, structure or {})
+    return Estimate(config, costs.params, costs.macs, sizes.flash_bytes, sizes.arena_use, sizes.activations, engine,
+                    family, latency, structure or {})

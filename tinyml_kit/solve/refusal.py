@@ -2,14 +2,9 @@
 when the user pinned knobs, the nearest value of each pinned knob that would fit (the other pins kept)."""
 
 from tinyml_kit.core.budget import Budget
-from tinyml_kit.core.pins import PHINET_MIN_DEPTH, Pin, describe_pins
-from tinyml_kit.core.spec import FAMILY_TITLES
+from tinyml_kit.core.family import lookup
+from tinyml_kit.core.pins import Pin, describe_pins
 from tinyml_kit.core.units import format_bytes
-from tinyml_kit.solve.grid import ALPHAS, BETAS, STRUCTURE_GRIDS, T0S, WIDTHS
-
-DEPTHS = tuple(range(1, 16))
-NEAREST_AXES = {"alpha": ALPHAS, "beta": BETAS + (0.5, 1.5, 2.0), "t0": (1, 2) + T0S + (7, 8), "depth": DEPTHS,
-                **{k: v for k, v in STRUCTURE_GRIDS.items() if v}}
 
 
 def misses(choice, budget: Budget) -> list[str]:
@@ -38,7 +33,7 @@ def impossible(screened: list, input_shape, classes: int, laws: dict, budget: Bu
     smallest = sorted(screened, key=lambda s: (s.params, s.macs))[:20]
     choices = [_choice(s.estimate(input_shape, classes, engine, board), laws[s.family], budget, board)
                for s in smallest]
-    titles = [FAMILY_TITLES[f] for f in laws]
+    titles = [lookup(f).title for f in laws]
     names = " or ".join(titles) if len(titles) < 3 else ", ".join(titles[:-1]) + " or " + titles[-1]
     where = f"{board.id} at input {'x'.join(map(str, input_shape))}"
     if pins:
@@ -70,19 +65,16 @@ def nearest_text(found: dict[str, str], estimated: str = "") -> str:
 def nearest_fitting(pins: dict[str, Pin], budget: Budget, board, input_shape, classes: int, laws: list,
                     engine: str) -> dict[str, str]:
     """For each pinned knob with a numeric axis, the value nearest the pin at which something fits with the other
-    pins kept ("none" if no value on its axis does)."""
+    pins kept ("none" if no value on its axis does); the axis: every value the laws' families try for that knob
+    (`Family.nearest`)."""
     from tinyml_kit.core.errors import UserError
     from tinyml_kit.solve.solver import solve
 
     found = {}
     for knob, pin in pins.items():
-        axis = NEAREST_AXES.get(knob)
-        if axis is None:
+        axis = {v for x in laws for v in lookup(x.family).nearest.get(knob, ())}
+        if not axis:
             continue
-        if knob == "alpha" and all(x.family != "phinet" for x in laws):
-            axis = WIDTHS
-        if knob == "depth" and all(x.family == "phinet" for x in laws):
-            axis = tuple(d for d in axis if d >= PHINET_MIN_DEPTH)   # PhiNet's N starts at 4 (`core.pins`)
         found[knob] = "none"
         for v in sorted((v for v in axis if not pin.allows(v)), key=lambda v: (pin.distance(v), v)):
             try:

@@ -272,12 +272,13 @@ class ScalingLaw:
 def family_laws(arch: str, law: "ScalingLaw | None" = None) -> list["ScalingLaw"]:
     """The laws `arch` is ranked by: the user's `law` (which must be of that family, unless `arch` is auto), else
     the shipped law of `arch`, or of every ranked family for auto."""
+    from tinyml_kit.core.family import title
     from tinyml_kit.core.resources import SCALING_LAW_FILES
-    from tinyml_kit.core.spec import AUTO, FAMILY_TITLES
+    from tinyml_kit.core.spec import AUTO
 
     if law is not None:
         if arch not in (AUTO, law.family):
-            raise UserError(f"the law given is {FAMILY_TITLES[law.family]}'s, not {FAMILY_TITLES[arch]}'s: give a "
+            raise UserError(f"the law given is {title(law.family)}'s, not {title(arch)}'s: give a "
                             f"sweep of --arch {arch}, or --arch {law.family}", "law")
         return [law]
     return load_laws() if arch == AUTO else [ScalingLaw.load(SCALING_LAW_FILES[arch])]

@@ -6,13 +6,12 @@ and what each pin costs.
 """
 
 from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.family import RANKED_NAMES, lookup
 from tinyml_kit.core.pins import Pin, Search, parse_pin, pinned_families, pins_json
-from tinyml_kit.core.spec import AUTO, FAMILY_TITLES, RANKED, STYLE_DEFAULTS
+from tinyml_kit.core.spec import AUTO, STYLE_DEFAULTS
 from tinyml_kit.solve.engines import TFLM, Engine, get_engine, require_style
 from tinyml_kit.solve.pin_effects import PinEffect, effect_lines, pin_effects
 from tinyml_kit.solve.solver import Choice, Solution, solve
-
-ALIASES = {"resnet8": ("resnet", {"alpha": 1.0, "depth": 1})}   # a family that is one point of a ranked one
 
 
 def ranked_search(families: tuple[str, ...], pins: dict[str, Pin], asked: tuple[str, ...] = (),
@@ -27,15 +26,17 @@ def ranked_search(families: tuple[str, ...], pins: dict[str, Pin], asked: tuple[
         k = styled[0]
         raise UserError(f"the laws and estimates know PhiNets with {k} {STYLE_DEFAULTS[k]} only: `fit --arch phinet "
                         f"--{k} {pins[k].value}` measures each candidate as built", k)
-    if len(families) == 1 and families[0] in ALIASES:
-        family, fixed = ALIASES[families[0]]
+    alias = lookup(families[0]) if len(families) == 1 and families[0] != AUTO else None
+    if alias is not None and alias.alias_of:   # one point of a ranked family
         pinned_families(families, pins)   # refuses any pin: the alias has no knobs of its own
-        return Search((family,), {k: parse_pin(k, v) for k, v in fixed.items()}, implied=tuple(fixed),
-                      asked=(family,))
-    unranked = [f for f in families if f != AUTO and f not in RANKED]
+        fixed = alias.alias_knobs
+        return Search((alias.alias_of,), {k: parse_pin(k, v) for k, v in fixed.items()}, implied=tuple(fixed),
+                      asked=(alias.alias_of,))
+    unranked = [lookup(f) for f in families if f != AUTO and not lookup(f).ranked]
     if unranked:
-        raise UserError(f"{FAMILY_TITLES[unranked[0]]} has no accuracy law or conversion-free estimates to rank by: "
-                        f"`fit --arch {unranked[0]}` measures its grid (the solver ranks {', '.join(RANKED)})", "arch")
+        raise UserError(f"{unranked[0].title} has no accuracy law or conversion-free estimates to rank by: "
+                        f"`fit --arch {unranked[0].name}` measures its grid (the solver ranks "
+                        f"{', '.join(RANKED_NAMES)})", "arch")
     kept = pinned_families(families, pins)    # a style knob, too, applies to PhiNet alone
     return Search(kept, {k: p for k, p in pins.items() if k not in STYLE_DEFAULTS}, asked=asked or families)
 
@@ -48,8 +49,8 @@ def search_laws(search: Search, law=None) -> list:
         return law
     if law is not None:
         if law.family not in search.families and AUTO not in search.families:
-            raise UserError(f"the law given is {FAMILY_TITLES[law.family]}'s, and the search is over "
-                            f"{', '.join(FAMILY_TITLES[f] for f in search.families)}: give a sweep of one of them",
+            raise UserError(f"the law given is {lookup(law.family).title}'s, and the search is over "
+                            f"{', '.join(lookup(f).title for f in search.families)}: give a sweep of one of them",
                             "law", "arch")
         return [law]
     return [x for f in search.families for x in family_laws(f)]

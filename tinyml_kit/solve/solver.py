@@ -1,8 +1,7 @@
 """The most accurate network a board can hold, whatever its family: each family's accuracy law, conversion-free
 costs, the board's limits.
 
-For every configuration on each family's grid (PhiNet: α, β, t0, N; ResNet: width, blocks per stage; TinyNet:
-width, blocks) the plan gives parameters, MACs and a lower bound on the activations in microseconds;
+For every configuration on each family's grid (its searched knobs, `core.family`) the plan gives parameters, MACs and a lower bound on the activations in microseconds;
 configurations that cannot fit are dropped on those alone. The rest, all families together, are taken in order of predicted accuracy and given the full flash
 and arena estimates (a few ms each) until enough fit, and until each family's best fitting configuration is known,
 so the answer says what every other family would have given. No TensorFlow: the whole command answers in well
@@ -16,39 +15,19 @@ from functools import lru_cache
 from tinyml_kit.core.boards import Board
 from tinyml_kit.core.budget import Budget, make_budget
 from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.family import RANKED_NAMES, Knobs, lookup, title
 from tinyml_kit.core.graph import Graph
 from tinyml_kit.core.verdict import Verdict, fits
 from tinyml_kit.core.pins import Pin, chosen_knobs
-from tinyml_kit.core.spec import FAMILY_KNOBS, FAMILY_TITLES, RANKED, phinet_blocks
-from tinyml_kit.solve.costs import (
-    PlanCosts,
-    phinet_plan_costs,
-    resnet_costs,
-    tinynet_costs,
-)
+from tinyml_kit.solve.costs import PlanCosts
 from tinyml_kit.solve.engines import TFLM, Engine, get_engine
-from tinyml_kit.solve.estimate import (
-    Estimate,
-    estimate_from_graph,
-    estimate_resnet,
-    estimate_tinynet,
-    knob_dict,
-    phinet_graph_and_costs,
-    resnet_graph_and_costs,
-    tinynet_graph_and_costs,
-)
-from tinyml_kit.solve.grid import (
-    AnyDepth,
-    configurations,
-    off_sweep,
-    require_searchable,
-)
+from tinyml_kit.solve.estimate import Estimate, estimate_from_graph
+from tinyml_kit.solve.families import estimator
+from tinyml_kit.solve.grid import AnyDepth, configurations, require_searchable
 from tinyml_kit.solve.instructions import LatencyEstimate
 from tinyml_kit.solve.scaling_law import ScalingLaw, load_laws
 from tinyml_kit.solve.time_screen import over_time
 
-WIDTH_DEPTH_FAMILIES = {"resnet": (resnet_costs, estimate_resnet, resnet_graph_and_costs),
-                        "tinynet": (tinynet_costs, estimate_tinynet, tinynet_graph_and_costs)}
 CONSTRAINTS = ("flash", "arena", "macs", "latency")   # latency: predicted instructions
 FRONTIER_STEP = 0.5   # accuracy points between frontier rows
 
@@ -121,7 +100,7 @@ class Solution:
 @dataclass
 class _Screened:
     family: str
-    knobs: tuple
+    knobs: Knobs
     params: int
     macs: int
     flash_floor: int
@@ -130,27 +109,18 @@ class _Screened:
     structure: tuple = ()      # PhiNet's pinned plan knobs, as (name, value) pairs
 
     def graph(self, input_shape, classes: int) -> tuple[Graph, PlanCosts]:
-        if self.family in WIDTH_DEPTH_FAMILIES:
-            return WIDTH_DEPTH_FAMILIES[self.family][2](*self.knobs, input_shape, classes)
-        return phinet_graph_and_costs(*self.knobs, input_shape, classes, **dict(self.structure))
+        return estimator(self.family).graph(self.knobs, dict(self.structure), input_shape, classes)
 
     def estimate(self, input_shape, classes: int, engine: Engine, board: Board | None = None,
                  graph: tuple[Graph, PlanCosts] | None = None, latency: LatencyEstimate | None = None) -> Estimate:
         """In full; `graph` and `latency` when the caller has them already."""
         g, costs = graph or self.graph(input_shape, classes)
-        return estimate_from_graph(g, costs, engine, self.full_knobs(), self.family, board, latency,
-                                   dict(self.structure))
-
-    def full_knobs(self) -> tuple:
-        """(width, beta, t0, depth) as estimates take them; beta and t0 None outside PhiNet."""
-        return self.knobs if self.family == "phinet" else (self.knobs[0], None, None, self.knobs[1])
+        return estimate_from_graph(g, costs, engine, self.knobs, self.family, board, latency, dict(self.structure))
 
 
 @lru_cache(maxsize=1 << 16)   # what each pin costs is a few more solves over mostly the same configurations
-def _costs(family: str, knobs: tuple, structure: tuple, input_shape, classes: int) -> PlanCosts:
-    if family in WIDTH_DEPTH_FAMILIES:
-        return WIDTH_DEPTH_FAMILIES[family][0](*knobs, input_shape, classes)
-    return phinet_plan_costs(phinet_blocks(*knobs, **dict(structure)), input_shape, classes)
+def _costs(family: str, knobs: Knobs, structure: tuple, input_shape, classes: int) -> PlanCosts:
+    return estimator(family).costs(knobs, dict(structure), input_shape, classes)
 
 
 def _screen(laws, input_shape, classes: int, engine: Engine = TFLM, pins: dict[str, Pin] | None = None
@@ -161,7 +131,7 @@ def _screen(laws, input_shape, classes: int, engine: Engine = TFLM, pins: dict[s
     for law in laws:
         inside, outside = [], []
         for knobs, structure in configurations(law.family, law.depths, pins):
-            c, depth = _costs(law.family, knobs, structure, tuple(input_shape), classes), knobs[-1]
+            c, depth = _costs(law.family, knobs, structure, tuple(input_shape), classes), knobs.depth
             row = _Screened(law.family, knobs, c.params, c.macs, *engine.floors(c), law.predict(c.params, depth),
                             structure)
             (inside if law.in_domain(c.params, depth) else outside).append(row)
@@ -173,7 +143,7 @@ def _choice(e: Estimate, law: AnyDepth, budget: Budget, board: Board) -> Choice:
     alloc = e.engine.arena_alloc(e.arena_bytes_est)   # the engine's headroom rule
     verdict = budget.verdict(e.flash_bytes_est, alloc, e.macs, e.latency.instructions)
     used = {k: c.used / c.limit for k, c in verdict.checks.items()}
-    off = off_sweep(e.family, e.beta, e.t0, e.structure)
+    off = lookup(e.family).off_sweep(e.config, e.structure)
     if not law.in_domain(e.params, e.depth):
         off.append(f"{e.params:,} params, beyond 1.35x the sizes swept")
     basis = "; ".join(filter(None, [law.basis(e.depth), *off]))
@@ -212,10 +182,10 @@ def _laws(law: ScalingLaw | list[ScalingLaw] | None, pins: dict[str, Pin] | None
     families that have every pinned knob."""
     laws = load_laws() if law is None else law if isinstance(law, list) else [law]
     for x in laws:
-        if x.family not in RANKED:
-            raise UserError(f"a law of {FAMILY_TITLES.get(x.family, x.family)} cannot be ranked: the solver ranks "
-                            f"{', '.join(FAMILY_TITLES[f] for f in RANKED)}; sweep one of those (--arch)", "law")
-    kept = {x.family: AnyDepth(x) for x in laws if all(k in FAMILY_KNOBS[x.family] for k in pins or {})}
+        if x.family not in RANKED_NAMES:
+            raise UserError(f"a law of {title(x.family)} cannot be ranked: the solver ranks "
+                            f"{', '.join(title(f) for f in RANKED_NAMES)}; sweep one of those (--arch)", "law")
+    kept = {x.family: AnyDepth(x) for x in laws if all(lookup(x.family).has(k) for k in pins or {})}
     if not kept:
         raise UserError(f"no family ranked here has all of --{' --'.join(k.replace('_', '-') for k in pins)}: "
                         f"rank another family (--arch) or drop the pin", *pins, "arch")
@@ -318,4 +288,4 @@ def most_accurate(input_shape: tuple[int, int, int], classes: int, min_params: i
     s = max(large, key=lambda s: (s.accuracy, -s.params))
     if s.accuracy <= max((x.accuracy for x in screened if x.params < min_params), default=float("-inf")):
         return None
-    return s.family, knob_dict(s.family, s.full_knobs())
+    return s.family, s.knobs.as_dict()

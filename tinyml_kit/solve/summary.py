@@ -1,7 +1,7 @@
 """A solution in words, for the terminal: the choice with each estimate beside its limit, the runner-ups, and why
 the other families lost."""
 
-from tinyml_kit.core.spec import FAMILY_TITLES
+from tinyml_kit.core.family import lookup
 from tinyml_kit.solve.solver import Solution
 
 
@@ -60,7 +60,7 @@ def other_families(sol: Solution) -> list[str]:
         return []
     lines = ["  other families (each one's most accurate configuration that fits):"]
     for f, c in others.items():
-        lines.append(f"    {FAMILY_TITLES[f]}: " + (
+        lines.append(f"    {lookup(f).title}: " + (
             f"{c.estimate.describe()}, {c.predicted_accuracy:.1f} % predicted "
             f"({c.predicted_accuracy - best.predicted_accuracy:+.1f} points), {c.estimate.params:,} params, "
             f"{c.estimate.macs:,} MACs" if c else "none fits"))

@@ -12,15 +12,16 @@ from tinyml_kit.solve.engines import Engine, get_engine
 
 def over_time(screened: list, input_shape, classes: int, board, engine: Engine | str, instructions: int
               ) -> set[int]:
-    """Indices into `screened` (items with `family`, `knobs` width first, and `graph(input_shape, classes)`) of
+    """Indices into `screened` (items with `family`, `knobs` (`core.family.Knobs`), `structure` and
+    `graph(input_shape, classes)`) of
     the configurations wider than their series' widest that keeps `instructions` on `board`'s core."""
     engine = get_engine(engine)
     series: dict[tuple, list[int]] = defaultdict(list)
     for i, s in enumerate(screened):
-        series[(s.family, *s.knobs[1:], getattr(s, "structure", ()))].append(i)
+        series[(s.family, s.knobs._replace(alpha=0.0), s.structure)].append(i)
     rejected: set[int] = set()
     for members in series.values():
-        members.sort(key=lambda i: screened[i].knobs[0])
+        members.sort(key=lambda i: screened[i].knobs.alpha)
         lo, hi = 0, len(members)          # members[:lo] keep the budget, members[hi:] miss it
         while lo < hi:
             mid = (lo + hi) // 2
