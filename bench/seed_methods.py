@@ -205,7 +205,7 @@ def _phinet_flash(knobs: dict) -> int:
     from tinyml_kit.nets import build
     from tinyml_kit.compress.quantize import calibration_images, quantize_int8
     from tinyml_kit.core.tflm_flatbuffer import tflm_flash_bytes
-    from tinyml_kit.pipeline.choose import look_trained
+    from tinyml_kit.pipeline.measure import look_trained
 
     model = build("phinet", (32, 32, 3), 10, **knobs)
     look_trained(model)

@@ -25,7 +25,7 @@ def main() -> None:
     from tinyml_kit.compress.quantize import calibration_images, quantize_int8
     from tinyml_kit.core.litert import LiteRtModel
     from tinyml_kit.core.tflm_flatbuffer import compact_flatbuffer
-    from tinyml_kit.pipeline.choose import look_trained
+    from tinyml_kit.pipeline.measure import look_trained
 
     rng = np.random.default_rng(0)
     rows = []

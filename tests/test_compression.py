@@ -29,7 +29,7 @@ def digits16():
 def _phinet(shape=(16, 16, 1), classes=3, **knobs):
     from tinyml_kit._tf import keras
     from tinyml_kit.nets import build
-    from tinyml_kit.pipeline.choose import look_trained
+    from tinyml_kit.pipeline.measure import look_trained
 
     keras().utils.set_random_seed(0)   # the same initial weights whatever ran before
     model = build("phinet", shape, classes, **{"alpha": 0.25, "beta": 1.0, "t0": 4, "depth": 4, **knobs})

@@ -27,7 +27,7 @@ SPACE = ("first_conv_stride", "downsampling_layers", "conv5_percent")
 def _converted(cfg):
     from tinyml_kit.compress.quantize import calibration_images, quantize_int8
     from tinyml_kit.core.tflite_info import schema as tflite_schema
-    from tinyml_kit.pipeline.choose import look_trained
+    from tinyml_kit.pipeline.measure import look_trained
 
     model = phinet(**cfg)
     look_trained(model)
@@ -101,7 +101,7 @@ def test_resnet_and_tinynet_estimates_match_the_converter_and_tflm(family, width
     from tinyml_kit.nets.costs import model_costs
     from tinyml_kit.check.tflm import measure_arena
     from tinyml_kit.compress.quantize import calibration_images, quantize_int8
-    from tinyml_kit.pipeline.choose import look_trained
+    from tinyml_kit.pipeline.measure import look_trained
     from tinyml_kit.solve.costs import resnet_costs, tinynet_costs
     from tinyml_kit.solve.estimate import estimate_resnet, estimate_tinynet
     from tinyml_kit.solve.resnet_graph import resnet_graph

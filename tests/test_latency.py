@@ -86,7 +86,7 @@ def test_solve_max_latency_picks_a_model_whose_measured_instructions_keep_the_li
     from tinyml_kit.compress.quantize import calibration_images, quantize_int8
     from tinyml_kit.core.tflite_info import read_model
     from tinyml_kit.export.firmware import ModelSource
-    from tinyml_kit.pipeline.choose import look_trained
+    from tinyml_kit.pipeline.measure import look_trained
 
     board = get_board("nano33-ble-sense")
     result = run("solve", "--board", board.id, "--max-latency-ms", "150", "--json")

@@ -105,6 +105,83 @@ def test_the_check_can_fail(tmp_path, monkeypatch):
     assert "tinyml_kit._tf" in closure("tinyml_kit.core.fake")
 
 
+def module_edges(name: str) -> set[str]:
+    """The package's modules `name` imports, each resolved to the module itself: `from a.b import c` where c is a
+    module is an edge to a.b.c alone (Python imports the package a.b on the way, but a.b does not depend on c)."""
+    edges = set()
+    for node in ast.walk(ast.parse(MODULES[name].read_text())):
+        if not isinstance(node, (ast.Import, ast.ImportFrom)):
+            continue
+        targets = {a.name for a in node.names} if isinstance(node, ast.Import) else imports_of_node(name, node)
+        for imported in targets:
+            internal = [m for m in MODULES if imported == m or imported.startswith(m + ".")]
+            if internal and (target := max(internal, key=len)) != name:
+                edges.add(target)
+    return edges
+
+
+def imports_of_node(name: str, node: ast.ImportFrom) -> set[str]:
+    base = node.module or ""
+    if node.level:
+        package = name if MODULES[name].name == "__init__.py" else name.rpartition(".")[0]
+        for _ in range(node.level - 1):
+            package = package.rpartition(".")[0]
+        base = f"{package}.{base}".strip(".")
+    submodules = {f"{base}.{a.name}" for a in node.names if f"{base}.{a.name}" in MODULES}
+    return submodules if len(submodules) == len(node.names) else {base} | submodules
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan's algorithm, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles = []
+    for root in graph:
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    work.append((child, iter(sorted(graph.get(child, ())))))
+                elif child in stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = stack[stack.index(node):]
+                del stack[stack.index(node):]
+                if len(component) > 1:
+                    cycles.append(sorted(component))
+    return cycles
+
+
+def test_no_import_cycles():
+    """Function-level imports hide cycles from Python but not from the design: each cycle is a helper that sits
+    too high. Move it down instead of importing it lazily."""
+    assert import_cycles({m: module_edges(m) for m in MODULES}) == []
+
+
+def test_the_cycle_check_can_fail(tmp_path, monkeypatch):
+    planted = tmp_path / "planted.py"
+    planted.write_text("def f():\n    from tinyml_kit.core.units import parse_size\n")
+    units = tmp_path / "units.py"
+    units.write_text(MODULES["tinyml_kit.core.units"].read_text() + "\n\ndef g():\n    from tinyml_kit.core import planted\n")
+    monkeypatch.setitem(MODULES, "tinyml_kit.core.planted", planted)
+    monkeypatch.setitem(MODULES, "tinyml_kit.core.units", units)
+    cycles = import_cycles({m: module_edges(m) for m in MODULES})
+    assert ["tinyml_kit.core.planted", "tinyml_kit.core.units"] in cycles
+
+
 def test_modules_and_functions_stay_small():
     long_modules = {m: n for m, p in MODULES.items() if (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES}
     long_functions = []

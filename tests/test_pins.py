@@ -12,6 +12,7 @@ from test_cli import assert_one_line_error, run
 from tinyml_kit.core.boards import get_board
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.pins import Pin, make_search, parse_pin, parse_pins
+from tinyml_kit.solve.choice import NothingFits
 from tinyml_kit.solve.pin_effects import effect_lines, pin_effects
 from tinyml_kit.solve.solver import solve
 
@@ -115,9 +116,9 @@ def test_impossible_pin_says_by_how_much_and_the_nearest_fitting_values():
     alpha = float(re.search(r"nearest that fit, the other pins kept: --alpha ([\d.]+)", result.stderr).group(1))
     # the value named fits, and the next step up the grid does not
     solve(get_board(BOARD), max_flash=200_000, pins=parse_pins({"alpha": alpha, "depth": 7}), law=_laws("phinet"))
-    with pytest.raises(UserError):
+    with pytest.raises(NothingFits):
         solve(get_board(BOARD), max_flash=200_000, pins=parse_pins({"alpha": round(alpha + 0.05, 2), "depth": 7}),
-              law=_laws("phinet"), nearest=False)
+              law=_laws("phinet"))
 
 
 @pytest.mark.parametrize("args, fragments", [
@@ -201,7 +202,7 @@ def test_freeing_a_pin_below_the_laws_sizes_says_nothing_fits_then():
 
 def test_mobilenet_grid_is_narrowed_by_its_pin():
     from tinyml_kit.core.budget import make_budget
-    from tinyml_kit.pipeline.choose import candidates
+    from tinyml_kit.pipeline.candidates import candidates
 
     board = get_board(BOARD)
     pool, explained = candidates(make_search("mobilenetv2", {"alpha": "0.3:0.5"}), (32, 32, 3), 10, board,
@@ -260,7 +261,7 @@ def test_fully_pinned_fit_that_does_not_fit_is_measured_and_refused_before_loadi
                           "> 780,000 B (+", "nearest that fit, the other pins kept (estimated): --alpha ")
     assert not out.exists()
     from tinyml_kit.core.budget import make_budget
-    from tinyml_kit.pipeline.choose import measure
+    from tinyml_kit.pipeline.measure import measure
 
     alpha = float(re.search(r"\(estimated\): --alpha ([\d.]+)", result.stderr).group(1))
     board, knobs = get_board(BOARD), {"beta": 1.0, "t0": 6.0, "depth": 7}
@@ -313,7 +314,7 @@ def test_fit_ranks_within_a_list_pin_and_records_what_it_chose(tmp_path, digits_
 def test_nearest_value_of_a_family_without_a_law_is_converted_before_it_is_named(tmp_path, digits_npz,
                                                                                  no_data_loading):  # noqa: F811
     from tinyml_kit.core.budget import make_budget
-    from tinyml_kit.pipeline.choose import measure
+    from tinyml_kit.pipeline.measure import measure
 
     result = run("fit", "--data", digits_npz, "--input", "32,32,1", "--board", BOARD, "--arch", "mobilenetv1",
                  "--alpha", "0.5", "--max-flash", "100KB", "--out", tmp_path / "r")

@@ -1,211 +1,26 @@
-"""Choose the model to train: the first candidate whose measured int8 flatbuffer (as TFLM firmware links it) and
-TFLM arena fit.
+"""Choose the model to train: the first candidate (`pipeline.candidates`) whose measured int8 model, as its engine
+runs it (`pipeline.measure`), fits.
 
-For the families the solver ranks (`auto`: all of them together; or one alone) the candidates are its
-ranking by predicted accuracy (conversion-free estimates), for other architectures their grid, largest first.
 Every claim of fitting comes from converting and measuring.
 """
 
 import logging
 from dataclasses import dataclass
 
-from tinyml_kit.nets.costs import activation_peak_bytes, model_costs
 from tinyml_kit.core import progress
 from tinyml_kit.core.boards import Board
 from tinyml_kit.core.budget import Budget
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.family import lookup
-from tinyml_kit.core.pins import Search, pins_json
+from tinyml_kit.core.pins import Search
 from tinyml_kit.core.spec import describe
 from tinyml_kit.core.units import format_bytes
-from tinyml_kit.solve.engines import TFLM, Engine, get_engine
+from tinyml_kit.pipeline.candidates import MAX_ATTEMPTS, Candidate, may_fit
+from tinyml_kit.pipeline.measure import Measurement, measure, measure_model
+from tinyml_kit.solve.engines import TFLM, Engine
 
 logger = logging.getLogger(__name__)
 
-
-MAX_ATTEMPTS = 8
-
-
-@dataclass
-class Candidate:
-    family: str
-    knobs: dict
-    params: int
-    macs: int
-    est_flash: int
-    est_arena: int                         # with headroom, as compared with the budget
-    est_arena_use: int = 0                 # what TFLM should report
-    predicted_accuracy: float | None = None
-    predicted_interval: list[float] | None = None    # the law's ~95 % prediction interval
-    est_instructions: int | None = None    # on the board's core, where it is emulated (ranked families only)
-    estimates_own: bool = True             # False: the estimates are another model's (a styled PhiNet's SE twin)
-
-
-def may_fit(c: Candidate, budget: Budget, flash_ratio: float, arena_ratio: float, time_ratio: float = 1.0) -> bool:
-    """Whether a candidate's estimates, rescaled by what the last measurement showed, fit the budget."""
-    instructions = c.est_instructions * time_ratio if c.est_instructions is not None else None
-    return budget.verdict(c.est_flash * flash_ratio, c.est_arena * arena_ratio, c.macs, instructions).ok
-
-
-def candidates(search: Search, input_shape: tuple[int, int, int], classes: int, board: Board, budget: Budget,
-               engine: Engine = TFLM, law=None, runner_ups: int = MAX_ATTEMPTS - 1) -> tuple[list[Candidate], dict]:
-    """Configurations to verify, best first, and what the pins cost (`solve.search.explanation`; empty without
-    pins). Ranked families: the solver's choice and runner-ups within the pins (highest predicted accuracy,
-    conversion-free estimates), ranked by `law` (the user's ScalingLaw, or a list; None: the shipped ones of the
-    searched families). Other architectures:
-    their grid narrowed by the pins, largest first, rough estimates. A fully pinned configuration: itself, with
-    its estimates where the solver has them. `runner_ups`: how many after the solver's choice."""
-    pinned = {"pinned": pins_json(search.pins), "chosen": {}, "pin_effects": [],
-              "fully_pinned": search.fully_pinned}
-    if search.fully_pinned:
-        return [_pinned(search, input_shape, classes, board, budget, engine, law)], pinned
-    if search.ranked:
-        from tinyml_kit.solve.pin_effects import effect_lines
-        from tinyml_kit.solve.search import explanation, ranked_search, solve_search
-        from tinyml_kit.solve.summary import other_families
-
-        ranked = ranked_search(search.families, search.pins, search.asked)
-        sol, effects = solve_search(board, ranked, budget, input_shape, classes, engine, law, runner_ups)
-        for line in other_families(sol) + effect_lines(sol, effects):
-            logger.info(line)
-        return [_from_choice(c) for c in [sol.best, *sol.runner_ups]], explanation(sol, effects, ranked.implied)
-    return unranked_grid(search, input_shape, classes, engine), pinned
-
-
-def _from_choice(c) -> Candidate:
-    return Candidate(c.family, c.knobs(), c.estimate.params, c.estimate.macs, c.estimate.flash_bytes_est,
-                     c.arena_alloc_bytes_est, c.estimate.arena_bytes_est, c.predicted_accuracy, c.interval_bounds(),
-                     c.estimate.latency.instructions)
-
-
-# The conversion-free estimates are within 0.7 % of the measured flash and exact in arena (bench/estimator_accuracy,
-# bench/engine_estimates): a pinned model estimated this far past a limit is refused without being built.
-ESTIMATE_MARGIN = 1.05
-
-
-def _pinned(search: Search, input_shape, classes: int, board: Board, budget: Budget, engine: Engine, law
-            ) -> Candidate:
-    """The fully pinned configuration, with the solver's estimates and prediction when it has them (not for
-    families without a law, nor for PhiNet's other attentions and activations). Refused from its estimates, as
-    `solve` refuses it, when they miss a limit by more than ESTIMATE_MARGIN (a styled PhiNet: when its
-    squeeze-excite twin is larger than any board), before anything is built."""
-    if not lookup(search.family).ranked:
-        return Candidate(search.family, search.knobs(), 0, 0, 0, 0)
-    from tinyml_kit.solve.search import pinned_choice, ranked_search, solve_search
-
-    twin = Search(search.families, search.pins, asked=search.asked)   # without the style: the laws' PhiNet
-    c = pinned_choice(board, twin, budget, input_shape, classes, engine, law)
-    if search.style:
-        from tinyml_kit.solve.families import require_buildable
-
-        require_buildable(c.estimate, *search.pins)
-        return Candidate(search.family, search.knobs(), 0, 0, 0, 0, estimates_own=False)
-    e = c.estimate
-    if not budget.verdict(int(e.flash_bytes_est / ESTIMATE_MARGIN), int(c.arena_alloc_bytes_est / ESTIMATE_MARGIN),
-                          e.macs, int((e.latency.instructions or 0) / ESTIMATE_MARGIN) or None).ok:
-        solve_search(board, ranked_search(search.families, search.pins, search.asked), budget, input_shape, classes,
-                     engine, law, 0)   # refuses it with the solver's words: by how much, and the nearest that fit
-    return _from_choice(c)
-
-
-def unranked_grid(search: Search, input_shape, classes: int, engine: Engine) -> list[Candidate]:
-    """An unranked family's grid, each knob's axis narrowed (or replaced) by its pin; rough estimates."""
-    from itertools import product
-
-    from tinyml_kit.nets import build
-
-    grid = lookup(search.family).grid
-    names = list(grid[0])
-    axes = [search.pins[k].axis(tuple(sorted({g[k] for g in grid}))) if k in search.pins
-            else tuple(sorted({g[k] for g in grid})) for k in names]
-    found = []
-    for values in product(*axes):
-        knobs = dict(zip(names, values))
-        model = build(search.family, input_shape, classes, **knobs)
-        c = model_costs(model)
-        rough = engine.rough(c.params, c.channels, c.op_count, activation_peak_bytes(model))
-        found.append(Candidate(search.family, knobs, c.params, c.macs, rough.flash_bytes, rough.arena_alloc,
-                               rough.arena_use))
-    return sorted(found, key=lambda c: (-c.params, c.macs))
-
-
-STYLED_RUNNER_UPS = 60   # estimates of SE PhiNets: a CBAM one measured ~20 % slower, so look further down
-
-
-def styled(pool: list[Candidate], style: dict) -> list[Candidate]:
-    """PhiNet candidates with another attention or activation (`fit --attention cbam`): their sizes are measured
-    as built, and no accuracy is predicted, the laws having been fitted on squeeze-excite and hard-swish."""
-    from dataclasses import replace
-
-    return [replace(c, knobs={**c.knobs, **style}, predicted_accuracy=None, predicted_interval=None,
-                    estimates_own=False) for c in pool]
-
-
-@dataclass
-class Measurement:
-    family: str
-    knobs: dict
-    params: int
-    macs: int
-    flash_bytes: int
-    arena_bytes: int
-    arena_alloc_bytes: int
-    fits: bool
-    instructions: int | None = None   # predicted from the converted graph, on the board's core if emulated
-
-
-def measure(arch: str, knobs: dict, input_shape, classes: int, calibration, budget: Budget,
-            engine: Engine | str = TFLM, board: Board | None = None) -> Measurement:
-    """Convert an untrained model to int8 and measure it (`measure_model`). Sizes depend on the weights only
-    through constants the converter de-duplicates, so batch-norm statistics are randomised to look trained
-    (measured: within 200 B of the trained model's file on the default fit)."""
-    from tinyml_kit.nets import build
-
-    model = build(arch, input_shape, classes, **knobs)
-    look_trained(model)
-    return measure_model(model, arch, knobs, calibration, budget, engine, board)
-
-
-def measure_model(model, arch: str, knobs: dict, calibration, budget: Budget, engine: Engine | str = TFLM,
-                  board: Board | None = None) -> Measurement:
-    """Measure `model`'s int8 flatbuffer as the engine runs it (TFLM: the compact flatbuffer and its measured
-    arena; the C engine: its generated model and static arena), and predict its instructions on `board`'s core
-    from the converted graph. `model` is not changed."""
-    from tinyml_kit.check.engines import measured_footprint
-    from tinyml_kit.compress.quantize import quantize_int8
-
-    costs, engine = model_costs(model), get_engine(engine)
-    flatbuffer = quantize_int8(model, calibration)
-    instructions = (model_latency(flatbuffer, costs.macs, board, engine).instructions if board is not None
-                    else None)
-    fp = measured_footprint(flatbuffer, engine)
-    fits = budget.verdict(fp.flash_bytes, fp.arena_alloc_bytes, costs.macs, instructions).ok
-    return Measurement(arch, knobs, costs.params, costs.macs, fp.flash_bytes, fp.arena_bytes, fp.arena_alloc_bytes,
-                       fits, instructions)
-
-
-def model_latency(flatbuffer: bytes, macs: int, board: Board, engine: Engine | str = TFLM):
-    """The latency estimate of a converted model on `board`'s core, from its graph (the engine's instruction
-    model, `solve.instructions`)."""
-    from tinyml_kit.core.tflite_info import read_graph
-
-    return get_engine(engine).latency(read_graph(flatbuffer), macs, board.core, board.clock_mhz)
-
-
-def look_trained(model, seed: int = 0) -> None:
-    """Give batch-norm layers trained-looking statistics and biases non-zero values. Untrained ones fold to
-    all-zero biases, which the converter stores once and shares under other names, so an untrained model
-    measures ~3 % smaller than the trained one."""
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        if type(layer).__name__ == "BatchNormalization":
-            gamma, beta, mean, var = layer.get_weights()
-            layer.set_weights([rng.uniform(0.5, 1.5, gamma.shape), rng.normal(0, 0.5, beta.shape),
-                               rng.normal(0, 0.5, mean.shape), rng.uniform(0.5, 2.0, var.shape)])
-        elif getattr(layer, "use_bias", False) and getattr(layer, "bias", None) is not None:
-            layer.bias.assign(rng.normal(0, 0.3, layer.bias.shape))
 
 
 @dataclass

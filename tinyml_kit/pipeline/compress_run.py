@@ -8,7 +8,7 @@ from pathlib import Path
 from tinyml_kit.compress.options import CompressOptions
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.run_record import RunRecord
-from tinyml_kit.pipeline.choose import model_latency
+from tinyml_kit.pipeline.measure import model_latency
 from tinyml_kit.pipeline.runs import timed
 from tinyml_kit.solve.engines import get_engine
 

@@ -183,7 +183,7 @@ def _candidates_before_data(search: Search, data: str, input_shape, board: Board
 
 def _pool(search: Search, shape, classes: int, board: Board, budget: Budget, engine: Engine, law):
     """(candidates, explanation); a styled PhiNet's candidates are its squeeze-excite twins, measured as built."""
-    from tinyml_kit.pipeline.choose import STYLED_RUNNER_UPS, candidates, styled
+    from tinyml_kit.pipeline.candidates import STYLED_RUNNER_UPS, candidates, styled
 
     if not search.style or search.fully_pinned:
         pool, explained = candidates(search, shape, classes, board, budget, engine, law)
@@ -246,7 +246,7 @@ def _record(board: Board, budget: Budget, arch: str, chosen, c, checked: dict, d
     from dataclasses import asdict
 
     from tinyml_kit.nets.costs import model_costs
-    from tinyml_kit.pipeline.choose import model_latency
+    from tinyml_kit.pipeline.measure import model_latency
 
     final = model_costs(c.model)
     latency = model_latency(c.flatbuffer, final.macs, board, engine)

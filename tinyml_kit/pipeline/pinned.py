@@ -13,15 +13,17 @@ from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.pins import Search
 from tinyml_kit.core.spec import describe
 from tinyml_kit.core.units import format_bytes
+from tinyml_kit.pipeline.candidates import may_fit, unranked_grid
+from tinyml_kit.pipeline.measure import measure
 from tinyml_kit.solve.engines import Engine
-from tinyml_kit.solve.refusal import nearest_text
+from tinyml_kit.solve.nearest import nearest_text
 
 MEASURED_TRIES = 3   # conversions spent finding a fitting value of an unranked family's pinned knob
 
 
 def refuse_pinned(search: Search, m, estimate, budget: Budget, board: Board, input_shape, classes: int, engine: Engine,
                   law, calibration) -> UserError:
-    """`m`: the pinned model's measurement (`choose.Measurement`); `estimate`: its candidate, with estimates when
+    """`m`: the pinned model's measurement (`measure.Measurement`); `estimate`: its candidate, with estimates when
     the solver has them; `calibration`: images to convert the nearest values of a family without a law."""
     if search.ranked and not search.style:
         hint = nearest_text(_nearest_ranked(search, m, estimate, budget, board, input_shape, classes, engine, law),
@@ -62,7 +64,7 @@ def _corrected(budget: Budget, m, est_flash: int, est_arena: int, est_instructio
 
 def _nearest_ranked(search: Search, m, estimate, budget: Budget, board: Board, input_shape, classes: int,
                     engine: Engine, law) -> dict[str, str]:
-    from tinyml_kit.solve.refusal import nearest_fitting
+    from tinyml_kit.solve.nearest import nearest_fitting
     from tinyml_kit.solve.search import ranked_search, search_laws
 
     ranked = ranked_search(search.families, search.pins, search.asked)
@@ -73,9 +75,8 @@ def _nearest_ranked(search: Search, m, estimate, budget: Budget, board: Board, i
 def _nearest_on_grid(search: Search, m, budget: Budget, board: Board, input_shape, classes: int, engine: Engine,
                      calibration) -> dict[str, str]:
     """A family without a law: for each pinned knob, its grid values ordered by distance from the pin, those the
-    rough estimates of `choose.candidates` (rescaled by the pinned model's measurement) let through measured in
+    rough estimates of `candidates.candidates` (rescaled by the pinned model's measurement) let through measured in
     turn, up to MEASURED_TRIES; the first that measures within the budget is the nearest."""
-    from tinyml_kit.pipeline.choose import may_fit, measure, unranked_grid
 
     own = unranked_grid(search, input_shape, classes, engine)[0]   # the pinned model, roughly estimated
     flash_ratio, arena_ratio = m.flash_bytes / own.est_flash, m.arena_alloc_bytes / own.est_arena

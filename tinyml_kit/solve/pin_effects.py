@@ -4,7 +4,8 @@ kept), so the user sees which of what they fixed binds, and by how many predicte
 from dataclasses import dataclass
 
 from tinyml_kit.core.pins import describe_pins
-from tinyml_kit.solve.solver import Choice, Solution, solve
+from tinyml_kit.solve.choice import Choice
+from tinyml_kit.solve.solver import Solution, solve
 
 BINDS_AT = 0.05   # predicted points below which freeing a pin changes nothing worth saying
 
@@ -39,7 +40,7 @@ def pin_effects(sol: Solution, laws: list | None = None) -> list[PinEffect]:
         pinned = sol.pins[knob].describe() if knob != "all" else ""
         try:
             other = solve(sol.board, input_shape=sol.input_shape, classes=sol.classes, law=laws or sol.laws,
-                          runner_ups=0, budget=sol.budget, engine=sol.engine, pins=pins, nearest=False).best
+                          runner_ups=0, budget=sol.budget, engine=sol.engine, pins=pins).best
         except UserError:
             effects.append(PinEffect(knob, pinned, None, 0.0))
             continue

@@ -11,7 +11,9 @@ from tinyml_kit.core.pins import Pin, Search, parse_pin, pinned_families, pins_j
 from tinyml_kit.core.spec import AUTO, STYLE_DEFAULTS
 from tinyml_kit.solve.engines import TFLM, Engine, get_engine, require_style
 from tinyml_kit.solve.pin_effects import PinEffect, effect_lines, pin_effects
-from tinyml_kit.solve.solver import Choice, Solution, solve
+from tinyml_kit.solve.choice import Choice, NothingFits, make_choice
+from tinyml_kit.solve.nearest import nearest_fitting, nearest_text
+from tinyml_kit.solve.solver import Solution, _laws, _screen, solve
 
 
 def ranked_search(families: tuple[str, ...], pins: dict[str, Pin], asked: tuple[str, ...] = (),
@@ -60,8 +62,14 @@ def solve_search(board, search: Search, budget, input_shape, classes: int, engin
                  runner_ups: int = 4) -> tuple[Solution, list[PinEffect]]:
     """The best configuration within the pins, and what each pin costs (none without pins, nor for the pins a
     family alias implies); a freed pin reopens the families it had closed."""
-    sol = solve(board, input_shape=input_shape, classes=classes, budget=budget, engine=engine,
-                law=search_laws(search, law), runner_ups=runner_ups, pins=search.pins, nearest=not search.implied)
+    try:
+        sol = solve(board, input_shape=input_shape, classes=classes, budget=budget, engine=engine,
+                    law=search_laws(search, law), runner_ups=runner_ups, pins=search.pins)
+    except NothingFits as e:
+        if not e.pins or search.implied or e.closest.endswith("widen the pins"):
+            raise
+        found = nearest_fitting(e.pins, e.budget, e.board, e.input_shape, e.classes, e.laws, e.engine)
+        raise UserError(e.closest + nearest_text(found), *e.options) from None
     if search.implied:
         return sol, []
     return sol, pin_effects(sol, search_laws(Search(search.asked or search.families), law))
@@ -71,11 +79,9 @@ def pinned_choice(board, search: Search, budget, input_shape, classes: int, engi
                   law=None) -> Choice:
     """The estimates and predicted accuracy of a fully pinned configuration, whether it fits or not (`fit`
     measures it next, and refuses it on what it measures)."""
-    from tinyml_kit.solve.solver import _choice, _laws, _screen
-
     laws, engine = _laws(search_laws(search, law), search.pins), get_engine(engine)
     (s,) = _screen(laws.values(), input_shape, classes, engine, search.pins)
-    return _choice(s.estimate(input_shape, classes, engine, board), laws[s.family], budget, board)
+    return make_choice(s.estimate(input_shape, classes, engine, board), laws[s.family], budget, board)
 
 
 def explanation(sol: Solution, effects: list[PinEffect], implied: tuple[str, ...] = ()) -> dict:

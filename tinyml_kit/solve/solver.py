@@ -17,53 +17,21 @@ from tinyml_kit.core.budget import Budget, make_budget
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.family import RANKED_NAMES, Knobs, lookup, title
 from tinyml_kit.core.graph import Graph
-from tinyml_kit.core.verdict import Verdict, fits
+from tinyml_kit.core.verdict import fits
 from tinyml_kit.core.pins import Pin, chosen_knobs
+from tinyml_kit.solve.choice import Choice, NothingFits, make_choice
 from tinyml_kit.solve.costs import PlanCosts
 from tinyml_kit.solve.engines import TFLM, Engine, get_engine
 from tinyml_kit.solve.estimate import Estimate, estimate_from_graph
 from tinyml_kit.solve.families import estimator
 from tinyml_kit.solve.grid import AnyDepth, configurations, require_searchable
 from tinyml_kit.solve.instructions import LatencyEstimate
+from tinyml_kit.solve.refusal import closest
 from tinyml_kit.solve.scaling_law import ScalingLaw, load_laws
 from tinyml_kit.solve.time_screen import over_time
 
 CONSTRAINTS = ("flash", "arena", "macs", "latency")   # latency: predicted instructions
 FRONTIER_STEP = 0.5   # accuracy points between frontier rows
-
-
-@dataclass
-class Choice:
-    estimate: Estimate
-    predicted_accuracy: float        # percent, int8 validation accuracy on the sweep's task
-    arena_alloc_bytes_est: int       # the arena to allocate: estimate plus headroom, compared with the budget
-    latency_ms_est: float
-    utilization: dict[str, float]    # estimate / limit per constraint the budget has
-    extrapolated: bool = False       # parameters outside the range the scaling law was fitted on
-    interval: float | None = None    # ± points of the law's ~95 % prediction interval at this depth
-    basis: str = ""                  # how a depth the sweep did not train is predicted ("" on a swept curve)
-    verdict: Verdict = field(default_factory=lambda: Verdict({}), repr=False)   # the estimates against the budget
-
-    def knobs(self) -> dict:
-        return self.estimate.knobs()
-
-    @property
-    def family(self) -> str:
-        return self.estimate.family
-
-    def interval_bounds(self) -> list[float] | None:
-        if self.interval is None:
-            return None
-        return [round(self.predicted_accuracy - self.interval, 2), round(self.predicted_accuracy + self.interval, 2)]
-
-    def to_dict(self) -> dict:
-        interval = self.interval_bounds()
-        return {**self.estimate.to_dict(), "predicted_accuracy": round(self.predicted_accuracy, 2),
-                "predicted_accuracy_interval": interval, "accuracy_extrapolated": self.extrapolated,
-                "prediction_basis": self.basis or None,
-                "arena_alloc_bytes_est": self.arena_alloc_bytes_est, "latency_ms_est": round(self.latency_ms_est, 2),
-                "latency_basis": self.estimate.latency.basis,
-                "utilization": {k: round(v, 4) for k, v in self.utilization.items()}}
 
 
 @dataclass
@@ -139,18 +107,6 @@ def _screen(laws, input_shape, classes: int, engine: Engine = TFLM, pins: dict[s
     return rows
 
 
-def _choice(e: Estimate, law: AnyDepth, budget: Budget, board: Board) -> Choice:
-    alloc = e.engine.arena_alloc(e.arena_bytes_est)   # the engine's headroom rule
-    verdict = budget.verdict(e.flash_bytes_est, alloc, e.macs, e.latency.instructions)
-    used = {k: c.used / c.limit for k, c in verdict.checks.items()}
-    off = lookup(e.family).off_sweep(e.config, e.structure)
-    if not law.in_domain(e.params, e.depth):
-        off.append(f"{e.params:,} params, beyond 1.35x the sizes swept")
-    basis = "; ".join(filter(None, [law.basis(e.depth), *off]))
-    return Choice(e, law.predict(e.params, e.depth), alloc, e.latency.ms, used,
-                  law.extrapolated(e.params, e.depth) or bool(off), law.interval(e.depth), basis, verdict)
-
-
 def _rejected_early(s: _Screened, budget: Budget) -> str | None:
     """The limit a configuration misses on its floors alone (MACs first), or None."""
     missed = budget.verdict(s.flash_floor, s.arena_floor, s.macs).misses
@@ -195,12 +151,13 @@ def _laws(law: ScalingLaw | list[ScalingLaw] | None, pins: dict[str, Pin] | None
 def solve(board: Board, max_flash: int | None = None, max_ram: int | None = None, max_macs: int | None = None,
           max_latency_ms: float | None = None, input_shape: tuple[int, int, int] = (32, 32, 3), classes: int = 10,
           law: ScalingLaw | list[ScalingLaw] | None = None, runner_ups: int = 4, budget: Budget | None = None,
-          engine: Engine | str = TFLM, pins: dict[str, Pin] | None = None, nearest: bool = True) -> Solution:
+          engine: Engine | str = TFLM, pins: dict[str, Pin] | None = None) -> Solution:
     """`budget` replaces the board's budget and the max_* limits when given (fit passes the one it made).
     `engine` "c" costs each configuration as the C engine compiles it instead of as a .tflite on TFLM. `law`: one
     family's law or several (default: every shipped family's); only families with a law are ranked. `pins`: the
     knobs the user fixed or bounded (`core.pins`); the free ones are searched, and families without a pinned knob
-    dropped. `nearest`: when nothing fits, the refusal says each pinned knob's nearest fitting value."""
+    dropped. Nothing fitting raises `NothingFits`, naming the closest configuration (`solve.search` adds each
+    pinned knob's nearest fitting value)."""
     start = time.perf_counter()
     pins, engine = pins or {}, get_engine(engine)
     by_family = _laws(law, pins)
@@ -220,7 +177,7 @@ def solve(board: Board, max_flash: int | None = None, max_ram: int | None = None
             reasons.append((s.accuracy, "latency"))
             continue
         evaluated += 1
-        choice = _choice(s.estimate(input_shape, classes, engine, board, graph, latency), by_family[s.family],
+        choice = make_choice(s.estimate(input_shape, classes, engine, board, graph, latency), by_family[s.family],
                          budget, board)
         bad = choice.verdict.misses
         if bad:
@@ -233,10 +190,8 @@ def solve(board: Board, max_flash: int | None = None, max_ram: int | None = None
         if len(found) > runner_ups and all(families.values()):
             break
     if not found:
-        from tinyml_kit.solve.refusal import impossible
-
-        raise UserError(impossible(screened, input_shape, classes, by_family, budget, board, engine, pins, nearest),
-                        *pins, "max_flash", "max_ram", "max_macs", "max_latency_ms", "input_shape", "board_id")
+        raise NothingFits(closest(screened, input_shape, classes, by_family, budget, board, engine, pins), pins,
+                          budget, board, input_shape, classes, [x.law for x in by_family.values()], engine)
     best = found[0].predicted_accuracy
     rejected = {k: sum(1 for acc, why in reasons if why == k and acc > best) for k in CONSTRAINTS}
     # the tightest limit at the choice; "none" when nothing more accurate was turned away (the scaling laws'
@@ -266,7 +221,7 @@ def frontier(board: Board, input_shape: tuple[int, int, int] = (32, 32, 3), clas
     budget = budget or make_budget(board)
     points = []
     for s in steps:
-        c = _choice(s.estimate(input_shape, classes, engine, board), by_family[s.family], budget, board)
+        c = make_choice(s.estimate(input_shape, classes, engine, board), by_family[s.family], budget, board)
         on = [b.id for b in boards if fits(flash=(c.estimate.flash_bytes_est, b.flash_budget_bytes),
                                            arena=(c.arena_alloc_bytes_est, b.arena_budget_bytes)).ok]
         points.append(c.to_dict() | {"fits_board": c.verdict["flash"].ok and c.verdict["arena"].ok,
