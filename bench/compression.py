@@ -40,8 +40,6 @@ def main() -> None:
     args = parser.parse_args()
 
     from tinyml_kit._tf import keras
-    from tinyml_kit.nets import build
-    from tinyml_kit.nets.costs import model_costs
     from tinyml_kit.check.evaluate import evaluate
     from tinyml_kit.compress.options import CompressOptions
     from tinyml_kit.compress.quantize import calibration_images
@@ -50,6 +48,8 @@ def main() -> None:
         compress,
         float_accuracy,
     )
+    from tinyml_kit.nets import build
+    from tinyml_kit.nets.costs import model_costs
     from tinyml_kit.train.data import load_dataset, split
     from tinyml_kit.train.trainer import train
 

@@ -42,8 +42,8 @@ MODELS = {
 
 
 def int8_model(arch: str, knobs: dict, pixels: np.ndarray) -> bytes:
-    from tinyml_kit.nets import build
     from tinyml_kit.compress.quantize import calibration_images, quantize_int8
+    from tinyml_kit.nets import build
     from tinyml_kit.pipeline.measure import look_trained
 
     model = build(arch, (32, 32, 3), 10, **knobs)

@@ -29,8 +29,8 @@ GRID = [dict(alpha=a, beta=b, t0=t, depth=d) for a in (0.25, 0.5, 0.75, 1.0) for
 
 
 def converted(cfg: dict, pixels: np.ndarray) -> bytes:
-    from tinyml_kit.nets.phinet import phinet
     from tinyml_kit.compress.quantize import calibration_images, quantize_int8
+    from tinyml_kit.nets.phinet import phinet
     from tinyml_kit.pipeline.measure import look_trained
 
     model = phinet(input_shape=(32, 32, 3), classes=10, **cfg)

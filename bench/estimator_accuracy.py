@@ -59,11 +59,11 @@ def _estimate(cfg: dict):
 
 
 def measure(cfg: dict) -> tuple[int, int]:
-    from tinyml_kit.nets import build
-    from tinyml_kit.nets.phinet import phinet
     from tinyml_kit.check.tflm import measure_arena
     from tinyml_kit.compress.quantize import calibration_images, quantize_int8
     from tinyml_kit.core.tflm_flatbuffer import tflm_flash_bytes
+    from tinyml_kit.nets import build
+    from tinyml_kit.nets.phinet import phinet
     from tinyml_kit.pipeline.measure import look_trained
 
     shape = (cfg["input"], cfg["input"], cfg["channels"])

@@ -78,8 +78,8 @@ def _shape(cfg: dict) -> tuple[int, int, int]:
 
 
 def _flatbuffer(cfg: dict) -> bytes:
-    from tinyml_kit.nets import build
     from tinyml_kit.compress.quantize import calibration_images, quantize_int8
+    from tinyml_kit.nets import build
     from tinyml_kit.pipeline.measure import look_trained
 
     shape = _shape(cfg)

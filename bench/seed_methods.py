@@ -202,9 +202,9 @@ PHINET = {"alpha": 0.35, "beta": 1.0, "t0": 6, "depth": 7}
 
 def _phinet_flash(knobs: dict) -> int:
     """The TFLM flash of a PhiNet, converted untrained (batch-norms made to look trained)."""
-    from tinyml_kit.nets import build
     from tinyml_kit.compress.quantize import calibration_images, quantize_int8
     from tinyml_kit.core.tflm_flatbuffer import tflm_flash_bytes
+    from tinyml_kit.nets import build
     from tinyml_kit.pipeline.measure import look_trained
 
     model = build("phinet", (32, 32, 3), 10, **knobs)

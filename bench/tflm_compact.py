@@ -20,11 +20,11 @@ MODELS = [("resnet8", {}), ("phinet", {"alpha": 0.75, "beta": 1.35, "t0": 3, "de
 
 
 def main() -> None:
-    from tinyml_kit.nets import build
     from tinyml_kit.check.tflm import TflmModel
     from tinyml_kit.compress.quantize import calibration_images, quantize_int8
     from tinyml_kit.core.litert import LiteRtModel
     from tinyml_kit.core.tflm_flatbuffer import compact_flatbuffer
+    from tinyml_kit.nets import build
     from tinyml_kit.pipeline.measure import look_trained
 
     rng = np.random.default_rng(0)

@@ -1,4 +1,5 @@
 import os
+import sys
 from pathlib import Path
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
@@ -24,8 +25,8 @@ def digits_npz(tmp_path_factory):
 
 def untrained_tinynet(classes: int):
     """An untrained TinyNet on 16x16x1 input and its int8 flatbuffer: (Keras model, .tflite bytes)."""
-    from tinyml_kit.nets import build
     from tinyml_kit.compress.quantize import calibration_images, quantize_int8
+    from tinyml_kit.nets import build
 
     model = build("tinynet", (16, 16, 1), classes, alpha=0.25, depth=2)
     rng = np.random.default_rng(0)
@@ -67,3 +68,23 @@ def float_tflite(tmp_path_factory, tiny_model):
 # The TFLM directory firmware tests and `verify` build against: the shared copy beside the repository.
 os.environ.setdefault("TINYML_TFLM_DIR",
                       str(Path(__file__).resolve().parents[2] / "shared" / "third_party" / "tflm-qemu"))
+
+
+def patch_everywhere(monkeypatch, module, name: str, replacement) -> None:
+    """Replace `module.name` and every tinyml_kit module's binding of the same object (modules import functions by
+    name, so patching the defining module alone would miss its callers). Every module of the package is imported
+    first (none loads TensorFlow at import), so that none binds the replacement while the patch is on and keeps it
+    afterwards."""
+    import importlib
+    import pkgutil
+
+    import tinyml_kit
+
+    for found in pkgutil.walk_packages(tinyml_kit.__path__, "tinyml_kit."):
+        if not found.name.endswith("__main__"):   # that one runs the command line
+            importlib.import_module(found.name)
+    original = getattr(module, name)
+    for loaded in list(sys.modules.values()):
+        if getattr(loaded, "__name__", "").startswith("tinyml_kit") and getattr(loaded, name, None) is original:
+            monkeypatch.setattr(loaded, name, replacement)
+

@@ -15,10 +15,10 @@ KNOBS = {"alpha": 0.25, "beta": 1.0, "t0": 4, "depth": 5}
 
 @functools.lru_cache(maxsize=None)
 def _built(attention: str = "se", activation: str = "hswish"):
-    from tinyml_kit.nets import build
-    from tinyml_kit.nets.costs import model_costs
     from tinyml_kit.compress.quantize import calibration_images, quantize_int8
     from tinyml_kit.core.tflite_info import read_graph
+    from tinyml_kit.nets import build
+    from tinyml_kit.nets.costs import model_costs
     from tinyml_kit.pipeline.measure import look_trained
 
     model = build("phinet", (24, 24, 3), 5, **KNOBS, attention=attention, activation=activation)

@@ -7,6 +7,7 @@ import zipfile
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import patch_everywhere
 
 from tinyml_kit.cli import main
 from tinyml_kit.core.errors import UserError
@@ -163,7 +164,7 @@ def test_huge_input_is_refused_before_resizing(tmp_path, monkeypatch):
     def no_resize(*_):
         raise AssertionError("resized")
 
-    monkeypatch.setattr(data_module, "_resize", no_resize)
+    patch_everywhere(monkeypatch, data_module, "_resize", no_resize)
     with pytest.raises(UserError, match=r"^resizing 1,797 images to 2000x2000x3 needs 21.6 GB, more than the 2 GiB "
                                         r"limit: choose a smaller input size \(at most 631x631x3 for 1,797 images\)"):
         load_dataset("digits", (2000, 2000, 3))
@@ -171,7 +172,7 @@ def test_huge_input_is_refused_before_resizing(tmp_path, monkeypatch):
 
 def test_folder_too_big_is_refused_before_decoding(tmp_path, monkeypatch):
     monkeypatch.setattr(data_module, "MAX_RESIZED_BYTES", 500)
-    monkeypatch.setattr(data_module, "decode_images", lambda files: pytest.fail("decoded"))
+    patch_everywhere(monkeypatch, data_module, "decode_images", lambda files: pytest.fail("decoded"))
     for cls in ("a", "b"):
         (tmp_path / cls).mkdir()
         for i in range(2):

@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 import pytest
+from conftest import patch_everywhere
 from test_cli import assert_one_line_error, run
 
 
@@ -20,7 +21,7 @@ def no_data_loading(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("the data was loaded before the refusal")
 
-    monkeypatch.setattr(data, "load_dataset", refuse)
+    patch_everywhere(monkeypatch, data, "load_dataset", refuse)
 
 
 def test_unwritable_output_is_refused_before_any_work(tmp_path, no_data_loading):
@@ -90,9 +91,9 @@ def test_the_plan_is_said_before_the_work(tmp_path):
 
 
 def test_a_teacher_at_chance_is_warned_about(tmp_path, digits_npz, caplog):
-    from tinyml_kit.nets import build
     from tinyml_kit.compress.options import CompressOptions
     from tinyml_kit.compress.teachers import resolve_teacher
+    from tinyml_kit.nets import build
     from tinyml_kit.train.data import load_dataset, split
 
     parts = split(load_dataset(str(digits_npz), (16, 16, 1)))

@@ -4,11 +4,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.spec import phinet_blocks
 from tinyml_kit.nets import build
 from tinyml_kit.nets.costs import model_costs
 from tinyml_kit.nets.phinet import phinet
-from tinyml_kit.core.errors import UserError
-from tinyml_kit.core.spec import phinet_blocks
 from tinyml_kit.solve.costs import phinet_plan_costs
 
 REF = json.loads((Path(__file__).parent / "data" / "micromind_phinet_ref.json").read_text())

@@ -40,8 +40,8 @@ def _phinet(shape=(16, 16, 1), classes=3, **knobs):
 def test_structured_pruning_removes_exactly_the_dead_channels():
     """Channels whose batch-norms output 0 (or whose producing filters are 0 where no batch-norm follows) carry
     nothing, so removing them must leave the outputs unchanged while every prunable group halves."""
-    from tinyml_kit.nets.costs import model_costs
     from tinyml_kit.compress.prune_channels import prune_channels, trace_groups
+    from tinyml_kit.nets.costs import model_costs
 
     model = _phinet(shape=(24, 24, 3), classes=5)
     groups, out_group, _ = trace_groups(model)
@@ -72,9 +72,9 @@ def test_structured_pruning_removes_exactly_the_dead_channels():
 
 @pytest.mark.parametrize("arch", ["mobilenetv1", "mobilenetv2", "resnet8", "tinynet"])
 def test_structured_pruning_every_builder(arch):
+    from tinyml_kit.compress.prune_channels import prune_channels
     from tinyml_kit.nets import build
     from tinyml_kit.nets.costs import model_costs
-    from tinyml_kit.compress.prune_channels import prune_channels
 
     model = build(arch, (32, 32, 3), 4, **({} if arch == "resnet8" else {"alpha": 0.25}))
     result = prune_channels(model, 0.3, "magnitude")
@@ -126,8 +126,8 @@ def test_qat_phinet_with_squeeze_excitation_and_hard_swish(digits16):
 
 @pytest.mark.parametrize("arch", ["mobilenetv1", "mobilenetv2", "resnet8", "tinynet"])
 def test_qat_applies_to_every_builder(arch):
-    from tinyml_kit.nets import build
     from tinyml_kit.compress.qat import quantize_aware
+    from tinyml_kit.nets import build
 
     model = build(arch, (32, 32, 3), 4, **({} if arch == "resnet8" else {"alpha": 0.25}))
     qat = quantize_aware(model)

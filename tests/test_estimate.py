@@ -5,10 +5,10 @@ import random
 import numpy as np
 import pytest
 
-from tinyml_kit.nets.phinet import phinet
 from tinyml_kit.core.spec import phinet_blocks, phinet_name
 from tinyml_kit.core.tflm_flatbuffer import compact_flatbuffer
 from tinyml_kit.engine.codegen import compile_model
+from tinyml_kit.nets.phinet import phinet
 from tinyml_kit.solve.estimate import estimate_phinet
 from tinyml_kit.solve.phinet_graph import phinet_graph
 from tinyml_kit.solve.static_plan import plan_graph
@@ -97,10 +97,10 @@ def test_estimate_counts_params_and_grows_with_width():
 def test_resnet_and_tinynet_estimates_match_the_converter_and_tflm(family, width, depth, shape, classes):
     """Costs (Keras counting), compact flash and TFLM arena of the other ranked families, against a converted
     model."""
-    from tinyml_kit.nets import build
-    from tinyml_kit.nets.costs import model_costs
     from tinyml_kit.check.tflm import measure_arena
     from tinyml_kit.compress.quantize import calibration_images, quantize_int8
+    from tinyml_kit.nets import build
+    from tinyml_kit.nets.costs import model_costs
     from tinyml_kit.pipeline.measure import look_trained
     from tinyml_kit.solve.costs import resnet_costs, tinynet_costs
     from tinyml_kit.solve.estimate import estimate_resnet, estimate_tinynet

@@ -1,13 +1,13 @@
 import numpy as np
 import pytest
 
-from tinyml_kit.nets.costs import model_costs
 from tinyml_kit.check.evaluate import evaluate
 from tinyml_kit.check.tflm import TflmModel, measure_arena
 from tinyml_kit.core.arena import arena_with_headroom
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.litert import LiteRtModel
 from tinyml_kit.core.tflite_info import read_model, read_model_file
+from tinyml_kit.nets.costs import model_costs
 from tinyml_kit.train.data import load_dataset
 
 
@@ -40,8 +40,8 @@ def test_arena_is_measured_not_guessed(tiny_model):
                                         ("tinynet", {"alpha": 0.25}), ("mobilenetv1", {"alpha": 0.25}),
                                         ("mobilenetv2", {"alpha": 0.35})])
 def test_predicted_ops_match_converted_ops(arch, knobs):
-    from tinyml_kit.nets import build
     from tinyml_kit.compress.quantize import calibration_images, quantize_int8
+    from tinyml_kit.nets import build
 
     model = build(arch, (32, 32, 3), 10, **knobs)
     images = calibration_images(np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3), dtype=np.uint8))

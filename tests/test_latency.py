@@ -80,12 +80,12 @@ def test_shipped_models_cover_the_emulated_cores():
 def test_solve_max_latency_picks_a_model_whose_measured_instructions_keep_the_limit(tmp_path):
     """On the default board (Cortex-M4F @ 64 MHz): the choice, built, converted and run under QEMU with CMSIS-NN
     kernels, takes at most the limit at the documented cycles per instruction."""
-    from tinyml_kit.nets import build
     from tinyml_kit.check.tflm import measure_arena
     from tinyml_kit.check.verify import verify_model
     from tinyml_kit.compress.quantize import calibration_images, quantize_int8
     from tinyml_kit.core.tflite_info import read_model
     from tinyml_kit.export.firmware import ModelSource
+    from tinyml_kit.nets import build
     from tinyml_kit.pipeline.measure import look_trained
 
     board = get_board("nano33-ble-sense")

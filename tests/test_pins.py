@@ -6,6 +6,7 @@ import re
 
 import numpy as np
 import pytest
+from conftest import patch_everywhere
 from test_bad_input import no_data_loading  # noqa: F401
 from test_cli import assert_one_line_error, run
 
@@ -228,8 +229,8 @@ def test_fit_refuses_a_pin_its_family_lacks_before_loading_data(tmp_path):
 def test_fully_pinned_fit_is_the_model_inspects_knobs_build(tmp_path, digits_npz, arch, knobs):
     """Same architecture, same layer names: the run's trained weights in inspect's build convert to the run's
     .tflite byte for byte."""
-    from tinyml_kit.nets import build, load_keras_model
     from tinyml_kit.compress.quantize import calibration_images, quantize_int8
+    from tinyml_kit.nets import build, load_keras_model
     from tinyml_kit.train.data import load_dataset, split
 
     flags = [x for k, v in knobs.items() for x in ("--" + k.replace("_", "-"), v)]
@@ -280,7 +281,7 @@ def test_a_pinned_model_far_past_the_limits_is_refused_from_its_estimate_before_
     def refuse(*args, **kwargs):
         raise AssertionError("the model was built before the refusal")
 
-    monkeypatch.setattr(nets, "build", refuse)
+    patch_everywhere(monkeypatch, nets, "build", refuse)
     out = tmp_path / "r"
     result = run("fit", "--data", digits_npz, "--board", BOARD, *HUGE, "--out", out)
     assert_one_line_error(result, "no PhiNet with alpha 8, beta 4, t0 6, depth 20 fits nucleo-f746zg",

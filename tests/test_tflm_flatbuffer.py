@@ -8,8 +8,8 @@ from tinyml_kit.core.tflm_flatbuffer import compact_flatbuffer
 
 
 def _phinet_flatbuffer():
-    from tinyml_kit.nets.phinet import phinet
     from tinyml_kit.compress.quantize import calibration_images, quantize_int8
+    from tinyml_kit.nets.phinet import phinet
     from tinyml_kit.pipeline.measure import look_trained
 
     model = phinet(alpha=0.35, beta=1.0, t0=4, depth=5, input_shape=(24, 24, 3), classes=4)   # SE, hard-swish

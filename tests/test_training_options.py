@@ -115,8 +115,8 @@ def test_a_stage_is_a_resolution_and_the_head_is_in_none(arch, knobs, resolution
 
 
 def test_frozen_stages_do_not_change_while_the_rest_trains(digits16):
-    from tinyml_kit.train.trainer import train
     from tinyml_kit.train.stages import freeze_stages, stages
+    from tinyml_kit.train.trainer import train
 
     model = _tiny(classes=10)
     frozen_names = [n for g in stages(model)[:2] for n in g]

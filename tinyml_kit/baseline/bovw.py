@@ -9,7 +9,9 @@ import time
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
+from tinyml_kit.check.metrics import classification_report
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.train.data import Split
 
@@ -139,8 +141,6 @@ def _one_thread():
     inertia's last digits, then the words), so one thread keeps a seed's result the same on any machine; and it is
     faster here: on 2 busy cores, fitting 200 words to 61k descriptors took 1.0-1.3 s on one thread, 9-19 s on
     two (threads waiting for each other)."""
-    from threadpoolctl import threadpool_limits
-
     return threadpool_limits(limits=1)
 
 
@@ -192,8 +192,6 @@ def _classifier(params: BovwParams):
 
 def run_bovw(parts: Split, params: BovwParams) -> BaselineResult:
     """Fit the vocabulary and the SVM on `parts.train`, score on `parts.val`."""
-    from tinyml_kit.check.metrics import classification_report
-
     seconds, started = {}, time.perf_counter()
     tick = started
 

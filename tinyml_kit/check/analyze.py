@@ -10,11 +10,16 @@ replay does not know, the two differ and the report says so instead of hiding it
 
 from dataclasses import asdict, dataclass
 
+from tinyml_kit.check.tflm import TflmModel
+from tinyml_kit.core.arena import arena_with_headroom
+from tinyml_kit.core.cores import CORES
 from tinyml_kit.core.graph import Graph
+from tinyml_kit.core.tflite_info import read_graph, read_model, require_int8
 from tinyml_kit.core.tflm_flatbuffer import tflm_flash_bytes
 from tinyml_kit.core.verdict import fits
 from tinyml_kit.solve.costs import conv_macs, depthwise_macs
 from tinyml_kit.solve.engines import get_engine
+from tinyml_kit.solve.instructions import estimate_latency, predict_per_op
 from tinyml_kit.solve.tflm_arena import PlannedBuffer, memory_plan
 
 # MACs are counted as `inspect --arch` counts them: convolutions, depthwise, fully connected and multiplies
@@ -95,9 +100,6 @@ def analyze_model(data: bytes, name: str = "model.tflite", board_id: str | None 
                   ) -> dict:
     """Per-layer table, measured totals, the RAM peak, predicted instructions and, with a board, the latency
     estimate and the fit verdict."""
-    from tinyml_kit.check.tflm import TflmModel
-    from tinyml_kit.core.tflite_info import read_graph, read_model, require_int8
-
     info = read_model(data, name)
     require_int8(info, name)
     board = None
@@ -153,9 +155,6 @@ def analyze_model(data: bytes, name: str = "model.tflite", board_id: str | None 
 def latency_analysis(graph: Graph, rows: list[LayerRow], board, engine: str) -> dict:
     """Instructions per op (into `rows`) and in all, predicted for `engine` on the board's core (the Cortex-M4F
     without a board), and the latency estimate on the board."""
-    from tinyml_kit.core.cores import CORES
-    from tinyml_kit.solve.instructions import estimate_latency, predict_per_op
-
     latency = None
     if board is not None:
         latency = estimate_latency(graph, sum(r.macs for r in rows), board.core, board.clock_mhz, engine)
@@ -194,8 +193,6 @@ def board_fit(board, flash_bytes: int, arena_bytes: int, headroom: bool = True) 
     """Flash and RAM verdicts against what the board leaves for a model once the runtime, the HAL, the
     application, the stack and the heap are reserved; TFLM's arena is compared with headroom, as `fit` does,
     the C engine's static plan as it is (`headroom=False`)."""
-    from tinyml_kit.core.arena import arena_with_headroom
-
     verdict = fits(flash=(flash_bytes, board.flash_budget_bytes),
                    ram=(arena_with_headroom(arena_bytes) if headroom else arena_bytes, board.arena_budget_bytes))
     flash, ram = verdict["flash"], verdict["ram"]

@@ -5,14 +5,19 @@ DSP and plain-C paths compute the same outputs; `verify` shows it on the emulate
 """
 
 import ctypes
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.litert import LiteRtModel
+from tinyml_kit.engine.codegen import compile_model
+from tinyml_kit.engine.footprint import program_footprint
 from tinyml_kit.export.toolchain import (
     C_ENGINE_WARNINGS,
     cmsis_nn_library,
+    find_cmsis_nn_dir,
     require_tool,
     run_tool,
 )
@@ -66,13 +71,6 @@ def check_on_host(flatbuffer: bytes, images: np.ndarray, cmsis_nn_dir=None, tflm
                   name: str = "model") -> dict:
     """The C engine's generated model built for this machine and run on `images` (int8) beside LiteRT's reference
     kernels: whether every output is equal, and what the build takes on the device."""
-    import tempfile
-
-    from tinyml_kit.core.litert import LiteRtModel
-    from tinyml_kit.engine.codegen import compile_model
-    from tinyml_kit.engine.footprint import program_footprint
-    from tinyml_kit.export.toolchain import find_cmsis_nn_dir
-
     root = find_cmsis_nn_dir(cmsis_nn_dir, tflm_dir)
     program = compile_model(flatbuffer, name)
     classes = program.model.tensors[program.model.output].elements

@@ -8,6 +8,13 @@ from pathlib import Path
 
 import numpy as np
 
+from tinyml_kit.check.analyze import board_fit
+from tinyml_kit.check.c_host import HOST_CC, check_on_host
+from tinyml_kit.check.c_plan import c_engine_analysis
+from tinyml_kit.check.tflm import measure_arena
+from tinyml_kit.core.tflm_flatbuffer import tflm_flash_bytes
+from tinyml_kit.engine.footprint import c_footprint
+from tinyml_kit.export.toolchain import find_cmsis_nn_dir, require_tool
 from tinyml_kit.solve.engines import Engine
 
 
@@ -39,40 +46,27 @@ class EngineChecks:
 
 
 def _tflm_footprint(flatbuffer: bytes) -> Footprint:
-    from tinyml_kit.check.tflm import measure_arena
-    from tinyml_kit.core.tflm_flatbuffer import tflm_flash_bytes
-
     arena = measure_arena(flatbuffer)
     return Footprint(tflm_flash_bytes(flatbuffer), arena.total_bytes, arena.alloc_bytes)
 
 
 def _c_footprint(flatbuffer: bytes) -> Footprint:
-    from tinyml_kit.engine.footprint import c_footprint
-
     fp = c_footprint(flatbuffer)
     return Footprint(fp.flash_bytes, fp.arena_bytes, fp.arena_bytes,
                      {"engine": "c", "constant_bytes": fp.constant_bytes})
 
 
 def _c_require_host(cmsis_nn_dir) -> None:
-    from tinyml_kit.check.c_host import HOST_CC
-    from tinyml_kit.export.toolchain import find_cmsis_nn_dir, require_tool
-
     require_tool(HOST_CC)
     find_cmsis_nn_dir(cmsis_nn_dir)
 
 
 def _c_on_host(flatbuffer: bytes, images: np.ndarray, cmsis_nn_dir, name: str) -> dict:
-    from tinyml_kit.check.c_host import check_on_host
-
     return check_on_host(flatbuffer, images, cmsis_nn_dir, name=name)
 
 
 def _c_analysis(flatbuffer: bytes, name: str, board) -> dict:
     """Its static plan, and the board verdict by its flash and arena (the plan is the arena: no headroom)."""
-    from tinyml_kit.check.analyze import board_fit
-    from tinyml_kit.check.c_plan import c_engine_analysis
-
     c = c_engine_analysis(flatbuffer, name)
     return {"c_engine": c, **(board_fit(board, c["flash_bytes"], c["arena_bytes"], headroom=False) if board else {})}
 

@@ -2,6 +2,7 @@
 LiteRT vs TFLM outputs, measured arena. The runtimes are run once, by `validate`; this is its summary."""
 
 from tinyml_kit.check.tflm import TflmModel
+from tinyml_kit.check.validate import validate_model
 from tinyml_kit.core.tflite_info import read_model, require_int8
 from tinyml_kit.core.tflm_flatbuffer import tflm_flash_bytes
 from tinyml_kit.train.data import Dataset
@@ -14,8 +15,6 @@ def evaluate(model: bytes, val: Dataset | None, keras_model=None, name: str = "m
     """Run `model` on LiteRT (reference kernels) and TFLM over `val`, and `keras_model` (and, with `onnx`, its
     ONNX export) beside them. Without data only the kernels' agreement and the arena can be checked: random
     inputs are used, with a warning, and no accuracy is reported. The full validation is under `validation`."""
-    from tinyml_kit.check.validate import validate_model
-
     info = read_model(model, name)
     require_int8(info, name)
     v = validate_model(model, info, val, keras_model, name, random_inputs=True, onnx=onnx, seed=seed)

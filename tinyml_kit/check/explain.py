@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from tinyml_kit.nets.costs import output_shape
+
 _BLOCK = re.compile(r"^(?:b|s)(\d+)_")
 PROBE_TRAIN_IMAGES = 2000
 _NOT_FEATURES = {"InputLayer", "Rescaling"}    # pixels, not features
@@ -36,8 +38,6 @@ class Probes:
 
 def _feature_maps(model):
     """(layer, output shape) of every layer with a 4-D output that is a feature map, not the pixels."""
-    from tinyml_kit.nets.costs import output_shape
-
     for layer in model.layers:
         shape = output_shape(layer)
         if len(shape) == 4 and type(layer).__name__ not in _NOT_FEATURES:

@@ -13,6 +13,8 @@ import numpy as np
 from tinyml_kit.core.arena import ArenaUsage, arena_with_headroom  # noqa: F401  (re-exported)
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.stderr import captured_stderr
+from tinyml_kit.core.tflite_info import read_model
+from tinyml_kit.export.op_resolver import resolver_methods
 
 _TOTAL = re.compile(r"Arena allocation total (\d+) bytes")
 _HEAD = re.compile(r"Arena allocation head (\d+) bytes")
@@ -20,8 +22,6 @@ _TAIL = re.compile(r"Arena allocation tail (\d+) bytes")
 def _interpreter(model: bytes):
     from tflite_micro.python.tflite_micro import runtime
 
-    from tinyml_kit.core.tflite_info import read_model
-    from tinyml_kit.export.op_resolver import resolver_methods
 
     resolver_methods(read_model(model).ops)   # an op TFLM lacks is named here, not reported as a failed allocation
 

@@ -11,7 +11,10 @@ import logging
 import numpy as np
 
 from tinyml_kit.check.metrics import classification_report
+from tinyml_kit.check.tflm import TflmModel
 from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.litert import LiteRtModel
+from tinyml_kit.export.onnx_export import OnnxModel, keras_to_onnx
 
 logger = logging.getLogger(__name__)
 
@@ -79,9 +82,6 @@ def _inputs(info, val, random_inputs: bool, seed: int, name: str):
 
 def _run_all(flatbuffer: bytes, info, pixels, keras_model, onnx: bool, name: str, random: bool):
     """Each runtime's outputs (int8 ones dequantized), the raw int8 outputs, and the runtimes skipped and why."""
-    from tinyml_kit.check.tflm import TflmModel
-    from tinyml_kit.core.litert import LiteRtModel
-
     inp, outp = info.inputs[0], info.outputs[0]
     if (inp.scale, inp.zero_point) != (1.0, -128):
         logger.warning(f"input quantization is scale {inp.scale}, zero point {inp.zero_point}: feeding pixels "
@@ -99,8 +99,6 @@ def _run_all(flatbuffer: bytes, info, pixels, keras_model, onnx: bool, name: str
         return outputs, raw, skipped
     outputs["keras"] = keras_model.predict(pixels, batch_size=256, verbose=0)
     if onnx:
-        from tinyml_kit.export.onnx_export import OnnxModel, keras_to_onnx
-
         outputs["onnx"] = OnnxModel(keras_to_onnx(keras_model)).predict(pixels)
     else:
         skipped["onnx"] = "not asked for"

@@ -27,8 +27,10 @@ from tinyml_kit.check.qemu import (
 from tinyml_kit.core import progress
 from tinyml_kit.core.cores import EmulatedCore, require_core
 from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.litert import LiteRtModel
 from tinyml_kit.core.verdict import fits
 from tinyml_kit.export.firmware import ModelSource
+from tinyml_kit.export.op_resolver import resolver_methods, tree_builtins
 from tinyml_kit.export.toolchain import (
     C_ENGINE_WARNINGS,
     TFLM_DEFINES,
@@ -126,8 +128,6 @@ class _Firmware:
 
 def _tflm_firmware(src: ModelSource, kernels: str | None, tflm_dir, cmsis_nn_dir, arena_bytes: int | None,
                    core: EmulatedCore, profile: bool) -> _Firmware:
-    from tinyml_kit.export.op_resolver import resolver_methods, tree_builtins
-
     kernels = kernels or "ref"
     if kernels not in KERNELS:
         raise UserError(f"kernels '{kernels}' are unknown: choose ref or cmsis_nn", "kernels")
@@ -160,8 +160,6 @@ def verify_model(src: ModelSource, images: np.ndarray, board, kernels: str | Non
                  cmsis_nn_dir: str | Path | None = None, core: str | None = None, profile: bool = False) -> dict:
     """Build, run and compare; `images` are int8 model inputs, `board` the board whose budgets are checked, `core`
     the emulated core (default: the board's), `profile` whether each op's instructions are counted too."""
-    from tinyml_kit.core.litert import LiteRtModel
-
     engine = get_engine(engine)
     emulated = require_core(core, board)
     firmware = engine.part(_FIRMWARE)(src, kernels, tflm_dir, cmsis_nn_dir, arena_bytes, emulated, profile)

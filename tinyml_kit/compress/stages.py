@@ -11,7 +11,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tinyml_kit.compress.options import CompressOptions
+from tinyml_kit.compress.prune_channels import prune_channels
+from tinyml_kit.compress.prune_weights import gzip_bytes, magnitude_pruned, pruning_callbacks, strip, weight_sparsity
+from tinyml_kit.compress.qat import pin_input_range, quantize_aware, require_quantizable
+from tinyml_kit.compress.quantize import quantize_int8
+from tinyml_kit.core.tflite_info import int8_weight_sparsity
+from tinyml_kit.core.tflm_flatbuffer import tflm_flash_bytes
+from tinyml_kit.nets.costs import model_costs
 from tinyml_kit.train.data import Dataset, Split
+from tinyml_kit.train.trainer import train
 
 logger = logging.getLogger(__name__)
 
@@ -38,8 +46,6 @@ def float_accuracy(model, val: Dataset) -> float:
 
 
 def stage_numbers(name: str, model, val: Dataset, **extra) -> dict:
-    from tinyml_kit.nets.costs import model_costs
-
     costs = model_costs(model)
     return {"stage": name, "params": costs.params, "macs": costs.macs,
             "float_accuracy": round(float_accuracy(model, val), 4), **extra}
@@ -54,8 +60,6 @@ def compress(model, parts: Split, calibration: np.ndarray, options: CompressOpti
     training's, so fine-tuning weighs classes as training did."""
     options.validate()
     if options.quant == "qat":
-        from tinyml_kit.compress.qat import require_quantizable
-
         require_quantizable(model)
     tune = {"epochs": options.finetune_epochs, "batch_size": batch_size, "seed": seed, "teacher": teacher,
             "temperature": options.temperature, "alpha_kd": options.alpha_kd,
@@ -76,7 +80,6 @@ def compress(model, parts: Split, calibration: np.ndarray, options: CompressOpti
 
 def _distil(model, parts: Split, options: CompressOptions, tune: dict, stages: list[dict]):
     from tinyml_kit._tf import keras
-    from tinyml_kit.train.trainer import train
 
     student = keras().models.clone_model(model)
     student.set_weights(model.get_weights())
@@ -88,9 +91,6 @@ def _distil(model, parts: Split, options: CompressOptions, tune: dict, stages: l
 
 
 def _prune_structured(model, parts: Split, options: CompressOptions, tune: dict, stages: list[dict]):
-    from tinyml_kit.compress.prune_channels import prune_channels
-    from tinyml_kit.train.trainer import train
-
     result = prune_channels(model, options.sparsity, options.criterion)
     logger.info(f"structured pruning: {result.channels_before:,} -> {result.channels_after:,} channels "
                 f"({100 * result.removed_fraction:.0f} % removed, {options.criterion} criterion); fine-tuning "
@@ -105,14 +105,6 @@ def _prune_structured(model, parts: Split, options: CompressOptions, tune: dict,
 
 def _prune_magnitude(model, parts: Split, options: CompressOptions, tune: dict, stages: list[dict],
                      batch_size: int):
-    from tinyml_kit.compress.prune_weights import (
-        magnitude_pruned,
-        pruning_callbacks,
-        strip,
-        weight_sparsity,
-    )
-    from tinyml_kit.train.trainer import train
-
     logger.info(f"magnitude pruning to {100 * options.sparsity:.0f} % zero weights; fine-tuning "
                 f"{options.finetune_epochs} epochs ...")
     wrapped = magnitude_pruned(model, options.sparsity, -(-len(parts.train.x) // batch_size))
@@ -127,9 +119,6 @@ def _prune_magnitude(model, parts: Split, options: CompressOptions, tune: dict, 
 def _quantization_aware(model, parts: Split, options: CompressOptions, tune: dict, stages: list[dict]):
     """The fake-quantized model after QAT; the int8 model is converted from it, so it is what the int8 model
     is compared with."""
-    from tinyml_kit.compress.qat import pin_input_range, quantize_aware
-    from tinyml_kit.train.trainer import train
-
     qat = quantize_aware(model)
     logger.info(f"quantization-aware training, {options.finetune_epochs} epochs ...")
     trained = train(qat, parts, **tune)
@@ -140,16 +129,10 @@ def _quantization_aware(model, parts: Split, options: CompressOptions, tune: dic
 
 
 def _int8(model, calibration: np.ndarray, options: CompressOptions, stages: list[dict]) -> bytes:
-    from tinyml_kit.compress.quantize import quantize_int8
-    from tinyml_kit.core.tflm_flatbuffer import tflm_flash_bytes
-
     flatbuffer = quantize_int8(model, calibration)
     int8 = {"stage": "int8", "method": options.quant, "flash_bytes": tflm_flash_bytes(flatbuffer),
             "tflite_bytes": len(flatbuffer)}
     if options.prune == "magnitude":
-        from tinyml_kit.compress.prune_weights import gzip_bytes
-        from tinyml_kit.core.tflite_info import int8_weight_sparsity
-
         int8["int8_weight_sparsity"] = round(int8_weight_sparsity(flatbuffer), 4)
         int8["gzip_bytes"] = gzip_bytes(flatbuffer)
         int8["note"] = ("zeroed weights still take one byte each in the .tflite and in flash; gzip_bytes bounds what "

@@ -7,7 +7,12 @@ import logging
 
 from tinyml_kit.compress.options import CompressOptions
 from tinyml_kit.compress.stages import stage_numbers
+from tinyml_kit.nets import build
+from tinyml_kit.nets.costs import model_costs
 from tinyml_kit.train.data import Split
+from tinyml_kit.train.distill import auto_assistant, auto_teacher, load_teacher
+from tinyml_kit.train.hints import hint_pairs
+from tinyml_kit.train.trainer import train
 
 logger = logging.getLogger(__name__)
 
@@ -21,7 +26,6 @@ def resolve_teacher(options: CompressOptions, student, parts: Split, epochs: int
     and what to report about it."""
     if not options.teacher:
         return None, None
-    from tinyml_kit.nets.costs import model_costs
 
     shape, classes = parts.train.input_shape, len(parts.train.class_names)
     student_params = model_costs(student).params
@@ -48,12 +52,8 @@ def _model(role: str, given: str, shape, classes: int, seed: int, student_params
            teacher_params: int | None = None):
     """The teacher or assistant `given` (a path, or "auto": built untrained), and where it came from."""
     if given != "auto":
-        from tinyml_kit.train.distill import load_teacher
-
         return load_teacher(given, shape, classes, role, role), {"source": str(given)}
     from tinyml_kit._tf import keras
-    from tinyml_kit.nets import build
-    from tinyml_kit.train.distill import auto_assistant, auto_teacher
 
     family, knobs = (auto_teacher(student_params, shape, classes) if role == "teacher"
                      else auto_assistant(student_params, teacher_params, shape, classes))
@@ -65,7 +65,6 @@ def _require_hints(kind: str, student, teacher, assistant) -> None:
     """Maps to match exist between each learner and its teacher (refused in one line otherwise)."""
     if kind == "logits":
         return
-    from tinyml_kit.train.hints import hint_pairs
 
     hint_pairs(student, assistant if assistant is not None else teacher, kind)
     if assistant is not None:
@@ -74,9 +73,6 @@ def _require_hints(kind: str, student, teacher, assistant) -> None:
 
 def _train(model, role: str, parts: Split, epochs: int, batch_size: int, seed: int, teacher=None,
            options: CompressOptions | None = None) -> None:
-    from tinyml_kit.nets.costs import model_costs
-    from tinyml_kit.train.trainer import train
-
     via = ", distilled from the teacher" if teacher is not None else ""
     logger.info(f"training {role} {model.name}: {model_costs(model).params:,} params, {epochs} epochs{via} ...")
     distil = ({"teacher": teacher, "temperature": options.temperature, "alpha_kd": options.alpha_kd,

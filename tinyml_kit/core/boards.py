@@ -1,5 +1,6 @@
 """Boards and the memory they leave for a model, derived from boards.yaml's reserve rule."""
 
+import difflib
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -120,7 +121,5 @@ def get_board(board_id: str) -> Board:
 def _closest(key: str, ids: list[str]) -> list[str]:
     """Ids containing `key` (a truncated id, `nucleo-f401`, or a family, `nucleo`), else difflib's nearest
     three (a typo, `nucleo-f410re`)."""
-    import difflib
-
     contained = [i for i in ids if key and key in i]
     return contained or difflib.get_close_matches(key, ids, n=3, cutoff=0.6)

@@ -82,6 +82,8 @@ class Family:
     alias_of: str = ""          # a family that is one point of a ranked one (`alias_knobs` pinned)
     alias_knobs: MappingProxyType = field(default_factory=lambda: _frozen({}))
     labels: MappingProxyType = field(default_factory=lambda: _frozen({}))   # short knob names for tables
+    sweep_defaults: MappingProxyType = field(default_factory=lambda: _frozen({}))   # a searched knob's value where
+    # a sweep's grid file does not list it
 
     def short(self, knobs: dict) -> str:
         """`PhiNet a=0.5 b=1 t0=6 N=7`, as compact tables name a configuration."""
@@ -148,6 +150,7 @@ PHINET = Family(
     plan=_frozen(PHINET_PLAN),
     swept=_frozen({"beta": (0.75, 1.35), "t0": (3, 6)}),   # PhiNet's sweeps (bench/grids), held-out points included
     labels=_frozen({"alpha": "a", "beta": "b", "depth": "N"}), min_depth=PHINET_MIN_DEPTH,
+    sweep_defaults=_frozen({"alpha": 0.5, "beta": 1.0, "t0": 6, "depth": 7}),
     min_depth_reason="PhiNet always has blocks 1-3, so N starts at 4 (a smaller N only stretches their expansion "
                      "past beta x t0, which no sweep trained)")
 
@@ -157,7 +160,7 @@ def _width_depth(name: str, title: str, widths: tuple, depths: tuple) -> Family:
     return Family(name, title, _frozen({"alpha": "width", "depth": "depth"}), ("alpha", "depth"),
                   _grid([{"alpha": a, "depth": d} for a in widths for d in depths]), ranked=True, record=WidthDepth,
                   axes=_frozen({"alpha": WIDTHS}), nearest=_frozen({"alpha": WIDTHS, "depth": DEPTHS}),
-                  labels=_frozen({"alpha": "w", "depth": "d"}))
+                  labels=_frozen({"alpha": "w", "depth": "d"}), sweep_defaults=_frozen({"alpha": 0.5, "depth": 1}))
 
 
 RESNET = _width_depth("resnet", "ResNet", (0.25, 0.375, 0.5, 0.625, 0.75, 1.0, 1.25, 1.5, 2.0), (1, 2, 3))

@@ -17,6 +17,7 @@ per cycle from ../shared/docs/boards-reference.md §3, not measurements of ours.
 import json
 from functools import lru_cache
 
+from tinyml_kit.core.cores import CORES
 from tinyml_kit.core.resources import INSTRUCTION_MODEL_FILE
 
 ANCHOR_CYCLES = 49.24e6              # ResNet-8 on EK-RA6M4 (Cortex-M33), MLPerf Tiny v0.7
@@ -45,8 +46,6 @@ def instruction_table() -> dict:
 @lru_cache(maxsize=1)
 def profiled_cores() -> frozenset[str]:
     """The board cores (boards.yaml's names) the shipped instruction table covers (TFLM's profiles)."""
-    from tinyml_kit.core.cores import CORES
-
     return frozenset(CORES[m["core"]].title for m in instruction_table()["models"]
                      if m["engine"] == "tflm" and m["core"] in CORES)
 

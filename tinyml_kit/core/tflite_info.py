@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.graph import Graph, Op, Tensor
 
 if TYPE_CHECKING:
     from tinyml_kit.core.graph import Graph
@@ -106,8 +107,6 @@ def read_model(data: bytes, name: str = "model") -> ModelInfo:
 def read_graph(data: bytes, name: str = "model") -> "Graph":
     """The whole first subgraph as a `graph.Graph` (tensors with shapes, dtypes and constant payloads, ops in
     execution order), so TFLM's memory plan can be replayed on any .tflite, not only on a predicted PhiNet."""
-    from tinyml_kit.core.graph import Graph, Op, Tensor
-
     read_model(data, name)    # a clear error for anything that is not a readable flatbuffer
     s = schema()
     model = s.ModelT.InitFromObj(s.Model.GetRootAsModel(data, 0))

@@ -10,6 +10,7 @@ import copy
 
 import numpy as np
 
+from tinyml_kit.core.litert import LiteRtModel
 from tinyml_kit.core.tflite_info import schema
 
 _INPUTS = np.arange(-128, 128, dtype=np.int8)
@@ -17,8 +18,6 @@ _INPUTS = np.arange(-128, 128, dtype=np.int8)
 
 def lookup_table(flatbuffer: bytes, op_index: int) -> np.ndarray:
     """The int8 output of op `op_index` of `flatbuffer` for each int8 input -128..127."""
-    from tinyml_kit.core.litert import LiteRtModel
-
     table = LiteRtModel(_single_op_model(flatbuffer, op_index)).predict(_INPUTS[None, :])[0]
     return np.asarray(table, dtype=np.int8)
 

@@ -9,6 +9,7 @@ from tinyml_kit.core.templates import hex_rows, render
 from tinyml_kit.core.text import require_identifier
 from tinyml_kit.core.tflite_info import ModelInfo, require_int8
 from tinyml_kit.core.tflm_flatbuffer import compact_flatbuffer
+from tinyml_kit.export.op_resolver import resolver_methods
 
 
 def _context(model: bytes, info: ModelInfo, labels: list[str], arena_measured: int, arena_alloc: int,
@@ -42,8 +43,6 @@ def write_model_api(model: bytes, info: ModelInfo, out_dir: Path, labels: list[s
                     cc: str = ".cc") -> list[Path]:
     """The model data plus the C++ model API and its op resolver: the sources every firmware target compiles.
     `cc` is the C++ extension (Arduino builds only `.cpp`). An op TFLM cannot run is refused here, by name."""
-    from tinyml_kit.export.op_resolver import resolver_methods
-
     context = _context(model, info, labels, arena_measured, arena_alloc, name, source)
     context["methods"] = resolver_methods(info.ops)
     out_dir = Path(out_dir)

@@ -16,6 +16,8 @@ import numpy as np
 from tinyml_kit import __version__
 from tinyml_kit.core.templates import hex_rows, render
 from tinyml_kit.core.tflite_info import ModelInfo
+from tinyml_kit.core.tflm_flatbuffer import tflm_flash_bytes
+from tinyml_kit.engine.codegen import compile_model
 from tinyml_kit.export.c_sources import write_c_sources, write_model_api
 from tinyml_kit.export.op_resolver import resolver_methods
 from tinyml_kit.export.toolchain import TFLM_DEFINES
@@ -39,8 +41,6 @@ class ModelSource:
     def program(self):
         """The C engine's compiled program (made once)."""
         if self._program is None:
-            from tinyml_kit.engine.codegen import compile_model
-
             self._program = compile_model(self.model, self.source)
         return self._program
 
@@ -77,8 +77,6 @@ class Packaging:
 
 
 def _tflm_device_bytes(src: ModelSource) -> int:
-    from tinyml_kit.core.tflm_flatbuffer import tflm_flash_bytes
-
     return tflm_flash_bytes(src.model)
 
 

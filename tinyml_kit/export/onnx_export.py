@@ -5,11 +5,16 @@ classifier on a gateway or in another toolchain, so `validate` checks it gives K
 """
 
 import logging
+import warnings
 from pathlib import Path
 
 import numpy as np
 
+from tinyml_kit.core.artifacts import staged_output
 from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.stderr import captured_stderr
+from tinyml_kit.core.text import require_identifier
+from tinyml_kit.nets import load_keras_model
 
 logger = logging.getLogger(__name__)
 
@@ -18,10 +23,7 @@ OPSET = 17
 
 def keras_to_onnx(model) -> bytes:
     """Serialized ONNX of a tf_keras model taking pixels 0..255, with a dynamic batch dimension."""
-    import warnings
-
     from tinyml_kit._tf import tf
-    from tinyml_kit.core.stderr import captured_stderr
 
     t = tf()
     import tf2onnx
@@ -56,10 +58,6 @@ class OnnxModel:
 def export_onnx(model: str | Path, out: Path, name: str = "model") -> Path:
     """Write `<out>/<name>.onnx` from a run directory's model.keras (or a .keras file); `name` must be a C
     identifier, as for the other formats, so the file cannot land outside `out`."""
-    from tinyml_kit.nets import load_keras_model
-    from tinyml_kit.core.artifacts import staged_output
-    from tinyml_kit.core.text import require_identifier
-
     require_identifier(name)
     model = Path(model)
     keras_path = model / "model.keras" if model.is_dir() else model

@@ -7,13 +7,13 @@ this stage's part of each family record, keyed by its name (`core.family` says w
 
 from pathlib import Path
 
+from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.family import MOBILENETV1, MOBILENETV2, PHINET, RESNET, RESNET8, TINYNET, lookup
 from tinyml_kit.nets.mobilenet_v1 import mobilenet_v1
 from tinyml_kit.nets.mobilenet_v2 import mobilenet_v2
 from tinyml_kit.nets.phinet import phinet
 from tinyml_kit.nets.resnet import resnet, resnet8
 from tinyml_kit.nets.tinynet import tinynet
-from tinyml_kit.core.errors import UserError
-from tinyml_kit.core.family import MOBILENETV1, MOBILENETV2, PHINET, RESNET, RESNET8, TINYNET, lookup
 
 BUILDERS = {PHINET.name: phinet, TINYNET.name: tinynet, MOBILENETV1.name: mobilenet_v1, MOBILENETV2.name: mobilenet_v2,
             RESNET.name: resnet, RESNET8.name: resnet8}

@@ -21,7 +21,7 @@ from tinyml_kit.core.artifacts import require_writable, write_atomic, write_json
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.run_record import RunRecord
 from tinyml_kit.core.spec import require_input_shape
-from tinyml_kit.train.data import DIGITS, VAL_FRACTION, Split
+from tinyml_kit.train.data import DIGITS, VAL_FRACTION, Split, load_dataset, split
 
 logger = logging.getLogger(__name__)
 
@@ -147,8 +147,6 @@ def _same_source(data: str, source: str) -> bool:
 def _load_split(data: str, input_shape, seed: int, val_fraction: float, record: RunRecord | None):
     """The split `fit` makes (`load_dataset`, then `split` with the same fraction and seed) and the data's
     fingerprint; for a run, data that changed since it was fitted is refused (its split would differ)."""
-    from tinyml_kit.train.data import load_dataset, split
-
     dataset = load_dataset(data, input_shape)
     fingerprint = dataset.fingerprint()
     if record is not None and fingerprint != record.data.fingerprint:

@@ -5,12 +5,14 @@ estimates when they miss a limit by far.
 """
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from itertools import product
 
 from tinyml_kit.core.boards import Board
 from tinyml_kit.core.budget import Budget
 from tinyml_kit.core.family import lookup
 from tinyml_kit.core.pins import Search, pins_json
+from tinyml_kit.nets import build
 from tinyml_kit.nets.costs import activation_peak_bytes, model_costs
 from tinyml_kit.solve.engines import TFLM, Engine
 
@@ -103,10 +105,6 @@ def _pinned(search: Search, input_shape, classes: int, board: Board, budget: Bud
 
 def unranked_grid(search: Search, input_shape, classes: int, engine: Engine) -> list[Candidate]:
     """An unranked family's grid, each knob's axis narrowed (or replaced) by its pin; rough estimates."""
-    from itertools import product
-
-    from tinyml_kit.nets import build
-
     grid = lookup(search.family).grid
     names = list(grid[0])
     axes = [search.pins[k].axis(tuple(sorted({g[k] for g in grid}))) if k in search.pins
@@ -128,7 +126,5 @@ STYLED_RUNNER_UPS = 60   # estimates of SE PhiNets: a CBAM one measured ~20 % sl
 def styled(pool: list[Candidate], style: dict) -> list[Candidate]:
     """PhiNet candidates with another attention or activation (`fit --attention cbam`): their sizes are measured
     as built, and no accuracy is predicted, the laws having been fitted on squeeze-excite and hard-swish."""
-    from dataclasses import replace
-
     return [replace(c, knobs={**c.knobs, **style}, predicted_accuracy=None, predicted_interval=None,
                     estimates_own=False) for c in pool]

@@ -7,8 +7,15 @@ from pathlib import Path
 
 import numpy as np
 
+from tinyml_kit.check.analyze import analyze_model, attach_profile
+from tinyml_kit.check.engines import checks, host_check
+from tinyml_kit.check.evaluate import evaluate
+from tinyml_kit.check.validate import validate_model
+from tinyml_kit.check.verify import preflight, verify_model
 from tinyml_kit.core.artifacts import write_json_atomic
+from tinyml_kit.core.cores import require_core
 from tinyml_kit.core.errors import UserError
+from tinyml_kit.export.firmware import ModelSource
 from tinyml_kit.pipeline.runs import load_target, resolve_model, run_model, run_split
 from tinyml_kit.solve.engines import get_engine
 
@@ -20,9 +27,6 @@ def check_target(target: str | Path, data: str | None = None, engine: str | None
     """Float vs int8 accuracy, LiteRT vs TFLM and the measured arena of a run (on its own validation split
     unless `data` is given) or a .tflite; with the C engine (by default a run's own), also its generated model
     built for this machine and run on the same images beside LiteRT."""
-    from tinyml_kit.check.engines import checks, host_check
-    from tinyml_kit.check.evaluate import evaluate
-
     t = load_target(target, data)
     engine = get_engine(engine or (t.model.record.engine if t.model.record else "tflm"))
     if checks(engine).host:   # a missing compiler or CMSIS-NN is refused before the slow part
@@ -36,8 +40,6 @@ def check_target(target: str | Path, data: str | None = None, engine: str | None
 def validate_target(target: str | Path, data: str | None = None, random_inputs: bool = False, onnx: bool = True,
                     seed: int = 0) -> dict:
     """The same inputs through Keras, ONNX Runtime, LiteRT and TFLM (see `check.validate`)."""
-    from tinyml_kit.check.validate import validate_model
-
     t = load_target(target, data, strict_shape=True)
     return validate_model(t.model.flatbuffer, t.model.info, t.val, t.keras_model, t.model.name, random_inputs,
                           onnx, seed)
@@ -47,9 +49,6 @@ def analyze_target(target: str | Path, board_id: str | None = None, engine: str 
     """Per-layer memory plan and totals of a run's model (against its board unless another is given) or a
     .tflite (against `board_id`, if any). With the C engine (by default a run's own) also its static plan, and
     the board verdict is the C engine's."""
-    from tinyml_kit.check.analyze import analyze_model, attach_profile
-    from tinyml_kit.check.engines import checks
-
     m = resolve_model(target)
     board_id = board_id or (m.record.board.id if m.record else None)
     engine = get_engine(engine or (m.record.engine if m.record else "tflm"))
@@ -72,10 +71,7 @@ def verify_run(run_dir: str | Path, kernels: str | None = None, images: int = 20
     saves `verify_<kernels>.json` (`verify_c.json` for the C engine; `verify_<core>_...` on another core than the
     board's; `..._profile.json` with `profile`, whose ELF carries the profiler). `val`: the run's validation split
     when the caller holds it (`fit --verify`), instead of re-making it."""
-    from tinyml_kit.check.verify import preflight, verify_model
     from tinyml_kit.core.boards import get_board
-    from tinyml_kit.core.cores import require_core
-    from tinyml_kit.export.firmware import ModelSource
 
     if images < 1:
         raise UserError(f"{images} images: verify at least 1", "images")

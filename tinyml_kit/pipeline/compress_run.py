@@ -5,10 +5,18 @@ import logging
 import time
 from pathlib import Path
 
+from tinyml_kit.check.engines import checks
 from tinyml_kit.compress.options import CompressOptions
+from tinyml_kit.compress.quantize import calibration_images
+from tinyml_kit.compress.stages import compress
+from tinyml_kit.compress.teachers import resolve_teacher
+from tinyml_kit.core.artifacts import prepare_output
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.run_record import RunRecord
+from tinyml_kit.nets import load_keras_model
+from tinyml_kit.nets.costs import model_costs
 from tinyml_kit.pipeline.measure import model_latency
+from tinyml_kit.pipeline.preflight import require_runnable
 from tinyml_kit.pipeline.runs import timed
 from tinyml_kit.solve.engines import get_engine
 
@@ -16,15 +24,7 @@ logger = logging.getLogger(__name__)
 
 
 def compress_run(run_dir: str | Path, options: CompressOptions, out: str | Path | None = None) -> RunRecord:
-    from tinyml_kit.nets import load_keras_model
-    from tinyml_kit.nets.costs import model_costs
-    from tinyml_kit.compress.quantize import calibration_images
-    from tinyml_kit.compress.stages import compress
-    from tinyml_kit.check.engines import checks
-    from tinyml_kit.compress.teachers import resolve_teacher
-    from tinyml_kit.core.artifacts import prepare_output
     from tinyml_kit.pipeline.outcome import evaluate_compressed
-    from tinyml_kit.pipeline.preflight import require_runnable
     from tinyml_kit.pipeline.runs import require_float_model, run_split, write_run
 
     started, timings = time.perf_counter(), {}

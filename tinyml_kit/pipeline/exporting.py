@@ -8,10 +8,25 @@ from pathlib import Path
 
 import numpy as np
 
+from tinyml_kit.check.tflm import measure_arena
 from tinyml_kit.core.artifacts import prepare_output, staged_output
 from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.labels import check_labels
+from tinyml_kit.core.litert import LiteRtModel
 from tinyml_kit.core.run_record import RunRecord
+from tinyml_kit.core.text import require_identifier
+from tinyml_kit.engine.codegen import compile_model
 from tinyml_kit.export.destination import export_folder, require_not_another_run
+from tinyml_kit.export.firmware import (
+    PACKAGING,
+    ModelSource,
+    Sample,
+    library_name,
+    write_arduino_library,
+    write_stm32_project,
+    zip_folder,
+)
+from tinyml_kit.export.toolchain import CMSIS_NN_DIR_ENV, TFLM_DIR_ENV, find_cmsis_nn_dir, find_tflm_dir
 from tinyml_kit.pipeline.runs import resolve_model
 from tinyml_kit.solve.engines import Engine, get_engine
 
@@ -26,10 +41,6 @@ def export_model(model: str | Path, out: Path, target: str = "c", labels: list[s
     .zip, `stm32` a Makefile project. A bad name or label is refused before any work. Returns the paths written.
     `engine` "c" writes the model compiled to C on CMSIS-NN instead of the flatbuffer and TFLM's API; by default
     the engine the run was fitted for."""
-    from tinyml_kit.core.labels import check_labels
-    from tinyml_kit.core.text import require_identifier
-    from tinyml_kit.export.firmware import library_name
-
     if target not in EXPORT_TARGETS:
         raise UserError(f"export target '{target}' is unknown: choose one of {', '.join(EXPORT_TARGETS)}", "target")
     if engine is not None:
@@ -66,9 +77,6 @@ def _model_source(m, labels: list[str], name: str, engine: Engine):
 
 def _tflm_source(m, labels: list[str], name: str, engine: Engine):
     """The flatbuffer, with TFLM's measured arena."""
-    from tinyml_kit.check.tflm import measure_arena
-    from tinyml_kit.export.firmware import ModelSource
-
     arena = measure_arena(m.flatbuffer)
     logger.info(f"{m.name}: {len(m.flatbuffer):,} bytes, arena {arena.total_bytes:,} B measured on TFLM, "
                 f"{arena.alloc_bytes:,} B with headroom")
@@ -78,9 +86,6 @@ def _tflm_source(m, labels: list[str], name: str, engine: Engine):
 
 def _c_source(m, labels: list[str], name: str, engine: Engine):
     """The model compiled to C, with its static plan (the compilation refuses what it cannot run, by name)."""
-    from tinyml_kit.engine.codegen import compile_model
-    from tinyml_kit.export.firmware import ModelSource
-
     program = compile_model(m.flatbuffer, m.name)
     logger.info(f"{m.name}: compiled to C on CMSIS-NN, {program.constant_bytes:,} B of constants, static arena "
                 f"{program.arena_bytes:,} B")
@@ -99,13 +104,6 @@ def _record_beside(tflite: Path) -> RunRecord | None:
 def _cmsis_nn(engine: Engine, target: str, cmsis_nn_dir, tflm_dir) -> Path | None:
     """CMSIS-NN for a C-engine project: the Arduino library carries it, so it must be found; the STM32 Makefile
     names it when it is found (else `make CMSIS_NN_DIR=...`)."""
-    from tinyml_kit.export.firmware import PACKAGING
-    from tinyml_kit.export.toolchain import (
-        CMSIS_NN_DIR_ENV,
-        TFLM_DIR_ENV,
-        find_cmsis_nn_dir,
-    )
-
     if not engine.part(PACKAGING).carries_cmsis_nn or target == "c":
         return None
     given = cmsis_nn_dir or tflm_dir or os.environ.get(CMSIS_NN_DIR_ENV) or os.environ.get(TFLM_DIR_ENV)
@@ -113,19 +111,11 @@ def _cmsis_nn(engine: Engine, target: str, cmsis_nn_dir, tflm_dir) -> Path | Non
 
 
 def _write_project(target: str, src, sample, out: Path, folder: str, board, tflm_dir, cmsis_nn) -> None:
-    from tinyml_kit.export.firmware import (
-        write_arduino_library,
-        write_stm32_project,
-        zip_folder,
-    )
-
     with staged_output(out, allow_existing=True) as tmp:
         if target == "arduino":
             write_arduino_library(src, sample, tmp / folder, board, cmsis_nn)
             zip_folder(tmp / folder, tmp / f"{folder}.zip")
         else:
-            from tinyml_kit.export.toolchain import TFLM_DIR_ENV, find_tflm_dir
-
             tflm_given = src.packaging.links_tflm and (tflm_dir or os.environ.get(TFLM_DIR_ENV))
             tree = find_tflm_dir(tflm_dir).tree if tflm_given else None
             write_stm32_project(src, sample, tmp / folder, board, tree, cmsis_nn)
@@ -149,8 +139,6 @@ def _export_board(target: str, board_id: str | None, record: RunRecord | None):
 def _sample(model: bytes, info, record: RunRecord | None, labels: list[str], search: int = 64):
     """A validation image of the run the int8 model gets right (the first of `search` if none; a mid-grey image
     without a run), with the host's int8 prediction for it."""
-    from tinyml_kit.core.litert import LiteRtModel
-    from tinyml_kit.export.firmware import Sample
     from tinyml_kit.pipeline.runs import run_split
 
     shape = tuple(info.inputs[0].shape[1:])

@@ -4,23 +4,39 @@ optionally `verify` on an emulated Cortex-M4F. Every claim of fitting comes from
 import logging
 import platform
 import time
+from dataclasses import asdict
 from datetime import datetime
+from importlib.metadata import version
 from pathlib import Path
 
+import numpy as np
+
 from tinyml_kit import __version__
+from tinyml_kit.check.engines import checks
+from tinyml_kit.check.verify import preflight
 from tinyml_kit.compress.options import CompressOptions
+from tinyml_kit.compress.quantize import calibration_images
+from tinyml_kit.compress.stages import compress
+from tinyml_kit.core.artifacts import prepare_output
 from tinyml_kit.core.boards import DEFAULT_BOARD, Board, get_board
 from tinyml_kit.core.budget import Budget, make_budget
+from tinyml_kit.core.cores import core_for_board
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.family import RANKED_NAMES
 from tinyml_kit.core.pins import Search, chosen_knobs, make_search
 from tinyml_kit.core.run_record import DataRecord, RunRecord, TrainingRecord
 from tinyml_kit.core.spec import AUTO, describe
+from tinyml_kit.nets.costs import model_costs
+from tinyml_kit.pipeline.preflight import require_candidate_runs, require_runnable
 from tinyml_kit.pipeline.runs import timed
-from tinyml_kit.solve.engines import TFLM, Engine, get_engine, require_style
 from tinyml_kit.pipeline.training import train_model
+from tinyml_kit.solve.engines import TFLM, Engine, get_engine, require_style
+from tinyml_kit.solve.scaling_law import ScalingLaw
+from tinyml_kit.train.data import VAL_FRACTION, load_dataset, planned_input, split
 from tinyml_kit.train.options import TrainOptions
+from tinyml_kit.train.stages import require_stages
 from tinyml_kit.train.trainer import BATCH_SIZE, EPOCHS
+from tinyml_kit.train.transfer import load_source, transferred
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +57,6 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = AUTO, e
     a fully pinned model is measured as it is. PhiNet's `attention` and `activation` are pinned the same way.
     `law`: the law to rank by (a `sweep` directory). `training`: schedule, rate, class weights, a start from
     another model (then trained as it is, not chosen)."""
-    from tinyml_kit.compress.stages import compress
     from tinyml_kit.pipeline import outcome
     from tinyml_kit.pipeline.runs import write_run
 
@@ -87,9 +102,6 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = AUTO, e
 
 def _load(data: str, input_shape, seed: int):
     """The dataset, its split and the calibration images."""
-    from tinyml_kit.compress.quantize import calibration_images
-    from tinyml_kit.train.data import load_dataset, split
-
     dataset = load_dataset(data, input_shape)
     parts = split(dataset, seed=seed)
     logger.info(f"data {dataset.source}: {len(parts.train.x)} train / {len(parts.val.x)} validation images, "
@@ -103,9 +115,6 @@ def _prepare(board_id: str, arch: str, epochs: int, seed: int, limits: tuple, co
     """Everything that can be refused, refused before any data is read or any model trained; returns the board,
     the budget, the run directory, the user's accuracy law (None: the shipped laws of the searched families) and
     the search (families, pins, style)."""
-    from tinyml_kit.check.engines import checks
-    from tinyml_kit.core.artifacts import prepare_output
-
     verify, tflm_dir, engine, cmsis_nn_dir = verifying
     board = get_board(board_id)
     search = make_search(arch, pins)
@@ -123,9 +132,6 @@ def _prepare(board_id: str, arch: str, epochs: int, seed: int, limits: tuple, co
     if checks(engine).host:   # the engine's own host check runs after training: its tools are refused now
         checks(engine).host.require(cmsis_nn_dir)
     if verify:   # a missing toolchain is reported before training, not after
-        from tinyml_kit.check.verify import preflight
-        from tinyml_kit.core.cores import core_for_board
-
         preflight(tflm_dir, engine, cmsis_nn_dir, core_for_board(board))
     logger.info(f"board {board.id} ({board.name}, {board.core} @ {board.clock_mhz:g} MHz): model flash budget "
                 f"{budget.flash_bytes:,} B, arena budget {budget.arena_bytes:,} B, time {budget.time_limit()}")
@@ -145,7 +151,6 @@ def _user_law(search: Search, law, training: TrainOptions):
                         f"drop --law or choose --arch auto", "law")
     if law is None:
         return None
-    from tinyml_kit.solve.scaling_law import ScalingLaw
     from tinyml_kit.solve.search import ranked_search, search_laws
 
     user_law = ScalingLaw.load(law)
@@ -160,9 +165,6 @@ def _candidates_before_data(search: Search, data: str, input_shape, board: Board
     resizing) the dataset. A fully pinned model is measured here too (`early`), on random pixels: sizes and
     instructions do not depend on the calibration images. The first candidate is built first: an op its engine
     lacks, or a layer QAT cannot quantize, is refused by name (`pipeline.preflight`)."""
-    from tinyml_kit.pipeline.preflight import require_candidate_runs
-    from tinyml_kit.train.data import planned_input
-
     shape, classes = planned_input(data, input_shape)
     if source is not None:
         return (shape, classes), None, None
@@ -172,9 +174,7 @@ def _candidates_before_data(search: Search, data: str, input_shape, board: Board
         require_candidate_runs(first.family, first.knobs, shape, classes, engine, quant, *search.style)
     if not search.fully_pinned:
         return (shape, classes), pool, None
-    import numpy as np
 
-    from tinyml_kit.compress.quantize import calibration_images
     from tinyml_kit.pipeline.choose import choose
 
     pixels = calibration_images(np.random.default_rng(0).integers(0, 256, (16, *shape), dtype=np.uint8))
@@ -201,9 +201,6 @@ def _source(training: TrainOptions, search: Search, input_shape, compression: Co
     if search.style:
         raise UserError(f"--init-from trains its model's own blocks: drop --{' --'.join(search.style)}",
                         *search.style, "init_from")
-    from tinyml_kit.pipeline.preflight import require_runnable
-    from tinyml_kit.train.stages import require_stages
-    from tinyml_kit.train.transfer import load_source
 
     source = load_source(training.init_from)
     require_stages(source.model, training.freeze_stages)
@@ -232,7 +229,6 @@ def _choose(search: Search, parts, calibration, budget: Budget, board: Board, po
         pool, explained = pool or _pool(search, shape, classes, board, budget, engine, law)
         return choose(search, pool, shape, classes, calibration, budget, board, engine, law), None, explained
     from tinyml_kit._tf import keras
-    from tinyml_kit.train.transfer import transferred
 
     keras().utils.set_random_seed(seed)   # a re-initialised head follows the seed
     model = transferred(source, shape, classes)
@@ -243,9 +239,6 @@ def _choose(search: Search, parts, calibration, budget: Budget, board: Board, po
 def _record(board: Board, budget: Budget, arch: str, chosen, c, checked: dict, data: DataRecord,
             training: TrainingRecord, compression: dict, timings: dict, engine: Engine, explained: dict,
             search: Search) -> RunRecord:
-    from dataclasses import asdict
-
-    from tinyml_kit.nets.costs import model_costs
     from tinyml_kit.pipeline.measure import model_latency
 
     final = model_costs(c.model)
@@ -266,8 +259,6 @@ def _record(board: Board, budget: Budget, arch: str, chosen, c, checked: dict, d
 
 
 def _data_record(dataset, parts, source: str, seed: int) -> DataRecord:
-    from tinyml_kit.train.data import VAL_FRACTION
-
     return DataRecord(source=source if source == "digits" else str(Path(source).resolve()),
                       input_shape=list(dataset.input_shape), classes=dataset.class_names,
                       train_images=len(parts.train.x), val_images=len(parts.val.x), val_fraction=VAL_FRACTION,
@@ -275,8 +266,6 @@ def _data_record(dataset, parts, source: str, seed: int) -> DataRecord:
 
 
 def versions() -> dict:
-    from importlib.metadata import version
-
     found = {"tinyml_kit": __version__, "python": platform.python_version()}
     for pkg in ("tensorflow", "tf_keras", "ai-edge-litert", "tflite-micro", "numpy"):
         try:

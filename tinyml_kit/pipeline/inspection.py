@@ -1,6 +1,17 @@
 """`inspect`: what a family's configuration costs before training, and what an int8 .tflite holds."""
 
+import inspect as pyinspect
 from pathlib import Path
+
+from tinyml_kit.check.tflm import measure_arena
+from tinyml_kit.core.arena import arena_with_headroom
+from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.family import lookup
+from tinyml_kit.core.spec import STYLE_DEFAULTS
+from tinyml_kit.core.tflite_info import read_model_file, require_int8
+from tinyml_kit.core.tflm_flatbuffer import tflm_flash_bytes
+from tinyml_kit.nets import BUILDERS, build, require_knob
+from tinyml_kit.nets.costs import model_costs
 
 
 def inspect_arch(arch: str, input_shape: tuple[int, int, int], classes: int, board_id: str | None = None,
@@ -8,11 +19,7 @@ def inspect_arch(arch: str, input_shape: tuple[int, int, int], classes: int, boa
     """Parameters, MACs (with a per-kind breakdown) and the TFLite ops of a freshly built model; for the families
     with conversion-free estimates, flash and arena, and on `board_id` the latency. Those estimates come first: a
     configuration larger than any board is refused before it is built (`require_buildable`)."""
-    from tinyml_kit.nets import build, require_knob
-    from tinyml_kit.nets.costs import model_costs
     from tinyml_kit.core.boards import get_board
-    from tinyml_kit.core.errors import UserError
-    from tinyml_kit.core.spec import STYLE_DEFAULTS
     from tinyml_kit.solve.families import has_estimator, require_buildable
 
     styled = [k for k, default in STYLE_DEFAULTS.items() if knobs.get(k) not in (None, default)]
@@ -41,10 +48,6 @@ def inspect_arch(arch: str, input_shape: tuple[int, int, int], classes: int, boa
 def _estimate(arch: str, input_shape, classes: int, board=None, **knobs):
     """The conversion-free estimate of `arch` with `knobs`, the builder's defaults where unset (a family that is
     one point of another, e.g. ResNet-8, as that point)."""
-    import inspect as pyinspect
-
-    from tinyml_kit.nets import BUILDERS
-    from tinyml_kit.core.family import lookup
     from tinyml_kit.solve.families import estimator
 
     f = lookup(arch)
@@ -57,8 +60,6 @@ def _estimate(arch: str, input_shape, classes: int, board=None, **knobs):
 
 def _estimates(e, board=None) -> dict:
     """Conversion-free TFLM flash (the compact flatbuffer) and arena (see `solve.estimate`)."""
-    from tinyml_kit.core.arena import arena_with_headroom
-
     out = {"flash_bytes_est": e.flash_bytes_est, "arena_bytes_est": e.arena_bytes_est,
            "arena_alloc_bytes_est": arena_with_headroom(e.arena_bytes_est)}
     if board is not None:
@@ -69,10 +70,6 @@ def _estimates(e, board=None) -> dict:
 
 def inspect_tflite(path: str | Path) -> dict:
     """File size, TFLM-measured arena, ops and I/O of an int8 .tflite."""
-    from tinyml_kit.check.tflm import measure_arena
-    from tinyml_kit.core.tflite_info import read_model_file, require_int8
-    from tinyml_kit.core.tflm_flatbuffer import tflm_flash_bytes
-
     data, info = read_model_file(path)
     require_int8(info, str(path))
     arena = measure_arena(data)

@@ -3,8 +3,14 @@ hold them, and its latency predicted from the converted graph. Every claim of fi
 
 from dataclasses import dataclass
 
+import numpy as np
+
+from tinyml_kit.check.engines import measured_footprint
+from tinyml_kit.compress.quantize import quantize_int8
 from tinyml_kit.core.boards import Board
 from tinyml_kit.core.budget import Budget
+from tinyml_kit.core.tflite_info import read_graph
+from tinyml_kit.nets import build
 from tinyml_kit.nets.costs import model_costs
 from tinyml_kit.solve.engines import TFLM, Engine, get_engine
 
@@ -27,8 +33,6 @@ def measure(arch: str, knobs: dict, input_shape, classes: int, calibration, budg
     """Convert an untrained model to int8 and measure it (`measure_model`). Sizes depend on the weights only
     through constants the converter de-duplicates, so batch-norm statistics are randomised to look trained
     (measured: within 200 B of the trained model's file on the default fit)."""
-    from tinyml_kit.nets import build
-
     model = build(arch, input_shape, classes, **knobs)
     look_trained(model)
     return measure_model(model, arch, knobs, calibration, budget, engine, board)
@@ -39,9 +43,6 @@ def measure_model(model, arch: str, knobs: dict, calibration, budget: Budget, en
     """Measure `model`'s int8 flatbuffer as the engine runs it (TFLM: the compact flatbuffer and its measured
     arena; the C engine: its generated model and static arena), and predict its instructions on `board`'s core
     from the converted graph. `model` is not changed."""
-    from tinyml_kit.check.engines import measured_footprint
-    from tinyml_kit.compress.quantize import quantize_int8
-
     costs, engine = model_costs(model), get_engine(engine)
     flatbuffer = quantize_int8(model, calibration)
     instructions = (model_latency(flatbuffer, costs.macs, board, engine).instructions if board is not None
@@ -55,8 +56,6 @@ def measure_model(model, arch: str, knobs: dict, calibration, budget: Budget, en
 def model_latency(flatbuffer: bytes, macs: int, board: Board, engine: Engine | str = TFLM):
     """The latency estimate of a converted model on `board`'s core, from its graph (the engine's instruction
     model, `solve.instructions`)."""
-    from tinyml_kit.core.tflite_info import read_graph
-
     return get_engine(engine).latency(read_graph(flatbuffer), macs, board.core, board.clock_mhz)
 
 
@@ -64,8 +63,6 @@ def look_trained(model, seed: int = 0) -> None:
     """Give batch-norm layers trained-looking statistics and biases non-zero values. Untrained ones fold to
     all-zero biases, which the converter stores once and shares under other names, so an untrained model
     measures ~3 % smaller than the trained one."""
-    import numpy as np
-
     rng = np.random.default_rng(seed)
     for layer in model.layers:
         if type(layer).__name__ == "BatchNormalization":

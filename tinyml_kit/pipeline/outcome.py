@@ -2,9 +2,16 @@
 and, when asked, the proof on an emulated Cortex-M folded back into the run's report."""
 
 import logging
+from pathlib import Path
 
+import numpy as np
+
+from tinyml_kit.check.engines import checks, host_check, measured_footprint
+from tinyml_kit.check.evaluate import evaluate
+from tinyml_kit.check.verify import verify_lines
 from tinyml_kit.compress.stages import Compressed
 from tinyml_kit.core.run_record import RunRecord
+from tinyml_kit.core.tflite_info import read_model
 from tinyml_kit.solve.engines import CHECKER, TFLM, Engine, get_engine
 from tinyml_kit.train.data import Split
 
@@ -17,12 +24,6 @@ def evaluate_compressed(c: Compressed, parts: Split, engine: Engine = TFLM, cmsi
     which), so "float vs int8" never compares the int8 model with a model it did not come from. On an engine other
     than the checker (TFLM), the sizes the budget is judged by are the engine's (the checker's kept beside them),
     and the engine's own build runs on the same images beside LiteRT, where it has a host check."""
-    import numpy as np
-
-    from tinyml_kit.check.engines import host_check, measured_footprint
-    from tinyml_kit.check.evaluate import evaluate
-    from tinyml_kit.core.tflite_info import read_model
-
     float_reference = c.reference is c.model
     checked = evaluate(c.flatbuffer, parts.val, keras_model=c.reference, onnx=float_reference)
     checked["float_model"] = c.reference_kind
@@ -36,8 +37,6 @@ def evaluate_compressed(c: Compressed, parts: Split, engine: Engine = TFLM, cmsi
 
 def fit_summary(record: RunRecord) -> str:
     """FITS / DOES NOT FIT, each measured figure against its budget, and the accuracies."""
-    from tinyml_kit.check.engines import checks
-
     v, b, engine = record.verdict, record.budget, get_engine(record.engine)
     reference = "fake-quant" if record.check.get("float_model", "float") != "float" else "float"
     arena = engine.words.arena_verdict.format(used=record.arena_bytes)
@@ -55,9 +54,6 @@ def verify_and_report(record: RunRecord, tflm_dir, model, flatbuffer: bytes, par
                       validation: dict, cmsis_nn_dir=None) -> RunRecord:
     """`verify` (reference kernels, 20 images) on the run just written, then its report.html again, now with
     the Cortex-M4F table, from the model, data and validation `fit` already holds (nothing is re-loaded)."""
-    from pathlib import Path
-
-    from tinyml_kit.check.verify import verify_lines
     from tinyml_kit.pipeline.checks import verify_run
     from tinyml_kit.pipeline.report import write_report
 

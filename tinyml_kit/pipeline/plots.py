@@ -1,6 +1,9 @@
 """Figures: accuracy vs parameters with the fitted curves and segments, and a board's accuracy frontier."""
 
+import io
 from pathlib import Path
+
+import numpy as np
 
 from tinyml_kit.solve.scaling_law import DOMAIN_MARGIN, ScalingLaw, evaluate
 
@@ -16,8 +19,6 @@ def _pyplot():
 
 def plot_scaling_law(law: ScalingLaw, rows: list[dict], path: str | Path) -> Path:
     """Sweep points (held-out ones hollow), one fitted curve per depth, the N-segments as bands."""
-    import numpy as np
-
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 5))
     colors = dict(zip(law.depths, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
@@ -80,8 +81,6 @@ def plot_frontier(points: list[dict], board_id: str, budgets: dict[str, float], 
 
 def png_bytes(fig) -> bytes:
     """The figure as PNG bytes (for inlining in report.html), closed afterwards."""
-    import io
-
     plt = _pyplot()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)
@@ -163,8 +162,6 @@ def lr_finder_figure(test: dict):
 
 
 def confusion_figure(matrix: list[list[int]], class_names: list[str], title: str):
-    import numpy as np
-
     plt = _pyplot()
     m = np.asarray(matrix)
     n = len(m)

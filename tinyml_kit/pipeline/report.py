@@ -7,10 +7,25 @@ import logging
 from pathlib import Path
 
 from tinyml_kit import __version__
+from tinyml_kit.check.analyze import analyze_model
+from tinyml_kit.check.explain import gradcam, linear_probes
+from tinyml_kit.check.validate import validate_model
 from tinyml_kit.core import progress
 from tinyml_kit.core.artifacts import write_atomic
 from tinyml_kit.core.latency import cycles_per_instruction
+from tinyml_kit.core.resources import TEMPLATES_DIR
 from tinyml_kit.core.run_record import RunRecord
+from tinyml_kit.core.spec import describe
+from tinyml_kit.core.tflite_info import read_model
+from tinyml_kit.pipeline.plots import (
+    confusion_figure,
+    gradcam_figure,
+    lr_finder_figure,
+    memory_figure,
+    png_bytes,
+    probes_figure,
+    training_figure,
+)
 from tinyml_kit.solve.engines import get_engine
 
 logger = logging.getLogger(__name__)
@@ -66,8 +81,6 @@ def render_report(record: RunRecord, analysis: dict, validation: dict, cam, prob
                   baselines: list[dict] = ()) -> str:
     import jinja2
 
-    from tinyml_kit.core.resources import TEMPLATES_DIR
-    from tinyml_kit.core.spec import describe
 
     peak = analysis["layers"][analysis["peak_layer"]]
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), autoescape=True,
@@ -128,16 +141,6 @@ def _baseline_rows(record: RunRecord, baselines: list[dict]) -> list[dict]:
 
 
 def _figures(record: RunRecord, analysis: dict, validation: dict, cam, probes) -> dict[str, str]:
-    from tinyml_kit.pipeline.plots import (
-        confusion_figure,
-        gradcam_figure,
-        lr_finder_figure,
-        memory_figure,
-        png_bytes,
-        probes_figure,
-        training_figure,
-    )
-
     names = validation["class_names"]
     history, recipe = record.training.history, record.training.recipe
     unfrozen = [{"stage": "unfrozen", **recipe["unfreeze"]}] if recipe.get("unfreeze") else []
@@ -183,11 +186,6 @@ def write_report(dest: Path, record: RunRecord, keras_model, flatbuffer: bytes, 
     """Analyze, validate (with ONNX; unless the caller already did) and explain the run, and write
     `dest/report.html`, with `verify`'s results if the run was verified and the classic `baselines` made on its
     split. Returns the numbers the page shows, for report.json."""
-    from tinyml_kit.check.analyze import analyze_model
-    from tinyml_kit.check.explain import gradcam, linear_probes
-    from tinyml_kit.check.validate import validate_model
-    from tinyml_kit.core.tflite_info import read_model
-
     logger.info("report: per-layer analysis, validation on Keras / ONNX / LiteRT / TFLM, Grad-CAM, linear probes ...")
     with progress.task("report.html"):
         analysis = analyze_model(flatbuffer, "model.tflite")

@@ -13,17 +13,18 @@ from pathlib import Path
 from tinyml_kit.core.artifacts import staged_output
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.run_record import RunRecord
-from tinyml_kit.core.tflite_info import ModelInfo, read_model_file, require_int8
+from tinyml_kit.core.tflite_info import ModelInfo, read_model, read_model_file, require_int8
+from tinyml_kit.export.firmware import ModelSource
+from tinyml_kit.nets import load_keras_model
 from tinyml_kit.pipeline.report import REPORT_FILE, write_report
-from tinyml_kit.train.data import Dataset, Split
+from tinyml_kit.solve.engines import get_engine
+from tinyml_kit.train.data import Dataset, Split, load_dataset, split
 
 logger = logging.getLogger(__name__)
 
 
 def run_split(record: RunRecord, input_shape: tuple[int, int, int] | None = None) -> Split:
     """The run's own train / validation split, re-made from its data source, fraction and seed."""
-    from tinyml_kit.train.data import load_dataset, split
-
     d = record.data
     dataset = load_dataset(d.source, tuple(input_shape or d.input_shape))
     if dataset.fingerprint() != d.fingerprint:
@@ -46,10 +47,6 @@ def write_run(out: Path, record: RunRecord, model, flatbuffer: bytes, parts: Spl
     """Write every file of a run, report.html included, into `out`, all or nothing; returns the record as
     written (with its directory, the report's numbers and the total time). The model's sources are its engine's
     (TFLM's model data, or the C engine's generated model)."""
-    from tinyml_kit.core.tflite_info import read_model
-    from tinyml_kit.export.firmware import ModelSource
-    from tinyml_kit.solve.engines import get_engine
-
     with staged_output(out) as tmp:
         record.run_dir = str(out)
         with timed(record.timings, "report_s"):
@@ -106,8 +103,6 @@ class Target:
 def load_target(target: str | Path, data: str | None = None, strict_shape: bool = False) -> Target:
     """A run directory (validated on its own split unless `data` is given) or a bare .tflite (on `data`, if any).
     `strict_shape` refuses an .npz whose images are not the model's input size instead of resizing them."""
-    from tinyml_kit.nets import load_keras_model
-
     m = resolve_model(target)
     shape = tuple(m.info.inputs[0].shape[1:])
     if data is not None:
@@ -124,8 +119,6 @@ def load_target(target: str | Path, data: str | None = None, strict_shape: bool 
 
 
 def _load_data(data: str, shape: tuple, strict_shape: bool, record: RunRecord | None) -> Dataset:
-    from tinyml_kit.train.data import load_dataset
-
     strict = strict_shape and str(data).lower().endswith(".npz")
     val = load_dataset(data, None if strict else shape)     # an .npz keeps its own size when not resized
     if strict and tuple(val.input_shape) != shape:
@@ -147,8 +140,6 @@ def require_float_model(run_dir: Path, why: str) -> Path:
 def report_run(run_dir: str | Path) -> Path:
     """`report RUN_DIR`: (re)write RUN_DIR/report.html, with the verify and baseline results saved beside it
     (`verify_*.json`, `baseline_*.json`); written beside and renamed, so a failure leaves the old page in place."""
-    from tinyml_kit.nets import load_keras_model
-
     m = run_model(run_dir)
     run_dir, record = m.run_dir, m.record
     model = load_keras_model(require_float_model(run_dir, "the report's float metrics, Grad-CAM and probes need it"))

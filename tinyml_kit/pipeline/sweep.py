@@ -15,11 +15,23 @@ import json
 import logging
 import math
 import os
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
+
+from tinyml_kit.check.tflm import measure_arena
+from tinyml_kit.compress.options import CompressOptions
+from tinyml_kit.compress.quantize import quantize_int8
+from tinyml_kit.core.artifacts import write_json_atomic
 from tinyml_kit.core.errors import UserError
-from tinyml_kit.core.family import FAMILIES, lookup
+from tinyml_kit.core.family import FAMILIES, PHINET, lookup
+from tinyml_kit.core.litert import LiteRtModel
+from tinyml_kit.core.pins import parse_pin
+from tinyml_kit.core.tflm_flatbuffer import tflm_flash_bytes
+from tinyml_kit.nets.costs import model_costs
+from tinyml_kit.pipeline.plots import plot_scaling_law
 from tinyml_kit.pipeline.sweep_dir import META, held, require_sweepable
 from tinyml_kit.pipeline.sweep_pool import (
     Work,
@@ -29,8 +41,10 @@ from tinyml_kit.pipeline.sweep_pool import (
     require_local_cores,
     run_jobs,
 )
+from tinyml_kit.pipeline.training import train_model
+from tinyml_kit.solve.scaling_law import fit_sweep
 from tinyml_kit.solve.sweep_rows import RESULTS, load_sweep, read_rows
-from tinyml_kit.train.data import VAL_FRACTION
+from tinyml_kit.train.data import VAL_FRACTION, planned_input
 from tinyml_kit.train.trainer import BATCH_SIZE, EPOCHS
 
 logger = logging.getLogger(__name__)
@@ -62,6 +76,10 @@ class Recipe:
                 "quantization": "int8 PTQ, 200 calibration images"}
 
 
+# Grids a family's shipped sweep was trained on, by name (`--grid thesis`), and the keys its results.jsonl rows
+# carry: keyed by the family's name (`core.family`), beside the `small` grid every family has
+NAMED_GRIDS = {PHINET.name: {"thesis": (THESIS, THESIS_HELD_OUT)}}
+SHIPPED_KEYS = {PHINET.name: lambda job: f"a{job['alpha']:g}_b{job['beta']:g}_t{job['t0']:g}_n{int(job['depth'])}"}
 SWEPT = tuple(f.name for f in FAMILIES if f.has("alpha"))   # the families with a width knob
 
 
@@ -69,17 +87,16 @@ def sweep_knobs(arch: str) -> tuple[str, ...]:
     return lookup(arch).searched
 
 
-def load_grid(grid: str | Path, arch: str = "phinet") -> list[dict]:
+def load_grid(grid: str | Path, arch: str = PHINET.name) -> list[dict]:
     """`thesis` (PhiNet), `small` (the family's own grid, `core.family.Family.grid`), or a YAML file
     mapping each knob to a list of values (their product is the grid) and optionally `held_out:` a list of
     configurations the law is scored on but not fitted on. Every job names its family (`arch`)."""
     lookup(arch)
     if arch not in SWEPT:
         raise UserError(f"{arch} has no knob to sweep: choose one of {', '.join(SWEPT)}", "arch")
-    if grid == "thesis" and arch == "phinet":   # fixed shuffled order: a partial sweep already spans the range
-        import numpy as np
-
-        jobs = [dict(k, held_out=False) for k in THESIS] + [dict(k, held_out=True) for k in THESIS_HELD_OUT]
+    if grid in NAMED_GRIDS.get(arch, {}):   # fixed shuffled order: a partial sweep already spans the range
+        fitted, held_out = NAMED_GRIDS[arch][grid]
+        jobs = [dict(k, held_out=False) for k in fitted] + [dict(k, held_out=True) for k in held_out]
         jobs = [jobs[i] for i in np.random.default_rng(0).permutation(len(jobs))]
     elif grid == "small":
         jobs = [dict(k, held_out=False) for k in lookup(arch).grid]
@@ -92,8 +109,8 @@ def _grid_file(path: Path, arch: str) -> list[dict]:
     import yaml
 
     if not path.is_file():
-        raise UserError(f"grid '{path}' is neither {'thesis, ' if arch == 'phinet' else ''}small nor a file: name "
-                        f"one of them", "grid")
+        names = ", ".join([*NAMED_GRIDS.get(arch, {}), "small"])
+        raise UserError(f"grid '{path}' is neither one of {names} nor a file: name one of them", "grid")
     try:
         spec = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
@@ -109,8 +126,8 @@ def _grid_file(path: Path, arch: str) -> list[dict]:
                         f"({', '.join(knobs)}) to a value", "grid")
     values = {k: _grid_values(path, arch, k, v) for k, v in spec.items()}
     held = [{k: _grid_values(path, arch, k, v, one=True)[0] for k, v in h.items()} for h in held]
-    defaults = {"alpha": [0.5], "beta": [1.0], "t0": [6], "depth": [7 if arch == "phinet" else 1]}
-    merged = {k: values.get(k, defaults[k]) for k in knobs}
+    defaults = lookup(arch).sweep_defaults
+    merged = {k: values.get(k, [defaults[k]]) for k in knobs}
     jobs = [dict(zip(knobs, combo), held_out=False) for combo in itertools.product(*merged.values())]
     return jobs + [{**{k: merged[k][0] for k in knobs}, **h, "held_out": True} for h in held]
 
@@ -118,8 +135,6 @@ def _grid_file(path: Path, arch: str) -> list[dict]:
 def _grid_values(path: Path, arch: str, knob, given, one: bool = False) -> list:
     """A grid file's values of one knob, checked as the command line's `--alpha` & co. are (`core.pins`: numbers,
     whole depths, finite, within the ceilings); a held-out configuration gives `one` value per knob."""
-    from tinyml_kit.core.pins import parse_pin
-
     knobs = sweep_knobs(arch)
     if knob not in knobs:
         raise UserError(f"{path}: unknown knob '{knob}' for {arch}: its grid knobs are {', '.join(knobs)} (and "
@@ -149,9 +164,9 @@ def _number_text(text: str) -> bool:
 
 
 def job_key(job: dict) -> str:
-    arch = job.get("arch", "phinet")
-    if arch == "phinet":   # the shipped sweep's keys
-        return f"a{job['alpha']:g}_b{job['beta']:g}_t{job['t0']:g}_n{int(job['depth'])}"
+    arch = job.get("arch", PHINET.name)
+    if arch in SHIPPED_KEYS:
+        return SHIPPED_KEYS[arch](job)
     return arch + "".join(f"_{k}{job[k]:g}" for k in sweep_knobs(arch))
 
 
@@ -180,7 +195,7 @@ def _pin(sweep_dir: Path, meta: dict, write: bool = True) -> None:
     path = sweep_dir / META
     if path.is_file():
         old = json.loads(path.read_text())
-        old.setdefault("arch", "phinet")   # sweeps made before other families could be swept
+        old.setdefault("arch", PHINET.name)   # sweeps made before other families could be swept
         for key in ("arch", "recipe", "dataset_sha256"):
             if old.get(key) != meta[key]:
                 raise UserError(f"{sweep_dir} holds a sweep with another {key.replace('_sha256', '')}: resume it "
@@ -206,20 +221,8 @@ def data_checksum(data: str) -> str:
 
 def train_one(job: dict, data: str, recipe: Recipe) -> dict:
     """One configuration, trained and quantized as `fit` does it (the same functions), and measured."""
-    import time
-
-    import numpy as np
-
-    from tinyml_kit.nets.costs import model_costs
-    from tinyml_kit.check.tflm import measure_arena
-    from tinyml_kit.compress.options import CompressOptions
-    from tinyml_kit.compress.quantize import quantize_int8
-    from tinyml_kit.core.litert import LiteRtModel
-    from tinyml_kit.core.tflm_flatbuffer import tflm_flash_bytes
-    from tinyml_kit.pipeline.training import train_model
-
     parts, calibration = load_split(data, recipe)
-    arch = job.get("arch", "phinet")
+    arch = job.get("arch", PHINET.name)
     knobs = {k: int(job[k]) if k == "depth" else job[k] for k in sweep_knobs(arch)}
     start = time.perf_counter()
     t = train_model(arch, knobs, parts, recipe.epochs, recipe.batch_size, recipe.seed, CompressOptions())
@@ -239,13 +242,11 @@ def train_one(job: dict, data: str, recipe: Recipe) -> dict:
 def run_sweep(data: str, out: str | Path, grid: str | Path = "small", epochs: int = EPOCHS,
               input_shape: tuple[int, int, int] | None = None, workers: int | None = None,
               limit: int | None = None, executor: str = "local", ray_address: str | None = None,
-              cpus_per_task: int | None = None, work: Work | None = None, arch: str = "phinet",
+              cpus_per_task: int | None = None, work: Work | None = None, arch: str = PHINET.name,
               batch_size: int = BATCH_SIZE) -> dict:
     """Train every configuration of `arch`'s `grid` not yet in `out`, `workers` at a time on `executor` (`sweep_pool`);
     returns a summary. A failing configuration is tried twice and then recorded with its error; Ctrl-C stops with
     every finished result kept. `work` stands in for `train_one` (tests)."""
-    from tinyml_kit.train.data import planned_input
-
     for name, value in (("workers", workers), ("cpus_per_task", cpus_per_task)):
         if value is not None and value < 1:
             raise UserError(f"{value} {name.replace('_', ' ')}: give at least 1", name)
@@ -298,10 +299,6 @@ def _grid_record(grid: str | Path) -> dict:
 def fit_law(sweep_dir: str | Path, splits: int = 200) -> Path:
     """Fit the accuracy law on a sweep's finished results into SWEEP_DIR/law.json, as `solve --law` reads it, and
     draw it into SWEEP_DIR/law.png. `splits` random 70/30 splits per depth score the forms (the thesis used 500)."""
-    from tinyml_kit.core.artifacts import write_json_atomic
-    from tinyml_kit.pipeline.plots import plot_scaling_law
-    from tinyml_kit.solve.scaling_law import fit_sweep
-
     if splits < 2:
         raise UserError(f"{splits} cross-validation splits: give at least 2", "splits")
     sweep_dir = Path(sweep_dir)
@@ -317,7 +314,7 @@ def fit_law(sweep_dir: str | Path, splits: int = 200) -> Path:
                         f"let the sweep finish", "sweep_dir")
     rows = [r for r in rows if depths[r["depth"]] >= 4]
     meta = json.loads((sweep_dir / META).read_text())
-    recipe, arch = meta["recipe"], meta.get("arch", "phinet")
+    recipe, arch = meta["recipe"], meta.get("arch", PHINET.name)
     source = {"sweep": str(sweep_dir), "arch": arch, "dataset": Path(meta["dataset"]).name,
               "dataset_sha256": meta["dataset_sha256"], "recipe": recipe, "metric": "int8_accuracy",
               "cv": f"{splits} random 70/30 splits per depth",

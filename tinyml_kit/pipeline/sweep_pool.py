@@ -8,15 +8,21 @@ directory.
 """
 
 import logging
+import multiprocessing
 import os
 import signal
+import socket
 import threading
+import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from typing import Callable
 
+from tinyml_kit.compress.quantize import calibration_images
 from tinyml_kit.core import progress
 from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.stderr import captured_stderr
+from tinyml_kit.train.data import load_dataset, split
 
 logger = logging.getLogger(__name__)
 
@@ -31,9 +37,6 @@ _WORKER: dict = {}   # per worker process: the data split and calibration images
 def load_split(data: str, recipe) -> tuple:
     """The recipe's train/validation split of `data` and its calibration images, made once per process."""
     if _WORKER.get("key") != (data, recipe):
-        from tinyml_kit.compress.quantize import calibration_images
-        from tinyml_kit.train.data import load_dataset, split
-
         parts = split(load_dataset(data, recipe.input_shape), val_fraction=recipe.val_fraction, seed=recipe.seed)
         _WORKER.update(key=(data, recipe), loaded=(parts, calibration_images(parts.train.x, seed=recipe.seed)))
     return _WORKER["loaded"]
@@ -68,8 +71,6 @@ class LocalPool:
     name = "local"
 
     def __init__(self, work: Work, data: str, recipe, workers: int, threads: int):
-        import multiprocessing
-
         self.work, self.data, self.recipe, self.workers = work, data, recipe, workers
         self.startup_seconds = 0.0
         self._pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
@@ -95,8 +96,6 @@ class RayPool:
     name = "ray"
 
     def __init__(self, work: Work, data: str, recipe, workers: int | None, threads: int, address: str | None):
-        import time
-
         try:
             import ray
         except ImportError:
@@ -137,8 +136,6 @@ class RayPool:
 def _ray_init(ray, address: str | None) -> None:
     """Join `address`, or start a local Ray on this machine's cores, with Ray's own chatter kept off the terminal.
     The workers get the driver's TensorFlow settings (legacy Keras for tfmot)."""
-    from tinyml_kit.core.stderr import captured_stderr
-
     if address and address != "auto":
         _reachable(address)
     env = {k: os.environ[k] for k in ("TF_USE_LEGACY_KERAS", "TF_CPP_MIN_LOG_LEVEL") if k in os.environ}
@@ -162,8 +159,6 @@ def _ray_init(ray, address: str | None) -> None:
 
 def _reachable(address: str, seconds: float = 5.0) -> None:
     """Fail in seconds on an address nothing listens at (Ray itself retries for minutes)."""
-    import socket
-
     host, _, port = address.removeprefix("ray://").rpartition(":")
     if not host or not port.isdigit():
         raise UserError(f"--ray-address '{address}' is not HOST:PORT: give the address `ray start --head` printed "

@@ -7,7 +7,13 @@ import logging
 from dataclasses import dataclass, field
 
 from tinyml_kit.compress.options import CompressOptions
+from tinyml_kit.compress.teachers import resolve_teacher
+from tinyml_kit.nets import build
+from tinyml_kit.nets.costs import model_costs
+from tinyml_kit.train.lr_finder import range_test
 from tinyml_kit.train.options import TrainOptions
+from tinyml_kit.train.stages import freeze_stages, unfreeze
+from tinyml_kit.train.trainer import balanced_class_weights, train
 
 logger = logging.getLogger(__name__)
 
@@ -27,9 +33,6 @@ def train_model(arch: str, knobs: dict, parts, epochs: int, batch_size: int, see
                 compression: CompressOptions, options: TrainOptions | None = None, model=None) -> Trained:
     """Train `arch` with `knobs` (or `model`, e.g. one made by `train.transfer.transferred`) on `parts`."""
     from tinyml_kit._tf import keras
-    from tinyml_kit.nets import build
-    from tinyml_kit.compress.teachers import resolve_teacher
-    from tinyml_kit.train.trainer import balanced_class_weights, train
 
     options = options or TrainOptions()
     keras().utils.set_random_seed(seed)  # weight initialisation too, not only training, follows the seed
@@ -43,8 +46,6 @@ def train_model(arch: str, knobs: dict, parts, epochs: int, batch_size: int, see
         recipe["frozen_params"] = _freeze(model, options.freeze_stages)
     rate = options.start_rate
     if options.lr_finder:
-        from tinyml_kit.train.lr_finder import range_test
-
         test = range_test(model, parts, batch_size, seed, class_weight=weights)
         recipe["lr_finder"], rate = test.to_dict(), test.chosen_rate
     recipe["learning_rate"] = rate
@@ -55,16 +56,11 @@ def train_model(arch: str, knobs: dict, parts, epochs: int, batch_size: int, see
         recipe["unfreeze"] = _unfrozen_phase(model, parts, options.unfreeze_epochs, rate, common,
                                              trained.val_accuracy)
     if options.freeze_stages:
-        from tinyml_kit.train.stages import unfreeze
-
         unfreeze(model)   # frozen is how it was trained, not what it is: costs count trainable weights
     return Trained(model, teacher, teacher_info, trained, recipe)
 
 
 def _freeze(model, count: int) -> int:
-    from tinyml_kit.nets.costs import model_costs
-    from tinyml_kit.train.stages import freeze_stages
-
     total = model_costs(model).params
     frozen = freeze_stages(model, count)
     logger.info(f"frozen: the stem and {count} stage(s), {frozen:,} of {total:,} parameters")
@@ -74,9 +70,6 @@ def _freeze(model, count: int) -> int:
 def _unfrozen_phase(model, parts, epochs: int, rate: float, common: dict, frozen_accuracy: float) -> dict:
     """Every layer trained at a lower rate; the frozen phase's weights are kept if this phase does not beat
     their validation accuracy."""
-    from tinyml_kit.train.trainer import train
-    from tinyml_kit.train.stages import unfreeze
-
     before = model.get_weights()
     unfreeze(model)
     rate = rate * UNFREEZE_RATE_FACTOR

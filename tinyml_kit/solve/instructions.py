@@ -14,6 +14,8 @@ back, or the graph the solver predicts for a candidate before anything is built.
 from dataclasses import dataclass
 from functools import lru_cache
 
+import numpy as np
+
 from tinyml_kit.core.cores import emulated_core
 from tinyml_kit.core.graph import Graph, Op
 from tinyml_kit.core.latency import (
@@ -145,7 +147,6 @@ def _nnls(rows: list[dict], features: tuple[str, ...]) -> dict[str, float]:
     """Non-negative least squares of instructions on `features`, each op weighted by 1 / its instructions so
     that small ops' relative errors count as much as large ones' (small models are made of them). Columns are
     scaled to unit norm for conditioning; a feature that is zero on every op gets no weight."""
-    import numpy as np
     from scipy.optimize import nnls
 
     used = [k for k in features if any(r["features"][k] for r in rows)]

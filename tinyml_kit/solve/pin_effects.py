@@ -3,6 +3,7 @@ kept), so the user sees which of what they fixed binds, and by how many predicte
 
 from dataclasses import dataclass
 
+from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.pins import describe_pins
 from tinyml_kit.solve.choice import Choice
 from tinyml_kit.solve.solver import Solution, solve
@@ -28,8 +29,6 @@ def pin_effects(sol: Solution, laws: list | None = None) -> list[PinEffect]:
     """One effect per pin, and one for every pin freed when there are several (each a small solve over `laws`,
     default the solution's: a pin that closed a family reopens it when freed). Freeing a pin can leave nothing
     that fits: a pin below a law's sizes keeps configurations the free search drops."""
-    from tinyml_kit.core.errors import UserError
-
     if not sol.pins:
         return []
     freed = [(k, {x: p for x, p in sol.pins.items() if x != k}) for k in sol.pins]

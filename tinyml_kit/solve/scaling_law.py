@@ -7,24 +7,26 @@ a shipped fit (`ScalingLaw.load`, `predict`) needs nothing but the standard libr
 
 import json
 import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.family import title
+from tinyml_kit.core.resources import SCALING_LAW_FILE, SCALING_LAW_FILES
+from tinyml_kit.core.spec import AUTO
 
 P_SCALE = 1e6   # parameters are fitted in millions, which keeps every form's coefficients near 1
 
 
 def exponential(p, a, b, c):
     """c - a^(P - b); with 0 < a < 1 it saturates at c (a single length scale: bends too early or too late)."""
-    import numpy as np
-
     return c - np.power(a, p - b)
 
 
 def logarithmic(p, a, b, c):
-    import numpy as np
-
     return a * np.log(np.maximum(p - b, 1e-12)) + c
 
 
@@ -34,15 +36,11 @@ def mixed(p, a1, b1, c1, a2, b2, c2, k):
 
 
 def hyperbolic(p, a, b, c):
-    import numpy as np
-
     return c - a / np.maximum(p - b, 1e-12)
 
 
 def generalized_hyperbolic(p, a, c, phi):
     """c - a / P^φ: the best form in the thesis (a, c, φ > 0); c is the accuracy an unbounded model approaches."""
-    import numpy as np
-
     return c - a / np.power(p, phi)
 
 
@@ -62,9 +60,6 @@ DOMAIN_MARGIN = 1.35   # a depth's curve is used up to this factor beyond its sm
 def fit_form(form: str, params: list[int], accuracy: list[float], start: list[float] | None = None) -> list[float]:
     """Least-squares coefficients of `form` (accuracy in %, parameters as counts): the best of three scaled
     default starts, or a single fit from `start` (cross-validation warm-starts from the fit on all points)."""
-    import warnings
-
-    import numpy as np
     from scipy.optimize import OptimizeWarning, curve_fit
 
     func, p0, bounds = FORMS[form]
@@ -89,15 +84,11 @@ def fit_form(form: str, params: list[int], accuracy: list[float], start: list[fl
 
 
 def evaluate(form: str, coef: list[float], params) -> list[float]:
-    import numpy as np
-
     return [float(v) for v in np.atleast_1d(FORMS[form][0](np.asarray(params, float) / P_SCALE, *coef))]
 
 
 def cv_rmse(form: str, params: list[int], accuracy: list[float], splits: int = 500, seed: int = 0) -> float:
     """Mean test RMSE over `splits` random 70/30 splits (the thesis' protocol)."""
-    import numpy as np
-
     rng = np.random.default_rng(seed)
     x, y = np.asarray(params), np.asarray(accuracy, float)
     n_train = max(len(FORMS[form][1]), int(round(0.7 * len(x))))
@@ -272,10 +263,6 @@ class ScalingLaw:
 def family_laws(arch: str, law: "ScalingLaw | None" = None) -> list["ScalingLaw"]:
     """The laws `arch` is ranked by: the user's `law` (which must be of that family, unless `arch` is auto), else
     the shipped law of `arch`, or of every ranked family for auto."""
-    from tinyml_kit.core.family import title
-    from tinyml_kit.core.resources import SCALING_LAW_FILES
-    from tinyml_kit.core.spec import AUTO
-
     if law is not None:
         if arch not in (AUTO, law.family):
             raise UserError(f"the law given is {title(law.family)}'s, not {title(arch)}'s: give a "
@@ -286,15 +273,11 @@ def family_laws(arch: str, law: "ScalingLaw | None" = None) -> list["ScalingLaw"
 
 def load_laws() -> list[ScalingLaw]:
     """Every family's shipped law, as the solver ranks them together."""
-    from tinyml_kit.core.resources import SCALING_LAW_FILES
-
     return [ScalingLaw.load(path) for path in SCALING_LAW_FILES.values()]
 
 
 def law_file(path: str | Path | None = None) -> Path:
     """Where a law is: the shipped one, a law.json, or the law.json of a sweep directory (`tinyml-kit sweep`)."""
-    from tinyml_kit.core.resources import SCALING_LAW_FILE
-
     path = Path(path) if path else SCALING_LAW_FILE
     return path / "law.json" if path.is_dir() else path
 
@@ -302,8 +285,6 @@ def law_file(path: str | Path | None = None) -> Path:
 def fit_sweep(rows: list[dict], splits: int = 500, source: dict | None = None) -> ScalingLaw:
     """Fit every form per depth on the non-held-out rows, keep the generalized hyperbolic one for prediction,
     and score it on the held-out rows."""
-    import numpy as np
-
     fit_rows = [r for r in rows if not r.get("held_out")]
     held = [r for r in rows if r.get("held_out")]
     depths = sorted({r["depth"] for r in fit_rows})

@@ -9,10 +9,11 @@ from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.family import RANKED_NAMES, lookup
 from tinyml_kit.core.pins import Pin, Search, parse_pin, pinned_families, pins_json
 from tinyml_kit.core.spec import AUTO, STYLE_DEFAULTS
-from tinyml_kit.solve.engines import TFLM, Engine, get_engine, require_style
-from tinyml_kit.solve.pin_effects import PinEffect, effect_lines, pin_effects
 from tinyml_kit.solve.choice import Choice, NothingFits, make_choice
+from tinyml_kit.solve.engines import TFLM, Engine, get_engine, require_style
 from tinyml_kit.solve.nearest import nearest_fitting, nearest_text
+from tinyml_kit.solve.pin_effects import PinEffect, effect_lines, pin_effects
+from tinyml_kit.solve.scaling_law import family_laws
 from tinyml_kit.solve.solver import Solution, _laws, _screen, solve
 
 
@@ -45,8 +46,6 @@ def ranked_search(families: tuple[str, ...], pins: dict[str, Pin], asked: tuple[
 
 def search_laws(search: Search, law=None) -> list:
     """The laws of the searched families, or the user's (which must be one of them; a list is taken as made)."""
-    from tinyml_kit.solve.scaling_law import family_laws
-
     if isinstance(law, list):
         return law
     if law is not None:

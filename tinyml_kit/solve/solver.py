@@ -17,8 +17,8 @@ from tinyml_kit.core.budget import Budget, make_budget
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.family import RANKED_NAMES, Knobs, lookup, title
 from tinyml_kit.core.graph import Graph
-from tinyml_kit.core.verdict import fits
 from tinyml_kit.core.pins import Pin, chosen_knobs
+from tinyml_kit.core.verdict import fits
 from tinyml_kit.solve.choice import Choice, NothingFits, make_choice
 from tinyml_kit.solve.costs import PlanCosts
 from tinyml_kit.solve.engines import TFLM, Engine, get_engine

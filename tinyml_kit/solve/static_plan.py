@@ -19,6 +19,8 @@ the host, Cortex-M4F, M7 and M33 builds; the generated `Init` asks CMSIS-NN agai
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from tinyml_kit.core.graph import Graph
 
 ALIGN = 4
@@ -74,8 +76,6 @@ def overlap_bytes(in_hwc: tuple[int, int, int], out_hwc: tuple[int, int, int], k
     - the unit-stride 1x1 path multiplies all pixels at once, and the 1xN path is not modelled: None.
     The output then begins d bytes before the input and the two take little more than the larger of them
     (TinyEngine's in-place idea)."""
-    import numpy as np
-
     in_h, in_w, in_c = in_hwc
     out_h, out_w, out_c = out_hwc
     one_by_one = kernel_hw == (1, 1) and pad_hw == (0, 0) and dilation_hw == (1, 1) and not depthwise

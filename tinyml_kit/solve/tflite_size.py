@@ -6,6 +6,8 @@ converter's own file for the same tensors. `tflite_bytes` is the same count as a
 for searches over thousands of configurations; the tests hold it within a few bytes of `serialized_bytes`.
 """
 
+import numpy as np
+
 from tinyml_kit.core.graph import Graph
 
 # builtin code, op version, options type, options class in the schema
@@ -47,7 +49,6 @@ def serialized_bytes(graph: Graph, compact: bool = False) -> int:
     """Exact byte count of `graph` as a TFLite flatbuffer: what the converter writes for these tensors, or with
     `compact` what `core.tflm_flatbuffer.compact_flatbuffer` makes of it for the device."""
     import flatbuffers
-    import numpy as np
     from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
 
     model = schema.ModelT()
@@ -85,8 +86,6 @@ def serialized_bytes(graph: Graph, compact: bool = False) -> int:
 def _tensors(schema, graph: Graph, buffers: list, compact: bool = False) -> list:
     """Every tensor with its buffer (appended to `buffers`; a shared constant points at its first copy); `compact`:
     without names, and one zero point per per-channel tensor."""
-    import numpy as np
-
     first_buffer: dict[str, int] = {}
     tensors = []
     for t in graph.tensors:
@@ -118,8 +117,6 @@ def _tensors(schema, graph: Graph, buffers: list, compact: bool = False) -> list
 
 def _operators(schema, graph: Graph) -> tuple[list, list[str]]:
     """The operators, and the distinct op kinds in order of first use (the operator-code table)."""
-    import numpy as np
-
     fused = _fused_relu6(graph)
     codes: list[str] = []
     operators = []

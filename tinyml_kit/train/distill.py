@@ -15,6 +15,8 @@ import zipfile
 from pathlib import Path
 
 from tinyml_kit.core.errors import UserError
+from tinyml_kit.nets import load_keras_model
+from tinyml_kit.train.hints import adapters, hint_loss, hint_pairs, with_maps
 
 TEACHER_SIZE_FACTOR = 2   # "auto" teachers have at least this many times the student's parameters
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"   # a Keras .h5 file starts with it
@@ -24,7 +26,6 @@ def distiller(student, teacher, temperature: float = 4.0, alpha_kd: float = 0.5,
               hint: str = "logits"):
     """A Keras model that trains `student` (in place) against `teacher` (frozen). Its metrics are the student's."""
     from tinyml_kit._tf import keras, tf
-    from tinyml_kit.train.hints import adapters, hint_loss, hint_pairs, with_maps
 
     k, t = keras(), tf()
     probabilities = _outputs_probabilities(teacher)
@@ -161,8 +162,6 @@ def load_model_file(file: Path, what: str = "teacher", option: str = "teacher"):
     """The Keras model in `file` (checked by `teacher_file`), or one line on why it cannot be used: the common
     causes are named (a Keras 3 file, a layer class defined in someone else's code), anything else is Keras's own
     first sentence, whole."""
-    from tinyml_kit.nets import load_keras_model
-
     try:
         return load_keras_model(file)
     except Exception as e:

@@ -13,6 +13,7 @@ apply to the logits terms only.
 """
 
 from tinyml_kit.core.errors import UserError
+from tinyml_kit.train.stages import stages
 
 KINDS = ("logits", "features", "attention")
 BETA = 1000.0
@@ -20,8 +21,6 @@ BETA = 1000.0
 
 def stage_outputs(model) -> dict[tuple[int, int], str]:
     """The last layer of each stage (see `train.transfer.stages`), keyed by its spatial size."""
-    from tinyml_kit.train.stages import stages
-
     found = {}
     for group in stages(model):
         shape = model.get_layer(group[-1]).output_shape

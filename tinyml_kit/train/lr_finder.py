@@ -16,6 +16,7 @@ import numpy as np
 
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.train.data import Split, tf_dataset
+from tinyml_kit.train.trainer import LABEL_SMOOTHING, epoch_steps
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +45,6 @@ def range_test(model, data: Split, batch_size: int, seed: int = 0, steps: int = 
                class_weight: dict | None = None) -> RangeTest:
     """Run the range test on `model` (weights restored afterwards) with plain cross-entropy."""
     from tinyml_kit._tf import keras
-    from tinyml_kit.train.trainer import LABEL_SMOOTHING, epoch_steps
 
     k = keras()
     weights = model.get_weights()

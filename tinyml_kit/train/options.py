@@ -5,6 +5,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from tinyml_kit.core.errors import UserError
+from tinyml_kit.train.distill import teacher_file
 
 SCHEDULES = ("cosine", "onecycle")
 CLASS_WEIGHTS = ("none", "balanced")
@@ -40,8 +41,6 @@ class TrainOptions:
             raise UserError("--freeze-stages and --unfreeze-epochs freeze pre-trained weights: give --init-from "
                             "RUN_DIR or MODEL.keras", "freeze_stages", "unfreeze_epochs")
         if self.init_from is not None:
-            from tinyml_kit.train.distill import teacher_file
-
             self.init_from = str(teacher_file(self.init_from, what="--init-from model", option="init_from").absolute())
 
     @property

@@ -8,8 +8,12 @@ import logging
 import time
 from dataclasses import dataclass
 
+import numpy as np
+
 from tinyml_kit.core import progress
 from tinyml_kit.train.data import Split, tf_dataset
+from tinyml_kit.train.distill import distiller
+from tinyml_kit.train.schedules import learning_rate_schedule
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +39,6 @@ def train(model, data: Split, epochs: int = EPOCHS, batch_size: int = BATCH_SIZE
     `balanced_class_weights`), applied to the label and logit terms (not to distillation's map hints). `hint`: what else a distilled student matches
     (`train.hints`)."""
     from tinyml_kit._tf import keras, tf
-    from tinyml_kit.train.schedules import learning_rate_schedule
 
     k = keras()
     k.utils.set_random_seed(seed)
@@ -44,8 +47,6 @@ def train(model, data: Split, epochs: int = EPOCHS, batch_size: int = BATCH_SIZE
     val_ds = tf_dataset(data.val, 256, training=False)
     rates = learning_rate_schedule(schedule, learning_rate, epoch_steps(data, batch_size) * epochs)
     if teacher is not None:
-        from tinyml_kit.train.distill import distiller
-
         fitted = distiller(model, teacher, temperature, alpha_kd, label_smoothing=LABEL_SMOOTHING, hint=hint)
         fitted.compile(optimizer=k.optimizers.Adam(rates))
     else:
@@ -74,8 +75,6 @@ def epoch_steps(data: Split, batch_size: int) -> int:
 def balanced_class_weights(labels, classes: int) -> dict[int, float]:
     """n / (classes · n_c) per class (scikit-learn's "balanced"): every class then weighs as much in the loss as it
     would with equal counts. A class absent from `labels` gets weight 0 (nothing to weigh)."""
-    import numpy as np
-
     counts = np.bincount(np.asarray(labels), minlength=classes)
     return {c: (float(len(labels) / (classes * n)) if n else 0.0) for c, n in enumerate(counts)}
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tinyml_kit.core.errors import UserError
+from tinyml_kit.train.distill import load_model_file, teacher_file
 from tinyml_kit.train.stages import HEAD_START
 
 logger = logging.getLogger(__name__)
@@ -38,8 +39,6 @@ class Source:
 
 def load_source(init_from: str | Path) -> Source:
     """The model of a run directory or a .keras file; its run's report.json, if beside it, names its family."""
-    from tinyml_kit.train.distill import load_model_file, teacher_file
-
     file = teacher_file(init_from, what="--init-from model", option="init_from")
     model = load_model_file(file, what="--init-from model", option="init_from")
     if HEAD_START not in {layer.name for layer in model.layers}:
