@@ -190,6 +190,21 @@ def test_a_float_model_is_refused(float_tflite):
         compile_model(float_tflite.read_bytes())
 
 
+def test_a_missing_or_computed_input_is_named_by_op_and_slot():
+    from tinyml_kit.engine.model_ir import Model, Operator, Tensor
+
+    def activation(index: int) -> Tensor:
+        return Tensor(index, f"t{index}", (1, 4, 4, 2), "int8", np.ones(1, np.float32), np.zeros(1, np.int64))
+
+    op = Operator(3, "PAD", (0, 1, -1), (2,))
+    model = Model("m", [activation(0), activation(1), activation(2)], [op], 0, 2)
+    assert model.optional_tensor(op, 2) is None and model.tensor(op, 0, outputs=True).index == 2
+    with pytest.raises(UserError, match=r"PAD \(op 3\) has no input 2: the model is malformed"):
+        model.tensor(op, 2)
+    with pytest.raises(UserError, match=r"PAD \(op 3\) computes its input 1 at run time"):
+        model.constant(op, 1)
+
+
 def test_export_of_a_float_model_with_the_c_engine_is_one_line(float_tflite, tmp_path):
     from test_cli import assert_one_line_error, run
 

@@ -57,7 +57,11 @@ def instruction_budget(core: str, clock_mhz: float, latency_ms: float = DEFAULT_
 
 
 def latency_ms_from_instructions(instructions: float, core: str, clock_mhz: float) -> float:
-    return instructions * cycles_per_instruction(core) / (clock_mhz * 1e6) * 1000.0
+    """On a core with a cycles-per-instruction figure: the others have no instruction count to convert."""
+    cpi = cycles_per_instruction(core)
+    if cpi is None:
+        raise ValueError(f"{core} has no cycles per instruction: its latency is estimated from MACs")
+    return instructions * cpi / (clock_mhz * 1e6) * 1000.0
 
 
 def macs_per_cycle(core: str) -> float:

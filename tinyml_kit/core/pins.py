@@ -38,6 +38,13 @@ class Pin:
         return len(self.values) == 1
 
     @property
+    def bounds(self) -> tuple[float, float]:
+        """`low`, `high` of a range pin (one that lists no values: then both are set)."""
+        if self.low is None or self.high is None:
+            raise ValueError(f"the {self.knob} pin lists values {self.values}, not a range")
+        return self.low, self.high
+
+    @property
     def value(self):
         """The single value of a fixed pin."""
         return self.values[0]
@@ -45,13 +52,15 @@ class Pin:
     def allows(self, v) -> bool:
         if self.values:
             return v in self.values
-        return self.low - 1e-9 <= v <= self.high + 1e-9
+        low, high = self.bounds
+        return low - 1e-9 <= v <= high + 1e-9
 
     def distance(self, v: float) -> float:
         """How far `v` is from what the pin allows (0 inside)."""
         if self.values:
             return min(abs(v - x) for x in self.values)
-        return max(self.low - v, v - self.high, 0.0)
+        low, high = self.bounds
+        return max(low - v, v - high, 0.0)
 
     def axis(self, grid: tuple) -> tuple:
         """The values to search: the listed ones; for a range, `grid`'s inside it and both ends, and for t0,
@@ -60,7 +69,8 @@ class Pin:
             return self.values
         inside = [v for v in grid if self.allows(v)]
         if self.knob in INTEGER_STEPS:
-            inside += range(math.ceil(self.low), math.floor(self.high) + 1)
+            low, high = self.bounds
+            inside += range(math.ceil(low), math.floor(high) + 1)
         ends = (self.low, self.high) if self.knob not in ("depth", "first_conv_stride") else ()
         return tuple(sorted({_number(v) for v in (*inside, *ends)}))
 
@@ -216,7 +226,7 @@ def _deep_enough(f: Family, pins: dict[str, Pin], named: bool) -> bool:
     if "depth" not in pins:
         return True
     depth = pins["depth"]
-    deepest = max(depth.values) if depth.values else depth.high
+    deepest = max(depth.values) if depth.values else depth.bounds[1]
     need = least_depth(f, pins)
     if deepest >= need:
         return True

@@ -59,7 +59,7 @@ def _binary(model: Model, op: Operator, arguments) -> Step:
     channels = out.shape[-1]
     pixel = ir.Lit(f"n * {channels}") if per_pixel else ir.Lit(0)   # the element each call starts at
     arrays = [CArray(f"k{op.index}_{n}", "int8_t", t.data.astype(np.int8)) for n, t in enumerate((a, b))
-              if t.is_constant]   # a constant operand (a per-channel bias or scale) is read from flash
+              if t.data is not None]   # a constant operand (a per-channel bias or scale) is read from flash
     where = {t.index: ir.Const(f"k{op.index}_{n}") if t.is_constant else ir.Tensor(t.index)
              for n, t in enumerate((a, b))}
     call = ir.Call(kernel, (ir.At(where[a.index], pixel), ir.At(where[b.index], ir.Lit(0) if per_pixel else pixel),
@@ -92,7 +92,7 @@ def mul(model: Model, op: Operator) -> Step:
 
 def mean(model: Model, op: Operator) -> Step:
     i, inp, out = op.index, model.tensor(op, 0), model.tensor(op, 0, outputs=True)
-    axes = sorted(int(a) % 4 for a in model.tensor(op, 1).data.reshape(-1)) if len(inp.shape) == 4 else []
+    axes = sorted(int(a) % 4 for a in model.constant(op, 1).reshape(-1)) if len(inp.shape) == 4 else []
     if axes != [1, 2]:
         raise UserError(f"MEAN (op {op.index}) reduces axes {axes or 'of a non-4D tensor'}: the C engine reduces "
                         f"height and width (global average pooling), use --engine tflm", "engine")
@@ -105,8 +105,8 @@ def mean(model: Model, op: Operator) -> Step:
 
 def pad(model: Model, op: Operator) -> Step:
     i, inp, out = op.index, model.tensor(op, 0), model.tensor(op, 0, outputs=True)
-    paddings = model.tensor(op, 1).data.reshape(-1, 2)
-    value = model.tensor(op, 2)
+    paddings = model.constant(op, 1).reshape(-1, 2)
+    value = model.optional_tensor(op, 2)
     fill = int(value.data.reshape(-1)[0]) if value is not None and value.data is not None else out.zero_point
     rank = len(inp.shape)
     if rank > 4:

@@ -42,7 +42,7 @@ from tinyml_kit.solve.static_plan import (
 
 
 def _require_int8_weights(model: Model, op: Operator, slot: int = 1) -> None:
-    weights = model.tensor(op, slot)
+    weights = model.optional_tensor(op, slot)
     if weights is None or weights.dtype != "int8" or weights.data is None:
         kind = "absent" if weights is None else weights.dtype
         raise UserError(f"{op.kind} (op {op.index}) has {kind} weights: the C engine runs int8 weights, "
@@ -68,9 +68,9 @@ def _tiles(w: dict) -> tuple:
 def _quant_arrays(i: int, model: Model, op: Operator, channels: int) -> list[CArray]:
     inp, flt, out = model.tensor(op, 0), model.tensor(op, 1), model.tensor(op, 0, outputs=True)
     mult, shift = per_channel_multipliers(inp.scale, flt.scales, out.scale, channels)
-    arrays = [CArray(f"w{i}", "int8_t", flt.data), CArray(f"m{i}", "int32_t", np.array(mult)),
+    arrays = [CArray(f"w{i}", "int8_t", model.constant(op, 1)), CArray(f"m{i}", "int32_t", np.array(mult)),
               CArray(f"s{i}", "int8_t", np.array(shift))]   # shifts are -31..30: widened in the arena per op
-    bias = model.tensor(op, 2)
+    bias = model.optional_tensor(op, 2)
     if bias is not None and bias.data is not None:
         arrays.append(CArray(f"b{i}", "int32_t", bias.data.astype(np.int32)))
     return arrays
@@ -111,7 +111,7 @@ def conv_2d(model: Model, op: Operator) -> Step:
     return Step(i, op.kind, (inp.index,), out.index, [_context(i, scratch), *_quant(i, out_c), (call,)], arrays,
                 [params], scratch, Call("arm_convolve_wrapper_s8_get_buffer_size", (params.ref, d_in, d_f, d_out)),
                 shift_channels=out_c,
-                overlap=overlap_bytes(tuple(inp.shape[1:]), tuple(out.shape[1:]), (kh, kw), w["stride"], w["pad"],
+                overlap=overlap_bytes(inp.hwc, out.hwc, (kh, kw), w["stride"], w["pad"],
                                       w["dilation"]))
 
 
@@ -132,7 +132,7 @@ def depthwise_conv_2d(model: Model, op: Operator) -> Step:
                 [params], scratch,
                 Call("arm_depthwise_conv_wrapper_s8_get_buffer_size", (params.ref, d_in, d_f, d_out)),
                 shift_channels=out_c,
-                overlap=overlap_bytes(tuple(inp.shape[1:]), tuple(out.shape[1:]), (kh, kw), w["stride"], w["pad"],
+                overlap=overlap_bytes(inp.hwc, out.hwc, (kh, kw), w["stride"], w["pad"],
                                       w["dilation"], depthwise=True))
 
 

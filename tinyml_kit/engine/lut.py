@@ -31,7 +31,8 @@ def _single_op_model(flatbuffer: bytes, op_index: int) -> bytes:
     model = s.ModelT.InitFromObj(s.Model.GetRootAsModel(flatbuffer, 0))
     sub = model.subgraphs[0]
     op = copy.deepcopy(sub.operators[op_index])
-    buffers, tensors, inputs = [s.BufferT()], [], []
+    buffers, inputs = [s.BufferT()], []
+    tensors: list = []   # the schema's TensorT objects (generated code, untyped)
     for index in [*op.inputs, op.outputs[0]]:
         t = copy.deepcopy(sub.tensors[index])
         payload = model.buffers[t.buffer].data if 0 < t.buffer < len(model.buffers) else None

@@ -41,6 +41,12 @@ class Tensor:
         return self.data is not None
 
     @property
+    def hwc(self) -> tuple[int, int, int]:
+        """Height, width and channels of a 4-D NHWC activation (a convolution's input or output)."""
+        _, h, w, c = self.shape
+        return h, w, c
+
+    @property
     def elements(self) -> int:
         return int(np.prod(self.shape, dtype=np.int64))
 
@@ -67,10 +73,28 @@ class Model:
     output: int
     flatbuffer: bytes = field(repr=False, default=b"")
 
-    def tensor(self, op: Operator, slot: int, outputs: bool = False) -> Tensor | None:
-        """The op's `slot`-th input (or output) tensor, None when the slot is absent."""
+    def tensor(self, op: Operator, slot: int, outputs: bool = False) -> Tensor:
+        """The op's `slot`-th input (or output) tensor, which the op cannot run without: a model missing it is
+        malformed, refused in one line."""
+        tensor = self.optional_tensor(op, slot, outputs)
+        if tensor is None:
+            side = "output" if outputs else "input"
+            raise UserError(f"{op.kind} (op {op.index}) has no {side} {slot}: the model is malformed, export it "
+                            f"again")
+        return tensor
+
+    def optional_tensor(self, op: Operator, slot: int, outputs: bool = False) -> Tensor | None:
+        """The op's `slot`-th input (or output) tensor, None when the slot is absent (a bias-less conv's bias)."""
         indices = op.outputs if outputs else op.inputs
         return self.tensors[indices[slot]] if slot < len(indices) and indices[slot] >= 0 else None
+
+    def constant(self, op: Operator, slot: int) -> np.ndarray:
+        """The values of the op's `slot`-th input, which must be a constant (MEAN's axes, PAD's paddings)."""
+        data = self.tensor(op, slot).data
+        if data is None:
+            raise UserError(f"{op.kind} (op {op.index}) computes its input {slot} at run time: the C engine needs "
+                            f"it constant, use --engine tflm", "engine")
+        return data
 
 
 def read_int8_model(data: bytes, name: str = "model") -> Model:
@@ -109,7 +133,7 @@ def _tensor(index: int, t, buffers) -> Tensor:
     scales = np.asarray(q.scale if q is not None and q.scale is not None else [], dtype=np.float32)
     zps = np.asarray(q.zeroPoint if q is not None and q.zeroPoint is not None else [], dtype=np.int64)
     payload = buffers[t.buffer].data if 0 < t.buffer < len(buffers) else None
-    data = None
+    data: np.ndarray | None = None
     if payload is not None and len(payload):
         raw = np.asarray(payload, dtype=np.uint8).tobytes()
         data = np.frombuffer(raw, dtype=_NUMPY.get(dtype, np.uint8)).reshape(shape if shape else (-1,))

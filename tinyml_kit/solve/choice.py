@@ -13,6 +13,7 @@ from tinyml_kit.core.verdict import Verdict
 from tinyml_kit.solve.engines import Engine
 from tinyml_kit.solve.estimate import Estimate
 from tinyml_kit.solve.grid import AnyDepth
+from tinyml_kit.solve.instructions import LatencyEstimate
 
 LIMIT_OPTIONS = ("max_flash", "max_ram", "max_macs", "max_latency_ms", "input_shape", "board_id")
 
@@ -24,6 +25,7 @@ class Choice:
     arena_alloc_bytes_est: int       # the arena to allocate: estimate plus headroom, compared with the budget
     latency_ms_est: float
     utilization: dict[str, float]    # estimate / limit per constraint the budget has
+    latency: LatencyEstimate         # the estimate's latency on the board the choice is judged for
     extrapolated: bool = False       # parameters outside the range the scaling law was fitted on
     interval: float | None = None    # ± points of the law's ~95 % prediction interval at this depth
     basis: str = ""                  # how a depth the sweep did not train is predicted ("" on a swept curve)
@@ -47,7 +49,7 @@ class Choice:
                 "predicted_accuracy_interval": interval, "accuracy_extrapolated": self.extrapolated,
                 "prediction_basis": self.basis or None,
                 "arena_alloc_bytes_est": self.arena_alloc_bytes_est, "latency_ms_est": round(self.latency_ms_est, 2),
-                "latency_basis": self.estimate.latency.basis,
+                "latency_basis": self.latency.basis,
                 "utilization": {k: round(v, 4) for k, v in self.utilization.items()}}
 
 
@@ -55,6 +57,8 @@ class Choice:
 def make_choice(e: Estimate, law: AnyDepth, budget: Budget, board: Board) -> Choice:
     """A configuration's estimates judged against the budget (the engine's headroom rule applied) and its accuracy
     predicted by its family's law, with how far that prediction reaches beyond the sweep."""
+    if e.latency is None:
+        raise ValueError(f"{e.family} was estimated without a board: a choice is judged on one")
     alloc = e.engine.arena_alloc(e.arena_bytes_est)   # the engine's headroom rule
     verdict = budget.verdict(e.flash_bytes_est, alloc, e.macs, e.latency.instructions)
     used = {k: c.used / c.limit for k, c in verdict.checks.items()}
@@ -62,7 +66,7 @@ def make_choice(e: Estimate, law: AnyDepth, budget: Budget, board: Board) -> Cho
     if not law.in_domain(e.params, e.depth):
         off.append(f"{e.params:,} params, beyond 1.35x the sizes swept")
     basis = "; ".join(filter(None, [law.basis(e.depth), *off]))
-    return Choice(e, law.predict(e.params, e.depth), alloc, e.latency.ms, used,
+    return Choice(e, law.predict(e.params, e.depth), alloc, e.latency.ms, used, e.latency,
                   law.extrapolated(e.params, e.depth) or bool(off), law.interval(e.depth), basis, verdict)
 
 

@@ -8,8 +8,10 @@ a shipped fit (`ScalingLaw.load`, `predict`) needs nothing but the standard libr
 import json
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -44,7 +46,8 @@ def generalized_hyperbolic(p, a, c, phi):
     return c - a / np.power(p, phi)
 
 
-FORMS = {
+# form -> (curve(P, *coefficients), default start, (lower bounds, upper bounds))
+FORMS: dict[str, tuple[Callable[..., Any], list[float], tuple[list[float], list[float]]]] = {
     "exponential": (exponential, [0.5, 0.0, 60.0], ([1e-6, -10.0, 0.0], [0.999999, 10.0, 100.0])),
     "logarithmic": (logarithmic, [3.0, 0.0, 50.0], ([0.0, -1e-3, -100.0], [50.0, 1e-3, 200.0])),
     "mixed": (mixed, [0.5, 0.0, 60.0, 3.0, 0.0, 50.0, 0.5],

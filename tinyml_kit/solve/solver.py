@@ -97,7 +97,8 @@ def _screen(laws, input_shape, classes: int, engine: Engine = TFLM, pins: dict[s
     was fitted on are dropped, unless the pins leave a family nothing else (then they count as extrapolated)."""
     rows = []
     for law in laws:
-        inside, outside = [], []
+        inside: list[_Screened] = []
+        outside: list[_Screened] = []
         for knobs, structure in configurations(law.family, law.depths, pins):
             c, depth = _costs(law.family, knobs, structure, tuple(input_shape), classes), knobs.depth
             row = _Screened(law.family, knobs, c.params, c.macs, *engine.floors(c), law.predict(c.params, depth),
@@ -137,11 +138,12 @@ def _laws(law: ScalingLaw | list[ScalingLaw] | None, pins: dict[str, Pin] | None
     """The laws to rank by, keyed by family: the shipped one of every family, or the user's; with pins, the
     families that have every pinned knob."""
     laws = load_laws() if law is None else law if isinstance(law, list) else [law]
+    pins = pins or {}
     for x in laws:
         if x.family not in RANKED_NAMES:
             raise UserError(f"a law of {title(x.family)} cannot be ranked: the solver ranks "
                             f"{', '.join(title(f) for f in RANKED_NAMES)}; sweep one of those (--arch)", "law")
-    kept = {x.family: AnyDepth(x) for x in laws if all(lookup(x.family).has(k) for k in pins or {})}
+    kept = {x.family: AnyDepth(x) for x in laws if all(lookup(x.family).has(k) for k in pins)}
     if not kept:
         raise UserError(f"no family ranked here has all of --{' --'.join(k.replace('_', '-') for k in pins)}: "
                         f"rank another family (--arch) or drop the pin", *pins, "arch")
@@ -196,7 +198,7 @@ def solve(board: Board, max_flash: int | None = None, max_ram: int | None = None
     rejected = {k: sum(1 for acc, why in reasons if why == k and acc > best) for k in CONSTRAINTS}
     # the tightest limit at the choice; "none" when nothing more accurate was turned away (the scaling laws'
     # swept ranges, not the board, set the ceiling)
-    binding = (max(found[0].utilization, key=found[0].utilization.get) if any(rejected.values()) else "none")
+    binding = (max(found[0].utilization, key=found[0].utilization.__getitem__) if any(rejected.values()) else "none")
     return Solution(board, budget, input_shape, classes, found[0], found[1:], binding, rejected, families, evaluated,
                     time.perf_counter() - start, engine, pins, [x.law for x in by_family.values()])
 

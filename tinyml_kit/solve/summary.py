@@ -43,12 +43,12 @@ def _macs_line(sol: Solution) -> str:
 
 
 def _latency_line(sol: Solution) -> str:
-    b, e, budget = sol.best, sol.best.estimate, sol.budget
-    if e.latency.instructions is None:
+    b, budget = sol.best, sol.budget
+    if b.latency.instructions is None:
         return f"  time   ~{b.latency_ms_est:.1f} ms est. from MACs (no emulated core stands for {sol.board.core})"
     limit = (f"limit {budget.instructions:>11,}    ({100 * b.utilization['latency']:.0f} %; "
              f"{budget.latency_ms:g} ms)" if "latency" in b.utilization else "no limit (the MAC limit replaces it)")
-    return (f"  instr. {e.latency.instructions:>11,} est. {limit}  ~{b.latency_ms_est:.1f} ms at "
+    return (f"  instr. {b.latency.instructions:>11,} est. {limit}  ~{b.latency_ms_est:.1f} ms at "
             f"{sol.board.clock_mhz:g} MHz")
 
 
