@@ -1,9 +1,9 @@
 """Benchmark the C engine against TFLM + CMSIS-NN, side by side: the same int8 .tflite, the same QEMU harness on
 the emulated Cortex-M4F (mps2-an386), the same images.
 
-For each model: both firmwares' bit-exactness with LiteRT's reference kernels (and the C engine's on the host), whole-ELF flash and static RAM,
-instructions per inference, and the C engine's model flash (constants + generated code: the compiled
-tinyml_model.c) against the .tflite bytes; then the ratios C / TFLM. Prints a table and writes
+For each model: both firmwares' bit-exactness with LiteRT's reference kernels (and the C engine's on the host),
+whole-ELF flash and static RAM, instructions per inference, and the C engine's model flash (constants + generated code:
+the compiled tinyml_model.c) against the .tflite bytes; then the ratios C / TFLM. Prints a table and writes
 bench/results/engine.json.
 
     .venv/bin/python bench/engine.py [--images 100] [--models phinet_small,resnet8] [--tflite NAME=PATH ...]
@@ -11,8 +11,8 @@ bench/results/engine.json.
 --tflite adds a .tflite made elsewhere, e.g. a QAT or structured-pruned run of `tinyml-kit compress`.
 
 The models are the five builders at a small and a medium size on 32x32x3, 10 classes, random weights with
-trained-looking batch-norm statistics and biases, per-channel int8 quantization calibrated on cifar pixels (what the engine is judged on is arithmetic and bytes,
-not accuracy); the images are cifar10-5k pixels.
+trained-looking batch-norm statistics and biases, per-channel int8 quantization calibrated on cifar pixels (what the
+engine is judged on is arithmetic and bytes, not accuracy); the images are cifar10-5k pixels.
 """
 
 import argparse

@@ -30,7 +30,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             r = fit(board, data=str(args.data), epochs=args.epochs, out=Path(tmp) / "run").to_dict()
         rows.append({"board": board, **{k: r[k] for k in (
-            "arch", "alpha", "beta", "t0", "depth", "params", "macs", "predicted_accuracy", "flash_bytes_est", "flash_bytes",
+            "arch", "alpha", "beta", "t0", "depth", "params", "macs", "predicted_accuracy", "flash_bytes_est",
+            "flash_bytes",
             "flash_budget_bytes", "arena_bytes_est", "arena_bytes", "arena_alloc_bytes", "arena_budget_bytes",
             "mac_budget", "fits", "fits_all", "float_accuracy", "int8_accuracy", "litert_equals_tflm")},
             "train_s": r["timings"]["train_s"]})

@@ -174,7 +174,8 @@ def bovw(rows: dict) -> list[dict]:
                                capture_output=True, text=True, check=True)
         result = json.loads(done_.stdout)
         rows[key] = keep({"key": key, **{k: result[k] for k in ("accuracy", "macro_f1") if k in result},
-                          "result": portable(result, WORK, WORK.name), "seconds": round(time.perf_counter() - start, 1)})
+                          "result": portable(result, WORK, WORK.name),
+                          "seconds": round(time.perf_counter() - start, 1)})
     return [default, rows[key]]
 
 

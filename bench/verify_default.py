@@ -45,7 +45,8 @@ def main() -> None:
               "run": portable(str(args.run.absolute())) if args.run else "fit defaults",
               **rows}
     ref, nn = rows["ref"], rows["cmsis_nn"]
-    result["cmsis_nn_instruction_ratio"] = round(ref["instructions_per_inference"] / nn["instructions_per_inference"], 2)
+    result["cmsis_nn_instruction_ratio"] = round(ref["instructions_per_inference"]
+                                                 / nn["instructions_per_inference"], 2)
     result["host_arena_over_device"] = round(ref["arena_host_bytes"] / ref["arena_used_bytes"] - 1, 4)
     result = portable(result, run_dir)   # the run's files as RUN_DIR/..., not a temporary path
     RESULT.parent.mkdir(exist_ok=True)

@@ -261,7 +261,8 @@ def _headless(browser: str, page, *extra: str) -> str:
 
 _LAYOUT_PROBE = """<script>
 window.addEventListener("load", () => {
-  const sections = [...document.querySelectorAll("section")].map(s => [s.id, Math.round(s.getBoundingClientRect().height),
+  const sections = [...document.querySelectorAll("section")].map(s => [s.id,
+    Math.round(s.getBoundingClientRect().height),
     [...s.querySelectorAll("img")].every(i => i.complete && i.naturalWidth > 0)]);
   console.log("LAYOUT " + JSON.stringify(sections));
 });
@@ -290,7 +291,8 @@ def test_report_in_headless_chromium(small_run, tmp_path):
     # every section laid out with a height and every image decoded, as the browser sees them
     probe = tmp_path / "probe.html"
     probe.write_text((out / "report.html").read_text().replace("</body>", _LAYOUT_PROBE))
-    line = next(ln for ln in _headless(browser, probe, "--dump-dom").splitlines() if ":CONSOLE" in ln and "LAYOUT " in ln)
+    line = next(ln for ln in _headless(browser, probe, "--dump-dom").splitlines()
+                if ":CONSOLE" in ln and "LAYOUT " in ln)
     layout = json.loads(line.split("LAYOUT ", 1)[1].rsplit('", source:', 1)[0])
     assert [s[0] for s in layout] == list(_SECTIONS)
     assert all(height > 100 and images for _, height, images in layout), layout

@@ -13,7 +13,7 @@ from tinyml_kit.core.style_ops import STYLE_OPS
 KNOBS = {"alpha": 0.25, "beta": 1.0, "t0": 4, "depth": 5}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _built(attention: str = "se", activation: str = "hswish"):
     from tinyml_kit.compress.quantize import calibration_images, quantize_int8
     from tinyml_kit.core.tflite_info import read_graph

@@ -131,7 +131,8 @@ def test_mul_by_a_per_channel_vector(tmp_path):
 
 
 def test_mul_of_equal_shapes(tmp_path):
-    fb = int8_model(lambda k, x: k.layers.Multiply()([k.layers.Conv2D(4, 1)(x), k.layers.Conv2D(4, 3, padding="same")(x)]))
+    fb = int8_model(lambda k, x: k.layers.Multiply()([k.layers.Conv2D(4, 1)(x),
+                                                     k.layers.Conv2D(4, 3, padding="same")(x)]))
     assert_bit_exact(fb, "MUL", tmp_path)
 
 
@@ -241,7 +242,8 @@ def test_convolutions_written_over_their_dying_inputs(kind, tmp_path):
     fb = int8_model(lambda k, x: _chain(k, x, OVERLAP_CHAINS[kind]), shape=(32, 32, 3))
     program = compile_model(fb)
     over = {program.steps[i].kind for b in program.plan.buffers for i, step in enumerate(program.steps)
-            if step.output in b.tensors and step.inputs[0] in b.tensors and b.within[step.output] != b.within[step.inputs[0]]}
+            if step.output in b.tensors and step.inputs[0] in b.tensors
+            and b.within[step.output] != b.within[step.inputs[0]]}
     assert kind in over, f"no {kind} output was placed over its input ({over}): the test would not exercise it"
     assert_bit_exact(fb, kind, tmp_path)
 

@@ -28,8 +28,9 @@ def assert_one_line_error(result, *fragments):
 def test_light_commands_do_not_import_tensorflow(tiny_model):
     code = ("import sys; from tinyml_kit.cli import main\n"
             "for args in (['--help'], ['boards'], ['boards', '--json'], ['solve'], ['solve', '--json'],\n"
-            f"             ['solve', '--frontier'], ['solve', '--engine', 'c'], ['scaling-law'], ['scaling-law', '--arch', 'resnet'],\n"
-            f"             ['analyze', {str(tiny_model[1])!r}], ['analyze', {str(tiny_model[1])!r}, '--engine', 'c']):\n"
+            "             ['solve', '--frontier'], ['solve', '--engine', 'c'], ['scaling-law'],\n"
+            f"             ['scaling-law', '--arch', 'resnet'], ['analyze', {str(tiny_model[1])!r}],\n"
+            f"             ['analyze', {str(tiny_model[1])!r}, '--engine', 'c']):\n"
             "    try: main(args)\n"
             "    except SystemExit: pass\n"
             "assert 'tensorflow' not in sys.modules, 'tensorflow imported'")
@@ -90,7 +91,8 @@ def test_bad_inputs_give_one_line_errors(tmp_path, tiny_model, float_tflite, dig
     corrupt.write_bytes(b"\x00" * 64)
     assert_one_line_error(run("check", corrupt), "not a TFLite flatbuffer")
     assert_one_line_error(run("check", float_tflite), "not int8")
-    assert_one_line_error(run("inspect", "--arch", "resnet8", "--alpha", 0.5), "alpha does not apply to resnet8", "(--alpha)")
+    assert_one_line_error(run("inspect", "--arch", "resnet8", "--alpha", 0.5), "alpha does not apply to resnet8",
+                          "(--alpha)")
     assert_one_line_error(run("check", tmp_path), "not a run directory")
     assert_one_line_error(run("fit", "--max-flash", "12XB"), "cannot read size")
     assert not (tmp_path / "r").exists()

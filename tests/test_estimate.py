@@ -54,12 +54,12 @@ def test_graph_matches_converter_and_tflm(cfg):
     graph = _graph(cfg)
     real = model.subgraphs[0]
     assert len(graph.tensors) == len(real.tensors) and len(graph.ops) == len(real.operators)
-    for mine, theirs in zip(graph.tensors, real.tensors):
+    for mine, theirs in zip(graph.tensors, real.tensors, strict=False):
         data = model.buffers[theirs.buffer].data
         assert mine.shape == tuple(int(d) for d in theirs.shape), theirs.name
         assert mine.data_bytes == (0 if data is None else len(data)) or mine.shares_buffer_of, theirs.name
     # MLIR numbers its de-duplicated zero constants (arith.constantN) in an order not reproduced here
-    differ = [t.name.decode() for m, t in zip(graph.tensors, real.tensors) if m.name != t.name.decode()]
+    differ = [t.name.decode() for m, t in zip(graph.tensors, real.tensors, strict=False) if m.name != t.name.decode()]
     assert all("arith.constant" in n or "se_reduce" in n for n in differ), differ
     assert abs(serialized_bytes(graph) - len(flatbuffer)) <= 0.002 * len(flatbuffer)
     compact = len(compact_flatbuffer(flatbuffer))   # the device's file: names and repeated zero points dropped

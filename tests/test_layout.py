@@ -92,7 +92,8 @@ def test_each_stage_imports_only_itself_and_earlier_stages():
 
 
 def test_no_library_module_imports_the_cli():
-    offenders = [m for m in MODULES if _stage(m) != "cli" and any(i.startswith("tinyml_kit.cli") for i in imports_of(m))]
+    offenders = [m for m in MODULES
+                 if _stage(m) != "cli" and any(i.startswith("tinyml_kit.cli") for i in imports_of(m))]
     assert offenders == []
 
 
@@ -175,7 +176,8 @@ def test_the_cycle_check_can_fail(tmp_path, monkeypatch):
     planted = tmp_path / "planted.py"
     planted.write_text("def f():\n    from tinyml_kit.core.units import parse_size\n")
     units = tmp_path / "units.py"
-    units.write_text(MODULES["tinyml_kit.core.units"].read_text() + "\n\ndef g():\n    from tinyml_kit.core import planted\n")
+    units.write_text(MODULES["tinyml_kit.core.units"].read_text()
+                     + "\n\ndef g():\n    from tinyml_kit.core import planted\n")
     monkeypatch.setitem(MODULES, "tinyml_kit.core.planted", planted)
     monkeypatch.setitem(MODULES, "tinyml_kit.core.units", units)
     cycles = import_cycles({m: module_edges(m) for m in MODULES})

@@ -158,7 +158,7 @@ def test_pins_beyond_the_sweep_are_flagged_and_their_effect_worded_so():
     effects = pin_effects(sol)
     lines = effect_lines(sol, effects, header=False)
     assert len(lines) == len(effects) and not any("costs nothing" in line for line in lines)
-    for e, line in zip(effects, lines):
+    for e, line in zip(effects, lines, strict=False):
         if e.gain <= -0.05:
             what = "every pin" if e.knob == "all" else f"{e.knob} {e.pinned}"
             assert line.strip().startswith(f"{what} reaches beyond the sweep"), line

@@ -54,7 +54,7 @@ def test_range_test_restores_the_weights_stops_at_divergence_and_picks_a_rate_be
     model = _tiny(classes=10)
     before = [w.copy() for w in model.get_weights()]
     test = range_test(model, digits16, batch_size=32, steps=120)
-    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=False))
     assert len(test.rates) == len(test.losses) and np.all(np.diff(test.rates) > 0)
     assert len(test.rates) < 120   # each batch's own loss is watched: it blows up before the rate reaches 10
     assert test.chosen_rate == pytest.approx(float(np.clip(test.minimum_rate / BELOW_MINIMUM, *RATE_BOUNDS)))
@@ -125,7 +125,7 @@ def test_frozen_stages_do_not_change_while_the_rest_trains(digits16):
     assert freeze_stages(model, 2) > 0
     train(model, digits16, epochs=1)
     for n in frozen_names:   # batch-norm statistics too: a frozen batch-norm runs in inference mode
-        assert all(np.array_equal(a, b) for a, b in zip(before[n], model.get_layer(n).get_weights())), n
+        assert all(np.array_equal(a, b) for a, b in zip(before[n], model.get_layer(n).get_weights(), strict=False)), n
     assert not np.array_equal(logits_before, model.get_layer("logits").get_weights()[0])
 
 
@@ -137,13 +137,13 @@ def test_a_transferred_model_keeps_the_features_and_gets_a_new_head_for_other_cl
     loaded = load_source(tmp_path / "m.keras")
     assert loaded.family is None and loaded.input_shape == (16, 16, 1)
     same = transferred(loaded, (16, 16, 1), 3)
-    assert all(np.array_equal(a, b) for a, b in zip(source.get_weights(), same.get_weights()))
+    assert all(np.array_equal(a, b) for a, b in zip(source.get_weights(), same.get_weights(), strict=False))
     other = transferred(loaded, (16, 16, 1), 7)
     assert other.output_shape[-1] == 7
     for layer in source.layers:
         if layer.name not in ("logits",) and layer.weights:
             assert all(np.array_equal(a, b) for a, b in zip(layer.get_weights(), other.get_layer(layer.name)
-                                                             .get_weights())), layer.name
+                                                             .get_weights(), strict=False)), layer.name
 
 
 @pytest.mark.parametrize("args, fragments", [

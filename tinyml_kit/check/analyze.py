@@ -142,7 +142,7 @@ def analyze_model(data: bytes, name: str = "model.tflite", board_id: str | None 
         "peak_layer": peak.index,
         "peak_op": peak.op,
         "peak_name": peak.name,
-        "peak_tensors": [t for t, b in zip(tensors, plan) if b.live_at(peak_scope)],
+        "peak_tensors": [t for t, b in zip(tensors, plan, strict=False) if b.live_at(peak_scope)],
         "layers": [r.to_dict() for r in rows],
         "tensors": tensors,
     }
@@ -163,7 +163,7 @@ def latency_analysis(graph: Graph, rows: list[LayerRow], board, engine: str) -> 
         core = CORES["m4"].title
         per_op = predict_per_op(graph, core, engine)
     result = {"instructions_core": core if per_op else None, "instructions_est": sum(per_op) if per_op else None}
-    for row, n in zip(rows, per_op or ()):
+    for row, n in zip(rows, per_op or (), strict=False):
         row.instructions_est = n
         if latency is not None:
             row.latency_ms_est = round(latency.ms * n / max(1, latency.instructions), 4)

@@ -128,7 +128,7 @@ def linear_probes(model, train_x: np.ndarray, train_y: np.ndarray, val_x: np.nda
     f_train = extractor.predict(train_x.astype(np.float32), batch_size=256, verbose=0)
     f_val = extractor.predict(val_x.astype(np.float32), batch_size=256, verbose=0)
     probes = Probes(model_accuracy=float(np.mean(f_val[-1].argmax(1) == val_y)))
-    for (label, name), a, b in zip(points, f_train[:-1], f_val[:-1]):
+    for (label, name), a, b in zip(points, f_train[:-1], f_val[:-1], strict=False):
         clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=1.0, random_state=seed))
         clf.fit(a, train_y)
         shape = model.get_layer(name).output_shape

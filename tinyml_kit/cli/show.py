@@ -95,7 +95,8 @@ def analysis(r: dict) -> None:
         flash, arena = (c["flash_bytes"], c["arena_bytes"]) if c else (r["flash_bytes"], r["arena_alloc_bytes"])
         lines.append(
             f"{'FITS' if r['fits'] else 'DOES NOT FIT'} {r['board']}{' (C engine)' if c else ''}: flash {flash:,} / "
-            f"{r['flash_budget_bytes']:,} B (linked {r['flash_linked_bytes']:,} - reserve {r['flash_reserve_bytes']:,}), "
+            f"{r['flash_budget_bytes']:,} B (linked {r['flash_linked_bytes']:,} - reserve "
+            f"{r['flash_reserve_bytes']:,}), "
             f"margin {r['flash_margin_bytes']:,} B ({r['flash_margin_percent']:.1f} %); arena "
             f"{arena:,} / {r['arena_budget_bytes']:,} B (linked {r['ram_linked_bytes']:,} - reserve "
             f"{r['ram_reserve_bytes']:,}), margin {r['ram_margin_bytes']:,} B ({r['ram_margin_percent']:.1f} %)")

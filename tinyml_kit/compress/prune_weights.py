@@ -36,7 +36,7 @@ def magnitude_pruned(model, sparsity: float, steps_per_epoch: int):
         return fresh
 
     wrapped = keras().models.clone_model(model, clone_function=wrap)
-    for old, new in zip(model.layers, wrapped.layers):
+    for old, new in zip(model.layers, wrapped.layers, strict=False):
         target = getattr(new, "layer", new)
         target.set_weights(old.get_weights())
     return wrapped

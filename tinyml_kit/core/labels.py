@@ -8,7 +8,8 @@ def check_labels(labels: list[str], classes: int) -> None:
     names a class only by its label (`Top1().label`, and the STM32 self-test compares labels with strcmp), so
     two classes sharing one could not be told apart on the board, and the self-test could pass on the wrong one."""
     if len(labels) != classes:
-        raise UserError(f"{len(labels)} labels given but the model has {classes} outputs: pass one label per class", "labels")
+        raise UserError(f"{len(labels)} labels given but the model has {classes} outputs: pass one label per class",
+                        "labels")
     first: dict[str, int] = {}
     for position, label in enumerate(labels, 1):
         if not label.strip():
@@ -19,5 +20,6 @@ def check_labels(labels: list[str], classes: int) -> None:
                             f"remove it", "labels")
         key = label.strip()
         if key in first:
-            raise UserError(f"labels {first[key]} and {position} are both {key!r}: give each class its own label", "labels")
+            raise UserError(f"labels {first[key]} and {position} are both {key!r}: give each class its own label",
+                            "labels")
         first[key] = position

@@ -21,7 +21,8 @@ class LiteRtModel:
     def predict(self, x: np.ndarray) -> np.ndarray:
         outputs = []
         for image in x:
-            self._interp.set_tensor(self._input["index"], image.reshape(self._input["shape"]).astype(self._input["dtype"]))
+            pixels = image.reshape(self._input["shape"]).astype(self._input["dtype"])
+            self._interp.set_tensor(self._input["index"], pixels)
             self._interp.invoke()
             outputs.append(self._interp.get_tensor(self._output["index"]).reshape(-1).copy())
         return np.stack(outputs)

@@ -115,7 +115,8 @@ class RunRecord:
     def to_dict(self) -> dict:
         verdict = self.verdict
         d = {
-            "schema_version": SCHEMA_VERSION, "board": self.board.to_dict(), "engine": self.engine, "arch": self.arch, "choice": self.choice,
+            "schema_version": SCHEMA_VERSION, "board": self.board.to_dict(), "engine": self.engine, "arch": self.arch,
+            "choice": self.choice,
             **{k: self.choice.get(k) for k in KNOB_KEYS},
             "params": self.params, "macs": self.macs, "predicted_accuracy": self.predicted_accuracy,
             "predicted_accuracy_interval": self.predicted_accuracy_interval,

@@ -43,7 +43,7 @@ def _single_op_model(flatbuffer: bytes, op_index: int) -> bytes:
             t.shape, t.shapeSignature, t.buffer = [1, 256], None, 0
         inputs.append(len(tensors))
         tensors.append(t)
-    activation = next(i for i, t in zip(inputs[:-1], tensors) if t.buffer == 0)
+    activation = next(i for i, t in zip(inputs[:-1], tensors, strict=False) if t.buffer == 0)
     op.inputs, op.outputs = inputs[:-1], [inputs[-1]]
     sub.tensors, sub.operators, sub.inputs, sub.outputs = tensors, [op], [activation], [inputs[-1]]
     model.subgraphs, model.buffers = [sub], buffers

@@ -2,7 +2,8 @@
 empty, the model's own folder (its run directory, or the folder of a bare .tflite), or a folder an earlier export
 of the same model wrote; that export's manifest (`tinyml_export.json`: the model's SHA-256 and the files written)
 tells which, and its files the new export does not write again are removed, so switching engines leaves no
-stale sources behind (in the model's own folder nothing is removed: a run's files stay the run's). A library or project folder is always new; none goes into another run's directory."""
+stale sources behind (in the model's own folder nothing is removed: a run's files stay the run's). A library or project
+folder is always new; none goes into another run's directory."""
 
 import hashlib
 import json

@@ -14,7 +14,7 @@ def parse_resolver_header(text: str) -> dict[str, str]:
     """Builtin op -> `Add*()` method, for the methods of `micro_mutable_op_resolver.h` callable without arguments."""
     parts = re.split(r"\bTfLiteStatus (Add\w+)\(", text)
     table: dict[str, str] = {}
-    for method, body in zip(parts[1::2], parts[2::2]):
+    for method, body in zip(parts[1::2], parts[2::2], strict=False):
         params = body[:body.index(")")]
         if any("=" not in p for p in params.split(",") if p.strip()):
             continue  # needs arguments (AddCustom, AddBuiltin): not a per-op registration

@@ -121,7 +121,7 @@ def cmsis_nn_library(root: Path, cc: str, flags: list[str], tag: str) -> Path:
     try:
         objects = [build / f"{p.parent.name}_{p.stem}.o" for p in sources]
         compile_all([([cc, *flags, "-I", str(root / "Include"), "-c", str(p), "-o", str(o)],
-                      f"compiling CMSIS-NN {p.name} ({tag})") for p, o in zip(sources, objects)])
+                      f"compiling CMSIS-NN {p.name} ({tag})") for p, o in zip(sources, objects, strict=False)])
         ar = str(Path(cc).with_name(Path(cc).name.replace("gcc", "ar"))) if "arm-none-eabi" in cc else "ar"
         run_tool([ar, "rcs", str(build / "libcmsisnn.a"), *map(str, objects)], f"archiving CMSIS-NN ({tag})")
         for o in objects:

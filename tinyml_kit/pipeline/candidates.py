@@ -111,7 +111,7 @@ def unranked_grid(search: Search, input_shape, classes: int, engine: Engine) -> 
             else tuple(sorted({g[k] for g in grid})) for k in names]
     found = []
     for values in product(*axes):
-        knobs = dict(zip(names, values))
+        knobs = dict(zip(names, values, strict=False))
         model = build(search.family, input_shape, classes, **knobs)
         c = model_costs(model)
         rough = engine.rough(c.params, c.channels, c.op_count, activation_peak_bytes(model))

@@ -147,8 +147,8 @@ def _user_law(search: Search, law, training: TrainOptions):
         raise UserError("--init-from trains the architecture of the model it starts from; --law ranks architectures: "
                         "drop one of them", "law", "init_from")
     if law is not None and not search.ranked:
-        raise UserError(f"--law ranks {', '.join(RANKED_NAMES)} configurations; {search.family} is measured over its grid: "
-                        f"drop --law or choose --arch auto", "law")
+        raise UserError(f"--law ranks {', '.join(RANKED_NAMES)} configurations; {search.family} is measured over its "
+                        f"grid: drop --law or choose --arch auto", "law")
     if law is None:
         return None
     from tinyml_kit.solve.search import ranked_search, search_laws

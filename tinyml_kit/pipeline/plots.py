@@ -21,7 +21,7 @@ def plot_scaling_law(law: ScalingLaw, rows: list[dict], path: str | Path) -> Pat
     """Sweep points (held-out ones hollow), one fitted curve per depth, the N-segments as bands."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 5))
-    colors = dict(zip(law.depths, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+    colors = dict(zip(law.depths, plt.rcParams["axes.prop_cycle"].by_key()["color"], strict=False))
     for seg in law.segments:
         ax.axvspan(seg["params_from"], seg["params_to"], color=colors[seg["depth"]], alpha=0.08)
         ax.text(np.sqrt(seg["params_from"] * seg["params_to"]), 0.02, f"N={seg['depth']}", color=colors[seg["depth"]],
@@ -121,7 +121,7 @@ def training_figure(history: dict, stages: list[dict] = ()):
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.5))
     parts = [("train", history)] + [(s["stage"], s["history"]) for s in stages]
-    for ax, key in zip(axes, ("loss", "accuracy")):
+    for ax, key in zip(axes, ("loss", "accuracy"), strict=False):
         start = 0
         for i, (name, h) in enumerate(parts):
             n = max((len(h.get(k, [])) for k in (key, f"val_{key}")), default=0)
@@ -146,7 +146,7 @@ def lr_finder_figure(test: dict):
     minimum, and the rate training used."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 3.5))
-    points = [(r, v) for r, v in zip(test["rates"], test["losses"]) if v is not None]
+    points = [(r, v) for r, v in zip(test["rates"], test["losses"], strict=False) if v is not None]
     ax.plot([r for r, _ in points], [v for _, v in points], color="C0")
     for key, color, label in (("steepest_rate", "C2", "steepest descent"), ("minimum_rate", "C3", "loss minimum"),
                               ("chosen_rate", "C1", "chosen")):
@@ -191,7 +191,8 @@ def gradcam_figure(cam, class_names: list[str]):
         for row, correct in enumerate((True, False)):
             ax = axes[row][col]
             ax.axis("off")
-            hits = [k for k, (t, p) in enumerate(zip(cam.true, cam.predicted)) if t == c and (t == p) == correct]
+            hits = [k for k, (t, p) in enumerate(zip(cam.true, cam.predicted, strict=True))
+                    if t == c and (t == p) == correct]
             if not hits:
                 ax.text(0.5, 0.5, "none", ha="center", va="center", fontsize=8, color="gray", transform=ax.transAxes)
                 continue
@@ -216,8 +217,8 @@ def probes_figure(probes):
     ax.plot(range(len(labels)), [100 * r["accuracy"] for r in probes.rows], "o-", label="linear probe")
     if probes.model_accuracy is not None:
         ax.axhline(100 * probes.model_accuracy, ls="--", color="gray", label="whole model (float)")
-    ax.set_xticks(range(len(labels)), [f"{b}\n{r['spatial']}x{r['channels']}" for b, r in zip(labels, probes.rows)],
-                  fontsize=8)
+    ticks = [f"{b}\n{r['spatial']}x{r['channels']}" for b, r in zip(labels, probes.rows, strict=True)]
+    ax.set_xticks(range(len(labels)), ticks, fontsize=8)
     ax.set_ylabel("validation accuracy (%)")
     ax.set_title("Linear probes on each block's pooled output", fontsize=10)
     ax.legend(fontsize=8)

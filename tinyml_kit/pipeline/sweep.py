@@ -1,8 +1,8 @@
 """`sweep`: the scaling law of the user's own data. A grid of one family's networks (PhiNet by default, or any
-family with a width knob: `arch`) is trained with `fit`'s recipe, each quantized to int8 and measured; every result is appended to SWEEP_DIR/results.jsonl the moment it is known, so a sweep that is
-stopped (Ctrl-C, a killed process, a lost machine) resumes where it was, and a re-run never trains a finished
-configuration twice. The recipe and the data's checksum are pinned in SWEEP_DIR/sweep.json; resuming with others
-is refused.
+family with a width knob: `arch`) is trained with `fit`'s recipe, each quantized to int8 and measured; every result is
+appended to SWEEP_DIR/results.jsonl the moment it is known, so a sweep that is stopped (Ctrl-C, a killed process, a lost
+machine) resumes where it was, and a re-run never trains a finished configuration twice. The recipe and the data's
+checksum are pinned in SWEEP_DIR/sweep.json; resuming with others is refused.
 
 Configurations run on local worker processes, the machine's cores split between them (TensorFlow in one process
 does not use two cores fully on these small models), or as Ray tasks on a cluster (`sweep_pool`); `fit_law` then
@@ -56,7 +56,8 @@ THESIS = [{"alpha": a, "beta": b, "t0": t, "depth": n}
 THESIS += [{"alpha": 1.5, "beta": 1.05, "t0": 5, "depth": n} for n in (4, 7, 9)]
 THESIS_HELD_OUT = [{"alpha": 0.2, "beta": 1.05, "t0": 6, "depth": 4}, {"alpha": 0.7, "beta": 0.75, "t0": 5, "depth": 7},
                    {"alpha": 1.2, "beta": 1.35, "t0": 4, "depth": 9}, {"alpha": 0.4, "beta": 1.35, "t0": 4, "depth": 7},
-                   {"alpha": 0.25, "beta": 0.75, "t0": 6, "depth": 9}, {"alpha": 1.1, "beta": 1.05, "t0": 4, "depth": 4}]
+                   {"alpha": 0.25, "beta": 0.75, "t0": 6, "depth": 9},
+                   {"alpha": 1.1, "beta": 1.05, "t0": 4, "depth": 4}]
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,7 @@ def _grid_file(path: Path, arch: str) -> list[dict]:
     held = [{k: _grid_values(path, arch, k, v, one=True)[0] for k, v in h.items()} for h in held]
     defaults = lookup(arch).sweep_defaults
     merged = {k: values.get(k, [defaults[k]]) for k in knobs}
-    jobs = [dict(zip(knobs, combo), held_out=False) for combo in itertools.product(*merged.values())]
+    jobs = [dict(zip(knobs, combo, strict=False), held_out=False) for combo in itertools.product(*merged.values())]
     return jobs + [{**{k: merged[k][0] for k in knobs}, **h, "held_out": True} for h in held]
 
 

@@ -14,9 +14,9 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
-from typing import Callable
 
 from tinyml_kit.compress.quantize import calibration_images
 from tinyml_kit.core import progress
@@ -27,7 +27,8 @@ from tinyml_kit.train.data import load_dataset, split
 logger = logging.getLogger(__name__)
 
 EXECUTORS = ("local", "ray")
-RAY_MISSING = 'Ray is not installed: pip install -e ".[ray]" (or pip install "tinyml-kit[ray]"), or use --executor local'
+RAY_MISSING = ('Ray is not installed: pip install -e ".[ray]" (or pip install "tinyml-kit[ray]"), or use --executor '
+               'local')
 
 Work = Callable[[dict, str, object], dict]   # (job, data, recipe) -> result row
 

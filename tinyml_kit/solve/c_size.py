@@ -68,7 +68,7 @@ def c_engine_costs(graph: Graph) -> CEngineCosts:
             constants += TABLE_BYTES
         structs += PARAM_STRUCT_BYTES.get(op.kind, 0)
     structs += DIMS_BYTES * len(shapes)
-    code = sum(n * b for n, b in zip(code_features(graph), CODE_BYTES))
+    code = sum(n * b for n, b in zip(code_features(graph), CODE_BYTES, strict=False))
     return CEngineCosts(constants, structs, int(round(code)), plan_graph(graph).arena_bytes)
 
 

@@ -193,7 +193,8 @@ TFLM = TflmEngine("tflm", frozenset(TFLM_BUILTINS), Words(
     flash_estimate="compact flatbuffer for TFLM",
     flash_measured="the compact flatbuffer TFLM firmware links, measured",
     arena_estimate="TFLM use {used:,} + headroom", arena_measured="{used:,} B measured on TFLM + headroom",
-    arena_verdict="measured {used:,} + headroom", arena_tag="incl. headroom", lacks="TFLM has no kernel for", firmware="TFLM {kernels} kernels",
+    arena_verdict="measured {used:,} + headroom", arena_tag="incl. headroom", lacks="TFLM has no kernel for",
+    firmware="TFLM {kernels} kernels",
     firmware_short="TFLM {kernels}", arena_host="host measured {used:,}"), runs_flatbuffer=True)
 # The ops `engine.codegen.LOWERINGS` lowers (a test holds them equal)
 C_ENGINE_OPS = frozenset({"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D", "MAX_POOL_2D", "ADD",
@@ -203,7 +204,8 @@ C = CEngine("c", C_ENGINE_OPS, Words(
     measuring="the C engine's build", flash_estimate="C engine: constants + code",
     flash_measured="the C engine's model: constants (exact) + code (estimated)",
     arena_estimate="the C engine's static plan, exact", arena_measured="the C engine's static plan, exact",
-    arena_verdict="the C engine's static plan", arena_tag="(static plan)", lacks="the C engine does not run", firmware="the C engine on CMSIS-NN",
+    arena_verdict="the C engine's static plan", arena_tag="(static plan)", lacks="the C engine does not run",
+    firmware="the C engine on CMSIS-NN",
     firmware_short="C engine", arena_host="static plan {used:,}"), runs_flatbuffer=False, plans_helium=False,
     exact_kernels=frozenset({"ref", "cmsis_nn"}))
 ENGINES: dict[str, Engine] = {e.name: e for e in (TFLM, C)}

@@ -1,7 +1,8 @@
 """Flash, arena, MACs and latency of a PhiNet, ResNet or TinyNet configuration, from its scaling factors alone.
 
 No TensorFlow and no conversion: the plan gives parameters and MACs, the converter-faithful graph gives the
-.tflite size and the TFLM arena, or for the C engine its compiled size and static arena. `bench/estimator_accuracy.py` measures these against real conversions.
+.tflite size and the TFLM arena, or for the C engine its compiled size and static arena. `bench/estimator_accuracy.py`
+measures these against real conversions.
 """
 
 from dataclasses import asdict, dataclass, field

@@ -53,7 +53,8 @@ def _axes(f: Family, depths: list[int], pins: dict[str, Pin]) -> list:
     need = least_depth(f, pins)
     deep = tuple(d for d in axis("depth", tuple(depths)) if d >= need)
     names = [k for k in f.plan if k in pins]
-    structures = [tuple(zip(names, combo)) for combo in product(*(pins[k].axis(f.plan[k].grid) for k in names))]
+    structures = [tuple(zip(names, combo, strict=True))
+                  for combo in product(*(pins[k].axis(f.plan[k].grid) for k in names))]
     return [deep if deep or "depth" in pins else (need,), *(axis(k, f.axes[k]) for k in f.searched if k != "depth"),
             structures]
 

@@ -157,7 +157,7 @@ def _nnls(rows: list[dict], features: tuple[str, ...]) -> dict[str, float]:
     scale = np.linalg.norm(x, axis=0)
     scale[scale == 0] = 1.0
     w, _ = nnls(x / scale, y)
-    return {k: float(v) for k, v in zip(used, w / scale)}
+    return {k: float(v) for k, v in zip(used, w / scale, strict=False)}
 
 
 def fit_instruction_model(engine: str, core: str, ops: list[dict]) -> dict:

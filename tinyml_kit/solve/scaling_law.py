@@ -149,7 +149,7 @@ def _log_grid(lo: float, hi: float, count: int) -> list[float]:
 
 def _merge(grid: list[float], winners: list[int]) -> list[dict]:
     segs: list[dict] = []
-    for p, n in zip(grid, winners):
+    for p, n in zip(grid, winners, strict=False):
         if segs and segs[-1]["depth"] == n:
             segs[-1]["hi"] = p
         else:

@@ -1,11 +1,11 @@
 """The most accurate network a board can hold, whatever its family: each family's accuracy law, conversion-free
 costs, the board's limits.
 
-For every configuration on each family's grid (its searched knobs, `core.family`) the plan gives parameters, MACs and a lower bound on the activations in microseconds;
-configurations that cannot fit are dropped on those alone. The rest, all families together, are taken in order of predicted accuracy and given the full flash
-and arena estimates (a few ms each) until enough fit, and until each family's best fitting configuration is known,
-so the answer says what every other family would have given. No TensorFlow: the whole command answers in well
-under a second.
+For every configuration on each family's grid (its searched knobs, `core.family`) the plan gives parameters, MACs and a
+lower bound on the activations in microseconds; configurations that cannot fit are dropped on those alone. The rest, all
+families together, are taken in order of predicted accuracy and given the full flash and arena estimates (a few ms each)
+until enough fit, and until each family's best fitting configuration is known, so the answer says what every other
+family would have given. No TensorFlow: the whole command answers in well under a second.
 """
 
 import time

@@ -164,7 +164,7 @@ def tflite_bytes(graph: Graph, compact: bool = False) -> int:
     per-object overheads (within ~150 B of `serialized_bytes` on the fitting set)."""
     features = _features(graph, compact)
     coefficients = _COMPACT_COEFFICIENTS if compact else _COEFFICIENTS
-    return int(round(features[0] + sum(c * f for c, f in zip(coefficients, features[1:]))))
+    return int(round(features[0] + sum(c * f for c, f in zip(coefficients, features[1:], strict=False))))
 
 
 def _features(graph: Graph, compact: bool = False) -> list[float]:

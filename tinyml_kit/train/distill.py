@@ -64,7 +64,7 @@ def distiller(student, teacher, temperature: float = 4.0, alpha_kd: float = 0.5,
                 if pairs:
                     loss += hint_loss(hint, s_maps, t_maps, self.adapters)
             variables = self.student.trainable_variables + [v for a in self.adapters for v in a.trainable_variables]
-            self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+            self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=False))
             self.loss_tracker.update_state(loss)
             self.accuracy.update_state(y, z)
             return {m.name: m.result() for m in self.metrics}

@@ -55,7 +55,7 @@ def list_images(path: Path, classes: list[str]) -> list[list[Path]]:
                         f"PNG, JPEG, BMP or GIF (e.g. {unsupported[0]}): convert them to PNG or JPEG, or remove them")
     if not n_images:
         raise UserError(f"folder {path} has no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in its class sub-folders")
-    empty = [path / name for name, images in zip(classes, per_class) if not images]
+    empty = [path / name for name, images in zip(classes, per_class, strict=False) if not images]
     if empty:
         raise UserError(f"class folder {empty[0]} has no images: add some or remove the folder")
     _warn_ignored(path, other_files, sub_folders)

@@ -74,7 +74,7 @@ def hint_loss(kind: str, student_maps: list, teacher_maps: list, adapter_layers:
 
     t = tf()
     total = t.constant(0.0)
-    for i, (s, te) in enumerate(zip(student_maps, teacher_maps)):
+    for i, (s, te) in enumerate(zip(student_maps, teacher_maps, strict=False)):
         if kind == "features":
             s = adapter_layers[i](s)
         else:

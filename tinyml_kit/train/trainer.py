@@ -1,4 +1,5 @@
-"""Training: fixed seed, Adam with a cosine (or one-cycle) schedule, early stopping on validation accuracy, progress per epoch.
+"""Training: fixed seed, Adam with a cosine (or one-cycle) schedule, early stopping on validation accuracy, progress per
+epoch.
 
 The same loop trains from scratch, fine-tunes after pruning or for quantization-aware training, and distils
 from a teacher: only the learning rate, the extra callbacks and the loss differ.
@@ -36,8 +37,8 @@ def train(model, data: Split, epochs: int = EPOCHS, batch_size: int = BATCH_SIZE
           class_weight: dict | None = None, hint: str = "logits") -> TrainResult:
     """Train `model` in place; the weights of the best validation epoch are restored. With a `teacher`, the loss
     is the distillation loss of `distill.distiller`. `class_weight`: a weight per class index (see
-    `balanced_class_weights`), applied to the label and logit terms (not to distillation's map hints). `hint`: what else a distilled student matches
-    (`train.hints`)."""
+    `balanced_class_weights`), applied to the label and logit terms (not to distillation's map hints). `hint`: what else
+    a distilled student matches (`train.hints`)."""
     from tinyml_kit._tf import keras, tf
 
     k = keras()
