@@ -3,6 +3,7 @@ readable. Static (import graph from the AST, function-level imports included), s
 only run on some path is caught too."""
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -196,12 +197,13 @@ def test_modules_and_functions_stay_small():
     assert not long_modules and not long_functions, (long_modules, long_functions)
 
 
-def test_no_code_compares_family_names():
-    """What a family has or allows is asked of its `core.family.Family` record (or the later stages' registries
-    keyed by its name), not decided by comparing names where it is used."""
-    import re
-
-    compare = re.compile(r"\bfamily (==|!=|in) |\bfamily\]? ?(==|!=) *[\"']")
-    found = [f"{m}:{i}" for m, p in MODULES.items() if m != "tinyml_kit.core.family"
+def test_no_code_compares_family_or_engine_names():
+    """What a family has or allows is asked of its `core.family.Family` record, what an engine runs and how of its
+    `solve.engines.Engine` (or the later stages' registries keyed by their names), not decided by comparing names
+    where it is used."""
+    compare = re.compile(r"\bfamily (==|!=|in) |\b(family|engine|arch)\S* *(==|!=) *[\"']|[\"'] *(==|!=) *\S*\b(family|"
+                         r"engine|arch)\b")
+    found = [f"{m}:{i}" for m, p in MODULES.items() if m not in ("tinyml_kit.core.family", "tinyml_kit.solve.engines")
              for i, line in enumerate(p.read_text().splitlines(), 1) if compare.search(line)]
     assert found == []
+    assert compare.search('    if engine == "c":') and compare.search('if r.get("engine") == "c"')

@@ -22,6 +22,7 @@ from tinyml_kit.core.resources import INSTRUCTION_MODEL_FILE
 
 ANCHOR_CYCLES = 49.24e6              # ResNet-8 on EK-RA6M4 (Cortex-M33), MLPerf Tiny v0.7
 ANCHOR_INSTRUCTIONS = 30_613_150     # ResNet-8, TFLM + CMSIS-NN, on the emulated Cortex-M33
+ANCHOR_ENGINE = "tflm"               # the instruction table's rows for the engine the anchor ran on
 COREMARK_PER_MHZ = {"Cortex-M4F": 3.40, "Cortex-M7": 5.01, "Cortex-M33": 4.02, "Cortex-M55": 4.2}
 CYCLES_PER_INSTRUCTION = {core: ANCHOR_CYCLES / ANCHOR_INSTRUCTIONS * COREMARK_PER_MHZ["Cortex-M33"] / score
                           for core, score in COREMARK_PER_MHZ.items()}
@@ -47,7 +48,7 @@ def instruction_table() -> dict:
 def profiled_cores() -> frozenset[str]:
     """The board cores (boards.yaml's names) the shipped instruction table covers (TFLM's profiles)."""
     return frozenset(CORES[m["core"]].title for m in instruction_table()["models"]
-                     if m["engine"] == "tflm" and m["core"] in CORES)
+                     if m["engine"] == ANCHOR_ENGINE and m["core"] in CORES)
 
 
 def instruction_budget(core: str, clock_mhz: float, latency_ms: float = DEFAULT_LATENCY_MS) -> int | None:
