@@ -111,7 +111,7 @@ def _grid_file(path: Path, arch: str) -> list[dict]:
 
     if not path.is_file():
         names = ", ".join([*NAMED_GRIDS.get(arch, {}), "small"])
-        raise UserError(f"grid '{path}' is neither one of {names} nor a file: name one of them", "grid")
+        raise UserError(f"grid '{path}' is neither {names} nor a file: name one of them", "grid")
     try:
         spec = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
