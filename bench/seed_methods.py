@@ -14,6 +14,7 @@ bench/results/seed_methods_rows.jsonl as they finish (a rerun resumes) and summa
 import argparse
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from portable import data_record, portable
 HERE = Path(__file__).parent
 ROWS = HERE / "results" / "seed_methods_rows.jsonl"
 RESULT = HERE / "results" / "seed_methods.json"
-WORK = Path("/tmp/tinyml-seed-methods")
+WORK = Path(tempfile.gettempdir()) / "tinyml-seed-methods"   # scratch runs; results name them relative to it
 DATA = HERE.resolve().parent.parent / "shared" / "datasets" / "cifar10-5k.npz"
 EPOCHS = 30
 FINETUNE_PER_CLASS = 125   # fit's 80/20 split leaves 100 per class to train on

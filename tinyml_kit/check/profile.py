@@ -12,11 +12,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from tinyml_kit.core.errors import UserError
+from tinyml_kit.solve.engines import get_engine
 
-# What the instructions outside the ops are, in each engine's terms.
-BETWEEN_OPS = {"tflm": "TFLM's interpreter between ops",
-               "c": "the generated code between the kernel calls (argument set-up, the run wrapper) and the timing "
-                    "harness"}
 _OP = re.compile(r"^TINYML_OP (\d+) (\d+) (\S+) (\d+)$", re.M)
 
 
@@ -71,6 +68,7 @@ def profile_lines(result: dict, top: int = 12) -> list[str]:
     slowest = sorted(result["profile"], key=lambda p: -p["instructions"])[:top]
     lines.append(f"  slowest {len(slowest)} of {len(result['profile'])} ops:")
     lines += [f"    #{p['index']:<3} {p['op']:<20} {p['instructions']:>12,} instr  {p['share']:6.1%}" for p in slowest]
+    between = get_engine(result.get("engine", "tflm")).words.between_ops   # in the engine's own terms
     lines.append(f"  ops sum to {result['profile_instructions']:,} of {total:,} instructions "
-                 f"({result['profile_coverage']:.2%}); the rest is {BETWEEN_OPS[result.get('engine', 'tflm')]}")
+                 f"({result['profile_coverage']:.2%}); the rest is {between}")
     return lines

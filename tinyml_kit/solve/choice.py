@@ -15,6 +15,7 @@ from tinyml_kit.solve.estimate import Estimate
 from tinyml_kit.solve.grid import AnyDepth
 from tinyml_kit.solve.instructions import LatencyEstimate
 
+OUT_OF_RANGE_FIX = "widen the pins"   # how `refusal.closest` ends when no configuration is in the laws' range
 LIMIT_OPTIONS = ("max_flash", "max_ram", "max_macs", "max_latency_ms", "input_shape", "board_id")
 
 
@@ -76,8 +77,8 @@ class NothingFits(UserError):
 
     def __init__(self, closest: str, pins: dict[str, Pin], budget: Budget, board: Board, input_shape, classes: int,
                  laws: list, engine: Engine):
-        super().__init__(closest + ("" if closest.endswith("widen the pins") else
-                                    ": raise the limits, use a smaller input or pick a larger board"),
-                         *pins, *LIMIT_OPTIONS)
+        self.in_range = not closest.endswith(OUT_OF_RANGE_FIX)   # some configuration was estimated
+        super().__init__(closest + (": raise the limits, use a smaller input or pick a larger board"
+                                    if self.in_range else ""), *pins, *LIMIT_OPTIONS)
         self.closest, self.pins, self.budget, self.board = closest, pins, budget, board
         self.input_shape, self.classes, self.laws, self.engine = input_shape, classes, laws, engine

@@ -79,6 +79,7 @@ class Words:
     firmware: str           # what a `verify` firmware runs, `{kernels}` the kernels it links
     firmware_short: str
     arena_host: str         # the arena the host stands by beside a firmware's, `{used}` its bytes
+    between_ops: str        # what a profiled firmware runs outside the ops' kernels
 
 
 @dataclass(frozen=True)
@@ -195,7 +196,8 @@ TFLM = TflmEngine("tflm", frozenset(TFLM_BUILTINS), Words(
     arena_estimate="TFLM use {used:,} + headroom", arena_measured="{used:,} B measured on TFLM + headroom",
     arena_verdict="measured {used:,} + headroom", arena_tag="incl. headroom", lacks="TFLM has no kernel for",
     firmware="TFLM {kernels} kernels",
-    firmware_short="TFLM {kernels}", arena_host="host measured {used:,}"), runs_flatbuffer=True)
+    firmware_short="TFLM {kernels}", arena_host="host measured {used:,}",
+    between_ops="TFLM's interpreter between ops"), runs_flatbuffer=True)
 # The ops `engine.codegen.LOWERINGS` lowers (a test holds them equal)
 C_ENGINE_OPS = frozenset({"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D", "MAX_POOL_2D", "ADD",
                           "MUL", "MEAN", "PAD", "PADV2", "RESHAPE", "SQUEEZE", *LUT_OPS})
@@ -206,7 +208,9 @@ C = CEngine("c", C_ENGINE_OPS, Words(
     arena_estimate="the C engine's static plan, exact", arena_measured="the C engine's static plan, exact",
     arena_verdict="the C engine's static plan", arena_tag="(static plan)", lacks="the C engine does not run",
     firmware="the C engine on CMSIS-NN",
-    firmware_short="C engine", arena_host="static plan {used:,}"), runs_flatbuffer=False, plans_helium=False,
+    firmware_short="C engine", arena_host="static plan {used:,}",
+    between_ops="the generated code between the kernel calls (argument set-up, the run wrapper) and the timing "
+                "harness"), runs_flatbuffer=False, plans_helium=False,
     exact_kernels=frozenset({"ref", "cmsis_nn"}))
 ENGINES: dict[str, Engine] = {e.name: e for e in (TFLM, C)}
 CHECKER = TFLM   # the engine every run is checked on beside LiteRT (`check.evaluate`)

@@ -5,7 +5,7 @@ from tinyml_kit.core.budget import Budget
 from tinyml_kit.core.family import lookup
 from tinyml_kit.core.pins import Pin, describe_pins
 from tinyml_kit.core.units import format_bytes
-from tinyml_kit.solve.choice import make_choice
+from tinyml_kit.solve.choice import OUT_OF_RANGE_FIX, make_choice
 
 
 def misses(choice, budget: Budget) -> list[str]:
@@ -38,7 +38,7 @@ def closest(screened: list, input_shape, classes: int, laws: dict, budget: Budge
     if pins:
         names += f" with {describe_pins(pins)}"
     if not choices:
-        return f"no {names} is in the laws' range at {where}: widen the pins"
+        return f"no {names} is in the laws' range at {where}: {OUT_OF_RANGE_FIX}"
     c = min(choices, key=lambda c: max(c.utilization.values()))
     return (f"no {names} fits {where}: the smallest, {c.estimate.describe()}, needs {', '.join(misses(c, budget))} "
             f"(estimated)")

@@ -65,7 +65,7 @@ def solve_search(board, search: Search, budget, input_shape, classes: int, engin
         sol = solve(board, input_shape=input_shape, classes=classes, budget=budget, engine=engine,
                     law=search_laws(search, law), runner_ups=runner_ups, pins=search.pins)
     except NothingFits as e:
-        if not e.pins or search.implied or e.closest.endswith("widen the pins"):
+        if not e.pins or search.implied or not e.in_range:
             raise
         found = nearest_fitting(e.pins, e.budget, e.board, e.input_shape, e.classes, e.laws, e.engine)
         raise UserError(e.closest + nearest_text(found), *e.options) from None
