@@ -209,7 +209,7 @@ def test_mobilenet_grid_is_narrowed_by_its_pin():
     pool, explained = candidates(make_search("mobilenetv2", {"alpha": "0.3:0.5"}), (32, 32, 3), 10, board,
                                  make_budget(board))
     assert sorted(c.knobs["alpha"] for c in pool) == [0.3, 0.35, 0.5]
-    assert explained["pinned"] == {"alpha": {"min": 0.3, "max": 0.5}}
+    assert explained.pinned == {"alpha": {"min": 0.3, "max": 0.5}}
     listed, _ = candidates(make_search("mobilenetv1", {"alpha": "0.2,0.3"}), (32, 32, 3), 10, board,
                            make_budget(board))
     assert sorted(c.knobs["alpha"] for c in listed) == [0.2, 0.3]   # listed values off the grid are built too

@@ -113,7 +113,7 @@ def solve(board, max_flash, max_ram, max_macs, max_latency_ms, arch, input_shape
         _frontier(b, budget, input_shape, classes, plot, as_json, engine, accuracy_law)
         return
     sol, effects = solve_search(b, search, budget, input_shape, classes, engine, accuracy_law)
-    emit(as_json, {**sol.to_dict(), **explanation(sol, effects, search.implied)},
+    emit(as_json, {**sol.to_dict(), **explanation(sol, effects, search.implied).to_dict()},
          lambda: click.echo("\n".join(solution_summary(sol) + effect_lines(sol, effects))))
 
 

@@ -1,8 +1,9 @@
 """What compression to apply, checked before any work: pruning, int8 by PTQ or QAT, distillation."""
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.record_sections import CompressSettings
 from tinyml_kit.train.distill import teacher_file
 from tinyml_kit.train.hints import KINDS as DISTILL_KINDS
 
@@ -12,17 +13,8 @@ CRITERIA = ("bn", "magnitude")
 
 
 @dataclass
-class CompressOptions:
-    prune: str = "none"
-    sparsity: float = 0.5             # structured: fraction of channels removed; magnitude: of weights zeroed
-    criterion: str = "bn"             # structured only: batch-norm |gamma| or filter L1 norm
-    quant: str = "ptq"
-    teacher: str | None = None        # a run directory, a .keras file, or "auto"
-    temperature: float = 4.0
-    alpha_kd: float = 0.5
-    finetune_epochs: int = 10
-    distill: str = "logits"           # what the student matches: logits, or also features or attention maps
-    assistant: str | None = None      # progressive: a run directory, a .keras file or "auto", between the two
+class CompressOptions(CompressSettings):
+    """The settings (`core.record_sections.CompressSettings`, which a run's record keeps) and their checks."""
 
     def validate(self) -> None:
         """Every option in range, and a teacher file that really is a Keras model (not found out after training)."""
@@ -47,29 +39,6 @@ class CompressOptions:
             teacher_file(self.teacher)
         if self.assistant not in (None, "auto"):
             teacher_file(self.assistant, what="assistant", option="assistant")
-
-    @property
-    def trains(self) -> bool:
-        return self.prune != "none" or self.quant == "qat"
-
-    def plan(self) -> str:
-        """What will run after training, in words, so a long fine-tune is announced before it starts."""
-        steps = []
-        if self.teacher:
-            via = (f" through {'an auto-sized' if self.assistant == 'auto' else 'the'} assistant" if self.assistant
-                   else "")
-            steps.append(f"{self.distill} distillation from "
-                         f"{'an auto-sized teacher' if self.teacher == 'auto' else 'the teacher'}{via}")
-        if self.prune != "none":
-            steps.append(f"{self.prune} pruning of {100 * self.sparsity:g} %, then {self.finetune_epochs} "
-                         f"fine-tuning epochs")
-        if self.quant == "qat":
-            steps.append(f"{self.finetune_epochs} epochs of quantization-aware training")
-        steps.append("int8 conversion")
-        return ", ".join(steps)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def require_fraction(sparsity: float) -> None:

@@ -2,18 +2,28 @@
 
 `fit` makes one, `compress` derives one from another, and every command that takes a run directory reads it.
 The JSON keys are the ones users' scripts rely on (`flash_bytes`, `arena_bytes`, `flash_bytes_est`, `fits`, …);
-the measurement dicts a stage produces (`check`, `compression`, `verification`, `report`) are kept as the stage
-wrote them. A record is judged by `verdict`, the same `fits()` every command uses.
+the measurement dicts a stage produces (`check`, `verification`) are kept as the stage wrote them; the sections
+that say how the run was made (`compression`, `search`, `report`, `timings`, `before`) are `core.record_sections`.
+A record is judged by `verdict`, the same `fits()` every command uses.
 """
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
 from tinyml_kit.core.artifacts import write_json_atomic
 from tinyml_kit.core.boards import Board
 from tinyml_kit.core.budget import Budget
 from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.record_sections import (
+    CompressionRecord,
+    OriginalNumbers,
+    ReportNumbers,
+    SearchRecord,
+    Timings,
+)
 from tinyml_kit.core.verdict import Verdict
 
 RECORD_FILE = "report.json"
@@ -21,7 +31,10 @@ RECORD_FILE = "report.json"
 # A reader refuses a newer schema rather than guessing at fields it does not know.
 SCHEMA_VERSION = 2
 KNOB_KEYS = ("alpha", "beta", "t0", "depth")
-BEFORE_KEYS = ("params", "macs", "flash_bytes", "arena_bytes", "arena_alloc_bytes", "float_accuracy", "int8_accuracy")
+# The sections read from their own JSON form; an absent or empty one is left at its default.
+SECTIONS: dict[str, Callable[[dict], Any]] = {
+    "compression": CompressionRecord.from_dict, "report": ReportNumbers.from_dict, "timings": Timings.from_dict,
+    "before": OriginalNumbers.from_dict, "search": SearchRecord.from_dict}
 
 
 @dataclass
@@ -74,17 +87,17 @@ class RunRecord:
     flash_bytes_est: int | None = None
     arena_bytes_est: int | None = None
     verification: list[dict] = field(default_factory=list)
-    compression: dict = field(default_factory=dict)
+    compression: CompressionRecord = field(default_factory=CompressionRecord)
     versions: dict = field(default_factory=dict)
     run_dir: str = ""
-    report: dict = field(default_factory=dict)     # what report.html shows, in numbers
+    report: ReportNumbers | None = None            # what report.html shows, in numbers (None: not written yet)
     instructions_est: int | None = None            # predicted on the board's core (None: not emulated)
-    timings: dict = field(default_factory=dict)
+    timings: Timings = field(default_factory=Timings)
     compressed_from: str | None = None
-    before: dict | None = None                     # the original run's numbers, for a compressed run
+    before: OriginalNumbers | None = None          # the original run's numbers, for a compressed run
     verify: dict | None = None                     # fit --verify's result; not part of report.json
     engine: str = "tflm"                           # what flash_bytes and arena_bytes were measured for
-    search: dict = field(default_factory=dict)     # knobs pinned, knobs the solver chose, what each pin cost
+    search: SearchRecord = field(default_factory=SearchRecord)   # pins, knobs the solver chose, what pins cost
 
     @property
     def verdict(self) -> Verdict:
@@ -109,7 +122,7 @@ class RunRecord:
 
     def derive(self, **changes) -> "RunRecord":
         """A new record from this one (a compressed run), with the numbers it replaces kept under `before`."""
-        before = {k: getattr(self, k) for k in BEFORE_KEYS}
+        before = OriginalNumbers(**{f.name: getattr(self, f.name) for f in fields(OriginalNumbers)})
         return replace(self, before=before, **changes)
 
     def to_dict(self) -> dict:
@@ -129,12 +142,14 @@ class RunRecord:
             "budget_sources": self.budget.notes, "fits": verdict.to_dict(), "fits_all": verdict.ok,
             "verification": self.verification, "float_accuracy": self.float_accuracy,
             "int8_accuracy": self.int8_accuracy, "agreement": self.agreement,
-            "litert_equals_tflm": self.litert_equals_tflm, "check": self.check, "compression": self.compression,
+            "litert_equals_tflm": self.litert_equals_tflm, "check": self.check,
+            "compression": self.compression.to_dict(),
             "training": asdict(self.training), "data": asdict(self.data), "versions": self.versions,
-            "run_dir": self.run_dir, "report": self.report, "timings": self.timings, "search": self.search,
+            "run_dir": self.run_dir, "report": self.report.to_dict() if self.report else {},
+            "timings": self.timings.to_dict(), "search": self.search.to_dict(),
         }
         if self.compressed_from is not None:
-            d["compressed_from"], d["before"] = self.compressed_from, self.before
+            d["compressed_from"], d["before"] = self.compressed_from, self.before.to_dict() if self.before else None
         if self.verify is not None:
             d["verify"] = self.verify
         return d
@@ -157,14 +172,15 @@ class RunRecord:
             data = DataRecord(**{f.name: d["data"][f.name] for f in fields(DataRecord)})
             training = TrainingRecord(**{f.name: d["training"][f.name] for f in fields(TrainingRecord)
                                          if f.name in d["training"]})
+            sections = {k: read(d[k]) for k, read in SECTIONS.items() if d.get(k)}
         except (KeyError, TypeError) as e:
             raise UserError(f"{where} is incomplete ({e}): it was not written by this version of tinyml-kit; "
                             f"re-run fit") from None
         plain = {f.name: d[f.name] for f in fields(cls)
-                 if f.name in d and f.name not in ("board", "budget", "data", "training")}
+                 if f.name in d and f.name not in ("board", "budget", "data", "training", *SECTIONS)}
         plain.setdefault("latency_ms_est", 0.0)
         plain.setdefault("choice", {})
-        return cls(board=board, budget=budget, data=data, training=training, **plain)
+        return cls(board=board, budget=budget, data=data, training=training, **sections, **plain)
 
     @classmethod
     def read(cls, run_dir: str | Path, or_tflite: bool = False) -> "RunRecord":

@@ -12,6 +12,7 @@ from tinyml_kit.core.boards import Board
 from tinyml_kit.core.budget import Budget
 from tinyml_kit.core.family import lookup
 from tinyml_kit.core.pins import Search, pins_json
+from tinyml_kit.core.record_sections import SearchRecord
 from tinyml_kit.nets import build
 from tinyml_kit.nets.costs import activation_peak_bytes, model_costs
 from tinyml_kit.solve.engines import TFLM, Engine
@@ -43,15 +44,15 @@ def may_fit(c: Candidate, budget: Budget, flash_ratio: float, arena_ratio: float
 
 
 def candidates(search: Search, input_shape: tuple[int, int, int], classes: int, board: Board, budget: Budget,
-               engine: Engine = TFLM, law=None, runner_ups: int = MAX_ATTEMPTS - 1) -> tuple[list[Candidate], dict]:
+               engine: Engine = TFLM, law=None,
+               runner_ups: int = MAX_ATTEMPTS - 1) -> tuple[list[Candidate], SearchRecord]:
     """Configurations to verify, best first, and what the pins cost (`solve.search.explanation`; empty without
     pins). Ranked families: the solver's choice and runner-ups within the pins (highest predicted accuracy,
     conversion-free estimates), ranked by `law` (the user's ScalingLaw, or a list; None: the shipped ones of the
     searched families). Other architectures:
     their grid narrowed by the pins, largest first, rough estimates. A fully pinned configuration: itself, with
     its estimates where the solver has them. `runner_ups`: how many after the solver's choice."""
-    pinned = {"pinned": pins_json(search.pins), "chosen": {}, "pin_effects": [],
-              "fully_pinned": search.fully_pinned}
+    pinned = SearchRecord(pins_json(search.pins), fully_pinned=search.fully_pinned)
     if search.fully_pinned:
         return [_pinned(search, input_shape, classes, board, budget, engine, law)], pinned
     if search.ranked:

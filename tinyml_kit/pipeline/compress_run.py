@@ -12,6 +12,7 @@ from tinyml_kit.compress.stages import compress
 from tinyml_kit.compress.teachers import resolve_teacher
 from tinyml_kit.core.artifacts import prepare_output
 from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.record_sections import CompressionRecord, Timings
 from tinyml_kit.core.run_record import RunRecord
 from tinyml_kit.nets import load_keras_model
 from tinyml_kit.nets.costs import model_costs
@@ -27,7 +28,7 @@ def compress_run(run_dir: str | Path, options: CompressOptions, out: str | Path 
     from tinyml_kit.pipeline.outcome import evaluate_compressed
     from tinyml_kit.pipeline.runs import require_float_model, run_split, write_run
 
-    started, timings = time.perf_counter(), {}
+    started, timings = time.perf_counter(), Timings()
     options.validate()
     if options.prune == "none" and options.quant == "ptq" and not options.teacher:
         raise UserError("nothing to do: ask for pruning, quantization-aware training or a teacher", "prune",
@@ -58,7 +59,7 @@ def compress_run(run_dir: str | Path, options: CompressOptions, out: str | Path 
         latency_ms_est=round(latency.ms, 2), instructions_est=latency.instructions,
         flash_bytes=checked["flash_bytes"], arena_bytes=checked["arena_bytes"],
         arena_alloc_bytes=checked["arena_alloc_bytes"], check=checked, timings=timings,
-        compression={**options.to_dict(), "teacher": teacher_info, "stages": c.stages},
+        compression=CompressionRecord(options, teacher_info, c.stages),
         compressed_from=str(run_dir.absolute()), verify=None)
     new = write_run(out, new, c.model, c.flatbuffer, parts, checked["validation"], started)
     logger.info(compress_summary(new))
@@ -68,9 +69,9 @@ def compress_run(run_dir: str | Path, options: CompressOptions, out: str | Path 
 
 def compress_summary(new: RunRecord) -> str:
     before = new.before
-    return (f"{'FITS' if new.verdict.ok else 'DOES NOT FIT'} {new.board.id}: flash {before['flash_bytes']:,} -> "
-            f"{new.flash_bytes:,} B, arena {before['arena_bytes']:,} -> {new.arena_bytes:,} B, MACs "
-            f"{before['macs']:,} -> {new.macs:,}, int8 accuracy {before['int8_accuracy']:.4f} -> "
+    return (f"{'FITS' if new.verdict.ok else 'DOES NOT FIT'} {new.board.id}: flash {before.flash_bytes:,} -> "
+            f"{new.flash_bytes:,} B, arena {before.arena_bytes:,} -> {new.arena_bytes:,} B, MACs "
+            f"{before.macs:,} -> {new.macs:,}, int8 accuracy {before.int8_accuracy:.4f} -> "
             f"{new.int8_accuracy:.4f}; LiteRT == TFLM: {new.litert_equals_tflm}")
 
 

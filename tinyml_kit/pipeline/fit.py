@@ -4,7 +4,7 @@ optionally `verify` on an emulated Cortex-M4F. Every claim of fitting comes from
 import logging
 import platform
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import datetime
 from importlib.metadata import version
 from pathlib import Path
@@ -24,6 +24,7 @@ from tinyml_kit.core.cores import core_for_board
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.family import RANKED_NAMES
 from tinyml_kit.core.pins import Search, chosen_knobs, make_search
+from tinyml_kit.core.record_sections import CompressionRecord, SearchRecord, Timings
 from tinyml_kit.core.run_record import DataRecord, RunRecord, TrainingRecord
 from tinyml_kit.core.spec import AUTO, describe
 from tinyml_kit.nets.costs import model_costs
@@ -60,7 +61,7 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = AUTO, e
     from tinyml_kit.pipeline import outcome
     from tinyml_kit.pipeline.runs import write_run
 
-    started, timings = time.perf_counter(), {}
+    started, timings = time.perf_counter(), Timings()
     compression, training, engine = compression or CompressOptions(), training or TrainOptions(), get_engine(engine)
     board, budget, out, user_law, search = _prepare(board_id, arch, epochs, seed,
                                                     (max_flash, max_ram, max_macs, max_latency_ms), compression,
@@ -90,7 +91,7 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = AUTO, e
     trained = TrainingRecord(epochs, t.result.epochs_run, t.result.best_epoch, batch_size, seed, t.result.history,
                              t.recipe)
     record = _record(board, budget, chosen.family, chosen, c, checked, _data_record(dataset, parts, data, seed),
-                     trained, {**compression.to_dict(), "teacher": t.teacher_info, "stages": c.stages}, timings,
+                     trained, CompressionRecord(compression, t.teacher_info, c.stages), timings,
                      engine, explained, search)
     record = write_run(out, record, c.model, c.flatbuffer, parts, checked["validation"], started)
     logger.info(outcome.fit_summary(record))
@@ -190,7 +191,7 @@ def _pool(search: Search, shape, classes: int, board: Board, budget: Budget, eng
     else:
         pool, explained = candidates(search, shape, classes, board, budget, engine, law, STYLED_RUNNER_UPS)
         pool = styled(pool, search.style)
-    return pool, {**explained, "pinned": {**explained.get("pinned", {}), **search.style}}
+    return pool, replace(explained, pinned={**explained.pinned, **search.style})
 
 
 def _source(training: TrainOptions, search: Search, input_shape, compression: CompressOptions, engine: Engine):
@@ -233,11 +234,12 @@ def _choose(search: Search, parts, calibration, budget: Budget, board: Board, po
     keras().utils.set_random_seed(seed)   # a re-initialised head follows the seed
     model = transferred(source, shape, classes)
     family, knobs = source.family or model.name, source.knobs or {}
-    return choose_model(model, family, knobs, calibration, budget, board, engine), model, {}
+    return choose_model(model, family, knobs, calibration, budget, board, engine), model, SearchRecord()
 
 
 def _record(board: Board, budget: Budget, arch: str, chosen, c, checked: dict, data: DataRecord,
-            training: TrainingRecord, compression: dict, timings: dict, engine: Engine, explained: dict,
+            training: TrainingRecord, compression: CompressionRecord, timings: Timings, engine: Engine,
+            explained: SearchRecord,
             search: Search) -> RunRecord:
     from tinyml_kit.pipeline.measure import model_latency
 
@@ -255,7 +257,7 @@ def _record(board: Board, budget: Budget, arch: str, chosen, c, checked: dict, d
         arena_bytes_est=(estimate.est_arena_use or None) if estimate.estimates_own else None,
         verification=[asdict(a) for a in chosen.attempts],
         compression=compression, versions=versions(), timings=timings, engine=engine.name,
-        search={**explained, "chosen": chosen_knobs(chosen.knobs, search.pins, search.style)})
+        search=replace(explained, chosen=chosen_knobs(chosen.knobs, search.pins, search.style)))
 
 
 def _data_record(dataset, parts, source: str, seed: int) -> DataRecord:

@@ -13,6 +13,7 @@ from tinyml_kit.check.validate import validate_model
 from tinyml_kit.core import progress
 from tinyml_kit.core.artifacts import write_atomic
 from tinyml_kit.core.latency import cycles_per_instruction
+from tinyml_kit.core.record_sections import ReportNumbers, SearchRecord
 from tinyml_kit.core.resources import TEMPLATES_DIR
 from tinyml_kit.core.run_record import RunRecord
 from tinyml_kit.core.spec import describe
@@ -103,15 +104,14 @@ def render_report(record: RunRecord, analysis: dict, validation: dict, cam, prob
         run_dir=record.run_dir, **_search_notes(record.search))
 
 
-def _search_notes(search: dict) -> dict:
+def _search_notes(search: SearchRecord) -> dict:
     """The pins as given, what the solver chose, and what each pin cost (`fit --depth 7 …`); empty without pins."""
     def knobs(d: dict) -> str:
         return ", ".join(f"{k} {_pin_text(v)}" for k, v in d.items())
 
-    pinned = search.get("pinned") or {}
-    return {"search_pinned": knobs(pinned), "search_chosen": knobs(search.get("chosen") or {}),
-            "search_lines": search.get("pin_lines") or (["every searched knob pinned: the model was measured as "
-                                                         "given"] if search.get("fully_pinned") else [])}
+    return {"search_pinned": knobs(search.pinned), "search_chosen": knobs(search.chosen),
+            "search_lines": search.pin_lines or (["every searched knob pinned: the model was measured as given"]
+                                                 if search.fully_pinned else [])}
 
 
 def _pin_text(v) -> str:
@@ -144,7 +144,7 @@ def _figures(record: RunRecord, analysis: dict, validation: dict, cam, probes) -
     names = validation["class_names"]
     history, recipe = record.training.history, record.training.recipe
     unfrozen = [{"stage": "unfrozen", **recipe["unfreeze"]}] if recipe.get("unfreeze") else []
-    stages = unfrozen + [s for s in record.compression.get("stages", []) if s.get("history")]
+    stages = unfrozen + record.compression.tuned_stages
     return {
         "lr_finder": _b64(png_bytes(lr_finder_figure(recipe["lr_finder"]))) if recipe.get("lr_finder") else "",
         "memory": _b64(png_bytes(memory_figure(analysis))),
@@ -176,13 +176,13 @@ def _stages_note(record: RunRecord) -> str:
             note += (f"; then {u['epochs']} epochs with every layer trained at {u['learning_rate']:.2g} ("
                      + ("kept" if u["kept"] else "not kept: the first phase validated better") + ")")
     tuned = [f"{s['stage']} {len(s['history'].get('val_accuracy', []))}"
-             for s in record.compression.get("stages", []) if s.get("history")]
+             for s in record.compression.tuned_stages]
     return note + (f"; then fine-tuning epochs: {', '.join(tuned)}" if tuned else "")
 
 
 def write_report(dest: Path, record: RunRecord, keras_model, flatbuffer: bytes, parts,
                  validation: dict | None = None, verify: list[dict] | None = None,
-                 baselines: list[dict] | None = None) -> dict:
+                 baselines: list[dict] | None = None) -> ReportNumbers:
     """Analyze, validate (with ONNX; unless the caller already did) and explain the run, and write
     `dest/report.html`, with `verify`'s results if the run was verified and the classic `baselines` made on its
     split. Returns the numbers the page shows, for report.json."""
@@ -196,6 +196,5 @@ def write_report(dest: Path, record: RunRecord, keras_model, flatbuffer: bytes, 
                                seed=record.data.seed)
     write_atomic(Path(dest) / REPORT_FILE, render_report(record, analysis, validation, cam, probes, verify or [],
                                                            baselines or []))
-    return {"peak_layer": analysis["peak_layer"], "peak_op": analysis["peak_op"],
-            "plan_matches_tflm": analysis["plan_matches_tflm"], "onnx_max_abs_diff": validation["onnx_max_abs_diff"],
-            "probes": probes.rows, "gradcam_layer": cam.layer}
+    return ReportNumbers(analysis["peak_layer"], analysis["peak_op"], analysis["plan_matches_tflm"],
+                         validation["onnx_max_abs_diff"], probes.rows, cam.layer)

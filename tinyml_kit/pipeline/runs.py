@@ -12,6 +12,7 @@ from pathlib import Path
 
 from tinyml_kit.core.artifacts import staged_output
 from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.record_sections import Timings
 from tinyml_kit.core.run_record import RunRecord
 from tinyml_kit.core.tflite_info import ModelInfo, read_model, read_model_file, require_int8
 from tinyml_kit.export.firmware import ModelSource
@@ -33,13 +34,13 @@ def run_split(record: RunRecord, input_shape: tuple[int, int, int] | None = None
 
 
 @contextmanager
-def timed(timings: dict[str, float], key: str) -> Iterator[None]:
-    """Add the block's wall time, in seconds, to `timings[key]`."""
+def timed(timings: Timings, step: str) -> Iterator[None]:
+    """Add the block's wall time, in seconds, to the run's time of `step` (e.g. "train_s")."""
     start = time.perf_counter()
     try:
         yield
     finally:
-        timings[key] = round(timings.get(key, 0.0) + time.perf_counter() - start, 2)
+        timings.add(step, time.perf_counter() - start)
 
 
 def write_run(out: Path, record: RunRecord, model, flatbuffer: bytes, parts: Split, validation: dict,
@@ -51,7 +52,7 @@ def write_run(out: Path, record: RunRecord, model, flatbuffer: bytes, parts: Spl
         record.run_dir = str(out)
         with timed(record.timings, "report_s"):
             record.report = write_report(tmp, record, model, flatbuffer, parts, validation)
-        record.timings["total_s"] = round(time.perf_counter() - started, 2)
+        record.timings.total_s = round(time.perf_counter() - started, 2)
         model.save(tmp / "model.keras")
         (tmp / "model.tflite").write_bytes(flatbuffer)
         ModelSource(flatbuffer, read_model(flatbuffer), record.data.classes, record.arena_bytes,

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.pins import describe_pins
+from tinyml_kit.core.record_sections import PinCost
 from tinyml_kit.solve.choice import Choice
 from tinyml_kit.solve.solver import Solution, solve
 
@@ -18,11 +19,11 @@ class PinEffect:
     free: Choice | None     # the solver's best with it free (None: nothing the laws cover fits then)
     gain: float             # predicted points the free best adds to the pinned best
 
-    def to_dict(self) -> dict:
+    def cost(self) -> PinCost:
+        """What the run's record keeps of it."""
         free = self.free
-        return {"knob": self.knob, "pinned": self.pinned, "free_best": free.estimate.describe() if free else None,
-                "free_predicted_accuracy": round(free.predicted_accuracy, 2) if free else None,
-                "gain_points": round(self.gain, 2) if free else None}
+        return PinCost(self.knob, self.pinned, free.estimate.describe() if free else None,
+                       round(free.predicted_accuracy, 2) if free else None, round(self.gain, 2) if free else None)
 
 
 def pin_effects(sol: Solution, laws: list | None = None) -> list[PinEffect]:

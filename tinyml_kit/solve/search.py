@@ -8,6 +8,7 @@ and what each pin costs.
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.family import RANKED_NAMES, lookup
 from tinyml_kit.core.pins import Pin, Search, parse_pin, pinned_families, pins_json
+from tinyml_kit.core.record_sections import SearchRecord
 from tinyml_kit.core.spec import AUTO, STYLE_DEFAULTS
 from tinyml_kit.solve.choice import Choice, NothingFits, make_choice
 from tinyml_kit.solve.engines import TFLM, Engine, get_engine, require_style
@@ -83,10 +84,8 @@ def pinned_choice(board, search: Search, budget, input_shape, classes: int, engi
     return make_choice(s.estimate(input_shape, classes, engine, board), laws[s.family], budget, board)
 
 
-def explanation(sol: Solution, effects: list[PinEffect], implied: tuple[str, ...] = ()) -> dict:
+def explanation(sol: Solution, effects: list[PinEffect], implied: tuple[str, ...] = ()) -> SearchRecord:
     """What report.json and `solve --json` keep of the pins: as given (not those a family alias implies), as
     chosen, and each one's cost."""
-    return {"pinned": pins_json(sol.pins, implied), "chosen": sol.chosen(),
-            "fully_pinned": False,
-            "pin_effects": [e.to_dict() for e in effects],
-            "pin_lines": [line.strip() for line in effect_lines(sol, effects, header=False)]}
+    return SearchRecord(pins_json(sol.pins, implied), sol.chosen(), False, [e.cost() for e in effects],
+                        [line.strip() for line in effect_lines(sol, effects, header=False)])
