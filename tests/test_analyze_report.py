@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from test_cli import assert_one_line_error, run
 
+from tinyml_kit.core.run_record import RunRecord
 from tinyml_kit.core.tflm_flatbuffer import compact_flatbuffer
 
 
@@ -238,6 +239,10 @@ def test_report_html_is_self_contained(small_run, tmp_path):
     probes = report["report"]["probes"]
     first = "stem" if report["arch"] == "phinet" else "block 0"    # a PhiNet's stem, or the first block
     assert probes[0]["block"] == first and all(0 <= p["accuracy"] <= 1 for p in probes)
+    # report.json reads back into its typed sections and writes the same JSON (users' scripts read its keys)
+    record = RunRecord.read(out)
+    assert record.report.probes == probes and record.timings.report_s > 0 and record.search.chosen
+    assert record.to_dict() == json.loads((out / "report.json").read_text())
     # `report RUN_DIR` rewrites it in place; a run directory without report.json is refused
     copy = tmp_path / "copy"
     shutil.copytree(out, copy)
