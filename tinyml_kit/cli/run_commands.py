@@ -33,6 +33,7 @@ from tinyml_kit.core.cores import CORE_IDS
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.run_record import RunRecord
 from tinyml_kit.core.spec import AUTO
+from tinyml_kit.core.verification import VerifyResult
 from tinyml_kit.solve.engines import get_engine
 from tinyml_kit.train.trainer import EPOCHS
 
@@ -113,11 +114,11 @@ def _require_same_outputs(result: dict) -> None:
         fail(f"the C engine's outputs differ from LiteRT's by up to {result['c_litert_max_abs_diff']}")
 
 
-def _require_verified(r: dict) -> None:
-    if not r["fits"]:
-        fail(f"the firmware does not fit {r['board']}")
-    if get_engine(r.get("engine", "tflm")).expects_bit_exact(r["kernels"]) and not r["bit_exact"]:
-        fail(f"the Cortex-M4F outputs differ from the host's by up to {r['max_abs_diff']}")
+def _require_verified(r: VerifyResult) -> None:
+    if not r.fits:
+        fail(f"the firmware does not fit {r.board}")
+    if get_engine(r.engine).expects_bit_exact(r.kernels) and not r.bit_exact:
+        fail(f"the Cortex-M4F outputs differ from the host's by up to {r.max_abs_diff}")
 
 
 @main.command()
@@ -254,5 +255,5 @@ def verify(run_dir, kernels, images, arena_bytes, tflm_dir, core, profile, engin
 
     result = verify_run(run_dir, kernels, images, tflm_dir, arena_bytes, engine=engine, cmsis_nn_dir=cmsis_nn_dir,
                         core=core, profile=profile)
-    emit(as_json, result, lambda: click.echo("\n".join(verify_lines(result))))
+    emit(as_json, result.to_dict(), lambda: click.echo("\n".join(verify_lines(result))))
     _require_verified(result)

@@ -2,7 +2,7 @@
 
 `fit` makes one, `compress` derives one from another, and every command that takes a run directory reads it.
 The JSON keys are the ones users' scripts rely on (`flash_bytes`, `arena_bytes`, `flash_bytes_est`, `fits`, …);
-the measurement dicts a stage produces (`check`, `compression`, `verification`, `report`) are kept as the stage
+the measurement dicts a stage produces (`check`, `compression`, `report`) are kept as the stage
 wrote them. A record is judged by `verdict`, the same `fits()` every command uses.
 """
 
@@ -15,6 +15,7 @@ from tinyml_kit.core.boards import Board
 from tinyml_kit.core.budget import Budget
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.verdict import Verdict
+from tinyml_kit.core.verification import Measurement, VerifyResult
 
 RECORD_FILE = "report.json"
 # report.json's layout. 1: every record before the field existed (read as they are); 2: `schema_version` itself.
@@ -73,7 +74,7 @@ class RunRecord:
     predicted_accuracy_interval: list[float] | None = None   # the law's ~95 % interval
     flash_bytes_est: int | None = None
     arena_bytes_est: int | None = None
-    verification: list[dict] = field(default_factory=list)
+    verification: list[Measurement] = field(default_factory=list)   # the candidates measured before training
     compression: dict = field(default_factory=dict)
     versions: dict = field(default_factory=dict)
     run_dir: str = ""
@@ -82,7 +83,7 @@ class RunRecord:
     timings: dict = field(default_factory=dict)
     compressed_from: str | None = None
     before: dict | None = None                     # the original run's numbers, for a compressed run
-    verify: dict | None = None                     # fit --verify's result; not part of report.json
+    verify: VerifyResult | None = None             # fit --verify's result; not part of report.json
     engine: str = "tflm"                           # what flash_bytes and arena_bytes were measured for
     search: dict = field(default_factory=dict)     # knobs pinned, knobs the solver chose, what each pin cost
 
@@ -127,7 +128,7 @@ class RunRecord:
             "arena_budget_bytes": self.budget.arena_bytes, "mac_budget": self.budget.macs,
             "instruction_budget": self.budget.instructions, "latency_budget_ms": self.budget.latency_ms,
             "budget_sources": self.budget.notes, "fits": verdict.to_dict(), "fits_all": verdict.ok,
-            "verification": self.verification, "float_accuracy": self.float_accuracy,
+            "verification": [a.to_dict() for a in self.verification], "float_accuracy": self.float_accuracy,
             "int8_accuracy": self.int8_accuracy, "agreement": self.agreement,
             "litert_equals_tflm": self.litert_equals_tflm, "check": self.check, "compression": self.compression,
             "training": asdict(self.training), "data": asdict(self.data), "versions": self.versions,
@@ -136,7 +137,7 @@ class RunRecord:
         if self.compressed_from is not None:
             d["compressed_from"], d["before"] = self.compressed_from, self.before
         if self.verify is not None:
-            d["verify"] = self.verify
+            d["verify"] = self.verify.to_dict()
         return d
 
     @classmethod
@@ -162,6 +163,9 @@ class RunRecord:
                             f"re-run fit") from None
         plain = {f.name: d[f.name] for f in fields(cls)
                  if f.name in d and f.name not in ("board", "budget", "data", "training")}
+        plain["verification"] = [Measurement.from_dict(a) for a in d.get("verification", [])]
+        if d.get("verify") is not None:
+            plain["verify"] = VerifyResult.from_dict(d["verify"])
         plain.setdefault("latency_ms_est", 0.0)
         plain.setdefault("choice", {})
         return cls(board=board, budget=budget, data=data, training=training, **plain)

@@ -15,6 +15,7 @@ from tinyml_kit.check.verify import preflight, verify_model
 from tinyml_kit.core.artifacts import write_json_atomic
 from tinyml_kit.core.cores import require_core
 from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.verification import VerifyResult
 from tinyml_kit.export.firmware import ModelSource
 from tinyml_kit.pipeline.runs import load_target, resolve_model, run_model, run_split
 from tinyml_kit.solve.engines import get_engine
@@ -66,7 +67,8 @@ def analyze_target(target: str | Path, board_id: str | None = None, engine: str 
 
 def verify_run(run_dir: str | Path, kernels: str | None = None, images: int = 20, tflm_dir: str | Path | None = None,
                arena_bytes: int | None = None, val=None, engine: str | None = None,
-               cmsis_nn_dir: str | Path | None = None, core: str | None = None, profile: bool = False) -> dict:
+               cmsis_nn_dir: str | Path | None = None, core: str | None = None, profile: bool = False
+               ) -> VerifyResult:
     """`verify` on a run directory: its model, its validation images, its board (and by default the board's core);
     saves `verify_<kernels>.json` (`verify_c.json` for the C engine; `verify_<core>_...` on another core than the
     board's; `..._profile.json` with `profile`, whose ELF carries the profiler). `val`: the run's validation split
@@ -88,13 +90,13 @@ def verify_run(run_dir: str | Path, kernels: str | None = None, images: int = 20
     result = verify_model(src, m.info.inputs[0].quantize(chosen), board, kernels=kernels, tflm_dir=tflm_dir,
                           arena_bytes=arena_bytes, engine=engine, cmsis_nn_dir=cmsis_nn_dir, core=core,
                           profile=profile)
-    result["run_dir"] = str(run_dir.absolute())
+    result.run_dir = str(run_dir.absolute())
     if len(chosen) < images:
         logger.info(f"the validation split has {len(chosen)} images: verified all of them")
-    name = result["kernels"] if engine.runs_flatbuffer else engine.name   # TFLM's files are named by kernels
-    if result["core_title"] != board.core:
-        name = f"{result['core']}_{name}"
+    name = result.kernels if engine.runs_flatbuffer else engine.name   # TFLM's files are named by kernels
+    if result.core_title != board.core:
+        name = f"{result.core}_{name}"
     if profile:   # its ELF carries the profiler: kept beside the plain run's figures, not over them
         name += "_profile"
-    write_json_atomic(run_dir / f"verify_{name}.json", result)
+    write_json_atomic(run_dir / f"verify_{name}.json", result.to_dict())
     return result

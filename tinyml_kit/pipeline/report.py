@@ -17,6 +17,7 @@ from tinyml_kit.core.resources import TEMPLATES_DIR
 from tinyml_kit.core.run_record import RunRecord
 from tinyml_kit.core.spec import describe
 from tinyml_kit.core.tflite_info import read_model
+from tinyml_kit.core.verification import VerifyResult
 from tinyml_kit.pipeline.plots import (
     confusion_figure,
     gradcam_figure,
@@ -72,12 +73,12 @@ def _latency_basis(record: RunRecord) -> str:
             f"`verify --profile` measures the instructions")
 
 
-def _firmware_words(verified: dict):
+def _firmware_words(verified: VerifyResult):
     """The words of the engine a `verify` result was built for."""
-    return get_engine(verified.get("engine", "tflm")).words
+    return get_engine(verified.engine).words
 
 
-def render_report(record: RunRecord, analysis: dict, validation: dict, cam, probes, verify: list[dict],
+def render_report(record: RunRecord, analysis: dict, validation: dict, cam, probes, verify: list[VerifyResult],
                   baselines: list[dict] = ()) -> str:
     import jinja2
 
@@ -86,8 +87,8 @@ def render_report(record: RunRecord, analysis: dict, validation: dict, cam, prob
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), autoescape=True,
                              undefined=jinja2.StrictUndefined)
     env.filters["thousands"] = lambda v: f"{int(v):,}"
-    env.filters["firmware"] = lambda v: _firmware_words(v).firmware.format(kernels=v["kernels"])
-    env.filters["firmware_short"] = lambda v: _firmware_words(v).firmware_short.format(kernels=v["kernels"])
+    env.filters["firmware"] = lambda v: _firmware_words(v).firmware.format(kernels=v.kernels)
+    env.filters["firmware_short"] = lambda v: _firmware_words(v).firmware_short.format(kernels=v.kernels)
     d, t = record.data, record.training
     return env.get_template("report/report.html.j2").render(
         title=f"{describe(record.arch, record.choice)} on {record.board.id}",
@@ -181,7 +182,7 @@ def _stages_note(record: RunRecord) -> str:
 
 
 def write_report(dest: Path, record: RunRecord, keras_model, flatbuffer: bytes, parts,
-                 validation: dict | None = None, verify: list[dict] | None = None,
+                 validation: dict | None = None, verify: list[VerifyResult] | None = None,
                  baselines: list[dict] | None = None) -> dict:
     """Analyze, validate (with ONNX; unless the caller already did) and explain the run, and write
     `dest/report.html`, with `verify`'s results if the run was verified and the classic `baselines` made on its
