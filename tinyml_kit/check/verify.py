@@ -158,7 +158,8 @@ _FIRMWARE = {"tflm": _tflm_firmware, "c": _c_firmware}   # each engine's firmwar
 
 def verify_model(src: ModelSource, images: np.ndarray, board, kernels: str | None = None,
                  tflm_dir: str | Path | None = None, arena_bytes: int | None = None, engine: Engine | str = TFLM,
-                 cmsis_nn_dir: str | Path | None = None, core: str | None = None, profile: bool = False) -> VerifyResult:
+                 cmsis_nn_dir: str | Path | None = None, core: str | None = None, profile: bool = False
+                 ) -> VerifyResult:
     """Build, run and compare; `images` are int8 model inputs, `board` the board whose budgets are checked, `core`
     the emulated core (default: the board's), `profile` whether each op's instructions are counted too."""
     engine = get_engine(engine)

@@ -146,24 +146,24 @@ def analyze(target, board_id, as_json, as_csv, engine):
     """Per-layer flash, MACs and TFLM memory plan of RUN_DIR's model or any int8 MODEL.tflite: the measured
     totals, the op where the RAM peak occurs and, with a board, whether it fits and by how much. With the C
     engine, also its static plan, and the board verdict by its flash and arena."""
-    from tinyml_kit.check.analyze import CSV_COLUMNS
+    from tinyml_kit.check.analysis import CSV_COLUMNS
     from tinyml_kit.pipeline.checks import analyze_target
 
     if as_json and as_csv:
         raise UserError("give --json or --csv, not both")
     r = analyze_target(target, board_id, engine)
     if as_json:
-        print_json(r)
+        print_json(r.to_dict())
     elif as_csv:
         import csv
 
         writer = csv.DictWriter(sys.stdout, CSV_COLUMNS, lineterminator="\n")
         writer.writeheader()
-        for row in r["layers"]:
-            writer.writerow({**row, "output_shape": "x".join(map(str, row["output_shape"]))})
+        for row in r.layers:
+            writer.writerow({**row.to_dict(), "output_shape": "x".join(map(str, row.output_shape))})
     else:
         show.analysis(r)
-    if r.get("fits") is False:
+    if r.fits is False:
         sys.exit(1)
 
 

@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 from tinyml_kit import __version__
+from tinyml_kit.check.analysis import Analysis
 from tinyml_kit.check.analyze import analyze_model
 from tinyml_kit.check.explain import gradcam, linear_probes
 from tinyml_kit.check.validate import validate_model
@@ -78,12 +79,12 @@ def _firmware_words(verified: VerifyResult):
     return get_engine(verified.engine).words
 
 
-def render_report(record: RunRecord, analysis: dict, validation: dict, cam, probes, verify: list[VerifyResult],
+def render_report(record: RunRecord, analysis: Analysis, validation: dict, cam, probes, verify: list[VerifyResult],
                   baselines: list[dict] = ()) -> str:
     import jinja2
 
 
-    peak = analysis["layers"][analysis["peak_layer"]]
+    peak = analysis.peak
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), autoescape=True,
                              undefined=jinja2.StrictUndefined)
     env.filters["thousands"] = lambda v: f"{int(v):,}"
@@ -96,7 +97,7 @@ def render_report(record: RunRecord, analysis: dict, validation: dict, cam, prob
                   f"classes, input {'x'.join(map(str, d.input_shape))}; {record.params:,} params; engine: "
                   + get_engine(record.engine).words.runtime),
         board=record.board, fits_all=record.verdict.ok, gauges=gauges(record), analysis=analysis,
-        peak_short=peak["name"].split(";")[0], peak_live=peak["live_bytes"],
+        peak_short=peak.name.split(";")[0], peak_live=peak.live_bytes,
         images=_figures(record, analysis, validation, cam, probes), validation=validation,
         training_note=(f"{t.epochs_run} of {t.epochs} epochs run, best epoch {t.best_epoch}, batch {t.batch_size}, "
                        f"seed {t.seed}" + _stages_note(record)),
@@ -141,7 +142,7 @@ def _baseline_rows(record: RunRecord, baselines: list[dict]) -> list[dict]:
                      "macro_f1": b["macro_f1"], "seconds": b["seconds"]["total_s"]} for b in same]
 
 
-def _figures(record: RunRecord, analysis: dict, validation: dict, cam, probes) -> dict[str, str]:
+def _figures(record: RunRecord, analysis: Analysis, validation: dict, cam, probes) -> dict[str, str]:
     names = validation["class_names"]
     history, recipe = record.training.history, record.training.recipe
     unfrozen = [{"stage": "unfrozen", **recipe["unfreeze"]}] if recipe.get("unfreeze") else []
@@ -197,6 +198,6 @@ def write_report(dest: Path, record: RunRecord, keras_model, flatbuffer: bytes, 
                                seed=record.data.seed)
     write_atomic(Path(dest) / REPORT_FILE, render_report(record, analysis, validation, cam, probes, verify or [],
                                                            baselines or []))
-    return {"peak_layer": analysis["peak_layer"], "peak_op": analysis["peak_op"],
-            "plan_matches_tflm": analysis["plan_matches_tflm"], "onnx_max_abs_diff": validation["onnx_max_abs_diff"],
+    return {"peak_layer": analysis.peak_layer, "peak_op": analysis.peak_op,
+            "plan_matches_tflm": analysis.plan_matches_tflm, "onnx_max_abs_diff": validation["onnx_max_abs_diff"],
             "probes": probes.rows, "gradcam_layer": cam.layer}

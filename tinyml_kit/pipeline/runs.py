@@ -13,8 +13,8 @@ from pathlib import Path
 from tinyml_kit.core.artifacts import staged_output
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.run_record import RunRecord
-from tinyml_kit.core.verification import VerifyResult
 from tinyml_kit.core.tflite_info import ModelInfo, read_model, read_model_file, require_int8
+from tinyml_kit.core.verification import VerifyResult
 from tinyml_kit.export.firmware import ModelSource
 from tinyml_kit.nets import load_keras_model
 from tinyml_kit.pipeline.report import REPORT_FILE, write_report
