@@ -53,13 +53,25 @@ def test_a_measurement_round_trips_and_an_older_one_lacks_only_its_instructions(
     assert Measurement.from_dict(older).instructions is None
 
 
+# `analyze --json --board B --engine c`'s keys, in the order they were printed before the result was typed
+ANALYZED = ["model", "flash_bytes", "tflite_bytes", "weights_bytes", "structure_bytes", "params", "macs", "ops",
+            "op_count", "arena_bytes", "arena_alloc_bytes", "arena_head_bytes", "arena_tail_bytes", "plan_head_bytes",
+            "plan_matches_tflm", "input_bytes", "output_bytes", "peak_layer", "peak_op", "peak_name", "peak_tensors",
+            "layers", "tensors", "instructions_core", "instructions_est", "latency_ms_est", "latency_basis", "board",
+            "flash_linked_bytes", "flash_reserve_bytes", "flash_budget_bytes", "ram_linked_bytes", "ram_reserve_bytes",
+            "arena_budget_bytes", "fits_flash", "fits_ram", "fits", "flash_margin_bytes", "flash_margin_percent",
+            "ram_margin_bytes", "ram_margin_percent", "c_engine"]
+
+
 def test_analyze_json_is_the_analysis_record_key_for_key(tiny_model):
     from tinyml_kit.check.analyze import analyze_model
 
     _, path = tiny_model
-    r = analyze_model(path.read_bytes(), path.name, "nucleo-f401re")
-    printed = json.loads(run("analyze", path, "--board", "nucleo-f401re", "--json").stdout)
-    assert list(printed) == list(r.to_dict()) and printed["layers"][0] == r.layers[0].to_dict()
-    assert printed["fits"] == r.fits and printed["board"] == r.board_fit.board
+    r = analyze_model(path.read_bytes(), path.name, "nucleo-f401re", engine="c")   # its predictions
+    printed = json.loads(run("analyze", path, "--board", "nucleo-f401re", "--json", "--engine", "c").stdout)
+    assert list(printed) == ANALYZED and list(r.to_dict()) == ANALYZED[:-1]
+    assert printed["layers"][0] == r.layers[0].to_dict() and set(printed["c_engine"]) == {
+        "flash_bytes", "constant_bytes", "arena_bytes", "plan"}
+    assert r.fits is True and r.board_fit.board == "nucleo-f401re"
     assert printed["peak_tensors"] == [vars(t) for t in r.peak_tensors]
     assert "fits" not in analyze_model(path.read_bytes(), path.name).to_dict()   # no board, no verdict
