@@ -2,7 +2,7 @@
 apply, the latency estimate, the board verdict, the profile measured by `verify --profile` and the C engine's
 static plan. `to_dict()` gives `analyze --json`'s keys, in their order (users' scripts read them)."""
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 
 @dataclass
@@ -147,4 +147,4 @@ class Analysis:
 class EnginePlan:
     """An engine's own part of `analyze`: its plan, and the board verdict by its flash and arena."""
     c_engine: CEngineAnalysis
-    board_fit: BoardFit | None = field(default=None)
+    board_fit: BoardFit | None = None   # None: no board

@@ -8,14 +8,7 @@ The replay is checked against the measurement (`plan_matches_tflm`); on a kernel
 replay does not know, the two differ and the report says so instead of hiding it.
 """
 
-from tinyml_kit.check.analysis import (
-    Analysis,
-    BoardFit,
-    Latency,
-    LayerRow,
-    MeasuredInstructions,
-    PlanTensor,
-)
+from tinyml_kit.check.analysis import Analysis, BoardFit, Latency, LayerRow, MeasuredInstructions, PlanTensor
 from tinyml_kit.check.tflm import TflmModel
 from tinyml_kit.core.arena import arena_with_headroom
 from tinyml_kit.core.cores import CORES

@@ -2,7 +2,7 @@
 
 `fit` makes one, `compress` derives one from another, and every command that takes a run directory reads it.
 The JSON keys are the ones users' scripts rely on (`flash_bytes`, `arena_bytes`, `flash_bytes_est`, `fits`, …);
-the measurement dicts a stage produces (`check`, `compression`, `report`) are kept as the stage
+the measurement dicts a stage produces (`check`, `compression`, `verification`, `report`) are kept as the stage
 wrote them. A record is judged by `verdict`, the same `fits()` every command uses.
 """
 
