@@ -76,7 +76,7 @@ def compare(name: str, flatbuffer: bytes, images: np.ndarray, tflm_dir: str, cms
     for engine, kernels in (("tflm", "cmsis_nn"), ("c", None)):
         start = time.perf_counter()
         r = verify_model(src, x, board, kernels=kernels, tflm_dir=tflm_dir, engine=engine)
-        row[engine] = {k: r[k] for k in ("bit_exact", "max_abs_diff", "elf_flash_bytes", "elf_ram_bytes",
+        row[engine] = {k: getattr(r, k) for k in ("bit_exact", "max_abs_diff", "elf_flash_bytes", "elf_ram_bytes",
                                          "arena_used_bytes", "stack_used_bytes", "instructions_per_inference")}
         row[engine]["wall_time_s"] = round(time.perf_counter() - start, 1)
     row["c"]["model_flash_bytes"] = model_flash(flatbuffer, cmsis_nn)

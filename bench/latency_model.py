@@ -113,12 +113,12 @@ def profile(cfg: dict, flatbuffer: bytes, core: str, engine: str) -> dict:
     r = verify_model(src, image, get_board("stm32n6570-dk"), kernels="cmsis_nn", engine=engine, core=core,
                      profile=True, arena_bytes=2 * arena.alloc_bytes + 65536)
     graph = read_graph(flatbuffer)
-    ops = [{"index": p["index"], "op": p["op"], "instructions": p["instructions"],
-            "group": op_group(graph, graph.ops[p["index"]]), "features": op_features(graph, graph.ops[p["index"]])}
-           for p in r["profile"]]
-    return {"key": _key(cfg), "config": cfg, "core": core, "engine": engine, "bit_exact": r["bit_exact"],
-            "instructions": r["instructions_per_inference"], "profile_coverage": r["profile_coverage"],
-            "arena_used_bytes": r["arena_used_bytes"], "arena_host_bytes": arena.total_bytes,
+    ops = [{"index": p.index, "op": p.op, "instructions": p.instructions,
+            "group": op_group(graph, graph.ops[p.index]), "features": op_features(graph, graph.ops[p.index])}
+           for p in r.profile.ops]
+    return {"key": _key(cfg), "config": cfg, "core": core, "engine": engine, "bit_exact": r.bit_exact,
+            "instructions": r.instructions_per_inference, "profile_coverage": r.profile.coverage,
+            "arena_used_bytes": r.arena_used_bytes, "arena_host_bytes": arena.total_bytes,
             "ops": ops, "seconds": round(time.perf_counter() - start, 1)}
 
 

@@ -39,16 +39,15 @@ def main() -> None:
         html, report_s = _timed(report_run, run_dir)
         run_report = json.loads((run_dir / "report.json").read_text())
         html_bytes = html.stat().st_size
-    peak = analysis["layers"][analysis["peak_layer"]]
+    peak, fields = analysis.peak, analysis.to_dict()
     result = {
         "command": "tinyml-kit analyze RUN_DIR; tinyml-kit validate RUN_DIR; tinyml-kit report RUN_DIR",
         "run": portable(str(args.run.absolute())) if args.run else "fit defaults",
-        "analysis": {k: v for k, v in analysis.items() if k not in ("layers", "peak_tensors")},
-        "peak": {"op": peak["op"], "name": peak["name"], "live_bytes": peak["live_bytes"],
-                 "tensors": analysis["peak_tensors"]},
-        "totals_match": {"flash": analysis["flash_bytes"] == run_report["flash_bytes"],
-                         "arena": analysis["arena_bytes"] == run_report["arena_bytes"],
-                         "plan": analysis["plan_matches_tflm"], "macs": analysis["macs"] == run_report["macs"]},
+        "analysis": {k: v for k, v in fields.items() if k not in ("layers", "peak_tensors")},
+        "peak": {"op": peak.op, "name": peak.name, "live_bytes": peak.live_bytes, "tensors": fields["peak_tensors"]},
+        "totals_match": {"flash": analysis.flash_bytes == run_report["flash_bytes"],
+                         "arena": analysis.arena_bytes == run_report["arena_bytes"],
+                         "plan": analysis.plan_matches_tflm, "macs": analysis.macs == run_report["macs"]},
         "validation": {"images": validation["images"],
                        "accuracy": {k: v["accuracy"] for k, v in validation["runtimes"].items()},
                        "macro_f1": {k: v["macro_f1"] for k, v in validation["runtimes"].items()},

@@ -28,7 +28,7 @@ def _verify_both(run_dir: Path, images: int, tflm_dir: str) -> dict:
     rows = {}
     for kernels in ("ref", "cmsis_nn"):
         start = time.perf_counter()
-        rows[kernels] = verify_run(run_dir, kernels=kernels, images=images, tflm_dir=tflm_dir)
+        rows[kernels] = verify_run(run_dir, kernels=kernels, images=images, tflm_dir=tflm_dir).to_dict()
         rows[kernels]["wall_time_s"] = round(time.perf_counter() - start, 1)
     return rows
 

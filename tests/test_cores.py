@@ -2,15 +2,18 @@
 the ops summing to the whole inference; cores QEMU cannot emulate refused in one line."""
 
 import json
+from dataclasses import replace
 
 import pytest
 from test_cli import assert_one_line_error, run
+from test_verification_records import VERIFIED, verified
 
 from tinyml_kit.check.profile import parse_profile, profile_lines, profile_summary
 from tinyml_kit.core.boards import get_board
 from tinyml_kit.core.cores import CORES, core_for_board, require_core
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.tflite_info import read_model
+from tinyml_kit.core.verification import OpTypeProfile
 
 
 def test_each_board_core_maps_to_its_qemu_machine_or_is_refused():
@@ -29,12 +32,12 @@ def test_profile_lines_give_medians_shares_and_the_sum():
     ops = parse_profile(printed, 3, 1200)
     assert [(p.index, p.op, p.instructions) for p in ops] == [(0, "CONV_2D", 1040), (2, "ADD", 100)]
     summary = profile_summary(ops, 1200)
-    assert summary["profile_instructions"] == 1140 and summary["profile_coverage"] == pytest.approx(0.95)
-    assert summary["profile_by_op"][0] == {"op": "CONV_2D", "count": 1, "instructions": 1040,
-                                           "share": pytest.approx(1040 / 1200)}
-    result = {"instructions_per_inference": 1200, "profile": [p.to_dict() for p in ops], **summary}
-    assert profile_lines({**result, "engine": "tflm"})[-1].endswith("the rest is TFLM's interpreter between ops")
-    c_engine = profile_lines({**result, "engine": "c"})[-1]   # no interpreter: its own code between kernel calls
+    assert summary.ops == ops and summary.instructions == 1140 and summary.coverage == pytest.approx(0.95)
+    assert summary.by_op[0] == OpTypeProfile("CONV_2D", 1, 1040, pytest.approx(1040 / 1200))
+    result = replace(verified(), instructions_per_inference=1200, profile=summary)
+    assert result.to_dict()["profile_by_op"] == VERIFIED["profile_by_op"]   # verify's JSON, as written before
+    assert profile_lines(result)[-1].endswith("the rest is TFLM's interpreter between ops")
+    c_engine = profile_lines(replace(result, engine="c"))[-1]   # no interpreter: its own code between kernel calls
     assert "interpreter" not in c_engine and "the rest is the generated code between the kernel calls" in c_engine
     assert parse_profile("TINYML_OUTPUT 0 5 1 2", 1, 5) == []
     with pytest.raises(UserError, match="differs in its ops from image to image"):

@@ -103,9 +103,9 @@ def test_solve_max_latency_picks_a_model_whose_measured_instructions_keep_the_li
     src = ModelSource(flatbuffer, info, [str(i) for i in range(10)], arena.total_bytes, arena.alloc_bytes)
     images = rng.integers(-128, 128, (1, 32, 32, 3)).astype(np.int8)
     v = verify_model(src, images, board, kernels="cmsis_nn")
-    measured_ms = latency_ms_from_instructions(v["instructions_per_inference"], board.core, board.clock_mhz)
-    assert measured_ms <= 150, (chosen, v["instructions_per_inference"])
-    assert abs(v["instructions_per_inference"] / chosen["instructions_est"] - 1) < 0.15
+    measured_ms = latency_ms_from_instructions(v.instructions_per_inference, board.core, board.clock_mhz)
+    assert measured_ms <= 150, (chosen, v.instructions_per_inference)
+    assert abs(v.instructions_per_inference / chosen["instructions_est"] - 1) < 0.15
 
 
 def test_analyze_predicts_instructions_per_op_and_latency_on_the_board(tiny_model):

@@ -8,8 +8,7 @@ The replay is checked against the measurement (`plan_matches_tflm`); on a kernel
 replay does not know, the two differ and the report says so instead of hiding it.
 """
 
-from dataclasses import asdict, dataclass
-
+from tinyml_kit.check.analysis import Analysis, BoardFit, Latency, LayerRow, MeasuredInstructions, PlanTensor
 from tinyml_kit.check.tflm import TflmModel
 from tinyml_kit.core.arena import arena_with_headroom
 from tinyml_kit.core.cores import CORES
@@ -17,6 +16,7 @@ from tinyml_kit.core.graph import Graph
 from tinyml_kit.core.tflite_info import read_graph, read_model, require_int8
 from tinyml_kit.core.tflm_flatbuffer import tflm_flash_bytes
 from tinyml_kit.core.verdict import fits
+from tinyml_kit.core.verification import VerifyResult
 from tinyml_kit.solve.costs import conv_macs, depthwise_macs
 from tinyml_kit.solve.engines import get_engine
 from tinyml_kit.solve.instructions import estimate_latency, predict_per_op
@@ -24,30 +24,6 @@ from tinyml_kit.solve.tflm_arena import PlannedBuffer, memory_plan
 
 # MACs are counted as `inspect --arch` counts them: convolutions, depthwise, fully connected and multiplies
 _MAC_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "MUL"}
-
-
-@dataclass
-class LayerRow:
-    index: int
-    op: str
-    name: str                   # the output tensor's name
-    output_shape: list[int]
-    params: int                 # elements of the op's constant inputs (weights, biases)
-    macs: int
-    weight_bytes: int           # constant bytes stored for this op (a buffer shared with an earlier op counts there)
-    activation_bytes: int       # the output tensor, as planned (rounded up to 16)
-    output_first_op: int        # the output's lifetime: from the op that writes it ...
-    output_last_op: int         # ... to the last op that reads it
-    output_offset: int          # its offset in the arena's planned head
-    scratch_bytes: int          # kernel scratch buffers while this op runs
-    live_bytes: int             # planned buffers live while this op runs (inputs, outputs, anything kept for later)
-    high_water_bytes: int       # the highest planned byte in use while this op runs
-    instructions_est: int | None = None       # predicted on the board's core (the Cortex-M4F without a board)
-    instructions_measured: int | None = None  # from a `verify --profile` of the run on that core and engine
-    latency_ms_est: float | None = None       # its instructions at the board's cycles per instruction and clock
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def op_macs(graph: Graph, op) -> int:
@@ -97,7 +73,7 @@ def layer_rows(graph: Graph, plan: list[PlannedBuffer]) -> list[LayerRow]:
 
 
 def analyze_model(data: bytes, name: str = "model.tflite", board_id: str | None = None, engine: str = "tflm"
-                  ) -> dict:
+                  ) -> Analysis:
     """Per-layer table, measured totals, the RAM peak, predicted instructions and, with a board, the latency
     estimate and the fit verdict."""
     info = read_model(data, name)
@@ -113,46 +89,24 @@ def analyze_model(data: bytes, name: str = "model.tflite", board_id: str | None 
     rows = layer_rows(graph, plan)
     plan_head = max((b.offset + b.size for b in plan), default=0)
     peak = max(rows, key=lambda r: (r.live_bytes, r.high_water_bytes))
-    peak_scope = peak.index + 1
     plan.sort(key=lambda b: (b.offset, b.first))
-    tensors = [{"name": graph.tensors[b.tensor].name if b.tensor is not None else f"scratch of op {b.op}",
-                "bytes": b.size, "offset": b.offset, "first_op": b.first - 1, "last_op": b.last - 1} for b in plan]
+    tensors = [PlanTensor(graph.tensors[b.tensor].name if b.tensor is not None else f"scratch of op {b.op}",
+                          b.size, b.offset, b.first - 1, b.last - 1) for b in plan]
     weights = sum(t.data_bytes for t in graph.tensors)
     flash = tflm_flash_bytes(data)
     inp, out = graph.tensors[graph.input], graph.tensors[graph.output]
-    latency = latency_analysis(graph, rows, board, engine)   # fills each row's instructions_est
-    result = {
-        "model": name,
-        "flash_bytes": flash,
-        "tflite_bytes": len(data),
-        "weights_bytes": weights,
-        "structure_bytes": flash - weights,
-        "params": sum(r.params for r in rows),
-        "macs": sum(r.macs for r in rows),
-        "ops": info.ops,
-        "op_count": len(graph.ops),
-        "arena_bytes": arena.total_bytes,
-        "arena_alloc_bytes": arena.alloc_bytes,
-        "arena_head_bytes": arena.head_bytes,
-        "arena_tail_bytes": arena.tail_bytes,
-        "plan_head_bytes": plan_head,
-        "plan_matches_tflm": plan_head == arena.head_bytes,
-        "input_bytes": inp.nbytes,
-        "output_bytes": out.nbytes,
-        "peak_layer": peak.index,
-        "peak_op": peak.op,
-        "peak_name": peak.name,
-        "peak_tensors": [t for t, b in zip(tensors, plan, strict=False) if b.live_at(peak_scope)],
-        "layers": [r.to_dict() for r in rows],
-        "tensors": tensors,
-    }
-    result.update(latency)
-    if board is not None:
-        result.update(board_fit(board, flash, arena.total_bytes))
-    return result
+    return Analysis(
+        model=name, flash_bytes=flash, tflite_bytes=len(data), weights_bytes=weights, structure_bytes=flash - weights,
+        params=sum(r.params for r in rows), macs=sum(r.macs for r in rows), ops=info.ops, op_count=len(graph.ops),
+        arena_bytes=arena.total_bytes, arena_alloc_bytes=arena.alloc_bytes, arena_head_bytes=arena.head_bytes,
+        arena_tail_bytes=arena.tail_bytes, plan_head_bytes=plan_head, plan_matches_tflm=plan_head == arena.head_bytes,
+        input_bytes=inp.nbytes, output_bytes=out.nbytes, peak_layer=peak.index, peak_op=peak.op, peak_name=peak.name,
+        peak_tensors=[t for t, b in zip(tensors, plan, strict=False) if b.live_at(peak.index + 1)], layers=rows,
+        tensors=tensors, latency=latency_analysis(graph, rows, board, engine),   # fills each row's instructions_est
+        board_fit=board_fit(board, flash, arena.total_bytes) if board is not None else None)
 
 
-def latency_analysis(graph: Graph, rows: list[LayerRow], board, engine: str) -> dict:
+def latency_analysis(graph: Graph, rows: list[LayerRow], board, engine: str) -> Latency:
     """Instructions per op (into `rows`) and in all, predicted for `engine` on the board's core (the Cortex-M4F
     without a board), and the latency estimate on the board."""
     latency = None
@@ -162,56 +116,42 @@ def latency_analysis(graph: Graph, rows: list[LayerRow], board, engine: str) -> 
     else:
         core = CORES["m4"].title
         per_op = predict_per_op(graph, core, engine)
-    result = {"instructions_core": core if per_op else None, "instructions_est": sum(per_op) if per_op else None}
+    result = Latency(core if per_op else None, sum(per_op) if per_op else None)
     for row, n in zip(rows, per_op or (), strict=False):
         row.instructions_est = n
         if latency is not None:
             row.latency_ms_est = round(latency.ms * n / max(1, latency.instructions), 4)
     if latency is not None:
-        result.update(latency_ms_est=round(latency.ms, 2), latency_basis=latency.basis)
+        result.latency_ms_est, result.latency_basis = round(latency.ms, 2), latency.basis
     return result
 
 
-def attach_profile(result: dict, profiles: list[dict], engine: str) -> None:
+def attach_profile(result: Analysis, profiles: list[VerifyResult], engine: str) -> None:
     """Measured instructions per op beside the predicted ones, from the `verify --profile` result of `engine` on
     the core the prediction is for (CMSIS-NN kernels first: the ones the prediction models)."""
-    same = [p for p in profiles if p.get("core_title") == result.get("instructions_core") and p.get("profile")
-            and p.get("engine", "tflm") == engine]
-    same.sort(key=lambda p: p.get("kernels") != "cmsis_nn")
+    same = [p for p in profiles if p.core_title == result.latency.instructions_core and p.profiled
+            and p.engine == engine]
+    same.sort(key=lambda p: p.kernels != "cmsis_nn")
     if not same:
         return
     p = same[0]
-    measured = {op["index"]: op["instructions"] for op in p["profile"]}
-    for row in result["layers"]:
-        row["instructions_measured"] = measured.get(row["index"])
-    result["instructions_measured"] = p["instructions_per_inference"]
-    firmware = get_engine(p.get("engine", "tflm")).words.firmware.format(kernels=p["kernels"])
-    result["instructions_measured_with"] = f"{p['core_title']}, {firmware}"
+    measured = {op.index: op.instructions for op in p.profile.ops} if p.profile is not None else {}
+    for row in result.layers:
+        row.instructions_measured = measured.get(row.index)
+    firmware = get_engine(p.engine).words.firmware.format(kernels=p.kernels)
+    result.measured = MeasuredInstructions(p.instructions_per_inference, f"{p.core_title}, {firmware}")
 
 
-def board_fit(board, flash_bytes: int, arena_bytes: int, headroom: bool = True) -> dict:
+def board_fit(board, flash_bytes: int, arena_bytes: int, headroom: bool = True) -> BoardFit:
     """Flash and RAM verdicts against what the board leaves for a model once the runtime, the HAL, the
     application, the stack and the heap are reserved; TFLM's arena is compared with headroom, as `fit` does,
     the C engine's static plan as it is (`headroom=False`)."""
     verdict = fits(flash=(flash_bytes, board.flash_budget_bytes),
                    ram=(arena_with_headroom(arena_bytes) if headroom else arena_bytes, board.arena_budget_bytes))
     flash, ram = verdict["flash"], verdict["ram"]
-    return {
-        "board": board.id,
-        "flash_linked_bytes": board.flash_linked_bytes,
-        "flash_reserve_bytes": board.flash_reserve_bytes,
-        "flash_budget_bytes": board.flash_budget_bytes,
-        "ram_linked_bytes": board.ram_linked_bytes,
-        "ram_reserve_bytes": board.ram_reserve_bytes,
-        "arena_budget_bytes": board.arena_budget_bytes,
-        "fits_flash": flash.ok,
-        "fits_ram": ram.ok,
-        "fits": verdict.ok,
-        "flash_margin_bytes": flash.margin,
-        "flash_margin_percent": flash.margin_percent,
-        "ram_margin_bytes": ram.margin,
-        "ram_margin_percent": ram.margin_percent,
-    }
-
-
-CSV_COLUMNS = tuple(LayerRow.__dataclass_fields__)
+    return BoardFit(
+        board=board.id, flash_linked_bytes=board.flash_linked_bytes, flash_reserve_bytes=board.flash_reserve_bytes,
+        flash_budget_bytes=board.flash_budget_bytes, ram_linked_bytes=board.ram_linked_bytes,
+        ram_reserve_bytes=board.ram_reserve_bytes, arena_budget_bytes=board.arena_budget_bytes, fits_flash=flash.ok,
+        fits_ram=ram.ok, fits=verdict.ok, flash_margin_bytes=flash.margin, flash_margin_percent=flash.margin_percent,
+        ram_margin_bytes=ram.margin, ram_margin_percent=ram.margin_percent)

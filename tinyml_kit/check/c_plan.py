@@ -2,12 +2,13 @@
 the generated `tinyml_model.c` names and `plan.json` records), and what the generated model takes in flash, from
 the same plan and counts the code generator uses."""
 
+from tinyml_kit.check.analysis import CEngineAnalysis
 from tinyml_kit.engine.codegen import compile_model
 from tinyml_kit.engine.footprint import program_footprint
 
 
-def c_engine_analysis(data: bytes, name: str = "model.tflite") -> dict:
+def c_engine_analysis(data: bytes, name: str = "model.tflite") -> CEngineAnalysis:
     program = compile_model(data, name)
     footprint = program_footprint(program)
-    return {"flash_bytes": footprint.flash_bytes, "constant_bytes": footprint.constant_bytes,
-            "arena_bytes": program.arena_bytes, "plan": program.memory_map.to_dict()}
+    return CEngineAnalysis(footprint.flash_bytes, footprint.constant_bytes, program.arena_bytes,
+                           program.memory_map.to_dict())

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tinyml_kit.check.analysis import EnginePlan
 from tinyml_kit.check.analyze import board_fit
 from tinyml_kit.check.c_host import HOST_CC, check_on_host
 from tinyml_kit.check.c_plan import c_engine_analysis
@@ -42,7 +43,7 @@ class HostCheck:
 class EngineChecks:
     footprint: Callable[[bytes], Footprint]
     host: HostCheck | None = None           # None: `evaluate`'s LiteRT-vs-TFLM run is its check
-    analysis: Callable[[bytes, str, object], dict] | None = None   # (flatbuffer, name, board) -> `analyze`'s part
+    analysis: Callable[[bytes, str, object], EnginePlan] | None = None   # (flatbuffer, name, board) -> its plan
 
 
 def _tflm_footprint(flatbuffer: bytes) -> Footprint:
@@ -65,10 +66,10 @@ def _c_on_host(flatbuffer: bytes, images: np.ndarray, cmsis_nn_dir, name: str) -
     return check_on_host(flatbuffer, images, cmsis_nn_dir, name=name)
 
 
-def _c_analysis(flatbuffer: bytes, name: str, board) -> dict:
+def _c_analysis(flatbuffer: bytes, name: str, board) -> EnginePlan:
     """Its static plan, and the board verdict by its flash and arena (the plan is the arena: no headroom)."""
     c = c_engine_analysis(flatbuffer, name)
-    return {"c_engine": c, **(board_fit(board, c["flash_bytes"], c["arena_bytes"], headroom=False) if board else {})}
+    return EnginePlan(c, board_fit(board, c.flash_bytes, c.arena_bytes, headroom=False) if board else None)
 
 
 CHECKS: dict[str, EngineChecks] = {

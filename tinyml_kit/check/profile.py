@@ -7,25 +7,14 @@ generated code around its kernel calls.
 """
 
 import re
-from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.verification import OpProfile, OpTypeProfile, VerifyProfile, VerifyResult
 from tinyml_kit.solve.engines import get_engine
 
 _OP = re.compile(r"^TINYML_OP (\d+) (\d+) (\S+) (\d+)$", re.M)
-
-
-@dataclass
-class OpProfile:
-    index: int          # the op's index in the model's graph (the C engine may run them in another order)
-    op: str             # TFLite builtin name (TFLM's registration name; the C engine's step kind)
-    instructions: int   # median over the images
-    share: float        # of the whole inference
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def parse_profile(printed: str, images: int, total: int) -> list[OpProfile]:
@@ -46,29 +35,29 @@ def parse_profile(printed: str, images: int, total: int) -> list[OpProfile]:
             for i, (index, op, _) in enumerate(first)]
 
 
-def profile_summary(profile: list[OpProfile], total: int) -> dict:
-    """Per op type: ops, instructions and share, largest first; and the ops' sum against the whole inference."""
+def profile_summary(profile: list[OpProfile], total: int) -> VerifyProfile:
+    """The ops, and per op type: ops, instructions and share, largest first; and the ops' sum against the whole
+    inference."""
     by_type: dict[str, list[int]] = {}
     for p in profile:
         by_type.setdefault(p.op, []).append(p.instructions)
     summed = sum(p.instructions for p in profile)
     types = sorted(by_type.items(), key=lambda kv: -sum(kv[1]))
-    return {"profile_instructions": summed,
-            "profile_coverage": summed / total if total else 0.0,
-            "profile_by_op": [{"op": op, "count": len(v), "instructions": sum(v),
-                               "share": sum(v) / total if total else 0.0} for op, v in types]}
+    return VerifyProfile(profile, summed, summed / total if total else 0.0,
+                         [OpTypeProfile(op, len(v), sum(v), sum(v) / total if total else 0.0) for op, v in types])
 
 
-def profile_lines(result: dict, top: int = 12) -> list[str]:
+def profile_lines(result: VerifyResult, top: int = 12) -> list[str]:
     """The profile in words: per op type, then the slowest ops, then the sum against the whole inference."""
-    total = result["instructions_per_inference"]
+    total, profile = result.instructions_per_inference, result.profile
+    if profile is None:
+        return []
     lines = ["  per op type:"]
-    lines += [f"    {t['op']:<20} x{t['count']:<3} {t['instructions']:>12,} instr  {t['share']:6.1%}"
-              for t in result["profile_by_op"]]
-    slowest = sorted(result["profile"], key=lambda p: -p["instructions"])[:top]
-    lines.append(f"  slowest {len(slowest)} of {len(result['profile'])} ops:")
-    lines += [f"    #{p['index']:<3} {p['op']:<20} {p['instructions']:>12,} instr  {p['share']:6.1%}" for p in slowest]
-    between = get_engine(result.get("engine", "tflm")).words.between_ops   # in the engine's own terms
-    lines.append(f"  ops sum to {result['profile_instructions']:,} of {total:,} instructions "
-                 f"({result['profile_coverage']:.2%}); the rest is {between}")
+    lines += [f"    {t.op:<20} x{t.count:<3} {t.instructions:>12,} instr  {t.share:6.1%}" for t in profile.by_op]
+    slowest = sorted(profile.ops, key=lambda p: -p.instructions)[:top]
+    lines.append(f"  slowest {len(slowest)} of {len(profile.ops)} ops:")
+    lines += [f"    #{p.index:<3} {p.op:<20} {p.instructions:>12,} instr  {p.share:6.1%}" for p in slowest]
+    between = get_engine(result.engine).words.between_ops   # in the engine's own terms
+    lines.append(f"  ops sum to {profile.instructions:,} of {total:,} instructions "
+                 f"({profile.coverage:.2%}); the rest is {between}")
     return lines

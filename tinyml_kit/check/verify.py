@@ -29,6 +29,7 @@ from tinyml_kit.core.cores import EmulatedCore, require_core
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.litert import LiteRtModel
 from tinyml_kit.core.verdict import fits
+from tinyml_kit.core.verification import ElfSections, VerifyResult
 from tinyml_kit.export.firmware import ModelSource
 from tinyml_kit.export.op_resolver import resolver_methods, tree_builtins
 from tinyml_kit.export.toolchain import (
@@ -157,7 +158,8 @@ _FIRMWARE = {"tflm": _tflm_firmware, "c": _c_firmware}   # each engine's firmwar
 
 def verify_model(src: ModelSource, images: np.ndarray, board, kernels: str | None = None,
                  tflm_dir: str | Path | None = None, arena_bytes: int | None = None, engine: Engine | str = TFLM,
-                 cmsis_nn_dir: str | Path | None = None, core: str | None = None, profile: bool = False) -> dict:
+                 cmsis_nn_dir: str | Path | None = None, core: str | None = None, profile: bool = False
+                 ) -> VerifyResult:
     """Build, run and compare; `images` are int8 model inputs, `board` the board whose budgets are checked, `core`
     the emulated core (default: the board's), `profile` whether each op's instructions are counted too."""
     engine = get_engine(engine)
@@ -176,59 +178,43 @@ def verify_model(src: ModelSource, images: np.ndarray, board, kernels: str | Non
                     lambda: _arena_error(firmware.arena_reserved, firmware.arena_measured, emulated))
     host = LiteRtModel(src.model).predict(images).astype(np.int32)
     diff = np.abs(run.outputs - host)
-    result = {
-        "engine": engine.name,
-        "kernels": firmware.kernels,
-        "core": emulated.id,
-        "core_title": emulated.title,
-        "machine": emulated.machine,
-        "images": len(images),
-        "bit_exact": bool(diff.max() == 0),
-        "outputs_equal_fraction": float(np.mean(np.all(diff == 0, axis=1))),
-        "max_abs_diff": int(diff.max()),
-        "top1_agreement": float(np.mean(run.outputs.argmax(1) == host.argmax(1))),
-        "elf_flash_bytes": sizes.flash_bytes,
-        "elf_ram_bytes": sizes.ram_bytes,
-        "elf_sections": {"text": sizes.text, "data": sizes.data, "bss": sizes.bss},
-        "model_bytes": src.device_bytes,
-        "arena_used_bytes": run.arena_used,
-        "arena_reserved_bytes": firmware.arena_reserved,
-        "arena_host_bytes": firmware.arena_measured,
-        "stack_used_bytes": run.stack,
-        "instructions_per_inference": int(np.median(run.instructions)),
-        "instructions_range": [min(run.instructions), max(run.instructions)],
-        "board": board.id,
-        "board_flash_bytes": board.flash_linked_bytes,
-        "board_ram_bytes": board.ram_linked_bytes,
-    }
     # The ELF carries the engine, the model API, the model and the verify harness (semihosting stdio), and no HAL:
     # its flash must fit what the board links for an application, and its static RAM plus the measured stack the
     # RAM the board links.
     verdict = fits(flash=(sizes.flash_bytes, board.flash_linked_bytes),
                    ram=(sizes.ram_bytes + run.stack, board.ram_linked_bytes))
-    result.update(fits_flash=verdict["flash"].ok, fits_ram=verdict["ram"].ok, fits=verdict.ok)
-    if profile:
-        ops = parse_profile(run.printed, len(images), result["instructions_per_inference"])
-        result["profile"] = [op.to_dict() for op in ops]
-        result.update(profile_summary(ops, result["instructions_per_inference"]))
-    return result
+    instructions = int(np.median(run.instructions))
+    return VerifyResult(
+        engine=engine.name, kernels=firmware.kernels, core=emulated.id, core_title=emulated.title,
+        machine=emulated.machine, images=len(images), bit_exact=bool(diff.max() == 0),
+        outputs_equal_fraction=float(np.mean(np.all(diff == 0, axis=1))), max_abs_diff=int(diff.max()),
+        top1_agreement=float(np.mean(run.outputs.argmax(1) == host.argmax(1))),
+        elf_flash_bytes=sizes.flash_bytes, elf_ram_bytes=sizes.ram_bytes,
+        elf_sections=ElfSections(sizes.text, sizes.data, sizes.bss), model_bytes=src.device_bytes,
+        arena_used_bytes=run.arena_used, arena_reserved_bytes=firmware.arena_reserved,
+        arena_host_bytes=firmware.arena_measured, stack_used_bytes=run.stack, instructions_per_inference=instructions,
+        instructions_range=[min(run.instructions), max(run.instructions)], board=board.id,
+        board_flash_bytes=board.flash_linked_bytes, board_ram_bytes=board.ram_linked_bytes,
+        fits_flash=verdict["flash"].ok, fits_ram=verdict["ram"].ok, fits=verdict.ok,
+        profile=(profile_summary(parse_profile(run.printed, len(images), instructions), instructions) if profile
+                 else None))
 
 
-def verify_lines(r: dict) -> list[str]:
+def verify_lines(r: VerifyResult) -> list[str]:
     """verify's result in words: agreement with the host, the ELF against the board, arena and instructions."""
-    words = get_engine(r.get("engine", "tflm")).words
-    runtime = words.firmware.format(kernels=r["kernels"])
-    planned = words.arena_host.format(used=r["arena_host_bytes"])
+    words = get_engine(r.engine).words
+    runtime = words.firmware.format(kernels=r.kernels)
+    planned = words.arena_host.format(used=r.arena_host_bytes)
     lines = [
-        f"{r['images']} images on the {r.get('core_title', 'Cortex-M4F')} ({runtime}): "
-        f"{'bit-exact with' if r['bit_exact'] else 'DIFFERENT from'} LiteRT's reference kernels "
-        f"(outputs equal {r['outputs_equal_fraction']:.0%}, max diff {r['max_abs_diff']}, "
-        f"top-1 agreement {r['top1_agreement']:.0%})",
-        f"  ELF{' (with the profiler)' if r.get('profile') else ''} flash {r['elf_flash_bytes']:,} / "
-        f"{r['board_flash_bytes']:,} B, RAM {r['elf_ram_bytes']:,} "
-        f"+ stack {r['stack_used_bytes']:,} / {r['board_ram_bytes']:,} B ({r['board']}): "
-        f"{'fits' if r['fits'] else 'DOES NOT FIT'}",
-        f"  arena used {r['arena_used_bytes']:,} of {r['arena_reserved_bytes']:,} B "
-        f"({planned}); {r['instructions_per_inference']:,} instructions per inference",
+        f"{r.images} images on the {r.core_title} ({runtime}): "
+        f"{'bit-exact with' if r.bit_exact else 'DIFFERENT from'} LiteRT's reference kernels "
+        f"(outputs equal {r.outputs_equal_fraction:.0%}, max diff {r.max_abs_diff}, "
+        f"top-1 agreement {r.top1_agreement:.0%})",
+        f"  ELF{' (with the profiler)' if r.profiled else ''} flash {r.elf_flash_bytes:,} / "
+        f"{r.board_flash_bytes:,} B, RAM {r.elf_ram_bytes:,} "
+        f"+ stack {r.stack_used_bytes:,} / {r.board_ram_bytes:,} B ({r.board}): "
+        f"{'fits' if r.fits else 'DOES NOT FIT'}",
+        f"  arena used {r.arena_used_bytes:,} of {r.arena_reserved_bytes:,} B "
+        f"({planned}); {r.instructions_per_inference:,} instructions per inference",
     ]
-    return lines + (profile_lines(r) if r.get("profile") else [])
+    return lines + (profile_lines(r) if r.profiled else [])

@@ -33,6 +33,7 @@ from tinyml_kit.core.cores import CORE_IDS
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.run_record import RunRecord
 from tinyml_kit.core.spec import AUTO
+from tinyml_kit.core.verification import VerifyResult
 from tinyml_kit.solve.engines import get_engine
 from tinyml_kit.train.trainer import EPOCHS
 
@@ -113,11 +114,11 @@ def _require_same_outputs(result: dict) -> None:
         fail(f"the C engine's outputs differ from LiteRT's by up to {result['c_litert_max_abs_diff']}")
 
 
-def _require_verified(r: dict) -> None:
-    if not r["fits"]:
-        fail(f"the firmware does not fit {r['board']}")
-    if get_engine(r.get("engine", "tflm")).expects_bit_exact(r["kernels"]) and not r["bit_exact"]:
-        fail(f"the Cortex-M4F outputs differ from the host's by up to {r['max_abs_diff']}")
+def _require_verified(r: VerifyResult) -> None:
+    if not r.fits:
+        fail(f"the firmware does not fit {r.board}")
+    if get_engine(r.engine).expects_bit_exact(r.kernels) and not r.bit_exact:
+        fail(f"the Cortex-M4F outputs differ from the host's by up to {r.max_abs_diff}")
 
 
 @main.command()
@@ -145,24 +146,24 @@ def analyze(target, board_id, as_json, as_csv, engine):
     """Per-layer flash, MACs and TFLM memory plan of RUN_DIR's model or any int8 MODEL.tflite: the measured
     totals, the op where the RAM peak occurs and, with a board, whether it fits and by how much. With the C
     engine, also its static plan, and the board verdict by its flash and arena."""
-    from tinyml_kit.check.analyze import CSV_COLUMNS
+    from tinyml_kit.check.analysis import CSV_COLUMNS
     from tinyml_kit.pipeline.checks import analyze_target
 
     if as_json and as_csv:
         raise UserError("give --json or --csv, not both")
     r = analyze_target(target, board_id, engine)
     if as_json:
-        print_json(r)
+        print_json(r.to_dict())
     elif as_csv:
         import csv
 
         writer = csv.DictWriter(sys.stdout, CSV_COLUMNS, lineterminator="\n")
         writer.writeheader()
-        for row in r["layers"]:
-            writer.writerow({**row, "output_shape": "x".join(map(str, row["output_shape"]))})
+        for row in r.layers:
+            writer.writerow({**row.to_dict(), "output_shape": "x".join(map(str, row.output_shape))})
     else:
         show.analysis(r)
-    if r.get("fits") is False:
+    if r.fits is False:
         sys.exit(1)
 
 
@@ -254,5 +255,5 @@ def verify(run_dir, kernels, images, arena_bytes, tflm_dir, core, profile, engin
 
     result = verify_run(run_dir, kernels, images, tflm_dir, arena_bytes, engine=engine, cmsis_nn_dir=cmsis_nn_dir,
                         core=core, profile=profile)
-    emit(as_json, result, lambda: click.echo("\n".join(verify_lines(result))))
+    emit(as_json, result.to_dict(), lambda: click.echo("\n".join(verify_lines(result))))
     _require_verified(result)

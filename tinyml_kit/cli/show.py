@@ -4,6 +4,7 @@ import shutil
 
 import click
 
+from tinyml_kit.check.analysis import Analysis, BoardFit, CEngineAnalysis
 from tinyml_kit.core.family import lookup
 from tinyml_kit.core.run_record import RunRecord
 
@@ -51,73 +52,77 @@ def run(record: RunRecord) -> None:
     click.echo(record.run_dir)
 
 
-def analysis(r: dict) -> None:
+def analysis(r: Analysis) -> None:
     from rich.table import Table
 
-    table = Table(title=f"{r['model']}: per-layer plan (op i runs at step i; live = planned buffers in use)")
-    instr = ["instr. est."] if r.get("instructions_est") is not None else []
-    instr += ["instr. measured"] if r.get("instructions_measured") is not None else []
+    table = Table(title=f"{r.model}: per-layer plan (op i runs at step i; live = planned buffers in use)")
+    instr = ["instr. est."] if r.latency.instructions_est is not None else []
+    instr += ["instr. measured"] if r.measured is not None else []
     for col in ("#", "op", "output", "params", "MACs", *instr, "weights B", "act B", "lifetime", "offset", "live B",
                 "high-water B", "tensor"):
         table.add_column(col, justify="left" if col in ("op", "output", "tensor", "lifetime") else "right",
                          no_wrap=col != "tensor", overflow="ellipsis")
-    for row in r["layers"]:
-        peak = row["index"] == r["peak_layer"]
-        counts = [f"{row[k]:,}" if row[k] is not None else "-" for k, c in
-                  (("instructions_est", "instr. est."), ("instructions_measured", "instr. measured")) if c in instr]
-        table.add_row(str(row["index"]), row["op"], "x".join(map(str, row["output_shape"][1:])), f"{row['params']:,}",
-                      f"{row['macs']:,}", *counts, f"{row['weight_bytes']:,}", f"{row['activation_bytes']:,}",
-                      f"{row['output_first_op']}-{row['output_last_op']}", f"{row['output_offset']:,}",
-                      f"{row['live_bytes']:,}", f"{row['high_water_bytes']:,}" + (" PEAK" if peak else ""),
-                      row["name"].split(";")[0][-40:], style="bold red" if peak else None)
+    for row in r.layers:
+        peak = row.index == r.peak_layer
+        counts = [f"{n:,}" if n is not None else "-" for n, c in
+                  ((row.instructions_est, "instr. est."), (row.instructions_measured, "instr. measured")) if c in instr]
+        table.add_row(str(row.index), row.op, "x".join(map(str, row.output_shape[1:])), f"{row.params:,}",
+                      f"{row.macs:,}", *counts, f"{row.weight_bytes:,}", f"{row.activation_bytes:,}",
+                      f"{row.output_first_op}-{row.output_last_op}", f"{row.output_offset:,}",
+                      f"{row.live_bytes:,}", f"{row.high_water_bytes:,}" + (" PEAK" if peak else ""),
+                      row.name.split(";")[0][-40:], style="bold red" if peak else None)
     console = _console(160)
     console.print(table)
     lines = [
-        f"flash {r['flash_bytes']:,} B (the compact flatbuffer TFLM firmware links; the .tflite is "
-        f"{r['tflite_bytes']:,} B) = weights {r['weights_bytes']:,} + graph and quantization "
-        f"{r['structure_bytes']:,}; {r['params']:,} stored params, {r['macs']:,} MACs, {r['op_count']} ops",
-        f"arena {r['arena_bytes']:,} B measured on TFLM = planned activations {r['arena_head_bytes']:,} + "
-        f"persistent {r['arena_tail_bytes']:,} ({r['arena_alloc_bytes']:,} with headroom); input "
-        f"{r['input_bytes']:,} B, output {r['output_bytes']:,} B",
-        f"RAM peak at op {r['peak_layer']} ({r['peak_op']}): " + ", ".join(
-            f"{t['bytes']:,} B @ {t['offset']:,}" for t in r["peak_tensors"]) + " live",
+        f"flash {r.flash_bytes:,} B (the compact flatbuffer TFLM firmware links; the .tflite is "
+        f"{r.tflite_bytes:,} B) = weights {r.weights_bytes:,} + graph and quantization "
+        f"{r.structure_bytes:,}; {r.params:,} stored params, {r.macs:,} MACs, {r.op_count} ops",
+        f"arena {r.arena_bytes:,} B measured on TFLM = planned activations {r.arena_head_bytes:,} + "
+        f"persistent {r.arena_tail_bytes:,} ({r.arena_alloc_bytes:,} with headroom); input "
+        f"{r.input_bytes:,} B, output {r.output_bytes:,} B",
+        f"RAM peak at op {r.peak_layer} ({r.peak_op}): " + ", ".join(
+            f"{t.bytes:,} B @ {t.offset:,}" for t in r.peak_tensors) + " live",
         *_latency_lines(r),
     ]
-    if not r["plan_matches_tflm"]:
-        lines.append(f"note: the replayed plan's head ({r['plan_head_bytes']:,} B) differs from TFLM's "
-                     f"({r['arena_head_bytes']:,} B): a kernel's scratch buffers are not modelled; totals are TFLM's")
-    c = r.get("c_engine")
+    if not r.plan_matches_tflm:
+        lines.append(f"note: the replayed plan's head ({r.plan_head_bytes:,} B) differs from TFLM's "
+                     f"({r.arena_head_bytes:,} B): a kernel's scratch buffers are not modelled; totals are TFLM's")
+    c = r.c_engine
     if c is not None:
         _c_plan(console, c)
-        lines.append(f"C engine: model flash {c['flash_bytes']:,} B (constants {c['constant_bytes']:,}), static arena "
-                     f"{c['arena_bytes']:,} B (exact, no headroom)")
-    if "fits" in r:
-        flash, arena = (c["flash_bytes"], c["arena_bytes"]) if c else (r["flash_bytes"], r["arena_alloc_bytes"])
-        lines.append(
-            f"{'FITS' if r['fits'] else 'DOES NOT FIT'} {r['board']}{' (C engine)' if c else ''}: flash {flash:,} / "
-            f"{r['flash_budget_bytes']:,} B (linked {r['flash_linked_bytes']:,} - reserve "
-            f"{r['flash_reserve_bytes']:,}), "
-            f"margin {r['flash_margin_bytes']:,} B ({r['flash_margin_percent']:.1f} %); arena "
-            f"{arena:,} / {r['arena_budget_bytes']:,} B (linked {r['ram_linked_bytes']:,} - reserve "
-            f"{r['ram_reserve_bytes']:,}), margin {r['ram_margin_bytes']:,} B ({r['ram_margin_percent']:.1f} %)")
+        lines.append(f"C engine: model flash {c.flash_bytes:,} B (constants {c.constant_bytes:,}), static arena "
+                     f"{c.arena_bytes:,} B (exact, no headroom)")
+    if r.board_fit is not None:
+        lines.append(_fit_line(r.board_fit, (c.flash_bytes, c.arena_bytes) if c else (r.flash_bytes,
+                                                                                      r.arena_alloc_bytes), c))
     for line in lines:
         console.print(line, highlight=False, soft_wrap=True)
 
 
-def _latency_lines(r: dict) -> list[str]:
+def _fit_line(f: BoardFit, used: tuple[int, int], c_engine) -> str:
+    flash, arena = used
+    return (f"{'FITS' if f.fits else 'DOES NOT FIT'} {f.board}{' (C engine)' if c_engine else ''}: flash {flash:,} / "
+            f"{f.flash_budget_bytes:,} B (linked {f.flash_linked_bytes:,} - reserve {f.flash_reserve_bytes:,}), "
+            f"margin {f.flash_margin_bytes:,} B ({f.flash_margin_percent:.1f} %); arena "
+            f"{arena:,} / {f.arena_budget_bytes:,} B (linked {f.ram_linked_bytes:,} - reserve "
+            f"{f.ram_reserve_bytes:,}), margin {f.ram_margin_bytes:,} B ({f.ram_margin_percent:.1f} %)")
+
+
+def _latency_lines(r: Analysis) -> list[str]:
     lines = []
-    if r.get("instructions_est") is not None:
-        lines.append(f"instructions {r['instructions_est']:,} predicted on the {r['instructions_core']} (TFLM + "
-                     f"CMSIS-NN kernels, per op)" + (f"; {r['instructions_measured']:,} measured under QEMU "
-                                                    f"({r['instructions_measured_with']})"
-                                                    if r.get("instructions_measured") is not None else ""))
-    if r.get("latency_ms_est") is not None:
-        basis = "predicted instructions" if r["latency_basis"] == "instructions" else "MACs (no emulated core)"
-        lines.append(f"latency ~{r['latency_ms_est']:.1f} ms on {r['board']}, from {basis}")
+    est, measured = r.latency, r.measured
+    if est.instructions_est is not None:
+        lines.append(f"instructions {est.instructions_est:,} predicted on the {est.instructions_core} (TFLM + "
+                     f"CMSIS-NN kernels, per op)" + (f"; {measured.instructions_measured:,} measured under QEMU "
+                                                    f"({measured.instructions_measured_with})"
+                                                    if measured is not None else ""))
+    if est.latency_ms_est is not None and r.board_fit is not None:
+        basis = "predicted instructions" if est.latency_basis == "instructions" else "MACs (no emulated core)"
+        lines.append(f"latency ~{est.latency_ms_est:.1f} ms on {r.board_fit.board}, from {basis}")
     return lines
 
 
-def _c_plan(console, c: dict) -> None:
+def _c_plan(console, c: CEngineAnalysis) -> None:
     from rich.markup import escape
     from rich.table import Table
 
@@ -125,7 +130,7 @@ def _c_plan(console, c: dict) -> None:
                         "a buffer; a tensor written over one that dies at that step shares its bytes)")
     for col in ("name", "offset", "bytes", "steps", "holds"):
         table.add_column(col, justify="right" if col in ("offset", "bytes") else "left")
-    for b in c["plan"]["buffers"]:
+    for b in c.plan["buffers"]:
         holds = (escape(b["tensor"]) if b["kind"] == "tensor" else f"op {b['op']}") + (
             f" (= {b['alias_of']})" if b["alias_of"] else "")
         table.add_row(b["name"], f"{b['offset']:,}", f"{b['bytes']:,}", f"{b['first_op']}-{b['last_op']}", holds)

@@ -25,6 +25,7 @@ from tinyml_kit.core.record_sections import (
     Timings,
 )
 from tinyml_kit.core.verdict import Verdict
+from tinyml_kit.core.verification import Measurement, VerifyResult
 
 RECORD_FILE = "report.json"
 # report.json's layout. 1: every record before the field existed (read as they are); 2: `schema_version` itself.
@@ -32,9 +33,10 @@ RECORD_FILE = "report.json"
 SCHEMA_VERSION = 2
 KNOB_KEYS = ("alpha", "beta", "t0", "depth")
 # The sections read from their own JSON form; an absent or empty one is left at its default.
-SECTIONS: dict[str, Callable[[dict], Any]] = {
+SECTIONS: dict[str, Callable[[Any], Any]] = {
     "compression": CompressionRecord.from_dict, "report": ReportNumbers.from_dict, "timings": Timings.from_dict,
-    "before": OriginalNumbers.from_dict, "search": SearchRecord.from_dict}
+    "before": OriginalNumbers.from_dict, "search": SearchRecord.from_dict, "verify": VerifyResult.from_dict,
+    "verification": lambda rows: [Measurement.from_dict(row) for row in rows]}
 
 
 @dataclass
@@ -86,7 +88,7 @@ class RunRecord:
     predicted_accuracy_interval: list[float] | None = None   # the law's ~95 % interval
     flash_bytes_est: int | None = None
     arena_bytes_est: int | None = None
-    verification: list[dict] = field(default_factory=list)
+    verification: list[Measurement] = field(default_factory=list)   # the candidates measured before training
     compression: CompressionRecord = field(default_factory=CompressionRecord)
     versions: dict = field(default_factory=dict)
     run_dir: str = ""
@@ -95,7 +97,7 @@ class RunRecord:
     timings: Timings = field(default_factory=Timings)
     compressed_from: str | None = None
     before: OriginalNumbers | None = None          # the original run's numbers, for a compressed run
-    verify: dict | None = None                     # fit --verify's result; not part of report.json
+    verify: VerifyResult | None = None             # fit --verify's result; not part of report.json
     engine: str = "tflm"                           # what flash_bytes and arena_bytes were measured for
     search: SearchRecord = field(default_factory=SearchRecord)   # pins, knobs the solver chose, what pins cost
 
@@ -140,7 +142,7 @@ class RunRecord:
             "arena_budget_bytes": self.budget.arena_bytes, "mac_budget": self.budget.macs,
             "instruction_budget": self.budget.instructions, "latency_budget_ms": self.budget.latency_ms,
             "budget_sources": self.budget.notes, "fits": verdict.to_dict(), "fits_all": verdict.ok,
-            "verification": self.verification, "float_accuracy": self.float_accuracy,
+            "verification": [a.to_dict() for a in self.verification], "float_accuracy": self.float_accuracy,
             "int8_accuracy": self.int8_accuracy, "agreement": self.agreement,
             "litert_equals_tflm": self.litert_equals_tflm, "check": self.check,
             "compression": self.compression.to_dict(),
@@ -151,7 +153,7 @@ class RunRecord:
         if self.compressed_from is not None:
             d["compressed_from"], d["before"] = self.compressed_from, self.before.to_dict() if self.before else None
         if self.verify is not None:
-            d["verify"] = self.verify
+            d["verify"] = self.verify.to_dict()
         return d
 
     @classmethod

@@ -1,12 +1,12 @@
 """`check`, `validate`, `analyze` and `verify` on what the user points at: a run directory (its model, its own
 validation split, its board) or a bare int8 .tflite. The work itself is in `check/`; this resolves the target."""
 
-import json
 import logging
 from pathlib import Path
 
 import numpy as np
 
+from tinyml_kit.check.analysis import Analysis
 from tinyml_kit.check.analyze import analyze_model, attach_profile
 from tinyml_kit.check.engines import checks, host_check
 from tinyml_kit.check.evaluate import evaluate
@@ -15,8 +15,9 @@ from tinyml_kit.check.verify import preflight, verify_model
 from tinyml_kit.core.artifacts import write_json_atomic
 from tinyml_kit.core.cores import require_core
 from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.verification import VerifyResult
 from tinyml_kit.export.firmware import ModelSource
-from tinyml_kit.pipeline.runs import load_target, resolve_model, run_model, run_split
+from tinyml_kit.pipeline.runs import load_target, resolve_model, run_model, run_split, verified
 from tinyml_kit.solve.engines import get_engine
 
 logger = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ def validate_target(target: str | Path, data: str | None = None, random_inputs: 
                           onnx, seed)
 
 
-def analyze_target(target: str | Path, board_id: str | None = None, engine: str | None = None) -> dict:
+def analyze_target(target: str | Path, board_id: str | None = None, engine: str | None = None) -> Analysis:
     """Per-layer memory plan and totals of a run's model (against its board unless another is given) or a
     .tflite (against `board_id`, if any). With the C engine (by default a run's own) also its static plan, and
     the board verdict is the C engine's."""
@@ -54,19 +55,20 @@ def analyze_target(target: str | Path, board_id: str | None = None, engine: str 
     engine = get_engine(engine or (m.record.engine if m.record else "tflm"))
     result = analyze_model(m.flatbuffer, m.name, board_id, engine.name)
     if m.record is not None:   # a run directory: its `verify --profile` results, if any
-        attach_profile(result, [json.loads(p.read_text()) for p in sorted(m.run_dir.glob("verify_*.json"))],
-                       engine.name)
-    if checks(engine).analysis:   # the engine's own plan, and the board verdict by its flash and arena
+        attach_profile(result, verified(m.run_dir), engine.name)
+    analysis = checks(engine).analysis
+    if analysis:   # the engine's own plan, and the board verdict by its flash and arena
         from tinyml_kit.core.boards import get_board
 
-        board = get_board(board_id) if board_id is not None else None
-        result.update(checks(engine).analysis(m.flatbuffer, m.name, board))
+        plan = analysis(m.flatbuffer, m.name, get_board(board_id) if board_id is not None else None)
+        result.c_engine, result.board_fit = plan.c_engine, plan.board_fit
     return result
 
 
 def verify_run(run_dir: str | Path, kernels: str | None = None, images: int = 20, tflm_dir: str | Path | None = None,
                arena_bytes: int | None = None, val=None, engine: str | None = None,
-               cmsis_nn_dir: str | Path | None = None, core: str | None = None, profile: bool = False) -> dict:
+               cmsis_nn_dir: str | Path | None = None, core: str | None = None, profile: bool = False
+               ) -> VerifyResult:
     """`verify` on a run directory: its model, its validation images, its board (and by default the board's core);
     saves `verify_<kernels>.json` (`verify_c.json` for the C engine; `verify_<core>_...` on another core than the
     board's; `..._profile.json` with `profile`, whose ELF carries the profiler). `val`: the run's validation split
@@ -88,13 +90,13 @@ def verify_run(run_dir: str | Path, kernels: str | None = None, images: int = 20
     result = verify_model(src, m.info.inputs[0].quantize(chosen), board, kernels=kernels, tflm_dir=tflm_dir,
                           arena_bytes=arena_bytes, engine=engine, cmsis_nn_dir=cmsis_nn_dir, core=core,
                           profile=profile)
-    result["run_dir"] = str(run_dir.absolute())
+    result.run_dir = str(run_dir.absolute())
     if len(chosen) < images:
         logger.info(f"the validation split has {len(chosen)} images: verified all of them")
-    name = result["kernels"] if engine.runs_flatbuffer else engine.name   # TFLM's files are named by kernels
-    if result["core_title"] != board.core:
-        name = f"{result['core']}_{name}"
+    name = result.kernels if engine.runs_flatbuffer else engine.name   # TFLM's files are named by kernels
+    if result.core_title != board.core:
+        name = f"{result.core}_{name}"
     if profile:   # its ELF carries the profiler: kept beside the plain run's figures, not over them
         name += "_profile"
-    write_json_atomic(run_dir / f"verify_{name}.json", result)
+    write_json_atomic(run_dir / f"verify_{name}.json", result.to_dict())
     return result

@@ -15,8 +15,9 @@ from tinyml_kit.core.family import lookup
 from tinyml_kit.core.pins import Search
 from tinyml_kit.core.spec import describe
 from tinyml_kit.core.units import format_bytes
+from tinyml_kit.core.verification import Measurement
 from tinyml_kit.pipeline.candidates import MAX_ATTEMPTS, Candidate, may_fit
-from tinyml_kit.pipeline.measure import Measurement, measure, measure_model
+from tinyml_kit.pipeline.measure import measure, measure_model
 from tinyml_kit.solve.engines import TFLM, Engine
 
 logger = logging.getLogger(__name__)

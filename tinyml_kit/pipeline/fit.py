@@ -4,7 +4,7 @@ optionally `verify` on an emulated Cortex-M4F. Every claim of fitting comes from
 import logging
 import platform
 import time
-from dataclasses import asdict, replace
+from dataclasses import replace
 from datetime import datetime
 from importlib.metadata import version
 from pathlib import Path
@@ -255,7 +255,7 @@ def _record(board: Board, budget: Budget, arch: str, chosen, c, checked: dict, d
         predicted_accuracy_interval=estimate.predicted_interval,
         flash_bytes_est=(estimate.est_flash or None) if estimate.estimates_own else None,
         arena_bytes_est=(estimate.est_arena_use or None) if estimate.estimates_own else None,
-        verification=[asdict(a) for a in chosen.attempts],
+        verification=list(chosen.attempts),
         compression=compression, versions=versions(), timings=timings, engine=engine.name,
         search=replace(explained, chosen=chosen_knobs(chosen.knobs, search.pins, search.style)))
 

@@ -1,8 +1,6 @@
 """Measuring a built model as its engine runs it: converted to int8, its flash and arena as the firmware would
 hold them, and its latency predicted from the converted graph. Every claim of fitting comes from here."""
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from tinyml_kit.check.engines import measured_footprint
@@ -10,22 +8,10 @@ from tinyml_kit.compress.quantize import quantize_int8
 from tinyml_kit.core.boards import Board
 from tinyml_kit.core.budget import Budget
 from tinyml_kit.core.tflite_info import read_graph
+from tinyml_kit.core.verification import Measurement
 from tinyml_kit.nets import build
 from tinyml_kit.nets.costs import model_costs
 from tinyml_kit.solve.engines import TFLM, Engine, get_engine
-
-
-@dataclass
-class Measurement:
-    family: str
-    knobs: dict
-    params: int
-    macs: int
-    flash_bytes: int
-    arena_bytes: int
-    arena_alloc_bytes: int
-    fits: bool
-    instructions: int | None = None   # predicted from the converted graph, on the board's core if emulated
 
 
 def measure(arch: str, knobs: dict, input_shape, classes: int, calibration, budget: Budget,

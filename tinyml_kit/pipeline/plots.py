@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tinyml_kit.check.analysis import Analysis
 from tinyml_kit.solve.scaling_law import DOMAIN_MARGIN, ScalingLaw, evaluate
 
 
@@ -88,26 +89,26 @@ def png_bytes(fig) -> bytes:
     return buffer.getvalue()
 
 
-def memory_figure(analysis: dict):
+def memory_figure(analysis: Analysis):
     """Per op: planned bytes live while it runs, the planner's high-water mark and the arena's planned head,
     the peak op in red; below, the flash each op's weights take."""
     plt = _pyplot()
-    layers = analysis["layers"]
-    idx = [r["index"] for r in layers]
+    layers = analysis.layers
+    idx = [r.index for r in layers]
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 6), sharex=True, gridspec_kw={"height_ratios": [3, 2]})
-    colors = ["#d62728" if i == analysis["peak_layer"] else "#1f77b4" for i in idx]
-    top.bar(idx, [r["live_bytes"] / 1024 for r in layers], color=colors, label="live tensors + scratch")
-    top.step(idx, [r["high_water_bytes"] / 1024 for r in layers], where="mid", color="black", lw=1,
+    colors = ["#d62728" if i == analysis.peak_layer else "#1f77b4" for i in idx]
+    top.bar(idx, [r.live_bytes / 1024 for r in layers], color=colors, label="live tensors + scratch")
+    top.step(idx, [r.high_water_bytes / 1024 for r in layers], where="mid", color="black", lw=1,
              label="planner's high-water mark")
-    top.axhline(analysis["arena_head_bytes"] / 1024, ls="--", color="gray",
-                label=f"planned activations {analysis['arena_head_bytes']:,} B (arena {analysis['arena_bytes']:,} B)")
-    peak = layers[analysis["peak_layer"]]
-    top.annotate(f"peak: op {peak['index']} {peak['op']}", (peak["index"], peak["live_bytes"] / 1024),
+    top.axhline(analysis.arena_head_bytes / 1024, ls="--", color="gray",
+                label=f"planned activations {analysis.arena_head_bytes:,} B (arena {analysis.arena_bytes:,} B)")
+    peak = analysis.peak
+    top.annotate(f"peak: op {peak.index} {peak.op}", (peak.index, peak.live_bytes / 1024),
                  xytext=(10, -4), textcoords="offset points", color="#d62728", fontsize=9)
     top.set_ylabel("arena KiB")
     top.legend(fontsize=8, loc="upper right")
     top.grid(alpha=0.3)
-    bottom.bar(idx, [r["weight_bytes"] / 1024 for r in layers], color="#2ca02c")
+    bottom.bar(idx, [r.weight_bytes / 1024 for r in layers], color="#2ca02c")
     bottom.set_ylabel("weights KiB (flash)")
     bottom.set_xlabel("op (execution order)")
     bottom.grid(alpha=0.3)

@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 from tinyml_kit import __version__
+from tinyml_kit.check.analysis import Analysis
 from tinyml_kit.check.analyze import analyze_model
 from tinyml_kit.check.explain import gradcam, linear_probes
 from tinyml_kit.check.validate import validate_model
@@ -18,6 +19,7 @@ from tinyml_kit.core.resources import TEMPLATES_DIR
 from tinyml_kit.core.run_record import RunRecord
 from tinyml_kit.core.spec import describe
 from tinyml_kit.core.tflite_info import read_model
+from tinyml_kit.core.verification import VerifyResult
 from tinyml_kit.pipeline.plots import (
     confusion_figure,
     gradcam_figure,
@@ -73,22 +75,22 @@ def _latency_basis(record: RunRecord) -> str:
             f"`verify --profile` measures the instructions")
 
 
-def _firmware_words(verified: dict):
+def _firmware_words(verified: VerifyResult):
     """The words of the engine a `verify` result was built for."""
-    return get_engine(verified.get("engine", "tflm")).words
+    return get_engine(verified.engine).words
 
 
-def render_report(record: RunRecord, analysis: dict, validation: dict, cam, probes, verify: list[dict],
+def render_report(record: RunRecord, analysis: Analysis, validation: dict, cam, probes, verify: list[VerifyResult],
                   baselines: list[dict] = ()) -> str:
     import jinja2
 
 
-    peak = analysis["layers"][analysis["peak_layer"]]
+    peak = analysis.peak
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), autoescape=True,
                              undefined=jinja2.StrictUndefined)
     env.filters["thousands"] = lambda v: f"{int(v):,}"
-    env.filters["firmware"] = lambda v: _firmware_words(v).firmware.format(kernels=v["kernels"])
-    env.filters["firmware_short"] = lambda v: _firmware_words(v).firmware_short.format(kernels=v["kernels"])
+    env.filters["firmware"] = lambda v: _firmware_words(v).firmware.format(kernels=v.kernels)
+    env.filters["firmware_short"] = lambda v: _firmware_words(v).firmware_short.format(kernels=v.kernels)
     d, t = record.data, record.training
     return env.get_template("report/report.html.j2").render(
         title=f"{describe(record.arch, record.choice)} on {record.board.id}",
@@ -96,7 +98,7 @@ def render_report(record: RunRecord, analysis: dict, validation: dict, cam, prob
                   f"classes, input {'x'.join(map(str, d.input_shape))}; {record.params:,} params; engine: "
                   + get_engine(record.engine).words.runtime),
         board=record.board, fits_all=record.verdict.ok, gauges=gauges(record), analysis=analysis,
-        peak_short=peak["name"].split(";")[0], peak_live=peak["live_bytes"],
+        peak_short=peak.name.split(";")[0], peak_live=peak.live_bytes,
         images=_figures(record, analysis, validation, cam, probes), validation=validation,
         training_note=(f"{t.epochs_run} of {t.epochs} epochs run, best epoch {t.best_epoch}, batch {t.batch_size}, "
                        f"seed {t.seed}" + _stages_note(record)),
@@ -140,7 +142,7 @@ def _baseline_rows(record: RunRecord, baselines: list[dict]) -> list[dict]:
                      "macro_f1": b["macro_f1"], "seconds": b["seconds"]["total_s"]} for b in same]
 
 
-def _figures(record: RunRecord, analysis: dict, validation: dict, cam, probes) -> dict[str, str]:
+def _figures(record: RunRecord, analysis: Analysis, validation: dict, cam, probes) -> dict[str, str]:
     names = validation["class_names"]
     history, recipe = record.training.history, record.training.recipe
     unfrozen = [{"stage": "unfrozen", **recipe["unfreeze"]}] if recipe.get("unfreeze") else []
@@ -181,7 +183,7 @@ def _stages_note(record: RunRecord) -> str:
 
 
 def write_report(dest: Path, record: RunRecord, keras_model, flatbuffer: bytes, parts,
-                 validation: dict | None = None, verify: list[dict] | None = None,
+                 validation: dict | None = None, verify: list[VerifyResult] | None = None,
                  baselines: list[dict] | None = None) -> ReportNumbers:
     """Analyze, validate (with ONNX; unless the caller already did) and explain the run, and write
     `dest/report.html`, with `verify`'s results if the run was verified and the classic `baselines` made on its
@@ -196,5 +198,5 @@ def write_report(dest: Path, record: RunRecord, keras_model, flatbuffer: bytes, 
                                seed=record.data.seed)
     write_atomic(Path(dest) / REPORT_FILE, render_report(record, analysis, validation, cam, probes, verify or [],
                                                            baselines or []))
-    return ReportNumbers(analysis["peak_layer"], analysis["peak_op"], analysis["plan_matches_tflm"],
+    return ReportNumbers(analysis.peak_layer, analysis.peak_op, analysis.plan_matches_tflm,
                          validation["onnx_max_abs_diff"], probes.rows, cam.layer)

@@ -15,6 +15,7 @@ from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.record_sections import Timings
 from tinyml_kit.core.run_record import RunRecord
 from tinyml_kit.core.tflite_info import ModelInfo, read_model, read_model_file, require_int8
+from tinyml_kit.core.verification import VerifyResult
 from tinyml_kit.export.firmware import ModelSource
 from tinyml_kit.nets import load_keras_model
 from tinyml_kit.pipeline.report import REPORT_FILE, write_report
@@ -145,7 +146,12 @@ def report_run(run_dir: str | Path) -> Path:
     run_dir, record = m.run_dir, m.record
     model = load_keras_model(require_float_model(run_dir, "the report's float metrics, Grad-CAM and probes need it"))
     parts = run_split(record, tuple(model.input_shape[1:]))
-    verify = [json.loads(p.read_text()) for p in sorted(run_dir.glob("verify_*.json"))]
+    verify = verified(run_dir)
     baselines = [json.loads(p.read_text()) for p in sorted(run_dir.glob("baseline_*.json"))]
     write_report(run_dir, record, model, m.flatbuffer, parts, verify=verify, baselines=baselines)
     return (run_dir / REPORT_FILE).absolute()
+
+
+def verified(run_dir: Path) -> list[VerifyResult]:
+    """The `verify` results saved in a run directory (`verify_*.json`), by file name."""
+    return [VerifyResult.from_dict(json.loads(p.read_text())) for p in sorted(run_dir.glob("verify_*.json"))]
