@@ -1,8 +1,9 @@
-"""The package's shape, read off the source: the stages' import rules and the size limits that keep modules
-readable. Static (import graph from the AST, function-level imports included), so a lazy import that would
+"""The package's shape, read off the source: the stages' import rules, the size limits that keep modules
+readable, and library messages that leave the command line's flags to the CLI. Static (import graph from the AST, function-level imports included), so a lazy import that would
 only run on some path is caught too."""
 
 import ast
+import itertools
 import re
 from pathlib import Path
 
@@ -235,7 +236,7 @@ def flags_written(source: str, flags: set[str]) -> list[str]:
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
             found += [f"{node.lineno}: {f}" for f in FLAG.findall(node.value) if f in flags]
         if isinstance(node, ast.JoinedStr):   # f"--{knob}": a flag put together from a name
-            found += [f"{a.lineno}: {a.value[-2:]}{{...}}" for a, b in zip(node.values, node.values[1:])
+            found += [f"{a.lineno}: {a.value[-2:]}{{...}}" for a, b in itertools.pairwise(node.values)
                       if isinstance(a, ast.Constant) and isinstance(b, ast.FormattedValue)
                       and re.search(r"(^|[\s`(])--$", a.value)]
     return found

@@ -88,7 +88,7 @@ def _flags(e: UserError, ctx: click.Context | None) -> list[str]:
         return []
     flags = [flag(option) for option in e.options]
     offered = {opt for p in ctx.command.params for opt in getattr(p, "opts", ())}
-    return [flag for flag in flags if flag in offered]
+    return [f for f in flags if f in offered]
 
 
 class Command(click.Command):

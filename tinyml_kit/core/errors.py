@@ -3,24 +3,20 @@
 import re
 from collections.abc import Callable
 
-# A parameter named in a message, `⟨alpha⟩` or `⟨alpha 0.35⟩`: spelled when the message is shown (`spell`)
+# A parameter named in a message, `⟨alpha⟩` or `⟨alpha 0.35⟩`: spelled when the message is shown
 _PARAMETER = re.compile(r"⟨(\w+)(?: ([^⟩]*))?⟩")
 
 
 def param(name: str, value: object = None) -> str:
     """The parameter `name` (set to `value`) as a message names it: `alpha=0.35` to a Python caller, `--alpha 0.35`
-    on the command line. The library knows only the Python names; who shows the message spells them (`spell`)."""
+    on the command line. The library knows only the Python names; who shows the message spells them
+    (`UserError.spelled`)."""
     return f"⟨{name}⟩" if value is None else f"⟨{name} {value}⟩"
 
 
 def as_argument(name: str, value: str | None) -> str:
     """A parameter as a Python caller passes it: `alpha=0.35`, `init_from=`."""
     return f"{name}={'' if value is None else value}"
-
-
-def spell(text: str, spelling: Callable[[str, str | None], str] = as_argument) -> str:
-    """`text` with each parameter `param` marked spelled by `spelling(name, value)`."""
-    return _PARAMETER.sub(lambda m: spelling(m[1], m[2]), text)
 
 
 class UserError(Exception):
@@ -44,8 +40,9 @@ class UserError(Exception):
         return self.spelled(as_argument)
 
     def spelled(self, spelling: Callable[[str, str | None], str]) -> str:
-        """The message with its parameters spelled by `spelling` (the command line's: as flags)."""
-        return spell(self.message, spelling)
+        """The message with each parameter `param` marked spelled by `spelling(name, value)` (the command line's:
+        as flags)."""
+        return _PARAMETER.sub(lambda m: spelling(m[1], m[2]), self.message)
 
 
 def first_few(items, limit: int = 3) -> str:
