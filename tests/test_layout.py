@@ -1,6 +1,6 @@
 """The package's shape, read off the source: the stages' import rules, the size limits that keep modules
-readable, and library messages that leave the command line's flags to the CLI. Static (import graph from the AST, function-level imports included), so a lazy import that would
-only run on some path is caught too."""
+readable, and library messages that leave the command line's flags to the CLI. Static (import graph from the
+AST, function-level imports included), so a lazy import that would only run on some path is caught too."""
 
 import ast
 import itertools
