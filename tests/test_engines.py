@@ -36,7 +36,7 @@ def test_each_engine_owns_its_headroom_rule():
 
 def test_an_op_is_refused_with_the_engines_that_run_it():
     require_ops(["CONV_2D", "HARD_SWISH"], C)   # both run it, and TFLM checks it
-    with pytest.raises(UserError, match="REDUCE_MAX op, which the C engine does not run: use --engine tflm") as e:
+    with pytest.raises(UserError, match="REDUCE_MAX op, which the C engine does not run: use engine=tflm") as e:
         require_ops(["CONV_2D", "REDUCE_MAX"], C, "the model")
     assert e.value.options == ("engine",)
     # GELU: the C engine lowers it, but every run is checked on TFLM too, which has no kernel for it

@@ -1,8 +1,9 @@
-"""The package's shape, read off the source: the stages' import rules and the size limits that keep modules
-readable. Static (import graph from the AST, function-level imports included), so a lazy import that would
-only run on some path is caught too."""
+"""The package's shape, read off the source: the stages' import rules, the size limits that keep modules
+readable, and library messages that leave the command line's flags to the CLI. Static (import graph from the
+AST, function-level imports included), so a lazy import that would only run on some path is caught too."""
 
 import ast
+import itertools
 import re
 from pathlib import Path
 
@@ -207,3 +208,61 @@ def test_no_code_compares_family_or_engine_names():
              for i, line in enumerate(p.read_text().splitlines(), 1) if compare.search(line)]
     assert found == []
     assert compare.search('    if engine == "c":') and compare.search('if r.get("engine") == "c"')
+
+
+def cli_flags() -> set[str]:
+    """Every flag the command line offers (`--alpha`, `--init-from`, ...)."""
+    from tinyml_kit.cli import main
+
+    def commands(command):
+        yield command
+        for sub in getattr(command, "commands", {}).values():
+            yield from commands(sub)
+    return {o for c in commands(main) for p in c.params for o in [*p.opts, *p.secondary_opts] if o.startswith("--")}
+
+
+FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
+
+
+def flags_written(source: str, flags: set[str]) -> list[str]:
+    """The command line's flags that string literals of `source` spell out (`"use --engine tflm"`) or compose
+    (`f"--{knob}"`), docstrings aside: the library names parameters with `core.errors.param`, the CLI spells them."""
+    tree = ast.parse(source)
+    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                  if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                  and node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+            found += [f"{node.lineno}: {f}" for f in FLAG.findall(node.value) if f in flags]
+        if isinstance(node, ast.JoinedStr):   # f"--{knob}": a flag put together from a name
+            found += [f"{a.lineno}: {a.value[-2:]}{{...}}" for a, b in itertools.pairwise(node.values)
+                      if isinstance(a, ast.Constant) and isinstance(b, ast.FormattedValue)
+                      and re.search(r"(^|[\s`(])--$", a.value)]
+    return found
+
+
+def test_library_messages_name_parameters_not_flags():
+    """Outside the CLI, a message names a parameter as the Python caller passed it (`core.errors.param`); the CLI
+    spells it as its flag (`cli.group.FLAGS`)."""
+    flags = cli_flags()
+    found = [f"{m}:{hit}" for m, p in MODULES.items() if _stage(m) != "cli"
+             for hit in flags_written(p.read_text(), flags)]
+    assert found == []
+
+
+def test_the_flag_check_can_fail():
+    flags = cli_flags()
+    assert flags_written('def f():\n    """`fit --alpha 0.5`"""\n    raise E(f"use --engine {x}")\n', flags) == [
+        "3: --engine"]
+    assert flags_written('def f(k):\n    return f"drop --{k}", "--gc-sections", "--"\n', flags) == ["2: --{...}"]
+
+
+def test_a_parameter_is_spelled_by_who_shows_the_message():
+    from tinyml_kit.cli.group import said
+    from tinyml_kit.core.errors import UserError, param
+
+    e = UserError(f"{param('init_from')} model m.keras takes 32x32 images: pass {param('input_shape', '32,32,3')}")
+    assert str(e) == "init_from= model m.keras takes 32x32 images: pass input_shape=32,32,3"
+    assert said(e) == "--init-from model m.keras takes 32x32 images: pass --input 32,32,3"
+    assert said(UserError(f"wrapped: {e.message}")) == f"wrapped: {said(e)}"

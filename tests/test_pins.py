@@ -32,15 +32,15 @@ def test_pins_parse_values_lists_and_ranges():
 
 
 @pytest.mark.parametrize("knob, text, fragment", [
-    ("depth", "4.5", "--depth 4.5 is not a whole number"),
+    ("depth", "4.5", "depth=4.5 is not a whole number"),
     ("alpha", "1:0.5", "write 0.5:1"),
-    ("alpha", "x", "--alpha 'x' is not a number"),
-    ("alpha", "0", "--alpha 0 must be above 0"),
+    ("alpha", "x", "alpha='x' is not a number"),
+    ("alpha", "0", "alpha=0 must be above 0"),
     ("first_conv_stride", "3", "is 1 or 2"),
     ("attention", "se,cbam", "takes one value"),
     ("downsampling_layers", "2,5", "list blocks from 4 up"),
     ("alpha", "nan", "is not a finite number"),
-    ("depth", "1:500", "--depth 500 is beyond any model a microcontroller holds: give at most 20"),
+    ("depth", "1:500", "depth=500 is beyond any model a microcontroller holds: give at most 20"),
 ])
 def test_bad_pins_are_refused_by_name(knob, text, fragment):
     with pytest.raises(UserError, match=None) as e:

@@ -140,7 +140,7 @@ def test_screening_floors_never_exceed_the_full_estimates(law):
 def test_a_law_of_another_family_is_refused_in_one_line(law):
     from tinyml_kit.solve.scaling_law import family_laws
 
-    with pytest.raises(UserError, match="the law given is PhiNet's, not ResNet's: give a sweep of --arch resnet"):
+    with pytest.raises(UserError, match="the law given is PhiNet's, not ResNet's: give a sweep of arch=resnet"):
         family_laws("resnet", law)
     mobilenets = ScalingLaw(law.form, law.curves, law.ranges, source={"arch": "mobilenetv1"})
     with pytest.raises(UserError, match="a law of MobileNetV1 cannot be ranked"):

@@ -26,7 +26,7 @@ from tinyml_kit.check.qemu import (
 )
 from tinyml_kit.core import progress
 from tinyml_kit.core.cores import EmulatedCore, require_core
-from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.errors import UserError, param
 from tinyml_kit.core.litert import LiteRtModel
 from tinyml_kit.core.verdict import fits
 from tinyml_kit.core.verification import ElfSections, VerifyResult
@@ -107,7 +107,7 @@ def preflight(tflm_dir: str | Path | None = None, engine: Engine | str = TFLM, c
     if not engine.plans_helium and core is not None and core.mve:
         raise UserError(f"the C engine's static plan follows CMSIS-NN's DSP kernels, and the {core.title} takes its "
                         f"Helium (MVE) kernels, whose scratch sizes are not planned yet: verify the C engine on "
-                        f"m4, m7 or m33 (--core), or use --engine tflm", "core", "engine")
+                        f"m4, m7 or m33 ({param('core')}), or use {param('engine', 'tflm')}", "core", "engine")
     for tool in ("arm-none-eabi-g++", "arm-none-eabi-gcc", "arm-none-eabi-size", "qemu-system-arm"):
         require_tool(tool)
     return engine.part(_TREES)(tflm_dir, cmsis_nn_dir)

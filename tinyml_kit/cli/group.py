@@ -67,13 +67,28 @@ def quiet_for_json(ctx: click.Context, param, as_json: bool) -> bool:
     return as_json
 
 
+def flag(name: str) -> str:
+    """The flag that sets the library parameter `name`."""
+    return FLAGS.get(name, "--" + name.replace("_", "-"))
+
+
+def as_flag(name: str, value: str | None) -> str:
+    """A parameter a library message names, as the command line sets it: `--alpha 0.35`, `--init-from`."""
+    return flag(name) if value is None else f"{flag(name)} {value}"
+
+
+def said(e: UserError) -> str:
+    """A library error's message in the command line's words: its parameters as flags."""
+    return e.spelled(as_flag)
+
+
 def _flags(e: UserError, ctx: click.Context | None) -> list[str]:
     """The flags of this command that set the parameters `e.options` names: the ones to change."""
     if ctx is None:
         return []
-    flags = [FLAGS.get(option, "--" + option.replace("_", "-")) for option in e.options]
+    flags = [flag(option) for option in e.options]
     offered = {opt for p in ctx.command.params for opt in getattr(p, "opts", ())}
-    return [flag for flag in flags if flag in offered]
+    return [f for f in flags if f in offered]
 
 
 class Command(click.Command):
@@ -110,7 +125,7 @@ class Group(click.Group):
             return super().invoke(ctx)
         except UserError as e:
             flags = getattr(e, "flags", [])
-            click.echo(f"error: {e}" + (f" ({', '.join(flags)})" if flags else ""), err=True)
+            click.echo(f"error: {said(e)}" + (f" ({', '.join(flags)})" if flags else ""), err=True)
             sys.exit(2)
         except click.UsageError as e:
             click.echo(f"error: {e.format_message()} (see {_help_command(e.ctx)})", err=True)

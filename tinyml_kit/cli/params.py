@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from tinyml_kit.cli.group import quiet_for_json
+from tinyml_kit.cli.group import quiet_for_json, said
 from tinyml_kit.core.artifacts import require_writable
 from tinyml_kit.core.boards import DEFAULT_BOARD
 from tinyml_kit.core.errors import UserError
@@ -26,7 +26,7 @@ class _Parsed(click.ParamType):
         try:
             return self.parse(value)
         except UserError as e:
-            self.fail(str(e), param, ctx)
+            self.fail(said(e), param, ctx)
 
 
 class Size(_Parsed):
@@ -69,7 +69,7 @@ class NewFile(click.ParamType):
         try:
             require_writable(folder)
         except UserError as e:
-            self.fail(str(e), param, ctx)
+            self.fail(said(e), param, ctx)
         return str(path)
 
 

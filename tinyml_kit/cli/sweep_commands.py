@@ -2,7 +2,7 @@
 
 import click
 
-from tinyml_kit.cli.group import main
+from tinyml_kit.cli.group import main, said
 from tinyml_kit.cli.params import SHAPE, emit, json_option
 from tinyml_kit.pipeline.sweep_pool import EXECUTORS
 from tinyml_kit.train.trainer import BATCH_SIZE, EPOCHS
@@ -70,7 +70,7 @@ def sweep(data, arch, grid, epochs, batch_size, input_shape, executor, workers, 
         summary["law"] = str(fit_law(out, splits))
     except UserError as e:
         summary["law"] = None
-        summary["law_note"] = str(e)
+        summary["law_note"] = said(e)
     emit(as_json, summary, lambda: click.echo(
         f"{summary['finished']} of {summary['configurations']} configurations in {summary['sweep_dir']}"
         + (f"; {len(summary['failed'])} failed: {', '.join(summary['failed'])}" if summary["failed"] else "")

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.errors import UserError, param
 from tinyml_kit.core.record_sections import CompressSettings
 from tinyml_kit.train.distill import teacher_file
 from tinyml_kit.train.hints import KINDS as DISTILL_KINDS
@@ -33,8 +33,8 @@ class CompressOptions(CompressSettings):
                             f"soft targets", "alpha_kd")
         _one_of(self.distill, DISTILL_KINDS, "distillation", "distill")
         if not self.teacher and (self.distill != "logits" or self.assistant):
-            raise UserError("--distill and --assistant shape distillation from a teacher: give --teacher RUN_DIR, "
-                            "MODEL.keras or auto", "distill", "assistant", "teacher")
+            raise UserError(f"{param('distill')} and {param('assistant')} shape distillation from a teacher: give "
+                            f"{param('teacher', 'RUN_DIR')}, MODEL.keras or auto", "distill", "assistant", "teacher")
         if self.teacher not in (None, "auto"):
             teacher_file(self.teacher)
         if self.assistant not in (None, "auto"):

@@ -11,7 +11,7 @@ latency comes from them through a cycles-per-instruction figure per core (`core.
 
 from dataclasses import dataclass
 
-from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.errors import UserError, param
 
 
 @dataclass(frozen=True)
@@ -69,8 +69,8 @@ def core_for_board(board) -> EmulatedCore:
     core = emulated_core(board.core)
     if core is None:
         raise UserError(f"board '{board.id}' has a {board.core}, which no QEMU machine here emulates: verify on "
-                        f"{', '.join(CORE_IDS[:-1])} or {CORE_IDS[-1]} with --core; its latency is estimated from "
-                        f"its MACs alone", "core")
+                        f"{', '.join(CORE_IDS[:-1])} or {CORE_IDS[-1]} with {param('core')}; its latency is estimated "
+                        f"from its MACs alone", "core")
     return core
 
 

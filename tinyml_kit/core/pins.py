@@ -6,9 +6,10 @@ search drops it (or refuses it when the user named that family). No TensorFlow, 
 """
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.errors import UserError, param
 from tinyml_kit.core.family import RANKED_NAMES, Family, lookup
 from tinyml_kit.core.spec import ACTIVATIONS, ATTENTIONS, AUTO, STYLE_DEFAULTS
 
@@ -98,37 +99,48 @@ def _text(v) -> str:
 
 def parse_pin(knob: str, text, flag: str | None = None) -> Pin:
     """`7`, `4,5,6` or `0.25:1.0` (a range, both ends included) for `knob`; a number or tuple as the API gives
-    it. One line names what is wrong and how to write it, calling the value `flag` (default: the CLI's option;
-    a sweep's grid file says `alpha:`)."""
+    it. One line names what is wrong and how to write it, calling the value `flag` (default: the parameter,
+    `core.errors.param`; a sweep's grid file says `alpha:`)."""
     kind = KNOB_KINDS.get(knob)
     if kind is None:
         raise UserError(f"unknown knob '{knob}': choose one of {', '.join(KNOB_KINDS)}", knob)
-    flag = flag or "--" + knob.replace("_", "-")
+    named = _naming(knob, flag)
     if kind == "layers":
-        return Pin(knob, (_layers(text, flag),))
+        return Pin(knob, (_layers(text, named),))
     if not isinstance(text, str):
         given = list(text) if isinstance(text, (list, tuple)) else [text]
         if not given:
-            raise UserError(f"{flag} is empty: give a value, a list or a range", knob)
-        return Pin(knob, tuple(dict.fromkeys(_value(kind, knob, flag, v) for v in given)))
+            raise UserError(f"{named()} is empty: give a value, a list or a range", knob)
+        return Pin(knob, tuple(dict.fromkeys(_value(kind, knob, named, v) for v in given)))
     text = text.strip()
     if kind == "choice" and ("," in text or ":" in text):
-        raise UserError(f"{flag} takes one value: {knob}s are not searched (the accuracy laws know "
+        raise UserError(f"{named()} takes one value: {knob}s are not searched (the accuracy laws know "
                         f"{STYLE_DEFAULTS[knob]} only); fit one run per {knob}", knob)
     if ":" in text:
         parts = text.split(":")
         if len(parts) != 2:
-            raise UserError(f"{flag} {text}: write a value, a list (4,5,6) or one range low:high (0.25:1.0)", knob)
-        low, high = (_value(kind, knob, flag, p) for p in parts)
+            raise UserError(f"{named(text)}: write a value, a list (4,5,6) or one range low:high (0.25:1.0)", knob)
+        low, high = (_value(kind, knob, named, p) for p in parts)
         if low > high:
-            raise UserError(f"{flag} {text}: the range's low end is above its high end; write {high:g}:{low:g}",
+            raise UserError(f"{named(text)}: the range's low end is above its high end; write {high:g}:{low:g}",
                             knob)
         return Pin(knob, (low,)) if low == high else Pin(knob, low=low, high=high)
-    values = tuple(dict.fromkeys(_value(kind, knob, flag, p) for p in text.split(",")))
+    values = tuple(dict.fromkeys(_value(kind, knob, named, p) for p in text.split(",")))
     return Pin(knob, values)
 
 
-def _value(kind: str, knob: str, flag: str, raw):
+def _naming(knob: str, flag: str | None) -> Callable[..., str]:
+    """How a message names `knob` (given `value`): as the parameter (`param`), or as `flag` says (`alpha: 0.35`)."""
+    if flag is None:
+        return lambda value=None: param(knob, value)
+    return lambda value=None: flag if value is None else f"{flag} {value}"
+
+
+def _quoted(text) -> str:
+    return f"'{text}'"
+
+
+def _value(kind: str, knob: str, named: Callable[..., str], raw):
     if kind == "choice":
         if raw not in CHOICES[knob]:
             raise UserError(f"unknown {knob} '{raw}': choose one of {', '.join(CHOICES[knob])}", knob)
@@ -136,19 +148,19 @@ def _value(kind: str, knob: str, flag: str, raw):
     try:
         v = float(raw)
     except (TypeError, ValueError):
-        raise UserError(f"{flag} '{raw}' is not a number: write e.g. {flag} {_EXAMPLES[kind]}", knob) from None
+        raise UserError(f"{named(_quoted(raw))} is not a number: write e.g. {named(_EXAMPLES[kind])}", knob) from None
     if kind in ("int", "stride") and not v.is_integer():
-        raise UserError(f"{flag} {v:g} is not a whole number: write e.g. {flag} {_EXAMPLES[kind]}", knob)
+        raise UserError(f"{named(f'{v:g}')} is not a whole number: write e.g. {named(_EXAMPLES[kind])}", knob)
     if kind == "stride" and v not in (1, 2):
-        raise UserError(f"{flag} {v:g}: the first convolution's stride is 1 or 2", knob)
+        raise UserError(f"{named(f'{v:g}')}: the first convolution's stride is 1 or 2", knob)
     if kind == "fraction" and not 0 <= v <= 1:
-        raise UserError(f"{flag} {v:g} is not a fraction of the blocks: give a number in [0, 1]", knob)
+        raise UserError(f"{named(f'{v:g}')} is not a fraction of the blocks: give a number in [0, 1]", knob)
     if not math.isfinite(v):
-        raise UserError(f"{flag} {raw} is not a finite number: write e.g. {flag} {_EXAMPLES[kind]}", knob)
+        raise UserError(f"{named(raw)} is not a finite number: write e.g. {named(_EXAMPLES[kind])}", knob)
     if kind == "int" and v < 1 or kind == "real" and v <= 0:
-        raise UserError(f"{flag} {v:g} must be {'at least 1' if kind == 'int' else 'above 0'}", knob)
+        raise UserError(f"{named(f'{v:g}')} must be {'at least 1' if kind == 'int' else 'above 0'}", knob)
     if v > MAXIMA.get(knob, v):
-        raise UserError(f"{flag} {v:g} is beyond any model a microcontroller holds: give at most {MAXIMA[knob]:g}",
+        raise UserError(f"{named(f'{v:g}')} is beyond any model a microcontroller holds: give at most {MAXIMA[knob]:g}",
                         knob)
     return int(v) if kind in ("int", "stride") else v
 
@@ -156,21 +168,21 @@ def _value(kind: str, knob: str, flag: str, raw):
 _EXAMPLES = {"real": "0.5", "int": "7", "stride": "1", "fraction": "0.25"}
 
 
-def _layers(text, flag: str) -> tuple[int, ...]:
+def _layers(text, named: Callable[..., str]) -> tuple[int, ...]:
     raw = text.replace(" ", "").split(",") if isinstance(text, str) else list(text)
     try:
         layers = tuple(int(v) for v in raw if v != "")
     except (TypeError, ValueError):
-        raise UserError(f"{flag} '{text}' is not a list of block numbers: write e.g. {flag} 5,7",
+        raise UserError(f"{named(_quoted(text))} is not a list of block numbers: write e.g. {named('5,7')}",
                         "downsampling_layers") from None
     if not layers:
-        raise UserError(f"{flag} is empty: list the blocks that halve the resolution, e.g. {flag} 5,7",
+        raise UserError(f"{named()} is empty: list the blocks that halve the resolution, e.g. {named('5,7')}",
                         "downsampling_layers")
     if any(b < 4 for b in layers):
-        raise UserError(f"{flag} {text}: blocks 1 and 3 always halve the resolution; list blocks from 4 up, e.g. 5,7",
+        raise UserError(f"{named(text)}: blocks 1 and 3 always halve the resolution; list blocks from 4 up, e.g. 5,7",
                         "downsampling_layers")
     if max(layers) > MAXIMA["depth"]:
-        raise UserError(f"{flag} {text}: PhiNet's N goes up to {MAXIMA['depth']}, so list blocks up to it",
+        raise UserError(f"{named(text)}: PhiNet's N goes up to {MAXIMA['depth']}, so list blocks up to it",
                         "downsampling_layers")
     return tuple(sorted(set(layers)))
 
@@ -187,7 +199,7 @@ def parse_families(text: str) -> tuple[str, ...]:
         if n != AUTO:
             lookup(n, auto=True)
     if not names:
-        raise UserError("--arch is empty: give auto, a family or a list such as phinet,resnet", "arch")
+        raise UserError(f"{param('arch')} is empty: give auto, a family or a list such as phinet,resnet", "arch")
     if len(names) > 1 and (AUTO in names or any(n not in RANKED_NAMES for n in names)):
         raise UserError(f"a list of families is ranked by their accuracy laws: list only {', '.join(RANKED_NAMES)} "
                         f"(or give one family)", "arch")
@@ -202,15 +214,15 @@ def pinned_families(families: tuple[str, ...], pins: dict[str, Pin]) -> tuple[st
     for f in candidates if named else ():
         lacking = [k for k in pins if not f.has(k)]
         if lacking:
-            raise UserError(f"--{lacking[0].replace('_', '-')} does not apply to {f.title} (its knobs: "
+            raise UserError(f"{param(lacking[0])} does not apply to {f.title} (its knobs: "
                             f"{', '.join(f.knobs) or 'none'})", lacking[0], "arch")
     having = [f for f in candidates if all(f.has(k) for k in pins)]
     kept = tuple(f.name for f in having if _deep_enough(f, pins, named))
     for f in having if not kept else ():
         _deep_enough(f, pins, named=True)   # a family has every knob: its depth is why, so say that
     if not kept:
-        raise UserError(f"no ranked family has all of --{' --'.join(k.replace('_', '-') for k in pins)}: name the "
-                        f"family with --arch", *pins, "arch")
+        raise UserError(f"no ranked family has all of {' '.join(map(param, pins))}: name the family with "
+                        f"{param('arch')}", *pins, "arch")
     return kept
 
 
@@ -231,9 +243,9 @@ def _deep_enough(f: Family, pins: dict[str, Pin], named: bool) -> bool:
     if deepest >= need:
         return True
     if named:
-        why = (f"block {need} of --downsampling-layers does not exist below N {need}" if need > f.min_depth
+        why = (f"block {need} of {param('downsampling_layers')} does not exist below N {need}" if need > f.min_depth
                else f.min_depth_reason)
-        raise UserError(f"--depth {depth.describe()}: {why}; give --depth {need} or more", "depth")
+        raise UserError(f"{param('depth', depth.describe())}: {why}; give {param('depth', need)} or more", "depth")
     return False
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from tinyml_kit import __version__
-from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.errors import UserError, param
 from tinyml_kit.core.labels import check_labels
 from tinyml_kit.core.templates import render as render_templates
 from tinyml_kit.engine import elementwise, kernels
@@ -109,7 +109,7 @@ def lower(model: Model) -> list[Step]:
     missing = sorted({op.kind for op in model.ops if op.kind not in LOWERINGS})
     if missing:
         raise UserError(f"{model.name} uses {', '.join(missing)}, which the C engine does not run: "
-                        f"use --engine tflm", "engine")
+                        f"use {param('engine', 'tflm')}", "engine")
     return [LOWERINGS[op.kind](model, op) for op in model.ops]
 
 

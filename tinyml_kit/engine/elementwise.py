@@ -7,7 +7,7 @@ the speed of the vector kernel. MEAN over height and width follows TFLM's refere
 
 import numpy as np
 
-from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.errors import UserError, param
 from tinyml_kit.engine import ir
 from tinyml_kit.engine.hard_swish import (
     hard_swish_params,
@@ -35,7 +35,7 @@ def _broadcast_order(op: Operator, a: Tensor, b: Tensor, out: Tensor) -> tuple[b
         if full.shape == out.shape and vec.elements == channels and vec.shape[-1] == channels:
             return swapped, True
     raise UserError(f"{op.kind} (op {op.index}) broadcasts {list(a.shape)} with {list(b.shape)}: the C engine "
-                    f"broadcasts a per-channel vector only, use --engine tflm", "engine")
+                    f"broadcasts a per-channel vector only, use {param('engine', 'tflm')}", "engine")
 
 
 def _by_a_constant(model: Model, op: Operator) -> bool:
@@ -95,7 +95,7 @@ def mean(model: Model, op: Operator) -> Step:
     axes = sorted(int(a) % 4 for a in model.constant(op, 1).reshape(-1)) if len(inp.shape) == 4 else []
     if axes != [1, 2]:
         raise UserError(f"MEAN (op {op.index}) reduces axes {axes or 'of a non-4D tensor'}: the C engine reduces "
-                        f"height and width (global average pooling), use --engine tflm", "engine")
+                        f"height and width (global average pooling), use {param('engine', 'tflm')}", "engine")
     _, h, w, c = inp.shape
     m, s = mean_multiplier(inp.scale, out.scale, h * w)
     call = ir.Call("tinyml_mean_hw_s8", (ir.Tensor(inp.index), ir.Tensor(out.index), *(ir.Lit(x) for x in (
@@ -123,7 +123,7 @@ def reshape(model: Model, op: Operator) -> Step:
     inp, out = model.tensor(op, 0), model.tensor(op, 0, outputs=True)
     if (inp.scale, inp.zero_point) != (out.scale, out.zero_point):
         raise UserError(f"RESHAPE (op {op.index}) changes the quantization: the C engine reshapes in place, "
-                        f"use --engine tflm", "engine")
+                        f"use {param('engine', 'tflm')}", "engine")
     return Step(op.index, op.kind, (inp.index,), out.index, [], alias=True)
 
 
@@ -134,7 +134,7 @@ def lookup(model: Model, op: Operator) -> Step:
     inp = next(model.tensors[t] for t in op.inputs if t >= 0 and not model.tensors[t].is_constant)
     if inp.dtype != "int8" or out.dtype != "int8":
         raise UserError(f"{op.kind} (op {op.index}) maps {inp.dtype} to {out.dtype}: the C engine runs int8 "
-                        f"activations, use --engine tflm", "engine")
+                        f"activations, use {param('engine', 'tflm')}", "engine")
     table = lookup_table(model.flatbuffer, op.index)
     scratch = lut_scratch_bytes(op.kind, out.elements)
     if op.kind == "HARD_SWISH":

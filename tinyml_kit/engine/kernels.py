@@ -8,7 +8,7 @@ reference, placed by the code generator.
 
 import numpy as np
 
-from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.errors import UserError, param
 from tinyml_kit.engine.ir import (
     NULL,
     Arg,
@@ -46,7 +46,7 @@ def _require_int8_weights(model: Model, op: Operator, slot: int = 1) -> None:
     if weights is None or weights.dtype != "int8" or weights.data is None:
         kind = "absent" if weights is None else weights.dtype
         raise UserError(f"{op.kind} (op {op.index}) has {kind} weights: the C engine runs int8 weights, "
-                        f"use --engine tflm", "engine")
+                        f"use {param('engine', 'tflm')}", "engine")
 
 
 def _window(op: Operator, inp, out, kernel_hw: tuple[int, int]) -> dict:
@@ -100,7 +100,7 @@ def conv_2d(model: Model, op: Operator) -> Step:
     out_c, kh, kw, f_c = flt.shape
     if f_c != in_c:
         raise UserError(f"CONV_2D (op {op.index}) is a grouped convolution: the C engine runs ungrouped ones, "
-                        f"use --engine tflm", "engine")
+                        f"use {param('engine', 'tflm')}", "engine")
     w = _window(op, inp, out, (kh, kw))
     arrays = _quant_arrays(i, model, op, out_c)
     params = Struct("cmsis_nn_conv_params", f"p{i}", (-inp.zero_point, out.zero_point, *_tiles(w)))

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.errors import UserError, param
 from tinyml_kit.core.tflite_info import TENSOR_TYPES, op_names, read_model, schema
 
 _NUMPY = {"float32": np.float32, "int32": np.int32, "int8": np.int8, "uint8": np.uint8, "int16": np.int16,
@@ -93,7 +93,7 @@ class Model:
         data = self.tensor(op, slot).data
         if data is None:
             raise UserError(f"{op.kind} (op {op.index}) computes its input {slot} at run time: the C engine needs "
-                            f"it constant, use --engine tflm", "engine")
+                            f"it constant, use {param('engine', 'tflm')}", "engine")
         return data
 
 

@@ -18,7 +18,7 @@ from tinyml_kit.baseline import (
     run_bovw,
 )
 from tinyml_kit.core.artifacts import require_writable, write_atomic, write_json_atomic
-from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.errors import UserError, param
 from tinyml_kit.core.run_record import RunRecord
 from tinyml_kit.core.spec import require_input_shape
 from tinyml_kit.train.data import DIGITS, VAL_FRACTION, Split, load_dataset, split
@@ -114,7 +114,7 @@ def _read_run(run_dir: str | Path) -> RunRecord:
         require_float_model(Path(run_dir), "the report is re-rendered from it")
         require_writable(Path(run_dir), "run")
     except UserError as e:
-        raise UserError(str(e), "run") from None
+        raise UserError(e.message, "run") from None
     return record
 
 
@@ -126,14 +126,15 @@ def _settings(record: RunRecord | None, data: str | None, input_shape, seed: int
         return data or DIGITS, input_shape, 0 if seed is None else seed, VAL_FRACTION
     d = record.data
     if data is not None and not _same_source(data, d.source):
-        raise UserError(f"data '{data}' is not the run's data ({d.source}): omit --data to use the run's, or "
-                        f"leave --run out", "data", "run")
+        raise UserError(f"data '{data}' is not the run's data ({d.source}): omit {param('data')} to use the run's, or "
+                        f"leave {param('run')} out", "data", "run")
     run_shape = tuple(d.input_shape)
     if input_shape is not None and input_shape != run_shape:
         raise UserError(f"input {'x'.join(map(str, input_shape))} but the run's model takes "
-                        f"{'x'.join(map(str, run_shape))}: omit --input to use the run's", "input_shape", "run")
+                        f"{'x'.join(map(str, run_shape))}: omit {param('input_shape')} to use the run's",
+                        "input_shape", "run")
     if seed is not None and seed != d.seed:
-        raise UserError(f"seed {seed} but the run was split with seed {d.seed}: omit --seed to use the run's "
+        raise UserError(f"seed {seed} but the run was split with seed {d.seed}: omit {param('seed')} to use the run's "
                         f"split", "seed", "run")
     return d.source, run_shape, d.seed, d.val_fraction
 

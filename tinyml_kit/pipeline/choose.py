@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from tinyml_kit.core import progress
 from tinyml_kit.core.boards import Board
 from tinyml_kit.core.budget import Budget
-from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.errors import UserError, param
 from tinyml_kit.core.family import lookup
 from tinyml_kit.core.pins import Search
 from tinyml_kit.core.spec import describe
@@ -46,8 +46,8 @@ def choose_model(model, family: str, knobs: dict, calibration, budget: Budget, b
     with progress.task("converting to int8 and measuring"):
         m = measure_model(model, family, knobs, calibration, budget, engine, board)
     if not m.fits:
-        raise UserError(f"the --init-from model does not fit {board.id}: it measures flash {m.flash_bytes:,} B "
-                        f"(budget {budget.flash_bytes:,}), arena {m.arena_alloc_bytes:,} B (budget "
+        raise UserError(f"the {param('init_from')} model does not fit {board.id}: it measures flash "
+                        f"{m.flash_bytes:,} B (budget {budget.flash_bytes:,}), arena {m.arena_alloc_bytes:,} B (budget "
                         f"{budget.arena_bytes:,}), {_work(m)} (budget {budget.time_limit()}): start from a smaller "
                         f"model or raise the limits", "init_from", "max_flash", "max_ram", "max_macs", "max_latency_ms")
     return Chosen(m, [m], Candidate(family, knobs, m.params, m.macs, 0, 0, est_instructions=m.instructions))

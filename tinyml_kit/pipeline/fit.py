@@ -21,7 +21,7 @@ from tinyml_kit.core.artifacts import prepare_output
 from tinyml_kit.core.boards import DEFAULT_BOARD, Board, get_board
 from tinyml_kit.core.budget import Budget, make_budget
 from tinyml_kit.core.cores import core_for_board
-from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.errors import UserError, param
 from tinyml_kit.core.family import RANKED_NAMES
 from tinyml_kit.core.pins import Search, chosen_knobs, make_search
 from tinyml_kit.core.record_sections import CompressionRecord, SearchRecord, Timings
@@ -145,11 +145,11 @@ def _user_law(search: Search, law, training: TrainOptions):
     """The user's `--law` (a ScalingLaw), checked against the searched families, or None: the shipped laws of the
     searched families (none for a family without one)."""
     if training.init_from and law is not None:
-        raise UserError("--init-from trains the architecture of the model it starts from; --law ranks architectures: "
-                        "drop one of them", "law", "init_from")
+        raise UserError(f"{param('init_from')} trains the architecture of the model it starts from; {param('law')} "
+                        "ranks architectures: drop one of them", "law", "init_from")
     if law is not None and not search.ranked:
-        raise UserError(f"--law ranks {', '.join(RANKED_NAMES)} configurations; {search.family} is measured over its "
-                        f"grid: drop --law or choose --arch auto", "law")
+        raise UserError(f"{param('law')} ranks {', '.join(RANKED_NAMES)} configurations; {search.family} is measured "
+                        f"over its grid: drop {param('law')} or choose {param('arch', AUTO)}", "law")
     if law is None:
         return None
     from tinyml_kit.solve.search import ranked_search, search_laws
@@ -200,8 +200,8 @@ def _source(training: TrainOptions, search: Search, input_shape, compression: Co
     if not training.init_from:
         return None, input_shape
     if search.style:
-        raise UserError(f"--init-from trains its model's own blocks: drop --{' --'.join(search.style)}",
-                        *search.style, "init_from")
+        raise UserError(f"{param('init_from')} trains its model's own blocks: drop "
+                        f"{' '.join(map(param, search.style))}", *search.style, "init_from")
 
     source = load_source(training.init_from)
     require_stages(source.model, training.freeze_stages)
@@ -210,8 +210,8 @@ def _source(training: TrainOptions, search: Search, input_shape, compression: Co
         source.require_input(tuple(input_shape))
     named = search.family or ",".join(search.families)
     if search.pins or (named != AUTO and named != (source.family or named)):
-        drop = f"--arch {named}" if not search.pins else "the knob options"
-        raise UserError(f"--init-from {training.init_from} is a {source.family or source.model.name}: its "
+        drop = param("arch", named) if not search.pins else "the knob options"
+        raise UserError(f"{param('init_from', training.init_from)} is a {source.family or source.model.name}: its "
                         f"architecture is the one trained, so drop {drop} (or start from another model)",
                         *search.pins, "arch", "init_from")
     return source, input_shape or source.input_shape

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from tinyml_kit.check.tflm import measure_arena
 from tinyml_kit.core.arena import arena_with_headroom
-from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.errors import UserError, param
 from tinyml_kit.core.family import lookup
 from tinyml_kit.core.spec import STYLE_DEFAULTS
 from tinyml_kit.core.tflite_info import read_model_file, require_int8
@@ -28,9 +28,9 @@ def inspect_arch(arch: str, input_shape: tuple[int, int, int], classes: int, boa
         require_knob(arch, knob)
     board = get_board(board_id) if board_id else None   # bad input is refused before any building
     if board is not None and not estimated:
-        what = f"{arch} with --{' --'.join(styled)}" if styled else arch
+        what = f"{arch} with {' '.join(map(param, styled))}" if styled else arch
         raise UserError(f"{what} has no conversion-free estimates to time on a board: fit it or convert it and "
-                        f"run `tinyml-kit analyze MODEL.tflite --board {board.id}`", "board_id")
+                        f"run `tinyml-kit analyze MODEL.tflite {param('board_id', board.id)}`", "board_id")
     for knob in (k for k, v in knobs.items() if v is not None):
         require_knob(arch, knob)
     estimate = _estimate(arch, input_shape, classes, board, **knobs) if has_estimator(arch) else None

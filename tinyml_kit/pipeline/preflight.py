@@ -21,7 +21,7 @@ def require_runnable(model, engine: Engine, quant: str, what: str, *options: str
         try:
             require_quantizable(model)
         except UserError as e:
-            raise UserError(str(e), *e.options, *options) from None
+            raise UserError(e.message, *e.options, *options) from None
 
 
 def require_candidate_runs(family: str, knobs: dict, input_shape, classes: int, engine: Engine, quant: str,

@@ -72,7 +72,7 @@ def _latency_basis(record: RunRecord) -> str:
     engine = get_engine(record.engine).words.title
     return (f"{record.instructions_est:,} instructions predicted per op ({engine}, fitted on QEMU profiles) "
             f"× {cycles_per_instruction(b.core):.2f} cycles per instruction on the {b.core} at {b.clock_mhz:g} MHz; "
-            f"`verify --profile` measures the instructions")
+            f"a profiled `verify` measures the instructions")
 
 
 def _firmware_words(verified: VerifyResult):

@@ -25,7 +25,7 @@ from tinyml_kit.check.tflm import measure_arena
 from tinyml_kit.compress.options import CompressOptions
 from tinyml_kit.compress.quantize import quantize_int8
 from tinyml_kit.core.artifacts import write_json_atomic
-from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.errors import UserError, param
 from tinyml_kit.core.family import FAMILIES, PHINET, lookup
 from tinyml_kit.core.litert import LiteRtModel
 from tinyml_kit.core.pins import parse_pin
@@ -153,7 +153,7 @@ def _grid_values(path: Path, arch: str, knob, given, one: bool = False) -> list:
     try:
         return list(parse_pin(knob, given, flag=f"{knob}:").values)
     except UserError as e:
-        raise UserError(f"{path}: {e}", "grid") from None
+        raise UserError(f"{path}: {e.message}", "grid") from None
 
 
 def _number_text(text: str) -> bool:
@@ -305,7 +305,7 @@ def fit_law(sweep_dir: str | Path, splits: int = 200) -> Path:
     sweep_dir = Path(sweep_dir)
     if not (sweep_dir / META).is_file():
         what = "is not a sweep directory (it has no sweep.json)" if sweep_dir.is_dir() else "does not exist"
-        raise UserError(f"{sweep_dir} {what}: give the --out of a `tinyml-kit sweep`", "sweep_dir")
+        raise UserError(f"{sweep_dir} {what}: give the {param('out')} of a `tinyml-kit sweep`", "sweep_dir")
     rows = load_sweep(sweep_dir) if (sweep_dir / RESULTS).is_file() else []
     depths: dict[int, int] = {}
     for r in rows:

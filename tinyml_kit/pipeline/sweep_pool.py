@@ -20,15 +20,15 @@ from contextlib import contextmanager
 
 from tinyml_kit.compress.quantize import calibration_images
 from tinyml_kit.core import progress
-from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.errors import UserError, param
 from tinyml_kit.core.stderr import captured_stderr
 from tinyml_kit.train.data import load_dataset, split
 
 logger = logging.getLogger(__name__)
 
 EXECUTORS = ("local", "ray")
-RAY_MISSING = ('Ray is not installed: pip install -e ".[ray]" (or pip install "tinyml-kit[ray]"), or use --executor '
-               'local')
+RAY_MISSING = ('Ray is not installed: pip install -e ".[ray]" (or pip install "tinyml-kit[ray]"), or use '
+               f'{param("executor", "local")}')
 
 Work = Callable[[dict, str, object], dict]   # (job, data, recipe) -> result row
 
@@ -109,7 +109,7 @@ class RayPool:
         if cpus < threads:
             self.close()
             raise UserError(f"the Ray cluster has {cpus} CPUs, fewer than the {threads} each configuration asks: "
-                            f"lower --cpus-per-task or add nodes", "cpus_per_task")
+                            f"lower {param('cpus_per_task')} or add nodes", "cpus_per_task")
         self.workers = workers or max(1, cpus // threads)
         self._loaded = ray.put(load_split(data, recipe))
         self._task = ray.remote(num_cpus=threads, max_retries=0)(_ray_task)
@@ -162,7 +162,8 @@ def _reachable(address: str, seconds: float = 5.0) -> None:
     """Fail in seconds on an address nothing listens at (Ray itself retries for minutes)."""
     host, _, port = address.removeprefix("ray://").rpartition(":")
     if not host or not port.isdigit():
-        raise UserError(f"--ray-address '{address}' is not HOST:PORT: give the address `ray start --head` printed "
+        given = param("ray_address", f"'{address}'")
+        raise UserError(f"{given} is not HOST:PORT: give the address `ray start --head` printed "
                         f"(e.g. 10.0.0.5:6379), or 'auto'", "ray_address")
     try:
         socket.create_connection((host, int(port)), timeout=seconds).close()
@@ -177,7 +178,8 @@ def open_pool(executor: str, work: Work, data: str, recipe, workers: int | None,
     if executor not in EXECUTORS:
         raise UserError(f"unknown executor '{executor}': use one of {', '.join(EXECUTORS)}", "executor")
     if address and executor != "ray":
-        raise UserError("--ray-address is for --executor ray: add it, or drop the address", "ray_address")
+        raise UserError(f"{param('ray_address')} is for {param('executor', 'ray')}: add it, or drop the address",
+                        "ray_address")
     if executor == "ray":
         return RayPool(work, data, recipe, workers, threads or 1, address)
     workers = workers or 1
@@ -189,7 +191,7 @@ def require_local_cores(workers: int | None, threads: int | None) -> None:
     cores = os.cpu_count() or 1
     if threads and threads > cores:
         raise UserError(f"{threads} cores per configuration on a machine with {cores}: give at most {cores}, or "
-                        f"train on a Ray cluster (--executor ray)", "cpus_per_task")
+                        f"train on a Ray cluster ({param('executor', 'ray')})", "cpus_per_task")
     workers = workers or 1
     threads = threads or max(1, cores // workers)   # as LocalPool splits them
     if workers * threads > cores:

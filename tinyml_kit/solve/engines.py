@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from tinyml_kit.core.arena import arena_with_headroom
-from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.errors import UserError, param
 from tinyml_kit.core.graph import Graph
 from tinyml_kit.core.style_ops import STYLE_OPS
 from tinyml_kit.core.tflm_ops import TFLM_BUILTINS
@@ -128,7 +128,7 @@ class Engine:
         missing = self.missing_ops(ops)
         if not missing:
             return
-        fixes = ([f"--engine {' or '.join(others)}"] if others else []) + ([fix] if fix else [])
+        fixes = ([param("engine", " or ".join(others))] if others else []) + ([fix] if fix else [])
         plural = "s" if len(missing) > 1 else ""
         checked = " (every run is checked on it beside LiteRT)" if checker else ""
         raise UserError(f"{what} converts to the {', '.join(missing)} op{plural}, which {self.words.lacks}{checked}: "

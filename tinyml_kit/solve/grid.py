@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from itertools import product
 from math import prod
 
-from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.errors import UserError, param
 from tinyml_kit.core.family import Family, Knobs, lookup
 from tinyml_kit.core.pins import Pin, least_depth
 
@@ -39,8 +39,8 @@ def require_searchable(depths: dict[str, list[int]], pins: dict[str, Pin]) -> No
         if n > MAX_CONFIGURATIONS:
             ranges = [k for k, p in pins.items() if not p.fixed]
             raise UserError(f"the pins make {n:,} {lookup(family).title} configurations to rank (at most "
-                            f"{MAX_CONFIGURATIONS:,}): narrow or fix one of --"
-                            f"{', --'.join(k.replace('_', '-') for k in ranges)}", *ranges)
+                            f"{MAX_CONFIGURATIONS:,}): narrow or fix one of "
+                            f"{', '.join(map(param, ranges))}", *ranges)
 
 
 def _axes(f: Family, depths: list[int], pins: dict[str, Pin]) -> list:

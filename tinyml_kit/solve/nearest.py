@@ -2,7 +2,7 @@
 other pins kept. Each value is a small solve of its own, so this sits above the solver."""
 
 from tinyml_kit.core.budget import Budget
-from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.errors import UserError, param
 from tinyml_kit.core.family import lookup
 from tinyml_kit.core.pins import Pin
 from tinyml_kit.solve.engines import Engine
@@ -14,8 +14,8 @@ def nearest_text(found: dict[str, str], estimated: str = "") -> str:
     refusal; `estimated`: said after "kept" when the values come from estimates of a measured model."""
     if not found:
         return f"{estimated}: raise the limits or pick a larger board"
-    fits = [f"--{k.replace('_', '-')} {v}" for k, v in found.items() if v != "none"]
-    none = [f"--{k.replace('_', '-')}" for k, v in found.items() if v == "none"]
+    fits = [param(k, v) for k, v in found.items() if v != "none"]
+    none = [param(k) for k, v in found.items() if v == "none"]
     if not fits:
         return f"; no value of {' or '.join(none)} alone fits{estimated}: raise the limits or pick a larger board"
     return (f"; nearest that fit, the other pins kept{estimated}: {', '.join(fits)}"

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.errors import UserError, param
 from tinyml_kit.core.family import title
 from tinyml_kit.core.resources import SCALING_LAW_FILE, SCALING_LAW_FILES
 from tinyml_kit.core.spec import AUTO
@@ -254,13 +254,14 @@ class ScalingLaw:
         """The shipped PhiNet law, or `path`: a law.json or a sweep directory holding one (`tinyml-kit sweep`)."""
         path = law_file(path)
         if not path.is_file():
-            raise UserError(f"no scaling-law fit at {path}: make one with `tinyml-kit sweep --data ... --out DIR`",
+            raise UserError(f"no scaling-law fit at {path}: make one with `tinyml-kit sweep {param('data', '...')} "
+                            f"{param('out', 'DIR')}`",
                             "law")
         try:
             return cls.from_dict(json.loads(path.read_text()))
         except (json.JSONDecodeError, KeyError, TypeError, ValueError):
             raise UserError(f"{path} is not a scaling-law fit written by tinyml-kit: re-run `tinyml-kit sweep "
-                            f"--fit SWEEP_DIR`", "law") from None
+                            f"{param('fit', 'SWEEP_DIR')}`", "law") from None
 
 
 def family_laws(arch: str, law: "ScalingLaw | None" = None) -> list["ScalingLaw"]:
@@ -269,7 +270,7 @@ def family_laws(arch: str, law: "ScalingLaw | None" = None) -> list["ScalingLaw"
     if law is not None:
         if arch not in (AUTO, law.family):
             raise UserError(f"the law given is {title(law.family)}'s, not {title(arch)}'s: give a "
-                            f"sweep of --arch {arch}, or --arch {law.family}", "law")
+                            f"sweep of {param('arch', arch)}, or {param('arch', law.family)}", "law")
         return [law]
     return load_laws() if arch == AUTO else [ScalingLaw.load(SCALING_LAW_FILES[arch])]
 

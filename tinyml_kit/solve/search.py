@@ -5,7 +5,7 @@ and what each pin costs.
 (MobileNets) are not ranked here, and neither are PhiNet's attention and activation other than the laws' own.
 """
 
-from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.errors import UserError, param
 from tinyml_kit.core.family import RANKED_NAMES, lookup
 from tinyml_kit.core.pins import Pin, Search, parse_pin, pinned_families, pins_json
 from tinyml_kit.core.record_sections import SearchRecord
@@ -28,8 +28,9 @@ def ranked_search(families: tuple[str, ...], pins: dict[str, Pin], asked: tuple[
     if styled:
         require_style({k: pins[k].value for k in styled}, get_engine(engine))
         k = styled[0]
-        raise UserError(f"the laws and estimates know PhiNets with {k} {STYLE_DEFAULTS[k]} only: `fit --arch phinet "
-                        f"--{k} {pins[k].value}` measures each candidate as built", k)
+        raise UserError(f"the laws and estimates know PhiNets with {k} {STYLE_DEFAULTS[k]} only: "
+                        f"`fit {param('arch', 'phinet')} {param(k, pins[k].value)}` measures each candidate as built",
+                        k)
     alias = lookup(families[0]) if len(families) == 1 and families[0] != AUTO else None
     if alias is not None and alias.alias_of:   # one point of a ranked family
         pinned_families(families, pins)   # refuses any pin: the alias has no knobs of its own
@@ -39,7 +40,7 @@ def ranked_search(families: tuple[str, ...], pins: dict[str, Pin], asked: tuple[
     unranked = [lookup(f) for f in families if f != AUTO and not lookup(f).ranked]
     if unranked:
         raise UserError(f"{unranked[0].title} has no accuracy law or conversion-free estimates to rank by: "
-                        f"`fit --arch {unranked[0].name}` measures its grid (the solver ranks "
+                        f"`fit {param('arch', unranked[0].name)}` measures its grid (the solver ranks "
                         f"{', '.join(RANKED_NAMES)})", "arch")
     kept = pinned_families(families, pins)    # a style knob, too, applies to PhiNet alone
     return Search(kept, {k: p for k, p in pins.items() if k not in STYLE_DEFAULTS}, asked=asked or families)

@@ -14,7 +14,7 @@ from functools import lru_cache
 
 from tinyml_kit.core.boards import Board
 from tinyml_kit.core.budget import Budget, make_budget
-from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.errors import UserError, param
 from tinyml_kit.core.family import RANKED_NAMES, Knobs, lookup, title
 from tinyml_kit.core.graph import Graph
 from tinyml_kit.core.pins import Pin, chosen_knobs
@@ -142,11 +142,11 @@ def _laws(law: ScalingLaw | list[ScalingLaw] | None, pins: dict[str, Pin] | None
     for x in laws:
         if x.family not in RANKED_NAMES:
             raise UserError(f"a law of {title(x.family)} cannot be ranked: the solver ranks "
-                            f"{', '.join(title(f) for f in RANKED_NAMES)}; sweep one of those (--arch)", "law")
+                            f"{', '.join(title(f) for f in RANKED_NAMES)}; sweep one of those ({param('arch')})", "law")
     kept = {x.family: AnyDepth(x) for x in laws if all(lookup(x.family).has(k) for k in pins)}
     if not kept:
-        raise UserError(f"no family ranked here has all of --{' --'.join(k.replace('_', '-') for k in pins)}: "
-                        f"rank another family (--arch) or drop the pin", *pins, "arch")
+        raise UserError(f"no family ranked here has all of {' '.join(map(param, pins))}: "
+                        f"rank another family ({param('arch')}) or drop the pin", *pins, "arch")
     return kept
 
 

@@ -12,7 +12,7 @@ have one channel); summing the feature maps' channels keeps the two terms on one
 apply to the logits terms only.
 """
 
-from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.errors import UserError, param
 from tinyml_kit.train.stages import stages
 
 KINDS = ("logits", "features", "attention")
@@ -34,9 +34,9 @@ def hint_pairs(student, teacher, kind: str) -> list[tuple[str, str]]:
     s, t = stage_outputs(student), stage_outputs(teacher)
     pairs = [(s[size], t[size]) for size in sorted(s, reverse=True) if size in t]
     if not pairs:
-        raise UserError(f"--distill {kind}: the student's stages ({_sizes(s)}) and the teacher's ({_sizes(t)}) share "
-                        f"no resolution: use --distill logits, or a teacher of the student's input and strides",
-                        "distill")
+        raise UserError(f"{param('distill', kind)}: the student's stages ({_sizes(s)}) and the teacher's "
+                        f"({_sizes(t)}) share no resolution: use {param('distill', 'logits')}, or a teacher of the "
+                        f"student's input and strides", "distill")
     return pairs
 
 

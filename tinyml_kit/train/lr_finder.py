@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.errors import UserError, param
 from tinyml_kit.train.data import Split, tf_dataset
 from tinyml_kit.train.trainer import LABEL_SMOOTHING, epoch_steps
 
@@ -87,8 +87,8 @@ def _recorder(k, start: float, factor: float):
 def _choose(rates: list[float], losses: list[float]) -> RangeTest:
     values = np.array([v if math.isfinite(v) else np.nan for v in losses])
     if np.isnan(values).all():
-        raise UserError("the learning-rate range test's loss was never finite: check the data, or drop --lr-finder "
-                        "and give --lr", "lr_finder")
+        raise UserError(f"the learning-rate range test's loss was never finite: check the data, or drop "
+                        f"{param('lr_finder')} and give {param('learning_rate')}", "lr_finder")
     skip = min(max(5, round(SKIP_START * len(values))), len(values) - 1)
     at = skip + int(np.nanargmin(values[skip:])) if not np.isnan(values[skip:]).all() else int(np.nanargmin(values))
     skip = min(skip, at)

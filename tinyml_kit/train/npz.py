@@ -44,7 +44,7 @@ def read_npz(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
         try:
             check_labels(names, len(names))
         except UserError as e:
-            raise UserError(f"{path}: class_names: {e}") from None
+            raise UserError(f"{path}: class_names: {e.message}") from None
     return x, y.astype(np.int64), names
 
 

@@ -4,7 +4,7 @@ and a start from another model's weights with frozen stages (transfer learning, 
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.errors import UserError, param
 from tinyml_kit.train.distill import teacher_file
 
 SCHEDULES = ("cosine", "onecycle")
@@ -35,13 +35,14 @@ class TrainOptions:
             raise UserError(f"learning rate {self.learning_rate} is not in (0, 1): Adam's usual range is 1e-4 to "
                             f"1e-2", "learning_rate")
         if self.freeze_stages < 0 or self.unfreeze_epochs < 0:
-            raise UserError("--freeze-stages and --unfreeze-epochs count stages and epochs: give 0 or more",
-                            "freeze_stages", "unfreeze_epochs")
+            raise UserError(f"{param('freeze_stages')} and {param('unfreeze_epochs')} count stages and epochs: "
+                            "give 0 or more", "freeze_stages", "unfreeze_epochs")
         if self.init_from is None and (self.freeze_stages or self.unfreeze_epochs):
-            raise UserError("--freeze-stages and --unfreeze-epochs freeze pre-trained weights: give --init-from "
-                            "RUN_DIR or MODEL.keras", "freeze_stages", "unfreeze_epochs")
+            raise UserError(f"{param('freeze_stages')} and {param('unfreeze_epochs')} freeze pre-trained weights: give "
+                            f"{param('init_from', 'RUN_DIR')} or MODEL.keras", "freeze_stages", "unfreeze_epochs")
         if self.init_from is not None:
-            self.init_from = str(teacher_file(self.init_from, what="--init-from model", option="init_from").absolute())
+            file = teacher_file(self.init_from, what=f"{param('init_from')} model", option="init_from")
+            self.init_from = str(file.absolute())
 
     @property
     def start_rate(self) -> float:

@@ -7,7 +7,7 @@ the first stage; squeeze-excite's 1×1 layers belong to the stage around them; t
 logits) to none, and it is always trained.
 """
 
-from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.errors import UserError, param
 
 HEAD_START = "pool"   # `nets.layers.classifier_head`'s first layer
 
@@ -47,8 +47,8 @@ def require_stages(model, count: int) -> list[list[str]]:
     """`model`'s stages, refused if there are fewer than `count` to freeze."""
     groups = stages(model)
     if count > len(groups):
-        raise UserError(f"--freeze-stages {count}: the model has {len(groups)} stages (one per resolution, the stem "
-                        f"in the first): give at most {len(groups)}", "freeze_stages")
+        raise UserError(f"{param('freeze_stages', count)}: the model has {len(groups)} stages (one per resolution, "
+                        f"the stem in the first): give at most {len(groups)}", "freeze_stages")
     return groups
 
 

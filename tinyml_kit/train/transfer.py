@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.errors import UserError, param
 from tinyml_kit.train.distill import load_model_file, teacher_file
 from tinyml_kit.train.stages import HEAD_START
 
@@ -32,18 +32,18 @@ class Source:
     def require_input(self, input_shape: tuple[int, int, int]) -> None:
         if self.input_shape != tuple(input_shape):
             have, want = "x".join(map(str, self.input_shape)), "x".join(map(str, input_shape))
-            raise UserError(f"--init-from model {self.file} takes {have} images, the data is {want}: pass --input "
-                            f"{have.replace('x', ',')} or start from a model of this input", "init_from",
-                            "input_shape")
+            raise UserError(f"{param('init_from')} model {self.file} takes {have} images, the data is {want}: "
+                            f"pass {param('input_shape', have.replace('x', ','))} or start from a model of this input",
+                            "init_from", "input_shape")
 
 
 def load_source(init_from: str | Path) -> Source:
     """The model of a run directory or a .keras file; its run's report.json, if beside it, names its family."""
-    file = teacher_file(init_from, what="--init-from model", option="init_from")
-    model = load_model_file(file, what="--init-from model", option="init_from")
+    file = teacher_file(init_from, what=f"{param('init_from')} model", option="init_from")
+    model = load_model_file(file, what=f"{param('init_from')} model", option="init_from")
     if HEAD_START not in {layer.name for layer in model.layers}:
-        raise UserError(f"--init-from model {file} has no '{HEAD_START}' layer, so its classifier head cannot be "
-                        f"replaced: start from a model made by tinyml-kit fit", "init_from")
+        raise UserError(f"{param('init_from')} model {file} has no '{HEAD_START}' layer, so its classifier head "
+                        f"cannot be replaced: start from a model made by tinyml-kit fit", "init_from")
     report = file.parent / "report.json"
     family = knobs = None
     if report.is_file():
@@ -66,5 +66,6 @@ def transferred(source: Source, input_shape: tuple[int, int, int], classes: int)
         model.set_weights(old.get_weights())
         return model
     features = old.get_layer(HEAD_START).input
-    logger.info(f"--init-from: {old.output_shape[-1]} classes there, {classes} here: the head is re-initialised")
+    logger.info(f"the model to start from has {old.output_shape[-1]} classes, the data {classes}: the head is "
+                "re-initialised")
     return k.Model(old.input, classifier_head(features, classes), name=old.name)
