@@ -31,6 +31,7 @@ from tinyml_kit.cli.params import (
 )
 from tinyml_kit.core.cores import CORE_IDS
 from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.evaluation import Evaluation
 from tinyml_kit.core.run_record import RunRecord
 from tinyml_kit.core.spec import AUTO
 from tinyml_kit.solve.engines import get_engine
@@ -104,13 +105,13 @@ def fail(message: str) -> None:
     sys.exit(1)
 
 
-def _require_same_outputs(result: dict) -> None:
+def _require_same_outputs(result: Evaluation) -> None:
     """The host int8 result only stands for the MCU's if TFLM computes the same outputs."""
-    if not result["litert_equals_tflm"]:
-        fail(f"TFLM outputs differ from LiteRT's by up to {result['litert_tflm_max_abs_diff']}: the int8 accuracy "
+    if not result.litert_equals_tflm:
+        fail(f"TFLM outputs differ from LiteRT's by up to {result.litert_tflm_max_abs_diff}: the int8 accuracy "
              f"is LiteRT's, not the MCU's")
-    if not result.get("c_equals_litert", True):
-        fail(f"the C engine's outputs differ from LiteRT's by up to {result['c_litert_max_abs_diff']}")
+    if result.host is not None and not result.host.equals_litert:
+        fail(f"the C engine's outputs differ from LiteRT's by up to {result.host.litert_max_abs_diff}")
 
 
 def _require_verified(r: dict) -> None:
@@ -131,7 +132,7 @@ def check(target, data, engine, cmsis_nn_dir, as_json):
     from tinyml_kit.pipeline.checks import check_target
 
     result = check_target(target, data, engine, cmsis_nn_dir)
-    emit(as_json, result, lambda: show.check(result))
+    emit(as_json, result.to_dict(), lambda: show.check(result))
     _require_same_outputs(result)
 
 

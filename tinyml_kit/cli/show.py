@@ -4,6 +4,7 @@ import shutil
 
 import click
 
+from tinyml_kit.core.evaluation import Evaluation
 from tinyml_kit.core.family import lookup
 from tinyml_kit.core.run_record import RunRecord
 
@@ -33,17 +34,16 @@ def key_values(result: dict, keys=None, width: int = 24) -> None:
         click.echo(f"{key:>{width}}: {result.get(key)}")
 
 
-def check(result: dict) -> None:
-    c_engine = ("c_images", "c_equals_litert", "c_litert_max_abs_diff", "c_flash_bytes", "c_arena_bytes")
-    key_values(result, ("model", "data", "images", "float_accuracy", "int8_accuracy", "agreement",
-                        "litert_equals_tflm", "litert_tflm_max_abs_diff", "flash_bytes", "arena_bytes",
-                        "arena_alloc_bytes", *(c_engine if "c_images" in result else ())))
-    if "int8" in result:
-        r = result["int8"]
-        click.echo(f"{'int8 macro P/R/F1':>24}: {r['macro_precision']:.4f} / {r['macro_recall']:.4f} / "
-                   f"{r['macro_f1']:.4f}")
-        click.echo(f"{'int8 confusion':>24}: rows = true class {result['class_names']}")
-        for row in r["confusion_matrix"]:
+def check(result: Evaluation) -> None:
+    d = result.to_dict()   # the JSON's keys, in words a reader of `--json` recognises
+    host = tuple(result.host.to_dict()) if result.host else ()
+    key_values(d, ("model", "data", "images", "float_accuracy", "int8_accuracy", "agreement", "litert_equals_tflm",
+                   "litert_tflm_max_abs_diff", "flash_bytes", "arena_bytes", "arena_alloc_bytes", *host))
+    r = result.int8_metrics
+    if r is not None:
+        click.echo(f"{'int8 macro P/R/F1':>24}: {r.macro_precision:.4f} / {r.macro_recall:.4f} / {r.macro_f1:.4f}")
+        click.echo(f"{'int8 confusion':>24}: rows = true class {result.class_names}")
+        for row in r.confusion_matrix:
             click.echo(" " * 26 + " ".join(f"{v:4d}" for v in row))
 
 

@@ -14,6 +14,7 @@ from tinyml_kit.core.artifacts import write_json_atomic
 from tinyml_kit.core.boards import Board
 from tinyml_kit.core.budget import Budget
 from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.evaluation import Evaluation
 from tinyml_kit.core.verdict import Verdict
 
 RECORD_FILE = "report.json"
@@ -68,7 +69,7 @@ class RunRecord:
     latency_ms_est: float             # instructions × cycles per instruction on emulated cores, else from MACs
     data: DataRecord
     training: TrainingRecord
-    check: dict                       # check.evaluate's result (validation across runtimes under `validation`)
+    check: Evaluation                 # check.evaluate's result (validation across runtimes under `validation`)
     predicted_accuracy: float | None = None
     predicted_accuracy_interval: list[float] | None = None   # the law's ~95 % interval
     flash_bytes_est: int | None = None
@@ -93,19 +94,19 @@ class RunRecord:
 
     @property
     def float_accuracy(self) -> float | None:
-        return self.check.get("float_accuracy")
+        return self.check.float_accuracy
 
     @property
     def int8_accuracy(self) -> float | None:
-        return self.check.get("int8_accuracy")
+        return self.check.int8_accuracy
 
     @property
     def agreement(self) -> float | None:
-        return self.check.get("agreement")
+        return self.check.agreement
 
     @property
     def litert_equals_tflm(self) -> bool:
-        return bool(self.check.get("litert_equals_tflm"))
+        return bool(self.check.litert_equals_tflm)
 
     def derive(self, **changes) -> "RunRecord":
         """A new record from this one (a compressed run), with the numbers it replaces kept under `before`."""
@@ -129,7 +130,8 @@ class RunRecord:
             "budget_sources": self.budget.notes, "fits": verdict.to_dict(), "fits_all": verdict.ok,
             "verification": self.verification, "float_accuracy": self.float_accuracy,
             "int8_accuracy": self.int8_accuracy, "agreement": self.agreement,
-            "litert_equals_tflm": self.litert_equals_tflm, "check": self.check, "compression": self.compression,
+            "litert_equals_tflm": self.litert_equals_tflm, "check": self.check.to_dict(),
+            "compression": self.compression,
             "training": asdict(self.training), "data": asdict(self.data), "versions": self.versions,
             "run_dir": self.run_dir, "report": self.report, "timings": self.timings, "search": self.search,
         }
@@ -157,14 +159,15 @@ class RunRecord:
             data = DataRecord(**{f.name: d["data"][f.name] for f in fields(DataRecord)})
             training = TrainingRecord(**{f.name: d["training"][f.name] for f in fields(TrainingRecord)
                                          if f.name in d["training"]})
+            check = Evaluation.from_dict(d["check"])
         except (KeyError, TypeError) as e:
             raise UserError(f"{where} is incomplete ({e}): it was not written by this version of tinyml-kit; "
                             f"re-run fit") from None
         plain = {f.name: d[f.name] for f in fields(cls)
-                 if f.name in d and f.name not in ("board", "budget", "data", "training")}
+                 if f.name in d and f.name not in ("board", "budget", "data", "training", "check")}
         plain.setdefault("latency_ms_est", 0.0)
         plain.setdefault("choice", {})
-        return cls(board=board, budget=budget, data=data, training=training, **plain)
+        return cls(board=board, budget=budget, data=data, training=training, check=check, **plain)
 
     @classmethod
     def read(cls, run_dir: str | Path, or_tflite: bool = False) -> "RunRecord":

@@ -132,10 +132,10 @@ def _baseline_rows(record: RunRecord, baselines: list[dict]) -> list[dict]:
             logger.warning(f"baseline {b.get('method')} was made on another split than the run's: not shown")
     if not same:
         return []
-    kinds = {"int8": "int8, as deployed", "float": record.check.get("float_model", "float")}
-    model = [{"name": f"this model ({title})", "accuracy": record.check[kind]["accuracy"],
-              "macro_f1": record.check[kind]["macro_f1"], "seconds": None} for kind, title in kinds.items()
-             if isinstance(record.check.get(kind), dict)]
+    kinds = ((record.check.int8_metrics, "int8, as deployed"), (record.check.float_metrics,
+                                                                 record.check.float_model or "float"))
+    model = [{"name": f"this model ({title})", "accuracy": m.accuracy, "macro_f1": m.macro_f1, "seconds": None}
+             for m, title in kinds if m is not None]
     return model + [{"name": f"{b['method']}: {b['description']}", "accuracy": b["accuracy"],
                      "macro_f1": b["macro_f1"], "seconds": b["seconds"]["total_s"]} for b in same]
 
