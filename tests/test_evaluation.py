@@ -18,6 +18,7 @@ def test_a_schema1_check_reads_as_tflm_only_and_writes_back_the_same():
     assert e.engine is e.engine_footprint is e.host is None and e.float_model == "float"
     assert e.footprint == e.tflm and e.tflm.flash_bytes == section["flash_bytes"] == 35784
     assert e.int8_metrics.accuracy == e.int8_accuracy and e.float_metrics.macro_f1 == section["float"]["macro_f1"]
+    assert e.validation.images == e.images and e.validation.runtimes["tflm"]["accuracy"] == e.int8_accuracy
     assert list(e.to_dict().items()) == list(section.items())
 
 

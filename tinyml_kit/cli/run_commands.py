@@ -180,7 +180,7 @@ def validate(target, data, random_inputs, no_onnx, as_json):
     from tinyml_kit.pipeline.checks import validate_target
 
     r = validate_target(target, data, random_inputs, onnx=not no_onnx)
-    emit(as_json, r, lambda: show.validation(r))
+    emit(as_json, r.to_dict(), lambda: show.validation(r))
     _require_same_outputs(r)
 
 

@@ -64,6 +64,31 @@ class HostResult:
 
 
 @dataclass(frozen=True)
+class Validation:
+    """The same inputs through every runtime (`check.validate.validate_model`): per runtime its kind and, with
+    labels, its classification scores; per pair of runtimes the output metrics (`check.validate.PAIRS`)."""
+    model: str
+    data: str | None                     # the images' source (None: random inputs)
+    random_inputs: bool
+    images: int
+    class_names: list[str]
+    runtimes: dict[str, dict]            # runtime -> {"kind": "int8"|"float32", accuracy, macro_*, confusion_matrix}
+    skipped: dict[str, str]              # runtime -> why it was not run
+    pairs: list[dict]                    # {"a", "b", "cross", rmse, mae, l2r, cos, agreement, max_abs_diff, ...}
+    litert_equals_tflm: bool
+    litert_tflm_max_abs_diff: int
+    onnx_max_abs_diff: float | None      # None: ONNX Runtime not run
+    onnx_agreement: float | None
+
+    def to_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Validation":
+        return cls(**{f.name: d[f.name] for f in fields(cls)})
+
+
+@dataclass(frozen=True)
 class Evaluation:
     """Float vs int8 accuracy, LiteRT vs TFLM outputs and the measured sizes of one int8 model."""
     model: str                               # its file name
@@ -74,7 +99,7 @@ class Evaluation:
     litert_tflm_max_abs_diff: int
     images: int
     data: str | None                         # the images' source (None: random inputs)
-    validation: dict                         # `check.validate.validate_model`'s result, every runtime and pair
+    validation: Validation                   # every runtime and pair of runtimes on the same images
     float_accuracy: float | None = None      # None: no labels, or no float model
     int8_accuracy: float | None = None
     agreement: float | None = None           # top-1 agreement of int8 (LiteRT) with the float model
@@ -104,7 +129,7 @@ class Evaluation:
             d["class_names"] = self.class_names
         if self.float_metrics is not None:
             d["float"] = self.float_metrics.to_dict()
-        d["validation"] = self.validation
+        d["validation"] = self.validation.to_dict()
         if self.float_model is not None:
             d["float_model"] = self.float_model
         if self.engine_footprint is not None:
@@ -125,8 +150,9 @@ class Evaluation:
             model=d["model"], tflm=Footprint(**d["tflm"]) if on_engine else top, tflite_bytes=d["tflite_bytes"],
             ops=d["ops"], litert_equals_tflm=d["litert_equals_tflm"],
             litert_tflm_max_abs_diff=d["litert_tflm_max_abs_diff"], images=d["images"], data=d["data"],
-            validation=d["validation"], float_accuracy=d.get("float_accuracy"), int8_accuracy=d.get("int8_accuracy"),
-            agreement=d.get("agreement"), int8_metrics=Metrics.from_dict(d.get("int8")),
-            float_metrics=Metrics.from_dict(d.get("float")), class_names=d.get("class_names"),
+            validation=Validation.from_dict(d["validation"]), float_accuracy=d.get("float_accuracy"),
+            int8_accuracy=d.get("int8_accuracy"), agreement=d.get("agreement"),
+            int8_metrics=Metrics.from_dict(d.get("int8")), float_metrics=Metrics.from_dict(d.get("float")),
+            class_names=d.get("class_names"),
             float_model=d.get("float_model"), engine=d.get("engine") if on_engine else None,
             engine_footprint=top if on_engine else None, host=HostResult.from_dict(d))

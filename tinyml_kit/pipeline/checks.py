@@ -16,7 +16,7 @@ from tinyml_kit.check.verify import preflight, verify_model
 from tinyml_kit.core.artifacts import write_json_atomic
 from tinyml_kit.core.cores import require_core
 from tinyml_kit.core.errors import UserError
-from tinyml_kit.core.evaluation import Evaluation
+from tinyml_kit.core.evaluation import Evaluation, Validation
 from tinyml_kit.export.firmware import ModelSource
 from tinyml_kit.pipeline.runs import load_target, resolve_model, run_model, run_split
 from tinyml_kit.solve.engines import get_engine
@@ -39,7 +39,7 @@ def check_target(target: str | Path, data: str | None = None, engine: str | None
 
 
 def validate_target(target: str | Path, data: str | None = None, random_inputs: bool = False, onnx: bool = True,
-                    seed: int = 0) -> dict:
+                    seed: int = 0) -> Validation:
     """The same inputs through Keras, ONNX Runtime, LiteRT and TFLM (see `check.validate`)."""
     t = load_target(target, data, strict_shape=True)
     return validate_model(t.model.flatbuffer, t.model.info, t.val, t.keras_model, t.model.name, random_inputs,

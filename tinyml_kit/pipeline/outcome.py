@@ -11,7 +11,7 @@ from tinyml_kit.check.engines import checks, host_check, measured_footprint
 from tinyml_kit.check.evaluate import evaluate
 from tinyml_kit.check.verify import verify_lines
 from tinyml_kit.compress.stages import Compressed
-from tinyml_kit.core.evaluation import Evaluation
+from tinyml_kit.core.evaluation import Evaluation, Validation
 from tinyml_kit.core.run_record import RunRecord
 from tinyml_kit.core.tflite_info import read_model
 from tinyml_kit.solve.engines import CHECKER, TFLM, Engine, get_engine
@@ -52,7 +52,7 @@ def fit_summary(record: RunRecord) -> str:
 
 
 def verify_and_report(record: RunRecord, tflm_dir, model, flatbuffer: bytes, parts: Split,
-                      validation: dict, cmsis_nn_dir=None) -> RunRecord:
+                      validation: Validation, cmsis_nn_dir=None) -> RunRecord:
     """`verify` (reference kernels, 20 images) on the run just written, then its report.html again, now with
     the Cortex-M4F table, from the model, data and validation `fit` already holds (nothing is re-loaded)."""
     from tinyml_kit.pipeline.checks import verify_run

@@ -12,6 +12,7 @@ from tinyml_kit.check.explain import gradcam, linear_probes
 from tinyml_kit.check.validate import validate_model
 from tinyml_kit.core import progress
 from tinyml_kit.core.artifacts import write_atomic
+from tinyml_kit.core.evaluation import Validation
 from tinyml_kit.core.latency import cycles_per_instruction
 from tinyml_kit.core.resources import TEMPLATES_DIR
 from tinyml_kit.core.run_record import RunRecord
@@ -77,7 +78,7 @@ def _firmware_words(verified: dict):
     return get_engine(verified.get("engine", "tflm")).words
 
 
-def render_report(record: RunRecord, analysis: dict, validation: dict, cam, probes, verify: list[dict],
+def render_report(record: RunRecord, analysis: dict, validation: Validation, cam, probes, verify: list[dict],
                   baselines: list[dict] = ()) -> str:
     import jinja2
 
@@ -140,8 +141,8 @@ def _baseline_rows(record: RunRecord, baselines: list[dict]) -> list[dict]:
                      "macro_f1": b["macro_f1"], "seconds": b["seconds"]["total_s"]} for b in same]
 
 
-def _figures(record: RunRecord, analysis: dict, validation: dict, cam, probes) -> dict[str, str]:
-    names = validation["class_names"]
+def _figures(record: RunRecord, analysis: dict, validation: Validation, cam, probes) -> dict[str, str]:
+    names = validation.class_names
     history, recipe = record.training.history, record.training.recipe
     unfrozen = [{"stage": "unfrozen", **recipe["unfreeze"]}] if recipe.get("unfreeze") else []
     stages = unfrozen + [s for s in record.compression.get("stages", []) if s.get("history")]
@@ -149,7 +150,7 @@ def _figures(record: RunRecord, analysis: dict, validation: dict, cam, probes) -
         "lr_finder": _b64(png_bytes(lr_finder_figure(recipe["lr_finder"]))) if recipe.get("lr_finder") else "",
         "memory": _b64(png_bytes(memory_figure(analysis))),
         "training": _b64(png_bytes(training_figure(history, stages))) if history else "",
-        "confusion": _b64(png_bytes(confusion_figure(validation["runtimes"]["tflm"]["confusion_matrix"], names,
+        "confusion": _b64(png_bytes(confusion_figure(validation.runtimes["tflm"]["confusion_matrix"], names,
                                                      "TFLM int8, rows: true class"))),
         "gradcam": _b64(png_bytes(gradcam_figure(cam, names))),
         "probes": _b64(png_bytes(probes_figure(probes))) if probes.rows else "",
@@ -181,7 +182,7 @@ def _stages_note(record: RunRecord) -> str:
 
 
 def write_report(dest: Path, record: RunRecord, keras_model, flatbuffer: bytes, parts,
-                 validation: dict | None = None, verify: list[dict] | None = None,
+                 validation: Validation | None = None, verify: list[dict] | None = None,
                  baselines: list[dict] | None = None) -> dict:
     """Analyze, validate (with ONNX; unless the caller already did) and explain the run, and write
     `dest/report.html`, with `verify`'s results if the run was verified and the classic `baselines` made on its
@@ -197,5 +198,5 @@ def write_report(dest: Path, record: RunRecord, keras_model, flatbuffer: bytes, 
     write_atomic(Path(dest) / REPORT_FILE, render_report(record, analysis, validation, cam, probes, verify or [],
                                                            baselines or []))
     return {"peak_layer": analysis["peak_layer"], "peak_op": analysis["peak_op"],
-            "plan_matches_tflm": analysis["plan_matches_tflm"], "onnx_max_abs_diff": validation["onnx_max_abs_diff"],
+            "plan_matches_tflm": analysis["plan_matches_tflm"], "onnx_max_abs_diff": validation.onnx_max_abs_diff,
             "probes": probes.rows, "gradcam_layer": cam.layer}
