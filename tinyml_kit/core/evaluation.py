@@ -7,7 +7,7 @@ layout (the judged sizes at the top, TFLM's under `tflm`, the engine's host chec
 `from_dict` reads every report written so far and `to_dict` writes the same keys.
 """
 
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 
 SIZE_KEYS = ("flash_bytes", "arena_bytes", "arena_alloc_bytes")
 
@@ -38,7 +38,7 @@ class Metrics:
         return None if d is None else cls(**{f.name: d[f.name] for f in fields(cls)})
 
     def to_dict(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ class Validation:
     onnx_agreement: float | None
 
     def to_dict(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> "Validation":
