@@ -79,9 +79,9 @@ def main() -> None:
         checked = evaluate(c.flatbuffer, parts.val, keras_model=c.model)
         row = {"family": family, "variant": variant, "arch": arch, "knobs": knobs,
                "params": model_costs(c.model).params, "macs": model_costs(c.model).macs,
-               "float_accuracy": round(checked["float_accuracy"], 4),
-               "int8_accuracy": round(checked["int8_accuracy"], 4), "flash_bytes": checked["flash_bytes"],
-               "arena_bytes": checked["arena_bytes"], "litert_equals_tflm": checked["litert_equals_tflm"],
+               "float_accuracy": round(checked.float_accuracy, 4),
+               "int8_accuracy": round(checked.int8_accuracy, 4), "flash_bytes": checked.footprint.flash_bytes,
+               "arena_bytes": checked.footprint.arena_bytes, "litert_equals_tflm": checked.litert_equals_tflm,
                "stages": c.stages, "seconds": round(seconds + time.perf_counter() - start, 1), **extra}
         rows.append(row)
         save()

@@ -83,7 +83,7 @@ def compare(name: str, flatbuffer: bytes, images: np.ndarray, tflm_dir: str, cms
     from tinyml_kit.check.c_host import check_on_host
 
     host = check_on_host(flatbuffer, x, cmsis_nn)
-    row["c"]["host_bit_exact"] = host["c_equals_litert"]
+    row["c"]["host_bit_exact"] = host.equals_litert
     row["ratios"] = {k: round(row["c"][k] / row["tflm"][k], 3)
                      for k in ("elf_flash_bytes", "elf_ram_bytes", "instructions_per_inference")}
     row["ratios"]["model_flash_to_tflite"] = round(row["c"]["model_flash_bytes"] / len(flatbuffer), 3)

@@ -84,12 +84,12 @@ def fit_row(key: str, data: Path, rows: dict, arch: str = "auto", knobs: dict | 
     record = fit(data=str(data), arch=arch, pins=knobs, epochs=epochs, out=out,
                  training=TrainOptions(**(training or {})), compression=CompressOptions(**(compression or {})),
                  **extra)
-    int8 = record.check["int8"]
+    int8 = record.check.int8_metrics
     row = {"key": key, "run": str(out), "arch": record.arch, "choice": record.choice, "epochs": epochs,
            "training": training or {}, "compression": compression or {}, "params": record.params,
            "flash_bytes": record.flash_bytes, "arena_bytes": record.arena_alloc_bytes,
-           "float_accuracy": round(record.float_accuracy, 4), "int8_accuracy": round(int8["accuracy"], 4),
-           "int8_macro_f1": round(int8["macro_f1"], 4), "epochs_run": record.training.epochs_run,
+           "float_accuracy": round(record.float_accuracy, 4), "int8_accuracy": round(int8.accuracy, 4),
+           "int8_macro_f1": round(int8.macro_f1, 4), "epochs_run": record.training.epochs_run,
            "learning_rate": record.training.recipe.get("learning_rate"),
            "seconds": round(time.perf_counter() - start, 1)}
     if heldout is not None:

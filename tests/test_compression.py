@@ -120,8 +120,8 @@ def test_qat_phinet_with_squeeze_excitation_and_hard_swish(digits16):
     assert {"HARD_SWISH", "MUL", "LOGISTIC", "CONV_2D", "DEPTHWISE_CONV_2D"} <= set(info.ops)
     assert set(info.ops) == set(read_model(quantize_int8(model, calibration)).ops)
     checked = evaluate(flatbuffer, parts.val, keras_model=qat)
-    assert checked["litert_equals_tflm"]
-    assert checked["agreement"] >= 0.95 and checked["int8_accuracy"] > 0.7   # the int8 model is the QAT model
+    assert checked.litert_equals_tflm
+    assert checked.agreement >= 0.95 and checked.int8_accuracy > 0.7   # the int8 model is the QAT model
 
 
 @pytest.mark.parametrize("arch", ["mobilenetv1", "mobilenetv2", "resnet8", "tinynet"])

@@ -53,11 +53,15 @@ def test_evaluate_reports_metrics(tiny_model, digits_npz):
     model, path = tiny_model
     val = load_dataset(str(digits_npz), (16, 16, 1))
     result = evaluate(path.read_bytes(), val, keras_model=model)
-    assert result["litert_equals_tflm"] is True
-    assert 0.0 <= result["int8_accuracy"] <= 1.0 and 0.0 <= result["agreement"] <= 1.0
-    matrix = np.array(result["int8"]["confusion_matrix"])
+    assert result.litert_equals_tflm is True
+    assert 0.0 <= result.int8_accuracy <= 1.0 and 0.0 <= result.agreement <= 1.0
+    matrix = np.array(result.int8_metrics.confusion_matrix)
     assert matrix.shape == (3, 3) and matrix.sum() == len(val.x)
-    assert {"macro_precision", "macro_recall", "macro_f1"} <= result["int8"].keys()
+    assert result.int8_metrics.accuracy == result.int8_accuracy and 0.0 <= result.int8_metrics.macro_f1 <= 1.0
+    assert result.float_metrics.accuracy == result.float_accuracy and result.host is None
+    assert result.footprint == result.tflm and result.tflm.arena_bytes <= result.tflm.arena_alloc_bytes
+    d = result.to_dict()   # report.json's `check` section, as it always read
+    assert {"macro_precision", "macro_recall", "macro_f1"} <= d["int8"].keys() and "tflm" not in d
 
 
 def test_evaluate_without_data_warns(tiny_model, caplog):
@@ -65,7 +69,8 @@ def test_evaluate_without_data_warns(tiny_model, caplog):
     with caplog.at_level("WARNING", logger="tinyml_kit"):
         result = evaluate(path.read_bytes(), None)
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
-    assert "RANDOM" in warnings[0] and result["int8_accuracy"] is None and result["litert_equals_tflm"]
+    assert "RANDOM" in warnings[0] and result.int8_accuracy is None and result.litert_equals_tflm
+    assert result.int8_metrics is None and "int8" not in result.to_dict() and "class_names" not in result.to_dict()
 
 
 def test_float_and_corrupt_models_are_refused(float_tflite, tmp_path):

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.evaluation import HostResult
 from tinyml_kit.core.litert import LiteRtModel
 from tinyml_kit.engine.codegen import compile_model
 from tinyml_kit.engine.footprint import program_footprint
@@ -68,7 +69,7 @@ class HostModel:
 
 
 def check_on_host(flatbuffer: bytes, images: np.ndarray, cmsis_nn_dir=None, tflm_dir=None,
-                  name: str = "model") -> dict:
+                  name: str = "model") -> HostResult:
     """The C engine's generated model built for this machine and run on `images` (int8) beside LiteRT's reference
     kernels: whether every output is equal, and what the build takes on the device."""
     root = find_cmsis_nn_dir(cmsis_nn_dir, tflm_dir)
@@ -80,6 +81,5 @@ def check_on_host(flatbuffer: bytes, images: np.ndarray, cmsis_nn_dir=None, tflm
     expected = LiteRtModel(flatbuffer).predict(images)
     diff = np.abs(got.astype(np.int32) - expected.astype(np.int32))
     footprint = program_footprint(program)
-    return {"c_images": len(images), "c_equals_litert": bool(diff.max(initial=0) == 0),
-            "c_litert_max_abs_diff": int(diff.max(initial=0)), "c_flash_bytes": footprint.flash_bytes,
-            "c_arena_bytes": footprint.arena_bytes}
+    return HostResult("c", len(images), bool(diff.max(initial=0) == 0), int(diff.max(initial=0)),
+                      footprint.flash_bytes, footprint.arena_bytes)

@@ -3,7 +3,7 @@ the arena it uses, the arena a firmware reserves) and its own check on this mach
 one (TFLM's is `evaluate`'s LiteRT-vs-TFLM run, which every model gets)."""
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +13,7 @@ from tinyml_kit.check.analyze import board_fit
 from tinyml_kit.check.c_host import HOST_CC, check_on_host
 from tinyml_kit.check.c_plan import c_engine_analysis
 from tinyml_kit.check.tflm import measure_arena
+from tinyml_kit.core.evaluation import Footprint, HostResult
 from tinyml_kit.core.tflm_flatbuffer import tflm_flash_bytes
 from tinyml_kit.engine.footprint import c_footprint
 from tinyml_kit.export.toolchain import find_cmsis_nn_dir, require_tool
@@ -20,23 +21,11 @@ from tinyml_kit.solve.engines import Engine
 
 
 @dataclass(frozen=True)
-class Footprint:
-    flash_bytes: int
-    arena_bytes: int          # what the engine uses
-    arena_alloc_bytes: int    # what a firmware reserves for it
-    extra: dict = field(default_factory=dict)   # engine-specific figures report.json keeps beside them
-
-    def to_dict(self) -> dict:
-        return {"flash_bytes": self.flash_bytes, "arena_bytes": self.arena_bytes,
-                "arena_alloc_bytes": self.arena_alloc_bytes, **self.extra}
-
-
-@dataclass(frozen=True)
 class HostCheck:
     """An engine's own build for this machine, run on the same int8 images as LiteRT."""
     require: Callable[[object], None]                        # cmsis_nn_dir -> refuses a missing tool or tree
-    run: Callable[[bytes, np.ndarray, object, str], dict]    # (flatbuffer, images, cmsis_nn_dir, name) -> result
-    verdict: Callable[[dict], str]                           # its result in the words of `fit`'s last line
+    run: Callable[[bytes, np.ndarray, object, str], HostResult]   # (flatbuffer, images, cmsis_nn_dir, name)
+    verdict: Callable[[HostResult], str]                     # its result in the words of `fit`'s last line
 
 
 @dataclass(frozen=True)
@@ -53,8 +42,7 @@ def _tflm_footprint(flatbuffer: bytes) -> Footprint:
 
 def _c_footprint(flatbuffer: bytes) -> Footprint:
     fp = c_footprint(flatbuffer)
-    return Footprint(fp.flash_bytes, fp.arena_bytes, fp.arena_bytes,
-                     {"engine": "c", "constant_bytes": fp.constant_bytes})
+    return Footprint(fp.flash_bytes, fp.arena_bytes, fp.arena_bytes, fp.constant_bytes)
 
 
 def _c_require_host(cmsis_nn_dir) -> None:
@@ -62,7 +50,7 @@ def _c_require_host(cmsis_nn_dir) -> None:
     find_cmsis_nn_dir(cmsis_nn_dir)
 
 
-def _c_on_host(flatbuffer: bytes, images: np.ndarray, cmsis_nn_dir, name: str) -> dict:
+def _c_on_host(flatbuffer: bytes, images: np.ndarray, cmsis_nn_dir, name: str) -> HostResult:
     return check_on_host(flatbuffer, images, cmsis_nn_dir, name=name)
 
 
@@ -76,7 +64,7 @@ CHECKS: dict[str, EngineChecks] = {
     "tflm": EngineChecks(_tflm_footprint),
     "c": EngineChecks(_c_footprint, HostCheck(
         _c_require_host, _c_on_host,
-        lambda r: f"LiteRT == the C engine built for this machine: {r['c_equals_litert']} ({r['c_images']} images)"),
+        lambda r: f"LiteRT == the C engine built for this machine: {r.equals_litert} ({r.images} images)"),
         _c_analysis),
 }
 
@@ -90,7 +78,7 @@ def measured_footprint(flatbuffer: bytes, engine: Engine) -> Footprint:
 
 
 def host_check(flatbuffer: bytes, images: np.ndarray, engine: Engine, cmsis_nn_dir: str | Path | None = None,
-               name: str = "model") -> dict:
-    """The engine's own check on this machine beside LiteRT (nothing for an engine whose check is `evaluate`'s)."""
+               name: str = "model") -> HostResult | None:
+    """The engine's own check on this machine beside LiteRT (None for an engine whose check is `evaluate`'s)."""
     host = checks(engine).host
-    return host.run(flatbuffer, images, cmsis_nn_dir, name) if host else {}
+    return host.run(flatbuffer, images, cmsis_nn_dir, name) if host else None

@@ -3,15 +3,14 @@ LiteRT vs TFLM outputs, measured arena. The runtimes are run once, by `validate`
 
 from tinyml_kit.check.tflm import TflmModel
 from tinyml_kit.check.validate import validate_model
+from tinyml_kit.core.evaluation import Evaluation, Footprint, Metrics
 from tinyml_kit.core.tflite_info import read_model, require_int8
 from tinyml_kit.core.tflm_flatbuffer import tflm_flash_bytes
 from tinyml_kit.train.data import Dataset
 
-_REPORT_KEYS = ("accuracy", "macro_precision", "macro_recall", "macro_f1", "confusion_matrix")
-
 
 def evaluate(model: bytes, val: Dataset | None, keras_model=None, name: str = "model.tflite",
-             seed: int = 0, onnx: bool = False) -> dict:
+             seed: int = 0, onnx: bool = False) -> Evaluation:
     """Run `model` on LiteRT (reference kernels) and TFLM over `val`, and `keras_model` (and, with `onnx`, its
     ONNX export) beside them. Without data only the kernels' agreement and the arena can be checked: random
     inputs are used, with a warning, and no accuracy is reported. The full validation is under `validation`."""
@@ -19,29 +18,17 @@ def evaluate(model: bytes, val: Dataset | None, keras_model=None, name: str = "m
     require_int8(info, name)
     v = validate_model(model, info, val, keras_model, name, random_inputs=True, onnx=onnx, seed=seed)
     arena = TflmModel(model).arena()
-    result = {
-        "model": name,
-        "flash_bytes": tflm_flash_bytes(model),
-        "tflite_bytes": len(model),
-        "arena_bytes": arena.total_bytes,
-        "arena_alloc_bytes": arena.alloc_bytes,
-        "ops": info.ops,
-        "litert_equals_tflm": v["litert_equals_tflm"],
-        "litert_tflm_max_abs_diff": v["litert_tflm_max_abs_diff"],
-        "images": v["images"],
-        "data": v["data"],
-        "float_accuracy": None,
-        "int8_accuracy": None,
-        "agreement": None,
-    }
-    if val is not None:
-        runtimes = v["runtimes"]
-        result["int8_accuracy"] = runtimes["litert"]["accuracy"]
-        result["int8"] = {k: runtimes["litert"][k] for k in _REPORT_KEYS}
-        result["class_names"] = v["class_names"]
-        if "keras" in runtimes:
-            result["float_accuracy"] = runtimes["keras"]["accuracy"]
-            result["float"] = {k: runtimes["keras"][k] for k in _REPORT_KEYS}
-            result["agreement"] = next(p["agreement"] for p in v["pairs"] if (p["a"], p["b"]) == ("litert", "keras"))
-    result["validation"] = v
-    return result
+    int8, float_ = _metrics(v.runtimes.get("litert")), _metrics(v.runtimes.get("keras"))
+    agreement = next(p["agreement"] for p in v.pairs if (p["a"], p["b"]) == ("litert", "keras")) if float_ else None
+    return Evaluation(
+        model=name, tflm=Footprint(tflm_flash_bytes(model), arena.total_bytes, arena.alloc_bytes),
+        tflite_bytes=len(model), ops=info.ops, litert_equals_tflm=v.litert_equals_tflm,
+        litert_tflm_max_abs_diff=v.litert_tflm_max_abs_diff, images=v.images, data=v.data, validation=v,
+        float_accuracy=float_.accuracy if float_ else None, int8_accuracy=int8.accuracy if int8 else None,
+        agreement=agreement, int8_metrics=int8, float_metrics=float_,
+        class_names=v.class_names if val is not None else None)
+
+
+def _metrics(runtime: dict | None) -> Metrics | None:
+    """A runtime's scores from the validation (None: not run, or no labels to score it by)."""
+    return Metrics.from_dict(runtime) if runtime and "accuracy" in runtime else None

@@ -13,6 +13,7 @@ import numpy as np
 from tinyml_kit.check.metrics import classification_report
 from tinyml_kit.check.tflm import TflmModel
 from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.evaluation import Validation
 from tinyml_kit.core.litert import LiteRtModel
 from tinyml_kit.export.onnx_export import OnnxModel, keras_to_onnx
 
@@ -42,27 +43,19 @@ def output_metrics(out: np.ndarray, ref: np.ndarray) -> dict:
 
 
 def validate_model(flatbuffer: bytes, info, val, keras_model=None, name: str = "model.tflite",
-                   random_inputs: bool = False, onnx: bool = True, seed: int = 0) -> dict:
+                   random_inputs: bool = False, onnx: bool = True, seed: int = 0) -> Validation:
     """Run every runtime on the same inputs and compare them; without `val`, random pixels if asked for."""
     pixels, labels, class_names = _inputs(info, val, random_inputs, seed, name)
     outputs, raw, skipped = _run_all(flatbuffer, info, pixels, keras_model, onnx, name, labels is None)
     runtimes, pairs = _compare(outputs, set(raw), labels, max(len(class_names), info.outputs[0].shape[-1]))
     int8_diff = np.abs(raw["litert"].astype(np.int32) - raw["tflm"].astype(np.int32))
     onnx_pair = next((p for p in pairs if p["a"] == "onnx"), None)
-    return {
-        "model": name,
-        "data": None if val is None else val.source,
-        "random_inputs": labels is None,
-        "images": int(len(pixels)),
-        "class_names": class_names,
-        "runtimes": runtimes,
-        "skipped": skipped,
-        "pairs": pairs,
-        "litert_equals_tflm": bool(int8_diff.max() == 0),
-        "litert_tflm_max_abs_diff": int(int8_diff.max()),
-        "onnx_max_abs_diff": onnx_pair["max_abs_diff"] if onnx_pair else None,
-        "onnx_agreement": onnx_pair["agreement"] if onnx_pair else None,
-    }
+    return Validation(
+        model=name, data=None if val is None else val.source, random_inputs=labels is None, images=int(len(pixels)),
+        class_names=class_names, runtimes=runtimes, skipped=skipped, pairs=pairs,
+        litert_equals_tflm=bool(int8_diff.max() == 0), litert_tflm_max_abs_diff=int(int8_diff.max()),
+        onnx_max_abs_diff=onnx_pair["max_abs_diff"] if onnx_pair else None,
+        onnx_agreement=onnx_pair["agreement"] if onnx_pair else None)
 
 
 def _inputs(info, val, random_inputs: bool, seed: int, name: str):

@@ -31,6 +31,7 @@ from tinyml_kit.cli.params import (
 )
 from tinyml_kit.core.cores import CORE_IDS
 from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.evaluation import Evaluation, HostResult, Validation
 from tinyml_kit.core.run_record import RunRecord
 from tinyml_kit.core.spec import AUTO
 from tinyml_kit.core.verification import VerifyResult
@@ -95,7 +96,7 @@ def _finish_run(record: RunRecord, as_json: bool) -> None:
     if not record.verdict.ok:
         fail(f"the model does not fit {record.board.id} ({', '.join(record.verdict.misses)}); see "
              f"{record.run_dir}/report.json")
-    _require_same_outputs(record.check)
+    _require_same_outputs(record.check, record.check.host)
     if record.verify is not None:
         _require_verified(record.verify)
 
@@ -105,13 +106,14 @@ def fail(message: str) -> None:
     sys.exit(1)
 
 
-def _require_same_outputs(result: dict) -> None:
-    """The host int8 result only stands for the MCU's if TFLM computes the same outputs."""
-    if not result["litert_equals_tflm"]:
-        fail(f"TFLM outputs differ from LiteRT's by up to {result['litert_tflm_max_abs_diff']}: the int8 accuracy "
+def _require_same_outputs(result: Evaluation | Validation, host: HostResult | None = None) -> None:
+    """The host int8 result only stands for the MCU's if TFLM (and the engine built for this machine, `host`)
+    computes the same outputs."""
+    if not result.litert_equals_tflm:
+        fail(f"TFLM outputs differ from LiteRT's by up to {result.litert_tflm_max_abs_diff}: the int8 accuracy "
              f"is LiteRT's, not the MCU's")
-    if not result.get("c_equals_litert", True):
-        fail(f"the C engine's outputs differ from LiteRT's by up to {result['c_litert_max_abs_diff']}")
+    if host is not None and not host.equals_litert:
+        fail(f"the C engine's outputs differ from LiteRT's by up to {host.litert_max_abs_diff}")
 
 
 def _require_verified(r: VerifyResult) -> None:
@@ -132,8 +134,8 @@ def check(target, data, engine, cmsis_nn_dir, as_json):
     from tinyml_kit.pipeline.checks import check_target
 
     result = check_target(target, data, engine, cmsis_nn_dir)
-    emit(as_json, result, lambda: show.check(result))
-    _require_same_outputs(result)
+    emit(as_json, result.to_dict(), lambda: show.check(result))
+    _require_same_outputs(result, result.host)
 
 
 @main.command()
@@ -180,7 +182,7 @@ def validate(target, data, random_inputs, no_onnx, as_json):
     from tinyml_kit.pipeline.checks import validate_target
 
     r = validate_target(target, data, random_inputs, onnx=not no_onnx)
-    emit(as_json, r, lambda: show.validation(r))
+    emit(as_json, r.to_dict(), lambda: show.validation(r))
     _require_same_outputs(r)
 
 

@@ -5,6 +5,7 @@ import shutil
 import click
 
 from tinyml_kit.check.analysis import Analysis, BoardFit, CEngineAnalysis
+from tinyml_kit.core.evaluation import Evaluation, Validation
 from tinyml_kit.core.family import lookup
 from tinyml_kit.core.run_record import RunRecord
 
@@ -34,17 +35,16 @@ def key_values(result: dict, keys=None, width: int = 24) -> None:
         click.echo(f"{key:>{width}}: {result.get(key)}")
 
 
-def check(result: dict) -> None:
-    c_engine = ("c_images", "c_equals_litert", "c_litert_max_abs_diff", "c_flash_bytes", "c_arena_bytes")
-    key_values(result, ("model", "data", "images", "float_accuracy", "int8_accuracy", "agreement",
-                        "litert_equals_tflm", "litert_tflm_max_abs_diff", "flash_bytes", "arena_bytes",
-                        "arena_alloc_bytes", *(c_engine if "c_images" in result else ())))
-    if "int8" in result:
-        r = result["int8"]
-        click.echo(f"{'int8 macro P/R/F1':>24}: {r['macro_precision']:.4f} / {r['macro_recall']:.4f} / "
-                   f"{r['macro_f1']:.4f}")
-        click.echo(f"{'int8 confusion':>24}: rows = true class {result['class_names']}")
-        for row in r["confusion_matrix"]:
+def check(result: Evaluation) -> None:
+    d = result.to_dict()   # the JSON's keys, in words a reader of `--json` recognises
+    host = tuple(result.host.to_dict()) if result.host else ()
+    key_values(d, ("model", "data", "images", "float_accuracy", "int8_accuracy", "agreement", "litert_equals_tflm",
+                   "litert_tflm_max_abs_diff", "flash_bytes", "arena_bytes", "arena_alloc_bytes", *host))
+    r = result.int8_metrics
+    if r is not None:
+        click.echo(f"{'int8 macro P/R/F1':>24}: {r.macro_precision:.4f} / {r.macro_recall:.4f} / {r.macro_f1:.4f}")
+        click.echo(f"{'int8 confusion':>24}: rows = true class {result.class_names}")
+        for row in r.confusion_matrix:
             click.echo(" " * 26 + " ".join(f"{v:4d}" for v in row))
 
 
@@ -137,25 +137,25 @@ def _c_plan(console, c: CEngineAnalysis) -> None:
     console.print(table)
 
 
-def validation(r: dict) -> None:
-    source = "RANDOM INPUTS (no accuracy)" if r["random_inputs"] else r["data"]
-    click.echo(f"{r['model']}: {r['images']} images from {source}")
-    if not r["random_inputs"]:
+def validation(r: Validation) -> None:
+    source = "RANDOM INPUTS (no accuracy)" if r.random_inputs else r.data
+    click.echo(f"{r.model}: {r.images} images from {source}")
+    if not r.random_inputs:
         click.echo(f"{'runtime':>10} {'kind':>8} {'acc':>8} {'macro P':>8} {'macro R':>8} {'macro F1':>8}")
-        for name, m in r["runtimes"].items():
+        for name, m in r.runtimes.items():
             click.echo(f"{name:>10} {m['kind']:>8} {m['accuracy']:8.4f} {m['macro_precision']:8.4f} "
                        f"{m['macro_recall']:8.4f} {m['macro_f1']:8.4f}")
-    for name, why in r["skipped"].items():
+    for name, why in r.skipped.items():
         click.echo(f"{name:>10}: skipped, {why}")
     click.echo(f"{'pair':>18} {'rmse':>10} {'mae':>10} {'l2r':>10} {'cos':>8} {'top-1 agr':>9} {'max diff':>10}")
-    for p in r["pairs"]:
+    for p in r.pairs:
         label = f"{p['a']} vs {p['b']}" + (" *" if p["cross"] else "")
         click.echo(f"{label:>18} {p['rmse']:10.3g} {p['mae']:10.3g} {p['l2r']:10.3g} {p['cos']:8.5f} "
                    f"{p['agreement']:9.2%} {p['max_abs_diff']:10.3g}")
     click.echo("(* cross rows: int8 outputs, dequantized, against the float model's)")
-    if not r["random_inputs"]:
-        deployed = r["runtimes"]["tflm"]
-        click.echo(f"TFLM confusion matrix, rows = true class {r['class_names']}")
+    if not r.random_inputs:
+        deployed = r.runtimes["tflm"]
+        click.echo(f"TFLM confusion matrix, rows = true class {r.class_names}")
         for row in deployed["confusion_matrix"]:
             click.echo("  " + " ".join(f"{v:4d}" for v in row))
 

@@ -2,8 +2,9 @@
 
 `fit` makes one, `compress` derives one from another, and every command that takes a run directory reads it.
 The JSON keys are the ones users' scripts rely on (`flash_bytes`, `arena_bytes`, `flash_bytes_est`, `fits`, …);
-the measurement dicts a stage produces (`check`, `verification`) are kept as the stage wrote them; the sections
-that say how the run was made (`compression`, `search`, `report`, `timings`, `before`) are `core.record_sections`.
+each section is typed where its stage makes it: the measurements (`check`: `core.evaluation`; `verification`,
+`verify`: `core.verification`) and how the run was made (`compression`, `search`, `report`, `timings`, `before`:
+`core.record_sections`). `choice` stays a dict: its keys are the family's knobs.
 A record is judged by `verdict`, the same `fits()` every command uses.
 """
 
@@ -17,6 +18,7 @@ from tinyml_kit.core.artifacts import write_json_atomic
 from tinyml_kit.core.boards import Board
 from tinyml_kit.core.budget import Budget
 from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.evaluation import Evaluation
 from tinyml_kit.core.record_sections import (
     CompressionRecord,
     OriginalNumbers,
@@ -83,7 +85,7 @@ class RunRecord:
     latency_ms_est: float             # instructions × cycles per instruction on emulated cores, else from MACs
     data: DataRecord
     training: TrainingRecord
-    check: dict                       # check.evaluate's result (validation across runtimes under `validation`)
+    check: Evaluation                 # check.evaluate's result (validation across runtimes under `validation`)
     predicted_accuracy: float | None = None
     predicted_accuracy_interval: list[float] | None = None   # the law's ~95 % interval
     flash_bytes_est: int | None = None
@@ -108,19 +110,19 @@ class RunRecord:
 
     @property
     def float_accuracy(self) -> float | None:
-        return self.check.get("float_accuracy")
+        return self.check.float_accuracy
 
     @property
     def int8_accuracy(self) -> float | None:
-        return self.check.get("int8_accuracy")
+        return self.check.int8_accuracy
 
     @property
     def agreement(self) -> float | None:
-        return self.check.get("agreement")
+        return self.check.agreement
 
     @property
     def litert_equals_tflm(self) -> bool:
-        return bool(self.check.get("litert_equals_tflm"))
+        return bool(self.check.litert_equals_tflm)
 
     def derive(self, **changes) -> "RunRecord":
         """A new record from this one (a compressed run), with the numbers it replaces kept under `before`."""
@@ -144,7 +146,7 @@ class RunRecord:
             "budget_sources": self.budget.notes, "fits": verdict.to_dict(), "fits_all": verdict.ok,
             "verification": [a.to_dict() for a in self.verification], "float_accuracy": self.float_accuracy,
             "int8_accuracy": self.int8_accuracy, "agreement": self.agreement,
-            "litert_equals_tflm": self.litert_equals_tflm, "check": self.check,
+            "litert_equals_tflm": self.litert_equals_tflm, "check": self.check.to_dict(),
             "compression": self.compression.to_dict(),
             "training": asdict(self.training), "data": asdict(self.data), "versions": self.versions,
             "run_dir": self.run_dir, "report": self.report.to_dict() if self.report else {},
@@ -175,14 +177,15 @@ class RunRecord:
             training = TrainingRecord(**{f.name: d["training"][f.name] for f in fields(TrainingRecord)
                                          if f.name in d["training"]})
             sections = {k: read(d[k]) for k, read in SECTIONS.items() if d.get(k)}
+            check = Evaluation.from_dict(d["check"])
         except (KeyError, TypeError) as e:
             raise UserError(f"{where} is incomplete ({e}): it was not written by this version of tinyml-kit; "
                             f"re-run fit") from None
         plain = {f.name: d[f.name] for f in fields(cls)
-                 if f.name in d and f.name not in ("board", "budget", "data", "training", *SECTIONS)}
+                 if f.name in d and f.name not in ("board", "budget", "data", "training", "check", *SECTIONS)}
         plain.setdefault("latency_ms_est", 0.0)
         plain.setdefault("choice", {})
-        return cls(board=board, budget=budget, data=data, training=training, **sections, **plain)
+        return cls(board=board, budget=budget, data=data, training=training, check=check, **sections, **plain)
 
     @classmethod
     def read(cls, run_dir: str | Path, or_tflite: bool = False) -> "RunRecord":

@@ -77,10 +77,10 @@ def run_baseline(method: str, data: str | None = None, vocab: int = DEFAULT_VOCA
 def model_scores(record: RunRecord) -> dict:
     """The run's validation accuracy and macro F1 (int8 as deployed, and float when it was measured)."""
     scores = {}
-    for kind in ("int8", "float"):
-        if isinstance(record.check.get(kind), dict):
-            scores[f"{kind}_accuracy"] = record.check[kind]["accuracy"]
-            scores[f"{kind}_macro_f1"] = record.check[kind]["macro_f1"]
+    for kind, m in (("int8", record.check.int8_metrics), ("float", record.check.float_metrics)):
+        if m is not None:
+            scores[f"{kind}_accuracy"] = m.accuracy
+            scores[f"{kind}_macro_f1"] = m.macro_f1
     return scores
 
 

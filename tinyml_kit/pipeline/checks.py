@@ -2,6 +2,7 @@
 validation split, its board) or a bare int8 .tflite. The work itself is in `check/`; this resolves the target."""
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from tinyml_kit.check.verify import preflight, verify_model
 from tinyml_kit.core.artifacts import write_json_atomic
 from tinyml_kit.core.cores import require_core
 from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.evaluation import Evaluation, Validation
 from tinyml_kit.core.verification import VerifyResult
 from tinyml_kit.export.firmware import ModelSource
 from tinyml_kit.pipeline.runs import load_target, resolve_model, run_model, run_split, verified
@@ -24,7 +26,7 @@ logger = logging.getLogger(__name__)
 
 
 def check_target(target: str | Path, data: str | None = None, engine: str | None = None,
-                 cmsis_nn_dir: str | Path | None = None) -> dict:
+                 cmsis_nn_dir: str | Path | None = None) -> Evaluation:
     """Float vs int8 accuracy, LiteRT vs TFLM and the measured arena of a run (on its own validation split
     unless `data` is given) or a .tflite; with the C engine (by default a run's own), also its generated model
     built for this machine and run on the same images beside LiteRT."""
@@ -34,12 +36,11 @@ def check_target(target: str | Path, data: str | None = None, engine: str | None
         checks(engine).host.require(cmsis_nn_dir)
     result = evaluate(t.model.flatbuffer, t.val, keras_model=t.keras_model, name=t.model.name)
     images = t.model.info.inputs[0].quantize(t.val.x.astype(np.float32))
-    result.update(host_check(t.model.flatbuffer, images, engine, cmsis_nn_dir, t.model.name))
-    return result
+    return replace(result, host=host_check(t.model.flatbuffer, images, engine, cmsis_nn_dir, t.model.name))
 
 
 def validate_target(target: str | Path, data: str | None = None, random_inputs: bool = False, onnx: bool = True,
-                    seed: int = 0) -> dict:
+                    seed: int = 0) -> Validation:
     """The same inputs through Keras, ONNX Runtime, LiteRT and TFLM (see `check.validate`)."""
     t = load_target(target, data, strict_shape=True)
     return validate_model(t.model.flatbuffer, t.model.info, t.val, t.keras_model, t.model.name, random_inputs,

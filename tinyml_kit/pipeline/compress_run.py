@@ -57,11 +57,11 @@ def compress_run(run_dir: str | Path, options: CompressOptions, out: str | Path 
     new = record.derive(
         params=costs.params, macs=costs.macs, predicted_accuracy=None, flash_bytes_est=None, arena_bytes_est=None,
         latency_ms_est=round(latency.ms, 2), instructions_est=latency.instructions,
-        flash_bytes=checked["flash_bytes"], arena_bytes=checked["arena_bytes"],
-        arena_alloc_bytes=checked["arena_alloc_bytes"], check=checked, timings=timings,
+        flash_bytes=checked.footprint.flash_bytes, arena_bytes=checked.footprint.arena_bytes,
+        arena_alloc_bytes=checked.footprint.arena_alloc_bytes, check=checked, timings=timings,
         compression=CompressionRecord(options, teacher_info, c.stages),
         compressed_from=str(run_dir.absolute()), verify=None)
-    new = write_run(out, new, c.model, c.flatbuffer, parts, checked["validation"], started)
+    new = write_run(out, new, c.model, c.flatbuffer, parts, checked.validation, started)
     logger.info(compress_summary(new))
     logger.info(f"run directory: {out}")
     return new

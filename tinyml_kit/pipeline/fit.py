@@ -22,6 +22,7 @@ from tinyml_kit.core.boards import DEFAULT_BOARD, Board, get_board
 from tinyml_kit.core.budget import Budget, make_budget
 from tinyml_kit.core.cores import core_for_board
 from tinyml_kit.core.errors import UserError, param
+from tinyml_kit.core.evaluation import Evaluation
 from tinyml_kit.core.family import RANKED_NAMES
 from tinyml_kit.core.pins import Search, chosen_knobs, make_search
 from tinyml_kit.core.record_sections import CompressionRecord, SearchRecord, Timings
@@ -93,11 +94,11 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = AUTO, e
     record = _record(board, budget, chosen.family, chosen, c, checked, _data_record(dataset, parts, data, seed),
                      trained, CompressionRecord(compression, t.teacher_info, c.stages), timings,
                      engine, explained, search)
-    record = write_run(out, record, c.model, c.flatbuffer, parts, checked["validation"], started)
+    record = write_run(out, record, c.model, c.flatbuffer, parts, checked.validation, started)
     logger.info(outcome.fit_summary(record))
     logger.info(f"run directory: {out} (report.html: budgets, memory plan, metrics, Grad-CAM, probes)")
     if verify:
-        outcome.verify_and_report(record, tflm_dir, c.model, c.flatbuffer, parts, checked["validation"], cmsis_nn_dir)
+        outcome.verify_and_report(record, tflm_dir, c.model, c.flatbuffer, parts, checked.validation, cmsis_nn_dir)
     return record
 
 
@@ -237,7 +238,7 @@ def _choose(search: Search, parts, calibration, budget: Budget, board: Board, po
     return choose_model(model, family, knobs, calibration, budget, board, engine), model, SearchRecord()
 
 
-def _record(board: Board, budget: Budget, arch: str, chosen, c, checked: dict, data: DataRecord,
+def _record(board: Board, budget: Budget, arch: str, chosen, c, checked: Evaluation, data: DataRecord,
             training: TrainingRecord, compression: CompressionRecord, timings: Timings, engine: Engine,
             explained: SearchRecord,
             search: Search) -> RunRecord:
@@ -248,8 +249,8 @@ def _record(board: Board, budget: Budget, arch: str, chosen, c, checked: dict, d
     estimate = chosen.estimate
     return RunRecord(
         board=board, budget=budget, arch=arch, choice=chosen.knobs, params=final.params, macs=final.macs,
-        flash_bytes=checked["flash_bytes"], arena_bytes=checked["arena_bytes"],
-        arena_alloc_bytes=checked["arena_alloc_bytes"],
+        flash_bytes=checked.footprint.flash_bytes, arena_bytes=checked.footprint.arena_bytes,
+        arena_alloc_bytes=checked.footprint.arena_alloc_bytes,
         latency_ms_est=round(latency.ms, 2), instructions_est=latency.instructions, data=data, training=training,
         check=checked, predicted_accuracy=estimate.predicted_accuracy,
         predicted_accuracy_interval=estimate.predicted_interval,

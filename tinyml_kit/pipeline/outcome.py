@@ -2,6 +2,7 @@
 and, when asked, the proof on an emulated Cortex-M folded back into the run's report."""
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ from tinyml_kit.check.engines import checks, host_check, measured_footprint
 from tinyml_kit.check.evaluate import evaluate
 from tinyml_kit.check.verify import verify_lines
 from tinyml_kit.compress.stages import Compressed
+from tinyml_kit.core.evaluation import Evaluation, Validation
 from tinyml_kit.core.run_record import RunRecord
 from tinyml_kit.core.tflite_info import read_model
 from tinyml_kit.solve.engines import CHECKER, TFLM, Engine, get_engine
@@ -18,27 +20,26 @@ from tinyml_kit.train.data import Split
 logger = logging.getLogger(__name__)
 
 
-def evaluate_compressed(c: Compressed, parts: Split, engine: Engine = TFLM, cmsis_nn_dir=None) -> dict:
+def evaluate_compressed(c: Compressed, parts: Split, engine: Engine = TFLM, cmsis_nn_dir=None) -> Evaluation:
     """LiteRT, TFLM, Keras (and ONNX for a float reference) on the validation split. The Keras side is the model
     the int8 one was converted from: the float model, or after QAT the fake-quantized one (`float_model` says
     which), so "float vs int8" never compares the int8 model with a model it did not come from. On an engine other
-    than the checker (TFLM), the sizes the budget is judged by are the engine's (the checker's kept beside them),
-    and the engine's own build runs on the same images beside LiteRT, where it has a host check."""
+    than the checker (TFLM), the sizes the budget is judged by are the engine's (TFLM's kept beside them), and the
+    engine's own build runs on the same images beside LiteRT, where it has a host check."""
     float_reference = c.reference is c.model
     checked = evaluate(c.flatbuffer, parts.val, keras_model=c.reference, onnx=float_reference)
-    checked["float_model"] = c.reference_kind
-    if engine is not CHECKER:
-        checked[CHECKER.name] = {k: checked[k] for k in ("flash_bytes", "arena_bytes", "arena_alloc_bytes")}
-        checked.update(measured_footprint(c.flatbuffer, engine).to_dict())
-        images = read_model(c.flatbuffer).inputs[0].quantize(parts.val.x.astype(np.float32))
-        checked.update(host_check(c.flatbuffer, images, engine, cmsis_nn_dir))
-    return checked
+    checked = replace(checked, float_model=c.reference_kind)
+    if engine is CHECKER:
+        return checked
+    images = read_model(c.flatbuffer).inputs[0].quantize(parts.val.x.astype(np.float32))
+    return replace(checked, engine=engine.name, engine_footprint=measured_footprint(c.flatbuffer, engine),
+                   host=host_check(c.flatbuffer, images, engine, cmsis_nn_dir))
 
 
 def fit_summary(record: RunRecord) -> str:
     """FITS / DOES NOT FIT, each measured figure against its budget, and the accuracies."""
     v, b, engine = record.verdict, record.budget, get_engine(record.engine)
-    reference = "fake-quant" if record.check.get("float_model", "float") != "float" else "float"
+    reference = "fake-quant" if (record.check.float_model or "float") != "float" else "float"
     arena = engine.words.arena_verdict.format(used=record.arena_bytes)
     host = checks(engine).host
     time = (f"time ~{record.latency_ms_est:g}/{b.latency_ms:g} ms ({record.instructions_est:,} instructions "
@@ -47,11 +48,11 @@ def fit_summary(record: RunRecord) -> str:
             f"B, arena {record.arena_alloc_bytes:,}/{b.arena_bytes:,} B ({arena}); {time}"
             f"{reference} acc {record.float_accuracy:.4f}, int8 acc {record.int8_accuracy:.4f}, agreement "
             f"{record.agreement:.4f}, LiteRT == TFLM: {record.litert_equals_tflm}"
-            + (f", {host.verdict(record.check)}" if host else ""))
+            + (f", {host.verdict(record.check.host)}" if host and record.check.host else ""))
 
 
 def verify_and_report(record: RunRecord, tflm_dir, model, flatbuffer: bytes, parts: Split,
-                      validation: dict, cmsis_nn_dir=None) -> RunRecord:
+                      validation: Validation, cmsis_nn_dir=None) -> RunRecord:
     """`verify` (reference kernels, 20 images) on the run just written, then its report.html again, now with
     the Cortex-M4F table, from the model, data and validation `fit` already holds (nothing is re-loaded)."""
     from tinyml_kit.pipeline.checks import verify_run

@@ -13,6 +13,7 @@ from tinyml_kit.check.explain import gradcam, linear_probes
 from tinyml_kit.check.validate import validate_model
 from tinyml_kit.core import progress
 from tinyml_kit.core.artifacts import write_atomic
+from tinyml_kit.core.evaluation import Validation
 from tinyml_kit.core.latency import cycles_per_instruction
 from tinyml_kit.core.record_sections import ReportNumbers, SearchRecord
 from tinyml_kit.core.resources import TEMPLATES_DIR
@@ -80,8 +81,8 @@ def _firmware_words(verified: VerifyResult):
     return get_engine(verified.engine).words
 
 
-def render_report(record: RunRecord, analysis: Analysis, validation: dict, cam, probes, verify: list[VerifyResult],
-                  baselines: list[dict] = ()) -> str:
+def render_report(record: RunRecord, analysis: Analysis, validation: Validation, cam, probes,
+                  verify: list[VerifyResult], baselines: list[dict] = ()) -> str:
     import jinja2
 
 
@@ -134,16 +135,16 @@ def _baseline_rows(record: RunRecord, baselines: list[dict]) -> list[dict]:
             logger.warning(f"baseline {b.get('method')} was made on another split than the run's: not shown")
     if not same:
         return []
-    kinds = {"int8": "int8, as deployed", "float": record.check.get("float_model", "float")}
-    model = [{"name": f"this model ({title})", "accuracy": record.check[kind]["accuracy"],
-              "macro_f1": record.check[kind]["macro_f1"], "seconds": None} for kind, title in kinds.items()
-             if isinstance(record.check.get(kind), dict)]
+    kinds = ((record.check.int8_metrics, "int8, as deployed"), (record.check.float_metrics,
+                                                                 record.check.float_model or "float"))
+    model = [{"name": f"this model ({title})", "accuracy": m.accuracy, "macro_f1": m.macro_f1, "seconds": None}
+             for m, title in kinds if m is not None]
     return model + [{"name": f"{b['method']}: {b['description']}", "accuracy": b["accuracy"],
                      "macro_f1": b["macro_f1"], "seconds": b["seconds"]["total_s"]} for b in same]
 
 
-def _figures(record: RunRecord, analysis: Analysis, validation: dict, cam, probes) -> dict[str, str]:
-    names = validation["class_names"]
+def _figures(record: RunRecord, analysis: Analysis, validation: Validation, cam, probes) -> dict[str, str]:
+    names = validation.class_names
     history, recipe = record.training.history, record.training.recipe
     unfrozen = [{"stage": "unfrozen", **recipe["unfreeze"]}] if recipe.get("unfreeze") else []
     stages = unfrozen + record.compression.tuned_stages
@@ -151,7 +152,7 @@ def _figures(record: RunRecord, analysis: Analysis, validation: dict, cam, probe
         "lr_finder": _b64(png_bytes(lr_finder_figure(recipe["lr_finder"]))) if recipe.get("lr_finder") else "",
         "memory": _b64(png_bytes(memory_figure(analysis))),
         "training": _b64(png_bytes(training_figure(history, stages))) if history else "",
-        "confusion": _b64(png_bytes(confusion_figure(validation["runtimes"]["tflm"]["confusion_matrix"], names,
+        "confusion": _b64(png_bytes(confusion_figure(validation.runtimes["tflm"]["confusion_matrix"], names,
                                                      "TFLM int8, rows: true class"))),
         "gradcam": _b64(png_bytes(gradcam_figure(cam, names))),
         "probes": _b64(png_bytes(probes_figure(probes))) if probes.rows else "",
@@ -183,7 +184,7 @@ def _stages_note(record: RunRecord) -> str:
 
 
 def write_report(dest: Path, record: RunRecord, keras_model, flatbuffer: bytes, parts,
-                 validation: dict | None = None, verify: list[VerifyResult] | None = None,
+                 validation: Validation | None = None, verify: list[VerifyResult] | None = None,
                  baselines: list[dict] | None = None) -> ReportNumbers:
     """Analyze, validate (with ONNX; unless the caller already did) and explain the run, and write
     `dest/report.html`, with `verify`'s results if the run was verified and the classic `baselines` made on its
@@ -199,4 +200,4 @@ def write_report(dest: Path, record: RunRecord, keras_model, flatbuffer: bytes, 
     write_atomic(Path(dest) / REPORT_FILE, render_report(record, analysis, validation, cam, probes, verify or [],
                                                            baselines or []))
     return ReportNumbers(analysis.peak_layer, analysis.peak_op, analysis.plan_matches_tflm,
-                         validation["onnx_max_abs_diff"], probes.rows, cam.layer)
+                         validation.onnx_max_abs_diff, probes.rows, cam.layer)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from tinyml_kit.core.artifacts import staged_output
 from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.evaluation import Validation
 from tinyml_kit.core.record_sections import Timings
 from tinyml_kit.core.run_record import RunRecord
 from tinyml_kit.core.tflite_info import ModelInfo, read_model, read_model_file, require_int8
@@ -44,7 +45,7 @@ def timed(timings: Timings, step: str) -> Iterator[None]:
         timings.add(step, time.perf_counter() - start)
 
 
-def write_run(out: Path, record: RunRecord, model, flatbuffer: bytes, parts: Split, validation: dict,
+def write_run(out: Path, record: RunRecord, model, flatbuffer: bytes, parts: Split, validation: Validation,
               started: float) -> RunRecord:
     """Write every file of a run, report.html included, into `out`, all or nothing; returns the record as
     written (with its directory, the report's numbers and the total time). The model's sources are its engine's
