@@ -57,6 +57,21 @@ def fitted(tmp_path_factory, digits_npz):
 
 
 @pytest.fixture(scope="session")
+def budget_run(tmp_path_factory):
+    """A run of the built-in digits on nucleo-f401re within 48 KB of flash and 24 KB of RAM: (run directory, fit's
+    JSON report). Tests that write into a run work on a copy."""
+    import json
+
+    from test_cli import run
+
+    out = tmp_path_factory.mktemp("runs") / "run"
+    result = run("fit", "--board", "nucleo-f401re", "--max-flash", "48KB", "--max-ram", "24KB", "--epochs", "3",
+                 "--out", out, "--json")
+    assert result.exit_code == 0, result.output
+    return out, json.loads(result.stdout)
+
+
+@pytest.fixture(scope="session")
 def float_tflite(tmp_path_factory, tiny_model):
     from tinyml_kit._tf import tf
 

@@ -18,15 +18,6 @@ from tinyml_kit.core.tflm_flatbuffer import compact_flatbuffer
 
 
 @pytest.fixture(scope="module")
-def small_run(tmp_path_factory):
-    from tinyml_kit.pipeline.fit import fit
-
-    out = tmp_path_factory.mktemp("runs") / "run"
-    report = fit(board_id="nucleo-f401re", max_flash=48000, max_ram=24000, epochs=3, out=out).to_dict()
-    return out, report
-
-
-@pytest.fixture(scope="module")
 def foreign_tflite(tmp_path_factory):
     """An int8 .tflite converted here with TensorFlow's own converter from a plain Keras model (inputs in [0, 1],
     max and average pooling, a concatenation, dense layers and softmax: ops tinyml-kit's builders never emit)."""
@@ -96,8 +87,8 @@ def run_json(*args) -> dict:
 
 
 @pytest.mark.slow
-def test_analyze_run_totals_match_measurements_and_board(small_run):
-    out, report = small_run
+def test_analyze_run_totals_match_measurements_and_board(budget_run):
+    out, report = budget_run
     r = run_json("analyze", out)
     _check_plan_consistency(r, out / "model.tflite")
     assert r["flash_bytes"] == report["flash_bytes"] and r["arena_bytes"] == report["arena_bytes"]
@@ -143,8 +134,8 @@ def test_analyze_bad_input(tmp_path, float_tflite, tiny_model):
 
 
 @pytest.mark.slow
-def test_validate_run_across_runtimes(small_run):
-    out, report = small_run
+def test_validate_run_across_runtimes(budget_run):
+    out, report = budget_run
     r = run_json("validate", out)
     assert not r["random_inputs"] and set(r["runtimes"]) == {"keras", "onnx", "litert", "tflm"}
     pairs = {(p["a"], p["b"]): p for p in r["pairs"]}
@@ -185,12 +176,12 @@ def test_validate_refuses_missing_or_mismatched_data(tiny_model, digits_npz, tmp
 
 
 @pytest.mark.slow
-def test_export_onnx_matches_keras(small_run, tmp_path):
+def test_export_onnx_matches_keras(budget_run, tmp_path):
     import onnxruntime as ort
 
     from tinyml_kit.nets import load_keras_model
 
-    out, _ = small_run
+    out, _ = budget_run
     result = run("export", out, "--format", "onnx", "--out", tmp_path, "--name", "digits")
     assert result.exit_code == 0, result.output
     session = ort.InferenceSession(str(tmp_path / "digits.onnx"), providers=["CPUExecutionProvider"])
@@ -225,8 +216,8 @@ _SECTIONS = ("budget", "memory", "training", "metrics", "confusion", "gradcam", 
 
 
 @pytest.mark.slow
-def test_report_html_is_self_contained(small_run, tmp_path):
-    out, report = small_run
+def test_report_html_is_self_contained(budget_run, tmp_path):
+    out, report = budget_run
     html = (out / "report.html").read_text()
     for section in _SECTIONS:
         assert f'<section id="{section}">' in html
@@ -280,8 +271,8 @@ def _console_errors(log: str) -> list[str]:
 
 @pytest.mark.slow
 @pytest.mark.skipif(_chromium() is None, reason="no Chromium installed (Debian: apt-get install chromium)")
-def test_report_in_headless_chromium(small_run, tmp_path):
-    out, _ = small_run
+def test_report_in_headless_chromium(budget_run, tmp_path):
+    out, _ = budget_run
     browser = _chromium()
     shot = tmp_path / "report.png"
     log = _headless(browser, out / "report.html", f"--screenshot={shot}", "--window-size=1280,4800")

@@ -140,18 +140,12 @@ def test_bad_input_is_refused_before_any_work(tiny_npz, tmp_path, no_work):
     assert list(empty.iterdir()) == [] and not (tmp_path / "missing").exists()
 
 
-@pytest.fixture(scope="module")
-def small_run(tmp_path_factory, digits_npz):
-    out = tmp_path_factory.mktemp("runs") / "run"
-    result = run("fit", "--data", digits_npz, "--input", "16,16,1", "--epochs", 3, "--board", "nucleo-f401re",
-                 "--out", out, "--json")
-    assert result.exit_code == 0, result.output
-    return out, json.loads(result.stdout)
-
-
 @pytest.mark.slow
-def test_baseline_beside_a_run(small_run, digits_npz, tmp_path):
-    out, report = small_run
+def test_baseline_beside_a_run(fitted, digits_npz, tmp_path):
+    import shutil
+
+    out, report = tmp_path / "run", fitted[1]
+    shutil.copytree(fitted[0], out)   # the baseline is written into the run: the session's run stays as it is
     page = (out / "report.html").read_text()
     assert 'id="baseline"' not in page
     # another split, other data or another input size than the run's: refused, nothing written

@@ -397,8 +397,10 @@ def test_a_c_engine_fit_carries_its_own_sources_and_host_check(tmp_path, digits_
     from tinyml_kit.pipeline.outcome import fit_summary
 
     out = tmp_path / "run"
+    # the model pinned (the search is not what this checks): one small TinyNet is measured, trained and built
     result = run("fit", "--data", digits_npz, "--input", "16,16,1", "--epochs", "1", "--engine", "c",
-                 "--board", "nucleo-f401re", "--out", out, "--json")
+                 "--board", "nucleo-f401re", "--arch", "tinynet", "--alpha", "0.25", "--depth", "2", "--out", out,
+                 "--json")
     assert result.exit_code == 0, result.output
     record = json.loads(result.stdout)
     names = {p.name for p in out.iterdir()}

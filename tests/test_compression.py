@@ -12,18 +12,25 @@ from tinyml_kit.core.tflm_flatbuffer import compact_flatbuffer
 
 
 @pytest.fixture(scope="module")
-def parts(digits_npz):
-    from tinyml_kit.train.data import load_dataset, split
-
-    return split(load_dataset(str(digits_npz), (16, 16, 1)), seed=0)
-
-
-@pytest.fixture(scope="module")
 def digits16():
     """The built-in digits at 16x16: enough steps per epoch for batch-norm statistics to settle in a few epochs."""
     from tinyml_kit.train.data import load_dataset, split
 
     return split(load_dataset("digits", (16, 16, 1)), seed=0)
+
+
+@pytest.fixture(scope="module")
+def trained_phinet(digits16):
+    """A PhiNet trained on digits16, the calibration images and its int8 flatbuffer: the float model that QAT and
+    magnitude pruning start from (neither modifies it), and the post-training-quantized model they are compared with.
+    """
+    from tinyml_kit.compress.quantize import calibration_images, quantize_int8
+    from tinyml_kit.train.trainer import train
+
+    model = _phinet(classes=10)
+    train(model, digits16, epochs=4)
+    calibration = calibration_images(digits16.train.x)
+    return model, calibration, quantize_int8(model, calibration)
 
 
 def _phinet(shape=(16, 16, 1), classes=3, **knobs):
@@ -98,27 +105,25 @@ def test_structured_pruning_shrinks_the_measured_int8_model():
     assert measure_arena(pruned).total_bytes < 0.75 * measure_arena(dense).total_bytes
 
 
-def test_qat_phinet_with_squeeze_excitation_and_hard_swish(digits16):
+def test_qat_phinet_with_squeeze_excitation_and_hard_swish(digits16, trained_phinet):
     """tfmot alone refuses HardSwish and Multiply; ours trains, converts to the same int8 ops, keeps the input at
     scale 1 / zero point -128, and TFLM computes exactly what LiteRT does."""
     from tinyml_kit.check.evaluate import evaluate
     from tinyml_kit.compress.qat import quantize_aware
-    from tinyml_kit.compress.quantize import calibration_images, quantize_int8
+    from tinyml_kit.compress.quantize import quantize_int8
     from tinyml_kit.core.tflite_info import read_model
     from tinyml_kit.train.trainer import train
 
     parts = digits16
-    model = _phinet(classes=10)
-    train(model, parts, epochs=4)
+    model, calibration, post_training = trained_phinet
     qat = quantize_aware(model)
     kinds = {type(layer.layer).__name__ for layer in qat.layers if hasattr(layer, "layer")}
     assert {"HardSwish", "Multiply", "Conv2D", "DepthwiseConv2D"} <= kinds
     train(qat, parts, epochs=2, learning_rate=3e-4)
-    calibration = calibration_images(parts.train.x)
     flatbuffer = quantize_int8(qat, calibration)
     info = read_model(flatbuffer)
     assert {"HARD_SWISH", "MUL", "LOGISTIC", "CONV_2D", "DEPTHWISE_CONV_2D"} <= set(info.ops)
-    assert set(info.ops) == set(read_model(quantize_int8(model, calibration)).ops)
+    assert set(info.ops) == set(read_model(post_training).ops)
     checked = evaluate(flatbuffer, parts.val, keras_model=qat)
     assert checked.litert_equals_tflm
     assert checked.agreement >= 0.95 and checked.int8_accuracy > 0.7   # the int8 model is the QAT model
@@ -149,20 +154,16 @@ def test_qat_names_a_layer_it_cannot_quantize():
         quantize_aware(model)
 
 
-def test_magnitude_pruning_zeroes_weights_but_not_flash(parts):
+def test_magnitude_pruning_zeroes_weights_but_not_flash(digits16, trained_phinet):
     from tinyml_kit.compress.options import CompressOptions
-    from tinyml_kit.compress.quantize import calibration_images
     from tinyml_kit.compress.stages import compress
-    from tinyml_kit.train.trainer import train
 
-    model = _phinet()
-    train(model, parts, epochs=2)
-    calibration = calibration_images(parts.train.x)
-    dense = compress(model, parts, calibration, CompressOptions())
-    sparse = compress(model, parts, calibration, CompressOptions(prune="magnitude", sparsity=0.6, finetune_epochs=2))
+    model, calibration, dense = trained_phinet
+    sparse = compress(model, digits16, calibration, CompressOptions(prune="magnitude", sparsity=0.6,
+                                                                   finetune_epochs=2))
     stage = next(s for s in sparse.stages if s["stage"] == "magnitude_prune")
     assert stage["weight_sparsity"] > 0.4          # depthwise kernels stay dense in tfmot
-    assert abs(len(sparse.flatbuffer) - len(dense.flatbuffer)) < 0.01 * len(dense.flatbuffer)
+    assert abs(len(sparse.flatbuffer) - len(dense)) < 0.01 * len(dense)
     int8 = sparse.stages[-1]
     assert int8["int8_weight_sparsity"] == pytest.approx(stage["weight_sparsity"], abs=0.02)
     assert int8["gzip_bytes"] < 0.85 * int8["flash_bytes"] and "still take one byte" in int8["note"]
@@ -208,9 +209,9 @@ def test_auto_teacher_is_the_most_accurate_network_at_least_twice_the_student():
 
 
 @pytest.mark.slow
-def test_fit_with_compression_then_compress(tmp_path, digits_npz):
-    """`fit --prune structured --quant qat`, then `compress` on its run with a teacher: each stage reported,
-    each result measured and fitting, LiteRT == TFLM."""
+def test_fit_with_compression_then_compress(tmp_path, digits_npz, fitted):
+    """`fit --prune structured --quant qat`, then `compress` on its run with a teacher (the session's run on the same
+    data and board without the flash limit): each stage reported, each result measured and fitting, LiteRT == TFLM."""
     out = tmp_path / "run"
     common = ["--board", "nucleo-f401re", "--data", str(digits_npz), "--input", "16,16,1", "--epochs", "3",
               "--max-flash", "60KB"]
@@ -229,9 +230,7 @@ def test_fit_with_compression_then_compress(tmp_path, digits_npz):
     assert report["float_accuracy"] == pytest.approx(qat["fake_quant_accuracy"], abs=1e-3)
     assert len(qat["history"]["val_accuracy"]) == qat["epochs_run"] == 2
 
-    teacher = tmp_path / "teacher"
-    big = CliRunner().invoke(main, ["fit", *common, "--max-flash", "300KB", "--out", str(teacher)])
-    assert big.exit_code == 0, big.output
+    teacher, _ = fitted
     compressed = CliRunner().invoke(main, ["compress", str(out), "--prune", "structured", "--sparsity", "0.5",
                                            "--teacher", str(teacher), "--finetune-epochs", "2", "--json"])
     assert compressed.exit_code == 0, compressed.output

@@ -11,12 +11,8 @@ from tinyml_kit.core.tflm_flatbuffer import compact_flatbuffer
 
 
 @pytest.mark.slow
-def test_fit_then_check(tmp_path):
-    out = tmp_path / "run"
-    result = CliRunner().invoke(main, ["fit", "--board", "nucleo-f401re", "--max-flash", "48KB", "--max-ram", "24KB",
-                                       "--epochs", "4", "--out", str(out), "--json"])
-    assert result.exit_code == 0, result.output
-    report = json.loads(result.stdout)
+def test_fit_then_check(budget_run):
+    out, report = budget_run
     assert {p.name for p in out.iterdir()} == {"model.keras", "model.tflite", "model_data.h", "model_data.cc",
                                                "report.json", "report.html"}
     assert report["report"]["plan_matches_tflm"] and report["report"]["onnx_max_abs_diff"] <= 1e-4
