@@ -170,6 +170,30 @@ def test_magnitude_pruning_zeroes_weights_but_not_flash(digits16, trained_phinet
     assert not any(type(layer).__name__ == "PruneLowMagnitude" for layer in sparse.model.layers)
 
 
+def test_magnitude_pruned_model_is_a_graph_of_its_own(tiny_model, tmp_path):
+    """The report cuts Grad-CAM and probe sub-models out of the pruned model by layer name: tfmot's strip alone
+    reuses the fine-tuned model's batch norms and activations, whose `.output` lies in that model's graph ("Graph
+    disconnected"). The copy has the same weights, so the same int8 model, and saves and loads as itself."""
+    import tensorflow_model_optimization as tfmot
+
+    from tinyml_kit.check.explain import gradcam
+    from tinyml_kit.compress.prune_weights import magnitude_pruned, strip
+    from tinyml_kit.compress.quantize import calibration_images, quantize_int8
+    from tinyml_kit.nets import load_keras_model
+
+    wrapped = magnitude_pruned(tiny_model[0], 0.5, steps_per_epoch=1)
+    pruned = strip(wrapped)
+    x = np.random.default_rng(0).integers(0, 256, (6, 16, 16, 1), dtype=np.uint8)
+    cam = gradcam(pruned, x, np.arange(6) % 3)
+    assert cam.heat.shape == (len(cam.indices), 16, 16)
+    calibration = calibration_images(x)
+    assert quantize_int8(pruned, calibration) == quantize_int8(tfmot.sparsity.keras.strip_pruning(wrapped),
+                                                               calibration)
+    pruned.save(tmp_path / "pruned.keras")
+    assert np.array_equal(load_keras_model(tmp_path / "pruned.keras").predict(x, verbose=0),
+                          pruned.predict(x, verbose=0))
+
+
 def test_distillation_teaches_what_the_labels_do_not(digits16):
     """With lambda = 1 the labels are ignored: a student given a constant label learns the classes only from a
     trained teacher, so its accuracy on the true labels is far above the 10 % a constant guess gets."""

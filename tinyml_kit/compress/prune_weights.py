@@ -11,6 +11,7 @@ import gzip
 import numpy as np
 
 from tinyml_kit.compress.options import require_fraction
+from tinyml_kit.nets import copy_model
 
 _PRUNABLE = {"Conv2D", "DepthwiseConv2D", "Dense"}
 
@@ -49,9 +50,12 @@ def pruning_callbacks() -> list:
 
 
 def strip(model):
+    """The fine-tuned model without its pruning wrappers, as a model of its own: tfmot's `strip_pruning` keeps
+    using the wrapped model's other layers (batch norms, activations, ...), whose `.output` then lies in the
+    wrapped model's graph."""
     import tensorflow_model_optimization as tfmot
 
-    return tfmot.sparsity.keras.strip_pruning(model)
+    return copy_model(tfmot.sparsity.keras.strip_pruning(model))
 
 
 def weight_sparsity(model) -> float:

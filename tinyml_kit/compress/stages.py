@@ -17,6 +17,7 @@ from tinyml_kit.compress.qat import pin_input_range, quantize_aware, require_qua
 from tinyml_kit.compress.quantize import quantize_int8
 from tinyml_kit.core.tflite_info import int8_weight_sparsity
 from tinyml_kit.core.tflm_flatbuffer import tflm_flash_bytes
+from tinyml_kit.nets import copy_model
 from tinyml_kit.nets.costs import model_costs
 from tinyml_kit.train.data import Dataset, Split
 from tinyml_kit.train.trainer import train
@@ -79,10 +80,7 @@ def compress(model, parts: Split, calibration: np.ndarray, options: CompressOpti
 
 
 def _distil(model, parts: Split, options: CompressOptions, tune: dict, stages: list[dict]):
-    from tinyml_kit._tf import keras
-
-    student = keras().models.clone_model(model)
-    student.set_weights(model.get_weights())
+    student = copy_model(model)
     logger.info(f"distilling from the teacher, {options.finetune_epochs} epochs ...")
     trained = train(student, parts, **tune)
     stages.append(stage_numbers("distill", student, parts.val, temperature=options.temperature,

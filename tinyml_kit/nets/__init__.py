@@ -43,3 +43,15 @@ def load_keras_model(path: Path):
     from tinyml_kit.nets import layers  # noqa: F401  (registers custom layers for deserialization)
 
     return keras().models.load_model(path)
+
+
+def copy_model(model):
+    """`model` rebuilt from fresh layers holding the same weights, so that the copy is a graph of its own.
+    A Keras layer remembers every graph it was called in and its `.output` is the first one's: a model assembled
+    from another model's layers (tfmot's `strip_pruning` reuses every layer it does not unwrap) cannot be cut
+    into sub-models by layer name, as Grad-CAM and the linear probes do ("Graph disconnected")."""
+    from tinyml_kit._tf import keras
+
+    copy = keras().models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    return copy

@@ -56,15 +56,14 @@ def transferred(source: Source, input_shape: tuple[int, int, int], classes: int)
     """A model with the source's layers and weights for `classes` classes: its own head when the count is the
     same, a freshly initialised one otherwise."""
     from tinyml_kit._tf import keras
+    from tinyml_kit.nets import copy_model
     from tinyml_kit.nets.layers import classifier_head
 
     source.require_input(input_shape)
     old = source.model
     k = keras()
     if old.output_shape[-1] == classes:
-        model = k.models.clone_model(old)
-        model.set_weights(old.get_weights())
-        return model
+        return copy_model(old)
     features = old.get_layer(HEAD_START).input
     logger.info(f"the model to start from has {old.output_shape[-1]} classes, the data {classes}: the head is "
                 "re-initialised")
