@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tinyml_kit.check.plugin import plugin_options
 from tinyml_kit.core.cores import EmulatedCore
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.resources import TEMPLATES_DIR
@@ -90,8 +91,9 @@ def _overflow_error(core: EmulatedCore, output: str) -> UserError | None:
     return None
 
 
-def run_firmware(core: EmulatedCore, elf: Path, images: np.ndarray, timeout: float) -> str:
-    """Run the firmware on `core`'s machine over `images` (int8), returning what it printed."""
+def run_firmware(core: EmulatedCore, elf: Path, images: np.ndarray, timeout: float, mix: Path | None = None) -> str:
+    """Run the firmware on `core`'s machine over `images` (int8), returning what it printed; with `mix`, QEMU
+    loads the instruction-mix plugin, which writes its counts there (`check.plugin.read_mix`)."""
     qemu = require_tool("qemu-system-arm")
     path = elf.parent / "images.bin"
     path.write_bytes(np.ascontiguousarray(images, dtype=np.int8).tobytes())
@@ -100,7 +102,7 @@ def run_firmware(core: EmulatedCore, elf: Path, images: np.ndarray, timeout: flo
                         f"cannot carry: set TMPDIR to a plain path")
     cmd = [qemu, "-M", core.machine, "-cpu", core.cpu, "-nographic", "-monitor", "none", "-serial", "null",
            "-icount", "shift=0", "-semihosting-config", f"enable=on,target=native,arg=firmware.elf,arg={path}",
-           "-kernel", str(elf)]
+           "-kernel", str(elf), *(plugin_options(core, mix) if mix is not None else [])]
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:

@@ -1,0 +1,132 @@
+"""The QEMU instruction-mix plugin: a hand-written loop counted exactly by class and memory region, and a model's
+firmware counted without disturbing what QEMU itself counts; built into the cache once per source, never into the
+repository."""
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tinyml_kit.check.plugin import PLUGIN_SOURCE, plugin_library, plugin_options, read_mix
+from tinyml_kit.core.cores import CORES
+from tinyml_kit.export.toolchain import require_tool
+
+M4 = CORES["m4"]
+LOOPS = 1000
+# Boot (FPU on), LOOPS turns of twelve instructions of known classes, exit through semihosting. Literal loads read
+# flash, the loop's data is in SRAM and CPACR is neither.
+MIX_S = f"""
+    .syntax unified
+    .thumb
+    .section .vectors, "a"
+    .word 0x20010000
+    .word reset
+    .text
+    .thumb_func
+reset:
+    ldr r0, =0xE000ED88
+    ldr r1, [r0]
+    orr r1, r1, #0xF00000
+    str r1, [r0]
+    dsb
+    isb
+    ldr r4, ={LOOPS}
+    ldr r5, =0x20000100
+loop:
+    ldr r0, [r5]
+    str r0, [r5, #4]
+    muls r0, r1, r0
+    mla r1, r0, r0, r1
+    smlad r2, r0, r1, r2
+    sxtb16 r3, r0
+    udiv r3, r0, r4
+    push {{r0-r3}}
+    pop {{r0-r3}}
+    vadd.f32 s0, s0, s1
+    subs r4, #1
+    bne loop
+    b.w exit
+exit:
+    movs r0, #0x18
+    ldr r1, =0x20026
+    bkpt 0xab
+"""
+
+
+def _run_mix_loop(tmp_path: Path):
+    source, elf, out = tmp_path / "mix.S", tmp_path / "mix.elf", tmp_path / "mix.json"
+    source.write_text(MIX_S)
+    subprocess.run([require_tool("arm-none-eabi-gcc"), *M4.gcc_flags, "-nostdlib", "-nostartfiles",
+                    "-Wl,-e,reset", f"-Wl,-Ttext={M4.flash[0]:#x}", "-Wl,--section-start=.vectors=0x0", str(source),
+                    "-o", str(elf)], check=True, capture_output=True)
+    done = subprocess.run([require_tool("qemu-system-arm"), "-M", M4.machine, "-cpu", M4.cpu, "-nographic",
+                           "-monitor", "none", "-serial", "null", "-icount", "shift=0", "-semihosting-config",
+                           "enable=on,target=native", "-kernel", str(elf), *plugin_options(M4, out)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return read_mix(out)
+
+
+def test_plugin_counts_a_handwritten_loop_exactly_by_class_and_region(tmp_path):
+    mix = _run_mix_loop(tmp_path)
+    n = LOOPS
+    assert mix.classes == {"alu": n + 3, "mul": 2 * n, "dsp": 2 * n, "div": n, "load": n + 4, "store": n + 1,
+                           "load_multiple": n, "store_multiple": n, "branch": 1, "branch_cond": n, "fpu": n,
+                           "other": 3}   # ldr r4,=1000 assembles to mov.w; other: dsb, isb, bkpt
+    assert mix.instructions == sum(mix.classes.values()) == 12 * n + 12
+    assert (mix.regs_loaded, mix.regs_stored) == (4 * n, 4 * n)
+    assert (mix.branch_cond_taken, mix.branch_cond_not_taken) == (n - 1, 1)
+    assert mix.loads == {"flash": 3, "ram": 5 * n, "other": 1}   # literals; LDR + 4 per POP; CPACR
+    assert mix.stores == {"flash": 0, "ram": 5 * n, "other": 1}
+
+
+def test_plugin_is_built_into_the_cache_once_per_source(tmp_path, monkeypatch):
+    monkeypatch.setenv("TINYML_CACHE_DIR", str(tmp_path / "cache"))
+    built = plugin_library()
+    assert built.is_file() and tmp_path / "cache" in built.parents
+    assert plugin_library() == built   # cached
+    changed = tmp_path / "insn_mix.c"
+    changed.write_text(PLUGIN_SOURCE.read_text() + "\n/* changed */\n")
+    assert plugin_library(changed) != built   # a new source, a new build
+    repo = Path(__file__).resolve().parent.parent
+    assert not [p for p in repo.glob("**/*.so") if ".venv" not in p.parts]   # never compiled into the repository
+
+
+@pytest.fixture(scope="module")
+def tiny_firmware(tiny_model, tmp_path_factory):
+    """The untrained TinyNet's TFLM firmware with CMSIS-NN kernels on the Cortex-M4F: (ELF, one int8 image)."""
+    from tinyml_kit.check.tflm import measure_arena
+    from tinyml_kit.check.verify import build_firmware
+    from tinyml_kit.core.tflite_info import read_model_file
+    from tinyml_kit.export.firmware import ModelSource
+    from tinyml_kit.export.toolchain import find_tflm_dir
+
+    data, info = read_model_file(tiny_model[1])
+    host = measure_arena(data)
+    src = ModelSource(data, info, ["a", "b", "c"], host.total_bytes, host.alloc_bytes)
+    elf = build_firmware(src, find_tflm_dir(), "cmsis_nn", M4, tmp_path_factory.mktemp("fw"))
+    return elf, np.random.default_rng(0).integers(-128, 128, (1, 16, 16, 1)).astype(np.int8)
+
+
+@pytest.mark.slow
+def test_plugin_counts_each_inference_as_qemu_does(tiny_firmware, tmp_path):
+    """QEMU's own count of an inference is what the runner reads from SysTick under -icount (to a tick, 40
+    instructions on the MPS2); the plugin's count between the same two reads of SysTick must agree with it, and
+    loading the plugin must change neither the count nor the outputs."""
+    from tinyml_kit.check.qemu import parse_run, run_firmware
+
+    elf, image = tiny_firmware
+    images = np.repeat(image, 3, axis=0)
+    out = tmp_path / "mix.json"
+    counted = parse_run(run_firmware(M4, elf, images, 60, mix=out), 3, str)
+    plain = parse_run(run_firmware(M4, elf, images, 60), 3, str)
+    assert counted.instructions == plain.instructions and np.array_equal(counted.outputs, plain.outputs)
+    mix = read_mix(out)
+    windows = [end - start for start, end in zip(mix.marks[-6::2], mix.marks[-5::2], strict=True)]
+    assert len(set(windows)) == 1   # the same image three times: the same instructions
+    assert all(abs(w - n) < 40 for w, n in zip(windows, plain.instructions, strict=True)), (windows, plain)
+    assert sum(mix.classes.values()) == mix.instructions > 3 * windows[0]
+    assert mix.classes["dsp"] > 0 and mix.classes["mul"] + mix.classes["dsp"] > windows[0] // 100
+    assert mix.loads["flash"] > 0 and mix.loads["ram"] > 0 and mix.stores["ram"] > 0
+    assert mix.stores["flash"] == 0
