@@ -46,7 +46,17 @@ loop:
     vadd.f32 s0, s0, s1
     subs r4, #1
     bne loop
+    bl func
     b.w exit
+func:
+    push {{r4, lr}}
+    cmp r4, #0
+    it eq
+    moveq r4, #5
+    cmp r4, #5
+    it ne
+    bxne lr
+    pop {{r4, pc}}
 exit:
     movs r0, #0x18
     ldr r1, =0x20026
@@ -71,14 +81,15 @@ def _run_mix_loop(tmp_path: Path):
 def test_plugin_counts_a_handwritten_loop_exactly_by_class_and_region(tmp_path):
     mix = _run_mix_loop(tmp_path)
     n = LOOPS
-    assert mix.classes == {"alu": n + 3, "mul": 2 * n, "dsp": 2 * n, "div": n, "load": n + 4, "store": n + 1,
-                           "load_multiple": n, "store_multiple": n, "branch": 1, "branch_cond": n, "fpu": n,
-                           "other": 3}   # ldr r4,=1000 assembles to mov.w; other: dsb, isb, bkpt
-    assert mix.instructions == sum(mix.classes.values()) == 12 * n + 12
-    assert (mix.regs_loaded, mix.regs_stored) == (4 * n, 4 * n)
-    assert (mix.branch_cond_taken, mix.branch_cond_not_taken) == (n - 1, 1)
-    assert mix.loads == {"flash": 3, "ram": 5 * n, "other": 1}   # literals; LDR + 4 per POP; CPACR
-    assert mix.stores == {"flash": 0, "ram": 5 * n, "other": 1}
+    # ldr r4,=1000 assembles to mov.w; other: dsb, isb, two ITs, bkpt; bxne lr in its IT block is conditional
+    assert mix.classes == {"alu": n + 6, "mul": 2 * n, "dsp": 2 * n, "div": n, "load": n + 4, "store": n + 1,
+                           "load_multiple": n + 1, "store_multiple": n + 1, "branch": 2, "branch_cond": n + 1,
+                           "fpu": n, "other": 5}
+    assert mix.instructions == sum(mix.classes.values()) == 12 * n + 21
+    assert (mix.regs_loaded, mix.regs_stored, mix.pc_loads) == (4 * n + 2, 4 * n + 2, 1)
+    assert (mix.branch_cond_taken, mix.branch_cond_not_taken) == (n - 1, 2)
+    assert mix.loads == {"flash": 3, "ram": 5 * n + 2, "other": 1}   # literals; LDR + 4 per POP; CPACR
+    assert mix.stores == {"flash": 0, "ram": 5 * n + 2, "other": 1}
 
 
 def test_plugin_is_built_into_the_cache_once_per_source(tmp_path, monkeypatch):

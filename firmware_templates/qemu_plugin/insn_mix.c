@@ -70,6 +70,7 @@ static const char *const CLASS_NAMES[N_CLASSES] = {
 static uint64_t counts[N_CLASSES];
 static uint64_t regs_loaded, regs_stored;       /* registers moved by LDM/POP/LDRD and STM/PUSH/STRD */
 static uint64_t cond_not_taken;                  /* conditional branches that fell through */
+static uint64_t pc_loads;                        /* loads that write PC (returns, jump tables): pipeline refills */
 enum region { R_FLASH, R_RAM, R_OTHER, N_REGIONS };
 static const char *const REGION_NAMES[N_REGIONS] = {"flash", "ram", "other"};
 static uint64_t mem_loads[N_REGIONS], mem_stores[N_REGIONS];
@@ -84,13 +85,14 @@ static uint64_t pending_fallthrough;             /* set by a conditional branch,
 struct decoded {
   enum insn_class cls;
   unsigned regs; /* registers in a load/store multiple */
+  bool to_pc;    /* a load that writes PC: POP {..., pc}, LDM with PC, LDR pc */
 };
 
 static unsigned popcount16(unsigned v) { return (unsigned)__builtin_popcount(v & 0xFFFFu); }
 
 /* 16-bit Thumb (ARMv7-M ARM A5.2). */
 static struct decoded decode16(unsigned hw) {
-  struct decoded d = {C_ALU, 0};
+  struct decoded d = {C_ALU, 0, false};
   if ((hw >> 10) == 0x10) { /* data processing: MUL is op 1101 */
     d.cls = ((hw >> 6) & 0xF) == 0xD ? C_MUL : C_ALU;
   } else if ((hw >> 10) == 0x11) { /* special data, BX/BLX; a write to PC is a branch */
@@ -108,7 +110,7 @@ static struct decoded decode16(unsigned hw) {
     } else if ((hw & 0xFE00) == 0xB400) {
       d.cls = C_STORE_MULTIPLE, d.regs = popcount16(hw & 0x1FF); /* PUSH, with LR */
     } else if ((hw & 0xFE00) == 0xBC00) {
-      d.cls = C_LOAD_MULTIPLE, d.regs = popcount16(hw & 0x1FF); /* POP, with PC */
+      d.cls = C_LOAD_MULTIPLE, d.regs = popcount16(hw & 0x1FF), d.to_pc = (hw & 0x100) != 0; /* POP, PC */
     } else if ((hw & 0xFF00) == 0xBE00 || (hw & 0xFF00) == 0xBF00 || (hw & 0xFFE8) == 0xB660) {
       d.cls = C_OTHER; /* BKPT, IT and hints, CPS */
     }
@@ -146,13 +148,14 @@ static enum insn_class decode_multiply(unsigned hw1, unsigned hw2) {
 
 /* 32-bit Thumb-2 (ARMv7-M ARM A5.3). */
 static struct decoded decode32(unsigned hw1, unsigned hw2) {
-  struct decoded d = {C_ALU, 0};
+  struct decoded d = {C_ALU, 0, false};
   unsigned op1 = (hw1 >> 11) & 3;
   if ((hw1 & 0xEC00) == 0xEC00) {
     d.cls = C_FPU; /* coprocessor space: VFP and (M55) MVE */
   } else if (op1 == 1 && (hw1 & 0x0600) == 0 && (hw1 & 0x0040) == 0) {
     unsigned n = popcount16(hw2);
     d.cls = (hw1 & 0x10) ? C_LOAD_MULTIPLE : C_STORE_MULTIPLE, d.regs = n; /* LDM, STM */
+    d.to_pc = (hw1 & 0x10) && (hw2 & 0x8000);
   } else if (op1 == 1 && (hw1 & 0x0600) == 0) { /* dual, exclusive, table branch */
     if ((hw1 & 0xFFF0) == 0xE8D0 && (hw2 & 0xFFE0) == 0xF000) {
       d.cls = C_BRANCH; /* TBB, TBH */
@@ -170,6 +173,7 @@ static struct decoded decode32(unsigned hw1, unsigned hw2) {
   } else if (op1 == 3) {
     if ((hw1 & 0xFE00) == 0xF800) {
       d.cls = (hw1 & 0x10) ? C_LOAD : C_STORE; /* single data item (PLD counts as a load) */
+      d.to_pc = (hw1 & 0x70) == 0x50 && (hw2 >> 12) == 15; /* LDR (word) pc */
     } else if ((hw1 & 0xFF00) == 0xFA00) {
       d.cls = decode_dp_register(hw1, hw2);
     } else if ((hw1 & 0xFF00) == 0xFB00) {
@@ -217,12 +221,19 @@ static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb) {
   (void)id;
   qemu_plugin_register_vcpu_tb_exec_cb(tb, on_block, QEMU_PLUGIN_CB_NO_REGS,
                                        (void *)(uintptr_t)qemu_plugin_tb_vaddr(tb));
+  unsigned it_left = 0; /* instructions still inside an IT block: a branch there is conditional */
   for (size_t i = 0, n = qemu_plugin_tb_n_insns(tb); i < n; i++) {
     struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
     const uint8_t *bytes = qemu_plugin_insn_data(insn);
     size_t size = qemu_plugin_insn_size(insn);
     unsigned hw1 = bytes[0] | (unsigned)bytes[1] << 8;
     struct decoded d = size == 4 ? decode32(hw1, bytes[2] | (unsigned)bytes[3] << 8) : decode16(hw1);
+    if (it_left > 0) {
+      it_left--;
+      if (d.cls == C_BRANCH) d.cls = C_BRANCH_COND; /* BXNE lr and the like */
+    }
+    if (size == 2 && (hw1 & 0xFF00) == 0xBF00 && (hw1 & 0xF) != 0) it_left = 4 - (unsigned)__builtin_ctz(hw1 & 0xF);
+    if (d.to_pc) qemu_plugin_register_vcpu_insn_exec_inline(insn, QEMU_PLUGIN_INLINE_ADD_U64, &pc_loads, 1);
     qemu_plugin_register_vcpu_insn_exec_inline(insn, QEMU_PLUGIN_INLINE_ADD_U64, &counts[d.cls], 1);
     if (d.regs != 0) {
       uint64_t *moved = d.cls == C_LOAD_MULTIPLE ? &regs_loaded : &regs_stored;
@@ -248,8 +259,8 @@ static void write_counts(qemu_plugin_id_t id, void *udata) {
   fprintf(f, "{\"classes\": {");
   for (int c = 0; c < N_CLASSES; c++) fprintf(f, "%s\"%s\": %" PRIu64, c ? ", " : "", CLASS_NAMES[c], counts[c]);
   fprintf(f, "},\n \"instructions\": %" PRIu64 ", \"regs_loaded\": %" PRIu64 ", \"regs_stored\": %" PRIu64
-             ", \"branch_cond_not_taken\": %" PRIu64 ",\n \"loads\": {",
-          total, regs_loaded, regs_stored, cond_not_taken);
+             ", \"branch_cond_not_taken\": %" PRIu64 ", \"pc_loads\": %" PRIu64 ",\n \"loads\": {",
+          total, regs_loaded, regs_stored, cond_not_taken, pc_loads);
   for (int r = 0; r < N_REGIONS; r++) fprintf(f, "%s\"%s\": %" PRIu64, r ? ", " : "", REGION_NAMES[r], mem_loads[r]);
   fprintf(f, "}, \"stores\": {");
   for (int r = 0; r < N_REGIONS; r++) fprintf(f, "%s\"%s\": %" PRIu64, r ? ", " : "", REGION_NAMES[r], mem_stores[r]);

@@ -78,7 +78,8 @@ def plugin_options(core: EmulatedCore, out: Path) -> list[str]:
 @dataclass(frozen=True)
 class InstructionMix:
     """What the plugin counted over a whole QEMU run (boot, every image, exit): executed instructions by class,
-    the registers load/store-multiples moved, conditional branches that fell through, data accesses (one per
+    the registers load/store-multiples moved, conditional branches (B<cc>, CBZ, branches in an IT block) that
+    fell through, loads into PC, data accesses (one per
     register for multiples) by region, and the instructions executed at each read of SysTick's current value
     (`marks`, the first 4096)."""
     instructions: int
@@ -86,6 +87,7 @@ class InstructionMix:
     regs_loaded: int
     regs_stored: int
     branch_cond_not_taken: int
+    pc_loads: int                # loads that write PC (POP {pc}, LDM with PC, LDR pc), taken even in an IT block
     loads: dict[str, int]
     stores: dict[str, int]
     marks: tuple[int, ...]
@@ -102,5 +104,6 @@ def read_mix(path: Path) -> InstructionMix:
     raw = json.loads(path.read_text())
     return InstructionMix(int(raw["instructions"]), {c: int(raw["classes"][c]) for c in CLASSES},
                           int(raw["regs_loaded"]), int(raw["regs_stored"]), int(raw["branch_cond_not_taken"]),
+                          int(raw["pc_loads"]),
                           {r: int(raw["loads"][r]) for r in REGIONS}, {r: int(raw["stores"][r]) for r in REGIONS},
                           tuple(int(m) for m in raw["marks"]))
