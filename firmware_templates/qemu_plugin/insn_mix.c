@@ -164,6 +164,8 @@ static struct decoded decode32(unsigned hw1, unsigned hw2) {
     } else {
       d.cls = (hw1 & 0x10) ? C_LOAD_MULTIPLE : C_STORE_MULTIPLE, d.regs = 2; /* LDRD, STRD */
     }
+  } else if ((hw1 & 0xFFF0) == 0xEAC0) {
+    d.cls = C_DSP; /* PKHBT, PKHTB */
   } else if (op1 == 2 && (hw2 & 0x8000)) { /* branches and miscellaneous control */
     if ((hw2 & 0x5000) == 0) {
       d.cls = ((hw1 >> 7) & 7) == 7 ? C_OTHER : C_BRANCH_COND; /* MSR/MRS/hints/barriers; B<cc>.W */
@@ -225,8 +227,11 @@ static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb) {
   for (size_t i = 0, n = qemu_plugin_tb_n_insns(tb); i < n; i++) {
     struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
     const uint8_t *bytes = qemu_plugin_insn_data(insn);
-    size_t size = qemu_plugin_insn_size(insn);
     unsigned hw1 = bytes[0] | (unsigned)bytes[1] << 8;
+    /* The width comes from the first halfword, not qemu_plugin_insn_size(): QEMU 7.2 reports 4 bytes for a 16-bit
+     * instruction in the last halfword before a 1 KB page boundary (it peeks at the next halfword to see whether
+     * the instruction crosses the page). */
+    size_t size = (hw1 >> 11) >= 0x1D && qemu_plugin_insn_size(insn) >= 4 ? 4 : 2;
     struct decoded d = size == 4 ? decode32(hw1, bytes[2] | (unsigned)bytes[3] << 8) : decode16(hw1);
     if (it_left > 0) {
       it_left--;
