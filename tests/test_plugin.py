@@ -107,9 +107,10 @@ def test_plugin_is_built_into_the_cache_once_per_source(tmp_path, monkeypatch):
     assert not [p for p in repo.glob("**/*.so") if ".venv" not in p.parts]   # never compiled into the repository
 
 
-@pytest.fixture(scope="module")
-def tiny_firmware(tiny_model, tmp_path_factory):
-    """The untrained TinyNet's TFLM firmware with CMSIS-NN kernels on the Cortex-M4F: (ELF, one int8 image)."""
+@pytest.fixture(scope="module", params=["m4", "m55"])
+def tiny_firmware(request, tiny_model, tmp_path_factory):
+    """The untrained TinyNet's TFLM firmware with CMSIS-NN kernels on the Cortex-M4F (DSP kernels) and on the M55
+    (Helium kernels, flash and RAM elsewhere in the map): (core, ELF, one int8 image)."""
     from tinyml_kit.check.tflm import measure_arena
     from tinyml_kit.check.verify import build_firmware
     from tinyml_kit.core.tflite_info import read_model_file
@@ -119,28 +120,31 @@ def tiny_firmware(tiny_model, tmp_path_factory):
     data, info = read_model_file(tiny_model[1])
     host = measure_arena(data)
     src = ModelSource(data, info, ["a", "b", "c"], host.total_bytes, host.alloc_bytes)
-    elf = build_firmware(src, find_tflm_dir(), "cmsis_nn", M4, tmp_path_factory.mktemp("fw"))
-    return elf, np.random.default_rng(0).integers(-128, 128, (1, 16, 16, 1)).astype(np.int8)
+    core = CORES[request.param]
+    elf = build_firmware(src, find_tflm_dir(), "cmsis_nn", core, tmp_path_factory.mktemp("fw"), arena_bytes=1 << 16)
+    return core, elf, np.random.default_rng(0).integers(-128, 128, (1, 16, 16, 1)).astype(np.int8)
 
 
 @pytest.mark.slow
 def test_plugin_counts_each_inference_as_qemu_does(tiny_firmware, tmp_path):
-    """QEMU's own count of an inference is what the runner reads from SysTick under -icount (to a tick, 40
-    instructions on the MPS2); the plugin's count between the same two reads of SysTick must agree with it, and
-    loading the plugin must change neither the count nor the outputs."""
+    """QEMU's own count of an inference is what the runner reads from SysTick under -icount (to a tick: 40
+    instructions on the MPS2, 31.25 on the AN547); the plugin's count between the same two reads of SysTick must
+    agree with it, and loading the plugin must change neither the count nor the outputs."""
     from tinyml_kit.check.qemu import parse_run, run_firmware
 
-    elf, image = tiny_firmware
+    core, elf, image = tiny_firmware
     images = np.repeat(image, 3, axis=0)
     out = tmp_path / "mix.json"
-    counted = parse_run(run_firmware(M4, elf, images, 60, mix=out), 3, str)
-    plain = parse_run(run_firmware(M4, elf, images, 60), 3, str)
+    counted = parse_run(run_firmware(core, elf, images, 60, mix=out), 3, str)
+    plain = parse_run(run_firmware(core, elf, images, 60), 3, str)
     assert counted.instructions == plain.instructions and np.array_equal(counted.outputs, plain.outputs)
     mix = read_mix(out)
     windows = [end - start for start, end in zip(mix.marks[-6::2], mix.marks[-5::2], strict=True)]
     assert len(set(windows)) == 1   # the same image three times: the same instructions
-    assert all(abs(w - n) < 40 for w, n in zip(windows, plain.instructions, strict=True)), (windows, plain)
+    tick = 1000 / core.systick_mhz
+    assert all(abs(w - n) < tick for w, n in zip(windows, plain.instructions, strict=True)), (windows, plain)
     assert sum(mix.classes.values()) == mix.instructions > 3 * windows[0]
-    assert mix.classes["dsp"] > 0 and mix.classes["mul"] + mix.classes["dsp"] > windows[0] // 100
+    vector = "fpu" if core.mve else "dsp"   # Helium's VMLADAV and friends sit in the coprocessor space for now
+    assert mix.classes[vector] > 0 and mix.classes["mul"] + mix.classes[vector] > windows[0] // 100
     assert mix.loads["flash"] > 0 and mix.loads["ram"] > 0 and mix.stores["ram"] > 0
     assert mix.stores["flash"] == 0
