@@ -11,16 +11,14 @@ that licence (see the source's header).
 
 import hashlib
 import json
-import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from tinyml_kit.core.cores import EmulatedCore
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.resources import TEMPLATES_DIR
-from tinyml_kit.export.toolchain import CACHE_ENV, run_tool
+from tinyml_kit.export.toolchain import cached_build, run_tool
 
 PLUGIN_SOURCE = TEMPLATES_DIR / "qemu_plugin" / "insn_mix.c"
 PLUGIN_FLAGS = ["-shared", "-fPIC", "-O2", "-std=c11", "-Wall", "-Wextra", "-Werror"]
@@ -41,28 +39,13 @@ def _host_compiler() -> str:
 
 
 def plugin_library(source: Path = PLUGIN_SOURCE) -> Path:
-    """The plugin's shared object from the cache (TINYML_CACHE_DIR, else ~/.cache/tinyml-kit), or compiled now:
-    once per source text, compiler and flags, built beside and renamed into place so concurrent runs never load
-    half a library."""
+    """The plugin's shared object from the user cache, or compiled now: once per source text, compiler and flags."""
     cc = _host_compiler()
     text = source.read_bytes()
     key = hashlib.sha256(repr((text, cc, PLUGIN_FLAGS)).encode()).hexdigest()[:16]
-    cache = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "tinyml-kit")
-    library = cache / f"qemu_plugin-{key}" / "insn_mix.so"
-    if library.is_file():
-        return library
-    cache.mkdir(parents=True, exist_ok=True)
-    build = Path(tempfile.mkdtemp(prefix="qemu_plugin-", dir=cache))
-    try:
-        run_tool([cc, *PLUGIN_FLAGS, "-o", str(build / "insn_mix.so"), str(source)],
-                 "compiling the QEMU instruction-mix plugin")
-        try:
-            build.rename(library.parent)
-        except OSError:   # another run finished first
-            pass
-    finally:
-        shutil.rmtree(build, ignore_errors=True)
-    return library
+    return cached_build(f"qemu_plugin-{key}", "insn_mix.so", lambda build: run_tool(
+        [cc, *PLUGIN_FLAGS, "-o", str(build / "insn_mix.so"), str(source)],
+        "compiling the QEMU instruction-mix plugin"))
 
 
 def plugin_options(core: EmulatedCore, out: Path) -> list[str]:

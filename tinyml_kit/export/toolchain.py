@@ -106,19 +106,13 @@ def cmsis_nn_sources(root: Path) -> list[Path]:
 
 
 def cmsis_nn_library(root: Path, cc: str, flags: list[str], tag: str) -> Path:
-    """libcmsisnn.a compiled from `root` with `cc` and `flags`, from the cache (TINYML_CACHE_DIR, else
-    ~/.cache/tinyml-kit) or built now: once per directory, compiler and flags, built beside and renamed into place
-    so concurrent runs never see half a library."""
+    """libcmsisnn.a compiled from `root` with `cc` and `flags`, from the user cache or built now (`cached_build`):
+    once per directory, compiler and flags."""
     sources = cmsis_nn_sources(root)
     key = hashlib.sha256(repr((str(root), cc, flags, [(str(p), p.stat().st_size, p.stat().st_mtime_ns)
                                                       for p in sources])).encode()).hexdigest()[:16]
-    cache = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "tinyml-kit")
-    library = cache / f"cmsis_nn-{tag}-{key}" / "libcmsisnn.a"
-    if library.is_file():
-        return library
-    cache.mkdir(parents=True, exist_ok=True)
-    build = Path(tempfile.mkdtemp(prefix="cmsis_nn-", dir=cache))
-    try:
+
+    def make(build: Path) -> None:
         objects = [build / f"{p.parent.name}_{p.stem}.o" for p in sources]
         compile_all([([cc, *flags, "-I", str(root / "Include"), "-c", str(p), "-o", str(o)],
                       f"compiling CMSIS-NN {p.name} ({tag})") for p, o in zip(sources, objects, strict=False)])
@@ -126,13 +120,29 @@ def cmsis_nn_library(root: Path, cc: str, flags: list[str], tag: str) -> Path:
         run_tool([ar, "rcs", str(build / "libcmsisnn.a"), *map(str, objects)], f"archiving CMSIS-NN ({tag})")
         for o in objects:
             o.unlink()
+
+    return cached_build(f"cmsis_nn-{tag}-{key}", "libcmsisnn.a", make)
+
+
+def cached_build(folder: str, name: str, make: Callable[[Path], None]) -> Path:
+    """`folder/name` from the user cache (TINYML_CACHE_DIR, else ~/.cache/tinyml-kit), or made now by
+    `make(build)` in a folder beside it that is then renamed into place, so concurrent runs never see half a build.
+    `folder` carries the key of everything the build depends on."""
+    cache = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "tinyml-kit")
+    built = cache / folder / name
+    if built.is_file():
+        return built
+    cache.mkdir(parents=True, exist_ok=True)
+    build = Path(tempfile.mkdtemp(prefix=folder.split("-")[0] + "-", dir=cache))
+    try:
+        make(build)
         try:
-            build.rename(library.parent)
+            build.rename(built.parent)
         except OSError:   # another run finished first
             pass
     finally:
         shutil.rmtree(build, ignore_errors=True)
-    return library
+    return built
 
 
 def run_tool(cmd: list[str], what: str, timeout: float | None = None,
