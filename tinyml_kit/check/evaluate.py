@@ -22,8 +22,7 @@ def evaluate(model: bytes, val: Dataset | None, keras_model=None, name: str = "m
     agreement = next(p["agreement"] for p in v.pairs if (p["a"], p["b"]) == ("litert", "keras")) if float_ else None
     return Evaluation(
         model=name, tflm=Footprint(tflm_flash_bytes(model), arena.total_bytes, arena.alloc_bytes),
-        tflite_bytes=len(model), ops=info.ops, litert_equals_tflm=v.litert_equals_tflm,
-        litert_tflm_max_abs_diff=v.litert_tflm_max_abs_diff, images=v.images, data=v.data, validation=v,
+        tflite_bytes=len(model), ops=info.ops, validation=v,
         float_accuracy=float_.accuracy if float_ else None, int8_accuracy=int8.accuracy if int8 else None,
         agreement=agreement, int8_metrics=int8, float_metrics=float_,
         class_names=v.class_names if val is not None else None)

@@ -95,10 +95,6 @@ class Evaluation:
     tflm: Footprint                          # measured on TFLM, the checker
     tflite_bytes: int
     ops: list[str]
-    litert_equals_tflm: bool
-    litert_tflm_max_abs_diff: int
-    images: int
-    data: str | None                         # the images' source (None: random inputs)
     validation: Validation                   # every runtime and pair of runtimes on the same images
     float_accuracy: float | None = None      # None: no labels, or no float model
     int8_accuracy: float | None = None
@@ -110,6 +106,23 @@ class Evaluation:
     engine: str | None = None                # the run's engine, when it is not TFLM ...
     engine_footprint: Footprint | None = None   # ... and what the model takes on it
     host: HostResult | None = None           # that engine's build run on this machine beside LiteRT
+
+    @property
+    def litert_equals_tflm(self) -> bool:
+        return self.validation.litert_equals_tflm
+
+    @property
+    def litert_tflm_max_abs_diff(self) -> int:
+        return self.validation.litert_tflm_max_abs_diff
+
+    @property
+    def images(self) -> int:
+        return self.validation.images
+
+    @property
+    def data(self) -> str | None:
+        """The images' source (None: random inputs)."""
+        return self.validation.data
 
     @property
     def footprint(self) -> Footprint:
@@ -148,9 +161,7 @@ class Evaluation:
         on_engine = "tflm" in d
         return cls(
             model=d["model"], tflm=Footprint(**d["tflm"]) if on_engine else top, tflite_bytes=d["tflite_bytes"],
-            ops=d["ops"], litert_equals_tflm=d["litert_equals_tflm"],
-            litert_tflm_max_abs_diff=d["litert_tflm_max_abs_diff"], images=d["images"], data=d["data"],
-            validation=Validation.from_dict(d["validation"]), float_accuracy=d.get("float_accuracy"),
+            ops=d["ops"], validation=Validation.from_dict(d["validation"]), float_accuracy=d.get("float_accuracy"),
             int8_accuracy=d.get("int8_accuracy"), agreement=d.get("agreement"),
             int8_metrics=Metrics.from_dict(d.get("int8")), float_metrics=Metrics.from_dict(d.get("float")),
             class_names=d.get("class_names"),
