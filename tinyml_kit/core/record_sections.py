@@ -9,7 +9,7 @@ report.json written so far (schema 1 included)."""
 from dataclasses import asdict, dataclass, field, fields
 
 
-def _known(cls, d: dict) -> dict:
+def known_fields(cls, d: dict) -> dict:
     """The entries of `d` that are fields of the dataclass `cls` (a newer writer's extra keys are left out)."""
     return {f.name: d[f.name] for f in fields(cls) if f.name in d}
 
@@ -73,7 +73,7 @@ class CompressionRecord:
     @classmethod
     def from_dict(cls, d: dict) -> "CompressionRecord":
         teacher = d.get("teacher")
-        settings = CompressSettings(**{**_known(CompressSettings, d), "teacher": (teacher or {}).get("source")})
+        settings = CompressSettings(**{**known_fields(CompressSettings, d), "teacher": (teacher or {}).get("source")})
         return cls(settings, teacher, list(d.get("stages", [])))
 
 
@@ -103,7 +103,7 @@ class SearchRecord:
 
     @classmethod
     def from_dict(cls, d: dict) -> "SearchRecord":
-        known = _known(cls, d)
+        known = known_fields(cls, d)
         return cls(**{**known, "pin_effects": [PinCost(**e) for e in known.get("pin_effects", [])]})
 
 
@@ -123,7 +123,7 @@ class ReportNumbers:
 
     @classmethod
     def from_dict(cls, d: dict) -> "ReportNumbers":
-        return cls(**_known(cls, d))
+        return cls(**known_fields(cls, d))
 
 
 @dataclass(slots=True)
@@ -148,7 +148,7 @@ class Timings:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Timings":
-        return cls(**_known(cls, d))
+        return cls(**known_fields(cls, d))
 
 
 @dataclass
@@ -167,4 +167,4 @@ class OriginalNumbers:
 
     @classmethod
     def from_dict(cls, d: dict) -> "OriginalNumbers":
-        return cls(**_known(cls, d))
+        return cls(**known_fields(cls, d))

@@ -25,6 +25,7 @@ from tinyml_kit.core.record_sections import (
     ReportNumbers,
     SearchRecord,
     Timings,
+    known_fields,
 )
 from tinyml_kit.core.verdict import Verdict
 from tinyml_kit.core.verification import Measurement, VerifyResult
@@ -170,12 +171,11 @@ class RunRecord:
         if missing:
             raise UserError(f"{where} lacks {', '.join(missing)}: it was not written by tinyml-kit fit; re-run fit")
         try:
-            board = Board(**{f.name: d["board"][f.name] for f in fields(Board) if f.name in d["board"]})
+            board = Board(**known_fields(Board, d["board"]))
             budget = Budget(d["flash_budget_bytes"], d["arena_budget_bytes"], d["mac_budget"],
                             d.get("budget_sources", {}), d.get("instruction_budget"), d.get("latency_budget_ms"))
             data = DataRecord(**{f.name: d["data"][f.name] for f in fields(DataRecord)})
-            training = TrainingRecord(**{f.name: d["training"][f.name] for f in fields(TrainingRecord)
-                                         if f.name in d["training"]})
+            training = TrainingRecord(**known_fields(TrainingRecord, d["training"]))
             sections = {k: read(d[k]) for k, read in SECTIONS.items() if d.get(k)}
             check = Evaluation.from_dict(d["check"])
         except (KeyError, TypeError) as e:

@@ -7,6 +7,8 @@ read: `to_dict()` writes exactly them, in their order, and `from_dict()` reads t
 
 from dataclasses import asdict, dataclass, fields
 
+from tinyml_kit.core.record_sections import known_fields
+
 
 @dataclass
 class Measurement:
@@ -26,7 +28,7 @@ class Measurement:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Measurement":
-        return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
+        return cls(**known_fields(cls, d))
 
 
 @dataclass
@@ -126,7 +128,7 @@ class VerifyResult:
     @classmethod
     def from_dict(cls, d: dict) -> "VerifyResult":
         d = {**_EARLIER, **d}
-        plain = {f.name: d[f.name] for f in fields(cls) if f.name not in ("elf_sections", "profile") and f.name in d}
+        plain = {k: v for k, v in known_fields(cls, d).items() if k not in ("elf_sections", "profile")}
         return cls(**plain, elf_sections=ElfSections(**d["elf_sections"]),
                    profile=VerifyProfile.from_dict(d) if "profile" in d else None)
 
