@@ -148,3 +148,13 @@ def test_plugin_counts_each_inference_as_qemu_does(tiny_firmware, tmp_path):
     assert mix.classes[vector] > 0 and mix.classes["mul"] + mix.classes[vector] > windows[0] // 100
     assert mix.loads["flash"] > 0 and mix.loads["ram"] > 0 and mix.stores["ram"] > 0
     assert mix.stores["flash"] == 0
+
+
+def test_a_missing_host_compiler_is_named_with_its_package(tmp_path, monkeypatch):
+    """The plugin and the C engine's host check ask for the host compiler the same way: one line naming the fix."""
+    from tinyml_kit.core.errors import UserError
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("TINYML_CACHE_DIR", str(tmp_path / "cache"))
+    with pytest.raises(UserError, match=r"^gcc not found: install it with `apt-get install gcc`$"):
+        plugin_library()

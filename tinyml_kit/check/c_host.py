@@ -17,13 +17,13 @@ from tinyml_kit.engine.codegen import compile_model
 from tinyml_kit.engine.footprint import program_footprint
 from tinyml_kit.export.toolchain import (
     C_ENGINE_WARNINGS,
+    HOST_CC,
     cmsis_nn_library,
     find_cmsis_nn_dir,
     require_tool,
     run_tool,
 )
 
-HOST_CC = "gcc"
 HOST_FLAGS = ["-O2", "-fPIC"]
 
 

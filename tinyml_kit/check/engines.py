@@ -10,13 +10,13 @@ import numpy as np
 
 from tinyml_kit.check.analysis import EnginePlan
 from tinyml_kit.check.analyze import board_fit
-from tinyml_kit.check.c_host import HOST_CC, check_on_host
+from tinyml_kit.check.c_host import check_on_host
 from tinyml_kit.check.c_plan import c_engine_analysis
 from tinyml_kit.check.tflm import measure_arena
 from tinyml_kit.core.evaluation import Footprint, HostResult
 from tinyml_kit.core.tflm_flatbuffer import tflm_flash_bytes
 from tinyml_kit.engine.footprint import c_footprint
-from tinyml_kit.export.toolchain import find_cmsis_nn_dir, require_tool
+from tinyml_kit.export.toolchain import HOST_CC, find_cmsis_nn_dir, require_tool
 from tinyml_kit.solve.engines import Engine
 
 

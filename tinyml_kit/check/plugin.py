@@ -11,14 +11,13 @@ that licence (see the source's header).
 
 import hashlib
 import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from tinyml_kit.core.cores import EmulatedCore
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.resources import TEMPLATES_DIR
-from tinyml_kit.export.toolchain import cached_build, run_tool
+from tinyml_kit.export.toolchain import HOST_CC, cached_build, require_tool, run_tool
 
 PLUGIN_SOURCE = TEMPLATES_DIR / "qemu_plugin" / "insn_mix.c"
 PLUGIN_FLAGS = ["-shared", "-fPIC", "-O2", "-std=c11", "-Wall", "-Wextra", "-Werror"]
@@ -30,17 +29,9 @@ REGIONS = ("flash", "ram", "other")
 SYSTICK_CURRENT = 0xE000E018
 
 
-def _host_compiler() -> str:
-    cc = shutil.which("gcc") or shutil.which("cc")
-    if cc is None:
-        raise UserError("gcc not found: the QEMU instruction-mix plugin is compiled on first use with the host "
-                        "compiler; install it with `apt-get install gcc`")
-    return cc
-
-
 def plugin_library(source: Path = PLUGIN_SOURCE) -> Path:
     """The plugin's shared object from the user cache, or compiled now: once per source text, compiler and flags."""
-    cc = _host_compiler()
+    cc = require_tool(HOST_CC)
     text = source.read_bytes()
     key = hashlib.sha256(repr((text, cc, PLUGIN_FLAGS)).encode()).hexdigest()[:16]
     return cached_build(f"qemu_plugin-{key}", "insn_mix.so", lambda build: run_tool(

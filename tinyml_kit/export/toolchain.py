@@ -24,7 +24,8 @@ CACHE_ENV = "TINYML_CACHE_DIR"
 PACKAGES = {"arm-none-eabi-g++": "gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib",
             "arm-none-eabi-gcc": "gcc-arm-none-eabi libnewlib-arm-none-eabi",
             "arm-none-eabi-size": "binutils-arm-none-eabi",
-            "qemu-system-arm": "qemu-system-arm"}
+            "qemu-system-arm": "qemu-system-arm", "gcc": "gcc"}
+HOST_CC = "gcc"   # what builds this machine's side: the C engine's host check and the QEMU instruction-mix plugin
 # The defines the prebuilt libraries were compiled with: TF_LITE_STATIC_MEMORY changes TfLiteTensor's layout, so
 # code including TFLM headers must agree with the library it links.
 TFLM_DEFINES = ["-DTF_LITE_STATIC_MEMORY", "-DTF_LITE_DISABLE_X86_NEON", "-DTF_LITE_MCU_DEBUG_LOG",
