@@ -53,6 +53,10 @@ def _profiled(out, *args) -> dict:
     assert sum(p["instructions"] for p in v["profile"]) == v["profile_instructions"]
     assert 0.99 <= v["profile_coverage"] <= 1.0, v["profile_coverage"]   # the ops are the inference
     assert sum(t["instructions"] for t in v["profile_by_op"]) == v["profile_instructions"] <= total
+    # cycles, estimated by the QEMU plugin from the core's timing table: per op too, summing to the whole within 1 %
+    assert sum(p["cycles"] for p in v["profile"]) == v["profile_cycles"] == sum(t["cycles"] for t in v["profile_by_op"])
+    assert abs(v["profile_cycles"] - v["cycles_est"]) <= 0.01 * v["cycles_est"], (v["profile_cycles"], v["cycles_est"])
+    assert v["latency_ms"] == pytest.approx(v["cycles_est"] / (v["clock_mhz"] * 1e3), abs=1e-3)
     return v
 
 

@@ -10,13 +10,15 @@ import pytest
 
 from tinyml_kit.check.plugin import PLUGIN_SOURCE, plugin_library, plugin_options, read_mix
 from tinyml_kit.core.cores import CORES
+from tinyml_kit.core.timing import TIMINGS, ZERO_WAIT, MemoryTiming, cycles_from_counts
 from tinyml_kit.export.toolchain import require_tool
 
 M4 = CORES["m4"]
 LOOPS = 1000
-# Boot (FPU on), LOOPS turns of twelve instructions of known classes, a call, exit through semihosting. Literal loads
-# read flash, the loop's data is in SRAM and CPACR is neither. The call's PUSH sits in the last word before a
-# 1 KB page, where QEMU 7.2 reports a 16-bit instruction as 4 bytes (it reads ahead for the next one).
+# Boot (FPU on), LOOPS turns of fourteen instructions of known classes between two reads of SysTick's current value
+# (the plugin's marks), a call, exit through semihosting. One load reads a table in flash, the loop's other data is
+# in SRAM, CPACR and SysTick are neither. The call's PUSH sits in the last word before a 1 KB page, where QEMU 7.2
+# reports a 16-bit instruction as 4 bytes (it reads ahead for the next one).
 MIX_S = f"""
     .syntax unified
     .thumb
@@ -34,7 +36,12 @@ reset:
     isb
     ldr r4, ={LOOPS}
     ldr r5, =0x20000100
+    ldr r7, =table
+    ldr r8, =0xE000E018
+    ldr r9, [r8]
+    movs r6, #0
 loop:
+    ldr r6, [r7]
     ldr r0, [r5]
     str r0, [r5, #4]
     muls r0, r1, r0
@@ -47,8 +54,12 @@ loop:
     vadd.f32 s0, s0, s1
     subs r4, #1
     bne loop
+    ldr r9, [r8]
     bl func
     b.w exit
+    .p2align 4
+table:
+    .word 1, 2, 3, 4
     .p2align 10
     .skip 1020
 func:
@@ -67,7 +78,7 @@ exit:
 """
 
 
-def _run_mix_loop(tmp_path: Path):
+def _run_mix_loop(tmp_path: Path, memory: MemoryTiming = ZERO_WAIT):
     source, elf, out = tmp_path / "mix.S", tmp_path / "mix.elf", tmp_path / "mix.json"
     source.write_text(MIX_S)
     subprocess.run([require_tool("arm-none-eabi-gcc"), *M4.gcc_flags, "-nostdlib", "-nostartfiles",
@@ -75,7 +86,7 @@ def _run_mix_loop(tmp_path: Path):
                     "-o", str(elf)], check=True, capture_output=True)
     done = subprocess.run([require_tool("qemu-system-arm"), "-M", M4.machine, "-cpu", M4.cpu, "-nographic",
                            "-monitor", "none", "-serial", "null", "-icount", "shift=0", "-semihosting-config",
-                           "enable=on,target=native", "-kernel", str(elf), *plugin_options(M4, out)],
+                           "enable=on,target=native", "-kernel", str(elf), *plugin_options(M4, out, memory)],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     return read_mix(out)
@@ -85,14 +96,33 @@ def test_plugin_counts_a_handwritten_loop_exactly_by_class_and_region(tmp_path):
     mix = _run_mix_loop(tmp_path)
     n = LOOPS
     # ldr r4,=1000 assembles to mov.w; other: dsb, isb, two ITs, bkpt; bxne lr in its IT block is conditional
-    assert mix.classes == {"alu": n + 6, "mul": 2 * n, "dsp": 2 * n, "div": n, "load": n + 4, "store": n + 1,
+    assert mix.classes == {"alu": n + 7, "mul": 2 * n, "dsp": 2 * n, "div": n, "load": 2 * n + 8, "store": n + 1,
                            "load_multiple": n + 1, "store_multiple": n + 1, "branch": 2, "branch_cond": n + 1,
-                           "fpu": n, "other": 5}
-    assert mix.instructions == sum(mix.classes.values()) == 12 * n + 21
+                           "fpu": n, "mve_load_store": 0, "mve_compute": 0, "loop_end": 0, "other": 5}
+    assert mix.instructions == sum(mix.classes.values()) == 13 * n + 26
     assert (mix.regs_loaded, mix.regs_stored, mix.pc_loads) == (4 * n + 2, 4 * n + 2, 1)
     assert (mix.branch_cond_taken, mix.branch_cond_not_taken) == (n - 1, 2)
-    assert mix.loads == {"flash": 3, "ram": 5 * n + 2, "other": 1}   # literals; LDR + 4 per POP; CPACR
+    # literals and the table; LDR + 4 per POP; CPACR and SysTick twice
+    assert mix.loads == {"flash": n + 5, "ram": 5 * n + 2, "other": 3}
     assert mix.stores == {"flash": 0, "ram": 5 * n + 2, "other": 1}
+
+
+@pytest.mark.parametrize("memory", [ZERO_WAIT, MemoryTiming(3, 16, 0), MemoryTiming(3, 16, 8)],
+                         ids=["zero-wait", "uncached-flash", "cached-flash"])
+def test_plugin_sums_cycles_exactly_as_the_timing_table_says(tmp_path, memory):
+    """The window between the two SysTick reads, costed by hand from the M4's table: each turn's fourteen
+    instructions with the second load pipelined behind the first, PUSH and POP at one cycle a register, a refill
+    for each taken branch back; the flash table read waits on every turn without a cache and once with one."""
+    mix = _run_mix_loop(tmp_path, memory)
+    t, n = TIMINGS["m4"], LOOPS
+    turn = (2 * t.costs["load"] + t.pairs[0].delta + t.costs["store"] + 2 * t.costs["mul"] + 2 * t.costs["dsp"]
+            + t.costs["div"] + t.costs["load_multiple"] + t.costs["store_multiple"] + 8 * t.per_register
+            + t.costs["fpu"] + t.costs["alu"] + t.costs["branch_cond"])
+    waits = memory.wait_states * (n if memory.lines == 0 else 1)
+    window = t.costs["alu"] + n * turn + (n - 1) * t.refill + t.costs["load"] + waits
+    start, end = mix.marks
+    assert (end.instructions - start.instructions, end.cycles - start.cycles) == (13 * n + 2, window)
+    assert mix.cycles == cycles_from_counts(mix.counts(), t, memory)   # the plugin's sum is the table's
 
 
 def test_plugin_is_built_into_the_cache_once_per_source(tmp_path, monkeypatch):
@@ -139,13 +169,16 @@ def test_plugin_counts_each_inference_as_qemu_does(tiny_firmware, tmp_path):
     plain = parse_run(run_firmware(core, elf, images, 60), 3, str)
     assert counted.instructions == plain.instructions and np.array_equal(counted.outputs, plain.outputs)
     mix = read_mix(out)
-    windows = [end - start for start, end in zip(mix.marks[-6::2], mix.marks[-5::2], strict=True)]
+    windows = [end.instructions - start.instructions
+               for start, end in zip(mix.marks[-6::2], mix.marks[-5::2], strict=True)]
     assert len(set(windows)) == 1   # the same image three times: the same instructions
     tick = 1000 / core.systick_mhz
     assert all(abs(w - n) < tick for w, n in zip(windows, plain.instructions, strict=True)), (windows, plain)
     assert sum(mix.classes.values()) == mix.instructions > 3 * windows[0]
-    vector = "fpu" if core.mve else "dsp"   # Helium's VMLADAV and friends sit in the coprocessor space for now
+    vector = "mve_compute" if core.mve else "dsp"   # Helium's VMLADAV and friends, or the DSP extension's SMLAD
     assert mix.classes[vector] > 0 and mix.classes["mul"] + mix.classes[vector] > windows[0] // 100
+    if core.mve:   # Helium loads, and the low-overhead loops its kernels are written with
+        assert mix.classes["mve_load_store"] > 0 and mix.classes["loop_end"] > 0
     assert mix.loads["flash"] > 0 and mix.loads["ram"] > 0 and mix.stores["ram"] > 0
     assert mix.stores["flash"] == 0
 

@@ -1,4 +1,4 @@
-/* tinyml-kit's instruction-mix plugin for QEMU 7.2 (TCG plugin API version 1).
+/* tinyml-kit's instruction-mix and cycle plugin for QEMU 7.2 (TCG plugin API version 1).
  *
  * Licensing: QEMU is GPL-2.0-or-later and loads this file's shared object into its own process, so the compiled
  * plugin is a derivative of QEMU and is distributed under GPL-2.0-or-later, whatever the rest of tinyml-kit uses.
@@ -11,9 +11,19 @@
  * with the regions passed as arguments from tinyml_kit.core.cores. Class counters are per-instruction inline adds
  * (no call per instruction); data accesses and conditional branches take a callback. At exit it writes JSON.
  *
- * Arguments: out=PATH (required), flash=ORIGIN:LENGTH, ram=ORIGIN:LENGTH (hex or decimal), and mark=ADDRESS: each
- * data access to ADDRESS records the instructions executed so far (the first MAX_MARKS of them), so a window the
- * firmware measures itself (e.g. between two reads of SysTick's current value) can be measured by the plugin too.
+ * Cycles: QEMU counts instructions, not cycles, so the plugin estimates them from a timing table it is given
+ * (tinyml_kit.core.timing, all in quarter cycles): a cost per class, per register of a load/store multiple, the
+ * pipeline refill of a taken branch, a cost change when one class follows another in the same block (the
+ * Cortex-M4's pipelined loads, the M7's dual issue, the M55's overlapping Helium beats), and wait states for data
+ * read from flash past a direct-mapped model of the board's flash data cache. Everything static is summed at
+ * translation into one inline add per instruction; taken conditional branches and flash misses are added at run
+ * time. The Python side recomputes the same sum from the counts (tests compare the two).
+ *
+ * Arguments: out=PATH (required), flash=ORIGIN:LENGTH, ram=ORIGIN:LENGTH (hex or decimal), mark=ADDRESS: each
+ * data access to ADDRESS records the instructions and cycles so far, so a window the firmware measures itself
+ * (e.g. between two reads of SysTick's current value) can be measured by the plugin too; and the timing: cost=Q:Q:..
+ * (one per class), reg=Q, refill=Q, pair=FIRST:THEN:DELTA:CHAINS (class indices, repeatable), flash_ws=Q, dline=BYTES,
+ * dlines=N (0: no data cache, every flash read waits).
  */
 #include <inttypes.h>
 #include <stdbool.h>
@@ -61,11 +71,11 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_version = 1;
 /* The classes, in the order the JSON lists them. */
 enum insn_class {
   C_ALU, C_MUL, C_DSP, C_DIV, C_LOAD, C_STORE, C_LOAD_MULTIPLE, C_STORE_MULTIPLE, C_BRANCH, C_BRANCH_COND, C_FPU,
-  C_OTHER, N_CLASSES
+  C_MVE_LOAD_STORE, C_MVE_COMPUTE, C_LOOP_END, C_OTHER, N_CLASSES
 };
 static const char *const CLASS_NAMES[N_CLASSES] = {
     "alu", "mul", "dsp", "div", "load", "store", "load_multiple", "store_multiple", "branch", "branch_cond", "fpu",
-    "other"};
+    "mve_load_store", "mve_compute", "loop_end", "other"};
 
 static uint64_t counts[N_CLASSES];
 static uint64_t regs_loaded, regs_stored;       /* registers moved by LDM/POP/LDRD and STM/PUSH/STRD */
@@ -77,10 +87,21 @@ static uint64_t mem_loads[N_REGIONS], mem_stores[N_REGIONS];
 static uint64_t flash_lo, flash_hi, ram_lo, ram_hi; /* [lo, hi) */
 static char *out_path;
 static uint64_t mark_addr = UINT64_MAX;
-#define MAX_MARKS 4096
-static uint64_t marks[MAX_MARKS];
-static size_t n_marks;
+struct mark { uint64_t instructions, quarters; };
+static struct mark *marks;                       /* grown as needed */
+static size_t n_marks, max_marks;
 static uint64_t pending_fallthrough;             /* set by a conditional branch, read at the next block */
+
+/* The timing, in quarter cycles. */
+static uint64_t cost[N_CLASSES], per_reg, refill, flash_ws;
+static uint64_t static_quarters, dynamic_quarters;
+#define MAX_RULES 256
+struct rule { int first, then; int64_t delta; bool chains; };
+static struct rule rules[MAX_RULES];
+static uint64_t rule_hits[MAX_RULES];
+static int n_rules;
+static uint64_t dline = 16, dlines, flash_misses;
+static uint64_t *dtags;                          /* direct-mapped flash data cache: line + 1, 0 = empty */
 
 struct decoded {
   enum insn_class cls;
@@ -151,7 +172,14 @@ static struct decoded decode32(unsigned hw1, unsigned hw2) {
   struct decoded d = {C_ALU, 0, false};
   unsigned op1 = (hw1 >> 11) & 3;
   if ((hw1 & 0xEC00) == 0xEC00) {
-    d.cls = C_FPU; /* coprocessor space: VFP and (M55) MVE */
+    /* Coprocessor space: coprocessors 10 and 11 are the FPU; Helium (MVE) takes 14 and 15 and the space that
+     * Advanced SIMD has on A-profile (0xEF.., 0xFF..). Its loads and stores are the 0xEC/0xED (0xFC/0xFD) rows. */
+    unsigned coprocessor = (hw2 >> 8) & 0xF;
+    bool mve = (hw1 & 0xEF00) == 0xEF00 || coprocessor == 0xE || coprocessor == 0xF;
+    d.cls = !mve ? C_FPU : (hw1 & 0x0E00) == 0x0C00 ? C_MVE_LOAD_STORE : C_MVE_COMPUTE;
+  } else if (op1 == 2 && (hw2 & 0xD000) == 0xC000) {
+    /* Armv8.1-M low-overhead loops (BLX's unused encoding on M-profile): LE/LETP end a loop; DLS, WLS, VCTP set up */
+    d.cls = (hw1 & 0xFFCF) == 0xF00F ? C_LOOP_END : C_ALU;
   } else if (op1 == 1 && (hw1 & 0x0600) == 0 && (hw1 & 0x0040) == 0) {
     unsigned n = popcount16(hw2);
     d.cls = (hw1 & 0x10) ? C_LOAD_MULTIPLE : C_STORE_MULTIPLE, d.regs = n; /* LDM, STM */
@@ -197,13 +225,39 @@ static uint64_t executed(void) {
   return total;
 }
 
+static uint64_t quarters(void) { return static_quarters + dynamic_quarters; }
+
+static void add_mark(void) {
+  if (n_marks == max_marks) {
+    size_t grown = max_marks ? 2 * max_marks : 4096;
+    struct mark *more = realloc(marks, grown * sizeof *marks);
+    if (more == NULL) return;
+    marks = more, max_marks = grown;
+  }
+  marks[n_marks++] = (struct mark){executed(), quarters()};
+}
+
+/* A read from flash waits unless the board's flash data cache holds its line. */
+static void flash_read(uint64_t vaddr) {
+  uint64_t line = vaddr / dline;
+  if (dlines != 0) {
+    uint64_t *tag = &dtags[line % dlines];
+    if (*tag == line + 1) return;
+    *tag = line + 1;
+  }
+  flash_misses++;
+  dynamic_quarters += flash_ws;
+}
+
 static void on_mem(unsigned int vcpu, qemu_plugin_meminfo_t info, uint64_t vaddr, void *udata) {
   (void)vcpu, (void)udata;
-  if (vaddr == mark_addr && n_marks < MAX_MARKS) marks[n_marks++] = executed();
+  if (vaddr == mark_addr) add_mark();
+  enum region r = region_of(vaddr);
   if (qemu_plugin_mem_is_store(info)) {
-    mem_stores[region_of(vaddr)]++;
+    mem_stores[r]++;
   } else {
-    mem_loads[region_of(vaddr)]++;
+    mem_loads[r]++;
+    if (r == R_FLASH && flash_ws != 0) flash_read(vaddr);
   }
 }
 
@@ -215,7 +269,13 @@ static void on_cond_branch(unsigned int vcpu, void *udata) {
 
 static void on_block(unsigned int vcpu, void *udata) {
   (void)vcpu;
-  if (pending_fallthrough != 0 && pending_fallthrough == (uint64_t)(uintptr_t)udata) cond_not_taken++;
+  if (pending_fallthrough != 0) {
+    if (pending_fallthrough == (uint64_t)(uintptr_t)udata) {
+      cond_not_taken++;
+    } else {
+      dynamic_quarters += refill;
+    }
+  }
   pending_fallthrough = 0;
 }
 
@@ -224,6 +284,8 @@ static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb) {
   qemu_plugin_register_vcpu_tb_exec_cb(tb, on_block, QEMU_PLUGIN_CB_NO_REGS,
                                        (void *)(uintptr_t)qemu_plugin_tb_vaddr(tb));
   unsigned it_left = 0; /* instructions still inside an IT block: a branch there is conditional */
+  int previous = -1;     /* the class before this instruction in the block */
+  bool paired = false;   /* whether the previous instruction already took a rule that does not chain */
   for (size_t i = 0, n = qemu_plugin_tb_n_insns(tb); i < n; i++) {
     struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
     const uint8_t *bytes = qemu_plugin_insn_data(insn);
@@ -240,6 +302,19 @@ static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb) {
     if (size == 2 && (hw1 & 0xFF00) == 0xBF00 && (hw1 & 0xF) != 0) it_left = 4 - (unsigned)__builtin_ctz(hw1 & 0xF);
     if (d.to_pc) qemu_plugin_register_vcpu_insn_exec_inline(insn, QEMU_PLUGIN_INLINE_ADD_U64, &pc_loads, 1);
     qemu_plugin_register_vcpu_insn_exec_inline(insn, QEMU_PLUGIN_INLINE_ADD_U64, &counts[d.cls], 1);
+    uint64_t q = cost[d.cls] + d.regs * per_reg + ((d.cls == C_BRANCH || d.to_pc) ? refill : 0);
+    int hit = -1;
+    for (int r = 0; r < n_rules && hit < 0; r++) {
+      if (rules[r].first == previous && rules[r].then == (int)d.cls && (rules[r].chains || !paired)) hit = r;
+    }
+    paired = false;
+    if (hit >= 0) {
+      q += (uint64_t)rules[hit].delta; /* a saving wraps around: the sum stays exact modulo 2^64 */
+      paired = !rules[hit].chains;
+      qemu_plugin_register_vcpu_insn_exec_inline(insn, QEMU_PLUGIN_INLINE_ADD_U64, &rule_hits[hit], 1);
+    }
+    if (q != 0) qemu_plugin_register_vcpu_insn_exec_inline(insn, QEMU_PLUGIN_INLINE_ADD_U64, &static_quarters, q);
+    previous = (int)d.cls;
     if (d.regs != 0) {
       uint64_t *moved = d.cls == C_LOAD_MULTIPLE ? &regs_loaded : &regs_stored;
       qemu_plugin_register_vcpu_insn_exec_inline(insn, QEMU_PLUGIN_INLINE_ADD_U64, moved, d.regs);
@@ -269,13 +344,24 @@ static void write_counts(qemu_plugin_id_t id, void *udata) {
   for (int r = 0; r < N_REGIONS; r++) fprintf(f, "%s\"%s\": %" PRIu64, r ? ", " : "", REGION_NAMES[r], mem_loads[r]);
   fprintf(f, "}, \"stores\": {");
   for (int r = 0; r < N_REGIONS; r++) fprintf(f, "%s\"%s\": %" PRIu64, r ? ", " : "", REGION_NAMES[r], mem_stores[r]);
-  fprintf(f, "},\n \"marks\": [");
-  for (size_t m = 0; m < n_marks; m++) fprintf(f, "%s%" PRIu64, m ? ", " : "", marks[m]);
+  fprintf(f, "},\n \"quarter_cycles\": %" PRIu64 ", \"flash_misses\": %" PRIu64 ", \"rule_hits\": [",
+          quarters(), flash_misses);
+  for (int r = 0; r < n_rules; r++) fprintf(f, "%s%" PRIu64, r ? ", " : "", rule_hits[r]);
+  fprintf(f, "],\n \"marks\": [");
+  for (size_t m = 0; m < n_marks; m++) {
+    fprintf(f, "%s[%" PRIu64 ", %" PRIu64 "]", m ? ", " : "", marks[m].instructions, marks[m].quarters);
+  }
   fprintf(f, "]}\n");
   fclose(f);
 }
 
 static void write_counts_at_exit(void) { write_counts(0, NULL); }
+
+static bool parse_u64(const char *value, uint64_t *out) {
+  char *end;
+  *out = strtoull(value, &end, 0);
+  return end != value && *end == '\0';
+}
 
 static bool parse_range(const char *value, uint64_t *lo, uint64_t *hi) {
   char *end;
@@ -287,30 +373,68 @@ static bool parse_range(const char *value, uint64_t *lo, uint64_t *hi) {
   return true;
 }
 
+/* cost=Q:Q:...: one cost per class, in CLASS_NAMES' order. */
+static bool parse_costs(const char *value) {
+  const char *p = value;
+  for (int c = 0; c < N_CLASSES; c++) {
+    char *end;
+    cost[c] = strtoull(p, &end, 0);
+    if (end == p || *end != (c == N_CLASSES - 1 ? '\0' : ':')) return false;
+    p = end + 1;
+  }
+  return true;
+}
+
+/* pair=FIRST:THEN:DELTA:CHAINS, classes by index. */
+static bool parse_rule(const char *value) {
+  struct rule r;
+  int chains, used = 0;
+  if (n_rules == MAX_RULES) return false;
+  if (sscanf(value, "%d:%d:%" SCNd64 ":%d%n", &r.first, &r.then, &r.delta, &chains, &used) != 4) return false;
+  if (value[used] != '\0' || r.first < 0 || r.first >= N_CLASSES || r.then < 0 || r.then >= N_CLASSES) return false;
+  r.chains = chains != 0;
+  rules[n_rules++] = r;
+  return true;
+}
+
+static bool parse_argument(const char *arg) {
+  const char *eq = strchr(arg, '=');
+  if (eq == NULL) return false;
+  size_t n = (size_t)(eq - arg);
+  const char *value = eq + 1;
+#define IS(name) (n == sizeof(name) - 1 && strncmp(arg, name, n) == 0)
+  if (IS("out")) {
+    out_path = malloc(strlen(value) + 1); /* argv lives only as long as the install call */
+    if (out_path != NULL) strcpy(out_path, value);
+    return out_path != NULL;
+  }
+  if (IS("flash")) return parse_range(value, &flash_lo, &flash_hi);
+  if (IS("ram")) return parse_range(value, &ram_lo, &ram_hi);
+  if (IS("mark")) return parse_u64(value, &mark_addr);
+  if (IS("cost")) return parse_costs(value);
+  if (IS("reg")) return parse_u64(value, &per_reg);
+  if (IS("refill")) return parse_u64(value, &refill);
+  if (IS("pair")) return parse_rule(value);
+  if (IS("flash_ws")) return parse_u64(value, &flash_ws);
+  if (IS("dline")) return parse_u64(value, &dline) && dline != 0;
+  if (IS("dlines")) return parse_u64(value, &dlines);
+#undef IS
+  return false;
+}
+
 QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info, int argc, char **argv) {
   (void)info;
   for (int i = 0; i < argc; i++) {
-    const char *arg = argv[i];
-    bool ok = true;
-    if (strncmp(arg, "out=", 4) == 0) {
-      size_t length = strlen(arg + 4) + 1; /* argv lives only as long as this call */
-      out_path = malloc(length);
-      if (out_path != NULL) memcpy(out_path, arg + 4, length);
-    } else if (strncmp(arg, "flash=", 6) == 0) {
-      ok = parse_range(arg + 6, &flash_lo, &flash_hi);
-    } else if (strncmp(arg, "mark=", 5) == 0) {
-      char *end;
-      mark_addr = strtoull(arg + 5, &end, 0);
-      ok = *end == '\0';
-    } else if (strncmp(arg, "ram=", 4) == 0) {
-      ok = parse_range(arg + 4, &ram_lo, &ram_hi);
-    } else {
-      ok = false;
-    }
-    if (!ok) {
-      fprintf(stderr, "insn_mix: bad argument '%s' (out=PATH, flash=ORIGIN:LENGTH, ram=ORIGIN:LENGTH, mark=ADDRESS)\n", arg);
+    if (!parse_argument(argv[i])) {
+      fprintf(stderr, "insn_mix: bad argument '%s' (out=PATH, flash=ORIGIN:LENGTH, ram=ORIGIN:LENGTH, mark=ADDRESS, "
+                      "cost=Q:..., reg=Q, refill=Q, pair=FIRST:THEN:DELTA:CHAINS, flash_ws=Q, dline=BYTES, dlines=N)\n",
+              argv[i]);
       return -1;
     }
+  }
+  if (dlines != 0) {
+    dtags = calloc(dlines, sizeof *dtags);
+    if (dtags == NULL) return -1;
   }
   if (out_path == NULL) {
     fprintf(stderr, "insn_mix: out=PATH is required\n");

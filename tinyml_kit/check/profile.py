@@ -36,15 +36,22 @@ def parse_profile(printed: str, images: int, total: int) -> list[OpProfile]:
 
 
 def profile_summary(profile: list[OpProfile], total: int) -> VerifyProfile:
-    """The ops, and per op type: ops, instructions and share, largest first; and the ops' sum against the whole
-    inference."""
-    by_type: dict[str, list[int]] = {}
+    """The ops, and per op type: ops, instructions (and estimated cycles when the ops have them) and share, largest
+    first; and the ops' sum against the whole inference."""
+    by_type: dict[str, list[OpProfile]] = {}
     for p in profile:
-        by_type.setdefault(p.op, []).append(p.instructions)
+        by_type.setdefault(p.op, []).append(p)
     summed = sum(p.instructions for p in profile)
-    types = sorted(by_type.items(), key=lambda kv: -sum(kv[1]))
-    return VerifyProfile(profile, summed, summed / total if total else 0.0,
-                         [OpTypeProfile(op, len(v), sum(v), sum(v) / total if total else 0.0) for op, v in types])
+    timed = bool(profile) and all(p.cycles is not None for p in profile)
+
+    def of_type(op: str, ops: list[OpProfile]) -> OpTypeProfile:
+        n = sum(p.instructions for p in ops)
+        return OpTypeProfile(op, len(ops), n, n / total if total else 0.0,
+                             sum(p.cycles or 0 for p in ops) if timed else None)
+
+    types = sorted(by_type.items(), key=lambda kv: -sum(p.instructions for p in kv[1]))
+    return VerifyProfile(profile, summed, summed / total if total else 0.0, [of_type(op, ops) for op, ops in types],
+                         sum(p.cycles or 0 for p in profile) if timed else None)
 
 
 def profile_lines(result: VerifyResult, top: int = 12) -> list[str]:
@@ -52,12 +59,20 @@ def profile_lines(result: VerifyResult, top: int = 12) -> list[str]:
     total, profile = result.instructions_per_inference, result.profile
     if profile is None:
         return []
+    def cycles(n: int | None) -> str:
+        return "" if n is None else f" {n:>13,} cycles"
+
     lines = ["  per op type:"]
-    lines += [f"    {t.op:<20} x{t.count:<3} {t.instructions:>12,} instr  {t.share:6.1%}" for t in profile.by_op]
+    lines += [f"    {t.op:<20} x{t.count:<3} {t.instructions:>12,} instr{cycles(t.cycles)}  {t.share:6.1%}"
+              for t in profile.by_op]
     slowest = sorted(profile.ops, key=lambda p: -p.instructions)[:top]
     lines.append(f"  slowest {len(slowest)} of {len(profile.ops)} ops:")
-    lines += [f"    #{p.index:<3} {p.op:<20} {p.instructions:>12,} instr  {p.share:6.1%}" for p in slowest]
+    lines += [f"    #{p.index:<3} {p.op:<20} {p.instructions:>12,} instr{cycles(p.cycles)}  {p.share:6.1%}"
+              for p in slowest]
     between = get_engine(result.engine).words.between_ops   # in the engine's own terms
     lines.append(f"  ops sum to {profile.instructions:,} of {total:,} instructions "
                  f"({profile.coverage:.2%}); the rest is {between}")
+    if profile.cycles is not None and result.cycles is not None:
+        lines.append(f"  ops sum to {profile.cycles:,} of {result.cycles.cycles_est:,} estimated cycles "
+                     f"({profile.cycles / max(1, result.cycles.cycles_est):.2%})")
     return lines

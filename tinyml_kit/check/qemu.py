@@ -18,6 +18,7 @@ from tinyml_kit.core.cores import EmulatedCore
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.resources import TEMPLATES_DIR
 from tinyml_kit.core.templates import render
+from tinyml_kit.core.timing import ZERO_WAIT, MemoryTiming
 from tinyml_kit.export.toolchain import (
     CXX_FLAGS,
     compile_all,
@@ -91,9 +92,11 @@ def _overflow_error(core: EmulatedCore, output: str) -> UserError | None:
     return None
 
 
-def run_firmware(core: EmulatedCore, elf: Path, images: np.ndarray, timeout: float, mix: Path | None = None) -> str:
+def run_firmware(core: EmulatedCore, elf: Path, images: np.ndarray, timeout: float, mix: Path | None = None,
+                 memory: MemoryTiming = ZERO_WAIT) -> str:
     """Run the firmware on `core`'s machine over `images` (int8), returning what it printed; with `mix`, QEMU
-    loads the instruction-mix plugin, which writes its counts there (`check.plugin.read_mix`)."""
+    loads the instruction-mix plugin, which writes its counts and cycles (with `memory`'s flash timing) there
+    (`check.plugin.read_mix`)."""
     qemu = require_tool("qemu-system-arm")
     path = elf.parent / "images.bin"
     path.write_bytes(np.ascontiguousarray(images, dtype=np.int8).tobytes())
@@ -102,7 +105,7 @@ def run_firmware(core: EmulatedCore, elf: Path, images: np.ndarray, timeout: flo
                         f"cannot carry: set TMPDIR to a plain path")
     cmd = [qemu, "-M", core.machine, "-cpu", core.cpu, "-nographic", "-monitor", "none", "-serial", "null",
            "-icount", "shift=0", "-semihosting-config", f"enable=on,target=native,arg=firmware.elf,arg={path}",
-           "-kernel", str(elf), *(plugin_options(core, mix) if mix is not None else [])]
+           "-kernel", str(elf), *(plugin_options(core, mix, memory) if mix is not None else [])]
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tinyml_kit.check.plugin import inference_windows, read_mix
 from tinyml_kit.check.profile import parse_profile, profile_lines, profile_summary
 from tinyml_kit.check.qemu import (
     compile_for_qemu,
@@ -28,8 +29,9 @@ from tinyml_kit.core import progress
 from tinyml_kit.core.cores import EmulatedCore, require_core
 from tinyml_kit.core.errors import UserError, param
 from tinyml_kit.core.litert import LiteRtModel
+from tinyml_kit.core.timing import TIMINGS, ZERO_WAIT, MemoryTiming
 from tinyml_kit.core.verdict import fits
-from tinyml_kit.core.verification import ElfSections, VerifyResult
+from tinyml_kit.core.verification import CycleEstimate, ElfSections, OpProfile, VerifyResult
 from tinyml_kit.export.firmware import ModelSource
 from tinyml_kit.export.op_resolver import resolver_methods, tree_builtins
 from tinyml_kit.export.toolchain import (
@@ -172,10 +174,15 @@ def verify_model(src: ModelSource, images: np.ndarray, board, kernels: str | Non
         elf = firmware.build(Path(tmp))
         sizes = elf_sizes(elf)
         logger.info(f"running {len(images)} validation images under QEMU ...")
+        memory = ZERO_WAIT
         with progress.task(f"QEMU: {len(images)} images on the {emulated.title}"):
-            printed = run_firmware(emulated, elf, images, timeout=30 + QEMU_SECONDS_PER_IMAGE * len(images))
-    run = parse_run(printed, len(images),
-                    lambda: _arena_error(firmware.arena_reserved, firmware.arena_measured, emulated))
+            printed = run_firmware(emulated, elf, images, timeout=30 + QEMU_SECONDS_PER_IMAGE * len(images),
+                                   mix=Path(tmp) / "mix.json", memory=memory)
+        run = parse_run(printed, len(images),
+                        lambda: _arena_error(firmware.arena_reserved, firmware.arena_measured, emulated))
+        instructions = int(np.median(run.instructions))
+        ops = parse_profile(run.printed, len(images), instructions) if profile else []
+        cycles = _cycles(read_mix(Path(tmp) / "mix.json"), len(images), ops, emulated, board, memory)
     host = LiteRtModel(src.model).predict(images).astype(np.int32)
     diff = np.abs(run.outputs - host)
     # The ELF carries the engine, the model API, the model and the verify harness (semihosting stdio), and no HAL:
@@ -183,7 +190,6 @@ def verify_model(src: ModelSource, images: np.ndarray, board, kernels: str | Non
     # RAM the board links.
     verdict = fits(flash=(sizes.flash_bytes, board.flash_linked_bytes),
                    ram=(sizes.ram_bytes + run.stack, board.ram_linked_bytes))
-    instructions = int(np.median(run.instructions))
     return VerifyResult(
         engine=engine.name, kernels=firmware.kernels, core=emulated.id, core_title=emulated.title,
         machine=emulated.machine, images=len(images), bit_exact=bool(diff.max() == 0),
@@ -196,8 +202,21 @@ def verify_model(src: ModelSource, images: np.ndarray, board, kernels: str | Non
         instructions_range=[min(run.instructions), max(run.instructions)], board=board.id,
         board_flash_bytes=board.flash_linked_bytes, board_ram_bytes=board.ram_linked_bytes,
         fits_flash=verdict["flash"].ok, fits_ram=verdict["ram"].ok, fits=verdict.ok,
-        profile=(profile_summary(parse_profile(run.printed, len(images), instructions), instructions) if profile
-                 else None))
+        profile=profile_summary(ops, instructions) if profile else None, cycles=cycles)
+
+
+def _cycles(mix, images: int, ops: list[OpProfile], core: EmulatedCore, board, memory: MemoryTiming
+            ) -> CycleEstimate:
+    """The plugin's cycle estimate per inference (median over the images) and its latency at the board's clock;
+    with a profile, each op's median cycles are set on `ops`."""
+    windows = inference_windows(mix, images, len(ops))
+    per_image = [round(whole.cycles) for whole, _ in windows]
+    for i, op in enumerate(ops):
+        op.cycles = int(round(np.median([op_windows[i].cycles for _, op_windows in windows])))
+    timing = TIMINGS[core.id]
+    median = int(round(np.median(per_image)))
+    return CycleEstimate(median, [min(per_image), max(per_image)], round(median / (board.clock_mhz * 1e3), 3),
+                         board.clock_mhz, timing.validated, f"{timing.source}; flash: {memory.what}")
 
 
 def verify_lines(r: VerifyResult) -> list[str]:
@@ -216,5 +235,16 @@ def verify_lines(r: VerifyResult) -> list[str]:
         f"{'fits' if r.fits else 'DOES NOT FIT'}",
         f"  arena used {r.arena_used_bytes:,} of {r.arena_reserved_bytes:,} B "
         f"({planned}); {r.instructions_per_inference:,} instructions per inference",
+        *cycle_lines(r),
     ]
     return lines + (profile_lines(r) if r.profiled else [])
+
+
+def cycle_lines(r: VerifyResult) -> list[str]:
+    """The cycle estimate and the latency it gives at the board's clock, with what it rests on."""
+    c = r.cycles
+    if c is None:
+        return []
+    trust = "validated against published cycle counts" if c.validated else "NOT validated against any chip"
+    return [f"  ~{c.cycles_est:,} cycles per inference est. = {c.latency_ms:g} ms at {c.clock_mhz:g} MHz ({r.board}); "
+            f"timing {trust}: {c.basis}"]

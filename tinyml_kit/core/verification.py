@@ -38,9 +38,13 @@ class OpProfile:
     op: str             # TFLite builtin name (TFLM's registration name; the C engine's step kind)
     instructions: int   # median over the images
     share: float        # of the whole inference
+    cycles: int | None = None   # median over the images, from the core's timing table (`core.timing`)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if self.cycles is None:
+            del d["cycles"]
+        return d
 
 
 @dataclass
@@ -50,6 +54,13 @@ class OpTypeProfile:
     count: int
     instructions: int
     share: float        # of the whole inference
+    cycles: int | None = None
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        if self.cycles is None:
+            del d["cycles"]
+        return d
 
 
 @dataclass
@@ -60,15 +71,44 @@ class VerifyProfile:
     instructions: int
     coverage: float
     by_op: list[OpTypeProfile]
+    cycles: int | None = None   # the ops' estimated cycles summed
 
     def to_dict(self) -> dict:
-        return {"profile": [op.to_dict() for op in self.ops], "profile_instructions": self.instructions,
-                "profile_coverage": self.coverage, "profile_by_op": [asdict(t) for t in self.by_op]}
+        d = {"profile": [op.to_dict() for op in self.ops], "profile_instructions": self.instructions,
+             "profile_coverage": self.coverage, "profile_by_op": [t.to_dict() for t in self.by_op]}
+        if self.cycles is not None:
+            d["profile_cycles"] = self.cycles
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "VerifyProfile":
         return cls([OpProfile(**op) for op in d["profile"]], d["profile_instructions"], d["profile_coverage"],
-                   [OpTypeProfile(**t) for t in d["profile_by_op"]])
+                   [OpTypeProfile(**t) for t in d["profile_by_op"]], d.get("profile_cycles"))
+
+
+@dataclass
+class CycleEstimate:
+    """Cycles per inference estimated from what the QEMU plugin counted and the core's timing table, and the
+    latency they take at the board's clock. `validated` says whether the core's table was checked against
+    published cycle counts (bench/cycle_model.py); `basis` names the table and the board's flash timing."""
+    cycles_est: int                 # the median over the images
+    cycles_range: list[int]
+    latency_ms: float
+    clock_mhz: float
+    validated: bool
+    basis: str
+
+    def to_dict(self) -> dict:
+        return {"cycles_est": self.cycles_est, "cycles_range": list(self.cycles_range),
+                "latency_ms": self.latency_ms, "clock_mhz": self.clock_mhz, "cycles_validated": self.validated,
+                "cycle_basis": self.basis}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "CycleEstimate | None":
+        if "cycles_est" not in d:
+            return None
+        return cls(d["cycles_est"], d["cycles_range"], d["latency_ms"], d["clock_mhz"], d["cycles_validated"],
+                   d["cycle_basis"])
 
 
 @dataclass
@@ -114,11 +154,14 @@ class VerifyResult:
     fits: bool
     profile: VerifyProfile | None = None   # with `profile`
     run_dir: str | None = None             # verified from a run directory
+    cycles: CycleEstimate | None = None    # absent from results written before the cycle model
 
     def to_dict(self) -> dict:
-        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("profile", "run_dir")}
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("profile", "run_dir", "cycles")}
         d["elf_sections"] = asdict(self.elf_sections)
         d["instructions_range"] = list(self.instructions_range)
+        if self.cycles is not None:
+            d.update(self.cycles.to_dict())
         if self.profile is not None:
             d.update(self.profile.to_dict())
         if self.run_dir is not None:
@@ -128,9 +171,9 @@ class VerifyResult:
     @classmethod
     def from_dict(cls, d: dict) -> "VerifyResult":
         d = {**_EARLIER, **d}
-        plain = {k: v for k, v in known_fields(cls, d).items() if k not in ("elf_sections", "profile")}
+        plain = {k: v for k, v in known_fields(cls, d).items() if k not in ("elf_sections", "profile", "cycles")}
         return cls(**plain, elf_sections=ElfSections(**d["elf_sections"]),
-                   profile=VerifyProfile.from_dict(d) if "profile" in d else None)
+                   profile=VerifyProfile.from_dict(d) if "profile" in d else None, cycles=CycleEstimate.from_dict(d))
 
     @property
     def profiled(self) -> bool:
