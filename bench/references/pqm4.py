@@ -145,7 +145,7 @@ def _cycles(text: str) -> int:
 def read_conditions(root: Path) -> str:
     """What the tree's README says about the board's clock and the compiler behind benchmarks.md."""
     readme = (root / "README.md").read_text()
-    said = [m.group(0) for m in (re.search(r"All cycle counts were obtained at[^\n]*", readme),
+    said = [m.group(0).strip() for m in (re.search(r"All cycle counts were obtained at[^\n]*", readme),
                                  re.search(r"The numbers were obtained with[^\n]*", readme)) if m]
     return " ".join([BOARD_SETUP, *said])
 
@@ -294,7 +294,8 @@ def main() -> None:
         "window": "instructions between the plugin's marks at the SysTick reads around one call",
         "window_mix_method": "whole-run counts of the firmware making calls 1..n minus those of the firmware "
                              "making calls 1..n-1",
-        "build_seconds": round(built - start, 1), "run_seconds": round(ran - built, 1), "measurements": rows},
+        "build_seconds": round(built - start, 1), "build_note": "0 when the user cache already held the ELFs",
+        "run_seconds": round(ran - built, 1), "measurements": rows},
         indent=1) + "\n")
     print(f"wrote {RESULT}")
 
