@@ -50,9 +50,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
 from tinyml_kit.check.plugin import InstructionMix, plugin_options, read_mix
 from tinyml_kit.check.qemu import C_FLAGS, PLATFORM, link_for_qemu
 from tinyml_kit.core.cores import CORES
