@@ -107,7 +107,6 @@ class Measurement:
     instructions: int            # between the call's two marks
     harness: int                 # of them, the harness's own: the same window with the call skipped
     mix: dict                    # the call's executed instructions by class, data accesses by region (a run difference)
-    keys_equal: bool             # the full run's decapsulated key equals the encapsulated one
 
 
 def find_pqm4_dir(explicit: str | None) -> Path:
@@ -143,7 +142,7 @@ def read_conditions(root: Path) -> str:
     """What the tree's README says about the board's clock and the compiler behind benchmarks.md."""
     readme = (root / "README.md").read_text()
     said = [m.group(0).strip() for m in (re.search(r"All cycle counts were obtained at[^\n]*", readme),
-                                 re.search(r"The numbers were obtained with[^\n]*", readme)) if m]
+                                         re.search(r"The numbers were obtained with[^\n]*", readme)) if m]
     return " ".join([BOARD_SETUP, *said])
 
 
@@ -167,15 +166,21 @@ def _compile(root: Path, folder: Path, sources: list[Path], build: Path) -> list
     return objects
 
 
+@functools.cache
+def compiler() -> str:
+    """arm-none-eabi-gcc's version line: part of the cache key and of the results."""
+    gcc = require_tool("arm-none-eabi-gcc")
+    return run_tool([gcc, "--version"], "arm-none-eabi-gcc --version").stdout.splitlines()[0]
+
+
 def build_firmware(root: Path, scheme: str, implementation: str) -> dict[int, Path]:
     """The ELF making calls 1..n for n = 0..3, from the user cache or built now (once per source text, compiler
     and flags)."""
     folder = root / "crypto_kem" / scheme / implementation
     sources = _sources(root, scheme, implementation)
     gcc = require_tool("arm-none-eabi-gcc")
-    version = run_tool([gcc, "--version"], "arm-none-eabi-gcc --version").stdout.splitlines()[0]
     texts = [p.read_bytes() for p in (*sources, *sorted(folder.glob("*.[hi]")), HARNESS, PLATFORM / "startup.c")]
-    key = hashlib.sha256(repr((texts, version, PQM4_FLAGS, CORE, RANDOMBYTES_H)).encode()).hexdigest()[:16]
+    key = hashlib.sha256(repr((texts, compiler(), PQM4_FLAGS, CORE, RANDOMBYTES_H)).encode()).hexdigest()[:16]
 
     def make(build: Path) -> None:
         (build / "randombytes.h").write_text(RANDOMBYTES_H)
@@ -245,12 +250,15 @@ def mix_difference(with_call: InstructionMix, without: InstructionMix) -> dict:
 
 
 def measure(reference: Reference) -> Measurement:
-    """The call's window in its own firmware, its mix from the two runs, and the full run's key check."""
-    mix, printed = run(reference.elf)
+    """The call's window in its own firmware, its mix from the two runs, and the full run's key check (a build that
+    decapsulates another key than it encapsulated measures nothing worth comparing)."""
+    mix, _ = run(reference.elf)
     base, _ = run(reference.baseline_elf)
     full_elf = reference.elf.with_name(f"calls{len(OPERATIONS)}.elf")
-    return Measurement(window(mix, reference.window), window(base, reference.window), mix_difference(mix, base),
-                       "PQM4_KEYS EQUAL" in run(full_elf)[1])
+    if "PQM4_KEYS EQUAL" not in run(full_elf)[1]:
+        raise UserError(f"{full_elf} decapsulated another key than it encapsulated: the {reference.name} build is "
+                        f"wrong (check the pqm4 commit and its mupq submodule)")
+    return Measurement(window(mix, reference.window), window(base, reference.window), mix_difference(mix, base))
 
 
 def row(reference: Reference, measured: Measurement) -> dict:
@@ -261,8 +269,7 @@ def row(reference: Reference, measured: Measurement) -> dict:
             "instructions": measured.instructions, "harness_instructions_in_window": measured.harness,
             "cycles_per_instruction": round(reference.published_cycles / measured.instructions, 4),
             "window_mix": measured.mix,
-            "mix_minus_window": measured.mix["instructions"] - measured.instructions,
-            "keys_equal": measured.keys_equal}
+            "mix_minus_window": measured.mix["instructions"] - measured.instructions}
 
 
 def main() -> None:
@@ -278,17 +285,17 @@ def main() -> None:
     except UserError as e:
         sys.exit(f"error: {e}")
     ran = time.monotonic()
-    print(f"{'measurement':32s} {'instructions':>12s} {'published':>10s} {'cyc/insn':>8s} {'spread':>6s}  keys")
+    print(f"{'measurement':32s} {'instructions':>12s} {'published':>10s} {'cyc/insn':>8s} {'spread':>6s}")
     for r in rows:
         print(f"{r['name']:32s} {r['instructions']:12,d} {r['published_cycles']:10,d} "
-              f"{r['cycles_per_instruction']:8.4f} {r['published_spread']:6d}  {'ok' if r['keys_equal'] else 'BAD'}")
+              f"{r['cycles_per_instruction']:8.4f} {r['published_spread']:6d}")
     print(f"build {built - start:.1f} s, QEMU runs {ran - built:.1f} s")
-    gcc = run_tool([require_tool("arm-none-eabi-gcc"), "--version"], "gcc --version").stdout.splitlines()[0]
     RESULT.parent.mkdir(parents=True, exist_ok=True)
     RESULT.write_text(json.dumps({
-        "pqm4_commit": tree_commit(root), "compiler": gcc, "flags": [*CORE.gcc_flags, *PQM4_FLAGS],
+        "pqm4_commit": tree_commit(root), "compiler": compiler(), "flags": [*CORE.gcc_flags, *PQM4_FLAGS],
         "machine": CORE.machine,
         "window": "instructions between the plugin's marks at the SysTick reads around one call",
+        "check": "each scheme's full run decapsulates the key it encapsulated (else the bench stops)",
         "window_mix_method": "whole-run counts of the firmware making calls 1..n minus those of the firmware "
                              "making calls 1..n-1",
         "build_seconds": round(built - start, 1), "build_note": "0 when the user cache already held the ELFs",
