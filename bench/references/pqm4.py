@@ -50,7 +50,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tinyml_kit.check.plugin import InstructionMix, plugin_options, read_mix
+from tinyml_kit.check.plugin import InstructionMix, Window, between, plugin_options, read_mix
 from tinyml_kit.check.qemu import C_FLAGS, PLATFORM, link_for_qemu
 from tinyml_kit.core.cores import CORES
 from tinyml_kit.core.errors import UserError
@@ -105,6 +105,7 @@ class Reference:
 @dataclass(frozen=True)
 class Measurement:
     instructions: int            # between the call's two marks
+    cycles: float                # estimated by the plugin from the M4's timing table, flash at zero wait states
     harness: int                 # of them, the harness's own: the same window with the call skipped
     mix: dict                    # the call's executed instructions by class, data accesses by region (a run difference)
 
@@ -232,9 +233,9 @@ def run(elf: Path) -> tuple[InstructionMix, str]:
     return read_mix(out), printed
 
 
-def window(mix: InstructionMix, index: int) -> int:
+def window(mix: InstructionMix, index: int) -> Window:
     """What the core did between the two marks bounding call `index`: the one place two marks are subtracted."""
-    return mix.marks[2 * index + 1] - mix.marks[2 * index]
+    return between(mix.marks[2 * index], mix.marks[2 * index + 1])
 
 
 def mix_difference(with_call: InstructionMix, without: InstructionMix) -> dict:
@@ -258,7 +259,9 @@ def measure(reference: Reference) -> Measurement:
     if "PQM4_KEYS EQUAL" not in run(full_elf)[1]:
         raise UserError(f"{full_elf} decapsulated another key than it encapsulated: the {reference.name} build is "
                         f"wrong (check the pqm4 commit and its mupq submodule)")
-    return Measurement(window(mix, reference.window), window(base, reference.window), mix_difference(mix, base))
+    measured = window(mix, reference.window)
+    return Measurement(measured.instructions, measured.cycles, window(base, reference.window).instructions,
+                       mix_difference(mix, base))
 
 
 def row(reference: Reference, measured: Measurement) -> dict:
@@ -268,6 +271,8 @@ def row(reference: Reference, measured: Measurement) -> dict:
             "published": dataclasses.asdict(p), "published_spread": p.maximum - p.minimum,
             "instructions": measured.instructions, "harness_instructions_in_window": measured.harness,
             "cycles_per_instruction": round(reference.published_cycles / measured.instructions, 4),
+            "cycles_est": measured.cycles,
+            "error": round(measured.cycles / reference.published_cycles - 1, 4),
             "window_mix": measured.mix,
             "mix_minus_window": measured.mix["instructions"] - measured.instructions}
 
@@ -285,10 +290,12 @@ def main() -> None:
     except UserError as e:
         sys.exit(f"error: {e}")
     ran = time.monotonic()
-    print(f"{'measurement':32s} {'instructions':>12s} {'published':>10s} {'cyc/insn':>8s} {'spread':>6s}")
+    print(f"{'measurement':32s} {'instructions':>12s} {'published':>10s} {'cyc/insn':>8s} {'spread':>6s} "
+          f"{'estimate':>10s} {'error':>7s}")
     for r in rows:
         print(f"{r['name']:32s} {r['instructions']:12,d} {r['published_cycles']:10,d} "
-              f"{r['cycles_per_instruction']:8.4f} {r['published_spread']:6d}")
+              f"{r['cycles_per_instruction']:8.4f} {r['published_spread']:6d} {r['cycles_est']:10,.0f} "
+              f"{r['error']:+7.1%}")
     print(f"build {built - start:.1f} s, QEMU runs {ran - built:.1f} s")
     RESULT.parent.mkdir(parents=True, exist_ok=True)
     RESULT.write_text(json.dumps({

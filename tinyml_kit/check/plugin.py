@@ -119,6 +119,10 @@ class Window:
     cycles: float
 
 
+def between(start: Mark, end: Mark) -> Window:
+    return Window(end.instructions - start.instructions, end.cycles - start.cycles)
+
+
 def inference_windows(mix: InstructionMix, images: int, ops: int = 0) -> list[tuple[Window, list[Window]]]:
     """Per image: the inference and each of its `ops` profiled ops, from the marks of the runner's SysTick reads.
     Each inference reads SysTick once before and once after, and twice per profiled op in between; what was read
@@ -129,9 +133,5 @@ def inference_windows(mix: InstructionMix, images: int, ops: int = 0) -> list[tu
         raise UserError(f"the QEMU plugin saw {len(mix.marks)} reads of SysTick where {images} inferences with "
                         f"{ops} profiled ops read it at least {images * per_image} times: the firmware is not the "
                         f"verify runner")
-
-    def between(start: Mark, end: Mark) -> Window:
-        return Window(end.instructions - start.instructions, end.cycles - start.cycles)
-
     return [(between(m[0], m[-1]), [between(m[1 + 2 * i], m[2 + 2 * i]) for i in range(ops)])
             for m in (marks[k * per_image:(k + 1) * per_image] for k in range(images))]
