@@ -20,7 +20,7 @@
  * time. The Python side recomputes the same sum from the counts (tests compare the two).
  *
  * Arguments: out=PATH (required), flash=ORIGIN:LENGTH, ram=ORIGIN:LENGTH (hex or decimal), mark=ADDRESS: each
- * data access to ADDRESS records the instructions and cycles so far, so a window the firmware measures itself
+ * data access to ADDRESS records the instructions, cycles, flash misses and flash data reads so far, so a window the firmware measures itself
  * (e.g. between two reads of SysTick's current value) can be measured by the plugin too; and the timing: cost=Q:Q:..
  * (one per class), reg=Q, refill=Q, pair=FIRST:THEN:DELTA:CHAINS (class indices, repeatable), flash_ws=Q, dline=BYTES,
  * dlines=N (0: no data cache, every flash read waits).
@@ -87,7 +87,7 @@ static uint64_t mem_loads[N_REGIONS], mem_stores[N_REGIONS];
 static uint64_t flash_lo, flash_hi, ram_lo, ram_hi; /* [lo, hi) */
 static char *out_path;
 static uint64_t mark_addr = UINT64_MAX;
-struct mark { uint64_t instructions, quarters; };
+struct mark { uint64_t instructions, quarters, misses, flash_loads; };
 static struct mark *marks;                       /* grown as needed */
 static size_t n_marks, max_marks;
 static uint64_t pending_fallthrough;             /* set by a conditional branch, read at the next block */
@@ -101,6 +101,7 @@ static struct rule rules[MAX_RULES];
 static uint64_t rule_hits[MAX_RULES];
 static int n_rules;
 static uint64_t dline = 16, dlines, flash_misses;
+static bool flash_model;                         /* any of flash_ws, dline, dlines given */
 static uint64_t *dtags;                          /* direct-mapped flash data cache: line + 1, 0 = empty */
 
 struct decoded {
@@ -234,7 +235,7 @@ static void add_mark(void) {
     if (more == NULL) return;
     marks = more, max_marks = grown;
   }
-  marks[n_marks++] = (struct mark){executed(), quarters()};
+  marks[n_marks++] = (struct mark){executed(), quarters(), flash_misses, mem_loads[R_FLASH]};
 }
 
 /* A read from flash waits unless the board's flash data cache holds its line. */
@@ -257,7 +258,7 @@ static void on_mem(unsigned int vcpu, qemu_plugin_meminfo_t info, uint64_t vaddr
     mem_stores[r]++;
   } else {
     mem_loads[r]++;
-    if (r == R_FLASH && flash_ws != 0) flash_read(vaddr);
+    if (r == R_FLASH && flash_model) flash_read(vaddr);
   }
 }
 
@@ -349,7 +350,8 @@ static void write_counts(qemu_plugin_id_t id, void *udata) {
   for (int r = 0; r < n_rules; r++) fprintf(f, "%s%" PRIu64, r ? ", " : "", rule_hits[r]);
   fprintf(f, "],\n \"marks\": [");
   for (size_t m = 0; m < n_marks; m++) {
-    fprintf(f, "%s[%" PRIu64 ", %" PRIu64 "]", m ? ", " : "", marks[m].instructions, marks[m].quarters);
+    fprintf(f, "%s[%" PRIu64 ", %" PRIu64 ", %" PRIu64 ", %" PRIu64 "]", m ? ", " : "", marks[m].instructions,
+            marks[m].quarters, marks[m].misses, marks[m].flash_loads);
   }
   fprintf(f, "]}\n");
   fclose(f);
@@ -415,9 +417,9 @@ static bool parse_argument(const char *arg) {
   if (IS("reg")) return parse_u64(value, &per_reg);
   if (IS("refill")) return parse_u64(value, &refill);
   if (IS("pair")) return parse_rule(value);
-  if (IS("flash_ws")) return parse_u64(value, &flash_ws);
-  if (IS("dline")) return parse_u64(value, &dline) && dline != 0;
-  if (IS("dlines")) return parse_u64(value, &dlines);
+  if (IS("flash_ws")) return flash_model = true, parse_u64(value, &flash_ws);
+  if (IS("dline")) return flash_model = true, parse_u64(value, &dline) && dline != 0;
+  if (IS("dlines")) return flash_model = true, parse_u64(value, &dlines);
 #undef IS
   return false;
 }

@@ -64,9 +64,12 @@ def plugin_options(core: EmulatedCore, out: Path, memory: MemoryTiming = ZERO_WA
 
 @dataclass(frozen=True)
 class Mark:
-    """The instructions executed and the cycles estimated when the firmware read SysTick's current value."""
+    """The instructions executed, the cycles estimated, the flash data reads that missed the modelled cache and
+    all flash data reads when the firmware read SysTick's current value."""
     instructions: int
     cycles: float
+    flash_misses: int
+    flash_loads: int
 
 
 @dataclass(frozen=True)
@@ -108,7 +111,8 @@ def read_mix(path: Path) -> InstructionMix:
                           int(raw["regs_loaded"]), int(raw["regs_stored"]), int(raw["branch_cond_not_taken"]),
                           int(raw["pc_loads"]),
                           {r: int(raw["loads"][r]) for r in REGIONS}, {r: int(raw["stores"][r]) for r in REGIONS},
-                          tuple(Mark(int(i), q / QUARTERS) for i, q in raw["marks"]), raw["quarter_cycles"] / QUARTERS,
+                          tuple(Mark(int(i), q / QUARTERS, int(m), int(f)) for i, q, m, f in raw["marks"]),
+                          raw["quarter_cycles"] / QUARTERS,
                           tuple(int(h) for h in raw["rule_hits"]), int(raw["flash_misses"]))
 
 
@@ -117,10 +121,13 @@ class Window:
     """What ran between two reads of SysTick's current value."""
     instructions: int
     cycles: float
+    flash_misses: int
+    flash_loads: int
 
 
 def between(start: Mark, end: Mark) -> Window:
-    return Window(end.instructions - start.instructions, end.cycles - start.cycles)
+    return Window(end.instructions - start.instructions, end.cycles - start.cycles,
+                  end.flash_misses - start.flash_misses, end.flash_loads - start.flash_loads)
 
 
 def inference_windows(mix: InstructionMix, images: int, ops: int = 0) -> list[tuple[Window, list[Window]]]:

@@ -160,10 +160,11 @@ _FIRMWARE = {"tflm": _tflm_firmware, "c": _c_firmware}   # each engine's firmwar
 
 def verify_model(src: ModelSource, images: np.ndarray, board, kernels: str | None = None,
                  tflm_dir: str | Path | None = None, arena_bytes: int | None = None, engine: Engine | str = TFLM,
-                 cmsis_nn_dir: str | Path | None = None, core: str | None = None, profile: bool = False
-                 ) -> VerifyResult:
+                 cmsis_nn_dir: str | Path | None = None, core: str | None = None, profile: bool = False,
+                 memory: MemoryTiming | None = None) -> VerifyResult:
     """Build, run and compare; `images` are int8 model inputs, `board` the board whose budgets are checked, `core`
-    the emulated core (default: the board's), `profile` whether each op's instructions are counted too."""
+    the emulated core (default: the board's), `profile` whether each op's instructions are counted too, `memory`
+    the flash timing cycles are estimated with (default: the board's)."""
     engine = get_engine(engine)
     emulated = require_core(core, board)
     firmware = engine.part(_FIRMWARE)(src, kernels, tflm_dir, cmsis_nn_dir, arena_bytes, emulated, profile)
@@ -174,7 +175,7 @@ def verify_model(src: ModelSource, images: np.ndarray, board, kernels: str | Non
         elf = firmware.build(Path(tmp))
         sizes = elf_sizes(elf)
         logger.info(f"running {len(images)} validation images under QEMU ...")
-        memory = ZERO_WAIT
+        memory = memory or ZERO_WAIT
         with progress.task(f"QEMU: {len(images)} images on the {emulated.title}"):
             printed = run_firmware(emulated, elf, images, timeout=30 + QEMU_SECONDS_PER_IMAGE * len(images),
                                    mix=Path(tmp) / "mix.json", memory=memory)
@@ -213,10 +214,13 @@ def _cycles(mix, images: int, ops: list[OpProfile], core: EmulatedCore, board, m
     per_image = [round(whole.cycles) for whole, _ in windows]
     for i, op in enumerate(ops):
         op.cycles = int(round(np.median([op_windows[i].cycles for _, op_windows in windows])))
+        op.flash_misses = int(round(np.median([op_windows[i].flash_misses for _, op_windows in windows])))
+        op.flash_loads = int(round(np.median([op_windows[i].flash_loads for _, op_windows in windows])))
     timing = TIMINGS[core.id]
     median = int(round(np.median(per_image)))
+    misses = int(round(np.median([whole.flash_misses for whole, _ in windows])))
     return CycleEstimate(median, [min(per_image), max(per_image)], round(median / (board.clock_mhz * 1e3), 3),
-                         board.clock_mhz, timing.validated, f"{timing.source}; flash: {memory.what}")
+                         board.clock_mhz, timing.validated, f"{timing.source}; flash: {memory.what}", misses)
 
 
 def verify_lines(r: VerifyResult) -> list[str]:

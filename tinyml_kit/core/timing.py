@@ -144,6 +144,6 @@ def plugin_arguments(timing: CoreTiming, memory: MemoryTiming = ZERO_WAIT) -> li
     args = ["cost=" + ":".join(str(quarters(timing.costs[c])) for c in CLASSES),
             f"reg={quarters(timing.per_register)}", f"refill={quarters(timing.refill)}"]
     args += [f"pair={index[r.first]}:{index[r.then]}:{quarters(r.delta)}:{int(r.chains)}" for r in timing.pairs]
-    if memory.wait_states:
+    if memory != ZERO_WAIT:   # the flash model counts misses even at zero wait states (a profile's reference cache)
         args += [f"flash_ws={quarters(memory.wait_states)}", f"dline={memory.line_bytes}", f"dlines={memory.lines}"]
     return args

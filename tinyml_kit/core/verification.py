@@ -31,6 +31,9 @@ class Measurement:
         return cls(**known_fields(cls, d))
 
 
+_CYCLE_KEYS = ("cycles", "flash_misses", "flash_loads")
+
+
 @dataclass
 class OpProfile:
     """One op of a profiled inference."""
@@ -39,12 +42,11 @@ class OpProfile:
     instructions: int   # median over the images
     share: float        # of the whole inference
     cycles: int | None = None   # median over the images, from the core's timing table (`core.timing`)
+    flash_misses: int | None = None   # data reads from flash the board's modelled cache missed, median
+    flash_loads: int | None = None    # data reads from flash, median
 
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        if self.cycles is None:
-            del d["cycles"]
-        return d
+    def to_dict(self) -> dict:   # a profile without cycles is written as before them
+        return {k: v for k, v in asdict(self).items() if v is not None or k not in _CYCLE_KEYS}
 
 
 @dataclass
@@ -57,10 +59,7 @@ class OpTypeProfile:
     cycles: int | None = None
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        if self.cycles is None:
-            del d["cycles"]
-        return d
+        return {k: v for k, v in asdict(self).items() if v is not None or k not in _CYCLE_KEYS}
 
 
 @dataclass
@@ -97,18 +96,19 @@ class CycleEstimate:
     clock_mhz: float
     validated: bool
     basis: str
+    flash_misses: int = 0           # data reads from flash that waited (the board's modelled cache missed), median
 
     def to_dict(self) -> dict:
         return {"cycles_est": self.cycles_est, "cycles_range": list(self.cycles_range),
                 "latency_ms": self.latency_ms, "clock_mhz": self.clock_mhz, "cycles_validated": self.validated,
-                "cycle_basis": self.basis}
+                "cycle_basis": self.basis, "flash_misses": self.flash_misses}
 
     @classmethod
     def from_dict(cls, d: dict) -> "CycleEstimate | None":
         if "cycles_est" not in d:
             return None
         return cls(d["cycles_est"], d["cycles_range"], d["latency_ms"], d["clock_mhz"], d["cycles_validated"],
-                   d["cycle_basis"])
+                   d["cycle_basis"], d["flash_misses"])
 
 
 @dataclass
