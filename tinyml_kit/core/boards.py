@@ -13,15 +13,26 @@ from tinyml_kit.core.resources import BOARDS_FILE
 
 DEFAULT_BOARD = "nano33-ble-sense"
 
-# What hides the flash wait states from the core, as boards.yaml's `memory.flash_accelerator` names it
+@dataclass(frozen=True)
+class Accelerator:
+    """What hides flash wait states from the core, and from which accesses: a cycle estimate charges the wait
+    states on the accesses it does not serve (and on its misses)."""
+    description: str
+    serves_fetches: bool              # instruction fetches from flash
+    serves_data: bool                 # data reads from flash: weights, literal pools
+
+
+# boards.yaml's `memory.flash_accelerator`
 ACCELERATORS = {
-    "art": "ST's ART accelerator: prefetch plus small instruction and data caches in the flash interface",
-    "l1-cache": "the core's own L1 instruction and data caches (Cortex-M7, Cortex-M55)",
-    "flash-cache": "one cache in front of flash serving instruction fetches and data reads (ST's ICACHE on the "
-                   "Cortex-M33 code bus, Renesas' FCACHE)",
-    "icache": "an instruction-only cache in front of flash (Nordic's NVMC): data reads from flash pay the wait states",
-    "xip-cache": "a cache in front of external execute-in-place flash",
-    "none": "nothing: every flash access pays the wait states",
+    "art": Accelerator("ST's ART accelerator: prefetch plus small instruction and data caches in the flash "
+                       "interface", True, True),
+    "l1-cache": Accelerator("the core's own L1 instruction and data caches (Cortex-M7, Cortex-M55)", True, True),
+    "flash-cache": Accelerator("one cache in front of flash serving instruction fetches and data reads (ST's ICACHE "
+                               "on the Cortex-M33 code bus, Renesas' FCACHE)", True, True),
+    "icache": Accelerator("an instruction-only cache in front of flash (Nordic's NVMC): data reads from flash pay "
+                          "the wait states", True, False),
+    "xip-cache": Accelerator("a cache in front of external execute-in-place flash", True, True),
+    "none": Accelerator("nothing: every flash access pays the wait states", False, False),
 }
 
 
@@ -42,6 +53,16 @@ class MemorySystem:
     @property
     def confirmed(self) -> bool:
         return not self.unconfirmed
+
+    @property
+    def fetches_cached(self) -> bool:
+        """Instruction fetches from flash go through an enabled accelerator (the wait states fall on its misses)."""
+        return self.caches_enabled and ACCELERATORS[self.flash_accelerator].serves_fetches
+
+    @property
+    def data_reads_cached(self) -> bool:
+        """Data reads from flash (weights, literal pools) go through an enabled accelerator."""
+        return self.caches_enabled and ACCELERATORS[self.flash_accelerator].serves_data
 
     def to_dict(self) -> dict:
         return asdict(self) | {"unconfirmed": list(self.unconfirmed), "confirmed": self.confirmed}
