@@ -91,7 +91,7 @@ def test_every_emulated_cortex_m_board_has_its_memory_system_with_a_source():
         == [2, 5, 7]
     nano = get_board("nano33-ble-sense").memory
     assert not nano.confirmed and "flash_wait_states" in nano.unconfirmed and "?" in nano.summary()
-    # the nRF52840's cache holds instructions only and the mbed core leaves it off; the F401's ART serves both
+    # the nRF52840's cache holds instructions only and is recorded off (as out of reset); the F401's ART serves both
     assert (nano.fetches_cached, nano.data_reads_cached) == (False, False)
     f401 = get_board("nucleo-f401re").memory
     assert (f401.fetches_cached, f401.data_reads_cached) == (True, True)
