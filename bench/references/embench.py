@@ -1,0 +1,177 @@
+"""Embench-IoT 0.5 as a cycle reference for the emulated Cortex-M4F (QEMU's mps2-an386): its 19 benchmarks rebuilt
+with the published flags, run under the instruction-mix plugin, each window set beside its published cycles.
+
+Published (Embench-IoT 0.5's own baseline, `baseline-data/speed.json`, the same numbers as embench/embench-iot-results
+`details/cortexm4-armv7m-gcc-9.2-o2.mediawiki`): an STM32F407 on the STM32F4-Discovery at its reset clock (the
+startup's `bl SystemInit` is commented out: HSI 16 MHz, flash 0 wait states, ART prefetch and caches off), gcc 9.2.0,
+binutils 2.33.1, newlib 3.3.0 (nano), `-O2 -march=armv7-m -mcpu=cortex-m4 -mfloat-abi=soft -mthumb
+-ffunction-sections`, linked `-Wl,-gc-sections -specs=nosys.specs -lm`. The number per benchmark is what
+`pylib/run_stm32f4-discovery.py` decodes: DWT CYCCNT read by GDB at breakpoints on `start_trigger` and `stop_trigger`,
+divided by `cpu_mhz` and by 1000 ("ms"). The build runs `benchmark_body(LOCAL_SCALE_FACTOR * CPU_MHZ)` in that
+window, so with the firmware built at CPU_MHZ = 1, as here, one window (one benchmark() call: LOCAL_SCALE_FACTOR
+repetitions) took value x 1000 cycles whatever CPU_MHZ the published build used (see `published_cycles`).
+
+Here start_trigger()/stop_trigger() read SysTick's current-value register instead (`harness.reference_mark`), so the
+plugin's two marks bound the same window; main() returns !verify_benchmark(), which semihosting hands to QEMU's exit
+status: a benchmark that fails verification is reported and not used. Each benchmark is also built at CPU_MHZ = 2;
+the two runs differ only by LOCAL_SCALE_FACTOR more repetitions in the window, so their mixes' difference is the mix
+of one window's work by instruction class (the plugin counts classes over whole runs only).
+
+The Embench tree is third-party (GPL-3.0) and never copied here: name it with --embench-dir or TINYML_EMBENCH_DIR.
+
+    git clone https://github.com/embench/embench-iot && git -C embench-iot checkout embench-0.5
+    TINYML_EMBENCH_DIR=embench-iot .venv/bin/python -m bench.references.embench [--only crc32,edn]
+
+Prints per benchmark the window's instructions, the published cycles and their ratio; writes
+bench/results/embench_m4.json.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from bench.references.harness import Measurement, Reference, build_elf, measure, mix_difference
+from tinyml_kit.core.cores import CORES
+from tinyml_kit.core.errors import UserError
+
+EMBENCH_DIR_ENV = "TINYML_EMBENCH_DIR"
+RESULT = Path(__file__).resolve().parents[1] / "results" / "embench_m4.json"
+CORE = "m4"
+FLAGS = ["-O2", "-march=armv7-m", "-mcpu=cortex-m4", "-mfloat-abi=soft", "-mthumb", "-ffunction-sections"]
+LIBRARIES = ["-lm"]
+SOURCE = ("Embench-IoT 0.5 (github.com/embench/embench-iot tag embench-0.5) baseline-data/speed.json = "
+          "embench/embench-iot-results details/cortexm4-armv7m-gcc-9.2-o2.mediawiki, 'speed' in ms at cpu_mhz=1")
+CONDITIONS = ("STM32F407 (STM32F4-Discovery) at reset clocks: HSI 16 MHz, flash 0 wait states, ART prefetch and "
+              "caches off; gcc 9.2.0, newlib 3.3.0 nano; " + " ".join(FLAGS) + "; DWT CYCCNT at start_trigger/"
+              "stop_trigger. Rebuilt here with arm-none-eabi-gcc 12.2 and Debian's newlib 3.3.0 nano + rdimon.")
+# The board support Embench's STM32F4-Discovery port has, with SysTick reads where it enables and reads DWT CYCCNT.
+BOARD_SUPPORT = """#include <support.h>
+#include "reference_mark.h"
+
+void initialise_board(void) { __asm__ volatile("mov r0, 0" : : : "memory"); }
+
+void __attribute__((noinline)) __attribute__((externally_visible)) start_trigger(void) {
+  __asm__ volatile("mov r0, 0" : : : "memory");
+  reference_mark();
+}
+
+void __attribute__((noinline)) __attribute__((externally_visible)) stop_trigger(void) {
+  __asm__ volatile("mov r0, 0" : : : "memory");
+  reference_mark();
+}
+"""
+
+
+def find_embench_dir(explicit: str | None = None) -> Path:
+    """The Embench-IoT 0.5 tree, or one line on what to name."""
+    where = explicit or os.environ.get(EMBENCH_DIR_ENV)
+    if not where:
+        raise UserError(f"no Embench-IoT tree given: pass --embench-dir or set {EMBENCH_DIR_ENV} to a checkout of "
+                        f"github.com/embench/embench-iot at tag embench-0.5")
+    root = Path(where).expanduser().absolute()
+    if not ((root / "support" / "main.c").is_file() and (root / "baseline-data" / "speed.json").is_file()):
+        raise UserError(f"{root} is not an Embench-IoT tree (no support/main.c and baseline-data/speed.json): "
+                        f"check out github.com/embench/embench-iot at tag embench-0.5")
+    return root
+
+
+def published_ms(root: Path) -> dict[str, float]:
+    """The reference platform's speed per benchmark, as the tree's own baseline records it."""
+    return {name: float(ms) for name, ms in json.loads((root / "baseline-data" / "speed.json").read_text()).items()}
+
+
+def published_cycles(ms: float) -> float:
+    """Cycles of one benchmark() window built at CPU_MHZ = 1: Embench reports CYCCNT / cpu_mhz / 1000, and the
+    window repeats the work CPU_MHZ times, so the per-repetition time at 1 MHz is value x 1000 cycles."""
+    return ms * 1000
+
+
+def benchmark_sources(root: Path, name: str) -> list[Path]:
+    """A benchmark's own C files and Embench's main and support library; a tree whose window does not scale with
+    CPU_MHZ (Embench 2.0 dropped it) would make `published_cycles` wrong, so it is refused."""
+    own = sorted((root / "src" / name).glob("*.c"))
+    if not any("LOCAL_SCALE_FACTOR * CPU_MHZ" in p.read_text(errors="replace") for p in own):
+        raise UserError(f"{root / 'src' / name} does not run LOCAL_SCALE_FACTOR * CPU_MHZ repetitions: check out "
+                        f"Embench-IoT at tag embench-0.5")
+    return [*own, root / "support" / "main.c", root / "support" / "beebsc.c"]
+
+
+def build(root: Path, name: str, cpu_mhz: int) -> Path:
+    flags = [*FLAGS, "-I", str(root / "support"), f"-DCPU_MHZ={cpu_mhz}", "-DWARMUP_HEAT=1"]
+    return build_elf(CORES[CORE], f"embench_{name}_mhz{cpu_mhz}", benchmark_sources(root, name), flags, LIBRARIES,
+                     {"boardsupport.c": BOARD_SUPPORT})
+
+
+@dataclass(frozen=True)
+class EmbenchRun:
+    reference: Reference
+    measured: Measurement           # built at CPU_MHZ = 1: the published window
+    doubled: Measurement            # built at CPU_MHZ = 2: the window's work twice
+
+    @property
+    def verified(self) -> bool:
+        return self.measured.exit_status == 0 and self.doubled.exit_status == 0
+
+
+def run_benchmark(root: Path, name: str, ms: float) -> EmbenchRun:
+    reference = Reference(f"embench-0.5/{name}", CORE, SOURCE, CONDITIONS, published_cycles(ms), build(root, name, 1))
+    doubled = Reference(f"{reference.name} (CPU_MHZ=2)", CORE, SOURCE, CONDITIONS, 2 * reference.published_cycles,
+                        build(root, name, 2))
+    return EmbenchRun(reference, measure(reference), measure(doubled))
+
+
+def references(root: Path, only: list[str] | None = None) -> tuple[list[Reference], list[EmbenchRun]]:
+    """One Reference per benchmark that passed verification, and every run (failures included)."""
+    baseline = published_ms(root)
+    names = only or sorted(baseline)
+    unknown = [n for n in names if n not in baseline]
+    if unknown:
+        raise UserError(f"no Embench-IoT 0.5 benchmark named {', '.join(unknown)}: choose from {', '.join(baseline)}")
+    runs = [run_benchmark(root, name, baseline[name]) for name in names]
+    return [r.reference for r in runs if r.verified], runs
+
+
+def record(run: EmbenchRun) -> dict:
+    """What the cycle model needs of one benchmark: the window's instructions, its mix by class (the CPU_MHZ 2 - 1
+    difference), the whole run's mix, and the published cycles."""
+    window_mix = mix_difference(run.doubled.mix, run.measured.mix)
+    return dict(name=run.reference.name, verified=run.verified, published_cycles=run.reference.published_cycles,
+                window_instructions=run.measured.window_instructions,
+                window_instructions_doubled=run.doubled.window_instructions,
+                window_mix=asdict(window_mix) | {"marks": None}, run_mix=asdict(run.measured.mix),
+                elf=str(run.reference.elf))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--embench-dir", help=f"an Embench-IoT checkout at tag embench-0.5 (else ${EMBENCH_DIR_ENV})")
+    parser.add_argument("--only", help="comma-separated benchmarks (default: all 19)")
+    parser.add_argument("--out", type=Path, default=RESULT)
+    args = parser.parse_args(argv)
+    try:
+        root = find_embench_dir(args.embench_dir)
+        start = time.monotonic()
+        _, runs = references(root, args.only.split(",") if args.only else None)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    seconds = time.monotonic() - start
+    print(f"{'benchmark':16} {'verified':>8} {'instructions':>13} {'published cyc':>14} {'cyc/instr':>9}")
+    for run in runs:
+        instructions = run.measured.window_instructions
+        print(f"{run.reference.name.split('/')[1]:16} {'yes' if run.verified else 'NO':>8} {instructions:13,} "
+              f"{run.reference.published_cycles:14,.0f} {run.reference.published_cycles / instructions:9.3f}")
+    print(f"{len(runs)} benchmarks built and run in {seconds:.0f} s")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(dict(source=SOURCE, conditions=CONDITIONS, core=CORE, seconds=round(seconds),
+                                        benchmarks=[record(r) for r in runs]), indent=1) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
