@@ -29,6 +29,7 @@ bench/results/embench_m4.json.
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -142,8 +143,13 @@ def record(run: EmbenchRun) -> dict:
     return dict(name=run.reference.name, verified=run.verified, published_cycles=run.reference.published_cycles,
                 window_instructions=run.measured.window_instructions,
                 window_instructions_doubled=run.doubled.window_instructions,
-                window_mix=asdict(window_mix) | {"marks": None}, run_mix=asdict(run.measured.mix),
-                elf=str(run.reference.elf))
+                window_mix=asdict(window_mix) | {"marks": None}, run_mix=asdict(run.measured.mix))
+
+
+def tree_commit(root: Path) -> str | None:
+    """The Embench checkout's commit (embench-0.5 is f9b7f741a59c4b30b56f27ffc08b52a75d0d5bdf), if it is a git tree."""
+    done = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True)
+    return done.stdout.strip() if done.returncode == 0 else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -167,8 +173,9 @@ def main(argv: list[str] | None = None) -> int:
               f"{run.reference.published_cycles:14,.0f} {run.reference.published_cycles / instructions:9.3f}")
     print(f"{len(runs)} benchmarks built and run in {seconds:.0f} s")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(dict(source=SOURCE, conditions=CONDITIONS, core=CORE, seconds=round(seconds),
-                                        benchmarks=[record(r) for r in runs]), indent=1) + "\n")
+    result = dict(source=SOURCE, conditions=CONDITIONS, core=CORE, embench_commit=tree_commit(root),
+                  seconds=round(seconds), benchmarks=[record(r) for r in runs])
+    args.out.write_text(json.dumps(result, indent=1) + "\n")
     print(f"wrote {args.out}")
     return 0
 
