@@ -17,9 +17,17 @@ status: a benchmark that fails verification is reported and not used. Each bench
 the two runs differ only by LOCAL_SCALE_FACTOR more repetitions in the window, so their mixes' difference is the mix
 of one window's work by instruction class (the plugin counts classes over whole runs only).
 
+What differs from the published build: the compiler (arm-none-eabi-gcc 12.2, not 9.2: no GCC 9 is packaged here),
+hence libgcc's soft-float routines (cubic, minver, nbody and st spend 75-95 % of their instructions in them and in
+sqrt), and the C library's build. The reference's newlib 3.3.0 was configured for size; the toolchain's libc_nano
+has word-at-a-time memset/memcpy, which alone moves statemate's window by a third. So the newlib functions the
+benchmarks spend time in are rebuilt from newlib 3.3.0's source as that configuration had them (`NEWLIB_SOURCES`;
+Debian's `newlib-source` package, or --newlib-source / TINYML_NEWLIB_SOURCE), unless --toolchain-newlib.
+
 The Embench tree is third-party (GPL-3.0) and never copied here: name it with --embench-dir or TINYML_EMBENCH_DIR.
 
     git clone https://github.com/embench/embench-iot && git -C embench-iot checkout embench-0.5
+    apt-get install newlib-source
     TINYML_EMBENCH_DIR=embench-iot .venv/bin/python -m bench.references.embench [--only crc32,edn]
 
 Prints per benchmark the window's instructions, the published cycles and their ratio; writes
@@ -27,6 +35,7 @@ bench/results/embench_m4.json.
 """
 
 import argparse
+import hashlib
 import json
 import os
 import subprocess
@@ -35,20 +44,36 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bench.references.harness import Measurement, Reference, build_elf, measure, mix_difference
+from bench.references.harness import Measurement, Reference, build_elf, build_library, measure, mix_difference
 from tinyml_kit.core.cores import CORES
 from tinyml_kit.core.errors import UserError
+from tinyml_kit.export.toolchain import cached_build, run_tool
 
 EMBENCH_DIR_ENV = "TINYML_EMBENCH_DIR"
 RESULT = Path(__file__).resolve().parents[1] / "results" / "embench_m4.json"
 CORE = "m4"
 FLAGS = ["-O2", "-march=armv7-m", "-mcpu=cortex-m4", "-mfloat-abi=soft", "-mthumb", "-ffunction-sections"]
 LIBRARIES = ["-lm"]
+NEWLIB_ENV = "TINYML_NEWLIB_SOURCE"
+NEWLIB_DEBIAN = Path("/usr/src/newlib/newlib-3.3.0.tar.xz")   # Debian's newlib-source, the reference's version
+# The reference's newlib was configured for size (CFLAGS_FOR_TARGET -DPREFER_SIZE_OVER_SPEED=1 -Os, --with-cpu=
+# cortex-m4 --with-float=soft, and newlib's own -fno-builtin): byte-at-a-time memset/memcpy/memmove where the
+# toolchain's libc_nano has word-at-a-time ones, and its soft-float sqrt compiled -Os. These are the newlib functions
+# the benchmarks spend time in, as that configuration selects them (memcpy is machine/arm's memcpy-stub.c, i.e.
+# string/memcpy.c; strlen is strlen-thumb2-Os.S through strlen.S; sqrt is machine/arm's e_sqrt.c, i.e.
+# math/e_sqrt.c, without an FPU). The rest of libm (cubic's pow, acos, cos: under 3 % of its instructions) and
+# libgcc's soft-float routines stay the toolchain's.
+NEWLIB_FLAGS = ["-Os", "-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=soft", "-ffunction-sections", "-fno-builtin",
+                "-DPREFER_SIZE_OVER_SPEED=1", "-DHAVE_GNU_LD"]
+NEWLIB_SOURCES = ["libc/string/memset.c", "libc/string/memcpy.c", "libc/string/memmove.c", "libc/string/memcmp.c",
+                  "libc/string/strchr.c", "libc/machine/arm/strlen.S", "libm/machine/arm/e_sqrt.c",
+                  "libm/math/w_sqrt.c"]
+NEWLIB_INCLUDES = ["libc/machine/arm", "libm/common"]
 SOURCE = ("Embench-IoT 0.5 (github.com/embench/embench-iot tag embench-0.5) baseline-data/speed.json = "
           "embench/embench-iot-results details/cortexm4-armv7m-gcc-9.2-o2.mediawiki, 'speed' in ms at cpu_mhz=1")
 CONDITIONS = ("STM32F407 (STM32F4-Discovery) at reset clocks: HSI 16 MHz, flash 0 wait states, ART prefetch and "
               "caches off; gcc 9.2.0, newlib 3.3.0 nano; " + " ".join(FLAGS) + "; DWT CYCCNT at start_trigger/"
-              "stop_trigger. Rebuilt here with arm-none-eabi-gcc 12.2 and Debian's newlib 3.3.0 nano + rdimon.")
+              "stop_trigger")
 # The board support Embench's STM32F4-Discovery port has, with SysTick reads where it enables and reads DWT CYCCNT.
 BOARD_SUPPORT = """#include <support.h>
 #include "reference_mark.h"
@@ -101,10 +126,35 @@ def benchmark_sources(root: Path, name: str) -> list[Path]:
     return [*own, root / "support" / "main.c", root / "support" / "beebsc.c"]
 
 
-def build(root: Path, name: str, cpu_mhz: int) -> Path:
+def find_newlib(explicit: str | None = None) -> Path:
+    """newlib 3.3.0's source directory (the newlib/ holding libc/ and libm/), from a tree or its tarball (unpacked
+    into the user cache), or one line on how to get it."""
+    where = Path(explicit or os.environ.get(NEWLIB_ENV) or NEWLIB_DEBIAN).expanduser().absolute()
+    if where.is_file():
+        stat = where.stat()
+        key = hashlib.sha256(repr((str(where), stat.st_size, stat.st_mtime_ns)).encode()).hexdigest()[:16]
+        marker = cached_build(f"newlib-{key}", "unpacked", lambda build: (
+            run_tool(["tar", "-xf", str(where), "-C", str(build)], f"unpacking {where}"),
+            (build / "unpacked").touch()))
+        where = marker.parent
+    found = sorted(where.glob("**/newlib/libc/string/memset.c"))
+    if not found:
+        raise UserError(f"no newlib source at {where}: `apt-get install newlib-source` (Debian's newlib 3.3.0 "
+                        f"tarball, {NEWLIB_DEBIAN}) or pass --newlib-source / set {NEWLIB_ENV} to a newlib tree")
+    return found[0].parents[2]
+
+
+def reference_newlib(newlib: Path) -> Path:
+    """The newlib functions the benchmarks spend time in, as the reference's size-configured newlib had them: a
+    library linked before the toolchain's."""
+    return build_library("embench_newlib", [newlib / s for s in NEWLIB_SOURCES], NEWLIB_FLAGS,
+                         [newlib / d for d in NEWLIB_INCLUDES])
+
+
+def build(root: Path, name: str, cpu_mhz: int, libraries: list[str]) -> Path:
     flags = [*FLAGS, "-I", str(root / "support"), f"-DCPU_MHZ={cpu_mhz}", "-DWARMUP_HEAT=1"]
-    return build_elf(CORES[CORE], f"embench_{name}_mhz{cpu_mhz}", benchmark_sources(root, name), flags, LIBRARIES,
-                     {"boardsupport.c": BOARD_SUPPORT})
+    return build_elf(CORES[CORE], f"embench_{name}_mhz{cpu_mhz}", benchmark_sources(root, name), flags,
+                     [*libraries, *LIBRARIES], {"boardsupport.c": BOARD_SUPPORT})
 
 
 @dataclass(frozen=True)
@@ -118,21 +168,25 @@ class EmbenchRun:
         return self.measured.exit_status == 0 and self.doubled.exit_status == 0
 
 
-def run_benchmark(root: Path, name: str, ms: float) -> EmbenchRun:
-    reference = Reference(f"embench-0.5/{name}", CORE, SOURCE, CONDITIONS, published_cycles(ms), build(root, name, 1))
+def run_benchmark(root: Path, name: str, ms: float, libraries: list[str]) -> EmbenchRun:
+    reference = Reference(f"embench-0.5/{name}", CORE, SOURCE, CONDITIONS, published_cycles(ms),
+                          build(root, name, 1, libraries))
     doubled = Reference(f"{reference.name} (CPU_MHZ=2)", CORE, SOURCE, CONDITIONS, 2 * reference.published_cycles,
-                        build(root, name, 2))
+                        build(root, name, 2, libraries))
     return EmbenchRun(reference, measure(reference), measure(doubled))
 
 
-def references(root: Path, only: list[str] | None = None) -> tuple[list[Reference], list[EmbenchRun]]:
-    """One Reference per benchmark that passed verification, and every run (failures included)."""
+def references(root: Path, newlib: Path | None, only: list[str] | None = None
+               ) -> tuple[list[Reference], list[EmbenchRun]]:
+    """One Reference per benchmark that passed verification, and every run (failures included); with `newlib`
+    (its source), the string functions and sqrt are the reference's size-configured ones, else the toolchain's."""
     baseline = published_ms(root)
     names = only or sorted(baseline)
     unknown = [n for n in names if n not in baseline]
     if unknown:
         raise UserError(f"no Embench-IoT 0.5 benchmark named {', '.join(unknown)}: choose from {', '.join(baseline)}")
-    runs = [run_benchmark(root, name, baseline[name]) for name in names]
+    libraries = [str(reference_newlib(newlib))] if newlib else []
+    runs = [run_benchmark(root, name, baseline[name], libraries) for name in names]
     return [r.reference for r in runs if r.verified], runs
 
 
@@ -152,31 +206,53 @@ def tree_commit(root: Path) -> str | None:
     return done.stdout.strip() if done.returncode == 0 else None
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--embench-dir", help=f"an Embench-IoT checkout at tag embench-0.5 (else ${EMBENCH_DIR_ENV})")
     parser.add_argument("--only", help="comma-separated benchmarks (default: all 19)")
+    parser.add_argument("--newlib-source", help=f"newlib 3.3.0's tarball or tree (else ${NEWLIB_ENV}, else "
+                                                    f"{NEWLIB_DEBIAN} from Debian's newlib-source)")
+    parser.add_argument("--toolchain-newlib", action="store_true",
+                        help="keep the toolchain's string functions and sqrt instead of the reference's")
     parser.add_argument("--out", type=Path, default=RESULT)
-    args = parser.parse_args(argv)
-    try:
-        root = find_embench_dir(args.embench_dir)
-        start = time.monotonic()
-        _, runs = references(root, args.only.split(",") if args.only else None)
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    seconds = time.monotonic() - start
+    return parser.parse_args(argv)
+
+
+def print_table(runs: list[EmbenchRun]) -> None:
     print(f"{'benchmark':16} {'verified':>8} {'instructions':>13} {'published cyc':>14} {'cyc/instr':>9}")
     for run in runs:
         instructions = run.measured.window_instructions
         print(f"{run.reference.name.split('/')[1]:16} {'yes' if run.verified else 'NO':>8} {instructions:13,} "
               f"{run.reference.published_cycles:14,.0f} {run.reference.published_cycles / instructions:9.3f}")
-    print(f"{len(runs)} benchmarks built and run in {seconds:.0f} s")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
+
+
+def write_result(out: Path, root: Path, newlib: Path | None, runs: list[EmbenchRun], seconds: float) -> None:
+    """The windows with how they were built: the Embench commit, the compiler, which newlib functions."""
+    compiler = run_tool(["arm-none-eabi-gcc", "--version"], "asking arm-none-eabi-gcc its version").stdout
+    newlib_functions = ("the toolchain's" if newlib is None else
+                        f"{', '.join(Path(s).stem for s in NEWLIB_SOURCES)} rebuilt {' '.join(NEWLIB_FLAGS)}")
     result = dict(source=SOURCE, conditions=CONDITIONS, core=CORE, embench_commit=tree_commit(root),
-                  seconds=round(seconds), benchmarks=[record(r) for r in runs])
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
-    print(f"wrote {args.out}")
+                  compiler=compiler.splitlines()[0], newlib_functions=newlib_functions, seconds=round(seconds),
+                  benchmarks=[record(r) for r in runs])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {out}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        root = find_embench_dir(args.embench_dir)
+        newlib = None if args.toolchain_newlib else find_newlib(args.newlib_source)
+        start = time.monotonic()
+        _, runs = references(root, newlib, args.only.split(",") if args.only else None)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    seconds = time.monotonic() - start
+    print_table(runs)
+    print(f"{len(runs)} benchmarks built and run in {seconds:.0f} s")
+    write_result(args.out, root, newlib, runs, seconds)
     return 0
 
 

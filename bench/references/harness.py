@@ -75,20 +75,49 @@ def mix_difference(more: InstructionMix, less: InstructionMix) -> InstructionMix
     return InstructionMix(**{f.name: minus(getattr(more, f.name), getattr(less, f.name)) for f in fields(more)})
 
 
+def _key(*parts) -> str:
+    """What a cached build depends on, with the cross compiler's version among it, hashed for its folder name."""
+    version = run_tool([require_tool("arm-none-eabi-gcc"), "--version"], "asking arm-none-eabi-gcc its version").stdout
+    return hashlib.sha256(repr((parts, version)).encode()).hexdigest()[:16]
+
+
+def _compile(units: list[Path], flags: list[str], includes: list[Path], build: Path, tag: str) -> list[Path]:
+    """Each C or assembler unit compiled with `flags`, its own directory and `includes` on the include path; the
+    objects are numbered, since two units may share a name."""
+    gcc = require_tool("arm-none-eabi-gcc")
+    objects = [build / f"{i:02d}_{p.stem}.o" for i, p in enumerate(units)]
+    compile_all([([gcc, *flags, *(f"-I{d}" for d in (*includes, p.parent)), "-c", str(p), "-o", str(o)],
+                  f"compiling {p.name} for {tag}") for p, o in zip(units, objects, strict=True)])
+    return objects
+
+
+def build_library(tag: str, sources: list[Path], flags: list[str], includes: list[Path] = ()) -> Path:
+    """A static library of `sources` compiled with `flags` (for code a reference linked prebuilt with flags of its
+    own, such as its C library's), from the user cache or built now: once per sources' text, flags and compiler."""
+    key = _key([p.read_bytes() for p in sources], flags, [str(d) for d in includes])
+
+    def make(build: Path) -> None:
+        objects = _compile(sources, flags, list(includes), build, tag)
+        ar = Path(require_tool("arm-none-eabi-gcc")).with_name("arm-none-eabi-ar")   # binutils beside the compiler
+        run_tool([str(ar), "rcs", str(build / f"lib{tag}.a"), *map(str, objects)],
+                 f"archiving {tag}")
+        for o in objects:
+            o.unlink()
+
+    return cached_build(f"reference-{tag}-{key}", f"lib{tag}.a", make)
+
+
 def build_elf(core: EmulatedCore, tag: str, sources: list[Path], flags: list[str], libraries: list[str] = (),
               generated: dict[str, str] | None = None) -> Path:
     """A bare-metal ELF for `core`'s QEMU machine from C `sources`, compiled and linked with `flags` (the
     reference's, e.g. `-O2 -mcpu=cortex-m4 -mfloat-abi=soft -mthumb`), plus the machine's startup and linker
-    script. `generated` (name -> text: board support, glue) is written to an include directory first, with
-    `reference_mark.h` among it, and its .c files are compiled too. From the user cache, or built now: once per
-    sources' text, flags, libraries and compiler."""
-    gcc = require_tool("arm-none-eabi-gcc")
+    script, then `libraries` (paths or -l options) before the toolchain's. `generated` (name -> text: board support,
+    glue) is written to an include directory first, with `reference_mark.h` among it, and its .c files are
+    compiled too. From the user cache, or built now: once per sources' text, flags, libraries and compiler."""
     generated = {"reference_mark.h": MARK_HEADER, **(generated or {})}
     startup = PLATFORM / "startup.c"
     linker = PLATFORM / "cortex_m.ld.j2"
-    inputs = [p.read_bytes() for p in (*sources, startup, linker)]
-    version = run_tool([gcc, "--version"], "asking arm-none-eabi-gcc its version").stdout
-    key = hashlib.sha256(repr((inputs, flags, list(libraries), generated, core, version)).encode()).hexdigest()[:16]
+    key = _key([p.read_bytes() for p in (*sources, startup, linker)], flags, list(libraries), generated, core)
 
     def make(build: Path) -> None:
         include = build / "include"
@@ -96,13 +125,11 @@ def build_elf(core: EmulatedCore, tag: str, sources: list[Path], flags: list[str
         for name, text in generated.items():
             (include / name).write_text(text)
         units = [*sources, *(include / name for name in generated if name.endswith(".c")), startup]
-        objects = [build / f"{i:02d}_{p.stem}.o" for i, p in enumerate(units)]
-        compile_all([([gcc, *flags, "-I", str(include), "-I", str(p.parent), "-c", str(p), "-o", str(o)],
-                      f"compiling {p.name} for {tag}") for p, o in zip(units, objects, strict=True)])
+        objects = _compile(units, flags, [include], build, tag)
         script = build / f"{core.machine}.ld"
         render(core.linker_context(), [("qemu/cortex_m.ld.j2", script)])
-        run_tool([gcc, *flags, "-T", str(script), *LINK_FLAGS, *map(str, objects), *libraries,
-                  "-o", str(build / "firmware.elf")], f"linking {tag}")
+        run_tool([require_tool("arm-none-eabi-gcc"), *flags, "-T", str(script), *LINK_FLAGS, *map(str, objects),
+                  *libraries, "-o", str(build / "firmware.elf")], f"linking {tag}")
         for o in objects:
             o.unlink()
 
