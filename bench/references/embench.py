@@ -17,12 +17,13 @@ status: a benchmark that fails verification is reported and not used. Each bench
 the two runs differ only by LOCAL_SCALE_FACTOR more repetitions in the window, so their mixes' difference is the mix
 of one window's work by instruction class (the plugin counts classes over whole runs only).
 
-What differs from the published build: the compiler (arm-none-eabi-gcc 12.2, not 9.2: no GCC 9 is packaged here),
-hence libgcc's soft-float routines (cubic, minver, nbody and st spend 75-95 % of their instructions in them and in
-sqrt), and the C library's build. The reference's newlib 3.3.0 was configured for size; the toolchain's libc_nano
-has word-at-a-time memset/memcpy, which alone moves statemate's window by a third. So the newlib functions the
-benchmarks spend time in are rebuilt from newlib 3.3.0's source as that configuration had them (`NEWLIB_SOURCES`;
-Debian's `newlib-source` package, or --newlib-source / TINYML_NEWLIB_SOURCE), unless --toolchain-newlib.
+What differs from the published build: the compiler (arm-none-eabi-gcc 12.2, not 9.2: no GCC 9 is packaged here;
+the -O2 defaults gcc 9.2 had are restored, `GCC9_DEFAULTS`), hence libgcc's soft-float routines (cubic, minver,
+nbody and st spend 75-95 % of their instructions in them and in sqrt), and the C library's build. The reference's
+newlib 3.3.0 was configured for size; the toolchain's libc_nano has word-at-a-time memset/memcpy, which take 22 %,
+18 %, 14 % and 12 % out of statemate's, matmult-int's, huffbench's and wikisort's windows. So the newlib functions the benchmarks spend time in are rebuilt from newlib 3.3.0's
+source as that configuration had them (`NEWLIB_SOURCES`; Debian's `newlib-source` package, or --newlib-source /
+TINYML_NEWLIB_SOURCE), unless --toolchain-newlib.
 
 The Embench tree is third-party (GPL-3.0) and never copied here: name it with --embench-dir or TINYML_EMBENCH_DIR.
 
@@ -53,6 +54,11 @@ EMBENCH_DIR_ENV = "TINYML_EMBENCH_DIR"
 RESULT = Path(__file__).resolve().parents[1] / "results" / "embench_m4.json"
 CORE = "m4"
 FLAGS = ["-O2", "-march=armv7-m", "-mcpu=cortex-m4", "-mfloat-abi=soft", "-mthumb", "-ffunction-sections"]
+# gcc 9.2's -O2 defaults that later releases changed, restored on gcc 12 (measured on the windows here): -fcommon
+# (GCC 10 made -fno-common the default, which lets section anchors reach globals from one base: statemate ran 29 %
+# fewer instructions), -fno-inline-functions (GCC 10 enabled it at -O2: aha-mont64 +13 %, qrduino +5 % without it),
+# -fno-tree-vectorize (GCC 12 enabled it at -O2: within 2 %). The inliner's retuned limits remain a difference.
+GCC9_DEFAULTS = ["-fcommon", "-fno-inline-functions", "-fno-tree-vectorize"]
 LIBRARIES = ["-lm"]
 NEWLIB_ENV = "TINYML_NEWLIB_SOURCE"
 NEWLIB_DEBIAN = Path("/usr/src/newlib/newlib-3.3.0.tar.xz")   # Debian's newlib-source, the reference's version
@@ -152,7 +158,7 @@ def reference_newlib(newlib: Path) -> Path:
 
 
 def build(root: Path, name: str, cpu_mhz: int, libraries: list[str]) -> Path:
-    flags = [*FLAGS, "-I", str(root / "support"), f"-DCPU_MHZ={cpu_mhz}", "-DWARMUP_HEAT=1"]
+    flags = [*FLAGS, *GCC9_DEFAULTS, "-I", str(root / "support"), f"-DCPU_MHZ={cpu_mhz}", "-DWARMUP_HEAT=1"]
     return build_elf(CORES[CORE], f"embench_{name}_mhz{cpu_mhz}", benchmark_sources(root, name), flags,
                      [*libraries, *LIBRARIES], {"boardsupport.c": BOARD_SUPPORT})
 
@@ -232,8 +238,8 @@ def write_result(out: Path, root: Path, newlib: Path | None, runs: list[EmbenchR
     newlib_functions = ("the toolchain's" if newlib is None else
                         f"{', '.join(Path(s).stem for s in NEWLIB_SOURCES)} rebuilt {' '.join(NEWLIB_FLAGS)}")
     result = dict(source=SOURCE, conditions=CONDITIONS, core=CORE, embench_commit=tree_commit(root),
-                  compiler=compiler.splitlines()[0], newlib_functions=newlib_functions, seconds=round(seconds),
-                  benchmarks=[record(r) for r in runs])
+                  compiler=compiler.splitlines()[0], flags=[*FLAGS, *GCC9_DEFAULTS], newlib_functions=newlib_functions,
+                  seconds=round(seconds), benchmarks=[record(r) for r in runs])
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1) + "\n")
     print(f"wrote {out}")
