@@ -21,9 +21,10 @@ What differs from the published build: the compiler (arm-none-eabi-gcc 12.2, not
 the -O2 defaults gcc 9.2 had are restored, `GCC9_DEFAULTS`), hence libgcc's soft-float routines (cubic, minver,
 nbody and st spend 75-95 % of their instructions in them and in sqrt), and the C library's build. The reference's
 newlib 3.3.0 was configured for size; the toolchain's libc_nano has word-at-a-time memset/memcpy, which take 22 %,
-18 %, 14 % and 12 % out of statemate's, matmult-int's, huffbench's and wikisort's windows. So the newlib functions the benchmarks spend time in are rebuilt from newlib 3.3.0's
-source as that configuration had them (`NEWLIB_SOURCES`; Debian's `newlib-source` package, or --newlib-source /
-TINYML_NEWLIB_SOURCE), unless --toolchain-newlib.
+18 %, 14 % and 12 % out of statemate's, matmult-int's, huffbench's and wikisort's windows. So the newlib functions
+the benchmarks spend time in are rebuilt from newlib 3.3.0's source as that configuration had them
+(`NEWLIB_SOURCES`; Debian's `newlib-source` package, or --newlib-source / TINYML_NEWLIB_SOURCE), unless
+--toolchain-newlib.
 
 The Embench tree is third-party (GPL-3.0) and never copied here: name it with --embench-dir or TINYML_EMBENCH_DIR.
 
