@@ -172,7 +172,8 @@ class EmbenchRun:
 
     @property
     def verified(self) -> bool:
-        return self.measured.exit_status == 0 and self.doubled.exit_status == 0
+        """Both builds closed their window and passed verify_benchmark()."""
+        return all(m.exit_status == 0 and m.window_instructions is not None for m in (self.measured, self.doubled))
 
 
 def run_benchmark(root: Path, name: str, ms: float, libraries: list[str]) -> EmbenchRun:
@@ -200,11 +201,11 @@ def references(root: Path, newlib: Path | None, only: list[str] | None = None
 def record(run: EmbenchRun) -> dict:
     """What the cycle model needs of one benchmark: the window's instructions, its mix by class (the CPU_MHZ 2 - 1
     difference), the whole run's mix, and the published cycles."""
-    window_mix = mix_difference(run.doubled.mix, run.measured.mix)
+    window_mix = asdict(mix_difference(run.doubled.mix, run.measured.mix)) | {"marks": None} if run.verified else None
     return dict(name=run.reference.name, verified=run.verified, published_cycles=run.reference.published_cycles,
                 window_instructions=run.measured.window_instructions,
                 window_instructions_doubled=run.doubled.window_instructions,
-                window_mix=asdict(window_mix) | {"marks": None}, run_mix=asdict(run.measured.mix))
+                window_mix=window_mix, run_mix=asdict(run.measured.mix))
 
 
 def tree_commit(root: Path) -> str | None:
@@ -229,8 +230,9 @@ def print_table(runs: list[EmbenchRun]) -> None:
     print(f"{'benchmark':16} {'verified':>8} {'instructions':>13} {'published cyc':>14} {'cyc/instr':>9}")
     for run in runs:
         instructions = run.measured.window_instructions
-        print(f"{run.reference.name.split('/')[1]:16} {'yes' if run.verified else 'NO':>8} {instructions:13,} "
-              f"{run.reference.published_cycles:14,.0f} {run.reference.published_cycles / instructions:9.3f}")
+        ratio = f"{run.reference.published_cycles / instructions:9.3f}" if instructions else f"{'-':>9}"
+        print(f"{run.reference.name.rpartition('/')[2]:16} {'yes' if run.verified else 'NO':>8} "
+              f"{instructions or 0:13,} {run.reference.published_cycles:14,.0f} {ratio}")
 
 
 def write_result(out: Path, root: Path, newlib: Path | None, runs: list[EmbenchRun], seconds: float) -> None:
