@@ -5,7 +5,7 @@ A reference is code whose cycles on a real chip were published together with how
 clock, memory). It is rebuilt here with the REFERENCE's flags (not the TFLM libraries' `core.gcc_flags`: Embench,
 for one, is soft-float), linked with the machine's own linker script and startup (`check.qemu`), and run under
 QEMU with `-icount shift=0` and the plugin. The published window is marked in the firmware by a volatile read of
-SysTick's current-value register (`reference_mark()` in `reference_mark.h`, written beside the sources): the
+SysTick's current-value register (`reference_mark()` from `reference_mark.h`, on every build's include path): the
 plugin records its counters at each such read whether or not SysTick is enabled, so two reads bound exactly the
 code the published timer bounded. Builds go into the user cache (`export.toolchain.cached_build`), keyed by the
 sources' text, the flags and the compiler, never into the repository.
