@@ -92,20 +92,28 @@ def _overflow_error(core: EmulatedCore, output: str) -> UserError | None:
     return None
 
 
+def qemu_command(core: EmulatedCore, elf: Path, arguments: list[str], mix: Path | None = None,
+                 memory: MemoryTiming = ZERO_WAIT) -> list[str]:
+    """QEMU running `elf` on `core`'s machine, one instruction per virtual ns, with semihosting (stdio, exit, and
+    `arguments` as the program's argv after its name); with `mix`, the instruction-mix plugin counting into it and
+    estimating cycles with `memory`'s flash timing."""
+    if any("," in a or " " in a for a in arguments):
+        raise UserError(f"build directory {elf.parent} contains ',' or ' ', which QEMU's semihosting arguments "
+                        f"cannot carry: set TMPDIR to a plain path")
+    semihosting = ",".join(["enable=on,target=native,arg=firmware.elf", *(f"arg={a}" for a in arguments)])
+    return [require_tool("qemu-system-arm"), "-M", core.machine, "-cpu", core.cpu, "-nographic", "-monitor", "none",
+            "-serial", "null", "-icount", "shift=0", "-semihosting-config", semihosting, "-kernel", str(elf),
+            *(plugin_options(core, mix, memory) if mix is not None else [])]
+
+
 def run_firmware(core: EmulatedCore, elf: Path, images: np.ndarray, timeout: float, mix: Path | None = None,
                  memory: MemoryTiming = ZERO_WAIT) -> str:
     """Run the firmware on `core`'s machine over `images` (int8), returning what it printed; with `mix`, QEMU
     loads the instruction-mix plugin, which writes its counts and cycles (with `memory`'s flash timing) there
     (`check.plugin.read_mix`)."""
-    qemu = require_tool("qemu-system-arm")
     path = elf.parent / "images.bin"
     path.write_bytes(np.ascontiguousarray(images, dtype=np.int8).tobytes())
-    if "," in str(path) or " " in str(path):
-        raise UserError(f"build directory {elf.parent} contains ',' or ' ', which QEMU's semihosting arguments "
-                        f"cannot carry: set TMPDIR to a plain path")
-    cmd = [qemu, "-M", core.machine, "-cpu", core.cpu, "-nographic", "-monitor", "none", "-serial", "null",
-           "-icount", "shift=0", "-semihosting-config", f"enable=on,target=native,arg=firmware.elf,arg={path}",
-           "-kernel", str(elf), *(plugin_options(core, mix, memory) if mix is not None else [])]
+    cmd = qemu_command(core, elf, [str(path)], mix, memory)
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
