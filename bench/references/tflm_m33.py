@@ -63,7 +63,9 @@ BOARD_CONDITIONS = (
     "in on-chip flash with FMU0 FCTRL.RWSC=3 (Zephyr boards/nxp/frdm_mcxn947/board.c) and the LPCAC flash cache "
     "enabled (hal_nxp SystemInit, called from soc_reset_hook), arena in SRAM; Zephyr v4.3.0-6019-gef798176ad4c, "
     "tflite-micro module zephyrproject-rtos/tflite-micro 8d404de7 (upstream ef645912, 2025-02-07) with CMSIS-NN "
-    "kernels, arm-zephyr-eabi-gcc 12.2.0 (Zephyr SDK 0.17.0), whole firmware at {opt}; DWT CYCCNT around "
+    "kernels (the cmsis-nn module of the same day is zephyrproject-rtos/cmsis-nn e9328d6 = CMSIS-NN of 2024-11-11; "
+    "the pin at that Zephyr SHA is unconfirmed), arm-zephyr-eabi-gcc 12.2.0 (Zephyr SDK 0.17.0), whole firmware "
+    "at {opt}; DWT CYCCNT around "
     "{n} Invoke() after one warm-up call, divided by {n}")
 
 
@@ -229,7 +231,13 @@ def run(directory: Path, tflm_dir: str, images: int) -> dict:
         windows[model.name] = measured_window(result)
     rows = [compare(ref, windows[ref.model]) for ref in REFERENCES]
     return {"command": f"bench/references/tflm_m33.py --images {images}", "core": CORE, "kernels": "cmsis_nn",
-            "models": files, "references": rows, "verify": verified}
+            "tflm_library": build_info(tflm_dir), "models": files, "references": rows, "verify": verified}
+
+
+def build_info(tflm_dir: str) -> str:
+    """How the TFLM library verify linked was built (compiler, flags), as its BUILDINFO.txt says."""
+    info = Path(tflm_dir) / "prebuilt" / "cortex-m33" / "BUILDINFO.txt"
+    return " / ".join(info.read_text().split("\n")[:2]) if info.is_file() else "unknown"
 
 
 def _summary(result: dict) -> list[str]:
