@@ -51,8 +51,9 @@ SOURCE = ("mlcommons/tiny_results_v1.0 closed/OctoML (commit c7761cf): code/micr
 CONDITIONS = (
     "nRF5340 DK application core (Cortex-M33 + DSP + FPU) at 128 MHz, code and weights in on-chip flash with "
     "the instruction cache on (Zephyr's CONFIG_NRF_ENABLE_ICACHE, default y), Zephyr 2.7.3, Zephyr SDK 0.13.2 "
-    "(GCC 10.3), CONFIG_SPEED_OPTIMIZATIONS (-O2), CMSIS_5 51263182, TVM e3a6cb6a AOT; EEMBC ee_infer: 200 th_infer() per window after warm-up, "
-    "median of 5 windows = {throughput} inferences/s, cycles = 128 MHz / throughput")
+    "(GCC 10.3), CONFIG_SPEED_OPTIMIZATIONS (-O2), CMSIS_5 51263182, TVM e3a6cb6a AOT; EEMBC ee_infer: 200 "
+    "th_infer() per window after warm-up, median of 5 windows = {throughput} inferences/s, cycles = 128 MHz / "
+    "throughput")
 C_FLAGS = ["-O2", "-ffunction-sections", "-fdata-sections", "-Wno-unused-variable"]
 
 
