@@ -25,7 +25,8 @@ the first two byte-identical at TFLM 90b983c2 and at the Zephyr module's pin (ze
 
     PYTHONPATH=. .venv/bin/python bench/references/tflm_m33.py --models DIR [--tflm-dir DIR] [--images 3]
 
-Prints and writes bench/results/tflm_m33.json.
+Prints and writes bench/results/tflm_m33.json. bench/references/microtvm_m33.py holds a second, independent M33
+reference (MLPerf Tiny, microTVM + CMSIS-NN on an nRF5340) measured the same way.
 """
 
 import argparse
