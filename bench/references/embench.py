@@ -173,7 +173,7 @@ class EmbenchRun:
     @property
     def verified(self) -> bool:
         """Both builds closed their window and passed verify_benchmark()."""
-        return all(m.exit_status == 0 and m.window_instructions is not None for m in (self.measured, self.doubled))
+        return all(m.exit_status == 0 and m.window is not None for m in (self.measured, self.doubled))
 
 
 def run_benchmark(root: Path, name: str, ms: float, libraries: list[str]) -> EmbenchRun:
@@ -203,8 +203,8 @@ def record(run: EmbenchRun) -> dict:
     difference), the whole run's mix, and the published cycles."""
     window_mix = asdict(mix_difference(run.doubled.mix, run.measured.mix)) | {"marks": None} if run.verified else None
     return dict(name=run.reference.name, verified=run.verified, published_cycles=run.reference.published_cycles,
-                window_instructions=run.measured.window_instructions,
-                window_instructions_doubled=run.doubled.window_instructions,
+                window=asdict(run.measured.window) if run.measured.window else None,
+                window_doubled=asdict(run.doubled.window) if run.doubled.window else None,
                 window_mix=window_mix, run_mix=asdict(run.measured.mix))
 
 
@@ -227,12 +227,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def print_table(runs: list[EmbenchRun]) -> None:
-    print(f"{'benchmark':16} {'verified':>8} {'instructions':>13} {'published cyc':>14} {'cyc/instr':>9}")
+    print(f"{'benchmark':16} {'verified':>8} {'instructions':>13} {'published cyc':>14} {'cyc/instr':>9} "
+          f"{'estimate':>12} {'error':>7}")
     for run in runs:
-        instructions = run.measured.window_instructions
-        ratio = f"{run.reference.published_cycles / instructions:9.3f}" if instructions else f"{'-':>9}"
+        window, published = run.measured.window, run.reference.published_cycles
+        if window is None:
+            print(f"{run.reference.name.rpartition('/')[2]:16} {'NO':>8}")
+            continue
         print(f"{run.reference.name.rpartition('/')[2]:16} {'yes' if run.verified else 'NO':>8} "
-              f"{instructions or 0:13,} {run.reference.published_cycles:14,.0f} {ratio}")
+              f"{window.instructions:13,} {published:14,.0f} {published / window.instructions:9.3f} "
+              f"{window.cycles:12,.0f} {window.cycles / published - 1:+7.1%}")
 
 
 def write_result(out: Path, root: Path, newlib: Path | None, runs: list[EmbenchRun], seconds: float) -> None:

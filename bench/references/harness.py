@@ -10,8 +10,8 @@ plugin records its counters at each such read whether or not SysTick is enabled,
 code the published timer bounded. Builds go into the user cache (`export.toolchain.cached_build`), keyed by the
 sources' text, the flags and the compiler, never into the repository.
 
-The plugin's marks carry instructions so far; `mark_span` is the one place that subtracts two marks, so marks that
-also carry cycles change only it.
+The plugin's marks carry the instructions and the cycles estimated so far (the core's timing table, flash at the
+reference's own wait states); a window is the difference of two (`check.plugin.between`).
 """
 
 import hashlib
@@ -20,7 +20,7 @@ import tempfile
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from tinyml_kit.check.plugin import SYSTICK_CURRENT, InstructionMix, read_mix
+from tinyml_kit.check.plugin import SYSTICK_CURRENT, InstructionMix, Window, between, read_mix
 from tinyml_kit.check.qemu import PLATFORM, qemu_command
 from tinyml_kit.core.cores import CORES, EmulatedCore
 from tinyml_kit.core.errors import UserError
@@ -55,14 +55,9 @@ class Reference:
 class Measurement:
     reference: Reference
     mix: InstructionMix          # the whole run: boot, the window, verification, exit
-    window_instructions: int | None   # between the two marks of `reference.window`; None: never closed
+    window: Window | None         # between the two marks of `reference.window`; None: never closed
     exit_status: int             # QEMU's, from the firmware's semihosting exit
     printed: str
-
-
-def mark_span(first, last) -> int:
-    """What executed between two plugin marks: the one place that reads a mark's fields."""
-    return last - first
 
 
 def mix_difference(more: InstructionMix, less: InstructionMix) -> InstructionMix:
@@ -150,6 +145,6 @@ def measure(reference: Reference, timeout: float = 600) -> Measurement:
             raise UserError(f"{reference.name} did not finish within {timeout:.0f} s under QEMU") from None
         mix = read_mix(out)
     first, last = reference.window
-    window = mark_span(mix.marks[first], mix.marks[last]) if len(mix.marks) > last else None
+    window = between(mix.marks[first], mix.marks[last]) if len(mix.marks) > last else None
     return Measurement(reference, mix, window, done.returncode, done.stdout + done.stderr)
 

@@ -36,8 +36,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from tflm_m33 import CORE, Reference, Window, compare
 
+from bench.references.tflm_m33 import CORE, Reference, Window, compare
+from tinyml_kit.check.plugin import inference_windows, read_mix
 from tinyml_kit.check.qemu import compile_for_qemu, harness, link_for_qemu, parse_run, run_firmware
 from tinyml_kit.core.cores import EmulatedCore, require_core
 from tinyml_kit.core.errors import UserError
@@ -121,9 +122,13 @@ def measure(bench: Benchmark, submission: Path, cmsis5: Path, images: int) -> tu
     core = require_core(CORE, None)
     with tempfile.TemporaryDirectory(prefix="tinyml_microtvm_") as tmp:
         elf = build(bench, submission, cmsis5, core, Path(tmp))
-        printed = run_firmware(core, elf, np.zeros((images, bench.input_bytes), np.int8), timeout=600)
+        printed = run_firmware(core, elf, np.zeros((images, bench.input_bytes), np.int8), timeout=600,
+                               mix=Path(tmp) / "mix.json")
+        mix = read_mix(Path(tmp) / "mix.json")
     run = parse_run(printed, images, lambda: f"the {bench.workspace:,} B workspace pool is too small")
-    window = Window(int(np.median(run.instructions)), [min(run.instructions), max(run.instructions)], None)
+    cycles = [whole.cycles for whole, _ in inference_windows(mix, images)]
+    window = Window(int(np.median(run.instructions)), [min(run.instructions), max(run.instructions)],
+                    int(round(np.median(cycles))))
     return window, {"images": images, "stack_used_bytes": run.stack, "outputs_first": run.outputs[0][:12].tolist()}
 
 

@@ -190,9 +190,8 @@ class Window:
 
 def measured_window(result: VerifyResult) -> Window:
     """The one place a verify result becomes the measured number of a reference."""
-    cycles = getattr(result, "cycles_est", None)   # a newer VerifyResult's field; absent on older ones
     return Window(result.instructions_per_inference, list(result.instructions_range),
-                  int(cycles) if cycles is not None else None)
+                  result.cycles.cycles_est if result.cycles is not None else None)
 
 
 def compare(ref: Reference, window: Window) -> dict:

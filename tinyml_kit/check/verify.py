@@ -220,7 +220,9 @@ def _cycles(mix, images: int, ops: list[OpProfile], core: EmulatedCore, board, m
     median = int(round(np.median(per_image)))
     misses = int(round(np.median([whole.flash_misses for whole, _ in windows])))
     return CycleEstimate(median, [min(per_image), max(per_image)], round(median / (board.clock_mhz * 1e3), 3),
-                         board.clock_mhz, timing.validated, f"{timing.source}; flash: {memory.what}", misses)
+                         board.clock_mhz, timing.validated,
+                         f"{timing.validation or 'NOT validated against any chip'}; {timing.source}; flash: "
+                         f"{memory.what}", misses)
 
 
 def verify_lines(r: VerifyResult) -> list[str]:
@@ -249,6 +251,5 @@ def cycle_lines(r: VerifyResult) -> list[str]:
     c = r.cycles
     if c is None:
         return []
-    trust = "validated against published cycle counts" if c.validated else "NOT validated against any chip"
-    return [f"  ~{c.cycles_est:,} cycles per inference est. = {c.latency_ms:g} ms at {c.clock_mhz:g} MHz ({r.board}); "
-            f"timing {trust}: {c.basis}"]
+    return [f"  ~{c.cycles_est:,} cycles per inference est. = {c.latency_ms:g} ms at {c.clock_mhz:g} MHz ({r.board})",
+            f"    timing: {c.basis}"]

@@ -49,8 +49,12 @@ class CoreTiming:
     per_register: float                # each register a load/store multiple (LDM, POP, LDRD, ...) moves
     refill: float                      # a taken branch or a load into PC refills the pipeline
     pairs: tuple[PairRule, ...]
-    validated: bool                    # against published cycle counts of code rebuilt here (bench/cycle_model.py)
     source: str
+    validation: str | None = None      # how it compares with published cycle counts of code rebuilt here
+
+    @property
+    def validated(self) -> bool:
+        return self.validation is not None
 
     def __post_init__(self):
         for rule in self.pairs:   # the plugin sums unsigned quarters: no instruction may cost less than nothing
@@ -96,16 +100,20 @@ def _m55_beats() -> tuple[PairRule, ...]:
 
 
 TIMINGS = {t.core: t for t in (
-    CoreTiming("m4", {**_SCALAR_M4, **_NO_HELIUM}, 1, 2, _PIPELINED_LOADS, False, M4_SOURCE),
-    CoreTiming("m33", {**_SCALAR_M4, **_NO_HELIUM}, 1, 2, _PIPELINED_LOADS, False,
+    CoreTiming("m4", {**_SCALAR_M4, **_NO_HELIUM}, 1, 2, _PIPELINED_LOADS, M4_SOURCE,
+               "25 published cycle counts (pqm4's M4 assembly, Embench-IoT 0.5) rebuilt here: median |error| 4.3 %, "
+               "worst 21.6 % (bench/cycle_model.py)"),
+    CoreTiming("m33", {**_SCALAR_M4, **_NO_HELIUM}, 1, 2, _PIPELINED_LOADS,
                "no Arm instruction timings for the Cortex-M33: the Cortex-M4 table, as LLVM's scheduler uses "
-               f"for it ({M4_SOURCE})"),
+               f"for it ({M4_SOURCE})",
+               "7 published cycle counts (TFLM + CMSIS-NN on an MCXN947, microTVM + CMSIS-NN on an nRF5340) rebuilt "
+               "here, flash taken at zero wait states: median |error| 5.5 %, worst 19.9 % (bench/cycle_model.py)"),
     CoreTiming("m7", {**{c: 1 for c in _SCALAR_M4}, "div": 4, "load_multiple": 1, "store_multiple": 1,
-                      **_NO_HELIUM}, 0.5, 1, _m7_dual_issue(), False,
+                      **_NO_HELIUM}, 0.5, 1, _m7_dual_issue(),
                "GCC gcc/config/arm/cortex-m7.md: dual issue unless both need the one LSU, MAC, FPU, branch unit or "
                "ALU0 (DSP); divide 4; multiples two registers a cycle; refill 1 (branch predictor)"),
     CoreTiming("m55", {**_SCALAR_M4, "mve_load_store": 2, "mve_compute": 2, "loop_end": 0}, 1, 3, (
-        *_PIPELINED_LOADS, *_m55_beats()), False,
+        *_PIPELINED_LOADS, *_m55_beats()),
         "LLVM llvm/lib/Target/ARM/ARMScheduleM55.td: scalar as the M4, Helium two beats per instruction "
         "overlapping across pipes, mispredict 3; loop ends assumed free in the loop-info cache"),
 )}
