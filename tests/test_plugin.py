@@ -191,3 +191,59 @@ def test_a_missing_host_compiler_is_named_with_its_package(tmp_path, monkeypatch
     monkeypatch.setenv("TINYML_CACHE_DIR", str(tmp_path / "cache"))
     with pytest.raises(UserError, match=r"^gcc not found: install it with `apt-get install gcc`$"):
         plugin_library()
+
+
+HELIUM_S = f"""
+    .syntax unified
+    .thumb
+    .section .vectors, "a"
+    .word 0x31010000
+    .word reset
+    .text
+    .thumb_func
+reset:
+    ldr r0, =0xE000ED88
+    ldr r1, [r0]
+    orr r1, r1, #0xF00000
+    str r1, [r0]
+    dsb
+    isb
+    ldr r4, ={LOOPS}
+    ldr r5, =0x31000100
+    ldr r8, =0xE000E018
+    movs r2, #0
+    ldr r9, [r8]
+    dls lr, r4
+loop:
+    vldrb.s8 q0, [r5]
+    vldrb.s8 q1, [r5, #16]
+    vmladava.s8 r2, q0, q1
+    le lr, loop
+    ldr r9, [r8]
+    movs r0, #0x18
+    ldr r1, =0x20026
+    bkpt 0xab
+"""
+
+
+def test_plugin_times_a_helium_loop_as_the_m55_table_says(tmp_path):
+    """A low-overhead loop of two Helium loads and a multiply-accumulate (the shape of CMSIS-NN's int8 dot
+    products): each class recognised, the loop end free, the load-to-compute beats overlapping by one cycle."""
+    m55 = CORES["m55"]
+    source, elf, out = tmp_path / "helium.S", tmp_path / "helium.elf", tmp_path / "helium.json"
+    source.write_text(HELIUM_S)
+    subprocess.run([require_tool("arm-none-eabi-gcc"), *m55.gcc_flags, "-nostdlib", "-nostartfiles",
+                    f"-Wl,--section-start=.vectors={m55.vectors:#x}", f"-Wl,-Ttext={m55.vectors + 0x400:#x}",
+                    str(source), "-o", str(elf)], check=True, capture_output=True)
+    done = subprocess.run([require_tool("qemu-system-arm"), "-M", m55.machine, "-cpu", m55.cpu, "-nographic",
+                           "-monitor", "none", "-serial", "null", "-icount", "shift=0", "-semihosting-config",
+                           "enable=on,target=native", "-kernel", str(elf), *plugin_options(m55, out)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    mix, t, n = read_mix(out), TIMINGS["m55"], LOOPS
+    assert (mix.classes["mve_load_store"], mix.classes["mve_compute"], mix.classes["loop_end"]) == (2 * n, n, n)
+    beats = next(r.delta for r in t.pairs if (r.first, r.then) == ("mve_load_store", "mve_compute"))
+    turn = 2 * t.costs["mve_load_store"] + t.costs["mve_compute"] + beats + t.costs["loop_end"]
+    start, end = mix.marks   # DLS, the turns, the closing LDR
+    assert between(start, end) == Window(4 * n + 2, t.costs["alu"] + n * turn + t.costs["load"], 0, 0)
+    assert mix.cycles == cycles_from_counts(mix.counts(), t)
