@@ -19,11 +19,13 @@ LOOPS = 1000
 # (the plugin's marks), a call, exit through semihosting. One load reads a table in flash, the loop's other data is
 # in SRAM, CPACR and SysTick are neither. The call's PUSH sits in the last word before a 1 KB page, where QEMU 7.2
 # reports a 16-bit instruction as 4 bytes (it reads ahead for the next one).
-MIX_S = f"""
+def _boot(stack: int) -> str:
+    """A vector table and the FPU (with Helium on the M55) switched on through CPACR."""
+    return f"""
     .syntax unified
     .thumb
     .section .vectors, "a"
-    .word 0x20010000
+    .word {stack:#x}
     .word reset
     .text
     .thumb_func
@@ -34,6 +36,10 @@ reset:
     str r1, [r0]
     dsb
     isb
+"""
+
+
+MIX_S = _boot(0x20010000) + f"""
     ldr r4, ={LOOPS}
     ldr r5, =0x20000100
     ldr r7, =table
@@ -78,18 +84,24 @@ exit:
 """
 
 
-def _run_mix_loop(tmp_path: Path, memory: MemoryTiming = ZERO_WAIT):
-    source, elf, out = tmp_path / "mix.S", tmp_path / "mix.elf", tmp_path / "mix.json"
-    source.write_text(MIX_S)
-    subprocess.run([require_tool("arm-none-eabi-gcc"), *M4.gcc_flags, "-nostdlib", "-nostartfiles",
-                    "-Wl,-e,reset", f"-Wl,-Ttext={M4.flash[0]:#x}", "-Wl,--section-start=.vectors=0x0", str(source),
-                    "-o", str(elf)], check=True, capture_output=True)
-    done = subprocess.run([require_tool("qemu-system-arm"), "-M", M4.machine, "-cpu", M4.cpu, "-nographic",
+def _run_asm(core, text: str, tmp_path: Path, memory: MemoryTiming = ZERO_WAIT):
+    """Assemble `text` (vectors at the core's reset address, code in its flash), run it on the core's machine with
+    the plugin, and read what it counted."""
+    source, elf, out = tmp_path / "loop.S", tmp_path / "loop.elf", tmp_path / "loop.json"
+    source.write_text(text)
+    subprocess.run([require_tool("arm-none-eabi-gcc"), *core.gcc_flags, "-nostdlib", "-nostartfiles",
+                    "-Wl,-e,reset", f"-Wl,-Ttext={core.flash[0]:#x}", f"-Wl,--section-start=.vectors={core.vectors:#x}",
+                    str(source), "-o", str(elf)], check=True, capture_output=True)
+    done = subprocess.run([require_tool("qemu-system-arm"), "-M", core.machine, "-cpu", core.cpu, "-nographic",
                            "-monitor", "none", "-serial", "null", "-icount", "shift=0", "-semihosting-config",
-                           "enable=on,target=native", "-kernel", str(elf), *plugin_options(M4, out, memory)],
+                           "enable=on,target=native", "-kernel", str(elf), *plugin_options(core, out, memory)],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     return read_mix(out)
+
+
+def _run_mix_loop(tmp_path: Path, memory: MemoryTiming = ZERO_WAIT):
+    return _run_asm(M4, MIX_S, tmp_path, memory)
 
 
 def test_plugin_counts_a_handwritten_loop_exactly_by_class_and_region(tmp_path):
@@ -193,21 +205,7 @@ def test_a_missing_host_compiler_is_named_with_its_package(tmp_path, monkeypatch
         plugin_library()
 
 
-HELIUM_S = f"""
-    .syntax unified
-    .thumb
-    .section .vectors, "a"
-    .word 0x31010000
-    .word reset
-    .text
-    .thumb_func
-reset:
-    ldr r0, =0xE000ED88
-    ldr r1, [r0]
-    orr r1, r1, #0xF00000
-    str r1, [r0]
-    dsb
-    isb
+HELIUM_S = _boot(0x31010000) + f"""
     ldr r4, ={LOOPS}
     ldr r5, =0x31000100
     ldr r8, =0xE000E018
@@ -229,18 +227,7 @@ loop:
 def test_plugin_times_a_helium_loop_as_the_m55_table_says(tmp_path):
     """A low-overhead loop of two Helium loads and a multiply-accumulate (the shape of CMSIS-NN's int8 dot
     products): each class recognised, the loop end free, the load-to-compute beats overlapping by one cycle."""
-    m55 = CORES["m55"]
-    source, elf, out = tmp_path / "helium.S", tmp_path / "helium.elf", tmp_path / "helium.json"
-    source.write_text(HELIUM_S)
-    subprocess.run([require_tool("arm-none-eabi-gcc"), *m55.gcc_flags, "-nostdlib", "-nostartfiles",
-                    f"-Wl,--section-start=.vectors={m55.vectors:#x}", f"-Wl,-Ttext={m55.vectors + 0x400:#x}",
-                    str(source), "-o", str(elf)], check=True, capture_output=True)
-    done = subprocess.run([require_tool("qemu-system-arm"), "-M", m55.machine, "-cpu", m55.cpu, "-nographic",
-                           "-monitor", "none", "-serial", "null", "-icount", "shift=0", "-semihosting-config",
-                           "enable=on,target=native", "-kernel", str(elf), *plugin_options(m55, out)],
-                          capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    mix, t, n = read_mix(out), TIMINGS["m55"], LOOPS
+    mix, t, n = _run_asm(CORES["m55"], HELIUM_S, tmp_path), TIMINGS["m55"], LOOPS
     assert (mix.classes["mve_load_store"], mix.classes["mve_compute"], mix.classes["loop_end"]) == (2 * n, n, n)
     beats = next(r.delta for r in t.pairs if (r.first, r.then) == ("mve_load_store", "mve_compute"))
     turn = 2 * t.costs["mve_load_store"] + t.costs["mve_compute"] + beats + t.costs["loop_end"]
