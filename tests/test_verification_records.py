@@ -40,6 +40,28 @@ def test_a_verify_result_writes_its_json_key_for_key_and_reads_it_back():
     assert VerifyResult.from_dict(plain).to_dict() == plain and not VerifyResult.from_dict(plain).profiled
 
 
+CYCLES = {"cycles_est": 1500, "cycles_range": [1480, 1520], "latency_ms": 0.018, "clock_mhz": 84,
+          "cycles_validated": True, "cycle_basis": "the M4 table; flash: 2 wait states", "flash_misses": 12}
+
+
+def test_a_verify_result_with_cycles_writes_them_after_the_instructions_and_reads_them_back():
+    """Cycles came later: they follow the keys results had before, per op too, and read back as they were."""
+    ops = [{**op, "cycles": c, "flash_misses": m, "flash_loads": f}
+           for op, c, m, f in zip(VERIFIED["profile"], (1300, 125), (10, 2), (40, 8), strict=True)]
+    by_op = [{**t, "cycles": c} for t, c in zip(VERIFIED["profile_by_op"], (1300, 125), strict=True)]
+    timed = {**{k: x for k, x in VERIFIED.items() if not k.startswith("profile") and k != "run_dir"}, **CYCLES,
+             "profile": ops, "profile_instructions": 1140, "profile_coverage": 0.95, "profile_by_op": by_op,
+             "profile_cycles": 1425, "run_dir": VERIFIED["run_dir"]}
+    v = VerifyResult.from_dict(timed)
+    assert v.cycles.cycles_est == 1500 and v.profile.ops[1].cycles == 125 and v.profile.cycles == 1425
+    assert list(v.to_dict().items()) == list(timed.items())
+    from tinyml_kit.check.verify import verify_lines
+
+    lines = "\n".join(verify_lines(v))
+    assert "~1,500 cycles per inference est. = 0.018 ms at 84 MHz" in lines and "flash: 2 wait states" in lines
+    assert "ops sum to 1,425 of 1,500 estimated cycles" in lines
+
+
 def test_a_verify_result_from_before_the_engine_and_core_were_recorded_reads_as_tflm_on_the_m4():
     old = {k: x for k, x in VERIFIED.items() if k not in ("engine", "core", "core_title", "machine")}
     v = VerifyResult.from_dict(old)
