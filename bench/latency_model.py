@@ -147,14 +147,14 @@ def _rewrite(rows: list[dict]) -> None:
 def collect(configs: list[dict], cores: list[str], engines: list[str]) -> list[dict]:
     done = _profiles()
     have = {(r["key"], r["core"], r["engine"]) for r in done if "cycles" in r}
-    for i, cfg in enumerate(configs):
-        todo = [(c, e) for e in engines for c in cores if (_key(cfg), c, e) not in have
-                and not (e == "c" and CORES[c].mve)]
-        if not todo:
-            continue
-        flatbuffer = _flatbuffer(cfg)
-        for core, engine in todo:
-            row = profile(cfg, flatbuffer, core, engine)
+    flatbuffers: dict[str, bytes] = {}
+    for engine, core in [(e, c) for e in engines for c in cores if not (e == "c" and CORES[c].mve)]:
+        for i, cfg in enumerate(configs):   # one engine and core at a time: a stopped run leaves whole tables
+            if (_key(cfg), core, engine) in have:
+                continue
+            if _key(cfg) not in flatbuffers:
+                flatbuffers[_key(cfg)] = _flatbuffer(cfg)
+            row = profile(cfg, flatbuffers[_key(cfg)], core, engine)
             print(f"[{i + 1}/{len(configs)}] {row['key']} {engine}/{core}: {row['instructions']:,} instructions, "
                   f"{row['cycles']:,} cycles, "
                   f"ops cover {row['profile_coverage']:.2%} ({row['seconds']} s)", flush=True)
