@@ -74,3 +74,65 @@ def test_shipped_files_resolve_for_wheels():
     assert pyproject["tool"]["setuptools"]["package-data"]["tinyml_kit"] == [
         "shipped/boards.yaml", "shipped/firmware_templates/*/*", "shipped/models/sweep/*/*",
         "shipped/models/latency/*"]
+
+
+def test_every_emulated_cortex_m_board_has_its_memory_system_with_a_source():
+    """The cycle model adds flash wait states per board: a board whose core QEMU emulates must carry them."""
+    from tinyml_kit.core.boards import ACCELERATORS, require_memory
+    from tinyml_kit.core.cores import emulated_core
+
+    emulated = [b for b in load_boards().values() if emulated_core(b.core)]
+    assert {b.core for b in emulated} == {"Cortex-M4F", "Cortex-M7", "Cortex-M33", "Cortex-M55"}
+    for board in emulated:
+        memory = require_memory(board)
+        assert memory.source.strip() and memory.flash_accelerator in ACCELERATORS, board.id
+    # the confirmed ones read as the wait-state tables of ST's drivers give them at the board's clock
+    assert [get_board(i).memory.flash_wait_states for i in ("nucleo-f401re", "nucleo-l4r5zi", "nucleo-f746zg")] \
+        == [2, 5, 7]
+    nano = get_board("nano33-ble-sense").memory
+    assert not nano.confirmed and "flash_wait_states" in nano.unconfirmed and "?" in nano.summary()
+    # the nRF52840's cache holds instructions only and is recorded off (as out of reset); the F401's ART serves both
+    assert (nano.fetches_cached, nano.data_reads_cached) == (False, False)
+    f401 = get_board("nucleo-f401re").memory
+    assert (f401.fetches_cached, f401.data_reads_cached) == (True, True)
+
+
+def test_require_memory_names_the_board_in_one_line():
+    from dataclasses import replace
+
+    from tinyml_kit.core.boards import require_memory
+
+    board = replace(get_board("nucleo-f401re"), memory=None)
+    with pytest.raises(UserError, match=r"board 'nucleo-f401re' \(Cortex-M4F\) has no memory-system data") as e:
+        require_memory(board)
+    assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("memory,problem", [
+    ("{flash_wait_states: 2, flash_accelerator: warp, caches_enabled: true, data_line_bytes: 16, source: RM}",
+     "flash_accelerator 'warp' is unknown: choose one of art"),
+    ("{flash_wait_states: -1, flash_accelerator: art, caches_enabled: true, data_line_bytes: 16, source: RM}",
+     "flash_wait_states -1 must be a whole number"),
+    ("{flash_wait_states: 2, flash_accelerator: art, caches_enabled: true, data_line_bytes: 16}", "lacks source"),
+    ("{flash_wait_states: 2, flash_accelerator: art, caches_enabled: true, data_line_bytes: 16, source: RM, "
+     "unconfirmed: [clock]}", "unconfirmed"),
+])
+def test_malformed_memory_entry_is_one_line_naming_the_board(tmp_path, memory, problem):
+    path = tmp_path / "boards.yaml"
+    path.write_text("reserve: {flash_min_bytes: 1, flash_fraction: 0.25, ram_min_bytes: 1, ram_fraction: 0.25}\n"
+                    "boards:\n- {id: my-board, name: B, mcu: M, core: Cortex-M4F, clock_mhz: 80, flash_bytes: 1,"
+                    " sram_bytes: 1, flash_linked_bytes: 1, ram_linked_bytes: 1, framework: stm32, source: s,"
+                    f" memory: {memory}}}\n")
+    with pytest.raises(UserError, match=f"boards.yaml: board 'my-board': memory .*{problem}") as e:
+        load_boards(path)
+    assert "\n" not in str(e.value)
+
+
+def test_board_with_memory_survives_a_record_round_trip():
+    from tinyml_kit.core.boards import Board
+
+    board = get_board("nucleo-u575zi-q")
+    d = board.to_dict()
+    assert d["memory"]["confirmed"] is False and d["memory"]["unconfirmed"] == ["data_line_bytes"]
+    assert Board.from_dict(d) == board
+    assert Board.from_dict({k: v for k, v in d.items() if k != "memory"}).memory is None   # a record from before

@@ -43,6 +43,7 @@ def test_boards_table_and_json():
     data = json.loads(run("boards", "--json").output)
     nano = next(b for b in data["boards"] if b["id"] == "nano33-ble-sense")
     assert nano["flash_budget_bytes"] > 0 and nano["arena_budget_bytes"] > 0
+    assert nano["memory"]["flash_accelerator"] == "icache" and nano["memory"]["source"]
 
 
 def test_inspect_arch_json():

@@ -19,15 +19,18 @@ def _console(width: int):
 def boards(found: dict) -> None:
     from rich.table import Table
 
-    table = Table(title="Boards: model flash / arena budget = linked memory - runtime and application reserve")
-    for col in ("id", "core", "MHz", "flash KiB", "SRAM KiB", "model flash KiB", "arena KiB", "fw", "board"):
+    table = Table(title="Boards: model flash / arena budget = linked memory - runtime and application reserve",
+                  caption="flash reads: wait states at the board's clock and what hides them (? = not confirmed "
+                          "from its source; boards.yaml cites each)")
+    for col in ("id", "core", "MHz", "flash KiB", "SRAM KiB", "model flash KiB", "arena KiB", "flash reads", "fw",
+                "board"):
         table.add_column(col, justify="right" if col == "MHz" or "KiB" in col else "left", no_wrap=col != "board")
     for b in found.values():
         budget = (f"{b.flash_budget_bytes / 1024:.0f}", f"{b.arena_budget_bytes / 1024:.0f}") if b.tflm_supported \
             else ("no TFLM", "no TFLM")
         table.add_row(b.id, b.core, f"{b.clock_mhz:g}", f"{b.flash_bytes / 1024:.0f}", f"{b.sram_bytes / 1024:.0f}",
-                      *budget, b.framework, b.name)
-    _console(150).print(table)
+                      *budget, b.memory.summary() if b.memory else "-", b.framework, b.name)
+    _console(170).print(table)
 
 
 def key_values(result: dict, keys=None, width: int = 24) -> None:

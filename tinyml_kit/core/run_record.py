@@ -171,7 +171,7 @@ class RunRecord:
         if missing:
             raise UserError(f"{where} lacks {', '.join(missing)}: it was not written by tinyml-kit fit; re-run fit")
         try:
-            board = Board(**known_fields(Board, d["board"]))
+            board = Board.from_dict(d["board"])
             budget = Budget(d["flash_budget_bytes"], d["arena_budget_bytes"], d["mac_budget"],
                             d.get("budget_sources", {}), d.get("instruction_budget"), d.get("latency_budget_ms"))
             data = DataRecord(**{f.name: d["data"][f.name] for f in fields(DataRecord)})
