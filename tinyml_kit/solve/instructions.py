@@ -113,7 +113,12 @@ class OpCostModel:
         return self.costs[quantity].cost(group, features)
 
     def per_op(self, graph: Graph, quantity: str = "instructions") -> list[float]:
-        return [self.cost(op_group(graph, op), op_features(graph, op), quantity) for op in graph.ops]
+        return self.per_op_counts(graph, (quantity,))[quantity]
+
+    def per_op_counts(self, graph: Graph, quantities: tuple[str, ...]) -> dict[str, list[float]]:
+        """Each quantity per op, the ops' groups and features worked out once."""
+        ops = [(op_group(graph, op), op_features(graph, op)) for op in graph.ops]
+        return {q: [self.cost(g, f, q) for g, f in ops] for q in quantities}
 
     @property
     def has_cycles(self) -> bool:
@@ -177,8 +182,8 @@ def estimate_latency(graph: Graph, macs: int, board: Board, engine: str = "tflm"
     if model is None or not model.has_cycles:
         return LatencyEstimate(latency_ms(macs, board.core, board.clock_mhz), None)
     memory = memory_timing(board)
-    per_op = predict_per_op(graph, board.core, engine) or ()
-    counts = {q: model.per_op(graph, q) for q in ("cycles", "flash_misses", "flash_loads")}
+    counts = model.per_op_counts(graph, QUANTITIES)
+    per_op = tuple(int(round(x)) for x in counts["instructions"])
     cycles = tuple(int(round(c + memory.wait_cycles(m, n))) for c, m, n in
                    zip(counts["cycles"], counts["flash_misses"], counts["flash_loads"], strict=True))
     return LatencyEstimate(latency_ms_from_cycles(sum(cycles), board.clock_mhz), sum(per_op), per_op,
