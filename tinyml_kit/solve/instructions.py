@@ -163,15 +163,12 @@ class LatencyEstimate:
         return "cycles" if self.cycles is not None else "macs"
 
 
-def predict_per_op(graph: Graph, core: str, engine: str = "tflm", quantity: str = "instructions"
-                   ) -> tuple[int, ...] | None:
-    """`quantity` of each op on a board's core (boards.yaml's name); None where no emulated core stands for it or
-    it was never profiled for that quantity."""
+def predict_per_op(graph: Graph, core: str, engine: str = "tflm") -> tuple[int, ...] | None:
+    """Instructions of each op on a board's core (boards.yaml's name); None where no emulated core stands for it
+    or it was never profiled."""
     emulated = emulated_core(core)
     model = instruction_model(engine, emulated.id) if emulated else None
-    if model is None or quantity not in model.costs:
-        return None
-    return tuple(int(round(x)) for x in model.per_op(graph, quantity))
+    return None if model is None else tuple(int(round(x)) for x in model.per_op(graph))
 
 
 def estimate_latency(graph: Graph, macs: int, board: Board, engine: str = "tflm") -> LatencyEstimate:
