@@ -8,7 +8,7 @@ TensorFlow or the later stages, so an engine is one object here plus one part pe
 - here, in `solve` (below every stage that asks): the facts all stages share, and the hooks the solver needs
   without TensorFlow: the ops it runs (`ops`, `require_ops`), its flash and arena estimate from a predicted graph
   (`estimate`), the floors that screen a configuration before it (`floors`), the rough sizes of a built model
-  from its counts (`rough`), its arena headroom rule (`arena_alloc`), its instruction model (`latency`) and its
+  from its counts (`rough`), its arena headroom rule (`arena_alloc`), its cycle model (`latency`) and its
   wording (`words`);
 - in the stage that implements it, a part registered under the engine's name and found by `Engine.part` (the
   object cannot hold them: `solve` may not import the stages that implement them, even inside a function): how a

@@ -30,7 +30,7 @@ from tinyml_kit.solve.refusal import closest
 from tinyml_kit.solve.scaling_law import ScalingLaw, load_laws
 from tinyml_kit.solve.time_screen import over_time
 
-CONSTRAINTS = ("flash", "arena", "macs", "latency")   # latency: predicted instructions
+CONSTRAINTS = ("flash", "arena", "macs", "latency")   # latency: predicted cycles, on the emulated cores
 FRONTIER_STEP = 0.5   # accuracy points between frontier rows
 
 
