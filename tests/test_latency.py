@@ -102,6 +102,7 @@ def test_the_estimate_adds_the_boards_wait_states_on_predicted_flash_reads():
     assert estimate_latency(g, 1, nano).cycles == pytest.approx(cycles + 2 * loads, abs=len(g.ops))
     l4 = get_board("nucleo-l4r5zi")   # ART with 8-B lines: twice the reference cache's misses
     assert memory_timing(l4).wait_cycles(misses, loads) == pytest.approx(5 * misses * 2)
+    assert memory_timing(get_board("stm32n6570-dk")).wait_cycles(misses, loads) == 0   # no internal flash
 
 
 def test_shipped_models_cover_the_emulated_cores():
