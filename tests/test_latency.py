@@ -116,7 +116,7 @@ def test_shipped_models_cover_the_emulated_cores():
 
 
 @pytest.mark.slow
-def test_solve_max_latency_picks_a_model_whose_measured_instructions_keep_the_limit(tmp_path):
+def test_solve_max_latency_picks_a_model_whose_plugin_cycles_keep_the_limit(tmp_path):
     """On the default board (Cortex-M4F @ 64 MHz): the choice, built, converted and run under QEMU with CMSIS-NN
     kernels and the board's flash timing, takes at most the limit in the plugin's cycle estimate."""
     from tinyml_kit.check.tflm import measure_arena
