@@ -179,7 +179,7 @@ def evaluate(rows: list[dict], held_out: set[str]) -> tuple[list[dict], dict]:
         tested = [r for r in mine if r["key"] in held_out]
         report[f"{engine}/{core}"] = {"train_models": len({r["key"] for r in mine} - held_out),
                                       "held_out_models": len(tested),
-                                      **{q: _held_out(model, tested, q) for q in ("instructions", "cycles")}}
+                                      **{q: _held_out(model, tested, q) for q in QUANTITIES}}
     return models, report
 
 
@@ -188,8 +188,9 @@ def _held_out(model: OpCostModel, tested: list[dict], quantity: str) -> dict:
     errors = []
     for r in tested:
         predicted = sum(model.cost(op["group"], op["features"], quantity) for op in r["ops"])
-        errors.append({"model": r["key"], "measured": r[quantity], "predicted": round(predicted),
-                       "error": predicted / r[quantity] - 1})
+        measured = sum(op[quantity] for op in r["ops"]) if quantity == "flash_loads" else r[quantity]
+        errors.append({"model": r["key"], "measured": measured, "predicted": round(predicted),
+                       "error": predicted / max(measured, 1) - 1})
     abs_err = [abs(e["error"]) for e in errors]
     if abs_err:
         print(f"{model.engine}/{model.core} {quantity}: {len(errors)} held-out models, median |error| "

@@ -189,14 +189,16 @@ def estimate_latency(graph: Graph, macs: int, board: Board, engine: str = "tflm"
 
 def _nnls(rows: list[dict], features: tuple[str, ...], target: str) -> dict[str, float]:
     """Non-negative least squares of `target` (a quantity each row counts) on `features`, each op weighted by
-    1 / its count so that small ops' relative errors count as much as large ones' (small models are made of
-    them). Columns are scaled to unit norm for conditioning; a feature that is zero on every op gets no weight."""
+    1 / its instructions so that small ops' errors relative to their work count as much as large ones' (small
+    models are made of them). Relative to the op's work, not to the target: an op's flash misses can be near
+    zero, and weighting by them would fit those ops and ignore the ones whose misses cost time. Columns are
+    scaled to unit norm for conditioning; a feature that is zero on every op gets no weight."""
     from scipy.optimize import nnls
 
     used = [k for k in features if any(r["features"][k] for r in rows)]
     x = np.array([[r["features"][k] for k in used] for r in rows], dtype=float)
     y = np.array([r[target] for r in rows], dtype=float)
-    weight = 1.0 / np.maximum(y, 1.0)
+    weight = 1.0 / np.maximum([r["instructions"] for r in rows], 1.0)
     x, y = x * weight[:, None], y * weight
     scale = np.linalg.norm(x, axis=0)
     scale[scale == 0] = 1.0
