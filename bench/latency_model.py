@@ -233,6 +233,8 @@ def main() -> None:
     held_out.add(_key(RESNET8))
     rows = _profiles() if args.fit_only else collect(configs, args.cores, args.engines)
     rows = [r for r in rows if "cycles" in r]   # profiles from before the cycle model are not fitted
+    if not rows:
+        raise SystemExit(f"error: {PROFILES} has no profiles with cycles: profile first (without --fit-only)")
     models, report = evaluate(rows, held_out)
     INSTRUCTION_MODEL_FILE.parent.mkdir(parents=True, exist_ok=True)
     INSTRUCTION_MODEL_FILE.write_text(json.dumps({"source": "bench/latency_model.py", "features": FEATURES,
