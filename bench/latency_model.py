@@ -1,14 +1,15 @@
-"""The instruction model against QEMU: profile models of every builder op by op on the emulated cores, fit the
-per-op costs (`solve.instructions`) on most of them, and predict the whole-inference instructions of the others.
+"""The per-op cost model against QEMU: profile models of every builder op by op on the emulated cores, fit the
+per-op costs (`solve.instructions`: instructions, cycles at zero wait states, flash data reads and their misses at
+a reference cache) on most of them, and predict the whole-inference instructions and cycles of the others.
 
 Configurations are drawn across PhiNet (α, β, t0, N, stem stride, resolution), ResNet, TinyNet, MobileNetV1 and
 MobileNetV2 at 32–128 px, with RGB and (a fifth as many) grayscale inputs, plus ResNet-8; every fourth, and
 ResNet-8, is held out of the fit. Each is converted with trained-looking weights
 (instruction counts do not depend on the weights' values), built as `verify --profile` builds it, and run on one
 image. Profiles are appended to bench/results/latency_profiles.jsonl.gz as they finish, so a stopped run resumes
-(and `--fit-only` refits from them).
-Writes bench/results/latency_model.json (held-out errors per core and engine) and the shipped table
-models/latency/instructions.json.
+(and `--fit-only` refits from them: only profiles with cycles are fitted, older ones are ignored).
+Writes bench/results/latency_model.json (held-out errors per core and engine, of instructions and of cycles) and
+the shipped table models/latency/instructions.json.
 
     .venv/bin/python bench/latency_model.py [--cores m4 m7 m33 m55] [--engines tflm c] [--fit-only]
 """
@@ -26,9 +27,11 @@ import numpy as np
 from tinyml_kit.core.cores import CORES
 from tinyml_kit.core.latency import instruction_table, profiled_cores
 from tinyml_kit.core.resources import INSTRUCTION_MODEL_FILE
-from tinyml_kit.core.timing import MemoryTiming
+from tinyml_kit.core.timing import REFERENCE_CACHE
 from tinyml_kit.solve.instructions import (
     FEATURES,
+    QUANTITIES,
+    OpCostModel,
     fit_instruction_model,
     load_models,
     op_features,
@@ -40,10 +43,7 @@ RESULTS = Path(__file__).parent / "results"
 PROFILES = RESULTS / "latency_profiles.jsonl.gz"   # appended gzip members, one line per profile
 RESULT = RESULTS / "latency_model.json"
 HELD_OUT_EVERY = 4
-RESNET8 = {"family": "resnet8", "knobs": {}, "size": 32}   # held out too: the cycles-per-instruction anchor
-# The flash data cache profiles count misses against: eight lines of 16 bytes, like the STM32F4/L4 ART's, at zero
-# wait states (cycles are the core's own; a board's wait states are added per miss when it is estimated).
-REFERENCE_CACHE = MemoryTiming(0, 16, 8, "reference flash data cache: 8 lines of 16 B, no wait states")
+RESNET8 = {"family": "resnet8", "knobs": {}, "size": 32}   # held out too: MLPerf Tiny's network
 MLPERF_L4R5_MS = {"X-CUBE-AI 9.0 (v1.2)": 165.1, "microTVM + CMSIS-NN (v1.1)": 389.6,
                   "TFLM reference submission (v0.5)": 704.25}   # ResNet-8 on NUCLEO-L4R5ZI @ 120 MHz, anchors.md
 
@@ -167,31 +167,36 @@ def collect(configs: list[dict], cores: list[str], engines: list[str]) -> list[d
 
 
 def evaluate(rows: list[dict], held_out: set[str]) -> tuple[list[dict], dict]:
-    """Fit per engine and core on the training models; held-out whole-inference errors."""
-    from tinyml_kit.solve.instructions import InstructionModel
-
+    """Fit per engine and core on the training models; held-out whole-inference errors of instructions and
+    cycles (at zero wait states, as profiled)."""
     models, report = [], {}
     for engine, core in sorted({(r["engine"], r["core"]) for r in rows}):
         mine = [r for r in rows if (r["engine"], r["core"]) == (engine, core)]
         fitted = fit_instruction_model(engine, core, [op for r in mine if r["key"] not in held_out
                                                       for op in r["ops"]])
         models.append(fitted)
-        model = InstructionModel(**fitted)
-        errors = []
-        for r in mine:
-            if r["key"] in held_out:
-                predicted = sum(model.cost(op["group"], op["features"]) for op in r["ops"])
-                errors.append({"model": r["key"], "measured": r["instructions"], "predicted": round(predicted),
-                               "error": predicted / r["instructions"] - 1})
-        abs_err = [abs(e["error"]) for e in errors]
-        report[f"{engine}/{core}"] = {
-            "train_models": len({r["key"] for r in mine} - held_out), "held_out_models": len(errors),
-            "median_abs_error": float(np.median(abs_err)) if abs_err else None,
-            "max_abs_error": max(abs_err) if abs_err else None, "held_out": errors}
-        if abs_err:
-            print(f"{engine}/{core}: {len(errors)} held-out models, median |error| {np.median(abs_err):.2%}, "
-                  f"max {max(abs_err):.2%}")
+        model = OpCostModel.from_dict(fitted)
+        tested = [r for r in mine if r["key"] in held_out]
+        report[f"{engine}/{core}"] = {"train_models": len({r["key"] for r in mine} - held_out),
+                                      "held_out_models": len(tested),
+                                      **{q: _held_out(model, tested, q) for q in QUANTITIES}}
     return models, report
+
+
+def _held_out(model: OpCostModel, tested: list[dict], quantity: str) -> dict:
+    """Each held-out model's whole-inference `quantity` as measured and as the per-op costs sum it."""
+    errors = []
+    for r in tested:
+        predicted = sum(model.cost(op["group"], op["features"], quantity) for op in r["ops"])
+        measured = sum(op[quantity] for op in r["ops"]) if quantity == "flash_loads" else r[quantity]
+        errors.append({"model": r["key"], "measured": measured, "predicted": round(predicted),
+                       "error": predicted / max(measured, 1) - 1})
+    abs_err = [abs(e["error"]) for e in errors]
+    if abs_err:
+        print(f"{model.engine}/{model.core} {quantity}: {len(errors)} held-out models, median |error| "
+              f"{np.median(abs_err):.2%}, max {max(abs_err):.2%}")
+    return {"median_abs_error": float(np.median(abs_err)) if abs_err else None,
+            "max_abs_error": max(abs_err) if abs_err else None, "held_out": errors}
 
 
 def resnet8_anchor(rows: list[dict]) -> dict:
@@ -203,13 +208,17 @@ def resnet8_anchor(rows: list[dict]) -> dict:
         cached.cache_clear()   # the table just written
     board = get_board("nucleo-l4r5zi")
     e = estimate_resnet(1.0, 1, (32, 32, 3), 10, board=board)
-    measured = {r["core"]: r["instructions"] for r in rows if r["key"] == _key(RESNET8) and r["engine"] == "tflm"}
+    resnet8 = [r for r in rows if r["key"] == _key(RESNET8) and r["engine"] == "tflm"]
+    measured = {q: {r["core"]: r[q] for r in resnet8} for q in ("instructions", "cycles")}
     print(f"ResNet-8 on {board.id} ({board.core} @ {board.clock_mhz:g} MHz), TFLM + CMSIS-NN: "
-          f"{e.latency.instructions:,} instructions predicted (measured on the emulated core: "
-          f"{measured.get('m4', 0):,}), ~{e.latency.ms:.0f} ms; MLPerf Tiny: "
+          f"{e.latency.instructions:,} instructions, {e.latency.cycles:,} cycles with the board's flash predicted "
+          f"(measured on the emulated core: {measured['instructions'].get('m4', 0):,} instructions, "
+          f"{measured['cycles'].get('m4', 0):,} cycles at zero wait states), ~{e.latency.ms:.0f} ms; MLPerf Tiny: "
           + ", ".join(f"{ms:g} ms {what}" for what, ms in MLPERF_L4R5_MS.items()))
-    return {"board": board.id, "instructions_predicted": e.latency.instructions, "latency_ms_predicted":
-            round(e.latency.ms, 1), "instructions_measured": measured, "mlperf_tiny_ms": MLPERF_L4R5_MS}
+    return {"board": board.id, "instructions_predicted": e.latency.instructions,
+            "cycles_predicted": e.latency.cycles, "latency_ms_predicted": round(e.latency.ms, 1),
+            "instructions_measured": measured["instructions"], "cycles_measured_zero_wait": measured["cycles"],
+            "mlperf_tiny_ms": MLPERF_L4R5_MS}
 
 
 def main() -> None:
@@ -223,10 +232,13 @@ def main() -> None:
     held_out = {_key(c) for i, c in enumerate(configs) if i % HELD_OUT_EVERY == HELD_OUT_EVERY - 1}
     held_out.add(_key(RESNET8))
     rows = _profiles() if args.fit_only else collect(configs, args.cores, args.engines)
+    rows = [r for r in rows if "cycles" in r]   # profiles from before the cycle model are not fitted
+    if not rows:
+        raise SystemExit(f"error: {PROFILES} has no profiles with cycles: profile first (without --fit-only)")
     models, report = evaluate(rows, held_out)
     INSTRUCTION_MODEL_FILE.parent.mkdir(parents=True, exist_ok=True)
     INSTRUCTION_MODEL_FILE.write_text(json.dumps({"source": "bench/latency_model.py", "features": FEATURES,
-                                                  "models": models}, indent=1) + "\n")
+                                                  "quantities": QUANTITIES, "models": models}, indent=1) + "\n")
     RESULT.write_text(json.dumps({"configs": len(configs), "held_out_every": HELD_OUT_EVERY,
                                   "kernels": "TFLM with CMSIS-NN (tflm); the C engine on CMSIS-NN (c)",
                                   "results": report, "resnet8": resnet8_anchor(rows)}, indent=1) + "\n")

@@ -175,10 +175,11 @@ def test_impossible_budget_names_smallest_configuration(tmp_path, digits_npz):
 def test_solve_json_and_text():
     data = json.loads(run("solve", "--board", "nucleo-f401re", "--json").output)
     for key in ("family", "alpha", "depth", "params", "macs", "flash_bytes_est", "arena_bytes_est", "instructions_est",
-                "latency_ms_est", "predicted_accuracy", "binding_constraint", "runner_ups", "limits"):
+                "cycles_est", "latency_ms_est", "predicted_accuracy", "binding_constraint", "runner_ups", "limits"):
         assert key in data
     assert data["flash_bytes_est"] <= data["limits"]["flash_bytes"]
-    assert data["instructions_est"] <= data["limits"]["instructions"] and data["latency_basis"] == "instructions"
+    assert data["cycles_est"] <= data["limits"]["cycles"] == 84_000 * 100 and data["latency_basis"] == "cycles"
+    assert data["latency_ms_est"] == pytest.approx(data["cycles_est"] / 84e3, abs=0.01)
     text = run("solve", "--board", "nucleo-f401re", "--max-latency-ms", "20").output
     assert "binding constraint" in text and "runner-ups" in text and "limit" in text
 

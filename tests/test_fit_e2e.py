@@ -21,7 +21,7 @@ def test_fit_then_check(budget_run):
     assert report["arena_alloc_bytes"] <= report["arena_budget_bytes"] == 24000
     assert report["arena_bytes"] > 0 and report["fits_all"] and report["litert_equals_tflm"]
     assert report["verification"][-1]["fits"] and report["params"] > 0 and report["mac_budget"] is None
-    assert report["instructions_est"] <= report["instruction_budget"] and report["fits"]["latency"]
+    assert report["cycles_est"] <= report["cycle_budget"] and report["fits"]["latency"]
     assert report["int8_accuracy"] > 0.5 and report["agreement"] > 0.9
     assert str(report["arena_alloc_bytes"]) in (out / "model_data.h").read_text()
     # the solver's choice across families, with estimates beside measurements (estimates within 1 % / 3 %)

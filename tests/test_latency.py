@@ -1,7 +1,9 @@
-"""Latency from instructions: the per-op instruction model (groups, features, fit), the budget it turns a time
-limit into, and, on the emulated Cortex-M4F, a solver choice whose measured instructions keep the limit."""
+"""Latency from cycles: the per-op cost model (groups, features, fit), the cycle budget a time limit becomes on
+the emulated cores, the board's flash wait states on predicted data reads, and, on the emulated Cortex-M4F, a
+solver choice whose estimated cycles keep the limit."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -9,11 +11,14 @@ from test_cli import run
 
 from tinyml_kit.core.boards import get_board
 from tinyml_kit.core.budget import make_budget
+from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.graph import Graph, Op, Tensor
-from tinyml_kit.core.latency import CYCLES_PER_INSTRUCTION, latency_ms_from_instructions
+from tinyml_kit.core.latency import latency_ms_from_cycles
+from tinyml_kit.core.timing import memory_timing
 from tinyml_kit.solve.instructions import (
     FEATURES,
-    InstructionModel,
+    QUANTITIES,
+    OpCostModel,
     estimate_latency,
     fit_instruction_model,
     instruction_model,
@@ -40,46 +45,80 @@ def test_ops_are_grouped_by_the_kernel_cmsis_nn_runs():
     assert f["outputs"] == 8 * 8 * 32 and f["pixels"] == 64 and f["channels"] == 32 and f["ops"] == 1
 
 
-def test_the_fit_recovers_known_costs():
+def test_the_fit_recovers_known_costs_of_every_quantity():
     rng = np.random.default_rng(0)
-    truth = {"macs": 0.6, "outputs": 12.0, "ops": 900.0}
+    truth = {"instructions": {"macs": 0.6, "outputs": 12.0, "ops": 900.0},
+             "cycles": {"macs": 0.8, "outputs": 20.0, "ops": 1500.0},
+             "flash_misses": {"macs": 0.01, "ops": 40.0}, "flash_loads": {"macs": 0.25, "outputs": 1.0}}
     ops = []
     for _ in range(40):
         f = dict.fromkeys(FEATURES, 0.0) | {"macs": float(rng.integers(1e3, 1e6)),
                                              "outputs": float(rng.integers(64, 1e4)), "ops": 1.0}
-        ops.append({"group": "CONV_2D/1x1", "features": f, "instructions": sum(truth[k] * f[k] for k in truth)})
-    model = InstructionModel(**fit_instruction_model("tflm", "m4", ops))
-    for k, v in truth.items():
-        assert model.groups["CONV_2D/1x1"][k] == pytest.approx(v, rel=1e-6)
-    assert model.groups["CONV_2D/1x1"].get("channels", 0.0) == pytest.approx(0.0, abs=1e-6)
+        ops.append({"group": "CONV_2D/1x1", "features": f,
+                    **{q: sum(c * f[k] for k, c in truth[q].items()) for q in QUANTITIES}})
+    model = OpCostModel.from_dict(fit_instruction_model("tflm", "m4", ops))
+    assert model.has_cycles
+    for q in QUANTITIES:
+        coef = model.costs[q].groups["CONV_2D/1x1"]
+        for k in ("macs", "outputs", "ops"):
+            assert coef.get(k, 0.0) == pytest.approx(truth[q].get(k, 0.0), rel=1e-6, abs=1e-6), (q, k)
+        assert coef.get("channels", 0.0) == pytest.approx(0.0, abs=1e-6)
+    without = OpCostModel.from_dict(fit_instruction_model("tflm", "m4", [
+        {k: v for k, v in op.items() if k not in QUANTITIES[1:]} for op in ops]))
+    assert not without.has_cycles and set(without.costs) == {"instructions"}   # profiles from before cycles
 
 
-def test_a_time_limit_is_an_instruction_budget_on_emulated_cores():
+def test_a_time_limit_is_a_cycle_budget_on_emulated_cores():
     nano = get_board("nano33-ble-sense")   # Cortex-M4F @ 64 MHz
     b = make_budget(nano, max_latency_ms=50)
-    assert b.instructions == int(64e6 * 0.05 / CYCLES_PER_INSTRUCTION["Cortex-M4F"]) and b.macs is None
-    assert "instructions" in b.notes["latency"] and b.latency_ms == 50
-    assert make_budget(nano, max_macs=1_000_000).instructions is None   # a MAC limit replaces the default time
+    assert b.cycles == 64_000 * 50 and b.macs is None and b.latency_ms == 50
+    assert "3,200,000 cycles" in b.notes["latency"] and "2 wait states" in b.notes["latency"]
+    assert make_budget(nano, max_macs=1_000_000).cycles is None   # a MAC limit replaces the default time
     pico = make_budget(get_board("rpi-pico"))   # Cortex-M0+: no emulated core, time as MACs
-    assert pico.instructions is None and pico.macs > 0 and "no emulated core" in pico.notes["macs"]
-    # the M33 anchor: ResNet-8's 30.6 M instructions at 200 MHz take MLPerf Tiny's measured 246.2 ms
-    assert latency_ms_from_instructions(30_613_150, "Cortex-M33", 200) == pytest.approx(246.2, abs=0.1)
+    assert pico.cycles is None and pico.macs > 0 and "no emulated core" in pico.notes["macs"]
+    assert latency_ms_from_cycles(12_000_000, 120) == pytest.approx(100.0)
+
+
+def test_a_board_without_memory_data_gets_one_line():
+    blind = replace(get_board("nucleo-f401re"), memory=None)
+    for call in (lambda: make_budget(blind), lambda: estimate_latency(*_conv_graph(16, 32, 1)[:1], 1, blind)):
+        with pytest.raises(UserError) as e:
+            call()
+        assert "nucleo-f401re" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_the_estimate_adds_the_boards_wait_states_on_predicted_flash_reads():
+    g, _ = _conv_graph(16, 32, 1)
+    f401 = get_board("nucleo-f401re")   # ART data cache, 16-B lines
+    model = instruction_model("tflm", "m4")
+    cycles, misses, loads = (sum(model.per_op(g, q)) for q in ("cycles", "flash_misses", "flash_loads"))
+    art = memory_timing(f401)
+    assert art.lines and art.wait_states == 2
+    lat = estimate_latency(g, 8 * 8 * 32 * 16, f401)
+    assert lat.cycles == pytest.approx(cycles + 2 * misses, abs=len(g.ops))
+    assert lat.ms == pytest.approx(lat.cycles / 84e3)
+    nano = get_board("nano33-ble-sense")   # instruction cache only, left off: every flash data read waits
+    assert memory_timing(nano).lines == 0
+    assert estimate_latency(g, 1, nano).cycles == pytest.approx(cycles + 2 * loads, abs=len(g.ops))
+    l4 = get_board("nucleo-l4r5zi")   # ART with 8-B lines: twice the reference cache's misses
+    assert memory_timing(l4).wait_cycles(misses, loads) == pytest.approx(5 * misses * 2)
+    assert memory_timing(get_board("stm32n6570-dk")).wait_cycles(misses, loads) == 0   # no internal flash
 
 
 def test_shipped_models_cover_the_emulated_cores():
     for core in ("m4", "m7", "m33", "m55"):
         model = instruction_model("tflm", core)
-        assert model is not None and "CONV_2D/1x1" in model.groups and "DEPTHWISE_CONV_2D/3x3" in model.groups
+        assert model is not None and model.has_cycles and "CONV_2D/1x1" in model.costs["cycles"].groups
     g, _ = _conv_graph(16, 32, 1)
-    lat = estimate_latency(g, 8 * 8 * 32 * 16, "Cortex-M4F", 64)
-    assert lat.basis == "instructions" and lat.instructions == sum(lat.per_op) > 0
-    assert estimate_latency(g, 8 * 8 * 32 * 16, "Cortex-M0+", 133).basis == "macs"
+    lat = estimate_latency(g, 8 * 8 * 32 * 16, get_board("nano33-ble-sense"))
+    assert lat.basis == "cycles" and lat.instructions == sum(lat.per_op) > 0 and lat.cycles == sum(lat.per_op_cycles)
+    assert estimate_latency(g, 8 * 8 * 32 * 16, get_board("rpi-pico")).basis == "macs"
 
 
 @pytest.mark.slow
-def test_solve_max_latency_picks_a_model_whose_measured_instructions_keep_the_limit(tmp_path):
+def test_solve_max_latency_picks_a_model_whose_plugin_cycles_keep_the_limit(tmp_path):
     """On the default board (Cortex-M4F @ 64 MHz): the choice, built, converted and run under QEMU with CMSIS-NN
-    kernels, takes at most the limit at the documented cycles per instruction."""
+    kernels and the board's flash timing, takes at most the limit in the plugin's cycle estimate."""
     from tinyml_kit.check.tflm import measure_arena
     from tinyml_kit.check.verify import verify_model
     from tinyml_kit.compress.quantize import calibration_images, quantize_int8
@@ -92,7 +131,7 @@ def test_solve_max_latency_picks_a_model_whose_measured_instructions_keep_the_li
     result = run("solve", "--board", board.id, "--max-latency-ms", "150", "--json")
     assert result.exit_code == 0, result.output
     chosen = json.loads(result.output)
-    assert chosen["latency_basis"] == "instructions" and chosen["latency_ms_est"] <= 150
+    assert chosen["latency_basis"] == "cycles" and chosen["latency_ms_est"] <= 150
     knobs = {k: chosen[k] for k in ("alpha", "beta", "t0", "depth") if k in chosen}
     model = build(chosen["family"], (32, 32, 3), 10, **knobs)
     look_trained(model)
@@ -102,10 +141,9 @@ def test_solve_max_latency_picks_a_model_whose_measured_instructions_keep_the_li
     info = read_model(flatbuffer)
     src = ModelSource(flatbuffer, info, [str(i) for i in range(10)], arena.total_bytes, arena.alloc_bytes)
     images = rng.integers(-128, 128, (1, 32, 32, 3)).astype(np.int8)
-    v = verify_model(src, images, board, kernels="cmsis_nn")
-    measured_ms = latency_ms_from_instructions(v.instructions_per_inference, board.core, board.clock_mhz)
-    assert measured_ms <= 150, (chosen, v.instructions_per_inference)
-    assert abs(v.instructions_per_inference / chosen["instructions_est"] - 1) < 0.15
+    v = verify_model(src, images, board, kernels="cmsis_nn", memory=memory_timing(board))
+    assert v.cycles.latency_ms <= 150, (chosen, v.cycles)
+    assert abs(v.cycles.cycles_est / chosen["cycles_est"] - 1) < 0.15
 
 
 def test_analyze_predicts_instructions_per_op_and_latency_on_the_board(tiny_model):
@@ -115,10 +153,10 @@ def test_analyze_predicts_instructions_per_op_and_latency_on_the_board(tiny_mode
     r = json.loads(result.output)
     per_op = [row["instructions_est"] for row in r["layers"]]
     assert all(n is not None and n >= 0 for n in per_op) and sum(per_op) == r["instructions_est"] > 0
-    assert r["instructions_core"] == "Cortex-M4F" and r["latency_basis"] == "instructions"
+    assert r["instructions_core"] == "Cortex-M4F" and r["latency_basis"] == "cycles"
+    assert sum(row["cycles_est"] for row in r["layers"]) == r["cycles_est"] > 0
     assert sum(row["latency_ms_est"] for row in r["layers"]) == pytest.approx(r["latency_ms_est"], abs=0.01)
-    assert r["latency_ms_est"] == pytest.approx(latency_ms_from_instructions(r["instructions_est"], "Cortex-M4F", 64),
-                                                abs=0.01)
+    assert r["latency_ms_est"] == pytest.approx(latency_ms_from_cycles(r["cycles_est"], 64), abs=0.01)
     pico = json.loads(run("analyze", path, "--board", "rpi-pico", "--json").output)
     assert pico["instructions_est"] is None and pico["latency_basis"] == "macs"
 
@@ -138,12 +176,12 @@ def test_the_time_screen_drops_exactly_the_configurations_over_the_budget():
     items += [SimpleNamespace(family="phinet", knobs=PhiNetKnobs(a, 1.0, 4, 4), structure=(), graph=lambda shape,
                               classes, a=a: phinet_graph_and_costs(a, 1.0, 4, 4, shape, classes))
               for a in (0.2, 0.4, 0.6, 0.8)]
-    budget = 12_000_000
+    budget = 20_000_000
     slow = over_time(items, (32, 32, 3), 10, board, "tflm", budget)
 
-    def instructions(s) -> int:
+    def cycles(s) -> int:
         graph, costs = s.graph((32, 32, 3), 10)
-        return estimate_latency(graph, costs.macs, board.core, board.clock_mhz).instructions
+        return estimate_latency(graph, costs.macs, board).cycles
 
-    brute = {i for i, s in enumerate(items) if instructions(s) > budget}
+    brute = {i for i, s in enumerate(items) if cycles(s) > budget}
     assert slow == brute and 0 < len(slow) < len(items)

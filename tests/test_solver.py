@@ -73,9 +73,9 @@ def test_user_limits_tighten_the_choice(law):
     free = solve(board, law=law)
     tight = solve(board, max_flash=200_000, max_ram=64_000, max_latency_ms=5, law=law)
     assert tight.best.estimate.flash_bytes_est <= 200_000 and tight.best.arena_alloc_bytes_est <= 64_000
-    assert tight.budget.instructions < free.budget.instructions and free.budget.macs is tight.budget.macs is None
+    assert tight.budget.cycles < free.budget.cycles and free.budget.macs is tight.budget.macs is None
     assert tight.best.predicted_accuracy < free.best.predicted_accuracy
-    assert tight.best.estimate.latency.instructions <= tight.budget.instructions   # the M7's instruction model
+    assert tight.best.estimate.latency.cycles <= tight.budget.cycles == 480_000 * 5   # the M7's cycle model
     assert tight.best.latency_ms_est <= 5 < free.best.latency_ms_est
 
 

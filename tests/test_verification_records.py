@@ -77,12 +77,13 @@ def test_a_measurement_round_trips_and_an_older_one_lacks_only_its_instructions(
 
 # `analyze --json --board B --engine c`'s keys, in the order they were printed before the result was typed
 ANALYZED = ["model", "flash_bytes", "tflite_bytes", "weights_bytes", "structure_bytes", "params", "macs", "ops",
-            "op_count", "arena_bytes", "arena_alloc_bytes", "arena_head_bytes", "arena_tail_bytes", "plan_head_bytes",
-            "plan_matches_tflm", "input_bytes", "output_bytes", "peak_layer", "peak_op", "peak_name", "peak_tensors",
-            "layers", "tensors", "instructions_core", "instructions_est", "latency_ms_est", "latency_basis", "board",
-            "flash_linked_bytes", "flash_reserve_bytes", "flash_budget_bytes", "ram_linked_bytes", "ram_reserve_bytes",
-            "arena_budget_bytes", "fits_flash", "fits_ram", "fits", "flash_margin_bytes", "flash_margin_percent",
-            "ram_margin_bytes", "ram_margin_percent", "c_engine"]
+            "op_count", "arena_bytes", "arena_alloc_bytes", "arena_head_bytes", "arena_tail_bytes",
+            "plan_head_bytes", "plan_matches_tflm", "input_bytes", "output_bytes", "peak_layer", "peak_op",
+            "peak_name", "peak_tensors", "layers", "tensors", "instructions_core", "instructions_est",
+            "latency_ms_est", "latency_basis", "cycles_est", "board", "flash_linked_bytes", "flash_reserve_bytes",
+            "flash_budget_bytes", "ram_linked_bytes", "ram_reserve_bytes", "arena_budget_bytes", "fits_flash",
+            "fits_ram", "fits", "flash_margin_bytes", "flash_margin_percent", "ram_margin_bytes",
+            "ram_margin_percent", "c_engine"]
 
 
 def test_analyze_json_is_the_analysis_record_key_for_key(tiny_model):

@@ -23,7 +23,8 @@ class LayerRow:
     high_water_bytes: int       # the highest planned byte in use while this op runs
     instructions_est: int | None = None       # predicted on the board's core (the Cortex-M4F without a board)
     instructions_measured: int | None = None  # from a `verify --profile` of the run on that core and engine
-    latency_ms_est: float | None = None       # its instructions at the board's cycles per instruction and clock
+    latency_ms_est: float | None = None       # its cycles at the board's clock
+    cycles_est: int | None = None             # predicted on the board, its flash wait states included
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -44,16 +45,17 @@ class PlanTensor:
 
 @dataclass
 class Latency:
-    """Instructions predicted for the engine on a core and, with a board, the latency they take on it."""
+    """Instructions predicted for the engine on a core and, with a board, the cycles and latency on it."""
     instructions_core: str | None   # None: no prediction for this graph
     instructions_est: int | None
     latency_ms_est: float | None = None   # None: no board
     latency_basis: str | None = None
+    cycles_est: int | None = None         # None: no board, or its core is not emulated
 
     def to_dict(self) -> dict:
         d = {"instructions_core": self.instructions_core, "instructions_est": self.instructions_est}
         if self.latency_ms_est is not None:
-            d.update(latency_ms_est=self.latency_ms_est, latency_basis=self.latency_basis)
+            d.update(latency_ms_est=self.latency_ms_est, latency_basis=self.latency_basis, cycles_est=self.cycles_est)
         return d
 
 

@@ -13,6 +13,7 @@ from tinyml_kit.check.tflm import TflmModel
 from tinyml_kit.core.arena import arena_with_headroom
 from tinyml_kit.core.cores import CORES
 from tinyml_kit.core.graph import Graph
+from tinyml_kit.core.latency import latency_ms_from_cycles
 from tinyml_kit.core.tflite_info import read_graph, read_model, require_int8
 from tinyml_kit.core.tflm_flatbuffer import tflm_flash_bytes
 from tinyml_kit.core.verdict import fits
@@ -108,10 +109,10 @@ def analyze_model(data: bytes, name: str = "model.tflite", board_id: str | None 
 
 def latency_analysis(graph: Graph, rows: list[LayerRow], board, engine: str) -> Latency:
     """Instructions per op (into `rows`) and in all, predicted for `engine` on the board's core (the Cortex-M4F
-    without a board), and the latency estimate on the board."""
+    without a board), and with a board its cycles per op and the latency estimate on it."""
     latency = None
     if board is not None:
-        latency = estimate_latency(graph, sum(r.macs for r in rows), board.core, board.clock_mhz, engine)
+        latency = estimate_latency(graph, sum(r.macs for r in rows), board, engine)
         core, per_op = board.core, latency.per_op or None
     else:
         core = CORES["m4"].title
@@ -119,10 +120,11 @@ def latency_analysis(graph: Graph, rows: list[LayerRow], board, engine: str) -> 
     result = Latency(core if per_op else None, sum(per_op) if per_op else None)
     for row, n in zip(rows, per_op or (), strict=False):
         row.instructions_est = n
-        if latency is not None:
-            row.latency_ms_est = round(latency.ms * n / max(1, latency.instructions), 4)
     if latency is not None:
+        for row, cycles in zip(rows, latency.per_op_cycles, strict=False):
+            row.cycles_est, row.latency_ms_est = cycles, round(latency_ms_from_cycles(cycles, board.clock_mhz), 4)
         result.latency_ms_est, result.latency_basis = round(latency.ms, 2), latency.basis
+        result.cycles_est = latency.cycles
     return result
 
 

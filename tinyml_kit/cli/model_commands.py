@@ -41,7 +41,7 @@ def boards(as_json: bool):
 @knob_options
 @click.option("--input", "input_shape", type=SHAPE, default="32,32,3", show_default=True, help="Input H,W,C.")
 @click.option("--classes", default=10, show_default=True, type=click.IntRange(2))
-@click.option("--board", "board_id", help="With --arch: also its predicted instructions and latency on this board.")
+@click.option("--board", "board_id", help="With --arch: also its predicted cycles and latency on this board.")
 @json_option
 def inspect(model, arch, input_shape, classes, board_id, as_json, **knobs):
     """Costs of an architecture (--arch ... with single knob values) or of an int8 MODEL.tflite (size, measured

@@ -131,9 +131,9 @@ def budget_options(command):
         click.option("--max-ram", type=SIZE, help="Arena limit, e.g. 96KB (default: the board's budget)."),
         click.option("--max-macs", type=COUNT, help="MACs limit, e.g. 5M (default: none; without --max-latency-ms "
                      "it replaces the time limit)."),
-        click.option("--max-latency-ms", type=float, help="Latency limit in ms (default 100): instructions predicted "
-                     "per op at the core's cycles per instruction on Cortex-M4F/M7/M33/M55, MACs at an estimated "
-                     "throughput on other cores."),
+        click.option("--max-latency-ms", type=float, help="Latency limit in ms (default 100): cycles at the board's "
+                     "clock on Cortex-M4F/M7/M33/M55 (predicted per op with the board's flash wait states), MACs at an "
+                     "estimated throughput on other cores."),
     ]
     return with_options(command, options)
 

@@ -61,6 +61,7 @@ def analysis(r: Analysis) -> None:
     table = Table(title=f"{r.model}: per-layer plan (op i runs at step i; live = planned buffers in use)")
     instr = ["instr. est."] if r.latency.instructions_est is not None else []
     instr += ["instr. measured"] if r.measured is not None else []
+    instr += ["cycles est."] if r.latency.cycles_est is not None else []
     for col in ("#", "op", "output", "params", "MACs", *instr, "weights B", "act B", "lifetime", "offset", "live B",
                 "high-water B", "tensor"):
         table.add_column(col, justify="left" if col in ("op", "output", "tensor", "lifetime") else "right",
@@ -68,7 +69,8 @@ def analysis(r: Analysis) -> None:
     for row in r.layers:
         peak = row.index == r.peak_layer
         counts = [f"{n:,}" if n is not None else "-" for n, c in
-                  ((row.instructions_est, "instr. est."), (row.instructions_measured, "instr. measured")) if c in instr]
+                  ((row.instructions_est, "instr. est."), (row.instructions_measured, "instr. measured"),
+                   (row.cycles_est, "cycles est.")) if c in instr]
         table.add_row(str(row.index), row.op, "x".join(map(str, row.output_shape[1:])), f"{row.params:,}",
                       f"{row.macs:,}", *counts, f"{row.weight_bytes:,}", f"{row.activation_bytes:,}",
                       f"{row.output_first_op}-{row.output_last_op}", f"{row.output_offset:,}",
@@ -120,7 +122,8 @@ def _latency_lines(r: Analysis) -> list[str]:
                                                     f"({measured.instructions_measured_with})"
                                                     if measured is not None else ""))
     if est.latency_ms_est is not None and r.board_fit is not None:
-        basis = "predicted instructions" if est.latency_basis == "instructions" else "MACs (no emulated core)"
+        basis = (f"{est.cycles_est:,} predicted cycles (flash wait states included)" if est.cycles_est is not None
+                 else "MACs (no emulated core)")
         lines.append(f"latency ~{est.latency_ms_est:.1f} ms on {r.board_fit.board}, from {basis}")
     return lines
 

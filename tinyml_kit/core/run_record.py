@@ -83,7 +83,7 @@ class RunRecord:
     flash_bytes: int                  # TFLM: the compact flatbuffer linked; C engine: the model (constants + code)
     arena_bytes: int                  # TFLM: measured on TFLM; C engine: the static plan
     arena_alloc_bytes: int            # what the firmware reserves (TFLM: with headroom)
-    latency_ms_est: float             # instructions × cycles per instruction on emulated cores, else from MACs
+    latency_ms_est: float             # predicted cycles at the board's clock on emulated cores, else from MACs
     data: DataRecord
     training: TrainingRecord
     check: Evaluation                 # check.evaluate's result (validation across runtimes under `validation`)
@@ -97,6 +97,7 @@ class RunRecord:
     run_dir: str = ""
     report: ReportNumbers | None = None            # what report.html shows, in numbers (None: not written yet)
     instructions_est: int | None = None            # predicted on the board's core (None: not emulated)
+    cycles_est: int | None = None                  # predicted on the board, flash wait states included
     timings: Timings = field(default_factory=Timings)
     compressed_from: str | None = None
     before: OriginalNumbers | None = None          # the original run's numbers, for a compressed run
@@ -106,8 +107,10 @@ class RunRecord:
 
     @property
     def verdict(self) -> Verdict:
-        """Flash and arena as measured, MACs as counted, time as the instructions predicted from the graph."""
-        return self.budget.verdict(self.flash_bytes, self.arena_alloc_bytes, self.macs, self.instructions_est)
+        """Flash and arena as measured, MACs as counted, time as the cycles predicted from the graph (a record
+        from before the cycle model: as the instructions it predicted, against its instruction budget)."""
+        time = self.instructions_est if self.budget.instructions is not None else self.cycles_est
+        return self.budget.verdict(self.flash_bytes, self.arena_alloc_bytes, self.macs, time)
 
     @property
     def float_accuracy(self) -> float | None:
@@ -140,10 +143,12 @@ class RunRecord:
             "predicted_accuracy_interval": self.predicted_accuracy_interval,
             "flash_bytes_est": self.flash_bytes_est, "arena_bytes_est": self.arena_bytes_est,
             "latency_ms_est": self.latency_ms_est, "instructions_est": self.instructions_est,
+            "cycles_est": self.cycles_est,
             "flash_bytes": self.flash_bytes, "arena_bytes": self.arena_bytes,
             "arena_alloc_bytes": self.arena_alloc_bytes, "flash_budget_bytes": self.budget.flash_bytes,
             "arena_budget_bytes": self.budget.arena_bytes, "mac_budget": self.budget.macs,
-            "instruction_budget": self.budget.instructions, "latency_budget_ms": self.budget.latency_ms,
+            "cycle_budget": self.budget.cycles, "latency_budget_ms": self.budget.latency_ms,
+            **({"instruction_budget": self.budget.instructions} if self.budget.instructions is not None else {}),
             "budget_sources": self.budget.notes, "fits": verdict.to_dict(), "fits_all": verdict.ok,
             "verification": [a.to_dict() for a in self.verification], "float_accuracy": self.float_accuracy,
             "int8_accuracy": self.int8_accuracy, "agreement": self.agreement,
@@ -173,7 +178,8 @@ class RunRecord:
         try:
             board = Board.from_dict(d["board"])
             budget = Budget(d["flash_budget_bytes"], d["arena_budget_bytes"], d["mac_budget"],
-                            d.get("budget_sources", {}), d.get("instruction_budget"), d.get("latency_budget_ms"))
+                            d.get("budget_sources", {}), d.get("cycle_budget"), d.get("latency_budget_ms"),
+                            d.get("instruction_budget"))
             data = DataRecord(**{f.name: d["data"][f.name] for f in fields(DataRecord)})
             training = TrainingRecord(**known_fields(TrainingRecord, d["training"]))
             sections = {k: read(d[k]) for k, read in SECTIONS.items() if d.get(k)}

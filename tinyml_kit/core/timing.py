@@ -24,6 +24,8 @@ Sources, per core:
 
 from dataclasses import dataclass
 
+from tinyml_kit.core.boards import Board, require_memory
+
 # The plugin's classes, in the order its cost argument and its JSON list them (firmware_templates/qemu_plugin).
 CLASSES = ("alu", "mul", "dsp", "div", "load", "store", "load_multiple", "store_multiple", "branch", "branch_cond",
            "fpu", "mve_load_store", "mve_compute", "loop_end", "other")
@@ -72,8 +74,39 @@ class MemoryTiming:
     lines: int = 0
     what: str = "zero wait states"
 
+    def wait_cycles(self, misses: float, loads: float) -> float:
+        """The wait states a board adds to data reads from flash counted (or predicted) at REFERENCE_CACHE: on
+        every read (`loads`) without a data cache, else on the reference cache's `misses` scaled by its line over
+        this one's (a line twice as long brings in twice as much per miss)."""
+        if self.lines == 0:
+            return self.wait_states * loads
+        return self.wait_states * misses * REFERENCE_CACHE.line_bytes / self.line_bytes
+
 
 ZERO_WAIT = MemoryTiming()
+# The flash data cache profiles count misses against (bench/latency_model.py): eight lines of 16 bytes, like the
+# STM32F4/L4 ART's, at zero wait states (cycles are the core's own; a board's wait states are added per miss).
+REFERENCE_CACHE = MemoryTiming(0, 16, 8, "reference flash data cache: 8 lines of 16 B, no wait states")
+
+
+def memory_timing(board: Board) -> MemoryTiming:
+    """What flash data reads cost on `board` (boards.yaml's `memory`): with no data cache in front of the flash,
+    or one the default build leaves off, every read waits; behind an ART-like data cache only its misses do, taken
+    as the reference cache's misses at the board's line size. A board without the data gets one line
+    (`core.boards.require_memory`), not a guess."""
+    memory = require_memory(board)
+    unsure = f"; unconfirmed: {', '.join(memory.unconfirmed)}" if memory.unconfirmed else ""
+    if memory.flash_wait_states is None:
+        return MemoryTiming(0, REFERENCE_CACHE.line_bytes, REFERENCE_CACHE.lines,
+                            f"no internal flash ({memory.flash_accelerator}): external memory waits not modelled"
+                            f"{unsure}")
+    ws = memory.flash_wait_states
+    if not memory.data_reads_cached:
+        return MemoryTiming(ws, REFERENCE_CACHE.line_bytes, 0, f"{ws} wait states on every data read from flash "
+                            f"({memory.flash_accelerator}{'' if memory.caches_enabled else ' off'}){unsure}")
+    line = memory.data_line_bytes or REFERENCE_CACHE.line_bytes
+    return MemoryTiming(ws, line, REFERENCE_CACHE.lines, f"{ws} wait states on misses of the "
+                        f"{memory.flash_accelerator} data cache ({line}-B lines){unsure}")
 
 _SCALAR_M4 = {"alu": 1, "mul": 1, "dsp": 1, "div": 7, "load": 2, "store": 1, "load_multiple": 1,
               "store_multiple": 1, "branch": 1, "branch_cond": 1, "fpu": 1, "other": 1}

@@ -22,6 +22,7 @@ class Measurement:
     arena_alloc_bytes: int
     fits: bool
     instructions: int | None = None   # predicted from the converted graph, on the board's core if emulated
+    cycles: int | None = None         # likewise, with the board's flash wait states: what the time budget limits
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -33,14 +33,14 @@ class Candidate:
     est_arena_use: int = 0                 # what TFLM should report
     predicted_accuracy: float | None = None
     predicted_interval: list[float] | None = None    # the law's ~95 % prediction interval
-    est_instructions: int | None = None    # on the board's core, where it is emulated (ranked families only)
+    est_cycles: int | None = None          # on the board, where its core is emulated (ranked families only)
     estimates_own: bool = True             # False: the estimates are another model's (a styled PhiNet's SE twin)
 
 
 def may_fit(c: Candidate, budget: Budget, flash_ratio: float, arena_ratio: float, time_ratio: float = 1.0) -> bool:
     """Whether a candidate's estimates, rescaled by what the last measurement showed, fit the budget."""
-    instructions = c.est_instructions * time_ratio if c.est_instructions is not None else None
-    return budget.verdict(c.est_flash * flash_ratio, c.est_arena * arena_ratio, c.macs, instructions).ok
+    cycles = c.est_cycles * time_ratio if c.est_cycles is not None else None
+    return budget.verdict(c.est_flash * flash_ratio, c.est_arena * arena_ratio, c.macs, cycles).ok
 
 
 def candidates(search: Search, input_shape: tuple[int, int, int], classes: int, board: Board, budget: Budget,
@@ -71,7 +71,7 @@ def candidates(search: Search, input_shape: tuple[int, int, int], classes: int, 
 def _from_choice(c) -> Candidate:
     return Candidate(c.family, c.knobs(), c.estimate.params, c.estimate.macs, c.estimate.flash_bytes_est,
                      c.arena_alloc_bytes_est, c.estimate.arena_bytes_est, c.predicted_accuracy, c.interval_bounds(),
-                     c.estimate.latency.instructions)
+                     c.estimate.latency.cycles)
 
 
 # The conversion-free estimates are within 0.7 % of the measured flash and exact in arena (bench/estimator_accuracy,
@@ -98,7 +98,7 @@ def _pinned(search: Search, input_shape, classes: int, board: Board, budget: Bud
         return Candidate(search.family, search.knobs(), 0, 0, 0, 0, estimates_own=False)
     e = c.estimate
     if not budget.verdict(int(e.flash_bytes_est / ESTIMATE_MARGIN), int(c.arena_alloc_bytes_est / ESTIMATE_MARGIN),
-                          e.macs, int((e.latency.instructions or 0) / ESTIMATE_MARGIN) or None).ok:
+                          e.macs, int((e.latency.cycles or 0) / ESTIMATE_MARGIN) or None).ok:
         solve_search(board, ranked_search(search.families, search.pins, search.asked), budget, input_shape, classes,
                      engine, law, 0)   # refuses it with the solver's words: by how much, and the nearest that fit
     return _from_choice(c)

@@ -50,11 +50,11 @@ def choose_model(model, family: str, knobs: dict, calibration, budget: Budget, b
                         f"{m.flash_bytes:,} B (budget {budget.flash_bytes:,}), arena {m.arena_alloc_bytes:,} B (budget "
                         f"{budget.arena_bytes:,}), {_work(m)} (budget {budget.time_limit()}): start from a smaller "
                         f"model or raise the limits", "init_from", "max_flash", "max_ram", "max_macs", "max_latency_ms")
-    return Chosen(m, [m], Candidate(family, knobs, m.params, m.macs, 0, 0, est_instructions=m.instructions))
+    return Chosen(m, [m], Candidate(family, knobs, m.params, m.macs, 0, 0, est_cycles=m.cycles))
 
 
 def _work(m: Measurement) -> str:
-    return f"{m.macs:,} MACs" + (f", ~{m.instructions:,} instructions" if m.instructions is not None else "")
+    return f"{m.macs:,} MACs" + (f", ~{m.cycles:,} cycles" if m.cycles is not None else "")
 
 
 def _choose_pinned(search: Search, c: Candidate, input_shape, classes: int, calibration, budget: Budget,
@@ -96,18 +96,18 @@ def choose(search: Search, pool: list[Candidate], input_shape, classes: int, cal
         with progress.task(f"converting to int8 and measuring {engine.words.measuring}"):
             m = measure(c.family, c.knobs, input_shape, classes, calibration, budget, engine, board)
         attempts.append(m)
-        instructions = f", ~{m.instructions:,} instructions" if m.instructions is not None else ""
+        cycles = f", ~{m.cycles:,} cycles" if m.cycles is not None else ""
         logger.info(f"  measured flash {m.flash_bytes:,} B (budget {budget.flash_bytes:,}), arena "
                     f"{m.arena_alloc_bytes:,} B {engine.words.arena_tag} (budget "
-                    f"{budget.arena_bytes:,}), MACs {m.macs:,}{instructions} (budget {budget.time_limit()}): "
+                    f"{budget.arena_bytes:,}), MACs {m.macs:,}{cycles} (budget {budget.time_limit()}): "
                     f"{'fits' if m.fits else 'does not fit'}")
         if m.fits:
             return Chosen(m, attempts, c)
         if c.est_flash:  # rescale by the latest (closest in size) measurement
             flash_ratio = m.flash_bytes / c.est_flash
             arena_ratio = m.arena_alloc_bytes / c.est_arena
-        if c.est_instructions and m.instructions:
-            time_ratio = m.instructions / c.est_instructions
+        if c.est_cycles and m.cycles:
+            time_ratio = m.cycles / c.est_cycles
     smallest = min(pool, key=lambda c: (c.params, c.macs))
     m = next((a for a in attempts if (a.family, a.knobs) == (smallest.family, smallest.knobs)), None)
     if m is None:

@@ -57,6 +57,7 @@ def compress_run(run_dir: str | Path, options: CompressOptions, out: str | Path 
     new = record.derive(
         params=costs.params, macs=costs.macs, predicted_accuracy=None, flash_bytes_est=None, arena_bytes_est=None,
         latency_ms_est=round(latency.ms, 2), instructions_est=latency.instructions,
+        cycles_est=latency.cycles,
         flash_bytes=checked.footprint.flash_bytes, arena_bytes=checked.footprint.arena_bytes,
         arena_alloc_bytes=checked.footprint.arena_alloc_bytes, check=checked, timings=timings,
         compression=CompressionRecord(options, teacher_info, c.stages),

@@ -63,8 +63,8 @@ def _estimates(e, board=None) -> dict:
     out = {"flash_bytes_est": e.flash_bytes_est, "arena_bytes_est": e.arena_bytes_est,
            "arena_alloc_bytes_est": arena_with_headroom(e.arena_bytes_est)}
     if board is not None:
-        out.update(board=board.id, instructions_est=e.latency.instructions, latency_ms_est=round(e.latency.ms, 2),
-                   latency_basis=e.latency.basis)
+        out.update(board=board.id, instructions_est=e.latency.instructions, cycles_est=e.latency.cycles,
+                   latency_ms_est=round(e.latency.ms, 2), latency_basis=e.latency.basis)
     return out
 
 

@@ -27,22 +27,22 @@ def measure(arch: str, knobs: dict, input_shape, classes: int, calibration, budg
 def measure_model(model, arch: str, knobs: dict, calibration, budget: Budget, engine: Engine | str = TFLM,
                   board: Board | None = None) -> Measurement:
     """Measure `model`'s int8 flatbuffer as the engine runs it (TFLM: the compact flatbuffer and its measured
-    arena; the C engine: its generated model and static arena), and predict its instructions on `board`'s core
-    from the converted graph. `model` is not changed."""
+    arena; the C engine: its generated model and static arena), and predict its instructions and cycles on
+    `board` from the converted graph. `model` is not changed."""
     costs, engine = model_costs(model), get_engine(engine)
     flatbuffer = quantize_int8(model, calibration)
-    instructions = (model_latency(flatbuffer, costs.macs, board, engine).instructions if board is not None
-                    else None)
+    latency = model_latency(flatbuffer, costs.macs, board, engine) if board is not None else None
     fp = measured_footprint(flatbuffer, engine)
-    fits = budget.verdict(fp.flash_bytes, fp.arena_alloc_bytes, costs.macs, instructions).ok
+    cycles = latency.cycles if latency else None
+    fits = budget.verdict(fp.flash_bytes, fp.arena_alloc_bytes, costs.macs, cycles).ok
     return Measurement(arch, knobs, costs.params, costs.macs, fp.flash_bytes, fp.arena_bytes, fp.arena_alloc_bytes,
-                       fits, instructions)
+                       fits, latency.instructions if latency else None, cycles)
 
 
 def model_latency(flatbuffer: bytes, macs: int, board: Board, engine: Engine | str = TFLM):
-    """The latency estimate of a converted model on `board`'s core, from its graph (the engine's instruction
-    model, `solve.instructions`)."""
-    return get_engine(engine).latency(read_graph(flatbuffer), macs, board.core, board.clock_mhz)
+    """The latency estimate of a converted model on `board`, from its graph (the engine's per-op cycle model,
+    `solve.instructions`)."""
+    return get_engine(engine).latency(read_graph(flatbuffer), macs, board)
 
 
 def look_trained(model, seed: int = 0) -> None:

@@ -42,7 +42,7 @@ def fit_summary(record: RunRecord) -> str:
     reference = "fake-quant" if (record.check.float_model or "float") != "float" else "float"
     arena = engine.words.arena_verdict.format(used=record.arena_bytes)
     host = checks(engine).host
-    time = (f"time ~{record.latency_ms_est:g}/{b.latency_ms:g} ms ({record.instructions_est:,} instructions "
+    time = (f"time ~{record.latency_ms_est:g}/{b.latency_ms:g} ms ({record.cycles_est:,}/{b.cycles:,} cycles "
             f"predicted); " if "latency" in v.checks else "")
     return (f"{'FITS' if v.ok else 'DOES NOT FIT'} {record.board.id}: flash {record.flash_bytes:,}/{b.flash_bytes:,} "
             f"B, arena {record.arena_alloc_bytes:,}/{b.arena_bytes:,} B ({arena}); {time}"

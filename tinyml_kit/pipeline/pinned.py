@@ -42,15 +42,15 @@ def refuse_pinned(search: Search, m, estimate, budget: Budget, board: Board, inp
 def measured_misses(m, budget: Budget) -> list[str]:
     """`flash 412,000 B > 400,000 B (+11.7 KiB)` for each limit the measurement misses, as `Budget.verdict`
     (the one judge of fitting) finds them."""
-    verdict = budget.verdict(m.flash_bytes, m.arena_alloc_bytes, m.macs, m.instructions)
+    verdict = budget.verdict(m.flash_bytes, m.arena_alloc_bytes, m.macs, m.cycles)
     words = {"flash": lambda c: f"flash {c.used:,} B > {c.limit:,} B (+{format_bytes(c.used - c.limit)})",
              "arena": lambda c: f"arena {c.used:,} B > {c.limit:,} B (+{format_bytes(c.used - c.limit)})",
              "macs": lambda c: f"{c.used:,} MACs > {c.limit:,}",
-             "latency": lambda c: f"~{c.used:,} instructions > {c.limit:,} ({budget.latency_ms:g} ms)"}
+             "latency": lambda c: f"~{c.used:,} cycles > {c.limit:,} ({budget.latency_ms:g} ms)"}
     return [words[name](verdict[name]) for name in verdict.misses]
 
 
-def _corrected(budget: Budget, m, est_flash: int, est_arena: int, est_instructions: int | None) -> Budget:
+def _corrected(budget: Budget, m, est_flash: int, est_arena: int, est_cycles: int | None) -> Budget:
     """The budget as the estimates see it: tightened by each ratio the measurement showed estimates fall short."""
     def scale(limit, estimated, measured):
         if limit is None or not estimated or not measured or measured <= estimated:
@@ -59,7 +59,7 @@ def _corrected(budget: Budget, m, est_flash: int, est_arena: int, est_instructio
 
     return replace(budget, flash_bytes=scale(budget.flash_bytes, est_flash, m.flash_bytes),
                    arena_bytes=scale(budget.arena_bytes, est_arena, m.arena_alloc_bytes),
-                   instructions=scale(budget.instructions, est_instructions, m.instructions))
+                   cycles=scale(budget.cycles, est_cycles, m.cycles))
 
 
 def _nearest_ranked(search: Search, m, estimate, budget: Budget, board: Board, input_shape, classes: int,
@@ -68,7 +68,7 @@ def _nearest_ranked(search: Search, m, estimate, budget: Budget, board: Board, i
     from tinyml_kit.solve.search import ranked_search, search_laws
 
     ranked = ranked_search(search.families, search.pins, search.asked)
-    corrected = _corrected(budget, m, estimate.est_flash, estimate.est_arena, estimate.est_instructions)
+    corrected = _corrected(budget, m, estimate.est_flash, estimate.est_arena, estimate.est_cycles)
     return nearest_fitting(search.pins, corrected, board, input_shape, classes, search_laws(ranked, law), engine)
 
 

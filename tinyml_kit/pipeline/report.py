@@ -14,12 +14,12 @@ from tinyml_kit.check.validate import validate_model
 from tinyml_kit.core import progress
 from tinyml_kit.core.artifacts import write_atomic
 from tinyml_kit.core.evaluation import Validation
-from tinyml_kit.core.latency import cycles_per_instruction
 from tinyml_kit.core.record_sections import ReportNumbers, SearchRecord
 from tinyml_kit.core.resources import TEMPLATES_DIR
 from tinyml_kit.core.run_record import RunRecord
 from tinyml_kit.core.spec import describe
 from tinyml_kit.core.tflite_info import read_model
+from tinyml_kit.core.timing import memory_timing
 from tinyml_kit.core.verification import VerifyResult
 from tinyml_kit.pipeline.plots import (
     confusion_figure,
@@ -68,12 +68,12 @@ def gauges(record: RunRecord) -> list[dict]:
 
 def _latency_basis(record: RunRecord) -> str:
     b = record.board
-    if record.instructions_est is None:
+    if record.cycles_est is None:
         return f"from MACs and the {b.core}'s estimated throughput at {b.clock_mhz:g} MHz; not measured"
     engine = get_engine(record.engine).words.title
-    return (f"{record.instructions_est:,} instructions predicted per op ({engine}, fitted on QEMU profiles) "
-            f"× {cycles_per_instruction(b.core):.2f} cycles per instruction on the {b.core} at {b.clock_mhz:g} MHz; "
-            f"a profiled `verify` measures the instructions")
+    return (f"{record.cycles_est:,} cycles predicted per op ({engine}, fitted on QEMU profiles counted with the "
+            f"{b.core}'s timing table; flash: {memory_timing(b).what}) at {b.clock_mhz:g} MHz; "
+            f"a profiled `verify` estimates the cycles")
 
 
 def _firmware_words(verified: VerifyResult):

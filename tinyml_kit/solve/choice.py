@@ -61,7 +61,7 @@ def make_choice(e: Estimate, law: AnyDepth, budget: Budget, board: Board) -> Cho
     if e.latency is None:
         raise ValueError(f"{e.family} was estimated without a board: a choice is judged on one")
     alloc = e.engine.arena_alloc(e.arena_bytes_est)   # the engine's headroom rule
-    verdict = budget.verdict(e.flash_bytes_est, alloc, e.macs, e.latency.instructions)
+    verdict = budget.verdict(e.flash_bytes_est, alloc, e.macs, e.latency.cycles)
     used = {k: c.used / c.limit for k, c in verdict.checks.items()}
     off = lookup(e.family).off_sweep(e.config, e.structure)
     if not law.in_domain(e.params, e.depth):

@@ -8,7 +8,7 @@ TensorFlow or the later stages, so an engine is one object here plus one part pe
 - here, in `solve` (below every stage that asks): the facts all stages share, and the hooks the solver needs
   without TensorFlow: the ops it runs (`ops`, `require_ops`), its flash and arena estimate from a predicted graph
   (`estimate`), the floors that screen a configuration before it (`floors`), the rough sizes of a built model
-  from its counts (`rough`), its arena headroom rule (`arena_alloc`), its instruction model (`latency`) and its
+  from its counts (`rough`), its arena headroom rule (`arena_alloc`), its cycle model (`latency`) and its
   wording (`words`);
 - in the stage that implements it, a part registered under the engine's name and found by `Engine.part` (the
   object cannot hold them: `solve` may not import the stages that implement them, even inside a function): how a
@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from tinyml_kit.core.arena import arena_with_headroom
+from tinyml_kit.core.boards import Board
 from tinyml_kit.core.errors import UserError, param
 from tinyml_kit.core.graph import Graph
 from tinyml_kit.core.style_ops import STYLE_OPS
@@ -109,9 +110,9 @@ class Engine:
         """Rough sizes of a built model from its counts, for families without conversion-free estimates."""
         raise NotImplementedError
 
-    def latency(self, graph: Graph, macs: int, core: str, clock_mhz: float) -> LatencyEstimate:
-        """Its instruction model (`solve.instructions`, fitted per engine and core)."""
-        return estimate_latency(graph, macs, core, clock_mhz, self.name)
+    def latency(self, graph: Graph, macs: int, board: Board) -> LatencyEstimate:
+        """Its per-op cycle model on the board (`solve.instructions`, fitted per engine and core)."""
+        return estimate_latency(graph, macs, board, self.name)
 
     def expects_bit_exact(self, kernels: str) -> bool:
         """Whether a `verify` firmware built with `kernels` must give LiteRT's outputs exactly."""

@@ -58,7 +58,8 @@ class Estimate:
     def to_dict(self) -> dict:
         d = {k: v for k, v in asdict(self).items() if k not in ("latency", "config", "structure", "engine")}
         return {**self.knobs(), **d, "engine": self.engine.name,
-                "instructions_est": self.latency.instructions if self.latency else None}
+                "instructions_est": self.latency.instructions if self.latency else None,
+                "cycles_est": self.latency.cycles if self.latency else None}
 
 
 def phinet_graph_and_costs(alpha: float, beta: float, t0: float, depth: int, input_shape: tuple[int, int, int],
@@ -113,7 +114,7 @@ def estimate_from_graph(graph: Graph, costs: PlanCosts, engine: Engine | str, co
     defaults, as the model is built with them."""
     engine = get_engine(engine)
     if board is not None and latency is None:
-        latency = engine.latency(graph, costs.macs, board.core, board.clock_mhz)
+        latency = engine.latency(graph, costs.macs, board)
     sizes = engine.estimate(graph)
     return Estimate(config, costs.params, costs.macs, sizes.flash_bytes, sizes.arena_use, sizes.activations, engine,
                     family, latency, structure or {})

@@ -1,4 +1,5 @@
-"""How many instructions an int8 model takes per inference on a Cortex-M core, predicted from its graph alone.
+"""How many instructions and cycles an int8 model takes per inference on a Cortex-M core, predicted from its graph
+alone.
 
 MACs alone mislead: on TFLM + CMSIS-NN a depthwise-heavy PhiNet runs 0.10 MAC per instruction where ResNet-8 runs
 0.42. So each op is costed by what its CMSIS-NN kernel loops over: a convolution by its MACs, the im2col copies of
@@ -7,8 +8,11 @@ its elements, plus the MACs of an odd output pixel, which CMSIS-NN's matrix kern
 loop. The op's group follows the kernel CMSIS-NN's wrapper picks (1×1 convolutions take a fast path, 3×3
 depthwise ones their own kernel, an input depth that is not a multiple of 4 the slow tail), and each group has one
 linear cost per engine and core, fitted with non-negative least squares on per-op profiles of real models under
-QEMU (`bench/latency_model.py`, which writes the shipped table). Works on any `core.graph.Graph`: a .tflite read
-back, or the graph the solver predicts for a candidate before anything is built.
+QEMU (`bench/latency_model.py`, which writes the shipped table). The same features are fitted for each quantity a
+profile counts: instructions, cycles at zero wait states (the QEMU plugin's estimate from the core's timing table,
+`core.timing`), and the op's data reads from flash, all of them and those missing a reference flash data cache,
+which a board's wait states are charged on. Works on any `core.graph.Graph`: a .tflite read back, or the graph the
+solver predicts for a candidate before anything is built.
 """
 
 from dataclasses import dataclass
@@ -16,13 +20,11 @@ from functools import lru_cache
 
 import numpy as np
 
+from tinyml_kit.core.boards import Board
 from tinyml_kit.core.cores import emulated_core
 from tinyml_kit.core.graph import Graph, Op
-from tinyml_kit.core.latency import (
-    instruction_table,
-    latency_ms,
-    latency_ms_from_instructions,
-)
+from tinyml_kit.core.latency import instruction_table, latency_ms, latency_ms_from_cycles
+from tinyml_kit.core.timing import memory_timing
 
 # A group no profile covered is costed as the kernel closest to it: a fully connected layer is a 1×1 convolution
 # of one pixel, other depthwise shapes share the 3×3 depthwise loop, pooling reads its input as MEAN does.
@@ -30,6 +32,9 @@ NEAREST_GROUP = {"FULLY_CONNECTED": "CONV_2D/1x1", "CONV_2D/1x1/odd": "CONV_2D/1
                  "DEPTHWISE_CONV_2D/kxk": "DEPTHWISE_CONV_2D/3x3", "DEPTHWISE_CONV_2D/mult": "DEPTHWISE_CONV_2D/3x3",
                  "AVERAGE_POOL_2D": "MEAN", "MAX_POOL_2D": "MEAN"}
 FEATURES = ("macs", "odd_macs", "im2col", "outputs", "pixels", "inputs", "channels", "ops")
+# What a profile counts per op (bench/latency_model.py), each fitted on FEATURES: flash misses are against
+# core.timing.REFERENCE_CACHE, flash loads are every data read from flash.
+QUANTITIES = ("instructions", "cycles", "flash_misses", "flash_loads")
 
 
 def _shape(graph: Graph, tensor: int) -> tuple[int, ...]:
@@ -81,11 +86,9 @@ def op_features(graph: Graph, op: Op) -> dict[str, float]:
 
 
 @dataclass(frozen=True)
-class InstructionModel:
-    """Per-group linear costs for one engine on one core, as fitted; `fallback` costs a group never profiled by
-    its elements, so an unseen op is estimated, not ignored."""
-    engine: str
-    core: str
+class LinearCosts:
+    """One quantity's per-group linear costs, as fitted; `fallback` costs a group never profiled by its elements,
+    so an unseen op is estimated, not ignored."""
     groups: dict[str, dict[str, float]]
     fallback: dict[str, float]
 
@@ -93,21 +96,50 @@ class InstructionModel:
         coef = self.groups.get(group) or self.groups.get(NEAREST_GROUP.get(group, ""), self.fallback)
         return sum(coef.get(k, 0.0) * features[k] for k in FEATURES)
 
-    def op_instructions(self, graph: Graph, op: Op) -> float:
-        return self.cost(op_group(graph, op), op_features(graph, op))
+    @classmethod
+    def from_dict(cls, d: dict) -> "LinearCosts":
+        return cls(d["groups"], d["fallback"])
 
-    def per_op(self, graph: Graph) -> list[float]:
-        return [self.op_instructions(graph, op) for op in graph.ops]
+
+@dataclass(frozen=True)
+class OpCostModel:
+    """Per-op costs for one engine on one core: a `LinearCosts` per profiled quantity (QUANTITIES; a table
+    fitted before cycle profiles holds instructions only)."""
+    engine: str
+    core: str
+    costs: dict[str, LinearCosts]
+
+    def cost(self, group: str, features: dict[str, float], quantity: str = "instructions") -> float:
+        return self.costs[quantity].cost(group, features)
+
+    def per_op(self, graph: Graph, quantity: str = "instructions") -> list[float]:
+        return self.per_op_counts(graph, (quantity,))[quantity]
+
+    def per_op_counts(self, graph: Graph, quantities: tuple[str, ...]) -> dict[str, list[float]]:
+        """Each quantity per op, the ops' groups and features worked out once."""
+        ops = [(op_group(graph, op), op_features(graph, op)) for op in graph.ops]
+        return {q: [self.cost(g, f, q) for g, f in ops] for q in quantities}
+
+    @property
+    def has_cycles(self) -> bool:
+        return all(q in self.costs for q in QUANTITIES)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "OpCostModel":
+        """A table entry: the instruction costs at its top level (as tables before cycles had them), each other
+        quantity under its name."""
+        costs = {q: LinearCosts.from_dict(d if q == "instructions" else d[q]) for q in QUANTITIES
+                 if q == "instructions" or q in d}
+        return cls(d["engine"], d["core"], costs)
 
 
 @lru_cache(maxsize=1)
-def load_models() -> dict[tuple[str, str], InstructionModel]:
+def load_models() -> dict[tuple[str, str], OpCostModel]:
     """The shipped table, keyed by (engine, core id)."""
-    return {(m["engine"], m["core"]): InstructionModel(m["engine"], m["core"], m["groups"], m["fallback"])
-            for m in instruction_table()["models"]}
+    return {(m["engine"], m["core"]): OpCostModel.from_dict(m) for m in instruction_table()["models"]}
 
 
-def instruction_model(engine: str, core: str) -> InstructionModel | None:
+def instruction_model(engine: str, core: str) -> OpCostModel | None:
     """The fitted model for `engine` ("tflm": TFLM with CMSIS-NN kernels; "c": the C engine) on an emulated core
     id. The C engine calls the same CMSIS-NN kernels as TFLM, so where it was never profiled TFLM's stands in;
     None when the core was never profiled."""
@@ -117,13 +149,18 @@ def instruction_model(engine: str, core: str) -> InstructionModel | None:
 
 @dataclass(frozen=True)
 class LatencyEstimate:
+    """Time per inference on a board. On an emulated core: predicted instructions and cycles per op, the cycles
+    the core's own (at zero wait states) plus the board's flash wait states on the data reads they predict, and
+    `ms` those cycles at the board's clock; elsewhere `ms` from MACs alone."""
     ms: float
     instructions: int | None     # None: the board's core has no emulated stand-in, so MACs set the estimate
     per_op: tuple[int, ...] = ()
+    cycles: int | None = None
+    per_op_cycles: tuple[int, ...] = ()
 
     @property
     def basis(self) -> str:
-        return "instructions" if self.instructions is not None else "macs"
+        return "cycles" if self.cycles is not None else "macs"
 
 
 def predict_per_op(graph: Graph, core: str, engine: str = "tflm") -> tuple[int, ...] | None:
@@ -134,25 +171,34 @@ def predict_per_op(graph: Graph, core: str, engine: str = "tflm") -> tuple[int, 
     return None if model is None else tuple(int(round(x)) for x in model.per_op(graph))
 
 
-def estimate_latency(graph: Graph, macs: int, core: str, clock_mhz: float, engine: str = "tflm") -> LatencyEstimate:
-    """Time per inference on a board's core: predicted instructions × the core's cycles per instruction on the
-    cores tinyml-kit emulates, the MAC-throughput estimate on the others."""
-    per_op = predict_per_op(graph, core, engine)
-    if per_op is None:
-        return LatencyEstimate(latency_ms(macs, core, clock_mhz), None)
-    return LatencyEstimate(latency_ms_from_instructions(sum(per_op), core, clock_mhz), sum(per_op), per_op)
+def estimate_latency(graph: Graph, macs: int, board: Board, engine: str = "tflm") -> LatencyEstimate:
+    """Time per inference on `board`: predicted cycles (with its flash wait states, `core.timing.memory_timing`)
+    at its clock on the cores tinyml-kit emulates, the MAC-throughput estimate on the others."""
+    emulated = emulated_core(board.core)
+    model = instruction_model(engine, emulated.id) if emulated else None
+    if model is None or not model.has_cycles:
+        return LatencyEstimate(latency_ms(macs, board.core, board.clock_mhz), None)
+    memory = memory_timing(board)
+    counts = model.per_op_counts(graph, QUANTITIES)
+    per_op = tuple(int(round(x)) for x in counts["instructions"])
+    cycles = tuple(int(round(c + memory.wait_cycles(m, n))) for c, m, n in
+                   zip(counts["cycles"], counts["flash_misses"], counts["flash_loads"], strict=True))
+    return LatencyEstimate(latency_ms_from_cycles(sum(cycles), board.clock_mhz), sum(per_op), per_op,
+                           sum(cycles), cycles)
 
 
-def _nnls(rows: list[dict], features: tuple[str, ...]) -> dict[str, float]:
-    """Non-negative least squares of instructions on `features`, each op weighted by 1 / its instructions so
-    that small ops' relative errors count as much as large ones' (small models are made of them). Columns are
+def _nnls(rows: list[dict], features: tuple[str, ...], target: str) -> dict[str, float]:
+    """Non-negative least squares of `target` (a quantity each row counts) on `features`, each op weighted by
+    1 / its instructions so that small ops' errors relative to their work count as much as large ones' (small
+    models are made of them). Relative to the op's work, not to the target: an op's flash misses can be near
+    zero, and weighting by them would fit those ops and ignore the ones whose misses cost time. Columns are
     scaled to unit norm for conditioning; a feature that is zero on every op gets no weight."""
     from scipy.optimize import nnls
 
     used = [k for k in features if any(r["features"][k] for r in rows)]
     x = np.array([[r["features"][k] for k in used] for r in rows], dtype=float)
-    y = np.array([r["instructions"] for r in rows], dtype=float)
-    weight = 1.0 / np.maximum(y, 1.0)
+    y = np.array([r[target] for r in rows], dtype=float)
+    weight = 1.0 / np.maximum([r["instructions"] for r in rows], 1.0)
     x, y = x * weight[:, None], y * weight
     scale = np.linalg.norm(x, axis=0)
     scale[scale == 0] = 1.0
@@ -160,14 +206,22 @@ def _nnls(rows: list[dict], features: tuple[str, ...]) -> dict[str, float]:
     return {k: float(v) for k, v in zip(used, w / scale, strict=False)}
 
 
+def _fit_costs(groups: dict[str, list[dict]], elementwise: list[dict], target: str) -> dict:
+    return {"groups": {g: _nnls(rows, FEATURES, target) for g, rows in sorted(groups.items())},
+            "fallback": _nnls(elementwise, ("outputs", "inputs", "ops"), target)}
+
+
 def fit_instruction_model(engine: str, core: str, ops: list[dict]) -> dict:
-    """Per-group costs from profiled ops (each a dict with `group`, `features` and `instructions`), plus the
-    fallback for unseen groups: the elementwise ops' cost per element, fitted on every op outside the
-    convolutions. Returns the fields of an `InstructionModel`."""
+    """Per-group costs from profiled ops (each a dict with `group`, `features` and the QUANTITIES it counts),
+    plus the fallback for unseen groups: the elementwise ops' cost per element, fitted on every op outside the
+    convolutions. One fit per quantity every op counts (instructions always). Returns a table entry
+    (`OpCostModel.from_dict`)."""
     groups: dict[str, list[dict]] = {}
     for op in ops:
         groups.setdefault(op["group"], []).append(op)
     elementwise = [op for op in ops if not op["group"].startswith(("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY"))]
-    return {"engine": engine, "core": core,
-            "groups": {g: _nnls(rows, FEATURES) for g, rows in sorted(groups.items())},
-            "fallback": _nnls(elementwise or ops, ("outputs", "inputs", "ops"))}
+    entry = {"engine": engine, "core": core, **_fit_costs(groups, elementwise or ops, "instructions")}
+    for q in QUANTITIES[1:]:
+        if all(q in op for op in ops):
+            entry[q] = _fit_costs(groups, elementwise or ops, q)
+    return entry

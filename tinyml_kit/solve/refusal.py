@@ -20,8 +20,8 @@ def misses(choice, budget: Budget) -> list[str]:
     if "macs" in missed:
         found.append(f"{e.macs:,} MACs > {budget.macs:,} (x{used['macs']:.2f})")
     if "latency" in missed:
-        found.append(f"~{choice.latency_ms_est:.0f} ms > {budget.latency_ms:g} ms ({e.latency.instructions:,} "
-                     f"instructions > {budget.instructions:,})")
+        found.append(f"~{choice.latency_ms_est:.0f} ms > {budget.latency_ms:g} ms ({e.latency.cycles:,} "
+                     f"cycles > {budget.cycles:,})")
     return found
 
 

@@ -30,7 +30,7 @@ from tinyml_kit.solve.refusal import closest
 from tinyml_kit.solve.scaling_law import ScalingLaw, load_laws
 from tinyml_kit.solve.time_screen import over_time
 
-CONSTRAINTS = ("flash", "arena", "macs", "latency")   # latency: predicted instructions
+CONSTRAINTS = ("flash", "arena", "macs", "latency")   # latency: predicted cycles, on the emulated cores
 FRONTIER_STEP = 0.5   # accuracy points between frontier rows
 
 
@@ -126,8 +126,8 @@ def _possible(screened: list[_Screened], budget: Budget, input_shape, classes: i
             reasons.append((s.accuracy, why))
         else:
             possible.append(s)
-    if budget.instructions is not None:
-        slow = over_time(possible, input_shape, classes, board, engine, budget.instructions)
+    if budget.cycles is not None:
+        slow = over_time(possible, input_shape, classes, board, engine, budget.cycles)
         reasons += [(s.accuracy, "latency") for i, s in enumerate(possible) if i in slow]
         possible = [s for i, s in enumerate(possible) if i not in slow]
     possible.sort(key=lambda s: (-s.accuracy, s.macs))
@@ -174,8 +174,8 @@ def solve(board: Board, max_flash: int | None = None, max_ram: int | None = None
         if len(found) > runner_ups and families[s.family] is not None:
             continue     # enough runner-ups, and this family's best fitting configuration is known
         graph = s.graph(input_shape, classes)   # time first: it rejects most, and costs a third of the rest
-        latency = engine.latency(graph[0], graph[1].macs, board.core, board.clock_mhz)
-        if budget.instructions is not None and (latency.instructions or 0) > budget.instructions:
+        latency = engine.latency(graph[0], graph[1].macs, board)
+        if budget.cycles is not None and (latency.cycles or 0) > budget.cycles:
             reasons.append((s.accuracy, "latency"))
             continue
         evaluated += 1

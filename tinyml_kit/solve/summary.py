@@ -44,12 +44,12 @@ def _macs_line(sol: Solution) -> str:
 
 def _latency_line(sol: Solution) -> str:
     b, budget = sol.best, sol.budget
-    if b.latency.instructions is None:
+    if b.latency.cycles is None:
         return f"  time   ~{b.latency_ms_est:.1f} ms est. from MACs (no emulated core stands for {sol.board.core})"
-    limit = (f"limit {budget.instructions:>11,}    ({100 * b.utilization['latency']:.0f} %; "
+    limit = (f"limit {budget.cycles:>11,}    ({100 * b.utilization['latency']:.0f} %; "
              f"{budget.latency_ms:g} ms)" if "latency" in b.utilization else "no limit (the MAC limit replaces it)")
-    return (f"  instr. {b.latency.instructions:>11,} est. {limit}  ~{b.latency_ms_est:.1f} ms at "
-            f"{sol.board.clock_mhz:g} MHz")
+    return (f"  cycles {b.latency.cycles:>11,} est. {limit}  ~{b.latency_ms_est:.1f} ms at "
+            f"{sol.board.clock_mhz:g} MHz ({b.latency.instructions:,} instructions)")
 
 
 def other_families(sol: Solution) -> list[str]:

@@ -1,7 +1,7 @@
 """Screening by time before full estimates: within a series (one family's configurations that differ only in
-width), predicted instructions grow with the width, so the widest configuration that keeps the instruction
+width), predicted cycles grow with the width, so the widest configuration that keeps the cycle
 budget is found by bisection on predicted graphs, about six per series instead of one per width. MACs alone
-bound instructions too loosely to screen (a PhiNet's hard-swish and additions cost more than its MACs), which
+bound cycles too loosely to screen (a PhiNet's hard-swish and additions cost more than its MACs), which
 left the solver predicting hundreds of graphs that miss the budget.
 """
 
@@ -10,11 +10,10 @@ from collections import defaultdict
 from tinyml_kit.solve.engines import Engine, get_engine
 
 
-def over_time(screened: list, input_shape, classes: int, board, engine: Engine | str, instructions: int
-              ) -> set[int]:
+def over_time(screened: list, input_shape, classes: int, board, engine: Engine | str, cycles: int) -> set[int]:
     """Indices into `screened` (items with `family`, `knobs` (`core.family.Knobs`), `structure` and
     `graph(input_shape, classes)`) of
-    the configurations wider than their series' widest that keeps `instructions` on `board`'s core."""
+    the configurations wider than their series' widest that keeps `cycles` on `board`."""
     engine = get_engine(engine)
     series: dict[tuple, list[int]] = defaultdict(list)
     for i, s in enumerate(screened):
@@ -26,8 +25,8 @@ def over_time(screened: list, input_shape, classes: int, board, engine: Engine |
         while lo < hi:
             mid = (lo + hi) // 2
             graph, costs = screened[members[mid]].graph(input_shape, classes)
-            latency = engine.latency(graph, costs.macs, board.core, board.clock_mhz)
-            if latency.instructions is None or latency.instructions <= instructions:
+            latency = engine.latency(graph, costs.macs, board)
+            if latency.cycles is None or latency.cycles <= cycles:
                 lo = mid + 1
             else:
                 hi = mid
