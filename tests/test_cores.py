@@ -95,3 +95,14 @@ def test_cores_qemu_cannot_run_are_refused_in_one_line(fitted, digits_npz, tmp_p
     assert_one_line_error(run("fit", "--data", digits_npz, "--board", "rpi-pico", "--verify", "--out",
                               tmp_path / "pico"), "no QEMU machine here emulates", "--core")
     assert not (tmp_path / "pico").exists()   # refused before training
+
+
+def test_verify_refuses_a_board_without_memory_data_before_building():
+    """Its cycles would rest on a guessed flash: one line naming the board and what is missing, and nothing built
+    (the model source is not even looked at)."""
+    from tinyml_kit.check.verify import verify_model
+
+    board = replace(get_board("nucleo-f401re"), memory=None)
+    with pytest.raises(UserError, match="board 'nucleo-f401re' .* has no memory-system data") as e:
+        verify_model(None, None, board)
+    assert "\n" not in str(e.value)

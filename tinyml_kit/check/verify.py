@@ -29,7 +29,7 @@ from tinyml_kit.core import progress
 from tinyml_kit.core.cores import EmulatedCore, require_core
 from tinyml_kit.core.errors import UserError, param
 from tinyml_kit.core.litert import LiteRtModel
-from tinyml_kit.core.timing import TIMINGS, ZERO_WAIT, MemoryTiming
+from tinyml_kit.core.timing import TIMINGS, MemoryTiming, memory_timing
 from tinyml_kit.core.verdict import fits
 from tinyml_kit.core.verification import CycleEstimate, ElfSections, OpProfile, VerifyResult
 from tinyml_kit.export.firmware import ModelSource
@@ -167,6 +167,7 @@ def verify_model(src: ModelSource, images: np.ndarray, board, kernels: str | Non
     the flash timing cycles are estimated with (default: the board's)."""
     engine = get_engine(engine)
     emulated = require_core(core, board)
+    memory = memory or memory_timing(board)   # a board without memory data is refused here, before building
     firmware = engine.part(_FIRMWARE)(src, kernels, tflm_dir, cmsis_nn_dir, arena_bytes, emulated, profile)
     require_arena_fits(emulated, firmware.arena_reserved, board)
     with tempfile.TemporaryDirectory(prefix="tinyml_verify_") as tmp:
@@ -175,7 +176,6 @@ def verify_model(src: ModelSource, images: np.ndarray, board, kernels: str | Non
         elf = firmware.build(Path(tmp))
         sizes = elf_sizes(elf)
         logger.info(f"running {len(images)} validation images under QEMU ...")
-        memory = memory or ZERO_WAIT
         with progress.task(f"QEMU: {len(images)} images on the {emulated.title}"):
             printed = run_firmware(emulated, elf, images, timeout=30 + QEMU_SECONDS_PER_IMAGE * len(images),
                                    mix=Path(tmp) / "mix.json", memory=memory)
