@@ -8,6 +8,7 @@ from tinyml_kit.check.analysis import Analysis, BoardFit, CEngineAnalysis
 from tinyml_kit.core.evaluation import Evaluation, Validation
 from tinyml_kit.core.family import lookup
 from tinyml_kit.core.run_record import RunRecord
+from tinyml_kit.core.timing import not_validated
 
 
 def _console(width: int):
@@ -124,7 +125,8 @@ def _latency_lines(r: Analysis) -> list[str]:
     if est.latency_ms_est is not None and r.board_fit is not None:
         basis = (f"{est.cycles_est:,} predicted cycles (flash wait states included)" if est.cycles_est is not None
                  else "MACs (no emulated core)")
-        lines.append(f"latency ~{est.latency_ms_est:.1f} ms on {r.board_fit.board}, from {basis}")
+        lines.append(f"latency ~{est.latency_ms_est:.1f} ms on {r.board_fit.board}, from {basis}"
+                     f"{not_validated(est.instructions_core or '')}")
     return lines
 
 

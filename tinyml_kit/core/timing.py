@@ -25,6 +25,7 @@ Sources, per core:
 from dataclasses import dataclass
 
 from tinyml_kit.core.boards import Board, require_memory
+from tinyml_kit.core.cores import emulated_core
 
 # The plugin's classes, in the order its cost argument and its JSON list them (firmware_templates/qemu_plugin).
 CLASSES = ("alu", "mul", "dsp", "div", "load", "store", "load_multiple", "store_multiple", "branch", "branch_cond",
@@ -188,3 +189,12 @@ def plugin_arguments(timing: CoreTiming, memory: MemoryTiming = ZERO_WAIT) -> li
     if memory != ZERO_WAIT:   # the flash model counts misses even at zero wait states (a profile's reference cache)
         args += [f"flash_ws={quarters(memory.wait_states)}", f"dline={memory.line_bytes}", f"dlines={memory.lines}"]
     return args
+
+
+def not_validated(core_title: str) -> str:
+    """The words a printed cycle figure carries when its core's timing table was never checked against published
+    cycle counts (the Cortex-M7's and M55's), else nothing."""
+    emulated = emulated_core(core_title)
+    if emulated is None or TIMINGS[emulated.id].validated:
+        return ""
+    return f" (the {core_title}'s cycle timing is not validated)"

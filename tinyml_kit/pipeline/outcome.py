@@ -14,6 +14,7 @@ from tinyml_kit.compress.stages import Compressed
 from tinyml_kit.core.evaluation import Evaluation, Validation
 from tinyml_kit.core.run_record import RunRecord
 from tinyml_kit.core.tflite_info import read_model
+from tinyml_kit.core.timing import not_validated
 from tinyml_kit.solve.engines import CHECKER, TFLM, Engine, get_engine
 from tinyml_kit.train.data import Split
 
@@ -43,7 +44,7 @@ def fit_summary(record: RunRecord) -> str:
     arena = engine.words.arena_verdict.format(used=record.arena_bytes)
     host = checks(engine).host
     time = (f"time ~{record.latency_ms_est:g}/{b.latency_ms:g} ms ({record.cycles_est:,}/{b.cycles:,} cycles "
-            f"predicted); " if "latency" in v.checks else "")
+            f"predicted{not_validated(record.board.core)}); " if "latency" in v.checks else "")
     return (f"{'FITS' if v.ok else 'DOES NOT FIT'} {record.board.id}: flash {record.flash_bytes:,}/{b.flash_bytes:,} "
             f"B, arena {record.arena_alloc_bytes:,}/{b.arena_bytes:,} B ({arena}); {time}"
             f"{reference} acc {record.float_accuracy:.4f}, int8 acc {record.int8_accuracy:.4f}, agreement "

@@ -2,6 +2,7 @@
 the other families lost."""
 
 from tinyml_kit.core.family import lookup
+from tinyml_kit.core.timing import not_validated
 from tinyml_kit.solve.solver import Solution
 
 
@@ -49,7 +50,7 @@ def _latency_line(sol: Solution) -> str:
     limit = (f"limit {budget.cycles:>11,}    ({100 * b.utilization['latency']:.0f} %; "
              f"{budget.latency_ms:g} ms)" if "latency" in b.utilization else "no limit (the MAC limit replaces it)")
     return (f"  cycles {b.latency.cycles:>11,} est. {limit}  ~{b.latency_ms_est:.1f} ms at "
-            f"{sol.board.clock_mhz:g} MHz ({b.latency.instructions:,} instructions)")
+            f"{sol.board.clock_mhz:g} MHz ({b.latency.instructions:,} instructions){not_validated(sol.board.core)}")
 
 
 def other_families(sol: Solution) -> list[str]:
