@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinyml_kit.check.plugin import PLUGIN_SOURCE, Window, between, plugin_library, plugin_options, read_mix
+from tinyml_kit.check.plugin import PLUGIN_SOURCE, Window, between, plugin_library, read_mix
+from tinyml_kit.check.qemu import qemu_command
 from tinyml_kit.core.cores import CORES
 from tinyml_kit.core.timing import TIMINGS, ZERO_WAIT, MemoryTiming, cycles_from_counts
 from tinyml_kit.export.toolchain import require_tool
@@ -92,10 +93,7 @@ def _run_asm(core, text: str, tmp_path: Path, memory: MemoryTiming = ZERO_WAIT):
     subprocess.run([require_tool("arm-none-eabi-gcc"), *core.gcc_flags, "-nostdlib", "-nostartfiles",
                     "-Wl,-e,reset", f"-Wl,-Ttext={core.flash[0]:#x}", f"-Wl,--section-start=.vectors={core.vectors:#x}",
                     str(source), "-o", str(elf)], check=True, capture_output=True)
-    done = subprocess.run([require_tool("qemu-system-arm"), "-M", core.machine, "-cpu", core.cpu, "-nographic",
-                           "-monitor", "none", "-serial", "null", "-icount", "shift=0", "-semihosting-config",
-                           "enable=on,target=native", "-kernel", str(elf), *plugin_options(core, out, memory)],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(qemu_command(core, elf, [], out, memory), capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     return read_mix(out)
 

@@ -3,7 +3,7 @@ published STM32F407 cycle counts of a few constant-time KEMs beside the instruct
 counted by the instruction-mix plugin between two SysTick reads around each call. Prints one line per call and
 writes bench/results/pqm4_m4.json.
 
-    TINYML_PQM4_DIR=/path/to/pqm4 .venv/bin/python bench/references/pqm4.py     (or --pqm4-dir /path/to/pqm4)
+    TINYML_PQM4_DIR=/path/to/pqm4 .venv/bin/python -m bench.references.pqm4     (or --pqm4-dir /path/to/pqm4)
 
 Why pqm4: its `m4f`/`m4fspeed` implementations are mostly the authors' Thumb-2 assembly (NTTs, schoolbook
 multiplications with SMLAD/SMULBB/UMLAL, Keccak-f[1600]), so the compiler that built them matters little, and
@@ -50,8 +50,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tinyml_kit.check.plugin import InstructionMix, Window, between, plugin_options, read_mix
-from tinyml_kit.check.qemu import C_FLAGS, PLATFORM, link_for_qemu
+from bench.references.harness import mix_difference
+from tinyml_kit.check.plugin import InstructionMix, Window, between, read_mix
+from tinyml_kit.check.qemu import C_FLAGS, PLATFORM, link_for_qemu, qemu_command
 from tinyml_kit.core.cores import CORES
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.export.toolchain import cached_build, compile_all, require_tool, run_tool
@@ -220,11 +221,8 @@ def references(root: Path) -> list[Reference]:
 def run(elf: Path) -> tuple[InstructionMix, str]:
     """The firmware under QEMU with the instruction-mix plugin: its counts and what it printed."""
     out = elf.with_suffix(".mix.json")
-    cmd = [require_tool("qemu-system-arm"), "-M", CORE.machine, "-cpu", CORE.cpu, "-nographic", "-monitor", "none",
-           "-serial", "null", "-icount", "shift=0", "-semihosting-config", "enable=on,target=native",
-           "-kernel", str(elf), *plugin_options(CORE, out)]
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        done = subprocess.run(qemu_command(CORE, elf, [], out), capture_output=True, text=True, timeout=600)
     except subprocess.TimeoutExpired:
         raise UserError(f"{elf} did not finish within 600 s under QEMU") from None
     printed = done.stdout + done.stderr
@@ -238,18 +236,6 @@ def window(mix: InstructionMix, index: int) -> Window:
     return between(mix.marks[2 * index], mix.marks[2 * index + 1])
 
 
-def mix_difference(with_call: InstructionMix, without: InstructionMix) -> dict:
-    """Every count of the run with the call minus the run without it (the marks excepted)."""
-    diff = {}
-    for field in dataclasses.fields(InstructionMix):
-        a, b = getattr(with_call, field.name), getattr(without, field.name)
-        if isinstance(a, int):
-            diff[field.name] = a - b
-        elif isinstance(a, dict):
-            diff[field.name] = {k: a[k] - b[k] for k in a}
-    return diff
-
-
 def measure(reference: Reference) -> Measurement:
     """The call's window in its own firmware, its mix from the two runs, and the full run's key check (a build that
     decapsulates another key than it encapsulated measures nothing worth comparing)."""
@@ -261,7 +247,7 @@ def measure(reference: Reference) -> Measurement:
                         f"wrong (check the pqm4 commit and its mupq submodule)")
     measured = window(mix, reference.window)
     return Measurement(measured.instructions, measured.cycles, window(base, reference.window).instructions,
-                       mix_difference(mix, base))
+                       {k: v for k, v in dataclasses.asdict(mix_difference(mix, base)).items() if v != ()})
 
 
 def row(reference: Reference, measured: Measurement) -> dict:

@@ -24,7 +24,6 @@ from tinyml_kit.core.timing import (
     QUARTERS,
     TIMINGS,
     ZERO_WAIT,
-    CoreTiming,
     Counts,
     MemoryTiming,
     plugin_arguments,
@@ -49,16 +48,15 @@ def plugin_library(source: Path = PLUGIN_SOURCE) -> Path:
         "compiling the QEMU instruction-mix plugin"))
 
 
-def plugin_options(core: EmulatedCore, out: Path, memory: MemoryTiming = ZERO_WAIT,
-                   timing: CoreTiming | None = None) -> list[str]:
+def plugin_options(core: EmulatedCore, out: Path, memory: MemoryTiming = ZERO_WAIT) -> list[str]:
     """QEMU's `-plugin` option counting into `out`, with `core`'s flash and RAM as the regions data accesses are
     sorted into (the same address is flash on one machine and RAM on another, so the map travels with the run),
-    and cycles summed from `timing` (the core's table by default) with `memory`'s flash wait states."""
+    and cycles summed from the core's timing table with `memory`'s flash wait states."""
     if "," in str(out):
         raise UserError(f"{out} contains ',', which QEMU's -plugin arguments cannot carry: set TMPDIR to a plain path")
     regions = [f"{name}={origin:#x}:{length:#x}"
                for name, (origin, length) in (("flash", core.flash), ("ram", core.ram))]
-    cycles = plugin_arguments(timing or TIMINGS[core.id], memory)
+    cycles = plugin_arguments(TIMINGS[core.id], memory)
     return ["-plugin", ",".join([str(plugin_library()), f"out={out}", *regions, f"mark={SYSTICK_CURRENT:#x}", *cycles])]
 
 

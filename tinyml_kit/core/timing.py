@@ -109,6 +109,7 @@ def memory_timing(board: Board) -> MemoryTiming:
     return MemoryTiming(ws, line, REFERENCE_CACHE.lines, f"{ws} wait states on misses of the "
                         f"{memory.flash_accelerator} data cache ({line}-B lines){unsure}")
 
+
 _SCALAR_M4 = {"alu": 1, "mul": 1, "dsp": 1, "div": 7, "load": 2, "store": 1, "load_multiple": 1,
               "store_multiple": 1, "branch": 1, "branch_cond": 1, "fpu": 1, "other": 1}
 # Not on the core: a cost so a stray instruction of the class still counts.
@@ -142,8 +143,7 @@ TIMINGS = {t.core: t for t in (
                f"for it ({M4_SOURCE})",
                "7 published cycle counts (TFLM + CMSIS-NN on an MCXN947, microTVM + CMSIS-NN on an nRF5340) rebuilt "
                "here, flash taken at zero wait states: median |error| 5.5 %, worst 19.9 % (bench/cycle_model.py)"),
-    CoreTiming("m7", {**{c: 1 for c in _SCALAR_M4}, "div": 4, "load_multiple": 1, "store_multiple": 1,
-                      **_NO_HELIUM}, 0.5, 1, _m7_dual_issue(),
+    CoreTiming("m7", {**{c: 1 for c in _SCALAR_M4}, "div": 4, **_NO_HELIUM}, 0.5, 1, _m7_dual_issue(),
                "GCC gcc/config/arm/cortex-m7.md: dual issue unless both need the one LSU, MAC, FPU, branch unit or "
                "ALU0 (DSP); divide 4; multiples two registers a cycle; refill 1 (branch predictor)"),
     CoreTiming("m55", {**_SCALAR_M4, "mve_load_store": 2, "mve_compute": 2, "loop_end": 0}, 1, 3, (
