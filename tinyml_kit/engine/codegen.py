@@ -19,7 +19,7 @@ from tinyml_kit.core.errors import UserError, param
 from tinyml_kit.core.labels import check_labels
 from tinyml_kit.core.templates import render as render_templates
 from tinyml_kit.engine import elementwise, kernels
-from tinyml_kit.engine.ir import Dims, Tensor, render
+from tinyml_kit.engine.ir import Dims, Function, Tensor, render
 from tinyml_kit.engine.memory_map import PLAN_FILE, MemoryMap, memory_map
 from tinyml_kit.engine.model_ir import Model, Operator, read_int8_model
 from tinyml_kit.engine.steps import CArray, Step
@@ -76,6 +76,7 @@ class CProgram:
             ops=self.steps, kinds=sorted({s.kind for s in self.steps}),
             arrays=[_rows(a) for a in self.arrays], structs=self._structs(),
             uses={helper: f"tinyml_{helper}" in called for helper in HELPERS},
+            functions=[f.definition for f in self.functions],
             scratch_checks=[dict(expr=s.scratch_check.expr(self.renamed), bytes=s.scratch_bytes) for s in self.steps
                             if s.scratch_check],
             steps=[dict(index=s.op_index, kind=s.kind, lines=render(s.code, self.renamed)) for s in self.ordered()
@@ -86,6 +87,15 @@ class CProgram:
         written = render_templates(context, [("c_engine/tinyml_model.h.j2", out_dir / SOURCES[0]),
                                              ("c_engine/tinyml_model.c.j2", out_dir / SOURCES[1])])
         return [*written, self.memory_map.write(out_dir / PLAN_FILE)]
+
+    @cached_property
+    def functions(self) -> list[Function]:
+        """The generated C functions the steps call, each defined once (`ir.Function`)."""
+        kept: dict[str, Function] = {}
+        for f in (f for s in self.steps for f in s.functions):
+            if kept.setdefault(f.name, f) != f:
+                raise ValueError(f"two different generated definitions of {f.name}")
+        return list(kept.values())
 
     def ordered(self) -> list[Step]:
         """The steps in the order the plan runs them (it may run a branch first to lower the peak)."""

@@ -148,6 +148,15 @@ def _initializer(fields: tuple) -> str:
 
 
 @dataclass(frozen=True)
+class Function:
+    """A C function generated for an op (a kernel specialised to its shapes), defined at file scope before
+    `tinyml_invoke`. Ops whose generated text is identical share one definition: the name is the key, and two
+    different definitions under one name are a generator bug (`engine.codegen` refuses them)."""
+    name: str
+    definition: str          # the whole C text: `static ... name(...) { ... }`
+
+
+@dataclass(frozen=True)
 class Call:
     """`function(args)`: as a statement, and with `checked` one whose CMSIS-NN status ends the run on failure."""
     function: str

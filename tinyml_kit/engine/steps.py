@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tinyml_kit.engine.ir import Arg, Call, Line, Struct, arguments, calls
+from tinyml_kit.engine.ir import Arg, Call, Function, Line, Struct, arguments, calls
 
 
 @dataclass
@@ -40,6 +40,7 @@ class Step:
     alias: bool = False              # the output is the input's bytes, reinterpreted (RESHAPE)
     shift_channels: int = 0          # int32 shifts widened into the arena after the CMSIS-NN scratch
     overlap: int | None = None       # bytes before its dying input the output may start (convolutions)
+    functions: list[Function] = field(default_factory=list)   # generated C its code calls (`ir.Function`)
 
     def arguments(self) -> Iterator[Arg]:
         """Every argument of the code and of the scratch check, in the order the C text names them."""
