@@ -74,10 +74,14 @@ def test_check_tflite_with_data(tiny_model, digits_npz):
 
 def test_export_writes_sources(tiny_model, tmp_path):
     _, path = tiny_model
-    result = run("export", path, "--out", tmp_path / "src", "--labels", "a,b,c")
+    result = run("export", path, "--out", tmp_path / "src", "--labels", "a,b,c")   # the C engine by default
     assert result.exit_code == 0, result.output
-    header = (tmp_path / "src" / "model_data.h").read_text()
-    assert "kTensorArenaSize" in header and (tmp_path / "src" / "model_data.cc").is_file()
+    assert "TINYML_ARENA_BYTES" in (tmp_path / "src" / "tinyml_model.h").read_text()
+    assert (tmp_path / "src" / "tinyml_model.c").is_file() and (tmp_path / "src" / "plan.json").is_file()
+    result = run("export", path, "--out", tmp_path / "tflm", "--labels", "a,b,c", "--engine", "tflm")
+    assert result.exit_code == 0, result.output
+    header = (tmp_path / "tflm" / "model_data.h").read_text()
+    assert "kTensorArenaSize" in header and (tmp_path / "tflm" / "model_data.cc").is_file()
     assert not [p for p in (tmp_path).iterdir() if p.name.startswith(".")]
 
 
@@ -152,7 +156,7 @@ def test_export_into_current_directory_stages_inside_it(tiny_model, tmp_path, mo
     work = tmp_path / "fw"
     work.mkdir()
     monkeypatch.chdir(work)
-    assert run("export", model).exit_code == 0
+    assert run("export", model, "--engine", "tflm").exit_code == 0
     assert sorted(p.name for p in work.iterdir()) == ["model_data.cc", "model_data.h", "tinyml_export.json",
                                                       "tinyml_model.cc", "tinyml_model.h", "tinyml_ops.h"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fw"]

@@ -119,7 +119,7 @@ def test_resnet_and_tinynet_estimates_match_the_converter_and_tflm(family, width
     compact, measured = len(compact_flatbuffer(flatbuffer)), measure_arena(flatbuffer)
     graph = graph_of(width, depth, shape, classes)
     assert abs(serialized_bytes(graph, compact=True) - compact) <= 0.002 * compact
-    e = estimate_of(width, depth, shape, classes)
+    e = estimate_of(width, depth, shape, classes, engine="tflm")
     # the closed formula's fitted overheads are within 90 B (bench/fit_tflite_size.py): 1 % or that
     assert abs(e.flash_bytes_est - compact) <= max(0.01 * compact, 100), (e.flash_bytes_est, compact)
     assert e.arena_bytes_est == measured.total_bytes and e.params == costs.params

@@ -128,7 +128,7 @@ def test_solve_max_latency_picks_a_model_whose_plugin_cycles_keep_the_limit(tmp_
     from tinyml_kit.pipeline.measure import look_trained
 
     board = get_board("nano33-ble-sense")
-    result = run("solve", "--board", board.id, "--max-latency-ms", "150", "--json")
+    result = run("solve", "--board", board.id, "--max-latency-ms", "150", "--engine", "tflm", "--json")
     assert result.exit_code == 0, result.output
     chosen = json.loads(result.output)
     assert chosen["latency_basis"] == "cycles" and chosen["latency_ms_est"] <= 150
@@ -141,7 +141,7 @@ def test_solve_max_latency_picks_a_model_whose_plugin_cycles_keep_the_limit(tmp_
     info = read_model(flatbuffer)
     src = ModelSource(flatbuffer, info, [str(i) for i in range(10)], arena.total_bytes, arena.alloc_bytes)
     images = rng.integers(-128, 128, (1, 32, 32, 3)).astype(np.int8)
-    v = verify_model(src, images, board, kernels="cmsis_nn", memory=memory_timing(board))
+    v = verify_model(src, images, board, kernels="cmsis_nn", engine="tflm", memory=memory_timing(board))
     assert v.cycles.latency_ms <= 150, (chosen, v.cycles)
     assert abs(v.cycles.cycles_est / chosen["cycles_est"] - 1) < 0.15
 

@@ -44,7 +44,7 @@ from tinyml_kit.export.toolchain import (
     find_tflm_dir,
     require_tool,
 )
-from tinyml_kit.solve.engines import TFLM, Engine, get_engine
+from tinyml_kit.solve.engines import DEFAULT, Engine, get_engine
 
 logger = logging.getLogger(__name__)
 
@@ -101,8 +101,8 @@ def _arena_error(arena: int, arena_host: int, core: EmulatedCore) -> str:
             f"allocation that did not fit; {need} (kTensorArenaSize in model_data.h)")
 
 
-def preflight(tflm_dir: str | Path | None = None, engine: Engine | str = TFLM, cmsis_nn_dir: str | Path | None = None,
-              core: EmulatedCore | None = None):
+def preflight(tflm_dir: str | Path | None = None, engine: Engine | str = DEFAULT,
+              cmsis_nn_dir: str | Path | None = None, core: EmulatedCore | None = None):
     """Everything verify needs from the machine, checked before any slow work: the toolchain, QEMU, that the
     engine runs on `core`, and the TFLM tree (returned) or, for the C engine, CMSIS-NN's directory (returned)."""
     engine = get_engine(engine)
@@ -159,7 +159,7 @@ _FIRMWARE = {"tflm": _tflm_firmware, "c": _c_firmware}   # each engine's firmwar
 
 
 def verify_model(src: ModelSource, images: np.ndarray, board, kernels: str | None = None,
-                 tflm_dir: str | Path | None = None, arena_bytes: int | None = None, engine: Engine | str = TFLM,
+                 tflm_dir: str | Path | None = None, arena_bytes: int | None = None, engine: Engine | str = DEFAULT,
                  cmsis_nn_dir: str | Path | None = None, core: str | None = None, profile: bool = False,
                  memory: MemoryTiming | None = None) -> VerifyResult:
     """Build, run and compare; `images` are int8 model inputs, `board` the board whose budgets are checked, `core`

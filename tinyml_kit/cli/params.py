@@ -13,7 +13,7 @@ from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.family import NAMES
 from tinyml_kit.core.spec import AUTO, require_input_shape
 from tinyml_kit.core.units import parse_bytes, parse_count
-from tinyml_kit.solve.engines import ENGINES
+from tinyml_kit.solve.engines import DEFAULT, ENGINES, FALLBACK
 
 
 class _Parsed(click.ParamType):
@@ -82,16 +82,19 @@ CMSIS_NN_DIR_HELP = ("CMSIS-NN directory (Include/ + Source/); default: $TINYML_
                      "tree's third_party/cmsis_nn.")
 
 
-ENGINE_HELP = ("tflm: the .tflite on TensorFlow Lite Micro; c: the model compiled to C on CMSIS-NN (static arena, "
-               "no interpreter).")
+ENGINE_HELP = ("c: the model compiled to C on CMSIS-NN (static arena, no interpreter); tflm: the .tflite on "
+               "TensorFlow Lite Micro.")
+DEFAULT_RULE = (f"{DEFAULT.name} ({FALLBACK.name}, with a line saying why, for a model with an op the C engine does "
+                f"not run)")
 
 
 def _engine(of_run: bool):
     if of_run:   # a command on a run directory follows the engine the run was fitted for
         return click.option("--engine", type=click.Choice(list(ENGINES)),
-                            help=ENGINE_HELP + " Default: the run's engine (tflm for a bare .tflite).")
-    return click.option("--engine", type=click.Choice(list(ENGINES)), default="tflm", show_default=True,
-                        help=ENGINE_HELP)
+                            help=f"{ENGINE_HELP} Default: the run's engine; for a bare .tflite, {DEFAULT_RULE}.")
+    return click.option("--engine", type=click.Choice(list(ENGINES)),
+                        help=f"{ENGINE_HELP} Default: {DEFAULT_RULE}; fit also falls back where the C engine's check "
+                             f"cannot be built here (no C compiler or CMSIS-NN).")
 
 
 _cmsis_nn_dir = click.option("--cmsis-nn-dir", help="For --engine c: " + CMSIS_NN_DIR_HELP)

@@ -21,7 +21,7 @@ from tinyml_kit.engine.codegen import compile_model
 from tinyml_kit.export.c_sources import write_c_sources, write_model_api
 from tinyml_kit.export.op_resolver import resolver_methods
 from tinyml_kit.export.toolchain import TFLM_DEFINES
-from tinyml_kit.solve.engines import TFLM, Engine
+from tinyml_kit.solve.engines import DEFAULT, Engine
 
 
 @dataclass
@@ -34,7 +34,7 @@ class ModelSource:
     arena_alloc: int
     name: str = "model"
     source: str = "model.tflite"
-    engine: Engine = TFLM         # C: the model compiled to C on CMSIS-NN instead of the flatbuffer on TFLM
+    engine: Engine = DEFAULT         # C: the model compiled to C on CMSIS-NN instead of the flatbuffer on TFLM
     _program: object = field(default=None, repr=False, compare=False)
 
     @property

@@ -15,7 +15,7 @@ from tinyml_kit.core.pins import Search, pins_json
 from tinyml_kit.core.record_sections import SearchRecord
 from tinyml_kit.nets import build
 from tinyml_kit.nets.costs import activation_peak_bytes, model_costs
-from tinyml_kit.solve.engines import TFLM, Engine
+from tinyml_kit.solve.engines import DEFAULT, Engine
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ def may_fit(c: Candidate, budget: Budget, flash_ratio: float, arena_ratio: float
 
 
 def candidates(search: Search, input_shape: tuple[int, int, int], classes: int, board: Board, budget: Budget,
-               engine: Engine = TFLM, law=None,
+               engine: Engine = DEFAULT, law=None,
                runner_ups: int = MAX_ATTEMPTS - 1) -> tuple[list[Candidate], SearchRecord]:
     """Configurations to verify, best first, and what the pins cost (`solve.search.explanation`; empty without
     pins). Ranked families: the solver's choice and runner-ups within the pins (highest predicted accuracy,

@@ -19,6 +19,7 @@ from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.evaluation import Evaluation, Validation
 from tinyml_kit.core.verification import VerifyResult
 from tinyml_kit.export.firmware import ModelSource
+from tinyml_kit.pipeline.engine_choice import run_engine
 from tinyml_kit.pipeline.runs import load_target, resolve_model, run_model, run_split, verified
 from tinyml_kit.solve.engines import get_engine
 
@@ -31,7 +32,7 @@ def check_target(target: str | Path, data: str | None = None, engine: str | None
     unless `data` is given) or a .tflite; with the C engine (by default a run's own), also its generated model
     built for this machine and run on the same images beside LiteRT."""
     t = load_target(target, data)
-    engine = get_engine(engine or (t.model.record.engine if t.model.record else "tflm"))
+    engine = run_engine(engine, t.model, host_check=True, cmsis_nn_dir=cmsis_nn_dir)
     if checks(engine).host:   # a missing compiler or CMSIS-NN is refused before the slow part
         checks(engine).host.require(cmsis_nn_dir)
     result = evaluate(t.model.flatbuffer, t.val, keras_model=t.keras_model, name=t.model.name)
@@ -53,7 +54,7 @@ def analyze_target(target: str | Path, board_id: str | None = None, engine: str 
     the board verdict is the C engine's."""
     m = resolve_model(target)
     board_id = board_id or (m.record.board.id if m.record else None)
-    engine = get_engine(engine or (m.record.engine if m.record else "tflm"))
+    engine = run_engine(engine, m)
     result = analyze_model(m.flatbuffer, m.name, board_id, engine.name)
     if m.record is not None:   # a run directory: its `verify --profile` results, if any
         attach_profile(result, verified(m.run_dir), engine.name)

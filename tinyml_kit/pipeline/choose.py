@@ -18,7 +18,7 @@ from tinyml_kit.core.units import format_bytes
 from tinyml_kit.core.verification import Measurement
 from tinyml_kit.pipeline.candidates import MAX_ATTEMPTS, Candidate, may_fit
 from tinyml_kit.pipeline.measure import measure, measure_model
-from tinyml_kit.solve.engines import TFLM, Engine
+from tinyml_kit.solve.engines import DEFAULT, Engine
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class Chosen:
 
 
 def choose_model(model, family: str, knobs: dict, calibration, budget: Budget, board: Board,
-                 engine: Engine = TFLM) -> Chosen:
+                 engine: Engine = DEFAULT) -> Chosen:
     """A given model (`fit --init-from`), measured as it is: it is trained if it fits, refused by how much if not."""
     with progress.task("converting to int8 and measuring"):
         m = measure_model(model, family, knobs, calibration, budget, engine, board)
@@ -70,7 +70,7 @@ def _choose_pinned(search: Search, c: Candidate, input_shape, classes: int, cali
 
 
 def choose(search: Search, pool: list[Candidate], input_shape, classes: int, calibration, budget: Budget,
-           board: Board, engine: Engine = TFLM, law=None) -> Chosen:
+           board: Board, engine: Engine = DEFAULT, law=None) -> Chosen:
     """The first candidate whose measured size fits. Estimates are rescaled by what each measurement
     shows, so a miss steps down to a candidate that should fit rather than to the next one in line. `pool`:
     the candidates (`candidates`; `fit` makes them before loading data, to refuse an impossible budget). A fully

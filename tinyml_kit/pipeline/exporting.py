@@ -27,6 +27,7 @@ from tinyml_kit.export.firmware import (
     zip_folder,
 )
 from tinyml_kit.export.toolchain import CMSIS_NN_DIR_ENV, TFLM_DIR_ENV, find_cmsis_nn_dir, find_tflm_dir
+from tinyml_kit.pipeline.engine_choice import run_engine
 from tinyml_kit.pipeline.runs import resolve_model
 from tinyml_kit.solve.engines import Engine, get_engine
 
@@ -48,7 +49,7 @@ def export_model(model: str | Path, out: Path, target: str = "c", labels: list[s
     require_identifier(name)
     m = resolve_model(model)
     record = m.record if m.record is not None else _record_beside(Path(model))
-    engine = get_engine(engine or (record.engine if record else "tflm"))
+    engine = get_engine(engine or record.engine) if record else run_engine(engine, m)
     cmsis_nn = _cmsis_nn(engine, target, cmsis_nn_dir, tflm_dir)
     classes = m.info.outputs[0].sample_size
     if labels is None:

@@ -29,10 +29,11 @@ from tinyml_kit.core.record_sections import CompressionRecord, SearchRecord, Tim
 from tinyml_kit.core.run_record import DataRecord, RunRecord, TrainingRecord
 from tinyml_kit.core.spec import AUTO, describe
 from tinyml_kit.nets.costs import model_costs
+from tinyml_kit.pipeline.engine_choice import choose_engine, style_ops
 from tinyml_kit.pipeline.preflight import require_candidate_runs, require_runnable
 from tinyml_kit.pipeline.runs import timed
 from tinyml_kit.pipeline.training import train_model
-from tinyml_kit.solve.engines import TFLM, Engine, get_engine, require_style
+from tinyml_kit.solve.engines import Engine, require_style
 from tinyml_kit.solve.scaling_law import ScalingLaw
 from tinyml_kit.train.data import VAL_FRACTION, load_dataset, planned_input, split
 from tinyml_kit.train.options import TrainOptions
@@ -48,26 +49,27 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = AUTO, e
         max_latency_ms: float | None = None, out: str | Path | None = None, seed: int = 0,
         input_shape: tuple[int, int, int] | None = None, pins: dict | None = None, batch_size: int = BATCH_SIZE,
         compression: CompressOptions | None = None, verify: bool = False,
-        tflm_dir: str | Path | None = None, engine: Engine | str = TFLM, cmsis_nn_dir: str | Path | None = None,
+        tflm_dir: str | Path | None = None, engine: Engine | str | None = None, cmsis_nn_dir: str | Path | None = None,
         law: str | Path | None = None, training: TrainOptions | None = None) -> RunRecord:
     """The whole pipeline; returns the run's record, also written to `<out>/report.json`. `compression` adds
     pruning, QAT and distillation (see `compress`); the default is post-training int8 alone. `verify` builds
     and runs the exported model on an emulated Cortex-M4F afterwards (the toolchain is checked first).
-    `engine` "c": the model is chosen, measured and verified as the C engine compiles it. `arch` "auto": the
-    solver ranks every family with an accuracy law together (or a list of them, "phinet,resnet"). `pins`: knobs
-    the user knows, each a value, a list or a "low:high" range (`core.pins`); the solver searches the others, and
-    a fully pinned model is measured as it is. PhiNet's `attention` and `activation` are pinned the same way.
-    `law`: the law to rank by (a `sweep` directory). `training`: schedule, rate, class weights, a start from
-    another model (then trained as it is, not chosen)."""
+    `engine`: the model is chosen, measured and verified as it runs there; None: the C engine, or TFLM for a style
+    whose ops the C engine does not run or a machine where its check cannot be built (`engine_choice`). `arch`
+    "auto": the solver ranks every family with an accuracy law together (or a list of them, "phinet,resnet").
+    `pins`: knobs the user knows, each a value, a list or a "low:high" range (`core.pins`); the solver searches
+    the others, and a fully pinned model is measured as it is. PhiNet's `attention` and `activation` are pinned
+    the same way. `law`: the law to rank by (a `sweep` directory). `training`: schedule, rate, class weights, a
+    start from another model (then trained as it is, not chosen)."""
     from tinyml_kit.pipeline import outcome
     from tinyml_kit.pipeline.runs import write_run
 
     started, timings = time.perf_counter(), Timings()
-    compression, training, engine = compression or CompressOptions(), training or TrainOptions(), get_engine(engine)
-    board, budget, out, user_law, search = _prepare(board_id, arch, epochs, seed,
-                                                    (max_flash, max_ram, max_macs, max_latency_ms), compression,
-                                                    out, (verify, tflm_dir, engine, cmsis_nn_dir), law, pins,
-                                                    training)
+    compression, training = compression or CompressOptions(), training or TrainOptions()
+    limits = (max_flash, max_ram, max_macs, max_latency_ms)
+    board, budget, out, user_law, search, engine = _prepare(board_id, arch, epochs, seed, limits, compression, out,
+                                                            (verify, tflm_dir, engine, cmsis_nn_dir), law, pins,
+                                                            training)
     source, input_shape = _source(training, search, input_shape, compression, engine)
     with timed(timings, "choose_s"):
         planned, pool, early = _candidates_before_data(search, data, input_shape, board, budget, engine,
@@ -113,13 +115,14 @@ def _load(data: str, input_shape, seed: int):
 
 def _prepare(board_id: str, arch: str, epochs: int, seed: int, limits: tuple, compression: CompressOptions,
              out: str | Path | None, verifying: tuple, law=None, pins: dict | None = None,
-             training: TrainOptions | None = None) -> tuple[Board, Budget, Path, object, Search]:
+             training: TrainOptions | None = None) -> tuple[Board, Budget, Path, object, Search, Engine]:
     """Everything that can be refused, refused before any data is read or any model trained; returns the board,
-    the budget, the run directory, the user's accuracy law (None: the shipped laws of the searched families) and
-    the search (families, pins, style)."""
-    verify, tflm_dir, engine, cmsis_nn_dir = verifying
+    the budget, the run directory, the user's accuracy law (None: the shipped laws of the searched families), the
+    search (families, pins, style) and the engine."""
+    verify, tflm_dir, asked, cmsis_nn_dir = verifying
     board = get_board(board_id)
     search = make_search(arch, pins)
+    engine = choose_engine(asked, style_ops(search.style), "the PhiNet style asked for", True, cmsis_nn_dir)
     if epochs < 1:
         raise UserError(f"{epochs} training epochs: give at least 1", "epochs")
     if not 0 <= seed < 2**32:
@@ -139,7 +142,7 @@ def _prepare(board_id: str, arch: str, epochs: int, seed: int, limits: tuple, co
                 f"{budget.flash_bytes:,} B, arena budget {budget.arena_bytes:,} B, time {budget.time_limit()}")
     logger.info(f"plan: train {epochs} epoch{'s' if epochs != 1 else ''} ({training.plan()}), then "
                 f"{compression.plan()}")
-    return board, budget, out, user_law, search
+    return board, budget, out, user_law, search, engine
 
 
 def _user_law(search: Search, law, training: TrainOptions):

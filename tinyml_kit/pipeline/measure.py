@@ -11,11 +11,11 @@ from tinyml_kit.core.tflite_info import read_graph
 from tinyml_kit.core.verification import Measurement
 from tinyml_kit.nets import build
 from tinyml_kit.nets.costs import model_costs
-from tinyml_kit.solve.engines import TFLM, Engine, get_engine
+from tinyml_kit.solve.engines import DEFAULT, Engine, get_engine
 
 
 def measure(arch: str, knobs: dict, input_shape, classes: int, calibration, budget: Budget,
-            engine: Engine | str = TFLM, board: Board | None = None) -> Measurement:
+            engine: Engine | str = DEFAULT, board: Board | None = None) -> Measurement:
     """Convert an untrained model to int8 and measure it (`measure_model`). Sizes depend on the weights only
     through constants the converter de-duplicates, so batch-norm statistics are randomised to look trained
     (measured: within 200 B of the trained model's file on the default fit)."""
@@ -24,7 +24,7 @@ def measure(arch: str, knobs: dict, input_shape, classes: int, calibration, budg
     return measure_model(model, arch, knobs, calibration, budget, engine, board)
 
 
-def measure_model(model, arch: str, knobs: dict, calibration, budget: Budget, engine: Engine | str = TFLM,
+def measure_model(model, arch: str, knobs: dict, calibration, budget: Budget, engine: Engine | str = DEFAULT,
                   board: Board | None = None) -> Measurement:
     """Measure `model`'s int8 flatbuffer as the engine runs it (TFLM: the compact flatbuffer and its measured
     arena; the C engine: its generated model and static arena), and predict its instructions and cycles on
@@ -39,7 +39,7 @@ def measure_model(model, arch: str, knobs: dict, calibration, budget: Budget, en
                        fits, latency.instructions if latency else None, cycles)
 
 
-def model_latency(flatbuffer: bytes, macs: int, board: Board, engine: Engine | str = TFLM):
+def model_latency(flatbuffer: bytes, macs: int, board: Board, engine: Engine | str = DEFAULT):
     """The latency estimate of a converted model on `board`, from its graph (the engine's per-op cycle model,
     `solve.instructions`)."""
     return get_engine(engine).latency(read_graph(flatbuffer), macs, board)

@@ -15,13 +15,13 @@ from tinyml_kit.core.evaluation import Evaluation, Validation
 from tinyml_kit.core.run_record import RunRecord
 from tinyml_kit.core.tflite_info import read_model
 from tinyml_kit.core.timing import not_validated
-from tinyml_kit.solve.engines import CHECKER, TFLM, Engine, get_engine
+from tinyml_kit.solve.engines import CHECKER, DEFAULT, Engine, get_engine
 from tinyml_kit.train.data import Split
 
 logger = logging.getLogger(__name__)
 
 
-def evaluate_compressed(c: Compressed, parts: Split, engine: Engine = TFLM, cmsis_nn_dir=None) -> Evaluation:
+def evaluate_compressed(c: Compressed, parts: Split, engine: Engine = DEFAULT, cmsis_nn_dir=None) -> Evaluation:
     """LiteRT, TFLM, Keras (and ONNX for a float reference) on the validation split. The Keras side is the model
     the int8 one was converted from: the float model, or after QAT the fake-quantized one (`float_model` says
     which), so "float vs int8" never compares the int8 model with a model it did not come from. On an engine other

@@ -215,6 +215,19 @@ C = CEngine("c", C_ENGINE_OPS, Words(
     exact_kernels=frozenset({"ref", "cmsis_nn"}))
 ENGINES: dict[str, Engine] = {e.name: e for e in (TFLM, C)}
 CHECKER = TFLM   # the engine every run is checked on beside LiteRT (`check.evaluate`)
+DEFAULT = C      # the engine a command runs when none is named: smaller and no slower than TFLM on every model
+FALLBACK = TFLM  # ... and the one it falls back to for a model with an op the default does not run
+
+
+def default_engine(ops, what: str = "the model") -> tuple[Engine, str]:
+    """The engine for a model of `ops` when the user named none: `DEFAULT`, or `FALLBACK` when the default does
+    not run some of them, with the one line that says which (empty when there is no fallback)."""
+    missing = DEFAULT.missing_ops(ops)
+    if not missing:
+        return DEFAULT, ""
+    plural = "s" if len(missing) > 1 else ""
+    return FALLBACK, (f"{what} has the {', '.join(missing)} op{plural}, which {DEFAULT.words.lacks}: running on "
+                      f"{FALLBACK.words.title} instead (naming an engine silences this line)")
 
 
 def run_on(engine: Engine) -> list[Engine]:
@@ -244,8 +257,12 @@ def require_style(style: dict[str, str], engine: Engine) -> None:
         require_ops(STYLE_OPS[knob][value], engine, f"{knob} {value}", f"another {knob} ({', '.join(fine)})", knob)
 
 
-def get_engine(engine: "str | Engine") -> Engine:
-    """The engine named (an Engine is returned as it is), or one line naming the engines."""
+def get_engine(engine: "str | Engine | None") -> Engine:
+    """The engine named (an Engine is returned as it is; None: `DEFAULT`), or one line naming the engines. A
+    command that builds a model picks its engine with `default_engine` instead, which falls back where the default
+    cannot run it."""
+    if engine is None:
+        return DEFAULT
     if isinstance(engine, Engine):
         return engine
     if engine not in ENGINES:

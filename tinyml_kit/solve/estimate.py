@@ -24,7 +24,7 @@ from tinyml_kit.solve.costs import (
     resnet_costs,
     tinynet_costs,
 )
-from tinyml_kit.solve.engines import TFLM, Engine, get_engine
+from tinyml_kit.solve.engines import DEFAULT, Engine, get_engine
 from tinyml_kit.solve.instructions import LatencyEstimate
 from tinyml_kit.solve.phinet_graph import phinet_graph
 from tinyml_kit.solve.resnet_graph import resnet_graph
@@ -40,7 +40,7 @@ class Estimate:
     flash_bytes_est: int     # TFLM: the compact flatbuffer the firmware links; C engine: the compiled model
     arena_bytes_est: int     # TFLM: what it reports using (planned activations + persistent data); C: the plan
     activations_bytes: int   # the planned part alone
-    engine: Engine = TFLM
+    engine: Engine = DEFAULT
     family: str = PHINET.name
     latency: LatencyEstimate | None = None   # on the board's core, when the estimate was asked for one
     structure: dict = field(default_factory=dict)   # PhiNet plan knobs the user pinned (as built)
@@ -86,7 +86,7 @@ def tinynet_graph_and_costs(width: float, depth: int, input_shape: tuple[int, in
 
 
 def estimate_phinet(alpha: float, beta: float, t0: float, depth: int, input_shape: tuple[int, int, int],
-                    classes: int, engine: Engine | str = TFLM, board: Board | None = None, **plan_knobs) -> Estimate:
+                    classes: int, engine: Engine | str = DEFAULT, board: Board | None = None, **plan_knobs) -> Estimate:
     """`plan_knobs`: divisor, squeeze_excite, compatibility, first_conv_stride, downsampling_layers,
     conv5_percent, as `phinet_graph_and_costs` takes them."""
     graph, costs = phinet_graph_and_costs(alpha, beta, t0, depth, input_shape, classes, **plan_knobs)
@@ -95,13 +95,13 @@ def estimate_phinet(alpha: float, beta: float, t0: float, depth: int, input_shap
 
 
 def estimate_resnet(width: float, depth: int, input_shape: tuple[int, int, int], classes: int,
-                    engine: Engine | str = TFLM, board: Board | None = None) -> Estimate:
+                    engine: Engine | str = DEFAULT, board: Board | None = None) -> Estimate:
     graph, costs = resnet_graph_and_costs(width, depth, input_shape, classes)
     return estimate_from_graph(graph, costs, engine, WidthDepth(width, int(round(depth))), RESNET.name, board)
 
 
 def estimate_tinynet(width: float, depth: int, input_shape: tuple[int, int, int], classes: int,
-                     engine: Engine | str = TFLM, board: Board | None = None) -> Estimate:
+                     engine: Engine | str = DEFAULT, board: Board | None = None) -> Estimate:
     graph, costs = tinynet_graph_and_costs(width, depth, input_shape, classes)
     return estimate_from_graph(graph, costs, engine, WidthDepth(width, int(round(depth))), TINYNET.name, board)
 

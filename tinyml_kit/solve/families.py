@@ -26,7 +26,7 @@ from tinyml_kit.solve.costs import (
     resnet_costs,
     tinynet_costs,
 )
-from tinyml_kit.solve.engines import TFLM, Engine
+from tinyml_kit.solve.engines import DEFAULT, Engine
 from tinyml_kit.solve.estimate import (
     Estimate,
     estimate_from_graph,
@@ -49,7 +49,7 @@ class Estimator:
     costs: Costing
     graph: Graphing
 
-    def estimate(self, config: Knobs, input_shape, classes: int, engine: Engine | str = TFLM,
+    def estimate(self, config: Knobs, input_shape, classes: int, engine: Engine | str = DEFAULT,
                  board: Board | None = None, structure: dict | None = None) -> Estimate:
         graph, costs = self.graph(config, structure or {}, input_shape, classes)
         return estimate_from_graph(graph, costs, engine, config, self.family.name, board, structure=structure)

@@ -11,7 +11,7 @@ from tinyml_kit.core.pins import Pin, Search, parse_pin, pinned_families, pins_j
 from tinyml_kit.core.record_sections import SearchRecord
 from tinyml_kit.core.spec import AUTO, STYLE_DEFAULTS
 from tinyml_kit.solve.choice import Choice, NothingFits, make_choice
-from tinyml_kit.solve.engines import TFLM, Engine, get_engine, require_style
+from tinyml_kit.solve.engines import DEFAULT, Engine, get_engine, require_style
 from tinyml_kit.solve.nearest import nearest_fitting, nearest_text
 from tinyml_kit.solve.pin_effects import PinEffect, effect_lines, pin_effects
 from tinyml_kit.solve.scaling_law import family_laws
@@ -19,7 +19,7 @@ from tinyml_kit.solve.solver import Solution, _laws, _screen, solve
 
 
 def ranked_search(families: tuple[str, ...], pins: dict[str, Pin], asked: tuple[str, ...] = (),
-                  engine: Engine | str = TFLM) -> Search:
+                  engine: Engine | str = DEFAULT) -> Search:
     """The search the solver can rank, for `families` as `core.pins.parse_families` gives them (`asked`: as the
     user asked, if the pins narrowed them already). Refused: a family the solver cannot rank, a pinned knob a named
     family lacks, an attention or activation the laws do not know (`fit` is suggested only for a style whose ops
@@ -59,7 +59,7 @@ def search_laws(search: Search, law=None) -> list:
     return [x for f in search.families for x in family_laws(f)]
 
 
-def solve_search(board, search: Search, budget, input_shape, classes: int, engine: Engine | str = TFLM, law=None,
+def solve_search(board, search: Search, budget, input_shape, classes: int, engine: Engine | str = DEFAULT, law=None,
                  runner_ups: int = 4) -> tuple[Solution, list[PinEffect]]:
     """The best configuration within the pins, and what each pin costs (none without pins, nor for the pins a
     family alias implies); a freed pin reopens the families it had closed."""
@@ -76,7 +76,7 @@ def solve_search(board, search: Search, budget, input_shape, classes: int, engin
     return sol, pin_effects(sol, search_laws(Search(search.asked or search.families), law))
 
 
-def pinned_choice(board, search: Search, budget, input_shape, classes: int, engine: Engine | str = TFLM,
+def pinned_choice(board, search: Search, budget, input_shape, classes: int, engine: Engine | str = DEFAULT,
                   law=None) -> Choice:
     """The estimates and predicted accuracy of a fully pinned configuration, whether it fits or not (`fit`
     measures it next, and refuses it on what it measures)."""

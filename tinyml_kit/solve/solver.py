@@ -21,7 +21,7 @@ from tinyml_kit.core.pins import Pin, chosen_knobs
 from tinyml_kit.core.verdict import fits
 from tinyml_kit.solve.choice import Choice, NothingFits, make_choice
 from tinyml_kit.solve.costs import PlanCosts
-from tinyml_kit.solve.engines import TFLM, Engine, get_engine
+from tinyml_kit.solve.engines import DEFAULT, Engine, get_engine
 from tinyml_kit.solve.estimate import Estimate, estimate_from_graph
 from tinyml_kit.solve.families import estimator
 from tinyml_kit.solve.grid import AnyDepth, configurations, require_searchable
@@ -47,7 +47,7 @@ class Solution:
     families: dict[str, Choice | None] = field(default_factory=dict)   # each ranked family's best fitting choice
     evaluated: int = 0
     seconds: float = 0.0
-    engine: Engine = TFLM
+    engine: Engine = DEFAULT
     pins: dict[str, Pin] = field(default_factory=dict)   # what the user fixed; the rest was searched
     laws: list = field(default_factory=list, repr=False)  # what it was ranked by (ScalingLaw), to solve again
 
@@ -91,7 +91,7 @@ def _costs(family: str, knobs: Knobs, structure: tuple, input_shape, classes: in
     return estimator(family).costs(knobs, dict(structure), input_shape, classes)
 
 
-def _screen(laws, input_shape, classes: int, engine: Engine = TFLM, pins: dict[str, Pin] | None = None
+def _screen(laws, input_shape, classes: int, engine: Engine = DEFAULT, pins: dict[str, Pin] | None = None
             ) -> list[_Screened]:
     """`laws`: the laws to screen by (an iterable of ScalingLaw). Configurations far outside the sizes a law
     was fitted on are dropped, unless the pins leave a family nothing else (then they count as extrapolated)."""
@@ -153,7 +153,7 @@ def _laws(law: ScalingLaw | list[ScalingLaw] | None, pins: dict[str, Pin] | None
 def solve(board: Board, max_flash: int | None = None, max_ram: int | None = None, max_macs: int | None = None,
           max_latency_ms: float | None = None, input_shape: tuple[int, int, int] = (32, 32, 3), classes: int = 10,
           law: ScalingLaw | list[ScalingLaw] | None = None, runner_ups: int = 4, budget: Budget | None = None,
-          engine: Engine | str = TFLM, pins: dict[str, Pin] | None = None) -> Solution:
+          engine: Engine | str = DEFAULT, pins: dict[str, Pin] | None = None) -> Solution:
     """`budget` replaces the board's budget and the max_* limits when given (fit passes the one it made).
     `engine` "c" costs each configuration as the C engine compiles it instead of as a .tflite on TFLM. `law`: one
     family's law or several (default: every shipped family's); only families with a law are ranked. `pins`: the
@@ -205,7 +205,7 @@ def solve(board: Board, max_flash: int | None = None, max_ram: int | None = None
 
 def frontier(board: Board, input_shape: tuple[int, int, int] = (32, 32, 3), classes: int = 10,
              law: ScalingLaw | list[ScalingLaw] | None = None, budget: Budget | None = None,
-             engine: Engine | str = TFLM) -> list[dict]:
+             engine: Engine | str = DEFAULT) -> list[dict]:
     """The accuracy a bigger budget buys: one configuration per half point of predicted accuracy, the one with
     the fewest parameters reaching it (any family), within the sizes the laws were fitted on. `fits_board` is
     judged against `budget` (default: the board's)."""
