@@ -57,3 +57,20 @@ def test_the_preflight_reads_the_ops_off_a_built_model():
     require_runnable(model, TFLM, "ptq", "the model")
     with pytest.raises(UserError, match="converts to the REDUCE_MAX op, which the C engine does not run"):
         require_runnable(model, C, "ptq", "the model", "init_from")
+
+
+def test_the_c_engine_is_the_default_and_tflm_the_fallback_said_in_one_line(caplog, monkeypatch):
+    from tinyml_kit.pipeline.engine_choice import choose_engine, style_ops
+
+    assert get_engine(None) is C and choose_engine(None, ["CONV_2D", "HARD_SWISH"]) is C and not caplog.records
+    cbam = style_ops({"attention": "cbam"})
+    assert choose_engine(None, cbam, "PhiNet with cbam") is TFLM
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert line.startswith("PhiNet with cbam has the ") and "REDUCE_MAX" in line
+    assert "which the C engine does not run: running on TFLM + CMSIS-NN instead" in line
+    caplog.clear()
+    assert choose_engine("c", cbam) is C and choose_engine("tflm", []) is TFLM and not caplog.records   # as named
+    monkeypatch.setenv("TINYML_CMSIS_NN_DIR", "/nonexistent/cmsis_nn")
+    assert choose_engine(None, [], host_check=True) is TFLM and choose_engine(None, []) is C
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert "cannot be checked on this machine" in line and "TINYML_CMSIS_NN_DIR" in line
