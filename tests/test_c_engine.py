@@ -7,7 +7,7 @@ import pytest
 
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.litert import LiteRtModel
-from tinyml_kit.core.tflite_info import read_model
+from tinyml_kit.core.tflite_info import read_graph, read_model
 
 IMAGES = 100
 
@@ -117,8 +117,55 @@ def test_fully_connected_after_reshape(tmp_path):
 
 
 def test_add_of_two_branches(tmp_path):
+    from tinyml_kit.engine.codegen import compile_model
+    from tinyml_kit.solve.c_size import c_engine_costs
+
     fb = int8_model(lambda k, x: k.layers.Add()([k.layers.Conv2D(4, 1)(x), k.layers.Conv2D(4, 3, padding="same")(x)]))
     assert_bit_exact(fb, "ADD", tmp_path)
+    # the solver's flash estimate counts the ADD's two int32 tables as the code generator stores them
+    assert c_engine_costs(read_graph(fb, "add")).constant_bytes == compile_model(fb).constant_bytes
+
+
+def _add_of_every_pair(lo: float, hi: float, relu: bool) -> bytes:
+    """One ADD of the input (pixels: scale 1) and a constant of another scale, shaped so that pixel row r meets
+    constant column c: fed rows of every int8 value, the op sees all 65,536 (a, b) pairs."""
+    from tinyml_kit._tf import tf
+    from tinyml_kit.compress.quantize import quantize_int8
+
+    keras = _keras()
+    inputs = keras.Input((256, 256, 1))
+    column = np.linspace(lo, hi, 256, dtype=np.float32)   # 256 values one quantization step apart
+    y = inputs + tf().constant(np.broadcast_to(column[None, None, :, None], (1, 256, 256, 1)))
+    model = keras.Model(inputs, tf().nn.relu(y) if relu else y)
+    pixels = np.broadcast_to(np.arange(256, dtype=np.float32)[None, :, None, None], (2, 256, 256, 1)).copy()
+    return quantize_int8(model, pixels)
+
+
+@pytest.mark.parametrize("lo, hi, relu", [(-40.0, 60.0, False), (-680.0, 340.0, True)])   # zero on a step
+def test_add_equals_litert_on_every_pair_of_int8_inputs(lo, hi, relu, tmp_path):
+    """The ADD tables and their one requantization against LiteRT's reference ADD, exhaustively."""
+    from tinyml_kit.engine.codegen import compile_model
+    from tinyml_kit.engine.model_ir import read_int8_model
+
+    fb = _add_of_every_pair(lo, hi, relu)
+    model = read_int8_model(fb, "add")
+    assert [op.kind for op in model.ops] == ["ADD"]
+    constant = next(t for t in model.tensors if t.is_constant).data.reshape(256, 256)
+    assert sorted(constant[0]) == list(range(-128, 128)) and (constant == constant[0]).all(), "pairs are missed"
+    assert [a.ctype for a in compile_model(fb).arrays] == ["int8_t", "int32_t", "int32_t"]
+    rows = np.broadcast_to(np.arange(-128, 128, dtype=np.int8)[:, None, None], (256, 256, 1))[None]
+    expected = LiteRtModel(fb).predict(rows)
+    assert np.array_equal(run_c(fb, rows, tmp_path), expected)
+    assert len(np.unique(expected)) > 100
+
+
+def test_add_of_a_per_channel_vector(tmp_path):
+    """Squeeze-excitation's shape with ADD: (H, W, C) plus a (1, 1, C) activation."""
+    def build(k, x):
+        s = k.layers.GlobalAveragePooling2D(keepdims=True)(x)
+        return k.layers.Add()([x, k.layers.Conv2D(4, 1, activation="tanh")(s)])
+
+    assert_bit_exact(int8_model(build), "ADD", tmp_path)
 
 
 def test_mul_by_a_per_channel_vector(tmp_path):
