@@ -42,11 +42,13 @@ def built_flash(program, cmsis_nn: Path) -> dict:
     """text and data of tinyml_model.c compiled as verify compiles it, and its sections by name."""
     from tinyml_kit.check.verify import ENGINE_C_FLAGS
     from tinyml_kit.core.cores import CORES
+    from tinyml_kit.export.toolchain import cmsis_nn_defines
 
     with tempfile.TemporaryDirectory() as tmp:
         program.write(Path(tmp), [str(i) for i in range(10)])
         obj = Path(tmp) / "model.o"
-        subprocess.run(["arm-none-eabi-gcc", *CORES["m4"].gcc_flags, *ENGINE_C_FLAGS, "-isystem",
+        subprocess.run(["arm-none-eabi-gcc", *CORES["m4"].gcc_flags, *ENGINE_C_FLAGS,
+                        *cmsis_nn_defines(CORES["m4"].gcc_flags), "-isystem",
                         str(cmsis_nn / "Include"), "-c", str(Path(tmp) / "tinyml_model.c"), "-o", str(obj)], check=True)
         out = subprocess.run(["arm-none-eabi-size", "-A", str(obj)], capture_output=True, text=True).stdout
     sections: dict[str, int] = {}

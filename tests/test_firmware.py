@@ -19,7 +19,7 @@ from tinyml_kit.core.tflite_info import read_model_file
 from tinyml_kit.core.tflm_flatbuffer import compact_flatbuffer
 from tinyml_kit.export.c_sources import write_model_api
 from tinyml_kit.export.op_resolver import TFLM_BUILTINS, tree_builtins
-from tinyml_kit.export.toolchain import CXX_FLAGS, TFLM_DEFINES, find_tflm_dir
+from tinyml_kit.export.toolchain import CXX_FLAGS, REQUANTIZE_ASM, REQUANTIZE_ASM_GUARD, TFLM_DEFINES, find_tflm_dir
 
 SHIM = Path(__file__).parent / "data" / "arduino_shim"
 PLATFORM = Path(__file__).parent.parent / "firmware_templates" / "qemu"
@@ -168,6 +168,8 @@ def test_arduino_library_with_the_c_engine_carries_cmsis_nn_and_runs_on_cortex_m
     library = tmp_path / "lib" / "tinyml_model"
     assert "depends=" not in (library / "library.properties").read_text()
     assert (library / "src" / "arm_nnfunctions.h").is_file() and (library / "src" / "cmsis_nn" / "LICENSE").is_file()
+    # built as verify builds it: the requantization define heads the header the kernels and the model include
+    assert (library / "src" / "arm_nnsupportfunctions.h").read_text().startswith(REQUANTIZE_ASM_GUARD)
     assert "Chirale" not in (library / "examples" / "classify" / "classify.ino").read_text()
     printed = run_arduino_example(library, tflm, tmp_path / "build")
     host = re.search(r'kSampleHostLabel = "([^"]*)"',
@@ -183,6 +185,7 @@ def test_stm32_project_with_the_c_engine_makes_without_tflm(fitted, tflm, tmp_pa
     project = tmp_path / "tinyml_model_stm32"
     makefile = (project / "Makefile").read_text()
     assert "TFLM_DIR" not in makefile and "CMSIS_NN_DIR ?= /" in makefile
+    assert f"NN_DEFINES := -D{REQUANTIZE_ASM}\n" in makefile   # the Cortex-M7 builds CMSIS-NN as verify does
     subprocess.run(["make", "-j2"], cwd=project, check=True, capture_output=True)
     assert (project / "build" / "libtinyml.a").stat().st_size > 0
 

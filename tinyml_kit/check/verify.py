@@ -38,6 +38,7 @@ from tinyml_kit.export.toolchain import (
     C_ENGINE_WARNINGS,
     TFLM_DEFINES,
     TflmDir,
+    cmsis_nn_defines,
     cmsis_nn_library,
     elf_sizes,
     find_cmsis_nn_dir,
@@ -57,7 +58,7 @@ def _profile_defines(src: ModelSource, profile: bool) -> list[str]:
     return ["-DTINYML_PROFILE", f"-DTINYML_PROFILE_OPS={src.info.op_count}"] if profile else []
 
 # The C engine's generated model: what the issue promises it compiles with, and CMSIS-NN as TFLM's makefile builds
-# its kernels (-O2; the DSP extension is on for -mcpu=cortex-m4 and later).
+# its kernels (-O2; the DSP extension is on for -mcpu=cortex-m4 and later), both with `cmsis_nn_defines` for the core.
 ENGINE_C_FLAGS = [*C_ENGINE_WARNINGS, "-Os", "-ffunction-sections", "-fdata-sections"]
 CMSIS_NN_FLAGS = ["-O2", "-ffunction-sections", "-fdata-sections"]
 
@@ -78,12 +79,13 @@ def build_c_firmware(src: ModelSource, cmsis_nn: Path, core: EmulatedCore, build
                      arena_bytes: int | None = None, profile: bool = False) -> Path:
     """The C engine's model as `export --engine c` writes it, CMSIS-NN compiled from source for `core` (cached),
     the QEMU runner and startup code; returns the ELF."""
-    library = cmsis_nn_library(cmsis_nn, require_tool("arm-none-eabi-gcc"), [*core.gcc_flags, *CMSIS_NN_FLAGS],
-                               core.prebuilt)
+    nn_defines = cmsis_nn_defines(core.gcc_flags)
+    library = cmsis_nn_library(cmsis_nn, require_tool("arm-none-eabi-gcc"),
+                               [*core.gcc_flags, *CMSIS_NN_FLAGS, *nn_defines], core.prebuilt)
     model_c = [p for p in src.program.write(build, src.labels) if p.suffix == ".c"]
     defines = ([f"-DTINYML_ARENA_BYTES={arena_bytes}"] if arena_bytes else []) + _profile_defines(src, profile)
     objects = compile_for_qemu(core, model_c, build,
-                               c_flags=[*ENGINE_C_FLAGS, "-isystem", str(cmsis_nn / "Include"), *defines])
+                               c_flags=[*ENGINE_C_FLAGS, *nn_defines, "-isystem", str(cmsis_nn / "Include"), *defines])
     runner, runner_defines = harness(core, build)
     objects += compile_for_qemu(core, runner, build, ["-DTINYML_ENGINE_C", *runner_defines, *defines])
     return link_for_qemu(core, objects, [library], build)

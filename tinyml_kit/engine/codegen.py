@@ -39,7 +39,7 @@ LOWERINGS: dict[str, Callable[[Model, Operator], Step]] = {
     **{kind: elementwise.lookup for kind in LUT_OPS},
 }
 SOURCES = ("tinyml_model.h", "tinyml_model.c")
-HELPERS = ("lut_s8", "mean_hw_s8", "widen", "hard_swish_s8")   # our own C helpers, emitted only where called
+HELPERS = ("lut_s8", "add_s8", "mean_hw_s8", "widen", "hard_swish_s8")   # our own C helpers, emitted only where called
 
 
 @dataclass

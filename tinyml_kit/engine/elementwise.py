@@ -1,8 +1,9 @@
 """ADD, MUL, MEAN, PAD, RESHAPE and the lookup-table activations as C steps.
 
-ADD and MUL call CMSIS-NN's elementwise kernels, once for equal shapes and once per pixel when one input is a
-per-channel vector (squeeze-excitation's scale): the same integer arithmetic TFLM's reference broadcast runs, at
-the speed of the vector kernel. MEAN over height and width follows TFLM's reference QuantizedMeanOrSum.
+ADD (by tables, `add`) and MUL (CMSIS-NN's elementwise kernel) run once for equal shapes and once per pixel when
+one input is a per-channel vector (squeeze-excitation's scale): the same integer arithmetic TFLM's reference
+broadcast runs, at the speed of the vector kernel.
+MEAN over height and width follows TFLM's reference QuantizedMeanOrSum.
 """
 
 import numpy as np
@@ -17,7 +18,9 @@ from tinyml_kit.engine.hard_swish import (
 from tinyml_kit.engine.lut import lookup_table
 from tinyml_kit.engine.model_ir import Model, Operator, Tensor
 from tinyml_kit.engine.quantization import (
+    INT8_MIN,
     activation_range,
+    add_input_table,
     add_params,
     mean_multiplier,
     quantize_multiplier,
@@ -44,10 +47,13 @@ def _by_a_constant(model: Model, op: Operator) -> bool:
     return (a.is_constant != b.is_constant) and (a if a.is_constant else b).elements == 1
 
 
-def _binary(model: Model, op: Operator, arguments) -> Step:
+_Arguments = tuple[tuple[ir.Arg, ...], list[CArray]]   # a binary kernel's arguments after the inputs, its tables
+
+
+def _binary(model: Model, op: Operator, kernel: str, arguments) -> Step:
     """ADD or MUL: inputs in (full, vector) order, the fused activation range, and the kernel call once or per
     pixel; `arguments(a, b, out, at, lo, hi)` gives the kernel's arguments after the two input pointers, `at` the
-    output's pointer."""
+    output's pointer, and the tables they name. A CMSIS-NN kernel's status is checked; our helpers cannot fail."""
     if _by_a_constant(model, op):
         return lookup(model, op)
     out, a, b = model.tensor(op, 0, outputs=True), model.tensor(op, 0), model.tensor(op, 1)
@@ -55,39 +61,44 @@ def _binary(model: Model, op: Operator, arguments) -> Step:
     if swapped:
         a, b = b, a
     lo, hi = activation_range(op.option("fusedActivationFunction", 0), out.scale, out.zero_point)
-    kernel = "arm_elementwise_add_s8" if op.kind == "ADD" else "arm_elementwise_mul_s8"
     channels = out.shape[-1]
     pixel = ir.Lit(f"n * {channels}") if per_pixel else ir.Lit(0)   # the element each call starts at
     arrays = [CArray(f"k{op.index}_{n}", "int8_t", t.data.astype(np.int8)) for n, t in enumerate((a, b))
               if t.data is not None]   # a constant operand (a per-channel bias or scale) is read from flash
     where = {t.index: ir.Const(f"k{op.index}_{n}") if t.is_constant else ir.Tensor(t.index)
              for n, t in enumerate((a, b))}
+    rest, tables = arguments(a, b, out, ir.At(ir.Tensor(out.index), pixel), lo, hi)
     call = ir.Call(kernel, (ir.At(where[a.index], pixel), ir.At(where[b.index], ir.Lit(0) if per_pixel else pixel),
-                            *arguments(a, b, out, ir.At(ir.Tensor(out.index), pixel), lo, hi),
-                            ir.Lit(channels if per_pixel else out.elements)), checked=True)
+                            *rest, ir.Lit(channels if per_pixel else out.elements)), checked=kernel.startswith("arm_"))
     live = tuple(t.index for t in (a, b) if not t.is_constant)
     code: list[ir.Line] = [(ir.PerPixel(out.elements // channels, call),) if per_pixel else (call,)]
-    return Step(op.index, op.kind, live, out.index, code, arrays, in_place=live[:1] if per_pixel else live)
+    return Step(op.index, op.kind, live, out.index, code, [*arrays, *tables],
+                in_place=live[:1] if per_pixel else live)
 
 
 def add(model: Model, op: Operator) -> Step:
-    def arguments(a: Tensor, b: Tensor, out: Tensor, at: ir.Arg, lo: int, hi: int) -> tuple[ir.Arg, ...]:
+    """ADD as TFLite's reference int8 arithmetic with each input's rescale looked up: two 256-entry int32 tables
+    (`add_input_table`, named lut* so identical ones are stored once), then one requantization per element."""
+    def arguments(a: Tensor, b: Tensor, out: Tensor, at: ir.Arg, lo: int, hi: int) -> _Arguments:
         p = add_params(a.scale, b.scale, out.scale)
-        before = (-a.zero_point, p["input1_mult"], p["input1_shift"], -b.zero_point, p["input2_mult"],
-                  p["input2_shift"], p["left_shift"])
+        tables = [CArray(f"lut{op.index}_{n}", "int32_t", add_input_table(t.zero_point, p[f"input{n}_mult"],
+                                                                          p[f"input{n}_shift"], p["left_shift"]))
+                  for n, t in ((1, a), (2, b))]
+        middle = tuple(ir.At(ir.Const(t.name), ir.Lit(-INT8_MIN)) for t in tables)   # indexed by the int8 value
         after = (out.zero_point, p["out_mult"], p["out_shift"], lo, hi)
-        return *(ir.Lit(x) for x in before), at, *(ir.Lit(x) for x in after)
+        return (*middle, at, *(ir.Lit(x) for x in after)), tables
 
-    return _binary(model, op, arguments)
+    return _binary(model, op, "tinyml_add_s8", arguments)
 
 
 def mul(model: Model, op: Operator) -> Step:
-    def arguments(a: Tensor, b: Tensor, out: Tensor, at: ir.Arg, lo: int, hi: int) -> tuple[ir.Arg, ...]:
+    def arguments(a: Tensor, b: Tensor, out: Tensor, at: ir.Arg, lo: int, hi: int) -> _Arguments:
         m, s = quantize_multiplier(float(np.float32(a.scale)) * float(np.float32(b.scale)) /
                                    float(np.float32(out.scale)))
-        return ir.Lit(-a.zero_point), ir.Lit(-b.zero_point), at, *(ir.Lit(x) for x in (out.zero_point, m, s, lo, hi))
+        return (ir.Lit(-a.zero_point), ir.Lit(-b.zero_point), at,
+                *(ir.Lit(x) for x in (out.zero_point, m, s, lo, hi))), []
 
-    return _binary(model, op, arguments)
+    return _binary(model, op, "arm_elementwise_mul_s8", arguments)
 
 
 def mean(model: Model, op: Operator) -> Step:

@@ -87,3 +87,26 @@ def mean_multiplier(input_scale: float, output_scale: float, count: int) -> tupl
     multiplier, shift = quantize_multiplier(float(np.float32(input_scale)) / float(np.float32(output_scale)))
     bits = min(count.bit_length() - 1, 32, 31 + shift)
     return (multiplier << bits) // count, shift - bits
+
+
+def _saturating_rounding_doubling_high_mul(a: int, b: int) -> int:
+    """gemmlowp's SaturatingRoundingDoublingHighMul on int32: the nudge, then C++'s truncating division."""
+    if a == b == -(1 << 31):
+        return (1 << 31) - 1
+    ab = a * b
+    nudged = ab + ((1 << 30) if ab >= 0 else 1 - (1 << 30))
+    return nudged >> 31 if nudged >= 0 else -((-nudged) >> 31)
+
+
+def _rounding_divide_by_pot(x: int, exponent: int) -> int:
+    """gemmlowp's RoundingDivideByPOT: halves away from zero."""
+    mask = (1 << exponent) - 1
+    return (x >> exponent) + (1 if (x & mask) > (mask >> 1) + (1 if x < 0 else 0) else 0)
+
+
+def add_input_table(zero_point: int, multiplier: int, shift: int, left_shift: int) -> np.ndarray:
+    """One int8 ADD input's rescale for each int8 value -128..127, as TFLite's reference AddElementwise computes
+    it: MultiplyByQuantizedMultiplierSmallerThanOneExp((x - zero_point) << left_shift, multiplier, shift)."""
+    return np.array([_rounding_divide_by_pot(_saturating_rounding_doubling_high_mul(
+        (x - zero_point) * (1 << left_shift), multiplier), -shift) for x in range(INT8_MIN, INT8_MAX + 1)],
+        dtype=np.int32)

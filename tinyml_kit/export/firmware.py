@@ -20,7 +20,7 @@ from tinyml_kit.core.tflm_flatbuffer import tflm_flash_bytes
 from tinyml_kit.engine.codegen import compile_model
 from tinyml_kit.export.c_sources import write_c_sources, write_model_api
 from tinyml_kit.export.op_resolver import resolver_methods
-from tinyml_kit.export.toolchain import TFLM_DEFINES
+from tinyml_kit.export.toolchain import REQUANTIZE_ASM_GUARD, TFLM_DEFINES, cmsis_nn_defines
 from tinyml_kit.solve.engines import DEFAULT, Engine
 
 
@@ -146,11 +146,15 @@ def write_arduino_library(src: ModelSource, sample: Sample, folder: Path, board=
 def bundle_cmsis_nn(root: Path, src_dir: Path) -> None:
     """CMSIS-NN inside an exported Arduino library, laid out for the Arduino builder, which compiles every
     source under src/ and puts only src/ on the include path: its headers at src/ (Internal/ beside them, as
-    they include it), its sources in src/cmsis_nn/, its license with them. Only the user's export carries it."""
+    they include it), its sources in src/cmsis_nn/, its license with them. Only the user's export carries it. The
+    builder takes no per-library flags, so the requantization define `verify` builds with (`REQUANTIZE_ASM_GUARD`)
+    heads the copied arm_nnsupportfunctions.h, behind the preprocessor's test for the core."""
     for header in sorted((root / "Include").rglob("*.h")):
         dest = src_dir / header.relative_to(root / "Include")
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(header, dest)
+    support = src_dir / "arm_nnsupportfunctions.h"   # what CMSIS-NN's kernels and the model include alike
+    support.write_text(REQUANTIZE_ASM_GUARD + support.read_text())
     for source in sorted((root / "Source").glob("*/*.c")):
         dest = src_dir / "cmsis_nn" / source.relative_to(root / "Source")
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -187,7 +191,8 @@ def write_stm32_project(src: ModelSource, sample: Sample, folder: Path, board, t
     """A Makefile project in `folder`: tinyml/ (model API, app_tinyml C API, sample), Makefile, README.md. With
     the C engine the Makefile compiles CMSIS-NN from `cmsis_nn` (CMSIS_NN_DIR) instead of linking TFLM."""
     context = _context(src, sample, project=folder.name, board=board, cpu_flags=board.gcc_cpu_flags,
-                       defines=TFLM_DEFINES, tflm_tree=str(tflm_tree) if tflm_tree else "", tflm_arch=tflm_arch(board),
+                       defines=TFLM_DEFINES, nn_defines=cmsis_nn_defines(board.gcc_cpu_flags),
+                       tflm_tree=str(tflm_tree) if tflm_tree else "", tflm_arch=tflm_arch(board),
                        cmsis_nn_dir=str(cmsis_nn) if cmsis_nn else "")
     sources = _mkdir(folder / "tinyml")
     src.write_api(sources)

@@ -34,6 +34,28 @@ CXX_FLAGS = ["-std=c++17", "-fno-rtti", "-fno-exceptions", "-fno-threadsafe-stat
              "-fdata-sections", "-Wall", "-Wextra", "-Werror"]
 # What the C engine's generated sources are held to, on every compiler that builds them.
 C_ENGINE_WARNINGS = ["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic"]
+# CMSIS-NN's requantization (`arm_nn_requantize`, inlined from its headers into its kernels and the generated model)
+# in Thumb-2 inline assembly: SMULL + carry rounding instead of a 64-bit add and a branchy divide, the same double
+# rounding as TFLite (CMSIS-NN PR #171, opt-in since). It is a header macro, so CMSIS-NN and tinyml_model.c are built
+# with it alike. On for the cores it was measured bit-exact on under QEMU (ResNet-8 and the ADD tests); the host's
+# portable build and the Helium cores (their own MVE requantization) keep the C arithmetic.
+REQUANTIZE_ASM = "CMSIS_NN_USE_REQUANTIZE_INLINE_ASSEMBLY"
+REQUANTIZE_ASM_CPUS = ("cortex-m4", "cortex-m7", "cortex-m33")
+# The same rule for a build whose core is unknown when it is written (an Arduino library): the preprocessor's view of
+# REQUANTIZE_ASM_CPUS (Thumb-2 with the DSP extension, no Helium).
+REQUANTIZE_ASM_GUARD = f"""/* tinyml-kit: {REQUANTIZE_ASM} on Thumb-2 cores with the DSP extension and no Helium, as the
+   exported Makefile and tinyml-kit verify build CMSIS-NN for the C engine (bit-exact with TFLite's requantization) */
+#if defined(__ARM_ARCH_ISA_THUMB) && __ARM_ARCH_ISA_THUMB == 2 && defined(__ARM_FEATURE_DSP) && \\
+    !defined(__ARM_FEATURE_MVE) && !defined({REQUANTIZE_ASM})
+#define {REQUANTIZE_ASM}
+#endif
+"""
+
+
+def cmsis_nn_defines(cpu_flags) -> list[str]:
+    """The defines CMSIS-NN and the C engine's model are compiled with for the core `cpu_flags` (-mcpu=...) names."""
+    mcpu = next((f.split("=", 1)[1] for f in cpu_flags if f.startswith("-mcpu=")), "")
+    return [f"-D{REQUANTIZE_ASM}"] if mcpu in REQUANTIZE_ASM_CPUS else []
 
 
 def require_tool(tool: str) -> str:

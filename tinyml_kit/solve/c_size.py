@@ -3,9 +3,13 @@
 
 Constants and structs are counted exactly as the code generator lays them out: int8 weights; per output
 channel an int32 bias, an int32 multiplier and an int8 shift (9 bytes); a 256-byte table per lookup-table
-activation (HARD_SWISH instead keeps 10 bytes of fixed-point parameters); one 16-byte dims struct per distinct
-shape. Code bytes per op kind were fitted by least squares on compiled objects (arm-none-eabi-gcc 12.2, -Os,
-Cortex-M4F; `bench/engine_estimates.py --calibrate` refits them). The arena is `static_plan.plan_graph`'s, exact.
+activation (HARD_SWISH instead keeps 10 bytes of fixed-point parameters) and per ADD or MUL of a constant
+scalar; two 256-entry int32 tables per other ADD (its inputs' rescales); the int8 values of a constant operand of
+ADD and MUL; one 16-byte dims struct per distinct shape. The code generator stores equal tables once, which takes
+the quantization this graph does not hold: for a model with two equal tables this is an upper bound, by 256 or
+1,024 bytes per duplicate. Code bytes per op kind were fitted by least squares on compiled objects
+(arm-none-eabi-gcc 12.2, -Os, Cortex-M4F; `bench/engine_estimates.py --calibrate` refits them). The arena is
+`static_plan.plan_graph`'s, exact.
 """
 
 from dataclasses import dataclass
@@ -18,6 +22,7 @@ PARAM_STRUCT_BYTES = {"CONV_2D": 40, "DEPTHWISE_CONV_2D": 44, "FULLY_CONNECTED":
                       "MAX_POOL_2D": 24, "HARD_SWISH": 10}
 DIMS_BYTES = 16
 TABLE_BYTES = 256
+ADD_TABLE_BYTES = 2 * 256 * 4   # ADD's two int32 input-rescale tables (engine.elementwise.add)
 # Code bytes: the model API and helpers ("base"), then per op of each kind, fitted on the 24 PhiNets of
 # bench/engine_estimates.py (largest residual 101 B: an offset into the arena takes 2 or 4 bytes of Thumb code).
 # Inside a PhiNet the counts move together (a HARD_SWISH follows most convolutions; MEAN stands for a
@@ -66,10 +71,21 @@ def c_engine_costs(graph: Graph) -> CEngineCosts:
                                     graph.tensors[op.outputs[0]].shape, op.kind == "DEPTHWISE_CONV_2D"))
         elif op.kind in LUT_OPS and op.kind != "HARD_SWISH":
             constants += TABLE_BYTES
+        elif op.kind in ("ADD", "MUL"):
+            constants += _binary_constant_bytes(graph, op)
         structs += PARAM_STRUCT_BYTES.get(op.kind, 0)
     structs += DIMS_BYTES * len(shapes)
     code = sum(n * b for n, b in zip(code_features(graph), CODE_BYTES, strict=False))
     return CEngineCosts(constants, structs, int(round(code)), plan_graph(graph).arena_bytes)
+
+
+def _binary_constant_bytes(graph: Graph, op) -> int:
+    """ADD or MUL of a constant scalar is a lookup table; otherwise a constant operand's int8 values (a per-channel
+    bias or scale) are kept, and an ADD keeps its two rescale tables."""
+    constant = [graph.tensors[i] for i in op.inputs[:2] if graph.tensors[i].is_constant]
+    if len(constant) == 1 and constant[0].elements == 1:
+        return TABLE_BYTES
+    return (ADD_TABLE_BYTES if op.kind == "ADD" else 0) + sum(t.elements for t in constant)
 
 
 def code_features(graph: Graph) -> list[int]:
