@@ -82,7 +82,8 @@ def verify_run(run_dir: str | Path, kernels: str | None = None, images: int = 20
     record, run_dir = m.record, m.run_dir
     engine = get_engine(engine or record.engine)
     board = get_board(record.board.id)
-    preflight(tflm_dir, engine, cmsis_nn_dir, require_core(core, board))
+    require_core(core, board)   # an emulated core, or one line before building
+    preflight(tflm_dir, engine, cmsis_nn_dir)
     if val is None:
         val = run_split(record, tuple(m.info.inputs[0].shape[1:])).val
     chosen = val.x[:images].astype(np.float32)

@@ -10,8 +10,9 @@ Cortex-M4F; `bench/engine_estimates.py --calibrate` refits them). The arena is `
 
 from dataclasses import dataclass
 
+from tinyml_kit.core.cores import KernelFamily
 from tinyml_kit.core.graph import Graph
-from tinyml_kit.solve.static_plan import LUT_OPS, plan_graph
+from tinyml_kit.solve.static_plan import LUT_OPS, kernel_sums_bytes, plan_graph
 
 PER_CHANNEL_BYTES = 9           # int32 bias + int32 multiplier + int8 shift
 PARAM_STRUCT_BYTES = {"CONV_2D": 40, "DEPTHWISE_CONV_2D": 44, "FULLY_CONNECTED": 20, "AVERAGE_POOL_2D": 24,
@@ -55,7 +56,8 @@ def conv_dims(in_shape: tuple, filter_shape: tuple, out_shape: tuple, depthwise:
     return [tuple(in_shape), filt, (1, 1, 1, out_c), tuple(out_shape)]
 
 
-def c_engine_costs(graph: Graph) -> CEngineCosts:
+def c_engine_costs(graph: Graph, family: KernelFamily = KernelFamily.DSP) -> CEngineCosts:
+    """The costs of the C engine's build of `graph` for `family`'s kernels (`core.cores.kernel_family`)."""
     constants = structs = 0
     shapes: set[tuple] = set()
     for op in graph.ops:
@@ -66,10 +68,12 @@ def c_engine_costs(graph: Graph) -> CEngineCosts:
                                     graph.tensors[op.outputs[0]].shape, op.kind == "DEPTHWISE_CONV_2D"))
         elif op.kind in LUT_OPS and op.kind != "HARD_SWISH":
             constants += TABLE_BYTES
+        elif op.kind == "FULLY_CONNECTED":
+            constants += kernel_sums_bytes(_out_channels(graph, op), family)
         structs += PARAM_STRUCT_BYTES.get(op.kind, 0)
     structs += DIMS_BYTES * len(shapes)
     code = sum(n * b for n, b in zip(code_features(graph), CODE_BYTES, strict=False))
-    return CEngineCosts(constants, structs, int(round(code)), plan_graph(graph).arena_bytes)
+    return CEngineCosts(constants, structs, int(round(code)), plan_graph(graph, family).arena_bytes)
 
 
 def code_features(graph: Graph) -> list[int]:

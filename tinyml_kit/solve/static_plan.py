@@ -13,14 +13,17 @@ What makes it smaller than TFLM's arena for the same graph:
 - of several op orders and placements, the one with the lowest peak.
 
 CMSIS-NN's scratch buffers are planned into the arena too, sized as its `*_get_buffer_size` functions size them
-when built with GCC for a core with or without the DSP extension (the larger of the two), so one plan serves
-the host, Cortex-M4F, M7 and M33 builds; the generated `Init` asks CMSIS-NN again and refuses a smaller plan.
+when built with GCC for the plan's `KernelFamily` (`core.cores`): without Helium, for a core with or without the
+DSP extension (the larger of the two), so one plan serves the host, Cortex-M4F, M7 and M33 builds; with Helium,
+exactly what the MVE build asks (Cortex-M55). The generated `Init` asks CMSIS-NN again and refuses a smaller
+plan, and the generated C refuses to build for the other family.
 """
 
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from tinyml_kit.core.cores import KernelFamily
 from tinyml_kit.core.graph import Graph
 
 ALIGN = 4
@@ -37,47 +40,95 @@ def aligned(n: int, align: int = ALIGN) -> int:
 
 
 def conv_scratch_bytes(in_hwc: tuple[int, int, int], kernel_hw: tuple[int, int], stride_hw: tuple[int, int],
-                       pad_hw: tuple[int, int], dilation_hw: tuple[int, int] = (1, 1)) -> int:
-    """arm_convolve_wrapper_s8_get_buffer_size: 1x1 kernels need none (with GCC), others an int16 im2col of two
-    columns."""
+                       pad_hw: tuple[int, int], dilation_hw: tuple[int, int], out_w: int,
+                       family: KernelFamily) -> int:
+    """arm_convolve_wrapper_s8_get_buffer_size as GCC builds it for `family`: 1x1 kernels need none; without
+    Helium, the others an int16 im2col of two columns; with it, four int8 columns in whole 16-byte vectors, or
+    for a 1xN kernel over one row (arm_convolve_1_x_n_s8) the padded window of one output."""
     in_h, in_w, in_c = in_hwc
     kh, kw = kernel_hw
     if (kh, kw) == (1, 1) and pad_hw == (0, 0) and dilation_hw == (1, 1):
         return 0
     cols = kh * kw * in_c
-    return 2 * aligned(cols, 4) * 2
+    if family is KernelFamily.DSP:
+        return 2 * aligned(cols, 4) * 2
+    if in_h == 1 and kh == 1 and dilation_hw[1] == 1 and (stride_hw[1] * in_c) % 4 == 0:
+        one_row = _one_by_n_mve_bytes(in_w, in_c, kw, stride_hw[1], pad_hw[1], out_w)
+        if one_row is not None:
+            return one_row
+    return 4 * aligned(cols, 16)
 
 
-def depthwise_scratch_bytes(in_c: int, out_c: int, kernel_hw: tuple[int, int], pad_hw: tuple[int, int],
-                            dilation_hw: tuple[int, int] = (1, 1)) -> int:
-    """arm_depthwise_conv_wrapper_s8_get_buffer_size with DSP: the 3x3 kernel and the generic one need none, the
-    optimized one an int16 row of the kernel window per channel."""
+def _one_by_n_mve_bytes(in_w: int, in_c: int, kw: int, stride: int, pad: int, out_w: int) -> int | None:
+    """arm_convolve_1_x_n_s8_get_buffer_size_mve, or None where it falls back to arm_convolve_s8's size."""
+    asym = ((out_w - 1) * stride + kw - in_w) % 2
+    right = max(1, (pad + asym + stride - 1) // stride) if pad + asym else 0
+    left = max(1, (pad + stride - 1) // stride) if pad else 0
+    if right + max(out_w - right - left, 0) + left != out_w:
+        return None
+    pad_left = pad * in_c
+    pad_right = right * in_c if asym else pad_left
+    return max(kw * in_c + pad_left, (kw - 1) * in_c + pad_right)
+
+
+CH_IN_BLOCK_MVE = 124   # channels arm_depthwise_conv_s8_opt's Helium path takes per pass over the whole map
+
+
+def depthwise_scratch_bytes(in_hwc: tuple[int, int, int], out_hwc: tuple[int, int, int], kernel_hw: tuple[int, int],
+                            stride_hw: tuple[int, int], pad_hw: tuple[int, int], dilation_hw: tuple[int, int],
+                            family: KernelFamily) -> int:
+    """arm_depthwise_conv_wrapper_s8_get_buffer_size as GCC builds it for `family`. Without Helium: the 3x3
+    kernel and the generic one need none, the optimized one an int16 row of the kernel window per channel. With
+    it: one input channel becomes a convolution (its scratch, then the weights transposed), the optimized kernel
+    (3x3 included) four windows of `CH_IN_BLOCK_MVE` channels, the generic one none."""
+    in_c, out_c = in_hwc[2], out_hwc[2]
+    if family is KernelFamily.MVE and in_c == 1 and out_c > 1:
+        return (conv_scratch_bytes(in_hwc, kernel_hw, stride_hw, pad_hw, dilation_hw, out_hwc[1], family)
+                + kernel_hw[0] * kernel_hw[1] * out_c)
     if in_c != out_c or dilation_hw != (1, 1):
         return 0
+    if family is KernelFamily.MVE:
+        return 4 * CH_IN_BLOCK_MVE * kernel_hw[0] * kernel_hw[1]
     if kernel_hw == (3, 3) and max(pad_hw) <= 1:
         return 0
     return in_c * kernel_hw[0] * kernel_hw[1] * 2
+
+
+def kernel_sums_bytes(depth: int, family: KernelFamily) -> int:
+    """Flash for the kernel sums a fully connected layer's Helium kernel reads from its scratch buffer
+    (arm_fully_connected_s8_get_buffer_size: an int32 per output, arm_vector_sum_s8's sums with the bias and the
+    offsets folded in): the C engine computes them at export into flash, so the arena holds none."""
+    return 4 * depth if family is KernelFamily.MVE else 0
 
 
 OVERLAP_BATCH = 4   # output pixels the im2col path gathers before writing (2 with DSP, 4 with MVE): the slack
 
 
 def overlap_bytes(in_hwc: tuple[int, int, int], out_hwc: tuple[int, int, int], kernel_hw: tuple[int, int],
-                  stride_hw: tuple[int, int], pad_hw: tuple[int, int], dilation_hw: tuple[int, int] = (1, 1),
-                  depthwise: bool = False) -> int | None:
+                  stride_hw: tuple[int, int], pad_hw: tuple[int, int], dilation_hw: tuple[int, int],
+                  family: KernelFamily, depthwise: bool = False) -> int | None:
     """How many bytes before its input a convolution's output may start when the input dies at it, or None.
 
-    Read off the order in which CMSIS-NN's s8 kernels touch memory (non-MVE builds; the generated C refuses MVE):
+    Read off the order in which CMSIS-NN's s8 kernels touch memory, for `family`:
     - the im2col path (arm_convolve_s8: every kernel but 1x1 and 1xN) and every depthwise kernel (3x3, opt and
-      generic) read the windows of one or a few output pixels, then write those pixels, in raster order: output
-      pixel p may be written once no later window needs the input below the top-left corner of p's window;
+      generic) read the windows of one or a few output pixels (2 without Helium, 4 with), then write those pixels,
+      in raster order: output pixel p may be written once no later window needs the input below the top-left
+      corner of p's window;
     - the strided 1x1 path (arm_convolve_1x1_s8) computes one output row per call, channel by channel over the
       whole row, reading one input row: output row r may be written once input rows before r * stride are dead;
-    - the unit-stride 1x1 path multiplies all pixels at once, and the 1xN path is not modelled: None.
+    - the unit-stride 1x1 path multiplies all pixels at once, and the 1xN path is not modelled: None;
+    - with Helium, a depthwise layer of more than `CH_IN_BLOCK_MVE` channels passes over the whole map once per
+      block of channels, reading every pixel again after writing the first block: None; one of one input
+      channel runs as a convolution.
     The output then begins d bytes before the input and the two take little more than the larger of them
     (TinyEngine's in-place idea)."""
     in_h, in_w, in_c = in_hwc
     out_h, out_w, out_c = out_hwc
+    if depthwise and family is KernelFamily.MVE:
+        if in_c == 1 and out_c > 1:
+            return overlap_bytes(in_hwc, out_hwc, kernel_hw, stride_hw, pad_hw, dilation_hw, family)
+        if in_c > CH_IN_BLOCK_MVE and in_c == out_c and dilation_hw == (1, 1):
+            return None
     one_by_one = kernel_hw == (1, 1) and pad_hw == (0, 0) and dilation_hw == (1, 1) and not depthwise
     if one_by_one and stride_hw == (1, 1):
         return None
@@ -108,9 +159,10 @@ def lut_scratch_bytes(kind: str, elements: int) -> int:
     return 256 if kind == "HARD_SWISH" and elements > HARD_SWISH_TABLE_AFTER else 0
 
 
-def avgpool_scratch_bytes(channels: int) -> int:
-    """arm_avgpool_s8_get_buffer_size with DSP: an int32 sum per channel."""
-    return channels * 4
+def avgpool_scratch_bytes(channels: int, family: KernelFamily) -> int:
+    """arm_avgpool_s8_get_buffer_size: an int32 sum per channel with the DSP extension (the portable build needs
+    none), none with Helium."""
+    return channels * 4 if family is KernelFamily.DSP else 0
 
 
 @dataclass
@@ -310,13 +362,14 @@ def _lowest_free(parts: list[tuple[int, int, int, int]], placed: list[tuple[int,
     return offset
 
 
-def plan_graph(graph: Graph) -> StaticPlan:
-    """The static plan of a predicted or read `Graph` (sizes only: dilation 1, padding read off the shapes)."""
+def plan_graph(graph: Graph, family: KernelFamily = KernelFamily.DSP) -> StaticPlan:
+    """The static plan of a predicted or read `Graph` for `family`'s kernels (sizes only: dilation 1, padding
+    read off the shapes)."""
     sizes = {i: t.nbytes for i, t in enumerate(graph.tensors) if not t.is_constant}
-    return plan(sizes, [_plan_op(graph, op) for op in graph.ops], graph.input, graph.output)
+    return plan(sizes, [_plan_op(graph, op, family) for op in graph.ops], graph.input, graph.output)
 
 
-def _plan_op(graph: Graph, op) -> PlanOp:
+def _plan_op(graph: Graph, op, family: KernelFamily) -> PlanOp:
     activations = tuple(t for t in op.inputs if not graph.tensors[t].is_constant)
     out = op.outputs[0]
     if op.kind == "RESHAPE":
@@ -331,15 +384,15 @@ def _plan_op(graph: Graph, op) -> PlanOp:
     if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D"):
         _, in_h, in_w, in_c = graph.tensors[op.inputs[0]].shape
         _, out_h, out_w, out_c = graph.tensors[out].shape
-        k = op.kernel
+        k, stride = op.kernel, (op.stride, op.stride)
         pad = (max((out_h - 1) * op.stride + k - in_h, 0) // 2, max((out_w - 1) * op.stride + k - in_w, 0) // 2)
+        shape = ((in_h, in_w, in_c), (out_h, out_w, out_c), (k, k), stride, pad, (1, 1))
         if op.kind == "CONV_2D":
-            scratch, shifts = conv_scratch_bytes((in_h, in_w, in_c), (k, k), (op.stride, op.stride), pad), out_c
+            scratch, shifts = conv_scratch_bytes(shape[0], (k, k), stride, pad, (1, 1), out_w, family), out_c
         elif op.kind == "DEPTHWISE_CONV_2D":
-            scratch, shifts = depthwise_scratch_bytes(in_c, out_c, (k, k), pad), out_c
+            scratch, shifts = depthwise_scratch_bytes(*shape, family), out_c
         else:
-            scratch = avgpool_scratch_bytes(in_c)
+            scratch = avgpool_scratch_bytes(in_c, family)
         if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
-            overlap = overlap_bytes((in_h, in_w, in_c), (out_h, out_w, out_c), (k, k), (op.stride, op.stride), pad,
-                                    depthwise=op.kind == "DEPTHWISE_CONV_2D")
+            overlap = overlap_bytes(*shape, family, depthwise=op.kind == "DEPTHWISE_CONV_2D")
     return PlanOp(activations, out, op_scratch_bytes(scratch, shifts), overlap=overlap)
