@@ -88,7 +88,7 @@ class CProgram:
             family=self.family.title, labels=labels, input=inp, output=output,
             output_size=output_size, plan_bytes=self.arena_bytes, constant_bytes=self.constant_bytes,
             ops=self.steps, kinds=sorted({s.kind for s in self.steps}),
-            arrays=[_rows(a) for a in self.arrays], structs=self._structs(),
+            arrays=[_rows(a) for a in self.arrays], structs=self.struct_declarations(),
             uses={helper: f"tinyml_{helper}" in called for helper in HELPERS},
             functions=[f.definition for f in self.functions],
             scratch_checks=[dict(expr=s.scratch_check.expr(self.renamed), bytes=s.scratch_given) for s in self.steps
@@ -115,7 +115,7 @@ class CProgram:
         """The steps in the order the plan runs them (it may run a branch first to lower the peak)."""
         return [self.steps[i] for i in self.plan.order]
 
-    def _structs(self) -> list[str]:
+    def struct_declarations(self) -> list[str]:
         """The shared dims (each value declared once, in the order the code names them), then each op's own
         parameter structs."""
         shared = dict.fromkeys(a for s in self.steps for a in s.arguments() if isinstance(a, Dims))

@@ -34,7 +34,7 @@ from tinyml_kit.engine.quantization import (
 )
 from tinyml_kit.engine.steps import CArray, Step
 from tinyml_kit.solve.c_size import conv_dims
-from tinyml_kit.solve.static_plan import (
+from tinyml_kit.solve.cmsis_scratch import (
     avgpool_scratch_bytes,
     conv_scratch_bytes,
     depthwise_scratch_bytes,

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from tinyml_kit.core.cores import KernelFamily
 from tinyml_kit.core.graph import Graph
-from tinyml_kit.solve.static_plan import LUT_OPS, kernel_sums_bytes, plan_graph
+from tinyml_kit.solve.cmsis_scratch import kernel_sums_bytes
+from tinyml_kit.solve.static_plan import LUT_OPS, plan_graph
 
 PER_CHANNEL_BYTES = 9           # int32 bias + int32 multiplier + int8 shift
 PARAM_STRUCT_BYTES = {"CONV_2D": 40, "DEPTHWISE_CONV_2D": 44, "FULLY_CONNECTED": 20, "AVERAGE_POOL_2D": 24,
