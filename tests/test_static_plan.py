@@ -31,12 +31,14 @@ def test_overlap_is_none_where_cmsis_nn_multiplies_all_pixels_at_once():
     assert overlap_bytes((8, 8, 4), (8, 8, 4), (3, 3), (1, 1), (1, 1), (1, 1), DSP) == (8 + 1 + 4) * 4
 
 
-def test_a_helium_depthwise_over_more_channels_than_a_block_never_shares_its_input():
-    """CMSIS-NN's MVE depthwise kernel passes over the whole map once per 124 channels: the first pass's outputs
-    would overwrite input pixels the second still reads. Within one block, it is the raster order of the DSP
-    kernels."""
+def test_a_helium_depthwise_over_more_channels_than_a_block_shifts_its_output_by_whole_pixels():
+    """CMSIS-NN's MVE depthwise kernel passes over the whole map once per 124 channels: a pass's outputs may only
+    land on the channels of its own block, so the output starts whole pixels (and whole 4-byte words) before the
+    input. Within one block, it is the raster order of the DSP kernels."""
     layer = ((8, 8, 128), (8, 8, 128), (3, 3), (1, 1), (1, 1), (1, 1))
-    assert overlap_bytes(*layer, MVE, depthwise=True) is None
-    assert overlap_bytes(*layer, DSP, depthwise=True) == (8 + 1 + 4) * 128
+    assert overlap_bytes(*layer, MVE, depthwise=True) == overlap_bytes(*layer, DSP, depthwise=True) == 13 * 128
+    odd = ((8, 8, 130), (8, 8, 130), (3, 3), (1, 1), (1, 1), (1, 1))
+    assert overlap_bytes(*odd, DSP, depthwise=True) == 13 * 130                 # 1690: the plan aligns it to 1692
+    assert overlap_bytes(*odd, MVE, depthwise=True) == 14 * 130                 # 1820, a multiple of 4 and of 130
     small = ((8, 8, 124), (8, 8, 124), (3, 3), (1, 1), (1, 1), (1, 1))
     assert overlap_bytes(*small, MVE, depthwise=True) == overlap_bytes(*small, DSP, depthwise=True)

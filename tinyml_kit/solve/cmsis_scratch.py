@@ -8,6 +8,8 @@ against CMSIS-NN's own `*_mve` size functions by `check.c_scratch`). The generat
 again and refuses a smaller plan, and the generated C refuses to build for the other family.
 """
 
+import math
+
 import numpy as np
 
 from tinyml_kit.core.cores import KernelFamily
@@ -92,8 +94,10 @@ def overlap_bytes(in_hwc: tuple[int, int, int], out_hwc: tuple[int, int, int], k
       whole row, reading one input row: output row r may be written once input rows before r * stride are dead;
     - the unit-stride 1x1 path multiplies all pixels at once, and the 1xN path is not modelled: None;
     - with Helium, a depthwise layer of more than `CH_IN_BLOCK_MVE` channels passes over the whole map once per
-      block of channels, reading every pixel again after writing the first block: None; one of one input
-      channel runs as a convolution.
+      block of channels, so a later pass reads every pixel again after the first wrote its block: safe only when
+      the output is a whole number of pixels before the input (each block's writes then land on its own
+      channels), so d is rounded up to whole pixels that the plan's 4-byte alignment keeps whole. A depthwise
+      layer of one input channel runs as a convolution.
     The output then begins d bytes before the input and the two take little more than the larger of them
     (TinyEngine's in-place idea)."""
     in_h, in_w, in_c = in_hwc
@@ -101,8 +105,6 @@ def overlap_bytes(in_hwc: tuple[int, int, int], out_hwc: tuple[int, int, int], k
     if depthwise and family is KernelFamily.MVE:
         if in_c == 1 and out_c > 1:
             return overlap_bytes(in_hwc, out_hwc, kernel_hw, stride_hw, pad_hw, dilation_hw, family)
-        if in_c > CH_IN_BLOCK_MVE and in_c == out_c and dilation_hw == (1, 1):
-            return None
     one_by_one = kernel_hw == (1, 1) and pad_hw == (0, 0) and dilation_hw == (1, 1) and not depthwise
     if one_by_one and stride_hw == (1, 1):
         return None
@@ -115,7 +117,11 @@ def overlap_bytes(in_hwc: tuple[int, int, int], out_hwc: tuple[int, int, int], k
     cols = np.maximum(np.arange(out_w) * stride_hw[1] - pad_hw[1], 0)
     corner = (rows[:, None] * in_w + cols[None, :]).reshape(-1)
     pixel = np.arange(out_h * out_w)
-    return max(0, int(np.max((pixel + OVERLAP_BATCH) * out_c - corner * in_c)))
+    d = max(0, int(np.max((pixel + OVERLAP_BATCH) * out_c - corner * in_c)))
+    if depthwise and family is KernelFamily.MVE and in_c > CH_IN_BLOCK_MVE and in_c == out_c and dilation_hw == (1, 1):
+        whole = math.lcm(in_c, 4)   # pixels, in bytes the plan's alignment (static_plan.ALIGN) leaves unchanged
+        return -(-d // whole) * whole
+    return d
 
 
 def avgpool_scratch_bytes(channels: int, family: KernelFamily) -> int:
