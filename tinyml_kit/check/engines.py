@@ -25,7 +25,8 @@ from tinyml_kit.solve.engines import Engine
 class HostCheck:
     """An engine's own build for this machine, run on the same int8 images as LiteRT."""
     require: Callable[[object], None]                        # cmsis_nn_dir -> refuses a missing tool or tree
-    run: Callable[[bytes, np.ndarray, object, str], HostResult]   # (flatbuffer, images, cmsis_nn_dir, name)
+    # (flatbuffer, images, cmsis_nn_dir, name, the kernel family of the board's core)
+    run: Callable[[bytes, np.ndarray, object, str, KernelFamily], HostResult]
     verdict: Callable[[HostResult], str]                     # its result in the words of `fit`'s last line
 
 
@@ -51,8 +52,8 @@ def _c_require_host(cmsis_nn_dir) -> None:
     find_cmsis_nn_dir(cmsis_nn_dir)
 
 
-def _c_on_host(flatbuffer: bytes, images: np.ndarray, cmsis_nn_dir, name: str) -> HostResult:
-    return check_on_host(flatbuffer, images, cmsis_nn_dir, name=name)
+def _c_on_host(flatbuffer: bytes, images: np.ndarray, cmsis_nn_dir, name: str, family: KernelFamily) -> HostResult:
+    return check_on_host(flatbuffer, images, cmsis_nn_dir, name=name, family=family)
 
 
 def _c_analysis(flatbuffer: bytes, name: str, board) -> EnginePlan:
@@ -80,7 +81,8 @@ def measured_footprint(flatbuffer: bytes, engine: Engine, family: KernelFamily =
 
 
 def host_check(flatbuffer: bytes, images: np.ndarray, engine: Engine, cmsis_nn_dir: str | Path | None = None,
-               name: str = "model") -> HostResult | None:
-    """The engine's own check on this machine beside LiteRT (None for an engine whose check is `evaluate`'s)."""
+               name: str = "model", family: KernelFamily = KernelFamily.DSP) -> HostResult | None:
+    """The engine's own check on this machine beside LiteRT (None for an engine whose check is `evaluate`'s);
+    its sizes are those of a build for a core taking `family`'s kernels."""
     host = checks(engine).host
-    return host.run(flatbuffer, images, cmsis_nn_dir, name) if host else None
+    return host.run(flatbuffer, images, cmsis_nn_dir, name, family) if host else None

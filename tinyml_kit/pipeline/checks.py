@@ -14,7 +14,7 @@ from tinyml_kit.check.evaluate import evaluate
 from tinyml_kit.check.validate import validate_model
 from tinyml_kit.check.verify import preflight, verify_model
 from tinyml_kit.core.artifacts import write_json_atomic
-from tinyml_kit.core.cores import require_core
+from tinyml_kit.core.cores import kernel_family, require_core
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.evaluation import Evaluation, Validation
 from tinyml_kit.core.verification import VerifyResult
@@ -36,7 +36,9 @@ def check_target(target: str | Path, data: str | None = None, engine: str | None
         checks(engine).host.require(cmsis_nn_dir)
     result = evaluate(t.model.flatbuffer, t.val, keras_model=t.keras_model, name=t.model.name)
     images = t.model.info.inputs[0].quantize(t.val.x.astype(np.float32))
-    return replace(result, host=host_check(t.model.flatbuffer, images, engine, cmsis_nn_dir, t.model.name))
+    record = t.model.record
+    family = kernel_family(record.board.core if record else None)
+    return replace(result, host=host_check(t.model.flatbuffer, images, engine, cmsis_nn_dir, t.model.name, family))
 
 
 def validate_target(target: str | Path, data: str | None = None, random_inputs: bool = False, onnx: bool = True,

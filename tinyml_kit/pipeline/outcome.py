@@ -37,7 +37,7 @@ def evaluate_compressed(c: Compressed, parts: Split, engine: Engine = TFLM, cmsi
         return checked
     images = read_model(c.flatbuffer).inputs[0].quantize(parts.val.x.astype(np.float32))
     return replace(checked, engine=engine.name, engine_footprint=measured_footprint(c.flatbuffer, engine, family),
-                   host=host_check(c.flatbuffer, images, engine, cmsis_nn_dir))
+                   host=host_check(c.flatbuffer, images, engine, cmsis_nn_dir, family=family))
 
 
 def fit_summary(record: RunRecord) -> str:
