@@ -148,7 +148,7 @@ def collect(configs: list[dict], cores: list[str], engines: list[str]) -> list[d
     done = _profiles()
     have = {(r["key"], r["core"], r["engine"]) for r in done if "cycles" in r}
     flatbuffers: dict[str, bytes] = {}
-    for engine, core in [(e, c) for e in engines for c in cores if not (e == "c" and CORES[c].mve)]:
+    for engine, core in [(e, c) for e in engines for c in cores]:
         for i, cfg in enumerate(configs):   # one engine and core at a time: a stopped run leaves whole tables
             if (_key(cfg), core, engine) in have:
                 continue

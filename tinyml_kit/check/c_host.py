@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tinyml_kit.core.cores import KernelFamily
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.evaluation import HostResult
 from tinyml_kit.core.litert import LiteRtModel
@@ -69,9 +70,10 @@ class HostModel:
 
 
 def check_on_host(flatbuffer: bytes, images: np.ndarray, cmsis_nn_dir=None, tflm_dir=None,
-                  name: str = "model") -> HostResult:
-    """The C engine's generated model built for this machine and run on `images` (int8) beside LiteRT's reference
-    kernels: whether every output is equal, and what the build takes on the device."""
+                  name: str = "model", family: KernelFamily = KernelFamily.DSP) -> HostResult:
+    """The C engine's generated model built for this machine (CMSIS-NN's portable C: the non-Helium plan) and run
+    on `images` (int8) beside LiteRT's reference kernels: whether every output is equal, and what the build takes
+    on the device, a core taking `family`'s kernels."""
     root = find_cmsis_nn_dir(cmsis_nn_dir, tflm_dir)
     program = compile_model(flatbuffer, name)
     classes = program.model.tensors[program.model.output].elements
@@ -80,6 +82,6 @@ def check_on_host(flatbuffer: bytes, images: np.ndarray, cmsis_nn_dir=None, tflm
         got = HostModel(build_host_library(Path(tmp), root, Path(tmp) / "model.so")).predict(images)
     expected = LiteRtModel(flatbuffer).predict(images)
     diff = np.abs(got.astype(np.int32) - expected.astype(np.int32))
-    footprint = program_footprint(program)
+    footprint = program_footprint(program if family is program.family else compile_model(flatbuffer, name, family))
     return HostResult("c", len(images), bool(diff.max(initial=0) == 0), int(diff.max(initial=0)),
                       footprint.flash_bytes, footprint.arena_bytes)

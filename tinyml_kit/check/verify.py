@@ -27,7 +27,7 @@ from tinyml_kit.check.qemu import (
 )
 from tinyml_kit.core import progress
 from tinyml_kit.core.cores import EmulatedCore, require_core
-from tinyml_kit.core.errors import UserError, param
+from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.litert import LiteRtModel
 from tinyml_kit.core.timing import TIMINGS, MemoryTiming, memory_timing
 from tinyml_kit.core.verdict import fits
@@ -104,14 +104,10 @@ def _arena_error(arena: int, arena_host: int, core: EmulatedCore) -> str:
 
 
 def preflight(tflm_dir: str | Path | None = None, engine: Engine | str = DEFAULT,
-              cmsis_nn_dir: str | Path | None = None, core: EmulatedCore | None = None):
-    """Everything verify needs from the machine, checked before any slow work: the toolchain, QEMU, that the
-    engine runs on `core`, and the TFLM tree (returned) or, for the C engine, CMSIS-NN's directory (returned)."""
+              cmsis_nn_dir: str | Path | None = None):
+    """Everything verify needs from the machine, checked before any slow work: the toolchain, QEMU, and the TFLM
+    tree (returned) or, for the C engine, CMSIS-NN's directory (returned)."""
     engine = get_engine(engine)
-    if not engine.plans_helium and core is not None and core.mve:
-        raise UserError(f"the C engine's static plan follows CMSIS-NN's DSP kernels, and the {core.title} takes its "
-                        f"Helium (MVE) kernels, whose scratch sizes are not planned yet: verify the C engine on "
-                        f"m4, m7 or m33 ({param('core')}), or use {param('engine', 'tflm')}", "core", "engine")
     for tool in ("arm-none-eabi-g++", "arm-none-eabi-gcc", "arm-none-eabi-size", "qemu-system-arm"):
         require_tool(tool)
     return engine.part(_TREES)(tflm_dir, cmsis_nn_dir)
@@ -136,7 +132,7 @@ def _tflm_firmware(src: ModelSource, kernels: str | None, tflm_dir, cmsis_nn_dir
     kernels = kernels or "ref"
     if kernels not in KERNELS:
         raise UserError(f"kernels '{kernels}' are unknown: choose ref or cmsis_nn", "kernels")
-    tflm = preflight(tflm_dir, core=core)
+    tflm = preflight(tflm_dir)
     resolver_methods(src.info.ops, tree_builtins(tflm.tree))   # this tree can run every op, or the op is named
     tflm.library(kernels, core.prebuilt)   # present, or one line before any compiling
     return _Firmware(lambda build: build_firmware(src, tflm, kernels, core, build, arena_bytes, profile),
@@ -148,7 +144,8 @@ def _c_firmware(src: ModelSource, kernels: str | None, tflm_dir, cmsis_nn_dir, a
     if kernels not in (None, "cmsis_nn"):
         raise UserError(f"the C engine calls CMSIS-NN's kernels, not '{kernels}': drop the kernels option or use "
                         f"the TFLM engine", "kernels", "engine")
-    cmsis_nn = preflight(tflm_dir, "c", cmsis_nn_dir, core)
+    cmsis_nn = preflight(tflm_dir, "c", cmsis_nn_dir)
+    src = src.for_family(core.family)   # planned for the kernels CMSIS-NN takes on this core
     program = src.program
     if arena_bytes is not None and arena_bytes < program.arena_bytes:
         raise UserError(f"the tensor arena of {arena_bytes:,} bytes is below the C engine's static plan of "

@@ -10,8 +10,30 @@ latency comes from them through a cycles-per-instruction figure per core (`core.
 """
 
 from dataclasses import dataclass
+from enum import Enum
 
 from tinyml_kit.core.errors import UserError, param
+
+
+class KernelFamily(Enum):
+    """Which of CMSIS-NN's kernel implementations a build takes: they differ in scratch sizes and in the order they
+    touch memory, so the C engine's static plan (and any kernel generated per layer) is made for one of them.
+    CMSIS-NN picks from the compiler's flags: `ARM_MATH_MVEI` (Helium) or not."""
+    DSP = "dsp"   # without Helium: the DSP extension's kernels (Cortex-M4F, M7, M33) and the portable C (host, M0+)
+    MVE = "mve"   # Helium (M-profile Vector Extension): Cortex-M55, M85, M52
+
+    @property
+    def title(self) -> str:
+        return "Helium (MVE)" if self is KernelFamily.MVE else "DSP and portable C"
+
+
+# The cores with Helium, as boards.yaml names them: CMSIS-NN builds its MVE kernels for them.
+HELIUM_CORES = frozenset({"Cortex-M52", "Cortex-M55", "Cortex-M85"})
+
+
+def kernel_family(core_title: str | None) -> KernelFamily:
+    """The CMSIS-NN kernels a build for this core (boards.yaml's `core`) takes; no core: the non-Helium ones."""
+    return KernelFamily.MVE if core_title in HELIUM_CORES else KernelFamily.DSP
 
 
 @dataclass(frozen=True)
@@ -27,7 +49,15 @@ class EmulatedCore:
     flash: tuple[int, int]        # origin, length: code, rodata, the model
     ram: tuple[int, int]          # origin, length: data, bss (the arena), heap, stack
     memory_note: str
-    mve: bool = False             # Helium: CMSIS-NN takes its MVE kernels
+
+    @property
+    def family(self) -> KernelFamily:
+        return kernel_family(self.title)
+
+    @property
+    def mve(self) -> bool:
+        """Helium: CMSIS-NN takes its MVE kernels."""
+        return self.family is KernelFamily.MVE
 
     def linker_context(self) -> dict:
         return dict(machine=self.machine, title=self.title, memory_note=self.memory_note,
@@ -54,7 +84,7 @@ CORES = {c.id: c for c in (
                  ("-mcpu=cortex-m55", "-mfloat-abi=hard", "-mthumb"), "cortex-m55", 32,
                  0x10000000, (0x38000000, 8 * _MIB), (0x31000000, 4 * _MIB),
                  "Boots Secure: vectors in ITCM (Secure alias 0x10000000), code in QSPI (8 MiB read-only at "
-                 "0x38000000), RAM in SRAM2 (4 MiB at 0x31000000).", mve=True),
+                 "0x38000000), RAM in SRAM2 (4 MiB at 0x31000000)."),
 )}
 CORE_IDS = tuple(CORES)
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from tinyml_kit import __version__
+from tinyml_kit.core.cores import KernelFamily
 from tinyml_kit.core.errors import UserError, param
 from tinyml_kit.core.labels import check_labels
 from tinyml_kit.core.templates import render as render_templates
@@ -31,12 +32,23 @@ from tinyml_kit.solve.static_plan import (
     plan,
 )
 
-LOWERINGS: dict[str, Callable[[Model, Operator], Step]] = {
+Lowering = Callable[[Model, Operator, KernelFamily], Step]
+
+
+def same_on_every_family(lowering: Callable[[Model, Operator], Step]) -> Lowering:
+    """A lowering whose code and plan do not depend on the kernel family (the C it emits runs the same on all)."""
+    return lambda model, op, family: lowering(model, op)
+
+
+# Each op kind's lowering, given the kernel family the program is planned for (CMSIS-NN's scratch sizes and memory
+# order differ with Helium; a kernel generated for one family is chosen there).
+LOWERINGS: dict[str, Lowering] = {
     "CONV_2D": kernels.conv_2d, "DEPTHWISE_CONV_2D": kernels.depthwise_conv_2d,
     "FULLY_CONNECTED": kernels.fully_connected, "AVERAGE_POOL_2D": kernels.pool_2d, "MAX_POOL_2D": kernels.pool_2d,
-    "ADD": elementwise.add, "MUL": elementwise.mul, "MEAN": elementwise.mean, "PAD": elementwise.pad,
-    "PADV2": elementwise.pad, "RESHAPE": elementwise.reshape, "SQUEEZE": elementwise.reshape,
-    **{kind: elementwise.lookup for kind in LUT_OPS},
+    **{kind: same_on_every_family(f) for kind, f in (
+        ("ADD", elementwise.add), ("MUL", elementwise.mul), ("MEAN", elementwise.mean), ("PAD", elementwise.pad),
+        ("PADV2", elementwise.pad), ("RESHAPE", elementwise.reshape), ("SQUEEZE", elementwise.reshape),
+        *((kind, elementwise.lookup) for kind in LUT_OPS))},
 }
 SOURCES = ("tinyml_model.h", "tinyml_model.c")
 HELPERS = ("lut_s8", "add_s8", "mean_hw_s8", "widen", "hard_swish_s8")   # our own C helpers, emitted only where called
@@ -48,6 +60,7 @@ class CProgram:
     steps: list[Step]
     plan: StaticPlan
     arrays: list[CArray]          # deduplicated: identical lookup tables are stored once
+    family: KernelFamily          # the CMSIS-NN kernels it is planned for: the C refuses a build for the others
     renamed: dict[str, str] = field(default_factory=dict)   # a dropped duplicate table -> the one kept
 
     @property
@@ -60,7 +73,7 @@ class CProgram:
 
     @cached_property
     def memory_map(self) -> MemoryMap:
-        return memory_map(self.model, self.steps, self.plan)
+        return memory_map(self.model, self.steps, self.plan, self.family)
 
     def write(self, out_dir: Path, labels: list[str], source: str = "model.tflite") -> list[Path]:
         """Render `tinyml_model.h` and `tinyml_model.c` into `out_dir`, and the plan beside them as `plan.json`;
@@ -71,13 +84,14 @@ class CProgram:
         inp = self.model.tensors[self.model.input]
         called = {c.function for s in self.steps for c in s.calls()}
         context = dict(
-            version=__version__, source=Path(source).name, labels=labels, input=inp, output=output,
+            version=__version__, source=Path(source).name, mve=self.family is KernelFamily.MVE,
+            family=self.family.title, labels=labels, input=inp, output=output,
             output_size=output_size, plan_bytes=self.arena_bytes, constant_bytes=self.constant_bytes,
             ops=self.steps, kinds=sorted({s.kind for s in self.steps}),
-            arrays=[_rows(a) for a in self.arrays], structs=self._structs(),
+            arrays=[_rows(a) for a in self.arrays], structs=self.struct_declarations(),
             uses={helper: f"tinyml_{helper}" in called for helper in HELPERS},
             functions=[f.definition for f in self.functions],
-            scratch_checks=[dict(expr=s.scratch_check.expr(self.renamed), bytes=s.scratch_bytes) for s in self.steps
+            scratch_checks=[dict(expr=s.scratch_check.expr(self.renamed), bytes=s.scratch_given) for s in self.steps
                             if s.scratch_check],
             steps=[dict(index=s.op_index, kind=s.kind, lines=render(s.code, self.renamed)) for s in self.ordered()
                    if not s.alias],
@@ -101,7 +115,7 @@ class CProgram:
         """The steps in the order the plan runs them (it may run a branch first to lower the peak)."""
         return [self.steps[i] for i in self.plan.order]
 
-    def _structs(self) -> list[str]:
+    def struct_declarations(self) -> list[str]:
         """The shared dims (each value declared once, in the order the code names them), then each op's own
         parameter structs."""
         shared = dict.fromkeys(a for s in self.steps for a in s.arguments() if isinstance(a, Dims))
@@ -114,19 +128,20 @@ def _rows(array: CArray, per_row: int = 16) -> dict:
     return dict(name=array.name, ctype=array.ctype, size=len(values), rows=rows)
 
 
-def lower(model: Model) -> list[Step]:
-    """Every op as a step, or one line naming each op the C engine cannot run."""
+def lower(model: Model, family: KernelFamily) -> list[Step]:
+    """Every op as a step for `family`'s kernels, or one line naming each op the C engine cannot run."""
     missing = sorted({op.kind for op in model.ops if op.kind not in LOWERINGS})
     if missing:
         raise UserError(f"{model.name} uses {', '.join(missing)}, which the C engine does not run: "
                         f"use {param('engine', 'tflm')}", "engine")
-    return [LOWERINGS[op.kind](model, op) for op in model.ops]
+    return [LOWERINGS[op.kind](model, op, family) for op in model.ops]
 
 
-def compile_model(flatbuffer: bytes, name: str = "model") -> CProgram:
-    """Lower, share identical lookup tables, and place every tensor and scratch buffer."""
+def compile_model(flatbuffer: bytes, name: str = "model", family: KernelFamily = KernelFamily.DSP) -> CProgram:
+    """Lower for `family`'s kernels (`core.cores.kernel_family` of the target's core; the host builds the
+    non-Helium ones), share identical lookup tables, and place every tensor and scratch buffer."""
     model = read_int8_model(flatbuffer, name)
-    steps = lower(model)
+    steps = lower(model, family)
     arrays: list[CArray] = []
     seen: dict[tuple[str, bytes], str] = {}
     renamed: dict[str, str] = {}
@@ -141,4 +156,4 @@ def compile_model(flatbuffer: bytes, name: str = "model") -> CProgram:
     sizes = {t.index: t.elements for t in model.tensors if not t.is_constant}
     static = plan(sizes, [PlanOp(s.inputs, s.output, op_scratch_bytes(s.scratch_bytes, s.shift_channels),
                                  s.in_place, s.alias, s.overlap) for s in steps], model.input, model.output)
-    return CProgram(model, steps, static, arrays, renamed)
+    return CProgram(model, steps, static, arrays, family, renamed)

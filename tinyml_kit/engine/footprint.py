@@ -4,6 +4,7 @@ constants exactly (from the generated program), the parameter structs and code a
 
 from dataclasses import dataclass
 
+from tinyml_kit.core.cores import KernelFamily
 from tinyml_kit.core.tflite_info import read_graph
 from tinyml_kit.engine.codegen import CProgram, compile_model
 from tinyml_kit.solve.c_size import c_engine_costs
@@ -20,12 +21,12 @@ class CFootprint:
                 "arena_alloc_bytes": self.arena_bytes, "constant_bytes": self.constant_bytes}
 
 
-def c_footprint(flatbuffer: bytes, name: str = "model") -> CFootprint:
-    return program_footprint(compile_model(flatbuffer, name))
+def c_footprint(flatbuffer: bytes, name: str = "model", family: KernelFamily = KernelFamily.DSP) -> CFootprint:
+    return program_footprint(compile_model(flatbuffer, name, family))
 
 
 def program_footprint(program: CProgram) -> CFootprint:
     """The footprint of a program already compiled (no second compilation)."""
-    costs = c_engine_costs(read_graph(program.model.flatbuffer, program.model.name))
+    costs = c_engine_costs(read_graph(program.model.flatbuffer, program.model.name), program.family)
     return CFootprint(program.constant_bytes + costs.struct_bytes + costs.code_bytes, program.arena_bytes,
                       program.constant_bytes)

@@ -8,6 +8,7 @@ reference, placed by the code generator.
 
 import numpy as np
 
+from tinyml_kit.core.cores import KernelFamily
 from tinyml_kit.core.errors import UserError, param
 from tinyml_kit.engine.ir import (
     NULL,
@@ -33,10 +34,11 @@ from tinyml_kit.engine.quantization import (
 )
 from tinyml_kit.engine.steps import CArray, Step
 from tinyml_kit.solve.c_size import conv_dims
-from tinyml_kit.solve.static_plan import (
+from tinyml_kit.solve.cmsis_scratch import (
     avgpool_scratch_bytes,
     conv_scratch_bytes,
     depthwise_scratch_bytes,
+    kernel_sums_bytes,
     overlap_bytes,
 )
 
@@ -93,7 +95,7 @@ def _quant(i: int, channels: int, struct: str = "q") -> list[Line]:
             (Set(f"{struct}.multiplier", Cast("int32_t *", Const(f"m{i}"))), Set(f"{struct}.shift", shifts))]
 
 
-def conv_2d(model: Model, op: Operator) -> Step:
+def conv_2d(model: Model, op: Operator, family: KernelFamily) -> Step:
     _require_int8_weights(model, op)
     i, inp, flt, out = op.index, model.tensor(op, 0), model.tensor(op, 1), model.tensor(op, 0, outputs=True)
     _, in_h, in_w, in_c = inp.shape
@@ -105,17 +107,17 @@ def conv_2d(model: Model, op: Operator) -> Step:
     arrays = _quant_arrays(i, model, op, out_c)
     params = Struct("cmsis_nn_conv_params", f"p{i}", (-inp.zero_point, out.zero_point, *_tiles(w)))
     d_in, d_f, d_b, d_out = (Dims(*d) for d in conv_dims(inp.shape, flt.shape, out.shape, depthwise=False))
-    scratch = conv_scratch_bytes((in_h, in_w, in_c), (kh, kw), w["stride"], w["pad"], w["dilation"])
+    scratch = conv_scratch_bytes((in_h, in_w, in_c), (kh, kw), w["stride"], w["pad"], w["dilation"], out.shape[2],
+                                 family)
     call = Call("arm_convolve_wrapper_s8", (Ref("ctx"), params.ref, Ref("q"), d_in, Tensor(inp.index), d_f,
                                             Const(f"w{i}"), d_b, _bias(arrays, i), d_out, Tensor(out.index)), True)
     return Step(i, op.kind, (inp.index,), out.index, [_context(i, scratch), *_quant(i, out_c), (call,)], arrays,
                 [params], scratch, Call("arm_convolve_wrapper_s8_get_buffer_size", (params.ref, d_in, d_f, d_out)),
                 shift_channels=out_c,
-                overlap=overlap_bytes(inp.hwc, out.hwc, (kh, kw), w["stride"], w["pad"],
-                                      w["dilation"]))
+                overlap=overlap_bytes(inp.hwc, out.hwc, (kh, kw), w["stride"], w["pad"], w["dilation"], family))
 
 
-def depthwise_conv_2d(model: Model, op: Operator) -> Step:
+def depthwise_conv_2d(model: Model, op: Operator, family: KernelFamily) -> Step:
     _require_int8_weights(model, op)
     i, inp, flt, out = op.index, model.tensor(op, 0), model.tensor(op, 1), model.tensor(op, 0, outputs=True)
     _, kh, kw, out_c = flt.shape
@@ -124,7 +126,7 @@ def depthwise_conv_2d(model: Model, op: Operator) -> Step:
     params = Struct("cmsis_nn_dw_conv_params", f"p{i}",
                     (-inp.zero_point, out.zero_point, op.option("depthMultiplier", 1), *_tiles(w)))
     d_in, d_f, d_b, d_out = (Dims(*d) for d in conv_dims(inp.shape, flt.shape, out.shape, depthwise=True))
-    scratch = depthwise_scratch_bytes(inp.shape[3], out_c, (kh, kw), w["pad"], w["dilation"])
+    scratch = depthwise_scratch_bytes(inp.hwc, out.hwc, (kh, kw), w["stride"], w["pad"], w["dilation"], family)
     call = Call("arm_depthwise_conv_wrapper_s8", (Ref("ctx"), params.ref, Ref("q"), d_in, Tensor(inp.index), d_f,
                                                   Const(f"w{i}"), d_b, _bias(arrays, i), d_out, Tensor(out.index)),
                 True)
@@ -132,11 +134,21 @@ def depthwise_conv_2d(model: Model, op: Operator) -> Step:
                 [params], scratch,
                 Call("arm_depthwise_conv_wrapper_s8_get_buffer_size", (params.ref, d_in, d_f, d_out)),
                 shift_channels=out_c,
-                overlap=overlap_bytes(inp.hwc, out.hwc, (kh, kw), w["stride"], w["pad"],
-                                      w["dilation"], depthwise=True))
+                overlap=overlap_bytes(inp.hwc, out.hwc, (kh, kw), w["stride"], w["pad"], w["dilation"], family,
+                                      depthwise=True))
 
 
-def fully_connected(model: Model, op: Operator) -> Step:
+def kernel_sums(weights: np.ndarray, bias: np.ndarray | None, input_offset: int, filter_offset: int) -> np.ndarray:
+    """What arm_vector_sum_s8 puts in a fully connected layer's scratch for its Helium kernel, which adds it
+    instead of the bias: per output, the bias plus input_offset * (the weights' sum + columns * filter_offset),
+    wrapping as int32."""
+    rows = weights.reshape(weights.shape[0], -1).astype(np.int64)
+    sums = (rows.sum(axis=1) + rows.shape[1] * filter_offset) * input_offset if input_offset else 0
+    total = (np.zeros(rows.shape[0], np.int64) if bias is None else bias.astype(np.int64)) + sums
+    return total.astype(np.uint32).view(np.int32)   # modulo 2**32, as the C's int32 sums
+
+
+def fully_connected(model: Model, op: Operator, family: KernelFamily) -> Step:
     _require_int8_weights(model, op)
     i, inp, flt, out = op.index, model.tensor(op, 0), model.tensor(op, 1), model.tensor(op, 0, outputs=True)
     depth, accum = flt.shape[0], flt.shape[-1]
@@ -154,12 +166,20 @@ def fully_connected(model: Model, op: Operator) -> Step:
     call = Call("arm_fully_connected_wrapper_s8", (Ref("ctx"), params.ref, Ref("qf"), d_in, Tensor(inp.index), d_f,
                                                    Const(f"w{i}"), d_b, _bias(arrays, i), d_out, Tensor(out.index)),
                 True)
-    code = [_context(i, 0), *_quant(i, channels, "qf"), (Set("qf.is_per_channel", Lit(int(per_channel))),), (call,)]
+    context = _context(i, 0)
+    sums = kernel_sums_bytes(depth, family)
+    if sums:   # Helium: the kernel sums it asks for as scratch, computed now, read from flash
+        bias = model.optional_tensor(op, 2)
+        arrays.append(CArray(f"vs{i}", "int32_t", kernel_sums(
+            model.constant(op, 1), None if bias is None or bias.data is None else bias.data, -inp.zero_point,
+            -flt.zero_point)))
+        context = Set("ctx.buf", Cast("int32_t *", Const(f"vs{i}"))), Set("ctx.size", Lit(sums))
+    code = [context, *_quant(i, channels, "qf"), (Set("qf.is_per_channel", Lit(int(per_channel))),), (call,)]
     return Step(i, op.kind, (inp.index,), out.index, code, arrays, [params], 0,
-                Call("arm_fully_connected_s8_get_buffer_size", (d_f,)), shift_channels=channels)
+                Call("arm_fully_connected_s8_get_buffer_size", (d_f,)), shift_channels=channels, flash_scratch=sums)
 
 
-def pool_2d(model: Model, op: Operator) -> Step:
+def pool_2d(model: Model, op: Operator, family: KernelFamily) -> Step:
     i, inp, out = op.index, model.tensor(op, 0), model.tensor(op, 0, outputs=True)
     kh, kw = op.option("filterHeight", 1), op.option("filterWidth", 1)
     w = _window(op, inp, out, (kh, kw))
@@ -169,6 +189,6 @@ def pool_2d(model: Model, op: Operator) -> Step:
     call = Call("arm_avgpool_s8" if average else "arm_max_pool_s8",
                 (Ref("ctx"), params.ref, Dims(*inp.shape), Tensor(inp.index), Dims(1, kh, kw, 1), Dims(*out.shape),
                  Tensor(out.index)), True)
-    scratch = avgpool_scratch_bytes(inp.shape[3]) if average else 0
+    scratch = avgpool_scratch_bytes(inp.shape[3], family) if average else 0
     check = Call("arm_avgpool_s8_get_buffer_size", (Lit(out.shape[2]), Lit(inp.shape[3]))) if average else None
     return Step(i, op.kind, (inp.index,), out.index, [_context(i, scratch), (call,)], [], [params], scratch, check)

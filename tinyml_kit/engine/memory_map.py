@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from tinyml_kit import __version__
+from tinyml_kit.core.cores import KernelFamily
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.engine.ir import Scratch, Tensor
 from tinyml_kit.engine.model_ir import Model
@@ -47,10 +48,12 @@ class MemoryMap:
     arena_bytes: int
     execution_order: list[int]
     buffers: list[ArenaBuffer]
+    kernel_family: str = KernelFamily.DSP.value   # the CMSIS-NN kernels planned for (`core.cores.KernelFamily`)
 
     def to_dict(self) -> dict:
         return {"schema_version": SCHEMA_VERSION, "generator": f"tinyml-kit {__version__}", "model": self.model,
-                "arena_bytes": self.arena_bytes, "alignment": ALIGN, "execution_order": self.execution_order,
+                "kernel_family": self.kernel_family, "arena_bytes": self.arena_bytes, "alignment": ALIGN,
+                "execution_order": self.execution_order,
                 "buffers": [asdict(b) for b in self.buffers]}
 
     @classmethod
@@ -60,7 +63,7 @@ class MemoryMap:
             raise UserError(f"plan.json has schema version {version}; this tinyml-kit reads version {SCHEMA_VERSION}:"
                             f" export the model again")
         return cls(data["model"], data["arena_bytes"], data["execution_order"],
-                   [ArenaBuffer(**b) for b in data["buffers"]])
+                   [ArenaBuffer(**b) for b in data["buffers"]], data.get("kernel_family", KernelFamily.DSP.value))
 
     def write(self, path: Path) -> Path:
         path.write_text(json.dumps(self.to_dict(), indent=1) + "\n")
@@ -71,9 +74,9 @@ class MemoryMap:
         return cls.from_dict(json.loads(Path(path).read_text()))
 
 
-def memory_map(model: Model, steps: list[Step], plan: StaticPlan) -> MemoryMap:
-    """Every tensor and scratch buffer of `plan` by its C name, ordered by offset; the model by its file name (a
-    shipped plan names no folder of the machine that made it)."""
+def memory_map(model: Model, steps: list[Step], plan: StaticPlan, family: KernelFamily) -> MemoryMap:
+    """Every tensor and scratch buffer of `plan` (made for `family`'s kernels) by its C name, ordered by offset; the
+    model by its file name (a shipped plan names no folder of the machine that made it)."""
     aliases = {s.output: Tensor(s.inputs[0]).name for s in steps if s.alias}
     buffers = []
     for b in plan.buffers:
@@ -82,7 +85,7 @@ def memory_map(model: Model, steps: list[Step], plan: StaticPlan) -> MemoryMap:
         else:
             buffers += _scratch(steps[b.scratch_op], b)
     return MemoryMap(Path(model.name).name, plan.arena_bytes, list(plan.order),
-                     sorted(buffers, key=lambda b: (b.offset, b.first_op, b.name)))
+                     sorted(buffers, key=lambda b: (b.offset, b.first_op, b.name)), family.value)
 
 
 def _tensor(model: Model, region: Buffer, t: int, alias_of: str | None) -> ArenaBuffer:

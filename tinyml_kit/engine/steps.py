@@ -41,6 +41,12 @@ class Step:
     shift_channels: int = 0          # int32 shifts widened into the arena after the CMSIS-NN scratch
     overlap: int | None = None       # bytes before its dying input the output may start (convolutions)
     functions: list[Function] = field(default_factory=list)   # generated C its code calls (`ir.Function`)
+    flash_scratch: int = 0           # bytes of the scratch CMSIS-NN asks for that are computed at export, in flash
+
+    @property
+    def scratch_given(self) -> int:
+        """The scratch bytes its CMSIS-NN call is given: planned in the arena, or computed at export in flash."""
+        return self.scratch_bytes + self.flash_scratch
 
     def arguments(self) -> Iterator[Arg]:
         """Every argument of the code and of the scratch check, in the order the C text names them."""

@@ -8,12 +8,13 @@ prints can be checked against the host.
 import shutil
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from tinyml_kit import __version__
+from tinyml_kit.core.cores import KernelFamily
 from tinyml_kit.core.templates import hex_rows, render
 from tinyml_kit.core.tflite_info import ModelInfo
 from tinyml_kit.core.tflm_flatbuffer import tflm_flash_bytes
@@ -34,15 +35,20 @@ class ModelSource:
     arena_alloc: int
     name: str = "model"
     source: str = "model.tflite"
-    engine: Engine = DEFAULT         # C: the model compiled to C on CMSIS-NN instead of the flatbuffer on TFLM
+    engine: Engine = DEFAULT      # C: the model compiled to C on CMSIS-NN instead of the flatbuffer on TFLM
+    family: KernelFamily = KernelFamily.DSP   # the C engine's: the CMSIS-NN kernels of the core it is built for
     _program: object = field(default=None, repr=False, compare=False)
 
     @property
     def program(self):
         """The C engine's compiled program (made once)."""
         if self._program is None:
-            self._program = compile_model(self.model, self.source)
+            self._program = compile_model(self.model, self.source, self.family)
         return self._program
+
+    def for_family(self, family: KernelFamily) -> "ModelSource":
+        """The same model for a core that takes `family`'s kernels: the C engine plans it again for them."""
+        return self if family is self.family else replace(self, family=family, _program=None)
 
     @property
     def packaging(self) -> "Packaging":

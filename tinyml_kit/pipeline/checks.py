@@ -14,7 +14,7 @@ from tinyml_kit.check.evaluate import evaluate
 from tinyml_kit.check.validate import validate_model
 from tinyml_kit.check.verify import preflight, verify_model
 from tinyml_kit.core.artifacts import write_json_atomic
-from tinyml_kit.core.cores import require_core
+from tinyml_kit.core.cores import kernel_family, require_core
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.evaluation import Evaluation, Validation
 from tinyml_kit.core.verification import VerifyResult
@@ -37,7 +37,9 @@ def check_target(target: str | Path, data: str | None = None, engine: str | None
         checks(engine).host.require(cmsis_nn_dir)
     result = evaluate(t.model.flatbuffer, t.val, keras_model=t.keras_model, name=t.model.name)
     images = t.model.info.inputs[0].quantize(t.val.x.astype(np.float32))
-    return replace(result, host=host_check(t.model.flatbuffer, images, engine, cmsis_nn_dir, t.model.name))
+    record = t.model.record
+    family = kernel_family(record.board.core if record else None)
+    return replace(result, host=host_check(t.model.flatbuffer, images, engine, cmsis_nn_dir, t.model.name, family))
 
 
 def validate_target(target: str | Path, data: str | None = None, random_inputs: bool = False, onnx: bool = True,
@@ -83,7 +85,8 @@ def verify_run(run_dir: str | Path, kernels: str | None = None, images: int = 20
     record, run_dir = m.record, m.run_dir
     engine = get_engine(engine or record.engine)
     board = get_board(record.board.id)
-    preflight(tflm_dir, engine, cmsis_nn_dir, require_core(core, board))
+    require_core(core, board)   # an emulated core, or one line before building
+    preflight(tflm_dir, engine, cmsis_nn_dir)
     if val is None:
         val = run_split(record, tuple(m.info.inputs[0].shape[1:])).val
     chosen = val.x[:images].astype(np.float32)

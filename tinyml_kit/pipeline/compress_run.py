@@ -11,6 +11,7 @@ from tinyml_kit.compress.quantize import calibration_images
 from tinyml_kit.compress.stages import compress
 from tinyml_kit.compress.teachers import resolve_teacher
 from tinyml_kit.core.artifacts import prepare_output
+from tinyml_kit.core.cores import kernel_family
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.record_sections import CompressionRecord, Timings
 from tinyml_kit.core.run_record import RunRecord
@@ -51,7 +52,7 @@ def compress_run(run_dir: str | Path, options: CompressOptions, out: str | Path 
                      batch_size=batch, seed=seed, distil_first=not options.trains,
                      class_weight=record.training.class_weights)
     with timed(timings, "check_s"):
-        checked = evaluate_compressed(c, parts, engine)
+        checked = evaluate_compressed(c, parts, engine, family=kernel_family(record.board.core))
     costs = model_costs(c.model)
     latency = model_latency(c.flatbuffer, costs.macs, record.board, engine)
     new = record.derive(

@@ -10,6 +10,7 @@ import numpy as np
 
 from tinyml_kit.check.tflm import measure_arena
 from tinyml_kit.core.artifacts import prepare_output, staged_output
+from tinyml_kit.core.cores import KernelFamily, kernel_family
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.labels import check_labels
 from tinyml_kit.core.litert import LiteRtModel
@@ -58,25 +59,26 @@ def export_model(model: str | Path, out: Path, target: str = "c", labels: list[s
     board = _export_board(target, board_id, record)
     if target == "c":
         with export_folder(out, m.name, m.flatbuffer) as tmp:
-            written = _model_source(m, labels, name, engine).write_api(tmp)
+            written = _model_source(m, labels, name, engine, board).write_api(tmp)
         return [Path(out).absolute() / p.name for p in written]
     require_not_another_run(out, m.name)
     folder = library_name(name) + ("_stm32" if target == "stm32" else "")
     items = [folder, f"{folder}.zip"] if target == "arduino" else [folder]
     for item in items:
         prepare_output(Path(out) / item)
-    src = _model_source(m, labels, name, engine)
+    src = _model_source(m, labels, name, engine, board)
     _write_project(target, src, _sample(m.flatbuffer, m.info, record, labels), Path(out), folder, board, tflm_dir,
                    cmsis_nn)
     return [Path(out).absolute() / item for item in items]
 
 
-def _model_source(m, labels: list[str], name: str, engine: Engine):
-    """What the targets are generated from, sized by the engine that will run it (`_SOURCES`)."""
-    return engine.part(_SOURCES)(m, labels, name, engine)
+def _model_source(m, labels: list[str], name: str, engine: Engine, board):
+    """What the targets are generated from, sized by the engine that will run it (`_SOURCES`) on the board's core
+    (none: a core without Helium)."""
+    return engine.part(_SOURCES)(m, labels, name, engine, kernel_family(board.core if board else None))
 
 
-def _tflm_source(m, labels: list[str], name: str, engine: Engine):
+def _tflm_source(m, labels: list[str], name: str, engine: Engine, family: KernelFamily):
     """The flatbuffer, with TFLM's measured arena."""
     arena = measure_arena(m.flatbuffer)
     logger.info(f"{m.name}: {len(m.flatbuffer):,} bytes, arena {arena.total_bytes:,} B measured on TFLM, "
@@ -85,13 +87,14 @@ def _tflm_source(m, labels: list[str], name: str, engine: Engine):
                        engine=engine)
 
 
-def _c_source(m, labels: list[str], name: str, engine: Engine):
-    """The model compiled to C, with its static plan (the compilation refuses what it cannot run, by name)."""
-    program = compile_model(m.flatbuffer, m.name)
-    logger.info(f"{m.name}: compiled to C on CMSIS-NN, {program.constant_bytes:,} B of constants, static arena "
-                f"{program.arena_bytes:,} B")
+def _c_source(m, labels: list[str], name: str, engine: Engine, family: KernelFamily):
+    """The model compiled to C for `family`'s CMSIS-NN kernels, with its static plan (the compilation refuses what
+    it cannot run, by name)."""
+    program = compile_model(m.flatbuffer, m.name, family)
+    logger.info(f"{m.name}: compiled to C on CMSIS-NN ({family.title} kernels), {program.constant_bytes:,} B of "
+                f"constants, static arena {program.arena_bytes:,} B")
     return ModelSource(m.flatbuffer, m.info, labels, program.arena_bytes, program.arena_bytes, name=name,
-                       source=m.name, engine=engine, _program=program)
+                       source=m.name, engine=engine, family=family, _program=program)
 
 
 _SOURCES = {"tflm": _tflm_source, "c": _c_source}   # each engine's way from a .tflite to what `export` writes

@@ -20,7 +20,7 @@ from tinyml_kit.compress.stages import compress
 from tinyml_kit.core.artifacts import prepare_output
 from tinyml_kit.core.boards import DEFAULT_BOARD, Board, get_board
 from tinyml_kit.core.budget import Budget, make_budget
-from tinyml_kit.core.cores import core_for_board
+from tinyml_kit.core.cores import core_for_board, kernel_family
 from tinyml_kit.core.errors import UserError, param
 from tinyml_kit.core.evaluation import Evaluation
 from tinyml_kit.core.family import RANKED_NAMES
@@ -90,7 +90,7 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = AUTO, e
         c = compress(t.model, parts, calibration, compression, teacher=t.teacher, batch_size=batch_size, seed=seed,
                      class_weight=t.recipe["class_weights"])
     with timed(timings, "check_s"):
-        checked = outcome.evaluate_compressed(c, parts, engine, cmsis_nn_dir)
+        checked = outcome.evaluate_compressed(c, parts, engine, cmsis_nn_dir, kernel_family(board.core))
     trained = TrainingRecord(epochs, t.result.epochs_run, t.result.best_epoch, batch_size, seed, t.result.history,
                              t.recipe)
     record = _record(board, budget, chosen.family, chosen, c, checked, _data_record(dataset, parts, data, seed),
@@ -137,7 +137,8 @@ def _prepare(board_id: str, arch: str, epochs: int, seed: int, limits: tuple, co
     if checks(engine).host:   # the engine's own host check runs after training: its tools are refused now
         checks(engine).host.require(cmsis_nn_dir)
     if verify:   # a missing toolchain is reported before training, not after
-        preflight(tflm_dir, engine, cmsis_nn_dir, core_for_board(board))
+        core_for_board(board)   # an emulated core, or one line before training
+        preflight(tflm_dir, engine, cmsis_nn_dir)
     logger.info(f"board {board.id} ({board.name}, {board.core} @ {board.clock_mhz:g} MHz): model flash budget "
                 f"{budget.flash_bytes:,} B, arena budget {budget.arena_bytes:,} B, time {budget.time_limit()}")
     logger.info(f"plan: train {epochs} epoch{'s' if epochs != 1 else ''} ({training.plan()}), then "

@@ -7,6 +7,7 @@ from tinyml_kit.check.engines import measured_footprint
 from tinyml_kit.compress.quantize import quantize_int8
 from tinyml_kit.core.boards import Board
 from tinyml_kit.core.budget import Budget
+from tinyml_kit.core.cores import kernel_family
 from tinyml_kit.core.tflite_info import read_graph
 from tinyml_kit.core.verification import Measurement
 from tinyml_kit.nets import build
@@ -32,7 +33,7 @@ def measure_model(model, arch: str, knobs: dict, calibration, budget: Budget, en
     costs, engine = model_costs(model), get_engine(engine)
     flatbuffer = quantize_int8(model, calibration)
     latency = model_latency(flatbuffer, costs.macs, board, engine) if board is not None else None
-    fp = measured_footprint(flatbuffer, engine)
+    fp = measured_footprint(flatbuffer, engine, kernel_family(board.core if board else None))
     cycles = latency.cycles if latency else None
     fits = budget.verdict(fp.flash_bytes, fp.arena_alloc_bytes, costs.macs, cycles).ok
     return Measurement(arch, knobs, costs.params, costs.macs, fp.flash_bytes, fp.arena_bytes, fp.arena_alloc_bytes,

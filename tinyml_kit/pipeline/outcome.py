@@ -11,6 +11,7 @@ from tinyml_kit.check.engines import checks, host_check, measured_footprint
 from tinyml_kit.check.evaluate import evaluate
 from tinyml_kit.check.verify import verify_lines
 from tinyml_kit.compress.stages import Compressed
+from tinyml_kit.core.cores import KernelFamily
 from tinyml_kit.core.evaluation import Evaluation, Validation
 from tinyml_kit.core.run_record import RunRecord
 from tinyml_kit.core.tflite_info import read_model
@@ -21,20 +22,22 @@ from tinyml_kit.train.data import Split
 logger = logging.getLogger(__name__)
 
 
-def evaluate_compressed(c: Compressed, parts: Split, engine: Engine = DEFAULT, cmsis_nn_dir=None) -> Evaluation:
+def evaluate_compressed(c: Compressed, parts: Split, engine: Engine = DEFAULT, cmsis_nn_dir=None,
+                        family: KernelFamily = KernelFamily.DSP) -> Evaluation:
     """LiteRT, TFLM, Keras (and ONNX for a float reference) on the validation split. The Keras side is the model
     the int8 one was converted from: the float model, or after QAT the fake-quantized one (`float_model` says
     which), so "float vs int8" never compares the int8 model with a model it did not come from. On an engine other
     than the checker (TFLM), the sizes the budget is judged by are the engine's (TFLM's kept beside them), and the
-    engine's own build runs on the same images beside LiteRT, where it has a host check."""
+    engine's own build runs on the same images beside LiteRT, where it has a host check. `family`: the kernels
+    the board's core takes (`core.cores.kernel_family`)."""
     float_reference = c.reference is c.model
     checked = evaluate(c.flatbuffer, parts.val, keras_model=c.reference, onnx=float_reference)
     checked = replace(checked, float_model=c.reference_kind)
     if engine is CHECKER:
         return checked
     images = read_model(c.flatbuffer).inputs[0].quantize(parts.val.x.astype(np.float32))
-    return replace(checked, engine=engine.name, engine_footprint=measured_footprint(c.flatbuffer, engine),
-                   host=host_check(c.flatbuffer, images, engine, cmsis_nn_dir))
+    return replace(checked, engine=engine.name, engine_footprint=measured_footprint(c.flatbuffer, engine, family),
+                   host=host_check(c.flatbuffer, images, engine, cmsis_nn_dir, family=family))
 
 
 def fit_summary(record: RunRecord) -> str:

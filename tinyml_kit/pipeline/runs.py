@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tinyml_kit.core.artifacts import staged_output
+from tinyml_kit.core.cores import kernel_family
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.evaluation import Validation
 from tinyml_kit.core.record_sections import Timings
@@ -58,7 +59,8 @@ def write_run(out: Path, record: RunRecord, model, flatbuffer: bytes, parts: Spl
         model.save(tmp / "model.keras")
         (tmp / "model.tflite").write_bytes(flatbuffer)
         ModelSource(flatbuffer, read_model(flatbuffer), record.data.classes, record.arena_bytes,
-                    record.arena_alloc_bytes, engine=get_engine(record.engine)).write_model(tmp)
+                    record.arena_alloc_bytes, engine=get_engine(record.engine),
+                    family=kernel_family(record.board.core)).write_model(tmp)
         record.write(tmp)
     return record
 

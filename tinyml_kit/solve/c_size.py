@@ -14,7 +14,9 @@ the quantization this graph does not hold: for a model with two equal tables thi
 
 from dataclasses import dataclass
 
+from tinyml_kit.core.cores import KernelFamily
 from tinyml_kit.core.graph import Graph
+from tinyml_kit.solve.cmsis_scratch import kernel_sums_bytes
 from tinyml_kit.solve.static_plan import LUT_OPS, plan_graph
 
 PER_CHANNEL_BYTES = 9           # int32 bias + int32 multiplier + int8 shift
@@ -60,7 +62,8 @@ def conv_dims(in_shape: tuple, filter_shape: tuple, out_shape: tuple, depthwise:
     return [tuple(in_shape), filt, (1, 1, 1, out_c), tuple(out_shape)]
 
 
-def c_engine_costs(graph: Graph) -> CEngineCosts:
+def c_engine_costs(graph: Graph, family: KernelFamily = KernelFamily.DSP) -> CEngineCosts:
+    """The costs of the C engine's build of `graph` for `family`'s kernels (`core.cores.kernel_family`)."""
     constants = structs = 0
     shapes: set[tuple] = set()
     for op in graph.ops:
@@ -73,10 +76,12 @@ def c_engine_costs(graph: Graph) -> CEngineCosts:
             constants += TABLE_BYTES
         elif op.kind in ("ADD", "MUL"):
             constants += _binary_constant_bytes(graph, op)
+        elif op.kind == "FULLY_CONNECTED":
+            constants += kernel_sums_bytes(_out_channels(graph, op), family)
         structs += PARAM_STRUCT_BYTES.get(op.kind, 0)
     structs += DIMS_BYTES * len(shapes)
     code = sum(n * b for n, b in zip(code_features(graph), CODE_BYTES, strict=False))
-    return CEngineCosts(constants, structs, int(round(code)), plan_graph(graph).arena_bytes)
+    return CEngineCosts(constants, structs, int(round(code)), plan_graph(graph, family).arena_bytes)
 
 
 def _binary_constant_bytes(graph: Graph, op) -> int:

@@ -30,6 +30,7 @@ from typing import TypeVar
 
 from tinyml_kit.core.arena import arena_with_headroom
 from tinyml_kit.core.boards import Board
+from tinyml_kit.core.cores import KernelFamily
 from tinyml_kit.core.errors import UserError, param
 from tinyml_kit.core.graph import Graph
 from tinyml_kit.core.style_ops import STYLE_OPS
@@ -89,7 +90,6 @@ class Engine:
     ops: frozenset[str] = field(repr=False)   # the TFLite builtin ops it runs
     words: Words = field(repr=False)
     runs_flatbuffer: bool         # True: the firmware links TFLM and the flatbuffer; False: generated C
-    plans_helium: bool = True     # False: its static plan does not cover CMSIS-NN's Helium (MVE) kernels
     # the kernels with which a firmware's outputs equal LiteRT's reference kernels bit for bit (TFLM's CMSIS-NN
     # kernels round some ops otherwise; the C engine's calls reproduce the reference arithmetic)
     exact_kernels: frozenset[str] = frozenset({"ref"})
@@ -98,8 +98,9 @@ class Engine:
         """The arena a firmware reserves for an engine that uses `used` bytes."""
         raise NotImplementedError
 
-    def estimate(self, graph: Graph) -> Sizes:
-        """Flash and arena of a predicted (or converted) graph, conversion-free."""
+    def estimate(self, graph: Graph, family: KernelFamily = KernelFamily.DSP) -> Sizes:
+        """Flash and arena of a predicted (or converted) graph, conversion-free, built for `family`'s kernels
+        (`core.cores.kernel_family` of the board's core)."""
         raise NotImplementedError
 
     def floors(self, costs: PlanCosts) -> tuple[int, int]:
@@ -154,7 +155,7 @@ class TflmEngine(Engine):
     def arena_alloc(self, used: int) -> int:
         return arena_with_headroom(used)
 
-    def estimate(self, graph: Graph) -> Sizes:
+    def estimate(self, graph: Graph, family: KernelFamily = KernelFamily.DSP) -> Sizes:
         arena = arena_bytes(graph)
         return Sizes(tflite_bytes(graph, compact=True), arena.total_bytes, arena_with_headroom(arena.total_bytes),
                      arena.head_bytes)
@@ -171,13 +172,14 @@ class TflmEngine(Engine):
 
 
 class CEngine(Engine):
-    """The model compiled to C on CMSIS-NN: its static plan is the arena, exactly, so it gets no headroom."""
+    """The model compiled to C on CMSIS-NN: its static plan is the arena, exactly, so it gets no headroom. The
+    plan is made for the board's kernel family (CMSIS-NN's scratch sizes differ with Helium)."""
 
     def arena_alloc(self, used: int) -> int:
         return used
 
-    def estimate(self, graph: Graph) -> Sizes:
-        c = c_engine_costs(graph)
+    def estimate(self, graph: Graph, family: KernelFamily = KernelFamily.DSP) -> Sizes:
+        c = c_engine_costs(graph, family)
         return Sizes(c.flash_bytes, c.arena_bytes, c.arena_bytes, c.arena_bytes)
 
     def floors(self, costs: PlanCosts) -> tuple[int, int]:
@@ -211,7 +213,7 @@ C = CEngine("c", C_ENGINE_OPS, Words(
     firmware="the C engine on CMSIS-NN",
     firmware_short="C engine", arena_host="static plan {used:,}",
     between_ops="the generated code between the kernel calls (argument set-up, the run wrapper) and the timing "
-                "harness"), runs_flatbuffer=False, plans_helium=False,
+                "harness"), runs_flatbuffer=False,
     exact_kernels=frozenset({"ref", "cmsis_nn"}))
 ENGINES: dict[str, Engine] = {e.name: e for e in (TFLM, C)}
 CHECKER = TFLM   # the engine every run is checked on beside LiteRT (`check.evaluate`)

@@ -8,6 +8,7 @@ measures these against real conversions.
 from dataclasses import asdict, dataclass, field
 
 from tinyml_kit.core.boards import Board
+from tinyml_kit.core.cores import kernel_family
 from tinyml_kit.core.family import (
     PHINET,
     RESNET,
@@ -115,6 +116,6 @@ def estimate_from_graph(graph: Graph, costs: PlanCosts, engine: Engine | str, co
     engine = get_engine(engine)
     if board is not None and latency is None:
         latency = engine.latency(graph, costs.macs, board)
-    sizes = engine.estimate(graph)
+    sizes = engine.estimate(graph, kernel_family(board.core if board else None))
     return Estimate(config, costs.params, costs.macs, sizes.flash_bytes, sizes.arena_use, sizes.activations, engine,
                     family, latency, structure or {})

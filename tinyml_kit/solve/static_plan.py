@@ -8,20 +8,25 @@ What makes it smaller than TFLM's arena for the same graph:
 - in place: an elementwise op (a lookup-table activation, ADD, MUL) writes over an input that dies at that op,
   RESHAPE is the same bytes under another shape, and a run consumes its input;
 - a convolution writes its output over its dying input as far as CMSIS-NN's access order allows
-  (`overlap_bytes`), and a region is placed part by part, so a dead tensor's bytes are free at other times;
+  (`cmsis_scratch.overlap_bytes`), and a region is placed part by part, so a dead tensor's bytes are free at
+  other times;
 - 4-byte alignment instead of 16;
 - of several op orders and placements, the one with the lowest peak.
 
-CMSIS-NN's scratch buffers are planned into the arena too, sized as its `*_get_buffer_size` functions size them
-when built with GCC for a core with or without the DSP extension (the larger of the two), so one plan serves
-the host, Cortex-M4F, M7 and M33 builds; the generated `Init` asks CMSIS-NN again and refuses a smaller plan.
+CMSIS-NN's scratch buffers are planned into the arena too, sized for the plan's `KernelFamily` as its
+`*_get_buffer_size` functions size them (`solve.cmsis_scratch`, with the order its kernels touch memory in).
 """
 
 from dataclasses import dataclass, field
 
-import numpy as np
-
+from tinyml_kit.core.cores import KernelFamily
 from tinyml_kit.core.graph import Graph
+from tinyml_kit.solve.cmsis_scratch import (
+    avgpool_scratch_bytes,
+    conv_scratch_bytes,
+    depthwise_scratch_bytes,
+    overlap_bytes,
+)
 
 ALIGN = 4
 # Unary int8 -> int8 ops whose output depends on one input value only: the engine runs them as 256-entry lookup
@@ -34,63 +39,6 @@ ELEMENTWISE = ("ADD", "MUL")
 def aligned(n: int, align: int = ALIGN) -> int:
     """`n` bytes as the arena reserves them: rounded up to the alignment."""
     return -(-n // align) * align
-
-
-def conv_scratch_bytes(in_hwc: tuple[int, int, int], kernel_hw: tuple[int, int], stride_hw: tuple[int, int],
-                       pad_hw: tuple[int, int], dilation_hw: tuple[int, int] = (1, 1)) -> int:
-    """arm_convolve_wrapper_s8_get_buffer_size: 1x1 kernels need none (with GCC), others an int16 im2col of two
-    columns."""
-    in_h, in_w, in_c = in_hwc
-    kh, kw = kernel_hw
-    if (kh, kw) == (1, 1) and pad_hw == (0, 0) and dilation_hw == (1, 1):
-        return 0
-    cols = kh * kw * in_c
-    return 2 * aligned(cols, 4) * 2
-
-
-def depthwise_scratch_bytes(in_c: int, out_c: int, kernel_hw: tuple[int, int], pad_hw: tuple[int, int],
-                            dilation_hw: tuple[int, int] = (1, 1)) -> int:
-    """arm_depthwise_conv_wrapper_s8_get_buffer_size with DSP: the 3x3 kernel and the generic one need none, the
-    optimized one an int16 row of the kernel window per channel."""
-    if in_c != out_c or dilation_hw != (1, 1):
-        return 0
-    if kernel_hw == (3, 3) and max(pad_hw) <= 1:
-        return 0
-    return in_c * kernel_hw[0] * kernel_hw[1] * 2
-
-
-OVERLAP_BATCH = 4   # output pixels the im2col path gathers before writing (2 with DSP, 4 with MVE): the slack
-
-
-def overlap_bytes(in_hwc: tuple[int, int, int], out_hwc: tuple[int, int, int], kernel_hw: tuple[int, int],
-                  stride_hw: tuple[int, int], pad_hw: tuple[int, int], dilation_hw: tuple[int, int] = (1, 1),
-                  depthwise: bool = False) -> int | None:
-    """How many bytes before its input a convolution's output may start when the input dies at it, or None.
-
-    Read off the order in which CMSIS-NN's s8 kernels touch memory (non-MVE builds; the generated C refuses MVE):
-    - the im2col path (arm_convolve_s8: every kernel but 1x1 and 1xN) and every depthwise kernel (3x3, opt and
-      generic) read the windows of one or a few output pixels, then write those pixels, in raster order: output
-      pixel p may be written once no later window needs the input below the top-left corner of p's window;
-    - the strided 1x1 path (arm_convolve_1x1_s8) computes one output row per call, channel by channel over the
-      whole row, reading one input row: output row r may be written once input rows before r * stride are dead;
-    - the unit-stride 1x1 path multiplies all pixels at once, and the 1xN path is not modelled: None.
-    The output then begins d bytes before the input and the two take little more than the larger of them
-    (TinyEngine's in-place idea)."""
-    in_h, in_w, in_c = in_hwc
-    out_h, out_w, out_c = out_hwc
-    one_by_one = kernel_hw == (1, 1) and pad_hw == (0, 0) and dilation_hw == (1, 1) and not depthwise
-    if one_by_one and stride_hw == (1, 1):
-        return None
-    if one_by_one:
-        rows = np.arange(out_h)
-        return max(0, int(np.max((rows + 1) * out_w * out_c - rows * stride_hw[0] * in_w * in_c)))
-    if in_h == 1 and kernel_hw[0] == 1 and not depthwise:
-        return None
-    rows = np.maximum(np.arange(out_h) * stride_hw[0] - pad_hw[0], 0)
-    cols = np.maximum(np.arange(out_w) * stride_hw[1] - pad_hw[1], 0)
-    corner = (rows[:, None] * in_w + cols[None, :]).reshape(-1)
-    pixel = np.arange(out_h * out_w)
-    return max(0, int(np.max((pixel + OVERLAP_BATCH) * out_c - corner * in_c)))
 
 
 def op_scratch_bytes(cmsis_bytes: int, shift_channels: int) -> int:
@@ -106,11 +54,6 @@ def lut_scratch_bytes(kind: str, elements: int) -> int:
     """HARD_SWISH runs TFLM's fixed-point arithmetic; on a large tensor it first computes its 256 outputs into a
     table in the arena and then looks each element up (reserved whether or not the op kept a flash table)."""
     return 256 if kind == "HARD_SWISH" and elements > HARD_SWISH_TABLE_AFTER else 0
-
-
-def avgpool_scratch_bytes(channels: int) -> int:
-    """arm_avgpool_s8_get_buffer_size with DSP: an int32 sum per channel."""
-    return channels * 4
 
 
 @dataclass
@@ -310,13 +253,14 @@ def _lowest_free(parts: list[tuple[int, int, int, int]], placed: list[tuple[int,
     return offset
 
 
-def plan_graph(graph: Graph) -> StaticPlan:
-    """The static plan of a predicted or read `Graph` (sizes only: dilation 1, padding read off the shapes)."""
+def plan_graph(graph: Graph, family: KernelFamily = KernelFamily.DSP) -> StaticPlan:
+    """The static plan of a predicted or read `Graph` for `family`'s kernels (sizes only: dilation 1, padding
+    read off the shapes)."""
     sizes = {i: t.nbytes for i, t in enumerate(graph.tensors) if not t.is_constant}
-    return plan(sizes, [_plan_op(graph, op) for op in graph.ops], graph.input, graph.output)
+    return plan(sizes, [_plan_op(graph, op, family) for op in graph.ops], graph.input, graph.output)
 
 
-def _plan_op(graph: Graph, op) -> PlanOp:
+def _plan_op(graph: Graph, op, family: KernelFamily) -> PlanOp:
     activations = tuple(t for t in op.inputs if not graph.tensors[t].is_constant)
     out = op.outputs[0]
     if op.kind == "RESHAPE":
@@ -331,15 +275,15 @@ def _plan_op(graph: Graph, op) -> PlanOp:
     if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D"):
         _, in_h, in_w, in_c = graph.tensors[op.inputs[0]].shape
         _, out_h, out_w, out_c = graph.tensors[out].shape
-        k = op.kernel
+        k, stride = op.kernel, (op.stride, op.stride)
         pad = (max((out_h - 1) * op.stride + k - in_h, 0) // 2, max((out_w - 1) * op.stride + k - in_w, 0) // 2)
+        shape = ((in_h, in_w, in_c), (out_h, out_w, out_c), (k, k), stride, pad, (1, 1))
         if op.kind == "CONV_2D":
-            scratch, shifts = conv_scratch_bytes((in_h, in_w, in_c), (k, k), (op.stride, op.stride), pad), out_c
+            scratch, shifts = conv_scratch_bytes(shape[0], (k, k), stride, pad, (1, 1), out_w, family), out_c
         elif op.kind == "DEPTHWISE_CONV_2D":
-            scratch, shifts = depthwise_scratch_bytes(in_c, out_c, (k, k), pad), out_c
+            scratch, shifts = depthwise_scratch_bytes(*shape, family), out_c
         else:
-            scratch = avgpool_scratch_bytes(in_c)
+            scratch = avgpool_scratch_bytes(in_c, family)
         if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
-            overlap = overlap_bytes((in_h, in_w, in_c), (out_h, out_w, out_c), (k, k), (op.stride, op.stride), pad,
-                                    depthwise=op.kind == "DEPTHWISE_CONV_2D")
+            overlap = overlap_bytes(*shape, family, depthwise=op.kind == "DEPTHWISE_CONV_2D")
     return PlanOp(activations, out, op_scratch_bytes(scratch, shifts), overlap=overlap)
