@@ -18,7 +18,7 @@ from tinyml_kit import __version__
 from tinyml_kit.core.errors import UserError, param
 from tinyml_kit.core.labels import check_labels
 from tinyml_kit.core.templates import render as render_templates
-from tinyml_kit.engine import elementwise, kernels, softmax
+from tinyml_kit.engine import copies, elementwise, kernels, softmax
 from tinyml_kit.engine.ir import Dims, Function, Tensor, render
 from tinyml_kit.engine.memory_map import PLAN_FILE, MemoryMap, memory_map
 from tinyml_kit.engine.model_ir import Model, Operator, read_int8_model
@@ -36,7 +36,7 @@ LOWERINGS: dict[str, Callable[[Model, Operator], Step]] = {
     "FULLY_CONNECTED": kernels.fully_connected, "AVERAGE_POOL_2D": kernels.pool_2d, "MAX_POOL_2D": kernels.pool_2d,
     "ADD": elementwise.add, "MUL": elementwise.mul, "MEAN": elementwise.mean, "PAD": elementwise.pad,
     "PADV2": elementwise.pad, "RESHAPE": elementwise.reshape, "SQUEEZE": elementwise.reshape,
-    "SOFTMAX": softmax.softmax,
+    "SOFTMAX": softmax.softmax, "CONCATENATION": copies.concatenation,
     **{kind: elementwise.lookup for kind in LUT_OPS},
 }
 SOURCES = ("tinyml_model.h", "tinyml_model.c")
@@ -141,5 +141,6 @@ def compile_model(flatbuffer: bytes, name: str = "model") -> CProgram:
         arrays.append(a)
     sizes = {t.index: t.elements for t in model.tensors if not t.is_constant}
     static = plan(sizes, [PlanOp(s.inputs, s.output, op_scratch_bytes(s.scratch_bytes, s.shift_channels),
-                                 s.in_place, s.alias, s.overlap) for s in steps], model.input, model.output)
-    return CProgram(model, steps, static, arrays, renamed)
+                                 s.in_place, s.alias, s.overlap, tuple(p[1:] for p in s.placed)) for s in steps],
+                  model.input, model.output)
+    return CProgram(model, [s.after(static.offset_of) for s in steps], static, arrays, renamed)

@@ -6,7 +6,7 @@ the arena once the static plan is known.
 """
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -41,6 +41,17 @@ class Step:
     shift_channels: int = 0          # int32 shifts widened into the arena after the CMSIS-NN scratch
     overlap: int | None = None       # bytes before its dying input the output may start (convolutions)
     functions: list[Function] = field(default_factory=list)   # generated C its code calls (`ir.Function`)
+    placed: tuple[tuple[int, int, int], ...] = ()   # (line, input, byte offset): that line copies the input
+    #                                                 there, unless the plan placed it there (`solve.concat_plan`)
+
+    def after(self, offset_of) -> "Step":
+        """The step as the plan leaves it: without the copies of the inputs the plan placed inside the output
+        (`offset_of`: tensor -> arena offset)."""
+        done = {line for line, t, at in self.placed if offset_of(t) == offset_of(self.output) + at}
+        if not done:
+            return self
+        code = [line for n, line in enumerate(self.code) if n not in done]
+        return replace(self, code=code, functions=self.functions if code else [], placed=())
 
     def arguments(self) -> Iterator[Arg]:
         """Every argument of the code and of the scratch check, in the order the C text names them."""
