@@ -43,3 +43,40 @@ def test_concatenation(name, tmp_path):
     step = next(s for s in program.steps if s.kind == "CONCATENATION")
     assert len(step.code) == len(program.model.ops[step.op_index].inputs) - zero_copy, step.code
     assert_bit_exact(fb, "CONCATENATION", tmp_path)
+
+
+def residual_cnn(k, x):
+    """A plain Keras functional CNN: a residual ADD, a two-branch CONCATENATION, pooling, Dense and Softmax."""
+    y = k.layers.Conv2D(8, 3, padding="same", activation="relu")(x)
+    y = k.layers.Add()([y, k.layers.Conv2D(8, 3, padding="same")(y)])
+    y = k.layers.Concatenate()([k.layers.Conv2D(4, 1, activation="relu")(y),
+                                k.layers.Conv2D(4, 3, padding="same", activation="relu")(y)])
+    y = k.layers.GlobalAveragePooling2D()(k.layers.MaxPooling2D(2)(y))
+    return k.layers.Softmax()(k.layers.Dense(10)(y))
+
+
+RESIDUAL_CNN_OPS = {"CONV_2D", "ADD", "CONCATENATION", "MAX_POOL_2D", "MEAN", "FULLY_CONNECTED", "SOFTMAX"}
+
+
+@pytest.fixture(scope="module")
+def residual_cnn_tflite(tmp_path_factory):
+    from tinyml_kit.core.tflite_info import read_model
+
+    fb = int8_model(residual_cnn, shape=(12, 12, 3))
+    assert RESIDUAL_CNN_OPS <= set(read_model(fb).ops)
+    path = tmp_path_factory.mktemp("cnn") / "residual_cnn.tflite"
+    path.write_bytes(fb)
+    return path
+
+
+def test_a_keras_residual_cnn_is_bit_exact_on_the_host(residual_cnn_tflite, tmp_path):
+    assert_bit_exact(residual_cnn_tflite.read_bytes(), "SOFTMAX", tmp_path)
+
+
+def test_export_writes_the_residual_cnn_as_c(residual_cnn_tflite, tmp_path):
+    from test_cli import run
+
+    result = run("export", residual_cnn_tflite, "--engine", "c", "--out", tmp_path / "c")
+    assert result.exit_code == 0, result.output
+    source = (tmp_path / "c" / "tinyml_model.c").read_text()
+    assert "arm_softmax_s8(" in source and "/* op " in source

@@ -116,10 +116,11 @@ def _rows(array: CArray, per_row: int = 16) -> dict:
 
 
 def lower(model: Model) -> list[Step]:
-    """Every op as a step, or one line naming each op the C engine cannot run."""
-    missing = sorted({op.kind for op in model.ops if op.kind not in LOWERINGS})
-    if missing:
-        raise UserError(f"{model.name} uses {', '.join(missing)}, which the C engine does not run: "
+    """Every op as a step, or one line naming each op the C engine cannot run (and where it first occurs)."""
+    first = {op.kind: op.index for op in reversed(model.ops) if op.kind not in LOWERINGS}
+    if first:
+        missing = ", ".join(f"{kind} (op {index})" for kind, index in sorted(first.items()))
+        raise UserError(f"{model.name} uses {missing}, which the C engine does not run: "
                         f"use {param('engine', 'tflm')}", "engine")
     return [LOWERINGS[op.kind](model, op) for op in model.ops]
 
