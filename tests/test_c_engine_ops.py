@@ -1,6 +1,7 @@
 """The ops a user's CNN ends or branches with (SOFTMAX, CONCATENATION, ...) on the C engine, each against LiteRT's
 reference kernels on a small random graph (`test_c_engine.assert_bit_exact`)."""
 
+import numpy as np
 import pytest
 from test_c_engine import assert_bit_exact, int8_model
 
@@ -80,3 +81,24 @@ def test_export_writes_the_residual_cnn_as_c(residual_cnn_tflite, tmp_path):
     assert result.exit_code == 0, result.output
     source = (tmp_path / "c" / "tinyml_model.c").read_text()
     assert "arm_softmax_s8(" in source and "/* op " in source
+
+
+@pytest.mark.slow
+def test_the_residual_cnn_is_bit_exact_on_the_emulated_cortex_m4(residual_cnn_tflite):
+    """One small firmware per engine under QEMU: the C engine's, and TFLM's with CMSIS-NN kernels (whose
+    SOFTMAX the C engine's copies), both equal to LiteRT's reference kernels."""
+    from tinyml_kit.check.tflm import measure_arena
+    from tinyml_kit.check.verify import verify_model
+    from tinyml_kit.core.boards import get_board
+    from tinyml_kit.core.tflite_info import read_model
+    from tinyml_kit.export.firmware import ModelSource
+    from tinyml_kit.solve.engines import C, TFLM
+
+    fb = residual_cnn_tflite.read_bytes()
+    arena = measure_arena(fb)
+    images = np.random.default_rng(2).integers(-128, 128, (3, 12, 12, 3), dtype=np.int8)
+    for engine, kernels in ((C, None), (TFLM, "cmsis_nn")):
+        src = ModelSource(fb, read_model(fb), [str(i) for i in range(10)], arena.total_bytes, arena.alloc_bytes,
+                          engine=engine)
+        v = verify_model(src, images, get_board("nucleo-l4r5zi"), kernels=kernels, engine=engine)
+        assert v.core == "m4" and v.bit_exact and v.images == 3, (engine.name, v.max_abs_diff)
