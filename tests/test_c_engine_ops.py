@@ -92,7 +92,7 @@ def test_the_residual_cnn_is_bit_exact_on_the_emulated_cortex_m4(residual_cnn_tf
     from tinyml_kit.core.boards import get_board
     from tinyml_kit.core.tflite_info import read_model
     from tinyml_kit.export.firmware import ModelSource
-    from tinyml_kit.solve.engines import C, TFLM
+    from tinyml_kit.solve.engines import TFLM, C
 
     fb = residual_cnn_tflite.read_bytes()
     arena = measure_arena(fb)
