@@ -102,3 +102,21 @@ def test_the_residual_cnn_is_bit_exact_on_the_emulated_cortex_m4(residual_cnn_tf
                           engine=engine)
         v = verify_model(src, images, get_board("nucleo-l4r5zi"), kernels=kernels, engine=engine)
         assert v.core == "m4" and v.bit_exact and v.images == 3, (engine.name, v.max_abs_diff)
+
+
+def _two_branches(k, x):
+    return k.layers.Conv2D(4, 1)(x), k.layers.Conv2D(4, 3, padding="same", activation="relu")(x)
+
+
+BINARY = {
+    "SUB": lambda k, x: k.layers.Subtract()(list(_two_branches(k, x))),
+    "SUB_per_channel": lambda k, x: k.layers.Subtract()(
+        [k.layers.Conv2D(4, 1)(x), k.layers.GlobalAveragePooling2D(keepdims=True)(k.layers.Conv2D(4, 3)(x))]),
+    "MAXIMUM": lambda k, x: k.layers.Maximum()(list(_two_branches(k, x))),
+    "MINIMUM": lambda k, x: k.layers.Minimum()(list(_two_branches(k, x))),
+}
+
+
+@pytest.mark.parametrize("name", BINARY)
+def test_sub_maximum_minimum(name, tmp_path):
+    assert_bit_exact(int8_model(BINARY[name], shape=(6, 6, 3)), name.split("_")[0], tmp_path)

@@ -18,7 +18,7 @@ from tinyml_kit import __version__
 from tinyml_kit.core.errors import UserError, param
 from tinyml_kit.core.labels import check_labels
 from tinyml_kit.core.templates import render as render_templates
-from tinyml_kit.engine import copies, elementwise, kernels, softmax
+from tinyml_kit.engine import binary, copies, elementwise, kernels, softmax
 from tinyml_kit.engine.ir import Dims, Function, Tensor, render
 from tinyml_kit.engine.memory_map import PLAN_FILE, MemoryMap, memory_map
 from tinyml_kit.engine.model_ir import Model, Operator, read_int8_model
@@ -36,7 +36,8 @@ LOWERINGS: dict[str, Callable[[Model, Operator], Step]] = {
     "FULLY_CONNECTED": kernels.fully_connected, "AVERAGE_POOL_2D": kernels.pool_2d, "MAX_POOL_2D": kernels.pool_2d,
     "ADD": elementwise.add, "MUL": elementwise.mul, "MEAN": elementwise.mean, "PAD": elementwise.pad,
     "PADV2": elementwise.pad, "RESHAPE": elementwise.reshape, "SQUEEZE": elementwise.reshape,
-    "SOFTMAX": softmax.softmax, "CONCATENATION": copies.concatenation,
+    "SOFTMAX": softmax.softmax, "CONCATENATION": copies.concatenation, "SUB": binary.sub,
+    "MAXIMUM": binary.extremum, "MINIMUM": binary.extremum,
     **{kind: elementwise.lookup for kind in LUT_OPS},
 }
 SOURCES = ("tinyml_model.h", "tinyml_model.c")
