@@ -120,3 +120,25 @@ BINARY = {
 @pytest.mark.parametrize("name", BINARY)
 def test_sub_maximum_minimum(name, tmp_path):
     assert_bit_exact(int8_model(BINARY[name], shape=(6, 6, 3)), name.split("_")[0], tmp_path)
+
+
+def _tf():
+    from tinyml_kit._tf import tf
+
+    return tf()
+
+
+MOVES = {   # name: (op, build)
+    "slice": ("STRIDED_SLICE", lambda k, x: k.layers.Conv2D(6, 1)(x)[:, 1:5:2, ::-1, 1:5]),
+    "slice_shrink": ("STRIDED_SLICE", lambda k, x: k.layers.Conv2D(6, 1)(x)[:, 2, 1:, :]),
+    "transpose": ("TRANSPOSE", lambda k, x: _tf().transpose(k.layers.Conv2D(4, 1)(x), [0, 2, 1, 3])),
+    "upsampling": ("RESIZE_NEAREST_NEIGHBOR", lambda k, x: k.layers.UpSampling2D(2)(k.layers.Conv2D(4, 1)(x))),
+    "resize_corners": ("RESIZE_NEAREST_NEIGHBOR", lambda k, x: _tf().compat.v1.image.resize_nearest_neighbor(
+        k.layers.Conv2D(4, 1)(x), (9, 7), align_corners=True)),
+}
+
+
+@pytest.mark.parametrize("name", MOVES)
+def test_data_movement(name, tmp_path):
+    op, build = MOVES[name]
+    assert_bit_exact(int8_model(build, shape=(6, 5, 3)), op, tmp_path)

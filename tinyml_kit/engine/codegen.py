@@ -37,7 +37,8 @@ LOWERINGS: dict[str, Callable[[Model, Operator], Step]] = {
     "ADD": elementwise.add, "MUL": elementwise.mul, "MEAN": elementwise.mean, "PAD": elementwise.pad,
     "PADV2": elementwise.pad, "RESHAPE": elementwise.reshape, "SQUEEZE": elementwise.reshape,
     "SOFTMAX": softmax.softmax, "CONCATENATION": copies.concatenation, "SUB": binary.sub,
-    "MAXIMUM": binary.extremum, "MINIMUM": binary.extremum,
+    "MAXIMUM": binary.extremum, "MINIMUM": binary.extremum, "STRIDED_SLICE": copies.strided_slice,
+    "TRANSPOSE": copies.transpose, "RESIZE_NEAREST_NEIGHBOR": copies.resize_nearest_neighbor,
     **{kind: elementwise.lookup for kind in LUT_OPS},
 }
 SOURCES = ("tinyml_model.h", "tinyml_model.c")
