@@ -32,6 +32,14 @@ CONCATS = {   # name: (build, input shape, inputs the plan should put inside the
 }
 
 
+def assert_estimated_plan_is_exact(flatbuffer: bytes, arena_bytes: int) -> None:
+    """The plan the estimators make from the graph alone (`solve.static_plan.plan_graph`) is the compiled one."""
+    from tinyml_kit.core.tflite_info import read_graph
+    from tinyml_kit.solve.static_plan import plan_graph
+
+    assert plan_graph(read_graph(flatbuffer)).arena_bytes == arena_bytes
+
+
 @pytest.mark.parametrize("name", CONCATS)
 def test_concatenation(name, tmp_path):
     """Copies where the inputs interleave in the output; where one is a contiguous, aligned run of it, none: its
@@ -43,6 +51,7 @@ def test_concatenation(name, tmp_path):
     program = compile_model(fb)
     step = next(s for s in program.steps if s.kind == "CONCATENATION")
     assert len(step.code) == len(program.model.ops[step.op_index].inputs) - zero_copy, step.code
+    assert_estimated_plan_is_exact(fb, program.arena_bytes)
     assert_bit_exact(fb, "CONCATENATION", tmp_path)
 
 
@@ -71,7 +80,11 @@ def residual_cnn_tflite(tmp_path_factory):
 
 
 def test_a_keras_residual_cnn_is_bit_exact_on_the_host(residual_cnn_tflite, tmp_path):
-    assert_bit_exact(residual_cnn_tflite.read_bytes(), "SOFTMAX", tmp_path)
+    from tinyml_kit.engine.codegen import compile_model
+
+    fb = residual_cnn_tflite.read_bytes()
+    assert_estimated_plan_is_exact(fb, compile_model(fb).arena_bytes)
+    assert_bit_exact(fb, "SOFTMAX", tmp_path)
 
 
 def test_export_writes_the_residual_cnn_as_c(residual_cnn_tflite, tmp_path):
@@ -119,7 +132,11 @@ BINARY = {
 
 @pytest.mark.parametrize("name", BINARY)
 def test_sub_maximum_minimum(name, tmp_path):
-    assert_bit_exact(int8_model(BINARY[name], shape=(6, 6, 3)), name.split("_")[0], tmp_path)
+    from tinyml_kit.engine.codegen import compile_model
+
+    fb = int8_model(BINARY[name], shape=(6, 6, 3))
+    assert_estimated_plan_is_exact(fb, compile_model(fb).arena_bytes)
+    assert_bit_exact(fb, name.split("_")[0], tmp_path)
 
 
 def _tf():
@@ -140,5 +157,9 @@ MOVES = {   # name: (op, build)
 
 @pytest.mark.parametrize("name", MOVES)
 def test_data_movement(name, tmp_path):
+    from tinyml_kit.engine.codegen import compile_model
+
     op, build = MOVES[name]
-    assert_bit_exact(int8_model(build, shape=(6, 5, 3)), op, tmp_path)
+    fb = int8_model(build, shape=(6, 5, 3))
+    assert_estimated_plan_is_exact(fb, compile_model(fb).arena_bytes)
+    assert_bit_exact(fb, op, tmp_path)

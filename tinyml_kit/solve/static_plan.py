@@ -29,7 +29,7 @@ ALIGN = 4
 # tables, in place.
 LUT_OPS = ("HARD_SWISH", "LOGISTIC", "TANH", "RELU", "RELU6", "RELU_N1_TO_1", "RELU_0_TO_1", "LEAKY_RELU", "ELU",
            "GELU", "QUANTIZE", "ABS", "NEG", "EXP")
-ELEMENTWISE = ("ADD", "MUL")
+ELEMENTWISE = ("ADD", "MUL", "SUB", "MAXIMUM", "MINIMUM")
 
 
 def aligned(n: int, align: int = ALIGN) -> int:
