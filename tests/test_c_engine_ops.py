@@ -87,13 +87,20 @@ def test_a_keras_residual_cnn_is_bit_exact_on_the_host(residual_cnn_tflite, tmp_
     assert_bit_exact(fb, "SOFTMAX", tmp_path)
 
 
-def test_export_writes_the_residual_cnn_as_c(residual_cnn_tflite, tmp_path):
+def test_export_and_check_take_the_residual_cnn_with_the_c_engine(residual_cnn_tflite, tmp_path):
+    """`export --engine c` writes it; `check --engine c` on the bare .tflite (no data: random images) builds it
+    for this machine and finds it equal to LiteRT, and TFLM too."""
+    import json
+
     from test_cli import run
 
     result = run("export", residual_cnn_tflite, "--engine", "c", "--out", tmp_path / "c")
     assert result.exit_code == 0, result.output
-    source = (tmp_path / "c" / "tinyml_model.c").read_text()
-    assert "arm_softmax_s8(" in source and "/* op " in source
+    assert "arm_softmax_s8(" in (tmp_path / "c" / "tinyml_model.c").read_text()
+    result = run("check", residual_cnn_tflite, "--engine", "c", "--json")
+    assert result.exit_code == 0, result.output
+    checked = json.loads(result.stdout)
+    assert checked["c_equals_litert"] and checked["litert_equals_tflm"] and checked["c_images"] > 0
 
 
 @pytest.mark.slow
