@@ -103,25 +103,6 @@ def test_export_and_check_take_the_residual_cnn_with_the_c_engine(residual_cnn_t
     assert checked["c_equals_litert"] and checked["litert_equals_tflm"] and checked["c_images"] > 0
 
 
-@pytest.mark.slow
-def test_the_residual_cnn_is_bit_exact_on_the_emulated_cortex_m4(residual_cnn_tflite):
-    """One small firmware per engine under QEMU: the C engine's, and TFLM's with CMSIS-NN kernels (whose
-    SOFTMAX the C engine's copies), both equal to LiteRT's reference kernels."""
-    from tinyml_kit.check.tflm import measure_arena
-    from tinyml_kit.check.verify import verify_model
-    from tinyml_kit.core.boards import get_board
-    from tinyml_kit.core.tflite_info import read_model
-    from tinyml_kit.export.firmware import ModelSource
-    from tinyml_kit.solve.engines import TFLM, C
-
-    fb = residual_cnn_tflite.read_bytes()
-    arena = measure_arena(fb)
-    images = np.random.default_rng(2).integers(-128, 128, (3, 12, 12, 3), dtype=np.int8)
-    for engine, kernels in ((C, None), (TFLM, "cmsis_nn")):
-        src = ModelSource(fb, read_model(fb), [str(i) for i in range(10)], arena.total_bytes, arena.alloc_bytes,
-                          engine=engine)
-        v = verify_model(src, images, get_board("nucleo-l4r5zi"), kernels=kernels, engine=engine)
-        assert v.core == "m4" and v.bit_exact and v.images == 3, (engine.name, v.max_abs_diff)
 
 
 def _two_branches(k, x):
@@ -170,3 +151,46 @@ def test_data_movement(name, tmp_path):
     fb = int8_model(build, shape=(6, 5, 3))
     assert_estimated_plan_is_exact(fb, compile_model(fb).arena_bytes)
     assert_bit_exact(fb, op, tmp_path)
+
+
+def _moved_and_compared(k, x):
+    """SUB, MAXIMUM, MINIMUM, TRANSPOSE, RESIZE_NEAREST_NEIGHBOR and STRIDED_SLICE in one graph."""
+    a, b = _two_branches(k, x)
+    y = k.layers.Minimum()([k.layers.Maximum()([k.layers.Subtract()([a, b]), a]), b])
+    y = k.layers.UpSampling2D(2)(_tf().transpose(y, [0, 2, 1, 3]))[:, 1:9:2, ::-1, :]
+    return k.layers.Flatten()(k.layers.Conv2D(2, 1)(y))
+
+
+def _bit_exact_on_the_m4(flatbuffer: bytes) -> None:
+    """One small firmware per engine under QEMU on the emulated Cortex-M4F: the C engine's, and TFLM's with
+    CMSIS-NN kernels (whose SOFTMAX, MAXIMUM, MINIMUM and TRANSPOSE are CMSIS-NN's), both equal to LiteRT's
+    reference kernels."""
+    from tinyml_kit.check.tflm import measure_arena
+    from tinyml_kit.check.verify import verify_model
+    from tinyml_kit.core.boards import get_board
+    from tinyml_kit.core.tflite_info import read_model
+    from tinyml_kit.export.firmware import ModelSource
+    from tinyml_kit.solve.engines import TFLM, C
+
+    info, arena = read_model(flatbuffer), measure_arena(flatbuffer)
+    images = np.random.default_rng(2).integers(-128, 128, (3, *info.inputs[0].shape[1:]), dtype=np.int8)
+    classes = [str(i) for i in range(info.outputs[0].shape[-1])]
+    for engine, kernels in ((C, None), (TFLM, "cmsis_nn")):
+        src = ModelSource(flatbuffer, info, classes, arena.total_bytes, arena.alloc_bytes, engine=engine)
+        v = verify_model(src, images, get_board("nucleo-l4r5zi"), kernels=kernels, engine=engine)
+        assert v.core == "m4" and v.bit_exact and v.images == 3, (engine.name, v.max_abs_diff)
+
+
+@pytest.mark.slow
+def test_the_residual_cnn_is_bit_exact_on_the_emulated_cortex_m4(residual_cnn_tflite):
+    _bit_exact_on_the_m4(residual_cnn_tflite.read_bytes())
+
+
+@pytest.mark.slow
+def test_the_other_new_ops_are_bit_exact_on_the_emulated_cortex_m4():
+    from tinyml_kit.core.tflite_info import read_model
+
+    fb = int8_model(_moved_and_compared, shape=(6, 5, 3))
+    assert {"SUB", "MAXIMUM", "MINIMUM", "TRANSPOSE", "RESIZE_NEAREST_NEIGHBOR", "STRIDED_SLICE"} <= set(
+        read_model(fb).ops)
+    _bit_exact_on_the_m4(fb)
