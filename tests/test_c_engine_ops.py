@@ -40,6 +40,20 @@ def assert_estimated_plan_is_exact(flatbuffer: bytes, arena_bytes: int) -> None:
     assert plan_graph(read_graph(flatbuffer)).arena_bytes == arena_bytes
 
 
+@pytest.mark.parametrize("first, second, both", [(3, 2, False), (2, 3, True)])
+def test_a_concatenated_input_is_placed_in_its_output_only_where_no_live_bytes_clash(first, second, both):
+    """t1 feeds t2 and, dying, a convolution writing t3 from 16 bytes before it; t4 = concat(first, second). With
+    t3 first, t1's bytes land where t2 (alive with t1) would go: t2 is copied. With t2 first, both are placed."""
+    from tinyml_kit.solve.static_plan import PlanOp, _plan
+
+    sizes = {0: 32, 1: 32, 2: 32, 3: 32, 4: 64}
+    ops = [PlanOp((0,), 1), PlanOp((1,), 2), PlanOp((1,), 3, overlap=16),
+           PlanOp((first, second), 4, placed=((first, 0), (second, 32)))]
+    p = _plan(sizes, ops, [0, 1, 2, 3], 0, 4, 1.0)
+    assert p.offset_of(first) == p.offset_of(4) and p.offset_of(1) == p.offset_of(3) + 16
+    assert (p.offset_of(second) == p.offset_of(4) + 32) == both
+
+
 @pytest.mark.parametrize("name", CONCATS)
 def test_concatenation(name, tmp_path):
     """Copies where the inputs interleave in the output; where one is a contiguous, aligned run of it, none: its
