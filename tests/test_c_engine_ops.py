@@ -208,3 +208,32 @@ def test_the_other_new_ops_are_bit_exact_on_the_emulated_cortex_m4():
     assert {"SUB", "MAXIMUM", "MINIMUM", "TRANSPOSE", "RESIZE_NEAREST_NEIGHBOR", "STRIDED_SLICE"} <= set(
         read_model(fb).ops)
     _bit_exact_on_the_m4(fb)
+
+
+def _activation(index: int, scale: float, shape=(1, 1, 1, 4)):
+    from tinyml_kit.engine.model_ir import Tensor
+
+    return Tensor(index, f"t{index}", shape, "int8", np.full(1, scale, np.float32), np.zeros(1, np.int64))
+
+
+def test_what_tflm_refuses_too_is_one_line_naming_op_and_index():
+    """Inputs quantized unlike the concatenation (TFLM's int8 kernel refuses them); a softmax whose input scale
+    TFLM's Prepare aborts on."""
+    from tinyml_kit.core.errors import UserError
+    from tinyml_kit.core.tflite_info import schema
+    from tinyml_kit.engine.copies import concatenation
+    from tinyml_kit.engine.model_ir import Model, Operator
+    from tinyml_kit.engine.softmax import OUTPUT_SCALE, softmax
+
+    options = schema().ConcatenationOptionsT()
+    options.axis = 3
+    op = Operator(3, "CONCATENATION", (0, 1), (2,), options)
+    model = Model("m", [_activation(0, 0.1), _activation(1, 0.2), _activation(2, 0.1, (1, 1, 1, 8))], [op], 0, 2)
+    with pytest.raises(UserError, match=r"^CONCATENATION \(op 3\) takes an input quantized unlike its output") as e:
+        concatenation(model, op)
+    assert "\n" not in str(e.value)
+    out = _activation(1, OUTPUT_SCALE)
+    out.zero_points[:] = -128
+    op = Operator(5, "SOFTMAX", (0,), (1,))
+    with pytest.raises(UserError, match=r"^SOFTMAX \(op 5\) has an input scale of 1e-09, too small"):
+        softmax(Model("m", [_activation(0, 1e-9), out], [op], 0, 1), op)
