@@ -1,5 +1,6 @@
-"""An int8 .tflite compiled to C: each op lowered to a CMSIS-NN call (or a lookup table, or nothing for a
-reshape), the activations placed by the static plan, and the model API rendered around them.
+"""An int8 .tflite compiled to C: each op lowered to a CMSIS-NN call (or a lookup table, a loop generated for
+it, or nothing for a reshape and for a concatenation whose inputs the plan put in its output), the activations
+placed by the static plan, and the model API rendered around them.
 
 `compile_model` does the work once and returns a `CProgram`; `CProgram.write` renders `tinyml_model.h` and
 `tinyml_model.c` (the same API as the TFLM engine), which need only CMSIS-NN's headers and sources to build, and
