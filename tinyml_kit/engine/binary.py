@@ -1,5 +1,6 @@
-"""SUB, MAXIMUM and MINIMUM as loops generated once per model, each input read with a period: its own size (equal
-shapes), its channel count (a per-channel vector broadcast over the pixels) or 1 (a scalar).
+"""SUB, MAXIMUM and MINIMUM as loops generated once per model, each input read with a period (an index that
+wraps, no division): its own size (equal shapes), its channel count (a per-channel vector broadcast over the
+pixels) or 1 (a scalar).
 
 SUB follows TFLM's reference Sub (TFLM has no CMSIS-NN one): both inputs shifted left 20 bits and rescaled to
 twice the larger input scale, their difference rescaled to the output, with gemmlowp's rounding (a rounding
@@ -31,11 +32,13 @@ static int32_t tinyml_sub_rescale(int32_t x, int32_t multiplier, int32_t shift) 
 /* SUB as TFLM's reference Sub. p: offsets, multipliers and shifts of a and b, the left shift, the output's
  * multiplier, shift and offset, and the activation range. */
 static void tinyml_sub_s8({_PERIODIC}, const int32_t* p) {{
-  for (int32_t i = 0; i < count; ++i) {{
-    const int32_t x = tinyml_sub_rescale((a[i % a_period] + p[0]) * (1 << p[6]), p[1], p[2]);
-    const int32_t y = tinyml_sub_rescale((b[i % b_period] + p[3]) * (1 << p[6]), p[4], p[5]);
+  for (int32_t i = 0, j = 0, k = 0; i < count; ++i) {{
+    const int32_t x = tinyml_sub_rescale((a[j] + p[0]) * (1 << p[6]), p[1], p[2]);
+    const int32_t y = tinyml_sub_rescale((b[k] + p[3]) * (1 << p[6]), p[4], p[5]);
     const int32_t v = tinyml_sub_rescale(x - y, p[7], p[8]) + p[9];
     out[i] = (int8_t)(v < p[10] ? p[10] : (v > p[11] ? p[11] : v));
+    if (++j == a_period) j = 0;
+    if (++k == b_period) k = 0;
   }}
 }}""")
 
@@ -43,9 +46,10 @@ static void tinyml_sub_s8({_PERIODIC}, const int32_t* p) {{
 def _extremum(name: str, sign: str) -> ir.Function:
     return ir.Function(name, f"""\
 static void {name}({_PERIODIC}) {{
-  for (int32_t i = 0; i < count; ++i) {{
-    const int8_t x = a[i % a_period], y = b[i % b_period];
-    out[i] = x {sign} y ? x : y;
+  for (int32_t i = 0, j = 0, k = 0; i < count; ++i) {{
+    out[i] = a[j] {sign} b[k] ? a[j] : b[k];
+    if (++j == a_period) j = 0;
+    if (++k == b_period) k = 0;
   }}
 }}""")
 
