@@ -65,6 +65,8 @@ def test_concatenation(name, tmp_path):
     program = compile_model(fb)
     step = next(s for s in program.steps if s.kind == "CONCATENATION")
     assert len(step.code) == len(program.model.ops[step.op_index].inputs) - zero_copy, step.code
+    in_output = {b.name for b in program.memory_map.buffers if b.alias_of == f"tensor_{step.output}"}
+    assert in_output == {f"tensor_{t}" for t in step.inside} and len(in_output) == zero_copy   # plan.json says so
     assert_estimated_plan_is_exact(fb, program.arena_bytes)
     assert_bit_exact(fb, "CONCATENATION", tmp_path)
 

@@ -43,15 +43,17 @@ class Step:
     functions: list[Function] = field(default_factory=list)   # generated C its code calls (`ir.Function`)
     placed: tuple[tuple[int, int, int], ...] = ()   # (line, input, byte offset): that line copies the input
     #                                                 there, unless the plan placed it there (`solve.concat_plan`)
+    inside: tuple[int, ...] = ()     # inputs the plan put inside the output, their copies dropped (`after`)
 
     def after(self, offset_of) -> "Step":
         """The step as the plan leaves it: without the copies of the inputs the plan placed inside the output
         (`offset_of`: tensor -> arena offset)."""
-        done = {line for line, t, at in self.placed if offset_of(t) == offset_of(self.output) + at}
+        done = {line: t for line, t, at in self.placed if offset_of(t) == offset_of(self.output) + at}
         if not done:
             return self
         code = [line for n, line in enumerate(self.code) if n not in done]
-        return replace(self, code=code, functions=self.functions if code else [], placed=())
+        return replace(self, code=code, functions=self.functions if code else [], placed=(),
+                       inside=tuple(done.values()))
 
     def arguments(self) -> Iterator[Arg]:
         """Every argument of the code and of the scratch check, in the order the C text names them."""
