@@ -60,7 +60,7 @@ def validate_model(flatbuffer: bytes, info, val, keras_model=None, name: str = "
 
 def _inputs(info, val, random_inputs: bool, seed: int, name: str):
     """(pixels as float, labels or None, class names): the validation data, or random pixels when allowed."""
-    inp, outp = info.inputs[0], info.outputs[0]
+    outp = info.outputs[0]
     if val is not None:
         return val.x.astype(np.float32), val.y, val.class_names
     if not random_inputs:
@@ -69,8 +69,13 @@ def _inputs(info, val, random_inputs: bool, seed: int, name: str):
                         "data", "random_inputs")
     logger.warning(f"RANDOM INPUTS, NO ACCURACY IS MEASURED: {RANDOM_IMAGES} random images without labels; the "
                    f"runtimes are only compared with each other")
-    pixels = np.random.default_rng(seed).integers(0, 256, (RANDOM_IMAGES, *inp.shape[1:])).astype(np.float32)
-    return pixels, None, [f"class{i}" for i in range(outp.shape[-1])]
+    return random_pixels(info, seed), None, [f"class{i}" for i in range(outp.shape[-1])]
+
+
+def random_pixels(info, seed: int = 0) -> np.ndarray:
+    """The random images a model without data is compared on (every runtime gets the same ones)."""
+    return np.random.default_rng(seed).integers(0, 256, (RANDOM_IMAGES, *info.inputs[0].shape[1:])).astype(
+        np.float32)
 
 
 def _run_all(flatbuffer: bytes, info, pixels, keras_model, onnx: bool, name: str, random: bool):

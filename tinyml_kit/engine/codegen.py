@@ -1,5 +1,6 @@
-"""An int8 .tflite compiled to C: each op lowered to a CMSIS-NN call (or a lookup table, or nothing for a
-reshape), the activations placed by the static plan, and the model API rendered around them.
+"""An int8 .tflite compiled to C: each op lowered to a CMSIS-NN call (or a lookup table, a loop generated for
+it, or nothing for a reshape and for a concatenation whose inputs the plan put in its output), the activations
+placed by the static plan, and the model API rendered around them.
 
 `compile_model` does the work once and returns a `CProgram`; `CProgram.write` renders `tinyml_model.h` and
 `tinyml_model.c` (the same API as the TFLM engine), which need only CMSIS-NN's headers and sources to build, and
@@ -19,7 +20,7 @@ from tinyml_kit.core.cores import KernelFamily
 from tinyml_kit.core.errors import UserError, param
 from tinyml_kit.core.labels import check_labels
 from tinyml_kit.core.templates import render as render_templates
-from tinyml_kit.engine import elementwise, kernels
+from tinyml_kit.engine import binary, copies, elementwise, kernels, softmax
 from tinyml_kit.engine.ir import Dims, Function, Tensor, render
 from tinyml_kit.engine.memory_map import PLAN_FILE, MemoryMap, memory_map
 from tinyml_kit.engine.model_ir import Model, Operator, read_int8_model
@@ -48,6 +49,9 @@ LOWERINGS: dict[str, Lowering] = {
     **{kind: same_on_every_family(f) for kind, f in (
         ("ADD", elementwise.add), ("MUL", elementwise.mul), ("MEAN", elementwise.mean), ("PAD", elementwise.pad),
         ("PADV2", elementwise.pad), ("RESHAPE", elementwise.reshape), ("SQUEEZE", elementwise.reshape),
+        ("SOFTMAX", softmax.softmax), ("CONCATENATION", copies.concatenation), ("SUB", binary.sub),
+        ("MAXIMUM", binary.extremum), ("MINIMUM", binary.extremum), ("STRIDED_SLICE", copies.strided_slice),
+        ("TRANSPOSE", copies.transpose), ("RESIZE_NEAREST_NEIGHBOR", copies.resize_nearest_neighbor),
         *((kind, elementwise.lookup) for kind in LUT_OPS))},
 }
 SOURCES = ("tinyml_model.h", "tinyml_model.c")
@@ -129,10 +133,12 @@ def _rows(array: CArray, per_row: int = 16) -> dict:
 
 
 def lower(model: Model, family: KernelFamily) -> list[Step]:
-    """Every op as a step for `family`'s kernels, or one line naming each op the C engine cannot run."""
-    missing = sorted({op.kind for op in model.ops if op.kind not in LOWERINGS})
-    if missing:
-        raise UserError(f"{model.name} uses {', '.join(missing)}, which the C engine does not run: "
+    """Every op as a step for `family`'s kernels, or one line naming each op the C engine cannot run (and where it
+    first occurs)."""
+    first = {op.kind: op.index for op in reversed(model.ops) if op.kind not in LOWERINGS}
+    if first:
+        missing = ", ".join(f"{kind} (op {index})" for kind, index in sorted(first.items()))
+        raise UserError(f"{model.name} uses {missing}, which the C engine does not run: "
                         f"use {param('engine', 'tflm')}", "engine")
     return [LOWERINGS[op.kind](model, op, family) for op in model.ops]
 
@@ -155,5 +161,6 @@ def compile_model(flatbuffer: bytes, name: str = "model", family: KernelFamily =
         arrays.append(a)
     sizes = {t.index: t.elements for t in model.tensors if not t.is_constant}
     static = plan(sizes, [PlanOp(s.inputs, s.output, op_scratch_bytes(s.scratch_bytes, s.shift_channels),
-                                 s.in_place, s.alias, s.overlap) for s in steps], model.input, model.output)
-    return CProgram(model, steps, static, arrays, family, renamed)
+                                 s.in_place, s.alias, s.overlap, tuple(p[1:] for p in s.placed)) for s in steps],
+                  model.input, model.output)
+    return CProgram(model, [s.after(static.offset_of) for s in steps], static, arrays, family, renamed)

@@ -4,8 +4,9 @@ the memory map of TVM's Model Library Format: a schema version, the arena's byte
 buffer's name, kind, offset, bytes and first and last step.
 
 Steps are positions in `execution_order` (the op indices in the order the plan runs them; usually 0, 1, 2, ...).
-Two buffers share bytes only where the plan lets them: a RESHAPE's output is its input's bytes (`alias_of`), and
-an op may write its output over an input that dies at that op (the input's last step is the output's first).
+Two buffers share bytes only where the plan lets them: a RESHAPE's output is its input's bytes, and a
+concatenation's input the plan put inside the output is part of the output's (`alias_of`), and an op may write its
+output over an input that dies at that op (the input's last step is the output's first).
 """
 
 import json
@@ -35,7 +36,7 @@ class ArenaBuffer:
     last_op: int                # ... and the last (the model's output lives past the last op)
     tensor: str | None = None   # a tensor's name in the .tflite
     op: int | None = None       # a scratch buffer's op index
-    alias_of: str | None = None   # a RESHAPE's output: the buffer whose bytes it is
+    alias_of: str | None = None   # a RESHAPE's output, a concatenated input: the buffer whose bytes it is (in)
 
     @property
     def end(self) -> int:
@@ -78,6 +79,7 @@ def memory_map(model: Model, steps: list[Step], plan: StaticPlan, family: Kernel
     """Every tensor and scratch buffer of `plan` (made for `family`'s kernels) by its C name, ordered by offset; the
     model by its file name (a shipped plan names no folder of the machine that made it)."""
     aliases = {s.output: Tensor(s.inputs[0]).name for s in steps if s.alias}
+    aliases.update({t: Tensor(s.output).name for s in steps for t in s.inside})
     buffers = []
     for b in plan.buffers:
         if b.scratch_op is None:

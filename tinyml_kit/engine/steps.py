@@ -6,7 +6,7 @@ the arena once the static plan is known.
 """
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -42,11 +42,24 @@ class Step:
     overlap: int | None = None       # bytes before its dying input the output may start (convolutions)
     functions: list[Function] = field(default_factory=list)   # generated C its code calls (`ir.Function`)
     flash_scratch: int = 0           # bytes of the scratch CMSIS-NN asks for that are computed at export, in flash
+    placed: tuple[tuple[int, int, int], ...] = ()   # (line, input, byte offset): that line copies the input
+    #                                                 there, unless the plan placed it there (`solve.concat_plan`)
+    inside: tuple[int, ...] = ()     # inputs the plan put inside the output, their copies dropped (`after`)
 
     @property
     def scratch_given(self) -> int:
         """The scratch bytes its CMSIS-NN call is given: planned in the arena, or computed at export in flash."""
         return self.scratch_bytes + self.flash_scratch
+
+    def after(self, offset_of) -> "Step":
+        """The step as the plan leaves it: without the copies of the inputs the plan placed inside the output
+        (`offset_of`: tensor -> arena offset)."""
+        done = {line: t for line, t, at in self.placed if offset_of(t) == offset_of(self.output) + at}
+        if not done:
+            return self
+        code = [line for n, line in enumerate(self.code) if n not in done]
+        return replace(self, code=code, functions=self.functions if code else [], placed=(),
+                       inside=tuple(done.values()))
 
     def arguments(self) -> Iterator[Arg]:
         """Every argument of the code and of the scratch check, in the order the C text names them."""

@@ -11,7 +11,7 @@ from tinyml_kit.check.analysis import Analysis
 from tinyml_kit.check.analyze import analyze_model, attach_profile
 from tinyml_kit.check.engines import checks, host_check
 from tinyml_kit.check.evaluate import evaluate
-from tinyml_kit.check.validate import validate_model
+from tinyml_kit.check.validate import random_pixels, validate_model
 from tinyml_kit.check.verify import preflight, verify_model
 from tinyml_kit.core.artifacts import write_json_atomic
 from tinyml_kit.core.cores import kernel_family, require_core
@@ -36,7 +36,8 @@ def check_target(target: str | Path, data: str | None = None, engine: str | None
     if checks(engine).host:   # a missing compiler or CMSIS-NN is refused before the slow part
         checks(engine).host.require(cmsis_nn_dir)
     result = evaluate(t.model.flatbuffer, t.val, keras_model=t.keras_model, name=t.model.name)
-    images = t.model.info.inputs[0].quantize(t.val.x.astype(np.float32))
+    pixels = t.val.x.astype(np.float32) if t.val is not None else random_pixels(t.model.info)   # evaluate's own
+    images = t.model.info.inputs[0].quantize(pixels)
     record = t.model.record
     family = kernel_family(record.board.core if record else None)
     return replace(result, host=host_check(t.model.flatbuffer, images, engine, cmsis_nn_dir, t.model.name, family))

@@ -6,7 +6,7 @@ graph before training), so the arena `solve --engine c` ranks by is the arena th
 What makes it smaller than TFLM's arena for the same graph:
 - no persistent records: shapes, quantization and kernel parameters are `const` data in flash;
 - in place: an elementwise op (a lookup-table activation, ADD, MUL) writes over an input that dies at that op,
-  RESHAPE is the same bytes under another shape, and a run consumes its input;
+  RESHAPE is the same bytes under another shape, concatenated inputs are in their output, and a run consumes its input;
 - a convolution writes its output over its dying input as far as CMSIS-NN's access order allows
   (`cmsis_scratch.overlap_bytes`), and a region is placed part by part, so a dead tensor's bytes are free at
   other times;
@@ -27,13 +27,14 @@ from tinyml_kit.solve.cmsis_scratch import (
     depthwise_scratch_bytes,
     overlap_bytes,
 )
+from tinyml_kit.solve.concat_plan import concat_placed, fits_inside
 
 ALIGN = 4
 # Unary int8 -> int8 ops whose output depends on one input value only: the engine runs them as 256-entry lookup
 # tables, in place.
 LUT_OPS = ("HARD_SWISH", "LOGISTIC", "TANH", "RELU", "RELU6", "RELU_N1_TO_1", "RELU_0_TO_1", "LEAKY_RELU", "ELU",
            "GELU", "QUANTIZE", "ABS", "NEG", "EXP")
-ELEMENTWISE = ("ADD", "MUL")
+ELEMENTWISE = ("ADD", "MUL", "SUB", "MAXIMUM", "MINIMUM")
 
 
 def aligned(n: int, align: int = ALIGN) -> int:
@@ -42,8 +43,7 @@ def aligned(n: int, align: int = ALIGN) -> int:
 
 
 def op_scratch_bytes(cmsis_bytes: int, shift_channels: int) -> int:
-    """An op's scratch region: CMSIS-NN's buffer, then the op's per-channel shifts widened to int32 (they are
-    int8 in flash)."""
+    """An op's scratch region: CMSIS-NN's buffer, then the op's per-channel int8 shifts widened to int32."""
     return aligned(cmsis_bytes) + 4 * shift_channels
 
 
@@ -96,6 +96,7 @@ class PlanOp:
     in_place: tuple[int, ...] = ()
     alias: bool = False
     overlap: int | None = None
+    placed: tuple[tuple[int, int], ...] = ()   # (input, byte offset): may be planned inside the output (concat)
 
 
 def plan(sizes: dict[int, int], ops: list[PlanOp], graph_input: int, graph_output: int) -> StaticPlan:
@@ -157,6 +158,8 @@ def _plan(sizes: dict[int, int], ops: list[PlanOp], order: list[int], graph_inpu
         elif (op.overlap is not None and op.overlap <= overlap_limit * sizes[op.output] and len(op.inputs) == 1
               and regions.dies_at(op.inputs[0], pos)):
             regions.join(op.output, op.inputs[0], -aligned(op.overlap))
+        for t, offset in (p for p in op.placed if fits_inside(regions, sizes, first, p[0], op.output, p[1])):
+            regions.join(t, op.output, offset)   # a concatenation's input written in its output (`concat_plan`)
     within = regions.within
     buffers = [Buffer(aligned(max(within[t] + sizes[t] for t in ts)), min(first[t] for t in ts),
                       max(last[t] for t in ts), tuple(sorted(ts)), within={t: within[t] for t in ts},
@@ -265,6 +268,8 @@ def _plan_op(graph: Graph, op, family: KernelFamily) -> PlanOp:
     out = op.outputs[0]
     if op.kind == "RESHAPE":
         return PlanOp(activations[:1], out, alias=True)
+    if op.kind == "CONCATENATION":
+        return PlanOp(activations, out, placed=concat_placed(graph, op))
     if op.kind in LUT_OPS or op.kind in ELEMENTWISE:
         return PlanOp(activations, out, lut_scratch_bytes(op.kind, graph.tensors[out].elements),
                       in_place=activations)
