@@ -34,7 +34,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from engine_targets import CONFIGS, cell_line, not_run_lines, ratios, target_lines, targets
+from engine_targets import CONFIGS, cell_line, not_run_lines, ratios, table_header, target_lines, targets
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -135,7 +135,7 @@ def load_results(args) -> dict:
 
 
 def save(results: dict, out: Path) -> None:
-    results["targets"] = targets(results["models"])
+    results["targets"] = targets(results["models"], results["images"])
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1) + "\n")
 
@@ -150,13 +150,12 @@ def bench_model(name: str, path: Path, pixels: np.ndarray, results: dict, args, 
     model.update(tflite=str(path), tflite_bytes=len(data), sha256=digest)
     images = model_images(path, pixels[-args.images:], scratch / f"{name}.npy")
     for core in args.cores.split(","):
-        cell = model["cores"].setdefault(core, {})
-        cell["board"] = BOARDS[core]
+        cell = model["cores"].get(core, {})
         for config in CONFIGS:
-            if args.resume and config in cell and "failed" not in cell[config]:
-                continue
-            cell[config] = run_config(config, path, images, core, args, scratch)
-            cell["ratios"] = ratios(cell)
+            if not (args.resume and config in cell and "failed" not in cell[config]):
+                cell[config] = run_config(config, path, images, core, args, scratch)
+            cell = model["cores"][core] = {"board": BOARDS[core], **{c: cell[c] for c in CONFIGS if c in cell},
+                                           "ratios": ratios(cell)}
             save(results, args.out)
         print(cell_line(name, core, cell), flush=True)
         print(*not_run_lines(name, core, cell), sep="\n", end="\n" if not_run_lines(name, core, cell) else "")
@@ -194,11 +193,13 @@ def main() -> None:
     trees = {"tflm": TREE, "c_before": args.baseline_tree, "c": TREE}
     results["configurations"] = {c: {"what": DESCRIPTIONS[c], "tree": str(trees[c]),
                                      "commit": commit(trees[c]) if trees[c] else None} for c in CONFIGS}
+    print(table_header(), flush=True)
     with tempfile.TemporaryDirectory(prefix="bench_engine_") as tmp:
         for name, path in model_files(args, pixels, Path(tmp)).items():
             bench_model(name, path, pixels, results, args, Path(tmp))
     save(results, args.out)
-    print("\nall results in the file (tflm / c_before / c):")
+    print(f"\nall results in {args.out} (a = tflm, b = c_before, c; =LR: bit-exact with LiteRT):", table_header(),
+          sep="\n")
     for name, model in results["models"].items():
         for core, cell in model["cores"].items():
             print(cell_line(name, core, cell))

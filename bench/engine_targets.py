@@ -60,13 +60,14 @@ class Target:
     optional: tuple[str, ...]              # cores it is checked on where measured
     value: Callable[[dict], float | None]  # the measured value in a (model, core) cell
     limit: float
+    min_images: int = 0                    # a PASS on fewer images is only a PASS so far
 
 
 ALL = ("resnet8", "conv", "phinet", "other")
 TARGETS = (
     Target("ResNet-8 instructions per inference (c)", ("resnet8",), ("m4",), (), _c("instructions_per_inference"),
            15.0e6),
-    Target("ResNet-8 estimated cycles (c), nucleo-l4r5zi", ("resnet8",), ("m4",), (), _c("cycles_est"), 19.8e6),
+    Target("ResNet-8 estimated cycles (c), the M4 board", ("resnet8",), ("m4",), (), _c("cycles_est"), 19.8e6),
     Target("instructions (c)/(c_before), TinyNet/MobileNet", ("conv",), DSP_CORES, (),
            _ratio("instructions_per_inference"), 0.6),
     Target("instructions (c)/(c_before), PhiNet", ("phinet",), DSP_CORES, (), _ratio("instructions_per_inference"),
@@ -74,18 +75,19 @@ TARGETS = (
     Target("ResNet-8 arena (c), bytes", ("resnet8",), DSP_CORES, ("m55",), _c("arena_bytes"), 24000),
     Target("arena does not grow: (c)/(c_before)", ALL, DSP_CORES, ("m55",), _ratio("arena_bytes"), 1.0),
     Target("ELF flash (c)/(c_before)", ALL, DSP_CORES, ("m55",), _ratio("elf_flash_bytes"), 1.15),
-    Target("bit-exact: max |diff| vs LiteRT, every configuration", ALL, DSP_CORES, ("m55",), _worst_diff, 0),
+    Target("bit-exact: max |diff| vs LiteRT, every configuration", ALL, DSP_CORES, ("m55",), _worst_diff, 0, 100),
 )
 
 
-def check(target: Target, model: str, cores: dict) -> dict:
-    """The target on one model: the worst value over the cores measured, PASS / MISS, and which required cores
-    are still missing ("PASS so far")."""
+def check(target: Target, model: str, cores: dict, images: int) -> dict:
+    """The target on one model: the worst value over the cores measured, PASS / MISS, and what is still missing
+    for a full PASS (a required core not measured, too few images): then "PASS so far"."""
     values = {core: target.value(cell) for core, cell in cores.items() if core in target.required + target.optional}
     values = {core: v for core, v in values.items() if v is not None}
-    missing = [core for core in target.required if core not in values]
+    missing = [f"{core} not measured" for core in target.required if core not in values]
+    missing += [f"{images} images < {target.min_images}"] if images < target.min_images else []
     row = {"target": target.what, "model": model, "limit": target.limit, "cores_measured": sorted(values),
-           "cores_missing": missing}
+           "incomplete": missing}
     if not values:
         return {**row, "measured": None, "worst_core": None, "verdict": "NOT RUN"}
     worst = max(values, key=lambda core: values[core])
@@ -93,17 +95,17 @@ def check(target: Target, model: str, cores: dict) -> dict:
     return {**row, "measured": values[worst], "worst_core": worst, "verdict": verdict}
 
 
-def targets(models: dict) -> list[dict]:
+def targets(models: dict, images: int) -> list[dict]:
     """Every target on every model it applies to, in the order of TARGETS."""
-    return [check(t, name, model["cores"]) for t in TARGETS for name, model in models.items()
+    return [check(t, name, model["cores"], images) for t in TARGETS for name, model in models.items()
             if family(name) in t.families]
 
 
 def _num(value: float | None) -> str:
     if value is None:
         return "-"
-    if isinstance(value, float) and value < 10:
-        return f"{value:.3g}"
+    if value < 10:
+        return f"{value:.3f}" if value else "0"
     return f"{value / 1e6:.2f} M" if value >= 1e6 else f"{value:,.0f}"
 
 
@@ -111,34 +113,39 @@ def target_lines(rows: list[dict]) -> list[str]:
     lines = []
     for r in rows:
         where = f" at {r['worst_core']}" if r["worst_core"] else ""
-        missing = f" (not measured: {', '.join(r['cores_missing'])})" if r["cores_missing"] else ""
+        missing = f" ({', '.join(r['incomplete'])})" if r["incomplete"] else ""
         lines.append(f"{r['verdict']:<11} {r['target']:<52} {r['model']:<20} {_num(r['measured']):>9}{where} "
                      f"<= {_num(r['limit'])}{missing}")
     return lines
 
 
-def _three(cell: dict, key: str, scale: float = 1.0, fmt: str = "{:.2f}") -> str:
-    return "/".join(fmt.format(row[key] / scale) if (row := ran(cell, c)) and row.get(key) is not None else "-"
+def _three(cell: dict, key: str, scale: float, digits: int) -> str:
+    return "/".join(f"{row[key] / scale:.{digits}f}" if (row := ran(cell, c)) and row.get(key) is not None else "-"
                     for c in CONFIGS)
 
 
+# (heading, key, scale, digits, width of the a/b/c column)
+COLUMNS = (("instr M", "instructions_per_inference", 1e6, 2, 18), ("cycles M", "cycles_est", 1e6, 2, 18),
+           ("ELF flash kB", "elf_flash_bytes", 1e3, 1, 17), ("arena B", "arena_bytes", 1, 0, 18))
+
+
+def table_header() -> str:
+    columns = "".join(f"{h + ' a/b/c':<{w}} {'c/b':<5}{'c/a':<6}" for h, _, _, _, w in COLUMNS)
+    return f"{'model':<20} {'core':<4} {'=LR':<4}{columns}ms(c)"
+
+
 def cell_line(model: str, core: str, cell: dict) -> str:
-    """One (model, core): each configuration's bit-exactness, instructions, ELF flash and arena (tflm / c_before
-    / c), the C engine's cycles and ms at the board's clock, and the ratios (c)/(c_before) and (c)/(tflm)."""
+    """One (model, core): bit-exactness with LiteRT (y/N/- per configuration), then instructions, estimated cycles,
+    ELF flash and arena, each as a = tflm / b = c_before / c with the ratios c/b and c/a, and (c)'s ms at the
+    board's clock."""
     r = ratios(cell)
-    cb, ca = r.get("c/c_before", {}), r.get("c/tflm", {})
     exact = "".join("-" if (row := ran(cell, c)) is None else "y" if row["bit_exact"] else "N" for c in CONFIGS)
-    c = ran(cell, "c") or {}
-    cycles = f"{c['cycles_est'] / 1e6:.2f} M {c['latency_ms']:.1f} ms" if c.get("cycles_est") else "-"
-
-    def ratio(d: dict, k: str) -> str:
-        return f"{d[k]:.2f}" if k in d else "-"
-
-    return (f"{model:<20} {core:<4} {exact:<3} instr {_three(cell, 'instructions_per_inference', 1e6):<18} "
-            f"c/b {ratio(cb, 'instructions_per_inference'):<4} c/a {ratio(ca, 'instructions_per_inference'):<4}  "
-            f"cyc(c) {cycles:<17} c/b {ratio(cb, 'cycles_est'):<4}  "
-            f"flash kB {_three(cell, 'elf_flash_bytes', 1e3, '{:.1f}'):<19} c/b {ratio(cb, 'elf_flash_bytes'):<4}  "
-            f"arena {_three(cell, 'arena_bytes', 1, '{:.0f}'):<18} c/b {ratio(cb, 'arena_bytes')}")
+    columns = "".join(f"{_three(cell, key, scale, digits):<{w}} "
+                      + "".join(f"{r[base][key]:<5.2f}" if key in r.get(base, {}) else "-    "
+                                for base in ("c/c_before", "c/tflm")) + " "
+                      for _, key, scale, digits, w in COLUMNS)
+    ms = (ran(cell, "c") or {}).get("latency_ms")
+    return f"{model:<20} {core:<4} {exact:<4}{columns}{'-' if ms is None else f'{ms:.1f}'}"
 
 
 def not_run_lines(model: str, core: str, cell: dict) -> list[str]:
