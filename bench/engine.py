@@ -10,7 +10,9 @@ images (quantized to the model's input), instructions per inference, estimated c
 ELF flash and RAM, the arena (the C engine: its static plan; TFLM: arena_used_bytes() on the device); the ratios
 (c)/(c_before) and (c)/(tflm); then issue 31's targets, PASS / MISS with the value measured (engine_targets.py).
 Prints a table and writes bench/results/engine.json (--out) after every configuration, so a partial run keeps what
-it did; --resume skips (model, core, configuration) cells already there for the same .tflite bytes and image count.
+it did; --resume skips (model, core, configuration) cells already there for the same .tflite bytes, image count
+and commit of the tree measured (`git describe --dirty`: uncommitted edits are not told apart); a failure is run
+again.
 
     .venv/bin/python bench/engine.py --baseline-tree DIR [--images 100] [--models resnet8,tinynet_small]
         [--cores m4,m7,m33,m55] [--models-dir DIR] [--tflite NAME=PATH ...] [--resume]
@@ -152,8 +154,9 @@ def bench_model(name: str, path: Path, pixels: np.ndarray, results: dict, args, 
     for core in args.cores.split(","):
         cell = model["cores"].get(core, {})
         for config in CONFIGS:
-            if not (args.resume and config in cell and "failed" not in cell[config]):
-                cell[config] = run_config(config, path, images, core, args, scratch)
+            commit = results["configurations"][config]["commit"]
+            if not (args.resume and cell.get(config, {}).get("commit") == commit and "failed" not in cell[config]):
+                cell[config] = {**run_config(config, path, images, core, args, scratch), "commit": commit}
             cell = model["cores"][core] = {"board": BOARDS[core], **{c: cell[c] for c in CONFIGS if c in cell},
                                            "ratios": ratios(cell)}
             save(results, args.out)
