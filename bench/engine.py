@@ -117,11 +117,17 @@ def run_config(config: str, model: Path, images: Path, core: str, args, scratch:
 
 
 def model_images(model: Path, pixels: np.ndarray, path: Path) -> Path:
-    """The last N cifar10-5k images quantized to the model's int8 input, saved for every configuration."""
+    """The last N cifar10-5k images quantized to the model's int8 input (their gray level for a one-channel input),
+    saved for every configuration."""
     from tinyml_kit.core.tflite_info import read_model
 
-    info = read_model(model.read_bytes())
-    np.save(path, info.inputs[0].quantize(pixels.astype(np.float32)))
+    tensor = read_model(model.read_bytes()).inputs[0]
+    x = pixels.astype(np.float32)
+    x = x.mean(axis=-1, keepdims=True) if tensor.shape[-1] == 1 else x
+    if tuple(tensor.shape[1:]) != x.shape[1:]:
+        sys.exit(f"error: {model} takes {tuple(tensor.shape[1:])} inputs, and the images are {pixels.shape[1:]}: "
+                 f"give a model for 32x32 RGB or gray images")
+    np.save(path, tensor.quantize(x))
     return path
 
 
@@ -160,8 +166,7 @@ def bench_model(name: str, path: Path, pixels: np.ndarray, results: dict, args, 
             cell = model["cores"][core] = {"board": BOARDS[core], **{c: cell[c] for c in CONFIGS if c in cell},
                                            "ratios": ratios(cell)}
             save(results, args.out)
-        print(cell_line(name, core, cell), flush=True)
-        print(*not_run_lines(name, core, cell), sep="\n", end="\n" if not_run_lines(name, core, cell) else "")
+        print(cell_line(name, core, cell), *not_run_lines(name, core, cell), sep="\n", flush=True)
 
 
 def parse_args():
