@@ -180,7 +180,8 @@ def test_an_arena_too_small_is_reported_with_the_size_tried_and_the_host_require
     src = ModelSource(data, info, ["a", "b", "c"], host.total_bytes, host.alloc_bytes)
     tried = host.total_bytes // 2
     with pytest.raises(UserError) as error:
-        verify_model(src, np.zeros((1, 16, 16, 1), np.int8), get_board("nucleo-f401re"), arena_bytes=tried)
+        verify_model(src, np.zeros((1, 16, 16, 1), np.int8), get_board("nucleo-f401re"), arena_bytes=tried,
+                     engine="tflm")
     message = str(error.value)
     assert "\n" not in message and "short by" not in message
     assert f"the tensor arena of {tried:,} bytes is too small on the Cortex-M4F" in message

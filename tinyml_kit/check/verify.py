@@ -10,7 +10,7 @@ writes, byte for byte.
 
 import logging
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +45,7 @@ from tinyml_kit.export.toolchain import (
     find_tflm_dir,
     require_tool,
 )
-from tinyml_kit.solve.engines import DEFAULT, Engine, get_engine
+from tinyml_kit.solve.engines import DEFAULT, TFLM, Engine, get_engine
 
 logger = logging.getLogger(__name__)
 
@@ -132,7 +132,8 @@ def _tflm_firmware(src: ModelSource, kernels: str | None, tflm_dir, cmsis_nn_dir
     kernels = kernels or "ref"
     if kernels not in KERNELS:
         raise UserError(f"kernels '{kernels}' are unknown: choose ref or cmsis_nn", "kernels")
-    tflm = preflight(tflm_dir)
+    tflm = preflight(tflm_dir, TFLM)
+    src = replace(src, engine=TFLM)   # the flatbuffer and its API, whichever engine the source was made for
     resolver_methods(src.info.ops, tree_builtins(tflm.tree))   # this tree can run every op, or the op is named
     tflm.library(kernels, core.prebuilt)   # present, or one line before any compiling
     return _Firmware(lambda build: build_firmware(src, tflm, kernels, core, build, arena_bytes, profile),
