@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tinyml_kit.core.graph import Graph
+from tinyml_kit.solve.conv_layout import ConvLayout
 
 ALIGN = 4
 # Unary int8 -> int8 ops whose output depends on one input value only: the engine runs them as 256-entry lookup
@@ -333,13 +334,14 @@ def _plan_op(graph: Graph, op) -> PlanOp:
         _, out_h, out_w, out_c = graph.tensors[out].shape
         k = op.kernel
         pad = (max((out_h - 1) * op.stride + k - in_h, 0) // 2, max((out_w - 1) * op.stride + k - in_w, 0) // 2)
-        if op.kind == "CONV_2D":
-            scratch, shifts = conv_scratch_bytes((in_h, in_w, in_c), (k, k), (op.stride, op.stride), pad), out_c
-        elif op.kind == "DEPTHWISE_CONV_2D":
+        if op.kind == "CONV_2D":   # a graph's convolutions are undilated: all run generated kernels
+            layout = ConvLayout((in_h, in_w, in_c), (out_h, out_w, out_c), (k, k), (op.stride, op.stride), pad)
+            return PlanOp(activations, out, op_scratch_bytes(layout.scratch_bytes, 0), overlap=layout.overlap)
+        if op.kind == "DEPTHWISE_CONV_2D":
             scratch, shifts = depthwise_scratch_bytes(in_c, out_c, (k, k), pad), out_c
         else:
             scratch = avgpool_scratch_bytes(in_c)
-        if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+        if op.kind == "DEPTHWISE_CONV_2D":
             overlap = overlap_bytes((in_h, in_w, in_c), (out_h, out_w, out_c), (k, k), (op.stride, op.stride), pad,
-                                    depthwise=op.kind == "DEPTHWISE_CONV_2D")
+                                    depthwise=True)
     return PlanOp(activations, out, op_scratch_bytes(scratch, shifts), overlap=overlap)

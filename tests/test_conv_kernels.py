@@ -1,0 +1,45 @@
+"""The generated CONV_2D kernels (`engine.conv_gen`) against LiteRT's reference kernels on the host: small chains
+of convolutions covering each shape class the generator distinguishes — kernel 1/3/5 and non-square, stride 1/2,
+SAME (even and odd inputs) and VALID padding, 3 input channels and counts off a multiple of 4, odd and even
+output channels and widths, with and without bias, RELU/RELU6/none — plus the layout arithmetic they share
+with the static plan and the flash estimate."""
+
+import numpy as np
+import pytest
+
+from tests.test_c_engine import assert_bit_exact, int8_model
+from tinyml_kit.engine.conv_gen import reordered_weights
+from tinyml_kit.solve.conv_layout import ConvLayout
+
+CHAINS = {
+    # input shape, then (filters, kernel, strides, padding, activation, bias) per layer
+    "first_layer_c3_odd_width": ((9, 11, 3), [(16, 3, 1, "same", "relu", True), (6, 5, 2, "same", "relu6", True),
+                                              (5, 1, 1, "valid", None, True)]),
+    "odd_channels_valid_stride2": ((10, 10, 5), [(7, 3, 2, "valid", "relu", True), (3, 3, 1, "same", None, False),
+                                                 (9, 1, 2, "valid", "relu", True)]),
+    "even_input_same_stride2": ((8, 8, 8), [(12, 3, 2, "same", None, True), (4, (1, 3), 1, "same", "relu", True),
+                                            (1, (3, 1), 1, "valid", None, True)]),
+}
+
+
+def _chain(layers):
+    def build(k, x):
+        for filters, kernel, strides, padding, activation, bias in layers:
+            x = k.layers.Conv2D(filters, kernel, strides=strides, padding=padding, activation=activation,
+                                use_bias=bias)(x)
+        return x
+    return build
+
+
+@pytest.mark.parametrize("name", CHAINS)
+def test_generated_convolutions_equal_litert(name, tmp_path):
+    shape, layers = CHAINS[name]
+    assert_bit_exact(int8_model(_chain(layers), shape=shape), "CONV_2D", tmp_path)
+
+
+def test_weights_are_padded_per_kernel_row_and_reordered_per_word():
+    layout = ConvLayout((5, 5, 3), (5, 5, 2), (3, 3), (1, 1), (1, 1))
+    weights = np.arange(2 * 3 * 3 * 3, dtype=np.int8).reshape(2, 3, 3, 3)
+    got = reordered_weights(weights, layout).reshape(2, 3, 12)
+    assert layout.weight_bytes == got.size == 2 * 3 * 12
+    assert list(got[1, 2]) == [45, 47, 46, 48, 49, 51, 50, 52, 53, 0, 0, 0]

@@ -1,0 +1,207 @@
+"""CONV_2D as a C function generated for its layer: shapes, strides, paddings, offsets and the requantization path
+are constants of the text, so the loops have fixed trip counts and every load an immediate offset.
+
+Per output row the kernel widens the `kh` input rows its windows cover to int16 with the input offset added
+(`solve.conv_layout`: padding is 0 there, which is TFLite's zero point after the offset), then computes blocks of
+2 output channels x 2 pixels: per word of 4 int8 weights (reordered at export as w0 w2 w1 w3, so SXTB16 and
+SXTB16 ROR 8 give the pairs (w0,w1) and (w2,w3)), two int16 pairs of each pixel's window and 4 SMLADs per
+channel. One kernel row of a block is straight-line code (the engine's C is built with -Os, which does not
+unroll); the `kh` rows loop. The accumulators start at the bias; each output is requantized as TFLite's
+MultiplyByQuantizedMultiplier (double rounding, bit-exact), offset, clamped to the activation range and stored.
+Without the DSP extension (the host) the same code runs on portable C versions of the three intrinsics.
+"""
+
+import numpy as np
+
+from tinyml_kit.engine.ir import Call as CCall
+from tinyml_kit.engine.ir import Cast, Function, Scratch, Tensor
+from tinyml_kit.engine.model_ir import Model, Operator
+from tinyml_kit.engine.steps import CArray, Step
+from tinyml_kit.solve.conv_layout import ConvLayout
+
+SUPPORT = "tinyml_conv_support"
+SUPPORT_C = r"""/* Generated convolutions: SMLAD and SXTB16 from CMSIS-NN with the DSP extension, plain C elsewhere. */
+#if defined(ARM_MATH_MVEI)
+#error "this model's generated convolutions are planned for cores without Helium (MVE): run the model on the TFLM engine"
+#endif
+#if defined(__ARM_FEATURE_DSP) && (__ARM_FEATURE_DSP == 1)
+#define TINYML_SMLAD(x, y, acc) ((int32_t)SMLAD((x), (y), (uint32_t)(acc)))
+#define TINYML_LO16(w) SXTB16(w)
+#define TINYML_HI16(w) SXTB16_RORn((w), 8)
+#else
+__STATIC_FORCEINLINE uint32_t tinyml_sxtb16(uint32_t w) {
+  const uint32_t lo = (uint16_t)(int16_t)(int8_t)(w & 0xFFu), hi = (uint16_t)(int16_t)(int8_t)((w >> 16) & 0xFFu);
+  return lo | (hi << 16);
+}
+__STATIC_FORCEINLINE int32_t tinyml_smlad(uint32_t x, uint32_t y, int32_t acc) {
+  const int32_t lo = (int32_t)(int16_t)(x & 0xFFFFu) * (int16_t)(y & 0xFFFFu);
+  const int32_t hi = (int32_t)(int16_t)(x >> 16) * (int16_t)(y >> 16);
+  return (int32_t)((uint32_t)acc + (uint32_t)lo + (uint32_t)hi);
+}
+#define TINYML_SMLAD(x, y, acc) tinyml_smlad((x), (y), (acc))
+#define TINYML_LO16(w) tinyml_sxtb16(w)
+#define TINYML_HI16(w) tinyml_sxtb16((w) >> 8)
+#endif
+
+__STATIC_FORCEINLINE uint32_t tinyml_rd32(const void* p) {
+  uint32_t v;
+  memcpy(&v, p, 4);
+  return v;
+}
+
+/* int8 -> int16 with the input offset added, 4 at a time (SXTAB16 gives (v0,v2),(v1,v3); PKH puts them back in
+ * order). */
+static void tinyml_widen_s8_s16(const int8_t* in, int16_t* out, int32_t count, int32_t offset) {
+#if defined(__ARM_FEATURE_DSP) && (__ARM_FEATURE_DSP == 1)
+  const uint32_t off2 = (uint32_t)(uint16_t)offset * 0x10001u;
+  for (; count >= 4; count -= 4, in += 4, out += 4) {
+    const uint32_t v = tinyml_rd32(in);
+    const uint32_t even = SXTAB16(off2, v), odd = SXTAB16_RORn(off2, v, 8);
+    const uint32_t lo = PKHBT(even, odd, 16), hi = PKHTB(odd, even, 16);
+    memcpy(out, &lo, 4);
+    memcpy(out + 2, &hi, 4);
+  }
+#endif
+  for (; count > 0; --count) *out++ = (int16_t)(*in++ + offset);
+}
+
+/* TFLite's SaturatingRoundingDoublingHighMul: (x * m + 2^30) >> 31 equals its nudge-and-truncate for every
+ * x, and saturation needs x = m = INT32_MIN, which a multiplier in [2^30, 2^31) never is. */
+__STATIC_FORCEINLINE int32_t tinyml_cv_high_mul(int32_t x, int32_t m) {
+  return (int32_t)(((int64_t)x * m + ((int64_t)1 << 30)) >> 31);
+}
+
+/* TFLite's RoundingDivideByPOT for exponent >= 1 (halves away from zero): x - 1 if negative, shift by one less,
+ * then halve rounding up. */
+__STATIC_FORCEINLINE int32_t tinyml_cv_divide_pot(int32_t x, int32_t exponent) {
+  const int32_t t = (x + (x >> 31)) >> (exponent - 1);
+  return (t >> 1) + (t & 1);
+}
+
+/* MultiplyByQuantizedMultiplier (double rounding) for any shift. */
+__STATIC_FORCEINLINE int32_t tinyml_cv_requantize(int32_t acc, int32_t m, int32_t shift) {
+  const int32_t x = tinyml_cv_high_mul(acc * (1 << (shift > 0 ? shift : 0)), m);
+  return shift < 0 ? tinyml_cv_divide_pot(x, -shift) : x;
+}"""
+
+
+def reordered_weights(weights: np.ndarray, layout: ConvLayout) -> np.ndarray:
+    """(out_c, kh, kw, in_c) int8 as the kernel reads them: per channel and kernel row the window's weights,
+    zero-padded to whole words, each word as w0 w2 w1 w3."""
+    out_c, kh = weights.shape[:2]
+    rows = weights.reshape(out_c, kh, layout.window_row)
+    padded = np.zeros((out_c, kh, layout.padded_window_row), dtype=np.int8)
+    padded[:, :, :layout.window_row] = rows
+    return padded.reshape(-1, 4)[:, [0, 2, 1, 3]].reshape(-1)
+
+
+class _Kernel:
+    """The C text of one layer's kernel."""
+
+    def __init__(self, i: int, layout: ConvLayout, in_offset: int, out_offset: int, act: tuple[int, int],
+                 bias: bool, right_shifts_only: bool):
+        self.i, self.lay, self.in_offset, self.out_offset, self.act = i, layout, in_offset, out_offset, act
+        self.bias, self.right_only = bias, right_shifts_only
+        self.kch = layout.kernel_hw[0] * layout.padded_window_row   # weight bytes per output channel
+        self.pixel = layout.stride_hw[1] * layout.in_hwc[2]         # int16 elements between adjacent windows
+
+    def block(self, chans: int, pixels: int) -> list[str]:
+        """`chans` output channels x `pixels` pixels from channel `oc`, windows at `a`, stored at `out`."""
+        lay, i = self.lay, self.i
+        lines = [f"const int8_t* wk = w{i} + oc * {self.kch};", "const int16_t* xk = a;"]
+        for c in range(chans):
+            start = f"b{i}[oc + {c}]" if self.bias else "0"
+            lines.append("int32_t " + ", ".join(f"acc{c}{p} = {start}" for p in range(pixels)) + ";")
+        body = []
+        for q in range(lay.padded_window_row // 4):
+            for p in range(pixels):
+                base = p * self.pixel + 4 * q
+                body.append(f"const uint32_t x{p}a_{q} = tinyml_rd32(xk + {base}), "
+                            f"x{p}b_{q} = tinyml_rd32(xk + {base + 2});")
+            for c in range(chans):
+                body.append(f"{{ const uint32_t v = tinyml_rd32(wk + {c * self.kch + 4 * q}); "
+                            f"const uint32_t lo = TINYML_LO16(v), hi = TINYML_HI16(v);")
+                body += [f"  acc{c}{p} = TINYML_SMLAD(lo, x{p}a_{q}, acc{c}{p}); "
+                         f"acc{c}{p} = TINYML_SMLAD(hi, x{p}b_{q}, acc{c}{p});" for p in range(pixels)]
+                body.append("}")
+        kh = lay.kernel_hw[0]
+        if kh == 1:
+            lines += body
+        else:
+            lines.append(f"for (int32_t ky = 0; ky < {kh}; ++ky, xk += {lay.row_elements}, "
+                         f"wk += {lay.padded_window_row}) {{")
+            lines += ["  " + b for b in body] + ["}"]
+        for c in range(chans):
+            for p in range(pixels):
+                lines.append(f"out[{p * lay.out_hwc[2]} + oc + {c}] = tinyml_conv_{i}_out(acc{c}{p}, oc + {c});")
+        return ["{", *("  " + line for line in lines), "}"]
+
+    def output(self) -> str:
+        i, (lo, hi) = self.i, self.act
+        rq = (f"tinyml_cv_divide_pot(tinyml_cv_high_mul(acc, m{i}[c]), -s{i}[c])" if self.right_only
+              else f"tinyml_cv_requantize(acc, m{i}[c], s{i}[c])")
+        return (f"__STATIC_FORCEINLINE int8_t tinyml_conv_{i}_out(int32_t acc, int32_t c) {{\n"
+                f"  int32_t v = {rq} + {self.out_offset};\n"
+                f"  v = v < {lo} ? {lo} : v;\n  return (int8_t)(v > {hi} ? {hi} : v);\n}}")
+
+    def widen_rows(self) -> list[str]:
+        lay = self.lay
+        (in_h, in_w, in_c), (sh, _), (ph, pw) = lay.in_hwc, lay.stride_hw, lay.pad_hw
+        left = pw * in_c
+        data = max(0, min(in_w, lay.row_pixels - pw)) * in_c
+        right = lay.row_elements - left - data
+        lines = [f"for (int32_t ky = 0; ky < {lay.kernel_hw[0]}; ++ky) {{",
+                 f"  const int32_t iy = oy * {sh} - {ph} + ky;",
+                 f"  int16_t* row = buf + ky * {lay.row_elements};",
+                 f"  if (iy < 0 || iy >= {in_h}) {{ memset(row, 0, {2 * lay.row_elements}); continue; }}"]
+        if left:
+            lines.append(f"  memset(row, 0, {2 * left});")
+        lines.append(f"  tinyml_widen_s8_s16(input + iy * {in_w * in_c}, row + {left}, {data}, {self.in_offset});")
+        if right:
+            lines.append(f"  memset(row + {left + data}, 0, {2 * right});")
+        return [*lines, "}"]
+
+    def pixel_loop(self, pixels: int) -> list[str]:
+        """Every channel block of `pixels` pixels at `a`, `out`."""
+        out_c = self.lay.out_hwc[2]
+        lines = []
+        if out_c >= 2:
+            lines += [f"for (int32_t oc = 0; oc < {out_c - 1}; oc += 2) ", *self.block(2, pixels)]
+        if out_c % 2:
+            lines += ["{", f"  const int32_t oc = {out_c - 1};", *("  " + b for b in self.block(1, pixels)), "}"]
+        return lines
+
+    def definition(self) -> str:
+        lay, i = self.lay, self.i
+        out_h, out_w, out_c = lay.out_hwc
+        step = 2 * self.pixel
+        lines = [f"static void tinyml_conv_{i}(const int8_t* input, int8_t* output, int16_t* buf) {{"]
+        if lay.slack:
+            lines.append(f"  memset(buf + {lay.kernel_hw[0] * lay.row_elements}, 0, {2 * lay.slack});")
+        lines.append(f"  for (int32_t oy = 0; oy < {out_h}; ++oy) {{")
+        lines += ["    " + w for w in self.widen_rows()]
+        lines += [f"    int8_t* out = output + oy * {out_w * out_c};", "    const int16_t* a = buf;"]
+        if out_w >= 2:
+            lines.append(f"    for (int32_t ox = 0; ox < {out_w - 1}; ox += 2, a += {step}, out += {2 * out_c}) {{")
+            lines += ["      " + b for b in self.pixel_loop(2)] + ["    }"]
+        if out_w % 2:
+            lines += ["    {", *("      " + b for b in self.pixel_loop(1)), "    }"]
+        lines += ["  }", "}"]
+        return self.output() + "\n\n" + "\n".join(lines)
+
+
+def conv_2d_generated(model: Model, op: Operator, layout: ConvLayout, act: tuple[int, int],
+                      arrays: list[CArray]) -> Step:
+    """The step of a CONV_2D run by its own generated kernel (`arrays`: its weights, multipliers, shifts and
+    bias as the CMSIS-NN lowering stores them; the weights are replaced by their reordered copy)."""
+    i, inp, out = op.index, model.tensor(op, 0), model.tensor(op, 0, outputs=True)
+    weights = model.constant(op, 1)
+    arrays = [CArray(f"w{i}", "int8_t", reordered_weights(weights, layout)) if a.name == f"w{i}" else a
+              for a in arrays]
+    shifts = next(a.values for a in arrays if a.name == f"s{i}")
+    kernel = _Kernel(i, layout, -inp.zero_point, out.zero_point, act, any(a.name == f"b{i}" for a in arrays),
+                     bool(np.all(np.asarray(shifts) < 0)))
+    call = CCall(f"tinyml_conv_{i}", (Tensor(inp.index), Tensor(out.index), Cast("int16_t *", Scratch(i))))
+    functions = [Function(SUPPORT, SUPPORT_C), Function(f"tinyml_conv_{i}", kernel.definition())]
+    return Step(i, op.kind, (inp.index,), out.index, [(call,)], arrays, [], layout.scratch_bytes, None,
+                overlap=layout.overlap, functions=functions)

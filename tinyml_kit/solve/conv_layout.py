@@ -1,0 +1,72 @@
+"""The memory layout of the C engine's generated CONV_2D kernels, from shapes alone: which convolutions get one,
+the int16 row buffer it widens its input into (arena scratch), the bytes of its reordered weights (flash) and how
+far its output may start before its dying input. Shared by the code generator (`engine.conv_gen`), the static
+plan and the flash estimate, so the three count the same bytes.
+
+The kernel (see `engine.conv_gen`) keeps, per output row, the kernel's `kh` input rows widened to int16 with the
+input offset added, the padding columns and rows as 0 (the zero point after the offset: TFLite's padding), each
+row `(out_w - 1) * stride_w + kw` pixels wide. A window of kernel row `ky` is then `kw * in_c` contiguous int16,
+read four at a time against one int8 weight word; each kernel row's weights are zero-padded to a multiple of 4,
+so the last word of a window may reach up to 3 elements past it (into the next pixel, or the zeroed slack after
+the last row) and multiply them by 0.
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ConvLayout:
+    in_hwc: tuple[int, int, int]
+    out_hwc: tuple[int, int, int]
+    kernel_hw: tuple[int, int]
+    stride_hw: tuple[int, int]
+    pad_hw: tuple[int, int]          # leading paddings (engine.quantization.padding)
+
+    @property
+    def row_pixels(self) -> int:
+        """Pixels of one widened row: the columns the windows of one output row cover, padding included."""
+        return (self.out_hwc[1] - 1) * self.stride_hw[1] + self.kernel_hw[1]
+
+    @property
+    def row_elements(self) -> int:
+        return self.row_pixels * self.in_hwc[2]
+
+    @property
+    def window_row(self) -> int:
+        """int16 elements of one kernel row of a window."""
+        return self.kernel_hw[1] * self.in_hwc[2]
+
+    @property
+    def padded_window_row(self) -> int:
+        """A kernel row's weights, zero-padded to whole 4-byte words."""
+        return -(-self.window_row // 4) * 4
+
+    @property
+    def slack(self) -> int:
+        """int16 elements read past the last row by the last window's last word (times a zero weight)."""
+        return self.padded_window_row - self.window_row
+
+    @property
+    def scratch_bytes(self) -> int:
+        """The row buffer: `kh` widened rows and the slack, as int16."""
+        return 2 * (self.kernel_hw[0] * self.row_elements + self.slack)
+
+    @property
+    def weight_bytes(self) -> int:
+        """Flash of the reordered weights: per output channel, `kh` padded kernel rows."""
+        return self.out_hwc[2] * self.kernel_hw[0] * self.padded_window_row
+
+    @property
+    def overlap(self) -> int:
+        """Bytes before its dying input the output may start. Output row r is written after the kernel rows of
+        its windows were widened, and the rows after it read input rows from (r + 1) * stride - pad on: those
+        must still be intact when row r is written."""
+        (_, in_w, in_c), (out_h, out_w, out_c) = self.in_hwc, self.out_hwc
+        need = [(r + 1) * out_w * out_c - max((r + 1) * self.stride_hw[0] - self.pad_hw[0], 0) * in_w * in_c
+                for r in range(out_h - 1)]
+        return max([0, *need])
+
+
+def generated(dilation_hw: tuple[int, int], grouped: bool) -> bool:
+    """Whether a CONV_2D runs a generated kernel: every ungrouped, undilated one (others call CMSIS-NN)."""
+    return dilation_hw == (1, 1) and not grouped
