@@ -43,6 +43,32 @@ __STATIC_FORCEINLINE int32_t tinyml_smlad(uint32_t x, uint32_t y, int32_t acc) {
 #define TINYML_HI16(w) tinyml_sxtb16((w) >> 8)
 #endif
 
+#if defined(__ARM_FEATURE_DSP) && (__ARM_FEATURE_DSP == 1) && defined(__GNUC__)
+/* 2 channels x 2 pixels, one word of weights (16 MACs): the registers as the loop needs them, which -Os's
+ * allocation of the same C does not achieve (it reloads operands); it reads the row buffer and the weights
+ * ("memory"). X0/X1: byte offsets of the pixels' int16
+ * pairs from X (LDRD when they are word-aligned), W0/W1: of the channels' weight words from W. */
+#define TINYML_Q22_MACS(W0, W1)                                                                                  \
+  "ldr %[v], [%[w], #" #W0 "]\n\tsxtb16 %[lo], %[v]\n\tsxtb16 %[v], %[v], ror #8\n\t"                            \
+  "smlad %[a00], %[lo], %[p0], %[a00]\n\tsmlad %[a00], %[v], %[p1], %[a00]\n\t"                                  \
+  "smlad %[a01], %[lo], %[q0], %[a01]\n\tsmlad %[a01], %[v], %[q1], %[a01]\n\t"                                  \
+  "ldr %[v], [%[w], #" #W1 "]\n\tsxtb16 %[lo], %[v]\n\tsxtb16 %[v], %[v], ror #8\n\t"                            \
+  "smlad %[a10], %[lo], %[p0], %[a10]\n\tsmlad %[a10], %[v], %[p1], %[a10]\n\t"                                  \
+  "smlad %[a11], %[lo], %[q0], %[a11]\n\tsmlad %[a11], %[v], %[q1], %[a11]"
+#define TINYML_Q22_OPERANDS(X, W)                                                                                \
+  : [a00] "+r"(acc00), [a01] "+r"(acc01), [a10] "+r"(acc10), [a11] "+r"(acc11), [p0] "=&r"(t0), [p1] "=&r"(t1), \
+    [q0] "=&r"(t2), [q1] "=&r"(t3), [v] "=&r"(t4), [lo] "=&r"(t5)                                               \
+  : [x] "r"(X), [w] "r"(W) : "memory"
+#define TINYML_Q22D(X, W, X0, X1, W0, W1)                                                                        \
+  __asm__("ldrd %[p0], %[p1], [%[x], #" #X0 "]\n\tldrd %[q0], %[q1], [%[x], #" #X1 "]\n\t"                       \
+          TINYML_Q22_MACS(W0, W1) TINYML_Q22_OPERANDS(X, W))
+#define TINYML_Q22(X, W, X0, X1, W0, W1)                                                                         \
+  __asm__("ldr %[p0], [%[x], #" #X0 "]\n\tldr %[p1], [%[x], #" #X0 "+4]\n\t"                                     \
+          "ldr %[q0], [%[x], #" #X1 "]\n\tldr %[q1], [%[x], #" #X1 "+4]\n\t"                                     \
+          TINYML_Q22_MACS(W0, W1) TINYML_Q22_OPERANDS(X, W))
+#define TINYML_CONV_ASM 1
+#endif
+
 __STATIC_FORCEINLINE uint32_t tinyml_rd32(const void* p) {
   uint32_t v;
   memcpy(&v, p, 4);
@@ -112,18 +138,10 @@ class _Kernel:
         for c in range(chans):
             start = f"b{i}[oc + {c}]" if self.bias else "0"
             lines.append("int32_t " + ", ".join(f"acc{c}{p} = {start}" for p in range(pixels)) + ";")
-        body = []
-        for q in range(lay.padded_window_row // 4):
-            for p in range(pixels):
-                base = p * self.pixel + 4 * q
-                body.append(f"const uint32_t x{p}a_{q} = tinyml_rd32(xk + {base}), "
-                            f"x{p}b_{q} = tinyml_rd32(xk + {base + 2});")
-            for c in range(chans):
-                body.append(f"{{ const uint32_t v = tinyml_rd32(wk + {c * self.kch + 4 * q}); "
-                            f"const uint32_t lo = TINYML_LO16(v), hi = TINYML_HI16(v);")
-                body += [f"  acc{c}{p} = TINYML_SMLAD(lo, x{p}a_{q}, acc{c}{p}); "
-                         f"acc{c}{p} = TINYML_SMLAD(hi, x{p}b_{q}, acc{c}{p});" for p in range(pixels)]
-                body.append("}")
+        body = self.quads(chans, pixels)
+        if (chans, pixels) == (2, 2):
+            body = ["#if defined(TINYML_CONV_ASM)", "uint32_t t0, t1, t2, t3, t4, t5;", *self.asm_quads(),
+                    "#else", *body, "#endif"]
         kh = lay.kernel_hw[0]
         if kh == 1:
             lines += body
@@ -135,6 +153,30 @@ class _Kernel:
             for p in range(pixels):
                 lines.append(f"out[{p * lay.out_hwc[2]} + oc + {c}] = tinyml_conv_{i}_out(acc{c}{p}, oc + {c});")
         return ["{", *("  " + line for line in lines), "}"]
+
+    def quads(self, chans: int, pixels: int) -> list[str]:
+        """One kernel row of a block in C (intrinsics or their portable versions)."""
+        body = []
+        for q in range(self.lay.padded_window_row // 4):
+            for p in range(pixels):
+                base = p * self.pixel + 4 * q
+                body.append(f"const uint32_t x{p}a_{q} = tinyml_rd32(xk + {base}), "
+                            f"x{p}b_{q} = tinyml_rd32(xk + {base + 2});")
+            for c in range(chans):
+                body.append(f"{{ const uint32_t v = tinyml_rd32(wk + {c * self.kch + 4 * q}); "
+                            f"const uint32_t lo = TINYML_LO16(v), hi = TINYML_HI16(v);")
+                body += [f"  acc{c}{p} = TINYML_SMLAD(lo, x{p}a_{q}, acc{c}{p}); "
+                         f"acc{c}{p} = TINYML_SMLAD(hi, x{p}b_{q}, acc{c}{p});" for p in range(pixels)]
+                body.append("}")
+        return body
+
+    def asm_quads(self) -> list[str]:
+        """One kernel row of a 2 x 2 block as `TINYML_Q22` statements (byte offsets); LDRD where every window
+        starts on a word: int16 pairs at even element offsets of the word-aligned row buffer."""
+        words = self.pixel % 2 == 0 and self.lay.row_elements % 2 == 0
+        macro = "TINYML_Q22D" if words else "TINYML_Q22"
+        return [f"{macro}(xk, wk, {8 * q}, {2 * self.pixel + 8 * q}, {4 * q}, {self.kch + 4 * q});"
+                for q in range(self.lay.padded_window_row // 4)]
 
     def output(self) -> str:
         i, (lo, hi) = self.i, self.act
