@@ -43,3 +43,21 @@ def test_weights_are_padded_per_kernel_row_and_reordered_per_word():
     got = reordered_weights(weights, layout).reshape(2, 3, 12)
     assert layout.weight_bytes == got.size == 2 * 3 * 12
     assert list(got[1, 2]) == [45, 47, 46, 48, 49, 51, 50, 52, 53, 0, 0, 0]
+
+
+def test_generated_convolutions_are_bit_exact_on_the_cortex_m4(tmp_path):
+    """The DSP path (inline assembly, LDRD and LDR windows, channel and pixel tails) under QEMU: one firmware."""
+    from tinyml_kit.check.tflm import measure_arena
+    from tinyml_kit.check.verify import verify_model
+    from tinyml_kit.core.boards import get_board
+    from tinyml_kit.core.tflite_info import read_model
+    from tinyml_kit.export.firmware import ModelSource
+
+    layers = [(8, 3, 1, "same", "relu", True), (7, 3, 2, "same", "relu6", True), (5, 1, 1, "valid", None, False)]
+    flatbuffer = int8_model(_chain(layers), shape=(9, 11, 3))
+    info, host = read_model(flatbuffer), measure_arena(flatbuffer)
+    src = ModelSource(flatbuffer, info, [str(i) for i in range(info.outputs[0].sample_size)], host.total_bytes,
+                      host.alloc_bytes)
+    images = np.random.default_rng(0).integers(-128, 128, (4, *info.inputs[0].shape[1:]), dtype=np.int8)
+    result = verify_model(src, images, get_board("nucleo-l4r5zi"), kernels="cmsis_nn", engine="c", core="m4")
+    assert result.bit_exact
