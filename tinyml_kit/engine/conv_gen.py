@@ -22,7 +22,7 @@ from tinyml_kit.solve.conv_layout import ConvLayout
 SUPPORT = "tinyml_conv_support"
 SUPPORT_C = r"""/* Generated convolutions: SMLAD and SXTB16 from CMSIS-NN with the DSP extension, plain C elsewhere. */
 #if defined(ARM_MATH_MVEI)
-#error "this model's generated convolutions are planned for cores without Helium (MVE): run the model on the TFLM engine"
+#error "this model's generated convolutions are planned for cores without Helium (MVE): use the TFLM engine"
 #endif
 #if defined(__ARM_FEATURE_DSP) && (__ARM_FEATURE_DSP == 1)
 #define TINYML_SMLAD(x, y, acc) ((int32_t)SMLAD((x), (y), (uint32_t)(acc)))
@@ -104,6 +104,31 @@ __STATIC_FORCEINLINE int32_t tinyml_cv_divide_pot(int32_t x, int32_t exponent) {
   return (t >> 1) + (t & 1);
 }
 
+/* Both for a right shift (shift < 0), the usual case: on GCC-compatible DSP builds the high multiply as
+ * smull/lsrs/adc (bit 30 of the low word, the rounding bit, lands in the carry) and the division as
+ * add-asr-31/asrs/adc (the last bit shifted out rounds); both equal the C above for every input. */
+__STATIC_FORCEINLINE int32_t tinyml_cv_requantize_right(int32_t acc, int32_t m, int32_t exponent) {
+#if defined(TINYML_CONV_ASM)
+  int32_t lo, x;
+  __asm__("smull %[lo], %[x], %[acc], %[m]\n\tlsrs %[lo], %[lo], #31\n\tadc %[x], %[lo], %[x], lsl #1\n\t"
+          "add %[x], %[x], %[x], asr #31\n\tasrs %[x], %[x], %[e]\n\tadc %[x], %[x], #0"
+          : [lo] "=&r"(lo), [x] "=&r"(x) : [acc] "r"(acc), [m] "r"(m), [e] "r"(exponent) : "cc");
+  return x;
+#else
+  return tinyml_cv_divide_pot(tinyml_cv_high_mul(acc, m), exponent);
+#endif
+}
+
+/* The int8 range, as one SSAT where there is one. */
+__STATIC_FORCEINLINE int8_t tinyml_cv_sat8(int32_t v) {
+#if defined(TINYML_CONV_ASM)
+  __asm__("ssat %0, #8, %0" : "+r"(v));
+  return (int8_t)v;
+#else
+  return (int8_t)(v < -128 ? -128 : (v > 127 ? 127 : v));
+#endif
+}
+
 /* MultiplyByQuantizedMultiplier (double rounding) for any shift. */
 __STATIC_FORCEINLINE int32_t tinyml_cv_requantize(int32_t acc, int32_t m, int32_t shift) {
   const int32_t x = tinyml_cv_high_mul(acc * (1 << (shift > 0 ? shift : 0)), m);
@@ -132,9 +157,10 @@ class _Kernel:
         self.pixel = layout.stride_hw[1] * layout.in_hwc[2]         # int16 elements between adjacent windows
 
     def block(self, chans: int, pixels: int) -> list[str]:
-        """`chans` output channels x `pixels` pixels from channel `oc`, windows at `a`, stored at `out`."""
+        """`chans` output channels x `pixels` pixels from channel `oc`, windows `ao` elements into each
+        kernel row's buffer row, stored at `out`."""
         lay, i = self.lay, self.i
-        lines = [f"const int8_t* wk = w{i} + oc * {self.kch};", "const int16_t* xk = a;"]
+        lines = [f"const int8_t* wk = w{i} + oc * {self.kch};"]
         for c in range(chans):
             start = f"b{i}[oc + {c}]" if self.bias else "0"
             lines.append("int32_t " + ", ".join(f"acc{c}{p} = {start}" for p in range(pixels)) + ";")
@@ -144,11 +170,10 @@ class _Kernel:
                     "#else", *body, "#endif"]
         kh = lay.kernel_hw[0]
         if kh == 1:
-            lines += body
+            lines += ["const int16_t* xk = rows[0] + ao;", *body]
         else:
-            lines.append(f"for (int32_t ky = 0; ky < {kh}; ++ky, xk += {lay.row_elements}, "
-                         f"wk += {lay.padded_window_row}) {{")
-            lines += ["  " + b for b in body] + ["}"]
+            lines += [f"for (int32_t ky = 0; ky < {kh}; ++ky, wk += {lay.padded_window_row}) {{",
+                      "  const int16_t* xk = rows[ky] + ao;", *("  " + b for b in body), "}"]
         for c in range(chans):
             for p in range(pixels):
                 lines.append(f"out[{p * lay.out_hwc[2]} + oc + {c}] = tinyml_conv_{i}_out(acc{c}{p}, oc + {c});")
@@ -180,21 +205,30 @@ class _Kernel:
 
     def output(self) -> str:
         i, (lo, hi) = self.i, self.act
-        rq = (f"tinyml_cv_divide_pot(tinyml_cv_high_mul(acc, m{i}[c]), -s{i}[c])" if self.right_only
+        rq = (f"tinyml_cv_requantize_right(acc, m{i}[c], -s{i}[c])" if self.right_only
               else f"tinyml_cv_requantize(acc, m{i}[c], s{i}[c])")
+        clamp = ("  return tinyml_cv_sat8(v);" if (lo, hi) == (-128, 127) else
+                 f"  v = v < {lo} ? {lo} : v;\n  return (int8_t)(v > {hi} ? {hi} : v);")
         return (f"__STATIC_FORCEINLINE int8_t tinyml_conv_{i}_out(int32_t acc, int32_t c) {{\n"
-                f"  int32_t v = {rq} + {self.out_offset};\n"
-                f"  v = v < {lo} ? {lo} : v;\n  return (int8_t)(v > {hi} ? {hi} : v);\n}}")
+                f"  {'const ' if (lo, hi) == (-128, 127) else ''}int32_t v = {rq} + {self.out_offset};\n"
+                f"{clamp}\n}}")
 
     def widen_rows(self) -> list[str]:
+        """Point `rows` at the buffer rows of this output row's kernel rows, widening those not yet held: input
+        row iy lives in slot (iy + pad) % kh, so the kernel rows of one output row never share a slot and a
+        row stays until a row kh further down replaces it (each input row is widened once)."""
         lay = self.lay
         (in_h, in_w, in_c), (sh, _), (ph, pw) = lay.in_hwc, lay.stride_hw, lay.pad_hw
         left = pw * in_c
         data = max(0, min(in_w, lay.row_pixels - pw)) * in_c
         right = lay.row_elements - left - data
-        lines = [f"for (int32_t ky = 0; ky < {lay.kernel_hw[0]}; ++ky) {{",
-                 f"  const int32_t iy = oy * {sh} - {ph} + ky;",
-                 f"  int16_t* row = buf + ky * {lay.row_elements};",
+        kh = lay.kernel_hw[0]
+        lines = [f"for (int32_t ky = 0; ky < {kh}; ++ky) {{",
+                 f"  const int32_t iy = oy * {sh} - {ph} + ky, slot = (iy + {ph}) % {kh};",
+                 f"  int16_t* row = buf + slot * {lay.row_elements};",
+                 "  rows[ky] = row;",
+                 "  if (held[slot] == iy) continue;",
+                 "  held[slot] = iy;",
                  f"  if (iy < 0 || iy >= {in_h}) {{ memset(row, 0, {2 * lay.row_elements}); continue; }}"]
         if left:
             lines.append(f"  memset(row, 0, {2 * left});")
@@ -204,7 +238,7 @@ class _Kernel:
         return [*lines, "}"]
 
     def pixel_loop(self, pixels: int) -> list[str]:
-        """Every channel block of `pixels` pixels at `a`, `out`."""
+        """Every channel block of `pixels` pixels at `ao`, `out`."""
         out_c = self.lay.out_hwc[2]
         lines = []
         if out_c >= 2:
@@ -217,14 +251,17 @@ class _Kernel:
         lay, i = self.lay, self.i
         out_h, out_w, out_c = lay.out_hwc
         step = 2 * self.pixel
-        lines = [f"static void tinyml_conv_{i}(const int8_t* input, int8_t* output, int16_t* buf) {{"]
+        kh = lay.kernel_hw[0]
+        lines = [f"static void tinyml_conv_{i}(const int8_t* input, int8_t* output, int16_t* buf) {{",
+                 f"  const int16_t* rows[{kh}];", f"  int32_t held[{kh}];",
+                 f"  for (int32_t k = 0; k < {kh}; ++k) held[k] = INT32_MIN;"]
         if lay.slack:
             lines.append(f"  memset(buf + {lay.kernel_hw[0] * lay.row_elements}, 0, {2 * lay.slack});")
         lines.append(f"  for (int32_t oy = 0; oy < {out_h}; ++oy) {{")
         lines += ["    " + w for w in self.widen_rows()]
-        lines += [f"    int8_t* out = output + oy * {out_w * out_c};", "    const int16_t* a = buf;"]
+        lines += [f"    int8_t* out = output + oy * {out_w * out_c};", "    int32_t ao = 0;"]
         if out_w >= 2:
-            lines.append(f"    for (int32_t ox = 0; ox < {out_w - 1}; ox += 2, a += {step}, out += {2 * out_c}) {{")
+            lines.append(f"    for (int32_t ox = 0; ox < {out_w - 1}; ox += 2, ao += {step}, out += {2 * out_c}) {{")
             lines += ["      " + b for b in self.pixel_loop(2)] + ["    }"]
         if out_w % 2:
             lines += ["    {", *("      " + b for b in self.pixel_loop(1)), "    }"]

@@ -3,7 +3,7 @@ the int16 row buffer it widens its input into (arena scratch), the bytes of its 
 far its output may start before its dying input. Shared by the code generator (`engine.conv_gen`), the static
 plan and the flash estimate, so the three count the same bytes.
 
-The kernel (see `engine.conv_gen`) keeps, per output row, the kernel's `kh` input rows widened to int16 with the
+The kernel (see `engine.conv_gen`) keeps a ring of `kh` input rows widened to int16 with the
 input offset added, the padding columns and rows as 0 (the zero point after the offset: TFLite's padding), each
 row `(out_w - 1) * stride_w + kw` pixels wide. A window of kernel row `ky` is then `kw * in_c` contiguous int16,
 read four at a time against one int8 weight word; each kernel row's weights are zero-padded to a multiple of 4,
@@ -58,14 +58,13 @@ class ConvLayout:
 
     @property
     def overlap(self) -> int:
-        """Bytes before its dying input the output may start. Output row r is written after the kernel rows of
-        its windows were widened, and the rows after it read input rows from (r + 1) * stride - pad on: those
-        must still be intact when row r is written."""
-        (_, in_w, in_c), (out_h, out_w, out_c) = self.in_hwc, self.out_hwc
-        need = [(r + 1) * out_w * out_c - max((r + 1) * self.stride_hw[0] - self.pad_hw[0], 0) * in_w * in_c
-                for r in range(out_h - 1)]
-        return max([0, *need])
-
+        """Bytes before its dying input the output may start. Output row r is written once the input rows of its
+        windows are widened; the rows after it read input rows from max(r * stride - pad + kh,
+        (r + 1) * stride - pad) on, which must still be intact then."""
+        (in_h, in_w, in_c), (out_h, out_w, out_c) = self.in_hwc, self.out_hwc
+        (kh, _), (sh, _), (ph, _) = self.kernel_hw, self.stride_hw, self.pad_hw
+        first = [min(max(r * sh - ph + kh, (r + 1) * sh - ph, 0), in_h) for r in range(out_h - 1)]
+        return max([0, *((r + 1) * out_w * out_c - f * in_w * in_c for r, f in enumerate(first))])
 
 def generated(dilation_hw: tuple[int, int], grouped: bool) -> bool:
     """Whether a CONV_2D runs a generated kernel: every ungrouped, undilated one (others call CMSIS-NN)."""
