@@ -20,6 +20,7 @@ from tinyml_kit.engine.steps import CArray, Step
 from tinyml_kit.solve.conv_layout import ConvLayout
 
 SUPPORT = "tinyml_conv_support"
+STRAIGHT_WORDS = 24   # weight words per kernel row a 2 x 2 block runs as straight-line code before it loops
 SUPPORT_C = r"""/* Generated convolutions: SMLAD and SXTB16 from CMSIS-NN with the DSP extension, plain C elsewhere. */
 #if defined(ARM_MATH_MVEI)
 #error "this model's generated convolutions are planned for cores without Helium (MVE): use the TFLM engine"
@@ -164,44 +165,50 @@ class _Kernel:
         for c in range(chans):
             start = f"b{i}[oc + {c}]" if self.bias else "0"
             lines.append("int32_t " + ", ".join(f"acc{c}{p} = {start}" for p in range(pixels)) + ";")
-        body = self.quads(chans, pixels)
-        if (chans, pixels) == (2, 2):
-            body = ["#if defined(TINYML_CONV_ASM)", "uint32_t t0, t1, t2, t3, t4, t5;", *self.asm_quads(),
-                    "#else", *body, "#endif"]
-        kh = lay.kernel_hw[0]
-        if kh == 1:
-            lines += ["const int16_t* xk = rows[0] + ao;", *body]
-        else:
-            lines += [f"for (int32_t ky = 0; ky < {kh}; ++ky, wk += {lay.padded_window_row}) {{",
-                      "  const int16_t* xk = rows[ky] + ao;", *("  " + b for b in body), "}"]
+        body = self.asm_row() if (chans, pixels) == (2, 2) else self.c_row(chans, pixels)
+        lines += [f"for (int32_t ky = 0; ky < {lay.kernel_hw[0]}; ++ky, wk += {lay.padded_window_row}) {{",
+                  "  const int16_t* xk = rows[ky] + ao;", "  const int8_t* wr = wk;", *("  " + b for b in body), "}"]
         for c in range(chans):
             for p in range(pixels):
                 lines.append(f"out[{p * lay.out_hwc[2]} + oc + {c}] = tinyml_conv_{i}_out(acc{c}{p}, oc + {c});")
         return ["{", *("  " + line for line in lines), "}"]
 
-    def quads(self, chans: int, pixels: int) -> list[str]:
-        """One kernel row of a block in C (intrinsics or their portable versions)."""
-        body = []
-        for q in range(self.lay.padded_window_row // 4):
-            for p in range(pixels):
-                base = p * self.pixel + 4 * q
-                body.append(f"const uint32_t x{p}a_{q} = tinyml_rd32(xk + {base}), "
-                            f"x{p}b_{q} = tinyml_rd32(xk + {base + 2});")
-            for c in range(chans):
-                body.append(f"{{ const uint32_t v = tinyml_rd32(wk + {c * self.kch + 4 * q}); "
-                            f"const uint32_t lo = TINYML_LO16(v), hi = TINYML_HI16(v);")
-                body += [f"  acc{c}{p} = TINYML_SMLAD(lo, x{p}a_{q}, acc{c}{p}); "
-                         f"acc{c}{p} = TINYML_SMLAD(hi, x{p}b_{q}, acc{c}{p});" for p in range(pixels)]
-                body.append("}")
-        return body
+    def c_row(self, chans: int, pixels: int) -> list[str]:
+        """One kernel row of a block in C (intrinsics or their portable versions), a loop over the weight
+        words: the tails and builds without the assembly, where size matters more than speed."""
+        body = [f"for (int32_t q = 0; q < {self.lay.words}; ++q, xk += 4, wr += 4) {{"]
+        for p in range(pixels):
+            body.append(f"  const uint32_t x{p}a = tinyml_rd32(xk + {p * self.pixel}), "
+                        f"x{p}b = tinyml_rd32(xk + {p * self.pixel + 2});")
+        for c in range(chans):
+            body.append(f"  {{ const uint32_t v = tinyml_rd32(wr + {c * self.kch}); "
+                        f"const uint32_t lo = TINYML_LO16(v), hi = TINYML_HI16(v);")
+            body += [f"    acc{c}{p} = TINYML_SMLAD(lo, x{p}a, acc{c}{p}); "
+                     f"acc{c}{p} = TINYML_SMLAD(hi, x{p}b, acc{c}{p});" for p in range(pixels)]
+            body.append("  }")
+        return [*body, "}"]
 
-    def asm_quads(self) -> list[str]:
-        """One kernel row of a 2 x 2 block as `TINYML_Q22` statements (byte offsets); LDRD where every window
-        starts on a word: int16 pairs at even element offsets of the word-aligned row buffer."""
-        words = self.pixel % 2 == 0 and self.lay.row_elements % 2 == 0
-        macro = "TINYML_Q22D" if words else "TINYML_Q22"
-        return [f"{macro}(xk, wk, {8 * q}, {2 * self.pixel + 8 * q}, {4 * q}, {self.kch + 4 * q});"
-                for q in range(self.lay.padded_window_row // 4)]
+    def asm_row(self) -> list[str]:
+        """One kernel row of a 2 x 2 block: `TINYML_Q22` statements (byte offsets), straight-line up to
+        `STRAIGHT_WORDS` words and in a loop of equal chunks beyond (bounding the code of wide rows), LDRD where
+        every window starts on a word (int16 pairs at even element offsets of the word-aligned row buffer); the
+        C row where there is no assembly."""
+        words = self.lay.words
+        chunk = words if words <= STRAIGHT_WORDS else max(
+            [d for d in range(STRAIGHT_WORDS // 2, STRAIGHT_WORDS + 1) if words % d == 0] or [STRAIGHT_WORDS])
+        aligned = self.pixel % 2 == 0 and self.lay.row_elements % 2 == 0
+        macro = "TINYML_Q22D" if aligned else "TINYML_Q22"
+
+        def quads(count: int) -> list[str]:
+            return [f"{macro}(xk, wr, {8 * q}, {2 * self.pixel + 8 * q}, {4 * q}, {self.kch + 4 * q});"
+                    for q in range(count)]
+        body = ["#if defined(TINYML_CONV_ASM)", "uint32_t t0, t1, t2, t3, t4, t5;"]
+        if words // chunk > 1:
+            body += [f"for (int32_t n = 0; n < {words // chunk}; ++n, xk += {4 * chunk}, wr += {4 * chunk}) {{",
+                     *("  " + q for q in quads(chunk)), "}", *quads(words % chunk)]
+        else:
+            body += quads(words)
+        return [*body, "#else", *self.c_row(2, 2), "#endif"]
 
     def output(self) -> str:
         i, (lo, hi) = self.i, self.act

@@ -11,10 +11,11 @@ Cortex-M4F; `bench/engine_estimates.py --calibrate` refits them). The arena is `
 from dataclasses import dataclass
 
 from tinyml_kit.core.graph import Graph
+from tinyml_kit.solve.conv_layout import graph_layout
 from tinyml_kit.solve.static_plan import LUT_OPS, plan_graph
 
 PER_CHANNEL_BYTES = 9           # int32 bias + int32 multiplier + int8 shift
-PARAM_STRUCT_BYTES = {"CONV_2D": 40, "DEPTHWISE_CONV_2D": 44, "FULLY_CONNECTED": 20, "AVERAGE_POOL_2D": 24,
+PARAM_STRUCT_BYTES = {"DEPTHWISE_CONV_2D": 44, "FULLY_CONNECTED": 20, "AVERAGE_POOL_2D": 24,
                       "MAX_POOL_2D": 24, "HARD_SWISH": 10}
 DIMS_BYTES = 16
 TABLE_BYTES = 256
@@ -24,8 +25,9 @@ TABLE_BYTES = 256
 # squeeze-excitation block: MEAN, two 1x1 convolutions, LOGISTIC, MUL), so one coefficient alone means little;
 # what is measured is their sum over a model. Refit with
 # `bench/engine_estimates.py --calibrate` after changing the generated code.
-CODE_FEATURES = ("base", "CONV_2D", "DEPTHWISE_CONV_2D", "HARD_SWISH", "MEAN", "ADD")
-CODE_BYTES = (283.2, 63.3, 369.8, -23.3, 235.5, 492.0)
+CODE_FEATURES = ("base", "CONV_2D", "CONV_2D_WORDS", "CONV_2D_TAIL_WORDS", "DEPTHWISE_CONV_2D", "HARD_SWISH", "MEAN",
+                 "ADD")
+CODE_BYTES = (283.2, 63.3, 0.0, 0.0, 369.8, -23.3, 235.5, 492.0)
 
 
 @dataclass
@@ -59,11 +61,14 @@ def c_engine_costs(graph: Graph) -> CEngineCosts:
     constants = structs = 0
     shapes: set[tuple] = set()
     for op in graph.ops:
-        if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+        if op.kind == "CONV_2D":   # a generated kernel: its shapes are constants of its code (no struct, no dims)
+            constants += graph_layout(graph, op).weight_bytes + PER_CHANNEL_BYTES * _out_channels(graph, op)
+            continue
+        if op.kind == "DEPTHWISE_CONV_2D":
             weights = graph.tensors[op.inputs[1]]
             constants += weights.elements + PER_CHANNEL_BYTES * _out_channels(graph, op)
             shapes.update(conv_dims(graph.tensors[op.inputs[0]].shape, weights.shape,
-                                    graph.tensors[op.outputs[0]].shape, op.kind == "DEPTHWISE_CONV_2D"))
+                                    graph.tensors[op.outputs[0]].shape, depthwise=True))
         elif op.kind in LUT_OPS and op.kind != "HARD_SWISH":
             constants += TABLE_BYTES
         structs += PARAM_STRUCT_BYTES.get(op.kind, 0)
@@ -73,5 +78,10 @@ def c_engine_costs(graph: Graph) -> CEngineCosts:
 
 
 def code_features(graph: Graph) -> list[int]:
+    """The counts CODE_BYTES weighs: per op kind, and for the generated convolutions their weight words per
+    kernel row (the straight-line 2 x 2 block) and those words times the tail blocks emitted as C."""
     kinds = [op.kind for op in graph.ops]
-    return [1, *(kinds.count(k) for k in CODE_FEATURES[1:])]
+    layouts = [graph_layout(graph, op) for op in graph.ops if op.kind == "CONV_2D"]
+    generated = {"CONV_2D_WORDS": sum(lay.words for lay in layouts),
+                 "CONV_2D_TAIL_WORDS": sum(lay.words * lay.tail_blocks for lay in layouts)}
+    return [1, *(generated[k] if k in generated else kinds.count(k) for k in CODE_FEATURES[1:])]

@@ -13,6 +13,8 @@ the last row) and multiply them by 0.
 
 from dataclasses import dataclass
 
+from tinyml_kit.core.graph import Graph, Op
+
 
 @dataclass(frozen=True)
 class ConvLayout:
@@ -57,6 +59,17 @@ class ConvLayout:
         return self.out_hwc[2] * self.kernel_hw[0] * self.padded_window_row
 
     @property
+    def words(self) -> int:
+        """Weight words per kernel row: the 4-byte steps of a block's straight-line code."""
+        return self.padded_window_row // 4
+
+    @property
+    def tail_blocks(self) -> int:
+        """Blocks emitted besides 2 channels x 2 pixels (as C): an odd channel, an odd pixel, both."""
+        out_w, out_c = self.out_hwc[1:]
+        return out_c % 2 + out_w % 2 * (int(out_c >= 2) + out_c % 2)
+
+    @property
     def overlap(self) -> int:
         """Bytes before its dying input the output may start. Output row r is written once the input rows of its
         windows are widened; the rows after it read input rows from max(r * stride - pad + kh,
@@ -69,3 +82,12 @@ class ConvLayout:
 def generated(dilation_hw: tuple[int, int], grouped: bool) -> bool:
     """Whether a CONV_2D runs a generated kernel: every ungrouped, undilated one (others call CMSIS-NN)."""
     return dilation_hw == (1, 1) and not grouped
+
+
+def graph_layout(graph: Graph, op: Op) -> ConvLayout:
+    """The layout of a graph's CONV_2D: square kernel, one stride, the leading padding read off the shapes."""
+    _, in_h, in_w, in_c = graph.tensors[op.inputs[0]].shape
+    _, out_h, out_w, out_c = graph.tensors[op.outputs[0]].shape
+    k, s = op.kernel, op.stride
+    pad = (max((out_h - 1) * s + k - in_h, 0) // 2, max((out_w - 1) * s + k - in_w, 0) // 2)
+    return ConvLayout((in_h, in_w, in_c), (out_h, out_w, out_c), (k, k), (s, s), pad)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tinyml_kit.core.graph import Graph
-from tinyml_kit.solve.conv_layout import ConvLayout
+from tinyml_kit.solve.conv_layout import graph_layout
 
 ALIGN = 4
 # Unary int8 -> int8 ops whose output depends on one input value only: the engine runs them as 256-entry lookup
@@ -325,18 +325,18 @@ def _plan_op(graph: Graph, op) -> PlanOp:
     if op.kind in LUT_OPS or op.kind in ELEMENTWISE:
         return PlanOp(activations, out, lut_scratch_bytes(op.kind, graph.tensors[out].elements),
                       in_place=activations)
+    if op.kind == "CONV_2D":   # a graph's convolutions are undilated: all run generated kernels
+        layout = graph_layout(graph, op)
+        return PlanOp(activations, out, op_scratch_bytes(layout.scratch_bytes, 0), overlap=layout.overlap)
     scratch, shifts, overlap = 0, 0, None
     if op.kind == "FULLY_CONNECTED":
         weights = graph.tensors[op.inputs[1]]
         shifts = graph.tensors[out].shape[-1] if weights.quant_channels > 1 else 1
-    if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D"):
+    if op.kind in ("DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D"):
         _, in_h, in_w, in_c = graph.tensors[op.inputs[0]].shape
         _, out_h, out_w, out_c = graph.tensors[out].shape
         k = op.kernel
         pad = (max((out_h - 1) * op.stride + k - in_h, 0) // 2, max((out_w - 1) * op.stride + k - in_w, 0) // 2)
-        if op.kind == "CONV_2D":   # a graph's convolutions are undilated: all run generated kernels
-            layout = ConvLayout((in_h, in_w, in_c), (out_h, out_w, out_c), (k, k), (op.stride, op.stride), pad)
-            return PlanOp(activations, out, op_scratch_bytes(layout.scratch_bytes, 0), overlap=layout.overlap)
         if op.kind == "DEPTHWISE_CONV_2D":
             scratch, shifts = depthwise_scratch_bytes(in_c, out_c, (k, k), pad), out_c
         else:
