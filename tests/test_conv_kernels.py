@@ -61,3 +61,62 @@ def test_generated_convolutions_are_bit_exact_on_the_cortex_m4(tmp_path):
     images = np.random.default_rng(0).integers(-128, 128, (4, *info.inputs[0].shape[1:]), dtype=np.int8)
     result = verify_model(src, images, get_board("nucleo-l4r5zi"), kernels="cmsis_nn", engine="c", core="m4")
     assert result.bit_exact
+
+
+def _srdhm(a: int, b: int) -> int:
+    """TFLite's SaturatingRoundingDoublingHighMul (nudge, then division truncating toward zero)."""
+    if a == b == -2**31:
+        return 2**31 - 1
+    ab = a * b
+    num = ab + ((1 << 30) if ab >= 0 else 1 - (1 << 30))
+    return abs(num) // 2**31 * (1 if num >= 0 else -1)
+
+
+def _rdbpot(x: int, exponent: int) -> int:
+    mask = (1 << exponent) - 1
+    return (x >> exponent) + int((x & mask) > (mask >> 1) + int(x < 0))
+
+
+def _reference(acc: int, m: int, shift: int) -> int:
+    """TFLite's MultiplyByQuantizedMultiplier, double rounding."""
+    return _rdbpot(_srdhm(acc * (1 << max(shift, 0)), m), max(-shift, 0))
+
+
+def test_requantization_equals_tflite_on_edge_accumulators_and_every_shift(tmp_path):
+    """The generated kernels' requantization (the portable C; the assembly is checked by the QEMU test above)
+    against a port of TFLite's, left shifts kept free of overflow as TFLite's arithmetic requires."""
+    import subprocess
+
+    from tinyml_kit.engine.conv_gen import SUPPORT_C
+    from tinyml_kit.export.toolchain import find_cmsis_nn_dir
+
+    rng = np.random.default_rng(0)
+    accs = [0, 1, -1, 2**31 - 1, -2**31 + 1, -2**31, *(s * (2**k + d) for k in range(1, 31) for d in (-1, 0, 1)
+                                                       for s in (1, -1)), *rng.integers(-2**31, 2**31, 40)]
+    cases = [(int(a), int(m), s) for a in accs for m in (2**30, 2**31 - 1, int(rng.integers(2**30, 2**31)))
+             for s in range(-31, 31) if s <= 0 or abs(int(a)) < 2**(31 - s)]
+    source = tmp_path / "rq.c"
+    main = r"""
+int main(void) {
+  long a, m, s;
+  (void)tinyml_widen_s8_s16;
+  while (scanf("%ld %ld %ld", &a, &m, &s) == 3) {
+    const long right = s < 0 ? (long)tinyml_cv_requantize_right((int32_t)a, (int32_t)m, (int32_t)-s) : 0L;
+    printf("%ld %ld\n", (long)tinyml_cv_requantize((int32_t)a, (int32_t)m, (int32_t)s), right);
+  }
+  return 0;
+}
+"""
+    source = tmp_path / "rq.c"
+    includes = '#include <stdio.h>\n#include <string.h>\n#include "arm_nnsupportfunctions.h"\n'
+    source.write_text(includes + SUPPORT_C + main)
+    exe = tmp_path / "rq"
+    subprocess.run(["gcc", "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-isystem",
+                    str(find_cmsis_nn_dir() / "Include"), str(source), "-o", str(exe)], check=True)
+    out = subprocess.run([str(exe)], input="\n".join(f"{a} {m} {s}" for a, m, s in cases), capture_output=True,
+                         text=True, check=True).stdout.split("\n")
+    for (a, m, s), line in zip(cases, out, strict=False):
+        expected = _reference(a, m, s)
+        general, right = (int(v) for v in line.split())
+        assert general == expected and (s >= 0 or right == expected), (a, m, s, general, right, expected)
+    assert len(out) - 1 == len(cases)

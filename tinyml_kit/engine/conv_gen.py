@@ -20,7 +20,6 @@ from tinyml_kit.engine.steps import CArray, Step
 from tinyml_kit.solve.conv_layout import ConvLayout
 
 SUPPORT = "tinyml_conv_support"
-STRAIGHT_WORDS = 24   # weight words per kernel row a 2 x 2 block runs as straight-line code before it loops
 SUPPORT_C = r"""/* Generated convolutions: SMLAD and SXTB16 from CMSIS-NN with the DSP extension, plain C elsewhere. */
 #if defined(ARM_MATH_MVEI)
 #error "this model's generated convolutions are planned for cores without Helium (MVE): use the TFLM engine"
@@ -189,13 +188,10 @@ class _Kernel:
         return [*body, "}"]
 
     def asm_row(self) -> list[str]:
-        """One kernel row of a 2 x 2 block: `TINYML_Q22` statements (byte offsets), straight-line up to
-        `STRAIGHT_WORDS` words and in a loop of equal chunks beyond (bounding the code of wide rows), LDRD where
-        every window starts on a word (int16 pairs at even element offsets of the word-aligned row buffer); the
-        C row where there is no assembly."""
-        words = self.lay.words
-        chunk = words if words <= STRAIGHT_WORDS else max(
-            [d for d in range(STRAIGHT_WORDS // 2, STRAIGHT_WORDS + 1) if words % d == 0] or [STRAIGHT_WORDS])
+        """One kernel row of a 2 x 2 block: `TINYML_Q22` statements (byte offsets), straight-line or in a loop
+        of equal chunks (`ConvLayout.chunk_words`), LDRD where every window starts on a word (int16 pairs at even
+        element offsets of the word-aligned row buffer); the C row where there is no assembly."""
+        words, chunk = self.lay.words, self.lay.chunk_words
         aligned = self.pixel % 2 == 0 and self.lay.row_elements % 2 == 0
         macro = "TINYML_Q22D" if aligned else "TINYML_Q22"
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 from tinyml_kit.core.graph import Graph, Op
 
+STRAIGHT_WORDS = 24   # weight words per kernel row a 2 x 2 block runs as straight-line code before it loops
+
 
 @dataclass(frozen=True)
 class ConvLayout:
@@ -64,10 +66,20 @@ class ConvLayout:
         return self.padded_window_row // 4
 
     @property
-    def tail_blocks(self) -> int:
-        """Blocks emitted besides 2 channels x 2 pixels (as C): an odd channel, an odd pixel, both."""
-        out_w, out_c = self.out_hwc[1:]
-        return out_c % 2 + out_w % 2 * (int(out_c >= 2) + out_c % 2)
+    def chunk_words(self) -> int:
+        """Words of a kernel row a 2 x 2 block runs as straight-line code: the whole row up to STRAIGHT_WORDS,
+        beyond that equal chunks (a divisor from half of STRAIGHT_WORDS up) in a loop, bounding the code of wide
+        layers."""
+        if self.words <= STRAIGHT_WORDS:
+            return self.words
+        divisors = [d for d in range(STRAIGHT_WORDS // 2, STRAIGHT_WORDS + 1) if self.words % d == 0]
+        return max(divisors or [STRAIGHT_WORDS])
+
+    @property
+    def straight_words(self) -> int:
+        """Words of straight-line code emitted per kernel row: the chunk and the remainder after the chunks."""
+        chunk = self.chunk_words
+        return chunk + self.words % chunk if self.words > chunk else chunk
 
     @property
     def overlap(self) -> int:
