@@ -165,8 +165,14 @@ class _Kernel:
             start = f"b{i}[oc + {c}]" if self.bias else "0"
             lines.append("int32_t " + ", ".join(f"acc{c}{p} = {start}" for p in range(pixels)) + ";")
         body = self.asm_row() if (chans, pixels) == (2, 2) else self.c_row(chans, pixels)
-        lines += [f"for (int32_t ky = 0; ky < {lay.kernel_hw[0]}; ++ky, wk += {lay.padded_window_row}) {{",
-                  "  const int16_t* xk = rows[ky] + ao;", "  const int8_t* wr = wk;", *("  " + b for b in body), "}"]
+        if (chans, pixels) == (2, 2) and lay.unrolled:
+            for ky in range(lay.kernel_hw[0]):
+                lines += ["{", f"  const int16_t* xk = rows[{ky}] + ao;",
+                          f"  const int8_t* wr = wk + {ky * lay.padded_window_row};", *("  " + b for b in body), "}"]
+        else:
+            lines += [f"for (int32_t ky = 0; ky < {lay.kernel_hw[0]}; ++ky, wk += {lay.padded_window_row}) {{",
+                      "  const int16_t* xk = rows[ky] + ao;", "  const int8_t* wr = wk;", *("  " + b for b in body),
+                      "}"]
         for c in range(chans):
             for p in range(pixels):
                 lines.append(f"out[{p * lay.out_hwc[2]} + oc + {c}] = tinyml_conv_{i}_out(acc{c}{p}, oc + {c});")

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from tinyml_kit.core.graph import Graph, Op
 
 STRAIGHT_WORDS = 24   # weight words per kernel row a 2 x 2 block runs as straight-line code before it loops
+UNROLLED_WORDS = 36   # and in all, up to which its kernel rows are unrolled too
 
 
 @dataclass(frozen=True)
@@ -76,10 +77,18 @@ class ConvLayout:
         return max(divisors or [STRAIGHT_WORDS])
 
     @property
+    def unrolled(self) -> bool:
+        """Whether a 2 x 2 block runs its kernel rows as straight-line code too (no loop over them): where all
+        its words are few, so the loop's overhead would be a large share."""
+        return self.kernel_hw[0] * self.words <= UNROLLED_WORDS
+
+    @property
     def straight_words(self) -> int:
-        """Words of straight-line code emitted per kernel row: the chunk and the remainder after the chunks."""
+        """Words of straight-line code emitted per block: the chunk and the remainder after the chunks, per
+        kernel row if those are unrolled."""
         chunk = self.chunk_words
-        return chunk + self.words % chunk if self.words > chunk else chunk
+        per_row = chunk + self.words % chunk if self.words > chunk else chunk
+        return per_row * (self.kernel_hw[0] if self.unrolled else 1)
 
     @property
     def overlap(self) -> int:
