@@ -13,127 +13,12 @@ Without the DSP extension (the host) the same code runs on portable C versions o
 
 import numpy as np
 
+from tinyml_kit.engine.conv_support import SUPPORT, SUPPORT_C
 from tinyml_kit.engine.ir import Call as CCall
 from tinyml_kit.engine.ir import Cast, Function, Scratch, Tensor
 from tinyml_kit.engine.model_ir import Model, Operator
 from tinyml_kit.engine.steps import CArray, Step
 from tinyml_kit.solve.conv_layout import ConvLayout
-
-SUPPORT = "tinyml_conv_support"
-SUPPORT_C = r"""/* Generated convolutions: SMLAD and SXTB16 from CMSIS-NN with the DSP extension, plain C elsewhere. */
-#if defined(ARM_MATH_MVEI)
-#error "this model's generated convolutions are planned for cores without Helium (MVE): use the TFLM engine"
-#endif
-#if defined(__ARM_FEATURE_DSP) && (__ARM_FEATURE_DSP == 1)
-#define TINYML_SMLAD(x, y, acc) ((int32_t)SMLAD((x), (y), (uint32_t)(acc)))
-#define TINYML_LO16(w) SXTB16(w)
-#define TINYML_HI16(w) SXTB16_RORn((w), 8)
-#else
-__STATIC_FORCEINLINE uint32_t tinyml_sxtb16(uint32_t w) {
-  const uint32_t lo = (uint16_t)(int16_t)(int8_t)(w & 0xFFu), hi = (uint16_t)(int16_t)(int8_t)((w >> 16) & 0xFFu);
-  return lo | (hi << 16);
-}
-__STATIC_FORCEINLINE int32_t tinyml_smlad(uint32_t x, uint32_t y, int32_t acc) {
-  const int32_t lo = (int32_t)(int16_t)(x & 0xFFFFu) * (int16_t)(y & 0xFFFFu);
-  const int32_t hi = (int32_t)(int16_t)(x >> 16) * (int16_t)(y >> 16);
-  return (int32_t)((uint32_t)acc + (uint32_t)lo + (uint32_t)hi);
-}
-#define TINYML_SMLAD(x, y, acc) tinyml_smlad((x), (y), (acc))
-#define TINYML_LO16(w) tinyml_sxtb16(w)
-#define TINYML_HI16(w) tinyml_sxtb16((w) >> 8)
-#endif
-
-#if defined(__ARM_FEATURE_DSP) && (__ARM_FEATURE_DSP == 1) && defined(__GNUC__)
-/* 2 channels x 2 pixels, one word of weights (16 MACs): the registers as the loop needs them, which -Os's
- * allocation of the same C does not achieve (it reloads operands); it reads the row buffer and the weights
- * ("memory"). X0/X1: byte offsets of the pixels' int16
- * pairs from X (LDRD when they are word-aligned), W0/W1: of the channels' weight words from W. */
-#define TINYML_Q22_MACS(W0, W1)                                                                                  \
-  "ldr %[v], [%[w], #" #W0 "]\n\tsxtb16 %[lo], %[v]\n\tsxtb16 %[v], %[v], ror #8\n\t"                            \
-  "smlad %[a00], %[lo], %[p0], %[a00]\n\tsmlad %[a00], %[v], %[p1], %[a00]\n\t"                                  \
-  "smlad %[a01], %[lo], %[q0], %[a01]\n\tsmlad %[a01], %[v], %[q1], %[a01]\n\t"                                  \
-  "ldr %[v], [%[w], #" #W1 "]\n\tsxtb16 %[lo], %[v]\n\tsxtb16 %[v], %[v], ror #8\n\t"                            \
-  "smlad %[a10], %[lo], %[p0], %[a10]\n\tsmlad %[a10], %[v], %[p1], %[a10]\n\t"                                  \
-  "smlad %[a11], %[lo], %[q0], %[a11]\n\tsmlad %[a11], %[v], %[q1], %[a11]"
-#define TINYML_Q22_OPERANDS(X, W)                                                                                \
-  : [a00] "+r"(acc00), [a01] "+r"(acc01), [a10] "+r"(acc10), [a11] "+r"(acc11), [p0] "=&r"(t0), [p1] "=&r"(t1), \
-    [q0] "=&r"(t2), [q1] "=&r"(t3), [v] "=&r"(t4), [lo] "=&r"(t5)                                               \
-  : [x] "r"(X), [w] "r"(W) : "memory"
-#define TINYML_Q22D(X, W, X0, X1, W0, W1)                                                                        \
-  __asm__("ldrd %[p0], %[p1], [%[x], #" #X0 "]\n\tldrd %[q0], %[q1], [%[x], #" #X1 "]\n\t"                       \
-          TINYML_Q22_MACS(W0, W1) TINYML_Q22_OPERANDS(X, W))
-#define TINYML_Q22(X, W, X0, X1, W0, W1)                                                                         \
-  __asm__("ldr %[p0], [%[x], #" #X0 "]\n\tldr %[p1], [%[x], #" #X0 "+4]\n\t"                                     \
-          "ldr %[q0], [%[x], #" #X1 "]\n\tldr %[q1], [%[x], #" #X1 "+4]\n\t"                                     \
-          TINYML_Q22_MACS(W0, W1) TINYML_Q22_OPERANDS(X, W))
-#define TINYML_CONV_ASM 1
-#endif
-
-__STATIC_FORCEINLINE uint32_t tinyml_rd32(const void* p) {
-  uint32_t v;
-  memcpy(&v, p, 4);
-  return v;
-}
-
-/* int8 -> int16 with the input offset added, 4 at a time (SXTAB16 gives (v0,v2),(v1,v3); PKH puts them back in
- * order). */
-static void tinyml_widen_s8_s16(const int8_t* in, int16_t* out, int32_t count, int32_t offset) {
-#if defined(__ARM_FEATURE_DSP) && (__ARM_FEATURE_DSP == 1)
-  const uint32_t off2 = (uint32_t)(uint16_t)offset * 0x10001u;
-  for (; count >= 4; count -= 4, in += 4, out += 4) {
-    const uint32_t v = tinyml_rd32(in);
-    const uint32_t even = SXTAB16(off2, v), odd = SXTAB16_RORn(off2, v, 8);
-    const uint32_t lo = PKHBT(even, odd, 16), hi = PKHTB(odd, even, 16);
-    memcpy(out, &lo, 4);
-    memcpy(out + 2, &hi, 4);
-  }
-#endif
-  for (; count > 0; --count) *out++ = (int16_t)(*in++ + offset);
-}
-
-/* TFLite's SaturatingRoundingDoublingHighMul: (x * m + 2^30) >> 31 equals its nudge-and-truncate for every
- * x, and saturation needs x = m = INT32_MIN, which a multiplier in [2^30, 2^31) never is. */
-__STATIC_FORCEINLINE int32_t tinyml_cv_high_mul(int32_t x, int32_t m) {
-  return (int32_t)(((int64_t)x * m + ((int64_t)1 << 30)) >> 31);
-}
-
-/* TFLite's RoundingDivideByPOT for exponent >= 1 (halves away from zero): x - 1 if negative, shift by one less,
- * then halve rounding up. */
-__STATIC_FORCEINLINE int32_t tinyml_cv_divide_pot(int32_t x, int32_t exponent) {
-  const int32_t t = (x + (x >> 31)) >> (exponent - 1);
-  return (t >> 1) + (t & 1);
-}
-
-/* Both for a right shift (shift < 0), the usual case: on GCC-compatible DSP builds the high multiply as
- * smull/lsrs/adc (bit 30 of the low word, the rounding bit, lands in the carry) and the division as
- * add-asr-31/asrs/adc (the last bit shifted out rounds); both equal the C above for every input. */
-__STATIC_FORCEINLINE int32_t tinyml_cv_requantize_right(int32_t acc, int32_t m, int32_t exponent) {
-#if defined(TINYML_CONV_ASM)
-  int32_t lo, x;
-  __asm__("smull %[lo], %[x], %[acc], %[m]\n\tlsrs %[lo], %[lo], #31\n\tadc %[x], %[lo], %[x], lsl #1\n\t"
-          "add %[x], %[x], %[x], asr #31\n\tasrs %[x], %[x], %[e]\n\tadc %[x], %[x], #0"
-          : [lo] "=&r"(lo), [x] "=&r"(x) : [acc] "r"(acc), [m] "r"(m), [e] "r"(exponent) : "cc");
-  return x;
-#else
-  return tinyml_cv_divide_pot(tinyml_cv_high_mul(acc, m), exponent);
-#endif
-}
-
-/* The int8 range, as one SSAT where there is one. */
-__STATIC_FORCEINLINE int8_t tinyml_cv_sat8(int32_t v) {
-#if defined(TINYML_CONV_ASM)
-  __asm__("ssat %0, #8, %0" : "+r"(v));
-  return (int8_t)v;
-#else
-  return (int8_t)(v < -128 ? -128 : (v > 127 ? 127 : v));
-#endif
-}
-
-/* MultiplyByQuantizedMultiplier (double rounding) for any shift. */
-__STATIC_FORCEINLINE int32_t tinyml_cv_requantize(int32_t acc, int32_t m, int32_t shift) {
-  const int32_t x = tinyml_cv_high_mul(acc * (1 << (shift > 0 ? shift : 0)), m);
-  return shift < 0 ? tinyml_cv_divide_pot(x, -shift) : x;
-}"""
 
 
 def reordered_weights(weights: np.ndarray, layout: ConvLayout) -> np.ndarray:
@@ -164,8 +49,8 @@ class _Kernel:
         for c in range(chans):
             start = f"b{i}[oc + {c}]" if self.bias else "0"
             lines.append("int32_t " + ", ".join(f"acc{c}{p} = {start}" for p in range(pixels)) + ";")
-        body = self.asm_row() if (chans, pixels) == (2, 2) else self.c_row(chans, pixels)
-        if (chans, pixels) == (2, 2) and lay.unrolled:
+        body = self.asm_row(pixels) if chans == 2 and pixels > 1 else self.c_row(chans, pixels)
+        if chans == 2 and pixels == lay.main_pixels and lay.unrolled:
             for ky in range(lay.kernel_hw[0]):
                 lines += ["{", f"  const int16_t* xk = rows[{ky}] + ao;",
                           f"  const int8_t* wr = wk + {ky * lay.padded_window_row};", *("  " + b for b in body), "}"]
@@ -193,24 +78,28 @@ class _Kernel:
             body.append("  }")
         return [*body, "}"]
 
-    def asm_row(self) -> list[str]:
-        """One kernel row of a 2 x 2 block: `TINYML_Q22` statements (byte offsets), straight-line or in a loop
-        of equal chunks (`ConvLayout.chunk_words`), LDRD where every window starts on a word (int16 pairs at even
-        element offsets of the word-aligned row buffer); the C row where there is no assembly."""
+    def asm_row(self, pixels: int) -> list[str]:
+        """One kernel row of a 2 x `pixels` block: `TINYML_Q22`/`TINYML_Q23` statements (byte offsets),
+        straight-line or in a loop of equal chunks (`ConvLayout.chunk_words`), LDRD where every window starts on
+        a word (int16 pairs at even element offsets of the word-aligned row buffer) and the offsets fit its
+        immediate, LDR where they fit its own; the C row where there is no assembly or no offset fits."""
         words, chunk = self.lay.words, self.lay.chunk_words
-        aligned = self.pixel % 2 == 0 and self.lay.row_elements % 2 == 0
-        macro = "TINYML_Q22D" if aligned else "TINYML_Q22"
+        last_x, last_w = 2 * (pixels - 1) * self.pixel + 8 * (chunk - 1), self.kch + 4 * (chunk - 1)
+        aligned = self.pixel % 2 == 0 and self.lay.row_elements % 2 == 0 and last_x <= 1020
+        if last_w > 4095 or (not aligned and last_x + 4 > 4095):
+            return self.c_row(2, pixels)
+        macro = f"TINYML_Q2{pixels}{'D' if aligned else ''}"
 
         def quads(count: int) -> list[str]:
-            return [f"{macro}(xk, wr, {8 * q}, {2 * self.pixel + 8 * q}, {4 * q}, {self.kch + 4 * q});"
-                    for q in range(count)]
+            return [f"{macro}(xk, wr, " + ", ".join(str(2 * p * self.pixel + 8 * q) for p in range(pixels)) +
+                    f", {4 * q}, {self.kch + 4 * q});" for q in range(count)]
         body = ["#if defined(TINYML_CONV_ASM)", "uint32_t t0, t1, t2, t3, t4, t5;"]
         if words // chunk > 1:
             body += [f"for (int32_t n = 0; n < {words // chunk}; ++n, xk += {4 * chunk}, wr += {4 * chunk}) {{",
                      *("  " + q for q in quads(chunk)), "}", *quads(words % chunk)]
         else:
             body += quads(words)
-        return [*body, "#else", *self.c_row(2, 2), "#endif"]
+        return [*body, "#else", *self.c_row(2, pixels), "#endif"]
 
     def output(self) -> str:
         i, (lo, hi) = self.i, self.act
@@ -259,7 +148,6 @@ class _Kernel:
     def definition(self) -> str:
         lay, i = self.lay, self.i
         out_h, out_w, out_c = lay.out_hwc
-        step = 2 * self.pixel
         kh = lay.kernel_hw[0]
         lines = [f"static void tinyml_conv_{i}(const int8_t* input, int8_t* output, int16_t* buf) {{",
                  f"  const int16_t* rows[{kh}];", f"  int32_t held[{kh}];",
@@ -269,11 +157,12 @@ class _Kernel:
         lines.append(f"  for (int32_t oy = 0; oy < {out_h}; ++oy) {{")
         lines += ["    " + w for w in self.widen_rows()]
         lines += [f"    int8_t* out = output + oy * {out_w * out_c};", "    int32_t ao = 0;"]
-        if out_w >= 2:
-            lines.append(f"    for (int32_t ox = 0; ox < {out_w - 1}; ox += 2, ao += {step}, out += {2 * out_c}) {{")
-            lines += ["      " + b for b in self.pixel_loop(2)] + ["    }"]
-        if out_w % 2:
-            lines += ["    {", *("      " + b for b in self.pixel_loop(1)), "    }"]
+        main = lay.main_pixels
+        lines.append(f"    for (int32_t ox = 0; ox < {out_w - main + 1}; ox += {main}, ao += {main * self.pixel}, "
+                     f"out += {main * out_c}) {{")
+        lines += ["      " + b for b in self.pixel_loop(main)] + ["    }"]
+        if out_w % main:
+            lines += ["    {", *("      " + b for b in self.pixel_loop(out_w % main)), "    }"]
         lines += ["  }", "}"]
         return self.output() + "\n\n" + "\n".join(lines)
 

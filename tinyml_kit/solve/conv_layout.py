@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from tinyml_kit.core.graph import Graph, Op
 
-STRAIGHT_WORDS = 24   # weight words per kernel row a 2 x 2 block runs as straight-line code before it loops
-UNROLLED_WORDS = 36   # and in all, up to which its kernel rows are unrolled too
+STRAIGHT_WORDS = 12   # weight words per kernel row a 2 x 2 block runs as straight-line code before it loops
+UNROLLED_WORDS = 12   # and in all, up to which its kernel rows are unrolled too
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,12 @@ class ConvLayout:
         return max(divisors or [STRAIGHT_WORDS])
 
     @property
+    def main_pixels(self) -> int:
+        """Pixels of the kernel's main block (2 channels x 3 pixels; narrower outputs take what they have):
+        the rest of a row is one block of fewer pixels."""
+        return min(3, self.out_hwc[1])
+
+    @property
     def unrolled(self) -> bool:
         """Whether a 2 x 2 block runs its kernel rows as straight-line code too (no loop over them): where all
         its words are few, so the loop's overhead would be a large share."""
@@ -84,11 +90,14 @@ class ConvLayout:
 
     @property
     def straight_words(self) -> int:
-        """Words of straight-line code emitted per block: the chunk and the remainder after the chunks, per
-        kernel row if those are unrolled."""
+        """Weight words x pixels of the blocks' straight-line code (what its size grows with): per kernel row
+        the chunk and the remainder after the chunks, for the main block (times kh if unrolled) and for the
+        2-pixel block that ends a row when 3 pixels do not divide it."""
         chunk = self.chunk_words
         per_row = chunk + self.words % chunk if self.words > chunk else chunk
-        return per_row * (self.kernel_hw[0] if self.unrolled else 1)
+        main = self.main_pixels if self.main_pixels > 1 else 0
+        rest = 2 if main == 3 and self.out_hwc[1] % 3 == 2 else 0
+        return per_row * (main * (self.kernel_hw[0] if self.unrolled else 1) + rest)
 
     @property
     def overlap(self) -> int:
