@@ -99,7 +99,6 @@ def test_requantization_equals_tflite_on_edge_accumulators_and_every_shift(tmp_p
     main = r"""
 int main(void) {
   long a, m, s;
-  (void)tinyml_widen_s8_s16;
   while (scanf("%ld %ld %ld", &a, &m, &s) == 3) {
     const long right = s < 0 ? (long)tinyml_cv_requantize_right((int32_t)a, (int32_t)m, (int32_t)-s) : 0L;
     printf("%ld %ld\n", (long)tinyml_cv_requantize((int32_t)a, (int32_t)m, (int32_t)s), right);
@@ -111,7 +110,7 @@ int main(void) {
     includes = '#include <stdio.h>\n#include <string.h>\n#include "arm_nnsupportfunctions.h"\n'
     source.write_text(includes + SUPPORT_C + main)
     exe = tmp_path / "rq"
-    subprocess.run(["gcc", "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-isystem",
+    subprocess.run(["gcc", "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-Wno-unused-function", "-isystem",
                     str(find_cmsis_nn_dir() / "Include"), str(source), "-o", str(exe)], check=True)
     out = subprocess.run([str(exe)], input="\n".join(f"{a} {m} {s}" for a, m, s in cases), capture_output=True,
                          text=True, check=True).stdout.split("\n")

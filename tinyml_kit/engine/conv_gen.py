@@ -42,8 +42,8 @@ class _Kernel:
         self.pixel = layout.stride_hw[1] * layout.in_hwc[2]         # int16 elements between adjacent windows
 
     def block(self, chans: int, pixels: int) -> list[str]:
-        """`chans` output channels x `pixels` pixels from channel `oc`, windows `ao` elements into each
-        kernel row's buffer row, stored at `out`."""
+        """`chans` output channels x `pixels` pixels from channel `oc`, their windows in the window buffer,
+        stored at `out`."""
         lay, i = self.lay, self.i
         lines = [f"const int8_t* wk = w{i} + oc * {self.kch};"]
         for c in range(chans):
@@ -52,12 +52,13 @@ class _Kernel:
         body = self.asm_row(pixels) if chans == 2 and pixels > 1 else self.c_row(chans, pixels)
         if chans == 2 and pixels == lay.main_pixels and lay.unrolled:
             for ky in range(lay.kernel_hw[0]):
-                lines += ["{", f"  const int16_t* xk = rows[{ky}] + ao;",
+                lines += ["{", f"  const int16_t* xk = buf + {ky * lay.row_elements};",
                           f"  const int8_t* wr = wk + {ky * lay.padded_window_row};", *("  " + b for b in body), "}"]
         else:
-            lines += [f"for (int32_t ky = 0; ky < {lay.kernel_hw[0]}; ++ky, wk += {lay.padded_window_row}) {{",
-                      "  const int16_t* xk = rows[ky] + ao;", "  const int8_t* wr = wk;", *("  " + b for b in body),
-                      "}"]
+            lines += ["const int16_t* xr = buf;",
+                      f"for (int32_t ky = 0; ky < {lay.kernel_hw[0]}; ++ky, xr += {lay.row_elements}, "
+                      f"wk += {lay.padded_window_row}) {{",
+                      "  const int16_t* xk = xr;", "  const int8_t* wr = wk;", *("  " + b for b in body), "}"]
         for c in range(chans):
             for p in range(pixels):
                 lines.append(f"out[{p * lay.out_hwc[2]} + oc + {c}] = tinyml_conv_{i}_out(acc{c}{p}, oc + {c});")
@@ -111,32 +112,23 @@ class _Kernel:
                 f"  {'const ' if (lo, hi) == (-128, 127) else ''}int32_t v = {rq} + {self.out_offset};\n"
                 f"{clamp}\n}}")
 
-    def widen_rows(self) -> list[str]:
-        """Point `rows` at the buffer rows of this output row's kernel rows, widening those not yet held: input
-        row iy lives in slot (iy + pad) % kh, so the kernel rows of one output row never share a slot and a
-        row stays until a row kh further down replaces it (each input row is widened once)."""
+    def window(self) -> str:
+        """`tinyml_conv_<i>_window`: the kernel rows of the next pixels' windows into the window buffer, `cols`
+        columns from input column `x0`; the first `keep` columns are the previous group's last ones, moved to
+        the front (its windows overlap these by kw - stride columns), the others widened from the input."""
         lay = self.lay
-        (in_h, in_w, in_c), (sh, _), (ph, pw) = lay.in_hwc, lay.stride_hw, lay.pad_hw
-        left = pw * in_c
-        data = max(0, min(in_w, lay.row_pixels - pw)) * in_c
-        right = lay.row_elements - left - data
-        kh = lay.kernel_hw[0]
-        lines = [f"for (int32_t ky = 0; ky < {kh}; ++ky) {{",
-                 f"  const int32_t iy = oy * {sh} - {ph} + ky, slot = (iy + {ph}) % {kh};",
-                 f"  int16_t* row = buf + slot * {lay.row_elements};",
-                 "  rows[ky] = row;",
-                 "  if (held[slot] == iy) continue;",
-                 "  held[slot] = iy;",
-                 f"  if (iy < 0 || iy >= {in_h}) {{ memset(row, 0, {2 * lay.row_elements}); continue; }}"]
-        if left:
-            lines.append(f"  memset(row, 0, {2 * left});")
-        lines.append(f"  tinyml_widen_s8_s16(input + iy * {in_w * in_c}, row + {left}, {data}, {self.in_offset});")
-        if right:
-            lines.append(f"  memset(row + {left + data}, 0, {2 * right});")
-        return [*lines, "}"]
+        (in_h, in_w, in_c), pixel_step = lay.in_hwc, lay.main_pixels * lay.stride_hw[1] * lay.in_hwc[2]
+        return "\n".join([
+            f"static void tinyml_conv_{self.i}_window(const int8_t* input, int16_t* buf, int32_t iy, int32_t x0, "
+            "int32_t keep, int32_t cols) {",
+            f"  for (int32_t ky = 0; ky < {lay.kernel_hw[0]}; ++ky, ++iy, buf += {lay.row_elements}) {{",
+            f"    if (keep) tinyml_cv_move(buf, buf + {pixel_step}, keep * {in_c});",
+            f"    tinyml_cv_fill(iy >= 0 && iy < {in_h} ? input + iy * {in_w * in_c} : NULL, buf + keep * {in_c}, "
+            f"x0 + keep, x0 + cols, {in_w}, {in_c}, {self.in_offset});",
+            "  }", "}"])
 
     def pixel_loop(self, pixels: int) -> list[str]:
-        """Every channel block of `pixels` pixels at `ao`, `out`."""
+        """Every channel block of the `pixels` pixels whose windows are in the buffer, stored at `out`."""
         out_c = self.lay.out_hwc[2]
         lines = []
         if out_c >= 2:
@@ -148,23 +140,23 @@ class _Kernel:
     def definition(self) -> str:
         lay, i = self.lay, self.i
         out_h, out_w, out_c = lay.out_hwc
-        kh = lay.kernel_hw[0]
-        lines = [f"static void tinyml_conv_{i}(const int8_t* input, int8_t* output, int16_t* buf) {{",
-                 f"  const int16_t* rows[{kh}];", f"  int32_t held[{kh}];",
-                 f"  for (int32_t k = 0; k < {kh}; ++k) held[k] = INT32_MIN;"]
+        (sh, sw), (ph, pw), main = lay.stride_hw, lay.pad_hw, lay.main_pixels
+        keep, rest = max(lay.kernel_hw[1] - sw, 0), out_w % main
+        lines = [f"static void tinyml_conv_{i}(const int8_t* input, int8_t* output, int16_t* buf) {{"]
         if lay.slack:
             lines.append(f"  memset(buf + {lay.kernel_hw[0] * lay.row_elements}, 0, {2 * lay.slack});")
-        lines.append(f"  for (int32_t oy = 0; oy < {out_h}; ++oy) {{")
-        lines += ["    " + w for w in self.widen_rows()]
-        lines += [f"    int8_t* out = output + oy * {out_w * out_c};", "    int32_t ao = 0;"]
-        main = lay.main_pixels
-        lines.append(f"    for (int32_t ox = 0; ox < {out_w - main + 1}; ox += {main}, ao += {main * self.pixel}, "
-                     f"out += {main * out_c}) {{")
-        lines += ["      " + b for b in self.pixel_loop(main)] + ["    }"]
-        if out_w % main:
-            lines += ["    {", *("      " + b for b in self.pixel_loop(out_w % main)), "    }"]
+        lines += [f"  for (int32_t oy = 0; oy < {out_h}; ++oy) {{", f"    int8_t* out = output + oy * {out_w * out_c};",
+                  f"    for (int32_t ox = 0; ox < {out_w - main + 1}; ox += {main}, out += {main * out_c}) {{",
+                  f"      tinyml_conv_{i}_window(input, buf, oy * {sh} - {ph}, ox * {sw} - {pw}, ox ? {keep} : 0, "
+                  f"{lay.row_pixels});",
+                  *("      " + b for b in self.pixel_loop(main)), "    }"]
+        if rest:
+            ox = out_w - rest
+            lines += ["    {", f"      tinyml_conv_{i}_window(input, buf, oy * {sh} - {ph}, {ox * sw - pw}, "
+                      f"{keep if ox else 0}, {(rest - 1) * sw + lay.kernel_hw[1]});",
+                      *("      " + b for b in self.pixel_loop(rest)), "    }"]
         lines += ["  }", "}"]
-        return self.output() + "\n\n" + "\n".join(lines)
+        return self.output() + "\n\n" + self.window() + "\n\n" + "\n".join(lines)
 
 
 def conv_2d_generated(model: Model, op: Operator, layout: ConvLayout, act: tuple[int, int],

@@ -97,6 +97,30 @@ static void tinyml_widen_s8_s16(const int8_t* in, int16_t* out, int32_t count, i
   for (; count > 0; --count) *out++ = (int16_t)(*in++ + offset);
 }
 
+/* `count` int16 moved down from `from` to `to` (to < from) a word at a time: the few columns windows share, for
+ * which a library memmove (bytewise in size-optimized C libraries) costs more than the widening it saves. */
+static void tinyml_cv_move(int16_t* to, const int16_t* from, int32_t count) {
+  for (; count >= 2; count -= 2, to += 2, from += 2) {
+    uint32_t v;
+    memcpy(&v, from, 4);
+    memcpy(to, &v, 4);
+  }
+  if (count) *to = *from;
+}
+
+/* Columns [x0, x1) of one input row (NULL: a padding row) as int16 with the offset added, padding as 0. */
+static void tinyml_cv_fill(const int8_t* row, int16_t* out, int32_t x0, int32_t x1, int32_t width, int32_t channels,
+                           int32_t offset) {
+  const int32_t lo = x0 < 0 ? 0 : x0, hi = x1 < width ? x1 : width;
+  if (row == NULL || hi <= lo) {
+    memset(out, 0, (size_t)(x1 - x0) * channels * 2);
+    return;
+  }
+  if (lo > x0) memset(out, 0, (size_t)(lo - x0) * channels * 2);
+  tinyml_widen_s8_s16(row + lo * channels, out + (lo - x0) * channels, (hi - lo) * channels, offset);
+  if (x1 > hi) memset(out + (hi - x0) * channels, 0, (size_t)(x1 - hi) * channels * 2);
+}
+
 /* TFLite's SaturatingRoundingDoublingHighMul: (x * m + 2^30) >> 31 equals its nudge-and-truncate for every
  * x, and saturation needs x = m = INT32_MIN, which a multiplier in [2^30, 2^31) never is. */
 __STATIC_FORCEINLINE int32_t tinyml_cv_high_mul(int32_t x, int32_t m) {

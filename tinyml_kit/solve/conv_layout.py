@@ -3,12 +3,14 @@ the int16 row buffer it widens its input into (arena scratch), the bytes of its 
 far its output may start before its dying input. Shared by the code generator (`engine.conv_gen`), the static
 plan and the flash estimate, so the three count the same bytes.
 
-The kernel (see `engine.conv_gen`) keeps a ring of `kh` input rows widened to int16 with the
-input offset added, the padding columns and rows as 0 (the zero point after the offset: TFLite's padding), each
-row `(out_w - 1) * stride_w + kw` pixels wide. A window of kernel row `ky` is then `kw * in_c` contiguous int16,
-read four at a time against one int8 weight word; each kernel row's weights are zero-padded to a multiple of 4,
-so the last word of a window may reach up to 3 elements past it (into the next pixel, or the zeroed slack after
-the last row) and multiply them by 0.
+The kernel (see `engine.conv_gen`) computes an output row in groups of `main_pixels` pixels; for each group it
+keeps their windows in a buffer of `kh` rows of `(main_pixels - 1) * stride_w + kw` pixels widened to int16 with
+the input offset added, padding as 0 (the zero point after the offset: TFLite's padding). Sliding to the next
+group it moves the columns the windows share and widens only the new ones, so the buffer stays as small as
+CMSIS-NN's im2col columns while each input element is widened about kh / stride_h times. A window's kernel row
+is `kw * in_c` contiguous int16, read four at a time against one int8 weight word; each kernel row's weights are
+zero-padded to a multiple of 4, so the last word of a window may reach up to 3 elements past it (into the next
+column or row, or the zeroed slack after the last row) and multiply them by 0.
 """
 
 from dataclasses import dataclass
@@ -29,8 +31,8 @@ class ConvLayout:
 
     @property
     def row_pixels(self) -> int:
-        """Pixels of one widened row: the columns the windows of one output row cover, padding included."""
-        return (self.out_hwc[1] - 1) * self.stride_hw[1] + self.kernel_hw[1]
+        """Pixels of one buffer row: the columns the windows of one group cover."""
+        return (self.main_pixels - 1) * self.stride_hw[1] + self.kernel_hw[1]
 
     @property
     def row_elements(self) -> int:
@@ -53,7 +55,7 @@ class ConvLayout:
 
     @property
     def scratch_bytes(self) -> int:
-        """The row buffer: `kh` widened rows and the slack, as int16."""
+        """The window buffer: `kh` rows and the slack, as int16."""
         return 2 * (self.kernel_hw[0] * self.row_elements + self.slack)
 
     @property
@@ -100,14 +102,22 @@ class ConvLayout:
         return per_row * (main * (self.kernel_hw[0] if self.unrolled else 1) + rest)
 
     @property
-    def overlap(self) -> int:
-        """Bytes before its dying input the output may start. Output row r is written once the input rows of its
-        windows are widened; the rows after it read input rows from max(r * stride - pad + kh,
-        (r + 1) * stride - pad) on, which must still be intact then."""
+    def overlap(self) -> int | None:
+        """Bytes before its dying input the output may start, or None. A group of pixels is written once its
+        windows are in the buffer; every later group reads input from its windows' top-left corner on (a later
+        row's groups further on), so the group's output must end before that corner. Unit-stride 1x1
+        convolutions offer none, as with CMSIS-NN (offered, the planner's choices grew TinyNets' arenas)."""
+        if self.kernel_hw == (1, 1) and self.stride_hw == (1, 1):
+            return None
         (in_h, in_w, in_c), (out_h, out_w, out_c) = self.in_hwc, self.out_hwc
-        (kh, _), (sh, _), (ph, _) = self.kernel_hw, self.stride_hw, self.pad_hw
-        first = [min(max(r * sh - ph + kh, (r + 1) * sh - ph, 0), in_h) for r in range(out_h - 1)]
-        return max([0, *((r + 1) * out_w * out_c - f * in_w * in_c for r, f in enumerate(first))])
+        (sh, sw), (ph, pw), main = self.stride_hw, self.pad_hw, self.main_pixels
+        starts = [(y, x) for y in range(out_h) for x in range(0, out_w, main)]
+        need = [0]
+        for (y, x), (ny, nx) in zip(starts, starts[1:], strict=False):
+            end = y * out_w + min(x + main, out_w)
+            corner = min(max(ny * sh - ph, 0), in_h) * in_w + min(max(nx * sw - pw, 0), in_w)
+            need.append(end * out_c - corner * in_c)
+        return max(need)
 
 def generated(dilation_hw: tuple[int, int], grouped: bool) -> bool:
     """Whether a CONV_2D runs a generated kernel: every ungrouped, undilated one (others call CMSIS-NN)."""
