@@ -123,8 +123,12 @@ class _Kernel:
             "int32_t keep, int32_t cols) {",
             f"  for (int32_t ky = 0; ky < {lay.kernel_hw[0]}; ++ky, ++iy, buf += {lay.row_elements}) {{",
             f"    if (keep) tinyml_cv_move(buf, buf + {pixel_step}, keep * {in_c});",
-            f"    tinyml_cv_fill(iy >= 0 && iy < {in_h} ? input + iy * {in_w * in_c} : NULL, buf + keep * {in_c}, "
-            f"x0 + keep, x0 + cols, {in_w}, {in_c}, {self.in_offset});",
+            f"    const int8_t* row = iy >= 0 && iy < {in_h} ? input + iy * {in_w * in_c} : NULL;",
+            f"    if (row != NULL && x0 + keep >= 0 && x0 + cols <= {in_w})",   # inside the input: no padding
+            f"      tinyml_widen_s8_s16(row + (x0 + keep) * {in_c}, buf + keep * {in_c}, (cols - keep) * {in_c}, "
+            f"{self.in_offset});",
+            "    else",
+            f"      tinyml_cv_fill(row, buf + keep * {in_c}, x0 + keep, x0 + cols, {in_w}, {in_c}, {self.in_offset});",
             "  }", "}"])
 
     def pixel_loop(self, pixels: int) -> list[str]:
