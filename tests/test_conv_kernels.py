@@ -119,3 +119,28 @@ int main(void) {
         general, right = (int(v) for v in line.split())
         assert general == expected and (s >= 0 or right == expected), (a, m, s, general, right, expected)
     assert len(out) - 1 == len(cases)
+
+
+@pytest.mark.parametrize("in_c, kernel, step", [(280, 1, "TINYML_Q23("), (520, 3, None), (18, 5, "TINYML_Q23D(")])
+def test_wide_layers_assemble_for_the_cortex_m4(in_c, kernel, step, tmp_path):
+    """Offsets past LDRD's immediate take LDR, past LDR's the C row: every layer assembles (arm-none-eabi-gcc,
+    the engine's warnings as errors)."""
+    import subprocess
+
+    from tinyml_kit.check.verify import ENGINE_C_FLAGS
+    from tinyml_kit.core.cores import CORES
+    from tinyml_kit.engine.conv_gen import _Kernel
+    from tinyml_kit.engine.conv_support import SUPPORT_C
+    from tinyml_kit.export.toolchain import find_cmsis_nn_dir
+
+    layout = ConvLayout((7, 7, in_c), (7, 7, 6), (kernel, kernel), (1, 1), (kernel // 2, kernel // 2))
+    arrays = (f"static const int8_t w0[{layout.weight_bytes}] = {{0}};\nstatic const int32_t m0[6] = {{0}};\n"
+              "static const int8_t s0[6] = {0};\nstatic const int32_t b0[6] = {0};\n")
+    kernel_c = _Kernel(0, layout, 128, -128, (-128, 127), True, True).definition()
+    source = tmp_path / "k.c"
+    assert (step in kernel_c) if step else ("TINYML_Q2" not in kernel_c)
+    caller = "\nvoid run(const int8_t* in, int8_t* out, int16_t* buf) { tinyml_conv_0(in, out, buf); }\n"
+    source.write_text('#include <string.h>\n#include "arm_nnsupportfunctions.h"\n' + SUPPORT_C + "\n" + arrays +
+                      kernel_c + caller)
+    subprocess.run(["arm-none-eabi-gcc", *CORES["m4"].gcc_flags, *ENGINE_C_FLAGS, "-isystem",
+                    str(find_cmsis_nn_dir() / "Include"), "-c", str(source), "-o", str(tmp_path / "k.o")], check=True)

@@ -7,8 +7,8 @@ What makes it smaller than TFLM's arena for the same graph:
 - no persistent records: shapes, quantization and kernel parameters are `const` data in flash;
 - in place: an elementwise op (a lookup-table activation, ADD, MUL) writes over an input that dies at that op,
   RESHAPE is the same bytes under another shape, and a run consumes its input;
-- a convolution writes its output over its dying input as far as CMSIS-NN's access order allows
-  (`overlap_bytes`), and a region is placed part by part, so a dead tensor's bytes are free at other times;
+- a convolution writes its output over its dying input as far as its kernel's access order allows (CMSIS-NN's:
+  `overlap_bytes`; generated: `ConvLayout.overlap`), a region placed part by part (dead bytes free at other times);
 - 4-byte alignment instead of 16;
 - of several op orders and placements, the one with the lowest peak.
 
