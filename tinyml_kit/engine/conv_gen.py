@@ -1,14 +1,18 @@
 """CONV_2D as a C function generated for its layer: shapes, strides, paddings, offsets and the requantization path
 are constants of the text, so the loops have fixed trip counts and every load an immediate offset.
 
-Per output row the kernel widens the `kh` input rows its windows cover to int16 with the input offset added
-(`solve.conv_layout`: padding is 0 there, which is TFLite's zero point after the offset), then computes blocks of
-2 output channels x 2 pixels: per word of 4 int8 weights (reordered at export as w0 w2 w1 w3, so SXTB16 and
-SXTB16 ROR 8 give the pairs (w0,w1) and (w2,w3)), two int16 pairs of each pixel's window and 4 SMLADs per
-channel. One kernel row of a block is straight-line code (the engine's C is built with -Os, which does not
-unroll); the `kh` rows loop. The accumulators start at the bias; each output is requantized as TFLite's
-MultiplyByQuantizedMultiplier (double rounding, bit-exact), offset, clamped to the activation range and stored.
-Without the DSP extension (the host) the same code runs on portable C versions of the three intrinsics.
+The kernel walks each output row in groups of 3 pixels (`ConvLayout.main_pixels`); the group's windows are
+widened to int16 with the input offset added into a small buffer (`solve.conv_layout`: padding is 0 there,
+TFLite's zero point after the offset). Per pair of output channels it then accumulates a block of 2 channels x 3
+pixels: per word of 4 int8 weights (reordered at export as w0 w2 w1 w3, so SXTB16 and SXTB16 ROR 8 give the pairs
+(w0,w1) and (w2,w3)), two int16 pairs of each pixel's window and 12 SMLADs, as inline assembly on GCC-compatible
+compilers with the DSP extension (`engine.conv_support`: 21 instructions per 24 MACs with LDRD). A kernel row of
+a block is straight-line code (the engine's C is built with -Os, which does not unroll), wide rows in a loop of
+equal chunks; a row's last 1 or 2 pixels and an odd channel take smaller blocks. The accumulators start at the
+bias; each output is requantized as TFLite's MultiplyByQuantizedMultiplier (double rounding, bit-exact), offset,
+clamped to the activation range and stored. Without the DSP extension (the host) the same text runs as C loops
+over portable versions of the intrinsics. On Helium (MVE) builds the support code refuses to compile: those
+cores keep CMSIS-NN's kernels (not planned here yet).
 """
 
 import numpy as np
