@@ -105,7 +105,7 @@ def conv_2d(model: Model, op: Operator) -> Step:
                         f"use {param('engine', 'tflm')}", "engine")
     w = _window(op, inp, out, (kh, kw))
     arrays = _quant_arrays(i, model, op, out_c)
-    if generated(w["dilation"], grouped=False):
+    if generated(w["dilation"]):
         layout = ConvLayout(inp.hwc, out.hwc, (kh, kw), w["stride"], w["pad"])
         return conv_2d_generated(model, op, layout, w["act"], arrays)
     params = Struct("cmsis_nn_conv_params", f"p{i}", (-inp.zero_point, out.zero_point, *_tiles(w)))

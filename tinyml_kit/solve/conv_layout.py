@@ -119,9 +119,9 @@ class ConvLayout:
             need.append(end * out_c - corner * in_c)
         return max(need)
 
-def generated(dilation_hw: tuple[int, int], grouped: bool) -> bool:
-    """Whether a CONV_2D runs a generated kernel: every ungrouped, undilated one (others call CMSIS-NN)."""
-    return dilation_hw == (1, 1) and not grouped
+def generated(dilation_hw: tuple[int, int]) -> bool:
+    """Whether a CONV_2D runs a generated kernel: every undilated one (dilated ones call CMSIS-NN)."""
+    return dilation_hw == (1, 1)
 
 
 def graph_layout(graph: Graph, op: Op) -> ConvLayout:
