@@ -102,6 +102,15 @@ class ConvLayout:
         return per_row * (main * (self.kernel_hw[0] if self.unrolled else 1) + rest)
 
     @property
+    def c_blocks(self) -> int:
+        """Blocks emitted as C loops: an odd channel beside the main block, and the 1-pixel blocks (or the odd
+        channel of the 2-pixel block) ending a row that 3 pixels do not divide."""
+        out_w, out_c = self.out_hwc[1:]
+        rest = out_w % self.main_pixels
+        odd = out_c % 2
+        return odd + (int(out_c >= 2) + odd if rest == 1 else odd if rest == 2 else 0)
+
+    @property
     def overlap(self) -> int | None:
         """Bytes before its dying input the output may start, or None. A group of pixels is written once its
         windows are in the buffer; every later group reads input from its windows' top-left corner on (a later
