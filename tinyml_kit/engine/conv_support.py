@@ -81,18 +81,22 @@ __STATIC_FORCEINLINE uint32_t tinyml_rd32(const void* p) {
   return v;
 }
 
-/* int8 -> int16 with the input offset added, 4 at a time (SXTAB16 gives (v0,v2),(v1,v3); PKH puts them back in
+/* int8 -> int16 with the input offset added, 8 at a time (SXTAB16 gives (v0,v2),(v1,v3); PKH puts them back in
  * order). */
 static void tinyml_widen_s8_s16(const int8_t* in, int16_t* out, int32_t count, int32_t offset) {
 #if defined(__ARM_FEATURE_DSP) && (__ARM_FEATURE_DSP == 1)
   const uint32_t off2 = (uint32_t)(uint16_t)offset * 0x10001u;
-  for (; count >= 4; count -= 4, in += 4, out += 4) {
-    const uint32_t v = tinyml_rd32(in);
-    const uint32_t even = SXTAB16(off2, v), odd = SXTAB16_RORn(off2, v, 8);
-    const uint32_t lo = PKHBT(even, odd, 16), hi = PKHTB(odd, even, 16);
-    memcpy(out, &lo, 4);
-    memcpy(out + 2, &hi, 4);
+  for (const int8_t* end = in + (count & ~7); in != end; in += 8, out += 8) {
+    const uint32_t v = tinyml_rd32(in), w = tinyml_rd32(in + 4);
+    const uint32_t ev = SXTAB16(off2, v), ov = SXTAB16_RORn(off2, v, 8);
+    const uint32_t ew = SXTAB16(off2, w), ow = SXTAB16_RORn(off2, w, 8);
+    const uint32_t p0 = PKHBT(ev, ov, 16), p1 = PKHTB(ov, ev, 16), p2 = PKHBT(ew, ow, 16), p3 = PKHTB(ow, ew, 16);
+    memcpy(out, &p0, 4);
+    memcpy(out + 2, &p1, 4);
+    memcpy(out + 4, &p2, 4);
+    memcpy(out + 6, &p3, 4);
   }
+  count &= 7;
 #endif
   for (; count > 0; --count) *out++ = (int16_t)(*in++ + offset);
 }
