@@ -10,6 +10,7 @@ import numpy as np
 
 from tinyml_kit.core.cores import KernelFamily
 from tinyml_kit.core.errors import UserError, param
+from tinyml_kit.engine.conv_gen import conv_2d_generated
 from tinyml_kit.engine.ir import (
     NULL,
     Arg,
@@ -41,6 +42,7 @@ from tinyml_kit.solve.cmsis_scratch import (
     kernel_sums_bytes,
     overlap_bytes,
 )
+from tinyml_kit.solve.conv_layout import ConvLayout, generated
 
 
 def _require_int8_weights(model: Model, op: Operator, slot: int = 1) -> None:
@@ -105,6 +107,9 @@ def conv_2d(model: Model, op: Operator, family: KernelFamily) -> Step:
                         f"use {param('engine', 'tflm')}", "engine")
     w = _window(op, inp, out, (kh, kw))
     arrays = _quant_arrays(i, model, op, out_c)
+    if generated(w["dilation"], family):
+        layout = ConvLayout(inp.hwc, out.hwc, (kh, kw), w["stride"], w["pad"])
+        return conv_2d_generated(model, op, layout, w["act"], arrays)
     params = Struct("cmsis_nn_conv_params", f"p{i}", (-inp.zero_point, out.zero_point, *_tiles(w)))
     d_in, d_f, d_b, d_out = (Dims(*d) for d in conv_dims(inp.shape, flt.shape, out.shape, depthwise=False))
     scratch = conv_scratch_bytes((in_h, in_w, in_c), (kh, kw), w["stride"], w["pad"], w["dilation"], out.shape[2],

@@ -1,7 +1,8 @@
 """What the C engine's model costs, from a graph alone (no TensorFlow, no compiler): the flash of the generated
 `tinyml_model.c` (constants + parameter structs + code) and its static arena.
 
-Constants and structs are counted exactly as the code generator lays them out: int8 weights; per output
+Constants and structs are counted exactly as the code generator lays them out: int8 weights (a generated
+convolution's zero-padded to whole words per kernel row, `solve.conv_layout`); per output
 channel an int32 bias, an int32 multiplier and an int8 shift (9 bytes); a 256-byte table per lookup-table
 activation (HARD_SWISH instead keeps 10 bytes of fixed-point parameters) and per ADD or MUL of a constant
 scalar; two 256-entry int32 tables per other ADD (its inputs' rescales); the int8 values of a constant operand of
@@ -17,10 +18,11 @@ from dataclasses import dataclass
 from tinyml_kit.core.cores import KernelFamily
 from tinyml_kit.core.graph import Graph
 from tinyml_kit.solve.cmsis_scratch import kernel_sums_bytes
+from tinyml_kit.solve.conv_layout import generated, graph_layout
 from tinyml_kit.solve.static_plan import LUT_OPS, plan_graph
 
 PER_CHANNEL_BYTES = 9           # int32 bias + int32 multiplier + int8 shift
-PARAM_STRUCT_BYTES = {"CONV_2D": 40, "DEPTHWISE_CONV_2D": 44, "FULLY_CONNECTED": 20, "AVERAGE_POOL_2D": 24,
+PARAM_STRUCT_BYTES = {"DEPTHWISE_CONV_2D": 44, "FULLY_CONNECTED": 20, "AVERAGE_POOL_2D": 24,
                       "MAX_POOL_2D": 24, "HARD_SWISH": 10}
 DIMS_BYTES = 16
 TABLE_BYTES = 256
@@ -31,8 +33,17 @@ ADD_TABLE_BYTES = 2 * 256 * 4   # ADD's two int32 input-rescale tables (engine.e
 # squeeze-excitation block: MEAN, two 1x1 convolutions, LOGISTIC, MUL), so one coefficient alone means little;
 # what is measured is their sum over a model. Refit with
 # `bench/engine_estimates.py --calibrate` after changing the generated code.
-CODE_FEATURES = ("base", "CONV_2D", "DEPTHWISE_CONV_2D", "HARD_SWISH", "MEAN", "ADD")
-CODE_BYTES = (283.2, 63.3, 369.8, -23.3, 235.5, 492.0)
+# A CONV_2D runs a kernel generated for it (`engine.conv_gen`): its code grows with the words of its straight-line
+# blocks (`ConvLayout.straight_words`) and the blocks it emits as C loops (`ConvLayout.c_blocks`). Those three terms
+# were fitted on the code the generated kernels add over CMSIS-NN calls in the nine models of bench/engine.py
+# (ResNet-8, PhiNets, TinyNets, MobileNetV1/V2; residuals -0.8 to +1.2 KB); on the first PhiNets of
+# bench/engine_estimates.py the whole estimate is then 2-5 % under the compiled object.
+CODE_FEATURES = ("base", "CONV_2D", "CONV_2D_WORDS", "CONV_2D_C_BLOCKS", "DEPTHWISE_CONV_2D", "HARD_SWISH", "MEAN",
+                 "ADD")
+CODE_BYTES = (283.2, 197.0, 37.9, 203.5, 369.8, -23.3, 235.5, 492.0)
+# On Helium cores a CONV_2D calls CMSIS-NN's MVE kernels instead (`conv_layout.generated`): the code of a CMSIS-NN
+# call, as fitted before kernels were generated.
+CMSIS_CONV_CODE_BYTES = 63.3
 # Ops outside that fit: code bytes each adds to tinyml_model.c (its step and the C function it generates; the
 # largest over the small graphs of tests/test_c_engine_ops.py, measured with and without the op by
 # `bench/op_code_bytes.py`, same compiler and flags), and the int32 parameters it keeps in flash (SUB's rescale,
@@ -74,6 +85,9 @@ def c_engine_costs(graph: Graph, family: KernelFamily = KernelFamily.DSP) -> CEn
     constants = structs = 0
     shapes: set[tuple] = set()
     for op in graph.ops:
+        if op.kind == "CONV_2D" and generated((1, 1), family):   # its shapes are constants of its code
+            constants += graph_layout(graph, op).weight_bytes + PER_CHANNEL_BYTES * _out_channels(graph, op)
+            continue
         if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
             weights = graph.tensors[op.inputs[1]]
             constants += weights.elements + PER_CHANNEL_BYTES * _out_channels(graph, op)
@@ -90,8 +104,10 @@ def c_engine_costs(graph: Graph, family: KernelFamily = KernelFamily.DSP) -> CEn
         constants += OP_PARAM_BYTES.get(op.kind, 0)
         structs += PARAM_STRUCT_BYTES.get(op.kind, 0)
     structs += DIMS_BYTES * len(shapes)
-    code = sum(n * b for n, b in zip(code_features(graph), CODE_BYTES, strict=False))
+    code = sum(n * b for n, b in zip(code_features(graph, family), CODE_BYTES, strict=False))
     code += sum(OP_CODE_BYTES.get(op.kind, 0) for op in graph.ops)
+    if not generated((1, 1), family):
+        code += CMSIS_CONV_CODE_BYTES * sum(op.kind == "CONV_2D" for op in graph.ops)
     return CEngineCosts(constants, structs, int(round(code)), plan_graph(graph, family).arena_bytes)
 
 
@@ -104,6 +120,11 @@ def _binary_constant_bytes(graph: Graph, op) -> int:
     return (ADD_TABLE_BYTES if op.kind == "ADD" else 0) + sum(t.elements for t in constant)
 
 
-def code_features(graph: Graph) -> list[int]:
+def code_features(graph: Graph, family: KernelFamily = KernelFamily.DSP) -> list[int]:
+    """The counts CODE_BYTES weighs: ops per kind, and the words of the generated convolutions' straight-line
+    2 x 2 blocks (their code grows with them); a family without generated convolutions counts none here."""
     kinds = [op.kind for op in graph.ops]
-    return [1, *(kinds.count(k) for k in CODE_FEATURES[1:])]
+    convs = [graph_layout(graph, op) for op in graph.ops if op.kind == "CONV_2D"] if generated((1, 1), family) else []
+    counts = {"CONV_2D": len(convs), "CONV_2D_WORDS": sum(lay.straight_words for lay in convs),
+              "CONV_2D_C_BLOCKS": sum(lay.c_blocks for lay in convs)}
+    return [1, *(counts.get(k, kinds.count(k)) for k in CODE_FEATURES[1:])]

@@ -6,10 +6,11 @@ graph before training), so the arena `solve --engine c` ranks by is the arena th
 What makes it smaller than TFLM's arena for the same graph:
 - no persistent records: shapes, quantization and kernel parameters are `const` data in flash;
 - in place: an elementwise op (a lookup-table activation, ADD, MUL) writes over an input that dies at that op,
-  RESHAPE is the same bytes under another shape, concatenated inputs are in their output, and a run consumes its input;
-- a convolution writes its output over its dying input as far as CMSIS-NN's access order allows
-  (`cmsis_scratch.overlap_bytes`), and a region is placed part by part, so a dead tensor's bytes are free at
-  other times;
+  RESHAPE is the same bytes under another shape, concatenated inputs are in their output, and a run consumes its
+  input;
+- a convolution writes its output over its dying input as far as its kernel's access order allows (CMSIS-NN's:
+  `cmsis_scratch.overlap_bytes`; generated: `ConvLayout.overlap`), a region placed part by part (dead bytes free at
+  other times);
 - 4-byte alignment instead of 16;
 - of several op orders and placements, the one with the lowest peak.
 
@@ -28,6 +29,7 @@ from tinyml_kit.solve.cmsis_scratch import (
     overlap_bytes,
 )
 from tinyml_kit.solve.concat_plan import concat_placed, fits_inside
+from tinyml_kit.solve.conv_layout import generated, graph_layout
 
 ALIGN = 4
 # Unary int8 -> int8 ops whose output depends on one input value only: the engine runs them as 256-entry lookup
@@ -273,6 +275,9 @@ def _plan_op(graph: Graph, op, family: KernelFamily) -> PlanOp:
     if op.kind in LUT_OPS or op.kind in ELEMENTWISE:
         return PlanOp(activations, out, lut_scratch_bytes(op.kind, graph.tensors[out].elements),
                       in_place=activations)
+    if op.kind == "CONV_2D" and generated((1, 1), family):   # a graph's convolutions are undilated
+        layout = graph_layout(graph, op)
+        return PlanOp(activations, out, op_scratch_bytes(layout.scratch_bytes, 0), overlap=layout.overlap)
     scratch, shifts, overlap = 0, 0, None
     if op.kind == "FULLY_CONNECTED":
         weights = graph.tensors[op.inputs[1]]

@@ -1,0 +1,146 @@
+"""The generated CONV_2D kernels (`engine.conv_gen`) against LiteRT's reference kernels on the host: small chains
+of convolutions covering each shape class the generator distinguishes — kernel 1/3/5 and non-square, stride 1/2,
+SAME (even and odd inputs) and VALID padding, 3 input channels and counts off a multiple of 4, odd and even
+output channels and widths, with and without bias, RELU/RELU6/none — plus the layout arithmetic they share
+with the static plan and the flash estimate."""
+
+import numpy as np
+import pytest
+
+from tests.test_c_engine import assert_bit_exact, int8_model
+from tinyml_kit.engine.conv_gen import reordered_weights
+from tinyml_kit.solve.conv_layout import ConvLayout
+
+CHAINS = {
+    # input shape, then (filters, kernel, strides, padding, activation, bias) per layer
+    "first_layer_c3_odd_width": ((9, 11, 3), [(16, 3, 1, "same", "relu", True), (6, 5, 2, "same", "relu6", True),
+                                              (5, 1, 1, "valid", None, True)]),
+    "odd_channels_valid_stride2": ((10, 10, 5), [(7, 3, 2, "valid", "relu", True), (3, 3, 1, "same", None, False),
+                                                 (9, 1, 2, "valid", "relu", True)]),
+    "even_input_same_stride2": ((8, 8, 8), [(12, 3, 2, "same", None, True), (4, (1, 3), 1, "same", "relu", True),
+                                            (1, (3, 1), 1, "valid", None, True)]),
+}
+
+
+def _chain(layers):
+    def build(k, x):
+        for filters, kernel, strides, padding, activation, bias in layers:
+            x = k.layers.Conv2D(filters, kernel, strides=strides, padding=padding, activation=activation,
+                                use_bias=bias)(x)
+        return x
+    return build
+
+
+@pytest.mark.parametrize("name", CHAINS)
+def test_generated_convolutions_equal_litert(name, tmp_path):
+    shape, layers = CHAINS[name]
+    assert_bit_exact(int8_model(_chain(layers), shape=shape), "CONV_2D", tmp_path)
+
+
+def test_weights_are_padded_per_kernel_row_and_reordered_per_word():
+    layout = ConvLayout((5, 5, 3), (5, 5, 2), (3, 3), (1, 1), (1, 1))
+    weights = np.arange(2 * 3 * 3 * 3, dtype=np.int8).reshape(2, 3, 3, 3)
+    got = reordered_weights(weights, layout).reshape(2, 3, 12)
+    assert layout.weight_bytes == got.size == 2 * 3 * 12
+    assert list(got[1, 2]) == [45, 47, 46, 48, 49, 51, 50, 52, 53, 0, 0, 0]
+
+
+def test_generated_convolutions_are_bit_exact_on_the_cortex_m4(tmp_path):
+    """The DSP path (inline assembly, LDRD and LDR windows, channel and pixel tails) under QEMU: one firmware."""
+    from tinyml_kit.check.tflm import measure_arena
+    from tinyml_kit.check.verify import verify_model
+    from tinyml_kit.core.boards import get_board
+    from tinyml_kit.core.tflite_info import read_model
+    from tinyml_kit.export.firmware import ModelSource
+
+    layers = [(8, 3, 1, "same", "relu", True), (7, 3, 2, "same", "relu6", True), (5, 1, 1, "valid", None, False)]
+    flatbuffer = int8_model(_chain(layers), shape=(9, 11, 3))
+    info, host = read_model(flatbuffer), measure_arena(flatbuffer)
+    src = ModelSource(flatbuffer, info, [str(i) for i in range(info.outputs[0].sample_size)], host.total_bytes,
+                      host.alloc_bytes)
+    images = np.random.default_rng(0).integers(-128, 128, (4, *info.inputs[0].shape[1:]), dtype=np.int8)
+    result = verify_model(src, images, get_board("nucleo-l4r5zi"), kernels="cmsis_nn", engine="c", core="m4")
+    assert result.bit_exact
+
+
+def _srdhm(a: int, b: int) -> int:
+    """TFLite's SaturatingRoundingDoublingHighMul (nudge, then division truncating toward zero)."""
+    if a == b == -2**31:
+        return 2**31 - 1
+    ab = a * b
+    num = ab + ((1 << 30) if ab >= 0 else 1 - (1 << 30))
+    return abs(num) // 2**31 * (1 if num >= 0 else -1)
+
+
+def _rdbpot(x: int, exponent: int) -> int:
+    mask = (1 << exponent) - 1
+    return (x >> exponent) + int((x & mask) > (mask >> 1) + int(x < 0))
+
+
+def _reference(acc: int, m: int, shift: int) -> int:
+    """TFLite's MultiplyByQuantizedMultiplier, double rounding."""
+    return _rdbpot(_srdhm(acc * (1 << max(shift, 0)), m), max(-shift, 0))
+
+
+def test_requantization_equals_tflite_on_edge_accumulators_and_every_shift(tmp_path):
+    """The generated kernels' requantization (the portable C; the assembly is checked by the QEMU test above)
+    against a port of TFLite's, left shifts kept free of overflow as TFLite's arithmetic requires."""
+    import subprocess
+
+    from tinyml_kit.engine.conv_gen import SUPPORT_C
+    from tinyml_kit.export.toolchain import find_cmsis_nn_dir
+
+    rng = np.random.default_rng(0)
+    accs = [0, 1, -1, 2**31 - 1, -2**31 + 1, -2**31, *(s * (2**k + d) for k in range(1, 31) for d in (-1, 0, 1)
+                                                       for s in (1, -1)), *rng.integers(-2**31, 2**31, 40)]
+    cases = [(int(a), int(m), s) for a in accs for m in (2**30, 2**31 - 1, int(rng.integers(2**30, 2**31)))
+             for s in range(-31, 31) if s <= 0 or abs(int(a)) < 2**(31 - s)]
+    source = tmp_path / "rq.c"
+    main = r"""
+int main(void) {
+  long a, m, s;
+  while (scanf("%ld %ld %ld", &a, &m, &s) == 3) {
+    const long right = s < 0 ? (long)tinyml_cv_requantize_right((int32_t)a, (int32_t)m, (int32_t)-s) : 0L;
+    printf("%ld %ld\n", (long)tinyml_cv_requantize((int32_t)a, (int32_t)m, (int32_t)s), right);
+  }
+  return 0;
+}
+"""
+    source = tmp_path / "rq.c"
+    includes = '#include <stdio.h>\n#include <string.h>\n#include "arm_nnsupportfunctions.h"\n'
+    source.write_text(includes + SUPPORT_C + main)
+    exe = tmp_path / "rq"
+    subprocess.run(["gcc", "-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-Wno-unused-function", "-isystem",
+                    str(find_cmsis_nn_dir() / "Include"), str(source), "-o", str(exe)], check=True)
+    out = subprocess.run([str(exe)], input="\n".join(f"{a} {m} {s}" for a, m, s in cases), capture_output=True,
+                         text=True, check=True).stdout.split("\n")
+    for (a, m, s), line in zip(cases, out, strict=False):
+        expected = _reference(a, m, s)
+        general, right = (int(v) for v in line.split())
+        assert general == expected and (s >= 0 or right == expected), (a, m, s, general, right, expected)
+    assert len(out) - 1 == len(cases)
+
+
+@pytest.mark.parametrize("in_c, kernel, step", [(280, 1, "TINYML_Q23("), (520, 3, None), (18, 5, "TINYML_Q23D(")])
+def test_wide_layers_assemble_for_the_cortex_m4(in_c, kernel, step, tmp_path):
+    """Offsets past LDRD's immediate take LDR, past LDR's the C row: every layer assembles (arm-none-eabi-gcc,
+    the engine's warnings as errors)."""
+    import subprocess
+
+    from tinyml_kit.check.verify import ENGINE_C_FLAGS
+    from tinyml_kit.core.cores import CORES
+    from tinyml_kit.engine.conv_gen import _Kernel
+    from tinyml_kit.engine.conv_support import SUPPORT_C
+    from tinyml_kit.export.toolchain import find_cmsis_nn_dir
+
+    layout = ConvLayout((7, 7, in_c), (7, 7, 6), (kernel, kernel), (1, 1), (kernel // 2, kernel // 2))
+    arrays = (f"static const int8_t w0[{layout.weight_bytes}] = {{0}};\nstatic const int32_t m0[6] = {{0}};\n"
+              "static const int8_t s0[6] = {0};\nstatic const int32_t b0[6] = {0};\n")
+    kernel_c = _Kernel(0, layout, 128, -128, (-128, 127), True, True).definition()
+    source = tmp_path / "k.c"
+    assert (step in kernel_c) if step else ("TINYML_Q2" not in kernel_c)
+    caller = "\nvoid run(const int8_t* in, int8_t* out, int16_t* buf) { tinyml_conv_0(in, out, buf); }\n"
+    source.write_text('#include <string.h>\n#include "arm_nnsupportfunctions.h"\n' + SUPPORT_C + "\n" + arrays +
+                      kernel_c + caller)
+    subprocess.run(["arm-none-eabi-gcc", *CORES["m4"].gcc_flags, *ENGINE_C_FLAGS, "-isystem",
+                    str(find_cmsis_nn_dir() / "Include"), "-c", str(source), "-o", str(tmp_path / "k.o")], check=True)
