@@ -9,6 +9,8 @@ reference, placed by the code generator.
 import numpy as np
 
 from tinyml_kit.core.errors import UserError, param
+from tinyml_kit.engine import depthwise_kernels
+from tinyml_kit.engine.depthwise_kernels import generated_depthwise
 from tinyml_kit.engine.ir import (
     NULL,
     Arg,
@@ -121,6 +123,8 @@ def depthwise_conv_2d(model: Model, op: Operator) -> Step:
     _, kh, kw, out_c = flt.shape
     w = _window(op, inp, out, (kh, kw))
     arrays = _quant_arrays(i, model, op, out_c)
+    if generated_depthwise(inp.shape, out.shape, op.option("depthMultiplier", 1), w["dilation"]):
+        return _generated_depthwise(model, op, w, arrays)
     params = Struct("cmsis_nn_dw_conv_params", f"p{i}",
                     (-inp.zero_point, out.zero_point, op.option("depthMultiplier", 1), *_tiles(w)))
     d_in, d_f, d_b, d_out = (Dims(*d) for d in conv_dims(inp.shape, flt.shape, out.shape, depthwise=True))
@@ -134,6 +138,24 @@ def depthwise_conv_2d(model: Model, op: Operator) -> Step:
                 shift_channels=out_c,
                 overlap=overlap_bytes(inp.hwc, out.hwc, (kh, kw), w["stride"], w["pad"],
                                       w["dilation"], depthwise=True))
+
+
+def _generated_depthwise(model: Model, op: Operator, w: dict, arrays: list[CArray]) -> Step:
+    """The layer as a generated function (`engine.depthwise_kernels`): its bias array becomes the per-rectangle
+    table the function reads, the shifts stay int8 in flash (nothing widened in the arena, no scratch)."""
+    i, inp, flt, out = op.index, model.tensor(op, 0), model.tensor(op, 1), model.tensor(op, 0, outputs=True)
+    kh, kw = flt.shape[1:3]
+    right = bool(np.all(arrays[2].values <= -1))
+    functions, classes = depthwise_kernels.kernel(inp.hwc, out.hwc[:2], (kh, kw), w["stride"], w["pad"],
+                                                  out.zero_point, w["act"], right)
+    bias = model.optional_tensor(op, 2)
+    table = depthwise_kernels.class_biases(model.constant(op, 1), None if bias is None else bias.data,
+                                           -inp.zero_point, classes)
+    arrays = [*arrays[:3], CArray(f"b{i}", "int32_t", table)]
+    call = Call(functions[-1].name, (Tensor(inp.index), Tensor(out.index), Const(f"w{i}"), Const(f"b{i}"),
+                                     Const(f"m{i}"), Const(f"s{i}")))
+    return Step(i, op.kind, (inp.index,), out.index, [(call,)], arrays, functions=functions,
+                overlap=overlap_bytes(inp.hwc, out.hwc, (kh, kw), w["stride"], w["pad"], depthwise=True))
 
 
 def fully_connected(model: Model, op: Operator) -> Step:

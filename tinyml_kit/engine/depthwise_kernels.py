@@ -1,0 +1,131 @@
+"""DEPTHWISE_CONV_2D (depth multiplier 1, no dilation) as a C function generated for the layer: shapes, strides,
+paddings and offsets are constants, the kernel taps unrolled with constant offsets, no padding branches.
+
+Why: CMSIS-NN's DSP depthwise kernels run 0.1-0.5 MAC per instruction on the small, odd-channel layers of
+MobileNets and PhiNets (per-call setup, a padding test per tap, a scalar tail). Here the output is cut into
+rectangles of pixels whose windows cover the same kernel taps (the interior, the edge rows and columns, the
+corners): each rectangle is a loop over its pixels with only its valid taps, so padding costs nothing. The input
+offset is folded into a per-rectangle bias, bias + offset * (sum of the rectangle's valid weights) per channel,
+computed here: sum(w * (x + offset)) = sum(w * x) + offset * sum(w) in int32, so the result is TFLite's exactly.
+
+With the DSP extension four channels go at once: one word of four int8 inputs and one of four weights (the
+TFLite filter layout [1][kh][kw][C] already keeps a tap's channels together), `sxtb16` and `sxtb16 ror #8` split
+them into 16-bit lanes, `smlabb`/`smlatt` accumulate each lane (10 instructions per 4 MACs). Without it (host
+builds) the same loops run in plain C. The rest of the channels, one at a time, in plain C on every core.
+Requantization, offset, clamp and store: `engine.requantize_c`. Pixels are computed in raster order, each written
+after its window is read, which is the order the static plan's `overlap_bytes` assumes for CMSIS-NN's kernels.
+"""
+
+import hashlib
+
+import numpy as np
+
+from tinyml_kit.engine.ir import Function
+from tinyml_kit.engine.requantize_c import store, store_name
+
+MAC4 = "TINYML_DW_MAC4"
+_MAC4_DEFINITION = f"""\
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP == 1
+#include <arm_acle.h>
+/* Four channels of one tap: int8 inputs and weights split into 16-bit lanes (channels 0, 2 and 1, 3). */
+__STATIC_FORCEINLINE int32_t tinyml_sxtb16_ror8(int32_t v) {{
+  int32_t r;
+  __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(v));
+  return r;
+}}
+#define {MAC4}(X, W, A0, A1, A2, A3) do {{ \\
+    const int32_t x_ = arm_nn_read_s8x4(X), w_ = arm_nn_read_s8x4(W); \\
+    int32_t xs_ = (int32_t)__sxtb16((uint32_t)x_), ws_ = (int32_t)__sxtb16((uint32_t)w_); \\
+    A0 = __smlabb(xs_, ws_, A0); A2 = __smlatt(xs_, ws_, A2); \\
+    xs_ = tinyml_sxtb16_ror8(x_); ws_ = tinyml_sxtb16_ror8(w_); \\
+    A1 = __smlabb(xs_, ws_, A1); A3 = __smlatt(xs_, ws_, A3); }} while (0)
+#else
+#define {MAC4}(X, W, A0, A1, A2, A3) do {{ \\
+    const int8_t* x_ = (X); const int8_t* w_ = (W); \\
+    A0 += x_[0] * w_[0]; A1 += x_[1] * w_[1]; A2 += x_[2] * w_[2]; A3 += x_[3] * w_[3]; }} while (0)
+#endif"""
+
+
+def mac4() -> Function:
+    return Function(MAC4, _MAC4_DEFINITION)
+
+
+def segments(in_size: int, out_size: int, kernel: int, stride: int, pad: int) -> list[tuple[int, int, int, int]]:
+    """Runs of output positions along one axis whose windows cover the same kernel taps: (first, end, first
+    tap, end tap), in order."""
+    runs: list[list[int]] = []
+    for o in range(out_size):
+        start = o * stride - pad
+        k0, k1 = max(0, -start), min(kernel, in_size - start)
+        if runs and runs[-1][1] == o and runs[-1][2:] == [k0, k1]:
+            runs[-1][1] = o + 1
+        else:
+            runs.append([o, o + 1, k0, k1])
+    return [(a, b, c, d) for a, b, c, d in runs]
+
+
+def _classes(rows, cols) -> list[tuple[int, int, int, int]]:
+    """The distinct tap rectangles (ky0, ky1, kx0, kx1), in the order the pixels meet them."""
+    return list(dict.fromkeys((r[2], r[3], c[2], c[3]) for r in rows for c in cols))
+
+
+def class_biases(weights: np.ndarray, bias: np.ndarray | None, input_offset: int, classes) -> np.ndarray:
+    """Per rectangle and channel: bias + input_offset * the rectangle's weight sum, wrapped to int32 as the
+    int32 accumulator of TFLite's kernel wraps."""
+    w = weights.reshape(weights.shape[1:]).astype(np.int64)   # [kh, kw, C]
+    b = np.zeros(w.shape[2], np.int64) if bias is None else bias.astype(np.int64)
+    table = np.stack([b + input_offset * w[ky0:ky1, kx0:kx1].sum(axis=(0, 1)) for ky0, ky1, kx0, kx1 in classes])
+    return ((table + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32).reshape(-1)
+
+
+def _pixel_body(c: int, taps: list[tuple[int, int]], stores: tuple[str, str]) -> list[str]:
+    """The channel loops of one pixel: `x` points at its first valid tap, `o` at its output, `b` at its bias."""
+    store4, store1 = stores
+    lines = []
+    if c // 4:
+        lines += [f"for (int32_t c = 0; c < {c // 4 * 4}; c += 4) {{",
+                  "  int32_t a0 = b[c], a1 = b[c + 1], a2 = b[c + 2], a3 = b[c + 3];",
+                  *(f"  {MAC4}(x + c + {xo}, w + c + {wo}, a0, a1, a2, a3);" for xo, wo in taps),
+                  "  acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3;",
+                  f"  {store4}(o + c, acc, mult + c, shift + c);", "}"]
+    if c % 4:
+        sums = " + ".join(f"x[c + {xo}] * w[c + {wo}]" for xo, wo in taps)
+        lines += [f"for (int32_t c = {c // 4 * 4}; c < {c}; ++c) {{",
+                  f"  acc[0] = b[c] + {sums};", f"  {store1}(o + c, acc, mult + c, shift + c);", "}"]
+    return lines
+
+
+def kernel(in_hwc: tuple[int, int, int], out_hw: tuple[int, int], kernel_hw: tuple[int, int],
+           stride: tuple[int, int], pad: tuple[int, int], out_zero_point: int, act: tuple[int, int],
+           right: bool) -> tuple[list[Function], list[tuple[int, int, int, int]]]:
+    """The layer's function `name(in, out, w, bias, mult, shift)` (with the helpers it calls, first) and the tap
+    rectangles its `bias` table is laid out by (`class_biases`). Layers of the same shapes share one function."""
+    (h, w_in, c), (oh, ow), (kh, kw), (sh, sw), (ph, pw) = in_hwc, out_hw, kernel_hw, stride, pad
+    rows, cols = segments(h, oh, kh, sh, ph), segments(w_in, ow, kw, sw, pw)
+    classes = _classes(rows, cols)
+    stores = store_name(out_zero_point, *act, right, 4), store_name(out_zero_point, *act, right, 1)
+    body = ["int32_t acc[4];"]
+    for oy0, oy1, ky0, ky1 in rows:
+        body.append(f"for (int32_t oy = {oy0}; oy < {oy1}; ++oy) {{")
+        for ox0, ox1, kx0, kx1 in cols:
+            taps = [(((ky - ky0) * w_in + kx - kx0) * c, (ky * kw + kx) * c)
+                    for ky in range(ky0, ky1) for kx in range(kx0, kx1)]
+            pixel = _pixel_body(c, taps, stores)
+            body += [f"  for (int32_t ox = {ox0}; ox < {ox1}; ++ox) {{",
+                     f"    const int8_t* x = in + ((oy * {sh} + {ky0 - ph}) * {w_in} + ox * {sw} + {kx0 - pw}) * {c};",
+                     f"    int8_t* o = out + (oy * {ow} + ox) * {c};",
+                     f"    const int32_t* b = bias + {classes.index((ky0, ky1, kx0, kx1)) * c};",
+                     *(f"    {line}" for line in pixel), "  }"]
+        body.append("}")
+    text = "\n".join(f"  {line}" for line in body)
+    name = "tinyml_dw_" + hashlib.sha1(text.encode()).hexdigest()[:12]
+    definition = (f"/* depthwise {kh}x{kw}, stride {sh}x{sw}, input {h}x{w_in}x{c}, output {oh}x{ow}x{c} */\n"
+                  f"static void {name}(const int8_t* in, int8_t* out, const int8_t* w, const int32_t* bias,\n"
+                  f"    const int32_t* mult, const int8_t* shift) {{\n{text}\n}}")
+    helpers = [f for lanes in (4, 1) if (c // 4 if lanes == 4 else c % 4) for f in store(out_zero_point, *act, right, lanes)]
+    return [*dict.fromkeys(helpers), *([mac4()] if c // 4 else []), Function(name, definition)], classes
+
+
+def generated_depthwise(in_shape: tuple, out_shape: tuple, depth_multiplier: int, dilation: tuple[int, int]) -> bool:
+    """Whether a depthwise layer runs as a generated function; a depth multiplier or a dilation keeps CMSIS-NN."""
+    return depth_multiplier == 1 and dilation == (1, 1) and in_shape[0] == 1 and in_shape[3] == out_shape[3]

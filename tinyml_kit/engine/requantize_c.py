@@ -1,0 +1,59 @@
+"""Bit-exact requantize-and-store C for generated kernels: TFLite's `MultiplyByQuantizedMultiplier` (double
+rounding, what LiteRT's reference kernels and TFLM compute), then the output offset, the activation clamp and the
+int8 store, as `ir.Function`s a kernel calls.
+
+On Thumb-2 cores with the DSP extension the right-shift path is six instructions of inline assembly (CMSIS-NN PR
+#171's sequence): `smull; lsrs #31; adc ..., lsl #1` is the rounding doubling high multiply (bit 30 of the low word
+lands in the carry, which is TFLite's +-2^30 nudge; saturation needs multiplier == INT32_MIN, which
+`quantize_multiplier` never returns), then `add x, x, x, asr #31; asrs x, x, rs; adc x, x, #0` rounds half away
+from zero. `asrs` by 0 leaves the carry unchanged, so this path is only for right shifts of at least 1: a layer
+whose every channel shifts right (the usual case) uses it, any other layer CMSIS-NN's `arm_nn_requantize`, which
+is also the portable path (host builds). Both are the arithmetic CMSIS-NN's kernels use, which TFLM's own tests
+hold bit-exact with the reference kernels.
+"""
+
+from tinyml_kit.engine.ir import Function
+
+_RIGHT = "tinyml_requantize_right"
+
+_RIGHT_DEFINITION = f"""\
+/* TFLite's MultiplyByQuantizedMultiplier for a right shift rs of 1..31 (double rounding, bit-exact). */
+__STATIC_FORCEINLINE int32_t {_RIGHT}(int32_t x, int32_t multiplier, int32_t rs) {{
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP == 1
+  int32_t lo, hi;
+  __asm__("smull %0, %1, %2, %3" : "=&r"(lo), "=&r"(hi) : "r"(x), "r"(multiplier));
+  __asm__("lsrs %0, %0, #31\\n\\tadc %1, %0, %1, lsl #1" : "+r"(lo), "+r"(hi) : : "cc");
+  __asm__("add %0, %0, %0, asr #31\\n\\tasrs %0, %0, %1\\n\\tadc %0, %0, #0" : "+r"(hi) : "r"(rs) : "cc");
+  return hi;
+#else
+  return arm_nn_requantize(x, multiplier, -rs);
+#endif
+}}"""
+
+
+def requantize_right() -> Function:
+    """The right-shift requantization, inlined into its callers."""
+    return Function(_RIGHT, _RIGHT_DEFINITION)
+
+
+def _c_int(v: int) -> str:
+    return f"m{-v}" if v < 0 else str(v)
+
+
+def store_name(zero_point: int, lo: int, hi: int, right: bool, lanes: int) -> str:
+    return f"tinyml_store{lanes}_{'r' if right else 'g'}_{_c_int(zero_point)}_{_c_int(lo)}_{_c_int(hi)}"
+
+
+def store(zero_point: int, lo: int, hi: int, right: bool, lanes: int) -> list[Function]:
+    """`static void name(int8_t* out, const int32_t* acc, const int32_t* mult, const int8_t* shift)`: `lanes`
+    accumulators requantized with their channels' multipliers and shifts (TFLite's signed shifts, negative =
+    right), offset by the output zero point, clamped to [lo, hi], stored to out[0..lanes). Not inlined: one copy
+    serves every pixel class of every kernel with the same output zero point and range. The right-only variant
+    requires every shift <= -1."""
+    name = store_name(zero_point, lo, hi, right, lanes)
+    rq = f"{_RIGHT}(acc[J], mult[J], -shift[J])" if right else "arm_nn_requantize(acc[J], mult[J], shift[J])"
+    lines = "\n".join(f"  v = {rq.replace('J', str(j))} + {zero_point}; v = v < {lo} ? {lo} : v; "
+                      f"out[{j}] = (int8_t)(v > {hi} ? {hi} : v);" for j in range(lanes))
+    definition = (f"static void {name}(int8_t* out, const int32_t* acc, const int32_t* mult, const int8_t* shift) {{\n"
+                  f"  int32_t v;\n{lines}\n}}")
+    return [*([requantize_right()] if right else []), Function(name, definition)]
