@@ -9,7 +9,7 @@ reference, placed by the code generator.
 import numpy as np
 
 from tinyml_kit.core.errors import UserError, param
-from tinyml_kit.engine import depthwise_kernels
+from tinyml_kit.engine import depthwise_kernels, requantize_c
 from tinyml_kit.engine.depthwise_kernels import generated_depthwise
 from tinyml_kit.engine.ir import (
     NULL,
@@ -145,13 +145,14 @@ def _generated_depthwise(model: Model, op: Operator, w: dict, arrays: list[CArra
     table the function reads, the shifts stay int8 in flash (nothing widened in the arena, no scratch)."""
     i, inp, flt, out = op.index, model.tensor(op, 0), model.tensor(op, 1), model.tensor(op, 0, outputs=True)
     kh, kw = flt.shape[1:3]
-    right = bool(np.all(arrays[2].values <= -1))
+    right = requantize_c.right_only(arrays[2].values)
     functions, classes = depthwise_kernels.kernel(inp.hwc, out.hwc[:2], (kh, kw), w["stride"], w["pad"],
                                                   out.zero_point, w["act"], right)
     bias = model.optional_tensor(op, 2)
     table = depthwise_kernels.class_biases(model.constant(op, 1), None if bias is None else bias.data,
                                            -inp.zero_point, classes)
-    arrays = [*arrays[:3], CArray(f"b{i}", "int32_t", table)]
+    arrays = [*arrays[:2], CArray(f"s{i}", "int8_t", np.array(requantize_c.shifts(arrays[2].values, right))),
+              CArray(f"b{i}", "int32_t", table)]
     call = Call(functions[-1].name, (Tensor(inp.index), Tensor(out.index), Const(f"w{i}"), Const(f"b{i}"),
                                      Const(f"m{i}"), Const(f"s{i}")))
     return Step(i, op.kind, (inp.index,), out.index, [(call,)], arrays, functions=functions,

@@ -31,6 +31,16 @@ __STATIC_FORCEINLINE int32_t {_RIGHT}(int32_t x, int32_t multiplier, int32_t rs)
 }}"""
 
 
+_SAT8 = "TINYML_SAT8"
+_SAT8_DEFINITION = f"""\
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP == 1
+#include <arm_acle.h>
+#define {_SAT8}(v) __ssat((v), 8)
+#else
+#define {_SAT8}(v) ((v) < -128 ? -128 : ((v) > 127 ? 127 : (v)))
+#endif"""
+
+
 def requantize_right() -> Function:
     """The right-shift requantization, inlined into its callers."""
     return Function(_RIGHT, _RIGHT_DEFINITION)
@@ -46,14 +56,25 @@ def store_name(zero_point: int, lo: int, hi: int, right: bool, lanes: int) -> st
 
 def store(zero_point: int, lo: int, hi: int, right: bool, lanes: int) -> list[Function]:
     """`static void name(int8_t* out, const int32_t* acc, const int32_t* mult, const int8_t* shift)`: `lanes`
-    accumulators requantized with their channels' multipliers and shifts (TFLite's signed shifts, negative =
-    right), offset by the output zero point, clamped to [lo, hi], stored to out[0..lanes). Not inlined: one copy
+    accumulators requantized with their channels' multipliers and shifts (TFLite's signed shifts; the right-only
+    variant takes the right shifts, 1..31, as positive numbers: see `shifts`), offset by the output zero point, clamped to [lo, hi], stored to out[0..lanes). Not inlined: one copy
     serves every pixel class of every kernel with the same output zero point and range. The right-only variant
     requires every shift <= -1."""
     name = store_name(zero_point, lo, hi, right, lanes)
-    rq = f"{_RIGHT}(acc[J], mult[J], -shift[J])" if right else "arm_nn_requantize(acc[J], mult[J], shift[J])"
-    lines = "\n".join(f"  v = {rq.replace('J', str(j))} + {zero_point}; v = v < {lo} ? {lo} : v; "
-                      f"out[{j}] = (int8_t)(v > {hi} ? {hi} : v);" for j in range(lanes))
+    rq = f"{_RIGHT}(acc[J], mult[J], shift[J])" if right else "arm_nn_requantize(acc[J], mult[J], shift[J])"
+    clamp = (f" v = v < {lo} ? {lo} : v;" if lo > -128 else "") + (f" v = v > {hi} ? {hi} : v;" if hi < 127 else "")
+    lines = "\n".join(f"  v = {_SAT8}({rq.replace('J', str(j))} + {zero_point});{clamp} out[{j}] = (int8_t)v;"
+                      for j in range(lanes))
     definition = (f"static void {name}(int8_t* out, const int32_t* acc, const int32_t* mult, const int8_t* shift) {{\n"
                   f"  int32_t v;\n{lines}\n}}")
-    return [*([requantize_right()] if right else []), Function(name, definition)]
+    return [*([requantize_right()] if right else []), Function(_SAT8, _SAT8_DEFINITION), Function(name, definition)]
+
+
+def right_only(shifts) -> bool:
+    """Whether every channel shifts right by at least 1, so the inline-assembly path applies (`store`)."""
+    return all(int(s) <= -1 for s in shifts)
+
+
+def shifts(tflite_shifts, right: bool) -> list[int]:
+    """The int8 shift array a `store` function reads: the right shift amounts for the right-only variant."""
+    return [-int(s) if right else int(s) for s in tflite_shifts]
