@@ -17,11 +17,13 @@ after its window is read, which is the order the static plan's `overlap_bytes` a
 """
 
 import hashlib
+from dataclasses import dataclass
 
 import numpy as np
 
 from tinyml_kit.engine.ir import Function
-from tinyml_kit.engine.requantize_c import store, store_name
+from tinyml_kit.engine.requantize_c import helpers as requantize_helpers
+from tinyml_kit.engine.requantize_c import store, store_lines, store_name
 
 MAC4 = "TINYML_DW_MAC4"
 _MAC4_DEFINITION = f"""\
@@ -72,22 +74,26 @@ def _classes(rows, cols) -> list[tuple[int, int, int, int]]:
 def class_biases(weights: np.ndarray, bias: np.ndarray | None, input_offset: int, classes) -> np.ndarray:
     """Per rectangle and channel: bias + input_offset * the rectangle's weight sum, wrapped to int32 as the
     int32 accumulator of TFLite's kernel wraps."""
-    w = weights.reshape(weights.shape[1:]).astype(np.int64)   # [kh, kw, C]
-    b = np.zeros(w.shape[2], np.int64) if bias is None else bias.astype(np.int64)
+    kh, kw, channels = weights.shape[1:]
+    w = weights.reshape(kh, kw, channels).astype(np.int64)
+    b = np.zeros(channels, np.int64) if bias is None else bias.astype(np.int64)
     table = np.stack([b + input_offset * w[ky0:ky1, kx0:kx1].sum(axis=(0, 1)) for ky0, ky1, kx0, kx1 in classes])
     return ((table + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32).reshape(-1)
 
 
-def _pixel_body(c: int, taps: list[tuple[int, int]], stores: tuple[str, str]) -> list[str]:
-    """The channel loops of one pixel: `x` points at its first valid tap, `o` at its output, `b` at its bias."""
+def _pixel_body(c: int, taps: list[tuple[int, int]], stores: tuple[str, str], inline: list[str] | None) -> list[str]:
+    """The channel loops of one pixel: `x` points at its first valid tap, `o` at its output, `b` at its bias;
+    groups of 4 channels stored by the `inline` statements (`requantize_c.store_lines`) or by a call."""
     store4, store1 = stores
     lines = []
     if c // 4:
+        stored = (["  int8_t* oc = o + c; const int32_t* mc = mult + c; const int8_t* sc = shift + c; int32_t v;",
+                   *(f"  {line}" for line in inline)] if inline is not None else
+                  ["  acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3;",
+                   f"  {store4}(o + c, acc, mult + c, shift + c);"])
         lines += [f"for (int32_t c = 0; c < {c // 4 * 4}; c += 4) {{",
                   "  int32_t a0 = b[c], a1 = b[c + 1], a2 = b[c + 2], a3 = b[c + 3];",
-                  *(f"  {MAC4}(x + c + {xo}, w + c + {wo}, a0, a1, a2, a3);" for xo, wo in taps),
-                  "  acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3;",
-                  f"  {store4}(o + c, acc, mult + c, shift + c);", "}"]
+                  *(f"  {MAC4}(x + c + {xo}, w + c + {wo}, a0, a1, a2, a3);" for xo, wo in taps), *stored, "}"]
     if c % 4:
         sums = " + ".join(f"x[c + {xo}] * w[c + {wo}]" for xo, wo in taps)
         lines += [f"for (int32_t c = {c // 4 * 4}; c < {c}; ++c) {{",
@@ -95,35 +101,76 @@ def _pixel_body(c: int, taps: list[tuple[int, int]], stores: tuple[str, str]) ->
     return lines
 
 
-def kernel(in_hwc: tuple[int, int, int], out_hw: tuple[int, int], kernel_hw: tuple[int, int],
-           stride: tuple[int, int], pad: tuple[int, int], out_zero_point: int, act: tuple[int, int],
-           right: bool) -> tuple[list[Function], list[tuple[int, int, int, int]]]:
-    """The layer's function `name(in, out, w, bias, mult, shift)` (with the helpers it calls, first) and the tap
-    rectangles its `bias` table is laid out by (`class_biases`). Layers of the same shapes share one function."""
-    (h, w_in, c), (oh, ow), (kh, kw), (sh, sw), (ph, pw) = in_hwc, out_hw, kernel_hw, stride, pad
-    rows, cols = segments(h, oh, kh, sh, ph), segments(w_in, ow, kw, sw, pw)
-    classes = _classes(rows, cols)
-    stores = store_name(out_zero_point, *act, right, 4), store_name(out_zero_point, *act, right, 1)
-    body = ["int32_t acc[4];"]
-    for oy0, oy1, ky0, ky1 in rows:
+@dataclass(frozen=True)
+class DepthwiseLayer:
+    """What the generated function is specialised to: shapes, strides, TFLM's leading paddings, the output zero
+    point and activation range, and whether every channel's requantization shifts right (`requantize_c`)."""
+    in_hwc: tuple[int, int, int]
+    out_hw: tuple[int, int]
+    kernel_hw: tuple[int, int]
+    stride: tuple[int, int]
+    pad: tuple[int, int]
+    out_zero_point: int
+    act: tuple[int, int]
+    right: bool
+
+    @property
+    def rows(self) -> list[tuple[int, int, int, int]]:
+        return segments(self.in_hwc[0], self.out_hw[0], self.kernel_hw[0], self.stride[0], self.pad[0])
+
+    @property
+    def cols(self) -> list[tuple[int, int, int, int]]:
+        return segments(self.in_hwc[1], self.out_hw[1], self.kernel_hw[1], self.stride[1], self.pad[1])
+
+    @property
+    def classes(self) -> list[tuple[int, int, int, int]]:
+        """The tap rectangles the bias table is laid out by (`class_biases`)."""
+        return _classes(self.rows, self.cols)
+
+    def store(self, lanes: int) -> str:
+        return store_name(self.out_zero_point, *self.act, self.right, lanes)
+
+
+def _loops(layer: DepthwiseLayer) -> list[str]:
+    """Every pixel in raster order: a loop per rectangle of pixels with the same taps; the largest rectangle
+    (the interior) stores inline, the others call the shared store functions."""
+    (_, w_in, c), (_, ow), (_, kw), (sh, sw), (ph, pw) = (layer.in_hwc, layer.out_hw, layer.kernel_hw, layer.stride,
+                                                          layer.pad)
+    rows, cols, classes = layer.rows, layer.cols, layer.classes
+    inline = store_lines(["a0", "a1", "a2", "a3"], layer.out_zero_point, *layer.act, layer.right, ("oc", "mc", "sc"))
+    hot = max(((r, q) for r in rows for q in cols), key=lambda rq: (rq[0][1] - rq[0][0]) * (rq[1][1] - rq[1][0]))
+    body = ["int32_t acc[4];", "(void)acc;   /* unused when the one rectangle stores inline */"]
+    for row in rows:
+        oy0, oy1, ky0, ky1 = row
         body.append(f"for (int32_t oy = {oy0}; oy < {oy1}; ++oy) {{")
-        for ox0, ox1, kx0, kx1 in cols:
+        for col in cols:
+            ox0, ox1, kx0, kx1 = col
             taps = [(((ky - ky0) * w_in + kx - kx0) * c, (ky * kw + kx) * c)
                     for ky in range(ky0, ky1) for kx in range(kx0, kx1)]
-            pixel = _pixel_body(c, taps, stores)
+            pixel = _pixel_body(c, taps, (layer.store(4), layer.store(1)), inline if hot == (row, col) else None)
             body += [f"  for (int32_t ox = {ox0}; ox < {ox1}; ++ox) {{",
                      f"    const int8_t* x = in + ((oy * {sh} + {ky0 - ph}) * {w_in} + ox * {sw} + {kx0 - pw}) * {c};",
                      f"    int8_t* o = out + (oy * {ow} + ox) * {c};",
                      f"    const int32_t* b = bias + {classes.index((ky0, ky1, kx0, kx1)) * c};",
                      *(f"    {line}" for line in pixel), "  }"]
         body.append("}")
-    text = "\n".join(f"  {line}" for line in body)
+    return body
+
+
+def kernel(layer: DepthwiseLayer) -> list[Function]:
+    """The layer's function `name(in, out, w, bias, mult, shift)`, last, after the helpers it calls. Layers whose
+    code is identical share one function (the name is a hash of it)."""
+    (h, w_in, c), (oh, ow), (kh, kw), (sh, sw) = layer.in_hwc, layer.out_hw, layer.kernel_hw, layer.stride
+    text = "\n".join(f"  {line}" for line in _loops(layer))
     name = "tinyml_dw_" + hashlib.sha1(text.encode()).hexdigest()[:12]
     definition = (f"/* depthwise {kh}x{kw}, stride {sh}x{sw}, input {h}x{w_in}x{c}, output {oh}x{ow}x{c} */\n"
                   f"static void {name}(const int8_t* in, int8_t* out, const int8_t* w, const int32_t* bias,\n"
                   f"    const int32_t* mult, const int8_t* shift) {{\n{text}\n}}")
-    helpers = [f for lanes in (4, 1) if (c // 4 if lanes == 4 else c % 4) for f in store(out_zero_point, *act, right, lanes)]
-    return [*dict.fromkeys(helpers), *([mac4()] if c // 4 else []), Function(name, definition)], classes
+    called = ((4, c // 4 and len(layer.rows) * len(layer.cols) > 1), (1, c % 4))
+    helpers = [*requantize_helpers(layer.right),
+               *(f for lanes, used in called if used for f in store(layer.out_zero_point, *layer.act, layer.right,
+                                                                    lanes))]
+    return [*dict.fromkeys(helpers), *([mac4()] if c // 4 else []), Function(name, definition)]
 
 
 def generated_depthwise(in_shape: tuple, out_shape: tuple, depth_multiplier: int, dilation: tuple[int, int]) -> bool:

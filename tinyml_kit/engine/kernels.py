@@ -10,7 +10,7 @@ import numpy as np
 
 from tinyml_kit.core.errors import UserError, param
 from tinyml_kit.engine import depthwise_kernels, requantize_c
-from tinyml_kit.engine.depthwise_kernels import generated_depthwise
+from tinyml_kit.engine.depthwise_kernels import DepthwiseLayer, generated_depthwise
 from tinyml_kit.engine.ir import (
     NULL,
     Arg,
@@ -146,11 +146,11 @@ def _generated_depthwise(model: Model, op: Operator, w: dict, arrays: list[CArra
     i, inp, flt, out = op.index, model.tensor(op, 0), model.tensor(op, 1), model.tensor(op, 0, outputs=True)
     kh, kw = flt.shape[1:3]
     right = requantize_c.right_only(arrays[2].values)
-    functions, classes = depthwise_kernels.kernel(inp.hwc, out.hwc[:2], (kh, kw), w["stride"], w["pad"],
-                                                  out.zero_point, w["act"], right)
+    layer = DepthwiseLayer(inp.hwc, out.hwc[:2], (kh, kw), w["stride"], w["pad"], out.zero_point, w["act"], right)
+    functions = depthwise_kernels.kernel(layer)
     bias = model.optional_tensor(op, 2)
     table = depthwise_kernels.class_biases(model.constant(op, 1), None if bias is None else bias.data,
-                                           -inp.zero_point, classes)
+                                           -inp.zero_point, layer.classes)
     arrays = [*arrays[:2], CArray(f"s{i}", "int8_t", np.array(requantize_c.shifts(arrays[2].values, right))),
               CArray(f"b{i}", "int32_t", table)]
     call = Call(functions[-1].name, (Tensor(inp.index), Tensor(out.index), Const(f"w{i}"), Const(f"b{i}"),

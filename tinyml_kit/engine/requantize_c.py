@@ -54,20 +54,33 @@ def store_name(zero_point: int, lo: int, hi: int, right: bool, lanes: int) -> st
     return f"tinyml_store{lanes}_{'r' if right else 'g'}_{_c_int(zero_point)}_{_c_int(lo)}_{_c_int(hi)}"
 
 
+def store_lines(accs: list[str], zero_point: int, lo: int, hi: int, right: bool,
+                names: tuple[str, str, str] = ("out", "mult", "shift")) -> list[str]:
+    """C statements that requantize the accumulators `accs` (channels 0.. of `mult` and `shift`), offset them by
+    the output zero point, clamp them to [lo, hi] and store them to out[0..] (`names`: those three pointers'
+    names); `v` is an int32_t scratch variable.
+    The right-only variant takes the right shifts, 1..31, as positive numbers (`shifts`)."""
+    clamp = (f" v = v < {lo} ? {lo} : v;" if lo > -128 else "") + (f" v = v > {hi} ? {hi} : v;" if hi < 127 else "")
+    rq = _RIGHT if right else "arm_nn_requantize"
+    out, mult, shift = names
+    return [f"v = {_SAT8}({rq}({a}, {mult}[{j}], {shift}[{j}]) + {zero_point});{clamp} {out}[{j}] = (int8_t)v;"
+            for j, a in enumerate(accs)]
+
+
+def helpers(right: bool) -> list[Function]:
+    """What `store_lines` calls, to be defined before it."""
+    return [*([requantize_right()] if right else []), Function(_SAT8, _SAT8_DEFINITION)]
+
+
 def store(zero_point: int, lo: int, hi: int, right: bool, lanes: int) -> list[Function]:
     """`static void name(int8_t* out, const int32_t* acc, const int32_t* mult, const int8_t* shift)`: `lanes`
-    accumulators requantized with their channels' multipliers and shifts (TFLite's signed shifts; the right-only
-    variant takes the right shifts, 1..31, as positive numbers: see `shifts`), offset by the output zero point, clamped to [lo, hi], stored to out[0..lanes). Not inlined: one copy
-    serves every pixel class of every kernel with the same output zero point and range. The right-only variant
-    requires every shift <= -1."""
+    accumulators requantized and stored as `store_lines` does (after the helpers it needs). Not inlined: one copy
+    serves every pixel class of every kernel with the same output zero point and range."""
     name = store_name(zero_point, lo, hi, right, lanes)
-    rq = f"{_RIGHT}(acc[J], mult[J], shift[J])" if right else "arm_nn_requantize(acc[J], mult[J], shift[J])"
-    clamp = (f" v = v < {lo} ? {lo} : v;" if lo > -128 else "") + (f" v = v > {hi} ? {hi} : v;" if hi < 127 else "")
-    lines = "\n".join(f"  v = {_SAT8}({rq.replace('J', str(j))} + {zero_point});{clamp} out[{j}] = (int8_t)v;"
-                      for j in range(lanes))
+    lines = store_lines([f"acc[{j}]" for j in range(lanes)], zero_point, lo, hi, right)
     definition = (f"static void {name}(int8_t* out, const int32_t* acc, const int32_t* mult, const int8_t* shift) {{\n"
-                  f"  int32_t v;\n{lines}\n}}")
-    return [*([requantize_right()] if right else []), Function(_SAT8, _SAT8_DEFINITION), Function(name, definition)]
+                  f"  int32_t v;\n" + "\n".join(f"  {line}" for line in lines) + "\n}")
+    return [*helpers(right), Function(name, definition)]
 
 
 def right_only(shifts) -> bool:
