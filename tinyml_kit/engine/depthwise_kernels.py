@@ -81,23 +81,41 @@ def class_biases(weights: np.ndarray, bias: np.ndarray | None, input_offset: int
     return ((table + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32).reshape(-1)
 
 
-def _pixel_body(c: int, taps: list[tuple[int, int]], stores: tuple[str, str], inline: list[str] | None) -> list[str]:
-    """The channel loops of one pixel: `x` points at its first valid tap, `o` at its output, `b` at its bias;
-    groups of 4 channels stored by the `inline` statements (`requantize_c.store_lines`) or by a call."""
-    store4, store1 = stores
+def group_major(weights: np.ndarray) -> np.ndarray:
+    """The filter [1][kh][kw][C] reordered as the generated code reads it: per group of 4 channels its taps one
+    after the other (4 bytes each), then the last C % 4 channels tap by tap. A group's weights are then one run
+    of flash bytes, read again by every pixel while the flash data cache still holds them."""
+    taps = weights.reshape(-1, weights.shape[-1])                      # [K][C]
+    full = taps.shape[1] // 4 * 4
+    groups = taps[:, :full].reshape(taps.shape[0], -1, 4).transpose(1, 0, 2)
+    return np.concatenate([groups.reshape(-1), taps[:, full:].reshape(-1)])
+
+
+def _pixel_body(c: int, taps: dict[int, int], stores: tuple[str, str], inline: list[str] | None,
+                run: tuple[int, int, int]) -> list[str]:
+    """The channel loops of `run[0]` pixels `run[1]` bytes apart (`run[2]` taps in the kernel): `x` points at the
+    first pixel's first valid tap,
+    `o` at its output, `b` at its bias; `taps` maps each valid tap's index to its input offset. Groups of 4 channels go
+    group by group, each over the run's pixels, stored by the `inline` statements (`requantize_c.store_lines`)
+    or by a call; then the last channels one at a time."""
+    (store4, store1), (pixels, step, k), full = stores, run, c // 4 * 4
     lines = []
-    if c // 4:
-        stored = (["  int8_t* oc = o + c; const int32_t* mc = mult + c; const int8_t* sc = shift + c; int32_t v;",
-                   *(f"  {line}" for line in inline)] if inline is not None else
-                  ["  acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3;",
-                   f"  {store4}(o + c, acc, mult + c, shift + c);"])
-        lines += [f"for (int32_t c = 0; c < {c // 4 * 4}; c += 4) {{",
-                  "  int32_t a0 = b[c], a1 = b[c + 1], a2 = b[c + 2], a3 = b[c + 3];",
-                  *(f"  {MAC4}(x + c + {xo}, w + c + {wo}, a0, a1, a2, a3);" for xo, wo in taps), *stored, "}"]
+    pixel_loop = [f"for (int32_t k = 0; k < {pixels}; ++k) {{"] if pixels > 1 else ["{ const int32_t k = 0;"]
+    if full:
+        stored = ([*(f"    {line}" for line in inline)] if inline is not None else
+                  ["    acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3;", f"    {store4}(oc, acc, mc, sc);"])
+        lines += [f"for (int32_t c = 0; c < {full}; c += 4) {{",
+                  f"  const int8_t* wg = w + c * {k}; const int32_t* mc = mult + c; const int8_t* sc = shift + c;",
+                  *(f"  {line}" for line in pixel_loop),
+                  f"    const int8_t* xk = x + k * {step} + c; int8_t* oc = o + k * {c} + c; int32_t v;",
+                  "    int32_t a0 = b[c], a1 = b[c + 1], a2 = b[c + 2], a3 = b[c + 3];",
+                  *(f"    {MAC4}(xk + {xo}, wg + {4 * t}, a0, a1, a2, a3);" for t, xo in taps.items()),
+                  *stored, "    (void)v;", "  }", "}"]
     if c % 4:
-        sums = " + ".join(f"x[c + {xo}] * w[c + {wo}]" for xo, wo in taps)
-        lines += [f"for (int32_t c = {c // 4 * 4}; c < {c}; ++c) {{",
-                  f"  acc[0] = b[c] + {sums};", f"  {store1}(o + c, acc, mult + c, shift + c);", "}"]
+        sums = " + ".join(f"xk[c + {xo}] * w[c + {k * full + t * (c % 4) - full}]" for t, xo in taps.items())
+        lines += [*pixel_loop, f"  const int8_t* xk = x + k * {step}; int8_t* ok = o + k * {c};",
+                  f"  for (int32_t c = {full}; c < {c}; ++c) {{",
+                  f"    acc[0] = b[c] + {sums};", f"    {store1}(ok + c, acc, mult + c, shift + c);", "  }", "}"]
     return lines
 
 
@@ -145,14 +163,19 @@ def _loops(layer: DepthwiseLayer) -> list[str]:
         body.append(f"for (int32_t oy = {oy0}; oy < {oy1}; ++oy) {{")
         for col in cols:
             ox0, ox1, kx0, kx1 = col
-            taps = [(((ky - ky0) * w_in + kx - kx0) * c, (ky * kw + kx) * c)
-                    for ky in range(ky0, ky1) for kx in range(kx0, kx1)]
-            pixel = _pixel_body(c, taps, (layer.store(4), layer.store(1)), inline if hot == (row, col) else None)
-            body += [f"  for (int32_t ox = {ox0}; ox < {ox1}; ++ox) {{",
-                     f"    const int8_t* x = in + ((oy * {sh} + {ky0 - ph}) * {w_in} + ox * {sw} + {kx0 - pw}) * {c};",
-                     f"    int8_t* o = out + (oy * {ow} + ox) * {c};",
-                     f"    const int32_t* b = bias + {classes.index((ky0, ky1, kx0, kx1)) * c};",
-                     *(f"    {line}" for line in pixel), "  }"]
+            taps = {ky * kw + kx: ((ky - ky0) * w_in + kx - kx0) * c
+                    for ky in range(ky0, ky1) for kx in range(kx0, kx1)}
+            stores, start = (layer.store(4), layer.store(1)), f"ox * {sw} + {kx0 - pw}"
+            quads = (ox1 - ox0) // 4 * 4 if hot == (row, col) else 0
+            runs = [(4, ox0, ox0 + quads, inline), (1, ox0 + quads, ox1, inline if hot == (row, col) and not quads
+                                                     else None)]
+            for pixels, first, end, stored in (r for r in runs if r[2] > r[1]):
+                pixel = _pixel_body(c, taps, stores, stored, (pixels, sw * c, layer.kernel_hw[0] * kw))
+                body += [f"  for (int32_t ox = {first}; ox < {end}; ox += {pixels}) {{",
+                         f"    const int8_t* x = in + ((oy * {sh} + {ky0 - ph}) * {w_in} + {start}) * {c};",
+                         f"    int8_t* o = out + (oy * {ow} + ox) * {c};",
+                         f"    const int32_t* b = bias + {classes.index((ky0, ky1, kx0, kx1)) * c};",
+                         *(f"    {line}" for line in pixel), "  }"]
         body.append("}")
     return body
 
@@ -166,10 +189,9 @@ def kernel(layer: DepthwiseLayer) -> list[Function]:
     definition = (f"/* depthwise {kh}x{kw}, stride {sh}x{sw}, input {h}x{w_in}x{c}, output {oh}x{ow}x{c} */\n"
                   f"static void {name}(const int8_t* in, int8_t* out, const int8_t* w, const int32_t* bias,\n"
                   f"    const int32_t* mult, const int8_t* shift) {{\n{text}\n}}")
-    called = ((4, c // 4 and len(layer.rows) * len(layer.cols) > 1), (1, c % 4))
     helpers = [*requantize_helpers(layer.right),
-               *(f for lanes, used in called if used for f in store(layer.out_zero_point, *layer.act, layer.right,
-                                                                    lanes))]
+               *(f for lanes in (4, 1) if layer.store(lanes) in text
+                 for f in store(layer.out_zero_point, *layer.act, layer.right, lanes))]
     return [*dict.fromkeys(helpers), *([mac4()] if c // 4 else []), Function(name, definition)]
 
 

@@ -151,7 +151,8 @@ def _generated_depthwise(model: Model, op: Operator, w: dict, arrays: list[CArra
     bias = model.optional_tensor(op, 2)
     table = depthwise_kernels.class_biases(model.constant(op, 1), None if bias is None else bias.data,
                                            -inp.zero_point, layer.classes)
-    arrays = [*arrays[:2], CArray(f"s{i}", "int8_t", np.array(requantize_c.shifts(arrays[2].values, right))),
+    arrays = [CArray(f"w{i}", "int8_t", depthwise_kernels.group_major(model.constant(op, 1))), arrays[1],
+              CArray(f"s{i}", "int8_t", np.array(requantize_c.shifts(arrays[2].values, right))),
               CArray(f"b{i}", "int32_t", table)]
     call = Call(functions[-1].name, (Tensor(inp.index), Tensor(out.index), Const(f"w{i}"), Const(f"b{i}"),
                                      Const(f"m{i}"), Const(f"s{i}")))
