@@ -66,57 +66,53 @@ def segments(in_size: int, out_size: int, kernel: int, stride: int, pad: int) ->
     return [(a, b, c, d) for a, b, c, d in runs]
 
 
-def _classes(rows, cols) -> list[tuple[int, int, int, int]]:
-    """The distinct tap rectangles (ky0, ky1, kx0, kx1), in the order the pixels meet them."""
-    return list(dict.fromkeys((r[2], r[3], c[2], c[3]) for r in rows for c in cols))
+def _classes(rows, cols) -> dict[tuple[int, int, int, int], int]:
+    """The distinct tap rectangles (ky0, ky1, kx0, kx1) and how many pixels each covers."""
+    size: dict[tuple[int, int, int, int], int] = {}
+    for r in rows:
+        for c in cols:
+            key = (r[2], r[3], c[2], c[3])
+            size[key] = size.get(key, 0) + (r[1] - r[0]) * (c[1] - c[0])
+    return size
 
 
 def class_biases(weights: np.ndarray, bias: np.ndarray | None, input_offset: int, classes) -> np.ndarray:
-    """Per rectangle and channel: bias + input_offset * the rectangle's weight sum, wrapped to int32 as the
-    int32 accumulator of TFLite's kernel wraps."""
+    """[rectangle][channel]: bias + input_offset * the rectangle's weight sum, wrapped to int32 as the int32
+    accumulator of TFLite's kernel wraps."""
     kh, kw, channels = weights.shape[1:]
     w = weights.reshape(kh, kw, channels).astype(np.int64)
     b = np.zeros(channels, np.int64) if bias is None else bias.astype(np.int64)
     table = np.stack([b + input_offset * w[ky0:ky1, kx0:kx1].sum(axis=(0, 1)) for ky0, ky1, kx0, kx1 in classes])
-    return ((table + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32).reshape(-1)
+    return ((table + (1 << 31)) % (1 << 32) - (1 << 31)).astype(np.int32)
 
 
-def group_major(weights: np.ndarray) -> np.ndarray:
-    """The filter [1][kh][kw][C] reordered as the generated code reads it: per group of 4 channels its taps one
-    after the other (4 bytes each), then the last C % 4 channels tap by tap. A group's weights are then one run
-    of flash bytes, read again by every pixel while the flash data cache still holds them."""
+def _bytes_as_words(values: np.ndarray, groups: int) -> np.ndarray:
+    """int8 values, padded with 0 to groups * 4, as int32 words of 4 bytes (little-endian, as the cores read)."""
+    padded = np.zeros(groups * 4, np.int8)
+    padded[:len(values)] = values
+    return padded.view("<i4").astype(np.int32)
+
+
+BLOCK_EXTRA = 9   # words after a group's weights: 4 multipliers, 1 word of 4 shifts, 4 interior biases
+
+
+def packed(weights: np.ndarray, mult, shifts, biases: np.ndarray) -> np.ndarray:
+    """The layer's constants as the generated code reads them, one block of int32 words per group of 4 channels
+    (the last group padded with zeros): the group's weights tap by tap (4 int8 each), its 4 multipliers, its 4
+    int8 shifts, its 4 biases of the interior rectangle (`biases`). A group's constants are one run of flash
+    bytes (72 for 3x3) that the flash data cache keeps while a run of pixels reads them."""
     taps = weights.reshape(-1, weights.shape[-1])                      # [K][C]
-    full = taps.shape[1] // 4 * 4
-    groups = taps[:, :full].reshape(taps.shape[0], -1, 4).transpose(1, 0, 2)
-    return np.concatenate([groups.reshape(-1), taps[:, full:].reshape(-1)])
+    channels = taps.shape[1]
+    groups = -(-channels // 4)
 
+    def quads(values) -> np.ndarray:
+        padded = np.zeros(groups * 4, np.int64)
+        padded[:channels] = values
+        return padded.reshape(groups, 4).astype(np.int32)
 
-def _pixel_body(c: int, taps: dict[int, int], stores: tuple[str, str], inline: list[str] | None,
-                run: tuple[int, int, int]) -> list[str]:
-    """The channel loops of `run[0]` pixels `run[1]` bytes apart (`run[2]` taps in the kernel): `x` points at the
-    first pixel's first valid tap,
-    `o` at its output, `b` at its bias; `taps` maps each valid tap's index to its input offset. Groups of 4 channels go
-    group by group, each over the run's pixels, stored by the `inline` statements (`requantize_c.store_lines`)
-    or by a call; then the last channels one at a time."""
-    (store4, store1), (pixels, step, k), full = stores, run, c // 4 * 4
-    lines = []
-    pixel_loop = [f"for (int32_t k = 0; k < {pixels}; ++k) {{"] if pixels > 1 else ["{ const int32_t k = 0;"]
-    if full:
-        stored = ([*(f"    {line}" for line in inline)] if inline is not None else
-                  ["    acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3;", f"    {store4}(oc, acc, mc, sc);"])
-        lines += [f"for (int32_t c = 0; c < {full}; c += 4) {{",
-                  f"  const int8_t* wg = w + c * {k}; const int32_t* mc = mult + c; const int8_t* sc = shift + c;",
-                  *(f"  {line}" for line in pixel_loop),
-                  f"    const int8_t* xk = x + k * {step} + c; int8_t* oc = o + k * {c} + c; int32_t v;",
-                  "    int32_t a0 = b[c], a1 = b[c + 1], a2 = b[c + 2], a3 = b[c + 3];",
-                  *(f"    {MAC4}(xk + {xo}, wg + {4 * t}, a0, a1, a2, a3);" for t, xo in taps.items()),
-                  *stored, "    (void)v;", "  }", "}"]
-    if c % 4:
-        sums = " + ".join(f"xk[c + {xo}] * w[c + {k * full + t * (c % 4) - full}]" for t, xo in taps.items())
-        lines += [*pixel_loop, f"  const int8_t* xk = x + k * {step}; int8_t* ok = o + k * {c};",
-                  f"  for (int32_t c = {full}; c < {c}; ++c) {{",
-                  f"    acc[0] = b[c] + {sums};", f"    {store1}(ok + c, acc, mult + c, shift + c);", "  }", "}"]
-    return lines
+    w = np.stack([_bytes_as_words(t, groups) for t in taps], axis=1)   # [G][K]
+    s = _bytes_as_words(np.asarray(shifts, np.int8), groups)[:, None]
+    return np.concatenate([w, quads(mult), s, quads(biases)], axis=1).reshape(-1)
 
 
 @dataclass(frozen=True)
@@ -142,53 +138,84 @@ class DepthwiseLayer:
 
     @property
     def classes(self) -> list[tuple[int, int, int, int]]:
-        """The tap rectangles the bias table is laid out by (`class_biases`)."""
-        return _classes(self.rows, self.cols)
+        """The tap rectangles, the interior (most pixels) first: its biases go into the packed constants, the
+        others' into the edge table, in this order (`class_biases`)."""
+        size = _classes(self.rows, self.cols)
+        return sorted(size, key=lambda r: -size[r])
+
+    @property
+    def taps(self) -> int:
+        return self.kernel_hw[0] * self.kernel_hw[1]
 
     def store(self, lanes: int) -> str:
         return store_name(self.out_zero_point, *self.act, self.right, lanes)
 
 
+def _group_body(layer: DepthwiseLayer, taps: dict[int, int], interior: bool, pixels: int) -> list[str]:
+    """The channel groups of `pixels` pixels side by side: `x` points at the first pixel's first valid tap, `o`
+    at its output, `b` at its rectangle's edge biases; `taps` maps each valid tap to its input offset. A group
+    reads its block of `k` (`packed`) for the whole run; full groups accumulate 4 channels a tap (`MAC4`), the
+    padded last group its channels one by one. The interior stores inline, the edges by a call."""
+    c, n, full = layer.in_hwc[2], layer.taps, layer.in_hwc[2] // 4
+    inline = store_lines(["a0", "a1", "a2", "a3"], layer.out_zero_point, *layer.act, layer.right, ("oc", "mc", "sc"))
+    head = [f"const int32_t* blk = k + g * {n + BLOCK_EXTRA}; const int8_t* wg = (const int8_t*)blk;",
+            f"const int32_t* mc = blk + {n}; const int8_t* sc = (const int8_t*)(blk + {n + 4});",
+            f"const int32_t* bg = {f'blk + {n + 5}' if interior else 'b + 4 * g'};"]
+    pixel = [f"for (int32_t p = 0; p < {pixels}; ++p) {{" if pixels > 1 else "{ const int32_t p = 0;",
+             f"  const int8_t* xk = x + p * {layer.stride[1] * c} + 4 * g; int8_t* oc = o + p * {c} + 4 * g;"]
+    lines = []
+    if full:
+        stored = inline if interior else ["acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3;",
+                                          f"{layer.store(4)}(oc, acc, mc, sc);"]
+        lines += [f"for (int32_t g = 0; g < {full}; ++g) {{", *(f"  {h}" for h in head), *(f"  {p}" for p in pixel),
+                  "    int32_t v, a0 = bg[0], a1 = bg[1], a2 = bg[2], a3 = bg[3];",
+                  *(f"    {MAC4}(xk + {xo}, wg + {4 * t}, a0, a1, a2, a3);" for t, xo in taps.items()),
+                  *(f"    {line}" for line in stored), "    (void)v;", "  }", "}"]
+    if c % 4:
+        sums = " + ".join(f"xk[j + {xo}] * wg[j + {4 * t}]" for t, xo in taps.items())
+        lines += ["{", f"  const int32_t g = {full};", *(f"  {h}" for h in head), *(f"  {p}" for p in pixel),
+                  f"    for (int32_t j = 0; j < {c % 4}; ++j) {{",
+                  f"      acc[0] = bg[j] + {sums};", f"      {layer.store(1)}(oc + j, acc, mc + j, sc + j);", "    }",
+                  "  }", "}"]
+    return lines
+
+
 def _loops(layer: DepthwiseLayer) -> list[str]:
-    """Every pixel in raster order: a loop per rectangle of pixels with the same taps; the largest rectangle
-    (the interior) stores inline, the others call the shared store functions."""
+    """Every pixel in raster order, a loop per rectangle of pixels with the same taps; the interior in runs of 4
+    pixels per channel group (at most 3 pixels written ahead of the window read: within the slack
+    `static_plan.overlap_bytes` allows)."""
     (_, w_in, c), (_, ow), (_, kw), (sh, sw), (ph, pw) = (layer.in_hwc, layer.out_hw, layer.kernel_hw, layer.stride,
                                                           layer.pad)
-    rows, cols, classes = layer.rows, layer.cols, layer.classes
-    inline = store_lines(["a0", "a1", "a2", "a3"], layer.out_zero_point, *layer.act, layer.right, ("oc", "mc", "sc"))
-    hot = max(((r, q) for r in rows for q in cols), key=lambda rq: (rq[0][1] - rq[0][0]) * (rq[1][1] - rq[1][0]))
-    body = ["int32_t acc[4];", "(void)acc;   /* unused when the one rectangle stores inline */"]
-    for row in rows:
-        oy0, oy1, ky0, ky1 = row
+    classes = layer.classes
+    body = ["int32_t acc[4];", "(void)acc; (void)bias;   /* unused when every pixel is interior */"]
+    for oy0, oy1, ky0, ky1 in layer.rows:
         body.append(f"for (int32_t oy = {oy0}; oy < {oy1}; ++oy) {{")
-        for col in cols:
-            ox0, ox1, kx0, kx1 = col
+        for ox0, ox1, kx0, kx1 in layer.cols:
+            rect = classes.index((ky0, ky1, kx0, kx1))
             taps = {ky * kw + kx: ((ky - ky0) * w_in + kx - kx0) * c
                     for ky in range(ky0, ky1) for kx in range(kx0, kx1)}
-            stores, start = (layer.store(4), layer.store(1)), f"ox * {sw} + {kx0 - pw}"
-            quads = (ox1 - ox0) // 4 * 4 if hot == (row, col) else 0
-            runs = [(4, ox0, ox0 + quads, inline), (1, ox0 + quads, ox1, inline if hot == (row, col) and not quads
-                                                     else None)]
-            for pixels, first, end, stored in (r for r in runs if r[2] > r[1]):
-                pixel = _pixel_body(c, taps, stores, stored, (pixels, sw * c, layer.kernel_hw[0] * kw))
-                body += [f"  for (int32_t ox = {first}; ox < {end}; ox += {pixels}) {{",
-                         f"    const int8_t* x = in + ((oy * {sh} + {ky0 - ph}) * {w_in} + {start}) * {c};",
-                         f"    int8_t* o = out + (oy * {ow} + ox) * {c};",
-                         f"    const int32_t* b = bias + {classes.index((ky0, ky1, kx0, kx1)) * c};",
-                         *(f"    {line}" for line in pixel), "  }"]
+            quads = (ox1 - ox0) // 4 * 4 if rect == 0 else 0
+            for pixels, first, end in ((4, ox0, ox0 + quads), (1, ox0 + quads, ox1)):
+                if end > first:
+                    body += [f"  for (int32_t ox = {first}; ox < {end}; ox += {pixels}) {{",
+                             f"    const int8_t* x = in + ((oy * {sh} + {ky0 - ph}) * {w_in} + ox * {sw} + "
+                             f"{kx0 - pw}) * {c};", f"    int8_t* o = out + (oy * {ow} + ox) * {c};",
+                             f"    const int32_t* b = bias + {max(rect - 1, 0) * c}; (void)b;",
+                             *(f"    {line}" for line in _group_body(layer, taps, rect == 0, pixels)), "  }"]
         body.append("}")
     return body
 
 
 def kernel(layer: DepthwiseLayer) -> list[Function]:
-    """The layer's function `name(in, out, w, bias, mult, shift)`, last, after the helpers it calls. Layers whose
-    code is identical share one function (the name is a hash of it)."""
+    """The layer's function `name(in, out, k, bias)` (`k` the packed constants, `bias` the edge rectangles'
+    biases: `packed`, `class_biases`), last, after the helpers it calls. Layers whose code is identical share
+    one function (the name is a hash of it)."""
     (h, w_in, c), (oh, ow), (kh, kw), (sh, sw) = layer.in_hwc, layer.out_hw, layer.kernel_hw, layer.stride
     text = "\n".join(f"  {line}" for line in _loops(layer))
     name = "tinyml_dw_" + hashlib.sha1(text.encode()).hexdigest()[:12]
     definition = (f"/* depthwise {kh}x{kw}, stride {sh}x{sw}, input {h}x{w_in}x{c}, output {oh}x{ow}x{c} */\n"
-                  f"static void {name}(const int8_t* in, int8_t* out, const int8_t* w, const int32_t* bias,\n"
-                  f"    const int32_t* mult, const int8_t* shift) {{\n{text}\n}}")
+                  f"static void {name}(const int8_t* in, int8_t* out, const int32_t* k, const int32_t* bias) {{\n"
+                  f"{text}\n}}")
     helpers = [*requantize_helpers(layer.right),
                *(f for lanes in (4, 1) if layer.store(lanes) in text
                  for f in store(layer.out_zero_point, *layer.act, layer.right, lanes))]

@@ -141,22 +141,24 @@ def depthwise_conv_2d(model: Model, op: Operator) -> Step:
 
 
 def _generated_depthwise(model: Model, op: Operator, w: dict, arrays: list[CArray]) -> Step:
-    """The layer as a generated function (`engine.depthwise_kernels`): its bias array becomes the per-rectangle
-    table the function reads, the shifts stay int8 in flash (nothing widened in the arena, no scratch)."""
+    """The layer as a generated function (`engine.depthwise_kernels`): its constants packed per channel group
+    (with the interior's biases), the edge rectangles' biases in a table; nothing in the arena, no scratch."""
     i, inp, flt, out = op.index, model.tensor(op, 0), model.tensor(op, 1), model.tensor(op, 0, outputs=True)
     kh, kw = flt.shape[1:3]
     right = requantize_c.right_only(arrays[2].values)
     layer = DepthwiseLayer(inp.hwc, out.hwc[:2], (kh, kw), w["stride"], w["pad"], out.zero_point, w["act"], right)
-    functions = depthwise_kernels.kernel(layer)
     bias = model.optional_tensor(op, 2)
-    table = depthwise_kernels.class_biases(model.constant(op, 1), None if bias is None else bias.data,
-                                           -inp.zero_point, layer.classes)
-    arrays = [CArray(f"w{i}", "int8_t", depthwise_kernels.group_major(model.constant(op, 1))), arrays[1],
-              CArray(f"s{i}", "int8_t", np.array(requantize_c.shifts(arrays[2].values, right))),
-              CArray(f"b{i}", "int32_t", table)]
-    call = Call(functions[-1].name, (Tensor(inp.index), Tensor(out.index), Const(f"w{i}"), Const(f"b{i}"),
-                                     Const(f"m{i}"), Const(f"s{i}")))
-    return Step(i, op.kind, (inp.index,), out.index, [(call,)], arrays, functions=functions,
+    biases = depthwise_kernels.class_biases(model.constant(op, 1), None if bias is None else bias.data,
+                                            -inp.zero_point, layer.classes)
+    shifts = requantize_c.shifts(arrays[2].values, right)
+    constants = [CArray(f"k{i}", "int32_t", depthwise_kernels.packed(model.constant(op, 1), arrays[1].values,
+                                                                      shifts, biases[0]))]
+    if len(biases) > 1:
+        constants.append(CArray(f"b{i}", "int32_t", biases[1:].reshape(-1)))
+    functions = depthwise_kernels.kernel(layer)
+    call = Call(functions[-1].name, (Tensor(inp.index), Tensor(out.index), Const(f"k{i}"),
+                                     Const(f"b{i}") if len(biases) > 1 else NULL))
+    return Step(i, op.kind, (inp.index,), out.index, [(call,)], constants, functions=functions,
                 overlap=overlap_bytes(inp.hwc, out.hwc, (kh, kw), w["stride"], w["pad"], depthwise=True))
 
 
