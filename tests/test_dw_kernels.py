@@ -5,7 +5,7 @@ odd widths, relu/relu6/none; and the tap rectangles they are cut into."""
 import pytest
 
 from tests.test_c_engine import assert_bit_exact, int8_model
-from tinyml_kit.engine.depthwise_kernels import segments
+from tinyml_kit.solve.depthwise_shape import segments
 
 LAYERS = {
     "3x3_same_c8": ((9, 9, 8), dict(kernel_size=3, padding="same", activation="relu6")),

@@ -24,6 +24,7 @@ import numpy as np
 from tinyml_kit.engine.ir import Function
 from tinyml_kit.engine.requantize_c import helpers as requantize_helpers
 from tinyml_kit.engine.requantize_c import store, store_lines, store_name
+from tinyml_kit.solve.depthwise_shape import BLOCK_EXTRA_WORDS, rectangles, segments
 
 MAC4 = "TINYML_DW_MAC4"
 _MAC4_DEFINITION = f"""\
@@ -52,30 +53,6 @@ def mac4() -> Function:
     return Function(MAC4, _MAC4_DEFINITION)
 
 
-def segments(in_size: int, out_size: int, kernel: int, stride: int, pad: int) -> list[tuple[int, int, int, int]]:
-    """Runs of output positions along one axis whose windows cover the same kernel taps: (first, end, first
-    tap, end tap), in order."""
-    runs: list[list[int]] = []
-    for o in range(out_size):
-        start = o * stride - pad
-        k0, k1 = max(0, -start), min(kernel, in_size - start)
-        if runs and runs[-1][1] == o and runs[-1][2:] == [k0, k1]:
-            runs[-1][1] = o + 1
-        else:
-            runs.append([o, o + 1, k0, k1])
-    return [(a, b, c, d) for a, b, c, d in runs]
-
-
-def _classes(rows, cols) -> dict[tuple[int, int, int, int], int]:
-    """The distinct tap rectangles (ky0, ky1, kx0, kx1) and how many pixels each covers."""
-    size: dict[tuple[int, int, int, int], int] = {}
-    for r in rows:
-        for c in cols:
-            key = (r[2], r[3], c[2], c[3])
-            size[key] = size.get(key, 0) + (r[1] - r[0]) * (c[1] - c[0])
-    return size
-
-
 def class_biases(weights: np.ndarray, bias: np.ndarray | None, input_offset: int, classes) -> np.ndarray:
     """[rectangle][channel]: bias + input_offset * the rectangle's weight sum, wrapped to int32 as the int32
     accumulator of TFLite's kernel wraps."""
@@ -91,9 +68,6 @@ def _bytes_as_words(values: np.ndarray, groups: int) -> np.ndarray:
     padded = np.zeros(groups * 4, np.int8)
     padded[:len(values)] = values
     return padded.view("<i4").astype(np.int32)
-
-
-BLOCK_EXTRA = 9   # words after a group's weights: 4 multipliers, 1 word of 4 shifts, 4 interior biases
 
 
 def packed(weights: np.ndarray, mult, shifts, biases: np.ndarray) -> np.ndarray:
@@ -140,8 +114,7 @@ class DepthwiseLayer:
     def classes(self) -> list[tuple[int, int, int, int]]:
         """The tap rectangles, the interior (most pixels) first: its biases go into the packed constants, the
         others' into the edge table, in this order (`class_biases`)."""
-        size = _classes(self.rows, self.cols)
-        return sorted(size, key=lambda r: -size[r])
+        return list(rectangles(self.in_hwc, self.out_hw, self.kernel_hw, self.stride, self.pad))
 
     @property
     def taps(self) -> int:
@@ -154,19 +127,18 @@ class DepthwiseLayer:
 def _group_body(layer: DepthwiseLayer, taps: dict[int, int], interior: bool, pixels: int) -> list[str]:
     """The channel groups of `pixels` pixels side by side: `x` points at the first pixel's first valid tap, `o`
     at its output, `b` at its rectangle's edge biases; `taps` maps each valid tap to its input offset. A group
-    reads its block of `k` (`packed`) for the whole run; full groups accumulate 4 channels a tap (`MAC4`), the
-    padded last group its channels one by one. The interior stores inline, the edges by a call."""
+    reads its block of `k` (`packed`) once for the whole run; full groups accumulate 4 channels a tap (`MAC4`),
+    the padded last group goes channel by channel. The interior stores inline, the edges by a call."""
     c, n, full = layer.in_hwc[2], layer.taps, layer.in_hwc[2] // 4
     inline = store_lines(["a0", "a1", "a2", "a3"], layer.out_zero_point, *layer.act, layer.right, ("oc", "mc", "sc"))
-    head = [f"const int32_t* blk = k + g * {n + BLOCK_EXTRA}; const int8_t* wg = (const int8_t*)blk;",
+    head = [f"const int32_t* blk = k + g * {n + BLOCK_EXTRA_WORDS}; const int8_t* wg = (const int8_t*)blk;",
             f"const int32_t* mc = blk + {n}; const int8_t* sc = (const int8_t*)(blk + {n + 4});",
             f"const int32_t* bg = {f'blk + {n + 5}' if interior else 'b + 4 * g'};"]
     pixel = [f"for (int32_t p = 0; p < {pixels}; ++p) {{" if pixels > 1 else "{ const int32_t p = 0;",
              f"  const int8_t* xk = x + p * {layer.stride[1] * c} + 4 * g; int8_t* oc = o + p * {c} + 4 * g;"]
+    stored = inline if interior else ["int32_t acc[4] = {a0, a1, a2, a3};", f"{layer.store(4)}(oc, acc, mc, sc);"]
     lines = []
     if full:
-        stored = inline if interior else ["acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3;",
-                                          f"{layer.store(4)}(oc, acc, mc, sc);"]
         lines += [f"for (int32_t g = 0; g < {full}; ++g) {{", *(f"  {h}" for h in head), *(f"  {p}" for p in pixel),
                   "    int32_t v, a0 = bg[0], a1 = bg[1], a2 = bg[2], a3 = bg[3];",
                   *(f"    {MAC4}(xk + {xo}, wg + {4 * t}, a0, a1, a2, a3);" for t, xo in taps.items()),
@@ -175,32 +147,78 @@ def _group_body(layer: DepthwiseLayer, taps: dict[int, int], interior: bool, pix
         sums = " + ".join(f"xk[j + {xo}] * wg[j + {4 * t}]" for t, xo in taps.items())
         lines += ["{", f"  const int32_t g = {full};", *(f"  {h}" for h in head), *(f"  {p}" for p in pixel),
                   f"    for (int32_t j = 0; j < {c % 4}; ++j) {{",
-                  f"      acc[0] = bg[j] + {sums};", f"      {layer.store(1)}(oc + j, acc, mc + j, sc + j);", "    }",
-                  "  }", "}"]
+                  f"      int32_t acc = bg[j] + {sums};", f"      {layer.store(1)}(oc + j, &acc, mc + j, sc + j);",
+                  "    }", "  }", "}"]
     return lines
 
 
+def edge_function(layer: DepthwiseLayer) -> Function:
+    """`name(x, o, k, b, channels, block, rows, cols, row_bytes, tap0, kw)`: one pixel whose valid taps are a
+    `rows` x `cols` rectangle starting at tap `tap0` of a kernel `kw` wide, `x` at its first valid tap, input
+    rows `row_bytes` apart, `b` its rectangle's biases, `k` packed in blocks of `block` words (`packed`). Loops
+    instead of unrolled taps: one copy serves every edge pixel of every layer with the same store."""
+    name = layer.store(4).replace("tinyml_store4", "tinyml_dw_edge")
+    taps = "block - " + str(BLOCK_EXTRA_WORDS)
+    definition = f"""\
+static void {name}(const int8_t* x, int8_t* o, const int32_t* k, const int32_t* b, int32_t channels,
+    int32_t block, int32_t rows, int32_t cols, int32_t row_bytes, int32_t tap0, int32_t kw) {{
+  int32_t acc[4], g = 0;
+  for (; 4 * g + 4 <= channels; ++g) {{
+    const int32_t* blk = k + g * block;
+    int32_t a0 = b[4 * g], a1 = b[4 * g + 1], a2 = b[4 * g + 2], a3 = b[4 * g + 3];
+    for (int32_t r = 0; r < rows; ++r) {{
+      const int8_t* xr = x + r * row_bytes + 4 * g;
+      const int8_t* wr = (const int8_t*)blk + 4 * (tap0 + r * kw);
+      for (int32_t q = 0; q < cols; ++q) {MAC4}(xr + q * channels, wr + 4 * q, a0, a1, a2, a3);
+    }}
+    acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3;
+    {layer.store(4)}(o + 4 * g, acc, blk + {taps}, (const int8_t*)(blk + {taps} + 4));
+  }}
+  if (4 * g < channels) {{
+    const int32_t* blk = k + g * block;
+    for (int32_t j = 0; j < channels - 4 * g; ++j) {{
+      acc[0] = b[4 * g + j];
+      for (int32_t r = 0; r < rows; ++r) {{
+        for (int32_t q = 0; q < cols; ++q) {{
+          acc[0] += x[r * row_bytes + q * channels + 4 * g + j] * ((const int8_t*)blk)[4 * (tap0 + r * kw + q) + j];
+        }}
+      }}
+      {layer.store(1)}(o + 4 * g + j, acc, blk + {taps} + j, (const int8_t*)(blk + {taps} + 4) + j);
+    }}
+  }}
+}}"""
+    return Function(name, definition)
+
+
 def _loops(layer: DepthwiseLayer) -> list[str]:
-    """Every pixel in raster order, a loop per rectangle of pixels with the same taps; the interior in runs of 4
-    pixels per channel group (at most 3 pixels written ahead of the window read: within the slack
-    `static_plan.overlap_bytes` allows)."""
+    """Every pixel in raster order, a loop per rectangle of pixels with the same taps. The interior in runs of
+    up to 4 pixels per channel group, unrolled (at most 3 pixels written ahead of the window read: within the
+    slack `static_plan.overlap_bytes` allows); the other rectangles pixel by pixel, unrolled too, but those of
+    a single pixel (the corners) by `edge_function`, which is slower (1.9x on its MACs) but shared."""
     (_, w_in, c), (_, ow), (_, kw), (sh, sw), (ph, pw) = (layer.in_hwc, layer.out_hw, layer.kernel_hw, layer.stride,
                                                           layer.pad)
-    classes = layer.classes
-    body = ["int32_t acc[4];", "(void)acc; (void)bias;   /* unused when every pixel is interior */"]
+    classes, edge = layer.classes, edge_function(layer).name
+    single = [sum((r[1] - r[0]) * (q[1] - q[0]) for r in layer.rows for q in layer.cols
+                  if (r[2], r[3], q[2], q[3]) == rect) == 1 for rect in classes]
+    body = []
     for oy0, oy1, ky0, ky1 in layer.rows:
         body.append(f"for (int32_t oy = {oy0}; oy < {oy1}; ++oy) {{")
         for ox0, ox1, kx0, kx1 in layer.cols:
-            rect = classes.index((ky0, ky1, kx0, kx1))
+            rect, width = classes.index((ky0, ky1, kx0, kx1)), ox1 - ox0
+            start = [f"    const int8_t* x = in + ((oy * {sh} + {ky0 - ph}) * {w_in} + ox * {sw} + {kx0 - pw}) * {c};",
+                     f"    int8_t* o = out + (oy * {ow} + ox) * {c};",
+                     f"    const int32_t* b = bias + {max(rect - 1, 0) * c}; (void)b;"]
+            if rect and single[rect]:
+                body += [f"  for (int32_t ox = {ox0}; ox < {ox1}; ++ox) {{", *start,
+                         f"    {edge}(x, o, k, b, {c}, {layer.taps + BLOCK_EXTRA_WORDS}, {ky1 - ky0}, {kx1 - kx0}, "
+                         f"{w_in * c}, {ky0 * kw + kx0}, {kw});", "  }"]
+                continue
             taps = {ky * kw + kx: ((ky - ky0) * w_in + kx - kx0) * c
                     for ky in range(ky0, ky1) for kx in range(kx0, kx1)}
-            quads = (ox1 - ox0) // 4 * 4 if rect == 0 else 0
-            for pixels, first, end in ((4, ox0, ox0 + quads), (1, ox0 + quads, ox1)):
+            run = min(4, width) if rect == 0 else 1
+            for pixels, first, end in ((run, ox0, ox0 + width // run * run), (1, ox0 + width // run * run, ox1)):
                 if end > first:
-                    body += [f"  for (int32_t ox = {first}; ox < {end}; ox += {pixels}) {{",
-                             f"    const int8_t* x = in + ((oy * {sh} + {ky0 - ph}) * {w_in} + ox * {sw} + "
-                             f"{kx0 - pw}) * {c};", f"    int8_t* o = out + (oy * {ow} + ox) * {c};",
-                             f"    const int32_t* b = bias + {max(rect - 1, 0) * c}; (void)b;",
+                    body += [f"  for (int32_t ox = {first}; ox < {end}; ox += {pixels}) {{", *start,
                              *(f"    {line}" for line in _group_body(layer, taps, rect == 0, pixels)), "  }"]
         body.append("}")
     return body
@@ -215,11 +233,13 @@ def kernel(layer: DepthwiseLayer) -> list[Function]:
     name = "tinyml_dw_" + hashlib.sha1(text.encode()).hexdigest()[:12]
     definition = (f"/* depthwise {kh}x{kw}, stride {sh}x{sw}, input {h}x{w_in}x{c}, output {oh}x{ow}x{c} */\n"
                   f"static void {name}(const int8_t* in, int8_t* out, const int32_t* k, const int32_t* bias) {{\n"
-                  f"{text}\n}}")
-    helpers = [*requantize_helpers(layer.right),
-               *(f for lanes in (4, 1) if layer.store(lanes) in text
-                 for f in store(layer.out_zero_point, *layer.act, layer.right, lanes))]
-    return [*dict.fromkeys(helpers), *([mac4()] if c // 4 else []), Function(name, definition)]
+                  f"  (void)bias;\n{text}\n}}")
+    edges = [edge_function(layer)] if edge_function(layer).name in text else []
+    called = text + "".join(e.definition for e in edges)
+    stores = [f for lanes in (4, 1) if layer.store(lanes) in called
+              for f in store(layer.out_zero_point, *layer.act, layer.right, lanes)]
+    return [*dict.fromkeys([*requantize_helpers(layer.right), *stores]), *([mac4()] if MAC4 in called else []),
+            *edges, Function(name, definition)]
 
 
 def generated_depthwise(in_shape: tuple, out_shape: tuple, depth_multiplier: int, dilation: tuple[int, int]) -> bool:

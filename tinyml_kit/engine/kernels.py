@@ -153,11 +153,12 @@ def _generated_depthwise(model: Model, op: Operator, w: dict, arrays: list[CArra
     shifts = requantize_c.shifts(arrays[2].values, right)
     constants = [CArray(f"k{i}", "int32_t", depthwise_kernels.packed(model.constant(op, 1), arrays[1].values,
                                                                       shifts, biases[0]))]
-    if len(biases) > 1:
-        constants.append(CArray(f"b{i}", "int32_t", biases[1:].reshape(-1)))
+    edges = biases[1:].reshape(-1)
+    if edges.size:
+        constants.append(CArray(f"b{i}", "int32_t", edges))
     functions = depthwise_kernels.kernel(layer)
     call = Call(functions[-1].name, (Tensor(inp.index), Tensor(out.index), Const(f"k{i}"),
-                                     Const(f"b{i}") if len(biases) > 1 else NULL))
+                                     Const(f"b{i}") if edges.size else NULL))
     return Step(i, op.kind, (inp.index,), out.index, [(call,)], constants, functions=functions,
                 overlap=overlap_bytes(inp.hwc, out.hwc, (kh, kw), w["stride"], w["pad"], depthwise=True))
 
