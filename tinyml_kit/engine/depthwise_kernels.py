@@ -24,7 +24,7 @@ import numpy as np
 from tinyml_kit.engine.ir import Function
 from tinyml_kit.engine.requantize_c import helpers as requantize_helpers
 from tinyml_kit.engine.requantize_c import store, store_lines, store_name
-from tinyml_kit.solve.depthwise_shape import BLOCK_EXTRA_WORDS, rectangles, segments
+from tinyml_kit.solve.depthwise_shape import BLOCK_EXTRA_WORDS, interior_run, rectangles, segments
 
 MAC4 = "TINYML_DW_MAC4"
 _MAC4_DEFINITION = f"""\
@@ -192,9 +192,9 @@ static void {name}(const int8_t* x, int8_t* o, const int32_t* k, const int32_t* 
 
 def _loops(layer: DepthwiseLayer) -> list[str]:
     """Every pixel in raster order, a loop per rectangle of pixels with the same taps. The interior in runs of
-    up to 4 pixels per channel group, unrolled (at most 3 pixels written ahead of the window read: within the
-    slack `static_plan.overlap_bytes` allows); the other rectangles pixel by pixel, unrolled too, but those of
-    a single pixel (the corners) by `edge_function`, which is slower (1.9x on its MACs) but shared."""
+    up to 4 pixels per channel group (`interior_run`: at most 3 pixels written ahead of the window read, within
+    the slack `static_plan.overlap_bytes` allows), unrolled; the other rectangles pixel by pixel, unrolled too,
+    but those of a single pixel (the corners) by `edge_function`, which is slower but shared."""
     (_, w_in, c), (_, ow), (_, kw), (sh, sw), (ph, pw) = (layer.in_hwc, layer.out_hw, layer.kernel_hw, layer.stride,
                                                           layer.pad)
     classes, edge = layer.classes, edge_function(layer).name
@@ -215,11 +215,9 @@ def _loops(layer: DepthwiseLayer) -> list[str]:
                 continue
             taps = {ky * kw + kx: ((ky - ky0) * w_in + kx - kx0) * c
                     for ky in range(ky0, ky1) for kx in range(kx0, kx1)}
-            run = min(4, width) if rect == 0 else 1
-            for pixels, first, end in ((run, ox0, ox0 + width // run * run), (1, ox0 + width // run * run, ox1)):
-                if end > first:
-                    body += [f"  for (int32_t ox = {first}; ox < {end}; ox += {pixels}) {{", *start,
-                             *(f"    {line}" for line in _group_body(layer, taps, rect == 0, pixels)), "  }"]
+            run = interior_run(width) if rect == 0 else 1
+            body += [f"  for (int32_t ox = {ox0}; ox < {ox1}; ox += {run}) {{", *start,
+                     *(f"    {line}" for line in _group_body(layer, taps, rect == 0, run)), "  }"]
         body.append("}")
     return body
 

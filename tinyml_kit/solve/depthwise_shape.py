@@ -3,9 +3,8 @@ generator (`engine.depthwise_kernels`): how the output is cut into rectangles of
 kernel taps, and what the generated code and constants cost.
 
 Code bytes were fitted by least squares on the generated functions of the MobileNets, TinyNets and PhiNets of
-`bench/engine.py` (arm-none-eabi-gcc 12.2, -Os, Cortex-M4F): a constant per layer (call, prologue, the shared
-store functions spread over the layers), per loop body (pixel-rectangle loop, channel-group loop, the inline
-requantization of the interior) and per unrolled tap."""
+`bench/engine.py` (arm-none-eabi-gcc 12.2, -Os -fno-inline, Cortex-M4F): a constant per layer, per loop body
+and per unrolled tap (`CODE_BYTES`)."""
 
 from dataclasses import dataclass
 
@@ -37,8 +36,15 @@ class DepthwiseCost:
     code_bytes: int
 
 
-# per layer, pixel loop, full-group tap, tail tap, inline interior store (53 functions, largest residual 383 B)
-CODE_BYTES = (-96.0, 58.7, 41.5, 22.8, 286.9)
+# per layer (prologue, the interior's inline requantization, the shared store and edge functions spread over
+# the layers), pixel loop, full-group tap, tail tap: 53 functions, largest residual 469 B, sums equal
+CODE_BYTES = (206.1, 68.8, 49.4, 24.0)
+
+
+def interior_run(width: int) -> int:
+    """Pixels of an interior row computed per channel group: the largest of 4, 3, 2, 1 dividing the row, so one
+    unrolled loop covers it (no second copy for the rest) and each group's constants are read once a run."""
+    return next(n for n in (4, 3, 2, 1) if width % n == 0)
 
 
 def rectangles(in_hwc: tuple[int, int, int], out_hw: tuple[int, int], kernel_hw: tuple[int, int],
@@ -59,22 +65,19 @@ def rectangles(in_hwc: tuple[int, int, int], out_hw: tuple[int, int], kernel_hw:
 def depthwise_cost(in_hwc: tuple[int, int, int], out_hw: tuple[int, int], kernel_hw: tuple[int, int],
                    stride: tuple[int, int]) -> DepthwiseCost:
     """Flash of one generated depthwise layer: its packed constants and edge-bias table (exact) and its code
-    (estimated, `CODE_BYTES`)."""
+    (estimated, `CODE_BYTES`; the code generator's loops, `engine.depthwise_kernels._loops`, counted)."""
     (h, w, c), (kh, kw) = in_hwc, kernel_hw
     pad = same_pad(h, out_hw[0], kh, stride[0]), same_pad(w, out_hw[1], kw, stride[1])
-    rows = segments(h, out_hw[0], kh, stride[0], pad[0])
-    cols = segments(w, out_hw[1], kw, stride[1], pad[1])
     rects = rectangles(in_hwc, out_hw, kernel_hw, stride, pad)
     interior = next(iter(rects))
     groups, full, tail = -(-c // 4), int(c >= 4), int(c % 4 > 0)
     constants = 4 * groups * (kh * kw + BLOCK_EXTRA_WORDS) + 4 * c * (len(rects) - 1)
-    loops = inline = taps = 0
-    for r in rows:
-        for q in cols:
-            rect, width = (r[2], r[3], q[2], q[3]), q[1] - q[0]
-            split = 1 + int(rect == interior and width >= 4 and width % 4 > 0)
-            loops += split
-            taps += split * (r[3] - r[2]) * (q[3] - q[2])
-            inline += split if rect == interior else 0
-    features = (1, loops, taps * full, taps * tail, inline * full)
+    loops = taps = 0
+    for r in segments(h, out_hw[0], kh, stride[0], pad[0]):
+        for q in segments(w, out_hw[1], kw, stride[1], pad[1]):
+            rect = (r[2], r[3], q[2], q[3])
+            if rect == interior or rects[rect][0] > 1:   # single-pixel edges call the shared edge function
+                loops += 1
+                taps += (r[3] - r[2]) * (q[3] - q[2])
+    features = (1, loops, taps * full, taps * tail)
     return DepthwiseCost(constants, int(round(sum(f * b for f, b in zip(features, CODE_BYTES, strict=True)))))
