@@ -121,7 +121,7 @@ class DepthwiseLayer:
         return self.kernel_hw[0] * self.kernel_hw[1]
 
     def store(self, lanes: int) -> str:
-        return store_name(self.out_zero_point, *self.act, self.right, lanes)
+        return store_name(self.right, lanes)
 
 
 def _group_body(layer: DepthwiseLayer, taps: dict[int, int], interior: bool, pixels: int) -> list[str]:
@@ -136,7 +136,8 @@ def _group_body(layer: DepthwiseLayer, taps: dict[int, int], interior: bool, pix
             f"const int32_t* bg = {f'blk + {n + 5}' if interior else 'b + 4 * g'};"]
     pixel = [f"for (int32_t p = 0; p < {pixels}; ++p) {{" if pixels > 1 else "{ const int32_t p = 0;",
              f"  const int8_t* xk = x + p * {layer.stride[1] * c} + 4 * g; int8_t* oc = o + p * {c} + 4 * g;"]
-    stored = inline if interior else ["int32_t acc[4] = {a0, a1, a2, a3};", f"{layer.store(4)}(oc, acc, mc, sc);"]
+    stored = inline if interior else ["acc[0] = a0; acc[1] = a1; acc[2] = a2; acc[3] = a3;",
+                                      f"{layer.store(4)}(oc, acc, mc, sc);"]
     lines = []
     if full:
         lines += [f"for (int32_t g = 0; g < {full}; ++g) {{", *(f"  {h}" for h in head), *(f"  {p}" for p in pixel),
@@ -147,22 +148,23 @@ def _group_body(layer: DepthwiseLayer, taps: dict[int, int], interior: bool, pix
         sums = " + ".join(f"xk[j + {xo}] * wg[j + {4 * t}]" for t, xo in taps.items())
         lines += ["{", f"  const int32_t g = {full};", *(f"  {h}" for h in head), *(f"  {p}" for p in pixel),
                   f"    for (int32_t j = 0; j < {c % 4}; ++j) {{",
-                  f"      int32_t acc = bg[j] + {sums};", f"      {layer.store(1)}(oc + j, &acc, mc + j, sc + j);",
+                  f"      acc[0] = bg[j] + {sums};", f"      {layer.store(1)}(oc + j, acc, mc + j, sc + j);",
                   "    }", "  }", "}"]
     return lines
 
 
 def edge_function(layer: DepthwiseLayer) -> Function:
-    """`name(x, o, k, b, channels, block, rows, cols, row_bytes, tap0, kw)`: one pixel whose valid taps are a
-    `rows` x `cols` rectangle starting at tap `tap0` of a kernel `kw` wide, `x` at its first valid tap, input
-    rows `row_bytes` apart, `b` its rectangle's biases, `k` packed in blocks of `block` words (`packed`). Loops
-    instead of unrolled taps: one copy serves every edge pixel of every layer with the same store."""
-    name = layer.store(4).replace("tinyml_store4", "tinyml_dw_edge")
+    """`name(x, o, k, b, acc, channels, block, rows, cols, row_bytes, tap0, kw)`: one pixel whose valid taps are
+    a `rows` x `cols` rectangle starting at tap `tap0` of a kernel `kw` wide, `x` at its first valid tap, input
+    rows `row_bytes` apart, `b` its rectangle's biases, `k` packed in blocks of `block` words (`packed`), `acc`
+    the caller's store buffer (zero point and bounds in acc[4..6]: `requantize_c.store`). Loops instead of
+    unrolled taps: one copy serves every edge pixel of every layer."""
+    name = "tinyml_dw_edge_" + ("r" if layer.right else "g")
     taps = "block - " + str(BLOCK_EXTRA_WORDS)
     definition = f"""\
-static void {name}(const int8_t* x, int8_t* o, const int32_t* k, const int32_t* b, int32_t channels,
-    int32_t block, int32_t rows, int32_t cols, int32_t row_bytes, int32_t tap0, int32_t kw) {{
-  int32_t acc[4], g = 0;
+static void {name}(const int8_t* x, int8_t* o, const int32_t* k, const int32_t* b, int32_t* acc,
+    int32_t channels, int32_t block, int32_t rows, int32_t cols, int32_t row_bytes, int32_t tap0, int32_t kw) {{
+  int32_t g = 0;
   for (; 4 * g + 4 <= channels; ++g) {{
     const int32_t* blk = k + g * block;
     int32_t a0 = b[4 * g], a1 = b[4 * g + 1], a2 = b[4 * g + 2], a3 = b[4 * g + 3];
@@ -200,7 +202,8 @@ def _loops(layer: DepthwiseLayer) -> list[str]:
     classes, edge = layer.classes, edge_function(layer).name
     single = [sum((r[1] - r[0]) * (q[1] - q[0]) for r in layer.rows for q in layer.cols
                   if (r[2], r[3], q[2], q[3]) == rect) == 1 for rect in classes]
-    body = []
+    body = [f"int32_t acc[7] = {{0, 0, 0, 0, {layer.out_zero_point}, {layer.act[0]}, {layer.act[1]}}};   "
+            "/* for the store functions */", "(void)acc;"]
     for oy0, oy1, ky0, ky1 in layer.rows:
         body.append(f"for (int32_t oy = {oy0}; oy < {oy1}; ++oy) {{")
         for ox0, ox1, kx0, kx1 in layer.cols:
@@ -210,8 +213,8 @@ def _loops(layer: DepthwiseLayer) -> list[str]:
                      f"    const int32_t* b = bias + {max(rect - 1, 0) * c}; (void)b;"]
             if rect and single[rect]:
                 body += [f"  for (int32_t ox = {ox0}; ox < {ox1}; ++ox) {{", *start,
-                         f"    {edge}(x, o, k, b, {c}, {layer.taps + BLOCK_EXTRA_WORDS}, {ky1 - ky0}, {kx1 - kx0}, "
-                         f"{w_in * c}, {ky0 * kw + kx0}, {kw});", "  }"]
+                         f"    {edge}(x, o, k, b, acc, {c}, {layer.taps + BLOCK_EXTRA_WORDS}, {ky1 - ky0}, "
+                         f"{kx1 - kx0}, {w_in * c}, {ky0 * kw + kx0}, {kw});", "  }"]
                 continue
             taps = {ky * kw + kx: ((ky - ky0) * w_in + kx - kx0) * c
                     for ky in range(ky0, ky1) for kx in range(kx0, kx1)}
@@ -234,8 +237,7 @@ def kernel(layer: DepthwiseLayer) -> list[Function]:
                   f"  (void)bias;\n{text}\n}}")
     edges = [edge_function(layer)] if edge_function(layer).name in text else []
     called = text + "".join(e.definition for e in edges)
-    stores = [f for lanes in (4, 1) if layer.store(lanes) in called
-              for f in store(layer.out_zero_point, *layer.act, layer.right, lanes)]
+    stores = [f for lanes in (4, 1) if layer.store(lanes) in called for f in store(layer.right, lanes)]
     return [*dict.fromkeys([*requantize_helpers(layer.right), *stores]), *([mac4()] if MAC4 in called else []),
             *edges, Function(name, definition)]
 

@@ -46,21 +46,18 @@ def requantize_right() -> Function:
     return Function(_RIGHT, _RIGHT_DEFINITION)
 
 
-def _c_int(v: int) -> str:
-    return f"m{-v}" if v < 0 else str(v)
+def store_name(right: bool, lanes: int) -> str:
+    return f"tinyml_store{lanes}_{'r' if right else 'g'}"
 
 
-def store_name(zero_point: int, lo: int, hi: int, right: bool, lanes: int) -> str:
-    return f"tinyml_store{lanes}_{'r' if right else 'g'}_{_c_int(zero_point)}_{_c_int(lo)}_{_c_int(hi)}"
-
-
-def store_lines(accs: list[str], zero_point: int, lo: int, hi: int, right: bool,
+def store_lines(accs: list[str], zero_point: int | str, lo: int | str, hi: int | str, right: bool,
                 names: tuple[str, str, str] = ("out", "mult", "shift")) -> list[str]:
     """C statements that requantize the accumulators `accs` (channels 0.. of `mult` and `shift`), offset them by
     the output zero point, clamp them to [lo, hi] and store them to out[0..] (`names`: those three pointers'
-    names); `v` is an int32_t scratch variable.
-    The right-only variant takes the right shifts, 1..31, as positive numbers (`shifts`)."""
-    clamp = (f" v = v < {lo} ? {lo} : v;" if lo > -128 else "") + (f" v = v > {hi} ? {hi} : v;" if hi < 127 else "")
+    names); `v` is an int32_t scratch variable. The zero point and bounds are numbers or C expressions; the
+    right-only variant takes the right shifts, 1..31, as positive numbers (`shifts`)."""
+    clamp = (f" v = v < {lo} ? {lo} : v;" if not isinstance(lo, int) or lo > -128 else "") + \
+            (f" v = v > {hi} ? {hi} : v;" if not isinstance(hi, int) or hi < 127 else "")
     rq = _RIGHT if right else "arm_nn_requantize"
     out, mult, shift = names
     return [f"v = {_SAT8}({rq}({a}, {mult}[{j}], {shift}[{j}]) + {zero_point});{clamp} {out}[{j}] = (int8_t)v;"
@@ -72,12 +69,13 @@ def helpers(right: bool) -> list[Function]:
     return [*([requantize_right()] if right else []), Function(_SAT8, _SAT8_DEFINITION)]
 
 
-def store(zero_point: int, lo: int, hi: int, right: bool, lanes: int) -> list[Function]:
-    """`static void name(int8_t* out, const int32_t* acc, const int32_t* mult, const int8_t* shift)`: `lanes`
-    accumulators requantized and stored as `store_lines` does (after the helpers it needs). Not inlined: one copy
-    serves every pixel class of every kernel with the same output zero point and range."""
-    name = store_name(zero_point, lo, hi, right, lanes)
-    lines = store_lines([f"acc[{j}]" for j in range(lanes)], zero_point, lo, hi, right)
+def store(right: bool, lanes: int) -> list[Function]:
+    """`static void name(int8_t* out, const int32_t* acc, const int32_t* mult, const int8_t* shift)`: the
+    accumulators acc[0..lanes) requantized and stored as `store_lines` does, with the output zero point and the
+    activation bounds in acc[4], acc[5], acc[6] (after the helpers it needs). Not inlined: one copy serves every
+    edge pixel of every layer."""
+    name = store_name(right, lanes)
+    lines = store_lines([f"acc[{j}]" for j in range(lanes)], "acc[4]", "acc[5]", "acc[6]", right)
     definition = (f"static void {name}(int8_t* out, const int32_t* acc, const int32_t* mult, const int8_t* shift) {{\n"
                   f"  int32_t v;\n" + "\n".join(f"  {line}" for line in lines) + "\n}")
     return [*helpers(right), Function(name, definition)]
