@@ -121,7 +121,7 @@ class DepthwiseLayer:
         return self.kernel_hw[0] * self.kernel_hw[1]
 
     def store(self, lanes: int) -> str:
-        return store_name(self.right, lanes)
+        return store_name(self.right, lanes, *self.act)
 
 
 def _group_body(layer: DepthwiseLayer, taps: dict[int, int], interior: bool, pixels: int) -> list[str]:
@@ -159,7 +159,7 @@ def edge_function(layer: DepthwiseLayer) -> Function:
     rows `row_bytes` apart, `b` its rectangle's biases, `k` packed in blocks of `block` words (`packed`), `acc`
     the caller's store buffer (zero point and bounds in acc[4..6]: `requantize_c.store`). Loops instead of
     unrolled taps: one copy serves every edge pixel of every layer."""
-    name = "tinyml_dw_edge_" + ("r" if layer.right else "g")
+    name = layer.store(4).replace("tinyml_store4", "tinyml_dw_edge")
     taps = "block - " + str(BLOCK_EXTRA_WORDS)
     definition = f"""\
 static void {name}(const int8_t* x, int8_t* o, const int32_t* k, const int32_t* b, int32_t* acc,
@@ -237,7 +237,7 @@ def kernel(layer: DepthwiseLayer) -> list[Function]:
                   f"  (void)bias;\n{text}\n}}")
     edges = [edge_function(layer)] if edge_function(layer).name in text else []
     called = text + "".join(e.definition for e in edges)
-    stores = [f for lanes in (4, 1) if layer.store(lanes) in called for f in store(layer.right, lanes)]
+    stores = [f for lanes in (4, 1) if layer.store(lanes) in called for f in store(layer.right, lanes, *layer.act)]
     return [*dict.fromkeys([*requantize_helpers(layer.right), *stores]), *([mac4()] if MAC4 in called else []),
             *edges, Function(name, definition)]
 

@@ -46,8 +46,9 @@ def requantize_right() -> Function:
     return Function(_RIGHT, _RIGHT_DEFINITION)
 
 
-def store_name(right: bool, lanes: int) -> str:
-    return f"tinyml_store{lanes}_{'r' if right else 'g'}"
+def store_name(right: bool, lanes: int, lo: int, hi: int) -> str:
+    """One store function per requantization path and per bound that clamps (not the int8 range's own)."""
+    return f"tinyml_store{lanes}_{'r' if right else 'g'}{'_lo' if lo > -128 else ''}{'_hi' if hi < 127 else ''}"
 
 
 def store_lines(accs: list[str], zero_point: int | str, lo: int | str, hi: int | str, right: bool,
@@ -69,13 +70,14 @@ def helpers(right: bool) -> list[Function]:
     return [*([requantize_right()] if right else []), Function(_SAT8, _SAT8_DEFINITION)]
 
 
-def store(right: bool, lanes: int) -> list[Function]:
+def store(right: bool, lanes: int, lo: int, hi: int) -> list[Function]:
     """`static void name(int8_t* out, const int32_t* acc, const int32_t* mult, const int8_t* shift)`: the
     accumulators acc[0..lanes) requantized and stored as `store_lines` does, with the output zero point and the
-    activation bounds in acc[4], acc[5], acc[6] (after the helpers it needs). Not inlined: one copy serves every
-    edge pixel of every layer."""
-    name = store_name(right, lanes)
-    lines = store_lines([f"acc[{j}]" for j in range(lanes)], "acc[4]", "acc[5]", "acc[6]", right)
+    activation bounds in acc[4], acc[5], acc[6], clamped to those of the bounds `lo`, `hi` that are not the int8
+    range's (after the helpers it needs). Not inlined: one copy serves every edge pixel of every layer."""
+    name = store_name(right, lanes, lo, hi)
+    lines = store_lines([f"acc[{j}]" for j in range(lanes)], "acc[4]", "acc[5]" if lo > -128 else lo,
+                        "acc[6]" if hi < 127 else hi, right)
     definition = (f"static void {name}(int8_t* out, const int32_t* acc, const int32_t* mult, const int8_t* shift) {{\n"
                   f"  int32_t v;\n" + "\n".join(f"  {line}" for line in lines) + "\n}")
     return [*helpers(right), Function(name, definition)]
