@@ -1,19 +1,23 @@
 """DEPTHWISE_CONV_2D (depth multiplier 1, no dilation) as a C function generated for the layer: shapes, strides,
 paddings and offsets are constants, the kernel taps unrolled with constant offsets, no padding branches.
 
-Why: CMSIS-NN's DSP depthwise kernels run 0.1-0.5 MAC per instruction on the small, odd-channel layers of
-MobileNets and PhiNets (per-call setup, a padding test per tap, a scalar tail). Here the output is cut into
-rectangles of pixels whose windows cover the same kernel taps (the interior, the edge rows and columns, the
-corners): each rectangle is a loop over its pixels with only its valid taps, so padding costs nothing. The input
-offset is folded into a per-rectangle bias, bias + offset * (sum of the rectangle's valid weights) per channel,
-computed here: sum(w * (x + offset)) = sum(w * x) + offset * sum(w) in int32, so the result is TFLite's exactly.
+Why: CMSIS-NN's DSP depthwise kernels run about 0.12 MAC per instruction on the small, odd-channel layers of the
+MobileNets, TinyNets and PhiNets (per-call setup, a padding test per tap, scalar tails). Here the output is cut
+into rectangles of pixels whose windows cover the same kernel taps (`solve.depthwise_shape`: the interior, the
+edge rows and columns, the corners); each is a loop over its pixels with only its valid taps, so padding costs
+nothing. The input offset is folded into a per-rectangle bias, bias + offset * (the rectangle's weight sum) per
+channel, computed here: sum(w * (x + offset)) = sum(w * x) + offset * sum(w) in int32, so the sums are TFLite's.
 
-With the DSP extension four channels go at once: one word of four int8 inputs and one of four weights (the
-TFLite filter layout [1][kh][kw][C] already keeps a tap's channels together), `sxtb16` and `sxtb16 ror #8` split
-them into 16-bit lanes, `smlabb`/`smlatt` accumulate each lane (10 instructions per 4 MACs). Without it (host
-builds) the same loops run in plain C. The rest of the channels, one at a time, in plain C on every core.
-Requantization, offset, clamp and store: `engine.requantize_c`. Pixels are computed in raster order, each written
-after its window is read, which is the order the static plan's `overlap_bytes` assumes for CMSIS-NN's kernels.
+With the DSP extension four channels go at once: a word of four int8 inputs (HWC keeps a tap's channels together)
+and a word of their four weights, `sxtb16` and `sxtb16 ror #8` split both into 16-bit lanes, `smlabb`/`smlatt`
+accumulate each lane: 10 instructions per 4 MACs. Without it (host builds) the same loops run in plain C; the
+last C % 4 channels go one by one on every core. The layer's constants are packed per group of 4 channels
+(`packed`) so a group's weights, multipliers, shifts and interior biases are one run of flash the data cache
+keeps while the interior computes up to 4 pixels per group. The interior requantizes inline
+(`requantize_c.store_lines`: the double-rounding arithmetic in 6 instructions), the edges call store functions
+shared by every layer, corners go through one looping function (`edge_function`). Pixels are written in raster
+order, at most 3 ahead of the window being read, which `static_plan.overlap_bytes` allows for: the plan keeps
+writing the output over the dying input as it did for CMSIS-NN, and the arena is unchanged.
 """
 
 import hashlib
@@ -231,8 +235,9 @@ def kernel(layer: DepthwiseLayer) -> list[Function]:
     one function (the name is a hash of it)."""
     (h, w_in, c), (oh, ow), (kh, kw), (sh, sw) = layer.in_hwc, layer.out_hw, layer.kernel_hw, layer.stride
     text = "\n".join(f"  {line}" for line in _loops(layer))
-    name = "tinyml_dw_" + hashlib.sha1(text.encode()).hexdigest()[:12]
-    definition = (f"/* depthwise {kh}x{kw}, stride {sh}x{sw}, input {h}x{w_in}x{c}, output {oh}x{ow}x{c} */\n"
+    comment = f"/* depthwise {kh}x{kw}, stride {sh}x{sw}, input {h}x{w_in}x{c}, output {oh}x{ow}x{c} */"
+    name = "tinyml_dw_" + hashlib.sha1((comment + text).encode()).hexdigest()[:12]
+    definition = (f"{comment}\n"
                   f"static void {name}(const int8_t* in, int8_t* out, const int32_t* k, const int32_t* bias) {{\n"
                   f"  (void)bias;\n{text}\n}}")
     edges = [edge_function(layer)] if edge_function(layer).name in text else []
