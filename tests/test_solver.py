@@ -93,13 +93,14 @@ def test_frontier_rises_with_flash(law):
 
 def test_the_c_engine_buys_a_larger_phinet_at_resnet8s_footprint():
     """Same budget, costed as the C engine compiles the model (no float scales, names or interpreter records):
-    the solver can spend it on parameters."""
+    the solver can spend it on parameters (less than before depthwise layers became generated code, about
+    2.5 KB of code each: 1.35x the parameters, 1.88x with CMSIS-NN calls)."""
     board = get_board("nucleo-l4r5zi")
     limits = dict(max_flash=95552, max_ram=56080, max_macs=12_500_000)
     phinets = ScalingLaw.load()
     tflm, c = solve(board, engine="tflm", law=phinets, **limits), solve(board, engine="c", law=phinets, **limits)
     assert c.engine.name == "c" and c.best.estimate.engine is c.engine
-    assert c.best.estimate.params >= 1.8 * tflm.best.estimate.params
+    assert c.best.estimate.params >= 1.3 * tflm.best.estimate.params
     assert c.best.estimate.flash_bytes_est <= 95552 and c.best.arena_alloc_bytes_est == c.best.estimate.arena_bytes_est
 
 

@@ -26,6 +26,12 @@ class KernelFamily(Enum):
     def title(self) -> str:
         return "Helium (MVE)" if self is KernelFamily.MVE else "DSP and portable C"
 
+    @property
+    def generates_kernels(self) -> bool:
+        """Whether the C engine generates its own kernels per layer for this family (convolutions, depthwise): they
+        are written for the DSP extension, with a portable C path; Helium cores keep CMSIS-NN's MVE kernels."""
+        return self is KernelFamily.DSP
+
 
 # The cores with Helium, as boards.yaml names them: CMSIS-NN builds its MVE kernels for them.
 HELIUM_CORES = frozenset({"Cortex-M52", "Cortex-M55", "Cortex-M85"})

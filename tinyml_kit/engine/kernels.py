@@ -10,7 +10,9 @@ import numpy as np
 
 from tinyml_kit.core.cores import KernelFamily
 from tinyml_kit.core.errors import UserError, param
+from tinyml_kit.engine import depthwise_kernels, requantize_c
 from tinyml_kit.engine.conv_gen import conv_2d_generated
+from tinyml_kit.engine.depthwise_kernels import DepthwiseLayer, generated_depthwise
 from tinyml_kit.engine.ir import (
     NULL,
     Arg,
@@ -128,6 +130,9 @@ def depthwise_conv_2d(model: Model, op: Operator, family: KernelFamily) -> Step:
     _, kh, kw, out_c = flt.shape
     w = _window(op, inp, out, (kh, kw))
     arrays = _quant_arrays(i, model, op, out_c)
+    if family.generates_kernels and generated_depthwise(inp.shape, out.shape, op.option("depthMultiplier", 1),
+                                                        w["dilation"]):
+        return _generated_depthwise(model, op, w, arrays)
     params = Struct("cmsis_nn_dw_conv_params", f"p{i}",
                     (-inp.zero_point, out.zero_point, op.option("depthMultiplier", 1), *_tiles(w)))
     d_in, d_f, d_b, d_out = (Dims(*d) for d in conv_dims(inp.shape, flt.shape, out.shape, depthwise=True))
@@ -151,6 +156,30 @@ def kernel_sums(weights: np.ndarray, bias: np.ndarray | None, input_offset: int,
     sums = (rows.sum(axis=1) + rows.shape[1] * filter_offset) * input_offset if input_offset else 0
     total = (np.zeros(rows.shape[0], np.int64) if bias is None else bias.astype(np.int64)) + sums
     return total.astype(np.uint32).view(np.int32)   # modulo 2**32, as the C's int32 sums
+
+
+def _generated_depthwise(model: Model, op: Operator, w: dict, arrays: list[CArray]) -> Step:
+    """The layer as a generated function (`engine.depthwise_kernels`): its constants packed per channel group
+    (with the interior's biases), the edge rectangles' biases in a table; nothing in the arena, no scratch."""
+    i, inp, flt, out = op.index, model.tensor(op, 0), model.tensor(op, 1), model.tensor(op, 0, outputs=True)
+    kh, kw = flt.shape[1:3]
+    right = requantize_c.right_only(arrays[2].values)
+    layer = DepthwiseLayer(inp.hwc, out.hwc[:2], (kh, kw), w["stride"], w["pad"], out.zero_point, w["act"], right)
+    bias = model.optional_tensor(op, 2)
+    biases = depthwise_kernels.class_biases(model.constant(op, 1), None if bias is None else bias.data,
+                                            -inp.zero_point, layer.classes)
+    shifts = requantize_c.shifts(arrays[2].values, right)
+    constants = [CArray(f"k{i}", "int32_t", depthwise_kernels.packed(model.constant(op, 1), arrays[1].values,
+                                                                      shifts, biases[0]))]
+    edges = biases[1:].reshape(-1)
+    if edges.size:
+        constants.append(CArray(f"b{i}", "int32_t", edges))
+    functions = depthwise_kernels.kernel(layer)
+    call = Call(functions[-1].name, (Tensor(inp.index), Tensor(out.index), Const(f"k{i}"),
+                                     Const(f"b{i}") if edges.size else NULL))
+    return Step(i, op.kind, (inp.index,), out.index, [(call,)], constants, functions=functions,
+                overlap=overlap_bytes(inp.hwc, out.hwc, (kh, kw), w["stride"], w["pad"], (1, 1), KernelFamily.DSP,
+                                      depthwise=True))   # raster order, as CMSIS-NN's DSP kernels
 
 
 def fully_connected(model: Model, op: Operator, family: KernelFamily) -> Step:

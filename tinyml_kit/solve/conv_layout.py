@@ -132,7 +132,7 @@ class ConvLayout:
 def generated(dilation_hw: tuple[int, int], family: KernelFamily) -> bool:
     """Whether a CONV_2D runs a generated kernel: every undilated one on the cores of the DSP family (dilated ones,
     and every one on a Helium core, call CMSIS-NN: the generated kernels are written for the DSP extension)."""
-    return dilation_hw == (1, 1) and family is KernelFamily.DSP
+    return dilation_hw == (1, 1) and family.generates_kernels
 
 
 def graph_layout(graph: Graph, op: Op) -> ConvLayout:

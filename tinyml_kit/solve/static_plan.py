@@ -290,6 +290,8 @@ def _plan_op(graph: Graph, op, family: KernelFamily) -> PlanOp:
         shape = ((in_h, in_w, in_c), (out_h, out_w, out_c), (k, k), stride, pad, (1, 1))
         if op.kind == "CONV_2D":
             scratch, shifts = conv_scratch_bytes(shape[0], (k, k), stride, pad, (1, 1), out_w, family), out_c
+        elif op.kind == "DEPTHWISE_CONV_2D" and family.generates_kernels:
+            pass   # generated (`engine.depthwise_kernels`): no scratch, its shifts packed with its weights in flash
         elif op.kind == "DEPTHWISE_CONV_2D":
             scratch, shifts = depthwise_scratch_bytes(*shape, family), out_c
         else:
