@@ -1,0 +1,64 @@
+"""The reductions and the gate of CBAM-style attention on the C engine: REDUCE_MAX and MEAN over height and
+width or over the channels, MUL by a per-pixel map, each against LiteRT's reference kernels on a small random
+graph (`test_c_engine.assert_bit_exact`). A CBAM PhiNet whole: tests/test_attention.py."""
+
+import pytest
+from test_c_engine import assert_bit_exact, int8_model
+from test_c_engine_ops import assert_estimated_plan_is_exact
+
+
+def _tf():
+    from tinyml_kit._tf import tf
+
+    return tf()
+
+
+def _channel_stat(reduce):
+    """CBAM's spatial input: a statistic over each pixel's channels (keepdims), then a convolution on it."""
+    return lambda k, x: k.layers.Conv2D(3, 3, padding="same")(reduce(k.layers.Conv2D(6, 1)(x), axis=3,
+                                                                      keepdims=True))
+
+
+def _gated(k, x):
+    """CBAM's spatial gate: the features times a sigmoid map of one value per pixel."""
+    features = k.layers.Conv2D(5, 1)(x)
+    gate = k.layers.Conv2D(1, 3, padding="same", activation="sigmoid")(x)
+    return k.layers.Multiply()([features, gate])
+
+
+REDUCTIONS = {   # name: (op, build)
+    "global_max_pooling": ("REDUCE_MAX", lambda k, x: k.layers.GlobalMaxPooling2D()(k.layers.Conv2D(8, 3)(x))),
+    "global_max_pooling_keepdims": ("REDUCE_MAX", lambda k, x: k.layers.Conv2D(4, 1)(
+        k.layers.GlobalMaxPooling2D(keepdims=True)(k.layers.Conv2D(6, 1)(x)))),
+    "max_over_channels": ("REDUCE_MAX", _channel_stat(lambda t, **kw: _tf().reduce_max(t, **kw))),
+    "mean_over_channels": ("MEAN", _channel_stat(lambda t, **kw: _tf().reduce_mean(t, **kw))),
+    "mul_by_a_pixel_map": ("MUL", _gated),
+    "mul_by_a_pixel_map_first": ("MUL", lambda k, x: k.layers.Multiply()(list(reversed(_gated_inputs(k, x))))),
+}
+
+
+def _gated_inputs(k, x):
+    return k.layers.Conv2D(5, 1)(x), k.layers.Conv2D(1, 3, padding="same", activation="sigmoid")(x)
+
+
+@pytest.mark.parametrize("name", REDUCTIONS)
+def test_reductions_and_the_pixel_gate(name, tmp_path):
+    from tinyml_kit.engine.codegen import compile_model
+
+    op, build = REDUCTIONS[name]
+    fb = int8_model(build, shape=(6, 5, 3))
+    assert_estimated_plan_is_exact(fb, compile_model(fb).arena_bytes)
+    assert_bit_exact(fb, op, tmp_path)
+
+
+def test_a_reduction_over_other_axes_is_one_line_naming_op_and_axes():
+    from tinyml_kit.core.errors import UserError
+    from tinyml_kit.engine.model_ir import read_int8_model
+    from tinyml_kit.engine.reduce import reduction
+
+    fb = int8_model(lambda k, x: _tf().reduce_max(k.layers.Conv2D(4, 1)(x), axis=2, keepdims=True), shape=(4, 4, 2))
+    model = read_int8_model(fb, "m")
+    op = next(op for op in model.ops if op.kind == "REDUCE_MAX")
+    with pytest.raises(UserError, match=r"^REDUCE_MAX \(op \d+\) reduces axes \[2\] of \[1, 4, 4, 4\]: .*use .*tflm"):
+        reduction(model, op, model.tensor(op, 0))
+
