@@ -1,7 +1,8 @@
 """Code bytes each op outside the fitted code model adds to the C engine's tinyml_model.c (solve/c_size.py
 OP_CODE_BYTES): for the small graphs of tests/test_c_engine_ops.py and tests/test_c_engine_reduce.py, the .text
 of the generated file compiled for the Cortex-M4F as `verify` compiles it (arm-none-eabi-gcc, -Os), minus that of
-the same file without the op's step and the C functions generated for it. Prints one line per graph and writes bench/results/op_code_bytes.json.
+the same file without the op's step and the C functions generated for it. Prints one line per graph and writes
+bench/results/op_code_bytes.json.
 
     TINYML_TFLM_DIR=... PYTHONPATH=$PWD python bench/op_code_bytes.py
 """

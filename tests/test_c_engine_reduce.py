@@ -43,11 +43,15 @@ def _gated_inputs(k, x):
 
 @pytest.mark.parametrize("name", REDUCTIONS)
 def test_reductions_and_the_pixel_gate(name, tmp_path):
+    from tinyml_kit.core.tflite_info import read_graph
     from tinyml_kit.engine.codegen import compile_model
+    from tinyml_kit.solve.c_size import c_engine_costs
 
     op, build = REDUCTIONS[name]
     fb = int8_model(build, shape=(6, 5, 3))
-    assert_estimated_plan_is_exact(fb, compile_model(fb).arena_bytes)
+    program = compile_model(fb)
+    assert_estimated_plan_is_exact(fb, program.arena_bytes)
+    assert c_engine_costs(read_graph(fb)).constant_bytes == program.constant_bytes
     assert_bit_exact(fb, op, tmp_path)
 
 

@@ -37,9 +37,15 @@ CODE_BYTES = (283.2, 63.3, 369.8, -23.3, 235.5, 492.0)
 # largest over the small graphs of tests/test_c_engine_ops.py, measured with and without the op by
 # `bench/op_code_bytes.py`, same compiler and flags), and the int32 parameters it keeps in flash (SUB's rescale,
 # a gather's counts and steps).
+# A MUL by a per-pixel map (CBAM's spatial gate) is its own loop, counted under MUL_BY_PIXEL (`code_kind`); a MUL
+# of equal shapes or by a per-channel vector is in the fit (squeeze-excitation's scale). MEAN_CHANNELS (a MEAN over
+# each pixel's channels) stands for a CBAM block: what the per-kind bytes above leave of its compiled code, fitted
+# on 6 CBAM PhiNets by `bench/cbam_estimates.py` (negative: the fit's ADD and CONV_2D bytes carry a PhiNet's
+# residual blocks, which CBAM's branch ADD and MLP convolutions are not).
 OP_CODE_BYTES = {"SOFTMAX": 32, "CONCATENATION": 64, "SUB": 236, "MAXIMUM": 40, "MINIMUM": 40, "STRIDED_SLICE": 68,
-                 "TRANSPOSE": 44, "RESIZE_NEAREST_NEIGHBOR": 48}
-OP_PARAM_BYTES = {"SUB": 48, "STRIDED_SLICE": 32, "TRANSPOSE": 32}
+                 "TRANSPOSE": 44, "RESIZE_NEAREST_NEIGHBOR": 48, "REDUCE_MAX": 44, "MUL_BY_PIXEL": 138,
+                 "MEAN_CHANNELS": -485}
+OP_PARAM_BYTES = {"SUB": 48, "STRIDED_SLICE": 32, "TRANSPOSE": 32, "MUL_BY_PIXEL": 28}
 
 
 @dataclass
@@ -87,12 +93,30 @@ def c_engine_costs(graph: Graph, family: KernelFamily = KernelFamily.DSP) -> CEn
             constants += kernel_sums_bytes(_out_channels(graph, op), family)
         elif op.kind == "RESIZE_NEAREST_NEIGHBOR":   # an int32 row map and column map
             constants += 4 * sum(graph.tensors[op.outputs[0]].shape[1:3])
-        constants += OP_PARAM_BYTES.get(op.kind, 0)
+        constants += OP_PARAM_BYTES.get(code_kind(graph, op), 0)
         structs += PARAM_STRUCT_BYTES.get(op.kind, 0)
     structs += DIMS_BYTES * len(shapes)
     code = sum(n * b for n, b in zip(code_features(graph), CODE_BYTES, strict=False))
-    code += sum(OP_CODE_BYTES.get(op.kind, 0) for op in graph.ops)
+    code += sum(OP_CODE_BYTES.get(code_kind(graph, op), 0) for op in graph.ops)
     return CEngineCosts(constants, structs, int(round(code)), plan_graph(graph, family).arena_bytes)
+
+
+def _per_pixel(full, vec) -> bool:
+    """`vec` holds one value per pixel of `full` (shape [..., 1])."""
+    return vec.shape[:-1] == full.shape[:-1] and vec.shape[-1] == 1 < full.shape[-1]
+
+
+def code_kind(graph: Graph, op) -> str:
+    """The op's kind; MUL_BY_PIXEL for a MUL of an activation by a per-pixel map of it (`engine.elementwise.mul`),
+    MEAN_CHANNELS for a MEAN over each pixel's channels (`engine.reduce`)."""
+    a, out = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
+    if op.kind == "MEAN" and _per_pixel(a, out):
+        return "MEAN_CHANNELS"
+    if op.kind != "MUL" or any(graph.tensors[i].is_constant for i in op.inputs[:2]):
+        return op.kind
+    b = graph.tensors[op.inputs[1]]
+    pixel = any(full.shape == out.shape and _per_pixel(full, vec) for full, vec in ((a, b), (b, a)))
+    return "MUL_BY_PIXEL" if pixel else op.kind
 
 
 def _binary_constant_bytes(graph: Graph, op) -> int:
@@ -105,5 +129,5 @@ def _binary_constant_bytes(graph: Graph, op) -> int:
 
 
 def code_features(graph: Graph) -> list[int]:
-    kinds = [op.kind for op in graph.ops]
+    kinds = [code_kind(graph, op) for op in graph.ops]
     return [1, *(kinds.count(k) for k in CODE_FEATURES[1:])]
