@@ -116,6 +116,7 @@ def test_fit_a_cbam_phinet_measured_and_recorded(tmp_path, digits_npz):
     assert record["choice"]["attention"] == "cbam" and record["choice"]["activation"] == "relu6"
     assert record["predicted_accuracy"] is None   # the laws know squeeze-excite PhiNets only
     assert {"REDUCE_MAX", "CONCATENATION"} <= set(record["check"]["ops"]) and record["litert_equals_tflm"]
+    assert record["engine"] == "c" and record["check"]["c_equals_litert"] is True   # the default engine runs CBAM
 
 
 @pytest.mark.parametrize("args, fragments", [

@@ -44,7 +44,7 @@ CODE_BYTES = (283.2, 63.3, 369.8, -23.3, 235.5, 492.0)
 # residual blocks, which CBAM's branch ADD and MLP convolutions are not).
 OP_CODE_BYTES = {"SOFTMAX": 32, "CONCATENATION": 64, "SUB": 236, "MAXIMUM": 40, "MINIMUM": 40, "STRIDED_SLICE": 68,
                  "TRANSPOSE": 44, "RESIZE_NEAREST_NEIGHBOR": 48, "REDUCE_MAX": 44, "MUL_BY_PIXEL": 138,
-                 "MEAN_CHANNELS": -485}
+                 "MEAN_CHANNELS": -542}
 OP_PARAM_BYTES = {"SUB": 48, "STRIDED_SLICE": 32, "TRANSPOSE": 32, "MUL_BY_PIXEL": 28}
 
 
