@@ -2,6 +2,7 @@
 width or over the channels, MUL by a per-pixel map, each against LiteRT's reference kernels on a small random
 graph (`test_c_engine.assert_bit_exact`). A CBAM PhiNet whole: tests/test_attention.py."""
 
+import numpy as np
 import pytest
 from test_c_engine import assert_bit_exact, int8_model
 from test_c_engine_ops import assert_estimated_plan_is_exact
@@ -66,3 +67,20 @@ def test_a_reduction_over_other_axes_is_one_line_naming_op_and_axes():
     with pytest.raises(UserError, match=r"^REDUCE_MAX \(op \d+\) reduces axes \[2\] of \[1, 4, 4, 4\]: .*use .*tflm"):
         reduction(model, op, model.tensor(op, 0))
 
+
+
+def test_a_requantizing_max_is_refused_as_tflm_refuses_it():
+    """LiteRT's converter quantizes a max as its input; TFLM's int8 REDUCE_MAX refuses any other output."""
+    from tinyml_kit.core.errors import UserError
+    from tinyml_kit.engine.model_ir import Model, Operator, Tensor
+    from tinyml_kit.engine.reduce import reduce_max
+
+    def activation(index: int, scale: float, shape) -> Tensor:
+        return Tensor(index, f"t{index}", shape, "int8", np.full(1, scale, np.float32), np.zeros(1, np.int64))
+
+    axes = Tensor(1, "axes", (2,), "int32", np.zeros(0, np.float32), np.zeros(0, np.int64),
+                  data=np.array([1, 2], np.int32))
+    op = Operator(4, "REDUCE_MAX", (0, 1), (2,), None)
+    model = Model("m", [activation(0, 0.1, (1, 3, 3, 4)), axes, activation(2, 0.2, (1, 1, 1, 4))], [op], 0, 2)
+    with pytest.raises(UserError, match=r"^REDUCE_MAX \(op 4\) changes the quantization"):
+        reduce_max(model, op)
