@@ -1,7 +1,8 @@
 """Code bytes each op outside the fitted code model adds to the C engine's tinyml_model.c (solve/c_size.py
-OP_CODE_BYTES): for the small graphs of tests/test_c_engine_ops.py, the .text of the generated file compiled for
-the Cortex-M4F as `verify` compiles it (arm-none-eabi-gcc, -Os), minus that of the same file without the op's
-step and the C functions generated for it. Prints one line per graph and writes bench/results/op_code_bytes.json.
+OP_CODE_BYTES): for the small graphs of tests/test_c_engine_ops.py and tests/test_c_engine_reduce.py, the .text
+of the generated file compiled for the Cortex-M4F as `verify` compiles it (arm-none-eabi-gcc, -Os), minus that of
+the same file without the op's step and the C functions generated for it. Prints one line per graph and writes
+bench/results/op_code_bytes.json.
 
     TINYML_TFLM_DIR=... PYTHONPATH=$PWD python bench/op_code_bytes.py
 """
@@ -17,6 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 import test_c_engine_ops as graphs  # noqa: E402
+import test_c_engine_reduce as reductions  # noqa: E402
 from test_c_engine import int8_model  # noqa: E402
 
 from tinyml_kit.check.verify import ENGINE_C_FLAGS  # noqa: E402
@@ -55,6 +57,7 @@ def cases() -> dict[str, tuple[str, object, tuple]]:
     found.update({f"concat_{n}": ("CONCATENATION", b, s) for n, (b, s, _) in graphs.CONCATS.items()})
     found.update({n.lower(): (n.split("_")[0], b, (6, 6, 3)) for n, b in graphs.BINARY.items()})
     found.update({n: (kind, b, (6, 5, 3)) for n, (kind, b) in graphs.MOVES.items()})
+    found.update({n: (kind, b, (6, 5, 3)) for n, (kind, b) in reductions.REDUCTIONS.items()})
     return found
 
 

@@ -1,5 +1,5 @@
 """PhiNet's attention (squeeze-excite, CBAM, none) and activations: what they build and convert to, that TFLM
-runs CBAM as LiteRT does, and what `fit` refuses by name."""
+and the C engine run CBAM as LiteRT does, and what `fit` refuses by name."""
 
 import functools
 
@@ -91,21 +91,17 @@ def test_each_style_converts_to_the_ops_the_solver_expects(style):
 @pytest.mark.parametrize("args, fragments", [
     (["--activation", "gelu"], ["GELU op, which TFLM has no kernel for", "another activation", "(--activation)"]),
     (["--activation", "gelu", "--engine", "c"], ["GELU op, which TFLM has no kernel for (every run is checked"]),
-    (["--attention", "cbam", "--engine", "c"], ["which the C engine does not run: use --engine tflm",
-                                                "(--engine, --attention)"]),
 ])
 def test_solve_suggests_no_fit_that_fit_refuses(args, fragments):
     """`solve` suggests `fit` for a style its laws do not know only if `fit`'s pre-flight accepts it."""
     assert_one_line_error(run("solve", "--arch", "phinet", *args), *fragments)
 
 
-def test_the_c_engine_refuses_cbam_by_its_ops(tmp_path):
-    from tinyml_kit.core.errors import UserError
-    from tinyml_kit.engine.footprint import c_footprint
+def test_the_c_engine_runs_cbam_as_litert_does(tmp_path):
+    from test_c_engine import assert_bit_exact
 
     _, _, flatbuffer, _, _ = _converted(attention="cbam")
-    with pytest.raises(UserError, match=r"REDUCE_MAX \(op \d+\), which the C engine does not run"):
-        c_footprint(flatbuffer)
+    assert_bit_exact(flatbuffer, "REDUCE_MAX", tmp_path)
 
 
 @pytest.mark.slow
@@ -120,11 +116,10 @@ def test_fit_a_cbam_phinet_measured_and_recorded(tmp_path, digits_npz):
     assert record["choice"]["attention"] == "cbam" and record["choice"]["activation"] == "relu6"
     assert record["predicted_accuracy"] is None   # the laws know squeeze-excite PhiNets only
     assert {"REDUCE_MAX", "CONCATENATION"} <= set(record["check"]["ops"]) and record["litert_equals_tflm"]
+    assert record["engine"] == "c" and record["check"]["c_equals_litert"] is True   # the default engine runs CBAM
 
 
 @pytest.mark.parametrize("args, fragments", [
-    (["--arch", "phinet", "--attention", "cbam", "--engine", "c"], ["which the C engine does not run",
-                                                                    "(--engine, --attention)"]),
     (["--arch", "phinet", "--attention", "none", "--init-from", "{model}"],
      ["--init-from trains its model's own blocks", "(--attention, --init-from)"]),
 ])

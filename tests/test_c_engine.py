@@ -226,14 +226,15 @@ def test_lookup_table_activation(op, tmp_path):
 def test_an_op_the_engine_lacks_is_named(tmp_path):
     from test_cli import assert_one_line_error, run
 
+    from tinyml_kit._tf import tf
     from tinyml_kit.engine.codegen import compile_model
 
-    fb = int8_model(lambda k, x: k.layers.GlobalMaxPooling2D()(k.layers.Conv2D(4, 3)(x)), shape=(4, 4, 1))
-    with pytest.raises(UserError, match=r"REDUCE_MAX \(op 1\), which the C engine does not run: use engine=tflm"):
+    fb = int8_model(lambda k, x: tf().reduce_min(k.layers.Conv2D(4, 3)(x), axis=[1, 2]), shape=(4, 4, 1))
+    with pytest.raises(UserError, match=r"REDUCE_MIN \(op 1\), which the C engine does not run: use engine=tflm"):
         compile_model(fb)
-    (tmp_path / "reduce_max.tflite").write_bytes(fb)
-    assert_one_line_error(run("export", tmp_path / "reduce_max.tflite", "--engine", "c", "--out", tmp_path / "out"),
-                          "REDUCE_MAX (op 1)", "--engine tflm")
+    (tmp_path / "reduce_min.tflite").write_bytes(fb)
+    assert_one_line_error(run("export", tmp_path / "reduce_min.tflite", "--engine", "c", "--out", tmp_path / "out"),
+                          "REDUCE_MIN (op 1)", "--engine tflm")
     assert not (tmp_path / "out").exists()
 
 

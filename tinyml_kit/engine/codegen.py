@@ -20,7 +20,7 @@ from tinyml_kit.core.cores import KernelFamily
 from tinyml_kit.core.errors import UserError, param
 from tinyml_kit.core.labels import check_labels
 from tinyml_kit.core.templates import render as render_templates
-from tinyml_kit.engine import binary, copies, elementwise, kernels, softmax
+from tinyml_kit.engine import binary, copies, elementwise, kernels, reduce, softmax
 from tinyml_kit.engine.ir import Dims, Function, Tensor, render
 from tinyml_kit.engine.memory_map import PLAN_FILE, MemoryMap, memory_map
 from tinyml_kit.engine.model_ir import Model, Operator, read_int8_model
@@ -47,15 +47,16 @@ LOWERINGS: dict[str, Lowering] = {
     "CONV_2D": kernels.conv_2d, "DEPTHWISE_CONV_2D": kernels.depthwise_conv_2d,
     "FULLY_CONNECTED": kernels.fully_connected, "AVERAGE_POOL_2D": kernels.pool_2d, "MAX_POOL_2D": kernels.pool_2d,
     **{kind: same_on_every_family(f) for kind, f in (
-        ("ADD", elementwise.add), ("MUL", elementwise.mul), ("MEAN", elementwise.mean), ("PAD", elementwise.pad),
+        ("ADD", elementwise.add), ("MUL", elementwise.mul), ("MEAN", reduce.mean), ("PAD", elementwise.pad),
         ("PADV2", elementwise.pad), ("RESHAPE", elementwise.reshape), ("SQUEEZE", elementwise.reshape),
         ("SOFTMAX", softmax.softmax), ("CONCATENATION", copies.concatenation), ("SUB", binary.sub),
         ("MAXIMUM", binary.extremum), ("MINIMUM", binary.extremum), ("STRIDED_SLICE", copies.strided_slice),
         ("TRANSPOSE", copies.transpose), ("RESIZE_NEAREST_NEIGHBOR", copies.resize_nearest_neighbor),
+        ("REDUCE_MAX", reduce.reduce_max),
         *((kind, elementwise.lookup) for kind in LUT_OPS))},
 }
 SOURCES = ("tinyml_model.h", "tinyml_model.c")
-HELPERS = ("lut_s8", "add_s8", "mean_hw_s8", "widen", "hard_swish_s8")   # our own C helpers, emitted only where called
+HELPERS = ("lut_s8", "add_s8", "widen", "hard_swish_s8")   # our own C helpers, emitted only where called
 
 
 @dataclass

@@ -1,9 +1,9 @@
-"""ADD, MUL, MEAN, PAD, RESHAPE and the lookup-table activations as C steps.
+"""ADD, MUL, PAD, RESHAPE and the lookup-table activations as C steps.
 
 ADD (by tables, `add`) and MUL (CMSIS-NN's elementwise kernel) run once for equal shapes and once per pixel when
 one input is a per-channel vector (squeeze-excitation's scale): the same integer arithmetic TFLM's reference
-broadcast runs, at the speed of the vector kernel.
-MEAN over height and width follows TFLM's reference QuantizedMeanOrSum.
+broadcast runs, at the speed of the vector kernel. MUL by a per-pixel map (CBAM's spatial gate) is a loop
+generated once per model with the same arithmetic.
 """
 
 import numpy as np
@@ -22,7 +22,6 @@ from tinyml_kit.engine.quantization import (
     activation_range,
     add_input_table,
     add_params,
-    mean_multiplier,
     quantize_multiplier,
 )
 from tinyml_kit.engine.steps import CArray, Step
@@ -38,7 +37,8 @@ def _broadcast_order(op: Operator, a: Tensor, b: Tensor, out: Tensor) -> tuple[b
         if full.shape == out.shape and vec.elements == channels and vec.shape[-1] == channels:
             return swapped, True
     raise UserError(f"{op.kind} (op {op.index}) broadcasts {list(a.shape)} with {list(b.shape)}: the C engine "
-                    f"broadcasts a per-channel vector only, use {param('engine', 'tflm')}", "engine")
+                    f"broadcasts a per-channel vector (and MUL a per-pixel map) only, use {param('engine', 'tflm')}",
+                    "engine")
 
 
 def _by_a_constant(model: Model, op: Operator) -> bool:
@@ -91,27 +91,59 @@ def add(model: Model, op: Operator) -> Step:
     return _binary(model, op, "tinyml_add_s8", arguments)
 
 
+MUL_BY_PIXEL = ir.Function("tinyml_mul_by_pixel_s8", """\
+/* MUL of a tensor by a per-pixel map broadcast over the channels (CBAM's spatial gate), as CMSIS-NN's
+ * arm_elementwise_mul_s8 computes each element: the offset product requantized. p: the offsets of a, of the map
+ * and of the output, the multiplier, the shift and the activation range. */
+static void tinyml_mul_by_pixel_s8(const int8_t* a, const int8_t* map, int8_t* out, int32_t pixels,
+                                   int32_t channels, const int32_t* p) {
+  for (int32_t n = 0; n < pixels; ++n) {
+    const int32_t m = map[n] + p[1];
+    for (int32_t c = 0; c < channels; ++c, ++a, ++out) {
+      const int32_t v = arm_nn_requantize((*a + p[0]) * m, p[3], p[4]) + p[2];
+      *out = (int8_t)(v < p[5] ? p[5] : (v > p[6] ? p[6] : v));
+    }
+  }
+}""")
+
+
+def _mul_quantization(a: Tensor, b: Tensor, out: Tensor) -> tuple[int, int]:
+    return quantize_multiplier(float(np.float32(a.scale)) * float(np.float32(b.scale)) / float(np.float32(out.scale)))
+
+
+def _per_pixel_map(a: Tensor, b: Tensor, out: Tensor) -> Tensor | None:
+    """The input that is one value per pixel of the other (shape [..., 1]) and not a constant, if any."""
+    for full, vec in ((a, b), (b, a)):
+        if (full.shape == out.shape and len(vec.shape) == len(out.shape) and vec.shape[-1] == 1 < out.shape[-1]
+                and vec.shape[:-1] == out.shape[:-1] and not vec.is_constant and not full.is_constant):
+            return vec
+    return None
+
+
 def mul(model: Model, op: Operator) -> Step:
+    out, a, b = model.tensor(op, 0, outputs=True), model.tensor(op, 0), model.tensor(op, 1)
+    vec = _per_pixel_map(a, b, out)
+    if vec is not None:
+        return _mul_by_pixel(op, b if vec is a else a, vec, out)
+
     def arguments(a: Tensor, b: Tensor, out: Tensor, at: ir.Arg, lo: int, hi: int) -> _Arguments:
-        m, s = quantize_multiplier(float(np.float32(a.scale)) * float(np.float32(b.scale)) /
-                                   float(np.float32(out.scale)))
+        m, s = _mul_quantization(a, b, out)
         return (ir.Lit(-a.zero_point), ir.Lit(-b.zero_point), at,
                 *(ir.Lit(x) for x in (out.zero_point, m, s, lo, hi))), []
 
     return _binary(model, op, "arm_elementwise_mul_s8", arguments)
 
 
-def mean(model: Model, op: Operator) -> Step:
-    i, inp, out = op.index, model.tensor(op, 0), model.tensor(op, 0, outputs=True)
-    axes = sorted(int(a) % 4 for a in model.constant(op, 1).reshape(-1)) if len(inp.shape) == 4 else []
-    if axes != [1, 2]:
-        raise UserError(f"MEAN (op {op.index}) reduces axes {axes or 'of a non-4D tensor'}: the C engine reduces "
-                        f"height and width (global average pooling), use {param('engine', 'tflm')}", "engine")
-    _, h, w, c = inp.shape
-    m, s = mean_multiplier(inp.scale, out.scale, h * w)
-    call = ir.Call("tinyml_mean_hw_s8", (ir.Tensor(inp.index), ir.Tensor(out.index), *(ir.Lit(x) for x in (
-        h * w, c, inp.zero_point * h * w, m, s, out.zero_point))))
-    return Step(i, op.kind, (inp.index,), out.index, [(call,)])
+def _mul_by_pixel(op: Operator, full: Tensor, vec: Tensor, out: Tensor) -> Step:
+    m, s = _mul_quantization(full, vec, out)
+    lo, hi = activation_range(op.option("fusedActivationFunction", 0), out.scale, out.zero_point)
+    params = CArray(f"mul{op.index}", "int32_t", np.array(
+        [-full.zero_point, -vec.zero_point, out.zero_point, m, s, lo, hi], dtype=np.int32))
+    channels = out.shape[-1]
+    call = ir.Call(MUL_BY_PIXEL.name, (ir.Tensor(full.index), ir.Tensor(vec.index), ir.Tensor(out.index),
+                                       ir.Lit(out.elements // channels), ir.Lit(channels), ir.Const(params.name)))
+    return Step(op.index, op.kind, (full.index, vec.index), out.index, [(call,)], [params],
+                functions=[MUL_BY_PIXEL], in_place=(full.index,))
 
 
 def pad(model: Model, op: Operator) -> Step:

@@ -51,9 +51,15 @@ CMSIS_CONV_CODE_BYTES = 63.3
 # largest over the small graphs of tests/test_c_engine_ops.py, measured with and without the op by
 # `bench/op_code_bytes.py`, same compiler and flags), and the int32 parameters it keeps in flash (SUB's rescale,
 # a gather's counts and steps).
+# A MUL by a per-pixel map (CBAM's spatial gate) is its own loop, counted under MUL_BY_PIXEL (`code_kind`); a MUL
+# of equal shapes or by a per-channel vector is in the fit (squeeze-excitation's scale). MEAN_CHANNELS (a MEAN over
+# each pixel's channels) stands for a CBAM block: what the per-kind bytes above leave of its compiled code, fitted
+# on 6 CBAM PhiNets by `bench/cbam_estimates.py` (negative: the fit's ADD and CONV_2D bytes carry a PhiNet's
+# residual blocks, which CBAM's branch ADD and MLP convolutions are not).
 OP_CODE_BYTES = {"SOFTMAX": 32, "CONCATENATION": 64, "SUB": 236, "MAXIMUM": 40, "MINIMUM": 40, "STRIDED_SLICE": 68,
-                 "TRANSPOSE": 44, "RESIZE_NEAREST_NEIGHBOR": 48}
-OP_PARAM_BYTES = {"SUB": 48, "STRIDED_SLICE": 32, "TRANSPOSE": 32}
+                 "TRANSPOSE": 44, "RESIZE_NEAREST_NEIGHBOR": 48, "REDUCE_MAX": 44, "MUL_BY_PIXEL": 138,
+                 "MEAN_CHANNELS": -542}
+OP_PARAM_BYTES = {"SUB": 48, "STRIDED_SLICE": 32, "TRANSPOSE": 32, "MUL_BY_PIXEL": 28}
 
 
 @dataclass
@@ -115,14 +121,32 @@ def c_engine_costs(graph: Graph, family: KernelFamily = KernelFamily.DSP) -> CEn
             constants += kernel_sums_bytes(_out_channels(graph, op), family)
         elif op.kind == "RESIZE_NEAREST_NEIGHBOR":   # an int32 row map and column map
             constants += 4 * sum(graph.tensors[op.outputs[0]].shape[1:3])
-        constants += OP_PARAM_BYTES.get(op.kind, 0)
+        constants += OP_PARAM_BYTES.get(code_kind(graph, op), 0)
         structs += PARAM_STRUCT_BYTES.get(op.kind, 0)
     structs += DIMS_BYTES * len(shapes)
     code = dw_code + sum(n * b for n, b in zip(code_features(graph, family), CODE_BYTES, strict=False))
-    code += sum(OP_CODE_BYTES.get(op.kind, 0) for op in graph.ops)
+    code += sum(OP_CODE_BYTES.get(code_kind(graph, op), 0) for op in graph.ops)
     if not generated((1, 1), family):
         code += CMSIS_CONV_CODE_BYTES * sum(op.kind == "CONV_2D" for op in graph.ops)
     return CEngineCosts(constants, structs, int(round(code)), plan_graph(graph, family).arena_bytes)
+
+
+def _per_pixel(full, vec) -> bool:
+    """`vec` holds one value per pixel of `full` (shape [..., 1])."""
+    return vec.shape[:-1] == full.shape[:-1] and vec.shape[-1] == 1 < full.shape[-1]
+
+
+def code_kind(graph: Graph, op) -> str:
+    """The op's kind; MUL_BY_PIXEL for a MUL of an activation by a per-pixel map of it (`engine.elementwise.mul`),
+    MEAN_CHANNELS for a MEAN over each pixel's channels (`engine.reduce`)."""
+    a, out = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
+    if op.kind == "MEAN" and _per_pixel(a, out):
+        return "MEAN_CHANNELS"
+    if op.kind != "MUL" or any(graph.tensors[i].is_constant for i in op.inputs[:2]):
+        return op.kind
+    b = graph.tensors[op.inputs[1]]
+    pixel = any(full.shape == out.shape and _per_pixel(full, vec) for full, vec in ((a, b), (b, a)))
+    return "MUL_BY_PIXEL" if pixel else op.kind
 
 
 def _binary_constant_bytes(graph: Graph, op) -> int:
@@ -135,9 +159,10 @@ def _binary_constant_bytes(graph: Graph, op) -> int:
 
 
 def code_features(graph: Graph, family: KernelFamily = KernelFamily.DSP) -> list[int]:
-    """The counts CODE_BYTES weighs: ops per kind, and the words of the generated convolutions' straight-line
-    2 x 2 blocks (their code grows with them); a family without generated convolutions counts none here."""
-    kinds = [op.kind for op in graph.ops]
+    """The counts CODE_BYTES weighs: ops per kind (`code_kind`), and the words of the generated convolutions'
+    straight-line 2 x 2 blocks (their code grows with them); a family without generated convolutions counts none
+    here."""
+    kinds = [code_kind(graph, op) for op in graph.ops]
     convs = [graph_layout(graph, op) for op in graph.ops if op.kind == "CONV_2D"] if generated((1, 1), family) else []
     counts = {"CONV_2D": len(convs), "CONV_2D_WORDS": sum(lay.straight_words for lay in convs),
               "CONV_2D_C_BLOCKS": sum(lay.c_blocks for lay in convs)}

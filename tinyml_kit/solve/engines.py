@@ -205,7 +205,7 @@ TFLM = TflmEngine("tflm", frozenset(TFLM_BUILTINS), Words(
 C_ENGINE_OPS = frozenset({"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D", "MAX_POOL_2D", "ADD",
                           "MUL", "MEAN", "PAD", "PADV2", "RESHAPE", "SQUEEZE", "SOFTMAX",
                           "CONCATENATION", "SUB", "MAXIMUM", "MINIMUM", "STRIDED_SLICE", "TRANSPOSE",
-                          "RESIZE_NEAREST_NEIGHBOR", *LUT_OPS})
+                          "RESIZE_NEAREST_NEIGHBOR", "REDUCE_MAX", *LUT_OPS})
 C = CEngine("c", C_ENGINE_OPS, Words(
     title="the C engine on CMSIS-NN", runtime="C on CMSIS-NN (static arena)", kernels="the C engine's kernels",
     measuring="the C engine's build", flash_estimate="C engine: constants + code",
