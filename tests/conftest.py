@@ -44,15 +44,15 @@ def tiny_model(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def fitted(tmp_path_factory, digits_npz):
-    """A small run on nucleo-f401re (Cortex-M4F) fitted with --verify on the default engine (the C engine): (run
-    directory, fit's JSON report)."""
+    """A small run on nucleo-f401re (Cortex-M4F) fitted with --verify on TFLM (the engine named; the tests of the
+    default engine fit without naming one): (run directory, fit's JSON report)."""
     import json
 
     from test_cli import run
 
     out = tmp_path_factory.mktemp("fw") / "run"
     result = run("fit", "--data", digits_npz, "--input", "16,16,1", "--epochs", "3", "--board", "nucleo-f401re",
-                 "--verify", "--out", out, "--json")
+                 "--verify", "--engine", "tflm", "--out", out, "--json")
     assert result.exit_code == 0, result.output
     return out, json.loads(result.stdout)
 
@@ -60,8 +60,7 @@ def fitted(tmp_path_factory, digits_npz):
 @pytest.fixture(scope="session")
 def budget_run(tmp_path_factory):
     """A run of the built-in digits on nucleo-f401re within 48 KB of flash and 24 KB of RAM, on TFLM (the engine
-    named; `fitted` is the default's): (run directory, fit's JSON report). Tests that write into a run work on a
-    copy."""
+    named): (run directory, fit's JSON report). Tests that write into a run work on a copy."""
     import json
 
     from test_cli import run

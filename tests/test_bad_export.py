@@ -77,7 +77,7 @@ def markdown_shows(text: str) -> str:
 
 
 def export_hostile(model, tmp_path, *args):
-    result = run("export", model, "--labels", ",".join(HOSTILE), "--out", tmp_path, *args)
+    result = run("export", model, "--labels", ",".join(HOSTILE), "--out", tmp_path, "--engine", "tflm", *args)
     assert result.exit_code == 0, result.output
     return tmp_path
 
@@ -156,12 +156,12 @@ def test_empty_and_duplicate_labels_are_refused_naming_them(tiny_model, tmp_path
                               ("cat,dog,cat", ["labels 1 and 3 are both 'cat'"]),
                               ("cat, cat ,dog", ["labels 1 and 2 are both 'cat'"]),
                               (",,,", ["4 labels given but the model has 3 outputs"])]:
-        assert_one_line_error(run("export", model, "--labels", labels, "--out", out), *fragments)
+        assert_one_line_error(run("export", model, "--labels", labels, "--out", out, "--engine", "tflm"), *fragments)
     assert not out.exists()
     data, info = read_model_file(model)
     with pytest.raises(UserError, match=r"label 2 \('b\\x00'\) contains a NUL character"):
         write_c_sources(data, info, out, ["a", "b\0", "c"], 1000, 1024)
-    assert run("export", model, "--labels", " cat, dog ,bird", "--out", out).exit_code == 0
+    assert run("export", model, "--labels", " cat, dog ,bird", "--out", out, "--engine", "tflm").exit_code == 0
     assert labels_in(out / "model_data.cc") == ["cat", "dog", "bird"]
 
 
@@ -208,7 +208,7 @@ def test_export_never_writes_over_another_models_files_and_replaces_its_own(tiny
     replaced, and the earlier export's that the new one does not write are removed."""
     _, model = tiny_model
     out, notes, run_b = tmp_path / "out", tmp_path / "notes", tmp_path / "run_b"
-    assert run("export", model, "--out", out).exit_code == 0
+    assert run("export", model, "--out", out, "--engine", "tflm").exit_code == 0
     other = tmp_path / "other.tflite"
     other.write_bytes(untrained_tinynet(4)[1])
     notes.mkdir()
@@ -229,7 +229,7 @@ def test_export_never_writes_over_another_models_files_and_replaces_its_own(tiny
     own = tmp_path / "own"
     own.mkdir()
     (own / "m.tflite").write_bytes(model.read_bytes())
-    assert run("export", own / "m.tflite", "--out", own).exit_code == 0
+    assert run("export", own / "m.tflite", "--out", own, "--engine", "tflm").exit_code == 0
     assert (own / "model_data.cc").is_file() and (own / "m.tflite").is_file()
 
 

@@ -238,7 +238,7 @@ def test_fit_with_compression_then_compress(tmp_path, digits_npz, fitted):
     data and board without the flash limit): each stage reported, each result measured and fitting, LiteRT == TFLM."""
     out = tmp_path / "run"
     common = ["--board", "nucleo-f401re", "--data", str(digits_npz), "--input", "16,16,1", "--epochs", "3",
-              "--max-flash", "60KB"]
+              "--max-flash", "60KB", "--engine", "tflm"]
     result = CliRunner().invoke(main, ["fit", *common, "--prune", "structured", "--sparsity", "0.3", "--quant",
                                        "qat", "--finetune-epochs", "2", "--out", str(out), "--json"])
     assert result.exit_code == 0, result.output

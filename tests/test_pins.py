@@ -153,7 +153,7 @@ def test_resnet8_is_resnet_with_width_and_depth_pinned():
 
 def test_pins_beyond_the_sweep_are_flagged_and_their_effect_worded_so():
     """beta 2 and t0 7 lie outside PhiNet's sweep: the law predicts them from parameters alone."""
-    sol = solve(get_board(BOARD), pins=parse_pins({"beta": "0.5:2", "t0": "1:8"}), law=_laws("phinet"))
+    sol = solve(get_board(BOARD), pins=parse_pins({"beta": "0.5:2", "t0": "1:8"}), law=_laws("phinet"), engine="tflm")
     assert sol.best.extrapolated and "beta 2 outside the swept 0.75-1.35" in sol.best.basis
     effects = pin_effects(sol)
     lines = effect_lines(sol, effects, header=False)
@@ -197,7 +197,8 @@ def test_a_downsampling_block_past_the_swept_depths_takes_n_that_deep():
 
 
 def test_freeing_a_pin_below_the_laws_sizes_says_nothing_fits_then():
-    sol = solve(get_board(BOARD), max_flash=5_000, pins=parse_pins({"alpha": "0.05"}), law=_laws("tinynet"))
+    sol = solve(get_board(BOARD), max_flash=5_000, pins=parse_pins({"alpha": "0.05"}), law=_laws("tinynet"),
+                engine="tflm")
     (effect,) = pin_effects(sol)
     assert effect.free is None and "nothing the laws cover fits" in effect_lines(sol, [effect])[1]
 

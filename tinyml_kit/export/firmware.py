@@ -22,7 +22,7 @@ from tinyml_kit.engine.codegen import compile_model
 from tinyml_kit.export.c_sources import write_c_sources, write_model_api
 from tinyml_kit.export.op_resolver import resolver_methods
 from tinyml_kit.export.toolchain import REQUANTIZE_ASM_GUARD, TFLM_DEFINES, cmsis_nn_defines
-from tinyml_kit.solve.engines import DEFAULT, Engine
+from tinyml_kit.solve.engines import TFLM, Engine
 
 
 @dataclass
@@ -35,7 +35,7 @@ class ModelSource:
     arena_alloc: int
     name: str = "model"
     source: str = "model.tflite"
-    engine: Engine = DEFAULT      # C: the model compiled to C on CMSIS-NN instead of the flatbuffer on TFLM
+    engine: Engine = TFLM         # C: the model compiled to C on CMSIS-NN instead of the flatbuffer on TFLM
     family: KernelFamily = KernelFamily.DSP   # the C engine's: the CMSIS-NN kernels of the core it is built for
     _program: object = field(default=None, repr=False, compare=False)
 
