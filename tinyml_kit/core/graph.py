@@ -40,8 +40,18 @@ class Op:
     kind: str                     # TFLite builtin name
     inputs: tuple[int, ...]
     outputs: tuple[int, ...]
-    stride: int = 1
+    stride: int = 1               # along the height (and the width, unless `stride_w` says otherwise)
     kernel: int = 1
+    stride_w: int | None = None   # a converted model's own width, where it differs (the solver's graphs are square)
+    kernel_w: int | None = None
+
+    @property
+    def stride_hw(self) -> tuple[int, int]:
+        return self.stride, self.stride if self.stride_w is None else self.stride_w
+
+    @property
+    def kernel_hw(self) -> tuple[int, int]:
+        return self.kernel, self.kernel if self.kernel_w is None else self.kernel_w
 
 
 @dataclass

@@ -135,10 +135,12 @@ def read_graph(data: bytes, name: str = "model") -> "Graph":
         inputs = tuple(int(i) for i in (op.inputs if op.inputs is not None else []) if i >= 0)
         outputs = tuple(int(i) for i in (op.outputs if op.outputs is not None else []) if i >= 0)
         options = op.builtinOptions
-        stride = int(getattr(options, "strideH", 1) or 1)
-        kernel = tensors[inputs[1]].shape[1] if kind in ("CONV_2D", "DEPTHWISE_CONV_2D") and len(inputs) > 1 else \
-            int(getattr(options, "filterHeight", 1) or 1)
-        ops.append(Op(kind, inputs, outputs, stride, kernel))
+        stride, stride_w = (int(getattr(options, f"stride{d}", 1) or 1) for d in "HW")
+        weighted = kind in ("CONV_2D", "DEPTHWISE_CONV_2D") and len(inputs) > 1
+        kernel, kernel_w = (tensors[inputs[1]].shape[1:3] if weighted else
+                            (int(getattr(options, f"filter{d}", 1) or 1) for d in ("Height", "Width")))
+        ops.append(Op(kind, inputs, outputs, stride, kernel, stride_w if stride_w != stride else None,
+                      kernel_w if kernel_w != kernel else None))
     return Graph(name, tensors, ops, input=int(sub.inputs[0]), output=int(sub.outputs[0]))
 
 

@@ -136,9 +136,9 @@ def generated(dilation_hw: tuple[int, int], family: KernelFamily) -> bool:
 
 
 def graph_layout(graph: Graph, op: Op) -> ConvLayout:
-    """The layout of a graph's CONV_2D: square kernel, one stride, the leading padding read off the shapes."""
+    """The layout of a graph's CONV_2D, the leading padding read off the shapes."""
     _, in_h, in_w, in_c = graph.tensors[op.inputs[0]].shape
     _, out_h, out_w, out_c = graph.tensors[op.outputs[0]].shape
-    k, s = op.kernel, op.stride
-    pad = (max((out_h - 1) * s + k - in_h, 0) // 2, max((out_w - 1) * s + k - in_w, 0) // 2)
-    return ConvLayout((in_h, in_w, in_c), (out_h, out_w, out_c), (k, k), (s, s), pad)
+    (kh, kw), (sh, sw) = op.kernel_hw, op.stride_hw
+    pad = (max((out_h - 1) * sh + kh - in_h, 0) // 2, max((out_w - 1) * sw + kw - in_w, 0) // 2)
+    return ConvLayout((in_h, in_w, in_c), (out_h, out_w, out_c), (kh, kw), (sh, sw), pad)

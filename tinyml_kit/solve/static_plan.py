@@ -285,11 +285,11 @@ def _plan_op(graph: Graph, op, family: KernelFamily) -> PlanOp:
     if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D"):
         _, in_h, in_w, in_c = graph.tensors[op.inputs[0]].shape
         _, out_h, out_w, out_c = graph.tensors[out].shape
-        k, stride = op.kernel, (op.stride, op.stride)
-        pad = (max((out_h - 1) * op.stride + k - in_h, 0) // 2, max((out_w - 1) * op.stride + k - in_w, 0) // 2)
-        shape = ((in_h, in_w, in_c), (out_h, out_w, out_c), (k, k), stride, pad, (1, 1))
+        (kh, kw), (sh, sw) = op.kernel_hw, op.stride_hw
+        pad = (max((out_h - 1) * sh + kh - in_h, 0) // 2, max((out_w - 1) * sw + kw - in_w, 0) // 2)
+        shape = ((in_h, in_w, in_c), (out_h, out_w, out_c), (kh, kw), (sh, sw), pad, (1, 1))
         if op.kind == "CONV_2D":
-            scratch, shifts = conv_scratch_bytes(shape[0], (k, k), stride, pad, (1, 1), out_w, family), out_c
+            scratch, shifts = conv_scratch_bytes(shape[0], (kh, kw), (sh, sw), pad, (1, 1), out_w, family), out_c
         elif op.kind == "DEPTHWISE_CONV_2D" and family.generates_kernels:
             pass   # generated (`engine.depthwise_kernels`): no scratch, its shifts packed with its weights in flash
         elif op.kind == "DEPTHWISE_CONV_2D":
