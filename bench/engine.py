@@ -155,7 +155,7 @@ def bench_model(name: str, path: Path, pixels: np.ndarray, results: dict, args, 
     model = results["models"].get(name)
     if not model or model.get("sha256") != digest:   # other bytes than measured before: start the model over
         model = results["models"][name] = {"cores": {}}
-    model.update(tflite=str(path), tflite_bytes=len(data), sha256=digest)
+    model.update(tflite=path.name, tflite_bytes=len(data), sha256=digest)   # no machine paths in results
     images = model_images(path, pixels[-args.images:], scratch / f"{name}.npy")
     for core in args.cores.split(","):
         cell = model["cores"].get(core, {})
@@ -199,7 +199,7 @@ def main() -> None:
     results = load_results(args)
     results["boards"].update({core: {"board": b, "clock_mhz": get_board(b).clock_mhz} for core, b in BOARDS.items()})
     trees = {"tflm": TREE, "c_before": args.baseline_tree, "c": TREE}
-    results["configurations"] = {c: {"what": DESCRIPTIONS[c], "tree": str(trees[c]),
+    results["configurations"] = {c: {"what": DESCRIPTIONS[c], "tree": trees[c].name if trees[c] else None,
                                      "commit": commit(trees[c]) if trees[c] else None} for c in CONFIGS}
     print(table_header(), flush=True)
     with tempfile.TemporaryDirectory(prefix="bench_engine_") as tmp:
