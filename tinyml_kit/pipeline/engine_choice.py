@@ -8,8 +8,7 @@ import logging
 from tinyml_kit.check.engines import checks
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.style_ops import STYLE_OPS
-from tinyml_kit.core.tflite_info import read_graph
-from tinyml_kit.solve.engines import DEFAULT, FALLBACK, Engine, default_engine, get_engine
+from tinyml_kit.solve.engines import DEFAULT, FALLBACK, Engine, default_engine, fallback_line, get_engine
 
 logger = logging.getLogger(__name__)
 
@@ -26,8 +25,7 @@ def choose_engine(asked: Engine | str | None, ops, what: str = "the model", host
         try:
             host.require(cmsis_nn_dir)
         except UserError as e:
-            engine, why = FALLBACK, (f"{DEFAULT.words.title} cannot be checked on this machine ({e}): running on "
-                                     f"{FALLBACK.words.title} instead (naming an engine silences this line)")
+            engine, why = FALLBACK, fallback_line(f"{DEFAULT.words.title} cannot be checked on this machine ({e})")
     if why:
         logger.warning(why)
     return engine
@@ -38,14 +36,9 @@ def style_ops(style: dict[str, str]) -> list[str]:
     return [op for knob, value in style.items() for op in STYLE_OPS[knob][value]]
 
 
-def flatbuffer_ops(flatbuffer: bytes, name: str = "model") -> list[str]:
-    """The builtin ops of a .tflite."""
-    return sorted({op.kind for op in read_graph(flatbuffer, name).ops})
-
-
 def run_engine(asked: Engine | str | None, model, host_check: bool = False, cmsis_nn_dir=None) -> Engine:
     """The engine for a command on a run or a bare .tflite (`core.artifacts`' resolved model): `asked`, else the
     run's own, else the default for the .tflite's ops."""
     if asked is None and model.record is not None:
         return get_engine(model.record.engine)
-    return choose_engine(asked, flatbuffer_ops(model.flatbuffer, model.name), model.name, host_check, cmsis_nn_dir)
+    return choose_engine(asked, model.info.ops, model.name, host_check, cmsis_nn_dir)

@@ -230,8 +230,12 @@ def default_engine(ops, what: str = "the model") -> tuple[Engine, str]:
     if not missing:
         return DEFAULT, ""
     plural = "s" if len(missing) > 1 else ""
-    return FALLBACK, (f"{what} has the {', '.join(missing)} op{plural}, which {DEFAULT.words.lacks}: running on "
-                      f"{FALLBACK.words.title} instead (naming an engine silences this line)")
+    return FALLBACK, fallback_line(f"{what} has the {', '.join(missing)} op{plural}, which {DEFAULT.words.lacks}")
+
+
+def fallback_line(reason: str) -> str:
+    """The warning a command gives when it runs a model on `FALLBACK` instead of `DEFAULT`."""
+    return f"{reason}: running on {FALLBACK.words.title} instead (naming an engine silences this line)"
 
 
 def run_on(engine: Engine) -> list[Engine]:
