@@ -38,32 +38,10 @@ def reordered_weights(weights: np.ndarray, layout: ConvLayout) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class AddStore:
-    """An ADD fused into a convolution's store (`engine.residual`): each int8 output `v`, with the ADD's other
-    input `r` at the same place, becomes what the ADD step would have stored, by the same arithmetic
-    (`tinyml_add_s8`): the two inputs' rescales looked up (t1, t2 point at the entries for 0), their sum
-    requantized, offset and clamped."""
-    name: str
-    out_zero_point: int
-    mult: int
-    shift: int
-    act: tuple[int, int]
-
-    def definition(self) -> str:
-        lo, hi = self.act
-        return (f"__STATIC_FORCEINLINE int8_t {self.name}(int32_t v, int32_t r, const int32_t* t1, "
-                "const int32_t* t2) {\n"
-                f"  const int32_t s = arm_nn_requantize(t1[v] + t2[r], {self.mult}, {self.shift}) + "
-                f"{self.out_zero_point};\n"
-                f"  return (int8_t)(s < {lo} ? {lo} : (s > {hi} ? {hi} : s));\n}}")
-
-
-@dataclass(frozen=True)
 class RowAccess:
-    """A kernel that computes one output row per call, for a block run row by row (`engine.residual`): its input
-    rows in a ring of `ring_rows` (0: the whole input), its store through a fused ADD or not."""
+    """A kernel that computes one output row per call, for a block run row by row (`engine.residual`), its
+    input rows in a ring of `ring_rows` (0: the whole input)."""
     ring_rows: int = 0
-    add: AddStore | None = None
 
 
 class _Kernel:
@@ -96,11 +74,7 @@ class _Kernel:
                       "  const int16_t* xk = xr;", "  const int8_t* wr = wk;", *("  " + b for b in body), "}"]
         for c in range(chans):
             for p in range(pixels):
-                at = f"{p * lay.out_hwc[2]} + oc + {c}"
-                value = f"tinyml_conv_{i}_out(acc{c}{p}, oc + {c})"
-                if self.rows is not None and self.rows.add is not None:   # the ADD fused: its other input first
-                    value = f"{self.rows.add.name}({value}, res[{at}], t1, t2)"
-                lines.append(f"out[{at}] = {value};")
+                lines.append(f"out[{p * lay.out_hwc[2]} + oc + {c}] = tinyml_conv_{i}_out(acc{c}{p}, oc + {c});")
         return ["{", *("  " + line for line in lines), "}"]
 
     def c_row(self, chans: int, pixels: int) -> list[str]:
@@ -187,13 +161,12 @@ class _Kernel:
         return f"(iy % {ring}) * {row}" if ring else f"iy * {row}"
 
     def row_body(self) -> list[str]:
-        """Output row `oy` from `out` on (`res`: the fused ADD's other input row, advancing with it)."""
+        """Output row `oy` from `out` on."""
         lay, i = self.lay, self.i
         out_w, out_c = lay.out_hwc[1:]
         (sh, sw), (ph, pw), main = lay.stride_hw, lay.pad_hw, lay.main_pixels
         keep, rest = max(lay.kernel_hw[1] - sw, 0), out_w % main
-        step = f"out += {main * out_c}" + (f", res += {main * out_c}" if self.fused_add else "")
-        lines = [f"for (int32_t ox = 0; ox < {out_w - main + 1}; ox += {main}, {step}) {{",
+        lines = [f"for (int32_t ox = 0; ox < {out_w - main + 1}; ox += {main}, out += {main * out_c}) {{",
                  f"  tinyml_conv_{i}_window(input, buf, oy * {sh} - {ph}, ox * {sw} - {pw}, ox ? {keep} : 0, "
                  f"{lay.row_pixels});",
                  *("  " + b for b in self.pixel_loop(main)), "}"]
@@ -203,10 +176,6 @@ class _Kernel:
                       f"{keep if ox else 0}, {(rest - 1) * sw + lay.kernel_hw[1]});",
                       *("  " + b for b in self.pixel_loop(rest)), "}"]
         return lines
-
-    @property
-    def fused_add(self) -> bool:
-        return self.rows is not None and self.rows.add is not None
 
     def definition(self) -> str:
         """The whole layer (`tinyml_conv_<i>`), or for a fused block one output row (`tinyml_conv_<i>_row`)."""
@@ -219,11 +188,9 @@ class _Kernel:
                      f"    int8_t* out = output + oy * {out_w * out_c};",
                      *("    " + b for b in self.row_body()), "  }", "}"]
         else:
-            add = ", const int8_t* res, const int32_t* t1, const int32_t* t2" if self.fused_add else ""
-            lines = [f"static void tinyml_conv_{i}_row(const int8_t* input, int8_t* out, int16_t* buf, int32_t oy"
-                     f"{add}) {{", *slack, *("  " + b for b in self.row_body()), "}"]
-        add_store = [self.rows.add.definition()] if self.rows is not None and self.rows.add is not None else []
-        return "\n\n".join([*add_store, self.output(), self.window(), "\n".join(lines)])
+            lines = [f"static void tinyml_conv_{i}_row(const int8_t* input, int8_t* out, int16_t* buf, int32_t oy) {{",
+                     *slack, *("  " + b for b in self.row_body()), "}"]
+        return "\n\n".join([self.output(), self.window(), "\n".join(lines)])
 
 
 def generated_kernel(model: Model, op: Operator, layout: ConvLayout, act: tuple[int, int], arrays: list[CArray],

@@ -1,14 +1,14 @@
 """Residual blocks as one step run row by row (`solve.residual_block` recognises them on the model's graph, the
 same description the static plan reads): the block's convolutions as generated kernels that compute one output
 row per call (`conv_gen.RowAccess`), and a driver that, per output row, computes the first convolution's rows
-that row reads into a ring, the shortcut's row, then the second convolution's row stored through the ADD
-(`conv_gen.AddStore`, the ADD step's own arithmetic) at the output, which the plan may put over the block input.
+that row reads into a ring, the shortcut's row and the second convolution's row, then the ADD of the two rows
+(the ADD step's own arithmetic, `add_row`) into the output, which the plan may put over the block input.
 """
 
 from tinyml_kit.core.cores import KernelFamily
 from tinyml_kit.core.tflite_info import read_graph
 from tinyml_kit.engine import ir
-from tinyml_kit.engine.conv_gen import AddStore, RowAccess
+from tinyml_kit.engine.conv_gen import RowAccess
 from tinyml_kit.engine.conv_support import SUPPORT, SUPPORT_C
 from tinyml_kit.engine.elementwise import add_arithmetic, add_table
 from tinyml_kit.engine.kernels import conv_layout, conv_row_kernel, dilated
@@ -37,11 +37,10 @@ def block_step(model: Model, block: ResidualBlock) -> Step:
     add = model.ops[block.add]
     a, b, out = model.tensor(add, 0), model.tensor(add, 1), model.tensor(add, 0, outputs=True)
     act = activation_range(add.option("fusedActivationFunction", 0), out.scale, out.zero_point)
-    tables, (zero_point, mult, shift, lo, hi) = add_arithmetic(add.index, a, b, out, act)
+    tables, after = add_arithmetic(add.index, a, b, out, act)
     main = model.ops[block.second].outputs[0]
     conv_table, other_table = tables if a.index == main else tables[::-1]
-    store = AddStore(f"tinyml_block_{add.index}_add", zero_point, mult, shift, (lo, hi))
-    rows = [(block.first, RowAccess()), (block.second, RowAccess(block.ring_rows, store))]
+    rows = [(block.first, RowAccess()), (block.second, RowAccess(block.ring_rows))]
     if block.shortcut is not None:
         rows.append((block.shortcut, RowAccess()))
     arrays, functions = list(tables), [ir.Function(SUPPORT, SUPPORT_C)]
@@ -49,7 +48,8 @@ def block_step(model: Model, block: ResidualBlock) -> Step:
         constants, function = conv_row_kernel(model, model.ops[i], access)
         arrays += constants
         functions.append(function)
-    functions.append(ir.Function(f"tinyml_block_{add.index}", driver(block, add.index)))
+    functions += [ir.Function(f"tinyml_block_{add.index}_add", add_row(block, add.index, after)),
+                  ir.Function(f"tinyml_block_{add.index}", driver(block, add.index))]
     call = ir.Call(f"tinyml_block_{add.index}", (
         ir.Tensor(block.block_input), ir.Tensor(block.output), ir.Cast("int8_t *", ir.Scratch(add.index)),
         add_table(conv_table), add_table(other_table)))
@@ -57,18 +57,36 @@ def block_step(model: Model, block: ResidualBlock) -> Step:
                 scratch_bytes=block.scratch_bytes, overlap=0 if block.in_place else None, functions=functions)
 
 
+def add_row(block: ResidualBlock, index: int, after: tuple[int, int, int, int, int]) -> str:
+    """The ADD of one row of the second convolution (`a`) and of the other input (`r`, which `out` may be), as
+    `tinyml_add_s8` computes it (its tables `t1` for `a`, `t2` for `r`), the requantization as the generated
+    convolutions compute TFLite's (the same function of its input, `engine.conv_support`) with the block's
+    constants: fewer instructions per element than the ADD step's call."""
+    zero_point, mult, shift, lo, hi = after
+    requantized = (f"tinyml_cv_requantize_right(t1[a[n]] + t2[r[n]], {mult}, {-shift})" if shift < 0 else
+                   f"tinyml_cv_requantize(t1[a[n]] + t2[r[n]], {mult}, {shift})")
+    store = ("tinyml_cv_sat8(v)" if (lo, hi) == (-128, 127) else
+             f"(int8_t)(v < {lo} ? {lo} : (v > {hi} ? {hi} : v))")
+    return "\n".join([
+        f"static void tinyml_block_{index}_add(const int8_t* a, const int8_t* r, int8_t* out, const int32_t* t1, "
+        "const int32_t* t2) {",
+        f"  for (int32_t n = 0; n < {block.out_row_bytes}; ++n) {{",
+        f"    const int32_t v = {requantized} + {zero_point};",
+        f"    out[n] = {store};", "  }", "}"])
+
+
 def driver(block: ResidualBlock, index: int) -> str:
     """The C of the block's row loop; `out` may be `x` (the plan put the output over the input: `in_place`)."""
     first, second = block.layouts[:2]
     out_h, out_w, out_c = second.out_hwc
-    ring = block.buffer_bytes
-    shortcut = ring + -(-block.ring_rows * block.ring_row_bytes // 4) * 4
+    _, ring, row, shortcut = block.scratch_parts
     res = "x + oy * " + str(out_w * out_c) if block.shortcut is None else "srow"
     lines = [
         f"static void tinyml_block_{index}(const int8_t* x, int8_t* out, int8_t* scratch, const int32_t* t1, "
         "const int32_t* t2) {",
         "  int16_t* buf = (int16_t*)(void*)scratch;",
         f"  int8_t* ring = scratch + {ring};",
+        f"  int8_t* row = scratch + {row};",
         *([f"  int8_t* srow = scratch + {shortcut};"] if block.shortcut is not None else []),
         "  int32_t done = 0;",
         f"  for (int32_t oy = 0; oy < {out_h}; ++oy) {{",
@@ -77,6 +95,7 @@ def driver(block: ResidualBlock, index: int) -> str:
         f"      tinyml_conv_{block.first}_row(x, ring + (done % {block.ring_rows}) * {block.ring_row_bytes}, buf, "
         "done);",
         *([f"    tinyml_conv_{block.shortcut}_row(x, srow, buf, oy);"] if block.shortcut is not None else []),
-        f"    tinyml_conv_{block.second}_row(ring, out + oy * {out_w * out_c}, buf, oy, {res}, t1, t2);",
+        f"    tinyml_conv_{block.second}_row(ring, row, buf, oy);",
+        f"    tinyml_block_{index}_add(row, {res}, out + oy * {out_w * out_c}, t1, t2);",
         "  }", "}"]
     return "\n".join(lines)

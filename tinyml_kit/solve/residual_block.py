@@ -5,8 +5,8 @@ A block is CONV_2D -> CONV_2D (stride 1) -> ADD whose other input is the block's
 X (a projection shortcut), each intermediate read by the next op only, every shape without broadcast, on the
 cores whose convolutions are generated (`conv_layout.generated`). Run op by op, the first convolution's whole
 output lives beside X; run row by row, only a ring of the first convolution's rows does: for each output row the
-first convolution's rows that row reads are computed into the ring (`first_rows`), then the shortcut's row (into
-a one-row buffer), then the second convolution's row, each output stored through the ADD (`conv_gen.AddStore`).
+first convolution's rows that row reads are computed into the ring (`first_rows`), then the shortcut's row and
+the second convolution's row (into one-row buffers), then the ADD of the two rows into the output row.
 Where every output row ends before every byte of X still to be read (`in_place`) the output is written over X.
 """
 
@@ -61,9 +61,23 @@ class ResidualBlock:
         return _words(max(lay.scratch_bytes for lay in self.layouts))
 
     @property
+    def out_row_bytes(self) -> int:
+        _, w, c = self.layouts[1].out_hwc
+        return w * c
+
+    @property
+    def scratch_parts(self) -> tuple[int, int, int, int]:
+        """Offsets in the block's scratch of the window buffer, the ring, the second convolution's row (the ADD's
+        input) and the shortcut's row; then its bytes."""
+        ring = self.buffer_bytes
+        row = ring + _words(self.ring_rows * self.ring_row_bytes)
+        shortcut = row + _words(self.out_row_bytes)
+        return 0, ring, row, shortcut
+
+    @property
     def scratch_bytes(self) -> int:
-        """The window buffer, the ring, and the shortcut's row."""
-        return self.buffer_bytes + _words(self.ring_rows * self.ring_row_bytes) + _words(self.shortcut_row_bytes)
+        """The window buffer, the ring, the second convolution's row and the shortcut's row."""
+        return self.scratch_parts[-1] + _words(self.shortcut_row_bytes)
 
     def first_rows(self, oy: int) -> int:
         """How many of the first convolution's rows output row `oy` needs computed (it reads them up to its
