@@ -11,6 +11,8 @@ What makes it smaller than TFLM's arena for the same graph:
 - a convolution writes its output over its dying input as far as its kernel's access order allows (CMSIS-NN's:
   `cmsis_scratch.overlap_bytes`; generated: `ConvLayout.overlap`), a region placed part by part (dead bytes free at
   other times);
+- a residual block runs row by row (`solve.residual_block`): its inner tensors are a ring of rows and two rows of
+  scratch, and its output is written over its input where each row may be;
 - 4-byte alignment instead of 16;
 - of several op orders and placements, the one with the lowest peak.
 
