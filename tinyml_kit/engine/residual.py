@@ -58,8 +58,8 @@ def block_step(model: Model, block: ResidualBlock) -> Step:
 
 
 def add_row(block: ResidualBlock, index: int, after: tuple[int, int, int, int, int]) -> str:
-    """The ADD of one row of the second convolution (`a`) and of the other input (`r`, which `out` may be), as
-    `tinyml_add_s8` computes it (its tables `t1` for `a`, `t2` for `r`), the requantization as the generated
+    """The ADD of one row of the second convolution (`a`) and of the other input (`r`), either of which `out` may
+    be, as `tinyml_add_s8` computes it (its tables `t1` for `a`, `t2` for `r`), the requantization as the generated
     convolutions compute TFLite's (the same function of its input, `engine.conv_support`) with the block's
     constants: fewer instructions per element than the ADD step's call."""
     zero_point, mult, shift, lo, hi = after
@@ -70,7 +70,7 @@ def add_row(block: ResidualBlock, index: int, after: tuple[int, int, int, int, i
     return "\n".join([
         f"static void tinyml_block_{index}_add(const int8_t* a, const int8_t* r, int8_t* out, const int32_t* t1, "
         "const int32_t* t2) {",
-        f"  for (int32_t n = 0; n < {block.out_row_bytes}; ++n) {{",
+        f"  for (int32_t n = 0; n < {block.layouts[1].out_hwc[1] * block.layouts[1].out_hwc[2]}; ++n) {{",
         f"    const int32_t v = {requantized} + {zero_point};",
         f"    out[n] = {store};", "  }", "}"])
 
@@ -79,23 +79,23 @@ def driver(block: ResidualBlock, index: int) -> str:
     """The C of the block's row loop; `out` may be `x` (the plan put the output over the input: `in_place`)."""
     first, second = block.layouts[:2]
     out_h, out_w, out_c = second.out_hwc
-    _, ring, row, shortcut = block.scratch_parts
-    res = "x + oy * " + str(out_w * out_c) if block.shortcut is None else "srow"
+    ring, row, _ = block.scratch_parts
+    at = f"out + oy * {out_w * out_c}"
+    second_row, other = ("row", f"x + oy * {out_w * out_c}") if block.shortcut is None else (at, "row")
     lines = [
         f"static void tinyml_block_{index}(const int8_t* x, int8_t* out, int8_t* scratch, const int32_t* t1, "
         "const int32_t* t2) {",
         "  int16_t* buf = (int16_t*)(void*)scratch;",
         f"  int8_t* ring = scratch + {ring};",
-        f"  int8_t* row = scratch + {row};",
-        *([f"  int8_t* srow = scratch + {shortcut};"] if block.shortcut is not None else []),
+        f"  int8_t* row = scratch + {row};   /* the second convolution's row (identity) or the shortcut's */",
         "  int32_t done = 0;",
         f"  for (int32_t oy = 0; oy < {out_h}; ++oy) {{",
         f"    const int32_t need = oy + {second.kernel_hw[0] - second.pad_hw[0]};",
         f"    for (; done < need && done < {first.out_hwc[0]}; ++done)",
         f"      tinyml_conv_{block.first}_row(x, ring + (done % {block.ring_rows}) * {block.ring_row_bytes}, buf, "
         "done);",
-        *([f"    tinyml_conv_{block.shortcut}_row(x, srow, buf, oy);"] if block.shortcut is not None else []),
-        f"    tinyml_conv_{block.second}_row(ring, row, buf, oy);",
-        f"    tinyml_block_{index}_add(row, {res}, out + oy * {out_w * out_c}, t1, t2);",
+        *([f"    tinyml_conv_{block.shortcut}_row(x, row, buf, oy);"] if block.shortcut is not None else []),
+        f"    tinyml_conv_{block.second}_row(ring, {second_row}, buf, oy);",
+        f"    tinyml_block_{index}_add({second_row}, {other}, {at}, t1, t2);",
         "  }", "}"]
     return "\n".join(lines)

@@ -5,8 +5,9 @@ A block is CONV_2D -> CONV_2D (stride 1) -> ADD whose other input is the block's
 X (a projection shortcut), each intermediate read by the next op only, every shape without broadcast, on the
 cores whose convolutions are generated (`conv_layout.generated`). Run op by op, the first convolution's whole
 output lives beside X; run row by row, only a ring of the first convolution's rows does: for each output row the
-first convolution's rows that row reads are computed into the ring (`first_rows`), then the shortcut's row and
-the second convolution's row (into one-row buffers), then the ADD of the two rows into the output row.
+first convolution's rows that row reads are computed into the ring (`first_rows`), then the shortcut's row (into
+a row of scratch) and the second convolution's row (in the output row, or beside it where the ADD adds X's row
+there), then the ADD of the two rows into the output row.
 Where every output row ends before every byte of X still to be read (`in_place`) the output is written over X.
 """
 
@@ -61,23 +62,24 @@ class ResidualBlock:
         return _words(max(lay.scratch_bytes for lay in self.layouts))
 
     @property
-    def out_row_bytes(self) -> int:
+    def row_bytes(self) -> int:
+        """The second convolution's row, kept apart from the output row where the ADD's other input is X's row
+        there (an identity); with a shortcut it is computed in the output row and added to in place."""
         _, w, c = self.layouts[1].out_hwc
-        return w * c
+        return w * c if self.shortcut is None else 0
 
     @property
-    def scratch_parts(self) -> tuple[int, int, int, int]:
-        """Offsets in the block's scratch of the window buffer, the ring, the second convolution's row (the ADD's
-        input) and the shortcut's row; then its bytes."""
+    def scratch_parts(self) -> tuple[int, int, int]:
+        """Offsets in the block's scratch of the ring, and of the second convolution's row (identity) or the
+        shortcut's row; the window buffer is at 0."""
         ring = self.buffer_bytes
         row = ring + _words(self.ring_rows * self.ring_row_bytes)
-        shortcut = row + _words(self.out_row_bytes)
-        return 0, ring, row, shortcut
+        return ring, row, row + _words(self.row_bytes) + _words(self.shortcut_row_bytes)
 
     @property
     def scratch_bytes(self) -> int:
-        """The window buffer, the ring, the second convolution's row and the shortcut's row."""
-        return self.scratch_parts[-1] + _words(self.shortcut_row_bytes)
+        """The window buffer, the ring, and the second convolution's row or the shortcut's."""
+        return self.scratch_parts[-1]
 
     def first_rows(self, oy: int) -> int:
         """How many of the first convolution's rows output row `oy` needs computed (it reads them up to its
