@@ -12,7 +12,9 @@ equal chunks; a row's last 1 or 2 pixels and an odd channel take smaller blocks.
 bias; each output is requantized as TFLite's MultiplyByQuantizedMultiplier (double rounding, bit-exact), offset,
 clamped to the activation range and stored. Without the DSP extension (the host) the same text runs as C loops
 over portable versions of the intrinsics. On Helium (MVE) builds the support code refuses to compile: those
-cores keep CMSIS-NN's kernels (not planned here yet).
+cores keep CMSIS-NN's kernels (not planned here yet). A convolution inside a residual block run row by row
+(`engine.residual`) is the same text as a function of one output row, its input rows possibly in a ring
+(`RowAccess`).
 """
 
 from dataclasses import dataclass

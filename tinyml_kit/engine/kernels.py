@@ -143,6 +143,7 @@ def conv_row_kernel(model: Model, op: Operator, rows: RowAccess) -> tuple[list[C
 
 
 def dilated(model: Model, op: Operator) -> bool:
+    """Whether the op's options carry a dilation (a graph does not: it assumes none)."""
     return (op.option("dilationHFactor", 1), op.option("dilationWFactor", 1)) != (1, 1)
 
 
