@@ -24,6 +24,7 @@ from tinyml_kit.engine import binary, copies, elementwise, kernels, reduce, soft
 from tinyml_kit.engine.ir import Dims, Function, Tensor, render
 from tinyml_kit.engine.memory_map import PLAN_FILE, MemoryMap, memory_map
 from tinyml_kit.engine.model_ir import Model, Operator, read_int8_model
+from tinyml_kit.engine.residual import fuse_blocks
 from tinyml_kit.engine.steps import CArray, Step
 from tinyml_kit.solve.static_plan import (
     LUT_OPS,
@@ -148,7 +149,7 @@ def compile_model(flatbuffer: bytes, name: str = "model", family: KernelFamily =
     """Lower for `family`'s kernels (`core.cores.kernel_family` of the target's core; the host builds the
     non-Helium ones), share identical lookup tables, and place every tensor and scratch buffer."""
     model = read_int8_model(flatbuffer, name)
-    steps = lower(model, family)
+    steps = fuse_blocks(model, lower(model, family), family)
     arrays: list[CArray] = []
     seen: dict[tuple[str, bytes], str] = {}
     renamed: dict[str, str] = {}

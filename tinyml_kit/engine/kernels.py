@@ -11,7 +11,7 @@ import numpy as np
 from tinyml_kit.core.cores import KernelFamily
 from tinyml_kit.core.errors import UserError, param
 from tinyml_kit.engine import depthwise_kernels, requantize_c
-from tinyml_kit.engine.conv_gen import conv_2d_generated
+from tinyml_kit.engine.conv_gen import RowAccess, conv_2d_generated, generated_kernel
 from tinyml_kit.engine.depthwise_kernels import DepthwiseLayer, generated_depthwise
 from tinyml_kit.engine.ir import (
     NULL,
@@ -20,6 +20,7 @@ from tinyml_kit.engine.ir import (
     Cast,
     Const,
     Dims,
+    Function,
     Line,
     Lit,
     Ref,
@@ -110,8 +111,7 @@ def conv_2d(model: Model, op: Operator, family: KernelFamily) -> Step:
     w = _window(op, inp, out, (kh, kw))
     arrays = _quant_arrays(i, model, op, out_c)
     if generated(w["dilation"], family):
-        layout = ConvLayout(inp.hwc, out.hwc, (kh, kw), w["stride"], w["pad"])
-        return conv_2d_generated(model, op, layout, w["act"], arrays)
+        return conv_2d_generated(model, op, conv_layout(model, op), w["act"], arrays)
     params = Struct("cmsis_nn_conv_params", f"p{i}", (-inp.zero_point, out.zero_point, *_tiles(w)))
     d_in, d_f, d_b, d_out = (Dims(*d) for d in conv_dims(inp.shape, flt.shape, out.shape, depthwise=False))
     scratch = conv_scratch_bytes((in_h, in_w, in_c), (kh, kw), w["stride"], w["pad"], w["dilation"], out.shape[2],
@@ -122,6 +122,29 @@ def conv_2d(model: Model, op: Operator, family: KernelFamily) -> Step:
                 [params], scratch, Call("arm_convolve_wrapper_s8_get_buffer_size", (params.ref, d_in, d_f, d_out)),
                 shift_channels=out_c,
                 overlap=overlap_bytes(inp.hwc, out.hwc, (kh, kw), w["stride"], w["pad"], w["dilation"], family))
+
+
+def conv_layout(model: Model, op: Operator) -> ConvLayout:
+    """The layout of a CONV_2D's generated kernel, from the model's shapes and TFLM's paddings."""
+    inp, out, flt = model.tensor(op, 0), model.tensor(op, 0, outputs=True), model.tensor(op, 1)
+    kernel_hw = (flt.shape[1], flt.shape[2])
+    w = _window(op, inp, out, kernel_hw)
+    return ConvLayout(inp.hwc, out.hwc, kernel_hw, w["stride"], w["pad"])
+
+
+def conv_row_kernel(model: Model, op: Operator, rows: RowAccess) -> tuple[list[CArray], Function]:
+    """A CONV_2D's generated kernel computing one output row per call (a residual block's, `engine.residual`),
+    with its constants."""
+    _require_int8_weights(model, op)
+    inp, out = model.tensor(op, 0), model.tensor(op, 0, outputs=True)
+    arrays = _quant_arrays(op.index, model, op, out.shape[-1])
+    act = _window(op, inp, out, conv_layout(model, op).kernel_hw)["act"]
+    return generated_kernel(model, op, conv_layout(model, op), act, arrays, rows)
+
+
+def dilated(model: Model, op: Operator) -> bool:
+    """Whether the op's options carry a dilation (a graph does not: it assumes none)."""
+    return (op.option("dilationHFactor", 1), op.option("dilationWFactor", 1)) != (1, 1)
 
 
 def depthwise_conv_2d(model: Model, op: Operator, family: KernelFamily) -> Step:

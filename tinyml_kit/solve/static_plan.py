@@ -11,6 +11,8 @@ What makes it smaller than TFLM's arena for the same graph:
 - a convolution writes its output over its dying input as far as its kernel's access order allows (CMSIS-NN's:
   `cmsis_scratch.overlap_bytes`; generated: `ConvLayout.overlap`), a region placed part by part (dead bytes free at
   other times);
+- a residual block runs row by row (`solve.residual_block`): its inner tensors are a ring of rows and two rows of
+  scratch, and its output is written over its input where each row may be;
 - 4-byte alignment instead of 16;
 - of several op orders and placements, the one with the lowest peak.
 
@@ -30,6 +32,7 @@ from tinyml_kit.solve.cmsis_scratch import (
 )
 from tinyml_kit.solve.concat_plan import concat_placed, fits_inside
 from tinyml_kit.solve.conv_layout import generated, graph_layout
+from tinyml_kit.solve.residual_block import ResidualBlock, residual_blocks, with_blocks
 
 ALIGN = 4
 # Unary int8 -> int8 ops whose output depends on one input value only: the engine runs them as 256-entry lookup
@@ -262,7 +265,14 @@ def plan_graph(graph: Graph, family: KernelFamily = KernelFamily.DSP) -> StaticP
     """The static plan of a predicted or read `Graph` for `family`'s kernels (sizes only: dilation 1, padding
     read off the shapes)."""
     sizes = {i: t.nbytes for i, t in enumerate(graph.tensors) if not t.is_constant}
-    return plan(sizes, [_plan_op(graph, op, family) for op in graph.ops], graph.input, graph.output)
+    ops = with_blocks([_plan_op(graph, op, family) for op in graph.ops], residual_blocks(graph, family), block_op)
+    return plan(sizes, ops, graph.input, graph.output)
+
+
+def block_op(block: ResidualBlock) -> PlanOp:
+    """A residual block run row by row (`solve.residual_block`): X in, the ADD's output out (over X where it may
+    be), its window buffer, ring and shortcut row as scratch; its inner tensors are never in the arena."""
+    return PlanOp((block.block_input,), block.output, block.scratch_bytes, overlap=0 if block.in_place else None)
 
 
 def _plan_op(graph: Graph, op, family: KernelFamily) -> PlanOp:
