@@ -9,7 +9,7 @@ import pytest
 
 from tests.test_c_engine import assert_bit_exact, int8_model
 from tinyml_kit.engine.conv_gen import reordered_weights
-from tinyml_kit.solve.conv_layout import ConvLayout
+from tinyml_kit.solve.conv_layout import ConvLayout, ram_weight_layers, weight_ram_budget
 
 CHAINS = {
     # input shape, then (filters, kernel, strides, padding, activation, bias) per layer
@@ -45,12 +45,36 @@ def test_weights_are_padded_per_kernel_row_and_reordered_per_word():
     assert list(got[1, 2]) == [45, 47, 46, 48, 49, 51, 50, 52, 53, 0, 0, 0]
 
 
-def test_generated_convolutions_are_bit_exact_on_the_cortex_m4(tmp_path):
-    """The DSP path (inline assembly, LDRD and LDR windows, channel and pixel tails) under QEMU: one firmware."""
+def test_weights_in_ram_are_one_stream_per_channel_pair():
+    layout = ConvLayout((5, 5, 3), (5, 5, 3), (3, 3), (1, 1), (1, 1), weights_in_ram=True)
+    weights = np.arange(3 * 3 * 3 * 3, dtype=np.int8).reshape(3, 3, 3, 3)
+    got = reordered_weights(weights, layout)
+    assert layout.ram_bytes == 2 * got.size == 2 * 3 * 3 * 12
+    # channels 0 and 1, kernel row 0: word 0 of each, then word 1 of each, ...; channel 2 alone at the end
+    assert list(got[:16]) == [0, 1, 2, 3, 27, 28, 29, 30, 4, 5, 6, 7, 31, 32, 33, 34]
+    assert list(got[72:84]) == [54, 55, 56, 57, 58, 59, 60, 61, 62, 0, 0, 0]
+
+
+def test_ram_takes_the_weights_used_most_per_byte_within_the_budget():
+    big = ConvLayout((16, 16, 8), (16, 16, 8), (3, 3), (1, 1), (1, 1))        # 256 pixels per weight
+    small = ConvLayout((16, 16, 8), (8, 8, 8), (3, 3), (2, 2), (0, 0))       # 64
+    assert weight_ram_budget(1000, 1200) == 0 and weight_ram_budget(3000, 1000) == 1000
+    assert ram_weight_layers({1: small, 2: big}, 2 * big.weight_bytes) == {2}
+    assert ram_weight_layers({1: small, 2: big}, 4 * big.weight_bytes) == {1, 2}
+    assert ram_weight_layers({1: small, 2: big}, 0) == set()
+
+
+@pytest.mark.parametrize("weights_in_ram", [True, False])
+def test_generated_convolutions_are_bit_exact_on_the_cortex_m4(weights_in_ram, tmp_path):
+    """The DSP path (inline assembly, LDRD and LDR windows, channel and pixel tails) under QEMU, with the weights
+    widened into the board's RAM and, on a board whose RAM the arena fills, read from flash: one firmware each."""
+    from dataclasses import replace
+
     from tinyml_kit.check.tflm import measure_arena
     from tinyml_kit.check.verify import verify_model
     from tinyml_kit.core.boards import get_board
     from tinyml_kit.core.tflite_info import read_model
+    from tinyml_kit.engine.codegen import compile_model
     from tinyml_kit.export.firmware import ModelSource
 
     layers = [(8, 3, 1, "same", "relu", True), (7, 3, 2, "same", "relu6", True), (5, 1, 1, "valid", None, False)]
@@ -58,8 +82,12 @@ def test_generated_convolutions_are_bit_exact_on_the_cortex_m4(tmp_path):
     info, host = read_model(flatbuffer), measure_arena(flatbuffer)
     src = ModelSource(flatbuffer, info, [str(i) for i in range(info.outputs[0].sample_size)], host.total_bytes,
                       host.alloc_bytes)
+    board = get_board("nucleo-l4r5zi")
+    if not weights_in_ram:
+        board = replace(board, ram_linked_bytes=compile_model(flatbuffer).arena_bytes)
+    assert (src.for_family(src.family, board.ram_linked_bytes).program.ram_constant_bytes > 0) == weights_in_ram
     images = np.random.default_rng(0).integers(-128, 128, (4, *info.inputs[0].shape[1:]), dtype=np.int8)
-    result = verify_model(src, images, get_board("nucleo-l4r5zi"), kernels="cmsis_nn", engine="c", core="m4")
+    result = verify_model(src, images, board, kernels="cmsis_nn", engine="c", core="m4")
     assert result.bit_exact
 
 

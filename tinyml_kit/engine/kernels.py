@@ -6,6 +6,8 @@ One function per op, each returning a `Step` whose code is IR (`engine.ir`): ten
 reference, placed by the code generator.
 """
 
+from dataclasses import replace
+
 import numpy as np
 
 from tinyml_kit.core.cores import KernelFamily
@@ -99,7 +101,19 @@ def _quant(i: int, channels: int, struct: str = "q") -> list[Line]:
             (Set(f"{struct}.multiplier", Cast("int32_t *", Const(f"m{i}"))), Set(f"{struct}.shift", shifts))]
 
 
-def conv_2d(model: Model, op: Operator, family: KernelFamily) -> Step:
+def conv_layout(model: Model, op: Operator, family: KernelFamily) -> ConvLayout | None:
+    """The layout of a CONV_2D's generated kernel on `family`, or None where CMSIS-NN runs it."""
+    inp, flt, out = model.tensor(op, 0), model.tensor(op, 1), model.tensor(op, 0, outputs=True)
+    kernel_hw = (flt.shape[1], flt.shape[2])
+    w = _window(op, inp, out, kernel_hw)
+    if not generated(w["dilation"], family):
+        return None
+    return ConvLayout(inp.hwc, out.hwc, kernel_hw, w["stride"], w["pad"])
+
+
+def conv_2d(model: Model, op: Operator, family: KernelFamily, weights_in_ram: bool = False) -> Step:
+    """CONV_2D as its generated kernel (its weights widened into RAM at start-up if the plan chose so,
+    `codegen.compile_model`) or as CMSIS-NN's."""
     _require_int8_weights(model, op)
     i, inp, flt, out = op.index, model.tensor(op, 0), model.tensor(op, 1), model.tensor(op, 0, outputs=True)
     _, in_h, in_w, in_c = inp.shape
@@ -109,9 +123,9 @@ def conv_2d(model: Model, op: Operator, family: KernelFamily) -> Step:
                         f"use {param('engine', 'tflm')}", "engine")
     w = _window(op, inp, out, (kh, kw))
     arrays = _quant_arrays(i, model, op, out_c)
-    if generated(w["dilation"], family):
-        layout = ConvLayout(inp.hwc, out.hwc, (kh, kw), w["stride"], w["pad"])
-        return conv_2d_generated(model, op, layout, w["act"], arrays)
+    layout = conv_layout(model, op, family)
+    if layout is not None:
+        return conv_2d_generated(model, op, replace(layout, weights_in_ram=weights_in_ram), w["act"], arrays)
     params = Struct("cmsis_nn_conv_params", f"p{i}", (-inp.zero_point, out.zero_point, *_tiles(w)))
     d_in, d_f, d_b, d_out = (Dims(*d) for d in conv_dims(inp.shape, flt.shape, out.shape, depthwise=False))
     scratch = conv_scratch_bytes((in_h, in_w, in_c), (kh, kw), w["stride"], w["pad"], w["dilation"], out.shape[2],

@@ -15,10 +15,16 @@ from tinyml_kit.engine.ir import Arg, Call, Function, Line, Struct, arguments, c
 
 @dataclass
 class CArray:
-    """A `static const` array in flash."""
+    """A `static const` array in flash; with `ram_ctype`, also copied at start-up into a RAM array of that type
+    named `<name>_ram` (the values widened), which the code reads instead: no flash wait states on it."""
     name: str
     ctype: str                  # "int8_t" or "int32_t"
     values: np.ndarray
+    ram_ctype: str | None = None
+
+    @property
+    def ram_bytes(self) -> int:
+        return 0 if self.ram_ctype is None else int(self.values.size) * (2 if self.ram_ctype == "int16_t" else 4)
 
     @property
     def nbytes(self) -> int:

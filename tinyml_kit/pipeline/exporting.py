@@ -75,10 +75,11 @@ def export_model(model: str | Path, out: Path, target: str = "c", labels: list[s
 def _model_source(m, labels: list[str], name: str, engine: Engine, board):
     """What the targets are generated from, sized by the engine that will run it (`_SOURCES`) on the board's core
     (none: a core without Helium)."""
-    return engine.part(_SOURCES)(m, labels, name, engine, kernel_family(board.core if board else None))
+    return engine.part(_SOURCES)(m, labels, name, engine, kernel_family(board.core if board else None),
+                                 board.ram_linked_bytes if board else 0)
 
 
-def _tflm_source(m, labels: list[str], name: str, engine: Engine, family: KernelFamily):
+def _tflm_source(m, labels: list[str], name: str, engine: Engine, family: KernelFamily, ram_bytes: int):
     """The flatbuffer, with TFLM's measured arena."""
     arena = measure_arena(m.flatbuffer)
     logger.info(f"{m.name}: {len(m.flatbuffer):,} bytes, arena {arena.total_bytes:,} B measured on TFLM, "
@@ -87,14 +88,14 @@ def _tflm_source(m, labels: list[str], name: str, engine: Engine, family: Kernel
                        engine=engine)
 
 
-def _c_source(m, labels: list[str], name: str, engine: Engine, family: KernelFamily):
-    """The model compiled to C for `family`'s CMSIS-NN kernels, with its static plan (the compilation refuses what
-    it cannot run, by name)."""
-    program = compile_model(m.flatbuffer, m.name, family)
+def _c_source(m, labels: list[str], name: str, engine: Engine, family: KernelFamily, ram_bytes: int):
+    """The model compiled to C for `family`'s CMSIS-NN kernels and a board of `ram_bytes` of RAM (0: unknown),
+    with its static plan (the compilation refuses what it cannot run, by name)."""
+    program = compile_model(m.flatbuffer, m.name, family, ram_bytes)
     logger.info(f"{m.name}: compiled to C on CMSIS-NN ({family.title} kernels), {program.constant_bytes:,} B of "
                 f"constants, static arena {program.arena_bytes:,} B")
     return ModelSource(m.flatbuffer, m.info, labels, program.arena_bytes, program.arena_bytes, name=name,
-                       source=m.name, engine=engine, family=family, _program=program)
+                       source=m.name, engine=engine, family=family, ram_bytes=ram_bytes, _program=program)
 
 
 _SOURCES = {"tflm": _tflm_source, "c": _c_source}   # each engine's way from a .tflite to what `export` writes

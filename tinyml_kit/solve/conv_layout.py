@@ -29,6 +29,7 @@ class ConvLayout:
     kernel_hw: tuple[int, int]
     stride_hw: tuple[int, int]
     pad_hw: tuple[int, int]          # leading paddings (engine.quantization.padding)
+    weights_in_ram: bool = False     # widened to int16 into RAM at start-up (`ram_weight_layers`)
 
     @property
     def row_pixels(self) -> int:
@@ -63,6 +64,16 @@ class ConvLayout:
     def weight_bytes(self) -> int:
         """Flash of the reordered weights: per output channel, `kh` padded kernel rows."""
         return self.out_hwc[2] * self.kernel_hw[0] * self.padded_window_row
+
+    @property
+    def ram_bytes(self) -> int:
+        """RAM of the weights' int16 copy, if the plan put one there (the flash keeps the int8 weights)."""
+        return 2 * self.weight_bytes if self.weights_in_ram else 0
+
+    @property
+    def macs(self) -> int:
+        out_h, out_w, out_c = self.out_hwc
+        return out_h * out_w * out_c * self.kernel_hw[0] * self.kernel_hw[1] * self.in_hwc[2]
 
     @property
     def words(self) -> int:
@@ -128,6 +139,24 @@ class ConvLayout:
             corner = min(max(ny * sh - ph, 0), in_h) * in_w + min(max(nx * sw - pw, 0), in_w)
             need.append(end * out_c - corner * in_c)
         return max(need)
+
+def weight_ram_budget(ram_bytes: int, arena_bytes: int) -> int:
+    """RAM the plan may fill with widened weights: half of what the arena leaves of the board's RAM (`ram_bytes`,
+    0 when the target is unknown), so the application keeps at least as much as the weights take."""
+    return max(ram_bytes - arena_bytes, 0) // 2
+
+
+def ram_weight_layers(layouts: dict[int, ConvLayout], budget: int) -> set[int]:
+    """The generated convolutions (op index -> layout) whose weights the plan widens into RAM at start-up: int16
+    weights there cost no flash wait states and no widening in the loop (`engine.conv_gen`). Most MACs per byte
+    of RAM first, while the copies fit `budget` (`weight_ram_budget`)."""
+    chosen, left = set(), budget
+    for i, lay in sorted(layouts.items(), key=lambda kv: (-kv[1].macs / kv[1].weight_bytes, kv[0])):
+        if 2 * lay.weight_bytes <= left:
+            chosen.add(i)
+            left -= 2 * lay.weight_bytes
+    return chosen
+
 
 def generated(dilation_hw: tuple[int, int], family: KernelFamily) -> bool:
     """Whether a CONV_2D runs a generated kernel: every undilated one on the cores of the DSP family (dilated ones,
