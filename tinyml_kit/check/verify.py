@@ -26,6 +26,7 @@ from tinyml_kit.check.qemu import (
     run_firmware,
 )
 from tinyml_kit.core import progress
+from tinyml_kit.core.budget import model_ram_bytes
 from tinyml_kit.core.cores import EmulatedCore, require_core
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.litert import LiteRtModel
@@ -168,7 +169,7 @@ def verify_model(src: ModelSource, images: np.ndarray, board, kernels: str | Non
     engine = get_engine(engine)
     emulated = require_core(core, board)
     memory = memory or memory_timing(board)   # a board without memory data is refused here, before building
-    src = src.for_family(src.family, board.ram_linked_bytes)   # the C engine may put weights in its RAM
+    src = src.for_family(src.family, src.ram_bytes or model_ram_bytes(board))   # the C engine's weights in RAM
     firmware = engine.part(_FIRMWARE)(src, kernels, tflm_dir, cmsis_nn_dir, arena_bytes, emulated, profile)
     require_arena_fits(emulated, firmware.arena_reserved, board)
     with tempfile.TemporaryDirectory(prefix="tinyml_verify_") as tmp:

@@ -10,6 +10,7 @@ import numpy as np
 
 from tinyml_kit.check.tflm import measure_arena
 from tinyml_kit.core.artifacts import prepare_output, staged_output
+from tinyml_kit.core.budget import model_ram_bytes
 from tinyml_kit.core.cores import KernelFamily, kernel_family
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.labels import check_labels
@@ -59,24 +60,24 @@ def export_model(model: str | Path, out: Path, target: str = "c", labels: list[s
     board = _export_board(target, board_id, record)
     if target == "c":
         with export_folder(out, m.name, m.flatbuffer) as tmp:
-            written = _model_source(m, labels, name, engine, board).write_api(tmp)
+            written = _model_source(m, labels, name, engine, board, record).write_api(tmp)
         return [Path(out).absolute() / p.name for p in written]
     require_not_another_run(out, m.name)
     folder = library_name(name) + ("_stm32" if target == "stm32" else "")
     items = [folder, f"{folder}.zip"] if target == "arduino" else [folder]
     for item in items:
         prepare_output(Path(out) / item)
-    src = _model_source(m, labels, name, engine, board)
+    src = _model_source(m, labels, name, engine, board, record)
     _write_project(target, src, _sample(m.flatbuffer, m.info, record, labels), Path(out), folder, board, tflm_dir,
                    cmsis_nn)
     return [Path(out).absolute() / item for item in items]
 
 
-def _model_source(m, labels: list[str], name: str, engine: Engine, board):
+def _model_source(m, labels: list[str], name: str, engine: Engine, board, record: RunRecord | None):
     """What the targets are generated from, sized by the engine that will run it (`_SOURCES`) on the board's core
     (none: a core without Helium)."""
     return engine.part(_SOURCES)(m, labels, name, engine, kernel_family(board.core if board else None),
-                                 board.ram_linked_bytes if board else 0)
+                                 model_ram_bytes(board, record.budget if record else None) if board else 0)
 
 
 def _tflm_source(m, labels: list[str], name: str, engine: Engine, family: KernelFamily, ram_bytes: int):
