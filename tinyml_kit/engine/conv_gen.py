@@ -15,6 +15,8 @@ over portable versions of the intrinsics. On Helium (MVE) builds the support cod
 cores keep CMSIS-NN's kernels (not planned here yet).
 """
 
+from dataclasses import replace
+
 import numpy as np
 
 from tinyml_kit.engine.conv_support import SUPPORT, SUPPORT_C
@@ -46,6 +48,7 @@ class _Kernel:
                  bias: bool, right_shifts_only: bool):
         self.i, self.lay, self.in_offset, self.out_offset, self.act = i, layout, in_offset, out_offset, act
         self.bias, self.right_only = bias, right_shifts_only
+        self.ram = "_ram" if layout.weights_in_ram else ""   # the constants' RAM copies' suffix
         self.kch = layout.kernel_hw[0] * layout.padded_window_row   # weight bytes per output channel
         self.pixel = layout.stride_hw[1] * layout.in_hwc[2]         # int16 elements between adjacent windows
 
@@ -57,7 +60,7 @@ class _Kernel:
         lines = [f"const int16_t* wr = w{i}_ram + oc * {self.kch};" if wide else
                  f"const int8_t* wk = w{i} + oc * {self.kch};"]
         for c in range(chans):
-            start = f"b{i}[oc + {c}]" if self.bias else "0"
+            start = f"b{i}{self.ram}[oc + {c}]" if self.bias else "0"
             lines.append("int32_t " + ", ".join(f"acc{c}{p} = {start}" for p in range(pixels)) + ";")
         body = self.asm_row(pixels) if chans == 2 and pixels > 1 else self.c_row(chans, pixels)
         row_weights = [] if wide else ["  const int8_t* wr = wk;"]
@@ -120,8 +123,9 @@ class _Kernel:
 
     def output(self) -> str:
         i, (lo, hi) = self.i, self.act
-        rq = (f"tinyml_cv_requantize_right(acc, m{i}[c], -s{i}[c])" if self.right_only
-              else f"tinyml_cv_requantize(acc, m{i}[c], s{i}[c])")
+        m, s = f"m{i}{self.ram}[c]", f"s{i}{self.ram}[c]"
+        rq = (f"tinyml_cv_requantize_right(acc, {m}, -{s})" if self.right_only
+              else f"tinyml_cv_requantize(acc, {m}, {s})")
         clamp = ("  return tinyml_cv_sat8(v);" if (lo, hi) == (-128, 127) else
                  f"  v = v < {lo} ? {lo} : v;\n  return (int8_t)(v > {hi} ? {hi} : v);")
         return (f"__STATIC_FORCEINLINE int8_t tinyml_conv_{i}_out(int32_t acc, int32_t c) {{\n"
@@ -185,9 +189,10 @@ def conv_2d_generated(model: Model, op: Operator, layout: ConvLayout, act: tuple
     bias as the CMSIS-NN lowering stores them; the weights are replaced by their reordered copy)."""
     i, inp, out = op.index, model.tensor(op, 0), model.tensor(op, 0, outputs=True)
     weights = model.constant(op, 1)
-    ram = "int16_t" if layout.weights_in_ram else None
-    arrays = [CArray(f"w{i}", "int8_t", reordered_weights(weights, layout), ram) if a.name == f"w{i}" else a
+    arrays = [CArray(f"w{i}", "int8_t", reordered_weights(weights, layout)) if a.name == f"w{i}" else a
               for a in arrays]
+    if layout.weights_in_ram:   # the weights widened, the per-channel constants as they are
+        arrays = [replace(a, ram_ctype="int16_t" if a.name == f"w{i}" else a.ctype) for a in arrays]
     shifts = next(a.values for a in arrays if a.name == f"s{i}")
     kernel = _Kernel(i, layout, -inp.zero_point, out.zero_point, act, any(a.name == f"b{i}" for a in arrays),
                      bool(np.all(np.asarray(shifts) < 0)))

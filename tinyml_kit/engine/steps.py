@@ -12,6 +12,8 @@ import numpy as np
 
 from tinyml_kit.engine.ir import Arg, Call, Function, Line, Struct, arguments, calls
 
+C_BYTES = {"int8_t": 1, "int16_t": 2, "int32_t": 4}
+
 
 @dataclass
 class CArray:
@@ -24,11 +26,11 @@ class CArray:
 
     @property
     def ram_bytes(self) -> int:
-        return 0 if self.ram_ctype is None else int(self.values.size) * (2 if self.ram_ctype == "int16_t" else 4)
+        return 0 if self.ram_ctype is None else int(self.values.size) * C_BYTES[self.ram_ctype]
 
     @property
     def nbytes(self) -> int:
-        return int(self.values.size) * (1 if self.ctype == "int8_t" else 4)
+        return int(self.values.size) * C_BYTES[self.ctype]
 
 
 @dataclass

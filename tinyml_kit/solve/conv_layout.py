@@ -66,9 +66,15 @@ class ConvLayout:
         return self.out_hwc[2] * self.kernel_hw[0] * self.padded_window_row
 
     @property
+    def ram_copy_bytes(self) -> int:
+        """RAM its constants take if the plan copies them there (the flash keeps its own copy): the weights as
+        int16 and, read per output, each channel's bias, multiplier (int32) and shift (int8)."""
+        return 2 * self.weight_bytes + 9 * self.out_hwc[2]
+
+    @property
     def ram_bytes(self) -> int:
-        """RAM of the weights' int16 copy, if the plan put one there (the flash keeps the int8 weights)."""
-        return 2 * self.weight_bytes if self.weights_in_ram else 0
+        """RAM of its constants' copies, if the plan put them there."""
+        return self.ram_copy_bytes if self.weights_in_ram else 0
 
     @property
     def macs(self) -> int:
@@ -147,14 +153,14 @@ def weight_ram_budget(ram_bytes: int, arena_bytes: int) -> int:
 
 
 def ram_weight_layers(layouts: dict[int, ConvLayout], budget: int) -> set[int]:
-    """The generated convolutions (op index -> layout) whose weights the plan widens into RAM at start-up: int16
-    weights there cost no flash wait states and no widening in the loop (`engine.conv_gen`). Most MACs per byte
-    of RAM first, while the copies fit `budget` (`weight_ram_budget`)."""
+    """The generated convolutions (op index -> layout) whose constants the plan copies into RAM at start-up, the
+    weights widened: int16 weights there cost no flash wait states and no widening in the loop (`engine.conv_gen`).
+    Most MACs per byte of RAM first, while the copies fit `budget` (`weight_ram_budget`)."""
     chosen, left = set(), budget
-    for i, lay in sorted(layouts.items(), key=lambda kv: (-kv[1].macs / kv[1].weight_bytes, kv[0])):
-        if 2 * lay.weight_bytes <= left:
+    for i, lay in sorted(layouts.items(), key=lambda kv: (-kv[1].macs / kv[1].ram_copy_bytes, kv[0])):
+        if lay.ram_copy_bytes <= left:
             chosen.add(i)
-            left -= 2 * lay.weight_bytes
+            left -= lay.ram_copy_bytes
     return chosen
 
 
