@@ -27,7 +27,8 @@ __STATIC_FORCEINLINE int32_t tinyml_smlad(uint32_t x, uint32_t y, int32_t acc) {
 #define TINYML_HI16(w) tinyml_sxtb16((w) >> 8)
 #endif
 
-#if defined(__ARM_FEATURE_DSP) && (__ARM_FEATURE_DSP == 1) && defined(__GNUC__)
+/* Not at -O0: unoptimized builds keep r7 as the frame pointer and cannot give the blocks the registers they need. */
+#if defined(__ARM_FEATURE_DSP) && (__ARM_FEATURE_DSP == 1) && defined(__GNUC__) && defined(__OPTIMIZE__)
 /* 2 channels x 2 pixels, one word of weights (16 MACs): the registers as the loop needs them, which -Os's
  * allocation of the same C does not achieve (it reloads operands); it reads the row buffer and the weights
  * ("memory"). X0/X1: byte offsets of the pixels' int16
