@@ -37,6 +37,12 @@ def test_generated_convolutions_equal_litert(name, tmp_path):
     assert_bit_exact(int8_model(_chain(layers), shape=shape), "CONV_2D", tmp_path)
 
 
+def test_weights_in_ram_equal_litert_in_portable_c(tmp_path):
+    """The int16 weight stream's C rows (the host's, and every tail's on the DSP cores), 1 MB of RAM given."""
+    shape, layers = CHAINS["first_layer_c3_odd_width"]
+    assert_bit_exact(int8_model(_chain(layers), shape=shape), "CONV_2D", tmp_path, ram_bytes=2**20)
+
+
 def test_weights_are_padded_per_kernel_row_and_reordered_per_word():
     layout = ConvLayout((5, 5, 3), (5, 5, 2), (3, 3), (1, 1), (1, 1))
     weights = np.arange(2 * 3 * 3 * 3, dtype=np.int8).reshape(2, 3, 3, 3)
