@@ -6,7 +6,9 @@ widened to int16 with the input offset added into a small buffer (`solve.conv_la
 TFLite's zero point after the offset). Per pair of output channels it then accumulates a block of 2 channels x 3
 pixels: per word of 4 int8 weights (reordered at export as w0 w2 w1 w3, so SXTB16 and SXTB16 ROR 8 give the pairs
 (w0,w1) and (w2,w3)), two int16 pairs of each pixel's window and 12 SMLADs, as inline assembly on GCC-compatible
-compilers with the DSP extension (`engine.conv_support`: 21 instructions per 24 MACs with LDRD). A kernel row of
+compilers with the DSP extension (`engine.conv_support`: 21 instructions per 24 MACs with LDRD). Where the plan
+put the layer's constants in RAM (`ConvLayout.weights_in_ram`) the weights are int16 there, both channels' words
+side by side in one stream: one LDM per word and no SXTB16 (16 instructions per 24 MACs). A kernel row of
 a block is straight-line code (the engine's C is built with -Os, which does not unroll), wide rows in a loop of
 equal chunks; a row's last 1 or 2 pixels and an odd channel take smaller blocks. The accumulators start at the
 bias; each output is requantized as TFLite's MultiplyByQuantizedMultiplier (double rounding, bit-exact), offset,
@@ -49,7 +51,7 @@ class _Kernel:
         self.i, self.lay, self.in_offset, self.out_offset, self.act = i, layout, in_offset, out_offset, act
         self.bias, self.right_only = bias, right_shifts_only
         self.ram = "_ram" if layout.weights_in_ram else ""   # the constants' RAM copies' suffix
-        self.kch = layout.kernel_hw[0] * layout.padded_window_row   # weight bytes per output channel
+        self.kch = layout.kernel_hw[0] * layout.padded_window_row   # weights per output channel
         self.pixel = layout.stride_hw[1] * layout.in_hwc[2]         # int16 elements between adjacent windows
 
     def block(self, chans: int, pixels: int) -> list[str]:

@@ -10,7 +10,9 @@ group it moves the columns the windows share and widens only the new ones, so th
 CMSIS-NN's im2col columns while each input element is widened about kh / stride_h times. A window's kernel row
 is `kw * in_c` contiguous int16, read four at a time against one int8 weight word; each kernel row's weights are
 zero-padded to a multiple of 4, so the last word of a window may reach up to 3 elements past it (into the next
-column or row, or the zeroed slack after the last row) and multiply them by 0.
+column or row, or the zeroed slack after the last row) and multiply them by 0. Where RAM is to spare the plan
+copies a layer's constants there at start-up, the weights widened to int16 (`ram_weight_layers`; the flash keeps
+the int8 weights in the same order, so the flash bytes do not change).
 """
 
 from dataclasses import dataclass
