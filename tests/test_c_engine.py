@@ -31,20 +31,21 @@ def int8_model(build, shape=(12, 12, 4), seed=0) -> bytes:
     return quantize_int8(model, calibration_images(rng.integers(0, 256, (32, *shape), dtype=np.uint8)))
 
 
-def run_c(flatbuffer: bytes, images: np.ndarray, tmp_path) -> np.ndarray:
+def run_c(flatbuffer: bytes, images: np.ndarray, tmp_path, ram_bytes: int = 0) -> np.ndarray:
     from tinyml_kit.check.c_host import HostModel, build_host_library
     from tinyml_kit.engine.codegen import compile_model
     from tinyml_kit.export.toolchain import find_cmsis_nn_dir
 
-    program = compile_model(flatbuffer)
+    program = compile_model(flatbuffer, ram_bytes=ram_bytes)
     classes = program.model.tensors[program.model.output].elements
     program.write(tmp_path, [f"c{i}" for i in range(classes)])
     return HostModel(build_host_library(tmp_path, find_cmsis_nn_dir(), tmp_path / "model.so")).predict(images)
 
 
-def bit_exact_on_the_m4(flatbuffer: bytes, engines=("c",), seed: int = 2, count: int = 3) -> None:
-    """One small firmware per engine under QEMU on the emulated Cortex-M4F (TFLM with CMSIS-NN kernels), each
-    equal to LiteRT's reference kernels on `count` random images."""
+def bit_exact_on_the_m4(flatbuffer: bytes, engines=("c",), seed: int = 2, count: int = 3, board=None) -> list:
+    """One small firmware per engine under QEMU on the emulated Cortex-M4F of `board` (the NUCLEO-L4R5ZI unless
+    given; TFLM with CMSIS-NN kernels), each equal to LiteRT's reference kernels on `count` random images; their
+    verify results."""
     from tinyml_kit.check.tflm import measure_arena
     from tinyml_kit.check.verify import verify_model
     from tinyml_kit.core.boards import get_board
@@ -54,19 +55,22 @@ def bit_exact_on_the_m4(flatbuffer: bytes, engines=("c",), seed: int = 2, count:
     info, arena = read_model(flatbuffer), measure_arena(flatbuffer)
     images = np.random.default_rng(seed).integers(-128, 128, (count, *info.inputs[0].shape[1:]), dtype=np.int8)
     classes = [str(i) for i in range(info.outputs[0].sample_size)]
+    results = []
     for engine in map(get_engine, engines):
         src = ModelSource(flatbuffer, info, classes, arena.total_bytes, arena.alloc_bytes, engine=engine)
-        v = verify_model(src, images, get_board("nucleo-l4r5zi"), kernels="cmsis_nn", engine=engine)
+        v = verify_model(src, images, board or get_board("nucleo-l4r5zi"), kernels="cmsis_nn", engine=engine)
         assert v.core == "m4" and v.bit_exact and v.images == count, (engine.name, v.max_abs_diff)
+        results.append(v)
+    return results
 
 
-def assert_bit_exact(flatbuffer: bytes, op: str, tmp_path) -> None:
+def assert_bit_exact(flatbuffer: bytes, op: str, tmp_path, ram_bytes: int = 0) -> None:
     info = read_model(flatbuffer)
     assert op in info.ops, f"the graph has {info.ops}, not {op}: the test would not exercise it"
     rng = np.random.default_rng(1)
     images = rng.integers(-128, 128, (IMAGES, *info.inputs[0].shape[1:]), dtype=np.int8)
     expected = LiteRtModel(flatbuffer).predict(images)
-    got = run_c(flatbuffer, images, tmp_path)
+    got = run_c(flatbuffer, images, tmp_path, ram_bytes)
     assert np.array_equal(got, expected), f"max diff {np.abs(got.astype(int) - expected).max()}"
     assert len(np.unique(expected)) > 3, "outputs barely vary: the comparison would prove little"
 

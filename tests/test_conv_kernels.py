@@ -9,7 +9,7 @@ import pytest
 
 from tests.test_c_engine import assert_bit_exact, bit_exact_on_the_m4, int8_model
 from tinyml_kit.engine.conv_gen import reordered_weights
-from tinyml_kit.solve.conv_layout import ConvLayout
+from tinyml_kit.solve.conv_layout import ConvLayout, ram_weight_layers, weight_ram_budget
 
 CHAINS = {
     # input shape, then (filters, kernel, strides, padding, activation, bias) per layer
@@ -37,6 +37,12 @@ def test_generated_convolutions_equal_litert(name, tmp_path):
     assert_bit_exact(int8_model(_chain(layers), shape=shape), "CONV_2D", tmp_path)
 
 
+def test_weights_in_ram_equal_litert_in_portable_c(tmp_path):
+    """The int16 weight stream's C rows (the host's, and every tail's on the DSP cores), 1 MB of RAM given."""
+    shape, layers = CHAINS["first_layer_c3_odd_width"]
+    assert_bit_exact(int8_model(_chain(layers), shape=shape), "CONV_2D", tmp_path, ram_bytes=2**20)
+
+
 def test_weights_are_padded_per_kernel_row_and_reordered_per_word():
     layout = ConvLayout((5, 5, 3), (5, 5, 2), (3, 3), (1, 1), (1, 1))
     weights = np.arange(2 * 3 * 3 * 3, dtype=np.int8).reshape(2, 3, 3, 3)
@@ -48,14 +54,48 @@ def test_weights_are_padded_per_kernel_row_and_reordered_per_word():
 def test_generated_kernels_are_bit_exact_on_the_cortex_m4():
     """The DSP paths under QEMU in one firmware: the convolutions' inline assembly, LDRD and LDR windows, channel
     and pixel tails; the depthwise SXTB16/SMLABB lanes, inline-assembly requantization and shared edge function
-    over a tail of 3 channels, stride 1 and 2, relu6."""
+    over a tail of 3 channels, stride 1 and 2, relu6; the convolutions' weights widened into the
+    board's RAM (one int16 stream per channel pair, LDM)."""
     def build(k, x):
         x = _chain([(8, 3, 1, "same", "relu", True), (7, 3, 2, "same", "relu6", True),
                     (7, 1, 1, "valid", None, False)])(k, x)
         x = k.layers.DepthwiseConv2D(3, padding="same", activation="relu6")(x)
         return k.layers.DepthwiseConv2D(3, strides=2, padding="same")(x)
 
-    bit_exact_on_the_m4(int8_model(build, shape=(9, 11, 3)), count=4)
+    results = bit_exact_on_the_m4(int8_model(build, shape=(9, 11, 3)), count=4)
+    assert results[0].ram_constant_bytes > 0   # the board's RAM to spare took the weights, widened
+
+
+def test_weights_in_ram_are_one_stream_per_channel_pair():
+    layout = ConvLayout((5, 5, 3), (5, 5, 3), (3, 3), (1, 1), (1, 1), weights_in_ram=True)
+    weights = np.arange(3 * 3 * 3 * 3, dtype=np.int8).reshape(3, 3, 3, 3)
+    got = reordered_weights(weights, layout)
+    assert layout.ram_bytes == 2 * got.size + 9 * 3 == 2 * 3 * 3 * 12 + 9 * 3
+    # channels 0 and 1, kernel row 0: word 0 of each, then word 1 of each, ...; channel 2 alone at the end
+    assert list(got[:16]) == [0, 1, 2, 3, 27, 28, 29, 30, 4, 5, 6, 7, 31, 32, 33, 34]
+    assert list(got[72:84]) == [54, 55, 56, 57, 58, 59, 60, 61, 62, 0, 0, 0]
+
+
+def test_ram_takes_the_weights_used_most_per_byte_within_the_budget():
+    big = ConvLayout((16, 16, 8), (16, 16, 8), (3, 3), (1, 1), (1, 1))        # 256 pixels per weight
+    small = ConvLayout((16, 16, 8), (8, 8, 8), (3, 3), (2, 2), (0, 0))       # 64
+    assert weight_ram_budget(1000, 1200) == 0 and weight_ram_budget(3000, 1000) == 1000
+    assert ram_weight_layers({1: small, 2: big}, big.ram_copy_bytes) == {2}
+    assert ram_weight_layers({1: small, 2: big}, 2 * big.ram_copy_bytes) == {1, 2}
+    assert ram_weight_layers({1: small, 2: big}, 0) == set()
+
+
+def test_generated_convolutions_with_weights_in_flash_are_bit_exact_on_the_cortex_m4():
+    """On a board whose RAM the arena fills the convolutions read their int8 weights from flash (SXTB16)."""
+    from dataclasses import replace
+
+    from tinyml_kit.core.boards import get_board
+    from tinyml_kit.engine.codegen import compile_model
+
+    flatbuffer = int8_model(_chain([(8, 3, 1, "same", "relu", True), (7, 3, 2, "same", "relu6", True),
+                                    (5, 1, 1, "valid", None, False)]), shape=(9, 11, 3))
+    board = replace(get_board("nucleo-l4r5zi"), ram_linked_bytes=compile_model(flatbuffer).arena_bytes)
+    assert bit_exact_on_the_m4(flatbuffer, board=board)[0].ram_constant_bytes == 0
 
 
 def _srdhm(a: int, b: int) -> int:

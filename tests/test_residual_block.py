@@ -62,3 +62,18 @@ def test_helium_cores_keep_the_blocks_op_by_op(residual_net):
     from tinyml_kit.solve.residual_block import residual_blocks
 
     assert residual_blocks(read_graph(residual_net), KernelFamily.MVE) == []
+
+
+def test_residual_blocks_read_weights_widened_into_ram_bit_exact(residual_net, tmp_path):
+    """With RAM to spare every convolution, the blocks' row kernels too, reads its weights as the int16 stream
+    copied at start-up (the portable C of it on the host)."""
+    from tinyml_kit.engine.codegen import compile_model
+
+    program = compile_model(residual_net, ram_bytes=2**20)
+    fused = [s for s in program.steps if s.kind == "RESIDUAL_BLOCK"]
+    assert all(any(a.ram_ctype == "int16_t" for a in s.arrays) for s in fused)
+    assert program.arena_bytes == compile_model(residual_net).arena_bytes
+    images = np.random.default_rng(1).integers(-128, 128, (20, 11, 11, 3), dtype=np.int8)
+    expected = LiteRtModel(residual_net).predict(images)
+    got = run_c(residual_net, images, tmp_path, ram_bytes=2**20)
+    assert np.array_equal(got, expected), f"max diff {np.abs(got.astype(int) - expected).max()}"

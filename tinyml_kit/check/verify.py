@@ -26,6 +26,7 @@ from tinyml_kit.check.qemu import (
     run_firmware,
 )
 from tinyml_kit.core import progress
+from tinyml_kit.core.budget import model_ram_bytes
 from tinyml_kit.core.cores import EmulatedCore, require_core
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.litert import LiteRtModel
@@ -125,6 +126,7 @@ class _Firmware:
     arena_measured: int
     kernels: str
     what: str
+    ram_constants: int = 0       # bytes of constants the C engine's plan copies into RAM
 
 
 def _tflm_firmware(src: ModelSource, kernels: str | None, tflm_dir, cmsis_nn_dir, arena_bytes: int | None,
@@ -152,7 +154,8 @@ def _c_firmware(src: ModelSource, kernels: str | None, tflm_dir, cmsis_nn_dir, a
         raise UserError(f"the tensor arena of {arena_bytes:,} bytes is below the C engine's static plan of "
                         f"{program.arena_bytes:,} bytes: reserve at least that", "arena_bytes")
     return _Firmware(lambda build: build_c_firmware(src, cmsis_nn, core, build, arena_bytes, profile),
-                     arena_bytes or program.arena_bytes, program.arena_bytes, "cmsis_nn", "the C engine on CMSIS-NN")
+                     arena_bytes or program.arena_bytes, program.arena_bytes, "cmsis_nn", "the C engine on CMSIS-NN",
+                     program.ram_constant_bytes)
 
 
 _FIRMWARE = {"tflm": _tflm_firmware, "c": _c_firmware}   # each engine's firmware for `verify`
@@ -168,6 +171,7 @@ def verify_model(src: ModelSource, images: np.ndarray, board, kernels: str | Non
     engine = get_engine(engine)
     emulated = require_core(core, board)
     memory = memory or memory_timing(board)   # a board without memory data is refused here, before building
+    src = src.for_family(src.family, src.ram_bytes or model_ram_bytes(board))   # the C engine's weights in RAM
     firmware = engine.part(_FIRMWARE)(src, kernels, tflm_dir, cmsis_nn_dir, arena_bytes, emulated, profile)
     require_arena_fits(emulated, firmware.arena_reserved, board)
     with tempfile.TemporaryDirectory(prefix="tinyml_verify_") as tmp:
@@ -203,7 +207,8 @@ def verify_model(src: ModelSource, images: np.ndarray, board, kernels: str | Non
         instructions_range=[min(run.instructions), max(run.instructions)], board=board.id,
         board_flash_bytes=board.flash_linked_bytes, board_ram_bytes=board.ram_linked_bytes,
         fits_flash=verdict["flash"].ok, fits_ram=verdict["ram"].ok, fits=verdict.ok,
-        profile=profile_summary(ops, instructions) if profile else None, cycles=cycles)
+        profile=profile_summary(ops, instructions) if profile else None, cycles=cycles,
+        ram_constant_bytes=firmware.ram_constants)
 
 
 def _cycles(mix, images: int, ops: list[OpProfile], core: EmulatedCore, board, memory: MemoryTiming
@@ -238,7 +243,9 @@ def verify_lines(r: VerifyResult) -> list[str]:
         f"  ELF{' (with the profiler)' if r.profiled else ''} flash {r.elf_flash_bytes:,} / "
         f"{r.board_flash_bytes:,} B, RAM {r.elf_ram_bytes:,} "
         f"+ stack {r.stack_used_bytes:,} / {r.board_ram_bytes:,} B ({r.board}): "
-        f"{'fits' if r.fits else 'DOES NOT FIT'}",
+        f"{'fits' if r.fits else 'DOES NOT FIT'}"
+        + (f" ({r.ram_constant_bytes:,} B of the RAM: constants copied there for speed)" if r.ram_constant_bytes
+           else ""),
         f"  arena used {r.arena_used_bytes:,} of {r.arena_reserved_bytes:,} B "
         f"({planned}); {r.instructions_per_inference:,} instructions per inference",
         *cycle_lines(r),

@@ -52,6 +52,13 @@ class Budget:
                 "cycles": self.cycles, "latency_ms": self.latency_ms, "sources": self.notes}
 
 
+def model_ram_bytes(board: Board, budget: Budget | None = None) -> int:
+    """The RAM a model may take on `board` (the C engine's arena and, of what it leaves, weights copied to RAM):
+    the board's arena budget, or a run's own when it was given a tighter limit."""
+    ram = board.arena_budget_bytes
+    return min(ram, budget.arena_bytes) if budget is not None else ram
+
+
 def _require_positive(value: int | float | None, what: str, unit: str, option: str) -> None:
     if value is not None and not value > 0:
         raise UserError(f"{what} {value:g} {unit} is not positive: give a limit above zero", option)

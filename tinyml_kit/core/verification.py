@@ -156,15 +156,19 @@ class VerifyResult:
     profile: VerifyProfile | None = None   # with `profile`
     run_dir: str | None = None             # verified from a run directory
     cycles: CycleEstimate | None = None    # absent from results written before the cycle model
+    ram_constant_bytes: int = 0            # of elf_ram_bytes: constants the C engine's plan copied to RAM for speed
 
     def to_dict(self) -> dict:
-        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("profile", "run_dir", "cycles")}
+        d = {f.name: getattr(self, f.name) for f in fields(self)
+             if f.name not in ("profile", "run_dir", "cycles", "ram_constant_bytes")}
         d["elf_sections"] = asdict(self.elf_sections)
         d["instructions_range"] = list(self.instructions_range)
         if self.cycles is not None:
             d.update(self.cycles.to_dict())
         if self.profile is not None:
             d.update(self.profile.to_dict())
+        if self.ram_constant_bytes:
+            d["ram_constant_bytes"] = self.ram_constant_bytes
         if self.run_dir is not None:
             d["run_dir"] = self.run_dir
         return d

@@ -26,6 +26,7 @@ from tinyml_kit.engine.memory_map import PLAN_FILE, MemoryMap, memory_map
 from tinyml_kit.engine.model_ir import Model, Operator, read_int8_model
 from tinyml_kit.engine.residual import fuse_blocks
 from tinyml_kit.engine.steps import CArray, Step
+from tinyml_kit.solve.conv_layout import ram_weight_layers, weight_ram_budget
 from tinyml_kit.solve.static_plan import (
     LUT_OPS,
     PlanOp,
@@ -76,6 +77,11 @@ class CProgram:
     @property
     def constant_bytes(self) -> int:
         return sum(a.nbytes for a in self.arrays)
+
+    @property
+    def ram_constant_bytes(self) -> int:
+        """RAM of the constants copied there at start-up (beside the arena)."""
+        return sum(a.ram_bytes for a in self.arrays)
 
     @cached_property
     def memory_map(self) -> MemoryMap:
@@ -131,7 +137,7 @@ class CProgram:
 def _rows(array: CArray, per_row: int = 16) -> dict:
     values = [str(int(v)) for v in np.asarray(array.values).reshape(-1)]
     rows = [", ".join(values[i:i + per_row]) + "," for i in range(0, len(values), per_row)]
-    return dict(name=array.name, ctype=array.ctype, size=len(values), rows=rows)
+    return dict(name=array.name, ctype=array.ctype, size=len(values), rows=rows, ram=array.ram_ctype)
 
 
 def lower(model: Model, family: KernelFamily) -> list[Step]:
@@ -145,11 +151,33 @@ def lower(model: Model, family: KernelFamily) -> list[Step]:
     return [LOWERINGS[op.kind](model, op, family) for op in model.ops]
 
 
-def compile_model(flatbuffer: bytes, name: str = "model", family: KernelFamily = KernelFamily.DSP) -> CProgram:
+def weights_in_ram(model: Model, steps: list[Step], family: KernelFamily, budget: int) -> list[Step]:
+    """`steps` (one per op) with the generated convolutions `solve.conv_layout.ram_weight_layers` chooses for
+    `budget` bytes of RAM lowered again, their weights widened into RAM at start-up, and the residual blocks fused
+    with theirs (the arena plan does not change: the window buffers are the same)."""
+    layouts = {op.index: lay for op in model.ops if op.kind == "CONV_2D"
+               and (lay := kernels.generated_layout(model, op, family)) is not None}
+    chosen = ram_weight_layers(layouts, budget)
+    steps = [kernels.conv_2d(model, op, family, True) if op.index in chosen else s
+             for op, s in zip(model.ops, steps, strict=True)]
+    return fuse_blocks(model, steps, family, chosen)
+
+
+def compile_model(flatbuffer: bytes, name: str = "model", family: KernelFamily = KernelFamily.DSP,
+                  ram_bytes: int = 0) -> CProgram:
     """Lower for `family`'s kernels (`core.cores.kernel_family` of the target's core; the host builds the
-    non-Helium ones), share identical lookup tables, and place every tensor and scratch buffer."""
+    non-Helium ones), share identical lookup tables, and place every tensor and scratch buffer. `ram_bytes`: the
+    target board's RAM, of which what the arena leaves may take convolution weights (0: none,
+    `solve.conv_layout.weight_ram_budget`)."""
     model = read_int8_model(flatbuffer, name)
-    steps = fuse_blocks(model, lower(model, family), family)
+    lowered = lower(model, family)
+    steps = fuse_blocks(model, lowered, family)
+    sizes = {t.index: t.elements for t in model.tensors if not t.is_constant}
+    static = plan(sizes, [PlanOp(s.inputs, s.output, op_scratch_bytes(s.scratch_bytes, s.shift_channels),
+                                 s.in_place, s.alias, s.overlap, tuple(p[1:] for p in s.placed)) for s in steps],
+                  model.input, model.output)
+    if ram_bytes:
+        steps = weights_in_ram(model, lowered, family, weight_ram_budget(ram_bytes, static.arena_bytes))
     arrays: list[CArray] = []
     seen: dict[tuple[str, bytes], str] = {}
     renamed: dict[str, str] = {}
@@ -161,8 +189,4 @@ def compile_model(flatbuffer: bytes, name: str = "model", family: KernelFamily =
         if key is not None:
             seen[key] = a.name
         arrays.append(a)
-    sizes = {t.index: t.elements for t in model.tensors if not t.is_constant}
-    static = plan(sizes, [PlanOp(s.inputs, s.output, op_scratch_bytes(s.scratch_bytes, s.shift_channels),
-                                 s.in_place, s.alias, s.overlap, tuple(p[1:] for p in s.placed)) for s in steps],
-                  model.input, model.output)
     return CProgram(model, [s.after(static.offset_of) for s in steps], static, arrays, family, renamed)

@@ -6,7 +6,9 @@ widened to int16 with the input offset added into a small buffer (`solve.conv_la
 TFLite's zero point after the offset). Per pair of output channels it then accumulates a block of 2 channels x 3
 pixels: per word of 4 int8 weights (reordered at export as w0 w2 w1 w3, so SXTB16 and SXTB16 ROR 8 give the pairs
 (w0,w1) and (w2,w3)), two int16 pairs of each pixel's window and 12 SMLADs, as inline assembly on GCC-compatible
-compilers with the DSP extension (`engine.conv_support`: 21 instructions per 24 MACs with LDRD). A kernel row of
+compilers with the DSP extension (`engine.conv_support`: 21 instructions per 24 MACs with LDRD). Where the plan
+put the layer's constants in RAM (`ConvLayout.weights_in_ram`) the weights are int16 there, both channels' words
+side by side in one stream: one LDM per word and no SXTB16 (16 instructions per 24 MACs). A kernel row of
 a block is straight-line code (the engine's C is built with -Os, which does not unroll), wide rows in a loop of
 equal chunks; a row's last 1 or 2 pixels and an odd channel take smaller blocks. The accumulators start at the
 bias; each output is requantized as TFLite's MultiplyByQuantizedMultiplier (double rounding, bit-exact), offset,
@@ -17,7 +19,7 @@ cores keep CMSIS-NN's kernels (not planned here yet). A convolution inside a res
 (`RowAccess`).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -36,6 +38,10 @@ def reordered_weights(weights: np.ndarray, layout: ConvLayout) -> np.ndarray:
     rows = weights.reshape(out_c, kh, layout.window_row)
     padded = np.zeros((out_c, kh, layout.padded_window_row), dtype=np.int8)
     padded[:, :, :layout.window_row] = rows
+    if layout.weights_in_ram:   # per channel pair, kernel row and word: both channels' 4 weights, in order
+        pairs = out_c // 2 * 2
+        stream = padded[:pairs].reshape(pairs // 2, 2, kh, layout.words, 4).transpose(0, 2, 3, 1, 4)
+        return np.concatenate([stream.reshape(-1), padded[pairs:].reshape(-1)])
     return padded.reshape(-1, 4)[:, [0, 2, 1, 3]].reshape(-1)
 
 
@@ -53,27 +59,32 @@ class _Kernel:
                  bias: bool, right_shifts_only: bool, rows: RowAccess | None = None):
         self.i, self.lay, self.in_offset, self.out_offset, self.act = i, layout, in_offset, out_offset, act
         self.bias, self.right_only, self.rows = bias, right_shifts_only, rows
-        self.kch = layout.kernel_hw[0] * layout.padded_window_row   # weight bytes per output channel
+        self.ram = "_ram" if layout.weights_in_ram else ""   # the constants' RAM copies' suffix
+        self.kch = layout.kernel_hw[0] * layout.padded_window_row   # weights per output channel
         self.pixel = layout.stride_hw[1] * layout.in_hwc[2]         # int16 elements between adjacent windows
 
     def block(self, chans: int, pixels: int) -> list[str]:
         """`chans` output channels x `pixels` pixels from channel `oc`, their windows in the window buffer,
         stored at `out`."""
-        lay, i = self.lay, self.i
-        lines = [f"const int8_t* wk = w{i} + oc * {self.kch};"]
+        lay, i, wide = self.lay, self.i, self.lay.weights_in_ram
+        # int16 weights in RAM are one stream `wr` runs along; int8 ones are read at offsets from each row's start
+        lines = [f"const int16_t* wr = w{i}_ram + oc * {self.kch};" if wide else
+                 f"const int8_t* wk = w{i} + oc * {self.kch};"]
         for c in range(chans):
-            start = f"b{i}[oc + {c}]" if self.bias else "0"
+            start = f"b{i}{self.ram}[oc + {c}]" if self.bias else "0"
             lines.append("int32_t " + ", ".join(f"acc{c}{p} = {start}" for p in range(pixels)) + ";")
         body = self.asm_row(pixels) if chans == 2 and pixels > 1 else self.c_row(chans, pixels)
+        row_weights = [] if wide else ["  const int8_t* wr = wk;"]
         if chans == 2 and pixels == lay.main_pixels and lay.unrolled:
             for ky in range(lay.kernel_hw[0]):
                 lines += ["{", f"  const int16_t* xk = buf + {ky * lay.row_elements};",
-                          f"  const int8_t* wr = wk + {ky * lay.padded_window_row};", *("  " + b for b in body), "}"]
+                          *([] if wide else [f"  const int8_t* wr = wk + {ky * lay.padded_window_row};"]),
+                          *("  " + b for b in body), "}"]
         else:
             lines += ["const int16_t* xr = buf;",
-                      f"for (int32_t ky = 0; ky < {lay.kernel_hw[0]}; ++ky, xr += {lay.row_elements}, "
-                      f"wk += {lay.padded_window_row}) {{",
-                      "  const int16_t* xk = xr;", "  const int8_t* wr = wk;", *("  " + b for b in body), "}"]
+                      f"for (int32_t ky = 0; ky < {lay.kernel_hw[0]}; ++ky, xr += {lay.row_elements}"
+                      f"{'' if wide else f', wk += {lay.padded_window_row}'}) {{",
+                      "  const int16_t* xk = xr;", *row_weights, *("  " + b for b in body), "}"]
         for c in range(chans):
             for p in range(pixels):
                 lines.append(f"out[{p * lay.out_hwc[2]} + oc + {c}] = tinyml_conv_{i}_out(acc{c}{p}, oc + {c});")
@@ -82,12 +93,14 @@ class _Kernel:
     def c_row(self, chans: int, pixels: int) -> list[str]:
         """One kernel row of a block in C (intrinsics or their portable versions), a loop over the weight
         words: the tails and builds without the assembly, where size matters more than speed."""
-        body = [f"for (int32_t q = 0; q < {self.lay.words}; ++q, xk += 4, wr += 4) {{"]
+        wide = self.lay.weights_in_ram
+        body = [f"for (int32_t q = 0; q < {self.lay.words}; ++q, xk += 4, wr += {4 * chans if wide else 4}) {{"]
         for p in range(pixels):
             body.append(f"  const uint32_t x{p}a = tinyml_rd32(xk + {p * self.pixel}), "
                         f"x{p}b = tinyml_rd32(xk + {p * self.pixel + 2});")
         for c in range(chans):
-            body.append(f"  {{ const uint32_t v = tinyml_rd32(wr + {c * self.kch}); "
+            body.append(f"  {{ const uint32_t lo = tinyml_rd32(wr + {4 * c}), hi = tinyml_rd32(wr + {4 * c + 2});"
+                        if wide else f"  {{ const uint32_t v = tinyml_rd32(wr + {c * self.kch}); "
                         f"const uint32_t lo = TINYML_LO16(v), hi = TINYML_HI16(v);")
             body += [f"    acc{c}{p} = TINYML_SMLAD(lo, x{p}a, acc{c}{p}); "
                      f"acc{c}{p} = TINYML_SMLAD(hi, x{p}b, acc{c}{p});" for p in range(pixels)]
@@ -99,19 +112,21 @@ class _Kernel:
         straight-line or in a loop of equal chunks (`ConvLayout.chunk_words`), LDRD where every window starts on
         a word (int16 pairs at even element offsets of the word-aligned row buffer) and the offsets fit its
         immediate, LDR where they fit its own; the C row where there is no assembly or no offset fits."""
-        words, chunk = self.lay.words, self.lay.chunk_words
-        last_x, last_w = 2 * (pixels - 1) * self.pixel + 8 * (chunk - 1), self.kch + 4 * (chunk - 1)
+        words, chunk, wide = self.lay.words, self.lay.chunk_words, self.lay.weights_in_ram
+        last_x, last_w = 2 * (pixels - 1) * self.pixel + 8 * (chunk - 1), 0 if wide else self.kch + 4 * (chunk - 1)
         aligned = self.pixel % 2 == 0 and self.lay.row_elements % 2 == 0 and last_x <= 1020
         if last_w > 4095 or (not aligned and last_x + 4 > 4095):
             return self.c_row(2, pixels)
-        macro = f"TINYML_Q2{pixels}{'D' if aligned else ''}"
+        macro = f"TINYML_Q2{pixels}{'W' if wide else ''}{'D' if aligned else 'U' if wide else ''}"
 
-        def quads(count: int) -> list[str]:
+        def quads(count: int) -> list[str]:   # wide: the weights' offsets are the stream's (LDM writeback)
             return [f"{macro}(xk, wr, " + ", ".join(str(2 * p * self.pixel + 8 * q) for p in range(pixels)) +
-                    f", {4 * q}, {self.kch + 4 * q});" for q in range(count)]
-        body = ["#if defined(TINYML_CONV_ASM)", "uint32_t t0, t1, t2, t3, t4, t5;"]
+                    ("" if wide else f", {4 * q}, {self.kch + 4 * q}") + ");" for q in range(count)]
+        temps = "t4, t5" if wide else "t0, t1, t2, t3, t4, t5"
+        body = ["#if defined(TINYML_CONV_ASM)", f"uint32_t {temps};"]
         if words // chunk > 1:
-            body += [f"for (int32_t n = 0; n < {words // chunk}; ++n, xk += {4 * chunk}, wr += {4 * chunk}) {{",
+            body += [f"for (int32_t n = 0; n < {words // chunk}; ++n, xk += {4 * chunk}"
+                     f"{'' if wide else f', wr += {4 * chunk}'}) {{",
                      *("  " + q for q in quads(chunk)), "}", *quads(words % chunk)]
         else:
             body += quads(words)
@@ -119,8 +134,9 @@ class _Kernel:
 
     def output(self) -> str:
         i, (lo, hi) = self.i, self.act
-        rq = (f"tinyml_cv_requantize_right(acc, m{i}[c], -s{i}[c])" if self.right_only
-              else f"tinyml_cv_requantize(acc, m{i}[c], s{i}[c])")
+        m, s = f"m{i}{self.ram}[c]", f"s{i}{self.ram}[c]"
+        rq = (f"tinyml_cv_requantize_right(acc, {m}, -{s})" if self.right_only
+              else f"tinyml_cv_requantize(acc, {m}, {s})")
         clamp = ("  return tinyml_cv_sat8(v);" if (lo, hi) == (-128, 127) else
                  f"  v = v < {lo} ? {lo} : v;\n  return (int8_t)(v > {hi} ? {hi} : v);")
         return (f"__STATIC_FORCEINLINE int8_t tinyml_conv_{i}_out(int32_t acc, int32_t c) {{\n"
@@ -203,6 +219,8 @@ def generated_kernel(model: Model, op: Operator, layout: ConvLayout, act: tuple[
     weights = model.constant(op, 1)
     arrays = [CArray(f"w{i}", "int8_t", reordered_weights(weights, layout)) if a.name == f"w{i}" else a
               for a in arrays]
+    if layout.weights_in_ram:   # the weights widened, the per-channel constants as they are
+        arrays = [replace(a, ram_ctype="int16_t" if a.name == f"w{i}" else a.ctype) for a in arrays]
     shifts = next(a.values for a in arrays if a.name == f"s{i}")
     kernel = _Kernel(i, layout, -inp.zero_point, out.zero_point, act, any(a.name == f"b{i}" for a in arrays),
                      bool(np.all(np.asarray(shifts) < 0)), rows)

@@ -27,7 +27,8 @@ __STATIC_FORCEINLINE int32_t tinyml_smlad(uint32_t x, uint32_t y, int32_t acc) {
 #define TINYML_HI16(w) tinyml_sxtb16((w) >> 8)
 #endif
 
-#if defined(__ARM_FEATURE_DSP) && (__ARM_FEATURE_DSP == 1) && defined(__GNUC__)
+/* Not at -O0: unoptimized builds keep r7 as the frame pointer and cannot give the blocks the registers they need. */
+#if defined(__ARM_FEATURE_DSP) && (__ARM_FEATURE_DSP == 1) && defined(__GNUC__) && defined(__OPTIMIZE__)
 /* 2 channels x 2 pixels, one word of weights (16 MACs): the registers as the loop needs them, which -Os's
  * allocation of the same C does not achieve (it reloads operands); it reads the row buffer and the weights
  * ("memory"). X0/X1: byte offsets of the pixels' int16
@@ -72,6 +73,32 @@ __STATIC_FORCEINLINE int32_t tinyml_smlad(uint32_t x, uint32_t y, int32_t acc) {
           "ldr %[p], [%[x], #" #X1 "]\n\tldr %[q], [%[x], #" #X1 "+4]\n\t" TINYML_Q23_MACS(1)                 \
           "ldr %[p], [%[x], #" #X2 "]\n\tldr %[q], [%[x], #" #X2 "+4]\n\t" TINYML_Q23_MACS(2)                 \
           TINYML_Q23_OPERANDS(X, W))
+/* Int16 weights in RAM (`ConvLayout.weights_in_ram`), stored per channel pair and word as the loop reads them:
+ * one LDM with writeback brings both channels' four weights, r8-r11 in the ascending order LDM needs, and the
+ * weights are one sequential stream. X0..X2: byte offsets of the pixels' int16 pairs from X (LDRD when
+ * word-aligned, else two LDR), W: the weight pointer, advanced past the word's 16 bytes. */
+#define TINYML_QW_LOAD "ldmia %[w]!, {r8, r9, r10, r11}\n\t"
+#define TINYML_XD(OFF) "ldrd %[p], %[q], [%[x], #" #OFF "]\n\t"
+#define TINYML_XU(OFF) "ldr %[p], [%[x], #" #OFF "]\n\tldr %[q], [%[x], #" #OFF "+4]\n\t"
+#define TINYML_QW_MACS(P)                                                                                       \
+  "smlad %[a0" #P "], r8, %[p], %[a0" #P "]\n\tsmlad %[a0" #P "], r9, %[q], %[a0" #P "]\n\t"                   \
+  "smlad %[a1" #P "], r10, %[p], %[a1" #P "]\n\tsmlad %[a1" #P "], r11, %[q], %[a1" #P "]\n\t"
+#define TINYML_Q22W_OPERANDS(X, W)                                                                              \
+  : [a00] "+r"(acc00), [a01] "+r"(acc01), [a10] "+r"(acc10), [a11] "+r"(acc11), [w] "+r"(W),                   \
+    [p] "=&r"(t4), [q] "=&r"(t5) : [x] "r"(X) : "r8", "r9", "r10", "r11", "memory"
+#define TINYML_Q23W_OPERANDS(X, W)                                                                              \
+  : [a00] "+r"(acc00), [a01] "+r"(acc01), [a02] "+r"(acc02), [a10] "+r"(acc10), [a11] "+r"(acc11),            \
+    [a12] "+r"(acc12), [w] "+r"(W), [p] "=&r"(t4), [q] "=&r"(t5) : [x] "r"(X) : "r8", "r9", "r10", "r11", "memory"
+#define TINYML_Q22WD(X, W, X0, X1)                                                                              \
+  __asm__(TINYML_QW_LOAD TINYML_XD(X0) TINYML_QW_MACS(0) TINYML_XD(X1) TINYML_QW_MACS(1) TINYML_Q22W_OPERANDS(X, W))
+#define TINYML_Q22WU(X, W, X0, X1)                                                                              \
+  __asm__(TINYML_QW_LOAD TINYML_XU(X0) TINYML_QW_MACS(0) TINYML_XU(X1) TINYML_QW_MACS(1) TINYML_Q22W_OPERANDS(X, W))
+#define TINYML_Q23WD(X, W, X0, X1, X2)                                                                          \
+  __asm__(TINYML_QW_LOAD TINYML_XD(X0) TINYML_QW_MACS(0) TINYML_XD(X1) TINYML_QW_MACS(1) TINYML_XD(X2)         \
+          TINYML_QW_MACS(2) TINYML_Q23W_OPERANDS(X, W))
+#define TINYML_Q23WU(X, W, X0, X1, X2)                                                                          \
+  __asm__(TINYML_QW_LOAD TINYML_XU(X0) TINYML_QW_MACS(0) TINYML_XU(X1) TINYML_QW_MACS(1) TINYML_XU(X2)         \
+          TINYML_QW_MACS(2) TINYML_Q23W_OPERANDS(X, W))
 #define TINYML_CONV_ASM 1
 #endif
 
@@ -104,6 +131,13 @@ static void tinyml_widen_s8_s16(const int8_t* in, int16_t* out, int32_t count, i
 /* `count` int16 moved down from `from` to `to` (to < from) a word at a time: the few columns windows share, for
  * which a library memmove (bytewise in size-optimized C libraries) costs more than the widening it saves. */
 static void tinyml_cv_move(int16_t* to, const int16_t* from, int32_t count) {
+#if defined(TINYML_CONV_ASM)
+  if ((((uintptr_t)to | (uintptr_t)from) & 3u) == 0u) {   /* 16 bytes a step where both are word-aligned */
+    for (; count >= 8; count -= 8)
+      __asm__("ldmia %[f]!, {r8, r9, r10, r11}\n\tstmia %[t]!, {r8, r9, r10, r11}"
+              : [f] "+r"(from), [t] "+r"(to) : : "r8", "r9", "r10", "r11", "memory");
+  }
+#endif
   for (; count >= 2; count -= 2, to += 2, from += 2) {
     uint32_t v;
     memcpy(&v, from, 4);

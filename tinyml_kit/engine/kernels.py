@@ -6,6 +6,8 @@ One function per op, each returning a `Step` whose code is IR (`engine.ir`): ten
 reference, placed by the code generator.
 """
 
+from dataclasses import replace
+
 import numpy as np
 
 from tinyml_kit.core.cores import KernelFamily
@@ -100,7 +102,9 @@ def _quant(i: int, channels: int, struct: str = "q") -> list[Line]:
             (Set(f"{struct}.multiplier", Cast("int32_t *", Const(f"m{i}"))), Set(f"{struct}.shift", shifts))]
 
 
-def conv_2d(model: Model, op: Operator, family: KernelFamily) -> Step:
+def conv_2d(model: Model, op: Operator, family: KernelFamily, weights_in_ram: bool = False) -> Step:
+    """CONV_2D as its generated kernel (its weights widened into RAM at start-up if the plan chose so,
+    `codegen.compile_model`) or as CMSIS-NN's."""
     _require_int8_weights(model, op)
     i, inp, flt, out = op.index, model.tensor(op, 0), model.tensor(op, 1), model.tensor(op, 0, outputs=True)
     _, in_h, in_w, in_c = inp.shape
@@ -111,7 +115,8 @@ def conv_2d(model: Model, op: Operator, family: KernelFamily) -> Step:
     w = _window(op, inp, out, (kh, kw))
     arrays = _quant_arrays(i, model, op, out_c)
     if generated(w["dilation"], family):
-        return conv_2d_generated(model, op, conv_layout(model, op), w["act"], arrays)
+        layout = replace(conv_layout(model, op), weights_in_ram=weights_in_ram)
+        return conv_2d_generated(model, op, layout, w["act"], arrays)
     params = Struct("cmsis_nn_conv_params", f"p{i}", (-inp.zero_point, out.zero_point, *_tiles(w)))
     d_in, d_f, d_b, d_out = (Dims(*d) for d in conv_dims(inp.shape, flt.shape, out.shape, depthwise=False))
     scratch = conv_scratch_bytes((in_h, in_w, in_c), (kh, kw), w["stride"], w["pad"], w["dilation"], out.shape[2],
@@ -132,14 +137,22 @@ def conv_layout(model: Model, op: Operator) -> ConvLayout:
     return ConvLayout(inp.hwc, out.hwc, kernel_hw, w["stride"], w["pad"])
 
 
-def conv_row_kernel(model: Model, op: Operator, rows: RowAccess) -> tuple[list[CArray], Function]:
+def generated_layout(model: Model, op: Operator, family: KernelFamily) -> ConvLayout | None:
+    """The layout of a CONV_2D's generated kernel on `family`, or None where CMSIS-NN runs it."""
+    dilation = (op.option("dilationHFactor", 1), op.option("dilationWFactor", 1))
+    return conv_layout(model, op) if generated(dilation, family) else None
+
+
+def conv_row_kernel(model: Model, op: Operator, rows: RowAccess,
+                    weights_in_ram: bool = False) -> tuple[list[CArray], Function]:
     """A CONV_2D's generated kernel computing one output row per call (a residual block's, `engine.residual`),
-    with its constants."""
+    with its constants (the weights widened into RAM at start-up if the plan chose so)."""
     _require_int8_weights(model, op)
     inp, out = model.tensor(op, 0), model.tensor(op, 0, outputs=True)
     arrays = _quant_arrays(op.index, model, op, out.shape[-1])
-    act = _window(op, inp, out, conv_layout(model, op).kernel_hw)["act"]
-    return generated_kernel(model, op, conv_layout(model, op), act, arrays, rows)
+    layout = replace(conv_layout(model, op), weights_in_ram=weights_in_ram)
+    act = _window(op, inp, out, layout.kernel_hw)["act"]
+    return generated_kernel(model, op, layout, act, arrays, rows)
 
 
 def dilated(model: Model, op: Operator) -> bool:

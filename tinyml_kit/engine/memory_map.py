@@ -7,11 +7,14 @@ Steps are positions in `execution_order` (the op indices in the order the plan r
 a residual block run as one step (`engine.residual`) is its ADD's index, its other ops absent).
 Two buffers share bytes only where the plan lets them: a RESHAPE's output is its input's bytes, and a
 concatenation's input the plan put inside the output is part of the output's (`alias_of`), and an op may write its
-output over an input that dies at that op (the input's last step is the output's first).
+output over an input that dies at that op (the input's last step is the output's first). Constants the plan put
+in RAM beside the arena (a layer's weights widened at start-up, `codegen.compile_model`) are listed with the op
+that reads them (`ram_constants`; a residual block's convolutions' with its ADD's index, the block's step); their
+int8 originals stay in flash.
 """
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from tinyml_kit import __version__
@@ -44,6 +47,14 @@ class ArenaBuffer:
         return self.offset + self.bytes
 
 
+@dataclass(frozen=True)
+class RamConstant:
+    """Constants the plan copies from flash into RAM at start-up, beside the arena (a layer's widened weights)."""
+    name: str                   # the RAM array's C name
+    op: int                     # the op that reads it
+    bytes: int
+
+
 @dataclass
 class MemoryMap:
     model: str
@@ -51,12 +62,14 @@ class MemoryMap:
     execution_order: list[int]
     buffers: list[ArenaBuffer]
     kernel_family: str = KernelFamily.DSP.value   # the CMSIS-NN kernels planned for (`core.cores.KernelFamily`)
+    ram_constants: list[RamConstant] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {"schema_version": SCHEMA_VERSION, "generator": f"tinyml-kit {__version__}", "model": self.model,
                 "kernel_family": self.kernel_family, "arena_bytes": self.arena_bytes, "alignment": ALIGN,
                 "execution_order": self.execution_order,
-                "buffers": [asdict(b) for b in self.buffers]}
+                "buffers": [asdict(b) for b in self.buffers],
+                "ram_constants": [asdict(c) for c in self.ram_constants]}
 
     @classmethod
     def from_dict(cls, data: dict) -> "MemoryMap":
@@ -65,7 +78,8 @@ class MemoryMap:
             raise UserError(f"plan.json has schema version {version}; this tinyml-kit reads version {SCHEMA_VERSION}:"
                             f" export the model again")
         return cls(data["model"], data["arena_bytes"], data["execution_order"],
-                   [ArenaBuffer(**b) for b in data["buffers"]], data.get("kernel_family", KernelFamily.DSP.value))
+                   [ArenaBuffer(**b) for b in data["buffers"]], data.get("kernel_family", KernelFamily.DSP.value),
+                   [RamConstant(**c) for c in data.get("ram_constants", [])])
 
     def write(self, path: Path) -> Path:
         path.write_text(json.dumps(self.to_dict(), indent=1) + "\n")
@@ -87,8 +101,9 @@ def memory_map(model: Model, steps: list[Step], plan: StaticPlan, family: Kernel
             buffers += [_tensor(model, b, t, aliases.get(t)) for t in b.tensors]
         else:
             buffers += _scratch(steps[b.scratch_op], b)
+    ram = [RamConstant(f"{a.name}_ram", s.op_index, a.ram_bytes) for s in steps for a in s.arrays if a.ram_bytes]
     return MemoryMap(Path(model.name).name, plan.arena_bytes, [steps[i].op_index for i in plan.order],
-                     sorted(buffers, key=lambda b: (b.offset, b.first_op, b.name)), family.value)
+                     sorted(buffers, key=lambda b: (b.offset, b.first_op, b.name)), family.value, ram)
 
 
 def _tensor(model: Model, region: Buffer, t: int, alias_of: str | None) -> ArenaBuffer:

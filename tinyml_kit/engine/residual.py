@@ -2,8 +2,11 @@
 same description the static plan reads): the block's convolutions as generated kernels that compute one output
 row per call (`conv_gen.RowAccess`), and a driver that, per output row, computes the first convolution's rows
 that row reads into a ring, the shortcut's row and the second convolution's row, then the ADD of the two rows
-(the ADD step's own arithmetic, `add_row`) into the output, which the plan may put over the block input.
+(the ADD step's own arithmetic, `add_row`) into the output, which the plan may put over the block input. The
+block's convolutions may read their weights widened into RAM like any other (`codegen.weights_in_ram`).
 """
+
+from collections.abc import Collection
 
 from tinyml_kit.core.cores import KernelFamily
 from tinyml_kit.core.tflite_info import read_graph
@@ -18,11 +21,13 @@ from tinyml_kit.engine.steps import Step
 from tinyml_kit.solve.residual_block import ResidualBlock, residual_blocks, with_blocks
 
 
-def fuse_blocks(model: Model, steps: list[Step], family: KernelFamily) -> list[Step]:
-    """`steps` (one per op) with each residual block's steps replaced by one."""
+def fuse_blocks(model: Model, steps: list[Step], family: KernelFamily,
+                ram: Collection[int] = ()) -> list[Step]:
+    """`steps` (one per op) with each residual block's steps replaced by one; the convolutions in `ram` (op
+    indices) read their weights widened into RAM (`codegen.compile_model`)."""
     graph = read_graph(model.flatbuffer, model.name)
     blocks = [b for b in residual_blocks(graph, family) if _runs(model, b)]
-    return with_blocks(steps, blocks, lambda block: block_step(model, block))
+    return with_blocks(steps, blocks, lambda block: block_step(model, block, ram))
 
 
 def _runs(model: Model, block: ResidualBlock) -> bool:
@@ -33,7 +38,7 @@ def _runs(model: Model, block: ResidualBlock) -> bool:
         tuple(conv_layout(model, op) for op in convs) == block.layouts
 
 
-def block_step(model: Model, block: ResidualBlock) -> Step:
+def block_step(model: Model, block: ResidualBlock, ram: Collection[int] = ()) -> Step:
     add = model.ops[block.add]
     a, b, out = model.tensor(add, 0), model.tensor(add, 1), model.tensor(add, 0, outputs=True)
     act = activation_range(add.option("fusedActivationFunction", 0), out.scale, out.zero_point)
@@ -45,7 +50,7 @@ def block_step(model: Model, block: ResidualBlock) -> Step:
         rows.append((block.shortcut, RowAccess()))
     arrays, functions = list(tables), [ir.Function(SUPPORT, SUPPORT_C)]
     for i, access in rows:
-        constants, function = conv_row_kernel(model, model.ops[i], access)
+        constants, function = conv_row_kernel(model, model.ops[i], access, i in ram)
         arrays += constants
         functions.append(function)
     functions += [ir.Function(f"tinyml_block_{add.index}_add", add_row(block, add.index, after)),

@@ -12,17 +12,25 @@ import numpy as np
 
 from tinyml_kit.engine.ir import Arg, Call, Function, Line, Struct, arguments, calls
 
+C_BYTES = {"int8_t": 1, "int16_t": 2, "int32_t": 4}
+
 
 @dataclass
 class CArray:
-    """A `static const` array in flash."""
+    """A `static const` array in flash; with `ram_ctype`, also copied at start-up into a RAM array of that type
+    named `<name>_ram` (the values widened), which the code reads instead: no flash wait states on it."""
     name: str
     ctype: str                  # "int8_t" or "int32_t"
     values: np.ndarray
+    ram_ctype: str | None = None
+
+    @property
+    def ram_bytes(self) -> int:
+        return 0 if self.ram_ctype is None else int(self.values.size) * C_BYTES[self.ram_ctype]
 
     @property
     def nbytes(self) -> int:
-        return int(self.values.size) * (1 if self.ctype == "int8_t" else 4)
+        return int(self.values.size) * C_BYTES[self.ctype]
 
 
 @dataclass

@@ -37,18 +37,23 @@ class ModelSource:
     source: str = "model.tflite"
     engine: Engine = TFLM         # C: the model compiled to C on CMSIS-NN instead of the flatbuffer on TFLM
     family: KernelFamily = KernelFamily.DSP   # the C engine's: the CMSIS-NN kernels of the core it is built for
+    ram_bytes: int = 0            # the C engine's: the board's RAM, which may take weights (`codegen.compile_model`)
     _program: object = field(default=None, repr=False, compare=False)
 
     @property
     def program(self):
         """The C engine's compiled program (made once)."""
         if self._program is None:
-            self._program = compile_model(self.model, self.source, self.family)
+            self._program = compile_model(self.model, self.source, self.family, self.ram_bytes)
         return self._program
 
-    def for_family(self, family: KernelFamily) -> "ModelSource":
-        """The same model for a core that takes `family`'s kernels: the C engine plans it again for them."""
-        return self if family is self.family else replace(self, family=family, _program=None)
+    def for_family(self, family: KernelFamily, ram_bytes: int | None = None) -> "ModelSource":
+        """The same model for a core that takes `family`'s kernels (and a board of `ram_bytes` of RAM, if given):
+        the C engine plans it again for them."""
+        ram = self.ram_bytes if ram_bytes is None else ram_bytes
+        if family is self.family and ram == self.ram_bytes:
+            return self
+        return replace(self, family=family, ram_bytes=ram, _program=None)
 
     @property
     def packaging(self) -> "Packaging":

@@ -14,6 +14,7 @@ from tinyml_kit.check.evaluate import evaluate
 from tinyml_kit.check.validate import random_pixels, validate_model
 from tinyml_kit.check.verify import preflight, verify_model
 from tinyml_kit.core.artifacts import write_json_atomic
+from tinyml_kit.core.budget import model_ram_bytes
 from tinyml_kit.core.cores import kernel_family, require_core
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.evaluation import Evaluation, Validation
@@ -92,7 +93,7 @@ def verify_run(run_dir: str | Path, kernels: str | None = None, images: int = 20
         val = run_split(record, tuple(m.info.inputs[0].shape[1:])).val
     chosen = val.x[:images].astype(np.float32)
     src = ModelSource(m.flatbuffer, m.info, record.data.classes, record.arena_bytes, record.arena_alloc_bytes,
-                      engine=engine)
+                      engine=engine, ram_bytes=model_ram_bytes(board, record.budget if record else None))
     result = verify_model(src, m.info.inputs[0].quantize(chosen), board, kernels=kernels, tflm_dir=tflm_dir,
                           arena_bytes=arena_bytes, engine=engine, cmsis_nn_dir=cmsis_nn_dir, core=core,
                           profile=profile)

@@ -10,6 +10,7 @@ import numpy as np
 
 from tinyml_kit.check.tflm import measure_arena
 from tinyml_kit.core.artifacts import prepare_output, staged_output
+from tinyml_kit.core.budget import model_ram_bytes
 from tinyml_kit.core.cores import KernelFamily, kernel_family
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.labels import check_labels
@@ -59,26 +60,27 @@ def export_model(model: str | Path, out: Path, target: str = "c", labels: list[s
     board = _export_board(target, board_id, record)
     if target == "c":
         with export_folder(out, m.name, m.flatbuffer) as tmp:
-            written = _model_source(m, labels, name, engine, board).write_api(tmp)
+            written = _model_source(m, labels, name, engine, board, record).write_api(tmp)
         return [Path(out).absolute() / p.name for p in written]
     require_not_another_run(out, m.name)
     folder = library_name(name) + ("_stm32" if target == "stm32" else "")
     items = [folder, f"{folder}.zip"] if target == "arduino" else [folder]
     for item in items:
         prepare_output(Path(out) / item)
-    src = _model_source(m, labels, name, engine, board)
+    src = _model_source(m, labels, name, engine, board, record)
     _write_project(target, src, _sample(m.flatbuffer, m.info, record, labels), Path(out), folder, board, tflm_dir,
                    cmsis_nn)
     return [Path(out).absolute() / item for item in items]
 
 
-def _model_source(m, labels: list[str], name: str, engine: Engine, board):
+def _model_source(m, labels: list[str], name: str, engine: Engine, board, record: RunRecord | None):
     """What the targets are generated from, sized by the engine that will run it (`_SOURCES`) on the board's core
     (none: a core without Helium)."""
-    return engine.part(_SOURCES)(m, labels, name, engine, kernel_family(board.core if board else None))
+    return engine.part(_SOURCES)(m, labels, name, engine, kernel_family(board.core if board else None),
+                                 model_ram_bytes(board, record.budget if record else None) if board else 0)
 
 
-def _tflm_source(m, labels: list[str], name: str, engine: Engine, family: KernelFamily):
+def _tflm_source(m, labels: list[str], name: str, engine: Engine, family: KernelFamily, ram_bytes: int):
     """The flatbuffer, with TFLM's measured arena."""
     arena = measure_arena(m.flatbuffer)
     logger.info(f"{m.name}: {len(m.flatbuffer):,} bytes, arena {arena.total_bytes:,} B measured on TFLM, "
@@ -87,14 +89,14 @@ def _tflm_source(m, labels: list[str], name: str, engine: Engine, family: Kernel
                        engine=engine)
 
 
-def _c_source(m, labels: list[str], name: str, engine: Engine, family: KernelFamily):
-    """The model compiled to C for `family`'s CMSIS-NN kernels, with its static plan (the compilation refuses what
-    it cannot run, by name)."""
-    program = compile_model(m.flatbuffer, m.name, family)
+def _c_source(m, labels: list[str], name: str, engine: Engine, family: KernelFamily, ram_bytes: int):
+    """The model compiled to C for `family`'s CMSIS-NN kernels and a board of `ram_bytes` of RAM (0: unknown),
+    with its static plan (the compilation refuses what it cannot run, by name)."""
+    program = compile_model(m.flatbuffer, m.name, family, ram_bytes)
     logger.info(f"{m.name}: compiled to C on CMSIS-NN ({family.title} kernels), {program.constant_bytes:,} B of "
                 f"constants, static arena {program.arena_bytes:,} B")
     return ModelSource(m.flatbuffer, m.info, labels, program.arena_bytes, program.arena_bytes, name=name,
-                       source=m.name, engine=engine, family=family, _program=program)
+                       source=m.name, engine=engine, family=family, ram_bytes=ram_bytes, _program=program)
 
 
 _SOURCES = {"tflm": _tflm_source, "c": _c_source}   # each engine's way from a .tflite to what `export` writes

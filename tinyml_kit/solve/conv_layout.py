@@ -10,7 +10,9 @@ group it moves the columns the windows share and widens only the new ones, so th
 CMSIS-NN's im2col columns while each input element is widened about kh / stride_h times. A window's kernel row
 is `kw * in_c` contiguous int16, read four at a time against one int8 weight word; each kernel row's weights are
 zero-padded to a multiple of 4, so the last word of a window may reach up to 3 elements past it (into the next
-column or row, or the zeroed slack after the last row) and multiply them by 0.
+column or row, or the zeroed slack after the last row) and multiply them by 0. Where RAM is to spare the plan
+copies a layer's constants there at start-up, the weights widened to int16 (`ram_weight_layers`; the flash keeps
+the int8 weights in the same order, so the flash bytes do not change).
 """
 
 from dataclasses import dataclass
@@ -29,6 +31,7 @@ class ConvLayout:
     kernel_hw: tuple[int, int]
     stride_hw: tuple[int, int]
     pad_hw: tuple[int, int]          # leading paddings (engine.quantization.padding)
+    weights_in_ram: bool = False     # widened to int16 into RAM at start-up (`ram_weight_layers`)
 
     @property
     def row_pixels(self) -> int:
@@ -63,6 +66,22 @@ class ConvLayout:
     def weight_bytes(self) -> int:
         """Flash of the reordered weights: per output channel, `kh` padded kernel rows."""
         return self.out_hwc[2] * self.kernel_hw[0] * self.padded_window_row
+
+    @property
+    def ram_copy_bytes(self) -> int:
+        """RAM its constants take if the plan copies them there (the flash keeps its own copy): the weights as
+        int16 and, read per output, each channel's bias, multiplier (int32) and shift (int8)."""
+        return 2 * self.weight_bytes + 9 * self.out_hwc[2]
+
+    @property
+    def ram_bytes(self) -> int:
+        """RAM of its constants' copies, if the plan put them there."""
+        return self.ram_copy_bytes if self.weights_in_ram else 0
+
+    @property
+    def macs(self) -> int:
+        out_h, out_w, out_c = self.out_hwc
+        return out_h * out_w * out_c * self.kernel_hw[0] * self.kernel_hw[1] * self.in_hwc[2]
 
     @property
     def words(self) -> int:
@@ -128,6 +147,24 @@ class ConvLayout:
             corner = min(max(ny * sh - ph, 0), in_h) * in_w + min(max(nx * sw - pw, 0), in_w)
             need.append(end * out_c - corner * in_c)
         return max(need)
+
+def weight_ram_budget(ram_bytes: int, arena_bytes: int) -> int:
+    """RAM the plan may fill with widened weights: half of what the arena leaves of the board's RAM (`ram_bytes`,
+    0 when the target is unknown), so the application keeps at least as much as the weights take."""
+    return max(ram_bytes - arena_bytes, 0) // 2
+
+
+def ram_weight_layers(layouts: dict[int, ConvLayout], budget: int) -> set[int]:
+    """The generated convolutions (op index -> layout) whose constants the plan copies into RAM at start-up, the
+    weights widened: int16 weights there cost no flash wait states and no widening in the loop (`engine.conv_gen`).
+    Most MACs per byte of RAM first, while the copies fit `budget` (`weight_ram_budget`)."""
+    chosen, left = set(), budget
+    for i, lay in sorted(layouts.items(), key=lambda kv: (-kv[1].macs / kv[1].ram_copy_bytes, kv[0])):
+        if lay.ram_copy_bytes <= left:
+            chosen.add(i)
+            left -= lay.ram_copy_bytes
+    return chosen
+
 
 def generated(dilation_hw: tuple[int, int], family: KernelFamily) -> bool:
     """Whether a CONV_2D runs a generated kernel: every undilated one on the cores of the DSP family (dilated ones,
