@@ -20,11 +20,14 @@ from tinyml_kit.core.cores import KernelFamily
 from tinyml_kit.core.errors import UserError, param
 from tinyml_kit.core.labels import check_labels
 from tinyml_kit.core.templates import render as render_templates
+from tinyml_kit.core.tflite_info import read_graph
 from tinyml_kit.engine import binary, copies, elementwise, kernels, reduce, softmax
 from tinyml_kit.engine.ir import Dims, Function, Tensor, render
 from tinyml_kit.engine.memory_map import PLAN_FILE, MemoryMap, memory_map
 from tinyml_kit.engine.model_ir import Model, Operator, read_int8_model
 from tinyml_kit.engine.steps import CArray, Step
+from tinyml_kit.solve.c_size import model_kernels
+from tinyml_kit.solve.kernel_choice import FLASH_ALLOWANCE, LayerKernel
 from tinyml_kit.solve.static_plan import (
     LUT_OPS,
     PlanOp,
@@ -133,22 +136,33 @@ def _rows(array: CArray, per_row: int = 16) -> dict:
     return dict(name=array.name, ctype=array.ctype, size=len(values), rows=rows)
 
 
-def lower(model: Model, family: KernelFamily) -> list[Step]:
-    """Every op as a step for `family`'s kernels, or one line naming each op the C engine cannot run (and where it
-    first occurs)."""
+# The ops whose kernel is chosen per layer (`solve.kernel_choice`): lowered with the choice.
+CHOSEN: dict[str, Callable[[Model, Operator, KernelFamily, LayerKernel], Step]] = {
+    "CONV_2D": kernels.conv_2d, "DEPTHWISE_CONV_2D": kernels.depthwise_conv_2d,
+    "ADD": lambda model, op, family, kernel: elementwise.add(model, op, kernel)}
+
+
+def lower(model: Model, family: KernelFamily, chosen: dict[int, LayerKernel] | None = None) -> list[Step]:
+    """Every op as a step for `family`'s kernels, each layer of `chosen` on the kernel chosen for it (others
+    decide alone), or one line naming each op the C engine cannot run (and where it first occurs)."""
     first = {op.kind: op.index for op in reversed(model.ops) if op.kind not in LOWERINGS}
     if first:
         missing = ", ".join(f"{kind} (op {index})" for kind, index in sorted(first.items()))
         raise UserError(f"{model.name} uses {missing}, which the C engine does not run: "
                         f"use {param('engine', 'tflm')}", "engine")
-    return [LOWERINGS[op.kind](model, op, family) for op in model.ops]
+    chosen = chosen or {}
+    return [CHOSEN[op.kind](model, op, family, chosen[op.index]) if op.index in chosen else
+            LOWERINGS[op.kind](model, op, family) for op in model.ops]
 
 
-def compile_model(flatbuffer: bytes, name: str = "model", family: KernelFamily = KernelFamily.DSP) -> CProgram:
+def compile_model(flatbuffer: bytes, name: str = "model", family: KernelFamily = KernelFamily.DSP,
+                  allowance: float = FLASH_ALLOWANCE) -> CProgram:
     """Lower for `family`'s kernels (`core.cores.kernel_family` of the target's core; the host builds the
-    non-Helium ones), share identical lookup tables, and place every tensor and scratch buffer."""
+    non-Helium ones), each layer on the kernel the flash estimate counts (`kernel_choice.model_kernels` on the
+    model's graph, generated kernels adding at most `allowance` of its flash), share identical lookup tables,
+    and place every tensor and scratch buffer."""
     model = read_int8_model(flatbuffer, name)
-    steps = lower(model, family)
+    steps = lower(model, family, model_kernels(read_graph(flatbuffer, name), family, allowance))
     arrays: list[CArray] = []
     seen: dict[tuple[str, bytes], str] = {}
     renamed: dict[str, str] = {}

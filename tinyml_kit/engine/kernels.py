@@ -6,6 +6,8 @@ One function per op, each returning a `Step` whose code is IR (`engine.ir`): ten
 reference, placed by the code generator.
 """
 
+from dataclasses import replace
+
 import numpy as np
 
 from tinyml_kit.core.cores import KernelFamily
@@ -36,7 +38,7 @@ from tinyml_kit.engine.quantization import (
     quantize_multiplier,
 )
 from tinyml_kit.engine.steps import CArray, Step
-from tinyml_kit.solve.c_size import conv_dims
+from tinyml_kit.solve.c_size import conv_candidate, conv_dims, depthwise_candidate
 from tinyml_kit.solve.cmsis_scratch import (
     avgpool_scratch_bytes,
     conv_scratch_bytes,
@@ -45,6 +47,7 @@ from tinyml_kit.solve.cmsis_scratch import (
     overlap_bytes,
 )
 from tinyml_kit.solve.conv_layout import ConvLayout, generated
+from tinyml_kit.solve.kernel_choice import LayerKernel
 
 
 def _require_int8_weights(model: Model, op: Operator, slot: int = 1) -> None:
@@ -99,7 +102,8 @@ def _quant(i: int, channels: int, struct: str = "q") -> list[Line]:
             (Set(f"{struct}.multiplier", Cast("int32_t *", Const(f"m{i}"))), Set(f"{struct}.shift", shifts))]
 
 
-def conv_2d(model: Model, op: Operator, family: KernelFamily) -> Step:
+def conv_2d(model: Model, op: Operator, family: KernelFamily, kernel: LayerKernel | None = None) -> Step:
+    """A CONV_2D on the kernel chosen for it (`solve.kernel_choice`; alone, generated wherever one covers it)."""
     _require_int8_weights(model, op)
     i, inp, flt, out = op.index, model.tensor(op, 0), model.tensor(op, 1), model.tensor(op, 0, outputs=True)
     _, in_h, in_w, in_c = inp.shape
@@ -109,9 +113,10 @@ def conv_2d(model: Model, op: Operator, family: KernelFamily) -> Step:
                         f"use {param('engine', 'tflm')}", "engine")
     w = _window(op, inp, out, (kh, kw))
     arrays = _quant_arrays(i, model, op, out_c)
-    if generated(w["dilation"], family):
-        layout = ConvLayout(inp.hwc, out.hwc, (kh, kw), w["stride"], w["pad"])
-        return conv_2d_generated(model, op, layout, w["act"], arrays)
+    layout = ConvLayout(inp.hwc, out.hwc, (kh, kw), w["stride"], w["pad"])
+    if generated(w["dilation"], family) and (kernel is None or kernel.generated):
+        kernel = kernel or conv_candidate(layout)
+        return replace(conv_2d_generated(model, op, layout, w["act"], arrays), kernel=kernel)
     params = Struct("cmsis_nn_conv_params", f"p{i}", (-inp.zero_point, out.zero_point, *_tiles(w)))
     d_in, d_f, d_b, d_out = (Dims(*d) for d in conv_dims(inp.shape, flt.shape, out.shape, depthwise=False))
     scratch = conv_scratch_bytes((in_h, in_w, in_c), (kh, kw), w["stride"], w["pad"], w["dilation"], out.shape[2],
@@ -120,19 +125,22 @@ def conv_2d(model: Model, op: Operator, family: KernelFamily) -> Step:
                                             Const(f"w{i}"), d_b, _bias(arrays, i), d_out, Tensor(out.index)), True)
     return Step(i, op.kind, (inp.index,), out.index, [_context(i, scratch), *_quant(i, out_c), (call,)], arrays,
                 [params], scratch, Call("arm_convolve_wrapper_s8_get_buffer_size", (params.ref, d_in, d_f, d_out)),
-                shift_channels=out_c,
+                shift_channels=out_c, kernel=kernel and replace(kernel, generated=False),
                 overlap=overlap_bytes(inp.hwc, out.hwc, (kh, kw), w["stride"], w["pad"], w["dilation"], family))
 
 
-def depthwise_conv_2d(model: Model, op: Operator, family: KernelFamily) -> Step:
+def depthwise_conv_2d(model: Model, op: Operator, family: KernelFamily, kernel: LayerKernel | None = None) -> Step:
+    """A depthwise layer on the kernel chosen for it (`solve.kernel_choice`; alone, generated wherever one covers
+    it)."""
     _require_int8_weights(model, op)
     i, inp, flt, out = op.index, model.tensor(op, 0), model.tensor(op, 1), model.tensor(op, 0, outputs=True)
     _, kh, kw, out_c = flt.shape
     w = _window(op, inp, out, (kh, kw))
     arrays = _quant_arrays(i, model, op, out_c)
-    if family.generates_kernels and generated_depthwise(inp.shape, out.shape, op.option("depthMultiplier", 1),
-                                                        w["dilation"]):
-        return _generated_depthwise(model, op, w, arrays)
+    if (family.generates_kernels and (kernel is None or kernel.generated) and
+            generated_depthwise(inp.shape, out.shape, op.option("depthMultiplier", 1), w["dilation"])):
+        kernel = kernel or depthwise_candidate(inp.hwc, out.hwc[:2], (kh, kw), w["stride"])
+        return replace(_generated_depthwise(model, op, w, arrays), kernel=kernel)
     params = Struct("cmsis_nn_dw_conv_params", f"p{i}",
                     (-inp.zero_point, out.zero_point, op.option("depthMultiplier", 1), *_tiles(w)))
     d_in, d_f, d_b, d_out = (Dims(*d) for d in conv_dims(inp.shape, flt.shape, out.shape, depthwise=True))
@@ -143,7 +151,7 @@ def depthwise_conv_2d(model: Model, op: Operator, family: KernelFamily) -> Step:
     return Step(i, op.kind, (inp.index,), out.index, [_context(i, scratch), *_quant(i, out_c), (call,)], arrays,
                 [params], scratch,
                 Call("arm_depthwise_conv_wrapper_s8_get_buffer_size", (params.ref, d_in, d_f, d_out)),
-                shift_channels=out_c,
+                shift_channels=out_c, kernel=kernel and replace(kernel, generated=False),
                 overlap=overlap_bytes(inp.hwc, out.hwc, (kh, kw), w["stride"], w["pad"], w["dilation"], family,
                                       depthwise=True))
 

@@ -10,7 +10,7 @@ output over an input that dies at that op (the input's last step is the output's
 """
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from tinyml_kit import __version__
@@ -50,11 +50,14 @@ class MemoryMap:
     execution_order: list[int]
     buffers: list[ArenaBuffer]
     kernel_family: str = KernelFamily.DSP.value   # the CMSIS-NN kernels planned for (`core.cores.KernelFamily`)
+    # per layer that could run a generated kernel: op, kind, the kernel chosen, the flash its generated kernel adds
+    # over CMSIS-NN's call and the instructions it saves (`solve.kernel_choice`)
+    kernels: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {"schema_version": SCHEMA_VERSION, "generator": f"tinyml-kit {__version__}", "model": self.model,
                 "kernel_family": self.kernel_family, "arena_bytes": self.arena_bytes, "alignment": ALIGN,
-                "execution_order": self.execution_order,
+                "execution_order": self.execution_order, "kernels": self.kernels,
                 "buffers": [asdict(b) for b in self.buffers]}
 
     @classmethod
@@ -64,7 +67,8 @@ class MemoryMap:
             raise UserError(f"plan.json has schema version {version}; this tinyml-kit reads version {SCHEMA_VERSION}:"
                             f" export the model again")
         return cls(data["model"], data["arena_bytes"], data["execution_order"],
-                   [ArenaBuffer(**b) for b in data["buffers"]], data.get("kernel_family", KernelFamily.DSP.value))
+                   [ArenaBuffer(**b) for b in data["buffers"]], data.get("kernel_family", KernelFamily.DSP.value),
+                   data.get("kernels", []))
 
     def write(self, path: Path) -> Path:
         path.write_text(json.dumps(self.to_dict(), indent=1) + "\n")
@@ -86,8 +90,9 @@ def memory_map(model: Model, steps: list[Step], plan: StaticPlan, family: Kernel
             buffers += [_tensor(model, b, t, aliases.get(t)) for t in b.tensors]
         else:
             buffers += _scratch(steps[b.scratch_op], b)
+    kernels = [dict(op=s.op_index, kind=s.kind, **s.kernel.to_dict()) for s in steps if s.kernel is not None]
     return MemoryMap(Path(model.name).name, plan.arena_bytes, list(plan.order),
-                     sorted(buffers, key=lambda b: (b.offset, b.first_op, b.name)), family.value)
+                     sorted(buffers, key=lambda b: (b.offset, b.first_op, b.name)), family.value, kernels)
 
 
 def _tensor(model: Model, region: Buffer, t: int, alias_of: str | None) -> ArenaBuffer:

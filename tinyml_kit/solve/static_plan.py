@@ -29,7 +29,8 @@ from tinyml_kit.solve.cmsis_scratch import (
     overlap_bytes,
 )
 from tinyml_kit.solve.concat_plan import concat_placed, fits_inside
-from tinyml_kit.solve.conv_layout import generated, graph_layout
+from tinyml_kit.solve.conv_layout import graph_layout
+from tinyml_kit.solve.kernel_choice import LayerKernel
 
 ALIGN = 4
 # Unary int8 -> int8 ops whose output depends on one input value only: the engine runs them as 256-entry lookup
@@ -258,14 +259,16 @@ def _lowest_free(parts: list[tuple[int, int, int, int]], placed: list[tuple[int,
     return offset
 
 
-def plan_graph(graph: Graph, family: KernelFamily = KernelFamily.DSP) -> StaticPlan:
+def plan_graph(graph: Graph, family: KernelFamily, kernels: dict[int, LayerKernel]) -> StaticPlan:
     """The static plan of a predicted or read `Graph` for `family`'s kernels (sizes only: dilation 1, padding
-    read off the shapes)."""
+    read off the shapes), each layer on the kernel `kernels` gives it (`c_size.model_kernels`: the code
+    generator's choice)."""
     sizes = {i: t.nbytes for i, t in enumerate(graph.tensors) if not t.is_constant}
-    return plan(sizes, [_plan_op(graph, op, family) for op in graph.ops], graph.input, graph.output)
+    return plan(sizes, [_plan_op(graph, op, family, kernels.get(i)) for i, op in enumerate(graph.ops)],
+                graph.input, graph.output)
 
 
-def _plan_op(graph: Graph, op, family: KernelFamily) -> PlanOp:
+def _plan_op(graph: Graph, op, family: KernelFamily, kernel: LayerKernel | None) -> PlanOp:
     activations = tuple(t for t in op.inputs if not graph.tensors[t].is_constant)
     out = op.outputs[0]
     if op.kind == "RESHAPE":
@@ -275,7 +278,7 @@ def _plan_op(graph: Graph, op, family: KernelFamily) -> PlanOp:
     if op.kind in LUT_OPS or op.kind in ELEMENTWISE:
         return PlanOp(activations, out, lut_scratch_bytes(op.kind, graph.tensors[out].elements),
                       in_place=activations)
-    if op.kind == "CONV_2D" and generated((1, 1), family):   # a graph's convolutions are undilated
+    if op.kind == "CONV_2D" and kernel is not None and kernel.generated:
         layout = graph_layout(graph, op)
         return PlanOp(activations, out, op_scratch_bytes(layout.scratch_bytes, 0), overlap=layout.overlap)
     scratch, shifts, overlap = 0, 0, None
@@ -290,7 +293,7 @@ def _plan_op(graph: Graph, op, family: KernelFamily) -> PlanOp:
         shape = ((in_h, in_w, in_c), (out_h, out_w, out_c), (kh, kw), (sh, sw), pad, (1, 1))
         if op.kind == "CONV_2D":
             scratch, shifts = conv_scratch_bytes(shape[0], (kh, kw), (sh, sw), pad, (1, 1), out_w, family), out_c
-        elif op.kind == "DEPTHWISE_CONV_2D" and family.generates_kernels:
+        elif op.kind == "DEPTHWISE_CONV_2D" and kernel is not None and kernel.generated:
             pass   # generated (`engine.depthwise_kernels`): no scratch, its shifts packed with its weights in flash
         elif op.kind == "DEPTHWISE_CONV_2D":
             scratch, shifts = depthwise_scratch_bytes(*shape, family), out_c

@@ -1,0 +1,123 @@
+"""Which kernel runs each convolution, depthwise convolution and ADD of the C engine: the kernel generated for the
+layer, or the CMSIS-NN call it replaces. One rule (`choose`; `c_size.model_kernels` applies it to a graph) for the code
+generator (`engine.codegen`), the static plan and the flash estimate (`solve.c_size`), so all three count the
+kernels the firmware runs; plan.json lists each layer's (`engine.memory_map`).
+
+Why a choice: a generated kernel is about twice as fast as CMSIS-NN's (ADD by tables about 3x), but its code is
+the layer's own (shapes are constants of the text) and some of its constants are larger (a depthwise layer's edge
+biases, an ADD's two 1 KB input tables), while a CMSIS-NN call is a few dozen bytes into a library every layer
+shares. On a small feature map a kernel saves a few thousand instructions for a kilobyte or two of flash.
+
+The policy: generated kernels may add at most `FLASH_ALLOWANCE` of the model's flash on CMSIS-NN alone (its
+constants, structs and code, `c_size`, and the CMSIS-NN code it links); within it the layers that save the most
+instructions per extra byte get theirs first, and a layer whose kernel saves at least `ALWAYS_PER_BYTE`
+instructions per byte keeps it beyond the allowance. Where every layer of a kind then runs generated, CMSIS-NN's code
+for that kind is not linked (`LIBRARY_BYTES`), and a kind whose remaining layers cost less than that code runs
+generated throughout. So a model whose kernels are cheap keeps them all (ResNet-8), and one whose kernels would
+make its firmware a third larger keeps those that carry the speed-up. `FLASH_ALLOWANCE` is the plan's one knob: a
+board with flash to spare could afford more.
+
+The instructions saved are CMSIS-NN's for the layer (`solve.instructions`' fitted model of the C engine on
+CMSIS-NN, Cortex-M4F) times the share a generated kernel saves (`SAVED_SHARE`, measured per op on MobileNetV2 and
+PhiNet under QEMU). The extra flash bytes are the generated kernel's code and constants minus the call's, counted
+by `solve.c_size` as it estimates the model.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from functools import lru_cache
+
+from tinyml_kit.core.graph import Graph, Op, Tensor
+from tinyml_kit.solve.instructions import instruction_model, op_features, op_group
+
+# Instructions a generated kernel saves per instruction of CMSIS-NN's for the same layer, measured per op on the
+# emulated Cortex-M4F (MobileNetV2 small, PhiNet medium: generated 0.44-0.59 of CMSIS-NN's for convolutions,
+# 0.5-0.7 for depthwise, 0.3 for ADD).
+SAVED_SHARE = {"CONV_2D": 0.5, "DEPTHWISE_CONV_2D": 0.45, "ADD": 0.7}
+# What generated kernels may add to the model's flash on CMSIS-NN alone (the issue's bound: 1.15x) ...
+FLASH_ALLOWANCE = 0.15
+# ... beyond which a layer's kernel is still generated if each of its extra bytes saves at least this many
+# instructions per inference (a kilobyte for 0.85 ms at 120 MHz: a residual ADD of ResNet-8, a MobileNet's
+# first layers): flash no application would rather keep.
+ALWAYS_PER_BYTE = 100.0
+# Code of CMSIS-NN's s8 kernels a kind links (arm-none-eabi-gcc 12.2, -O2, Cortex-M4F; from the ELF's symbols):
+# the convolution wrappers, im2col and matrix kernels; the depthwise wrappers and kernels; arm_elementwise_add_s8.
+LIBRARY_BYTES = {"CONV_2D": 7200, "DEPTHWISE_CONV_2D": 4200, "ADD": 1320}
+
+
+@dataclass(frozen=True)
+class LayerKernel:
+    """One layer's kernel: whether it runs generated, the flash bytes its generated kernel adds over CMSIS-NN's call
+    (code and constants) and the instructions per inference it saves. A layer no generated kernel covers (dilated,
+    a depth multiplier, a Helium core) is no candidate."""
+    kind: str
+    generated: bool
+    extra_bytes: int
+    saved_instructions: int
+
+    @property
+    def kernel(self) -> str:
+        return "generated" if self.generated else "cmsis_nn"
+
+    @property
+    def per_byte(self) -> float:
+        """Instructions saved per extra flash byte: the order the allowance is spent in."""
+        return self.saved_instructions / max(self.extra_bytes, 1)
+
+    def to_dict(self) -> dict:
+        return dict(kernel=self.kernel, extra_flash_bytes=self.extra_bytes,
+                    saved_instructions=self.saved_instructions)
+
+
+@lru_cache(maxsize=1)
+def _cmsis_model():
+    return instruction_model("c", "m4")
+
+
+def cmsis_instructions(kind: str, in_hwc: tuple, weights: tuple, out_hwc: tuple, kernel_hw: tuple,
+                       stride_hw: tuple) -> float:
+    """CMSIS-NN's instructions for one layer, from the fitted per-op model (a one-op graph of its shapes)."""
+    tensors = [Tensor("in", (1, *in_hwc)), Tensor("w", weights, data_bytes=1), Tensor("out", (1, *out_hwc))]
+    graph = Graph("layer", tensors, [Op(kind, (0, 1), (2,), stride_hw[0], kernel_hw[0], stride_hw[1], kernel_hw[1])])
+    model = _cmsis_model()
+    return 0.0 if model is None else model.cost(op_group(graph, graph.ops[0]), op_features(graph, graph.ops[0]))
+
+
+def candidate(kind: str, extra_bytes: float, cmsis_instructions: float) -> LayerKernel:
+    """A layer's generated kernel as a candidate: the flash it adds over CMSIS-NN's call (`solve.c_size` counts
+    it) and the instructions it saves of CMSIS-NN's."""
+    return LayerKernel(kind, True, int(round(extra_bytes)), int(round(SAVED_SHARE[kind] * cmsis_instructions)))
+
+
+def choose(candidates: dict[int, LayerKernel], linked_flash: Callable[[dict[int, LayerKernel]], float],
+           allowance: float = FLASH_ALLOWANCE) -> dict[int, LayerKernel]:
+    """Each candidate's kernel (by op index), the allowance spent as the module says; `linked_flash(kernels)` is
+    the firmware's flash with those kernels and the CMSIS-NN code they link (`c_size.linked_flash`)."""
+    chosen = {i: replace(k, generated=False) for i, k in candidates.items()}
+    kinds = {k.kind for k in candidates.values()}
+    left = _spend(candidates, chosen, allowance * linked_flash(chosen))
+    for kind in sorted(kinds, key=lambda kind: _rest_bytes(chosen, kind) - LIBRARY_BYTES[kind]):
+        if _rest_bytes(chosen, kind) <= max(left, 0) + LIBRARY_BYTES[kind]:   # no layer of the kind on CMSIS-NN
+            left -= _rest_bytes(chosen, kind) - LIBRARY_BYTES[kind]
+            chosen.update({i: candidates[i] for i, k in chosen.items() if k.kind == kind})
+    _spend(candidates, chosen, left)   # what the libraries no longer linked leave
+    return chosen
+
+
+def linked_libraries(kernels: dict[int, LayerKernel]) -> int:
+    """CMSIS-NN's code for each kind a layer still calls it for."""
+    return sum(LIBRARY_BYTES[kind] for kind in {k.kind for k in kernels.values() if not k.generated})
+
+
+def _rest_bytes(chosen: dict[int, LayerKernel], kind: str) -> int:
+    """What the layers of `kind` still on CMSIS-NN would add, generated."""
+    return sum(k.extra_bytes for k in chosen.values() if k.kind == kind and not k.generated)
+
+
+def _spend(candidates: dict[int, LayerKernel], chosen: dict[int, LayerKernel], left: float) -> float:
+    """Generate the layers still on CMSIS-NN that fit in `left` bytes, most instructions per byte first; returns
+    what is left."""
+    for i, k in sorted(candidates.items(), key=lambda item: -item[1].per_byte):
+        if not chosen[i].generated and (k.extra_bytes <= left or k.per_byte >= ALWAYS_PER_BYTE):
+            chosen[i], left = k, left - max(k.extra_bytes, 0)
+    return left
