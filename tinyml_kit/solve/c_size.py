@@ -7,12 +7,12 @@ Constants and structs are counted exactly as the code generator lays them out: i
 convolution's zero-padded to whole words per kernel row, `solve.conv_layout`); per output
 channel an int32 bias, an int32 multiplier and an int8 shift (9 bytes); a 256-byte table per lookup-table
 activation (HARD_SWISH instead keeps 10 bytes of fixed-point parameters) and per ADD or MUL of a constant
-scalar; two 256-entry int32 tables per other ADD run by tables (its inputs' rescales); the int8 values of a constant operand of
-ADD and MUL; one 16-byte dims struct per distinct shape. The code generator stores equal tables once, which takes
-the quantization this graph does not hold: for a model with two equal tables this is an upper bound, by 256 or
-1,024 bytes per duplicate. Code bytes per op kind were fitted by least squares on compiled objects
-(arm-none-eabi-gcc 12.2, -Os, Cortex-M4F; `bench/engine_estimates.py --calibrate` refits them). The arena is
-`static_plan.plan_graph`'s, exact.
+scalar; two 256-entry int32 tables per other ADD run by tables (its inputs' rescales); the int8 values of a
+constant operand of ADD and MUL; one 16-byte dims struct per distinct shape. The code generator stores equal
+tables once, which takes the quantization this graph does not hold: for a model with two equal tables this is an
+upper bound, by 256 or 1,024 bytes per duplicate. Code bytes per op kind were fitted by least squares on compiled
+objects (arm-none-eabi-gcc 12.2, -Os, Cortex-M4F; `bench/engine_estimates.py --calibrate` refits them). The arena
+is `static_plan.plan_graph`'s, exact.
 """
 
 from dataclasses import dataclass
@@ -118,14 +118,17 @@ def flash_parts(graph: Graph, family: KernelFamily, kernels: dict[int, LayerKern
     """Constant, struct and code bytes of the build of `graph` with each layer on the kernel `kernels` gives it."""
     constants = structs = dw_code = 0
     shapes: set[tuple] = set()
+    functions: set = set()   # the depthwise functions counted (identical layers share one)
     for i, op in enumerate(graph.ops):
         generated_here = i in kernels and kernels[i].generated
         if op.kind == "CONV_2D" and generated_here:   # its shapes are constants of its code
             constants += graph_layout(graph, op).weight_bytes + PER_CHANNEL_BYTES * _out_channels(graph, op)
             continue
         if op.kind == "DEPTHWISE_CONV_2D" and generated_here:
-            cost = _generated_depthwise(graph, op)
-            constants, dw_code = constants + cost.constant_bytes, dw_code + cost.code_bytes
+            cost, share = _generated_depthwise(graph, op), kernels[i].share
+            constants, dw_code = constants + cost.constant_bytes, dw_code + (0 if share in functions else
+                                                                             cost.code_bytes)
+            functions.add(share)
             continue
         if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
             weights = graph.tensors[op.inputs[1]]
@@ -168,9 +171,17 @@ def depthwise_candidate(in_hwc: tuple[int, int, int], out_hw: tuple[int, int], k
     c = in_hwc[2]
     cost = depthwise_cost(in_hwc, out_hw, kernel_hw, stride_hw)
     cmsis = kernel_hw[0] * kernel_hw[1] * c + PER_CHANNEL_BYTES * c + PARAM_STRUCT_BYTES["DEPTHWISE_CONV_2D"]
-    return candidate("DEPTHWISE_CONV_2D", cost.code_bytes + cost.constant_bytes - cmsis,
-                     cmsis_instructions("DEPTHWISE_CONV_2D", in_hwc, (1, *kernel_hw, c), (*out_hw, c), kernel_hw,
-                                        stride_hw))
+    instructions = cmsis_instructions("DEPTHWISE_CONV_2D", in_hwc, (1, *kernel_hw, c), (*out_hw, c), kernel_hw,
+                                      stride_hw)
+    return candidate("DEPTHWISE_CONV_2D", cost.code_bytes + cost.constant_bytes - cmsis, instructions,
+                     cost.code_bytes, _depthwise_share(in_hwc, out_hw, kernel_hw, stride_hw))
+
+
+def _depthwise_share(*shape) -> tuple:
+    """What makes two depthwise layers one generated function, as far as a graph tells (the code generator also
+    needs their output zero point, activation range and shift signs equal, which a graph does not hold: layers of
+    the same shapes are counted as one function)."""
+    return ("DEPTHWISE_CONV_2D", *shape)
 
 
 def add_candidate(out_hwc: tuple[int, ...]) -> LayerKernel:

@@ -49,20 +49,26 @@ LIBRARY_BYTES = {"CONV_2D": 7200, "DEPTHWISE_CONV_2D": 4200, "ADD": 1320}
 class LayerKernel:
     """One layer's kernel: whether it runs generated, the flash bytes its generated kernel adds over CMSIS-NN's call
     (code and constants) and the instructions per inference it saves. A layer no generated kernel covers (dilated,
-    a depth multiplier, a Helium core) is no candidate."""
+    a depth multiplier, a Helium core) is no candidate. Layers of one `share` key run one function (the code
+generator names a depthwise function by a hash of its text): its `shared_code` bytes are paid once."""
     kind: str
     generated: bool
     extra_bytes: int
     saved_instructions: int
+    shared_code: int = 0
+    share: tuple | None = None
 
     @property
     def kernel(self) -> str:
         return "generated" if self.generated else "cmsis_nn"
 
-    @property
-    def per_byte(self) -> float:
-        """Instructions saved per extra flash byte: the order the allowance is spent in."""
-        return self.saved_instructions / max(self.extra_bytes, 1)
+    def cost(self, shared: set) -> int:
+        """The flash it adds when the layers of the keys `shared` are generated already."""
+        return self.extra_bytes - (self.shared_code if self.share is not None and self.share in shared else 0)
+
+    def per_byte(self, cost: int) -> float:
+        """Instructions saved per extra flash byte at `cost`: the order the allowance is spent in."""
+        return self.saved_instructions / max(cost, 1)
 
     def to_dict(self) -> dict:
         return dict(kernel=self.kernel, extra_flash_bytes=self.extra_bytes,
@@ -83,10 +89,12 @@ def cmsis_instructions(kind: str, in_hwc: tuple, weights: tuple, out_hwc: tuple,
     return 0.0 if model is None else model.cost(op_group(graph, graph.ops[0]), op_features(graph, graph.ops[0]))
 
 
-def candidate(kind: str, extra_bytes: float, cmsis_instructions: float) -> LayerKernel:
+def candidate(kind: str, extra_bytes: float, cmsis_instructions: float, shared_code: float = 0,
+              share: tuple | None = None) -> LayerKernel:
     """A layer's generated kernel as a candidate: the flash it adds over CMSIS-NN's call (`solve.c_size` counts
-    it) and the instructions it saves of CMSIS-NN's."""
-    return LayerKernel(kind, True, int(round(extra_bytes)), int(round(SAVED_SHARE[kind] * cmsis_instructions)))
+    it), the instructions it saves of CMSIS-NN's, and the code it shares with the layers of key `share`."""
+    return LayerKernel(kind, True, int(round(extra_bytes)), int(round(SAVED_SHARE[kind] * cmsis_instructions)),
+                       int(round(shared_code)), share)
 
 
 def choose(candidates: dict[int, LayerKernel], linked_flash: Callable[[dict[int, LayerKernel]], float],
@@ -109,15 +117,27 @@ def linked_libraries(kernels: dict[int, LayerKernel]) -> int:
     return sum(LIBRARY_BYTES[kind] for kind in {k.kind for k in kernels.values() if not k.generated})
 
 
+def _shared(chosen: dict[int, LayerKernel]) -> set:
+    return {k.share for k in chosen.values() if k.generated and k.share is not None}
+
+
 def _rest_bytes(chosen: dict[int, LayerKernel], kind: str) -> int:
-    """What the layers of `kind` still on CMSIS-NN would add, generated."""
-    return sum(k.extra_bytes for k in chosen.values() if k.kind == kind and not k.generated)
+    """What the layers of `kind` still on CMSIS-NN would add, generated (a shared function once)."""
+    shared, total = _shared(chosen), 0
+    for k in (k for k in chosen.values() if k.kind == kind and not k.generated):
+        total += k.cost(shared)
+        shared.add(k.share)
+    return total
 
 
 def _spend(candidates: dict[int, LayerKernel], chosen: dict[int, LayerKernel], left: float) -> float:
-    """Generate the layers still on CMSIS-NN that fit in `left` bytes, most instructions per byte first; returns
-    what is left."""
-    for i, k in sorted(candidates.items(), key=lambda item: -item[1].per_byte):
-        if not chosen[i].generated and (k.extra_bytes <= left or k.per_byte >= ALWAYS_PER_BYTE):
-            chosen[i], left = k, left - max(k.extra_bytes, 0)
-    return left
+    """Generate the layers still on CMSIS-NN that fit in `left` bytes, most instructions per byte first (a layer
+    whose function another generated layer has costs its constants alone); returns what is left."""
+    while True:
+        shared = _shared(chosen)
+        costs = {i: k.cost(shared) for i, k in candidates.items() if not chosen[i].generated}
+        fitting = [i for i, c in costs.items() if c <= left or candidates[i].per_byte(c) >= ALWAYS_PER_BYTE]
+        if not fitting:
+            return left
+        best = max(fitting, key=lambda i: (candidates[i].per_byte(costs[i]), -i))
+        chosen[best], left = candidates[best], left - max(costs[best], 0)
