@@ -62,3 +62,15 @@ def test_a_model_with_both_kernels_is_bit_exact_and_estimated_as_compiled(tmp_pa
     costs = c_engine_costs(graph, kernels=model_kernels(graph, KernelFamily.DSP, 0.0))
     assert (costs.constant_bytes, costs.arena_bytes) == (program.constant_bytes, program.arena_bytes)
     assert_bit_exact(fb, "CONV_2D", tmp_path, allowance=0.0)
+
+
+def test_layers_sharing_a_function_pay_its_code_once():
+    from tinyml_kit.solve.kernel_choice import candidate, choose
+
+    # two identical depthwise layers (1,000 B of constants and 2,000 B of shared code each) and a lone one: with
+    # room for 4,000 B the pair fits (3,000 + 1,000), the lone layer of equal saving per byte does not
+    pair = [candidate("DEPTHWISE_CONV_2D", 3000, 60_000, 2000, ("dw", 1)) for _ in range(2)]
+    lone = candidate("DEPTHWISE_CONV_2D", 3000, 60_000, 2000, ("dw", 2))
+    chosen = choose({0: pair[0], 1: pair[1], 2: lone, 3: candidate("DEPTHWISE_CONV_2D", 5000, 1, 0, ("dw", 3))},
+                    lambda kernels: 40_000, allowance=0.1)
+    assert [chosen[i].generated for i in range(4)] == [True, True, False, False]
