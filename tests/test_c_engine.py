@@ -42,6 +42,24 @@ def run_c(flatbuffer: bytes, images: np.ndarray, tmp_path, **compile_options) ->
     return HostModel(build_host_library(tmp_path, find_cmsis_nn_dir(), tmp_path / "model.so")).predict(images)
 
 
+def bit_exact_on_the_m4(flatbuffer: bytes, engines=("c",), seed: int = 2, count: int = 3) -> None:
+    """One small firmware per engine under QEMU on the emulated Cortex-M4F (TFLM with CMSIS-NN kernels), each
+    equal to LiteRT's reference kernels on `count` random images."""
+    from tinyml_kit.check.tflm import measure_arena
+    from tinyml_kit.check.verify import verify_model
+    from tinyml_kit.core.boards import get_board
+    from tinyml_kit.export.firmware import ModelSource
+    from tinyml_kit.solve.engines import get_engine
+
+    info, arena = read_model(flatbuffer), measure_arena(flatbuffer)
+    images = np.random.default_rng(seed).integers(-128, 128, (count, *info.inputs[0].shape[1:]), dtype=np.int8)
+    classes = [str(i) for i in range(info.outputs[0].sample_size)]
+    for engine in map(get_engine, engines):
+        src = ModelSource(flatbuffer, info, classes, arena.total_bytes, arena.alloc_bytes, engine=engine)
+        v = verify_model(src, images, get_board("nucleo-l4r5zi"), kernels="cmsis_nn", engine=engine)
+        assert v.core == "m4" and v.bit_exact and v.images == count, (engine.name, v.max_abs_diff)
+
+
 def assert_bit_exact(flatbuffer: bytes, op: str, tmp_path, **compile_options) -> None:
     info = read_model(flatbuffer)
     assert op in info.ops, f"the graph has {info.ops}, not {op}: the test would not exercise it"

@@ -3,7 +3,7 @@ reference kernels on a small random graph (`test_c_engine.assert_bit_exact`)."""
 
 import numpy as np
 import pytest
-from test_c_engine import assert_bit_exact, int8_model
+from test_c_engine import assert_bit_exact, bit_exact_on_the_m4, int8_model
 
 
 def test_softmax_after_dense(tmp_path):
@@ -169,47 +169,29 @@ def test_data_movement(name, tmp_path):
     assert_bit_exact(fb, op, tmp_path)
 
 
-def _moved_and_compared(k, x):
-    """SUB, MAXIMUM, MINIMUM, TRANSPOSE, RESIZE_NEAREST_NEIGHBOR and STRIDED_SLICE in one graph."""
-    a, b = _two_branches(k, x)
+def _every_new_op(k, x):
+    """The residual CNN's ADD and CONCATENATION, then SUB, MAXIMUM, MINIMUM, TRANSPOSE, RESIZE_NEAREST_NEIGHBOR and
+    STRIDED_SLICE, and its pooling, Dense and Softmax: one graph, so one firmware per engine."""
+    y = k.layers.Conv2D(8, 3, padding="same", activation="relu")(x)
+    y = k.layers.Add()([y, k.layers.Conv2D(8, 3, padding="same")(y)])
+    y = k.layers.Concatenate()([k.layers.Conv2D(4, 1, activation="relu")(y),
+                                k.layers.Conv2D(4, 3, padding="same", activation="relu")(y)])
+    a, b = _two_branches(k, k.layers.MaxPooling2D(2)(y))
     y = k.layers.Minimum()([k.layers.Maximum()([k.layers.Subtract()([a, b]), a]), b])
     y = k.layers.UpSampling2D(2)(_tf().transpose(y, [0, 2, 1, 3]))[:, 1:9:2, ::-1, :]
-    return k.layers.Flatten()(k.layers.Conv2D(2, 1)(y))
-
-
-def _bit_exact_on_the_m4(flatbuffer: bytes) -> None:
-    """One small firmware per engine under QEMU on the emulated Cortex-M4F: the C engine's, and TFLM's with
-    CMSIS-NN kernels (whose SOFTMAX, MAXIMUM, MINIMUM and TRANSPOSE are CMSIS-NN's), both equal to LiteRT's
-    reference kernels."""
-    from tinyml_kit.check.tflm import measure_arena
-    from tinyml_kit.check.verify import verify_model
-    from tinyml_kit.core.boards import get_board
-    from tinyml_kit.core.tflite_info import read_model
-    from tinyml_kit.export.firmware import ModelSource
-    from tinyml_kit.solve.engines import TFLM, C
-
-    info, arena = read_model(flatbuffer), measure_arena(flatbuffer)
-    images = np.random.default_rng(2).integers(-128, 128, (3, *info.inputs[0].shape[1:]), dtype=np.int8)
-    classes = [str(i) for i in range(info.outputs[0].shape[-1])]
-    for engine, kernels in ((C, None), (TFLM, "cmsis_nn")):
-        src = ModelSource(flatbuffer, info, classes, arena.total_bytes, arena.alloc_bytes, engine=engine)
-        v = verify_model(src, images, get_board("nucleo-l4r5zi"), kernels=kernels, engine=engine)
-        assert v.core == "m4" and v.bit_exact and v.images == 3, (engine.name, v.max_abs_diff)
+    return k.layers.Softmax()(k.layers.Dense(10)(k.layers.GlobalAveragePooling2D()(k.layers.Conv2D(8, 1)(y))))
 
 
 @pytest.mark.slow
-def test_the_residual_cnn_is_bit_exact_on_the_emulated_cortex_m4(residual_cnn_tflite):
-    _bit_exact_on_the_m4(residual_cnn_tflite.read_bytes())
-
-
-@pytest.mark.slow
-def test_the_other_new_ops_are_bit_exact_on_the_emulated_cortex_m4():
+def test_a_cnn_with_every_new_op_is_bit_exact_on_the_emulated_cortex_m4():
+    """The C engine's firmware and TFLM's with CMSIS-NN kernels (whose SOFTMAX, MAXIMUM, MINIMUM and TRANSPOSE
+    are CMSIS-NN's), both equal to LiteRT's reference kernels."""
     from tinyml_kit.core.tflite_info import read_model
 
-    fb = int8_model(_moved_and_compared, shape=(6, 5, 3))
-    assert {"SUB", "MAXIMUM", "MINIMUM", "TRANSPOSE", "RESIZE_NEAREST_NEIGHBOR", "STRIDED_SLICE"} <= set(
-        read_model(fb).ops)
-    _bit_exact_on_the_m4(fb)
+    fb = int8_model(_every_new_op, shape=(12, 10, 3))
+    assert RESIDUAL_CNN_OPS | {"SUB", "MAXIMUM", "MINIMUM", "TRANSPOSE", "RESIZE_NEAREST_NEIGHBOR",
+                               "STRIDED_SLICE"} <= set(read_model(fb).ops)
+    bit_exact_on_the_m4(fb, ("c", "tflm"))
 
 
 def _activation(index: int, scale: float, shape=(1, 1, 1, 4)):

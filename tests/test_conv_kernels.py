@@ -7,7 +7,7 @@ with the static plan and the flash estimate."""
 import numpy as np
 import pytest
 
-from tests.test_c_engine import assert_bit_exact, int8_model
+from tests.test_c_engine import assert_bit_exact, bit_exact_on_the_m4, int8_model
 from tinyml_kit.engine.conv_gen import reordered_weights
 from tinyml_kit.solve.conv_layout import ConvLayout
 
@@ -45,22 +45,17 @@ def test_weights_are_padded_per_kernel_row_and_reordered_per_word():
     assert list(got[1, 2]) == [45, 47, 46, 48, 49, 51, 50, 52, 53, 0, 0, 0]
 
 
-def test_generated_convolutions_are_bit_exact_on_the_cortex_m4(tmp_path):
-    """The DSP path (inline assembly, LDRD and LDR windows, channel and pixel tails) under QEMU: one firmware."""
-    from tinyml_kit.check.tflm import measure_arena
-    from tinyml_kit.check.verify import verify_model
-    from tinyml_kit.core.boards import get_board
-    from tinyml_kit.core.tflite_info import read_model
-    from tinyml_kit.export.firmware import ModelSource
+def test_generated_kernels_are_bit_exact_on_the_cortex_m4():
+    """The DSP paths under QEMU in one firmware: the convolutions' inline assembly, LDRD and LDR windows, channel
+    and pixel tails; the depthwise SXTB16/SMLABB lanes, inline-assembly requantization and shared edge function
+    over a tail of 3 channels, stride 1 and 2, relu6."""
+    def build(k, x):
+        x = _chain([(8, 3, 1, "same", "relu", True), (7, 3, 2, "same", "relu6", True),
+                    (7, 1, 1, "valid", None, False)])(k, x)
+        x = k.layers.DepthwiseConv2D(3, padding="same", activation="relu6")(x)
+        return k.layers.DepthwiseConv2D(3, strides=2, padding="same")(x)
 
-    layers = [(8, 3, 1, "same", "relu", True), (7, 3, 2, "same", "relu6", True), (5, 1, 1, "valid", None, False)]
-    flatbuffer = int8_model(_chain(layers), shape=(9, 11, 3))
-    info, host = read_model(flatbuffer), measure_arena(flatbuffer)
-    src = ModelSource(flatbuffer, info, [str(i) for i in range(info.outputs[0].sample_size)], host.total_bytes,
-                      host.alloc_bytes)
-    images = np.random.default_rng(0).integers(-128, 128, (4, *info.inputs[0].shape[1:]), dtype=np.int8)
-    result = verify_model(src, images, get_board("nucleo-l4r5zi"), kernels="cmsis_nn", engine="c", core="m4")
-    assert result.bit_exact
+    bit_exact_on_the_m4(int8_model(build, shape=(9, 11, 3)), count=4)
 
 
 def _srdhm(a: int, b: int) -> int:

@@ -2,7 +2,6 @@
 portable C path): kernel 3 and 5, stride 1 and 2, SAME and VALID, channel counts with and without a tail of 1-3,
 odd widths, relu/relu6/none; and the tap rectangles they are cut into."""
 
-import numpy as np
 import pytest
 
 from tests.test_c_engine import assert_bit_exact, int8_model
@@ -30,25 +29,3 @@ def test_segments_cover_each_output_once_with_its_valid_taps():
     assert segments(5, 5, 3, 1, 1) == [(0, 1, 1, 3), (1, 4, 0, 3), (4, 5, 0, 2)]
     # stride 2, SAME on an even size: TFLite pads 0 before, 1 after
     assert segments(4, 2, 3, 2, 0) == [(0, 1, 0, 3), (1, 2, 0, 2)]
-
-
-def test_depthwise_bit_exact_on_cortex_m4(tmp_path):
-    """The DSP path (SXTB16/SMLABB lanes, the inline-assembly requantization, the shared edge function) on the
-    emulated Cortex-M4F, against LiteRT: channel tails, stride 1 and 2, a run of 3 pixels, relu6."""
-    from tinyml_kit.check.tflm import measure_arena
-    from tinyml_kit.check.verify import verify_model
-    from tinyml_kit.core.boards import get_board
-    from tinyml_kit.core.tflite_info import read_model
-    from tinyml_kit.export.firmware import ModelSource
-
-    def build(k, x):
-        x = k.layers.DepthwiseConv2D(3, padding="same", activation="relu6")(x)
-        return k.layers.DepthwiseConv2D(3, strides=2, padding="same")(x)
-
-    fb = int8_model(build, shape=(8, 5, 7))
-    info, host = read_model(fb), measure_arena(fb)
-    images = np.random.default_rng(2).integers(-128, 128, (3, *info.inputs[0].shape[1:]), dtype=np.int8)
-    src = ModelSource(fb, info, [str(i) for i in range(int(np.prod(info.outputs[0].shape)))], host.total_bytes,
-                      host.alloc_bytes)
-    result = verify_model(src, images, get_board("nucleo-l4r5zi"), kernels="cmsis_nn", engine="c", core="m4")
-    assert result.bit_exact, result.max_abs_diff

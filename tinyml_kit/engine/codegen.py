@@ -25,9 +25,11 @@ from tinyml_kit.engine import binary, copies, elementwise, kernels, reduce, soft
 from tinyml_kit.engine.ir import Dims, Function, Tensor, render
 from tinyml_kit.engine.memory_map import PLAN_FILE, MemoryMap, memory_map
 from tinyml_kit.engine.model_ir import Model, Operator, read_int8_model
+from tinyml_kit.engine.residual import fuse_blocks
 from tinyml_kit.engine.steps import CArray, Step
 from tinyml_kit.solve.c_size import model_kernels
 from tinyml_kit.solve.kernel_choice import FLASH_ALLOWANCE, LayerKernel
+from tinyml_kit.solve.residual_block import residual_blocks
 from tinyml_kit.solve.static_plan import (
     LUT_OPS,
     PlanOp,
@@ -162,7 +164,9 @@ def compile_model(flatbuffer: bytes, name: str = "model", family: KernelFamily =
     model's graph, generated kernels adding at most `allowance` of its flash), share identical lookup tables,
     and place every tensor and scratch buffer."""
     model = read_int8_model(flatbuffer, name)
-    steps = lower(model, family, model_kernels(read_graph(flatbuffer, name), family, allowance))
+    graph = read_graph(flatbuffer, name)
+    chosen = model_kernels(graph, family, allowance)
+    steps = fuse_blocks(model, lower(model, family, chosen), residual_blocks(graph, chosen))
     arrays: list[CArray] = []
     seen: dict[tuple[str, bytes], str] = {}
     renamed: dict[str, str] = {}

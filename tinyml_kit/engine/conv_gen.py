@@ -12,8 +12,12 @@ equal chunks; a row's last 1 or 2 pixels and an odd channel take smaller blocks.
 bias; each output is requantized as TFLite's MultiplyByQuantizedMultiplier (double rounding, bit-exact), offset,
 clamped to the activation range and stored. Without the DSP extension (the host) the same text runs as C loops
 over portable versions of the intrinsics. On Helium (MVE) builds the support code refuses to compile: those
-cores keep CMSIS-NN's kernels (not planned here yet).
+cores keep CMSIS-NN's kernels (not planned here yet). A convolution inside a residual block run row by row
+(`engine.residual`) is the same text as a function of one output row, its input rows possibly in a ring
+(`RowAccess`).
 """
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -35,13 +39,20 @@ def reordered_weights(weights: np.ndarray, layout: ConvLayout) -> np.ndarray:
     return padded.reshape(-1, 4)[:, [0, 2, 1, 3]].reshape(-1)
 
 
+@dataclass(frozen=True)
+class RowAccess:
+    """A kernel that computes one output row per call, for a block run row by row (`engine.residual`), its
+    input rows in a ring of `ring_rows` (0: the whole input)."""
+    ring_rows: int = 0
+
+
 class _Kernel:
     """The C text of one layer's kernel."""
 
     def __init__(self, i: int, layout: ConvLayout, in_offset: int, out_offset: int, act: tuple[int, int],
-                 bias: bool, right_shifts_only: bool):
+                 bias: bool, right_shifts_only: bool, rows: RowAccess | None = None):
         self.i, self.lay, self.in_offset, self.out_offset, self.act = i, layout, in_offset, out_offset, act
-        self.bias, self.right_only = bias, right_shifts_only
+        self.bias, self.right_only, self.rows = bias, right_shifts_only, rows
         self.kch = layout.kernel_hw[0] * layout.padded_window_row   # weight bytes per output channel
         self.pixel = layout.stride_hw[1] * layout.in_hwc[2]         # int16 elements between adjacent windows
 
@@ -127,7 +138,7 @@ class _Kernel:
             "int32_t keep, int32_t cols) {",
             f"  for (int32_t ky = 0; ky < {lay.kernel_hw[0]}; ++ky, ++iy, buf += {lay.row_elements}) {{",
             f"    if (keep) tinyml_cv_move(buf, buf + {pixel_step}, keep * {in_c});",
-            f"    const int8_t* row = iy >= 0 && iy < {in_h} ? input + iy * {in_w * in_c} : NULL;",
+            f"    const int8_t* row = iy >= 0 && iy < {in_h} ? input + {self.input_row()} : NULL;",
             f"    if (row != NULL && x0 + keep >= 0 && x0 + cols <= {in_w})",   # inside the input: no padding
             f"      tinyml_widen_s8_s16(row + (x0 + keep) * {in_c}, buf + keep * {in_c}, (cols - keep) * {in_c}, "
             f"{self.in_offset});",
@@ -145,40 +156,64 @@ class _Kernel:
             lines += ["{", f"  const int32_t oc = {out_c - 1};", *("  " + b for b in self.block(1, pixels)), "}"]
         return lines
 
-    def definition(self) -> str:
+    def input_row(self) -> str:
+        """Where input row `iy` starts: in the whole input, or in a ring of the rows a fused block keeps."""
+        row = self.lay.in_hwc[1] * self.lay.in_hwc[2]
+        ring = self.rows.ring_rows if self.rows is not None else 0
+        return f"(iy % {ring}) * {row}" if ring else f"iy * {row}"
+
+    def row_body(self) -> list[str]:
+        """Output row `oy` from `out` on."""
         lay, i = self.lay, self.i
-        out_h, out_w, out_c = lay.out_hwc
+        out_w, out_c = lay.out_hwc[1:]
         (sh, sw), (ph, pw), main = lay.stride_hw, lay.pad_hw, lay.main_pixels
         keep, rest = max(lay.kernel_hw[1] - sw, 0), out_w % main
-        lines = [f"static void tinyml_conv_{i}(const int8_t* input, int8_t* output, int16_t* buf) {{"]
-        if lay.slack:
-            lines.append(f"  memset(buf + {lay.kernel_hw[0] * lay.row_elements}, 0, {2 * lay.slack});")
-        lines += [f"  for (int32_t oy = 0; oy < {out_h}; ++oy) {{", f"    int8_t* out = output + oy * {out_w * out_c};",
-                  f"    for (int32_t ox = 0; ox < {out_w - main + 1}; ox += {main}, out += {main * out_c}) {{",
-                  f"      tinyml_conv_{i}_window(input, buf, oy * {sh} - {ph}, ox * {sw} - {pw}, ox ? {keep} : 0, "
-                  f"{lay.row_pixels});",
-                  *("      " + b for b in self.pixel_loop(main)), "    }"]
+        lines = [f"for (int32_t ox = 0; ox < {out_w - main + 1}; ox += {main}, out += {main * out_c}) {{",
+                 f"  tinyml_conv_{i}_window(input, buf, oy * {sh} - {ph}, ox * {sw} - {pw}, ox ? {keep} : 0, "
+                 f"{lay.row_pixels});",
+                 *("  " + b for b in self.pixel_loop(main)), "}"]
         if rest:
             ox = out_w - rest
-            lines += ["    {", f"      tinyml_conv_{i}_window(input, buf, oy * {sh} - {ph}, {ox * sw - pw}, "
+            lines += ["{", f"  tinyml_conv_{i}_window(input, buf, oy * {sh} - {ph}, {ox * sw - pw}, "
                       f"{keep if ox else 0}, {(rest - 1) * sw + lay.kernel_hw[1]});",
-                      *("      " + b for b in self.pixel_loop(rest)), "    }"]
-        lines += ["  }", "}"]
-        return self.output() + "\n\n" + self.window() + "\n\n" + "\n".join(lines)
+                      *("  " + b for b in self.pixel_loop(rest)), "}"]
+        return lines
+
+    def definition(self) -> str:
+        """The whole layer (`tinyml_conv_<i>`), or for a fused block one output row (`tinyml_conv_<i>_row`)."""
+        lay, i = self.lay, self.i
+        out_h, out_w, out_c = lay.out_hwc
+        slack = [f"  memset(buf + {lay.kernel_hw[0] * lay.row_elements}, 0, {2 * lay.slack});"] if lay.slack else []
+        if self.rows is None:
+            lines = [f"static void tinyml_conv_{i}(const int8_t* input, int8_t* output, int16_t* buf) {{", *slack,
+                     f"  for (int32_t oy = 0; oy < {out_h}; ++oy) {{",
+                     f"    int8_t* out = output + oy * {out_w * out_c};",
+                     *("    " + b for b in self.row_body()), "  }", "}"]
+        else:
+            lines = [f"static void tinyml_conv_{i}_row(const int8_t* input, int8_t* out, int16_t* buf, int32_t oy) {{",
+                     *slack, *("  " + b for b in self.row_body()), "}"]
+        return "\n\n".join([self.output(), self.window(), "\n".join(lines)])
 
 
-def conv_2d_generated(model: Model, op: Operator, layout: ConvLayout, act: tuple[int, int],
-                      arrays: list[CArray]) -> Step:
-    """The step of a CONV_2D run by its own generated kernel (`arrays`: its weights, multipliers, shifts and
-    bias as the CMSIS-NN lowering stores them; the weights are replaced by their reordered copy)."""
+def generated_kernel(model: Model, op: Operator, layout: ConvLayout, act: tuple[int, int], arrays: list[CArray],
+                     rows: RowAccess | None = None) -> tuple[list[CArray], Function]:
+    """A CONV_2D's generated function and its constants (`arrays`: its weights, multipliers, shifts and bias as the
+    CMSIS-NN lowering stores them; the weights are replaced by their reordered copy)."""
     i, inp, out = op.index, model.tensor(op, 0), model.tensor(op, 0, outputs=True)
     weights = model.constant(op, 1)
     arrays = [CArray(f"w{i}", "int8_t", reordered_weights(weights, layout)) if a.name == f"w{i}" else a
               for a in arrays]
     shifts = next(a.values for a in arrays if a.name == f"s{i}")
     kernel = _Kernel(i, layout, -inp.zero_point, out.zero_point, act, any(a.name == f"b{i}" for a in arrays),
-                     bool(np.all(np.asarray(shifts) < 0)))
-    call = CCall(f"tinyml_conv_{i}", (Tensor(inp.index), Tensor(out.index), Cast("int16_t *", Scratch(i))))
-    functions = [Function(SUPPORT, SUPPORT_C), Function(f"tinyml_conv_{i}", kernel.definition())]
+                     bool(np.all(np.asarray(shifts) < 0)), rows)
+    return arrays, Function(f"tinyml_conv_{i}{'' if rows is None else '_row'}", kernel.definition())
+
+
+def conv_2d_generated(model: Model, op: Operator, layout: ConvLayout, act: tuple[int, int],
+                      arrays: list[CArray]) -> Step:
+    """The step of a CONV_2D run by its own generated kernel."""
+    i, inp, out = op.index, model.tensor(op, 0), model.tensor(op, 0, outputs=True)
+    arrays, function = generated_kernel(model, op, layout, act, arrays)
+    call = CCall(function.name, (Tensor(inp.index), Tensor(out.index), Cast("int16_t *", Scratch(i))))
     return Step(i, op.kind, (inp.index,), out.index, [(call,)], arrays, [], layout.scratch_bytes, None,
-                overlap=layout.overlap, functions=functions)
+                overlap=layout.overlap, functions=[Function(SUPPORT, SUPPORT_C), function])

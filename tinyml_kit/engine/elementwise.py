@@ -90,13 +90,8 @@ def add(model: Model, op: Operator, kernel: LayerKernel | None = None) -> Step:
     kernel = kernel or add_candidate(model.tensor(op, 0, outputs=True).shape[1:])
 
     def tables(a: Tensor, b: Tensor, out: Tensor, at: ir.Arg, lo: int, hi: int) -> _Arguments:
-        p = add_params(a.scale, b.scale, out.scale)
-        luts = [CArray(f"lut{op.index}_{n}", "int32_t", add_input_table(t.zero_point, p[f"input{n}_mult"],
-                                                                        p[f"input{n}_shift"], p["left_shift"]))
-                for n, t in ((1, a), (2, b))]
-        middle = tuple(ir.At(ir.Const(t.name), ir.Lit(-INT8_MIN)) for t in luts)   # indexed by the int8 value
-        after = (out.zero_point, p["out_mult"], p["out_shift"], lo, hi)
-        return (*middle, at, *(ir.Lit(x) for x in after)), luts
+        luts, after = add_arithmetic(op.index, a, b, out, (lo, hi))
+        return (*(add_table(t) for t in luts), at, *(ir.Lit(x) for x in after)), luts
 
     def cmsis(a: Tensor, b: Tensor, out: Tensor, at: ir.Arg, lo: int, hi: int) -> _Arguments:
         p = add_params(a.scale, b.scale, out.scale)
@@ -107,6 +102,22 @@ def add(model: Model, op: Operator, kernel: LayerKernel | None = None) -> Step:
 
     step = _binary(model, op, *(("tinyml_add_s8", tables) if kernel.generated else ("arm_elementwise_add_s8", cmsis)))
     return replace(step, kernel=kernel)
+
+
+def add_arithmetic(index: int, a: Tensor, b: Tensor, out: Tensor, act: tuple[int, int]) \
+        -> tuple[list[CArray], tuple[int, int, int, int, int]]:
+    """ADD op `index`'s input rescale tables (a's, then b's) and what follows their sum: the output's zero point,
+    multiplier and shift, and the activation range. Its step and a fused store (`conv_gen.AddStore`) share it."""
+    p = add_params(a.scale, b.scale, out.scale)
+    tables = [CArray(f"lut{index}_{n}", "int32_t", add_input_table(t.zero_point, p[f"input{n}_mult"],
+                                                                   p[f"input{n}_shift"], p["left_shift"]))
+              for n, t in ((1, a), (2, b))]
+    return tables, (out.zero_point, p["out_mult"], p["out_shift"], *act)
+
+
+def add_table(table: CArray) -> ir.Arg:
+    """A rescale table as the ADD's C reads it: at the entry for 0, indexed by the int8 value."""
+    return ir.At(ir.Const(table.name), ir.Lit(-INT8_MIN))
 
 
 MUL_BY_PIXEL = ir.Function("tinyml_mul_by_pixel_s8", """\

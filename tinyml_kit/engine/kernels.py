@@ -13,7 +13,7 @@ import numpy as np
 from tinyml_kit.core.cores import KernelFamily
 from tinyml_kit.core.errors import UserError, param
 from tinyml_kit.engine import depthwise_kernels, requantize_c
-from tinyml_kit.engine.conv_gen import conv_2d_generated
+from tinyml_kit.engine.conv_gen import RowAccess, conv_2d_generated, generated_kernel
 from tinyml_kit.engine.depthwise_kernels import DepthwiseLayer, generated_depthwise
 from tinyml_kit.engine.ir import (
     NULL,
@@ -22,6 +22,7 @@ from tinyml_kit.engine.ir import (
     Cast,
     Const,
     Dims,
+    Function,
     Line,
     Lit,
     Ref,
@@ -113,8 +114,8 @@ def conv_2d(model: Model, op: Operator, family: KernelFamily, kernel: LayerKerne
                         f"use {param('engine', 'tflm')}", "engine")
     w = _window(op, inp, out, (kh, kw))
     arrays = _quant_arrays(i, model, op, out_c)
-    layout = ConvLayout(inp.hwc, out.hwc, (kh, kw), w["stride"], w["pad"])
     if generated(w["dilation"], family) and (kernel is None or kernel.generated):
+        layout = conv_layout(model, op)
         kernel = kernel or conv_candidate(layout)
         return replace(conv_2d_generated(model, op, layout, w["act"], arrays), kernel=kernel)
     params = Struct("cmsis_nn_conv_params", f"p{i}", (-inp.zero_point, out.zero_point, *_tiles(w)))
@@ -127,6 +128,29 @@ def conv_2d(model: Model, op: Operator, family: KernelFamily, kernel: LayerKerne
                 [params], scratch, Call("arm_convolve_wrapper_s8_get_buffer_size", (params.ref, d_in, d_f, d_out)),
                 shift_channels=out_c, kernel=kernel and replace(kernel, generated=False),
                 overlap=overlap_bytes(inp.hwc, out.hwc, (kh, kw), w["stride"], w["pad"], w["dilation"], family))
+
+
+def conv_layout(model: Model, op: Operator) -> ConvLayout:
+    """The layout of a CONV_2D's generated kernel, from the model's shapes and TFLM's paddings."""
+    inp, out, flt = model.tensor(op, 0), model.tensor(op, 0, outputs=True), model.tensor(op, 1)
+    kernel_hw = (flt.shape[1], flt.shape[2])
+    w = _window(op, inp, out, kernel_hw)
+    return ConvLayout(inp.hwc, out.hwc, kernel_hw, w["stride"], w["pad"])
+
+
+def conv_row_kernel(model: Model, op: Operator, rows: RowAccess) -> tuple[list[CArray], Function]:
+    """A CONV_2D's generated kernel computing one output row per call (a residual block's, `engine.residual`),
+    with its constants."""
+    _require_int8_weights(model, op)
+    inp, out = model.tensor(op, 0), model.tensor(op, 0, outputs=True)
+    arrays = _quant_arrays(op.index, model, op, out.shape[-1])
+    act = _window(op, inp, out, conv_layout(model, op).kernel_hw)["act"]
+    return generated_kernel(model, op, conv_layout(model, op), act, arrays, rows)
+
+
+def dilated(model: Model, op: Operator) -> bool:
+    """Whether the op's options carry a dilation (a graph does not: it assumes none)."""
+    return (op.option("dilationHFactor", 1), op.option("dilationWFactor", 1)) != (1, 1)
 
 
 def depthwise_conv_2d(model: Model, op: Operator, family: KernelFamily, kernel: LayerKernel | None = None) -> Step:

@@ -3,7 +3,8 @@ pointer into the arena, with a compile-time bound check) and what `plan.json` be
 the memory map of TVM's Model Library Format: a schema version, the arena's bytes, the op order, and every
 buffer's name, kind, offset, bytes and first and last step.
 
-Steps are positions in `execution_order` (the op indices in the order the plan runs them; usually 0, 1, 2, ...).
+Steps are positions in `execution_order` (the op indices in the order the plan runs them; usually 0, 1, 2, ...;
+a residual block run as one step (`engine.residual`) is its ADD's index, its other ops absent).
 Two buffers share bytes only where the plan lets them: a RESHAPE's output is its input's bytes, and a
 concatenation's input the plan put inside the output is part of the output's (`alias_of`), and an op may write its
 output over an input that dies at that op (the input's last step is the output's first).
@@ -91,7 +92,7 @@ def memory_map(model: Model, steps: list[Step], plan: StaticPlan, family: Kernel
         else:
             buffers += _scratch(steps[b.scratch_op], b)
     kernels = [dict(op=s.op_index, kind=s.kind, **s.kernel.to_dict()) for s in steps if s.kernel is not None]
-    return MemoryMap(Path(model.name).name, plan.arena_bytes, list(plan.order),
+    return MemoryMap(Path(model.name).name, plan.arena_bytes, [steps[i].op_index for i in plan.order],
                      sorted(buffers, key=lambda b: (b.offset, b.first_op, b.name)), family.value, kernels)
 
 

@@ -15,7 +15,7 @@ objects (arm-none-eabi-gcc 12.2, -Os, Cortex-M4F; `bench/engine_estimates.py --c
 is `static_plan.plan_graph`'s, exact.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from tinyml_kit.core.cores import KernelFamily
 from tinyml_kit.core.graph import Graph
@@ -30,6 +30,7 @@ from tinyml_kit.solve.kernel_choice import (
     cmsis_instructions,
     linked_libraries,
 )
+from tinyml_kit.solve.residual_block import residual_blocks
 from tinyml_kit.solve.static_plan import LUT_OPS, plan_graph
 
 PER_CHANNEL_BYTES = 9           # int32 bias + int32 multiplier + int8 shift
@@ -70,6 +71,11 @@ OP_CODE_BYTES = {"SOFTMAX": 32, "CONCATENATION": 64, "SUB": 236, "MAXIMUM": 40, 
                  "TRANSPOSE": 44, "RESIZE_NEAREST_NEIGHBOR": 48, "REDUCE_MAX": 44, "MUL_BY_PIXEL": 138,
                  "MEAN_CHANNELS": -542}
 OP_PARAM_BYTES = {"SUB": 48, "STRIDED_SLICE": 32, "TRANSPOSE": 32, "MUL_BY_PIXEL": 28}
+# A residual block run row by row (`solve.residual_block`) costs this much code over its ops run one by one (its
+# ADD and convolutions are still counted above): the row loop and the ADD of a row, less the ADD's call.
+# Measured on ResNet-8 (+61 B a block) and the small residual net of tests/test_residual_block.py (+53 B), same
+# compiler and flags.
+RESIDUAL_BLOCK_CODE_BYTES = 57
 
 
 @dataclass
@@ -150,6 +156,7 @@ def flash_parts(graph: Graph, family: KernelFamily, kernels: dict[int, LayerKern
     code += sum(OP_CODE_BYTES.get(code_kind(graph, op), 0) for op in graph.ops)
     code += CMSIS_CONV_CODE_BYTES * sum(op.kind == "CONV_2D" and not (i in kernels and kernels[i].generated)
                                         for i, op in enumerate(graph.ops))
+    code += RESIDUAL_BLOCK_CODE_BYTES * len(residual_blocks(graph, kernels))
     return constants, structs, int(round(code))
 
 
@@ -209,6 +216,9 @@ def model_kernels(graph: Graph, family: KernelFamily = KernelFamily.DSP,
     """Each layer's kernel (by op index) as `kernel_choice.choose` spends `allowance` on the graph: what the code
     generator builds."""
     candidates = {i: k for i, op in enumerate(graph.ops) if (k := _candidate(graph, op, family)) is not None}
+    for block in residual_blocks(graph, candidates):   # a block's ADD generated brings its row loop
+        add = candidates[block.add]
+        candidates[block.add] = replace(add, extra_bytes=add.extra_bytes + RESIDUAL_BLOCK_CODE_BYTES)
     return choose(candidates, lambda kernels: linked_flash(graph, family, kernels), allowance)
 
 

@@ -11,6 +11,8 @@ What makes it smaller than TFLM's arena for the same graph:
 - a convolution writes its output over its dying input as far as its kernel's access order allows (CMSIS-NN's:
   `cmsis_scratch.overlap_bytes`; generated: `ConvLayout.overlap`), a region placed part by part (dead bytes free at
   other times);
+- a residual block runs row by row (`solve.residual_block`): its inner tensors are a ring of rows and two rows of
+  scratch, and its output is written over its input where each row may be;
 - 4-byte alignment instead of 16;
 - of several op orders and placements, the one with the lowest peak.
 
@@ -31,6 +33,7 @@ from tinyml_kit.solve.cmsis_scratch import (
 from tinyml_kit.solve.concat_plan import concat_placed, fits_inside
 from tinyml_kit.solve.conv_layout import graph_layout
 from tinyml_kit.solve.kernel_choice import LayerKernel
+from tinyml_kit.solve.residual_block import ResidualBlock, residual_blocks, with_blocks
 
 ALIGN = 4
 # Unary int8 -> int8 ops whose output depends on one input value only: the engine runs them as 256-entry lookup
@@ -264,8 +267,15 @@ def plan_graph(graph: Graph, family: KernelFamily, kernels: dict[int, LayerKerne
     read off the shapes), each layer on the kernel `kernels` gives it (`c_size.model_kernels`: the code
     generator's choice)."""
     sizes = {i: t.nbytes for i, t in enumerate(graph.tensors) if not t.is_constant}
-    return plan(sizes, [_plan_op(graph, op, family, kernels.get(i)) for i, op in enumerate(graph.ops)],
-                graph.input, graph.output)
+    ops = with_blocks([_plan_op(graph, op, family, kernels.get(i)) for i, op in enumerate(graph.ops)],
+                      residual_blocks(graph, kernels), block_op)
+    return plan(sizes, ops, graph.input, graph.output)
+
+
+def block_op(block: ResidualBlock) -> PlanOp:
+    """A residual block run row by row (`solve.residual_block`): X in, the ADD's output out (over X where it may
+    be), its window buffer, ring and shortcut row as scratch; its inner tensors are never in the arena."""
+    return PlanOp((block.block_input,), block.output, block.scratch_bytes, overlap=0 if block.in_place else None)
 
 
 def _plan_op(graph: Graph, op, family: KernelFamily, kernel: LayerKernel | None) -> PlanOp:
