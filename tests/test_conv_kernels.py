@@ -124,14 +124,14 @@ def test_wide_layers_assemble_for_the_cortex_m4(in_c, kernel, step, tmp_path):
 
     from tinyml_kit.check.verify import ENGINE_C_FLAGS
     from tinyml_kit.core.cores import CORES
-    from tinyml_kit.engine.conv_gen import _Kernel
+    from tinyml_kit.engine.conv_gen import ConvQuant, Sharing, _Kernel
     from tinyml_kit.engine.conv_support import SUPPORT_C
     from tinyml_kit.export.toolchain import find_cmsis_nn_dir
 
     layout = ConvLayout((7, 7, in_c), (7, 7, 6), (kernel, kernel), (1, 1), (kernel // 2, kernel // 2))
     arrays = (f"static const int8_t w0[{layout.weight_bytes}] = {{0}};\nstatic const int32_t m0[6] = {{0}};\n"
               "static const int8_t s0[6] = {0};\nstatic const int32_t b0[6] = {0};\n")
-    kernel_c = _Kernel(0, layout, 128, -128, (-128, 127), True, True).definition()
+    kernel_c = _Kernel(layout, Sharing((0,), (ConvQuant(128, -128, (-128, 127), True, True),))).definition()
     source = tmp_path / "k.c"
     assert (step in kernel_c) if step else ("TINYML_Q2" not in kernel_c)
     caller = "\nvoid run(const int8_t* in, int8_t* out, int16_t* buf) { tinyml_conv_0(in, out, buf); }\n"

@@ -2,13 +2,20 @@
 the most instructions per byte, CMSIS-NN's calls elsewhere; the code generator, the static plan and the flash
 estimate follow the same choice, and a model with both kinds of kernel is bit-exact with LiteRT."""
 
+import numpy as np
+
 from tests.test_c_engine import assert_bit_exact, int8_model
 from tinyml_kit.core.cores import KernelFamily
 from tinyml_kit.core.graph import Graph, Op, Tensor
 from tinyml_kit.solve.c_size import linked_flash, model_kernels
 from tinyml_kit.solve.kernel_choice import ALWAYS_PER_BYTE
 
-SMALL = 12   # 3x3 convolutions of 32 channels on a 2x2 map: ~1 KB of code each for ~36 k instructions
+SMALL = 12   # 3x3 convolutions of 32-43 channels on a 2x2 map: ~1 KB of code each for ~36 k instructions
+
+
+def _channels(n: int) -> int:
+    """The small layers' widths differ, so no two share a generated function."""
+    return 32 + n
 
 
 def _graph() -> Graph:
@@ -17,7 +24,9 @@ def _graph() -> Graph:
                Tensor("a0", (1, 16, 16, 32))]
     ops = [Op("CONV_2D", (0, 1), (2,))]
     for n in range(SMALL):
-        tensors += [Tensor(f"w{n + 1}", (32, 3, 3, 32), data_bytes=9216), Tensor(f"a{n + 1}", (1, 2, 2, 32))]
+        shape = (_channels(n + 1), 3, 3, _channels(n))
+        tensors += [Tensor(f"w{n + 1}", shape, data_bytes=int(np.prod(shape))),
+                    Tensor(f"a{n + 1}", (1, 2, 2, _channels(n + 1)))]
         ops.append(Op("CONV_2D", (len(tensors) - 3, len(tensors) - 2), (len(tensors) - 1,), 8 if n == 0 else 1, 3))
     return Graph("g", tensors, ops, 0, len(tensors) - 1)
 
@@ -47,9 +56,9 @@ def test_a_model_with_both_kernels_is_bit_exact_and_estimated_as_compiled(tmp_pa
     def build(k, x):
         x = k.layers.Conv2D(32, 1, activation="relu")(x)
         x = k.layers.DepthwiseConv2D(3, strides=8, padding="same")(x)
-        for _ in range(SMALL):
-            x = k.layers.Conv2D(32, 3, padding="same", activation="relu")(x)
-        return k.layers.Add()([x, k.layers.Conv2D(32, 1)(x)])
+        for n in range(SMALL):
+            x = k.layers.Conv2D(_channels(n + 1), 3, padding="same", activation="relu")(x)
+        return k.layers.Add()([x, k.layers.Conv2D(_channels(SMALL), 1)(x)])
 
     fb = int8_model(build, shape=(16, 16, 16))
     program = compile_model(fb, allowance=0.0)

@@ -28,7 +28,7 @@ from tinyml_kit.engine.model_ir import Model, Operator, read_int8_model
 from tinyml_kit.engine.residual import fuse_blocks
 from tinyml_kit.engine.steps import CArray, Step
 from tinyml_kit.solve.c_size import model_kernels
-from tinyml_kit.solve.kernel_choice import FLASH_ALLOWANCE, LayerKernel
+from tinyml_kit.solve.kernel_choice import FLASH_ALLOWANCE, LayerKernel, sharing
 from tinyml_kit.solve.residual_block import residual_blocks
 from tinyml_kit.solve.static_plan import (
     LUT_OPS,
@@ -138,10 +138,14 @@ def _rows(array: CArray, per_row: int = 16) -> dict:
     return dict(name=array.name, ctype=array.ctype, size=len(values), rows=rows)
 
 
-# The ops whose kernel is chosen per layer (`solve.kernel_choice`): lowered with the choice.
-CHOSEN: dict[str, Callable[[Model, Operator, KernelFamily, LayerKernel], Step]] = {
-    "CONV_2D": kernels.conv_2d, "DEPTHWISE_CONV_2D": kernels.depthwise_conv_2d,
-    "ADD": lambda model, op, family, kernel: elementwise.add(model, op, kernel)}
+# The ops whose kernel is chosen per layer (`solve.kernel_choice`): lowered with the choice of every layer (a
+# generated convolution's function may be shared, `kernel_choice.sharing`).
+CHOSEN: dict[str, Callable[[Model, Operator, KernelFamily, dict[int, LayerKernel]], Step]] = {
+    "CONV_2D": lambda model, op, family, chosen: kernels.conv_2d(model, op, family, chosen[op.index],
+                                                                  sharing(chosen, op.index)),
+    "DEPTHWISE_CONV_2D": lambda model, op, family, chosen: kernels.depthwise_conv_2d(model, op, family,
+                                                                                      chosen[op.index]),
+    "ADD": lambda model, op, family, chosen: elementwise.add(model, op, chosen[op.index])}
 
 
 def lower(model: Model, family: KernelFamily, chosen: dict[int, LayerKernel] | None = None) -> list[Step]:
@@ -153,7 +157,7 @@ def lower(model: Model, family: KernelFamily, chosen: dict[int, LayerKernel] | N
         raise UserError(f"{model.name} uses {missing}, which the C engine does not run: "
                         f"use {param('engine', 'tflm')}", "engine")
     chosen = chosen or {}
-    return [CHOSEN[op.kind](model, op, family, chosen[op.index]) if op.index in chosen else
+    return [CHOSEN[op.kind](model, op, family, chosen) if op.index in chosen else
             LOWERINGS[op.kind](model, op, family) for op in model.ops]
 
 

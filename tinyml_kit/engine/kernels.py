@@ -13,7 +13,14 @@ import numpy as np
 from tinyml_kit.core.cores import KernelFamily
 from tinyml_kit.core.errors import UserError, param
 from tinyml_kit.engine import depthwise_kernels, requantize_c
-from tinyml_kit.engine.conv_gen import RowAccess, conv_2d_generated, generated_kernel
+from tinyml_kit.engine.conv_gen import (
+    ConvQuant,
+    RowAccess,
+    Sharing,
+    conv_2d_generated,
+    conv_quant,
+    generated_kernel,
+)
 from tinyml_kit.engine.depthwise_kernels import DepthwiseLayer, generated_depthwise
 from tinyml_kit.engine.ir import (
     NULL,
@@ -103,8 +110,11 @@ def _quant(i: int, channels: int, struct: str = "q") -> list[Line]:
             (Set(f"{struct}.multiplier", Cast("int32_t *", Const(f"m{i}"))), Set(f"{struct}.shift", shifts))]
 
 
-def conv_2d(model: Model, op: Operator, family: KernelFamily, kernel: LayerKernel | None = None) -> Step:
-    """A CONV_2D on the kernel chosen for it (`solve.kernel_choice`; alone, generated wherever one covers it)."""
+def conv_2d(model: Model, op: Operator, family: KernelFamily, kernel: LayerKernel | None = None,
+            mates: tuple[int, ...] = ()) -> Step:
+    """A CONV_2D on the kernel chosen for it (`solve.kernel_choice`; alone, generated wherever one covers it),
+    a generated one shared with the layers `mates` (op indices, this one's included: `kernel_choice.sharing`)
+    of the same bias presence."""
     _require_int8_weights(model, op)
     i, inp, flt, out = op.index, model.tensor(op, 0), model.tensor(op, 1), model.tensor(op, 0, outputs=True)
     _, in_h, in_w, in_c = inp.shape
@@ -117,7 +127,7 @@ def conv_2d(model: Model, op: Operator, family: KernelFamily, kernel: LayerKerne
     if generated(w["dilation"], family) and (kernel is None or kernel.generated):
         layout = conv_layout(model, op)
         kernel = kernel or conv_candidate(layout)
-        return replace(conv_2d_generated(model, op, layout, w["act"], arrays), kernel=kernel)
+        return replace(conv_2d_generated(model, op, layout, arrays, _sharing(model, op, mates)), kernel=kernel)
     params = Struct("cmsis_nn_conv_params", f"p{i}", (-inp.zero_point, out.zero_point, *_tiles(w)))
     d_in, d_f, d_b, d_out = (Dims(*d) for d in conv_dims(inp.shape, flt.shape, out.shape, depthwise=False))
     scratch = conv_scratch_bytes((in_h, in_w, in_c), (kh, kw), w["stride"], w["pad"], w["dilation"], out.shape[2],
@@ -142,10 +152,24 @@ def conv_row_kernel(model: Model, op: Operator, rows: RowAccess) -> tuple[list[C
     """A CONV_2D's generated kernel computing one output row per call (a residual block's, `engine.residual`),
     with its constants."""
     _require_int8_weights(model, op)
-    inp, out = model.tensor(op, 0), model.tensor(op, 0, outputs=True)
-    arrays = _quant_arrays(op.index, model, op, out.shape[-1])
-    act = _window(op, inp, out, conv_layout(model, op).kernel_hw)["act"]
-    return generated_kernel(model, op, conv_layout(model, op), act, arrays, rows)
+    return generated_kernel(model, op, conv_layout(model, op), _conv_arrays(model, op), _sharing(model, op, ()),
+                            rows)
+
+
+def _conv_arrays(model: Model, op: Operator) -> list[CArray]:
+    return _quant_arrays(op.index, model, op, model.tensor(op, 0, outputs=True).shape[-1])
+
+
+def _conv_quant(model: Model, op: Operator) -> ConvQuant:
+    act = _window(op, model.tensor(op, 0), model.tensor(op, 0, outputs=True), conv_layout(model, op).kernel_hw)
+    return conv_quant(model, op, act["act"], _conv_arrays(model, op))
+
+
+def _sharing(model: Model, op: Operator, mates: tuple[int, ...]) -> Sharing:
+    """The layers of `mates` (op indices) whose bias presence is op's, with their quantizations: one function."""
+    quants = {i: _conv_quant(model, model.ops[i]) for i in sorted({*mates, op.index})}
+    kept = {i: q for i, q in quants.items() if q.bias == quants[op.index].bias}
+    return Sharing(tuple(kept), tuple(kept.values()))
 
 
 def dilated(model: Model, op: Operator) -> bool:

@@ -29,6 +29,7 @@ from tinyml_kit.solve.kernel_choice import (
     choose,
     cmsis_instructions,
     linked_libraries,
+    sharing,
 )
 from tinyml_kit.solve.residual_block import residual_blocks
 from tinyml_kit.solve.static_plan import LUT_OPS, plan_graph
@@ -58,6 +59,9 @@ CODE_BYTES = (283.2, 197.0, 37.9, 203.5, 369.8, -23.3, 235.5, 492.0)
 # On Helium cores a CONV_2D calls CMSIS-NN's MVE kernels instead (`conv_layout.generated`): the code of a CMSIS-NN
 # call, as fitted before kernels were generated.
 CMSIS_CONV_CODE_BYTES = 63.3
+# A CONV_2D whose generated function other layers of its layout share passes it its constants' addresses and the
+# offsets and activation range the layers differ in: the code of those arguments at each call.
+SHARED_CONV_CALL_BYTES = 24
 # Ops outside that fit: code bytes each adds to tinyml_model.c (its step and the C function it generates; the
 # largest over the small graphs of tests/test_c_engine_ops.py, measured with and without the op by
 # `bench/op_code_bytes.py`, same compiler and flags), and the int32 parameters it keeps in flash (SUB's rescale,
@@ -157,18 +161,22 @@ def flash_parts(graph: Graph, family: KernelFamily, kernels: dict[int, LayerKern
     code += CMSIS_CONV_CODE_BYTES * sum(op.kind == "CONV_2D" and not (i in kernels and kernels[i].generated)
                                         for i, op in enumerate(graph.ops))
     code += RESIDUAL_BLOCK_CODE_BYTES * len(residual_blocks(graph, kernels))
+    code += SHARED_CONV_CALL_BYTES * sum(graph.ops[i].kind == "CONV_2D" and len(sharing(kernels, i)) > 1
+                                         for i in kernels)
     return constants, structs, int(round(code))
 
 
 def conv_candidate(layout: ConvLayout) -> LayerKernel:
     """An undilated CONV_2D's generated kernel on a DSP core (`solve.kernel_choice`): its code by the fit above and
-    its weights' padding, over a CMSIS-NN call."""
+    its weights' padding, over a CMSIS-NN call. Layers of one layout share the function (`engine.conv_gen.Sharing`),
+    each call then passing the layer's constants (`SHARED_CONV_CALL_BYTES`)."""
     (kh, kw), in_c, out_c = layout.kernel_hw, layout.in_hwc[2], layout.out_hwc[2]
     fit = dict(zip(CODE_FEATURES, CODE_BYTES, strict=True))
     code = fit["CONV_2D"] + fit["CONV_2D_WORDS"] * layout.straight_words + fit["CONV_2D_C_BLOCKS"] * layout.c_blocks
     extra = code + layout.weight_bytes - out_c * kh * kw * in_c - CMSIS_CONV_CODE_BYTES
     return candidate("CONV_2D", extra, cmsis_instructions("CONV_2D", layout.in_hwc, (out_c, kh, kw, in_c),
-                                                          layout.out_hwc, layout.kernel_hw, layout.stride_hw))
+                                                          layout.out_hwc, layout.kernel_hw, layout.stride_hw),
+                     code - SHARED_CONV_CALL_BYTES, ("CONV_2D", layout))
 
 
 def depthwise_candidate(in_hwc: tuple[int, int, int], out_hw: tuple[int, int], kernel_hw: tuple[int, int],
@@ -219,7 +227,9 @@ def model_kernels(graph: Graph, family: KernelFamily = KernelFamily.DSP,
     for block in residual_blocks(graph, candidates):   # a block's ADD generated brings its row loop
         add = candidates[block.add]
         candidates[block.add] = replace(add, extra_bytes=add.extra_bytes + RESIDUAL_BLOCK_CODE_BYTES)
-    return choose(candidates, lambda kernels: linked_flash(graph, family, kernels), allowance)
+    chosen = choose(candidates, lambda kernels: linked_flash(graph, family, kernels), allowance)
+    inside = {i for block in residual_blocks(graph, chosen) for i in block.ops}   # their own row functions
+    return {i: replace(k, share=None) if i in inside else k for i, k in chosen.items()}
 
 
 def linked_flash(graph: Graph, family: KernelFamily, kernels: dict[int, LayerKernel]) -> int:
@@ -262,8 +272,8 @@ def code_features(graph: Graph, family: KernelFamily = KernelFamily.DSP,
     here."""
     kinds = [code_kind(graph, op) for op in graph.ops]
     kernels = model_kernels(graph, family) if kernels is None else kernels
-    convs = [graph_layout(graph, op) for i, op in enumerate(graph.ops)
-             if op.kind == "CONV_2D" and i in kernels and kernels[i].generated]
+    convs = [graph_layout(graph, op) for i, op in enumerate(graph.ops)   # each function once
+             if op.kind == "CONV_2D" and i in kernels and kernels[i].generated and sharing(kernels, i)[0] == i]
     counts = {"CONV_2D": len(convs), "CONV_2D_WORDS": sum(lay.straight_words for lay in convs),
               "CONV_2D_C_BLOCKS": sum(lay.c_blocks for lay in convs)}
     return [1, *(counts.get(k, kinds.count(k)) for k in CODE_FEATURES[1:])]

@@ -112,6 +112,15 @@ def choose(candidates: dict[int, LayerKernel], linked_flash: Callable[[dict[int,
     return chosen
 
 
+def sharing(kernels: dict[int, LayerKernel], i: int) -> tuple[int, ...]:
+    """The layers (op indices, in order) that run op i's generated function: those of its `share` key generated
+    too; op i alone where it has none or runs on CMSIS-NN."""
+    k = kernels.get(i)
+    if k is None or not k.generated or k.share is None:
+        return (i,)
+    return tuple(j for j, other in sorted(kernels.items()) if other.generated and other.share == k.share)
+
+
 def linked_libraries(kernels: dict[int, LayerKernel]) -> int:
     """CMSIS-NN's code for each kind a layer still calls it for."""
     return sum(LIBRARY_BYTES[kind] for kind in {k.kind for k in kernels.values() if not k.generated})
