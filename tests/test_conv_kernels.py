@@ -37,6 +37,21 @@ def test_generated_convolutions_equal_litert(name, tmp_path):
     assert_bit_exact(int8_model(_chain(layers), shape=shape), "CONV_2D", tmp_path)
 
 
+def test_layers_of_one_layout_share_a_function(tmp_path):
+    """Three 1x1 convolutions of one layout whose offsets and activations differ run one function (each call
+    passing the layer's constants and values), bit-exact."""
+    import re
+
+    from tinyml_kit.engine.codegen import compile_model
+
+    layers = [(8, 3, 1, "same", "relu", True), (8, 1, 1, "same", None, True), (8, 1, 1, "same", "relu6", True),
+              (8, 1, 1, "same", "relu", True)]
+    fb = int8_model(_chain(layers), shape=(6, 7, 5))
+    functions = compile_model(fb, allowance=1.0).functions
+    assert len([f for f in functions if re.fullmatch(r"tinyml_conv_\d+", f.name)]) == 2
+    assert_bit_exact(fb, "CONV_2D", tmp_path, allowance=1.0)
+
+
 def test_weights_are_padded_per_kernel_row_and_reordered_per_word():
     layout = ConvLayout((5, 5, 3), (5, 5, 2), (3, 3), (1, 1), (1, 1))
     weights = np.arange(2 * 3 * 3 * 3, dtype=np.int8).reshape(2, 3, 3, 3)
@@ -47,11 +62,11 @@ def test_weights_are_padded_per_kernel_row_and_reordered_per_word():
 
 def test_generated_kernels_are_bit_exact_on_the_cortex_m4():
     """The DSP paths under QEMU in one firmware: the convolutions' inline assembly, LDRD and LDR windows, channel
-    and pixel tails; the depthwise SXTB16/SMLABB lanes, inline-assembly requantization and shared edge function
-    over a tail of 3 channels, stride 1 and 2, relu6."""
+    and pixel tails, two layers sharing a function; the depthwise SXTB16/SMLABB lanes, inline-assembly
+    requantization and shared edge function over a tail of 3 channels, stride 1 and 2, relu6."""
     def build(k, x):
         x = _chain([(8, 3, 1, "same", "relu", True), (7, 3, 2, "same", "relu6", True),
-                    (7, 1, 1, "valid", None, False)])(k, x)
+                    (7, 1, 1, "valid", None, False), (7, 1, 1, "valid", "relu", False)])(k, x)
         x = k.layers.DepthwiseConv2D(3, padding="same", activation="relu6")(x)
         return k.layers.DepthwiseConv2D(3, strides=2, padding="same")(x)
 
