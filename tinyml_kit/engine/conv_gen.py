@@ -14,7 +14,10 @@ clamped to the activation range and stored. Without the DSP extension (the host)
 over portable versions of the intrinsics. On Helium (MVE) builds the support code refuses to compile: those
 cores keep CMSIS-NN's kernels (not planned here yet). A convolution inside a residual block run row by row
 (`engine.residual`) is the same text as a function of one output row, its input rows possibly in a ring
-(`RowAccess`).
+(`RowAccess`). Layers of one layout share one function (`Sharing`): each call passes the layer's constants and
+the values its layers differ in (on the emulated Cortex-M4F: +96 instructions a call on MobileNetV1 small, whose
+shared layers agree on their offsets; +1 % of MobileNetV2 small's, whose output offsets differ, for 14.9 KB of
+flash less).
 """
 
 from dataclasses import dataclass

@@ -60,7 +60,9 @@ CODE_BYTES = (283.2, 197.0, 37.9, 203.5, 369.8, -23.3, 235.5, 492.0)
 # call, as fitted before kernels were generated.
 CMSIS_CONV_CODE_BYTES = 63.3
 # A CONV_2D whose generated function other layers of its layout share passes it its constants' addresses and the
-# offsets and activation range the layers differ in: the code of those arguments at each call.
+# offsets and activation range the layers differ in: the code of those arguments at each call. With it the
+# estimate puts what sharing saves at 5,424 B on MobileNetV1 small and 14,397 B on MobileNetV2 small; the ELF
+# (arm-none-eabi-gcc 12.2, -Os, Cortex-M4F) measured 5,440 and 14,912 B.
 SHARED_CONV_CALL_BYTES = 24
 # Ops outside that fit: code bytes each adds to tinyml_model.c (its step and the C function it generates; the
 # largest over the small graphs of tests/test_c_engine_ops.py, measured with and without the op by
