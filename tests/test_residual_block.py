@@ -60,8 +60,11 @@ def test_residual_blocks_run_row_by_row_bit_exact_and_as_planned(residual_net, t
     got = run_c(fb, images, tmp_path, allowance=ALL)
     assert np.array_equal(got, expected), f"max diff {np.abs(got.astype(int) - expected).max()}"
     assert len(np.unique(expected)) > 3
-    order = json.loads((tmp_path / "plan.json").read_text())["execution_order"]
+    plan = json.loads((tmp_path / "plan.json").read_text())
+    order = plan["execution_order"]
     assert {b.add for b in blocks} <= set(order) and not {b.first for b in blocks} & set(order)
+    listed = {k["op"]: k["kernel"] for k in plan["kernels"]}   # a block's layers, each on its generated kernel
+    assert all(listed[i] == "generated" for b in blocks for i in b.ops)
 
 
 def test_blocks_fuse_only_where_their_layers_run_generated(residual_net):

@@ -91,7 +91,8 @@ def memory_map(model: Model, steps: list[Step], plan: StaticPlan, family: Kernel
             buffers += [_tensor(model, b, t, aliases.get(t)) for t in b.tensors]
         else:
             buffers += _scratch(steps[b.scratch_op], b)
-    kernels = [dict(op=s.op_index, kind=s.kind, **s.kernel.to_dict()) for s in steps if s.kernel is not None]
+    kernels = [dict(op=s.op_index, kind=s.kind, **s.kernel.to_dict()) for step in steps for s in (step, *step.fused)
+               if s.kernel is not None]
     return MemoryMap(Path(model.name).name, plan.arena_bytes, [steps[i].op_index for i in plan.order],
                      sorted(buffers, key=lambda b: (b.offset, b.first_op, b.name)), family.value, kernels)
 

@@ -5,6 +5,8 @@ that row reads into a ring, the shortcut's row and the second convolution's row,
 (the ADD step's own arithmetic, `add_row`) into the output, which the plan may put over the block input.
 """
 
+from dataclasses import replace
+
 from tinyml_kit.engine import ir
 from tinyml_kit.engine.conv_gen import RowAccess
 from tinyml_kit.engine.conv_support import SUPPORT, SUPPORT_C
@@ -20,7 +22,8 @@ def fuse_blocks(model: Model, steps: list[Step], blocks: list[ResidualBlock]) ->
     """`steps` (one per op) with each residual block of the model's graph (`residual_blocks` on the kernels
     chosen for it) replaced by one."""
     blocks = [b for b in blocks if _runs(model, b)]
-    return with_blocks(steps, blocks, lambda block: block_step(model, block))
+    return with_blocks(steps, blocks,
+                       lambda block: replace(block_step(model, block), fused=tuple(steps[i] for i in block.ops)))
 
 
 def _runs(model: Model, block: ResidualBlock) -> bool:

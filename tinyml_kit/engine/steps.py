@@ -47,6 +47,7 @@ class Step:
     #                                                 there, unless the plan placed it there (`solve.concat_plan`)
     inside: tuple[int, ...] = ()     # inputs the plan put inside the output, their copies dropped (`after`)
     kernel: LayerKernel | None = None   # a layer that could run a generated kernel: the one chosen and its cost
+    fused: tuple["Step", ...] = ()   # the steps of the ops one step runs together (a residual block's), each kernel
 
     @property
     def scratch_given(self) -> int:
