@@ -31,12 +31,12 @@ def int8_model(build, shape=(12, 12, 4), seed=0) -> bytes:
     return quantize_int8(model, calibration_images(rng.integers(0, 256, (32, *shape), dtype=np.uint8)))
 
 
-def run_c(flatbuffer: bytes, images: np.ndarray, tmp_path, ram_bytes: int = 0) -> np.ndarray:
+def run_c(flatbuffer: bytes, images: np.ndarray, tmp_path, **compile_options) -> np.ndarray:
     from tinyml_kit.check.c_host import HostModel, build_host_library
     from tinyml_kit.engine.codegen import compile_model
     from tinyml_kit.export.toolchain import find_cmsis_nn_dir
 
-    program = compile_model(flatbuffer, ram_bytes=ram_bytes)
+    program = compile_model(flatbuffer, **compile_options)
     classes = program.model.tensors[program.model.output].elements
     program.write(tmp_path, [f"c{i}" for i in range(classes)])
     return HostModel(build_host_library(tmp_path, find_cmsis_nn_dir(), tmp_path / "model.so")).predict(images)
@@ -64,13 +64,13 @@ def bit_exact_on_the_m4(flatbuffer: bytes, engines=("c",), seed: int = 2, count:
     return results
 
 
-def assert_bit_exact(flatbuffer: bytes, op: str, tmp_path, ram_bytes: int = 0) -> None:
+def assert_bit_exact(flatbuffer: bytes, op: str, tmp_path, **compile_options) -> None:
     info = read_model(flatbuffer)
     assert op in info.ops, f"the graph has {info.ops}, not {op}: the test would not exercise it"
     rng = np.random.default_rng(1)
     images = rng.integers(-128, 128, (IMAGES, *info.inputs[0].shape[1:]), dtype=np.int8)
     expected = LiteRtModel(flatbuffer).predict(images)
-    got = run_c(flatbuffer, images, tmp_path, ram_bytes)
+    got = run_c(flatbuffer, images, tmp_path, **compile_options)
     assert np.array_equal(got, expected), f"max diff {np.abs(got.astype(int) - expected).max()}"
     assert len(np.unique(expected)) > 3, "outputs barely vary: the comparison would prove little"
 

@@ -33,11 +33,11 @@ CONCATS = {   # name: (build, input shape, inputs the plan should put inside the
 
 
 def assert_estimated_plan_is_exact(flatbuffer: bytes, arena_bytes: int) -> None:
-    """The plan the estimators make from the graph alone (`solve.static_plan.plan_graph`) is the compiled one."""
+    """The plan the estimators make from the graph alone (`solve.c_size.c_engine_costs`) is the compiled one."""
     from tinyml_kit.core.tflite_info import read_graph
-    from tinyml_kit.solve.static_plan import plan_graph
+    from tinyml_kit.solve.c_size import c_engine_costs
 
-    assert plan_graph(read_graph(flatbuffer)).arena_bytes == arena_bytes
+    assert c_engine_costs(read_graph(flatbuffer)).arena_bytes == arena_bytes
 
 
 @pytest.mark.parametrize("first, second, both", [(3, 2, False), (2, 3, True)])

@@ -43,6 +43,40 @@ def test_weights_in_ram_equal_litert_in_portable_c(tmp_path):
     assert_bit_exact(int8_model(_chain(layers), shape=shape), "CONV_2D", tmp_path, ram_bytes=2**20)
 
 
+def test_layers_of_one_layout_share_a_function(tmp_path):
+    """Three 1x1 convolutions of one layout whose offsets and activations differ run one function (each call
+    passing the layer's constants and values), bit-exact."""
+    import re
+
+    from tinyml_kit.engine.codegen import compile_model
+
+    layers = [(8, 3, 1, "same", "relu", True), (8, 1, 1, "same", None, True), (8, 1, 1, "same", "relu6", True),
+              (8, 1, 1, "same", "relu", True)]
+    fb = int8_model(_chain(layers), shape=(6, 7, 5))
+    functions = compile_model(fb, allowance=1.0).functions
+    assert len([f for f in functions if re.fullmatch(r"tinyml_conv_\d+", f.name)]) == 2
+    assert_bit_exact(fb, "CONV_2D", tmp_path, allowance=1.0)
+
+
+def test_layers_share_a_function_with_the_layers_whose_weights_are_where_theirs_are(tmp_path):
+    """Three 1x1 convolutions of one layout, RAM for two of them: those two share a function reading the int16
+    stream (their RAM copies passed), the third runs its own on its int8 weights in flash, bit-exact."""
+    import re
+
+    from tinyml_kit.engine.codegen import compile_model
+
+    fb = int8_model(_chain([(8, 1, 1, "valid", "relu", True), (8, 1, 1, "valid", None, True),
+                            (8, 1, 1, "valid", "relu6", True)]), shape=(6, 7, 8))
+    copy = ConvLayout((6, 7, 8), (6, 7, 8), (1, 1), (1, 1), (0, 0)).ram_copy_bytes
+    ram_bytes = compile_model(fb, allowance=1.0).arena_bytes + 2 * 2 * copy   # half of what the arena leaves
+    program = compile_model(fb, ram_bytes=ram_bytes, allowance=1.0)
+    assert program.ram_constant_bytes == 2 * copy
+    functions = {f.name: f.definition for f in program.functions if re.fullmatch(r"tinyml_conv_\d+", f.name)}
+    assert set(functions) == {"tinyml_conv_0", "tinyml_conv_2"}
+    assert "const int16_t* w," in functions["tinyml_conv_0"] and "w2 +" in functions["tinyml_conv_2"]
+    assert_bit_exact(fb, "CONV_2D", tmp_path, ram_bytes=ram_bytes, allowance=1.0)
+
+
 def test_weights_are_padded_per_kernel_row_and_reordered_per_word():
     layout = ConvLayout((5, 5, 3), (5, 5, 2), (3, 3), (1, 1), (1, 1))
     weights = np.arange(2 * 3 * 3 * 3, dtype=np.int8).reshape(2, 3, 3, 3)
@@ -53,12 +87,12 @@ def test_weights_are_padded_per_kernel_row_and_reordered_per_word():
 
 def test_generated_kernels_are_bit_exact_on_the_cortex_m4():
     """The DSP paths under QEMU in one firmware: the convolutions' inline assembly, LDRD and LDR windows, channel
-    and pixel tails; the depthwise SXTB16/SMLABB lanes, inline-assembly requantization and shared edge function
-    over a tail of 3 channels, stride 1 and 2, relu6; the convolutions' weights widened into the
-    board's RAM (one int16 stream per channel pair, LDM)."""
+    and pixel tails, two layers sharing a function; the depthwise SXTB16/SMLABB lanes, inline-assembly
+    requantization and shared edge function over a tail of 3 channels, stride 1 and 2, relu6; the convolutions'
+    weights widened into the board's RAM (one int16 stream per channel pair, LDM)."""
     def build(k, x):
         x = _chain([(8, 3, 1, "same", "relu", True), (7, 3, 2, "same", "relu6", True),
-                    (7, 1, 1, "valid", None, False)])(k, x)
+                    (7, 1, 1, "valid", None, False), (7, 1, 1, "valid", "relu", False)])(k, x)
         x = k.layers.DepthwiseConv2D(3, padding="same", activation="relu6")(x)
         return k.layers.DepthwiseConv2D(3, strides=2, padding="same")(x)
 
@@ -164,14 +198,14 @@ def test_wide_layers_assemble_for_the_cortex_m4(in_c, kernel, step, tmp_path):
 
     from tinyml_kit.check.verify import ENGINE_C_FLAGS
     from tinyml_kit.core.cores import CORES
-    from tinyml_kit.engine.conv_gen import _Kernel
+    from tinyml_kit.engine.conv_gen import ConvQuant, Sharing, _Kernel
     from tinyml_kit.engine.conv_support import SUPPORT_C
     from tinyml_kit.export.toolchain import find_cmsis_nn_dir
 
     layout = ConvLayout((7, 7, in_c), (7, 7, 6), (kernel, kernel), (1, 1), (kernel // 2, kernel // 2))
     arrays = (f"static const int8_t w0[{layout.weight_bytes}] = {{0}};\nstatic const int32_t m0[6] = {{0}};\n"
               "static const int8_t s0[6] = {0};\nstatic const int32_t b0[6] = {0};\n")
-    kernel_c = _Kernel(0, layout, 128, -128, (-128, 127), True, True).definition()
+    kernel_c = _Kernel(layout, Sharing((0,), (ConvQuant(128, -128, (-128, 127), True, True),))).definition()
     source = tmp_path / "k.c"
     assert (step in kernel_c) if step else ("TINYML_Q2" not in kernel_c)
     caller = "\nvoid run(const int8_t* in, int8_t* out, int16_t* buf) { tinyml_conv_0(in, out, buf); }\n"

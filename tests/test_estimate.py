@@ -9,9 +9,9 @@ from tinyml_kit.core.spec import phinet_blocks, phinet_name
 from tinyml_kit.core.tflm_flatbuffer import compact_flatbuffer
 from tinyml_kit.engine.codegen import compile_model
 from tinyml_kit.nets.phinet import phinet
+from tinyml_kit.solve.c_size import c_engine_costs
 from tinyml_kit.solve.estimate import estimate_phinet
 from tinyml_kit.solve.phinet_graph import phinet_graph
-from tinyml_kit.solve.static_plan import plan_graph
 from tinyml_kit.solve.tflite_size import serialized_bytes, tflite_bytes
 
 CONVERTED = [  # SE blocks reaching 1x1 (pools removed); ReLU6 folded, no SE, divisor 8, one channel
@@ -68,7 +68,7 @@ def test_graph_matches_converter_and_tflm(cfg):
     assert abs(tflite_bytes(graph, compact=True) - compact) <= 0.01 * compact
     measured, estimated = measure_arena(flatbuffer), arena_bytes(graph)
     assert (estimated.head_bytes, estimated.tail_bytes) == (measured.head_bytes, measured.tail_bytes)
-    assert plan_graph(graph).arena_bytes == compile_model(flatbuffer).arena_bytes   # the C engine's arena, exact
+    assert c_engine_costs(graph).arena_bytes == compile_model(flatbuffer).arena_bytes   # the C engine's arena, exact
 
 
 def test_size_formula_tracks_exact_serialization():
@@ -123,7 +123,7 @@ def test_resnet_and_tinynet_estimates_match_the_converter_and_tflm(family, width
     # the closed formula's fitted overheads are within 90 B (bench/fit_tflite_size.py): 1 % or that
     assert abs(e.flash_bytes_est - compact) <= max(0.01 * compact, 100), (e.flash_bytes_est, compact)
     assert e.arena_bytes_est == measured.total_bytes and e.params == costs.params
-    assert plan_graph(graph).arena_bytes == compile_model(flatbuffer).arena_bytes   # the C engine's arena, exact
+    assert c_engine_costs(graph).arena_bytes == compile_model(flatbuffer).arena_bytes   # the C engine's arena, exact
 
 
 def test_each_ranked_family_has_an_estimator_and_a_knob_record_of_its_searched_knobs():

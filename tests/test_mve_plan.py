@@ -54,12 +54,13 @@ def test_the_board_core_names_the_kernel_family():
 
 def test_the_solver_estimates_the_c_engine_on_an_m55_board_with_its_helium_plan():
     from tinyml_kit.core.boards import get_board
+    from tinyml_kit.solve.c_size import c_engine_costs
     from tinyml_kit.solve.estimate import estimate_tinynet
-    from tinyml_kit.solve.static_plan import plan_graph
     from tinyml_kit.solve.tinynet_graph import tinynet_graph
 
     graph = tinynet_graph(0.5, 2, (32, 32, 3), 10)
     on = {board: estimate_tinynet(0.5, 2, (32, 32, 3), 10, "c", get_board(board)).arena_bytes_est
           for board in ("stm32n6570-dk", "nucleo-f401re")}
-    assert on == {"stm32n6570-dk": plan_graph(graph, MVE).arena_bytes, "nucleo-f401re": plan_graph(graph).arena_bytes}
+    assert on == {"stm32n6570-dk": c_engine_costs(graph, MVE).arena_bytes,
+                  "nucleo-f401re": c_engine_costs(graph).arena_bytes}
     assert on["stm32n6570-dk"] != on["nucleo-f401re"]

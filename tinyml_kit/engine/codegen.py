@@ -20,13 +20,17 @@ from tinyml_kit.core.cores import KernelFamily
 from tinyml_kit.core.errors import UserError, param
 from tinyml_kit.core.labels import check_labels
 from tinyml_kit.core.templates import render as render_templates
+from tinyml_kit.core.tflite_info import read_graph
 from tinyml_kit.engine import binary, copies, elementwise, kernels, reduce, softmax
 from tinyml_kit.engine.ir import Dims, Function, Tensor, render
 from tinyml_kit.engine.memory_map import PLAN_FILE, MemoryMap, memory_map
 from tinyml_kit.engine.model_ir import Model, Operator, read_int8_model
 from tinyml_kit.engine.residual import fuse_blocks
 from tinyml_kit.engine.steps import CArray, Step
+from tinyml_kit.solve.c_size import model_kernels
 from tinyml_kit.solve.conv_layout import ram_weight_layers, weight_ram_budget
+from tinyml_kit.solve.kernel_choice import FLASH_ALLOWANCE, LayerKernel, in_ram, sharing
+from tinyml_kit.solve.residual_block import residual_blocks
 from tinyml_kit.solve.static_plan import (
     LUT_OPS,
     PlanOp,
@@ -140,44 +144,61 @@ def _rows(array: CArray, per_row: int = 16) -> dict:
     return dict(name=array.name, ctype=array.ctype, size=len(values), rows=rows, ram=array.ram_ctype)
 
 
-def lower(model: Model, family: KernelFamily) -> list[Step]:
-    """Every op as a step for `family`'s kernels, or one line naming each op the C engine cannot run (and where it
-    first occurs)."""
+# The ops whose kernel is chosen per layer (`solve.kernel_choice`): lowered with the choice of every layer (a
+# generated convolution's function may be shared, `kernel_choice.sharing`).
+CHOSEN: dict[str, Callable[[Model, Operator, KernelFamily, dict[int, LayerKernel]], Step]] = {
+    "CONV_2D": lambda model, op, family, chosen: kernels.conv_2d(model, op, family, chosen[op.index],
+                                                                  sharing(chosen, op.index)),
+    "DEPTHWISE_CONV_2D": lambda model, op, family, chosen: kernels.depthwise_conv_2d(model, op, family,
+                                                                                      chosen[op.index]),
+    "ADD": lambda model, op, family, chosen: elementwise.add(model, op, chosen[op.index])}
+
+
+def lower(model: Model, family: KernelFamily, chosen: dict[int, LayerKernel] | None = None) -> list[Step]:
+    """Every op as a step for `family`'s kernels, each layer of `chosen` on the kernel chosen for it (others
+    decide alone), or one line naming each op the C engine cannot run (and where it first occurs)."""
     first = {op.kind: op.index for op in reversed(model.ops) if op.kind not in LOWERINGS}
     if first:
         missing = ", ".join(f"{kind} (op {index})" for kind, index in sorted(first.items()))
         raise UserError(f"{model.name} uses {missing}, which the C engine does not run: "
                         f"use {param('engine', 'tflm')}", "engine")
-    return [LOWERINGS[op.kind](model, op, family) for op in model.ops]
+    chosen = chosen or {}
+    return [CHOSEN[op.kind](model, op, family, chosen) if op.index in chosen else
+            LOWERINGS[op.kind](model, op, family) for op in model.ops]
 
 
-def weights_in_ram(model: Model, steps: list[Step], family: KernelFamily, budget: int) -> list[Step]:
-    """`steps` (one per op) with the generated convolutions `solve.conv_layout.ram_weight_layers` chooses for
-    `budget` bytes of RAM lowered again, their weights widened into RAM at start-up, and the residual blocks fused
-    with theirs (the arena plan does not change: the window buffers are the same)."""
-    layouts = {op.index: lay for op in model.ops if op.kind == "CONV_2D"
-               and (lay := kernels.generated_layout(model, op, family)) is not None}
-    chosen = ram_weight_layers(layouts, budget)
-    steps = [kernels.conv_2d(model, op, family, True) if op.index in chosen else s
-             for op, s in zip(model.ops, steps, strict=True)]
-    return fuse_blocks(model, steps, family, chosen)
+def weights_in_ram(model: Model, chosen: dict[int, LayerKernel], family: KernelFamily,
+                   budget: int) -> dict[int, LayerKernel]:
+    """`chosen` with the generated convolutions `solve.conv_layout.ram_weight_layers` picks for `budget` bytes of
+    RAM reading their weights widened into RAM at start-up (the arena plan does not change: the window buffers
+    are the same)."""
+    layouts = {op.index: lay for op in model.ops if op.kind == "CONV_2D" and op.index in chosen
+               and chosen[op.index].generated and (lay := kernels.generated_layout(model, op, family)) is not None}
+    return in_ram(chosen, ram_weight_layers(layouts, budget))
 
 
 def compile_model(flatbuffer: bytes, name: str = "model", family: KernelFamily = KernelFamily.DSP,
-                  ram_bytes: int = 0) -> CProgram:
+                  ram_bytes: int = 0, allowance: float = FLASH_ALLOWANCE) -> CProgram:
     """Lower for `family`'s kernels (`core.cores.kernel_family` of the target's core; the host builds the
-    non-Helium ones), share identical lookup tables, and place every tensor and scratch buffer. `ram_bytes`: the
-    target board's RAM, of which what the arena leaves may take convolution weights (0: none,
-    `solve.conv_layout.weight_ram_budget`)."""
+    non-Helium ones), each layer on the kernel the flash estimate counts (`kernel_choice.model_kernels` on the
+    model's graph, generated kernels adding at most `allowance` of its flash), share identical lookup tables,
+    and place every tensor and scratch buffer. `ram_bytes`: the target board's RAM, of which what the arena
+    leaves may take generated convolutions' weights (0: none, `solve.conv_layout.weight_ram_budget`)."""
     model = read_int8_model(flatbuffer, name)
-    lowered = lower(model, family)
-    steps = fuse_blocks(model, lowered, family)
+    graph = read_graph(flatbuffer, name)
+    chosen = model_kernels(graph, family, allowance)
+    blocks = residual_blocks(graph, chosen)
+    lowered = lower(model, family, chosen)
+    steps = fuse_blocks(model, lowered, blocks)
     sizes = {t.index: t.elements for t in model.tensors if not t.is_constant}
     static = plan(sizes, [PlanOp(s.inputs, s.output, op_scratch_bytes(s.scratch_bytes, s.shift_channels),
                                  s.in_place, s.alias, s.overlap, tuple(p[1:] for p in s.placed)) for s in steps],
                   model.input, model.output)
-    if ram_bytes:
-        steps = weights_in_ram(model, lowered, family, weight_ram_budget(ram_bytes, static.arena_bytes))
+    if ram_bytes:   # the convolutions lowered again: layers in RAM share functions among themselves only
+        chosen = weights_in_ram(model, chosen, family, weight_ram_budget(ram_bytes, static.arena_bytes))
+        lowered = [CHOSEN[op.kind](model, op, family, chosen) if op.kind == "CONV_2D" and op.index in chosen
+                   else s for op, s in zip(model.ops, lowered, strict=True)]
+        steps = fuse_blocks(model, lowered, blocks, {i for i, k in chosen.items() if k.weights_in_ram})
     arrays: list[CArray] = []
     seen: dict[tuple[str, bytes], str] = {}
     renamed: dict[str, str] = {}

@@ -6,6 +6,8 @@ broadcast runs, at the speed of the vector kernel. MUL by a per-pixel map (CBAM'
 generated once per model with the same arithmetic.
 """
 
+from dataclasses import replace
+
 import numpy as np
 
 from tinyml_kit.core.errors import UserError, param
@@ -25,6 +27,8 @@ from tinyml_kit.engine.quantization import (
     quantize_multiplier,
 )
 from tinyml_kit.engine.steps import CArray, Step
+from tinyml_kit.solve.c_size import add_candidate
+from tinyml_kit.solve.kernel_choice import LayerKernel
 from tinyml_kit.solve.static_plan import lut_scratch_bytes
 
 
@@ -76,14 +80,28 @@ def _binary(model: Model, op: Operator, kernel: str, arguments) -> Step:
                 in_place=live[:1] if per_pixel else live)
 
 
-def add(model: Model, op: Operator) -> Step:
+def add(model: Model, op: Operator, kernel: LayerKernel | None = None) -> Step:
     """ADD as TFLite's reference int8 arithmetic with each input's rescale looked up: two 256-entry int32 tables
-    (`add_input_table`, named lut* so identical ones are stored once), then one requantization per element."""
-    def arguments(a: Tensor, b: Tensor, out: Tensor, at: ir.Arg, lo: int, hi: int) -> _Arguments:
-        tables, after = add_arithmetic(op.index, a, b, out, (lo, hi))
-        return (*(add_table(t) for t in tables), at, *(ir.Lit(x) for x in after)), tables
+    (`add_input_table`, named lut* so identical ones are stored once), then one requantization per element; where
+    the tables do not pay for their flash (`kernel`, `solve.kernel_choice`), CMSIS-NN's arm_elementwise_add_s8,
+    which computes the same rescales per element."""
+    if _by_a_constant(model, op):
+        return lookup(model, op)
+    kernel = kernel or add_candidate(model.tensor(op, 0, outputs=True).shape[1:])
 
-    return _binary(model, op, "tinyml_add_s8", arguments)
+    def tables(a: Tensor, b: Tensor, out: Tensor, at: ir.Arg, lo: int, hi: int) -> _Arguments:
+        luts, after = add_arithmetic(op.index, a, b, out, (lo, hi))
+        return (*(add_table(t) for t in luts), at, *(ir.Lit(x) for x in after)), luts
+
+    def cmsis(a: Tensor, b: Tensor, out: Tensor, at: ir.Arg, lo: int, hi: int) -> _Arguments:
+        p = add_params(a.scale, b.scale, out.scale)
+        before = (-a.zero_point, p["input1_mult"], p["input1_shift"], -b.zero_point, p["input2_mult"],
+                  p["input2_shift"], p["left_shift"])
+        after = (out.zero_point, p["out_mult"], p["out_shift"], lo, hi)
+        return (*(ir.Lit(x) for x in before), at, *(ir.Lit(x) for x in after)), []
+
+    step = _binary(model, op, *(("tinyml_add_s8", tables) if kernel.generated else ("arm_elementwise_add_s8", cmsis)))
+    return replace(step, kernel=kernel)
 
 
 def add_arithmetic(index: int, a: Tensor, b: Tensor, out: Tensor, act: tuple[int, int]) \

@@ -13,7 +13,14 @@ import numpy as np
 from tinyml_kit.core.cores import KernelFamily
 from tinyml_kit.core.errors import UserError, param
 from tinyml_kit.engine import depthwise_kernels, requantize_c
-from tinyml_kit.engine.conv_gen import RowAccess, conv_2d_generated, generated_kernel
+from tinyml_kit.engine.conv_gen import (
+    ConvQuant,
+    RowAccess,
+    Sharing,
+    conv_2d_generated,
+    conv_quant,
+    generated_kernel,
+)
 from tinyml_kit.engine.depthwise_kernels import DepthwiseLayer, generated_depthwise
 from tinyml_kit.engine.ir import (
     NULL,
@@ -39,7 +46,7 @@ from tinyml_kit.engine.quantization import (
     quantize_multiplier,
 )
 from tinyml_kit.engine.steps import CArray, Step
-from tinyml_kit.solve.c_size import conv_dims
+from tinyml_kit.solve.c_size import conv_candidate, conv_dims, depthwise_candidate
 from tinyml_kit.solve.cmsis_scratch import (
     avgpool_scratch_bytes,
     conv_scratch_bytes,
@@ -48,6 +55,7 @@ from tinyml_kit.solve.cmsis_scratch import (
     overlap_bytes,
 )
 from tinyml_kit.solve.conv_layout import ConvLayout, generated
+from tinyml_kit.solve.kernel_choice import LayerKernel
 
 
 def _require_int8_weights(model: Model, op: Operator, slot: int = 1) -> None:
@@ -102,9 +110,12 @@ def _quant(i: int, channels: int, struct: str = "q") -> list[Line]:
             (Set(f"{struct}.multiplier", Cast("int32_t *", Const(f"m{i}"))), Set(f"{struct}.shift", shifts))]
 
 
-def conv_2d(model: Model, op: Operator, family: KernelFamily, weights_in_ram: bool = False) -> Step:
-    """CONV_2D as its generated kernel (its weights widened into RAM at start-up if the plan chose so,
-    `codegen.compile_model`) or as CMSIS-NN's."""
+def conv_2d(model: Model, op: Operator, family: KernelFamily, kernel: LayerKernel | None = None,
+            mates: tuple[int, ...] = ()) -> Step:
+    """A CONV_2D on the kernel chosen for it (`solve.kernel_choice`; alone, generated wherever one covers it),
+    a generated one shared with the layers `mates` (op indices, this one's included: `kernel_choice.sharing`)
+    of the same bias presence, its weights widened into RAM at start-up where the plan chose so
+    (`LayerKernel.weights_in_ram`, `codegen.compile_model`)."""
     _require_int8_weights(model, op)
     i, inp, flt, out = op.index, model.tensor(op, 0), model.tensor(op, 1), model.tensor(op, 0, outputs=True)
     _, in_h, in_w, in_c = inp.shape
@@ -114,9 +125,10 @@ def conv_2d(model: Model, op: Operator, family: KernelFamily, weights_in_ram: bo
                         f"use {param('engine', 'tflm')}", "engine")
     w = _window(op, inp, out, (kh, kw))
     arrays = _quant_arrays(i, model, op, out_c)
-    if generated(w["dilation"], family):
-        layout = replace(conv_layout(model, op), weights_in_ram=weights_in_ram)
-        return conv_2d_generated(model, op, layout, w["act"], arrays)
+    if generated(w["dilation"], family) and (kernel is None or kernel.generated):
+        layout = conv_layout(model, op, kernel is not None and kernel.weights_in_ram)
+        kernel = kernel or conv_candidate(layout)
+        return replace(conv_2d_generated(model, op, layout, arrays, _sharing(model, op, mates)), kernel=kernel)
     params = Struct("cmsis_nn_conv_params", f"p{i}", (-inp.zero_point, out.zero_point, *_tiles(w)))
     d_in, d_f, d_b, d_out = (Dims(*d) for d in conv_dims(inp.shape, flt.shape, out.shape, depthwise=False))
     scratch = conv_scratch_bytes((in_h, in_w, in_c), (kh, kw), w["stride"], w["pad"], w["dilation"], out.shape[2],
@@ -125,16 +137,17 @@ def conv_2d(model: Model, op: Operator, family: KernelFamily, weights_in_ram: bo
                                             Const(f"w{i}"), d_b, _bias(arrays, i), d_out, Tensor(out.index)), True)
     return Step(i, op.kind, (inp.index,), out.index, [_context(i, scratch), *_quant(i, out_c), (call,)], arrays,
                 [params], scratch, Call("arm_convolve_wrapper_s8_get_buffer_size", (params.ref, d_in, d_f, d_out)),
-                shift_channels=out_c,
+                shift_channels=out_c, kernel=kernel and replace(kernel, generated=False),
                 overlap=overlap_bytes(inp.hwc, out.hwc, (kh, kw), w["stride"], w["pad"], w["dilation"], family))
 
 
-def conv_layout(model: Model, op: Operator) -> ConvLayout:
-    """The layout of a CONV_2D's generated kernel, from the model's shapes and TFLM's paddings."""
+def conv_layout(model: Model, op: Operator, weights_in_ram: bool = False) -> ConvLayout:
+    """The layout of a CONV_2D's generated kernel, from the model's shapes and TFLM's paddings (its weights read
+    from RAM where the plan put them there)."""
     inp, out, flt = model.tensor(op, 0), model.tensor(op, 0, outputs=True), model.tensor(op, 1)
     kernel_hw = (flt.shape[1], flt.shape[2])
     w = _window(op, inp, out, kernel_hw)
-    return ConvLayout(inp.hwc, out.hwc, kernel_hw, w["stride"], w["pad"])
+    return ConvLayout(inp.hwc, out.hwc, kernel_hw, w["stride"], w["pad"], weights_in_ram)
 
 
 def generated_layout(model: Model, op: Operator, family: KernelFamily) -> ConvLayout | None:
@@ -148,11 +161,24 @@ def conv_row_kernel(model: Model, op: Operator, rows: RowAccess,
     """A CONV_2D's generated kernel computing one output row per call (a residual block's, `engine.residual`),
     with its constants (the weights widened into RAM at start-up if the plan chose so)."""
     _require_int8_weights(model, op)
-    inp, out = model.tensor(op, 0), model.tensor(op, 0, outputs=True)
-    arrays = _quant_arrays(op.index, model, op, out.shape[-1])
-    layout = replace(conv_layout(model, op), weights_in_ram=weights_in_ram)
-    act = _window(op, inp, out, layout.kernel_hw)["act"]
-    return generated_kernel(model, op, layout, act, arrays, rows)
+    return generated_kernel(model, op, conv_layout(model, op, weights_in_ram), _conv_arrays(model, op),
+                            _sharing(model, op, ()), rows)
+
+
+def _conv_arrays(model: Model, op: Operator) -> list[CArray]:
+    return _quant_arrays(op.index, model, op, model.tensor(op, 0, outputs=True).shape[-1])
+
+
+def _conv_quant(model: Model, op: Operator) -> ConvQuant:
+    act = _window(op, model.tensor(op, 0), model.tensor(op, 0, outputs=True), conv_layout(model, op).kernel_hw)
+    return conv_quant(model, op, act["act"], _conv_arrays(model, op))
+
+
+def _sharing(model: Model, op: Operator, mates: tuple[int, ...]) -> Sharing:
+    """The layers of `mates` (op indices) whose bias presence is op's, with their quantizations: one function."""
+    quants = {i: _conv_quant(model, model.ops[i]) for i in sorted({*mates, op.index})}
+    kept = {i: q for i, q in quants.items() if q.bias == quants[op.index].bias}
+    return Sharing(tuple(kept), tuple(kept.values()))
 
 
 def dilated(model: Model, op: Operator) -> bool:
@@ -160,15 +186,18 @@ def dilated(model: Model, op: Operator) -> bool:
     return (op.option("dilationHFactor", 1), op.option("dilationWFactor", 1)) != (1, 1)
 
 
-def depthwise_conv_2d(model: Model, op: Operator, family: KernelFamily) -> Step:
+def depthwise_conv_2d(model: Model, op: Operator, family: KernelFamily, kernel: LayerKernel | None = None) -> Step:
+    """A depthwise layer on the kernel chosen for it (`solve.kernel_choice`; alone, generated wherever one covers
+    it)."""
     _require_int8_weights(model, op)
     i, inp, flt, out = op.index, model.tensor(op, 0), model.tensor(op, 1), model.tensor(op, 0, outputs=True)
     _, kh, kw, out_c = flt.shape
     w = _window(op, inp, out, (kh, kw))
     arrays = _quant_arrays(i, model, op, out_c)
-    if family.generates_kernels and generated_depthwise(inp.shape, out.shape, op.option("depthMultiplier", 1),
-                                                        w["dilation"]):
-        return _generated_depthwise(model, op, w, arrays)
+    if (family.generates_kernels and (kernel is None or kernel.generated) and
+            generated_depthwise(inp.shape, out.shape, op.option("depthMultiplier", 1), w["dilation"])):
+        kernel = kernel or depthwise_candidate(inp.hwc, out.hwc[:2], (kh, kw), w["stride"])
+        return replace(_generated_depthwise(model, op, w, arrays), kernel=kernel)
     params = Struct("cmsis_nn_dw_conv_params", f"p{i}",
                     (-inp.zero_point, out.zero_point, op.option("depthMultiplier", 1), *_tiles(w)))
     d_in, d_f, d_b, d_out = (Dims(*d) for d in conv_dims(inp.shape, flt.shape, out.shape, depthwise=True))
@@ -179,7 +208,7 @@ def depthwise_conv_2d(model: Model, op: Operator, family: KernelFamily) -> Step:
     return Step(i, op.kind, (inp.index,), out.index, [_context(i, scratch), *_quant(i, out_c), (call,)], arrays,
                 [params], scratch,
                 Call("arm_depthwise_conv_wrapper_s8_get_buffer_size", (params.ref, d_in, d_f, d_out)),
-                shift_channels=out_c,
+                shift_channels=out_c, kernel=kernel and replace(kernel, generated=False),
                 overlap=overlap_bytes(inp.hwc, out.hwc, (kh, kw), w["stride"], w["pad"], w["dilation"], family,
                                       depthwise=True))
 

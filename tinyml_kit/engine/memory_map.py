@@ -62,12 +62,15 @@ class MemoryMap:
     execution_order: list[int]
     buffers: list[ArenaBuffer]
     kernel_family: str = KernelFamily.DSP.value   # the CMSIS-NN kernels planned for (`core.cores.KernelFamily`)
+    # per layer that could run a generated kernel: op, kind, the kernel chosen, the flash its generated kernel adds
+    # over CMSIS-NN's call and the instructions it saves (`solve.kernel_choice`)
+    kernels: list[dict] = field(default_factory=list)
     ram_constants: list[RamConstant] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {"schema_version": SCHEMA_VERSION, "generator": f"tinyml-kit {__version__}", "model": self.model,
                 "kernel_family": self.kernel_family, "arena_bytes": self.arena_bytes, "alignment": ALIGN,
-                "execution_order": self.execution_order,
+                "execution_order": self.execution_order, "kernels": self.kernels,
                 "buffers": [asdict(b) for b in self.buffers],
                 "ram_constants": [asdict(c) for c in self.ram_constants]}
 
@@ -79,7 +82,7 @@ class MemoryMap:
                             f" export the model again")
         return cls(data["model"], data["arena_bytes"], data["execution_order"],
                    [ArenaBuffer(**b) for b in data["buffers"]], data.get("kernel_family", KernelFamily.DSP.value),
-                   [RamConstant(**c) for c in data.get("ram_constants", [])])
+                   data.get("kernels", []), [RamConstant(**c) for c in data.get("ram_constants", [])])
 
     def write(self, path: Path) -> Path:
         path.write_text(json.dumps(self.to_dict(), indent=1) + "\n")
@@ -101,9 +104,11 @@ def memory_map(model: Model, steps: list[Step], plan: StaticPlan, family: Kernel
             buffers += [_tensor(model, b, t, aliases.get(t)) for t in b.tensors]
         else:
             buffers += _scratch(steps[b.scratch_op], b)
+    kernels = [dict(op=s.op_index, kind=s.kind, **s.kernel.to_dict()) for step in steps for s in (step, *step.fused)
+               if s.kernel is not None]
     ram = [RamConstant(f"{a.name}_ram", s.op_index, a.ram_bytes) for s in steps for a in s.arrays if a.ram_bytes]
     return MemoryMap(Path(model.name).name, plan.arena_bytes, [steps[i].op_index for i in plan.order],
-                     sorted(buffers, key=lambda b: (b.offset, b.first_op, b.name)), family.value, ram)
+                     sorted(buffers, key=lambda b: (b.offset, b.first_op, b.name)), family.value, kernels, ram)
 
 
 def _tensor(model: Model, region: Buffer, t: int, alias_of: str | None) -> ArenaBuffer:

@@ -7,9 +7,8 @@ block's convolutions may read their weights widened into RAM like any other (`co
 """
 
 from collections.abc import Collection
+from dataclasses import replace
 
-from tinyml_kit.core.cores import KernelFamily
-from tinyml_kit.core.tflite_info import read_graph
 from tinyml_kit.engine import ir
 from tinyml_kit.engine.conv_gen import RowAccess
 from tinyml_kit.engine.conv_support import SUPPORT, SUPPORT_C
@@ -18,16 +17,16 @@ from tinyml_kit.engine.kernels import conv_layout, conv_row_kernel, dilated
 from tinyml_kit.engine.model_ir import Model
 from tinyml_kit.engine.quantization import activation_range
 from tinyml_kit.engine.steps import Step
-from tinyml_kit.solve.residual_block import ResidualBlock, residual_blocks, with_blocks
+from tinyml_kit.solve.residual_block import ResidualBlock, with_blocks
 
 
-def fuse_blocks(model: Model, steps: list[Step], family: KernelFamily,
-                ram: Collection[int] = ()) -> list[Step]:
-    """`steps` (one per op) with each residual block's steps replaced by one; the convolutions in `ram` (op
-    indices) read their weights widened into RAM (`codegen.compile_model`)."""
-    graph = read_graph(model.flatbuffer, model.name)
-    blocks = [b for b in residual_blocks(graph, family) if _runs(model, b)]
-    return with_blocks(steps, blocks, lambda block: block_step(model, block, ram))
+def fuse_blocks(model: Model, steps: list[Step], blocks: list[ResidualBlock], ram: Collection[int] = ()) -> list[Step]:
+    """`steps` (one per op) with each residual block of the model's graph (`residual_blocks` on the kernels
+    chosen for it) replaced by one; the convolutions in `ram` (op indices) read their weights widened into RAM
+    (`codegen.compile_model`)."""
+    blocks = [b for b in blocks if _runs(model, b)]
+    return with_blocks(steps, blocks, lambda block: replace(block_step(model, block, ram),
+                                                            fused=tuple(steps[i] for i in block.ops)))
 
 
 def _runs(model: Model, block: ResidualBlock) -> bool:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from tinyml_kit.engine.ir import Arg, Call, Function, Line, Struct, arguments, calls
+from tinyml_kit.solve.kernel_choice import LayerKernel
 
 C_BYTES = {"int8_t": 1, "int16_t": 2, "int32_t": 4}
 
@@ -53,6 +54,8 @@ class Step:
     placed: tuple[tuple[int, int, int], ...] = ()   # (line, input, byte offset): that line copies the input
     #                                                 there, unless the plan placed it there (`solve.concat_plan`)
     inside: tuple[int, ...] = ()     # inputs the plan put inside the output, their copies dropped (`after`)
+    kernel: LayerKernel | None = None   # a layer that could run a generated kernel: the one chosen and its cost
+    fused: tuple["Step", ...] = ()   # the steps of the ops one step runs together (a residual block's), each kernel
 
     @property
     def scratch_given(self) -> int:

@@ -31,7 +31,8 @@ from tinyml_kit.solve.cmsis_scratch import (
     overlap_bytes,
 )
 from tinyml_kit.solve.concat_plan import concat_placed, fits_inside
-from tinyml_kit.solve.conv_layout import generated, graph_layout
+from tinyml_kit.solve.conv_layout import graph_layout
+from tinyml_kit.solve.kernel_choice import LayerKernel
 from tinyml_kit.solve.residual_block import ResidualBlock, residual_blocks, with_blocks
 
 ALIGN = 4
@@ -261,11 +262,13 @@ def _lowest_free(parts: list[tuple[int, int, int, int]], placed: list[tuple[int,
     return offset
 
 
-def plan_graph(graph: Graph, family: KernelFamily = KernelFamily.DSP) -> StaticPlan:
+def plan_graph(graph: Graph, family: KernelFamily, kernels: dict[int, LayerKernel]) -> StaticPlan:
     """The static plan of a predicted or read `Graph` for `family`'s kernels (sizes only: dilation 1, padding
-    read off the shapes)."""
+    read off the shapes), each layer on the kernel `kernels` gives it (`c_size.model_kernels`: the code
+    generator's choice)."""
     sizes = {i: t.nbytes for i, t in enumerate(graph.tensors) if not t.is_constant}
-    ops = with_blocks([_plan_op(graph, op, family) for op in graph.ops], residual_blocks(graph, family), block_op)
+    ops = with_blocks([_plan_op(graph, op, family, kernels.get(i)) for i, op in enumerate(graph.ops)],
+                      residual_blocks(graph, kernels), block_op)
     return plan(sizes, ops, graph.input, graph.output)
 
 
@@ -275,7 +278,7 @@ def block_op(block: ResidualBlock) -> PlanOp:
     return PlanOp((block.block_input,), block.output, block.scratch_bytes, overlap=0 if block.in_place else None)
 
 
-def _plan_op(graph: Graph, op, family: KernelFamily) -> PlanOp:
+def _plan_op(graph: Graph, op, family: KernelFamily, kernel: LayerKernel | None) -> PlanOp:
     activations = tuple(t for t in op.inputs if not graph.tensors[t].is_constant)
     out = op.outputs[0]
     if op.kind == "RESHAPE":
@@ -285,7 +288,7 @@ def _plan_op(graph: Graph, op, family: KernelFamily) -> PlanOp:
     if op.kind in LUT_OPS or op.kind in ELEMENTWISE:
         return PlanOp(activations, out, lut_scratch_bytes(op.kind, graph.tensors[out].elements),
                       in_place=activations)
-    if op.kind == "CONV_2D" and generated((1, 1), family):   # a graph's convolutions are undilated
+    if op.kind == "CONV_2D" and kernel is not None and kernel.generated:
         layout = graph_layout(graph, op)
         return PlanOp(activations, out, op_scratch_bytes(layout.scratch_bytes, 0), overlap=layout.overlap)
     scratch, shifts, overlap = 0, 0, None
@@ -300,7 +303,7 @@ def _plan_op(graph: Graph, op, family: KernelFamily) -> PlanOp:
         shape = ((in_h, in_w, in_c), (out_h, out_w, out_c), (kh, kw), (sh, sw), pad, (1, 1))
         if op.kind == "CONV_2D":
             scratch, shifts = conv_scratch_bytes(shape[0], (kh, kw), (sh, sw), pad, (1, 1), out_w, family), out_c
-        elif op.kind == "DEPTHWISE_CONV_2D" and family.generates_kernels:
+        elif op.kind == "DEPTHWISE_CONV_2D" and kernel is not None and kernel.generated:
             pass   # generated (`engine.depthwise_kernels`): no scratch, its shifts packed with its weights in flash
         elif op.kind == "DEPTHWISE_CONV_2D":
             scratch, shifts = depthwise_scratch_bytes(*shape, family), out_c
