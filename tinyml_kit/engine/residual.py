@@ -20,7 +20,8 @@ from tinyml_kit.engine.steps import Step
 from tinyml_kit.solve.residual_block import ResidualBlock, with_blocks
 
 
-def fuse_blocks(model: Model, steps: list[Step], blocks: list[ResidualBlock], ram: Collection[int] = ()) -> list[Step]:
+def fuse_blocks(model: Model, steps: list[Step], blocks: list[ResidualBlock],
+                ram: Collection[int] = ()) -> list[Step]:
     """`steps` (one per op) with each residual block of the model's graph (`residual_blocks` on the kernels
     chosen for it) replaced by one; the convolutions in `ram` (op indices) read their weights widened into RAM
     (`codegen.compile_model`)."""

@@ -51,8 +51,8 @@ class LayerKernel:
     (code and constants) and the instructions per inference it saves. A layer no generated kernel covers (dilated,
     a depth multiplier, a Helium core) is no candidate. Layers of one `share` key run one function (the code
 generator names a depthwise function by a hash of its text): its `shared_code` bytes are paid once. A generated
-convolution the plan gave RAM for reads its weights widened there (`weights_in_ram`, `conv_layout.ram_weight_layers`),
-which its function's inner loop is written for."""
+convolution the plan gave RAM for reads its weights widened there (`weights_in_ram`,
+`conv_layout.ram_weight_layers`), which its function's inner loop is written for."""
     kind: str
     generated: bool
     extra_bytes: int
