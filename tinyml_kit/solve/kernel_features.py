@@ -6,60 +6,66 @@ A generated convolution computes blocks of 2 channels x 3 pixels (a row's last 1
 take smaller blocks) over zero-padded kernel rows: its MACs are counted padded, split by how a block runs (the
 inline assembly with LDRD, with LDR where windows start off a word, or the C row of the tails); its loop overheads
 per block, per looped kernel row and per kernel row of the windows it widens; the int16 elements it widens or
-moves into its window buffer; and a requantization per output. A generated depthwise layer runs each rectangle of
-pixels with the same valid taps as its own loop: MACs of the groups of 4 channels and of the channel-by-channel
-tail, outputs stored inline (the interior) or by a call (the edges), and a block of constants read per channel
-group and run of pixels.
+moves into its window buffer; a requantization per output; and the flash lines of its weights, once per layer,
+and again per group of pixels where a block's weights are more than a flash data cache holds. A generated
+depthwise layer runs each rectangle of pixels with the same valid taps as its own loop: MACs of the groups of 4
+channels and of the channel-by-channel tail, outputs stored inline (the interior) or by a call (the edges), and a
+block of constants read per channel group and run of pixels.
 """
 
 from tinyml_kit.core.graph import Graph, Op
+from tinyml_kit.core.timing import REFERENCE_CACHE
 from tinyml_kit.solve.conv_layout import ConvLayout, graph_layout
 from tinyml_kit.solve.depthwise_shape import interior_run, rectangles, same_pad
 
 # The features only generated kernels have (`solve.instructions.FEATURES` adds them to CMSIS-NN's).
-GENERATED_FEATURES = ("tail_macs", "ldr_macs", "blocks", "block_rows", "window_rows", "edge_outputs")
+GENERATED_FEATURES = ("tail_macs", "ldr_macs", "blocks", "block_rows", "window_rows", "edge_outputs",
+                      "weight_lines", "streamed_lines", "conflict_lines")
+# What a flash data cache holds (the reference one profiles count misses against): a block whose weights exceed it
+# reads them from flash again for every group of pixels, a smaller one keeps them. The cache is direct-mapped
+# (`core.timing`): where a channel's weights are a whole number of cache sizes, the two channels of a block read
+# lines of the same set word by word, and each read misses.
+_CACHE_BYTES = REFERENCE_CACHE.lines * REFERENCE_CACHE.line_bytes
 
 
-def _row_groups(layout: ConvLayout) -> list[tuple[int, int]]:
-    """(pixels, buffer columns) of each group of an output row, in order."""
-    out_w, main = layout.out_hwc[1], layout.main_pixels
-    (_, sw), (_, kw) = layout.stride_hw, layout.kernel_hw
-    groups = [(main, layout.row_pixels)] * (out_w // main)
-    rest = out_w % main
-    return groups + ([(rest, (rest - 1) * sw + kw)] if rest else [])
-
-
-def _block(layout: ConvLayout, chans: int, pixels: int, f: dict[str, float]) -> None:
-    """One execution of a `chans` x `pixels` block added to `f` (as `engine.conv_gen` emits it)."""
+def _block(layout: ConvLayout, chans: int, pixels: int, times: int, f: dict[str, float]) -> None:
+    """`times` executions of a `chans` x `pixels` block added to `f` (as `engine.conv_gen` emits it)."""
     kh, words = layout.kernel_hw[0], layout.words
-    macs = chans * pixels * kh * 4 * words
-    f["blocks"] += 1
+    macs = times * chans * pixels * kh * 4 * words
+    f["blocks"] += times
+    if chans * layout.channel_bytes > _CACHE_BYTES:
+        lines = times * chans * layout.channel_bytes / REFERENCE_CACHE.line_bytes
+        f["streamed_lines"] += lines
+        f["conflict_lines"] += lines if chans == 2 and layout.channel_bytes % _CACHE_BYTES == 0 else 0
     if chans == 2 and layout.assembly(pixels):
         f["macs"] += macs
         f["ldr_macs"] += 0 if layout.aligned(pixels) else macs
         chunks = words // layout.chunk_words
         unrolled = pixels == layout.main_pixels and layout.unrolled
-        f["block_rows"] += (0 if unrolled else kh) * (chunks if chunks > 1 else 1)
+        f["block_rows"] += times * (0 if unrolled else kh) * (chunks if chunks > 1 else 1)
     else:
         f["tail_macs"] += macs
-        f["block_rows"] += kh
+        f["block_rows"] += times * kh
 
 
 def conv_features(graph: Graph, op: Op, f: dict[str, float]) -> None:
     """A generated CONV_2D's counts into `f` (a dict with every feature, `outputs` and `ops` set)."""
     layout = graph_layout(graph, op)
-    out_h, _, out_c = layout.out_hwc
-    kh, in_c = layout.kernel_hw[0], layout.in_hwc[2]
+    out_h, out_w, out_c = layout.out_hwc
+    kh, in_c, main = layout.kernel_hw[0], layout.in_hwc[2], layout.main_pixels
+    rest = out_w % main
+    groups = [(main, layout.row_pixels, out_w // main)] + ([(rest, (rest - 1) * layout.stride_hw[1] +
+                                                              layout.kernel_hw[1], 1)] if rest else [])
     row: dict[str, float] = dict.fromkeys(f, 0.0)
-    for pixels, cols in _row_groups(layout):
-        row["im2col"] += kh * cols * in_c
-        row["window_rows"] += kh
-        for _ in range(out_c // 2):
-            _block(layout, 2, pixels, row)
-        if out_c % 2:
-            _block(layout, 1, pixels, row)
-    for k in ("macs", "ldr_macs", "tail_macs", "blocks", "block_rows", "im2col", "window_rows"):
+    for pixels, cols, times in groups:   # per output row: the main groups, then the rest of the row
+        row["im2col"] += times * kh * cols * in_c
+        row["window_rows"] += times * kh
+        _block(layout, 2, pixels, times * (out_c // 2), row)
+        _block(layout, 1, pixels, times * (out_c % 2), row)
+    for k in ("macs", "ldr_macs", "tail_macs", "blocks", "block_rows", "im2col", "window_rows", "streamed_lines",
+              "conflict_lines"):
         f[k] = out_h * row[k]
+    f["weight_lines"] = layout.weight_bytes / REFERENCE_CACHE.line_bytes
 
 
 def depthwise_features(graph: Graph, op: Op, f: dict[str, float]) -> None:
