@@ -171,7 +171,7 @@ def load_models() -> dict[tuple[str, str], OpCostModel]:
 
 def instruction_model(engine: str, core: str) -> OpCostModel | None:
     """The fitted model for `engine` ("tflm": TFLM with CMSIS-NN kernels; "c": the C engine) on an emulated core
-    id. The C engine calls the same CMSIS-NN kernels as TFLM, so where it was never profiled TFLM's stands in;
+    id. Where the C engine was never profiled TFLM's stands in (on Helium cores both call CMSIS-NN's kernels);
     None when the core was never profiled."""
     models = load_models()
     return models.get((engine, core)) or models.get(("tflm", core))
