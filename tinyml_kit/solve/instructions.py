@@ -13,6 +13,10 @@ profile counts: instructions, cycles at zero wait states (the QEMU plugin's esti
 `core.timing`), and the op's data reads from flash, all of them and those missing a reference flash data cache,
 which a board's wait states are charged on. Works on any `core.graph.Graph`: a .tflite read back, or the graph the
 solver predicts for a candidate before anything is built.
+
+The C engine generates its own CONV_2D and DEPTHWISE_CONV_2D kernels on the DSP family's cores (`core.cores.
+KernelFamily.generates_kernels`): there those ops are groups of their own, costed by what the generated code loops
+over (`solve.kernel_features`); on Helium cores, and in TFLM, every op is CMSIS-NN's.
 """
 
 from dataclasses import dataclass
@@ -21,17 +25,20 @@ from functools import lru_cache
 import numpy as np
 
 from tinyml_kit.core.boards import Board
-from tinyml_kit.core.cores import emulated_core
+from tinyml_kit.core.cores import CORES, KernelFamily, emulated_core
 from tinyml_kit.core.graph import Graph, Op
 from tinyml_kit.core.latency import instruction_table, latency_ms, latency_ms_from_cycles
 from tinyml_kit.core.timing import memory_timing
+from tinyml_kit.solve.conv_layout import generated
+from tinyml_kit.solve.kernel_features import GENERATED_FEATURES, conv_features, depthwise_features
 
 # A group no profile covered is costed as the kernel closest to it: a fully connected layer is a 1×1 convolution
 # of one pixel, other depthwise shapes share the 3×3 depthwise loop, pooling reads its input as MEAN does.
 NEAREST_GROUP = {"FULLY_CONNECTED": "CONV_2D/1x1", "CONV_2D/1x1/odd": "CONV_2D/1x1", "CONV_2D/kxk/odd": "CONV_2D/kxk",
                  "DEPTHWISE_CONV_2D/kxk": "DEPTHWISE_CONV_2D/3x3", "DEPTHWISE_CONV_2D/mult": "DEPTHWISE_CONV_2D/3x3",
                  "AVERAGE_POOL_2D": "MEAN", "MAX_POOL_2D": "MEAN"}
-FEATURES = ("macs", "odd_macs", "im2col", "outputs", "pixels", "inputs", "channels", "ops")
+FEATURES = ("macs", "odd_macs", "im2col", "outputs", "pixels", "inputs", "channels", "ops", *GENERATED_FEATURES)
+GENERATING_ENGINE = "c"   # the engine that runs generated kernels where its cores' family has them
 # What a profile counts per op (bench/latency_model.py), each fitted on FEATURES: flash misses are against
 # core.timing.REFERENCE_CACHE, flash loads are every data read from flash.
 QUANTITIES = ("instructions", "cycles", "flash_misses", "flash_loads")
@@ -45,8 +52,22 @@ def _elements(graph: Graph, tensor: int) -> int:
     return graph.tensors[tensor].elements
 
 
-def op_group(graph: Graph, op: Op) -> str:
-    """The kernel family CMSIS-NN runs for `op`: what its instructions scale with differs between them."""
+def _generated(graph: Graph, op: Op, family: KernelFamily | None) -> bool:
+    """Whether `op` runs a generated kernel in a build for `family` (None: CMSIS-NN's kernels throughout). A graph's
+    convolutions are undilated; a depthwise one with a depth multiplier keeps CMSIS-NN."""
+    if family is None:
+        return False
+    if op.kind == "CONV_2D":
+        return generated((1, 1), family)
+    return (op.kind == "DEPTHWISE_CONV_2D" and family.generates_kernels
+            and _shape(graph, op.inputs[0])[-1] == _shape(graph, op.outputs[0])[-1])
+
+
+def op_group(graph: Graph, op: Op, family: KernelFamily | None = None) -> str:
+    """The kernel family CMSIS-NN runs for `op`, or `<kind>/gen` where the C engine's build for `family` generates
+    its kernel: what its instructions scale with differs between them."""
+    if _generated(graph, op, family):
+        return f"{op.kind}/gen"
     if op.kind == "CONV_2D":
         cin = _shape(graph, op.inputs[0])[-1]
         if op.kernel == 1:
@@ -60,13 +81,17 @@ def op_group(graph: Graph, op: Op) -> str:
     return op.kind
 
 
-def op_features(graph: Graph, op: Op) -> dict[str, float]:
-    """What the op's kernel loops over (FEATURES); zero where a feature does not apply."""
+def op_features(graph: Graph, op: Op, family: KernelFamily | None = None) -> dict[str, float]:
+    """What the op's kernel loops over (FEATURES) in a build for `family` (as `op_group`); zero where a feature
+    does not apply."""
     out = _elements(graph, op.outputs[0])
     inp = _elements(graph, op.inputs[0]) if op.inputs else 0
     channels = max(1, _shape(graph, op.outputs[0])[-1]) if _shape(graph, op.outputs[0]) else 1
     f = dict.fromkeys(FEATURES, 0.0)
     f.update(outputs=out, pixels=out // channels, inputs=inp, channels=channels, ops=1.0)
+    if _generated(graph, op, family):
+        (conv_features if op.kind == "CONV_2D" else depthwise_features)(graph, op, f)
+        return f
     if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
         weights = _shape(graph, op.inputs[1])
         if op.kind == "CONV_2D":
@@ -94,7 +119,7 @@ class LinearCosts:
 
     def cost(self, group: str, features: dict[str, float]) -> float:
         coef = self.groups.get(group) or self.groups.get(NEAREST_GROUP.get(group, ""), self.fallback)
-        return sum(coef.get(k, 0.0) * features[k] for k in FEATURES)
+        return sum(coef.get(k, 0.0) * features.get(k, 0.0) for k in FEATURES)
 
     @classmethod
     def from_dict(cls, d: dict) -> "LinearCosts":
@@ -112,12 +137,17 @@ class OpCostModel:
     def cost(self, group: str, features: dict[str, float], quantity: str = "instructions") -> float:
         return self.costs[quantity].cost(group, features)
 
+    @property
+    def family(self) -> KernelFamily | None:
+        """The kernel family whose generated kernels the engine runs on this core (`op_group`), or None."""
+        return CORES[self.core].family if self.engine == GENERATING_ENGINE and self.core in CORES else None
+
     def per_op(self, graph: Graph, quantity: str = "instructions") -> list[float]:
         return self.per_op_counts(graph, (quantity,))[quantity]
 
     def per_op_counts(self, graph: Graph, quantities: tuple[str, ...]) -> dict[str, list[float]]:
         """Each quantity per op, the ops' groups and features worked out once."""
-        ops = [(op_group(graph, op), op_features(graph, op)) for op in graph.ops]
+        ops = [(op_group(graph, op, self.family), op_features(graph, op, self.family)) for op in graph.ops]
         return {q: [self.cost(g, f, q) for g, f in ops] for q in quantities}
 
     @property
@@ -141,7 +171,7 @@ def load_models() -> dict[tuple[str, str], OpCostModel]:
 
 def instruction_model(engine: str, core: str) -> OpCostModel | None:
     """The fitted model for `engine` ("tflm": TFLM with CMSIS-NN kernels; "c": the C engine) on an emulated core
-    id. The C engine calls the same CMSIS-NN kernels as TFLM, so where it was never profiled TFLM's stands in;
+    id. Where the C engine was never profiled TFLM's stands in (on Helium cores both call CMSIS-NN's kernels);
     None when the core was never profiled."""
     models = load_models()
     return models.get((engine, core)) or models.get(("tflm", core))
