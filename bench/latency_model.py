@@ -7,14 +7,19 @@ MobileNetV2 at 32–128 px, with RGB and (a fifth as many) grayscale inputs, plu
 ResNet-8, is held out of the fit. Each is converted with trained-looking weights
 (instruction counts do not depend on the weights' values), built as `verify --profile` builds it, and run on one
 image. Profiles are appended to bench/results/latency_profiles.jsonl.gz as they finish, so a stopped run resumes
-(and `--fit-only` refits from them: only profiles with cycles are fitted, older ones are ignored).
+(and `--fit-only` refits from them: only profiles with cycles are fitted, older ones are ignored). Each profile
+keeps its model's graph, so the fit works out the ops' groups and features with today's `solve.instructions`; a
+C engine profile keeps the version of the engine's kernels it ran (C_ENGINE_KERNELS), and only those of the
+current version are fitted or count as done. `--count N` profiles the first N configurations (and N/5 grayscale)
+of the same draw, held out as in the full one: the C engine's costs need fewer models than TFLM's.
 Writes bench/results/latency_model.json (held-out errors per core and engine, of instructions and of cycles) and
 the shipped table models/latency/instructions.json.
 
-    .venv/bin/python bench/latency_model.py [--cores m4 m7 m33 m55] [--engines tflm c] [--fit-only]
+    .venv/bin/python bench/latency_model.py [--cores m4 m7 m33 m55] [--engines tflm c] [--count N] [--fit-only]
 """
 
 import argparse
+import dataclasses
 import gzip
 import json
 import logging
@@ -25,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from tinyml_kit.core.cores import CORES
+from tinyml_kit.core.graph import Graph, Op, Tensor
 from tinyml_kit.core.latency import instruction_table, profiled_cores
 from tinyml_kit.core.resources import INSTRUCTION_MODEL_FILE
 from tinyml_kit.core.timing import REFERENCE_CACHE
@@ -43,6 +49,12 @@ RESULTS = Path(__file__).parent / "results"
 PROFILES = RESULTS / "latency_profiles.jsonl.gz"   # appended gzip members, one line per profile
 RESULT = RESULTS / "latency_model.json"
 HELD_OUT_EVERY = 4
+DEFAULT_COUNT = 60
+# The C engine's kernels as profiled: 1 called CMSIS-NN for every convolution; 2 generates CONV_2D and depthwise
+# kernels on the DSP cores (engine.conv_gen, engine.depthwise_kernels); 3 adds weights copied to RAM as int16
+# streams, residual blocks run row by row and LDM window moves. Raise it when the generated code changes: profiles
+# of another version are neither fitted nor kept as done.
+C_ENGINE_KERNELS = 3
 RESNET8 = {"family": "resnet8", "knobs": {}, "size": 32}   # held out too: MLPerf Tiny's network
 MLPERF_L4R5_MS = {"X-CUBE-AI 9.0 (v1.2)": 165.1, "microTVM + CMSIS-NN (v1.1)": 389.6,
                   "TFLM reference submission (v0.5)": 704.25}   # ResNet-8 on NUCLEO-L4R5ZI @ 120 MHz, anchors.md
@@ -118,14 +130,37 @@ def profile(cfg: dict, flatbuffer: bytes, core: str, engine: str) -> dict:
                      profile=True, arena_bytes=2 * arena.alloc_bytes + 65536, memory=REFERENCE_CACHE)
     graph = read_graph(flatbuffer)
     ops = [{"index": p.index, "op": p.op, "instructions": p.instructions, "cycles": p.cycles,
-            "flash_misses": p.flash_misses, "flash_loads": p.flash_loads,
-            "group": op_group(graph, graph.ops[p.index]), "features": op_features(graph, graph.ops[p.index])}
-           for p in r.profile.ops]
-    return {"key": _key(cfg), "config": cfg, "core": core, "engine": engine, "bit_exact": r.bit_exact,
+            "flash_misses": p.flash_misses, "flash_loads": p.flash_loads} for p in r.profile.ops]
+    row = {"key": _key(cfg), "config": cfg, "core": core, "engine": engine, "bit_exact": r.bit_exact,
             "instructions": r.instructions_per_inference, "cycles": r.cycles.cycles_est,
             "flash_misses": r.cycles.flash_misses, "profile_coverage": r.profile.coverage,
             "arena_used_bytes": r.arena_used_bytes, "arena_host_bytes": arena.total_bytes,
-            "ops": ops, "seconds": round(time.perf_counter() - start, 1)}
+            "ops": ops, "seconds": round(time.perf_counter() - start, 1), "graph": dataclasses.asdict(graph),
+            **({"kernels": C_ENGINE_KERNELS} if engine == "c" else {})}
+    return featurized(row)
+
+
+def featurized(row: dict) -> dict:
+    """`row` with each op's group and features as `solve.instructions` works them out today, from the graph the
+    profile keeps (older profiles keep the ones they were profiled with)."""
+    if "graph" not in row:   # the features it was profiled with, those added since 0
+        for op in row["ops"]:
+            op["features"] = dict.fromkeys(FEATURES, 0.0) | op["features"]
+        return row
+    g = row["graph"]
+    graph = Graph(g["name"], [Tensor(**{**t, "shape": tuple(t["shape"])}) for t in g["tensors"]],
+                  [Op(**{**o, "inputs": tuple(o["inputs"]), "outputs": tuple(o["outputs"])}) for o in g["ops"]],
+                  g["input"], g["output"])
+    family = OpCostModel(row["engine"], row["core"], {}).family
+    for op in row["ops"]:
+        op.update(group=op_group(graph, graph.ops[op["index"]], family),
+                  features=op_features(graph, graph.ops[op["index"]], family))
+    return row
+
+
+def current(row: dict) -> bool:
+    """Whether a profile measured today's kernels: TFLM's (CMSIS-NN) or the C engine's C_ENGINE_KERNELS."""
+    return "cycles" in row and (row["engine"] != "c" or row.get("kernels", 1) == C_ENGINE_KERNELS)
 
 
 def _profiles() -> list[dict]:
@@ -135,7 +170,7 @@ def _profiles() -> list[dict]:
         return []
     with gzip.open(PROFILES, "rt") as f:
         latest = {(r["key"], r["core"], r["engine"]): r for r in map(json.loads, f)}
-    return list(latest.values())
+    return [featurized(r) for r in latest.values()]
 
 
 def _rewrite(rows: list[dict]) -> None:
@@ -146,7 +181,7 @@ def _rewrite(rows: list[dict]) -> None:
 
 def collect(configs: list[dict], cores: list[str], engines: list[str]) -> list[dict]:
     done = _profiles()
-    have = {(r["key"], r["core"], r["engine"]) for r in done if "cycles" in r}
+    have = {(r["key"], r["core"], r["engine"]) for r in done if current(r)}
     flatbuffers: dict[str, bytes] = {}
     for engine, core in [(e, c) for e in engines for c in cores]:
         for i, cfg in enumerate(configs):   # one engine and core at a time: a stopped run leaves whole tables
@@ -200,39 +235,45 @@ def _held_out(model: OpCostModel, tested: list[dict], quantity: str) -> dict:
 
 
 def resnet8_anchor(rows: list[dict]) -> dict:
-    """ResNet-8 measured per core, and predicted on nucleo-l4r5zi beside MLPerf Tiny's published latencies."""
+    """ResNet-8 measured per engine and core, and predicted on nucleo-l4r5zi beside MLPerf Tiny's published
+    latencies."""
     from tinyml_kit.core.boards import get_board
     from tinyml_kit.solve.estimate import estimate_resnet
 
     for cached in (instruction_table, profiled_cores, load_models):
         cached.cache_clear()   # the table just written
     board = get_board("nucleo-l4r5zi")
-    e = estimate_resnet(1.0, 1, (32, 32, 3), 10, board=board)
-    resnet8 = [r for r in rows if r["key"] == _key(RESNET8) and r["engine"] == "tflm"]
-    measured = {q: {r["core"]: r[q] for r in resnet8} for q in ("instructions", "cycles")}
-    print(f"ResNet-8 on {board.id} ({board.core} @ {board.clock_mhz:g} MHz), TFLM + CMSIS-NN: "
-          f"{e.latency.instructions:,} instructions, {e.latency.cycles:,} cycles with the board's flash predicted "
-          f"(measured on the emulated core: {measured['instructions'].get('m4', 0):,} instructions, "
-          f"{measured['cycles'].get('m4', 0):,} cycles at zero wait states), ~{e.latency.ms:.0f} ms; MLPerf Tiny: "
-          + ", ".join(f"{ms:g} ms {what}" for what, ms in MLPERF_L4R5_MS.items()))
-    return {"board": board.id, "instructions_predicted": e.latency.instructions,
-            "cycles_predicted": e.latency.cycles, "latency_ms_predicted": round(e.latency.ms, 1),
-            "instructions_measured": measured["instructions"], "cycles_measured_zero_wait": measured["cycles"],
-            "mlperf_tiny_ms": MLPERF_L4R5_MS}
+    anchor: dict = {"board": board.id, "mlperf_tiny_ms": MLPERF_L4R5_MS}
+    for engine, title in (("tflm", "TFLM + CMSIS-NN"), ("c", "the C engine")):
+        e = estimate_resnet(1.0, 1, (32, 32, 3), 10, engine=engine, board=board)
+        resnet8 = [r for r in rows if r["key"] == _key(RESNET8) and r["engine"] == engine]
+        measured = {q: {r["core"]: r[q] for r in resnet8} for q in ("instructions", "cycles")}
+        print(f"ResNet-8 on {board.id} ({board.core} @ {board.clock_mhz:g} MHz), {title}: "
+              f"{e.latency.instructions:,} instructions, {e.latency.cycles:,} cycles with the board's flash "
+              f"predicted (measured on the emulated core: {measured['instructions'].get('m4', 0):,} instructions, "
+              f"{measured['cycles'].get('m4', 0):,} cycles at zero wait states), ~{e.latency.ms:.0f} ms")
+        anchor[engine] = {"instructions_predicted": e.latency.instructions, "cycles_predicted": e.latency.cycles,
+                          "latency_ms_predicted": round(e.latency.ms, 1),
+                          "instructions_measured": measured["instructions"],
+                          "cycles_measured_zero_wait": measured["cycles"]}
+    print("MLPerf Tiny: " + ", ".join(f"{ms:g} ms {what}" for what, ms in MLPERF_L4R5_MS.items()))
+    return anchor
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cores", nargs="+", default=list(CORES), choices=list(CORES))
     ap.add_argument("--engines", nargs="+", default=["tflm"], choices=["tflm", "c"])
-    ap.add_argument("--count", type=int, default=60)
+    ap.add_argument("--count", type=int, default=DEFAULT_COUNT,
+                    help="Profile the first COUNT configurations of the draw (and COUNT/5 grayscale ones).")
     ap.add_argument("--fit-only", action="store_true", help="Fit on the profiles already collected.")
     args = ap.parse_args()
-    configs = draw(args.count) + draw(args.count // 5, seed=1, channels=1) + [RESNET8]   # grayscale too
+    configs = draw(DEFAULT_COUNT) + draw(DEFAULT_COUNT // 5, seed=1, channels=1) + [RESNET8]   # grayscale too
     held_out = {_key(c) for i, c in enumerate(configs) if i % HELD_OUT_EVERY == HELD_OUT_EVERY - 1}
     held_out.add(_key(RESNET8))
-    rows = _profiles() if args.fit_only else collect(configs, args.cores, args.engines)
-    rows = [r for r in rows if "cycles" in r]   # profiles from before the cycle model are not fitted
+    subset = draw(args.count) + draw(args.count // 5, seed=1, channels=1) + [RESNET8]
+    rows = _profiles() if args.fit_only else collect(subset, args.cores, args.engines)
+    rows = [r for r in rows if current(r)]   # before the cycle model, or the C engine's older kernels
     if not rows:
         raise SystemExit(f"error: {PROFILES} has no profiles with cycles: profile first (without --fit-only)")
     models, report = evaluate(rows, held_out)
@@ -240,7 +281,9 @@ def main() -> None:
     INSTRUCTION_MODEL_FILE.write_text(json.dumps({"source": "bench/latency_model.py", "features": FEATURES,
                                                   "quantities": QUANTITIES, "models": models}, indent=1) + "\n")
     RESULT.write_text(json.dumps({"configs": len(configs), "held_out_every": HELD_OUT_EVERY,
-                                  "kernels": "TFLM with CMSIS-NN (tflm); the C engine on CMSIS-NN (c)",
+                                  "kernels": "TFLM with CMSIS-NN (tflm); the C engine (c): generated CONV_2D and "
+                                             "depthwise kernels on the M4F, M7 and M33, CMSIS-NN's otherwise",
+                                  "c_engine_kernels": C_ENGINE_KERNELS,
                                   "results": report, "resnet8": resnet8_anchor(rows)}, indent=1) + "\n")
     print(f"wrote {RESULT} and {INSTRUCTION_MODEL_FILE}")
 

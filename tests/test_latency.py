@@ -19,12 +19,12 @@ from tinyml_kit.solve.instructions import (
     FEATURES,
     QUANTITIES,
     OpCostModel,
-    estimate_latency,
     fit_instruction_model,
     instruction_model,
     op_features,
     op_group,
 )
+from tinyml_kit.solve.latency_estimate import estimate_latency
 
 
 def _conv_graph(c_in: int, c_out: int, kernel: int, depthwise: bool = False) -> tuple[Graph, Op]:
@@ -194,3 +194,28 @@ def test_cycles_of_a_core_never_checked_against_published_counts_say_so():
 
     assert "not validated" in not_validated("Cortex-M7") and "not validated" in not_validated("Cortex-M55")
     assert not_validated("Cortex-M4F") == not_validated("Cortex-M33") == not_validated("Cortex-M0+") == ""
+
+
+def test_generated_kernels_are_costed_by_what_their_code_computes():
+    """On the DSP family the C engine's convolutions are their own groups, their MACs as the generated blocks run
+    them (kernel rows padded to whole words), the depthwise ones' over the valid taps only; Helium builds and
+    TFLM keep CMSIS-NN's groups."""
+    from tinyml_kit.core.cores import KernelFamily
+    from tinyml_kit.solve.conv_layout import graph_layout
+
+    g, op = _conv_graph(3, 16, 3)
+    assert op_group(g, op, KernelFamily.DSP) == "CONV_2D/gen"
+    assert op_group(g, op, KernelFamily.MVE) == op_group(g, op) == "CONV_2D/kxk/odd"
+    f, layout = op_features(g, op, KernelFamily.DSP), graph_layout(g, op)
+    assert f["macs"] + f["tail_macs"] == 8 * 8 * 16 * 3 * layout.padded_window_row > op_features(g, op)["macs"]
+    assert f["ldr_macs"] == f["macs"] > 0 and f["outputs"] == 8 * 8 * 16
+    g, op = _conv_graph(6, 6, 3, depthwise=True)
+    f = op_features(g, op, KernelFamily.DSP)
+    valid = sum(min(y + 2, 8) - max(y - 1, 0) for y in range(8)) ** 2   # taps inside the 8 x 8 input, SAME
+    assert op_group(g, op, KernelFamily.DSP) == "DEPTHWISE_CONV_2D/gen"
+    assert (f["macs"], f["tail_macs"]) == (valid * 4, valid * 2)
+    assert f["edge_outputs"] == (64 - 36) * 6
+    for core in ("m4", "m7", "m33"):
+        model = instruction_model("c", core)
+        assert model is not None and model.family is KernelFamily.DSP
+        assert {"CONV_2D/gen", "DEPTHWISE_CONV_2D/gen"} <= set(model.costs["cycles"].groups)

@@ -20,7 +20,7 @@ from tinyml_kit.core.verdict import fits
 from tinyml_kit.core.verification import VerifyResult
 from tinyml_kit.solve.costs import conv_macs, depthwise_macs
 from tinyml_kit.solve.engines import get_engine
-from tinyml_kit.solve.instructions import estimate_latency, predict_per_op
+from tinyml_kit.solve.latency_estimate import estimate_latency, predict_per_op
 from tinyml_kit.solve.tflm_arena import PlannedBuffer, memory_plan
 
 # MACs are counted as `inspect --arch` counts them: convolutions, depthwise, fully connected and multiplies

@@ -102,8 +102,8 @@ class _Kernel:
         self.act = ("lo", "hi") if varying["act"] else tuple(str(v) for v in first.act)
         self.scalars = [n for n in ("in_offset", "out_offset") if varying[n]] + (["lo", "hi"] if varying["act"]
                                                                                  else [])
-        self.kch = layout.kernel_hw[0] * layout.padded_window_row   # weights per output channel
-        self.pixel = layout.stride_hw[1] * layout.in_hwc[2]         # int16 elements between adjacent windows
+        self.kch = layout.channel_bytes     # weights per output channel
+        self.pixel = layout.window_step     # int16 elements between adjacent windows
 
     def out_args(self) -> tuple[str, str]:
         """The output function's extra parameters and the arguments its calls pass (shared kernels only)."""
@@ -173,9 +173,8 @@ class _Kernel:
         a word (int16 pairs at even element offsets of the word-aligned row buffer) and the offsets fit its
         immediate, LDR where they fit its own; the C row where there is no assembly or no offset fits."""
         words, chunk, wide = self.lay.words, self.lay.chunk_words, self.lay.weights_in_ram
-        last_x, last_w = 2 * (pixels - 1) * self.pixel + 8 * (chunk - 1), 0 if wide else self.kch + 4 * (chunk - 1)
-        aligned = self.pixel % 2 == 0 and self.lay.row_elements % 2 == 0 and last_x <= 1020
-        if last_w > 4095 or (not aligned and last_x + 4 > 4095):
+        aligned = self.lay.aligned(pixels)
+        if not self.lay.assembly(pixels):
             return self.c_row(2, pixels)
         macro = f"TINYML_Q2{pixels}{'W' if wide else ''}{'D' if aligned else 'U' if wide else ''}"
 

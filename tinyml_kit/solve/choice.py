@@ -13,7 +13,7 @@ from tinyml_kit.core.verdict import Verdict
 from tinyml_kit.solve.engines import Engine
 from tinyml_kit.solve.estimate import Estimate
 from tinyml_kit.solve.grid import AnyDepth
-from tinyml_kit.solve.instructions import LatencyEstimate
+from tinyml_kit.solve.latency_estimate import LatencyEstimate
 
 OUT_OF_RANGE_FIX = "widen the pins"   # how `refusal.closest` ends when no configuration is in the laws' range
 LIMIT_OPTIONS = ("max_flash", "max_ram", "max_macs", "max_latency_ms", "input_shape", "board_id")

@@ -122,6 +122,31 @@ class ConvLayout:
         return per_row * (main * (self.kernel_hw[0] if self.unrolled else 1) + rest)
 
     @property
+    def channel_bytes(self) -> int:
+        """Reordered weights per output channel, `kh` padded kernel rows: bytes in flash (int8), elements of the
+        int16 stream where the weights are in RAM."""
+        return self.kernel_hw[0] * self.padded_window_row
+
+    @property
+    def window_step(self) -> int:
+        """int16 elements between adjacent windows in the buffer."""
+        return self.stride_hw[1] * self.in_hwc[2]
+
+    def aligned(self, pixels: int) -> bool:
+        """Whether a 2 x `pixels` block reads its windows with LDRD: every window starts on a word (int16 pairs at
+        even offsets of the word-aligned buffer) and its last offset of a chunk fits LDRD's immediate."""
+        last_x = 2 * (pixels - 1) * self.window_step + 8 * (self.chunk_words - 1)
+        return self.window_step % 2 == 0 and self.row_elements % 2 == 0 and last_x <= 1020
+
+    def assembly(self, pixels: int) -> bool:
+        """Whether a 2 x `pixels` block's kernel rows run as the inline assembly: its weight offsets fit LDR's
+        immediate (weights in RAM have none: LDM walks their int16 stream), and its window offsets LDRD's
+        (`aligned`) or LDR's; otherwise the C row, which is also all that builds without the assembly (-O0) run."""
+        last_x = 2 * (pixels - 1) * self.window_step + 8 * (self.chunk_words - 1)
+        last_w = 0 if self.weights_in_ram else self.channel_bytes + 4 * (self.chunk_words - 1)
+        return pixels > 1 and last_w <= 4095 and (self.aligned(pixels) or last_x + 4 <= 4095)
+
+    @property
     def c_blocks(self) -> int:
         """Blocks emitted as C loops: an odd channel beside the main block, and the 1-pixel blocks (or the odd
         channel of the 2-pixel block) ending a row that 3 pixels do not divide."""

@@ -37,7 +37,7 @@ from tinyml_kit.core.style_ops import STYLE_OPS
 from tinyml_kit.core.tflm_ops import TFLM_BUILTINS
 from tinyml_kit.solve.c_size import PER_CHANNEL_BYTES, c_engine_costs
 from tinyml_kit.solve.costs import PlanCosts, estimate_flash_bytes
-from tinyml_kit.solve.instructions import LatencyEstimate, estimate_latency
+from tinyml_kit.solve.latency_estimate import LatencyEstimate, estimate_latency
 from tinyml_kit.solve.static_plan import LUT_OPS
 from tinyml_kit.solve.tflite_size import tflite_bytes
 from tinyml_kit.solve.tflm_arena import arena_bytes

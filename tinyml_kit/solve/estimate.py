@@ -26,7 +26,7 @@ from tinyml_kit.solve.costs import (
     tinynet_costs,
 )
 from tinyml_kit.solve.engines import DEFAULT, Engine, get_engine
-from tinyml_kit.solve.instructions import LatencyEstimate
+from tinyml_kit.solve.latency_estimate import LatencyEstimate
 from tinyml_kit.solve.phinet_graph import phinet_graph
 from tinyml_kit.solve.resnet_graph import resnet_graph
 from tinyml_kit.solve.tinynet_graph import tinynet_graph

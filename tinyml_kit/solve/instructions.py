@@ -13,6 +13,10 @@ profile counts: instructions, cycles at zero wait states (the QEMU plugin's esti
 `core.timing`), and the op's data reads from flash, all of them and those missing a reference flash data cache,
 which a board's wait states are charged on. Works on any `core.graph.Graph`: a .tflite read back, or the graph the
 solver predicts for a candidate before anything is built.
+
+The C engine generates its own CONV_2D and DEPTHWISE_CONV_2D kernels on the DSP family's cores (`core.cores.
+KernelFamily.generates_kernels`): there those ops are groups of their own, costed by what the generated code loops
+over (`solve.kernel_features`); on Helium cores, and in TFLM, every op is CMSIS-NN's.
 """
 
 from dataclasses import dataclass
@@ -20,18 +24,19 @@ from functools import lru_cache
 
 import numpy as np
 
-from tinyml_kit.core.boards import Board
-from tinyml_kit.core.cores import emulated_core
+from tinyml_kit.core.cores import CORES, KernelFamily
 from tinyml_kit.core.graph import Graph, Op
-from tinyml_kit.core.latency import instruction_table, latency_ms, latency_ms_from_cycles
-from tinyml_kit.core.timing import memory_timing
+from tinyml_kit.core.latency import instruction_table
+from tinyml_kit.solve.conv_layout import generated
+from tinyml_kit.solve.kernel_features import GENERATED_FEATURES, conv_features, depthwise_features
 
 # A group no profile covered is costed as the kernel closest to it: a fully connected layer is a 1×1 convolution
 # of one pixel, other depthwise shapes share the 3×3 depthwise loop, pooling reads its input as MEAN does.
 NEAREST_GROUP = {"FULLY_CONNECTED": "CONV_2D/1x1", "CONV_2D/1x1/odd": "CONV_2D/1x1", "CONV_2D/kxk/odd": "CONV_2D/kxk",
                  "DEPTHWISE_CONV_2D/kxk": "DEPTHWISE_CONV_2D/3x3", "DEPTHWISE_CONV_2D/mult": "DEPTHWISE_CONV_2D/3x3",
                  "AVERAGE_POOL_2D": "MEAN", "MAX_POOL_2D": "MEAN"}
-FEATURES = ("macs", "odd_macs", "im2col", "outputs", "pixels", "inputs", "channels", "ops")
+FEATURES = ("macs", "odd_macs", "im2col", "outputs", "pixels", "inputs", "channels", "ops", *GENERATED_FEATURES)
+GENERATING_ENGINE = "c"   # the engine that runs generated kernels where its cores' family has them
 # What a profile counts per op (bench/latency_model.py), each fitted on FEATURES: flash misses are against
 # core.timing.REFERENCE_CACHE, flash loads are every data read from flash.
 QUANTITIES = ("instructions", "cycles", "flash_misses", "flash_loads")
@@ -45,8 +50,22 @@ def _elements(graph: Graph, tensor: int) -> int:
     return graph.tensors[tensor].elements
 
 
-def op_group(graph: Graph, op: Op) -> str:
-    """The kernel family CMSIS-NN runs for `op`: what its instructions scale with differs between them."""
+def _generated(graph: Graph, op: Op, family: KernelFamily | None) -> bool:
+    """Whether `op` runs a generated kernel in a build for `family` (None: CMSIS-NN's kernels throughout). A graph's
+    convolutions are undilated; a depthwise one with a depth multiplier keeps CMSIS-NN."""
+    if family is None:
+        return False
+    if op.kind == "CONV_2D":
+        return generated((1, 1), family)
+    return (op.kind == "DEPTHWISE_CONV_2D" and family.generates_kernels
+            and _shape(graph, op.inputs[0])[-1] == _shape(graph, op.outputs[0])[-1])
+
+
+def op_group(graph: Graph, op: Op, family: KernelFamily | None = None) -> str:
+    """The kernel family CMSIS-NN runs for `op`, or `<kind>/gen` where the C engine's build for `family` generates
+    its kernel: what its instructions scale with differs between them."""
+    if _generated(graph, op, family):
+        return f"{op.kind}/gen"
     if op.kind == "CONV_2D":
         cin = _shape(graph, op.inputs[0])[-1]
         if op.kernel == 1:
@@ -60,13 +79,17 @@ def op_group(graph: Graph, op: Op) -> str:
     return op.kind
 
 
-def op_features(graph: Graph, op: Op) -> dict[str, float]:
-    """What the op's kernel loops over (FEATURES); zero where a feature does not apply."""
+def op_features(graph: Graph, op: Op, family: KernelFamily | None = None) -> dict[str, float]:
+    """What the op's kernel loops over (FEATURES) in a build for `family` (as `op_group`); zero where a feature
+    does not apply."""
     out = _elements(graph, op.outputs[0])
     inp = _elements(graph, op.inputs[0]) if op.inputs else 0
     channels = max(1, _shape(graph, op.outputs[0])[-1]) if _shape(graph, op.outputs[0]) else 1
     f = dict.fromkeys(FEATURES, 0.0)
     f.update(outputs=out, pixels=out // channels, inputs=inp, channels=channels, ops=1.0)
+    if _generated(graph, op, family):
+        (conv_features if op.kind == "CONV_2D" else depthwise_features)(graph, op, f)
+        return f
     if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
         weights = _shape(graph, op.inputs[1])
         if op.kind == "CONV_2D":
@@ -94,7 +117,7 @@ class LinearCosts:
 
     def cost(self, group: str, features: dict[str, float]) -> float:
         coef = self.groups.get(group) or self.groups.get(NEAREST_GROUP.get(group, ""), self.fallback)
-        return sum(coef.get(k, 0.0) * features[k] for k in FEATURES)
+        return sum(coef.get(k, 0.0) * features.get(k, 0.0) for k in FEATURES)
 
     @classmethod
     def from_dict(cls, d: dict) -> "LinearCosts":
@@ -112,12 +135,21 @@ class OpCostModel:
     def cost(self, group: str, features: dict[str, float], quantity: str = "instructions") -> float:
         return self.costs[quantity].cost(group, features)
 
+    @property
+    def family(self) -> KernelFamily | None:
+        """The kernel family whose generated kernels the engine runs on this core (`op_group`), or None."""
+        return CORES[self.core].family if self.engine == GENERATING_ENGINE and self.core in CORES else None
+
     def per_op(self, graph: Graph, quantity: str = "instructions") -> list[float]:
         return self.per_op_counts(graph, (quantity,))[quantity]
 
-    def per_op_counts(self, graph: Graph, quantities: tuple[str, ...]) -> dict[str, list[float]]:
-        """Each quantity per op, the ops' groups and features worked out once."""
-        ops = [(op_group(graph, op), op_features(graph, op)) for op in graph.ops]
+    def per_op_counts(self, graph: Graph, quantities: tuple[str, ...],
+                      families: list[KernelFamily | None] | None = None) -> dict[str, list[float]]:
+        """Each quantity per op, the ops' groups and features worked out once; `families`: per op, the family whose
+        generated kernel it runs or None for CMSIS-NN's (default: this model's family for every op)."""
+        families = [self.family] * len(graph.ops) if families is None else families
+        ops = [(op_group(graph, op, fam), op_features(graph, op, fam)) for op, fam in zip(graph.ops, families,
+                                                                                          strict=True)]
         return {q: [self.cost(g, f, q) for g, f in ops] for q in quantities}
 
     @property
@@ -136,55 +168,27 @@ class OpCostModel:
 @lru_cache(maxsize=1)
 def load_models() -> dict[tuple[str, str], OpCostModel]:
     """The shipped table, keyed by (engine, core id)."""
-    return {(m["engine"], m["core"]): OpCostModel.from_dict(m) for m in instruction_table()["models"]}
+    models = {(m["engine"], m["core"]): OpCostModel.from_dict(m) for m in instruction_table()["models"]}
+    return {key: _with_cmsis_groups(model, models.get(("tflm", key[1]))) for key, model in models.items()}
+
+
+def _with_cmsis_groups(model: OpCostModel, tflm: OpCostModel | None) -> OpCostModel:
+    """The C engine's model with the CMSIS-NN groups its profiles lack taken from TFLM's on the same core: the C
+    engine calls the same CMSIS-NN kernels where it does not generate its own (`kernel_choice`), and its profiles,
+    all of generated kernels, fit only those."""
+    if model.engine != GENERATING_ENGINE or tflm is None:
+        return model
+    costs = {q: LinearCosts({**tflm.costs[q].groups, **c.groups}, c.fallback) if q in tflm.costs else c
+             for q, c in model.costs.items()}
+    return OpCostModel(model.engine, model.core, costs)
 
 
 def instruction_model(engine: str, core: str) -> OpCostModel | None:
     """The fitted model for `engine` ("tflm": TFLM with CMSIS-NN kernels; "c": the C engine) on an emulated core
-    id. The C engine calls the same CMSIS-NN kernels as TFLM, so where it was never profiled TFLM's stands in;
+    id. Where the C engine was never profiled TFLM's stands in (on Helium cores both call CMSIS-NN's kernels);
     None when the core was never profiled."""
     models = load_models()
     return models.get((engine, core)) or models.get(("tflm", core))
-
-
-@dataclass(frozen=True)
-class LatencyEstimate:
-    """Time per inference on a board. On an emulated core: predicted instructions and cycles per op, the cycles
-    the core's own (at zero wait states) plus the board's flash wait states on the data reads they predict, and
-    `ms` those cycles at the board's clock; elsewhere `ms` from MACs alone."""
-    ms: float
-    instructions: int | None     # None: the board's core has no emulated stand-in, so MACs set the estimate
-    per_op: tuple[int, ...] = ()
-    cycles: int | None = None
-    per_op_cycles: tuple[int, ...] = ()
-
-    @property
-    def basis(self) -> str:
-        return "cycles" if self.cycles is not None else "macs"
-
-
-def predict_per_op(graph: Graph, core: str, engine: str = "tflm") -> tuple[int, ...] | None:
-    """Instructions of each op on a board's core (boards.yaml's name); None where no emulated core stands for it
-    or it was never profiled."""
-    emulated = emulated_core(core)
-    model = instruction_model(engine, emulated.id) if emulated else None
-    return None if model is None else tuple(int(round(x)) for x in model.per_op(graph))
-
-
-def estimate_latency(graph: Graph, macs: int, board: Board, engine: str = "tflm") -> LatencyEstimate:
-    """Time per inference on `board`: predicted cycles (with its flash wait states, `core.timing.memory_timing`)
-    at its clock on the cores tinyml-kit emulates, the MAC-throughput estimate on the others."""
-    emulated = emulated_core(board.core)
-    model = instruction_model(engine, emulated.id) if emulated else None
-    if model is None or not model.has_cycles:
-        return LatencyEstimate(latency_ms(macs, board.core, board.clock_mhz), None)
-    memory = memory_timing(board)
-    counts = model.per_op_counts(graph, QUANTITIES)
-    per_op = tuple(int(round(x)) for x in counts["instructions"])
-    cycles = tuple(int(round(c + memory.wait_cycles(m, n))) for c, m, n in
-                   zip(counts["cycles"], counts["flash_misses"], counts["flash_loads"], strict=True))
-    return LatencyEstimate(latency_ms_from_cycles(sum(cycles), board.clock_mhz), sum(per_op), per_op,
-                           sum(cycles), cycles)
 
 
 def _nnls(rows: list[dict], features: tuple[str, ...], target: str) -> dict[str, float]:

@@ -25,7 +25,7 @@ from tinyml_kit.solve.engines import DEFAULT, Engine, get_engine
 from tinyml_kit.solve.estimate import Estimate, estimate_from_graph
 from tinyml_kit.solve.families import estimator
 from tinyml_kit.solve.grid import AnyDepth, configurations, require_searchable
-from tinyml_kit.solve.instructions import LatencyEstimate
+from tinyml_kit.solve.latency_estimate import LatencyEstimate
 from tinyml_kit.solve.refusal import closest
 from tinyml_kit.solve.scaling_law import ScalingLaw, load_laws
 from tinyml_kit.solve.time_screen import over_time
