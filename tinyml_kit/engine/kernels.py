@@ -1,4 +1,5 @@
-"""Convolutions, depthwise convolutions, fully connected layers and pools as calls to CMSIS-NN's s8 kernels, with
+"""Convolutions, depthwise convolutions and pools as calls to CMSIS-NN's s8 kernels (fully connected layers
+generated with LiteRT's rounding, `engine.dense`; convolutions generated on DSP cores), with
 the parameters TFLM's `kernels/cmsis_nn/*.cc` pass them (dims, offsets, per-channel multipliers and shifts,
 activation range), computed once here.
 
@@ -12,7 +13,7 @@ import numpy as np
 
 from tinyml_kit.core.cores import KernelFamily
 from tinyml_kit.core.errors import UserError, param
-from tinyml_kit.engine import depthwise_kernels, requantize_c
+from tinyml_kit.engine import dense, depthwise_kernels, requantize_c
 from tinyml_kit.engine.conv_gen import (
     ConvQuant,
     RowAccess,
@@ -51,7 +52,6 @@ from tinyml_kit.solve.cmsis_scratch import (
     avgpool_scratch_bytes,
     conv_scratch_bytes,
     depthwise_scratch_bytes,
-    kernel_sums_bytes,
     overlap_bytes,
 )
 from tinyml_kit.solve.conv_layout import ConvLayout, generated
@@ -213,16 +213,6 @@ def depthwise_conv_2d(model: Model, op: Operator, family: KernelFamily, kernel: 
                                       depthwise=True))
 
 
-def kernel_sums(weights: np.ndarray, bias: np.ndarray | None, input_offset: int, filter_offset: int) -> np.ndarray:
-    """What arm_vector_sum_s8 puts in a fully connected layer's scratch for its Helium kernel, which adds it
-    instead of the bias: per output, the bias plus input_offset * (the weights' sum + columns * filter_offset),
-    wrapping as int32."""
-    rows = weights.reshape(weights.shape[0], -1).astype(np.int64)
-    sums = (rows.sum(axis=1) + rows.shape[1] * filter_offset) * input_offset if input_offset else 0
-    total = (np.zeros(rows.shape[0], np.int64) if bias is None else bias.astype(np.int64)) + sums
-    return total.astype(np.uint32).view(np.int32)   # modulo 2**32, as the C's int32 sums
-
-
 def _generated_depthwise(model: Model, op: Operator, w: dict, arrays: list[CArray]) -> Step:
     """The layer as a generated function (`engine.depthwise_kernels`): its constants packed per channel group
     (with the interior's biases), the edge rectangles' biases in a table; nothing in the arena, no scratch."""
@@ -248,10 +238,10 @@ def _generated_depthwise(model: Model, op: Operator, w: dict, arrays: list[CArra
 
 
 def fully_connected(model: Model, op: Operator, family: KernelFamily) -> Step:
+    """Generated with LiteRT's single rounding (`engine.dense`) on every kernel family, not CMSIS-NN's."""
     _require_int8_weights(model, op)
     i, inp, flt, out = op.index, model.tensor(op, 0), model.tensor(op, 1), model.tensor(op, 0, outputs=True)
     depth, accum = flt.shape[0], flt.shape[-1]
-    batches = out.elements // depth
     per_channel = len(flt.scales) > 1
     arrays = _quant_arrays(i, model, op, depth)
     if not per_channel:   # FullyConnected's Prepare: one multiplier for the tensor
@@ -259,23 +249,12 @@ def fully_connected(model: Model, op: Operator, family: KernelFamily) -> Step:
         arrays[1:3] = [CArray(f"m{i}", "int32_t", np.array([m])), CArray(f"s{i}", "int8_t", np.array([s]))]
     lo, hi = activation_range(op.option("fusedActivationFunction", 0), out.scale, out.zero_point)
     params = Struct("cmsis_nn_fc_params", f"p{i}", (-inp.zero_point, -flt.zero_point, out.zero_point, (lo, hi)))
-    d_in, d_f, d_b, d_out = (Dims(batches, 1, 1, accum), Dims(accum, 1, 1, depth), Dims(1, 1, 1, depth),
-                             Dims(batches, 1, 1, depth))
     channels = depth if per_channel else 1
-    call = Call("arm_fully_connected_wrapper_s8", (Ref("ctx"), params.ref, Ref("qf"), d_in, Tensor(inp.index), d_f,
-                                                   Const(f"w{i}"), d_b, _bias(arrays, i), d_out, Tensor(out.index)),
-                True)
-    context = _context(i, 0)
-    sums = kernel_sums_bytes(depth, family)
-    if sums:   # Helium: the kernel sums it asks for as scratch, computed now, read from flash
-        bias = model.optional_tensor(op, 2)
-        arrays.append(CArray(f"vs{i}", "int32_t", kernel_sums(
-            model.constant(op, 1), None if bias is None or bias.data is None else bias.data, -inp.zero_point,
-            -flt.zero_point)))
-        context = Set("ctx.buf", Cast("int32_t *", Const(f"vs{i}"))), Set("ctx.size", Lit(sums))
-    code = [context, *_quant(i, channels, "qf"), (Set("qf.is_per_channel", Lit(int(per_channel))),), (call,)]
-    return Step(i, op.kind, (inp.index,), out.index, code, arrays, [params], 0,
-                Call("arm_fully_connected_s8_get_buffer_size", (d_f,)), shift_channels=channels, flash_scratch=sums)
+    call = Call(dense.FULLY_CONNECTED.name, (params.ref, Ref("qf"), Tensor(inp.index), Const(f"w{i}"),
+                                             _bias(arrays, i), Tensor(out.index), Lit(out.elements // depth),
+                                             Lit(accum), Lit(depth), Lit(int(per_channel))))
+    return Step(i, op.kind, (inp.index,), out.index, [*_quant(i, channels, "qf"), (call,)], arrays, [params],
+                shift_channels=channels, functions=[dense.FULLY_CONNECTED])
 
 
 def pool_2d(model: Model, op: Operator, family: KernelFamily) -> Step:

@@ -19,7 +19,6 @@ from dataclasses import dataclass, replace
 
 from tinyml_kit.core.cores import KernelFamily
 from tinyml_kit.core.graph import Graph
-from tinyml_kit.solve.cmsis_scratch import kernel_sums_bytes
 from tinyml_kit.solve.conv_layout import ConvLayout, generated, graph_layout
 from tinyml_kit.solve.depthwise_shape import DepthwiseCost, depthwise_cost
 from tinyml_kit.solve.kernel_choice import (
@@ -151,8 +150,6 @@ def flash_parts(graph: Graph, family: KernelFamily, kernels: dict[int, LayerKern
             constants += TABLE_BYTES
         elif op.kind in ("ADD", "MUL"):
             constants += _binary_constant_bytes(graph, op, generated_here)
-        elif op.kind == "FULLY_CONNECTED":
-            constants += kernel_sums_bytes(_out_channels(graph, op), family)
         elif op.kind == "RESIZE_NEAREST_NEIGHBOR":   # an int32 row map and column map
             constants += 4 * sum(graph.tensors[op.outputs[0]].shape[1:3])
         constants += OP_PARAM_BYTES.get(code_kind(graph, op), 0)

@@ -70,13 +70,6 @@ def depthwise_scratch_bytes(in_hwc: tuple[int, int, int], out_hwc: tuple[int, in
     return in_c * kernel_hw[0] * kernel_hw[1] * 2
 
 
-def kernel_sums_bytes(depth: int, family: KernelFamily) -> int:
-    """Flash for the kernel sums a fully connected layer's Helium kernel reads from its scratch buffer
-    (arm_fully_connected_s8_get_buffer_size: an int32 per output, arm_vector_sum_s8's sums with the bias and the
-    offsets folded in): the C engine computes them at export into flash, so the arena holds none."""
-    return 4 * depth if family is KernelFamily.MVE else 0
-
-
 OVERLAP_BATCH = 4   # output pixels the im2col path gathers before writing (2 with DSP, 4 with MVE): the slack
 
 

@@ -1,0 +1,30 @@
+"""FULLY_CONNECTED as LiteRT computes it: its int8 kernel (per-channel or per-tensor weights) rescales each int32
+sum with a single rounding (the 64-bit product and one round-half-up shift by 31 - shift: ruy's and TFLite's
+int64 `MultiplyByQuantizedMultiplier`), not the double rounding (`SaturatingRoundingDoublingHighMul` then
+`RoundingDivideByPOT`) of CMSIS-NN's `arm_fully_connected_s8` and of the convolutions. The two differ by one where
+the product lies just under a tie of the final shift (measured: 19 of 20,000 outputs of a random per-channel
+layer, 42 of 20,000 of a per-tensor one), so this layer is generated here rather than called in CMSIS-NN. A
+classifier's dense layer is small: the plain loop costs little next to the convolutions."""
+
+from tinyml_kit.engine.ir import Function
+
+FULLY_CONNECTED = Function("tinyml_fully_connected_s8", """\
+/* FULLY_CONNECTED, int8: each sum rescaled with a single rounding, as LiteRT's kernel; the multiplier and shift
+ * per output channel (per_channel 1) or one for all (0). */
+static void tinyml_fully_connected_s8(const cmsis_nn_fc_params *p, const cmsis_nn_quant_params *q,
+                                      const int8_t *in, const int8_t *w, const int32_t *bias, int8_t *out,
+                                      int32_t batches, int32_t accum, int32_t depth,
+                                      int32_t per_channel) {
+  for (int32_t b = 0; b < batches; ++b, in += accum, out += depth) {
+    const int8_t *row = w;
+    for (int32_t c = 0; c < depth; ++c, row += accum) {
+      int32_t acc = bias ? bias[c] : 0;
+      for (int32_t k = 0; k < accum; ++k) acc += (in[k] + p->input_offset) * (row[k] + p->filter_offset);
+      const int32_t total_shift = 31 - q->shift[c * per_channel];
+      const int64_t product = (int64_t)acc * q->multiplier[c * per_channel];
+      const int64_t scaled = (product + ((int64_t)1 << (total_shift - 1))) >> total_shift;
+      const int64_t v = scaled + p->output_offset;
+      out[c] = (int8_t)(v < p->activation.min ? p->activation.min : (v > p->activation.max ? p->activation.max : v));
+    }
+  }
+}""")
