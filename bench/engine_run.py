@@ -45,6 +45,7 @@ def measure(model: Path, images: np.ndarray, board_id: str, core: str, engine_na
     # The arena compared across configurations: the C engine's static plan (what its source declares), TFLM's
     # arena_used_bytes() on the device.
     row["arena_bytes"] = r.arena_host_bytes if engine_name == "c" else r.arena_used_bytes
+    row["ram_constant_bytes"] = getattr(r, "ram_constant_bytes", 0)   # of elf_ram_bytes: weights copied to RAM
     c = r.cycles
     row["cycles_est"] = c.cycles_est if c else None
     row["latency_ms"] = c.latency_ms if c else None
