@@ -43,6 +43,7 @@ from tinyml_kit.solve.instructions import (
     op_features,
     op_group,
 )
+from tinyml_kit.solve.latency_estimate import op_families
 
 logging.basicConfig(level=logging.WARNING, format="%(message)s")
 RESULTS = Path(__file__).parent / "results"
@@ -151,8 +152,11 @@ def featurized(row: dict) -> dict:
     graph = Graph(g["name"], [Tensor(**{**t, "shape": tuple(t["shape"])}) for t in g["tensors"]],
                   [Op(**{**o, "inputs": tuple(o["inputs"]), "outputs": tuple(o["outputs"])}) for o in g["ops"]],
                   g["input"], g["output"])
-    family = OpCostModel(row["engine"], row["core"], {}).family
+    families = op_families(OpCostModel(row["engine"], row["core"], {}), graph)
+    # a residual block run row by row is one entry at its ADD's index counting all of its ops: not an op to fit
+    row["ops"] = [op for op in row["ops"] if op["op"] == graph.ops[op["index"]].kind]
     for op in row["ops"]:
+        family = families[op["index"]]
         op.update(group=op_group(graph, graph.ops[op["index"]], family),
                   features=op_features(graph, graph.ops[op["index"]], family))
     return row
