@@ -186,6 +186,19 @@ def test_the_time_screen_drops_exactly_the_configurations_over_the_budget():
     brute = {i for i, s in enumerate(items) if cycles(s) > budget}
     assert slow == brute and 0 < len(slow) < len(items)
 
+    # the C engine's screen predicts each op on its faster kernel: a lower bound, so it drops only what misses
+    # with the per-layer kernel choice made, and keeps some of what does
+    fast_board, c_budget = get_board("nucleo-l4r5zi"), 3_000_000
+    bound, chosen = [], []
+    for s in items:
+        graph, costs = s.graph((32, 32, 3), 10)
+        bound.append(estimate_latency(graph, costs.macs, fast_board, "c", fastest=True).cycles)
+        chosen.append(estimate_latency(graph, costs.macs, fast_board, "c").cycles)
+    assert all(b <= c for b, c in zip(bound, chosen, strict=True)) and bound != chosen
+    slow_c = over_time(items, (32, 32, 3), 10, fast_board, "c", c_budget)
+    assert slow_c == {i for i, b in enumerate(bound) if b > c_budget}
+    assert slow_c <= {i for i, c in enumerate(chosen) if c > c_budget} and 0 < len(slow_c) < len(items)
+
 
 def test_cycles_of_a_core_never_checked_against_published_counts_say_so():
     """The M7's and M55's tables come from compilers' scheduling models only: every printed figure says so; the M4F's

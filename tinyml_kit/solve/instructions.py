@@ -20,7 +20,7 @@ over (`solve.kernel_features`); on Helium cores, and in TFLM, every op is CMSIS-
 """
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -116,8 +116,20 @@ class LinearCosts:
     fallback: dict[str, float]
 
     def cost(self, group: str, features: dict[str, float]) -> float:
-        coef = self.groups.get(group) or self.groups.get(NEAREST_GROUP.get(group, ""), self.fallback)
-        return sum(coef.get(k, 0.0) * features.get(k, 0.0) for k in FEATURES)
+        return sum(w * features.get(k, 0.0) for k, w in self._terms(group))
+
+    def _terms(self, group: str) -> tuple[tuple[str, float], ...]:
+        """The nonzero (feature, coefficient) pairs costing `group`, worked out once per group (the solver costs
+        thousands of ops per answer)."""
+        terms = self._memo.get(group)
+        if terms is None:
+            coef = self.groups.get(group) or self.groups.get(NEAREST_GROUP.get(group, ""), self.fallback)
+            terms = self._memo[group] = tuple((k, coef[k]) for k in FEATURES if coef.get(k))
+        return terms
+
+    @cached_property
+    def _memo(self) -> dict[str, tuple[tuple[str, float], ...]]:
+        return {}
 
     @classmethod
     def from_dict(cls, d: dict) -> "LinearCosts":

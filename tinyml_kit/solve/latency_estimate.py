@@ -50,17 +50,26 @@ def predict_per_op(graph: Graph, core: str, engine: str = "tflm") -> tuple[int, 
     return tuple(int(round(x)) for x in counts["instructions"])
 
 
-def estimate_latency(graph: Graph, macs: int, board: Board, engine: str = "tflm") -> LatencyEstimate:
+def estimate_latency(graph: Graph, macs: int, board: Board, engine: str = "tflm", fastest: bool = False
+                     ) -> LatencyEstimate:
     """Time per inference on `board`: predicted cycles (with its flash wait states, `core.timing.memory_timing`)
-    at its clock on the cores tinyml-kit emulates, the MAC-throughput estimate on the others."""
+    at its clock on the cores tinyml-kit emulates, the MAC-throughput estimate on the others. `fastest`: each op on
+    whichever of its kernels (generated or CMSIS-NN's) the model costs less, a lower bound of the build's time that
+    skips the per-layer choice (`solve.time_screen` screens with it)."""
     emulated = emulated_core(board.core)
     model = instruction_model(engine, emulated.id) if emulated else None
     if model is None or not model.has_cycles:
         return LatencyEstimate(latency_ms(macs, board.core, board.clock_mhz), None)
     memory = memory_timing(board)
-    counts = model.per_op_counts(graph, QUANTITIES, op_families(model, graph))
-    per_op = tuple(int(round(x)) for x in counts["instructions"])
-    cycles = tuple(int(round(c + memory.wait_cycles(m, n))) for c, m, n in
-                   zip(counts["cycles"], counts["flash_misses"], counts["flash_loads"], strict=True))
-    return LatencyEstimate(latency_ms_from_cycles(sum(cycles), board.clock_mhz), sum(per_op), per_op,
-                           sum(cycles), cycles)
+    every = [model.family] * len(graph.ops)
+    builds = ([every, [None] * len(graph.ops)] if fastest and model.family and model.family.generates_kernels
+              else [every if fastest else op_families(model, graph)])
+    per_build = []
+    for families in builds:
+        counts = model.per_op_counts(graph, QUANTITIES, families)
+        per_build.append([(int(round(c + memory.wait_cycles(m, n))), int(round(i))) for c, m, n, i in
+                          zip(counts["cycles"], counts["flash_misses"], counts["flash_loads"], counts["instructions"],
+                              strict=True)])
+    cycles, per_op = zip(*(min(op) for op in zip(*per_build, strict=True)), strict=True) if graph.ops else ((), ())
+    return LatencyEstimate(latency_ms_from_cycles(sum(cycles), board.clock_mhz), sum(per_op), tuple(per_op),
+                           sum(cycles), tuple(cycles))

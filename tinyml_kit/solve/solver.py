@@ -28,7 +28,7 @@ from tinyml_kit.solve.grid import AnyDepth, configurations, require_searchable
 from tinyml_kit.solve.latency_estimate import LatencyEstimate
 from tinyml_kit.solve.refusal import closest
 from tinyml_kit.solve.scaling_law import ScalingLaw, load_laws
-from tinyml_kit.solve.time_screen import over_time
+from tinyml_kit.solve.time_screen import over_time, series_key
 
 CONSTRAINTS = ("flash", "arena", "macs", "latency")   # latency: predicted cycles, on the emulated cores
 FRONTIER_STEP = 0.5   # accuracy points between frontier rows
@@ -170,13 +170,18 @@ def solve(board: Board, max_flash: int | None = None, max_ram: int | None = None
     found: list[Choice] = []
     families: dict[str, Choice | None] = {f: None for f in by_family}
     evaluated = 0
+    too_slow: dict[tuple, float] = {}   # per series, the narrowest width found over the time budget
     for s in possible:
         if len(found) > runner_ups and families[s.family] is not None:
             continue     # enough runner-ups, and this family's best fitting configuration is known
+        if s.knobs.alpha >= too_slow.get(series_key(s), float("inf")):
+            reasons.append((s.accuracy, "latency"))   # wider than a configuration of its series that misses
+            continue
         graph = s.graph(input_shape, classes)   # time first: it rejects most, and costs a third of the rest
         latency = engine.latency(graph[0], graph[1].macs, board)
         if budget.cycles is not None and (latency.cycles or 0) > budget.cycles:
             reasons.append((s.accuracy, "latency"))
+            too_slow[series_key(s)] = min(s.knobs.alpha, too_slow.get(series_key(s), float("inf")))
             continue
         evaluated += 1
         choice = make_choice(s.estimate(input_shape, classes, engine, board, graph, latency), by_family[s.family],
