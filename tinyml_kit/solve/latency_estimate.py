@@ -61,9 +61,10 @@ def estimate_latency(graph: Graph, macs: int, board: Board, engine: str = "tflm"
     if model is None or not model.has_cycles:
         return LatencyEstimate(latency_ms(macs, board.core, board.clock_mhz), None)
     memory = memory_timing(board)
-    every = [model.family] * len(graph.ops)
-    builds = ([every, [None] * len(graph.ops)] if fastest and model.family and model.family.generates_kernels
-              else [every if fastest else op_families(model, graph)])
+    every: list[KernelFamily | None] = [model.family] * len(graph.ops)
+    builds = [every if fastest else op_families(model, graph)]
+    if fastest and model.family and model.family.generates_kernels:
+        builds.append([None] * len(graph.ops))
     per_build = []
     for families in builds:
         counts = model.per_op_counts(graph, QUANTITIES, families)
