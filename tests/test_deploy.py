@@ -41,6 +41,9 @@ def foreign_cnn(tmp_path_factory):
     folder = tmp_path_factory.mktemp("user_model")
     model.save(folder / "cnn.keras")
     model.save(folder / "cnn_savedmodel", save_format="tf")
+    k.Sequential([k.Input((16, 16, 1)), k.layers.Rescaling(1 / 255), k.layers.Conv2D(4, 3, name="conv"),
+                  k.layers.LayerNormalization(name="my_norm"), k.layers.Flatten(),
+                  k.layers.Dense(3)]).save(folder / "layer_norm.keras")
     return folder, model
 
 
@@ -115,3 +118,32 @@ def test_deploy_refuses_bad_input_in_one_line(foreign_cnn, digits_npz, tmp_path)
     for args, fragments in cases:
         assert_one_line_error(run(*args, "--data", digits_npz, "--board", BOARD, "--out", out), *fragments)
         assert not out.exists()
+
+
+def test_deploy_float_tflite_is_quantized_here(foreign_cnn, digits_npz, tmp_path):
+    """A float .tflite says nothing of its pixel range: refused without --pixels, quantized with it."""
+    from tinyml_kit._tf import tf
+
+    folder, model = foreign_cnn
+    path = tmp_path / "float.tflite"
+    path.write_bytes(tf().lite.TFLiteConverter.from_keras_model(model).convert())
+    out = tmp_path / "run"
+    assert_one_line_error(run("deploy", path, "--data", digits_npz, "--out", out), "float .tflite", "--pixels 0-255")
+    assert not out.exists()
+    report = _deployed(path, digits_npz, out, "--pixels", "0-255")
+    assert report["compression"]["stages"][0]["method"] == "ptq"
+
+
+def test_deploy_names_unsupported_ops_with_their_layer(foreign_cnn, digits_npz, tmp_path):
+    folder, _ = foreign_cnn
+    out = tmp_path / "run"
+    result = run("deploy", folder / "layer_norm.keras", "--engine", "c", "--data", digits_npz, "--out", out)
+    assert_one_line_error(result, "(at layer 'my_norm') converts to the", "RSQRT", "which the C engine does not run")
+    assert not out.exists()
+
+
+def test_deploy_that_does_not_fit_says_by_how_much(int8_tflite, digits_npz, tmp_path):
+    out = tmp_path / "run"
+    result = run("deploy", int8_tflite, "--board", BOARD, "--max-ram", "1KB", "--data", digits_npz, "--out", out)
+    assert result.exit_code == 1 and (out / "report.json").is_file()
+    assert_one_line_error(result, f"does not fit {BOARD}: arena", "B > 1,000 B (+")

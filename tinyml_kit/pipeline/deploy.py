@@ -28,7 +28,7 @@ from tinyml_kit.pipeline.engine_choice import choose_engine
 from tinyml_kit.pipeline.fit import data_record, default_run_dir, load_data, versions
 from tinyml_kit.pipeline.foreign import Foreign
 from tinyml_kit.pipeline.runs import timed
-from tinyml_kit.solve.engines import ENGINES, Engine, get_engine, require_ops
+from tinyml_kit.solve.engines import DEFAULT, Engine, get_engine, require_ops, run_on
 from tinyml_kit.train.data import peek_dataset, planned_input
 from tinyml_kit.train.trainer import BATCH_SIZE
 
@@ -126,10 +126,13 @@ def _engine(user: Foreign, flatbuffer: bytes, asked, cmsis_nn_dir) -> Engine:
     """The engine, chosen as `fit` chooses it (the C engine, or TFLM with a line saying why), and every op it or
     the checker does not run refused by name with the layer it came from."""
     ops = read_model(flatbuffer).ops
-    missing = [op for op in ops if any(op in e.missing_ops(ops) for e in ENGINES.values())]
-    what = f"{user.name} ({foreign_model.op_layers(flatbuffer, missing, user.layers)})" if missing else user.name
-    engine = choose_engine(asked, ops, what, True, cmsis_nn_dir)
-    require_ops(ops, engine, what, "", "model")
+
+    def where(engines) -> str:   # the model, and where the ops `engines` lack come from
+        missing = [op for op in ops if any(op in e.missing_ops(ops) for e in engines)]
+        return f"{user.name} ({foreign_model.op_layers(flatbuffer, missing, user.layers)})" if missing else user.name
+
+    engine = choose_engine(asked, ops, where([DEFAULT]), True, cmsis_nn_dir)
+    require_ops(ops, engine, where(run_on(engine)), "", "model")
     host = checks(engine).host
     if host is not None:   # the engine's own host check runs next: its tools are refused now
         host.require(cmsis_nn_dir)

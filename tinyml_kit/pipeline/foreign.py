@@ -124,21 +124,52 @@ def _open_keras(path: Path, kind: str, pixels: str | None) -> Foreign:
 
 
 def with_input(model, shape: tuple, rescale: bool = False):
-    """`model` rebuilt on an input of `shape` (every size fixed), with a Rescaling(1/255) first if `rescale`: the
-    same layers and weights, as one flat graph (a nested model would hide its feature maps from Grad-CAM)."""
+    """`model` rebuilt from its config on an input of `shape` (every size fixed), with a Rescaling(1/255) first if
+    `rescale`: the same layers and weights, as one flat graph (a nested model would hide its feature maps from
+    Grad-CAM; `clone_model` onto a tensor that is not an Input never returns)."""
     from tinyml_kit._tf import keras
 
     k = keras()
-    inputs = k.Input(shape=shape, name="pixels")
-    x = k.layers.Rescaling(1.0 / 255.0, name="pixels_to_unit")(inputs) if rescale else inputs
+    config = model.get_config()
+    rescaling = {"class_name": RESCALING, "name": "pixels_to_unit",
+                 "config": {"name": "pixels_to_unit", "scale": 1.0 / 255.0, "offset": 0.0, "dtype": "float32"}}
     try:
-        rebuilt = k.models.clone_model(model, input_tensors=x)
+        if isinstance(model, k.Sequential):
+            layers = config["layers"]
+            if layers and layers[0]["class_name"] == "InputLayer":
+                layers.pop(0)
+            layers.insert(0, {"class_name": "InputLayer", "config": {"batch_input_shape": (None, *shape),
+                                                                     "dtype": "float32", "name": "pixels"}})
+            if rescale:
+                layers.insert(1, rescaling)
+            rebuilt = k.Sequential.from_config(config)
+        else:
+            name = config["input_layers"][0][0]
+            for layer in config["layers"]:
+                if layer["class_name"] == "InputLayer" and layer["name"] == name:
+                    layer["config"]["batch_input_shape"] = (None, *shape)
+                elif rescale:
+                    layer["inbound_nodes"] = _renamed(layer["inbound_nodes"], name, rescaling["name"])
+            if rescale:
+                config["layers"].insert(1, {**rescaling, "inbound_nodes": [[[name, 0, 0, {}]]]})
+            rebuilt = k.Model.from_config(config)
         rebuilt.set_weights(model.get_weights())
-        return k.Model(inputs, rebuilt.outputs, name=model.name)
     except Exception as e:
-        raise UserError(f"the model could not be rebuilt on a {_text(shape)} input ({type(e).__name__}): save it "
-                        f"as a functional model with a fixed input size{' and a Rescaling layer first' * rescale}",
-                        "model") from None
+        raise UserError(f"the model could not be rebuilt on a {_text(shape)} input ({type(e).__name__}: "
+                        f"{str(e)[:120]}): save it with a fixed input size"
+                        f"{' and a Rescaling layer first' if rescale else ''}", "model") from None
+    return rebuilt
+
+
+def _renamed(nodes, old: str, new: str):
+    """Inbound nodes (`[layer, node, tensor, kwargs]`, nested) with every reference to layer `old` made to `new`."""
+    if isinstance(nodes, list):
+        if len(nodes) >= 3 and nodes[0] == old and isinstance(nodes[1], int):
+            return [new, *nodes[1:]]
+        return [_renamed(n, old, new) for n in nodes]
+    if isinstance(nodes, dict):
+        return {key: _renamed(value, old, new) for key, value in nodes.items()}
+    return nodes
 
 
 def _io_shape(path: Path, inputs, outputs) -> tuple[tuple, int]:
@@ -209,14 +240,17 @@ def require_integer_ops(flatbuffer: bytes, name: str, layers: list[str] | None =
 
 
 def op_layers(flatbuffer: bytes, ops, layers: list[str] | None = None) -> str:
-    """Where each of `ops` is in the model: `OP (layer 'name')`, by the first op of that kind's output tensor, whose
-    name the converter takes from the Keras layer."""
+    """Where `ops` are in the model, by the output tensor of each one's first use, whose name the converter takes
+    from the Keras layer: `at layer 'norm'`, or `TANH at layer 'a'; GELU at layer 'b'`."""
     graph = read_graph(flatbuffer)
-    where = {}
-    for op in graph.ops:
-        if op.kind in ops and op.kind not in where and op.outputs:
-            where[op.kind] = _layer(graph.tensors[op.outputs[0]].name, layers)
-    return ", ".join(f"{kind} ({where.get(kind, 'not found in the graph')})" for kind in ops)
+    places: dict[str, list[str]] = {}
+    for kind in ops:
+        op = next((o for o in graph.ops if o.kind == kind and o.outputs), None)
+        place = _layer(graph.tensors[op.outputs[0]].name, layers) if op else "not found in the graph"
+        places.setdefault(place, []).append(kind)
+    if len(places) == 1:
+        return f"at {next(iter(places))}"
+    return "; ".join(f"{', '.join(kinds)} at {place}" for place, kinds in places.items())
 
 
 def _layer(tensor: str, layers: list[str] | None) -> str:
