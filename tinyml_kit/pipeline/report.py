@@ -101,7 +101,8 @@ def render_report(record: RunRecord, analysis: Analysis, validation: Validation,
         board=record.board, fits_all=record.verdict.ok, gauges=gauges(record), analysis=analysis,
         peak_short=peak.name.split(";")[0], peak_live=peak.live_bytes,
         images=_figures(record, analysis, validation, cam, probes), validation=validation,
-        training_note=(f"{t.epochs_run} of {t.epochs} epochs run, best epoch {t.best_epoch}, batch {t.batch_size}, "
+        training_note=(f"not trained here: deployed from {record.deployed_from}" if record.deployed_from else
+                       f"{t.epochs_run} of {t.epochs} epochs run, best epoch {t.best_epoch}, batch {t.batch_size}, "
                        f"seed {t.seed}" + _stages_note(record)),
         gradcam_layer=cam.layer if cam else "", verify=verify, baselines=_baseline_rows(record, baselines),
         version=__version__,
