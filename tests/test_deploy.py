@@ -44,6 +44,8 @@ def foreign_cnn(tmp_path_factory):
     k.Sequential([k.Input((16, 16, 1)), k.layers.Rescaling(1 / 255), k.layers.Conv2D(4, 3, name="conv"),
                   k.layers.LayerNormalization(name="my_norm"), k.layers.Flatten(),
                   k.layers.Dense(3)]).save(folder / "layer_norm.keras")
+    k.Sequential([k.Input((16, 16, 3)), k.layers.Rescaling(1 / 255), k.layers.Conv2D(4, 3), k.layers.Flatten(),
+                  k.layers.Dense(3)]).save(folder / "rgb.keras")
     return folder, model
 
 
@@ -114,6 +116,7 @@ def test_deploy_refuses_bad_input_in_one_line(foreign_cnn, digits_npz, tmp_path)
         (["deploy", folder / "missing.keras"], ["not found", ".tflite"]),
         (["deploy", digits_npz], ["is not a model format deploy takes", ".keras"]),
         (["deploy", folder / "cnn.keras", "--pixels", "0-1"], ["begins with a Rescaling layer", "drop --pixels"]),
+        (["deploy", folder / "rgb.keras"], ["has 1-channel images but", "takes 3 channels"]),
     ]
     for args, fragments in cases:
         assert_one_line_error(run(*args, "--data", digits_npz, "--board", BOARD, "--out", out), *fragments)
@@ -147,3 +150,29 @@ def test_deploy_that_does_not_fit_says_by_how_much(int8_tflite, digits_npz, tmp_
     result = run("deploy", int8_tflite, "--board", BOARD, "--max-ram", "1KB", "--data", digits_npz, "--out", out)
     assert result.exit_code == 1 and (out / "report.json").is_file()
     assert_one_line_error(result, f"does not fit {BOARD}: arena", "B > 1,000 B (+")
+
+
+@pytest.mark.parametrize("sequential", [False, True])
+def test_a_model_taking_unit_floats_gets_a_rescaling_in_front_as_one_flat_graph(sequential):
+    """`--pixels 0-1`: the rebuilt model on pixels 0..255 computes what the user's computes on pixels / 255, and is
+    flat (Grad-CAM and the probes reach its layers); an open input size is fixed on the way."""
+    from tinyml_kit._tf import keras
+    from tinyml_kit.pipeline.foreign import with_input
+
+    k = keras()
+    layers = [k.layers.Conv2D(4, 3, activation="relu"), k.layers.GlobalMaxPooling2D(), k.layers.Dense(3)]
+    if sequential:
+        model = k.Sequential([k.Input((None, None, 1)), *layers])
+    else:
+        inputs = k.Input((None, None, 1))
+        x = inputs
+        for layer in layers:
+            x = layer(x)
+        model = k.Model(inputs, x)
+    rebuilt = with_input(model, (16, 16, 1), rescale=True)
+    assert rebuilt.input_shape == (None, 16, 16, 1)
+    assert [type(layer).__name__ for layer in rebuilt.layers][-4:] == ["Rescaling", "Conv2D", "GlobalMaxPooling2D",
+                                                                        "Dense"]
+    pixels = np.random.default_rng(0).integers(0, 256, (4, 16, 16, 1)).astype(np.float32)
+    np.testing.assert_allclose(rebuilt.predict(pixels, verbose=0), model.predict(pixels / 255, verbose=0),
+                               rtol=1e-5, atol=1e-6)
