@@ -30,7 +30,8 @@ def test_light_commands_do_not_import_tensorflow(tiny_model):
             "for args in (['--help'], ['boards'], ['boards', '--json'], ['solve'], ['solve', '--json'],\n"
             "             ['solve', '--frontier'], ['solve', '--engine', 'c'], ['scaling-law'],\n"
             f"             ['scaling-law', '--arch', 'resnet'], ['analyze', {str(tiny_model[1])!r}],\n"
-            f"             ['analyze', {str(tiny_model[1])!r}, '--engine', 'c']):\n"
+            f"             ['analyze', {str(tiny_model[1])!r}, '--engine', 'c'], ['deploy', '--help'],\n"
+            "             ['deploy', 'model.onnx'], ['deploy', 'missing.keras']):\n"
             "    try: main(args)\n"
             "    except SystemExit: pass\n"
             "assert 'tensorflow' not in sys.modules, 'tensorflow imported'")

@@ -120,7 +120,9 @@ def linear_probes(model, train_x: np.ndarray, train_y: np.ndarray, val_x: np.nda
     if not points:
         return Probes()
     layers = keras().layers
-    pooled = [layers.GlobalAveragePooling2D()(model.get_layer(name).output) for _, name in points]
+    # named: default names count per process and can repeat a loaded model's own ("The name ... is used 2 times")
+    pooled = [layers.GlobalAveragePooling2D(name=f"tinyml_probe_pool_{i}")(model.get_layer(name).output)
+              for i, (_, name) in enumerate(points)]
     extractor = keras().Model(model.inputs, pooled + [model.output])
     if len(train_x) > PROBE_TRAIN_IMAGES:
         keep = np.random.default_rng(seed).choice(len(train_x), PROBE_TRAIN_IMAGES, replace=False)

@@ -3,6 +3,7 @@ result is printed (stdout) while logs and progress go to stderr. No library modu
 
 from tinyml_kit.cli import (  # noqa: F401  (registers the commands)
     baseline_command,
+    deploy_command,
     model_commands,
     run_commands,
     sweep_commands,

@@ -75,7 +75,7 @@ def fit(board, data, arch, epochs, max_flash, max_ram, max_macs, max_latency_ms,
                      seed=seed, input_shape=input_shape,
                      compression=compress_options_from(**options), verify=verify, tflm_dir=tflm_dir,
                      engine=engine, cmsis_nn_dir=cmsis_nn_dir, law=law)
-    _finish_run(record, as_json)
+    finish_run(record, as_json)
 
 
 @main.command()
@@ -87,15 +87,17 @@ def compress(run_dir, out, as_json, **compression):
     """Prune, quantization-aware-train or distil the model of RUN_DIR into a new run directory, measured again."""
     from tinyml_kit.pipeline.compress_run import compress_run
 
-    _finish_run(compress_run(run_dir, compress_options_from(**compression), out), as_json)
+    finish_run(compress_run(run_dir, compress_options_from(**compression), out), as_json)
 
 
-def _finish_run(record: RunRecord, as_json: bool) -> None:
+def finish_run(record: RunRecord, as_json: bool) -> None:
     """Print a run's result; exit 1 if it does not fit, TFLM disagrees with LiteRT, or verify failed."""
     emit(as_json, record.to_dict(), lambda: show.run(record))
     if not record.verdict.ok:
-        fail(f"the model does not fit {record.board.id} ({', '.join(record.verdict.misses)}); see "
-             f"{record.run_dir}/report.json")
+        from tinyml_kit.pipeline.pinned import verdict_misses
+
+        fail(f"the model does not fit {record.board.id}: {'; '.join(verdict_misses(record.verdict, record.budget))}; "
+             f"see {record.run_dir}/report.json")
     _require_same_outputs(record.check, record.check.host)
     if record.verify is not None:
         _require_verified(record.verify)

@@ -48,8 +48,32 @@ def quantize_int8(model, images: np.ndarray) -> bytes:
     except Exception as e:
         lines = [ln for ln in str(e).splitlines() if "op" in ln.lower() or "error" in ln.lower()]
         raise UserError(f"int8 conversion failed: {(lines or [str(e)])[0].strip()[:300]}") from None
-    info = read_model(flatbuffer)
-    inp = info.inputs[0]
+    return _pixel_input(flatbuffer)
+
+
+def quantize_flatbuffer_int8(flatbuffer: bytes, images: np.ndarray, name: str = "the model") -> bytes:
+    """A float .tflite taking pixels 0..255, int8-quantized as `quantize_int8` quantizes a Keras model: calibrated
+    on `images`, int8 in and out, no float op left (one that cannot be quantized is refused by name). TFLite's
+    converter takes no .tflite, so its calibrator, the post-training step of that converter, is called directly."""
+    from tinyml_kit._tf import tf
+
+    t = tf()
+    from tensorflow.lite.python.optimize.calibrator import Calibrator
+
+    try:
+        with warnings.catch_warnings(), captured_stderr():
+            warnings.simplefilter("ignore")
+            calibrator = Calibrator(flatbuffer)
+            quantized = calibrator.calibrate_and_quantize(lambda: ([image[None]] for image in images), t.int8, t.int8,
+                                                          False)
+    except Exception as e:
+        raise UserError(f"int8 quantization of {name} failed: {str(e).strip().splitlines()[0][:300]}") from None
+    return _pixel_input(bytes(quantized))
+
+
+def _pixel_input(flatbuffer: bytes) -> bytes:
+    """Calibrated with pixels 0 and 255 in the set, the input is scale 1 and zero point -128."""
+    inp = read_model(flatbuffer).inputs[0]
     if inp.scale != 1.0 or inp.zero_point != -128:
         raise RuntimeError(f"input quantization is scale {inp.scale}, zero point {inp.zero_point}; "
                            f"expected 1.0 / -128")

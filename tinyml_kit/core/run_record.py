@@ -104,6 +104,7 @@ class RunRecord:
     verify: VerifyResult | None = None             # fit --verify's result; not part of report.json
     engine: str = "tflm"                           # what flash_bytes and arena_bytes were measured for
     search: SearchRecord = field(default_factory=SearchRecord)   # pins, knobs the solver chose, what pins cost
+    deployed_from: str | None = None               # `deploy`: the user's model file the run was made from
 
     @property
     def verdict(self) -> Verdict:
@@ -162,6 +163,8 @@ class RunRecord:
             d["compressed_from"], d["before"] = self.compressed_from, self.before.to_dict() if self.before else None
         if self.verify is not None:
             d["verify"] = self.verify.to_dict()
+        if self.deployed_from is not None:
+            d["deployed_from"] = self.deployed_from
         return d
 
     @classmethod

@@ -37,12 +37,13 @@ def require_knob(arch: str, knob: str) -> None:
         raise UserError(f"{knob} does not apply to {arch} (its knobs: {', '.join(f.knobs) or 'none'})", knob)
 
 
-def load_keras_model(path: Path):
-    """A model saved by `fit` or `compress` (or any tf_keras .keras / .h5 using our custom layers)."""
+def load_keras_model(path: Path, compile: bool = True):
+    """A model saved by `fit` or `compress` (or any tf_keras .keras / .h5 / SavedModel using our custom layers).
+    `compile` False: a user's model, whose loss and metrics may be functions only its own code defines."""
     from tinyml_kit._tf import keras
     from tinyml_kit.nets import layers  # noqa: F401  (registers custom layers for deserialization)
 
-    return keras().models.load_model(path)
+    return keras().models.load_model(path, compile=compile)
 
 
 def copy_model(model):

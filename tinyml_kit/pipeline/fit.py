@@ -75,7 +75,7 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = AUTO, e
         planned, pool, early = _candidates_before_data(search, data, input_shape, board, budget, engine,
                                                        user_law, source, compression.quant)
     with timed(timings, "data_s"):
-        dataset, parts, calibration = _load(data, input_shape, seed)
+        dataset, parts, calibration = load_data(data, input_shape, seed)
     if planned != (dataset.input_shape, len(dataset.class_names)):
         pool = early = None   # the data held something its header did not say: rank again on what was loaded
     with timed(timings, "choose_s"):
@@ -93,7 +93,7 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = AUTO, e
         checked = outcome.evaluate_compressed(c, parts, engine, cmsis_nn_dir, kernel_family(board.core))
     trained = TrainingRecord(epochs, t.result.epochs_run, t.result.best_epoch, batch_size, seed, t.result.history,
                              t.recipe)
-    record = _record(board, budget, chosen.family, chosen, c, checked, _data_record(dataset, parts, data, seed),
+    record = _record(board, budget, chosen.family, chosen, c, checked, data_record(dataset, parts, data, seed),
                      trained, CompressionRecord(compression, t.teacher_info, c.stages), timings,
                      engine, explained, search)
     record = write_run(out, record, c.model, c.flatbuffer, parts, checked.validation, started)
@@ -104,7 +104,7 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = AUTO, e
     return record
 
 
-def _load(data: str, input_shape, seed: int):
+def load_data(data: str, input_shape, seed: int):
     """The dataset, its split and the calibration images."""
     dataset = load_dataset(data, input_shape)
     parts = split(dataset, seed=seed)
@@ -266,7 +266,7 @@ def _record(board: Board, budget: Budget, arch: str, chosen, c, checked: Evaluat
         search=replace(explained, chosen=chosen_knobs(chosen.knobs, search.pins, search.style)))
 
 
-def _data_record(dataset, parts, source: str, seed: int) -> DataRecord:
+def data_record(dataset, parts, source: str, seed: int) -> DataRecord:
     return DataRecord(source=source if source == "digits" else str(Path(source).resolve()),
                       input_shape=list(dataset.input_shape), classes=dataset.class_names,
                       train_images=len(parts.train.x), val_images=len(parts.val.x), val_fraction=VAL_FRACTION,
@@ -283,5 +283,5 @@ def versions() -> dict:
     return found
 
 
-def default_run_dir() -> Path:
-    return Path("runs") / datetime.now().strftime("fit-%Y%m%d-%H%M%S")
+def default_run_dir(command: str = "fit") -> Path:
+    return Path("runs") / datetime.now().strftime(f"{command}-%Y%m%d-%H%M%S")

@@ -50,8 +50,10 @@ def fit_summary(record: RunRecord) -> str:
             f"predicted{not_validated(record.board.core)}); " if "latency" in v.checks else "")
     return (f"{'FITS' if v.ok else 'DOES NOT FIT'} {record.board.id}: flash {record.flash_bytes:,}/{b.flash_bytes:,} "
             f"B, arena {record.arena_alloc_bytes:,}/{b.arena_bytes:,} B ({arena}); {time}"
-            f"{reference} acc {record.float_accuracy:.4f}, int8 acc {record.int8_accuracy:.4f}, agreement "
-            f"{record.agreement:.4f}, LiteRT == TFLM: {record.litert_equals_tflm}"
+            + (f"{reference} acc {record.float_accuracy:.4f}, int8 acc {record.int8_accuracy:.4f}, agreement "
+               f"{record.agreement:.4f}" if record.float_accuracy is not None else
+               f"int8 acc {record.int8_accuracy:.4f} (no float model)")
+            + f", LiteRT == TFLM: {record.litert_equals_tflm}"
             + (f", {host.verdict(record.check.host)}" if host and record.check.host else ""))
 
 

@@ -13,6 +13,7 @@ from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.pins import Search
 from tinyml_kit.core.spec import describe
 from tinyml_kit.core.units import format_bytes
+from tinyml_kit.core.verdict import Verdict
 from tinyml_kit.pipeline.candidates import may_fit, unranked_grid
 from tinyml_kit.pipeline.measure import measure
 from tinyml_kit.solve.engines import Engine
@@ -42,7 +43,11 @@ def refuse_pinned(search: Search, m, estimate, budget: Budget, board: Board, inp
 def measured_misses(m, budget: Budget) -> list[str]:
     """`flash 412,000 B > 400,000 B (+11.7 KiB)` for each limit the measurement misses, as `Budget.verdict`
     (the one judge of fitting) finds them."""
-    verdict = budget.verdict(m.flash_bytes, m.arena_alloc_bytes, m.macs, m.cycles)
+    return verdict_misses(budget.verdict(m.flash_bytes, m.arena_alloc_bytes, m.macs, m.cycles), budget)
+
+
+def verdict_misses(verdict: Verdict, budget: Budget) -> list[str]:
+    """Each limit `verdict` misses, with the figure, the limit and by how much."""
     words = {"flash": lambda c: f"flash {c.used:,} B > {c.limit:,} B (+{format_bytes(c.used - c.limit)})",
              "arena": lambda c: f"arena {c.used:,} B > {c.limit:,} B (+{format_bytes(c.used - c.limit)})",
              "macs": lambda c: f"{c.used:,} MACs > {c.limit:,}",

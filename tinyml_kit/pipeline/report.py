@@ -9,7 +9,7 @@ from pathlib import Path
 from tinyml_kit import __version__
 from tinyml_kit.check.analysis import Analysis
 from tinyml_kit.check.analyze import analyze_model
-from tinyml_kit.check.explain import gradcam, linear_probes
+from tinyml_kit.check.explain import Probes, gradcam, linear_probes
 from tinyml_kit.check.validate import validate_model
 from tinyml_kit.core import progress
 from tinyml_kit.core.artifacts import write_atomic
@@ -101,9 +101,11 @@ def render_report(record: RunRecord, analysis: Analysis, validation: Validation,
         board=record.board, fits_all=record.verdict.ok, gauges=gauges(record), analysis=analysis,
         peak_short=peak.name.split(";")[0], peak_live=peak.live_bytes,
         images=_figures(record, analysis, validation, cam, probes), validation=validation,
-        training_note=(f"{t.epochs_run} of {t.epochs} epochs run, best epoch {t.best_epoch}, batch {t.batch_size}, "
+        training_note=(f"not trained here: deployed from {record.deployed_from}" if record.deployed_from else
+                       f"{t.epochs_run} of {t.epochs} epochs run, best epoch {t.best_epoch}, batch {t.batch_size}, "
                        f"seed {t.seed}" + _stages_note(record)),
-        gradcam_layer=cam.layer, verify=verify, baselines=_baseline_rows(record, baselines), version=__version__,
+        gradcam_layer=cam.layer if cam else "", verify=verify, baselines=_baseline_rows(record, baselines),
+        version=__version__,
         run_dir=record.run_dir, **_search_notes(record.search))
 
 
@@ -154,7 +156,7 @@ def _figures(record: RunRecord, analysis: Analysis, validation: Validation, cam,
         "training": _b64(png_bytes(training_figure(history, stages))) if history else "",
         "confusion": _b64(png_bytes(confusion_figure(validation.runtimes["tflm"]["confusion_matrix"], names,
                                                      "TFLM int8, rows: true class"))),
-        "gradcam": _b64(png_bytes(gradcam_figure(cam, names))),
+        "gradcam": _b64(png_bytes(gradcam_figure(cam, names))) if cam else "",
         "probes": _b64(png_bytes(probes_figure(probes))) if probes.rows else "",
     }
 
@@ -194,10 +196,16 @@ def write_report(dest: Path, record: RunRecord, keras_model, flatbuffer: bytes, 
         analysis = analyze_model(flatbuffer, "model.tflite")
         if validation is None:
             validation = validate_model(flatbuffer, read_model(flatbuffer), parts.val, keras_model, "model.tflite")
-        cam = gradcam(keras_model, parts.val.x, parts.val.y)
-        probes = linear_probes(keras_model, parts.train.x, parts.train.y, parts.val.x, parts.val.y,
-                               seed=record.data.seed)
+        cam, probes = _explained(keras_model, parts, record.data.seed)
     write_atomic(Path(dest) / REPORT_FILE, render_report(record, analysis, validation, cam, probes, verify or [],
                                                            baselines or []))
     return ReportNumbers(analysis.peak_layer, analysis.peak_op, analysis.plan_matches_tflm,
-                         validation.onnx_max_abs_diff, probes.rows, cam.layer)
+                         validation.onnx_max_abs_diff, probes.rows, cam.layer if cam else "")
+
+
+def _explained(keras_model, parts, seed: int):
+    """Grad-CAM and the linear probes of the float model; none for a run deployed from a .tflite."""
+    if keras_model is None:
+        return None, Probes()
+    return (gradcam(keras_model, parts.val.x, parts.val.y),
+            linear_probes(keras_model, parts.train.x, parts.train.y, parts.val.x, parts.val.y, seed=seed))

@@ -56,7 +56,8 @@ def write_run(out: Path, record: RunRecord, model, flatbuffer: bytes, parts: Spl
         with timed(record.timings, "report_s"):
             record.report = write_report(tmp, record, model, flatbuffer, parts, validation)
         record.timings.total_s = round(time.perf_counter() - started, 2)
-        model.save(tmp / "model.keras")
+        if model is not None:   # None: a run deployed from a .tflite, which has no float model
+            model.save(tmp / "model.keras")
         (tmp / "model.tflite").write_bytes(flatbuffer)
         ModelSource(flatbuffer, read_model(flatbuffer), record.data.classes, record.arena_bytes,
                     record.arena_alloc_bytes, engine=get_engine(record.engine),
@@ -138,7 +139,7 @@ def _load_data(data: str, shape: tuple, strict_shape: bool, record: RunRecord | 
 def require_float_model(run_dir: Path, why: str) -> Path:
     path = Path(run_dir) / "model.keras"
     if not path.is_file():
-        raise UserError(f"{run_dir} has no model.keras: {why}; re-run fit")
+        raise UserError(f"{run_dir} has no model.keras: {why}; re-run fit, or deploy the float model")
     return path
 
 
@@ -147,8 +148,9 @@ def report_run(run_dir: str | Path) -> Path:
     (`verify_*.json`, `baseline_*.json`); written beside and renamed, so a failure leaves the old page in place."""
     m = run_model(run_dir)
     run_dir, record = m.run_dir, m.record
-    model = load_keras_model(require_float_model(run_dir, "the report's float metrics, Grad-CAM and probes need it"))
-    parts = run_split(record, tuple(model.input_shape[1:]))
+    keras_path = run_dir / "model.keras"   # none in a run deployed from a .tflite: its page has no Grad-CAM
+    model = load_keras_model(keras_path) if keras_path.is_file() else None
+    parts = run_split(record, tuple(m.info.inputs[0].shape[1:]))
     verify = verified(run_dir)
     baselines = [json.loads(p.read_text()) for p in sorted(run_dir.glob("baseline_*.json"))]
     write_report(run_dir, record, model, m.flatbuffer, parts, verify=verify, baselines=baselines)
