@@ -386,39 +386,40 @@ def _stop_after(args: list[str], out, results: int, how: str) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("executor", ["local", "ray"])
+@pytest.mark.parametrize("executor, alphas, stops", [("local", (0.2, 0.25, 0.3), ("SIGINT", "SIGKILL")),
+                                                    ("ray", (0.2, 0.25), ("SIGKILL",))])
 def test_a_sweep_interrupted_then_killed_midway_resumes_with_one_result_per_configuration(tmp_path, digits_npz,
-                                                                                         executor):
-    """One sweep stopped twice while a configuration trains, by Ctrl-C after its first result, then (resumed) by
-    SIGKILL after its second: each run resumes what the last left, and the third (here in this process, on a local
-    Ray the sweep starts and stops for the Ray executor) trains only the last configuration and ends with one result
-    per configuration; a fourth has nothing to train, and a resume with another recipe is refused."""
+                                                                                         executor, alphas, stops):
+    """A sweep stopped while a configuration trains, by Ctrl-C after its first result, then (resumed) by SIGKILL
+    after its second (Ray: killed after its first): each run resumes what the last left, and the last (here in this
+    process, on a local Ray the sweep starts and stops for the Ray executor) trains only what is left and ends with
+    one result per configuration; one more has nothing to train, and a resume with another recipe is refused."""
     import sys
 
     if executor == "ray":
         pytest.importorskip("ray")
     grid = tmp_path / "grid.yaml"
-    grid.write_text("alpha: [0.2, 0.25, 0.3]\nbeta: [1.0]\nt0: [4]\ndepth: [3]\n")
+    grid.write_text(f"alpha: [{', '.join(map(str, alphas))}]\nbeta: [1.0]\nt0: [4]\ndepth: [3]\n")
     out = tmp_path / "sweep"
     args = [sys.executable, "-m", "tinyml_kit.cli", "sweep", "--data", str(digits_npz), "--grid", str(grid),
             "--epochs", "1", "--input", "16,16,1", "--out", str(out), "--executor", executor, "--workers", "1"]
-    _stop_after(args, out, 1, "SIGINT")
-    _stop_after(args, out, 2, "SIGKILL")
+    for results, how in enumerate(stops, start=1):
+        _stop_after(args, out, results, how)
     done = len(read_results(out))
     summary = run_sweep(str(digits_npz), out, str(grid), 1, (16, 16, 1), executor=executor, workers=1)
     assert (summary["executor"], summary["finished"], summary["trained_now"], summary["failed"]) == (
-        executor, 3, 3 - done, [])
+        executor, len(alphas), len(alphas) - done, [])
     assert summary["workers"] >= 1
     if executor == "ray":
         import ray
 
         assert not ray.is_initialized()   # the sweep stopped the Ray it started
     rows = read_results(out)
-    assert sorted(r["key"] for r in rows) == ["a0.25_b1_t4_n3", "a0.2_b1_t4_n3", "a0.3_b1_t4_n3"]
+    assert sorted(r["key"] for r in rows) == sorted(f"a{a:g}_b1_t4_n3" for a in alphas)
     assert all(r["flash_bytes"] > 0 and r["arena_bytes"] > 0 and 0 <= r["int8_accuracy"] <= 1 and r["params"] > 0
                for r in rows)
     again = run_sweep(str(digits_npz), out, str(grid), 1, (16, 16, 1), executor=executor)
-    assert again["trained_now"] == 0 and len(read_results(out)) == 3
+    assert again["trained_now"] == 0 and len(read_results(out)) == len(alphas)
     assert_one_line_error(run("sweep", "--data", digits_npz, "--grid", grid, "--epochs", "2", "--input", "16,16,1",
                               "--out", out), "another recipe", "--out")
 
