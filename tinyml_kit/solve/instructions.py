@@ -166,9 +166,15 @@ class OpCostModel:
         generated kernel it runs or None for CMSIS-NN's (default: this model's family for every op); `in_ram`:
         the generated convolutions (op indices) reading their weights from RAM."""
         families = [self.family] * len(graph.ops) if families is None else families
-        ops = [(op_group(graph, op, fam, i in in_ram), op_features(graph, op, fam, i in in_ram))
+        ops = [self.op_counts(graph, op, fam, i in in_ram, quantities)
                for i, (op, fam) in enumerate(zip(graph.ops, families, strict=True))]
-        return {q: [self.cost(g, f, q) for g, f in ops] for q in quantities}
+        return {q: [counts[j] for counts in ops] for j, q in enumerate(quantities)}
+
+    def op_counts(self, graph: Graph, op: Op, family: KernelFamily | None, in_ram: bool,
+                  quantities: tuple[str, ...]) -> tuple[float, ...]:
+        """Each quantity of one op on `family`'s generated kernel (None: CMSIS-NN's), its weights in RAM or not."""
+        group, features = op_group(graph, op, family, in_ram), op_features(graph, op, family, in_ram)
+        return tuple(self.cost(group, features, q) for q in quantities)
 
     @property
     def has_cycles(self) -> bool:

@@ -78,20 +78,24 @@ def estimate_latency(graph: Graph, macs: int, board: Board, engine: str = "tflm"
     if model is None or not model.has_cycles:
         return LatencyEstimate(latency_ms(macs, board.core, board.clock_mhz), None)
     memory = memory_timing(board)
-    every: list[KernelFamily | None] = [model.family] * len(graph.ops)
     if fastest:
-        builds = [(every, frozenset[int]())]
-        if model.family and model.family.generates_kernels:
-            convs = frozenset(i for i, op in enumerate(graph.ops) if op.kind == "CONV_2D")
-            builds += [(every, convs), ([None] * len(graph.ops), frozenset())]
+        kernels = [_kernels(model.family, op.kind) for op in graph.ops]
     else:
-        builds = [_build(model, graph, model_ram_bytes(board) if ram_bytes is None else ram_bytes)]
-    per_build = []
-    for families, in_ram in builds:
-        counts = model.per_op_counts(graph, QUANTITIES, families, in_ram)
-        per_build.append([(int(round(c + memory.wait_cycles(m, n))), int(round(i))) for c, m, n, i in
-                          zip(counts["cycles"], counts["flash_misses"], counts["flash_loads"], counts["instructions"],
-                              strict=True)])
-    cycles, per_op = zip(*(min(op) for op in zip(*per_build, strict=True)), strict=True) if graph.ops else ((), ())
+        families, in_ram = _build(model, graph, model_ram_bytes(board) if ram_bytes is None else ram_bytes)
+        kernels = [[(fam, i in in_ram)] for i, fam in enumerate(families)]
+    cycles, per_op = [], []
+    for op, options in zip(graph.ops, kernels, strict=True):
+        costs = [model.op_counts(graph, op, family, in_ram, QUANTITIES) for family, in_ram in options]
+        c, i = min((int(round(c + memory.wait_cycles(m, n))), int(round(i))) for i, c, m, n in costs)
+        cycles.append(c)
+        per_op.append(i)
     return LatencyEstimate(latency_ms_from_cycles(sum(cycles), board.clock_mhz), sum(per_op), tuple(per_op),
                            sum(cycles), tuple(cycles))
+
+
+def _kernels(family: KernelFamily | None, kind: str) -> list[tuple[KernelFamily | None, bool]]:
+    """The kernels an op of `kind` may run in a build for `family` (its family's or None for CMSIS-NN's, and
+    whether its weights are in RAM): what `fastest` takes the cheaper of."""
+    if family is None or not family.generates_kernels:
+        return [(family, False)]
+    return [(family, False), (None, False)] + ([(family, True)] if kind == "CONV_2D" else [])
