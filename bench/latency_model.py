@@ -10,7 +10,9 @@ image. Profiles are appended to bench/results/latency_profiles.jsonl.gz as they 
 (and `--fit-only` refits from them: only profiles with cycles are fitted, older ones are ignored). Each profile
 keeps its model's graph, so the fit works out the ops' groups and features with today's `solve.instructions`; a
 C engine profile keeps the version of the engine's kernels it ran (C_ENGINE_KERNELS), and only those of the
-current version are fitted or count as done. `--count N` profiles the first N configurations (and N/5 grayscale)
+current version are fitted or count as done, and the generated convolutions whose weights its build read from RAM
+(`solve.weight_placement`): every other run of HELD_OUT_EVERY configurations is built with no RAM for weights, so
+both placements are fitted (and held out). `--count N` profiles the first N configurations (and N/5 grayscale)
 of the same draw, held out as in the full one: the C engine's costs need fewer models than TFLM's.
 Writes bench/results/latency_model.json (held-out errors per core and engine, of instructions and of cycles) and
 the shipped table models/latency/instructions.json.
@@ -34,6 +36,7 @@ from tinyml_kit.core.graph import Graph, Op, Tensor
 from tinyml_kit.core.latency import instruction_table, profiled_cores
 from tinyml_kit.core.resources import INSTRUCTION_MODEL_FILE
 from tinyml_kit.core.timing import REFERENCE_CACHE
+from tinyml_kit.solve.engines import get_engine
 from tinyml_kit.solve.instructions import (
     FEATURES,
     QUANTITIES,
@@ -113,21 +116,33 @@ def _arena(cfg: dict) -> int:
     return activation_peak_bytes(build(cfg["family"], _shape(cfg), 10, **cfg["knobs"]))
 
 
-def profile(cfg: dict, flatbuffer: bytes, core: str, engine: str) -> dict:
-    """`verify --profile` on one image: the whole inference and each op, with the op's group and features."""
+def weights_in_flash(index: int) -> bool:
+    """Whether the `index`-th configuration of a draw is built with no weights copied to RAM: every other run of
+    HELD_OUT_EVERY, so both placements of a generated convolution's weights are fitted and held out."""
+    return (index // HELD_OUT_EVERY) % 2 == 1
+
+
+def profile(cfg: dict, flatbuffer: bytes, core: str, engine: str, in_flash: bool = False) -> dict:
+    """`verify --profile` on one image: the whole inference and each op, with the op's group and features, and the
+    generated convolutions the build read their weights from RAM for (none if `in_flash`)."""
     from tinyml_kit.check.tflm import measure_arena
     from tinyml_kit.check.verify import verify_model
     from tinyml_kit.core.boards import get_board
+    from tinyml_kit.core.budget import model_ram_bytes
     from tinyml_kit.core.tflite_info import read_graph, read_model
     from tinyml_kit.export.firmware import ModelSource
 
     info = read_model(flatbuffer)
     arena = measure_arena(flatbuffer)
-    src = ModelSource(flatbuffer, info, [str(i) for i in range(10)], arena.total_bytes, arena.alloc_bytes)
+    board = get_board("stm32n6570-dk")
+    # a model RAM of one byte leaves the weights nothing beside the arena (`conv_layout.weight_ram_budget`)
+    ram = 1 if in_flash else model_ram_bytes(board)
+    src = ModelSource(flatbuffer, info, [str(i) for i in range(10)], arena.total_bytes, arena.alloc_bytes,
+                      engine=get_engine(engine), family=CORES[core].family, ram_bytes=ram)
     image = np.random.default_rng(1).integers(-128, 128, (1, *info.inputs[0].shape[1:])).astype(np.int8)
     start = time.perf_counter()
     # room to spare: CMSIS-NN's Helium kernels ask for more scratch than the host's reference kernels measure
-    r = verify_model(src, image, get_board("stm32n6570-dk"), kernels="cmsis_nn", engine=engine, core=core,
+    r = verify_model(src, image, board, kernels="cmsis_nn", engine=engine, core=core,
                      profile=True, arena_bytes=2 * arena.alloc_bytes + 65536, memory=REFERENCE_CACHE)
     graph = read_graph(flatbuffer)
     ops = [{"index": p.index, "op": p.op, "instructions": p.instructions, "cycles": p.cycles,
@@ -137,8 +152,16 @@ def profile(cfg: dict, flatbuffer: bytes, core: str, engine: str) -> dict:
             "flash_misses": r.cycles.flash_misses, "profile_coverage": r.profile.coverage,
             "arena_used_bytes": r.arena_used_bytes, "arena_host_bytes": arena.total_bytes,
             "ops": ops, "seconds": round(time.perf_counter() - start, 1), "graph": dataclasses.asdict(graph),
-            **({"kernels": C_ENGINE_KERNELS} if engine == "c" else {})}
+            **({"kernels": C_ENGINE_KERNELS, "model_ram_bytes": ram, "ram_weights": _ram_weights(src)}
+               if engine == "c" else {})}
     return featurized(row)
+
+
+def _ram_weights(src) -> list[int]:
+    """The op indices of the layers whose weights the C engine's build read from RAM (its steps' kernels, those
+    of a residual block's too)."""
+    return sorted(s.op_index for step in src.program.steps for s in (step, *step.fused)
+                  if s.kernel is not None and s.kernel.weights_in_ram)
 
 
 def featurized(row: dict) -> dict:
@@ -148,18 +171,24 @@ def featurized(row: dict) -> dict:
         for op in row["ops"]:
             op["features"] = dict.fromkeys(FEATURES, 0.0) | op["features"]
         return row
-    g = row["graph"]
-    graph = Graph(g["name"], [Tensor(**{**t, "shape": tuple(t["shape"])}) for t in g["tensors"]],
-                  [Op(**{**o, "inputs": tuple(o["inputs"]), "outputs": tuple(o["outputs"])}) for o in g["ops"]],
-                  g["input"], g["output"])
+    graph = _graph(row)
     families = op_families(OpCostModel(row["engine"], row["core"], {}), graph)
+    ram = set(row.get("ram_weights", ()))
     # a residual block run row by row is one entry at its ADD's index counting all of its ops: not an op to fit
     row["ops"] = [op for op in row["ops"] if op["op"] == graph.ops[op["index"]].kind]
     for op in row["ops"]:
-        family = families[op["index"]]
-        op.update(group=op_group(graph, graph.ops[op["index"]], family),
-                  features=op_features(graph, graph.ops[op["index"]], family))
+        family, in_ram = families[op["index"]], op["index"] in ram
+        op.update(group=op_group(graph, graph.ops[op["index"]], family, in_ram),
+                  features=op_features(graph, graph.ops[op["index"]], family, in_ram))
     return row
+
+
+def _graph(row: dict) -> Graph:
+    """The graph a profile keeps."""
+    g = row["graph"]
+    return Graph(g["name"], [Tensor(**{**t, "shape": tuple(t["shape"])}) for t in g["tensors"]],
+                 [Op(**{**o, "inputs": tuple(o["inputs"]), "outputs": tuple(o["outputs"])}) for o in g["ops"]],
+                 g["input"], g["output"])
 
 
 def current(row: dict) -> bool:
@@ -193,8 +222,9 @@ def collect(configs: list[dict], cores: list[str], engines: list[str]) -> list[d
                 continue
             if _key(cfg) not in flatbuffers:
                 flatbuffers[_key(cfg)] = _flatbuffer(cfg)
-            row = profile(cfg, flatbuffers[_key(cfg)], core, engine)
-            print(f"[{i + 1}/{len(configs)}] {row['key']} {engine}/{core}: {row['instructions']:,} instructions, "
+            row = profile(cfg, flatbuffers[_key(cfg)], core, engine, weights_in_flash(i))
+            print(f"[{i + 1}/{len(configs)}] {row['key']} {engine}/{core}"
+                  f"{' (weights in flash)' if weights_in_flash(i) else ''}: {row['instructions']:,} instructions, "
                   f"{row['cycles']:,} cycles, "
                   f"ops cover {row['profile_coverage']:.2%} ({row['seconds']} s)", flush=True)
             with gzip.open(PROFILES, "at") as f:
@@ -226,7 +256,7 @@ def _held_out(model: OpCostModel, tested: list[dict], quantity: str) -> dict:
     """Each held-out model's whole-inference `quantity` as measured and as the per-op costs sum it."""
     errors = []
     for r in tested:
-        predicted = sum(model.cost(op["group"], op["features"], quantity) for op in r["ops"])
+        predicted = _predicted(model, r, quantity)
         measured = sum(op[quantity] for op in r["ops"]) if quantity == "flash_loads" else r[quantity]
         errors.append({"model": r["key"], "measured": measured, "predicted": round(predicted),
                        "error": predicted / max(measured, 1) - 1})
@@ -236,6 +266,17 @@ def _held_out(model: OpCostModel, tested: list[dict], quantity: str) -> dict:
               f"{np.median(abs_err):.2%}, max {max(abs_err):.2%}")
     return {"median_abs_error": float(np.median(abs_err)) if abs_err else None,
             "max_abs_error": max(abs_err) if abs_err else None, "held_out": errors}
+
+
+def _predicted(model: OpCostModel, row: dict, quantity: str) -> float:
+    """A profile's whole-inference `quantity` as the latency estimate sums it: every op of its graph (a residual
+    block run row by row, which the fit leaves out, costed op by op too), its convolutions' weights where the build
+    put them. Flash loads, counted per op only, over the ops profiled."""
+    if quantity == "flash_loads" or "graph" not in row:
+        return sum(model.cost(op["group"], op["features"], quantity) for op in row["ops"])
+    graph = _graph(row)
+    counts = model.per_op_counts(graph, (quantity,), op_families(model, graph), frozenset(row.get("ram_weights", ())))
+    return sum(counts[quantity])
 
 
 def resnet8_anchor(rows: list[dict]) -> dict:
@@ -281,6 +322,12 @@ def main() -> None:
     if not rows:
         raise SystemExit(f"error: {PROFILES} has no profiles with cycles: profile first (without --fit-only)")
     models, report = evaluate(rows, held_out)
+    fitted = {(m["engine"], m["core"]) for m in models}
+    kept = [m for m in instruction_table()["models"] if (m["engine"], m["core"]) not in fitted]
+    if kept:   # an engine and core with no profile of today's kernels keeps its entry until profiled
+        print("kept from the previous table (not profiled at today's kernels): " +
+              ", ".join(f"{m['engine']}/{m['core']}" for m in kept))
+    models += kept
     INSTRUCTION_MODEL_FILE.parent.mkdir(parents=True, exist_ok=True)
     INSTRUCTION_MODEL_FILE.write_text(json.dumps({"source": "bench/latency_model.py", "features": FEATURES,
                                                   "quantities": QUANTITIES, "models": models}, indent=1) + "\n")

@@ -8,8 +8,12 @@ import numpy as np
 import pytest
 
 from tests.test_c_engine import assert_bit_exact, bit_exact_on_the_m4, int8_model
+from tinyml_kit.core.cores import KernelFamily
+from tinyml_kit.core.tflite_info import read_graph
 from tinyml_kit.engine.conv_gen import reordered_weights
+from tinyml_kit.solve.c_size import model_kernels
 from tinyml_kit.solve.conv_layout import ConvLayout, ram_weight_layers, weight_ram_budget
+from tinyml_kit.solve.weight_placement import graph_ram_weight_ops
 
 CHAINS = {
     # input shape, then (filters, kernel, strides, padding, activation, bias) per layer
@@ -71,6 +75,12 @@ def test_layers_share_a_function_with_the_layers_whose_weights_are_where_theirs_
     ram_bytes = compile_model(fb, allowance=1.0).arena_bytes + 2 * 2 * copy   # half of what the arena leaves
     program = compile_model(fb, ram_bytes=ram_bytes, allowance=1.0)
     assert program.ram_constant_bytes == 2 * copy
+    # the latency estimate places them by the same decision, from the graph alone
+    graph = read_graph(fb)
+    in_ram = {s.op_index for s in program.steps if s.kernel is not None and s.kernel.weights_in_ram}
+    assert len(in_ram) == 2
+    assert graph_ram_weight_ops(graph, KernelFamily.DSP, model_kernels(graph, KernelFamily.DSP, 1.0),
+                                ram_bytes) == in_ram
     functions = {f.name: f.definition for f in program.functions if re.fullmatch(r"tinyml_conv_\d+", f.name)}
     assert set(functions) == {"tinyml_conv_0", "tinyml_conv_2"}
     assert "const int16_t* w," in functions["tinyml_conv_0"] and "w2 +" in functions["tinyml_conv_2"]

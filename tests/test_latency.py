@@ -232,3 +232,23 @@ def test_generated_kernels_are_costed_by_what_their_code_computes():
         model = instruction_model("c", core)
         assert model is not None and model.family is KernelFamily.DSP
         assert {"CONV_2D/gen", "DEPTHWISE_CONV_2D/gen"} <= set(model.costs["cycles"].groups)
+
+
+def test_convolutions_whose_weights_the_build_copies_to_ram_are_costed_reading_them_there():
+    """A generated convolution with its weights in RAM is a group of its own reading no flash lines for them; a
+    graph is estimated faster where the board's RAM takes its weights than where none is left for them, and the
+    screen's bound stays below both."""
+    from tinyml_kit.core.cores import KernelFamily
+    from tinyml_kit.solve.latency_estimate import ram_weight_convs
+
+    g, op = _conv_graph(32, 64, 3)
+    flash, ram = op_features(g, op, KernelFamily.DSP), op_features(g, op, KernelFamily.DSP, in_ram=True)
+    assert op_group(g, op, KernelFamily.DSP, in_ram=True) == "CONV_2D/gen/ram"
+    assert flash["weight_lines"] > 0 and ram["weight_lines"] == ram["streamed_lines"] == 0
+    assert ram["macs"] + ram["tail_macs"] == flash["macs"] + flash["tail_macs"]
+    board = get_board("nucleo-l4r5zi")
+    model = instruction_model("c", "m4")
+    assert model is not None and ram_weight_convs(model, g, 2**20) == {0} and not ram_weight_convs(model, g, 1)
+    in_ram, in_flash = (estimate_latency(g, 1, board, "c", ram_bytes=ram) for ram in (2**20, 1))
+    bound = estimate_latency(g, 1, board, "c", fastest=True)
+    assert bound.cycles <= in_ram.cycles < in_flash.cycles

@@ -18,6 +18,7 @@ import numpy as np
 from tinyml_kit import __version__
 from tinyml_kit.core.cores import KernelFamily
 from tinyml_kit.core.errors import UserError, param
+from tinyml_kit.core.graph import Graph
 from tinyml_kit.core.labels import check_labels
 from tinyml_kit.core.templates import render as render_templates
 from tinyml_kit.core.tflite_info import read_graph
@@ -28,7 +29,6 @@ from tinyml_kit.engine.model_ir import Model, Operator, read_int8_model
 from tinyml_kit.engine.residual import fuse_blocks
 from tinyml_kit.engine.steps import CArray, Step
 from tinyml_kit.solve.c_size import model_kernels
-from tinyml_kit.solve.conv_layout import ram_weight_layers, weight_ram_budget
 from tinyml_kit.solve.kernel_choice import FLASH_ALLOWANCE, LayerKernel, in_ram, sharing
 from tinyml_kit.solve.residual_block import residual_blocks
 from tinyml_kit.solve.static_plan import (
@@ -38,6 +38,7 @@ from tinyml_kit.solve.static_plan import (
     op_scratch_bytes,
     plan,
 )
+from tinyml_kit.solve.weight_placement import ram_weight_ops
 
 Lowering = Callable[[Model, Operator, KernelFamily], Step]
 
@@ -167,14 +168,14 @@ def lower(model: Model, family: KernelFamily, chosen: dict[int, LayerKernel] | N
             LOWERINGS[op.kind](model, op, family) for op in model.ops]
 
 
-def weights_in_ram(model: Model, chosen: dict[int, LayerKernel], family: KernelFamily,
-                   budget: int) -> dict[int, LayerKernel]:
-    """`chosen` with the generated convolutions `solve.conv_layout.ram_weight_layers` picks for `budget` bytes of
-    RAM reading their weights widened into RAM at start-up (the arena plan does not change: the window buffers
-    are the same)."""
-    layouts = {op.index: lay for op in model.ops if op.kind == "CONV_2D" and op.index in chosen
-               and chosen[op.index].generated and (lay := kernels.generated_layout(model, op, family)) is not None}
-    return in_ram(chosen, ram_weight_layers(layouts, budget))
+def weights_in_ram(model: Model, graph: Graph, chosen: dict[int, LayerKernel], family: KernelFamily, ram_bytes: int,
+                   arena_bytes: int) -> dict[int, LayerKernel]:
+    """`chosen` with the generated convolutions `solve.weight_placement.ram_weight_ops` picks for a target of
+    `ram_bytes` beside the arena reading their weights widened into RAM at start-up (the arena plan does not
+    change: the window buffers are the same); a convolution CMSIS-NN runs after all (dilated) is none of them."""
+    convs = {op.index: chosen[op.index] for op in model.ops if op.kind == "CONV_2D" and op.index in chosen
+             and kernels.generated_layout(model, op, family) is not None}
+    return in_ram(chosen, ram_weight_ops(graph, convs, ram_bytes, arena_bytes))
 
 
 def compile_model(flatbuffer: bytes, name: str = "model", family: KernelFamily = KernelFamily.DSP,
@@ -195,7 +196,7 @@ def compile_model(flatbuffer: bytes, name: str = "model", family: KernelFamily =
                                  s.in_place, s.alias, s.overlap, tuple(p[1:] for p in s.placed)) for s in steps],
                   model.input, model.output)
     if ram_bytes:   # the convolutions lowered again: layers in RAM share functions among themselves only
-        chosen = weights_in_ram(model, chosen, family, weight_ram_budget(ram_bytes, static.arena_bytes))
+        chosen = weights_in_ram(model, graph, chosen, family, ram_bytes, static.arena_bytes)
         lowered = [CHOSEN[op.kind](model, op, family, chosen) if op.kind == "CONV_2D" and op.index in chosen
                    else s for op, s in zip(model.ops, lowered, strict=True)]
         steps = fuse_blocks(model, lowered, blocks, {i for i, k in chosen.items() if k.weights_in_ram})

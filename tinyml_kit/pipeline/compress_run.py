@@ -11,6 +11,7 @@ from tinyml_kit.compress.quantize import calibration_images
 from tinyml_kit.compress.stages import compress
 from tinyml_kit.compress.teachers import resolve_teacher
 from tinyml_kit.core.artifacts import prepare_output
+from tinyml_kit.core.budget import model_ram_bytes
 from tinyml_kit.core.cores import kernel_family
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.record_sections import CompressionRecord, Timings
@@ -54,7 +55,8 @@ def compress_run(run_dir: str | Path, options: CompressOptions, out: str | Path 
     with timed(timings, "check_s"):
         checked = evaluate_compressed(c, parts, engine, family=kernel_family(record.board.core))
     costs = model_costs(c.model)
-    latency = model_latency(c.flatbuffer, costs.macs, record.board, engine)
+    latency = model_latency(c.flatbuffer, costs.macs, record.board, engine,
+                            model_ram_bytes(record.board, record.budget))
     new = record.derive(
         params=costs.params, macs=costs.macs, predicted_accuracy=None, flash_bytes_est=None, arena_bytes_est=None,
         latency_ms_est=round(latency.ms, 2), instructions_est=latency.instructions,

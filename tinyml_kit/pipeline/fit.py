@@ -19,7 +19,7 @@ from tinyml_kit.compress.quantize import calibration_images
 from tinyml_kit.compress.stages import compress
 from tinyml_kit.core.artifacts import prepare_output
 from tinyml_kit.core.boards import DEFAULT_BOARD, Board, get_board
-from tinyml_kit.core.budget import Budget, make_budget
+from tinyml_kit.core.budget import Budget, make_budget, model_ram_bytes
 from tinyml_kit.core.cores import core_for_board, kernel_family
 from tinyml_kit.core.errors import UserError, param
 from tinyml_kit.core.evaluation import Evaluation
@@ -249,7 +249,7 @@ def _record(board: Board, budget: Budget, arch: str, chosen, c, checked: Evaluat
     from tinyml_kit.pipeline.measure import model_latency
 
     final = model_costs(c.model)
-    latency = model_latency(c.flatbuffer, final.macs, board, engine)
+    latency = model_latency(c.flatbuffer, final.macs, board, engine, model_ram_bytes(board, budget))
     estimate = chosen.estimate
     return RunRecord(
         board=board, budget=budget, arch=arch, choice=chosen.knobs, params=final.params, macs=final.macs,

@@ -6,7 +6,7 @@ import numpy as np
 from tinyml_kit.check.engines import measured_footprint
 from tinyml_kit.compress.quantize import quantize_int8
 from tinyml_kit.core.boards import Board
-from tinyml_kit.core.budget import Budget
+from tinyml_kit.core.budget import Budget, model_ram_bytes
 from tinyml_kit.core.cores import kernel_family
 from tinyml_kit.core.tflite_info import read_graph
 from tinyml_kit.core.verification import Measurement
@@ -32,7 +32,8 @@ def measure_model(model, arch: str, knobs: dict, calibration, budget: Budget, en
     `board` from the converted graph. `model` is not changed."""
     costs, engine = model_costs(model), get_engine(engine)
     flatbuffer = quantize_int8(model, calibration)
-    latency = model_latency(flatbuffer, costs.macs, board, engine) if board is not None else None
+    latency = model_latency(flatbuffer, costs.macs, board, engine, model_ram_bytes(board, budget)) \
+        if board is not None else None
     fp = measured_footprint(flatbuffer, engine, kernel_family(board.core if board else None))
     cycles = latency.cycles if latency else None
     fits = budget.verdict(fp.flash_bytes, fp.arena_alloc_bytes, costs.macs, cycles).ok
@@ -40,10 +41,11 @@ def measure_model(model, arch: str, knobs: dict, calibration, budget: Budget, en
                        fits, latency.instructions if latency else None, cycles)
 
 
-def model_latency(flatbuffer: bytes, macs: int, board: Board, engine: Engine | str = DEFAULT):
+def model_latency(flatbuffer: bytes, macs: int, board: Board, engine: Engine | str = DEFAULT,
+                  ram_bytes: int | None = None):
     """The latency estimate of a converted model on `board`, from its graph (the engine's per-op cycle model,
-    `solve.instructions`)."""
-    return get_engine(engine).latency(read_graph(flatbuffer), macs, board)
+    `solve.instructions`), for `ram_bytes` of model RAM (default the board's: where the C engine's weights go)."""
+    return get_engine(engine).latency(read_graph(flatbuffer), macs, board, ram_bytes=ram_bytes)
 
 
 def look_trained(model, seed: int = 0) -> None:

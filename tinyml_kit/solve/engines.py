@@ -111,10 +111,11 @@ class Engine:
         """Rough sizes of a built model from its counts, for families without conversion-free estimates."""
         raise NotImplementedError
 
-    def latency(self, graph: Graph, macs: int, board: Board, fastest: bool = False) -> LatencyEstimate:
-        """Its per-op cycle model on the board (`solve.instructions`, fitted per engine and core); `fastest` as
-        `estimate_latency` has it."""
-        return estimate_latency(graph, macs, board, self.name, fastest)
+    def latency(self, graph: Graph, macs: int, board: Board, fastest: bool = False,
+                ram_bytes: int | None = None) -> LatencyEstimate:
+        """Its per-op cycle model on the board (`solve.instructions`, fitted per engine and core); `fastest` and
+        `ram_bytes` (the model RAM a budget leaves, default the board's) as `estimate_latency` has them."""
+        return estimate_latency(graph, macs, board, self.name, fastest, ram_bytes)
 
     def expects_bit_exact(self, kernels: str) -> bool:
         """Whether a `verify` firmware built with `kernels` must give LiteRT's outputs exactly."""

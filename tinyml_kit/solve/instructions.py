@@ -34,7 +34,7 @@ from tinyml_kit.solve.kernel_features import GENERATED_FEATURES, conv_features, 
 # of one pixel, other depthwise shapes share the 3×3 depthwise loop, pooling reads its input as MEAN does.
 NEAREST_GROUP = {"FULLY_CONNECTED": "CONV_2D/1x1", "CONV_2D/1x1/odd": "CONV_2D/1x1", "CONV_2D/kxk/odd": "CONV_2D/kxk",
                  "DEPTHWISE_CONV_2D/kxk": "DEPTHWISE_CONV_2D/3x3", "DEPTHWISE_CONV_2D/mult": "DEPTHWISE_CONV_2D/3x3",
-                 "AVERAGE_POOL_2D": "MEAN", "MAX_POOL_2D": "MEAN"}
+                 "AVERAGE_POOL_2D": "MEAN", "MAX_POOL_2D": "MEAN", "CONV_2D/gen/ram": "CONV_2D/gen"}
 FEATURES = ("macs", "odd_macs", "im2col", "outputs", "pixels", "inputs", "channels", "ops", *GENERATED_FEATURES)
 GENERATING_ENGINE = "c"   # the engine that runs generated kernels where its cores' family has them
 # What a profile counts per op (bench/latency_model.py), each fitted on FEATURES: flash misses are against
@@ -61,11 +61,12 @@ def _generated(graph: Graph, op: Op, family: KernelFamily | None) -> bool:
             and _shape(graph, op.inputs[0])[-1] == _shape(graph, op.outputs[0])[-1])
 
 
-def op_group(graph: Graph, op: Op, family: KernelFamily | None = None) -> str:
+def op_group(graph: Graph, op: Op, family: KernelFamily | None = None, in_ram: bool = False) -> str:
     """The kernel family CMSIS-NN runs for `op`, or `<kind>/gen` where the C engine's build for `family` generates
-    its kernel: what its instructions scale with differs between them."""
+    its kernel, `CONV_2D/gen/ram` where that convolution reads its weights from RAM (`in_ram`,
+    `solve.weight_placement`: its inner loop differs): what its instructions scale with differs between them."""
     if _generated(graph, op, family):
-        return f"{op.kind}/gen"
+        return f"{op.kind}/gen/ram" if in_ram and op.kind == "CONV_2D" else f"{op.kind}/gen"
     if op.kind == "CONV_2D":
         cin = _shape(graph, op.inputs[0])[-1]
         if op.kernel == 1:
@@ -79,16 +80,20 @@ def op_group(graph: Graph, op: Op, family: KernelFamily | None = None) -> str:
     return op.kind
 
 
-def op_features(graph: Graph, op: Op, family: KernelFamily | None = None) -> dict[str, float]:
-    """What the op's kernel loops over (FEATURES) in a build for `family` (as `op_group`); zero where a feature
-    does not apply."""
+def op_features(graph: Graph, op: Op, family: KernelFamily | None = None, in_ram: bool = False
+                ) -> dict[str, float]:
+    """What the op's kernel loops over (FEATURES) in a build for `family` (and weights in RAM, as `op_group`);
+    zero where a feature does not apply."""
     out = _elements(graph, op.outputs[0])
     inp = _elements(graph, op.inputs[0]) if op.inputs else 0
     channels = max(1, _shape(graph, op.outputs[0])[-1]) if _shape(graph, op.outputs[0]) else 1
     f = dict.fromkeys(FEATURES, 0.0)
     f.update(outputs=out, pixels=out // channels, inputs=inp, channels=channels, ops=1.0)
     if _generated(graph, op, family):
-        (conv_features if op.kind == "CONV_2D" else depthwise_features)(graph, op, f)
+        if op.kind == "CONV_2D":
+            conv_features(graph, op, f, in_ram)
+        else:
+            depthwise_features(graph, op, f)
         return f
     if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
         weights = _shape(graph, op.inputs[1])
@@ -155,14 +160,21 @@ class OpCostModel:
     def per_op(self, graph: Graph, quantity: str = "instructions") -> list[float]:
         return self.per_op_counts(graph, (quantity,))[quantity]
 
-    def per_op_counts(self, graph: Graph, quantities: tuple[str, ...],
-                      families: list[KernelFamily | None] | None = None) -> dict[str, list[float]]:
+    def per_op_counts(self, graph: Graph, quantities: tuple[str, ...], families: list[KernelFamily | None] |
+                      None = None, in_ram: frozenset[int] = frozenset()) -> dict[str, list[float]]:
         """Each quantity per op, the ops' groups and features worked out once; `families`: per op, the family whose
-        generated kernel it runs or None for CMSIS-NN's (default: this model's family for every op)."""
+        generated kernel it runs or None for CMSIS-NN's (default: this model's family for every op); `in_ram`:
+        the generated convolutions (op indices) reading their weights from RAM."""
         families = [self.family] * len(graph.ops) if families is None else families
-        ops = [(op_group(graph, op, fam), op_features(graph, op, fam)) for op, fam in zip(graph.ops, families,
-                                                                                          strict=True)]
-        return {q: [self.cost(g, f, q) for g, f in ops] for q in quantities}
+        ops = [self.op_counts(graph, op, fam, i in in_ram, quantities)
+               for i, (op, fam) in enumerate(zip(graph.ops, families, strict=True))]
+        return {q: [counts[j] for counts in ops] for j, q in enumerate(quantities)}
+
+    def op_counts(self, graph: Graph, op: Op, family: KernelFamily | None, in_ram: bool,
+                  quantities: tuple[str, ...]) -> tuple[float, ...]:
+        """Each quantity of one op on `family`'s generated kernel (None: CMSIS-NN's), its weights in RAM or not."""
+        group, features = op_group(graph, op, family, in_ram), op_features(graph, op, family, in_ram)
+        return tuple(self.cost(group, features, q) for q in quantities)
 
     @property
     def has_cycles(self) -> bool:

@@ -7,11 +7,14 @@ take smaller blocks) over zero-padded kernel rows: its MACs are counted padded, 
 inline assembly with LDRD, with LDR where windows start off a word, or the C row of the tails); its loop overheads
 per block, per looped kernel row and per kernel row of the windows it widens; the int16 elements it widens or
 moves into its window buffer; a requantization per output; and the flash lines of its weights, once per layer,
-and again per group of pixels where a block's weights are more than a flash data cache holds. A generated
-depthwise layer runs each rectangle of pixels with the same valid taps as its own loop: MACs of the groups of 4
-channels and of the channel-by-channel tail, outputs stored inline (the interior) or by a call (the edges), and a
-block of constants read per channel group and run of pixels.
+and again per group of pixels where a block's weights are more than a flash data cache holds (none where the build
+copied its weights to RAM, `solve.weight_placement`). A generated depthwise layer runs each rectangle of pixels
+with the same valid taps as its own loop: MACs of the groups of 4 channels and of the channel-by-channel tail,
+outputs stored inline (the interior) or by a call (the edges), and a block of constants read per channel group
+and run of pixels.
 """
+
+from dataclasses import replace
 
 from tinyml_kit.core.graph import Graph, Op
 from tinyml_kit.core.timing import REFERENCE_CACHE
@@ -33,7 +36,7 @@ def _block(layout: ConvLayout, chans: int, pixels: int, times: int, f: dict[str,
     kh, words = layout.kernel_hw[0], layout.words
     macs = times * chans * pixels * kh * 4 * words
     f["blocks"] += times
-    if chans * layout.channel_bytes > _CACHE_BYTES:
+    if not layout.weights_in_ram and chans * layout.channel_bytes > _CACHE_BYTES:
         lines = times * chans * layout.channel_bytes / REFERENCE_CACHE.line_bytes
         f["streamed_lines"] += lines
         f["conflict_lines"] += lines if chans == 2 and layout.channel_bytes % _CACHE_BYTES == 0 else 0
@@ -48,9 +51,10 @@ def _block(layout: ConvLayout, chans: int, pixels: int, times: int, f: dict[str,
         f["block_rows"] += times * kh
 
 
-def conv_features(graph: Graph, op: Op, f: dict[str, float]) -> None:
-    """A generated CONV_2D's counts into `f` (a dict with every feature, `outputs` and `ops` set)."""
-    layout = graph_layout(graph, op)
+def conv_features(graph: Graph, op: Op, f: dict[str, float], in_ram: bool = False) -> None:
+    """A generated CONV_2D's counts into `f` (a dict with every feature, `outputs` and `ops` set); `in_ram`: its
+    weights read widened from RAM (`solve.weight_placement`), which reads no flash lines for them."""
+    layout = replace(graph_layout(graph, op), weights_in_ram=in_ram)
     out_h, out_w, out_c = layout.out_hwc
     kh, in_c, main = layout.kernel_hw[0], layout.in_hwc[2], layout.main_pixels
     rest = out_w % main
@@ -65,7 +69,7 @@ def conv_features(graph: Graph, op: Op, f: dict[str, float]) -> None:
     for k in ("macs", "ldr_macs", "tail_macs", "blocks", "block_rows", "im2col", "window_rows", "streamed_lines",
               "conflict_lines"):
         f[k] = out_h * row[k]
-    f["weight_lines"] = layout.weight_bytes / REFERENCE_CACHE.line_bytes
+    f["weight_lines"] = 0.0 if in_ram else layout.weight_bytes / REFERENCE_CACHE.line_bytes
 
 
 def depthwise_features(graph: Graph, op: Op, f: dict[str, float]) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from tinyml_kit.core.boards import Board
-from tinyml_kit.core.budget import Budget, make_budget
+from tinyml_kit.core.budget import Budget, make_budget, model_ram_bytes
 from tinyml_kit.core.errors import UserError, param
 from tinyml_kit.core.family import RANKED_NAMES, Knobs, lookup, title
 from tinyml_kit.core.graph import Graph
@@ -178,7 +178,7 @@ def solve(board: Board, max_flash: int | None = None, max_ram: int | None = None
             reasons.append((s.accuracy, "latency"))   # wider than a configuration of its series that misses
             continue
         graph = s.graph(input_shape, classes)   # time first: it rejects most, and costs a third of the rest
-        latency = engine.latency(graph[0], graph[1].macs, board)
+        latency = engine.latency(graph[0], graph[1].macs, board, ram_bytes=model_ram_bytes(board, budget))
         if budget.cycles is not None and (latency.cycles or 0) > budget.cycles:
             reasons.append((s.accuracy, "latency"))
             too_slow[series_key(s)] = min(s.knobs.alpha, too_slow.get(series_key(s), float("inf")))
