@@ -31,7 +31,7 @@ from tinyml_kit.solve.kernel_choice import (
     sharing,
 )
 from tinyml_kit.solve.residual_block import residual_blocks
-from tinyml_kit.solve.static_plan import LUT_OPS, plan_graph
+from tinyml_kit.solve.static_plan import LUT_OPS, graph_arena_bytes
 
 PER_CHANNEL_BYTES = 9           # int32 bias + int32 multiplier + int8 shift
 PARAM_STRUCT_BYTES = {"DEPTHWISE_CONV_2D": 44, "FULLY_CONNECTED": 20, "AVERAGE_POOL_2D": 24,
@@ -122,7 +122,7 @@ def c_engine_costs(graph: Graph, family: KernelFamily = KernelFamily.DSP,
     """The costs of the C engine's build of `graph` for `family`'s kernels (`core.cores.kernel_family`), each
     layer on the kernel `kernels` gives it (default: the code generator's choice, `kernel_choice.model_kernels`)."""
     kernels = model_kernels(graph, family) if kernels is None else kernels
-    return CEngineCosts(*flash_parts(graph, family, kernels), plan_graph(graph, family, kernels).arena_bytes)
+    return CEngineCosts(*flash_parts(graph, family, kernels), graph_arena_bytes(graph, family, kernels))
 
 
 def flash_parts(graph: Graph, family: KernelFamily, kernels: dict[int, LayerKernel]) -> tuple[int, int, int]:

@@ -16,6 +16,7 @@ the int8 weights in the same order, so the flash bytes do not change).
 """
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from tinyml_kit.core.cores import KernelFamily
 from tinyml_kit.core.graph import Graph, Op
@@ -33,21 +34,21 @@ class ConvLayout:
     pad_hw: tuple[int, int]          # leading paddings (engine.quantization.padding)
     weights_in_ram: bool = False     # widened to int16 into RAM at start-up (`ram_weight_layers`)
 
-    @property
+    @cached_property
     def row_pixels(self) -> int:
         """Pixels of one buffer row: the columns the windows of one group cover."""
         return (self.main_pixels - 1) * self.stride_hw[1] + self.kernel_hw[1]
 
-    @property
+    @cached_property
     def row_elements(self) -> int:
         return self.row_pixels * self.in_hwc[2]
 
-    @property
+    @cached_property
     def window_row(self) -> int:
         """int16 elements of one kernel row of a window."""
         return self.kernel_hw[1] * self.in_hwc[2]
 
-    @property
+    @cached_property
     def padded_window_row(self) -> int:
         """A kernel row's weights, zero-padded to whole 4-byte words."""
         return -(-self.window_row // 4) * 4
@@ -62,7 +63,7 @@ class ConvLayout:
         """The window buffer: `kh` rows and the slack, as int16."""
         return 2 * (self.kernel_hw[0] * self.row_elements + self.slack)
 
-    @property
+    @cached_property
     def weight_bytes(self) -> int:
         """Flash of the reordered weights: per output channel, `kh` padded kernel rows."""
         return self.out_hwc[2] * self.kernel_hw[0] * self.padded_window_row
@@ -83,12 +84,12 @@ class ConvLayout:
         out_h, out_w, out_c = self.out_hwc
         return out_h * out_w * out_c * self.kernel_hw[0] * self.kernel_hw[1] * self.in_hwc[2]
 
-    @property
+    @cached_property
     def words(self) -> int:
         """Weight words per kernel row: the 4-byte steps of a block's straight-line code."""
         return self.padded_window_row // 4
 
-    @property
+    @cached_property
     def chunk_words(self) -> int:
         """Words of a kernel row a 2 x 2 block runs as straight-line code: the whole row up to STRAIGHT_WORDS,
         beyond that equal chunks (a divisor from half of STRAIGHT_WORDS up) in a loop, bounding the code of wide
@@ -98,13 +99,13 @@ class ConvLayout:
         divisors = [d for d in range(STRAIGHT_WORDS // 2, STRAIGHT_WORDS + 1) if self.words % d == 0]
         return max(divisors or [STRAIGHT_WORDS])
 
-    @property
+    @cached_property
     def main_pixels(self) -> int:
         """Pixels of the kernel's main block (2 channels x 3 pixels; narrower outputs take what they have):
         the rest of a row is one block of fewer pixels."""
         return min(3, self.out_hwc[1])
 
-    @property
+    @cached_property
     def unrolled(self) -> bool:
         """Whether a 2 x 2 block runs its kernel rows as straight-line code too (no loop over them): where all
         its words are few, so the loop's overhead would be a large share."""
@@ -121,13 +122,13 @@ class ConvLayout:
         rest = 2 if main == 3 and self.out_hwc[1] % 3 == 2 else 0
         return per_row * (main * (self.kernel_hw[0] if self.unrolled else 1) + rest)
 
-    @property
+    @cached_property
     def channel_bytes(self) -> int:
         """Reordered weights per output channel, `kh` padded kernel rows: bytes in flash (int8), elements of the
         int16 stream where the weights are in RAM."""
         return self.kernel_hw[0] * self.padded_window_row
 
-    @property
+    @cached_property
     def window_step(self) -> int:
         """int16 elements between adjacent windows in the buffer."""
         return self.stride_hw[1] * self.in_hwc[2]

@@ -40,6 +40,7 @@ GENERATING_ENGINE = "c"   # the engine that runs generated kernels where its cor
 # What a profile counts per op (bench/latency_model.py), each fitted on FEATURES: flash misses are against
 # core.timing.REFERENCE_CACHE, flash loads are every data read from flash.
 QUANTITIES = ("instructions", "cycles", "flash_misses", "flash_loads")
+OP_MEMO_LIMIT = 200_000   # op signatures whose costs a model keeps (a solve meets about 8,000)
 
 
 def _shape(graph: Graph, tensor: int) -> tuple[int, ...]:
@@ -113,6 +114,13 @@ def op_features(graph: Graph, op: Op, family: KernelFamily | None = None, in_ram
     return f
 
 
+def _signature(graph: Graph, op: Op) -> tuple:
+    """All of an op that its group and features depend on."""
+    tensors = [graph.tensors[i] for i in (*op.inputs, *op.outputs)]
+    return (op.kind, op.kernel_hw, op.stride_hw, len(op.inputs),
+            tuple((t.shape, t.dtype, t.is_constant, t.elements) for t in tensors))
+
+
 @dataclass(frozen=True)
 class LinearCosts:
     """One quantity's per-group linear costs, as fitted; `fallback` costs a group never profiled by its elements,
@@ -172,9 +180,21 @@ class OpCostModel:
 
     def op_counts(self, graph: Graph, op: Op, family: KernelFamily | None, in_ram: bool,
                   quantities: tuple[str, ...]) -> tuple[float, ...]:
-        """Each quantity of one op on `family`'s generated kernel (None: CMSIS-NN's), its weights in RAM or not."""
-        group, features = op_group(graph, op, family, in_ram), op_features(graph, op, family, in_ram)
-        return tuple(self.cost(group, features, q) for q in quantities)
+        """Each quantity of one op on `family`'s generated kernel (None: CMSIS-NN's), its weights in RAM or not.
+        Worked out once per op signature (what a group and its features are read from: the op's kind, kernel and
+        strides and its tensors' shapes): the configurations the solver predicts share many layers."""
+        key = (_signature(graph, op), family, in_ram, quantities)
+        counts = self._op_memo.get(key)
+        if counts is None:
+            if len(self._op_memo) > OP_MEMO_LIMIT:   # a long process (a sweep, a test session) meets many more
+                self._op_memo.clear()
+            group, features = op_group(graph, op, family, in_ram), op_features(graph, op, family, in_ram)
+            counts = self._op_memo[key] = tuple(self.cost(group, features, q) for q in quantities)
+        return counts
+
+    @cached_property
+    def _op_memo(self) -> dict[tuple, tuple[float, ...]]:
+        return {}
 
     @property
     def has_cycles(self) -> bool:

@@ -21,6 +21,7 @@ CMSIS-NN's scratch buffers are planned into the arena too, sized for the plan's 
 """
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from tinyml_kit.core.cores import KernelFamily
 from tinyml_kit.core.graph import Graph
@@ -91,7 +92,7 @@ class StaticPlan:
         return next(b.offset + b.within.get(tensor, 0) for b in self.buffers if tensor in b.tensors)
 
 
-@dataclass
+@dataclass(frozen=True)
 class PlanOp:
     """What the planner needs of an op: the activation tensors it reads and writes, its scratch, which inputs
     its output may overwrite (or, for an alias, is), and for a convolution how many bytes before its input its
@@ -266,10 +267,29 @@ def plan_graph(graph: Graph, family: KernelFamily, kernels: dict[int, LayerKerne
     """The static plan of a predicted or read `Graph` for `family`'s kernels (sizes only: dilation 1, padding
     read off the shapes), each layer on the kernel `kernels` gives it (`c_size.model_kernels`: the code
     generator's choice)."""
+    sizes, ops = _graph_plan_ops(graph, family, kernels)
+    return plan(sizes, ops, graph.input, graph.output)
+
+
+def graph_arena_bytes(graph: Graph, family: KernelFamily, kernels: dict[int, LayerKernel]) -> int:
+    """The arena of `plan_graph`, planned once per distinct plan: the solver asks it of a configuration for its
+    time (where the weights go, `solve.weight_placement`) and again for its size."""
+    sizes, ops = _graph_plan_ops(graph, family, kernels)
+    return _arena_bytes(tuple(sizes.items()), tuple(ops), graph.input, graph.output)
+
+
+@lru_cache(maxsize=256)
+def _arena_bytes(sizes: tuple[tuple[int, int], ...], ops: tuple[PlanOp, ...], graph_input: int,
+                 graph_output: int) -> int:
+    return plan(dict(sizes), list(ops), graph_input, graph_output).arena_bytes
+
+
+def _graph_plan_ops(graph: Graph, family: KernelFamily, kernels: dict[int, LayerKernel]
+                    ) -> tuple[dict[int, int], list[PlanOp]]:
     sizes = {i: t.nbytes for i, t in enumerate(graph.tensors) if not t.is_constant}
     ops = with_blocks([_plan_op(graph, op, family, kernels.get(i)) for i, op in enumerate(graph.ops)],
                       residual_blocks(graph, kernels), block_op)
-    return plan(sizes, ops, graph.input, graph.output)
+    return sizes, ops
 
 
 def block_op(block: ResidualBlock) -> PlanOp:

@@ -12,7 +12,7 @@ from tinyml_kit.core.cores import KernelFamily
 from tinyml_kit.core.graph import Graph
 from tinyml_kit.solve.conv_layout import graph_layout, ram_weight_layers, weight_ram_budget
 from tinyml_kit.solve.kernel_choice import LayerKernel
-from tinyml_kit.solve.static_plan import plan_graph
+from tinyml_kit.solve.static_plan import graph_arena_bytes
 
 
 def ram_weight_ops(graph: Graph, kernels: dict[int, LayerKernel], ram_bytes: int, arena_bytes: int) -> set[int]:
@@ -31,4 +31,4 @@ def graph_ram_weight_ops(graph: Graph, family: KernelFamily, kernels: dict[int, 
     """`ram_weight_ops` beside the graph's own static arena (`static_plan.plan_graph`, the code generator's)."""
     if not ram_bytes or not any(k.generated and k.kind == "CONV_2D" for k in kernels.values()):
         return set()
-    return ram_weight_ops(graph, kernels, ram_bytes, plan_graph(graph, family, kernels).arena_bytes)
+    return ram_weight_ops(graph, kernels, ram_bytes, graph_arena_bytes(graph, family, kernels))
