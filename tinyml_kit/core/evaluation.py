@@ -80,6 +80,11 @@ class OpDifference:
     def explained(self) -> bool:
         return self.reason is not None
 
+    def short(self) -> str:
+        """A few words for a summary line."""
+        where = f"known {self.op} rounding" if self.reason else f"first in {self.op}, op {self.index}"
+        return f"{where}, up to {self.max_abs_diff}"
+
     def line(self) -> str:
         """The difference in one line, for the user."""
         where = f"{self.op} (op {self.index}, {self.tensor!r}) differs by up to {self.max_abs_diff} on " \
