@@ -70,3 +70,21 @@ def test_an_unexplained_difference_fails_naming_the_op(dense_head, capsys):
     err = capsys.readouterr().err
     assert exit_.value.code == 1 and err.startswith("error: TFLM outputs differ from LiteRT's by up to 1 (")
     assert "FULLY_CONNECTED (op 2" in err and "not a known rounding difference" in err
+
+
+@pytest.mark.parametrize("equals_host_tflm", [True, False, None])
+def test_a_tflm_firmware_that_parts_from_litert_is_held_to_host_tflm(equals_host_tflm):
+    """Measured under QEMU (M4F) on this model: TFLM firmwares (reference and CMSIS-NN kernels) equal TFLM on the
+    host and differ from LiteRT by 1; only the comparison with host TFLM can pass such a firmware."""
+    from test_verification_records import verified
+
+    from tinyml_kit.cli.run_commands import _require_verified
+
+    r = verified(bit_exact=False, max_abs_diff=1, equals_host_tflm=equals_host_tflm)
+    assert verified().to_dict().get("equals_host_tflm") is None and r.to_dict().get("equals_host_tflm") \
+        is equals_host_tflm
+    if equals_host_tflm:
+        _require_verified(r)
+    else:
+        with pytest.raises(SystemExit):
+            _require_verified(r)
