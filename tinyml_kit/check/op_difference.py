@@ -22,18 +22,21 @@ import flatbuffers
 import numpy as np
 
 from tinyml_kit.check.tflm import TflmModel
+from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.evaluation import OpDifference
 from tinyml_kit.core.litert import LiteRtModel
-from tinyml_kit.core.tflite_info import model_object, op_names
+from tinyml_kit.core.tflite_info import model_object, op_names, schema
 from tinyml_kit.engine.quantization import activation_range, per_channel_multipliers
 
+INT8 = schema().TensorType.INT8
 FULLY_CONNECTED_REASON = ("LiteRT's reference FULLY_CONNECTED rescales in double precision with one rounding, "
                           "TFLM's and CMSIS-NN's in fixed point with two (MultiplyByQuantizedMultiplier); a TFLM "
                           "firmware computes TFLM's outputs")
 
 
 def op_difference(flatbuffer: bytes, x_q: np.ndarray) -> OpDifference | None:
-    """The first op whose outputs differ between LiteRT and TFLM on the int8 inputs `x_q` (None: none does)."""
+    """The first op whose outputs differ between LiteRT and TFLM on the int8 inputs `x_q` (None: none does, or
+    the model with every activation kept cannot be run to find it)."""
     model = model_object(flatbuffer)
     sub = model.subgraphs[0]
     outputs = [int(op.outputs[0]) for op in sub.operators]
@@ -41,8 +44,11 @@ def op_difference(flatbuffer: bytes, x_q: np.ndarray) -> OpDifference | None:
     builder = flatbuffers.Builder(len(flatbuffer))
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     every = bytes(builder.Output())
-    lite = LiteRtModel(every).predict_all(x_q)
-    micro = TflmModel(every).predict_all(x_q, len(outputs))
+    try:
+        lite = LiteRtModel(every).predict_all(x_q)
+        micro = TflmModel(every).predict_all(x_q, len(outputs))
+    except UserError:    # e.g. every activation kept at once does not fit TFLM's host arena: not located
+        return None
     names = op_names()
     for index, (op, a, b) in enumerate(zip(sub.operators, lite, micro, strict=True)):
         diff = np.abs(a.astype(np.int32) - b.astype(np.int32))
@@ -65,9 +71,9 @@ def _fully_connected_explained(model, op, values: dict, litert: np.ndarray, tflm
     sub = model.subgraphs[0]
     x_index, w_index = int(op.inputs[0]), int(op.inputs[1])
     b_index = int(op.inputs[2]) if len(op.inputs) > 2 else -1
-    if x_index not in values:
-        return False
     t_x, t_w, t_out = sub.tensors[x_index], sub.tensors[w_index], sub.tensors[int(op.outputs[0])]
+    if x_index not in values or model.buffers[t_w.buffer].data is None or t_w.type != INT8:
+        return False    # weights computed in the graph, or packed int4: not the arithmetic recomputed here
     weights = np.frombuffer(bytes(model.buffers[t_w.buffer].data), np.int8).reshape(t_w.shape).astype(np.int64)
     units, depth = weights.shape
     s_x, z_x = float(t_x.quantization.scale[0]), int(t_x.quantization.zeroPoint[0])
