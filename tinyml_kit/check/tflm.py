@@ -43,12 +43,17 @@ class TflmModel:
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Run each image of `x` (already quantized to the input dtype) and stack output 0."""
-        outputs = []
+        return self.predict_all(x, 1)[0]
+
+    def predict_all(self, x: np.ndarray, outputs: int) -> list[np.ndarray]:
+        """The first `outputs` graph outputs of each image of `x`, each stacked over the images."""
+        stacked: list[list[np.ndarray]] = [[] for _ in range(outputs)]
         for image in x:
             self._interp.set_input(image.reshape(self.input_shape).astype(self.input_dtype), 0)
             self._interp.invoke()
-            outputs.append(np.array(self._interp.get_output(0)).reshape(-1))
-        return np.stack(outputs)
+            for i, out in enumerate(stacked):
+                out.append(np.array(self._interp.get_output(i)).reshape(-1))
+        return [np.stack(out) for out in stacked]
 
     def arena(self) -> ArenaUsage:
         """Arena usage as recorded by TFLM (runs one inference first if none ran yet)."""

@@ -11,6 +11,7 @@ import logging
 import numpy as np
 
 from tinyml_kit.check.metrics import classification_report
+from tinyml_kit.check.op_difference import op_difference
 from tinyml_kit.check.tflm import TflmModel
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.evaluation import Validation
@@ -46,7 +47,7 @@ def validate_model(flatbuffer: bytes, info, val, keras_model=None, name: str = "
                    random_inputs: bool = False, onnx: bool = True, seed: int = 0) -> Validation:
     """Run every runtime on the same inputs and compare them; without `val`, random pixels if asked for."""
     pixels, labels, class_names = _inputs(info, val, random_inputs, seed, name)
-    outputs, raw, skipped = _run_all(flatbuffer, info, pixels, keras_model, onnx, name, labels is None)
+    outputs, raw, skipped, x_q = _run_all(flatbuffer, info, pixels, keras_model, onnx, name, labels is None)
     runtimes, pairs = _compare(outputs, set(raw), labels, max(len(class_names), info.outputs[0].shape[-1]))
     int8_diff = np.abs(raw["litert"].astype(np.int32) - raw["tflm"].astype(np.int32))
     onnx_pair = next((p for p in pairs if p["a"] == "onnx"), None)
@@ -55,7 +56,8 @@ def validate_model(flatbuffer: bytes, info, val, keras_model=None, name: str = "
         class_names=class_names, runtimes=runtimes, skipped=skipped, pairs=pairs,
         litert_equals_tflm=bool(int8_diff.max() == 0), litert_tflm_max_abs_diff=int(int8_diff.max()),
         onnx_max_abs_diff=onnx_pair["max_abs_diff"] if onnx_pair else None,
-        onnx_agreement=onnx_pair["agreement"] if onnx_pair else None)
+        onnx_agreement=onnx_pair["agreement"] if onnx_pair else None,
+        litert_tflm_op=op_difference(flatbuffer, x_q) if int8_diff.any() else None)
 
 
 def _inputs(info, val, random_inputs: bool, seed: int, name: str):
@@ -79,7 +81,8 @@ def random_pixels(info, seed: int = 0) -> np.ndarray:
 
 
 def _run_all(flatbuffer: bytes, info, pixels, keras_model, onnx: bool, name: str, random: bool):
-    """Each runtime's outputs (int8 ones dequantized), the raw int8 outputs, and the runtimes skipped and why."""
+    """Each runtime's outputs (int8 ones dequantized), the raw int8 outputs, the runtimes skipped and why, and the
+    int8 inputs."""
     inp, outp = info.inputs[0], info.outputs[0]
     if (inp.scale, inp.zero_point) != (1.0, -128):
         logger.warning(f"input quantization is scale {inp.scale}, zero point {inp.zero_point}: feeding pixels "
@@ -94,13 +97,13 @@ def _run_all(flatbuffer: bytes, info, pixels, keras_model, onnx: bool, name: str
     skipped = {}
     if keras_model is None:
         skipped["keras"] = skipped["onnx"] = "no float model (pass a run directory)"
-        return outputs, raw, skipped
+        return outputs, raw, skipped, x_q
     outputs["keras"] = keras_model.predict(pixels, batch_size=256, verbose=0)
     if onnx:
         outputs["onnx"] = OnnxModel(keras_to_onnx(keras_model)).predict(pixels)
     else:
         skipped["onnx"] = "not asked for"
-    return outputs, raw, skipped
+    return outputs, raw, skipped, x_q
 
 
 def _compare(outputs: dict, int8: set[str], labels, n_classes: int) -> tuple[dict, list[dict]]:

@@ -25,6 +25,7 @@ from tinyml_kit.check.qemu import (
     require_arena_fits,
     run_firmware,
 )
+from tinyml_kit.check.tflm import TflmModel
 from tinyml_kit.core import progress
 from tinyml_kit.core.budget import model_ram_bytes
 from tinyml_kit.core.cores import EmulatedCore, require_core
@@ -190,6 +191,10 @@ def verify_model(src: ModelSource, images: np.ndarray, board, kernels: str | Non
         cycles = _cycles(read_mix(Path(tmp) / "mix.json"), len(images), ops, emulated, board, memory)
     host = LiteRtModel(src.model).predict(images).astype(np.int32)
     diff = np.abs(run.outputs - host)
+    # TFLM's kernels round some ops otherwise than LiteRT's (`check.op_difference`): its firmware is then held to
+    # TFLM on this machine
+    same_tflm = (bool(np.array_equal(run.outputs, TflmModel(src.model).predict(images)))
+                 if engine.runs_flatbuffer and diff.any() else None)
     # The ELF carries the engine, the model API, the model and the verify harness (semihosting stdio), and no HAL:
     # its flash must fit what the board links for an application, and its static RAM plus the measured stack the
     # RAM the board links.
@@ -208,7 +213,7 @@ def verify_model(src: ModelSource, images: np.ndarray, board, kernels: str | Non
         board_flash_bytes=board.flash_linked_bytes, board_ram_bytes=board.ram_linked_bytes,
         fits_flash=verdict["flash"].ok, fits_ram=verdict["ram"].ok, fits=verdict.ok,
         profile=profile_summary(ops, instructions) if profile else None, cycles=cycles,
-        ram_constant_bytes=firmware.ram_constants)
+        ram_constant_bytes=firmware.ram_constants, equals_host_tflm=same_tflm)
 
 
 def _cycles(mix, images: int, ops: list[OpProfile], core: EmulatedCore, board, memory: MemoryTiming
@@ -239,7 +244,9 @@ def verify_lines(r: VerifyResult) -> list[str]:
         f"{r.images} images on the {r.core_title} ({runtime}): "
         f"{'bit-exact with' if r.bit_exact else 'DIFFERENT from'} LiteRT's reference kernels "
         f"(outputs equal {r.outputs_equal_fraction:.0%}, max diff {r.max_abs_diff}, "
-        f"top-1 agreement {r.top1_agreement:.0%})",
+        f"top-1 agreement {r.top1_agreement:.0%})"
+        + ("" if r.equals_host_tflm is None else
+           f"; {'bit-exact with' if r.equals_host_tflm else 'DIFFERENT from'} TFLM on this machine"),
         f"  ELF{' (with the profiler)' if r.profiled else ''} flash {r.elf_flash_bytes:,} / "
         f"{r.board_flash_bytes:,} B, RAM {r.elf_ram_bytes:,} "
         f"+ stack {r.stack_used_bytes:,} / {r.board_ram_bytes:,} B ({r.board}): "

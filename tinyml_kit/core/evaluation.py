@@ -64,6 +64,35 @@ class HostResult:
 
 
 @dataclass(frozen=True)
+class OpDifference:
+    """The first op (in execution order) whose int8 outputs differ between LiteRT and TFLM, its inputs being equal
+    in both (`check.op_difference`). `reason` is set only when every output of the op was recomputed here with
+    each runtime's own arithmetic and both matched: a known difference of their kernels, not a broken model."""
+    index: int                   # the op's position in the graph
+    op: str                      # its builtin name, e.g. FULLY_CONNECTED
+    tensor: str                  # the name of its output tensor
+    max_abs_diff: int
+    outputs_differing: int       # outputs of the op (over all images) where the runtimes differ ...
+    outputs: int                 # ... of this many
+    reason: str | None           # why the kernels differ (None: not explained)
+
+    @property
+    def explained(self) -> bool:
+        return self.reason is not None
+
+    def short(self) -> str:
+        """A few words for a summary line."""
+        where = f"known {self.op} rounding" if self.reason else f"first in {self.op}, op {self.index}"
+        return f"{where}, up to {self.max_abs_diff}"
+
+    def line(self) -> str:
+        """The difference in one line, for the user."""
+        where = f"{self.op} (op {self.index}, {self.tensor!r}) differs by up to {self.max_abs_diff} on " \
+                f"{self.outputs_differing} of {self.outputs} outputs"
+        return f"{where}: {self.reason}" if self.reason else f"{where}, not a known rounding difference"
+
+
+@dataclass(frozen=True)
 class Validation:
     """The same inputs through every runtime (`check.validate.validate_model`): per runtime its kind and, with
     labels, its classification scores; per pair of runtimes the output metrics (`check.validate.PAIRS`)."""
@@ -79,13 +108,19 @@ class Validation:
     litert_tflm_max_abs_diff: int
     onnx_max_abs_diff: float | None      # None: ONNX Runtime not run
     onnx_agreement: float | None
+    litert_tflm_op: OpDifference | None = None   # where LiteRT and TFLM part, when they do (else no key)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if self.litert_tflm_op is None:
+            del d["litert_tflm_op"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "Validation":
-        return cls(**{f.name: d[f.name] for f in fields(cls)})
+        values = {f.name: d[f.name] for f in fields(cls) if f.name != "litert_tflm_op"}
+        op = d.get("litert_tflm_op")    # absent from reports written before it was measured
+        return cls(**values, litert_tflm_op=OpDifference(**op) if op else None)
 
 
 @dataclass(frozen=True)
@@ -114,6 +149,10 @@ class Evaluation:
     @property
     def litert_tflm_max_abs_diff(self) -> int:
         return self.validation.litert_tflm_max_abs_diff
+
+    @property
+    def litert_tflm_op(self) -> OpDifference | None:
+        return self.validation.litert_tflm_op
 
     @property
     def images(self) -> int:

@@ -19,10 +19,16 @@ class LiteRtModel:
         self._output = self._interp.get_output_details()[0]
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        outputs = []
+        return self.predict_all(x)[0]
+
+    def predict_all(self, x: np.ndarray) -> list[np.ndarray]:
+        """Every graph output of each image of `x` (already quantized), each stacked over the images."""
+        details = self._interp.get_output_details()
+        outputs: list[list[np.ndarray]] = [[] for _ in details]
         for image in x:
             pixels = image.reshape(self._input["shape"]).astype(self._input["dtype"])
             self._interp.set_tensor(self._input["index"], pixels)
             self._interp.invoke()
-            outputs.append(self._interp.get_tensor(self._output["index"]).reshape(-1).copy())
-        return np.stack(outputs)
+            for out, detail in zip(outputs, details, strict=True):
+                out.append(self._interp.get_tensor(detail["index"]).reshape(-1).copy())
+        return [np.stack(out) for out in outputs]

@@ -157,10 +157,13 @@ class VerifyResult:
     run_dir: str | None = None             # verified from a run directory
     cycles: CycleEstimate | None = None    # absent from results written before the cycle model
     ram_constant_bytes: int = 0            # of elf_ram_bytes: constants the C engine's plan copied to RAM for speed
+    # a TFLM firmware whose outputs differ from LiteRT's, compared with TFLM on this machine too (the same kernels'
+    # source): LiteRT and TFLM part on some ops (`check.op_difference`); None: not needed, or not TFLM
+    equals_host_tflm: bool | None = None
 
     def to_dict(self) -> dict:
         d = {f.name: getattr(self, f.name) for f in fields(self)
-             if f.name not in ("profile", "run_dir", "cycles", "ram_constant_bytes")}
+             if f.name not in ("profile", "run_dir", "cycles", "ram_constant_bytes", "equals_host_tflm")}
         d["elf_sections"] = asdict(self.elf_sections)
         d["instructions_range"] = list(self.instructions_range)
         if self.cycles is not None:
@@ -169,6 +172,8 @@ class VerifyResult:
             d.update(self.profile.to_dict())
         if self.ram_constant_bytes:
             d["ram_constant_bytes"] = self.ram_constant_bytes
+        if self.equals_host_tflm is not None:
+            d["equals_host_tflm"] = self.equals_host_tflm
         if self.run_dir is not None:
             d["run_dir"] = self.run_dir
         return d

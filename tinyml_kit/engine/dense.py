@@ -1,7 +1,10 @@
-"""FULLY_CONNECTED as LiteRT computes it: its int8 kernel (per-channel or per-tensor weights) rescales each int32
-sum with a single rounding (the 64-bit product and one round-half-up shift by 31 - shift: ruy's and TFLite's
-int64 `MultiplyByQuantizedMultiplier`), not the double rounding (`SaturatingRoundingDoublingHighMul` then
-`RoundingDivideByPOT`) of CMSIS-NN's `arm_fully_connected_s8` and of the convolutions. The two differ by one where
+"""FULLY_CONNECTED as LiteRT computes it: its int8 reference kernel (per-channel or per-tensor weights) rescales
+each int32 sum with a single rounding (LiteRT's reference_integer_ops::FullyConnected{,PerChannel} overloads that
+take the scales: `round(acc * (double)s_in * s_w / s_out)`; here the 64-bit product with the Q31 multiplier and one
+round-half-up shift by 31 - shift, which equals it on all but 6 of 40,000,000 random sums, where the multiplier's
+own rounding crosses a half), not the double rounding (`SaturatingRoundingDoublingHighMul` then
+`RoundingDivideByPOT`) of CMSIS-NN's `arm_fully_connected_s8`, of TFLM's reference kernel and of the
+convolutions (see `check.op_difference`). The two differ by one where
 the product lies just under a tie of the final shift (measured: 19 of 20,000 outputs of a random per-channel
 layer, 42 of 20,000 of a per-tensor one), so this layer is generated here rather than called in CMSIS-NN. A
 classifier's dense layer is small: the plain loop costs little next to the convolutions."""

@@ -54,6 +54,7 @@ def fit_summary(record: RunRecord) -> str:
                f"{record.agreement:.4f}" if record.float_accuracy is not None else
                f"int8 acc {record.int8_accuracy:.4f} (no float model)")
             + f", LiteRT == TFLM: {record.litert_equals_tflm}"
+            + (f" ({record.check.litert_tflm_op.short()})" if record.check.litert_tflm_op else "")
             + (f", {host.verdict(record.check.host)}" if host and record.check.host else ""))
 
 

@@ -118,7 +118,8 @@ class Engine:
         return estimate_latency(graph, macs, board, self.name, fastest, ram_bytes)
 
     def expects_bit_exact(self, kernels: str) -> bool:
-        """Whether a `verify` firmware built with `kernels` must give LiteRT's outputs exactly."""
+        """Whether a `verify` firmware built with `kernels` must give LiteRT's outputs exactly (a TFLM one: or
+        TFLM's on the host, where the check found the two runtimes' kernels rounding an op differently)."""
         return kernels in self.exact_kernels
 
     def missing_ops(self, ops) -> list[str]:
