@@ -7,11 +7,15 @@ The pixel range an ONNX model takes cannot be read from it: PyTorch models usual
 `--pixels 0-1`, for which a Rescaling(1/255) goes in front. A mean / std normalization is part of the user's
 model: export it inside the model (e.g. as a first Sub / Div folded into a Conv, or a BatchNormalization)."""
 
+import logging
+
 import numpy as np
 
 from tinyml_kit.core.errors import UserError, param
 from tinyml_kit.core.record_sections import ConversionCheck
 from tinyml_kit.nets.onnx_graph import INSTALL, OnnxGraph, read_graph
+
+logger = logging.getLogger(__name__)
 
 MIN_AGREEMENT = 0.99        # top-1 agreement between the imported model and onnxruntime, on the validation split
 BATCH = 64
@@ -60,6 +64,8 @@ def compare(graph: OnnxGraph, model, images: np.ndarray, pixels: str) -> Convers
     agreement = float(np.mean(expected.argmax(1) == got.argmax(1)))
     check = ConversionCheck("onnx", f"onnxruntime {ort.__version__}", len(x), round(agreement, 4),
                             float(np.max(np.abs(expected - got))), MIN_AGREEMENT)
+    logger.info(f"imported model vs {check.runtime} on {len(x)} validation images: top-1 agreement "
+                f"{agreement:.4f}, largest output difference {check.max_abs_diff:.3g}")
     if agreement < MIN_AGREEMENT:
         raise UserError(f"{graph.name} imported gives another top-1 class than onnxruntime on "
                         f"{1 - agreement:.1%} of {len(x)} validation images (agreement {agreement:.1%} < "
