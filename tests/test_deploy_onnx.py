@@ -147,3 +147,20 @@ def test_deploy_onnx_refuses_in_one_line_before_writing(digits_cnn, digits_npz, 
         assert_one_line_error(run("deploy", *args, "--data", digits_npz, "--board", BOARD, "--out", out),
                               *fragments)
         assert not out.exists()
+
+
+def test_an_import_disagreeing_with_onnxruntime_is_refused(digits_cnn):
+    """The check can fail: the imported model with its class layer's weights negated agrees with onnxruntime on
+    too few images and is refused, saying the agreement and the threshold."""
+    from tinyml_kit.core.errors import UserError
+    from tinyml_kit.nets.onnx_graph import read_graph
+    from tinyml_kit.pipeline.foreign_onnx import build, compare
+
+    graph = read_graph(digits_cnn)
+    model = build(graph, (8, 8, 1), "0-1")
+    images = np.random.default_rng(0).integers(0, 256, (40, 8, 8, 1)).astype(np.float32)
+    assert compare(graph, model, images, "0-1").top1_agreement == 1.0
+    head = model.get_layer("head")
+    head.set_weights([-w for w in head.get_weights()])
+    with pytest.raises(UserError, match=r"agreement \d+\.\d% < 99%"):
+        compare(graph, model, images, "0-1")
