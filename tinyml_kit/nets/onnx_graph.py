@@ -6,6 +6,7 @@ The importer takes the CNN subset PyTorch exports (`SUPPORTED`). Conditions that
 unmappable (a grouped convolution that is not depthwise, a Clip whose floor is not 0, a pool rounding up) are
 named here too, from the node's attributes and constant inputs alone."""
 
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +18,8 @@ INSTALL = "pip install -e . (tinyml-kit depends on onnx and onnxruntime)"
 SUPPORTED = ("Conv", "BatchNormalization", "Relu", "LeakyRelu", "Clip", "MaxPool", "AveragePool",
              "GlobalAveragePool", "GlobalMaxPool", "Add", "Mul", "Concat", "Flatten", "Reshape", "Gemm", "MatMul",
              "Softmax", "Sigmoid", "HardSwish", "Pad", "Identity", "Dropout", "Constant")
+# Ops computing shapes, as PyTorch exports `x.view(x.size(0), -1)`: folded to constants before the graph is read
+SHAPE_OPS = ("Shape", "Gather", "Unsqueeze", "Squeeze", "Cast", "Slice", "ConstantOfShape")
 
 
 @dataclass
@@ -71,6 +74,8 @@ def read_graph(path: str | Path) -> OnnxGraph:
     try:
         model = onnx.load(str(path))
         onnx.checker.check_model(model)
+        if any(node.op_type in SHAPE_OPS for node in model.graph.node):
+            model = _shapes_folded(model)
     except Exception as e:
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         raise UserError(f"{path} is not a valid ONNX model ({first}): export it again", "model") from None
@@ -94,6 +99,27 @@ def read_graph(path: str | Path) -> OnnxGraph:
             graph.consumers.setdefault(name, []).append(node)
     require_supported(graph)
     return graph
+
+
+def _shapes_folded(model):
+    """`model` with its shape computations folded to constants: the batch fixed at 1 (the only size that varies),
+    then onnxruntime's basic graph optimizations, which keep to standard ONNX ops (constant folding, dropping
+    Identity / Dropout, folding BatchNormalization into the Conv before it)."""
+    import onnx
+    import onnxruntime as ort
+
+    for value in (*model.graph.input, *model.graph.output):
+        dims = value.type.tensor_type.shape.dim
+        if dims:
+            dims[0].dim_value = 1
+    with tempfile.TemporaryDirectory() as tmp:
+        source, folded = Path(tmp) / "model.onnx", Path(tmp) / "folded.onnx"
+        onnx.save(model, str(source))
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+        options.optimized_model_filepath = str(folded)
+        ort.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
+        return onnx.load(str(folded))
 
 
 def require_supported(graph: OnnxGraph) -> None:
