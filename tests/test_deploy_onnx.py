@@ -71,12 +71,13 @@ def test_flattening_a_nchw_map_gives_onnxruntimes_outputs(tmp_path, reader):
 
 
 def test_the_cnn_subset_maps_to_keras_layers_computing_what_onnxruntime_computes(tmp_path):
-    """Pad, asymmetric and 'same' pads, depthwise, BatchNormalization, Clip, HardSwish, max pooling with explicit
-    pads after a ReLU, average pooling counting its pads, Concat, per-channel Add / Mul constants, Sigmoid, a
-    Reshape to (N, -1), MatMul with its bias Add folded, Softmax."""
+    """A mean / std normalization (Sub, Div), Pad, asymmetric and 'same' pads, depthwise, BatchNormalization, Clip,
+    HardSwish, max pooling with explicit pads after a ReLU, average pooling counting its pads, Concat, per-channel
+    Add / Mul constants, Sigmoid, a Reshape to (N, -1), MatMul with its bias Add folded, Softmax."""
     rng = np.random.default_rng(0)
     nodes = [
-        _node("Pad", ["image", "pads"], "pad", mode="constant"),
+        _node("Sub", ["image", "mean_rgb"], "centred"), _node("Div", ["centred", "std_rgb"], "normalized"),
+        _node("Pad", ["normalized", "pads"], "pad", mode="constant"),
         _node("Conv", ["pad", "w1", "b1"], "c1", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
         _node("BatchNormalization", ["c1", "g", "beta", "mean", "var"], "bn", epsilon=1e-3),
         _node("Clip", ["bn", "zero", "six"], "relu6"),
@@ -91,7 +92,9 @@ def test_the_cnn_subset_maps_to_keras_layers_computing_what_onnxruntime_computes
         _node("Reshape", ["gap", "flat_shape"], "flat"),
         _node("MatMul", ["flat", "fc"], "mm"), _node("Add", ["mm", "fc_b"], "fc_out"),
         _node("Softmax", ["fc_out"], "logits", axis=-1)]
-    weights = {"pads": np.array([0, 0, 2, 1, 0, 0, 0, 1]), "w1": _rand(rng, 4, 3, 3, 3), "b1": _rand(rng, 4),
+    weights = {"mean_rgb": np.array([0.485, 0.456, 0.406]).reshape(3, 1, 1),
+               "std_rgb": np.array([0.229, 0.224, 0.225]).reshape(3, 1, 1),
+               "pads": np.array([0, 0, 2, 1, 0, 0, 0, 1]), "w1": _rand(rng, 4, 3, 3, 3), "b1": _rand(rng, 4),
                "g": rng.uniform(0.5, 1.5, 4), "beta": _rand(rng, 4), "mean": _rand(rng, 4),
                "var": rng.uniform(0.5, 1.5, 4), "zero": np.array(0.0), "six": np.array(6.0),
                "dw": _rand(rng, 4, 1, 3, 3), "shift": _rand(rng, 1, 8, 1, 1), "scale": _rand(rng, 8, 1, 1),

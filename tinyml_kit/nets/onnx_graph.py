@@ -16,8 +16,8 @@ from tinyml_kit.core.errors import UserError
 
 INSTALL = "pip install -e . (tinyml-kit depends on onnx and onnxruntime)"
 SUPPORTED = ("Conv", "BatchNormalization", "Relu", "LeakyRelu", "Clip", "MaxPool", "AveragePool",
-             "GlobalAveragePool", "GlobalMaxPool", "Add", "Mul", "Concat", "Flatten", "Reshape", "Gemm", "MatMul",
-             "Softmax", "Sigmoid", "HardSwish", "Pad", "Identity", "Dropout", "Constant")
+             "GlobalAveragePool", "GlobalMaxPool", "Add", "Sub", "Mul", "Div", "Concat", "Flatten", "Reshape", "Gemm",
+             "MatMul", "Softmax", "Sigmoid", "HardSwish", "Pad", "Identity", "Dropout", "Constant")
 # Ops computing shapes, as PyTorch exports `x.view(x.size(0), -1)`: folded to constants before the graph is read
 SHAPE_OPS = ("Shape", "Gather", "Unsqueeze", "Squeeze", "Cast", "Slice", "ConstantOfShape")
 
@@ -154,6 +154,8 @@ def _unmappable(node, graph: OnnxGraph) -> str | None:
         return f"{op} with ceil_mode or dilations"
     if op == "Pad" and (a.get("mode", "constant") != "constant" or _pad_value(node, graph) != 0):
         return f"Pad other than zeros (mode {a.get('mode', 'constant')})"
+    if op in ("Sub", "Div") and node.input[0] in graph.constants:
+        return f"{op} of a tensor from a constant"
     if op == "Gemm" and a.get("transA", 0):
         return "Gemm with transA"
     return None

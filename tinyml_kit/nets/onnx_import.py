@@ -200,33 +200,41 @@ class _Builder:
     def _add(self, node, a) -> _Value:
         return self._binary(node, self.k.layers.Add)
 
+    def _sub(self, node, a) -> _Value:
+        return self._binary(node, self.k.layers.Subtract)
+
     def _mul(self, node, a) -> _Value:
         return self._binary(node, self.k.layers.Multiply)
 
+    def _div(self, node, a) -> _Value:
+        return self._binary(node, None)
+
     def _binary(self, node, merge) -> _Value:
-        """Two tensors merged; a tensor and a constant: a bias folded into the Dense before it, or a per-channel
-        1x1 depthwise convolution (weight 1 and the constant as bias to add; the constant as weight to multiply)."""
+        """Two tensors merged; a tensor and a constant (second for Sub and Div, as `onnx_graph` checks): a bias
+        folded into the Dense before it, or a per-channel 1x1 depthwise convolution computing x * scale + shift
+        (a mean / std normalization exported inside the model comes this way)."""
         const = next((n for n in node.input if n in self.g.constants), None)
         if const is None:
             left, right = (self._in(node, i) for i in (0, 1))
-            if left.rank != right.rank or (left.rank == 2 and (left.order is None) != (right.order is None)):
-                self._refuse(node, "merges tensors of different layouts")
+            if merge is None or left.rank != right.rank or (
+                    left.rank == 2 and (left.order is None) != (right.order is None)):
+                self._refuse(node, "of two tensors of these layouts is not imported")
             value = self._layer(merge(name=self._name(node)), [left.tensor, right.tensor])
             value.order = left.order
             return value
         x_name = next(n for n in node.input if n != const)
         x, c = self.values[x_name], self.g.constants[const]
-        adding = node.op_type == "Add"
-        if adding and x_name in self.dense and len(self.g.consumers.get(x_name, [])) == 1:
+        if node.op_type == "Add" and x_name in self.dense and len(self.g.consumers.get(x_name, [])) == 1:
             layer, kernel, bias = self.dense[x_name]
             layer.set_weights([kernel, bias + np.broadcast_to(c.ravel(), bias.shape)])
             return x
         if x.rank != 4:
             self._refuse(node, "with a constant on a 2-D tensor is imported only as a Gemm / MatMul bias")
-        c = self._per_channel(node, c, x.tensor.shape[-1])
-        layer = self.k.layers.DepthwiseConv2D(1, use_bias=adding, name=self._name(node))
-        ones = np.ones_like(c)
-        return self._layer(layer, x, [(ones if adding else c).reshape(1, 1, -1, 1)] + ([c] if adding else []))
+        c = self._per_channel(node, c, x.tensor.shape[-1]).astype(np.float32)
+        ones, zeros = np.ones_like(c), np.zeros_like(c)
+        scale, shift = {"Add": (ones, c), "Sub": (ones, -c), "Mul": (c, zeros), "Div": (1 / c, zeros)}[node.op_type]
+        layer = self.k.layers.DepthwiseConv2D(1, name=self._name(node))
+        return self._layer(layer, x, [scale.reshape(1, 1, -1, 1), shift])
 
     def _concat(self, node, a) -> _Value:
         parts = [self._ordered(self.values[n], node) for n in node.input]

@@ -5,7 +5,7 @@ quantized: a conversion agreeing on fewer than `MIN_AGREEMENT` of the top-1 clas
 
 The pixel range an ONNX model takes cannot be read from it: PyTorch models usually take [0, 1] (`ToTensor`),
 `--pixels 0-1`, for which a Rescaling(1/255) goes in front. A mean / std normalization is part of the user's
-model: export it inside the model (e.g. as a first Sub / Div folded into a Conv, or a BatchNormalization)."""
+model: export it inside the model (a Sub and a Div by per-channel constants are imported)."""
 
 import logging
 
