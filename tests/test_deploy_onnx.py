@@ -73,7 +73,8 @@ def test_flattening_a_nchw_map_gives_onnxruntimes_outputs(tmp_path, reader):
 def test_the_cnn_subset_maps_to_keras_layers_computing_what_onnxruntime_computes(tmp_path):
     """A mean / std normalization (Sub, Div), Pad, asymmetric and 'same' pads, depthwise, BatchNormalization, Clip,
     HardSwish, max pooling with explicit pads after a ReLU, average pooling counting its pads, Concat, per-channel
-    Add / Mul constants, Sigmoid, a Reshape to (N, -1), MatMul with its bias Add folded, Softmax."""
+    Add / Mul constants, Sigmoid, a mean over height and width, a Reshape to (N, -1), MatMul with its bias Add
+    folded, Softmax."""
     rng = np.random.default_rng(0)
     nodes = [
         _node("Sub", ["image", "mean_rgb"], "centred"), _node("Div", ["centred", "std_rgb"], "normalized"),
@@ -88,8 +89,7 @@ def test_the_cnn_subset_maps_to_keras_layers_computing_what_onnxruntime_computes
         _node("Sigmoid", ["mp"], "sig"), _node("AveragePool", ["sig"], "ap2", kernel_shape=[2, 2], pads=[0, 0, 1, 1]),
         _node("Concat", ["ap", "ap2"], "cat", axis=1),
         _node("Add", ["cat", "shift"], "add"), _node("Mul", ["add", "scale"], "mul"),
-        _node("GlobalAveragePool", ["mul"], "gap"),
-        _node("Reshape", ["gap", "flat_shape"], "flat"),
+        _node("ReduceMean", ["mul"], "gap", axes=[2, 3]), _node("Reshape", ["gap", "flat_shape"], "flat"),
         _node("MatMul", ["flat", "fc"], "mm"), _node("Add", ["mm", "fc_b"], "fc_out"),
         _node("Softmax", ["fc_out"], "logits", axis=-1)]
     weights = {"mean_rgb": np.array([0.485, 0.456, 0.406]).reshape(3, 1, 1),

@@ -16,8 +16,8 @@ from tinyml_kit.core.errors import UserError
 
 INSTALL = "pip install -e . (tinyml-kit depends on onnx and onnxruntime)"
 SUPPORTED = ("Conv", "BatchNormalization", "Relu", "LeakyRelu", "Clip", "MaxPool", "AveragePool",
-             "GlobalAveragePool", "GlobalMaxPool", "Add", "Sub", "Mul", "Div", "Concat", "Flatten", "Reshape", "Gemm",
-             "MatMul", "Softmax", "Sigmoid", "HardSwish", "Pad", "Identity", "Dropout", "Constant")
+             "GlobalAveragePool", "GlobalMaxPool", "ReduceMean", "Add", "Sub", "Mul", "Div", "Concat", "Flatten",
+             "Reshape", "Gemm", "MatMul", "Softmax", "Sigmoid", "HardSwish", "Pad", "Identity", "Dropout", "Constant")
 # Ops computing shapes, as PyTorch exports `x.view(x.size(0), -1)`: folded to constants before the graph is read
 SHAPE_OPS = ("Shape", "Gather", "Unsqueeze", "Squeeze", "Cast", "Slice", "ConstantOfShape")
 
@@ -154,6 +154,8 @@ def _unmappable(node, graph: OnnxGraph) -> str | None:
         return f"{op} with ceil_mode or dilations"
     if op == "Pad" and (a.get("mode", "constant") != "constant" or _pad_value(node, graph) != 0):
         return f"Pad other than zeros (mode {a.get('mode', 'constant')})"
+    if op == "ReduceMean" and sorted(int(x) % 4 for x in _axes(node, graph)) != [2, 3]:
+        return "ReduceMean other than over height and width"
     if op in ("Sub", "Div") and node.input[0] in graph.constants:
         return f"{op} of a tensor from a constant"
     if op == "Gemm" and a.get("transA", 0):
@@ -170,6 +172,13 @@ def _clip_range(node, graph: OnnxGraph) -> tuple[float | None, float | None]:
     if len(node.input) > 2 and node.input[2]:
         high = float(graph.constants[node.input[2]]) if node.input[2] in graph.constants else float("nan")
     return low, high
+
+
+def _axes(node, graph: OnnxGraph) -> list:
+    """ReduceMean's axes: an attribute before opset 18, a constant input since (none: every axis)."""
+    if len(node.input) > 1 and node.input[1]:
+        return list(graph.constants.get(node.input[1], [0, 1, 2, 3]))
+    return list(attributes(node).get("axes", [0, 1, 2, 3]))
 
 
 def clip_max(node, graph: OnnxGraph) -> float | None:

@@ -50,7 +50,7 @@ class _Builder:
         self.g, self.k = graph, keras()
         self.values: dict[str, _Value] = {}
         self.dense: dict[str, tuple] = {}          # Dense output -> (layer, kernel, bias) for a bias Add to fold
-        self.names: set[str] = set()
+        self.names: set[str] = {"pixels", "pixels_to_unit"}
 
     def build(self, shape: tuple[int, int, int], rescale: bool):
         k = self.k
@@ -191,6 +191,11 @@ class _Builder:
 
     def _globalaveragepool(self, node, a) -> _Value:
         return self._layer(self.k.layers.GlobalAveragePooling2D(keepdims=True, name=self._name(node)), self._in(node))
+
+    def _reducemean(self, node, a) -> _Value:
+        """The mean over height and width (`onnx_graph` refuses other axes), as PyTorch exports `x.mean((2, 3))`."""
+        keep = bool(a.get("keepdims", 1))
+        return self._layer(self.k.layers.GlobalAveragePooling2D(keepdims=keep, name=self._name(node)), self._in(node))
 
     def _globalmaxpool(self, node, a) -> _Value:
         value = self._layer(self.k.layers.GlobalMaxPooling2D(keepdims=True, name=self._name(node)), self._in(node))
