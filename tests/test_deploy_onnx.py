@@ -50,9 +50,10 @@ def _against_onnxruntime(path, shape, rtol=1e-5):
 
 @pytest.mark.parametrize("reader", ["Gemm", "output", "view"])
 def test_flattening_a_nchw_map_gives_onnxruntimes_outputs(tmp_path, reader):
-    """ONNX flattens (C, H, W), Keras (H, W, C): a Flatten over a 4x4x3 map read by a Gemm keeps NHWC with the
-    Gemm's rows permuted; read by anything else (here: the output) it is permuted to NCHW first. "view": PyTorch's
-    `x.view(x.size(0), -1)`, a Reshape to a shape computed from the input's (folded before the import)."""
+    """ONNX flattens (C, H, W), Keras (H, W, C): a Flatten over a 4x4x3 map read by a Gemm (through a Dropout)
+    keeps NHWC with the Gemm's rows permuted; read by anything else (here: the output) it is permuted to NCHW
+    first. "view": PyTorch's `x.view(x.size(0), -1)`, a Reshape to a shape computed from the input's (folded
+    before the import)."""
     rng = np.random.default_rng(0)
     nodes = [_node("Conv", ["image", "w"], "conv", kernel_shape=[3, 3], strides=[2, 2], pads=[0, 1, 1, 0]),
              _node("Relu", ["conv"], "relu"), _node("Flatten", ["relu"], "flat" if reader != "output" else "logits")]
@@ -63,7 +64,7 @@ def test_flattening_a_nchw_map_gives_onnxruntimes_outputs(tmp_path, reader):
                       _node("Reshape", ["relu", "to"], "flat")]
         weights |= {"zero": np.array(0), "axes": np.array([0]), "minus_one": np.array([-1])}
     if reader != "output":
-        nodes.append(_node("Gemm", ["flat", "fc", "fc_b"], "logits", transB=1))
+        nodes += [_node("Dropout", ["flat"], "dropped"), _node("Gemm", ["dropped", "fc", "fc_b"], "logits", transB=1)]
         weights |= {"fc": _rand(rng, 5, 48), "fc_b": _rand(rng, 5)}
     path = _onnx(tmp_path / "flat.onnx", nodes, weights, (2, 8, 8), 48 if reader == "output" else 5)
     model = _against_onnxruntime(path, (8, 8, 2))

@@ -268,12 +268,19 @@ class _Builder:
             return x
         _, h, w, c = x.tensor.shape
         order: np.ndarray | None = np.arange(c * h * w).reshape(c, h, w).transpose(1, 2, 0).ravel()
-        readers = self.g.consumers.get(node.output[0], [])
+        readers = self._readers(node.output[0])
         tensor = x.tensor
         if h * w > 1 and not (readers and all(r.op_type in ("Gemm", "MatMul") for r in readers)):
             tensor, order = self.k.layers.Permute((3, 1, 2), name=self._name(node) + "_nchw")(tensor), None
         flat = self.k.layers.Flatten(name=self._name(node))(tensor)
         return _Value(flat, None if order is None or h * w == 1 else order, x.nonnegative)
+
+    def _readers(self, name: str) -> list:
+        """The nodes reading tensor `name`, through Identity and Dropout."""
+        found = []
+        for reader in self.g.consumers.get(name, []):
+            found += self._readers(reader.output[0]) if reader.op_type in PASS_THROUGH else [reader]
+        return found
 
     def _gemm(self, node, a) -> _Value:
         weight = self.g.constants[node.input[1]]
