@@ -134,6 +134,7 @@ def test_deploy_onnx_end_to_end(digits_cnn, digits_npz, tmp_path):
     assert conversion["source"] == "onnx" and conversion["runtime"].startswith("onnxruntime")
     assert conversion["top1_agreement"] >= conversion["min_agreement"] and conversion["max_abs_diff"] < 1e-4
     assert report["engine"] == "c" and report["check"]["c_equals_litert"] is True
+    assert "imported from ONNX, against onnxruntime" in (out / "report.html").read_text()
 
 
 def test_deploy_onnx_refuses_in_one_line_before_writing(digits_cnn, digits_npz, tmp_path):
