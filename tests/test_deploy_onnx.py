@@ -74,8 +74,8 @@ def test_flattening_a_nchw_map_gives_onnxruntimes_outputs(tmp_path, reader):
 def test_the_cnn_subset_maps_to_keras_layers_computing_what_onnxruntime_computes(tmp_path):
     """A mean / std normalization (Sub, Div), Pad, asymmetric and 'same' pads, depthwise, BatchNormalization, Clip,
     HardSwish, max pooling with explicit pads after a ReLU, average pooling counting its pads, Concat, per-channel
-    Add / Mul constants, Sigmoid, a mean over height and width, a Reshape to (N, -1), MatMul with its bias Add
-    folded, Softmax."""
+    Add / Mul constants, Sigmoid, a mean over height and width, a Reshape to (N, -1) by a Constant node, MatMul
+    with its bias Add folded, Softmax."""
     rng = np.random.default_rng(0)
     nodes = [
         _node("Sub", ["image", "mean_rgb"], "centred"), _node("Div", ["centred", "std_rgb"], "normalized"),
@@ -90,7 +90,8 @@ def test_the_cnn_subset_maps_to_keras_layers_computing_what_onnxruntime_computes
         _node("Sigmoid", ["mp"], "sig"), _node("AveragePool", ["sig"], "ap2", kernel_shape=[2, 2], pads=[0, 0, 1, 1]),
         _node("Concat", ["ap", "ap2"], "cat", axis=1),
         _node("Add", ["cat", "shift"], "add"), _node("Mul", ["add", "scale"], "mul"),
-        _node("ReduceMean", ["mul"], "gap", axes=[2, 3]), _node("Reshape", ["gap", "flat_shape"], "flat"),
+        _node("ReduceMean", ["mul"], "gap", axes=[2, 3]), _node("Constant", [], "flat_shape", value_ints=[-1, 8]),
+        _node("Reshape", ["gap", "flat_shape"], "flat"),
         _node("MatMul", ["flat", "fc"], "mm"), _node("Add", ["mm", "fc_b"], "fc_out"),
         _node("Softmax", ["fc_out"], "logits", axis=-1)]
     weights = {"mean_rgb": np.array([0.485, 0.456, 0.406]).reshape(3, 1, 1),
@@ -99,7 +100,7 @@ def test_the_cnn_subset_maps_to_keras_layers_computing_what_onnxruntime_computes
                "g": rng.uniform(0.5, 1.5, 4), "beta": _rand(rng, 4), "mean": _rand(rng, 4),
                "var": rng.uniform(0.5, 1.5, 4), "zero": np.array(0.0), "six": np.array(6.0),
                "dw": _rand(rng, 4, 1, 3, 3), "shift": _rand(rng, 1, 8, 1, 1), "scale": _rand(rng, 8, 1, 1),
-               "flat_shape": np.array([-1, 8]), "fc": _rand(rng, 8, 3), "fc_b": _rand(rng, 3)}
+               "fc": _rand(rng, 8, 3), "fc_b": _rand(rng, 3)}
     model = _against_onnxruntime(_onnx(tmp_path / "subset.onnx", nodes, weights, (3, 8, 8), 3, opset=14), (8, 8, 3))
     kinds = [type(layer).__name__ for layer in model.layers]
     assert "DepthwiseConv2D" in kinds and kinds.count("Dense") == 1 and "Permute" not in kinds

@@ -80,11 +80,11 @@ def read_graph(path: str | Path) -> OnnxGraph:
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         raise UserError(f"{path} is not a valid ONNX model ({first}): export it again", "model") from None
     g = model.graph
-    constants = {t.name: numpy_helper.to_array(t).astype(np.float32) if numpy_helper.to_array(t).dtype.kind == "f"
-                 else numpy_helper.to_array(t) for t in g.initializer}
+    constants = {t.name: _array(numpy_helper.to_array(t)) for t in g.initializer}
     for node in g.node:
-        if node.op_type == "Constant" and "value" in attributes(node):
-            constants[node.output[0]] = np.asarray(attributes(node)["value"])
+        value = next((v for k, v in attributes(node).items() if k.startswith("value")), None)
+        if node.op_type == "Constant" and value is not None:
+            constants[node.output[0]] = _array(np.asarray(value))
     inputs = [i for i in g.input if i.name not in constants]
     if len(inputs) != 1 or len(g.output) != 1:
         raise UserError(f"{path} has {len(inputs)} inputs and {len(g.output)} outputs: deploy takes an image "
@@ -201,6 +201,11 @@ def pads_of(node, graph: OnnxGraph) -> list[int]:
                             f"padding", "model")
         return [int(p) for p in graph.constants[node.input[1]]]
     return [int(p) for p in attributes(node).get("pads", [])]
+
+
+def _array(value: np.ndarray) -> np.ndarray:
+    """A constant as the importer computes with it: floats as float32, integers (shapes, axes, pads) as they are."""
+    return value.astype(np.float32) if value.dtype.kind == "f" else value
 
 
 def _dims(value_info) -> list:
