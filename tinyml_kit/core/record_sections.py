@@ -126,6 +126,26 @@ class ReportNumbers:
         return cls(**known_fields(cls, d))
 
 
+@dataclass
+class ConversionCheck:
+    """A model converted on the way in (`deploy` of an .onnx), checked against the runtime of its own format on the
+    validation split before quantizing: top-1 agreement of the float outputs, their largest difference, and the
+    agreement below which the conversion is refused."""
+    source: str                       # "onnx"
+    runtime: str                      # what computed the reference, with its version
+    images: int
+    top1_agreement: float
+    max_abs_diff: float
+    min_agreement: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ConversionCheck":
+        return cls(**known_fields(cls, d))
+
+
 @dataclass(slots=True)
 class Timings:
     """Wall seconds of each step of the run; a step the run did not take (e.g. `quantize_s` of a run that

@@ -21,6 +21,7 @@ from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.evaluation import Evaluation
 from tinyml_kit.core.record_sections import (
     CompressionRecord,
+    ConversionCheck,
     OriginalNumbers,
     ReportNumbers,
     SearchRecord,
@@ -39,6 +40,7 @@ KNOB_KEYS = ("alpha", "beta", "t0", "depth")
 SECTIONS: dict[str, Callable[[Any], Any]] = {
     "compression": CompressionRecord.from_dict, "report": ReportNumbers.from_dict, "timings": Timings.from_dict,
     "before": OriginalNumbers.from_dict, "search": SearchRecord.from_dict, "verify": VerifyResult.from_dict,
+    "conversion": ConversionCheck.from_dict,
     "verification": lambda rows: [Measurement.from_dict(row) for row in rows]}
 
 
@@ -105,6 +107,7 @@ class RunRecord:
     engine: str = "tflm"                           # what flash_bytes and arena_bytes were measured for
     search: SearchRecord = field(default_factory=SearchRecord)   # pins, knobs the solver chose, what pins cost
     deployed_from: str | None = None               # `deploy`: the user's model file the run was made from
+    conversion: ConversionCheck | None = None      # `deploy` of a converted model: checked against its own runtime
 
     @property
     def verdict(self) -> Verdict:
@@ -165,6 +168,8 @@ class RunRecord:
             d["verify"] = self.verify.to_dict()
         if self.deployed_from is not None:
             d["deployed_from"] = self.deployed_from
+        if self.conversion is not None:
+            d["conversion"] = self.conversion.to_dict()
         return d
 
     @classmethod

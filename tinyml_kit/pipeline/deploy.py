@@ -40,7 +40,7 @@ def deploy(model: str | Path, board_id: str = DEFAULT_BOARD, data: str = "digits
            engine: Engine | str | None = None, verify: bool = False, pixels: str | None = None, seed: int = 0,
            limits: tuple = (None, None, None, None), tflm_dir: str | Path | None = None,
            cmsis_nn_dir: str | Path | None = None) -> RunRecord:
-    """Deploy the user's `model` (.keras, .h5, a Keras SavedModel directory, or an int8 or float .tflite) on
+    """Deploy the user's `model` (.keras, .h5, a Keras SavedModel directory, an int8 or float .tflite, or an .onnx) on
     `board_id` with `data` (its training split calibrates, its validation split checks); returns the run's record,
     also written to `<out>/report.json`. `input_shape`: for a model that leaves a size open, or to check the one
     it has; `pixels`: "0-255" or "0-1" for a model whose pixel range cannot be read from it (`pipeline.foreign`).
@@ -58,6 +58,7 @@ def deploy(model: str | Path, board_id: str = DEFAULT_BOARD, data: str = "digits
                 f"pixels 0..255 ({user.pixels})")
     with timed(timings, "data_s"):
         dataset, parts, calibration = load_data(data, shape, seed)
+        conversion = user.checked_conversion(parts.val.x)   # an imported .onnx against onnxruntime
     with timed(timings, "quantize_s"):
         flatbuffer = user.int8(calibration)
     foreign_model.require_integer_ops(flatbuffer, user.name, user.layers)
@@ -67,6 +68,7 @@ def deploy(model: str | Path, board_id: str = DEFAULT_BOARD, data: str = "digits
         checked = outcome.evaluate_compressed(c, parts, engine, cmsis_nn_dir, kernel_family(board.core))
     record = _record(user, board, budget, engine, flatbuffer, checked, data_record(dataset, parts, data, seed),
                      seed, timings)
+    record.conversion = conversion
     record = write_run(out, record, user.keras_model, flatbuffer, parts, checked.validation, started)
     logger.info(outcome.fit_summary(record))
     logger.info(f"run directory: {out}")

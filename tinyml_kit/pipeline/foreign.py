@@ -1,14 +1,17 @@
-"""A model the user brings to `deploy`: a Keras file (.keras, .h5), a Keras SavedModel directory or a .tflite
-(int8 or float), opened and checked before any long work.
+"""A model the user brings to `deploy`: a Keras file (.keras, .h5), a Keras SavedModel directory, a .tflite
+(int8 or float) or an .onnx (imported as a Keras model, `pipeline.foreign_onnx`), opened and checked before any
+long work.
 
 The pixel range is known, never guessed. tinyml-kit feeds a model raw pixels 0..255 (its builders scale them
 inside, with a Rescaling layer, and the int8 input is scale 1, zero point -128, so the board feeds `p - 128`). A
 Keras model whose first layer is a Rescaling takes pixels the same way; any other model needs `--pixels`: 0-255
 (taken as it is) or 0-1 (a Rescaling(1/255) is put in front of a Keras model). An int8 .tflite must take pixels
-0..255 as `p - 128`; a float .tflite must take 0..255 (`--pixels 0-255`).
+0..255 as `p - 128`; a float .tflite must take 0..255 (`--pixels 0-255`); an .onnx needs `--pixels` (0-1 for
+PyTorch's ToTensor).
 """
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,13 +19,15 @@ import numpy as np
 
 from tinyml_kit.compress.quantize import quantize_flatbuffer_int8, quantize_int8
 from tinyml_kit.core.errors import UserError, param
+from tinyml_kit.core.record_sections import ConversionCheck
 from tinyml_kit.core.tflite_info import ModelInfo, read_graph, read_model
 
 logger = logging.getLogger(__name__)
 
 KERAS_SUFFIXES = (".keras", ".h5")
 TFLITE_SUFFIX = ".tflite"
-ACCEPTED = "a .keras or .h5 file, a Keras SavedModel directory or a .tflite"
+ONNX_SUFFIX = ".onnx"
+ACCEPTED = "a .keras or .h5 file, a Keras SavedModel directory, a .tflite or an .onnx"
 PIXEL_RANGES = ("0-255", "0-1")
 RESCALING = "Rescaling"
 
@@ -31,7 +36,7 @@ RESCALING = "Rescaling"
 class Foreign:
     """The model as `deploy` takes it: a float Keras model taking pixels 0..255, or the user's .tflite."""
     path: Path
-    kind: str                                   # "keras", "savedmodel", "tflite"
+    kind: str                                   # "keras", "savedmodel", "tflite", "onnx"
     input_shape: tuple                          # (H, W, C); None where the model leaves a size open
     classes: int
     keras_model: object | None = None
@@ -39,11 +44,16 @@ class Foreign:
     pixels: str = ""                            # how the pixel range is known, for the log
     layers: list[str] = field(default_factory=list)   # the Keras model's layer names
     rescale: bool = False                       # a Keras model taking [0, 1]: a Rescaling(1/255) goes in front
+    build: Callable | None = None               # a converted model: its Keras model on an input shape
+    compare: Callable | None = None             # ... and that model checked against the source's runtime
 
     def sized(self, shape: tuple[int, int, int]) -> None:
         """Fix the input to `shape` (the model's own, with its open sizes filled in) and put the Rescaling in front
-        if the model takes [0, 1]; a .tflite is fixed already."""
-        if self.keras_model is not None and (self.rescale or tuple(self.input_shape) != tuple(shape)):
+        if the model takes [0, 1]; a .tflite is fixed already; a converted model is built on it."""
+        if self.build is not None:
+            model = self.build(shape)
+            self.keras_model, self.layers = model, [layer.name for layer in model.layers]
+        elif self.keras_model is not None and (self.rescale or tuple(self.input_shape) != tuple(shape)):
             self.keras_model = with_input(self.keras_model, shape, self.rescale)
         self.input_shape = tuple(shape)
 
@@ -54,6 +64,11 @@ class Foreign:
     @property
     def is_int8(self) -> bool:
         return self.flatbuffer is not None and read_model(self.flatbuffer).is_int8
+
+    def checked_conversion(self, images: np.ndarray) -> ConversionCheck | None:
+        """A converted model checked against its source's runtime on `images` (pixels 0..255); None if the model
+        was not converted."""
+        return self.compare(self.keras_model, images) if self.compare is not None else None
 
     def int8(self, calibration: np.ndarray) -> bytes:
         """The int8 flatbuffer: post-training quantized on `calibration` (pixels 0..255), or the int8 .tflite as
@@ -80,6 +95,8 @@ def model_kind(path: str | Path) -> str:
         return "keras"
     if suffix == TFLITE_SUFFIX:
         return "tflite"
+    if suffix == ONNX_SUFFIX:
+        return "onnx"
     raise UserError(f"{path}: '{suffix or path.name}' is not a model format deploy takes: pass {ACCEPTED}", "model")
 
 
@@ -91,7 +108,20 @@ def open_model(path: str | Path, pixels: str | None = None) -> Foreign:
     kind = model_kind(path)
     if kind == "tflite":
         return _open_tflite(path, pixels)
+    if kind == "onnx":
+        return _open_onnx(path, pixels)
     return _open_keras(path, kind, pixels)
+
+
+def _open_onnx(path: Path, pixels: str | None) -> Foreign:
+    from tinyml_kit.pipeline import foreign_onnx
+
+    graph, how = foreign_onnx.open_graph(path, pixels)
+    c, h, w = graph.input_chw
+    asked = pixels or ""
+    return Foreign(path, "onnx", (h, w, c), graph.classes, pixels=how,
+                   build=lambda shape: foreign_onnx.build(graph, shape, asked),
+                   compare=lambda model, images: foreign_onnx.compare(graph, model, images, asked))
 
 
 def _open_keras(path: Path, kind: str, pixels: str | None) -> Foreign:

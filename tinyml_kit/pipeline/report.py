@@ -101,7 +101,8 @@ def render_report(record: RunRecord, analysis: Analysis, validation: Validation,
         board=record.board, fits_all=record.verdict.ok, gauges=gauges(record), analysis=analysis,
         peak_short=peak.name.split(";")[0], peak_live=peak.live_bytes,
         images=_figures(record, analysis, validation, cam, probes), validation=validation,
-        training_note=(f"not trained here: deployed from {record.deployed_from}" if record.deployed_from else
+        training_note=(f"not trained here: deployed from {record.deployed_from}" + _conversion_note(record)
+                       if record.deployed_from else
                        f"{t.epochs_run} of {t.epochs} epochs run, best epoch {t.best_epoch}, batch {t.batch_size}, "
                        f"seed {t.seed}" + _stages_note(record)),
         gradcam_layer=cam.layer if cam else "", verify=verify, baselines=_baseline_rows(record, baselines),
@@ -159,6 +160,13 @@ def _figures(record: RunRecord, analysis: Analysis, validation: Validation, cam,
         "gradcam": _b64(png_bytes(gradcam_figure(cam, names))) if cam else "",
         "probes": _b64(png_bytes(probes_figure(probes))) if probes.rows else "",
     }
+
+
+def _conversion_note(record) -> str:
+    """How the converted model (`deploy` of an .onnx) agreed with its own runtime before it was quantized."""
+    c = record.conversion
+    return (f"; imported from {c.source.upper()}, against {c.runtime} on {c.images} validation images: top-1 "
+            f"agreement {c.top1_agreement:.4f}, largest output difference {c.max_abs_diff:.3g}" if c else "")
 
 
 def _stages_note(record: RunRecord) -> str:
