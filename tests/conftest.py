@@ -4,6 +4,10 @@ from pathlib import Path
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # pytest-xdist hands its workers the controller's terminal width (80 without a terminal); a run of one process
+    # leaves COLUMNS unset, and the commands' tables take their own width, which the tests read
+    os.environ.pop("COLUMNS", None)
 
 import numpy as np
 import pytest

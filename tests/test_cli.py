@@ -147,7 +147,7 @@ def test_usage_errors_are_one_line():
 
 
 def test_an_unknown_command_names_the_program_once_and_the_closest_command():
-    assert_one_line_error(run("deploy"), "No such command 'deploy'", "(see tinyml-kit --help)")
+    assert_one_line_error(run("flash-it"), "No such command 'flash-it'", "(see tinyml-kit --help)")
     assert_one_line_error(run("fitt"), "Did you mean 'fit'?", "(see tinyml-kit --help)")
     assert_one_line_error(run("fit", "--bogus"), "(see tinyml-kit fit --help)")
 
