@@ -185,7 +185,8 @@ def ram_weight_layers(layouts: dict[int, ConvLayout], budget: int) -> set[int]:
     weights widened: int16 weights there cost no flash wait states and no widening in the loop (`engine.conv_gen`).
     Most MACs per byte of RAM first, while the copies fit `budget` (`weight_ram_budget`)."""
     chosen, left = set(), budget
-    for i, lay in sorted(layouts.items(), key=lambda kv: (-kv[1].macs / kv[1].ram_copy_bytes, kv[0])):
+    copied = {i: lay for i, lay in layouts.items() if lay.ram_copy_bytes}   # a layer of no channels has none
+    for i, lay in sorted(copied.items(), key=lambda kv: (-kv[1].macs / kv[1].ram_copy_bytes, kv[0])):
         if lay.ram_copy_bytes <= left:
             chosen.add(i)
             left -= lay.ram_copy_bytes
