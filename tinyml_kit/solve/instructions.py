@@ -34,7 +34,7 @@ from tinyml_kit.solve.kernel_features import GENERATED_FEATURES, conv_features, 
 # of one pixel, other depthwise shapes share the 3×3 depthwise loop, pooling reads its input as MEAN does.
 NEAREST_GROUP = {"FULLY_CONNECTED": "CONV_2D/1x1", "CONV_2D/1x1/odd": "CONV_2D/1x1", "CONV_2D/kxk/odd": "CONV_2D/kxk",
                  "DEPTHWISE_CONV_2D/kxk": "DEPTHWISE_CONV_2D/3x3", "DEPTHWISE_CONV_2D/mult": "DEPTHWISE_CONV_2D/3x3",
-                 "AVERAGE_POOL_2D": "MEAN", "MAX_POOL_2D": "MEAN", "CONV_2D/gen/ram": "CONV_2D/gen"}
+                 "AVERAGE_POOL_2D": "MEAN", "MAX_POOL_2D": "MEAN", "CONV_2D/gen/ram": "CONV_2D/gen", "ADD/gen": "ADD"}
 FEATURES = ("macs", "odd_macs", "im2col", "outputs", "pixels", "inputs", "channels", "ops", *GENERATED_FEATURES)
 GENERATING_ENGINE = "c"   # the engine that runs generated kernels where its cores' family has them
 # What a profile counts per op (bench/latency_model.py), each fitted on FEATURES: flash misses are against
@@ -68,6 +68,9 @@ def op_group(graph: Graph, op: Op, family: KernelFamily | None = None, in_ram: b
     `solve.weight_placement`: its inner loop differs): what its instructions scale with differs between them."""
     if _generated(graph, op, family):
         return f"{op.kind}/gen/ram" if in_ram and op.kind == "CONV_2D" else f"{op.kind}/gen"
+    if op.kind == "ADD" and family is not None and family.generates_kernels and not any(
+            graph.tensors[t].is_constant for t in op.inputs[:2]):
+        return "ADD/gen"   # by its two rescale tables (`engine.elementwise.add`), about 3x faster than CMSIS-NN's
     if op.kind == "CONV_2D":
         cin = _shape(graph, op.inputs[0])[-1]
         if op.kernel == 1:
