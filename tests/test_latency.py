@@ -252,3 +252,19 @@ def test_convolutions_whose_weights_the_build_copies_to_ram_are_costed_reading_t
     in_ram, in_flash = (estimate_latency(g, 1, board, "c", ram_bytes=ram) for ram in (2**20, 1))
     bound = estimate_latency(g, 1, board, "c", fastest=True)
     assert bound.cycles <= in_ram.cycles < in_flash.cycles
+
+
+def test_the_screens_search_is_exact_from_any_start_and_short_from_a_good_one():
+    """`fitting_prefix` finds how many lead members fit whatever member it starts from; started at the last one that
+    fits, it asks twice."""
+    from tinyml_kit.solve.time_screen import fitting_prefix
+
+    for n in range(0, 12):
+        for fitting in range(n + 1):
+            for start in range(-2, n + 2):
+                asked: list[int] = []
+                assert fitting_prefix(n, lambda k, asked=asked, fitting=fitting: asked.append(k) or k < fitting,
+                                      start) == fitting
+                assert all(0 <= k < n for k in asked) and len(asked) == len(set(asked))
+    asked = []
+    assert fitting_prefix(30, lambda k: asked.append(k) or k < 17, 16) == 17 and asked == [16, 17]
