@@ -21,6 +21,7 @@ from tinyml_kit.core.cores import KernelFamily
 from tinyml_kit.core.graph import Graph
 from tinyml_kit.solve.conv_layout import ConvLayout, generated, graph_layout
 from tinyml_kit.solve.depthwise_shape import DepthwiseCost, depthwise_cost
+from tinyml_kit.solve.instructions import adds_activations
 from tinyml_kit.solve.kernel_choice import (
     FLASH_ALLOWANCE,
     LayerKernel,
@@ -213,7 +214,7 @@ def _candidate(graph: Graph, op, family: KernelFamily) -> LayerKernel | None:
         return conv_candidate(graph_layout(graph, op))
     if op.kind == "DEPTHWISE_CONV_2D" and family.generates_kernels:
         return depthwise_candidate((inp[1], inp[2], inp[3]), (out[1], out[2]), op.kernel_hw, op.stride_hw)
-    if op.kind == "ADD" and not any(graph.tensors[t].is_constant for t in op.inputs[:2]):
+    if adds_activations(graph, op):
         return add_candidate(tuple(out[1:]))
     return None
 

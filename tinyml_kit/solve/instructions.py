@@ -62,14 +62,19 @@ def _generated(graph: Graph, op: Op, family: KernelFamily | None) -> bool:
             and _shape(graph, op.inputs[0])[-1] == _shape(graph, op.outputs[0])[-1])
 
 
+def adds_activations(graph: Graph, op: Op) -> bool:
+    """An ADD of two activations: what the C engine may run by its rescale tables (`kernel_choice`) instead of
+    CMSIS-NN's arm_elementwise_add_s8 (an ADD of a constant is a lookup table)."""
+    return op.kind == "ADD" and not any(graph.tensors[t].is_constant for t in op.inputs[:2])
+
+
 def op_group(graph: Graph, op: Op, family: KernelFamily | None = None, in_ram: bool = False) -> str:
     """The kernel family CMSIS-NN runs for `op`, or `<kind>/gen` where the C engine's build for `family` generates
     its kernel, `CONV_2D/gen/ram` where that convolution reads its weights from RAM (`in_ram`,
     `solve.weight_placement`: its inner loop differs): what its instructions scale with differs between them."""
     if _generated(graph, op, family):
         return f"{op.kind}/gen/ram" if in_ram and op.kind == "CONV_2D" else f"{op.kind}/gen"
-    if op.kind == "ADD" and family is not None and family.generates_kernels and not any(
-            graph.tensors[t].is_constant for t in op.inputs[:2]):
+    if family is not None and family.generates_kernels and adds_activations(graph, op):
         return "ADD/gen"   # by its two rescale tables (`engine.elementwise.add`), about 3x faster than CMSIS-NN's
     if op.kind == "CONV_2D":
         cin = _shape(graph, op.inputs[0])[-1]
@@ -121,7 +126,7 @@ def _signature(graph: Graph, op: Op) -> tuple:
     """All of an op that its group and features depend on."""
     tensors = [graph.tensors[i] for i in (*op.inputs, *op.outputs)]
     return (op.kind, op.kernel_hw, op.stride_hw, len(op.inputs),
-            tuple((t.shape, t.dtype, t.is_constant, t.elements) for t in tensors))
+            tuple((t.shape, t.dtype, t.is_constant) for t in tensors))
 
 
 @dataclass(frozen=True)

@@ -174,14 +174,15 @@ def solve(board: Board, max_flash: int | None = None, max_ram: int | None = None
     for s in possible:
         if len(found) > runner_ups and families[s.family] is not None:
             continue     # enough runner-ups, and this family's best fitting configuration is known
-        if s.knobs.alpha >= too_slow.get(series_key(s), float("inf")):
+        series = series_key(s)
+        if s.knobs.alpha >= too_slow.get(series, float("inf")):
             reasons.append((s.accuracy, "latency"))   # wider than a configuration of its series that misses
             continue
         graph = s.graph(input_shape, classes)   # time first: it rejects most, and costs a third of the rest
         latency = engine.latency(graph[0], graph[1].macs, board, ram_bytes=model_ram_bytes(board, budget))
         if budget.cycles is not None and (latency.cycles or 0) > budget.cycles:
             reasons.append((s.accuracy, "latency"))
-            too_slow[series_key(s)] = min(s.knobs.alpha, too_slow.get(series_key(s), float("inf")))
+            too_slow[series] = min(s.knobs.alpha, too_slow.get(series, float("inf")))
             continue
         evaluated += 1
         choice = make_choice(s.estimate(input_shape, classes, engine, board, graph, latency), by_family[s.family],
