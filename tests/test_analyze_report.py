@@ -76,6 +76,25 @@ def _check_plan_consistency(r: dict, tflite_path) -> None:
     assert sum(t["bytes"] for t in r["peak_tensors"]) == peak["live_bytes"]
 
 
+def _the_op_where_litert_and_tflm_part_is_named(out) -> None:
+    """A run whose runtimes part (as `check.op_difference` locates it) shows the op and the reason on its page."""
+    import dataclasses
+
+    from tinyml_kit.check.analyze import analyze_model
+    from tinyml_kit.check.explain import Probes
+    from tinyml_kit.core.evaluation import OpDifference
+    from tinyml_kit.pipeline.report import render_report
+
+    record = RunRecord.read(out)
+    flatbuffer = (out / "model.tflite").read_bytes()
+    op = OpDifference(7, "FULLY_CONNECTED", "dense/out", 1, 3, 400, "rounds the sum otherwise")
+    parted = dataclasses.replace(record.check.validation, litert_equals_tflm=False, litert_tflm_max_abs_diff=1,
+                                 litert_tflm_op=op)
+    html = render_report(record, analyze_model(flatbuffer, "model.tflite"), parted, None, Probes(), [])
+    assert "DIFFERENT, max diff 1: FULLY_CONNECTED (op 7, &#39;dense/out&#39;) differs by up to 1 on 3 of 400 " \
+           "outputs: rounds the sum otherwise." in " ".join(html.split())
+
+
 def _up16(n: int) -> int:
     return -(-n // 16) * 16
 
@@ -227,6 +246,7 @@ def test_report_html_is_self_contained(budget_run, tmp_path):
         assert base64.b64decode(s.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
     assert "http://" not in html and "https://" not in html and "<script" not in html
     assert f"{report['flash_bytes']:,}" in html and f"{report['arena_alloc_bytes']:,}" in html
+    _the_op_where_litert_and_tflm_part_is_named(out)
     probes = report["report"]["probes"]
     first = "stem" if report["arch"] == "phinet" else "block 0"    # a PhiNet's stem, or the first block
     assert probes[0]["block"] == first and all(0 <= p["accuracy"] <= 1 for p in probes)
