@@ -4,7 +4,8 @@ Channels that must stay equal in number are traced through the graph as one grou
 the batch-norm and depthwise layers after it, both sides of a residual `Add` or of the squeeze-excitation
 `Multiply`). A `Concatenate` on channels and a `Flatten` of a feature map make a derived group laid out from
 their inputs' channels (side by side; at every pixel), so the layers reading them lose the matching inputs: a
-user's CNN with a concatenation and a flatten-dense head is pruned up to its classifier. Each group keeps its most important channels, ranked by batch-norm |gamma| (the network-slimming
+user's CNN with a concatenation and a flatten-dense head is pruned up to its classifier.
+Each group keeps its most important channels, ranked by batch-norm |gamma| (the network-slimming
 criterion) or by the L1 norm of the filters producing them. The pruned model is rebuilt from the Keras config
 with fewer filters and the kept slices of every weight, so it is an ordinary dense model: nothing to strip,
 nothing the converter or the firmware needs to know about. Groups touching the model's input or output, and

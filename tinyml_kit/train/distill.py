@@ -28,7 +28,7 @@ def distiller(student, teacher, temperature: float = 4.0, alpha_kd: float = 0.5,
     from tinyml_kit._tf import keras, tf
 
     k, t = keras(), tf()
-    probabilities = _outputs_probabilities(teacher)
+    probabilities = outputs_probabilities(teacher)
     teacher.trainable = False
     pairs = hint_pairs(student, teacher, hint) if hint != "logits" else []
     student_maps = with_maps(student, [a for a, _ in pairs])
@@ -83,8 +83,11 @@ def _listed(outputs) -> list:
     return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
 
 
-def _outputs_probabilities(model) -> bool:
+def outputs_probabilities(model) -> bool:
+    """Whether `model` ends in a softmax (a user's model often does; tinyml-kit's own end in logits). A layer
+    wrapped for QAT is judged by the layer it wraps."""
     last = model.layers[-1]
+    last = getattr(last, "layer", last)
     activation = getattr(last, "activation", None)
     return type(last).__name__ == "Softmax" or getattr(activation, "__name__", "") == "softmax"
 
