@@ -121,3 +121,17 @@ def _pruned(record, out, sparsity: float):
 
     model, _, calibration = _run_parts(out)
     return pruned_figures(model, round(sparsity, 2), record, calibration, "ptq")
+
+
+def test_qat_is_measured_through_the_qat_model(too_big):
+    """Where QAT is suggested, the figures are the QAT model's conversion, at the least fraction where the
+    post-training one fits or above."""
+    from tinyml_kit.core.run_record import RunRecord
+    from tinyml_kit.pipeline.advise import with_qat
+
+    out, report, _ = too_big
+    record = RunRecord.read(out)
+    model, _, calibration = _run_parts(out)
+    qat = with_qat(model, report["advice"]["pruned"]["sparsity"], record, calibration)
+    assert qat.fits and qat.sparsity >= report["advice"]["pruned"]["sparsity"]
+    assert qat.flash_bytes == pytest.approx(report["advice"]["pruned"]["flash_bytes"], rel=0.05)

@@ -69,7 +69,7 @@ class Derived:
 class _Groups:
     """Union-find over channel groups, tracking what each root produces and why it may be frozen."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.parent: list[int] = []
         self.info: list[ChannelGroup] = []
         self.derived: dict[int, Derived] = {}
@@ -173,13 +173,14 @@ def _output_group(groups: _Groups, layer, kind: str, ins: list[int]) -> int:
     if kind == "BatchNormalization" and list(np.atleast_1d(layer.axis)) in ([-1], [len(layer.input_shape) - 1]):
         groups.get(ins[0]).batch_norms.append(layer.name)
         return ins[0]
-    pixels = int(np.prod(layer.input_shape[1:-1])) if kind == "Flatten" else 0
+    spatial = layer.input_shape[1:-1] if kind == "Flatten" else ()
+    pixels = int(np.prod(spatial)) if None not in spatial else 0
     if kind in _PASSTHROUGH or (kind == "Flatten" and pixels == 1):
         g = ins[0]
         for other in ins[1:]:
             g = groups.union(g, other)
         return g
-    if kind == "Flatten" and channels_last:
+    if kind == "Flatten" and channels_last and pixels > 1:
         return groups.derive(channels, Derived((ins[0],), pixels), f"made by Flatten '{layer.name}'")
     if kind == "Concatenate" and layer.axis in (-1, len(layer.output_shape) - 1):
         return groups.derive(channels, Derived(tuple(ins)), f"made by Concatenate '{layer.name}'")
