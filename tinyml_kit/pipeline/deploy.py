@@ -46,7 +46,8 @@ def deploy(model: str | Path, board_id: str = DEFAULT_BOARD, data: str = "digits
     also written to `<out>/report.json`. `input_shape`: for a model that leaves a size open, or to check the one
     it has; `pixels`: "0-255" or "0-1" for a model whose pixel range cannot be read from it (`pipeline.foreign`).
     `limits`: (max flash, max RAM, max MACs, max latency ms) tightening the board's budget. Bad input is refused
-    in one line before anything is written; a model that does not fit is written and judged, as `fit` does."""
+    in one line before anything is written; a model that does not fit is written and judged, as `fit` does, with
+    each budget's miss and the `compress` settings measured to make it fit (`pipeline.advise`)."""
     from tinyml_kit.pipeline import outcome
     from tinyml_kit.pipeline.runs import write_run
 
