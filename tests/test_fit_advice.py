@@ -135,3 +135,19 @@ def test_qat_is_measured_through_the_qat_model(too_big):
     qat = with_qat(model, report["advice"]["pruned"]["sparsity"], record, calibration)
     assert qat.fits and qat.sparsity >= report["advice"]["pruned"]["sparsity"]
     assert qat.flash_bytes == pytest.approx(report["advice"]["pruned"]["flash_bytes"], rel=0.05)
+
+
+def test_a_model_pruning_refuses_gets_the_reason(too_big):
+    from tinyml_kit._tf import keras
+    from tinyml_kit.core.run_record import RunRecord
+    from tinyml_kit.pipeline.advise import advise
+
+    out, _, _ = too_big
+    k = keras()
+    inputs = k.Input((8, 8, 1))
+    shared = k.layers.Conv2D(1, 3, padding="same", name="shared")
+    model = k.Model(inputs, k.layers.Dense(3)(k.layers.Flatten()(shared(shared(inputs)))))
+    _, flatbuffer, calibration = _run_parts(out)
+    advice = advise(RunRecord.read(out), model, flatbuffer, calibration, out)
+    assert advice.compress is None and advice.reason.startswith("no compress option is measured: layer 'shared' "
+                                                                "is used more than once")

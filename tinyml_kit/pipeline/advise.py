@@ -54,7 +54,10 @@ def advise(record: RunRecord, model, flatbuffer: bytes, calibration: np.ndarray,
                          "from a .tflite): deploy the model it was converted from to prune it")
         return advice
     quant = "qat" if _ptq_loses(record) and _quantizable(model) else "ptq"
-    found = least_pruning(model, record, calibration[:MEASURE_IMAGES])
+    try:
+        found = least_pruning(model, record, calibration[:MEASURE_IMAGES])
+    except UserError as e:   # e.g. a layer used twice, which structured pruning refuses
+        found = f"no compress option is measured: {e}"
     if isinstance(found, str):
         advice.reason = found
         return advice
