@@ -77,6 +77,56 @@ def test_structured_pruning_removes_exactly_the_dead_channels():
     assert type(result.model.get_layer("b2_se_mul")).__name__ == "Multiply"   # an ordinary dense Keras model
 
 
+def _user_cnn(sequential: bool):
+    """A CNN as users write one: a concatenation of two poolings with a batch-norm after it, a flatten-dense head
+    (both ways of writing it: functional, Sequential without the concatenation)."""
+    from tinyml_kit._tf import keras
+
+    k, layers = keras(), keras().layers
+    keras().utils.set_random_seed(0)
+    if sequential:
+        return k.Sequential([k.Input((12, 12, 3)), layers.Conv2D(8, 3, activation="relu", name="conv_a"),
+                             layers.MaxPooling2D(), layers.Conv2D(6, 3, activation="relu", name="conv_b"),
+                             layers.Flatten(), layers.Dense(16, activation="relu", name="hidden"),
+                             layers.Dense(3, activation="softmax")])
+    inputs = k.Input((12, 12, 3))
+    x = layers.Conv2D(8, 3, padding="same", activation="relu", name="conv_a")(inputs)
+    x = layers.Concatenate()([layers.MaxPooling2D()(x), layers.AveragePooling2D()(x)])
+    x = layers.BatchNormalization(name="bn")(x)
+    x = layers.Conv2D(6, 3, activation="relu", name="conv_b")(x)
+    x = layers.Dropout(0.1)(layers.Flatten()(x))
+    return k.Model(inputs, layers.Dense(3, activation="softmax")(layers.Dense(16, name="hidden")(x)))
+
+
+@pytest.mark.parametrize("sequential", [False, True])
+def test_structured_pruning_user_cnn_through_concatenate_and_flatten(sequential):
+    """Dead channels (zero filters; zero batch-norm outputs at both of their places in the concatenation) are
+    removed from the convolutions, the batch-norm after the concatenation and the dense layer after the flatten,
+    and the outputs do not change."""
+    from tinyml_kit.compress.prune_channels import prune_channels
+
+    model = _user_cnn(sequential)
+    rng = np.random.default_rng(0)
+    for name, channels in (("conv_a", 8), ("conv_b", 6), ("hidden", 16)):
+        layer = model.get_layer(name)
+        kernel, bias = layer.get_weights()
+        dead = np.arange(channels) % 2 == 1
+        kernel[..., dead], bias[dead] = 0.0, 0.0
+        layer.set_weights([kernel, bias])
+    if not sequential:
+        bn = model.get_layer("bn")
+        gamma, beta, mean, var = [rng.uniform(0.5, 1.5, 16).astype(np.float32) for _ in range(4)]
+        gamma[np.arange(16) % 2 == 1], beta[np.arange(16) % 2 == 1] = 0.0, 0.0
+        bn.set_weights([gamma, beta, mean, var])
+    result = prune_channels(model, 0.5, "magnitude")
+    assert result.channels_before == 30 and result.channels_after == 15
+    x = rng.integers(0, 256, (4, 12, 12, 3)).astype(np.float32)
+    np.testing.assert_allclose(result.model.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-4)
+    widths = {name: result.model.get_layer(name).get_weights()[0].shape for name in ("conv_a", "conv_b", "hidden")}
+    assert widths["conv_a"][-1] == 4 and widths["conv_b"][-2:] == ((4 if sequential else 8), 3)
+    assert widths["hidden"] == (model.get_layer("hidden").get_weights()[0].shape[0] // 2, 8)
+
+
 @pytest.mark.parametrize("arch", ["mobilenetv1", "mobilenetv2", "resnet8", "tinynet"])
 def test_structured_pruning_every_builder(arch):
     from tinyml_kit.compress.prune_channels import prune_channels

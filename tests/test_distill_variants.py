@@ -29,6 +29,28 @@ def test_hint_pairs_are_the_stages_both_models_have_at_one_resolution():
         hint_pairs(student, other, "attention")
 
 
+def test_a_student_ending_in_softmax_is_distilled_as_its_logits():
+    """The same student with and without a final softmax: the same distillation loss (its outputs read as
+    probabilities, not as logits, as training without a teacher also reads them)."""
+    from tinyml_kit._tf import keras, tf
+    from tinyml_kit.train.distill import distiller, outputs_probabilities
+
+    k = keras()
+    logits = _model("tinynet", shape=(8, 8, 1), classes=3, alpha=0.25, depth=1)
+    softmax = k.Model(logits.inputs, k.layers.Softmax()(logits.outputs[0]))
+    teacher = _model("tinynet", shape=(8, 8, 1), classes=3, alpha=0.5, depth=1)
+    rng = np.random.default_rng(0)
+    x = tf().constant(rng.uniform(0, 255, (8, 8, 8, 1)), tf().float32)
+    y = tf().one_hot(rng.integers(0, 3, 8), 3)
+    assert [outputs_probabilities(m) for m in (logits, softmax)] == [False, True]
+    losses = []
+    for student in (logits, softmax):
+        d = distiller(student, teacher, alpha_kd=0.5)
+        d.compile(optimizer=k.optimizers.SGD(0.0))
+        losses.append(float(d.train_step((x, y))["loss"]))
+    assert losses[0] == pytest.approx(losses[1], rel=1e-5) and losses[0] > 0
+
+
 @pytest.mark.parametrize("kind", ["features", "attention"])
 def test_hint_loss_is_zero_on_the_teachers_own_maps_and_positive_on_others(kind):
     from tinyml_kit._tf import tf

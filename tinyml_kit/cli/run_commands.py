@@ -96,6 +96,8 @@ def finish_run(record: RunRecord, as_json: bool) -> None:
     if not record.verdict.ok:
         from tinyml_kit.pipeline.pinned import verdict_misses
 
+        if record.advice is not None and record.advice.compress is not None:
+            click.echo(f"to make it fit: {show.compress_command(record.advice.compress)}", err=True)
         fail(f"the model does not fit {record.board.id}: {'; '.join(verdict_misses(record.verdict, record.budget))}; "
              f"see {record.run_dir}/report.json")
     _require_same_outputs(record.check, record.check.host)

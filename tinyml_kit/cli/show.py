@@ -1,12 +1,15 @@
 """What the commands print on stdout when not asked for JSON: tables and lines for a human reader."""
 
+import shlex
 import shutil
 
 import click
 
 from tinyml_kit.check.analysis import Analysis, BoardFit, CEngineAnalysis
+from tinyml_kit.cli.group import as_flag
 from tinyml_kit.core.evaluation import Evaluation, Validation
 from tinyml_kit.core.family import lookup
+from tinyml_kit.core.fit_advice import CompressSuggestion
 from tinyml_kit.core.run_record import RunRecord
 from tinyml_kit.core.timing import not_validated
 
@@ -54,6 +57,12 @@ def check(result: Evaluation) -> None:
 
 def run(record: RunRecord) -> None:
     click.echo(record.run_dir)
+
+
+def compress_command(suggestion: CompressSuggestion) -> str:
+    """The `compress` line a run's advice suggests, as a shell takes it."""
+    return " ".join(["tinyml-kit compress", shlex.quote(suggestion.run_dir),
+                     *(as_flag(name, str(value)) for name, value in suggestion.settings().items())])
 
 
 def analysis(r: Analysis) -> None:

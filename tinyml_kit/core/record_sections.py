@@ -156,6 +156,7 @@ class Timings:
     compress_s: float | None = None
     quantize_s: float | None = None
     check_s: float | None = None
+    advice_s: float | None = None     # a run that does not fit: measuring what pruning would make of it
     report_s: float | None = None
     total_s: float | None = None
 

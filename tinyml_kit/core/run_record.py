@@ -19,6 +19,7 @@ from tinyml_kit.core.boards import Board
 from tinyml_kit.core.budget import Budget
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.evaluation import Evaluation
+from tinyml_kit.core.fit_advice import FitAdvice
 from tinyml_kit.core.record_sections import (
     CompressionRecord,
     ConversionCheck,
@@ -40,7 +41,7 @@ KNOB_KEYS = ("alpha", "beta", "t0", "depth")
 SECTIONS: dict[str, Callable[[Any], Any]] = {
     "compression": CompressionRecord.from_dict, "report": ReportNumbers.from_dict, "timings": Timings.from_dict,
     "before": OriginalNumbers.from_dict, "search": SearchRecord.from_dict, "verify": VerifyResult.from_dict,
-    "conversion": ConversionCheck.from_dict,
+    "conversion": ConversionCheck.from_dict, "advice": FitAdvice.from_dict,
     "verification": lambda rows: [Measurement.from_dict(row) for row in rows]}
 
 
@@ -108,6 +109,7 @@ class RunRecord:
     search: SearchRecord = field(default_factory=SearchRecord)   # pins, knobs the solver chose, what pins cost
     deployed_from: str | None = None               # `deploy`: the user's model file the run was made from
     conversion: ConversionCheck | None = None      # `deploy` of a converted model: checked against its own runtime
+    advice: FitAdvice | None = None                # a run that does not fit: the misses, and what would fit
 
     @property
     def verdict(self) -> Verdict:
@@ -170,6 +172,8 @@ class RunRecord:
             d["deployed_from"] = self.deployed_from
         if self.conversion is not None:
             d["conversion"] = self.conversion.to_dict()
+        if self.advice is not None:
+            d["advice"] = self.advice.to_dict()
         return d
 
     @classmethod

@@ -18,6 +18,7 @@ from tinyml_kit.core.record_sections import CompressionRecord, Timings
 from tinyml_kit.core.run_record import RunRecord
 from tinyml_kit.nets import load_keras_model
 from tinyml_kit.nets.costs import model_costs
+from tinyml_kit.pipeline.advise import add_advice, log_advice
 from tinyml_kit.pipeline.measure import model_latency
 from tinyml_kit.pipeline.preflight import require_runnable
 from tinyml_kit.pipeline.runs import timed
@@ -47,11 +48,11 @@ def compress_run(run_dir: str | Path, options: CompressOptions, out: str | Path 
         checks(engine).host.require(None)
     parts = run_split(record, tuple(model.input_shape[1:]))
     seed, batch = record.data.seed, record.training.batch_size
+    calibration = calibration_images(parts.train.x, seed=seed)
     with timed(timings, "compress_s"):
         teacher, teacher_info = resolve_teacher(options, model, parts, record.training.epochs, batch, seed)
-        c = compress(model, parts, calibration_images(parts.train.x, seed=seed), options, teacher=teacher,
-                     batch_size=batch, seed=seed, distil_first=not options.trains,
-                     class_weight=record.training.class_weights)
+        c = compress(model, parts, calibration, options, teacher=teacher, batch_size=batch, seed=seed,
+                     distil_first=not options.trains, class_weight=record.training.class_weights)
     with timed(timings, "check_s"):
         checked = evaluate_compressed(c, parts, engine, family=kernel_family(record.board.core))
     costs = model_costs(c.model)
@@ -65,8 +66,10 @@ def compress_run(run_dir: str | Path, options: CompressOptions, out: str | Path 
         arena_alloc_bytes=checked.footprint.arena_alloc_bytes, check=checked, timings=timings,
         compression=CompressionRecord(options, teacher_info, c.stages),
         compressed_from=str(run_dir.absolute()), verify=None)
+    add_advice(new, c.model, c.flatbuffer, calibration, out)
     new = write_run(out, new, c.model, c.flatbuffer, parts, checked.validation, started)
     logger.info(compress_summary(new))
+    log_advice(new.advice)
     logger.info(f"run directory: {out}")
     return new
 

@@ -24,6 +24,7 @@ from tinyml_kit.core.run_record import RunRecord, TrainingRecord
 from tinyml_kit.core.tflite_info import read_model
 from tinyml_kit.core.tflm_flatbuffer import tflm_flash_bytes
 from tinyml_kit.pipeline import foreign as foreign_model
+from tinyml_kit.pipeline.advise import add_advice, log_advice
 from tinyml_kit.pipeline.engine_choice import choose_engine
 from tinyml_kit.pipeline.fit import data_record, default_run_dir, load_data, versions
 from tinyml_kit.pipeline.foreign import Foreign
@@ -45,7 +46,8 @@ def deploy(model: str | Path, board_id: str = DEFAULT_BOARD, data: str = "digits
     also written to `<out>/report.json`. `input_shape`: for a model that leaves a size open, or to check the one
     it has; `pixels`: "0-255" or "0-1" for a model whose pixel range cannot be read from it (`pipeline.foreign`).
     `limits`: (max flash, max RAM, max MACs, max latency ms) tightening the board's budget. Bad input is refused
-    in one line before anything is written; a model that does not fit is written and judged, as `fit` does."""
+    in one line before anything is written; a model that does not fit is written and judged, as `fit` does, with
+    each budget's miss and the `compress` settings measured to make it fit (`pipeline.advise`)."""
     from tinyml_kit.pipeline import outcome
     from tinyml_kit.pipeline.runs import write_run
 
@@ -69,8 +71,10 @@ def deploy(model: str | Path, board_id: str = DEFAULT_BOARD, data: str = "digits
     record = _record(user, board, budget, engine, flatbuffer, checked, data_record(dataset, parts, data, seed),
                      seed, timings)
     record.conversion = conversion
+    add_advice(record, user.keras_model, flatbuffer, calibration, out)
     record = write_run(out, record, user.keras_model, flatbuffer, parts, checked.validation, started)
     logger.info(outcome.fit_summary(record))
+    log_advice(record.advice)
     logger.info(f"run directory: {out}")
     if verify:
         outcome.verify_and_report(record, tflm_dir, user.keras_model, flatbuffer, parts, checked.validation,

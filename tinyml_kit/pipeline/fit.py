@@ -29,6 +29,7 @@ from tinyml_kit.core.record_sections import CompressionRecord, SearchRecord, Tim
 from tinyml_kit.core.run_record import DataRecord, RunRecord, TrainingRecord
 from tinyml_kit.core.spec import AUTO, describe
 from tinyml_kit.nets.costs import model_costs
+from tinyml_kit.pipeline.advise import add_advice, log_advice
 from tinyml_kit.pipeline.engine_choice import choose_engine, style_ops
 from tinyml_kit.pipeline.preflight import require_candidate_runs, require_runnable
 from tinyml_kit.pipeline.runs import timed
@@ -96,8 +97,10 @@ def fit(board_id: str = DEFAULT_BOARD, data: str = "digits", arch: str = AUTO, e
     record = _record(board, budget, chosen.family, chosen, c, checked, data_record(dataset, parts, data, seed),
                      trained, CompressionRecord(compression, t.teacher_info, c.stages), timings,
                      engine, explained, search)
+    add_advice(record, c.model, c.flatbuffer, calibration, out)
     record = write_run(out, record, c.model, c.flatbuffer, parts, checked.validation, started)
     logger.info(outcome.fit_summary(record))
+    log_advice(record.advice)
     logger.info(f"run directory: {out} (report.html: budgets, memory plan, metrics, Grad-CAM, probes)")
     if verify:
         outcome.verify_and_report(record, tflm_dir, c.model, c.flatbuffer, parts, checked.validation, cmsis_nn_dir)

@@ -26,12 +26,13 @@ def measure(arch: str, knobs: dict, input_shape, classes: int, calibration, budg
 
 
 def measure_model(model, arch: str, knobs: dict, calibration, budget: Budget, engine: Engine | str = DEFAULT,
-                  board: Board | None = None) -> Measurement:
+                  board: Board | None = None, converted=None) -> Measurement:
     """Measure `model`'s int8 flatbuffer as the engine runs it (TFLM: the compact flatbuffer and its measured
     arena; the C engine: its generated model and static arena), and predict its instructions and cycles on
-    `board` from the converted graph. `model` is not changed."""
+    `board` from the converted graph. `converted`: the model the int8 one is converted from when it is not
+    `model` itself (its QAT version); MACs are `model`'s. `model` is not changed."""
     costs, engine = model_costs(model), get_engine(engine)
-    flatbuffer = quantize_int8(model, calibration)
+    flatbuffer = quantize_int8(model if converted is None else converted, calibration)
     latency = model_latency(flatbuffer, costs.macs, board, engine, model_ram_bytes(board, budget)) \
         if board is not None else None
     fp = measured_footprint(flatbuffer, engine, kernel_family(board.core if board else None))

@@ -3,8 +3,9 @@
 loss = λ · T² · KL(softmax(z_t / T) ‖ softmax(z_s / T)) + (1 − λ) · CE(y, z_s)
 
 T² keeps the soft term's gradients on the scale of the hard term's as T grows (Hinton et al. 2015). The teacher
-is any Keras model taking the same raw pixels; one ending in softmax is read back as logits (log of its
-probabilities), which the softmax at temperature T then treats exactly like logits. With `hint` "features" or
+is any Keras model taking the same raw pixels; one ending in softmax (teacher or student: a user's model often
+does) is read back as logits (log of its probabilities), which the softmax at temperature T then treats exactly
+like logits. With `hint` "features" or
 "attention", `train.hints` adds a term matching intermediate maps.
 """
 
@@ -28,7 +29,7 @@ def distiller(student, teacher, temperature: float = 4.0, alpha_kd: float = 0.5,
     from tinyml_kit._tf import keras, tf
 
     k, t = keras(), tf()
-    probabilities = _outputs_probabilities(teacher)
+    probabilities, student_probabilities = outputs_probabilities(teacher), outputs_probabilities(student)
     teacher.trainable = False
     pairs = hint_pairs(student, teacher, hint) if hint != "logits" else []
     student_maps = with_maps(student, [a for a, _ in pairs])
@@ -53,9 +54,10 @@ def distiller(student, teacher, temperature: float = 4.0, alpha_kd: float = 0.5,
         def train_step(self, data):
             x, y, weight = k.utils.unpack_x_y_sample_weight(data)
             z_t, *t_maps = _listed(teacher_maps(x, training=False))
-            soft = t.nn.softmax((t.math.log(t.maximum(z_t, 1e-12)) if probabilities else z_t) / temperature)
+            soft = t.nn.softmax(as_logits(z_t, probabilities) / temperature)
             with t.GradientTape() as tape:
                 z, *s_maps = _listed(student_maps(x, training=True))
+                z = as_logits(z, student_probabilities)
                 log_student = t.nn.log_softmax(z / temperature)
                 kl = t.reduce_sum(soft * (t.math.log(t.maximum(soft, 1e-12)) - log_student), -1)
                 kl = t.reduce_mean(kl if weight is None else kl * t.cast(weight, kl.dtype))
@@ -71,7 +73,7 @@ def distiller(student, teacher, temperature: float = 4.0, alpha_kd: float = 0.5,
 
         def test_step(self, data):
             x, y, _ = k.utils.unpack_x_y_sample_weight(data)
-            z = self.student(x, training=False)
+            z = as_logits(self.student(x, training=False), student_probabilities)
             self.loss_tracker.update_state(self.hard_loss(y, z))
             self.accuracy.update_state(y, z)
             return {m.name: m.result() for m in self.metrics}
@@ -79,12 +81,23 @@ def distiller(student, teacher, temperature: float = 4.0, alpha_kd: float = 0.5,
     return Distiller()
 
 
+def as_logits(z, probabilities: bool):
+    """A model's outputs as logits: a softmax's probabilities as their logarithms (a softmax of which gives them
+    back), so a teacher or a student ending in a softmax is distilled like one ending in logits."""
+    from tinyml_kit._tf import tf
+
+    return tf().math.log(tf().maximum(z, 1e-12)) if probabilities else z
+
+
 def _listed(outputs) -> list:
     return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
 
 
-def _outputs_probabilities(model) -> bool:
+def outputs_probabilities(model) -> bool:
+    """Whether `model` ends in a softmax (a user's model often does; tinyml-kit's own end in logits). A layer
+    wrapped for QAT is judged by the layer it wraps."""
     last = model.layers[-1]
+    last = getattr(last, "layer", last)
     activation = getattr(last, "activation", None)
     return type(last).__name__ == "Softmax" or getattr(activation, "__name__", "") == "softmax"
 

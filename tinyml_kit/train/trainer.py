@@ -13,7 +13,7 @@ import numpy as np
 
 from tinyml_kit.core import progress
 from tinyml_kit.train.data import Split, tf_dataset
-from tinyml_kit.train.distill import distiller
+from tinyml_kit.train.distill import distiller, outputs_probabilities
 from tinyml_kit.train.schedules import learning_rate_schedule
 
 logger = logging.getLogger(__name__)
@@ -35,7 +35,8 @@ def train(model, data: Split, epochs: int = EPOCHS, batch_size: int = BATCH_SIZE
           patience: int = 10, seed: int = 0, teacher=None, temperature: float = 4.0,
           alpha_kd: float = 0.5, callbacks: tuple = (), schedule: str = "cosine",
           class_weight: dict | None = None, hint: str = "logits") -> TrainResult:
-    """Train `model` in place; the weights of the best validation epoch are restored. With a `teacher`, the loss
+    """Train `model` in place; the weights of the best validation epoch are restored. The labels' loss reads the
+    outputs as logits, or as probabilities where the model ends in a softmax. With a `teacher`, the loss
     is the distillation loss of `distill.distiller`. `class_weight`: a weight per class index (see
     `balanced_class_weights`), applied to the label and logit terms (not to distillation's map hints). `hint`: what else
     a distilled student matches (`train.hints`)."""
@@ -52,7 +53,8 @@ def train(model, data: Split, epochs: int = EPOCHS, batch_size: int = BATCH_SIZE
         fitted.compile(optimizer=k.optimizers.Adam(rates))
     else:
         fitted = model
-        loss = k.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=LABEL_SMOOTHING)
+        loss = k.losses.CategoricalCrossentropy(from_logits=not outputs_probabilities(model),
+                                                label_smoothing=LABEL_SMOOTHING)
         model.compile(optimizer=k.optimizers.Adam(rates), loss=loss, metrics=["accuracy"])
 
     stop = k.callbacks.EarlyStopping(monitor="val_accuracy", patience=patience, restore_best_weights=True,
