@@ -65,6 +65,9 @@ def test_misses_where_and_the_least_pruning_that_fits(too_big):
            f"{pruned['sparsity']:g}\n" in stderr
     record = RunRecord.read(out)
     assert record.advice is not None and record.advice.to_dict() == advice   # read back as written
+    page = " ".join((out / "report.html").read_text().split())
+    assert "What would make it fit" in page and f"it fits with {pruned['sparsity']:.0%} of its channels removed" \
+        in page and f"flash {pruned['flash_bytes']:,} B" in page
     less = _pruned(record, out, pruned["sparsity"] - 0.05)
     assert not less.fits and less.misses   # the least of the 5 % grid
 
