@@ -76,7 +76,7 @@ def test_says_when_nothing_would_fit(too_big):
     """An arena limit below the input and the first convolution's output even at 90 % of the channels removed,
     and a run without a float model: no suggestion, one line why."""
     from tinyml_kit.core.run_record import RunRecord
-    from tinyml_kit.pipeline.advise import advice_lines, advise
+    from tinyml_kit.pipeline.advise import advise
 
     out, _, _ = too_big
     record = RunRecord.read(out)
@@ -87,7 +87,7 @@ def test_says_when_nothing_would_fit(too_big):
     assert advice.pruned.sparsity == 0.9 and not advice.pruned.fits
     assert advice.reason.startswith("no compress option makes it fit: with 90% of its channels removed it still "
                                     "misses arena")
-    assert advice_lines(advice)[-1] == advice.reason
+    assert advice.lines()[-1] == advice.reason
     without = advise(record, None, flatbuffer, calibration, out)
     assert without.compress is None and "deploy the model it was converted from" in without.reason
 

@@ -4,6 +4,7 @@ settings whose measured effect makes it fit, or why none does. `pipeline.advise`
 
 from dataclasses import asdict, dataclass, field
 
+from tinyml_kit.core.errors import as_argument
 from tinyml_kit.core.verdict import Check
 
 UNITS = {"flash": "B", "arena": "B", "macs": "MACs", "latency": "cycles"}
@@ -87,6 +88,25 @@ class FitAdvice:
     @property
     def misses(self) -> list[BudgetMiss]:
         return [b for b in self.budgets if not b.fits]
+
+    def lines(self) -> list[str]:
+        """The advice in words: the misses, where flash and arena go, and the line to run (or why there is none)."""
+        p = self.peak_arena
+        lines = ["misses: " + "; ".join(m.text() for m in self.misses),
+                 "most flash: " + ", ".join(f"op {c.index} {c.op} '{c.name}' {c.weight_bytes:,} B" for c in
+                                             self.top_flash)
+                 + f"; arena peak: op {p.index} {p.op} '{p.name}' ({p.live_bytes:,} B live)"]
+        if self.compress and self.pruned:
+            f, settings = self.pruned, self.compress.settings()
+            cycles = f", ~{f.cycles:,} cycles" if f.cycles is not None else ""
+            lines.append(f"it fits with {f.sparsity:.0%} of its channels removed (measured on the pruned int8 model: "
+                         f"flash {f.flash_bytes:,} B, arena {f.arena_alloc_bytes:,} B, {f.macs:,} MACs{cycles}"
+                         + ("; QAT, as post-training quantization lost accuracy" if "quant" in settings else "")
+                         + "): compress it, fine-tuning, with " + ", ".join(as_argument(k, str(v)) for k, v in
+                                                                              settings.items()))
+        elif self.reason:
+            lines.append(self.reason)
+        return lines
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -18,7 +18,7 @@ import numpy as np
 from tinyml_kit.check.analysis import LayerRow
 from tinyml_kit.check.analyze import analyze_model
 from tinyml_kit.compress.prune_channels import prune_channels
-from tinyml_kit.core.errors import UserError, as_argument
+from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.fit_advice import BudgetMiss, CompressSuggestion, FitAdvice, LayerCost, PrunedFigures
 from tinyml_kit.core.run_record import RunRecord
 
@@ -136,28 +136,8 @@ def pruned_figures(model, sparsity: float, record: RunRecord, calibration: np.nd
 
 
 def log_advice(advice: FitAdvice | None) -> None:
-    for line in advice_lines(advice) if advice is not None else ():
+    for line in advice.lines() if advice is not None else ():
         logger.info(line)
-
-
-def advice_lines(advice: FitAdvice) -> list[str]:
-    """The advice in words: the misses, where flash and arena go, and the line to run (or why there is none)."""
-    p = advice.peak_arena
-    lines = ["misses: " + "; ".join(m.text() for m in advice.misses),
-             "most flash: " + ", ".join(f"op {c.index} {c.op} '{c.name}' {c.weight_bytes:,} B" for c in
-                                         advice.top_flash)
-             + f"; arena peak: op {p.index} {p.op} '{p.name}' ({p.live_bytes:,} B live)"]
-    if advice.compress and advice.pruned:
-        f, settings = advice.pruned, advice.compress.settings()
-        cycles = f", ~{f.cycles:,} cycles" if f.cycles is not None else ""
-        lines.append(f"it fits with {f.sparsity:.0%} of its channels removed (measured on the pruned int8 model: "
-                     f"flash {f.flash_bytes:,} B, arena {f.arena_alloc_bytes:,} B, {f.macs:,} MACs{cycles}"
-                     + ("; QAT, as post-training quantization lost accuracy" if "quant" in settings else "")
-                     + "): compress it, fine-tuning, with " + ", ".join(as_argument(k, str(v)) for k, v in
-                                                                          settings.items()))
-    elif advice.reason:
-        lines.append(advice.reason)
-    return lines
 
 
 def _cost(row: LayerRow) -> LayerCost:

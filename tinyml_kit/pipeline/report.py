@@ -21,7 +21,6 @@ from tinyml_kit.core.spec import describe
 from tinyml_kit.core.tflite_info import read_model
 from tinyml_kit.core.timing import memory_timing
 from tinyml_kit.core.verification import VerifyResult
-from tinyml_kit.pipeline.advise import advice_lines
 from tinyml_kit.pipeline.plots import (
     confusion_figure,
     gradcam_figure,
@@ -100,7 +99,7 @@ def render_report(record: RunRecord, analysis: Analysis, validation: Validation,
                   f"classes, input {'x'.join(map(str, d.input_shape))}; {record.params:,} params; engine: "
                   + get_engine(record.engine).words.runtime),
         board=record.board, fits_all=record.verdict.ok, gauges=gauges(record), analysis=analysis,
-        advice=advice_lines(record.advice) if record.advice else [],
+        advice=record.advice.lines() if record.advice else [],
         peak_short=peak.name.split(";")[0], peak_live=peak.live_bytes,
         images=_figures(record, analysis, validation, cam, probes), validation=validation,
         training_note=(f"not trained here: deployed from {record.deployed_from}" + _conversion_note(record)
