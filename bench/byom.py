@@ -12,11 +12,12 @@ training split `deploy` uses, then deployed with `tinyml_kit.pipeline.deploy.dep
 Per model: the float accuracy computed here on deploy's validation split by the format's own runtime (Keras,
 the SavedModel's serving signature, onnxruntime, TFLite float), the int8 accuracy, flash, arena and estimated
 latency from the run's record, the fit verdict, LiteRT vs TFLM and LiteRT vs the C engine from the run's checks
-(why, when a check did not run; where, when LiteRT and TFLM differ: `check.op_difference`), and the ONNX
-conversion check. PASS/MISS per target at the end.
+(why, when a check did not run; where, when LiteRT and TFLM differ: `check.op_difference`), the ONNX
+conversion check, and `deploy --verify`: the firmware run under QEMU on the board's core against LiteRT's
+reference kernels. PASS/MISS per target at the end.
 
     TINYML_TFLM_DIR=... PYTHONPATH=. .venv/bin/python bench/byom.py [--data ../shared/datasets/cifar10-5k.npz]
-        [--only mobilenetv2,cnn_keras,...] [--epochs N] [--limit N] [--resume] [--keep DIR]
+        [--only mobilenetv2,cnn_keras,...] [--epochs N] [--limit N] [--no-verify] [--resume] [--keep DIR]
 
 `--epochs` replaces every model's own epochs and `--limit` takes that many images of the data (a smoke run);
 `--resume` keeps the rows already in the JSON made with the same data, limit and epochs.
@@ -281,11 +282,11 @@ def onnx_graph(twin, path: Path) -> None:
 
 
 MAKERS = (
-    Maker("mobilenetv2", "nucleo-h743zi2", 6, make_mobilenetv2),
-    Maker("cnn_keras", "nucleo-f746zg", 10, make_cnn_keras),
-    Maker("cnn_savedmodel", "nucleo-f746zg", 10, make_cnn_savedmodel),
-    Maker("onnx_pytorch_style", "nucleo-f746zg", 10, make_onnx),
-    Maker("tflite_int8_external", "nucleo-f746zg", 10, make_int8_tflite),
+    Maker("mobilenetv2", "nucleo-h743zi2", 30, make_mobilenetv2),
+    Maker("cnn_keras", "nucleo-f746zg", 12, make_cnn_keras),
+    Maker("cnn_savedmodel", "nucleo-f746zg", 12, make_cnn_savedmodel),
+    Maker("onnx_pytorch_style", "nucleo-f746zg", 12, make_onnx),
+    Maker("tflite_int8_external", "nucleo-f746zg", 12, make_int8_tflite),
 )
 
 
@@ -312,17 +313,36 @@ def row(maker: Maker, made: Made, record, train_s: float, deploy_s: float) -> di
         "latency_ms_est": record.latency_ms_est, "latency_budget_ms": record.budget.latency_ms,
         "fits": verdict.to_dict(), "fits_all": verdict.ok, "ops": sorted(set(check.ops)),
         "litert_vs_tflm": {"images": validation.images, "equal": validation.litert_equals_tflm,
-                           "max_abs_diff": validation.litert_tflm_max_abs_diff,
+                           "max_abs_diff": validation.litert_tflm_max_abs_diff, **pair(validation, "tflm", "litert"),
                            **({"op_difference": {**vars(op), "line": op.line()}} if op else {})},
         "litert_vs_c_engine": c_engine,
-        "conversion": record.conversion.to_dict() if record.conversion else None,
+        "conversion": record.conversion.to_dict() if record.conversion else None, "qemu": qemu(record.verify),
         "train_s": round(train_s, 1), "deploy_s": round(deploy_s, 1),
     }
 
 
+def qemu(verified) -> dict:
+    """`deploy --verify`: the firmware on the board's emulated core against LiteRT's reference kernels."""
+    if verified is None:
+        return {"ran": False, "why": "--no-verify"}
+    return {"ran": True, "engine": verified.engine, "core": verified.core_title, "images": verified.images,
+            "bit_exact": verified.bit_exact, "max_abs_diff": verified.max_abs_diff,
+            "elf_flash_bytes": verified.elf_flash_bytes, "elf_ram_bytes": verified.elf_ram_bytes,
+            "fits": verified.fits, "latency_ms": verified.cycles.latency_ms if verified.cycles else None}
+
+
+def pair(validation, a: str, b: str) -> dict:
+    """The top-1 agreement of two runtimes on the validation split, and the accuracy of each."""
+    found = next(p for p in validation.pairs if (p["a"], p["b"]) == (a, b))
+    return {"top1_agreement": found["agreement"], f"{a}_accuracy": found["accuracy_a"],
+            f"{b}_accuracy": found["accuracy_b"]}
+
+
 def targets(r: dict) -> dict[str, bool]:
     conversion = r["conversion"]
-    return {"fits": r["fits_all"], "litert==tflm": r["litert_vs_tflm"]["equal"] is True,
+    verified = r["qemu"]
+    return {"fits": r["fits_all"], **({"qemu bit-exact": verified["bit_exact"]} if verified["ran"] else {}),
+            "litert==tflm": r["litert_vs_tflm"]["equal"] is True,
             "litert==c": r["litert_vs_c_engine"]["equal"] is True,
             f"|int8-float|<={MAX_POINTS:g}pt": r["difference_points"] is not None
             and abs(r["difference_points"]) <= MAX_POINTS,
@@ -346,24 +366,27 @@ def context(data: Path, folder: Path) -> Context:
     return Context(parts.train.x, parts.train.y, parts.val.x, parts.val.y, folder)
 
 
-def run_one(maker: Maker, ctx: Context, data: Path, epochs: int, out: Path) -> dict:
+def run_one(maker: Maker, ctx: Context, data: Path, epochs: int, out: Path, verify: bool) -> dict:
     start = time.perf_counter()
     made = maker.make(ctx, epochs)
     train_s = time.perf_counter() - start
     logging.info(f"{maker.name}: {made.path.name}, float accuracy {made.float_accuracy:.4f} ({made.float_runtime})")
     start = time.perf_counter()
     try:
-        record = deploy(made.path, maker.board, str(data), out=out / maker.name, pixels=made.pixels, seed=SEED)
+        record = deploy(made.path, maker.board, str(data), out=out / maker.name, pixels=made.pixels, seed=SEED,
+                        verify=verify)
     except Exception as e:   # a bug the bench found: kept in the JSON with the model's name
         logging.exception(f"{maker.name}: deploy failed")
         return {"model": maker.name, "format": made.format, "board": maker.board, "recipe": made.recipe,
                 "float_accuracy": round(made.float_accuracy, 4), "failed": f"{type(e).__name__}: {e}"}
-    return row(maker, made, record, train_s, time.perf_counter() - start)
+    found = row(maker, made, record, train_s, time.perf_counter() - start)
+    return found | {"targets": targets(found)}
 
 
 def print_table(rows: list[dict]) -> None:
     print(f"\n{'model':21} {'format':11} {'board':15} {'eng':4} {'float':>6} {'int8':>6} {'diff':>6} "
-          f"{'flash B':>9} {'arena B':>8} {'ms':>6} {'fits':4} {'LiteRT=TFLM':11} {'LiteRT=C':9} onnx check")
+          f"{'flash B':>9} {'arena B':>8} {'ms':>6} {'fits':4} {'LiteRT=TFLM':11} {'LiteRT=C':9} {'QEMU=LiteRT':11} "
+          f"onnx check")
     for r in rows:
         if "failed" in r:
             print(f"{r['model']:21} {r['format']:11} {r['board']:15} FAILED: {r['failed'][:100]}")
@@ -372,7 +395,7 @@ def print_table(rows: list[dict]) -> None:
         print(f"{r['model']:21} {r['format']:11} {r['board']:15} {r['engine']:4} {r['float_accuracy']:6.4f} "
               f"{r['int8_accuracy']:6.4f} {r['difference_points']:+6.2f} {r['flash_bytes']:9,} "
               f"{r['arena_alloc_bytes']:8,} {r['latency_ms_est']:6.2f} {'yes' if r['fits_all'] else 'NO':4} "
-              f"{_equal(tflm):11} {_equal(c) if c['ran'] else 'not run':9} "
+              f"{_equal(tflm):11} {_equal(c) if c['ran'] else 'not run':9} {_on_core(r['qemu']):11} "
               + (f"agreement {conv['top1_agreement']:.4f}, max diff {conv['max_abs_diff']:.2g}" if conv else "-"))
         if "op_difference" in tflm:
             print(f"{'':21} LiteRT vs TFLM: {tflm['op_difference']['line']}")
@@ -380,7 +403,18 @@ def print_table(rows: list[dict]) -> None:
     for r in rows:
         met = targets(r) if "failed" not in r else {"deploy": False}
         words = ", ".join(f"{name} {'PASS' if ok else 'MISS'}" for name, ok in met.items())
+        op = r.get("litert_vs_tflm", {}).get("op_difference")
+        if op:
+            words += (f" ({'explained: known' if op['reason'] else 'NOT explained:'} {op['op']} rounding difference, "
+                      f"{op['outputs_differing']} of {op['outputs']} outputs, top-1 agreement "
+                      f"{r['litert_vs_tflm']['top1_agreement']:.4f})")
         print(f"{'PASS' if all(met.values()) else 'MISS'} {r['model']}: {words}")
+
+
+def _on_core(verified: dict) -> str:
+    if not verified["ran"]:
+        return "not run"
+    return f"{'yes' if verified['bit_exact'] else 'NO'} ({verified['images']})"
 
 
 def _equal(check: dict) -> str:
@@ -394,10 +428,12 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, help="every model's training epochs (default: each model's own)")
     parser.add_argument("--limit", type=int, help="use this many images of the data (a smoke run)")
     parser.add_argument("--resume", action="store_true", help="keep rows already in the JSON for the same settings")
+    parser.add_argument("--no-verify", action="store_true", help="skip `deploy --verify` (QEMU, the board's core)")
     parser.add_argument("--keep", type=Path, help="keep the model files and run directories here")
     args = parser.parse_args()
     only = set(args.only.split(",")) if args.only else {m.name for m in MAKERS}
-    head = {"data": args.data.name, "limit": args.limit, "epochs": args.epochs, "seed": SEED}
+    head = {"data": args.data.name, "limit": args.limit, "epochs": args.epochs, "seed": SEED,
+            "verify": not args.no_verify}
     kept = json.loads(RESULT.read_text()) if args.resume and RESULT.is_file() else {}
     rows = [r for r in kept.get("models", []) if "failed" not in r] if kept.get("settings") == head else []
     with tempfile.TemporaryDirectory() as tmp:
@@ -408,7 +444,8 @@ def main() -> None:
         for maker in MAKERS:
             if maker.name not in only or any(r["model"] == maker.name for r in rows):
                 continue
-            rows.append(run_one(maker, ctx, data, args.epochs or maker.epochs, folder / "runs"))
+            rows.append(run_one(maker, ctx, data, args.epochs or maker.epochs, folder / "runs",
+                                not args.no_verify))
             rows.sort(key=lambda r: [m.name for m in MAKERS].index(r["model"]))
             RESULT.write_text(json.dumps({"settings": head, "train_images": len(ctx.train_y),
                                           "validation_images": len(ctx.val_y), "models": rows}, indent=1) + "\n")
