@@ -176,3 +176,19 @@ def test_a_model_taking_unit_floats_gets_a_rescaling_in_front_as_one_flat_graph(
     pixels = np.random.default_rng(0).integers(0, 256, (4, 16, 16, 1)).astype(np.float32)
     np.testing.assert_allclose(rebuilt.predict(pixels, verbose=0), model.predict(pixels / 255, verbose=0),
                                rtol=1e-5, atol=1e-6)
+
+
+def test_gradcam_reaches_a_model_used_as_a_layer():
+    """A Keras application used as a backbone is a model inside the model: Grad-CAM takes its output in the outer
+    graph (its own `.output` cannot be reached from the outer inputs: "Graph disconnected" after the checks)."""
+    from tinyml_kit._tf import keras
+    from tinyml_kit.check.explain import gradcam
+
+    k = keras()
+    backbone = k.Sequential([k.Input((16, 16, 1)), k.layers.Conv2D(4, 3, activation="relu")], name="backbone")
+    inputs = k.Input((16, 16, 1))
+    x = backbone(k.layers.Rescaling(1 / 255)(inputs))
+    model = k.Model(inputs, k.layers.Dense(3)(k.layers.GlobalAveragePooling2D()(x)))
+    images = np.random.default_rng(0).integers(0, 256, (6, 16, 16, 1)).astype(np.uint8)
+    cam = gradcam(model, images, np.array([0, 0, 1, 1, 2, 2]))
+    assert cam.layer == "backbone" and cam.heat.shape == (len(cam.indices), 16, 16)
