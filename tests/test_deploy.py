@@ -137,6 +137,23 @@ def test_deploy_float_tflite_is_quantized_here(foreign_cnn, digits_npz, tmp_path
     assert report["compression"]["stages"][0]["method"] == "ptq"
 
 
+def test_a_savedmodel_without_keras_metadata_is_taken_by_its_serving_signature(foreign_cnn, tmp_path):
+    """`tf.saved_model.save` (or `model.export`) writes no tf_keras metadata: the serving signature is converted by
+    TFLite and taken as a float .tflite is (refused without the pixel range, quantized here with it)."""
+    from tinyml_kit._tf import tf
+    from tinyml_kit.core.errors import UserError
+    from tinyml_kit.pipeline.foreign import open_model
+
+    _, model = foreign_cnn
+    path = tmp_path / "signature"
+    tf().saved_model.save(model, str(path))
+    with pytest.raises(UserError, match="is a SavedModel without tf_keras metadata, whose pixel range"):
+        open_model(path)
+    found = open_model(path, "0-255")
+    assert (found.kind, found.input_shape, found.classes) == ("savedmodel", (16, 16, 1), 3)
+    assert found.keras_model is None and not found.is_int8
+
+
 def test_deploy_names_unsupported_ops_with_their_layer(foreign_cnn, digits_npz, tmp_path):
     folder, _ = foreign_cnn
     out = tmp_path / "run"
