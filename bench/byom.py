@@ -413,6 +413,13 @@ def print_table(rows: list[dict]) -> None:
                       f"{op['outputs_differing']} of {op['outputs']} outputs, top-1 agreement "
                       f"{r['litert_vs_tflm']['top1_agreement']:.4f})")
         print(f"{'PASS' if all(met.values()) else 'MISS'} {r['model']}: {words}")
+    print()
+    names = dict.fromkeys(name for r in rows if "targets" in r for name in r["targets"])
+    failed = sum("targets" not in r for r in rows)   # deploy failed: every target missed
+    for name in names:
+        judged = [r["targets"][name] for r in rows if name in r.get("targets", {})]
+        print(f"{'PASS' if all(judged) and not failed else 'MISS'} {name}: {sum(judged)} of {len(judged) + failed} "
+              f"models")
 
 
 def _on_core(verified: dict) -> str:
