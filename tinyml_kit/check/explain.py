@@ -71,7 +71,7 @@ def output_in(model, name: str):
     its own graph's output as `.output`, which `model` cannot reach from its inputs ("Graph disconnected"): its
     output here is that of the call `model` lists among its nodes (tf_keras keys them `<layer>_ib-<call>`)."""
     layer = model.get_layer(name)
-    nodes = getattr(model, "_network_nodes", set())
+    nodes: set[str] = getattr(model, "_network_nodes", set())
     return next((node.outputs for i, node in enumerate(layer._inbound_nodes) if f"{name}_ib-{i}" in nodes),
                 layer.output)
 
