@@ -137,6 +137,23 @@ def test_deploy_float_tflite_is_quantized_here(foreign_cnn, digits_npz, tmp_path
     assert report["compression"]["stages"][0]["method"] == "ptq"
 
 
+def test_a_savedmodel_without_keras_metadata_is_taken_by_its_serving_signature(foreign_cnn, tmp_path):
+    """`tf.saved_model.save` (or `model.export`) writes no tf_keras metadata: the serving signature is converted by
+    TFLite and taken as a float .tflite is (refused without the pixel range, quantized here with it)."""
+    from tinyml_kit._tf import tf
+    from tinyml_kit.core.errors import UserError
+    from tinyml_kit.pipeline.foreign import open_model
+
+    _, model = foreign_cnn
+    path = tmp_path / "signature"
+    tf().saved_model.save(model, str(path))
+    with pytest.raises(UserError, match="is a SavedModel without tf_keras metadata, whose pixel range"):
+        open_model(path)
+    found = open_model(path, "0-255")
+    assert (found.kind, found.input_shape, found.classes) == ("savedmodel", (16, 16, 1), 3)
+    assert found.keras_model is None and not found.is_int8
+
+
 def test_deploy_names_unsupported_ops_with_their_layer(foreign_cnn, digits_npz, tmp_path):
     folder, _ = foreign_cnn
     out = tmp_path / "run"
@@ -176,3 +193,19 @@ def test_a_model_taking_unit_floats_gets_a_rescaling_in_front_as_one_flat_graph(
     pixels = np.random.default_rng(0).integers(0, 256, (4, 16, 16, 1)).astype(np.float32)
     np.testing.assert_allclose(rebuilt.predict(pixels, verbose=0), model.predict(pixels / 255, verbose=0),
                                rtol=1e-5, atol=1e-6)
+
+
+def test_gradcam_reaches_a_model_used_as_a_layer():
+    """A Keras application used as a backbone is a model inside the model: Grad-CAM takes its output in the outer
+    graph (its own `.output` cannot be reached from the outer inputs: "Graph disconnected" after the checks)."""
+    from tinyml_kit._tf import keras
+    from tinyml_kit.check.explain import gradcam
+
+    k = keras()
+    backbone = k.Sequential([k.Input((16, 16, 1)), k.layers.Conv2D(4, 3, activation="relu")], name="backbone")
+    inputs = k.Input((16, 16, 1))
+    x = backbone(k.layers.Rescaling(1 / 255)(inputs))
+    model = k.Model(inputs, k.layers.Dense(3)(k.layers.GlobalAveragePooling2D()(x)))
+    images = np.random.default_rng(0).integers(0, 256, (6, 16, 16, 1)).astype(np.uint8)
+    cam = gradcam(model, images, np.array([0, 0, 1, 1, 2, 2]))
+    assert cam.layer == "backbone" and cam.heat.shape == (len(cam.indices), 16, 16)

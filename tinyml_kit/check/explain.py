@@ -66,6 +66,16 @@ def gradcam_layer(model) -> str:
     return spatial[-1]
 
 
+def output_in(model, name: str):
+    """Layer `name`'s output in `model`'s graph. A model used as a layer (a Keras application as a backbone) has
+    its own graph's output as `.output`, which `model` cannot reach from its inputs ("Graph disconnected"): its
+    output here is that of the call `model` lists among its nodes (tf_keras keys them `<layer>_ib-<call>`)."""
+    layer = model.get_layer(name)
+    nodes: set[str] = getattr(model, "_network_nodes", set())
+    return next((node.outputs for i, node in enumerate(layer._inbound_nodes) if f"{name}_ib-{i}" in nodes),
+                layer.output)
+
+
 def pick_images(y: np.ndarray, predicted: np.ndarray, max_classes: int = 10) -> list[int]:
     """Per class (the first `max_classes`), the first correct and the first wrong validation image, if any."""
     picked = []
@@ -86,7 +96,7 @@ def gradcam(model, x: np.ndarray, y: np.ndarray, max_classes: int = 10) -> GradC
     predicted = model.predict(x.astype(np.float32), batch_size=256, verbose=0).argmax(1)
     idx = pick_images(y, predicted, max_classes)
     images = x[idx].astype(np.float32)
-    grad_model = keras().Model(model.inputs, [model.get_layer(layer).output, model.output])
+    grad_model = keras().Model(model.inputs, [output_in(model, layer), model.output])
 
     # As a graph, so only the gradient with respect to the feature map is computed: eagerly, TensorFlow 2.21 also
     # computes every convolution's filter gradient, and its oneDNN kernel for that corrupted the heap on a
@@ -121,7 +131,7 @@ def linear_probes(model, train_x: np.ndarray, train_y: np.ndarray, val_x: np.nda
         return Probes()
     layers = keras().layers
     # named: default names count per process and can repeat a loaded model's own ("The name ... is used 2 times")
-    pooled = [layers.GlobalAveragePooling2D(name=f"tinyml_probe_pool_{i}")(model.get_layer(name).output)
+    pooled = [layers.GlobalAveragePooling2D(name=f"tinyml_probe_pool_{i}")(output_in(model, name))
               for i, (_, name) in enumerate(points)]
     extractor = keras().Model(model.inputs, pooled + [model.output])
     if len(train_x) > PROBE_TRAIN_IMAGES:

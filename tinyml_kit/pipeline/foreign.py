@@ -1,6 +1,7 @@
 """A model the user brings to `deploy`: a Keras file (.keras, .h5), a Keras SavedModel directory, a .tflite
 (int8 or float) or an .onnx (imported as a Keras model, `pipeline.foreign_onnx`), opened and checked before any
-long work.
+long work. A SavedModel without tf_keras' metadata (`tf.saved_model.save`, `model.export`) is converted from its
+serving signature by TFLite's converter and taken as a float .tflite.
 
 The pixel range is known, never guessed. tinyml-kit feeds a model raw pixels 0..255 (its builders scale them
 inside, with a Rescaling layer, and the int8 input is scale 1, zero point -128, so the board feeds `p - 128`). A
@@ -30,6 +31,7 @@ ONNX_SUFFIX = ".onnx"
 ACCEPTED = "a .keras or .h5 file, a Keras SavedModel directory, a .tflite or an .onnx"
 PIXEL_RANGES = ("0-255", "0-1")
 RESCALING = "Rescaling"
+KERAS_METADATA = "keras_metadata.pb"     # what tf_keras' model.save writes into a SavedModel
 
 
 @dataclass
@@ -110,7 +112,25 @@ def open_model(path: str | Path, pixels: str | None = None) -> Foreign:
         return _open_tflite(path, pixels)
     if kind == "onnx":
         return _open_onnx(path, pixels)
+    if kind == "savedmodel" and not (path / KERAS_METADATA).is_file():
+        return _open_signature(path, pixels)
     return _open_keras(path, kind, pixels)
+
+
+def _open_signature(path: Path, pixels: str | None) -> Foreign:
+    """A SavedModel without tf_keras' metadata (`tf.saved_model.save`, `model.export`): its serving signature
+    converted by TFLite's converter, then taken as a float .tflite is (its pixel range from `--pixels 0-255`)."""
+    from tinyml_kit._tf import tf
+
+    try:
+        flatbuffer = tf().lite.TFLiteConverter.from_saved_model(str(path)).convert()
+    except Exception as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise UserError(f"{path} has no tf_keras metadata and its serving signature could not be converted by "
+                        f"TFLite ({first}): save it with tf_keras (model.save) or pass a .tflite", "model") from None
+    found = _open_tflite(path, pixels, flatbuffer)
+    found.kind = "savedmodel"
+    return found
 
 
 def _open_onnx(path: Path, pixels: str | None) -> Foreign:
@@ -214,8 +234,9 @@ def _io_shape(path: Path, inputs, outputs) -> tuple[tuple, int]:
     return tuple(None if d is None else int(d) for d in shape), int(out[0])
 
 
-def _open_tflite(path: Path, pixels: str | None) -> Foreign:
-    flatbuffer = path.read_bytes()
+def _open_tflite(path: Path, pixels: str | None, flatbuffer: bytes | None = None) -> Foreign:
+    """A .tflite, or the float one a SavedModel's signature converts to (`flatbuffer`)."""
+    flatbuffer = flatbuffer or path.read_bytes()
     info = read_model(flatbuffer, str(path))
     shape, classes = _io_shape(path, [_Shape(info.inputs[0].shape)], [_Shape(info.outputs[0].shape)])
     found = Foreign(path, "tflite", shape, classes, flatbuffer=flatbuffer)
@@ -229,7 +250,8 @@ def _open_tflite(path: Path, pixels: str | None) -> Foreign:
         raise UserError(f"{path} has {info.inputs[0].dtype} input and {info.outputs[0].dtype} output: deploy takes "
                         f"an int8 .tflite as it is or a float32 one to quantize", "model")
     if pixels != "0-255":
-        raise UserError(f"{path} is a float .tflite, whose pixel range cannot be read from it: pass "
+        what = "a SavedModel without tf_keras metadata" if path.is_dir() else "a float .tflite"
+        raise UserError(f"{path} is {what}, whose pixel range cannot be read from it: pass "
                         f"{param('pixels', '0-255')} "
                         f"if it takes pixels as they are (a model taking [0, 1] cannot be re-scaled as a .tflite: "
                         f"deploy its Keras model or SavedModel with {param('pixels', '0-1')})", "pixels")
