@@ -1,0 +1,115 @@
+"""`deploy` of a PyTorch `torch.export` program (.pt2) through litert-torch, the optional extra `.[torch]`: a small
+NCHW CNN (Conv, BatchNorm, ReLU, MaxPool, Flatten, Linear) converted, checked against torch, quantized and checked
+bit for bit; an op litert-torch cannot convert named with its module. Without the extra these skip, and a .pt2 is
+refused in one line saying how to install it."""
+
+import importlib.util
+import json
+
+import numpy as np
+import pytest
+from test_cli import assert_one_line_error, run
+
+BOARD = "nucleo-f401re"
+HAS_EXTRA = importlib.util.find_spec("litert_torch") is not None
+
+
+def _save(net, path, chw):
+    import torch
+
+    torch.manual_seed(0)
+    torch.export.save(torch.export.export(net.eval(), (torch.rand(1, *chw),)), str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def torch_cnn(tmp_path_factory):
+    """Conv - BatchNorm - ReLU - max pool - conv - ReLU - Flatten (of a 16 x 2 x 2 map) - Linear on 8x8x1 NCHW
+    images taking [0, 1], 3 classes, weights and BatchNorm statistics drawn at random."""
+    pytest.importorskip("litert_torch")
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
+                        nn.Conv2d(8, 16, 3), nn.ReLU(), nn.Flatten(), nn.Linear(16 * 2 * 2, 3))
+    with torch.no_grad():
+        net[1].running_mean.uniform_(-0.1, 0.1)
+        net[1].running_var.uniform_(0.5, 1.5)
+    return _save(net, tmp_path_factory.mktemp("pt2") / "cnn.pt2", (1, 8, 8))
+
+
+def test_deploy_pt2_end_to_end(torch_cnn, digits_npz, tmp_path):
+    """Converted with no op but the CNN's (the division by 255 folded into the first convolution; one TRANSPOSE
+    where PyTorch flattens C, H, W), as close to torch as float goes, then int8 and bit-exact on the C engine."""
+    from tinyml_kit.core.tflite_info import read_model
+    from tinyml_kit.pipeline.foreign import open_model
+
+    user = open_model(torch_cnn, "0-1")
+    user.sized((8, 8, 1))
+    assert read_model(user.flatbuffer).ops == ["DEPTHWISE_CONV_2D", "MAX_POOL_2D", "CONV_2D", "TRANSPOSE", "RESHAPE",
+                                               "FULLY_CONNECTED"]
+    out = tmp_path / "run"
+    result = run("deploy", torch_cnn, "--board", BOARD, "--data", digits_npz, "--pixels", "0-1", "--out", out,
+                 "--json")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert (out / "model.tflite").is_file() and report["deployed_from"] == str(torch_cnn.absolute())
+    conversion = report["conversion"]
+    assert conversion["source"] == "pt2" and conversion["runtime"].startswith("torch ")
+    assert conversion["top1_agreement"] >= conversion["min_agreement"] and conversion["max_abs_diff"] < 1e-4
+    assert report["engine"] == "c" and report["check"]["c_equals_litert"] is True
+
+
+def test_deploy_pt2_refuses_in_one_line_before_writing(torch_cnn, digits_npz, tmp_path):
+    """An op litert-torch has no lowering for, named with the module it came from; the pixel range asked; the
+    channels."""
+    import torch
+    from torch import nn
+
+    class Odd(nn.Module):
+        def forward(self, x):
+            return torch.special.erfinv(x.clamp(-0.5, 0.5))
+
+    bad = _save(nn.Sequential(nn.Conv2d(1, 4, 3), Odd(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3)),
+                tmp_path / "bad.pt2", (1, 8, 8))
+    out = tmp_path / "run"
+    cases = [([bad, "--pixels", "0-1"], ["bad.pt2 has an op litert-torch cannot convert: aten.erfinv",
+                                         "module '1' (Odd)"]),
+             ([torch_cnn], ["torch.export program", "--pixels 0-1", "ToTensor"]),
+             ([torch_cnn, "--pixels", "0-1", "--input", "8,8,3"], ["takes 8x8x1 images, not 8x8x3"])]
+    for args, fragments in cases:
+        assert_one_line_error(run("deploy", *args, "--data", digits_npz, "--board", BOARD, "--out", out),
+                              *fragments)
+        assert not out.exists()
+
+
+def test_a_conversion_disagreeing_with_torch_is_refused(torch_cnn):
+    """The check can fail: the converted model checked against another program (the class layer negated) agrees
+    on too few images and is refused, saying the agreement and the threshold."""
+    import torch
+
+    from tinyml_kit.core.errors import UserError
+    from tinyml_kit.pipeline.foreign_torch import compare, convert, open_program
+
+    program, _ = open_program(torch_cnn, "0-1")
+    flatbuffer = convert(program, (8, 8, 1), "0-1")
+    images = np.random.default_rng(0).integers(0, 256, (40, 8, 8, 1)).astype(np.float32)
+    assert compare(program, flatbuffer, images, "0-1").top1_agreement == 1.0
+    net = program.program.module()
+    with torch.no_grad():
+        for name, value in net.state_dict().items():
+            if name.startswith("7."):
+                value.neg_()
+    program.program = torch.export.export(net, (torch.rand(1, 1, 8, 8),))
+    with pytest.raises(UserError, match=r"agreement \d+\.\d% < 99%"):
+        compare(program, flatbuffer, images, "0-1")
+
+
+@pytest.mark.skipif(HAS_EXTRA, reason="the torch extra is installed")
+def test_a_pt2_without_the_torch_extra_is_refused_in_one_line(digits_npz, tmp_path):
+    model, out = tmp_path / "model.pt2", tmp_path / "run"
+    model.write_bytes(b"PK")
+    assert_one_line_error(run("deploy", model, "--data", digits_npz, "--board", BOARD, "--pixels", "0-1", "--out",
+                              out), "needs the torch extra: pip install -e '.[torch]'")
+    assert not out.exists()
