@@ -40,14 +40,15 @@ def torch_cnn(tmp_path_factory):
 
 
 def test_deploy_pt2_end_to_end(torch_cnn, digits_npz, tmp_path):
-    """Converted with no op but the CNN's (the division by 255 folded into the first convolution; one TRANSPOSE
-    where PyTorch flattens C, H, W), as close to torch as float goes, then int8 and bit-exact on the C engine."""
+    """Converted with no op but the CNN's (the division by 255 folded into the first convolution, the flatten made
+    NHWC for the Linear layer: no TRANSPOSE), as close to torch as float goes, then int8 and bit-exact on the C
+    engine."""
     from tinyml_kit.core.tflite_info import read_model
     from tinyml_kit.pipeline.foreign import open_model
 
     user = open_model(torch_cnn, "0-1")
     user.sized((8, 8, 1))
-    assert read_model(user.flatbuffer).ops == ["DEPTHWISE_CONV_2D", "MAX_POOL_2D", "CONV_2D", "TRANSPOSE", "RESHAPE",
+    assert read_model(user.flatbuffer).ops == ["DEPTHWISE_CONV_2D", "MAX_POOL_2D", "CONV_2D", "RESHAPE",
                                                "FULLY_CONNECTED"]
     out = tmp_path / "run"
     result = run("deploy", torch_cnn, "--board", BOARD, "--data", digits_npz, "--pixels", "0-1", "--out", out,
@@ -113,3 +114,20 @@ def test_a_pt2_without_the_torch_extra_is_refused_in_one_line(digits_npz, tmp_pa
     assert_one_line_error(run("deploy", model, "--data", digits_npz, "--board", BOARD, "--pixels", "0-1", "--out",
                               out), "needs the torch extra: pip install -e '.[torch]'")
     assert not out.exists()
+
+
+def test_a_flatten_read_by_anything_but_linear_keeps_pytorchs_order(tmp_path):
+    """The flattened map is the output: its values in (C, H, W) order as torch gives them, by a TRANSPOSE."""
+    pytest.importorskip("litert_torch")
+    from torch import nn
+
+    from tinyml_kit.core.tflite_info import read_model
+    from tinyml_kit.pipeline.foreign_torch import compare, convert, open_program
+
+    path = _save(nn.Sequential(nn.Conv2d(2, 3, 3, stride=2), nn.ReLU(), nn.Flatten()), tmp_path / "flat.pt2",
+                 (2, 8, 8))
+    program, _ = open_program(path, "0-255")
+    flatbuffer = convert(program, (8, 8, 2), "0-255")
+    assert "TRANSPOSE" in read_model(flatbuffer).ops
+    images = np.random.default_rng(0).integers(0, 256, (8, 8, 8, 2)).astype(np.float32)
+    assert compare(program, flatbuffer, images, "0-255").max_abs_diff < 1e-3

@@ -4,10 +4,13 @@ PyTorch -> LiteRT converter, the optional extra `.[torch]`) to a float .tflite o
 model checked against torch itself on the validation images before it is quantized like any float .tflite.
 
 The program is NCHW; litert-torch's `to_channel_last_io` puts a permute from NHWC in front, which its layout pass
-folds into the graph (the convolutions run NHWC as TFLite's do; a TRANSPOSE stays only where PyTorch flattens a
-(C, H, W) map). The pixel range cannot be read from a program: `--pixels 0-1` (PyTorch's `ToTensor`) puts a
-division by 255 in front, which the converter folds into the first layer's weights. A mean / std normalization is
-the user's: export it inside the model.
+folds into the graph (the convolutions run NHWC as TFLite's do). PyTorch flattens a (C, H, W) map, which would
+leave a TRANSPOSE before the flatten: for a map read by Linear layers only, the flatten is made NHWC and their
+weights permuted instead (`flattened_nhwc`); any other reader keeps the TRANSPOSE.
+
+The pixel range cannot be read from a program: `--pixels 0-1` (PyTorch's `ToTensor`) puts a division by 255 in
+front, which the converter folds into the first layer's weights. A mean / std normalization is the user's: export
+it inside the model.
 
 Ops litert-torch cannot convert are refused naming the op and the module it came from; ops it converts to but
 LiteRT does not run (StableHLO, custom ops) are refused by name before quantizing."""
@@ -132,8 +135,8 @@ def convert(program: TorchProgram, shape: tuple[int, int, int], pixels: str) -> 
         def forward(self, x):
             return self.module(x / self.divisor if self.divisor != 1.0 else x)
 
-    module = litert_torch.to_channel_last_io(Pixels(program.program.module(), 255.0 if pixels == "0-1" else 1.0),
-                                             args=[0])
+    graph = flattened_nhwc(torch, program.program.module())
+    module = litert_torch.to_channel_last_io(Pixels(graph, 255.0 if pixels == "0-1" else 1.0), args=[0])
     try:
         with _quiet():
             flatbuffer = bytes(litert_torch.convert(module, (torch.zeros(1, h, w, c),)).model_content())
@@ -144,6 +147,36 @@ def convert(program: TorchProgram, shape: tuple[int, int, int], pixels: str) -> 
         raise UserError(f"{program.name} converts to ops LiteRT does not run: {', '.join(left)}: replace the layers "
                         f"they come from (or export an .onnx of the CNN subset deploy imports)", "model")
     return flatbuffer
+
+
+def flattened_nhwc(torch, graph):
+    """`graph` (the program's module) flattening NHWC where a (C, H, W) map is flattened for Linear layers only:
+    a permute to (H, W, C) before the flatten, which cancels against the layout litert-torch gives the convolutions,
+    and the Linear weights' columns permuted to match, so no TRANSPOSE is left on the board (as the ONNX importer
+    permutes a Dense layer's rows). The Linear weights are replaced, never changed in place: the program itself
+    stays the reference the conversion is checked against."""
+    aten = torch.ops.aten
+    for node in list(graph.graph.nodes):
+        if node.op != "call_function" or node.target not in (aten.flatten.using_ints, aten.view.default,
+                                                             aten.reshape.default):
+            continue
+        source = node.args[0]
+        shape, out = tuple(source.meta["val"].shape), tuple(node.meta["val"].shape)
+        readers = list(node.users)
+        if (len(shape) != 4 or len(out) != 2 or shape[2] * shape[3] == 1 or not readers
+                or any(r.target != aten.linear.default or r.args[0] is not node or r.args[1].op != "get_attr"
+                       for r in readers)):
+            continue
+        for target in {reader.args[1].target for reader in readers}:
+            owner, _, name = target.rpartition(".")
+            layer = graph.get_submodule(owner)
+            weight = getattr(layer, name).detach()
+            permuted = weight.reshape(-1, *shape[1:]).permute(0, 2, 3, 1).reshape(weight.shape).clone()
+            setattr(layer, name, torch.nn.Parameter(permuted, requires_grad=False))
+        with graph.graph.inserting_before(node):
+            node.replace_input_with(source, graph.graph.call_function(aten.permute.default, (source, [0, 2, 3, 1])))
+    graph.recompile()
+    return graph
 
 
 def _unconverted(program: TorchProgram, error: Exception) -> str:
