@@ -6,7 +6,8 @@ model checked against torch itself on the validation images before it is quantiz
 The program is NCHW; litert-torch's `to_channel_last_io` puts a permute from NHWC in front, which its layout pass
 folds into the graph (the convolutions run NHWC as TFLite's do). PyTorch flattens a (C, H, W) map, which would
 leave a TRANSPOSE before the flatten: for a map read by Linear layers only, the flatten is made NHWC and their
-weights permuted instead (`flattened_nhwc`); any other reader keeps the TRANSPOSE.
+weights permuted instead (`flattened_nhwc`); any other reader keeps the TRANSPOSE. A convolution of a one-channel
+input, which the converter makes a depthwise one, is made a convolution again (`pipeline.one_channel_conv`).
 
 The pixel range cannot be read from a program: `--pixels 0-1` (PyTorch's `ToTensor`) puts a division by 255 in
 front, which the converter folds into the first layer's weights. A mean / std normalization is the user's: export
@@ -15,6 +16,7 @@ it inside the model.
 Ops litert-torch cannot convert are refused naming the op and the module it came from; ops it converts to but
 LiteRT does not run (StableHLO, custom ops) are refused by name before quantizing."""
 
+import importlib.util
 import logging
 import os
 import warnings
@@ -30,6 +32,7 @@ from tinyml_kit.core.litert import LiteRtModel
 from tinyml_kit.core.record_sections import ConversionCheck
 from tinyml_kit.core.stderr import captured_stderr
 from tinyml_kit.core.tflite_info import read_model
+from tinyml_kit.pipeline.one_channel_conv import as_convolutions
 
 logger = logging.getLogger(__name__)
 
@@ -64,14 +67,18 @@ def _quiet():
 
 
 def torch_modules(name: str) -> tuple:
-    """(torch, litert_torch), or one line saying how to install them."""
-    try:
-        with _quiet():
-            import litert_torch
-            import torch
-    except ImportError:
+    """(torch, litert_torch), or one line saying how to install them (before anything heavy loads). TensorFlow
+    loads first, as tinyml-kit loads it: after litert-torch (its JAX and absl logging) it reports a failed CUDA
+    start on a machine without a GPU."""
+    if any(importlib.util.find_spec(package) is None for package in ("torch", "litert_torch")):
         raise UserError(f"{name} is a torch.export program: deploying a .pt2 needs the torch extra: {INSTALL}",
-                        "model") from None
+                        "model")
+    from tinyml_kit._tf import tf
+
+    tf()
+    with _quiet():
+        import litert_torch
+        import torch
     return torch, litert_torch
 
 
@@ -142,6 +149,7 @@ def convert(program: TorchProgram, shape: tuple[int, int, int], pixels: str) -> 
             flatbuffer = bytes(litert_torch.convert(module, (torch.zeros(1, h, w, c),)).model_content())
     except Exception as e:
         raise UserError(_unconverted(program, e), "model") from None
+    flatbuffer = as_convolutions(flatbuffer)
     left = sorted({kind for kind in read_model(flatbuffer).ops if kind.startswith(LITERT_RUNS_NOT)})
     if left:
         raise UserError(f"{program.name} converts to ops LiteRT does not run: {', '.join(left)}: replace the layers "
