@@ -14,6 +14,7 @@ import numpy as np
 from tinyml_kit.core.errors import UserError, param
 from tinyml_kit.core.record_sections import ConversionCheck
 from tinyml_kit.nets.onnx_graph import INSTALL, OnnxGraph, read_graph
+from tinyml_kit.pipeline.foreign_pixels import asked_pixels
 
 logger = logging.getLogger(__name__)
 
@@ -24,14 +25,7 @@ BATCH = 64
 def open_graph(path, pixels: str | None) -> tuple[OnnxGraph, str]:
     """The checked graph, and how its pixel range is known (`pixels` is required)."""
     graph = read_graph(path)
-    if pixels is None:
-        raise UserError(f"{path} is an ONNX model, whose pixel range cannot be read from it: pass "
-                        f"{param('pixels', '0-1')} if it takes pixels scaled to [0, 1] (PyTorch's ToTensor), or "
-                        f"{param('pixels', '0-255')} if it takes them as they are; a mean / std normalization must "
-                        f"be inside the model", "pixels")
-    how = ("taken as 0..1, as asked: a Rescaling(1/255) is put in front" if pixels == "0-1"
-           else "taken as 0..255, as asked")
-    return graph, how
+    return graph, asked_pixels(path, pixels, "an ONNX model", "a Rescaling(1/255)")
 
 
 def build(graph: OnnxGraph, shape: tuple[int, int, int], pixels: str):

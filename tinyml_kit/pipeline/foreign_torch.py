@@ -32,6 +32,7 @@ from tinyml_kit.core.litert import LiteRtModel
 from tinyml_kit.core.record_sections import ConversionCheck
 from tinyml_kit.core.stderr import captured_stderr
 from tinyml_kit.core.tflite_info import read_model
+from tinyml_kit.pipeline.foreign_pixels import asked_pixels
 from tinyml_kit.pipeline.one_channel_conv import as_convolutions
 
 logger = logging.getLogger(__name__)
@@ -100,13 +101,7 @@ def open_program(path: Path, pixels: str | None) -> tuple[TorchProgram, str]:
     if isinstance(shape[0], int) and shape[0] != 1:
         raise UserError(f"{path} was exported for a batch of {shape[0]} images: export it with a batch of 1",
                         "model")
-    if pixels is None:
-        raise UserError(f"{path} is a torch.export program, whose pixel range cannot be read from it: pass "
-                        f"{param('pixels', '0-1')} if it takes pixels scaled to [0, 1] (PyTorch's ToTensor), or "
-                        f"{param('pixels', '0-255')} if it takes them as they are; a mean / std normalization must "
-                        f"be inside the model", "pixels")
-    how = ("taken as 0..1, as asked: a division by 255 is put in front" if pixels == "0-1"
-           else "taken as 0..255, as asked")
+    how = asked_pixels(path, pixels, "a torch.export program", "a division by 255")
     found = TorchProgram(path, program, tuple(d if isinstance(d, int) else None for d in shape[1:]), out[1],
                          shape[0] if isinstance(shape[0], int) else None)
     return found, how
