@@ -17,7 +17,6 @@ Ops litert-torch cannot convert are refused naming the op and the module it came
 LiteRT does not run (StableHLO, custom ops) are refused by name before quantizing."""
 
 import importlib.util
-import logging
 import os
 import warnings
 from contextlib import contextmanager
@@ -32,14 +31,10 @@ from tinyml_kit.core.litert import LiteRtModel
 from tinyml_kit.core.record_sections import ConversionCheck
 from tinyml_kit.core.stderr import captured_stderr
 from tinyml_kit.core.tflite_info import read_model
-from tinyml_kit.pipeline.foreign_pixels import asked_pixels
+from tinyml_kit.pipeline.converted import BATCH, MIN_AGREEMENT, asked_pixels, checked, source_images
 from tinyml_kit.pipeline.one_channel_conv import as_convolutions
 
-logger = logging.getLogger(__name__)
-
 INSTALL = "pip install -e '.[torch]'"
-MIN_AGREEMENT = 0.99        # top-1 agreement between the converted model and torch, on the validation split
-BATCH = 64
 LITERT_RUNS_NOT = ("STABLEHLO_", "CUSTOM")   # op kinds a converted model may hold that LiteRT's kernels do not run
 
 
@@ -224,22 +219,13 @@ def compare(program: TorchProgram, flatbuffer: bytes, images: np.ndarray, pixels
     """The converted float `flatbuffer` on LiteRT (pixels 0..255, NHWC) against torch running the program on the
     same `images` (NCHW, divided by 255 for a model taking [0, 1]); refused below `MIN_AGREEMENT`."""
     torch, _ = torch_modules(program.name)
-    x = images.astype(np.float32)
-    step = program.batch or BATCH
-    nchw = torch.from_numpy(np.ascontiguousarray((x / 255.0 if pixels == "0-1" else x).transpose(0, 3, 1, 2)))
-    module = program.program.module()
+    x, nchw = source_images(images, pixels)
+    step, module = program.batch or BATCH, program.program.module()
     with torch.no_grad():
-        expected = np.concatenate([module(nchw[i:i + step]).numpy() for i in range(0, len(x), step)])
+        expected = np.concatenate([module(torch.from_numpy(nchw[i:i + step])).numpy() for i in range(0, len(x), step)])
     got = LiteRtModel(flatbuffer).predict(x)
-    check = ConversionCheck.measured("pt2", f"torch {torch.__version__}", expected, got, MIN_AGREEMENT)
-    logger.info(f"converted model (litert-torch) vs {check.runtime} on {len(x)} validation images: top-1 "
-                f"agreement {check.top1_agreement:.4f}, largest output difference {check.max_abs_diff:.3g}")
-    if not check.agrees:
-        raise UserError(f"{program.name} converted gives another top-1 class than torch on "
-                        f"{1 - check.top1_agreement:.1%} of {len(x)} validation images (agreement "
-                        f"{check.top1_agreement:.1%} < {MIN_AGREEMENT:.0%}, largest output difference "
-                        f"{check.max_abs_diff:.3g}): check {param('pixels')}", "model")
-    return check
+    return checked(ConversionCheck.measured("pt2", f"torch {torch.__version__}", expected, got, MIN_AGREEMENT),
+                   program.name, "converted (litert-torch)", f"check {param('pixels')}")
 
 
 def _text(shape) -> str:
