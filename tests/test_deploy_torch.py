@@ -40,21 +40,19 @@ def torch_cnn(tmp_path_factory):
 
 
 def test_deploy_pt2_end_to_end(torch_cnn, digits_npz, tmp_path):
-    """Converted with no op but the CNN's (the division by 255 and the BatchNorm folded into the first convolution,
+    """Converted to no op but the CNN's (the division by 255 and the BatchNorm folded into the first convolution,
     which stays a CONV_2D though its input has one channel; the flatten made NHWC for the Linear layer: no
     TRANSPOSE), as close to torch as float goes, then int8 and bit-exact on the C engine."""
     from tinyml_kit.core.tflite_info import read_model
-    from tinyml_kit.pipeline.foreign import open_model
 
-    user = open_model(torch_cnn, "0-1")
-    user.sized((8, 8, 1))
-    assert read_model(user.flatbuffer).ops == ["CONV_2D", "MAX_POOL_2D", "RESHAPE", "FULLY_CONNECTED"]
     out = tmp_path / "run"
     result = run("deploy", torch_cnn, "--board", BOARD, "--data", digits_npz, "--pixels", "0-1", "--out", out,
                  "--json")
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
-    assert (out / "model.tflite").is_file() and report["deployed_from"] == str(torch_cnn.absolute())
+    assert report["deployed_from"] == str(torch_cnn.absolute())
+    assert read_model((out / "model.tflite").read_bytes()).ops == ["CONV_2D", "MAX_POOL_2D", "RESHAPE",
+                                                                   "FULLY_CONNECTED"]
     conversion = report["conversion"]
     assert conversion["source"] == "pt2" and conversion["runtime"].startswith("torch ")
     assert conversion["top1_agreement"] >= conversion["min_agreement"] and conversion["max_abs_diff"] < 1e-4
