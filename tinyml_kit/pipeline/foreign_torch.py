@@ -4,14 +4,11 @@ PyTorch -> LiteRT converter, the optional extra `.[torch]`) to a float .tflite o
 model checked against torch itself on the validation images before it is quantized like any float .tflite.
 
 The program is NCHW; litert-torch's `to_channel_last_io` puts a permute from NHWC in front, which its layout pass
-folds into the graph (the convolutions run NHWC as TFLite's do). PyTorch flattens a (C, H, W) map, which would
-leave a TRANSPOSE before the flatten: for a map read by Linear layers only, the flatten is made NHWC and their
-weights permuted instead (`flattened_nhwc`); any other reader keeps the TRANSPOSE. A convolution of a one-channel
-input, which the converter makes a depthwise one, is made a convolution again (`pipeline.one_channel_conv`).
-
-The pixel range cannot be read from a program: `--pixels 0-1` (PyTorch's `ToTensor`) puts a division by 255 in
-front, which the converter folds into the first layer's weights. A mean / std normalization is the user's: export
-it inside the model.
+folds into the graph (the convolutions run NHWC as TFLite's do). Before converting, the flatten of a map read by
+Linear layers is made NHWC and a division by 255 for `--pixels 0-1` (PyTorch's `ToTensor`: the pixel range cannot
+be read from a program) folded into the first convolutions (`pipeline.torch_rewrite`); after, a convolution of a
+one-channel input, which the converter makes a depthwise one, is made a convolution again
+(`pipeline.one_channel_conv`). A mean / std normalization is the user's: export it inside the model.
 
 Ops litert-torch cannot convert are refused naming the op and the module it came from; ops it converts to but
 LiteRT does not run (StableHLO, custom ops) are refused by name before quantizing."""
@@ -33,6 +30,7 @@ from tinyml_kit.core.stderr import captured_stderr
 from tinyml_kit.core.tflite_info import read_model
 from tinyml_kit.pipeline.converted import BATCH, MIN_AGREEMENT, asked_pixels, checked, source_images
 from tinyml_kit.pipeline.one_channel_conv import as_convolutions
+from tinyml_kit.pipeline.torch_rewrite import flattened_nhwc, pixels_in
 
 INSTALL = "pip install -e '.[torch]'"
 LITERT_RUNS_NOT = ("STABLEHLO_", "CUSTOM")   # op kinds a converted model may hold that LiteRT's kernels do not run
@@ -122,18 +120,8 @@ def convert(program: TorchProgram, shape: tuple[int, int, int], pixels: str) -> 
     if c != program.input_chw[0]:
         raise UserError(f"{program.name} takes {program.input_chw[0]}-channel images, not {c}", "input_shape")
 
-    class Pixels(torch.nn.Module):
-        """The program behind a division by 255 for a model taking [0, 1]."""
-
-        def __init__(self, module, divisor: float):
-            super().__init__()
-            self.module, self.divisor = module, divisor
-
-        def forward(self, x):
-            return self.module(x / self.divisor if self.divisor != 1.0 else x)
-
     graph = flattened_nhwc(torch, program.program.module())
-    module = litert_torch.to_channel_last_io(Pixels(graph, 255.0 if pixels == "0-1" else 1.0), args=[0])
+    module = litert_torch.to_channel_last_io(pixels_in(torch, graph, 255.0 if pixels == "0-1" else 1.0), args=[0])
     try:
         with _quiet():
             flatbuffer = bytes(litert_torch.convert(module, (torch.zeros(1, h, w, c),)).model_content())
@@ -145,36 +133,6 @@ def convert(program: TorchProgram, shape: tuple[int, int, int], pixels: str) -> 
         raise UserError(f"{program.name} converts to ops LiteRT does not run: {', '.join(left)}: replace the layers "
                         f"they come from (or export an .onnx of the CNN subset deploy imports)", "model")
     return flatbuffer
-
-
-def flattened_nhwc(torch, graph):
-    """`graph` (the program's module) flattening NHWC where a (C, H, W) map is flattened for Linear layers only:
-    a permute to (H, W, C) before the flatten, which cancels against the layout litert-torch gives the convolutions,
-    and the Linear weights' columns permuted to match, so no TRANSPOSE is left on the board (as the ONNX importer
-    permutes a Dense layer's rows). The Linear weights are replaced, never changed in place: the program itself
-    stays the reference the conversion is checked against."""
-    aten = torch.ops.aten
-    for node in list(graph.graph.nodes):
-        if node.op != "call_function" or node.target not in (aten.flatten.using_ints, aten.view.default,
-                                                             aten.reshape.default):
-            continue
-        source = node.args[0]
-        shape, out = tuple(source.meta["val"].shape), tuple(node.meta["val"].shape)
-        readers = list(node.users)
-        if (len(shape) != 4 or len(out) != 2 or shape[2] * shape[3] == 1 or not readers
-                or any(r.target != aten.linear.default or r.args[0] is not node or r.args[1].op != "get_attr"
-                       for r in readers)):
-            continue
-        for target in {reader.args[1].target for reader in readers}:
-            owner, _, name = target.rpartition(".")
-            layer = graph.get_submodule(owner)
-            weight = getattr(layer, name).detach()
-            permuted = weight.reshape(-1, *shape[1:]).permute(0, 2, 3, 1).reshape(weight.shape).clone()
-            setattr(layer, name, torch.nn.Parameter(permuted, requires_grad=False))
-        with graph.graph.inserting_before(node):
-            node.replace_input_with(source, graph.graph.call_function(aten.permute.default, (source, [0, 2, 3, 1])))
-    graph.recompile()
-    return graph
 
 
 def _unconverted(program: TorchProgram, error: Exception) -> str:
@@ -225,7 +183,7 @@ def compare(program: TorchProgram, flatbuffer: bytes, images: np.ndarray, pixels
         expected = np.concatenate([module(torch.from_numpy(nchw[i:i + step])).numpy() for i in range(0, len(x), step)])
     got = LiteRtModel(flatbuffer).predict(x)
     return checked(ConversionCheck.measured("pt2", f"torch {torch.__version__}", expected, got, MIN_AGREEMENT),
-                   program.name, "converted (litert-torch)", f"check {param('pixels')}")
+                   program.name, "converted", f"check {param('pixels')}")
 
 
 def _text(shape) -> str:
