@@ -130,3 +130,26 @@ def test_a_flatten_read_by_anything_but_linear_keeps_pytorchs_order(tmp_path):
     assert read_model(flatbuffer).ops == ["PAD", "CONV_2D", "TRANSPOSE", "RESHAPE"]
     images = np.random.default_rng(0).integers(0, 256, (8, 8, 8, 2)).astype(np.float32)
     assert compare(program, flatbuffer, images, "0-1").max_abs_diff < 1e-5
+
+
+def test_a_depthwise_convolution_of_one_channel_becomes_a_convolution():
+    """Runs without the extra: a float .tflite with a DEPTHWISE_CONV_2D of a one-channel image (multiplier 8,
+    strided, fused ReLU6) and one of eight channels; only the first becomes a CONV_2D, and LiteRT gives
+    the same outputs."""
+    from tinyml_kit._tf import keras, tf
+    from tinyml_kit.core.litert import LiteRtModel
+    from tinyml_kit.core.tflite_info import read_model
+    from tinyml_kit.pipeline.one_channel_conv import as_convolutions
+
+    k = keras()
+    k.utils.set_random_seed(0)
+    model = k.Sequential([k.Input((9, 9, 1)), k.layers.DepthwiseConv2D(3, strides=2, depth_multiplier=8,
+                                                                       activation="relu6"),
+                          k.layers.DepthwiseConv2D(3, padding="same"), k.layers.Flatten()])
+    flatbuffer = tf().lite.TFLiteConverter.from_keras_model(model).convert()
+    assert read_model(flatbuffer).ops == ["DEPTHWISE_CONV_2D", "RESHAPE"]
+    rewritten = as_convolutions(flatbuffer)
+    assert read_model(rewritten).ops == ["CONV_2D", "DEPTHWISE_CONV_2D", "RESHAPE"]
+    images = np.random.default_rng(0).uniform(-1, 1, (4, 9, 9, 1)).astype(np.float32)
+    np.testing.assert_allclose(LiteRtModel(rewritten).predict(images), LiteRtModel(flatbuffer).predict(images),
+                               rtol=1e-5, atol=1e-5)
