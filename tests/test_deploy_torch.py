@@ -153,3 +153,24 @@ def test_a_depthwise_convolution_of_one_channel_becomes_a_convolution():
     images = np.random.default_rng(0).uniform(-1, 1, (4, 9, 9, 1)).astype(np.float32)
     np.testing.assert_allclose(LiteRtModel(rewritten).predict(images), LiteRtModel(flatbuffer).predict(images),
                                rtol=1e-5, atol=1e-5)
+
+
+def test_an_op_the_engine_does_not_run_is_placed_by_its_module(tmp_path):
+    """The converted tensors keep the modules' names: a GroupNorm's RSQRT is found at its module, 'norm'."""
+    pytest.importorskip("litert_torch")
+    from torch import nn
+
+    from tinyml_kit.pipeline.foreign import op_layers
+    from tinyml_kit.pipeline.foreign_torch import convert, open_program
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem, self.norm = nn.Conv2d(1, 4, 3), nn.GroupNorm(2, 4)
+            self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3))
+
+        def forward(self, x):
+            return self.head(self.norm(self.stem(x)))
+
+    program, _ = open_program(_save(Net(), tmp_path / "norm.pt2", (1, 8, 8)), "0-1")
+    assert op_layers(convert(program, (8, 8, 1), "0-1"), ["RSQRT"]).endswith("GroupNorm_norm'")

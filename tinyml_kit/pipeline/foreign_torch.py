@@ -3,12 +3,14 @@ a `Foreign`): loaded and its one image input and class vector output checked, co
 PyTorch -> LiteRT converter, the optional extra `.[torch]`) to a float .tflite on NHWC pixels 0..255, and that
 model checked against torch itself on the validation images before it is quantized like any float .tflite.
 
-The program is NCHW; litert-torch's `to_channel_last_io` puts a permute from NHWC in front, which its layout pass
-folds into the graph (the convolutions run NHWC as TFLite's do). Before converting, the flatten of a map read by
-Linear layers is made NHWC and a division by 255 for `--pixels 0-1` (PyTorch's `ToTensor`: the pixel range cannot
-be read from a program) folded into the first convolutions (`pipeline.torch_rewrite`); after, a convolution of a
+The program is NCHW; a permute from NHWC goes in front of its graph, which litert-torch's layout pass folds into
+the graph (the convolutions run NHWC as TFLite's do). Before converting, the flatten of a map read by Linear
+layers is made NHWC and a division by 255 for `--pixels 0-1` (PyTorch's `ToTensor`: the pixel range cannot be
+read from a program) folded into the first convolutions (`pipeline.torch_rewrite`); after, a convolution of a
 one-channel input, which the converter makes a depthwise one, is made a convolution again
-(`pipeline.one_channel_conv`). A mean / std normalization is the user's: export it inside the model.
+(`pipeline.one_channel_conv`). The converted tensors are named after the modules they come from
+(`__main__.Net/torch.nn.modules.normalization.GroupNorm_norm`), which names an op the engine does not run. A
+mean / std normalization is the user's: export it inside the model.
 
 Ops litert-torch cannot convert are refused naming the op and the module it came from; ops it converts to but
 LiteRT does not run (StableHLO, custom ops) are refused by name before quantizing."""
@@ -30,7 +32,7 @@ from tinyml_kit.core.stderr import captured_stderr
 from tinyml_kit.core.tflite_info import read_model
 from tinyml_kit.pipeline.converted import BATCH, MIN_AGREEMENT, asked_pixels, checked, source_images
 from tinyml_kit.pipeline.one_channel_conv import as_convolutions
-from tinyml_kit.pipeline.torch_rewrite import flattened_nhwc, pixels_in
+from tinyml_kit.pipeline.torch_rewrite import channels_last, flattened_nhwc, pixels_in
 
 INSTALL = "pip install -e '.[torch]'"
 LITERT_RUNS_NOT = ("STABLEHLO_", "CUSTOM")   # op kinds a converted model may hold that LiteRT's kernels do not run
@@ -121,7 +123,7 @@ def convert(program: TorchProgram, shape: tuple[int, int, int], pixels: str) -> 
         raise UserError(f"{program.name} takes {program.input_chw[0]}-channel images, not {c}", "input_shape")
 
     graph = flattened_nhwc(torch, program.program.module())
-    module = litert_torch.to_channel_last_io(pixels_in(torch, graph, 255.0 if pixels == "0-1" else 1.0), args=[0])
+    module = channels_last(torch, pixels_in(torch, graph, 255.0 if pixels == "0-1" else 1.0))
     try:
         with _quiet():
             flatbuffer = bytes(litert_torch.convert(module, (torch.zeros(1, h, w, c),)).model_content())

@@ -56,15 +56,22 @@ def pixels_in(torch, graph, divisor: float):
         for target in {reader.args[1].target for reader in readers}:
             _replace(torch, graph, target, lambda w: w / divisor)
         return graph
+    _in_front(graph, image, aten.div.Tensor, divisor)
+    return graph
 
-    class Divided(torch.nn.Module):
-        """The program behind a division of its input."""
 
-        def __init__(self, module):
-            super().__init__()
-            self.module = module
+def channels_last(torch, graph):
+    """`graph` taking NHWC images: a permute to NCHW in front, inside the graph (as litert-torch's
+    `to_channel_last_io` puts it, without its wrapper module, which would hide the modules the converted tensors
+    are named after); the input guards read the NCHW image they were written for."""
+    _in_front(graph, next(node for node in graph.graph.nodes if node.op == "placeholder"),
+              torch.ops.aten.permute.default, [0, 3, 1, 2])
+    return graph
 
-        def forward(self, x):
-            return self.module(x / divisor)
 
-    return Divided(graph)
+def _in_front(graph, image, op, argument) -> None:
+    """`op(image, argument)` put between the graph's input `image` and everything that reads it."""
+    with graph.graph.inserting_after(image):
+        node = graph.graph.call_function(op, (image, argument))
+    image.replace_all_uses_with(node, delete_user_cb=lambda user: user is not node)
+    graph.recompile()
