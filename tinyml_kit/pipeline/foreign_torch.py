@@ -96,7 +96,8 @@ def open_program(path: Path, pixels: str | None) -> tuple[TorchProgram, str]:
     if isinstance(shape[0], int) and shape[0] != 1:
         raise UserError(f"{path} was exported for a batch of {shape[0]} images: export it with a batch of 1",
                         "model")
-    how = asked_pixels(path, pixels, "a torch.export program", "a division by 255")
+    how = asked_pixels(path, pixels, "a torch.export program",
+                       "a division by 255 (in the first convolutions' weights where they alone read the image)")
     found = TorchProgram(path, program, tuple(d if isinstance(d, int) else None for d in shape[1:]), out[1],
                          shape[0] if isinstance(shape[0], int) else None)
     return found, how
