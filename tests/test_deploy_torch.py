@@ -60,8 +60,8 @@ def test_deploy_pt2_end_to_end(torch_cnn, digits_npz, tmp_path):
 
 
 def test_deploy_pt2_refuses_in_one_line_before_writing(torch_cnn, digits_npz, tmp_path):
-    """An op litert-torch has no lowering for, named with the module it came from; the pixel range asked; the
-    channels."""
+    """An op litert-torch has no lowering for, named with the module it came from; a program exported in training
+    mode; the pixel range asked; the channels."""
     import torch
     from torch import nn
 
@@ -71,9 +71,14 @@ def test_deploy_pt2_refuses_in_one_line_before_writing(torch_cnn, digits_npz, tm
 
     bad = _save(nn.Sequential(nn.Conv2d(1, 4, 3), Odd(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3)),
                 tmp_path / "bad.pt2", (1, 8, 8))
+    trained = tmp_path / "training.pt2"
+    torch.export.save(torch.export.export(nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.Flatten(),
+                                                        nn.Linear(144, 3)), (torch.rand(1, 1, 8, 8),)), str(trained))
     out = tmp_path / "run"
     cases = [([bad, "--pixels", "0-1"], ["bad.pt2 has an op litert-torch cannot convert: aten.erfinv",
                                          "module '1' (Odd)"]),
+             ([trained, "--pixels", "0-1"], ["training.pt2 was exported in training mode", "'1' (BatchNorm2d)",
+                                              "model.eval()"]),
              ([torch_cnn], ["torch.export program", "--pixels 0-1", "ToTensor"]),
              ([torch_cnn, "--pixels", "0-1", "--input", "8,8,3"], ["takes 8x8x1 images, not 8x8x3"])]
     for args, fragments in cases:

@@ -89,6 +89,10 @@ def open_program(path: Path, pixels: str | None) -> tuple[TorchProgram, str]:
         raise UserError(f"{path} could not be loaded as a torch.export program ({first}): save it with "
                         f"torch.export.save(torch.export.export(model.eval(), (example,)), '{path.name}')",
                         "model") from None
+    training = _in_training_mode(torch, program)
+    if training:
+        raise UserError(f"{path} was exported in training mode (batch statistics or dropout at module "
+                        f"{', '.join(training[:4])}): export the model after model.eval()", "model")
     shape, out = _io_shapes(path, program)
     if len(shape) != 4 or len(out) != 2 or not isinstance(out[1], int):
         raise UserError(f"{path} takes {_text(shape)} and gives {_text(out)}: deploy takes an image classifier "
@@ -101,6 +105,16 @@ def open_program(path: Path, pixels: str | None) -> tuple[TorchProgram, str]:
     found = TorchProgram(path, program, tuple(d if isinstance(d, int) else None for d in shape[1:]), out[1],
                          shape[0] if isinstance(shape[0], int) else None)
     return found, how
+
+
+def _in_training_mode(torch, program) -> list[str]:
+    """The modules whose BatchNorm or Dropout the program runs in training mode (`torch.export.export` of a model
+    not put in `eval()`): batch statistics and random drops that a deployed model must not have."""
+    aten = torch.ops.aten
+    flags = {aten.batch_norm.default: 5, aten.dropout.default: 2}   # the argument saying "training"
+    return sorted({_module_of(node) for node in program.graph.nodes
+                   if node.op == "call_function" and node.target in flags
+                   and len(node.args) > flags[node.target] and node.args[flags[node.target]] is True})
 
 
 def _io_shapes(path: Path, program) -> tuple[tuple, tuple]:
