@@ -31,10 +31,11 @@ def test_light_commands_do_not_import_tensorflow(tiny_model):
             "             ['solve', '--frontier'], ['solve', '--engine', 'c'], ['scaling-law'],\n"
             f"             ['scaling-law', '--arch', 'resnet'], ['analyze', {str(tiny_model[1])!r}],\n"
             f"             ['analyze', {str(tiny_model[1])!r}, '--engine', 'c'], ['deploy', '--help'],\n"
-            "             ['deploy', 'model.onnx'], ['deploy', 'missing.keras']):\n"
+            "             ['deploy', 'model.onnx'], ['deploy', 'model.pt2'], ['deploy', 'missing.keras']):\n"
             "    try: main(args)\n"
             "    except SystemExit: pass\n"
-            "assert 'tensorflow' not in sys.modules, 'tensorflow imported'")
+            "assert 'tensorflow' not in sys.modules, 'tensorflow imported'\n"
+            "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
 
 

@@ -128,15 +128,27 @@ class ReportNumbers:
 
 @dataclass
 class ConversionCheck:
-    """A model converted on the way in (`deploy` of an .onnx), checked against the runtime of its own format on the
-    validation split before quantizing: top-1 agreement of the float outputs, their largest difference, and the
-    agreement below which the conversion is refused."""
-    source: str                       # "onnx"
+    """A model converted on the way in (`deploy` of an .onnx or a .pt2), checked against the runtime of its own
+    format on the validation split before quantizing: top-1 agreement of the float outputs, their largest
+    difference, and the agreement below which the conversion is refused."""
+    source: str                       # "onnx", "pt2"
     runtime: str                      # what computed the reference, with its version
     images: int
     top1_agreement: float
     max_abs_diff: float
     min_agreement: float
+
+    @classmethod
+    def measured(cls, source: str, runtime: str, expected, got, min_agreement: float) -> "ConversionCheck":
+        """The check of the converted model's outputs `got` against the source runtime's `expected` (numpy arrays,
+        one row of class scores per image)."""
+        agreement = float((expected.argmax(1) == got.argmax(1)).mean())
+        return cls(source, runtime, len(expected), round(agreement, 4), float(abs(expected - got).max()),
+                   min_agreement)
+
+    @property
+    def agrees(self) -> bool:
+        return self.top1_agreement >= self.min_agreement
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -41,13 +41,14 @@ def deploy(model: str | Path, board_id: str = DEFAULT_BOARD, data: str = "digits
            engine: Engine | str | None = None, verify: bool = False, pixels: str | None = None, seed: int = 0,
            limits: tuple = (None, None, None, None), tflm_dir: str | Path | None = None,
            cmsis_nn_dir: str | Path | None = None) -> RunRecord:
-    """Deploy the user's `model` (.keras, .h5, a Keras SavedModel directory, an int8 or float .tflite, or an .onnx) on
-    `board_id` with `data` (its training split calibrates, its validation split checks); returns the run's record,
-    also written to `<out>/report.json`. `input_shape`: for a model that leaves a size open, or to check the one
-    it has; `pixels`: "0-255" or "0-1" for a model whose pixel range cannot be read from it (`pipeline.foreign`).
-    `limits`: (max flash, max RAM, max MACs, max latency ms) tightening the board's budget. Bad input is refused
-    in one line before anything is written; a model that does not fit is written and judged, as `fit` does, with
-    each budget's miss and the `compress` settings measured to make it fit (`pipeline.advise`)."""
+    """Deploy the user's `model` (.keras, .h5, a Keras SavedModel directory, an int8 or float .tflite, an .onnx or a
+    .pt2 torch.export program) on `board_id` with `data` (its training split calibrates, its validation split
+    checks); returns the run's record, also written to `<out>/report.json`. `input_shape`: for a model that leaves a
+    size open, or to check the one it has; `pixels`: "0-255" or "0-1" for a model whose pixel range cannot be read
+    from it (`pipeline.foreign`). `limits`: (max flash, max RAM, max MACs, max latency ms) tightening the board's
+    budget. Bad input is refused in one line before anything is written; a model that does not fit is written and
+    judged, as `fit` does, with each budget's miss and the `compress` settings measured to make it fit
+    (`pipeline.advise`)."""
     from tinyml_kit.pipeline import outcome
     from tinyml_kit.pipeline.runs import write_run
 
@@ -60,7 +61,7 @@ def deploy(model: str | Path, board_id: str = DEFAULT_BOARD, data: str = "digits
                 f"pixels 0..255 ({user.pixels})")
     with timed(timings, "data_s"):
         dataset, parts, calibration = load_data(data, shape, seed)
-        conversion = user.checked_conversion(parts.val.x)   # an imported .onnx against onnxruntime
+        conversion = user.checked_conversion(parts.val.x)   # an .onnx or .pt2 against its own runtime
     with timed(timings, "quantize_s"):
         flatbuffer = user.int8(calibration)
     foreign_model.require_integer_ops(flatbuffer, user.name, user.layers)

@@ -1,14 +1,15 @@
 """A model the user brings to `deploy`: a Keras file (.keras, .h5), a Keras SavedModel directory, a .tflite
-(int8 or float) or an .onnx (imported as a Keras model, `pipeline.foreign_onnx`), opened and checked before any
-long work. A SavedModel without tf_keras' metadata (`tf.saved_model.save`, `model.export`) is converted from its
+(int8 or float), an .onnx (imported as a Keras model, `pipeline.foreign_onnx`) or a PyTorch `torch.export`
+program, .pt2 (converted to a float .tflite by litert-torch, `pipeline.foreign_torch`), opened and checked before
+any long work. A SavedModel without tf_keras' metadata (`tf.saved_model.save`, `model.export`) is converted from its
 serving signature by TFLite's converter and taken as a float .tflite.
 
 The pixel range is known, never guessed. tinyml-kit feeds a model raw pixels 0..255 (its builders scale them
 inside, with a Rescaling layer, and the int8 input is scale 1, zero point -128, so the board feeds `p - 128`). A
 Keras model whose first layer is a Rescaling takes pixels the same way; any other model needs `--pixels`: 0-255
 (taken as it is) or 0-1 (a Rescaling(1/255) is put in front of a Keras model). An int8 .tflite must take pixels
-0..255 as `p - 128`; a float .tflite must take 0..255 (`--pixels 0-255`); an .onnx needs `--pixels` (0-1 for
-PyTorch's ToTensor).
+0..255 as `p - 128`; a float .tflite must take 0..255 (`--pixels 0-255`); an .onnx and a .pt2 need `--pixels` (0-1
+for PyTorch's ToTensor).
 """
 
 import logging
@@ -28,7 +29,8 @@ logger = logging.getLogger(__name__)
 KERAS_SUFFIXES = (".keras", ".h5")
 TFLITE_SUFFIX = ".tflite"
 ONNX_SUFFIX = ".onnx"
-ACCEPTED = "a .keras or .h5 file, a Keras SavedModel directory, a .tflite or an .onnx"
+TORCH_SUFFIX = ".pt2"
+ACCEPTED = "a .keras or .h5 file, a Keras SavedModel directory, a .tflite, an .onnx or a .pt2 (torch.export)"
 PIXEL_RANGES = ("0-255", "0-1")
 RESCALING = "Rescaling"
 KERAS_METADATA = "keras_metadata.pb"     # what tf_keras' model.save writes into a SavedModel
@@ -38,7 +40,7 @@ KERAS_METADATA = "keras_metadata.pb"     # what tf_keras' model.save writes into
 class Foreign:
     """The model as `deploy` takes it: a float Keras model taking pixels 0..255, or the user's .tflite."""
     path: Path
-    kind: str                                   # "keras", "savedmodel", "tflite", "onnx"
+    kind: str                                   # "keras", "savedmodel", "tflite", "onnx", "pt2"
     input_shape: tuple                          # (H, W, C); None where the model leaves a size open
     classes: int
     keras_model: object | None = None
@@ -47,12 +49,15 @@ class Foreign:
     layers: list[str] = field(default_factory=list)   # the Keras model's layer names
     rescale: bool = False                       # a Keras model taking [0, 1]: a Rescaling(1/255) goes in front
     build: Callable | None = None               # a converted model: its Keras model on an input shape
+    convert: Callable | None = None             # a converted model: its float .tflite on an input shape
     compare: Callable | None = None             # ... and that model checked against the source's runtime
 
     def sized(self, shape: tuple[int, int, int]) -> None:
         """Fix the input to `shape` (the model's own, with its open sizes filled in) and put the Rescaling in front
-        if the model takes [0, 1]; a .tflite is fixed already; a converted model is built on it."""
-        if self.build is not None:
+        if the model takes [0, 1]; a .tflite is fixed already; a converted model is built (or converted) on it."""
+        if self.convert is not None:
+            self.flatbuffer = self.convert(shape)
+        elif self.build is not None:
             model = self.build(shape)
             self.keras_model, self.layers = model, [layer.name for layer in model.layers]
         elif self.keras_model is not None and (self.rescale or tuple(self.input_shape) != tuple(shape)):
@@ -70,7 +75,9 @@ class Foreign:
     def checked_conversion(self, images: np.ndarray) -> ConversionCheck | None:
         """A converted model checked against its source's runtime on `images` (pixels 0..255); None if the model
         was not converted."""
-        return self.compare(self.keras_model, images) if self.compare is not None else None
+        if self.compare is None:
+            return None
+        return self.compare(self.keras_model if self.keras_model is not None else self.flatbuffer, images)
 
     def int8(self, calibration: np.ndarray) -> bytes:
         """The int8 flatbuffer: post-training quantized on `calibration` (pixels 0..255), or the int8 .tflite as
@@ -84,7 +91,8 @@ class Foreign:
 
 
 def model_kind(path: str | Path) -> str:
-    """"keras", "savedmodel" or "tflite", from the path alone (before TensorFlow loads); anything else refused."""
+    """"keras", "savedmodel", "tflite", "onnx" or "pt2", from the path alone (before TensorFlow or torch loads);
+    anything else refused."""
     path = Path(path)
     if not path.exists():
         raise UserError(f"model {path} not found: pass {ACCEPTED}", "model")
@@ -99,6 +107,8 @@ def model_kind(path: str | Path) -> str:
         return "tflite"
     if suffix == ONNX_SUFFIX:
         return "onnx"
+    if suffix == TORCH_SUFFIX:
+        return "pt2"
     raise UserError(f"{path}: '{suffix or path.name}' is not a model format deploy takes: pass {ACCEPTED}", "model")
 
 
@@ -112,6 +122,8 @@ def open_model(path: str | Path, pixels: str | None = None) -> Foreign:
         return _open_tflite(path, pixels)
     if kind == "onnx":
         return _open_onnx(path, pixels)
+    if kind == "pt2":
+        return _open_torch(path, pixels)
     if kind == "savedmodel" and not (path / KERAS_METADATA).is_file():
         return _open_signature(path, pixels)
     return _open_keras(path, kind, pixels)
@@ -142,6 +154,17 @@ def _open_onnx(path: Path, pixels: str | None) -> Foreign:
     return Foreign(path, "onnx", (h, w, c), graph.classes, pixels=how,
                    build=lambda shape: foreign_onnx.build(graph, shape, asked),
                    compare=lambda model, images: foreign_onnx.compare(graph, model, images, asked))
+
+
+def _open_torch(path: Path, pixels: str | None) -> Foreign:
+    from tinyml_kit.pipeline import foreign_torch
+
+    program, how = foreign_torch.open_program(path, pixels)
+    c, h, w = program.input_chw
+    asked = pixels or ""
+    return Foreign(path, "pt2", (h, w, c), program.classes, pixels=how,
+                   convert=lambda shape: foreign_torch.convert(program, shape, asked),
+                   compare=lambda model, images: foreign_torch.compare(program, model, images, asked))
 
 
 def _open_keras(path: Path, kind: str, pixels: str | None) -> Foreign:
