@@ -57,6 +57,8 @@ def test_deploy_pt2_end_to_end(torch_cnn, digits_npz, tmp_path):
     assert conversion["source"] == "pt2" and conversion["runtime"].startswith("torch ")
     assert conversion["top1_agreement"] >= conversion["min_agreement"] and conversion["max_abs_diff"] < 1e-4
     assert report["engine"] == "c" and report["check"]["c_equals_litert"] is True
+    assert "converted from a torch.export program by litert-torch, against torch " in \
+        " ".join((out / "report.html").read_text().split())
 
 
 def test_deploy_pt2_refuses_in_one_line_before_writing(torch_cnn, digits_npz, tmp_path):

@@ -126,6 +126,9 @@ class ReportNumbers:
         return cls(**known_fields(cls, d))
 
 
+CONVERSIONS = {"onnx": "imported from ONNX", "pt2": "converted from a torch.export program by litert-torch"}
+
+
 @dataclass
 class ConversionCheck:
     """A model converted on the way in (`deploy` of an .onnx or a .pt2), checked against the runtime of its own
@@ -149,6 +152,11 @@ class ConversionCheck:
     @property
     def agrees(self) -> bool:
         return self.top1_agreement >= self.min_agreement
+
+    @property
+    def how(self) -> str:
+        """How the model came in, in words (the source's name where it has none here)."""
+        return CONVERSIONS.get(self.source, f"converted from {self.source}")
 
     def to_dict(self) -> dict:
         return asdict(self)

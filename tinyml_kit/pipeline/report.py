@@ -166,7 +166,7 @@ def _figures(record: RunRecord, analysis: Analysis, validation: Validation, cam,
 def _conversion_note(record) -> str:
     """How the converted model (`deploy` of an .onnx) agreed with its own runtime before it was quantized."""
     c = record.conversion
-    return (f"; imported from {c.source.upper()}, against {c.runtime} on {c.images} validation images: top-1 "
+    return (f"; {c.how}, against {c.runtime} on {c.images} validation images: top-1 "
             f"agreement {c.top1_agreement:.4f}, largest output difference {c.max_abs_diff:.3g}" if c else "")
 
 
