@@ -8,6 +8,8 @@ report.json written so far (schema 1 included)."""
 
 from dataclasses import asdict, dataclass, field, fields
 
+import numpy as np
+
 
 def known_fields(cls, d: dict) -> dict:
     """The entries of `d` that are fields of the dataclass `cls` (a newer writer's extra keys are left out)."""
@@ -128,7 +130,7 @@ class ReportNumbers:
 
 @dataclass
 class ConversionCheck:
-    """A model converted on the way in (`deploy` of an .onnx), checked against the runtime of its own format on the
+    """A model converted on the way in (`deploy` of an .onnx or a Keras 3 file), checked against the runtime of its own format on the
     validation split before quantizing: top-1 agreement of the float outputs, their largest difference, and the
     agreement below which the conversion is refused."""
     source: str                       # "onnx"
@@ -137,6 +139,17 @@ class ConversionCheck:
     top1_agreement: float
     max_abs_diff: float
     min_agreement: float
+
+    @classmethod
+    def measured(cls, source: str, runtime: str, expected, got, min_agreement: float) -> "ConversionCheck":
+        """The check of the converted model's outputs `got` against the reference's `expected` (images x classes)."""
+        agreement = float(np.mean(np.argmax(expected, 1) == np.argmax(got, 1)))
+        return cls(source, runtime, len(got), round(agreement, 4), float(np.max(np.abs(expected - got))),
+                   min_agreement)
+
+    @property
+    def passed(self) -> bool:
+        return self.top1_agreement >= self.min_agreement
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -127,14 +127,18 @@ def _open_onnx(path: Path, pixels: str | None) -> Foreign:
 def _open_keras(path: Path, kind: str, pixels: str | None) -> Foreign:
     from tinyml_kit._tf import keras
     from tinyml_kit.nets import load_keras_model
+    from tinyml_kit.pipeline import foreign_keras3
 
     try:
         model = load_keras_model(path, compile=False)
     except Exception as e:
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-        raise UserError(f"{path} could not be loaded as a tf_keras model ({first}): save it with tf_keras "
-                        f"(model.save) or pass a .tflite", "model") from None
-    if not isinstance(model, keras().Model):
+        model = foreign_keras3.load(path, e)          # saved with Keras 3, else refused in one line
+    if kind == "savedmodel" and not isinstance(model, keras().Model):   # Keras 3's model.export: a graph, no layers
+        found = _open_tflite(path, "0-255", foreign_keras3.exported_tflite(path, pixels))
+        found.kind, found.pixels = kind, "taken as 0..1, as asked: divided by 255 in front" if pixels == "0-1" else \
+            "taken as 0..255, as asked"
+        return found
+    if not isinstance(model, keras().Model) and not foreign_keras3.is_keras3(model):
         raise UserError(f"{path} is not a Keras model: save it with tf_keras (model.save) or pass a .tflite", "model")
     shape, classes = _io_shape(path, model.inputs, model.outputs)
     first = next((layer for layer in model.layers if type(layer).__name__ != "InputLayer"), None)
@@ -149,8 +153,9 @@ def _open_keras(path: Path, kind: str, pixels: str | None) -> Foreign:
     how = (f"its first layer, Rescaling '{first.name}', takes pixels 0..255" if rescaled else
            "taken as 0..1, as asked: a Rescaling(1/255) is put in front" if pixels == "0-1" else
            "taken as 0..255, as asked")
-    return Foreign(path, kind, shape, classes, keras_model=model, pixels=how,
-                   layers=[layer.name for layer in model.layers], rescale=pixels == "0-1")
+    found = Foreign(path, kind, shape, classes, keras_model=model, pixels=how,
+                    layers=[layer.name for layer in model.layers], rescale=pixels == "0-1")
+    return foreign_keras3.converted(found, model) if foreign_keras3.is_keras3(model) else found
 
 
 def with_input(model, shape: tuple, rescale: bool = False):
@@ -214,8 +219,8 @@ def _io_shape(path: Path, inputs, outputs) -> tuple[tuple, int]:
     return tuple(None if d is None else int(d) for d in shape), int(out[0])
 
 
-def _open_tflite(path: Path, pixels: str | None) -> Foreign:
-    flatbuffer = path.read_bytes()
+def _open_tflite(path: Path, pixels: str | None, flatbuffer: bytes | None = None) -> Foreign:
+    flatbuffer = flatbuffer or path.read_bytes()
     info = read_model(flatbuffer, str(path))
     shape, classes = _io_shape(path, [_Shape(info.inputs[0].shape)], [_Shape(info.outputs[0].shape)])
     found = Foreign(path, "tflite", shape, classes, flatbuffer=flatbuffer)

@@ -1,0 +1,170 @@
+"""A model saved with Keras 3 (what `import keras` and `tf.keras` give on TensorFlow 2.16+ without
+TF_USE_LEGACY_KERAS) for `deploy`. tinyml-kit runs on tf_keras, which tfmot's pruning and QAT need, and tf_keras
+cannot read a Keras 3 .keras or .h5 file. Keras 3 reads it in the same process (on the TensorFlow backend, beside
+tf_keras), and the model is rebuilt as a tf_keras model layer by layer from its config, with its weights: PTQ,
+`compress` (pruning, QAT) and the fit advice then take it like a model tinyml-kit built. The rebuilt model is
+checked against Keras 3's own predictions on the validation images before it is quantized (`ConversionCheck`);
+a layer class the rebuild does not know is refused by name when the model is opened, before any long work.
+
+A SavedModel exported by Keras 3 (`model.export`) holds a traced graph and no layer config, so there is nothing
+to rebuild: TFLite's converter makes it a float .tflite, quantized here as a float .tflite is (no `compress`).
+Its pixel range cannot be read from the graph, so it needs `--pixels`."""
+
+import inspect
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from tinyml_kit._tf import keras, keras3, tf
+from tinyml_kit.core.errors import UserError, param
+from tinyml_kit.core.record_sections import ConversionCheck
+
+logger = logging.getLogger(__name__)
+
+LAYERS = ("Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Dense", "BatchNormalization", "ReLU", "Activation",
+          "Softmax", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
+          "Concatenate", "Add", "Multiply", "Dropout", "Flatten", "Reshape", "Rescaling", "ZeroPadding2D")
+INPUT = "InputLayer"
+TRAINING_ONLY = ("_initializer", "_regularizer", "_constraint")   # settings for training from scratch, not the model
+OWN = ("name", "trainable", "dtype")       # set by the rebuild: the dtype is float32, what is quantized from
+MIN_AGREEMENT = 0.99
+BATCH = 64
+FIX = "save it with tf_keras (TF_USE_LEGACY_KERAS=1) or pass a .tflite"
+
+
+def load(path: Path, tf_keras_error: Exception):
+    """The Keras 3 model in `path` (a .keras or .h5 file tf_keras could not read); refused in one line, with both
+    loaders' reasons, if Keras 3 cannot read it either. None for a SavedModel directory, which Keras 3 does not
+    load (`exported_tflite` takes it)."""
+    if path.is_dir():
+        return None
+    try:
+        return keras3().saving.load_model(path, compile=False)
+    except Exception as e:
+        raise UserError(f"{path} could not be loaded as a Keras model (tf_keras: {_first_line(tf_keras_error)}; "
+                        f"Keras 3: {_first_line(e)}): {FIX}", "model") from None
+
+
+def is_keras3(model) -> bool:
+    return isinstance(model, keras3().Model)
+
+
+def converted(found, model):
+    """`found` (a `pipeline.foreign.Foreign` opened on the Keras 3 `model`) made to rebuild the model as tf_keras
+    on its input shape and to check the rebuild against Keras 3; a layer the rebuild does not know refused now."""
+    unknown = next((layer for layer in model.layers if type(layer).__name__ not in (INPUT, *LAYERS)), None)
+    if unknown is not None:
+        raise UserError(f"{found.path}: layer '{unknown.name}' ({type(unknown).__name__}) is not one tinyml-kit "
+                        f"rebuilds from a Keras 3 model (it takes {', '.join(LAYERS)}): {FIX}", "model")
+    rescale = found.rescale
+    found.keras_model, found.rescale = None, False
+    found.build = lambda shape: rebuild(model, shape, rescale)
+    found.compare = lambda rebuilt, images: compare(model, rebuilt, images, rescale)
+    return found
+
+
+def rebuild(model, shape: tuple[int, int, int], rescale: bool = False):
+    """The tf_keras model computing what the Keras 3 `model` computes, on images of `shape` (pixels / 255 first if
+    `rescale`): the same layers, names and weights, wired as the Keras 3 config wires them."""
+    k = keras()
+    config = model.get_config()
+    inputs = k.Input(shape, name="pixels")
+    x = k.layers.Rescaling(1.0 / 255.0, name="pixels_to_unit")(inputs) if rescale else inputs
+    layers = [c for c in config["layers"] if c["class_name"] != INPUT]
+    if isinstance(model, keras3().Sequential):
+        for c in layers:
+            x = _tf_keras_layer(k, c)(x)
+        rebuilt = k.Model(inputs, x, name=model.name)
+    else:
+        tensors = {(c["name"], 0, 0): x for c in config["layers"] if c["class_name"] == INPUT}   # one image input
+        for c in layers:
+            layer = _tf_keras_layer(k, c)
+            for index, node in enumerate(c["inbound_nodes"]):
+                kwargs = {key: v for key, v in node.get("kwargs", {}).items() if key == "training"}
+                tensors[(c["name"], index, 0)] = layer(*_wired(node["args"], tensors), **kwargs)
+        out = config["output_layers"]
+        rebuilt = k.Model(inputs, tensors[tuple(out[0] if isinstance(out[0], list) else out)], name=model.name)
+    for name, kind in ((c["config"]["name"], c["class_name"]) for c in layers):
+        try:
+            rebuilt.get_layer(name).set_weights(model.get_layer(name).get_weights())
+        except Exception as e:
+            raise UserError(f"the weights of layer '{name}' ({kind}) of the Keras 3 model do not fit "
+                            f"its tf_keras rebuild ({_first_line(e)}): {FIX}", "model") from None
+    return rebuilt
+
+
+def _tf_keras_layer(k, c: dict):
+    """The tf_keras layer of Keras 3 layer config `c`. A setting tf_keras has not (a LoRA rank, say) is refused
+    unless it is unset; initializers, regularizers and constraints (for training from scratch) are left out."""
+    name, settings = c["config"]["name"], c["config"]
+    cls = getattr(k.layers, c["class_name"])
+    accepted = {key for base in cls.__mro__ if "__init__" in vars(base)
+                for key in inspect.signature(base.__init__).parameters}   # a subclass passes some on as **kwargs
+    own = {key: v for key, v in settings.items() if key not in OWN and not key.endswith(TRAINING_ONLY)}
+    kept = {key: v for key, v in own.items() if key in accepted}
+    other = [key for key, v in own.items() if key not in accepted and v not in (None, False, 0)]
+    try:
+        if other:
+            raise ValueError(f"tf_keras has no {', '.join(f'{key}={settings[key]!r}' for key in other)}")
+        return cls(**kept, name=name, trainable=settings.get("trainable", True), dtype="float32")
+    except Exception as e:
+        raise UserError(f"layer '{name}' ({c['class_name']}) of the Keras 3 model could not be rebuilt in tf_keras "
+                        f"({_first_line(e)}): {FIX}", "model") from None
+
+
+def _wired(args, tensors: dict):
+    """A node's call arguments with each Keras 3 tensor reference replaced by the tf_keras tensor it names."""
+    if isinstance(args, dict) and args.get("class_name") == "__keras_tensor__":
+        return tensors[tuple(args["config"]["keras_history"])]
+    if isinstance(args, list | tuple):
+        return [_wired(a, tensors) for a in args]
+    return args
+
+
+def compare(model, rebuilt, images: np.ndarray, rescale: bool) -> ConversionCheck:
+    """The rebuilt tf_keras model (on pixels 0..255) against Keras 3 running the user's `model` on the same images
+    (divided by 255 for a model taking [0, 1]); refused below `MIN_AGREEMENT`."""
+    x = images.astype(np.float32)
+    expected = np.asarray(model.predict(x / 255.0 if rescale else x, batch_size=BATCH, verbose=0))
+    got = rebuilt.predict(x, batch_size=BATCH, verbose=0)
+    check = ConversionCheck.measured("keras 3", f"Keras {keras3().__version__}", expected, got, MIN_AGREEMENT)
+    logger.info(f"rebuilt tf_keras model vs {check.runtime} on {check.images} validation images: top-1 agreement "
+                f"{check.top1_agreement:.4f}, largest output difference {check.max_abs_diff:.3g}")
+    if not check.passed:
+        raise UserError(f"{model.name} rebuilt in tf_keras gives another top-1 class than Keras 3 on "
+                        f"{1 - check.top1_agreement:.1%} of {check.images} validation images (largest output "
+                        f"difference {check.max_abs_diff:.3g}): {FIX}", "model")
+    return check
+
+
+def exported_tflite(path: Path, pixels: str | None) -> bytes:
+    """The float .tflite of a SavedModel exported by Keras 3 (`model.export`), taking pixels 0..255: divided by 255
+    in front of the graph for `--pixels 0-1`."""
+    if pixels is None:
+        raise UserError(f"{path} is a SavedModel without a Keras model in it (Keras 3's model.export), whose pixel "
+                        f"range cannot be read from it: pass {param('pixels', '0-255')} if it takes pixels as they "
+                        f"are, or {param('pixels', '0-1')} if it takes them scaled to [0, 1]", "pixels")
+    t = tf()
+    loaded = t.saved_model.load(str(path))
+    serve = loaded.signatures.get("serving_default")
+    specs = list(serve.structured_input_signature[1].values()) if serve is not None else []
+    if len(specs) != 1 or len(specs[0].shape) != 4:
+        raise UserError(f"{path} has no serving signature taking one image batch: deploy takes an image "
+                        f"classifier, one image in and one class vector out", "model")
+    scale = 1.0 / 255.0 if pixels == "0-1" else 1.0
+
+    @t.function(input_signature=[t.TensorSpec([1, *specs[0].shape[1:]], t.float32)])
+    def pixels_in(images):
+        return next(iter(serve(images * scale).values()))
+
+    try:
+        converter = t.lite.TFLiteConverter.from_concrete_functions([pixels_in.get_concrete_function()], loaded)
+        return converter.convert()
+    except Exception as e:
+        raise UserError(f"{path} could not be converted to a float .tflite ({_first_line(e)}): {FIX}",
+                        "model") from None
+
+
+def _first_line(e: Exception) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
