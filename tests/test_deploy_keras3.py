@@ -25,15 +25,16 @@ def keras3_models(tmp_path_factory):
     k.utils.set_random_seed(0)
     inputs = k.Input((16, 16, 1))
     x = k.layers.Rescaling(1 / 255, name="scale")(inputs)
-    x = k.layers.Conv2D(8, 3, padding="same", use_bias=False, name="conv_a")(x)
-    x = k.layers.ReLU(name="relu_a")(k.layers.BatchNormalization(name="bn_a")(x))
+    x = k.layers.Conv2D(16, 3, padding="same", use_bias=False, name="conv_a")(x)
+    x = k.layers.ReLU(name="relu_a")(k.layers.BatchNormalization(momentum=0.9, name="bn_a")(x))
     x = k.layers.MaxPooling2D(name="max_pool")(x)
     b = k.layers.DepthwiseConv2D(3, padding="same", activation="relu", name="dw")(x)
     x = k.layers.Concatenate(name="concat")([x, k.layers.Add(name="add")([x, b])])
+    x = k.layers.Conv2D(16, 3, strides=2, activation="relu", name="conv_b")(x)
     x = k.layers.GlobalAveragePooling2D(name="gap")(x)
     functional = k.Model(inputs, k.layers.Dense(3, activation="softmax", name="head")(x), name="user_cnn")
     sequential = k.Sequential([k.Input((16, 16, 1)), k.layers.ZeroPadding2D(1), k.layers.SeparableConv2D(6, 3),
-                               k.layers.BatchNormalization(), k.layers.Activation("relu"),
+                               k.layers.BatchNormalization(momentum=0.9), k.layers.Activation("relu"),
                                k.layers.AveragePooling2D(2), k.layers.Flatten(), k.layers.Dropout(0.2),
                                k.layers.Dense(3), k.layers.Softmax()], name="user_seq")
     d = load_digits()
@@ -41,8 +42,8 @@ def keras3_models(tmp_path_factory):
     images = np.asarray(k.layers.Resizing(16, 16)(d.images[keep][..., None] * 255 / 16))
     folder = tmp_path_factory.mktemp("keras3")
     for model, x_train in ((functional, images), (sequential, images / 255)):
-        model.compile("adam", "sparse_categorical_crossentropy")
-        model.fit(x_train, d.target[keep], epochs=3, verbose=0)
+        model.compile(k.optimizers.Adam(0.003), "sparse_categorical_crossentropy")
+        model.fit(x_train, d.target[keep], epochs=6, batch_size=16, verbose=0)
         model.save(folder / f"{model.name}.keras")
         model.save(folder / f"{model.name}.h5")
     functional.export(folder / "user_cnn_savedmodel", verbose=False)
@@ -81,6 +82,7 @@ def test_deploy_keras3_file_is_a_run_compress_takes(keras3_models, digits_npz, t
     assert report["fits_all"] and report["litert_equals_tflm"] and report["check"]["c_equals_litert"] is True
     conversion = report["conversion"]
     assert conversion["runtime"].startswith("Keras 3.") and conversion["top1_agreement"] == 1.0
+    assert conversion["max_abs_diff"] < 1e-5 and report["float_accuracy"] > 0.9
     assert (out / "model.keras").is_file()
     compressed = run("compress", out, "--prune", "structured", "--sparsity", "0.5", "--finetune-epochs", "1",
                      "--json")
@@ -100,7 +102,7 @@ def test_deploy_keras3_savedmodel_as_a_float_graph(keras3_models, digits_npz, tm
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["fits_all"] and report["compression"]["stages"][0]["method"] == "ptq"
-    assert report["int8_accuracy"] > 0.8
+    assert report["int8_accuracy"] > 0.9
 
 
 def test_deploy_refuses_a_layer_the_keras3_rebuild_does_not_know(keras3_models, digits_npz, tmp_path):
@@ -108,4 +110,9 @@ def test_deploy_refuses_a_layer_the_keras3_rebuild_does_not_know(keras3_models, 
     out = tmp_path / "run"
     result = run("deploy", folder / "layer_norm.keras", "--board", BOARD, "--data", digits_npz, "--out", out)
     assert_one_line_error(result, "layer 'my_norm' (LayerNormalization) is not one tinyml-kit rebuilds", "tf_keras")
+    assert not out.exists()
+    broken = tmp_path / "broken.keras"
+    broken.write_bytes(b"not a model")
+    result = run("deploy", broken, "--board", BOARD, "--data", digits_npz, "--out", out)
+    assert_one_line_error(result, "could not be loaded as a Keras model (tf_keras: ", "; Keras 3: ")
     assert not out.exists()

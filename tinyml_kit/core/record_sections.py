@@ -130,10 +130,10 @@ class ReportNumbers:
 
 @dataclass
 class ConversionCheck:
-    """A model converted on the way in (`deploy` of an .onnx or a Keras 3 file), checked against the runtime of its own format on the
-    validation split before quantizing: top-1 agreement of the float outputs, their largest difference, and the
-    agreement below which the conversion is refused."""
-    source: str                       # "onnx"
+    """A model converted on the way in (`deploy` of an .onnx or a Keras 3 file), checked against the runtime of its
+    own format on the validation split before quantizing: top-1 agreement of the float outputs, their largest
+    difference, and the agreement below which the conversion is refused."""
+    source: str                       # "onnx", "keras 3"
     runtime: str                      # what computed the reference, with its version
     images: int
     top1_agreement: float
