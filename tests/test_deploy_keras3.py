@@ -16,7 +16,8 @@ BOARD = "nucleo-f401re"
 def keras3_models(tmp_path_factory):
     """Keras 3 models as a TensorFlow 2.21 user saves them, briefly trained on 3 digit classes (16x16x1): a functional
     CNN taking pixels 0..255 (Rescaling first) and a Sequential one taking [0, 1], each as .keras and .h5; the
-    functional one exported as a SavedModel; a Sequential one with a LayerNormalization."""
+    functional one exported as a SavedModel; a functional one around a nested Sequential block; a Sequential one with
+    a LayerNormalization."""
     from sklearn.datasets import load_digits
 
     from tinyml_kit._tf import keras3
@@ -37,11 +38,16 @@ def keras3_models(tmp_path_factory):
                                k.layers.BatchNormalization(momentum=0.9), k.layers.Activation("relu"),
                                k.layers.AveragePooling2D(2), k.layers.Flatten(), k.layers.Dropout(0.2),
                                k.layers.Dense(3), k.layers.Softmax()], name="user_seq")
+    block = k.Sequential([k.Input((16, 16, 1)), k.layers.Conv2D(8, 3, activation="relu"), k.layers.MaxPooling2D()],
+                         name="block")
+    inputs = k.Input((16, 16, 1))
+    nested = k.Model(inputs, k.layers.Dense(3, activation="softmax")(k.layers.Flatten()(block(inputs))),
+                     name="user_nested")
     d = load_digits()
     keep = d.target < 3
     images = np.asarray(k.layers.Resizing(16, 16)(d.images[keep][..., None] * 255 / 16))
     folder = tmp_path_factory.mktemp("keras3")
-    for model, x_train in ((functional, images), (sequential, images / 255)):
+    for model, x_train in ((functional, images), (sequential, images / 255), (nested, images)):
         model.compile(k.optimizers.Adam(0.003), "sparse_categorical_crossentropy")
         model.fit(x_train, d.target[keep], epochs=6, batch_size=16, verbose=0)
         model.save(folder / f"{model.name}.keras")
@@ -54,10 +60,12 @@ def keras3_models(tmp_path_factory):
 
 
 @pytest.mark.parametrize("name,pixels", [("user_cnn.keras", None), ("user_cnn.h5", None),
-                                         ("user_seq.keras", "0-1"), ("user_seq.h5", "0-1")])
+                                         ("user_seq.keras", "0-1"), ("user_seq.h5", "0-1"),
+                                         ("user_nested.keras", "0-255")])
 def test_a_keras3_model_is_rebuilt_in_tf_keras_computing_the_same(keras3_models, name, pixels):
-    """The rebuilt model is a tf_keras model (tfmot and the advice take it) with the user's layer names, and on
-    pixels 0..255 gives Keras 3's float outputs (on pixels / 255 for a model taking [0, 1])."""
+    """The rebuilt model is a tf_keras model (tfmot and the advice take it) with the user's layer names (a nested
+    model's in its place, one flat graph), and on pixels 0..255 gives Keras 3's float outputs (on pixels / 255 for a
+    model taking [0, 1])."""
     from tinyml_kit._tf import keras, keras3
     from tinyml_kit.pipeline.foreign import open_model
 
@@ -66,8 +74,10 @@ def test_a_keras3_model_is_rebuilt_in_tf_keras_computing_the_same(keras3_models,
     user.sized((16, 16, 1))
     assert isinstance(user.keras_model, keras().Model)
     source = keras3().saving.load_model(folder / name, compile=False)
-    assert {layer.name for layer in source.layers if type(layer).__name__ != "InputLayer"} <= set(user.layers)
-    expected = source.predict(images / 255 if pixels else images, verbose=0)
+    leaves = [sub for layer in source.layers for sub in getattr(layer, "layers", [layer])]
+    assert {layer.name for layer in leaves if type(layer).__name__ != "InputLayer"} <= set(user.layers)
+    assert not any(isinstance(layer, keras().Model) for layer in user.keras_model.layers)
+    expected = source.predict(images / 255 if pixels == "0-1" else images, verbose=0)
     np.testing.assert_allclose(user.keras_model.predict(images, verbose=0), expected, atol=1e-5)
     check = user.checked_conversion(images)
     assert check.source == "keras 3" and check.top1_agreement == 1.0 and check.max_abs_diff < 1e-5

@@ -53,7 +53,7 @@ def is_keras3(model) -> bool:
 def converted(found, model):
     """`found` (a `pipeline.foreign.Foreign` opened on the Keras 3 `model`) made to rebuild the model as tf_keras
     on its input shape and to check the rebuild against Keras 3; a layer the rebuild does not know refused now."""
-    unknown = next((layer for layer in model.layers if type(layer).__name__ not in (INPUT, *LAYERS)), None)
+    unknown = next((layer for layer in _leaves(model) if type(layer).__name__ not in (INPUT, *LAYERS)), None)
     if unknown is not None:
         raise UserError(f"{found.path}: layer '{unknown.name}' ({type(unknown).__name__}) is not one tinyml-kit "
                         f"rebuilds from a Keras 3 model (it takes {', '.join(LAYERS)}): {FIX}", "model")
@@ -64,34 +64,54 @@ def converted(found, model):
     return found
 
 
+def _leaves(model):
+    """The layers of `model`, a nested model's (a `keras.applications` base, say) in its place."""
+    for layer in model.layers:
+        yield from _leaves(layer) if is_keras3(layer) else [layer]
+
+
 def rebuild(model, shape: tuple[int, int, int], rescale: bool = False):
     """The tf_keras model computing what the Keras 3 `model` computes, on images of `shape` (pixels / 255 first if
-    `rescale`): the same layers, names and weights, wired as the Keras 3 config wires them."""
+    `rescale`): the same layers, names and weights, wired as the Keras 3 config wires them, as one flat graph (a
+    nested model's layers in its place: Grad-CAM and the pruning reach them)."""
     k = keras()
-    config = model.get_config()
     inputs = k.Input(shape, name="pixels")
     x = k.layers.Rescaling(1.0 / 255.0, name="pixels_to_unit")(inputs) if rescale else inputs
-    layers = [c for c in config["layers"] if c["class_name"] != INPUT]
-    if isinstance(model, keras3().Sequential):
-        for c in layers:
-            x = _tf_keras_layer(k, c)(x)
-        rebuilt = k.Model(inputs, x, name=model.name)
-    else:
-        tensors = {(c["name"], 0, 0): x for c in config["layers"] if c["class_name"] == INPUT}   # one image input
-        for c in layers:
-            layer = _tf_keras_layer(k, c)
-            for index, node in enumerate(c["inbound_nodes"]):
-                kwargs = {key: v for key, v in node.get("kwargs", {}).items() if key == "training"}
-                tensors[(c["name"], index, 0)] = layer(*_wired(node["args"], tensors), **kwargs)
-        out = config["output_layers"]
-        rebuilt = k.Model(inputs, tensors[tuple(out[0] if isinstance(out[0], list) else out)], name=model.name)
-    for name, kind in ((c["config"]["name"], c["class_name"]) for c in layers):
+    sources: list = []
+    try:
+        rebuilt = k.Model(inputs, _called(k, model, x, sources), name=model.name)
+    except UserError:
+        raise
+    except Exception as e:
+        raise UserError(f"{model.name} could not be rebuilt in tf_keras ({_first_line(e)}): {FIX}", "model") from None
+    for source in sources:
         try:
-            rebuilt.get_layer(name).set_weights(model.get_layer(name).get_weights())
+            rebuilt.get_layer(source.name).set_weights(source.get_weights())
         except Exception as e:
-            raise UserError(f"the weights of layer '{name}' ({kind}) of the Keras 3 model do not fit "
-                            f"its tf_keras rebuild ({_first_line(e)}): {FIX}", "model") from None
+            raise UserError(f"the weights of layer '{source.name}' ({type(source).__name__}) of the Keras 3 model "
+                            f"do not fit its tf_keras rebuild ({_first_line(e)}): {FIX}", "model") from None
     return rebuilt
+
+
+def _called(k, model, x, sources: list):
+    """The tf_keras tensor `model` (Keras 3) makes of tensor `x`, its layers made tf_keras layers and called as its
+    config calls them; each Keras 3 layer rebuilt is added to `sources`, for its weights."""
+    config = model.get_config()
+    layers = [c for c in config["layers"] if c["class_name"] != INPUT]
+    tensors = {(c["config"]["name"], 0, 0): x for c in config["layers"] if c["class_name"] == INPUT}  # one input
+    for c in layers:
+        source = model.get_layer(c["config"]["name"])
+        layer = None if is_keras3(source) else _tf_keras_layer(k, c)
+        sources += [] if layer is None else [source]
+        for index, node in enumerate(c.get("inbound_nodes", [{"args": [x]}])):   # a Sequential's: the last output
+            args = _wired(node["args"], tensors)
+            kwargs = {key: v for key, v in node.get("kwargs", {}).items() if key == "training"}
+            x = _called(k, source, args[0], sources) if layer is None else layer(*args, **kwargs)
+            tensors[(c["config"]["name"], index, 0)] = x
+    if isinstance(model, keras3().Sequential):
+        return x
+    out = config["output_layers"]
+    return tensors[tuple(out[0] if isinstance(out[0], list) else out)]
 
 
 def _tf_keras_layer(k, c: dict):
