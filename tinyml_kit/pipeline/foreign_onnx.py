@@ -61,12 +61,11 @@ def compare(graph: OnnxGraph, model, images: np.ndarray, pixels: str) -> Convers
     expected = np.concatenate([session.run([graph.output_name], {graph.input_name: nchw[i:i + step]})[0]
                                for i in range(0, len(nchw), step)])
     got = model.predict(x, batch_size=BATCH, verbose=0)
-    agreement = float(np.mean(expected.argmax(1) == got.argmax(1)))
-    check = ConversionCheck("onnx", f"onnxruntime {ort.__version__}", len(x), round(agreement, 4),
-                            float(np.max(np.abs(expected - got))), MIN_AGREEMENT)
+    check = ConversionCheck.measured("onnx", f"onnxruntime {ort.__version__}", expected, got, MIN_AGREEMENT)
+    agreement = check.top1_agreement
     logger.info(f"imported model vs {check.runtime} on {len(x)} validation images: top-1 agreement "
                 f"{agreement:.4f}, largest output difference {check.max_abs_diff:.3g}")
-    if agreement < MIN_AGREEMENT:
+    if not check.passed:
         raise UserError(f"{graph.name} imported gives another top-1 class than onnxruntime on "
                         f"{1 - agreement:.1%} of {len(x)} validation images (agreement {agreement:.1%} < "
                         f"{MIN_AGREEMENT:.0%}, largest output difference {check.max_abs_diff:.3g}): check "
