@@ -113,6 +113,8 @@ def test_deploy_keras3_savedmodel_as_a_float_graph(keras3_models, digits_npz, tm
     report = json.loads(result.stdout)
     assert report["fits_all"] and report["compression"]["stages"][0]["method"] == "ptq"
     assert report["int8_accuracy"] > 0.9
+    conversion = report["conversion"]
+    assert conversion["runtime"].startswith("TensorFlow ") and conversion["top1_agreement"] == 1.0
 
 
 def test_deploy_refuses_a_layer_the_keras3_rebuild_does_not_know(keras3_models, digits_npz, tmp_path):
@@ -126,3 +128,17 @@ def test_deploy_refuses_a_layer_the_keras3_rebuild_does_not_know(keras3_models, 
     result = run("deploy", broken, "--board", BOARD, "--data", digits_npz, "--out", out)
     assert_one_line_error(result, "could not be loaded as a Keras model (tf_keras: ", "; Keras 3: ")
     assert not out.exists()
+
+
+def test_a_rebuild_disagreeing_with_keras3_is_refused(keras3_models):
+    from tinyml_kit.core.errors import UserError
+    from tinyml_kit.pipeline.foreign import open_model
+
+    folder, images = keras3_models
+    user = open_model(folder / "user_cnn.keras")
+    user.sized((16, 16, 1))
+    head = user.keras_model.get_layer("head")
+    kernel, bias = head.get_weights()
+    head.set_weights([kernel, bias + np.array([100.0, 0.0, 0.0], np.float32)])   # always class 0
+    with pytest.raises(UserError, match="rebuilt in tf_keras gives another top-1 class than Keras 3"):
+        user.checked_conversion(images)

@@ -134,10 +134,8 @@ def _open_keras(path: Path, kind: str, pixels: str | None) -> Foreign:
     except Exception as e:
         model = foreign_keras3.load(path, e)          # saved with Keras 3, else refused in one line
     if kind == "savedmodel" and not isinstance(model, keras().Model):   # Keras 3's model.export: a graph, no layers
-        found = _open_tflite(path, "0-255", foreign_keras3.exported_tflite(path, pixels))
-        found.kind, found.pixels = kind, "taken as 0..1, as asked: divided by 255 in front" if pixels == "0-1" else \
-            "taken as 0..255, as asked"
-        return found
+        return foreign_keras3.exported(_open_tflite(path, "0-255", foreign_keras3.exported_tflite(path, pixels)),
+                                       pixels)
     if not isinstance(model, keras().Model) and not foreign_keras3.is_keras3(model):
         raise UserError(f"{path} is not a Keras model: save it with tf_keras (model.save) or pass a .tflite", "model")
     shape, classes = _io_shape(path, model.inputs, model.outputs)

@@ -151,13 +151,7 @@ def compare(model, rebuilt, images: np.ndarray, rescale: bool) -> ConversionChec
     expected = np.asarray(model.predict(x / 255.0 if rescale else x, batch_size=BATCH, verbose=0))
     got = rebuilt.predict(x, batch_size=BATCH, verbose=0)
     check = ConversionCheck.measured("keras 3", f"Keras {keras3().__version__}", expected, got, MIN_AGREEMENT)
-    logger.info(f"rebuilt tf_keras model vs {check.runtime} on {check.images} validation images: top-1 agreement "
-                f"{check.top1_agreement:.4f}, largest output difference {check.max_abs_diff:.3g}")
-    if not check.passed:
-        raise UserError(f"{model.name} rebuilt in tf_keras gives another top-1 class than Keras 3 on "
-                        f"{1 - check.top1_agreement:.1%} of {check.images} validation images (largest output "
-                        f"difference {check.max_abs_diff:.3g}): {FIX}", "model")
-    return check
+    return _required(check, f"{model.name} rebuilt in tf_keras", FIX)
 
 
 def exported_tflite(path: Path, pixels: str | None) -> bytes:
@@ -186,6 +180,43 @@ def exported_tflite(path: Path, pixels: str | None) -> bytes:
     except Exception as e:
         raise UserError(f"{path} could not be converted to a float .tflite ({_first_line(e)}): {FIX}",
                         "model") from None
+
+
+def exported(found, pixels: str | None):
+    """`found` (the float .tflite of a Keras 3 SavedModel, as `pipeline.foreign` opens a .tflite) made to say its
+    pixel range and to check the .tflite against TensorFlow running the SavedModel."""
+    found.kind = "savedmodel"
+    found.pixels = ("taken as 0..1, as asked: divided by 255 in front" if pixels == "0-1" else
+                    "taken as 0..255, as asked")
+    found.compare = lambda _, images: compare_exported(found.path, found.flatbuffer, images, pixels)
+    return found
+
+
+def compare_exported(path: Path, flatbuffer: bytes, images: np.ndarray, pixels: str | None) -> ConversionCheck:
+    """The float .tflite (on pixels 0..255, LiteRT) against TensorFlow running the SavedModel's serving signature
+    on the same images (divided by 255 for a model taking [0, 1]); refused below `MIN_AGREEMENT`."""
+    from tinyml_kit.core.litert import LiteRtModel
+
+    t = tf()
+    serve = t.saved_model.load(str(path)).signatures["serving_default"]
+    x = images.astype(np.float32)
+    scaled = x / 255.0 if pixels == "0-1" else x
+    expected = np.concatenate([next(iter(serve(t.constant(scaled[i:i + BATCH])).values())).numpy()
+                               for i in range(0, len(x), BATCH)])
+    check = ConversionCheck.measured("savedmodel", f"TensorFlow {t.__version__}", expected,
+                                     LiteRtModel(flatbuffer).predict(x), MIN_AGREEMENT)
+    return _required(check, f"{path} converted to a float .tflite", "pass the model as a .keras or .tflite")
+
+
+def _required(check: ConversionCheck, converted: str, fix: str) -> ConversionCheck:
+    """`check`, logged; refused in one line below its agreement."""
+    logger.info(f"{converted} vs {check.runtime} on {check.images} validation images: top-1 agreement "
+                f"{check.top1_agreement:.4f}, largest output difference {check.max_abs_diff:.3g}")
+    if not check.passed:
+        raise UserError(f"{converted} gives another top-1 class than {check.runtime} on "
+                        f"{1 - check.top1_agreement:.1%} of {check.images} validation images (largest output "
+                        f"difference {check.max_abs_diff:.3g}): {fix}", "model")
+    return check
 
 
 def _first_line(e: Exception) -> str:
