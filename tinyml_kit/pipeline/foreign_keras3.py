@@ -2,13 +2,15 @@
 TF_USE_LEGACY_KERAS) for `deploy`. tinyml-kit runs on tf_keras, which tfmot's pruning and QAT need, and tf_keras
 cannot read a Keras 3 .keras or .h5 file. Keras 3 reads it in the same process (on the TensorFlow backend, beside
 tf_keras), and the model is rebuilt as a tf_keras model layer by layer from its config, with its weights: PTQ,
-`compress` (pruning, QAT) and the fit advice then take it like a model tinyml-kit built. The rebuilt model is
+`compress` (pruning, QAT) and the fit advice then take it like a model tinyml-kit built. A nested model (a
+`keras.applications` base under the user's head) is rebuilt in its place, one flat graph. The rebuilt model is
 checked against Keras 3's own predictions on the validation images before it is quantized (`ConversionCheck`);
 a layer class the rebuild does not know is refused by name when the model is opened, before any long work.
 
 A SavedModel exported by Keras 3 (`model.export`) holds a traced graph and no layer config, so there is nothing
-to rebuild: TFLite's converter makes it a float .tflite, quantized here as a float .tflite is (no `compress`).
-Its pixel range cannot be read from the graph, so it needs `--pixels`."""
+to rebuild: TFLite's converter makes it a float .tflite, checked against TensorFlow running the SavedModel and
+quantized here as a float .tflite is (no `compress`). Its pixel range cannot be read from the graph, so it needs
+`--pixels`."""
 
 import inspect
 import logging
