@@ -29,3 +29,14 @@ def keras():
     import tf_keras
 
     return tf_keras
+
+
+@lru_cache(maxsize=1)
+def keras3():
+    """The Keras 3 package (what `import keras` gives on TensorFlow 2.16+), on the TensorFlow backend beside tf_keras
+    in the same process: only to read a user's model saved with it (`pipeline.foreign_keras3`)."""
+    tf()
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    import keras
+
+    return keras

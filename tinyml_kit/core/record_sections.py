@@ -126,15 +126,18 @@ class ReportNumbers:
         return cls(**known_fields(cls, d))
 
 
-CONVERSIONS = {"onnx": "imported from ONNX", "pt2": "converted from a torch.export program by litert-torch"}
+CONVERSIONS = {"onnx": "imported from ONNX", "pt2": "converted from a torch.export program by litert-torch",
+               "keras 3": "rebuilt as a tf_keras model from a Keras 3 file",
+               "savedmodel": "converted from a SavedModel's serving signature by TFLite's converter"}
 
 
 @dataclass
 class ConversionCheck:
-    """A model converted on the way in (`deploy` of an .onnx or a .pt2), checked against the runtime of its own
-    format on the validation split before quantizing: top-1 agreement of the float outputs, their largest
-    difference, and the agreement below which the conversion is refused."""
-    source: str                       # "onnx", "pt2"
+    """A model converted on the way in (`deploy` of an .onnx, a .pt2, a Keras 3 file or a SavedModel without
+    tf_keras metadata), checked against the runtime of its own format on the validation split before quantizing:
+    top-1 agreement of the float outputs, their largest difference, and the agreement below which the conversion
+    is refused."""
+    source: str                       # a key of CONVERSIONS
     runtime: str                      # what computed the reference, with its version
     images: int
     top1_agreement: float

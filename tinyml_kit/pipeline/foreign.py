@@ -130,19 +130,12 @@ def open_model(path: str | Path, pixels: str | None = None) -> Foreign:
 
 
 def _open_signature(path: Path, pixels: str | None) -> Foreign:
-    """A SavedModel without tf_keras' metadata (`tf.saved_model.save`, `model.export`): its serving signature
-    converted by TFLite's converter, then taken as a float .tflite is (its pixel range from `--pixels 0-255`)."""
-    from tinyml_kit._tf import tf
+    """A SavedModel without tf_keras' metadata (`tf.saved_model.save`, Keras 3's `model.export`): a graph without
+    layers, its serving signature converted to a float .tflite and checked against TensorFlow running it
+    (`pipeline.foreign_keras3`)."""
+    from tinyml_kit.pipeline import foreign_keras3
 
-    try:
-        flatbuffer = tf().lite.TFLiteConverter.from_saved_model(str(path)).convert()
-    except Exception as e:
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-        raise UserError(f"{path} has no tf_keras metadata and its serving signature could not be converted by "
-                        f"TFLite ({first}): save it with tf_keras (model.save) or pass a .tflite", "model") from None
-    found = _open_tflite(path, pixels, flatbuffer)
-    found.kind = "savedmodel"
-    return found
+    return foreign_keras3.exported(_open_tflite(path, "0-255", foreign_keras3.exported_tflite(path, pixels)), pixels)
 
 
 def _open_onnx(path: Path, pixels: str | None) -> Foreign:
@@ -170,14 +163,13 @@ def _open_torch(path: Path, pixels: str | None) -> Foreign:
 def _open_keras(path: Path, kind: str, pixels: str | None) -> Foreign:
     from tinyml_kit._tf import keras
     from tinyml_kit.nets import load_keras_model
+    from tinyml_kit.pipeline import foreign_keras3
 
     try:
         model = load_keras_model(path, compile=False)
     except Exception as e:
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-        raise UserError(f"{path} could not be loaded as a tf_keras model ({first}): save it with tf_keras "
-                        f"(model.save) or pass a .tflite", "model") from None
-    if not isinstance(model, keras().Model):
+        model = foreign_keras3.load(path, e)          # saved with Keras 3, else refused in one line
+    if not isinstance(model, keras().Model) and not foreign_keras3.is_keras3(model):
         raise UserError(f"{path} is not a Keras model: save it with tf_keras (model.save) or pass a .tflite", "model")
     shape, classes = _io_shape(path, model.inputs, model.outputs)
     first = next((layer for layer in model.layers if type(layer).__name__ != "InputLayer"), None)
@@ -192,8 +184,9 @@ def _open_keras(path: Path, kind: str, pixels: str | None) -> Foreign:
     how = (f"its first layer, Rescaling '{first.name}', takes pixels 0..255" if rescaled else
            "taken as 0..1, as asked: a Rescaling(1/255) is put in front" if pixels == "0-1" else
            "taken as 0..255, as asked")
-    return Foreign(path, kind, shape, classes, keras_model=model, pixels=how,
-                   layers=[layer.name for layer in model.layers], rescale=pixels == "0-1")
+    found = Foreign(path, kind, shape, classes, keras_model=model, pixels=how,
+                    layers=[layer.name for layer in model.layers], rescale=pixels == "0-1")
+    return foreign_keras3.converted(found, model) if foreign_keras3.is_keras3(model) else found
 
 
 def with_input(model, shape: tuple, rescale: bool = False):
