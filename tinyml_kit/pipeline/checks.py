@@ -36,7 +36,7 @@ def check_target(target: str | Path, data: str | None = None, engine: str | None
     engine = run_engine(engine, t.model, host_check=True, cmsis_nn_dir=cmsis_nn_dir)
     if checks(engine).host:   # a missing compiler or CMSIS-NN is refused before the slow part
         checks(engine).host.require(cmsis_nn_dir)
-    result = evaluate(t.model.flatbuffer, t.val, keras_model=t.keras_model, name=t.model.name)
+    result = evaluate(t.model.flatbuffer, t.val, reference=t.keras_model, name=t.model.name)
     pixels = t.val.x.astype(np.float32) if t.val is not None else random_pixels(t.model.info)   # evaluate's own
     images = t.model.info.inputs[0].quantize(pixels)
     record = t.model.record

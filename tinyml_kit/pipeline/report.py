@@ -10,7 +10,7 @@ from tinyml_kit import __version__
 from tinyml_kit.check.analysis import Analysis
 from tinyml_kit.check.analyze import analyze_model
 from tinyml_kit.check.explain import Probes, gradcam, linear_probes
-from tinyml_kit.check.validate import validate_model
+from tinyml_kit.check.validate import TITLES, validate_model
 from tinyml_kit.core import progress
 from tinyml_kit.core.artifacts import write_atomic
 from tinyml_kit.core.evaluation import Validation
@@ -107,7 +107,7 @@ def render_report(record: RunRecord, analysis: Analysis, validation: Validation,
                        f"{t.epochs_run} of {t.epochs} epochs run, best epoch {t.best_epoch}, batch {t.batch_size}, "
                        f"seed {t.seed}" + _stages_note(record)),
         gradcam_layer=cam.layer if cam else "", verify=verify, baselines=_baseline_rows(record, baselines),
-        version=__version__,
+        version=__version__, runtime_titles=TITLES,
         run_dir=record.run_dir, **_search_notes(record.search))
 
 
