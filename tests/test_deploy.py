@@ -165,6 +165,9 @@ def assert_float_tflite_reference(out, report: dict, flatbuffer: bytes) -> None:
     assert {(p["a"], p["b"]) for p in check["validation"]["pairs"]} >= {("litert", "float_tflite"),
                                                                         ("tflm", "float_tflite")}
     assert "float .tflite (LiteRT)" in (out / "report.html").read_text()
+    validated = run("validate", out, "--json")   # the run keeps its float side for the commands that take it
+    assert validated.exit_code == 0, validated.stderr
+    assert json.loads(validated.stdout)["runtimes"]["float_tflite"]["accuracy"] == report["float_accuracy"]
 
 
 def test_a_savedmodel_without_keras_metadata_is_taken_by_its_serving_signature(foreign_cnn, tmp_path):
