@@ -76,7 +76,7 @@ def main() -> None:
     def record(family, variant, arch, knobs, options, model, seconds=0.0, **extra):
         start = time.perf_counter()
         c = compress(model, parts, calibration, options, seed=0)
-        checked = evaluate(c.flatbuffer, parts.val, keras_model=c.model)
+        checked = evaluate(c.flatbuffer, parts.val, reference=c.model)
         row = {"family": family, "variant": variant, "arch": arch, "knobs": knobs,
                "params": model_costs(c.model).params, "macs": model_costs(c.model).macs,
                "float_accuracy": round(checked.float_accuracy, 4),

@@ -174,7 +174,7 @@ def test_qat_phinet_with_squeeze_excitation_and_hard_swish(digits16, trained_phi
     info = read_model(flatbuffer)
     assert {"HARD_SWISH", "MUL", "LOGISTIC", "CONV_2D", "DEPTHWISE_CONV_2D"} <= set(info.ops)
     assert set(info.ops) == set(read_model(post_training).ops)
-    checked = evaluate(flatbuffer, parts.val, keras_model=qat)
+    checked = evaluate(flatbuffer, parts.val, reference=qat)
     assert checked.litert_equals_tflm
     assert checked.agreement >= 0.95 and checked.int8_accuracy > 0.7   # the int8 model is the QAT model
 

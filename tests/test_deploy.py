@@ -135,6 +135,39 @@ def test_deploy_float_tflite_is_quantized_here(foreign_cnn, digits_npz, tmp_path
     assert not out.exists()
     report = _deployed(path, digits_npz, out, "--pixels", "0-255")
     assert report["compression"]["stages"][0]["method"] == "ptq"
+    assert_float_tflite_reference(out, report, path.read_bytes())
+
+
+def float_tflite_accuracy(flatbuffer: bytes, val) -> float:
+    """The float .tflite's top-1 accuracy on `val` (pixels 0..255 as floats), run here on LiteRT's float kernels."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    interpreter = Interpreter(model_content=flatbuffer, experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+    interpreter.allocate_tensors()
+    inp, outp = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    predicted = []
+    for image in val.x.astype(np.float32):
+        interpreter.set_tensor(inp["index"], image[None])
+        interpreter.invoke()
+        predicted.append(int(interpreter.get_tensor(outp["index"]).argmax()))
+    return float(np.mean(np.array(predicted) == val.y))
+
+
+def assert_float_tflite_reference(out, report: dict, flatbuffer: bytes) -> None:
+    """A run deployed from a float graph without a Keras model reports its float .tflite as the float side: its
+    accuracy on the run's validation images as LiteRT gives it, named as such in report.json and report.html."""
+    from tinyml_kit.pipeline.runs import load_target
+
+    val = load_target(out).val
+    assert report["float_accuracy"] == float_tflite_accuracy(flatbuffer, val) and report["agreement"] is not None
+    check = report["check"]
+    assert check["float_model"] == "float .tflite" and "keras" not in check["validation"]["runtimes"]
+    assert {(p["a"], p["b"]) for p in check["validation"]["pairs"]} >= {("litert", "float_tflite"),
+                                                                        ("tflm", "float_tflite")}
+    assert "float .tflite (LiteRT)" in (out / "report.html").read_text()
+    validated = run("validate", out, "--json")   # the run keeps its float side for the commands that take it
+    assert validated.exit_code == 0, validated.stderr
+    assert json.loads(validated.stdout)["runtimes"]["float_tflite"]["accuracy"] == report["float_accuracy"]
 
 
 def test_a_savedmodel_without_keras_metadata_is_taken_by_its_serving_signature(foreign_cnn, tmp_path):

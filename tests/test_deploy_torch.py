@@ -42,8 +42,12 @@ def torch_cnn(tmp_path_factory):
 def test_deploy_pt2_end_to_end(torch_cnn, digits_npz, tmp_path):
     """Converted to no op but the CNN's (the division by 255 and the BatchNorm folded into the first convolution,
     which stays a CONV_2D though its input has one channel; the flatten made NHWC for the Linear layer: no
-    TRANSPOSE), as close to torch as float goes, then int8 and bit-exact on the C engine."""
+    TRANSPOSE), as close to torch as float goes, then int8 and bit-exact on the C engine; the float .tflite is the
+    run's float side."""
+    from test_deploy import assert_float_tflite_reference
+
     from tinyml_kit.core.tflite_info import read_model
+    from tinyml_kit.pipeline.foreign import open_model
 
     out = tmp_path / "run"
     result = run("deploy", torch_cnn, "--board", BOARD, "--data", digits_npz, "--pixels", "0-1", "--out", out,
@@ -59,6 +63,9 @@ def test_deploy_pt2_end_to_end(torch_cnn, digits_npz, tmp_path):
     assert report["engine"] == "c" and report["check"]["c_equals_litert"] is True
     assert "converted from a torch.export program by litert-torch, against torch " in \
         " ".join((out / "report.html").read_text().split())
+    converted = open_model(torch_cnn, "0-1")
+    converted.sized((8, 8, 1))
+    assert_float_tflite_reference(out, report, converted.flatbuffer)
 
 
 def test_deploy_pt2_refuses_in_one_line_before_writing(torch_cnn, digits_npz, tmp_path):

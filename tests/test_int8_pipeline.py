@@ -52,7 +52,7 @@ def test_predicted_ops_match_converted_ops(arch, knobs):
 def test_evaluate_reports_metrics(tiny_model, digits_npz):
     model, path = tiny_model
     val = load_dataset(str(digits_npz), (16, 16, 1))
-    result = evaluate(path.read_bytes(), val, keras_model=model)
+    result = evaluate(path.read_bytes(), val, reference=model)
     assert result.litert_equals_tflm is True
     assert 0.0 <= result.int8_accuracy <= 1.0 and 0.0 <= result.agreement <= 1.0
     matrix = np.array(result.int8_metrics.confusion_matrix)

@@ -2,24 +2,26 @@
 LiteRT vs TFLM outputs, measured arena. The runtimes are run once, by `validate`; this is its summary."""
 
 from tinyml_kit.check.tflm import TflmModel
-from tinyml_kit.check.validate import validate_model
+from tinyml_kit.check.validate import float_runtime, validate_model
 from tinyml_kit.core.evaluation import Evaluation, Footprint, Metrics
 from tinyml_kit.core.tflite_info import read_model, require_int8
 from tinyml_kit.core.tflm_flatbuffer import tflm_flash_bytes
 from tinyml_kit.train.data import Dataset
 
 
-def evaluate(model: bytes, val: Dataset | None, keras_model=None, name: str = "model.tflite",
+def evaluate(model: bytes, val: Dataset | None, reference=None, name: str = "model.tflite",
              seed: int = 0, onnx: bool = False) -> Evaluation:
-    """Run `model` on LiteRT (reference kernels) and TFLM over `val`, and `keras_model` (and, with `onnx`, its
-    ONNX export) beside them. Without data only the kernels' agreement and the arena can be checked: random
-    inputs are used, with a warning, and no accuracy is reported. The full validation is under `validation`."""
+    """Run `model` on LiteRT (reference kernels) and TFLM over `val`, and what it approximates beside them:
+    `reference`, a Keras model (and, with `onnx`, its ONNX export) or a float .tflite's bytes run on LiteRT.
+    Without data only the kernels' agreement and the arena can be checked: random inputs are used, with a
+    warning, and no accuracy is reported. The full validation is under `validation`."""
     info = read_model(model, name)
     require_int8(info, name)
-    v = validate_model(model, info, val, keras_model, name, random_inputs=True, onnx=onnx, seed=seed)
+    v = validate_model(model, info, val, reference, name, random_inputs=True, onnx=onnx, seed=seed)
     arena = TflmModel(model).arena()
-    int8, float_ = _metrics(v.runtimes.get("litert")), _metrics(v.runtimes.get("keras"))
-    agreement = next(p["agreement"] for p in v.pairs if (p["a"], p["b"]) == ("litert", "keras")) if float_ else None
+    side = float_runtime(v)
+    int8, float_ = _metrics(v.runtimes.get("litert")), _metrics(v.runtimes.get(side or ""))
+    agreement = next(p["agreement"] for p in v.pairs if (p["a"], p["b"]) == ("litert", side)) if float_ else None
     return Evaluation(
         model=name, tflm=Footprint(tflm_flash_bytes(model), arena.total_bytes, arena.alloc_bytes),
         tflite_bytes=len(model), ops=info.ops, validation=v,

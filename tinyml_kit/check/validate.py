@@ -1,5 +1,6 @@
-"""The same validation inputs through every runtime the model lives in: Keras (float), ONNX Runtime (float),
-LiteRT and TFLM (int8, reference kernels). Per runtime: accuracy, macro precision / recall / F1 and the
+"""The same validation inputs through every runtime the model lives in: its float reference (the Keras model, with
+its ONNX export on ONNX Runtime, or, for a model that came as a float graph, the float .tflite on LiteRT), and LiteRT
+and TFLM (int8, reference kernels). Per runtime: accuracy, macro precision / recall / F1 and the
 confusion matrix; per pair of runtimes: STM32Cube.AI's validation metrics on the (dequantized) outputs.
 
 Without real data there is nothing to measure accuracy on: random inputs are used only when asked for, and
@@ -21,8 +22,20 @@ from tinyml_kit.export.onnx_export import OnnxModel, keras_to_onnx
 logger = logging.getLogger(__name__)
 
 RANDOM_IMAGES = 32
+# The float side of a validation, one at most: a Keras model, or a float .tflite (a model deployed from a float
+# graph: .pt2, .tflite, a SavedModel's signature) run on LiteRT's float reference kernels.
+FLOAT_REFERENCES = ("keras", "float_tflite")
 # (a, b): a's outputs compared with b's, b taken as the reference
-PAIRS = (("tflm", "litert"), ("tflm", "keras"), ("litert", "keras"), ("onnx", "keras"))
+PAIRS = (("tflm", "litert"), ("tflm", "keras"), ("litert", "keras"), ("onnx", "keras"), ("tflm", "float_tflite"),
+         ("litert", "float_tflite"))
+# how each runtime is named to the user
+TITLES = {"keras": "Keras", "onnx": "ONNX Runtime", "litert": "LiteRT", "tflm": "TFLM",
+          "float_tflite": "float .tflite (LiteRT)"}
+
+
+def float_runtime(v: Validation) -> str | None:
+    """The runtime that ran the float reference in `v` (None: there was none)."""
+    return next((r for r in FLOAT_REFERENCES if r in v.runtimes), None)
 
 
 def output_metrics(out: np.ndarray, ref: np.ndarray) -> dict:
@@ -43,11 +56,13 @@ def output_metrics(out: np.ndarray, ref: np.ndarray) -> dict:
     }
 
 
-def validate_model(flatbuffer: bytes, info, val, keras_model=None, name: str = "model.tflite",
+def validate_model(flatbuffer: bytes, info, val, reference=None, name: str = "model.tflite",
                    random_inputs: bool = False, onnx: bool = True, seed: int = 0) -> Validation:
-    """Run every runtime on the same inputs and compare them; without `val`, random pixels if asked for."""
+    """Run every runtime on the same inputs and compare them; without `val`, random pixels if asked for.
+    `reference`: what the int8 model approximates, a Keras model or a float .tflite (its bytes), fed the same
+    pixels 0..255 as floats; None: only the int8 runtimes."""
     pixels, labels, class_names = _inputs(info, val, random_inputs, seed, name)
-    outputs, raw, skipped, x_q = _run_all(flatbuffer, info, pixels, keras_model, onnx, name, labels is None)
+    outputs, raw, skipped, x_q = _run_all(flatbuffer, info, pixels, reference, onnx, name, labels is None)
     runtimes, pairs = _compare(outputs, set(raw), labels, max(len(class_names), info.outputs[0].shape[-1]))
     int8_diff = np.abs(raw["litert"].astype(np.int32) - raw["tflm"].astype(np.int32))
     onnx_pair = next((p for p in pairs if p["a"] == "onnx"), None)
@@ -80,29 +95,33 @@ def random_pixels(info, seed: int = 0) -> np.ndarray:
         np.float32)
 
 
-def _run_all(flatbuffer: bytes, info, pixels, keras_model, onnx: bool, name: str, random: bool):
+def _run_all(flatbuffer: bytes, info, pixels, reference, onnx: bool, name: str, random: bool):
     """Each runtime's outputs (int8 ones dequantized), the raw int8 outputs, the runtimes skipped and why, and the
     int8 inputs."""
     inp, outp = info.inputs[0], info.outputs[0]
     if (inp.scale, inp.zero_point) != (1.0, -128):
         logger.warning(f"input quantization is scale {inp.scale}, zero point {inp.zero_point}: feeding pixels "
                        f"0..255 assumes the model rescales them itself, as tinyml-kit models do")
-    floats = (", Keras" if keras_model is not None else "") + (", ONNX Runtime" if keras_model is not None and onnx
-                                                               else "")
-    logger.info(f"validating {name} on {len(pixels)} {'random' if random else 'validation'} images: LiteRT, "
-                f"TFLM{floats}")
+    keras_model = None if reference is None or isinstance(reference, bytes) else reference
+    floats = ([] if reference is None else [TITLES["keras" if keras_model is not None else "float_tflite"]]) + (
+        [TITLES["onnx"]] if keras_model is not None and onnx else [])
+    logger.info(f"validating {name} on {len(pixels)} {'random' if random else 'validation'} images: "
+                + ", ".join(["LiteRT", "TFLM", *floats]))
     x_q = inp.quantize(pixels)
     raw = {"litert": LiteRtModel(flatbuffer).predict(x_q), "tflm": TflmModel(flatbuffer).predict(x_q)}
     outputs = {k: (v.astype(np.float32) - outp.zero_point) * outp.scale for k, v in raw.items()}
     skipped = {}
-    if keras_model is None:
+    if reference is None:
         skipped["keras"] = skipped["onnx"] = "no float model (pass a run directory)"
-        return outputs, raw, skipped, x_q
-    outputs["keras"] = keras_model.predict(pixels, batch_size=256, verbose=0)
-    if onnx:
-        outputs["onnx"] = OnnxModel(keras_to_onnx(keras_model)).predict(pixels)
+    elif keras_model is None:
+        outputs["float_tflite"] = LiteRtModel(reference).predict(pixels)
+        skipped["onnx"] = "no Keras model to export (the float reference is a .tflite)"
     else:
-        skipped["onnx"] = "not asked for"
+        outputs["keras"] = keras_model.predict(pixels, batch_size=256, verbose=0)
+        if onnx:
+            outputs["onnx"] = OnnxModel(keras_to_onnx(keras_model)).predict(pixels)
+        else:
+            skipped["onnx"] = "not asked for"
     return outputs, raw, skipped, x_q
 
 

@@ -158,16 +158,16 @@ def validation(r: Validation) -> None:
     source = "RANDOM INPUTS (no accuracy)" if r.random_inputs else r.data
     click.echo(f"{r.model}: {r.images} images from {source}")
     if not r.random_inputs:
-        click.echo(f"{'runtime':>10} {'kind':>8} {'acc':>8} {'macro P':>8} {'macro R':>8} {'macro F1':>8}")
+        click.echo(f"{'runtime':>12} {'kind':>8} {'acc':>8} {'macro P':>8} {'macro R':>8} {'macro F1':>8}")
         for name, m in r.runtimes.items():
-            click.echo(f"{name:>10} {m['kind']:>8} {m['accuracy']:8.4f} {m['macro_precision']:8.4f} "
+            click.echo(f"{name:>12} {m['kind']:>8} {m['accuracy']:8.4f} {m['macro_precision']:8.4f} "
                        f"{m['macro_recall']:8.4f} {m['macro_f1']:8.4f}")
     for name, why in r.skipped.items():
-        click.echo(f"{name:>10}: skipped, {why}")
-    click.echo(f"{'pair':>18} {'rmse':>10} {'mae':>10} {'l2r':>10} {'cos':>8} {'top-1 agr':>9} {'max diff':>10}")
+        click.echo(f"{name:>12}: skipped, {why}")
+    click.echo(f"{'pair':>24} {'rmse':>10} {'mae':>10} {'l2r':>10} {'cos':>8} {'top-1 agr':>9} {'max diff':>10}")
     for p in r.pairs:
         label = f"{p['a']} vs {p['b']}" + (" *" if p["cross"] else "")
-        click.echo(f"{label:>18} {p['rmse']:10.3g} {p['mae']:10.3g} {p['l2r']:10.3g} {p['cos']:8.5f} "
+        click.echo(f"{label:>24} {p['rmse']:10.3g} {p['mae']:10.3g} {p['l2r']:10.3g} {p['cos']:8.5f} "
                    f"{p['agreement']:9.2%} {p['max_abs_diff']:10.3g}")
     click.echo("(* cross rows: int8 outputs, dequantized, against the float model's)")
     if not r.random_inputs:

@@ -30,16 +30,32 @@ logger = logging.getLogger(__name__)
 FINETUNE_LEARNING_RATE = 1e-3
 
 
+# What the int8 model is compared with, as the report names it (`Evaluation.float_model`): the float Keras model,
+# the fake-quantized one after QAT, or the float .tflite of a model deployed from a float graph (.pt2, .tflite, a
+# SavedModel's signature), run on LiteRT.
+FLOAT, FAKE_QUANT, FLOAT_TFLITE = "float", "fake-quant (QAT)", "float .tflite"
+
+
 @dataclass
 class Compressed:
     model: object                     # the float Keras model the int8 one comes from (after pruning, before QAT)
     flatbuffer: bytes
     stages: list[dict] = field(default_factory=list)
-    reference: object = None          # what the int8 model approximates: `model`, or the QAT model after QAT
+    reference: object = None          # what the int8 model approximates: `model`, the QAT model after QAT, or the
+                                      # float .tflite's bytes; None: nothing (an int8 .tflite deployed as it is)
 
     @property
-    def reference_kind(self) -> str:
-        return "float" if self.reference is self.model else "fake-quant (QAT)"
+    def reference_kind(self) -> str | None:
+        if self.reference is None:
+            return None
+        if isinstance(self.reference, bytes):
+            return FLOAT_TFLITE
+        return FLOAT if self.reference is self.model else FAKE_QUANT
+
+
+def reference_words(kind: str | None) -> str:
+    """The words a one-line summary names a reference kind by (`float` for a record from before it was kept)."""
+    return "fake-quant" if kind == FAKE_QUANT else kind or FLOAT
 
 
 def float_accuracy(model, val: Dataset) -> float:

@@ -137,7 +137,7 @@ class Evaluation:
     int8_metrics: Metrics | None = None
     float_metrics: Metrics | None = None
     class_names: list[str] | None = None
-    float_model: str | None = None           # what the float side is (`float`, `fake-quant (QAT)`); fit and compress
+    float_model: str | None = None           # what the float side is (`compress.stages.Compressed.reference_kind`)
     engine: str | None = None                # the run's engine, when it is not TFLM ...
     engine_footprint: Footprint | None = None   # ... and what the model takes on it
     host: HostResult | None = None           # that engine's build run on this machine beside LiteRT

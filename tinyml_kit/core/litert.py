@@ -1,4 +1,5 @@
-"""The int8 model on LiteRT's reference kernels (BUILTIN_REF), bit-exact with TFLM's reference kernels."""
+"""A model on LiteRT's reference kernels (BUILTIN_REF): an int8 one, bit-exact with TFLM's reference kernels, or a
+float one (a float reference, a converted model's check)."""
 
 import numpy as np
 

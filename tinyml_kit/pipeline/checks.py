@@ -36,7 +36,7 @@ def check_target(target: str | Path, data: str | None = None, engine: str | None
     engine = run_engine(engine, t.model, host_check=True, cmsis_nn_dir=cmsis_nn_dir)
     if checks(engine).host:   # a missing compiler or CMSIS-NN is refused before the slow part
         checks(engine).host.require(cmsis_nn_dir)
-    result = evaluate(t.model.flatbuffer, t.val, keras_model=t.keras_model, name=t.model.name)
+    result = evaluate(t.model.flatbuffer, t.val, reference=t.reference, name=t.model.name)
     pixels = t.val.x.astype(np.float32) if t.val is not None else random_pixels(t.model.info)   # evaluate's own
     images = t.model.info.inputs[0].quantize(pixels)
     record = t.model.record
@@ -48,7 +48,7 @@ def validate_target(target: str | Path, data: str | None = None, random_inputs: 
                     seed: int = 0) -> Validation:
     """The same inputs through Keras, ONNX Runtime, LiteRT and TFLM (see `check.validate`)."""
     t = load_target(target, data, strict_shape=True)
-    return validate_model(t.model.flatbuffer, t.model.info, t.val, t.keras_model, t.model.name, random_inputs,
+    return validate_model(t.model.flatbuffer, t.model.info, t.val, t.reference, t.model.name, random_inputs,
                           onnx, seed)
 
 

@@ -66,19 +66,20 @@ def deploy(model: str | Path, board_id: str = DEFAULT_BOARD, data: str = "digits
         flatbuffer = user.int8(calibration)
     foreign_model.require_integer_ops(flatbuffer, user.name, user.layers)
     engine = _engine(user, flatbuffer, engine, cmsis_nn_dir)   # by name, before the checks, report and export
-    c = Compressed(user.keras_model, flatbuffer, _stages(user, flatbuffer), user.keras_model)
+    reference = _float_reference(user)
+    c = Compressed(user.keras_model, flatbuffer, _stages(user, flatbuffer), reference)
     with timed(timings, "check_s"):
         checked = outcome.evaluate_compressed(c, parts, engine, cmsis_nn_dir, kernel_family(board.core))
     record = _record(user, board, budget, engine, flatbuffer, checked, data_record(dataset, parts, data, seed),
                      seed, timings)
     record.conversion = conversion
     add_advice(record, user.keras_model, flatbuffer, calibration, out)
-    record = write_run(out, record, user.keras_model, flatbuffer, parts, checked.validation, started)
+    record = write_run(out, record, reference, flatbuffer, parts, checked.validation, started)
     logger.info(outcome.fit_summary(record))
     log_advice(record.advice)
     logger.info(f"run directory: {out}")
     if verify:
-        outcome.verify_and_report(record, tflm_dir, user.keras_model, flatbuffer, parts, checked.validation,
+        outcome.verify_and_report(record, tflm_dir, reference, flatbuffer, parts, checked.validation,
                                   cmsis_nn_dir)
     return record
 
@@ -144,6 +145,15 @@ def _engine(user: Foreign, flatbuffer: bytes, asked, cmsis_nn_dir) -> Engine:
     if host is not None:   # the engine's own host check runs next: its tools are refused now
         host.require(cmsis_nn_dir)
     return engine
+
+
+def _float_reference(user: Foreign) -> object:
+    """What the int8 model is checked against: the Keras model; for a model that came as a float graph without
+    one (.pt2, a float .tflite, a SavedModel's signature) its float .tflite, fed the same pixels 0..255; None for
+    an int8 .tflite taken as it is."""
+    if user.keras_model is not None:
+        return user.keras_model
+    return None if user.is_int8 else user.flatbuffer
 
 
 def _stages(user: Foreign, flatbuffer: bytes) -> list[dict]:

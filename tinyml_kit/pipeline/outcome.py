@@ -10,7 +10,7 @@ import numpy as np
 from tinyml_kit.check.engines import checks, host_check, measured_footprint
 from tinyml_kit.check.evaluate import evaluate
 from tinyml_kit.check.verify import verify_lines
-from tinyml_kit.compress.stages import Compressed
+from tinyml_kit.compress.stages import Compressed, reference_words
 from tinyml_kit.core.cores import KernelFamily
 from tinyml_kit.core.evaluation import Evaluation, Validation
 from tinyml_kit.core.run_record import RunRecord
@@ -24,14 +24,15 @@ logger = logging.getLogger(__name__)
 
 def evaluate_compressed(c: Compressed, parts: Split, engine: Engine = DEFAULT, cmsis_nn_dir=None,
                         family: KernelFamily = KernelFamily.DSP) -> Evaluation:
-    """LiteRT, TFLM, Keras (and ONNX for a float reference) on the validation split. The Keras side is the model
-    the int8 one was converted from: the float model, or after QAT the fake-quantized one (`float_model` says
+    """LiteRT, TFLM and the float side (Keras, and ONNX for a float Keras model; or the float .tflite on LiteRT)
+    on the validation split. The float side is the model the int8 one was converted from: the float model, after
+    QAT the fake-quantized one, or for a model deployed from a float graph its float .tflite (`float_model` says
     which), so "float vs int8" never compares the int8 model with a model it did not come from. On an engine other
     than the checker (TFLM), the sizes the budget is judged by are the engine's (TFLM's kept beside them), and the
     engine's own build runs on the same images beside LiteRT, where it has a host check. `family`: the kernels
     the board's core takes (`core.cores.kernel_family`)."""
     float_reference = c.reference is c.model
-    checked = evaluate(c.flatbuffer, parts.val, keras_model=c.reference, onnx=float_reference)
+    checked = evaluate(c.flatbuffer, parts.val, reference=c.reference, onnx=float_reference)
     checked = replace(checked, float_model=c.reference_kind)
     if engine is CHECKER:
         return checked
@@ -43,7 +44,7 @@ def evaluate_compressed(c: Compressed, parts: Split, engine: Engine = DEFAULT, c
 def fit_summary(record: RunRecord) -> str:
     """FITS / DOES NOT FIT, each measured figure against its budget, and the accuracies."""
     v, b, engine = record.verdict, record.budget, get_engine(record.engine)
-    reference = "fake-quant" if (record.check.float_model or "float") != "float" else "float"
+    reference = reference_words(record.check.float_model)
     arena = engine.words.arena_verdict.format(used=record.arena_bytes)
     host = checks(engine).host
     time = (f"time ~{record.latency_ms_est:g}/{b.latency_ms:g} ms ({record.cycles_est:,}/{b.cycles:,} cycles "

@@ -10,7 +10,7 @@ from tinyml_kit import __version__
 from tinyml_kit.check.analysis import Analysis
 from tinyml_kit.check.analyze import analyze_model
 from tinyml_kit.check.explain import Probes, gradcam, linear_probes
-from tinyml_kit.check.validate import validate_model
+from tinyml_kit.check.validate import TITLES, validate_model
 from tinyml_kit.core import progress
 from tinyml_kit.core.artifacts import write_atomic
 from tinyml_kit.core.evaluation import Validation
@@ -107,7 +107,7 @@ def render_report(record: RunRecord, analysis: Analysis, validation: Validation,
                        f"{t.epochs_run} of {t.epochs} epochs run, best epoch {t.best_epoch}, batch {t.batch_size}, "
                        f"seed {t.seed}" + _stages_note(record)),
         gradcam_layer=cam.layer if cam else "", verify=verify, baselines=_baseline_rows(record, baselines),
-        version=__version__,
+        version=__version__, runtime_titles=TITLES,
         run_dir=record.run_dir, **_search_notes(record.search))
 
 
@@ -194,18 +194,19 @@ def _stages_note(record: RunRecord) -> str:
     return note + (f"; then fine-tuning epochs: {', '.join(tuned)}" if tuned else "")
 
 
-def write_report(dest: Path, record: RunRecord, keras_model, flatbuffer: bytes, parts,
+def write_report(dest: Path, record: RunRecord, reference, flatbuffer: bytes, parts,
                  validation: Validation | None = None, verify: list[VerifyResult] | None = None,
                  baselines: list[dict] | None = None) -> ReportNumbers:
-    """Analyze, validate (with ONNX; unless the caller already did) and explain the run, and write
+    """Analyze, validate against `reference` (a Keras model, with ONNX, or a float .tflite's bytes; unless the
+    caller already did) and explain the run (a Keras model's Grad-CAM and probes), and write
     `dest/report.html`, with `verify`'s results if the run was verified and the classic `baselines` made on its
     split. Returns the numbers the page shows, for report.json."""
     logger.info("report: per-layer analysis, validation on Keras / ONNX / LiteRT / TFLM, Grad-CAM, linear probes ...")
     with progress.task("report.html"):
         analysis = analyze_model(flatbuffer, "model.tflite")
         if validation is None:
-            validation = validate_model(flatbuffer, read_model(flatbuffer), parts.val, keras_model, "model.tflite")
-        cam, probes = _explained(keras_model, parts, record.data.seed)
+            validation = validate_model(flatbuffer, read_model(flatbuffer), parts.val, reference, "model.tflite")
+        cam, probes = _explained(None if isinstance(reference, bytes) else reference, parts, record.data.seed)
     write_atomic(Path(dest) / REPORT_FILE, render_report(record, analysis, validation, cam, probes, verify or [],
                                                            baselines or []))
     return ReportNumbers(analysis.peak_layer, analysis.peak_op, analysis.plan_matches_tflm,

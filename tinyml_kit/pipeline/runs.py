@@ -26,6 +26,8 @@ from tinyml_kit.train.data import Dataset, Split, load_dataset, split
 
 logger = logging.getLogger(__name__)
 
+FLOAT_TFLITE_FILE = "model_float.tflite"   # the float side of a run deployed from a float graph without Keras
+
 
 def run_split(record: RunRecord, input_shape: tuple[int, int, int] | None = None) -> Split:
     """The run's own train / validation split, re-made from its data source, fraction and seed."""
@@ -49,14 +51,17 @@ def timed(timings: Timings, step: str) -> Iterator[None]:
 def write_run(out: Path, record: RunRecord, model, flatbuffer: bytes, parts: Split, validation: Validation,
               started: float) -> RunRecord:
     """Write every file of a run, report.html included, into `out`, all or nothing; returns the record as
-    written (with its directory, the report's numbers and the total time). The model's sources are its engine's
+    written (with its directory, the report's numbers and the total time). `model`: the float side, a Keras model
+    (model.keras) or a float .tflite's bytes (model_float.tflite), or None. The model's sources are its engine's
     (TFLM's model data, or the C engine's generated model)."""
     with staged_output(out) as tmp:
         record.run_dir = str(out)
         with timed(record.timings, "report_s"):
             record.report = write_report(tmp, record, model, flatbuffer, parts, validation)
         record.timings.total_s = round(time.perf_counter() - started, 2)
-        if model is not None:   # None: a run deployed from a .tflite, which has no float model
+        if isinstance(model, bytes):   # a run deployed from a float graph without a Keras model
+            (tmp / FLOAT_TFLITE_FILE).write_bytes(model)
+        elif model is not None:   # None: a run deployed from an int8 .tflite, which has no float model
             model.save(tmp / "model.keras")
         (tmp / "model.tflite").write_bytes(flatbuffer)
         ModelSource(flatbuffer, read_model(flatbuffer), record.data.classes, record.arena_bytes,
@@ -100,10 +105,10 @@ def resolve_model(target: str | Path) -> ModelFile:
 
 @dataclass
 class Target:
-    """What `check` and `validate` work on: an int8 model, its data and, for a run, its float model."""
+    """What `check` and `validate` work on: an int8 model, its data and, for a run, its float side."""
     model: ModelFile
     val: Dataset | None          # None when no data was given for a bare .tflite
-    keras_model: object | None = None
+    reference: object | None = None   # `run_reference`'s
 
 
 def load_target(target: str | Path, data: str | None = None, strict_shape: bool = False) -> Target:
@@ -119,9 +124,16 @@ def load_target(target: str | Path, data: str | None = None, strict_shape: bool 
     if val is not None and len(val.class_names) > outputs:
         raise UserError(f"data has {len(val.class_names)} classes but the model outputs {outputs}: pass the "
                         f"data the model was trained for", "data")
-    keras_path = m.run_dir / "model.keras" if m.run_dir else None
-    keras_model = load_keras_model(keras_path) if keras_path and keras_path.is_file() else None
-    return Target(m, val, keras_model)
+    return Target(m, val, run_reference(m.run_dir) if m.run_dir else None)
+
+
+def run_reference(run_dir: Path) -> object | None:
+    """What a run's int8 model is checked against: its float Keras model, or for a run deployed from a float graph
+    without one its float .tflite (bytes, run on LiteRT); None for a run deployed from an int8 .tflite."""
+    keras_path, float_path = run_dir / "model.keras", run_dir / FLOAT_TFLITE_FILE
+    if keras_path.is_file():
+        return load_keras_model(keras_path)
+    return float_path.read_bytes() if float_path.is_file() else None
 
 
 def _load_data(data: str, shape: tuple, strict_shape: bool, record: RunRecord | None) -> Dataset:
@@ -148,8 +160,7 @@ def report_run(run_dir: str | Path) -> Path:
     (`verify_*.json`, `baseline_*.json`); written beside and renamed, so a failure leaves the old page in place."""
     m = run_model(run_dir)
     run_dir, record = m.run_dir, m.record
-    keras_path = run_dir / "model.keras"   # none in a run deployed from a .tflite: its page has no Grad-CAM
-    model = load_keras_model(keras_path) if keras_path.is_file() else None
+    model = run_reference(run_dir)   # no Keras model in a run deployed from a .tflite: its page has no Grad-CAM
     parts = run_split(record, tuple(m.info.inputs[0].shape[1:]))
     verify = verified(run_dir)
     baselines = [json.loads(p.read_text()) for p in sorted(run_dir.glob("baseline_*.json"))]
