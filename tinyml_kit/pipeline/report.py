@@ -201,12 +201,15 @@ def write_report(dest: Path, record: RunRecord, reference, flatbuffer: bytes, pa
     caller already did) and explain the run (a Keras model's Grad-CAM and probes), and write
     `dest/report.html`, with `verify`'s results if the run was verified and the classic `baselines` made on its
     split. Returns the numbers the page shows, for report.json."""
-    logger.info("report: per-layer analysis, validation on Keras / ONNX / LiteRT / TFLM, Grad-CAM, linear probes ...")
+    keras_side = reference is not None and not isinstance(reference, bytes)
+    floats = "Keras / ONNX / " if keras_side else "the float .tflite / " if reference is not None else ""
+    logger.info(f"report: per-layer analysis, validation on {floats}LiteRT / TFLM"
+                + (", Grad-CAM, linear probes ..." if keras_side else " ..."))
     with progress.task("report.html"):
         analysis = analyze_model(flatbuffer, "model.tflite")
         if validation is None:
             validation = validate_model(flatbuffer, read_model(flatbuffer), parts.val, reference, "model.tflite")
-        cam, probes = _explained(None if isinstance(reference, bytes) else reference, parts, record.data.seed)
+        cam, probes = _explained(reference if keras_side else None, parts, record.data.seed)
     write_atomic(Path(dest) / REPORT_FILE, render_report(record, analysis, validation, cam, probes, verify or [],
                                                            baselines or []))
     return ReportNumbers(analysis.peak_layer, analysis.peak_op, analysis.plan_matches_tflm,
