@@ -122,7 +122,7 @@ def op_features(graph: Graph, op: Op, family: KernelFamily | None = None, in_ram
     return f
 
 
-def _signature(graph: Graph, op: Op) -> tuple:
+def op_signature(graph: Graph, op: Op) -> tuple:
     """All of an op that its group and features depend on."""
     tensors = [graph.tensors[i] for i in (*op.inputs, *op.outputs)]
     return (op.kind, op.kernel_hw, op.stride_hw, len(op.inputs),
@@ -187,11 +187,12 @@ class OpCostModel:
         return {q: [counts[j] for counts in ops] for j, q in enumerate(quantities)}
 
     def op_counts(self, graph: Graph, op: Op, family: KernelFamily | None, in_ram: bool,
-                  quantities: tuple[str, ...]) -> tuple[float, ...]:
+                  quantities: tuple[str, ...], signature: tuple | None = None) -> tuple[float, ...]:
         """Each quantity of one op on `family`'s generated kernel (None: CMSIS-NN's), its weights in RAM or not.
         Worked out once per op signature (what a group and its features are read from: the op's kind, kernel and
-        strides and its tensors' shapes): the configurations the solver predicts share many layers."""
-        key = (_signature(graph, op), family, in_ram, quantities)
+        strides and its tensors' shapes): the configurations the solver predicts share many layers. `signature`:
+        `opop_signature(graph, op)`, for a caller costing one op on several kernels."""
+        key = (signature or op_signature(graph, op), family, in_ram, quantities)
         counts = self._op_memo.get(key)
         if counts is None:
             if len(self._op_memo) > OP_MEMO_LIMIT:   # a long process (a sweep, a test session) meets many more

@@ -12,7 +12,7 @@ from tinyml_kit.core.graph import Graph
 from tinyml_kit.core.latency import latency_ms, latency_ms_from_cycles
 from tinyml_kit.core.timing import memory_timing
 from tinyml_kit.solve.c_size import model_kernels
-from tinyml_kit.solve.instructions import QUANTITIES, OpCostModel, instruction_model
+from tinyml_kit.solve.instructions import QUANTITIES, OpCostModel, instruction_model, op_signature
 from tinyml_kit.solve.weight_placement import graph_ram_weight_ops
 
 
@@ -85,7 +85,8 @@ def estimate_latency(graph: Graph, macs: int, board: Board, engine: str = "tflm"
         kernels = [[(fam, i in in_ram)] for i, fam in enumerate(families)]
     cycles, per_op = [], []
     for op, options in zip(graph.ops, kernels, strict=True):
-        costs = [model.op_counts(graph, op, family, in_ram, QUANTITIES) for family, in_ram in options]
+        signature = op_signature(graph, op)
+        costs = [model.op_counts(graph, op, family, in_ram, QUANTITIES, signature) for family, in_ram in options]
         c, i = min((int(round(c + memory.wait_cycles(m, n))), int(round(i))) for i, c, m, n in costs)
         cycles.append(c)
         per_op.append(i)

@@ -185,9 +185,10 @@ class _Regions:
         self.region = {t: t for t in sizes}
         self.within = {t: 0 for t in sizes}
         self.last = last
+        self.groups = {t: [t] for t in sizes}   # region -> its tensors
 
     def _tensors(self, r: int) -> list[int]:
-        return [t for t, g in self.region.items() if g == r]
+        return self.groups[r]
 
     def dies_at(self, t: int, op: int) -> bool:
         """t's region holds nothing needed after `op`. The graph input counts too: a run consumes its input
@@ -202,6 +203,8 @@ class _Regions:
         base = self.within[host] + delta - self.within[t]
         for m in moved:
             self.region[m], self.within[m] = r, self.within[m] + base
+        if old != r:
+            self.groups[r] += self.groups.pop(old)
         low = min(self.within[m] for m in self._tensors(r))
         if low < 0:
             for m in self._tensors(r):
@@ -221,10 +224,11 @@ def _place_best(buffers: list[Buffer]) -> int:
     the lowest peak."""
     orders = [lambda b: (-b.size, b.first), lambda b: (-(b.last - b.first), -b.size), lambda b: (b.first, -b.size),
               lambda b: (-b.size * (b.last - b.first + 1), b.first)]
+    together = _alive_together(buffers)
     best: int | None = None
     best_offsets: list[int] = []
     for key in orders:
-        peak = _place(sorted(buffers, key=key))
+        peak = _place(buffers, sorted(range(len(buffers)), key=lambda i, key=key: key(buffers[i])), together)
         if best is None or peak < best:
             best, best_offsets = peak, [b.offset for b in buffers]
     for b, offset in zip(buffers, best_offsets, strict=True):
@@ -232,18 +236,33 @@ def _place_best(buffers: list[Buffer]) -> int:
     return best or 0
 
 
-def _place(order: list[Buffer]) -> int:
-    """Each buffer at the lowest offset where none of its parts overlaps a part of a placed buffer alive at the
-    same time. A region is placed by its parts, so the bytes of a tensor that died inside it (a convolution's
-    input under its output) are free for others at other times."""
-    placed: list[tuple[int, int, int, int]] = []   # absolute (start, end, first, last) of every placed part
+def _alive_together(buffers: list[Buffer]) -> list[list[int]]:
+    """Per buffer, the others alive at some time it is (a region's parts live within its own life): the only ones
+    that can block its bytes, whatever order they are placed in."""
+    by_first = sorted(range(len(buffers)), key=lambda i: buffers[i].first)
+    together: list[list[int]] = [[] for _ in buffers]
+    for k, i in enumerate(by_first):
+        last = buffers[i].last
+        for j in by_first[k + 1:]:
+            if buffers[j].first > last:
+                break
+            together[i].append(j)
+            together[j].append(i)
+    return together
+
+
+def _place(buffers: list[Buffer], order: list[int], together: list[list[int]]) -> int:
+    """Each buffer (`order`: indices into `buffers`) at the lowest offset where none of its parts overlaps a part
+    of a placed buffer alive at the same time. A region is placed by its parts, so the bytes of a tensor that died
+    inside it (a convolution's input under its output) are free for others at other times."""
+    placed: dict[int, list[tuple[int, int, int, int]]] = {}   # buffer -> absolute (start, end, first, last) parts
     peak = 0
-    for b in order:
-        offset = _lowest_free(b.parts, placed)
+    for i in order:
+        b = buffers[i]
+        offset = _lowest_free(b.parts, [p for j in together[i] if j in placed for p in placed[j]])
         b.offset = offset
-        for rel, size, first, last in b.parts:
-            placed.append((offset + rel, offset + rel + size, first, last))
-            peak = max(peak, offset + rel + size)
+        parts = placed[i] = [(offset + rel, offset + rel + size, first, last) for rel, size, first, last in b.parts]
+        peak = max(peak, max(p[1] for p in parts))
     return peak
 
 
