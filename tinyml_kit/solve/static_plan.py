@@ -228,7 +228,8 @@ def _place_best(buffers: list[Buffer]) -> int:
     best: int | None = None
     best_offsets: list[int] = []
     for key in orders:
-        peak = _place(buffers, sorted(range(len(buffers)), key=lambda i, key=key: key(buffers[i])), together)
+        keys = [key(b) for b in buffers]
+        peak = _place(buffers, sorted(range(len(buffers)), key=keys.__getitem__), together)
         if best is None or peak < best:
             best, best_offsets = peak, [b.offset for b in buffers]
     for b, offset in zip(buffers, best_offsets, strict=True):
