@@ -134,14 +134,17 @@ def curve(name: str, seed: int, parts) -> dict:
 
 
 def shipped(name: str, seed: int, parts) -> dict:
-    """The range test as `fit --lr-finder --seed SEED` runs it now, and the rate it chooses."""
-    from tinyml_kit.train.lr_finder import range_test
+    """The range test as `fit --lr-finder --seed SEED` runs it now (`range_test` is `range_curves` then `choose`),
+    the rate it chooses, and each of its tests' raw losses (for the rules in RULES)."""
+    from tinyml_kit.train.lr_finder import MAX_STEPS, TESTS, choose, range_curves
     from tinyml_kit.train.trainer import BATCH_SIZE
 
     model, start = built(name, seed, parts), time.perf_counter()
-    test = range_test(model, parts, BATCH_SIZE, seed)
+    curves = range_curves(model, parts, BATCH_SIZE, seed, MAX_STEPS, None, TESTS)
+    test = choose(*curves.mean(), TESTS)
     return {"model": name, "seed": seed, "rule": test.rule, "tests": test.tests, "chosen_rate": test.chosen_rate,
-            "minimum_rate": test.minimum_rate, "seconds": round(time.perf_counter() - start, 1)}
+            "minimum_rate": test.minimum_rate, "seconds": round(time.perf_counter() - start, 1),
+            "rates": curves.rates, "raw": [[v if np.isfinite(v) else None for v in r] for r in curves.raw]}
 
 
 def built(name: str, seed: int, parts):
@@ -172,16 +175,20 @@ def spread(rates: list[float]) -> dict:
 def table(curves: list[dict], seeds: list[int], per_test: int) -> dict:
     """Each rule's rate per model: one range test per seed in `seeds` (per_test 1), or the mean of `per_test`
     tests, seed groups 0..per_test-1, per_test..2·per_test-1, ... (as many full groups as there are)."""
+    groups = {}
+    for model in MODELS:
+        rows = sorted((c for c in curves if c["model"] == model and (per_test > 1 or c["seed"] in seeds)),
+                      key=lambda c: c["seed"])
+        groups[model] = [rows[i: i + per_test] for i in range(0, len(rows) - per_test + 1, per_test)]
+    return summarise(groups)
+
+
+def summarise(groups: dict[str, list[list[dict]]]) -> dict:
+    """Each rule on each group of curves (their mean loss), and the rates' spread per model."""
     out: dict = {}
     for rule_name, rule in RULES.items():
-        per_model = {}
-        for model in MODELS:
-            rows = sorted((c for c in curves if c["model"] == model and (per_test > 1 or c["seed"] in seeds)),
-                          key=lambda c: c["seed"])
-            groups = [rows[i: i + per_test] for i in range(0, len(rows) - per_test + 1, per_test)]
-            if len(groups) >= 2:
-                rates = [float(np.clip(rule(*losses(g)), *CLIP)) for g in groups]
-                per_model[model] = {**spread(rates), "seeds": [[c["seed"] for c in g] for g in groups]}
+        per_model = {m: {**spread([float(np.clip(rule(*losses(g)), *CLIP)) for g in gs]),
+                         "seeds": [[c["seed"] for c in g] for g in gs]} for m, gs in groups.items() if len(gs) >= 2}
         worst = max((m["max_dev_pct"] for m in per_model.values()), default=None)
         out[rule_name] = {"per_model": per_model, "worst_dev_pct": worst,
                           "within_target": worst is not None and worst <= 100 * TARGET}
@@ -192,6 +199,13 @@ def shipped_table(rows: list[dict]) -> dict:
     return {m: {**spread([r["chosen_rate"] for r in sel]), "seeds": [r["seed"] for r in sel],
                 "seconds": [r["seconds"] for r in sel]}
             for m in MODELS if len(sel := sorted((r for r in rows if r["model"] == m), key=lambda r: r["seed"])) >= 2}
+
+
+def shipped_rules(rows: list[dict]) -> dict:
+    """Each rule on the shipped runs' own tests, averaged per seed as `range_test` averages them."""
+    return summarise({m: [[{"seed": r["seed"], "rates": r["rates"], "raw_losses": raw} for raw in r["raw"]]
+                          for r in sorted(rows, key=lambda r: r["seed"]) if r["model"] == m and "raw" in r]
+                      for m in MODELS})
 
 
 def check(name: str, rate: float, parts, epochs: int) -> dict:
@@ -243,7 +257,8 @@ def main() -> None:
     def save() -> dict:
         every = sorted({c["seed"] for c in curves})
         summary = {"one_test_seeds_0_2": table(curves, [0, 1, 2], 1), "one_test_all_seeds": table(curves, every, 1),
-                   "mean_of_3_tests": table(curves, every, 3), "shipped": shipped_table(ships)}
+                   "mean_of_3_tests": table(curves, every, 3), "shipped_tests": shipped_rules(ships),
+                   "shipped": shipped_table(ships)}
         result = {**data_record(DATA), "train_images": len(parts.train.x), "target_dev_pct": 100 * TARGET,
                   "shipped_rule": SHIPPED, "summary": summary, "checks": checks, "shipped": ships, "curves": curves}
         RESULT.write_text(json.dumps(result, indent=1) + "\n")
