@@ -9,11 +9,12 @@ split of cifar10-5k at 32x32x3. Two kinds of runs:
 - `curves`: one range test per seed with every batch's own loss kept, so each rule in RULES chooses a rate from
   the very same curves (the difference between rules is the rule's, not another draw of the noise). Summaries:
   one test per seed on seeds 0-2 (the target), on all seeds, and the mean of 3 tests (seed groups 0-2, 3-5, 6-8).
-- `shipped`: `train.lr_finder.range_test` as fit runs it now (TESTS tests from the model's weights), per seed.
+- `shipped`: `train.lr_finder.range_test` as fit runs it now (TESTS tests from the model's weights), per seed:
+  its rate, and its tests' raw losses, on which every rule is applied too (summary `shipped_tests`).
 A rule's spread per model: max/min of its rates and the largest deviation from their median in %; the target is
 within ±20 %. `--check-epochs N` trains each model N epochs (one-cycle, seed 0) at the old rule's median rate and
 at the shipped rule's, to check the stable rate is still a good one. `--resume` keeps the runs already in
-bench/results/lr_range.json and runs only the missing ones.
+bench/results/lr_range_runs.jsonl (every run, its raw losses too) and runs only the missing ones.
 """
 
 import argparse
@@ -29,6 +30,7 @@ from portable import data_record
 
 HERE = Path(__file__).parent
 RESULT = HERE / "results" / "lr_range.json"
+RUNS = HERE / "results" / "lr_range_runs.jsonl"   # every run, a line each (the raw losses), read by --resume
 DATA = HERE.resolve().parent.parent / "shared" / "datasets" / "cifar10-5k.npz"
 SHAPE = (32, 32, 3)
 MODELS = {"tinynet": ("tinynet", {"alpha": 1.375, "depth": 3}),
@@ -240,6 +242,14 @@ def run_missing(rows: list[dict], models, seeds, run, parts, save) -> None:
                 save()
 
 
+def stored(rows: list[dict], kind: str) -> list[dict]:
+    """Rows as RUNS keeps them: tagged with their kind, losses to 5 digits."""
+    def short(v):
+        return [short(x) for x in v] if isinstance(v, list) else float(f"{v:.5g}") if isinstance(v, float) else v
+    return [{"kind": kind, **{k: short(v) if k in ("rates", "raw", "raw_losses") else v for k, v in r.items()}}
+            for r in rows]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
@@ -250,8 +260,8 @@ def main() -> None:
     args = parser.parse_args()
     from tinyml_kit.train.data import load_dataset, split
 
-    old = json.loads(RESULT.read_text()) if args.resume and RESULT.exists() else {}
-    curves, ships, checks = old.get("curves", []), old.get("shipped", []), old.get("checks", [])
+    old = [json.loads(line) for line in RUNS.read_text().splitlines()] if args.resume and RUNS.exists() else []
+    curves, ships, checks = ([r for r in old if r["kind"] == kind] for kind in ("curve", "shipped", "check"))
     parts = split(load_dataset(str(DATA), SHAPE), seed=0)   # fit's split (seed 0)
 
     def save() -> dict:
@@ -260,8 +270,10 @@ def main() -> None:
                    "mean_of_3_tests": table(curves, every, 3), "shipped_tests": shipped_rules(ships),
                    "shipped": shipped_table(ships)}
         result = {**data_record(DATA), "train_images": len(parts.train.x), "target_dev_pct": 100 * TARGET,
-                  "shipped_rule": SHIPPED, "summary": summary, "checks": checks, "shipped": ships, "curves": curves}
+                  "shipped_rule": SHIPPED, "summary": summary, "checks": checks, "runs": RUNS.name}
         RESULT.write_text(json.dumps(result, indent=1) + "\n")
+        RUNS.write_text("".join(json.dumps(r) + "\n" for r in stored(curves, "curve") + stored(ships, "shipped")
+                                + stored(checks, "check")))
         return result
 
     run_missing(curves, args.models, args.seeds, curve, parts, save)
