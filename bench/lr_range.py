@@ -159,12 +159,11 @@ def built(name: str, seed: int, parts):
 
 
 def losses(rows: list[dict]) -> tuple[np.ndarray, np.ndarray]:
-    """The rows' mean raw loss at the rates all of them reached with a finite loss."""
-    n = min(len(r["raw_losses"]) for r in rows)
-    v = np.array([[np.nan if x is None else x for x in r["raw_losses"][:n]] for r in rows])
-    finite = np.isfinite(v).all(0)
-    n = n if finite.all() else int(np.argmin(finite))
-    return np.array(rows[0]["rates"][:n]), v[:, :n].mean(0)
+    """The rows' mean raw loss at the rates all of them reached with a finite loss (as `range_test` averages)."""
+    from tinyml_kit.train.lr_finder import Curves
+
+    raw = [[np.nan if x is None else x for x in r["raw_losses"]] for r in rows]
+    return Curves(max((r["rates"] for r in rows), key=len), raw).mean()
 
 
 def spread(rates: list[float]) -> dict:
