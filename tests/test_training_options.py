@@ -48,17 +48,20 @@ def test_schedules_start_peak_and_end_where_documented(kind, first, peak_at, las
     assert rates[-1] == pytest.approx(last * 2e-3, rel=1e-2)
 
 
-def test_range_test_restores_the_weights_stops_at_divergence_and_picks_a_rate_below_it(digits16):
-    from tinyml_kit.train.lr_finder import BELOW_MINIMUM, RATE_BOUNDS, range_test
+def test_range_test_restores_the_weights_stops_at_divergence_and_repeats_itself(digits16):
+    from tinyml_kit.train.lr_finder import RATE_BOUNDS, choose, range_curves
 
     model = _tiny(classes=10)
     before = [w.copy() for w in model.get_weights()]
-    test = range_test(model, digits16, batch_size=32, steps=120)
+    curves = range_curves(model, digits16, 32, seed=0, steps=120, class_weight=None, tests=2)
     assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=False))
-    assert len(test.rates) == len(test.losses) and np.all(np.diff(test.rates) > 0)
-    assert len(test.rates) < 120   # each batch's own loss is watched: it blows up before the rate reaches 10
-    assert test.chosen_rate == pytest.approx(float(np.clip(test.minimum_rate / BELOW_MINIMUM, *RATE_BOUNDS)))
-    assert test.losses[-1] > min(v for v in test.losses if v is not None)
+    assert len(curves.raw) == 2 and curves.raw[0] != curves.raw[1]   # each test its own batch order
+    assert all(len(r) < 120 for r in curves.raw)   # each batch's own loss is watched: it blows up before rate 10
+    again = range_curves(model, digits16, 32, seed=0, steps=120, class_weight=None, tests=1)
+    assert again.raw[0] == curves.raw[0]   # same seed, same test, same rate
+    test = choose(*curves.mean(), 2)
+    assert RATE_BOUNDS[0] <= test.chosen_rate <= RATE_BOUNDS[1] and test.tests == 2
+    assert len(test.rates) == len(test.losses) <= min(len(r) for r in curves.raw)
 
 
 def test_range_test_records_each_batch_loss_not_the_epochs_running_mean():
@@ -85,15 +88,32 @@ def test_range_test_records_each_batch_loss_not_the_epochs_running_mean():
     assert recorder.losses[:2] == pytest.approx([2.0, 2.0]) and recorder.losses[2] > 2.5
 
 
-def test_range_test_choice_ignores_a_lucky_start_and_takes_half_the_minimum():
-    from tinyml_kit.train.lr_finder import RATE_BOUNDS, _choose
+def _valley(rates, noise_seed):
+    """A range-test-like curve: flat, a valley centred at 1e-2 (log-symmetric), divergence; and batch noise."""
+    x = np.log10(rates)
+    clean = 2.3 - 0.4 * np.exp(-0.5 * ((x + 2) / 0.5) ** 2) + np.where(x > -1, 3 * (x + 1) ** 2, 0)
+    return clean + np.random.default_rng(noise_seed).normal(0, 0.15, len(rates))
 
-    rates = list(np.geomspace(1e-5, 1, 50))
-    losses = [1.0] + [2.3] * 19 + list(np.linspace(2.3, 1.5, 20)) + [1.5 + 0.2 * i for i in range(10)]
-    losses[30] -= 0.3   # the steepest fall, at rate ~1.1e-2; the minimum is at index 39
-    test = _choose(rates, losses)
-    assert test.minimum_rate == rates[39] and test.steepest_rate in (rates[29], rates[30], rates[31])
-    assert test.chosen_rate == pytest.approx(min(rates[39] / 2, RATE_BOUNDS[1]))
+
+def test_range_test_choice_is_the_valleys_centre_and_noise_barely_moves_it():
+    from tinyml_kit.train.lr_finder import choose
+
+    rates = np.geomspace(1e-6, 1, 180)
+    chosen = [choose(rates, _valley(rates, seed)).chosen_rate for seed in range(5)]
+    assert all(abs(np.log10(c) + 2) < 0.15 for c in chosen)   # each within ±40 % of the centre
+    assert max(chosen) / min(chosen) < 1.4
+    lucky = _valley(rates, 0)
+    lucky[0] = 0.5   # one lucky first batch is not the valley
+    assert choose(rates, lucky).chosen_rate == pytest.approx(chosen[0], rel=0.05)
+
+
+def test_a_range_test_without_finite_losses_is_refused():
+    from tinyml_kit.core.errors import UserError
+    from tinyml_kit.train.lr_finder import Curves, choose
+
+    curves = Curves([1e-6, 1e-5, 1e-4], [[float("nan"), 2.0, 2.0], [2.0, 2.0, 2.0]])
+    with pytest.raises(UserError, match="never finite"):
+        choose(*curves.mean())
 
 
 @pytest.mark.parametrize("arch, knobs, resolutions", [
@@ -223,6 +243,7 @@ def test_fit_from_another_run_with_frozen_stages_and_every_training_option(tmp_p
     assert record["arch"] == "tinynet" and record["choice"] == source["choice"]
     assert recipe["init_from"] == str((source_run / "model.keras").absolute()) and recipe["frozen_params"] > 0
     assert recipe["schedule"] == "onecycle" and recipe["learning_rate"] == recipe["lr_finder"]["chosen_rate"]
+    assert recipe["lr_rule"] == recipe["lr_finder"]["rule"] and recipe["lr_finder"]["tests"] == 3
     assert len(recipe["class_weights"]) == 10 and recipe["unfreeze"]["epochs"] == 1
     from tinyml_kit.nets import load_keras_model
 

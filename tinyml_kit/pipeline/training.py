@@ -44,10 +44,10 @@ def train_model(arch: str, knobs: dict, parts, epochs: int, batch_size: int, see
     recipe = {**options.to_dict(), "class_weights": weights}
     if options.freeze_stages:
         recipe["frozen_params"] = _freeze(model, options.freeze_stages)
-    rate = options.start_rate
+    rate, recipe["lr_rule"] = options.start_rate, "default" if options.learning_rate is None else "given"
     if options.lr_finder:
         test = range_test(model, parts, batch_size, seed, class_weight=weights)
-        recipe["lr_finder"], rate = test.to_dict(), test.chosen_rate
+        recipe["lr_finder"], rate, recipe["lr_rule"] = test.to_dict(), test.chosen_rate, test.rule
     recipe["learning_rate"] = rate
     common = {"batch_size": batch_size, "seed": seed, "teacher": teacher, "temperature": compression.temperature,
               "alpha_kd": compression.alpha_kd, "class_weight": weights, "hint": compression.distill}
