@@ -48,7 +48,7 @@ def test_schedules_start_peak_and_end_where_documented(kind, first, peak_at, las
     assert rates[-1] == pytest.approx(last * 2e-3, rel=1e-2)
 
 
-def test_range_test_restores_the_weights_stops_at_divergence_and_repeats_itself(digits16):
+def test_range_test_restores_the_weights_and_stops_at_divergence(digits16):
     from tinyml_kit.train.lr_finder import RATE_BOUNDS, choose, range_curves
 
     model = _tiny(classes=10)
@@ -57,8 +57,6 @@ def test_range_test_restores_the_weights_stops_at_divergence_and_repeats_itself(
     assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=False))
     assert len(curves.raw) == 2 and curves.raw[0] != curves.raw[1]   # each test its own batch order
     assert all(len(r) < 120 for r in curves.raw)   # each batch's own loss is watched: it blows up before rate 10
-    again = range_curves(model, digits16, 32, seed=0, steps=120, class_weight=None, tests=1)
-    assert again.raw[0] == curves.raw[0]   # same seed, same test, same rate
     test = choose(*curves.mean(), 2)
     assert RATE_BOUNDS[0] <= test.chosen_rate <= RATE_BOUNDS[1] and test.tests == 2
     assert len(test.rates) == len(test.losses) <= min(len(r) for r in curves.raw)

@@ -82,10 +82,9 @@ def range_test(model, data: Split, batch_size: int, seed: int = 0, steps: int = 
 def range_curves(model, data: Split, batch_size: int, seed: int, steps: int, class_weight: dict | None,
                  tests: int) -> Curves:
     """The tests' raw losses: test i shuffles the batches with its own seed drawn from (`seed`, i)."""
-    from tinyml_kit._tf import keras, tf
+    from tinyml_kit._tf import keras
 
     k = keras()
-    tf().config.experimental.enable_op_determinism()  # same seed, same rate
     weights = model.get_weights()
     steps = max(20, min(steps, 4 * epoch_steps(data, batch_size)))
     factor = (END_RATE / START_RATE) ** (1 / (steps - 1))
