@@ -45,6 +45,12 @@ class UserError(Exception):
         return _PARAMETER.sub(lambda m: spelling(m[1], m[2]), self.message)
 
 
+def first_line(error: Exception, limit: int | None = 200) -> str:
+    """The first line of a third-party exception's message (its class name when it has none), cut at `limit`
+    characters: what a one-line refusal quotes of a loader's or converter's failure."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0][:limit]
+
+
 def first_few(items, limit: int = 3) -> str:
     """Name a few of `items` and count the rest ("a, b, c and 9,997 more"), so that a message about thousands of
     bad entries still fits on one line."""

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tinyml_kit.core.errors import UserError
+from tinyml_kit.core.errors import UserError, first_line
 
 INSTALL = "pip install -e . (tinyml-kit depends on onnx and onnxruntime)"
 SUPPORTED = ("Conv", "BatchNormalization", "Relu", "LeakyRelu", "Clip", "MaxPool", "AveragePool",
@@ -77,8 +77,7 @@ def read_graph(path: str | Path) -> OnnxGraph:
         if any(node.op_type in SHAPE_OPS for node in model.graph.node):
             model = _shapes_folded(model)
     except Exception as e:
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-        raise UserError(f"{path} is not a valid ONNX model ({first}): export it again", "model") from None
+        raise UserError(f"{path} is not a valid ONNX model ({first_line(e)}): export it again", "model") from None
     g = model.graph
     constants = {t.name: _array(numpy_helper.to_array(t)) for t in g.initializer}
     for node in g.node:

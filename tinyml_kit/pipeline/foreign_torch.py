@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from tinyml_kit.core.errors import UserError, param
+from tinyml_kit.core.errors import UserError, first_line, param
 from tinyml_kit.core.litert import LiteRtModel
 from tinyml_kit.core.record_sections import ConversionCheck
 from tinyml_kit.core.stderr import captured_stderr
@@ -85,8 +85,7 @@ def open_program(path: Path, pixels: str | None) -> tuple[TorchProgram, str]:
         with _quiet():
             program = torch.export.load(str(path))
     except Exception as e:
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-        raise UserError(f"{path} could not be loaded as a torch.export program ({first}): save it with "
+        raise UserError(f"{path} could not be loaded as a torch.export program ({first_line(e)}): save it with "
                         f"torch.export.save(torch.export.export(model.eval(), (example,)), '{path.name}')",
                         "model") from None
     training = _in_training_mode(torch, program)
@@ -155,7 +154,7 @@ def convert(program: TorchProgram, shape: tuple[int, int, int], pixels: str) -> 
 def _unconverted(program: TorchProgram, error: Exception) -> str:
     """The refusal of a program litert-torch could not convert: the op it has no lowering for, with the module it
     came from where the program's own graph holds it (litert-torch converts after decomposing some ops)."""
-    first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    first = first_line(error, None)
     marker = "Lowering not found: "
     if not first.startswith(marker):
         return f"litert-torch could not convert {program.name}: {first[:300]}"
