@@ -25,7 +25,7 @@ from tinyml_kit.check.tflm import TflmModel
 from tinyml_kit.core.errors import UserError
 from tinyml_kit.core.evaluation import OpDifference
 from tinyml_kit.core.litert import LiteRtModel
-from tinyml_kit.core.tflite_info import model_object, op_names, schema
+from tinyml_kit.core.tflite_info import builtin_code, model_object, op_names, schema
 from tinyml_kit.engine.quantization import activation_range, per_channel_multipliers
 
 INT8 = schema().TensorType.INT8
@@ -55,7 +55,7 @@ def op_difference(flatbuffer: bytes, x_q: np.ndarray) -> OpDifference | None:
         if not diff.any():
             continue
         code = model.operatorCodes[op.opcodeIndex]
-        kind = names.get(max(code.builtinCode, code.deprecatedBuiltinCode), "CUSTOM")
+        kind = names.get(builtin_code(code), "CUSTOM")
         values = {int(sub.inputs[0]): x_q.reshape(len(x_q), -1), **dict(zip(outputs, lite, strict=True))}
         explained = kind == "FULLY_CONNECTED" and _fully_connected_explained(model, op, values, a, b)
         name = sub.tensors[outputs[index]].name

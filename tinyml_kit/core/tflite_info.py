@@ -55,6 +55,12 @@ def schema():
     return schema_py_generated
 
 
+def builtin_code(code) -> int:
+    """An operator code's builtin operator: the larger of its two fields (older writers set only the deprecated
+    int8 one; newer ones set both, that one capped at 127)."""
+    return max(code.builtinCode, code.deprecatedBuiltinCode)
+
+
 def op_names() -> dict[int, str]:
     ops = schema().BuiltinOperator
     return {v: k for k, v in vars(ops).items() if not k.startswith("_")}
@@ -80,7 +86,7 @@ def read_model(data: bytes, name: str = "model") -> ModelInfo:
         ops, seen = [], set()
         for op in graph.operators or []:
             code = model.operatorCodes[op.opcodeIndex]
-            builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
+            builtin = builtin_code(code)
             op_name = names.get(builtin, f"BUILTIN_{builtin}")
             if op_name == "CUSTOM":
                 op_name = f"CUSTOM:{code.customCode.decode() if code.customCode else '?'}"
@@ -131,7 +137,7 @@ def read_graph(data: bytes, name: str = "model") -> "Graph":
     ops = []
     for op in sub.operators or []:
         code = model.operatorCodes[op.opcodeIndex]
-        kind = names.get(max(code.builtinCode, code.deprecatedBuiltinCode), "CUSTOM")
+        kind = names.get(builtin_code(code), "CUSTOM")
         inputs = tuple(int(i) for i in (op.inputs if op.inputs is not None else []) if i >= 0)
         outputs = tuple(int(i) for i in (op.outputs if op.outputs is not None else []) if i >= 0)
         options = op.builtinOptions
@@ -175,7 +181,7 @@ def int8_weight_sparsity(data: bytes) -> float:
     zeros = total = 0
     for op in graph.operators or []:
         code = model.operatorCodes[op.opcodeIndex]
-        if names.get(max(code.builtinCode, code.deprecatedBuiltinCode)) not in _WEIGHTED_OPS:
+        if names.get(builtin_code(code)) not in _WEIGHTED_OPS:
             continue
         weights = graph.tensors[op.inputs[1]]
         buffer = model.buffers[weights.buffer].data

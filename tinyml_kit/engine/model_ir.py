@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tinyml_kit.core.errors import UserError, param
-from tinyml_kit.core.tflite_info import TENSOR_TYPES, op_names, read_model, schema
+from tinyml_kit.core.tflite_info import TENSOR_TYPES, builtin_code, op_names, read_model, schema
 
 _NUMPY = {"float32": np.float32, "int32": np.int32, "int8": np.int8, "uint8": np.uint8, "int16": np.int16,
           "int64": np.int64, "bool": np.bool_, "float16": np.float16}
@@ -117,7 +117,7 @@ def read_int8_model(data: bytes, name: str = "model") -> Model:
     ops = []
     for i, op in enumerate(sub.operators or []):
         code = model.operatorCodes[op.opcodeIndex]
-        kind = names.get(max(code.builtinCode, code.deprecatedBuiltinCode), "CUSTOM")
+        kind = names.get(builtin_code(code), "CUSTOM")
         if kind == "CUSTOM":
             kind = f"CUSTOM:{code.customCode.decode() if code.customCode else '?'}"
         ops.append(Operator(i, kind, tuple(int(t) for t in (op.inputs if op.inputs is not None else [])),

@@ -10,7 +10,7 @@ about three times slower than its convolution on the same layer (measured under 
 import flatbuffers
 import numpy as np
 
-from tinyml_kit.core.tflite_info import model_object, schema
+from tinyml_kit.core.tflite_info import builtin_code, model_object, schema
 
 
 def as_convolutions(flatbuffer: bytes) -> bytes:
@@ -20,7 +20,7 @@ def as_convolutions(flatbuffer: bytes) -> bytes:
     model = model_object(flatbuffer)
     codes = model.operatorCodes
     depthwise = {i for i, code in enumerate(codes)
-                 if max(code.builtinCode, code.deprecatedBuiltinCode) == s.BuiltinOperator.DEPTHWISE_CONV_2D}
+                 if builtin_code(code) == s.BuiltinOperator.DEPTHWISE_CONV_2D}
     rewritten = 0
     for sub in model.subgraphs:
         for op in sub.operators:
@@ -63,7 +63,7 @@ def _conv_code(model) -> int:
     """The index of the model's CONV_2D operator code, added if it has none."""
     s = schema()
     for i, code in enumerate(model.operatorCodes):
-        if max(code.builtinCode, code.deprecatedBuiltinCode) == s.BuiltinOperator.CONV_2D:
+        if builtin_code(code) == s.BuiltinOperator.CONV_2D:
             return i
     code = s.OperatorCodeT()
     code.builtinCode = code.deprecatedBuiltinCode = s.BuiltinOperator.CONV_2D
