@@ -135,7 +135,8 @@ def _open_signature(path: Path, pixels: str | None) -> Foreign:
     (`pipeline.foreign_keras3`)."""
     from tinyml_kit.pipeline import foreign_keras3
 
-    return foreign_keras3.exported(_open_tflite(path, "0-255", foreign_keras3.exported_tflite(path, pixels)), pixels)
+    flatbuffer, loaded = foreign_keras3.exported_tflite(path, pixels)
+    return foreign_keras3.exported(_open_tflite(path, "0-255", flatbuffer), pixels, loaded)
 
 
 def _open_onnx(path: Path, pixels: str | None) -> Foreign:
@@ -265,9 +266,8 @@ def _open_tflite(path: Path, pixels: str | None, flatbuffer: bytes | None = None
     if {t.dtype for t in info.inputs + info.outputs} != {"float32"}:
         raise UserError(f"{path} has {info.inputs[0].dtype} input and {info.outputs[0].dtype} output: deploy takes "
                         f"an int8 .tflite as it is or a float32 one to quantize", "model")
-    if pixels != "0-255":
-        what = "a SavedModel without tf_keras metadata" if path.is_dir() else "a float .tflite"
-        raise UserError(f"{path} is {what}, whose pixel range cannot be read from it: pass "
+    if pixels != "0-255":   # a SavedModel's signature comes here converted, its pixels in front: always 0-255
+        raise UserError(f"{path} is a float .tflite, whose pixel range cannot be read from it: pass "
                         f"{param('pixels', '0-255')} "
                         f"if it takes pixels as they are (a model taking [0, 1] cannot be re-scaled as a .tflite: "
                         f"deploy its Keras model or SavedModel with {param('pixels', '0-1')})", "pixels")

@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from tinyml_kit._tf import keras, keras3, tf
-from tinyml_kit.core.errors import UserError, param
+from tinyml_kit.core.errors import UserError, first_line, param
 from tinyml_kit.core.record_sections import ConversionCheck
-from tinyml_kit.pipeline.converted import checked
+from tinyml_kit.pipeline.converted import BATCH, MIN_AGREEMENT, checked
 
 logger = logging.getLogger(__name__)
 
@@ -32,8 +32,6 @@ LAYERS = ("Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Dense", "BatchNormali
 INPUT = "InputLayer"
 TRAINING_ONLY = ("_initializer", "_regularizer", "_constraint")   # settings for training from scratch, not the model
 OWN = ("name", "trainable", "dtype")       # set by the rebuild: the dtype is float32, what is quantized from
-MIN_AGREEMENT = 0.99
-BATCH = 64
 FIX = "save it with tf_keras (TF_USE_LEGACY_KERAS=1) or pass a .tflite"
 
 
@@ -46,8 +44,8 @@ def load(path: Path, tf_keras_error: Exception):
     try:
         return keras3().saving.load_model(path, compile=False)
     except Exception as e:
-        raise UserError(f"{path} could not be loaded as a Keras model (tf_keras: {_first_line(tf_keras_error)}; "
-                        f"Keras 3: {_first_line(e)}): {FIX}", "model") from None
+        raise UserError(f"{path} could not be loaded as a Keras model (tf_keras: {first_line(tf_keras_error)}; "
+                        f"Keras 3: {first_line(e)}): {FIX}", "model") from None
 
 
 def is_keras3(model) -> bool:
@@ -88,13 +86,13 @@ def rebuild(model, shape: tuple[int, int, int], rescale: bool = False):
     except UserError:
         raise
     except Exception as e:
-        raise UserError(f"{model.name} could not be rebuilt in tf_keras ({_first_line(e)}): {FIX}", "model") from None
+        raise UserError(f"{model.name} could not be rebuilt in tf_keras ({first_line(e)}): {FIX}", "model") from None
     for source in sources:
         try:
             rebuilt.get_layer(source.name).set_weights(source.get_weights())
         except Exception as e:
             raise UserError(f"the weights of layer '{source.name}' ({type(source).__name__}) of the Keras 3 model "
-                            f"do not fit its tf_keras rebuild ({_first_line(e)}): {FIX}", "model") from None
+                            f"do not fit its tf_keras rebuild ({first_line(e)}): {FIX}", "model") from None
     return rebuilt
 
 
@@ -135,7 +133,7 @@ def _tf_keras_layer(k, c: dict):
         return cls(**kept, name=name, trainable=settings.get("trainable", True), dtype="float32")
     except Exception as e:
         raise UserError(f"layer '{name}' ({c['class_name']}) of the Keras 3 model could not be rebuilt in tf_keras "
-                        f"({_first_line(e)}): {FIX}", "model") from None
+                        f"({first_line(e)}): {FIX}", "model") from None
 
 
 def _wired(args, tensors: dict):
@@ -157,9 +155,10 @@ def compare(model, rebuilt, images: np.ndarray, rescale: bool) -> ConversionChec
     return checked(check, model.name, "rebuilt in tf_keras", FIX)
 
 
-def exported_tflite(path: Path, pixels: str | None) -> bytes:
-    """The float .tflite of a SavedModel exported by Keras 3 (`model.export`), taking pixels 0..255: divided by 255
-    in front of the graph for `--pixels 0-1`."""
+def exported_tflite(path: Path, pixels: str | None) -> tuple[bytes, object]:
+    """The float .tflite of a SavedModel without tf_keras metadata (Keras 3's `model.export`,
+    `tf.saved_model.save`), taking pixels 0..255 (divided by 255 in front of the graph for `--pixels 0-1`), and the
+    loaded SavedModel, which the conversion check runs."""
     if pixels is None:
         raise UserError(f"{path} is a SavedModel without tf_keras metadata (tf.saved_model.save, Keras 3's "
                         f"model.export), whose pixel range cannot be read from it: pass "
@@ -180,29 +179,30 @@ def exported_tflite(path: Path, pixels: str | None) -> bytes:
 
     try:
         converter = t.lite.TFLiteConverter.from_concrete_functions([pixels_in.get_concrete_function()], loaded)
-        return converter.convert()
+        return converter.convert(), loaded
     except Exception as e:
-        raise UserError(f"{path} could not be converted to a float .tflite ({_first_line(e)}): {FIX}",
+        raise UserError(f"{path} could not be converted to a float .tflite ({first_line(e)}): {FIX}",
                         "model") from None
 
 
-def exported(found, pixels: str | None):
-    """`found` (the float .tflite of a Keras 3 SavedModel, as `pipeline.foreign` opens a .tflite) made to say its
-    pixel range and to check the .tflite against TensorFlow running the SavedModel."""
+def exported(found, pixels: str | None, loaded):
+    """`found` (the float .tflite of a SavedModel, as `pipeline.foreign` opens a .tflite) made to say its pixel
+    range and to check the .tflite against TensorFlow running the `loaded` SavedModel."""
     found.kind = "savedmodel"
     found.pixels = ("taken as 0..1, as asked: divided by 255 in front" if pixels == "0-1" else
                     "taken as 0..255, as asked")
-    found.compare = lambda _, images: compare_exported(found.path, found.flatbuffer, images, pixels)
+    found.compare = lambda _, images: compare_exported(loaded, found.path, found.flatbuffer, images, pixels)
     return found
 
 
-def compare_exported(path: Path, flatbuffer: bytes, images: np.ndarray, pixels: str | None) -> ConversionCheck:
+def compare_exported(loaded, path: Path, flatbuffer: bytes, images: np.ndarray, pixels: str | None
+                     ) -> ConversionCheck:
     """The float .tflite (on pixels 0..255, LiteRT) against TensorFlow running the SavedModel's serving signature
     on the same images (divided by 255 for a model taking [0, 1]); refused below `MIN_AGREEMENT`."""
     from tinyml_kit.core.litert import LiteRtModel
 
     t = tf()
-    serve = t.saved_model.load(str(path)).signatures["serving_default"]
+    serve = loaded.signatures["serving_default"]
     x = images.astype(np.float32)
     scaled = x / 255.0 if pixels == "0-1" else x
     expected = np.concatenate([next(iter(serve(t.constant(scaled[i:i + BATCH])).values())).numpy()
@@ -210,7 +210,3 @@ def compare_exported(path: Path, flatbuffer: bytes, images: np.ndarray, pixels: 
     check = ConversionCheck.measured("savedmodel", f"TensorFlow {t.__version__}", expected,
                                      LiteRtModel(flatbuffer).predict(x), MIN_AGREEMENT)
     return checked(check, str(path), "converted to a float .tflite", "pass the model as a .keras or .tflite")
-
-
-def _first_line(e: Exception) -> str:
-    return (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
