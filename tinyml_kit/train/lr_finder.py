@@ -107,7 +107,7 @@ def _recorder(k, start: float, factor: float):
 
         def __init__(self):
             super().__init__()
-            self.rates, self.losses, self.raw, self.average, self.best = [], [], [], 0.0, math.inf
+            self.losses, self.raw, self.average, self.best = [], [], 0.0, math.inf
 
         def on_train_batch_begin(self, batch, logs=None):
             self.model.optimizer.learning_rate.assign(start * factor ** batch)
@@ -117,7 +117,6 @@ def _recorder(k, start: float, factor: float):
             raw = float((logs or {}).get("loss", math.nan))
             self.average = 0.9 * self.average + 0.1 * raw
             smoothed = self.average / (1 - 0.9 ** (batch + 1))
-            self.rates.append(start * factor ** batch)
             self.raw.append(raw)
             self.losses.append(smoothed)
             self.best = min(self.best, smoothed)
